@@ -1,0 +1,522 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * mod_session_cluster.c -- module record, directives, configuration hooks and
+ * the cluster-manager handler.
+ *
+ * Directives (DESIGN.md section 2):
+ *   <Cluster className="...SimpleTcpCluster" ...> ... </Cluster>   server config
+ *   SessionClusterRoute   name                                       server config
+ *   SessionClusterBalancer balancer://name                           server config
+ *   SessionCluster        On|Off                                     directory
+ *   SessionClusterCookieName name [attributes]                       directory
+ */
+#include "sc_private.h"
+
+#include "ap_mpm.h"
+#include "http_main.h"
+#include "util_cookies.h"
+
+#include <stdio.h>
+
+APLOG_USE_MODULE(session_cluster);
+
+/* ------------------------------------------------------------------------- */
+/* Configuration records                                                      */
+/* ------------------------------------------------------------------------- */
+
+/* Locations that use the cluster, kept for the dump and the startup checks. */
+typedef struct {
+    const char *path;
+    const char *what;
+    const char *where;
+} sc_location_note;
+
+typedef struct {
+    sc_server_conf conf;
+    apr_array_header_t *locations;    /* sc_location_note */
+} sc_server_rec;
+
+static void *sc_create_server_config(apr_pool_t *p, server_rec *s)
+{
+    sc_server_rec *sr = apr_pcalloc(p, sizeof(*sr));
+    sr->conf.balancers = apr_array_make(p, 2, sizeof(sc_balancer_ref));
+    sr->locations = apr_array_make(p, 4, sizeof(sc_location_note));
+    return sr;
+}
+
+/* Everything in the server config is global: a virtual host sees the main
+ * server's cluster, route and balancers; only its location notes are its own. */
+static void *sc_merge_server_config(apr_pool_t *p, void *basev, void *addv)
+{
+    sc_server_rec *base = basev, *add = addv;
+    sc_server_rec *sr = apr_pcalloc(p, sizeof(*sr));
+    sr->conf = base->conf;
+    sr->locations = apr_array_append(p, base->locations, add->locations);
+    return sr;
+}
+
+static void *sc_create_dir_config(apr_pool_t *p, char *dir)
+{
+    sc_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+    dc->cookie_name = SC_DEFAULT_COOKIE_NAME;
+    dc->cookie_attrs = SC_DEFAULT_COOKIE_ATTRS;
+    return dc;
+}
+
+static void *sc_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
+{
+    sc_dir_conf *base = basev, *add = addv;
+    sc_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+
+    dc->enabled = add->enabled_set ? add->enabled : base->enabled;
+    dc->enabled_set = add->enabled_set || base->enabled_set;
+    dc->where = add->enabled_set ? add->where : base->where;
+    dc->cookie_name = add->cookie_set ? add->cookie_name : base->cookie_name;
+    dc->cookie_attrs = add->cookie_set ? add->cookie_attrs : base->cookie_attrs;
+    dc->cookie_set = add->cookie_set || base->cookie_set;
+    return dc;
+}
+
+static sc_server_rec *server_rec_of(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &session_cluster_module);
+}
+
+static const char *where_of(cmd_parms *cmd)
+{
+    if (cmd->directive && cmd->directive->filename) {
+        return apr_psprintf(cmd->pool, "%s:%d", cmd->directive->filename,
+                            cmd->directive->line_num);
+    }
+    return "(unknown)";
+}
+
+/* ------------------------------------------------------------------------- */
+/* <Cluster>                                                                  */
+/* ------------------------------------------------------------------------- */
+
+/* The name of the node that carries a parsed block into the configuration walk.
+ * httpd strips a trailing '>' from every directive name it reads, so no line in
+ * a configuration file can invoke this name: only sc_cmd_cluster_read makes it. */
+#define SC_PARSED_BLOCK_DIRECTIVE "<Cluster>"
+
+/* EXEC_ON_READ: runs while httpd reads the file, with the file still open.
+ * 'mconfig' is the ap_directive_t ** of the sub-tree to put in the block's
+ * place; the parsed settings travel there as the node's data, so that the
+ * placement checks run in the normal walk with the real server and context. */
+static const char *sc_cmd_cluster_read(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    ap_directive_t **sub_tree = mconfig;
+    ap_directive_t *node;
+    sc_cluster_cfg *cfg = NULL;
+    const char *err;
+    const char *file = cmd->config_file->name;
+    int line = cmd->config_file->line_number;
+
+    err = sc_config_read_block(cmd, args, &cfg);
+    if (err) {
+        return err;
+    }
+    node = apr_pcalloc(cmd->pool, sizeof(*node));
+    node->directive = SC_PARSED_BLOCK_DIRECTIVE;
+    node->args = "";
+    node->filename = file;
+    node->line_num = line;
+    node->data = cfg;
+    *sub_tree = node;
+    return NULL;
+}
+
+static const char *sc_cmd_cluster_apply(cmd_parms *cmd, void *dummy, const char *args)
+{
+    sc_server_rec *sr = server_rec_of(cmd->server);
+    sc_cluster_cfg *cfg = cmd->directive ? cmd->directive->data : NULL;
+    const char *err;
+
+    if (!cfg) {
+        return "<Cluster> is read by mod_session_cluster's <Cluster ...> section";
+    }
+    if ((err = ap_check_cmd_context(cmd, GLOBAL_ONLY))) {
+        return apr_psprintf(cmd->pool, "<Cluster> at %s:%d: the cluster block belongs "
+                            "in the main server configuration, outside <VirtualHost>, "
+                            "<Directory>, <Location> and <Files>", cfg->file, cfg->line);
+    }
+    if (sr->conf.cluster) {
+        return apr_psprintf(cmd->pool, "%s:%d: a second <Cluster> block (the first is at "
+                            "%s:%d): one httpd is one cluster member", cfg->file,
+                            cfg->line, sr->conf.cluster->file, sr->conf.cluster->line);
+    }
+    sr->conf.cluster = cfg;
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The other directives                                                       */
+/* ------------------------------------------------------------------------- */
+
+static int valid_route(const char *r)
+{
+    apr_size_t n = strlen(r);
+    if (n == 0 || n > SC_MAX_ROUTE_LEN) {
+        return 0;
+    }
+    for (; *r; r++) {
+        if (!apr_isalnum(*r) && *r != '-' && *r != '_') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const char *sc_cmd_route(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    sc_server_rec *sr = server_rec_of(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    if (err) {
+        return err;
+    }
+    if (!valid_route(arg)) {
+        return apr_psprintf(cmd->pool, "SessionClusterRoute '%s': a route is 1-%d "
+                            "letters, digits, '-' or '_' (it follows the '.' in "
+                            "session ids and must match a BalancerMember route=)",
+                            arg, SC_MAX_ROUTE_LEN);
+    }
+    if (sr->conf.route) {
+        return apr_psprintf(cmd->pool, "SessionClusterRoute is already set to '%s' at %s",
+                            sr->conf.route, sr->conf.route_where);
+    }
+    sr->conf.route = arg;
+    sr->conf.route_where = where_of(cmd);
+    return NULL;
+}
+
+static const char *sc_cmd_balancer(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    sc_server_rec *sr = server_rec_of(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *name, *c;
+    sc_balancer_ref *ref;
+    int i;
+
+    if (err) {
+        return err;
+    }
+    if (strncasecmp(arg, "balancer://", 11) != 0 || arg[11] == '\0') {
+        return apr_psprintf(cmd->pool, "SessionClusterBalancer '%s': expected "
+                            "balancer://name, as in <Proxy balancer://name>", arg);
+    }
+    name = arg + 11;
+    if (strlen(name) > 64) {
+        return "SessionClusterBalancer: the balancer name is longer than 64 characters";
+    }
+    for (c = name; *c; c++) {
+        if (!apr_isalnum(*c) && !strchr("-_.", *c)) {
+            return apr_psprintf(cmd->pool, "SessionClusterBalancer '%s': the name may "
+                                "hold letters, digits, '-', '_' and '.'", arg);
+        }
+    }
+    for (i = 0; i < sr->conf.balancers->nelts; i++) {
+        ref = &APR_ARRAY_IDX(sr->conf.balancers, i, sc_balancer_ref);
+        if (strcasecmp(ref->name, arg) == 0) {
+            return apr_psprintf(cmd->pool, "SessionClusterBalancer %s is already named "
+                                "at %s", arg, ref->where);
+        }
+    }
+    ref = apr_array_push(sr->conf.balancers);
+    ref->name = apr_pstrcat(cmd->pool, "balancer://", name, NULL);
+    ap_str_tolower((char *)ref->name);
+    ref->where = where_of(cmd);
+    return NULL;
+}
+
+static void note_location(cmd_parms *cmd, const char *what)
+{
+    sc_server_rec *sr = server_rec_of(cmd->server);
+    sc_location_note *n = apr_array_push(sr->locations);
+    n->path = cmd->path ? cmd->path : "(server)";
+    n->what = what;
+    n->where = where_of(cmd);
+}
+
+static const char *sc_cmd_session_cluster(cmd_parms *cmd, void *dconf, int flag)
+{
+    sc_dir_conf *dc = dconf;
+    dc->enabled = flag;
+    dc->enabled_set = 1;
+    dc->where = where_of(cmd);
+    note_location(cmd, flag ? "SessionCluster On" : "SessionCluster Off");
+    return NULL;
+}
+
+/* RFC 6265 cookie-name: a token. */
+static int valid_cookie_name(const char *n)
+{
+    if (!*n || strlen(n) > 128) {
+        return 0;
+    }
+    for (; *n; n++) {
+        if (*n <= 32 || *n >= 127 || strchr("()<>@,;:\\\"/[]?={}", *n)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static const char *sc_cmd_cookie_name(cmd_parms *cmd, void *dconf, const char *args)
+{
+    sc_dir_conf *dc = dconf;
+    const char *name = ap_getword_conf(cmd->pool, &args);
+    const char *attrs = args;
+    const char *c;
+
+    while (apr_isspace(*attrs)) {
+        attrs++;
+    }
+    if (!valid_cookie_name(name)) {
+        return apr_psprintf(cmd->pool, "SessionClusterCookieName '%s': a cookie name is "
+                            "1-128 characters without spaces, controls or any of "
+                            "()<>@,;:\\\"/[]?={}", name);
+    }
+    if (strlen(attrs) > SC_MAX_COOKIE_ATTRS) {
+        return apr_psprintf(cmd->pool, "SessionClusterCookieName: the attributes are "
+                            "longer than %d characters", SC_MAX_COOKIE_ATTRS);
+    }
+    for (c = attrs; *c; c++) {
+        if (apr_iscntrl(*c) || *c == ',') {
+            return "SessionClusterCookieName: the attributes may not contain control "
+                   "characters or ','";
+        }
+    }
+    dc->cookie_name = name;
+    dc->cookie_attrs = *attrs ? apr_pstrdup(cmd->pool, attrs) : SC_DEFAULT_COOKIE_ATTRS;
+    dc->cookie_set = 1;
+    note_location(cmd, apr_psprintf(cmd->pool, "SessionClusterCookieName %s %s",
+                                     dc->cookie_name, dc->cookie_attrs));
+    return NULL;
+}
+
+static const command_rec sc_cmds[] = {
+    AP_INIT_RAW_ARGS("<Cluster", sc_cmd_cluster_read, NULL, RSRC_CONF | EXEC_ON_READ,
+                     "a Tomcat <Cluster> block, pasted verbatim, up to </Cluster>"),
+    AP_INIT_RAW_ARGS(SC_PARSED_BLOCK_DIRECTIVE, sc_cmd_cluster_apply, NULL, RSRC_CONF,
+                     "(internal: a <Cluster> block after reading)"),
+    AP_INIT_TAKE1("SessionClusterRoute", sc_cmd_route, NULL, RSRC_CONF,
+                  "this member's route, as Tomcat's jvmRoute (e.g. node1)"),
+    AP_INIT_TAKE1("SessionClusterBalancer", sc_cmd_balancer, NULL, RSRC_CONF,
+                  "a balancer://name whose members follow cluster membership"),
+    AP_INIT_FLAG("SessionCluster", sc_cmd_session_cluster, NULL, RSRC_CONF | OR_AUTHCFG,
+                 "On: mod_session keeps this location's sessions in the cluster"),
+    AP_INIT_RAW_ARGS("SessionClusterCookieName", sc_cmd_cookie_name, NULL,
+                     RSRC_CONF | OR_AUTHCFG,
+                     "the session cookie's name and attributes (default JSESSIONID path=/)"),
+    { NULL }
+};
+
+/* ------------------------------------------------------------------------- */
+/* The effective configuration                                                */
+/* ------------------------------------------------------------------------- */
+
+void sc_dump_all(apr_pool_t *p, server_rec *s, apr_array_header_t *lines)
+{
+    sc_server_rec *sr = server_rec_of(s);
+    server_rec *vs;
+    int i;
+
+    APR_ARRAY_PUSH(lines, const char *) =
+        apr_psprintf(p, "# mod_session_cluster %s effective configuration",
+                     MOD_SESSION_CLUSTER_VERSION);
+    APR_ARRAY_PUSH(lines, const char *) =
+        sr->conf.route ? apr_psprintf(p, "SessionClusterRoute = %s  # %s", sr->conf.route,
+                                      sr->conf.route_where)
+                       : "SessionClusterRoute = (unset)";
+    for (i = 0; i < sr->conf.balancers->nelts; i++) {
+        sc_balancer_ref *ref = &APR_ARRAY_IDX(sr->conf.balancers, i, sc_balancer_ref);
+        APR_ARRAY_PUSH(lines, const char *) =
+            apr_psprintf(p, "SessionClusterBalancer = %s  # %s", ref->name, ref->where);
+    }
+    for (vs = s; vs; vs = vs->next) {
+        sc_server_rec *vr = server_rec_of(vs);
+        for (i = 0; i < vr->locations->nelts; i++) {
+            sc_location_note *n = &APR_ARRAY_IDX(vr->locations, i, sc_location_note);
+            if (vs != s && i < sr->locations->nelts) {
+                continue;     /* inherited from the main server, printed already */
+            }
+            APR_ARRAY_PUSH(lines, const char *) =
+                apr_psprintf(p, "Location %s: %s  # %s", n->path, n->what, n->where);
+        }
+    }
+    if (sr->conf.cluster) {
+        sc_config_dump(p, sr->conf.cluster, lines);
+    }
+    else {
+        APR_ARRAY_PUSH(lines, const char *) = "# no <Cluster> block";
+    }
+}
+
+static const char *sc_effective_config(apr_pool_t *p, server_rec *s)
+{
+    apr_array_header_t *lines;
+    if (!server_rec_of(s)->conf.cluster) {
+        return NULL;
+    }
+    lines = apr_array_make(p, 256, sizeof(const char *));
+    sc_dump_all(p, s, lines);
+    return apr_array_pstrcat(p, lines, '\n');
+}
+
+static const char *sc_member_route(server_rec *s)
+{
+    return server_rec_of(s)->conf.route;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Startup checks and the dump                                                */
+/* ------------------------------------------------------------------------- */
+
+static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                           server_rec *s)
+{
+    sc_server_rec *sr = server_rec_of(s);
+    server_rec *vs;
+    int i, bad = 0;
+
+    if (!sr->conf.cluster) {
+        if (sr->conf.route) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1101)
+                         "SessionClusterRoute at %s needs a <Cluster> block",
+                         sr->conf.route_where);
+            bad = 1;
+        }
+        for (i = 0; i < sr->conf.balancers->nelts; i++) {
+            sc_balancer_ref *ref = &APR_ARRAY_IDX(sr->conf.balancers, i, sc_balancer_ref);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1102)
+                         "SessionClusterBalancer %s at %s needs a <Cluster> block with "
+                         "the members' Channel and Membership", ref->name, ref->where);
+            bad = 1;
+        }
+        for (vs = s; vs; vs = vs->next) {
+            sc_server_rec *vr = server_rec_of(vs);
+            for (i = 0; i < vr->locations->nelts; i++) {
+                sc_location_note *n = &APR_ARRAY_IDX(vr->locations, i, sc_location_note);
+                if (!strcmp(n->what, "SessionCluster On")) {
+                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1103)
+                                 "SessionCluster On at %s (%s) needs a <Cluster> block",
+                                 n->where, n->path);
+                    bad = 1;
+                }
+            }
+        }
+    }
+    else if (!sr->conf.route && sr->conf.balancers->nelts == 0) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1104)
+                     "the <Cluster> block at %s:%d needs SessionClusterRoute (this "
+                     "member's route, Tomcat's jvmRoute), or SessionClusterBalancer on a "
+                     "front balancer", sr->conf.cluster->file, sr->conf.cluster->line);
+        bad = 1;
+    }
+    return bad ? !OK : OK;
+}
+
+/* httpd -t -D DUMP_CLUSTER prints the effective configuration. */
+static void sc_test_config(apr_pool_t *pconf, server_rec *s)
+{
+    apr_array_header_t *lines;
+    int i;
+
+    if (!ap_exists_config_define("DUMP_CLUSTER")) {
+        return;
+    }
+    lines = apr_array_make(pconf, 256, sizeof(const char *));
+    sc_dump_all(pconf, s, lines);
+    for (i = 0; i < lines->nelts; i++) {
+        printf("%s\n", APR_ARRAY_IDX(lines, i, const char *));
+    }
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------- */
+/* cluster-manager handler                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* For now the page shows this member and its effective configuration; the
+ * engine adds members, sessions and actions. */
+static int sc_status_handler(request_rec *r)
+{
+    sc_server_rec *sr;
+    apr_array_header_t *lines;
+    int i, text;
+
+    if (strcmp(r->handler, SC_STATUS_HANDLER) != 0) {
+        return DECLINED;
+    }
+    r->allowed |= (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    sr = server_rec_of(r->server);
+    text = r->args && (!strcmp(r->args, "auto") || !strncmp(r->args, "auto&", 5));
+
+    lines = apr_array_make(r->pool, 256, sizeof(const char *));
+    sc_dump_all(r->pool, r->server, lines);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+
+    if (text) {
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        if (r->header_only) {
+            return OK;
+        }
+        ap_rprintf(r, "Route: %s\n", sr->conf.route ? sr->conf.route : "");
+        ap_rprintf(r, "Cluster: %s\n", sr->conf.cluster ? "configured" : "none");
+        for (i = 0; i < lines->nelts; i++) {
+            ap_rprintf(r, "%s\n", APR_ARRAY_IDX(lines, i, const char *));
+        }
+        return OK;
+    }
+
+    ap_set_content_type(r, "text/html; charset=utf-8");
+    if (r->header_only) {
+        return OK;
+    }
+    ap_rputs(DOCTYPE_HTML_4_01 "<html><head><title>Cluster Manager</title></head>\n"
+             "<body><h1>Cluster Manager for ", r);
+    ap_rputs(ap_escape_html(r->pool, ap_get_server_name(r)), r);
+    ap_rputs("</h1>\n<table border=\"1\" style=\"border-collapse: collapse\">\n", r);
+    ap_rprintf(r, "<tr><th align=\"left\">Route</th><td>%s</td></tr>\n",
+               sr->conf.route ? ap_escape_html(r->pool, sr->conf.route) : "(none)");
+    ap_rprintf(r, "<tr><th align=\"left\">Server Version</th><td>%s</td></tr>\n",
+               ap_escape_html(r->pool, ap_get_server_description()));
+    ap_rprintf(r, "<tr><th align=\"left\">Module Version</th><td>%s</td></tr>\n",
+               MOD_SESSION_CLUSTER_VERSION);
+    ap_rputs("</table>\n<h2>Effective configuration</h2>\n<pre>", r);
+    for (i = 0; i < lines->nelts; i++) {
+        ap_rputs(ap_escape_html(r->pool, APR_ARRAY_IDX(lines, i, const char *)), r);
+        ap_rputs("\n", r);
+    }
+    ap_rputs("</pre>\n<hr /><address>mod_session_cluster ", r);
+    ap_rputs(MOD_SESSION_CLUSTER_VERSION "</address></body></html>\n", r);
+    return OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Hooks                                                                      */
+/* ------------------------------------------------------------------------- */
+
+static void sc_register_hooks(apr_pool_t *p)
+{
+    APR_REGISTER_OPTIONAL_FN(sc_member_route);
+    APR_REGISTER_OPTIONAL_FN(sc_effective_config);
+    ap_hook_check_config(sc_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_test_config(sc_test_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(sc_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+module AP_MODULE_DECLARE_DATA session_cluster_module = {
+    STANDARD20_MODULE_STUFF,
+    sc_create_dir_config,
+    sc_merge_dir_config,
+    sc_create_server_config,
+    sc_merge_server_config,
+    sc_cmds,
+    sc_register_hooks,
+    0                                 /* flags */
+};

@@ -1,0 +1,213 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_config.h -- the typed settings a pasted Tomcat <Cluster> block turns into.
+ *
+ * Every element of the block becomes one sc_elem_t: the class it names, where it
+ * was written, and a typed struct holding every attribute of that class with
+ * Tomcat's default filled in.  The class catalogue (sc_classes.c) describes each
+ * class's attributes with a table of sc_attr_def; the reader (sc_config.c), the
+ * dump (sc_dump.c) and later the engine all work from those tables, so one
+ * attribute is described exactly once.
+ */
+#ifndef SC_CONFIG_H
+#define SC_CONFIG_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "ap_regex.h"
+#include "apr_tables.h"
+
+/* Which element of the block (the XML tag). */
+typedef enum {
+    SC_EL_CLUSTER = 0,
+    SC_EL_MANAGER,
+    SC_EL_SESSIONIDGEN,     /* <SessionIdGenerator> inside <Manager> */
+    SC_EL_CHANNEL,
+    SC_EL_MEMBERSHIP,
+    SC_EL_RECEIVER,
+    SC_EL_SENDER,
+    SC_EL_TRANSPORT,
+    SC_EL_INTERCEPTOR,
+    SC_EL_MEMBER,           /* <Member> (static member) */
+    SC_EL_LOCALMEMBER,      /* <LocalMember> */
+    SC_EL_VALVE,
+    SC_EL_DEPLOYER,
+    SC_EL_LISTENER,         /* <ClusterListener> */
+    SC_EL_COUNT
+} sc_elem_kind;
+
+/* What a class is, once its name is resolved (Tomcat 8.5-10 and 5.5 names). */
+typedef enum {
+    SC_C_NONE = 0,
+    SC_C_SIMPLE_TCP_CLUSTER,
+    SC_C_DELTA_MANAGER,
+    SC_C_BACKUP_MANAGER,
+    SC_C_SESSION_ID_GENERATOR,
+    SC_C_GROUP_CHANNEL,
+    SC_C_MCAST_SERVICE,
+    SC_C_STATIC_MEMBERSHIP_SERVICE,
+    SC_C_CLOUD_MEMBERSHIP_SERVICE,
+    SC_C_NIO_RECEIVER,
+    SC_C_REPLICATION_TRANSMITTER,
+    SC_C_POOLED_PARALLEL_SENDER,
+    SC_C_TCP_FAILURE_DETECTOR,
+    SC_C_TCP_PING,
+    SC_C_MESSAGE_DISPATCH,
+    SC_C_THROUGHPUT,
+    SC_C_DOMAIN_FILTER,
+    SC_C_FRAGMENTATION,
+    SC_C_STATIC_MEMBERSHIP,
+    SC_C_ENCRYPT,
+    SC_C_GZIP,
+    SC_C_ORDER,
+    SC_C_OTHER_INTERCEPTOR,   /* coordinators, 2PC: accepted, mean nothing here */
+    SC_C_STATIC_MEMBER,
+    SC_C_REPLICATION_VALVE,
+    SC_C_JVMROUTE_BINDER_VALVE,
+    SC_C_CLUSTER_SSO_VALVE,
+    SC_C_FARM_WAR_DEPLOYER,
+    SC_C_CLUSTER_SESSION_LISTENER,
+    SC_C_JVMROUTE_ID_BINDER_LISTENER,
+    SC_C_COUNT
+} sc_class_id;
+
+/* Channel send-option bits (Tomcat's Channel.SEND_OPTIONS_*). */
+#define SC_SEND_BYTE_MESSAGE     0x01
+#define SC_SEND_USE_ACK          0x02
+#define SC_SEND_SYNCHRONIZED_ACK 0x04
+#define SC_SEND_ASYNCHRONOUS     0x08
+#define SC_SEND_SECURE           0x10
+#define SC_SEND_UDP              0x20
+#define SC_SEND_MULTICAST        0x40
+
+/* Attribute value types; each has one parser and one printer. */
+typedef enum {
+    SC_T_INT,        /* integer within [min,max] */
+    SC_T_BOOL,       /* true/false (also yes/no, on/off, 1/0) */
+    SC_T_STR,        /* free text, bounded length */
+    SC_T_SENDOPTS,   /* integer or comma list of send-option names */
+    SC_T_MCAST,      /* IPv4/IPv6 multicast group */
+    SC_T_ADDR,       /* host name or IP, or "auto" */
+    SC_T_REGEX,      /* regular expression (compiled) */
+    SC_T_REGEX55,    /* Tomcat 5.5 valve filter: ';'-separated patterns */
+    SC_T_UNIQUEID,   /* 16 bytes: {0,1,...,15} */
+    SC_T_DOMAIN,     /* text or {b,b,...} bytes */
+    SC_T_HEXKEY,     /* hex string of 16, 24 or 32 bytes */
+    SC_T_CLASS       /* a class name (used for nested class attributes) */
+} sc_attr_type;
+
+/* A typed attribute value; the field used depends on the type. */
+typedef struct {
+    long num;                 /* INT, BOOL, SENDOPTS */
+    const char *str;          /* STR, ADDR, MCAST, DOMAIN, HEXKEY, CLASS, REGEX source */
+    ap_regex_t *re;           /* REGEX, REGEX55 (NULL: empty filter) */
+    unsigned char bytes[32];  /* UNIQUEID, DOMAIN, HEXKEY */
+    int nbytes;
+} sc_value_t;
+
+/* Where a value came from, for the dump. */
+typedef enum {
+    SC_SRC_DEFAULT = 0,   /* Tomcat's default */
+    SC_SRC_BLOCK,         /* written in the block */
+    SC_SRC_LEGACY,        /* written in the block under its Tomcat 5.5 name */
+    SC_SRC_PREFIX,        /* written on <Cluster> as manager.x / sender.x / ... */
+    SC_SRC_DERIVED        /* computed from other settings (5.5 replicationMode ...) */
+} sc_value_src;
+
+typedef struct {
+    const char *name;      /* current Tomcat name, e.g. "dropTime" */
+    sc_attr_type type;
+    const char *defval;    /* Tomcat's default as text; NULL: unset */
+    long min, max;         /* INT bounds; STR maximum length in max */
+    const char *unit;      /* "ms", "s", "bytes", or NULL */
+    const char *legacy;    /* Tomcat 5.5 name, or NULL; "" marks an attribute
+                            * only Tomcat 5.5 had (dumped only when written) */
+} sc_attr_def;
+
+typedef struct {
+    sc_class_id id;
+    sc_elem_kind kind;
+    const char *short_name;       /* "McastService" */
+    const char *canonical;        /* the current fully-qualified name */
+    const char *const *aliases;   /* other short names (5.5, MessageDispatch15Interceptor) */
+    const sc_attr_def *attrs;     /* terminated by name == NULL */
+    const char *ignored_reason;   /* non-NULL: accepted, means nothing in httpd */
+} sc_class_def;
+
+/* One element of the block. */
+typedef struct sc_elem_t sc_elem_t;
+struct sc_elem_t {
+    const sc_class_def *cls;
+    const char *class_name;   /* as written (or the canonical name for defaults) */
+    const char *file;
+    int line;                 /* line in file; 0 for an element Tomcat adds by default */
+    sc_value_t *values;       /* one per cls->attrs entry */
+    sc_value_src *srcs;
+    apr_array_header_t *children;  /* sc_elem_t * (Sender: Transport; Manager: ...) */
+};
+
+/* The effective cluster configuration: the parsed block after defaults and the
+ * Tomcat 5.5 mapping.  Pointers into elements are shortcuts for consumers. */
+typedef struct {
+    const char *file;          /* httpd.conf that held the block */
+    int line;                  /* line of <Cluster */
+    int legacy;                /* the block uses Tomcat 5.5 class names */
+    sc_elem_t *cluster;
+    sc_elem_t *manager;
+    sc_elem_t *channel;
+    sc_elem_t *membership;
+    sc_elem_t *receiver;
+    sc_elem_t *sender;
+    sc_elem_t *transport;
+    apr_array_header_t *interceptors;   /* sc_elem_t *, in block order */
+    apr_array_header_t *members;        /* sc_elem_t * static <Member>s */
+    sc_elem_t *local_member;            /* <LocalMember>, or NULL */
+    apr_array_header_t *valves;         /* sc_elem_t * */
+    apr_array_header_t *listeners;      /* sc_elem_t * */
+    sc_elem_t *deployer;                /* NULL unless written */
+    apr_array_header_t *ignored;        /* const char *: "file:line: what" */
+    apr_array_header_t *notes;          /* const char *: defaults Tomcat adds, mapping notes */
+} sc_cluster_cfg;
+
+/* ---- class catalogue (sc_classes.c) ---- */
+const sc_class_def *sc_class_lookup(sc_elem_kind kind, const char *class_name,
+                                    int *legacy);
+const sc_class_def *sc_class_by_id(sc_class_id id);
+int sc_attr_index(const sc_class_def *cls, const char *name, int *legacy);
+const char *sc_elem_kind_name(sc_elem_kind kind);
+int sc_elem_kind_from_tag(const char *tag, sc_elem_kind *kind);
+sc_elem_kind sc_default_parent(sc_elem_kind kind);
+const char *sc_attr_ignored_reason(const char *name);
+
+/* ---- values (sc_config.c) ---- */
+const char *sc_parse_value(apr_pool_t *p, const sc_attr_def *def,
+                           const char *text, sc_value_t *out);
+const char *sc_parse_send_options(const char *text, long *out);
+const char *sc_send_options_names(apr_pool_t *p, long opts);
+sc_elem_t *sc_elem_new(apr_pool_t *p, const sc_class_def *cls,
+                       const char *class_name, const char *file, int line);
+long sc_elem_num(const sc_elem_t *el, const char *attr);
+const char *sc_elem_str(const sc_elem_t *el, const char *attr);
+const sc_value_t *sc_elem_value(const sc_elem_t *el, const char *attr);
+
+/* ---- the block reader (sc_config.c) ---- */
+/* Reads the body of a <Cluster ...> section from cmd->config_file (the directive
+ * line's arguments are 'args'), parses and validates it.  Returns NULL and sets
+ * *cfg, or returns the error text (naming file and line). */
+const char *sc_config_read_block(cmd_parms *cmd, const char *args,
+                                 sc_cluster_cfg **cfg);
+/* Parses a whole block held in memory (tests, fuzzers): 'text' starts at
+ * "<Cluster"; 'first_line' is its line in 'file'. */
+const char *sc_config_parse_text(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s,
+                                 const char *file, int first_line,
+                                 const char *text, apr_size_t len,
+                                 sc_cluster_cfg **cfg);
+
+/* ---- the dump (sc_dump.c) ---- */
+/* Appends "Key = value  # origin" lines describing the effective configuration. */
+void sc_config_dump(apr_pool_t *p, const sc_cluster_cfg *cfg,
+                    apr_array_header_t *lines);
+const char *sc_value_text(apr_pool_t *p, const sc_attr_def *def,
+                          const sc_value_t *v);
+
+#endif /* SC_CONFIG_H */

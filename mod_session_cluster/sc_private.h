@@ -1,0 +1,71 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_private.h -- declarations shared by the module's source files.
+ */
+#ifndef SC_PRIVATE_H
+#define SC_PRIVATE_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "apr_strings.h"
+#include "apr_lib.h"
+#include "apr_tables.h"
+#include "apr_hash.h"
+
+#include "mod_session_cluster.h"
+#include "sc_config.h"
+
+/* Log tags: one per call site, never reused; the next free number is in
+ * build/logno-next (build/logno reserves numbers). */
+#define SCLOGNO(n) "SC" #n ": "
+
+extern module AP_MODULE_DECLARE_DATA session_cluster_module;
+
+/* Limits on what the <Cluster> reader accepts from httpd.conf. */
+#define SC_MAX_BLOCK_BYTES   (1024 * 1024)
+#define SC_MAX_BLOCK_LINES   20000
+#define SC_MAX_BLOCK_DEPTH   16
+#define SC_MAX_ROUTE_LEN     63     /* mod_proxy's route field holds 64 bytes */
+#define SC_MAX_COOKIE_ATTRS  512
+
+/* Server configuration: everything here is global (main server only). */
+typedef struct {
+    sc_cluster_cfg *cluster;          /* NULL: no <Cluster> block */
+    const char *route;                /* SessionClusterRoute */
+    const char *route_where;          /* "file:line" of SessionClusterRoute */
+    apr_array_header_t *balancers;    /* sc_balancer_ref */
+} sc_server_conf;
+
+typedef struct {
+    const char *name;                 /* "balancer://tcsrvs" */
+    const char *where;                /* "file:line" */
+} sc_balancer_ref;
+
+/* Per-directory configuration (<Location>): which locations store their
+ * mod_session sessions in the cluster, and under which cookie. */
+typedef struct {
+    int enabled;                      /* SessionCluster On|Off */
+    int enabled_set;
+    const char *where;                /* "file:line" of SessionCluster On */
+    const char *cookie_name;          /* SessionClusterCookieName */
+    const char *cookie_attrs;
+    int cookie_set;
+} sc_dir_conf;
+
+#define SC_DEFAULT_COOKIE_NAME  "JSESSIONID"
+#define SC_DEFAULT_COOKIE_ATTRS "path=/"
+
+/* Logs a configuration warning once per httpd process, although httpd reads
+ * its configuration twice at startup and again on every restart. */
+void sc_warn_once(server_rec *s, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* The effective configuration as text: the cluster block (sc_dump.c) plus the
+ * module's own directives. */
+void sc_dump_all(apr_pool_t *p, server_rec *s, apr_array_header_t *lines);
+
+#endif /* SC_PRIVATE_H */
