@@ -517,6 +517,7 @@ typedef struct {
     const char *file;
     scan_state state;
     char quote;
+    int quote_line;
     int depth;
     int done;                         /* root element closed */
     int done_line;
@@ -699,6 +700,7 @@ static const char *scan_line(scanner *sc, const char *text, apr_size_t off,
             if (c == '"' || c == '\'') {
                 scan_attr_done(sc);
                 sc->quote = c;
+                sc->quote_line = line;
                 sc->state = SCAN_QUOTE;
                 sc->prev = c;
                 break;
@@ -766,8 +768,9 @@ static const char *scan_line(scanner *sc, const char *text, apr_size_t off,
                 sc->state = SCAN_TAG;
             }
             else if (c == '<') {
-                return scan_error(sc, line, "'<' inside an attribute value (an "
-                                  "unterminated quote?)");
+                return scan_error(sc, line, "'<' inside an attribute value: the "
+                                  "quote opened at line %d is never closed (a stray "
+                                  "quote?)", sc->quote_line);
             }
             break;
 
@@ -843,6 +846,23 @@ static const char *add_line(scanner *sc, sc_block_text *bt, struct ap_varbuf *vb
     bt->len = off + n + 1;
     APR_ARRAY_PUSH(bt->line_map, int) = file_line;
     return scan_line(sc, vb->buf, off, n, file_line);
+}
+
+static const char *unclosed_error(scanner *sc, const char *file, int first_line,
+                                  const char *where)
+{
+    if (sc->state == SCAN_QUOTE) {
+        return apr_psprintf(sc->p, "%s:%d: <Cluster> has no matching </Cluster> %s: "
+                            "the quote opened at line %d is never closed (a stray "
+                            "quote?)", file, first_line, where, sc->quote_line);
+    }
+    if (sc->state == SCAN_COMMENT) {
+        return apr_psprintf(sc->p, "%s:%d: <Cluster> has no matching </Cluster> %s: "
+                            "a <!-- comment is never closed with -->", file,
+                            first_line, where);
+    }
+    return apr_psprintf(sc->p, "%s:%d: <Cluster> has no matching </Cluster> %s",
+                        file, first_line, where);
 }
 
 static void scanner_init(scanner *sc, apr_pool_t *p, const char *file)
@@ -1747,8 +1767,7 @@ const char *sc_config_parse_text(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s
         }
     }
     if (!err && !sc.done) {
-        err = apr_psprintf(p, "%s:%d: <Cluster> has no matching </Cluster>", file,
-                           first_line);
+        err = unclosed_error(&sc, file, first_line, "at the end of the text");
     }
     if (err) {
         return err;
@@ -1785,8 +1804,7 @@ const char *sc_config_read_block(cmd_parms *cmd, const char *args,
         apr_status_t rv = ap_varbuf_cfg_getline(&lb, cmd->config_file,
                                                 SC_MAX_BLOCK_BYTES);
         if (rv == APR_EOF) {
-            err = apr_psprintf(cmd->pool, "%s:%d: <Cluster> has no matching </Cluster> "
-                               "before the end of the file", file, first_line);
+            err = unclosed_error(&sc, file, first_line, "before the end of the file");
             break;
         }
         if (rv != APR_SUCCESS) {
