@@ -1667,6 +1667,42 @@ static const char *build(sc_builder *b, xmlNodePtr root)
 /* Step 2 and the entry points                                                */
 /* ------------------------------------------------------------------------- */
 
+/* libxml2 reports every error; the first one is the cause, the rest follow
+ * from its recovery.  Keep the first. */
+typedef struct {
+    int set;
+    int line;
+    char msg[512];
+} sc_xml_error;
+
+static void xml_first_error(void *ctx, xmlErrorPtr e)
+{
+    /* libxml2 passes ctxt->userData, which the SAX2 handlers need to be the
+     * parser context itself; our record hangs off its _private */
+    sc_xml_error *fe = ((xmlParserCtxtPtr)ctx)->_private;
+    if (!fe || fe->set || !e || e->level < XML_ERR_ERROR) {
+        return;
+    }
+    fe->set = 1;
+    fe->line = e->line;
+    apr_cpystrn(fe->msg, e->message ? e->message : "malformed XML", sizeof(fe->msg));
+}
+
+/* libxml2's messages say "line N" of its own text; make that the file's line. */
+static const char *map_message_lines(apr_pool_t *p, const sc_block_text *bt,
+                                     const char *msg)
+{
+    const char *out = "", *c = msg, *hit;
+    while ((hit = strstr(c, "line ")) && apr_isdigit(hit[5])) {
+        char *end;
+        long n = strtol(hit + 5, &end, 10);
+        out = apr_pstrcat(p, out, apr_pstrmemdup(p, c, hit - c), "line ",
+                          apr_itoa(p, text_line_to_file(bt, (int)n)), NULL);
+        c = end;
+    }
+    return apr_pstrcat(p, out, c, NULL);
+}
+
 static const char *parse_block(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s,
                                sc_block_text *bt, sc_cluster_cfg **out)
 {
@@ -1678,17 +1714,33 @@ static const char *parse_block(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s,
     const char *err;
 
     xmlInitParser();        /* idempotent; other modules may share libxml2 */
+    sc_xml_error first;
+
+    memset(&first, 0, sizeof(first));
     ctxt = xmlNewParserCtxt();
     if (!ctxt) {
         return "cannot allocate an XML parser";
     }
+    /* a structured handler on this parser only: no process-wide state */
+    ctxt->sax->serror = xml_first_error;
+    ctxt->sax->initialized = XML_SAX2_MAGIC;
+    ctxt->_private = &first;
     doc = xmlCtxtReadMemory(ctxt, bt->text, (int)bt->len, "Cluster", NULL,
                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING
                             | XML_PARSE_NOCDATA);
     if (!doc || !ctxt->wellFormed) {
         xmlErrorPtr xe = xmlCtxtGetLastError(ctxt);
-        const char *msg = xe && xe->message ? trim(p, xe->message) : "malformed XML";
-        int line = text_line_to_file(bt, xe ? xe->line : 1);
+        const char *msg;
+        int line;
+        if (first.set) {
+            msg = trim(p, first.msg);
+            line = text_line_to_file(bt, first.line);
+        }
+        else {
+            msg = xe && xe->message ? trim(p, xe->message) : "malformed XML";
+            line = text_line_to_file(bt, xe ? xe->line : 1);
+        }
+        msg = map_message_lines(p, bt, msg);
         if (doc) {
             xmlFreeDoc(doc);
         }
