@@ -1,0 +1,1242 @@
+package SC::Cluster;
+
+# A multi-member harness for mod_session_cluster tests: starts several httpd
+# "members" of one cluster, each with its own ServerRoot, ports, route and
+# <Cluster> block; stops, kills, freezes and restarts them; optionally puts
+# every member in its own network namespace behind a private bridge, for
+# multicast and partition tests.  Everything it starts it tears down again
+# (DESTROY, END, SIGINT/SIGTERM/SIGHUP), and it signals only processes it
+# started itself (checked by pid and start time).
+#
+#   use SC::Cluster;
+#   my $c = SC::Cluster->new(members => 3);
+#   $c->start_all;
+#   my ($status, $headers, $body) = $c->get('node1', '/cluster-manager?auto');
+#   $c->kill9('node2');
+#   $c->restart('node2');
+#   $c->teardown;                       # or let $c go out of scope
+#
+# The API is summarised in the POD at the end of this file.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Cwd qw(abs_path);
+use Errno qw(EINTR);
+use Fcntl qw(O_WRONLY O_CREAT O_TRUNC);
+use File::Basename qw(dirname);
+use File::Path qw(make_path remove_tree);
+use File::Spec;
+use File::Temp ();
+use IO::Select;
+use IO::Socket::INET;
+use POSIX qw(WNOHANG);
+use Scalar::Util qw(weaken);
+use Time::HiRes qw(time sleep);
+
+our $VERSION = '0.1';
+
+my $REPO = abs_path(File::Spec->catdir(dirname(abs_path(__FILE__)), '..', '..', '..'));
+
+my $SEQ = 0;              # clusters made by this process
+my %PORT_USED;            # ports handed out by this process
+my @LIVE;                 # weak refs to clusters not yet torn down
+my %SIG_INSTALLED;
+my $NETNS_REASON;         # cached result of netns_skip_reason
+
+sub repo_dir { $REPO }
+
+# ---------------------------------------------------------------------------
+# Construction
+# ---------------------------------------------------------------------------
+
+sub new {
+    my ($class, %o) = @_;
+    my $self = bless {
+        owner         => $$,
+        seq           => ++$SEQ,
+        httpd         => $o{httpd} || $ENV{SC_HTTPD} || '/usr/sbin/apache2',
+        module_so     => $o{module_so} || $ENV{SC_MODULE_SO}
+                         || "$REPO/mod_session_cluster/.libs/mod_session_cluster.so",
+        libexecdir    => $o{libexecdir} || $ENV{SC_LIBEXECDIR} || '/usr/lib/apache2/modules',
+        mpm           => $o{mpm} || 'event',
+        loglevel      => $o{loglevel} || 'warn',
+        cluster       => $o{cluster},
+        extra_conf    => $o{extra_conf},
+        modules       => $o{modules} || [],
+        status        => $o{status} ? 1 : 0,
+        manager       => exists $o{manager_location} ? $o{manager_location} : 1,
+        member_opts   => $o{member_opts} || {},
+        netns         => $o{netns} ? 1 : 0,
+        start_timeout => $o{start_timeout} || 10,
+        stop_timeout  => $o{stop_timeout} || 10,
+        keep          => exists $o{keep} ? $o{keep} : $ENV{SC_KEEP},
+        user          => $o{user},
+        group         => $o{group},
+        members       => [],
+        by_name       => {},
+        netns_created => [],
+        torn_down     => 0,
+    }, $class;
+
+    for my $k (qw(cluster extra_conf)) {
+        croak "SC::Cluster: option $k must be a string or a code ref"
+            if defined $self->{$k} && ref $self->{$k} && ref $self->{$k} ne 'CODE';
+    }
+    croak "SC::Cluster: mpm must be event, worker or prefork"
+        unless $self->{mpm} =~ /^(?:event|worker|prefork)$/;
+    croak "SC::Cluster: httpd '$self->{httpd}' is not executable" unless -x $self->{httpd};
+    croak "SC::Cluster: module '$self->{module_so}' not found (run make)"
+        unless -f $self->{module_so};
+
+    my @names;
+    my $m = defined $o{members} ? $o{members} : 2;
+    if (ref $m eq 'ARRAY') { @names = @$m }
+    elsif ($m =~ /^\d+$/ && $m > 0) { @names = map { "node$_" } 1 .. $m }
+    else { croak "SC::Cluster: members must be a count or an array ref of names" }
+    my %seen;
+    for (@names) {
+        croak "SC::Cluster: member name '$_' must be 1-32 letters, digits, '-' or '_'"
+            unless /^[A-Za-z0-9_-]{1,32}$/;
+        croak "SC::Cluster: member name '$_' is given twice" if $seen{$_}++;
+    }
+    croak "SC::Cluster: at most 250 members" if @names > 250;
+
+    if ($self->{netns}) {
+        my $why = $class->netns_skip_reason;
+        croak "SC::Cluster: netns => 1 is not possible here: $why" if $why;
+    }
+
+    if ($> == 0) {
+        $self->{user}  ||= 'nobody';
+        $self->{group} ||= (getgrnam('nogroup') ? 'nogroup' : 'nobody');
+    }
+
+    # register for END / signal teardown before anything is created
+    push @LIVE, $self;
+    weaken($LIVE[-1]);
+    _install_signal_handlers();
+
+    $self->_make_base_dir;
+
+    my $k = defined $o{subnet} ? undef : (($$ + $self->{seq}) % 250) + 1;
+    my $subnet = defined $o{subnet} ? $o{subnet} : "10.200.$k";
+    croak "SC::Cluster: subnet must look like 10.200.7" unless $subnet =~ /^\d+\.\d+\.\d+$/;
+
+    my $idx = 0;
+    for my $name (@names) {
+        $idx++;
+        my $dir = "$self->{base}/$name";
+        my $mem = {
+            name      => $name,
+            route     => $name,
+            index     => $idx,
+            dir       => $dir,
+            conf      => "$dir/httpd.conf",
+            error_log => "$dir/logs/error_log",
+            access_log=> "$dir/logs/access_log",
+            pid_file  => "$dir/httpd.pid",
+            htdocs    => "$dir/htdocs",
+            run_dir   => "$dir/run",
+            pid       => undef,
+            proc      => undef,
+            state     => 'new',
+            unique_id => _unique_id($self->{seq}, $idx),
+            opts      => $self->{member_opts}{$name} || {},
+        };
+        if ($self->{netns}) {
+            $mem->{netns}        = "sc-$$-$self->{seq}-$name";
+            $mem->{host_if}      = "v$idx";
+            $mem->{addr}         = "$subnet.$idx";
+            $mem->{http_port}    = $o{http_port} || 8080;
+            $mem->{cluster_port} = $o{cluster_port} || 4000;
+        }
+        else {
+            $mem->{addr}         = '127.0.0.1';
+            $mem->{http_port}    = free_port();
+            $mem->{cluster_port} = free_port();
+        }
+        push @{ $self->{members} }, $mem;
+        $self->{by_name}{$name} = $mem;
+    }
+    if ($self->{netns}) {
+        $self->{bridge_ns} = "scbr-$$-$self->{seq}";
+        $self->{subnet}    = $subnet;
+    }
+
+    $self->_make_member_dir($_) for @{ $self->{members} };
+    $self->write_conf($_->{name}) for @{ $self->{members} };
+    $self->_setup_netns if $self->{netns};
+    return $self;
+}
+
+sub _unique_id {
+    my ($seq, $idx) = @_;
+    # 16 bytes: 'S','C', the pid (4 bytes), the cluster sequence, zeros, the index
+    my @b = (83, 67, ($$ >> 24) & 255, ($$ >> 16) & 255, ($$ >> 8) & 255, $$ & 255,
+             $seq & 255, (0) x 8, $idx & 255);
+    return '{' . join(',', @b) . '}';
+}
+
+# A free TCP port on 127.0.0.1, never the same one twice in this process.
+sub free_port {
+    for (1 .. 200) {
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                      Proto => 'tcp', Listen => 1, ReuseAddr => 0)
+            or croak "SC::Cluster: cannot bind a free port: $@";
+        my $p = $s->sockport;
+        close $s;
+        next if $PORT_USED{$p}++;
+        return $p;
+    }
+    croak "SC::Cluster: no free port found";
+}
+
+# Directories: <repo>/t/tmp/cluster-<pid>-<n>/<name>/, or /tmp/sc-cluster-<pid>/...
+# when running as root and nobody could not traverse the repository path.
+sub _make_base_dir {
+    my $self = shift;
+    my $leaf = "cluster-$$-$self->{seq}";
+    my $tmp  = "$REPO/t/tmp";
+    make_path($tmp, { mode => 0755 }) unless -d $tmp;
+    my $base = "$tmp/$leaf";
+    if ($> == 0 && !_traversable_by_others($tmp)) {
+        my $alt = "/tmp/sc-cluster-$$";
+        _note("$tmp is not traversable by $self->{user}: member directories go under $alt");
+        make_path($alt, { mode => 0755 }) unless -d $alt;
+        chmod 0755, $alt;
+        $self->{alt_root} = $alt;
+        $base = "$alt/$leaf";
+    }
+    croak "SC::Cluster: $base exists already" if -e $base;
+    make_path($base, { mode => 0755 }) or croak "SC::Cluster: mkdir $base: $!";
+    chmod 0755, $base;
+    $self->{base} = $base;
+}
+
+sub _traversable_by_others {
+    my $path = shift;
+    my $cur = '';
+    for my $p ('', grep { $_ ne '' } File::Spec->splitdir($path)) {
+        $cur = $p eq '' ? '/' : ($cur eq '/' ? "/$p" : "$cur/$p");
+        my @st = stat $cur or return 0;
+        return 0 unless $st[2] & 0001;
+    }
+    return 1;
+}
+
+sub _make_member_dir {
+    my ($self, $m) = @_;
+    for my $d ($m->{dir}, "$m->{dir}/logs", $m->{htdocs}, $m->{run_dir}) {
+        make_path($d) unless -d $d;
+        chmod 0755, $d or croak "SC::Cluster: chmod $d: $!";
+    }
+    if ($> == 0) {
+        my $uid = getpwnam($self->{user});
+        my $gid = getgrnam($self->{group});
+        chown $uid, $gid, $m->{run_dir} if defined $uid && defined $gid;
+    }
+    _write_file("$m->{htdocs}/index.html", "<html><body>$m->{name}</body></html>\n", 0644);
+}
+
+# ---------------------------------------------------------------------------
+# Configuration
+# ---------------------------------------------------------------------------
+
+# The default block: static membership listing every other member.
+sub static_block {
+    my ($m, $all, %o) = @_;
+    my $send = defined $o{channelSendOptions} ? $o{channelSendOptions} : 8;
+    my $x = qq{<Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="$send">\n}
+          . qq{  <Channel className="org.apache.catalina.tribes.group.GroupChannel">\n}
+          . qq{    <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver" }
+          . qq{address="$m->{addr}" port="$m->{cluster_port}" autoBind="1"/>\n}
+          . qq{    <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/>\n}
+          . qq{    <Interceptor className="org.apache.catalina.tribes.group.interceptors.StaticMembershipInterceptor">\n};
+    for my $o (@$all) {
+        next if $o->{name} eq $m->{name};
+        $x .= qq{      <Member className="org.apache.catalina.tribes.membership.StaticMember" }
+            . qq{host="$o->{addr}" port="$o->{cluster_port}" uniqueId="$o->{unique_id}"/>\n};
+    }
+    $x .= qq{    </Interceptor>\n  </Channel>\n</Cluster>\n};
+    return $x;
+}
+
+sub _opt {
+    my ($self, $m, $k) = @_;
+    return exists $m->{opts}{$k} ? $m->{opts}{$k} : $self->{$k};
+}
+
+sub _expand {
+    my ($self, $v, $m) = @_;
+    return '' unless defined $v;
+    return ref $v eq 'CODE' ? $v->($m, [ @{ $self->{members} } ]) : $v;
+}
+
+sub _mpm_conf {
+    my $mpm = shift;
+    return $mpm eq 'prefork'
+        ? "StartServers 2\nMinSpareServers 1\nMaxSpareServers 4\nServerLimit 16\n"
+          . "MaxRequestWorkers 16\n"
+        : "StartServers 1\nServerLimit 4\nThreadLimit 16\nThreadsPerChild 8\n"
+          . "MinSpareThreads 4\nMaxSpareThreads 16\nMaxRequestWorkers 32\n";
+}
+
+sub config_text {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    my $lib = $self->{libexecdir};
+    my $mpm = $self->_opt($m, 'mpm');
+    my @mods = ("mpm_$mpm", 'authz_core');
+    push @mods, 'status' if $self->_opt($m, 'status');
+    push @mods, @{ $self->_opt($m, 'modules') || [] };
+    my %seen;
+    my $load = '';
+    for my $mod (grep { !$seen{$_}++ } @mods) {
+        $load .= qq{LoadModule ${mod}_module "$lib/mod_$mod.so"\n};
+        $load .= qq{LoadModule session_module "$lib/mod_session.so"\n}
+            if $mod eq 'authz_core';
+    }
+    $load .= qq{LoadModule session_cluster_module "$self->{module_so}"\n};
+
+    my $cluster = $self->_opt($m, 'cluster');
+    $cluster = defined $cluster ? $self->_expand($cluster, $m)
+                                : static_block($m, $self->{members});
+    $cluster .= "\n" unless $cluster =~ /\n\z/;
+    my $extra = $self->_expand($self->_opt($m, 'extra_conf'), $m);
+    $extra .= "\n" if length $extra && $extra !~ /\n\z/;
+    my $user = $self->{user} ? qq{User $self->{user}\nGroup $self->{group}\n} : '';
+    my $manager = $self->_opt($m, 'manager')
+        ? qq{<Location /cluster-manager>\n    SetHandler cluster-manager\n    Require all granted\n</Location>\n}
+        : '';
+    my $loglevel = $self->_opt($m, 'loglevel');
+
+    return <<"EOC";
+# Generated by SC::Cluster for member $m->{name} (cluster $$-$self->{seq}).
+ServerRoot "$m->{dir}"
+$load
+ServerName localhost
+Listen $m->{addr}:$m->{http_port}
+PidFile "$m->{pid_file}"
+ErrorLog "$m->{error_log}"
+LogLevel $loglevel
+LogFormat "%h %l %u %t \\"%r\\" %>s %b" common
+CustomLog "$m->{access_log}" common
+DefaultRuntimeDir "$m->{run_dir}"
+Mutex file:$m->{run_dir} default
+${user}Timeout 30
+DocumentRoot "$m->{htdocs}"
+<Directory "$m->{htdocs}">
+    Require all granted
+</Directory>
+${\ _mpm_conf($mpm) }
+SessionClusterRoute $m->{route}
+
+$cluster
+$manager$extra
+EOC
+}
+
+sub write_conf {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    _write_file($m->{conf}, $self->config_text($name), 0644);
+    return $m->{conf};
+}
+
+# Change a member's options (cluster, extra_conf, loglevel, mpm, modules,
+# status, manager, route) and rewrite its httpd.conf; takes effect at the next
+# start/restart/graceful.
+sub configure {
+    my ($self, $name, %o) = @_;
+    my $m = $self->_m($name);
+    for my $k (keys %o) {
+        if ($k eq 'route') { $m->{route} = $o{$k}; next }
+        croak "SC::Cluster::configure: unknown option $k"
+            unless $k =~ /^(?:cluster|extra_conf|loglevel|mpm|modules|status|manager)$/;
+        $m->{opts}{$k} = $o{$k};
+    }
+    return $self->write_conf($name);
+}
+
+# ---------------------------------------------------------------------------
+# Accessors
+# ---------------------------------------------------------------------------
+
+sub _m {
+    my ($self, $name) = @_;
+    croak "SC::Cluster: no member name given" unless defined $name;
+    return $name if ref $name eq 'HASH';
+    my $m = $self->{by_name}{$name} or croak "SC::Cluster: no member '$name'";
+    return $m;
+}
+
+sub member  { $_[0]->_m($_[1]) }
+sub members { map { $_->{name} } @{ $_[0]{members} } }
+sub base_dir { $_[0]{base} }
+sub netns_names {
+    my $self = shift;
+    return () unless $self->{netns};
+    return ($self->{bridge_ns}, map { $_->{netns} } @{ $self->{members} });
+}
+
+# The member's error_log text; with since_start => 1 only what was logged
+# since its last start.
+sub error_log {
+    my ($self, $name, %o) = @_;
+    my $m = $self->_m($name);
+    return '' unless -f $m->{error_log};
+    my $text = _slurp($m->{error_log});
+    return $o{since_start} ? substr($text, $m->{log_offset} || 0) : $text;
+}
+
+sub log_tail {
+    my ($self, $name, $n) = @_;
+    $n ||= 30;
+    my @l = split /\n/, $self->error_log($name);
+    @l = @l[-$n .. -1] if @l > $n;
+    return join("\n", @l) . "\n";
+}
+
+# Polls $cond every `interval` (0.05 s) until it returns true or `timeout`
+# (10 s) passes; returns the condition's value, or '' on timeout.
+sub wait_for {
+    my @a = @_;
+    shift @a unless ref $a[0] eq 'CODE';     # method or SC::Cluster::wait_for(sub {...})
+    my ($cond, %o) = @a;
+    my $timeout  = defined $o{timeout} ? $o{timeout} : 10;
+    my $interval = $o{interval} || 0.05;
+    my $deadline = time + $timeout;
+    while (1) {
+        my $v = $cond->();
+        return $v if $v;
+        return '' if time >= $deadline;
+        sleep $interval;
+    }
+}
+
+sub is_running {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    return $m->{proc} && _alive_proc($m->{proc}) ? 1 : 0;
+}
+
+# The member's parent pid and the pids of all its descendants.
+sub pids {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    return () unless $m->{proc} && _alive_proc($m->{proc});
+    return map { $_->[0] } ($m->{proc}, _descendants($m->{proc}[0]));
+}
+
+# ---------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------
+
+# ($status, \%headers, $body); $status is 0 when no HTTP answer came, and then
+# $headers->{_error} says why.  Options: timeout (5 s), from => member (netns:
+# run the request inside that member's namespace), port (default http_port).
+sub get {
+    my ($self, $name, $path, %o) = @_;
+    my $m = $self->_m($name);
+    $path = '/' unless defined $path;
+    $path = "/$path" unless $path =~ m{^/};
+    my $timeout = $o{timeout} || 5;
+    my $port = $o{port} || $m->{http_port};
+    if ($self->{netns}) {
+        my $from = defined $o{from} ? $self->_m($o{from}) : $m;
+        my ($rc, $out) = $self->_run(
+            [ 'ip', 'netns', 'exec', $from->{netns}, 'curl', '-s', '-S', '-i',
+              '--http1.0', '--noproxy', '*', '--max-time', $timeout,
+              "http://$m->{addr}:$port$path" ],
+            timeout => $timeout + 5);
+        if ($rc != 0) {
+            $out =~ s/\s+\z//;
+            return (0, { _error => "curl exit $rc: $out" }, '');
+        }
+        return _parse_response($out);
+    }
+    return _http_get($m->{addr}, $port, $path, $timeout);
+}
+
+sub _http_get {
+    my ($addr, $port, $path, $timeout) = @_;
+    my $deadline = time + $timeout;
+    my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
+                                  Timeout => $timeout)
+        or return (0, { _error => "connect $addr:$port: " . ($@ || $!) }, '');
+    my $req = "GET $path HTTP/1.0\r\nHost: localhost\r\nUser-Agent: SC::Cluster\r\n"
+            . "Connection: close\r\n\r\n";
+    my $off = 0;
+    while ($off < length $req) {
+        my $n = syswrite($s, $req, length($req) - $off, $off);
+        return (0, { _error => "write: $!" }, '') unless defined $n || $! == EINTR;
+        $off += $n if defined $n;
+    }
+    my $sel = IO::Select->new($s);
+    my $buf = '';
+    while (1) {
+        my $left = $deadline - time;
+        return (0, { _error => "timeout after ${timeout}s" }, '') if $left <= 0;
+        next unless $sel->can_read($left);
+        my $n = sysread($s, $buf, 65536, length $buf);
+        if (!defined $n) {
+            next if $! == EINTR;
+            return (0, { _error => "read: $!" }, '');
+        }
+        last if $n == 0;
+    }
+    close $s;
+    return _parse_response($buf);
+}
+
+sub _parse_response {
+    my $raw = shift;
+    # skip interim 1xx answers
+    while ($raw =~ s{\AHTTP/\d(?:\.\d)?\s+1\d\d[^\n]*\n(?:[^\n]*\S[^\n]*\n)*\r?\n}{}) {}
+    my ($head, $body) = split /\r?\n\r?\n/, $raw, 2;
+    $body = '' unless defined $body;
+    return (0, { _error => 'no HTTP status line', _raw => $raw }, '')
+        unless defined $head && $head =~ m{\AHTTP/\d(?:\.\d)?\s+(\d{3})};
+    my $status = $1;
+    my %h;
+    my @lines = split /\r?\n/, $head;
+    shift @lines;
+    for my $line (@lines) {
+        next unless $line =~ /^([^:\s]+):\s*(.*?)\s*$/;
+        my $k = lc $1;
+        $h{$k} = exists $h{$k} ? "$h{$k}, $2" : $2;
+    }
+    return ($status, \%h, $body);
+}
+
+# ---------------------------------------------------------------------------
+# Starting
+# ---------------------------------------------------------------------------
+
+sub _prefix {
+    my ($self, $m) = @_;
+    return $self->{netns} ? ('ip', 'netns', 'exec', $m->{netns}) : ();
+}
+
+sub _running_or_croak {
+    my ($self, $m, $what) = @_;
+    croak "SC::Cluster: $what: member $m->{name} is not running (state $m->{state})"
+        unless $m->{proc} && _alive_proc($m->{proc});
+}
+
+sub _launch {
+    my ($self, $m) = @_;
+    croak "SC::Cluster: torn down" if $self->{torn_down};
+    croak "SC::Cluster: member $m->{name} is already running (pid $m->{pid})"
+        if $m->{proc} && _alive_proc($m->{proc});
+    $m->{proc} = undef;
+    $m->{pid}  = undef;
+    if (-e $m->{pid_file}) {
+        my $old = _read_pid($m->{pid_file});
+        croak "SC::Cluster: $m->{pid_file} names a live process $old that this harness "
+            . "does not track; not starting $m->{name}"
+            if $old && _alive($old);
+        unlink $m->{pid_file};
+    }
+    my @httpd = ($self->_prefix($m), $self->{httpd}, '-f', $m->{conf});
+    my ($rc, $out) = $self->_run([ @httpd, '-t' ], timeout => 30);
+    croak "SC::Cluster: `$self->{httpd} -f $m->{conf} -t` failed for $m->{name} "
+        . "(exit $rc):\n$out" if $rc != 0;
+    $m->{test_output} = $out;
+    $m->{log_offset} = -s $m->{error_log} || 0;
+    ($rc, $out) = $self->_run(\@httpd, timeout => 30);
+    _write_file("$m->{dir}/logs/startup.out", $out, 0644);
+    croak "SC::Cluster: starting $m->{name} failed (exit $rc):\n$out"
+        . "--- error_log tail:\n" . $self->log_tail($m) if $rc != 0;
+    $m->{state} = 'starting';
+}
+
+sub _wait_ready {
+    my ($self, $m, $deadline) = @_;
+    my $why = 'no pid file';
+    while (1) {
+        if (!$m->{proc}) {
+            my $pid = _read_pid($m->{pid_file});
+            if ($pid) {
+                my $st = _starttime($pid);
+                if (!defined $st) {
+                    $self->_start_failed($m, "pid $pid from $m->{pid_file} is not alive");
+                }
+                $m->{proc} = [ $pid, $st ];
+                $m->{pid} = $pid;
+                $why = "pid $pid did not answer HTTP yet";
+            }
+        }
+        elsif (!_alive_proc($m->{proc})) {
+            $self->_start_failed($m, "pid $m->{pid} exited during startup");
+        }
+        else {
+            my ($s, undef, $body) = $self->get($m, '/cluster-manager?auto', timeout => 1);
+            if ($s == 200) {
+                $m->{state} = 'running';
+                return 1;
+            }
+            $why = "GET /cluster-manager?auto answered " . ($s || 'nothing');
+        }
+        $self->_start_failed($m, "not ready after $self->{start_timeout}s: $why")
+            if time >= $deadline;
+        sleep 0.05;
+    }
+}
+
+sub _start_failed {
+    my ($self, $m, $why) = @_;
+    my $tail = $self->log_tail($m, 40);
+    $m->{state} = 'failed';
+    # leave nothing behind: a half-started server is killed (it is ours)
+    if ($m->{proc} && _alive_proc($m->{proc})) {
+        my @procs = ($m->{proc}, _descendants_procs($m->{proc}[0]));
+        _signal('KILL', @procs);
+        $self->wait_for(sub { !grep { _alive_proc($_) } @procs }, timeout => 5);
+    }
+    $m->{proc} = undef;
+    $m->{pid} = undef;
+    croak "SC::Cluster: member $m->{name}: $why\n--- error_log tail ($m->{error_log}):\n$tail";
+}
+
+sub start {
+    my ($self, $name, %o) = @_;
+    my $m = $self->_m($name);
+    $self->_launch($m);
+    $self->_wait_ready($m, time + ($o{timeout} || $self->{start_timeout}));
+    return $m->{pid};
+}
+
+# Starts all members not running yet, in parallel; waits until all answer.
+sub start_all {
+    my ($self, %o) = @_;
+    my @todo = grep { !($_->{proc} && _alive_proc($_->{proc})) } @{ $self->{members} };
+    $self->_launch($_) for @todo;
+    my $deadline = time + ($o{timeout} || $self->{start_timeout});
+    $self->_wait_ready($_, $deadline) for @todo;
+    return map { $_->{pid} } @todo;
+}
+
+# Starts a stopped or killed member again with its (current) configuration;
+# a running member is stopped first.
+sub restart {
+    my ($self, $name, %o) = @_;
+    my $m = $self->_m($name);
+    $self->stop($m) if $m->{proc} && _alive_proc($m->{proc});
+    return $self->start($m, %o);
+}
+
+# SIGUSR1 (graceful restart): waits until httpd logs "resuming normal
+# operations" once more and answers HTTP again.  Returns the (same) pid.
+sub graceful {
+    my ($self, $name, %o) = @_;
+    my $m = $self->_m($name);
+    $self->_running_or_croak($m, 'graceful');
+    my $count = sub { my @n = $self->error_log($m) =~ /resuming normal operations/g; scalar @n };
+    my $before = $count->();
+    _signal('USR1', $m->{proc});
+    my $deadline = time + ($o{timeout} || $self->{start_timeout});
+    while (1) {
+        $self->_start_failed($m, "exited during graceful restart")
+            unless _alive_proc($m->{proc});
+        if ($count->() > $before) {
+            my ($s) = $self->get($m, '/cluster-manager?auto', timeout => 1);
+            return $m->{pid} if $s == 200;
+        }
+        croak "SC::Cluster: member $m->{name}: graceful restart did not finish in time\n"
+            . $self->log_tail($m) if time >= $deadline;
+        sleep 0.05;
+    }
+}
+
+# ---------------------------------------------------------------------------
+# Stopping, killing, freezing
+# ---------------------------------------------------------------------------
+
+# SIGTERM to the parent; waits up to `timeout` (stop_timeout, 10 s) for it to
+# vanish, then SIGKILLs it and its children.  Returns 1 when SIGTERM was
+# enough, 0 when it had to SIGKILL, 1 when the member was not running.
+sub stop {
+    my ($self, $name, %o) = @_;
+    return $self->_stop_many([ $self->_m($name) ], %o);
+}
+
+# Stops every running member in parallel; returns 1 when all went on SIGTERM.
+sub stop_all {
+    my ($self, %o) = @_;
+    return $self->_stop_many([ @{ $self->{members} } ], %o);
+}
+
+sub _stop_many {
+    my ($self, $ms, %o) = @_;
+    my $timeout = $o{timeout} || $self->{stop_timeout};
+    my @run = grep { $_->{proc} && _alive_proc($_->{proc}) } @$ms;
+    for my $m (grep { !($_->{proc} && _alive_proc($_->{proc})) } @$ms) {
+        _forget($m, $m->{state} eq 'running' ? 'died' : $m->{state});
+    }
+    return 1 unless @run;
+    my %kids;
+    for my $m (@run) {
+        $kids{ $m->{name} } = [ _descendants_procs($m->{proc}[0]) ];
+        _signal('TERM', $m->{proc});
+        _signal('CONT', $m->{proc}, @{ $kids{ $m->{name} } });   # in case of sigstop
+    }
+    my $clean = 1;
+    $self->wait_for(sub { !grep { _alive_proc($_->{proc}) } @run }, timeout => $timeout);
+    for my $m (@run) {
+        my @kids = @{ $kids{ $m->{name} } };
+        if (_alive_proc($m->{proc})) {
+            $clean = 0;
+            _note("$m->{name} (pid $m->{pid}) did not stop within ${timeout}s of SIGTERM: SIGKILL");
+            @kids = (@kids, _descendants_procs($m->{proc}[0]));
+            _signal('KILL', $m->{proc}, @kids);
+        }
+        # children the parent did not reap (it should have): give them 2 s
+        if (!$self->wait_for(sub { !grep { _alive_proc($_) } $m->{proc}, @kids },
+                             timeout => 2)) {
+            $clean = 0;
+            _note("$m->{name}: children still alive after the parent exited: SIGKILL");
+            _signal('KILL', grep { _alive_proc($_) } @kids);
+            $self->wait_for(sub { !grep { _alive_proc($_) } @kids }, timeout => 2);
+        }
+        _forget($m, 'stopped');
+    }
+    return $clean;
+}
+
+sub _forget {
+    my ($m, $state) = @_;
+    $m->{last_pid} = $m->{pid} if $m->{pid};
+    $m->{proc} = undef;
+    $m->{pid} = undef;
+    $m->{state} = $state;
+}
+
+# A crash of the whole instance: SIGKILL to the parent and all its children
+# (the parent is SIGSTOPped first so it cannot fork replacements).  Waits until
+# all are gone; returns the list of pids killed.
+sub kill9 {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    $self->_running_or_croak($m, 'kill9');
+    _signal('STOP', $m->{proc});
+    my @procs = ($m->{proc}, _descendants_procs($m->{proc}[0]));
+    _signal('KILL', @procs);
+    $self->wait_for(sub { !grep { _alive_proc($_) } @procs }, timeout => 5)
+        or croak "SC::Cluster: $m->{name}: processes survived SIGKILL: "
+               . join(' ', map { $_->[0] } grep { _alive_proc($_) } @procs);
+    _forget($m, 'killed');
+    return map { $_->[0] } @procs;
+}
+
+# SIGSTOP the parent and all its children (a hung instance); sigcont resumes.
+sub sigstop {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    $self->_running_or_croak($m, 'sigstop');
+    _signal('STOP', $m->{proc});
+    my @procs = _descendants_procs($m->{proc}[0]);
+    _signal('STOP', @procs);
+    $m->{state} = 'sigstopped';
+    return map { $_->[0] } ($m->{proc}, @procs);
+}
+
+sub sigcont {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    $self->_running_or_croak($m, 'sigcont');
+    my @procs = _descendants_procs($m->{proc}[0]);
+    _signal('CONT', @procs, $m->{proc});
+    $m->{state} = 'running';
+    return map { $_->[0] } ($m->{proc}, @procs);
+}
+
+# ---------------------------------------------------------------------------
+# Network namespaces
+# ---------------------------------------------------------------------------
+
+# undef when `netns => 1` can work here, else the reason (for skip()).
+sub netns_skip_reason {
+    return $NETNS_REASON if defined $NETNS_REASON;
+    my $why = '';
+    if ($> != 0) { $why = 'network namespaces need root' }
+    elsif (!_which('ip')) { $why = "no 'ip' command (iproute2)" }
+    elsif (!_which('curl')) { $why = "no 'curl' command (requests into namespaces use it)" }
+    else {
+        my $probe = "sc-probe-$$";
+        my ($rc, $out) = __PACKAGE__->_run([ 'ip', 'netns', 'add', $probe ], timeout => 10);
+        if ($rc != 0) {
+            chomp $out;
+            $why = "'ip netns add' failed: $out";
+        }
+        else {
+            my ($rc2, $out2) = __PACKAGE__->_run(
+                [ 'ip', '-n', $probe, 'link', 'add', 'br0', 'type', 'bridge' ], timeout => 10);
+            chomp $out2;
+            $why = "cannot create a bridge in a namespace: $out2" if $rc2 != 0;
+            __PACKAGE__->_run([ 'ip', 'netns', 'del', $probe ], timeout => 10);
+        }
+    }
+    $NETNS_REASON = $why;
+    return $why eq '' ? undef : $why;
+}
+
+sub _ip {
+    my ($self, @args) = @_;
+    my ($rc, $out) = $self->_run([ 'ip', @args ], timeout => 20);
+    croak "SC::Cluster: `ip @args` failed (exit $rc): $out" if $rc != 0;
+    return $out;
+}
+
+sub _setup_netns {
+    my $self = shift;
+    my $br = $self->{bridge_ns};
+    $self->_ip('netns', 'add', $br);
+    push @{ $self->{netns_created} }, $br;
+    $self->_ip('-n', $br, 'link', 'set', 'lo', 'up');
+    $self->_ip('-n', $br, 'link', 'add', 'br0', 'type', 'bridge', 'mcast_snooping', '0');
+    $self->_ip('-n', $br, 'link', 'set', 'br0', 'up');
+    for my $m (@{ $self->{members} }) {
+        my $ns = $m->{netns};
+        $self->_ip('netns', 'add', $ns);
+        push @{ $self->{netns_created} }, $ns;
+        $self->_ip('-n', $br, 'link', 'add', $m->{host_if}, 'type', 'veth',
+                   'peer', 'name', 'eth0', 'netns', $ns);
+        $self->_ip('-n', $br, 'link', 'set', $m->{host_if}, 'master', 'br0');
+        $self->_ip('-n', $br, 'link', 'set', $m->{host_if}, 'up');
+        $self->_ip('-n', $ns, 'link', 'set', 'lo', 'up');
+        $self->_ip('-n', $ns, 'addr', 'add', "$m->{addr}/24", 'dev', 'eth0');
+        $self->_ip('-n', $ns, 'link', 'set', 'eth0', 'up');
+        $self->_ip('-n', $ns, 'route', 'add', '224.0.0.0/4', 'dev', 'eth0');
+        $m->{partitioned} = 0;
+    }
+}
+
+sub _need_netns {
+    my ($self, $what) = @_;
+    croak "SC::Cluster: $what needs a cluster made with netns => 1" unless $self->{netns};
+}
+
+# Cuts the member off the bridge (its bridge-side veth goes down).
+sub partition {
+    my ($self, $name) = @_;
+    $self->_need_netns('partition');
+    my $m = $self->_m($name);
+    $self->_ip('-n', $self->{bridge_ns}, 'link', 'set', $m->{host_if}, 'down');
+    $m->{partitioned} = 1;
+}
+
+sub heal {
+    my ($self, $name) = @_;
+    $self->_need_netns('heal');
+    my $m = $self->_m($name);
+    $self->_ip('-n', $self->{bridge_ns}, 'link', 'set', $m->{host_if}, 'up');
+    $m->{partitioned} = 0;
+}
+
+# Runs a command in the member's namespace (or plainly, without netns):
+# returns ($exit_code, $stdout_and_stderr).  Option timeout (30 s).
+sub exec_in {
+    my ($self, $name, @cmd) = @_;
+    my %o;
+    %o = %{ shift @cmd } if ref $cmd[0] eq 'HASH';
+    my $m = $self->_m($name);
+    return $self->_run([ $self->_prefix($m), @cmd ], timeout => $o{timeout} || 30);
+}
+
+# True when a TCP connection from member $from to $to (a member name, or an
+# address) on $port (default: $to's http_port) succeeds within `timeout` (2 s).
+sub can_connect {
+    my ($self, $from, $to, %o) = @_;
+    my ($addr, $port);
+    if (ref $to || $self->{by_name}{$to}) {
+        my $t = $self->_m($to);
+        ($addr, $port) = ($t->{addr}, $o{port} || $t->{http_port});
+    }
+    else {
+        ($addr, $port) = ($to, $o{port}) ;
+        croak "SC::Cluster::can_connect: port needed for address $to" unless $port;
+    }
+    my $timeout = $o{timeout} || 2;
+    my ($rc) = $self->exec_in($from, { timeout => $timeout + 10 }, $^X,
+        '-MIO::Socket::INET', '-e',
+        'exit(IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => $ARGV[1], '
+        . 'Proto => "tcp", Timeout => $ARGV[2]) ? 0 : 1)', $addr, $port, $timeout);
+    return $rc == 0 ? 1 : 0;
+}
+
+# ---------------------------------------------------------------------------
+# Teardown
+# ---------------------------------------------------------------------------
+
+sub teardown {
+    my $self = shift;
+    return if $self->{torn_down} || $self->{owner} != $$;
+    $self->{torn_down} = 1;
+    local ($@, $!, $?);
+    eval { $self->stop_all(timeout => $self->{stop_timeout}); 1 }
+        or _note("teardown: stopping members: $@");
+    if (@{ $self->{netns_created} }) {
+        eval { $self->_teardown_netns; 1 } or _note("teardown: namespaces: $@");
+    }
+    if ($self->{keep}) {
+        _note("SC_KEEP: member directories kept in $self->{base}");
+    }
+    elsif ($self->{base} && -d $self->{base}
+           && $self->{base} =~ m{/cluster-$$-$self->{seq}\z}) {
+        remove_tree($self->{base}, { error => \my $err });
+        _note("teardown: could not remove $self->{base}") if @$err;
+        rmdir $self->{alt_root} if $self->{alt_root};    # only when empty
+    }
+    @LIVE = grep { defined $_ && $_ != $self } @LIVE;
+    weaken($_) for @LIVE;
+    return 1;
+}
+
+sub _teardown_netns {
+    my $self = shift;
+    # processes this harness started (still alive after stop_all, which is rare)
+    my %ours;
+    for my $m (@{ $self->{members} }) {
+        for my $p (grep { defined } $m->{proc}) {
+            $ours{ $p->[0] } = $p;
+            $ours{ $_->[0] } = $_ for _descendants_procs($p->[0]);
+        }
+    }
+    for my $ns (reverse @{ $self->{netns_created} }) {
+        my ($rc, $out) = $self->_run([ 'ip', 'netns', 'pids', $ns ], timeout => 10);
+        my @pids = $rc == 0 ? ($out =~ /(\d+)/g) : ();
+        my @kill = grep { $ours{$_} } @pids;
+        my @foreign = grep { !$ours{$_} } @pids;
+        if (@kill) {
+            _signal('KILL', map { $ours{$_} } @kill);
+            $self->wait_for(sub { !grep { _alive_proc($ours{$_}) } @kill }, timeout => 3);
+        }
+        _note("teardown: namespace $ns still holds processes the harness did not start "
+              . "(@foreign); not killing them, removing the name only") if @foreign;
+        ($rc, $out) = $self->_run([ 'ip', 'netns', 'del', $ns ], timeout => 20);
+        _note("teardown: `ip netns del $ns` failed: $out") if $rc != 0;
+    }
+    $self->{netns_created} = [];
+}
+
+sub DESTROY {
+    my $self = shift;
+    $self->teardown if !$self->{torn_down} && $self->{owner} == $$;
+}
+
+sub _teardown_all {
+    for my $c (grep { defined } @LIVE) {
+        eval { $c->teardown; 1 } or _note("teardown: $@");
+    }
+}
+
+END {
+    local $?;
+    _teardown_all();
+}
+
+sub _install_signal_handlers {
+    my %num = (HUP => 1, INT => 2, TERM => 15);
+    for my $sig (sort keys %num) {
+        next if $SIG_INSTALLED{$sig}++;
+        my $prev = $SIG{$sig};
+        $SIG{$sig} = sub {
+            _note("caught SIG$sig: tearing down the cluster");
+            _teardown_all();
+            if (ref $prev eq 'CODE') {
+                $prev->(@_);
+                return;
+            }
+            # die of the signal, as without the harness; Perl blocks the signal
+            # while its handler runs, so unblock it after re-raising
+            $SIG{$sig} = 'DEFAULT';
+            kill $sig, $$;
+            POSIX::sigprocmask(POSIX::SIG_UNBLOCK(), POSIX::SigSet->new($num{$sig}));
+            sleep 1;
+            POSIX::_exit(128 + $num{$sig});
+        };
+    }
+}
+
+# ---------------------------------------------------------------------------
+# Processes (only ever those started here: pid plus start time)
+# ---------------------------------------------------------------------------
+
+sub _stat_fields {
+    my $pid = shift;
+    open my $fh, '<', "/proc/$pid/stat" or return;
+    my $s = <$fh>;
+    close $fh;
+    return unless defined $s && $s =~ /\)\s+(.*)\z/s;
+    return split ' ', $1;    # [0]=state [1]=ppid ... [19]=starttime
+}
+
+sub _starttime {
+    my $pid = shift;
+    my @f = _stat_fields($pid) or return;
+    return if $f[0] eq 'Z' || $f[0] eq 'X';
+    return $f[19];
+}
+
+sub _alive {
+    my $pid = shift;
+    return defined _starttime($pid) ? 1 : 0;
+}
+
+# True while a process with this pid exists and has not exited (a zombie
+# waiting for its parent, e.g. a daemonised httpd waiting for PID 1 to reap
+# it, counts as gone; kill 0 would still succeed on it).  Function or method.
+sub pid_alive { _alive($_[-1]) }
+
+sub _alive_proc {
+    my $p = shift;
+    return 0 unless $p;
+    my $st = _starttime($p->[0]);
+    return defined $st && (!defined $p->[1] || $st eq $p->[1]) ? 1 : 0;
+}
+
+sub _descendants {
+    my $root = shift;
+    my %kids;
+    opendir my $dh, '/proc' or return ();
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        my @f = _stat_fields($pid) or next;
+        next if $f[0] eq 'Z' || $f[0] eq 'X';
+        push @{ $kids{ $f[1] } }, [ $pid, $f[19] ];
+    }
+    closedir $dh;
+    my @out;
+    my @queue = ($root);
+    while (@queue) {
+        my $p = shift @queue;
+        for my $k (@{ $kids{$p} || [] }) {
+            push @out, $k;
+            push @queue, $k->[0];
+        }
+    }
+    return @out;
+}
+
+sub _descendants_procs { _descendants(@_) }
+
+# Signals each [pid, starttime] that is still the same process.
+sub _signal {
+    my ($sig, @procs) = @_;
+    my $n = 0;
+    for my $p (@procs) {
+        next unless $p && _alive_proc($p);
+        $n += kill $sig, $p->[0];
+    }
+    return $n;
+}
+
+sub _read_pid {
+    my $f = shift;
+    open my $fh, '<', $f or return;
+    my $s = do { local $/; <$fh> };
+    close $fh;
+    return defined $s && $s =~ /^\s*(\d+)\s*\n/ ? $1 : undef;
+}
+
+# ---------------------------------------------------------------------------
+# Commands
+# ---------------------------------------------------------------------------
+
+# Runs @$cmd with stdin from /dev/null and stdout+stderr to a temp file, in its
+# own process group; kills that group after `timeout`.  Returns ($exit, $out);
+# $exit is -1 on timeout or when the command could not run.
+sub _run {
+    my ($self, $cmd, %o) = @_;
+    my $timeout = $o{timeout} || 30;
+    my $tmp = File::Temp->new(TMPDIR => 1, TEMPLATE => 'sc-run-XXXXXX');
+    local $SIG{CHLD} = 'DEFAULT';
+    STDOUT->flush;
+    STDERR->flush;
+    my $pid = fork;
+    croak "SC::Cluster: fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $tmp->filename;
+        open STDERR, '>&', \*STDOUT;
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE);
+        { no warnings "exec"; exec { $cmd->[0] } @$cmd; }
+        print STDERR "exec $cmd->[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    my $deadline = time + $timeout;
+    my $rc;
+    my $delay = 0.002;
+    while (1) {
+        my $w = waitpid($pid, WNOHANG);
+        if ($w == $pid) { $rc = $? & 127 ? -1 : $? >> 8; last }
+        if ($w < 0) { $rc = -1; last }
+        if (time >= $deadline) {
+            kill 'KILL', -$pid;
+            kill 'KILL', $pid;
+            waitpid($pid, 0);
+            $rc = -1;
+            my $out = _slurp($tmp->filename);
+            return (-1, "timeout after ${timeout}s: @$cmd\n$out");
+        }
+        sleep $delay;
+        $delay = 0.02 if ($delay *= 2) > 0.02;
+    }
+    return ($rc, _slurp($tmp->filename));
+}
+
+sub _which {
+    my $prog = shift;
+    for my $d (split(/:/, $ENV{PATH} || ''), '/usr/sbin', '/sbin', '/usr/bin', '/bin') {
+        return "$d/$prog" if $d ne '' && -x "$d/$prog";
+    }
+    return;
+}
+
+sub _slurp {
+    my $f = shift;
+    open my $fh, '<', $f or return '';
+    local $/;
+    my $s = <$fh>;
+    close $fh;
+    return defined $s ? $s : '';
+}
+
+sub _write_file {
+    my ($f, $text, $mode) = @_;
+    open my $fh, '>', $f or croak "SC::Cluster: write $f: $!";
+    print $fh $text;
+    close $fh or croak "SC::Cluster: close $f: $!";
+    chmod $mode, $f if defined $mode;
+}
+
+sub _note {
+    my $msg = shift;
+    $msg =~ s/\n+\z//;
+    $msg =~ s/^/# SC::Cluster: /mg;
+    print STDERR "$msg\n";
+}
+
+1;
+
+__END__
+
+=head1 NAME
+
+SC::Cluster - start, stop, kill and partition several mod_session_cluster members
+
+=head1 SYNOPSIS
+
+  use SC::Cluster;
+  my $c = SC::Cluster->new(members => 3);          # node1..node3 on 127.0.0.1
+  $c->start_all;
+  my ($status, $h, $body) = $c->get(node1 => '/cluster-manager?auto');
+  $c->kill9('node2'); $c->restart('node2');
+  $c->stop('node1');
+
+  SKIP: {
+      my $why = SC::Cluster->netns_skip_reason;
+      skip "netns: $why", 5 if $why;
+      my $n = SC::Cluster->new(members => 2, netns => 1);
+      $n->start_all;
+      $n->partition('node2'); $n->heal('node2');
+  }
+
+=head1 API
+
+=over
+
+=item SC::Cluster->new(%opt)
+
+Makes the member directories and configurations (and, with netns, the
+namespaces); starts nothing.  Options:
+members (count => node1..nodeN, or [names]; default 2),
+mpm (event|worker|prefork; event),
+loglevel (warn),
+cluster (string, or sub { my ($member, $all_members) = @_; ... } returning the
+<Cluster> block; default static_block),
+extra_conf (string or the same kind of sub; appended to httpd.conf),
+modules ([short names], LoadModule <name>_module mod_<name>.so),
+status (1: load mod_status),
+manager_location (0: leave out <Location /cluster-manager>),
+member_opts ({ name => { cluster, extra_conf, loglevel, mpm, modules, status, manager } }),
+netns (1: one namespace per member behind a bridge),
+subnet (netns: "10.200.K", default K from pid), http_port/cluster_port (netns: 8080/4000),
+start_timeout (10), stop_timeout (10), keep ($ENV{SC_KEEP}),
+httpd ($ENV{SC_HTTPD}), module_so ($ENV{SC_MODULE_SO}), libexecdir ($ENV{SC_LIBEXECDIR}),
+user/group (as root: nobody/nogroup).
+
+=item start($name, timeout => s) / start_all(timeout => s)
+
+httpd -t, then httpd -f conf; waits until the pid file names a live process
+that answers GET /cluster-manager?auto with 200.  Dies with httpd's output or
+the error_log tail.  start_all starts in parallel.  Return the pid(s).
+
+=item stop($name, timeout => s) / stop_all
+
+SIGTERM (and SIGCONT), wait, SIGKILL after the timeout.  1 if SIGTERM was
+enough (or it was not running), 0 if it had to SIGKILL.
+
+=item kill9($name)
+
+SIGKILL to the parent and all descendants; waits until gone; returns their pids.
+
+=item sigstop($name) / sigcont($name)
+
+Stop / continue parent and descendants; return their pids.
+
+=item graceful($name, timeout => s)
+
+SIGUSR1; waits for a new "resuming normal operations" and a 200; returns the pid.
+
+=item restart($name)
+
+Stops the member if it runs, then start()s it with its current httpd.conf.
+
+=item configure($name, %opt)
+
+Changes per-member options (as in member_opts, plus route) and rewrites httpd.conf.
+
+=item get($name, $path, timeout => 5, from => $member, port => $p)
+
+($status, \%headers (lower-case names), $body); $status 0 and
+$headers->{_error} when nothing answered.  Loopback: a raw HTTP/1.0 socket.
+netns: curl run inside the member's (or from's) namespace.
+
+=item member($name)
+
+The member hash: name route index http_port cluster_port addr dir conf
+error_log access_log pid_file htdocs run_dir pid state unique_id, and with
+netns: netns host_if.
+
+=item members, pids($name), is_running($name), error_log($name, since_start => 1), log_tail($name, $n), base_dir, netns_names, config_text($name), write_conf($name)
+
+=item wait_for(sub {...}, timeout => 10, interval => 0.05)
+
+Polls; returns the condition's true value, or '' on timeout.
+
+=item partition($name) / heal($name)
+
+netns: the member's bridge-side veth down / up.
+
+=item exec_in($name, [{timeout => s},] @cmd)
+
+($exit, $output) of a command run inside the member's namespace.
+
+=item can_connect($from, $to, port => p, timeout => 2)
+
+TCP connect from inside $from's namespace to member $to (or an address plus port).
+
+=item teardown
+
+Stops all members, deletes the namespaces, removes the directories (unless
+keep).  Also run by DESTROY, END and SIGINT/SIGTERM/SIGHUP handlers.
+
+=item SC::Cluster->netns_skip_reason, SC::Cluster::static_block($m, $all, channelSendOptions => 8), SC::Cluster::free_port, SC::Cluster::pid_alive($pid)
+
+=back
+
+=cut
