@@ -11,10 +11,12 @@
  *   SessionClusterCookieName name [attributes]                       directory
  */
 #include "sc_private.h"
+#include "sc_engine.h"
 
 #include "ap_mpm.h"
 #include "http_main.h"
 #include "util_cookies.h"
+#include "util_script.h"
 
 #include <stdio.h>
 
@@ -417,6 +419,22 @@ static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return bad ? !OK : OK;
 }
 
+/* Starts, keeps or replaces the cluster engine (sc_engine.c). */
+static int sc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                          server_rec *s)
+{
+    sc_server_rec *sr = server_rec_of(s);
+    int observer;
+
+    /* httpd reads its configuration twice at startup: act on the second */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    observer = !sr->conf.route && sr->conf.balancers->nelts > 0;
+    return sc_engine_post_config(pconf, s, sr->conf.cluster,
+                                 sr->conf.route ? sr->conf.route : "front", observer);
+}
+
 /* httpd -t -D DUMP_CLUSTER prints the effective configuration. */
 static void sc_test_config(apr_pool_t *pconf, server_rec *s)
 {
@@ -438,12 +456,159 @@ static void sc_test_config(apr_pool_t *pconf, server_rec *s)
 /* cluster-manager handler                                                    */
 /* ------------------------------------------------------------------------- */
 
-/* For now the page shows this member and its effective configuration; the
- * engine adds members, sessions and actions. */
+/* What the engine knows, from shared memory. */
+typedef struct {
+    int have;                         /* an engine has published */
+    sc_shm_t hdr;
+    sc_shm_member m[SC_MAX_MEMBERS];
+    int n;
+} sc_view;
+
+static void read_view(server_rec *s, sc_view *v)
+{
+    sc_retained *r = sc_retained_get(s);
+    int i;
+    v->have = 0;
+    v->n = 0;
+    if (!r->shm || !server_rec_of(s)->conf.cluster) {
+        return;
+    }
+    sc_shm_read_header(r->shm, &v->hdr);
+    v->have = 1;
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        if (sc_shm_read_member(r->shm, i, &v->m[v->n])) {
+            v->n++;
+        }
+    }
+}
+
+static const char *ms_ago(apr_pool_t *p, apr_time_t t)
+{
+    return t ? apr_psprintf(p, "%" APR_TIME_T_FMT, apr_time_as_msec(apr_time_now() - t))
+             : "-";
+}
+
+static void auto_engine(request_rec *r, const sc_view *v)
+{
+    const sc_shm_t *h = &v->hdr;
+    int i, alive = 0;
+    if (!v->have) {
+        return;
+    }
+    ap_rprintf(r, "EnginePid: %" APR_PID_T_FMT "\n", h->engine_pid);
+    ap_rprintf(r, "EngineState: %s\n", h->engine_pid ? sc_member_state_name((int)h->engine_state)
+                                                      : "not running");
+    ap_rprintf(r, "EngineStarts: %" APR_UINT64_T_FMT "\n", h->engine_starts);
+    ap_rprintf(r, "EngineUptimeMs: %s\n", h->engine_pid ? ms_ago(r->pool, h->engine_started) : "-");
+    ap_rprintf(r, "Incarnation: %" APR_UINT64_T_FMT "\n", h->incarnation);
+    ap_rprintf(r, "Receiver: %s:%u\n", h->self_addr, h->self_port);
+    ap_rprintf(r, "Membership: %s\n", h->membership);
+    ap_rprintf(r, "Multicast: %s\n", h->mcast[0] ? h->mcast : "off");
+    ap_rprintf(r, "NotImplemented: %s\n", h->not_implemented);
+    for (i = 0; i < v->n; i++) {
+        if (v->m[i].view == SC_VIEW_ALIVE) {
+            alive++;
+        }
+    }
+    ap_rprintf(r, "MembersKnown: %d\n", v->n);
+    ap_rprintf(r, "MembersAlive: %d\n", alive);
+    ap_rprintf(r, "MsgsIn: %" APR_UINT64_T_FMT "\nMsgsOut: %" APR_UINT64_T_FMT "\n",
+               h->c.msgs_in, h->c.msgs_out);
+    ap_rprintf(r, "BytesIn: %" APR_UINT64_T_FMT "\nBytesOut: %" APR_UINT64_T_FMT "\n",
+               h->c.bytes_in, h->c.bytes_out);
+    ap_rprintf(r, "HeartbeatsIn: %" APR_UINT64_T_FMT "\nHeartbeatsOut: %" APR_UINT64_T_FMT "\n",
+               h->c.heartbeats_in, h->c.heartbeats_out);
+    ap_rprintf(r, "BadFrames: %" APR_UINT64_T_FMT "\nBadHeartbeats: %" APR_UINT64_T_FMT "\n",
+               h->c.bad_frames, h->c.bad_heartbeats);
+    ap_rprintf(r, "AcksIn: %" APR_UINT64_T_FMT "\nAcksOut: %" APR_UINT64_T_FMT "\n",
+               h->c.acks_in, h->c.acks_out);
+    ap_rprintf(r, "AckTimeouts: %" APR_UINT64_T_FMT "\nSendFailures: %" APR_UINT64_T_FMT "\n",
+               h->c.ack_timeouts, h->c.send_failures);
+    for (i = 0; i < v->n; i++) {
+        const sc_shm_member *m = &v->m[i];
+        ap_rprintf(r, "Member: route=%s addr=%s:%u state=%s incarnation=%" APR_UINT64_T_FMT
+                   " restarts=%" APR_UINT64_T_FMT " heard_ms_ago=%s static=%u msgs_in=%"
+                   APR_UINT64_T_FMT " msgs_out=%" APR_UINT64_T_FMT " bad_frames=%"
+                   APR_UINT64_T_FMT " verdict=\"%s\"\n",
+                   m->route[0] ? m->route : "-", m->addr, m->port, sc_view_name((int)m->view),
+                   m->incarnation, m->restarts_seen, ms_ago(r->pool, m->last_heard),
+                   m->is_static, m->c.msgs_in, m->c.msgs_out, m->c.bad_frames, m->verdict);
+    }
+}
+
+static void html_engine(request_rec *r, const sc_view *v)
+{
+    const sc_shm_t *h = &v->hdr;
+    int i;
+    if (!v->have) {
+        return;
+    }
+    ap_rputs("<h2>Engine</h2>\n<table border=\"1\" style=\"border-collapse: collapse\">\n", r);
+    ap_rprintf(r, "<tr><th align=\"left\">State</th><td>%s (pid %" APR_PID_T_FMT
+               ", %" APR_UINT64_T_FMT " start(s))</td></tr>\n",
+               h->engine_pid ? sc_member_state_name((int)h->engine_state) : "not running",
+               h->engine_pid, h->engine_starts);
+    ap_rprintf(r, "<tr><th align=\"left\">Receiver</th><td>%s:%u</td></tr>\n",
+               ap_escape_html(r->pool, h->self_addr), h->self_port);
+    ap_rprintf(r, "<tr><th align=\"left\">Membership</th><td>%s %s</td></tr>\n",
+               ap_escape_html(r->pool, h->membership),
+               ap_escape_html(r->pool, h->mcast[0] ? h->mcast : ""));
+    ap_rprintf(r, "<tr><th align=\"left\">Messages in / out</th><td>%" APR_UINT64_T_FMT
+               " / %" APR_UINT64_T_FMT "</td></tr>\n", h->c.msgs_in, h->c.msgs_out);
+    ap_rprintf(r, "<tr><th align=\"left\">Bad frames / heartbeats</th><td>%" APR_UINT64_T_FMT
+               " / %" APR_UINT64_T_FMT "</td></tr>\n", h->c.bad_frames, h->c.bad_heartbeats);
+    ap_rputs("</table>\n<h2>Members</h2>\n<table border=\"1\" style=\"border-collapse: "
+             "collapse\">\n<tr><th>Route</th><th>Address</th><th>State</th>"
+             "<th>Incarnation</th><th>Heard (ms ago)</th><th>In</th><th>Out</th>"
+             "<th>Verdict</th></tr>\n", r);
+    for (i = 0; i < v->n; i++) {
+        const sc_shm_member *m = &v->m[i];
+        ap_rprintf(r, "<tr><td>%s</td><td>%s:%u</td><td>%s</td><td>%" APR_UINT64_T_FMT
+                   "</td><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
+                   "</td><td>%s</td></tr>\n",
+                   ap_escape_html(r->pool, m->route), ap_escape_html(r->pool, m->addr),
+                   m->port, sc_view_name((int)m->view), m->incarnation,
+                   ms_ago(r->pool, m->last_heard), m->c.msgs_in, m->c.msgs_out,
+                   ap_escape_html(r->pool, m->verdict));
+    }
+    ap_rputs("</table>\n", r);
+}
+
+/* ?ping=ROUTE[&size=N][&ack=0]: a message to that member through the engine,
+ * and its acknowledgement (a read-only diagnostic). */
+static int ping_page(request_rec *r, apr_table_t *args)
+{
+    const char *route = apr_table_get(args, "ping");
+    const char *size_s = apr_table_get(args, "size");
+    const char *ack_s = apr_table_get(args, "ack");
+    apr_int64_t size = size_s ? apr_atoi64(size_s) : 100;
+    int acked = !(ack_s && !strcmp(ack_s, "0"));
+    const char *result;
+    double ms;
+    int ok;
+    sc_retained *ret = sc_retained_get(r->server);
+    long max = ret->cfg ? sc_elem_num(ret->cfg->receiver, "maxMessageSize") - 128 : 0;
+
+    if (!valid_route(route) || size < 0 || size > max) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1105)
+                      "cluster-manager: bad ping request");
+        return HTTP_BAD_REQUEST;
+    }
+    ok = sc_engine_probe(r->pool, r->server, route, (apr_size_t)size, acked, &result, &ms);
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rprintf(r, "Ping: %s\nSize: %" APR_INT64_T_FMT "\nMode: %s\nResult: %s\n"
+               "TimeMs: %.3f\nDetail: %s\n", route, size, acked ? "ack" : "no-ack",
+               ok ? (acked ? "acknowledged" : "sent") : "failed", ms, result);
+    return OK;
+}
+
+/* The page: this member, the engine and its members, the configuration. */
 static int sc_status_handler(request_rec *r)
 {
     sc_server_rec *sr;
     apr_array_header_t *lines;
+    apr_table_t *args = NULL;
+    sc_view *v;
     int i, text;
 
     if (strcmp(r->handler, SC_STATUS_HANDLER) != 0) {
@@ -454,11 +619,17 @@ static int sc_status_handler(request_rec *r)
         return HTTP_METHOD_NOT_ALLOWED;
     }
     sr = server_rec_of(r->server);
-    text = r->args && (!strcmp(r->args, "auto") || !strncmp(r->args, "auto&", 5));
+    ap_args_to_table(r, &args);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+    if (apr_table_get(args, "ping")) {
+        return ping_page(r, args);
+    }
+    text = apr_table_get(args, "auto") != NULL;
 
+    v = apr_palloc(r->pool, sizeof(*v));
+    read_view(r->server, v);
     lines = apr_array_make(r->pool, 256, sizeof(const char *));
     sc_dump_all(r->pool, r->server, lines);
-    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
 
     if (text) {
         ap_set_content_type(r, "text/plain; charset=utf-8");
@@ -467,6 +638,7 @@ static int sc_status_handler(request_rec *r)
         }
         ap_rprintf(r, "Route: %s\n", sr->conf.route ? sr->conf.route : "");
         ap_rprintf(r, "Cluster: %s\n", sr->conf.cluster ? "configured" : "none");
+        auto_engine(r, v);
         for (i = 0; i < lines->nelts; i++) {
             ap_rprintf(r, "%s\n", APR_ARRAY_IDX(lines, i, const char *));
         }
@@ -487,7 +659,9 @@ static int sc_status_handler(request_rec *r)
                ap_escape_html(r->pool, ap_get_server_description()));
     ap_rprintf(r, "<tr><th align=\"left\">Module Version</th><td>%s</td></tr>\n",
                MOD_SESSION_CLUSTER_VERSION);
-    ap_rputs("</table>\n<h2>Effective configuration</h2>\n<pre>", r);
+    ap_rputs("</table>\n", r);
+    html_engine(r, v);
+    ap_rputs("<h2>Effective configuration</h2>\n<pre>", r);
     for (i = 0; i < lines->nelts; i++) {
         ap_rputs(ap_escape_html(r->pool, APR_ARRAY_IDX(lines, i, const char *)), r);
         ap_rputs("\n", r);
@@ -507,6 +681,7 @@ static void sc_register_hooks(apr_pool_t *p)
     APR_REGISTER_OPTIONAL_FN(sc_effective_config);
     ap_hook_check_config(sc_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(sc_test_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(sc_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(sc_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

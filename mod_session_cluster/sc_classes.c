@@ -138,6 +138,8 @@ static const sc_attr_def nio_receiver_attrs[] = {
     { "tcpNoDelay", SC_T_BOOL, "true", 0, 1, NULL, NULL },
     { "timeout", SC_T_INT, "3000", 1, INTMAX_, "ms", NULL },
     { "useBufferPool", SC_T_BOOL, "true", 0, 1, NULL, NULL },
+    /* ours, not Tomcat's: the largest frame a member accepts */
+    { "maxMessageSize", SC_T_INT, "16777216", 1024, 1073741824, "bytes", NULL },
     /* Tomcat 5.5 ReplicationListener: last port to try; mapped onto autoBind */
     { "tcpListenMaxPort", SC_T_INT, NULL, 1, PORT_MAX, NULL, "" },
     { NULL, 0, NULL, 0, 0, NULL, NULL }

@@ -248,7 +248,10 @@ sub _make_member_dir {
 sub static_block {
     my ($m, $all, %o) = @_;
     my $send = defined $o{channelSendOptions} ? $o{channelSendOptions} : 8;
-    my $x = qq{<Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="$send">\n}
+    # channelStartOptions 3: channel without multicast membership, as Tomcat's
+    # static-membership examples do; test clusters must not hear each other
+    my $start = defined $o{channelStartOptions} ? $o{channelStartOptions} : 3;
+    my $x = qq{<Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="$send" channelStartOptions="$start">\n}
           . qq{  <Channel className="org.apache.catalina.tribes.group.GroupChannel">\n}
           . qq{    <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver" }
           . qq{address="$m->{addr}" port="$m->{cluster_port}" autoBind="1"/>\n}

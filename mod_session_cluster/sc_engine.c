@@ -1,0 +1,844 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_engine.c -- the engine's lifecycle and event loop (see sc_engine.h for why
+ * it is a daemon of the parent process that outlives restarts).
+ *
+ *   parent, post_config ----fork----> engine: receiver, multicast, peers,
+ *        |   (first start, config              local socket for children,
+ *        |    change, or engine death)         shm writer
+ *        |
+ *        +-- children read the shm; they reach the engine over its local
+ *            socket (session-cluster.<parent pid>.sock in DefaultRuntimeDir)
+ */
+#include "sc_engine.h"
+
+#include "ap_mpm.h"
+#include "ap_listen.h"
+#include "mpm_common.h"
+#include "apr_hash.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+#include <sys/wait.h>
+#include <sys/un.h>
+
+APLOG_USE_MODULE(session_cluster);
+
+#define SC_POLL_MAX 4096
+#define SC_ENGINE_STARTUP_ERROR 2     /* exit status: do not restart */
+
+static const char retained_key[] = "mod_session_cluster";
+
+sc_retained *sc_retained_get(server_rec *s)
+{
+    sc_retained *r = ap_retained_data_get(retained_key);
+    if (!r) {
+        r = ap_retained_data_create(retained_key, sizeof(*r));
+    }
+    return r;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The engine process                                                         */
+/* ------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t engine_stop = 0;
+
+static void on_term(int sig)
+{
+    engine_stop = 1;                  /* leave: goodbye */
+}
+
+static void on_usr2(int sig)
+{
+    engine_stop = 2;                  /* being replaced: announce a restart */
+}
+
+static sc_elem_t *find_interceptor(sc_cluster_cfg *cfg, sc_class_id id)
+{
+    int i;
+    for (i = 0; i < cfg->interceptors->nelts; i++) {
+        sc_elem_t *el = APR_ARRAY_IDX(cfg->interceptors, i, sc_elem_t *);
+        if (el->cls->id == id) {
+            return el;
+        }
+    }
+    return NULL;
+}
+
+/* What the block asks of the engine; reports interceptors it does not run. */
+static int engine_settings(sc_engine *e)
+{
+    sc_cluster_cfg *cfg = e->cfg;
+    sc_elem_t *m = cfg->membership, *el;
+    long start = sc_elem_num(cfg->cluster, "channelStartOptions");
+    const char *missing = NULL;
+    int i;
+
+    e->use_mcast_rx = m->cls->id == SC_C_MCAST_SERVICE && (start & 4);
+    e->use_mcast_tx = m->cls->id == SC_C_MCAST_SERVICE && (start & 8);
+    if (m->cls->id == SC_C_MCAST_SERVICE) {
+        e->frequency_ms = sc_elem_num(m, "frequency");
+        e->drop_ms = sc_elem_num(m, "dropTime");
+    }
+    else if (m->cls->id == SC_C_STATIC_MEMBERSHIP_SERVICE) {
+        e->frequency_ms = sc_elem_num(m, "pingInterval");
+        e->drop_ms = sc_elem_num(m, "expirationTime");
+    }
+    else {
+        e->frequency_ms = 500;
+        e->drop_ms = sc_elem_num(m, "expirationTime");
+    }
+    if ((el = find_interceptor(cfg, SC_C_TCP_PING))) {
+        e->has_ping = 1;
+        if (sc_elem_num(el, "interval") < e->frequency_ms) {
+            e->frequency_ms = sc_elem_num(el, "interval");
+        }
+    }
+    el = find_interceptor(cfg, SC_C_TCP_FAILURE_DETECTOR);
+    e->has_tcp_fd = el != NULL;
+    e->check_timeout_ms = el ? sc_elem_num(el, "connectTimeout") : 1000;
+    e->has_dispatch = find_interceptor(cfg, SC_C_MESSAGE_DISPATCH) != NULL;
+    el = find_interceptor(cfg, SC_C_THROUGHPUT);
+    e->has_throughput = el != NULL;
+    e->throughput_interval = el ? sc_elem_num(el, "interval") : 0;
+    e->send_timeout_ms = sc_elem_num(cfg->transport, "timeout");
+    e->max_retries = sc_elem_num(cfg->transport, "maxRetryAttempts");
+    e->max_message = (apr_uint32_t)sc_elem_num(cfg->receiver, "maxMessageSize");
+    e->send_options = sc_elem_num(cfg->cluster, "channelSendOptions");
+
+    /* the domain: DomainFilterInterceptor's, else the membership's */
+    el = find_interceptor(cfg, SC_C_DOMAIN_FILTER);
+    {
+        const sc_value_t *d = el ? sc_elem_value(el, "domain")
+                                 : (m->cls->id == SC_C_MCAST_SERVICE
+                                        ? sc_elem_value(m, "domain") : NULL);
+        if ((!d || !d->nbytes) && cfg->local_member) {
+            d = sc_elem_value(cfg->local_member, "domain");
+        }
+        if (d && d->nbytes) {
+            e->domain_len = d->nbytes > SC_DOMAIN_MAX ? SC_DOMAIN_MAX : d->nbytes;
+            memcpy(e->domain, d->bytes, (size_t)e->domain_len);
+        }
+        e->has_domain_filter = el != NULL;
+    }
+
+    for (i = 0; i < cfg->interceptors->nelts; i++) {
+        el = APR_ARRAY_IDX(cfg->interceptors, i, sc_elem_t *);
+        switch (el->cls->id) {
+        case SC_C_TCP_FAILURE_DETECTOR:
+        case SC_C_TCP_PING:
+        case SC_C_MESSAGE_DISPATCH:
+        case SC_C_THROUGHPUT:
+        case SC_C_DOMAIN_FILTER:
+        case SC_C_STATIC_MEMBERSHIP:
+            break;
+        case SC_C_ENCRYPT:
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1230)
+                         "EncryptInterceptor (%s:%d) is not implemented yet: the engine "
+                         "does not start rather than send cluster traffic unencrypted",
+                         el->file, el->line);
+            return -1;
+        default:
+            missing = missing ? apr_pstrcat(e->pool, missing, ", ", el->cls->short_name,
+                                            NULL)
+                              : el->cls->short_name;
+        }
+    }
+    if (missing) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1231)
+                     "interceptors named in the <Cluster> block but not implemented, "
+                     "so not run: %s", missing);
+        apr_cpystrn(e->shm->not_implemented, missing, sizeof(e->shm->not_implemented));
+    }
+    return 0;
+}
+
+void sc_engine_answer(sc_engine *e, sc_conn *ipc, apr_uint64_t ipc_seq, int ok,
+                      double ms, const char *text)
+{
+    unsigned char buf[8 + 256];
+    apr_size_t tl = strlen(text);
+    if (!ipc || ipc->state == SC_CS_CLOSED) {
+        return;
+    }
+    if (tl > 256) {
+        tl = 256;
+    }
+    sc_put64(buf, (apr_uint64_t)(ms * 1000.0));
+    memcpy(buf + 8, text, tl);
+    sc_tr_send_frame(e, ipc, ok ? SC_MSG_ACK : SC_MSG_FAIL_ACK, 0, ipc_seq, buf, 8 + tl);
+}
+
+static void pending_remove(sc_engine *e, sc_pending *pd)
+{
+    sc_pending **pp;
+    for (pp = &e->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == pd) {
+            *pp = pd->next;
+            break;
+        }
+    }
+    free(pd->frame);
+    free(pd);
+}
+
+void sc_engine_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
+                      const char *reason)
+{
+    sc_pending *pd;
+    e->shm->c.acks_in++;
+    for (pd = e->pending; pd; pd = pd->next) {
+        if (pd->seq == seq && pd->peer == c->peer) {
+            double ms = (double)(apr_time_now() - pd->started) / 1000.0;
+            if (ok) {
+                sc_engine_answer(e, pd->ipc, pd->ipc_seq, 1, ms,
+                                 apr_psprintf(e->tmp, "acknowledged by %s",
+                                              pd->peer->route));
+            }
+            else {
+                e->shm->c.send_failures++;
+                sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0, ms,
+                                 apr_psprintf(e->tmp, "%s refused the message: %s",
+                                              pd->peer->route, reason ? reason : "?"));
+            }
+            pending_remove(e, pd);
+            return;
+        }
+    }
+    if (!ok && seq == 0 && reason) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1232)
+                     "member at %s refused this member: %s", c->remote, reason);
+    }
+}
+
+static void pending_tick(sc_engine *e, apr_time_t now)
+{
+    sc_pending *pd, *next;
+    for (pd = e->pending; pd; pd = next) {
+        next = pd->next;
+        if (now > pd->deadline) {
+            e->shm->c.ack_timeouts++;
+            e->shm->c.send_failures++;
+            sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,
+                             (double)(now - pd->started) / 1000.0,
+                             apr_psprintf(e->tmp, "no ACK from %s within %ld ms "
+                                          "(Transport timeout)", pd->peer->route,
+                                          e->send_timeout_ms));
+            pending_remove(e, pd);
+        }
+    }
+}
+
+void sc_engine_conn_broken(sc_engine *e, sc_conn *c)
+{
+    sc_peer *p = c->peer;
+    sc_pending *pd, *next;
+    int goodbye = c->goodbye;
+
+    sc_tr_close(e, c, "closed by the other side");
+    if (c->kind == SC_CONN_IPC || !p) {
+        return;
+    }
+    if (!goodbye) {
+        sc_mb_on_conn_lost(e, p, "closed without goodbye");
+    }
+    /* acknowledged sends in flight on it: retry (maxRetryAttempts) or fail */
+    for (pd = e->pending; pd; pd = next) {
+        next = pd->next;
+        if (pd->peer != p) {
+            continue;
+        }
+        if (pd->tries <= e->max_retries && p->view == SC_VIEW_ALIVE) {
+            pd->tries++;
+            sc_tr_connect(e, p);
+            if (p->out && sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, pd->seq,
+                                           pd->frame, pd->frame_len) == 0) {
+                continue;
+            }
+        }
+        e->shm->c.send_failures++;
+        sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,
+                         (double)(apr_time_now() - pd->started) / 1000.0,
+                         apr_psprintf(e->tmp, "connection to %s lost (%s)", p->route,
+                                      sc_view_name(p->view)));
+        pending_remove(e, pd);
+    }
+}
+
+/* A request from a child: [route length][route][message]. */
+void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                      const unsigned char *payload)
+{
+    char route[SC_ROUTE_MAX + 1];
+    apr_size_t rlen;
+    sc_peer *p;
+    int acked = (h->flags & SC_FF_ACK) != 0;
+
+    if (h->type != SC_MSG_DATA || h->length < 1 || payload[0] < 1
+        || payload[0] > SC_ROUTE_MAX || h->length < 1u + payload[0]) {
+        sc_engine_answer(e, c, h->seq, 0, 0, "malformed request");
+        return;
+    }
+    rlen = payload[0];
+    memcpy(route, payload + 1, rlen);
+    route[rlen] = '\0';
+    p = sc_mb_find_route(e, route);
+    if (!p) {
+        sc_engine_answer(e, c, h->seq, 0, 0,
+                         apr_psprintf(e->tmp, "no member has route %s", route));
+        return;
+    }
+    if (p->view != SC_VIEW_ALIVE) {
+        sc_engine_answer(e, c, h->seq, 0, 0,
+                         apr_psprintf(e->tmp, "member %s is %s", route,
+                                      sc_view_name(p->view)));
+        return;
+    }
+    if (!p->out) {
+        sc_tr_connect(e, p);
+    }
+    if (!p->out) {
+        sc_engine_answer(e, c, h->seq, 0, 0,
+                         apr_psprintf(e->tmp, "cannot connect to %s", route));
+        return;
+    }
+    ++e->seq;
+    if (sc_tr_send_frame(e, p->out, SC_MSG_DATA, acked ? SC_FF_ACK : 0, e->seq,
+                         payload + 1 + rlen, h->length - 1 - rlen) != 0) {
+        e->shm->c.send_failures++;
+        sc_engine_answer(e, c, h->seq, 0, 0,
+                         apr_psprintf(e->tmp, "send to %s failed", route));
+        return;
+    }
+    if (!acked) {
+        sc_engine_answer(e, c, h->seq, 1, 0,
+                         apr_psprintf(e->tmp, "sent to %s without acknowledgement", route));
+        return;
+    }
+    {
+        sc_pending *pd = calloc(1, sizeof(*pd));
+        if (!pd) {
+            sc_engine_answer(e, c, h->seq, 0, 0, "out of memory");
+            return;
+        }
+        pd->seq = e->seq;
+        pd->peer = p;
+        pd->ipc = c;
+        pd->ipc_seq = h->seq;
+        pd->started = apr_time_now();
+        pd->deadline = pd->started + apr_time_from_msec(e->send_timeout_ms);
+        pd->tries = 1;
+        pd->frame_len = h->length - 1 - rlen;
+        pd->frame = malloc(pd->frame_len ? pd->frame_len : 1);
+        if (pd->frame) {
+            memcpy(pd->frame, payload + 1 + rlen, pd->frame_len);
+        }
+        pd->next = e->pending;
+        e->pending = pd;
+    }
+}
+
+static void publish_self(sc_engine *e)
+{
+    sc_shm_t *shm = e->shm;
+    sc_shm_write_begin(&shm->seq);
+    shm->engine_pid = getpid();
+    shm->engine_state = (apr_uint32_t)e->state;
+    shm->engine_started = e->started;
+    shm->incarnation = e->incarnation;
+    memcpy(shm->self_id, e->id, 16);
+    apr_cpystrn(shm->self_route, e->route, sizeof(shm->self_route));
+    apr_cpystrn(shm->self_addr, e->self_addr, sizeof(shm->self_addr));
+    shm->self_port = (apr_uint32_t)e->self_port;
+    memcpy(shm->self_domain, e->domain, (size_t)e->domain_len);
+    shm->self_domain[e->domain_len] = '\0';
+    apr_cpystrn(shm->membership, e->cfg->membership->cls->short_name,
+                sizeof(shm->membership));
+    if (e->mcast_fd >= 0) {
+        apr_snprintf(shm->mcast, sizeof(shm->mcast), "%s:%ld",
+                     sc_elem_str(e->cfg->membership, "address"),
+                     sc_elem_num(e->cfg->membership, "port"));
+    }
+    else {
+        shm->mcast[0] = '\0';
+    }
+    apr_cpystrn(shm->ipc_path, e->ipc_path, sizeof(shm->ipc_path));
+    sc_shm_write_end(&shm->seq);
+}
+
+static void throughput_tick(sc_engine *e)
+{
+    apr_uint64_t total = e->shm->c.msgs_in + e->shm->c.msgs_out;
+    double secs;
+    if (!e->has_throughput || e->throughput_interval <= 0) {
+        return;
+    }
+    if (total - e->thr_last_msgs < (apr_uint64_t)e->throughput_interval) {
+        return;
+    }
+    e->thr_last_msgs = total;
+    e->shm->throughput_msgs = total;
+    secs = (double)(apr_time_now() - e->started) / 1e6;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1233)
+                 "ThroughputInterceptor: tx %" APR_UINT64_T_FMT " messages, %.2f MB; rx %"
+                 APR_UINT64_T_FMT " messages, %.2f MB; %.1f messages/s since start",
+                 e->shm->c.msgs_out, (double)e->shm->c.bytes_out / 1048576.0,
+                 e->shm->c.msgs_in, (double)e->shm->c.bytes_in / 1048576.0,
+                 secs > 0 ? (double)total / secs : 0.0);
+}
+
+/* Tells every member we are leaving (or restarting), then closes everything. */
+static void leave(sc_engine *e, int restarting)
+{
+    sc_peer *p;
+    sc_conn *c;
+    unsigned char st = restarting ? SC_MS_RESTARTING : SC_MS_LEAVING;
+    apr_time_t until;
+
+    e->state = st;
+    publish_self(e);
+    sc_tr_mcast_send(e, st);
+    sc_tr_mcast_send(e, st);
+    for (p = e->peers; p; p = p->next) {
+        if (p->out && p->out->state == SC_CS_OPEN) {
+            sc_tr_send_frame(e, p->out, SC_MSG_GOODBYE, 0, ++e->seq, &st, 1);
+        }
+    }
+    for (c = e->conns; c; c = c->next) {
+        if (c->kind == SC_CONN_IN && c->state == SC_CS_OPEN && c->peer
+            && (!c->peer->out || c->peer->out->state != SC_CS_OPEN)) {
+            sc_tr_send_frame(e, c, SC_MSG_GOODBYE, 0, ++e->seq, &st, 1);
+        }
+    }
+    /* let the goodbyes out, briefly */
+    until = apr_time_now() + apr_time_from_msec(300);
+    while (apr_time_now() < until) {
+        struct pollfd pfds[SC_POLL_MAX];
+        int n = 0, pending = 0;
+        for (c = e->conns; c && n < SC_POLL_MAX; c = c->next) {
+            if (c->state == SC_CS_OPEN && c->woff < c->wlen) {
+                pfds[n].fd = c->fd;
+                pfds[n++].events = POLLOUT;
+                pending = 1;
+            }
+        }
+        if (!pending) {
+            break;
+        }
+        if (poll(pfds, n, 50) > 0) {
+            sc_tr_handle(e, pfds, n);
+        }
+    }
+    for (c = e->conns; c; c = c->next) {
+        if (c->state != SC_CS_CLOSED) {
+            shutdown(c->fd, SHUT_WR);
+            sc_tr_close(e, c, "engine stopping");
+        }
+    }
+    if (e->ipc_path[0]) {
+        unlink(e->ipc_path);
+    }
+    sc_shm_write_begin(&e->shm->seq);
+    e->shm->engine_pid = 0;
+    e->shm->engine_state = st;
+    sc_shm_write_end(&e->shm->seq);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1234)
+                 "cluster engine %s: %s", restarting ? "replaced" : "stopped",
+                 restarting ? "peers were told it restarts" : "peers were told it left");
+}
+
+static void engine_run(sc_retained *r) __attribute__((noreturn));
+
+static void engine_run(sc_retained *r)
+{
+    sc_engine *e;
+    apr_pool_t *pool;
+    sigset_t none;
+    struct sigaction sa;
+    static struct pollfd pfds[SC_POLL_MAX];
+
+    /* httpd's parent handlers do not belong here */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGWINCH, &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_term;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
+
+    ap_close_listeners();
+    apr_pool_create(&pool, NULL);
+    apr_pool_tag(pool, "session_cluster_engine");
+    e = apr_pcalloc(pool, sizeof(*e));
+    e->pool = pool;
+    apr_pool_create(&e->tmp, pool);
+    e->s = r->s;
+    e->cfg = r->cfg;
+    e->shm = r->shm;
+    e->route = r->route;
+    e->observer = r->observer;
+    e->parent = getppid();
+    memcpy(e->id, r->id, SC_ID_LEN);
+    e->started = apr_time_now();
+    e->incarnation = (apr_uint64_t)e->started;
+    e->state = SC_MS_STARTING;
+    e->listen_fd = e->mcast_fd = e->ipc_fd = -1;
+
+    if (engine_settings(e) != 0) {
+        _exit(SC_ENGINE_STARTUP_ERROR);
+    }
+    if (sc_tr_listen(e) != 0 || sc_tr_ipc_listen(e) != 0) {
+        _exit(SC_ENGINE_STARTUP_ERROR);
+    }
+    if ((e->use_mcast_rx || e->use_mcast_tx) && sc_tr_mcast_open(e) != 0) {
+        /* static members (if any) still work; the status page shows it */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1245)
+                     "multicast membership is not available: this member neither "
+                     "sends nor hears heartbeats by multicast");
+        e->use_mcast_rx = e->use_mcast_tx = 0;
+    }
+    if (ap_run_drop_privileges(pool, e->s) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1235)
+                     "cluster engine cannot drop its privileges");
+        _exit(SC_ENGINE_STARTUP_ERROR);
+    }
+    sc_mb_init(e);
+    sc_shm_write_begin(&e->shm->seq);
+    e->shm->engine_starts++;
+    sc_shm_write_end(&e->shm->seq);
+    /* no state transfer yet (sessions come with the session store): ready now */
+    e->state = SC_MS_READY;
+    publish_self(e);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1236)
+                 "cluster engine started (pid %" APR_PID_T_FMT "): route %s, receiver "
+                 "%s:%d, membership %s%s, %d static member(s)", getpid(), e->route,
+                 e->self_addr, e->self_port, e->cfg->membership->cls->short_name,
+                 e->mcast_fd >= 0 ? " (multicast)" : "", e->cfg->members->nelts);
+
+    while (!engine_stop) {
+        apr_time_t now = apr_time_now();
+        int n;
+        apr_pool_clear(e->tmp);
+        if (getppid() != e->parent) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1237)
+                         "httpd's parent process is gone: the cluster engine leaves");
+            break;
+        }
+        sc_mb_tick(e, now);
+        pending_tick(e, now);
+        throughput_tick(e);
+        if (now >= e->next_publish) {
+            e->next_publish = now + apr_time_from_msec(100);
+            publish_self(e);
+            sc_mb_publish(e);
+        }
+        n = sc_tr_pollfds(e, pfds, SC_POLL_MAX);
+        if (poll(pfds, (nfds_t)n, 50) > 0) {
+            sc_tr_handle(e, pfds, n);
+        }
+    }
+    leave(e, engine_stop == 2);
+    sc_mb_publish(e);
+    _exit(0);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Parent side: start, supervise, replace, stop                               */
+/* ------------------------------------------------------------------------- */
+
+static int engine_spawn(sc_retained *r);
+
+static void engine_maint(int reason, void *data, apr_wait_t status)
+{
+    sc_retained *r = data;
+    int mpm_state = AP_MPMQ_STOPPING;
+
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        apr_proc_other_child_unregister(r);
+        r->registered = 0;
+        r->engine_pid = 0;
+        if (reason == APR_OC_REASON_DEATH && WIFEXITED(status)
+            && WEXITSTATUS(status) == SC_ENGINE_STARTUP_ERROR) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, r->s, SCLOGNO(1246)
+                         "the cluster engine could not start (see above); this "
+                         "member stays out of the cluster until httpd restarts");
+            break;
+        }
+        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) == APR_SUCCESS
+            && mpm_state != AP_MPMQ_STOPPING) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, r->s, SCLOGNO(1238)
+                         "cluster engine (pid %" APR_PID_T_FMT ") died (status %d): "
+                         "starting a new one", r->proc.pid, status);
+            engine_spawn(r);
+        }
+        break;
+    case APR_OC_REASON_RESTART:
+        /* httpd restarts: the engine stays (post_config decides) */
+        break;
+    default:
+        break;
+    }
+}
+
+static int engine_spawn(sc_retained *r)
+{
+    pid_t pid;
+    if (r->registered) {
+        apr_proc_other_child_unregister(r);
+        r->registered = 0;
+    }
+    pid = fork();
+    if (pid < 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, r->s, SCLOGNO(1239)
+                     "cannot fork the cluster engine");
+        return -1;
+    }
+    if (pid == 0) {
+        engine_run(r);
+    }
+    r->engine_pid = pid;
+    r->proc.pid = pid;
+    r->proc.in = r->proc.out = r->proc.err = NULL;
+    r->starts++;
+    apr_proc_other_child_register(&r->proc, engine_maint, r, NULL,
+                                  r->s->process->pool);
+    r->registered = 1;
+    return 0;
+}
+
+/* Stops the engine: SIGTERM (leave) or SIGUSR2 (replaced), then waits. */
+static void engine_stop_wait(sc_retained *r, int sig)
+{
+    pid_t pid = r->engine_pid;
+    int i, status;
+    if (pid <= 0) {
+        return;
+    }
+    if (r->registered) {
+        apr_proc_other_child_unregister(r);
+        r->registered = 0;
+    }
+    kill(pid, sig);
+    for (i = 0; i < 60; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            r->engine_pid = 0;
+            return;
+        }
+        apr_sleep(apr_time_from_msec(50));
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    r->engine_pid = 0;
+}
+
+/* process pool cleanup: httpd stops for good */
+static apr_status_t engine_cleanup(void *data)
+{
+    sc_retained *r = data;
+    engine_stop_wait(r, SIGTERM);
+    return APR_SUCCESS;
+}
+
+static apr_uint32_t fingerprint(apr_pool_t *p, sc_cluster_cfg *cfg, const char *route,
+                                int observer)
+{
+    apr_array_header_t *lines = apr_array_make(p, 256, sizeof(const char *));
+    apr_uint32_t h = 2166136261u;
+    const char *all, *c;
+    int i;
+    sc_config_dump(p, cfg, lines);
+    for (i = 0; i < lines->nelts; i++) {
+        /* the values, not where they were written */
+        const char *l = APR_ARRAY_IDX(lines, i, const char *);
+        const char *hash = strstr(l, "  # ");
+        if (l[0] == '#') {
+            continue;
+        }
+        APR_ARRAY_IDX(lines, i, const char *) = hash ? apr_pstrmemdup(p, l, hash - l) : l;
+    }
+    all = apr_pstrcat(p, apr_array_pstrcat(p, lines, '\n'), "\nroute=", route,
+                      observer ? "\nobserver" : "", NULL);
+    for (c = all; *c; c++) {
+        h = (h ^ (unsigned char)*c) * 16777619u;   /* FNV-1a */
+    }
+    return h;
+}
+
+int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
+                          const char *route, int observer)
+{
+    sc_retained *r = sc_retained_get(s);
+    apr_uint32_t fp;
+
+    if (!r->shm) {
+        apr_status_t rv = sc_shm_create(s->process->pool, &r->shm);
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCLOGNO(1240)
+                         "cannot create the cluster's shared memory");
+            return !OK;
+        }
+        if (apr_generate_random_bytes(r->id, sizeof(r->id)) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1241)
+                         "no random bytes for this member's id");
+            return !OK;
+        }
+        apr_pool_cleanup_register(s->process->pool, r, engine_cleanup,
+                                  apr_pool_cleanup_null);
+    }
+    r->s = s;
+    r->pconf = pconf;
+
+    if (!cfg) {
+        if (r->engine_pid > 0) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SCLOGNO(1242)
+                         "the <Cluster> block is gone: the cluster engine leaves");
+            engine_stop_wait(r, SIGTERM);
+        }
+        return OK;
+    }
+    if (cfg->local_member) {
+        const sc_value_t *u = sc_elem_value(cfg->local_member, "uniqueId");
+        if (u && u->nbytes == 16) {
+            memcpy(r->id, u->bytes, 16);
+        }
+    }
+    fp = fingerprint(pconf, cfg, route, observer);
+    r->cfg = cfg;
+    r->route = route;
+    r->observer = observer;
+
+    if (r->engine_pid > 0 && kill(r->engine_pid, 0) == 0) {
+        if (fp == r->fingerprint) {
+            /* the same cluster configuration: the engine carries on */
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1243)
+                         "cluster configuration unchanged: engine pid %" APR_PID_T_FMT
+                         " carries on", r->engine_pid);
+            if (!r->registered) {
+                apr_proc_other_child_register(&r->proc, engine_maint, r, NULL,
+                                              s->process->pool);
+                r->registered = 1;
+            }
+            return OK;
+        }
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SCLOGNO(1244)
+                     "cluster configuration changed: replacing engine pid %"
+                     APR_PID_T_FMT, r->engine_pid);
+        engine_stop_wait(r, SIGUSR2);
+    }
+    r->fingerprint = fp;
+    return engine_spawn(r) == 0 ? OK : !OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Child side                                                                 */
+/* ------------------------------------------------------------------------- */
+
+int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t size,
+                    int acked, const char **result, double *ms)
+{
+    sc_retained *r = sc_retained_get(s);
+    sc_shm_t hdr;
+    struct sockaddr_un sun;
+    unsigned char *req, reply[SC_FRAME_HDR_LEN + 8 + 256];
+    apr_size_t rlen = strlen(route), len, got = 0;
+    sc_frame_hdr h;
+    int fd, rv = 0;
+    apr_time_t deadline;
+    long timeout_ms;
+
+    *ms = 0;
+    if (!r->shm || !r->cfg) {
+        *result = "this server runs no cluster engine";
+        return 0;
+    }
+    sc_shm_read_header(r->shm, &hdr);
+    if (!hdr.engine_pid || !hdr.ipc_path[0]) {
+        *result = "the cluster engine is not running";
+        return 0;
+    }
+    if (rlen < 1 || rlen > SC_ROUTE_MAX) {
+        *result = "bad route";
+        return 0;
+    }
+    timeout_ms = sc_elem_num(r->cfg->transport, "timeout") + 2000;
+    len = SC_FRAME_HDR_LEN + 1 + rlen + size;
+    req = apr_pcalloc(p, len);
+    memset(&h, 0, sizeof(h));
+    h.type = SC_MSG_DATA;
+    h.flags = acked ? SC_FF_ACK : 0;
+    h.seq = 1;
+    h.length = (apr_uint32_t)(1 + rlen + size);
+    sc_frame_hdr_encode(&h, req);
+    req[SC_FRAME_HDR_LEN] = (unsigned char)rlen;
+    memcpy(req + SC_FRAME_HDR_LEN + 1, route, rlen);
+    memset(req + SC_FRAME_HDR_LEN + 1 + rlen, 'x', size);
+
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    apr_cpystrn(sun.sun_path, hdr.ipc_path, sizeof(sun.sun_path));
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s",
+                               hdr.ipc_path, strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return 0;
+    }
+    if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
+        *result = "cannot send to the cluster engine";
+        close(fd);
+        return 0;
+    }
+    deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    while (got < SC_FRAME_HDR_LEN + 8) {
+        struct pollfd pfd;
+        ssize_t n;
+        int left = (int)apr_time_as_msec(deadline - apr_time_now());
+        if (left <= 0) {
+            break;
+        }
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, left) <= 0) {
+            continue;
+        }
+        n = recv(fd, reply + got, sizeof(reply) - got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += (apr_size_t)n;
+        if (got >= SC_FRAME_HDR_LEN) {
+            sc_frame_hdr rh;
+            if (sc_frame_hdr_decode(reply, got, 8 + 256, &rh) != NULL) {
+                break;
+            }
+            if (got >= SC_FRAME_HDR_LEN + rh.length) {
+                *ms = (double)sc_get64(reply + SC_FRAME_HDR_LEN) / 1000.0;
+                *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8,
+                                         rh.length - 8);
+                rv = rh.type == SC_MSG_ACK;
+                close(fd);
+                return rv;
+            }
+        }
+    }
+    close(fd);
+    *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms",
+                           timeout_ms);
+    return 0;
+}

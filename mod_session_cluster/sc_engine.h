@@ -1,0 +1,205 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_engine.h -- the cluster engine: one process per httpd instance that runs
+ * membership and the TCP channel (sc_engine.c: lifecycle and event loop;
+ * sc_membership.c: the member view and failure detection; sc_transport.c:
+ * sockets and frames).
+ *
+ * Placement.  The engine is a daemon forked by httpd's parent process in
+ * post_config, like mod_cgid's daemon, and supervised through httpd's
+ * "other child" registry: if it dies it is started again.  Unlike mod_cgid's,
+ * it is tied to the process pool, not to pconf: a graceful or hard restart that
+ * leaves the cluster configuration unchanged keeps the same engine, so peers see
+ * nothing at all; a restart that changes it replaces the engine, which first
+ * tells its peers it is restarting.  Child processes (MaxConnectionsPerChild,
+ * idle trimming) never host it, so their recycling cannot move it.
+ */
+#ifndef SC_ENGINE_H
+#define SC_ENGINE_H
+
+#include "sc_private.h"
+#include "sc_proto.h"
+#include "sc_shm.h"
+
+#include <poll.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+/* Values that must outlive a restart (process-pool lifetime). */
+typedef struct {
+    sc_shm_t *shm;
+    pid_t engine_pid;
+    apr_proc_t proc;
+    apr_uint32_t fingerprint;         /* of the configuration the engine runs */
+    unsigned char id[SC_ID_LEN];      /* this member's id, kept for its lifetime */
+    apr_uint64_t starts;
+    int registered;                   /* other_child registration done */
+    server_rec *s;                    /* current generation's main server */
+    apr_pool_t *pconf;                /* current generation's pconf */
+    sc_cluster_cfg *cfg;
+    const char *route;
+    int observer;
+} sc_retained;
+
+/* ---- sc_engine.c ---- */
+sc_retained *sc_retained_get(server_rec *s);
+/* post_config: start, keep or replace the engine. */
+int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
+                          const char *route, int observer);
+/* Request from a child (cluster-manager): send a probe message to 'route' and
+ * wait for its acknowledgement.  Fills 'result' with a sentence; returns 1 when
+ * the member acknowledged. */
+int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t size,
+                    int acked, const char **result, double *ms);
+
+/* ---- engine internals ---- */
+typedef struct sc_engine sc_engine;
+typedef struct sc_peer sc_peer;
+typedef struct sc_conn sc_conn;
+
+enum { SC_CONN_OUT = 1, SC_CONN_IN, SC_CONN_IPC };
+enum { SC_CS_CONNECTING = 1, SC_CS_OPEN, SC_CS_CLOSED };
+
+struct sc_conn {
+    int fd;
+    int kind;
+    int state;
+    sc_peer *peer;
+    char remote[64];
+    unsigned char *rbuf;
+    apr_size_t rlen, rcap;
+    unsigned char *wbuf;
+    apr_size_t wlen, woff, wcap;
+    apr_time_t opened;
+    apr_time_t last_rx;
+    int goodbye;                       /* the other side said goodbye */
+    sc_conn *next;
+};
+
+struct sc_peer {
+    int slot;                          /* index in shm->members */
+    int is_static;
+    char host[256];                    /* to connect to */
+    int port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    int resolved;
+    unsigned char id[SC_ID_LEN];
+    int id_known;
+    apr_uint64_t incarnation;
+    char route[SC_ROUTE_MAX + 1];
+    char domain[SC_DOMAIN_MAX + 1];
+    int hb_state;
+    int observer;
+    int view;                          /* sc_view_state */
+    apr_time_t first_seen, last_heard, state_since;
+    apr_uint64_t alive_ms;
+    apr_uint64_t restarts_seen;
+    sc_conn *out;
+    apr_time_t next_connect;
+    int backoff_ms;
+    int checking;                      /* failure detector check running */
+    apr_time_t check_deadline;
+    apr_time_t last_ping;
+    char verdict[128];
+    sc_counters c;
+    sc_peer *next;
+};
+
+/* An acknowledged send waiting for its ACK (from a child's request). */
+typedef struct sc_pending {
+    apr_uint64_t seq;
+    sc_peer *peer;
+    sc_conn *ipc;                      /* who to answer */
+    apr_uint64_t ipc_seq;
+    apr_time_t started, deadline;
+    int tries;
+    unsigned char *frame;              /* for a retry after a broken connection */
+    apr_size_t frame_len;
+    struct sc_pending *next;
+} sc_pending;
+
+struct sc_engine {
+    apr_pool_t *pool;
+    apr_pool_t *tmp;                   /* cleared on every turn of the loop */
+    server_rec *s;
+    sc_cluster_cfg *cfg;
+    sc_shm_t *shm;
+    const char *route;
+    int observer;
+    unsigned char id[SC_ID_LEN];
+    apr_uint64_t incarnation;
+    apr_time_t started;
+    int state;                         /* sc_member_state */
+    /* what the block asked for */
+    int use_mcast_rx, use_mcast_tx;
+    int has_tcp_fd, has_dispatch, has_throughput, has_domain_filter, has_ping;
+    long frequency_ms, drop_ms;
+    long connect_timeout_ms, check_timeout_ms;
+    long send_timeout_ms, max_retries;
+    long ping_interval_ms;
+    long throughput_interval;
+    apr_uint32_t max_message;
+    long send_options;
+    unsigned char domain[SC_DOMAIN_MAX];
+    int domain_len;
+    /* sockets */
+    int listen_fd;
+    int mcast_fd;
+    int ipc_fd;
+    struct sockaddr_storage mcast_sa;
+    socklen_t mcast_salen;
+    char self_addr[48];
+    int self_family;
+    unsigned char self_addr_bytes[16];
+    int self_port;
+    char ipc_path[256];
+    sc_conn *conns;
+    sc_peer *peers;
+    sc_pending *pending;
+    apr_uint64_t seq;
+    apr_uint64_t hb_seq;
+    apr_time_t next_heartbeat;
+    apr_time_t next_publish;
+    volatile int stop;                 /* 1: leave (goodbye); 2: restarting */
+    pid_t parent;
+    apr_uint64_t thr_last_msgs;
+};
+
+/* sc_transport.c */
+int sc_tr_listen(sc_engine *e);
+int sc_tr_mcast_open(sc_engine *e);
+int sc_tr_ipc_listen(sc_engine *e);
+void sc_tr_connect(sc_engine *e, sc_peer *p);
+void sc_tr_close(sc_engine *e, sc_conn *c, const char *why);
+int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t seq,
+                     const void *payload, apr_size_t len);
+void sc_tr_handle(sc_engine *e, struct pollfd *pfds, int n);
+int sc_tr_pollfds(sc_engine *e, struct pollfd *pfds, int max);
+void sc_tr_mcast_send(sc_engine *e, int state);
+const char *sc_tr_resolve_auto(apr_pool_t *p, int *family, unsigned char *bytes,
+                               char *text, apr_size_t textlen);
+
+/* sc_membership.c */
+void sc_mb_init(sc_engine *e);
+apr_size_t sc_mb_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size_t cap);
+sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
+                            const char *from);
+void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why);
+void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why);
+void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why);
+void sc_mb_tick(sc_engine *e, apr_time_t now);
+void sc_mb_publish(sc_engine *e);
+void sc_mb_set_view(sc_engine *e, sc_peer *p, int view, const char *verdict);
+sc_peer *sc_mb_find_route(sc_engine *e, const char *route);
+
+/* sc_engine.c, used by the others */
+void sc_engine_answer(sc_engine *e, sc_conn *ipc, apr_uint64_t ipc_seq, int ok,
+                      double ms, const char *text);
+void sc_engine_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
+                      const char *reason);
+void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                      const unsigned char *payload);
+void sc_engine_conn_broken(sc_engine *e, sc_conn *c);
+
+#endif /* SC_ENGINE_H */

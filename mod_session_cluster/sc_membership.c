@@ -1,0 +1,482 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_membership.c -- who is in the cluster, as this member sees it.
+ *
+ * Members are learnt from multicast heartbeats (McastService), from the static
+ * members of the block (StaticMembershipInterceptor, StaticMembershipService)
+ * and from the HELLO/PING/PONG frames exchanged over the TCP channel, which
+ * carry the same heartbeat.  A member unheard for dropTime is suspected; with
+ * TcpFailureDetector it is declared dead only when a PING over TCP goes
+ * unanswered for connectTimeout, and at once when its connection is refused
+ * (its process is gone).  A goodbye removes it at once; an announced restart
+ * is held for dropTime.
+ */
+#include "sc_engine.h"
+
+#include <arpa/inet.h>
+#include <netdb.h>
+
+APLOG_USE_MODULE(session_cluster);
+
+static int alloc_slot(sc_engine *e)
+{
+    int i, used[SC_MAX_MEMBERS];
+    sc_peer *p;
+    memset(used, 0, sizeof(used));
+    for (p = e->peers; p; p = p->next) {
+        if (p->slot >= 0) {
+            used[p->slot] = 1;
+        }
+    }
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        if (!used[i]) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+static sc_peer *peer_new(sc_engine *e)
+{
+    sc_peer *p = calloc(1, sizeof(*p));
+    if (!p) {
+        return NULL;
+    }
+    p->slot = alloc_slot(e);
+    if (p->slot < 0) {
+        /* reuse the slot of a member long gone */
+        sc_peer *q, *oldest = NULL;
+        for (q = e->peers; q; q = q->next) {
+            if (!q->is_static && (q->view == SC_VIEW_DEAD || q->view == SC_VIEW_LEFT
+                                  || q->view == SC_VIEW_REFUSED)
+                && (!oldest || q->state_since < oldest->state_since)) {
+                oldest = q;
+            }
+        }
+        if (!oldest) {
+            free(p);
+            return NULL;
+        }
+        p->slot = oldest->slot;
+        oldest->slot = -1;
+    }
+    p->view = SC_VIEW_CONFIGURED;
+    p->first_seen = p->state_since = apr_time_now();
+    p->next = e->peers;
+    e->peers = p;
+    return p;
+}
+
+static int resolve(sc_peer *p)
+{
+    struct addrinfo hints, *res = NULL;
+    char port[16];
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_family = AF_UNSPEC;
+    apr_snprintf(port, sizeof(port), "%d", p->port);
+    if (getaddrinfo(p->host, port, &hints, &res) != 0 || !res) {
+        return 0;
+    }
+    memcpy(&p->sa, res->ai_addr, res->ai_addrlen);
+    p->salen = res->ai_addrlen;
+    p->resolved = 1;
+    freeaddrinfo(res);
+    return 1;
+}
+
+void sc_mb_init(sc_engine *e)
+{
+    int i;
+    for (i = 0; i < e->cfg->members->nelts; i++) {
+        sc_elem_t *m = APR_ARRAY_IDX(e->cfg->members, i, sc_elem_t *);
+        const sc_value_t *uid = sc_elem_value(m, "uniqueId");
+        sc_peer *p = peer_new(e);
+        if (!p) {
+            break;
+        }
+        p->is_static = 1;
+        apr_cpystrn(p->host, sc_elem_str(m, "host"), sizeof(p->host));
+        p->port = (int)sc_elem_num(m, "port");
+        if (uid && uid->nbytes == 16) {
+            memcpy(p->id, uid->bytes, 16);
+        }
+        apr_snprintf(p->verdict, sizeof(p->verdict), "static member, not heard yet");
+        if (!resolve(p)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1220)
+                         "static member %s:%d does not resolve yet", p->host, p->port);
+        }
+    }
+}
+
+apr_size_t sc_mb_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size_t cap)
+{
+    sc_heartbeat hb;
+    memset(&hb, 0, sizeof(hb));
+    hb.state = (apr_byte_t)state;
+    hb.flags = e->observer ? SC_HF_OBSERVER : 0;
+    memcpy(hb.id, e->id, SC_ID_LEN);
+    hb.incarnation = e->incarnation;
+    hb.alive_ms = (apr_uint64_t)apr_time_as_msec(apr_time_now() - e->started);
+    hb.seq = ++e->hb_seq;
+    hb.port = (apr_uint16_t)e->self_port;
+    hb.family = (apr_byte_t)e->self_family;
+    memcpy(hb.addr, e->self_addr_bytes, 16);
+    apr_cpystrn(hb.route, e->route, sizeof(hb.route));
+    memcpy(hb.domain, e->domain, (size_t)e->domain_len);
+    hb.domain_len = (apr_byte_t)e->domain_len;
+    return sc_heartbeat_encode(&hb, buf, cap);
+}
+
+void sc_mb_set_view(sc_engine *e, sc_peer *p, int view, const char *verdict)
+{
+    if (verdict) {
+        apr_cpystrn(p->verdict, verdict, sizeof(p->verdict));
+    }
+    if (p->view == view) {
+        return;
+    }
+    if (view == SC_VIEW_ALIVE || p->view == SC_VIEW_ALIVE || view == SC_VIEW_DEAD
+        || view == SC_VIEW_LEFT) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1221)
+                     "member %s (%s:%d): %s -> %s%s%s", p->route[0] ? p->route : "?",
+                     p->host, p->port, sc_view_name(p->view), sc_view_name(view),
+                     verdict ? ": " : "", verdict ? verdict : "");
+    }
+    p->view = view;
+    p->state_since = apr_time_now();
+    p->checking = 0;
+}
+
+sc_peer *sc_mb_find_route(sc_engine *e, const char *route)
+{
+    sc_peer *p, *best = NULL;
+    for (p = e->peers; p; p = p->next) {
+        if (!strcmp(p->route, route) && p->view != SC_VIEW_REFUSED
+            && (!best || p->view == SC_VIEW_ALIVE)) {
+            best = p;
+        }
+    }
+    return best;
+}
+
+static const char *hb_addr_text(const sc_heartbeat *hb, char *buf, apr_size_t len)
+{
+    inet_ntop(hb->family == 6 ? AF_INET6 : AF_INET, hb->addr, buf, (socklen_t)len);
+    return buf;
+}
+
+sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
+                            const char *from)
+{
+    sc_peer *p, *q;
+    char addr[INET6_ADDRSTRLEN];
+    apr_time_t now = apr_time_now();
+
+    hb_addr_text(hb, addr, sizeof(addr));
+
+    /* DomainFilterInterceptor: members of another domain are not members */
+    if (e->has_domain_filter
+        && (hb->domain_len != e->domain_len
+            || memcmp(hb->domain, e->domain, (size_t)e->domain_len) != 0)) {
+        ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, e->s,
+                     "heartbeat of %s from %s filtered: another domain", hb->route, from);
+        if (via) {
+            sc_tr_close(e, via, "member of another domain");
+        }
+        return NULL;
+    }
+
+    /* our own route, claimed by another member */
+    if (!e->observer && !strcmp(hb->route, e->route) && !(hb->flags & SC_HF_OBSERVER)) {
+        apr_time_t their_start = now - apr_time_from_msec((apr_int64_t)hb->alive_ms);
+        int we_are_first = e->started <= their_start;
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1222)
+                     "the member at %s:%u (from %s) uses this member's route %s: %s",
+                     addr, hb->port, from, hb->route,
+                     we_are_first ? "it is refused; give every member its own "
+                                    "SessionClusterRoute"
+                                  : "it was here first, so this member is refused; "
+                                    "give every member its own SessionClusterRoute");
+        if (via) {
+            sc_tr_close(e, via, "duplicate route");
+        }
+        return NULL;
+    }
+
+    /* find it: by id, else by address (a restarted member, or a static member
+     * heard for the first time) */
+    for (p = e->peers; p; p = p->next) {
+        if (p->id_known && !memcmp(p->id, hb->id, SC_ID_LEN)) {
+            break;
+        }
+    }
+    if (!p) {
+        for (p = e->peers; p; p = p->next) {
+            if (p->port == hb->port && !strcmp(p->host, addr)) {
+                break;
+            }
+        }
+    }
+    if (!p && via && via->peer) {
+        p = via->peer;
+    }
+    if (!p) {
+        p = peer_new(e);
+        if (!p) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1223)
+                         "member table full (%d members): %s ignored", SC_MAX_MEMBERS,
+                         hb->route);
+            return NULL;
+        }
+        apr_cpystrn(p->host, addr, sizeof(p->host));
+        p->port = hb->port;
+        resolve(p);
+    }
+
+    /* another live member already holds this route */
+    for (q = e->peers; q; q = q->next) {
+        if (q != p && !strcmp(q->route, hb->route)
+            && (q->view == SC_VIEW_ALIVE || q->view == SC_VIEW_SUSPECT)) {
+            if (q->port == hb->port && !strcmp(q->host, addr)) {
+                /* the same address: that member restarted under a new id */
+                q->view = SC_VIEW_DEAD;
+                q->route[0] = '\0';
+                continue;
+            }
+            if (p->view != SC_VIEW_REFUSED) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1224)
+                             "the member at %s:%u claims route %s, which the member at "
+                             "%s:%d holds: refused", addr, hb->port, hb->route, q->host,
+                             q->port);
+            }
+            apr_cpystrn(p->route, hb->route, sizeof(p->route));
+            sc_mb_set_view(e, p, SC_VIEW_REFUSED,
+                           apr_psprintf(e->tmp, "route %s is held by %s:%d", hb->route,
+                                        q->host, q->port));
+            return NULL;
+        }
+    }
+
+    if (p->id_known && !memcmp(p->id, hb->id, SC_ID_LEN)
+        && hb->incarnation < p->incarnation) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1225)
+                     "heartbeat of %s from %s has an older incarnation than the one "
+                     "known: rejected", hb->route, from);
+        return NULL;
+    }
+    if (p->incarnation && hb->incarnation != p->incarnation
+        && (p->view != SC_VIEW_CONFIGURED)) {
+        p->restarts_seen++;
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1226)
+                     "member %s (%s:%u) rejoined with a new incarnation", hb->route,
+                     addr, hb->port);
+    }
+    if (p->view == SC_VIEW_LEFT && hb->incarnation == p->incarnation) {
+        return p;      /* a heartbeat still in flight after its goodbye */
+    }
+
+    memcpy(p->id, hb->id, SC_ID_LEN);
+    p->id_known = 1;
+    p->incarnation = hb->incarnation;
+    apr_cpystrn(p->route, hb->route, sizeof(p->route));
+    memcpy(p->domain, hb->domain, hb->domain_len);
+    p->domain[hb->domain_len] = '\0';
+    p->hb_state = hb->state;
+    p->observer = (hb->flags & SC_HF_OBSERVER) != 0;
+    p->alive_ms = hb->alive_ms;
+    p->last_heard = now;
+    if (strcmp(p->host, addr) != 0 || p->port != hb->port) {
+        if (!p->is_static) {
+            apr_cpystrn(p->host, addr, sizeof(p->host));
+            p->port = hb->port;
+            resolve(p);
+        }
+    }
+    if (hb->state == SC_MS_LEAVING) {
+        sc_mb_set_view(e, p, SC_VIEW_LEFT, "said goodbye");
+    }
+    else if (hb->state == SC_MS_RESTARTING) {
+        sc_mb_set_view(e, p, SC_VIEW_RESTARTING, "announced a restart");
+    }
+    else if (p->view != SC_VIEW_ALIVE) {
+        const char *why = p->view == SC_VIEW_SUSPECT
+                              ? "answered after a silence"
+                              : via ? "heard over TCP" : "heard by multicast";
+        sc_mb_set_view(e, p, SC_VIEW_ALIVE, why);
+    }
+    if (!p->out && !p->observer && p->resolved) {
+        sc_tr_connect(e, p);
+    }
+    return p;
+}
+
+void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why)
+{
+    if (!strcmp(why, "restarting")) {
+        sc_mb_set_view(e, p, SC_VIEW_RESTARTING, "announced a restart");
+    }
+    else {
+        sc_mb_set_view(e, p, SC_VIEW_LEFT, "said goodbye");
+    }
+}
+
+/* Its connection broke without a goodbye: check at once. */
+void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
+{
+    if (p->view != SC_VIEW_ALIVE && p->view != SC_VIEW_SUSPECT) {
+        return;
+    }
+    apr_snprintf(p->verdict, sizeof(p->verdict), "connection lost (%s): checking", why);
+    p->checking = 1;
+    p->check_deadline = apr_time_now() + apr_time_from_msec(e->check_timeout_ms);
+    p->next_connect = 0;
+    sc_tr_connect(e, p);
+}
+
+void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
+{
+    if (p->view == SC_VIEW_ALIVE || p->view == SC_VIEW_SUSPECT) {
+        if (e->has_tcp_fd || p->checking) {
+            sc_mb_set_view(e, p, SC_VIEW_DEAD,
+                           apr_psprintf(e->tmp, "TCP check: %s", why));
+        }
+    }
+    else if (p->view == SC_VIEW_CONFIGURED) {
+        apr_snprintf(p->verdict, sizeof(p->verdict), "not reachable: %s", why);
+    }
+    if (p->backoff_ms < 100) {
+        p->backoff_ms = 100;
+    }
+    else if (p->backoff_ms < 1000) {
+        p->backoff_ms *= 2;
+    }
+    p->next_connect = apr_time_now() + apr_time_from_msec(p->backoff_ms);
+}
+
+void sc_mb_tick(sc_engine *e, apr_time_t now)
+{
+    sc_peer *p;
+    int send_hb = now >= e->next_heartbeat;
+
+    if (send_hb) {
+        e->next_heartbeat = now + apr_time_from_msec(e->frequency_ms);
+        sc_tr_mcast_send(e, e->state);
+    }
+    for (p = e->peers; p; p = p->next) {
+        apr_interval_time_t silent = now - p->last_heard;
+
+        /* keep a connection to every member that is or may be alive */
+        if (!p->out && p->resolved && !p->observer
+            && (p->is_static || p->view == SC_VIEW_ALIVE || p->view == SC_VIEW_SUSPECT
+                || p->view == SC_VIEW_RESTARTING)
+            && now >= p->next_connect) {
+            sc_tr_connect(e, p);
+            if (!p->out && p->next_connect <= now) {
+                p->next_connect = now + apr_time_from_msec(p->backoff_ms ? p->backoff_ms
+                                                                         : 100);
+            }
+        }
+        /* TCP heartbeat (static members, TcpPingInterceptor, failure checks) */
+        if (p->out && p->out->state == SC_CS_OPEN && send_hb) {
+            unsigned char buf[SC_HB_MAX_LEN];
+            apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+            sc_tr_send_frame(e, p->out, SC_MSG_PING, 0, ++e->seq, buf, n);
+            p->last_ping = now;
+        }
+
+        switch (p->view) {
+        case SC_VIEW_ALIVE:
+            if (silent > apr_time_from_msec(e->drop_ms)) {
+                if (e->has_tcp_fd) {
+                    sc_mb_set_view(e, p, SC_VIEW_SUSPECT, NULL);
+                    apr_snprintf(p->verdict, sizeof(p->verdict),
+                                 "silent for %" APR_TIME_T_FMT " ms: TCP check running",
+                                 apr_time_as_msec(silent));
+                    p->checking = 1;
+                    p->check_deadline = now + apr_time_from_msec(e->check_timeout_ms);
+                    if (p->out && p->out->state == SC_CS_OPEN) {
+                        unsigned char buf[SC_HB_MAX_LEN];
+                        apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+                        sc_tr_send_frame(e, p->out, SC_MSG_PING, 0, ++e->seq, buf, n);
+                    }
+                }
+                else {
+                    sc_mb_set_view(e, p, SC_VIEW_DEAD,
+                                   apr_psprintf(e->tmp, "no heartbeat for %ld ms (dropTime)",
+                                                e->drop_ms));
+                }
+            }
+            break;
+        case SC_VIEW_SUSPECT:
+            if (p->checking && now > p->check_deadline) {
+                sc_mb_set_view(e, p, SC_VIEW_DEAD,
+                               apr_psprintf(e->tmp, "no answer to the TCP check within "
+                                            "%ld ms after %" APR_TIME_T_FMT " ms of silence",
+                                            e->check_timeout_ms, apr_time_as_msec(silent)));
+            }
+            break;
+        case SC_VIEW_RESTARTING:
+            if (silent > apr_time_from_msec(e->drop_ms * 2)) {
+                sc_mb_set_view(e, p, SC_VIEW_DEAD, "did not come back from its restart");
+            }
+            break;
+        default:
+            break;
+        }
+        /* a lost connection's check that found neither refusal nor answer */
+        if (p->checking && p->view == SC_VIEW_ALIVE && now > p->check_deadline) {
+            if (silent > apr_time_from_msec(e->check_timeout_ms)) {
+                sc_mb_set_view(e, p, SC_VIEW_DEAD,
+                               apr_psprintf(e->tmp, "connection lost and no answer within "
+                                            "%ld ms", e->check_timeout_ms));
+            }
+            else {
+                p->checking = 0;
+            }
+        }
+    }
+}
+
+void sc_mb_publish(sc_engine *e)
+{
+    sc_shm_t *shm = e->shm;
+    sc_peer *p;
+    int seen[SC_MAX_MEMBERS], i;
+
+    memset(seen, 0, sizeof(seen));
+    for (p = e->peers; p; p = p->next) {
+        sc_shm_member *m;
+        if (p->slot < 0) {
+            continue;
+        }
+        seen[p->slot] = 1;
+        m = &shm->members[p->slot];
+        sc_shm_write_begin(&m->seq);
+        m->view = (apr_uint32_t)p->view;
+        m->hb_state = (apr_uint32_t)p->hb_state;
+        m->is_static = (apr_uint32_t)p->is_static;
+        m->observer = (apr_uint32_t)p->observer;
+        memcpy(m->id, p->id, 16);
+        m->incarnation = p->incarnation;
+        m->restarts_seen = p->restarts_seen;
+        apr_cpystrn(m->route, p->route, sizeof(m->route));
+        apr_cpystrn(m->addr, p->host, sizeof(m->addr));
+        m->port = (apr_uint32_t)p->port;
+        apr_cpystrn(m->domain, p->domain, sizeof(m->domain));
+        m->first_seen = p->first_seen;
+        m->last_heard = p->last_heard;
+        m->state_since = p->state_since;
+        m->alive_ms = p->alive_ms;
+        apr_cpystrn(m->verdict, p->verdict, sizeof(m->verdict));
+        m->c = p->c;
+        sc_shm_write_end(&m->seq);
+    }
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        if (!seen[i] && shm->members[i].view != SC_VIEW_FREE) {
+            sc_shm_write_begin(&shm->members[i].seq);
+            shm->members[i].view = SC_VIEW_FREE;
+            sc_shm_write_end(&shm->members[i].seq);
+        }
+    }
+}

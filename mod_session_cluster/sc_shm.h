@@ -1,0 +1,111 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_shm.h -- what the engine knows, in shared memory every child can read.
+ *
+ * One anonymous segment, created once per httpd instance in the parent (on the
+ * process pool, so restarts keep it) and inherited by the engine and by every
+ * child of every generation:
+ *
+ *   +------------------------+
+ *   | sc_shm_t header        |  this member, engine state, channel counters
+ *   +------------------------+
+ *   | sc_shm_member [64]     |  one slot per known member
+ *   +------------------------+
+ *
+ * The engine is the only writer.  Readers copy a record under a sequence lock:
+ * the writer makes 'seq' odd, writes, makes it even; a reader retries while
+ * the sequence is odd or changed, so it never sees a half-written record.
+ */
+#ifndef SC_SHM_H
+#define SC_SHM_H
+
+#include "apr.h"
+#include "apr_time.h"
+#include "apr_shm.h"
+#include "apr_pools.h"
+#include <sys/types.h>
+
+#define SC_SHM_MAGIC        0x53435348u   /* "SCSH" */
+#define SC_SHM_VERSION      1
+#define SC_MAX_MEMBERS      64
+
+/* How this member sees another member. */
+typedef enum {
+    SC_VIEW_FREE = 0,        /* slot unused */
+    SC_VIEW_ALIVE = 1,       /* heard within dropTime */
+    SC_VIEW_SUSPECT = 2,     /* silent for dropTime; the failure detector checks */
+    SC_VIEW_DEAD = 3,        /* check failed, or connection refused */
+    SC_VIEW_LEFT = 4,        /* said goodbye */
+    SC_VIEW_REFUSED = 5,     /* conflicting route: not a member */
+    SC_VIEW_RESTARTING = 6,  /* announced a restart: held for dropTime */
+    SC_VIEW_CONFIGURED = 7   /* a static member never heard from */
+} sc_view_state;
+
+typedef struct {
+    apr_uint64_t msgs_in, msgs_out;
+    apr_uint64_t bytes_in, bytes_out;
+    apr_uint64_t heartbeats_in, heartbeats_out;
+    apr_uint64_t bad_frames, bad_heartbeats;
+    apr_uint64_t acks_in, acks_out, ack_timeouts, send_failures;
+    apr_uint64_t connects, connect_failures;
+} sc_counters;
+
+typedef struct {
+    volatile apr_uint32_t seq;
+    apr_uint32_t view;                  /* sc_view_state */
+    apr_uint32_t hb_state;              /* sc_member_state it announced */
+    apr_uint32_t is_static;             /* listed in the block */
+    apr_uint32_t observer;
+    unsigned char id[16];
+    apr_uint64_t incarnation;
+    apr_uint64_t restarts_seen;         /* incarnations after the first */
+    char route[64];
+    char addr[48];                      /* receiver address, text */
+    apr_uint32_t port;
+    char domain[65];
+    apr_time_t first_seen;
+    apr_time_t last_heard;
+    apr_time_t state_since;
+    apr_uint64_t alive_ms;              /* its own uptime, from its heartbeat */
+    char verdict[128];                  /* the failure detector's last word */
+    sc_counters c;
+} sc_shm_member;
+
+typedef struct {
+    apr_uint32_t magic;
+    apr_uint32_t version;
+    volatile apr_uint32_t seq;
+    pid_t engine_pid;
+    apr_uint32_t engine_state;          /* sc_member_state of this member */
+    apr_time_t engine_started;
+    apr_uint64_t incarnation;
+    apr_uint64_t engine_starts;         /* how many engines this httpd ran */
+    unsigned char self_id[16];
+    char self_route[64];
+    char self_addr[48];
+    apr_uint32_t self_port;
+    char self_domain[65];
+    char membership[32];                /* "multicast", "static", ... */
+    char mcast[64];                     /* group:port, or empty */
+    char ipc_path[256];                 /* the engine's local socket */
+    apr_uint64_t throughput_msgs;       /* ThroughputInterceptor */
+    apr_uint64_t queue_depth, queue_bytes;
+    sc_counters c;
+    char not_implemented[256];          /* interceptors named but not implemented */
+    sc_shm_member members[SC_MAX_MEMBERS];
+} sc_shm_t;
+
+/* Creates the segment (once per httpd instance). */
+apr_status_t sc_shm_create(apr_pool_t *p, sc_shm_t **out);
+
+/* Writer side (the engine). */
+void sc_shm_write_begin(volatile apr_uint32_t *seq);
+void sc_shm_write_end(volatile apr_uint32_t *seq);
+
+/* Reader side: consistent copies. */
+void sc_shm_read_header(const sc_shm_t *shm, sc_shm_t *copy_without_members);
+int sc_shm_read_member(const sc_shm_t *shm, int i, sc_shm_member *out);
+
+const char *sc_view_name(int view);
+
+#endif /* SC_SHM_H */

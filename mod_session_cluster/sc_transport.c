@@ -1,0 +1,848 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_transport.c -- the engine's sockets: the receiver (NioReceiver), outgoing
+ * connections to members (PooledParallelSender: one persistent connection per
+ * member, reconnected with backoff), the multicast socket (McastService) and
+ * the local socket children use to reach the engine.  Frames are read into a
+ * bounded buffer; a frame that fails its checks closes its connection, is
+ * counted and logged, and never reaches anything else.
+ *
+ * The engine is Unix-only (it is a forked daemon, like mod_cgid's), so it uses
+ * poll(2) and BSD sockets directly.
+ */
+#include "sc_engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <netdb.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <sys/un.h>
+#include <sys/stat.h>
+#include <netinet/tcp.h>
+
+#include "unixd.h"
+
+APLOG_USE_MODULE(session_cluster);
+
+#define SC_RBUF_INITIAL 16384
+
+static void set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL, 0);
+    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+
+static const char *sa_text(const struct sockaddr *sa, char *buf, apr_size_t len)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    }
+    else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    apr_snprintf(buf, len, "%s:%d", host, port);
+    return buf;
+}
+
+/* "auto": the first address of an interface that is up and not loopback
+ * (Tomcat advertises whatever the host name resolves to, which is 127.0.1.1 on
+ * many systems: its most common pitfall).  Only when there is none, loopback. */
+const char *sc_tr_resolve_auto(apr_pool_t *p, int *family, unsigned char *bytes,
+                               char *text, apr_size_t textlen)
+{
+    struct ifaddrs *ifa, *i;
+    const char *how = NULL;
+    if (getifaddrs(&ifa) == 0) {
+        for (i = ifa; i; i = i->ifa_next) {
+            if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET
+                || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) {
+                continue;
+            }
+            memset(bytes, 0, 16);
+            memcpy(bytes, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, 4);
+            *family = 4;
+            inet_ntop(AF_INET, bytes, text, textlen);
+            how = apr_psprintf(p, "the address of interface %s", i->ifa_name);
+            break;
+        }
+        freeifaddrs(ifa);
+    }
+    if (!how) {
+        memset(bytes, 0, 16);
+        bytes[0] = 127;
+        bytes[3] = 1;
+        *family = 4;
+        apr_cpystrn(text, "127.0.0.1", textlen);
+        how = "loopback: this host has no other interface up";
+    }
+    return how;
+}
+
+static int parse_addr(const char *text, int *family, unsigned char *bytes)
+{
+    memset(bytes, 0, 16);
+    if (inet_pton(AF_INET, text, bytes) == 1) {
+        *family = 4;
+        return 1;
+    }
+    if (inet_pton(AF_INET6, text, bytes) == 1) {
+        *family = 6;
+        return 1;
+    }
+    return 0;
+}
+
+static socklen_t make_sa(struct sockaddr_storage *ss, int family,
+                         const unsigned char *bytes, int port)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (family == 4) {
+        struct sockaddr_in *in = (struct sockaddr_in *)ss;
+        in->sin_family = AF_INET;
+        in->sin_port = htons((unsigned short)port);
+        memcpy(&in->sin_addr, bytes, 4);
+        return sizeof(*in);
+    }
+    else {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((unsigned short)port);
+        memcpy(&in6->sin6_addr, bytes, 16);
+        return sizeof(*in6);
+    }
+}
+
+int sc_tr_listen(sc_engine *e)
+{
+    sc_elem_t *r = e->cfg->receiver;
+    const char *addr = sc_elem_str(r, "address");
+    long port = sc_elem_num(r, "port");
+    long tries = sc_elem_num(r, "autoBind");
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd = -1, one = 1, i;
+    apr_time_t give_up = apr_time_now() + apr_time_from_sec(5);
+
+    if (!addr || !strcmp(addr, "auto")) {
+        const char *how = sc_tr_resolve_auto(e->pool, &e->self_family,
+                                             e->self_addr_bytes, e->self_addr,
+                                             sizeof(e->self_addr));
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1201)
+                     "Receiver address=\"auto\": using %s (%s)", e->self_addr, how);
+    }
+    else if (parse_addr(addr, &e->self_family, e->self_addr_bytes)) {
+        apr_cpystrn(e->self_addr, addr, sizeof(e->self_addr));
+    }
+    else {
+        struct addrinfo hints, *res = NULL;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(addr, NULL, &hints, &res) != 0 || !res) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1202)
+                         "Receiver address \"%s\" does not resolve", addr);
+            return -1;
+        }
+        sa_text(res->ai_addr, e->self_addr, sizeof(e->self_addr));
+        *strrchr(e->self_addr, ':') = '\0';
+        parse_addr(e->self_addr, &e->self_family, e->self_addr_bytes);
+        freeaddrinfo(res);
+    }
+
+    for (;;) {
+        for (i = 0; i < tries; i++) {
+            sl = make_sa(&ss, e->self_family, e->self_addr_bytes, (int)(port + i));
+            fd = socket(ss.ss_family, SOCK_STREAM, 0);
+            if (fd < 0) {
+                return -1;
+            }
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+            if (bind(fd, (struct sockaddr *)&ss, sl) == 0 && listen(fd, 128) == 0) {
+                set_nonblock(fd);
+                e->listen_fd = fd;
+                e->self_port = (int)(port + i);
+                ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1203)
+                             "Receiver listening on %s:%d", e->self_addr, e->self_port);
+                return 0;
+            }
+            close(fd);
+        }
+        /* a replaced engine may still hold the port for a moment */
+        if (apr_time_now() > give_up) {
+            break;
+        }
+        apr_sleep(apr_time_from_msec(100));
+    }
+    ap_log_error(APLOG_MARK, APLOG_ERR, errno, e->s, SCLOGNO(1204)
+                 "Receiver cannot bind %s, ports %ld-%ld (autoBind %ld)", e->self_addr,
+                 port, port + tries - 1, tries);
+    return -1;
+}
+
+int sc_tr_mcast_open(sc_engine *e)
+{
+    sc_elem_t *m = e->cfg->membership;
+    const char *group = sc_elem_str(m, "address");
+    long port = sc_elem_num(m, "port");
+    const char *bind_addr = sc_elem_str(m, "bind");
+    long ttl = sc_elem_num(m, "ttl");
+    int loop = !sc_elem_num(m, "localLoopbackDisabled");
+    int fd, one = 1;
+    struct sockaddr_in sin;
+    struct ip_mreq mreq;
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_port = htons((unsigned short)port);
+    if (inet_pton(AF_INET, group, &sin.sin_addr) != 1) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1205)
+                     "McastService: only IPv4 multicast groups are supported, not %s",
+                     group);
+        return -1;
+    }
+    memcpy(&e->mcast_sa, &sin, sizeof(sin));
+    e->mcast_salen = sizeof(sin);
+
+    fd = socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+#ifdef SO_REUSEPORT
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+#endif
+    /* bound to the group: datagrams of other groups on the same port stay out */
+    if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, e->s, SCLOGNO(1206)
+                     "McastService: cannot bind %s:%ld", group, port);
+        close(fd);
+        return -1;
+    }
+    memset(&mreq, 0, sizeof(mreq));
+    mreq.imr_multiaddr = sin.sin_addr;
+    mreq.imr_interface.s_addr = htonl(INADDR_ANY);
+    if (bind_addr && inet_pton(AF_INET, bind_addr, &mreq.imr_interface) == 1) {
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &mreq.imr_interface,
+                   sizeof(mreq.imr_interface));
+    }
+    if (setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, e->s, SCLOGNO(1207)
+                     "McastService: cannot join %s (is there a route for 224.0.0.0/4?)",
+                     group);
+        close(fd);
+        return -1;
+    }
+    if (ttl >= 0) {
+        unsigned char t = (unsigned char)ttl;
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &t, sizeof(t));
+    }
+    {
+        unsigned char l = (unsigned char)loop;
+        setsockopt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, &l, sizeof(l));
+    }
+    set_nonblock(fd);
+    e->mcast_fd = fd;
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1208)
+                 "McastService: heartbeats every %ld ms on %s:%ld, dropTime %ld ms",
+                 e->frequency_ms, group, port, e->drop_ms);
+    return 0;
+}
+
+int sc_tr_ipc_listen(sc_engine *e)
+{
+    struct sockaddr_un sun;
+    int fd;
+    const char *path = ap_runtime_dir_relative(e->pool,
+                           apr_psprintf(e->pool, "session-cluster.%" APR_PID_T_FMT ".sock",
+                                        e->parent));
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1209)
+                     "the engine socket path %s is too long", path);
+        return -1;
+    }
+    apr_cpystrn(e->ipc_path, path, sizeof(e->ipc_path));
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0
+        || listen(fd, 256) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, errno, e->s, SCLOGNO(1210)
+                     "cannot create the engine socket %s", path);
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    chmod(path, 0600);
+    if (geteuid() == 0) {
+        /* children run as User/Group */
+        if (chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, errno, e->s, SCLOGNO(1211)
+                         "cannot give %s to the server's User", path);
+        }
+    }
+    set_nonblock(fd);
+    e->ipc_fd = fd;
+    return 0;
+}
+
+static sc_conn *conn_new(sc_engine *e, int fd, int kind, const char *remote)
+{
+    sc_conn *c = calloc(1, sizeof(*c));
+    if (!c) {
+        return NULL;
+    }
+    c->fd = fd;
+    c->kind = kind;
+    c->state = SC_CS_OPEN;
+    c->opened = c->last_rx = apr_time_now();
+    apr_cpystrn(c->remote, remote, sizeof(c->remote));
+    c->next = e->conns;
+    e->conns = c;
+    return c;
+}
+
+static void conn_free(sc_engine *e, sc_conn *c)
+{
+    sc_conn **pp;
+    for (pp = &e->conns; *pp; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+    free(c->rbuf);
+    free(c->wbuf);
+    free(c);
+}
+
+void sc_tr_close(sc_engine *e, sc_conn *c, const char *why)
+{
+    if (c->state == SC_CS_CLOSED) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1212)
+                 "connection %s (%s) closed: %s", c->remote,
+                 c->kind == SC_CONN_OUT ? "out" : c->kind == SC_CONN_IN ? "in" : "local",
+                 why);
+    c->state = SC_CS_CLOSED;
+    close(c->fd);
+    c->fd = -1;
+    if (c->peer && c->peer->out == c) {
+        c->peer->out = NULL;
+    }
+}
+
+void sc_tr_connect(sc_engine *e, sc_peer *p)
+{
+    int fd, one = 1;
+    sc_conn *c;
+    char buf[80];
+
+    if (p->out || !p->resolved) {
+        return;
+    }
+    fd = socket(p->sa.ss_family, SOCK_STREAM, 0);
+    if (fd < 0) {
+        return;
+    }
+    set_nonblock(fd);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    e->shm->c.connects++;
+    p->c.connects++;
+    if (connect(fd, (struct sockaddr *)&p->sa, p->salen) != 0 && errno != EINPROGRESS) {
+        int err = errno;
+        close(fd);
+        p->c.connect_failures++;
+        e->shm->c.connect_failures++;
+        if (err == ECONNREFUSED) {
+            sc_mb_on_refused(e, p, "connection refused");
+        }
+        return;
+    }
+    c = conn_new(e, fd, SC_CONN_OUT, sa_text((struct sockaddr *)&p->sa, buf, sizeof(buf)));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    c->state = SC_CS_CONNECTING;
+    c->peer = p;
+    p->out = c;
+}
+
+/* Queues bytes on a connection and tries to write them at once. */
+static int conn_write(sc_engine *e, sc_conn *c, const unsigned char *data, apr_size_t len)
+{
+    if (c->state == SC_CS_CLOSED) {
+        return -1;
+    }
+    if (c->wlen - c->woff + len > (apr_size_t)e->max_message * 4 + 65536) {
+        /* the peer does not read: give up on it rather than buffer forever */
+        sc_tr_close(e, c, "send buffer full");
+        return -1;
+    }
+    if (c->woff > 0 && c->woff == c->wlen) {
+        c->woff = c->wlen = 0;
+    }
+    if (c->wlen + len > c->wcap) {
+        apr_size_t ncap = c->wcap ? c->wcap : 4096;
+        unsigned char *nb;
+        while (ncap < c->wlen + len) {
+            ncap *= 2;
+        }
+        nb = realloc(c->wbuf, ncap);
+        if (!nb) {
+            sc_tr_close(e, c, "out of memory");
+            return -1;
+        }
+        c->wbuf = nb;
+        c->wcap = ncap;
+    }
+    memcpy(c->wbuf + c->wlen, data, len);
+    c->wlen += len;
+    if (c->state == SC_CS_OPEN) {
+        while (c->woff < c->wlen) {
+            ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+            if (n > 0) {
+                c->woff += (apr_size_t)n;
+            }
+            else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                break;
+            }
+            else if (n < 0 && errno == EINTR) {
+                continue;
+            }
+            else {
+                sc_engine_conn_broken(e, c);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t seq,
+                     const void *payload, apr_size_t len)
+{
+    unsigned char hdr[SC_FRAME_HDR_LEN];
+    sc_frame_hdr h;
+    memset(&h, 0, sizeof(h));
+    h.type = (apr_byte_t)type;
+    h.flags = (apr_uint16_t)flags;
+    memcpy(h.sender, e->id, SC_ID_LEN);
+    h.seq = seq;
+    h.length = (apr_uint32_t)len;
+    sc_frame_hdr_encode(&h, hdr);
+    if (conn_write(e, c, hdr, sizeof(hdr)) != 0) {
+        return -1;
+    }
+    if (len && conn_write(e, c, payload, len) != 0) {
+        return -1;
+    }
+    if (c->kind != SC_CONN_IPC) {
+        e->shm->c.msgs_out++;
+        e->shm->c.bytes_out += SC_FRAME_HDR_LEN + len;
+        if (c->peer) {
+            c->peer->c.msgs_out++;
+            c->peer->c.bytes_out += SC_FRAME_HDR_LEN + len;
+        }
+    }
+    return 0;
+}
+
+void sc_tr_mcast_send(sc_engine *e, int state)
+{
+    unsigned char buf[SC_HB_MAX_LEN];
+    apr_size_t n;
+    if (e->mcast_fd < 0 || !e->use_mcast_tx) {
+        return;
+    }
+    n = sc_mb_heartbeat(e, state, buf, sizeof(buf));
+    if (n && sendto(e->mcast_fd, buf, n, 0, (struct sockaddr *)&e->mcast_sa,
+                    e->mcast_salen) == (ssize_t)n) {
+        e->shm->c.heartbeats_out++;
+    }
+}
+
+static void bad_input(sc_engine *e, sc_conn *c, const char *what, int heartbeat)
+{
+    apr_uint64_t n;
+    if (heartbeat) {
+        n = ++e->shm->c.bad_heartbeats;
+    }
+    else {
+        n = ++e->shm->c.bad_frames;
+        if (c && c->peer) {
+            c->peer->c.bad_frames++;
+        }
+    }
+    /* the first ten, then one in a hundred: a flood must not flood the log */
+    if (n <= 10 || n % 100 == 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1213)
+                     "bad %s from %s: %s (%" APR_UINT64_T_FMT " so far)%s",
+                     heartbeat ? "heartbeat" : "frame", c ? c->remote : "multicast",
+                     what, n, heartbeat ? "" : "; connection closed");
+    }
+}
+
+/* A complete frame from a member's connection. */
+static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                     const unsigned char *payload)
+{
+    sc_heartbeat hb;
+    const char *err;
+    sc_peer *p;
+
+    e->shm->c.msgs_in++;
+    e->shm->c.bytes_in += SC_FRAME_HDR_LEN + h->length + h->tag_length;
+    if (c->peer) {
+        c->peer->c.msgs_in++;
+        c->peer->c.bytes_in += SC_FRAME_HDR_LEN + h->length + h->tag_length;
+        c->peer->last_heard = apr_time_now();
+    }
+
+    switch (h->type) {
+    case SC_MSG_HELLO:
+    case SC_MSG_PING:
+    case SC_MSG_PONG:
+        if ((err = sc_heartbeat_decode(payload, h->length, &hb))) {
+            bad_input(e, c, err, 0);
+            sc_tr_close(e, c, err);
+            return;
+        }
+        if (memcmp(hb.id, h->sender, SC_ID_LEN) != 0) {
+            bad_input(e, c, "heartbeat id differs from the frame's sender", 0);
+            sc_tr_close(e, c, "sender mismatch");
+            return;
+        }
+        p = sc_mb_on_heartbeat(e, &hb, c, c->remote);
+        if (!p) {
+            return;           /* refused or filtered; the connection may be closed */
+        }
+        if (c->kind == SC_CONN_IN && !c->peer) {
+            c->peer = p;
+        }
+        if (h->type != SC_MSG_PONG) {
+            unsigned char buf[SC_HB_MAX_LEN];
+            apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+            sc_tr_send_frame(e, c, SC_MSG_PONG, 0, h->seq, buf, n);
+        }
+        break;
+
+    case SC_MSG_GOODBYE:
+        c->goodbye = 1;
+        if (c->peer) {
+            sc_mb_on_goodbye(e, c->peer, h->length && payload[0] == SC_MS_RESTARTING
+                             ? "restarting" : "left");
+        }
+        break;
+
+    case SC_MSG_DATA:
+        if (!c->peer) {
+            bad_input(e, c, "DATA before HELLO", 0);
+            sc_tr_close(e, c, "DATA before HELLO");
+            return;
+        }
+        if (h->flags & SC_FF_ACK) {
+            unsigned char s[8];
+            sc_put64(s, h->seq);
+            e->shm->c.acks_out++;
+            sc_tr_send_frame(e, c, SC_MSG_ACK, 0, h->seq, s, 8);
+        }
+        break;
+
+    case SC_MSG_ACK:
+    case SC_MSG_FAIL_ACK:
+        if (h->length < 8) {
+            bad_input(e, c, "short ACK", 0);
+            sc_tr_close(e, c, "short ACK");
+            return;
+        }
+        sc_engine_on_ack(e, c, sc_get64(payload), h->type == SC_MSG_ACK,
+                         h->type == SC_MSG_FAIL_ACK && h->length > 8
+                             ? apr_pstrmemdup(e->tmp, (const char *)payload + 8,
+                                              h->length - 8 > 200 ? 200 : h->length - 8)
+                             : NULL);
+        break;
+    }
+}
+
+/* Reads what is available; handles every complete frame. */
+static void conn_read(sc_engine *e, sc_conn *c)
+{
+    for (;;) {
+        ssize_t n;
+        apr_size_t want;
+        if (c->rcap - c->rlen < 4096) {
+            apr_size_t limit = SC_FRAME_HDR_LEN + (apr_size_t)e->max_message + SC_TAG_MAX;
+            apr_size_t ncap = c->rcap ? c->rcap * 2 : SC_RBUF_INITIAL;
+            unsigned char *nb;
+            if (ncap > limit + 4096) {
+                ncap = limit + 4096;
+            }
+            if (ncap <= c->rcap) {
+                /* cannot happen: a frame longer than the limit fails its header */
+                bad_input(e, c, "read buffer limit", 0);
+                sc_tr_close(e, c, "read buffer limit");
+                return;
+            }
+            nb = realloc(c->rbuf, ncap);
+            if (!nb) {
+                sc_tr_close(e, c, "out of memory");
+                return;
+            }
+            c->rbuf = nb;
+            c->rcap = ncap;
+        }
+        want = c->rcap - c->rlen;
+        n = recv(c->fd, c->rbuf + c->rlen, want, 0);
+        if (n == 0) {
+            sc_engine_conn_broken(e, c);
+            return;
+        }
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                break;
+            }
+            if (errno == EINTR) {
+                continue;
+            }
+            sc_engine_conn_broken(e, c);
+            return;
+        }
+        c->rlen += (apr_size_t)n;
+        c->last_rx = apr_time_now();
+
+        /* every complete frame in the buffer */
+        for (;;) {
+            sc_frame_hdr h;
+            const char *err;
+            apr_size_t total;
+            if (c->rlen < SC_FRAME_HDR_LEN) {
+                /* a partial header must at least start right */
+                if (c->rlen >= 4 && memcmp(c->rbuf, SC_FRAME_MAGIC, 4) != 0) {
+                    bad_input(e, c, "bad frame magic", 0);
+                    sc_tr_close(e, c, "bad frame magic");
+                    return;
+                }
+                break;
+            }
+            err = sc_frame_hdr_decode(c->rbuf, c->rlen, e->max_message, &h);
+            if (err) {
+                bad_input(e, c, err, 0);
+                sc_tr_close(e, c, err);
+                return;
+            }
+            total = SC_FRAME_HDR_LEN + h.length + h.tag_length;
+            if (c->rlen < total) {
+                break;
+            }
+            if (c->kind == SC_CONN_IPC) {
+                sc_engine_on_ipc(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
+            }
+            else {
+                on_frame(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
+            }
+            if (c->state == SC_CS_CLOSED) {
+                return;
+            }
+            memmove(c->rbuf, c->rbuf + total, c->rlen - total);
+            c->rlen -= total;
+        }
+        if ((apr_size_t)n < want) {
+            break;
+        }
+    }
+}
+
+static void on_connected(sc_engine *e, sc_conn *c)
+{
+    int err = 0;
+    socklen_t el = sizeof(err);
+    unsigned char buf[SC_HB_MAX_LEN];
+    apr_size_t n;
+
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+    if (err) {
+        sc_peer *p = c->peer;
+        c->peer = NULL;
+        if (p && p->out == c) {
+            p->out = NULL;
+        }
+        sc_tr_close(e, c, strerror(err));
+        if (p) {
+            p->c.connect_failures++;
+            e->shm->c.connect_failures++;
+            if (err == ECONNREFUSED || err == ECONNRESET) {
+                sc_mb_on_refused(e, p, strerror(err));
+            }
+        }
+        return;
+    }
+    c->state = SC_CS_OPEN;
+    if (c->peer) {
+        c->peer->backoff_ms = 0;
+    }
+    n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+    /* flush what was queued while connecting, after the HELLO */
+    {
+        unsigned char *queued = c->wbuf;
+        apr_size_t qlen = c->wlen - c->woff, qoff = c->woff;
+        c->wbuf = NULL;
+        c->wlen = c->woff = c->wcap = 0;
+        sc_tr_send_frame(e, c, SC_MSG_HELLO, 0, ++e->seq, buf, n);
+        if (queued && qlen && c->state == SC_CS_OPEN) {
+            conn_write(e, c, queued + qoff, qlen);
+        }
+        free(queued);
+    }
+}
+
+static void do_accept(sc_engine *e, int lfd, int kind)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char buf[80];
+        int one = 1;
+        int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+        if (fd < 0) {
+            return;
+        }
+        set_nonblock(fd);
+        if (kind == SC_CONN_IN) {
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            conn_new(e, fd, kind, sa_text((struct sockaddr *)&ss, buf, sizeof(buf)));
+        }
+        else {
+            conn_new(e, fd, kind, "local");
+        }
+    }
+}
+
+static void mcast_read(sc_engine *e)
+{
+    for (;;) {
+        unsigned char buf[2048];
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        char from[80];
+        sc_heartbeat hb;
+        const char *err;
+        ssize_t n = recvfrom(e->mcast_fd, buf, sizeof(buf), 0, (struct sockaddr *)&ss, &sl);
+        if (n < 0) {
+            return;
+        }
+        if (!e->use_mcast_rx) {
+            continue;
+        }
+        sa_text((struct sockaddr *)&ss, from, sizeof(from));
+        if ((err = sc_heartbeat_decode(buf, (apr_size_t)n, &hb))) {
+            bad_input(e, NULL, apr_psprintf(e->tmp, "%s (from %s)", err, from), 1);
+            continue;
+        }
+        if (!memcmp(hb.id, e->id, SC_ID_LEN)) {
+            continue;                 /* our own, looped back */
+        }
+        e->shm->c.heartbeats_in++;
+        sc_mb_on_heartbeat(e, &hb, NULL, from);
+    }
+}
+
+int sc_tr_pollfds(sc_engine *e, struct pollfd *pfds, int max)
+{
+    int n = 0;
+    sc_conn *c, *next;
+
+    /* reap closed connections first */
+    for (c = e->conns; c; c = next) {
+        next = c->next;
+        if (c->state == SC_CS_CLOSED) {
+            sc_pending *pd;
+            for (pd = e->pending; pd; pd = pd->next) {
+                if (pd->ipc == c) {
+                    pd->ipc = NULL;
+                }
+            }
+            conn_free(e, c);
+        }
+    }
+    if (e->listen_fd >= 0 && n < max) {
+        pfds[n].fd = e->listen_fd;
+        pfds[n++].events = POLLIN;
+    }
+    if (e->mcast_fd >= 0 && n < max) {
+        pfds[n].fd = e->mcast_fd;
+        pfds[n++].events = POLLIN;
+    }
+    if (e->ipc_fd >= 0 && n < max) {
+        pfds[n].fd = e->ipc_fd;
+        pfds[n++].events = POLLIN;
+    }
+    for (c = e->conns; c && n < max; c = c->next) {
+        pfds[n].fd = c->fd;
+        pfds[n].events = (short)(c->state == SC_CS_CONNECTING ? POLLOUT
+                                 : (POLLIN | (c->woff < c->wlen ? POLLOUT : 0)));
+        n++;
+    }
+    return n;
+}
+
+static sc_conn *conn_by_fd(sc_engine *e, int fd)
+{
+    sc_conn *c;
+    for (c = e->conns; c; c = c->next) {
+        if (c->fd == fd) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+void sc_tr_handle(sc_engine *e, struct pollfd *pfds, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        sc_conn *c;
+        if (!pfds[i].revents) {
+            continue;
+        }
+        if (pfds[i].fd == e->listen_fd) {
+            do_accept(e, e->listen_fd, SC_CONN_IN);
+            continue;
+        }
+        if (pfds[i].fd == e->mcast_fd) {
+            mcast_read(e);
+            continue;
+        }
+        if (pfds[i].fd == e->ipc_fd) {
+            do_accept(e, e->ipc_fd, SC_CONN_IPC);
+            continue;
+        }
+        c = conn_by_fd(e, pfds[i].fd);
+        if (!c || c->state == SC_CS_CLOSED) {
+            continue;
+        }
+        if (c->state == SC_CS_CONNECTING) {
+            on_connected(e, c);
+            continue;
+        }
+        if (pfds[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+            conn_read(e, c);
+        }
+        if (c->state == SC_CS_OPEN && (pfds[i].revents & POLLOUT)) {
+            conn_write(e, c, (const unsigned char *)"", 0);
+        }
+    }
+}
