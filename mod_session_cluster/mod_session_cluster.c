@@ -505,6 +505,7 @@ static void auto_engine(request_rec *r, const sc_view *v)
     ap_rprintf(r, "Membership: %s\n", h->membership);
     ap_rprintf(r, "Multicast: %s\n", h->mcast[0] ? h->mcast : "off");
     ap_rprintf(r, "NotImplemented: %s\n", h->not_implemented);
+    ap_rprintf(r, "EngineSocket: %s\n", h->ipc_path);
     for (i = 0; i < v->n; i++) {
         if (v->m[i].view == SC_VIEW_ALIVE) {
             alive++;
