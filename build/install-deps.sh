@@ -8,7 +8,7 @@ PKGS=(
   apache2 apache2-dev libapr1-dev libaprutil1-dev         # httpd and apxs
   libxml2-dev                                             # the <Cluster> parser
   libapache2-mod-perl2 libwww-perl                        # Apache::Test suite
-  iproute2 curl procps                                    # multi-member harness
+  iproute2 curl procps dnsmasq-base                       # multi-member harness, DNS membership test
 )
 
 missing=()

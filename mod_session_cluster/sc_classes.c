@@ -108,6 +108,10 @@ static const sc_attr_def static_membership_service_attrs[] = {
 
 static const sc_attr_def cloud_membership_service_attrs[] = {
     { "membershipProviderClassName", SC_T_STR, "kubernetes", 1, 256, NULL, NULL },
+    /* ours: the DNS name of the members (Tomcat reads the environment variable
+     * DNS_MEMBERSHIP_SERVICE_NAME, which is used when this is unset) */
+    { "dnsServiceName", SC_T_ADDR, NULL, 0, 0, NULL, NULL },
+    { "refreshInterval", SC_T_INT, "1000", 100, 3600000, "ms", NULL },
     { "connectTimeout", SC_T_INT, "1000", 1, INTMAX_, "ms", NULL },
     { "readTimeout", SC_T_INT, "1000", 1, INTMAX_, "ms", NULL },
     { "expirationTime", SC_T_INT, "5000", 1, INTMAX_, "ms", NULL },

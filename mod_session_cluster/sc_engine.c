@@ -515,6 +515,10 @@ static void engine_run(sc_retained *r)
         _exit(SC_ENGINE_STARTUP_ERROR);
     }
     sc_mb_init(e);
+    if (e->cfg->membership->cls->id == SC_C_CLOUD_MEMBERSHIP_SERVICE
+        && sc_cloud_start(e) != 0) {
+        _exit(SC_ENGINE_STARTUP_ERROR);
+    }
     sc_shm_write_begin(&e->shm->seq);
     e->shm->engine_starts++;
     sc_shm_write_end(&e->shm->seq);
@@ -536,6 +540,7 @@ static void engine_run(sc_retained *r)
                          "httpd's parent process is gone: the cluster engine leaves");
             break;
         }
+        sc_cloud_tick(e);
         sc_mb_tick(e, now);
         pending_tick(e, now);
         throughput_tick(e);
@@ -549,6 +554,7 @@ static void engine_run(sc_retained *r)
             sc_tr_handle(e, pfds, n);
         }
     }
+    sc_cloud_stop(e);
     leave(e, engine_stop == 2);
     sc_mb_publish(e);
     _exit(0);

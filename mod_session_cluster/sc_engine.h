@@ -56,6 +56,7 @@ int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t 
 typedef struct sc_engine sc_engine;
 typedef struct sc_peer sc_peer;
 typedef struct sc_conn sc_conn;
+typedef struct sc_dns sc_dns;
 
 enum { SC_CONN_OUT = 1, SC_CONN_IN, SC_CONN_IPC };
 enum { SC_CS_CONNECTING = 1, SC_CS_OPEN, SC_CS_CLOSED };
@@ -102,6 +103,7 @@ struct sc_peer {
     apr_time_t check_deadline;
     apr_time_t last_ping;
     char verdict[128];
+    int from_dns;                      /* found by CloudMembershipService */
     sc_counters c;
     sc_peer *next;
 };
@@ -164,6 +166,8 @@ struct sc_engine {
     volatile int stop;                 /* 1: leave (goodbye); 2: restarting */
     pid_t parent;
     apr_uint64_t thr_last_msgs;
+    sc_dns *dns;                /* CloudMembershipService (sc_cloud.c) */
+    apr_uint64_t dns_seen;
 };
 
 /* sc_transport.c */
@@ -192,6 +196,12 @@ void sc_mb_tick(sc_engine *e, apr_time_t now);
 void sc_mb_publish(sc_engine *e);
 void sc_mb_set_view(sc_engine *e, sc_peer *p, int view, const char *verdict);
 sc_peer *sc_mb_find_route(sc_engine *e, const char *route);
+sc_peer *sc_mb_add_member(sc_engine *e, const char *host, int port);
+
+/* sc_cloud.c */
+int sc_cloud_start(sc_engine *e);
+void sc_cloud_tick(sc_engine *e);
+void sc_cloud_stop(sc_engine *e);
 
 /* sc_engine.c, used by the others */
 void sc_engine_answer(sc_engine *e, sc_conn *ipc, apr_uint64_t ipc_seq, int ok,

@@ -109,6 +109,26 @@ void sc_mb_init(sc_engine *e)
     }
 }
 
+/* A member to connect to at host:port (CloudMembershipService). */
+sc_peer *sc_mb_add_member(sc_engine *e, const char *host, int port)
+{
+    sc_peer *p;
+    for (p = e->peers; p; p = p->next) {
+        if (p->port == port && !strcmp(p->host, host)) {
+            return p;
+        }
+    }
+    p = peer_new(e);
+    if (!p) {
+        return NULL;
+    }
+    apr_cpystrn(p->host, host, sizeof(p->host));
+    p->port = port;
+    apr_snprintf(p->verdict, sizeof(p->verdict), "found in DNS, not heard yet");
+    resolve(p);
+    return p;
+}
+
 apr_size_t sc_mb_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size_t cap)
 {
     sc_heartbeat hb;

@@ -1,0 +1,214 @@
+#!perl
+# The TCP channel between two static members, through
+# GET /cluster-manager?ping=ROUTE[&size=N][&ack=0]: an acknowledged message
+# node1 -> node2 (counted in AcksIn / AcksOut), a 10000-byte one, one without
+# acknowledgement, one to a route nobody has; with node2 frozen (SIGSTOP) the
+# ping fails after the Transport timeout (1000 ms here) and AckTimeouts grows;
+# after SIGCONT pings are acknowledged again.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Time::HiRes qw(time sleep);
+use SC::Cluster;
+
+$SIG{ALRM} = sub { die "channel.t: time limit (60 s) reached\n" };
+alarm 60;
+
+# ---------------------------------------------------------------------------
+# helpers
+# ---------------------------------------------------------------------------
+sub page {
+    my ($c, $n) = @_;
+    my ($s, $h, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
+    return $s == 200 ? $b : undef;
+}
+
+sub parse_auto {
+    my ($b) = @_;
+    return undef unless defined $b;
+    my (%f, @members);
+    for my $l (split /\n/, $b) {
+        if ($l =~ /^Member: (.*)$/) {
+            my $r = $1;
+            my %m;
+            $m{verdict} = $1 if $r =~ s/\s*verdict="(.*)"\s*$//;
+            for my $kv (split ' ', $r) {
+                $m{$1} = $2 if $kv =~ /^(\w+)=(.*)$/;
+            }
+            push @members, \%m;
+        }
+        elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
+            $f{$1} = $2 unless exists $f{$1};
+        }
+    }
+    $f{members} = \@members;
+    return \%f;
+}
+
+sub status_of { parse_auto(page(@_)) }
+
+sub member_on {
+    my ($c, $n, $route) = @_;
+    my $p = status_of($c, $n) or return undef;
+    my ($m) = grep { ($_->{route} // '') eq $route } @{ $p->{members} };
+    return $m;
+}
+
+sub counter {
+    my ($c, $n, $k) = @_;
+    my $p = status_of($c, $n) or return undef;
+    return $p->{$k};
+}
+
+# GET ?ping=...: (\%fields, $status, $raw_body)
+sub ping {
+    my ($c, $from, $query, %o) = @_;
+    my ($s, $h, $b) = $c->get($from, "/cluster-manager?ping=$query", timeout => $o{timeout} || 8);
+    my %f;
+    for (split /\n/, $b // '') {
+        $f{$1} = $2 if /^(\w+): ?(.*)$/;
+    }
+    return (\%f, $s, $b);
+}
+
+sub head_of_page {
+    my ($b) = @_;
+    return '(no answer)' unless defined $b;
+    my @out;
+    for (split /\n/, $b) { last if /^#/; push @out, $_ }
+    return join("\n", @out);
+}
+
+sub dump_cluster {
+    my ($c, $why) = @_;
+    diag("--- state after: $why");
+    for my $n ($c->members) {
+        diag($c->is_running($n) && ($c->member($n)->{state} // '') ne 'sigstopped'
+             ? "--- $n ?auto:\n" . head_of_page(page($c, $n))
+             : "--- $n is not running or frozen");
+        diag("--- $n error_log tail:\n" . $c->log_tail($n, 25));
+    }
+}
+
+my $dumped = 0;
+sub check {
+    my ($ok, $c, $name, @diag) = @_;
+    ok($ok, $name) and return 1;
+    diag($_) for @diag;
+    dump_cluster($c, $name) unless $dumped++ > 3;
+    return 0;
+}
+
+# ---------------------------------------------------------------------------
+my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">\n}
+           . qq{      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="1000"/>\n}
+           . qq{    </Sender>\n};
+my $c = SC::Cluster->new(
+    members => 2,
+    cluster => sub {
+        my ($m, $all) = @_;
+        my $x = SC::Cluster::static_block($m, $all);
+        $x =~ s{(  </Channel>)}{$SENDER$1} or die "no </Channel> in the static block";
+        return $x;
+    },
+);
+$c->start_all;
+
+like(page($c, 'node1') // '', qr/^Transport\.timeout = 1000\b/m,
+     'node1 runs with Transport timeout 1000 ms');
+ok($c->wait_for(sub { my $m = member_on($c, 'node1', 'node2'); $m && $m->{state} eq 'alive' },
+                timeout => 3), 'node1 sees node2 alive')
+    or dump_cluster($c, 'startup');
+
+# acknowledged ping ------------------------------------------------------------
+{
+    my $acks_in  = counter($c, 'node1', 'AcksIn');
+    my $acks_out = counter($c, 'node2', 'AcksOut');
+    my ($f, $s, $raw) = ping($c, 'node1', 'node2');
+    is($s, 200, 'ping node2: 200');
+    is($f->{Ping}, 'node2', 'ping: Ping: node2');
+    is($f->{Size}, 100, 'ping: default size 100');
+    is($f->{Mode}, 'ack', 'ping: Mode ack');
+    check(($f->{Result} // '') eq 'acknowledged', $c, 'ping node1 -> node2: acknowledged', $raw);
+    like($f->{Detail} // '', qr/acknowledged by node2/, 'ping: Detail names node2');
+    like($f->{TimeMs} // '', qr/^\d+(?:\.\d+)?$/, "ping: TimeMs is a number ($f->{TimeMs})");
+    cmp_ok($f->{TimeMs} // 1e9, '<', 500, 'ping: acknowledged in well under a second on loopback');
+    cmp_ok(counter($c, 'node1', 'AcksIn'), '>', $acks_in, "AcksIn on node1 grew (was $acks_in)");
+    cmp_ok(counter($c, 'node2', 'AcksOut'), '>', $acks_out, "AcksOut on node2 grew (was $acks_out)");
+}
+
+# 10000 bytes ------------------------------------------------------------------
+{
+    my $bytes_in = counter($c, 'node2', 'BytesIn');
+    my ($f, $s, $raw) = ping($c, 'node1', 'node2&size=10000');
+    is($f->{Size}, 10000, 'ping size=10000: Size 10000');
+    check(($f->{Result} // '') eq 'acknowledged', $c, 'ping size=10000: acknowledged', $raw);
+    cmp_ok(counter($c, 'node2', 'BytesIn') - $bytes_in, '>=', 10000,
+           'node2 received at least 10000 more bytes');
+}
+
+# no acknowledgement -----------------------------------------------------------
+{
+    my $acks_out = counter($c, 'node2', 'AcksOut');
+    my ($f, $s, $raw) = ping($c, 'node1', 'node2&ack=0');
+    is($f->{Mode}, 'no-ack', 'ping ack=0: Mode no-ack');
+    check(($f->{Result} // '') eq 'sent', $c, 'ping ack=0: Result: sent', $raw);
+    sleep 0.2;
+    is(counter($c, 'node2', 'AcksOut'), $acks_out, 'ping ack=0: node2 sent no ACK for it');
+}
+
+# unknown route ----------------------------------------------------------------
+{
+    my ($f, $s, $raw) = ping($c, 'node1', 'nodeX');
+    is($s, 200, 'ping nodeX: 200');
+    is($f->{Result}, 'failed', 'ping nodeX: Result failed');
+    like($f->{Detail} // '', qr/no member has route nodeX/, 'ping nodeX: "no member has route nodeX"');
+}
+
+# node2 frozen -----------------------------------------------------------------
+{
+    my $timeouts = counter($c, 'node1', 'AckTimeouts');
+    $c->sigstop('node2');
+    my $t0 = time;
+    my ($f, $s, $raw) = ping($c, 'node1', 'node2');
+    my $wall = time - $t0;
+    is($s, 200, 'frozen node2: ping answers 200');
+    check(($f->{Result} // '') eq 'failed', $c, 'frozen node2: ping fails', $raw);
+    like($f->{Detail} // '', qr/no ACK from node2 within 1000 ms/,
+         'frozen node2: "no ACK from node2 within 1000 ms"');
+    cmp_ok($f->{TimeMs} // 0, '>=', 1000, 'frozen node2: TimeMs >= 1000');
+    cmp_ok($f->{TimeMs} // 1e9, '<', 2500, 'frozen node2: TimeMs < 2500');
+    cmp_ok($wall, '<', 3, sprintf('frozen node2: the request took %.2fs', $wall));
+    cmp_ok(counter($c, 'node1', 'AckTimeouts'), '>', $timeouts,
+           "frozen node2: AckTimeouts on node1 grew (was $timeouts)");
+    my $m = member_on($c, 'node1', 'node2');
+    is($m && $m->{state}, 'alive', 'frozen node2: still alive on node1 (well within dropTime)');
+
+    $c->sigcont('node2');
+    my $last;
+    my $ok = $c->wait_for(sub {
+        ($last) = ping($c, 'node1', 'node2');
+        return ($last->{Result} // '') eq 'acknowledged';
+    }, timeout => 5, interval => 0.1);
+    check($ok, $c, 'after SIGCONT: ping node1 -> node2 acknowledged again',
+          "last ping: " . join(' | ', map { "$_: $last->{$_}" } sort keys %$last));
+    my $m2 = member_on($c, 'node1', 'node2');
+    is($m2 && $m2->{state}, 'alive', 'after SIGCONT: node2 alive on node1');
+}
+
+# and the other way round, node2 -> node1
+{
+    my ($f, $s, $raw) = ping($c, 'node2', 'node1');
+    check(($f->{Result} // '') eq 'acknowledged', $c, 'ping node2 -> node1: acknowledged', $raw);
+}
+
+for my $n ($c->members) {
+    unlike($c->error_log($n), qr/exit signal|Segmentation|AH00052/, "$n: no crash in the error_log");
+}
+
+$c->teardown;
+done_testing();
