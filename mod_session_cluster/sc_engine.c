@@ -638,9 +638,14 @@ static void engine_stop_wait(sc_retained *r, int sig)
         apr_proc_other_child_unregister(r);
         r->registered = 0;
     }
-    kill(pid, sig);
+    if (kill(pid, sig) != 0) {
+        r->engine_pid = 0;            /* already gone */
+        return;
+    }
     for (i = 0; i < 60; i++) {
-        if (waitpid(pid, &status, WNOHANG) == pid) {
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid || (w < 0 && errno == ECHILD)) {
+            /* exited (or reaped by the MPM already) */
             r->engine_pid = 0;
             return;
         }
