@@ -167,6 +167,8 @@ struct sc_engine {
     pid_t parent;
     apr_uint64_t thr_last_msgs;
     sc_dns *dns;                /* CloudMembershipService (sc_cloud.c) */
+    unsigned char conflict_id[SC_ID_LEN];   /* last member that claimed our route */
+    apr_time_t conflict_logged;
     apr_uint64_t dns_seen;
 };
 

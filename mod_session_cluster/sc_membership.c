@@ -211,6 +211,16 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
     if (!e->observer && !strcmp(hb->route, e->route) && !(hb->flags & SC_HF_OBSERVER)) {
         apr_time_t their_start = now - apr_time_from_msec((apr_int64_t)hb->alive_ms);
         int we_are_first = e->started <= their_start;
+        /* every heartbeat repeats the claim: say it once per claimant and minute */
+        if (!memcmp(e->conflict_id, hb->id, SC_ID_LEN)
+            && now - e->conflict_logged < apr_time_from_sec(60)) {
+            if (via) {
+                sc_tr_close(e, via, "duplicate route");
+            }
+            return NULL;
+        }
+        memcpy(e->conflict_id, hb->id, SC_ID_LEN);
+        e->conflict_logged = now;
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1222)
                      "the member at %s:%u (from %s) uses this member's route %s: %s",
                      addr, hb->port, from, hb->route,
