@@ -167,6 +167,15 @@ void sc_cloud_tick(sc_engine *e)
             listed |= !strcmp(p->host, addrs[i]) && p->port == e->self_port;
         }
         p->is_static = listed;
+        if (!listed && p->view != SC_VIEW_LEFT && p->view != SC_VIEW_DEAD) {
+            /* as Tomcat's cloud membership: gone from the answer, gone */
+            sc_mb_set_view(e, p, SC_VIEW_LEFT,
+                           apr_psprintf(e->tmp, "no longer in the DNS answer for %s",
+                                        d->name));
+            if (p->out) {
+                sc_tr_close(e, p->out, "no longer in DNS");
+            }
+        }
     }
     for (i = 0; i < n; i++) {
         list = apr_pstrcat(e->tmp, list, i ? ", " : "", addrs[i], NULL);

@@ -169,6 +169,7 @@ struct sc_engine {
     sc_dns *dns;                /* CloudMembershipService (sc_cloud.c) */
     unsigned char conflict_id[SC_ID_LEN];   /* last member that claimed our route */
     apr_time_t conflict_logged;
+    apr_time_t stranger_logged;       /* last "not a listed member" warning */
     apr_uint64_t dns_seen;
 };
 

@@ -180,6 +180,21 @@ sc_peer *sc_mb_find_route(sc_engine *e, const char *route)
     return best;
 }
 
+/* Does a static member's resolved address match the heartbeat's? */
+static int same_address(const sc_peer *p, const sc_heartbeat *hb)
+{
+    if (!p->resolved) {
+        return 0;
+    }
+    if (hb->family == 4 && p->sa.ss_family == AF_INET) {
+        return !memcmp(&((const struct sockaddr_in *)&p->sa)->sin_addr, hb->addr, 4);
+    }
+    if (hb->family == 6 && p->sa.ss_family == AF_INET6) {
+        return !memcmp(&((const struct sockaddr_in6 *)&p->sa)->sin6_addr, hb->addr, 16);
+    }
+    return 0;
+}
+
 static const char *hb_addr_text(const sc_heartbeat *hb, char *buf, apr_size_t len)
 {
     inet_ntop(hb->family == 6 ? AF_INET6 : AF_INET, hb->addr, buf, (socklen_t)len);
@@ -243,13 +258,27 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
     }
     if (!p) {
         for (p = e->peers; p; p = p->next) {
-            if (p->port == hb->port && !strcmp(p->host, addr)) {
+            if (p->port == hb->port
+                && (!strcmp(p->host, addr) || same_address(p, hb))) {
                 break;
             }
         }
     }
     if (!p && via && via->peer) {
         p = via->peer;
+    }
+    if (!e->use_mcast_rx && (!p || (p->from_dns && !p->is_static))) {
+        /* static or DNS membership: the members are the listed ones only */
+        if (now - e->stranger_logged > apr_time_from_sec(60)) {
+            e->stranger_logged = now;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1227)
+                         "heartbeat of %s at %s:%u (from %s) ignored: not one of the "
+                         "members listed by the <Cluster> block%s", hb->route, addr,
+                         hb->port, from, e->dns ? " or the DNS answer" : "");
+        }
+        /* its PINGs are still answered (on_frame), so that it can tell we are
+         * alive, as Tomcat's cloud members list members they cannot join */
+        return NULL;
     }
     if (!p) {
         p = peer_new(e);

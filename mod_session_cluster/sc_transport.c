@@ -528,7 +528,14 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         }
         p = sc_mb_on_heartbeat(e, &hb, c, c->remote);
         if (!p) {
-            return;           /* refused or filtered; the connection may be closed */
+            /* refused or filtered (the connection is closed then), or a member
+             * that is not ours to list, which may still check that we live */
+            if (c->state == SC_CS_OPEN && h->type != SC_MSG_PONG) {
+                unsigned char buf[SC_HB_MAX_LEN];
+                apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+                sc_tr_send_frame(e, c, SC_MSG_PONG, 0, h->seq, buf, n);
+            }
+            return;
         }
         if (c->kind == SC_CONN_IN && !c->peer) {
             c->peer = p;

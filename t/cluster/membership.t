@@ -279,7 +279,11 @@ for my $n (@names) {
         check($seen, $c, 'engine killed: node3 sees node1 alive again with the new incarnation')
             and note(sprintf 'node3 saw node1 back %.3fs later', $t_back);
         is($seen && $seen->{restarts}, 1, 'node3 counts one restart of node1');
-        my $m1 = member_on($c, 'node1', 'node3');
+        my $m1;
+        within(2.0, sub {
+            $m1 = member_on($c, 'node1', 'node3');
+            return $m1 && $m1->{state} eq 'alive';
+        });
         ok($m1 && $m1->{state} eq 'alive', 'the new engine of node1 sees node3 alive')
             or diag explain $m1;
         like($c->error_log('node1'), qr/cluster engine \(pid $epid\) died/,
