@@ -226,6 +226,14 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
     if (!e->observer && !strcmp(hb->route, e->route) && !(hb->flags & SC_HF_OBSERVER)) {
         apr_time_t their_start = now - apr_time_from_msec((apr_int64_t)hb->alive_ms);
         int we_are_first = e->started <= their_start;
+        if (via && via->peer) {
+            /* a listed member with our route: not a member, and not worth
+             * reconnecting to often */
+            sc_mb_set_view(e, via->peer, SC_VIEW_REFUSED,
+                           apr_psprintf(e->tmp, "uses this member's route %s", hb->route));
+            apr_cpystrn(via->peer->route, hb->route, sizeof(via->peer->route));
+            via->peer->next_connect = now + apr_time_from_sec(5);
+        }
         /* every heartbeat repeats the claim: say it once per claimant and minute */
         if (!memcmp(e->conflict_id, hb->id, SC_ID_LEN)
             && now - e->conflict_logged < apr_time_from_sec(60)) {
@@ -345,6 +353,7 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
     p->observer = (hb->flags & SC_HF_OBSERVER) != 0;
     p->alive_ms = hb->alive_ms;
     p->last_heard = now;
+    p->backoff_ms = 0;
     if (strcmp(p->host, addr) != 0 || p->port != hb->port) {
         if (!p->is_static) {
             apr_cpystrn(p->host, addr, sizeof(p->host));
@@ -370,6 +379,17 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
     return p;
 }
 
+static void backoff(sc_peer *p, apr_time_t now)
+{
+    if (p->backoff_ms < 100) {
+        p->backoff_ms = 100;
+    }
+    else if (p->backoff_ms < 1000) {
+        p->backoff_ms *= 2;
+    }
+    p->next_connect = now + apr_time_from_msec(p->backoff_ms);
+}
+
 void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why)
 {
     if (!strcmp(why, "restarting")) {
@@ -384,6 +404,7 @@ void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why)
 void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
 {
     if (p->view != SC_VIEW_ALIVE && p->view != SC_VIEW_SUSPECT) {
+        backoff(p, apr_time_now());
         return;
     }
     apr_snprintf(p->verdict, sizeof(p->verdict), "connection lost (%s): checking", why);
@@ -404,13 +425,7 @@ void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
     else if (p->view == SC_VIEW_CONFIGURED) {
         apr_snprintf(p->verdict, sizeof(p->verdict), "not reachable: %s", why);
     }
-    if (p->backoff_ms < 100) {
-        p->backoff_ms = 100;
-    }
-    else if (p->backoff_ms < 1000) {
-        p->backoff_ms *= 2;
-    }
-    p->next_connect = apr_time_now() + apr_time_from_msec(p->backoff_ms);
+    backoff(p, apr_time_now());
 }
 
 void sc_mb_tick(sc_engine *e, apr_time_t now)

@@ -698,9 +698,8 @@ static void on_connected(sc_engine *e, sc_conn *c)
         return;
     }
     c->state = SC_CS_OPEN;
-    if (c->peer) {
-        c->peer->backoff_ms = 0;
-    }
+    /* the backoff is reset only once the member answers (sc_mb_on_heartbeat):
+     * one that accepts and then closes must not be reconnected in a loop */
     n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
     /* flush what was queued while connecting, after the HELLO */
     {
