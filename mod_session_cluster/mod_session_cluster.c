@@ -12,6 +12,8 @@
  */
 #include "sc_private.h"
 #include "sc_engine.h"
+#include "sc_session.h"
+#include <dlfcn.h>
 
 #include "ap_mpm.h"
 #include "http_main.h"
@@ -409,7 +411,22 @@ static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
             }
         }
     }
-    else if (!sr->conf.route && sr->conf.balancers->nelts == 0) {
+    else if (!dlsym(RTLD_DEFAULT, "ap_hook_session_load")) {
+        for (vs = s; vs; vs = vs->next) {
+            sc_server_rec *vr = server_rec_of(vs);
+            for (i = 0; i < vr->locations->nelts; i++) {
+                sc_location_note *n = &APR_ARRAY_IDX(vr->locations, i, sc_location_note);
+                if (!strcmp(n->what, "SessionCluster On")) {
+                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1106)
+                                 "SessionCluster On at %s needs mod_session, loaded "
+                                 "before mod_session_cluster (LoadModule session_module "
+                                 "first)", n->where);
+                    bad = 1;
+                }
+            }
+        }
+    }
+    if (sr->conf.cluster && !sr->conf.route && sr->conf.balancers->nelts == 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1104)
                      "the <Cluster> block at %s:%d needs SessionClusterRoute (this "
                      "member's route, Tomcat's jvmRoute), or SessionClusterBalancer on a "
@@ -683,6 +700,7 @@ static void sc_register_hooks(apr_pool_t *p)
     ap_hook_check_config(sc_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_test_config(sc_test_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(sc_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    sc_session_register_hooks();
     ap_hook_handler(sc_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

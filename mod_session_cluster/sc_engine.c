@@ -27,6 +27,7 @@ APLOG_USE_MODULE(session_cluster);
 
 #define SC_POLL_MAX 4096
 #define SC_ENGINE_STARTUP_ERROR 2     /* exit status: do not restart */
+#define SC_DEFAULT_CAPACITY 10000     /* sessions, when maxActiveSessions is -1 */
 
 static const char retained_key[] = "mod_session_cluster";
 
@@ -171,6 +172,33 @@ void sc_engine_answer(sc_engine *e, sc_conn *ipc, apr_uint64_t ipc_seq, int ok,
     sc_tr_send_frame(e, ipc, ok ? SC_MSG_ACK : SC_MSG_FAIL_ACK, 0, ipc_seq, buf, 8 + tl);
 }
 
+/* One member's share of a broadcast is settled: answer when all are. */
+static void group_settle(sc_engine *e, sc_pending *pd, int ok, const char *why)
+{
+    sc_group *g = pd->group;
+    if (!ok) {
+        if (!g->failed++) {
+            apr_cpystrn(g->first_error, why, sizeof(g->first_error));
+        }
+    }
+    if (--g->waiting == 0) {
+        double ms = (double)(apr_time_now() - g->started) / 1000.0;
+        if (g->failed) {
+            sc_engine_answer(e, g->ipc, g->ipc_seq, 0, ms,
+                             apr_psprintf(e->tmp, "%d of %d member(s) did not "
+                                          "acknowledge: %s", g->failed, g->sent,
+                                          g->first_error));
+        }
+        else {
+            sc_engine_answer(e, g->ipc, g->ipc_seq, 1, ms,
+                             apr_psprintf(e->tmp, "acknowledged by %d member(s)",
+                                          g->sent));
+        }
+        free(g);
+    }
+    pd->group = NULL;
+}
+
 static void pending_remove(sc_engine *e, sc_pending *pd)
 {
     sc_pending **pp;
@@ -192,7 +220,11 @@ void sc_engine_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
     for (pd = e->pending; pd; pd = pd->next) {
         if (pd->seq == seq && pd->peer == c->peer) {
             double ms = (double)(apr_time_now() - pd->started) / 1000.0;
-            if (ok) {
+            if (pd->group) {
+                group_settle(e, pd, ok, apr_psprintf(e->tmp, "%s: %s", pd->peer->route,
+                                                     reason ? reason : "refused"));
+            }
+            else if (ok) {
                 sc_engine_answer(e, pd->ipc, pd->ipc_seq, 1, ms,
                                  apr_psprintf(e->tmp, "acknowledged by %s",
                                               pd->peer->route));
@@ -218,7 +250,14 @@ static void pending_tick(sc_engine *e, apr_time_t now)
     sc_pending *pd, *next;
     for (pd = e->pending; pd; pd = next) {
         next = pd->next;
-        if (now > pd->deadline) {
+        if (now > pd->deadline && pd->group) {
+            e->shm->c.ack_timeouts++;
+            e->shm->c.send_failures++;
+            group_settle(e, pd, 0, apr_psprintf(e->tmp, "no ACK from %s within %ld ms",
+                                                pd->peer->route, e->send_timeout_ms));
+            pending_remove(e, pd);
+        }
+        else if (now > pd->deadline) {
             e->shm->c.ack_timeouts++;
             e->shm->c.send_failures++;
             sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,
@@ -259,11 +298,115 @@ void sc_engine_conn_broken(sc_engine *e, sc_conn *c)
             }
         }
         e->shm->c.send_failures++;
-        sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,
-                         (double)(apr_time_now() - pd->started) / 1000.0,
-                         apr_psprintf(e->tmp, "connection to %s lost (%s)", p->route,
-                                      sc_view_name(p->view)));
+        if (pd->group) {
+            group_settle(e, pd, 0, apr_psprintf(e->tmp, "connection to %s lost",
+                                                p->route));
+        }
+        else {
+            sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,
+                             (double)(apr_time_now() - pd->started) / 1000.0,
+                             apr_psprintf(e->tmp, "connection to %s lost (%s)", p->route,
+                                          sc_view_name(p->view)));
+        }
         pending_remove(e, pd);
+    }
+}
+
+static sc_pending *pending_new(sc_engine *e, sc_peer *p, apr_uint64_t seq,
+                               const unsigned char *msg, apr_size_t len)
+{
+    sc_pending *pd = calloc(1, sizeof(*pd));
+    if (!pd) {
+        return NULL;
+    }
+    pd->seq = seq;
+    pd->peer = p;
+    pd->started = apr_time_now();
+    pd->deadline = pd->started + apr_time_from_msec(e->send_timeout_ms);
+    pd->tries = 1;
+    pd->frame_len = len;
+    pd->frame = malloc(len ? len : 1);
+    if (pd->frame) {
+        memcpy(pd->frame, msg, len);
+    }
+    pd->next = e->pending;
+    e->pending = pd;
+    return pd;
+}
+
+static int broadcast_target(const sc_peer *p)
+{
+    return p->view == SC_VIEW_ALIVE && !p->observer;
+}
+
+/* Sends a DeltaManager message to every live member, without waiting. */
+int sc_dm_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *except)
+{
+    sc_peer *p;
+    int n = 0;
+    for (p = e->peers; p; p = p->next) {
+        if (p == except || !broadcast_target(p)) {
+            continue;
+        }
+        if (!p->out) {
+            sc_tr_connect(e, p);
+        }
+        if (p->out && sc_tr_send_frame(e, p->out, SC_MSG_DATA, 0, ++e->seq, msg, len) == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
+static void broadcast_request(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                              const unsigned char *msg, apr_size_t len, int acked)
+{
+    sc_peer *p;
+    sc_group *g = NULL;
+    int sent = 0;
+
+    e->store->hdr->replicated_out++;
+    if (!acked) {
+        sent = sc_dm_broadcast(e, msg, len, NULL);
+        sc_engine_answer(e, c, h->seq, 1, 0,
+                         apr_psprintf(e->tmp, "sent to %d member(s)", sent));
+        return;
+    }
+    for (p = e->peers; p; p = p->next) {
+        sc_pending *pd;
+        if (!broadcast_target(p)) {
+            continue;
+        }
+        if (!p->out) {
+            sc_tr_connect(e, p);
+        }
+        if (!p->out) {
+            continue;
+        }
+        if (!g) {
+            g = calloc(1, sizeof(*g));
+            if (!g) {
+                break;
+            }
+            g->ipc = c;
+            g->ipc_seq = h->seq;
+            g->started = apr_time_now();
+        }
+        ++e->seq;
+        if (sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, e->seq, msg, len) != 0) {
+            continue;
+        }
+        pd = pending_new(e, p, e->seq, msg, len);
+        if (pd) {
+            pd->group = g;
+            pd->ipc = c;
+            g->waiting++;
+            g->sent++;
+        }
+    }
+    if (!g || g->waiting == 0) {
+        free(g);
+        sc_engine_answer(e, c, h->seq, 1, 0, "no other member to replicate to");
     }
 }
 
@@ -276,12 +419,17 @@ void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     sc_peer *p;
     int acked = (h->flags & SC_FF_ACK) != 0;
 
-    if (h->type != SC_MSG_DATA || h->length < 1 || payload[0] < 1
+    if (h->type != SC_MSG_DATA || h->length < 1
         || payload[0] > SC_ROUTE_MAX || h->length < 1u + payload[0]) {
         sc_engine_answer(e, c, h->seq, 0, 0, "malformed request");
         return;
     }
     rlen = payload[0];
+    if (rlen == 0) {
+        /* replication: to every live member */
+        broadcast_request(e, c, h, payload + 1, h->length - 1, acked);
+        return;
+    }
     memcpy(route, payload + 1, rlen);
     route[rlen] = '\0';
     p = sc_mb_find_route(e, route);
@@ -318,25 +466,14 @@ void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         return;
     }
     {
-        sc_pending *pd = calloc(1, sizeof(*pd));
+        sc_pending *pd = pending_new(e, p, e->seq, payload + 1 + rlen,
+                                     h->length - 1 - rlen);
         if (!pd) {
             sc_engine_answer(e, c, h->seq, 0, 0, "out of memory");
             return;
         }
-        pd->seq = e->seq;
-        pd->peer = p;
         pd->ipc = c;
         pd->ipc_seq = h->seq;
-        pd->started = apr_time_now();
-        pd->deadline = pd->started + apr_time_from_msec(e->send_timeout_ms);
-        pd->tries = 1;
-        pd->frame_len = h->length - 1 - rlen;
-        pd->frame = malloc(pd->frame_len ? pd->frame_len : 1);
-        if (pd->frame) {
-            memcpy(pd->frame, payload + 1 + rlen, pd->frame_len);
-        }
-        pd->next = e->pending;
-        e->pending = pd;
     }
 }
 
@@ -487,6 +624,7 @@ static void engine_run(sc_retained *r)
     e->s = r->s;
     e->cfg = r->cfg;
     e->shm = r->shm;
+    e->store = r->store;
     e->route = r->route;
     e->observer = r->observer;
     e->parent = getppid();
@@ -522,8 +660,8 @@ static void engine_run(sc_retained *r)
     sc_shm_write_begin(&e->shm->seq);
     e->shm->engine_starts++;
     sc_shm_write_end(&e->shm->seq);
-    /* no state transfer yet (sessions come with the session store): ready now */
-    e->state = SC_MS_READY;
+    /* starting until the state transfer (sc_manager.c) is done */
+    e->state = e->store && !e->observer ? SC_MS_STARTING : SC_MS_READY;
     publish_self(e);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1236)
                  "cluster engine started (pid %" APR_PID_T_FMT "): route %s, receiver "
@@ -542,6 +680,9 @@ static void engine_run(sc_retained *r)
         }
         sc_cloud_tick(e);
         sc_mb_tick(e, now);
+        if (e->store) {
+            sc_dm_tick(e, now);
+        }
         pending_tick(e, now);
         throughput_tick(e);
         if (now >= e->next_publish) {
@@ -727,6 +868,34 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
             memcpy(r->id, u->bytes, 16);
         }
     }
+    if (!observer) {
+        long cap = sc_elem_num(cfg->manager, "maxActiveSessions");
+        long slot = sc_elem_num(cfg->manager, "maxSessionSize");
+        if (cap <= 0) {
+            cap = SC_DEFAULT_CAPACITY;
+        }
+        if (!r->store) {
+            apr_status_t rv = sc_store_create(s->process->pool, (apr_uint32_t)cap,
+                                              (apr_uint32_t)slot, &r->store);
+            if (rv != APR_SUCCESS) {
+                ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCLOGNO(1247)
+                             "cannot create the session store (%ld sessions of %ld "
+                             "bytes)", cap, slot);
+                return !OK;
+            }
+            r->store_capacity = (apr_uint32_t)cap;
+            r->store_slot = (apr_uint32_t)slot;
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1248)
+                         "session store: %ld sessions of up to %ld bytes", cap, slot);
+        }
+        else if (r->store_capacity != (apr_uint32_t)cap
+                 || r->store_slot != (apr_uint32_t)slot) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1249)
+                         "the session store keeps %u sessions of %u bytes until httpd "
+                         "is stopped and started: a restart keeps the sessions, so it "
+                         "cannot resize the store", r->store_capacity, r->store_slot);
+        }
+    }
     fp = fingerprint(pconf, cfg, route, observer);
     r->cfg = cfg;
     r->route = route;
@@ -758,14 +927,15 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
 /* Child side                                                                 */
 /* ------------------------------------------------------------------------- */
 
-int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t size,
-                    int acked, const char **result, double *ms)
+int sc_engine_request(apr_pool_t *p, server_rec *s, const char *route,
+                      const void *msg, apr_size_t size, int acked, const char **result,
+                      double *ms)
 {
     sc_retained *r = sc_retained_get(s);
     sc_shm_t hdr;
     struct sockaddr_un sun;
     unsigned char *req, reply[SC_FRAME_HDR_LEN + 8 + 256];
-    apr_size_t rlen = strlen(route), len, got = 0;
+    apr_size_t rlen = route ? strlen(route) : 0, len, got = 0;
     sc_frame_hdr h;
     int fd, rv = 0;
     apr_time_t deadline;
@@ -781,13 +951,13 @@ int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t 
         *result = "the cluster engine is not running";
         return 0;
     }
-    if (rlen < 1 || rlen > SC_ROUTE_MAX) {
+    if (rlen > SC_ROUTE_MAX) {
         *result = "bad route";
         return 0;
     }
     timeout_ms = sc_elem_num(r->cfg->transport, "timeout") + 2000;
     len = SC_FRAME_HDR_LEN + 1 + rlen + size;
-    req = apr_pcalloc(p, len);
+    req = apr_palloc(p, len);
     memset(&h, 0, sizeof(h));
     h.type = SC_MSG_DATA;
     h.flags = acked ? SC_FF_ACK : 0;
@@ -795,13 +965,18 @@ int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t 
     h.length = (apr_uint32_t)(1 + rlen + size);
     sc_frame_hdr_encode(&h, req);
     req[SC_FRAME_HDR_LEN] = (unsigned char)rlen;
-    memcpy(req + SC_FRAME_HDR_LEN + 1, route, rlen);
-    memset(req + SC_FRAME_HDR_LEN + 1 + rlen, 'x', size);
+    memcpy(req + SC_FRAME_HDR_LEN + 1, route ? route : "", rlen);
+    if (msg) {
+        memcpy(req + SC_FRAME_HDR_LEN + 1 + rlen, msg, size);
+    }
+    else {
+        memset(req + SC_FRAME_HDR_LEN + 1 + rlen, 'x', size);
+    }
 
     memset(&sun, 0, sizeof(sun));
     sun.sun_family = AF_UNIX;
     apr_cpystrn(sun.sun_path, hdr.ipc_path, sizeof(sun.sun_path));
-    fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
         *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s",
                                hdr.ipc_path, strerror(errno));
@@ -810,10 +985,17 @@ int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t 
         }
         return 0;
     }
-    if (send(fd, req, len, MSG_NOSIGNAL) != (ssize_t)len) {
-        *result = "cannot send to the cluster engine";
-        close(fd);
-        return 0;
+    {
+        apr_size_t off = 0;
+        while (off < len) {
+            ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
+            if (n <= 0) {
+                *result = "cannot send to the cluster engine";
+                close(fd);
+                return 0;
+            }
+            off += (apr_size_t)n;
+        }
     }
     deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     while (got < SC_FRAME_HDR_LEN + 8) {
@@ -838,7 +1020,7 @@ int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t 
             if (sc_frame_hdr_decode(reply, got, 8 + 256, &rh) != NULL) {
                 break;
             }
-            if (got >= SC_FRAME_HDR_LEN + rh.length) {
+            if (got >= SC_FRAME_HDR_LEN + rh.length && rh.length >= 8) {
                 *ms = (double)sc_get64(reply + SC_FRAME_HDR_LEN) / 1000.0;
                 *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8,
                                          rh.length - 8);
@@ -852,4 +1034,14 @@ int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t 
     *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms",
                            timeout_ms);
     return 0;
+}
+
+int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t size,
+                    int acked, const char **result, double *ms)
+{
+    if (!route || !*route) {
+        *result = "bad route";
+        return 0;
+    }
+    return sc_engine_request(p, s, route, NULL, size, acked, result, ms);
 }

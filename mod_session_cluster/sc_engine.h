@@ -20,6 +20,7 @@
 #include "sc_private.h"
 #include "sc_proto.h"
 #include "sc_shm.h"
+#include "sc_store.h"
 
 #include <poll.h>
 #include <netinet/in.h>
@@ -39,6 +40,8 @@ typedef struct {
     sc_cluster_cfg *cfg;
     const char *route;
     int observer;
+    sc_store *store;                  /* sessions (sc_store.c), NULL on a front */
+    apr_uint32_t store_capacity, store_slot;
 } sc_retained;
 
 /* ---- sc_engine.c ---- */
@@ -51,6 +54,11 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
  * the member acknowledged. */
 int sc_engine_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t size,
                     int acked, const char **result, double *ms);
+/* Hands a message to the engine: to member 'route', or to every live member when
+ * route is NULL (DeltaManager replication); acked: wait for the members' ACKs. */
+int sc_engine_request(apr_pool_t *p, server_rec *s, const char *route,
+                      const void *msg, apr_size_t size, int acked, const char **result,
+                      double *ms);
 
 /* ---- engine internals ---- */
 typedef struct sc_engine sc_engine;
@@ -108,8 +116,26 @@ struct sc_peer {
     sc_peer *next;
 };
 
+/* A broadcast waiting for every member's ACK. */
+typedef struct sc_group {
+    int waiting, sent, failed;
+    sc_conn *ipc;
+    apr_uint64_t ipc_seq;
+    apr_time_t started;
+    char first_error[160];
+} sc_group;
+
+/* A state transfer this member sends to a joining member. */
+typedef struct sc_transfer_out {
+    sc_peer *to;
+    apr_uint32_t cursor;               /* next store slot */
+    apr_uint32_t sent;
+    struct sc_transfer_out *next;
+} sc_transfer_out;
+
 /* An acknowledged send waiting for its ACK (from a child's request). */
 typedef struct sc_pending {
+    sc_group *group;                   /* a broadcast's share, or NULL */
     apr_uint64_t seq;
     sc_peer *peer;
     sc_conn *ipc;                      /* who to answer */
@@ -167,6 +193,13 @@ struct sc_engine {
     pid_t parent;
     apr_uint64_t thr_last_msgs;
     sc_dns *dns;                /* CloudMembershipService (sc_cloud.c) */
+    sc_store *store;
+    /* DeltaManager (sc_manager.c) */
+    sc_peer *transfer_from;            /* the member sending us its sessions */
+    apr_time_t transfer_started, transfer_asked;
+    apr_uint32_t transfer_received;
+    sc_transfer_out *transfers;
+    apr_time_t next_sweep;
     unsigned char conflict_id[SC_ID_LEN];   /* last member that claimed our route */
     apr_time_t conflict_logged;
     apr_time_t stranger_logged;       /* last "not a listed member" warning */
@@ -200,6 +233,11 @@ void sc_mb_publish(sc_engine *e);
 void sc_mb_set_view(sc_engine *e, sc_peer *p, int view, const char *verdict);
 sc_peer *sc_mb_find_route(sc_engine *e, const char *route);
 sc_peer *sc_mb_add_member(sc_engine *e, const char *host, int port);
+
+/* sc_manager.c (DeltaManager in the engine) */
+void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len);
+void sc_dm_tick(sc_engine *e, apr_time_t now);
+int sc_dm_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *except);
 
 /* sc_cloud.c */
 int sc_cloud_start(sc_engine *e);

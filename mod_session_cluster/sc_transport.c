@@ -561,7 +561,15 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             sc_tr_close(e, c, "DATA before HELLO");
             return;
         }
+        if (h->length > 0 && e->store) {
+            /* a DeltaManager message, or a probe's filler (ignored) */
+            sc_dm_on_message(e, c, payload, h->length);
+            if (c->state == SC_CS_CLOSED) {
+                return;
+            }
+        }
         if (h->flags & SC_FF_ACK) {
+            /* after processing: synchronized_ack semantics */
             unsigned char s[8];
             sc_put64(s, h->seq);
             e->shm->c.acks_out++;

@@ -164,6 +164,15 @@ sub send_and_watch {
 # ---------------------------------------------------------------------------
 my $c = SC::Cluster->new(members => 2);
 $c->start_all;
+# wait until node1 is ready (its state transfer settled) before the bad input
+{
+    my $t0 = time;
+    while (time - $t0 < 5) {
+        my (undef, undef, $b) = $c->get('node1', '/cluster-manager?auto');
+        last if $b =~ /^EngineState: ready$/m;
+        sleep 0.05;
+    }
+}
 ok($c->wait_for(sub { my $m = member_on($c, 'node1', 'node2'); $m && $m->{state} eq 'alive' },
                 timeout => 3), 'node1 sees node2 alive')
     or dump_cluster($c, 'startup');

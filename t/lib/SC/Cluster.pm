@@ -452,6 +452,7 @@ sub get {
         my ($rc, $out) = $self->_run(
             [ 'ip', 'netns', 'exec', $from->{netns}, 'curl', '-s', '-S', '-i',
               '--http1.0', '--noproxy', '*', '--max-time', $timeout,
+              (map { ('-H', "$_: $o{headers}{$_}") } sort keys %{ $o{headers} || {} }),
               "http://$m->{addr}:$port$path" ],
             timeout => $timeout + 5);
         if ($rc != 0) {
@@ -460,16 +461,17 @@ sub get {
         }
         return _parse_response($out);
     }
-    return _http_get($m->{addr}, $port, $path, $timeout);
+    return _http_get($m->{addr}, $port, $path, $timeout, $o{headers});
 }
 
 sub _http_get {
-    my ($addr, $port, $path, $timeout) = @_;
+    my ($addr, $port, $path, $timeout, $headers) = @_;
     my $deadline = time + $timeout;
     my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
                                   Timeout => $timeout)
         or return (0, { _error => "connect $addr:$port: " . ($@ || $!) }, '');
     my $req = "GET $path HTTP/1.0\r\nHost: localhost\r\nUser-Agent: SC::Cluster\r\n"
+            . join('', map { "$_: $headers->{$_}\r\n" } sort keys %{ $headers || {} })
             . "Connection: close\r\n\r\n";
     my $off = 0;
     while ($off < length $req) {

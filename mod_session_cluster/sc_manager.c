@@ -1,0 +1,406 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_manager.c -- the DeltaManager's engine side: applying what other members
+ * replicate, the state transfer a joining member asks for, and the sweep that
+ * expires idle sessions and tells the others which sessions were used.
+ *
+ * Children write their own changes to the store and hand the delta to the
+ * engine (sc_session.c); the engine only forwards those.
+ */
+#include "sc_engine.h"
+#include "sc_repl.h"
+
+APLOG_USE_MODULE(session_cluster);
+
+#define SC_TRANSFER_HIGH_WATER (1024 * 1024)   /* bytes queued to a joiner */
+
+static void bad_message(sc_engine *e, sc_conn *c, const char *what)
+{
+    apr_uint64_t n = ++e->shm->c.bad_frames;
+    if (c->peer) {
+        c->peer->c.bad_frames++;
+    }
+    if (n <= 10 || n % 100 == 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1260)
+                     "bad session message from %s: %s; connection closed",
+                     c->remote, what);
+    }
+    sc_tr_close(e, c, what);
+}
+
+static void send_to(sc_engine *e, sc_conn *c, sc_buf *b)
+{
+    sc_tr_send_frame(e, c, SC_MSG_DATA, 0, ++e->seq, b->buf, b->len);
+}
+
+static void put_replica(sc_engine *e, const sc_sess_copy *s)
+{
+    apr_uint64_t v;
+    sc_store_rc rc = sc_store_put(e->store, s->id, s->data, s->data_len, 0, s->version,
+                                  s->created, s->last_access, s->max_inactive, &v);
+    if (rc == SC_STORE_FULL || rc == SC_STORE_TOOBIG) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1261)
+                     "replicated session %s not stored: %s", s->id, sc_store_rc_text(rc));
+    }
+}
+
+void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len)
+{
+    apr_pool_t *p = e->tmp;
+    sc_rd r;
+    unsigned type;
+    const char *id;
+
+    sc_rd_init(&r, msg, len);
+    type = sc_rd_u8(&r);
+    if (type < SC_REPL_FULL || type > SC_REPL_GET_SESSION) {
+        return;                       /* a probe's filler */
+    }
+    if (!c->peer) {
+        bad_message(e, c, "session message before HELLO");
+        return;
+    }
+    e->store->hdr->replicated_in++;
+
+    switch (type) {
+    case SC_REPL_FULL: {
+        sc_sess_copy s;
+        if (!sc_rd_full_record(&r, p, &s)) {
+            bad_message(e, c, "malformed FULL");
+            return;
+        }
+        put_replica(e, &s);
+        break;
+    }
+    case SC_REPL_DELTA: {
+        sc_sess_copy cur, s;
+        apr_uint64_t base, version;
+        const char *data;
+        id = sc_rd_id(&r, p);
+        base = sc_rd_u64(&r);
+        version = sc_rd_u64(&r);
+        memset(&s, 0, sizeof(s));
+        s.last_access = (apr_time_t)sc_rd_u64(&r);
+        s.max_inactive = (apr_int64_t)sc_rd_u64(&r);
+        if (!id || r.bad) {
+            bad_message(e, c, "malformed DELTA");
+            return;
+        }
+        if (sc_store_get(e->store, p, id, 0, &cur) == SC_STORE_OK
+            && cur.version == base) {
+            data = sc_repl_apply(p, cur.data, &r);
+            if (!data) {
+                bad_message(e, c, "malformed DELTA attributes");
+                return;
+            }
+            apr_cpystrn(s.id, id, sizeof(s.id));
+            s.version = version;
+            s.created = cur.created;
+            s.data = (char *)data;
+            s.data_len = (apr_uint32_t)strlen(data);
+            put_replica(e, &s);
+        }
+        else if (sc_store_get(e->store, p, id, 0, &cur) == SC_STORE_OK
+                 && cur.version >= version) {
+            /* already have it (or newer) */
+        }
+        else {
+            /* a delta we cannot apply: we missed one; ask for the session */
+            sc_buf b;
+            sc_buf_init(&b, p, 128);
+            sc_buf_u8(&b, SC_REPL_GET_SESSION);
+            sc_buf_id(&b, id);
+            send_to(e, c, &b);
+        }
+        break;
+    }
+    case SC_REPL_REMOVE:
+    case SC_REPL_EXPIRE:
+        id = sc_rd_id(&r, p);
+        if (!id) {
+            bad_message(e, c, "malformed REMOVE");
+            return;
+        }
+        if (sc_store_remove(e->store, id) == SC_STORE_OK && type == SC_REPL_EXPIRE) {
+            e->store->hdr->expired++;
+        }
+        break;
+    case SC_REPL_TOUCH: {
+        apr_uint32_t n = sc_rd_u32(&r), i;
+        for (i = 0; i < n; i++) {
+            apr_time_t when;
+            id = sc_rd_id(&r, p);
+            when = (apr_time_t)sc_rd_u64(&r);
+            if (!id || r.bad) {
+                bad_message(e, c, "malformed TOUCH");
+                return;
+            }
+            sc_store_touch(e->store, id, when);
+        }
+        break;
+    }
+    case SC_REPL_GET_ALL: {
+        sc_transfer_out *t;
+        for (t = e->transfers; t; t = t->next) {
+            if (t->to == c->peer) {
+                t->cursor = 0;        /* asked again: start over */
+                t->sent = 0;
+                return;
+            }
+        }
+        t = calloc(1, sizeof(*t));
+        if (t) {
+            t->to = c->peer;
+            t->next = e->transfers;
+            e->transfers = t;
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1262)
+                         "state transfer to %s requested", c->peer->route);
+        }
+        break;
+    }
+    case SC_REPL_ALL_DATA: {
+        apr_uint32_t n = sc_rd_u32(&r), i;
+        for (i = 0; i < n; i++) {
+            sc_sess_copy s;
+            if (!sc_rd_full_record(&r, p, &s)) {
+                bad_message(e, c, "malformed ALL_DATA");
+                return;
+            }
+            put_replica(e, &s);
+        }
+        e->transfer_received += n;
+        e->store->hdr->transfer_in += n;
+        break;
+    }
+    case SC_REPL_COMPLETE: {
+        apr_uint32_t total = sc_rd_u32(&r);
+        if (c->peer == e->transfer_from && e->state == SC_MS_STARTING) {
+            apr_time_t took = apr_time_now() - e->transfer_started;
+            e->store->hdr->last_transfer_ms = apr_time_as_msec(took);
+            e->store->hdr->last_transfer_count = e->transfer_received;
+            e->state = SC_MS_READY;
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1263)
+                         "state transfer from %s complete: %u session(s) in %"
+                         APR_TIME_T_FMT " ms; this member is ready", c->peer->route,
+                         total, apr_time_as_msec(took));
+        }
+        break;
+    }
+    case SC_REPL_GET_SESSION: {
+        sc_sess_copy s;
+        id = sc_rd_id(&r, p);
+        if (!id) {
+            bad_message(e, c, "malformed GET_SESSION");
+            return;
+        }
+        if (sc_store_get(e->store, p, id, 0, &s) == SC_STORE_OK) {
+            sc_buf b;
+            sc_buf_init(&b, p, 256 + s.data_len);
+            sc_buf_u8(&b, SC_REPL_FULL);
+            sc_repl_full_record(&b, &s);
+            send_to(e, c, &b);
+        }
+        break;
+    }
+    }
+}
+
+/* ---- state transfer, receiving side ---- */
+
+static void ask_for_state(sc_engine *e, apr_time_t now)
+{
+    sc_peer *p;
+    long timeout_s = sc_elem_num(e->cfg->manager, "stateTransferTimeout");
+
+    if (e->transfer_from && e->transfer_from->view == SC_VIEW_ALIVE
+        && e->transfer_from->hb_state == SC_MS_READY) {
+        if (timeout_s > 0 && now - e->transfer_started > apr_time_from_sec(timeout_s)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1264)
+                         "state transfer from %s did not complete within "
+                         "stateTransferTimeout %ld s (%u session(s) received): this "
+                         "member is ready without the rest", e->transfer_from->route,
+                         timeout_s, e->transfer_received);
+            e->state = SC_MS_READY;
+        }
+        return;
+    }
+    for (p = e->peers; p; p = p->next) {
+        if (p->view == SC_VIEW_ALIVE && !p->observer && p->hb_state == SC_MS_READY
+            && p->out && p->out->state == SC_CS_OPEN) {
+            sc_buf b;
+            sc_buf_init(&b, e->tmp, 8);
+            sc_buf_u8(&b, SC_REPL_GET_ALL);
+            if (!e->transfer_from) {
+                e->transfer_started = now;
+            }
+            e->transfer_from = p;
+            e->transfer_asked = now;
+            e->transfer_received = 0;
+            send_to(e, p->out, &b);
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1265)
+                         "asking %s for all sessions (state transfer)", p->route);
+            return;
+        }
+    }
+    /* nobody ready to ask: after two heartbeats of discovery (or at once when
+     * every member heard of is starting too), this member starts the cluster */
+    {
+        int alive = 0, ready = 0;
+        for (p = e->peers; p; p = p->next) {
+            if (p->view == SC_VIEW_ALIVE && !p->observer) {
+                alive++;
+                ready += p->hb_state == SC_MS_READY;
+            }
+        }
+        if (!ready && ((alive && now - e->started > apr_time_from_msec(e->frequency_ms))
+                       || now - e->started > apr_time_from_msec(e->frequency_ms * 2))) {
+            e->state = SC_MS_READY;
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1266)
+                         "no ready member to receive sessions from (%d starting): this "
+                         "member is ready with its own", alive);
+        }
+    }
+}
+
+/* ---- state transfer, sending side ---- */
+
+typedef struct {
+    sc_buf *b;
+    apr_uint32_t n;
+} block_ctx;
+
+static int add_to_block(void *ctx, const sc_sess_copy *s, int touched)
+{
+    block_ctx *bc = ctx;
+    sc_repl_full_record(bc->b, s);
+    bc->n++;
+    return 1;
+}
+
+static void send_transfers(sc_engine *e)
+{
+    sc_transfer_out *t, **pp = &e->transfers;
+    long block = sc_elem_num(e->cfg->manager, "sendAllSessionsSize");
+    if (block <= 0) {
+        block = 1000;
+    }
+    while ((t = *pp)) {
+        sc_conn *c = t->to->out;
+        if (t->to->view != SC_VIEW_ALIVE) {
+            *pp = t->next;
+            free(t);
+            continue;
+        }
+        if (!c) {
+            sc_tr_connect(e, t->to);
+            pp = &t->next;
+            continue;
+        }
+        while (c->state == SC_CS_OPEN && c->wlen - c->woff < SC_TRANSFER_HIGH_WATER
+               && t->cursor < e->store->hdr->capacity) {
+            sc_buf b;
+            block_ctx bc;
+            unsigned char *count_at;
+            sc_buf_init(&b, e->tmp, 64 * 1024);
+            sc_buf_u8(&b, SC_REPL_ALL_DATA);
+            sc_buf_u32(&b, 0);
+            bc.b = &b;
+            bc.n = 0;
+            t->cursor = sc_store_each_from(e->store, e->tmp, t->cursor, (apr_uint32_t)block,
+                                           add_to_block, &bc, 0);
+            count_at = b.buf + 1;
+            sc_put32(count_at, bc.n);
+            if (bc.n) {
+                send_to(e, c, &b);
+                t->sent += bc.n;
+                e->store->hdr->transfer_out += bc.n;
+            }
+        }
+        if (c->state == SC_CS_OPEN && t->cursor >= e->store->hdr->capacity) {
+            sc_buf b;
+            sc_buf_init(&b, e->tmp, 8);
+            sc_buf_u8(&b, SC_REPL_COMPLETE);
+            sc_buf_u32(&b, t->sent);
+            send_to(e, c, &b);
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1267)
+                         "state transfer to %s: %u session(s) sent", t->to->route,
+                         t->sent);
+            *pp = t->next;
+            free(t);
+            continue;
+        }
+        pp = &t->next;
+    }
+}
+
+/* ---- the sweep: expiry and touches ---- */
+
+typedef struct {
+    sc_engine *e;
+    apr_time_t now;
+    sc_buf touch;
+    apr_uint32_t ntouch;
+    apr_array_header_t *expired;
+} sweep_ctx;
+
+static int sweep_one(void *ctx, const sc_sess_copy *s, int touched)
+{
+    sweep_ctx *sw = ctx;
+    if (s->max_inactive > 0
+        && sw->now - s->last_access > apr_time_from_sec(s->max_inactive)) {
+        APR_ARRAY_PUSH(sw->expired, const char *) = apr_pstrdup(sw->e->tmp, s->id);
+        return 1;
+    }
+    if (touched) {
+        sc_buf_id(&sw->touch, s->id);
+        sc_buf_u64(&sw->touch, (apr_uint64_t)s->last_access);
+        sw->ntouch++;
+    }
+    return 1;
+}
+
+static void sweep(sc_engine *e, apr_time_t now)
+{
+    sweep_ctx sw;
+    int i;
+    sw.e = e;
+    sw.now = now;
+    sw.ntouch = 0;
+    sw.expired = apr_array_make(e->tmp, 16, sizeof(const char *));
+    sc_buf_init(&sw.touch, e->tmp, 4096);
+    sc_buf_u8(&sw.touch, SC_REPL_TOUCH);
+    sc_buf_u32(&sw.touch, 0);
+    sc_store_each(e->store, e->tmp, sweep_one, &sw, 1);
+    if (sw.ntouch) {
+        sc_put32(sw.touch.buf + 1, sw.ntouch);
+        sc_dm_broadcast(e, sw.touch.buf, sw.touch.len, NULL);
+    }
+    for (i = 0; i < sw.expired->nelts; i++) {
+        const char *id = APR_ARRAY_IDX(sw.expired, i, const char *);
+        sc_buf b;
+        if (sc_store_remove(e->store, id) != SC_STORE_OK) {
+            continue;
+        }
+        e->store->hdr->expired++;
+        sc_buf_init(&b, e->tmp, 128);
+        sc_buf_u8(&b, SC_REPL_EXPIRE);
+        sc_buf_id(&b, id);
+        sc_dm_broadcast(e, b.buf, b.len, NULL);
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1268)
+                     "session %s expired", id);
+    }
+}
+
+void sc_dm_tick(sc_engine *e, apr_time_t now)
+{
+    if (e->state == SC_MS_STARTING) {
+        ask_for_state(e, now);
+    }
+    if (e->transfers) {
+        send_transfers(e);
+    }
+    if (now >= e->next_sweep) {
+        e->next_sweep = now + apr_time_from_sec(1);
+        sweep(e, now);
+    }
+}

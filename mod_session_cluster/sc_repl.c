@@ -1,0 +1,332 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_repl.c -- DeltaManager message codec and session data deltas (sc_repl.h).
+ */
+#include "sc_repl.h"
+#include "sc_proto.h"
+
+#include "apr_strings.h"
+#include "apr_lib.h"
+
+#include <string.h>
+
+void sc_buf_init(sc_buf *b, apr_pool_t *p, apr_size_t cap)
+{
+    b->p = p;
+    b->cap = cap ? cap : 256;
+    b->buf = apr_palloc(p, b->cap);
+    b->len = 0;
+}
+
+void sc_buf_put(sc_buf *b, const void *data, apr_size_t len)
+{
+    if (b->len + len > b->cap) {
+        apr_size_t ncap = b->cap * 2;
+        unsigned char *nb;
+        while (ncap < b->len + len) {
+            ncap *= 2;
+        }
+        nb = apr_palloc(b->p, ncap);
+        memcpy(nb, b->buf, b->len);
+        b->buf = nb;
+        b->cap = ncap;
+    }
+    memcpy(b->buf + b->len, data, len);
+    b->len += len;
+}
+
+void sc_buf_u8(sc_buf *b, unsigned v)
+{
+    unsigned char c = (unsigned char)v;
+    sc_buf_put(b, &c, 1);
+}
+
+void sc_buf_u16(sc_buf *b, unsigned v)
+{
+    unsigned char c[2];
+    sc_put16(c, (apr_uint16_t)v);
+    sc_buf_put(b, c, 2);
+}
+
+void sc_buf_u32(sc_buf *b, apr_uint32_t v)
+{
+    unsigned char c[4];
+    sc_put32(c, v);
+    sc_buf_put(b, c, 4);
+}
+
+void sc_buf_u64(sc_buf *b, apr_uint64_t v)
+{
+    unsigned char c[8];
+    sc_put64(c, v);
+    sc_buf_put(b, c, 8);
+}
+
+void sc_buf_id(sc_buf *b, const char *id)
+{
+    apr_size_t n = strlen(id);
+    sc_buf_u8(b, (unsigned)n);
+    sc_buf_put(b, id, n);
+}
+
+void sc_repl_full_record(sc_buf *b, const sc_sess_copy *s)
+{
+    sc_buf_id(b, s->id);
+    sc_buf_u64(b, s->version);
+    sc_buf_u64(b, (apr_uint64_t)s->created);
+    sc_buf_u64(b, (apr_uint64_t)s->last_access);
+    sc_buf_u64(b, (apr_uint64_t)s->max_inactive);
+    sc_buf_u32(b, s->data_len);
+    sc_buf_put(b, s->data, s->data_len);
+}
+
+void sc_rd_init(sc_rd *r, const unsigned char *p, apr_size_t len)
+{
+    r->p = p;
+    r->left = len;
+    r->bad = 0;
+}
+
+const unsigned char *sc_rd_bytes(sc_rd *r, apr_size_t n)
+{
+    const unsigned char *at = r->p;
+    if (r->bad || n > r->left) {
+        r->bad = 1;
+        return NULL;
+    }
+    r->p += n;
+    r->left -= n;
+    return at;
+}
+
+unsigned sc_rd_u8(sc_rd *r)
+{
+    const unsigned char *b = sc_rd_bytes(r, 1);
+    return b ? b[0] : 0;
+}
+
+unsigned sc_rd_u16(sc_rd *r)
+{
+    const unsigned char *b = sc_rd_bytes(r, 2);
+    return b ? sc_get16(b) : 0;
+}
+
+apr_uint32_t sc_rd_u32(sc_rd *r)
+{
+    const unsigned char *b = sc_rd_bytes(r, 4);
+    return b ? sc_get32(b) : 0;
+}
+
+apr_uint64_t sc_rd_u64(sc_rd *r)
+{
+    const unsigned char *b = sc_rd_bytes(r, 8);
+    return b ? sc_get64(b) : 0;
+}
+
+int sc_sid_valid(const char *id)
+{
+    apr_size_t i, n = strlen(id), rl;
+    if (n < 34 || n > 32 + 1 + 63) {
+        return 0;
+    }
+    for (i = 0; i < 32; i++) {
+        char c = id[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+            return 0;
+        }
+    }
+    if (id[32] != '.') {
+        return 0;
+    }
+    rl = n - 33;
+    for (i = 33; i < n; i++) {
+        if (!apr_isalnum(id[i]) && id[i] != '-' && id[i] != '_') {
+            return 0;
+        }
+    }
+    return rl >= 1;
+}
+
+const char *sc_rd_id(sc_rd *r, apr_pool_t *p)
+{
+    unsigned n = sc_rd_u8(r);
+    const unsigned char *b = sc_rd_bytes(r, n);
+    const char *id;
+    if (!b || n >= SC_SID_MAX) {
+        r->bad = 1;
+        return NULL;
+    }
+    id = apr_pstrmemdup(p, (const char *)b, n);
+    if (!sc_sid_valid(id)) {
+        r->bad = 1;
+        return NULL;
+    }
+    return id;
+}
+
+int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)
+{
+    const char *id = sc_rd_id(r, p);
+    const unsigned char *d;
+    if (!id) {
+        return 0;
+    }
+    apr_cpystrn(s->id, id, sizeof(s->id));
+    s->version = sc_rd_u64(r);
+    s->created = (apr_time_t)sc_rd_u64(r);
+    s->last_access = (apr_time_t)sc_rd_u64(r);
+    s->max_inactive = (apr_int64_t)sc_rd_u64(r);
+    s->data_len = sc_rd_u32(r);
+    d = sc_rd_bytes(r, s->data_len);
+    if (!d || r->bad) {
+        return 0;
+    }
+    s->data = apr_pstrmemdup(p, (const char *)d, s->data_len);
+    return 1;
+}
+
+/* "k=v&k2=v2" -> [k, v, k2, v2] (raw, still escaped) */
+apr_array_header_t *sc_data_parse(apr_pool_t *p, const char *data)
+{
+    apr_array_header_t *kv = apr_array_make(p, 8, sizeof(const char *));
+    char *copy, *pair, *last;
+    if (!data || !*data) {
+        return kv;
+    }
+    copy = apr_pstrdup(p, data);
+    for (pair = apr_strtok(copy, "&", &last); pair; pair = apr_strtok(NULL, "&", &last)) {
+        char *eq = strchr(pair, '=');
+        if (eq) {
+            *eq = '\0';
+        }
+        APR_ARRAY_PUSH(kv, const char *) = pair;
+        APR_ARRAY_PUSH(kv, const char *) = eq ? eq + 1 : "";
+    }
+    return kv;
+}
+
+const char *sc_data_join(apr_pool_t *p, const apr_array_header_t *kv)
+{
+    const char *out = "";
+    int i;
+    for (i = 0; i + 1 < kv->nelts; i += 2) {
+        out = apr_pstrcat(p, out, i ? "&" : "", APR_ARRAY_IDX(kv, i, const char *), "=",
+                          APR_ARRAY_IDX(kv, i + 1, const char *), NULL);
+    }
+    return out;
+}
+
+static const char *kv_get(const apr_array_header_t *kv, const char *k)
+{
+    int i;
+    for (i = 0; i + 1 < kv->nelts; i += 2) {
+        if (!strcmp(APR_ARRAY_IDX(kv, i, const char *), k)) {
+            return APR_ARRAY_IDX(kv, i + 1, const char *);
+        }
+    }
+    return NULL;
+}
+
+int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
+                  apr_time_t last_access, apr_int64_t max_inactive,
+                  const char *old_data, const char *new_data)
+{
+    apr_array_header_t *o = sc_data_parse(b->p, old_data);
+    apr_array_header_t *n = sc_data_parse(b->p, new_data);
+    sc_buf sets, rems;
+    unsigned nset = 0, nrem = 0;
+    int i;
+
+    sc_buf_init(&sets, b->p, 256);
+    sc_buf_init(&rems, b->p, 64);
+    for (i = 0; i + 1 < n->nelts; i += 2) {
+        const char *k = APR_ARRAY_IDX(n, i, const char *);
+        const char *v = APR_ARRAY_IDX(n, i + 1, const char *);
+        const char *ov = kv_get(o, k);
+        if (!ov || strcmp(ov, v) != 0) {
+            sc_buf_u16(&sets, (unsigned)strlen(k));
+            sc_buf_put(&sets, k, strlen(k));
+            sc_buf_u32(&sets, (apr_uint32_t)strlen(v));
+            sc_buf_put(&sets, v, strlen(v));
+            nset++;
+        }
+    }
+    for (i = 0; i + 1 < o->nelts; i += 2) {
+        const char *k = APR_ARRAY_IDX(o, i, const char *);
+        if (!kv_get(n, k)) {
+            sc_buf_u16(&rems, (unsigned)strlen(k));
+            sc_buf_put(&rems, k, strlen(k));
+            nrem++;
+        }
+    }
+    sc_buf_u8(b, SC_REPL_DELTA);
+    sc_buf_id(b, id);
+    sc_buf_u64(b, base);
+    sc_buf_u64(b, version);
+    sc_buf_u64(b, (apr_uint64_t)last_access);
+    sc_buf_u64(b, (apr_uint64_t)max_inactive);
+    sc_buf_u16(b, nset);
+    sc_buf_put(b, sets.buf, sets.len);
+    sc_buf_u16(b, nrem);
+    sc_buf_put(b, rems.buf, rems.len);
+    return nset + nrem > 0;
+}
+
+const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
+{
+    apr_array_header_t *kv = sc_data_parse(p, data);
+    unsigned nset = sc_rd_u16(r), i;
+    int j;
+    for (i = 0; i < nset && !r->bad; i++) {
+        unsigned kl = sc_rd_u16(r);
+        const unsigned char *k = sc_rd_bytes(r, kl);
+        apr_uint32_t vl = sc_rd_u32(r);
+        const unsigned char *v = sc_rd_bytes(r, vl);
+        const char *ks, *vs;
+        int found = 0;
+        if (!k || !v) {
+            return NULL;
+        }
+        ks = apr_pstrmemdup(p, (const char *)k, kl);
+        vs = apr_pstrmemdup(p, (const char *)v, vl);
+        if (strchr(ks, '&') || strchr(ks, '=') || strchr(vs, '&')) {
+            return NULL;              /* not mod_session's escaped form */
+        }
+        for (j = 0; j + 1 < kv->nelts; j += 2) {
+            if (!strcmp(APR_ARRAY_IDX(kv, j, const char *), ks)) {
+                APR_ARRAY_IDX(kv, j + 1, const char *) = vs;
+                found = 1;
+            }
+        }
+        if (!found) {
+            APR_ARRAY_PUSH(kv, const char *) = ks;
+            APR_ARRAY_PUSH(kv, const char *) = vs;
+        }
+    }
+    {
+        unsigned nrem = sc_rd_u16(r);
+        for (i = 0; i < nrem && !r->bad; i++) {
+            unsigned kl = sc_rd_u16(r);
+            const unsigned char *k = sc_rd_bytes(r, kl);
+            const char *ks;
+            apr_array_header_t *out;
+            if (!k) {
+                return NULL;
+            }
+            ks = apr_pstrmemdup(p, (const char *)k, kl);
+            out = apr_array_make(p, kv->nelts, sizeof(const char *));
+            for (j = 0; j + 1 < kv->nelts; j += 2) {
+                if (strcmp(APR_ARRAY_IDX(kv, j, const char *), ks) != 0) {
+                    APR_ARRAY_PUSH(out, const char *) = APR_ARRAY_IDX(kv, j, const char *);
+                    APR_ARRAY_PUSH(out, const char *) =
+                        APR_ARRAY_IDX(kv, j + 1, const char *);
+                }
+            }
+            kv = out;
+        }
+    }
+    if (r->bad) {
+        return NULL;
+    }
+    return sc_data_join(p, kv);
+}

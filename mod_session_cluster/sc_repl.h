@@ -1,0 +1,89 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_repl.h -- DeltaManager messages (the payload of DATA frames) and the
+ * session data format they carry.
+ *
+ * Session data is mod_session's encoded form, "k=v&k2=v2" with url-escaped keys
+ * and values; a delta names the keys set and removed since the version it is
+ * based on, so only changed attributes travel.
+ *
+ *   FULL      1 [idlen:1][id][version:8][created:8][last_access:8][max_inactive:8]
+ *                [len:4][data]                     created, or the whole session
+ *   DELTA     2 [idlen:1][id][base:8][version:8][last_access:8][max_inactive:8]
+ *                [nset:2] ([klen:2][k][vlen:4][v])* [nrem:2] ([klen:2][k])*
+ *   REMOVE    3 [idlen:1][id]                      invalidated
+ *   EXPIRE    4 [idlen:1][id]                      idled out
+ *   TOUCH     5 [n:4] ([idlen:1][id][last_access:8])*   accessed, unchanged
+ *   GET_ALL   6                                    state transfer request
+ *   ALL_DATA  7 [n:4] (FULL without its type byte)*     one block
+ *   COMPLETE  8 [total:4]                          state transfer done
+ *   GET_SESSION 9 [idlen:1][id]                    "I missed a delta"
+ */
+#ifndef SC_REPL_H
+#define SC_REPL_H
+
+#include "apr_pools.h"
+#include "apr_tables.h"
+#include "apr_time.h"
+#include "sc_store.h"
+
+enum {
+    SC_REPL_FULL = 1,
+    SC_REPL_DELTA = 2,
+    SC_REPL_REMOVE = 3,
+    SC_REPL_EXPIRE = 4,
+    SC_REPL_TOUCH = 5,
+    SC_REPL_GET_ALL = 6,
+    SC_REPL_ALL_DATA = 7,
+    SC_REPL_COMPLETE = 8,
+    SC_REPL_GET_SESSION = 9
+};
+
+/* A growable message buffer. */
+typedef struct {
+    apr_pool_t *p;
+    unsigned char *buf;
+    apr_size_t len, cap;
+} sc_buf;
+
+void sc_buf_init(sc_buf *b, apr_pool_t *p, apr_size_t cap);
+void sc_buf_put(sc_buf *b, const void *data, apr_size_t len);
+void sc_buf_u8(sc_buf *b, unsigned v);
+void sc_buf_u16(sc_buf *b, unsigned v);
+void sc_buf_u32(sc_buf *b, apr_uint32_t v);
+void sc_buf_u64(sc_buf *b, apr_uint64_t v);
+void sc_buf_id(sc_buf *b, const char *id);
+void sc_repl_full_record(sc_buf *b, const sc_sess_copy *s);
+
+/* A checked reader over a received message. */
+typedef struct {
+    const unsigned char *p;
+    apr_size_t left;
+    int bad;
+} sc_rd;
+
+void sc_rd_init(sc_rd *r, const unsigned char *p, apr_size_t len);
+unsigned sc_rd_u8(sc_rd *r);
+unsigned sc_rd_u16(sc_rd *r);
+apr_uint32_t sc_rd_u32(sc_rd *r);
+apr_uint64_t sc_rd_u64(sc_rd *r);
+const unsigned char *sc_rd_bytes(sc_rd *r, apr_size_t n);
+/* A session id: checked shape (32 hex, '.', route); NULL if bad. */
+const char *sc_rd_id(sc_rd *r, apr_pool_t *p);
+/* A FULL record (after its type byte). */
+int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s);
+
+/* Session data <-> ordered key/value table (values stay url-escaped). */
+apr_array_header_t *sc_data_parse(apr_pool_t *p, const char *data);
+const char *sc_data_join(apr_pool_t *p, const apr_array_header_t *kv);
+/* Builds a DELTA of new against old; returns 0 when nothing changed. */
+int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
+                  apr_time_t last_access, apr_int64_t max_inactive,
+                  const char *old_data, const char *new_data);
+/* Applies the attribute part of a DELTA to data; NULL if malformed. */
+const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r);
+
+/* Session id checks. */
+int sc_sid_valid(const char *id);
+
+#endif /* SC_REPL_H */

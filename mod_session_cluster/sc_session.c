@@ -1,0 +1,359 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_session.c -- the mod_session provider: sessions of locations with
+ * `SessionCluster On` live in the cluster's store.
+ *
+ * load: the id comes from the cookie (SessionClusterCookieName) or a
+ *       ";jsessionid=" path parameter; it must have the cluster's shape (32 hex,
+ *       '.', route) and be held by the store, or the request starts with a fresh
+ *       session (an id the cluster does not hold is never adopted).
+ * save: a new session gets 128 random bits as 32 hex plus ".route"; a changed
+ *       one is written over the version that was read (re-read and merged if
+ *       another request wrote meanwhile); the delta goes to the engine, which
+ *       replicates it: asynchronously, or waiting for every member's ACK when
+ *       channelSendOptions asks for acknowledgements.
+ *
+ * mod_session's hooks are looked up at run time, so the module also loads on a
+ * front balancer without mod_session.
+ */
+#include "sc_engine.h"
+#include "sc_repl.h"
+#include "sc_session.h"
+
+#include "mod_session.h"
+#include "util_cookies.h"
+
+#include <dlfcn.h>
+
+APLOG_USE_MODULE(session_cluster);
+
+/* What a request read, kept on the main request. */
+typedef struct {
+    session_rec *z;
+    const char *id;                   /* NULL: no stored session yet */
+    apr_uint64_t version;
+    const char *data;                 /* as read, for the delta */
+    apr_time_t created;
+    int filtered;                     /* ReplicationValve filter matched */
+} sc_req;
+
+static sc_req *req_get(request_rec *r)
+{
+    request_rec *m = r->main ? r->main : r;
+    return ap_get_module_config(m->request_config, &session_cluster_module);
+}
+
+static sc_dir_conf *dir_conf(request_rec *r)
+{
+    return ap_get_module_config(r->per_dir_config, &session_cluster_module);
+}
+
+/* The id in ";jsessionid=ID" of the path, if any. */
+static const char *url_id(request_rec *r)
+{
+    const char *u = r->uri, *at;
+    apr_size_t n;
+    if (!u) {
+        return NULL;
+    }
+    at = ap_strcasestr(u, ";jsessionid=");
+    if (!at) {
+        return NULL;
+    }
+    at += 12;
+    n = strcspn(at, ";/?#");
+    if (n == 0 || n >= SC_SID_MAX) {
+        return NULL;
+    }
+    return apr_pstrmemdup(r->pool, at, n);
+}
+
+static int filter_matches(request_rec *r, sc_cluster_cfg *cfg)
+{
+    int i;
+    for (i = 0; i < cfg->valves->nelts; i++) {
+        sc_elem_t *v = APR_ARRAY_IDX(cfg->valves, i, sc_elem_t *);
+        const sc_value_t *f;
+        if (v->cls->id != SC_C_REPLICATION_VALVE) {
+            continue;
+        }
+        f = sc_elem_value(v, "filter");
+        if (f && f->re && ap_regexec(f->re, r->uri, 0, NULL, 0) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static apr_status_t sc_session_load(request_rec *r, session_rec **z)
+{
+    sc_dir_conf *dc = dir_conf(r);
+    sc_retained *ret;
+    request_rec *m = r->main ? r->main : r;
+    sc_req *rq;
+    const char *id = NULL;
+    sc_sess_copy s;
+    session_rec *zz;
+
+    if (!dc || !dc->enabled) {
+        return DECLINED;
+    }
+    rq = req_get(r);
+    if (rq) {
+        *z = rq->z;
+        return OK;
+    }
+    ret = sc_retained_get(r->server);
+    if (!ret->store) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1270)
+                      "SessionCluster On, but this server has no session store (no "
+                      "<Cluster> block, or the store could not be created)");
+        return DECLINED;
+    }
+    rq = apr_pcalloc(m->pool, sizeof(*rq));
+    ap_cookie_read(r, dc->cookie_name, &id, 0);
+    if (!id) {
+        id = url_id(r);
+    }
+    if (id && !sc_sid_valid(id)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1271)
+                      "session id of a foreign shape ignored (%" APR_SIZE_T_FMT
+                      " characters): a new session starts", strlen(id));
+        id = NULL;
+    }
+    zz = apr_pcalloc(m->pool, sizeof(*zz));
+    zz->pool = m->pool;
+    zz->entries = apr_table_make(zz->pool, 10);
+    if (id && sc_store_get(ret->store, m->pool, id, 1, &s) == SC_STORE_OK) {
+        if (s.max_inactive > 0
+            && apr_time_now() - s.last_access > apr_time_from_sec(s.max_inactive)) {
+            /* idle too long; the engine's sweep removes it */
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCLOGNO(1272)
+                          "session %s has expired", id);
+        }
+        else {
+            rq->id = apr_pstrdup(m->pool, id);
+            rq->version = s.version;
+            rq->data = s.data;
+            rq->created = s.created;
+            zz->encoded = s.data;
+        }
+    }
+    else if (id) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCLOGNO(1273)
+                      "session %s is not held by the cluster: not adopted", id);
+    }
+    rq->z = zz;
+    rq->filtered = filter_matches(r, ret->cfg);
+    apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ROUTE", ret->route);
+    if (rq->id) {
+        apr_table_setn(r->notes, "SESSION_CLUSTER_ID", rq->id);
+    }
+    ap_set_module_config(m->request_config, &session_cluster_module, rq);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache, private");
+    *z = zz;
+    return OK;
+}
+
+static const char *new_id(apr_pool_t *p, const char *route)
+{
+    unsigned char b[16];
+    char hex[33];
+    int i;
+    if (apr_generate_random_bytes(b, sizeof(b)) != APR_SUCCESS) {
+        return NULL;
+    }
+    for (i = 0; i < 16; i++) {
+        apr_snprintf(hex + i * 2, 3, "%02X", b[i]);
+    }
+    return apr_pstrcat(p, hex, ".", route, NULL);
+}
+
+static const char *cookie_attrs(request_rec *r, sc_dir_conf *dc)
+{
+    const char *a = dc->cookie_attrs;
+    if (!ap_strcasestr(a, "httponly")) {
+        a = apr_pstrcat(r->pool, a, ";HttpOnly", NULL);
+    }
+    if (!strcmp(ap_http_scheme(r), "https") && !ap_strcasestr(a, "secure")) {
+        a = apr_pstrcat(r->pool, a, ";Secure", NULL);
+    }
+    return a;
+}
+
+/* Hands a message to the engine; synchronous when channelSendOptions asks
+ * for acknowledgements. */
+static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const char *what)
+{
+    long opts = sc_elem_num(ret->cfg->cluster, "channelSendOptions");
+    int acked = (opts & SC_SEND_USE_ACK) && !(opts & SC_SEND_ASYNCHRONOUS);
+    const char *result;
+    double ms;
+    if (!sc_engine_request(r->pool, r->server, NULL, b->buf, b->len, acked, &result, &ms)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1274)
+                      "replication of %s: %s", what, result);
+    }
+}
+
+static apr_status_t sc_session_save(request_rec *r, session_rec *z)
+{
+    sc_dir_conf *dc = dir_conf(r);
+    sc_retained *ret;
+    sc_req *rq;
+    apr_time_t now = apr_time_now();
+    apr_int64_t max_inactive;
+    const char *data = z->encoded ? z->encoded : "";
+    apr_uint64_t version;
+    sc_store_rc rc;
+    sc_buf b;
+    int tries;
+
+    if (!dc || !dc->enabled) {
+        return DECLINED;
+    }
+    rq = req_get(r);
+    ret = sc_retained_get(r->server);
+    if (!rq || !ret->store) {
+        return DECLINED;
+    }
+    max_inactive = z->maxage > 0 ? z->maxage
+                                 : sc_elem_num(ret->cfg->manager, "maxInactiveInterval");
+    sc_buf_init(&b, r->pool, 256 + strlen(data));
+
+    /* emptied or expired: invalidate */
+    if (!*data || (z->expiry && z->expiry < now)) {
+        if (rq->id) {
+            sc_store_remove(ret->store, rq->id);
+            ap_cookie_remove(r, dc->cookie_name, cookie_attrs(r, dc),
+                             r->err_headers_out, NULL);
+            sc_buf_u8(&b, SC_REPL_REMOVE);
+            sc_buf_id(&b, rq->id);
+            replicate(r, ret, &b, rq->id);
+            rq->id = NULL;
+        }
+        return OK;
+    }
+    if (strlen(data) > ret->store->hdr->slot_data) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1275)
+                      "session not saved: %" APR_SIZE_T_FMT " bytes, more than Manager "
+                      "maxSessionSize %u", strlen(data), ret->store->hdr->slot_data);
+        ret->store->hdr->rejected_size++;
+        return APR_EGENERAL;
+    }
+
+    if (!rq->id) {
+        const char *id = new_id(r->pool, ret->route);
+        if (!id) {
+            return APR_EGENERAL;
+        }
+        rc = sc_store_put(ret->store, id, data, (apr_uint32_t)strlen(data), 0, 0, now, now,
+                          max_inactive, &version);
+        if (rc != SC_STORE_OK) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1276)
+                          "new session not saved: %s", sc_store_rc_text(rc));
+            return APR_EGENERAL;
+        }
+        rq->id = id;
+        rq->version = version;
+        rq->data = data;
+        apr_table_setn(r->notes, "SESSION_CLUSTER_ID", id);
+        /* err_headers_out: sent with error responses too, and only once */
+        ap_cookie_write(r, dc->cookie_name, id, cookie_attrs(r, dc), 0,
+                        r->err_headers_out, NULL);
+        if (!rq->filtered) {
+            sc_sess_copy s;
+            memset(&s, 0, sizeof(s));
+            apr_cpystrn(s.id, id, sizeof(s.id));
+            s.version = version;
+            s.created = s.last_access = now;
+            s.max_inactive = max_inactive;
+            s.data = (char *)data;
+            s.data_len = (apr_uint32_t)strlen(data);
+            sc_buf_u8(&b, SC_REPL_FULL);
+            sc_repl_full_record(&b, &s);
+            replicate(r, ret, &b, id);
+        }
+        return OK;
+    }
+
+    /* an update: over the version read, merged if another request wrote first */
+    for (tries = 0; tries < 5; tries++) {
+        apr_uint64_t base = rq->version;
+        rc = sc_store_put(ret->store, rq->id, data, (apr_uint32_t)strlen(data), base, 0,
+                          0, now, max_inactive, &version);
+        if (rc == SC_STORE_OK) {
+            if (!rq->filtered
+                && sc_repl_delta(&b, rq->id, base, version, now, max_inactive, rq->data,
+                                 data)) {
+                replicate(r, ret, &b, rq->id);
+            }
+            rq->version = version;
+            rq->data = data;
+            return OK;
+        }
+        if (rc == SC_STORE_STALE) {
+            sc_sess_copy cur;
+            sc_buf d;
+            sc_rd rd;
+            const char *merged;
+            if (sc_store_get(ret->store, r->pool, rq->id, 0, &cur) != SC_STORE_OK) {
+                rq->version = 0;
+                continue;
+            }
+            /* our change, applied to what is there now */
+            sc_buf_init(&d, r->pool, 256);
+            sc_repl_delta(&d, rq->id, base, base + 1, now, max_inactive, rq->data, data);
+            sc_rd_init(&rd, d.buf, d.len);
+            sc_rd_u8(&rd);
+            sc_rd_id(&rd, r->pool);
+            sc_rd_u64(&rd);
+            sc_rd_u64(&rd);
+            sc_rd_u64(&rd);
+            sc_rd_u64(&rd);
+            merged = sc_repl_apply(r->pool, cur.data, &rd);
+            if (!merged) {
+                return APR_EGENERAL;
+            }
+            rq->data = cur.data;
+            rq->version = cur.version;
+            data = merged;
+            continue;
+        }
+        if (rc == SC_STORE_NOTFOUND) {
+            /* removed meanwhile (expired, invalidated elsewhere): recreate */
+            rc = sc_store_put(ret->store, rq->id, data, (apr_uint32_t)strlen(data), 0, 0,
+                              now, now, max_inactive, &version);
+            if (rc == SC_STORE_OK) {
+                rq->version = version;
+                rq->data = data;
+                return OK;
+            }
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1277)
+                      "session %s not saved: %s", rq->id, sc_store_rc_text(rc));
+        return APR_EGENERAL;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1278)
+                  "session %s not saved: too many concurrent updates", rq->id);
+    return APR_EGENERAL;
+}
+
+/* mod_session's hook registration, found at run time (it is another DSO). */
+typedef void (*sc_hook_load_reg)(ap_HOOK_session_load_t *pf, const char *const *pre,
+                                 const char *const *succ, int order);
+typedef void (*sc_hook_save_reg)(ap_HOOK_session_save_t *pf, const char *const *pre,
+                                 const char *const *succ, int order);
+
+int sc_session_register_hooks(void)
+{
+    sc_hook_load_reg hl;
+    sc_hook_save_reg hs;
+    *(void **)&hl = dlsym(RTLD_DEFAULT, "ap_hook_session_load");
+    *(void **)&hs = dlsym(RTLD_DEFAULT, "ap_hook_session_save");
+    if (!hl || !hs) {
+        return 0;
+    }
+    hl(sc_session_load, NULL, NULL, APR_HOOK_MIDDLE);
+    hs(sc_session_save, NULL, NULL, APR_HOOK_MIDDLE);
+    return 1;
+}

@@ -1,0 +1,112 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_store.h -- the session store: fixed-size slots in one shared memory
+ * segment, created once per httpd instance (so graceful restarts keep it) and
+ * written by children (their requests) and by the engine (replication, expiry).
+ *
+ *   +-------------------------+
+ *   | sc_store_hdr            |  capacity, sizes, counters, index lock
+ *   +-------------------------+
+ *   | int32 index[index_size] |  open addressing on the id's hash: slot, -1 free,
+ *   |                         |  -2 deleted
+ *   +-------------------------+
+ *   | slot 0 | slot 1 | ...   |  sc_sess header + data[slot_data] each
+ *   +-------------------------+
+ *
+ * Readers copy a slot under its sequence lock; writers take the slot's lock (a
+ * word holding the writer's pid, taken over if that process died) and the
+ * index lock for insertions and removals.  A full store or an oversize session
+ * is refused with a reason: nothing is ever evicted to make room.
+ */
+#ifndef SC_STORE_H
+#define SC_STORE_H
+
+#include "apr.h"
+#include "apr_pools.h"
+#include "apr_time.h"
+
+#define SC_SID_MAX 100              /* 32 hex + '.' + route (63) + NUL, rounded */
+
+typedef struct {
+    volatile apr_uint32_t seq;
+    volatile apr_int32_t lock;      /* writer's pid, 0 when free */
+    apr_uint32_t used;
+    apr_uint32_t touched;           /* accessed since the engine last looked */
+    char id[SC_SID_MAX];
+    apr_uint64_t version;
+    apr_time_t created;
+    apr_time_t last_access;
+    apr_int64_t max_inactive;       /* seconds; <= 0: never */
+    apr_uint32_t data_len;
+    apr_uint32_t pad;
+    /* data[slot_data] follows */
+} sc_sess;
+
+typedef struct {
+    apr_uint32_t magic;
+    apr_uint32_t capacity;
+    apr_uint32_t slot_data;         /* bytes of session data per slot */
+    apr_uint32_t index_size;        /* power of two */
+    volatile apr_int32_t index_lock;
+    volatile apr_uint32_t count;
+    apr_uint64_t created, updated, removed, expired;
+    apr_uint64_t rejected_full, rejected_size;
+    apr_uint64_t replicated_in, replicated_out, transfer_in, transfer_out;
+    apr_time_t last_transfer_ms;    /* duration of the last state transfer */
+    apr_uint64_t last_transfer_count;
+} sc_store_hdr;
+
+typedef struct {
+    sc_store_hdr *hdr;
+    apr_int32_t *index;
+    char *slots;
+    apr_size_t slot_size;
+} sc_store;
+
+/* A copy of one session, as read. */
+typedef struct {
+    char id[SC_SID_MAX];
+    apr_uint64_t version;
+    apr_time_t created;
+    apr_time_t last_access;
+    apr_int64_t max_inactive;
+    apr_uint32_t data_len;
+    char *data;                     /* data_len bytes + NUL */
+} sc_sess_copy;
+
+typedef enum {
+    SC_STORE_OK = 0,
+    SC_STORE_NOTFOUND,
+    SC_STORE_FULL,
+    SC_STORE_TOOBIG,
+    SC_STORE_STALE                  /* an update based on another version */
+} sc_store_rc;
+
+apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
+                             sc_store **out);
+/* Reads a session; touch != 0 also records the access. */
+sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
+                         sc_sess_copy *out);
+/* Creates or replaces a session.  base_version: the version the writer read
+ * (0: create); on SC_STORE_STALE the store holds another version.  On success
+ * *new_version is the stored version (base + 1, or 'force_version' if set). */
+sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uint32_t len,
+                         apr_uint64_t base_version, apr_uint64_t force_version,
+                         apr_time_t created, apr_time_t last_access,
+                         apr_int64_t max_inactive, apr_uint64_t *new_version);
+sc_store_rc sc_store_remove(sc_store *st, const char *id);
+/* Raises last_access (replicated touches). */
+void sc_store_touch(sc_store *st, const char *id, apr_time_t when);
+/* Calls fn for every session (a copy); fn returns 0 to stop. */
+void sc_store_each(sc_store *st, apr_pool_t *p,
+                   int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
+                   int clear_touched);
+/* The same from slot 'start', for at most 'max' sessions; returns the slot to
+ * continue from (capacity when done). */
+apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
+                                apr_uint32_t max,
+                                int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
+                                void *ctx, int clear_touched);
+const char *sc_store_rc_text(sc_store_rc rc);
+
+#endif /* SC_STORE_H */
