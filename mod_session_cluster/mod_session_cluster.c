@@ -542,6 +542,27 @@ static void auto_engine(request_rec *r, const sc_view *v)
                h->c.acks_in, h->c.acks_out);
     ap_rprintf(r, "AckTimeouts: %" APR_UINT64_T_FMT "\nSendFailures: %" APR_UINT64_T_FMT "\n",
                h->c.ack_timeouts, h->c.send_failures);
+    {
+        sc_retained *ret = sc_retained_get(r->server);
+        if (ret->store) {
+            const sc_store_hdr *sh = ret->store->hdr;
+            ap_rprintf(r, "SessionsActive: %u\nSessionsCapacity: %u\nSessionMaxSize: %u\n",
+                       sh->count, sh->capacity, sh->slot_data);
+            ap_rprintf(r, "SessionsCreated: %" APR_UINT64_T_FMT "\nSessionsUpdated: %"
+                       APR_UINT64_T_FMT "\nSessionsRemoved: %" APR_UINT64_T_FMT
+                       "\nSessionsExpired: %" APR_UINT64_T_FMT "\n", sh->created,
+                       sh->updated, sh->removed, sh->expired);
+            ap_rprintf(r, "SessionsRejectedFull: %" APR_UINT64_T_FMT
+                       "\nSessionsRejectedSize: %" APR_UINT64_T_FMT "\n",
+                       sh->rejected_full, sh->rejected_size);
+            ap_rprintf(r, "ReplicatedIn: %" APR_UINT64_T_FMT "\nReplicatedOut: %"
+                       APR_UINT64_T_FMT "\nTransferIn: %" APR_UINT64_T_FMT
+                       "\nTransferOut: %" APR_UINT64_T_FMT "\nLastTransferMs: %"
+                       APR_TIME_T_FMT "\nLastTransferSessions: %" APR_UINT64_T_FMT "\n",
+                       sh->replicated_in, sh->replicated_out, sh->transfer_in,
+                       sh->transfer_out, sh->last_transfer_ms, sh->last_transfer_count);
+        }
+    }
     for (i = 0; i < v->n; i++) {
         const sc_shm_member *m = &v->m[i];
         ap_rprintf(r, "Member: route=%s addr=%s:%u state=%s incarnation=%" APR_UINT64_T_FMT
