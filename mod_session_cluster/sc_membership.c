@@ -102,6 +102,12 @@ void sc_mb_init(sc_engine *e)
             memcpy(p->id, uid->bytes, 16);
         }
         apr_snprintf(p->verdict, sizeof(p->verdict), "static member, not heard yet");
+        if (p->port == e->self_port && !strcmp(p->host, e->self_addr)) {
+            /* this member itself: one list can serve every member */
+            e->peers = p->next;
+            free(p);
+            continue;
+        }
         if (!resolve(p)) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1220)
                          "static member %s:%d does not resolve yet", p->host, p->port);
