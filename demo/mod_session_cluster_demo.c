@@ -59,8 +59,14 @@ static int demo_handler(request_rec *r)
     ap_args_to_table(r, &args);
     text = apr_table_get(args, "auto") || apr_table_get(args, "read")
            || apr_table_get(args, "invalidate") || apr_table_get(args, "set");
-    if (demo_load(r, &z) != APR_SUCCESS || !z) {
+    if (demo_load(r, &z) != APR_SUCCESS) {
         return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!z) {
+        /* Session Off here: the page without a session (a benchmark baseline) */
+        ap_set_content_type(r, "text/plain");
+        ap_rputs("Session: none\n", r);
+        return OK;
     }
     route = apr_table_get(r->subprocess_env, "SESSION_CLUSTER_ROUTE");
     if (!route) {

@@ -363,13 +363,11 @@ static void broadcast_request(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
 {
     sc_peer *p;
     sc_group *g = NULL;
-    int sent = 0;
 
     e->store->hdr->replicated_out++;
     if (!acked) {
-        sent = sc_dm_broadcast(e, msg, len, NULL);
-        sc_engine_answer(e, c, h->seq, 1, 0,
-                         apr_psprintf(e->tmp, "sent to %d member(s)", sent));
+        /* asynchronous: the child does not wait for an answer */
+        sc_dm_broadcast(e, msg, len, NULL);
         return;
     }
     for (p = e->peers; p; p = p->next) {
@@ -927,19 +925,74 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
 /* Child side                                                                 */
 /* ------------------------------------------------------------------------- */
 
+/* Each child thread keeps one connection to the engine (a request is answered
+ * before the next is sent on it); a fork or a replaced engine makes a new one. */
+static __thread int ipc_fd = -1;
+static __thread pid_t ipc_pid = 0;
+static __thread char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static void ipc_drop(void)
+{
+    if (ipc_fd >= 0 && ipc_pid == getpid()) {
+        close(ipc_fd);
+    }
+    ipc_fd = -1;
+}
+
+static int ipc_connect(const char *path)
+{
+    struct sockaddr_un sun;
+    int fd;
+    if (ipc_fd >= 0 && ipc_pid == getpid() && !strcmp(ipc_path, path)) {
+        return ipc_fd;
+    }
+    ipc_drop();
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        close(fd);
+        return -1;
+    }
+    ipc_fd = fd;
+    ipc_pid = getpid();
+    apr_cpystrn(ipc_path, path, sizeof(ipc_path));
+    return fd;
+}
+
+static int send_all(int fd, const unsigned char *b, apr_size_t len)
+{
+    apr_size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, b + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        off += (apr_size_t)n;
+    }
+    return 0;
+}
+
 int sc_engine_request(apr_pool_t *p, server_rec *s, const char *route,
                       const void *msg, apr_size_t size, int acked, const char **result,
                       double *ms)
 {
     sc_retained *r = sc_retained_get(s);
     sc_shm_t hdr;
-    struct sockaddr_un sun;
     unsigned char *req, reply[SC_FRAME_HDR_LEN + 8 + 256];
     apr_size_t rlen = route ? strlen(route) : 0, len, got = 0;
     sc_frame_hdr h;
-    int fd, rv = 0;
+    int fd, tries;
     apr_time_t deadline;
     long timeout_ms;
+    int answered = acked || route;     /* the engine answers these */
 
     *ms = 0;
     if (!r->shm || !r->cfg) {
@@ -973,32 +1026,30 @@ int sc_engine_request(apr_pool_t *p, server_rec *s, const char *route,
         memset(req + SC_FRAME_HDR_LEN + 1 + rlen, 'x', size);
     }
 
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    apr_cpystrn(sun.sun_path, hdr.ipc_path, sizeof(sun.sun_path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-        *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s",
-                               hdr.ipc_path, strerror(errno));
-        if (fd >= 0) {
-            close(fd);
+    /* a kept connection may have been closed by a replaced engine: one retry */
+    for (tries = 0; tries < 2; tries++) {
+        fd = ipc_connect(hdr.ipc_path);
+        if (fd < 0) {
+            *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s",
+                                   hdr.ipc_path, strerror(errno));
+            return 0;
         }
+        if (send_all(fd, req, len) == 0) {
+            break;
+        }
+        ipc_drop();
+    }
+    if (tries == 2) {
+        *result = "cannot send to the cluster engine";
         return 0;
     }
-    {
-        apr_size_t off = 0;
-        while (off < len) {
-            ssize_t n = send(fd, req + off, len - off, MSG_NOSIGNAL);
-            if (n <= 0) {
-                *result = "cannot send to the cluster engine";
-                close(fd);
-                return 0;
-            }
-            off += (apr_size_t)n;
-        }
+    if (!answered) {
+        /* asynchronous replication: handed over, the request goes on */
+        *result = "handed to the engine";
+        return 1;
     }
     deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    while (got < SC_FRAME_HDR_LEN + 8) {
+    while (got < sizeof(reply)) {
         struct pollfd pfd;
         ssize_t n;
         int left = (int)apr_time_as_msec(deadline - apr_time_now());
@@ -1017,20 +1068,21 @@ int sc_engine_request(apr_pool_t *p, server_rec *s, const char *route,
         got += (apr_size_t)n;
         if (got >= SC_FRAME_HDR_LEN) {
             sc_frame_hdr rh;
-            if (sc_frame_hdr_decode(reply, got, 8 + 256, &rh) != NULL) {
+            if (sc_frame_hdr_decode(reply, got, 8 + 256, &rh) != NULL || rh.length < 8) {
                 break;
             }
-            if (got >= SC_FRAME_HDR_LEN + rh.length && rh.length >= 8) {
+            if (got >= SC_FRAME_HDR_LEN + rh.length) {
                 *ms = (double)sc_get64(reply + SC_FRAME_HDR_LEN) / 1000.0;
                 *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8,
                                          rh.length - 8);
-                rv = rh.type == SC_MSG_ACK;
-                close(fd);
-                return rv;
+                if (got != SC_FRAME_HDR_LEN + rh.length) {
+                    ipc_drop();       /* out of step: start afresh next time */
+                }
+                return rh.type == SC_MSG_ACK;
             }
         }
     }
-    close(fd);
+    ipc_drop();                       /* the answer may still come: not on this one */
     *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms",
                            timeout_ms);
     return 0;

@@ -189,6 +189,16 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
     int acked = (opts & SC_SEND_USE_ACK) && !(opts & SC_SEND_ASYNCHRONOUS);
     const char *result;
     double ms;
+    int i, others = 0;
+
+    /* alone in the cluster: nobody to tell (a joining member gets the state) */
+    for (i = 0; i < SC_MAX_MEMBERS && !others; i++) {
+        others = ret->shm->members[i].view == SC_VIEW_ALIVE
+                 && !ret->shm->members[i].observer;
+    }
+    if (!others) {
+        return;
+    }
     if (!sc_engine_request(r->pool, r->server, NULL, b->buf, b->len, acked, &result, &ms)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1274)
                       "replication of %s: %s", what, result);

@@ -171,7 +171,8 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
             sched_yield();
         }
     }
-    if (touch) {
+    /* an access within a second of the last one changes nothing worth a write */
+    if (touch && apr_time_now() - out->last_access >= apr_time_from_sec(1)) {
         sc_store_touch(st, id, apr_time_now());
         __atomic_store_n(&s->touched, 1, __ATOMIC_RELAXED);
     }

@@ -276,7 +276,7 @@ int sc_tr_ipc_listen(sc_engine *e)
     unlink(path);
     fd = socket(AF_UNIX, SOCK_STREAM, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0
-        || listen(fd, 256) != 0) {
+        || listen(fd, 4096) != 0) {
         ap_log_error(APLOG_MARK, APLOG_ERR, errno, e->s, SCLOGNO(1210)
                      "cannot create the engine socket %s", path);
         if (fd >= 0) {

@@ -1,0 +1,240 @@
+#!/usr/bin/env perl
+# The session benchmark: the same demo page (a counter in the session, updated
+# on every request) under the same wrk load, with every session provider httpd
+# offers and with mod_session_cluster, measured in one run:
+#
+#   no session | mod_session_cookie | mod_session_dbd on SQLite | mod_session_dbd on
+#   PostgreSQL (started here) | cluster, 1 member | cluster, 3 members async |
+#   cluster, 3 members sync
+#
+# plus the replication lag (a write on member 1, seen on member 2) for the
+# cluster scenarios.  Scenarios alternate over REPEATS rounds; the table shows
+# medians and the spread.
+#
+#   perl bench/sessions.pl [SECONDS] [REPEATS] [CONNECTIONS]   (defaults 5 2 16)
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+use SC::Cluster;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use Time::HiRes qw(time sleep);
+
+$SIG{PIPE} = "IGNORE";
+my $secs = shift // 5;
+my $repeats = shift // 2;
+my $conns = shift // 16;
+my $repo = "$FindBin::Bin/..";
+my $demo = $ENV{SC_DEMO_SO} || "$repo/demo/.libs/mod_session_cluster_demo.so";
+die "build first (make)\n" unless -f $demo;
+-x '/usr/bin/wrk' or die "wrk is missing: apt-get install wrk\n";
+
+my $tmp = tempdir('sc-bench-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 0755, $tmp;
+my $app = sub { my ($extra) = @_; "<Location /app>\n$extra    SetHandler session-cluster-demo\n</Location>\n" };
+
+# ---- PostgreSQL, our own instance ----
+my ($pg_dir, $pg_port, $pg_bin);
+($pg_bin) = glob('/usr/lib/postgresql/*/bin');
+if ($pg_bin && -x "$pg_bin/initdb") {
+    $pg_dir = "$tmp/pg";
+    mkdir $pg_dir;
+    system('chown', 'postgres:postgres', $pg_dir) if $> == 0;
+    $pg_port = SC::Cluster::free_port();
+    my @as = $> == 0 ? ('runuser', '-u', 'postgres', '--') : ();
+    system(@as, "$pg_bin/initdb", '-D', "$pg_dir/data", '-A', 'trust', '-U', 'postgres')
+        == 0 or die "initdb failed\n";
+    system(@as, "$pg_bin/pg_ctl", '-D', "$pg_dir/data", '-l', "$pg_dir/log", '-w', '-o',
+           "-p $pg_port -k $pg_dir -c listen_addresses='' -c fsync=off", 'start')
+        == 0 or die "postgres did not start\n";
+    system('psql', '-q', '-h', $pg_dir, '-p', $pg_port, '-U', 'postgres', '-c',
+           'create table session (key varchar(256) primary key, value text, expiry bigint)');
+}
+END {
+    if ($pg_dir && -d "$pg_dir/data") {
+        my @as = $> == 0 ? ('runuser', '-u', 'postgres', '--') : ();
+        system(@as, "$pg_bin/pg_ctl", '-D', "$pg_dir/data", '-m', 'fast', 'stop');
+    }
+}
+
+# ---- SQLite ----
+my $sqlite = "$tmp/sessions.db";
+system('sqlite3', $sqlite,
+       'create table session (key varchar(256) primary key, value text, expiry bigint);') == 0
+    or warn "sqlite3 failed: no SQLite scenario\n";
+system('chown', 'nobody:nogroup', $sqlite, $tmp) if $> == 0;
+
+my $dbd_queries = <<'Q';
+    SessionDBDCookieName session path=/
+Q
+my $dbd_sql = <<'Q';
+DBDPrepareSQL "select value from session where key = %s and (expiry = 0 or expiry > %lld)" selectsession
+DBDPrepareSQL "delete from session where key = %s" deletesession
+DBDPrepareSQL "insert into session (value, expiry, key) values (%s, %lld, %s)" insertsession
+DBDPrepareSQL "update session set value = %s, expiry = %lld, key = %s where key = %s" updatesession
+Q
+my @scenarios = (
+    [ 'no session', 1, {}, $app->("    Session Off\n") ],
+    [ 'mod_session_cookie', 1, { modules => ['session_cookie'] },
+      $app->("    Session On\n    SessionCookieName session path=/\n") ],
+    (-f $sqlite ? [ 'mod_session_dbd sqlite', 1,
+      { modules => [ 'dbd', 'session_dbd' ] },
+      "DBDriver sqlite3\nDBDParams \"$sqlite\"\nDBDMin 1\nDBDKeep 2\nDBDMax 4\n$dbd_sql"
+      . $app->("    Session On\n$dbd_queries") ] : ()),
+    ($pg_dir ? [ 'mod_session_dbd postgresql', 1,
+      { modules => [ 'dbd', 'session_dbd' ] },
+      "DBDriver pgsql\nDBDParams \"host=$pg_dir port=$pg_port dbname=postgres user=postgres\"\n"
+      . "DBDMin 2\nDBDKeep 4\nDBDMax 16\n$dbd_sql" . $app->("    Session On\n$dbd_queries") ] : ()),
+    [ 'cluster 1 member', 1, {}, $app->("    Session On\n    SessionCluster On\n") ],
+    [ 'cluster 3 members async', 3, { send => 8 }, $app->("    Session On\n    SessionCluster On\n") ],
+    [ 'cluster 3 members sync', 3, { send => 6 }, $app->("    Session On\n    SessionCluster On\n") ],
+);
+
+sub http_get {
+    my ($sock, $path, $cookie) = @_;
+    print $sock "GET $path HTTP/1.1\r\nHost: x\r\n" . ($cookie ? "Cookie: $cookie\r\n" : '') . "\r\n";
+    my ($head, $len) = ('', 0);
+    while (my $l = <$sock>) {
+        $head .= $l;
+        last if $l eq "\r\n";
+    }
+    ($len) = $head =~ /Content-Length: (\d+)/i;
+    my $body = '';
+    if ($head =~ /Transfer-Encoding: chunked/i) {
+        while (defined(my $sz = <$sock>)) {
+            $sz = hex $sz;
+            if (!$sz) { <$sock>; last }
+            my $chunk = '';
+            read($sock, $chunk, $sz);
+            $body .= $chunk;
+            <$sock>;
+        }
+    }
+    else {
+        read($sock, $body, $len // 0);
+    }
+    return ($head, $body);
+}
+
+sub run_scenario {
+    my ($s) = @_;
+    my ($name, $members, $o, $conf) = @$s;
+    my $c = SC::Cluster->new(
+        members => $members, loglevel => 'error', mpm => 'event',
+        modules => $o->{modules} || [],
+        cluster => sub { SC::Cluster::static_block($_[0], $_[1],
+                                                   channelSendOptions => $o->{send} // 8) },
+        extra_conf => "LoadModule session_cluster_demo_module $demo\n"
+                      . "ThreadsPerChild 25\nMaxRequestWorkers 100\nServerLimit 4\n$conf");
+    $c->start_all;
+    $c->wait_for(sub {
+        my (undef, undef, $b) = $c->get('node1', '/cluster-manager?auto');
+        $b =~ /^EngineState: ready$/m && $b =~ /^MembersAlive: (\d+)$/m && $1 == $members - 1;
+    }, timeout => 15);
+    my $port = $c->member('node1')->{http_port};
+    # one session per connection
+    my @cookies;
+    for (1 .. $conns) {
+        my $sock = IO::Socket::INET->new("127.0.0.1:$port") or die;
+        my ($h) = http_get($sock, '/app?auto');
+        my ($ck) = $h =~ /Set-Cookie: ([^;\r\n]+)/i;
+        push @cookies, $ck // '';
+    }
+    my $lua = "$tmp/wrk.lua";
+    open my $fh, '>', $lua or die;
+    print $fh "local cookies = {" . join(',', map { "\"$_\"" } @cookies) . "}\n" . <<'L';
+local n = 0
+request = function()
+  n = n + 1
+  local c = cookies[(n % #cookies) + 1]
+  return wrk.format("GET", "/app?auto", { ["Cookie"] = c })
+end
+L
+    close $fh;
+    my $out = `wrk -t2 -c$conns -d${secs}s --latency -s $lua http://127.0.0.1:$port/ 2>&1`;
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    my %lat = $out =~ /^\s+(50|99)%\s+([\d.]+)(us|ms|s)/mg ? () : ();
+    my ($p50, $p99) = map {
+        my ($v, $u) = $out =~ /^\s+$_%\s+([\d.]+)(us|ms|s)\s*$/m;
+        defined $v ? $v * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1) : undef
+    } (50, 99);
+    my ($non2xx) = $out =~ /Non-2xx or 3xx responses: (\d+)/;
+    my %r = (rps => $rps // 0, p50 => $p50 // 0, p99 => $p99 // 0, errors => $non2xx // 0);
+    # the sessions really held the counter: the first one saw about 1/conns of it
+    if ($cookies[0]) {
+        my $sock = IO::Socket::INET->new("127.0.0.1:$port") or die;
+        my (undef, $body) = http_get($sock, '/app?read', $cookies[0]);
+        ($r{counter}) = $body =~ /^Counter: (\d+)/m;
+    }
+    # replication lag: write on node1, visible on node2
+    if ($members > 1 && $cookies[0]) {
+        my $sa = IO::Socket::INET->new("127.0.0.1:$port") or die;
+        my $sb = IO::Socket::INET->new('127.0.0.1:' . $c->member('node2')->{http_port}) or die;
+        my @lags;
+        for (1 .. 200) {
+            my (undef, $body) = http_get($sa, '/app?auto', $cookies[0]);
+            my ($want) = $body =~ /^Counter: (\d+)/m;
+            my $t0 = time;
+            while (time - $t0 < 1) {
+                my (undef, $seen) = http_get($sb, '/app?read', $cookies[0]);
+                my ($got) = $seen =~ /^Counter: (\d+)/m;
+                last if defined $got && defined $want && $got >= $want;
+            }
+            push @lags, (time - $t0) * 1000;
+        }
+        @lags = sort { $a <=> $b } @lags;   # (no lexical $a/$b in this scope)
+        $r{lag50} = $lags[@lags / 2];
+        $r{lag99} = $lags[int(@lags * 0.99)];
+    }
+    # resident memory of the member's processes
+    my $rss = 0;
+    for my $pid ($c->pids('node1')) {
+        open my $st, '<', "/proc/$pid/status" or next;
+        while (<$st>) { $rss += $1 if /^VmRSS:\s+(\d+)/ }
+    }
+    $r{rss_mb} = $rss / 1024;
+    $c->stop_all;
+    return \%r;
+}
+
+my %res;
+for my $round (1 .. $repeats) {
+    for my $s ($round % 2 ? @scenarios : reverse @scenarios) {
+        push @{ $res{$s->[0]} }, run_scenario($s);
+    }
+}
+
+sub med { my @v = sort { $a <=> $b } grep { defined } @_; @v ? $v[int(@v / 2)] : undef }
+my $best_alt = 0;
+for my $s (@scenarios) {
+    next if $s->[0] =~ /^cluster|^no session/;
+    my $m = med(map { $_->{rps} } @{ $res{$s->[0]} });
+    $best_alt = $m if $m > $best_alt;
+}
+printf "%-28s %9s %15s %8s %8s %9s %9s %9s %8s %7s %9s\n", 'scenario', 'req/s', '(spread)',
+    'p50 ms', 'p99 ms', 'lag p50', 'lag p99', 'RSS MB', 'vs best', 'errors', 'counter';
+open my $csv, '>', "$FindBin::Bin/sessions.csv";
+print $csv "scenario,req_per_s,p50_ms,p99_ms,lag_p50_ms,lag_p99_ms,rss_mb,errors\n";
+for my $s (@scenarios) {
+    my $r = $res{$s->[0]};
+    my @rps = sort { $a <=> $b } map { $_->{rps} } @$r;
+    my %m = map { my $k = $_; ($k => med(map { $_->{$k} } @$r)) }
+            qw(rps p50 p99 lag50 lag99 rss_mb errors counter);
+    printf "%-28s %9.0f %15s %8.3f %8.3f %9s %9s %9.0f %8s %7d %9s\n", $s->[0], $m{rps},
+        sprintf('%.0f-%.0f', $rps[0], $rps[-1]), $m{p50}, $m{p99},
+        defined $m{lag50} ? sprintf('%.3f', $m{lag50}) : '-',
+        defined $m{lag99} ? sprintf('%.3f', $m{lag99}) : '-', $m{rss_mb},
+        $best_alt ? sprintf('%.2fx', $m{rps} / $best_alt) : '-', $m{errors},
+        $m{counter} // '-';
+    printf $csv "%s,%.0f,%.3f,%.3f,%s,%s,%.0f,%d\n", $s->[0], $m{rps}, $m{p50}, $m{p99},
+        $m{lag50} // '', $m{lag99} // '', $m{rss_mb}, $m{errors};
+}
+close $csv;
+printf "\n%d round(s) of %s s per scenario, alternating order; wrk -t2 -c%d, one session "
+     . "per connection, the counter updated on every request; 'vs best' is req/s against "
+     . "the best non-cluster session provider; lag: a write on member 1 seen on member 2 "
+     . "(200 samples, polled over HTTP); RSS: member 1's processes; counter: the first "
+     . "session's counter after the load (0 or '-': the provider kept nothing).  CSV: "
+     . "bench/sessions.csv\n",
+     $repeats, $secs, $conns;
