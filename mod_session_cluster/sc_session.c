@@ -205,6 +205,22 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
     }
 }
 
+/* Does the session hold anything but mod_session's own "expiry"? */
+static int count_attr(void *n, const char *key, const char *val)
+{
+    if (strcmp(key, "expiry") != 0) {
+        ++*(int *)n;
+    }
+    return 1;
+}
+
+static int has_attributes(session_rec *z)
+{
+    int n = 0;
+    apr_table_do(count_attr, &n, z->entries, NULL);
+    return n > 0;
+}
+
 static apr_status_t sc_session_save(request_rec *r, session_rec *z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -230,8 +246,9 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
                                  : sc_elem_num(ret->cfg->manager, "maxInactiveInterval");
     sc_buf_init(&b, r->pool, 256 + strlen(data));
 
-    /* emptied or expired: invalidate */
-    if (!*data || (z->expiry && z->expiry < now)) {
+    /* emptied (mod_session still encodes its "expiry" then) or expired:
+     * invalidate */
+    if (!*data || !has_attributes(z) || (z->expiry && z->expiry < now)) {
         if (rq->id) {
             sc_store_remove(ret->store, rq->id);
             ap_cookie_remove(r, dc->cookie_name, cookie_attrs(r, dc),
@@ -287,7 +304,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     }
 
     /* an update: over the version read, merged if another request wrote first */
-    for (tries = 0; tries < 5; tries++) {
+    for (tries = 0; tries < 20; tries++) {
         apr_uint64_t base = rq->version;
         rc = sc_store_put(ret->store, rq->id, data, (apr_uint32_t)strlen(data), base, 0,
                           0, now, max_inactive, &version);

@@ -171,8 +171,20 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
             sched_yield();
         }
     }
-    /* an access within a second of the last one changes nothing worth a write */
-    if (touch && apr_time_now() - out->last_access >= apr_time_from_sec(1)) {
+    if (touch) {
+        apr_time_t now = apr_time_now();
+        /* idle too long: gone, even before the engine's sweep removes it, and
+         * not to be revived by this access */
+        if (out->max_inactive > 0
+            && now - out->last_access > apr_time_from_sec(out->max_inactive)) {
+            return SC_STORE_NOTFOUND;
+        }
+        /* an access within a second of the last one is not worth a write */
+        if (now - out->last_access < apr_time_from_sec(1)) {
+            return SC_STORE_OK;
+        }
+    }
+    if (touch) {
         sc_store_touch(st, id, apr_time_now());
         __atomic_store_n(&s->touched, 1, __ATOMIC_RELAXED);
     }

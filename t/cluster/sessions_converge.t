@@ -1,0 +1,316 @@
+#!perl
+# Convergence of replicated sessions across three static members running the
+# demo application at /app:
+#   - 300 sessions are created round-robin on node1, node2, node3;
+#   - then every session's counter is incremented 5 times, each time through a
+#     randomly chosen member; the increments of one session are sequential
+#     (rounds over all sessions, so ~300 requests lie between two increments
+#     of the same session);
+#   - in acknowledged mode also 100 sessions x 3 back-to-back increments on
+#     rotating members, each answer one more than the previous one;
+#   - at the end every member shows every session (GET /app?read) with the
+#     same, expected counter (6, or 9 after the back-to-back increments),
+#     holds exactly the 300 sessions, and nothing crashed.
+# Twice: channelSendOptions 8 (asynchronous: up to 2 s are allowed for the
+# last changes to arrive before the check) and 6 (acknowledged: every answer
+# already reflects the previous increments, wherever it was made, and the
+# check is at once).  Each mode is bounded to ~60 s.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use Time::HiRes qw(time sleep);
+use List::Util qw(shuffle);
+use SC::Cluster;
+
+$SIG{ALRM} = sub { die "sessions_converge.t: time limit (150 s) reached\n" };
+alarm 150;
+
+my $DEMO_SO = SC::Cluster::repo_dir() . '/demo/.libs/mod_session_cluster_demo.so';
+plan skip_all => "the demo module is not built ($DEMO_SO): run make" unless -f $DEMO_SO;
+
+my $SESSIONS = 300;
+my $UPDATES  = 5;
+my $MODE_BUDGET = 60;    # seconds per mode
+
+# ---------------------------------------------------------------------------
+# helpers: the ?auto page (as in membership.t / channel.t) and the demo page
+# ---------------------------------------------------------------------------
+sub page {
+    my ($c, $n) = @_;
+    my ($s, $h, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
+    return $s == 200 ? $b : undef;
+}
+
+sub parse_auto {
+    my ($b) = @_;
+    return undef unless defined $b;
+    my (%f, @members);
+    for my $l (split /\n/, $b) {
+        if ($l =~ /^Member: (.*)$/) {
+            my $r = $1;
+            my %m;
+            $m{verdict} = $1 if $r =~ s/\s*verdict="(.*)"\s*$//;
+            for my $kv (split ' ', $r) {
+                $m{$1} = $2 if $kv =~ /^(\w+)=(.*)$/;
+            }
+            push @members, \%m;
+        }
+        elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
+            $f{$1} = $2 unless exists $f{$1};
+        }
+    }
+    $f{members} = \@members;
+    return \%f;
+}
+
+sub status_of { parse_auto(page(@_)) }
+
+sub head_of_page {
+    my ($b) = @_;
+    return '(no answer)' unless defined $b;
+    my @out;
+    for (split /\n/, $b) { last if /^#/; push @out, $_ }
+    return join("\n", @out);
+}
+
+sub sess_line {
+    my ($p) = @_;
+    return '(no page)' unless $p;
+    return join(' ', map { "$_=" . ($p->{$_} // '?') }
+                qw(EngineState MembersAlive SessionsActive SessionsCreated SessionsUpdated
+                   SessionsRemoved SessionsExpired SessionsRejectedFull ReplicatedIn ReplicatedOut
+                   AckTimeouts SendFailures));
+}
+
+sub dump_cluster {
+    my ($c, $why) = @_;
+    diag("--- state after: $why");
+    for my $n ($c->members) {
+        diag($c->is_running($n)
+             ? "--- $n ?auto:\n" . head_of_page(page($c, $n))
+             : "--- $n is not running");
+        diag("--- $n error_log tail:\n" . $c->log_tail($n, 25));
+    }
+}
+
+my $dumped = 0;
+sub check {
+    my ($ok, $c, $name, @diag) = @_;
+    ok($ok, $name) and return 1;
+    diag($_) for grep { defined } @diag;
+    dump_cluster($c, $name) unless $dumped++ > 3;
+    return 0;
+}
+
+sub app {
+    my ($c, $n, $query, $id, %o) = @_;
+    my %h;
+    $h{Cookie} = "JSESSIONID=$id" if defined $id;
+    my ($s, $h, $b) = $c->get($n, "/app?$query", headers => \%h, timeout => $o{timeout} || 5);
+    my %r = (status => $s, body => $b // '', attrs => {}, headers => $h);
+    for (split /\n/, $b // '') {
+        if (/^Attribute: ([^=]*)=(.*)$/) { $r{attrs}{$1} = $2 }
+        elsif (/^(Route|Session|Counter|Created|Invalidated): ?(.*)$/) { $r{lc $1} = $2 }
+    }
+    ($r{cookie}) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
+    $r{sid} = defined $r{session} && $r{session} ne '(new)' ? $r{session} : $r{cookie};
+    $r{error} = $h->{_error} if $h->{_error};
+    return \%r;
+}
+
+sub show {
+    my ($r) = @_;
+    return "status $r->{status}" . ($r->{error} ? " ($r->{error})" : '')
+         . ", Set-Cookie: " . ($r->{headers}{'set-cookie'} // '(none)') . "\n$r->{body}";
+}
+
+sub valid_sid {
+    my ($id, $route) = @_;
+    return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/;
+}
+
+sub within {
+    my ($timeout, $cond, $t0) = @_;
+    $t0 //= time;
+    my $deadline = $t0 + $timeout;
+    while (1) {
+        return time - $t0 if $cond->();
+        return undef if time >= $deadline;
+        sleep 0.02;
+    }
+}
+
+# ---------------------------------------------------------------------------
+my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
+        . "<Location /app>\n  Session On\n  SessionCluster On\n"
+        . "  SetHandler session-cluster-demo\n</Location>\n";
+
+sub run_mode {
+    my ($send, $label, $settle) = @_;
+    my $t_mode = time;
+    my $deadline = $t_mode + $MODE_BUDGET;
+    my $c = SC::Cluster->new(
+        members    => 3,
+        extra_conf => $APP,
+        cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => $send) },
+    );
+    $c->start_all;
+    my @names = $c->members;
+
+    # all ready and seeing each other
+    my %p;
+    my $took = within(6, sub {
+        for my $n (@names) {
+            $p{$n} = status_of($c, $n) or return 0;
+            return 0 unless $p{$n}{EngineState} eq 'ready' && ($p{$n}{MembersAlive} // 0) == 2;
+        }
+        return 1;
+    });
+    check(defined $took, $c, "$label: all three members ready and seeing the two others",
+          map { "$_: " . sess_line($p{$_}) } @names) or return;
+    my ($cso) = (page($c, 'node1') // '') =~ /^Cluster\.channelSendOptions = (\d+)/m;
+    is($cso, $send, "$label: node1 runs with channelSendOptions $send");
+
+    # creation, round-robin
+    my (@ids, %count, %home);
+    my $bad_create = 0;
+    for my $i (0 .. $SESSIONS - 1) {
+        my $n = $names[$i % @names];
+        my $r = app($c, $n, 'auto');
+        if ($r->{status} == 200 && valid_sid($r->{cookie}, $n) && ($r->{counter} // '') eq '1') {
+            push @ids, $r->{cookie};
+            $count{ $r->{cookie} } = 1;
+            $home{ $r->{cookie} } = $n;
+        }
+        else {
+            $bad_create++ or diag("$label: creating session $i on $n failed:\n" . show($r));
+        }
+        last if time > $deadline;
+    }
+    my %uniq = map { $_ => 1 } @ids;
+    check(@ids == $SESSIONS && keys %uniq == $SESSIONS, $c,
+          "$label: $SESSIONS sessions created round-robin, all with distinct ids",
+          scalar(@ids) . " created, " . scalar(keys %uniq) . " distinct, $bad_create failures");
+    note(sprintf "$label: %d sessions created in %.2fs", scalar @ids, time - $t_mode);
+
+    # updates through random members, sequential per session
+    my %expect = map { $_ => 1 } @ids;    # increments made, per session
+    my ($n_upd, $wrong_answer, $not_held) = (0, 0, 0);
+    my @wrong_examples;
+    my %through;    # member => updates made there
+    my $update = sub {
+        my ($id, $n, $what) = @_;
+        $through{$n}++;
+        my $r = app($c, $n, 'auto', $id);
+        $n_upd++;
+        $expect{$id}++;
+        my $want = $count{$id} + 1;
+        if (($r->{session} // '') ne $id) {
+            $not_held++;
+            push @wrong_examples, "$what of $id on $n: not held:\n" . show($r)
+                if @wrong_examples < 5;
+            return;
+        }
+        if (($r->{counter} // '') ne $want) {
+            $wrong_answer++;
+            push @wrong_examples, "$what of $id (made on $home{$id}) on $n: expected counter "
+                . "$want:\n" . show($r) if @wrong_examples < 5;
+        }
+        # the next answer should be one more than this one
+        $count{$id} = $r->{counter} =~ /^\d+$/ ? $r->{counter} : $want;
+    };
+    my $t_upd = time;
+    ROUND: for my $round (1 .. $UPDATES) {
+        for my $id (shuffle @ids) {
+            last ROUND if time > $deadline;
+            $update->($id, $names[int rand @names], "update $round");
+        }
+    }
+    my $t_upd_took = time - $t_upd;
+    note(sprintf "$label: %d updates in %.2fs (%.0f/s), through %s", $n_upd, $t_upd_took,
+         $n_upd / ($t_upd_took || 1), join(', ', map { "$_ $through{$_}" } sort keys %through));
+    check($n_upd == $SESSIONS * $UPDATES, $c, "$label: all $n_upd updates made within the time budget");
+    check(!$not_held, $c, "$label: every update found its session, on whichever member it was made",
+          "$not_held updates got a new session instead", @wrong_examples);
+    # asynchronous: a member could answer before the previous delta (made ~300
+    # requests earlier elsewhere) arrived; the final check would then fail too
+    check(!$wrong_answer, $c,
+          "$label: every update answered the expected counter (the previous increment had arrived)",
+          "$wrong_answer of $n_upd answers had another counter", @wrong_examples);
+
+    if ($send == 6) {
+        # acknowledged mode: the request returns after every live member
+        # acknowledged, so even back-to-back increments of one session on
+        # three different members see each other
+        my ($wrong0, $held0, $n0) = ($wrong_answer, $not_held, $n_upd);
+        @wrong_examples = ();
+        for my $id (@ids[0 .. 99]) {
+            my $k = int rand @names;
+            for my $j (1 .. 3) {
+                $update->($id, $names[($k + $j) % @names], "back-to-back update $j");
+            }
+        }
+        check($wrong_answer == $wrong0 && $not_held == $held0, $c,
+              "$label: back-to-back increments of one session on rotating members (100 x 3) each see the previous one",
+              ($wrong_answer - $wrong0) . " wrong counters, " . ($not_held - $held0)
+              . " not held, of " . ($n_upd - $n0), @wrong_examples);
+    }
+
+    # the check: every member, every session, counter = 1 + its increments
+    my %pending = map { my $n = $_; map { ("$n $_" => 1) } @ids } @names;
+    my %last;
+    my $t_check = time;
+    my $limit = $settle;
+    my $passes = 0;
+    while (1) {
+        $passes++;
+        for my $k (sort keys %pending) {
+            my ($n, $id) = split / /, $k;
+            my $r = app($c, $n, 'read', $id);
+            $last{$k} = $r;
+            delete $pending{$k}
+                if ($r->{session} // '') eq $id && ($r->{counter} // '') eq $expect{$id};
+        }
+        last if !%pending || time - $t_check >= $limit || time > $deadline;
+        sleep 0.2;
+    }
+    my $t_conv = time - $t_check;
+    my @bad = sort keys %pending;
+    my %by_member;
+    $by_member{ (split / /, $_)[0] }++ for @bad;
+    check(!@bad, $c,
+          sprintf("$label: every member shows all %d sessions with the expected counter (%s)",
+                  scalar @ids, $settle ? "within ${settle}s" : 'at once'),
+          sprintf('%d (member, session) pairs wrong after %.2fs: %s', scalar @bad, $t_conv,
+                  join(', ', map { "$_ $by_member{$_}" } sort keys %by_member)),
+          (map { "$_ (created on $home{(split / /, $_)[1]}, expected counter $expect{(split / /, $_)[1]}): "
+                 . show($last{$_}) } @bad[0 .. ($#bad < 4 ? $#bad : 4)]));
+    note(sprintf "$label: check took %.2fs, %d pass(es) over all pairs", $t_conv, $passes) unless @bad;
+
+    for my $n (@names) {
+        my $p = status_of($c, $n);
+        check(($p->{SessionsActive} // -1) == $SESSIONS, $c,
+              "$label: $n holds exactly $SESSIONS sessions", "$n: " . sess_line($p));
+        cmp_ok($p->{ReplicatedIn} // 0, '>', 0, "$label: $n received replicated changes");
+        is($p->{SessionsRejectedFull}, 0, "$label: $n refused nothing");
+    }
+    for my $n (@names) {
+        my $log = $c->error_log($n);
+        unlike($log, qr/exit signal|Segmentation|AH00052/, "$label: $n: no crash in the error_log");
+        my @errs = $log =~ /^(.*\[session_cluster:(?:error|warn)\].*)$/mg;
+        ok(!@errs, "$label: $n: no session_cluster error or warning in the error_log")
+            or diag(join("\n", @errs[0 .. ($#errs < 9 ? $#errs : 9)]));
+    }
+    my $t_all = time - $t_mode;
+    cmp_ok($t_all, '<', $MODE_BUDGET + 5, sprintf("$label: mode took %.1fs", $t_all));
+    $c->teardown;
+}
+
+run_mode(8, 'async (8)', 2.0);
+run_mode(6, 'sync (6)', 0);
+
+done_testing();
