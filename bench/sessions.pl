@@ -167,17 +167,30 @@ L
         my (undef, $body) = http_get($sock, '/app?read', $cookies[0]);
         ($r{counter}) = $body =~ /^Counter: (\d+)/m;
     }
-    # replication lag: write on node1, visible on node2
+    # replication lag: write on node1, visible on node2 (kept connections,
+    # opened again when httpd closes them: MaxKeepAliveRequests)
     if ($members > 1 && $cookies[0]) {
-        my $sa = IO::Socket::INET->new("127.0.0.1:$port") or die;
-        my $sb = IO::Socket::INET->new('127.0.0.1:' . $c->member('node2')->{http_port}) or die;
+        my $pb = $c->member('node2')->{http_port};
+        my %socks;
+        my $get = sub {
+            my ($p, $path) = @_;
+            for (1 .. 2) {
+                $socks{$p} ||= IO::Socket::INET->new("127.0.0.1:$p") or die;
+                my ($h, $body) = http_get($socks{$p}, $path, $cookies[0]);
+                return ($h, $body) if $h =~ /^HTTP/;
+                delete $socks{$p};
+            }
+            return ('', '');
+        };
+        my $sa = $port;
+        my $sb = $pb;
         my @lags;
         for (1 .. 200) {
-            my (undef, $body) = http_get($sa, '/app?auto', $cookies[0]);
+            my (undef, $body) = $get->($sa, '/app?auto');
             my ($want) = $body =~ /^Counter: (\d+)/m;
             my $t0 = time;
             while (time - $t0 < 1) {
-                my (undef, $seen) = http_get($sb, '/app?read', $cookies[0]);
+                my (undef, $seen) = $get->($sb, '/app?read');
                 my ($got) = $seen =~ /^Counter: (\d+)/m;
                 last if defined $got && defined $want && $got >= $want;
             }
