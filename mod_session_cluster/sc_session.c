@@ -68,6 +68,28 @@ static const char *url_id(request_rec *r)
     return apr_pstrmemdup(r->pool, at, n);
 }
 
+/* ReplicationValve primaryIndicator: tell the application whether this member
+ * is the session's primary (its route is the id's), as a request note and an
+ * environment variable named by primaryIndicatorName. */
+static void primary_indicator(request_rec *r, sc_cluster_cfg *cfg, const char *id,
+                              const char *route)
+{
+    int i;
+    for (i = 0; i < cfg->valves->nelts; i++) {
+        sc_elem_t *v = APR_ARRAY_IDX(cfg->valves, i, sc_elem_t *);
+        const char *dot;
+        const char *name, *val;
+        if (v->cls->id != SC_C_REPLICATION_VALVE || !sc_elem_num(v, "primaryIndicator")) {
+            continue;
+        }
+        name = sc_elem_str(v, "primaryIndicatorName");
+        dot = id ? strchr(id, '.') : NULL;
+        val = (!id || (dot && !strcmp(dot + 1, route))) ? "true" : "false";
+        apr_table_setn(r->notes, name, val);
+        apr_table_setn(r->subprocess_env, name, val);
+    }
+}
+
 static int filter_matches(request_rec *r, sc_cluster_cfg *cfg)
 {
     int i;
@@ -146,6 +168,7 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     rq->z = zz;
     rq->filtered = filter_matches(r, ret->cfg);
     apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ROUTE", ret->route);
+    primary_indicator(r, ret->cfg, rq->id, ret->route);
     if (rq->id) {
         apr_table_setn(r->notes, "SESSION_CLUSTER_ID", rq->id);
     }
