@@ -672,7 +672,7 @@ static void engine_run(sc_retained *r)
         int n;
         apr_pool_clear(e->tmp);
         if (getppid() != e->parent) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1237)
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1237)
                          "httpd's parent process is gone: the cluster engine leaves");
             break;
         }

@@ -27,6 +27,8 @@ use POSIX qw(WNOHANG);
 use File::Temp ();
 use File::Path qw(remove_tree);
 use SC::Cluster;
+use SC::Test qw(within);
+$SC::Test::WITHIN_INTERVAL = 0.05;
 
 my $NAME = 'members.cluster.test';
 
@@ -160,17 +162,6 @@ sub member_on {
 sub state_on {
     my $m = member_on(@_);
     return $m ? $m->{state} : '(no line)';
-}
-
-# polls until $cond is true or $timeout passes: seconds taken, or undef
-sub within {
-    my ($timeout, $cond) = @_;
-    my $t0 = time;
-    while (1) {
-        return time - $t0 if $cond->();
-        return undef if time >= $t0 + $timeout;
-        sleep 0.05;
-    }
 }
 
 sub member_lines {

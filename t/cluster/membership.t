@@ -20,93 +20,10 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+use SC::Test qw(status_of member_on check within);
 
 $SIG{ALRM} = sub { die "membership.t: time limit (90 s) reached\n" };
 alarm 90;
-
-# ---------------------------------------------------------------------------
-# helpers (the ?auto page)
-# ---------------------------------------------------------------------------
-sub page {
-    my ($c, $n) = @_;
-    my ($s, $h, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
-    return $s == 200 ? $b : undef;
-}
-
-sub parse_auto {
-    my ($b) = @_;
-    return undef unless defined $b;
-    my (%f, @members);
-    for my $l (split /\n/, $b) {
-        if ($l =~ /^Member: (.*)$/) {
-            my $r = $1;
-            my %m;
-            $m{verdict} = $1 if $r =~ s/\s*verdict="(.*)"\s*$//;
-            for my $kv (split ' ', $r) {
-                $m{$1} = $2 if $kv =~ /^(\w+)=(.*)$/;
-            }
-            push @members, \%m;
-        }
-        elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
-            $f{$1} = $2 unless exists $f{$1};
-        }
-    }
-    $f{members} = \@members;
-    return \%f;
-}
-
-sub status_of { parse_auto(page(@_)) }
-
-# the Member: line for $route on $n's page (undef if none)
-sub member_on {
-    my ($c, $n, $route) = @_;
-    my $p = status_of($c, $n) or return undef;
-    my ($m) = grep { ($_->{route} // '') eq $route } @{ $p->{members} };
-    return $m;
-}
-
-# polls until $cond returns true or $timeout passes; returns the seconds it
-# took (measured from $t0, default now) or undef
-sub within {
-    my ($timeout, $cond, $t0) = @_;
-    $t0 //= time;
-    my $deadline = $t0 + $timeout;
-    while (1) {
-        return time - $t0 if $cond->();
-        return undef if time >= $deadline;
-        sleep 0.02;
-    }
-}
-
-sub head_of_page {
-    my ($b) = @_;
-    return '(no answer)' unless defined $b;
-    my @out;
-    for (split /\n/, $b) { last if /^#/; push @out, $_ }
-    return join("\n", @out);
-}
-
-sub dump_cluster {
-    my ($c, $why) = @_;
-    diag("--- state after: $why");
-    for my $n ($c->members) {
-        if ($c->is_running($n)) {
-            diag("--- $n ?auto:\n" . head_of_page(page($c, $n)));
-        }
-        else {
-            diag("--- $n is not running");
-        }
-        diag("--- $n error_log tail:\n" . $c->log_tail($n, 25));
-    }
-}
-
-my $failed_dumped = 0;
-sub check {
-    my ($ok, $c, $name) = @_;
-    ok($ok, $name) and return 1;
-    dump_cluster($c, $name) unless $failed_dumped++ > 3;
-    return 0;
-}
 
 # ---------------------------------------------------------------------------
 my $c = SC::Cluster->new(members => 3);

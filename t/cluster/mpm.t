@@ -23,79 +23,15 @@ use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+use SC::Test qw(parse_auto status_of member_on check);
+SC::Test::dump_options(max => 6, extra => sub {
+    my ($c, $n) = @_;
+    return "--- $n processes: " . join(' ', map { "$_(ppid " . (ppid_of($_) // '?') . ')' }
+                                          $c->pids($n));
+});
 
 $SIG{ALRM} = sub { die "mpm.t: time limit (60 s) reached\n" };
 alarm 60;
-
-# ---------------------------------------------------------------------------
-# helpers (the ?auto page), as in membership.t and multicast.t
-# ---------------------------------------------------------------------------
-sub page {
-    my ($c, $n) = @_;
-    my ($s, $h, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
-    return $s == 200 ? $b : undef;
-}
-
-sub parse_auto {
-    my ($b) = @_;
-    return undef unless defined $b;
-    my (%f, @members);
-    for my $l (split /\n/, $b) {
-        if ($l =~ /^Member: (.*)$/) {
-            my $r = $1;
-            my %m;
-            $m{verdict} = $1 if $r =~ s/\s*verdict="(.*)"\s*$//;
-            for my $kv (split ' ', $r) {
-                $m{$1} = $2 if $kv =~ /^(\w+)=(.*)$/;
-            }
-            push @members, \%m;
-        }
-        elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
-            $f{$1} = $2 unless exists $f{$1};
-        }
-    }
-    $f{members} = \@members;
-    return \%f;
-}
-
-sub status_of { parse_auto(page(@_)) }
-
-sub member_on {
-    my ($c, $n, $route) = @_;
-    my $p = status_of($c, $n) or return undef;
-    my ($m) = grep { ($_->{route} // '') eq $route } @{ $p->{members} };
-    return $m;
-}
-
-sub head_of_page {
-    my ($b) = @_;
-    return '(no answer)' unless defined $b;
-    my @out;
-    for (split /\n/, $b) { last if /^#/; push @out, $_ }
-    return join("\n", @out);
-}
-
-sub dump_cluster {
-    my ($c, $why) = @_;
-    diag("--- state after: $why");
-    for my $n ($c->members) {
-        diag($c->is_running($n)
-             ? "--- $n ?auto:\n" . head_of_page(page($c, $n))
-             : "--- $n is not running");
-        diag("--- $n processes: " . join(' ', map { "$_(ppid " . (ppid_of($_) // '?') . ')' }
-                                          $c->pids($n)));
-        diag("--- $n error_log tail:\n" . $c->log_tail($n, 25));
-    }
-}
-
-my $dumped = 0;
-sub check {
-    my ($ok, $c, $name, @diag) = @_;
-    ok($ok, $name) and return 1;
-    diag($_) for @diag;
-    dump_cluster($c, $name) unless $dumped++ > 5;
-    return 0;
-}
 
 # ---------------------------------------------------------------------------
 # processes and sockets (/proc)

@@ -17,6 +17,8 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+use SC::Test qw(status_of dump_cluster check);
+SC::Test::dump_options(tail => 8, cut => 240);   # (a flood of one line would hide everything else: short lines)
 
 $SIG{ALRM} = sub { die "route_conflict.t: time limit (60 s) reached\n" };
 alarm 60;
@@ -24,35 +26,6 @@ alarm 60;
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-sub page {
-    my ($c, $n) = @_;
-    my ($s, $h, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
-    return $s == 200 ? $b : undef;
-}
-
-sub parse_auto {
-    my ($b) = @_;
-    return undef unless defined $b;
-    my (%f, @members);
-    for my $l (split /\n/, $b) {
-        if ($l =~ /^Member: (.*)$/) {
-            my $r = $1;
-            my %m;
-            $m{verdict} = $1 if $r =~ s/\s*verdict="(.*)"\s*$//;
-            for my $kv (split ' ', $r) {
-                $m{$1} = $2 if $kv =~ /^(\w+)=(.*)$/;
-            }
-            push @members, \%m;
-        }
-        elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
-            $f{$1} = $2 unless exists $f{$1};
-        }
-    }
-    $f{members} = \@members;
-    return \%f;
-}
-
-sub status_of { parse_auto(page(@_)) }
 
 # the Member: line on $n's page for the member listening on $port
 sub member_at {
@@ -60,36 +33,6 @@ sub member_at {
     my $p = status_of($c, $n) or return undef;
     my ($m) = grep { ($_->{addr} // '') =~ /:\Q$port\E$/ } @{ $p->{members} };
     return $m;
-}
-
-sub head_of_page {
-    my ($b) = @_;
-    return '(no answer)' unless defined $b;
-    my @out;
-    for (split /\n/, $b) { last if /^#/; push @out, $_ }
-    return join("\n", @out);
-}
-
-sub dump_cluster {
-    my ($c, $why) = @_;
-    diag("--- state after: $why");
-    for my $n ($c->members) {
-        diag($c->is_running($n) ? "--- $n ?auto:\n" . head_of_page(page($c, $n))
-                                : "--- $n is not running");
-        # (a flood of one line would hide everything else: short lines)
-        diag("--- $n error_log tail:\n"
-             . join("\n", map { length > 240 ? substr($_, 0, 240) . '...' : $_ }
-                           split /\n/, $c->log_tail($n, 8)));
-    }
-}
-
-my $dumped = 0;
-sub check {
-    my ($ok, $c, $name, @diag) = @_;
-    ok($ok, $name) and return 1;
-    diag($_) for @diag;
-    dump_cluster($c, $name) unless $dumped++ > 3;
-    return 0;
 }
 
 sub lines_matching {

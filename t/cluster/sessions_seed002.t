@@ -29,6 +29,8 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+use SC::Test qw(page status_of counter check within app show valid_sid);
+SC::Test::dump_options(tail => 30);
 
 $SIG{ALRM} = sub { die "sessions_seed002.t: time limit (90 s) reached\n" };
 alarm 90;
@@ -37,51 +39,8 @@ my $DEMO_SO = SC::Cluster::repo_dir() . '/demo/.libs/mod_session_cluster_demo.so
 plan skip_all => "the demo module is not built ($DEMO_SO): run make" unless -f $DEMO_SO;
 
 # ---------------------------------------------------------------------------
-# helpers: the ?auto page (as in membership.t / channel.t) and the demo page
+# helpers (the ?auto page and demo app helpers are in SC::Test)
 # ---------------------------------------------------------------------------
-sub page {
-    my ($c, $n) = @_;
-    my ($s, $h, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
-    return $s == 200 ? $b : undef;
-}
-
-sub parse_auto {
-    my ($b) = @_;
-    return undef unless defined $b;
-    my (%f, @members);
-    for my $l (split /\n/, $b) {
-        if ($l =~ /^Member: (.*)$/) {
-            my $r = $1;
-            my %m;
-            $m{verdict} = $1 if $r =~ s/\s*verdict="(.*)"\s*$//;
-            for my $kv (split ' ', $r) {
-                $m{$1} = $2 if $kv =~ /^(\w+)=(.*)$/;
-            }
-            push @members, \%m;
-        }
-        elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
-            $f{$1} = $2 unless exists $f{$1};
-        }
-    }
-    $f{members} = \@members;
-    return \%f;
-}
-
-sub status_of { parse_auto(page(@_)) }
-
-sub counter {
-    my ($c, $n, $k) = @_;
-    my $p = status_of($c, $n) or return undef;
-    return $p->{$k};
-}
-
-sub head_of_page {
-    my ($b) = @_;
-    return '(no answer)' unless defined $b;
-    my @out;
-    for (split /\n/, $b) { last if /^#/; push @out, $_ }
-    return join("\n", @out);
-}
 
 # the session part of a page, for notes
 sub sess_line {
@@ -91,69 +50,6 @@ sub sess_line {
                 qw(EngineState SessionsActive SessionsCreated SessionsUpdated SessionsRemoved
                    SessionsExpired ReplicatedIn ReplicatedOut TransferIn TransferOut
                    LastTransferMs LastTransferSessions));
-}
-
-sub dump_cluster {
-    my ($c, $why) = @_;
-    diag("--- state after: $why");
-    for my $n ($c->members) {
-        diag($c->is_running($n)
-             ? "--- $n ?auto:\n" . head_of_page(page($c, $n))
-             : "--- $n is not running");
-        diag("--- $n error_log tail:\n" . $c->log_tail($n, 30));
-    }
-}
-
-my $dumped = 0;
-sub check {
-    my ($ok, $c, $name, @diag) = @_;
-    ok($ok, $name) and return 1;
-    diag($_) for grep { defined } @diag;
-    dump_cluster($c, $name) unless $dumped++ > 3;
-    return 0;
-}
-
-# GET /app?QUERY on member $n, with session id $id as the JSESSIONID cookie;
-# returns { status, route, session, counter, created, attrs => {}, cookie
-# (the id a Set-Cookie gives), sid (the session the answer is about), body }
-sub app {
-    my ($c, $n, $query, $id, %o) = @_;
-    my %h;
-    $h{Cookie} = "JSESSIONID=$id" if defined $id;
-    my ($s, $h, $b) = $c->get($n, "/app?$query", headers => \%h, timeout => $o{timeout} || 5);
-    my %r = (status => $s, body => $b // '', attrs => {}, headers => $h);
-    for (split /\n/, $b // '') {
-        if (/^Attribute: ([^=]*)=(.*)$/) { $r{attrs}{$1} = $2 }
-        elsif (/^(Route|Session|Counter|Created|Invalidated): ?(.*)$/) { $r{lc $1} = $2 }
-    }
-    ($r{cookie}) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
-    $r{sid} = defined $r{session} && $r{session} ne '(new)' ? $r{session} : $r{cookie};
-    $r{error} = $h->{_error} if $h->{_error};
-    return \%r;
-}
-
-sub show {
-    my ($r) = @_;
-    return "status $r->{status}" . ($r->{error} ? " ($r->{error})" : '')
-         . ", Set-Cookie: " . ($r->{headers}{'set-cookie'} // '(none)') . "\n$r->{body}";
-}
-
-sub valid_sid {
-    my ($id, $route) = @_;
-    return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/;
-}
-
-# polls $cond every 20 ms until true or $timeout; returns the seconds it took
-# (from $t0, default now) or undef
-sub within {
-    my ($timeout, $cond, $t0) = @_;
-    $t0 //= time;
-    my $deadline = $t0 + $timeout;
-    while (1) {
-        return time - $t0 if $cond->();
-        return undef if time >= $deadline;
-        sleep 0.02;
-    }
 }
 
 # ---------------------------------------------------------------------------

@@ -1,0 +1,179 @@
+package SC::Test;
+
+# Helpers shared by the cluster tests under t/cluster/: reading and parsing
+# the /cluster-manager?auto page, polling, checks that dump the cluster's
+# state on failure, and the demo application's request helper.
+#
+#   use SC::Test qw(status_of member_on within check dump_cluster app valid_sid);
+#
+# Per-file knobs for the dump written by check() / dump_cluster():
+#
+#   SC::Test::dump_options(tail => 30);      # error_log lines per member (25)
+#   SC::Test::dump_options(max => 6);        # dumps per test file from check() (4)
+#   SC::Test::dump_options(cut => 240);      # shorten longer error_log lines
+#   SC::Test::dump_options(extra => sub { my ($c, $n) = @_; ... });
+#                                            # more diag() text per member
+#
+# within() polls every 0.02 s unless $SC::Test::WITHIN_INTERVAL says otherwise.
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use Test::More ();
+use Time::HiRes qw(time sleep);
+
+our @EXPORT_OK = qw(
+    page parse_auto status_of member_on counter head_of_page
+    dump_cluster dump_options check within
+    app show valid_sid
+);
+
+our %DUMP = (tail => 25, max => 4, cut => undef, extra => undef);
+our $WITHIN_INTERVAL = 0.02;
+
+my $dumped = 0;    # dumps made by check() so far
+
+# The member's ?auto page, or undef unless it answered 200.
+sub page {
+    my ($c, $n) = @_;
+    my ($s, $h, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
+    return $s == 200 ? $b : undef;
+}
+
+# { Field => value (first occurrence), members => [ { key => value, verdict => ... } ] }
+sub parse_auto {
+    my ($b) = @_;
+    return undef unless defined $b;
+    my (%f, @members);
+    for my $l (split /\n/, $b) {
+        if ($l =~ /^Member: (.*)$/) {
+            my $r = $1;
+            my %m;
+            $m{verdict} = $1 if $r =~ s/\s*verdict="(.*)"\s*$//;
+            for my $kv (split ' ', $r) {
+                $m{$1} = $2 if $kv =~ /^(\w+)=(.*)$/;
+            }
+            push @members, \%m;
+        }
+        elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
+            $f{$1} = $2 unless exists $f{$1};
+        }
+    }
+    $f{members} = \@members;
+    return \%f;
+}
+
+sub status_of { parse_auto(page(@_)) }
+
+# The Member line (parsed) that member $n's page shows for $route.
+sub member_on {
+    my ($c, $n, $route) = @_;
+    my $p = status_of($c, $n) or return undef;
+    my ($m) = grep { ($_->{route} // '') eq $route } @{ $p->{members} };
+    return $m;
+}
+
+sub counter {
+    my ($c, $n, $k) = @_;
+    my $p = status_of($c, $n) or return undef;
+    return $p->{$k};
+}
+
+# The page up to its first '#' line.
+sub head_of_page {
+    my ($b) = @_;
+    return '(no answer)' unless defined $b;
+    my @out;
+    for (split /\n/, $b) { last if /^#/; push @out, $_ }
+    return join("\n", @out);
+}
+
+sub dump_options {
+    my (%o) = @_;
+    @DUMP{keys %o} = values %o;
+    return %DUMP;
+}
+
+# diag() every member's page head (running and not frozen members only) and
+# error_log tail.
+sub dump_cluster {
+    my ($c, $why) = @_;
+    my %o = %DUMP;
+    Test::More::diag("--- state after: $why");
+    for my $n ($c->members) {
+        Test::More::diag($c->is_running($n) && ($c->member($n)->{state} // '') ne 'sigstopped'
+                         ? "--- $n ?auto:\n" . head_of_page(page($c, $n))
+                         : "--- $n is not running or frozen");
+        Test::More::diag($o{extra}->($c, $n)) if $o{extra};
+        my $tail = $c->log_tail($n, $o{tail});
+        $tail = join("\n", map { length > $o{cut} ? substr($_, 0, $o{cut}) . '...' : $_ }
+                           split /\n/, $tail)
+            if $o{cut};
+        Test::More::diag("--- $n error_log tail:\n" . $tail);
+    }
+}
+
+# ok($ok, $name); on failure diag(@diag) and dump the cluster (at most
+# $DUMP{max} times per test file).
+sub check {
+    my ($ok, $c, $name, @diag) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    Test::More::ok($ok, $name) and return 1;
+    Test::More::diag($_) for grep { defined } @diag;
+    dump_cluster($c, $name) unless $dumped++ > $DUMP{max} - 1;
+    return 0;
+}
+
+# Poll $cond until it is true (returns the seconds taken since $t0, default
+# now) or $timeout seconds after $t0 have passed (returns undef).
+sub within {
+    my ($timeout, $cond, $t0) = @_;
+    $t0 //= time;
+    my $deadline = $t0 + $timeout;
+    while (1) {
+        return time - $t0 if $cond->();
+        return undef if time >= $deadline;
+        sleep $WITHIN_INTERVAL;
+    }
+}
+
+# One request to the demo application (/app?$query) on member $n:
+#   app($c, $n, $query [, $id] [, id => $id, cookie => $header, path => $p, timeout => $s])
+# Returns { status, body, headers, path, attrs => {...}, route, session,
+# counter, created, invalidated, cookie (Set-Cookie JSESSIONID), sid, error }.
+sub app {
+    my ($c, $n, $query, @rest) = @_;
+    my $id = @rest % 2 ? shift @rest : undef;
+    my %o = @rest;
+    $id = $o{id} if exists $o{id};
+    my %h;
+    $h{Cookie} = "JSESSIONID=$id" if defined $id;
+    $h{Cookie} = $o{cookie} if defined $o{cookie};
+    my $path = '/app' . ($o{path} // '') . "?$query";
+    my ($s, $h, $b) = $c->get($n, $path, headers => \%h, timeout => $o{timeout} || 5);
+    my %r = (status => $s, body => $b // '', attrs => {}, headers => $h, path => $path);
+    for (split /\n/, $b // '') {
+        if (/^Attribute: ([^=]*)=(.*)$/) { $r{attrs}{$1} = $2 }
+        elsif (/^(Route|Session|Counter|Created|Invalidated): ?(.*)$/) { $r{lc $1} = $2 }
+    }
+    ($r{cookie}) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
+    $r{sid} = defined $r{session} && $r{session} ne '(new)' ? $r{session} : $r{cookie};
+    $r{error} = $h->{_error} if $h->{_error};
+    return \%r;
+}
+
+# An app() answer, for diag().
+sub show {
+    my ($r) = @_;
+    return "status $r->{status}" . ($r->{error} ? " ($r->{error})" : '')
+         . ", Set-Cookie: " . ($r->{headers}{'set-cookie'} // '(none)') . "\n$r->{body}";
+}
+
+# A session id as the module makes them: 32 hex digits, '.', the route.
+sub valid_sid {
+    my ($id, $route) = @_;
+    return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/;
+}
+
+1;
