@@ -133,6 +133,19 @@ typedef struct sc_transfer_out {
     struct sc_transfer_out *next;
 } sc_transfer_out;
 
+/* A delta that arrived before the version it applies to (children replicate
+ * through separate connections, so one session's deltas may overtake each
+ * other): held briefly for the missing one, else the session is asked for. */
+typedef struct sc_held {
+    char id[SC_SID_MAX];
+    apr_uint64_t base;
+    sc_peer *from;
+    unsigned char *msg;
+    apr_size_t len;
+    apr_time_t deadline;
+    struct sc_held *next;
+} sc_held;
+
 /* An acknowledged send waiting for its ACK (from a child's request). */
 typedef struct sc_pending {
     sc_group *group;                   /* a broadcast's share, or NULL */
@@ -199,6 +212,8 @@ struct sc_engine {
     apr_time_t transfer_started, transfer_asked;
     apr_uint32_t transfer_received;
     sc_transfer_out *transfers;
+    sc_held *held;
+    int nheld;
     apr_time_t next_sweep;
     unsigned char conflict_id[SC_ID_LEN];   /* last member that claimed our route */
     apr_time_t conflict_logged;

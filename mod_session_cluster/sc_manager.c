@@ -13,6 +13,8 @@
 APLOG_USE_MODULE(session_cluster);
 
 #define SC_TRANSFER_HIGH_WATER (1024 * 1024)   /* bytes queued to a joiner */
+#define SC_HELD_MAX 4096                        /* deltas waiting for their base */
+#define SC_HELD_WAIT_MS 100
 
 static void bad_message(sc_engine *e, sc_conn *c, const char *what)
 {
@@ -44,6 +46,135 @@ static void put_replica(sc_engine *e, const sc_sess_copy *s)
     }
 }
 
+static void ask_session(sc_engine *e, sc_peer *from, sc_conn *c, const char *id)
+{
+    sc_buf b;
+    if (!c) {
+        if (!from->out) {
+            sc_tr_connect(e, from);
+        }
+        c = from->out;
+    }
+    if (!c) {
+        return;
+    }
+    sc_buf_init(&b, e->tmp, 128);
+    sc_buf_u8(&b, SC_REPL_GET_SESSION);
+    sc_buf_id(&b, id);
+    send_to(e, c, &b);
+}
+
+static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned char *msg,
+                       apr_size_t len, int may_hold);
+
+/* Applies the held deltas that the session's new version makes applicable. */
+static void drain_held(sc_engine *e, const char *id)
+{
+    int progress = 1;
+    while (progress && e->held) {
+        sc_held *h, **pp;
+        sc_sess_copy cur;
+        progress = 0;
+        if (sc_store_get(e->store, e->tmp, id, 0, &cur) != SC_STORE_OK) {
+            return;
+        }
+        for (pp = &e->held; (h = *pp); pp = &h->next) {
+            if (!strcmp(h->id, id) && h->base == cur.version) {
+                *pp = h->next;
+                e->nheld--;
+                apply_delta(e, NULL, h->from, h->msg, h->len, 0);
+                free(h->msg);
+                free(h);
+                progress = 1;
+                break;
+            }
+        }
+    }
+}
+
+static void held_tick(sc_engine *e, apr_time_t now)
+{
+    sc_held *h, **pp = &e->held;
+    while ((h = *pp)) {
+        if (now > h->deadline) {
+            *pp = h->next;
+            e->nheld--;
+            if (h->from->view == SC_VIEW_ALIVE) {
+                ask_session(e, h->from, NULL, h->id);
+            }
+            free(h->msg);
+            free(h);
+            continue;
+        }
+        pp = &h->next;
+    }
+}
+
+/* A DELTA: applied when its base is the stored version; held a moment when it
+ * is ahead; ignored when already applied.  0: malformed. */
+static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned char *msg,
+                       apr_size_t len, int may_hold)
+{
+    apr_pool_t *p = e->tmp;
+    sc_sess_copy cur, s;
+    apr_uint64_t base, version;
+    const char *id, *data;
+    sc_rd r;
+    int found;
+
+    sc_rd_init(&r, msg, len);
+    sc_rd_u8(&r);
+    id = sc_rd_id(&r, p);
+    base = sc_rd_u64(&r);
+    version = sc_rd_u64(&r);
+    memset(&s, 0, sizeof(s));
+    s.last_access = (apr_time_t)sc_rd_u64(&r);
+    s.max_inactive = (apr_int64_t)sc_rd_u64(&r);
+    if (!id || r.bad) {
+        return 0;
+    }
+    found = sc_store_get(e->store, p, id, 0, &cur) == SC_STORE_OK;
+    if (found && cur.version == base) {
+        data = sc_repl_apply(p, cur.data, &r);
+        if (!data) {
+            return 0;
+        }
+        apr_cpystrn(s.id, id, sizeof(s.id));
+        s.version = version;
+        s.created = cur.created;
+        s.data = (char *)data;
+        s.data_len = (apr_uint32_t)strlen(data);
+        put_replica(e, &s);
+        drain_held(e, id);
+    }
+    else if (found && cur.version >= version) {
+        /* already have it (or newer) */
+    }
+    else if (may_hold && e->nheld < SC_HELD_MAX) {
+        sc_held *h = calloc(1, sizeof(*h));
+        if (h && (h->msg = malloc(len))) {
+            apr_cpystrn(h->id, id, sizeof(h->id));
+            h->base = base;
+            h->from = from;
+            memcpy(h->msg, msg, len);
+            h->len = len;
+            h->deadline = apr_time_now() + apr_time_from_msec(SC_HELD_WAIT_MS);
+            h->next = e->held;
+            e->held = h;
+            e->nheld++;
+        }
+        else {
+            free(h);
+            ask_session(e, from, c, id);
+        }
+    }
+    else {
+        /* a delta we cannot apply: we missed one; ask for the session */
+        ask_session(e, from, c, id);
+    }
+    return 1;
+}
+
 void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len)
 {
     apr_pool_t *p = e->tmp;
@@ -70,50 +201,15 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
             return;
         }
         put_replica(e, &s);
+        drain_held(e, s.id);
         break;
     }
-    case SC_REPL_DELTA: {
-        sc_sess_copy cur, s;
-        apr_uint64_t base, version;
-        const char *data;
-        id = sc_rd_id(&r, p);
-        base = sc_rd_u64(&r);
-        version = sc_rd_u64(&r);
-        memset(&s, 0, sizeof(s));
-        s.last_access = (apr_time_t)sc_rd_u64(&r);
-        s.max_inactive = (apr_int64_t)sc_rd_u64(&r);
-        if (!id || r.bad) {
+    case SC_REPL_DELTA:
+        if (!apply_delta(e, c, c->peer, msg, len, 1)) {
             bad_message(e, c, "malformed DELTA");
             return;
         }
-        if (sc_store_get(e->store, p, id, 0, &cur) == SC_STORE_OK
-            && cur.version == base) {
-            data = sc_repl_apply(p, cur.data, &r);
-            if (!data) {
-                bad_message(e, c, "malformed DELTA attributes");
-                return;
-            }
-            apr_cpystrn(s.id, id, sizeof(s.id));
-            s.version = version;
-            s.created = cur.created;
-            s.data = (char *)data;
-            s.data_len = (apr_uint32_t)strlen(data);
-            put_replica(e, &s);
-        }
-        else if (sc_store_get(e->store, p, id, 0, &cur) == SC_STORE_OK
-                 && cur.version >= version) {
-            /* already have it (or newer) */
-        }
-        else {
-            /* a delta we cannot apply: we missed one; ask for the session */
-            sc_buf b;
-            sc_buf_init(&b, p, 128);
-            sc_buf_u8(&b, SC_REPL_GET_SESSION);
-            sc_buf_id(&b, id);
-            send_to(e, c, &b);
-        }
         break;
-    }
     case SC_REPL_REMOVE:
     case SC_REPL_EXPIRE:
         id = sc_rd_id(&r, p);
@@ -393,6 +489,9 @@ static void sweep(sc_engine *e, apr_time_t now)
 
 void sc_dm_tick(sc_engine *e, apr_time_t now)
 {
+    if (e->held) {
+        held_tick(e, now);
+    }
     if (e->state == SC_MS_STARTING) {
         ask_for_state(e, now);
     }

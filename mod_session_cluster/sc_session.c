@@ -332,9 +332,11 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         rc = sc_store_put(ret->store, rq->id, data, (apr_uint32_t)strlen(data), base, 0,
                           0, now, max_inactive, &version);
         if (rc == SC_STORE_OK) {
-            if (!rq->filtered
-                && sc_repl_delta(&b, rq->id, base, version, now, max_inactive, rq->data,
-                                 data)) {
+            if (!rq->filtered) {
+                /* sent even when no attribute changed (a merge can make the
+                 * write identical): the other members need every version */
+                sc_repl_delta(&b, rq->id, base, version, now, max_inactive, rq->data,
+                              data);
                 replicate(r, ret, &b, rq->id);
             }
             rq->version = version;
