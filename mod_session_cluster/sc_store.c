@@ -217,10 +217,18 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
             __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
             return SC_STORE_FULL;
         }
-        for (k = 0; k < st->hdr->capacity; k++) {
-            if (!slot(st, (apr_int32_t)k)->used) {
-                break;
+        /* from the hint on, wrapping: creating N sessions stays O(N) */
+        {
+            apr_uint32_t cap = st->hdr->capacity, start = st->hdr->free_hint % cap, i2;
+            k = cap;
+            for (i2 = 0; i2 < cap; i2++) {
+                apr_uint32_t cand = (start + i2) % cap;
+                if (!slot(st, (apr_int32_t)cand)->used) {
+                    k = cand;
+                    break;
+                }
             }
+            st->hdr->free_hint = k + 1;
         }
         if (k == st->hdr->capacity) {
             lock_give(&st->hdr->index_lock);

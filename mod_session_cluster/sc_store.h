@@ -53,6 +53,7 @@ typedef struct {
     apr_uint64_t rejected_full, rejected_size;
     apr_uint64_t replicated_in, replicated_out, transfer_in, transfer_out;
     apr_time_t last_transfer_ms;    /* duration of the last state transfer */
+    volatile apr_uint32_t free_hint; /* where to look for a free slot first */
     apr_uint64_t last_transfer_count;
 } sc_store_hdr;
 
