@@ -32,6 +32,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/../lib";
+use SC::Test qw(page parse_auto);
 
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -112,21 +113,6 @@ for my $n ($A, $B) {
 # ---------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------
-sub page {
-    my ($c, $n) = @_;
-    my ($s, $h, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
-    return $s == 200 ? $b : undef;
-}
-
-sub parse_auto {
-    my ($b) = @_;
-    return undef unless defined $b;
-    my %f;
-    for my $l (split /\n/, $b) {
-        $f{$1} = $2 if $l =~ /^([A-Za-z]+): ?(.*)$/ && !exists $f{$1};
-    }
-    return \%f;
-}
 
 sub status_of { parse_auto(page(@_)) }
 
