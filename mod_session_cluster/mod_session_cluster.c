@@ -377,11 +377,29 @@ static const char *sc_member_route(server_rec *s)
 /* Startup checks and the dump                                                */
 /* ------------------------------------------------------------------------- */
 
+/* The locations (of every virtual host) with SessionCluster On. */
+static apr_array_header_t *cluster_locations(apr_pool_t *p, server_rec *s)
+{
+    apr_array_header_t *on = apr_array_make(p, 4, sizeof(const sc_location_note *));
+    server_rec *vs;
+    int i;
+    for (vs = s; vs; vs = vs->next) {
+        sc_server_rec *vr = server_rec_of(vs);
+        for (i = 0; i < vr->locations->nelts; i++) {
+            const sc_location_note *n = &APR_ARRAY_IDX(vr->locations, i, sc_location_note);
+            if (!strcmp(n->what, "SessionCluster On")) {
+                APR_ARRAY_PUSH(on, const sc_location_note *) = n;
+            }
+        }
+    }
+    return on;
+}
+
 static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                            server_rec *s)
 {
+    apr_array_header_t *on = cluster_locations(ptemp, s);
     sc_server_rec *sr = server_rec_of(s);
-    server_rec *vs;
     int i, bad = 0;
 
     if (!sr->conf.cluster) {
@@ -398,32 +416,21 @@ static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
                          "the members' Channel and Membership", ref->name, ref->where);
             bad = 1;
         }
-        for (vs = s; vs; vs = vs->next) {
-            sc_server_rec *vr = server_rec_of(vs);
-            for (i = 0; i < vr->locations->nelts; i++) {
-                sc_location_note *n = &APR_ARRAY_IDX(vr->locations, i, sc_location_note);
-                if (!strcmp(n->what, "SessionCluster On")) {
-                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1103)
-                                 "SessionCluster On at %s (%s) needs a <Cluster> block",
-                                 n->where, n->path);
-                    bad = 1;
-                }
-            }
+        for (i = 0; i < on->nelts; i++) {
+            const sc_location_note *n = APR_ARRAY_IDX(on, i, const sc_location_note *);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1103)
+                         "SessionCluster On at %s (%s) needs a <Cluster> block",
+                         n->where, n->path);
+            bad = 1;
         }
     }
     else if (!dlsym(RTLD_DEFAULT, "ap_hook_session_load")) {
-        for (vs = s; vs; vs = vs->next) {
-            sc_server_rec *vr = server_rec_of(vs);
-            for (i = 0; i < vr->locations->nelts; i++) {
-                sc_location_note *n = &APR_ARRAY_IDX(vr->locations, i, sc_location_note);
-                if (!strcmp(n->what, "SessionCluster On")) {
-                    ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1106)
-                                 "SessionCluster On at %s needs mod_session, loaded "
-                                 "before mod_session_cluster (LoadModule session_module "
-                                 "first)", n->where);
-                    bad = 1;
-                }
-            }
+        for (i = 0; i < on->nelts; i++) {
+            const sc_location_note *n = APR_ARRAY_IDX(on, i, const sc_location_note *);
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1106)
+                         "SessionCluster On at %s needs mod_session, loaded before "
+                         "mod_session_cluster (LoadModule session_module first)", n->where);
+            bad = 1;
         }
     }
     if (sr->conf.cluster && !sr->conf.route && sr->conf.balancers->nelts == 0) {

@@ -27,18 +27,18 @@ use POSIX qw(WNOHANG);
 use File::Temp ();
 use File::Path qw(remove_tree);
 use SC::Cluster;
-use SC::Test qw(within);
+use SC::Test qw(within need);
 $SC::Test::WITHIN_INTERVAL = 0.05;
 
 my $NAME = 'members.cluster.test';
 
 {
-    my $why = SC::Cluster->netns_skip_reason;
-    plan skip_all => "netns: $why" if defined $why;
+    my $why = SC::Cluster->netns_unavailable;
+    need(!defined $why, "network namespaces (run as root): " . ($why // ''));
 }
 my ($DNSMASQ) = grep { -x } ('/usr/sbin/dnsmasq', '/usr/bin/dnsmasq', '/sbin/dnsmasq',
                              map { "$_/dnsmasq" } split /:/, $ENV{PATH} || '');
-plan skip_all => 'dnsmasq not installed (apt-get install dnsmasq-base)' unless $DNSMASQ;
+need($DNSMASQ, 'dnsmasq (apt-get install dnsmasq-base; build/install-deps.sh does)');
 
 $SIG{ALRM} = sub { die "cloud_dns.t: time limit (120 s) reached\n" };
 alarm 120;

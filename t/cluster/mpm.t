@@ -232,9 +232,11 @@ sub run_mpm {
     my $engine_st = starttime_of($epid);
     my @workers = grep { $_ != $epid } children_of($parent);
     my ($victim) = (grep({ my $w = $_; grep { $_ == $w } @servers } @workers), @workers);
-    SKIP: {
-        check($victim, $c, "$mpm: node1 has a worker child to kill (@workers)")
-            or skip 'no worker child', 7;
+    KILL_WORKER: {
+        unless (check($victim, $c, "$mpm: node1 has a worker child to kill (@workers)")) {
+            fail("$mpm: no worker child to kill") for 1 .. 7;
+            last KILL_WORKER;
+        }
         my $victim_st = starttime_of($victim);
         my $t0 = time;
         kill 'KILL', $victim;

@@ -17,10 +17,10 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(status_of member_on dump_cluster check);
+use SC::Test qw(need status_of member_on dump_cluster check);
 
-my $why = SC::Cluster->netns_skip_reason;
-plan skip_all => "network namespaces: $why" if $why;
+my $why = SC::Cluster->netns_unavailable;
+need(!$why, "network namespaces (run as root): " . ($why // ''));
 
 $SIG{ALRM} = sub { die "multicast.t: time limit (90 s) reached\n" };
 alarm 90;

@@ -25,13 +25,12 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use List::Util qw(shuffle);
 use SC::Cluster;
-use SC::Test qw(page status_of check within app show valid_sid);
+use SC::Test qw(page status_of check within app show valid_sid demo_module sess_line);
 
 $SIG{ALRM} = sub { die "sessions_converge.t: time limit (150 s) reached\n" };
 alarm 150;
 
-my $DEMO_SO = SC::Cluster::repo_dir() . '/demo/.libs/mod_session_cluster_demo.so';
-plan skip_all => "the demo module is not built ($DEMO_SO): run make" unless -f $DEMO_SO;
+my $DEMO_SO = demo_module();
 
 my $SESSIONS = 300;
 my $UPDATES  = 5;
@@ -40,15 +39,6 @@ my $MODE_BUDGET = 60;    # seconds per mode
 # ---------------------------------------------------------------------------
 # helpers (the ?auto page and demo app helpers are in SC::Test)
 # ---------------------------------------------------------------------------
-
-sub sess_line {
-    my ($p) = @_;
-    return '(no page)' unless $p;
-    return join(' ', map { "$_=" . ($p->{$_} // '?') }
-                qw(EngineState MembersAlive SessionsActive SessionsCreated SessionsUpdated
-                   SessionsRemoved SessionsExpired SessionsRejectedFull ReplicatedIn ReplicatedOut
-                   AckTimeouts SendFailures));
-}
 
 # ---------------------------------------------------------------------------
 my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"

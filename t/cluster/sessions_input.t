@@ -36,26 +36,16 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(page status_of counter check within app valid_sid);
+use SC::Test qw(page status_of counter check within app valid_sid demo_module sess_line);
 
 $SIG{ALRM} = sub { die "sessions_input.t: time limit (90 s) reached\n" };
 alarm 90;
 
-my $DEMO_SO = SC::Cluster::repo_dir() . '/demo/.libs/mod_session_cluster_demo.so';
-plan skip_all => "the demo module is not built ($DEMO_SO): run make" unless -f $DEMO_SO;
+my $DEMO_SO = demo_module();
 
 # ---------------------------------------------------------------------------
 # helpers (the ?auto page and demo app helpers are in SC::Test)
 # ---------------------------------------------------------------------------
-
-sub sess_line {
-    my ($p) = @_;
-    return '(no page)' unless $p;
-    return join(' ', map { "$_=" . ($p->{$_} // '?') }
-                qw(EngineState SessionsActive SessionsCapacity SessionMaxSize SessionsCreated
-                   SessionsUpdated SessionsRemoved SessionsExpired SessionsRejectedFull
-                   SessionsRejectedSize ReplicatedIn ReplicatedOut));
-}
 
 sub short {
     my ($s) = @_;
@@ -230,16 +220,13 @@ my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
 # Part 2: a full store and a too large session
 # ===========================================================================
 {
-    my $MANAGER = qq{  <Manager className="org.apache.catalina.ha.session.DeltaManager" }
-                . qq{maxActiveSessions="20" maxSessionSize="512"/>\n};
+    my $MANAGER = { maxActiveSessions => '20', maxSessionSize => '512' };
     my $c = SC::Cluster->new(
         members    => 2,
         extra_conf => $APP,
         cluster    => sub {
             my ($m, $all) = @_;
-            my $x = SC::Cluster::static_block($m, $all, channelSendOptions => 6);
-            $x =~ s{^(<Cluster[^\n]*\n)}{$1$MANAGER} or die "no <Cluster> line in the static block";
-            return $x;
+        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, manager => $MANAGER);
         },
     );
     $c->start_all;
@@ -351,17 +338,14 @@ my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
 # nothing): every answer must be a new session (never the expired one), and
 # the sweep must still remove all three within ~1.2 s of their expiry.
 {
-    my $MANAGER = qq{  <Manager className="org.apache.catalina.ha.session.DeltaManager" }
-                . qq{maxInactiveInterval="2"/>\n};
+    my $MANAGER = { maxInactiveInterval => '2' };
     my $c = SC::Cluster->new(
         members    => 2,
         loglevel   => 'info',
         extra_conf => $APP,
         cluster    => sub {
             my ($m, $all) = @_;
-            my $x = SC::Cluster::static_block($m, $all, channelSendOptions => 6);
-            $x =~ s{^(<Cluster[^\n]*\n)}{$1$MANAGER} or die "no <Cluster> line in the static block";
-            return $x;
+        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, manager => $MANAGER);
         },
     );
     $c->start_all;

@@ -32,7 +32,8 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SC::Test qw(page parse_auto);
+use SC::Test qw(page parse_auto need status_of head_of_page dump_cluster check within);
+$SC::Test::WITHIN_INTERVAL = 0.05;
 
 use Test::More;
 use Time::HiRes qw(time sleep);
@@ -44,7 +45,7 @@ alarm 90;
 
 my $LIB = $ENV{SC_LIBEXECDIR} || '/usr/lib/apache2/modules';
 for my $mod (qw(cgi session_cookie)) {
-    plan skip_all => "mod_$mod is not installed in $LIB" unless -f "$LIB/mod_$mod.so";
+    need(-f "$LIB/mod_$mod.so", "mod_$mod in $LIB (Debian's apache2 ships it)");
 }
 my $PERL = -x '/usr/bin/perl' ? '/usr/bin/perl' : $^X;
 
@@ -114,36 +115,6 @@ for my $n ($A, $B) {
 # helpers
 # ---------------------------------------------------------------------------
 
-sub status_of { parse_auto(page(@_)) }
-
-sub head_of_page {
-    my ($b) = @_;
-    return '(no answer)' unless defined $b;
-    my @out;
-    for (split /\n/, $b) { last if /^#/; push @out, $_ }
-    return join("\n", @out);
-}
-
-sub dump_cluster {
-    my ($c, $why) = @_;
-    diag("--- state after: $why");
-    for my $n ($c->members) {
-        diag($c->is_running($n)
-             ? "--- $n ?auto:\n" . head_of_page(page($c, $n))
-             : "--- $n is not running");
-        diag("--- $n error_log tail:\n" . $c->log_tail($n, 25));
-    }
-}
-
-my $dumped = 0;
-sub check {
-    my ($ok, $c, $name, @diag) = @_;
-    ok($ok, $name) and return 1;
-    diag($_) for grep { defined } @diag;
-    dump_cluster($c, $name) unless $dumped++ > 3;
-    return 0;
-}
-
 # GET $path?$query on member $n with cookie "$cname=$id"; returns { status,
 # headers, body, session (HTTP_SESSION as the script saw it, undef when
 # unset), attrs => { decoded session keys }, cookie (the id a Set-Cookie
@@ -184,17 +155,6 @@ sub show {
 sub valid_sid {
     my ($id, $route) = @_;
     return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/;
-}
-
-sub within {
-    my ($timeout, $cond, $t0) = @_;
-    $t0 //= time;
-    my $deadline = $t0 + $timeout;
-    while (1) {
-        return time - $t0 if $cond->();
-        return undef if time >= $deadline;
-        sleep 0.05;
-    }
 }
 
 # attributes other than mod_session's own "expiry"

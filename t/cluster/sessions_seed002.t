@@ -29,44 +29,30 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(page status_of counter check within app show valid_sid);
+use SC::Test qw(page status_of counter check within app show valid_sid demo_module sess_line);
 SC::Test::dump_options(tail => 30);
 
 $SIG{ALRM} = sub { die "sessions_seed002.t: time limit (90 s) reached\n" };
 alarm 90;
 
-my $DEMO_SO = SC::Cluster::repo_dir() . '/demo/.libs/mod_session_cluster_demo.so';
-plan skip_all => "the demo module is not built ($DEMO_SO): run make" unless -f $DEMO_SO;
+my $DEMO_SO = demo_module();
 
 # ---------------------------------------------------------------------------
 # helpers (the ?auto page and demo app helpers are in SC::Test)
 # ---------------------------------------------------------------------------
 
-# the session part of a page, for notes
-sub sess_line {
-    my ($p) = @_;
-    return '(no page)' unless $p;
-    return join(' ', map { "$_=" . ($p->{$_} // '?') }
-                qw(EngineState SessionsActive SessionsCreated SessionsUpdated SessionsRemoved
-                   SessionsExpired ReplicatedIn ReplicatedOut TransferIn TransferOut
-                   LastTransferMs LastTransferSessions));
-}
-
 # ---------------------------------------------------------------------------
 my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
         . "<Location /app>\n  Session On\n  SessionCluster On\n  SessionMaxAge 3\n"
         . "  SetHandler session-cluster-demo\n</Location>\n";
-my $MANAGER = qq{  <Manager className="org.apache.catalina.ha.session.DeltaManager" }
-            . qq{sendAllSessionsSize="2"/>\n};
+my $MANAGER = { sendAllSessionsSize => '2' };
 my $c = SC::Cluster->new(
     members    => 2,
     loglevel   => 'info',
     extra_conf => $APP,
     cluster    => sub {
         my ($m, $all) = @_;
-        my $x = SC::Cluster::static_block($m, $all, channelSendOptions => 6);
-        $x =~ s{^(<Cluster[^\n]*\n)}{$1$MANAGER} or die "no <Cluster> line in the static block";
-        return $x;
+        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, manager => $MANAGER);
     },
 );
 my ($A, $B) = qw(node1 node2);

@@ -36,13 +36,12 @@ use Time::HiRes qw(time sleep);
 use File::Temp qw(tempdir);
 use POSIX ();
 use SC::Cluster;
-use SC::Test qw(page counter check within app show valid_sid);
+use SC::Test qw(page counter check within app show valid_sid demo_module);
 
 $SIG{ALRM} = sub { die "sessions_store.t: time limit (90 s) reached\n" };
 alarm 90;
 
-my $DEMO_SO = SC::Cluster::repo_dir() . '/demo/.libs/mod_session_cluster_demo.so';
-plan skip_all => "the demo module is not built ($DEMO_SO): run make" unless -f $DEMO_SO;
+my $DEMO_SO = demo_module();
 
 my $CLIENTS  = 4;
 my $DURATION = 5;      # seconds per stress phase

@@ -43,7 +43,7 @@ my $SEQ = 0;              # clusters made by this process
 my %PORT_USED;            # ports handed out by this process
 my @LIVE;                 # weak refs to clusters not yet torn down
 my %SIG_INSTALLED;
-my $NETNS_REASON;         # cached result of netns_skip_reason
+my $NETNS_REASON;         # cached result of netns_unavailable
 
 sub repo_dir { $REPO }
 
@@ -104,7 +104,7 @@ sub new {
     croak "SC::Cluster: at most 250 members" if @names > 250;
 
     if ($self->{netns}) {
-        my $why = $class->netns_skip_reason;
+        my $why = $class->netns_unavailable;
         croak "SC::Cluster: netns => 1 is not possible here: $why" if $why;
     }
 
@@ -252,6 +252,9 @@ sub static_block {
     # static-membership examples do; test clusters must not hear each other
     my $start = defined $o{channelStartOptions} ? $o{channelStartOptions} : 3;
     my $x = qq{<Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="$send" channelStartOptions="$start">\n}
+          . ($o{manager} ? qq{  <Manager className="org.apache.catalina.ha.session.DeltaManager" }
+                           . join(' ', map { qq{$_="$o{manager}{$_}"} } sort keys %{ $o{manager} })
+                           . qq{/>\n} : '')
           . qq{  <Channel className="org.apache.catalina.tribes.group.GroupChannel">\n}
           . qq{    <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver" }
           . qq{address="$m->{addr}" port="$m->{cluster_port}" autoBind="1"/>\n}
@@ -498,7 +501,7 @@ sub _http_get {
 
 sub _parse_response {
     my $raw = shift;
-    # skip interim 1xx answers
+    # interim 1xx answers are not the response: read on
     while ($raw =~ s{\AHTTP/\d(?:\.\d)?\s+1\d\d[^\n]*\n(?:[^\n]*\S[^\n]*\n)*\r?\n}{}) {}
     my ($head, $body) = split /\r?\n\r?\n/, $raw, 2;
     $body = '' unless defined $body;
@@ -762,8 +765,8 @@ sub sigcont {
 # Network namespaces
 # ---------------------------------------------------------------------------
 
-# undef when `netns => 1` can work here, else the reason (for skip()).
-sub netns_skip_reason {
+# undef when `netns => 1` can work here, else the reason (tests fail with it).
+sub netns_unavailable {
     return $NETNS_REASON if defined $NETNS_REASON;
     my $why = '';
     if ($> != 0) { $why = 'network namespaces need root' }
@@ -1142,9 +1145,9 @@ SC::Cluster - start, stop, kill and partition several mod_session_cluster member
   $c->kill9('node2'); $c->restart('node2');
   $c->stop('node1');
 
-  SKIP: {
-      my $why = SC::Cluster->netns_skip_reason;
-      skip "netns: $why", 5 if $why;
+  {
+      my $why = SC::Cluster->netns_unavailable;
+      die "network namespaces: $why" if $why;
       my $n = SC::Cluster->new(members => 2, netns => 1);
       $n->start_all;
       $n->partition('node2'); $n->heal('node2');
@@ -1240,7 +1243,7 @@ TCP connect from inside $from's namespace to member $to (or an address plus port
 Stops all members, deletes the namespaces, removes the directories (unless
 keep).  Also run by DESTROY, END and SIGINT/SIGTERM/SIGHUP handlers.
 
-=item SC::Cluster->netns_skip_reason, SC::Cluster::static_block($m, $all, channelSendOptions => 8), SC::Cluster::free_port, SC::Cluster::pid_alive($pid)
+=item SC::Cluster->netns_unavailable, SC::Cluster::static_block($m, $all, channelSendOptions => 8, channelStartOptions => 3, manager => { attr => value }), SC::Cluster::free_port, SC::Cluster::pid_alive($pid)
 
 =back
 

@@ -24,6 +24,7 @@ use Test::More ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(
+    need demo_module sess_line
     page parse_auto status_of member_on counter head_of_page
     dump_cluster dump_options check within
     app show valid_sid
@@ -31,6 +32,37 @@ our @EXPORT_OK = qw(
 
 our %DUMP = (tail => 25, max => 4, cut => undef, extra => undef);
 our $WITHIN_INTERVAL = 0.02;
+
+# A prerequisite of a test file: build/test.sh and CI provide all of them (root
+# with network namespaces, dnsmasq, the demo module, httpd's modules), so a
+# missing one fails the file, naming it, rather than skip what it tests.
+sub need {
+    my ($ok, $what) = @_;
+    return 1 if $ok;
+    Test::More::plan(tests => 1);
+    Test::More::ok(0, "prerequisite: $what");
+    exit 1;
+}
+
+# The demo application module (built by make beside the module).
+sub demo_module {
+    require SC::Cluster;
+    my $so = SC::Cluster::repo_dir() . '/demo/.libs/mod_session_cluster_demo.so';
+    need(-f $so, "the demo module ($so): run make");
+    return $so;
+}
+
+# The session counters of a parsed ?auto page, on one line for notes.
+sub sess_line {
+    my ($p) = @_;
+    return '(no page)' unless $p;
+    return join(' ', map { "$_=" . ($p->{$_} // '?') }
+                qw(EngineState MembersAlive SessionsActive SessionsCapacity SessionMaxSize
+                   SessionsCreated SessionsUpdated SessionsRemoved SessionsExpired
+                   SessionsRejectedFull SessionsRejectedSize ReplicatedIn ReplicatedOut
+                   TransferIn TransferOut LastTransferMs LastTransferSessions AckTimeouts
+                   SendFailures));
+}
 
 my $dumped = 0;    # dumps made by check() so far
 
