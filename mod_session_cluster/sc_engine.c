@@ -532,6 +532,9 @@ static void leave(sc_engine *e, int restarting)
     unsigned char st = restarting ? SC_MS_RESTARTING : SC_MS_LEAVING;
     apr_time_t until;
 
+    if (!restarting) {
+        sc_dm_shutdown(e);
+    }
     e->state = st;
     publish_self(e);
     sc_tr_mcast_send(e, st);

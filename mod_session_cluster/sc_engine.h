@@ -252,6 +252,7 @@ sc_peer *sc_mb_add_member(sc_engine *e, const char *host, int port);
 /* sc_manager.c (DeltaManager in the engine) */
 void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len);
 void sc_dm_tick(sc_engine *e, apr_time_t now);
+void sc_dm_shutdown(sc_engine *e);
 int sc_dm_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *except);
 
 /* sc_cloud.c */

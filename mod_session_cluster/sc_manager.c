@@ -455,10 +455,11 @@ static int sweep_one(void *ctx, const sc_sess_copy *s, int touched)
     return 1;
 }
 
+static apr_uint32_t expire_ids(sc_engine *e, const apr_array_header_t *ids);
+
 static void sweep(sc_engine *e, apr_time_t now)
 {
     sweep_ctx sw;
-    int i;
     sw.e = e;
     sw.now = now;
     sw.ntouch = 0;
@@ -471,13 +472,22 @@ static void sweep(sc_engine *e, apr_time_t now)
         sc_put32(sw.touch.buf + 1, sw.ntouch);
         sc_dm_broadcast(e, sw.touch.buf, sw.touch.len, NULL);
     }
-    for (i = 0; i < sw.expired->nelts; i++) {
-        const char *id = APR_ARRAY_IDX(sw.expired, i, const char *);
+    expire_ids(e, sw.expired);
+}
+
+/* Removes the sessions named and tells every member they expired. */
+static apr_uint32_t expire_ids(sc_engine *e, const apr_array_header_t *ids)
+{
+    apr_uint32_t n = 0;
+    int i;
+    for (i = 0; i < ids->nelts; i++) {
+        const char *id = APR_ARRAY_IDX(ids, i, const char *);
         sc_buf b;
         if (sc_store_remove(e->store, id) != SC_STORE_OK) {
             continue;
         }
         e->store->hdr->expired++;
+        n++;
         sc_buf_init(&b, e->tmp, 128);
         sc_buf_u8(&b, SC_REPL_EXPIRE);
         sc_buf_id(&b, id);
@@ -485,6 +495,35 @@ static void sweep(sc_engine *e, apr_time_t now)
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1268)
                      "session %s expired", id);
     }
+    return n;
+}
+
+static int collect_id(void *ctx, const sc_sess_copy *s, int touched)
+{
+    apr_array_header_t *ids = ctx;
+    (void)touched;
+    APR_ARRAY_PUSH(ids, const char *) = apr_pstrdup(ids->pool, s->id);
+    return 1;
+}
+
+/* Manager expireSessionsOnShutdown: as Tomcat's DeltaManager does when it
+ * stops, every session this member holds expires, and the other members are
+ * told (so they drop them too).  Only on leaving, not when the engine is
+ * replaced by a changed block, and not when the store is not ours to empty. */
+void sc_dm_shutdown(sc_engine *e)
+{
+    apr_array_header_t *ids;
+    apr_uint32_t n;
+    if (!e->store || e->observer || !e->cfg->manager
+        || sc_elem_num(e->cfg->manager, "expireSessionsOnShutdown") != 1) {
+        return;
+    }
+    ids = apr_array_make(e->tmp, 64, sizeof(const char *));
+    sc_store_each(e->store, e->tmp, collect_id, ids, 0);
+    n = expire_ids(e, ids);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1279)
+                 "expireSessionsOnShutdown: %u session(s) expired on every member as "
+                 "this member leaves", n);
 }
 
 void sc_dm_tick(sc_engine *e, apr_time_t now)
