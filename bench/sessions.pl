@@ -25,6 +25,7 @@ $SIG{PIPE} = "IGNORE";
 my $secs = shift // 5;
 my $repeats = shift // 2;
 my $conns = shift // 16;
+my $threads = $conns < 2 ? 1 : 2;   # wrk -t
 my $repo = "$FindBin::Bin/..";
 my $demo = $ENV{SC_DEMO_SO} || "$repo/demo/.libs/mod_session_cluster_demo.so";
 die "build first (make)\n" unless -f $demo;
@@ -126,42 +127,133 @@ sub run_scenario {
         cluster => sub { SC::Cluster::static_block($_[0], $_[1],
                                                    channelSendOptions => $o->{send} // 8) },
         extra_conf => "LoadModule session_cluster_demo_module $demo\n"
-                      . "ThreadsPerChild 25\nMaxRequestWorkers 100\nServerLimit 4\n$conf");
+                      # (ThreadLimit: SC::Cluster sets 16, which capped
+                      # ThreadsPerChild to 16; the event MPM then closed kept
+                      # connections as too busy, and wrk lost the requests it
+                      # had just sent on them)
+                      . "ThreadLimit 25\nThreadsPerChild 25\nMaxRequestWorkers 100\n"
+                      . "ServerLimit 4\n$conf");
     $c->start_all;
     $c->wait_for(sub {
         my (undef, undef, $b) = $c->get('node1', '/cluster-manager?auto');
         $b =~ /^EngineState: ready$/m && $b =~ /^MembersAlive: (\d+)$/m && $1 == $members - 1;
     }, timeout => 15);
     my $port = $c->member('node1')->{http_port};
-    # one session per connection
+    # The client behaves like browsers: each session sends the cookie that
+    # the last answer for it set.  mod_session_dbd gives a session a new key
+    # (and cookie) on every change, and mod_session_cookie carries the session
+    # in the cookie itself: a client that kept the first cookie would send
+    # keys that no longer exist (mod_session_dbd then starts a new session on
+    # every request, and apr_dbd_pgsql sleeps 100 ms on each empty result).
+    # One session per connection, plus one spare per wrk thread, each tagged
+    # with an attribute (bench=N) that the demo page echoes, so that the wrk
+    # script knows which session an answer is for.  A wrk thread hands its
+    # idle sessions to its requests in turn, one request per session at a
+    # time; when the load stops, the spare makes sure that some session is
+    # idle, with the cookie its last answer set (the others may have a
+    # request in flight that changed their key): that one is read back.
     my @cookies;
-    for (1 .. $conns) {
+    for my $i (1 .. $conns + $threads) {
         my $sock = IO::Socket::INET->new("127.0.0.1:$port") or die;
-        my ($h) = http_get($sock, '/app?auto');
+        my ($h) = http_get($sock, "/app?set=bench&value=$i");
         my ($ck) = $h =~ /Set-Cookie: ([^;\r\n]+)/i;
         push @cookies, $ck // '';
     }
     my $lua = "$tmp/wrk.lua";
     open my $fh, '>', $lua or die;
-    print $fh "local cookies = {" . join(',', map { "\"$_\"" } @cookies) . "}\n" . <<'L';
-local n = 0
+    print $fh "local nthreads = $threads\nlocal all = {"
+        . join(',', map { "\"$_\"" } @cookies) . "}\n" . <<'L';
+local threads = {}
+function setup(thread)            -- main state, once per thread, before its init
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+cookie, seen, out, mine, queue, head, tail, reused, n = {}, {}, {}, {}, {}, 1, 0, 0, 0
+local function note_idle()        -- the session that is idle the longest
+  local i = queue[head]
+  if i then idle_cookie, idle_seen = cookie[i], seen[i] else idle_cookie = nil end
+end
+local function push(i) tail = tail + 1; queue[tail] = i; note_idle() end
+function init(args)
+  for i = 1, #all do
+    if (i - 1) % nthreads == tid then
+      cookie[i], seen[i] = all[i], 0
+      table.insert(mine, i)
+      push(i)
+    end
+  end
+end
 request = function()
+  local i
   n = n + 1
-  local c = cookies[(n % #cookies) + 1]
-  return wrk.format("GET", "/app?auto", { ["Cookie"] = c })
+  if head <= tail then
+    i = queue[head]
+    queue[head] = nil
+    head = head + 1
+    note_idle()
+  else                  -- no idle session: answers were lost (the server closed
+    reused = reused + 1 -- the connection first); take the one out the longest
+    for _, j in ipairs(mine) do
+      if out[j] and (i == nil or out[j] < out[i]) then i = j end
+    end
+    i = i or mine[1]
+  end
+  local c = cookie[i]
+  if c == "" then push(i) else out[i] = n end   -- "": Session Off, nothing to track
+  return wrk.format("GET", "/app?auto", c ~= "" and { ["Cookie"] = c } or {})
+end
+response = function(status, headers, body)
+  local i = tonumber(string.match(body, "Attribute: bench=(%d+)"))
+  if not i or not cookie[i] then return end
+  for k, v in pairs(headers) do
+    if string.lower(k) == "set-cookie" then
+      local c = string.match(v, "^%s*([^;]+)")
+      if c then cookie[i] = c end
+    end
+  end
+  seen[i] = tonumber(string.match(body, "Counter: (%d+)")) or seen[i]
+  if out[i] then out[i] = nil; push(i) end      -- (else a late answer, see above)
+end
+function done(summary, latency, requests)
+  local r = 0
+  for _, t in ipairs(threads) do
+    r = r + (t:get("reused") or 0)
+    local c = t:get("idle_cookie")
+    if c and c ~= "" then io.write("IDLE " .. t:get("idle_seen") .. " " .. c .. "\n") end
+  end
+  io.write("REUSED " .. r .. "\n")
 end
 L
     close $fh;
-    my $out = `wrk -t2 -c$conns -d${secs}s --latency -s $lua http://127.0.0.1:$port/ 2>&1`;
+    my $log = $c->member('node1')->{error_log};
+    my $log_off = -s $log // 0;
+    my $out = `wrk -t$threads -c$conns -d${secs}s --latency -s $lua http://127.0.0.1:$port/ 2>&1`;
     my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
-    my %lat = $out =~ /^\s+(50|99)%\s+([\d.]+)(us|ms|s)/mg ? () : ();
     my ($p50, $p99) = map {
         my ($v, $u) = $out =~ /^\s+$_%\s+([\d.]+)(us|ms|s)\s*$/m;
         defined $v ? $v * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1) : undef
     } (50, 99);
+    # what the error_log got during the load (a provider that failed to save)
+    my ($not_saved, $locked) = (0, 0);
+    if (open my $lf, '<', $log) {
+        seek $lf, $log_off, 0;
+        while (<$lf>) {
+            $not_saved++ if /session not saved/;
+            $locked++ if /database is locked/;
+        }
+    }
+    # an idle session: the counter its last answer showed, and its cookie
+    my ($seen, $idle) = $out =~ /^IDLE (\d+) (.+)$/m;
+    $cookies[0] = $idle if defined $idle;
+    my ($reqs) = $out =~ /(\d+) requests in/;
     my ($non2xx) = $out =~ /Non-2xx or 3xx responses: (\d+)/;
-    my %r = (rps => $rps // 0, p50 => $p50 // 0, p99 => $p99 // 0, errors => $non2xx // 0);
-    # the sessions really held the counter: the first one saw about 1/conns of it
+    my ($reused) = $out =~ /^REUSED (\d+)$/m;
+    my %r = (rps => $rps // 0, p50 => $p50 // 0, p99 => $p99 // 0, errors => $non2xx // 0,
+             requests => $reqs // 0, not_saved => $not_saved, locked => $locked,
+             reused => $reused // 0);
+    # the session really held the counter: read back what its last answer
+    # showed (less if the store lost updates, 0 if it kept nothing)
+    $r{seen} = $seen if defined $seen;
     if ($cookies[0]) {
         my $sock = IO::Socket::INET->new("127.0.0.1:$port") or die;
         my (undef, $body) = http_get($sock, '/app?read', $cookies[0]);
@@ -225,29 +317,46 @@ for my $s (@scenarios) {
     my $m = med(map { $_->{rps} } @{ $res{$s->[0]} });
     $best_alt = $m if $m > $best_alt;
 }
-printf "%-28s %9s %15s %8s %8s %9s %9s %9s %8s %7s %9s\n", 'scenario', 'req/s', '(spread)',
-    'p50 ms', 'p99 ms', 'lag p50', 'lag p99', 'RSS MB', 'vs best', 'errors', 'counter';
+printf "%-28s %9s %15s %8s %8s %9s %9s %9s %8s %7s %13s\n", 'scenario', 'req/s', '(spread)',
+    'p50 ms', 'p99 ms', 'lag p50', 'lag p99', 'RSS MB', 'vs best', 'errors', 'counter/seen';
 open my $csv, '>', "$FindBin::Bin/sessions.csv";
-print $csv "scenario,req_per_s,p50_ms,p99_ms,lag_p50_ms,lag_p99_ms,rss_mb,errors\n";
+print $csv "scenario,req_per_s,p50_ms,p99_ms,lag_p50_ms,lag_p99_ms,rss_mb,errors,"
+         . "counter,counter_seen,requests,log_not_saved,log_db_locked\n";
+my @notes;
 for my $s (@scenarios) {
     my $r = $res{$s->[0]};
     my @rps = sort { $a <=> $b } map { $_->{rps} } @$r;
     my %m = map { my $k = $_; ($k => med(map { $_->{$k} } @$r)) }
-            qw(rps p50 p99 lag50 lag99 rss_mb errors counter);
-    printf "%-28s %9.0f %15s %8.3f %8.3f %9s %9s %9.0f %8s %7d %9s\n", $s->[0], $m{rps},
+            qw(rps p50 p99 lag50 lag99 rss_mb errors counter seen requests not_saved locked);
+    printf "%-28s %9.0f %15s %8.3f %8.3f %9s %9s %9.0f %8s %7d %13s\n", $s->[0], $m{rps},
         sprintf('%.0f-%.0f', $rps[0], $rps[-1]), $m{p50}, $m{p99},
         defined $m{lag50} ? sprintf('%.3f', $m{lag50}) : '-',
         defined $m{lag99} ? sprintf('%.3f', $m{lag99}) : '-', $m{rss_mb},
         $best_alt ? sprintf('%.2fx', $m{rps} / $best_alt) : '-', $m{errors},
-        $m{counter} // '-';
-    printf $csv "%s,%.0f,%.3f,%.3f,%s,%s,%.0f,%d\n", $s->[0], $m{rps}, $m{p50}, $m{p99},
-        $m{lag50} // '', $m{lag99} // '', $m{rss_mb}, $m{errors};
+        defined $m{counter} || defined $m{seen}
+            ? sprintf('%s/%s', $m{counter} // '-', $m{seen} // '-') : '-';
+    printf $csv "%s,%.0f,%.3f,%.3f,%s,%s,%.0f,%d,%s,%s,%d,%d,%d\n", $s->[0], $m{rps}, $m{p50},
+        $m{p99}, $m{lag50} // '', $m{lag99} // '', $m{rss_mb}, $m{errors}, $m{counter} // '',
+        $m{seen} // '', $m{requests}, $m{not_saved}, $m{locked};
+    push @notes, sprintf("%-28s error_log during the load: %d 'session not saved', %d "
+                         . "'database is locked' (of %d requests)", $s->[0], $m{not_saved},
+                         $m{locked}, $m{requests})
+        if $s->[0] =~ /dbd/;
+    my $reused = 0;
+    $reused += $_->{reused} for @$r;
+    push @notes, sprintf("%-28s %d time(s) no session was idle (answers lost: the server "
+                         . "closed connections)", $s->[0], $reused)
+        if $reused;
 }
 close $csv;
-printf "\n%d round(s) of %s s per scenario, alternating order; wrk -t2 -c%d, one session "
-     . "per connection, the counter updated on every request; 'vs best' is req/s against "
-     . "the best non-cluster session provider; lag: a write on member 1 seen on member 2 "
-     . "(200 samples, polled over HTTP); RSS: member 1's processes; counter: the first "
-     . "session's counter after the load (0 or '-': the provider kept nothing).  CSV: "
-     . "bench/sessions.csv\n",
-     $repeats, $secs, $conns;
+print "\n", map { "$_\n" } @notes if @notes;
+printf "\n%d round(s) of %s s per scenario, alternating order; wrk -t%d -c%d, one session "
+     . "per connection (plus one spare per wrk thread), the counter updated on every "
+     . "request, each session sending the cookie its last answer set (mod_session_dbd "
+     . "changes the key on every update); 'vs best' is req/s against the best non-cluster "
+     . "session provider; lag: a write on member 1 seen on member 2 (200 samples, polled "
+     . "over HTTP); RSS: member 1's processes; counter/seen: an idle session's counter "
+     . "read back after the load / the counter its last answer showed (less: updates "
+     . "lost; 0: the provider kept nothing); error_log lines: medians over the rounds.  "
+     . "CSV: bench/sessions.csv\n",
+     $repeats, $secs, $threads, $conns;

@@ -13,6 +13,7 @@
 #include "sc_private.h"
 #include "sc_engine.h"
 #include "sc_session.h"
+#include "sc_balancer.h"
 #include <dlfcn.h>
 
 #include "ap_mpm.h"
@@ -84,6 +85,11 @@ static void *sc_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
 static sc_server_rec *server_rec_of(server_rec *s)
 {
     return ap_get_module_config(s->module_config, &session_cluster_module);
+}
+
+sc_server_conf *sc_server_conf_get(server_rec *s)
+{
+    return &server_rec_of(s)->conf;
 }
 
 static const char *where_of(cmd_parms *cmd)
@@ -433,6 +439,13 @@ static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
             bad = 1;
         }
     }
+    if (sr->conf.balancers->nelts > 0 && sc_balancer_check()) {
+        sc_balancer_ref *ref = &APR_ARRAY_IDX(sr->conf.balancers, 0, sc_balancer_ref);
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1113)
+                     "SessionClusterBalancer %s at %s %s", ref->name, ref->where,
+                     sc_balancer_check());
+        bad = 1;
+    }
     if (sr->conf.cluster && !sr->conf.route && sr->conf.balancers->nelts == 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1104)
                      "the <Cluster> block at %s:%d needs SessionClusterRoute (this "
@@ -512,6 +525,28 @@ static const char *ms_ago(apr_pool_t *p, apr_time_t t)
              : "-";
 }
 
+/* A front's BalancerMembers and their members (SessionClusterBalancer). */
+static void auto_balancer(void *ctx, const char *balancer, struct proxy_worker *w,
+                          const sc_shm_member *m)
+{
+    request_rec *r = ctx;
+    if (balancer && w) {
+        ap_rprintf(r, "BalancerMember: balancer=%s route=%s url=%s status=%s member=%s\n",
+                   balancer, sc_balancer_worker_route(w), sc_balancer_worker_name(w),
+                   sc_balancer_worker_status(r->pool, w), sc_balancer_member_state(m));
+        if (!m) {
+            ap_rprintf(r, "UnmatchedBalancerMember: %s %s\n", balancer,
+                       sc_balancer_worker_route(w)[0] ? sc_balancer_worker_route(w) : "-");
+        }
+    }
+    else if (balancer) {
+        ap_rprintf(r, "MissingBalancer: %s\n", balancer);
+    }
+    else if (m) {
+        ap_rprintf(r, "UnmatchedMember: %s\n", m->route);
+    }
+}
+
 static void auto_engine(request_rec *r, const sc_view *v)
 {
     const sc_shm_t *h = &v->hdr;
@@ -568,18 +603,38 @@ static void auto_engine(request_rec *r, const sc_view *v)
                        APR_TIME_T_FMT "\nLastTransferSessions: %" APR_UINT64_T_FMT "\n",
                        sh->replicated_in, sh->replicated_out, sh->transfer_in,
                        sh->transfer_out, sh->last_transfer_ms, sh->last_transfer_count);
+            ap_rprintf(r, "SessionsRebound: %" APR_UINT64_T_FMT "\n", sh->rebound);
         }
     }
+    ap_rprintf(r, "Nonce: %s\n", h->nonce);
+    sc_balancer_each(r->server, r->pool, auto_balancer, r);
     for (i = 0; i < v->n; i++) {
         const sc_shm_member *m = &v->m[i];
-        ap_rprintf(r, "Member: route=%s addr=%s:%u state=%s incarnation=%" APR_UINT64_T_FMT
+        ap_rprintf(r, "Member: route=%s addr=%s:%u state=%s role=%s member_state=%s "
+                   "incarnation=%" APR_UINT64_T_FMT
                    " restarts=%" APR_UINT64_T_FMT " heard_ms_ago=%s static=%u msgs_in=%"
                    APR_UINT64_T_FMT " msgs_out=%" APR_UINT64_T_FMT " bad_frames=%"
                    APR_UINT64_T_FMT " verdict=\"%s\"\n",
                    m->route[0] ? m->route : "-", m->addr, m->port, sc_view_name((int)m->view),
+                   m->observer ? "balancer" : "member",
+                   m->hb_state ? sc_member_state_name((int)m->hb_state) : "-",
                    m->incarnation, m->restarts_seen, ms_ago(r->pool, m->last_heard),
                    m->is_static, m->c.msgs_in, m->c.msgs_out, m->c.bad_frames, m->verdict);
     }
+}
+
+static void html_balancer(void *ctx, const char *balancer, struct proxy_worker *w,
+                          const sc_shm_member *m)
+{
+    request_rec *r = ctx;
+    ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+               balancer ? ap_escape_html(r->pool, balancer) : "(none)",
+               w ? ap_escape_html(r->pool, sc_balancer_worker_route(w))
+                 : (m ? ap_escape_html(r->pool, m->route) : "-"),
+               w ? ap_escape_html(r->pool, sc_balancer_worker_name(w))
+                 : (balancer ? "no such balancer" : "no BalancerMember"),
+               w ? sc_balancer_worker_status(r->pool, w) : "-",
+               sc_balancer_member_state(m));
 }
 
 static void html_engine(request_rec *r, const sc_view *v)
@@ -605,19 +660,41 @@ static void html_engine(request_rec *r, const sc_view *v)
                " / %" APR_UINT64_T_FMT "</td></tr>\n", h->c.bad_frames, h->c.bad_heartbeats);
     ap_rputs("</table>\n<h2>Members</h2>\n<table border=\"1\" style=\"border-collapse: "
              "collapse\">\n<tr><th>Route</th><th>Address</th><th>State</th>"
+             "<th>Role</th><th>Announced</th>"
              "<th>Incarnation</th><th>Heard (ms ago)</th><th>In</th><th>Out</th>"
              "<th>Verdict</th></tr>\n", r);
     for (i = 0; i < v->n; i++) {
         const sc_shm_member *m = &v->m[i];
-        ap_rprintf(r, "<tr><td>%s</td><td>%s:%u</td><td>%s</td><td>%" APR_UINT64_T_FMT
+        ap_rprintf(r, "<tr><td>%s</td><td>%s:%u</td><td>%s</td><td>%s</td><td>%s</td><td>%"
+                   APR_UINT64_T_FMT
                    "</td><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT
                    "</td><td>%s</td></tr>\n",
                    ap_escape_html(r->pool, m->route), ap_escape_html(r->pool, m->addr),
-                   m->port, sc_view_name((int)m->view), m->incarnation,
+                   m->port, sc_view_name((int)m->view), m->observer ? "balancer" : "member",
+                   m->hb_state ? sc_member_state_name((int)m->hb_state) : "-",
+                   m->incarnation,
                    ms_ago(r->pool, m->last_heard), m->c.msgs_in, m->c.msgs_out,
                    ap_escape_html(r->pool, m->verdict));
     }
     ap_rputs("</table>\n", r);
+    if (sc_server_conf_get(r->server)->balancers->nelts) {
+        ap_rputs("<h2>Balancers</h2>\n<table border=\"1\" style=\"border-collapse: "
+                 "collapse\">\n<tr><th>Balancer</th><th>Route</th><th>Worker URL</th>"
+                 "<th>Status</th><th>Member</th></tr>\n", r);
+        sc_balancer_each(r->server, r->pool, html_balancer, r);
+        ap_rputs("</table>\n", r);
+    }
+    if (sc_retained_get(r->server)->store && h->engine_pid) {
+        int draining = h->engine_state == SC_MS_DRAINING;
+        ap_rprintf(r, "<h2>Actions</h2>\n<form method=\"post\" action=\"%s\">"
+                   "<input type=\"hidden\" name=\"action\" value=\"state\" />"
+                   "<input type=\"hidden\" name=\"nonce\" value=\"%s\" />"
+                   "<input type=\"hidden\" name=\"state\" value=\"%s\" />"
+                   "<input type=\"submit\" value=\"%s\" /></form>\n",
+                   ap_escape_html(r->pool, r->uri), h->nonce,
+                   draining ? "ready" : "draining",
+                   draining ? "Set this member ready" : "Drain this member");
+    }
 }
 
 /* ?ping=ROUTE[&size=N][&ack=0]: a message to that member through the engine,
@@ -648,6 +725,99 @@ static int ping_page(request_rec *r, apr_table_t *args)
     return OK;
 }
 
+/* Compares in time independent of where they differ. */
+static int same_secret(const char *a, const char *b)
+{
+    apr_size_t n = strlen(b), i;
+    unsigned char d = 0;
+    if (strlen(a) != n || n == 0) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        d |= (unsigned char)(a[i] ^ b[i]);
+    }
+    return d == 0;
+}
+
+/* POST /cluster-manager: action=state&state=draining|ready&nonce=N.  The
+ * nonce is the one this page shows (?auto's Nonce:, the HTML form); a new one
+ * is made at every start and restart.  Every action is logged with the
+ * client's address. */
+static int action_post(request_rec *r)
+{
+    sc_retained *ret = sc_retained_get(r->server);
+    apr_array_header_t *pairs = NULL;
+    apr_table_t *form = apr_table_make(r->pool, 8);
+    const char *action, *nonce, *want, *back;
+    int i, rv;
+
+    rv = ap_parse_form_data(r, NULL, &pairs, 16, 4096);
+    if (rv != OK || !pairs) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1108)
+                      "cluster-manager: unreadable action form (client %s)",
+                      r->useragent_ip);
+        return HTTP_BAD_REQUEST;
+    }
+    for (i = 0; i < pairs->nelts; i++) {
+        ap_form_pair_t *pair = &APR_ARRAY_IDX(pairs, i, ap_form_pair_t);
+        apr_off_t len;
+        apr_size_t size;
+        char *buf;
+        apr_brigade_length(pair->value, 1, &len);
+        if (len < 0 || len > 256) {
+            return HTTP_BAD_REQUEST;
+        }
+        size = (apr_size_t)len;
+        buf = apr_palloc(r->pool, size + 1);
+        apr_brigade_flatten(pair->value, buf, &size);
+        buf[size] = '\0';
+        apr_table_setn(form, pair->name, buf);
+    }
+    action = apr_table_get(form, "action");
+    nonce = apr_table_get(form, "nonce");
+    if (!ret->shm || !nonce || !same_secret(nonce, ret->shm->nonce)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1109)
+                      "cluster-manager: action %s refused: %s nonce (client %s)",
+                      action ? ap_escape_logitem(r->pool, action) : "(none)",
+                      nonce ? "a wrong or stale" : "no", r->useragent_ip);
+        return HTTP_FORBIDDEN;
+    }
+    if (!action || strcmp(action, "state") != 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1110)
+                      "cluster-manager: unknown action %s (client %s)",
+                      action ? ap_escape_logitem(r->pool, action) : "(none)",
+                      r->useragent_ip);
+        return HTTP_BAD_REQUEST;
+    }
+    want = apr_table_get(form, "state");
+    if (!want || (strcmp(want, "draining") != 0 && strcmp(want, "ready") != 0)) {
+        return HTTP_BAD_REQUEST;
+    }
+    if (!ret->store || !ret->shm->engine_pid
+        || (ret->shm->engine_state != SC_MS_READY
+            && ret->shm->engine_state != SC_MS_DRAINING)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1111)
+                      "cluster-manager: state %s refused: this %s is %s (client %s)", want,
+                      ret->store ? "member" : "front", ret->shm->engine_pid
+                      ? sc_member_state_name((int)ret->shm->engine_state) : "without engine",
+                      r->useragent_ip);
+        return HTTP_CONFLICT;
+    }
+    __atomic_store_n(&ret->shm->requested_state,
+                     !strcmp(want, "draining") ? SC_MS_DRAINING : SC_MS_READY,
+                     __ATOMIC_RELEASE);
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, SCLOGNO(1112)
+                  "cluster-manager: state %s asked by client %s", want, r->useragent_ip);
+    back = apr_table_get(form, "auto");
+    if (back) {
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        ap_rprintf(r, "Action: state\nState: %s\nResult: accepted\n", want);
+        return OK;
+    }
+    apr_table_setn(r->headers_out, "Location", r->uri);
+    return HTTP_SEE_OTHER;
+}
+
 /* The page: this member, the engine and its members, the configuration. */
 static int sc_status_handler(request_rec *r)
 {
@@ -660,12 +830,23 @@ static int sc_status_handler(request_rec *r)
     if (strcmp(r->handler, SC_STATUS_HANDLER) != 0) {
         return DECLINED;
     }
-    r->allowed |= (AP_METHOD_BIT << M_GET);
+    r->allowed |= (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    if (r->method_number == M_POST) {
+        return action_post(r);
+    }
     if (r->method_number != M_GET) {
         return HTTP_METHOD_NOT_ALLOWED;
     }
     sr = server_rec_of(r->server);
     ap_args_to_table(r, &args);
+    if (apr_table_get(args, "action")) {
+        /* actions change things: POST only, as balancer-manager's forms */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1107)
+                      "cluster-manager: action by GET refused (client %s)",
+                      r->useragent_ip);
+        apr_table_setn(r->headers_out, "Allow", "GET, POST");
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
     if (apr_table_get(args, "ping")) {
         return ping_page(r, args);
@@ -729,6 +910,7 @@ static void sc_register_hooks(apr_pool_t *p)
     ap_hook_test_config(sc_test_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(sc_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     sc_session_register_hooks();
+    sc_balancer_register_hooks();
     ap_hook_handler(sc_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
 }
 

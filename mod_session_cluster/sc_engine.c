@@ -587,6 +587,24 @@ static void leave(sc_engine *e, int restarting)
                  restarting ? "peers were told it restarts" : "peers were told it left");
 }
 
+/* A page action asked for another state: draining or ready, from ready or
+ * draining (a starting member finishes its state transfer first). */
+static void take_requested_state(sc_engine *e)
+{
+    apr_uint32_t want = __atomic_exchange_n(&e->shm->requested_state, 0, __ATOMIC_ACQ_REL);
+    if ((want != SC_MS_DRAINING && want != SC_MS_READY)
+        || (e->state != SC_MS_READY && e->state != SC_MS_DRAINING)
+        || e->state == (int)want) {
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1282)
+                 "this member is now %s (was %s), as asked on the status page",
+                 sc_member_state_name((int)want), sc_member_state_name(e->state));
+    e->state = (int)want;
+    publish_self(e);
+    e->next_heartbeat = 0;            /* tell the others now */
+}
+
 static void engine_run(sc_retained *r) __attribute__((noreturn));
 
 static void engine_run(sc_retained *r)
@@ -686,6 +704,9 @@ static void engine_run(sc_retained *r)
         }
         pending_tick(e, now);
         throughput_tick(e);
+        if (e->shm->requested_state) {
+            take_requested_state(e);
+        }
         if (now >= e->next_publish) {
             e->next_publish = now + apr_time_from_msec(100);
             publish_self(e);
@@ -851,6 +872,20 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
         }
         apr_pool_cleanup_register(s->process->pool, r, engine_cleanup,
                                   apr_pool_cleanup_null);
+    }
+    /* a new nonce for the page's actions at every (re)start: a page from
+     * before is stale */
+    {
+        unsigned char nb[16];
+        int k;
+        if (apr_generate_random_bytes(nb, sizeof(nb)) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1283)
+                         "no random bytes for the status page's nonce");
+            return !OK;
+        }
+        for (k = 0; k < 16; k++) {
+            apr_snprintf(r->shm->nonce + 2 * k, 3, "%02x", nb[k]);
+        }
     }
     r->s = s;
     r->pconf = pconf;

@@ -102,6 +102,8 @@ struct sc_peer {
     int observer;
     int view;                          /* sc_view_state */
     apr_time_t first_seen, last_heard, state_since;
+    apr_time_t serving_since;          /* alive and ready/draining since */
+    apr_uint64_t serving_incarnation;
     apr_uint64_t alive_ms;
     apr_uint64_t restarts_seen;
     sc_conn *out;

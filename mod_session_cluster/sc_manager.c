@@ -79,7 +79,7 @@ static void drain_held(sc_engine *e, const char *id)
             return;
         }
         for (pp = &e->held; (h = *pp); pp = &h->next) {
-            if (!strcmp(h->id, id) && h->base == cur.version) {
+            if (sc_store_same(h->id, id) && h->base == cur.version) {
                 *pp = h->next;
                 e->nheld--;
                 apply_delta(e, NULL, h->from, h->msg, h->len, 0);
@@ -184,7 +184,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
 
     sc_rd_init(&r, msg, len);
     type = sc_rd_u8(&r);
-    if (type < SC_REPL_FULL || type > SC_REPL_GET_SESSION) {
+    if (type < SC_REPL_FULL || type > SC_REPL_REBIND) {
         return;                       /* a probe's filler */
     }
     if (!c->peer) {
@@ -280,6 +280,20 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
                          APR_TIME_T_FMT " ms; this member is ready", c->peer->route,
                          total, apr_time_as_msec(took));
         }
+        break;
+    }
+    case SC_REPL_REBIND: {
+        const char *to;
+        id = sc_rd_id(&r, p);
+        to = sc_rd_id(&r, p);
+        if (!id || !to || !sc_store_same(id, to)) {
+            bad_message(e, c, "malformed REBIND");
+            return;
+        }
+        /* only over the id it had there: of two members re-binding one
+         * session at once, each keeps its own, and the client's cookie
+         * decides (either id finds the session everywhere) */
+        sc_store_rebind(e->store, to, id, NULL);
         break;
     }
     case SC_REPL_GET_SESSION: {

@@ -547,6 +547,17 @@ void sc_mb_publish(sc_engine *e)
         m->first_seen = p->first_seen;
         m->last_heard = p->last_heard;
         m->state_since = p->state_since;
+        if (p->view == SC_VIEW_ALIVE
+            && (p->hb_state == SC_MS_READY || p->hb_state == SC_MS_DRAINING)) {
+            if (!p->serving_since || p->serving_incarnation != p->incarnation) {
+                p->serving_since = apr_time_now();
+                p->serving_incarnation = p->incarnation;
+            }
+        }
+        else {
+            p->serving_since = 0;
+        }
+        m->serving_since = p->serving_since;
         m->alive_ms = p->alive_ms;
         apr_cpystrn(m->verdict, p->verdict, sizeof(m->verdict));
         m->c = p->c;

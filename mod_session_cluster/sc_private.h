@@ -45,6 +45,9 @@ typedef struct {
     const char *where;                /* "file:line" */
 } sc_balancer_ref;
 
+/* The main server's module configuration. */
+sc_server_conf *sc_server_conf_get(server_rec *s);
+
 /* Per-directory configuration (<Location>): which locations store their
  * mod_session sessions in the cluster, and under which cookie. */
 typedef struct {

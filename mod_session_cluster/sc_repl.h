@@ -18,6 +18,8 @@
  *   ALL_DATA  7 [n:4] (FULL without its type byte)*     one block
  *   COMPLETE  8 [total:4]                          state transfer done
  *   GET_SESSION 9 [idlen:1][id]                    "I missed a delta"
+ *   REBIND   10 [idlen:1][old id][idlen:1][new id] the session moved to the
+ *                                                  new id's route
  */
 #ifndef SC_REPL_H
 #define SC_REPL_H
@@ -36,7 +38,8 @@ enum {
     SC_REPL_GET_ALL = 6,
     SC_REPL_ALL_DATA = 7,
     SC_REPL_COMPLETE = 8,
-    SC_REPL_GET_SESSION = 9
+    SC_REPL_GET_SESSION = 9,
+    SC_REPL_REBIND = 10
 };
 
 /* A growable message buffer. */

@@ -107,6 +107,64 @@ static int filter_matches(request_rec *r, sc_cluster_cfg *cfg)
     return 0;
 }
 
+static const char *cookie_attrs(request_rec *r, sc_dir_conf *dc);
+static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const char *what);
+
+/* JvmRouteBinderValve: a session that arrives here with another member's
+ * route (that member failed, the balancer sent the client elsewhere) is
+ * re-bound to this member, so the balancer's stickiness follows it: same
+ * base, this route, a new cookie, and every member told.  'sent' is the id
+ * the client sent; rq->id the session's id in the store. */
+static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq,
+                   const char *sent)
+{
+    sc_elem_t *valve = NULL;
+    const char *dot = strchr(rq->id, '.');
+    const char *now_id, *attr;
+    char was[SC_SID_MAX];
+    int i;
+
+    for (i = 0; i < ret->cfg->valves->nelts && !valve; i++) {
+        sc_elem_t *v = APR_ARRAY_IDX(ret->cfg->valves, i, sc_elem_t *);
+        if (v->cls->id == SC_C_JVMROUTE_BINDER_VALVE && sc_elem_num(v, "enabled") == 1) {
+            valve = v;
+        }
+    }
+    if (!valve || !dot) {
+        return;
+    }
+    now_id = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, rq->id, (apr_size_t)(dot - rq->id)),
+                         ".", ret->route, NULL);
+    if (strcmp(sent, now_id) == 0) {
+        return;                       /* the client has this member's id */
+    }
+    if (strcmp(rq->id, now_id) != 0) {
+        sc_store_rc rc = sc_store_rebind(ret->store, now_id, NULL, was);
+        if (rc == SC_STORE_OK) {
+            sc_buf b;
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1280)
+                          "session %s re-bound to this member: %s", was, now_id);
+            sc_buf_init(&b, r->pool, 2 * SC_SID_MAX + 8);
+            sc_buf_u8(&b, SC_REPL_REBIND);
+            sc_buf_id(&b, was);
+            sc_buf_id(&b, now_id);
+            replicate(r, ret, &b, now_id);
+        }
+        else if (rc != SC_STORE_STALE) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1281)
+                          "session %s not re-bound: %s", rq->id, sc_store_rc_text(rc));
+            return;
+        }
+    }
+    /* re-bound now or by a request just before: the client learns its id */
+    attr = sc_elem_str(valve, "sessionIdAttribute");
+    apr_table_set(r->notes, attr, sent);
+    apr_table_set(r->subprocess_env, attr, sent);
+    rq->id = now_id;
+    ap_cookie_write(r, dc->cookie_name, now_id, cookie_attrs(r, dc), 0, r->err_headers_out,
+                    NULL);
+}
+
 static apr_status_t sc_session_load(request_rec *r, session_rec **z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -154,7 +212,9 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
                           "session %s has expired", id);
         }
         else {
-            rq->id = apr_pstrdup(m->pool, id);
+            /* the id as the store has it now (another route if it was
+             * re-bound meanwhile) */
+            rq->id = apr_pstrdup(m->pool, s.id);
             rq->version = s.version;
             rq->data = s.data;
             rq->created = s.created;
@@ -167,10 +227,14 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     }
     rq->z = zz;
     rq->filtered = filter_matches(r, ret->cfg);
+    if (rq->id) {
+        rebind(r, ret, dc, rq, id);
+    }
     apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ROUTE", ret->route);
     primary_indicator(r, ret->cfg, rq->id, ret->route);
     if (rq->id) {
         apr_table_setn(r->notes, "SESSION_CLUSTER_ID", rq->id);
+        apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ID", rq->id);
     }
     ap_set_module_config(m->request_config, &session_cluster_module, rq);
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache, private");

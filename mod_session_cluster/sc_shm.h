@@ -66,6 +66,7 @@ typedef struct {
     apr_time_t first_seen;
     apr_time_t last_heard;
     apr_time_t state_since;
+    apr_time_t serving_since;           /* alive and ready/draining since; 0: not */
     apr_uint64_t alive_ms;              /* its own uptime, from its heartbeat */
     char verdict[128];                  /* the failure detector's last word */
     sc_counters c;
@@ -92,6 +93,8 @@ typedef struct {
     apr_uint64_t queue_depth, queue_bytes;
     sc_counters c;
     char not_implemented[256];          /* interceptors named but not implemented */
+    char nonce[33];                     /* the page's actions (hex, per start) */
+    volatile apr_uint32_t requested_state; /* set by a page action, taken by the engine */
     sc_shm_member members[SC_MAX_MEMBERS];
 } sc_shm_t;
 

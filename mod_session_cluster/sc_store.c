@@ -96,10 +96,25 @@ static void lock_give(volatile apr_int32_t *w)
     __atomic_store_n(w, 0, __ATOMIC_RELEASE);
 }
 
+/* A session is known by its id's base, the part before the first '.': the
+ * route after it may change (JvmRouteBinderValve re-binds a session to the
+ * member that took it over), and every id with the same base names the same
+ * session. */
+static apr_size_t base_len(const char *id)
+{
+    return strcspn(id, ".");
+}
+
+int sc_store_same(const char *a, const char *b)
+{
+    apr_size_t n = base_len(a);
+    return n == base_len(b) && !memcmp(a, b, n);
+}
+
 static apr_uint32_t hash_id(const char *id)
 {
     apr_uint32_t h = 2166136261u;
-    for (; *id; id++) {
+    for (; *id && *id != '.'; id++) {
         h = (h ^ (unsigned char)*id) * 16777619u;
     }
     return h;
@@ -115,7 +130,7 @@ static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_ou
         if (v == EMPTY) {
             return -1;
         }
-        if (v >= 0 && !strncmp(slot(st, v)->id, id, SC_SID_MAX)) {
+        if (v >= 0 && sc_store_same(slot(st, v)->id, id)) {
             if (pos_out) {
                 *pos_out = pos;
             }
@@ -144,7 +159,7 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
     for (;;) {
         apr_uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         if ((before & 1) == 0) {
-            int ok = s->used && !strncmp(s->id, id, SC_SID_MAX);
+            int ok = s->used && sc_store_same(s->id, id);
             if (ok) {
                 apr_uint32_t len = s->data_len;
                 if (len > st->hdr->slot_data) {
@@ -265,7 +280,7 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
 
     s = slot(st, i);
     lock_take(&s->lock);
-    if (!s->used || strncmp(s->id, id, SC_SID_MAX) != 0) {
+    if (!s->used || !sc_store_same(s->id, id)) {
         rc = SC_STORE_NOTFOUND;
     }
     else if (!force_version && base_version && base_version != s->version) {
@@ -278,6 +293,11 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
     }
     else {
         sc_shm_write_begin(&s->seq);
+        if (force_version && strcmp(s->id, id) != 0) {
+            /* a replica carries the id as its writer has it (re-bound) */
+            memset(s->id, 0, SC_SID_MAX);
+            apr_cpystrn(s->id, id, SC_SID_MAX);
+        }
         s->version = force_version ? force_version : s->version + 1;
         if (last_access > s->last_access) {
             s->last_access = last_access;
@@ -319,6 +339,44 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
     return SC_STORE_OK;
 }
 
+sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect,
+                            char *was)
+{
+    apr_int32_t i;
+    sc_sess *s;
+    sc_store_rc rc = SC_STORE_OK;
+
+    if (strlen(new_id) >= SC_SID_MAX) {
+        return SC_STORE_TOOBIG;
+    }
+    i = index_find(st, new_id, NULL);
+    if (i < 0) {
+        return SC_STORE_NOTFOUND;
+    }
+    s = slot(st, i);
+    lock_take(&s->lock);
+    if (!s->used || !sc_store_same(s->id, new_id)) {
+        rc = SC_STORE_NOTFOUND;
+    }
+    else if (!strcmp(s->id, new_id) || (expect && strcmp(s->id, expect) != 0)) {
+        rc = SC_STORE_STALE;        /* already bound there, or bound elsewhere */
+    }
+    else {
+        if (was) {
+            apr_cpystrn(was, s->id, SC_SID_MAX);
+        }
+        sc_shm_write_begin(&s->seq);
+        memset(s->id, 0, SC_SID_MAX);
+        apr_cpystrn(s->id, new_id, SC_SID_MAX);
+        sc_shm_write_end(&s->seq);
+    }
+    lock_give(&s->lock);
+    if (rc == SC_STORE_OK) {
+        __atomic_add_fetch(&st->hdr->rebound, 1, __ATOMIC_RELAXED);
+    }
+    return rc;
+}
+
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
 {
     apr_int32_t i = index_find(st, id, NULL);
@@ -328,7 +386,7 @@ void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
     }
     s = slot(st, i);
     lock_take(&s->lock);
-    if (s->used && !strncmp(s->id, id, SC_SID_MAX) && when > s->last_access) {
+    if (s->used && sc_store_same(s->id, id) && when > s->last_access) {
         sc_shm_write_begin(&s->seq);
         s->last_access = when;
         sc_shm_write_end(&s->seq);

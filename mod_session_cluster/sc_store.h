@@ -55,6 +55,7 @@ typedef struct {
     apr_time_t last_transfer_ms;    /* duration of the last state transfer */
     volatile apr_uint32_t free_hint; /* where to look for a free slot first */
     apr_uint64_t last_transfer_count;
+    apr_uint64_t rebound;           /* ids re-bound (JvmRouteBinderValve) */
 } sc_store_hdr;
 
 typedef struct {
@@ -96,6 +97,14 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
                          apr_time_t created, apr_time_t last_access,
                          apr_int64_t max_inactive, apr_uint64_t *new_version);
 sc_store_rc sc_store_remove(sc_store *st, const char *id);
+/* Two ids name the same session when their bases (before the '.') match. */
+int sc_store_same(const char *a, const char *b);
+/* Re-binds the session with new_id's base to new_id (a new route).  expect:
+ * only if the session's id is exactly that (NULL: whatever it is).  OK: done,
+ * the previous id in 'was' (SC_SID_MAX bytes, may be NULL); STALE: it already
+ * had new_id, or another id than 'expect'; NOTFOUND. */
+sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect,
+                            char *was);
 /* Raises last_access (replicated touches). */
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when);
 /* Calls fn for every session (a copy); fn returns 0 to stop. */

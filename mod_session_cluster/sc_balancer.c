@@ -1,0 +1,356 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_balancer.c -- SessionClusterBalancer: a front httpd with
+ * mod_proxy_balancer follows the cluster's membership.
+ *
+ * The front runs an engine as an observer (it holds no sessions); what that
+ * engine knows of the members is in shared memory (sc_shm.h).  Here, the
+ * BalancerMembers of the named balancers are matched to members by route and
+ * their status bits in mod_proxy_balancer's own shared memory follow the
+ * members' states:
+ *
+ *   member alive and ready        usable: an error older than the moment it
+ *                                 became ready is cleared (no wait for retry=)
+ *   member alive and draining     drain mode (N): only its sticky sessions
+ *   member starting, silent,      in error (E), error time renewed, so
+ *   dead, gone, never heard       mod_proxy's retry= never sends a request to it
+ *   member restarting             left alone: httpd itself still serves
+ *   no member with that route     left alone, and reported once
+ *
+ * The status bits are brought up to date before every request that goes
+ * through mod_proxy (proxy's pre_request hook, ahead of the balancer's own),
+ * and once a second by httpd's parent process (the monitor hook), so
+ * balancer-manager shows them even when no request comes.
+ */
+#include "sc_engine.h"
+#include "sc_balancer.h"
+
+#include "mod_proxy.h"
+#include "mpm_common.h"
+#include "http_request.h"
+#include "apr_strings.h"
+
+#include <dlfcn.h>
+
+APLOG_USE_MODULE(session_cluster);
+
+typedef void (*sc_proxy_hook_reg)(proxy_HOOK_pre_request_t *pf, const char *const *pre,
+                                  const char *const *succ, int order);
+
+static module *proxy_module_of(void)
+{
+    return ap_find_linked_module("mod_proxy.c");
+}
+
+static proxy_server_conf *proxy_conf_of(server_rec *s)
+{
+    module *m = proxy_module_of();
+    return m ? ap_get_module_config(s->module_config, m) : NULL;
+}
+
+static proxy_balancer *find_balancer(proxy_server_conf *conf, const char *name)
+{
+    proxy_balancer *b;
+    int i;
+    if (!conf || !conf->balancers) {
+        return NULL;
+    }
+    b = (proxy_balancer *)conf->balancers->elts;
+    for (i = 0; i < conf->balancers->nelts; i++, b++) {
+        if (b->s && !strcasecmp(b->s->name, name)) {
+            return b;
+        }
+    }
+    return NULL;
+}
+
+/* The member (not an observer) announcing 'route', copied; 0 if none. */
+static int member_of(const sc_shm_t *shm, const char *route, sc_shm_member *out)
+{
+    int i;
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        if (sc_shm_read_member(shm, i, out) && !out->observer && out->route[0]
+            && !strcmp(out->route, route)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+const char *sc_balancer_member_state(const sc_shm_member *m)
+{
+    if (!m) {
+        return "none";
+    }
+    if (m->view == SC_VIEW_ALIVE) {
+        return sc_member_state_name((int)m->hb_state);
+    }
+    return sc_view_name((int)m->view);
+}
+
+/* One worker's bits from its member's state. */
+static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now)
+{
+    proxy_worker_shared *ws = w->s;
+    unsigned int st = ws->status;
+    int serving = m->view == SC_VIEW_ALIVE
+                  && (m->hb_state == SC_MS_READY || m->hb_state == SC_MS_DRAINING);
+
+    if (m->view == SC_VIEW_RESTARTING) {
+        return;
+    }
+    if (serving) {
+        if ((st & PROXY_WORKER_IN_ERROR) && ws->error_time <= m->serving_since) {
+            ws->status &= ~PROXY_WORKER_IN_ERROR;
+        }
+        if (m->hb_state == SC_MS_DRAINING) {
+            ws->status |= PROXY_WORKER_DRAIN;
+        }
+        else if (st & PROXY_WORKER_DRAIN) {
+            ws->status &= ~PROXY_WORKER_DRAIN;
+        }
+        return;
+    }
+    /* not there, or not ready yet: out of rotation, and kept out */
+    ws->error_time = now;
+    if (!(st & PROXY_WORKER_IN_ERROR)) {
+        ws->status |= PROXY_WORKER_IN_ERROR;
+    }
+}
+
+void sc_balancer_sync(server_rec *s)
+{
+    sc_server_conf *sc = sc_server_conf_get(s);
+    sc_retained *ret = sc_retained_get(s);
+    proxy_server_conf *conf;
+    apr_time_t now;
+    int i, j;
+
+    if (!sc->balancers->nelts || !ret->shm || !ret->shm->engine_pid) {
+        return;
+    }
+    conf = proxy_conf_of(s);
+    now = apr_time_now();
+    for (i = 0; i < sc->balancers->nelts; i++) {
+        sc_balancer_ref *ref = &APR_ARRAY_IDX(sc->balancers, i, sc_balancer_ref);
+        proxy_balancer *b = find_balancer(conf, ref->name);
+        proxy_worker **w;
+        if (!b || !b->workers) {
+            continue;
+        }
+        w = (proxy_worker **)b->workers->elts;
+        for (j = 0; j < b->workers->nelts; j++) {
+            sc_shm_member m;
+            if (w[j]->s && w[j]->s->route[0] && member_of(ret->shm, w[j]->s->route, &m)) {
+                sync_worker(w[j], &m, now);
+            }
+        }
+    }
+}
+
+/* proxy's pre_request: bring the bits up to date before the balancer picks. */
+static int sc_proxy_pre_request(proxy_worker **worker, proxy_balancer **balancer,
+                                request_rec *r, proxy_server_conf *conf, char **url)
+{
+    if (*url && !strncasecmp(*url, "balancer:", 9)) {
+        sc_balancer_sync(r->server);
+    }
+    return DECLINED;
+}
+
+/* httpd's parent, about once a second: the bits, and what does not match. */
+static int sc_balancer_monitor(apr_pool_t *p, server_rec *s)
+{
+    sc_server_conf *sc = sc_server_conf_get(s);
+    sc_retained *ret = sc_retained_get(s);
+    if (!sc->balancers->nelts || !ret->shm) {
+        return DECLINED;
+    }
+    sc_balancer_sync(s);
+    sc_balancer_report(s, p);
+    return DECLINED;
+}
+
+/* Walks the pairs: fn(ctx, balancer name, worker or NULL, member or NULL). */
+void sc_balancer_each(server_rec *s, apr_pool_t *p,
+                      void (*fn)(void *ctx, const char *balancer, proxy_worker *w,
+                                 const sc_shm_member *m),
+                      void *ctx)
+{
+    sc_server_conf *sc = sc_server_conf_get(s);
+    sc_retained *ret = sc_retained_get(s);
+    proxy_server_conf *conf = proxy_conf_of(s);
+    apr_hash_t *matched = apr_hash_make(p);
+    int i, j;
+
+    if (!ret->shm || !sc->balancers->nelts) {
+        return;
+    }
+    for (i = 0; i < sc->balancers->nelts; i++) {
+        sc_balancer_ref *ref = &APR_ARRAY_IDX(sc->balancers, i, sc_balancer_ref);
+        proxy_balancer *b = find_balancer(conf, ref->name);
+        proxy_worker **w;
+        if (!b || !b->workers) {
+            fn(ctx, ref->name, NULL, NULL);
+            continue;
+        }
+        w = (proxy_worker **)b->workers->elts;
+        for (j = 0; j < b->workers->nelts; j++) {
+            sc_shm_member m;
+            int have = w[j]->s && w[j]->s->route[0]
+                       && member_of(ret->shm, w[j]->s->route, &m);
+            if (have) {
+                apr_hash_set(matched, apr_pstrdup(p, m.route), APR_HASH_KEY_STRING, "");
+            }
+            fn(ctx, ref->name, w[j], have ? &m : NULL);
+        }
+    }
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        sc_shm_member m;
+        if (sc_shm_read_member(ret->shm, i, &m) && !m.observer && m.route[0]
+            && !apr_hash_get(matched, m.route, APR_HASH_KEY_STRING)) {
+            fn(ctx, NULL, NULL, &m);
+        }
+    }
+}
+
+/* mod_proxy's status letters for a worker, as balancer-manager shows them. */
+const char *sc_balancer_worker_status(apr_pool_t *p, proxy_worker *w)
+{
+    unsigned int st = w->s->status;
+    const char *out = "";
+    if (st & PROXY_WORKER_DRAIN) {
+        out = apr_pstrcat(p, out, "Drn ", NULL);
+    }
+    if (st & PROXY_WORKER_DISABLED) {
+        out = apr_pstrcat(p, out, "Dis ", NULL);
+    }
+    if (st & PROXY_WORKER_STOPPED) {
+        out = apr_pstrcat(p, out, "Stop ", NULL);
+    }
+    if (st & PROXY_WORKER_HOT_STANDBY) {
+        out = apr_pstrcat(p, out, "Stby ", NULL);
+    }
+    if (st & PROXY_WORKER_IN_ERROR) {
+        out = apr_pstrcat(p, out, "Err ", NULL);
+    }
+    if (st & PROXY_WORKER_HC_FAIL) {
+        out = apr_pstrcat(p, out, "HcFl ", NULL);
+    }
+    if (PROXY_WORKER_IS_USABLE(w)) {
+        out = apr_pstrcat(p, out, "Ok ", NULL);
+    }
+    if (!*out) {
+        return "-";
+    }
+    return apr_pstrmemdup(p, out, strlen(out) - 1);
+}
+
+/* The parent reports, once per configuration, a BalancerMember whose route no
+ * member announces (after the membership had dropTime to form) and a member
+ * that no BalancerMember names. */
+typedef struct {
+    server_rec *s;
+    apr_hash_t *told;
+    apr_pool_t *p;                    /* this round's */
+    apr_pool_t *keep;                 /* the configuration's: what was told */
+    int settled;
+} report_ctx;
+
+static void report_one(void *vctx, const char *balancer, proxy_worker *w,
+                       const sc_shm_member *m)
+{
+    report_ctx *x = vctx;
+    const char *key;
+    if (w && !m && x->settled && w->s->route[0]) {
+        key = apr_pstrcat(x->p, "w ", balancer, " ", w->s->route, NULL);
+        if (!apr_hash_get(x->told, key, APR_HASH_KEY_STRING)) {
+            apr_hash_set(x->told, apr_pstrdup(x->keep, key), APR_HASH_KEY_STRING, "");
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, SCLOGNO(1284)
+                         "SessionClusterBalancer %s: BalancerMember %s (route %s) matches "
+                         "no cluster member", balancer, w->s->name, w->s->route);
+        }
+    }
+    else if (!balancer && m) {
+        key = apr_pstrcat(x->p, "m ", m->route, NULL);
+        if (!apr_hash_get(x->told, key, APR_HASH_KEY_STRING)) {
+            apr_hash_set(x->told, apr_pstrdup(x->keep, key), APR_HASH_KEY_STRING, "");
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, SCLOGNO(1285)
+                         "SessionClusterBalancer: cluster member %s (%s:%u) has no "
+                         "BalancerMember with route=%s", m->route, m->addr, m->port,
+                         m->route);
+        }
+    }
+    else if (balancer && !w) {
+        key = apr_pstrcat(x->p, "b ", balancer, NULL);
+        if (!apr_hash_get(x->told, key, APR_HASH_KEY_STRING)) {
+            apr_hash_set(x->told, apr_pstrdup(x->keep, key), APR_HASH_KEY_STRING, "");
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, x->s, SCLOGNO(1286)
+                         "SessionClusterBalancer %s: no such balancer (a <Proxy %s> "
+                         "with BalancerMembers, in this server)", balancer, balancer);
+        }
+    }
+}
+
+void sc_balancer_report(server_rec *s, apr_pool_t *pconf)
+{
+    static const char key[] = "mod_session_cluster balancer reports";
+    sc_retained *ret = sc_retained_get(s);
+    report_ctx x;
+    void *told = NULL;
+
+    apr_pool_userdata_get(&told, key, pconf);
+    if (!told) {
+        told = apr_hash_make(pconf);
+        apr_pool_userdata_set(told, key, apr_pool_cleanup_null, pconf);
+    }
+    if (apr_pool_create(&x.p, pconf) != APR_SUCCESS) {
+        return;
+    }
+    x.s = s;
+    x.told = told;
+    x.keep = pconf;
+    /* members announce their routes within a heartbeat or two */
+    x.settled = ret->shm->engine_pid
+                && apr_time_now() - ret->shm->engine_started > apr_time_from_sec(5);
+    sc_balancer_each(s, x.p, report_one, &x);
+    apr_pool_destroy(x.p);
+}
+
+/* Whether proxy's hook could be registered: decided when httpd loads this
+ * module (LoadModule), so mod_proxy must be loaded before it. */
+static int proxy_hooked;
+
+int sc_balancer_register_hooks(void)
+{
+    sc_proxy_hook_reg reg;
+    ap_hook_monitor(sc_balancer_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+    *(void **)&reg = dlsym(RTLD_DEFAULT, "proxy_hook_pre_request");
+    proxy_hooked = reg != NULL;
+    if (reg) {
+        reg(sc_proxy_pre_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    }
+    return proxy_hooked;
+}
+
+const char *sc_balancer_check(void)
+{
+    if (!proxy_hooked) {
+        return "needs mod_proxy, loaded before mod_session_cluster (LoadModule "
+               "proxy_module first)";
+    }
+    if (!ap_find_linked_module("mod_proxy_balancer.c")) {
+        return "needs mod_proxy_balancer (LoadModule proxy_balancer_module)";
+    }
+    return NULL;
+}
+
+const char *sc_balancer_worker_name(proxy_worker *w)
+{
+    return w->s->name;
+}
+
+const char *sc_balancer_worker_route(proxy_worker *w)
+{
+    return w->s->route;
+}
