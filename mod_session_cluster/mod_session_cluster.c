@@ -853,6 +853,8 @@ static int sc_status_handler(request_rec *r)
     }
     text = apr_table_get(args, "auto") != NULL;
 
+    /* a front shows its BalancerMembers as of now */
+    sc_balancer_sync(r->server);
     v = apr_palloc(r->pool, sizeof(*v));
     read_view(r->server, v);
     lines = apr_array_make(r->pool, 256, sizeof(const char *));
