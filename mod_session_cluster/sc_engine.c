@@ -367,6 +367,7 @@ static void broadcast_request(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     e->store->hdr->replicated_out++;
     if (!acked) {
         /* asynchronous: the child does not wait for an answer */
+        e->shm->ic.dispatch_async++;
         sc_dm_broadcast(e, msg, len, NULL);
         return;
     }
@@ -478,7 +479,24 @@ void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
 static void publish_self(sc_engine *e)
 {
     sc_shm_t *shm = e->shm;
+    sc_pending *pd;
+    sc_conn *c;
+    apr_uint32_t npending = 0;
+    apr_uint64_t unsent = 0;
+    for (pd = e->pending; pd; pd = pd->next) {
+        npending++;
+    }
+    for (c = e->conns; c; c = c->next) {
+        if (c->state != SC_CS_CLOSED && c->wlen > c->woff) {
+            unsent += c->wlen - c->woff;
+        }
+    }
     sc_shm_write_begin(&shm->seq);
+    shm->published_at = apr_time_now();
+    shm->parent_pid = (apr_uint32_t)e->parent;
+    shm->pending_acks = npending;
+    shm->queue_depth = npending;
+    shm->queue_bytes = unsent;
     shm->engine_pid = getpid();
     shm->engine_state = (apr_uint32_t)e->state;
     shm->engine_started = e->started;
@@ -515,6 +533,7 @@ static void throughput_tick(sc_engine *e)
     }
     e->thr_last_msgs = total;
     e->shm->throughput_msgs = total;
+    e->shm->ic.throughput_reports++;
     secs = (double)(apr_time_now() - e->started) / 1e6;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1233)
                  "ThroughputInterceptor: tx %" APR_UINT64_T_FMT " messages, %.2f MB; rx %"
@@ -603,6 +622,45 @@ static void take_requested_state(sc_engine *e)
     e->state = (int)want;
     publish_self(e);
     e->next_heartbeat = 0;            /* tell the others now */
+}
+
+/* The page's other actions. */
+static void take_requested_actions(sc_engine *e)
+{
+    apr_uint32_t a = __atomic_exchange_n(&e->shm->requested_actions, 0, __ATOMIC_ACQ_REL);
+    if ((a & SC_ACT_EXPIRE_ALL) && e->store && !e->observer) {
+        apr_uint32_t n = sc_dm_expire_all(e);
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1287)
+                     "%u session(s) expired on every member, as asked on the status page",
+                     n);
+    }
+    if (a & SC_ACT_RESET_COUNTERS) {
+        sc_peer *p;
+        memset(&e->shm->c, 0, sizeof(e->shm->c));
+        memset(&e->shm->ic, 0, sizeof(e->shm->ic));
+        for (p = e->peers; p; p = p->next) {
+            memset(&p->c, 0, sizeof(p->c));
+        }
+        if (e->store) {
+            sc_store_hdr *h = e->store->hdr;
+            h->created = h->updated = h->removed = h->expired = 0;
+            h->rejected_full = h->rejected_size = 0;
+            h->replicated_in = h->replicated_out = h->transfer_in = h->transfer_out = 0;
+            h->rebound = 0;
+        }
+        e->shm->counters_since = apr_time_now();
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1288)
+                     "counters reset, as asked on the status page");
+    }
+    if ((a & SC_ACT_TRANSFER) && e->store && !e->observer
+        && (e->state == SC_MS_READY || e->state == SC_MS_DRAINING)) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1289)
+                     "state transfer asked on the status page: this member is starting "
+                     "again until it has every session");
+        sc_dm_redo_transfer(e);
+        publish_self(e);
+        e->next_heartbeat = 0;
+    }
 }
 
 static void engine_run(sc_retained *r) __attribute__((noreturn));
@@ -706,6 +764,9 @@ static void engine_run(sc_retained *r)
         throughput_tick(e);
         if (e->shm->requested_state) {
             take_requested_state(e);
+        }
+        if (e->shm->requested_actions) {
+            take_requested_actions(e);
         }
         if (now >= e->next_publish) {
             e->next_publish = now + apr_time_from_msec(100);
@@ -872,6 +933,7 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
         }
         apr_pool_cleanup_register(s->process->pool, r, engine_cleanup,
                                   apr_pool_cleanup_null);
+        r->shm->counters_since = apr_time_now();
     }
     /* a new nonce for the page's actions at every (re)start: a page from
      * before is stale */

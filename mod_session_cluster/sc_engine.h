@@ -255,6 +255,10 @@ sc_peer *sc_mb_add_member(sc_engine *e, const char *host, int port);
 void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len);
 void sc_dm_tick(sc_engine *e, apr_time_t now);
 void sc_dm_shutdown(sc_engine *e);
+/* Expires every session here and on every member; returns how many. */
+apr_uint32_t sc_dm_expire_all(sc_engine *e);
+/* Starts over as a joining member: starting until a state transfer is done. */
+void sc_dm_redo_transfer(sc_engine *e);
 int sc_dm_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *except);
 
 /* sc_cloud.c */

@@ -524,17 +524,28 @@ static int collect_id(void *ctx, const sc_sess_copy *s, int touched)
  * stops, every session this member holds expires, and the other members are
  * told (so they drop them too).  Only on leaving, not when the engine is
  * replaced by a changed block, and not when the store is not ours to empty. */
+apr_uint32_t sc_dm_expire_all(sc_engine *e)
+{
+    apr_array_header_t *ids = apr_array_make(e->tmp, 64, sizeof(const char *));
+    sc_store_each(e->store, e->tmp, collect_id, ids, 0);
+    return expire_ids(e, ids);
+}
+
+void sc_dm_redo_transfer(sc_engine *e)
+{
+    e->state = SC_MS_STARTING;
+    e->transfer_from = NULL;
+    e->transfer_received = 0;
+}
+
 void sc_dm_shutdown(sc_engine *e)
 {
-    apr_array_header_t *ids;
     apr_uint32_t n;
     if (!e->store || e->observer || !e->cfg->manager
         || sc_elem_num(e->cfg->manager, "expireSessionsOnShutdown") != 1) {
         return;
     }
-    ids = apr_array_make(e->tmp, 64, sizeof(const char *));
-    sc_store_each(e->store, e->tmp, collect_id, ids, 0);
-    n = expire_ids(e, ids);
+    n = sc_dm_expire_all(e);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1279)
                  "expireSessionsOnShutdown: %u session(s) expired on every member as "
                  "this member leaves", n);

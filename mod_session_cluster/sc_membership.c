@@ -169,6 +169,15 @@ void sc_mb_set_view(sc_engine *e, sc_peer *p, int view, const char *verdict)
                      p->host, p->port, sc_view_name(p->view), sc_view_name(view),
                      verdict ? ": " : "", verdict ? verdict : "");
     }
+    if (view == SC_VIEW_SUSPECT) {
+        e->shm->ic.fd_suspected++;
+    }
+    else if (view == SC_VIEW_DEAD) {
+        e->shm->ic.fd_dead++;
+    }
+    else if (view == SC_VIEW_ALIVE && p->view == SC_VIEW_SUSPECT) {
+        e->shm->ic.fd_false_alarms++;
+    }
     p->view = view;
     p->state_since = apr_time_now();
     p->checking = 0;
@@ -222,6 +231,7 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
             || memcmp(hb->domain, e->domain, (size_t)e->domain_len) != 0)) {
         ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, e->s,
                      "heartbeat of %s from %s filtered: another domain", hb->route, from);
+        e->shm->ic.domain_filtered++;
         if (via) {
             sc_tr_close(e, via, "member of another domain");
         }
@@ -414,6 +424,7 @@ void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
         return;
     }
     apr_snprintf(p->verdict, sizeof(p->verdict), "connection lost (%s): checking", why);
+    e->shm->ic.fd_checks++;
     p->checking = 1;
     p->check_deadline = apr_time_now() + apr_time_from_msec(e->check_timeout_ms);
     p->next_connect = 0;
@@ -462,6 +473,7 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
             unsigned char buf[SC_HB_MAX_LEN];
             apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
             sc_tr_send_frame(e, p->out, SC_MSG_PING, 0, ++e->seq, buf, n);
+            e->shm->ic.pings_out++;
             p->last_ping = now;
         }
 
@@ -474,6 +486,7 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
                                  "silent for %" APR_TIME_T_FMT " ms: TCP check running",
                                  apr_time_as_msec(silent));
                     p->checking = 1;
+                    e->shm->ic.fd_checks++;
                     p->check_deadline = now + apr_time_from_msec(e->check_timeout_ms);
                     if (p->out && p->out->state == SC_CS_OPEN) {
                         unsigned char buf[SC_HB_MAX_LEN];

@@ -45,6 +45,9 @@ typedef struct {
     const char *where;                /* "file:line" */
 } sc_balancer_ref;
 
+/* A route: 1-63 letters, digits, '-' or '_'. */
+int sc_valid_route(const char *r);
+
 /* The main server's module configuration. */
 sc_server_conf *sc_server_conf_get(server_rec *s);
 

@@ -50,6 +50,23 @@ typedef struct {
     apr_uint64_t connects, connect_failures;
 } sc_counters;
 
+/* What the interceptors did (the page's channel section). */
+typedef struct {
+    apr_uint64_t fd_checks;             /* TcpFailureDetector: TCP checks started */
+    apr_uint64_t fd_suspected;          /*   members silent for dropTime */
+    apr_uint64_t fd_dead;               /*   members declared dead */
+    apr_uint64_t fd_false_alarms;       /*   suspected members that answered */
+    apr_uint64_t pings_out;             /* TcpPingInterceptor / TCP heartbeats sent */
+    apr_uint64_t domain_filtered;       /* DomainFilterInterceptor: heartbeats dropped */
+    apr_uint64_t dispatch_async;        /* MessageDispatchInterceptor: sent without waiting */
+    apr_uint64_t throughput_reports;    /* ThroughputInterceptor: log lines */
+} sc_icounters;
+
+/* Page actions (requested_actions bits), carried out by the engine. */
+#define SC_ACT_EXPIRE_ALL     0x1u      /* expire every session, on every member */
+#define SC_ACT_RESET_COUNTERS 0x2u      /* zero this member's counters */
+#define SC_ACT_TRANSFER       0x4u      /* ask a ready member for all sessions again */
+
 typedef struct {
     volatile apr_uint32_t seq;
     apr_uint32_t view;                  /* sc_view_state */
@@ -95,6 +112,12 @@ typedef struct {
     char not_implemented[256];          /* interceptors named but not implemented */
     char nonce[33];                     /* the page's actions (hex, per start) */
     volatile apr_uint32_t requested_state; /* set by a page action, taken by the engine */
+    volatile apr_uint32_t requested_actions; /* SC_ACT_* bits, the same way */
+    apr_time_t published_at;            /* the engine's last publication */
+    apr_time_t counters_since;          /* counters started (or were reset) */
+    apr_uint32_t parent_pid;            /* httpd's parent, the engine's */
+    apr_uint32_t pending_acks;          /* acknowledged sends waiting */
+    sc_icounters ic;
     sc_shm_member members[SC_MAX_MEMBERS];
 } sc_shm_t;
 

@@ -377,6 +377,19 @@ sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect
     return rc;
 }
 
+apr_uint64_t sc_store_bytes_in_use(sc_store *st)
+{
+    apr_uint64_t total = 0;
+    apr_uint32_t i;
+    for (i = 0; i < st->hdr->capacity; i++) {
+        sc_sess *s = slot(st, (apr_int32_t)i);
+        if (s->used) {
+            total += s->data_len;     /* a racy sum: a figure for the page */
+        }
+    }
+    return total;
+}
+
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
 {
     apr_int32_t i = index_find(st, id, NULL);

@@ -97,6 +97,8 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
                          apr_time_t created, apr_time_t last_access,
                          apr_int64_t max_inactive, apr_uint64_t *new_version);
 sc_store_rc sc_store_remove(sc_store *st, const char *id);
+/* Bytes of session data held (approximate while writers run). */
+apr_uint64_t sc_store_bytes_in_use(sc_store *st);
 /* Two ids name the same session when their bases (before the '.') match. */
 int sc_store_same(const char *a, const char *b);
 /* Re-binds the session with new_id's base to new_id (a new route).  expect:

@@ -1,0 +1,1113 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_status.c -- the cluster-manager page (SetHandler cluster-manager).
+ *
+ * What the engine publishes in shared memory, the session store's counters and
+ * the effective configuration are first gathered into one model: sections of
+ * named values and tables of rows.  The same model is then written as
+ *
+ *   HTML           (default; ?refresh=N reloads it every N seconds)
+ *   ?auto          mod_status style "Key: value" lines, one "Member: k=v ..."
+ *                  line per row
+ *   ?json          one object: a member per section, arrays per table
+ *   ?format=prometheus   Prometheus text exposition, session_cluster_*
+ *
+ * so a figure has one name everywhere: CamelCase in ?auto and HTML, the same
+ * words in snake_case in JSON and Prometheus.  Values from the network (a
+ * member's route or domain, a verdict) are escaped for each format.
+ *
+ * Actions are POSTs carrying the page's nonce (balancer-manager's way): set
+ * this member draining or ready, expire one session or all, reset the
+ * counters, redo the state transfer.
+ */
+#include "sc_engine.h"
+#include "sc_repl.h"
+#include "sc_balancer.h"
+#include "sc_status.h"
+
+#include "util_script.h"
+#include "apr_lib.h"
+
+APLOG_USE_MODULE(session_cluster);
+
+/* ------------------------------------------------------------------------- */
+/* The model                                                                  */
+/* ------------------------------------------------------------------------- */
+
+typedef enum { V_NUM, V_STR } vkind;
+
+typedef struct {
+    const char *key;                  /* CamelCase (?auto) */
+    const char *text;                 /* the value as text */
+    apr_uint64_t num;
+    vkind kind;
+    int counter;                      /* Prometheus: counter, else gauge */
+    const char *help;
+} field;
+
+typedef struct {
+    const char *name;                 /* JSON member, Prometheus infix */
+    const char *title;                /* HTML heading */
+    apr_array_header_t *fields;       /* field */
+} section;
+
+typedef struct {
+    const char *name;                 /* JSON member, Prometheus infix */
+    const char *title;                /* HTML heading */
+    const char *auto_tag;             /* ?auto line tag ("Member") */
+    const char *label;                /* the key that names a row (Prometheus label) */
+    apr_array_header_t *rows;         /* apr_array_header_t * of field */
+} table;
+
+typedef struct {
+    request_rec *r;
+    apr_pool_t *p;
+    apr_array_header_t *sections;     /* section * */
+    apr_array_header_t *tables;       /* table * */
+    apr_array_header_t *lines;        /* ?auto lines kept as they were (Route, ...) */
+    apr_array_header_t *config;       /* the effective configuration, text lines */
+    const char *route;                /* this member's, for Prometheus labels */
+} model;
+
+static section *new_section(model *m, const char *name, const char *title)
+{
+    section *s = apr_pcalloc(m->p, sizeof(*s));
+    s->name = name;
+    s->title = title;
+    s->fields = apr_array_make(m->p, 16, sizeof(field));
+    APR_ARRAY_PUSH(m->sections, section *) = s;
+    return s;
+}
+
+static table *new_table(model *m, const char *name, const char *title, const char *tag,
+                        const char *label)
+{
+    table *t = apr_pcalloc(m->p, sizeof(*t));
+    t->name = name;
+    t->title = title;
+    t->auto_tag = tag;
+    t->label = label;
+    t->rows = apr_array_make(m->p, 8, sizeof(apr_array_header_t *));
+    APR_ARRAY_PUSH(m->tables, table *) = t;
+    return t;
+}
+
+static apr_array_header_t *new_row(model *m, table *t)
+{
+    apr_array_header_t *row = apr_array_make(m->p, 16, sizeof(field));
+    APR_ARRAY_PUSH(t->rows, apr_array_header_t *) = row;
+    return row;
+}
+
+static void put_num(apr_pool_t *p, apr_array_header_t *fs, const char *key, apr_uint64_t v,
+                    int counter, const char *help)
+{
+    field *f = apr_array_push(fs);
+    f->key = key;
+    f->num = v;
+    f->text = apr_psprintf(p, "%" APR_UINT64_T_FMT, v);
+    f->kind = V_NUM;
+    f->counter = counter;
+    f->help = help;
+}
+
+static void put_str(apr_array_header_t *fs, const char *key, const char *v, const char *help)
+{
+    field *f = apr_array_push(fs);
+    f->key = key;
+    f->text = v ? v : "";
+    f->num = 0;
+    f->kind = V_STR;
+    f->counter = 0;
+    f->help = help;
+}
+
+/* milliseconds since t, 0 when t is unset */
+static apr_uint64_t ms_since(apr_time_t t)
+{
+    apr_time_t d = apr_time_now() - t;
+    return t && d > 0 ? (apr_uint64_t)apr_time_as_msec(d) : 0;
+}
+
+/* "EngineUptimeMs" -> "engine_uptime_ms"; row keys are snake_case already. */
+static const char *snake(apr_pool_t *p, const char *k)
+{
+    apr_size_t n = strlen(k), i, o = 0;
+    char *out = apr_palloc(p, 2 * n + 1);
+    for (i = 0; i < n; i++) {
+        char c = k[i];
+        if (apr_isupper(c)) {
+            if (i > 0 && (apr_islower(k[i - 1]) || apr_isdigit(k[i - 1])
+                          || (i + 1 < n && apr_islower(k[i + 1])
+                              && apr_isupper(k[i - 1])))) {
+                out[o++] = '_';
+            }
+            out[o++] = (char)apr_tolower(c);
+        }
+        else {
+            out[o++] = c;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Escaping, one per format                                                   */
+/* ------------------------------------------------------------------------- */
+
+/* ?auto: printable ASCII stays, except that a value with a space, a quote or a
+ * backslash is quoted, and everything else is \xHH: no value can start a line
+ * of its own. */
+static const char *esc_auto(apr_pool_t *p, const char *v, int quote_spaces)
+{
+    const unsigned char *s = (const unsigned char *)v;
+    int plain = 1;
+    apr_size_t i, o = 0;
+    char *out;
+    for (i = 0; s[i]; i++) {
+        if (s[i] < 0x21 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\') {
+            plain = 0;
+            break;
+        }
+    }
+    if (plain) {
+        return v;
+    }
+    out = apr_palloc(p, 4 * i + 4 * strlen(v + i) + 3);
+    if (quote_spaces) {
+        out[o++] = '"';
+    }
+    for (i = 0; s[i]; i++) {
+        if (s[i] == '"' || s[i] == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)s[i];
+        }
+        else if (s[i] == ' ' || (s[i] > 0x20 && s[i] < 0x7f)) {
+            out[o++] = (char)s[i];
+        }
+        else {
+            apr_snprintf(out + o, 5, "\\x%02x", s[i]);
+            o += 4;
+        }
+    }
+    if (quote_spaces) {
+        out[o++] = '"';
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* JSON string contents: RFC 8259 escapes; bytes that are not ASCII become
+ * \u00HH (Latin-1), so the output is always valid JSON. */
+static const char *esc_json(apr_pool_t *p, const char *v)
+{
+    const unsigned char *s = (const unsigned char *)v;
+    apr_size_t n = strlen(v), i, o = 0;
+    char *out = apr_palloc(p, 6 * n + 1);
+    for (i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        }
+        else if (c >= 0x20 && c < 0x7f && c != '<' && c != '>' && c != '&') {
+            out[o++] = (char)c;
+        }
+        else {
+            /* '<', '>' and '&' too, so the JSON is also safe inside HTML */
+            apr_snprintf(out + o, 7, "\\u%04x", c);
+            o += 6;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Prometheus label values: backslash, quote and newline escaped; other bytes
+ * that are not printable ASCII become '?' (the format wants UTF-8). */
+static const char *esc_prom(apr_pool_t *p, const char *v)
+{
+    const unsigned char *s = (const unsigned char *)v;
+    apr_size_t n = strlen(v), i, o = 0;
+    char *out = apr_palloc(p, 2 * n + 1);
+    for (i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '\\' || c == '"') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        }
+        else if (c == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        }
+        else {
+            out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Gathering                                                                  */
+/* ------------------------------------------------------------------------- */
+
+typedef struct {
+    int have;
+    sc_shm_t hdr;
+    sc_shm_member m[SC_MAX_MEMBERS];
+    int n;
+} sc_view;
+
+static void read_view(server_rec *s, sc_view *v)
+{
+    sc_retained *r = sc_retained_get(s);
+    int i;
+    v->have = 0;
+    v->n = 0;
+    if (!r->shm || !sc_server_conf_get(s)->cluster) {
+        return;
+    }
+    sc_shm_read_header(r->shm, &v->hdr);
+    v->have = 1;
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        if (sc_shm_read_member(r->shm, i, &v->m[v->n])) {
+            v->n++;
+        }
+    }
+}
+
+typedef struct {
+    model *m;
+    table *bm;
+    apr_array_header_t *unmatched;    /* ?auto lines */
+} bal_ctx;
+
+static void gather_balancer(void *ctx, const char *balancer, struct proxy_worker *w,
+                            const sc_shm_member *mem)
+{
+    bal_ctx *x = ctx;
+    apr_pool_t *p = x->m->p;
+    if (balancer && w) {
+        apr_array_header_t *row = new_row(x->m, x->bm);
+        const char *route = sc_balancer_worker_route(w);
+        put_str(row, "balancer", balancer, NULL);
+        put_str(row, "route", route, NULL);
+        put_str(row, "url", sc_balancer_worker_name(w), NULL);
+        put_str(row, "status", sc_balancer_worker_status(p, w), NULL);
+        put_str(row, "member", sc_balancer_member_state(mem), NULL);
+        if (!mem) {
+            APR_ARRAY_PUSH(x->unmatched, const char *) =
+                apr_psprintf(p, "UnmatchedBalancerMember: %s %s", esc_auto(p, balancer, 1),
+                             route[0] ? esc_auto(p, route, 1) : "-");
+        }
+    }
+    else if (balancer) {
+        APR_ARRAY_PUSH(x->unmatched, const char *) =
+            apr_psprintf(p, "MissingBalancer: %s", esc_auto(p, balancer, 1));
+    }
+    else if (mem) {
+        APR_ARRAY_PUSH(x->unmatched, const char *) =
+            apr_psprintf(p, "UnmatchedMember: %s", esc_auto(p, mem->route, 1));
+    }
+}
+
+static void gather(model *m, const sc_view *v)
+{
+    request_rec *r = m->r;
+    apr_pool_t *p = m->p;
+    sc_server_conf *sc = sc_server_conf_get(r->server);
+    sc_retained *ret = sc_retained_get(r->server);
+    const sc_shm_t *h = &v->hdr;
+    section *s;
+    table *t;
+    int i, alive = 0;
+
+    m->route = sc->route ? sc->route : "";
+    APR_ARRAY_PUSH(m->lines, const char *) =
+        apr_psprintf(p, "Route: %s", esc_auto(p, m->route, 1));
+    APR_ARRAY_PUSH(m->lines, const char *) =
+        apr_psprintf(p, "Cluster: %s", sc->cluster ? "configured" : "none");
+    if (!v->have) {
+        return;
+    }
+
+    /* this member and its engine */
+    s = new_section(m, "member", "This member");
+    put_str(s->fields, "Role", ret->store ? "member" : "balancer",
+            "member (holds sessions) or balancer (a front with SessionClusterBalancer)");
+    put_num(p, s->fields, "EnginePid", (apr_uint64_t)h->engine_pid, 0,
+            "the cluster engine's process id (0: not running)");
+    put_str(s->fields, "EngineState",
+            h->engine_pid ? sc_member_state_name((int)h->engine_state) : "not running",
+            "starting, ready, draining, leaving or restarting");
+    put_num(p, s->fields, "EngineStarts", h->engine_starts, 1,
+            "engines this httpd started (1 + restarts after a crash or a changed block)");
+    put_num(p, s->fields, "EngineUptimeMs", h->engine_pid ? ms_since(h->engine_started) : 0,
+            0, "milliseconds since the engine started");
+    put_str(s->fields, "EnginePlacement",
+            apr_psprintf(p, "daemon process of httpd's parent (pid %u)", h->parent_pid),
+            NULL);
+    put_num(p, s->fields, "EnginePublishedMsAgo", ms_since(h->published_at), 0,
+            "milliseconds since the engine last published (about 100 when healthy)");
+    put_str(s->fields, "EngineHealth",
+            !h->engine_pid ? "not running"
+            : ms_since(h->published_at) < 2000 ? "ok" : "not publishing",
+            "ok when the engine publishes within 2 s");
+    put_num(p, s->fields, "Incarnation", h->incarnation, 0,
+            "this engine's incarnation (new at every start)");
+    put_str(s->fields, "Receiver", apr_psprintf(p, "%s:%u", h->self_addr, h->self_port),
+            NULL);
+    put_str(s->fields, "Domain", h->self_domain, NULL);
+    put_str(s->fields, "Membership", h->membership, NULL);
+    put_str(s->fields, "Multicast", h->mcast[0] ? h->mcast : "off", NULL);
+    put_str(s->fields, "NotImplemented", h->not_implemented, NULL);
+    put_str(s->fields, "EngineSocket", h->ipc_path, NULL);
+    for (i = 0; i < v->n; i++) {
+        if (v->m[i].view == SC_VIEW_ALIVE) {
+            alive++;
+        }
+    }
+    put_num(p, s->fields, "MembersKnown", (apr_uint64_t)v->n, 0, "members this member knows of");
+    put_num(p, s->fields, "MembersAlive", (apr_uint64_t)alive, 0, "members heard within dropTime");
+    put_num(p, s->fields, "CountersSinceMs", ms_since(h->counters_since), 0,
+            "milliseconds since the counters started or were reset");
+
+    /* the channel */
+    s = new_section(m, "channel", "Channel");
+    put_num(p, s->fields, "MsgsIn", h->c.msgs_in, 1, "cluster messages received");
+    put_num(p, s->fields, "MsgsOut", h->c.msgs_out, 1, "cluster messages sent");
+    put_num(p, s->fields, "BytesIn", h->c.bytes_in, 1, "bytes received");
+    put_num(p, s->fields, "BytesOut", h->c.bytes_out, 1, "bytes sent");
+    {
+        apr_uint64_t secs = ms_since(h->counters_since) / 1000;
+        put_num(p, s->fields, "MsgsPerSec",
+                secs ? (h->c.msgs_in + h->c.msgs_out) / secs : 0, 0,
+                "messages in and out per second since the counters started");
+    }
+    put_num(p, s->fields, "HeartbeatsIn", h->c.heartbeats_in, 1, "heartbeats received");
+    put_num(p, s->fields, "HeartbeatsOut", h->c.heartbeats_out, 1, "heartbeats sent");
+    put_num(p, s->fields, "BadFrames", h->c.bad_frames, 1, "frames refused");
+    put_num(p, s->fields, "BadHeartbeats", h->c.bad_heartbeats, 1, "heartbeats refused");
+    put_num(p, s->fields, "AcksIn", h->c.acks_in, 1, "acknowledgements received");
+    put_num(p, s->fields, "AcksOut", h->c.acks_out, 1, "acknowledgements sent");
+    put_num(p, s->fields, "AckTimeouts", h->c.ack_timeouts, 1,
+            "acknowledged sends that timed out");
+    put_num(p, s->fields, "SendFailures", h->c.send_failures, 1, "sends that failed");
+    put_num(p, s->fields, "Connects", h->c.connects, 1, "connections made to members");
+    put_num(p, s->fields, "ConnectFailures", h->c.connect_failures, 1,
+            "connections to members that failed");
+    put_num(p, s->fields, "QueueDepth", h->queue_depth, 0,
+            "acknowledged sends waiting for their acknowledgements");
+    put_num(p, s->fields, "QueueBytes", h->queue_bytes, 0,
+            "bytes written but not yet taken by the network");
+    put_num(p, s->fields, "FdChecks", h->ic.fd_checks, 1,
+            "TcpFailureDetector: TCP checks of a silent or lost member");
+    put_num(p, s->fields, "FdSuspected", h->ic.fd_suspected, 1,
+            "TcpFailureDetector: members silent for dropTime");
+    put_num(p, s->fields, "FdDead", h->ic.fd_dead, 1, "members declared dead");
+    put_num(p, s->fields, "FdFalseAlarms", h->ic.fd_false_alarms, 1,
+            "TcpFailureDetector: suspected members that answered");
+    put_num(p, s->fields, "PingsOut", h->ic.pings_out, 1,
+            "TcpPingInterceptor and static membership: TCP heartbeats sent");
+    put_num(p, s->fields, "DomainFiltered", h->ic.domain_filtered, 1,
+            "DomainFilterInterceptor: heartbeats of another domain dropped");
+    put_num(p, s->fields, "DispatchAsync", h->ic.dispatch_async, 1,
+            "MessageDispatchInterceptor: messages sent without waiting");
+    put_num(p, s->fields, "ThroughputReports", h->ic.throughput_reports, 1,
+            "ThroughputInterceptor: reports logged");
+
+    /* the sessions (one manager per httpd) */
+    if (ret->store) {
+        const sc_store_hdr *sh = ret->store->hdr;
+        s = new_section(m, "sessions", "Sessions (DeltaManager)");
+        put_str(s->fields, "Manager", ret->cfg && ret->cfg->manager
+                ? ret->cfg->manager->cls->short_name : "", NULL);
+        put_num(p, s->fields, "SessionsActive", sh->count, 0, "sessions held");
+        put_num(p, s->fields, "SessionsCapacity", sh->capacity, 0,
+                "sessions the store can hold (maxActiveSessions)");
+        put_num(p, s->fields, "SessionMaxSize", sh->slot_data, 0,
+                "bytes a session may take (maxSessionSize)");
+        put_num(p, s->fields, "SessionsBytesInUse", sc_store_bytes_in_use(ret->store), 0,
+                "bytes of session data held");
+        put_num(p, s->fields, "SessionsCreated", sh->created, 1, "sessions created here or replicated in");
+        put_num(p, s->fields, "SessionsUpdated", sh->updated, 1, "session updates");
+        put_num(p, s->fields, "SessionsRemoved", sh->removed, 1, "sessions removed");
+        put_num(p, s->fields, "SessionsExpired", sh->expired, 1, "sessions expired");
+        put_num(p, s->fields, "SessionsRejectedFull", sh->rejected_full, 1,
+                "sessions refused: the store was full");
+        put_num(p, s->fields, "SessionsRejectedSize", sh->rejected_size, 1,
+                "sessions refused: larger than maxSessionSize");
+        put_num(p, s->fields, "ReplicatedIn", sh->replicated_in, 1,
+                "session messages received");
+        put_num(p, s->fields, "ReplicatedOut", sh->replicated_out, 1, "session messages sent");
+        put_num(p, s->fields, "TransferIn", sh->transfer_in, 1,
+                "sessions received by state transfer");
+        put_num(p, s->fields, "TransferOut", sh->transfer_out, 1,
+                "sessions sent by state transfer");
+        put_num(p, s->fields, "LastTransferMs", (apr_uint64_t)sh->last_transfer_ms, 0,
+                "duration of the last state transfer in");
+        put_num(p, s->fields, "LastTransferSessions", sh->last_transfer_count, 0,
+                "sessions of the last state transfer in");
+        put_num(p, s->fields, "SessionsRebound", sh->rebound, 1,
+                "sessions re-bound to this member's route (JvmRouteBinderValve)");
+    }
+
+    /* the members */
+    t = new_table(m, "members", "Members", "Member", "route");
+    for (i = 0; i < v->n; i++) {
+        const sc_shm_member *mm = &v->m[i];
+        apr_array_header_t *row = new_row(m, t);
+        put_str(row, "route", mm->route[0] ? mm->route : "-", NULL);
+        put_str(row, "addr", apr_psprintf(p, "%s:%u", mm->addr, mm->port), NULL);
+        put_str(row, "state", sc_view_name((int)mm->view),
+                "configured, alive, suspect, dead, left, refused or restarting");
+        put_str(row, "role", mm->observer ? "balancer" : "member", NULL);
+        put_str(row, "member_state",
+                mm->hb_state ? sc_member_state_name((int)mm->hb_state) : "-",
+                "what it announces: starting, ready, draining, leaving, restarting");
+        put_str(row, "domain", mm->domain[0] ? mm->domain : "-", NULL);
+        put_num(p, row, "incarnation", mm->incarnation, 0, NULL);
+        put_num(p, row, "restarts", mm->restarts_seen, 1, "new incarnations seen");
+        put_num(p, row, "alive_ms", mm->alive_ms, 0, "its uptime, from its heartbeat");
+        put_str(row, "heard_ms_ago",
+                mm->last_heard ? apr_psprintf(p, "%" APR_UINT64_T_FMT,
+                                              ms_since(mm->last_heard)) : "-", NULL);
+        put_num(p, row, "static", mm->is_static, 0, NULL);
+        put_num(p, row, "msgs_in", mm->c.msgs_in, 1, "messages from it");
+        put_num(p, row, "msgs_out", mm->c.msgs_out, 1, "messages to it");
+        put_num(p, row, "bytes_in", mm->c.bytes_in, 1, "bytes from it");
+        put_num(p, row, "bytes_out", mm->c.bytes_out, 1, "bytes to it");
+        put_num(p, row, "bad_frames", mm->c.bad_frames, 1, "frames from it refused");
+        put_num(p, row, "send_failures", mm->c.send_failures, 1, "sends to it that failed");
+        put_num(p, row, "connect_failures", mm->c.connect_failures, 1,
+                "connections to it that failed");
+        put_num(p, row, "ack_timeouts", mm->c.ack_timeouts, 1,
+                "acknowledgements it did not send in time");
+        put_str(row, "verdict", mm->verdict, "the failure detector's last word");
+    }
+
+    /* a front's balancers */
+    if (sc->balancers->nelts) {
+        bal_ctx x;
+        x.m = m;
+        x.bm = new_table(m, "balancer_members", "Balancers", "BalancerMember", "route");
+        x.unmatched = apr_array_make(p, 4, sizeof(const char *));
+        sc_balancer_each(r->server, p, gather_balancer, &x);
+        for (i = 0; i < x.unmatched->nelts; i++) {
+            APR_ARRAY_PUSH(m->lines, const char *) = APR_ARRAY_IDX(x.unmatched, i,
+                                                                   const char *);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------- */
+/* Writing                                                                    */
+/* ------------------------------------------------------------------------- */
+
+static void write_auto(model *m, const char *nonce)
+{
+    request_rec *r = m->r;
+    int i, j, k;
+    for (i = 0; i < m->lines->nelts; i++) {
+        const char *l = APR_ARRAY_IDX(m->lines, i, const char *);
+        if (strncmp(l, "Unmatched", 9) != 0 && strncmp(l, "Missing", 7) != 0) {
+            ap_rprintf(r, "%s\n", l);
+        }
+    }
+    for (i = 0; i < m->sections->nelts; i++) {
+        section *s = APR_ARRAY_IDX(m->sections, i, section *);
+        for (j = 0; j < s->fields->nelts; j++) {
+            field *f = &APR_ARRAY_IDX(s->fields, j, field);
+            ap_rprintf(r, "%s: %s\n", f->key, esc_auto(r->pool, f->text, 0));
+        }
+    }
+    if (nonce) {
+        ap_rprintf(r, "Nonce: %s\n", nonce);
+    }
+    for (i = 0; i < m->tables->nelts; i++) {
+        table *t = APR_ARRAY_IDX(m->tables, i, table *);
+        for (j = 0; j < t->rows->nelts; j++) {
+            apr_array_header_t *row = APR_ARRAY_IDX(t->rows, j, apr_array_header_t *);
+            ap_rprintf(r, "%s:", t->auto_tag);
+            for (k = 0; k < row->nelts; k++) {
+                field *f = &APR_ARRAY_IDX(row, k, field);
+                /* free text (the verdict) is quoted, and comes last */
+                if (!strcmp(f->key, "verdict")) {
+                    ap_rprintf(r, " verdict=\"%s\"", esc_auto(r->pool, f->text, 0));
+                }
+                else {
+                    ap_rprintf(r, " %s=%s", f->key, esc_auto(r->pool, f->text, 1));
+                }
+            }
+            ap_rputs("\n", r);
+        }
+    }
+    for (i = 0; i < m->lines->nelts; i++) {
+        const char *l = APR_ARRAY_IDX(m->lines, i, const char *);
+        if (!strncmp(l, "Unmatched", 9) || !strncmp(l, "Missing", 7)) {
+            ap_rprintf(r, "%s\n", l);
+        }
+    }
+    for (i = 0; i < m->config->nelts; i++) {
+        ap_rprintf(r, "%s\n", esc_auto(r->pool, APR_ARRAY_IDX(m->config, i, const char *), 0));
+    }
+}
+
+static void json_fields(request_rec *r, apr_array_header_t *fs)
+{
+    int j;
+    ap_rputs("{", r);
+    for (j = 0; j < fs->nelts; j++) {
+        field *f = &APR_ARRAY_IDX(fs, j, field);
+        ap_rprintf(r, "%s\"%s\": ", j ? ", " : "", snake(r->pool, f->key));
+        if (f->kind == V_NUM) {
+            ap_rprintf(r, "%" APR_UINT64_T_FMT, f->num);
+        }
+        else {
+            ap_rprintf(r, "\"%s\"", esc_json(r->pool, f->text));
+        }
+    }
+    ap_rputs("}", r);
+}
+
+static void write_json(model *m, const char *nonce)
+{
+    request_rec *r = m->r;
+    int i, j;
+    ap_rprintf(r, "{\"route\": \"%s\", \"cluster\": %s, \"version\": \"%s\"",
+               esc_json(r->pool, m->route),
+               sc_server_conf_get(r->server)->cluster ? "true" : "false",
+               MOD_SESSION_CLUSTER_VERSION);
+    if (nonce) {
+        ap_rprintf(r, ", \"nonce\": \"%s\"", nonce);
+    }
+    for (i = 0; i < m->sections->nelts; i++) {
+        section *s = APR_ARRAY_IDX(m->sections, i, section *);
+        ap_rprintf(r, ",\n \"%s\": ", s->name);
+        json_fields(r, s->fields);
+    }
+    for (i = 0; i < m->tables->nelts; i++) {
+        table *t = APR_ARRAY_IDX(m->tables, i, table *);
+        ap_rprintf(r, ",\n \"%s\": [", t->name);
+        for (j = 0; j < t->rows->nelts; j++) {
+            ap_rputs(j ? ",\n  " : "\n  ", r);
+            json_fields(r, APR_ARRAY_IDX(t->rows, j, apr_array_header_t *));
+        }
+        ap_rputs("]", r);
+    }
+    ap_rputs(",\n \"unmatched\": [", r);
+    for (i = 0, j = 0; i < m->lines->nelts; i++) {
+        const char *l = APR_ARRAY_IDX(m->lines, i, const char *);
+        if (!strncmp(l, "Unmatched", 9) || !strncmp(l, "Missing", 7)) {
+            ap_rprintf(r, "%s\"%s\"", j++ ? ", " : "", esc_json(r->pool, l));
+        }
+    }
+    ap_rputs("],\n \"configuration\": [", r);
+    for (i = 0; i < m->config->nelts; i++) {
+        ap_rprintf(r, "%s\"%s\"", i ? ",\n  " : "\n  ",
+                   esc_json(r->pool, APR_ARRAY_IDX(m->config, i, const char *)));
+    }
+    ap_rputs("]}\n", r);
+}
+
+static void prom_family(request_rec *r, const char *name, const char *help, int counter)
+{
+    ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n", name, help ? help : name, name,
+               counter ? "counter" : "gauge");
+}
+
+static void write_prom(model *m)
+{
+    request_rec *r = m->r;
+    apr_pool_t *p = r->pool;
+    const char *self = apr_psprintf(p, "route=\"%s\"", esc_prom(p, m->route));
+    int i, j, k;
+
+    /* the text fields of the sections, as one info metric */
+    prom_family(r, "session_cluster_info", "this member: text fields as labels", 0);
+    ap_rprintf(r, "session_cluster_info{%s,version=\"%s\"", self, MOD_SESSION_CLUSTER_VERSION);
+    for (i = 0; i < m->sections->nelts; i++) {
+        section *s = APR_ARRAY_IDX(m->sections, i, section *);
+        for (j = 0; j < s->fields->nelts; j++) {
+            field *f = &APR_ARRAY_IDX(s->fields, j, field);
+            if (f->kind == V_STR) {
+                ap_rprintf(r, ",%s=\"%s\"", snake(p, f->key), esc_prom(p, f->text));
+            }
+        }
+    }
+    ap_rputs("} 1\n", r);
+    for (i = 0; i < m->sections->nelts; i++) {
+        section *s = APR_ARRAY_IDX(m->sections, i, section *);
+        for (j = 0; j < s->fields->nelts; j++) {
+            field *f = &APR_ARRAY_IDX(s->fields, j, field);
+            const char *name;
+            if (f->kind != V_NUM) {
+                continue;
+            }
+            name = apr_pstrcat(p, "session_cluster_", snake(p, f->key),
+                               f->counter ? "_total" : "", NULL);
+            prom_family(r, name, f->help, f->counter);
+            ap_rprintf(r, "%s{%s} %" APR_UINT64_T_FMT "\n", name, self, f->num);
+        }
+    }
+    /* tables: one family per numeric column, text columns as labels */
+    for (i = 0; i < m->tables->nelts; i++) {
+        table *t = APR_ARRAY_IDX(m->tables, i, table *);
+        apr_array_header_t *first;
+        const char *single = !strcmp(t->name, "members") ? "member" : "balancer_member";
+        apr_array_header_t *labels = apr_array_make(p, t->rows->nelts, sizeof(const char *));
+        if (!t->rows->nelts) {
+            continue;
+        }
+        for (j = 0; j < t->rows->nelts; j++) {
+            apr_array_header_t *row = APR_ARRAY_IDX(t->rows, j, apr_array_header_t *);
+            const char *l = self;
+            for (k = 0; k < row->nelts; k++) {
+                field *f = &APR_ARRAY_IDX(row, k, field);
+                if (f->kind == V_STR && strcmp(f->key, "verdict") != 0
+                    && strcmp(f->key, "heard_ms_ago") != 0) {
+                    l = apr_pstrcat(p, l, ",", !strcmp(f->key, "route") ? single : f->key,
+                                    "=\"", esc_prom(p, f->text), "\"", NULL);
+                }
+            }
+            APR_ARRAY_PUSH(labels, const char *) = l;
+        }
+        first = APR_ARRAY_IDX(t->rows, 0, apr_array_header_t *);
+        prom_family(r, apr_pstrcat(p, "session_cluster_", single, "_info", NULL),
+                    apr_pstrcat(p, t->title, ": text fields as labels", NULL), 0);
+        for (j = 0; j < t->rows->nelts; j++) {
+            ap_rprintf(r, "session_cluster_%s_info{%s} 1\n", single,
+                       APR_ARRAY_IDX(labels, j, const char *));
+        }
+        for (k = 0; k < first->nelts; k++) {
+            field *f0 = &APR_ARRAY_IDX(first, k, field);
+            const char *name;
+            if (f0->kind != V_NUM) {
+                continue;
+            }
+            name = apr_pstrcat(p, "session_cluster_", single, "_", f0->key,
+                               f0->counter ? "_total" : "", NULL);
+            prom_family(r, name, f0->help, f0->counter);
+            for (j = 0; j < t->rows->nelts; j++) {
+                apr_array_header_t *row = APR_ARRAY_IDX(t->rows, j, apr_array_header_t *);
+                const char *id = "";
+                int q;
+                for (q = 0; q < row->nelts; q++) {
+                    if (!strcmp(APR_ARRAY_IDX(row, q, field).key, t->label)) {
+                        id = APR_ARRAY_IDX(row, q, field).text;
+                    }
+                }
+                ap_rprintf(r, "%s{%s,%s=\"%s\"} %" APR_UINT64_T_FMT "\n", name, self, single,
+                           esc_prom(p, id), APR_ARRAY_IDX(row, k, field).num);
+            }
+        }
+    }
+}
+
+static void html_action(request_rec *r, const char *nonce, const char *action,
+                        const char *extra, const char *label)
+{
+    ap_rprintf(r, "<form method=\"post\" action=\"%s\" style=\"display: inline\">"
+               "<input type=\"hidden\" name=\"action\" value=\"%s\" />"
+               "<input type=\"hidden\" name=\"nonce\" value=\"%s\" />%s"
+               "<input type=\"submit\" value=\"%s\" /></form>\n",
+               ap_escape_html(r->pool, r->uri), action, nonce, extra, label);
+}
+
+static void write_html(model *m, const char *nonce, int refresh)
+{
+    request_rec *r = m->r;
+    apr_pool_t *p = r->pool;
+    int i, j, k;
+
+    ap_rputs(DOCTYPE_HTML_4_01 "<html><head><title>Cluster Manager</title>\n", r);
+    if (refresh > 0) {
+        ap_rprintf(r, "<meta http-equiv=\"refresh\" content=\"%d\" />\n", refresh);
+    }
+    ap_rputs("</head>\n<body><h1>Cluster Manager for ", r);
+    ap_rputs(ap_escape_html(p, ap_get_server_name(r)), r);
+    ap_rputs("</h1>\n<table border=\"1\" style=\"border-collapse: collapse\">\n", r);
+    ap_rprintf(r, "<tr><th align=\"left\">Route</th><td>%s</td></tr>\n",
+               m->route[0] ? ap_escape_html(p, m->route) : "(none)");
+    ap_rprintf(r, "<tr><th align=\"left\">Server Version</th><td>%s</td></tr>\n",
+               ap_escape_html(p, ap_get_server_description()));
+    ap_rprintf(r, "<tr><th align=\"left\">Module Version</th><td>%s</td></tr>\n",
+               MOD_SESSION_CLUSTER_VERSION);
+    ap_rputs("</table>\n", r);
+
+    for (i = 0; i < m->sections->nelts; i++) {
+        section *s = APR_ARRAY_IDX(m->sections, i, section *);
+        ap_rprintf(r, "<h2>%s</h2>\n<table id=\"%s\" border=\"1\" style=\"border-collapse: "
+                   "collapse\">\n", s->title, s->name);
+        for (j = 0; j < s->fields->nelts; j++) {
+            field *f = &APR_ARRAY_IDX(s->fields, j, field);
+            ap_rprintf(r, "<tr><th align=\"left\"%s%s%s>%s</th><td>%s</td></tr>\n",
+                       f->help ? " title=\"" : "", f->help ? ap_escape_html(p, f->help) : "",
+                       f->help ? "\"" : "", f->key, ap_escape_html(p, f->text));
+        }
+        ap_rputs("</table>\n", r);
+    }
+    for (i = 0; i < m->tables->nelts; i++) {
+        table *t = APR_ARRAY_IDX(m->tables, i, table *);
+        apr_array_header_t *first;
+        ap_rprintf(r, "<h2>%s</h2>\n<table id=\"%s\" border=\"1\" style=\"border-collapse: "
+                   "collapse\">\n", t->title, t->name);
+        if (!t->rows->nelts) {
+            ap_rputs("<tr><td>(none)</td></tr>\n</table>\n", r);
+            continue;
+        }
+        first = APR_ARRAY_IDX(t->rows, 0, apr_array_header_t *);
+        ap_rputs("<tr>", r);
+        for (k = 0; k < first->nelts; k++) {
+            ap_rprintf(r, "<th>%s</th>", APR_ARRAY_IDX(first, k, field).key);
+        }
+        ap_rputs("</tr>\n", r);
+        for (j = 0; j < t->rows->nelts; j++) {
+            apr_array_header_t *row = APR_ARRAY_IDX(t->rows, j, apr_array_header_t *);
+            ap_rputs("<tr>", r);
+            for (k = 0; k < row->nelts; k++) {
+                ap_rprintf(r, "<td>%s</td>",
+                           ap_escape_html(p, APR_ARRAY_IDX(row, k, field).text));
+            }
+            ap_rputs("</tr>\n", r);
+        }
+        ap_rputs("</table>\n", r);
+    }
+    for (i = 0, j = 0; i < m->lines->nelts; i++) {
+        const char *l = APR_ARRAY_IDX(m->lines, i, const char *);
+        if (!strncmp(l, "Unmatched", 9) || !strncmp(l, "Missing", 7)) {
+            ap_rprintf(r, "%s<li>%s</li>\n", j++ ? "" : "<h2>Not matched</h2>\n<ul>\n",
+                       ap_escape_html(p, l));
+        }
+    }
+    if (j) {
+        ap_rputs("</ul>\n", r);
+    }
+    if (nonce) {
+        sc_retained *ret = sc_retained_get(r->server);
+        int draining = ret->shm && ret->shm->engine_state == SC_MS_DRAINING;
+        ap_rputs("<h2>Actions</h2>\n<p>\n", r);
+        html_action(r, nonce, "state",
+                    draining ? "<input type=\"hidden\" name=\"state\" value=\"ready\" />"
+                             : "<input type=\"hidden\" name=\"state\" value=\"draining\" />",
+                    draining ? "Set this member ready" : "Drain this member");
+        html_action(r, nonce, "expire_all", "", "Expire all sessions");
+        html_action(r, nonce, "reset", "", "Reset counters");
+        html_action(r, nonce, "transfer", "", "Redo state transfer");
+        ap_rputs("</p>\n<p>\n", r);
+        html_action(r, nonce, "expire",
+                    "Session id <input type=\"text\" name=\"id\" size=\"50\" /> ",
+                    "Expire this session");
+        ap_rputs("</p>\n", r);
+    }
+    ap_rputs("<h2>Effective configuration</h2>\n<pre>", r);
+    for (i = 0; i < m->config->nelts; i++) {
+        ap_rputs(ap_escape_html(p, APR_ARRAY_IDX(m->config, i, const char *)), r);
+        ap_rputs("\n", r);
+    }
+    ap_rputs("</pre>\n<hr /><address>mod_session_cluster ", r);
+    ap_rputs(MOD_SESSION_CLUSTER_VERSION "</address></body></html>\n", r);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Actions                                                                    */
+/* ------------------------------------------------------------------------- */
+
+/* Compares in time independent of where they differ. */
+static int same_secret(const char *a, const char *b)
+{
+    apr_size_t n = strlen(b), i;
+    unsigned char d = 0;
+    if (strlen(a) != n || n == 0) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        d |= (unsigned char)(a[i] ^ b[i]);
+    }
+    return d == 0;
+}
+
+static apr_table_t *read_form(request_rec *r)
+{
+    apr_array_header_t *pairs = NULL;
+    apr_table_t *form = apr_table_make(r->pool, 8);
+    int i;
+
+    if (ap_parse_form_data(r, NULL, &pairs, 16, 4096) != OK || !pairs) {
+        return NULL;
+    }
+    for (i = 0; i < pairs->nelts; i++) {
+        ap_form_pair_t *pair = &APR_ARRAY_IDX(pairs, i, ap_form_pair_t);
+        apr_off_t len;
+        apr_size_t size;
+        char *buf;
+        apr_brigade_length(pair->value, 1, &len);
+        if (len < 0 || len > 256) {
+            return NULL;
+        }
+        size = (apr_size_t)len;
+        buf = apr_palloc(r->pool, size + 1);
+        apr_brigade_flatten(pair->value, buf, &size);
+        buf[size] = '\0';
+        apr_table_setn(form, pair->name, buf);
+    }
+    return form;
+}
+
+/* Expires one session here and tells every member. */
+static int expire_one(request_rec *r, sc_retained *ret, const char *id)
+{
+    sc_buf b;
+    const char *result;
+    double ms;
+    long opts;
+    if (!id || !sc_sid_valid(id) || sc_store_remove(ret->store, id) != SC_STORE_OK) {
+        return 0;
+    }
+    __atomic_add_fetch(&ret->store->hdr->expired, 1, __ATOMIC_RELAXED);
+    sc_buf_init(&b, r->pool, 128);
+    sc_buf_u8(&b, SC_REPL_EXPIRE);
+    sc_buf_id(&b, id);
+    opts = sc_elem_num(ret->cfg->cluster, "channelSendOptions");
+    if (!sc_engine_request(r->pool, r->server, NULL, b.buf, b.len,
+                           (opts & SC_SEND_USE_ACK) && !(opts & SC_SEND_ASYNCHRONOUS),
+                           &result, &ms)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1114)
+                      "cluster-manager: expiry of %s not replicated: %s", id, result);
+    }
+    return 1;
+}
+
+/* POST /cluster-manager: action=state (state=draining|ready), expire (id=),
+ * expire_all, reset or transfer, with nonce= the page's nonce (new at every
+ * start and restart: a page from before is stale).  Every action is logged
+ * with the client's address. */
+static int action_post(request_rec *r)
+{
+    sc_retained *ret = sc_retained_get(r->server);
+    apr_table_t *form = read_form(r);
+    const char *action, *nonce, *what;
+    apr_uint32_t bit = 0;
+
+    if (!form) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1108)
+                      "cluster-manager: unreadable action form (client %s)",
+                      r->useragent_ip);
+        return HTTP_BAD_REQUEST;
+    }
+    action = apr_table_get(form, "action");
+    nonce = apr_table_get(form, "nonce");
+    if (!ret->shm || !nonce || !same_secret(nonce, ret->shm->nonce)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1109)
+                      "cluster-manager: action %s refused: %s nonce (client %s)",
+                      action ? ap_escape_logitem(r->pool, action) : "(none)",
+                      nonce ? "a wrong or stale" : "no", r->useragent_ip);
+        return HTTP_FORBIDDEN;
+    }
+    if (!action) {
+        return HTTP_BAD_REQUEST;
+    }
+    if (!ret->store || !ret->shm->engine_pid) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1111)
+                      "cluster-manager: action %s refused: this %s (client %s)",
+                      ap_escape_logitem(r->pool, action),
+                      ret->store ? "member's engine is not running"
+                                 : "server holds no sessions", r->useragent_ip);
+        return HTTP_CONFLICT;
+    }
+    if (!strcmp(action, "state")) {
+        const char *want = apr_table_get(form, "state");
+        if (!want || (strcmp(want, "draining") != 0 && strcmp(want, "ready") != 0)) {
+            return HTTP_BAD_REQUEST;
+        }
+        if (ret->shm->engine_state != SC_MS_READY
+            && ret->shm->engine_state != SC_MS_DRAINING) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1115)
+                          "cluster-manager: state %s refused: this member is %s (client %s)",
+                          want, sc_member_state_name((int)ret->shm->engine_state),
+                          r->useragent_ip);
+            return HTTP_CONFLICT;
+        }
+        __atomic_store_n(&ret->shm->requested_state,
+                         !strcmp(want, "draining") ? SC_MS_DRAINING : SC_MS_READY,
+                         __ATOMIC_RELEASE);
+        what = apr_pstrcat(r->pool, "state ", want, NULL);
+    }
+    else if (!strcmp(action, "expire")) {
+        const char *id = apr_table_get(form, "id");
+        if (!expire_one(r, ret, id)) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1116)
+                          "cluster-manager: expire: no such session (client %s)",
+                          r->useragent_ip);
+            return HTTP_NOT_FOUND;
+        }
+        what = apr_pstrcat(r->pool, "expire ", id, NULL);
+    }
+    else if (!strcmp(action, "expire_all")) {
+        bit = SC_ACT_EXPIRE_ALL;
+        what = "expire all sessions";
+    }
+    else if (!strcmp(action, "reset")) {
+        bit = SC_ACT_RESET_COUNTERS;
+        what = "reset counters";
+    }
+    else if (!strcmp(action, "transfer")) {
+        bit = SC_ACT_TRANSFER;
+        what = "redo the state transfer";
+    }
+    else {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1110)
+                      "cluster-manager: unknown action %s (client %s)",
+                      ap_escape_logitem(r->pool, action), r->useragent_ip);
+        return HTTP_BAD_REQUEST;
+    }
+    if (bit) {
+        __atomic_or_fetch(&ret->shm->requested_actions, bit, __ATOMIC_ACQ_REL);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, SCLOGNO(1112)
+                  "cluster-manager: %s, asked by client %s", what, r->useragent_ip);
+    if (apr_table_get(form, "auto")) {
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        ap_rprintf(r, "Action: %s\nResult: accepted\n", action);
+        return OK;
+    }
+    apr_table_setn(r->headers_out, "Location", r->uri);
+    return HTTP_SEE_OTHER;
+}
+
+/* ?ping=ROUTE[&size=N][&ack=0]: a message to that member through the engine,
+ * and its acknowledgement (a read-only diagnostic). */
+static int ping_page(request_rec *r, apr_table_t *args)
+{
+    const char *route = apr_table_get(args, "ping");
+    const char *size_s = apr_table_get(args, "size");
+    const char *ack_s = apr_table_get(args, "ack");
+    apr_int64_t size = size_s ? apr_atoi64(size_s) : 100;
+    int acked = !(ack_s && !strcmp(ack_s, "0"));
+    const char *result;
+    double ms;
+    int ok;
+    sc_retained *ret = sc_retained_get(r->server);
+    long max = ret->cfg ? sc_elem_num(ret->cfg->receiver, "maxMessageSize") - 128 : 0;
+
+    if (!sc_valid_route(route) || size < 0 || size > max) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1105)
+                      "cluster-manager: bad ping request");
+        return HTTP_BAD_REQUEST;
+    }
+    ok = sc_engine_probe(r->pool, r->server, route, (apr_size_t)size, acked, &result, &ms);
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rprintf(r, "Ping: %s\nSize: %" APR_INT64_T_FMT "\nMode: %s\nResult: %s\n"
+               "TimeMs: %.3f\nDetail: %s\n", route, size, acked ? "ack" : "no-ack",
+               ok ? (acked ? "acknowledged" : "sent") : "failed", ms, result);
+    return OK;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The handler                                                                */
+/* ------------------------------------------------------------------------- */
+
+int sc_status_handler(request_rec *r)
+{
+    apr_table_t *args = NULL;
+    const char *fmt, *nonce = NULL, *refresh_s;
+    sc_retained *ret;
+    sc_view *v;
+    model m;
+    int refresh = 0;
+
+    if (strcmp(r->handler, SC_STATUS_HANDLER) != 0) {
+        return DECLINED;
+    }
+    r->allowed |= (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    if (r->method_number == M_POST) {
+        return action_post(r);
+    }
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    ap_args_to_table(r, &args);
+    if (apr_table_get(args, "action")) {
+        /* actions change things: POST only, as balancer-manager's forms */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1107)
+                      "cluster-manager: action by GET refused (client %s)",
+                      r->useragent_ip);
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+    if (apr_table_get(args, "ping")) {
+        return ping_page(r, args);
+    }
+    fmt = apr_table_get(args, "format");
+    if (apr_table_get(args, "auto")) {
+        fmt = "auto";
+    }
+    else if (apr_table_get(args, "json")) {
+        fmt = "json";
+    }
+    else if (!fmt) {
+        fmt = "html";
+    }
+    if (strcmp(fmt, "auto") != 0 && strcmp(fmt, "json") != 0
+        && strcmp(fmt, "prometheus") != 0 && strcmp(fmt, "html") != 0) {
+        return HTTP_BAD_REQUEST;
+    }
+    refresh_s = apr_table_get(args, "refresh");
+    if (refresh_s) {
+        char *end;
+        long n = strtol(refresh_s, &end, 10);
+        if (*end || end == refresh_s || n < 1 || n > 3600) {
+            return HTTP_BAD_REQUEST;
+        }
+        refresh = (int)n;
+    }
+
+    /* a front shows its BalancerMembers as of now */
+    sc_balancer_sync(r->server);
+    ret = sc_retained_get(r->server);
+    if (ret->shm && ret->store && ret->shm->engine_pid) {
+        nonce = apr_pstrdup(r->pool, ret->shm->nonce);
+    }
+    v = apr_palloc(r->pool, sizeof(*v));
+    read_view(r->server, v);
+    memset(&m, 0, sizeof(m));
+    m.r = r;
+    m.p = r->pool;
+    m.sections = apr_array_make(r->pool, 8, sizeof(section *));
+    m.tables = apr_array_make(r->pool, 4, sizeof(table *));
+    m.lines = apr_array_make(r->pool, 8, sizeof(const char *));
+    m.config = apr_array_make(r->pool, 256, sizeof(const char *));
+    gather(&m, v);
+    sc_dump_all(r->pool, r->server, m.config);
+
+    if (!strcmp(fmt, "auto")) {
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+    }
+    else if (!strcmp(fmt, "json")) {
+        ap_set_content_type(r, "application/json");
+    }
+    else if (!strcmp(fmt, "prometheus")) {
+        ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    }
+    else {
+        ap_set_content_type(r, "text/html; charset=utf-8");
+    }
+    if (r->header_only) {
+        return OK;
+    }
+    if (!strcmp(fmt, "auto")) {
+        write_auto(&m, nonce);
+    }
+    else if (!strcmp(fmt, "json")) {
+        write_json(&m, nonce);
+    }
+    else if (!strcmp(fmt, "prometheus")) {
+        write_prom(&m);
+    }
+    else {
+        write_html(&m, nonce, refresh);
+    }
+    return OK;
+}
