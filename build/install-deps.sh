@@ -9,6 +9,7 @@ PKGS=(
   libxml2-dev                                             # the <Cluster> parser
   libapache2-mod-perl2 libwww-perl                        # Apache::Test suite
   iproute2 curl procps dnsmasq-base                       # multi-member harness, DNS membership test
+  chromium fonts-dejavu-core                              # the status page test (headless)
 )
 
 missing=()
