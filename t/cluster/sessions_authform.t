@@ -46,6 +46,9 @@ use Time::HiRes qw(time);
 use File::Path qw(make_path);
 use HTTP::Tiny;
 use SC::Cluster;
+# ReplicationValve only: ids keep their route here, whichever member serves
+# them (re-binding with JvmRouteBinderValve is balancer.t's subject)
+my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 
 $SIG{ALRM} = sub { die "sessions_authform.t: time limit (60 s) reached\n" };
 alarm 60;
@@ -116,7 +119,7 @@ my $c = SC::Cluster->new(
     loglevel   => 'info',
     modules    => \@MODS,
     extra_conf => $EXTRA,
-    cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6) },
+    cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6, valves => $KEEP_ROUTES) },
 );
 my ($A, $B) = qw(node1 node2);
 my $t_start = time;

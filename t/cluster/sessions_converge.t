@@ -25,6 +25,9 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use List::Util qw(shuffle);
 use SC::Cluster;
+# ReplicationValve only: ids keep their route here, whichever member serves
+# them (re-binding with JvmRouteBinderValve is balancer.t's subject)
+my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 use SC::Test qw(page status_of check within app show valid_sid demo_module sess_line);
 
 $SIG{ALRM} = sub { die "sessions_converge.t: time limit (150 s) reached\n" };
@@ -52,7 +55,7 @@ sub run_mode {
     my $c = SC::Cluster->new(
         members    => 3,
         extra_conf => $APP,
-        cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => $send) },
+        cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => $send, valves => $KEEP_ROUTES) },
     );
     $c->start_all;
     my @names = $c->members;

@@ -36,6 +36,9 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+# ReplicationValve only: ids keep their route here, whichever member serves
+# them (re-binding with JvmRouteBinderValve is balancer.t's subject)
+my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 use SC::Test qw(page status_of counter check within app valid_sid demo_module sess_line);
 
 $SIG{ALRM} = sub { die "sessions_input.t: time limit (90 s) reached\n" };
@@ -99,7 +102,7 @@ my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
         members    => 2,
         loglevel   => 'info',
         extra_conf => $APP,
-        cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6) },
+        cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6, valves => $KEEP_ROUTES) },
     );
     $c->start_all;
     wait_ready($c);
@@ -226,7 +229,7 @@ my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
         extra_conf => $APP,
         cluster    => sub {
             my ($m, $all) = @_;
-        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, manager => $MANAGER);
+        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, valves => $KEEP_ROUTES, manager => $MANAGER);
         },
     );
     $c->start_all;
@@ -345,7 +348,7 @@ my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
         extra_conf => $APP,
         cluster    => sub {
             my ($m, $all) = @_;
-        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, manager => $MANAGER);
+        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, valves => $KEEP_ROUTES, manager => $MANAGER);
         },
     );
     $c->start_all;

@@ -39,6 +39,9 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use File::Path qw(make_path);
 use SC::Cluster;
+# ReplicationValve only: ids keep their route here, whichever member serves
+# them (re-binding with JvmRouteBinderValve is balancer.t's subject)
+my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 
 $SIG{ALRM} = sub { die "sessions_modsession.t: time limit (90 s) reached\n" };
 alarm 90;
@@ -91,7 +94,7 @@ my $c = SC::Cluster->new(
     loglevel   => 'info',
     modules    => [ 'cgi', 'session_cookie' ],
     extra_conf => $EXTRA,
-    cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6) },
+    cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6, valves => $KEEP_ROUTES) },
 );
 my ($A, $B) = qw(node1 node2);
 my $t_start = time;

@@ -29,6 +29,9 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+# ReplicationValve only: ids keep their route here, whichever member serves
+# them (re-binding with JvmRouteBinderValve is balancer.t's subject)
+my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 use SC::Test qw(page status_of counter check within app show valid_sid demo_module sess_line);
 SC::Test::dump_options(tail => 30);
 
@@ -52,7 +55,7 @@ my $c = SC::Cluster->new(
     extra_conf => $APP,
     cluster    => sub {
         my ($m, $all) = @_;
-        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, manager => $MANAGER);
+        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, valves => $KEEP_ROUTES, manager => $MANAGER);
     },
 );
 my ($A, $B) = qw(node1 node2);

@@ -20,6 +20,9 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
+# ReplicationValve only: ids keep their route here, whichever member serves
+# them (re-binding with JvmRouteBinderValve is balancer.t's subject)
+my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 use SC::Test qw(status_of counter check within app show valid_sid demo_module sess_line);
 SC::Test::dump_options(tail => 30);
 
@@ -38,7 +41,7 @@ my $c = SC::Cluster->new(
     cluster    => sub {
         my ($m, $all) = @_;
         my $expire = $m->{name} eq $A ? 'true' : 'false';
-        return SC::Cluster::static_block($m, $all, channelSendOptions => 6,
+        return SC::Cluster::static_block($m, $all, channelSendOptions => 6, valves => $KEEP_ROUTES,
                                          manager => { expireSessionsOnShutdown => $expire });
     },
 );

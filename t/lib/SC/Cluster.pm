@@ -44,6 +44,9 @@ my %PORT_USED;            # ports handed out by this process
 my @LIVE;                 # weak refs to clusters not yet torn down
 my %SIG_INSTALLED;
 my $NETNS_REASON;         # cached result of netns_unavailable
+# what a front balancer loads (before mod_session_cluster: SessionClusterBalancer
+# needs mod_proxy)
+our @FRONT_MODULES = qw(proxy proxy_http proxy_balancer slotmem_shm lbmethod_byrequests);
 
 sub repo_dir { $REPO }
 
@@ -67,7 +70,7 @@ sub new {
         modules       => $o{modules} || [],
         status        => $o{status} ? 1 : 0,
         manager       => exists $o{manager_location} ? $o{manager_location} : 1,
-        member_opts   => $o{member_opts} || {},
+        member_opts   => { %{ $o{member_opts} || {} } },
         netns         => $o{netns} ? 1 : 0,
         start_timeout => $o{start_timeout} || 10,
         stop_timeout  => $o{stop_timeout} || 10,
@@ -95,6 +98,25 @@ sub new {
     if (ref $m eq 'ARRAY') { @names = @$m }
     elsif ($m =~ /^\d+$/ && $m > 0) { @names = map { "node$_" } 1 .. $m }
     else { croak "SC::Cluster: members must be a count or an array ref of names" }
+
+    # front => 'front' or { name => 'front', <front_conf options> }: one more
+    # member, without a route, whose extra_conf is front_conf() (a
+    # mod_proxy_balancer front with SessionClusterBalancer) unless member_opts
+    # say otherwise
+    if (defined $o{front}) {
+        my %fo = ref $o{front} eq 'HASH' ? %{ $o{front} } : (name => $o{front});
+        my $fname = delete $fo{name} // 'front';
+        push @names, $fname;
+        $self->{front} = $fname;
+        my $mo = $self->{member_opts}{$fname} = { %{ $self->{member_opts}{$fname} || {} } };
+        $mo->{route} = undef unless exists $mo->{route};
+        $mo->{extra_conf} = sub { front_conf($_[0], $_[1], %fo) }
+            unless exists $mo->{extra_conf};
+        # SessionClusterBalancer needs mod_proxy loaded before the module
+        my %have = map { $_ => 1 } @{ $mo->{modules} || $self->{modules} };
+        $mo->{modules} = [ @{ $mo->{modules} || $self->{modules} },
+                           grep { !$have{$_} } @FRONT_MODULES ];
+    }
     my %seen;
     for (@names) {
         croak "SC::Cluster: member name '$_' must be 1-32 letters, digits, '-' or '_'"
@@ -143,8 +165,13 @@ sub new {
             proc      => undef,
             state     => 'new',
             unique_id => _unique_id($self->{seq}, $idx),
-            opts      => $self->{member_opts}{$name} || {},
+            opts      => { %{ $self->{member_opts}{$name} || {} } },
         };
+        # member_opts { name => { route => 'x' } } renames the route; route =>
+        # undef leaves SessionClusterRoute out (a front balancer, or a test of
+        # the refusal)
+        $mem->{route} = delete $mem->{opts}{route} if exists $mem->{opts}{route};
+        $mem->{is_front} = 1 if defined $self->{front} && $name eq $self->{front};
         if ($self->{netns}) {
             $mem->{netns}        = "sc-$$-$self->{seq}-$name";
             $mem->{host_if}      = "v$idx";
@@ -244,7 +271,15 @@ sub _make_member_dir {
 # Configuration
 # ---------------------------------------------------------------------------
 
-# The default block: static membership listing every other member.
+# The default block: static membership listing every other member (the front
+# too: a front balancer is a member of the channel, without sessions).
+# Options: channelSendOptions (8), channelStartOptions (3), manager =>
+# { attr => value } (a DeltaManager element), valves => [ '<Valve .../>', ... ]
+# (written as given, after the Channel), jvm_route_binder => 1 or
+# { attr => value } (a JvmRouteBinderValve element, with a ReplicationValve
+# unless valves lists one: once a block names a valve Tomcat adds none), and
+# membership => { attr => value } (a McastService element carrying dropTime
+# and frequency; with channelStartOptions 3 it sends no multicast).
 sub static_block {
     my ($m, $all, %o) = @_;
     my $send = defined $o{channelSendOptions} ? $o{channelSendOptions} : 8;
@@ -256,6 +291,9 @@ sub static_block {
                            . join(' ', map { qq{$_="$o{manager}{$_}"} } sort keys %{ $o{manager} })
                            . qq{/>\n} : '')
           . qq{  <Channel className="org.apache.catalina.tribes.group.GroupChannel">\n}
+          . ($o{membership} ? qq{    <Membership className="org.apache.catalina.tribes.membership.McastService"}
+                              . join('', map { qq{ $_="$o{membership}{$_}"} } sort keys %{ $o{membership} })
+                              . qq{/>\n} : '')
           . qq{    <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver" }
           . qq{address="$m->{addr}" port="$m->{cluster_port}" autoBind="1"/>\n}
           . qq{    <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/>\n}
@@ -265,7 +303,71 @@ sub static_block {
         $x .= qq{      <Member className="org.apache.catalina.tribes.membership.StaticMember" }
             . qq{host="$o->{addr}" port="$o->{cluster_port}" uniqueId="$o->{unique_id}"/>\n};
     }
-    $x .= qq{    </Interceptor>\n  </Channel>\n</Cluster>\n};
+    $x .= qq{    </Interceptor>\n  </Channel>\n};
+    $x .= "  $_\n" for valves(%o);
+    $x .= qq{</Cluster>\n};
+    return $x;
+}
+
+# The <Valve> elements static_block writes for its valves / jvm_route_binder
+# options (a list of lines; empty when neither is given: Tomcat's defaults).
+sub valves {
+    my (%o) = @_;
+    my @v = @{ $o{valves} || [] };
+    if ($o{jvm_route_binder}) {
+        my $a = ref $o{jvm_route_binder} eq 'HASH' ? $o{jvm_route_binder} : {};
+        push @v, qq{<Valve className="org.apache.catalina.ha.session.JvmRouteBinderValve"}
+               . join('', map { qq{ $_="$a->{$_}"} } sort keys %$a) . '/>';
+        push @v, qq{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>}
+            unless grep { /ReplicationValve/ } @v;
+    }
+    return @v;
+}
+
+# A front balancer's configuration (for its extra_conf): mod_proxy and friends
+# (loaded unless loaded already), one BalancerMember per member that has a
+# route (http://ADDR:HTTP_PORT route=ROUTE), sticky on JSESSIONID|jsessionid,
+# ProxyPass PATH to it, SessionClusterBalancer naming it and a
+# balancer-manager.  ($front, $all) are the front's member hash and all
+# members, as a cluster/extra_conf sub receives them.  Options:
+#   balancer => 'members'           balancer://NAME
+#   path => '/app'                  ProxyPass PATH balancer://NAME/PATH
+#   members => [names]              which members (default: all with a route)
+#   retry, timeout, connectiontimeout, worker => 'k=v ...'
+#                                   BalancerMember parameters (unset: httpd's)
+#   extra_members => [ 'http://127.0.0.1:1 route=node9 status=+H', ... ]
+#   proxyset => 'k=v ...'           added to ProxySet
+#   session_cluster_balancer => 1   0: leave SessionClusterBalancer out
+#   balancer_manager => '/balancer-manager' (undef/'': none)
+#   load_modules => 1               0: no LoadModule lines
+sub front_conf {
+    my ($front, $all, %o) = @_;
+    my $bal  = 'balancer://' . ($o{balancer} // 'members');
+    my $path = $o{path} // '/app';
+    my $lib  = $o{libexecdir} || $ENV{SC_LIBEXECDIR} || '/usr/lib/apache2/modules';
+    my @mem  = $o{members}
+        ? map { my $n = $_; (grep { $_->{name} eq $n } @$all)[0] || croak "front_conf: no member $n" }
+              @{ $o{members} }
+        : grep { defined $_->{route} && $_->{name} ne $front->{name} } @$all;
+    my $x = "# front balancer (SC::Cluster::front_conf)\n";
+    if ($o{load_modules} // 1) {
+        for my $mod (@FRONT_MODULES) {
+            $x .= qq{<IfModule !mod_$mod.c>\n    LoadModule ${mod}_module "$lib/mod_$mod.so"\n</IfModule>\n};
+        }
+    }
+    my $wp = join '', map { defined $o{$_} ? " $_=$o{$_}" : '' } qw(retry timeout connectiontimeout);
+    $wp .= " $o{worker}" if defined $o{worker} && length $o{worker};
+    $x .= "<Proxy $bal>\n";
+    $x .= "    BalancerMember http://$_->{addr}:$_->{http_port} route=$_->{route}$wp\n" for @mem;
+    $x .= "    BalancerMember $_\n" for @{ $o{extra_members} || [] };
+    $x .= "    ProxySet stickysession=JSESSIONID|jsessionid lbmethod=byrequests"
+        . (defined $o{proxyset} ? " $o{proxyset}" : '') . "\n";
+    $x .= "</Proxy>\n";
+    $x .= "ProxyPass        $path $bal$path\nProxyPassReverse $path $bal$path\n";
+    $x .= "SessionClusterBalancer $bal\n" if $o{session_cluster_balancer} // 1;
+    my $bm = exists $o{balancer_manager} ? $o{balancer_manager} : '/balancer-manager';
+    $x .= "<Location $bm>\n    SetHandler balancer-manager\n    Require all granted\n</Location>\n"
+        if defined $bm && length $bm;
     return $x;
 }
 
@@ -317,6 +419,8 @@ sub config_text {
         ? qq{<Location /cluster-manager>\n    SetHandler cluster-manager\n    Require all granted\n</Location>\n}
         : '';
     my $loglevel = $self->_opt($m, 'loglevel');
+    my $route_line = defined $m->{route} ? "SessionClusterRoute $m->{route}"
+                                         : '# no SessionClusterRoute';
 
     return <<"EOC";
 # Generated by SC::Cluster for member $m->{name} (cluster $$-$self->{seq}).
@@ -337,7 +441,7 @@ DocumentRoot "$m->{htdocs}"
     Require all granted
 </Directory>
 ${\ _mpm_conf($mpm) }
-SessionClusterRoute $m->{route}
+$route_line
 
 $cluster
 $manager$extra
@@ -380,6 +484,10 @@ sub _m {
 
 sub member  { $_[0]->_m($_[1]) }
 sub members { map { $_->{name} } @{ $_[0]{members} } }
+# The front's name (new(front => ...)), or undef.
+sub front   { $_[0]{front} }
+# The members that have a route (all but a front), in order.
+sub routed  { map { $_->{name} } grep { defined $_->{route} } @{ $_[0]{members} } }
 sub base_dir { $_[0]{base} }
 sub netns_names {
     my $self = shift;
@@ -445,7 +553,27 @@ sub pids {
 # run the request inside that member's namespace), port (default http_port).
 sub get {
     my ($self, $name, $path, %o) = @_;
+    return $self->request($name, 'GET', $path, %o);
+}
+
+# A POST of $body (default type application/x-www-form-urlencoded; option
+# content_type); the rest as get().
+sub post {
+    my ($self, $name, $path, $body, %o) = @_;
+    return $self->request($name, 'POST', $path, %o, body => $body // '');
+}
+
+# Any method: request($name, $method, $path, body => $text, content_type =>
+# $type, headers => {...}, timeout => s, from => member, port => p).
+sub request {
+    my ($self, $name, $method, $path, %o) = @_;
     my $m = $self->_m($name);
+    croak "SC::Cluster: bad method '$method'" unless $method =~ /^[A-Z]+$/;
+    my %hdr = %{ $o{headers} || {} };
+    if (defined $o{body}) {
+        $hdr{'Content-Type'} = $o{content_type} // 'application/x-www-form-urlencoded'
+            unless grep { lc $_ eq 'content-type' } keys %hdr;
+    }
     $path = '/' unless defined $path;
     $path = "/$path" unless $path =~ m{^/};
     my $timeout = $o{timeout} || 5;
@@ -455,7 +583,9 @@ sub get {
         my ($rc, $out) = $self->_run(
             [ 'ip', 'netns', 'exec', $from->{netns}, 'curl', '-s', '-S', '-i',
               '--http1.0', '--noproxy', '*', '--max-time', $timeout,
-              (map { ('-H', "$_: $o{headers}{$_}") } sort keys %{ $o{headers} || {} }),
+              ($method eq 'GET' ? () : ('-X', $method)),
+              (defined $o{body} ? ('--data-binary', $o{body}) : ()),
+              (map { ('-H', "$_: $hdr{$_}") } sort keys %hdr),
               "http://$m->{addr}:$port$path" ],
             timeout => $timeout + 5);
         if ($rc != 0) {
@@ -464,18 +594,20 @@ sub get {
         }
         return _parse_response($out);
     }
-    return _http_get($m->{addr}, $port, $path, $timeout, $o{headers});
+    return _http_get($m->{addr}, $port, $path, $timeout, \%hdr, $method, $o{body});
 }
 
 sub _http_get {
-    my ($addr, $port, $path, $timeout, $headers) = @_;
+    my ($addr, $port, $path, $timeout, $headers, $method, $body) = @_;
+    $method //= 'GET';
     my $deadline = time + $timeout;
     my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
                                   Timeout => $timeout)
         or return (0, { _error => "connect $addr:$port: " . ($@ || $!) }, '');
-    my $req = "GET $path HTTP/1.0\r\nHost: localhost\r\nUser-Agent: SC::Cluster\r\n"
+    my $req = "$method $path HTTP/1.0\r\nHost: localhost\r\nUser-Agent: SC::Cluster\r\n"
             . join('', map { "$_: $headers->{$_}\r\n" } sort keys %{ $headers || {} })
-            . "Connection: close\r\n\r\n";
+            . (defined $body ? 'Content-Length: ' . length($body) . "\r\n" : '')
+            . "Connection: close\r\n\r\n" . ($body // '');
     my $off = 0;
     while ($off < length $req) {
         my $n = syswrite($s, $req, length($req) - $off, $off);
@@ -854,6 +986,108 @@ sub exec_in {
     return $self->_run([ $self->_prefix($m), @cmd ], timeout => $o{timeout} || 30);
 }
 
+# Starts a command in the background, inside member $name's namespace (netns;
+# plainly otherwise, or when $name is undef), in its own process group, stdin
+# /dev/null, stdout and stderr to a file.  Returns a handle for finish();
+# teardown kills what is still running.  Options (a hash ref first): out
+# (file; default a temp file).
+sub spawn {
+    my ($self, $name, @cmd) = @_;
+    my %o;
+    %o = %{ shift @cmd } if ref $cmd[0] eq 'HASH';
+    my @prefix = defined $name ? $self->_prefix($self->_m($name)) : ();
+    my $tmp;
+    my $out = $o{out};
+    if (!defined $out) {
+        $tmp = File::Temp->new(TMPDIR => 1, TEMPLATE => 'sc-spawn-XXXXXX');
+        $out = $tmp->filename;
+    }
+    STDOUT->flush;
+    STDERR->flush;
+    my $pid = fork;
+    croak "SC::Cluster: fork: $!" unless defined $pid;
+    if ($pid == 0) {
+        setpgrp(0, 0);
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', $out or POSIX::_exit(126);
+        open STDERR, '>&', \*STDOUT;
+        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP PIPE CHLD ALRM);
+        my @c = (@prefix, @cmd);
+        { no warnings "exec"; exec { $c[0] } @c; }
+        print STDERR "exec $c[0]: $!\n";
+        POSIX::_exit(127);
+    }
+    my $h = { pid => $pid, proc => [ $pid, _starttime($pid) ], out => $out, tmp => $tmp,
+              cmd => [ @cmd ] };
+    push @{ $self->{spawned} }, $h;
+    return $h;
+}
+
+# Waits for a spawn()ed command (timeout 60 s; then kills its process group):
+# ($exit, $output); $exit -1 on timeout or a signal.
+sub finish {
+    my ($self, $h, %o) = @_;
+    my $deadline = time + ($o{timeout} || 60);
+    my $rc;
+    while (1) {
+        my $w = waitpid($h->{pid}, WNOHANG);
+        if ($w == $h->{pid}) { $rc = $? & 127 ? -1 : $? >> 8; last }
+        if ($w < 0) { $rc = -1; last }
+        if (time >= $deadline) {
+            kill 'KILL', -$h->{pid};
+            kill 'KILL', $h->{pid};
+            waitpid($h->{pid}, 0);
+            $rc = -1;
+            last;
+        }
+        sleep 0.02;
+    }
+    $h->{done} = 1;
+    $self->{spawned} = [ grep { $_ != $h } @{ $self->{spawned} || [] } ];
+    return ($rc, _slurp($h->{out}));
+}
+
+sub _kill_spawned {
+    my $self = shift;
+    for my $h (@{ $self->{spawned} || [] }) {
+        next if $h->{done};
+        if (_alive_proc($h->{proc})) {
+            kill 'KILL', -$h->{pid};
+            kill 'KILL', $h->{pid};
+        }
+        waitpid($h->{pid}, 0);
+    }
+    $self->{spawned} = [];
+}
+
+# netns: the member goes silent without losing its link: an nftables table in
+# its namespace drops every packet in and out except on loopback (TCP peers
+# see no answer, no reset, no ICMP).  unsilence removes the table.
+sub silence {
+    my ($self, $name) = @_;
+    $self->_need_netns('silence');
+    my $m = $self->_m($name);
+    croak "SC::Cluster: silence needs the 'nft' command (nftables)" unless _which('nft');
+    my $rules = "table inet scsilent {\n"
+              . "  chain in { type filter hook input priority -300; policy drop; iif lo accept; }\n"
+              . "  chain out { type filter hook output priority -300; policy drop; oif lo accept; }\n"
+              . "}\n";
+    my $f = "$self->{base}/silence-$m->{name}.nft";
+    _write_file($f, $rules, 0644);
+    my ($rc, $out) = $self->exec_in($m, 'nft', '-f', $f);
+    croak "SC::Cluster: nft in $m->{name}'s namespace failed: $out" if $rc != 0;
+    $m->{silenced} = 1;
+}
+
+sub unsilence {
+    my ($self, $name) = @_;
+    $self->_need_netns('unsilence');
+    my $m = $self->_m($name);
+    my ($rc, $out) = $self->exec_in($m, 'nft', 'delete', 'table', 'inet', 'scsilent');
+    croak "SC::Cluster: nft delete in $m->{name}'s namespace failed: $out" if $rc != 0;
+    $m->{silenced} = 0;
+}
+
 # True when a TCP connection from member $from to $to (a member name, or an
 # address) on $port (default: $to's http_port) succeeds within `timeout` (2 s).
 sub can_connect {
@@ -884,6 +1118,7 @@ sub teardown {
     return if $self->{torn_down} || $self->{owner} != $$;
     $self->{torn_down} = 1;
     local ($@, $!, $?);
+    eval { $self->_kill_spawned; 1 } or _note("teardown: spawned commands: $@");
     eval { $self->stop_all(timeout => $self->{stop_timeout}); 1 }
         or _note("teardown: stopping members: $@");
     if (@{ $self->{netns_created} }) {

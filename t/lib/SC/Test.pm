@@ -26,6 +26,7 @@ use Time::HiRes qw(time sleep);
 our @EXPORT_OK = qw(
     need demo_module sess_line
     page parse_auto status_of member_on counter head_of_page
+    kv_line balancer_member bm_line status_has page_action url_escape
     dump_cluster dump_options check within
     app show valid_sid
 );
@@ -73,11 +74,16 @@ sub page {
     return $s == 200 ? $b : undef;
 }
 
-# { Field => value (first occurrence), members => [ { key => value, verdict => ... } ] }
+# { Field => value (first occurrence),
+#   members => [ { key => value, verdict => ... } ]           (Member: lines)
+#   balancer_members => [ { balancer, route, url, status, member } ]
+#                                                             (BalancerMember: lines)
+#   unmatched_balancer_members => [ [ 'balancer://x', ROUTE ] ]
+#   unmatched_members => [ ROUTE ] }
 sub parse_auto {
     my ($b) = @_;
     return undef unless defined $b;
-    my (%f, @members);
+    my (%f, @members, @bm, @ubm, @um);
     for my $l (split /\n/, $b) {
         if ($l =~ /^Member: (.*)$/) {
             my $r = $1;
@@ -88,12 +94,76 @@ sub parse_auto {
             }
             push @members, \%m;
         }
+        elsif ($l =~ /^BalancerMember: (.*)$/) {
+            push @bm, kv_line($1);
+        }
+        elsif ($l =~ /^UnmatchedBalancerMember: (\S+)\s+(\S+)\s*$/) {
+            push @ubm, [ $1, $2 ];
+        }
+        elsif ($l =~ /^UnmatchedMember: (\S+)\s*$/) {
+            push @um, $1;
+        }
         elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
             $f{$1} = $2 unless exists $f{$1};
         }
     }
     $f{members} = \@members;
+    $f{balancer_members} = \@bm;
+    $f{unmatched_balancer_members} = \@ubm;
+    $f{unmatched_members} = \@um;
     return \%f;
+}
+
+# 'k=v k=v with spaces k="quoted"' -> { k => v, ... }: a value runs up to the
+# next ' word=' (mod_proxy's status letters may be 'Drn Err').
+sub kv_line {
+    my ($r) = @_;
+    my %h;
+    while ($r =~ /\G\s*(\w+)=("[^"]*"|.*?)(?=\s+\w+=|\s*$)/gc) {
+        my ($k, $v) = ($1, $2);
+        $v =~ s/^"(.*)"$/$1/;
+        $h{$k} = $v;
+    }
+    return \%h;
+}
+
+# The BalancerMember line (parsed) of a front's page for $route.
+sub balancer_member {
+    my ($p, $route, $balancer) = @_;
+    return undef unless $p;
+    my ($m) = grep { ($_->{route} // '') eq $route
+                     && (!defined $balancer || ($_->{balancer} // '') eq $balancer) }
+              @{ $p->{balancer_members} || [] };
+    return $m;
+}
+
+# A BalancerMember line, for diag().
+sub bm_line {
+    my ($m) = @_;
+    return '(none)' unless $m;
+    return join(' ', map { "$_=" . ($m->{$_} // '?') } qw(route url status member));
+}
+
+# The front's worker status letters (Ok, Err, Drn, ...) as a set: has($s, 'Err').
+sub status_has {
+    my ($status, $flag) = @_;
+    return 0 unless defined $status;
+    return scalar grep { $_ eq $flag } split /[\s,|]+/, $status;
+}
+
+# POSTs a page action (form fields) to member $n's /cluster-manager:
+# ($status, $headers, $body).
+sub page_action {
+    my ($c, $n, %form) = @_;
+    my $body = join '&', map { "$_=" . url_escape($form{$_}) } sort keys %form;
+    return $c->post($n, '/cluster-manager', $body, timeout => 5);
+}
+
+sub url_escape {
+    my ($v) = @_;
+    $v //= '';
+    $v =~ s/([^A-Za-z0-9_.~-])/sprintf('%%%02X', ord $1)/ge;
+    return $v;
 }
 
 sub status_of { parse_auto(page(@_)) }
