@@ -7,8 +7,9 @@ PKGS=(
   build-essential autoconf automake libtool pkg-config   # the build
   apache2 apache2-dev libapr1-dev libaprutil1-dev         # httpd and apxs
   libxml2-dev                                             # the <Cluster> parser
+  libssl-dev                                              # EncryptInterceptor (AES-GCM)
   libapache2-mod-perl2 libwww-perl                        # Apache::Test suite
-  iproute2 curl procps dnsmasq-base                       # multi-member harness, DNS membership test
+  iproute2 curl procps dnsmasq-base nftables              # multi-member harness, DNS membership test, silent members
   chromium fonts-dejavu-core                              # the status page test (headless)
 )
 

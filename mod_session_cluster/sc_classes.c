@@ -245,6 +245,7 @@ static const sc_attr_def encrypt_attrs[] = {
     SC_OPTION_FLAG("0"),
     { "encryptionAlgorithm", SC_T_STR, "AES/GCM/NoPadding", 1, 64, NULL, NULL },
     { "encryptionKey", SC_T_HEXKEY, NULL, 0, 0, NULL, NULL },
+    { "previousEncryptionKey", SC_T_HEXKEY, NULL, 0, 0, NULL, NULL },
     { "providerName", SC_T_STR, NULL, 0, 64, NULL, NULL },
     { "replayWindowTime", SC_T_INT, "10000", 1, INTMAX_, "ms", NULL },
     { "replayWindowMessageCount", SC_T_INT, "8192", 1, INTMAX_, NULL, NULL },

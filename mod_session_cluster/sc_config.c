@@ -481,6 +481,17 @@ const sc_value_t *sc_elem_value(const sc_elem_t *el, const char *attr)
     return i < 0 ? NULL : &el->values[i];
 }
 
+int sc_cluster_encrypted(const sc_cluster_cfg *cfg)
+{
+    int i;
+    for (i = 0; i < cfg->interceptors->nelts; i++) {
+        if (APR_ARRAY_IDX(cfg->interceptors, i, sc_elem_t *)->cls->id == SC_C_ENCRYPT) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 long sc_elem_num(const sc_elem_t *el, const char *attr)
 {
     const sc_value_t *v = sc_elem_value(el, attr);

@@ -205,6 +205,8 @@ const char *sc_config_parse_text(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s
 
 /* ---- the dump (sc_dump.c) ---- */
 /* Appends "Key = value  # origin" lines describing the effective configuration. */
+/* Does the block have an EncryptInterceptor? */
+int sc_cluster_encrypted(const sc_cluster_cfg *cfg);
 void sc_config_dump(apr_pool_t *p, const sc_cluster_cfg *cfg,
                     apr_array_header_t *lines);
 const char *sc_value_text(apr_pool_t *p, const sc_attr_def *def,

@@ -11,6 +11,7 @@
  *            socket (session-cluster.<parent pid>.sock in DefaultRuntimeDir)
  */
 #include "sc_engine.h"
+#include "sc_crypto.h"
 
 #include "ap_mpm.h"
 #include "ap_listen.h"
@@ -135,17 +136,46 @@ static int engine_settings(sc_engine *e)
         case SC_C_DOMAIN_FILTER:
         case SC_C_STATIC_MEMBERSHIP:
             break;
-        case SC_C_ENCRYPT:
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1230)
-                         "EncryptInterceptor (%s:%d) is not implemented yet: the engine "
-                         "does not start rather than send cluster traffic unencrypted",
-                         el->file, el->line);
-            return -1;
+        case SC_C_ENCRYPT: {
+            const sc_value_t *k = sc_elem_value(el, "encryptionKey");
+            const sc_value_t *pk = sc_elem_value(el, "previousEncryptionKey");
+            const char *alg = sc_elem_str(el, "encryptionAlgorithm");
+            const char *err;
+            if (!k || !k->nbytes) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1230)
+                             "EncryptInterceptor (%s:%d) has no encryptionKey: the engine "
+                             "does not start rather than send in clear", el->file, el->line);
+                return -1;
+            }
+            err = sc_crypto_create(e->pool, k->bytes, k->nbytes,
+                                   pk && pk->nbytes ? pk->bytes : NULL,
+                                   pk ? pk->nbytes : 0, &e->crypto);
+            if (err) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1291)
+                             "EncryptInterceptor (%s:%d): %s: the engine does not start",
+                             el->file, el->line, err);
+                return -1;
+            }
+            if (alg && strncasecmp(alg, "AES/GCM", 7) != 0) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1292)
+                             "EncryptInterceptor (%s:%d): encryptionAlgorithm %s is not "
+                             "authenticated; cluster traffic uses AES-%d-GCM instead",
+                             el->file, el->line, alg, k->nbytes * 8);
+            }
+            break;
+        }
         default:
             missing = missing ? apr_pstrcat(e->pool, missing, ", ", el->cls->short_name,
                                             NULL)
                               : el->cls->short_name;
         }
+    }
+    if (!e->crypto) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1293)
+                     "cluster traffic is not authenticated: anybody who can reach the "
+                     "Receiver or the multicast group can join and send sessions; add an "
+                     "EncryptInterceptor with an encryptionKey to the <Cluster> block, or "
+                     "keep the cluster on a trusted network");
     }
     if (missing) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1231)
@@ -292,6 +322,7 @@ void sc_engine_conn_broken(sc_engine *e, sc_conn *c)
         if (pd->tries <= e->max_retries && p->view == SC_VIEW_ALIVE) {
             pd->tries++;
             sc_tr_connect(e, p);
+            pd->seq = ++e->seq;       /* a number of its own, as every frame */
             if (p->out && sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, pd->seq,
                                            pd->frame, pd->frame_len) == 0) {
                 continue;

@@ -82,6 +82,8 @@ struct sc_conn {
     apr_time_t opened;
     apr_time_t last_rx;
     int goodbye;                       /* the other side said goodbye */
+    apr_uint64_t rx_seq;               /* last sequence number taken (encrypted) */
+    apr_uint64_t rx_frames;            /* frames taken on this connection */
     sc_conn *next;
 };
 
@@ -100,6 +102,8 @@ struct sc_peer {
     char domain[SC_DOMAIN_MAX + 1];
     int hb_state;
     int observer;
+    struct sc_replay *replay;          /* EncryptInterceptor: frames seen (malloc) */
+    apr_uint64_t hb_seq_max;           /* highest multicast heartbeat sequence */
     int view;                          /* sc_view_state */
     apr_time_t first_seen, last_heard, state_since;
     apr_time_t serving_since;          /* alive and ready/draining since */
@@ -162,9 +166,20 @@ typedef struct sc_pending {
     struct sc_pending *next;
 } sc_pending;
 
+/* EncryptInterceptor's replay window: the highest sequence number taken from
+ * a member's incarnation and which of the SC_REPLAY_WINDOW before it were. */
+#define SC_REPLAY_WINDOW 8192
+typedef struct sc_replay {
+    apr_uint64_t top;
+    unsigned char bits[SC_REPLAY_WINDOW / 8];
+} sc_replay;
+/* 0: new, taken; -1: seen already, or older than the window. */
+int sc_replay_take(sc_replay *w, apr_uint64_t seq);
+
 struct sc_engine {
     apr_pool_t *pool;
     apr_pool_t *tmp;                   /* cleared on every turn of the loop */
+    struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */
     server_rec *s;
     sc_cluster_cfg *cfg;
     sc_shm_t *shm;

@@ -348,6 +348,26 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
                      "known: rejected", hb->route, from);
         return NULL;
     }
+    if (hb->incarnation != p->incarnation) {
+        /* a new incarnation numbers its frames and heartbeats from 1 again */
+        if (p->replay) {
+            memset(p->replay, 0, sizeof(*p->replay));
+            if (via) {
+                sc_replay_take(p->replay, via->rx_seq);
+            }
+        }
+        p->hb_seq_max = 0;
+    }
+    else if (!via && p->hb_seq_max && hb->seq <= p->hb_seq_max) {
+        /* an old or repeated multicast heartbeat */
+        if (e->crypto) {
+            e->shm->c.replays++;
+        }
+        return NULL;
+    }
+    if (!via) {
+        p->hb_seq_max = hb->seq;
+    }
     if (p->incarnation && hb->incarnation != p->incarnation
         && (p->view != SC_VIEW_CONFIGURED)) {
         p->restarts_seen++;

@@ -47,6 +47,7 @@
 #define SC_FRAME_HDR_LEN      40
 #define SC_FRAME_MAGIC        "SCF1"
 #define SC_HB_MAGIC           "SCH1"
+#define SC_HB_SEALED_MAGIC    "SCE1"   /* EncryptInterceptor: a sealed heartbeat follows */
 #define SC_HB_FIXED_LEN       69
 #define SC_ROUTE_MAX          63
 #define SC_DOMAIN_MAX         64

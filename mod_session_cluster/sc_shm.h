@@ -46,6 +46,9 @@ typedef struct {
     apr_uint64_t bytes_in, bytes_out;
     apr_uint64_t heartbeats_in, heartbeats_out;
     apr_uint64_t bad_frames, bad_heartbeats;
+    apr_uint64_t auth_failures;         /* EncryptInterceptor: not authentic */
+    apr_uint64_t replays;               /* authentic, but old: refused */
+    apr_uint64_t previous_key;          /* opened with the previous key */
     apr_uint64_t acks_in, acks_out, ack_timeouts, send_failures;
     apr_uint64_t connects, connect_failures;
 } sc_counters;

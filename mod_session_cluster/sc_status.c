@@ -390,6 +390,14 @@ static void gather(model *m, const sc_view *v)
     put_num(p, s->fields, "HeartbeatsOut", h->c.heartbeats_out, 1, "heartbeats sent");
     put_num(p, s->fields, "BadFrames", h->c.bad_frames, 1, "frames refused");
     put_num(p, s->fields, "BadHeartbeats", h->c.bad_heartbeats, 1, "heartbeats refused");
+    put_str(s->fields, "Encryption", ret->cfg && sc_cluster_encrypted(ret->cfg)
+            ? "AES-GCM (EncryptInterceptor)" : "none: traffic is not authenticated", NULL);
+    put_num(p, s->fields, "AuthFailures", h->c.auth_failures, 1,
+            "EncryptInterceptor: frames and heartbeats that were not authentic");
+    put_num(p, s->fields, "Replays", h->c.replays, 1,
+            "EncryptInterceptor: authentic frames and heartbeats refused as replays");
+    put_num(p, s->fields, "PreviousKeyUsed", h->c.previous_key, 1,
+            "EncryptInterceptor: messages opened with previousEncryptionKey");
     put_num(p, s->fields, "AcksIn", h->c.acks_in, 1, "acknowledgements received");
     put_num(p, s->fields, "AcksOut", h->c.acks_out, 1, "acknowledgements sent");
     put_num(p, s->fields, "AckTimeouts", h->c.ack_timeouts, 1,

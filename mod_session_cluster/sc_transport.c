@@ -11,6 +11,7 @@
  * poll(2) and BSD sockets directly.
  */
 #include "sc_engine.h"
+#include "sc_crypto.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -437,25 +438,38 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
 {
     unsigned char hdr[SC_FRAME_HDR_LEN];
     sc_frame_hdr h;
+    int sealed = e->crypto && c->kind != SC_CONN_IPC;
+    apr_size_t extra = sealed ? SC_SEAL_OVERHEAD : 0;
     memset(&h, 0, sizeof(h));
     h.type = (apr_byte_t)type;
-    h.flags = (apr_uint16_t)flags;
+    h.flags = (apr_uint16_t)(flags | (sealed ? SC_FF_TAGGED : 0));
     memcpy(h.sender, e->id, SC_ID_LEN);
+    /* to members every frame has a number of its own (EncryptInterceptor
+     * refuses one seen before); to a child, an answer has its question's */
     h.seq = seq;
     h.length = (apr_uint32_t)len;
+    h.tag_length = (apr_uint16_t)extra;
     sc_frame_hdr_encode(&h, hdr);
+    if (sealed) {
+        unsigned char *out = apr_palloc(e->tmp, len + extra);
+        if (sc_crypto_seal(e->crypto, hdr, sizeof(hdr), payload, len, out) != 0) {
+            sc_tr_close(e, c, "EncryptInterceptor: sealing failed");
+            return -1;
+        }
+        payload = out;
+    }
     if (conn_write(e, c, hdr, sizeof(hdr)) != 0) {
         return -1;
     }
-    if (len && conn_write(e, c, payload, len) != 0) {
+    if (len + extra && conn_write(e, c, payload, len + extra) != 0) {
         return -1;
     }
     if (c->kind != SC_CONN_IPC) {
         e->shm->c.msgs_out++;
-        e->shm->c.bytes_out += SC_FRAME_HDR_LEN + len;
+        e->shm->c.bytes_out += SC_FRAME_HDR_LEN + len + extra;
         if (c->peer) {
             c->peer->c.msgs_out++;
-            c->peer->c.bytes_out += SC_FRAME_HDR_LEN + len;
+            c->peer->c.bytes_out += SC_FRAME_HDR_LEN + len + extra;
         }
     }
     return 0;
@@ -469,6 +483,20 @@ void sc_tr_mcast_send(sc_engine *e, int state)
         return;
     }
     n = sc_mb_heartbeat(e, state, buf, sizeof(buf));
+    if (n && e->crypto) {
+        /* "SCE1", then the heartbeat sealed with the magic as its data */
+        unsigned char sealed[4 + SC_HB_MAX_LEN + SC_SEAL_OVERHEAD];
+        memcpy(sealed, SC_HB_SEALED_MAGIC, 4);
+        if (sc_crypto_seal(e->crypto, sealed, 4, buf, n, sealed + 4) != 0) {
+            return;
+        }
+        n += 4 + SC_SEAL_OVERHEAD;
+        if (sendto(e->mcast_fd, sealed, n, 0, (struct sockaddr *)&e->mcast_sa,
+                   e->mcast_salen) == (ssize_t)n) {
+            e->shm->c.heartbeats_out++;
+        }
+        return;
+    }
     if (n && sendto(e->mcast_fd, buf, n, 0, (struct sockaddr *)&e->mcast_sa,
                     e->mcast_salen) == (ssize_t)n) {
         e->shm->c.heartbeats_out++;
@@ -494,6 +522,102 @@ static void bad_input(sc_engine *e, sc_conn *c, const char *what, int heartbeat)
                      heartbeat ? "heartbeat" : "frame", c ? c->remote : "multicast",
                      what, n, heartbeat ? "" : "; connection closed");
     }
+}
+
+/* A frame or heartbeat that EncryptInterceptor refuses: counted, logged at a
+ * rate limit (the first ten, then one in a hundred), and for a frame the
+ * connection is closed. */
+static void auth_failure(sc_engine *e, sc_conn *c, const char *from, int replay)
+{
+    apr_uint64_t n;
+    if (replay == 2) {
+        n = ++e->shm->c.replays;
+    }
+    else {
+        n = ++e->shm->c.auth_failures;
+    }
+    if (c && c->peer) {
+        c->peer->c.bad_frames++;
+    }
+    if (n <= 10 || n % 100 == 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1290)
+                     "EncryptInterceptor: %s from %s refused: %s (%" APR_UINT64_T_FMT
+                     " so far)", c ? "frame" : "heartbeat", from,
+                     replay == 2 ? "a replayed or old sequence number"
+                                 : "not authentic (another key, altered, or not encrypted)",
+                     n);
+    }
+    if (c) {
+        sc_tr_close(e, c, replay == 2 ? "replayed frame" : "frame not authentic");
+    }
+}
+
+/* EncryptInterceptor: the frame's payload, opened, or NULL (refused).  Every
+ * frame on a connection must take a higher sequence number than the one
+ * before; the first one on a new connection is checked against the sender's
+ * highest (in on_frame, once its heartbeat says which incarnation it is). */
+static const unsigned char *open_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h)
+{
+    unsigned char *plain;
+    int prev = 0;
+    if (!(h->flags & SC_FF_TAGGED) || h->tag_length != SC_SEAL_OVERHEAD) {
+        auth_failure(e, c, c->remote, 1);
+        return NULL;
+    }
+    plain = apr_palloc(e->tmp, h->length + 1);
+    if (sc_crypto_open(e->crypto, c->rbuf, SC_FRAME_HDR_LEN, c->rbuf + SC_FRAME_HDR_LEN,
+                       (apr_size_t)h->length + SC_SEAL_OVERHEAD, plain, &prev) != 0) {
+        auth_failure(e, c, c->remote, 1);
+        return NULL;
+    }
+    if (prev) {
+        e->shm->c.previous_key++;
+    }
+    /* replays: in order on one connection, and never twice from a sender */
+    if (c->rx_frames && h->seq <= c->rx_seq) {
+        auth_failure(e, c, c->remote, 2);
+        return NULL;
+    }
+    {
+        sc_peer *p = c->peer;
+        if (!p) {
+            for (p = e->peers; p; p = p->next) {
+                if (p->id_known && !memcmp(p->id, h->sender, SC_ID_LEN)) {
+                    break;
+                }
+            }
+        }
+        if (p && p->id_known && !memcmp(p->id, h->sender, SC_ID_LEN) && p->replay
+            && sc_replay_take(p->replay, h->seq) != 0) {
+            auth_failure(e, c, c->remote, 2);
+            return NULL;
+        }
+    }
+    c->rx_seq = h->seq;
+    c->rx_frames++;
+    return plain;
+}
+
+int sc_replay_take(sc_replay *w, apr_uint64_t seq)
+{
+    apr_uint64_t i;
+    if (seq > w->top) {
+        if (seq - w->top >= SC_REPLAY_WINDOW) {
+            memset(w->bits, 0, sizeof(w->bits));
+        }
+        else {
+            for (i = w->top + 1; i < seq; i++) {
+                w->bits[(i % SC_REPLAY_WINDOW) / 8] &= (unsigned char)~(1u << (i % 8));
+            }
+        }
+        w->top = seq;
+    }
+    else if (w->top - seq >= SC_REPLAY_WINDOW
+             || (w->bits[(seq % SC_REPLAY_WINDOW) / 8] & (1u << (seq % 8)))) {
+        return -1;
+    }
+    w->bits[(seq % SC_REPLAY_WINDOW) / 8] |= (unsigned char)(1u << (seq % 8));
+    return 0;
 }
 
 /* A complete frame from a member's connection. */
@@ -533,17 +657,23 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             if (c->state == SC_CS_OPEN && h->type != SC_MSG_PONG) {
                 unsigned char buf[SC_HB_MAX_LEN];
                 apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
-                sc_tr_send_frame(e, c, SC_MSG_PONG, 0, h->seq, buf, n);
+                sc_tr_send_frame(e, c, SC_MSG_PONG, 0, ++e->seq, buf, n);
             }
             return;
         }
         if (c->kind == SC_CONN_IN && !c->peer) {
             c->peer = p;
         }
+        if (e->crypto && !p->replay) {
+            p->replay = calloc(1, sizeof(*p->replay));
+            if (p->replay) {
+                sc_replay_take(p->replay, h->seq);
+            }
+        }
         if (h->type != SC_MSG_PONG) {
             unsigned char buf[SC_HB_MAX_LEN];
             apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
-            sc_tr_send_frame(e, c, SC_MSG_PONG, 0, h->seq, buf, n);
+            sc_tr_send_frame(e, c, SC_MSG_PONG, 0, ++e->seq, buf, n);
         }
         break;
 
@@ -573,7 +703,7 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             unsigned char s[8];
             sc_put64(s, h->seq);
             e->shm->c.acks_out++;
-            sc_tr_send_frame(e, c, SC_MSG_ACK, 0, h->seq, s, 8);
+            sc_tr_send_frame(e, c, SC_MSG_ACK, 0, ++e->seq, s, 8);
         }
         break;
 
@@ -665,6 +795,13 @@ static void conn_read(sc_engine *e, sc_conn *c)
             }
             if (c->kind == SC_CONN_IPC) {
                 sc_engine_on_ipc(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
+            }
+            else if (e->crypto) {
+                const unsigned char *plain = open_frame(e, c, &h);
+                if (!plain) {
+                    return;           /* refused, and the connection closed */
+                }
+                on_frame(e, c, &h, plain);
             }
             else {
                 on_frame(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
@@ -762,6 +899,21 @@ static void mcast_read(sc_engine *e)
             continue;
         }
         sa_text((struct sockaddr *)&ss, from, sizeof(from));
+        if (e->crypto) {
+            unsigned char plain[sizeof(buf)];
+            int prev = 0;
+            if (n < 4 + SC_SEAL_OVERHEAD || memcmp(buf, SC_HB_SEALED_MAGIC, 4) != 0
+                || sc_crypto_open(e->crypto, buf, 4, buf + 4, (apr_size_t)n - 4, plain,
+                                  &prev) != 0) {
+                auth_failure(e, NULL, from, 1);
+                continue;
+            }
+            if (prev) {
+                e->shm->c.previous_key++;
+            }
+            n -= 4 + SC_SEAL_OVERHEAD;
+            memcpy(buf, plain, (size_t)n);
+        }
         if ((err = sc_heartbeat_decode(buf, (apr_size_t)n, &hb))) {
             bad_input(e, NULL, apr_psprintf(e->tmp, "%s (from %s)", err, from), 1);
             continue;
