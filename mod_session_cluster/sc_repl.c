@@ -147,6 +147,69 @@ int sc_sid_valid(const char *id)
     return rl >= 1;
 }
 
+const char *sc_cookie_value(apr_pool_t *p, const char *header, const char *name)
+{
+    apr_size_t nl = strlen(name);
+    const char *c = header;
+    while (c && *c) {
+        const char *end, *v;
+        apr_size_t vl;
+        while (*c == ' ' || *c == '\t' || *c == ';' || *c == ',') {
+            c++;
+        }
+        end = c + strcspn(c, ";");
+        if ((apr_size_t)(end - c) > nl && !strncmp(c, name, nl)) {
+            v = c + nl;
+            while (v < end && (*v == ' ' || *v == '\t')) {
+                v++;
+            }
+            if (v < end && *v == '=') {
+                v++;
+                while (v < end && (*v == ' ' || *v == '\t')) {
+                    v++;
+                }
+                vl = (apr_size_t)(end - v);
+                while (vl && (v[vl - 1] == ' ' || v[vl - 1] == '\t')) {
+                    vl--;
+                }
+                if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+                    v++;
+                    vl -= 2;
+                }
+                if (vl == 0 || vl >= SC_SID_MAX) {
+                    return NULL;
+                }
+                return apr_pstrmemdup(p, v, vl);
+            }
+        }
+        c = *end ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+const char *sc_url_sid(apr_pool_t *p, const char *uri)
+{
+    const char *at;
+    apr_size_t n;
+    if (!uri) {
+        return NULL;
+    }
+    for (at = uri; *at; at++) {
+        if (!strncasecmp(at, ";jsessionid=", 12)) {
+            break;
+        }
+    }
+    if (!*at) {
+        return NULL;
+    }
+    at += 12;
+    n = strcspn(at, ";/?#");
+    if (n == 0 || n >= SC_SID_MAX) {
+        return NULL;
+    }
+    return apr_pstrmemdup(p, at, n);
+}
+
 const char *sc_rd_id(sc_rd *r, apr_pool_t *p)
 {
     unsigned n = sc_rd_u8(r);

@@ -88,5 +88,11 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r);
 
 /* Session id checks. */
 int sc_sid_valid(const char *id);
+/* The value of cookie 'name' in one Cookie header ("a=b; c=d"), without
+ * surrounding quotes; NULL when absent, empty or longer than SC_SID_MAX. */
+const char *sc_cookie_value(apr_pool_t *p, const char *header, const char *name);
+/* The id of a ";jsessionid=ID" path parameter (case-insensitive name, up to
+ * ';', '/', '?' or '#'); NULL when absent, empty or longer than SC_SID_MAX. */
+const char *sc_url_sid(apr_pool_t *p, const char *uri);
 
 #endif /* SC_REPL_H */

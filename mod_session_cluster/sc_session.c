@@ -48,24 +48,29 @@ static sc_dir_conf *dir_conf(request_rec *r)
     return ap_get_module_config(r->per_dir_config, &session_cluster_module);
 }
 
-/* The id in ";jsessionid=ID" of the path, if any. */
-static const char *url_id(request_rec *r)
+/* The session cookie's value in the request's Cookie headers, if any. */
+typedef struct {
+    apr_pool_t *p;
+    const char *name;
+    const char *value;
+} cookie_find;
+
+static int find_cookie(void *ctx, const char *key, const char *val)
 {
-    const char *u = r->uri, *at;
-    apr_size_t n;
-    if (!u) {
-        return NULL;
-    }
-    at = ap_strcasestr(u, ";jsessionid=");
-    if (!at) {
-        return NULL;
-    }
-    at += 12;
-    n = strcspn(at, ";/?#");
-    if (n == 0 || n >= SC_SID_MAX) {
-        return NULL;
-    }
-    return apr_pstrmemdup(r->pool, at, n);
+    cookie_find *f = ctx;
+    (void)key;
+    f->value = sc_cookie_value(f->p, val, f->name);
+    return f->value == NULL;           /* the first one found */
+}
+
+static const char *cookie_id(request_rec *r, const char *name)
+{
+    cookie_find f;
+    f.p = r->pool;
+    f.name = name;
+    f.value = NULL;
+    apr_table_do(find_cookie, &f, r->headers_in, "Cookie", NULL);
+    return f.value;
 }
 
 /* ReplicationValve primaryIndicator: tell the application whether this member
@@ -191,9 +196,9 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
         return DECLINED;
     }
     rq = apr_pcalloc(m->pool, sizeof(*rq));
-    ap_cookie_read(r, dc->cookie_name, &id, 0);
+    id = cookie_id(r, dc->cookie_name);
     if (!id) {
-        id = url_id(r);
+        id = sc_url_sid(r->pool, r->uri);
     }
     if (id && !sc_sid_valid(id)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1271)

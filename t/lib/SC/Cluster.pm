@@ -16,6 +16,9 @@ package SC::Cluster;
 #   $c->restart('node2');
 #   $c->teardown;                       # or let $c go out of scope
 #
+#   # a front balancer (mod_proxy_balancer + SessionClusterBalancer) in front
+#   my $f = SC::Cluster->new(members => 3, front => { name => 'front', retry => 60 });
+#
 # The API is summarised in the POD at the end of this file.
 
 use strict;
@@ -1331,6 +1334,9 @@ sub _run {
     return ($rc, _slurp($tmp->filename));
 }
 
+# The path of a command (PATH, then the sbin/bin directories), or undef.
+sub which { _which($_[-1]) }
+
 sub _which {
     my $prog = shift;
     for my $d (split(/:/, $ENV{PATH} || ''), '/usr/sbin', '/sbin', '/usr/bin', '/bin') {
@@ -1405,7 +1411,13 @@ extra_conf (string or the same kind of sub; appended to httpd.conf),
 modules ([short names], LoadModule <name>_module mod_<name>.so),
 status (1: load mod_status),
 manager_location (0: leave out <Location /cluster-manager>),
-member_opts ({ name => { cluster, extra_conf, loglevel, mpm, modules, status, manager } }),
+member_opts ({ name => { cluster, extra_conf, loglevel, mpm, modules, status, manager, route } };
+route => undef leaves SessionClusterRoute out, route => 'x' renames it),
+front ('front', or { name => 'front', <front_conf options> }: one more member,
+last, without a route, that loads mod_proxy, mod_proxy_http,
+mod_proxy_balancer, mod_slotmem_shm and mod_lbmethod_byrequests before the
+module and whose extra_conf is front_conf() unless member_opts give one; the
+default static_block of every member lists it, and it lists every member),
 netns (1: one namespace per member behind a bridge),
 subnet (netns: "10.200.K", default K from pid), http_port/cluster_port (netns: 8080/4000),
 start_timeout (10), stop_timeout (10), keep ($ENV{SC_KEEP}),
@@ -1443,11 +1455,31 @@ Stops the member if it runs, then start()s it with its current httpd.conf.
 
 Changes per-member options (as in member_opts, plus route) and rewrites httpd.conf.
 
-=item get($name, $path, timeout => 5, from => $member, port => $p)
+=item get($name, $path, timeout => 5, from => $member, port => $p, headers => {...})
 
 ($status, \%headers (lower-case names), $body); $status 0 and
 $headers->{_error} when nothing answered.  Loopback: a raw HTTP/1.0 socket.
 netns: curl run inside the member's (or from's) namespace.
+
+=item post($name, $path, $body, content_type => 'application/x-www-form-urlencoded', ...), request($name, $method, $path, body => ..., ...)
+
+The same for a POST (or any method) with a body.
+
+=item front, routed
+
+The front's name (or undef); the names of the members that have a route.
+
+=item spawn($name, [{ out => $file },] @cmd) / finish($handle, timeout => 60)
+
+Runs a command in the background (in $name's namespace with netns; $name
+undef: here), stdout and stderr to a file; finish waits and returns ($exit,
+$output).  Teardown kills what still runs.
+
+=item silence($name) / unsilence($name)
+
+netns: an nftables table in the member's namespace drops every packet in and
+out but loopback (the link stays up: peers see no reset, no ICMP, only
+silence).  Needs nft (nftables).
 
 =item member($name)
 
@@ -1478,7 +1510,21 @@ TCP connect from inside $from's namespace to member $to (or an address plus port
 Stops all members, deletes the namespaces, removes the directories (unless
 keep).  Also run by DESTROY, END and SIGINT/SIGTERM/SIGHUP handlers.
 
-=item SC::Cluster->netns_unavailable, SC::Cluster::static_block($m, $all, channelSendOptions => 8, channelStartOptions => 3, manager => { attr => value }), SC::Cluster::free_port, SC::Cluster::pid_alive($pid)
+=item SC::Cluster::front_conf($front, $all, %opt)
+
+A front balancer's httpd.conf text: LoadModule lines (guarded by IfModule),
+<Proxy balancer://NAME> with one BalancerMember http://ADDR:HTTP_PORT
+route=ROUTE per member with a route, ProxySet
+stickysession=JSESSIONID|jsessionid lbmethod=byrequests, ProxyPass and
+ProxyPassReverse PATH, SessionClusterBalancer balancer://NAME and a
+balancer-manager location.  Options: balancer ('members'), path ('/app'),
+members ([names]), retry, timeout, connectiontimeout (BalancerMember
+parameters, unset by default), worker ('k=v ...' more of them),
+extra_members (['URL route=x status=+H', ...]), proxyset ('k=v ...'),
+session_cluster_balancer (1; 0 leaves it out), balancer_manager
+('/balancer-manager'; '' for none), load_modules (1).
+
+=item SC::Cluster->netns_unavailable, SC::Cluster::static_block($m, $all, channelSendOptions => 8, channelStartOptions => 3, manager => { attr => value }, valves => [ '<Valve .../>' ], jvm_route_binder => 1 | { attr => value }, membership => { attr => value }), SC::Cluster::valves(%opt), SC::Cluster::free_port, SC::Cluster::pid_alive($pid), SC::Cluster::which($command)
 
 =back
 
