@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test suite, from a fresh Debian 12 machine: installs what is missing,
 # builds with warnings as errors, runs `make check` (Apache::Test: t/*.t and the
-# multi-member tests t/cluster/*.t).  Prints prove's summary ("Result: PASS").
+# multi-member tests t/cluster/*.t), then the same suite against the module
+# built with AddressSanitizer and UndefinedBehaviorSanitizer (`make
+# check-asan`).  Prints prove's summary ("Result: PASS") for each.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$here/build/install-deps.sh"
@@ -20,3 +22,4 @@ fi
 cd "$workdir"
 bash build/build.sh
 make check
+make check-asan
