@@ -792,6 +792,7 @@ static void engine_run(sc_retained *r)
             sc_dm_tick(e, now);
         }
         pending_tick(e, now);
+        sc_tr_tick(e, now);
         throughput_tick(e);
         if (e->shm->requested_state) {
             take_requested_state(e);

@@ -84,6 +84,7 @@ struct sc_conn {
     int goodbye;                       /* the other side said goodbye */
     apr_uint64_t rx_seq;               /* last sequence number taken (encrypted) */
     apr_uint64_t rx_frames;            /* frames taken on this connection */
+    int hello_seen;                    /* a heartbeat came on it */
     sc_conn *next;
 };
 
@@ -176,10 +177,27 @@ typedef struct sc_replay {
 /* 0: new, taken; -1: seen already, or older than the window. */
 int sc_replay_take(sc_replay *w, apr_uint64_t seq);
 
+/* The Receiver's limits (sc_transport.c). */
+#define SC_MAX_INBOUND        (2 * SC_MAX_MEMBERS)  /* connections accepted at once */
+#define SC_MAX_INBOUND_PER_IP 8                     /* from one address */
+#define SC_PREHELLO_MAX       4096                  /* a frame before HELLO */
+#define SC_READ_PER_TURN      (1024 * 1024)         /* bytes read from one connection per turn */
+#define SC_PENALTY_BAD        20                    /* bad frames from one address ... */
+#define SC_PENALTY_WINDOW_S   60                    /* ... within this: refused for */
+#define SC_PENALTY_S          30
+#define SC_PENALTY_SLOTS      32
+
+typedef struct {
+    char addr[48];
+    apr_uint32_t bad;
+    apr_time_t first, until;
+} sc_penalty;
+
 struct sc_engine {
     apr_pool_t *pool;
     apr_pool_t *tmp;                   /* cleared on every turn of the loop */
     struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */
+    sc_penalty penalty[SC_PENALTY_SLOTS]; /* addresses that sent bad frames */
     server_rec *s;
     sc_cluster_cfg *cfg;
     sc_shm_t *shm;
@@ -249,6 +267,8 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
 void sc_tr_handle(sc_engine *e, struct pollfd *pfds, int n);
 int sc_tr_pollfds(sc_engine *e, struct pollfd *pfds, int max);
 void sc_tr_mcast_send(sc_engine *e, int state);
+/* Closes connections that stay silent before HELLO or stall in a frame. */
+void sc_tr_tick(sc_engine *e, apr_time_t now);
 const char *sc_tr_resolve_auto(apr_pool_t *p, int *family, unsigned char *bytes,
                                char *text, apr_size_t textlen);
 

@@ -147,6 +147,20 @@ int sc_sid_valid(const char *id)
     return rl >= 1;
 }
 
+const char *sc_sid_new(apr_pool_t *p, const char *route)
+{
+    unsigned char b[16];
+    char hex[33];
+    int i;
+    if (apr_generate_random_bytes(b, sizeof(b)) != APR_SUCCESS) {
+        return NULL;
+    }
+    for (i = 0; i < 16; i++) {
+        apr_snprintf(hex + i * 2, 3, "%02X", b[i]);
+    }
+    return apr_pstrcat(p, hex, ".", route, NULL);
+}
+
 const char *sc_cookie_value(apr_pool_t *p, const char *header, const char *name)
 {
     apr_size_t nl = strlen(name);

@@ -88,6 +88,9 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r);
 
 /* Session id checks. */
 int sc_sid_valid(const char *id);
+/* A new session id: 128 bits from APR's random source (the system's CSPRNG)
+ * as 32 hex characters, '.', the route; NULL if no random bytes. */
+const char *sc_sid_new(apr_pool_t *p, const char *route);
 /* The value of cookie 'name' in one Cookie header ("a=b; c=d"), without
  * surrounding quotes; NULL when absent, empty or longer than SC_SID_MAX. */
 const char *sc_cookie_value(apr_pool_t *p, const char *header, const char *name);

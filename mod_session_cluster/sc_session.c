@@ -247,20 +247,6 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     return OK;
 }
 
-static const char *new_id(apr_pool_t *p, const char *route)
-{
-    unsigned char b[16];
-    char hex[33];
-    int i;
-    if (apr_generate_random_bytes(b, sizeof(b)) != APR_SUCCESS) {
-        return NULL;
-    }
-    for (i = 0; i < 16; i++) {
-        apr_snprintf(hex + i * 2, 3, "%02X", b[i]);
-    }
-    return apr_pstrcat(p, hex, ".", route, NULL);
-}
-
 static const char *cookie_attrs(request_rec *r, sc_dir_conf *dc)
 {
     const char *a = dc->cookie_attrs;
@@ -361,7 +347,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     }
 
     if (!rq->id) {
-        const char *id = new_id(r->pool, ret->route);
+        const char *id = sc_sid_new(r->pool, ret->route);
         if (!id) {
             return APR_EGENERAL;
         }

@@ -49,6 +49,9 @@ typedef struct {
     apr_uint64_t auth_failures;         /* EncryptInterceptor: not authentic */
     apr_uint64_t replays;               /* authentic, but old: refused */
     apr_uint64_t previous_key;          /* opened with the previous key */
+    apr_uint64_t conns_refused;         /* Receiver: connections refused (limits, penalty) */
+    apr_uint64_t conns_timed_out;       /* Receiver: silent or slow connections closed */
+    apr_uint64_t queue_full;            /* connections closed: their send queue was full */
     apr_uint64_t acks_in, acks_out, ack_timeouts, send_failures;
     apr_uint64_t connects, connect_failures;
 } sc_counters;

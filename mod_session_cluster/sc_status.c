@@ -398,6 +398,12 @@ static void gather(model *m, const sc_view *v)
             "EncryptInterceptor: authentic frames and heartbeats refused as replays");
     put_num(p, s->fields, "PreviousKeyUsed", h->c.previous_key, 1,
             "EncryptInterceptor: messages opened with previousEncryptionKey");
+    put_num(p, s->fields, "ConnsRefused", h->c.conns_refused, 1,
+            "Receiver: connections refused (too many, or an address that sent bad frames)");
+    put_num(p, s->fields, "ConnsTimedOut", h->c.conns_timed_out, 1,
+            "Receiver: connections closed silent before HELLO or stalled in a frame");
+    put_num(p, s->fields, "QueueFull", h->c.queue_full, 1,
+            "connections closed because their send queue was full");
     put_num(p, s->fields, "AcksIn", h->c.acks_in, 1, "acknowledgements received");
     put_num(p, s->fields, "AcksOut", h->c.acks_out, 1, "acknowledgements sent");
     put_num(p, s->fields, "AckTimeouts", h->c.ack_timeouts, 1,

@@ -390,6 +390,7 @@ static int conn_write(sc_engine *e, sc_conn *c, const unsigned char *data, apr_s
     }
     if (c->wlen - c->woff + len > (apr_size_t)e->max_message * 4 + 65536) {
         /* the peer does not read: give up on it rather than buffer forever */
+        e->shm->c.queue_full++;
         sc_tr_close(e, c, "send buffer full");
         return -1;
     }
@@ -503,9 +504,75 @@ void sc_tr_mcast_send(sc_engine *e, int state)
     }
 }
 
+/* The remote address of a connection's text ("1.2.3.4:5678", "[::1]:5"). */
+static const char *addr_only(const char *remote, char *buf, apr_size_t len)
+{
+    const char *colon = strrchr(remote, ':');
+    apr_size_t n = colon ? (apr_size_t)(colon - remote) : strlen(remote);
+    if (n >= len) {
+        n = len - 1;
+    }
+    memcpy(buf, remote, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* Counts a bad frame against its sender's address: SC_PENALTY_BAD of them
+ * within SC_PENALTY_WINDOW_S and the address is refused for SC_PENALTY_S, so
+ * a flood of garbage costs one accept() and close() per connection, and good
+ * members are still served. */
+static void penalize(sc_engine *e, const char *remote)
+{
+    char addr[48];
+    apr_time_t now = apr_time_now();
+    sc_penalty *slot = NULL, *oldest = &e->penalty[0];
+    int i;
+    addr_only(remote, addr, sizeof(addr));
+    for (i = 0; i < SC_PENALTY_SLOTS; i++) {
+        if (!strcmp(e->penalty[i].addr, addr)) {
+            slot = &e->penalty[i];
+            break;
+        }
+        if (e->penalty[i].first < oldest->first) {
+            oldest = &e->penalty[i];
+        }
+    }
+    if (!slot || now - slot->first > apr_time_from_sec(SC_PENALTY_WINDOW_S)) {
+        if (!slot) {
+            slot = oldest;
+        }
+        memset(slot, 0, sizeof(*slot));
+        apr_cpystrn(slot->addr, addr, sizeof(slot->addr));
+        slot->first = now;
+    }
+    if (++slot->bad == SC_PENALTY_BAD) {
+        slot->until = now + apr_time_from_sec(SC_PENALTY_S);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1294)
+                     "%u bad frames from %s within %d s: its connections are refused "
+                     "for %d s", slot->bad, addr, SC_PENALTY_WINDOW_S, SC_PENALTY_S);
+    }
+}
+
+static int penalized(sc_engine *e, const char *remote)
+{
+    char addr[48];
+    apr_time_t now = apr_time_now();
+    int i;
+    addr_only(remote, addr, sizeof(addr));
+    for (i = 0; i < SC_PENALTY_SLOTS; i++) {
+        if (!strcmp(e->penalty[i].addr, addr)) {
+            return e->penalty[i].until > now;
+        }
+    }
+    return 0;
+}
+
 static void bad_input(sc_engine *e, sc_conn *c, const char *what, int heartbeat)
 {
     apr_uint64_t n;
+    if (c && c->kind == SC_CONN_IN) {
+        penalize(e, c->remote);
+    }
     if (heartbeat) {
         n = ++e->shm->c.bad_heartbeats;
     }
@@ -538,6 +605,9 @@ static void auth_failure(sc_engine *e, sc_conn *c, const char *from, int replay)
     }
     if (c && c->peer) {
         c->peer->c.bad_frames++;
+    }
+    if (c && c->kind == SC_CONN_IN) {
+        penalize(e, c->remote);
     }
     if (n <= 10 || n % 100 == 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1290)
@@ -650,6 +720,7 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             sc_tr_close(e, c, "sender mismatch");
             return;
         }
+        c->hello_seen = 1;
         p = sc_mb_on_heartbeat(e, &hb, c, c->remote);
         if (!p) {
             /* refused or filtered (the connection is closed then), or a member
@@ -726,9 +797,13 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
 /* Reads what is available; handles every complete frame. */
 static void conn_read(sc_engine *e, sc_conn *c)
 {
+    apr_size_t got = 0;
     for (;;) {
         ssize_t n;
         apr_size_t want;
+        if (got >= SC_READ_PER_TURN) {
+            break;                    /* the others' turn; poll brings us back */
+        }
         if (c->rcap - c->rlen < 4096) {
             apr_size_t limit = SC_FRAME_HDR_LEN + (apr_size_t)e->max_message + SC_TAG_MAX;
             apr_size_t ncap = c->rcap ? c->rcap * 2 : SC_RBUF_INITIAL;
@@ -767,6 +842,7 @@ static void conn_read(sc_engine *e, sc_conn *c)
             return;
         }
         c->rlen += (apr_size_t)n;
+        got += (apr_size_t)n;
         c->last_rx = apr_time_now();
 
         /* every complete frame in the buffer */
@@ -783,7 +859,10 @@ static void conn_read(sc_engine *e, sc_conn *c)
                 }
                 break;
             }
-            err = sc_frame_hdr_decode(c->rbuf, c->rlen, e->max_message, &h);
+            /* a stranger (before its HELLO) may send small frames only */
+            err = sc_frame_hdr_decode(c->rbuf, c->rlen,
+                                      c->kind == SC_CONN_IN && !c->peer
+                                          ? SC_PREHELLO_MAX : e->max_message, &h);
             if (err) {
                 bad_input(e, c, err, 0);
                 sc_tr_close(e, c, err);
@@ -860,6 +939,61 @@ static void on_connected(sc_engine *e, sc_conn *c)
     }
 }
 
+/* Why an inbound connection from 'remote' is not taken, or NULL. */
+static const char *accept_refusal(sc_engine *e, const char *remote)
+{
+    char addr[48], other[48];
+    sc_conn *c;
+    int total = 0, same = 0;
+    if (penalized(e, remote)) {
+        return "it sent too many bad frames lately";
+    }
+    addr_only(remote, addr, sizeof(addr));
+    for (c = e->conns; c; c = c->next) {
+        if (c->kind == SC_CONN_IN && c->state != SC_CS_CLOSED) {
+            total++;
+            if (!strcmp(addr_only(c->remote, other, sizeof(other)), addr)) {
+                same++;
+            }
+        }
+    }
+    if (total >= SC_MAX_INBOUND) {
+        return "the Receiver has its maximum of connections";
+    }
+    if (same >= SC_MAX_INBOUND_PER_IP) {
+        return "too many connections from that address";
+    }
+    return NULL;
+}
+
+void sc_tr_tick(sc_engine *e, apr_time_t now)
+{
+    sc_conn *c;
+    apr_interval_time_t limit = apr_time_from_msec(e->send_timeout_ms > 0
+                                                   ? e->send_timeout_ms : 3000);
+    for (c = e->conns; c; c = c->next) {
+        const char *why = NULL;
+        if (c->kind != SC_CONN_IN || c->state != SC_CS_OPEN) {
+            continue;
+        }
+        if (!c->peer && !c->hello_seen && now - c->opened > limit) {
+            why = "no HELLO within the Transport timeout";
+        }
+        else if (c->rlen > 0 && now - c->last_rx > limit) {
+            why = "a frame left incomplete for the Transport timeout";
+        }
+        if (why) {
+            apr_uint64_t n = ++e->shm->c.conns_timed_out;
+            if (n <= 10 || n % 100 == 0) {
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1296)
+                             "connection from %s closed: %s (%" APR_UINT64_T_FMT
+                             " so far)", c->remote, why, n);
+            }
+            sc_tr_close(e, c, why);
+        }
+    }
+}
+
 static void do_accept(sc_engine *e, int lfd, int kind)
 {
     for (;;) {
@@ -873,8 +1007,20 @@ static void do_accept(sc_engine *e, int lfd, int kind)
         }
         set_nonblock(fd);
         if (kind == SC_CONN_IN) {
+            const char *why = accept_refusal(e, sa_text((struct sockaddr *)&ss, buf,
+                                                        sizeof(buf)));
+            if (why) {
+                apr_uint64_t n = ++e->shm->c.conns_refused;
+                close(fd);
+                if (n <= 10 || n % 100 == 0) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1295)
+                                 "connection from %s refused: %s (%" APR_UINT64_T_FMT
+                                 " so far)", buf, why, n);
+                }
+                continue;
+            }
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-            conn_new(e, fd, kind, sa_text((struct sockaddr *)&ss, buf, sizeof(buf)));
+            conn_new(e, fd, kind, buf);
         }
         else {
             conn_new(e, fd, kind, "local");
