@@ -680,6 +680,7 @@ static void take_requested_actions(sc_engine *e)
             h->rebound = 0;
         }
         e->shm->counters_since = apr_time_now();
+        sc_mb_publish(e);
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1288)
                      "counters reset, as asked on the status page");
     }

@@ -275,6 +275,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
             e->store->hdr->last_transfer_ms = apr_time_as_msec(took);
             e->store->hdr->last_transfer_count = e->transfer_received;
             e->state = SC_MS_READY;
+            e->next_heartbeat = 0;         /* tell the others at once */
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1263)
                          "state transfer from %s complete: %u session(s) in %"
                          APR_TIME_T_FMT " ms; this member is ready", c->peer->route,
@@ -331,6 +332,7 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
                          "member is ready without the rest", e->transfer_from->route,
                          timeout_s, e->transfer_received);
             e->state = SC_MS_READY;
+            e->next_heartbeat = 0;         /* tell the others at once */
         }
         return;
     }
@@ -365,6 +367,7 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
         if (!ready && ((alive && now - e->started > apr_time_from_msec(e->frequency_ms))
                        || now - e->started > apr_time_from_msec(e->frequency_ms * 2))) {
             e->state = SC_MS_READY;
+            e->next_heartbeat = 0;         /* tell the others at once */
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1266)
                          "no ready member to receive sessions from (%d starting): this "
                          "member is ready with its own", alive);

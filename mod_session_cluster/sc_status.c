@@ -198,51 +198,109 @@ static const char *esc_auto(apr_pool_t *p, const char *v, int quote_spaces)
     return out;
 }
 
-/* JSON string contents: RFC 8259 escapes; bytes that are not ASCII become
- * \u00HH (Latin-1), so the output is always valid JSON. */
+/* The length of the valid UTF-8 sequence at s (1-4), or 0. */
+static int utf8_len(const unsigned char *s)
+{
+    int n, i;
+    if (s[0] < 0x80) {
+        return 1;
+    }
+    if (s[0] >= 0xc2 && s[0] <= 0xdf) {
+        n = 2;
+    }
+    else if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        n = 3;
+    }
+    else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        n = 4;
+    }
+    else {
+        return 0;
+    }
+    for (i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+    if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0)
+        || (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90)) {
+        return 0;                     /* overlong, surrogate, beyond U+10FFFF */
+    }
+    return n;
+}
+
+/* JSON string contents: RFC 8259 escapes; valid UTF-8 passes, a byte that is
+ * not becomes U+FFFD, so the output is always valid JSON. */
 static const char *esc_json(apr_pool_t *p, const char *v)
 {
     const unsigned char *s = (const unsigned char *)v;
-    apr_size_t n = strlen(v), i, o = 0;
+    apr_size_t n = strlen(v), i = 0, o = 0;
     char *out = apr_palloc(p, 6 * n + 1);
-    for (i = 0; i < n; i++) {
+    while (i < n) {
         unsigned char c = s[i];
+        int l;
         if (c == '"' || c == '\\') {
             out[o++] = '\\';
             out[o++] = (char)c;
+            i++;
         }
         else if (c >= 0x20 && c < 0x7f && c != '<' && c != '>' && c != '&') {
             out[o++] = (char)c;
+            i++;
         }
-        else {
-            /* '<', '>' and '&' too, so the JSON is also safe inside HTML */
+        else if (c < 0x80) {
+            /* controls, and '<', '>', '&' so the JSON is safe inside HTML too */
             apr_snprintf(out + o, 7, "\\u%04x", c);
             o += 6;
+            i++;
+        }
+        else if ((l = utf8_len(s + i)) > 0) {
+            memcpy(out + o, s + i, (size_t)l);
+            o += (apr_size_t)l;
+            i += (apr_size_t)l;
+        }
+        else {
+            memcpy(out + o, "\\ufffd", 6);
+            o += 6;
+            i++;
         }
     }
     out[o] = '\0';
     return out;
 }
 
-/* Prometheus label values: backslash, quote and newline escaped; other bytes
- * that are not printable ASCII become '?' (the format wants UTF-8). */
+/* Prometheus label values: backslash, quote and newline escaped; valid UTF-8
+ * passes, other bytes (and controls) become '?'. */
 static const char *esc_prom(apr_pool_t *p, const char *v)
 {
     const unsigned char *s = (const unsigned char *)v;
-    apr_size_t n = strlen(v), i, o = 0;
+    apr_size_t n = strlen(v), i = 0, o = 0;
     char *out = apr_palloc(p, 2 * n + 1);
-    for (i = 0; i < n; i++) {
+    while (i < n) {
         unsigned char c = s[i];
+        int l;
         if (c == '\\' || c == '"') {
             out[o++] = '\\';
             out[o++] = (char)c;
+            i++;
         }
         else if (c == '\n') {
             out[o++] = '\\';
             out[o++] = 'n';
+            i++;
+        }
+        else if (c >= 0x20 && c < 0x7f) {
+            out[o++] = (char)c;
+            i++;
+        }
+        else if (c >= 0x80 && (l = utf8_len(s + i)) > 0) {
+            memcpy(out + o, s + i, (size_t)l);
+            o += (apr_size_t)l;
+            i += (apr_size_t)l;
         }
         else {
-            out[o++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+            out[o++] = '?';
+            i++;
         }
     }
     out[o] = '\0';
@@ -730,6 +788,20 @@ static void html_action(request_rec *r, const char *nonce, const char *action,
                ap_escape_html(r->pool, r->uri), action, nonce, extra, label);
 }
 
+static void html_section(request_rec *r, const section *s)
+{
+    int j;
+    ap_rprintf(r, "<h2>%s</h2>\n<table id=\"%s\" border=\"1\" style=\"border-collapse: "
+               "collapse\">\n", s->title, s->name);
+    for (j = 0; j < s->fields->nelts; j++) {
+        field *f = &APR_ARRAY_IDX(s->fields, j, field);
+        ap_rprintf(r, "<tr><th align=\"left\"%s%s%s>%s</th><td>%s</td></tr>\n",
+                   f->help ? " title=\"" : "", f->help ? ap_escape_html(r->pool, f->help) : "",
+                   f->help ? "\"" : "", f->key, ap_escape_html(r->pool, f->text));
+    }
+    ap_rputs("</table>\n", r);
+}
+
 static void write_html(model *m, const char *nonce, int refresh)
 {
     request_rec *r = m->r;
@@ -751,17 +823,9 @@ static void write_html(model *m, const char *nonce, int refresh)
                MOD_SESSION_CLUSTER_VERSION);
     ap_rputs("</table>\n", r);
 
-    for (i = 0; i < m->sections->nelts; i++) {
-        section *s = APR_ARRAY_IDX(m->sections, i, section *);
-        ap_rprintf(r, "<h2>%s</h2>\n<table id=\"%s\" border=\"1\" style=\"border-collapse: "
-                   "collapse\">\n", s->title, s->name);
-        for (j = 0; j < s->fields->nelts; j++) {
-            field *f = &APR_ARRAY_IDX(s->fields, j, field);
-            ap_rprintf(r, "<tr><th align=\"left\"%s%s%s>%s</th><td>%s</td></tr>\n",
-                       f->help ? " title=\"" : "", f->help ? ap_escape_html(p, f->help) : "",
-                       f->help ? "\"" : "", f->key, ap_escape_html(p, f->text));
-        }
-        ap_rputs("</table>\n", r);
+    /* this member first, then who else is there, then the figures */
+    if (m->sections->nelts) {
+        html_section(r, APR_ARRAY_IDX(m->sections, 0, section *));
     }
     for (i = 0; i < m->tables->nelts; i++) {
         table *t = APR_ARRAY_IDX(m->tables, i, table *);
@@ -788,6 +852,9 @@ static void write_html(model *m, const char *nonce, int refresh)
             ap_rputs("</tr>\n", r);
         }
         ap_rputs("</table>\n", r);
+    }
+    for (i = 1; i < m->sections->nelts; i++) {
+        html_section(r, APR_ARRAY_IDX(m->sections, i, section *));
     }
     for (i = 0, j = 0; i < m->lines->nelts; i++) {
         const char *l = APR_ARRAY_IDX(m->lines, i, const char *);
@@ -847,8 +914,12 @@ static apr_table_t *read_form(request_rec *r)
 {
     apr_array_header_t *pairs = NULL;
     apr_table_t *form = apr_table_make(r->pool, 8);
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
     int i;
 
+    if (!ct || strncasecmp(ct, "application/x-www-form-urlencoded", 33) != 0) {
+        return NULL;                  /* what the page's forms send, only */
+    }
     if (ap_parse_form_data(r, NULL, &pairs, 16, 4096) != OK || !pairs) {
         return NULL;
     }
@@ -907,8 +978,9 @@ static int action_post(request_rec *r)
 
     if (!form) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1108)
-                      "cluster-manager: unreadable action form (client %s)",
-                      r->useragent_ip);
+                      "cluster-manager: action refused: not an "
+                      "application/x-www-form-urlencoded form of at most 16 fields of "
+                      "256 bytes (client %s)", r->useragent_ip);
         return HTTP_BAD_REQUEST;
     }
     action = apr_table_get(form, "action");
@@ -987,7 +1059,7 @@ static int action_post(request_rec *r)
         ap_rprintf(r, "Action: %s\nResult: accepted\n", action);
         return OK;
     }
-    apr_table_setn(r->headers_out, "Location", r->uri);
+    apr_table_setn(r->headers_out, "Location", ap_escape_uri(r->pool, r->uri));
     return HTTP_SEE_OTHER;
 }
 
@@ -1035,7 +1107,7 @@ int sc_status_handler(request_rec *r)
     if (strcmp(r->handler, SC_STATUS_HANDLER) != 0) {
         return DECLINED;
     }
-    r->allowed |= (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+    ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
     if (r->method_number == M_POST) {
         return action_post(r);
     }

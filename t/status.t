@@ -31,4 +31,4 @@ ok($html =~ /<h1>Cluster Manager for /, 'page title');
 ok($html =~ /\.\*&lt;script&gt;/ && $html !~ /<script>/, 'configuration text is escaped in HTML');
 
 $r = POST '/cluster-manager', content => 'x=1';
-ok($r->code == 405, 'POST is refused with 405 until actions exist');
+ok($r->code == 403, 'a POST without the nonce of the page is refused (403)');
