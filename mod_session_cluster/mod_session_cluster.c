@@ -469,6 +469,7 @@ static int sc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
         return OK;
     }
     observer = !sr->conf.route && sr->conf.balancers->nelts > 0;
+    sc_balancer_post_config(pconf, s);
     return sc_engine_post_config(pconf, s, sr->conf.cluster,
                                  sr->conf.route ? sr->conf.route : "front", observer);
 }

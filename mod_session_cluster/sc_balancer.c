@@ -27,6 +27,7 @@
 
 #include "mod_proxy.h"
 #include "mpm_common.h"
+#include "mod_watchdog.h"
 #include "http_request.h"
 #include "apr_strings.h"
 
@@ -315,6 +316,50 @@ void sc_balancer_report(server_rec *s, apr_pool_t *pconf)
                 && apr_time_now() - ret->shm->engine_started > apr_time_from_sec(5);
     sc_balancer_each(s, x.p, report_one, &x);
     apr_pool_destroy(x.p);
+}
+
+/* mod_watchdog's singleton child thread brings the bits up to date five times
+ * a second, so balancer-manager shows a member's state even when no request
+ * comes (httpd's monitor hook runs only every ten seconds or so). */
+#define SC_BALANCER_WATCHDOG "_session_cluster_balancer_"
+
+static apr_status_t watchdog_tick(int state, void *data, apr_pool_t *pool)
+{
+    if (state == AP_WATCHDOG_STATE_RUNNING) {
+        sc_balancer_sync((server_rec *)data);
+    }
+    return APR_SUCCESS;
+}
+
+void sc_balancer_post_config(apr_pool_t *pconf, server_rec *s)
+{
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *register_callback;
+    ap_watchdog_t *wd = NULL;
+    apr_status_t rv;
+
+    if (!sc_server_conf_get(s)->balancers->nelts) {
+        return;
+    }
+    get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
+    register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
+    if (!get_instance || !register_callback) {
+        sc_warn_once(s, NULL, 0, SCLOGNO(1298) "SessionClusterBalancer without "
+                     "mod_watchdog: requests "
+                     "through the balancer follow the members at once, but "
+                     "balancer-manager shows a change only when a request comes or "
+                     "within about ten seconds; LoadModule watchdog_module for 200 ms");
+        return;
+    }
+    rv = get_instance(&wd, SC_BALANCER_WATCHDOG, 0, 1, pconf);
+    if (rv == APR_SUCCESS) {
+        rv = register_callback(wd, apr_time_from_msec(200), s, watchdog_tick);
+    }
+    if (rv != APR_SUCCESS && rv != APR_EEXIST) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, SCLOGNO(1297)
+                     "SessionClusterBalancer: no watchdog thread; balancer-manager "
+                     "follows the members only when requests come");
+    }
 }
 
 /* Whether proxy's hook could be registered: decided when httpd loads this

@@ -13,6 +13,8 @@ struct proxy_worker;
 /* Registers the monitor hook and, when mod_proxy is loaded before this
  * module, proxy's pre_request hook; returns 0 when mod_proxy is not there. */
 int sc_balancer_register_hooks(void);
+/* post_config: a watchdog thread keeps the bits up to date (mod_watchdog). */
+void sc_balancer_post_config(apr_pool_t *pconf, server_rec *s);
 /* NULL when the front has what SessionClusterBalancer needs, else why not. */
 const char *sc_balancer_check(void);
 /* Brings the named balancers' BalancerMembers in line with the members. */

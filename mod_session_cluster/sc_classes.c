@@ -297,7 +297,9 @@ static const sc_attr_def replication_valve_attrs[] = {
 static const sc_attr_def jvmroute_binder_valve_attrs[] = {
     { "enabled", SC_T_BOOL, "true", 0, 1, NULL, NULL },
     { "sessionIdAttribute", SC_T_STR,
-      "org.apache.catalina.ha.session.JvmRouteOriginalSessionID", 1, 256, NULL, NULL },
+      /* Tomcat's own spelling (its documentation and code): applications
+       * look the old id up under this name */
+      "org.apache.catalina.ha.session.JvmRouteOrignalSessionID", 1, 256, NULL, NULL },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 

@@ -202,6 +202,36 @@ void sc_engine_answer(sc_engine *e, sc_conn *ipc, apr_uint64_t ipc_seq, int ok,
     sc_tr_send_frame(e, ipc, ok ? SC_MSG_ACK : SC_MSG_FAIL_ACK, 0, ipc_seq, buf, 8 + tl);
 }
 
+void sc_engine_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
+                   const char *why)
+{
+    unsigned char buf[8 + 200];
+    apr_size_t wl = why ? strlen(why) : 0;
+    if (!c || c->state != SC_CS_OPEN) {
+        /* deferred: any open connection to that member will do */
+        for (c = e->conns; c; c = c->next) {
+            if (c->peer == p && c->state == SC_CS_OPEN && c->kind != SC_CONN_IPC) {
+                break;
+            }
+        }
+        if (!c && p) {
+            c = p->out;
+        }
+        if (!c || c->state == SC_CS_CLOSED) {
+            return;                   /* gone: its own timeout answers its child */
+        }
+    }
+    if (wl > 200) {
+        wl = 200;
+    }
+    sc_put64(buf, seq);
+    if (wl) {
+        memcpy(buf + 8, why, wl);
+    }
+    e->shm->c.acks_out++;
+    sc_tr_send_frame(e, c, ok ? SC_MSG_ACK : SC_MSG_FAIL_ACK, 0, ++e->seq, buf, 8 + wl);
+}
+
 /* One member's share of a broadcast is settled: answer when all are. */
 static void group_settle(sc_engine *e, sc_pending *pd, int ok, const char *why)
 {
@@ -279,8 +309,26 @@ static void pending_tick(sc_engine *e, apr_time_t now)
 {
     sc_pending *pd, *next;
     for (pd = e->pending; pd; pd = next) {
+        int gone;
         next = pd->next;
-        if (now > pd->deadline && pd->group) {
+        /* a member found dead or gone will not answer: do not wait for it */
+        gone = pd->peer->view == SC_VIEW_DEAD || pd->peer->view == SC_VIEW_LEFT
+               || pd->peer->view == SC_VIEW_REFUSED;
+        if (gone) {
+            e->shm->c.send_failures++;
+            if (pd->group) {
+                group_settle(e, pd, 0, apr_psprintf(e->tmp, "%s is %s", pd->peer->route,
+                                                    sc_view_name(pd->peer->view)));
+            }
+            else {
+                sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,
+                                 (double)(now - pd->started) / 1000.0,
+                                 apr_psprintf(e->tmp, "%s is %s", pd->peer->route,
+                                              sc_view_name(pd->peer->view)));
+            }
+            pending_remove(e, pd);
+        }
+        else if (now > pd->deadline && pd->group) {
             e->shm->c.ack_timeouts++;
             e->shm->c.send_failures++;
             group_settle(e, pd, 0, apr_psprintf(e->tmp, "no ACK from %s within %ld ms",
@@ -877,8 +925,9 @@ static int engine_spawn(sc_retained *r)
     r->proc.pid = pid;
     r->proc.in = r->proc.out = r->proc.err = NULL;
     r->starts++;
-    apr_proc_other_child_register(&r->proc, engine_maint, r, NULL,
-                                  r->s->process->pool);
+    /* on this generation's pool: httpd unloads this module (and engine_maint
+     * with it) when a generation ends, so each one registers anew */
+    apr_proc_other_child_register(&r->proc, engine_maint, r, NULL, r->pconf);
     r->registered = 1;
     return 0;
 }
@@ -914,10 +963,17 @@ static void engine_stop_wait(sc_retained *r, int sig)
 }
 
 /* process pool cleanup: httpd stops for good */
-static apr_status_t engine_cleanup(void *data)
+/* The end of a configuration generation (pconf's cleanup, which runs before
+ * httpd unloads this module): when httpd stops for good the engine leaves;
+ * on a restart it carries on, and the next generation registers it again. */
+static apr_status_t generation_end(void *data)
 {
     sc_retained *r = data;
-    engine_stop_wait(r, SIGTERM);
+    /* the registration lives in this pool: APR's own cleanup has removed it */
+    r->registered = 0;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_EXITING) {
+        engine_stop_wait(r, SIGTERM);
+    }
     return APR_SUCCESS;
 }
 
@@ -964,8 +1020,6 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
                          "no random bytes for this member's id");
             return !OK;
         }
-        apr_pool_cleanup_register(s->process->pool, r, engine_cleanup,
-                                  apr_pool_cleanup_null);
         r->shm->counters_since = apr_time_now();
     }
     /* a new nonce for the page's actions at every (re)start: a page from
@@ -984,6 +1038,7 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
     }
     r->s = s;
     r->pconf = pconf;
+    apr_pool_cleanup_register(pconf, r, generation_end, apr_pool_cleanup_null);
 
     if (!cfg) {
         if (r->engine_pid > 0) {
@@ -1039,8 +1094,7 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
                          "cluster configuration unchanged: engine pid %" APR_PID_T_FMT
                          " carries on", r->engine_pid);
             if (!r->registered) {
-                apr_proc_other_child_register(&r->proc, engine_maint, r, NULL,
-                                              s->process->pool);
+                apr_proc_other_child_register(&r->proc, engine_maint, r, NULL, pconf);
                 r->registered = 1;
             }
             return OK;

@@ -150,6 +150,7 @@ typedef struct sc_held {
     unsigned char *msg;
     apr_size_t len;
     apr_time_t deadline;
+    apr_uint64_t ack_seq;              /* the sender waits for an ACK of this: 0 none */
     struct sc_held *next;
 } sc_held;
 
@@ -287,7 +288,15 @@ sc_peer *sc_mb_find_route(sc_engine *e, const char *route);
 sc_peer *sc_mb_add_member(sc_engine *e, const char *host, int port);
 
 /* sc_manager.c (DeltaManager in the engine) */
-void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len);
+/* A session message from a member.  ack_seq: the frame's number when the
+ * sender waits for an ACK (0 if not).  Returns 0 when the ACK is deferred (a
+ * delta held until the version before it arrives; it is acknowledged when
+ * applied, refused if it cannot be), 1 when the caller acknowledges now. */
+int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
+                     apr_uint64_t ack_seq);
+/* Acknowledges frame 'seq' to member p (ok, or refused with a reason). */
+void sc_engine_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
+                   const char *why);
 void sc_dm_tick(sc_engine *e, apr_time_t now);
 void sc_dm_shutdown(sc_engine *e);
 /* Expires every session here and on every member; returns how many. */

@@ -65,7 +65,7 @@ static void ask_session(sc_engine *e, sc_peer *from, sc_conn *c, const char *id)
 }
 
 static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned char *msg,
-                       apr_size_t len, int may_hold);
+                       apr_size_t len, int may_hold, apr_uint64_t ack_seq);
 
 /* Applies the held deltas that the session's new version makes applicable. */
 static void drain_held(sc_engine *e, const char *id)
@@ -82,7 +82,11 @@ static void drain_held(sc_engine *e, const char *id)
             if (sc_store_same(h->id, id) && h->base == cur.version) {
                 *pp = h->next;
                 e->nheld--;
-                apply_delta(e, NULL, h->from, h->msg, h->len, 0);
+                apply_delta(e, NULL, h->from, h->msg, h->len, 0, 0);
+                if (h->ack_seq) {
+                    /* applied now: the sender's wait ends */
+                    sc_engine_ack(e, h->from, NULL, h->ack_seq, 1, NULL);
+                }
                 free(h->msg);
                 free(h);
                 progress = 1;
@@ -102,6 +106,10 @@ static void held_tick(sc_engine *e, apr_time_t now)
             if (h->from->view == SC_VIEW_ALIVE) {
                 ask_session(e, h->from, NULL, h->id);
             }
+            if (h->ack_seq) {
+                sc_engine_ack(e, h->from, NULL, h->ack_seq, 0,
+                              "a version before it never came: the session is asked for");
+            }
             free(h->msg);
             free(h);
             continue;
@@ -113,14 +121,14 @@ static void held_tick(sc_engine *e, apr_time_t now)
 /* A DELTA: applied when its base is the stored version; held a moment when it
  * is ahead; ignored when already applied.  0: malformed. */
 static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned char *msg,
-                       apr_size_t len, int may_hold)
+                       apr_size_t len, int may_hold, apr_uint64_t ack_seq)
 {
     apr_pool_t *p = e->tmp;
     sc_sess_copy cur, s;
     apr_uint64_t base, version;
     const char *id, *data;
     sc_rd r;
-    int found;
+    int found, held = 0;
 
     sc_rd_init(&r, msg, len);
     sc_rd_u8(&r);
@@ -153,12 +161,14 @@ static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned c
     else if (may_hold && e->nheld < SC_HELD_MAX) {
         sc_held *h = calloc(1, sizeof(*h));
         if (h && (h->msg = malloc(len))) {
+            held = 1;
             apr_cpystrn(h->id, id, sizeof(h->id));
             h->base = base;
             h->from = from;
             memcpy(h->msg, msg, len);
             h->len = len;
             h->deadline = apr_time_now() + apr_time_from_msec(SC_HELD_WAIT_MS);
+            h->ack_seq = ack_seq;
             h->next = e->held;
             e->held = h;
             e->nheld++;
@@ -172,10 +182,11 @@ static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned c
         /* a delta we cannot apply: we missed one; ask for the session */
         ask_session(e, from, c, id);
     }
-    return 1;
+    return held ? 2 : 1;
 }
 
-void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len)
+int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
+                     apr_uint64_t ack_seq)
 {
     apr_pool_t *p = e->tmp;
     sc_rd r;
@@ -185,11 +196,11 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
     sc_rd_init(&r, msg, len);
     type = sc_rd_u8(&r);
     if (type < SC_REPL_FULL || type > SC_REPL_REBIND) {
-        return;                       /* a probe's filler */
+        return 1;                       /* a probe's filler */
     }
     if (!c->peer) {
         bad_message(e, c, "session message before HELLO");
-        return;
+        return 1;
     }
     e->store->hdr->replicated_in++;
 
@@ -198,16 +209,21 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
         sc_sess_copy s;
         if (!sc_rd_full_record(&r, p, &s)) {
             bad_message(e, c, "malformed FULL");
-            return;
+            return 1;
         }
         put_replica(e, &s);
         drain_held(e, s.id);
         break;
     }
     case SC_REPL_DELTA:
-        if (!apply_delta(e, c, c->peer, msg, len, 1)) {
+        switch (apply_delta(e, c, c->peer, msg, len, 1, ack_seq)) {
+        case 0:
             bad_message(e, c, "malformed DELTA");
-            return;
+            return 1;
+        case 2:
+            return 0;                 /* held: acknowledged when applied */
+        default:
+            break;
         }
         break;
     case SC_REPL_REMOVE:
@@ -215,7 +231,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
         id = sc_rd_id(&r, p);
         if (!id) {
             bad_message(e, c, "malformed REMOVE");
-            return;
+            return 1;
         }
         if (sc_store_remove(e->store, id) == SC_STORE_OK && type == SC_REPL_EXPIRE) {
             e->store->hdr->expired++;
@@ -229,7 +245,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
             when = (apr_time_t)sc_rd_u64(&r);
             if (!id || r.bad) {
                 bad_message(e, c, "malformed TOUCH");
-                return;
+                return 1;
             }
             sc_store_touch(e->store, id, when);
         }
@@ -241,7 +257,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
             if (t->to == c->peer) {
                 t->cursor = 0;        /* asked again: start over */
                 t->sent = 0;
-                return;
+                return 1;
             }
         }
         t = calloc(1, sizeof(*t));
@@ -260,7 +276,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
             sc_sess_copy s;
             if (!sc_rd_full_record(&r, p, &s)) {
                 bad_message(e, c, "malformed ALL_DATA");
-                return;
+                return 1;
             }
             put_replica(e, &s);
         }
@@ -289,7 +305,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
         to = sc_rd_id(&r, p);
         if (!id || !to || !sc_store_same(id, to)) {
             bad_message(e, c, "malformed REBIND");
-            return;
+            return 1;
         }
         /* only over the id it had there: of two members re-binding one
          * session at once, each keeps its own, and the client's cookie
@@ -302,7 +318,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
         id = sc_rd_id(&r, p);
         if (!id) {
             bad_message(e, c, "malformed GET_SESSION");
-            return;
+            return 1;
         }
         if (sc_store_get(e->store, p, id, 0, &s) == SC_STORE_OK) {
             sc_buf b;
@@ -314,6 +330,7 @@ void sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_si
         break;
     }
     }
+    return 1;
 }
 
 /* ---- state transfer, receiving side ---- */

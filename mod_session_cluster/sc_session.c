@@ -147,6 +147,7 @@ static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq
         sc_store_rc rc = sc_store_rebind(ret->store, now_id, NULL, was);
         if (rc == SC_STORE_OK) {
             sc_buf b;
+            __atomic_add_fetch(&ret->store->hdr->rebound, 1, __ATOMIC_RELAXED);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1280)
                           "session %s re-bound to this member: %s", was, now_id);
             sc_buf_init(&b, r->pool, 2 * SC_SID_MAX + 8);

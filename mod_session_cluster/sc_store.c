@@ -371,9 +371,6 @@ sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect
         sc_shm_write_end(&s->seq);
     }
     lock_give(&s->lock);
-    if (rc == SC_STORE_OK) {
-        __atomic_add_fetch(&st->hdr->rebound, 1, __ATOMIC_RELAXED);
-    }
     return rc;
 }
 

@@ -762,19 +762,20 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             sc_tr_close(e, c, "DATA before HELLO");
             return;
         }
-        if (h->length > 0 && e->store) {
-            /* a DeltaManager message, or a probe's filler (ignored) */
-            sc_dm_on_message(e, c, payload, h->length);
-            if (c->state == SC_CS_CLOSED) {
-                return;
+        {
+            int ack_now = 1;
+            if (h->length > 0 && e->store) {
+                /* a DeltaManager message, or a probe's filler (ignored) */
+                ack_now = sc_dm_on_message(e, c, payload, h->length,
+                                           (h->flags & SC_FF_ACK) ? h->seq : 0);
+                if (c->state == SC_CS_CLOSED) {
+                    return;
+                }
             }
-        }
-        if (h->flags & SC_FF_ACK) {
-            /* after processing: synchronized_ack semantics */
-            unsigned char s[8];
-            sc_put64(s, h->seq);
-            e->shm->c.acks_out++;
-            sc_tr_send_frame(e, c, SC_MSG_ACK, 0, ++e->seq, s, 8);
+            if ((h->flags & SC_FF_ACK) && ack_now) {
+                /* after processing: synchronized_ack semantics */
+                sc_engine_ack(e, c->peer, c, h->seq, 1, NULL);
+            }
         }
         break;
 

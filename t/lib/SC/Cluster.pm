@@ -75,7 +75,7 @@ sub new {
         manager       => exists $o{manager_location} ? $o{manager_location} : 1,
         member_opts   => { %{ $o{member_opts} || {} } },
         netns         => $o{netns} ? 1 : 0,
-        start_timeout => $o{start_timeout} || 10,
+        start_timeout => $o{start_timeout} || $ENV{SC_START_TIMEOUT} || 10,
         stop_timeout  => $o{stop_timeout} || 10,
         keep          => exists $o{keep} ? $o{keep} : $ENV{SC_KEEP},
         user          => $o{user},
