@@ -27,4 +27,16 @@ APR_DECLARE_OPTIONAL_FN(const char *, sc_member_route, (server_rec *s));
  */
 APR_DECLARE_OPTIONAL_FN(const char *, sc_effective_config, (apr_pool_t *p, server_rec *s));
 
+/**
+ * Gives the request's cluster session a new id when the response is saved
+ * (new 128 random bits, this member's route; the old id stops working on every
+ * member, the client gets the new cookie): what an application or an
+ * authentication module calls when a user logs in, against session fixation.
+ * The same is done when a module sets the request note
+ * SC_CHANGE_ID_NOTE, and by SessionClusterChangeIdOnLogin On when mod_auth_form
+ * logs a user in.  Returns 1 when the request is in a SessionCluster location.
+ */
+APR_DECLARE_OPTIONAL_FN(int, sc_session_change_id, (request_rec *r));
+#define SC_CHANGE_ID_NOTE "session-cluster-change-id"
+
 #endif /* MOD_SESSION_CLUSTER_H */

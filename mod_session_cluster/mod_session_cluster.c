@@ -80,6 +80,9 @@ static void *sc_merge_dir_config(apr_pool_t *p, void *basev, void *addv)
     dc->cookie_name = add->cookie_set ? add->cookie_name : base->cookie_name;
     dc->cookie_attrs = add->cookie_set ? add->cookie_attrs : base->cookie_attrs;
     dc->cookie_set = add->cookie_set || base->cookie_set;
+    dc->change_id_on_login = add->change_id_set ? add->change_id_on_login
+                                                : base->change_id_on_login;
+    dc->change_id_set = add->change_id_set || base->change_id_set;
     return dc;
 }
 
@@ -306,6 +309,14 @@ static const char *sc_cmd_cookie_name(cmd_parms *cmd, void *dconf, const char *a
     return NULL;
 }
 
+static const char *sc_cmd_change_id(cmd_parms *cmd, void *dconf, int flag)
+{
+    sc_dir_conf *dc = dconf;
+    dc->change_id_on_login = flag;
+    dc->change_id_set = 1;
+    return NULL;
+}
+
 static const command_rec sc_cmds[] = {
     AP_INIT_RAW_ARGS("<Cluster", sc_cmd_cluster_read, NULL, RSRC_CONF | EXEC_ON_READ,
                      "a Tomcat <Cluster> block, pasted verbatim, up to </Cluster>"),
@@ -320,6 +331,9 @@ static const command_rec sc_cmds[] = {
     AP_INIT_RAW_ARGS("SessionClusterCookieName", sc_cmd_cookie_name, NULL,
                      RSRC_CONF | OR_AUTHCFG,
                      "the session cookie's name and attributes (default JSESSIONID path=/)"),
+    AP_INIT_FLAG("SessionClusterChangeIdOnLogin", sc_cmd_change_id, NULL,
+                 RSRC_CONF | OR_AUTHCFG,
+                 "On: a mod_auth_form login gives the session a new id (default Off)"),
     { NULL }
 };
 

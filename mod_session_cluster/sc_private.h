@@ -60,6 +60,8 @@ typedef struct {
     const char *cookie_name;          /* SessionClusterCookieName */
     const char *cookie_attrs;
     int cookie_set;
+    int change_id_on_login;           /* SessionClusterChangeIdOnLogin */
+    int change_id_set;
 } sc_dir_conf;
 
 #define SC_DEFAULT_COOKIE_NAME  "JSESSIONID"

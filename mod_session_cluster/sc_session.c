@@ -300,6 +300,9 @@ static int has_attributes(session_rec *z)
     return n > 0;
 }
 
+static int login_in(request_rec *r, const char *before, const char *after);
+static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq);
+
 static apr_status_t sc_session_save(request_rec *r, session_rec *z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -395,8 +398,16 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
                               data);
                 replicate(r, ret, &b, rq->id);
             }
-            rq->version = version;
-            rq->data = data;
+            {
+                request_rec *m = r->main ? r->main : r;
+                int login = dc->change_id_on_login && login_in(r, rq->data, data);
+                rq->version = version;
+                rq->data = data;
+                if (login || apr_table_get(m->notes, SC_CHANGE_ID_NOTE)) {
+                    apr_table_unset(m->notes, SC_CHANGE_ID_NOTE);
+                    change_id(r, ret, dc, rq);
+                }
+            }
             return OK;
         }
         if (rc == SC_STORE_STALE) {
@@ -446,6 +457,83 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     return APR_EGENERAL;
 }
 
+/* sc_session_change_id: the session gets a new id when it is saved. */
+static int sc_session_change_id(request_rec *r)
+{
+    sc_dir_conf *dc = dir_conf(r);
+    request_rec *m = r->main ? r->main : r;
+    if (!dc || !dc->enabled) {
+        return 0;
+    }
+    apr_table_setn(m->notes, SC_CHANGE_ID_NOTE, "1");
+    return 1;
+}
+
+/* Did this save log a user in?  mod_auth_form keeps the user under
+ * "<AuthName>-user" (mod_session's user key): a value there that the session
+ * did not have when it was read. */
+static int login_in(request_rec *r, const char *before, const char *after)
+{
+    apr_array_header_t *a = sc_data_parse(r->pool, after);
+    apr_table_t *old = apr_table_make(r->pool, 8);
+    apr_array_header_t *b = sc_data_parse(r->pool, before ? before : "");
+    int i;
+    for (i = 0; b && i + 1 < b->nelts; i += 2) {
+        apr_table_setn(old, APR_ARRAY_IDX(b, i, const char *),
+                       APR_ARRAY_IDX(b, i + 1, const char *));
+    }
+    for (i = 0; a && i + 1 < a->nelts; i += 2) {
+        const char *k = APR_ARRAY_IDX(a, i, const char *);
+        const char *v = APR_ARRAY_IDX(a, i + 1, const char *);
+        apr_size_t kl = strlen(k);
+        const char *was;
+        if (kl >= 5 && !strcmp(k + kl - 5, "-user") && *v) {
+            was = apr_table_get(old, k);
+            if (!was || strcmp(was, v) != 0) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Moves the saved session to a new id: the new one stored and sent to every
+ * member, the old one removed everywhere, the client given the new cookie. */
+static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq)
+{
+    const char *nid = sc_sid_new(r->pool, ret->route);
+    sc_sess_copy s;
+    apr_uint64_t version;
+    sc_buf b;
+    if (!nid || sc_store_get(ret->store, r->pool, rq->id, 0, &s) != SC_STORE_OK
+        || sc_store_put(ret->store, nid, s.data, s.data_len, 0, 0, s.created,
+                        apr_time_now(), s.max_inactive, &version) != SC_STORE_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1299)
+                      "session %s: its id could not be changed", rq->id);
+        return;
+    }
+    sc_store_remove(ret->store, rq->id);
+    if (!rq->filtered) {
+        memset(&s, 0, sizeof(s));
+        sc_store_get(ret->store, r->pool, nid, 0, &s);
+        sc_buf_init(&b, r->pool, 256 + s.data_len);
+        sc_buf_u8(&b, SC_REPL_FULL);
+        sc_repl_full_record(&b, &s);
+        replicate(r, ret, &b, nid);
+        sc_buf_init(&b, r->pool, 128);
+        sc_buf_u8(&b, SC_REPL_REMOVE);
+        sc_buf_id(&b, rq->id);
+        replicate(r, ret, &b, rq->id);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1300)
+                  "session %s changed its id to %s", rq->id, nid);
+    rq->id = nid;
+    rq->version = version;
+    apr_table_setn(r->notes, "SESSION_CLUSTER_ID", nid);
+    ap_cookie_write(r, dc->cookie_name, nid, cookie_attrs(r, dc), 0, r->err_headers_out,
+                    NULL);
+}
+
 /* mod_session's hook registration, found at run time (it is another DSO). */
 typedef void (*sc_hook_load_reg)(ap_HOOK_session_load_t *pf, const char *const *pre,
                                  const char *const *succ, int order);
@@ -461,6 +549,7 @@ int sc_session_register_hooks(void)
     if (!hl || !hs) {
         return 0;
     }
+    APR_REGISTER_OPTIONAL_FN(sc_session_change_id);
     hl(sc_session_load, NULL, NULL, APR_HOOK_MIDDLE);
     hs(sc_session_save, NULL, NULL, APR_HOOK_MIDDLE);
     return 1;

@@ -229,6 +229,32 @@ static int utf8_len(const unsigned char *s)
     return n;
 }
 
+/* A configuration line in ?auto: as it is, but a byte that is not printable
+ * ASCII becomes \xHH, so no value can start a line of its own. */
+static const char *esc_line(apr_pool_t *p, const char *v)
+{
+    const unsigned char *s = (const unsigned char *)v;
+    apr_size_t n = strlen(v), i, o = 0;
+    char *out;
+    for (i = 0; i < n && s[i] >= 0x20 && s[i] < 0x7f; i++) {
+    }
+    if (i == n) {
+        return v;
+    }
+    out = apr_palloc(p, 4 * n + 1);
+    for (i = 0; i < n; i++) {
+        if (s[i] >= 0x20 && s[i] < 0x7f) {
+            out[o++] = (char)s[i];
+        }
+        else {
+            apr_snprintf(out + o, 5, "\\x%02x", s[i]);
+            o += 4;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
 /* JSON string contents: RFC 8259 escapes; valid UTF-8 passes, a byte that is
  * not becomes U+FFFD, so the output is always valid JSON. */
 static const char *esc_json(apr_pool_t *p, const char *v)
@@ -623,7 +649,7 @@ static void write_auto(model *m, const char *nonce)
         }
     }
     for (i = 0; i < m->config->nelts; i++) {
-        ap_rprintf(r, "%s\n", esc_auto(r->pool, APR_ARRAY_IDX(m->config, i, const char *), 0));
+        ap_rprintf(r, "%s\n", esc_line(r->pool, APR_ARRAY_IDX(m->config, i, const char *)));
     }
 }
 

@@ -191,7 +191,7 @@ my $n = 0;
 $n += 3 + @{ $_->[1] } + @{ ($_->[2] || {})->{origins} || [] }
       + @{ ($_->[2] || {})->{warn_once} || [] }
       + @{ ($_->[2] || {})->{dump_like} || [] } for @cases;
-plan tests => $n + 6;
+plan tests => $n + 9;
 
 for my $case (@cases) {
     my ($fx, $expect, $opt) = @$case;
@@ -235,7 +235,18 @@ EOF
 # A front balancer: SessionClusterBalancer instead of a route.
 {
     my $r = httpd_t(fixture('seed002-default.conf') . "SessionClusterBalancer balancer://TCsrvs\n",
-                    route => undef, args => [ '-D', 'DUMP_CLUSTER' ]);
+                    route => undef, args => [ '-D', 'DUMP_CLUSTER' ],
+                    modules_before => [qw(proxy proxy_balancer slotmem_shm)]);
     is($r->{status}, 0, 'front balancer: accepted') or diag($r->{err});
     is(setting($r->{out}, 'SessionClusterBalancer'), 'balancer://tcsrvs', 'balancer in the dump');
+
+    # without mod_proxy loaded first, httpd -t says what is missing
+    $r = httpd_t(fixture('seed002-default.conf') . "SessionClusterBalancer balancer://TCsrvs\n",
+                 route => undef);
+    isnt($r->{status}, 0, 'front balancer without mod_proxy: refused');
+    like($r->{err}, qr/SC1113: SessionClusterBalancer balancer:\/\/tcsrvs at \S+ needs mod_proxy, loaded before mod_session_cluster/,
+         '... saying that mod_proxy must be loaded first');
+    $r = httpd_t(fixture('seed002-default.conf') . "SessionClusterBalancer balancer://TCsrvs\n",
+                 route => undef, modules_before => ['proxy']);
+    like($r->{err}, qr/SC1113: .* needs mod_proxy_balancer/, '... and mod_proxy_balancer');
 }

@@ -71,7 +71,7 @@ ServerRoot "$dir"
 LoadModule mpm_event_module $lib/mod_mpm_event.so
 LoadModule authz_core_module $lib/mod_authz_core.so
 LoadModule session_module $lib/mod_session.so
-LoadModule session_cluster_module $so
+${\ join('', map { "LoadModule ${_}_module $lib/mod_$_.so\n" } @{ $o{modules_before} || [] }) }LoadModule session_cluster_module $so
 ServerName localhost
 Listen 127.0.0.1:1
 PidFile "$dir/httpd.pid"
