@@ -11,6 +11,7 @@ PKGS=(
   libapache2-mod-perl2 libwww-perl                        # Apache::Test suite
   iproute2 curl procps dnsmasq-base nftables              # multi-member harness, DNS membership test, silent members
   chromium fonts-dejavu-core                              # the status page test (headless)
+  clang libclang-rt-14-dev                                # make fuzz (libFuzzer, sanitizers)
 )
 
 missing=()

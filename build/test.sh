@@ -3,7 +3,9 @@
 # builds with warnings as errors, runs `make check` (Apache::Test: t/*.t and the
 # multi-member tests t/cluster/*.t), then the same suite against the module
 # built with AddressSanitizer and UndefinedBehaviorSanitizer (`make
-# check-asan`).  Prints prove's summary ("Result: PASS") for each.
+# check-asan`).  Prints prove's summary ("Result: PASS") for each.  Before
+# them, a short fuzzing run: every libFuzzer target 30 s (`make fuzz-ci`,
+# fuzz/README).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 bash "$here/build/install-deps.sh"
@@ -21,5 +23,6 @@ fi
 
 cd "$workdir"
 bash build/build.sh
+make fuzz-ci
 make check
 make check-asan
