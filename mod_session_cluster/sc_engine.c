@@ -348,10 +348,22 @@ static void pending_tick(sc_engine *e, apr_time_t now)
     }
 }
 
+static int pending_listed(sc_engine *e, const sc_pending *pd)
+{
+    const sc_pending *q;
+    for (q = e->pending; q; q = q->next) {
+        if (q == pd) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void sc_engine_conn_broken(sc_engine *e, sc_conn *c)
 {
     sc_peer *p = c->peer;
-    sc_pending *pd, *next;
+    sc_pending *pd;
+    apr_uint64_t round;
     int goodbye = c->goodbye;
 
     sc_tr_close(e, c, "closed by the other side");
@@ -361,19 +373,26 @@ void sc_engine_conn_broken(sc_engine *e, sc_conn *c)
     if (!goodbye) {
         sc_mb_on_conn_lost(e, p, "closed without goodbye");
     }
-    /* acknowledged sends in flight on it: retry (maxRetryAttempts) or fail */
-    for (pd = e->pending; pd; pd = next) {
-        next = pd->next;
-        if (pd->peer != p) {
+    /* acknowledged sends in flight on it: retry (maxRetryAttempts) or fail.
+     * A retry can break the new connection at once, and that call settles
+     * and frees entries of this list: start over after every step. */
+    round = ++e->broken_round;
+again:
+    for (pd = e->pending; pd; pd = pd->next) {
+        if (pd->peer != p || pd->round == round) {
             continue;
         }
+        pd->round = round;
         if (pd->tries <= e->max_retries && p->view == SC_VIEW_ALIVE) {
             pd->tries++;
             sc_tr_connect(e, p);
             pd->seq = ++e->seq;       /* a number of its own, as every frame */
             if (p->out && sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, pd->seq,
                                            pd->frame, pd->frame_len) == 0) {
-                continue;
+                goto again;
+            }
+            if (!pending_listed(e, pd)) {
+                goto again;           /* settled by the failure of that send */
             }
         }
         e->shm->c.send_failures++;
@@ -388,6 +407,7 @@ void sc_engine_conn_broken(sc_engine *e, sc_conn *c)
                                           sc_view_name(p->view)));
         }
         pending_remove(e, pd);
+        goto again;
     }
 }
 

@@ -157,6 +157,7 @@ typedef struct sc_held {
 /* An acknowledged send waiting for its ACK (from a child's request). */
 typedef struct sc_pending {
     sc_group *group;                   /* a broadcast's share, or NULL */
+    apr_uint64_t round;                /* sc_engine_conn_broken's pass that saw it */
     apr_uint64_t seq;
     sc_peer *peer;
     sc_conn *ipc;                      /* who to answer */
@@ -198,6 +199,7 @@ struct sc_engine {
     apr_pool_t *pool;
     apr_pool_t *tmp;                   /* cleared on every turn of the loop */
     struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */
+    apr_uint64_t broken_round;         /* passes of sc_engine_conn_broken */
     sc_penalty penalty[SC_PENALTY_SLOTS]; /* addresses that sent bad frames */
     server_rec *s;
     sc_cluster_cfg *cfg;

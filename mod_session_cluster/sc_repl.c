@@ -7,6 +7,7 @@
 
 #include "apr_strings.h"
 #include "apr_lib.h"
+#include "apr_hash.h"
 
 #include <string.h>
 
@@ -229,7 +230,7 @@ const char *sc_rd_id(sc_rd *r, apr_pool_t *p)
     unsigned n = sc_rd_u8(r);
     const unsigned char *b = sc_rd_bytes(r, n);
     const char *id;
-    if (!b || n >= SC_SID_MAX) {
+    if (!b || n >= SC_SID_MAX || memchr(b, '\0', n)) {
         r->bad = 1;
         return NULL;
     }
@@ -284,24 +285,47 @@ apr_array_header_t *sc_data_parse(apr_pool_t *p, const char *data)
 
 const char *sc_data_join(apr_pool_t *p, const apr_array_header_t *kv)
 {
-    const char *out = "";
+    apr_size_t total = 1, o = 0, l;
+    char *out;
     int i;
     for (i = 0; i + 1 < kv->nelts; i += 2) {
-        out = apr_pstrcat(p, out, i ? "&" : "", APR_ARRAY_IDX(kv, i, const char *), "=",
-                          APR_ARRAY_IDX(kv, i + 1, const char *), NULL);
+        if (APR_ARRAY_IDX(kv, i, const char *)) {
+            total += strlen(APR_ARRAY_IDX(kv, i, const char *))
+                     + strlen(APR_ARRAY_IDX(kv, i + 1, const char *)) + 2;
+        }
     }
+    out = apr_palloc(p, total);
+    for (i = 0; i + 1 < kv->nelts; i += 2) {
+        const char *k = APR_ARRAY_IDX(kv, i, const char *);
+        const char *v = APR_ARRAY_IDX(kv, i + 1, const char *);
+        if (!k) {
+            continue;                 /* removed (sc_repl_apply) */
+        }
+        if (o) {
+            out[o++] = '&';
+        }
+        memcpy(out + o, k, l = strlen(k));
+        o += l;
+        out[o++] = '=';
+        memcpy(out + o, v, l = strlen(v));
+        o += l;
+    }
+    out[o] = '\0';
     return out;
 }
 
-static const char *kv_get(const apr_array_header_t *kv, const char *k)
+/* key -> index of the key in kv (the first of repeated keys) */
+static apr_hash_t *kv_index(apr_pool_t *p, const apr_array_header_t *kv)
 {
+    apr_hash_t *h = apr_hash_make(p);
     int i;
     for (i = 0; i + 1 < kv->nelts; i += 2) {
-        if (!strcmp(APR_ARRAY_IDX(kv, i, const char *), k)) {
-            return APR_ARRAY_IDX(kv, i + 1, const char *);
+        const char *k = APR_ARRAY_IDX(kv, i, const char *);
+        if (!apr_hash_get(h, k, APR_HASH_KEY_STRING)) {
+            apr_hash_set(h, k, APR_HASH_KEY_STRING, (void *)(apr_uintptr_t)(i + 1));
         }
     }
-    return NULL;
+    return h;
 }
 
 int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
@@ -310,8 +334,9 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
 {
     apr_array_header_t *o = sc_data_parse(b->p, old_data);
     apr_array_header_t *n = sc_data_parse(b->p, new_data);
+    apr_hash_t *oi = kv_index(b->p, o), *ni = kv_index(b->p, n);
     sc_buf sets, rems;
-    unsigned nset = 0, nrem = 0;
+    apr_uint32_t nset = 0, nrem = 0;
     int i;
 
     sc_buf_init(&sets, b->p, 256);
@@ -319,9 +344,10 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     for (i = 0; i + 1 < n->nelts; i += 2) {
         const char *k = APR_ARRAY_IDX(n, i, const char *);
         const char *v = APR_ARRAY_IDX(n, i + 1, const char *);
-        const char *ov = kv_get(o, k);
+        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(oi, k, APR_HASH_KEY_STRING);
+        const char *ov = at ? APR_ARRAY_IDX(o, (int)at, const char *) : NULL;
         if (!ov || strcmp(ov, v) != 0) {
-            sc_buf_u16(&sets, (unsigned)strlen(k));
+            sc_buf_u32(&sets, (apr_uint32_t)strlen(k));
             sc_buf_put(&sets, k, strlen(k));
             sc_buf_u32(&sets, (apr_uint32_t)strlen(v));
             sc_buf_put(&sets, v, strlen(v));
@@ -330,8 +356,8 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     }
     for (i = 0; i + 1 < o->nelts; i += 2) {
         const char *k = APR_ARRAY_IDX(o, i, const char *);
-        if (!kv_get(n, k)) {
-            sc_buf_u16(&rems, (unsigned)strlen(k));
+        if (!apr_hash_get(ni, k, APR_HASH_KEY_STRING)) {
+            sc_buf_u32(&rems, (apr_uint32_t)strlen(k));
             sc_buf_put(&rems, k, strlen(k));
             nrem++;
         }
@@ -342,9 +368,9 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     sc_buf_u64(b, version);
     sc_buf_u64(b, (apr_uint64_t)last_access);
     sc_buf_u64(b, (apr_uint64_t)max_inactive);
-    sc_buf_u16(b, nset);
+    sc_buf_u32(b, nset);
     sc_buf_put(b, sets.buf, sets.len);
-    sc_buf_u16(b, nrem);
+    sc_buf_u32(b, nrem);
     sc_buf_put(b, rems.buf, rems.len);
     return nset + nrem > 0;
 }
@@ -352,16 +378,16 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
 const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
 {
     apr_array_header_t *kv = sc_data_parse(p, data);
-    unsigned nset = sc_rd_u16(r), i;
-    int j;
+    apr_hash_t *idx = kv_index(p, kv);
+    apr_uint32_t nset = sc_rd_u32(r), nrem, i;
     for (i = 0; i < nset && !r->bad; i++) {
-        unsigned kl = sc_rd_u16(r);
+        apr_uint32_t kl = sc_rd_u32(r);
         const unsigned char *k = sc_rd_bytes(r, kl);
         apr_uint32_t vl = sc_rd_u32(r);
         const unsigned char *v = sc_rd_bytes(r, vl);
         const char *ks, *vs;
-        int found = 0;
-        if (!k || !v) {
+        apr_uintptr_t at;
+        if (!k || !v || memchr(k, '\0', kl) || memchr(v, '\0', vl)) {
             return NULL;
         }
         ks = apr_pstrmemdup(p, (const char *)k, kl);
@@ -369,38 +395,45 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
         if (strchr(ks, '&') || strchr(ks, '=') || strchr(vs, '&')) {
             return NULL;              /* not mod_session's escaped form */
         }
-        for (j = 0; j + 1 < kv->nelts; j += 2) {
-            if (!strcmp(APR_ARRAY_IDX(kv, j, const char *), ks)) {
-                APR_ARRAY_IDX(kv, j + 1, const char *) = vs;
-                found = 1;
-            }
-        }
-        if (!found) {
-            APR_ARRAY_PUSH(kv, const char *) = ks;
-            APR_ARRAY_PUSH(kv, const char *) = vs;
-        }
-    }
-    {
-        unsigned nrem = sc_rd_u16(r);
-        for (i = 0; i < nrem && !r->bad; i++) {
-            unsigned kl = sc_rd_u16(r);
-            const unsigned char *k = sc_rd_bytes(r, kl);
-            const char *ks;
-            apr_array_header_t *out;
-            if (!k) {
-                return NULL;
-            }
-            ks = apr_pstrmemdup(p, (const char *)k, kl);
-            out = apr_array_make(p, kv->nelts, sizeof(const char *));
-            for (j = 0; j + 1 < kv->nelts; j += 2) {
-                if (strcmp(APR_ARRAY_IDX(kv, j, const char *), ks) != 0) {
-                    APR_ARRAY_PUSH(out, const char *) = APR_ARRAY_IDX(kv, j, const char *);
-                    APR_ARRAY_PUSH(out, const char *) =
-                        APR_ARRAY_IDX(kv, j + 1, const char *);
+        at = (apr_uintptr_t)apr_hash_get(idx, ks, APR_HASH_KEY_STRING);
+        if (at) {
+            int j;
+            /* every occurrence of a repeated key takes the value */
+            for (j = (int)at - 1; j + 1 < kv->nelts; j += 2) {
+                const char *kj = APR_ARRAY_IDX(kv, j, const char *);
+                if (kj && !strcmp(kj, ks)) {
+                    APR_ARRAY_IDX(kv, j + 1, const char *) = vs;
                 }
             }
-            kv = out;
         }
+        else {
+            APR_ARRAY_PUSH(kv, const char *) = ks;
+            APR_ARRAY_PUSH(kv, const char *) = vs;
+            apr_hash_set(idx, ks, APR_HASH_KEY_STRING, (void *)(apr_uintptr_t)(kv->nelts - 1));
+        }
+    }
+    nrem = sc_rd_u32(r);
+    for (i = 0; i < nrem && !r->bad; i++) {
+        apr_uint32_t kl = sc_rd_u32(r);
+        const unsigned char *k = sc_rd_bytes(r, kl);
+        const char *ks;
+        apr_uintptr_t at;
+        int j;
+        if (!k || memchr(k, '\0', kl)) {
+            return NULL;
+        }
+        ks = apr_pstrmemdup(p, (const char *)k, kl);
+        at = (apr_uintptr_t)apr_hash_get(idx, ks, APR_HASH_KEY_STRING);
+        if (!at) {
+            continue;
+        }
+        for (j = (int)at - 1; j + 1 < kv->nelts; j += 2) {
+            const char *kj = APR_ARRAY_IDX(kv, j, const char *);
+            if (kj && !strcmp(kj, ks)) {
+                APR_ARRAY_IDX(kv, j, const char *) = NULL;   /* removed */
+            }
+        }
+        apr_hash_set(idx, ks, APR_HASH_KEY_STRING, NULL);
     }
     if (r->bad) {
         return NULL;

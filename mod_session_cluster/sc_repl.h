@@ -10,7 +10,7 @@
  *   FULL      1 [idlen:1][id][version:8][created:8][last_access:8][max_inactive:8]
  *                [len:4][data]                     created, or the whole session
  *   DELTA     2 [idlen:1][id][base:8][version:8][last_access:8][max_inactive:8]
- *                [nset:2] ([klen:2][k][vlen:4][v])* [nrem:2] ([klen:2][k])*
+ *                [nset:4] ([klen:4][k][vlen:4][v])* [nrem:4] ([klen:4][k])*
  *   REMOVE    3 [idlen:1][id]                      invalidated
  *   EXPIRE    4 [idlen:1][id]                      idled out
  *   TOUCH     5 [n:4] ([idlen:1][id][last_access:8])*   accessed, unchanged

@@ -255,83 +255,58 @@ static const char *esc_line(apr_pool_t *p, const char *v)
     return out;
 }
 
-/* JSON string contents: RFC 8259 escapes; valid UTF-8 passes, a byte that is
- * not becomes U+FFFD, so the output is always valid JSON. */
-static const char *esc_json(apr_pool_t *p, const char *v)
+typedef enum { ESC_JSON, ESC_PROM } esc_mode;
+
+/* JSON string contents (RFC 8259 escapes; '<', '>' and '&' too, so the JSON
+ * is also safe inside HTML; a byte that is not UTF-8 becomes U+FFFD) or a
+ * Prometheus label value (backslash, quote and newline escaped; other
+ * controls and bytes that are not UTF-8 become '?').  Valid UTF-8 passes. */
+static const char *esc_text(apr_pool_t *p, const char *v, esc_mode mode)
 {
     const unsigned char *s = (const unsigned char *)v;
     apr_size_t n = strlen(v), i = 0, o = 0;
     char *out = apr_palloc(p, 6 * n + 1);
+    int json = mode == ESC_JSON;
     while (i < n) {
         unsigned char c = s[i];
-        int l;
+        int l = 1;
         if (c == '"' || c == '\\') {
             out[o++] = '\\';
             out[o++] = (char)c;
-            i++;
         }
-        else if (c >= 0x20 && c < 0x7f && c != '<' && c != '>' && c != '&') {
+        else if (c == '\n' && !json) {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        }
+        else if (c >= 0x20 && c < 0x7f && !(json && (c == '<' || c == '>' || c == '&'))) {
             out[o++] = (char)c;
-            i++;
         }
-        else if (c < 0x80) {
-            /* controls, and '<', '>', '&' so the JSON is safe inside HTML too */
-            apr_snprintf(out + o, 7, "\\u%04x", c);
-            o += 6;
-            i++;
-        }
-        else if ((l = utf8_len(s + i)) > 0) {
+        else if (c >= 0x80 && (l = utf8_len(s + i)) > 0) {
             memcpy(out + o, s + i, (size_t)l);
             o += (apr_size_t)l;
-            i += (apr_size_t)l;
+        }
+        else if (!json) {
+            out[o++] = '?';
+            l = 1;
         }
         else {
-            memcpy(out + o, "\\ufffd", 6);
+            if (c < 0x80) {
+                apr_snprintf(out + o, 7, "\\u%04x", c);
+            }
+            else {
+                memcpy(out + o, "\\ufffd", 6);
+            }
             o += 6;
-            i++;
+            l = 1;
         }
+        i += (apr_size_t)l;
     }
     out[o] = '\0';
     return out;
 }
 
-/* Prometheus label values: backslash, quote and newline escaped; valid UTF-8
- * passes, other bytes (and controls) become '?'. */
-static const char *esc_prom(apr_pool_t *p, const char *v)
-{
-    const unsigned char *s = (const unsigned char *)v;
-    apr_size_t n = strlen(v), i = 0, o = 0;
-    char *out = apr_palloc(p, 2 * n + 1);
-    while (i < n) {
-        unsigned char c = s[i];
-        int l;
-        if (c == '\\' || c == '"') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-            i++;
-        }
-        else if (c == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-            i++;
-        }
-        else if (c >= 0x20 && c < 0x7f) {
-            out[o++] = (char)c;
-            i++;
-        }
-        else if (c >= 0x80 && (l = utf8_len(s + i)) > 0) {
-            memcpy(out + o, s + i, (size_t)l);
-            o += (apr_size_t)l;
-            i += (apr_size_t)l;
-        }
-        else {
-            out[o++] = '?';
-            i++;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
+#define esc_json(p, v) esc_text((p), (v), ESC_JSON)
+#define esc_prom(p, v) esc_text((p), (v), ESC_PROM)
 
 /* ------------------------------------------------------------------------- */
 /* Gathering                                                                  */

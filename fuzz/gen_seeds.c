@@ -1,0 +1,368 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * gen_seeds -- writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/)
+ * with the module's own encoders, so every seed is a valid input the decoders
+ * accept: frames (sc_frame_hdr_encode, sealed ones with sc_crypto_seal under
+ * the test keys of fuzz_common.h), heartbeats (sc_heartbeat_encode, plain and
+ * sealed), session records and deltas (sc_repl_full_record, sc_repl_delta),
+ * Cookie headers and URIs, and the <Cluster> blocks of the given fixture files
+ * (t/fixtures/NAME.conf) with their leading '#' comment lines removed, since
+ * sc_config_parse_text takes text that starts at "<Cluster", and ${SC_PORT}
+ * (which the tests define) replaced by a port number.
+ *
+ *   gen_seeds CORPUS_DIR [FIXTURE.conf ...]     (make fuzz-seeds)
+ *
+ * A sealed seed carries a random nonce: an existing one that still opens to
+ * the same message is kept, so regenerating does not rewrite it.
+ */
+#include "fuzz_common.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "apr_strings.h"
+#include "sc_proto.h"
+#include "sc_crypto.h"
+#include "sc_repl.h"
+
+static const char *outdir;
+static apr_pool_t *pool;
+static sc_crypto *cur, *prev_only, *both;
+static int written, kept;
+
+static void mkdir_p(const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+        perror(dir);
+        exit(1);
+    }
+}
+
+static const char *seed_path(const char *target, const char *name)
+{
+    const char *dir = apr_pstrcat(pool, outdir, "/", target, NULL);
+    mkdir_p(dir);
+    return apr_pstrcat(pool, dir, "/", name, NULL);
+}
+
+static void write_seed(const char *target, const char *name, const void *buf, apr_size_t len)
+{
+    const char *path = seed_path(target, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(buf, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
+    }
+    written++;
+}
+
+static unsigned char *read_file(const char *path, apr_size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    long n;
+    if (!f) {
+        return NULL;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    buf = apr_palloc(pool, (apr_size_t)n + 1);
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = (apr_size_t)n;
+    return buf;
+}
+
+/* aad (the prefix written in the clear) + seal(plain): kept when the file
+ * already holds the same message sealed under the test keys. */
+static void write_sealed(const char *target, const char *name, sc_crypto *c,
+                         const unsigned char *aad, apr_size_t aadlen,
+                         const unsigned char *plain, apr_size_t plen)
+{
+    apr_size_t len = aadlen + plen + SC_SEAL_OVERHEAD, have = 0;
+    unsigned char *buf = apr_palloc(pool, len), *old, *opened;
+    int used_prev = 0;
+
+    old = read_file(seed_path(target, name), &have);
+    if (old && have == len && memcmp(old, aad, aadlen) == 0) {
+        opened = apr_palloc(pool, plen + 1);
+        if (sc_crypto_open(both, old, aadlen, old + aadlen, plen + SC_SEAL_OVERHEAD, opened,
+                           &used_prev) == 0
+            && used_prev == (c == prev_only) && memcmp(opened, plain, plen) == 0) {
+            kept++;
+            return;
+        }
+    }
+    memcpy(buf, aad, aadlen);
+    if (sc_crypto_seal(c, aad, aadlen, plain, plen, buf + aadlen) != 0) {
+        fprintf(stderr, "gen_seeds: sc_crypto_seal failed\n");
+        exit(1);
+    }
+    write_seed(target, name, buf, len);
+}
+
+/* ---- heartbeats ---------------------------------------------------------- */
+
+static apr_size_t heartbeat(unsigned char *buf, int v6, const char *route,
+                            const char *domain, int observer, int state)
+{
+    sc_heartbeat hb;
+    apr_size_t n;
+    int i;
+    memset(&hb, 0, sizeof(hb));
+    hb.state = (apr_byte_t)state;
+    hb.flags = observer ? SC_HF_OBSERVER : 0;
+    for (i = 0; i < SC_ID_LEN; i++) {
+        hb.id[i] = (unsigned char)(i * 17 + (v6 ? 3 : 1));
+    }
+    hb.incarnation = 0x0123456789abcdefULL;
+    hb.alive_ms = 123456;
+    hb.seq = 42;
+    hb.port = 4000;
+    hb.family = v6 ? 6 : 4;
+    if (v6) {
+        hb.addr[15] = 1;                      /* ::1 */
+    }
+    else {
+        hb.addr[0] = 127;
+        hb.addr[3] = 1;                       /* 127.0.0.1 */
+    }
+    apr_cpystrn(hb.route, route, sizeof(hb.route));
+    hb.domain_len = (apr_byte_t)strlen(domain);
+    memcpy(hb.domain, domain, hb.domain_len);
+    n = sc_heartbeat_encode(&hb, buf, SC_HB_MAX_LEN);
+    if (!n) {
+        fprintf(stderr, "gen_seeds: sc_heartbeat_encode refused\n");
+        exit(1);
+    }
+    return n;
+}
+
+static void heartbeats(void)
+{
+    unsigned char hb[SC_HB_MAX_LEN], tagged[SC_HB_MAX_LEN];
+    apr_size_t n;
+
+    n = heartbeat(hb, 0, "node1", "", 0, SC_MS_READY);
+    write_seed("fuzz_heartbeat", "hb-v4-ready", hb, n);
+    write_sealed("fuzz_heartbeat", "hb-sealed", cur, (const unsigned char *)SC_HB_SEALED_MAGIC,
+                 4, hb, n);
+    write_sealed("fuzz_heartbeat", "hb-sealed-previous-key", prev_only,
+                 (const unsigned char *)SC_HB_SEALED_MAGIC, 4, hb, n);
+    n = heartbeat(hb, 1, "app-server_2", "cluster-domain-a", 0, SC_MS_STARTING);
+    write_seed("fuzz_heartbeat", "hb-v6-domain", hb, n);
+    n = heartbeat(hb, 0, "balancer", "d10", 1, SC_MS_DRAINING);
+    write_seed("fuzz_heartbeat", "hb-observer", hb, n);
+    /* the same with a (still unused) 8-byte authentication tag */
+    memcpy(tagged, hb, n);
+    sc_put16(tagged + n - 2, 8);
+    memcpy(tagged + n, "TAGTAGTA", 8);
+    write_seed("fuzz_heartbeat", "hb-tag-length", tagged, n + 8);
+    n = heartbeat(hb, 0, "n", "", 0, SC_MS_RESTARTING);
+    write_seed("fuzz_heartbeat", "hb-short-route", hb, n);
+}
+
+/* ---- frames -------------------------------------------------------------- */
+
+static void frame(const char *name, int type, int flags, apr_uint64_t seq,
+                  const unsigned char *payload, apr_size_t len)
+{
+    sc_frame_hdr h;
+    unsigned char *buf = apr_palloc(pool, SC_FRAME_HDR_LEN + len + 1);
+    int i;
+    memset(&h, 0, sizeof(h));
+    h.type = (apr_byte_t)type;
+    h.flags = (apr_uint16_t)flags;
+    for (i = 0; i < SC_ID_LEN; i++) {
+        h.sender[i] = (unsigned char)(0xa0 + i);
+    }
+    h.seq = seq;
+    h.length = (apr_uint32_t)len;
+    sc_frame_hdr_encode(&h, buf);
+    memcpy(buf + SC_FRAME_HDR_LEN, payload, len);
+    write_seed("fuzz_frame", name, buf, SC_FRAME_HDR_LEN + len);
+}
+
+static void sealed_frame(const char *name, sc_crypto *c, int type, int flags,
+                         apr_uint64_t seq, const unsigned char *payload, apr_size_t len)
+{
+    sc_frame_hdr h;
+    unsigned char hdr[SC_FRAME_HDR_LEN];
+    int i;
+    memset(&h, 0, sizeof(h));
+    h.type = (apr_byte_t)type;
+    h.flags = (apr_uint16_t)(flags | SC_FF_TAGGED);
+    for (i = 0; i < SC_ID_LEN; i++) {
+        h.sender[i] = (unsigned char)(0xb0 + i);
+    }
+    h.seq = seq;
+    h.length = (apr_uint32_t)len;
+    h.tag_length = SC_SEAL_OVERHEAD;
+    sc_frame_hdr_encode(&h, hdr);
+    write_sealed("fuzz_frame", name, c, hdr, SC_FRAME_HDR_LEN, payload, len);
+}
+
+static void frames(const sc_buf *delta)
+{
+    unsigned char hb[SC_HB_MAX_LEN], ack[8 + 32];
+    apr_size_t n = heartbeat(hb, 0, "node1", "", 0, SC_MS_READY);
+
+    frame("frame-hello", SC_MSG_HELLO, 0, 1, hb, n);
+    frame("frame-goodbye", SC_MSG_GOODBYE, 0, 7, (const unsigned char *)"", 0);
+    sc_put64(ack, 5);
+    frame("frame-ack", SC_MSG_ACK, 0, 8, ack, 8);
+    memcpy(ack + 8, "session store full", 18);
+    frame("frame-fail-ack", SC_MSG_FAIL_ACK, 0, 9, ack, 8 + 18);
+    frame("frame-data-delta", SC_MSG_DATA, SC_FF_ACK | SC_FF_SYNC_ACK, 10, delta->buf,
+          delta->len);
+    sealed_frame("frame-sealed-ping", cur, SC_MSG_PING, 0, 11, hb, n);
+    sealed_frame("frame-sealed-data", cur, SC_MSG_DATA, SC_FF_ACK, 12, delta->buf,
+                 delta->len);
+    sealed_frame("frame-sealed-previous-key", prev_only, SC_MSG_PONG, 0, 13, hb, n);
+    sealed_frame("frame-sealed-empty", cur, SC_MSG_GOODBYE, 0, 14, (const unsigned char *)"", 0);
+}
+
+/* ---- sessions ------------------------------------------------------------ */
+
+static void full(sc_buf *b, const char *id, apr_uint64_t version, const char *data)
+{
+    sc_sess_copy s;
+    memset(&s, 0, sizeof(s));
+    apr_cpystrn(s.id, id, sizeof(s.id));
+    s.version = version;
+    s.created = (apr_time_t)1700000000000000LL;
+    s.last_access = s.created + 5000000;
+    s.max_inactive = 1800;
+    s.data = (char *)data;
+    s.data_len = (apr_uint32_t)strlen(data);
+    sc_repl_full_record(b, &s);
+}
+
+#define ID1 "0123456789ABCDEF0123456789ABCDEF.node1"
+#define ID2 "fedcba9876543210fedcba9876543210.app-server_2"
+
+static void sessions(sc_buf *delta_out)
+{
+    sc_buf b;
+    apr_size_t hdr;
+    static const char *const texts[][2] = {
+        { "count=1&user=alice", "count=2&user=alice&cart=3%20items" },
+        { "a=1&b=2&c=3", "c=3&a=1" },
+        { "", "k=v" },
+        { "x=%26%3D&empty=&y=a=b", "x=%26%3D&y=a%3Db" },
+    };
+    int i;
+
+    sc_buf_init(&b, pool, 0);
+    full(&b, ID1, 3, "count=1&user=alice");
+    write_seed("fuzz_session", "full-record", b.buf, b.len);
+    full(&b, ID2, 1, "");
+    write_seed("fuzz_session", "full-records-two", b.buf, b.len);
+
+    for (i = 0; i < (int)(sizeof(texts) / sizeof(texts[0])); i++) {
+        const char *t = apr_pstrcat(pool, texts[i][0], "\n", texts[i][1], NULL);
+        write_seed("fuzz_session", apr_psprintf(pool, "data-old-new-%d", i + 1), t, strlen(t));
+    }
+
+    /* a DELTA's attribute part, as sc_repl_apply reads it: after the type,
+     * the id and the four 8-byte numbers */
+    sc_buf_init(delta_out, pool, 0);
+    sc_repl_delta(delta_out, ID1, 3, 4, (apr_time_t)1700000005000000LL, 1800, texts[0][0],
+                  texts[0][1]);
+    hdr = 1 + 1 + strlen(ID1) + 4 * 8;
+    write_seed("fuzz_session", "delta-attributes", delta_out->buf + hdr,
+               delta_out->len - hdr);
+    {
+        sc_buf d;
+        sc_buf_init(&d, pool, 0);
+        sc_repl_delta(&d, ID1, 3, 4, 0, 0, texts[1][0], texts[1][1]);
+        write_seed("fuzz_session", "delta-attributes-remove", d.buf + hdr, d.len - hdr);
+    }
+}
+
+/* ---- session ids ---------------------------------------------------------- */
+
+static void sids(void)
+{
+    static const char *const seeds[][2] = {
+        { "JSESSIONID=" ID1, "/app/index.html;jsessionid=" ID1 "?a=b" },
+        { "theme=dark; JSESSIONID=\"" ID2 "\"; lang=en", "/;JSESSIONID=" ID2 "#top" },
+        { "a=b,JSESSIONID = " ID1 " ;x", "/a;jsessionid=;b" },
+        { "JSESSIONIDX=1; JSESSIONID=", "/x;jsessionid=" ID1 ";foo=bar/y" },
+        { "SESSION_CLUSTER=" ID2, "/app;jsessionid=0123456789ABCDEF0123456789ABCDEF.bad.route" },
+    };
+    int i;
+    for (i = 0; i < (int)(sizeof(seeds) / sizeof(seeds[0])); i++) {
+        apr_size_t a = strlen(seeds[i][0]), b = strlen(seeds[i][1]);
+        char *buf = apr_palloc(pool, a + 1 + b);
+        memcpy(buf, seeds[i][0], a + 1);      /* with its NUL: the split */
+        memcpy(buf + a + 1, seeds[i][1], b);
+        write_seed("fuzz_sid", apr_psprintf(pool, "cookie-uri-%d", i + 1), buf, a + 1 + b);
+    }
+}
+
+/* ---- <Cluster> blocks ---------------------------------------------------- */
+
+static void config_fixture(const char *path)
+{
+    apr_size_t len;
+    char *text = (char *)read_file(path, &len), *c, *at;
+    const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path, *out;
+    if (!text) {
+        perror(path);
+        exit(1);
+    }
+    c = text;
+    while (*c == '#') {                       /* leading comment lines */
+        char *nl = strchr(c, '\n');
+        c = nl ? nl + 1 : c + strlen(c);
+    }
+    out = "";
+    while ((at = strstr(c, "${SC_PORT}"))) {
+        out = apr_pstrcat(pool, out, apr_pstrmemdup(pool, c, (apr_size_t)(at - c)), "4000",
+                          NULL);
+        c = at + strlen("${SC_PORT}");
+    }
+    out = apr_pstrcat(pool, out, c, NULL);
+    write_seed("fuzz_config", base, out, strlen(out));
+}
+
+int main(int argc, char **argv)
+{
+    sc_buf delta;
+    const char *err;
+    int i;
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: gen_seeds CORPUS_DIR [FIXTURE.conf ...]\n");
+        return 2;
+    }
+    outdir = argv[1];
+    mkdir_p(outdir);
+    pool = fuzz_global_pool();
+    if ((err = sc_crypto_create(pool, fuzz_key, sizeof(fuzz_key), NULL, 0, &cur))
+        || (err = sc_crypto_create(pool, fuzz_prev_key, sizeof(fuzz_prev_key), NULL, 0,
+                                   &prev_only))
+        || (err = sc_crypto_create(pool, fuzz_key, sizeof(fuzz_key), fuzz_prev_key,
+                                   sizeof(fuzz_prev_key), &both))) {
+        fprintf(stderr, "gen_seeds: %s\n", err);
+        return 1;
+    }
+    heartbeats();
+    sessions(&delta);
+    frames(&delta);
+    sids();
+    for (i = 2; i < argc; i++) {
+        config_fixture(argv[i]);
+    }
+    printf("gen_seeds: %d seed files written, %d sealed ones kept, in %s\n", written, kept,
+           outdir);
+    return 0;                 /* apr_terminate at exit: fuzz_global_pool */
+}
