@@ -72,6 +72,23 @@ fi
 bash "$here/build/install-deps.sh"
 bash "$here/build/build.sh" >/dev/null
 
+# Polls a check every 0.1 s for 10 s.
+within_10s() {
+  local _
+  for _ in $(seq 1 100); do
+    "$@" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+member_ready() {
+  curl -fsS "http://127.0.0.1:$1/cluster-manager?auto" 2>/dev/null | grep -q '^EngineState: ready'
+}
+front_ready() {
+  [ "$(curl -fsS "http://127.0.0.1:$FRONT_PORT/cluster-manager?auto" 2>/dev/null \
+        | grep -c '^BalancerMember: .* status=Ok member=ready')" = "$DEMO_MEMBERS" ]
+}
+
 # running already (a member that was crashed or stopped is started again)
 running() {
   local pidfile="$DEMO_DIR/$1/httpd.pid"
@@ -107,14 +124,7 @@ for i in $(seq 1 "$DEMO_MEMBERS"); do
 done
 for i in $(seq 1 "$DEMO_MEMBERS"); do
   port=$((DEMO_PORT + i - 1))
-  up=""
-  for _ in $(seq 1 100); do
-    if curl -fsS "http://127.0.0.1:$port/cluster-manager?auto" 2>/dev/null | grep -q '^EngineState: ready'; then
-      up=1; break
-    fi
-    sleep 0.1
-  done
-  if [ -z "$up" ]; then
+  if ! within_10s member_ready "$port"; then
     echo "demo: node$i did not become ready on port $port; its error log:" >&2
     tail -n 20 "$DEMO_DIR/node$i/error_log" >&2
     exit 1
@@ -137,15 +147,7 @@ if [ "$DEMO_FRONT" = "1" ]; then
   "$HTTPD" "${args[@]}" -t >/dev/null
   "$HTTPD" "${args[@]}"
   fi
-  up=""
-  for _ in $(seq 1 100); do
-    if [ "$(curl -fsS "http://127.0.0.1:$FRONT_PORT/cluster-manager?auto" 2>/dev/null \
-            | grep -c '^BalancerMember: .* status=Ok member=ready')" = "$DEMO_MEMBERS" ]; then
-      up=1; break
-    fi
-    sleep 0.1
-  done
-  if [ -z "$up" ]; then
+  if ! within_10s front_ready; then
     echo "demo: the front did not see $DEMO_MEMBERS ready members on port $FRONT_PORT; its error log:" >&2
     tail -n 20 "$dir/error_log" >&2
     exit 1
