@@ -28,6 +28,8 @@
 #include "util_script.h"
 #include "apr_lib.h"
 
+#include <stddef.h>
+
 APLOG_USE_MODULE(session_cluster);
 
 /* ------------------------------------------------------------------------- */
@@ -120,6 +122,95 @@ static void put_str(apr_array_header_t *fs, const char *key, const char *v, cons
     f->kind = V_STR;
     f->counter = 0;
     f->help = help;
+}
+
+/* Counters shown as they are: name, where, counter (or gauge), help. */
+typedef struct {
+    const char *key;
+    apr_size_t off;
+    int counter;
+    const char *help;
+} counter_def;
+
+#define SHM_C(f) offsetof(sc_shm_t, f)
+static const counter_def channel_fields[] = {
+    { "MsgsIn", SHM_C(c.msgs_in), 1, "cluster messages received" },
+    { "MsgsOut", SHM_C(c.msgs_out), 1, "cluster messages sent" },
+    { "BytesIn", SHM_C(c.bytes_in), 1, "bytes received" },
+    { "BytesOut", SHM_C(c.bytes_out), 1, "bytes sent" },
+    { "HeartbeatsIn", SHM_C(c.heartbeats_in), 1, "multicast heartbeats received" },
+    { "HeartbeatsOut", SHM_C(c.heartbeats_out), 1, "multicast heartbeats sent" },
+    { "BadFrames", SHM_C(c.bad_frames), 1, "frames refused" },
+    { "BadHeartbeats", SHM_C(c.bad_heartbeats), 1, "heartbeats refused" },
+    { "AuthFailures", SHM_C(c.auth_failures), 1,
+      "EncryptInterceptor: frames and heartbeats that were not authentic" },
+    { "Replays", SHM_C(c.replays), 1,
+      "EncryptInterceptor: authentic frames and heartbeats refused as replays" },
+    { "PreviousKeyUsed", SHM_C(c.previous_key), 1,
+      "EncryptInterceptor: messages opened with previousEncryptionKey" },
+    { "ConnsRefused", SHM_C(c.conns_refused), 1,
+      "Receiver: connections refused (too many, or an address that sent bad frames)" },
+    { "ConnsTimedOut", SHM_C(c.conns_timed_out), 1,
+      "Receiver: connections closed silent before HELLO or stalled in a frame" },
+    { "QueueFull", SHM_C(c.queue_full), 1,
+      "connections closed because their send queue was full" },
+    { "AcksIn", SHM_C(c.acks_in), 1, "acknowledgements received" },
+    { "AcksOut", SHM_C(c.acks_out), 1, "acknowledgements sent" },
+    { "AckTimeouts", SHM_C(c.ack_timeouts), 1, "acknowledged sends that timed out" },
+    { "SendFailures", SHM_C(c.send_failures), 1, "sends that failed" },
+    { "Connects", SHM_C(c.connects), 1, "connections made to members" },
+    { "ConnectFailures", SHM_C(c.connect_failures), 1, "connections to members that failed" },
+    { "QueueDepth", SHM_C(queue_depth), 0,
+      "acknowledged sends waiting for their acknowledgements" },
+    { "QueueBytes", SHM_C(queue_bytes), 0, "bytes written but not yet taken by the network" },
+    { "FdChecks", SHM_C(ic.fd_checks), 1,
+      "TcpFailureDetector: TCP checks of a silent or lost member" },
+    { "FdSuspected", SHM_C(ic.fd_suspected), 1,
+      "TcpFailureDetector: members silent for dropTime" },
+    { "FdDead", SHM_C(ic.fd_dead), 1, "members declared dead" },
+    { "FdFalseAlarms", SHM_C(ic.fd_false_alarms), 1,
+      "TcpFailureDetector: suspected members that answered" },
+    { "PingsOut", SHM_C(ic.pings_out), 1,
+      "TcpPingInterceptor and static membership: TCP heartbeats sent" },
+    { "DomainFiltered", SHM_C(ic.domain_filtered), 1,
+      "DomainFilterInterceptor: heartbeats of another domain dropped" },
+    { "DispatchAsync", SHM_C(ic.dispatch_async), 1,
+      "MessageDispatchInterceptor: messages sent without waiting" },
+    { "ThroughputReports", SHM_C(ic.throughput_reports), 1,
+      "ThroughputInterceptor: reports logged" },
+    { NULL, 0, 0, NULL }
+};
+
+#define STORE_C(f) offsetof(sc_store_hdr, f)
+static const counter_def session_fields[] = {
+    { "SessionsCreated", STORE_C(created), 1, "sessions created here or replicated in" },
+    { "SessionsUpdated", STORE_C(updated), 1, "session updates" },
+    { "SessionsRemoved", STORE_C(removed), 1, "sessions removed" },
+    { "SessionsExpired", STORE_C(expired), 1, "sessions expired" },
+    { "SessionsRejectedFull", STORE_C(rejected_full), 1, "sessions refused: the store was full" },
+    { "SessionsRejectedSize", STORE_C(rejected_size), 1,
+      "sessions refused: larger than maxSessionSize" },
+    { "ReplicatedIn", STORE_C(replicated_in), 1, "session messages received" },
+    { "ReplicatedOut", STORE_C(replicated_out), 1, "session messages sent" },
+    { "TransferIn", STORE_C(transfer_in), 1, "sessions received by state transfer" },
+    { "TransferOut", STORE_C(transfer_out), 1, "sessions sent by state transfer" },
+    { "LastTransferMs", STORE_C(last_transfer_ms), 0, "duration of the last state transfer in" },
+    { "LastTransferSessions", STORE_C(last_transfer_count), 0,
+      "sessions of the last state transfer in" },
+    { "SessionsRebound", STORE_C(rebound), 1,
+      "sessions re-bound to this member's route (JvmRouteBinderValve)" },
+    { NULL, 0, 0, NULL }
+};
+
+/* Every 64-bit counter of a table, read from 'base'. */
+static void put_fields(apr_pool_t *p, apr_array_header_t *fs, const void *base,
+                       const counter_def *defs)
+{
+    for (; defs->key; defs++) {
+        apr_uint64_t v;
+        memcpy(&v, (const char *)base + defs->off, sizeof(v));
+        put_num(p, fs, defs->key, v, defs->counter, defs->help);
+    }
 }
 
 /* milliseconds since t, 0 when t is unset */
@@ -435,62 +526,15 @@ static void gather(model *m, const sc_view *v)
 
     /* the channel */
     s = new_section(m, "channel", "Channel");
-    put_num(p, s->fields, "MsgsIn", h->c.msgs_in, 1, "cluster messages received");
-    put_num(p, s->fields, "MsgsOut", h->c.msgs_out, 1, "cluster messages sent");
-    put_num(p, s->fields, "BytesIn", h->c.bytes_in, 1, "bytes received");
-    put_num(p, s->fields, "BytesOut", h->c.bytes_out, 1, "bytes sent");
     {
         apr_uint64_t secs = ms_since(h->counters_since) / 1000;
         put_num(p, s->fields, "MsgsPerSec",
                 secs ? (h->c.msgs_in + h->c.msgs_out) / secs : 0, 0,
                 "messages in and out per second since the counters started");
     }
-    put_num(p, s->fields, "HeartbeatsIn", h->c.heartbeats_in, 1, "heartbeats received");
-    put_num(p, s->fields, "HeartbeatsOut", h->c.heartbeats_out, 1, "heartbeats sent");
-    put_num(p, s->fields, "BadFrames", h->c.bad_frames, 1, "frames refused");
-    put_num(p, s->fields, "BadHeartbeats", h->c.bad_heartbeats, 1, "heartbeats refused");
     put_str(s->fields, "Encryption", ret->cfg && sc_cluster_encrypted(ret->cfg)
             ? "AES-GCM (EncryptInterceptor)" : "none: traffic is not authenticated", NULL);
-    put_num(p, s->fields, "AuthFailures", h->c.auth_failures, 1,
-            "EncryptInterceptor: frames and heartbeats that were not authentic");
-    put_num(p, s->fields, "Replays", h->c.replays, 1,
-            "EncryptInterceptor: authentic frames and heartbeats refused as replays");
-    put_num(p, s->fields, "PreviousKeyUsed", h->c.previous_key, 1,
-            "EncryptInterceptor: messages opened with previousEncryptionKey");
-    put_num(p, s->fields, "ConnsRefused", h->c.conns_refused, 1,
-            "Receiver: connections refused (too many, or an address that sent bad frames)");
-    put_num(p, s->fields, "ConnsTimedOut", h->c.conns_timed_out, 1,
-            "Receiver: connections closed silent before HELLO or stalled in a frame");
-    put_num(p, s->fields, "QueueFull", h->c.queue_full, 1,
-            "connections closed because their send queue was full");
-    put_num(p, s->fields, "AcksIn", h->c.acks_in, 1, "acknowledgements received");
-    put_num(p, s->fields, "AcksOut", h->c.acks_out, 1, "acknowledgements sent");
-    put_num(p, s->fields, "AckTimeouts", h->c.ack_timeouts, 1,
-            "acknowledged sends that timed out");
-    put_num(p, s->fields, "SendFailures", h->c.send_failures, 1, "sends that failed");
-    put_num(p, s->fields, "Connects", h->c.connects, 1, "connections made to members");
-    put_num(p, s->fields, "ConnectFailures", h->c.connect_failures, 1,
-            "connections to members that failed");
-    put_num(p, s->fields, "QueueDepth", h->queue_depth, 0,
-            "acknowledged sends waiting for their acknowledgements");
-    put_num(p, s->fields, "QueueBytes", h->queue_bytes, 0,
-            "bytes written but not yet taken by the network");
-    put_num(p, s->fields, "FdChecks", h->ic.fd_checks, 1,
-            "TcpFailureDetector: TCP checks of a silent or lost member");
-    put_num(p, s->fields, "FdSuspected", h->ic.fd_suspected, 1,
-            "TcpFailureDetector: members silent for dropTime");
-    put_num(p, s->fields, "FdDead", h->ic.fd_dead, 1, "members declared dead");
-    put_num(p, s->fields, "FdFalseAlarms", h->ic.fd_false_alarms, 1,
-            "TcpFailureDetector: suspected members that answered");
-    put_num(p, s->fields, "PingsOut", h->ic.pings_out, 1,
-            "TcpPingInterceptor and static membership: TCP heartbeats sent");
-    put_num(p, s->fields, "DomainFiltered", h->ic.domain_filtered, 1,
-            "DomainFilterInterceptor: heartbeats of another domain dropped");
-    put_num(p, s->fields, "DispatchAsync", h->ic.dispatch_async, 1,
-            "MessageDispatchInterceptor: messages sent without waiting");
-    put_num(p, s->fields, "ThroughputReports", h->ic.throughput_reports, 1,
-            "ThroughputInterceptor: reports logged");
-
+    put_fields(p, s->fields, h, channel_fields);
     /* the sessions (one manager per httpd) */
     if (ret->store) {
         const sc_store_hdr *sh = ret->store->hdr;
@@ -504,27 +548,7 @@ static void gather(model *m, const sc_view *v)
                 "bytes a session may take (maxSessionSize)");
         put_num(p, s->fields, "SessionsBytesInUse", sc_store_bytes_in_use(ret->store), 0,
                 "bytes of session data held");
-        put_num(p, s->fields, "SessionsCreated", sh->created, 1, "sessions created here or replicated in");
-        put_num(p, s->fields, "SessionsUpdated", sh->updated, 1, "session updates");
-        put_num(p, s->fields, "SessionsRemoved", sh->removed, 1, "sessions removed");
-        put_num(p, s->fields, "SessionsExpired", sh->expired, 1, "sessions expired");
-        put_num(p, s->fields, "SessionsRejectedFull", sh->rejected_full, 1,
-                "sessions refused: the store was full");
-        put_num(p, s->fields, "SessionsRejectedSize", sh->rejected_size, 1,
-                "sessions refused: larger than maxSessionSize");
-        put_num(p, s->fields, "ReplicatedIn", sh->replicated_in, 1,
-                "session messages received");
-        put_num(p, s->fields, "ReplicatedOut", sh->replicated_out, 1, "session messages sent");
-        put_num(p, s->fields, "TransferIn", sh->transfer_in, 1,
-                "sessions received by state transfer");
-        put_num(p, s->fields, "TransferOut", sh->transfer_out, 1,
-                "sessions sent by state transfer");
-        put_num(p, s->fields, "LastTransferMs", (apr_uint64_t)sh->last_transfer_ms, 0,
-                "duration of the last state transfer in");
-        put_num(p, s->fields, "LastTransferSessions", sh->last_transfer_count, 0,
-                "sessions of the last state transfer in");
-        put_num(p, s->fields, "SessionsRebound", sh->rebound, 1,
-                "sessions re-bound to this member's route (JvmRouteBinderValve)");
+        put_fields(p, s->fields, sh, session_fields);
     }
 
     /* the members */
