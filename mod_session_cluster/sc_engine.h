@@ -104,6 +104,8 @@ struct sc_peer {
     int hb_state;
     int observer;
     struct sc_replay *replay;          /* EncryptInterceptor: frames seen (malloc) */
+    apr_time_t last_lost;              /* its connection last broke */
+    apr_time_t spoof_logged;           /* last refusal of a heartbeat in its name */
     apr_uint64_t hb_seq_max;           /* highest multicast heartbeat sequence */
     int view;                          /* sc_view_state */
     apr_time_t first_seen, last_heard, state_since;

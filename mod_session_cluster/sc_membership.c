@@ -343,9 +343,29 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
 
     if (p->id_known && !memcmp(p->id, hb->id, SC_ID_LEN)
         && hb->incarnation < p->incarnation) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1225)
-                     "heartbeat of %s from %s has an older incarnation than the one "
-                     "known: rejected", hb->route, from);
+        if (now - p->spoof_logged > apr_time_from_sec(60)) {
+            p->spoof_logged = now;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1225)
+                         "heartbeat of %s from %s has an older incarnation than the one "
+                         "known: rejected (said once a minute)", hb->route, from);
+        }
+        return NULL;
+    }
+    /* a live member's id from another address: somebody else speaking in its
+     * name (a member that really moved is dead or gone here first) */
+    if (p->id_known && !memcmp(p->id, hb->id, SC_ID_LEN)
+        && (p->view == SC_VIEW_ALIVE || p->view == SC_VIEW_SUSPECT)
+        && (p->port != hb->port || (strcmp(p->host, addr) != 0 && !same_address(p, hb)))) {
+        if (now - p->spoof_logged > apr_time_from_sec(60)) {
+            p->spoof_logged = now;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1301)
+                         "heartbeat in the name of live member %s (%s:%d) claims %s:%u "
+                         "(from %s): rejected (said once a minute)", p->route, p->host,
+                         p->port, addr, hb->port, from);
+        }
+        if (via) {
+            sc_tr_close(e, via, "heartbeat in another member's name");
+        }
         return NULL;
     }
     if (hb->incarnation != p->incarnation) {
@@ -439,6 +459,15 @@ void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why)
 /* Its connection broke without a goodbye: check at once. */
 void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
 {
+    apr_time_t now = apr_time_now();
+    if (now - p->last_lost < apr_time_from_sec(1)) {
+        /* lost again at once (it closes what we open): back off, do not
+         * hammer it; its heartbeats or dropTime decide */
+        p->last_lost = now;
+        backoff(p, now);
+        return;
+    }
+    p->last_lost = now;
     if (p->view != SC_VIEW_ALIVE && p->view != SC_VIEW_SUSPECT) {
         backoff(p, apr_time_now());
         return;
