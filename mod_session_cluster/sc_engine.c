@@ -317,8 +317,9 @@ static void pending_tick(sc_engine *e, apr_time_t now)
         if (gone) {
             e->shm->c.send_failures++;
             if (pd->group) {
-                group_settle(e, pd, 0, apr_psprintf(e->tmp, "%s is %s", pd->peer->route,
-                                                    sc_view_name(pd->peer->view)));
+                /* a member that is no longer live is not waited for: the
+                 * change is on every live member */
+                group_settle(e, pd, 1, NULL);
             }
             else {
                 sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,
@@ -397,8 +398,9 @@ again:
         }
         e->shm->c.send_failures++;
         if (pd->group) {
-            group_settle(e, pd, 0, apr_psprintf(e->tmp, "connection to %s lost",
-                                                p->route));
+            int gone = p->view == SC_VIEW_DEAD || p->view == SC_VIEW_LEFT;
+            group_settle(e, pd, gone, apr_psprintf(e->tmp, "connection to %s lost",
+                                                   p->route));
         }
         else {
             sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,

@@ -281,6 +281,16 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
     if (!sc_engine_request(r->pool, r->server, NULL, b->buf, b->len, acked, &result, &ms)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1274)
                       "replication of %s: %s", what, result);
+        if (acked) {
+            /* synchronous replication promises that a change the client sees
+             * is on every live member: it is not, so the client is not told
+             * it succeeded (the header filter sends this status; a client or
+             * balancer retrying finds the version before it everywhere) */
+            r->status = HTTP_SERVICE_UNAVAILABLE;
+            r->status_line = NULL;
+            apr_table_setn(r->err_headers_out, "Retry-After", "1");
+            apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "failed");
+        }
     }
 }
 
