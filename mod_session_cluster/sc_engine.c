@@ -878,7 +878,9 @@ static void engine_run(sc_retained *r)
         }
         n = sc_tr_pollfds(e, pfds, SC_POLL_MAX);
         if (poll(pfds, (nfds_t)n, 50) > 0) {
+            sc_tr_cork(e);
             sc_tr_handle(e, pfds, n);
+            sc_tr_uncork(e);
         }
     }
     sc_cloud_stop(e);

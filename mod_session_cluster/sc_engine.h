@@ -236,6 +236,7 @@ struct sc_engine {
     int self_port;
     char ipc_path[256];
     sc_conn *conns;
+    int corked;                        /* sends wait for sc_tr_uncork */
     sc_peer *peers;
     sc_pending *pending;
     apr_uint64_t seq;
@@ -270,6 +271,9 @@ void sc_tr_close(sc_engine *e, sc_conn *c, const char *why);
 int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t seq,
                      const void *payload, apr_size_t len);
 void sc_tr_handle(sc_engine *e, struct pollfd *pfds, int n);
+/* While corked, writes are buffered; uncorking sends every connection's. */
+void sc_tr_cork(sc_engine *e);
+void sc_tr_uncork(sc_engine *e);
 int sc_tr_pollfds(sc_engine *e, struct pollfd *pfds, int max);
 void sc_tr_mcast_send(sc_engine *e, int state);
 /* Closes connections that stay silent before HELLO or stall in a frame. */

@@ -1116,6 +1116,59 @@ static int ping_page(request_rec *r, apr_table_t *args)
     return OK;
 }
 
+/* GET ?session=ID: what this member holds of one session (not its data):
+ * whether it is held, the id as stored (its route may differ after a
+ * re-binding), version (one more at every write), times and size.  Comparing
+ * members' versions shows whether replication kept up.  Text lines as ?auto,
+ * or JSON with &json. */
+static int session_page(request_rec *r, apr_table_t *args)
+{
+    const char *id = apr_table_get(args, "session");
+    int json = apr_table_get(args, "json") != NULL;
+    sc_retained *ret = sc_retained_get(r->server);
+    sc_sess_copy c;
+    int held;
+
+    if (!sc_sid_valid(id)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1302)
+                      "cluster-manager: session= is not a session id of this cluster's "
+                      "shape (%" APR_SIZE_T_FMT " characters)", strlen(id));
+        return HTTP_BAD_REQUEST;
+    }
+    if (!ret->store) {
+        return HTTP_NOT_FOUND;        /* a front holds no sessions */
+    }
+    held = sc_store_get(ret->store, r->pool, id, 0, &c) == SC_STORE_OK;
+    ap_set_content_type(r, json ? "application/json" : "text/plain; charset=utf-8");
+    if (r->header_only) {
+        return OK;
+    }
+    if (json) {
+        ap_rprintf(r, "{\"session\": {\"asked\": \"%s\", \"held\": %s", id,
+                   held ? "true" : "false");
+        if (held) {
+            ap_rprintf(r, ", \"id\": \"%s\", \"version\": %" APR_UINT64_T_FMT
+                       ", \"created_ms_ago\": %" APR_UINT64_T_FMT
+                       ", \"accessed_ms_ago\": %" APR_UINT64_T_FMT
+                       ", \"max_inactive_s\": %" APR_INT64_T_FMT ", \"bytes\": %u",
+                       c.id, c.version, ms_since(c.created), ms_since(c.last_access),
+                       c.max_inactive, c.data_len);
+        }
+        ap_rputs("}}\n", r);
+        return OK;
+    }
+    ap_rprintf(r, "Session: %s\nSessionHeld: %s\n", id, held ? "yes" : "no");
+    if (held) {
+        ap_rprintf(r, "SessionId: %s\nSessionVersion: %" APR_UINT64_T_FMT "\n"
+                   "SessionCreatedMsAgo: %" APR_UINT64_T_FMT "\n"
+                   "SessionAccessedMsAgo: %" APR_UINT64_T_FMT "\n"
+                   "SessionMaxInactive: %" APR_INT64_T_FMT "\nSessionBytes: %u\n",
+                   c.id, c.version, ms_since(c.created), ms_since(c.last_access),
+                   c.max_inactive, c.data_len);
+    }
+    return OK;
+}
+
 /* ------------------------------------------------------------------------- */
 /* The handler                                                                */
 /* ------------------------------------------------------------------------- */
@@ -1150,6 +1203,9 @@ int sc_status_handler(request_rec *r)
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
     if (apr_table_get(args, "ping")) {
         return ping_page(r, args);
+    }
+    if (apr_table_get(args, "session")) {
+        return session_page(r, args);
     }
     fmt = apr_table_get(args, "format");
     if (apr_table_get(args, "auto")) {

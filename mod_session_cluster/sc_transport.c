@@ -383,6 +383,32 @@ void sc_tr_connect(sc_engine *e, sc_peer *p)
 }
 
 /* Queues bytes on a connection and tries to write them at once. */
+/* Sends what the connection has buffered, as far as the socket takes it. */
+static int conn_flush(sc_engine *e, sc_conn *c)
+{
+    while (c->woff < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->woff += (apr_size_t)n;
+        }
+        else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
+        }
+        else if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        else {
+            sc_engine_conn_broken(e, c);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Buffers data on the connection and sends it: at once, or, while the engine
+ * handles a round of poll events (e->corked), when the round ends, so that
+ * the frames (header and payload) and messages of one round go out in one
+ * send per connection. */
 static int conn_write(sc_engine *e, sc_conn *c, const unsigned char *data, apr_size_t len)
 {
     if (c->state == SC_CS_CLOSED) {
@@ -413,23 +439,8 @@ static int conn_write(sc_engine *e, sc_conn *c, const unsigned char *data, apr_s
     }
     memcpy(c->wbuf + c->wlen, data, len);
     c->wlen += len;
-    if (c->state == SC_CS_OPEN) {
-        while (c->woff < c->wlen) {
-            ssize_t n = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
-            if (n > 0) {
-                c->woff += (apr_size_t)n;
-            }
-            else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                break;
-            }
-            else if (n < 0 && errno == EINTR) {
-                continue;
-            }
-            else {
-                sc_engine_conn_broken(e, c);
-                return -1;
-            }
-        }
+    if (c->state == SC_CS_OPEN && !e->corked) {
+        return conn_flush(e, c);
     }
     return 0;
 }
@@ -459,11 +470,16 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
         }
         payload = out;
     }
-    if (conn_write(e, c, hdr, sizeof(hdr)) != 0) {
-        return -1;
-    }
-    if (len + extra && conn_write(e, c, payload, len + extra) != 0) {
-        return -1;
+    {
+        /* header and payload in one send */
+        int was = e->corked, rc;
+        e->corked = 1;
+        rc = conn_write(e, c, hdr, sizeof(hdr));
+        e->corked = was;
+        if (rc != 0 || conn_write(e, c, len + extra ? payload : (const void *)"",
+                                  len + extra) != 0) {
+            return -1;
+        }
     }
     if (c->kind != SC_CONN_IPC) {
         e->shm->c.msgs_out++;
@@ -1156,6 +1172,24 @@ void sc_tr_handle(sc_engine *e, struct pollfd *pfds, int n)
         }
         if (c->state == SC_CS_OPEN && (pfds[i].revents & POLLOUT)) {
             conn_write(e, c, (const unsigned char *)"", 0);
+        }
+    }
+}
+
+void sc_tr_cork(sc_engine *e)
+{
+    e->corked = 1;
+}
+
+void sc_tr_uncork(sc_engine *e)
+{
+    sc_conn *c;
+    e->corked = 0;
+    /* a broken connection's retries only add connections at the head (still
+     * connecting, sent when connected): the walk goes on from c->next */
+    for (c = e->conns; c; c = c->next) {
+        if (c->state == SC_CS_OPEN && c->woff < c->wlen) {
+            conn_flush(e, c);
         }
     }
 }

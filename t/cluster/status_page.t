@@ -708,6 +708,38 @@ my %t_action;
     like($out, qr{<h1>Cluster Manager for }, '5. ... and the page heading');
 }
 
+# ?session=ID: one session as each member holds it (the first one was expired
+# above; synchronous replication:
+# the same version everywhere once the write was answered)
+{
+    for my $id (grep { defined } @s1[1 .. 2], @s2[0 .. 1]) {
+        my (%v, @why);
+        for my $n (@N) {
+            my ($st, undef, $b) = fetch($c, $n, "session=$id");
+            my ($held) = $b =~ /^SessionHeld: (\w+)$/m;
+            ($v{$n}) = $b =~ /^SessionVersion: (\d+)$/m;
+            push @why, "$n: status $st, held " . ($held // '?') . ', version ' . ($v{$n} // '-');
+        }
+        my %distinct = map { ($_ // 'none') => 1 } values %v;
+        check(!grep({ !defined } values %v) && keys %distinct == 1 && (keys %distinct)[0] >= 2, $c,
+              "7. ?session=$id: held by every member at one version (>= 2)", @why);
+    }
+    my ($st, $h, $b) = fetch($c, "node2", "session=$s1[1]&json");
+    my $j = $st == 200 ? eval { JSON::PP->new->decode($b) } : undef;
+    ok($j && $j->{session}{held} && $j->{session}{id} eq $s1[1] && $j->{session}{bytes} > 0
+       && $j->{session}{version} >= 2, '7. ?session=ID&json: held, id, version, bytes')
+        or diag("status $st: $b");
+    unlike($b, qr/bench|counter=/, '7. ... and not the session data');
+    my $unknown = ('0' x 32) . '.node1';
+    ($st, undef, $b) = fetch($c, 'node1', "session=$unknown");
+    ok($st == 200 && $b =~ /^SessionHeld: no$/m && $b !~ /^SessionVersion/m,
+       '7. ?session= of an id nobody holds: SessionHeld: no') or diag("status $st: $b");
+    ($st) = fetch($c, 'node1', 'session=%3Cscript%3E');
+    is($st, 400, '7. ?session= with an id of another shape: 400');
+    like($c->error_log('node1'), qr/SC1302: cluster-manager: session= is not a session id/,
+         '7. ... logged (SC1302)');
+}
+
 # expire_all last (it empties the cluster)
 {
     my ($s, $h) = post_action($c, 'node1', action => 'expire_all', nonce => $nonce{node1});

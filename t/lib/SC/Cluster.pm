@@ -880,8 +880,16 @@ sub sigstop {
     my $m = $self->_m($name);
     $self->_running_or_croak($m, 'sigstop');
     _signal('STOP', $m->{proc});
-    my @procs = _descendants_procs($m->{proc}[0]);
-    _signal('STOP', @procs);
+    # a child forked just before the parent stopped may not be listed yet:
+    # list again until no new process shows up
+    my (%seen, @procs);
+    for (1 .. 5) {
+        my @new = grep { !$seen{ $_->[0] }++ } _descendants_procs($m->{proc}[0]);
+        last unless @new;
+        _signal('STOP', @new);
+        push @procs, @new;
+        select(undef, undef, undef, 0.02);
+    }
     $m->{state} = 'sigstopped';
     return map { $_->[0] } ($m->{proc}, @procs);
 }
