@@ -548,6 +548,8 @@ static void gather(model *m, const sc_view *v)
                 "bytes a session may take (maxSessionSize)");
         put_num(p, s->fields, "SessionsBytesInUse", sc_store_bytes_in_use(ret->store), 0,
                 "bytes of session data held");
+        put_num(p, s->fields, "SessionsStoreBytes", sc_store_bytes_resident(ret->store), 0,
+                "bytes of the store's shared memory in use (slots and data blocks taken)");
         put_fields(p, s->fields, sh, session_fields);
     }
 

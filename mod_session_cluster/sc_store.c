@@ -18,22 +18,44 @@
 #define EMPTY   (-1)
 #define DELETED (-2)
 
+#define BLOCK_DATA (SC_STORE_BLOCK - sizeof(apr_uint32_t))
+
+static apr_uint64_t blocks_for(apr_uint64_t len)
+{
+    return (len + BLOCK_DATA - 1) / BLOCK_DATA;
+}
+
 apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
                              sc_store **out)
 {
     apr_shm_t *shm;
-    apr_size_t slot_size = APR_ALIGN_DEFAULT(sizeof(sc_sess) + slot_data + 1);
-    apr_uint32_t isz = 1, i;
-    apr_size_t hdr_size = APR_ALIGN_DEFAULT(sizeof(sc_store_hdr)), total;
+    apr_uint64_t isz = 1, i, nblocks;
+    apr_size_t hdr_size = APR_ALIGN_DEFAULT(sizeof(sc_store_hdr));
+    apr_size_t index_size, free_size, slots_size;
+    apr_uint64_t total;
     apr_status_t rv;
     sc_store *st;
     char *base;
 
-    while (isz < capacity * 2) {
+    while (isz < (apr_uint64_t)capacity * 2) {
         isz <<= 1;
     }
-    total = hdr_size + APR_ALIGN_DEFAULT(isz * sizeof(apr_int32_t)) + slot_size * capacity;
-    rv = apr_shm_create(&shm, total, NULL, p);
+    /* every session at its largest, and room for the chains of writes in
+     * flight (a new chain is filled before the old one is given back) */
+    nblocks = ((apr_uint64_t)capacity + 256) * blocks_for(slot_data);
+    if (isz > 0x7fffffff || nblocks >= 0x7fffffff) {
+        return APR_ENOMEM;
+    }
+    index_size = APR_ALIGN_DEFAULT((apr_size_t)isz * sizeof(apr_int32_t));
+    free_size = APR_ALIGN_DEFAULT((apr_size_t)capacity * sizeof(apr_int32_t));
+    slots_size = APR_ALIGN_DEFAULT((apr_size_t)capacity * sizeof(sc_sess));
+    total = hdr_size + index_size + free_size + slots_size + nblocks * SC_STORE_BLOCK;
+    if (total != (apr_size_t)total) {
+        return APR_ENOMEM;
+    }
+    /* a new segment is zero-filled: free slots and an empty free list.  Only
+     * the index is written here, the rest is touched as sessions come. */
+    rv = apr_shm_create(&shm, (apr_size_t)total, NULL, p);
     if (rv != APR_SUCCESS) {
         return rv;
     }
@@ -42,17 +64,16 @@ apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t 
     st = apr_pcalloc(p, sizeof(*st));
     st->hdr = (sc_store_hdr *)base;
     st->index = (apr_int32_t *)(base + hdr_size);
-    st->slots = base + hdr_size + APR_ALIGN_DEFAULT(isz * sizeof(apr_int32_t));
-    st->slot_size = slot_size;
+    st->free_slots = (apr_int32_t *)(base + hdr_size + index_size);
+    st->slots = (sc_sess *)(base + hdr_size + index_size + free_size);
+    st->blocks = (unsigned char *)(base + hdr_size + index_size + free_size + slots_size);
     st->hdr->magic = SC_STORE_MAGIC;
     st->hdr->capacity = capacity;
     st->hdr->slot_data = slot_data;
-    st->hdr->index_size = isz;
+    st->hdr->index_size = (apr_uint32_t)isz;
+    st->hdr->nblocks = (apr_uint32_t)nblocks;
     for (i = 0; i < isz; i++) {
         st->index[i] = EMPTY;
-    }
-    for (i = 0; i < capacity; i++) {
-        memset(st->slots + slot_size * i, 0, sizeof(sc_sess));
     }
     *out = st;
     return APR_SUCCESS;
@@ -60,12 +81,18 @@ apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t 
 
 static sc_sess *slot(sc_store *st, apr_int32_t i)
 {
-    return (sc_sess *)(st->slots + st->slot_size * (apr_size_t)i);
+    return &st->slots[i];
 }
 
-static char *slot_data(sc_sess *s)
+/* Block n (0-based): its next field, then BLOCK_DATA bytes. */
+static apr_uint32_t *block_next(sc_store *st, apr_uint32_t n)
 {
-    return (char *)(s + 1);
+    return (apr_uint32_t *)(st->blocks + (apr_size_t)n * SC_STORE_BLOCK);
+}
+
+static unsigned char *block_data(sc_store *st, apr_uint32_t n)
+{
+    return st->blocks + (apr_size_t)n * SC_STORE_BLOCK + sizeof(apr_uint32_t);
 }
 
 /* A lock word holds its owner's pid; one whose owner died is taken over, so a
@@ -94,6 +121,95 @@ static void lock_take(volatile apr_int32_t *w)
 static void lock_give(volatile apr_int32_t *w)
 {
     __atomic_store_n(w, 0, __ATOMIC_RELEASE);
+}
+
+/* Takes blocks for len bytes and fills them with data: the chain's first
+ * block + 1 (0 for no data) in *head.  0, or -1 when the store has no blocks
+ * left.  The chain is the writer's own until it is swapped into a slot. */
+static int chain_new(sc_store *st, const char *data, apr_uint32_t len, apr_uint32_t *head)
+{
+    sc_store_hdr *h = st->hdr;
+    apr_uint32_t need = (apr_uint32_t)blocks_for(len), got = 0, first = 0, last = 0, off;
+
+    *head = 0;
+    if (!need) {
+        return 0;
+    }
+    lock_take(&h->data_lock);
+    if (h->nblocks - h->blocks_used < need) {
+        lock_give(&h->data_lock);
+        return -1;
+    }
+    /* freed blocks first (they are resident already), linked as they are */
+    if (h->free_block) {
+        first = last = h->free_block - 1;
+        got = 1;
+        while (got < need && *block_next(st, last)) {
+            last = *block_next(st, last) - 1;
+            got++;
+        }
+        h->free_block = *block_next(st, last);
+    }
+    /* then new ones from the top */
+    for (; got < need; got++) {
+        apr_uint32_t b = h->block_hwm++;
+        if (got) {
+            *block_next(st, last) = b + 1;
+        }
+        else {
+            first = b;
+        }
+        last = b;
+    }
+    *block_next(st, last) = 0;
+    h->blocks_used += need;
+    lock_give(&h->data_lock);
+
+    for (off = 0, got = first; off < len; got = *block_next(st, got) - 1) {
+        apr_uint32_t n = len - off < BLOCK_DATA ? len - off : (apr_uint32_t)BLOCK_DATA;
+        memcpy(block_data(st, got), data + off, n);
+        off += n;
+    }
+    *head = first + 1;
+    return 0;
+}
+
+/* Gives a chain back (no longer in any slot; readers that raced the swap
+ * see the slot's sequence move and read again). */
+static void chain_free(sc_store *st, apr_uint32_t head)
+{
+    sc_store_hdr *h = st->hdr;
+    apr_uint32_t last, n = 1;
+    if (!head || head > h->nblocks) {
+        return;
+    }
+    for (last = head - 1; *block_next(st, last) && n <= h->nblocks; n++) {
+        last = *block_next(st, last) - 1;
+    }
+    lock_take(&h->data_lock);
+    *block_next(st, last) = h->free_block;
+    h->free_block = head;
+    h->blocks_used -= n;
+    lock_give(&h->data_lock);
+}
+
+/* Copies len bytes of a chain into out (len + 1 bytes, NUL-terminated).
+ * -1 if the chain is shorter or leaves the block area: a reader racing a
+ * writer, which reads again. */
+static int chain_copy(sc_store *st, apr_uint32_t head, apr_uint32_t len, char *out)
+{
+    apr_uint32_t off = 0, b = head;
+    while (off < len) {
+        apr_uint32_t n = len - off < BLOCK_DATA ? len - off : (apr_uint32_t)BLOCK_DATA;
+        if (!b || b > st->hdr->nblocks) {
+            return -1;
+        }
+        memcpy(out + off, block_data(st, b - 1), n);
+        off += n;
+        b = __atomic_load_n(block_next(st, b - 1), __ATOMIC_RELAXED);
+    }
+    out[len] = '\0';
+    return 0;
 }
 
 /* A session is known by its id's base, the part before the first '.': the
@@ -145,7 +261,7 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
 {
     apr_int32_t i;
     sc_sess *s;
-    int tries = 0;
+    int tries = 0, broken = 0;
 
     if (strlen(id) >= SC_SID_MAX) {
         return SC_STORE_NOTFOUND;
@@ -155,15 +271,19 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
         return SC_STORE_NOTFOUND;
     }
     s = slot(st, i);
-    out->data = apr_palloc(p, st->hdr->slot_data + 1);
+    out->data = NULL;
     for (;;) {
         apr_uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         if ((before & 1) == 0) {
             int ok = s->used && sc_store_same(s->id, id);
+            int torn = 0;
             if (ok) {
-                apr_uint32_t len = s->data_len;
+                apr_uint32_t len = s->data_len, head = s->head;
                 if (len > st->hdr->slot_data) {
-                    len = 0;
+                    len = 0;          /* torn: the sequence check below retries */
+                }
+                if (!out->data || len > out->data_len) {
+                    out->data = apr_palloc(p, len + 1);
                 }
                 memcpy(out->id, s->id, SC_SID_MAX);
                 out->version = s->version;
@@ -171,15 +291,19 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
                 out->last_access = s->last_access;
                 out->max_inactive = s->max_inactive;
                 out->data_len = len;
-                memcpy(out->data, slot_data(s), len);
-                out->data[len] = '\0';
+                torn = chain_copy(st, head, len, out->data) != 0;
             }
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == before) {
                 if (!ok) {
                     return SC_STORE_NOTFOUND;
                 }
-                break;
+                if (!torn) {
+                    break;
+                }
+                if (++broken > 3) {
+                    return SC_STORE_NOTFOUND;   /* a chain no writer is changing */
+                }
             }
         }
         if (++tries > 64) {
@@ -206,6 +330,20 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
     return SC_STORE_OK;
 }
 
+/* A slot for a new session (under the index lock): a freed one, else the
+ * next never used; -1 when all are taken. */
+static apr_int32_t slot_take(sc_store *st)
+{
+    sc_store_hdr *h = st->hdr;
+    if (h->free_slots) {
+        return st->free_slots[--h->free_slots];
+    }
+    if (h->slot_hwm < h->capacity) {
+        return (apr_int32_t)h->slot_hwm++;
+    }
+    return -1;
+}
+
 sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uint32_t len,
                          apr_uint64_t base_version, apr_uint64_t force_version,
                          apr_time_t created, apr_time_t last_access,
@@ -214,6 +352,7 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
     apr_int32_t i;
     sc_sess *s;
     sc_store_rc rc = SC_STORE_OK;
+    apr_uint32_t chain, old_chain = 0;
 
     if (len > st->hdr->slot_data) {
         __atomic_add_fetch(&st->hdr->rejected_size, 1, __ATOMIC_RELAXED);
@@ -222,51 +361,41 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
     if (strlen(id) >= SC_SID_MAX) {
         return SC_STORE_TOOBIG;
     }
+    /* the data first, in blocks of its own */
+    if (chain_new(st, data, len, &chain) != 0) {
+        __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
+        return SC_STORE_FULL;
+    }
     lock_take(&st->hdr->index_lock);
     i = index_find(st, id, NULL);
     if (i < 0) {
         /* a new session: a free slot and an index position */
-        apr_uint32_t mask = st->hdr->index_size - 1, pos = hash_id(id) & mask, n, k;
-        if (st->hdr->count >= st->hdr->capacity) {
+        apr_uint32_t mask = st->hdr->index_size - 1, pos = hash_id(id) & mask, n;
+        apr_int32_t k = st->hdr->count < st->hdr->capacity ? slot_take(st) : -1;
+        if (k < 0) {
             lock_give(&st->hdr->index_lock);
+            chain_free(st, chain);
             __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
             return SC_STORE_FULL;
         }
-        /* from the hint on, wrapping: creating N sessions stays O(N) */
-        {
-            apr_uint32_t cap = st->hdr->capacity, start = st->hdr->free_hint % cap, i2;
-            k = cap;
-            for (i2 = 0; i2 < cap; i2++) {
-                apr_uint32_t cand = (start + i2) % cap;
-                if (!slot(st, (apr_int32_t)cand)->used) {
-                    k = cand;
-                    break;
-                }
-            }
-            st->hdr->free_hint = k + 1;
-        }
-        if (k == st->hdr->capacity) {
-            lock_give(&st->hdr->index_lock);
-            __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
-            return SC_STORE_FULL;
-        }
-        s = slot(st, (apr_int32_t)k);
+        s = slot(st, k);
         lock_take(&s->lock);
         sc_shm_write_begin(&s->seq);
         memset(s->id, 0, SC_SID_MAX);
         apr_cpystrn(s->id, id, SC_SID_MAX);
         s->used = 1;
+        s->touched = 0;
         s->version = force_version ? force_version : 1;
         s->created = created;
         s->last_access = last_access;
         s->max_inactive = max_inactive;
-        memcpy(slot_data(s), data, len);
+        s->head = chain;
         s->data_len = len;
         sc_shm_write_end(&s->seq);
         lock_give(&s->lock);
         for (n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
             if (st->index[pos] < 0) {
-                __atomic_store_n(&st->index[pos], (apr_int32_t)k, __ATOMIC_RELEASE);
+                __atomic_store_n(&st->index[pos], k, __ATOMIC_RELEASE);
                 break;
             }
         }
@@ -303,19 +432,23 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
             s->last_access = last_access;
         }
         s->max_inactive = max_inactive;
-        memcpy(slot_data(s), data, len);
+        old_chain = s->head;
+        s->head = chain;
         s->data_len = len;
         sc_shm_write_end(&s->seq);
         *new_version = s->version;
+        chain = 0;
         __atomic_add_fetch(&st->hdr->updated, 1, __ATOMIC_RELAXED);
     }
     lock_give(&s->lock);
+    chain_free(st, chain);            /* not stored */
+    chain_free(st, old_chain);        /* replaced */
     return rc;
 }
 
 sc_store_rc sc_store_remove(sc_store *st, const char *id)
 {
-    apr_uint32_t pos;
+    apr_uint32_t pos, chain;
     apr_int32_t i;
     sc_sess *s;
     lock_take(&st->hdr->index_lock);
@@ -330,12 +463,16 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
     s->used = 0;
     s->data_len = 0;
     s->id[0] = '\0';
+    chain = s->head;
+    s->head = 0;
     sc_shm_write_end(&s->seq);
     lock_give(&s->lock);
     __atomic_store_n(&st->index[pos], DELETED, __ATOMIC_RELEASE);
+    st->free_slots[st->hdr->free_slots++] = i;
     st->hdr->count--;
     st->hdr->removed++;
     lock_give(&st->hdr->index_lock);
+    chain_free(st, chain);
     return SC_STORE_OK;
 }
 
@@ -377,14 +514,22 @@ sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect
 apr_uint64_t sc_store_bytes_in_use(sc_store *st)
 {
     apr_uint64_t total = 0;
-    apr_uint32_t i;
-    for (i = 0; i < st->hdr->capacity; i++) {
+    apr_uint32_t i, top = st->hdr->slot_hwm;
+    for (i = 0; i < top; i++) {
         sc_sess *s = slot(st, (apr_int32_t)i);
         if (s->used) {
             total += s->data_len;     /* a racy sum: a figure for the page */
         }
     }
     return total;
+}
+
+apr_uint64_t sc_store_bytes_resident(sc_store *st)
+{
+    sc_store_hdr *h = st->hdr;
+    return (apr_uint64_t)((char *)st->slots - (char *)h)
+           + (apr_uint64_t)h->slot_hwm * sizeof(sc_sess)
+           + (apr_uint64_t)h->block_hwm * SC_STORE_BLOCK;
 }
 
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
@@ -416,10 +561,10 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
                                 int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
                                 void *ctx, int clear_touched)
 {
-    apr_uint32_t k, seen = 0;
+    apr_uint32_t k, seen = 0, top = st->hdr->slot_hwm, room = 0;
     sc_sess_copy c;
-    c.data = apr_palloc(p, st->hdr->slot_data + 1);
-    for (k = start; k < st->hdr->capacity && seen < max; k++) {
+    c.data = NULL;
+    for (k = start; k < top && seen < max; k++) {
         sc_sess *s = slot(st, (apr_int32_t)k);
         int touched, ok = 0;
         if (!__atomic_load_n(&s->used, __ATOMIC_RELAXED)) {
@@ -428,15 +573,17 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
         lock_take(&s->lock);
         if (s->used) {
             apr_uint32_t len = s->data_len <= st->hdr->slot_data ? s->data_len : 0;
+            if (!c.data || len > room) {
+                room = len > 1024 ? len : 1024;
+                c.data = apr_palloc(p, room + 1);
+            }
             memcpy(c.id, s->id, SC_SID_MAX);
             c.version = s->version;
             c.created = s->created;
             c.last_access = s->last_access;
             c.max_inactive = s->max_inactive;
             c.data_len = len;
-            memcpy(c.data, slot_data(s), len);
-            c.data[len] = '\0';
-            ok = 1;
+            ok = chain_copy(st, s->head, len, c.data) == 0;
         }
         touched = __atomic_exchange_n(&s->touched, clear_touched ? 0 : s->touched,
                                       __ATOMIC_RELAXED);
@@ -448,7 +595,7 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
             }
         }
     }
-    return k;
+    return k < top ? k : st->hdr->capacity;
 }
 
 const char *sc_store_rc_text(sc_store_rc rc)
@@ -461,7 +608,7 @@ const char *sc_store_rc_text(sc_store_rc rc)
     case SC_STORE_FULL:
         return "the session store is full (Manager maxActiveSessions)";
     case SC_STORE_TOOBIG:
-        return "the session is larger than the store's slots (Manager maxSessionSize)";
+        return "the session is larger than Manager maxSessionSize";
     case SC_STORE_STALE:
         return "the session changed meanwhile";
     }

@@ -1,22 +1,38 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
- * sc_store.h -- the session store: fixed-size slots in one shared memory
- * segment, created once per httpd instance (so graceful restarts keep it) and
- * written by children (their requests) and by the engine (replication, expiry).
+ * sc_store.h -- the session store: one shared memory segment, created once per
+ * httpd instance (so graceful restarts keep it) and written by children (their
+ * requests) and by the engine (replication, expiry).
  *
  *   +-------------------------+
- *   | sc_store_hdr            |  capacity, sizes, counters, index lock
+ *   | sc_store_hdr            |  capacity, sizes, counters, locks
  *   +-------------------------+
  *   | int32 index[index_size] |  open addressing on the id's hash: slot, -1 free,
  *   |                         |  -2 deleted
  *   +-------------------------+
- *   | slot 0 | slot 1 | ...   |  sc_sess header + data[slot_data] each
+ *   | int32 free_slots[cap]   |  a stack of the slots freed below slot_hwm
+ *   +-------------------------+
+ *   | sc_sess slot[cap]       |  a session's id, version, times, and where its
+ *   |                         |  data starts
+ *   +-------------------------+
+ *   | block 0 | block 1 | ... |  SC_STORE_BLOCK bytes each: the next block's
+ *   |                         |  number + 1 (0: the last) and data
  *   +-------------------------+
  *
- * Readers copy a slot under its sequence lock; writers take the slot's lock (a
- * word holding the writer's pid, taken over if that process died) and the
- * index lock for insertions and removals.  A full store or an oversize session
- * is refused with a reason: nothing is ever evicted to make room.
+ * A session's data is a chain of blocks, so it takes what it needs and not
+ * maxSessionSize: memory follows the payload (a block holds 124 bytes).  The
+ * segment is reserved for capacity sessions of maxSessionSize, but only the
+ * pages written are resident: slots and blocks are taken from the bottom
+ * (freed ones first), and nothing walks past the highest ever taken.
+ *
+ * Readers copy a slot and its chain under the slot's sequence lock; writers
+ * take the slot's lock (a word holding the writer's pid, taken over if that
+ * process died), the index lock for insertions and removals, and the data
+ * lock to take or give back blocks.  A writer fills a new chain before it
+ * swaps it in and frees the old one after, so a reader never sees a chain
+ * being written; one that raced a swap sees the sequence move and reads
+ * again.  A full store or an oversize session is refused with a reason:
+ * nothing is ever evicted to make room.
  */
 #ifndef SC_STORE_H
 #define SC_STORE_H
@@ -26,6 +42,8 @@
 #include "apr_time.h"
 
 #define SC_SID_MAX 100              /* 32 hex + '.' + route (63) + NUL, rounded */
+
+#define SC_STORE_BLOCK 128           /* bytes per data block */
 
 typedef struct {
     volatile apr_uint32_t seq;
@@ -38,14 +56,13 @@ typedef struct {
     apr_time_t last_access;
     apr_int64_t max_inactive;       /* seconds; <= 0: never */
     apr_uint32_t data_len;
-    apr_uint32_t pad;
-    /* data[slot_data] follows */
+    apr_uint32_t head;              /* first data block + 1; 0: no data */
 } sc_sess;
 
 typedef struct {
     apr_uint32_t magic;
     apr_uint32_t capacity;
-    apr_uint32_t slot_data;         /* bytes of session data per slot */
+    apr_uint32_t slot_data;         /* most bytes of data of one session */
     apr_uint32_t index_size;        /* power of two */
     volatile apr_int32_t index_lock;
     volatile apr_uint32_t count;
@@ -53,16 +70,25 @@ typedef struct {
     apr_uint64_t rejected_full, rejected_size;
     apr_uint64_t replicated_in, replicated_out, transfer_in, transfer_out;
     apr_time_t last_transfer_ms;    /* duration of the last state transfer */
-    volatile apr_uint32_t free_hint; /* where to look for a free slot first */
+    apr_uint32_t slot_hwm;          /* slots ever taken: [0, slot_hwm) */
+    apr_uint32_t free_slots;        /* entries on the free slot stack */
     apr_uint64_t last_transfer_count;
     apr_uint64_t rebound;           /* ids re-bound (JvmRouteBinderValve) */
+    /* data blocks, under data_lock */
+    volatile apr_int32_t data_lock;
+    apr_uint32_t nblocks;
+    apr_uint32_t block_hwm;         /* blocks ever taken: [0, block_hwm) */
+    apr_uint32_t free_block;        /* first of the free list + 1; 0: empty */
+    apr_uint32_t blocks_used;
+    apr_uint32_t pad;
 } sc_store_hdr;
 
 typedef struct {
     sc_store_hdr *hdr;
     apr_int32_t *index;
-    char *slots;
-    apr_size_t slot_size;
+    apr_int32_t *free_slots;
+    sc_sess *slots;
+    unsigned char *blocks;
 } sc_store;
 
 /* A copy of one session, as read. */
@@ -99,6 +125,8 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
 sc_store_rc sc_store_remove(sc_store *st, const char *id);
 /* Bytes of session data held (approximate while writers run). */
 apr_uint64_t sc_store_bytes_in_use(sc_store *st);
+/* Bytes of the segment in use: header, index, the slots and blocks taken. */
+apr_uint64_t sc_store_bytes_resident(sc_store *st);
 /* Two ids name the same session when their bases (before the '.') match. */
 int sc_store_same(const char *a, const char *b);
 /* Re-binds the session with new_id's base to new_id (a new route).  expect:

@@ -7,7 +7,9 @@
 #   - a graceful restart keeps the sessions (the counter continues), also one
 #     that changes the configuration (MaxConnectionsPerChild 0 for the rest);
 #   - concurrency, one attribute: 4 forked clients for ~5 s each repeatedly
-#     set `pair` to a random value of their own (/app?set=pair&value=X) and
+#     set `pair` to a random value of their own, of 12 to 720 bytes, so that
+#     the session's chain of store blocks grows and shrinks
+#     (/app?set=pair&value=X), and
 #     read the session (/app?read): every read shows one of the values
 #     written (never empty or garbled), the session and its other attributes
 #     (counter, created) are never lost;
@@ -191,7 +193,9 @@ my $S;
         my $n = 0;
         while (time < $end) {
             $n++;
-            my $x = sprintf 'c%dn%dr%08x', $k, $n, int rand 0xffffffff;
+            # 0 to 700 bytes of padding: the session's data takes 1 to 7
+            # blocks of the store, a different number at almost every write
+            my $x = sprintf('c%dn%dr%08x', $k, $n, int rand 0xffffffff) . ('p' x int rand 700);
             my $w = app($c, 'node1', "set=pair&value=$x", $P);
             print $out "W $x\n";
             print $out "E set $x: status $w->{status} session " . ($w->{session} // '-')
@@ -221,7 +225,7 @@ my $S;
                 $nr++;
                 my ($v, $cnt, $cr) = ($1, $2, $3);
                 push @bad, "client $k read pair=$v counter=$cnt $cr"
-                    unless $written{$v} && $v =~ /^(?:init|c\dn\d+r[0-9a-f]{8})$/
+                    unless $written{$v} && $v =~ /^(?:init|c\dn\d+r[0-9a-f]{8}p*)$/
                            && $cnt eq '1' && $cr eq 'created';
             }
             elsif (/^R/) { $nr++; push @bad, "client $k: unparsable read line: $_" }
