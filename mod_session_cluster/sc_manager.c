@@ -431,12 +431,16 @@ static void send_transfers(sc_engine *e)
             sc_buf b;
             block_ctx bc;
             unsigned char *count_at;
-            sc_buf_init(&b, e->tmp, 64 * 1024);
+            apr_pool_t *bp;
+            /* a pool per block: while the socket takes them, many blocks go
+             * out in one turn of the loop, and e->tmp would keep them all */
+            apr_pool_create(&bp, e->tmp);
+            sc_buf_init(&b, bp, 64 * 1024);
             sc_buf_u8(&b, SC_REPL_ALL_DATA);
             sc_buf_u32(&b, 0);
             bc.b = &b;
             bc.n = 0;
-            t->cursor = sc_store_each_from(e->store, e->tmp, t->cursor, (apr_uint32_t)block,
+            t->cursor = sc_store_each_from(e->store, bp, t->cursor, (apr_uint32_t)block,
                                            add_to_block, &bc, 0);
             count_at = b.buf + 1;
             sc_put32(count_at, bc.n);
@@ -445,6 +449,7 @@ static void send_transfers(sc_engine *e)
                 t->sent += bc.n;
                 e->store->hdr->transfer_out += bc.n;
             }
+            apr_pool_destroy(bp);
         }
         if (c->state == SC_CS_OPEN && t->cursor >= e->store->hdr->capacity) {
             sc_buf b;

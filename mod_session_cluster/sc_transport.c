@@ -452,6 +452,7 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
     sc_frame_hdr h;
     int sealed = e->crypto && c->kind != SC_CONN_IPC;
     apr_size_t extra = sealed ? SC_SEAL_OVERHEAD : 0;
+    unsigned char *sealed_buf = NULL;
     memset(&h, 0, sizeof(h));
     h.type = (apr_byte_t)type;
     h.flags = (apr_uint16_t)(flags | (sealed ? SC_FF_TAGGED : 0));
@@ -463,12 +464,16 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
     h.tag_length = (apr_uint16_t)extra;
     sc_frame_hdr_encode(&h, hdr);
     if (sealed) {
-        unsigned char *out = apr_palloc(e->tmp, len + extra);
-        if (sc_crypto_seal(e->crypto, hdr, sizeof(hdr), payload, len, out) != 0) {
+        /* malloc'd, not from e->tmp: a state transfer seals many blocks of a
+         * megabyte in one turn of the loop */
+        sealed_buf = malloc(len + extra);
+        if (!sealed_buf
+            || sc_crypto_seal(e->crypto, hdr, sizeof(hdr), payload, len, sealed_buf) != 0) {
+            free(sealed_buf);
             sc_tr_close(e, c, "EncryptInterceptor: sealing failed");
             return -1;
         }
-        payload = out;
+        payload = sealed_buf;
     }
     {
         /* header and payload in one send */
@@ -476,8 +481,11 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
         e->corked = 1;
         rc = conn_write(e, c, hdr, sizeof(hdr));
         e->corked = was;
-        if (rc != 0 || conn_write(e, c, len + extra ? payload : (const void *)"",
-                                  len + extra) != 0) {
+        if (rc == 0) {
+            rc = conn_write(e, c, len + extra ? payload : (const void *)"", len + extra);
+        }
+        free(sealed_buf);
+        if (rc != 0) {
             return -1;
         }
     }
