@@ -467,7 +467,15 @@ sub setup_rows {
 sub measure {
     my (%o) = @_;   # key, port, path, conns, data, mem (sub), plain
     my $n = $o{conns} + wrk_threads($o{conns});
-    my @ck = $o{plain} ? make_plain($n) : make_sessions($o{port}, $n, $o{data});
+    # through a front: sessions made directly on each member in turn, so that
+    # exactly half live on each.  (Made through the front, they would all go
+    # to one member: mod_proxy_balancer's byrequests counts sticky requests
+    # too, so after a run whose sessions lived on one member the other one
+    # has all the credit and gets every new session, round after round.)
+    # The no-session page gets the same cookies: the same routing.
+    my @ck = $o{make_on}
+        ? map { make_sessions($o{make_on}[$_ % @{ $o{make_on} }], 1, $o{data}) } 0 .. $n - 1
+        : $o{plain} ? make_plain($n) : make_sessions($o{port}, $n, $o{data});
     my $r = run_wrk(port => $o{port}, path => $o{path} // '/app', conns => $o{conns},
                     cookies => \@ck, secs => $secs, kill => $o{kill}, kill_at => $o{kill_at});
     @$r{qw(rss1 pss1 rss2 pss2)} = $o{mem}->() if $o{mem};
@@ -610,8 +618,10 @@ sub setup_ours {
             push @runs, sub { measure(key => "update c$cn|$label", port => $p1, conns => $cn,
                                       mem => $mem) };
             push @runs, sub { measure(key => "front c$cn|$label", port => $pf, conns => $cn,
+                                      make_on => [ $p1, $p2 ],
                                       mem => $mem) };
             push @runs, sub { measure(key => "front c$cn|no session, our front", port => $pf,
+                                      make_on => [ $p1, $p2 ],
                                       path => '/plain', conns => $cn, plain => 1, mem => $mem) }
                 if $send == 8;
         }
@@ -631,6 +641,7 @@ sub setup_ours {
 
     # failover: node1 killed (-9) a third into a run through the front
     measure(key => "failover c$heavy_conns|$label", port => $pf, conns => $heavy_conns,
+            make_on => [ $p1, $p2 ],
             mem => sub { (mem_of($c->pids('node2')), undef, undef) },
             kill_at => $secs / 3, kill => sub { $c->kill9('node1') });
     drop_sockets();
@@ -680,7 +691,8 @@ sub setup_tomcat {
     for my $cn (@conns) {
         push @runs, sub { measure(key => "update c$cn|$label", port => $A->{http_port}, conns => $cn,
                                   mem => $mem) };
-        push @runs, sub { measure(key => "front c$cn|$label", port => $pf, conns => $cn, mem => $mem) };
+        push @runs, sub { measure(key => "front c$cn|$label", port => $pf, conns => $cn, mem => $mem,
+                                  make_on => [ $A->{http_port}, $B->{http_port} ]) };
     }
     for my $d (@heavy_sizes) {
         push @runs, sub { measure(key => "heavy @{[ $d / 1024 ]}KB c$heavy_conns|$label",
@@ -704,6 +716,7 @@ sub setup_tomcat {
     printf "  %-44s lag p50 %.3f ms  p99 %.3f ms\n", "$label 2 nodes", $l50 // -1, $l99 // -1;
 
     measure(key => "failover c$heavy_conns|$label", port => $pf, conns => $heavy_conns,
+            make_on => [ $A->{http_port}, $B->{http_port} ],
             mem => sub { (mem_of($B->{pid}), undef, undef) },
             kill_at => $secs / 3, kill => sub { tomcat_kill9($A) });
     drop_sockets();
