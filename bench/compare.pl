@@ -378,6 +378,35 @@ sub mem_of {
     return ($rss / 1024, $pss / 1024);
 }
 
+# ---- what a member holds of a session ----
+sub sid_of { my $ck = shift // ''; $ck =~ /=([^;\s]+)/ ? $1 : undef }
+# ours: SessionVersion on the member's status page (?session=ID), undef if
+# it does not hold the session
+sub our_version {
+    my ($port, $id) = @_;
+    my (undef, undef, $b) = http_get($port, "/cluster-manager?session=$id");
+    return $b =~ /^SessionVersion: (\d+)$/m ? $1 : undef;
+}
+# Tomcat: an attribute of the session as the node's DeltaManager holds it
+sub tomcat_attr {
+    my ($port, $id, $key) = @_;
+    my (undef, undef, $b) = http_get($port, "/stats?id=$id&key=$key");
+    return $b =~ /^Value: (\d+)$/m ? $1 : undef;
+}
+# (stale, of): sessions whose figure on member 2 is missing or below member 1's
+sub stale_count {
+    my ($get1, $get2, @ck) = @_;
+    my ($stale, $of) = (0, 0);
+    for my $id (grep { defined } map { sid_of($_) } @ck) {
+        my $v1 = $get1->($id);
+        next unless defined $v1;
+        $of++;
+        my $v2 = $get2->($id);
+        $stale++ if !defined $v2 || $v2 < $v1;
+    }
+    return ($stale, $of);
+}
+
 # ---- replication lag: 200 writes on member A, each polled on member B until
 # B has it (over HTTP, kept connections) ----
 sub lag_samples {
@@ -480,12 +509,19 @@ sub measure {
                     cookies => \@ck, secs => $secs, kill => $o{kill}, kill_at => $o{kill_at});
     @$r{qw(rss1 pss1 rss2 pss2)} = $o{mem}->() if $o{mem};
     $r->{sessions} = $n;
+    if ($o{stale}) {
+        # 1 s after the last write: sessions member 2 holds behind member 1
+        sleep 1;
+        @$r{qw(stale stale_of)} = $o{stale}->(@ck);
+    }
+    $r->{payload} = $o{payload}->() if $o{payload};
     record($o{key}, $r);
-    printf "  %-44s %8.0f req/s  p99 %7.2f ms  errors %d%s  lost %d%s\n", $o{key}, $r->{rps},
+    printf "  %-44s %8.0f req/s  p99 %7.2f ms  errors %d%s  lost %d%s%s\n", $o{key}, $r->{rps},
         $r->{p99} // 0, $r->{errors}, $r->{statuses} || $r->{socket_errors}
             ? " ($r->{statuses}" . ($r->{socket_errors} ? " socket $r->{socket_detail}" : '') . ')' : '',
         $r->{lost} // 0,
-        $o{kill} ? sprintf('  stall %.0f ms  gone %d', $r->{stall} // 0, $r->{gone} // 0) : '';
+        $o{kill} ? sprintf('  stall %.0f ms  gone %d', $r->{stall} // 0, $r->{gone} // 0) : '',
+        $o{stale} ? sprintf('  stale 1 s after: %s/%s', $r->{stale} // '?', $r->{stale_of} // '?') : '';
     return $r;
 }
 
@@ -604,6 +640,8 @@ sub setup_ours {
     }, timeout => 15) or die "ours: node1 does not see node2 and the front\n";
     my ($p1, $p2, $pf) = map { $c->member($_)->{http_port} } qw(node1 node2 front);
     my $mem = sub { httpd_mem($c, 'node1', 'node2') };
+    my $payload = sub { my (undef, undef, $b) = http_get($p1, '/cluster-manager?auto');
+                        $b =~ /^SessionsBytesInUse: (\d+)$/m ? $1 : undef };
     warmup($p1, 1);
     my @runs;
     if ($heavy) {
@@ -616,7 +654,9 @@ sub setup_ours {
         warmup($pf, 1);
         for my $cn (@conns) {
             push @runs, sub { measure(key => "update c$cn|$label", port => $p1, conns => $cn,
-                                      mem => $mem) };
+                                      mem => $mem, payload => $payload,
+                                      stale => sub { stale_count(sub { our_version($p1, $_[0]) },
+                                                                 sub { our_version($p2, $_[0]) }, @_) }) };
             push @runs, sub { measure(key => "front c$cn|$label", port => $pf, conns => $cn,
                                       make_on => [ $p1, $p2 ],
                                       mem => $mem) };
@@ -630,10 +670,14 @@ sub setup_ours {
     return $c->teardown if $heavy;
 
     # replication lag: a session of node1's, written there, read on node2
+    # (member 2 is asked for the session's version on its status page: a
+    # request with the cookie there would re-bind the session to member 2)
     my ($ck) = make_sessions($p1, 1);
+    my $sid = sid_of($ck);
+    my $ver = our_version($p1, $sid) // 0;
     my ($l50, $l99) = lag_samples(
-        sub { my (undef, undef, $b) = http_get($p1, '/app?auto', $ck); $b =~ /^Counter: (\d+)/m ? $1 : undef },
-        sub { my (undef, undef, $b) = http_get($p2, '/app?read', $ck); $b =~ /^Counter: (\d+)/m ? $1 : undef });
+        sub { my ($st) = http_get($p1, '/app?auto', $ck); $st == 200 ? ++$ver : undef },
+        sub { our_version($p2, $sid) });
     for my $cn (@conns) {
         @{ $res{"update c$cn|$label"}[-1] }{qw(lag50 lag99)} = ($l50, $l99);
     }
@@ -690,7 +734,10 @@ sub setup_tomcat {
     my @runs;
     for my $cn (@conns) {
         push @runs, sub { measure(key => "update c$cn|$label", port => $A->{http_port}, conns => $cn,
-                                  mem => $mem) };
+                                  mem => $mem,
+                                  stale => sub {
+                                      stale_count(sub { tomcat_attr($A->{http_port}, $_[0], 'counter') },
+                                                  sub { tomcat_attr($B->{http_port}, $_[0], 'counter') }, @_) }) };
         push @runs, sub { measure(key => "front c$cn|$label", port => $pf, conns => $cn, mem => $mem,
                                   make_on => [ $A->{http_port}, $B->{http_port} ]) };
     }
@@ -783,6 +830,7 @@ sub transfer_ours {
     };
     $c->start('node1', timeout => 30);
     $c->wait_for(sub { ($page->('node1', 'EngineState') // '') eq 'ready' }, timeout => 15);
+    my (undef, $empty) = mem_of($c->pids('node1'));
     my $have = fill($c->member('node1')->{http_port}, $count,
                     sub { $page->('node1', 'SessionsActive') });
     my $t0 = time;
@@ -790,7 +838,8 @@ sub transfer_ours {
     $c->wait_for(sub { ($page->('node2', 'EngineState') // '') eq 'ready' }, timeout => 150);
     my %r = (wall => (time - $t0) * 1000, sessions => $have,
              ms => $page->('node2', 'LastTransferMs'),
-             received => $page->('node2', 'LastTransferSessions'));
+             received => $page->('node2', 'LastTransferSessions'),
+             payload => $page->('node1', 'SessionsBytesInUse'), pss_empty => $empty);
     @r{qw(rss1 pss1)} = mem_of($c->pids('node2'));
     @r{qw(rss2 pss2)} = mem_of($c->pids('node1'));
     $c->teardown;
@@ -810,13 +859,17 @@ sub transfer_tomcat {
                    sendAllSessionsWaitTime => 0) : ());
     tomcat_start($A);
     tomcat_wait($A, 0, 120);
+    my (undef, $empty) = mem_of($A->{pid});
     my $have = fill($A->{http_port}, $count, sub { tomcat_stat($A, 'ActiveSessions') });
     my $off = -s $B->{log} // 0;
     my $t0 = time;
     tomcat_start($B);
     tomcat_wait($B, 1, 200);
+    # payload: the 1,000-byte attribute of every session (Java keeps such a
+    # string in 1 byte per character) and its name; ids and timestamps aside
     my %r = (wall => (time - $t0) * 1000, sessions => $have,
-             received => tomcat_stat($B, 'ActiveSessions'));
+             received => tomcat_stat($B, 'ActiveSessions'),
+             payload => ($have // 0) * 1004, pss_empty => $empty);
     my $log = substr(slurp($B->{log}), $off);
     # DeltaManager's own measure: from sending GET_ALL_SESSIONS to the end of
     # the transfer (polled every 100 ms)
@@ -886,9 +939,12 @@ for my $k (@rows) {
     my $r = $res{$k} or next;
     my %x;
     for my $f (qw(rps p50 p99 lag50 lag99 rss1 rss2 pss1 pss2 errors lost gone backwards stall
-                  failed socket_errors reused requests ms wall received sessions)) {
+                  failed socket_errors reused requests ms wall received sessions payload pss_empty)) {
         $x{$f} = med(map { $_->{$f} } @$r);
     }
+    # stale: the worst round
+    my ($worst) = sort { $b->{stale} <=> $a->{stale} } grep { defined $_->{stale} } @$r;
+    @x{qw(stale stale_of)} = @$worst{qw(stale stale_of)} if $worst;
     my $main = $k =~ /^transfer/ ? 'ms' : 'rps';
     @x{qw(min max)} = mm(map { $_->{$main} } @$r);
     $x{n} = @$r;
@@ -914,10 +970,10 @@ for my $k (@rows) {
     }
 }
 
-my $fmt = "%-34s %7s %13s %8s %8s %8s %8s %9s %9s %7s %6s %4s\n";
+my $fmt = "%-34s %7s %13s %8s %8s %8s %8s %9s %9s %7s %6s %4s %8s\n";
 my $out = '';
 $out .= sprintf $fmt, 'scenario', 'req/s', '(spread)', 'p50 ms', 'p99 ms', 'lag p50', 'lag p99',
-    'RSS m1/m2', 'PSS m1/m2', 'vs best', 'errors', 'lost';
+    'RSS m1/m2', 'PSS m1/m2', 'vs best', 'errors', 'lost', 'stale 1s';
 my $f2 = sub { defined $_[0] ? sprintf('%.3f', $_[0]) : '-' };
 my $mb = sub { defined $_[0] ? sprintf('%.0f', $_[0]) : '-' };
 my $lastg = '';
@@ -965,7 +1021,8 @@ for my $k (@rows) {
             $f2->($x->{lag50}), $f2->($x->{lag99}),
             $mb->($x->{rss1}) . (defined $x->{rss2} ? '/' . $mb->($x->{rss2}) : ''),
             $mb->($x->{pss1}) . (defined $x->{pss2} ? '/' . $mb->($x->{pss2}) : ''),
-            $x->{vs} // '-', sprintf('%d', $x->{errors} // 0), sprintf('%d', $x->{lost} // 0);
+            $x->{vs} // '-', sprintf('%d', $x->{errors} // 0), sprintf('%d', $x->{lost} // 0),
+            defined $x->{stale} ? "$x->{stale}/$x->{stale_of}" : '-';
     }
 }
 my $note = sprintf "\n%d round(s), %s s per measured run, scenarios in alternating order; "
@@ -987,13 +1044,115 @@ my $note = sprintf "\n%d round(s), %s s per measured run, scenarios in alternati
     . "Written: bench/compare.csv, bench/compare.png\n", $repeats, $secs;
 print "\n$out$note";
 
+# ---- memory and the issue's targets, from this run's medians ----
+my $c1 = $conns[0];
+my $rps = sub { my $x = $m{ $_[0] }; $x && $x->{rps} ? $x->{rps} : undef };
+my $MB = 1024 * 1024;
+my $tg = '';
+my $target = sub {
+    my ($what, $value, $ok) = @_;
+    $tg .= sprintf "  %-66s %-22s %s\n", $what, $value // 'not run',
+        !defined $value || (defined $ok && $ok eq 'info') ? '' : $ok ? 'met' : 'MISSED';
+};
+my $ratio = sub {
+    my ($what, $a, $b, $min) = @_;
+    my ($x, $y) = ($rps->($a), $rps->($b));
+    $target->($what, $x && $y ? sprintf('%.2fx (%.0f / %.0f)', $x / $y, $x, $y) : undef,
+              $x && $y && $x / $y >= $min);
+};
+for my $cn (@conns) {
+    $tg .= "-- $cn connections\n";
+    $ratio->("direct, ours async >= 1.2x Tomcat async", "update c$cn|ours async (8)",
+             "update c$cn|Tomcat async (8)", 1.2);
+    $ratio->("direct, ours async >= 0.9x mod_session_cookie", "update c$cn|ours async (8)",
+             "update c$cn|mod_session_cookie", 0.9);
+    $ratio->("direct, ours sync >= 1.5x Tomcat sync", "update c$cn|ours sync (6)",
+             "update c$cn|Tomcat sync (6)", 1.5);
+    $ratio->("front, ours async >= 1.0x Tomcat async", "front c$cn|ours async (8)",
+             "front c$cn|Tomcat async (8)", 1.0);
+    $ratio->("front, ours async >= 0.9x the no-session page", "front c$cn|ours async (8)",
+             "front c$cn|no session, our front", 0.9);
+    $ratio->("direct, ours async >= 4x mod_session_dbd postgresql", "update c$cn|ours async (8)",
+             "update c$cn|mod_session_dbd postgresql", 4);
+}
+$tg .= "-- replication, state transfer, failover\n";
+for my $mode ([ 'async (8)', 1 ], [ 'sync (6)', 2 ]) {
+    my $x = $m{"update c$c1|ours $mode->[0]"};
+    $target->("lag p99 ours $mode->[0] < $mode->[1] ms",
+              $x && defined $x->{lag99} ? sprintf('%.3f ms', $x->{lag99}) : undef,
+              $x && defined $x->{lag99} && $x->{lag99} < $mode->[1]);
+}
+for my $n (@tcounts) {
+    my $o = $m{"transfer $n|ours"};
+    # Tomcat's best variant that delivered every session
+    my ($t) = sort { $a->{ms} <=> $b->{ms} }
+              grep { $_ && defined $_->{ms} && complete($_) }
+              map { $m{"transfer $n|$_"} } ('Tomcat', 'Tomcat, blocks of 1000');
+    $target->("transfer of $n sessions >= 2x faster than Tomcat's best complete",
+              $o && $t && $o->{ms} ? sprintf('%.1fx (%d / %d ms)', $t->{ms} / $o->{ms}, $o->{ms}, $t->{ms})
+                                   : undef,
+              $o && $t && $o->{ms} && complete($o) && $t->{ms} / $o->{ms} >= 2);
+}
+for my $cn (@conns) {
+    for my $who ('ours async (8)', 'ours sync (6)', 'Tomcat async (8)', 'Tomcat sync (6)') {
+        my $x = $m{"update c$cn|$who"};
+        my $ours = $who =~ /ours async/;
+        $target->(($ours ? '' : '(for comparison) ') . "$who, c$cn: stale 1 s after the last write"
+                  . ($ours ? ' = 0' : ''),
+                  $x && defined $x->{stale} ? "$x->{stale} of $x->{stale_of} (worst round)" : undef,
+                  !$ours ? 'info' : $x && defined $x->{stale} && $x->{stale} == 0);
+    }
+}
+{
+    my $x = $m{"failover c$c1|ours sync (6)"};
+    $target->("kill -9, ours sync: 0 sessions lost",
+              $x ? sprintf('%d of %d lost', $x->{lost} // 0, $x->{sessions} // 0) : undef,
+              $x && !($x->{lost} // 0));
+}
+# memory: PSS - the same server without sessions <= 1.3 x payload + 20 MB
+$tg .= "-- memory per member: PSS over the same server without sessions <= 1.3 x payload + 20 MB\n";
+my $base = $m{"update c$c1|httpd, no session"};
+for my $who ('ours async (8)', 'ours sync (6)') {
+    my $x = $m{"update c$c1|$who"};
+    next unless $x && $base;
+    my $pl = $x->{payload} // 0;
+    my $worst = (sort { $b <=> $a } grep { defined } $x->{pss1}, $x->{pss2})[0];
+    my $over = $worst - $base->{pss1};
+    $target->(sprintf("update c%d, %s: larger member's PSS %.0f MB, no-session httpd %.0f MB",
+                      $c1, $who, $worst, $base->{pss1}),
+              sprintf('%+.0f MB for %.2f MB', $over, $pl / $MB), $over <= 1.3 * $pl / $MB + 20);
+}
+for my $n (@tcounts) {
+    for my $who ('ours', 'Tomcat', 'Tomcat, blocks of 1000') {
+        my $x = $m{"transfer $n|$who"};
+        next unless $x && defined $x->{pss_empty} && $x->{payload};
+        my $pl = $x->{payload} / $MB;
+        for my $side ([ 'joining', $x->{pss1} ], [ 'sending', $x->{pss2} ]) {
+            next unless defined $side->[1];
+            my $over = $side->[1] - $x->{pss_empty};
+            $target->(sprintf('transfer %d, %s, %s member: PSS %.0f MB, empty %.0f MB', $n, $who,
+                              $side->[0], $side->[1], $x->{pss_empty}),
+                      sprintf('%+.0f MB for %.0f MB', $over, $pl),
+                      $over <= 1.3 * $pl + 20 && complete($x));
+        }
+    }
+}
+$tg = "Targets of issue 8 (this run's medians)\n$tg"
+    . "\nPayload: ours, SessionsBytesInUse of the member the sessions were made on; Tomcat, 1,004 bytes "
+    . "per session (the attribute the bench sets).  The member without sessions: the same "
+    . "httpd setup with Session Off (update rows), the member before it was filled (transfer "
+    . "rows, a JVM just started for Tomcat).\n";
+print "\n$tg";
+spew("$bench/compare-targets.txt", $tg);
+
 # ---- CSV ----
 open my $csv, '>', "$bench/compare.csv" or die "compare.csv: $!\n";
 my @cols = qw(rps min max p50 p99 lag50 lag99 rss1 rss2 pss1 pss2 vs errors lost gone stall ms
-              wall received sessions n);
+              wall received sessions n stale stale_of payload pss_empty);
 print $csv join(',', 'workload', 'scenario', qw(req_per_s min max p50_ms p99_ms lag_p50_ms
     lag_p99_ms rss1_mb rss2_mb pss1_mb pss2_mb vs_best errors sessions_lost sessions_gone stall_ms
-    transfer_ms ready_ms received sessions rounds)), "\n";
+    transfer_ms ready_ms received sessions rounds stale_1s stale_of payload_bytes
+    pss_empty_mb)), "\n";
 for my $k (@rows) {
     my ($g, $label) = split /\|/, $k, 2;
     my $x = $m{$k} or next;
