@@ -1107,7 +1107,7 @@ for my $cn (@conns) {
     my $x = $m{"failover c$c1|ours sync (6)"};
     $target->("kill -9, ours sync: 0 sessions lost",
               $x ? sprintf('%d of %d lost', $x->{lost} // 0, $x->{sessions} // 0) : undef,
-              $x && !($x->{lost} // 0));
+              $x && !(($x->{lost} // 0) + 0));
 }
 # memory: PSS - the same server without sessions <= 1.3 x payload + 20 MB
 $tg .= "-- memory per member: PSS over the same server without sessions <= 1.3 x payload + 20 MB\n";

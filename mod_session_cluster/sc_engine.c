@@ -800,6 +800,7 @@ static void engine_run(sc_retained *r)
     e = apr_pcalloc(pool, sizeof(*e));
     e->pool = pool;
     apr_pool_create(&e->tmp, pool);
+    apr_pool_create(&e->frame_tmp, pool);
     e->s = r->s;
     e->cfg = r->cfg;
     e->shm = r->shm;

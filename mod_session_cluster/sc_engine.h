@@ -200,6 +200,7 @@ typedef struct {
 struct sc_engine {
     apr_pool_t *pool;
     apr_pool_t *tmp;                   /* cleared on every turn of the loop */
+    apr_pool_t *frame_tmp;             /* e->tmp while a frame is handled */
     struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */
     apr_uint64_t broken_round;         /* passes of sc_engine_conn_broken */
     sc_penalty penalty[SC_PENALTY_SLOTS]; /* addresses that sent bad frames */

@@ -897,21 +897,32 @@ static void conn_read(sc_engine *e, sc_conn *c)
             if (c->rlen < total) {
                 break;
             }
-            if (c->kind == SC_CONN_IPC) {
-                sc_engine_on_ipc(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
-            }
-            else if (e->crypto) {
-                const unsigned char *plain = open_frame(e, c, &h);
-                if (!plain) {
-                    return;           /* refused, and the connection closed */
+            {
+                /* each frame's work in a pool cleared after it: one turn of
+                 * the loop can handle thousands of frames (a megabyte per
+                 * connection), and a delta to a 32 KB session makes copies
+                 * of it, which e->tmp would keep until the turn ends */
+                apr_pool_t *turn = e->tmp;
+                int refused = 0;
+                e->tmp = e->frame_tmp;
+                if (c->kind == SC_CONN_IPC) {
+                    sc_engine_on_ipc(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
                 }
-                on_frame(e, c, &h, plain);
-            }
-            else {
-                on_frame(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
-            }
-            if (c->state == SC_CS_CLOSED) {
-                return;
+                else if (e->crypto) {
+                    const unsigned char *plain = open_frame(e, c, &h);
+                    if (plain) {
+                        on_frame(e, c, &h, plain);
+                    }
+                    refused = !plain;   /* and the connection closed */
+                }
+                else {
+                    on_frame(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
+                }
+                e->tmp = turn;
+                apr_pool_clear(e->frame_tmp);
+                if (refused || c->state == SC_CS_CLOSED) {
+                    return;
+                }
             }
             memmove(c->rbuf, c->rbuf + total, c->rlen - total);
             c->rlen -= total;
