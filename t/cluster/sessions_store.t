@@ -6,24 +6,36 @@
 #     child is read and incremented by the next ones, counter 1..10;
 #   - a graceful restart keeps the sessions (the counter continues), also one
 #     that changes the configuration (MaxConnectionsPerChild 0 for the rest);
-#   - concurrency, one attribute: 4 forked clients for ~5 s each repeatedly
-#     set `pair` to a random value of their own, of 12 to 720 bytes, so that
-#     the session's chain of store blocks grows and shrinks
-#     (/app?set=pair&value=X), and
-#     read the session (/app?read): every read shows one of the values
-#     written (never empty or garbled), the session and its other attributes
-#     (counter, created) are never lost;
+#   - concurrency, one attribute: 4 forked clients for ~5 s (and at least
+#     50 rounds) each repeatedly set `pair` to a random value of their
+#     own, of 12 to 720 bytes, so that the session's chain of store blocks
+#     grows and shrinks (/app?set=pair&value=X), and read the session
+#     (/app?read): every set and read is answered 200 for the session, every
+#     read shows one of the values written (never empty or garbled), the
+#     session and its other attributes (counter, created) are never lost,
+#     every set was saved (the session's version, ?session=ID on the status
+#     page, grew by exactly the number of sets) and the final value is the
+#     last value of one of the clients;
 #   - concurrency, counters: 20 sessions, 4 forked clients for ~5 s each
 #     walking over the same sessions in the same order with /app?auto (three
-#     requests per session in a row, so that the clients meet often): every
-#     request is answered for its session, no session is lost, and the final
-#     counter lies between 1 and 1 + the increments answered.  Two requests
-#     that read the same version and both change the same attribute: the last
-#     writer wins (as in Tomcat, and mod_session_cookie), so increments of one
-#     counter from parallel requests may be lost; then the same for 2 s on a
-#     single session;
+#     requests per session in a row, so that the clients meet often); then
+#     the same for 2 s on a single session.  What the README ("Writes")
+#     promises for parallel writes: a change is written over the version read
+#     and, when another request wrote meanwhile, re-applied to the newer
+#     version.  So every request is answered 200 for its session, every
+#     increment answered is saved (each session's version grows by exactly
+#     its increments answered; SessionsUpdated by all of them; no
+#     SC1277/SC1278 "not saved"), and the final counter is the value the
+#     last saved write computed, i.e. the last counter one of the clients
+#     was answered for that session.  Two requests that read the same value
+#     and both set the same attribute: the re-applied change sets it again,
+#     so the last writer wins (as in Tomcat and mod_session_cookie) and
+#     increments of one counter from parallel requests may be lost (counted
+#     in a note);
 #   - concurrency, distinct attributes: 4 clients on one session, each
-#     setting its own attribute to increasing values: at the end every
+#     setting its own attribute to increasing values and reading the session
+#     after each set: every set is answered 200 with its value, every read
+#     shows the client's own last value, every set is saved (version), and at the end every
 #     attribute holds its client's last value (a concurrent write is merged
 #     into the newer version, so no client's update of another attribute is
 #     lost).
@@ -46,7 +58,8 @@ alarm 90;
 my $DEMO_SO = demo_module();
 
 my $CLIENTS  = 4;
-my $DURATION = 5;      # seconds per stress phase
+my $DURATION = 5;      # seconds per stress phase (an amount of work, not a figure checked)
+my $MIN_ROUNDS = 50;   # rounds each client makes at least, however slow the machine
 my $NSESS    = 20;
 
 # ---------------------------------------------------------------------------
@@ -63,6 +76,18 @@ sub app_pids {
     close $fh;
     return @p;
 }
+
+# The session's version on member $n (one more at every saved write), from
+# the status page's ?session=ID; undef when not held.
+sub version_of {
+    my ($c, $n, $id) = @_;
+    my ($st, undef, $b) = $c->get($n, "/cluster-manager?session=$id");
+    return undef unless ($st // 0) == 200 && ($b // '') =~ /^SessionHeld: yes$/m;
+    return ($b =~ /^SessionVersion: (\d+)$/m)[0];
+}
+
+# The first few of a list, for diag().
+sub first_of { my ($k, @l) = @_; return @l[0 .. ($#l < $k - 1 ? $#l : $k - 1)] }
 
 # Runs $CLIENTS forked clients; each calls $body->($client_no, $out_fh) and
 # writes its results as lines to its own file.  Returns the lines per client.
@@ -130,7 +155,7 @@ my $extra = sub {
 
 my $c = SC::Cluster->new(members => 1, mpm => 'prefork', extra_conf => $extra->(1));
 $c->start_all;
-ok(defined within(5, sub { (counter($c, 'node1', 'EngineState') // '') eq 'ready' }),
+ok(defined within(20, sub { (counter($c, 'node1', 'EngineState') // '') eq 'ready' }),
    'node1 is ready');
 my $engine_pid = counter($c, 'node1', 'EnginePid');
 
@@ -186,12 +211,13 @@ my $S;
     $r = app($c, 'node1', 'set=pair&value=init', $P);
     check(($r->{attrs}{pair} // '') eq 'init', $c, "pair session $P starts with pair=init", show($r));
     my $created = $r->{attrs}{created};
+    my $v0 = version_of($c, 'node1', $P);
     my $t0 = time;
     my $end = $t0 + $DURATION;
     my ($lines, $died) = run_clients('pair', sub {
         my ($k, $out) = @_;
         my $n = 0;
-        while (time < $end) {
+        while (time < $end || $n < $MIN_ROUNDS) {
             $n++;
             # 0 to 700 bytes of padding: the session's data takes 1 to 7
             # blocks of the store, a different number at almost every write
@@ -214,9 +240,10 @@ my $S;
     });
     my %written = (init => 1);
     my ($nw, $nr, @bad, @errors) = (0, 0);
+    my %last_w;    # client => the last value it wrote
     for my $k (sort keys %$lines) {
         for (@{ $lines->{$k} }) {
-            if (/^W (\S+)$/) { $written{$1} = 1; $nw++ }
+            if (/^W (\S+)$/) { $written{$1} = 1; $nw++; $last_w{$k} = $1 }
         }
     }
     for my $k (sort keys %$lines) {
@@ -234,32 +261,48 @@ my $S;
     }
     note(sprintf "pair: %d sets and %d reads from %d clients in %.1fs", $nw, $nr, $CLIENTS, time - $t0);
     ok(!@$died, 'pair: every client ran to the end') or diag(join("\n", @$died));
-    cmp_ok($nr, '>', 100, 'pair: the clients read the session more than 100 times');
+    my @short = map { my $k = $_; my $w = grep { /^W / } @{ $lines->{$k} || [] };
+                      $w < $MIN_ROUNDS ? "client $k: $w sets" : () } 1 .. $CLIENTS;
+    check(!@short, $c, "pair: each of the $CLIENTS clients made at least $MIN_ROUNDS sets (each followed by a read)",
+          @short);
     check(!@errors, $c, 'pair: every set and read answered 200 for the same session (no new session)',
-          scalar(@errors) . ' errors', @errors[0 .. ($#errors < 4 ? $#errors : 4)]);
+          scalar(@errors) . ' errors', first_of(5, @errors));
     check(!@bad, $c,
           'pair: every read shows a value some client wrote (never empty or garbled), counter and created intact',
           scalar(@bad) . " of $nr reads wrong", @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
     $r = app($c, 'node1', 'read', $P);
-    ok($written{ $r->{attrs}{pair} // '' }, 'pair: the final value is one of those written')
-        or diag(show($r));
+    my %last_value = reverse %last_w;
+    check(defined $r->{attrs}{pair} && exists $last_value{ $r->{attrs}{pair} }, $c,
+          "pair: the final value is the last value one of the clients wrote (the last write saved)",
+          'last values: ' . join(' ', map { "client $_: " . substr($last_w{$_}, 0, 20) } sort keys %last_w),
+          show($r));
     is($r->{attrs}{created}, $created, 'pair: created unchanged');
+    my $v1 = version_of($c, 'node1', $P);
+    check(defined $v0 && defined $v1 && $v1 - $v0 == $nw, $c,
+          "pair: every set was saved: the session's version grew by the $nw sets",
+          'version before ' . ($v0 // 'none') . ', after ' . ($v1 // 'none'));
 }
 
 # concurrency: counters -----------------------------------------------------------------
-# $CLIENTS clients for $duration s walk over @$ids in the same order with
-# /app?auto ($burst requests per session in a row); then every session's
-# counter must be 1 + the increments the clients were answered.
+# $CLIENTS clients for $duration s (and at least $min_rounds rounds) walk over
+# @$ids in the same order with /app?auto ($burst requests per session in a
+# row); then: every request was answered 200 for its session, every increment
+# answered was saved (versions, SessionsUpdated, no SC1277/SC1278), and every
+# session's final counter is the last counter one of the clients was answered
+# for it (the last write saved wins).
 sub counter_phase {
-    my ($label, $ids, $duration, $burst) = @_;
+    my ($label, $ids, $duration, $burst, $min_rounds) = @_;
     my @ids = @$ids;
     my $updated0 = counter($c, 'node1', 'SessionsUpdated');
+    my @v0 = map { version_of($c, 'node1', $_) } @ids;
     my $log0 = length $c->error_log('node1');
     my $t0 = time;
     my $end = $t0 + $duration;
     my ($lines, $died) = run_clients($label =~ s/\W+/_/gr, sub {
         my ($k, $out) = @_;
-        while (time < $end) {
+        my $rounds = 0;
+        while (time < $end || $rounds < $min_rounds) {
+            $rounds++;
             for my $i (map { ($_) x $burst } 0 .. $#ids) {
                 my $r = app($c, 'node1', 'auto', $ids[$i]);
                 if ($r->{status} == 200 && ($r->{session} // '') eq $ids[$i]
@@ -272,56 +315,73 @@ sub counter_phase {
             }
         }
     });
-    my (%inc, %seen, @errors);
+    my (%inc, %seen, %last, @errors);
+    my $per_client_min = $min_rounds * $burst * @ids;
+    my @short;
     for my $k (sort keys %$lines) {
+        my $n = 0;
         for (@{ $lines->{$k} }) {
             if (/^I (\d+) (\d+)$/) {
                 $inc{$1}++;
+                $n++;
+                $last{$1}{$k} = $2;    # client $k's last answer for session $1
                 # two answers with the same new counter value: both read the
-                # same version, one increment is lost
+                # same value, one increment is lost
                 push @{ $seen{$1}{$2} }, $k;
             }
-            elsif (/^E (.*)/) { push @errors, "client $k: session $1" }
+            elsif (/^E (.*)/) { push @errors, "client $k: session $1"; $n++ }
         }
+        push @short, "client $k: $n requests" if $n < $per_client_min;
     }
+    push @short, "no lines from client $_" for grep { !$lines->{$_} } 1 .. $CLIENTS;
     my $total = 0;
     $total += $_ for values %inc;
     note(sprintf "$label: %d increments from %d clients on %d session(s) in %.1fs", $total,
          $CLIENTS, scalar @ids, time - $t0);
     ok(!@$died, "$label: every client ran to the end") or diag(join("\n", @$died));
+    check(!@short, $c, "$label: each of the $CLIENTS clients made at least $per_client_min requests",
+          @short);
     check(!@errors, $c, "$label: every request answered 200 for its session",
-          scalar(@errors) . ' errors', @errors[0 .. ($#errors < 4 ? $#errors : 4)]);
-    my @lost;
-    my $lost_total = 0;
-    for my $i (0 .. $#ids) {
-        my $r = app($c, 'node1', 'read', $ids[$i]);
-        my $want = 1 + ($inc{$i} // 0);
-        my $got = $r->{counter} // -1;
-        my @same = grep { @{ $seen{$i}{$_} } > 1 } sort { $a <=> $b } keys %{ $seen{$i} || {} };
-        if ($got != $want) {
-            $lost_total += $want - $got;
-            push @lost, sprintf('session %2d %s: %d increments answered, final counter %d (%d lost); '
-                                . 'counter values answered twice: %d%s', $i, $ids[$i], $want - 1, $got,
-                                $want - $got, scalar @same,
-                                @same ? ' (e.g. ' . join(', ', map { "$_ to clients @{ $seen{$i}{$_} }" }
-                                                          @same[0 .. ($#same < 2 ? $#same : 2)]) . ')' : '');
-        }
-    }
+          scalar(@errors) . ' errors', first_of(5, @errors));
+
+    # every increment answered was saved
     my $log = substr($c->error_log('node1'), $log0);
     my @sc = $log =~ /(SC127[78][^\n]*)/g;
     my $updated = counter($c, 'node1', 'SessionsUpdated') - $updated0;
-    my @out_of_bounds = grep {
-        my $r = app($c, 'node1', 'read', $ids[$_]);
+    my (@unsaved, @wrong, %final);
+    my $lost_total = 0;
+    for my $i (0 .. $#ids) {
+        my $v1 = version_of($c, 'node1', $ids[$i]);
+        my $n = $inc{$i} // 0;
+        push @unsaved, sprintf('session %2d %s: %d increments answered, version %s -> %s', $i, $ids[$i],
+                               $n, $v0[$i] // 'none', $v1 // 'none')
+            unless defined $v0[$i] && defined $v1 && $v1 - $v0[$i] == $n;
+        my $r = app($c, 'node1', 'read', $ids[$i]);
         my $got = $r->{counter} // -1;
-        $got < 1 || $got > 1 + ($inc{$_} // 0)
-    } 0 .. $#ids;
-    note(sprintf "$label: last-writer-wins lost %d of %d increments (allowed)", $lost_total, $total);
-    check(!@out_of_bounds, $c,
-          "$label: every session's final counter is between 1 and 1 + the increments answered",
-          sprintf('%d of %d session(s) lost updates, %d of %d increments lost; SessionsUpdated grew by %d; '
-                  . '%d x SC1277/SC1278 (session not saved) in the error_log',
-                  scalar @lost, scalar @ids, $lost_total, $total, $updated, scalar @sc),
-          @lost[0 .. ($#lost < 9 ? $#lost : 9)], (@sc ? "first: $sc[0]" : ()));
+        $final{$i} = $got;
+        my %lasts = map { $_ => 1 } values %{ $last{$i} || {} };
+        my @same = grep { @{ $seen{$i}{$_} } > 1 } sort { $a <=> $b } keys %{ $seen{$i} || {} };
+        $lost_total += 1 + $n - $got if $got =~ /^\d+$/ && $got <= 1 + $n;
+        push @wrong, sprintf('session %2d %s: final counter %s, the clients\' last answers %s; '
+                             . '%d increments answered, counter values answered twice: %d%s',
+                             $i, $ids[$i], $got,
+                             join('/', map { "client $_: $last{$i}{$_}" } sort keys %{ $last{$i} || {} }),
+                             $n, scalar @same,
+                             @same ? ' (e.g. ' . join(', ', map { "$_ to clients @{ $seen{$i}{$_} }" }
+                                                       first_of(3, @same)) . ')' : '')
+            unless ($r->{session} // '') eq $ids[$i] && $lasts{$got};
+    }
+    check(!@unsaved && !@sc, $c,
+          "$label: every increment answered was saved (each session's version grew by its increments; no SC1277/SC1278)",
+          sprintf('%d of %d session(s) with versions that do not match; %d x SC1277/SC1278 (session not saved)',
+                  scalar @unsaved, scalar @ids, scalar @sc),
+          first_of(10, @unsaved), (@sc ? "first: $sc[0]" : ()));
+    is($updated, $total, "$label: SessionsUpdated grew by the $total increments answered");
+    note(sprintf "$label: the last writer won over %d of %d increments (parallel increments of one counter)",
+         $lost_total, $total);
+    check(!@wrong, $c,
+          "$label: every session's final counter is the last counter one of the clients was answered (the last write saved)",
+          sprintf('%d of %d session(s) wrong', scalar @wrong, scalar @ids), first_of(10, @wrong));
 }
 
 {
@@ -331,11 +391,11 @@ sub counter_phase {
         push @ids, $r->{cookie} if valid_sid($r->{cookie}, 'node1');
     }
     is(scalar @ids, $NSESS, "counters: $NSESS sessions created (counter 1)");
-    counter_phase('counters (20 sessions)', \@ids, $DURATION, 3);
+    counter_phase('counters (20 sessions)', \@ids, $DURATION, 3, 5);
     # the same on a single session, where the clients meet all the time
     my $r = app($c, 'node1', 'auto');
     ok(valid_sid($r->{cookie}, 'node1'), 'counters: one more session created');
-    counter_phase('counters (1 session)', [ $r->{cookie} ], 2, 1);
+    counter_phase('counters (1 session)', [ $r->{cookie} ], 2, 1, $MIN_ROUNDS);
 }
 
 # concurrency: distinct attributes are merged, never lost -----------------------------------
@@ -343,21 +403,55 @@ sub counter_phase {
     my $r = app($c, 'node1', 'auto');
     my $id = $r->{cookie};
     ok(valid_sid($id, 'node1'), 'attributes: a session created');
+    my $v0 = version_of($c, 'node1', $id);
     my $end = time + 2;
     my ($lines, $died) = run_clients('attrs', sub {
         my ($k, $out) = @_;
         my $n = 0;
-        while (time < $end) {
+        while (time < $end || $n < $MIN_ROUNDS) {
             $n++;
             my $a = app($c, 'node1', "set=k$k&value=$n", $id);
-            print $out "S $n\n" if $a->{status} == 200;
+            if ($a->{status} == 200 && ($a->{session} // '') eq $id && ($a->{attrs}{"k$k"} // '') eq $n) {
+                print $out "S $n\n";
+            }
+            else {
+                print $out "E set k$k=$n: status $a->{status} session " . ($a->{session} // '-')
+                         . ' k' . $k . '=' . ($a->{attrs}{"k$k"} // '-') . "\n";
+            }
+            # only this client writes k$k: whatever the others wrote meanwhile,
+            # the session now holds k$k=$n
+            my $rd = app($c, 'node1', 'read', $id);
+            print $out "E read after k$k=$n: status $rd->{status} session " . ($rd->{session} // '-')
+                     . " k$k=" . ($rd->{attrs}{"k$k"} // '(missing)') . ' counter=' . ($rd->{counter} // '-') . "\n"
+                unless $rd->{status} == 200 && ($rd->{session} // '') eq $id
+                       && ($rd->{attrs}{"k$k"} // '') eq $n && ($rd->{counter} // '') eq '1';
         }
     });
     ok(!@$died, 'attributes: every client ran to the end') or diag(join("\n", @$died));
+    my (%sets, %last, @errors);
+    for my $k (1 .. $CLIENTS) {
+        for (@{ $lines->{$k} || [] }) {
+            if (/^S (\d+)$/) { $sets{$k}++; $last{$k} = $1 }
+            elsif (/^E (.*)/) { push @errors, "client $k: $1" }
+        }
+    }
+    my $nsets = 0;
+    $nsets += $_ for values %sets;
+    my @short = map { "client $_: " . ($sets{$_} // 0) . ' sets' }
+                grep { ($sets{$_} // 0) < $MIN_ROUNDS } 1 .. $CLIENTS;
+    check(!@short, $c, "attributes: each of the $CLIENTS clients made at least $MIN_ROUNDS sets", @short);
+    check(!@errors, $c, 'attributes: every set answered 200 with the value set, and the read after it '
+          . "shows the client's own value (no update of one attribute lost to another's)",
+          scalar(@errors) . ' errors', first_of(5, @errors));
+    my $v1 = version_of($c, 'node1', $id);
+    check(defined $v0 && defined $v1 && $v1 - $v0 == $nsets, $c,
+          "attributes: every set was saved: the session's version grew by the $nsets sets",
+          'version before ' . ($v0 // 'none') . ', after ' . ($v1 // 'none'));
     my $final = app($c, 'node1', 'read', $id);
-    for my $k (sort keys %$lines) {
-        my ($last) = map { /^S (\d+)$/ ? $1 : () } reverse @{ $lines->{$k} };
-        is($final->{attrs}{"k$k"}, $last, "attributes: client ${k}'s attribute holds its last value $last")
+    for my $k (1 .. $CLIENTS) {
+        my $want = $last{$k} // '(no set answered)';
+        is($final->{attrs}{"k$k"} // '(missing)', $want,
+           "attributes: client ${k}'s attribute holds its last value ($want)")
             or diag(show($final));
     }
 }
