@@ -4,7 +4,7 @@
 # the demo application at /app (Session On, SessionCluster On) with
 # JvmRouteBinderValve and channelSendOptions 6 (every change acknowledged by
 # every member before the request returns); the front has BalancerMembers
-# route=node1..node3 (retry=60, connectiontimeout=5, timeout=10), sticky on
+# route=node1..node3 (retry=300, connectiontimeout=5, timeout=10), sticky on
 # JSESSIONID|jsessionid, one more BalancerMember route=node9 at a closed port
 # (status=+H, no cluster member has that route), and the same static
 # membership as the members (it joins as an observer, `role=balancer`).
@@ -22,26 +22,32 @@
 #      the re-bound id but no second re-bind; the old id on node1 still finds
 #      the session.
 #   4. kill -9 of node2 under load: 30 sessions (10 per member) kept busy
-#      through the front (SC_BALANCER_LOAD_SECONDS, default 10 s), node2
-#      killed after 3 s: no
-#      session lost (no `Session: (new)`, no counter going back or skipping
-#      beyond the failed requests), every node2 session re-bound exactly once
-#      (one Set-Cookie, same base, new route, then it sticks), the others
-#      never; SessionsRebound on node1+node3 grows by the number of node2
-#      sessions; the front shows node2's worker in `Err` (also on
-#      /balancer-manager) within 2 s of the kill; no request took 3 s or more
-#      (no connect timeout).  Failed requests and the longest stall are noted.
+#      through the front (SC_BALANCER_LOAD_SECONDS, default 6 s), node2
+#      killed once every session has had 3 answers: the front shows node2's
+#      worker in `Err` with member=dead (also on /balancer-manager); every
+#      one of the 30 sessions is served (200) after the kill, its last answer
+#      is a success and it reads back through the front with the counter of
+#      its last answer; no session lost (no `Session: (new)`, no counter
+#      going back or skipping beyond the failed requests); every request
+#      started after the whole cluster knew (front Err, node1 and node3 see
+#      node2 dead) succeeds; every node2 session re-bound exactly once (one
+#      Set-Cookie, same base, new route, then it sticks), the others never;
+#      SessionsRebound on node1+node3 grows by the number of node2 sessions;
+#      no request waited for a timeout (none in the front's error_log or the
+#      load client).  Failed requests and the longest stall are noted.
 #   5. node2 restarts: it receives the state, says ready, and the front puts
-#      its worker back (Ok, member=ready) long before retry=60 would, also in
-#      mod_proxy_balancer's own memory: /balancer-manager, polled without any
-#      traffic through the front, shows it within 3 s of ready; new sessions
+#      its worker back (Ok, member=ready) although retry=300 has not passed,
+#      also in mod_proxy_balancer's own memory: /balancer-manager, polled
+#      without any traffic through the front, shows it; new sessions
 #      land on node2 again; a session invalidated through the front while
 #      node2 was down is not resurrected on node2; node2 has every session
 #      with its last counter.
 #   6. Drain: POSTs to node3's /cluster-manager without the nonce, with a
-#      wrong nonce (403) and a GET with the action (405) change nothing; the
+#      wrong nonce (403) and a GET with the action (405) change nothing
+#      (node3's engine published since and is ready, node1 and the front
+#      have a later heartbeat of it and see it ready); the
 #      POST with the page's nonce makes node3 `draining`, the front shows its
-#      worker as `Drn` (member=draining; /balancer-manager within 3 s without
+#      worker as `Drn` (member=draining; /balancer-manager without
 #      traffic), new sessions go to node1/node2 only (node3 having been made
 #      the byrequests favourite first, so that this means something) while a
 #      node3 session still reaches node3; state=ready puts it back and the
@@ -56,6 +62,7 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
+use POSIX ();
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
 use SC::Load;
@@ -63,8 +70,8 @@ use SC::Test qw(page status_of member_on check within app show valid_sid demo_mo
                 balancer_member bm_line status_has page_action);
 SC::Test::dump_options(tail => 30, cut => 300);
 
-my $LOAD_S = $ENV{SC_BALANCER_LOAD_SECONDS} || 10;
-my $LIMIT = 110 + $LOAD_S;
+my $LOAD_S = $ENV{SC_BALANCER_LOAD_SECONDS} || 6;
+my $LIMIT = 150 + $LOAD_S;
 $SIG{ALRM} = sub { die "balancer.t: time limit ($LIMIT s) reached\n" };
 alarm $LIMIT;
 
@@ -87,12 +94,15 @@ my $APP = "StartServers 4\nMinSpareThreads 32\nMaxSpareThreads 32\n"
         . "  Header always set X-Orig-Id-Alt \"%{$ALT_ATTR}e\"\n"
         . "</Location>\n";
 my $CLOSED = SC::Cluster::free_port();    # nothing listens there
+# the front's retry=: far beyond any polling limit below, so that a worker
+# back in rotation was brought back by the cluster, never by the retry timer
+my $RETRY = 300;
 my $c = SC::Cluster->new(
     members    => 3,
     # disablereuse: a new connection per proxied request; a pooled connection
     # that a member closes as idle just when the front reuses it fails with
     # 502 "error reading status line" (mod_proxy's race, not this test's subject)
-    front      => { name => 'front', retry => 60, connectiontimeout => 5, timeout => 10,
+    front      => { name => 'front', retry => $RETRY, connectiontimeout => 5, timeout => 10,
                     worker => 'disablereuse=On',
                     extra_members => [ "http://127.0.0.1:$CLOSED route=node9 status=+H" ] },
     loglevel   => 'info',
@@ -196,6 +206,34 @@ sub bm_within {
     my $last;
     my $took = within($timeout, sub { $last = bm_row($u); defined $last && $cond->($last) }, $t0);
     return wantarray ? ($took, $last) : $took;
+}
+
+# Member $n's page once its engine has published after $t (epoch): the
+# engine's loop, which takes a state asked for on the page before it
+# publishes, has run since $t.  The page, or undef after 20 s.
+sub page_published_after {
+    my ($n, $t) = @_;
+    my $p;
+    within(20, sub {
+        my $t_req = time;
+        $p = status_of($c, $n) or return 0;
+        my $ago = $p->{EnginePublishedMsAgo} // '';
+        return $ago =~ /^\d+$/ && $t_req - $ago / 1000 > $t;
+    }) // return undef;
+    return $p;
+}
+
+# $on's Member line for $route once it holds a heartbeat that $route sent
+# when its engine had been up more than $uptime_ms (later than the page that
+# showed that uptime).  The line, or undef after 20 s.
+sub heartbeat_after {
+    my ($on, $route, $uptime_ms) = @_;
+    my $m;
+    within(20, sub {
+        $m = member_on($c, $on, $route);
+        return $m && ($m->{alive_ms} // '') =~ /^\d+$/ && $m->{alive_ms} > $uptime_ms;
+    }) // return undef;
+    return $m;
 }
 
 sub count_routes {
@@ -366,6 +404,7 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
     }
     my $s = \%s;
     ok(!@bad, '4. 10 load sessions made on each member') or diag(show($bad[0]));
+    is(scalar keys %s, 30, '4. 30 distinct load sessions');
     my $i = 0;
     for my $id (sort keys %$s) {
         $load{$id} = { route => $s->{$id}, name => 'L' . ++$i };
@@ -379,25 +418,51 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
                       "addr=$fm->{addr}", "port=$fm->{http_port}", "duration=$LOAD_S",
                       'timeout=15', 'interval=0.05',
                       map { "session=$load{$_}{name}:$_" } sort keys %load);
-    sleep 3 - (time - $t0) if time - $t0 < 3;
+    # node2 dies once the load is under way on every session (3 answers each)
+    my %answered;
+    my $warm = within(20, sub {
+        my $text = '';
+        if (open my $fh, '<', $h->{out}) { local $/; $text = <$fh> // '' }
+        %answered = ();
+        $answered{ $_->{name} }++ for grep { $_->{status} == 200 } @{ SC::Load::parse_tsv($text) };
+        return !grep { ($answered{ $load{$_}{name} } // 0) < 3 } keys %load;
+    });
+    check(defined $warm, $c, '4. the load is under way: every session had 3 answers before the kill',
+          join(' ', map { "$load{$_}{name}=" . ($answered{ $load{$_}{name} } // 0) } sort keys %load));
+    note(sprintf '4. node2 killed %.2fs into the load', time - $t0);
     my $t_kill = time;
     $c->kill9('node2');
     my $t_killed = time;
-    # the front's verdict on node2's worker
+    # the front's verdict on node2's worker (a polling limit, not a budget)
     my ($w, $t_err);
-    my $took = within(5, sub { $w = worker('node2'); $w && status_has($w->{status}, 'Err') }, $t_kill);
-    check(defined $took && $took <= 2.0, $c,
-          sprintf('4. the front shows node2\'s worker in Err within 2 s of the kill (%s)',
-                  defined $took ? sprintf('%.2fs', $took) : 'not within 5 s'),
-          'node2 line: ' . bm_line($w));
-    my $took_m = within(3, sub { $w = worker('node2'); $w && ($w->{member} // '') =~ /^(?:dead|left|suspect)$/ },
+    my $took = within(20, sub { $w = worker('node2'); $w && status_has($w->{status}, 'Err') }, $t_kill);
+    check(defined $took, $c, '4. the front shows node2\'s worker in Err after the kill', 'node2 line: ' . bm_line($w));
+    note(sprintf '4. the front showed node2\'s worker in Err %s after the kill',
+         defined $took ? sprintf('%.2fs', $took) : 'not within 20 s');
+    my $took_m = within(20, sub { $w = worker('node2'); $w && ($w->{member} // '') =~ /^(?:dead|left|suspect)$/ },
                         $t_kill);
-    check(defined $took_m, $c, sprintf('4. ... and member=dead (or suspect/left) within 3 s of the kill (%s)',
-                                       defined $took_m ? sprintf('%.2fs', $took_m) : 'not within 3 s'),
+    check(defined $took_m, $c, '4. ... and member=dead (or suspect/left): the cluster\'s verdict',
           'node2 line: ' . bm_line($w));
     my $row = bm_row($url{node2});
     like($row // '', qr/\bErr\b/, '4. /balancer-manager shows node2\'s worker in Err too')
         or diag('row: ' . ($row // '(none)'));
+    # from when the whole cluster knows: the front (Err) and both survivors
+    # (node2 dead or left on their pages); every request started later must
+    # succeed: nothing is left that could make it fail
+    my %seen2;
+    my $known = within(20, sub {
+        for my $n (qw(node1 node3)) {
+            my $m = member_on($c, $n, 'node2');
+            $seen2{$n} = $m ? "$m->{state} \"" . ($m->{verdict} // '') . '"' : 'absent';
+            return 0 unless $m && $m->{state} =~ /^(?:dead|left)$/;
+        }
+        return 1;
+    }, $t_kill);
+    my $t_known = time;
+    check(defined $known, $c, '4. node1 and node3 see node2 dead (or left)',
+          join(', ', map { "$_: node2 $seen2{$_}" } sort keys %seen2));
+    my $load_running = waitpid($h->{pid}, POSIX::WNOHANG()) == 0;
+    ok($load_running, '4. the load was still running when the whole cluster knew of the kill');
     my ($rc, $out) = $c->finish($h, timeout => $LOAD_S + 30);
     is($rc, 0, '4. the load client finished') or diag(substr($out, -2000));
     my $recs = SC::Load::parse_tsv($out);
@@ -405,8 +470,8 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
     push @{ $by{ $_->{name} } }, $_ for sort { $a->{t} <=> $b->{t} } @$recs;
 
     my ($failed, $lost, $backwards, $maxlat, $maxlat_rec, $stall) = (0, 0, 0, 0, undef, 0);
-    my (@lost, @back, @rebind_bad, @sticky_bad);
-    my $n2 = 0;
+    my (@lost, @back, @rebind_bad, @sticky_bad, @unserved, @last_bad, @late_failed);
+    my ($n2, $n_served, $n_late) = (0, 0, 0);
     for my $id (sort keys %load) {
         my $L = $load{$id};
         my $rs = $by{ $L->{name} } || [];
@@ -419,6 +484,10 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
         for my $r (@$rs) {
             my $end = $r->{t} + $r->{lat};
             if ($r->{t} >= $t_kill && $r->{lat} > $maxlat) { $maxlat = $r->{lat}; $maxlat_rec = $r }
+            if ($r->{t} >= $t_known) {
+                $n_late++;
+                push @late_failed, "$L->{name}: " . SC::Load::to_tsv($r) if $r->{status} != 200;
+            }
             if ($r->{status} != 200) { $failed++; $pending++; next }
             if ($r->{t} >= $t_killed) {
                 $stall = $end - $last_ok_end if defined $last_ok_end && $end - $last_ok_end > $stall;
@@ -462,17 +531,21 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
                 push @rebind_bad, "$L->{name} ($id, node2): re-bound to $c1->{cookie} by "
                                 . ($c1->{route} // '?');
             }
-            push @rebind_bad, "$L->{name} ($id, node2): not served after the kill"
-                unless $served_after_kill;
         }
         elsif (@cookies) {
             push @rebind_bad, "$L->{name} ($id, $L->{route}): Set-Cookie " . $cookies[0]{cookie};
         }
+        # served after the kill, and its last answer a success (a session
+        # answered once and then only 503s is not served)
+        if ($served_after_kill) { $n_served++ }
+        else { push @unserved, "$L->{name} ($id, $L->{route}): " . scalar(@$rs) . ' answers, none 200 after the kill' }
+        push @last_bad, "$L->{name} ($id, $L->{route}): last answer " . ($rs->[-1] ? SC::Load::to_tsv($rs->[-1]) : '(none)')
+            unless $rs->[-1] && $rs->[-1]{status} == 200;
         $L->{cur} = $cur;
         $L->{counter} = $exp;
     }
     my $total = @$recs;
-    diag(sprintf('4. load: %d requests over %.1fs, %d failed (non-200), longest request after the kill '
+    note(sprintf('4. load: %d requests over %.1fs, %d failed (non-200), longest request after the kill '
                  . '%.3fs, longest stall of a session %.3fs; %d sessions were on node2',
                  $total, $LOAD_S, $failed, $maxlat, $stall, $n2));
     note('4. slowest request: ' . SC::Load::to_tsv($maxlat_rec)) if $maxlat_rec;
@@ -483,9 +556,35 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
         or diag(join("\n", @rebind_bad[0 .. ($#rebind_bad < 9 ? $#rebind_bad : 9)]));
     ok(!@sticky_bad, '4. every answer came from the route of the id sent (re-bound sessions stick)')
         or diag(join("\n", @sticky_bad[0 .. ($#sticky_bad < 9 ? $#sticky_bad : 9)]));
-    cmp_ok($maxlat, '<', 3.0, '4. no request after the kill waited for a connect timeout (< 3 s; connectiontimeout=5)')
-        or diag('slowest: ' . SC::Load::to_tsv($maxlat_rec) . join("\n", map { "$_: " . SC::Test::sess_line(status_of($c, $_)) }
-                                                                grep { $c->is_running($_) } @N));
+    my $n_made = keys %load;
+    is($n_served, $n_made, "4. every one of the $n_made sessions made before the kill was served (200) after it")
+        or diag(join("\n", @unserved[0 .. ($#unserved < 9 ? $#unserved : 9)]));
+    ok(!@last_bad, '4. the last answer of every load session was a success')
+        or diag(scalar(@last_bad) . " not:\n" . join("\n", @last_bad[0 .. ($#last_bad < 9 ? $#last_bad : 9)]));
+    cmp_ok($n_late, '>=', $n_made, '4. requests started after the whole cluster knew of the kill'
+           . " ($n_late)");
+    ok(!@late_failed, '4. every one of them succeeded')
+        or diag(scalar(@late_failed) . " failed:\n" . join('', @late_failed[0 .. ($#late_failed < 9 ? $#late_failed : 9)]));
+    # each session now holds the counter of its last answer, through the front
+    # on the member of its (re-bound) id
+    my (@final_bad, $n_final);
+    for my $id (sort keys %load) {
+        my $L = $load{$id};
+        my $r = app($c, $F, 'read', $L->{cur});
+        if ($r->{status} == 200 && ($r->{counter} // '') eq $L->{counter}
+            && ($r->{session} // '') eq $L->{cur} && ($r->{route} // '') eq route_of($L->{cur})) { $n_final++ }
+        else { push @final_bad, "$L->{name} ($L->{cur}): want counter $L->{counter}, got " . show($r) }
+    }
+    is($n_final // 0, $n_made, "4. all $n_made sessions read back through the front with the counter of "
+       . 'their last answer, on the route of their id')
+        or diag(join("\n", @final_bad[0 .. ($#final_bad < 4 ? $#final_bad : 4)]));
+    # no connect-timeout stall: the cause, not the figure: the front never
+    # timed out connecting to or reading from node2 (it knew it dead at once)
+    my @tmo = grep { /\[proxy/ && /\((?:110|70007)\)|timed out|timeout specified/i } split /\n/, $c->error_log($F);
+    my @tmo_rec = grep { ($_->{err} // '') =~ /timeout/ || $_->{status} == 504 } @$recs;
+    ok(!@tmo && !@tmo_rec, '4. no request waited for a timeout (no timeout in the front\'s error_log, '
+       . 'none in the load client)')
+        or diag(join("\n", @tmo[0 .. ($#tmo < 4 ? $#tmo : 4)], map { SC::Load::to_tsv($_) } @tmo_rec[0 .. ($#tmo_rec < 4 ? $#tmo_rec : 4)]));
     my $reb1 = rebound_total('node1', 'node3');
     is(defined $reb0 && defined $reb1 ? $reb1 - $reb0 : undef, $n2,
        "4. SessionsRebound on node1+node3 grew by the $n2 node2 sessions")
@@ -514,24 +613,22 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
         or diag(SC::Test::sess_line($p));
     # without traffic through the front and without its page (which brings
     # the workers up to date itself): what mod_proxy_balancer's own memory says
-    my ($took_bm, $row) = bm_within(5, $url{node2}, sub { $_[0] !~ /\bErr\b/ && $_[0] =~ /\bOk\b/ },
+    # (20 s of polling at most, far from retry=$RETRY: only the cluster's
+    # "ready" can have brought the worker back)
+    my ($took_bm, $row) = bm_within(20, $url{node2}, sub { $_[0] !~ /\bErr\b/ && $_[0] =~ /\bOk\b/ },
                                     $t_ready);
-    check(defined $took_bm && $took_bm <= 3, $c,
-          sprintf('5. /balancer-manager shows node2\'s worker back (Ok, no Err) within 3 s of ready, '
-                  . 'without traffic (%s; retry=60)',
-                  defined $took_bm ? sprintf('%.2fs', $took_bm) : 'not within 5 s'),
+    check(defined $took_bm, $c,
+          "5. /balancer-manager shows node2's worker back (Ok, no Err) without traffic, before retry=$RETRY",
           'row: ' . ($row // '(none)'));
+    note(sprintf '5. /balancer-manager showed node2 back %s after ready',
+         defined $took_bm ? sprintf('%.2fs', $took_bm) : '(never)');
     my $w;
-    my $t_ok = within(3, sub {
+    my $t_ok = within(20, sub {
         $w = worker('node2');
         return $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err')
             && ($w->{member} // '') eq 'ready';
     }, $t_ready);
-    check(defined $t_ok, $c,
-          sprintf('5. the front\'s page shows node2\'s worker Ok, member=ready (%s after ready, %s after '
-                  . 'the restart began; retry=60)',
-                  defined $t_ok ? sprintf('%.2fs', $t_ok) : 'not within 3 s',
-                  defined $t_ok ? sprintf('%.2fs', $t_ready + $t_ok - $t0) : '-'),
+    check(defined $t_ok, $c, "5. the front's page shows node2's worker Ok, member=ready (retry=$RETRY)",
           'node2 line: ' . bm_line($w));
 
     my ($s, $bad, $tries) = sessions_until({ node2 => 3 }, 1000);
@@ -552,7 +649,7 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
         push @missing, "$load{$id}{cur}: want counter " . ($load{$id}{counter} // '?') . ', got ' . show($r)
             unless ($r->{counter} // '') eq ($load{$id}{counter} // '');
     }
-    ok(!@missing, '5. node2 has every load session with its last counter')
+    is(scalar(keys %load) - @missing, 30, '5. node2 has all 30 load sessions with their last counters')
         or diag(scalar(@missing) . " not:\n" . join("\n", @missing[0 .. ($#missing < 2 ? $#missing : 2)]));
 }
 
@@ -569,12 +666,23 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
     is($s2, 403, '6. ... with a wrong nonce: 403');
     my ($s3) = $c->get('node3', "/cluster-manager?action=state&state=draining&nonce=" . ($nonce // ''));
     is($s3, 405, '6. GET with the action (and the right nonce): 405');
-    sleep 0.5;
-    is((status_of($c, 'node3') || {})->{EngineState}, 'ready', '6. ... node3 is still ready');
-    my $m1 = member_on($c, 'node1', 'node3');
+    my $t_refused = time;
+    # not "nothing happened within a while": node3's engine has taken the
+    # page's requested state since (it does before each publish), and node1
+    # and the front have a heartbeat node3 sent after that
+    my $p3 = page_published_after('node3', $t_refused);
+    check($p3, $c, '6. node3\'s engine published after the refused requests');
+    is($p3 && $p3->{EngineState}, 'ready', '6. ... node3 is still ready');
+    my $up3 = $p3 ? $p3->{EngineUptimeMs} // 0 : 0;
+    my $m1 = heartbeat_after('node1', 'node3', $up3);
+    ok($m1, '6. node1 has a later heartbeat of node3') or diag explain member_on($c, 'node1', 'node3');
     is($m1 && $m1->{member_state}, 'ready', '6. ... and node1 sees it ready');
+    my $mf = heartbeat_after($F, 'node3', $up3);
+    ok($mf, '6. the front has a later heartbeat of node3') or diag explain member_on($c, $F, 'node3');
     my $w = worker('node3');
-    ok($w && !status_has($w->{status}, 'Drn'), '6. ... and the front does not drain it') or diag bm_line($w);
+    ok($w && !status_has($w->{status}, 'Drn') && ($w->{member} // '') eq 'ready',
+       '6. ... and the front does not drain it (member=ready)') or diag bm_line($w);
+    unlike($c->error_log('node3'), qr/\bSC1282\b/, '6. node3 logged no change of state (SC1282)');
 
     # byrequests counts sticky requests too (every usable worker is credited,
     # the chosen one debited): after the failover node3 is far behind, and new
@@ -600,17 +708,15 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
     my ($s4, undef, $b4) = page_action($c, 'node3', action => 'state', state => 'draining', nonce => $nonce);
     ok($s4 >= 200 && $s4 < 400, "6. POST state=draining with the nonce accepted ($s4)") or diag($b4);
     my $q;
-    my $took = within(3, sub { $q = status_of($c, 'node3'); $q && ($q->{EngineState} // '') eq 'draining' });
+    my $took = within(20, sub { $q = status_of($c, 'node3'); $q && ($q->{EngineState} // '') eq 'draining' });
     check(defined $took, $c, '6. node3 says EngineState: draining', SC::Test::sess_line($q));
     my $t_d = time;
-    ok(within(3, sub { $m1 = member_on($c, 'node1', 'node3'); $m1 && ($m1->{member_state} // '') eq 'draining' }),
+    ok(within(20, sub { $m1 = member_on($c, 'node1', 'node3'); $m1 && ($m1->{member_state} // '') eq 'draining' }),
        '6. node1 sees node3 with member_state=draining') or diag explain $m1;
-    my ($took_bm, $row) = bm_within(5, $url{node3}, sub { $_[0] =~ /\bDrn\b/ }, $t_d);
-    check(defined $took_bm && $took_bm <= 3, $c,
-          sprintf('6. /balancer-manager shows node3\'s worker as Drn within 3 s, without traffic (%s)',
-                  defined $took_bm ? sprintf('%.2fs', $took_bm) : 'not within 5 s'),
+    my ($took_bm, $row) = bm_within(20, $url{node3}, sub { $_[0] =~ /\bDrn\b/ }, $t_d);
+    check(defined $took_bm, $c, '6. /balancer-manager shows node3\'s worker as Drn, without traffic',
           'row: ' . ($row // '(none)'));
-    my $took_f = within(3, sub { $w = worker('node3'); $w && status_has($w->{status}, 'Drn')
+    my $took_f = within(20, sub { $w = worker('node3'); $w && status_has($w->{status}, 'Drn')
                                   && ($w->{member} // '') eq 'draining' });
     check(defined $took_f, $c, '6. the front\'s page shows node3\'s worker as Drn, member=draining', bm_line($w));
 
@@ -627,15 +733,13 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
     my ($s5, undef, $b5) = page_action($c, 'node3', action => 'state', state => 'ready',
                                        nonce => $p ? $p->{Nonce} : '');
     ok($s5 >= 200 && $s5 < 400, "6. POST state=ready with the nonce accepted ($s5)") or diag($b5);
-    $took = within(3, sub { $q = status_of($c, 'node3'); $q && ($q->{EngineState} // '') eq 'ready' });
+    $took = within(20, sub { $q = status_of($c, 'node3'); $q && ($q->{EngineState} // '') eq 'ready' });
     check(defined $took, $c, '6. node3 is ready again', SC::Test::sess_line($q));
     my $t_r = time;
-    ($took_bm, $row) = bm_within(5, $url{node3}, sub { $_[0] !~ /\bDrn\b/ && $_[0] =~ /\bOk\b/ }, $t_r);
-    check(defined $took_bm && $took_bm <= 3, $c,
-          sprintf('6. /balancer-manager shows node3\'s worker without Drn within 3 s, without traffic (%s)',
-                  defined $took_bm ? sprintf('%.2fs', $took_bm) : 'not within 5 s'),
+    ($took_bm, $row) = bm_within(20, $url{node3}, sub { $_[0] !~ /\bDrn\b/ && $_[0] =~ /\bOk\b/ }, $t_r);
+    check(defined $took_bm, $c, '6. /balancer-manager shows node3\'s worker without Drn, without traffic',
           'row: ' . ($row // '(none)'));
-    $took_f = within(3, sub { $w = worker('node3'); $w && !status_has($w->{status}, 'Drn')
+    $took_f = within(20, sub { $w = worker('node3'); $w && !status_has($w->{status}, 'Drn')
                                && status_has($w->{status}, 'Ok') && ($w->{member} // '') eq 'ready' });
     check(defined $took_f, $c, '6. the front\'s page shows node3\'s worker Ok, member=ready again', bm_line($w));
     ($s, $bad, $tries) = sessions_until({ node3 => 1 }, 10);
