@@ -211,5 +211,14 @@ void sc_config_dump(apr_pool_t *p, const sc_cluster_cfg *cfg,
                     apr_array_header_t *lines);
 const char *sc_value_text(apr_pool_t *p, const sc_attr_def *def,
                           const sc_value_t *v);
+/* Hands every setting of the block to 'visit', in the dump's order, with the
+ * dump's key ("Interceptor.3.encryptionKey") and its value as bytes: what the
+ * value is, not how the dump prints it (a key comes as its bytes, although the
+ * dump prints only its size).  For the engine's fingerprint; never print what
+ * it is given. */
+typedef void sc_config_visit_fn(void *baton, const char *key, const void *value,
+                                apr_size_t len);
+void sc_config_visit(apr_pool_t *p, const sc_cluster_cfg *cfg, sc_config_visit_fn *visit,
+                     void *baton);
 
 #endif /* SC_CONFIG_H */

@@ -6,6 +6,8 @@
  * what their pasted block means (defaults, Tomcat 5.5 names, derived values) and
  * tests can match single lines.  Printed by `httpd -t -D DUMP_CLUSTER` and by the
  * cluster-manager page.  Keys never leak: an encryptionKey prints as its size.
+ * The same walk hands every value to sc_config_visit()'s visitor, keys as their
+ * bytes, for the engine's fingerprint of the configuration (sc_engine.c).
  */
 #include "sc_private.h"
 
@@ -59,66 +61,142 @@ static const char *origin(apr_pool_t *p, const sc_elem_t *el, int i)
     }
 }
 
-static void dump_elem(apr_pool_t *p, const char *key, const sc_elem_t *el,
-                      apr_array_header_t *lines)
+/* One walk over the configuration serves the dump (lines of text) and the
+ * engine's fingerprint (a visitor that sees every value, the masked ones as
+ * their bytes). */
+typedef struct {
+    apr_pool_t *p;
+    apr_array_header_t *lines;        /* the dump, or NULL */
+    sc_config_visit_fn *visit;        /* the fingerprint, or NULL */
+    void *baton;
+} walk_ctx;
+
+static void visit_text(walk_ctx *w, const char *key, const char *text)
 {
-    int i;
-    const char *where = el->line ? apr_psprintf(p, "line %d", el->line)
-                                 : "added by default";
-    if (el->cls->ignored_reason) {
-        where = apr_pstrcat(p, where, ", ignored: ", el->cls->ignored_reason, NULL);
+    w->visit(w->baton, key, text, strlen(text));
+}
+
+/* A value for the visitor: what it is, not how the dump prints it.  A key is
+ * printed only by its size, so the visitor gets its bytes (a new key of the
+ * same size is a change); text values come as written, marked set or unset
+ * (the dump's "(unset)" and "(none)" could be a value written as such). */
+static void visit_value(walk_ctx *w, const char *key, const sc_attr_def *def,
+                        const sc_value_t *v)
+{
+    switch (def->type) {
+    case SC_T_HEXKEY:
+        w->visit(w->baton, key, v->bytes, v->nbytes > 0 ? (apr_size_t)v->nbytes : 0);
+        return;
+    case SC_T_INT:
+    case SC_T_BOOL:
+    case SC_T_SENDOPTS:
+    case SC_T_UNIQUEID:
+        /* numbers (or "(unset)"), printed in full */
+        visit_text(w, key, sc_value_text(w->p, def, v));
+        return;
+    case SC_T_REGEX:
+    case SC_T_REGEX55:
+        /* an empty filter and no filter are the same */
+        visit_text(w, key, v->str ? v->str : "");
+        return;
+    default:
+        visit_text(w, key, v->str ? apr_pstrcat(w->p, "=", v->str, NULL) : "");
+        return;
     }
-    APR_ARRAY_PUSH(lines, const char *) =
-        apr_psprintf(p, "%s.className = %s  # %s", key, el->class_name, where);
+}
+
+static void dump_elem(walk_ctx *w, const char *key, const sc_elem_t *el)
+{
+    apr_pool_t *p = w->p;
+    int i;
+
+    if (w->lines) {
+        const char *where = el->line ? apr_psprintf(p, "line %d", el->line)
+                                     : "added by default";
+        if (el->cls->ignored_reason) {
+            where = apr_pstrcat(p, where, ", ignored: ", el->cls->ignored_reason, NULL);
+        }
+        APR_ARRAY_PUSH(w->lines, const char *) =
+            apr_psprintf(p, "%s.className = %s  # %s", key, el->class_name, where);
+    }
+    if (w->visit) {
+        visit_text(w, apr_pstrcat(p, key, ".className", NULL), el->class_name);
+    }
     for (i = 0; el->cls->attrs[i].name; i++) {
         const sc_attr_def *def = &el->cls->attrs[i];
+        const sc_value_t *v = &el->values[i];
         /* attributes only Tomcat 5.5 had show only when they were written */
         if (def->legacy && !*def->legacy && el->srcs[i] == SC_SRC_DEFAULT) {
             continue;
         }
-        APR_ARRAY_PUSH(lines, const char *) =
-            apr_psprintf(p, "%s.%s = %s  # %s", key, def->name,
-                         sc_value_text(p, def, &el->values[i]), origin(p, el, i));
+        if (w->lines) {
+            APR_ARRAY_PUSH(w->lines, const char *) =
+                apr_psprintf(p, "%s.%s = %s  # %s", key, def->name,
+                             sc_value_text(p, def, v), origin(p, el, i));
+        }
+        if (w->visit) {
+            visit_value(w, apr_pstrcat(p, key, ".", def->name, NULL), def, v);
+        }
     }
 }
 
-static void dump_list(apr_pool_t *p, const char *key, apr_array_header_t *els,
-                      apr_array_header_t *lines)
+static void dump_list(walk_ctx *w, const char *key, apr_array_header_t *els)
 {
     int i;
     for (i = 0; i < els->nelts; i++) {
-        dump_elem(p, apr_psprintf(p, "%s.%d", key, i + 1),
-                  APR_ARRAY_IDX(els, i, const sc_elem_t *), lines);
+        dump_elem(w, apr_psprintf(w->p, "%s.%d", key, i + 1),
+                  APR_ARRAY_IDX(els, i, const sc_elem_t *));
     }
+}
+
+static void walk(walk_ctx *w, const sc_cluster_cfg *cfg)
+{
+    apr_pool_t *p = w->p;
+
+    dump_elem(w, "Cluster", cfg->cluster);
+    dump_elem(w, "Manager", cfg->manager);
+    dump_elem(w, "Channel", cfg->channel);
+    dump_elem(w, "Membership", cfg->membership);
+    if (cfg->local_member) {
+        dump_elem(w, "LocalMember", cfg->local_member);
+    }
+    dump_list(w, "Member", cfg->members);
+    dump_elem(w, "Receiver", cfg->receiver);
+    /* the Sender's attributes are the Transport's (sc_config.c) */
+    if (w->lines) {
+        APR_ARRAY_PUSH(w->lines, const char *) =
+            apr_psprintf(p, "Sender.className = %s  # %s", cfg->sender->class_name,
+                         cfg->sender->line ? apr_psprintf(p, "line %d", cfg->sender->line)
+                                           : "added by default");
+    }
+    if (w->visit) {
+        visit_text(w, "Sender.className", cfg->sender->class_name);
+    }
+    dump_elem(w, "Transport", cfg->transport);
+    dump_list(w, "Interceptor", cfg->interceptors);
+    dump_list(w, "Valve", cfg->valves);
+    if (cfg->deployer) {
+        dump_elem(w, "Deployer", cfg->deployer);
+    }
+    dump_list(w, "ClusterListener", cfg->listeners);
+}
+
+void sc_config_visit(apr_pool_t *p, const sc_cluster_cfg *cfg, sc_config_visit_fn *visit,
+                     void *baton)
+{
+    walk_ctx w = { p, NULL, visit, baton };
+    walk(&w, cfg);
 }
 
 void sc_config_dump(apr_pool_t *p, const sc_cluster_cfg *cfg, apr_array_header_t *lines)
 {
+    walk_ctx w = { p, lines, NULL, NULL };
     int i;
 
     APR_ARRAY_PUSH(lines, const char *) =
         apr_psprintf(p, "# <Cluster> block at %s:%d%s", cfg->file, cfg->line,
                      cfg->legacy ? " (Tomcat 5.5 syntax, mapped)" : "");
-    dump_elem(p, "Cluster", cfg->cluster, lines);
-    dump_elem(p, "Manager", cfg->manager, lines);
-    dump_elem(p, "Channel", cfg->channel, lines);
-    dump_elem(p, "Membership", cfg->membership, lines);
-    if (cfg->local_member) {
-        dump_elem(p, "LocalMember", cfg->local_member, lines);
-    }
-    dump_list(p, "Member", cfg->members, lines);
-    dump_elem(p, "Receiver", cfg->receiver, lines);
-    APR_ARRAY_PUSH(lines, const char *) =
-        apr_psprintf(p, "Sender.className = %s  # %s", cfg->sender->class_name,
-                     cfg->sender->line ? apr_psprintf(p, "line %d", cfg->sender->line)
-                                       : "added by default");
-    dump_elem(p, "Transport", cfg->transport, lines);
-    dump_list(p, "Interceptor", cfg->interceptors, lines);
-    dump_list(p, "Valve", cfg->valves, lines);
-    if (cfg->deployer) {
-        dump_elem(p, "Deployer", cfg->deployer, lines);
-    }
-    dump_list(p, "ClusterListener", cfg->listeners, lines);
+    walk(&w, cfg);
     for (i = 0; i < cfg->notes->nelts; i++) {
         APR_ARRAY_PUSH(lines, const char *) =
             apr_pstrcat(p, "# note: ", APR_ARRAY_IDX(cfg->notes, i, const char *), NULL);

@@ -18,6 +18,8 @@
 #include "mpm_common.h"
 #include "apr_hash.h"
 
+#include <openssl/evp.h>
+
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -1002,36 +1004,68 @@ static apr_status_t generation_end(void *data)
     return APR_SUCCESS;
 }
 
-static apr_uint32_t fingerprint(apr_pool_t *p, sc_cluster_cfg *cfg, const char *route,
-                                int observer)
+/* The fingerprint of the configuration an engine runs: SHA-256 of every
+ * setting of the block as sc_config_visit() hands it over (keys as their
+ * bytes, not as the dump's "(set, 256-bit key)": a new key of the same size
+ * must replace the engine, or a rotation by graceful restarts does nothing),
+ * the route and the role, salted with random bytes drawn when httpd started.
+ * It stays in the parent's memory, compared and never printed. */
+typedef struct {
+    EVP_MD_CTX *md;
+    int ok;
+} fp_ctx;
+
+static void fp_put(fp_ctx *f, const void *b, apr_size_t len)
 {
-    apr_array_header_t *lines = apr_array_make(p, 256, sizeof(const char *));
-    apr_uint32_t h = 2166136261u;
-    const char *all, *c;
+    unsigned char n[8];
     int i;
-    sc_config_dump(p, cfg, lines);
-    for (i = 0; i < lines->nelts; i++) {
-        /* the values, not where they were written */
-        const char *l = APR_ARRAY_IDX(lines, i, const char *);
-        const char *hash = strstr(l, "  # ");
-        if (l[0] == '#') {
-            continue;
-        }
-        APR_ARRAY_IDX(lines, i, const char *) = hash ? apr_pstrmemdup(p, l, hash - l) : l;
+    for (i = 0; i < 8; i++) {
+        n[i] = (unsigned char)((apr_uint64_t)len >> (56 - 8 * i));
     }
-    all = apr_pstrcat(p, apr_array_pstrcat(p, lines, '\n'), "\nroute=", route,
-                      observer ? "\nobserver" : "", NULL);
-    for (c = all; *c; c++) {
-        h = (h ^ (unsigned char)*c) * 16777619u;   /* FNV-1a */
+    /* each field with its length in front: no two settings read alike */
+    if (f->ok && (EVP_DigestUpdate(f->md, n, sizeof(n)) != 1
+                  || (len && EVP_DigestUpdate(f->md, b, len) != 1))) {
+        f->ok = 0;
     }
-    return h;
+}
+
+static void fp_visit(void *baton, const char *key, const void *value, apr_size_t len)
+{
+    fp_put(baton, key, strlen(key));
+    fp_put(baton, value, len);
+}
+
+/* 0 and the digest in 'out', or -1 (OpenSSL failed: the caller takes the
+ * configuration as changed) */
+static int fingerprint(sc_retained *r, apr_pool_t *pconf, sc_cluster_cfg *cfg,
+                       const char *route, int observer, unsigned char out[SC_FP_LEN])
+{
+    fp_ctx f;
+    apr_pool_t *tmp;
+    unsigned int n = 0;
+    const char *role = observer ? "observer" : "member";
+
+    f.md = EVP_MD_CTX_new();
+    f.ok = f.md && EVP_DigestInit_ex(f.md, EVP_sha256(), NULL) == 1;
+    fp_put(&f, r->fp_salt, sizeof(r->fp_salt));
+    apr_pool_create(&tmp, pconf);
+    sc_config_visit(tmp, cfg, fp_visit, &f);
+    apr_pool_destroy(tmp);
+    fp_visit(&f, "route", route, strlen(route));
+    fp_visit(&f, "role", role, strlen(role));
+    if (f.ok && (EVP_DigestFinal_ex(f.md, out, &n) != 1 || n != SC_FP_LEN)) {
+        f.ok = 0;
+    }
+    EVP_MD_CTX_free(f.md);
+    return f.ok ? 0 : -1;
 }
 
 int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
                           const char *route, int observer)
 {
     sc_retained *r = sc_retained_get(s);
-    apr_uint32_t fp;
+    unsigned char fp[SC_FP_LEN] = { 0 };
+    int fp_ok;
 
     if (!r->shm) {
         apr_status_t rv = sc_shm_create(s->process->pool, &r->shm);
@@ -1040,9 +1074,11 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
                          "cannot create the cluster's shared memory");
             return !OK;
         }
-        if (apr_generate_random_bytes(r->id, sizeof(r->id)) != APR_SUCCESS) {
+        if (apr_generate_random_bytes(r->id, sizeof(r->id)) != APR_SUCCESS
+            || apr_generate_random_bytes(r->fp_salt, sizeof(r->fp_salt)) != APR_SUCCESS) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1241)
-                         "no random bytes for this member's id");
+                         "no random bytes for this member's id and its configuration "
+                         "fingerprint");
             return !OK;
         }
         r->shm->counters_since = apr_time_now();
@@ -1107,13 +1143,18 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
                          "cannot resize the store", r->store_capacity, r->store_slot);
         }
     }
-    fp = fingerprint(pconf, cfg, route, observer);
+    fp_ok = fingerprint(r, pconf, cfg, route, observer, fp) == 0;
+    if (!fp_ok) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1320)
+                     "cannot compute the fingerprint of the cluster configuration "
+                     "(OpenSSL's SHA-256 failed): the configuration is taken as changed");
+    }
     r->cfg = cfg;
     r->route = route;
     r->observer = observer;
 
     if (r->engine_pid > 0 && kill(r->engine_pid, 0) == 0) {
-        if (fp == r->fingerprint) {
+        if (fp_ok && r->fingerprint_set && memcmp(fp, r->fingerprint, SC_FP_LEN) == 0) {
             /* the same cluster configuration: the engine carries on */
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1243)
                          "cluster configuration unchanged: engine pid %" APR_PID_T_FMT
@@ -1129,7 +1170,8 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
                      APR_PID_T_FMT, r->engine_pid);
         engine_stop_wait(r, SIGUSR2);
     }
-    r->fingerprint = fp;
+    memcpy(r->fingerprint, fp, SC_FP_LEN);
+    r->fingerprint_set = fp_ok;
     return engine_spawn(r) == 0 ? OK : !OK;
 }
 

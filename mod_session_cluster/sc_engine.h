@@ -26,12 +26,18 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#define SC_FP_LEN 32
+
 /* Values that must outlive a restart (process-pool lifetime). */
 typedef struct {
     sc_shm_t *shm;
     pid_t engine_pid;
     apr_proc_t proc;
-    apr_uint32_t fingerprint;         /* of the configuration the engine runs */
+    /* SHA-256 of the configuration the engine runs (sc_engine.c: salted,
+     * keys included as bytes; in memory only, never printed) */
+    unsigned char fingerprint[SC_FP_LEN];
+    int fingerprint_set;
+    unsigned char fp_salt[32];        /* drawn when httpd starts */
     unsigned char id[SC_ID_LEN];      /* this member's id, kept for its lifetime */
     apr_uint64_t starts;
     int registered;                   /* other_child registration done */
