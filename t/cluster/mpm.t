@@ -1,17 +1,21 @@
 #!perl
 # One cluster engine per httpd, whatever the MPM: for prefork (StartServers 4),
-# worker and event (StartServers 2 each, so that several children answer),
-# two static members on loopback:
-#   - 20 concurrent GET /cluster-manager?auto to node1, answered by several
-#     children, all show the same EnginePid, and EngineStarts 1;
+# worker and event (StartServers 3 of ThreadsPerChild 2 each, so that 20
+# requests at once need several children), two static members on loopback:
+#   - rounds of 20 concurrent GET /cluster-manager?auto to node1, each request
+#     tagged, until at least two distinct children have answered (a CustomLog
+#     with %P tells which child served which tag): every page shows the same
+#     EnginePid, whichever child served it, and EngineStarts 1;
 #   - that pid is a child of node1's httpd parent (not the parent itself, not a
 #     worker child: it never serves a request), and it is the one process of
 #     node1 that holds the cluster Receiver's listening socket (exactly one
 #     engine), while it holds no HTTP listener;
 #   - node2 sees node1 alive;
 #   - a worker child of node1 killed with SIGKILL changes nothing: the same
-#     engine (pid, start time, EngineStarts 1) carries on and node2 sees node1
-#     alive throughout the next 2 s.
+#     engine (pid, start time, EngineStarts 1) carries on, node1's ping of
+#     node2 through it is acknowledged, and node2 sees node1 alive (same
+#     incarnation, no restart) in every sample from the kill until the killed
+#     child was reaped and node2 holds a heartbeat node1 sent after the kill.
 use strict;
 use warnings;
 
@@ -23,15 +27,15 @@ use IO::Select;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(parse_auto status_of member_on check);
+use SC::Test qw(parse_auto status_of member_on check within);
 SC::Test::dump_options(max => 6, extra => sub {
     my ($c, $n) = @_;
     return "--- $n processes: " . join(' ', map { "$_(ppid " . (ppid_of($_) // '?') . ')' }
                                           $c->pids($n));
 });
 
-$SIG{ALRM} = sub { die "mpm.t: time limit (60 s) reached\n" };
-alarm 60;
+$SIG{ALRM} = sub { die "mpm.t: time limit (120 s) reached\n" };
+alarm 120;
 
 # ---------------------------------------------------------------------------
 # processes and sockets (/proc)
@@ -46,6 +50,14 @@ sub stat_fields {
 }
 
 sub ppid_of { my @f = stat_fields($_[0]) or return undef; $f[1] }
+
+# $pid (started at $st) reaped: no such process any more, or another one
+# (not a zombie) under that pid
+sub reaped {
+    my ($pid, $st) = @_;
+    my @f = stat_fields($pid) or return 1;
+    return $f[0] ne 'Z' && $f[0] ne 'X' && $f[19] ne ($st // '');
+}
 
 sub starttime_of {
     my @f = stat_fields($_[0]) or return undef;
@@ -99,14 +111,14 @@ sub holders {
 }
 
 # ---------------------------------------------------------------------------
-# $n concurrent GETs (loopback): a list of [status, body]
+# concurrent GETs of @$paths (loopback): a list of [status, body]
 # ---------------------------------------------------------------------------
 sub parallel_get {
-    my ($addr, $port, $path, $n, $timeout) = @_;
+    my ($addr, $port, $paths, $timeout) = @_;
     my (@socks, %buf, %idx, @res);
-    my $req = "GET $path HTTP/1.0\r\nHost: localhost\r\nUser-Agent: mpm.t\r\n"
-            . "Connection: close\r\n\r\n";
-    for my $i (0 .. $n - 1) {
+    for my $i (0 .. $#$paths) {
+        my $req = "GET $paths->[$i] HTTP/1.0\r\nHost: localhost\r\nUser-Agent: mpm.t\r\n"
+                . "Connection: close\r\n\r\n";
         my $s = IO::Socket::INET->new(PeerAddr => $addr, PeerPort => $port, Proto => 'tcp',
                                       Timeout => $timeout);
         if (!$s) { $res[$i] = [ 0, "connect: $@" ]; next }
@@ -139,11 +151,13 @@ sub parallel_get {
     return @res;
 }
 
-sub pid_log_pids {
+# node1's pid_log: { tag => pid of the child that served it } for the
+# requests tagged t=TAG
+sub served_by {
     my ($c, $n) = @_;
-    open my $fh, '<', $c->member($n)->{dir} . '/logs/pid_log' or return ();
+    open my $fh, '<', $c->member($n)->{dir} . '/logs/pid_log' or return {};
     my %p;
-    while (my $l = <$fh>) { $p{$1}++ if $l =~ /^(\d+) / }
+    while (my $l = <$fh>) { $p{$2} = $1 if $l =~ /^(\d+) \S*[?&]t=([\w-]+)/ }
     close $fh;
     return \%p;
 }
@@ -152,15 +166,20 @@ sub pid_log_pids {
 sub run_mpm {
     my ($mpm) = @_;
     my $t_start = time;
-    my $starts = $mpm eq 'prefork' ? 4 : 2;
+    my $starts = $mpm eq 'prefork' ? 4 : 3;
+    # threaded MPMs: 2 threads a child, so that 20 requests at once are more
+    # than one child can take (its listener stops accepting when all its
+    # threads are busy) and the others get some
+    my $threads = $mpm eq 'prefork' ? ''
+        : "ThreadsPerChild 2\nMinSpareThreads 2\nMaxSpareThreads 8\nMaxRequestWorkers 8\n";
     my $c = SC::Cluster->new(
         members    => 2,
         mpm        => $mpm,
         extra_conf => sub {
             my ($m) = @_;
-            # which child served a request: %P
-            return qq{StartServers $starts\n}
-                 . qq{LogFormat "%P %U" scpid\n}
+            # which child served which request: %P and the query string
+            return qq{StartServers $starts\n$threads}
+                 . qq{LogFormat "%P %U%q" scpid\n}
                  . qq{CustomLog "$m->{dir}/logs/pid_log" scpid\n};
         },
     );
@@ -169,38 +188,51 @@ sub run_mpm {
     my $m1 = $c->member('node1');
 
     # wait until node1 runs as configured: all its start children are up
-    $c->wait_for(sub { my @k = children_of($parent); @k >= $starts + 1 }, timeout => 3);
+    my @k0;
+    check($c->wait_for(sub { @k0 = children_of($parent); @k0 >= $starts + 1 }, timeout => 20), $c,
+          "$mpm: node1 runs its $starts children and the engine (children: @k0)");
 
-    # the same engine on every page, whichever child answers
-    my @res = parallel_get($m1->{addr}, $m1->{http_port}, '/cluster-manager?auto', 20, 10);
-    my @ok = grep { $_->[0] == 200 } @res;
-    check(@ok == 20, $c, "$mpm: all 20 concurrent GETs of node1's ?auto answered 200 (" . scalar(@ok) . ')',
-          map { "status $_->[0]: $_->[1]" } grep { $_->[0] != 200 } @res);
-    my %epids;
-    my %starts;
-    for (@ok) {
-        my $p = parse_auto($_->[1]);
-        $epids{ $p->{EnginePid} // 'none' }++;
-        $starts{ $p->{EngineStarts} // 'none' }++;
+    # rounds of 20 concurrent tagged requests until two children or more
+    # have answered; each answer paired with the child that served it
+    my (%epid_of_child, %starts, @bad, $made, $logged, $rounds);
+    ($made, $logged, $rounds) = (0, 0, 0);
+    while ($rounds < 10 && keys(%epid_of_child) < 2) {
+        $rounds++;
+        my @tags = map { "$rounds-$_" } 1 .. 20;
+        my @res = parallel_get($m1->{addr}, $m1->{http_port},
+                               [ map { "/cluster-manager?auto&t=$_" } @tags ], 10);
+        $made += @tags;
+        # the access log line is written after the answer: wait for all 20
+        my $by;
+        $c->wait_for(sub { $by = served_by($c, 'node1'); !grep { !$by->{$_} } @tags }, timeout => 20);
+        for my $i (0 .. $#tags) {
+            my ($st, $body) = @{ $res[$i] || [ 0, 'no answer' ] };
+            my $child = $by->{ $tags[$i] };
+            if ($st != 200 || !$child) {
+                push @bad, "t=$tags[$i]: status $st, served by " . ($child // '(not logged)') . ": $body";
+                next;
+            }
+            $logged++;
+            my $p = parse_auto($body);
+            $epid_of_child{$child}{ $p->{EnginePid} // 'none' }++;
+            $starts{ $p->{EngineStarts} // 'none' }++;
+        }
     }
+    my @servers = sort { $a <=> $b } keys %epid_of_child;
+    my $pairs = join(', ', map { my $k = $_; "child $k: EnginePid "
+                                 . join('/', map { "$_ x$epid_of_child{$k}{$_}" } sort keys %{ $epid_of_child{$k} }) }
+                           @servers);
+    note("$mpm: $rounds round(s) of 20: $pairs");
+    check(!@bad, $c, "$mpm: every concurrent GET of node1's ?auto answered 200 and was logged with its child",
+          @bad[0 .. ($#bad < 4 ? $#bad : 4)]);
+    is($logged, $made, "$mpm: $made answers paired with the child that served them");
+    cmp_ok(scalar(@servers), '>=', 2, "$mpm: several children answered (@servers)");
+    my %epids = map { %{ $epid_of_child{$_} } } @servers;
     my @epids = keys %epids;
-    check(@epids == 1 && $epids[0] =~ /^[1-9]\d*$/, $c,
-          "$mpm: every page shows the same EnginePid (" . join(', ', map { "$_ x$epids{$_}" } @epids) . ')');
-    my $epid = $epids[0];
+    check(@epids == 1 && $epids[0] =~ /^[1-9]\d*$/ && !grep({ keys(%{ $epid_of_child{$_} }) != 1 } @servers), $c,
+          "$mpm: every page shows the same EnginePid, whichever child served it ($pairs)");
+    my $epid = $epids[0] // 0;
     is(join(',', keys %starts), '1', "$mpm: every page shows EngineStarts 1");
-
-    my $served = pid_log_pids($c, 'node1');
-    my @servers = sort { $a <=> $b } keys %$served;
-    note("$mpm: node1's requests were served by children: "
-         . join(' ', map { "$_ (x$served->{$_})" } @servers));
-    my $logged = 0;
-    $logged += $_ for values %$served;
-    cmp_ok($logged, '>=', 20, "$mpm: node1's pid_log recorded the requests ($logged lines)");
-    if ($mpm eq 'prefork') {
-        # the premise of "whichever child answers": prefork serves one
-        # connection per child, so 20 at once need several children
-        cmp_ok(scalar(@servers), '>=', 2, "$mpm: several children answered (@servers)");
-    }
     ok(!grep({ $_ == $epid } @servers), "$mpm: the engine $epid served none of the requests");
 
     # the engine is a child of the httpd parent, not the parent itself
@@ -225,7 +257,7 @@ sub run_mpm {
     my $alive = $c->wait_for(sub {
         my $m = member_on($c, 'node2', 'node1');
         return $m && $m->{state} eq 'alive';
-    }, timeout => 2);
+    }, timeout => 20);
     check($alive, $c, "$mpm: node2 sees node1 alive");
 
     # SIGKILL a worker child of node1 (one that served, if any)
@@ -234,16 +266,22 @@ sub run_mpm {
     my ($victim) = (grep({ my $w = $_; grep { $_ == $w } @servers } @workers), @workers);
     KILL_WORKER: {
         unless (check($victim, $c, "$mpm: node1 has a worker child to kill (@workers)")) {
-            fail("$mpm: no worker child to kill") for 1 .. 7;
+            fail("$mpm: no worker child to kill") for 1 .. 11;
             last KILL_WORKER;
         }
         my $victim_st = starttime_of($victim);
+        my $before = member_on($c, 'node2', 'node1') || {};
         my $t0 = time;
         kill 'KILL', $victim;
-        my (@changes, $prev, @epid_seen, @starts_seen);
-        while (time - $t0 < 2.0) {
-            my $m = member_on($c, 'node2', 'node1');
+        # node1's engine uptime read after the kill: a heartbeat that node2
+        # holds with a larger alive_ms was sent after the kill
+        my $p_after = status_of($c, 'node1') || {};
+        my $up_after = $p_after->{EngineUptimeMs} // 0;
+        my (@changes, $prev, @epid_seen, @starts_seen, %incs, $m, $reaped);
+        my $done = within(20, sub {
+            $m = member_on($c, 'node2', 'node1');
             my $st = $m ? $m->{state} : 'absent';
+            $incs{ $m ? $m->{incarnation} : 'none' }++;
             if ($st ne ($prev // '')) {
                 push @changes, sprintf('%6.3fs %s "%s"', time - $t0, $st, $m ? $m->{verdict} // '' : '');
                 $prev = $st;
@@ -252,14 +290,23 @@ sub run_mpm {
                 push @epid_seen, $p->{EnginePid} // 'none';
                 push @starts_seen, $p->{EngineStarts} // 'none';
             }
-            sleep 0.05;
-        }
-        my $gone = !defined starttime_of($victim)
-            || (starttime_of($victim) // '') ne ($victim_st // '');
-        ok($gone, "$mpm: the killed worker child $victim is gone");
+            $reaped ||= reaped($victim, $victim_st);
+            return $reaped && $m && ($m->{alive_ms} // '') =~ /^\d+$/ && $m->{alive_ms} > $up_after;
+        });
+        note(sprintf "$mpm: the killed child reaped and a later heartbeat of node1 on node2 after %.2fs, "
+             . '%d samples', time - $t0, scalar @epid_seen);
+        ok($reaped, "$mpm: the killed worker child $victim is gone (reaped by the parent)");
+        check($done, $c, "$mpm: node2 holds a heartbeat node1 sent after the kill (alive_ms "
+              . ($m ? $m->{alive_ms} // '?' : '?') . " > $up_after)");
         check(@changes == 1 && $changes[0] =~ / alive /, $c,
-              "$mpm: node2 sees node1 alive throughout 2 s after a worker child died",
+              "$mpm: node2 sees node1 alive in every sample from the kill to that heartbeat",
               "node1 on node2:\n" . join("\n", @changes));
+        is(join(',', sort keys %incs), $before->{incarnation} // 'none',
+           "$mpm: ... always with the incarnation it had before the kill");
+        is($m && $m->{restarts}, 0, "$mpm: node2 counts no restart of node1");
+        my (undef, undef, $pb) = $c->get('node1', '/cluster-manager?ping=node2', timeout => 8);
+        like($pb // '', qr/^Result: acknowledged$/m, "$mpm: node1's ping of node2 through its engine is acknowledged")
+            or diag $pb;
         my %e = map { $_ => 1 } @epid_seen;
         check(@epid_seen && keys(%e) == 1 && exists $e{$epid}, $c,
               "$mpm: node1's pages keep EnginePid $epid (" . scalar(@epid_seen) . ' pages: '
@@ -269,8 +316,8 @@ sub run_mpm {
         is(starttime_of($epid) // 'gone', $engine_st // 'none',
            "$mpm: the engine process $epid itself lives on (same start time)");
         is(ppid_of($epid) // -1, $parent, "$mpm: ... still a child of the httpd parent");
-        my $m = member_on($c, 'node1', 'node2');
-        is($m && $m->{state}, 'alive', "$mpm: node1 still sees node2 alive");
+        my $m2 = member_on($c, 'node1', 'node2');
+        is($m2 && $m2->{state}, 'alive', "$mpm: node1 still sees node2 alive");
     }
 
     for my $n ($c->members) {
