@@ -4,13 +4,17 @@
 #       alive all the time; node1 keeps its engine (EnginePid, Incarnation,
 #       EngineStarts 1);
 #   (b) node1 on prefork with MaxConnectionsPerChild 1, 200 requests (200
-#       children come and go): node2 sees node1 alive all the time; node1 keeps
-#       its engine;
+#       children come and go: the %P access log shows 200 distinct children,
+#       none of them the parent or the engine): node2 sees node1 alive all the
+#       time; node1 keeps its engine;
 #   (c) a graceful restart that changes the <Cluster> block replaces node1's
 #       engine (new EnginePid, EngineStarts 2); node2 sees node1 `restarting`
-#       or `alive`, never `dead` or `left`, and alive at the end with the new
-#       incarnation.
-# node2 is polled every 50 ms by a forked watcher while this happens.
+#       or `alive`, never `dead` or `left`, from before the restart until it
+#       sees it alive with the new incarnation.
+# node2 is polled every 50 ms by a forked watcher while this happens; the
+# load and the watchers run until told to stop, after the events they are
+# there to see (answers logged after each graceful, a sample after the
+# last change), and their exit codes are checked.
 use strict;
 use warnings;
 
@@ -91,14 +95,20 @@ sub start_watch {
     return { pid => $pid, file => $file, started => time };
 }
 
-sub stop_watch {
+# The samples taken so far.
+sub samples_of {
     my ($w) = @_;
+    open my $fh, '<', $w->{file} or return [];
+    my @samples = map { chomp; [ split /\t/, $_, 4 ] } grep { /\n\z/ } <$fh>;
+    return \@samples;
+}
+
+sub stop_watch {
+    my ($w, $what) = @_;
     open my $s, '>', "$w->{file}.stop" or die;
     close $s;
-    reap($w->{pid});
-    open my $fh, '<', $w->{file} or return [];
-    my @samples = map { chomp; [ split /\t/, $_, 4 ] } <$fh>;
-    return \@samples;
+    is(reap($w->{pid}), 0, "$what: the watcher exited 0");
+    return samples_of($w);
 }
 
 sub summary {
@@ -113,15 +123,24 @@ sub summary {
     return join("\n", @out);
 }
 
-# GETs $path from $n in a loop for $secs seconds; returns a hash ref of
-# status => count from a child process.
+# The load's requests (tagged load=1) in node1's access log.
+sub load_lines {
+    my ($c) = @_;
+    open my $fh, '<', $c->member('node1')->{access_log} or return 0;
+    my $n = grep { /[?&]load=1\b/ } <$fh>;
+    close $fh;
+    return $n;
+}
+
+# GETs $path from $n in a loop until wait_load (at most 40 s); wait_load
+# returns a hash ref of status => count from the child process.
 sub start_load {
-    my ($c, $n, $path, $secs) = @_;
+    my ($c, $n, $path) = @_;
     my $file = "$TMP/load-" . ++$WATCH_SEQ;
     my $pid = kid(sub {
         my %count;
-        my $end = time + $secs;
-        while (time < $end) {
+        my $end = time + 40;
+        while (time < $end && !-e "$file.stop") {
             my ($s, $h) = $c->get($n, $path, timeout => 5);
             $count{$s}++;
             $count{"error: $h->{_error}"}++ if !$s && $h->{_error};
@@ -134,8 +153,10 @@ sub start_load {
 }
 
 sub wait_load {
-    my ($l) = @_;
-    reap($l->{pid});
+    my ($l, $what) = @_;
+    open my $s, '>', "$l->{file}.stop" or die;
+    close $s;
+    is(reap($l->{pid}), 0, "$what: the load client exited 0");
     my %count;
     if (open my $fh, '<', $l->{file}) {
         while (<$fh>) { chomp; my ($k, $v) = split /\t/; $count{$k} = $v }
@@ -160,16 +181,34 @@ my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.Repl
     my $parent = $c->member('node1')->{pid};
 
     my $w = start_watch($c, 'node2', 'node1');
-    my $load = start_load($c, 'node1', '/cluster-manager?auto', 4);
-    sleep 0.5;
+    ok($c->wait_for(sub { @{ samples_of($w) } >= 1 }, timeout => 20), '(a) the watcher of node2 is sampling');
+    my $load = start_load($c, 'node1', '/cluster-manager?auto&load=1');
+    # each graceful once the load is answered (again): 5 more answers logged
+    my $n_load = 0;
+    my $more = sub {
+        my $want = $n_load + 5;
+        my $ok = $c->wait_for(sub { ($n_load = load_lines($c)) >= $want }, timeout => 20);
+        return $ok;
+    };
+    ok($more->(), '(a) the load is answered before the first graceful');
+    my $t_g1 = time;
     my $g1 = eval { $c->graceful('node1') };
     ok($g1, '(a) first graceful restart of node1 done') or diag $@;
-    sleep 0.5;
+    ok($more->(), '(a) the load is answered after the first graceful');
     my $g2 = eval { $c->graceful('node1') };
     ok($g2, '(a) second graceful restart of node1 done') or diag $@;
-    my $counts = wait_load($load);
-    sleep 0.3;
-    my $samples = stop_watch($w);
+    ok($more->(), '(a) the load is answered after the second graceful');
+    my $counts = wait_load($load, '(a)');
+    # the watch ends on node2 holding a heartbeat node1 sent after the
+    # gracefuls, and a sample taken after that
+    my $up = (status_of($c, 'node1') || {})->{EngineUptimeMs} // 0;
+    my $t_hb;
+    ok($c->wait_for(sub { my $m = member_on($c, 'node2', 'node1');
+                          $t_hb = time if $m && ($m->{alive_ms} // 0) > $up; $t_hb }, timeout => 20),
+       '(a) node2 holds a heartbeat node1 sent after the gracefuls');
+    ok($c->wait_for(sub { grep { $_->[0] > ($t_hb // 9e9) } @{ samples_of($w) } }, timeout => 20),
+       '(a) the watcher sampled node2 after that');
+    my $samples = stop_watch($w, '(a)');
 
     is($c->member('node1')->{pid}, $parent, '(a) node1 kept its parent process');
     my @resumed = $c->error_log('node1') =~ /resuming normal operations/g;
@@ -180,7 +219,9 @@ my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.Repl
     ok(!@bad, '(a) no request of the load failed during the gracefuls')
         or diag(explain $counts);
 
-    cmp_ok(scalar @$samples, '>=', 20, '(a) node2 was polled at least 20 times (' . scalar(@$samples) . ')');
+    ok(@$samples && $samples->[0][0] < $t_g1 && $samples->[-1][0] > ($t_hb // 9e9),
+       '(a) node2 was polled from before the first graceful until after that heartbeat ('
+       . scalar(@$samples) . ' samples)');
     my @not_alive = grep { $_->[1] ne 'alive' } @$samples;
     check(!@not_alive, $c, '(a) node1 was alive on node2 in every sample during the gracefuls',
           summary($samples));
@@ -207,13 +248,24 @@ my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.Repl
     });
     my $before = status_of($c, 'node1');
     $w = start_watch($c, 'node2', 'node1');
-    sleep 0.2;
+    ok($c->wait_for(sub { @{ samples_of($w) } >= 1 }, timeout => 20), '(c) the watcher of node2 is sampling');
     my $t0 = time;
     my $g3 = eval { $c->graceful('node1') };
-    ok($g3, sprintf('(c) graceful restart of node1 with a changed <Cluster> block done (%.2fs)', time - $t0))
-        or diag $@;
-    sleep(3 - (time - $t0)) if time - $t0 < 3;
-    $samples = stop_watch($w);
+    ok($g3, '(c) graceful restart of node1 with a changed <Cluster> block done') or diag $@;
+    note(sprintf '(c) the graceful took %.2fs', time - $t0);
+    # the watch ends when node2 sees the new engine alive (and a sample
+    # shows it), not after a while
+    my $new_inc;
+    ok($c->wait_for(sub {
+        my $p = status_of($c, 'node1') or return 0;
+        return 0 unless ($p->{EnginePid} // '') ne ($before->{EnginePid} // '') && ($p->{EngineState} // '') eq 'ready';
+        $new_inc = $p->{Incarnation};
+        my $m = member_on($c, 'node2', 'node1');
+        return $m && $m->{state} eq 'alive' && ($m->{incarnation} // '') eq ($new_inc // '-');
+    }, timeout => 20), '(c) node2 sees the new engine of node1 alive');
+    ok($c->wait_for(sub { grep { $_->[1] eq 'alive' && $_->[2] eq ($new_inc // '-') } @{ samples_of($w) } },
+                    timeout => 20), '(c) the watcher sampled it');
+    $samples = stop_watch($w, '(c)');
 
     my $after = status_of($c, 'node1') || {};
     like(page($c, 'node1') // '', qr/^Transport\.timeout = 1500\b/m, '(c) node1 runs the changed block');
@@ -223,7 +275,10 @@ my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.Repl
     isnt($after->{Incarnation}, $before->{Incarnation}, '(c) the new engine has a new incarnation');
     ok(!SC::Cluster::pid_alive($before->{EnginePid}), "(c) the old engine $before->{EnginePid} is gone");
 
-    cmp_ok(scalar @$samples, '>=', 30, '(c) node2 was polled at least 30 times during 3 s (' . scalar(@$samples) . ')');
+    is($samples->[0] && "$samples->[0][1] $samples->[0][2]", "alive $before->{Incarnation}",
+       '(c) the watch began before the restart (the old incarnation alive)');
+    ok(scalar(grep { $_->[1] eq 'alive' && $_->[2] eq ($new_inc // '-') } @$samples),
+       '(c) ... and went on until node2 showed the new one alive (' . scalar(@$samples) . ' samples)');
     my @wrong = grep { $_->[1] ne 'alive' && $_->[1] ne 'restarting' } @$samples;
     check(!@wrong, $c, '(c) node1 was only ever restarting or alive on node2 (never dead, left, ...)',
           summary($samples));
@@ -252,19 +307,22 @@ my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.Repl
         # every child serves one connection; more spare children and
         # parallel clients so that 200 requests (200 children) take seconds,
         # not half a minute (prefork spawns at most 32 children a second)
-        member_opts => { node1 => { mpm => 'prefork', extra_conf =>
-            "MaxConnectionsPerChild 1\nServerLimit 64\nMaxRequestWorkers 64\n"
-            . "StartServers 32\nMinSpareServers 32\nMaxSpareServers 64\n" } },
+        member_opts => { node1 => { mpm => 'prefork', extra_conf => sub {
+            my ($m) = @_;
+            return "MaxConnectionsPerChild 1\nServerLimit 64\nMaxRequestWorkers 64\n"
+                 . "StartServers 32\nMinSpareServers 32\nMaxSpareServers 64\n"
+                 # which child served which request
+                 . qq{LogFormat "%P %U%q" scpid\nCustomLog "$m->{dir}/logs/pid_log" scpid\n};
+        } } },
     );
     $c->start_all;
-    like(do { local (@ARGV, $/) = $c->member('node1')->{conf}; <> },
-         qr/^MaxConnectionsPerChild 1$/m, '(b) node1 runs prefork with MaxConnectionsPerChild 1');
     ok($c->wait_for(sub { my $m = member_on($c, 'node2', 'node1'); $m && $m->{state} eq 'alive' },
-                    timeout => 3), '(b) node2 sees node1 alive')
+                    timeout => 20), '(b) node2 sees node1 alive')
         or dump_cluster($c, 'startup (b)');
     my $p0 = status_of($c, 'node1');
 
     my $w = start_watch($c, 'node2', 'node1');
+    ok($c->wait_for(sub { @{ samples_of($w) } >= 1 }, timeout => 20), '(b) the watcher of node2 is sampling');
     my $t0 = time;
     my %count;
     my @loads;
@@ -272,8 +330,8 @@ my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.Repl
         my $file = "$TMP/prefork-$k";
         my $pid = kid(sub {
             my %n;
-            for (1 .. 50) {
-                my ($s) = $c->get('node1', '/index.html', timeout => 10);
+            for my $i (1 .. 50) {
+                my ($s) = $c->get('node1', "/index.html?c=$k-$i", timeout => 10);
                 $n{$s}++;
             }
             open my $fh, '>', $file or die;
@@ -282,21 +340,51 @@ my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.Repl
         });
         push @loads, [ $pid, $file ];
     }
+    my $k = 0;
     for my $l (@loads) {
-        reap($l->[0]);
+        $k++;
+        is(reap($l->[0]), 0, "(b) client $k exited 0");
         open my $fh, '<', $l->[1] or next;
         while (<$fh>) { chomp; my ($k, $v) = split /\t/; $count{$k} += $v }
     }
-    my $took = time - $t0;
-    my $samples = stop_watch($w);
-    is($count{200} // 0, 200, sprintf('(b) 200 requests to node1 (4 clients) answered 200 (%.1fs)', $took))
+    note(sprintf '(b) 200 requests took %.1fs', time - $t0);
+    is($count{200} // 0, 200, '(b) 200 requests to node1 (4 clients) answered 200')
         or diag explain \%count;
+
+    # 200 children came and went: each request served by a child of its own
+    # (the access log line is written after the answer: wait for all 200)
+    my %by;
+    $c->wait_for(sub {
+        %by = ();
+        open my $fh, '<', $c->member('node1')->{dir} . '/logs/pid_log' or return 0;
+        while (<$fh>) { $by{$2} = $1 if /^(\d+) \S*[?&]c=(\d+-\d+)/ }
+        return keys(%by) >= 200;
+    }, timeout => 20);
+    my %kids = map { $_ => 1 } values %by;
+    is(scalar keys %by, 200, '(b) node1\'s %P log has the 200 requests');
+    is(scalar keys %kids, 200, '(b) ... served by 200 different child processes');
+    ok(!$kids{ $c->member('node1')->{pid} } && !$kids{ $p0->{EnginePid} // 0 },
+       '(b) ... none of them the httpd parent or the engine');
+    my @left;
+    ok($c->wait_for(sub { @left = grep { SC::Cluster::pid_alive($_) } keys %kids; !@left }, timeout => 20),
+       '(b) ... and every one of them has exited') or diag("still there: @left");
+
+    my $up = (status_of($c, 'node1') || {})->{EngineUptimeMs} // 0;
+    my $t_hb;
+    ok($c->wait_for(sub { my $m = member_on($c, 'node2', 'node1');
+                          $t_hb = time if $m && ($m->{alive_ms} // 0) > $up; $t_hb }, timeout => 20),
+       '(b) node2 holds a heartbeat node1 sent after the 200 children');
+    ok($c->wait_for(sub { grep { $_->[0] > ($t_hb // 9e9) } @{ samples_of($w) } }, timeout => 20),
+       '(b) the watcher sampled node2 after that');
+    my $samples = stop_watch($w, '(b)');
 
     my $p1 = status_of($c, 'node1') || {};
     is($p1->{EnginePid}, $p0->{EnginePid}, '(b) node1 EnginePid unchanged');
     is($p1->{Incarnation}, $p0->{Incarnation}, '(b) node1 Incarnation unchanged');
     is($p1->{EngineStarts}, 1, '(b) node1 EngineStarts stays 1');
-    cmp_ok(scalar @$samples, '>=', 10, '(b) node2 was polled (' . scalar(@$samples) . ' samples)');
+    ok(@$samples && $samples->[0][0] < $t0 && $samples->[-1][0] > ($t_hb // 9e9),
+       '(b) node2 was polled from before the requests until after that heartbeat ('
+       . scalar(@$samples) . ' samples)');
     my @not_alive = grep { $_->[1] ne 'alive' } @$samples;
     check(!@not_alive, $c, '(b) node1 was alive on node2 in every sample', summary($samples));
     my %incs = map { $_->[2] => 1 } @$samples;
