@@ -18,14 +18,18 @@
 #      there, a fresh request gets no cookie and a header does not change the
 #      session;
 #   4. SessionMaxAge 2 (/short): readable at once on the other member, kept
-#      alive by accesses, and after ~3.5 s without access gone on both
-#      members: its cookie sees no session, both count the expiry, and a write
-#      with it gets a new id;
+#      alive by accesses 0.6 s apart for 3 s (each access moves mod_session's
+#      expiry forward: a new version, held by both members at once), and 2.2 s after the last
+#      access (the expiry mod_session wrote is then past) gone on both
+#      members: its cookie sees no session, both count the expiry (polled),
+#      and a write with it gets a new id;
 #   5. removing attributes through the header: an empty `X-Replace-Session:`
 #      writes nothing (mod_session merges the header into the session; the
 #      same location with mod_session_cookie, /ctl, is the reference), while
 #      `user=&count=` (documented: a key set to the empty string is removed)
-#      empties the session: the cluster drops it on both members, the cookie
+#      empties the session: the cluster drops it on both members (their
+#      status pages: ?session=ID no longer held, SessionsActive one less and
+#      SessionsRemoved one more, apart from expiries meanwhile), the cookie
 #      is removed and never adopted again.
 use strict;
 use warnings;
@@ -160,6 +164,24 @@ sub valid_sid {
     return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/;
 }
 
+# 'yes' or 'no': whether member $n's store holds session $id (the status
+# page's ?session=ID); () when the page does not answer
+sub held {
+    my ($n, $id) = @_;
+    my ($st, undef, $b) = $c->get($n, "/cluster-manager?session=$id");
+    return () unless ($st // 0) == 200 && ($b // '') =~ /^SessionHeld: (yes|no)$/m;
+    return $1;
+}
+
+# the version member $n's store holds of session $id (?session=ID), undef
+# when not held
+sub version_of {
+    my ($n, $id) = @_;
+    my ($st, undef, $b) = $c->get($n, "/cluster-manager?session=$id");
+    return undef unless ($st // 0) == 200 && ($b // '') =~ /^SessionHeld: yes$/m;
+    return ($b =~ /^SessionVersion: (\d+)$/m)[0];
+}
+
 # attributes other than mod_session's own "expiry"
 sub user_attrs {
     my ($r) = @_;
@@ -170,7 +192,7 @@ sub user_attrs {
 $c->start_all;
 {
     my %p;
-    my $took = within(10, sub {
+    my $took = within(20, sub {
         for my $n ($A, $B) {
             $p{$n} = status_of($c, $n) or return 0;
             return 0 unless ($p{$n}{EngineState} // '') eq 'ready' && ($p{$n}{MembersAlive} // 0) == 1;    # the other member
@@ -287,21 +309,35 @@ my $S1;
           '4. node2 reads it at once', show($rb));
     like($rb->{attrs}{expiry} // '', qr/^\d{16}$/, '4. ... with mod_session\'s expiry in it');
 
-    # accesses keep it alive beyond 2 s (alternating members, 1 s apart)
-    my $alive = 1;
-    my $last;
-    for my $i (1 .. 3) {
-        sleep 1;
-        $last = cgi($c, $i % 2 ? $A : $B, '/short/s.cgi', '', $S4);
+    # accesses keep it alive beyond 2 s (alternating members, 0.6 s apart):
+    # with SessionMaxAge every access is a write (mod_session moves its
+    # expiry forward), and the other member has it at once (acknowledged
+    # replication): both stores then hold the same, newer version
+    # (?session=ID, read without touching the session)
+    my ($alive, $moved) = (1, 1);
+    my ($last, @why);
+    my $version = version_of($A, $S4) // 0;
+    for my $i (1 .. 5) {
+        sleep 0.6;
+        my ($n, $o) = $i % 2 ? ($A, $B) : ($B, $A);
+        $last = cgi($c, $n, '/short/s.cgi', '', $S4);
         $alive &&= ($last->{attrs}{user} // '') eq 'alice';
+        my ($vn, $vo) = (version_of($n, $S4), version_of($o, $S4));
+        my $ok = defined $vn && defined $vo && $vn == $vo && $vn > $version;
+        push @why, "access $i on $n: version before $version, now $n " . ($vn // 'not held')
+                 . ", $o " . ($vo // 'not held') unless $ok;
+        $moved &&= $ok;
+        $version = $vn // $version;
     }
-    check($alive, $c, '4. accesses every second (on both members) keep it alive for 3 s',
+    check($alive, $c, '4. accesses 0.6 s apart (on both members) keep it alive for 3 s, beyond its 2 s',
           show($last));
+    check($moved, $c, '4. ... each access wrote a new version, which the other member held at once', @why);
     my $t_last = time;
     my %exp0 = map { my $p = status_of($c, $_); ($_ => $p ? $p->{SessionsExpired} // 0 : 0) } ($A, $B);
 
-    # then no access for ~3.5 s
-    sleep 3.5 - (time - $t_last);
+    # then no access for 2.2 s: the expiry mod_session wrote at the last
+    # access (before $t_last) is past
+    sleep 2.2 - (time - $t_last) if time - $t_last < 2.2;
     for my $n ($A, $B) {
         my $rn = cgi($c, $n, '/short/s.cgi', '', $S4);
         check($rn->{status} == 200 && user_attrs($rn) eq '', $c,
@@ -312,14 +348,14 @@ my $S1;
     }
     # the engine's sweep removes it from both stores (every second)
     my %p;
-    my $took = within(3, sub {
+    my $took = within(20, sub {
         for my $n ($A, $B) {
             $p{$n} = status_of($c, $n) or return 0;
             return 0 unless ($p{$n}{SessionsExpired} // 0) > $exp0{$n};
         }
         return 1;
     });
-    check(defined $took, $c, '4. both members count the expiry (SessionsExpired grows on each)',
+    check(defined $took, $c, '4. both members count the expiry (SessionsExpired grows on each; polled up to 20 s)',
           map { "$_: SessionsExpired before $exp0{$_}, now " . ($p{$_}{SessionsExpired} // '?') } $A, $B);
     for my $n ($B, $A) {
         my $rw = cgi($c, $n, '/short/s.cgi', 'count=2', $S4);
@@ -358,10 +394,38 @@ my $S1;
         or diag(show($rb));
 
     # every key set to the empty string: the session is emptied
+    my %before;
+    for my $n ($A, $B) {
+        $before{$n} = status_of($c, $n) || {};
+        is(join(' ', held($n, $S5)), 'yes', "5. before: $n holds S5 (?session=ID)");
+    }
     my $rx = cgi($c, $A, '/s/s.cgi', 'hdr=' . 'user%3D%26count%3D', $S5);
     check($rx->{status} == 200, $c, '5. node1 answers X-Replace-Session: user=&count= for S5', show($rx));
     like($rx->{set_cookie} // '', qr/JSESSIONID=;?.*(?:Max-Age=0|expires=)/i,
          '5. ... and removes the session cookie') or diag(show($rx));
+    # the status pages: S5 no longer held, SessionsActive one less and one
+    # more session removed (other than by expiry: the /short sessions of 4.
+    # may expire meanwhile, and count as such)
+    my (%now, %why);
+    my $dropped = within(20, sub {
+        my $all = 1;
+        for my $n ($A, $B) {
+            my $p = $now{$n} = status_of($c, $n) or return 0;
+            my $b = $before{$n};
+            my $expired = ($p->{SessionsExpired} // 0) - ($b->{SessionsExpired} // 0);
+            my $active = ($b->{SessionsActive} // 0) - ($p->{SessionsActive} // 0);
+            my $removed = ($p->{SessionsRemoved} // 0) - ($b->{SessionsRemoved} // 0) - $expired;
+            my $h = join(' ', held($n, $S5));
+            $why{$n} = "$n: S5 held: $h; SessionsActive " . ($b->{SessionsActive} // '?') . ' -> '
+                     . ($p->{SessionsActive} // '?') . "; removed other than by expiry: $removed; "
+                     . "expired meanwhile: $expired";
+            $all &&= $h eq 'no' && $active == 1 + $expired && $removed == 1;
+        }
+        return $all;
+    });
+    check(defined $dropped, $c,
+          '5. the cluster drops S5 on both members: not held, SessionsActive one less, one removal '
+          . '(status pages, polled up to 20 s)', map { $why{$_} } $A, $B);
     $rb = cgi($c, $B, '/s/s.cgi', '', $S5);
     check($rb->{status} == 200 && user_attrs($rb) eq '', $c,
           '5. node2 no longer serves the old attributes of S5', show($rb));
