@@ -2,9 +2,14 @@
 # Proves t/lib/SC/Cluster.pm, the multi-member harness the cluster tests use:
 # members start, answer on /cluster-manager with their own route, stop cleanly
 # on SIGTERM, die on kill9 without hurting the others, come back on restart,
-# freeze on sigstop, survive a graceful restart; teardown leaves nothing
-# behind, also when the test script dies or is killed with SIGTERM; with
-# netns => 1 members sit in their own namespaces and can be cut off and healed.
+# freeze on sigstop (a request sent meanwhile is answered after sigcont),
+# survive a graceful restart; teardown leaves nothing behind, also when the
+# test script dies or is killed with SIGTERM; a member that hangs at stop,
+# leaves processes behind or crashed fails the test script that stopped it
+# (explicit stop, a fixed plan, done_testing, teardown from DESTROY or END),
+# and one that was kill9ed or left frozen does not; with netns => 1 members
+# sit in their own namespaces and can be cut off and healed.  Nothing here is
+# timed: deadlines are polling limits.
 use strict;
 use warnings;
 
@@ -12,6 +17,10 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
+use File::Temp qw(tempdir);
+use IO::Select;
+use IO::Socket::INET;
+use POSIX ();
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
 
@@ -23,6 +32,14 @@ sub gone { !SC::Cluster::pid_alive($_[0]) }
 sub route_of {
     my ($body) = @_;
     return $body =~ /^Route: (\S*)$/m ? $1 : '(no Route line)';
+}
+
+# The state letter of a process in /proc/PID/stat (T: stopped), or '' if gone.
+sub proc_state {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/stat" or return '';
+    my $s = <$fh> // '';
+    return $s =~ /\)\s+(\S)/ ? $1 : '';
 }
 
 # ---------------------------------------------------------------------------
@@ -76,8 +93,9 @@ sub route_of {
     ok(gone($pid{node2}), "kill9: no process with node2's pid $pid{node2} is left");
     ok(!(grep { !gone($_) } @children), "kill9: node2's children are gone too");
     is($c->member('node2')->{pid}, undef, 'kill9: node2 has no pid any more');
-    is(($c->get('node2', '/cluster-manager?auto', timeout => 2))[0], 0,
-       'kill9: node2 no longer answers');
+    my ($ks, $kh) = $c->get('node2', '/cluster-manager?auto', timeout => 5);
+    ok($ks == 0 && ($kh->{_error} // '') =~ /^connect .*refused/i,
+       "kill9: node2's port refuses connections (" . ($kh->{_error} // "status $ks") . ')');
     for my $n (qw(node1 node3)) {
         my ($status, undef, $body) = $c->get($n, '/cluster-manager?auto');
         ok($status == 200 && route_of($body) eq $n, "after kill9 of node2, $n still answers");
@@ -92,14 +110,36 @@ sub route_of {
     $pid{node2} = $new;
 
     # -- sigstop / sigcont -------------------------------------------------
+    # A request sent to the frozen member is not answered while it is frozen,
+    # and is answered once it goes on: the silence was the freeze.
     my @frozen = $c->sigstop('node3');
-    my ($st, $h) = $c->get('node3', '/cluster-manager?auto', timeout => 1);
-    is($st, 0, "sigstop: node3 does not answer ($h->{_error})");
-    ok(!(grep { gone($_) } @frozen), 'sigstop: its processes still exist');
-    $c->sigcont('node3');
-    ok($c->wait_for(sub { ($c->get('node3', '/cluster-manager?auto', timeout => 1))[0] == 200 },
-                    timeout => 5),
-       'sigcont: node3 answers again');
+    my @not_t = grep { proc_state($_) ne 'T' } @frozen;
+    ok(@frozen >= 2 && !@not_t, "sigstop: node3's processes (@frozen) are all stopped (state T)")
+        or diag("not in state T: " . join(' ', map { "$_=" . proc_state($_) } @not_t));
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $c->member('node3')->{http_port},
+                                     Proto => 'tcp', Timeout => 5);
+    ok($sock, 'sigstop: the kernel still accepts a connection to node3') or diag("connect: $@");
+    my $answer = '';
+    if ($sock) {
+        print $sock "GET /cluster-manager?auto HTTP/1.0\r\nHost: localhost\r\n\r\n";
+        my $sel = IO::Select->new($sock);
+        ok(!$sel->can_read(1), 'sigstop: nothing answers the request while node3 is frozen');
+        $c->sigcont('node3');
+        my $deadline = time + 20;
+        while (time < $deadline && $sel->can_read($deadline - time)) {
+            my $n = sysread($sock, $answer, 65536, length $answer);
+            last unless $n;
+        }
+        close $sock;
+    }
+    else {
+        fail('sigstop: no request could be sent');
+        $c->sigcont('node3');
+    }
+    like($answer, qr{\AHTTP/1\.\d 200 .*^Route: node3$}ms,
+         'sigcont: the request sent while frozen is answered (200, Route: node3)')
+        or diag(substr($answer, 0, 300));
+    ok(!(grep { proc_state($_) eq 'T' } @frozen), "sigcont: none of node3's processes is stopped any more");
 
     # -- graceful restart --------------------------------------------------
     my $g = eval { $c->graceful('node1') };
@@ -110,20 +150,22 @@ sub route_of {
 
     # -- clean stops -------------------------------------------------------
     for my $n (@names) {
-        my $t = time;
+        my @procs = $c->pids($n);
         my $clean = $c->stop($n);
-        my $took = time - $t;
-        ok($clean, "stop $n: it went down on SIGTERM");
-        cmp_ok($took, '<', $c->{stop_timeout}, sprintf("stop $n: returned in %.2fs", $took));
-        ok(gone($pid{$n}), "stop $n: pid $pid{$n} is gone");
+        ok($clean, "stop $n: it went down on SIGTERM, with its children, and no crash");
+        ok(@procs >= 2 && !(grep { !gone($_) } @procs), "stop $n: its processes (@procs) are gone");
         my $log = $c->error_log($n);
         unlike($log, qr/\[[^\]]*:emerg\]/, "stop $n: no [emerg] in its error_log");
         like($log, qr/caught SIGTERM, shutting down/, "stop $n: error_log has the shutdown notice");
+        like($log, qr/SC1234: cluster engine stopped: peers were told it left/,
+             "stop $n: its engine stopped and told the others (SC1234)");
     }
+    is_deeply([ $c->problems ], [], 'no member hung or crashed at stop');
     my $base = $c->base_dir;
     ok(-d $base, "member directories exist under $base");
     $c->teardown;
-    ok(!-e $base || $ENV{SC_KEEP}, 'teardown removes the member directories');
+    if ($ENV{SC_KEEP}) { ok(-d $base, 'SC_KEEP: teardown keeps the member directories') }
+    else               { ok(!-e $base, 'teardown removes the member directories') }
 }
 
 # ---------------------------------------------------------------------------
@@ -182,6 +224,154 @@ sub run_child {
 }
 
 # ---------------------------------------------------------------------------
+# A member that hangs or crashes at stop fails the test script; kill9 and a
+# member left frozen do not
+# ---------------------------------------------------------------------------
+# Two test scripts run side by side (their own Test::More; their TAP and exit
+# status are what is checked here):
+#   A (done_testing; the cluster torn down in END, after the plan is printed):
+#     hang   its ErrorLog is a piped logger that ignores SIGTERM: httpd waits
+#            3 s for it before it SIGKILLs it, so stop(timeout => 1) finds
+#            the parent still running -> a failed test, stop returns 0;
+#     orphan its piped logger starts a process that ignores SIGTERM and
+#            outlives httpd -> "left processes behind";
+#     seg    one of its MPM children gets SIGSEGV (the test waits for httpd's
+#            AH00052 about it), and a sanitizer report names its parent's pid
+#            (SC_SANITIZER_LOGS) -> two failed tests;
+#     k9     kill9ed, frozen: sigstopped and never continued -> nothing.
+#   B (plan tests => 2; the cluster goes out of scope in the middle: DESTROY):
+#     seg    as above -> a failed test at the end of the scope.
+my $HANG_LOG   = q{ErrorLog "|/bin/sh -c 'trap \"\" TERM HUP INT USR1 PIPE; while :; do sleep 1; done'"};
+my $ORPHAN_LOG = q{ErrorLog "|/bin/sh -c '(trap \"\" TERM HUP INT PIPE; exec sleep 300) & exec cat >/dev/null'"};
+my $SEGV_CHILD = q{
+    sub segv_child {
+        my ($c, $n) = @_;
+        my ($s, undef, $b) = $c->get($n, '/cluster-manager?auto');
+        my ($engine) = ($b // '') =~ /^EnginePid: (\d+)$/m;
+        my ($parent, @kids) = $c->pids($n);
+        my @workers = grep { $_ != ($engine // 0) } @kids;
+        ok($engine && @workers, "$n: an MPM child to crash (@workers; engine " . ($engine // '?') . ')');
+        kill 'SEGV', $workers[0] if @workers;
+        ok($c->wait_for(sub { $c->error_log($n) =~ /AH00052: child pid $workers[0] exit signal/ },
+                        timeout => 30), "$n: httpd logged the crash of $workers[0]");
+    }
+};
+my $SCRIPT_A = $SEGV_CHILD . q{
+    my $c = SC::Cluster->new(members => [qw(hang orphan seg k9 frozen)],
+                             member_opts => { hang => { extra_conf => "$ENV{HANG_LOG}\n" },
+                                              orphan => { extra_conf => "$ENV{ORPHAN_LOG}\n" } });
+    $c->start_all;
+    ok(1, 'five members started');
+    segv_child($c, 'seg');
+    my $rep = "$ENV{SC_SANITIZER_LOGS}/asan." . $c->member('seg')->{pid};
+    open my $fh, '>', $rep or die "$rep: $!";
+    print $fh "==1==ERROR: AddressSanitizer: heap-use-after-free (a report the test wrote)\n";
+    close $fh;
+    $c->kill9('k9');
+    $c->sigstop('frozen');
+    my $r = $c->stop('hang', timeout => 1);
+    print "stop-hang-returned=$r\n";
+    done_testing();
+};
+my $SCRIPT_B = $SEGV_CHILD . q{
+    plan tests => 3;
+    {
+        my $c = SC::Cluster->new(members => [qw(seg)]);
+        $c->start_all;
+        segv_child($c, 'seg');
+    }
+    ok(1, 'after the scope of the cluster');
+};
+
+# Starts perl -e $code (with Test::More and SC::Cluster) in the background,
+# stdout and stderr to a file: [pid, file].
+sub start_script {
+    my ($code, %env) = @_;
+    my $out = File::Temp->new(TEMPLATE => 'sc-harness-XXXXXX', TMPDIR => 1);
+    STDOUT->flush;
+    STDERR->flush;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        delete $ENV{SC_KEEP};
+        @ENV{keys %env} = values %env;
+        open STDOUT, '>', $out->filename or POSIX::_exit(126);
+        open STDERR, '>&', \*STDOUT;
+        { no warnings 'exec';
+          exec $^X, "-I$FindBin::Bin/../lib", '-MTest::More', '-MSC::Cluster', '-e', $code; }
+        POSIX::_exit(127);
+    }
+    return [ $pid, $out ];
+}
+
+# Waits for it (at most 120 s: a polling limit): ($exit status, output).
+sub finish_script {
+    my ($h) = @_;
+    my $deadline = time + 120;
+    while (waitpid($h->[0], POSIX::WNOHANG()) == 0) {
+        if (time > $deadline) { kill 'KILL', $h->[0]; waitpid($h->[0], 0); last }
+        sleep 0.05;
+    }
+    my $st = $?;
+    open my $fh, '<', $h->[1]->filename or return ($st, '');
+    local $/;
+    return ($st, scalar <$fh>);
+}
+
+{
+    my $reports = tempdir('sc-harness-reports-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    chmod 01777, $reports;
+    my $ha = start_script($SCRIPT_A, HANG_LOG => $HANG_LOG, ORPHAN_LOG => $ORPHAN_LOG,
+                          SC_SANITIZER_LOGS => $reports);
+    my $hb = start_script($SCRIPT_B, SC_SANITIZER_LOGS => $reports);
+    my ($sa, $outa) = finish_script($ha);
+    my ($sb, $outb) = finish_script($hb);
+    my $show = sub { my $t = shift; $t =~ s/^/  | /mg; $t };
+
+    # A
+    my @nok = $outa =~ /^(not ok \d+ - .*)$/mg;
+    my %kind;
+    for (@nok) {
+        if    (/SC::Cluster: member hang did not exit within 1s of SIGTERM/)   { $kind{hang}++ }
+        elsif (/SC::Cluster: member orphan left processes behind after its parent exited on SIGTERM/) { $kind{orphan}++ }
+        elsif (/SC::Cluster: member seg error_log shows a crash: .*AH00052: child pid \d+ exit signal/) { $kind{seg_log}++ }
+        elsif (/SC::Cluster: member seg its process \d+ left a report: \S*\/asan\.\d+/) { $kind{seg_report}++ }
+        else  { $kind{other}++ }
+    }
+    isnt($sa, 0, 'A (done_testing): the script fails (exit status ' . ($sa >> 8) . ')')
+        or diag($show->($outa));
+    is($kind{hang}, 1, 'A: a failed test says hang did not exit within 1s of SIGTERM')
+        or diag($show->($outa));
+    like($outa, qr/^stop-hang-returned=0$/m, 'A: ... and stop returned 0');
+    like($outa, qr/^# still running:\n#   pid \d+ state \S+ ppid \d+ threads \d+ wchan \S+: \S+/m,
+         'A: ... its diagnostics list the processes still running');
+    is($kind{orphan}, 1, 'A: a failed test says orphan left processes behind');
+    my ($orphan_pids) = $outa =~ /member orphan left processes behind[^:]*: pids ([\d ]+)/;
+    my @op = split ' ', $orphan_pids // '';
+    ok(@op && !(grep { !gone($_) } @op), 'A: ... and the harness killed them (' . "@op" . ')');
+    is($kind{seg_log}, 1, 'A: a failed test says seg\'s error_log shows a crash (AH00052)');
+    like($outa, qr/^# --- seg error_log tail \(/m, 'A: ... with the tail of its error_log');
+    cmp_ok($kind{seg_report} // 0, '>=', 1, 'A: a failed test says a process of seg left a sanitizer report');
+    ok(!$kind{other}, 'A: no other test failed (k9, kill9ed, and frozen, left frozen, are no failures)')
+        or diag(join "\n", grep { !/member (?:hang|orphan|seg) / } @nok);
+    my $plan_at = $outa =~ /^1\.\.\d+$/m ? $-[0] : -1;
+    my $seg_at  = $outa =~ /^not ok \d+ - SC::Cluster: member seg /m ? $-[0] : -1;
+    ok($plan_at >= 0 && $seg_at > $plan_at,
+       'A: the seg and orphan failures come after done_testing\'s plan (teardown in END)');
+    like($outa, qr/^ok \d+ - seg: httpd logged the crash of \d+$/m, 'A: (the crash was made and logged)');
+
+    # B
+    my @nokb = $outb =~ /^(not ok \d+ - .*)$/mg;
+    isnt($sb, 0, 'B (plan tests => 3): the script fails (exit status ' . ($sb >> 8) . ')')
+        or diag($show->($outb));
+    ok(@nokb >= 1 && !(grep { !/SC::Cluster: member seg / } @nokb)
+       && $nokb[0] =~ /^not ok 3 - SC::Cluster: member seg error_log shows a crash/,
+       'B: the 3rd test is the failure of seg, at the end of its scope (DESTROY), before the last ok')
+        or diag($show->($outb));
+    like($outb, qr/^ok \d+ - after the scope of the cluster$/m, 'B: the script went on after the scope');
+}
+
+# ---------------------------------------------------------------------------
 # 2: two members in network namespaces
 # ---------------------------------------------------------------------------
 sub our_namespaces {
@@ -193,7 +383,7 @@ NETNS: {
     my $why = SC::Cluster->netns_unavailable;
     # CI runs as root: a host where namespaces cannot be made fails here
     if ($why) {
-        fail("netns: $why") for 1 .. 17;
+        fail("netns: $why");
         last NETNS;
     }
 
@@ -220,6 +410,9 @@ NETNS: {
     ok($c->can_connect('node1', 'node2'), 'netns: TCP connect node1 -> node2 works');
 
     $c->partition('node2');
+    my $link = `ip -n ${\ ($c->netns_names)[0] } -o link show $m2->{host_if} 2>&1`;
+    ok($? == 0 && $link =~ /state DOWN/ && $link !~ /[<,]UP[,>]/,
+       "partition: node2's bridge-side veth $m2->{host_if} is down") or diag($link);
     my ($st, $h) = $c->get('node2', '/cluster-manager?auto', from => 'node1', timeout => 2);
     is($st, 0, "partition: node1 cannot reach node2 ($h->{_error})");
     ok(!$c->can_connect('node1', 'node2', timeout => 1), 'partition: TCP connect fails');
@@ -227,7 +420,7 @@ NETNS: {
        'partition: node2 itself still runs and answers inside its namespace');
 
     $c->heal('node2');
-    ok($c->wait_for(sub { $c->can_connect('node1', 'node2', timeout => 1) }, timeout => 10),
+    ok($c->wait_for(sub { $c->can_connect('node1', 'node2', timeout => 1) }, timeout => 20),
        'heal: TCP connect node1 -> node2 works again');
     is(($c->get('node2', '/cluster-manager?auto', from => 'node1'))[0], 200,
        'heal: node1 gets node2 over HTTP again');
@@ -236,7 +429,8 @@ NETNS: {
     $c->teardown;
     ok(!(grep { !gone($_) } @pids), 'netns teardown: both httpds are gone');
     is_deeply([ our_namespaces() ], [], "netns teardown: no sc-$$-*/scbr-$$-* namespace is left");
-    ok(!-e $c->base_dir || $ENV{SC_KEEP}, 'netns teardown: member directories removed');
+    if ($ENV{SC_KEEP}) { ok(-d $c->base_dir, 'netns teardown: SC_KEEP: member directories kept') }
+    else               { ok(!-e $c->base_dir, 'netns teardown: member directories removed') }
 }
 
 done_testing();

@@ -22,26 +22,32 @@
 #      line grammar, escaped label values, one # TYPE per family before its
 #      samples, a family's samples together, no repeated series) and its
 #      session_cluster_sessions_active{route="node1"} is SessionsActive.
-#      kill -9 of node3: node1 shows it dead or left within 3 s, MembersAlive
-#      1, and FdDead or the verdict says why.
+#      kill -9 of node3: node1 shows it dead (not left: it could not say
+#      goodbye), MembersAlive 1, FdDead grown and a verdict naming the
+#      refused connection (the failure detector found it).
 #   2. HTML: ?refresh=5 writes <meta http-equiv="refresh" content="5">;
 #      ?refresh=abc (and 0) is 400, so is ?format=xml; <table id="members">
 #      has one row per other member.
 #   3. Actions (node3 restarted first): a GET with action= is 405 with an
 #      Allow header naming POST; POSTs without nonce, with a wrong one, with
 #      node2's nonce, and node3's nonce from before its restart are 403, and
-#      change nothing (state, sessions).  With the page's nonce:
-#      state=draining (auto=1: 200) is seen as member_state=draining by every
-#      other member within ~1 s; state=ready (no auto=1: 303 to the page)
-#      restores it; expire&id= removes that session on every member (its
-#      cookie then gets a new session) and an unknown id is 404; reset makes
-#      node1's MsgsIn etc. (also in its Member: rows) smaller and its
-#      SessionsCreated 0, not node2's; transfer makes node1 receive every
-#      session again (TransferIn = LastTransferSessions = the sessions
-#      present); expire_all empties every member within ~1 s.  Each action is
-#      logged (SC1112) with the client address.
+#      change nothing (state, sessions, no SC1282/SC1287/SC1288 in the
+#      log), checked once the engine has answered a ?ping sent after them
+#      (what a refused POST would have made it do, it would have done by
+#      then).  With the page's nonce: state=draining (auto=1: 200) makes
+#      node1 log SC1282 and every other member shows member_state=draining;
+#      state=ready (no auto=1: 303 to the page) restores it; expire&id=
+#      removes that session on every member (its cookie then gets a new
+#      session) and an unknown id is 404; reset makes node1's MsgsIn etc.
+#      (also in its Member: rows) smaller, its counters' age
+#      (CountersSinceMs) smaller than before and its SessionsCreated 0, not
+#      node2's; transfer makes node1 receive every session again (TransferIn
+#      = LastTransferSessions = the sessions present); expire_all empties
+#      every member.  Each action is logged (SC1112) with the client address.
+#      (No step is timed: each waits for its effect, at most 20 s.)
 #   4. Require: node2's locked /cluster-manager answers GET 403 and POST
-#      (with the right nonce) 403, and node2 stays ready.
+#      (with the right nonce) 403, and node2 stays ready and keeps its
+#      sessions (checked after a ?ping node2's engine answered after them).
 #   5. Headless Chromium renders node1's page: a PNG screenshot (> 10 KB;
 #      kept as t/tmp/status-page.png) and a
 #      DOM with the members table listing node2 and node3 in <td> cells.
@@ -71,10 +77,13 @@ use SC::Test qw(need page parse_auto status_of member_on check within app show v
                 demo_module sess_line);
 SC::Test::dump_options(tail => 30, cut => 300);
 
-my $LIMIT = 60;
+# a limit for the whole file, far above its run time (~20 s): only a hang reaches it
+my $LIMIT = 240;
 $SIG{ALRM} = sub { die "status_page.t: time limit ($LIMIT s) reached\n" };
 alarm $LIMIT;
 my $t_start = time;
+# how long a step waits for its effect (a polling limit: steps are not timed)
+my $WAIT = 20;
 
 my $DEMO_SO = demo_module();
 my ($CHROMIUM) = grep { -x } map { "$_/chromium" } split(/:/, $ENV{PATH} // ''), '/usr/bin';
@@ -123,6 +132,22 @@ sub post_action {
     my $port = delete $form{_port};
     my $body = join '&', map { "$_=" . form_escape($form{$_}) } sort keys %form;
     return $c->post($n, '/cluster-manager', $body, timeout => 5, ($port ? (port => $port) : ()));
+}
+
+# An event after which whatever a page request could have asked of member
+# $n's engine is done: $n's engine answers a ?ping to $peer.  The engine takes
+# the page's requests (state, expire_all, reset, transfer) at the top of every
+# turn of its loop, and reads the ping's acknowledgement in a later turn than
+# the one that received the ping: a ping sent after a POST and answered
+# "acknowledged" proves the engine looked for that POST's request since.  (A
+# state change also logs SC1282 and is published at once: the tests check
+# the log and EngineState, which covers what the others would have heard.)
+# Returns '' when so, else what happened.
+sub engine_caught_up {
+    my ($c, $n, $peer) = @_;
+    my ($s, undef, $b) = fetch($c, $n, "ping=$peer", timeout => $WAIT);
+    return '' if $s == 200 && ($b // '') =~ /^Result: acknowledged$/m;
+    return "$n: ?ping=$peer answered $s: " . substr($b // '', 0, 300);
 }
 
 # The Member row (parsed ?auto, or a JSON members[] entry) for $route
@@ -263,7 +288,7 @@ my $c = SC::Cluster->new(
 $c->start_all;
 {
     my %p;
-    my $took = within(8, sub {
+    my $took = within($WAIT, sub {
         for my $n (@N) {
             $p{$n} = status_of($c, $n) or return 0;
         }
@@ -443,26 +468,26 @@ for my $n (@N) {
 # kill -9 of node3
 {
     my $fd0 = (status_of($c, 'node1') || {})->{FdDead} // 0;
-    my $t0 = time;
     $c->kill9('node3');
     my ($p, $m);
-    my $took = within(3, sub {
+    my $took = within($WAIT, sub {
         $p = status_of($c, 'node1') or return 0;
         $m = row_for($p->{members}, 'node3');
-        return $m && ($m->{state} // '') =~ /^(?:dead|left)$/ && ($p->{MembersAlive} // '') eq '1';
-    }, $t0);
-    check(defined $took, $c, sprintf('1. kill -9 node3: node1 shows it dead or left, MembersAlive 1, within 3 s (%s)',
-                                     defined $took ? sprintf('%.2fs', $took) : 'no'),
+        return $m && ($m->{state} // '') ne 'alive' && ($p->{MembersAlive} // '') eq '1';
+    });
+    check(defined $took, $c, '1. kill -9 node3: node1 no longer counts it alive (MembersAlive 1)',
           'node3 row: ' . row_line($m), 'node1: ' . sess_line($p));
+    # a SIGKILLed member cannot say goodbye: dead, not left, and found by the
+    # failure detector (its TCP check is refused on loopback)
+    is($m && $m->{state}, 'dead', '1. ... its row says state=dead (not left)');
     is($p && $p->{MembersKnown}, 2, '1. ... MembersKnown stays 2');
-    my $why = ($p && ($p->{FdDead} // 0) > $fd0) || ($m && ($m->{verdict} // '') =~ /\S/
-                                                      && $m->{verdict} !~ /^heard/);
-    ok($why, '1. ... and FdDead grew or the verdict says why')
-        or diag("FdDead $fd0 -> " . ($p->{FdDead} // '?') . '; verdict: ' . ($m->{verdict} // ''));
+    cmp_ok($p ? $p->{FdDead} // 0 : 0, '>', $fd0, '1. ... FdDead grew (the failure detector declared it)');
+    like($m ? $m->{verdict} // '' : '', qr/refused/i, '1. ... and its verdict names the refused connection')
+        or diag('node3 row: ' . row_line($m));
     note('1. node3 on node1 after the kill: ' . row_line($m) . '; FdDead ' . ($p->{FdDead} // '?'));
     my $j = json_of($c, 'node1');
     my $jm = $j ? row_for($j->{members}, 'node3') : undef;
-    like($jm ? $jm->{state} : '', qr/^(?:dead|left)$/, '1. ... the JSON shows it too');
+    is($jm ? $jm->{state} : '', 'dead', '1. ... the JSON shows it too');
     is($j && $j->{member}{members_alive}, 1, '1. ... JSON members_alive 1');
 }
 
@@ -488,7 +513,7 @@ for my $n (@N) {
 {
     $c->restart('node3');
     my %p;
-    my $took = within(8, sub {
+    my $took = within($WAIT, sub {
         for my $n (@N) { $p{$n} = status_of($c, $n) or return 0 }
         return !grep { ($p{$_}{EngineState} // '') ne 'ready' || ($p{$_}{MembersAlive} // 0) != 2
                        || grep { ($_->{member_state} // '') ne 'ready' } @{ $p{$_}{members} } } @N;
@@ -526,20 +551,25 @@ isnt($nonce{node3}, $nonce0{node3}, '3. node3 has a new nonce after its restart'
     is($s, 403, "3. POST expire_all with node2's nonce to node1: 403");
     ($s) = post_action($c, 'node3', action => 'state', state => 'draining', nonce => $nonce0{node3}, auto => 1);
     is($s, 403, "3. POST with node3's nonce from before its restart: 403 (stale)");
-    sleep 0.5;    # what the engine would have done, it has done by now
+    # what the engines would have done, they have done (and told) by now
+    for my $pair ([ node1 => 'node2' ], [ node3 => 'node1' ]) {
+        my $why = engine_caught_up($c, @$pair);
+        check($why eq '', $c, "3. ... $pair->[0]'s engine answered a ?ping since (it took no request)", $why);
+    }
     for my $n (qw(node1 node3)) {
         is((status_of($c, $n) || {})->{EngineState}, 'ready', "3. ... $n is still ready");
-    }
-    for my $pair ([ node2 => 'node1' ], [ node1 => 'node3' ]) {
-        my $m = member_on($c, @$pair);
-        is($m && $m->{member_state}, 'ready', "3. ... $pair->[0] still sees $pair->[1] ready");
     }
     is((status_of($c, 'node1') || {})->{SessionsActive}, $active0, '3. ... and node1 still holds its sessions');
     my $log = $c->error_log('node1');
     like($log, qr/SC1107: cluster-manager: action by GET refused \(client 127\.0\.0\.1\)/,
          '3. the refused GET is logged with the client address');
     my @ref = $log =~ /SC1109: cluster-manager: action \S+ refused: [^\n]*\(client 127\.0\.0\.1\)/g;
-    cmp_ok(scalar @ref, '>=', 4, '3. the refused POSTs are logged with the client address (SC1109)');
+    is(scalar @ref, 4, '3. the 4 refused POSTs to node1 are logged with the client address (SC1109)');
+    like($c->error_log('node3', since_start => 1),
+         qr/SC1109: cluster-manager: action state refused: a wrong or stale nonce \(client 127\.0\.0\.1\)/,
+         '3. ... and the stale one on node3');
+    unlike($log . $c->error_log('node3', since_start => 1), qr/SC1112|SC1282|SC1287|SC1288/,
+           '3. ... and no action was taken (no SC1112, SC1282, SC1287, SC1288)');
 }
 
 my %t_action;
@@ -549,16 +579,15 @@ my %t_action;
                                   nonce => $nonce{node1}, auto => 1);
     is($s, 200, '3. POST state=draining&auto=1 with the nonce: 200');
     like($b, qr/^Result: accepted$/m, '3. ... Result: accepted');
-    my $t0 = time;
     my %m;
-    my $took = within(3, sub {
+    my $took = within($WAIT, sub {
         for my $o (qw(node2 node3)) { $m{$o} = member_on($c, $o, 'node1') }
         return !grep { !$m{$_} || ($m{$_}{member_state} // '') ne 'draining' } qw(node2 node3);
-    }, $t0);
-    check(defined $took && $took <= 1.5, $c,
-          sprintf('3. node2 and node3 show node1 member_state=draining within ~1 s (%s)',
-                  defined $took ? sprintf('%.2fs', $took) : 'not within 3 s'),
+    });
+    check(defined $took, $c, '3. node2 and node3 show node1 member_state=draining',
           map { "$_: " . row_line($m{$_}) } qw(node2 node3));
+    like($c->error_log('node1'), qr/SC1282: this member is now draining \(was ready\), as asked on the status page/,
+         '3. ... node1\'s engine logged the change (SC1282)');
     is((status_of($c, 'node1') || {})->{EngineState}, 'draining', '3. node1 says EngineState: draining');
     my $j = json_of($c, 'node2');
     is($j && (row_for($j->{members}, 'node1') || {})->{member_state}, 'draining', '3. ... node2\'s JSON too');
@@ -569,15 +598,14 @@ my %t_action;
     is($s, 303, '3. POST state=ready without auto=1: 303');
     like($h->{location} // '', qr{^(?:https?://[^/]+)?/cluster-manager$}, '3. ... Location: the page')
         or diag('Location: ' . ($h->{location} // '(none)'));
-    $t0 = time;
-    $took = within(3, sub {
+    $took = within($WAIT, sub {
         for my $o (qw(node2 node3)) { $m{$o} = member_on($c, $o, 'node1') }
         return !grep { !$m{$_} || ($m{$_}{member_state} // '') ne 'ready' } qw(node2 node3);
-    }, $t0);
-    check(defined $took && $took <= 1.5, $c,
-          sprintf('3. ... and node2 and node3 show node1 ready again within ~1 s (%s)',
-                  defined $took ? sprintf('%.2fs', $took) : 'not within 3 s'),
+    });
+    check(defined $took, $c, '3. ... and node2 and node3 show node1 ready again',
           map { "$_: " . row_line($m{$_}) } qw(node2 node3));
+    like($c->error_log('node1'), qr/SC1282: this member is now ready \(was draining\), as asked on the status page/,
+         '3. ... node1\'s engine logged it (SC1282)');
     is((status_of($c, 'node1') || {})->{EngineState}, 'ready', '3. node1 says EngineState: ready');
 }
 
@@ -588,7 +616,7 @@ my %t_action;
     my ($s, $h, $b) = post_action($c, 'node1', action => 'expire', id => $id, nonce => $nonce{node1}, auto => 1);
     is($s, 200, "3. POST expire&id=$id&auto=1: 200") or diag($b);
     my %a;
-    my $took = within(1.5, sub {
+    my $took = within($WAIT, sub {
         for my $n (@N) { $a{$n} = (status_of($c, $n) || {})->{SessionsActive} // -1 }
         return !grep { $a{$_} != $a0{$_} - 1 } @N;
     });
@@ -615,7 +643,7 @@ my %t_action;
     my $q;
     my $r0 = row_for($p1->{members}, 'node2');
     # (the Member: rows are published every 100 ms: wait for them too)
-    my $took = within(1.5, sub {
+    my $took = within($WAIT, sub {
         $q = status_of($c, 'node1') or return 0;
         my $r1 = row_for($q->{members}, 'node2');
         return (!grep { ($q->{$_} // 1e18) >= ($p1->{$_} // 0) } qw(MsgsIn MsgsOut BytesIn BytesOut))
@@ -625,7 +653,11 @@ my %t_action;
           join(' ', map { "$_: $p1->{$_} -> " . ($q->{$_} // '?') } qw(MsgsIn MsgsOut BytesIn BytesOut)));
     is($q && $q->{SessionsCreated}, 0, '3. ... SessionsCreated 0');
     is($q && $q->{SessionsRemoved}, 0, '3. ... SessionsRemoved 0');
-    cmp_ok($q ? $q->{CountersSinceMs} // 1e9 : 1e9, '<', 2000, '3. ... CountersSinceMs restarted');
+    # the counters' age can only go back by a reset (node1 ran for seconds before p1)
+    cmp_ok($q ? $q->{CountersSinceMs} // 1e18 : 1e18, '<', $p1->{CountersSinceMs} // -1,
+           "3. ... CountersSinceMs restarted (smaller than the $p1->{CountersSinceMs} ms before the reset)");
+    like($c->error_log('node1'), qr/SC1288: counters reset, as asked on the status page/,
+         '3. ... node1\'s engine logged the reset (SC1288)');
     is($q && $q->{SessionsActive}, $p1->{SessionsActive}, '3. ... the sessions stay');
     my $r1 = row_for($q ? $q->{members} : [], 'node2');
     cmp_ok($r1 ? $r1->{msgs_in} : 1e18, '<', $r0 ? $r0->{msgs_in} : 0,
@@ -642,14 +674,13 @@ my %t_action;
     my ($s) = post_action($c, 'node1', action => 'transfer', nonce => $nonce{node1}, auto => 1);
     is($s, 200, '3. POST transfer&auto=1: 200');
     my $q;
-    my $took = within(5, sub {
+    my $took = within($WAIT, sub {
         $q = status_of($c, 'node1') or return 0;
         return ($q->{EngineState} // '') eq 'ready' && ($q->{TransferIn} // 0) >= $want
             && ($q->{LastTransferSessions} // 0) == $want;
     });
     check(defined $took, $c,
-          sprintf('3. ... node1 receives the state again: ready, TransferIn = LastTransferSessions = %d (%s)',
-                  $want, defined $took ? sprintf('%.2fs', $took) : 'not within 5 s'),
+          "3. ... node1 receives the state again: ready, TransferIn = LastTransferSessions = $want",
           'node1: ' . sess_line($q));
     is($q && $q->{TransferIn}, $want, "3. ... TransferIn is exactly the $want sessions present (counted from the reset)");
     is($q && $q->{SessionsActive}, $want, "3. ... node1 holds the $want sessions");
@@ -674,11 +705,12 @@ my %t_action;
     ($s) = post_action($c, 'node2', action => 'expire_all', nonce => $nonce{node2}, auto => 1,
                        _port => $LOCKED_PORT);
     is($s, 403, '4. ... POST expire_all with the right nonce 403');
-    sleep 0.3;
+    my $why = engine_caught_up($c, 'node2', 'node1');
+    check($why eq '', $c, '4. ... node2\'s engine answered a ?ping since (it took no request)', $why);
     my $p = status_of($c, 'node2');
     is($p && $p->{EngineState}, 'ready', '4. ... node2 is still ready');
     cmp_ok($p ? $p->{SessionsActive} : 0, '>', 0, '4. ... and still holds its sessions');
-    unlike($c->error_log('node2'), qr/SC1112/, '4. ... and logged no action');
+    unlike($c->error_log('node2'), qr/SC1112|SC1282|SC1287/, '4. ... and logged no action');
 }
 
 # ---------------------------------------------------------------------------
@@ -745,14 +777,11 @@ my %t_action;
     my ($s, $h) = post_action($c, 'node1', action => 'expire_all', nonce => $nonce{node1});
     is($s, 303, '3. POST expire_all (no auto=1): 303');
     my %a;
-    my $took = within(3, sub {
+    my $took = within($WAIT, sub {
         for my $n (@N) { $a{$n} = (status_of($c, $n) || {})->{SessionsActive} // -1 }
         return !grep { $a{$_} != 0 } @N;
     });
-    check(defined $took && $took <= 1.5, $c,
-          sprintf('3. ... SessionsActive 0 on every member within ~1 s (%s)',
-                  defined $took ? sprintf('%.2fs', $took) : 'not within 3 s'),
-          map { "$_: $a{$_}" } @N);
+    check(defined $took, $c, '3. ... SessionsActive 0 on every member', map { "$_: $a{$_}" } @N);
     like($c->error_log('node1'), qr/SC1287: \d+ session\(s\) expired on every member/, '3. ... node1 logs it');
 }
 
@@ -791,7 +820,7 @@ note(sprintf 'main cluster: %.1fs', time - $t_start);
     );
     $e->start_all;
     my $p;
-    my $took = within(5, sub { $p = status_of($e, 'node1'); $p && ($p->{MembersAlive} // 0) == 2 });
+    my $took = within($WAIT, sub { $p = status_of($e, 'node1'); $p && ($p->{MembersAlive} // 0) == 2 });
     check(defined $took, $e, '6. three members sharing the domain <script>x"y see each other',
           'node1: ' . sess_line($p));
 

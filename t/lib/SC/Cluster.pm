@@ -47,6 +47,7 @@ my %PORT_USED;            # ports handed out by this process
 my @LIVE;                 # weak refs to clusters not yet torn down
 my %SIG_INSTALLED;
 my $NETNS_REASON;         # cached result of netns_unavailable
+my $FAILED_WITHOUT_TB = 0; # members that hung or crashed at stop, no Test::More loaded
 # what a front balancer loads (before mod_session_cluster: SessionClusterBalancer
 # needs mod_proxy)
 our @FRONT_MODULES = qw(proxy proxy_http proxy_balancer slotmem_shm lbmethod_byrequests);
@@ -142,6 +143,7 @@ sub new {
     push @LIVE, $self;
     weaken($LIVE[-1]);
     _install_signal_handlers();
+    _install_end_block();
 
     $self->_make_base_dir;
 
@@ -544,7 +546,9 @@ sub pids {
     my ($self, $name) = @_;
     my $m = $self->_m($name);
     return () unless $m->{proc} && _alive_proc($m->{proc});
-    return map { $_->[0] } ($m->{proc}, _descendants($m->{proc}[0]));
+    my @procs = ($m->{proc}, _descendants($m->{proc}[0]));
+    $self->_seen($m, @procs);
+    return map { $_->[0] } @procs;
 }
 
 # ---------------------------------------------------------------------------
@@ -674,7 +678,9 @@ sub _launch {
     croak "SC::Cluster: torn down" if $self->{torn_down};
     croak "SC::Cluster: member $m->{name} is already running (pid $m->{pid})"
         if $m->{proc} && _alive_proc($m->{proc});
+    $self->_check_died($m) if $m->{proc};
     $m->{proc} = undef;
+    $m->{seen_pids} = {};
     $m->{pid}  = undef;
     if (-e $m->{pid_file}) {
         my $old = _read_pid($m->{pid_file});
@@ -719,6 +725,7 @@ sub _wait_ready {
             my ($s, undef, $body) = $self->get($m, '/cluster-manager?auto', timeout => 1);
             if ($s == 200) {
                 $m->{state} = 'running';
+                $self->_seen($m, $m->{proc}, _descendants_procs($m->{proc}[0]));
                 return 1;
             }
             $why = "GET /cluster-manager?auto answered " . ($s || 'nothing');
@@ -799,8 +806,12 @@ sub graceful {
 # ---------------------------------------------------------------------------
 
 # SIGTERM to the parent; waits up to `timeout` (stop_timeout, 10 s) for it to
-# vanish, then SIGKILLs it and its children.  Returns 1 when SIGTERM was
-# enough, 0 when it had to SIGKILL, 1 when the member was not running.
+# vanish, then SIGKILLs it and its children.  Returns 1 when the member went
+# down cleanly on SIGTERM (or was not running), 0 otherwise.  A member that
+# does not exit within the timeout, leaves children behind, or whose
+# error_log shows a crash (a child dead of a signal, a sanitizer report) is a
+# FAILED TEST when Test::More is loaded (and an exit status of 1 without it):
+# see _problem.
 sub stop {
     my ($self, $name, %o) = @_;
     return $self->_stop_many([ $self->_m($name) ], %o);
@@ -816,38 +827,154 @@ sub _stop_many {
     my ($self, $ms, %o) = @_;
     my $timeout = $o{timeout} || $self->{stop_timeout};
     my @run = grep { $_->{proc} && _alive_proc($_->{proc}) } @$ms;
+    my $clean = 1;
     for my $m (grep { !($_->{proc} && _alive_proc($_->{proc})) } @$ms) {
+        $clean = 0 unless $self->_check_died($m);
         _forget($m, $m->{state} eq 'running' ? 'died' : $m->{state});
     }
-    return 1 unless @run;
+    return $clean unless @run;
     my %kids;
     for my $m (@run) {
         $kids{ $m->{name} } = [ _descendants_procs($m->{proc}[0]) ];
+        $self->_seen($m, $m->{proc}, @{ $kids{ $m->{name} } });
         _signal('TERM', $m->{proc});
         _signal('CONT', $m->{proc}, @{ $kids{ $m->{name} } });   # in case of sigstop
     }
-    my $clean = 1;
     $self->wait_for(sub { !grep { _alive_proc($_->{proc}) } @run }, timeout => $timeout);
     for my $m (@run) {
         my @kids = @{ $kids{ $m->{name} } };
+        my @problems;
         if (_alive_proc($m->{proc})) {
-            $clean = 0;
-            _note("$m->{name} (pid $m->{pid}) did not stop within ${timeout}s of SIGTERM: SIGKILL");
             @kids = (@kids, _descendants_procs($m->{proc}[0]));
-            _signal('KILL', $m->{proc}, @kids);
+            $self->_seen($m, @kids);
+            my @left = grep { _alive_proc($_) } $m->{proc}, @kids;
+            push @problems, [ "did not exit within ${timeout}s of SIGTERM (the harness SIGKILLed it)",
+                              "still running:\n" . _procs_info(@left) ];
+            _signal('KILL', @left);
+            $self->wait_for(sub { !grep { _alive_proc($_) } @left }, timeout => 5);
         }
-        # children the parent did not reap (it should have): give them 2 s
-        if (!$self->wait_for(sub { !grep { _alive_proc($_) } $m->{proc}, @kids },
-                             timeout => 2)) {
-            $clean = 0;
-            _note("$m->{name}: children still alive after the parent exited: SIGKILL");
-            _signal('KILL', grep { _alive_proc($_) } @kids);
-            $self->wait_for(sub { !grep { _alive_proc($_) } @kids }, timeout => 2);
+        # the parent reaps its children (MPM children, the engine) before it
+        # exits: any still alive 3 s later (a piped logger reading its end of
+        # file needs a moment) was left behind
+        elsif (!$self->wait_for(sub { !grep { _alive_proc($_) } @kids }, timeout => 3)) {
+            my @left = grep { _alive_proc($_) } @kids;
+            push @problems, [ "left processes behind after its parent exited on SIGTERM: pids "
+                              . join(' ', map { $_->[0] } @left) . " (the harness SIGKILLed them)",
+                              "still running:\n" . _procs_info(@left) ];
+            _signal('KILL', @left);
+            $self->wait_for(sub { !grep { _alive_proc($_) } @left }, timeout => 5);
         }
+        push @problems, $self->_crash_problems($m);
         _forget($m, 'stopped');
+        $self->_problem($m, @$_) for @problems;
+        $clean = 0 if @problems;
     }
     return $clean;
 }
+
+# Remembers processes of a member (for its sanitizer and valgrind reports).
+sub _seen {
+    my ($self, $m, @procs) = @_;
+    $m->{seen_pids}{ $_->[0] } = 1 for grep { defined } @procs;
+}
+
+# A member the harness believes running whose parent has gone, not by its
+# hand: a crash.  Returns 1 when there was nothing to report.
+sub _check_died {
+    my ($self, $m) = @_;
+    return 1 unless $m->{proc} && ($m->{state} eq 'running' || $m->{state} eq 'sigstopped');
+    my @p = ([ "exited before the harness stopped it (pid $m->{pid}): nobody asked it to" ],
+             $self->_crash_problems($m));
+    $self->_problem($m, @$_) for @p;
+    return 0;
+}
+
+# What a member's error_log (since its last start) and the sanitizer and
+# valgrind reports of its processes say about crashes: a list of
+# [ what, diag ].  A child killed with SIGKILL (kill9, or a test killing one
+# process) is no crash: httpd logs nothing for it, and the engine's SC1238
+# says status 9.
+my $CRASH_RE = qr{
+      AH0005[12]:                      # child pid N exit signal S / possible coredump
+    | AH00060:                         # seg fault or similar nasty error in the parent
+    | AH0004[56]:                      # a child still alive at stop: SIGKILL / giving up
+    | \bSC1238\b                       # the engine died (of what: below)
+    | ==\d+==\s*ERROR:\s*(?:Address|Leak|Thread|Memory)Sanitizer
+    | \bruntime\serror:                # UndefinedBehaviorSanitizer
+}x;
+
+sub _crash_problems {
+    my ($self, $m) = @_;
+    my @p;
+    my @lines = grep { /$CRASH_RE/ } split /\n/, $self->error_log($m, since_start => 1);
+    # the status of SC1238 is a wait status: a signal in its low 7 bits
+    @lines = grep { !/\bSC1238\b.*\(status (\d+)\)/ || ($1 & 127) != 9 && ($1 & 127) != 0 } @lines;
+    push @p, [ 'error_log shows a crash: ' . $lines[0],
+               join("\n", 'every such line since its start:', @lines) ] if @lines;
+    for my $dir (grep { $_ && -d $_ } $ENV{SC_SANITIZER_LOGS}, $ENV{SC_VALGRIND_LOGS}) {
+        for my $pid (sort { $a <=> $b } keys %{ $m->{seen_pids} || {} }) {
+            for my $f (glob("$dir/asan.$pid $dir/asan.$pid.* $dir/ubsan.$pid $dir/ubsan.$pid.* "
+                            . "$dir/memcheck.$pid")) {
+                next unless -f $f;
+                my $text = _slurp($f);
+                next if $f =~ m{/memcheck\.} && $text !~ /ERROR SUMMARY: [1-9]/;
+                my @t = split /\n/, $text;
+                @t = @t[0 .. 59] if @t > 60;
+                push @p, [ "its process $pid left a report: $f", join("\n", @t) ];
+            }
+        }
+    }
+    return @p;
+}
+
+# One line per process: pid, state, what it waits in (wchan), the command.
+sub _procs_info {
+    my @out;
+    for my $p (@_) {
+        my @f = _stat_fields($p->[0]);
+        my $wchan = _slurp("/proc/$p->[0]/wchan");
+        my $cmd = _slurp("/proc/$p->[0]/cmdline");
+        $cmd =~ s/\0+\z//;
+        $cmd =~ tr/\0/ /;
+        my $threads = () = glob("/proc/$p->[0]/task/*");
+        push @out, sprintf('  pid %d state %s ppid %s threads %d wchan %s: %s', $p->[0],
+                           $f[0] // '?', $f[1] // '?', $threads, $wchan || '-', $cmd);
+    }
+    return join("\n", @out);
+}
+
+# A member hung or crashed: a failed test (Test::More loaded; the harness
+# note on stderr otherwise, and the exit status), with the member's error_log
+# tail since its start.
+sub _problem {
+    my ($self, $m, $what, $diag) = @_;
+    my $name = "SC::Cluster: member $m->{name} $what";
+    my @log = split /\n/, $self->error_log($m, since_start => 1);
+    @log = @log[-30 .. -1] if @log > 30;
+    my $text = join("\n", grep { defined && length } $diag,
+                    "--- $m->{name} error_log tail ($m->{error_log}):", @log);
+    push @{ $self->{problems} }, "$m->{name}: $what";
+    if ($INC{'Test/Builder.pm'}) {
+        # report it at the test's line that stopped the member (in END or
+        # DESTROY there is none: then here)
+        my $up = 0;
+        $up++ while caller($up + 1) && (caller($up + 1))[1] =~ m{SC/Cluster\.pm\z};
+        local $Test::Builder::Level = $Test::Builder::Level + $up + 2
+            if caller($up + 1);
+        my $ok = eval {
+            my $tb = Test::Builder->new;
+            $tb->ok(0, $name);
+            $tb->diag($text);
+            1;
+        };
+        return if $ok;      # (else Test2 has finished: global destruction)
+    }
+    $FAILED_WITHOUT_TB++;
+    _note("$name\n$text");
+}
+
+# The hangs and crashes found so far ("name: what"), for the harness's own test.
+sub problems { @{ $_[0]{problems} || [] } }
 
 sub _forget {
     my ($m, $state) = @_;
@@ -866,11 +993,15 @@ sub kill9 {
     $self->_running_or_croak($m, 'kill9');
     _signal('STOP', $m->{proc});
     my @procs = ($m->{proc}, _descendants_procs($m->{proc}[0]));
+    $self->_seen($m, @procs);
+    # a crash before the kill is still a crash (the kill itself logs nothing)
+    my @crashes = $self->_crash_problems($m);
     _signal('KILL', @procs);
     $self->wait_for(sub { !grep { _alive_proc($_) } @procs }, timeout => 5)
         or croak "SC::Cluster: $m->{name}: processes survived SIGKILL: "
                . join(' ', map { $_->[0] } grep { _alive_proc($_) } @procs);
     _forget($m, 'killed');
+    $self->_problem($m, @$_) for @crashes;
     return map { $_->[0] } @procs;
 }
 
@@ -891,6 +1022,7 @@ sub sigstop {
         select(undef, undef, undef, 0.02);
     }
     $m->{state} = 'sigstopped';
+    $self->_seen($m, @procs);
     return map { $_->[0] } ($m->{proc}, @procs);
 }
 
@@ -1192,6 +1324,23 @@ END {
     _teardown_all();
 }
 
+# A second END block, compiled at run time by the first new(): END blocks run
+# last-defined first, so it runs before Test::More's (compiled when the test
+# file was), and a member that hangs or crashes at the final teardown still
+# fails the test file.  Without Test::More the exit status says it.
+my $END_INSTALLED;
+sub _install_end_block {
+    return if $END_INSTALLED++;
+    eval 'END { SC::Cluster::_end_teardown() } 1' or die $@;
+}
+
+sub _end_teardown {
+    my $st = $?;
+    _teardown_all();
+    $? = $st;
+    $? = 1 if !$? && $FAILED_WITHOUT_TB;
+}
+
 sub _install_signal_handlers {
     my %num = (HUP => 1, INT => 2, TERM => 15);
     for my $sig (sort keys %num) {
@@ -1440,8 +1589,20 @@ the error_log tail.  start_all starts in parallel.  Return the pid(s).
 
 =item stop($name, timeout => s) / stop_all
 
-SIGTERM (and SIGCONT), wait, SIGKILL after the timeout.  1 if SIGTERM was
-enough (or it was not running), 0 if it had to SIGKILL.
+SIGTERM (and SIGCONT), wait, SIGKILL after the timeout (stop_timeout).  1 if
+the member went down cleanly on SIGTERM (or was not running), else 0.  A
+member that does not exit within the timeout, leaves processes behind once
+its parent exited, had exited without being asked, or whose error_log since
+its start shows a crash (AH00051/AH00052 a child dead of a signal other than
+SIGKILL, AH00060, AH00045/AH00046, SC1238 an engine dead of a signal other
+than SIGKILL, a sanitizer report) or whose processes left a report in
+$SC_SANITIZER_LOGS / $SC_VALGRIND_LOGS, is a failed test when Test::More is
+loaded (Test::Builder ok(0) named "SC::Cluster: member NAME ...", with a
+diag of the processes still running and the error_log tail), also when
+teardown runs from DESTROY or END (after done_testing or a fixed plan: the
+count no longer matches and the test fails).  Without Test::More: a note on
+stderr and exit status 1.  The same check runs in teardown and kill9 (for a
+crash before the kill); a member kill9ed or left sigstopped is no failure.
 
 =item kill9($name)
 
@@ -1513,9 +1674,13 @@ netns: the member's bridge-side veth down / up.
 
 TCP connect from inside $from's namespace to member $to (or an address plus port).
 
+=item problems
+
+The hangs and crashes reported so far ("name: what").
+
 =item teardown
 
-Stops all members, deletes the namespaces, removes the directories (unless
+Stops all members (as stop_all: a hang or a crash fails the test), deletes the namespaces, removes the directories (unless
 keep).  Also run by DESTROY, END and SIGINT/SIGTERM/SIGHUP handlers.
 
 =item SC::Cluster::front_conf($front, $all, %opt)
