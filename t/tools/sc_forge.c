@@ -35,7 +35,8 @@ static const char usage[] =
 "\n"
 "Where it goes (default: the bytes to stdout; reports then go to stderr):\n"
 "  -c HOST:PORT  TCP to a member's Receiver (connects before the first frame\n"
-"                or wait; reports go to stdout)\n"
+"                or wait, printing \"connected local=ADDR:PORT\"; reports go\n"
+"                to stdout)\n"
 "  -u HOST:PORT  UDP: every frame or heartbeat is one datagram (a multicast\n"
 "                group is fine; TTL 1)\n"
 "Sealing (EncryptInterceptor):\n"
@@ -67,16 +68,24 @@ static const char usage[] =
 "  wait MS       (-c) read for up to MS ms; prints one line per frame received\n"
 "                (\"recv PONG seq=5 route=node1\", \"recv ACK seq=5 acked=7\"), then\n"
 "                \"eof after N ms\", \"reset after N ms\" or \"open after N ms\"\n"
+"                (it returns as soon as the other side closes)\n"
+"  expect TYPE MS (-c) read as wait does, but stop after the first frame of\n"
+"                TYPE (PONG, ACK, ...); if none comes within MS ms or the\n"
+"                connection closes first: \"expect TYPE: not received\" and exit\n"
+"                status 3.  Frames after it stay buffered for the next wait\n"
 "  sleep MS      pause\n"
 "  conns N MS    (-c) N more connections (besides the one above, if open)\n"
 "                that send nothing, watched for MS ms: \"conn I closed after\n"
-"                N ms\" or \"conn I open\" each, then \"conns opened=N closed=K\";\n"
+"                N ms local=ADDR:PORT\" or \"conn I open local=ADDR:PORT\" each,\n"
+"                then \"conns opened=N closed=K\";\n"
 "                then they are closed\n"
 "  sniff HOST:PORT MS   join that multicast group; the first heartbeat from\n"
 "                route -r within MS ms (opened with -k when sealed; \"-r -\": any)\n"
 "                is printed as \"heartbeat route=R id=HEX incarnation=N seq=N\n"
 "                alive=N addr=A port=N state=N raw=HEX\"; else \"sniff: none\"\n"
-"Exit status: 0, or 2 on bad usage, 1 when a connection or a send failed.\n"
+"                (exit status 3)\n"
+"Exit status: 0, or 2 on bad usage, 1 when a connection or a send failed, 3\n"
+"when an expect or a sniff found nothing (1 wins over 3).\n"
 "\n"
 "Example: a sealed HELLO, a DATA frame and its replay on one connection:\n"
 "  sc_forge -c 10.200.7.1:4000 -k 00..1f -r mallory -a 10.200.7.9 hello \\\n"
@@ -166,9 +175,36 @@ static void host_port(const char *s, struct sockaddr_in *sin)
     }
 }
 
+/* "ADDR:PORT" of a socket's local end (the member logs connections by it) */
+static const char *local_name(int fd)
+{
+    static char buf[64];
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    char a[INET_ADDRSTRLEN];
+    if (getsockname(fd, (struct sockaddr *)&sin, &sl) != 0
+        || !inet_ntop(AF_INET, &sin.sin_addr, a, sizeof(a))) {
+        return "?";
+    }
+    snprintf(buf, sizeof(buf), "%s:%u", a, (unsigned)ntohs(sin.sin_port));
+    return buf;
+}
+
+/* what has been read on the connection and not printed yet (wait, expect) */
+static unsigned char rbuf[SC_FRAME_HDR_LEN + 65536 + SC_TAG_MAX];
+static apr_size_t rhave;
+
+static void fail_soft(void)
+{
+    if (!status) {
+        status = 3;
+    }
+}
+
 static int tcp_connect(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
+    rhave = 0;
     if (fd < 0 || connect(fd, (struct sockaddr *)&peer, sizeof(peer)) != 0) {
         printf("connect failed: %s\n", strerror(errno));
         fflush(stdout);
@@ -178,6 +214,8 @@ static int tcp_connect(void)
         status = 1;
         return -1;
     }
+    printf("connected local=%s\n", local_name(fd));
+    fflush(stdout);
     return fd;
 }
 
@@ -298,14 +336,68 @@ static void datagram(void)
     emit(out, 4 + n + SC_SEAL_OVERHEAD, what);
 }
 
-/* Reads frames for up to ms; prints them, then how the connection stands. */
-static void wait_answers(long long ms)
+/* Prints the complete frames in rbuf[] (at most up to the first of type
+ * 'until' when until >= 0); returns 1 when a frame of type 'until' was
+ * printed, -1 on garbage (the buffer is dropped then), else 0. */
+static int print_frames(int until)
 {
-    static unsigned char buf[SC_FRAME_HDR_LEN + 65536 + SC_TAG_MAX];
-    apr_size_t have = 0;
+    for (;;) {
+        sc_frame_hdr h;
+        unsigned char plain[65536];
+        const unsigned char *pl;
+        sc_heartbeat ans;
+        apr_size_t total;
+        const char *err;
+        if (rhave < SC_FRAME_HDR_LEN) {
+            return 0;
+        }
+        if ((err = sc_frame_hdr_decode(rbuf, rhave, 65536, &h))) {
+            printf("recv garbage: %s\n", err);
+            rhave = 0;
+            return -1;
+        }
+        total = SC_FRAME_HDR_LEN + h.length + h.tag_length;
+        if (rhave < total) {
+            return 0;
+        }
+        pl = rbuf + SC_FRAME_HDR_LEN;
+        printf("recv %s seq=%llu", sc_msg_type_name(h.type), (unsigned long long)h.seq);
+        if (h.flags & SC_FF_TAGGED) {
+            if (!key || h.tag_length != SC_SEAL_OVERHEAD
+                || sc_crypto_open(key, rbuf, SC_FRAME_HDR_LEN, pl,
+                                  h.length + SC_SEAL_OVERHEAD, plain, NULL)) {
+                printf(" sealed, not opened");
+                pl = NULL;
+            }
+            else {
+                pl = plain;
+            }
+        }
+        if (pl && (h.type == SC_MSG_PONG || h.type == SC_MSG_PING || h.type == SC_MSG_HELLO)
+            && !sc_heartbeat_decode(pl, h.length, &ans)) {
+            printf(" route=%s", ans.route);
+        }
+        if (pl && (h.type == SC_MSG_ACK || h.type == SC_MSG_FAIL_ACK) && h.length >= 8) {
+            printf(" acked=%llu", (unsigned long long)sc_get64(pl));
+        }
+        printf("\n");
+        memmove(rbuf, rbuf + total, rhave - total);
+        rhave -= total;
+        if (until >= 0 && h.type == until) {
+            return 1;
+        }
+    }
+}
+
+/* Reads frames for up to ms and prints them, then how the connection stands
+ * (wait: until < 0).  expect: stops after the first frame of type 'until'
+ * and says so when there was none. */
+static void wait_answers(long long ms, int until, const char *until_name)
+{
     double t0 = now_ms(), left;
+    int found = 0;
     if (mode != 'c') {
-        die_usage("wait needs -c", NULL);
+        die_usage(until < 0 ? "wait needs -c" : "expect needs -c", NULL);
     }
     if (need_connect) {
         need_connect = 0;
@@ -313,16 +405,21 @@ static void wait_answers(long long ms)
     }
     if (tcp_fd < 0) {
         printf("not connected\n");
+        if (until >= 0) {
+            printf("expect %s: not received\n", until_name);
+            fail_soft();
+        }
         fflush(stdout);
         return;
     }
-    while ((left = t0 + (double)ms - now_ms()) > 0) {
+    found = print_frames(until) == 1;
+    while (!found && (left = t0 + (double)ms - now_ms()) > 0) {
         struct pollfd pfd = { tcp_fd, POLLIN, 0 };
         ssize_t r;
         if (poll(&pfd, 1, (int)left + 1) <= 0) {
             continue;
         }
-        r = recv(tcp_fd, buf + have, sizeof(buf) - have, 0);
+        r = recv(tcp_fd, rbuf + rhave, sizeof(rbuf) - rhave, 0);
         if (r < 0 && errno == EINTR) {
             continue;
         }
@@ -331,57 +428,35 @@ static void wait_answers(long long ms)
                    : strerror(errno), now_ms() - t0);
             close(tcp_fd);
             tcp_fd = -1;
-            fflush(stdout);
-            return;
+            rhave = 0;
+            break;
         }
-        have += (apr_size_t)r;
-        for (;;) {
-            sc_frame_hdr h;
-            unsigned char plain[65536];
-            const unsigned char *pl;
-            sc_heartbeat ans;
-            apr_size_t total;
-            const char *err = have >= SC_FRAME_HDR_LEN
-                                  ? sc_frame_hdr_decode(buf, have, 65536, &h) : NULL;
-            if (have < SC_FRAME_HDR_LEN) {
-                break;
-            }
-            if (err) {
-                printf("recv garbage: %s\n", err);
-                have = 0;
-                break;
-            }
-            total = SC_FRAME_HDR_LEN + h.length + h.tag_length;
-            if (have < total) {
-                break;
-            }
-            pl = buf + SC_FRAME_HDR_LEN;
-            printf("recv %s seq=%llu", sc_msg_type_name(h.type), (unsigned long long)h.seq);
-            if (h.flags & SC_FF_TAGGED) {
-                if (!key || h.tag_length != SC_SEAL_OVERHEAD
-                    || sc_crypto_open(key, buf, SC_FRAME_HDR_LEN, pl,
-                                      h.length + SC_SEAL_OVERHEAD, plain, NULL)) {
-                    printf(" sealed, not opened");
-                    pl = NULL;
-                }
-                else {
-                    pl = plain;
-                }
-            }
-            if (pl && (h.type == SC_MSG_PONG || h.type == SC_MSG_PING || h.type == SC_MSG_HELLO)
-                && !sc_heartbeat_decode(pl, h.length, &ans)) {
-                printf(" route=%s", ans.route);
-            }
-            if (pl && (h.type == SC_MSG_ACK || h.type == SC_MSG_FAIL_ACK) && h.length >= 8) {
-                printf(" acked=%llu", (unsigned long long)sc_get64(pl));
-            }
-            printf("\n");
-            memmove(buf, buf + total, have - total);
-            have -= total;
+        rhave += (apr_size_t)r;
+        found = print_frames(until) == 1;
+    }
+    if (until >= 0 && !found) {
+        if (tcp_fd >= 0) {
+            printf("open after %.0f ms\n", now_ms() - t0);
+        }
+        printf("expect %s: not received\n", until_name);
+        fail_soft();
+    }
+    else if (until < 0 && tcp_fd >= 0) {
+        printf("open after %.0f ms\n", now_ms() - t0);
+    }
+    fflush(stdout);
+}
+
+/* A message type by its name (as sc_msg_type_name() prints it), or -1. */
+static int type_by_name(const char *name)
+{
+    int t;
+    for (t = 1; t < 256 && strcmp(name, "?"); t++) {
+        if (!strcmp(sc_msg_type_name(t), name)) {
+            return t;
         }
     }
-    printf("open after %.0f ms\n", now_ms() - t0);
-    fflush(stdout);
+    return -1;
 }
 
 static void conns(long long n, long long ms)
@@ -438,10 +513,11 @@ static void conns(long long n, long long ms)
             continue;
         }
         if (closed[i]) {
-            printf("conn %lld closed after %.0f ms\n", i, closed[i]);
+            printf("conn %lld closed after %.0f ms local=%s\n", i, closed[i],
+                   local_name(fds[i]));
         }
         else {
-            printf("conn %lld open\n", i);
+            printf("conn %lld open local=%s\n", i, local_name(fds[i]));
         }
         close(fds[i]);
     }
@@ -511,6 +587,7 @@ static void sniff(const char *group, long long ms)
         return;
     }
     printf("sniff: none\n");
+    fail_soft();
     fflush(stdout);
     close(fd);
 }
@@ -658,7 +735,15 @@ int main(int argc, char **argv)
         }
         else if (!strcmp(a, "wait") && v) {
             i++;
-            wait_answers(num(v));
+            wait_answers(num(v), -1, NULL);
+        }
+        else if (!strcmp(a, "expect") && v && i + 2 < argc) {
+            int t = type_by_name(v);
+            if (t < 0) {
+                die_usage("expect: unknown message type", v);
+            }
+            wait_answers(num(argv[i + 2]), t, v);
+            i += 2;
         }
         else if (!strcmp(a, "sleep") && v) {
             i++;
