@@ -243,10 +243,21 @@ static const char *sc_cmd_balancer(cmd_parms *cmd, void *dummy, const char *arg)
     return NULL;
 }
 
+/* Notes a location for the dump, the status page and the startup checks, at
+ * startup only.  In a .htaccess file (read again for every request, in the
+ * request's pool, by any thread) the setting lives in the per-directory record
+ * alone: a note would append request-pool strings to the server's array,
+ * without a lock, once per request, for the page to read after they are
+ * freed. */
 static void note_location(cmd_parms *cmd, const char *what)
 {
     sc_server_rec *sr = server_rec_of(cmd->server);
-    sc_location_note *n = apr_array_push(sr->locations);
+    sc_location_note *n;
+
+    if (ap_check_cmd_context(cmd, NOT_IN_HTACCESS) != NULL) {
+        return;
+    }
+    n = apr_array_push(sr->locations);
     n->path = cmd->path ? cmd->path : "(server)";
     n->what = what;
     n->where = where_of(cmd);
