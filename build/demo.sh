@@ -13,6 +13,13 @@
 # DEMO_PORT (the first member's HTTP port, default 8081; the front listens one
 # below, 8080) and DEMO_FRONT=0 (members only) change it.  The cluster ports are
 # 4000 (the front) and 4001-4003 (written in the configuration files).
+#
+# The test suite's variables choose what runs (make check and make check-asan
+# set them; t/demo.t passes them on): SC_HTTPD (the httpd to run, or HTTPD;
+# default /usr/sbin/apache2), SC_MODULE_SO and SC_DEMO_SO (the module and the
+# demo page; default the checkout's build), SC_LIBEXECDIR (httpd's modules;
+# default apxs -q LIBEXECDIR).  With SC_MODULE_SO given, the modules are
+# built already: nothing is installed or built.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 DEMO_DIR="${DEMO_DIR:-/tmp/mod_session_cluster-demo}"
@@ -20,44 +27,70 @@ DEMO_PORT="${DEMO_PORT:-8081}"
 DEMO_MEMBERS="${DEMO_MEMBERS:-3}"
 DEMO_FRONT="${DEMO_FRONT:-1}"
 FRONT_PORT=$((DEMO_PORT - 1))
-HTTPD="${HTTPD:-/usr/sbin/apache2}"
+HTTPD="${SC_HTTPD:-${HTTPD:-/usr/sbin/apache2}}"
+MODULE_SO="${SC_MODULE_SO:-$here/mod_session_cluster/.libs/mod_session_cluster.so}"
+DEMO_SO="${SC_DEMO_SO:-$here/demo/.libs/mod_session_cluster_demo.so}"
 
+# alive, and not a zombie (a daemonised httpd that exited waits for PID 1 to
+# reap it, and kill -0 still succeeds on it)
+alive() {
+  local st
+  st="$(ps -o stat= -p "$1" 2>/dev/null || true)"
+  [ -n "$st" ] && [ "${st#Z}" = "$st" ]
+}
+
+# SIGTERM to each httpd; says "stopped" only of one that is gone with all its
+# processes, and fails for one still running 30 s later.
 stop_demo() {
-  local pidfile pid
+  local pidfile pid name kids k left failed=0
   for pidfile in "$DEMO_DIR"/front/httpd.pid "$DEMO_DIR"/node*/httpd.pid; do
     [ -f "$pidfile" ] || continue
     pid="$(cat "$pidfile")"
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid"
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      echo "demo: stopped $(basename "$(dirname "$pidfile")") (pid $pid)"
+    name="$(basename "$(dirname "$pidfile")")"
+    alive "$pid" || continue
+    kids="$(pgrep -P "$pid" || true)"
+    kill -TERM "$pid"
+    for _ in $(seq 1 300); do alive "$pid" || break; sleep 0.1; done
+    left=""
+    for k in $pid $kids; do alive "$k" && left="$left $k"; done
+    if [ -n "$left" ]; then
+      echo "demo: $name (pid $pid) did not stop within 30 s of SIGTERM: still running:$left" >&2
+      failed=1
+    else
+      echo "demo: stopped $name (pid $pid and its processes $(echo $kids))"
     fi
   done
+  return "$failed"
 }
 
 # A crash: SIGKILL to a member's parent and to all its processes (the engine
 # and the children), as when the machine or the whole httpd dies.
 crash_member() {
-  local name="$1" pidfile pid kids st
+  local name="$1" pidfile pid kids k left
   pidfile="$DEMO_DIR/$name/httpd.pid"
   [ -f "$pidfile" ] || { echo "demo: no $name running (no $pidfile)" >&2; exit 2; }
   pid="$(cat "$pidfile")"
-  kill -0 "$pid" 2>/dev/null || { echo "demo: $name (pid $pid) is not running" >&2; exit 2; }
+  alive "$pid" || { echo "demo: $name (pid $pid) is not running" >&2; exit 2; }
   kill -STOP "$pid"                   # no new children while we kill them
   kids="$(pgrep -P "$pid" || true)"
   # shellcheck disable=SC2086
   [ -n "$kids" ] && kill -KILL $kids
   kill -KILL "$pid"
-  for _ in $(seq 1 50); do
-    st="$(ps -o stat= -p "$pid" 2>/dev/null || true)"
-    [ -z "$st" ] || [ "${st#Z}" != "$st" ] && break
+  for _ in $(seq 1 100); do
+    left=""
+    for k in $pid $kids; do alive "$k" && left="$left $k"; done
+    [ -z "$left" ] && break
     sleep 0.1
   done
+  if [ -n "$left" ]; then
+    echo "demo: $name: still running after SIGKILL:$left" >&2
+    exit 1
+  fi
   echo "demo: killed $name (pid $pid and its processes $(echo $kids)) with SIGKILL"
 }
 
 if [ "${1:-start}" = "stop" ]; then
-  stop_demo
+  stop_demo || exit 1
   exit 0
 fi
 if [ "${1:-start}" = "crash" ]; then
@@ -69,8 +102,13 @@ if [ "$DEMO_FRONT" = "1" ] && [ "$FRONT_PORT" -lt 1 ]; then
   echo "demo: DEMO_PORT must leave room for the front one port below it" >&2; exit 2
 fi
 
-bash "$here/build/install-deps.sh"
-bash "$here/build/build.sh" >/dev/null
+if [ -z "${SC_MODULE_SO:-}" ]; then
+  bash "$here/build/install-deps.sh"
+  bash "$here/build/build.sh" >/dev/null
+fi
+for so in "$MODULE_SO" "$DEMO_SO"; do
+  [ -f "$so" ] || { echo "demo: $so is missing (run make)" >&2; exit 1; }
+done
 
 # Polls a check every 0.1 s for 10 s.
 within_10s() {
@@ -92,13 +130,11 @@ front_ready() {
 # running already (a member that was crashed or stopped is started again)
 running() {
   local pidfile="$DEMO_DIR/$1/httpd.pid"
-  local st
   [ -f "$pidfile" ] || return 1
-  st="$(ps -o stat= -p "$(cat "$pidfile")" 2>/dev/null || true)"
-  [ -n "$st" ] && [ "${st#Z}" = "$st" ]       # alive, and not a zombie
+  alive "$(cat "$pidfile")"
 }
 
-libexecdir="$(apxs -q LIBEXECDIR)"
+libexecdir="${SC_LIBEXECDIR:-$(apxs -q LIBEXECDIR)}"
 conf="$here/conf/demo-cluster-$DEMO_MEMBERS.conf"
 root=()
 [ "$(id -u)" -eq 0 ] && root=(-D SC_AS_ROOT)
@@ -115,8 +151,8 @@ for i in $(seq 1 "$DEMO_MEMBERS"); do
   chmod 755 "$dir"
   args=(-f "$conf" "${root[@]}"
         -C "Define SC_DEMO_DIR $dir" -C "Define SC_LIBEXECDIR $libexecdir"
-        -C "Define SC_MODULE $here/mod_session_cluster/.libs/mod_session_cluster.so"
-        -C "Define SC_DEMO_MODULE $here/demo/.libs/mod_session_cluster_demo.so"
+        -C "Define SC_MODULE $MODULE_SO"
+        -C "Define SC_DEMO_MODULE $DEMO_SO"
         -C "Define SC_ROUTE node$i" -C "Define SC_PORT $((DEMO_PORT + i - 1))"
         -C "Define SC_CLUSTER_PORT $((4000 + i))")
   "$HTTPD" "${args[@]}" -t >/dev/null
@@ -140,7 +176,7 @@ if [ "$DEMO_FRONT" = "1" ]; then
   else
   args=(-f "$here/conf/demo-front.conf" "${root[@]}"
         -C "Define SC_DEMO_DIR $dir" -C "Define SC_LIBEXECDIR $libexecdir"
-        -C "Define SC_MODULE $here/mod_session_cluster/.libs/mod_session_cluster.so"
+        -C "Define SC_MODULE $MODULE_SO"
         -C "Define SC_PORT $FRONT_PORT")
   for i in 1 2 3; do args+=(-C "Define SC_PORT$i $((DEMO_PORT + i - 1))"); done
   [ "$DEMO_MEMBERS" = "3" ] && args+=(-D SC_THREE)
