@@ -251,7 +251,7 @@ my $t_start = time;
 $c->start_all(timeout => 15);
 {
     my $p;
-    my $took = within(10, sub {
+    my $took = within(20, sub {
         $p = status_of($c, $F) or return 0;
         for my $n (@N) {
             my $w = balancer_member($p, $n) or return 0;
@@ -276,7 +276,7 @@ $c->start_all(timeout => 15);
     my $front_addr = "$fm->{addr}:$fm->{cluster_port}";
     for my $n (@N) {
         my $q;
-        my $ok = within(5, sub {
+        my $ok = within(20, sub {
             $q = status_of($c, $n) or return 0;
             my ($fr) = grep { ($_->{role} // '') eq 'balancer' } @{ $q->{members} };
             return 0 unless $fr;
