@@ -100,6 +100,18 @@ sub proc_state {
         my ($status, undef, $body) = $c->get($n, '/cluster-manager?auto');
         ok($status == 200 && route_of($body) eq $n, "after kill9 of node2, $n still answers");
     }
+    # every process was frozen before the first SIGKILL: the engine never saw
+    # its parent die (SC1237) nor said goodbye (SC1234), and the others find
+    # node2 dead, not left.  (Its processes are gone: its log is final.)
+    unlike($c->error_log('node2', since_start => 1), qr/SC1237|SC1234/,
+           'kill9: node2\'s engine did not outlive its parent (no SC1237, no SC1234 goodbye)');
+    my $row;
+    $c->wait_for(sub {
+        my (undef, undef, $b) = $c->get('node1', '/cluster-manager?auto', timeout => 3);
+        ($row) = ($b // '') =~ /^(Member: route=node2 .*)$/m;
+        return $row && $row !~ / state=alive /;
+    }, timeout => 20);
+    like($row // '', qr/ state=dead /, 'kill9: node1 finds node2 dead (not left)') or diag($row);
 
     # -- restart after the crash -------------------------------------------
     ok(eval { $c->restart('node2'); 1 }, 'restart: node2 starts again') or diag $@;

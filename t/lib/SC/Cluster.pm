@@ -835,7 +835,9 @@ sub _stop_many {
     return $clean unless @run;
     my %kids;
     for my $m (@run) {
-        $kids{ $m->{name} } = [ _descendants_procs($m->{proc}[0]) ];
+        my %k = map { $_->[0] => $_ } _descendants_procs($m->{proc}[0]), $self->_conf_procs($m);
+        delete $k{ $m->{proc}[0] };
+        $kids{ $m->{name} } = [ values %k ];
         $self->_seen($m, $m->{proc}, @{ $kids{ $m->{name} } });
         _signal('TERM', $m->{proc});
         _signal('CONT', $m->{proc}, @{ $kids{ $m->{name} } });   # in case of sigstop
@@ -856,8 +858,10 @@ sub _stop_many {
         # the parent reaps its children (MPM children, the engine) before it
         # exits: any still alive 3 s later (a piped logger reading its end of
         # file needs a moment) was left behind
-        elsif (!$self->wait_for(sub { !grep { _alive_proc($_) } @kids }, timeout => 3)) {
-            my @left = grep { _alive_proc($_) } @kids;
+        elsif (!$self->wait_for(sub { !grep { _alive_proc($_) } @kids, $self->_conf_procs($m) },
+                                timeout => 3)) {
+            my %k = map { $_->[0] => $_ } grep { _alive_proc($_) } @kids, $self->_conf_procs($m);
+            my @left = values %k;
             push @problems, [ "left processes behind after its parent exited on SIGTERM: pids "
                               . join(' ', map { $_->[0] } @left) . " (the harness SIGKILLed them)",
                               "still running:\n" . _procs_info(@left) ];
@@ -984,15 +988,17 @@ sub _forget {
     $m->{state} = $state;
 }
 
-# A crash of the whole instance: SIGKILL to the parent and all its children
-# (the parent is SIGSTOPped first so it cannot fork replacements).  Waits until
-# all are gone; returns the list of pids killed.
+# A crash of the whole instance: SIGKILL to the parent and all its children.
+# Every one of them is SIGSTOPped first, so that none runs between the first
+# SIGKILL and the last (the parent cannot fork replacements; the engine, which
+# watches its parent, cannot see it die and say goodbye to the peers as at a
+# stop: a killed member must look killed).  Waits until all are gone; returns
+# the list of pids killed.
 sub kill9 {
     my ($self, $name) = @_;
     my $m = $self->_m($name);
     $self->_running_or_croak($m, 'kill9');
-    _signal('STOP', $m->{proc});
-    my @procs = ($m->{proc}, _descendants_procs($m->{proc}[0]));
+    my @procs = $self->_freeze($m);
     $self->_seen($m, @procs);
     # a crash before the kill is still a crash (the kill itself logs nothing)
     my @crashes = $self->_crash_problems($m);
@@ -1005,25 +1011,53 @@ sub kill9 {
     return map { $_->[0] } @procs;
 }
 
-# SIGSTOP the parent and all its children (a hung instance); sigcont resumes.
-sub sigstop {
-    my ($self, $name) = @_;
-    my $m = $self->_m($name);
-    $self->_running_or_croak($m, 'sigstop');
+# SIGSTOP to the member's parent, then to its descendants until no new one
+# shows up (a child forked just before the parent stopped may not be listed
+# at first), and to any other process running its httpd.conf (none, unless
+# one escaped its parent).  Returns them all, the parent first.
+sub _freeze {
+    my ($self, $m) = @_;
     _signal('STOP', $m->{proc});
-    # a child forked just before the parent stopped may not be listed yet:
-    # list again until no new process shows up
-    my (%seen, @procs);
+    my %seen = ($m->{proc}[0] => 1);
+    my @procs = ($m->{proc});
     for (1 .. 5) {
-        my @new = grep { !$seen{ $_->[0] }++ } _descendants_procs($m->{proc}[0]);
+        my @new = grep { !$seen{ $_->[0] }++ }
+                  _descendants_procs($m->{proc}[0]), $self->_conf_procs($m);
         last unless @new;
         _signal('STOP', @new);
         push @procs, @new;
         select(undef, undef, undef, 0.02);
     }
+    return @procs;
+}
+
+# The processes whose command line runs this member's httpd.conf (httpd -f
+# CONF, the way _launch starts it: the parent, its children, the engine,
+# wherever they were reparented), as [pid, starttime].
+sub _conf_procs {
+    my ($self, $m) = @_;
+    my @out;
+    opendir my $dh, '/proc' or return ();
+    for my $pid (grep { /^\d+$/ } readdir $dh) {
+        next if $pid == $$;
+        my @a = split /\0/, _slurp("/proc/$pid/cmdline");
+        next unless grep { $a[$_] eq '-f' && ($a[$_ + 1] // '') eq $m->{conf} } 0 .. $#a;
+        my $st = _starttime($pid);
+        push @out, [ $pid, $st ] if defined $st;
+    }
+    closedir $dh;
+    return @out;
+}
+
+# SIGSTOP the parent and all its children (a hung instance); sigcont resumes.
+sub sigstop {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    $self->_running_or_croak($m, 'sigstop');
+    my @procs = $self->_freeze($m);
     $m->{state} = 'sigstopped';
     $self->_seen($m, @procs);
-    return map { $_->[0] } ($m->{proc}, @procs);
+    return map { $_->[0] } @procs;
 }
 
 sub sigcont {
