@@ -161,7 +161,8 @@ sub show {
 
 sub valid_sid {
     my ($id, $route) = @_;
-    return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/;
+    # (one value: a failed match in list context would be an empty list)
+    return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/ ? 1 : 0;
 }
 
 # 'yes' or 'no': whether member $n's store holds session $id (the status
@@ -179,7 +180,7 @@ sub version_of {
     my ($n, $id) = @_;
     my ($st, undef, $b) = $c->get($n, "/cluster-manager?session=$id");
     return undef unless ($st // 0) == 200 && ($b // '') =~ /^SessionHeld: yes$/m;
-    return ($b =~ /^SessionVersion: (\d+)$/m)[0];
+    return $b =~ /^SessionVersion: (\d+)$/m ? $1 : undef;
 }
 
 # attributes other than mod_session's own "expiry"
@@ -208,7 +209,7 @@ $c->start_all;
 # the CGI runs at all
 {
     my $r = cgi($c, $A, '/s/s.cgi', '');
-    check($r->{status} == 200 && $r->{body} =~ /^HTTP_SESSION: /m, $c,
+    check(!!($r->{status} == 200 && $r->{body} =~ /^HTTP_SESSION: /m), $c,
           'the CGI script answers on /s', show($r))
         or BAIL_OUT('the CGI script does not run');
 }

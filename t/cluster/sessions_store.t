@@ -83,7 +83,7 @@ sub version_of {
     my ($c, $n, $id) = @_;
     my ($st, undef, $b) = $c->get($n, "/cluster-manager?session=$id");
     return undef unless ($st // 0) == 200 && ($b // '') =~ /^SessionHeld: yes$/m;
-    return ($b =~ /^SessionVersion: (\d+)$/m)[0];
+    return $b =~ /^SessionVersion: (\d+)$/m ? $1 : undef;
 }
 
 # The first few of a list, for diag().
