@@ -191,7 +191,7 @@ my $n = 0;
 $n += 3 + @{ $_->[1] } + @{ ($_->[2] || {})->{origins} || [] }
       + @{ ($_->[2] || {})->{warn_once} || [] }
       + @{ ($_->[2] || {})->{dump_like} || [] } for @cases;
-plan tests => $n + 9;
+plan tests => $n + 10;
 
 for my $case (@cases) {
     my ($fx, $expect, $opt) = @$case;
@@ -248,5 +248,6 @@ EOF
          '... saying that mod_proxy must be loaded first');
     $r = httpd_t(fixture('seed002-default.conf') . "SessionClusterBalancer balancer://TCsrvs\n",
                  route => undef, modules_before => ['proxy']);
-    like($r->{err}, qr/SC1113: .* needs mod_proxy_balancer/, '... and mod_proxy_balancer');
+    isnt($r->{status}, 0, 'front balancer with mod_proxy but without mod_proxy_balancer: refused');
+    like($r->{err}, qr/SC1113: .* needs mod_proxy_balancer/, '... saying that mod_proxy_balancer must be loaded first');
 }
