@@ -24,47 +24,98 @@ apr_status_t sc_shm_create(apr_pool_t *p, sc_shm_t **out)
     return APR_SUCCESS;
 }
 
+/* A writer makes the sequence odd, writes, and makes it even.  One that died
+ * in its write (a SIGKILLed child, a killed engine) left it odd: the next
+ * writer still makes it odd and then even, never the other way round, so a
+ * dead writer does not turn the sequence's meaning over for good. */
 void sc_shm_write_begin(volatile apr_uint32_t *seq)
 {
-    __atomic_add_fetch(seq, 1, __ATOMIC_ACQ_REL);     /* odd: writing */
+    apr_uint32_t s = __atomic_load_n(seq, __ATOMIC_RELAXED), n;
+    do {
+        n = s + ((s & 1) ? 2 : 1);                    /* odd: writing */
+    } while (!__atomic_compare_exchange_n(seq, &s, n, 0, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_RELAXED));
     __atomic_thread_fence(__ATOMIC_RELEASE);
 }
 
 void sc_shm_write_end(volatile apr_uint32_t *seq)
 {
+    apr_uint32_t s, n;
     __atomic_thread_fence(__ATOMIC_RELEASE);
-    __atomic_add_fetch(seq, 1, __ATOMIC_ACQ_REL);     /* even: stable */
+    s = __atomic_load_n(seq, __ATOMIC_RELAXED);
+    do {
+        n = s + ((s & 1) ? 1 : 2);                    /* even: stable */
+    } while (!__atomic_compare_exchange_n(seq, &s, n, 0, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_RELAXED));
 }
 
-/* Copies len bytes at src under the sequence lock at seq. */
-static void read_consistent(const volatile apr_uint32_t *seq, void *dst,
-                            const void *src, size_t len)
+/* How long a reader waits for a write that does not end (the sequence odd
+ * and unchanged) before it copies the record as it is: the engine, the only
+ * writer here, died or is stopped in the middle of a write, and a record
+ * for the page or the balancer, even torn, beats a request that never ends. */
+#define SC_SHM_STUCK_WRITE apr_time_from_msec(200)
+
+/* Copies len bytes at src under the sequence lock at seq; 0, or -1 when the
+ * copy was taken while a write that did not end was in progress. */
+static int read_consistent(const volatile apr_uint32_t *seq, void *dst,
+                           const void *src, size_t len)
 {
     int tries = 0;
+    apr_uint32_t stuck = 0;
+    apr_time_t since = 0;
     for (;;) {
         apr_uint32_t before = __atomic_load_n(seq, __ATOMIC_ACQUIRE);
         if ((before & 1) == 0) {
             memcpy(dst, src, len);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             if (__atomic_load_n(seq, __ATOMIC_ACQUIRE) == before) {
-                return;
+                return 0;
             }
         }
+        else if (before != stuck) {
+            stuck = before;           /* a write began: watch it */
+            since = 0;
+        }
         if (++tries > 64) {
+            if ((before & 1) && before == stuck) {
+                apr_time_t now = apr_time_now();
+                if (!since) {
+                    since = now;
+                }
+                else if (now - since > SC_SHM_STUCK_WRITE) {
+                    memcpy(dst, src, len);
+                    return -1;
+                }
+            }
             sched_yield();
         }
     }
 }
 
+/* The text fields of a copy, terminated whatever a torn copy holds. */
+#define TERMINATE(f) ((f)[sizeof(f) - 1] = '\0')
+
 void sc_shm_read_header(const sc_shm_t *shm, sc_shm_t *copy)
 {
     read_consistent(&shm->seq, copy, shm, offsetof(sc_shm_t, members));
+    TERMINATE(copy->self_route);
+    TERMINATE(copy->self_addr);
+    TERMINATE(copy->self_domain);
+    TERMINATE(copy->membership);
+    TERMINATE(copy->mcast);
+    TERMINATE(copy->ipc_path);
+    TERMINATE(copy->not_implemented);
+    TERMINATE(copy->nonce);
 }
 
 int sc_shm_read_member(const sc_shm_t *shm, int i, sc_shm_member *out)
 {
     const sc_shm_member *m = &shm->members[i];
     read_consistent(&m->seq, out, m, sizeof(*m));
+    TERMINATE(out->route);
+    TERMINATE(out->addr);
+    TERMINATE(out->domain);
+    TERMINATE(out->verdict);
     return out->view != SC_VIEW_FREE;
 }
 

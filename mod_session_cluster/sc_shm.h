@@ -15,6 +15,10 @@
  * The engine is the only writer.  Readers copy a record under a sequence lock:
  * the writer makes 'seq' odd, writes, makes it even; a reader retries while
  * the sequence is odd or changed, so it never sees a half-written record.
+ * A writer killed inside its write leaves 'seq' odd: the next write still
+ * goes odd then even, and a reader that sees one odd value for 200 ms takes
+ * the record as it is rather than wait for a writer that is gone.  The store
+ * (sc_store.h) uses the same begin/end on its slots, under their locks.
  */
 #ifndef SC_SHM_H
 #define SC_SHM_H

@@ -199,6 +199,8 @@ static const counter_def session_fields[] = {
       "sessions of the last state transfer in" },
     { "SessionsRebound", STORE_C(rebound), 1,
       "sessions re-bound to this member's route (JvmRouteBinderValve)" },
+    { "SessionWritesUndone", STORE_C(writes_undone), 1,
+      "session writes undone: their writer died in them" },
     { NULL, 0, 0, NULL }
 };
 

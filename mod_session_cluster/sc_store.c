@@ -10,9 +10,8 @@
 
 #include <errno.h>
 #include <sched.h>
-#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define SC_STORE_MAGIC 0x53435353u   /* "SCSS" */
 #define EMPTY   (-1)
@@ -23,6 +22,58 @@
 static apr_uint64_t blocks_for(apr_uint64_t len)
 {
     return (len + BLOCK_DATA - 1) / BLOCK_DATA;
+}
+
+/* ---- locks ----
+ * Robust process-shared mutexes: one whose owner dies is released by the
+ * kernel, and the next pthread_mutex_lock() says EOWNERDEAD: that caller owns
+ * it and puts right what the dead owner left half done (sc_store.h). */
+static int lock_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    int rv = pthread_mutexattr_init(&a);
+    if (rv != 0) {
+        return rv;
+    }
+    rv = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (rv == 0) {
+        rv = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    }
+    if (rv == 0) {
+        rv = pthread_mutex_init(m, &a);
+    }
+    pthread_mutexattr_destroy(&a);
+    return rv;
+}
+
+/* Takes a lock: 1 when its owner died holding it (the caller repairs, then
+ * calls pthread_mutex_consistent), else 0.  Nothing else can come back from
+ * an initialised robust mutex that is always made consistent after its
+ * owner's death: anything else is a corrupt segment. */
+static int lock_raw(pthread_mutex_t *m)
+{
+    int rv = pthread_mutex_lock(m);
+    if (rv == EOWNERDEAD) {
+        return 1;
+    }
+    if (rv != 0) {
+        abort();
+    }
+    return 0;
+}
+
+/* The index and data locks: their updates are short, and one cut short at
+ * worst loses a slot or a chain's blocks (never hands them out twice). */
+static void lock_take(pthread_mutex_t *m)
+{
+    if (lock_raw(m)) {
+        pthread_mutex_consistent(m);
+    }
+}
+
+static void lock_give(pthread_mutex_t *m)
+{
+    pthread_mutex_unlock(m);
 }
 
 apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
@@ -61,6 +112,11 @@ apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t 
     }
     base = apr_shm_baseaddr_get(shm);
     memset(base, 0, hdr_size);
+    if (lock_init(&((sc_store_hdr *)base)->index_lock) != 0
+        || lock_init(&((sc_store_hdr *)base)->data_lock) != 0) {
+        apr_shm_destroy(shm);
+        return APR_EGENERAL;
+    }
     st = apr_pcalloc(p, sizeof(*st));
     st->hdr = (sc_store_hdr *)base;
     st->index = (apr_int32_t *)(base + hdr_size);
@@ -93,34 +149,6 @@ static apr_uint32_t *block_next(sc_store *st, apr_uint32_t n)
 static unsigned char *block_data(sc_store *st, apr_uint32_t n)
 {
     return st->blocks + (apr_size_t)n * SC_STORE_BLOCK + sizeof(apr_uint32_t);
-}
-
-/* A lock word holds its owner's pid; one whose owner died is taken over, so a
- * child killed in the middle of a write cannot stop the store. */
-static void lock_take(volatile apr_int32_t *w)
-{
-    apr_int32_t me = (apr_int32_t)getpid();
-    unsigned spins = 0;
-    for (;;) {
-        apr_int32_t cur = 0;
-        if (__atomic_compare_exchange_n(w, &cur, me, 0, __ATOMIC_ACQUIRE,
-                                        __ATOMIC_RELAXED)) {
-            return;
-        }
-        if (++spins % 1024 == 0) {
-            if (cur > 0 && kill((pid_t)cur, 0) != 0 && errno == ESRCH
-                && __atomic_compare_exchange_n(w, &cur, me, 0, __ATOMIC_ACQUIRE,
-                                               __ATOMIC_RELAXED)) {
-                return;
-            }
-            sched_yield();
-        }
-    }
-}
-
-static void lock_give(volatile apr_int32_t *w)
-{
-    __atomic_store_n(w, 0, __ATOMIC_RELEASE);
 }
 
 /* Takes blocks for len bytes and fills them with data: the chain's first
@@ -193,6 +221,53 @@ static void chain_free(sc_store *st, apr_uint32_t head)
     lock_give(&h->data_lock);
 }
 
+/* ---- a slot's writes ----
+ * Under the slot's lock: write_open saves what readers see and makes the
+ * sequence odd, write_close makes it even again.  Whoever takes the lock of a
+ * writer that died between the two finds the sequence odd and undoes the
+ * write: undo back into cur (the version before the write), the chain the
+ * dead writer had swapped in given back, the sequence even. */
+static void write_open(sc_sess *s)
+{
+    s->undo = s->cur;
+    sc_shm_write_begin(&s->seq);   /* its fences order the copy before the write */
+}
+
+static void write_close(sc_sess *s)
+{
+    sc_shm_write_end(&s->seq);
+}
+
+static void slot_repair(sc_store *st, sc_sess *s)
+{
+    apr_uint32_t dead_chain;
+    if (!(__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) & 1)) {
+        return;                       /* it died before or after its write */
+    }
+    dead_chain = s->cur.head;
+    s->cur = s->undo;
+    sc_shm_write_end(&s->seq);
+    /* the dead writer's own chain, if it got into the slot (readers never
+     * validated a read of it: the sequence was odd) */
+    if (dead_chain && dead_chain != s->cur.head) {
+        chain_free(st, dead_chain);
+    }
+    __atomic_add_fetch(&st->hdr->writes_undone, 1, __ATOMIC_RELAXED);
+}
+
+static void slot_lock(sc_store *st, sc_sess *s)
+{
+    if (lock_raw(&s->lock)) {
+        slot_repair(st, s);
+        pthread_mutex_consistent(&s->lock);
+    }
+}
+
+static void slot_unlock(sc_sess *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Copies len bytes of a chain into out (len + 1 bytes, NUL-terminated).
  * -1 if the chain is shorter or leaves the block area: a reader racing a
  * writer, which reads again. */
@@ -246,7 +321,7 @@ static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_ou
         if (v == EMPTY) {
             return -1;
         }
-        if (v >= 0 && sc_store_same(slot(st, v)->id, id)) {
+        if (v >= 0 && sc_store_same(slot(st, v)->cur.id, id)) {
             if (pos_out) {
                 *pos_out = pos;
             }
@@ -256,12 +331,47 @@ static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_ou
     return -1;
 }
 
+/* Copies what s holds of session id into out (NOTFOUND: not that session);
+ * *torn: its chain did not read whole (a reader racing a writer). */
+static sc_store_rc copy_out(sc_store *st, sc_sess *s, const char *id, apr_pool_t *p,
+                            sc_sess_copy *out, int *torn)
+{
+    apr_uint32_t len, head;
+    *torn = 0;
+    if (!s->cur.used || !sc_store_same(s->cur.id, id)) {
+        return SC_STORE_NOTFOUND;
+    }
+    len = s->cur.data_len;
+    head = s->cur.head;
+    if (len > st->hdr->slot_data) {
+        len = 0;                      /* torn: the sequence check retries */
+    }
+    if (!out->data || len > out->data_len) {
+        out->data = apr_palloc(p, len + 1);
+    }
+    memcpy(out->id, s->cur.id, SC_SID_MAX);
+    out->id[SC_SID_MAX - 1] = '\0';
+    out->version = s->cur.version;
+    out->created = s->cur.created;
+    out->last_access = s->cur.last_access;
+    out->max_inactive = s->cur.max_inactive;
+    out->data_len = len;
+    *torn = chain_copy(st, head, len, out->data) != 0;
+    return SC_STORE_OK;
+}
+
+/* Optimistic reads that find a write in progress this many times in a row
+ * give way to the slot's lock (a writer takes microseconds; one that does not
+ * finish died, or is stopped). */
+#define SC_READ_TRIES 256
+
 sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
                          sc_sess_copy *out)
 {
     apr_int32_t i;
     sc_sess *s;
-    int tries = 0, broken = 0;
+    int tries = 0, broken = 0, torn;
+    sc_store_rc rc;
 
     if (strlen(id) >= SC_SID_MAX) {
         return SC_STORE_NOTFOUND;
@@ -275,28 +385,11 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
     for (;;) {
         apr_uint32_t before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
         if ((before & 1) == 0) {
-            int ok = s->used && sc_store_same(s->id, id);
-            int torn = 0;
-            if (ok) {
-                apr_uint32_t len = s->data_len, head = s->head;
-                if (len > st->hdr->slot_data) {
-                    len = 0;          /* torn: the sequence check below retries */
-                }
-                if (!out->data || len > out->data_len) {
-                    out->data = apr_palloc(p, len + 1);
-                }
-                memcpy(out->id, s->id, SC_SID_MAX);
-                out->version = s->version;
-                out->created = s->created;
-                out->last_access = s->last_access;
-                out->max_inactive = s->max_inactive;
-                out->data_len = len;
-                torn = chain_copy(st, head, len, out->data) != 0;
-            }
+            rc = copy_out(st, s, id, p, out, &torn);
             __atomic_thread_fence(__ATOMIC_ACQUIRE);
             if (__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == before) {
-                if (!ok) {
-                    return SC_STORE_NOTFOUND;
+                if (rc != SC_STORE_OK) {
+                    return rc;
                 }
                 if (!torn) {
                     break;
@@ -306,7 +399,17 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
                 }
             }
         }
-        if (++tries > 64) {
+        if (++tries >= SC_READ_TRIES) {
+            /* under the lock: waits for a live writer, undoes a dead one's write */
+            slot_lock(st, s);
+            rc = copy_out(st, s, id, p, out, &torn);
+            slot_unlock(s);
+            if (rc != SC_STORE_OK || torn) {
+                return SC_STORE_NOTFOUND;
+            }
+            break;
+        }
+        if (tries > 64) {
             sched_yield();
         }
     }
@@ -331,17 +434,23 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
 }
 
 /* A slot for a new session (under the index lock): a freed one, else the
- * next never used; -1 when all are taken. */
+ * next never used (its lock made first); -1 when all are taken. */
 static apr_int32_t slot_take(sc_store *st)
 {
     sc_store_hdr *h = st->hdr;
     if (h->free_slots) {
         return st->free_slots[--h->free_slots];
     }
-    if (h->slot_hwm < h->capacity) {
+    if (h->slot_hwm < h->capacity && lock_init(&slot(st, (apr_int32_t)h->slot_hwm)->lock) == 0) {
         return (apr_int32_t)h->slot_hwm++;
     }
     return -1;
+}
+
+static void set_id(sc_sess *s, const char *id)
+{
+    memset(s->cur.id, 0, SC_SID_MAX);
+    apr_cpystrn(s->cur.id, id, SC_SID_MAX);
 }
 
 sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uint32_t len,
@@ -369,7 +478,10 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
     lock_take(&st->hdr->index_lock);
     i = index_find(st, id, NULL);
     if (i < 0) {
-        /* a new session: a free slot and an index position */
+        /* a new session: a free slot and an index position.  The position is
+         * taken before the slot is written (lookups skip it until the id is
+         * there), so that a writer dying anywhere leaves no session that the
+         * index does not find. */
         apr_uint32_t mask = st->hdr->index_size - 1, pos = hash_id(id) & mask, n;
         apr_int32_t k = st->hdr->count < st->hdr->capacity ? slot_take(st) : -1;
         if (k < 0) {
@@ -379,68 +491,66 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
             return SC_STORE_FULL;
         }
         s = slot(st, k);
-        lock_take(&s->lock);
-        sc_shm_write_begin(&s->seq);
-        memset(s->id, 0, SC_SID_MAX);
-        apr_cpystrn(s->id, id, SC_SID_MAX);
-        s->used = 1;
-        s->touched = 0;
-        s->version = force_version ? force_version : 1;
-        s->created = created;
-        s->last_access = last_access;
-        s->max_inactive = max_inactive;
-        s->head = chain;
-        s->data_len = len;
-        sc_shm_write_end(&s->seq);
-        lock_give(&s->lock);
+        slot_lock(st, s);
         for (n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
             if (st->index[pos] < 0) {
                 __atomic_store_n(&st->index[pos], k, __ATOMIC_RELEASE);
                 break;
             }
         }
+        write_open(s);
+        set_id(s, id);
+        s->cur.used = 1;
+        s->touched = 0;
+        s->cur.version = force_version ? force_version : 1;
+        s->cur.created = created;
+        s->cur.last_access = last_access;
+        s->cur.max_inactive = max_inactive;
+        s->cur.head = chain;
+        s->cur.data_len = len;
+        write_close(s);
+        *new_version = s->cur.version;
+        slot_unlock(s);
         st->hdr->count++;
         st->hdr->created++;
-        *new_version = s->version;
         lock_give(&st->hdr->index_lock);
         return SC_STORE_OK;
     }
     lock_give(&st->hdr->index_lock);
 
     s = slot(st, i);
-    lock_take(&s->lock);
-    if (!s->used || !sc_store_same(s->id, id)) {
+    slot_lock(st, s);
+    if (!s->cur.used || !sc_store_same(s->cur.id, id)) {
         rc = SC_STORE_NOTFOUND;
     }
-    else if (!force_version && base_version && base_version != s->version) {
-        *new_version = s->version;
+    else if (!force_version && base_version && base_version != s->cur.version) {
+        *new_version = s->cur.version;
         rc = SC_STORE_STALE;
     }
-    else if (force_version && force_version <= s->version) {
-        *new_version = s->version;    /* an older or repeated replica */
+    else if (force_version && force_version <= s->cur.version) {
+        *new_version = s->cur.version;    /* an older or repeated replica */
         rc = SC_STORE_STALE;
     }
     else {
-        sc_shm_write_begin(&s->seq);
-        if (force_version && strcmp(s->id, id) != 0) {
+        write_open(s);
+        if (force_version && strcmp(s->cur.id, id) != 0) {
             /* a replica carries the id as its writer has it (re-bound) */
-            memset(s->id, 0, SC_SID_MAX);
-            apr_cpystrn(s->id, id, SC_SID_MAX);
+            set_id(s, id);
         }
-        s->version = force_version ? force_version : s->version + 1;
-        if (last_access > s->last_access) {
-            s->last_access = last_access;
+        s->cur.version = force_version ? force_version : s->cur.version + 1;
+        if (last_access > s->cur.last_access) {
+            s->cur.last_access = last_access;
         }
-        s->max_inactive = max_inactive;
-        old_chain = s->head;
-        s->head = chain;
-        s->data_len = len;
-        sc_shm_write_end(&s->seq);
-        *new_version = s->version;
+        s->cur.max_inactive = max_inactive;
+        old_chain = s->cur.head;
+        s->cur.head = chain;
+        s->cur.data_len = len;
+        write_close(s);
+        *new_version = s->cur.version;
         chain = 0;
         __atomic_add_fetch(&st->hdr->updated, 1, __ATOMIC_RELAXED);
     }
-    lock_give(&s->lock);
+    slot_unlock(s);
     chain_free(st, chain);            /* not stored */
     chain_free(st, old_chain);        /* replaced */
     return rc;
@@ -458,15 +568,21 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
         return SC_STORE_NOTFOUND;
     }
     s = slot(st, i);
-    lock_take(&s->lock);
-    sc_shm_write_begin(&s->seq);
-    s->used = 0;
-    s->data_len = 0;
-    s->id[0] = '\0';
-    chain = s->head;
-    s->head = 0;
-    sc_shm_write_end(&s->seq);
-    lock_give(&s->lock);
+    slot_lock(st, s);
+    if (!s->cur.used || !sc_store_same(s->cur.id, id)) {
+        /* a writer died making it (undone): its index position stays, unused */
+        slot_unlock(s);
+        lock_give(&st->hdr->index_lock);
+        return SC_STORE_NOTFOUND;
+    }
+    write_open(s);
+    s->cur.used = 0;
+    s->cur.data_len = 0;
+    s->cur.id[0] = '\0';
+    chain = s->cur.head;
+    s->cur.head = 0;
+    write_close(s);
+    slot_unlock(s);
     __atomic_store_n(&st->index[pos], DELETED, __ATOMIC_RELEASE);
     st->free_slots[st->hdr->free_slots++] = i;
     st->hdr->count--;
@@ -491,23 +607,22 @@ sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect
         return SC_STORE_NOTFOUND;
     }
     s = slot(st, i);
-    lock_take(&s->lock);
-    if (!s->used || !sc_store_same(s->id, new_id)) {
+    slot_lock(st, s);
+    if (!s->cur.used || !sc_store_same(s->cur.id, new_id)) {
         rc = SC_STORE_NOTFOUND;
     }
-    else if (!strcmp(s->id, new_id) || (expect && strcmp(s->id, expect) != 0)) {
+    else if (!strcmp(s->cur.id, new_id) || (expect && strcmp(s->cur.id, expect) != 0)) {
         rc = SC_STORE_STALE;        /* already bound there, or bound elsewhere */
     }
     else {
         if (was) {
-            apr_cpystrn(was, s->id, SC_SID_MAX);
+            apr_cpystrn(was, s->cur.id, SC_SID_MAX);
         }
-        sc_shm_write_begin(&s->seq);
-        memset(s->id, 0, SC_SID_MAX);
-        apr_cpystrn(s->id, new_id, SC_SID_MAX);
-        sc_shm_write_end(&s->seq);
+        write_open(s);
+        set_id(s, new_id);
+        write_close(s);
     }
-    lock_give(&s->lock);
+    slot_unlock(s);
     return rc;
 }
 
@@ -517,8 +632,8 @@ apr_uint64_t sc_store_bytes_in_use(sc_store *st)
     apr_uint32_t i, top = st->hdr->slot_hwm;
     for (i = 0; i < top; i++) {
         sc_sess *s = slot(st, (apr_int32_t)i);
-        if (s->used) {
-            total += s->data_len;     /* a racy sum: a figure for the page */
+        if (s->cur.used) {
+            total += s->cur.data_len; /* a racy sum: a figure for the page */
         }
     }
     return total;
@@ -540,13 +655,13 @@ void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
         return;
     }
     s = slot(st, i);
-    lock_take(&s->lock);
-    if (s->used && sc_store_same(s->id, id) && when > s->last_access) {
-        sc_shm_write_begin(&s->seq);
-        s->last_access = when;
-        sc_shm_write_end(&s->seq);
+    slot_lock(st, s);
+    if (s->cur.used && sc_store_same(s->cur.id, id) && when > s->cur.last_access) {
+        write_open(s);
+        s->cur.last_access = when;
+        write_close(s);
     }
-    lock_give(&s->lock);
+    slot_unlock(s);
 }
 
 void sc_store_each(sc_store *st, apr_pool_t *p,
@@ -567,27 +682,28 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
     for (k = start; k < top && seen < max; k++) {
         sc_sess *s = slot(st, (apr_int32_t)k);
         int touched, ok = 0;
-        if (!__atomic_load_n(&s->used, __ATOMIC_RELAXED)) {
+        if (!__atomic_load_n(&s->cur.used, __ATOMIC_RELAXED)) {
             continue;
         }
-        lock_take(&s->lock);
-        if (s->used) {
-            apr_uint32_t len = s->data_len <= st->hdr->slot_data ? s->data_len : 0;
+        slot_lock(st, s);
+        if (s->cur.used) {
+            apr_uint32_t len = s->cur.data_len <= st->hdr->slot_data ? s->cur.data_len : 0;
             if (!c.data || len > room) {
                 room = len > 1024 ? len : 1024;
                 c.data = apr_palloc(p, room + 1);
             }
-            memcpy(c.id, s->id, SC_SID_MAX);
-            c.version = s->version;
-            c.created = s->created;
-            c.last_access = s->last_access;
-            c.max_inactive = s->max_inactive;
+            memcpy(c.id, s->cur.id, SC_SID_MAX);
+            c.id[SC_SID_MAX - 1] = '\0';
+            c.version = s->cur.version;
+            c.created = s->cur.created;
+            c.last_access = s->cur.last_access;
+            c.max_inactive = s->cur.max_inactive;
             c.data_len = len;
-            ok = chain_copy(st, s->head, len, c.data) == 0;
+            ok = chain_copy(st, s->cur.head, len, c.data) == 0;
         }
         touched = __atomic_exchange_n(&s->touched, clear_touched ? 0 : s->touched,
                                       __ATOMIC_RELAXED);
-        lock_give(&s->lock);
+        slot_unlock(s);
         if (ok) {
             seen++;
             if (!fn(ctx, &c, touched)) {

@@ -26,13 +26,25 @@
  * (freed ones first), and nothing walks past the highest ever taken.
  *
  * Readers copy a slot and its chain under the slot's sequence lock; writers
- * take the slot's lock (a word holding the writer's pid, taken over if that
- * process died), the index lock for insertions and removals, and the data
- * lock to take or give back blocks.  A writer fills a new chain before it
+ * take the slot's lock, the index lock for insertions and removals, and the
+ * data lock to take or give back blocks.  A writer fills a new chain before it
  * swaps it in and frees the old one after, so a reader never sees a chain
  * being written; one that raced a swap sees the sequence move and reads
  * again.  A full store or an oversize session is refused with a reason:
  * nothing is ever evicted to make room.
+ *
+ * A writer can die anywhere (a child SIGKILLed, a crash), and must not block
+ * the session.  The locks are robust process-shared mutexes: when the owner
+ * dies the kernel releases them and the next process to take one is told.  A
+ * slot's writer saves what readers see (cur) in undo before it makes the
+ * sequence odd; whoever takes the lock of a writer that died with the
+ * sequence odd puts undo back (the last committed version), gives back the
+ * chain the dead writer had swapped in and makes the sequence even again
+ * (SessionWritesUndone counts it).  A reader that finds the sequence odd for
+ * long takes the lock, which waits for a live writer and repairs after a dead
+ * one, so no reader spins on a dead writer.  The index and data locks guard
+ * short updates whose interruption can at worst lose a slot or a chain's
+ * blocks (never hand them out twice): they are just taken over.
  */
 #ifndef SC_STORE_H
 #define SC_STORE_H
@@ -41,22 +53,31 @@
 #include "apr_pools.h"
 #include "apr_time.h"
 
+#include <pthread.h>
+
 #define SC_SID_MAX 100              /* 32 hex + '.' + route (63) + NUL, rounded */
 
 #define SC_STORE_BLOCK 128           /* bytes per data block */
 
+/* What readers see of a session: everything a write changes. */
 typedef struct {
-    volatile apr_uint32_t seq;
-    volatile apr_int32_t lock;      /* writer's pid, 0 when free */
     apr_uint32_t used;
-    apr_uint32_t touched;           /* accessed since the engine last looked */
-    char id[SC_SID_MAX];
+    apr_uint32_t data_len;
+    apr_uint32_t head;              /* first data block + 1; 0: no data */
+    apr_uint32_t pad;
     apr_uint64_t version;
     apr_time_t created;
     apr_time_t last_access;
     apr_int64_t max_inactive;       /* seconds; <= 0: never */
-    apr_uint32_t data_len;
-    apr_uint32_t head;              /* first data block + 1; 0: no data */
+    char id[SC_SID_MAX];
+} sc_sess_rec;
+
+typedef struct {
+    volatile apr_uint32_t seq;      /* odd while a write is in progress */
+    apr_uint32_t touched;           /* accessed since the engine last looked */
+    pthread_mutex_t lock;           /* the writers' lock: robust, process-shared */
+    sc_sess_rec cur;                /* the session */
+    sc_sess_rec undo;               /* cur before the write in progress */
 } sc_sess;
 
 typedef struct {
@@ -64,7 +85,7 @@ typedef struct {
     apr_uint32_t capacity;
     apr_uint32_t slot_data;         /* most bytes of data of one session */
     apr_uint32_t index_size;        /* power of two */
-    volatile apr_int32_t index_lock;
+    pthread_mutex_t index_lock;     /* robust, process-shared, like data_lock */
     volatile apr_uint32_t count;
     apr_uint64_t created, updated, removed, expired;
     apr_uint64_t rejected_full, rejected_size;
@@ -74,8 +95,9 @@ typedef struct {
     apr_uint32_t free_slots;        /* entries on the free slot stack */
     apr_uint64_t last_transfer_count;
     apr_uint64_t rebound;           /* ids re-bound (JvmRouteBinderValve) */
+    apr_uint64_t writes_undone;     /* writes whose writer died in them, undone */
     /* data blocks, under data_lock */
-    volatile apr_int32_t data_lock;
+    pthread_mutex_t data_lock;
     apr_uint32_t nblocks;
     apr_uint32_t block_hwm;         /* blocks ever taken: [0, block_hwm) */
     apr_uint32_t free_block;        /* first of the free list + 1; 0: empty */
