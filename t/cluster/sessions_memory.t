@@ -10,7 +10,9 @@
 #     SessionsStoreBytes grows by at most 1.1 x SessionsBytesInUse plus 300
 #     bytes per session (a fixed slot per session of maxSessionSize would be
 #     10 MB here);
-#   - the sessions shrink to 100 bytes and 100 of them end: the survivors
+#   - the sessions shrink to 100 bytes (every change answered) and 100 of
+#     them end (every invalidation answered; both members then hold 50, and
+#     node2 none of the ended ones): the survivors
 #     still read back; then 100 new big sessions fit in the blocks and slots
 #     given back (SessionsStoreBytes does not grow past its high-water mark
 #     by more than 10%);
@@ -48,7 +50,7 @@ my $c = SC::Cluster->new(
 );
 $c->start_all;
 my %p;
-check(defined within(6, sub {
+check(defined within(20, sub {
           for my $n (qw(node1 node2)) {
               $p{$n} = status_of($c, $n) or return 0;
               return 0 unless $p{$n}{EngineState} eq 'ready' && ($p{$n}{MembersAlive} // 0) >= 1;
@@ -102,14 +104,33 @@ check($pss1 - $pss0 < 1.3 * $data + 20 * 1024 * 1024, $c,
               ($pss1 - $pss0) / 1048576, $data / 1048576));
 
 # shrink them all, end 100, make 100 new big ones: blocks and slots are reused
+my @unshrunk;
 for my $id (@ids) {
-    my $r = app($c, 'node1', 'set=big&value=small' . substr($id, 0, 8), $id);
-    $val{$id} = 'small' . substr($id, 0, 8) if $r->{status} == 200;
+    my $v = 'small' . substr($id, 0, 8);
+    my $r = app($c, 'node1', "set=big&value=$v", $id);
+    $val{$id} = $v;
+    push @unshrunk, "$id: status $r->{status}, session " . ($r->{session} // '-')
+        unless $r->{status} == 200 && ($r->{session} // '') eq $id && ($r->{attrs}{big} // '') eq $v;
 }
+check(!@unshrunk, $c, 'all 150 sessions shrunk to a small value on node1 (every answer 200 with it)',
+      @unshrunk[0 .. ($#unshrunk < 4 ? $#unshrunk : 4)]);
 my @ended = splice @ids, 0, 100;
-app($c, 'node1', 'invalidate=1', $_) for @ended;
+my @not_ended = grep { (app($c, 'node1', 'invalidate=1', $_)->{invalidated} // '') ne 'yes' } @ended;
+check(!@not_ended, $c, '100 of them invalidated on node1 (Invalidated: yes)', "not: @not_ended[0 .. ($#not_ended < 4 ? $#not_ended : 4)]");
+{
+    my %p;
+    my $ok = within(20, sub {
+        $p{$_} = status_of($c, $_) for qw(node1 node2);
+        return !grep { ($p{$_} && $p{$_}{SessionsActive} // -1) != 50 } qw(node1 node2);
+    });
+    check(defined $ok, $c, 'both members then hold 50 sessions (polled up to 20 s)',
+          map { "$_: " . sess_line($p{$_}) } qw(node1 node2));
+    my @held = grep { my (undef, undef, $b) = $c->get('node2', "/cluster-manager?session=$_");
+                      ($b // '') !~ /^SessionHeld: no$/m } @ended;
+    check(!@held, $c, 'node2 holds none of the 100 ended sessions (?session=ID)', "held: @held[0 .. ($#held < 4 ? $#held : 4)]");
+}
 @wrong = grep { (app($c, 'node2', 'read', $_)->{attrs}{big} // '') ne $val{$_} } @ids;
-check(!@wrong, $c, 'the 50 shrunk survivors read back on node2', "wrong: @wrong");
+check(@ids == 50 && !@wrong, $c, 'the 50 shrunk survivors read back on node2', "wrong: @wrong");
 for my $i (151 .. 250) {
     my $v = sprintf('w%04d', $i) . ('z' x (1995 + ($i * 67) % 10000));
     my $r = app($c, 'node1', 'set=big&value=' . $v);
@@ -118,6 +139,7 @@ for my $i (151 .. 250) {
     $val{ $r->{cookie} } = $v;
 }
 is(scalar @ids, 150, '100 new big sessions made');
+is(status_of($c, $_)->{SessionsActive}, 150, "$_ holds 150 sessions again") for qw(node1 node2);
 @wrong = grep { (app($c, 'node2', 'read', $_)->{attrs}{big} // '') ne $val{$_} } @ids;
 check(!@wrong, $c, 'all 150 read back exactly on node2', "wrong: @wrong[0 .. ($#wrong < 4 ? $#wrong : 4)]");
 for my $n (qw(node1 node2)) {
