@@ -77,7 +77,7 @@ sub new {
         member_opts   => { %{ $o{member_opts} || {} } },
         netns         => $o{netns} ? 1 : 0,
         start_timeout => $o{start_timeout} || $ENV{SC_START_TIMEOUT} || 10,
-        stop_timeout  => $o{stop_timeout} || 10,
+        stop_timeout  => $o{stop_timeout} || $ENV{SC_STOP_TIMEOUT} || 10,
         keep          => exists $o{keep} ? $o{keep} : $ENV{SC_KEEP},
         user          => $o{user},
         group         => $o{group},
@@ -1611,7 +1611,7 @@ module and whose extra_conf is front_conf() unless member_opts give one; the
 default static_block of every member lists it, and it lists every member),
 netns (1: one namespace per member behind a bridge),
 subnet (netns: "10.200.K", default K from pid), http_port/cluster_port (netns: 8080/4000),
-start_timeout (10), stop_timeout (10), keep ($ENV{SC_KEEP}),
+start_timeout ($ENV{SC_START_TIMEOUT} or 10), stop_timeout ($ENV{SC_STOP_TIMEOUT} or 10), keep ($ENV{SC_KEEP}),
 httpd ($ENV{SC_HTTPD}), module_so ($ENV{SC_MODULE_SO}), libexecdir ($ENV{SC_LIBEXECDIR}),
 user/group (as root: nobody/nogroup).
 
