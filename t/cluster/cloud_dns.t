@@ -5,14 +5,18 @@
 # resolve members.cluster.test through a dnsmasq running in node1's namespace
 # (each namespace's /etc/resolv.conf is /etc/netns/<ns>/resolv.conf, which
 # `ip netns exec` bind-mounts over /etc/resolv.conf):
-#   (a) the name lists node1 and node2: they see each other alive within 3 s;
-#       node3, not in DNS, is not a member of node1; node3 resolves the same
-#       name and sees node1 and node2 alive;
+#   (a) the name lists node1 and node2: they see each other alive; node3, not
+#       in DNS, is not a member of node1 (checked once node3 sees node1
+#       alive: node1 has answered node3's HELLO by then); node3 resolves the
+#       same name and sees node1 and node2 alive;
 #   (b) node3 is added to the name (dnsmasq re-reads its hosts file on SIGHUP):
-#       node1 and node2 show node3 alive within 3 s, and node1 logs SC1254 with
-#       the three addresses;
-#   (c) node2 stops cleanly and leaves the name: node1 shows it left (or dead)
-#       and never alive again for 2 s;
+#       node1 and node2 show node3 alive, and node1 logs SC1254 with the
+#       three addresses;
+#   (c) node2 stops cleanly and leaves the name: node1 shows it left (or
+#       dead), and never alive again while node1 re-resolves the name
+#       (SC1254 with two addresses) and keeps sending heartbeats (PingsOut +2
+#       after that);
+# Deadlines are polling limits (20 s); no duration is asserted.
 #   (d) nothing is left: dnsmasq is gone, the /etc/netns/<ns> directories made
 #       here are removed.
 use strict;
@@ -40,8 +44,8 @@ my ($DNSMASQ) = grep { -x } ('/usr/sbin/dnsmasq', '/usr/bin/dnsmasq', '/sbin/dns
                              map { "$_/dnsmasq" } split /:/, $ENV{PATH} || '');
 need($DNSMASQ, 'dnsmasq (apt-get install dnsmasq-base; build/install-deps.sh does)');
 
-$SIG{ALRM} = sub { die "cloud_dns.t: time limit (120 s) reached\n" };
-alarm 120;
+$SIG{ALRM} = sub { die "cloud_dns.t: time limit (240 s) reached\n" };
+alarm 240;
 
 # ---------------------------------------------------------------------------
 # what this test makes outside the harness, and its cleanup (also from END and
@@ -288,7 +292,7 @@ my $resolves = sub {
     my %got = map { $_ => 1 } $out =~ /^(\d+\.\d+\.\d+\.\d+)\s+STREAM/mg;
     return $rc == 0 && join(',', sort keys %got) eq join(',', sort map { $addr{$_} } @want);
 };
-my $ready = within(8, sub {
+my $ready = within(20, sub {
     return 0 if reap_dns();
     my $p = slurp("$tmp/dnsmasq.pid");
     return 0 unless $p =~ /^(\d+)/ && $1 == $dns_pid;
@@ -312,23 +316,22 @@ my $port = $c->member(q{node1})->{cluster_port};
 for my $n (@names) {
     my $p = status_of($n);
     is($p && $p->{Membership}, 'CloudMembershipService', "$n: Membership: CloudMembershipService");
-    like($c->error_log($n), qr/SC1253: CloudMembershipService: members are the addresses of \Q$NAME\E, port $port\b/,
-         "$n: error_log has SC1253 naming $NAME");
+    ok($c->wait_for(sub { $c->error_log($n) =~ /SC1253: CloudMembershipService: members are the addresses of \Q$NAME\E, port $port\b/ },
+                    timeout => 20),
+       "$n: error_log has SC1253 naming $NAME");
 }
 
 {
-    my $took = within(3, sub {
+    my $took = within(20, sub {
         state_on('node1', 'node2') eq 'alive' && state_on('node2', 'node1') eq 'alive';
     });
-    check(defined $took, 'node1 and node2 (both in DNS) see each other alive within 3 s')
-        and note(sprintf 'node1 <-> node2 alive %.2fs after start_all', $took);
+    check(defined $took, 'node1 and node2 (both in DNS) see each other alive');
 }
 {
-    my $took = within(3, sub {
+    my $took = within(20, sub {
         state_on('node3', 'node1') eq 'alive' && state_on('node3', 'node2') eq 'alive';
     });
-    check(defined $took, 'node3 (not in DNS, but resolving the name) sees node1 and node2 alive within 3 s')
-        and note(sprintf 'node3 sees node1, node2 alive %.2fs after start_all', $took);
+    check(defined $took, 'node3 (not in DNS, but resolving the name) sees node1 and node2 alive');
 }
 {
     my $p = status_of('node1');
@@ -345,14 +348,12 @@ for my $n (@names) {
     my $log_before = length $c->error_log('node1');
     write_file($hosts, $hosts_for->(qw(node1 node2 node3)));
     kill 'HUP', $dns_pid unless reap_dns();
-    my $t0 = time;
-    my $took = within(3, sub {
+    my $took = within(20, sub {
         state_on('node1', 'node3') eq 'alive' && state_on('node2', 'node3') eq 'alive';
     });
-    check(defined $took, 'node3 in DNS (SIGHUP to dnsmasq): node1 and node2 show node3 alive within 3 s')
-        and note(sprintf 'node3 alive on node1 and node2 %.2fs after the SIGHUP', $took);
+    check(defined $took, 'node3 in DNS (SIGHUP to dnsmasq): node1 and node2 show node3 alive');
     my $list = join ', ', map { $addr{$_} } qw(node1 node2 node3);
-    my $got = within(2, sub {
+    my $got = within(20, sub {
         substr($c->error_log('node1'), $log_before)
             =~ /SC1254: CloudMembershipService: \Q$NAME\E resolves to 3 address\(es\): \Q$list\E$/m;
     });
@@ -370,23 +371,33 @@ for my $n (@names) {
     is($c->stop('node2'), 1, 'node2 stops on SIGTERM');
     write_file($hosts, $hosts_for->(qw(node1 node3)));
     kill 'HUP', $dns_pid unless reap_dns();
-    my $took = within(3, sub { state_on('node1', 'node2') =~ /^(?:left|dead)$/ });
-    check(defined $took, 'node2 stopped and out of DNS: node1 shows it left or dead within 3 s')
-        and note(sprintf 'node2 %s on node1 %.2fs after the stop returned',
-                 state_on('node1', 'node2'), $took);
-    my %seen;
-    my $t_end = time + 2;
-    while (time < $t_end) {
-        $seen{ state_on('node1', 'node2') }++;
-        sleep 0.1;
-    }
-    check(!$seen{alive} && !grep({ !/^(?:left|dead)$/ } keys %seen),
-          'node1 never shows node2 alive again (only left/dead) for 2 s')
-        or diag('states seen: ' . join(', ', map { "$_ x$seen{$_}" } sort keys %seen));
+    my $took = within(20, sub { state_on('node1', 'node2') =~ /^(?:left|dead)$/ });
+    check(defined $took, 'node2 stopped and out of DNS: node1 shows it left or dead');
+    # from here on it must never be alive again: watched until node1 handled
+    # the new answer (SC1254, two addresses) and sent two more rounds of
+    # heartbeats after that
     my $list = join ', ', map { $addr{$_} } qw(node1 node3);
-    like(substr($c->error_log('node1'), $log_before),
-         qr/SC1254: CloudMembershipService: \Q$NAME\E resolves to 2 address\(es\): \Q$list\E$/m,
-         "node1's error_log: SC1254 ... resolves to 2 address(es): $list");
+    my $resolved = qr/SC1254: CloudMembershipService: \Q$NAME\E resolves to 2 address\(es\): \Q$list\E$/m;
+    my (@states, $seen_log, $pings0, $pings);
+    within(20, sub {
+        my $p = status_of('node1') or return 0;
+        my ($m) = grep { ($_->{route} // '') eq 'node2' } @{ $p->{members} };
+        my $st = $m ? $m->{state} : '(no line)';
+        push @states, $st unless @states && $states[-1] eq $st;
+        if (!$seen_log) {
+            $seen_log = substr($c->error_log('node1'), $log_before) =~ $resolved;
+            return 0;
+        }
+        $pings = $p->{PingsOut} // 0;     # a page read after the log line
+        $pings0 //= $pings;
+        return $pings >= $pings0 + 2;
+    });
+    ok($seen_log, "node1's error_log: SC1254 ... resolves to 2 address(es): $list");
+    ok(defined $pings0 && $pings >= $pings0 + 2,
+       'node1 sent 2 more rounds of heartbeats after that (PingsOut ' . ($pings0 // '?') . ' -> ' . ($pings // '?') . ')');
+    check(@states && !grep({ !/^(?:left|dead)$/ } @states),
+          'meanwhile node1 showed node2 left or dead only, never alive again')
+        or diag("states seen: @states");
     is(state_on('node1', 'node3'), 'alive', 'node1 still shows node3 alive');
 }
 
@@ -406,8 +417,12 @@ for my $n (@names) {
     my $made_top = $etc_netns_made;
     remove_etc();
     ok(!grep({ -e } @dirs), 'the /etc/netns/<ns> directories made here are removed');
-    ok(!-e '/etc/netns', '/etc/netns (made here) is removed, being empty')
-        if $made_top;
+    if ($made_top) {
+        ok(!-e '/etc/netns', '/etc/netns (made here) is removed, being empty');
+    }
+    else {
+        note('/etc/netns was there before this test: left as it was');
+    }
     my @ns = $c->netns_names;
     $c->teardown;
     my $out = `ip netns list 2>&1`;
