@@ -229,6 +229,139 @@ static void frames(const sc_buf *delta)
     sealed_frame("frame-sealed-empty", cur, SC_MSG_GOODBYE, 0, 14, (const unsigned char *)"", 0);
 }
 
+/* ---- byte streams (fuzz_stream) ------------------------------------------ */
+
+/* fuzz_stream reads [mode:1][k:1][k chunk sizes][stream]; mode bits 0-1: the
+ * connection (0 inbound after HELLO, 1 inbound before HELLO, 2 outbound,
+ * 3 local), bit 2: sealed, bits 3-5: maxMessageSize (0: 16 MiB, 4: 1024). */
+#define ST_IN 0
+#define ST_STRANGER 1
+#define ST_OUT 2
+#define ST_LOCAL 3
+#define ST_SEALED 4
+#define ST_MAX(i) ((i) << 3)
+
+/* Appends a frame (sealed with c when not NULL) to the stream.  A sealed
+ * frame already at that place in the old seed file (same header, opens to
+ * the same payload) is kept, so regenerating does not rewrite the file. */
+static void stream_frame(sc_buf *s, const unsigned char *old, apr_size_t old_len,
+                         sc_crypto *c, int type, int flags, apr_uint64_t seq,
+                         const unsigned char *payload, apr_size_t len)
+{
+    sc_frame_hdr h;
+    unsigned char hdr[SC_FRAME_HDR_LEN];
+    apr_size_t at = s->len, total;
+    int i, prev = 0;
+    memset(&h, 0, sizeof(h));
+    h.type = (apr_byte_t)type;
+    h.flags = (apr_uint16_t)(flags | (c ? SC_FF_TAGGED : 0));
+    for (i = 0; i < SC_ID_LEN; i++) {
+        h.sender[i] = (unsigned char)(i * 17 + 1);    /* heartbeat()'s IPv4 id */
+    }
+    h.seq = seq;
+    h.length = (apr_uint32_t)len;
+    h.tag_length = c ? SC_SEAL_OVERHEAD : 0;
+    sc_frame_hdr_encode(&h, hdr);
+    sc_buf_put(s, hdr, sizeof(hdr));
+    if (!c) {
+        sc_buf_put(s, payload, len);
+        return;
+    }
+    total = SC_FRAME_HDR_LEN + len + SC_SEAL_OVERHEAD;
+    if (old && old_len >= at + total && !memcmp(old + at, hdr, sizeof(hdr))) {
+        unsigned char *opened = apr_palloc(pool, len + 1);
+        if (sc_crypto_open(both, hdr, sizeof(hdr), old + at + SC_FRAME_HDR_LEN,
+                           len + SC_SEAL_OVERHEAD, opened, &prev) == 0
+            && prev == (c == prev_only) && !memcmp(opened, payload, len)) {
+            sc_buf_put(s, old + at + SC_FRAME_HDR_LEN, len + SC_SEAL_OVERHEAD);
+            return;
+        }
+    }
+    {
+        unsigned char *sealed = apr_palloc(pool, len + SC_SEAL_OVERHEAD);
+        if (sc_crypto_seal(c, hdr, sizeof(hdr), payload, len, sealed) != 0) {
+            fprintf(stderr, "gen_seeds: sc_crypto_seal failed\n");
+            exit(1);
+        }
+        sc_buf_put(s, sealed, len + SC_SEAL_OVERHEAD);
+    }
+}
+
+/* One stream seed: mode, chunk sizes, then the frames; sealed with c (NULL:
+ * clear).  The frames: a HELLO (unless 'hello' is 0), DATA with and without
+ * an ACK asked for, a probe's filler, PING, ACK, FAIL_ACK, GOODBYE. */
+static void stream_seed(const char *name, int mode, const char *chunks, sc_crypto *c,
+                        int hello, const sc_buf *delta)
+{
+    unsigned char hb[SC_HB_MAX_LEN], ack[8 + 32];
+    apr_size_t n = heartbeat(hb, 0, "node1", "", 0, SC_MS_READY), old_len = 0;
+    const unsigned char *old = read_file(seed_path("fuzz_stream", name), &old_len);
+    apr_size_t k = strlen(chunks);
+    apr_uint64_t seq = 1;
+    sc_buf s;
+
+    sc_buf_init(&s, pool, 0);
+    sc_buf_u8(&s, (unsigned)mode);
+    sc_buf_u8(&s, (unsigned)k);
+    sc_buf_put(&s, chunks, k);
+    if (hello) {
+        stream_frame(&s, old, old_len, c, SC_MSG_HELLO, 0, seq++, hb, n);
+    }
+    stream_frame(&s, old, old_len, c, SC_MSG_DATA, SC_FF_ACK | SC_FF_SYNC_ACK, seq++,
+                 delta->buf, delta->len);
+    stream_frame(&s, old, old_len, c, SC_MSG_DATA, 0, seq++, delta->buf, delta->len);
+    stream_frame(&s, old, old_len, c, SC_MSG_DATA, SC_FF_ACK, seq++,
+                 (const unsigned char *)"\0filler", 7);
+    stream_frame(&s, old, old_len, c, SC_MSG_PING, 0, seq++, hb, n);
+    sc_put64(ack, 5);
+    stream_frame(&s, old, old_len, c, SC_MSG_ACK, 0, seq++, ack, 8);
+    memcpy(ack + 8, "session store full", 18);
+    stream_frame(&s, old, old_len, c, SC_MSG_FAIL_ACK, 0, seq++, ack, 8 + 18);
+    stream_frame(&s, old, old_len, c, SC_MSG_GOODBYE, 0, seq++, (const unsigned char *)"", 0);
+    write_seed("fuzz_stream", name, s.buf, s.len);
+}
+
+static void streams(const sc_buf *delta)
+{
+    sc_buf s;
+    unsigned char hb[SC_HB_MAX_LEN];
+    apr_size_t n = heartbeat(hb, 0, "node1", "", 0, SC_MS_READY);
+    int i;
+
+    /* chunk sizes are byte + 1: "\x27" is 40 bytes, a header */
+    stream_seed("stream-member", ST_IN, "\x27\x06\x00\xff", NULL, 1, delta);
+    stream_seed("stream-stranger-hello", ST_STRANGER, "\x13\x50", NULL, 1, delta);
+    stream_seed("stream-stranger-no-hello", ST_STRANGER, "", NULL, 0, delta);
+    stream_seed("stream-outbound", ST_OUT | ST_MAX(2), "\x03\x7f", NULL, 1, delta);
+    stream_seed("stream-local", ST_LOCAL | ST_MAX(4), "\x01\x27\x40", NULL, 0, delta);
+    stream_seed("stream-sealed", ST_IN | ST_SEALED, "\x27\x1b\x00\x80", cur, 1, delta);
+    stream_seed("stream-sealed-previous-key", ST_STRANGER | ST_SEALED | ST_MAX(3), "\x63",
+                prev_only, 1, delta);
+
+    /* local frames around a bad one: closed at its header */
+    sc_buf_init(&s, pool, 0);
+    sc_buf_u8(&s, ST_LOCAL);
+    sc_buf_u8(&s, 2);
+    sc_buf_put(&s, "\x10\x2f", 2);
+    for (i = 0; i < 3; i++) {
+        stream_frame(&s, NULL, 0, NULL, SC_MSG_DATA, 0, (apr_uint64_t)i + 1, delta->buf,
+                     delta->len);
+    }
+    sc_buf_put(&s, "SCF2", 4);
+    stream_frame(&s, NULL, 0, NULL, SC_MSG_DATA, 0, 9, delta->buf, delta->len);
+    write_seed("fuzz_stream", "stream-local-bad-magic", s.buf, s.len);
+
+    /* a member's stream cut in the middle of a frame: the rest stays */
+    sc_buf_init(&s, pool, 0);
+    sc_buf_u8(&s, ST_IN | ST_MAX(4));
+    sc_buf_u8(&s, 1);
+    sc_buf_u8(&s, 0x0c);
+    stream_frame(&s, NULL, 0, NULL, SC_MSG_PING, 0, 1, hb, n);
+    stream_frame(&s, NULL, 0, NULL, SC_MSG_DATA, 0, 2, delta->buf, delta->len);
+    s.len -= 10;
+    write_seed("fuzz_stream", "stream-partial", s.buf, s.len);
+}
+
 /* ---- sessions ------------------------------------------------------------ */
 
 static void full(sc_buf *b, const char *id, apr_uint64_t version, const char *data)
@@ -285,6 +418,189 @@ static void sessions(sc_buf *delta_out)
         sc_repl_delta(&d, ID1, 3, 4, 0, 0, texts[1][0], texts[1][1]);
         write_seed("fuzz_session", "delta-attributes-remove", d.buf + hdr, d.len - hdr);
     }
+}
+
+/* ---- DeltaManager messages (fuzz_dispatch) -------------------------------- */
+
+/* fuzz_dispatch reads [ctl:1][len:2][message] records; ctl bit 0: the sender
+ * waits for an ACK, bit 1: before HELLO (no peer), bit 2: from member B. */
+#define DM_ACK 1
+#define DM_NOHELLO 2
+#define DM_FROM_B 4
+#define ID3 "00000000000000000000000000000003.node1"
+#define ID4 "00000000000000000000000000000004.nodeB"
+
+static void dm_add(sc_buf *seq, int ctl, const sc_buf *msg)
+{
+    sc_buf_u8(seq, (unsigned)ctl);
+    sc_buf_u16(seq, (unsigned)msg->len);
+    sc_buf_put(seq, msg->buf, msg->len);
+}
+
+static void dm_full(sc_buf *seq, int ctl, const char *id, apr_uint64_t version,
+                    const char *data)
+{
+    sc_buf m;
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, SC_REPL_FULL);
+    full(&m, id, version, data);
+    dm_add(seq, ctl, &m);
+}
+
+static void dm_delta(sc_buf *seq, int ctl, const char *id, apr_uint64_t base,
+                     const char *old_data, const char *new_data)
+{
+    sc_buf m;
+    sc_buf_init(&m, pool, 0);
+    sc_repl_delta(&m, id, base, base + 1, (apr_time_t)1700000009000000LL, 1800, old_data,
+                  new_data);
+    dm_add(seq, ctl, &m);
+}
+
+static void dm_id(sc_buf *seq, int ctl, int type, const char *id)
+{
+    sc_buf m;
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, (unsigned)type);
+    if (id) {
+        sc_buf_id(&m, id);
+    }
+    dm_add(seq, ctl, &m);
+}
+
+static void dm_u32(sc_buf *seq, int ctl, int type, apr_uint32_t v)
+{
+    sc_buf m;
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, (unsigned)type);
+    sc_buf_u32(&m, v);
+    dm_add(seq, ctl, &m);
+}
+
+static void dm_write(const char *name, sc_buf *seq)
+{
+    write_seed("fuzz_dispatch", name, seq->buf, seq->len);
+    sc_buf_init(seq, pool, 0);
+}
+
+static void dispatch(void)
+{
+    sc_buf s, m;
+    static const char *const d1 = "count=1&user=alice", *const d2 = "count=2&user=alice",
+                             *const d3 = "count=3&user=alice&cart=3%20items";
+
+    sc_buf_init(&s, pool, 0);
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_write("dm-full", &s);
+
+    dm_full(&s, DM_ACK, ID1, 3, d1);
+    dm_full(&s, DM_ACK, ID1, 2, "older=1");           /* stale: kept */
+    dm_full(&s, DM_ACK, ID1, 7, d3);                  /* newer: replaces */
+    dm_write("dm-full-versions", &s);
+
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_delta(&s, DM_ACK, ID1, 3, d1, d2);
+    dm_delta(&s, DM_ACK, ID1, 4, d2, "user=alice");
+    dm_write("dm-delta", &s);
+
+    /* a delta ahead of its base is held, then applied when the base comes */
+    dm_delta(&s, DM_ACK, ID1, 4, d2, d3);
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_delta(&s, DM_ACK, ID1, 3, d1, d2);
+    dm_write("dm-delta-held", &s);
+
+    /* ... or answered with FAIL_ACK when it never comes (the tick) */
+    dm_full(&s, 0, ID2, 1, "a=1");
+    dm_delta(&s, DM_ACK, ID2, 5, "a=1", "a=2");
+    dm_write("dm-delta-held-timeout", &s);
+
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_full(&s, 0, ID2, 1, "");
+    dm_id(&s, 0, SC_REPL_REMOVE, ID1);
+    dm_id(&s, 0, SC_REPL_EXPIRE, ID2);
+    dm_write("dm-remove-expire", &s);
+
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_full(&s, 0, ID2, 1, "b=2");
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, SC_REPL_TOUCH);
+    sc_buf_u32(&m, 3);
+    sc_buf_id(&m, ID1);
+    sc_buf_u64(&m, 1700000100000000ULL);
+    sc_buf_id(&m, ID2);
+    sc_buf_u64(&m, 1600000000000000ULL);          /* older: no change */
+    sc_buf_id(&m, ID3);                           /* not held: ignored */
+    sc_buf_u64(&m, 1700000100000000ULL);
+    dm_add(&s, 0, &m);
+    dm_write("dm-touch", &s);
+
+    /* a joining member asks for everything: sent in blocks on the tick */
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_full(&s, 0, ID2, 1, "b=2");
+    dm_full(&s, 0, ID3, 9, d3);
+    dm_full(&s, 0, ID4, 1, "");
+    dm_id(&s, DM_FROM_B, SC_REPL_GET_ALL, NULL);
+    dm_write("dm-get-all", &s);
+
+    /* the state transfer we asked member A for */
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, SC_REPL_ALL_DATA);
+    sc_buf_u32(&m, 3);
+    full(&m, ID1, 3, d1);
+    full(&m, ID2, 1, "");
+    full(&m, ID3, 2, "x=%26%3D");
+    dm_add(&s, 0, &m);
+    dm_u32(&s, 0, SC_REPL_COMPLETE, 3);
+    dm_write("dm-all-data-complete", &s);
+
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_id(&s, 0, SC_REPL_GET_SESSION, ID1);
+    dm_id(&s, 0, SC_REPL_GET_SESSION, ID2);
+    dm_write("dm-get-session", &s);
+
+    dm_full(&s, 0, ID1, 3, d1);
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, SC_REPL_REBIND);
+    sc_buf_id(&m, ID1);
+    sc_buf_id(&m, "0123456789ABCDEF0123456789ABCDEF.nodeB");
+    dm_add(&s, DM_FROM_B, &m);
+    dm_write("dm-rebind", &s);
+
+    /* a probe's filler (ignored), then a session message before HELLO */
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, 0);
+    sc_buf_put(&m, "filler", 6);
+    dm_add(&s, DM_ACK, &m);
+    dm_full(&s, DM_NOHELLO, ID1, 3, d1);
+    dm_write("dm-filler-nohello", &s);
+}
+
+/* ---- session texts (fuzz_session_decode) ----------------------------------- */
+
+static void decodes(void)
+{
+    /* one or two texts, split at a NUL: the second decoded over the first */
+    static const struct {
+        const char *name, *text;
+        apr_size_t len;
+    } seeds[] = {
+#define DECODE_SEED(name, text) { name, text, sizeof(text) - 1 }
+        DECODE_SEED("decode-plain", "count=1&user=alice&expiry=1700000000000000"),
+        DECODE_SEED("decode-remove", "a=1&b=2&c=3\0b&a==&c="),
+        DECODE_SEED("decode-escapes", "x=%26%3D&y=a%3Db&sp=a+b%2Bc&utf=%C3%A9t%c3%a9"),
+        DECODE_SEED("decode-equals", "==k==v==w&&&=&k2&===&k3=v3="),
+        DECODE_SEED("decode-bad-escapes", "bad=%zz&nul=%00&ok=%41&%4=1&end=%4&pct=%"),
+        DECODE_SEED("decode-case", "EXPIRY=5&Key=1\0key=2&KEY&expiry=-7"),
+#undef DECODE_SEED
+    };
+    char big[4 + 300 + 1];
+    int i;
+    for (i = 0; i < (int)(sizeof(seeds) / sizeof(seeds[0])); i++) {
+        write_seed("fuzz_session_decode", seeds[i].name, seeds[i].text, seeds[i].len);
+    }
+    memcpy(big, "big=", 4);
+    memset(big + 4, 'x', 300);
+    write_seed("fuzz_session_decode", "decode-long-value", big, 4 + 300);
 }
 
 /* ---- session ids ---------------------------------------------------------- */
@@ -358,6 +674,9 @@ int main(int argc, char **argv)
     heartbeats();
     sessions(&delta);
     frames(&delta);
+    streams(&delta);
+    dispatch();
+    decodes();
     sids();
     for (i = 2; i < argc; i++) {
         config_fixture(argv[i]);

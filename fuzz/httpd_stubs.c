@@ -1,19 +1,19 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
- * httpd_stubs.c -- the few httpd symbols sc_config.c needs that are not in a
- * library (they live in the httpd binary itself), for fuzz_config only.  Each
- * replaces the httpd function of the same name; `nm -u` of sc_config.o and
- * sc_classes.o lists exactly these.  Minimal on purpose:
+ * httpd_stubs.c -- the httpd symbols the module's sources need that are not
+ * in a library (they live in the httpd binary itself), for the fuzz targets
+ * that compile those sources.  Each replaces the httpd function of the same
+ * name; `nm -u` of the module's objects lists them.  Minimal on purpose:
  *
  *   session_cluster_module   the module record (APLOG_USE_MODULE takes its
- *                            index); zeroed, nothing reads more.
- *   ap_log_error_            a no-op: warnings (sc_warn_once) are not checked.
+ *                            index); zeroed: module_index 0, nothing reads more.
+ *   ap_log_error_,           no-ops: log lines are not checked.
+ *   ap_log_rerror_
  *   ap_log_assert            httpd logs and abort()s; so does this.
  *   ap_pregcomp              NOT a regex compiler: returns a pool-allocated
  *                            dummy ap_regex_t, so every pattern is accepted
  *                            (httpd compiles with PCRE2 and refuses bad ones).
- *                            sc_config.c only stores the result; nothing here
- *                            calls ap_regexec on it.
+ *                            sc_config.c only stores the result.
  *   ap_resolve_env           a copy of the text, no ${VAR} expansion (only
  *                            sc_config_read_block, the directive reader, calls it).
  *   ap_varbuf_init,          a real, simplified version (sc_config_parse_text
@@ -21,9 +21,21 @@
  *                            to exactly its length + NUL, so AddressSanitizer
  *                            sees a read past the end, and freed when its pool
  *                            is cleared or destroyed.
- *   ap_varbuf_cfg_getline,   used only by sc_config_read_block (the directive
- *   ap_varbuf_free           reader, which needs a real httpd config file):
- *                            abort() if ever called.
+ *   ap_unescape_urlencoded   a real one, written from httpd's documented rules
+ *                            (server/util.c; no code taken): '+' becomes a
+ *                            space, "%XX" (two hex digits) the byte XX, in
+ *                            place.  A '%' without two hex digits after it
+ *                            stays and the result is HTTP_BAD_REQUEST; an
+ *                            escape of NUL gives HTTP_NOT_FOUND; both go on to
+ *                            the end of the string.  OK otherwise.
+ *                            sc_session_decode (fuzz_session_decode) calls it.
+ *   ap_strcasestr            a real one (case-insensitive strstr).
+ *   ap_varbuf_cfg_getline,   abort() if ever called: the directive reader, the
+ *   ap_varbuf_free,          request paths of sc_session.c (cookies, the
+ *   ap_cookie_write,         ReplicationValve filter, the scheme) are not
+ *   ap_cookie_remove,        reached by the targets that link them.
+ *   ap_regexec,
+ *   ap_run_http_scheme
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +46,9 @@
 #include "http_log.h"
 #include "ap_regex.h"
 #include "util_varbuf.h"
+#include "util_cookies.h"
+#include "http_protocol.h"
+#include "apr_lib.h"
 #include "apr_strings.h"
 
 module AP_MODULE_DECLARE_DATA session_cluster_module;
@@ -41,6 +56,12 @@ module AP_MODULE_DECLARE_DATA session_cluster_module;
 AP_DECLARE(void) ap_log_error_(const char *file, int line, int module_index, int level,
                                apr_status_t status, const server_rec *s,
                                const char *fmt, ...)
+{
+}
+
+AP_DECLARE(void) ap_log_rerror_(const char *file, int line, int module_index, int level,
+                                apr_status_t status, const request_rec *r,
+                                const char *fmt, ...)
 {
 }
 
@@ -117,4 +138,91 @@ AP_DECLARE(void) ap_varbuf_free(struct ap_varbuf *vb)
 {
     fprintf(stderr, "httpd_stubs: ap_varbuf_free is not available here\n");
     abort();
+}
+
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+AP_DECLARE(int) ap_unescape_urlencoded(char *query)
+{
+    char *in, *out;
+    int bad_escape = 0, nul = 0;
+    if (!query) {
+        return OK;
+    }
+    for (in = out = query; *in; in++, out++) {
+        int hi, lo;
+        if (*in == '+') {
+            *out = ' ';
+        }
+        else if (*in != '%') {
+            *out = *in;
+        }
+        else if ((hi = hex_value(in[1])) < 0 || (lo = hex_value(in[2])) < 0) {
+            *out = '%';
+            bad_escape = 1;
+        }
+        else {
+            *out = (char)(hi * 16 + lo);
+            nul |= *out == '\0';
+            in += 2;
+        }
+    }
+    *out = '\0';
+    return bad_escape ? HTTP_BAD_REQUEST : nul ? HTTP_NOT_FOUND : OK;
+}
+
+AP_DECLARE(char *) ap_strcasestr(const char *s1, const char *s2)
+{
+    apr_size_t n = strlen(s2);
+    for (; *s1; s1++) {
+        if (!strncasecmp(s1, s2, n)) {
+            return (char *)s1;
+        }
+    }
+    return *s2 ? NULL : (char *)s1;
+}
+
+static void not_here(const char *what)
+{
+    fprintf(stderr, "httpd_stubs: %s is not available here\n", what);
+    abort();
+}
+
+AP_DECLARE(apr_status_t) ap_cookie_write(request_rec *r, const char *name, const char *val,
+                                         const char *attrs, long maxage, ...)
+{
+    not_here("ap_cookie_write");
+    return APR_EGENERAL;
+}
+
+AP_DECLARE(apr_status_t) ap_cookie_remove(request_rec *r, const char *name,
+                                          const char *attrs, ...)
+{
+    not_here("ap_cookie_remove");
+    return APR_EGENERAL;
+}
+
+AP_DECLARE(int) ap_regexec(const ap_regex_t *preg, const char *string, apr_size_t nmatch,
+                           ap_regmatch_t *pmatch, int eflags)
+{
+    not_here("ap_regexec");
+    return AP_REG_NOMATCH;
+}
+
+AP_DECLARE(const char *) ap_run_http_scheme(const request_rec *r)
+{
+    not_here("ap_run_http_scheme");
+    return NULL;
 }

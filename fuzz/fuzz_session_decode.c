@@ -1,0 +1,270 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * fuzz_session_decode -- the session_decode hook of the mod_session provider
+ * (sc_session_decode, sc_session.c): the text of a session read from the
+ * store (which another member may have written) turned into the session's
+ * table, in place of mod_session's own identity decoder.
+ *
+ * sc_session.c is compiled into this target (#include below: the hook is
+ * static), and the hook is called as mod_session calls it, for a request of
+ * a `SessionCluster On` location whose session the provider loaded.  Its
+ * other code is linked but not reached: the store and the codec are the
+ * module's (sc_store.c, sc_repl.c, sc_proto.c, sc_shm.c), httpd's functions
+ * come from fuzz/httpd_stubs.c (ap_unescape_urlencoded there is a real one),
+ * and the engine's, the configuration's and apr-util's optional function
+ * registry are replaced below (abort() if called).  apr_pstrdup is replaced too (below): each copy is a malloc'd
+ * block of exactly its length, freed with its pool, so AddressSanitizer sees
+ * a read past the end of the copy the decoder works on.
+ *
+ * Input: one or two session texts, split at the first NUL.  The second is
+ * decoded into the table the first left, as mod_session decodes into a
+ * session's table.  Each text is given in a malloc'd buffer of exactly its
+ * length + NUL.
+ *
+ * Property: the table (keys, values, order) and the expiry are exactly those
+ * of a plain reference decoder here, written from mod_session's rules for
+ * its identity decoding (modules/session/mod_session.c, read, not copied):
+ *  - the text is split at '&'; empty pieces are skipped;
+ *  - in a piece, the key is what follows any leading '=' up to the next '=';
+ *    the value what follows the '='s after the key, up to the next '=' (the
+ *    rest of the piece is ignored); a piece of '='s only is skipped;
+ *  - no value, or an empty one: the key (as written, not unescaped) is
+ *    removed from the table;
+ *  - otherwise key and value are URL-decoded ('+' is a space, %XX a byte);
+ *    a bad escape or an escaped NUL in either drops the pair; the key
+ *    "expiry" sets the session's expiry (apr_atoi64 of the value), any
+ *    other key is set (apr_table_set: replacing, case-insensitive keys);
+ *  - the hook answers OK and leaves nothing encoded.
+ * and the sanitizers: no read or write outside a buffer, no leak.
+ */
+#include "fuzz_common.h"
+
+#include <string.h>
+
+#include "sc_session.c"            /* mod_session_cluster/, by -I */
+
+/* ---- what sc_session.c needs and this target does not reach -------------------- */
+
+static void not_reached(const char *what)
+{
+    fprintf(stderr, "fuzz_session_decode: %s is not provided\n", what);
+    abort();
+}
+
+sc_retained *sc_retained_get(server_rec *s)
+{
+    not_reached("sc_retained_get");
+    return NULL;
+}
+
+int sc_engine_request(apr_pool_t *p, server_rec *s, const char *route, const void *msg,
+                      apr_size_t size, int acked, const char **result, double *ms)
+{
+    not_reached("sc_engine_request");
+    return 0;
+}
+
+long sc_elem_num(const sc_elem_t *el, const char *attr)
+{
+    not_reached("sc_elem_num");
+    return 0;
+}
+
+const char *sc_elem_str(const sc_elem_t *el, const char *attr)
+{
+    not_reached("sc_elem_str");
+    return NULL;
+}
+
+const sc_value_t *sc_elem_value(const sc_elem_t *el, const char *attr)
+{
+    not_reached("sc_elem_value");
+    return NULL;
+}
+
+/* apr-util's, for sc_session_register_hooks (not linked: not reached) */
+APU_DECLARE_NONSTD(void) apr_dynamic_fn_register(const char *szName,
+                                                 apr_opt_fn_t *pfn)
+{
+    not_reached("apr_dynamic_fn_register");
+}
+
+/* ---- apr_pstrdup: exact-size copies ------------------------------------------- */
+
+static apr_status_t free_copy(void *data)
+{
+    free(data);
+    return APR_SUCCESS;
+}
+
+APR_DECLARE(char *) apr_pstrdup(apr_pool_t *p, const char *s)
+{
+    apr_size_t n;
+    char *copy;
+    if (!s) {
+        return NULL;
+    }
+    n = strlen(s) + 1;
+    copy = malloc(n);
+    if (!copy) {
+        abort();
+    }
+    memcpy(copy, s, n);
+    apr_pool_cleanup_register(p, copy, free_copy, apr_pool_cleanup_null);
+    return copy;
+}
+
+/* ---- the reference decoder ------------------------------------------------------ */
+
+/* URL-decoding: a new string, or NULL when the text has a bad escape or an
+ * escaped NUL. */
+static char *ref_unescape(apr_pool_t *p, const char *s, apr_size_t len)
+{
+    char *out = apr_palloc(p, len + 1);
+    apr_size_t i, o = 0;
+    int ok = 1;
+    for (i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            out[o++] = ' ';
+        }
+        else if (s[i] == '%' && i + 2 < len && apr_isxdigit(s[i + 1])
+                 && apr_isxdigit(s[i + 2])) {
+            char two[3] = { s[i + 1], s[i + 2], '\0' };
+            long byte = strtol(two, NULL, 16);
+            ok &= byte != 0;
+            out[o++] = (char)byte;
+            i += 2;
+        }
+        else {
+            ok &= s[i] != '%';
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return ok ? out : NULL;
+}
+
+static void ref_decode(apr_pool_t *p, const char *text, apr_table_t *t, apr_time_t *expiry)
+{
+    apr_size_t n = strlen(text), i = 0;
+    while (i < n) {
+        apr_size_t start = i, end, a, b, c, d;
+        while (i < n && text[i] != '&') {
+            i++;
+        }
+        end = i;
+        i++;                                 /* past the '&' */
+        a = start;
+        while (a < end && text[a] == '=') {
+            a++;
+        }
+        if (a == end) {
+            continue;                        /* empty, or '='s only */
+        }
+        for (b = a; b < end && text[b] != '='; b++) {
+        }
+        for (c = b; c < end && text[c] == '='; c++) {
+        }
+        for (d = c; d < end && text[d] != '='; d++) {
+        }
+        if (c == d) {
+            /* no value: the key as written goes */
+            apr_table_unset(t, apr_pstrmemdup(p, text + a, b - a));
+        }
+        else {
+            char *key = ref_unescape(p, text + a, b - a);
+            char *val = key ? ref_unescape(p, text + c, d - c) : NULL;
+            if (key && val) {
+                if (!strcmp(key, "expiry")) {
+                    *expiry = (apr_time_t)apr_atoi64(val);
+                }
+                else {
+                    apr_table_set(t, key, val);
+                }
+            }
+        }
+    }
+}
+
+/* ---- one input ------------------------------------------------------------------- */
+
+static void same_tables(const apr_table_t *x, const apr_table_t *y)
+{
+    const apr_array_header_t *ax = apr_table_elts(x), *ay = apr_table_elts(y);
+    const apr_table_entry_t *ex = (const apr_table_entry_t *)ax->elts;
+    const apr_table_entry_t *ey = (const apr_table_entry_t *)ay->elts;
+    int i;
+    FUZZ_CHECK(ax->nelts == ay->nelts);
+    for (i = 0; i < ax->nelts; i++) {
+        FUZZ_CHECK(!strcmp(ex[i].key, ey[i].key));
+        FUZZ_CHECK(!strcmp(ex[i].val, ey[i].val));
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *p = fuzz_pool();
+    request_rec *r = apr_pcalloc(p, sizeof(*r));
+    void **dir_vec = apr_pcalloc(p, sizeof(void *));
+    void **req_vec = apr_pcalloc(p, sizeof(void *));
+    sc_dir_conf *dc = apr_pcalloc(p, sizeof(*dc));
+    sc_req *rq = apr_pcalloc(p, sizeof(*rq));
+    session_rec *z = apr_pcalloc(p, sizeof(*z));
+    apr_table_t *ref = apr_table_make(p, 4);
+    apr_time_t ref_expiry = 0;
+    size_t off = 0;
+    int round;
+
+    FUZZ_CHECK(session_cluster_module.module_index == 0);
+    dc->enabled = 1;
+    dir_vec[0] = dc;
+    req_vec[0] = rq;
+    r->pool = p;
+    r->per_dir_config = (ap_conf_vector_t *)dir_vec;
+    r->request_config = (ap_conf_vector_t *)req_vec;
+    z->pool = p;
+    z->entries = apr_table_make(p, 4);
+    rq->z = z;
+
+    for (round = 0; round < 2 && off <= size; round++) {
+        const uint8_t *nul = memchr(data + off, '\0', size - off);
+        size_t len = nul ? (size_t)(nul - (data + off)) : size - off;
+        char *text = malloc(len + 1);
+        if (!text) {
+            abort();
+        }
+        memcpy(text, data + off, len);
+        text[len] = '\0';
+        z->encoded = text;
+        FUZZ_CHECK(sc_session_decode(r, z) == OK);
+        FUZZ_CHECK(z->encoded == NULL);
+        ref_decode(p, text, ref, &ref_expiry);
+        if (getenv("FUZZ_TRACE")) {
+            const apr_array_header_t *a = apr_table_elts(z->entries);
+            int i;
+            fprintf(stderr, "round %d: expiry %" APR_TIME_T_FMT ",", round + 1, z->expiry);
+            for (i = 0; i < a->nelts; i++) {
+                const apr_table_entry_t *e = &((const apr_table_entry_t *)a->elts)[i];
+                fprintf(stderr, " [%s]=[%s]", e->key, e->val);
+            }
+            fprintf(stderr, "\n");
+        }
+        same_tables(z->entries, ref);
+        FUZZ_CHECK(z->expiry == ref_expiry);
+        free(text);
+        if (!nul) {
+            break;
+        }
+        off += len + 1;
+    }
+    /* another provider's session, or none loaded: declined, untouched */
+    {
+        session_rec other;
+        memset(&other, 0, sizeof(other));
+        other.encoded = "a=1";
+        other.entries = apr_table_make(p, 1);
+        FUZZ_CHECK(sc_session_decode(r, &other) == DECLINED);
+        FUZZ_CHECK(other.encoded != NULL && apr_is_empty_table(other.entries));
+    }
+    return 0;
+}
