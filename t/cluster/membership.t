@@ -212,8 +212,8 @@ for my $n (@names) {
         });
         ok($m1 && $m1->{state} eq 'alive', 'the new engine of node1 sees node3 alive')
             or diag explain $m1;
-        like($c->error_log('node1'), qr/cluster engine \(pid $epid\) died/,
-             "node1's error_log says the engine $epid died and a new one starts");
+        like($c->error_log('node1'), qr/SC1238: cluster engine \(pid $epid\) died \(status \d+\): starting a new one/,
+             "node1's error_log says the engine $epid died and a new one starts (SC1238)");
     }
 }
 
