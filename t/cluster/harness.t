@@ -43,6 +43,108 @@ sub proc_state {
 }
 
 # ---------------------------------------------------------------------------
+# A member that hangs or crashes at stop fails the test script; kill9 and a
+# member left frozen do not
+# ---------------------------------------------------------------------------
+# Two test scripts run side by side (their own Test::More; their TAP and exit
+# status are what is checked here):
+#   A (done_testing; the cluster torn down in END, after the plan is printed):
+#     hang   its ErrorLog is a piped logger that ignores SIGTERM: httpd waits
+#            3 s for it before it SIGKILLs it, so stop(timeout => 1) finds
+#            the parent still running -> a failed test, stop returns 0;
+#     orphan its piped logger starts a process that ignores SIGTERM and
+#            outlives httpd -> "left processes behind";
+#     seg    one of its MPM children gets SIGSEGV (the test waits for httpd's
+#            AH00052 about it), and a sanitizer report names its parent's pid
+#            (SC_SANITIZER_LOGS) -> two failed tests;
+#     k9     kill9ed, frozen: sigstopped and never continued -> nothing.
+#   B (plan tests => 2; the cluster goes out of scope in the middle: DESTROY):
+#     seg    as above -> a failed test at the end of the scope.
+my $HANG_LOG   = q{ErrorLog "|/bin/sh -c 'trap \"\" TERM HUP INT USR1 PIPE; while :; do sleep 1; done'"};
+my $ORPHAN_LOG = q{ErrorLog "|/bin/sh -c '(trap \"\" TERM HUP INT PIPE; exec sleep 300) & exec cat >/dev/null'"};
+my $SEGV_CHILD = q{
+    sub segv_child {
+        my ($c, $n) = @_;
+        my ($s, undef, $b) = $c->get($n, '/cluster-manager?auto');
+        my ($engine) = ($b // '') =~ /^EnginePid: (\d+)$/m;
+        my ($parent, @kids) = $c->pids($n);
+        my @workers = grep { $_ != ($engine // 0) } @kids;
+        ok($engine && @workers, "$n: an MPM child to crash (@workers; engine " . ($engine // '?') . ')');
+        kill 'SEGV', $workers[0] if @workers;
+        ok($c->wait_for(sub { $c->error_log($n) =~ /AH00052: child pid $workers[0] exit signal/ },
+                        timeout => 30), "$n: httpd logged the crash of $workers[0]");
+    }
+};
+my $SCRIPT_A = $SEGV_CHILD . q{
+    my $c = SC::Cluster->new(members => [qw(hang orphan seg k9 frozen)],
+                             member_opts => { hang => { extra_conf => "$ENV{HANG_LOG}\n" },
+                                              orphan => { extra_conf => "$ENV{ORPHAN_LOG}\n" } });
+    $c->start_all;
+    ok(1, 'five members started');
+    segv_child($c, 'seg');
+    my $rep = "$ENV{SC_SANITIZER_LOGS}/asan." . $c->member('seg')->{pid};
+    open my $fh, '>', $rep or die "$rep: $!";
+    print $fh "==1==ERROR: AddressSanitizer: heap-use-after-free (a report the test wrote)\n";
+    close $fh;
+    $c->kill9('k9');
+    $c->sigstop('frozen');
+    my $r = $c->stop('hang', timeout => 1);
+    print "stop-hang-returned=$r\n";
+    done_testing();
+};
+my $SCRIPT_B = $SEGV_CHILD . q{
+    plan tests => 3;
+    {
+        my $c = SC::Cluster->new(members => [qw(seg)]);
+        $c->start_all;
+        segv_child($c, 'seg');
+    }
+    ok(1, 'after the scope of the cluster');
+};
+
+# Starts perl -e $code (with Test::More and SC::Cluster) in the background,
+# stdout and stderr to a file: [pid, file].
+sub start_script {
+    my ($code, %env) = @_;
+    my $out = File::Temp->new(TEMPLATE => 'sc-harness-XXXXXX', TMPDIR => 1);
+    STDOUT->flush;
+    STDERR->flush;
+    my $pid = fork;
+    die "fork: $!" unless defined $pid;
+    if (!$pid) {
+        delete $ENV{SC_KEEP};
+        @ENV{keys %env} = values %env;
+        open STDOUT, '>', $out->filename or POSIX::_exit(126);
+        open STDERR, '>&', \*STDOUT;
+        { no warnings 'exec';
+          exec $^X, "-I$FindBin::Bin/../lib", '-MTest::More', '-MSC::Cluster', '-e', $code; }
+        POSIX::_exit(127);
+    }
+    return [ $pid, $out ];
+}
+
+# Waits for it (at most 120 s: a polling limit): ($exit status, output).
+sub finish_script {
+    my ($h) = @_;
+    my $deadline = time + 120;
+    while (waitpid($h->[0], POSIX::WNOHANG()) == 0) {
+        if (time > $deadline) { kill 'KILL', $h->[0]; waitpid($h->[0], 0); last }
+        sleep 0.05;
+    }
+    my $st = $?;
+    open my $fh, '<', $h->[1]->filename or return ($st, '');
+    local $/;
+    return ($st, scalar <$fh>);
+}
+
+# they run while the rest of this file does
+my $reports = tempdir('sc-harness-reports-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+chmod 01777, $reports;
+my $ha = start_script($SCRIPT_A, HANG_LOG => $HANG_LOG, ORPHAN_LOG => $ORPHAN_LOG,
+                      SC_SANITIZER_LOGS => $reports);
+my $hb = start_script($SCRIPT_B, SC_SANITIZER_LOGS => $reports);
+
+# ---------------------------------------------------------------------------
 # 1 + 3: three members on loopback, static membership
 # ---------------------------------------------------------------------------
 {
@@ -235,107 +337,8 @@ sub run_child {
     ok($base && !-e $base, 'its member directories are gone');
 }
 
-# ---------------------------------------------------------------------------
-# A member that hangs or crashes at stop fails the test script; kill9 and a
-# member left frozen do not
-# ---------------------------------------------------------------------------
-# Two test scripts run side by side (their own Test::More; their TAP and exit
-# status are what is checked here):
-#   A (done_testing; the cluster torn down in END, after the plan is printed):
-#     hang   its ErrorLog is a piped logger that ignores SIGTERM: httpd waits
-#            3 s for it before it SIGKILLs it, so stop(timeout => 1) finds
-#            the parent still running -> a failed test, stop returns 0;
-#     orphan its piped logger starts a process that ignores SIGTERM and
-#            outlives httpd -> "left processes behind";
-#     seg    one of its MPM children gets SIGSEGV (the test waits for httpd's
-#            AH00052 about it), and a sanitizer report names its parent's pid
-#            (SC_SANITIZER_LOGS) -> two failed tests;
-#     k9     kill9ed, frozen: sigstopped and never continued -> nothing.
-#   B (plan tests => 2; the cluster goes out of scope in the middle: DESTROY):
-#     seg    as above -> a failed test at the end of the scope.
-my $HANG_LOG   = q{ErrorLog "|/bin/sh -c 'trap \"\" TERM HUP INT USR1 PIPE; while :; do sleep 1; done'"};
-my $ORPHAN_LOG = q{ErrorLog "|/bin/sh -c '(trap \"\" TERM HUP INT PIPE; exec sleep 300) & exec cat >/dev/null'"};
-my $SEGV_CHILD = q{
-    sub segv_child {
-        my ($c, $n) = @_;
-        my ($s, undef, $b) = $c->get($n, '/cluster-manager?auto');
-        my ($engine) = ($b // '') =~ /^EnginePid: (\d+)$/m;
-        my ($parent, @kids) = $c->pids($n);
-        my @workers = grep { $_ != ($engine // 0) } @kids;
-        ok($engine && @workers, "$n: an MPM child to crash (@workers; engine " . ($engine // '?') . ')');
-        kill 'SEGV', $workers[0] if @workers;
-        ok($c->wait_for(sub { $c->error_log($n) =~ /AH00052: child pid $workers[0] exit signal/ },
-                        timeout => 30), "$n: httpd logged the crash of $workers[0]");
-    }
-};
-my $SCRIPT_A = $SEGV_CHILD . q{
-    my $c = SC::Cluster->new(members => [qw(hang orphan seg k9 frozen)],
-                             member_opts => { hang => { extra_conf => "$ENV{HANG_LOG}\n" },
-                                              orphan => { extra_conf => "$ENV{ORPHAN_LOG}\n" } });
-    $c->start_all;
-    ok(1, 'five members started');
-    segv_child($c, 'seg');
-    my $rep = "$ENV{SC_SANITIZER_LOGS}/asan." . $c->member('seg')->{pid};
-    open my $fh, '>', $rep or die "$rep: $!";
-    print $fh "==1==ERROR: AddressSanitizer: heap-use-after-free (a report the test wrote)\n";
-    close $fh;
-    $c->kill9('k9');
-    $c->sigstop('frozen');
-    my $r = $c->stop('hang', timeout => 1);
-    print "stop-hang-returned=$r\n";
-    done_testing();
-};
-my $SCRIPT_B = $SEGV_CHILD . q{
-    plan tests => 3;
-    {
-        my $c = SC::Cluster->new(members => [qw(seg)]);
-        $c->start_all;
-        segv_child($c, 'seg');
-    }
-    ok(1, 'after the scope of the cluster');
-};
-
-# Starts perl -e $code (with Test::More and SC::Cluster) in the background,
-# stdout and stderr to a file: [pid, file].
-sub start_script {
-    my ($code, %env) = @_;
-    my $out = File::Temp->new(TEMPLATE => 'sc-harness-XXXXXX', TMPDIR => 1);
-    STDOUT->flush;
-    STDERR->flush;
-    my $pid = fork;
-    die "fork: $!" unless defined $pid;
-    if (!$pid) {
-        delete $ENV{SC_KEEP};
-        @ENV{keys %env} = values %env;
-        open STDOUT, '>', $out->filename or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT;
-        { no warnings 'exec';
-          exec $^X, "-I$FindBin::Bin/../lib", '-MTest::More', '-MSC::Cluster', '-e', $code; }
-        POSIX::_exit(127);
-    }
-    return [ $pid, $out ];
-}
-
-# Waits for it (at most 120 s: a polling limit): ($exit status, output).
-sub finish_script {
-    my ($h) = @_;
-    my $deadline = time + 120;
-    while (waitpid($h->[0], POSIX::WNOHANG()) == 0) {
-        if (time > $deadline) { kill 'KILL', $h->[0]; waitpid($h->[0], 0); last }
-        sleep 0.05;
-    }
-    my $st = $?;
-    open my $fh, '<', $h->[1]->filename or return ($st, '');
-    local $/;
-    return ($st, scalar <$fh>);
-}
-
+# (the scripts started at the top: they ran meanwhile)
 {
-    my $reports = tempdir('sc-harness-reports-XXXXXX', TMPDIR => 1, CLEANUP => 1);
-    chmod 01777, $reports;
-    my $ha = start_script($SCRIPT_A, HANG_LOG => $HANG_LOG, ORPHAN_LOG => $ORPHAN_LOG,
-                          SC_SANITIZER_LOGS => $reports);
-    my $hb = start_script($SCRIPT_B, SC_SANITIZER_LOGS => $reports);
     my ($sa, $outa) = finish_script($ha);
     my ($sb, $outb) = finish_script($hb);
     my $show = sub { my $t = shift; $t =~ s/^/  | /mg; $t };
