@@ -44,7 +44,9 @@ alarm 90;
     open my $fh, '-|', $SID_DRAW, $N, 'node7' or die "sid_draw: $!";
     my @ids = <$fh>;
     close $fh;
+    my $rc = $?;
     chomp @ids;
+    is($rc, 0, '(a) sid_draw exited 0');
     is(scalar @ids, $N, sprintf('(a) sid_draw printed %d ids (%.1fs)', $N, time - $t0));
     my @bad = grep { !/^[0-9A-Fa-f]{32}\.node7\z/ } @ids;
     is(scalar @bad, 0, '(a) every id is 32 hex digits, "." and the route') or diag("e.g. $bad[0]");
@@ -113,7 +115,7 @@ $c->start_all;
 {
     srand(20261122);
     my $hex = sub { join '', map { sprintf '%X', int rand 16 } 1 .. 32 };
-    my (%got, %sent, @bad);
+    my (%got, %sent, %used, @bad);
     for my $i (1 .. 200) {
         my ($r, $mine);
         if ($i % 4 == 1) {
@@ -127,19 +129,24 @@ $c->start_all;
         else {
             $r = app($c, 'node1', 'auto');
         }
-        $sent{$mine} = 1 if defined $mine;
+        $sent{ lc $mine } = 1 if defined $mine;
+        # the id the answer was served with: its Session line, or for a new
+        # session the id its Set-Cookie gives
+        $used{ lc $r->{sid} } = 1 if defined $r->{sid};
         my $id = $r->{cookie};
         if ($r->{status} != 200 || !valid_sid($id, 'node1') || ($r->{counter} // '') ne '1') {
             push @bad, "request $i: " . show($r);
             next;
         }
-        push @bad, "request $i: the id $id was given twice" if $got{$id}++;
-        push @bad, "request $i: the client's id $id was adopted" if defined $mine && $id eq $mine;
+        push @bad, "request $i: the id $id was given twice" if $got{ lc $id }++;
+        push @bad, "request $i: the client's id $id was adopted" if defined $mine && lc $id eq lc $mine;
     }
     ok(!@bad, '(b) 200 requests each got a new session with a fresh id of the shape 32 hex . node1')
         or diag(join "\n", @bad[0 .. ($#bad > 4 ? 4 : $#bad)]);
     is(scalar keys %got, 200, '(b) 200 distinct ids');
-    is(scalar(grep { $sent{$_} } keys %got), 0, '(b) none of them is one of the 100 ids clients sent');
+    is(scalar keys %sent, 100, '(b) clients sent 100 distinct ids of their own');
+    is(scalar(grep { $sent{$_} } keys %got, keys %used), 0,
+       '(b) none of the ids given or served with is one of the 100 ids clients sent');
 }
 
 # (c) cookie attributes
