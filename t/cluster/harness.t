@@ -57,6 +57,9 @@ sub proc_state {
 #     seg    one of its MPM children gets SIGSEGV (the test waits for httpd's
 #            AH00052 about it), and a sanitizer report names its parent's pid
 #            (SC_SANITIZER_LOGS) -> two failed tests;
+#     engstop its engine is SIGSTOPped and stop(cont => 0) leaves it so:
+#            httpd SIGKILLs it after 3 s and logs nothing, the engine's
+#            goodbye (SC1234) is missing -> a failed test;
 #     k9     kill9ed, frozen: sigstopped and never continued -> nothing.
 #   B (plan tests => 2; the cluster goes out of scope in the middle: DESTROY):
 #     seg    as above -> a failed test at the end of the scope.
@@ -76,11 +79,11 @@ my $SEGV_CHILD = q{
     }
 };
 my $SCRIPT_A = $SEGV_CHILD . q{
-    my $c = SC::Cluster->new(members => [qw(hang orphan seg k9 frozen)],
+    my $c = SC::Cluster->new(members => [qw(hang orphan seg engstop k9 frozen)],
                              member_opts => { hang => { extra_conf => "$ENV{HANG_LOG}\n" },
                                               orphan => { extra_conf => "$ENV{ORPHAN_LOG}\n" } });
     $c->start_all;
-    ok(1, 'five members started');
+    ok(1, 'six members started');
     segv_child($c, 'seg');
     my $rep = "$ENV{SC_SANITIZER_LOGS}/asan." . $c->member('seg')->{pid};
     open my $fh, '>', $rep or die "$rep: $!";
@@ -90,6 +93,11 @@ my $SCRIPT_A = $SEGV_CHILD . q{
     $c->sigstop('frozen');
     my $r = $c->stop('hang', timeout => 1);
     print "stop-hang-returned=$r\n";
+    my (undef, undef, $b) = $c->get('engstop', '/cluster-manager?auto');
+    my ($engine) = ($b // '') =~ /^EnginePid: (\d+)$/m;
+    ok($engine && kill('STOP', $engine), "engstop: its engine $engine is frozen");
+    $r = $c->stop('engstop', cont => 0);
+    print "stop-engstop-returned=$r engine-alive=", (SC::Cluster::pid_alive($engine) ? 1 : 0), "\n";
     done_testing();
 };
 my $SCRIPT_B = $SEGV_CHILD . q{
@@ -337,55 +345,6 @@ sub run_child {
     ok($base && !-e $base, 'its member directories are gone');
 }
 
-# (the scripts started at the top: they ran meanwhile)
-{
-    my ($sa, $outa) = finish_script($ha);
-    my ($sb, $outb) = finish_script($hb);
-    my $show = sub { my $t = shift; $t =~ s/^/  | /mg; $t };
-
-    # A
-    my @nok = $outa =~ /^(not ok \d+ - .*)$/mg;
-    my %kind;
-    for (@nok) {
-        if    (/SC::Cluster: member hang did not exit within 1s of SIGTERM/)   { $kind{hang}++ }
-        elsif (/SC::Cluster: member orphan left processes behind after its parent exited on SIGTERM/) { $kind{orphan}++ }
-        elsif (/SC::Cluster: member seg error_log shows a crash: .*AH00052: child pid \d+ exit signal/) { $kind{seg_log}++ }
-        elsif (/SC::Cluster: member seg its process \d+ left a report: \S*\/asan\.\d+/) { $kind{seg_report}++ }
-        else  { $kind{other}++ }
-    }
-    isnt($sa, 0, 'A (done_testing): the script fails (exit status ' . ($sa >> 8) . ')')
-        or diag($show->($outa));
-    is($kind{hang}, 1, 'A: a failed test says hang did not exit within 1s of SIGTERM')
-        or diag($show->($outa));
-    like($outa, qr/^stop-hang-returned=0$/m, 'A: ... and stop returned 0');
-    like($outa, qr/^# still running:\n#   pid \d+ state \S+ ppid \d+ threads \d+ wchan \S+: \S+/m,
-         'A: ... its diagnostics list the processes still running');
-    is($kind{orphan}, 1, 'A: a failed test says orphan left processes behind');
-    my ($orphan_pids) = $outa =~ /member orphan left processes behind[^:]*: pids ([\d ]+)/;
-    my @op = split ' ', $orphan_pids // '';
-    ok(@op && !(grep { !gone($_) } @op), 'A: ... and the harness killed them (' . "@op" . ')');
-    is($kind{seg_log}, 1, 'A: a failed test says seg\'s error_log shows a crash (AH00052)');
-    like($outa, qr/^# --- seg error_log tail \(/m, 'A: ... with the tail of its error_log');
-    cmp_ok($kind{seg_report} // 0, '>=', 1, 'A: a failed test says a process of seg left a sanitizer report');
-    ok(!$kind{other}, 'A: no other test failed (k9, kill9ed, and frozen, left frozen, are no failures)')
-        or diag(join "\n", grep { !/member (?:hang|orphan|seg) / } @nok);
-    my $plan_at = $outa =~ /^1\.\.\d+$/m ? $-[0] : -1;
-    my $seg_at  = $outa =~ /^not ok \d+ - SC::Cluster: member seg /m ? $-[0] : -1;
-    ok($plan_at >= 0 && $seg_at > $plan_at,
-       'A: the seg and orphan failures come after done_testing\'s plan (teardown in END)');
-    like($outa, qr/^ok \d+ - seg: httpd logged the crash of \d+$/m, 'A: (the crash was made and logged)');
-
-    # B
-    my @nokb = $outb =~ /^(not ok \d+ - .*)$/mg;
-    isnt($sb, 0, 'B (plan tests => 3): the script fails (exit status ' . ($sb >> 8) . ')')
-        or diag($show->($outb));
-    ok(@nokb >= 1 && !(grep { !/SC::Cluster: member seg / } @nokb)
-       && $nokb[0] =~ /^not ok 3 - SC::Cluster: member seg error_log shows a crash/,
-       'B: the 3rd test is the failure of seg, at the end of its scope (DESTROY), before the last ok')
-        or diag($show->($outb));
-    like($outb, qr/^ok \d+ - after the scope of the cluster$/m, 'B: the script went on after the scope');
-}
-
 # ---------------------------------------------------------------------------
 # 2: two members in network namespaces
 # ---------------------------------------------------------------------------
@@ -446,6 +405,58 @@ NETNS: {
     is_deeply([ our_namespaces() ], [], "netns teardown: no sc-$$-*/scbr-$$-* namespace is left");
     if ($ENV{SC_KEEP}) { ok(-d $c->base_dir, 'netns teardown: SC_KEEP: member directories kept') }
     else               { ok(!-e $c->base_dir, 'netns teardown: member directories removed') }
+}
+
+# (the scripts started at the top: they ran meanwhile)
+{
+    my ($sa, $outa) = finish_script($ha);
+    my ($sb, $outb) = finish_script($hb);
+    my $show = sub { my $t = shift; $t =~ s/^/  | /mg; $t };
+
+    # A
+    my @nok = $outa =~ /^(not ok \d+ - .*)$/mg;
+    my %kind;
+    for (@nok) {
+        if    (/SC::Cluster: member hang did not exit within 1s of SIGTERM/)   { $kind{hang}++ }
+        elsif (/SC::Cluster: member orphan left processes behind after its parent exited on SIGTERM/) { $kind{orphan}++ }
+        elsif (/SC::Cluster: member seg error_log shows a crash: .*AH00052: child pid \d+ exit signal/) { $kind{seg_log}++ }
+        elsif (/SC::Cluster: member seg its process \d+ left a report: \S*\/asan\.\d+/) { $kind{seg_report}++ }
+        elsif (/SC::Cluster: member engstop stopped, but its cluster engine did not say it stopped \(no SC1234/) { $kind{engstop}++ }
+        else  { $kind{other}++ }
+    }
+    isnt($sa, 0, 'A (done_testing): the script fails (exit status ' . ($sa >> 8) . ')')
+        or diag($show->($outa));
+    is($kind{hang}, 1, 'A: a failed test says hang did not exit within 1s of SIGTERM')
+        or diag($show->($outa));
+    like($outa, qr/^stop-hang-returned=0$/m, 'A: ... and stop returned 0');
+    like($outa, qr/^# still running:\n#   pid \d+ state \S+ ppid \d+ threads \d+ wchan \S+: \S+/m,
+         'A: ... its diagnostics list the processes still running');
+    is($kind{orphan}, 1, 'A: a failed test says orphan left processes behind');
+    my ($orphan_pids) = $outa =~ /member orphan left processes behind[^:]*: pids ([\d ]+)/;
+    my @op = split ' ', $orphan_pids // '';
+    ok(@op && !(grep { !gone($_) } @op), 'A: ... and the harness killed them (' . "@op" . ')');
+    is($kind{seg_log}, 1, 'A: a failed test says seg\'s error_log shows a crash (AH00052)');
+    like($outa, qr/^# --- seg error_log tail \(/m, 'A: ... with the tail of its error_log');
+    cmp_ok($kind{seg_report} // 0, '>=', 1, 'A: a failed test says a process of seg left a sanitizer report');
+    is($kind{engstop}, 1, 'A: a failed test says engstop\'s engine did not say it stopped (SC1234)');
+    like($outa, qr/^stop-engstop-returned=0 engine-alive=0$/m, 'A: ... stop returned 0, and httpd had killed the engine');
+    ok(!$kind{other}, 'A: no other test failed (k9, kill9ed, and frozen, left frozen, are no failures)')
+        or diag(join "\n", grep { !/member (?:hang|orphan|seg|engstop) / } @nok);
+    my $plan_at = $outa =~ /^1\.\.\d+$/m ? $-[0] : -1;
+    my $seg_at  = $outa =~ /^not ok \d+ - SC::Cluster: member seg /m ? $-[0] : -1;
+    ok($plan_at >= 0 && $seg_at > $plan_at,
+       'A: the seg and orphan failures come after done_testing\'s plan (teardown in END)');
+    like($outa, qr/^ok \d+ - seg: httpd logged the crash of \d+$/m, 'A: (the crash was made and logged)');
+
+    # B
+    my @nokb = $outb =~ /^(not ok \d+ - .*)$/mg;
+    isnt($sb, 0, 'B (plan tests => 3): the script fails (exit status ' . ($sb >> 8) . ')')
+        or diag($show->($outb));
+    ok(@nokb >= 1 && !(grep { !/SC::Cluster: member seg / } @nokb)
+       && $nokb[0] =~ /^not ok 3 - SC::Cluster: member seg error_log shows a crash/,
+       'B: the 3rd test is the failure of seg, at the end of its scope (DESTROY), before the last ok')
+        or diag($show->($outb));
+    like($outb, qr/^ok \d+ - after the scope of the cluster$/m, 'B: the script went on after the scope');
 }
 
 done_testing();

@@ -840,7 +840,9 @@ sub _stop_many {
         $kids{ $m->{name} } = [ values %k ];
         $self->_seen($m, $m->{proc}, @{ $kids{ $m->{name} } });
         _signal('TERM', $m->{proc});
-        _signal('CONT', $m->{proc}, @{ $kids{ $m->{name} } });   # in case of sigstop
+        # in case of sigstop (cont => 0: a frozen process stays frozen, as a
+        # process hung at stop would)
+        _signal('CONT', $m->{proc}, @{ $kids{ $m->{name} } }) if $o{cont} // 1;
     }
     $self->wait_for(sub { !grep { _alive_proc($_->{proc}) } @run }, timeout => $timeout);
     for my $m (@run) {
@@ -868,6 +870,9 @@ sub _stop_many {
             _signal('KILL', @left);
             $self->wait_for(sub { !grep { _alive_proc($_) } @left }, timeout => 5);
         }
+        else {
+            push @problems, $self->_engine_stop_problems($m);
+        }
         push @problems, $self->_crash_problems($m);
         _forget($m, 'stopped');
         $self->_problem($m, @$_) for @problems;
@@ -891,6 +896,24 @@ sub _check_died {
              $self->_crash_problems($m));
     $self->_problem($m, @$_) for @p;
     return 0;
+}
+
+# A member whose parent went down on SIGTERM: its cluster engine (if one ran
+# and was not refused at startup, SC1246) must have logged its goodbye
+# (SC1234 "cluster engine stopped") after httpd's "caught SIGTERM".  httpd
+# SIGKILLs an engine that has not exited 3 s after its own SIGTERM, and an
+# engine that crashed at stop is reaped there too: in both cases the
+# error_log says nothing else.
+sub _engine_stop_problems {
+    my ($self, $m) = @_;
+    my $log = $self->error_log($m, since_start => 1);
+    return () unless $log =~ /\bSC1236\b/ && $log !~ /\bSC1246\b/;
+    my $at = -1;
+    $at = $-[0] while $log =~ /caught SIGTERM, shutting down/g;
+    return () if $at < 0;
+    return () if substr($log, $at) =~ /\bSC1234: cluster engine stopped\b/;
+    return [ 'stopped, but its cluster engine did not say it stopped (no SC1234 after '
+             . "httpd's SIGTERM): it hung or crashed at stop, and httpd killed it silently" ];
 }
 
 # What a member's error_log (since its last start) and the sanitizer and
@@ -1621,7 +1644,7 @@ httpd -t, then httpd -f conf; waits until the pid file names a live process
 that answers GET /cluster-manager?auto with 200.  Dies with httpd's output or
 the error_log tail.  start_all starts in parallel.  Return the pid(s).
 
-=item stop($name, timeout => s) / stop_all
+=item stop($name, timeout => s, cont => 1) / stop_all
 
 SIGTERM (and SIGCONT), wait, SIGKILL after the timeout (stop_timeout).  1 if
 the member went down cleanly on SIGTERM (or was not running), else 0.  A
@@ -1637,6 +1660,11 @@ teardown runs from DESTROY or END (after done_testing or a fixed plan: the
 count no longer matches and the test fails).  Without Test::More: a note on
 stderr and exit status 1.  The same check runs in teardown and kill9 (for a
 crash before the kill); a member kill9ed or left sigstopped is no failure.
+A member whose engine ran and whose httpd went down on SIGTERM must show the
+engine's goodbye (SC1234 "cluster engine stopped") after httpd's "caught
+SIGTERM": else it failed at stop (httpd SIGKILLs a hung engine after 3 s and
+logs nothing).  cont => 0: no SIGCONT (a frozen process stays frozen, to
+test a hang at stop).
 
 =item kill9($name)
 
