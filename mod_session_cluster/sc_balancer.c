@@ -13,14 +13,19 @@
  *                                 became ready is cleared (no wait for retry=)
  *   member alive and draining     drain mode (N): only its sticky sessions
  *   member starting, silent,      in error (E), error time renewed, so
- *   dead, gone, never heard       mod_proxy's retry= never sends a request to it
+ *   dead, gone                    mod_proxy's retry= never sends a request to it
+ *   no member with that route     the same: in error, until a member announcing
+ *   (never heard)                 that route is heard; reported once
  *   member restarting             left alone: httpd itself still serves
- *   no member with that route     left alone, and reported once
+ *   BalancerMember without route= left alone: not the cluster's
  *
  * The status bits are brought up to date before every request that goes
  * through mod_proxy (proxy's pre_request hook, ahead of the balancer's own),
- * and once a second by httpd's parent process (the monitor hook), so
- * balancer-manager shows them even when no request comes.
+ * when the cluster-manager page is shown, five times a second by a
+ * mod_watchdog singleton thread in one child (so balancer-manager shows them
+ * even when no request comes), and by httpd's parent in its monitor hook
+ * (about every ten seconds; without mod_watchdog, the only refresh without
+ * requests).
  */
 #include "sc_engine.h"
 #include "sc_balancer.h"
@@ -32,6 +37,7 @@
 #include "apr_strings.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 APLOG_USE_MODULE(session_cluster);
 
@@ -65,17 +71,40 @@ static proxy_balancer *find_balancer(proxy_server_conf *conf, const char *name)
     return NULL;
 }
 
-/* The member (not an observer) announcing 'route', copied; 0 if none. */
+/* How much a record says about the member with its route: a live one beats a
+ * suspect, a restarting one and the record of an earlier, dead incarnation
+ * under another id; a member refused for claiming a held route says nothing. */
+static int record_rank(const sc_shm_member *m)
+{
+    switch (m->view) {
+    case SC_VIEW_ALIVE:
+        return 4;
+    case SC_VIEW_SUSPECT:
+        return 3;
+    case SC_VIEW_RESTARTING:
+        return 2;
+    case SC_VIEW_REFUSED:
+    case SC_VIEW_FREE:
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+/* The member (not an observer) announcing 'route', copied; 0 if no member
+ * with that route was ever heard. */
 static int member_of(const sc_shm_t *shm, const char *route, sc_shm_member *out)
 {
-    int i;
+    sc_shm_member m;
+    int i, best = 0;
     for (i = 0; i < SC_MAX_MEMBERS; i++) {
-        if (sc_shm_read_member(shm, i, out) && !out->observer && out->route[0]
-            && !strcmp(out->route, route)) {
-            return 1;
+        if (sc_shm_read_member(shm, i, &m) && !m.observer && m.route[0]
+            && !strcmp(m.route, route) && record_rank(&m) > best) {
+            best = record_rank(&m);
+            *out = m;
         }
     }
-    return 0;
+    return best > 0;
 }
 
 const char *sc_balancer_member_state(const sc_shm_member *m)
@@ -87,6 +116,18 @@ const char *sc_balancer_member_state(const sc_shm_member *m)
         return sc_member_state_name((int)m->hb_state);
     }
     return sc_view_name((int)m->view);
+}
+
+/* Out of rotation, and kept out: the error time renewed on every pass, so
+ * mod_proxy's retry= never comes round.  'now' is taken before the members
+ * were read: a member that becomes ready after that has a later serving_since,
+ * and the next pass clears the error. */
+static void keep_out(proxy_worker *w, apr_time_t now)
+{
+    w->s->error_time = now;
+    if (!(w->s->status & PROXY_WORKER_IN_ERROR)) {
+        w->s->status |= PROXY_WORKER_IN_ERROR;
+    }
 }
 
 /* One worker's bits from its member's state. */
@@ -113,10 +154,7 @@ static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now)
         return;
     }
     /* not there, or not ready yet: out of rotation, and kept out */
-    ws->error_time = now;
-    if (!(st & PROXY_WORKER_IN_ERROR)) {
-        ws->status |= PROXY_WORKER_IN_ERROR;
-    }
+    keep_out(w, now);
 }
 
 void sc_balancer_sync(server_rec *s)
@@ -142,8 +180,16 @@ void sc_balancer_sync(server_rec *s)
         w = (proxy_worker **)b->workers->elts;
         for (j = 0; j < b->workers->nelts; j++) {
             sc_shm_member m;
-            if (w[j]->s && w[j]->s->route[0] && member_of(ret->shm, w[j]->s->route, &m)) {
+            if (!w[j]->s || !w[j]->s->route[0]) {
+                continue;             /* no route=: not tied to a member */
+            }
+            if (member_of(ret->shm, w[j]->s->route, &m)) {
                 sync_worker(w[j], &m, now);
+            }
+            else {
+                /* no member with that route was ever heard: nothing says
+                 * it serves, so it takes no request until it is heard */
+                keep_out(w[j], now);
             }
         }
     }
@@ -159,7 +205,8 @@ static int sc_proxy_pre_request(proxy_worker **worker, proxy_balancer **balancer
     return DECLINED;
 }
 
-/* httpd's parent, about once a second: the bits, and what does not match. */
+/* httpd's parent, about every ten seconds (its monitor hook): the bits, and
+ * what does not match. */
 static int sc_balancer_monitor(apr_pool_t *p, server_rec *s)
 {
     sc_server_conf *sc = sc_server_conf_get(s);
@@ -269,7 +316,9 @@ static void report_one(void *vctx, const char *balancer, proxy_worker *w,
             apr_hash_set(x->told, apr_pstrdup(x->keep, key), APR_HASH_KEY_STRING, "");
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, x->s, SCLOGNO(1284)
                          "SessionClusterBalancer %s: BalancerMember %s (route %s) matches "
-                         "no cluster member", balancer, w->s->name, w->s->route);
+                         "no cluster member: it stays in error (out of rotation) until a "
+                         "member with that route is heard", balancer, w->s->name,
+                         w->s->route);
         }
     }
     else if (!balancer && m) {
@@ -325,7 +374,14 @@ void sc_balancer_report(server_rec *s, apr_pool_t *pconf)
 
 static apr_status_t watchdog_tick(int state, void *data, apr_pool_t *pool)
 {
-    if (state == AP_WATCHDOG_STATE_RUNNING) {
+    if (state == AP_WATCHDOG_STATE_STARTING) {
+        /* the singleton's thread took its mutex in this child */
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, (server_rec *)data, SCLOGNO(1330)
+                     "SessionClusterBalancer: the watchdog thread of this child (pid %"
+                     APR_PID_T_FMT ") brings the BalancerMembers up to date every 200 ms",
+                     getpid());
+    }
+    else if (state == AP_WATCHDOG_STATE_RUNNING) {
         sc_balancer_sync((server_rec *)data);
     }
     return APR_SUCCESS;

@@ -29,7 +29,11 @@
 APLOG_USE_MODULE(session_cluster);
 
 #define SC_POLL_MAX 4096
-#define SC_ENGINE_STARTUP_ERROR 2     /* exit status: do not restart */
+/* Exit status of an engine that cannot start: do not restart it.  httpd's
+ * MPMs hand the maintenance function the exit code alone (or the number of
+ * the signal), APR's own reaping the raw wait status: 78 reads the same way
+ * in both, as no signal has that number. */
+#define SC_ENGINE_STARTUP_ERROR 78
 #define SC_DEFAULT_CAPACITY 10000     /* sessions, when maxActiveSessions is -1 */
 
 static const char retained_key[] = "mod_session_cluster";
@@ -909,8 +913,9 @@ static void engine_maint(int reason, void *data, apr_wait_t status)
         apr_proc_other_child_unregister(r);
         r->registered = 0;
         r->engine_pid = 0;
-        if (reason == APR_OC_REASON_DEATH && WIFEXITED(status)
-            && WEXITSTATUS(status) == SC_ENGINE_STARTUP_ERROR) {
+        if (reason == APR_OC_REASON_DEATH
+            && (status == SC_ENGINE_STARTUP_ERROR
+                || (WIFEXITED(status) && WEXITSTATUS(status) == SC_ENGINE_STARTUP_ERROR))) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, 0, r->s, SCLOGNO(1246)
                          "the cluster engine could not start (see above); this "
                          "member stays out of the cluster until httpd restarts");
