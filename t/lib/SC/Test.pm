@@ -221,6 +221,14 @@ sub dump_cluster {
 sub check {
     my ($ok, $c, $name, @diag) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
+    # a condition that evaluated to an empty list (a failed match, or a sub
+    # returning one, as the last operand of &&) shifts the arguments: the
+    # cluster object would become the condition and always pass
+    if (!ref $c || (ref $ok && eval { $ok->can('members') })) {
+        Test::More::ok(0, 'check(): the condition was an empty list (a failed match in list context?): '
+                          . (ref $c ? $name // '' : $c // ''));
+        return 0;
+    }
     Test::More::ok($ok, $name) and return 1;
     Test::More::diag($_) for grep { defined } @diag;
     dump_cluster($c, $name) unless $dumped++ > $DUMP{max} - 1;
@@ -273,9 +281,12 @@ sub show {
 }
 
 # A session id as the module makes them: 32 hex digits, '.', the route.
+# Always one value (1 or 0): a failed match in list context is an empty
+# list, which in check(valid_sid(...), $c, $name) (no prototype, unlike
+# Test::More's ok) would make $c the condition.
 sub valid_sid {
     my ($id, $route) = @_;
-    return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/;
+    return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/ ? 1 : 0;
 }
 
 1;
