@@ -560,3 +560,82 @@ const char *sc_attr_ignored_reason(const char *name)
     }
     return NULL;
 }
+
+/* Attributes of the interceptors the engine runs that change nothing here,
+ * and why (SC_C_NONE: every such interceptor).  The dump and the page list
+ * them under "# ignored:" when a block writes them, and the startup log
+ * warns once (SC1001). */
+static const struct {
+    sc_class_id cls;
+    const char *name;
+    const char *reason;
+} no_effect_attrs[] = {
+    { SC_C_NONE, "optionFlag",
+      "the interceptors here are not a stack of message filters: each acts on all "
+      "the traffic it concerns" },
+    { SC_C_TCP_FAILURE_DETECTOR, "performSendTest",
+      "the check of a suspect always sends a PING over TCP and waits connectTimeout "
+      "for its answer" },
+    { SC_C_TCP_FAILURE_DETECTOR, "performReadTest",
+      "the check of a suspect always sends a PING over TCP and waits connectTimeout "
+      "for its answer" },
+    { SC_C_TCP_FAILURE_DETECTOR, "readTestTimeout",
+      "the check of a suspect waits connectTimeout for its answer" },
+    { SC_C_TCP_FAILURE_DETECTOR, "removeSuspectsTimeout",
+      "the check declares a suspect dead or alive; none stays suspect" },
+    { SC_C_TCP_PING, "useThread",
+      "the engine's own loop sends the pings every interval, as Tomcat's ping thread "
+      "(useThread=true) does" },
+    { SC_C_TCP_PING, "staticOnly",
+      "every connected member gets the pings: they carry this member's heartbeat" },
+    { SC_C_MESSAGE_DISPATCH, "alwaysSend",
+      "the engine queues every message per connection, with or without this "
+      "interceptor" },
+    { SC_C_MESSAGE_DISPATCH, "maxQueueSize",
+      "the engine queues every message per connection, with or without this "
+      "interceptor" },
+    { SC_C_MESSAGE_DISPATCH, "maxThreads",
+      "the engine sends from its own loop; there are no sender threads" },
+    { SC_C_MESSAGE_DISPATCH, "maxSpareThreads",
+      "the engine sends from its own loop; there are no sender threads" },
+    { SC_C_MESSAGE_DISPATCH, "keepAliveTime",
+      "the engine sends from its own loop; there are no sender threads" },
+    { SC_C_DOMAIN_FILTER, "logInterval",
+      "heartbeats of other domains are counted on the page (DomainFiltered), not "
+      "logged" },
+    { SC_C_ENCRYPT, "providerName", "OpenSSL's AES-GCM is always used" },
+    { SC_C_ENCRYPT, "replayWindowTime",
+      "replays are refused by sequence numbers per sender and connection, without "
+      "a window" },
+    { SC_C_ENCRYPT, "replayWindowMessageCount",
+      "replays are refused by sequence numbers per sender and connection, without "
+      "a window" },
+    { SC_C_NONE, NULL, NULL }
+};
+
+const char *sc_attr_no_effect(const sc_class_def *cls, const char *name)
+{
+    int i;
+    if (cls->kind != SC_EL_INTERCEPTOR || cls->ignored_reason) {
+        return NULL;
+    }
+    switch (cls->id) {
+    case SC_C_TCP_FAILURE_DETECTOR:
+    case SC_C_TCP_PING:
+    case SC_C_MESSAGE_DISPATCH:
+    case SC_C_THROUGHPUT:
+    case SC_C_DOMAIN_FILTER:
+    case SC_C_STATIC_MEMBERSHIP:
+    case SC_C_ENCRYPT:
+        break;
+    default:
+        return NULL;          /* not run at all: reported as such */
+    }
+    for (i = 0; no_effect_attrs[i].name; i++) {
+        if ((no_effect_attrs[i].cls == SC_C_NONE || no_effect_attrs[i].cls == cls->id)
+            && !strcmp(no_effect_attrs[i].name, name)) {
+            return no_effect_attrs[i].reason;
+        }
+    }
+    return NULL;
+}

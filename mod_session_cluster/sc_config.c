@@ -976,6 +976,11 @@ static const char *set_attr(sc_builder *b, sc_elem_t *el, const char *name,
                            value, err);
     }
     el->srcs[i] = legacy && src == SC_SRC_BLOCK ? SC_SRC_LEGACY : src;
+    /* an attribute of an interceptor that runs, which changes nothing here */
+    if (src != SC_SRC_DEFAULT && (why = sc_attr_no_effect(el->cls, def.name))) {
+        note_ignored(b, line, apr_psprintf(b->p, "%s attribute %s", el->cls->short_name,
+                                           def.name), why);
+    }
     return NULL;
 }
 
@@ -1671,7 +1676,102 @@ static const char *build(sc_builder *b, xmlNodePtr root)
     if ((err = finish_receiver(b))) {
         return err;
     }
-    return validate(b);
+    if ((err = validate(b))) {
+        return err;
+    }
+    {
+        /* what the interceptors do here, where it is not what Tomcat does */
+        apr_array_header_t *ic = sc_cfg_interceptor_notes(b->p, b->cfg);
+        apr_array_cat(b->cfg->notes, ic);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* What the interceptors do here                                              */
+/* ------------------------------------------------------------------------- */
+
+static const sc_elem_t *find_interceptor(const sc_cluster_cfg *cfg, sc_class_id id)
+{
+    int i;
+    for (i = 0; i < cfg->interceptors->nelts; i++) {
+        const sc_elem_t *el = APR_ARRAY_IDX(cfg->interceptors, i, const sc_elem_t *);
+        if (el->cls->id == id) {
+            return el;
+        }
+    }
+    return NULL;
+}
+
+long sc_cfg_heartbeat_ms(const sc_cluster_cfg *cfg)
+{
+    const sc_elem_t *m = cfg->membership;
+    switch (m->cls->id) {
+    case SC_C_MCAST_SERVICE:
+        return sc_elem_num(m, "frequency");
+    case SC_C_STATIC_MEMBERSHIP_SERVICE:
+        return sc_elem_num(m, "pingInterval");
+    default:
+        return 500;
+    }
+}
+
+long sc_cfg_tcp_ping_ms(const sc_cluster_cfg *cfg)
+{
+    const sc_elem_t *ping = find_interceptor(cfg, SC_C_TCP_PING);
+    long hb = sc_cfg_heartbeat_ms(cfg);
+    if (ping && sc_elem_num(ping, "interval") < hb) {
+        return sc_elem_num(ping, "interval");
+    }
+    return hb;
+}
+
+apr_array_header_t *sc_cfg_interceptor_notes(apr_pool_t *p, const sc_cluster_cfg *cfg)
+{
+    apr_array_header_t *out = apr_array_make(p, 4, sizeof(const char *));
+    const sc_elem_t *el;
+    long hb = sc_cfg_heartbeat_ms(cfg);
+    long opts = sc_elem_num(cfg->cluster, "channelSendOptions");
+    int i, written = 0;
+
+    if ((el = find_interceptor(cfg, SC_C_MESSAGE_DISPATCH))) {
+        APR_ARRAY_PUSH(out, const char *) =
+            "MessageDispatchInterceptor changes nothing here: a message the request "
+            "does not wait for (channelSendOptions asynchronous 8, or without use_ack "
+            "2) is queued by the engine and sent from its own loop with or without it; "
+            "its maxQueueSize, alwaysSend, maxThreads, maxSpareThreads and "
+            "keepAliveTime have no effect";
+    }
+    else if (opts & SC_SEND_ASYNCHRONOUS) {
+        APR_ARRAY_PUSH(out, const char *) =
+            "channelSendOptions asynchronous (8) without MessageDispatchInterceptor: "
+            "Tomcat would send from the request's thread; here the engine queues the "
+            "message and sends it from its own loop all the same";
+    }
+    if ((el = find_interceptor(cfg, SC_C_TCP_PING))) {
+        long iv = sc_elem_num(el, "interval");
+        APR_ARRAY_PUSH(out, const char *) = iv < hb
+            ? apr_psprintf(p, "TcpPingInterceptor: every connected member gets a TCP "
+                           "ping every %ld ms (interval) instead of with each heartbeat "
+                           "(every %ld ms), sent by the engine's loop whatever useThread "
+                           "says; staticOnly has no effect", iv, hb)
+            : apr_psprintf(p, "TcpPingInterceptor changes nothing here: every connected "
+                           "member gets a TCP ping with each heartbeat, every %ld ms, at "
+                           "least as often as interval %ld ms; useThread and staticOnly "
+                           "have no effect", hb, iv);
+    }
+    for (i = 0; i < cfg->interceptors->nelts; i++) {
+        written += APR_ARRAY_IDX(cfg->interceptors, i, const sc_elem_t *)->line > 0;
+    }
+    if (written > 1) {
+        APR_ARRAY_PUSH(out, const char *) =
+            "Interceptor order has no effect here: each interceptor acts at its own place "
+            "in the engine, wherever it is written (EncryptInterceptor seals and opens "
+            "next to the wire, DomainFilterInterceptor drops heartbeats before the "
+            "membership sees them, TcpFailureDetector checks every member that falls "
+            "silent, static members too)";
+    }
+    return out;
 }
 
 /* ------------------------------------------------------------------------- */

@@ -178,6 +178,9 @@ const char *sc_elem_kind_name(sc_elem_kind kind);
 int sc_elem_kind_from_tag(const char *tag, sc_elem_kind *kind);
 sc_elem_kind sc_default_parent(sc_elem_kind kind);
 const char *sc_attr_ignored_reason(const char *name);
+/* Why an attribute of an interceptor the engine runs changes nothing here, or
+ * NULL when it does what its name says (or the interceptor does not run). */
+const char *sc_attr_no_effect(const sc_class_def *cls, const char *name);
 
 /* ---- values (sc_config.c) ---- */
 const char *sc_parse_value(apr_pool_t *p, const sc_attr_def *def,
@@ -202,6 +205,17 @@ const char *sc_config_parse_text(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s
                                  const char *file, int first_line,
                                  const char *text, apr_size_t len,
                                  sc_cluster_cfg **cfg);
+
+/* ---- what the engine makes of the block (sc_config.c) ---- */
+/* The membership's heartbeat period: McastService frequency, StaticMembership-
+ * Service pingInterval, 500 ms for the cloud provider (ms). */
+long sc_cfg_heartbeat_ms(const sc_cluster_cfg *cfg);
+/* How often every connected member gets a TCP ping: the heartbeat period, or
+ * TcpPingInterceptor's interval when that is shorter (ms). */
+long sc_cfg_tcp_ping_ms(const sc_cluster_cfg *cfg);
+/* What the interceptors do here where it is not what Tomcat's do (one text
+ * each): the build adds them to the block's notes, the engine logs them. */
+apr_array_header_t *sc_cfg_interceptor_notes(apr_pool_t *p, const sc_cluster_cfg *cfg);
 
 /* ---- the dump (sc_dump.c) ---- */
 /* Appends "Key = value  # origin" lines describing the effective configuration. */

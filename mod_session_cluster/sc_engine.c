@@ -86,28 +86,15 @@ static int engine_settings(sc_engine *e)
 
     e->use_mcast_rx = m->cls->id == SC_C_MCAST_SERVICE && (start & 4);
     e->use_mcast_tx = m->cls->id == SC_C_MCAST_SERVICE && (start & 8);
-    if (m->cls->id == SC_C_MCAST_SERVICE) {
-        e->frequency_ms = sc_elem_num(m, "frequency");
-        e->drop_ms = sc_elem_num(m, "dropTime");
-    }
-    else if (m->cls->id == SC_C_STATIC_MEMBERSHIP_SERVICE) {
-        e->frequency_ms = sc_elem_num(m, "pingInterval");
-        e->drop_ms = sc_elem_num(m, "expirationTime");
-    }
-    else {
-        e->frequency_ms = 500;
-        e->drop_ms = sc_elem_num(m, "expirationTime");
-    }
-    if ((el = find_interceptor(cfg, SC_C_TCP_PING))) {
-        e->has_ping = 1;
-        if (sc_elem_num(el, "interval") < e->frequency_ms) {
-            e->frequency_ms = sc_elem_num(el, "interval");
-        }
-    }
+    e->frequency_ms = sc_cfg_heartbeat_ms(cfg);
+    e->drop_ms = sc_elem_num(m, m->cls->id == SC_C_MCAST_SERVICE ? "dropTime"
+                                                                 : "expirationTime");
+    /* TcpPingInterceptor: TCP pings more often than the heartbeats, never
+     * the multicast heartbeat itself */
+    e->ping_interval_ms = sc_cfg_tcp_ping_ms(cfg);
     el = find_interceptor(cfg, SC_C_TCP_FAILURE_DETECTOR);
     e->has_tcp_fd = el != NULL;
     e->check_timeout_ms = el ? sc_elem_num(el, "connectTimeout") : 1000;
-    e->has_dispatch = find_interceptor(cfg, SC_C_MESSAGE_DISPATCH) != NULL;
     el = find_interceptor(cfg, SC_C_THROUGHPUT);
     e->has_throughput = el != NULL;
     e->throughput_interval = el ? sc_elem_num(el, "interval") : 0;
@@ -182,6 +169,14 @@ static int engine_settings(sc_engine *e)
                      "Receiver or the multicast group can join and send sessions; add an "
                      "EncryptInterceptor with an encryptionKey to the <Cluster> block, or "
                      "keep the cluster on a trusted network");
+    }
+    {
+        /* what the interceptors that run do here, where Tomcat's differ */
+        apr_array_header_t *notes = sc_cfg_interceptor_notes(e->pool, cfg);
+        for (i = 0; i < notes->nelts; i++) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1331) "%s",
+                         APR_ARRAY_IDX(notes, i, const char *));
+        }
     }
     if (missing) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1231)

@@ -221,11 +221,12 @@ struct sc_engine {
     int state;                         /* sc_member_state */
     /* what the block asked for */
     int use_mcast_rx, use_mcast_tx;
-    int has_tcp_fd, has_dispatch, has_throughput, has_domain_filter, has_ping;
-    long frequency_ms, drop_ms;
+    int has_tcp_fd, has_throughput, has_domain_filter;
+    long frequency_ms, drop_ms;        /* the membership's heartbeat period, dropTime */
     long connect_timeout_ms, check_timeout_ms;
     long send_timeout_ms, max_retries;
-    long ping_interval_ms;
+    long ping_interval_ms;             /* TCP pings: frequency, or TcpPingInterceptor's
+                                        * interval when shorter */
     long throughput_interval;
     apr_uint32_t max_message;
     long send_options;
@@ -249,6 +250,7 @@ struct sc_engine {
     apr_uint64_t seq;
     apr_uint64_t hb_seq;
     apr_time_t next_heartbeat;
+    apr_time_t next_ping;              /* TCP pings between heartbeats */
     apr_time_t next_publish;
     volatile int stop;                 /* 1: leave (goodbye); 2: restarting */
     pid_t parent;

@@ -498,10 +498,16 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
 {
     sc_peer *p;
     int send_hb = now >= e->next_heartbeat;
+    /* a TCP ping goes with every heartbeat, and between heartbeats when
+     * TcpPingInterceptor's interval is shorter */
+    int send_ping = send_hb || now >= e->next_ping;
 
     if (send_hb) {
         e->next_heartbeat = now + apr_time_from_msec(e->frequency_ms);
         sc_tr_mcast_send(e, e->state);
+    }
+    if (send_ping) {
+        e->next_ping = now + apr_time_from_msec(e->ping_interval_ms);
     }
     for (p = e->peers; p; p = p->next) {
         apr_interval_time_t silent = now - p->last_heard;
@@ -518,7 +524,7 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
             }
         }
         /* TCP heartbeat (static members, TcpPingInterceptor, failure checks) */
-        if (p->out && p->out->state == SC_CS_OPEN && send_hb) {
+        if (p->out && p->out->state == SC_CS_OPEN && send_ping) {
             unsigned char buf[SC_HB_MAX_LEN];
             apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
             sc_tr_send_frame(e, p->out, SC_MSG_PING, 0, ++e->seq, buf, n);

@@ -171,11 +171,13 @@ static const counter_def channel_fields[] = {
     { "FdFalseAlarms", SHM_C(ic.fd_false_alarms), 1,
       "TcpFailureDetector: suspected members that answered" },
     { "PingsOut", SHM_C(ic.pings_out), 1,
-      "TcpPingInterceptor and static membership: TCP heartbeats sent" },
+      "TCP pings (heartbeats) sent to connected members: with every heartbeat, "
+      "and every TcpPingInterceptor interval when shorter" },
     { "DomainFiltered", SHM_C(ic.domain_filtered), 1,
       "DomainFilterInterceptor: heartbeats of another domain dropped" },
     { "DispatchAsync", SHM_C(ic.dispatch_async), 1,
-      "MessageDispatchInterceptor: messages sent without waiting" },
+      "messages a request did not wait for, queued and sent by the engine (with or "
+      "without MessageDispatchInterceptor)" },
     { "ThroughputReports", SHM_C(ic.throughput_reports), 1,
       "ThroughputInterceptor: reports logged" },
     { NULL, 0, 0, NULL }
