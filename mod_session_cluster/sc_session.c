@@ -140,11 +140,19 @@ static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq
     }
     now_id = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, rq->id, (apr_size_t)(dot - rq->id)),
                          ".", ret->route, NULL);
-    if (strcmp(sent, now_id) == 0) {
+    if (strcmp(sent, rq->id) != 0) {
+        /* an id the session had before it was re-bound (the client has not
+         * seen the new cookie yet): it learns the id in use, wherever that
+         * points, also on the member its old id names; the session is
+         * re-bound once, not again by every member an old id reaches */
+        now_id = rq->id;
+    }
+    else if (strcmp(sent, now_id) == 0) {
         return;                       /* the client has this member's id */
     }
-    if (strcmp(rq->id, now_id) != 0) {
-        sc_store_rc rc = sc_store_rebind(ret->store, now_id, NULL, was);
+    else {
+        /* only over the id it was loaded with: re-bound meanwhile, it stays */
+        sc_store_rc rc = sc_store_rebind(ret->store, now_id, rq->id, was);
         if (rc == SC_STORE_OK) {
             sc_buf b;
             __atomic_add_fetch(&ret->store->hdr->rebound, 1, __ATOMIC_RELAXED);
@@ -160,6 +168,14 @@ static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1281)
                           "session %s not re-bound: %s", rq->id, sc_store_rc_text(rc));
             return;
+        }
+        else {
+            /* re-bound since it was loaded (here or elsewhere): its id now */
+            sc_sess_copy c;
+            if (sc_store_get(ret->store, r->pool, now_id, 0, &c) != SC_STORE_OK) {
+                return;
+            }
+            now_id = apr_pstrdup(r->pool, c.id);
         }
     }
     /* re-bound now or by a request just before: the client learns its id */
