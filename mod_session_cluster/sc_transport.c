@@ -416,7 +416,21 @@ static int conn_write(sc_engine *e, sc_conn *c, const unsigned char *data, apr_s
     }
     if (c->wlen - c->woff + len > (apr_size_t)e->max_message * 4 + 65536) {
         /* the peer does not read: give up on it rather than buffer forever */
-        e->shm->c.queue_full++;
+        apr_uint64_t n = ++e->shm->c.queue_full;
+        if (c->peer) {
+            c->peer->c.queue_full++;
+        }
+        /* the first ten, then one in a hundred */
+        if (n <= 10 || n % 100 == 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1303)
+                         "connection %s %s%s%s closed: it does not read what it is sent "
+                         "(%" APR_SIZE_T_FMT " bytes waiting, more than 4 x maxMessageSize"
+                         "): QueueFull (%" APR_UINT64_T_FMT " so far)",
+                         c->kind == SC_CONN_OUT ? "to" : "from", c->remote,
+                         c->peer && c->peer->route[0] ? " of " : "",
+                         c->peer && c->peer->route[0] ? c->peer->route : "",
+                         c->wlen - c->woff, n);
+        }
         sc_tr_close(e, c, "send buffer full");
         return -1;
     }
