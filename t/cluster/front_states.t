@@ -180,10 +180,11 @@ $c->start($F);
           "row: " . ($row // '(none)'));
     my $front_pid = $c->member($F)->{pid};
     my @wd = $c->error_log($F) =~ /SC1330: SessionClusterBalancer: the watchdog thread of this child \(pid (\d+)\)/g;
-    is(scalar @wd, 1, 'B. the front logged SC1330 once: its watchdog thread brings the workers up to date')
+    # (once per child that held the singleton: a recycled child hands it on)
+    ok(scalar @wd, 'B. the front logged SC1330: its watchdog thread brings the workers up to date')
         or diag(join("\n", grep { /SC1330/ } split /\n/, $c->error_log($F)));
-    ok(@wd && $wd[0] != $front_pid && $wd[0] != 0, "B. ... from a child (pid $wd[0]), not httpd's parent ($front_pid)")
-        if @wd;
+    is(scalar(grep { $_ == $front_pid || $_ == 0 } @wd), 0,
+       "B. ... from a child (pid @wd), not httpd's parent ($front_pid)") if @wd;
     my $w = balancer_member(status_of($c, $F), 'node2');
     ok(worker_ok($w) && ($w->{member} // '') eq 'ready', 'B. the front\'s page shows node2 Ok, member=ready')
         or diag bm_line($w);
