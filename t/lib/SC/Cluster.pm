@@ -27,7 +27,7 @@ use warnings;
 use Carp qw(croak);
 use Cwd qw(abs_path);
 use Errno qw(EINTR);
-use Fcntl qw(O_WRONLY O_CREAT O_TRUNC);
+use Fcntl qw(O_WRONLY O_CREAT O_TRUNC O_EXCL);
 use File::Basename qw(dirname);
 use File::Path qw(make_path remove_tree);
 use File::Spec;
@@ -211,18 +211,59 @@ sub _unique_id {
     return '{' . join(',', @b) . '}';
 }
 
-# A free TCP port on 127.0.0.1, never the same one twice in this process.
+# A free TCP port on 127.0.0.1, never the same one twice in this process nor
+# one another SC::Cluster process holds: chosen at random below the
+# ephemeral range (where no outgoing connection takes it between now and
+# httpd's bind, and where the thousands of short connections of a test run
+# leave no TIME_WAIT), reserved for this process by a file in $PORT_DIR
+# (removed when the process ends; a reservation whose process is gone is
+# stale) and checked free with a bind.
+my $PORT_DIR = '/tmp/sc-cluster-ports';
+my @PORT_FILES;           # reservations made by this process
+my $PORT_OWNER = $$;
 sub free_port {
-    for (1 .. 200) {
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
-                                      Proto => 'tcp', Listen => 1, ReuseAddr => 0)
-            or croak "SC::Cluster: cannot bind a free port: $@";
-        my $p = $s->sockport;
+    my ($lo, $hi) = (10000, _ephemeral_start() - 1);
+    if (!-d $PORT_DIR) {
+        mkdir $PORT_DIR;
+        chmod 01777, $PORT_DIR;
+    }
+    for (1 .. 1000) {
+        my $p = $lo + int(rand($hi - $lo + 1));
+        next if $PORT_USED{$p};
+        my $f = "$PORT_DIR/$p";
+        my $fh;
+        if (!sysopen($fh, $f, O_WRONLY | O_CREAT | O_EXCL, 0644)) {
+            # held: by a live process, or stale (then free it for a later try)
+            my ($pid, $st) = split ' ', _slurp($f);
+            unlink $f unless $pid && defined $st && (_starttime($pid) // '') eq $st;
+            next;
+        }
+        print $fh "$$ " . (_starttime($$) // 0) . "\n";
+        close $fh;
+        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p,
+                                      Proto => 'tcp', Listen => 1, ReuseAddr => 1);
+        if (!$s) {
+            unlink $f;
+            next;
+        }
         close $s;
-        next if $PORT_USED{$p}++;
+        $PORT_USED{$p}++;
+        $PORT_OWNER = $$ if !@PORT_FILES;
+        push @PORT_FILES, $f;
         return $p;
     }
-    croak "SC::Cluster: no free port found";
+    croak "SC::Cluster: no free port found between $lo and $hi";
+}
+
+sub _ephemeral_start {
+    my ($lo) = _slurp('/proc/sys/net/ipv4/ip_local_port_range') =~ /(\d+)/;
+    return $lo && $lo > 12000 ? $lo : 32768;
+}
+
+sub _release_ports {
+    return unless $$ == $PORT_OWNER;
+    unlink @PORT_FILES;
+    @PORT_FILES = ();
 }
 
 # Directories: <repo>/t/tmp/cluster-<pid>-<n>/<name>/, or /tmp/sc-cluster-<pid>/...
@@ -1380,6 +1421,7 @@ sub _teardown_all {
 END {
     local $?;
     _teardown_all();
+    _release_ports();
 }
 
 # A second END block, compiled at run time by the first new(): END blocks run
@@ -1407,6 +1449,7 @@ sub _install_signal_handlers {
         $SIG{$sig} = sub {
             _note("caught SIG$sig: tearing down the cluster");
             _teardown_all();
+            _release_ports();
             if (ref $prev eq 'CODE') {
                 $prev->(@_);
                 return;
@@ -1761,6 +1804,11 @@ session_cluster_balancer (1; 0 leaves it out), balancer_manager
 ('/balancer-manager'; '' for none), load_modules (1).
 
 =item SC::Cluster->netns_unavailable, SC::Cluster::static_block($m, $all, channelSendOptions => 8, channelStartOptions => 3, manager => { attr => value }, valves => [ '<Valve .../>' ], jvm_route_binder => 1 | { attr => value }, membership => { attr => value }), SC::Cluster::valves(%opt), SC::Cluster::free_port, SC::Cluster::pid_alive($pid), SC::Cluster::which($command)
+
+free_port: a port on 127.0.0.1 below the ephemeral range, free (a bind
+works) and reserved for this process against every other SC::Cluster
+process by a file in /tmp/sc-cluster-ports (removed at its end; a
+reservation whose process is gone is stale).
 
 =back
 
