@@ -66,10 +66,17 @@ sub proc_state {
 my $HANG_LOG   = q{ErrorLog "|/bin/sh -c 'trap \"\" TERM HUP INT USR1 PIPE; while :; do sleep 1; done'"};
 my $ORPHAN_LOG = q{ErrorLog "|/bin/sh -c '(trap \"\" TERM HUP INT PIPE; exec sleep 300) & exec cat >/dev/null'"};
 my $SEGV_CHILD = q{
+    # the engine's pid, once its page shows one
+    sub engine_pid {
+        my ($c, $n) = @_;
+        return $c->wait_for(sub {
+            my (undef, undef, $b) = $c->get($n, '/cluster-manager?auto');
+            ($b // '') =~ /^EnginePid: ([1-9]\d*)$/m ? $1 : 0;
+        }, timeout => 20);
+    }
     sub segv_child {
         my ($c, $n) = @_;
-        my ($s, undef, $b) = $c->get($n, '/cluster-manager?auto');
-        my ($engine) = ($b // '') =~ /^EnginePid: (\d+)$/m;
+        my $engine = engine_pid($c, $n);
         my ($parent, @kids) = $c->pids($n);
         my @workers = grep { $_ != ($engine // 0) } @kids;
         ok($engine && @workers, "$n: an MPM child to crash (@workers; engine " . ($engine // '?') . ')');
@@ -93,8 +100,7 @@ my $SCRIPT_A = $SEGV_CHILD . q{
     $c->sigstop('frozen');
     my $r = $c->stop('hang', timeout => 1);
     print "stop-hang-returned=$r\n";
-    my (undef, undef, $b) = $c->get('engstop', '/cluster-manager?auto');
-    my ($engine) = ($b // '') =~ /^EnginePid: (\d+)$/m;
+    my $engine = engine_pid($c, 'engstop');
     ok($engine && kill('STOP', $engine), "engstop: its engine $engine is frozen");
     $r = $c->stop('engstop', cont => 0);
     print "stop-engstop-returned=$r engine-alive=", (SC::Cluster::pid_alive($engine) ? 1 : 0), "\n";
