@@ -10,6 +10,7 @@ PKGS=(
   libssl-dev                                              # EncryptInterceptor (AES-GCM)
   libapache2-mod-perl2 libwww-perl                        # Apache::Test suite
   iproute2 curl procps dnsmasq-base nftables              # multi-member harness, DNS membership test, silent members
+  gdb                                                     # writer_killed.t: a process killed inside its write
   chromium fonts-dejavu-core                              # the status page test (headless)
   clang libclang-rt-14-dev                                # make fuzz (libFuzzer, sanitizers)
 )
