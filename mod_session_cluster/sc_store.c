@@ -417,12 +417,11 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
         apr_time_t now = apr_time_now();
         /* idle too long: gone, even before the engine's sweep removes it, and
          * not to be revived by this access */
-        if (out->max_inactive > 0
-            && now - out->last_access > apr_time_from_sec(out->max_inactive)) {
+        if (sc_store_idled_out(now, out->last_access, out->max_inactive)) {
             return SC_STORE_NOTFOUND;
         }
         /* an access within a second of the last one is not worth a write */
-        if (now - out->last_access < apr_time_from_sec(1)) {
+        if (out->last_access > now - apr_time_from_sec(1)) {
             return SC_STORE_OK;
         }
     }
@@ -645,6 +644,20 @@ apr_uint64_t sc_store_bytes_resident(sc_store *st)
     return (apr_uint64_t)((char *)st->slots - (char *)h)
            + (apr_uint64_t)h->slot_hwm * sizeof(sc_sess)
            + (apr_uint64_t)h->block_hwm * SC_STORE_BLOCK;
+}
+
+int sc_store_idled_out(apr_time_t now, apr_time_t last_access, apr_int64_t max_inactive)
+{
+    apr_uint64_t idle;
+    if (max_inactive <= 0 || last_access >= now) {
+        return 0;
+    }
+    /* now > last_access: the difference is exact in 64 unsigned bits */
+    idle = (apr_uint64_t)now - (apr_uint64_t)last_access;
+    if ((apr_uint64_t)max_inactive > APR_UINT64_MAX / (apr_uint64_t)APR_USEC_PER_SEC) {
+        return 0;                     /* longer than time can count */
+    }
+    return idle > (apr_uint64_t)max_inactive * (apr_uint64_t)APR_USEC_PER_SEC;
 }
 
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when)

@@ -157,6 +157,10 @@ int sc_store_same(const char *a, const char *b);
  * had new_id, or another id than 'expect'; NOTFOUND. */
 sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect,
                             char *was);
+/* Has a session last accessed at last_access idled out at now, with
+ * max_inactive seconds allowed (<= 0: never)?  Free of overflow whatever the
+ * values (a replica's come from another member). */
+int sc_store_idled_out(apr_time_t now, apr_time_t last_access, apr_int64_t max_inactive);
 /* Raises last_access (replicated touches). */
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when);
 /* Calls fn for every session (a copy); fn returns 0 to stop. */
