@@ -898,9 +898,11 @@ static void conn_read(sc_engine *e, sc_conn *c)
                 }
                 break;
             }
-            /* a stranger (before its HELLO) may send small frames only */
+            /* a stranger (before its HELLO) may send small frames only, and
+             * none larger than maxMessageSize (the receive buffer's limit) */
             err = sc_frame_hdr_decode(c->rbuf, c->rlen,
                                       c->kind == SC_CONN_IN && !c->peer
+                                          && e->max_message > SC_PREHELLO_MAX
                                           ? SC_PREHELLO_MAX : e->max_message, &h);
             if (err) {
                 bad_input(e, c, err, 0);
