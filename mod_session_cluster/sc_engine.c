@@ -43,6 +43,7 @@ sc_retained *sc_retained_get(server_rec *s)
     sc_retained *r = ap_retained_data_get(retained_key);
     if (!r) {
         r = ap_retained_data_create(retained_key, sizeof(*r));
+        r->layout = SC_RETAINED_LAYOUT;
     }
     return r;
 }
@@ -1067,6 +1068,18 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
     unsigned char fp[SC_FP_LEN] = { 0 };
     int fp_ok;
 
+    /* a graceful restart into another build of the module: what the parent
+     * kept was laid out by that build (its first bytes are no layout number
+     * of ours, or another one); reading it would corrupt the sessions */
+    if (r->layout != SC_RETAINED_LAYOUT) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1350)
+                     "mod_session_cluster was replaced by a build whose shared memory "
+                     "is laid out differently (retained layout 0x%08x, this build "
+                     "0x%08x): a restart cannot carry the sessions over; stop httpd "
+                     "and start it again", (unsigned)r->layout,
+                     (unsigned)SC_RETAINED_LAYOUT);
+        return !OK;
+    }
     if (!r->shm) {
         apr_status_t rv = sc_shm_create(s->process->pool, &r->shm);
         if (rv != APR_SUCCESS) {

@@ -28,8 +28,17 @@
 
 #define SC_FP_LEN 32
 
+/* The layout of what outlives a restart (this struct, the status segment,
+ * the session store).  A graceful restart loads the module's file again but
+ * keeps what the parent retained: a build whose layout differs must not read
+ * it.  Raise it with any change to sc_retained, sc_shm_t or the store. */
+#ifndef SC_RETAINED_LAYOUT
+#define SC_RETAINED_LAYOUT 0x53430002u
+#endif
+
 /* Values that must outlive a restart (process-pool lifetime). */
 typedef struct {
+    apr_uint32_t layout;              /* SC_RETAINED_LAYOUT; first, always */
     sc_shm_t *shm;
     pid_t engine_pid;
     apr_proc_t proc;
