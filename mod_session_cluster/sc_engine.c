@@ -750,6 +750,7 @@ static void take_requested_actions(sc_engine *e)
             h->rejected_full = h->rejected_size = 0;
             h->replicated_in = h->replicated_out = h->transfer_in = h->transfer_out = 0;
             h->rebound = 0;
+            h->writes_undone = 0;
         }
         e->shm->counters_since = apr_time_now();
         sc_mb_publish(e);
