@@ -259,6 +259,12 @@ int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)
     if (!d || r->bad) {
         return 0;
     }
+    if (memchr(d, '\0', s->data_len)) {
+        /* session data is mod_session's encoded text, read as a C string by
+         * every reader: a NUL inside is not a session */
+        r->bad = 1;
+        return 0;
+    }
     s->data = apr_pstrmemdup(p, (const char *)d, s->data_len);
     return 1;
 }

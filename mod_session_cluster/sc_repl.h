@@ -73,7 +73,8 @@ apr_uint64_t sc_rd_u64(sc_rd *r);
 const unsigned char *sc_rd_bytes(sc_rd *r, apr_size_t n);
 /* A session id: checked shape (32 hex, '.', route); NULL if bad. */
 const char *sc_rd_id(sc_rd *r, apr_pool_t *p);
-/* A FULL record (after its type byte). */
+/* A FULL record (after its type byte); 0 when malformed, also when its data
+ * holds a NUL byte (session data is text). */
 int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s);
 
 /* Session data <-> ordered key/value table (values stay url-escaped). */
