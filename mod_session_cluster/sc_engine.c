@@ -479,12 +479,6 @@ static void broadcast_request(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         if (!broadcast_target(p)) {
             continue;
         }
-        if (!p->out) {
-            sc_tr_connect(e, p);
-        }
-        if (!p->out) {
-            continue;
-        }
         if (!g) {
             g = calloc(1, sizeof(*g));
             if (!g) {
@@ -494,8 +488,25 @@ static void broadcast_request(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             g->ipc_seq = h->seq;
             g->started = apr_time_now();
         }
+        if (!p->out) {
+            sc_tr_connect(e, p);
+        }
         ++e->seq;
-        if (sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, e->seq, msg, len) != 0) {
+        if (!p->out
+            || sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, e->seq, msg, len) != 0) {
+            /* a live member this could not be sent to (no connection, or its
+             * send queue full: QueueFull) does not have the change: not
+             * acknowledged, unless that failure found it gone meanwhile (a
+             * member that died is not waited for) */
+            e->shm->c.send_failures++;
+            g->sent++;
+            if (broadcast_target(p)) {
+                g->failed++;
+                if (g->failed == 1) {
+                    apr_snprintf(g->first_error, sizeof(g->first_error),
+                                 "send to %s failed", p->route);
+                }
+            }
             continue;
         }
         pd = pending_new(e, p, e->seq, msg, len);
@@ -506,7 +517,14 @@ static void broadcast_request(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             g->sent++;
         }
     }
-    if (!g || g->waiting == 0) {
+    if (g && g->waiting == 0 && g->failed) {
+        /* nothing left to wait for, and a live member did not get it */
+        sc_engine_answer(e, c, h->seq, 0, (double)(apr_time_now() - g->started) / 1000.0,
+                         apr_psprintf(e->tmp, "%d of %d member(s) did not acknowledge: %s",
+                                      g->failed, g->sent, g->first_error));
+        free(g);
+    }
+    else if (!g || g->waiting == 0) {
         free(g);
         sc_engine_answer(e, c, h->seq, 1, 0, "no other member to replicate to");
     }

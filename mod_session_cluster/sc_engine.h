@@ -315,9 +315,12 @@ sc_peer *sc_mb_add_member(sc_engine *e, const char *host, int port);
 
 /* sc_manager.c (DeltaManager in the engine) */
 /* A session message from a member.  ack_seq: the frame's number when the
- * sender waits for an ACK (0 if not).  Returns 0 when the ACK is deferred (a
- * delta held until the version before it arrives; it is acknowledged when
- * applied, refused if it cannot be), 1 when the caller acknowledges now. */
+ * sender waits for an ACK (0 if not).  Returns 1 when the message is applied
+ * (or this member has its version already, or it needs no applying): the
+ * caller acknowledges now.  Returns 0 when it is not acknowledged now: a
+ * delta held until the version before it arrives (answered when applied, or
+ * refused if it cannot be), or a change not applied (the store refused it,
+ * or a version before it is missing): refused at once with FAIL_ACK. */
 int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
                      apr_uint64_t ack_seq);
 /* Acknowledges frame 'seq' to member p (ok, or refused with a reason). */

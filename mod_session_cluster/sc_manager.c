@@ -15,6 +15,9 @@ APLOG_USE_MODULE(session_cluster);
 #define SC_TRANSFER_HIGH_WATER (1024 * 1024)   /* bytes queued to a joiner */
 #define SC_HELD_MAX 4096                        /* deltas waiting for their base */
 #define SC_HELD_WAIT_MS 100
+#define SC_MAX_INACTIVE APR_INT64_C(2147483647)  /* s: a Java int, as Tomcat's */
+
+static apr_uint64_t bounded_times;             /* replicas whose times were bounded */
 
 static void bad_message(sc_engine *e, sc_conn *c, const char *what)
 {
@@ -35,15 +38,78 @@ static void send_to(sc_engine *e, sc_conn *c, sc_buf *b)
     sc_tr_send_frame(e, c, SC_MSG_DATA, 0, ++e->seq, b->buf, b->len);
 }
 
-static void put_replica(sc_engine *e, const sc_sess_copy *s)
+/* Times a replica carries come from another member: kept within what this
+ * member's own arithmetic and configuration allow (a last access or creation
+ * not after now and not before 1970, a maxInactiveInterval a Java int holds,
+ * as Tomcat's), so that no reader computes with absurd values.  A clock a
+ * little ahead is usual and not worth a line; more than a minute is. */
+static void bound_times(sc_engine *e, sc_peer *from, sc_sess_copy *s)
+{
+    apr_time_t now = apr_time_now();
+    const char *what = NULL;
+    if (s->last_access > now + apr_time_from_sec(60) || s->last_access < 0) {
+        what = "a last access more than a minute ahead or before 1970";
+    }
+    else if (s->max_inactive > SC_MAX_INACTIVE) {
+        what = "a maxInactiveInterval above 2147483647 s";
+    }
+    else if (s->created > now + apr_time_from_sec(60) || s->created < 0) {
+        what = "a creation time more than a minute ahead or before 1970";
+    }
+    if (what) {
+        apr_uint64_t n = ++bounded_times;
+        if (n <= 10 || n % 100 == 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1340)
+                         "replicated session %s from %s has %s (last access %"
+                         APR_TIME_T_FMT ", created %" APR_TIME_T_FMT ", maxInactive %"
+                         APR_INT64_T_FMT " s; now %" APR_TIME_T_FMT "): stored within "
+                         "bounds (%" APR_UINT64_T_FMT " so far)", s->id,
+                         from ? from->route : "?", what, s->last_access, s->created,
+                         s->max_inactive, now, n);
+        }
+    }
+    if (s->last_access > now) {
+        s->last_access = now;
+    }
+    else if (s->last_access < 0) {
+        s->last_access = 0;
+    }
+    if (s->created > now) {
+        s->created = now;
+    }
+    else if (s->created < 0) {
+        s->created = 0;
+    }
+    if (s->max_inactive > SC_MAX_INACTIVE) {
+        s->max_inactive = SC_MAX_INACTIVE;
+    }
+}
+
+/* Stores a replica.  OK, or STALE when this member has that version or a
+ * newer one already: it has the change; else not stored (SC1261). */
+static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s)
 {
     apr_uint64_t v;
-    sc_store_rc rc = sc_store_put(e->store, s->id, s->data, s->data_len, 0, s->version,
-                                  s->created, s->last_access, s->max_inactive, &v);
+    sc_store_rc rc;
+    bound_times(e, from, s);
+    rc = sc_store_put(e->store, s->id, s->data, s->data_len, 0, s->version,
+                      s->created, s->last_access, s->max_inactive, &v);
     if (rc == SC_STORE_FULL || rc == SC_STORE_TOOBIG) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1261)
                      "replicated session %s not stored: %s", s->id, sc_store_rc_text(rc));
     }
+    return rc;
+}
+
+/* A message that asked for an ACK and was not applied: the sender is told
+ * at once (FAIL_ACK, which every member of this protocol reads as a refusal),
+ * so that its synchronous wait reports the failure instead of an ACK. */
+static int not_applied(sc_engine *e, sc_conn *c, apr_uint64_t ack_seq, const char *why)
+{
+    if (ack_seq) {
+        sc_engine_ack(e, c->peer, c, ack_seq, 0, why);
+    }
+    return 0;
 }
 
 static void ask_session(sc_engine *e, sc_peer *from, sc_conn *c, const char *id)
@@ -64,35 +130,90 @@ static void ask_session(sc_engine *e, sc_peer *from, sc_conn *c, const char *id)
     send_to(e, c, &b);
 }
 
-static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned char *msg,
-                       apr_size_t len, int may_hold, apr_uint64_t ack_seq);
+/* What became of a DELTA. */
+typedef enum {
+    DELTA_MALFORMED,
+    DELTA_APPLIED,           /* stored on its base */
+    DELTA_HAVE,              /* this version or a newer one is here already */
+    DELTA_HELD,              /* ahead of the stored version: held a moment */
+    DELTA_MISSED,            /* cannot be applied: the session is asked for */
+    DELTA_REFUSED            /* the store did not take the result */
+} delta_rc;
 
-/* Applies the held deltas that the session's new version makes applicable. */
+static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
+                            const unsigned char *msg, apr_size_t len, int may_hold,
+                            apr_uint64_t ack_seq, const char **why);
+
+/* The version a held DELTA makes (its message was read once already). */
+static apr_uint64_t held_version(const sc_held *h)
+{
+    sc_rd r;
+    sc_rd_init(&r, h->msg, h->len);
+    sc_rd_u8(&r);
+    sc_rd_bytes(&r, sc_rd_u8(&r));
+    sc_rd_u64(&r);
+    return sc_rd_u64(&r);
+}
+
+static void held_free(sc_engine *e, sc_held *h)
+{
+    e->nheld--;
+    free(h->msg);
+    free(h);
+}
+
+/* After session 'id' got a new version: applies the held deltas based on it
+ * (in turn, as each makes the next applicable) and answers the ones whose
+ * version is here now.  Each held delta that asked for an ACK is answered:
+ * ACK when its version is stored, FAIL_ACK when it turned out malformed or
+ * the store refused it. */
 static void drain_held(sc_engine *e, const char *id)
 {
-    int progress = 1;
-    while (progress && e->held) {
+    for (;;) {
         sc_held *h, **pp;
         sc_sess_copy cur;
-        progress = 0;
-        if (sc_store_get(e->store, e->tmp, id, 0, &cur) != SC_STORE_OK) {
+        const char *why = NULL;
+        delta_rc rc;
+        for (h = e->held; h && !sc_store_same(h->id, id); h = h->next) {
+        }
+        if (!h || sc_store_get(e->store, e->tmp, id, 0, &cur) != SC_STORE_OK) {
             return;
         }
         for (pp = &e->held; (h = *pp); pp = &h->next) {
-            if (sc_store_same(h->id, id) && h->base == cur.version) {
-                *pp = h->next;
-                e->nheld--;
-                apply_delta(e, NULL, h->from, h->msg, h->len, 0, 0);
-                if (h->ack_seq) {
-                    /* applied now: the sender's wait ends */
-                    sc_engine_ack(e, h->from, NULL, h->ack_seq, 1, NULL);
-                }
-                free(h->msg);
-                free(h);
-                progress = 1;
+            if (sc_store_same(h->id, id)
+                && (h->base == cur.version || held_version(h) <= cur.version)) {
                 break;
             }
         }
+        if (!h) {
+            return;
+        }
+        *pp = h->next;
+        if (h->base == cur.version) {
+            rc = apply_delta(e, NULL, h->from, h->msg, h->len, 0, 0, &why);
+        }
+        else {
+            rc = DELTA_HAVE;          /* a whole copy brought it meanwhile */
+        }
+        if (h->ack_seq) {
+            if (rc == DELTA_APPLIED || rc == DELTA_HAVE) {
+                /* applied now: the sender's wait ends */
+                sc_engine_ack(e, h->from, NULL, h->ack_seq, 1, NULL);
+            }
+            else {
+                sc_engine_ack(e, h->from, NULL, h->ack_seq, 0,
+                              rc == DELTA_MALFORMED ? "malformed delta" : why);
+            }
+        }
+        if (rc == DELTA_MALFORMED) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1341)
+                         "held delta to session %s from %s is malformed: dropped, "
+                         "the session is asked for", h->id, h->from->route);
+            if (h->from->view == SC_VIEW_ALIVE) {
+                ask_session(e, h->from, NULL, h->id);
+            }
+        }
+        held_free(e, h);
     }
 }
 
@@ -102,7 +223,6 @@ static void held_tick(sc_engine *e, apr_time_t now)
     while ((h = *pp)) {
         if (now > h->deadline) {
             *pp = h->next;
-            e->nheld--;
             if (h->from->view == SC_VIEW_ALIVE) {
                 ask_session(e, h->from, NULL, h->id);
             }
@@ -110,8 +230,7 @@ static void held_tick(sc_engine *e, apr_time_t now)
                 sc_engine_ack(e, h->from, NULL, h->ack_seq, 0,
                               "a version before it never came: the session is asked for");
             }
-            free(h->msg);
-            free(h);
+            held_free(e, h);
             continue;
         }
         pp = &h->next;
@@ -119,16 +238,18 @@ static void held_tick(sc_engine *e, apr_time_t now)
 }
 
 /* A DELTA: applied when its base is the stored version; held a moment when it
- * is ahead; ignored when already applied.  0: malformed. */
-static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned char *msg,
-                       apr_size_t len, int may_hold, apr_uint64_t ack_seq)
+ * is ahead (may_hold); nothing to do when this version is here already.
+ * *why: what was not applied, for a refusal. */
+static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
+                            const unsigned char *msg, apr_size_t len, int may_hold,
+                            apr_uint64_t ack_seq, const char **why)
 {
     apr_pool_t *p = e->tmp;
     sc_sess_copy cur, s;
     apr_uint64_t base, version;
     const char *id, *data;
     sc_rd r;
-    int found, held = 0;
+    int found;
 
     sc_rd_init(&r, msg, len);
     sc_rd_u8(&r);
@@ -139,29 +260,33 @@ static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned c
     s.last_access = (apr_time_t)sc_rd_u64(&r);
     s.max_inactive = (apr_int64_t)sc_rd_u64(&r);
     if (!id || r.bad) {
-        return 0;
+        return DELTA_MALFORMED;
     }
     found = sc_store_get(e->store, p, id, 0, &cur) == SC_STORE_OK;
     if (found && cur.version == base) {
+        sc_store_rc rc;
         data = sc_repl_apply(p, cur.data, &r);
         if (!data) {
-            return 0;
+            return DELTA_MALFORMED;
         }
         apr_cpystrn(s.id, id, sizeof(s.id));
         s.version = version;
         s.created = cur.created;
         s.data = (char *)data;
         s.data_len = (apr_uint32_t)strlen(data);
-        put_replica(e, &s);
-        drain_held(e, id);
+        rc = put_replica(e, from, &s);
+        if (rc == SC_STORE_OK || rc == SC_STORE_STALE) {
+            return rc == SC_STORE_OK ? DELTA_APPLIED : DELTA_HAVE;
+        }
+        *why = apr_psprintf(p, "session not stored: %s", sc_store_rc_text(rc));
+        return DELTA_REFUSED;
     }
-    else if (found && cur.version >= version) {
-        /* already have it (or newer) */
+    if (found && cur.version >= version) {
+        return DELTA_HAVE;
     }
-    else if (may_hold && e->nheld < SC_HELD_MAX) {
+    if (may_hold && e->nheld < SC_HELD_MAX) {
         sc_held *h = calloc(1, sizeof(*h));
         if (h && (h->msg = malloc(len))) {
-            held = 1;
             apr_cpystrn(h->id, id, sizeof(h->id));
             h->base = base;
             h->from = from;
@@ -172,17 +297,14 @@ static int apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const unsigned c
             h->next = e->held;
             e->held = h;
             e->nheld++;
+            return DELTA_HELD;
         }
-        else {
-            free(h);
-            ask_session(e, from, c, id);
-        }
+        free(h);
     }
-    else {
-        /* a delta we cannot apply: we missed one; ask for the session */
-        ask_session(e, from, c, id);
-    }
-    return held ? 2 : 1;
+    /* a delta we cannot apply: we missed one; ask for the session */
+    ask_session(e, from, c, id);
+    *why = "a version before it is missing here: the session is asked for";
+    return DELTA_MISSED;
 }
 
 int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
@@ -207,25 +329,39 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
     switch (type) {
     case SC_REPL_FULL: {
         sc_sess_copy s;
+        sc_store_rc rc;
         if (!sc_rd_full_record(&r, p, &s)) {
             bad_message(e, c, "malformed FULL");
             return 1;
         }
-        put_replica(e, &s);
+        rc = put_replica(e, c->peer, &s);
+        if (rc != SC_STORE_OK && rc != SC_STORE_STALE) {
+            return not_applied(e, c, ack_seq,
+                               apr_psprintf(p, "session not stored: %s",
+                                            sc_store_rc_text(rc)));
+        }
         drain_held(e, s.id);
         break;
     }
-    case SC_REPL_DELTA:
-        switch (apply_delta(e, c, c->peer, msg, len, 1, ack_seq)) {
-        case 0:
+    case SC_REPL_DELTA: {
+        const char *why = NULL;
+        switch (apply_delta(e, c, c->peer, msg, len, 1, ack_seq, &why)) {
+        case DELTA_MALFORMED:
             bad_message(e, c, "malformed DELTA");
             return 1;
-        case 2:
-            return 0;                 /* held: acknowledged when applied */
-        default:
+        case DELTA_HELD:
+            return 0;                 /* held: answered when applied or given up */
+        case DELTA_MISSED:
+        case DELTA_REFUSED:
+            return not_applied(e, c, ack_seq, why);
+        case DELTA_APPLIED:
+            drain_held(e, sc_rd_id(&r, p));
+            break;
+        case DELTA_HAVE:
             break;
         }
         break;
+    }
     case SC_REPL_REMOVE:
     case SC_REPL_EXPIRE:
         id = sc_rd_id(&r, p);
@@ -278,7 +414,9 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
                 bad_message(e, c, "malformed ALL_DATA");
                 return 1;
             }
-            put_replica(e, &s);
+            put_replica(e, c->peer, &s);
+            /* a delta may have come ahead of its session's copy */
+            drain_held(e, s.id);
         }
         e->transfer_received += n;
         e->store->hdr->transfer_in += n;
@@ -481,8 +619,7 @@ typedef struct {
 static int sweep_one(void *ctx, const sc_sess_copy *s, int touched)
 {
     sweep_ctx *sw = ctx;
-    if (s->max_inactive > 0
-        && sw->now - s->last_access > apr_time_from_sec(s->max_inactive)) {
+    if (sc_store_idled_out(sw->now, s->last_access, s->max_inactive)) {
         APR_ARRAY_PUSH(sw->expired, const char *) = apr_pstrdup(sw->e->tmp, s->id);
         return 1;
     }
