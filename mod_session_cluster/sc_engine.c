@@ -998,12 +998,27 @@ static void engine_stop_wait(sc_retained *r, int sig)
     for (i = 0; i < 60; i++) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid || (w < 0 && errno == ECHILD)) {
-            /* exited (or reaped by the MPM already) */
+            /* exited (or reaped by the MPM already); an engine that died of
+             * a signal at stop crashed there: say so */
+            if (w == pid && WIFSIGNALED(status)) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, r->s, SCLOGNO(1380)
+                             "the cluster engine (pid %ld) died of signal %d while "
+                             "stopping", (long)pid, WTERMSIG(status));
+            }
+            else if (w == pid && WIFEXITED(status) && WEXITSTATUS(status) != 0) {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, r->s, SCLOGNO(1381)
+                             "the cluster engine (pid %ld) exited with status %d while "
+                             "stopping", (long)pid, WEXITSTATUS(status));
+            }
             r->engine_pid = 0;
             return;
         }
         apr_sleep(apr_time_from_msec(50));
     }
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, r->s, SCLOGNO(1382)
+                 "the cluster engine (pid %ld) did not stop within 3 s of signal %d: "
+                 "killing it (SIGKILL); its peers will see it die instead of leave",
+                 (long)pid, sig);
     kill(pid, SIGKILL);
     waitpid(pid, &status, 0);
     r->engine_pid = 0;

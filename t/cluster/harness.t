@@ -446,6 +446,8 @@ NETNS: {
     cmp_ok($kind{seg_report} // 0, '>=', 1, 'A: a failed test says a process of seg left a sanitizer report');
     is($kind{engstop}, 1, 'A: a failed test says engstop\'s engine did not say it stopped (SC1234)');
     like($outa, qr/^stop-engstop-returned=0 engine-alive=0$/m, 'A: ... stop returned 0, and httpd had killed the engine');
+    like($outa, qr/SC1382: the cluster engine \(pid \d+\) did not stop within 3 s of signal 15: killing it/,
+         'A: ... and httpd said so in its error_log (SC1382, in the tail shown)');
     ok(!$kind{other}, 'A: no other test failed (k9, kill9ed, and frozen, left frozen, are no failures)')
         or diag(join "\n", grep { !/member (?:hang|orphan|seg|engstop) / } @nok);
     my $plan_at = $outa =~ /^1\.\.\d+$/m ? $-[0] : -1;
