@@ -293,6 +293,7 @@ void sc_engine_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
             }
             else {
                 e->shm->c.send_failures++;
+                pd->peer->c.send_failures++;
                 sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0, ms,
                                  apr_psprintf(e->tmp, "%s refused the message: %s",
                                               pd->peer->route, reason ? reason : "?"));
@@ -318,6 +319,7 @@ static void pending_tick(sc_engine *e, apr_time_t now)
                || pd->peer->view == SC_VIEW_REFUSED;
         if (gone) {
             e->shm->c.send_failures++;
+            pd->peer->c.send_failures++;
             if (pd->group) {
                 /* a member that is no longer live is not waited for: the
                  * change is on every live member */
@@ -333,14 +335,18 @@ static void pending_tick(sc_engine *e, apr_time_t now)
         }
         else if (now > pd->deadline && pd->group) {
             e->shm->c.ack_timeouts++;
+            pd->peer->c.ack_timeouts++;
             e->shm->c.send_failures++;
+            pd->peer->c.send_failures++;
             group_settle(e, pd, 0, apr_psprintf(e->tmp, "no ACK from %s within %ld ms",
                                                 pd->peer->route, e->send_timeout_ms));
             pending_remove(e, pd);
         }
         else if (now > pd->deadline) {
             e->shm->c.ack_timeouts++;
+            pd->peer->c.ack_timeouts++;
             e->shm->c.send_failures++;
+            pd->peer->c.send_failures++;
             sc_engine_answer(e, pd->ipc, pd->ipc_seq, 0,
                              (double)(now - pd->started) / 1000.0,
                              apr_psprintf(e->tmp, "no ACK from %s within %ld ms "
@@ -399,6 +405,7 @@ again:
             }
         }
         e->shm->c.send_failures++;
+        p->c.send_failures++;
         if (pd->group) {
             int gone = p->view == SC_VIEW_DEAD || p->view == SC_VIEW_LEFT;
             group_settle(e, pd, gone, apr_psprintf(e->tmp, "connection to %s lost",
@@ -499,6 +506,7 @@ static void broadcast_request(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
              * acknowledged, unless that failure found it gone meanwhile (a
              * member that died is not waited for) */
             e->shm->c.send_failures++;
+            p->c.send_failures++;
             g->sent++;
             if (broadcast_target(p)) {
                 g->failed++;
@@ -576,6 +584,7 @@ void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     if (sc_tr_send_frame(e, p->out, SC_MSG_DATA, acked ? SC_FF_ACK : 0, e->seq,
                          payload + 1 + rlen, h->length - 1 - rlen) != 0) {
         e->shm->c.send_failures++;
+        p->c.send_failures++;
         sc_engine_answer(e, c, h->seq, 0, 0,
                          apr_psprintf(e->tmp, "send to %s failed", route));
         return;
