@@ -75,4 +75,8 @@ static FUZZ_UNUSED const unsigned char fuzz_prev_key[16] = {
     0x3c, 0x2d, 0x1e, 0x0f
 };
 
+/* The member id of the engine fuzz_stream runs (byte i of 16), which its
+ * sealed seeds (gen_seeds.c) are sealed for. */
+#define FUZZ_SELF_ID_BYTE(i) ((unsigned char)(0x50 + (i)))
+
 #endif /* SC_FUZZ_COMMON_H */

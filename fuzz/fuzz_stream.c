@@ -21,7 +21,7 @@
  * (conn_new is static).  Replaced (below): what the transport hands frames
  * to -- sc_engine_on_ipc, sc_dm_on_message, sc_engine_ack, sc_engine_on_ack,
  * sc_mb_on_heartbeat (returns one member), sc_mb_on_goodbye,
- * sc_mb_on_refused, sc_engine_conn_broken (closes, as the real one does
+ * sc_mb_on_refused, sc_mb_on_auth_refused, sc_engine_conn_broken (closes, as the real one does
  * first), sc_mb_heartbeat (a fixed heartbeat) -- each records an event with
  * the bytes it was given; sc_elem_num, sc_elem_str, ap_runtime_dir_relative
  * (abort: only the listeners use them) and ap_unixd_config; httpd's logging
@@ -175,6 +175,15 @@ void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
     ev('R', why, strlen(why));
 }
 
+/* sc_membership.c: our connection's peer refused what we sealed (declared
+ * here as well: the declaration in sc_engine.h is recent) */
+void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why);
+void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why)
+{
+    FUZZ_CHECK(p == &member);
+    ev('U', why, strlen(why));
+}
+
 void sc_engine_conn_broken(sc_engine *e, sc_conn *c)
 {
     ev('B', "", 0);
@@ -289,18 +298,9 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
     e.store = &store;
     e.listen_fd = e.mcast_fd = e.ipc_fd = -1;
     e.max_message = max_messages[((mode >> 3) & 7) % 5];
-#ifdef FUZZ_TOLERATE_PREHELLO_LIMIT
-    /* Known bug (fuzz/README): a frame before HELLO may be SC_PREHELLO_MAX
-     * long even when maxMessageSize is smaller, and the receive buffer,
-     * sized for maxMessageSize, then takes it only when it comes in one
-     * read.  Tolerated: no maxMessageSize below SC_PREHELLO_MAX before HELLO. */
-    if (kind == 1 && e.max_message < SC_PREHELLO_MAX) {
-        e.max_message = SC_PREHELLO_MAX;
-    }
-#endif
     e.crypto = (mode & 4) && kind != 3 ? crypto : NULL;
     for (i = 0; i < SC_ID_LEN; i++) {
-        e.id[i] = (unsigned char)(0x50 + i);
+        e.id[i] = FUZZ_SELF_ID_BYTE(i);
     }
     apr_pool_create(&e.tmp, p);
     apr_pool_create(&e.frame_tmp, p);
@@ -325,6 +325,18 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
             member.out = c;
         }
     }
+#ifdef SC_DEST_LEN
+    if (kind == 2) {
+        /* EncryptInterceptor seals what goes out on our connection for the
+         * member (sc_tr_connect): the seeds' sender id, i * 17 + 1 */
+        unsigned char id[SC_ID_LEN];
+        for (i = 0; i < SC_ID_LEN; i++) {
+            id[i] = (unsigned char)(i * 17 + 1);
+        }
+        sc_crypto_dest_id(c->dest, id);
+        c->dest_set = 1;
+    }
+#endif
     e.conns = c;
 
     while (off < len && c->state == SC_CS_OPEN) {

@@ -250,6 +250,9 @@ static void stream_frame(sc_buf *s, const unsigned char *old, apr_size_t old_len
 {
     sc_frame_hdr h;
     unsigned char hdr[SC_FRAME_HDR_LEN];
+#ifdef SC_DEST_LEN
+    unsigned char dest[SC_DEST_LEN];
+#endif
     apr_size_t at = s->len, total;
     int i, prev = 0;
     memset(&h, 0, sizeof(h));
@@ -268,10 +271,26 @@ static void stream_frame(sc_buf *s, const unsigned char *old, apr_size_t old_len
         return;
     }
     total = SC_FRAME_HDR_LEN + len + SC_SEAL_OVERHEAD;
+#ifdef SC_DEST_LEN
+    /* frames are sealed for their destination: fuzz_stream's engine */
+    {
+        unsigned char self[SC_ID_LEN];
+        for (i = 0; i < SC_ID_LEN; i++) {
+            self[i] = FUZZ_SELF_ID_BYTE(i);
+        }
+        sc_crypto_dest_id(dest, self);
+    }
+#define SEAL(c, hdr, in, len, out) sc_crypto_seal_frame(c, hdr, sizeof(hdr), dest, in, len, out)
+#define OPEN(c, hdr, in, len, out, prev) \
+    sc_crypto_open_frame(c, hdr, sizeof(hdr), dest, in, len, out, prev)
+#else
+#define SEAL(c, hdr, in, len, out) sc_crypto_seal(c, hdr, sizeof(hdr), in, len, out)
+#define OPEN(c, hdr, in, len, out, prev) sc_crypto_open(c, hdr, sizeof(hdr), in, len, out, prev)
+#endif
     if (old && old_len >= at + total && !memcmp(old + at, hdr, sizeof(hdr))) {
         unsigned char *opened = apr_palloc(pool, len + 1);
-        if (sc_crypto_open(both, hdr, sizeof(hdr), old + at + SC_FRAME_HDR_LEN,
-                           len + SC_SEAL_OVERHEAD, opened, &prev) == 0
+        if (OPEN(both, hdr, old + at + SC_FRAME_HDR_LEN, len + SC_SEAL_OVERHEAD, opened,
+                 &prev) == 0
             && prev == (c == prev_only) && !memcmp(opened, payload, len)) {
             sc_buf_put(s, old + at + SC_FRAME_HDR_LEN, len + SC_SEAL_OVERHEAD);
             return;
@@ -279,12 +298,14 @@ static void stream_frame(sc_buf *s, const unsigned char *old, apr_size_t old_len
     }
     {
         unsigned char *sealed = apr_palloc(pool, len + SC_SEAL_OVERHEAD);
-        if (sc_crypto_seal(c, hdr, sizeof(hdr), payload, len, sealed) != 0) {
+        if (SEAL(c, hdr, payload, len, sealed) != 0) {
             fprintf(stderr, "gen_seeds: sc_crypto_seal failed\n");
             exit(1);
         }
         sc_buf_put(s, sealed, len + SC_SEAL_OVERHEAD);
     }
+#undef SEAL
+#undef OPEN
 }
 
 /* One stream seed: mode, chunk sizes, then the frames; sealed with c (NULL:
@@ -333,6 +354,7 @@ static void streams(const sc_buf *delta)
     stream_seed("stream-stranger-hello", ST_STRANGER, "\x13\x50", NULL, 1, delta);
     stream_seed("stream-stranger-no-hello", ST_STRANGER, "", NULL, 0, delta);
     stream_seed("stream-outbound", ST_OUT | ST_MAX(2), "\x03\x7f", NULL, 1, delta);
+    stream_seed("stream-outbound-sealed", ST_OUT | ST_SEALED, "\x27\x05", cur, 1, delta);
     stream_seed("stream-local", ST_LOCAL | ST_MAX(4), "\x01\x27\x40", NULL, 0, delta);
     stream_seed("stream-sealed", ST_IN | ST_SEALED, "\x27\x1b\x00\x80", cur, 1, delta);
     stream_seed("stream-sealed-previous-key", ST_STRANGER | ST_SEALED | ST_MAX(3), "\x63",

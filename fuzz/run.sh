@@ -57,8 +57,9 @@ known_bugs() {
       bad=$((bad + 1))
     elif out=$("$strict/$t" "$f" 2>&1); then
       echo "fuzz: known bug $t/$name: passes without FUZZ_TOLERATE_$bug: fixed?" \
-           "(then drop -DFUZZ_TOLERATE_$bug from FUZZ_KNOWN_BUGS in Makefile.am," \
-           "and this reproducer, once every reproducer of $bug passes)"
+           "(once every reproducer of $bug passes: drop -DFUZZ_TOLERATE_$bug from" \
+           "FUZZ_KNOWN_BUGS in Makefile.am and move its reproducers to" \
+           "fuzz/corpus/$t/regression-<name>, fuzz/README)"
     else
       echo "fuzz: known bug $t/$name: still there: $(printf '%s\n' "$out" \
            | grep -E 'property violated|runtime error' | head -n 1)"
