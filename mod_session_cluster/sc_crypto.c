@@ -8,7 +8,11 @@
  * random nonce (OpenSSL's DRBG: random nonces are safe for far more messages
  * than a cluster sends under one key) and the 128-bit tag.  The frame header
  * (or the datagram's magic) is authenticated as additional data, so the
- * sender id, the sequence number and the type cannot be changed either.
+ * sender id, the sequence number and the type cannot be changed either; a
+ * frame's additional data also names its destination (sc_crypto_seal_frame),
+ * so that a frame sealed for one member is not authentic at another (a
+ * replay across members).  A multicast heartbeat is for every member holding
+ * the key: its cluster is the key, and its domain is inside the sealed part.
  * Replays are the caller's business: sequence numbers are authenticated, and
  * sc_transport.c / sc_membership.c refuse old ones.
  *
@@ -139,4 +143,52 @@ int sc_crypto_open(sc_crypto *c, const unsigned char *aad, apr_size_t aadlen,
         return 0;
     }
     return -1;
+}
+
+void sc_crypto_dest_id(unsigned char *dest, const unsigned char *id)
+{
+    memset(dest, 0, SC_DEST_LEN);
+    dest[0] = 'I';
+    memcpy(dest + 1, id, 16);
+}
+
+void sc_crypto_dest_addr(unsigned char *dest, int family, const unsigned char *addr,
+                         int port)
+{
+    memset(dest, 0, SC_DEST_LEN);
+    dest[0] = 'A';
+    dest[1] = (unsigned char)family;
+    dest[2] = (unsigned char)(port >> 8);
+    dest[3] = (unsigned char)port;
+    memcpy(dest + 4, addr, family == 4 ? 4 : 16);
+}
+
+/* header + destination: at most a frame header (64 bytes) */
+static apr_size_t frame_aad(unsigned char *aad, const unsigned char *hdr, apr_size_t hdrlen,
+                            const unsigned char *dest)
+{
+    if (hdrlen > 64) {
+        return 0;
+    }
+    memcpy(aad, hdr, hdrlen);
+    memcpy(aad + hdrlen, dest, SC_DEST_LEN);
+    return hdrlen + SC_DEST_LEN;
+}
+
+int sc_crypto_seal_frame(sc_crypto *c, const unsigned char *hdr, apr_size_t hdrlen,
+                         const unsigned char *dest, const unsigned char *in,
+                         apr_size_t len, unsigned char *out)
+{
+    unsigned char aad[64 + SC_DEST_LEN];
+    apr_size_t n = frame_aad(aad, hdr, hdrlen, dest);
+    return n ? sc_crypto_seal(c, aad, n, in, len, out) : -1;
+}
+
+int sc_crypto_open_frame(sc_crypto *c, const unsigned char *hdr, apr_size_t hdrlen,
+                         const unsigned char *dest, const unsigned char *in,
+                         apr_size_t sealed_len, unsigned char *out, int *used_previous)
+{
+    unsigned char aad[64 + SC_DEST_LEN];
+    apr_size_t n = frame_aad(aad, hdr, hdrlen, dest);
+    return n ? sc_crypto_open(c, aad, n, in, sealed_len, out, used_previous) : -1;
 }

@@ -100,6 +100,11 @@ struct sc_conn {
     apr_uint64_t rx_seq;               /* last sequence number taken (encrypted) */
     apr_uint64_t rx_frames;            /* frames taken on this connection */
     int hello_seen;                    /* a heartbeat came on it */
+    unsigned char dest[20];            /* EncryptInterceptor: whom frames on it are
+                                        * sealed for (SC_DEST_LEN, sc_crypto.h) */
+    int dest_set;
+    unsigned char local_dest[20];      /* in: this end's address, as a destination */
+    int local_dest_set;
     sc_conn *next;
 };
 
@@ -131,6 +136,8 @@ struct sc_peer {
     sc_conn *out;
     apr_time_t next_connect;
     int backoff_ms;
+    int auth_backoff_ms;               /* it refused us, or we it (EncryptInterceptor):
+                                        * no connection before next_connect */
     int checking;                      /* failure detector check running */
     apr_time_t check_deadline;
     apr_time_t last_ping;
@@ -307,6 +314,12 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
 void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why);
 void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why);
 void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why);
+/* Our connection to p failed authentication (either side refused it): back
+ * off exponentially; cleared when p answers on a connection of ours or
+ * comes back as a new incarnation. */
+void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why);
+/* The penalty of an address lifted (a member there restarted, authentic). */
+void sc_tr_forgive(sc_engine *e, const char *addr);
 void sc_mb_tick(sc_engine *e, apr_time_t now);
 void sc_mb_publish(sc_engine *e);
 void sc_mb_set_view(sc_engine *e, sc_peer *p, int view, const char *verdict);

@@ -337,6 +337,10 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
             sc_mb_set_view(e, p, SC_VIEW_REFUSED,
                            apr_psprintf(e->tmp, "route %s is held by %s:%d", hb->route,
                                         q->host, q->port));
+            if (via) {
+                /* refused: not answered, and its connection closed */
+                sc_tr_close(e, via, "route held by another member");
+            }
             return NULL;
         }
     }
@@ -369,6 +373,17 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
         return NULL;
     }
     if (hb->incarnation != p->incarnation) {
+        /* a new incarnation (or a member first heard) may hold another key
+         * than before: connect again at once, and take its address's
+         * connections again (penalized for refused frames while it had a
+         * wrong key); with a key, this heartbeat is authentic */
+        if (p->auth_backoff_ms) {
+            p->auth_backoff_ms = 0;
+            p->next_connect = 0;
+        }
+        if (e->crypto) {
+            sc_tr_forgive(e, addr);
+        }
         /* a new incarnation numbers its frames and heartbeats from 1 again */
         if (p->replay) {
             memset(p->replay, 0, sizeof(*p->replay));
@@ -429,7 +444,8 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
                               : via ? "heard over TCP" : "heard by multicast";
         sc_mb_set_view(e, p, SC_VIEW_ALIVE, why);
     }
-    if (!p->out && !p->observer && p->resolved) {
+    if (!p->out && !p->observer && p->resolved
+        && !(p->auth_backoff_ms && now < p->next_connect)) {
         sc_tr_connect(e, p);
     }
     return p;
@@ -460,6 +476,11 @@ void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why)
 void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
 {
     apr_time_t now = apr_time_now();
+    if (p->auth_backoff_ms && now < p->next_connect) {
+        /* it refused our key: no check, no reconnection before the time */
+        p->last_lost = now;
+        return;
+    }
     if (now - p->last_lost < apr_time_from_sec(1)) {
         /* lost again at once (it closes what we open): back off, do not
          * hammer it; its heartbeats or dropTime decide */
@@ -478,6 +499,20 @@ void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
     p->check_deadline = apr_time_now() + apr_time_from_msec(e->check_timeout_ms);
     p->next_connect = 0;
     sc_tr_connect(e, p);
+}
+
+void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why)
+{
+    apr_time_t now = apr_time_now();
+    /* 0.5 s, doubled up to 30 s: a member with another key is tried a few
+     * times a minute, not in a loop (each try is an AuthFailure there or here) */
+    p->auth_backoff_ms = p->auth_backoff_ms <= 0 ? 500
+                         : p->auth_backoff_ms >= 15000 ? 30000 : p->auth_backoff_ms * 2;
+    p->next_connect = now + apr_time_from_msec(p->auth_backoff_ms);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1351)
+                 "EncryptInterceptor: connection to member %s (%s:%d) refused (%s): "
+                 "the next one in %d ms", p->route[0] ? p->route : "?", p->host, p->port,
+                 why, p->auth_backoff_ms);
 }
 
 void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)

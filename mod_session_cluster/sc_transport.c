@@ -380,6 +380,22 @@ void sc_tr_connect(sc_engine *e, sc_peer *p)
     c->state = SC_CS_CONNECTING;
     c->peer = p;
     p->out = c;
+    /* frames on it are sealed for the member's id once it is known from the
+     * member itself, else for the address it is reached at (a configured
+     * uniqueId is not trusted for this: if it were wrong, nothing would pass) */
+    if (p->id_known) {
+        sc_crypto_dest_id(c->dest, p->id);
+    }
+    else {
+        int family = p->sa.ss_family == AF_INET6 ? 6 : 4;
+        const unsigned char *a = family == 6
+            ? (const unsigned char *)&((struct sockaddr_in6 *)&p->sa)->sin6_addr
+            : (const unsigned char *)&((struct sockaddr_in *)&p->sa)->sin_addr;
+        int port = family == 6 ? ntohs(((struct sockaddr_in6 *)&p->sa)->sin6_port)
+                               : ntohs(((struct sockaddr_in *)&p->sa)->sin_port);
+        sc_crypto_dest_addr(c->dest, family, a, port);
+    }
+    c->dest_set = 1;
 }
 
 /* Queues bytes on a connection and tries to write them at once. */
@@ -480,9 +496,16 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
     if (sealed) {
         /* malloc'd, not from e->tmp: a state transfer seals many blocks of a
          * megabyte in one turn of the loop */
+        if (!c->dest_set) {
+            /* cannot happen: an inbound connection answers only what it
+             * opened, which named its sender */
+            sc_tr_close(e, c, "EncryptInterceptor: no destination to seal for");
+            return -1;
+        }
         sealed_buf = malloc(len + extra);
         if (!sealed_buf
-            || sc_crypto_seal(e->crypto, hdr, sizeof(hdr), payload, len, sealed_buf) != 0) {
+            || sc_crypto_seal_frame(e->crypto, hdr, sizeof(hdr), c->dest, payload, len,
+                                    sealed_buf) != 0) {
             free(sealed_buf);
             sc_tr_close(e, c, "EncryptInterceptor: sealing failed");
             return -1;
@@ -591,6 +614,20 @@ static void penalize(sc_engine *e, const char *remote)
     }
 }
 
+void sc_tr_forgive(sc_engine *e, const char *addr)
+{
+    int i;
+    for (i = 0; i < SC_PENALTY_SLOTS; i++) {
+        /* only a refusal in force: the count of bad frames stays */
+        if (!strcmp(e->penalty[i].addr, addr) && e->penalty[i].until > apr_time_now()) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1352)
+                         "%s: a member there is heard, authentic, as a new incarnation: "
+                         "its connections are taken again", addr);
+            memset(&e->penalty[i], 0, sizeof(e->penalty[i]));
+        }
+    }
+}
+
 static int penalized(sc_engine *e, const char *remote)
 {
     char addr[48];
@@ -647,6 +684,11 @@ static void auth_failure(sc_engine *e, sc_conn *c, const char *from, int replay)
     if (c && c->kind == SC_CONN_IN) {
         penalize(e, c->remote);
     }
+    else if (c && c->kind == SC_CONN_OUT && c->peer) {
+        /* the member's answer on our own connection: it uses another key */
+        sc_mb_on_auth_refused(e, c->peer, replay == 2 ? "it answered with a replayed frame"
+                                                      : "its answer is not authentic");
+    }
     if (n <= 10 || n % 100 == 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1290)
                      "EncryptInterceptor: %s from %s refused: %s (%" APR_UINT64_T_FMT
@@ -673,10 +715,23 @@ static const unsigned char *open_frame(sc_engine *e, sc_conn *c, const sc_frame_
         return NULL;
     }
     plain = apr_palloc(e->tmp, h->length + 1);
-    if (sc_crypto_open(e->crypto, c->rbuf, SC_FRAME_HDR_LEN, c->rbuf + SC_FRAME_HDR_LEN,
-                       (apr_size_t)h->length + SC_SEAL_OVERHEAD, plain, &prev) != 0) {
-        auth_failure(e, c, c->remote, 1);
-        return NULL;
+    {
+        /* sealed for this member: its id, or (a sender that did not know the
+         * id yet) the address it connected to, which only an inbound
+         * connection has; a frame sealed for another member fails here */
+        unsigned char self[SC_DEST_LEN];
+        sc_crypto_dest_id(self, e->id);
+        if (sc_crypto_open_frame(e->crypto, c->rbuf, SC_FRAME_HDR_LEN, self,
+                                 c->rbuf + SC_FRAME_HDR_LEN,
+                                 (apr_size_t)h->length + SC_SEAL_OVERHEAD, plain, &prev) != 0
+            && (c->kind != SC_CONN_IN || !c->local_dest_set
+                || sc_crypto_open_frame(e->crypto, c->rbuf, SC_FRAME_HDR_LEN, c->local_dest,
+                                        c->rbuf + SC_FRAME_HDR_LEN,
+                                        (apr_size_t)h->length + SC_SEAL_OVERHEAD, plain,
+                                        &prev) != 0)) {
+            auth_failure(e, c, c->remote, 1);
+            return NULL;
+        }
     }
     if (prev) {
         e->shm->c.previous_key++;
@@ -703,6 +758,16 @@ static const unsigned char *open_frame(sc_engine *e, sc_conn *c, const sc_frame_
     }
     c->rx_seq = h->seq;
     c->rx_frames++;
+    if (c->kind == SC_CONN_IN && !c->dest_set) {
+        /* answers go to the sender of the first authentic frame */
+        sc_crypto_dest_id(c->dest, h->sender);
+        c->dest_set = 1;
+    }
+    else if (c->kind == SC_CONN_OUT && c->peer) {
+        /* the member opened what we sent and answered: our key works there */
+        c->peer->auth_backoff_ms = 0;
+        sc_crypto_dest_id(c->dest, h->sender);
+    }
     return plain;
 }
 
@@ -866,16 +931,19 @@ static void conn_read(sc_engine *e, sc_conn *c)
         }
         want = c->rcap - c->rlen;
         n = recv(c->fd, c->rbuf + c->rlen, want, 0);
-        if (n == 0) {
-            sc_engine_conn_broken(e, c);
-            return;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            break;
         }
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                break;
-            }
-            if (errno == EINTR) {
-                continue;
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            if (c->kind == SC_CONN_OUT && e->crypto && c->peer && !c->rx_frames
+                && !c->goodbye) {
+                /* closed before it answered our HELLO: it refused what we
+                 * sealed (another key), or us; not again at once */
+                sc_mb_on_auth_refused(e, c->peer, "it closed our connection before "
+                                                  "answering");
             }
             sc_engine_conn_broken(e, c);
             return;
@@ -1046,6 +1114,34 @@ void sc_tr_tick(sc_engine *e, apr_time_t now)
     }
 }
 
+/* An inbound connection's own end, as a sender that does not know this
+ * member's id seals for it (sc_crypto_dest_addr): the address it connected to. */
+static void local_dest(sc_conn *c)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    if (!c || getsockname(c->fd, (struct sockaddr *)&ss, &sl) != 0) {
+        return;
+    }
+    if (ss.ss_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+        sc_crypto_dest_addr(c->local_dest, 4, (const unsigned char *)&in->sin_addr,
+                            ntohs(in->sin_port));
+        c->local_dest_set = 1;
+    }
+    else if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+        const unsigned char *a = (const unsigned char *)&in6->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+            sc_crypto_dest_addr(c->local_dest, 4, a + 12, ntohs(in6->sin6_port));
+        }
+        else {
+            sc_crypto_dest_addr(c->local_dest, 6, a, ntohs(in6->sin6_port));
+        }
+        c->local_dest_set = 1;
+    }
+}
+
 static void do_accept(sc_engine *e, int lfd, int kind)
 {
     for (;;) {
@@ -1072,7 +1168,7 @@ static void do_accept(sc_engine *e, int lfd, int kind)
                 continue;
             }
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-            conn_new(e, fd, kind, buf);
+            local_dest(conn_new(e, fd, kind, buf));
         }
         else {
             conn_new(e, fd, kind, "local");

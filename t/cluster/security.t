@@ -273,11 +273,13 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
 
     # valid key: HELLO (seq 10), DATA (seq 20, ACK asked), the same DATA bytes
     # again; then a new connection: HELLO (seq 15), the same DATA bytes
-    my @k = ('-k', $KEY_OLD, @id);
+    # (sealed for node1's Receiver address, as a sender that does not know
+    # node1's id seals: -t)
+    my @k = ('-k', $KEY_OLD, '-t', $NODE1, @id);
     my $hello1 = forge_hex(@k, '-s', 10, 'hello');
     my $data   = forge_hex(@k, '-s', 20, '-F', 1, 'data');
     my $hello2 = forge_hex(@k, '-S', 7, '-s', 15, 'hello');
-    $out = forge('-c', $NODE1, '-k', $KEY_OLD, 'raw', $hello1, 'expect', 'PONG', 20000,
+    $out = forge('-c', $NODE1, '-k', $KEY_OLD, @id, 'raw', $hello1, 'expect', 'PONG', 20000,
                  'raw', $data, 'expect', 'ACK', 20000, 'raw', $data, 'wait', 20000);
     like($out, qr/^recv PONG .*route=node1$/m, '(b) a HELLO sealed with the valid key is answered (PONG)')
         or diag($out);
@@ -289,7 +291,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
            '(b) the same DATA bytes again on that connection: not acknowledged, connection closed')
             or diag($out);
     }
-    $out = forge('-c', $NODE1, '-k', $KEY_OLD, 'raw', $hello2, 'expect', 'PONG', 20000,
+    $out = forge('-c', $NODE1, '-k', $KEY_OLD, @id, 'raw', $hello2, 'expect', 'PONG', 20000,
                  'raw', $data, 'wait', 20000);
     like($out, qr/^recv PONG/m, '(b) a new connection with a new HELLO is answered') or diag($out);
     unlike($out, qr/^recv ACK/m, '(b) the same DATA bytes on the new connection are not acknowledged')
@@ -584,14 +586,16 @@ $c->teardown;
     my $l2 = $c->wait_for(sub { log_since('node2', $off{node2}) =~ /(SC1222: [^\n]*)/ ? $1 : '' }, timeout => 20);
     like($l2, qr/SC1222: the member at \Q$MALLORY2\E:4000 .*uses this member's route node2: (?:it is refused|it was here first)/,
          '(f) node2 refuses it: SC1222 (its own route)') or diag(log_since('node2', $off{node2}));
-    # ... and over TCP (a HELLO to node1, another id and port; node1 reads it
-    # before our close)
+    # ... and over TCP (a HELLO to node1, another id and port): refused, so
+    # not answered and its connection closed ("wait" returns at the close)
     %off = map { $_ => length $c->error_log($_) } qw(node1 node2);
     $out = forge('-c', rx('node1'), '-r', 'node2', '-a', $MALLORY2, '-p', 4001, '-i', 'ce' x 16,
-                 '-I', $inc + 2000, 'hello');
+                 '-I', $inc + 2000, 'hello', 'wait', 20000);
     my $l3 = $c->wait_for(sub { log_since('node1', $off{node1}) =~ /(SC1224: [^\n]*)/ ? $1 : '' }, timeout => 20);
     like($l3, qr/SC1224: the member at \Q$MALLORY2\E:4001 claims route node2/,
          '(f) a HELLO claiming route node2 over TCP: SC1224') or diag($out);
+    unlike($out, qr/^recv/m, '(f) ... not answered (no PONG)') or diag($out);
+    ok(closed_by_member($out), '(f) ... and node1 closes the connection') or diag($out);
     # node2's own id with an older incarnation
     $out = forge('-u', $GROUP, '-r', 'node2', '-a', $MALLORY2, '-i', $id, '-I', $inc - 1,
                  '-S', 1_000_000, 'mcast');

@@ -17,6 +17,8 @@
 #include "apr_pools.h"
 
 #include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <netpacket/packet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -42,8 +44,13 @@ static const char usage[] =
 "Sealing (EncryptInterceptor):\n"
 "  -k HEX        seal with this key (16, 24 or 32 bytes as hex): frames get\n"
 "                flag TAGGED and 28 bytes (nonce, tag) after the payload, with\n"
-"                the 40-byte header as additional data; datagrams are \"SCE1\"\n"
-"                and the sealed heartbeat.  -k - : clear again (the default)\n"
+"                the 40-byte header and the destination as additional data;\n"
+"                datagrams are \"SCE1\" and the sealed heartbeat.  -k - : clear\n"
+"                again (the default)\n"
+"  -t DEST       the destination frames are sealed for: a member id (16 bytes\n"
+"                as hex) or HOST:PORT (its Receiver, as a member that does not\n"
+"                know its id yet seals); default: the -c HOST:PORT.  Frames\n"
+"                received are opened as sealed for -i (the member id)\n"
 "Heartbeat fields (hello, ping, mcast):\n"
 "  -r ROUTE      route (default forge)           -i HEX  member id, 16 bytes\n"
 "  -I N          incarnation (default 1)         -S N    heartbeat sequence\n"
@@ -79,6 +86,11 @@ static const char usage[] =
 "                N ms local=ADDR:PORT\" or \"conn I open local=ADDR:PORT\" each,\n"
 "                then \"conns opened=N closed=K\";\n"
 "                then they are closed\n"
+"  tcpsniff SRC DST:PORT TYPE MS   (raw socket, in the receiver's network\n"
+"                namespace) the first frame of TYPE (HELLO, PING, ...) in a TCP\n"
+"                segment from address SRC to DST:PORT within MS ms, printed as\n"
+"                \"frame type=T seq=N sender=HEX src=A:P raw=HEX\" (the frame's\n"
+"                bytes as sent); else \"tcpsniff: none\" (exit status 3)\n"
 "  sniff HOST:PORT MS   join that multicast group; the first heartbeat from\n"
 "                route -r within MS ms (opened with -k when sealed; \"-r -\": any)\n"
 "                is printed as \"heartbeat route=R id=HEX incarnation=N seq=N\n"
@@ -92,6 +104,8 @@ static const char usage[] =
 "           -F 1 data again wait 1000\n";
 
 static sc_crypto *key;            /* NULL: clear */
+static unsigned char dest[SC_DEST_LEN];
+static int dest_given;
 static sc_heartbeat hb;
 static apr_uint64_t seq = 1;
 static apr_uint16_t extra_flags;
@@ -296,7 +310,15 @@ static void frame(int type, const unsigned char *pl, apr_size_t len)
         sc_put32(last + 32, (apr_uint32_t)once_length);
     }
     if (key) {
-        if (sc_crypto_seal(key, last, SC_FRAME_HDR_LEN, pl, len, last + SC_FRAME_HDR_LEN)) {
+        if (!dest_given && mode == 'c') {
+            sc_crypto_dest_addr(dest, 4, (const unsigned char *)&peer.sin_addr,
+                                ntohs(peer.sin_port));
+        }
+        else if (!dest_given) {
+            die_usage("a sealed frame needs a destination: -t or -c", NULL);
+        }
+        if (sc_crypto_seal_frame(key, last, SC_FRAME_HDR_LEN, dest, pl, len,
+                                 last + SC_FRAME_HDR_LEN)) {
             fprintf(stderr, "sc_forge: sealing failed\n");
             exit(1);
         }
@@ -363,9 +385,11 @@ static int print_frames(int until)
         pl = rbuf + SC_FRAME_HDR_LEN;
         printf("recv %s seq=%llu", sc_msg_type_name(h.type), (unsigned long long)h.seq);
         if (h.flags & SC_FF_TAGGED) {
+            unsigned char self[SC_DEST_LEN];
+            sc_crypto_dest_id(self, hb.id);
             if (!key || h.tag_length != SC_SEAL_OVERHEAD
-                || sc_crypto_open(key, rbuf, SC_FRAME_HDR_LEN, pl,
-                                  h.length + SC_SEAL_OVERHEAD, plain, NULL)) {
+                || sc_crypto_open_frame(key, rbuf, SC_FRAME_HDR_LEN, self, pl,
+                                        h.length + SC_SEAL_OVERHEAD, plain, NULL)) {
                 printf(" sealed, not opened");
                 pl = NULL;
             }
@@ -592,6 +616,76 @@ static void sniff(const char *group, long long ms)
     close(fd);
 }
 
+/* The first frame of a type in a TCP segment from src to dst (an AF_PACKET
+ * socket: root, in the namespace the segments reach). */
+static void tcpsniff(const char *src, const char *dst, int type, long long ms)
+{
+    struct sockaddr_in want;
+    struct in_addr from;
+    double t0 = now_ms(), left;
+    int fd = socket(AF_PACKET, SOCK_DGRAM, htons(ETH_P_IP));
+    host_port(dst, &want);
+    if (inet_pton(AF_INET, src, &from) != 1) {
+        die_usage("tcpsniff: an IPv4 address expected", src);
+    }
+    if (fd < 0) {
+        printf("tcpsniff: no packet socket: %s\n", strerror(errno));
+        status = 1;
+        fflush(stdout);
+        return;
+    }
+    while ((left = t0 + (double)ms - now_ms()) > 0) {
+        unsigned char pkt[65536];
+        struct pollfd pfd = { fd, POLLIN, 0 };
+        ssize_t n;
+        size_t ihl, thl, tot;
+        const unsigned char *tcp, *f;
+        size_t flen;
+        if (poll(&pfd, 1, (int)left + 1) <= 0) {
+            continue;
+        }
+        n = recv(fd, pkt, sizeof(pkt), 0);
+        if (n < 20 || (pkt[0] >> 4) != 4 || pkt[9] != 6) {
+            continue;
+        }
+        ihl = (size_t)(pkt[0] & 15) * 4;
+        tot = ((size_t)pkt[2] << 8) | pkt[3];
+        if (tot > (size_t)n || ihl < 20 || ihl + 20 > tot
+            || memcmp(pkt + 12, &from, 4) || memcmp(pkt + 16, &want.sin_addr, 4)) {
+            continue;
+        }
+        tcp = pkt + ihl;
+        thl = (size_t)(tcp[12] >> 4) * 4;
+        if (memcmp(tcp + 2, &want.sin_port, 2) || thl < 20 || ihl + thl > tot) {
+            continue;
+        }
+        f = tcp + thl;
+        flen = tot - ihl - thl;
+        if (flen < SC_FRAME_HDR_LEN || memcmp(f, SC_FRAME_MAGIC, 4) || f[5] != type) {
+            continue;
+        }
+        {
+            size_t whole = SC_FRAME_HDR_LEN + sc_get32(f + 32) + sc_get16(f + 36);
+            if (whole > flen) {
+                continue;             /* not all in this segment */
+            }
+            printf("frame type=%s seq=%llu sender=", sc_msg_type_name(type),
+                   (unsigned long long)sc_get64(f + 24));
+            hexout(stdout, f + 8, SC_ID_LEN);
+            printf(" src=%s:%u raw=", src, (unsigned)((tcp[0] << 8) | tcp[1]));
+            hexout(stdout, f, whole);
+            printf("\n");
+            fflush(stdout);
+        }
+        close(fd);
+        return;
+    }
+    printf("tcpsniff: none\n");
+    fail_soft();
+    fflush(stdout);
+    close(fd);
+}
+
 int main(int argc, char **argv)
 {
     int i;
@@ -649,6 +743,22 @@ int main(int argc, char **argv)
                     || sc_crypto_create(pool, kb, (int)n, NULL, 0, &key)) {
                     die_usage("a key is 16, 24 or 32 bytes as hex", v);
                 }
+                break;
+            case 't':
+                if (strchr(v, ':')) {
+                    struct sockaddr_in t;
+                    host_port(v, &t);
+                    sc_crypto_dest_addr(dest, 4, (const unsigned char *)&t.sin_addr,
+                                        ntohs(t.sin_port));
+                }
+                else {
+                    unsigned char id[SC_ID_LEN];
+                    if (hex(v, id, SC_ID_LEN) != SC_ID_LEN) {
+                        die_usage("-t: a member id (16 bytes as hex) or HOST:PORT", v);
+                    }
+                    sc_crypto_dest_id(dest, id);
+                }
+                dest_given = 1;
                 break;
             case 'r':
                 if (strlen(v) > SC_ROUTE_MAX) {
@@ -752,6 +862,14 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "conns") && v && i + 2 < argc) {
             conns(num(v), num(argv[i + 2]));
             i += 2;
+        }
+        else if (!strcmp(a, "tcpsniff") && v && i + 4 < argc) {
+            int t = type_by_name(argv[i + 3]);
+            if (t < 0) {
+                die_usage("tcpsniff: unknown message type", argv[i + 3]);
+            }
+            tcpsniff(v, argv[i + 2], t, num(argv[i + 4]));
+            i += 4;
         }
         else if (!strcmp(a, "sniff") && v && i + 2 < argc) {
             sniff(v, num(argv[i + 2]));
