@@ -60,8 +60,10 @@ typedef enum {
     SC_MSG_HELLO = 1,        /* first frame on a connection: sender's heartbeat */
     SC_MSG_GOODBYE = 2,      /* the sender leaves the cluster now */
     SC_MSG_DATA = 3,         /* an application message (sessions, later) */
-    SC_MSG_ACK = 4,          /* payload: 8-byte sequence acknowledged */
-    SC_MSG_FAIL_ACK = 5,     /* payload: 8-byte sequence, then a reason text */
+    SC_MSG_ACK = 4,          /* payload: 8-byte sequence acknowledged (applied,
+                              * for a DATA frame sent with SC_FF_ACK) */
+    SC_MSG_FAIL_ACK = 5,     /* payload: 8-byte sequence, then a reason text:
+                              * received but not applied (refused) */
     SC_MSG_PING = 6,         /* failure detector / static membership: heartbeat */
     SC_MSG_PONG = 7,         /* answer to PING: the answerer's heartbeat */
     SC_MSG_MAX = 7

@@ -20,6 +20,14 @@
  *   GET_SESSION 9 [idlen:1][id]                    "I missed a delta"
  *   REBIND   10 [idlen:1][old id][idlen:1][new id] the session moved to the
  *                                                  new id's route
+ *
+ * Times are apr_time_t (microseconds since 1970), max_inactive seconds (<= 0:
+ * never).  A receiver keeps a replica's times within bounds (not after now,
+ * not before 1970, max_inactive at most 2147483647 s; SC1340) and refuses
+ * data holding a NUL byte.  A message sent with an ACK asked for is answered
+ * ACK only once applied (or when that version is there already); FAIL_ACK
+ * when it is not (the store refused it, a version before it is missing, a
+ * held delta turned out malformed).
  */
 #ifndef SC_REPL_H
 #define SC_REPL_H
