@@ -47,7 +47,11 @@
 #define SC_FRAME_HDR_LEN      40
 #define SC_FRAME_MAGIC        "SCF1"
 #define SC_HB_MAGIC           "SCH1"
-#define SC_HB_SEALED_MAGIC    "SCE1"   /* EncryptInterceptor: a sealed heartbeat follows */
+/* EncryptInterceptor: a sealed heartbeat follows.  "SCE2" since frames name
+ * their destination (issue 14): a keyed member of an earlier version ("SCE1")
+ * and one of this version are strangers, as members with different keys are,
+ * rather than members that see each other and cannot open each other's frames */
+#define SC_HB_SEALED_MAGIC    "SCE2"
 #define SC_HB_FIXED_LEN       69
 #define SC_ROUTE_MAX          63
 #define SC_DOMAIN_MAX         64

@@ -546,7 +546,7 @@ void sc_tr_mcast_send(sc_engine *e, int state)
     }
     n = sc_mb_heartbeat(e, state, buf, sizeof(buf));
     if (n && e->crypto) {
-        /* "SCE1", then the heartbeat sealed with the magic as its data */
+        /* "SCE2", then the heartbeat sealed with the magic as its data */
         unsigned char sealed[4 + SC_HB_MAX_LEN + SC_SEAL_OVERHEAD];
         memcpy(sealed, SC_HB_SEALED_MAGIC, 4);
         if (sc_crypto_seal(e->crypto, sealed, 4, buf, n, sealed + 4) != 0) {

@@ -18,7 +18,7 @@
 #       Transport timeout: ConnsTimedOut, SC1296 for each), a
 #       length of 2^31 and 5000-byte frames before HELLO (BadFrames), version
 #       byte 9 (BadFrames); multicast heartbeats in clear, sealed with a wrong
-#       key and garbage after "SCE1" (AuthFailures), node2's own sealed
+#       key and garbage after "SCE2" (AuthFailures), node2's own sealed
 #       heartbeat captured and sent again (Replays); each counter grows by
 #       exactly what was sent; node1 stays healthy (same engine, EngineHealth
 #       ok, both members alive, no crash) and all 12 sessions read the same
@@ -330,7 +330,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
     my ($raw) = $cap =~ /^heartbeat route=node2 .* raw=([0-9a-f]+)$/m;
     ok($raw, "(b) node2's sealed heartbeat captured on the group") or diag($cap);
     $out = forge('-u', $GROUP, '-r', 'mallory', '-a', $MALLORY, '-i', 'ab' x 16, '-I', 5, 'mcast',
-                 '-k', $KEY_WRONG, 'mcast', 'raw', unpack('H*', 'SCE1') . ('5a' x 80),
+                 '-k', $KEY_WRONG, 'mcast', 'raw', unpack('H*', 'SCE2') . ('5a' x 80),
                  'raw', $raw // '00');
     is(() = $out =~ /^sent /mg, 4, '(b) 4 forged datagrams sent: clear, wrong key, garbage, the captured one')
         or diag($out);
