@@ -314,9 +314,9 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
 void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why);
 void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why);
 void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why);
-/* Our connection to p failed authentication (either side refused it): back
- * off exponentially; cleared when p answers on a connection of ours or
- * comes back as a new incarnation. */
+/* Our connection to p was refused (closed before p answered our HELLO, or
+ * p's answer failed authentication): back off exponentially; cleared when p
+ * answers on a connection of ours or comes back as a new incarnation. */
 void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why);
 /* The penalty of an address lifted (a member there restarted, authentic). */
 void sc_tr_forgive(sc_engine *e, const char *addr);

@@ -337,8 +337,10 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
             sc_mb_set_view(e, p, SC_VIEW_REFUSED,
                            apr_psprintf(e->tmp, "route %s is held by %s:%d", hb->route,
                                         q->host, q->port));
-            if (via) {
-                /* refused: not answered, and its connection closed */
+            if (via && via->kind == SC_CONN_IN) {
+                /* refused: not answered, and its connection closed (it backs
+                 * off: closed before an answer); our own connection to it
+                 * stays, or we would reconnect to it in a loop */
                 sc_tr_close(e, via, "route held by another member");
             }
             return NULL;
@@ -504,13 +506,14 @@ void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
 void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why)
 {
     apr_time_t now = apr_time_now();
-    /* 0.5 s, doubled up to 30 s: a member with another key is tried a few
-     * times a minute, not in a loop (each try is an AuthFailure there or here) */
+    /* 0.5 s, doubled up to 30 s: a member with another key (or one that
+     * refuses us) is tried a few times a minute, not in a loop (each try is
+     * an AuthFailure there or here) */
     p->auth_backoff_ms = p->auth_backoff_ms <= 0 ? 500
                          : p->auth_backoff_ms >= 15000 ? 30000 : p->auth_backoff_ms * 2;
     p->next_connect = now + apr_time_from_msec(p->auth_backoff_ms);
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1351)
-                 "EncryptInterceptor: connection to member %s (%s:%d) refused (%s): "
+                 "connection to member %s (%s:%d) refused (%s): "
                  "the next one in %d ms", p->route[0] ? p->route : "?", p->host, p->port,
                  why, p->auth_backoff_ms);
 }

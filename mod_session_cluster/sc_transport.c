@@ -838,6 +838,9 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         if (c->kind == SC_CONN_IN && !c->peer) {
             c->peer = p;
         }
+        if (c->kind == SC_CONN_OUT && c->peer == p) {
+            p->auth_backoff_ms = 0;   /* it answers on our connection */
+        }
         if (e->crypto && !p->replay) {
             p->replay = calloc(1, sizeof(*p->replay));
             if (p->replay) {
@@ -938,10 +941,11 @@ static void conn_read(sc_engine *e, sc_conn *c)
             continue;
         }
         if (n <= 0) {
-            if (c->kind == SC_CONN_OUT && e->crypto && c->peer && !c->rx_frames
+            if (c->kind == SC_CONN_OUT && c->peer && !c->hello_seen && !c->rx_frames
                 && !c->goodbye) {
                 /* closed before it answered our HELLO: it refused what we
-                 * sealed (another key), or us; not again at once */
+                 * sealed (another key), or us (its route conflict, its
+                 * penalty, another domain); not again at once */
                 sc_mb_on_auth_refused(e, c->peer, "it closed our connection before "
                                                   "answering");
             }

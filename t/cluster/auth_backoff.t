@@ -107,10 +107,10 @@ cmp_ok($tcp_refused, '<', 20,
        "node1's AuthFailures beyond node2's heartbeats: fewer than 20 ($d{'node1.AuthFailures'} - $d{'node2.HeartbeatsOut'})");
 cmp_ok($d{'node2.AuthFailures'}, '<', 20, "node2's AuthFailures: fewer than 20 ($d{'node2.AuthFailures'})");
 like($c->error_log('node1'),
-     qr/SC1351: EncryptInterceptor: connection to member \S+ \([\d.]+:\d+\) refused \(its answer is not authentic\): the next one in \d+ ms/,
+     qr/SC1351: connection to member \S+ \([\d.]+:\d+\) refused \(its answer is not authentic\): the next one in \d+ ms/,
      'node1 logs SC1351: node2\'s answer on its connection is not authentic, the next try later');
 like($c->error_log('node2'),
-     qr/SC1351: EncryptInterceptor: connection to member node1 \([\d.]+:\d+\) refused \(it closed our connection before answering\)/,
+     qr/SC1351: connection to member node1 \([\d.]+:\d+\) refused \(it closed our connection before answering\)/,
      'node2 logs SC1351: node1 closed its connection unanswered, the next try later');
 
 # node1 gets node2's keys (graceful restart: a new engine) --------------------
