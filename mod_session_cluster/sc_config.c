@@ -24,6 +24,7 @@
  * httpd parses its configuration twice at startup and on every restart.
  */
 #include "sc_private.h"
+#include "sc_repl.h"
 
 #include "util_varbuf.h"
 #include "ap_regex.h"
@@ -1499,6 +1500,21 @@ static const char *validate(sc_builder *b)
         && (sc_elem_num(cfg->manager, "mapSendOptions") & SC_SEND_MULTICAST)) {
         return build_error(b, cfg->manager->line, "BackupManager mapSendOptions includes "
                            "multicast (64), which Tomcat never sends");
+    }
+
+    if (sc_attr_index(cfg->manager->cls, "maxSessionSize", NULL) >= 0
+        && sc_elem_num(cfg->manager, "maxSessionSize") + SC_REPL_FULL_OVERHEAD
+           > sc_elem_num(cfg->receiver, "maxMessageSize")) {
+        /* a session as large as the store takes would not be replicated */
+        line = cfg->manager->line ? cfg->manager->line : cfg->line;
+        sc_warn_once(b->s, b->bt->file, line,
+                     SCLOGNO(1386) "Manager maxSessionSize %ld is more than this "
+                     "member's Receiver maxMessageSize %ld can carry (a change travels "
+                     "with up to %d bytes more): a session larger than %ld bytes is "
+                     "stored but not replicated (SC1384); raise maxMessageSize or lower "
+                     "maxSessionSize", sc_elem_num(cfg->manager, "maxSessionSize"),
+                     sc_elem_num(cfg->receiver, "maxMessageSize"), SC_REPL_FULL_OVERHEAD,
+                     sc_elem_num(cfg->receiver, "maxMessageSize") - SC_REPL_FULL_OVERHEAD);
     }
 
     for (i = 0; i < cfg->interceptors->nelts; i++) {

@@ -1198,6 +1198,9 @@ int sc_engine_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
                          "is stopped and started: a restart keeps the sessions, so it "
                          "cannot resize the store", r->store_capacity, r->store_slot);
         }
+        /* how long an id not held here stays dead after a removal */
+        sc_store_set_tomb_default(r->store,
+                                  sc_elem_num(cfg->manager, "maxInactiveInterval"));
     }
     fp_ok = fingerprint(r, pconf, cfg, route, observer, fp) == 0;
     if (!fp_ok) {

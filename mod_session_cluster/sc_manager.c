@@ -10,6 +10,8 @@
 #include "sc_engine.h"
 #include "sc_repl.h"
 
+#include "apr_lib.h"
+
 APLOG_USE_MODULE(session_cluster);
 
 #define SC_TRANSFER_HIGH_WATER (1024 * 1024)   /* bytes queued to a joiner */
@@ -85,6 +87,20 @@ static void bound_times(sc_engine *e, sc_peer *from, sc_sess_copy *s)
     }
 }
 
+/* A copy of a session removed here (its tombstone lives): from a member that
+ * had not yet heard the removal when it sent it.  Refused, logged at a rate
+ * limit (the first ten, then one in a hundred). */
+static void dead_copy(sc_engine *e, sc_peer *from, const char *id, const char *what)
+{
+    static apr_uint64_t n;
+    if (++n <= 10 || n % 100 == 0) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1385)
+                     "%s of session %s from %s refused: the session was invalidated or "
+                     "expired here, its id stays dead (%" APR_UINT64_T_FMT " so far)",
+                     what, id, from ? from->route : "?", n);
+    }
+}
+
 /* Stores a replica.  OK, or STALE when this member has that version or a
  * newer one already: it has the change; else not stored (SC1261). */
 static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s)
@@ -97,6 +113,9 @@ static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s)
     if (rc == SC_STORE_FULL || rc == SC_STORE_TOOBIG) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1261)
                      "replicated session %s not stored: %s", s->id, sc_store_rc_text(rc));
+    }
+    else if (rc == SC_STORE_DEAD) {
+        dead_copy(e, from, s->id, "copy");
     }
     return rc;
 }
@@ -137,7 +156,8 @@ typedef enum {
     DELTA_HAVE,              /* this version or a newer one is here already */
     DELTA_HELD,              /* ahead of the stored version: held a moment */
     DELTA_MISSED,            /* cannot be applied: the session is asked for */
-    DELTA_REFUSED            /* the store did not take the result */
+    DELTA_REFUSED,           /* the store did not take the result */
+    DELTA_DEAD               /* removed here: not created again */
 } delta_rc;
 
 static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
@@ -284,6 +304,13 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
     if (found && cur.version >= version) {
         return DELTA_HAVE;
     }
+    if (!found && sc_store_dead(e->store, id)) {
+        /* removed here: neither held nor asked for (that would bring it back) */
+        __atomic_add_fetch(&e->store->hdr->dead_refused, 1, __ATOMIC_RELAXED);
+        dead_copy(e, from, id, "delta");
+        *why = "the session was invalidated or expired on this member";
+        return DELTA_DEAD;
+    }
     if (may_hold && e->nheld < SC_HELD_MAX) {
         sc_held *h = calloc(1, sizeof(*h));
         if (h && (h->msg = malloc(len))) {
@@ -317,7 +344,7 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
 
     sc_rd_init(&r, msg, len);
     type = sc_rd_u8(&r);
-    if (type < SC_REPL_FULL || type > SC_REPL_REBIND) {
+    if (type < SC_REPL_FULL || type > SC_REPL_DEAD) {
         return 1;                       /* a probe's filler */
     }
     if (!c->peer) {
@@ -353,6 +380,7 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
             return 0;                 /* held: answered when applied or given up */
         case DELTA_MISSED:
         case DELTA_REFUSED:
+        case DELTA_DEAD:
             return not_applied(e, c, ack_seq, why);
         case DELTA_APPLIED:
             drain_held(e, sc_rd_id(&r, p));
@@ -451,6 +479,29 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
         sc_store_rebind(e->store, to, id, NULL);
         break;
     }
+    case SC_REPL_DEAD: {
+        /* a state transfer's tombstones: the ids stay dead here too, and a
+         * copy that came in the transfer's blocks (its sender removed it
+         * since) or that this member kept goes */
+        apr_uint32_t n = sc_rd_u32(&r), i;
+        for (i = 0; i < n; i++) {
+            unsigned blen = sc_rd_u8(&r);
+            const unsigned char *base = sc_rd_bytes(&r, blen);
+            apr_size_t k;
+            if (!base || !blen || blen >= SC_TOMB_BASE) {
+                bad_message(e, c, "malformed DEAD");
+                return 1;
+            }
+            for (k = 0; k < blen; k++) {
+                if (!apr_isxdigit(base[k])) {
+                    bad_message(e, c, "malformed DEAD");
+                    return 1;
+                }
+            }
+            sc_store_remove(e->store, apr_pstrmemdup(p, (const char *)base, blen));
+        }
+        break;
+    }
     case SC_REPL_GET_SESSION: {
         sc_sess_copy s;
         id = sc_rd_id(&r, p);
@@ -545,6 +596,56 @@ static int add_to_block(void *ctx, const sc_sess_copy *s, int touched)
     return 1;
 }
 
+/* The tombstones a state transfer ends with, in DEAD messages within
+ * maxMessageSize: a session removed here after its block went out, or kept
+ * by a member that rejoins with its store, is removed there too. */
+typedef struct {
+    sc_engine *e;
+    sc_conn *c;
+    sc_buf b;
+    apr_uint32_t n;
+    apr_size_t max;
+} tomb_ctx;
+
+static void tombs_flush(tomb_ctx *tc)
+{
+    if (tc->n) {
+        sc_put32(tc->b.buf + 1, tc->n);
+        send_to(tc->e, tc->c, &tc->b);
+    }
+    tc->b.len = 0;
+    sc_buf_u8(&tc->b, SC_REPL_DEAD);
+    sc_buf_u32(&tc->b, 0);
+    tc->n = 0;
+}
+
+static int add_tomb(void *ctx, const char *base)
+{
+    tomb_ctx *tc = ctx;
+    apr_size_t len = strlen(base);
+    if (tc->b.len + 1 + len > tc->max) {
+        tombs_flush(tc);
+    }
+    sc_buf_u8(&tc->b, (unsigned)len);
+    sc_buf_put(&tc->b, base, len);
+    tc->n++;
+    return 1;
+}
+
+static void send_tombstones(sc_engine *e, sc_conn *c)
+{
+    tomb_ctx tc;
+    tc.e = e;
+    tc.c = c;
+    tc.n = 0;
+    tc.max = e->max_message > 64 * 1024 + 256 ? 64 * 1024 : e->max_message - 256;
+    sc_buf_init(&tc.b, e->tmp, tc.max + 64);
+    sc_buf_u8(&tc.b, SC_REPL_DEAD);
+    sc_buf_u32(&tc.b, 0);
+    sc_store_each_tomb(e->store, e->tmp, add_tomb, &tc);
+    tombs_flush(&tc);
+}
+
 static void send_transfers(sc_engine *e)
 {
     sc_transfer_out *t, **pp = &e->transfers;
@@ -591,6 +692,7 @@ static void send_transfers(sc_engine *e)
         }
         if (c->state == SC_CS_OPEN && t->cursor >= e->store->hdr->capacity) {
             sc_buf b;
+            send_tombstones(e, c);
             sc_buf_init(&b, e->tmp, 8);
             sc_buf_u8(&b, SC_REPL_COMPLETE);
             sc_buf_u32(&b, t->sent);

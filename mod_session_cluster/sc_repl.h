@@ -20,6 +20,9 @@
  *   GET_SESSION 9 [idlen:1][id]                    "I missed a delta"
  *   REBIND   10 [idlen:1][old id][idlen:1][new id] the session moved to the
  *                                                  new id's route
+ *   DEAD     11 [n:4] ([len:1][id base])*          tombstones (state transfer,
+ *                                                  after the sessions): removed
+ *                                                  ids, not to be created again
  *
  * Times are apr_time_t (microseconds since 1970), max_inactive seconds (<= 0:
  * never).  A receiver keeps a replica's times within bounds (not after now,
@@ -47,8 +50,13 @@ enum {
     SC_REPL_ALL_DATA = 7,
     SC_REPL_COMPLETE = 8,
     SC_REPL_GET_SESSION = 9,
-    SC_REPL_REBIND = 10
+    SC_REPL_REBIND = 10,
+    SC_REPL_DEAD = 11
 };
+
+/* The most a FULL message adds to its session's data (type, id, times,
+ * length), plus the route byte of a child's request to its engine. */
+#define SC_REPL_FULL_OVERHEAD (1 + 1 + SC_SID_MAX + 4 * 8 + 4 + 1)
 
 /* A growable message buffer. */
 typedef struct {

@@ -294,6 +294,26 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
     if (!others) {
         return;
     }
+    /* the engine takes no frame longer than this member's Receiver
+     * maxMessageSize (the route's length byte, then the message): refused
+     * there it would be lost without a word */
+    if (1 + b->len > (apr_size_t)sc_elem_num(ret->cfg->receiver, "maxMessageSize")) {
+        __atomic_add_fetch(&ret->store->hdr->repl_too_big, 1, __ATOMIC_RELAXED);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1384)
+                      "replication of %s: not sent, the message (%" APR_SIZE_T_FMT
+                      " bytes) is larger than this member's Receiver maxMessageSize %ld; "
+                      "Manager maxSessionSize %u lets sessions grow larger than that: "
+                      "raise maxMessageSize or lower maxSessionSize", what, b->len + 1,
+                      sc_elem_num(ret->cfg->receiver, "maxMessageSize"),
+                      ret->store->hdr->slot_data);
+        if (acked) {
+            r->status = HTTP_SERVICE_UNAVAILABLE;
+            r->status_line = NULL;
+            apr_table_setn(r->err_headers_out, "Retry-After", "1");
+            apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "failed");
+        }
+        return;
+    }
     if (!sc_engine_request(r->pool, r->server, NULL, b->buf, b->len, acked, &result, &ms)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1274)
                       "replication of %s: %s", what, result);
@@ -442,8 +462,8 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             sc_rd rd;
             const char *merged;
             if (sc_store_get(ret->store, r->pool, rq->id, 0, &cur) != SC_STORE_OK) {
-                rq->version = 0;
-                continue;
+                rc = SC_STORE_NOTFOUND;  /* removed since: not created again */
+                break;
             }
             /* our change, applied to what is there now */
             sc_buf_init(&d, r->pool, 256);
@@ -464,16 +484,23 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             data = merged;
             continue;
         }
-        if (rc == SC_STORE_NOTFOUND) {
-            /* removed meanwhile (expired, invalidated elsewhere): recreate */
-            rc = sc_store_put(ret->store, rq->id, data, (apr_uint32_t)strlen(data), 0, 0,
-                              now, now, max_inactive, &version);
-            if (rc == SC_STORE_OK) {
-                rq->version = version;
-                rq->data = data;
-                return OK;
-            }
-        }
+        break;
+    }
+    if (rc == SC_STORE_NOTFOUND || rc == SC_STORE_DEAD) {
+        /* removed while this request ran (invalidated here or on another
+         * member, expired, its id changed): an invalidated id stays dead, so
+         * this request's change is dropped; the page is served, and the
+         * client is told to forget the id */
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1383)
+                      "session %s was removed (invalidated or expired) while this "
+                      "request ran: its change is dropped, the session is not created "
+                      "again", rq->id);
+        ap_cookie_remove(r, dc->cookie_name, cookie_attrs(r, dc), r->err_headers_out,
+                         NULL);
+        apr_table_unset(r->notes, "SESSION_CLUSTER_ID");
+        return OK;
+    }
+    if (tries < 20) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1277)
                       "session %s not saved: %s", rq->id, sc_store_rc_text(rc));
         return APR_EGENERAL;

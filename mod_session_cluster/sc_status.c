@@ -203,6 +203,14 @@ static const counter_def session_fields[] = {
       "sessions re-bound to this member's route (JvmRouteBinderValve)" },
     { "SessionWritesUndone", STORE_C(writes_undone), 1,
       "session writes undone: their writer died in them" },
+    { "SessionsDeadRefused", STORE_C(dead_refused), 1,
+      "writes refused: the session was invalidated or expired (a request that "
+      "loaded it before, a copy from a member that had not heard it)" },
+    { "Tombstones", STORE_C(tombs_set), 1, "removed sessions whose id was kept dead" },
+    { "TombstonesEvicted", STORE_C(tombs_evicted), 1,
+      "tombstones given up before their time (the table was full there)" },
+    { "ReplicationTooLarge", STORE_C(repl_too_big), 1,
+      "changes not replicated: larger than this member's Receiver maxMessageSize" },
     { NULL, 0, 0, NULL }
 };
 

@@ -82,8 +82,8 @@ apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t 
     apr_shm_t *shm;
     apr_uint64_t isz = 1, i, nblocks;
     apr_size_t hdr_size = APR_ALIGN_DEFAULT(sizeof(sc_store_hdr));
-    apr_size_t index_size, free_size, slots_size;
-    apr_uint64_t total;
+    apr_size_t index_size, free_size, slots_size, tombs_size;
+    apr_uint64_t total, ntombs = 1;
     apr_status_t rv;
     sc_store *st;
     char *base;
@@ -97,10 +97,17 @@ apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t 
     if (isz > 0x7fffffff || nblocks >= 0x7fffffff) {
         return APR_ENOMEM;
     }
+    /* tombstones: 2 x capacity, bounded (sc_store.h) */
+    while (ntombs < 2 * (apr_uint64_t)(capacity < 512 ? 512 : capacity > 32768 ? 32768
+                                                                               : capacity)) {
+        ntombs <<= 1;
+    }
+    tombs_size = (apr_size_t)ntombs * sizeof(sc_tomb);
     index_size = APR_ALIGN_DEFAULT((apr_size_t)isz * sizeof(apr_int32_t));
     free_size = APR_ALIGN_DEFAULT((apr_size_t)capacity * sizeof(apr_int32_t));
     slots_size = APR_ALIGN_DEFAULT((apr_size_t)capacity * sizeof(sc_sess));
-    total = hdr_size + index_size + free_size + slots_size + nblocks * SC_STORE_BLOCK;
+    total = hdr_size + index_size + free_size + slots_size + nblocks * SC_STORE_BLOCK
+            + tombs_size;
     if (total != (apr_size_t)total) {
         return APR_ENOMEM;
     }
@@ -123,11 +130,14 @@ apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t 
     st->free_slots = (apr_int32_t *)(base + hdr_size + index_size);
     st->slots = (sc_sess *)(base + hdr_size + index_size + free_size);
     st->blocks = (unsigned char *)(base + hdr_size + index_size + free_size + slots_size);
+    st->tombs = (sc_tomb *)(st->blocks + nblocks * SC_STORE_BLOCK);
     st->hdr->magic = SC_STORE_MAGIC;
     st->hdr->capacity = capacity;
     st->hdr->slot_data = slot_data;
     st->hdr->index_size = (apr_uint32_t)isz;
     st->hdr->nblocks = (apr_uint32_t)nblocks;
+    st->hdr->tomb_size = (apr_uint32_t)ntombs;
+    st->hdr->tomb_default_s = 1800;
     for (i = 0; i < isz; i++) {
         st->index[i] = EMPTY;
     }
@@ -331,6 +341,121 @@ static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_ou
     return -1;
 }
 
+/* ---- tombstones (under the index lock) ---- */
+
+static apr_time_t tomb_life(apr_int64_t seconds)
+{
+    if (seconds <= 0 || seconds > SC_TOMB_MAX_S) {
+        seconds = SC_TOMB_MAX_S;        /* never expires: the longest */
+    }
+    else if (seconds < SC_TOMB_MIN_S) {
+        seconds = SC_TOMB_MIN_S;
+    }
+    return apr_time_from_sec(seconds);
+}
+
+static int tomb_is(const sc_tomb *t, apr_uint32_t h, const char *id, apr_size_t n)
+{
+    return t->hash == h && t->len == n && !memcmp(t->base, id, n);
+}
+
+/* The live tombstone of id, or NULL. */
+static sc_tomb *tomb_find(sc_store *st, const char *id, apr_time_t now)
+{
+    apr_size_t n = base_len(id);
+    apr_uint32_t h = hash_id(id), mask = st->hdr->tomb_size - 1, k;
+    if (!st->hdr->tomb_size || n >= SC_TOMB_BASE) {
+        return NULL;
+    }
+    for (k = 0; k < SC_TOMB_PROBE && k <= mask; k++) {
+        sc_tomb *t = &st->tombs[(h + k) & mask];
+        if (!t->until) {
+            return NULL;                /* never used: nothing was put past it */
+        }
+        if (t->until > now && tomb_is(t, h, id, n)) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* Leaves (or lengthens) id's tombstone for 'life'. */
+static void tomb_set(sc_store *st, const char *id, apr_time_t life)
+{
+    apr_size_t n = base_len(id);
+    apr_uint32_t h = hash_id(id), mask = st->hdr->tomb_size - 1, k;
+    apr_time_t now = apr_time_now();
+    sc_tomb *use = NULL, *oldest = NULL;
+    if (!st->hdr->tomb_size || n >= SC_TOMB_BASE) {
+        return;
+    }
+    for (k = 0; k < SC_TOMB_PROBE && k <= mask; k++) {
+        sc_tomb *t = &st->tombs[(h + k) & mask];
+        if (t->until && tomb_is(t, h, id, n)) {
+            use = t;                    /* its own, live or not */
+            break;
+        }
+        if (!use && t->until <= now) {
+            use = t;                    /* free (the first: a lookup stops at a never used one) */
+        }
+        if (!t->until) {
+            break;
+        }
+        if (!oldest || t->until < oldest->until) {
+            oldest = t;
+        }
+    }
+    if (!use) {
+        use = oldest;                   /* a full neighbourhood: the nearest its end goes */
+        st->hdr->tombs_evicted++;
+    }
+    if (use->until && tomb_is(use, h, id, n) && use->until > now + life) {
+        return;                         /* lives longer already */
+    }
+    use->hash = h;
+    use->len = (apr_uint32_t)n;
+    memset(use->base, 0, SC_TOMB_BASE);
+    memcpy(use->base, id, n);
+    use->until = now + life;
+    st->hdr->tombs_set++;
+}
+
+int sc_store_dead(sc_store *st, const char *id)
+{
+    int dead;
+    lock_take(&st->hdr->index_lock);
+    dead = tomb_find(st, id, apr_time_now()) != NULL;
+    lock_give(&st->hdr->index_lock);
+    return dead;
+}
+
+void sc_store_set_tomb_default(sc_store *st, apr_int64_t seconds)
+{
+    st->hdr->tomb_default_s = (apr_uint32_t)(apr_time_sec(tomb_life(seconds)));
+}
+
+void sc_store_each_tomb(sc_store *st, apr_pool_t *p,
+                        int (*fn)(void *ctx, const char *base), void *ctx)
+{
+    apr_array_header_t *ids = apr_array_make(p, 64, sizeof(const char *));
+    apr_time_t now = apr_time_now();
+    apr_uint32_t k;
+    int i;
+    lock_take(&st->hdr->index_lock);
+    for (k = 0; k < st->hdr->tomb_size; k++) {
+        sc_tomb *t = &st->tombs[k];
+        if (t->until > now && t->len < SC_TOMB_BASE) {
+            APR_ARRAY_PUSH(ids, const char *) = apr_pstrmemdup(p, t->base, t->len);
+        }
+    }
+    lock_give(&st->hdr->index_lock);
+    for (i = 0; i < ids->nelts; i++) {
+        if (!fn(ctx, APR_ARRAY_IDX(ids, i, const char *))) {
+            return;
+        }
+    }
+}
+
 /* Copies what s holds of session id into out (NOTFOUND: not that session);
  * *torn: its chain did not read whole (a reader racing a writer). */
 static sc_store_rc copy_out(sc_store *st, sc_sess *s, const char *id, apr_pool_t *p,
@@ -476,6 +601,17 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
     }
     lock_take(&st->hdr->index_lock);
     i = index_find(st, id, NULL);
+    if (i < 0 && ((base_version && !force_version)
+                  || tomb_find(st, id, apr_time_now()))) {
+        /* an update of a session no longer here (removed since the writer
+         * read it), or one whose id is dead: not created again */
+        rc = base_version && !force_version && !tomb_find(st, id, apr_time_now())
+             ? SC_STORE_NOTFOUND : SC_STORE_DEAD;
+        st->hdr->dead_refused++;
+        lock_give(&st->hdr->index_lock);
+        chain_free(st, chain);
+        return rc;
+    }
     if (i < 0) {
         /* a new session: a free slot and an index position.  The position is
          * taken before the slot is written (lookups skip it until the id is
@@ -563,6 +699,8 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
     lock_take(&st->hdr->index_lock);
     i = index_find(st, id, &pos);
     if (i < 0) {
+        /* not held here (yet): its id is dead all the same */
+        tomb_set(st, id, tomb_life(st->hdr->tomb_default_s));
         lock_give(&st->hdr->index_lock);
         return SC_STORE_NOTFOUND;
     }
@@ -571,9 +709,11 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
     if (!s->cur.used || !sc_store_same(s->cur.id, id)) {
         /* a writer died making it (undone): its index position stays, unused */
         slot_unlock(s);
+        tomb_set(st, id, tomb_life(st->hdr->tomb_default_s));
         lock_give(&st->hdr->index_lock);
         return SC_STORE_NOTFOUND;
     }
+    tomb_set(st, id, tomb_life(s->cur.max_inactive));
     write_open(s);
     s->cur.used = 0;
     s->cur.data_len = 0;
@@ -740,6 +880,8 @@ const char *sc_store_rc_text(sc_store_rc rc)
         return "the session is larger than Manager maxSessionSize";
     case SC_STORE_STALE:
         return "the session changed meanwhile";
+    case SC_STORE_DEAD:
+        return "the session was invalidated or expired (its id stays dead)";
     }
     return "?";
 }

@@ -45,6 +45,23 @@
  * one, so no reader spins on a dead writer.  The index and data locks guard
  * short updates whose interruption can at worst lose a slot or a chain's
  * blocks (never hand them out twice): they are just taken over.
+ *
+ * Tombstones.  A session removed (invalidated, expired, its id changed, or
+ * removed by a replicated REMOVE/EXPIRE, also for an id this member never
+ * held) leaves its id's base in a tombstone table after the blocks, under the
+ * index lock: open addressing on the id's hash, probing at most
+ * SC_TOMB_PROBE entries.  While a tombstone lives no write creates that
+ * session again (SC_STORE_DEAD): not a replica (FULL, DELTA, ALL_DATA, the
+ * answer to a GET_SESSION), not a request's save.  A tombstone lives for the
+ * session's maxInactiveInterval (Manager maxInactiveInterval for an id not
+ * held), at least SC_TOMB_MIN_S and at most SC_TOMB_MAX_S: by then every copy
+ * a member that missed the removal still held has idled out there too, unless
+ * a client kept using it there.  The table holds 2 x maxActiveSessions
+ * entries (512 to 32768 sessions' worth, 64 bytes each); when a neighbourhood
+ * is full of live tombstones the one closest to its end is given up early
+ * (TombstonesEvicted).  Updating a session needs it in the store: a save based
+ * on a version read before the session was removed finds it gone
+ * (SC_STORE_NOTFOUND) whatever the tombstone's age, and never creates it.
  */
 #ifndef SC_STORE_H
 #define SC_STORE_H
@@ -58,6 +75,19 @@
 #define SC_SID_MAX 100              /* 32 hex + '.' + route (63) + NUL, rounded */
 
 #define SC_STORE_BLOCK 128           /* bytes per data block */
+
+#define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
+#define SC_TOMB_BASE 48              /* an id's base held (32 hex fit) */
+#define SC_TOMB_MIN_S 60             /* a tombstone lives at least this long */
+#define SC_TOMB_MAX_S 86400          /* ... and at most (never-expiring sessions) */
+
+/* A dead session's id (its base), until 'until'. */
+typedef struct {
+    apr_time_t until;               /* 0: never used; past: free again */
+    apr_uint32_t hash;
+    apr_uint32_t len;               /* of base */
+    char base[SC_TOMB_BASE];
+} sc_tomb;
 
 /* What readers see of a session: everything a write changes. */
 typedef struct {
@@ -103,6 +133,13 @@ typedef struct {
     apr_uint32_t free_block;        /* first of the free list + 1; 0: empty */
     apr_uint32_t blocks_used;
     apr_uint32_t pad;
+    /* tombstones, under index_lock */
+    apr_uint32_t tomb_size;         /* entries, a power of two */
+    apr_uint32_t tomb_default_s;    /* lifetime for an id not held (s) */
+    apr_uint64_t tombs_set;         /* sessions that left a tombstone */
+    apr_uint64_t tombs_evicted;     /* tombstones given up before their time */
+    apr_uint64_t dead_refused;      /* writes refused: the session was removed */
+    apr_uint64_t repl_too_big;      /* changes not replicated: > maxMessageSize */
 } sc_store_hdr;
 
 typedef struct {
@@ -111,6 +148,7 @@ typedef struct {
     apr_int32_t *free_slots;
     sc_sess *slots;
     unsigned char *blocks;
+    sc_tomb *tombs;
 } sc_store;
 
 /* A copy of one session, as read. */
@@ -129,7 +167,8 @@ typedef enum {
     SC_STORE_NOTFOUND,
     SC_STORE_FULL,
     SC_STORE_TOOBIG,
-    SC_STORE_STALE                  /* an update based on another version */
+    SC_STORE_STALE,                 /* an update based on another version */
+    SC_STORE_DEAD                   /* removed: its tombstone forbids creating it */
 } sc_store_rc;
 
 apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
@@ -139,12 +178,26 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
                          sc_sess_copy *out);
 /* Creates or replaces a session.  base_version: the version the writer read
  * (0: create); on SC_STORE_STALE the store holds another version.  On success
- * *new_version is the stored version (base + 1, or 'force_version' if set). */
+ * *new_version is the stored version (base + 1, or 'force_version' if set).
+ * A session that is not there is created only by a create (base_version 0)
+ * or a replica (force_version): an update finds it NOTFOUND; and not while
+ * its id has a tombstone: DEAD. */
 sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uint32_t len,
                          apr_uint64_t base_version, apr_uint64_t force_version,
                          apr_time_t created, apr_time_t last_access,
                          apr_int64_t max_inactive, apr_uint64_t *new_version);
+/* Removes a session and leaves its tombstone (also when it is not held:
+ * NOTFOUND then, the tombstone set all the same). */
 sc_store_rc sc_store_remove(sc_store *st, const char *id);
+/* Has id a live tombstone? */
+int sc_store_dead(sc_store *st, const char *id);
+/* How long a tombstone of an id this member does not hold lives (Manager
+ * maxInactiveInterval; bounded by SC_TOMB_MIN_S and SC_TOMB_MAX_S). */
+void sc_store_set_tomb_default(sc_store *st, apr_int64_t seconds);
+/* Calls fn with every live tombstone's id base (NUL-terminated); fn returns 0
+ * to stop.  Copies under the index lock, calls after it. */
+void sc_store_each_tomb(sc_store *st, apr_pool_t *p,
+                        int (*fn)(void *ctx, const char *base), void *ctx);
 /* Bytes of session data held (approximate while writers run). */
 apr_uint64_t sc_store_bytes_in_use(sc_store *st);
 /* Bytes of the segment in use: header, index, the slots and blocks taken. */
