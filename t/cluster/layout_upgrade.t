@@ -27,6 +27,11 @@ my $repo = SC::Cluster::repo_dir();
 my $apxs = $ENV{SC_APXS} || SC::Cluster::which('apxs') || SC::Cluster::which('apxs2');
 need($apxs, 'apxs (apache2-dev) to build the module with another layout');
 
+# the layout number of the module under test (sc_engine.h)
+my ($LAYOUT) = do { local (@ARGV, $/) = ("$repo/mod_session_cluster/sc_engine.h"); <> }
+    =~ /#define SC_RETAINED_LAYOUT (0x[0-9a-f]+)u/;
+die "no SC_RETAINED_LAYOUT in sc_engine.h\n" unless $LAYOUT;
+
 # --- the other build --------------------------------------------------------
 my $tmp = File::Temp->newdir('sc-layout-XXXXXX', TMPDIR => 1);
 chmod 0755, "$tmp";
@@ -62,7 +67,7 @@ kill 'USR1', $m->{pid};
 my $gone = $c->wait_for(sub { !SC::Cluster::pid_alive($m->{pid}) }, timeout => 30);
 ok($gone, "httpd's parent exits instead of running the other build's generation");
 my $log = $c->error_log('node1', since_start => 1);
-like($log, qr/SC1350: mod_session_cluster was replaced by a build whose shared memory is laid out differently \(retained layout 0x53430002, this build 0x5343ff01\).*stop httpd and start it again/,
+like($log, qr/SC1350: mod_session_cluster was replaced by a build whose shared memory is laid out differently \(retained layout \Q$LAYOUT\E, this build 0x5343ff01\).*stop httpd and start it again/,
      'SC1350 names both layouts and says to stop and start httpd');
 unlike($log, qr/AH0005[12]:|AH00060:|Sanitizer|runtime error:|exit signal (?!Killed|Terminated)/,
        'no crash in the error_log');
