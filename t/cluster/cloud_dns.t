@@ -26,11 +26,9 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use Time::HiRes qw(time sleep);
-use POSIX qw(WNOHANG);
-use File::Temp ();
-use File::Path qw(remove_tree);
+use Time::HiRes qw(time);
 use SC::Cluster;
+use SC::DNS;
 use SC::Test qw(within need);
 $SC::Test::WITHIN_INTERVAL = 0.05;
 
@@ -40,9 +38,7 @@ my $NAME = 'members.cluster.test';
     my $why = SC::Cluster->netns_unavailable;
     need(!defined $why, "network namespaces (run as root): " . ($why // ''));
 }
-my ($DNSMASQ) = grep { -x } ('/usr/sbin/dnsmasq', '/usr/bin/dnsmasq', '/sbin/dnsmasq',
-                             map { "$_/dnsmasq" } split /:/, $ENV{PATH} || '');
-need($DNSMASQ, 'dnsmasq (apt-get install dnsmasq-base; build/install-deps.sh does)');
+my $DNSMASQ = SC::DNS::dnsmasq();
 
 $SIG{ALRM} = sub { die "cloud_dns.t: time limit (240 s) reached\n" };
 alarm 240;
@@ -51,75 +47,8 @@ alarm 240;
 # what this test makes outside the harness, and its cleanup (also from END and
 # on SIGINT/SIGTERM/SIGHUP)
 # ---------------------------------------------------------------------------
-my $dns_pid;              # dnsmasq: our child (`ip netns exec` execs it in place)
-my $dns_reaped = 0;
-my $dns_status;
-my @etc_made;             # /etc/netns/<ns> directories made here
-my $etc_netns_made = 0;   # /etc/netns itself made here
-my $tmp = File::Temp->newdir('sc-cloud-dns-XXXXXX', TMPDIR => 1);
-chmod 0755, "$tmp";       # dnsmasq drops to its own user and re-reads the hosts file
-
-sub reap_dns {
-    return 1 if $dns_reaped || !$dns_pid;
-    my $w = waitpid($dns_pid, WNOHANG);
-    if ($w == $dns_pid || $w < 0) {
-        $dns_status = $?;
-        $dns_reaped = 1;
-    }
-    return $dns_reaped;
-}
-
-sub stop_dns {
-    return 1 if !$dns_pid || reap_dns();
-    # not reaped yet, so the pid is still our child's: safe to signal
-    kill 'TERM', $dns_pid;
-    my $deadline = time + 5;
-    until (reap_dns()) {
-        if (time > $deadline) {
-            kill 'KILL', $dns_pid;
-            waitpid($dns_pid, 0);
-            $dns_status = $?;
-            $dns_reaped = 1;
-            last;
-        }
-        sleep 0.02;
-    }
-    return 1;
-}
-
-sub remove_etc {
-    while (my $d = pop @etc_made) {
-        remove_tree($d) if -d $d;
-    }
-    if ($etc_netns_made) {
-        rmdir '/etc/netns';        # only when empty (someone else may use it now)
-        $etc_netns_made = 0;
-    }
-}
-
-sub cleanup {
-    local ($?, $!, $@);
-    eval { stop_dns(); 1 } or diag("cleanup: dnsmasq: $@");
-    eval { remove_etc(); 1 } or diag("cleanup: /etc/netns: $@");
-}
-
-END { cleanup() }
-
-# set after SC::Cluster->new, so that ours runs first (dnsmasq is gone before
-# the harness deletes node1's namespace) and then hands over to the harness's
-# handler, which tears the cluster down and dies of the signal
-sub install_signal_handlers {
-    my %num = (HUP => 1, INT => 2, TERM => 15);
-    for my $sig (keys %num) {
-        my $prev = $SIG{$sig};
-        $SIG{$sig} = sub {
-            cleanup();
-            remove_tree("$tmp");     # the harness's handler ends us without END
-            $prev->(@_) if ref $prev eq 'CODE';
-            exit(128 + $num{$sig});
-        };
-    }
-}
+my $dns = SC::DNS->new('sc-cloud-dns-XXXXXX');   # SC::DNS: dnsmasq, /etc/netns
+my $tmp = $dns->dir;
 
 # ---------------------------------------------------------------------------
 # helpers (the ?auto page)
@@ -192,7 +121,7 @@ sub dump_state {
         @l = @l[-12 .. -1] if @l > 12;
         diag("--- $n error_log (SC12xx):\n" . join("\n", @l));
     }
-    diag("--- dnsmasq log tail:\n" . join("\n", (split /\n/, slurp("$tmp/dnsmasq.log"))[-15 .. -1]))
+    diag("--- dnsmasq log tail:\n" . join("\n", (split /\n/, $dns->slurp("$tmp/dnsmasq.log"))[-15 .. -1]))
         if -s "$tmp/dnsmasq.log";
 }
 
@@ -201,23 +130,6 @@ sub check {
     ok($ok, $name) and return 1;
     dump_state($name);
     return 0;
-}
-
-sub slurp {
-    my $f = shift;
-    open my $fh, '<', $f or return '';
-    local $/;
-    my $s = <$fh>;
-    return defined $s ? $s : '';
-}
-
-sub write_file {
-    my ($f, $text) = @_;
-    open my $fh, '>', "$f.new" or die "write $f.new: $!";
-    print $fh $text;
-    close $fh or die "close $f.new: $!";
-    chmod 0644, "$f.new";
-    rename "$f.new", $f or die "rename $f.new: $!";
 }
 
 # ---------------------------------------------------------------------------
@@ -236,7 +148,7 @@ my $block = sub {
          . qq{</Cluster>\n};
 };
 $c = SC::Cluster->new(members => 3, netns => 1, cluster => $block, loglevel => 'notice');
-install_signal_handlers();
+$dns->install_signal_handlers;   # after SC::Cluster->new
 my @names = $c->members;
 my %addr = map { $_ => $c->member($_)->{addr} } @names;
 note("members: " . join(', ', map { "$_=$addr{$_}" } @names));
@@ -247,43 +159,12 @@ note("members: " . join(', ', map { "$_=$addr{$_}" } @names));
 my $dns_addr = $addr{node1};
 my $hosts = "$tmp/members.hosts";
 my $hosts_for = sub { join '', map { "$addr{$_} $NAME\n" } @_ };
-write_file($hosts, $hosts_for->(qw(node1 node2)));
-
-if (!-d '/etc/netns') {
-    mkdir '/etc/netns', 0755 or BAIL_OUT("mkdir /etc/netns: $!");
-    $etc_netns_made = 1;
-}
-for my $n (@names) {
-    my $d = "/etc/netns/" . $c->member($n)->{netns};
-    BAIL_OUT("$d exists already") if -e $d;
-    mkdir $d, 0755 or BAIL_OUT("mkdir $d: $!");
-    push @etc_made, $d;
-    write_file("$d/resolv.conf", "nameserver $dns_addr\noptions timeout:1 attempts:2\n");
-}
-
-{
-    my $ns1 = $c->member('node1')->{netns};
-    my @cmd = ('ip', 'netns', 'exec', $ns1, $DNSMASQ, '--keep-in-foreground',
-               '--no-resolv', '--no-hosts', "--addn-hosts=$hosts",
-               "--listen-address=$dns_addr", '--bind-interfaces', '--port=53',
-               "--pid-file=$tmp/dnsmasq.pid", "--log-facility=$tmp/dnsmasq.log",
-               '--local=/cluster.test/', '--log-queries');
-    STDOUT->flush;
-    STDERR->flush;
-    my $pid = fork;
-    BAIL_OUT("fork: $!") unless defined $pid;
-    if ($pid == 0) {
-        $SIG{$_} = 'DEFAULT' for qw(INT TERM HUP ALRM);
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', "$tmp/dnsmasq.out";
-        open STDERR, '>&', \*STDOUT;
-        { no warnings q{exec}; exec { $cmd[0] } @cmd; }
-        print STDERR "exec @cmd: $!\n";
-        POSIX::_exit(127);
-    }
-    $dns_pid = $pid;
-    note("dnsmasq: pid $dns_pid in $ns1, listening on $dns_addr:53");
-}
+$dns->write_file($hosts, $hosts_for->(qw(node1 node2)));
+$dns->resolv_conf($c, $dns_addr);
+$dns->start($c, 'node1', dnsmasq => $DNSMASQ, addr => $dns_addr, hosts => $hosts,
+            domain => 'cluster.test', args => ['--log-queries']);
+my $dns_pid = $dns->pid;
+note("dnsmasq: pid $dns_pid in " . $c->member('node1')->{netns} . ", listening on $dns_addr:53");
 
 # ready when the pid file names our child and node2 resolves the name through it
 my $resolves = sub {
@@ -293,14 +174,14 @@ my $resolves = sub {
     return $rc == 0 && join(',', sort keys %got) eq join(',', sort map { $addr{$_} } @want);
 };
 my $ready = within(20, sub {
-    return 0 if reap_dns();
-    my $p = slurp("$tmp/dnsmasq.pid");
+    return 0 if $dns->reap;
+    my $p = $dns->slurp("$tmp/dnsmasq.pid");
     return 0 unless $p =~ /^(\d+)/ && $1 == $dns_pid;
     return $resolves->('node2', qw(node1 node2));
 });
 if (!ok($ready, "dnsmasq (pid $dns_pid) runs in node1's namespace and node2 resolves $NAME to node1, node2")) {
-    diag("dnsmasq " . ($dns_reaped ? "exited (status $dns_status)" : 'still running') . ":\n"
-         . slurp("$tmp/dnsmasq.out") . slurp("$tmp/dnsmasq.log"));
+    diag("dnsmasq " . ($dns->reaped ? "exited (status " . $dns->status . ")" : 'still running') . ":\n"
+         . $dns->slurp("$tmp/dnsmasq.out") . $dns->slurp("$tmp/dnsmasq.log"));
     my ($rc, $out) = $c->exec_in('node2', 'getent', 'ahostsv4', $NAME);
     diag("getent in node2 (exit $rc): $out");
     BAIL_OUT('no DNS server for the test');
@@ -346,8 +227,8 @@ for my $n (@names) {
 # ---------------------------------------------------------------------------
 {
     my $log_before = length $c->error_log('node1');
-    write_file($hosts, $hosts_for->(qw(node1 node2 node3)));
-    kill 'HUP', $dns_pid unless reap_dns();
+    $dns->write_file($hosts, $hosts_for->(qw(node1 node2 node3)));
+    kill 'HUP', $dns_pid unless $dns->reap;
     my $took = within(20, sub {
         state_on('node1', 'node3') eq 'alive' && state_on('node2', 'node3') eq 'alive';
     });
@@ -369,8 +250,8 @@ for my $n (@names) {
 {
     my $log_before = length $c->error_log('node1');
     is($c->stop('node2'), 1, 'node2 stops on SIGTERM');
-    write_file($hosts, $hosts_for->(qw(node1 node3)));
-    kill 'HUP', $dns_pid unless reap_dns();
+    $dns->write_file($hosts, $hosts_for->(qw(node1 node3)));
+    kill 'HUP', $dns_pid unless $dns->reap;
     my $took = within(20, sub { state_on('node1', 'node2') =~ /^(?:left|dead)$/ });
     check(defined $took, 'node2 stopped and out of DNS: node1 shows it left or dead');
     # from here on it must never be alive again: watched until node1 handled
@@ -407,15 +288,15 @@ for my $n (@names) {
 {
     # members first: their resolver threads then never wait on a missing server
     $c->stop_all;
-    my $exited_before = reap_dns();
+    my $exited_before = $dns->reap;
     ok(!$exited_before, 'dnsmasq was still running at the end (it did not die on its own)')
-        or diag("dnsmasq status $dns_status:\n" . slurp("$tmp/dnsmasq.out"));
+        or diag("dnsmasq status " . $dns->status . ":\n" . $dns->slurp("$tmp/dnsmasq.out"));
     my $pid = $dns_pid;
-    stop_dns();
-    ok($dns_reaped && !SC::Cluster::pid_alive($pid), "dnsmasq (pid $pid) is gone");
+    $dns->stop;
+    ok($dns->reaped && !SC::Cluster::pid_alive($pid), "dnsmasq (pid $pid) is gone");
     my @dirs = map { "/etc/netns/" . $c->member($_)->{netns} } @names;
-    my $made_top = $etc_netns_made;
-    remove_etc();
+    my $made_top = $dns->etc_netns_made;
+    $dns->remove_etc;
     ok(!grep({ -e } @dirs), 'the /etc/netns/<ns> directories made here are removed');
     if ($made_top) {
         ok(!-e '/etc/netns', '/etc/netns (made here) is removed, being empty');
