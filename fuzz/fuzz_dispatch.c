@@ -23,6 +23,9 @@
  * sc_engine_ack and sc_dm_broadcast (recorded), sc_elem_num (the two Manager
  * attributes the tick reads), and httpd's logging (fuzz/httpd_stubs.c).
  *
+ * Known module bugs are tolerated with -DFUZZ_TOLERATE_<BUG> (Makefile.am's
+ * FUZZ_KNOWN_BUGS; fuzz/README, "Known bugs").
+ *
  * Properties, after every message:
  *  - the store is consistent (check_store): slots, index, free slot stack,
  *    block chains and free block list agree with the header's counts, no
@@ -35,7 +38,16 @@
  *  - a message of an unknown type (a probe's filler) changes nothing; one
  *    before HELLO closes the connection and changes nothing;
  *  - the dispatcher closes the connection exactly when it counts a bad
- *    frame; only a DELTA is held (return 0), and then one more is held;
+ *    frame; only a FULL or a DELTA is not acknowledged at once (return 0):
+ *    a delta held (one more is held), or a change not applied;
+ *  - every message sent with an ACK asked for is answered exactly once: by
+ *    the dispatcher (FAIL_ACK with a reason, at once or when a held delta is
+ *    given up; ACK when a held delta is applied) or by its caller (ACK when
+ *    it returns 1 on an open connection); an ACK means applied: the store
+ *    holds the message's version (FULL, DELTA) or a later one;
+ *  - times a replica carries are kept within bounds (SC1340): every stored
+ *    session was created and last accessed not before 1970 and not after
+ *    now, with a maxInactiveInterval a Java int holds;
  *  - FULL: a newer version than the stored one is stored, with its data and
  *    id (when the store has room: the size and the capacity allow it);
  *    REMOVE/EXPIRE: the session is gone; TOUCH: last access is the latest of
@@ -46,8 +58,8 @@
  *    tick: ALL_DATA blocks, COMPLETE, TOUCH, EXPIRE) is a well-formed
  *    message, read back to its last byte;
  * and at the end:
- *  - every held delta is answered exactly once (ACK when applied, FAIL_ACK
- *    when its base never came), and nothing is still held;
+ *  - every message that asked for an ACK was answered (a held delta whose
+ *    base never came: FAIL_ACK), and nothing is still held;
  *  - a state transfer sends every stored session exactly once, as stored,
  *    and COMPLETE carries that number;
  *  - no leak (LeakSanitizer): held deltas and transfers are freed.
@@ -58,6 +70,7 @@
 
 #include "apr_strings.h"
 #include "apr_hash.h"
+#include "apr_lib.h"
 #include "sc_engine.h"
 #include "sc_repl.h"
 
@@ -65,6 +78,12 @@
 #define ST_EMPTY   (-1)
 #define ST_DELETED (-2)
 #define ST_BLOCK_DATA (SC_STORE_BLOCK - sizeof(apr_uint32_t))
+
+#ifdef SC_TOMB_PROBE
+#define REPL_LAST SC_REPL_DEAD        /* the store keeps tombstones */
+#else
+#define REPL_LAST SC_REPL_REBIND
+#endif
 
 #define CAPACITY  12          /* sessions: small, so a full store is reached */
 #define SLOT_DATA 600         /* Manager maxSessionSize, bytes */
@@ -82,17 +101,21 @@ typedef struct {
     apr_size_t len;
 } sent_t;
 
+/* A message sent with an ACK asked for: answered exactly once, by the
+ * dispatcher (sc_engine_ack: at once, or later for a held delta) or by its
+ * caller (an ACK, when it returns 1 on an open connection); an ACK means the
+ * store holds the message's version. */
 typedef struct {
     apr_uint64_t seq;
-    char id[SC_SID_MAX];
+    char id[SC_SID_MAX];      /* FULL, DELTA: the session ("": no version to check) */
     apr_uint64_t version;
     int answered;
-} deferred_t;
+} asked_t;
 
 static struct {
     apr_pool_t *p;            /* the input's pool */
     apr_array_header_t *sent; /* sent_t */
-    apr_array_header_t *deferred;
+    apr_array_header_t *asked;      /* asked_t */
     int closes;
     int in_tick;              /* sc_dm_tick runs */
 } rec;
@@ -170,32 +193,36 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
     return 0;
 }
 
-/* sc_engine.c: answers frame 'seq'.  The dispatcher calls it for the deltas it
- * held (return 0): each must be answered once, and an ACK means applied. */
+/* An answer to a message sent with an ACK asked for: once, and an ACK
+ * only for what the store holds. */
+static void answer(sc_store *st, apr_uint64_t seq, int ok)
+{
+    asked_t *d = NULL;
+    int i;
+    for (i = 0; i < rec.asked->nelts; i++) {
+        if (APR_ARRAY_IDX(rec.asked, i, asked_t).seq == seq) {
+            d = &APR_ARRAY_IDX(rec.asked, i, asked_t);
+        }
+    }
+    FUZZ_CHECK(d != NULL);          /* a frame that asked for an answer */
+    FUZZ_CHECK(!d->answered);       /* once */
+    d->answered = 1;
+    if (ok && d->id[0]) {
+        /* "an ACK means applied": that version (or a later one) is here */
+        sc_sess_copy cur;
+        FUZZ_CHECK(sc_store_get(st, rec.p, d->id, 0, &cur) == SC_STORE_OK);
+        FUZZ_CHECK(cur.version >= d->version);
+    }
+}
+
+/* sc_engine.c: answers frame 'seq' (ACK or FAIL_ACK with a reason). */
 void sc_engine_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
                    const char *why)
 {
-    deferred_t *d = NULL;
-    int i;
     (void)c;
     FUZZ_CHECK(p == &peer_a || p == &peer_b);
     FUZZ_CHECK(ok || (why && *why));
-    for (i = 0; i < rec.deferred->nelts; i++) {
-        if (APR_ARRAY_IDX(rec.deferred, i, deferred_t).seq == seq) {
-            d = &APR_ARRAY_IDX(rec.deferred, i, deferred_t);
-        }
-    }
-    FUZZ_CHECK(d != NULL);          /* only held deltas are answered here */
-    FUZZ_CHECK(!d->answered);       /* once */
-    d->answered = 1;
-#ifndef FUZZ_TOLERATE_ACK_NOT_APPLIED
-    if (ok) {
-        /* "applied now": the store holds that version (or a later one) */
-        sc_sess_copy cur;
-        FUZZ_CHECK(sc_store_get(e->store, rec.p, d->id, 0, &cur) == SC_STORE_OK);
-        FUZZ_CHECK(cur.version >= d->version);
-    }
-#endif
+    answer(e->store, seq, ok);
     {
         sent_t *s = record("", 0);
         s->is_ack = 1;
@@ -287,6 +314,23 @@ static void check_sent(const unsigned char *msg, apr_size_t len)
         n = sc_rd_u32(&r);
         FUZZ_CHECK(n <= CAPACITY);
         break;
+#ifdef SC_TOMB_PROBE
+    case SC_REPL_DEAD:
+        /* a state transfer's tombstones: id bases, hex */
+        FUZZ_CHECK(in_tick);
+        n = sc_rd_u32(&r);
+        FUZZ_CHECK(n >= 1);
+        for (i = 0; i < n; i++) {
+            unsigned blen = sc_rd_u8(&r);
+            const unsigned char *b = sc_rd_bytes(&r, blen);
+            apr_size_t k;
+            FUZZ_CHECK(b && blen >= 1 && blen < SC_TOMB_BASE);
+            for (k = 0; k < blen; k++) {
+                FUZZ_CHECK(apr_isxdigit(b[k]));
+            }
+        }
+        break;
+#endif
     default:
         fprintf(stderr, "fuzz_dispatch: sent a message of type %u\n", type);
         abort();
@@ -362,11 +406,8 @@ static void check_store(sc_store *st, apr_pool_t *p)
             FUZZ_CHECK(sc_store_get(st, p, c->id, 0, &x) == SC_STORE_OK);
             FUZZ_CHECK(!strcmp(x.id, c->id));
             FUZZ_CHECK(x.version == c->version && x.data_len == c->data_len);
-#ifndef FUZZ_TOLERATE_NUL_IN_DATA
-            /* session data is mod_session's text: no NUL inside (known bug,
-             * fuzz/README: sc_rd_full_record accepts one in a replica) */
+            /* session data is mod_session's text: no NUL inside */
             FUZZ_CHECK(strlen(x.data) == x.data_len);
-#endif
         }
     }
     FUZZ_CHECK(used == h->count);
@@ -418,6 +459,7 @@ typedef struct {
     char id[SC_SID_MAX];
     apr_uint64_t version;
     apr_time_t last_access;
+    apr_time_t created;
     apr_int64_t max_inactive;
     const char *data;
     apr_uint32_t data_len;
@@ -439,6 +481,7 @@ static int snap_one(void *ctx, const sc_sess_copy *s, int touched)
     x->version = s->version;
     x->last_access = s->last_access;
     x->max_inactive = s->max_inactive;
+    x->created = s->created;
     x->data = apr_pstrmemdup(p, s->data, s->data_len);
     x->data_len = s->data_len;
     FUZZ_CHECK(apr_hash_get(h, base_of(p, s->id), APR_HASH_KEY_STRING) == NULL);
@@ -452,6 +495,25 @@ static apr_hash_t *snapshot(apr_pool_t *p)
     sc_store_each(eng.store, p, snap_one, h, 0);
     FUZZ_CHECK(apr_hash_count(h) == eng.store->hdr->count);
     return h;
+}
+
+/* Times a replica carries are kept within bounds where they enter (SC1340):
+ * a creation and a last access not before 1970 and not after now, a
+ * maxInactiveInterval a Java int holds. */
+static void check_times(apr_hash_t *h)
+{
+    apr_time_t now = apr_time_now();
+    apr_hash_index_t *hi;
+    for (hi = apr_hash_first(apr_hash_pool_get(h), h); hi; hi = apr_hash_next(hi)) {
+        snap_sess *x = apr_hash_this_val(hi);
+        FUZZ_CHECK(x->created >= 0 && x->created <= now);
+        FUZZ_CHECK(x->max_inactive <= APR_INT64_C(2147483647));
+        FUZZ_CHECK(x->last_access >= 0);
+#ifndef FUZZ_TOLERATE_TOUCH_UNBOUNDED
+        /* known bug (fuzz/README): a TOUCH's time is stored as it comes */
+        FUZZ_CHECK(x->last_access <= now);
+#endif
+    }
 }
 
 static snap_sess *snap_get(apr_hash_t *h, const char *id)
@@ -484,6 +546,7 @@ static void reset(apr_pool_t *p)
     eng.route = "self";
     eng.started = now;
     eng.frequency_ms = 500;
+    eng.max_message = 16 * 1024 * 1024;   /* Receiver maxMessageSize, the default */
     eng.state = SC_MS_STARTING;
     eng.listen_fd = eng.mcast_fd = eng.ipc_fd = -1;
     apr_pool_create(&eng.tmp, p);
@@ -501,7 +564,7 @@ static void reset(apr_pool_t *p)
 
     rec.p = p;
     rec.sent = apr_array_make(p, 16, sizeof(sent_t));
-    rec.deferred = apr_array_make(p, 8, sizeof(deferred_t));
+    rec.asked = apr_array_make(p, 8, sizeof(asked_t));
     rec.closes = 0;
     rec.in_tick = 0;
 }
@@ -520,8 +583,15 @@ static void new_conn(sc_peer *peer)
  * version always comes with the same data.  base -> (version -> data) */
 static apr_hash_t *seen_versions;
 
+#ifdef SC_TOMB_PROBE
+/* Bases removed in this input (REMOVE, EXPIRE, DEAD): their tombstones live
+ * at least SC_TOMB_MIN_S, longer than an input runs. */
+static apr_hash_t *dead_bases;
+#endif
+
+/* removable: the bases the message may remove (NULL: none) */
 static void check_transition(apr_pool_t *p, apr_hash_t *before, apr_hash_t *after,
-                             unsigned type, const char *removed_base, int may_create)
+                             unsigned type, apr_hash_t *removable, int may_create)
 {
     apr_hash_index_t *hi;
     for (hi = apr_hash_first(p, before); hi; hi = apr_hash_next(hi)) {
@@ -529,13 +599,19 @@ static void check_transition(apr_pool_t *p, apr_hash_t *before, apr_hash_t *afte
         snap_sess *b = apr_hash_this_val(hi);
         snap_sess *a = apr_hash_get(after, base, APR_HASH_KEY_STRING);
         if (!a) {
-            /* gone: only by REMOVE or EXPIRE of its id */
-            FUZZ_CHECK(type == SC_REPL_REMOVE || type == SC_REPL_EXPIRE);
-            FUZZ_CHECK(removed_base && !strcmp(removed_base, base));
+            /* gone: only by REMOVE or EXPIRE of its id (or DEAD naming it) */
+            FUZZ_CHECK(removable && apr_hash_get(removable, base, APR_HASH_KEY_STRING));
             apr_hash_set(seen_versions, base, APR_HASH_KEY_STRING, NULL);
             continue;
         }
+#ifdef FUZZ_TOLERATE_VERSION_ZERO
+        /* known bug (fuzz/README): a replica of version 0 is stored as a
+         * local write, version + 1, which wraps after 2^64 - 1 */
+        FUZZ_CHECK(a->version >= b->version
+                   || (b->version == APR_UINT64_MAX && a->version == 0));
+#else
         FUZZ_CHECK(a->version >= b->version);
+#endif
         if (a->version == b->version) {
             FUZZ_CHECK(same_data(a, b->data, b->data_len));
         }
@@ -548,6 +624,12 @@ static void check_transition(apr_pool_t *p, apr_hash_t *before, apr_hash_t *afte
         const char *key, *was;
         if (!apr_hash_get(before, base, APR_HASH_KEY_STRING)) {
             FUZZ_CHECK(may_create);
+#ifdef SC_TOMB_PROBE
+            /* a removed session is not created again while its tombstone
+             * lives (unless the table gave it up early) */
+            FUZZ_CHECK(!apr_hash_get(dead_bases, base, APR_HASH_KEY_STRING)
+                       || eng.store->hdr->tombs_evicted > 0);
+#endif
         }
         vers = apr_hash_get(seen_versions, base, APR_HASH_KEY_STRING);
         if (!vers) {
@@ -588,8 +670,9 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
     apr_uint32_t recv0 = eng.transfer_received;
     int nheld0 = eng.nheld, closes0 = rec.closes, nsent0 = rec.sent->nelts, rv;
     unsigned type = len ? data[0] : 0;
-    const char *removed_base = NULL;
-    int state0 = eng.state;
+    apr_hash_t *removable;
+    int state0 = eng.state, asked_at = -1;
+    asked_t *asked = NULL;
     sc_rd r;
 
     if (!msg) {
@@ -602,6 +685,28 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
     before = snapshot(p);
     in0 = eng.store->hdr->replicated_in;
     tin0 = eng.store->hdr->transfer_in;
+    if (ack_seq) {
+        /* the version an ACK must mean is stored (FULL, DELTA) */
+        sc_sess_copy fs;
+        asked = apr_array_push(rec.asked);
+        memset(asked, 0, sizeof(*asked));
+        asked->seq = ack_seq;
+        sc_rd_init(&r, msg, len);
+        sc_rd_u8(&r);
+        if (type == SC_REPL_FULL && sc_rd_full_record(&r, p, &fs)) {
+            apr_cpystrn(asked->id, fs.id, sizeof(asked->id));
+            asked->version = fs.version;
+        }
+        else if (type == SC_REPL_DELTA) {
+            const char *id = sc_rd_id(&r, p);
+            sc_rd_u64(&r);
+            asked->version = sc_rd_u64(&r);
+            if (id && !r.bad) {
+                apr_cpystrn(asked->id, id, sizeof(asked->id));
+            }
+        }
+        asked_at = rec.asked->nelts - 1;
+    }
 
     rv = sc_dm_on_message(&eng, &conn_in, msg, len, ack_seq);
     apr_pool_clear(eng.tmp);          /* the engine clears it after each frame */
@@ -621,27 +726,33 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
     FUZZ_CHECK(rec.closes - closes0 <= 1);
     FUZZ_CHECK((conn_in.state == SC_CS_CLOSED) == (rec.closes > closes0));
     FUZZ_CHECK(eng.nheld >= 0 && eng.nheld <= 4096);
+    check_times(after);
     if (rv == 0) {
-        deferred_t *d;
-        FUZZ_CHECK(type == SC_REPL_DELTA && conn_in.state == SC_CS_OPEN);
-        FUZZ_CHECK(eng.nheld == nheld0 + 1);
+        /* not acknowledged now: a change held (a delta ahead of its base)
+         * or not applied (then answered FAIL_ACK at once) */
+        FUZZ_CHECK(type == SC_REPL_FULL || type == SC_REPL_DELTA);
+        FUZZ_CHECK(conn_in.state == SC_CS_OPEN);
+        FUZZ_CHECK(eng.nheld == nheld0 + 1 || eng.nheld <= nheld0);
         if (ack_seq) {
-            sc_rd_init(&r, msg, len);
-            sc_rd_u8(&r);
-            d = apr_array_push(rec.deferred);
-            memset(d, 0, sizeof(*d));
-            d->seq = ack_seq;
-            apr_cpystrn(d->id, sc_rd_id(&r, p), sizeof(d->id));
-            sc_rd_u64(&r);
-            d->version = sc_rd_u64(&r);
-            FUZZ_CHECK(!r.bad);
+            asked = &APR_ARRAY_IDX(rec.asked, asked_at, asked_t);
+            FUZZ_CHECK(asked->answered || eng.nheld == nheld0 + 1);
         }
     }
     else {
         FUZZ_CHECK(eng.nheld <= nheld0);
+        if (ack_seq) {
+            asked = &APR_ARRAY_IDX(rec.asked, asked_at, asked_t);
+            FUZZ_CHECK(!asked->answered);
+            if (conn_in.state == SC_CS_OPEN) {
+                answer(eng.store, ack_seq, 1);   /* the caller's ACK */
+            }
+            else {
+                asked->answered = 1;  /* a bad frame: the connection closed, no answer */
+            }
+        }
     }
 
-    if (type < SC_REPL_FULL || type > SC_REPL_REBIND) {
+    if (type < SC_REPL_FULL || type > REPL_LAST) {
         /* a probe's filler: nothing happens */
         FUZZ_CHECK(rv == 1 && rec.closes == closes0);
         FUZZ_CHECK(eng.store->hdr->replicated_in == in0);
@@ -669,7 +780,11 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
             snap_sess *b = snap_get(before, s.id), *a = snap_get(after, s.id);
             FUZZ_CHECK(conn_in.state == SC_CS_OPEN);
             if (s.data_len <= SLOT_DATA && (b || apr_hash_count(before) < CAPACITY)
-                && (!b || s.version > b->version) && s.version > 0) {
+                && (!b || s.version > b->version) && s.version > 0
+#ifdef SC_TOMB_PROBE
+                && !apr_hash_get(dead_bases, base_of(p, s.id), APR_HASH_KEY_STRING)
+#endif
+                ) {
                 FUZZ_CHECK(a != NULL);
                 FUZZ_CHECK(a->version >= s.version);
                 if (a->version == s.version) {
@@ -677,13 +792,10 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
                     FUZZ_CHECK(same_data(a, s.data, s.data_len));
                 }
             }
-#ifndef FUZZ_TOLERATE_ACK_NOT_APPLIED
-            /* acknowledged after processing (synchronized_ack): a version the
-             * store does not hold must not be acknowledged as applied */
-            if (ack_seq && s.version > 0) {
+            if (rv == 1) {
+                /* applied, or that version (or a newer one) was here */
                 FUZZ_CHECK(a != NULL && a->version >= s.version);
             }
-#endif
         }
         else {
             FUZZ_CHECK(conn_in.state == SC_CS_CLOSED);
@@ -693,7 +805,9 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
     }
     case SC_REPL_DELTA: {
         const char *id = sc_rd_id(&r, p);
-        apr_uint64_t base = sc_rd_u64(&r), version = sc_rd_u64(&r);
+        apr_uint64_t version;
+        sc_rd_u64(&r);                /* base */
+        version = sc_rd_u64(&r);
         sc_rd_u64(&r);
         sc_rd_u64(&r);
         if (!id || r.bad) {
@@ -702,13 +816,13 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
         else {
             snap_sess *b = snap_get(before, id), *a = snap_get(after, id);
             FUZZ_CHECK(!!a == !!b);
-            if (b && b->version == base && version > base && conn_in.state == SC_CS_OPEN) {
-                /* applied on its base; a size the store refuses is not */
-#ifdef FUZZ_TOLERATE_ACK_NOT_APPLIED
-                FUZZ_CHECK(a->version >= version || a->version == b->version);
-#else
-                FUZZ_CHECK(a->version >= version);
-#endif
+            if (rv == 1 && conn_in.state == SC_CS_OPEN) {
+                /* applied on its base, or that version was here */
+                FUZZ_CHECK(a != NULL && a->version >= version);
+            }
+            if (rv == 0 && eng.nheld <= nheld0 && b) {
+                /* not applied: nothing changed */
+                FUZZ_CHECK(a->version == b->version);
             }
         }
         check_transition(p, before, after, type, NULL, 0);
@@ -724,8 +838,14 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
         }
         FUZZ_CHECK(conn_in.state == SC_CS_OPEN);
         FUZZ_CHECK(snap_get(after, id) == NULL);
-        removed_base = base_of(p, id);
-        check_transition(p, before, after, type, removed_base, 0);
+        removable = apr_hash_make(p);
+        apr_hash_set(removable, base_of(p, id), APR_HASH_KEY_STRING, "");
+#ifdef SC_TOMB_PROBE
+        /* its tombstone is left, held or not */
+        apr_hash_set(dead_bases, base_of(apr_hash_pool_get(dead_bases), id),
+                     APR_HASH_KEY_STRING, "");
+#endif
+        check_transition(p, before, after, type, removable, 0);
         break;
     }
     case SC_REPL_TOUCH: {
@@ -847,6 +967,34 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
         check_transition(p, before, after, type, NULL, 0);
         break;
     }
+#ifdef SC_TOMB_PROBE
+    case SC_REPL_DEAD: {
+        /* a state transfer's tombstones: each base [len:1][hex] is removed
+         * here and stays dead; the first bad one closes the connection */
+        apr_uint32_t n = sc_rd_u32(&r), i;
+        int bad = 0;
+        removable = apr_hash_make(p);
+        for (i = 0; i < n && !bad; i++) {
+            unsigned blen = sc_rd_u8(&r);
+            const unsigned char *b = sc_rd_bytes(&r, blen);
+            apr_size_t k;
+            bad = !b || blen < 1 || blen >= SC_TOMB_BASE;
+            for (k = 0; !bad && k < blen; k++) {
+                bad = !apr_isxdigit(b[k]);
+            }
+            if (!bad) {
+                const char *base = apr_pstrmemdup(p, (const char *)b, blen);
+                apr_hash_set(removable, base, APR_HASH_KEY_STRING, "");
+                apr_hash_set(dead_bases, apr_pstrdup(apr_hash_pool_get(dead_bases), base),
+                             APR_HASH_KEY_STRING, "");
+                FUZZ_CHECK(apr_hash_get(after, base, APR_HASH_KEY_STRING) == NULL);
+            }
+        }
+        FUZZ_CHECK((conn_in.state == SC_CS_CLOSED) == bad);
+        check_transition(p, before, after, type, removable, 0);
+        break;
+    }
+#endif
     }
     free(msg);
 }
@@ -857,32 +1005,20 @@ static void final_tick(apr_pool_t *p)
 {
     apr_time_t now = apr_time_now() + apr_time_from_sec(3600);
     apr_hash_t *before, *got[2];
+#ifdef SC_TOMB_PROBE
+    apr_hash_t *tombs[2];
+#endif
     int nsent0 = rec.sent->nelts, i, k, asked[2] = { 0, 0 }, completes[2] = { 0, 0 };
     sc_transfer_out *t;
     apr_uint32_t complete_total[2] = { 0, 0 };
 
-#ifdef FUZZ_TOLERATE_SWEEP_OVERFLOW
-    {
-        /* Known bug (fuzz/README): the sweep computes now - last_access and
-         * maxInactive * 10^6 in apr_time_t, both taken from a replica, and
-         * overflows (undefined behaviour) on large values.  Tolerated: such
-         * sessions are removed before the tick. */
-        apr_hash_index_t *hi;
-        before = snapshot(p);
-        for (hi = apr_hash_first(p, before); hi; hi = apr_hash_next(hi)) {
-            snap_sess *x = apr_hash_this_val(hi);
-            apr_time_t idle;
-            if (x->max_inactive > 0
-                && (x->max_inactive > APR_INT64_MAX / APR_USEC_PER_SEC
-                    || __builtin_sub_overflow(now, x->last_access, &idle))) {
-                sc_store_remove(eng.store, x->id);
-            }
-        }
-    }
-#endif
     before = snapshot(p);
     got[0] = apr_hash_make(p);
     got[1] = apr_hash_make(p);
+#ifdef SC_TOMB_PROBE
+    tombs[0] = apr_hash_make(p);
+    tombs[1] = apr_hash_make(p);
+#endif
     for (t = eng.transfers; t; t = t->next) {
         FUZZ_CHECK(t->to == &peer_a || t->to == &peer_b);
         asked[t->to == &peer_b]++;
@@ -894,8 +1030,8 @@ static void final_tick(apr_pool_t *p)
     check_store(eng.store, p);
     FUZZ_CHECK(eng.held == NULL && eng.nheld == 0);
     FUZZ_CHECK(eng.transfers == NULL);
-    for (i = 0; i < rec.deferred->nelts; i++) {
-        FUZZ_CHECK(APR_ARRAY_IDX(rec.deferred, i, deferred_t).answered);
+    for (i = 0; i < rec.asked->nelts; i++) {
+        FUZZ_CHECK(APR_ARRAY_IDX(rec.asked, i, asked_t).answered);
     }
     if (trace) {
         for (i = nsent0; i < rec.sent->nelts; i++) {
@@ -936,12 +1072,35 @@ static void final_tick(apr_pool_t *p)
             completes[k]++;
             complete_total[k] = sc_rd_u32(&r);
             break;
+#ifdef SC_TOMB_PROBE
+        case SC_REPL_DEAD:
+            /* after the blocks, before COMPLETE: ids no session here has */
+            FUZZ_CHECK(asked[k] && !completes[k]);
+            n = sc_rd_u32(&r);
+            for (j = 0; j < n; j++) {
+                unsigned blen = sc_rd_u8(&r);
+                const char *base = apr_pstrmemdup(p, (const char *)sc_rd_bytes(&r, blen), blen);
+                FUZZ_CHECK(apr_hash_get(before, base, APR_HASH_KEY_STRING) == NULL);
+                apr_hash_set(tombs[k], base, APR_HASH_KEY_STRING, "");
+            }
+            break;
+#endif
         default:
             break;
         }
     }
     for (k = 0; k < 2; k++) {
         FUZZ_CHECK(completes[k] == asked[k]);
+#ifdef SC_TOMB_PROBE
+        if (asked[k] && eng.store->hdr->tombs_evicted == 0) {
+            /* every tombstone this input left is sent */
+            apr_hash_index_t *hi;
+            for (hi = apr_hash_first(p, dead_bases); hi; hi = apr_hash_next(hi)) {
+                FUZZ_CHECK(apr_hash_get(tombs[k], apr_hash_this_key(hi),
+                                        APR_HASH_KEY_STRING) != NULL);
+            }
+        }
+#endif
         if (asked[k]) {
             /* every session, each once, and COMPLETE says how many */
             FUZZ_CHECK(apr_hash_count(got[k]) == apr_hash_count(before));
@@ -959,6 +1118,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     trace = getenv("FUZZ_TRACE") != NULL;
     reset(p);
     seen_versions = apr_hash_make(p);
+#ifdef SC_TOMB_PROBE
+    dead_bases = apr_hash_make(p);
+#endif
     frame_seq = 0;
     new_conn(&peer_a);
     while (off < size && n < 64) {

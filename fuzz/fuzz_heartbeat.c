@@ -7,11 +7,11 @@
  * encoder writes tag length 0 and no tag), and an encoder given one byte too
  * few must refuse.  Any violation abort()s.
  *
- * An input starting with "SCE1" is also treated as sc_transport.c treats a
- * sealed multicast datagram: opened with the test key (sc_crypto_open, the
- * magic as additional data) and, when authentic, its plaintext goes through
- * the same decoder and round trip.  The seeds hold heartbeats sealed with the
- * test key and the previous key.
+ * An input starting with SC_HB_SEALED_MAGIC ("SCE2") is also treated as
+ * sc_transport.c treats a sealed multicast datagram: opened with the test
+ * key (sc_crypto_open, the magic as additional data) and, when authentic,
+ * its plaintext goes through the same decoder and round trip.  The seeds
+ * hold heartbeats sealed with the test key and the previous key.
  */
 #include "fuzz_common.h"
 

@@ -588,6 +588,23 @@ static void dispatch(void)
     dm_add(&s, DM_FROM_B, &m);
     dm_write("dm-rebind", &s);
 
+    /* removed sessions stay dead (tombstones): a copy after the removal, a
+     * state transfer's DEAD (type 11: [n:4] ([len:1][id base])*, a filler
+     * for a module without tombstones), then a transfer that sends them */
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_id(&s, 0, SC_REPL_REMOVE, ID1);
+    dm_full(&s, DM_ACK, ID1, 4, d2);
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, 11);
+    sc_buf_u32(&m, 1);
+    sc_buf_u8(&m, 32);
+    sc_buf_put(&m, ID2, 32);
+    dm_add(&s, 0, &m);
+    dm_full(&s, DM_ACK, ID2, 1, "b=2");
+    dm_full(&s, 0, ID3, 1, "c=3");
+    dm_id(&s, DM_FROM_B, SC_REPL_GET_ALL, NULL);
+    dm_write("dm-dead", &s);
+
     /* a probe's filler (ignored), then a session message before HELLO */
     sc_buf_init(&m, pool, 0);
     sc_buf_u8(&m, 0);
