@@ -31,12 +31,12 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(need status_of member_on check within app show demo_module);
+use SC::Test qw(need status_of member_on check within app show demo_module demo_conf alive_on num log_since);
+use SC::Forge qw(sc_forge forge_ok lport closed_by_member rx mcast_block);
 
 my $why = SC::Cluster->netns_unavailable;
 need(!$why, "network namespaces (run as root): " . ($why // ''));
-my $FORGE = SC::Cluster::repo_dir() . '/t/tools/sc_forge';
-need(-x $FORGE, "$FORGE: run make t/tools/sc_forge");
+my $FORGE = sc_forge();
 my $DEMO_SO = demo_module();
 
 $SIG{ALRM} = sub { die "replay_dest.t: time limit (150 s) reached\n" };
@@ -45,58 +45,20 @@ alarm 150;
 my $KEY   = join '', map { sprintf '%02x', $_ } 100 .. 131;
 my $GROUP = '228.0.0.4:45564';
 
-sub block {
-    my ($m) = @_;
-    return <<"EOB";
-<Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="6" channelStartOptions="15">
-  <Channel className="org.apache.catalina.tribes.group.GroupChannel">
-    <Membership className="org.apache.catalina.tribes.membership.McastService" address="228.0.0.4" port="45564" frequency="500" dropTime="3000"/>
-    <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver" address="$m->{addr}" port="$m->{cluster_port}" autoBind="1"/>
-    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">
-      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="1000"/>
-    </Sender>
-    <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/>
-    <Interceptor className="org.apache.catalina.tribes.group.interceptors.EncryptInterceptor" encryptionKey="$KEY"/>
-  </Channel>
-  <Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>
-</Cluster>
-EOB
-}
-
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 
 my $c = SC::Cluster->new(
     members    => [qw(node1 node2 node3 mallory)],
     netns      => 1,
     loglevel   => 'info',
     extra_conf => $APP,
-    cluster    => \&block,
+    cluster    => sub { mcast_block($_[0], $KEY) },
 );
 my $MALLORY = $c->member('mallory')->{addr};
 my $MID = 'ab' x 16;       # mallory's member id in the forged frames
 
-sub rx { my ($n) = @_; return $c->member($n)->{addr} . ':' . $c->member($n)->{cluster_port} }
-sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : 0 }
-sub log_since { my ($n, $off) = @_; return substr($c->error_log($n), $off // 0) }
-sub closed_by_member { my ($out) = @_; return $out =~ /^(?:eof|reset) after \d+ ms\s*\z/m ? 1 : 0 }
-sub lport { my ($out) = @_; return $out =~ /^connected local=[\d.]+:(\d+)$/m ? $1 : 'none' }
-
-sub alive_on {
-    my ($n, $route) = @_;
-    my $m = member_on($c, $n, $route);
-    return $m && $m->{state} eq 'alive' ? 1 : 0;
-}
-
 # sc_forge in mallory's namespace (its exit status must be 0)
-sub forge {
-    my (@args) = @_;
-    my ($rc, $out) = $c->exec_in('mallory', { timeout => 60 }, $FORGE, @args);
-    my $short = join ' ', map { length > 24 ? substr($_, 0, 12) . '..' : $_ } @args;
-    is($rc, 0, "sc_forge exits 0: $short") or diag($out);
-    return $out;
-}
+sub forge { forge_ok($c, 'mallory', @_) }
 
 # a member's id, from its sealed heartbeat on the group
 sub id_of {
@@ -118,13 +80,13 @@ sub af_growth {
 # ===========================================================================
 $c->start('node1');
 $c->start('node2');
-check(within(30, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1') }), $c,
+check(within(30, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') }), $c,
       'node1 and node2 see each other alive');
 
 # (a) capture node1's HELLO and a PING to node3 in node3's namespace ----------
 my $N1 = $c->member('node1')->{addr};
-my $hello_sniff = $c->spawn('node3', $FORGE, 'tcpsniff', $N1, rx('node3'), 'HELLO', 40000);
-my $ping_sniff = $c->spawn('node3', $FORGE, 'tcpsniff', $N1, rx('node3'), 'PING', 40000);
+my $hello_sniff = $c->spawn('node3', $FORGE, 'tcpsniff', $N1, rx($c, 'node3'), 'HELLO', 40000);
+my $ping_sniff = $c->spawn('node3', $FORGE, 'tcpsniff', $N1, rx($c, 'node3'), 'PING', 40000);
 $c->start('node3');
 my ($hrc, $hout) = $c->finish($hello_sniff, timeout => 60);
 my ($prc, $pout) = $c->finish($ping_sniff, timeout => 60);
@@ -134,8 +96,8 @@ my ($PING, $psender) = $pout =~ /^frame type=PING seq=\d+ sender=([0-9a-f]{32}) 
     ? ($2, $1) : ('', '');
 is($hrc, 0, '(a) tcpsniff exits 0 (a HELLO from node1 to node3 captured)') or diag($hout);
 is($prc, 0, '(a) tcpsniff exits 0 (a PING from node1 to node3 captured)') or diag($pout);
-check(within(30, sub { alive_on('node1', 'node3') && alive_on('node3', 'node1')
-                       && alive_on('node2', 'node3') }), $c,
+check(within(30, sub { alive_on($c, 'node1', 'node3') && alive_on($c, 'node3', 'node1')
+                       && alive_on($c, 'node2', 'node3') }), $c,
       '(a) node3 joined: node1 and node3, node2 and node3 see each other alive');
 my %ID = map { $_ => id_of($_) } qw(node1 node2 node3);
 is($hsender, $ID{node1}, "(a) the captured HELLO is node1's (its sender id)");
@@ -151,7 +113,7 @@ like($PING, qr/^5343463101060004/, '(a) the captured PING is sealed (version 1, 
     my %port;
     for my $t ([ HELLO => $HELLO ], [ PING => $PING ]) {
         my ($what, $hex) = @$t;
-        my $out = forge('-c', rx('node2'), '-i', $ID{node1}, 'raw', $hex || '00', 'wait', 20000);
+        my $out = forge('-c', rx($c, 'node2'), '-i', $ID{node1}, 'raw', $hex || '00', 'wait', 20000);
         unlike($out, qr/^recv/m, "(a) node1's $what for node3, sent to node2: not answered (no PONG)")
             or diag($out);
         ok(closed_by_member($out), "(a) ... and node2 closes the connection") or diag($out);
@@ -159,7 +121,7 @@ like($PING, qr/^5343463101060004/, '(a) the captured PING is sealed (version 1, 
     }
     is(af_growth('node2', num($before, 'AuthFailures'), 2), 2,
        '(a) node2 counts the 2 frames as AuthFailures');
-    my $log = log_since('node2', $off);
+    my $log = log_since($c, 'node2', $off);
     for my $what (sort keys %port) {
         like($log, qr/SC1290: EncryptInterceptor: frame from \Q$MALLORY\E:$port{$what} refused: not authentic/,
              "(a) node2 logs SC1290 'not authentic' for the ${what}'s connection (port $port{$what})");
@@ -175,17 +137,17 @@ like($PING, qr/^5343463101060004/, '(a) the captured PING is sealed (version 1, 
 {
     my $before = status_of($c, 'node2');
     my @me = ('-k', $KEY, '-r', 'mallory', '-a', $MALLORY, '-i', $MID);
-    my $out = forge('-c', rx('node2'), @me, 'hello', 'expect', 'PONG', 20000);
+    my $out = forge('-c', rx($c, 'node2'), @me, 'hello', 'expect', 'PONG', 20000);
     like($out, qr/^recv PONG seq=\d+ route=node2$/m,
          "(b) a HELLO sealed for node2's address: answered, the PONG sealed for mallory's id")
         or diag($out);
     # (each with a sequence number of its own: node2 knows mallory now)
-    $out = forge('-c', rx('node2'), @me, '-s', 100, '-t', $ID{node2}, 'hello', 'expect', 'PONG', 20000);
+    $out = forge('-c', rx($c, 'node2'), @me, '-s', 100, '-t', $ID{node2}, 'hello', 'expect', 'PONG', 20000);
     like($out, qr/^recv PONG seq=\d+ route=node2$/m, "(b) a HELLO sealed for node2's id: answered")
         or diag($out);
-    for my $t ([ "node3's address", rx('node3'), 200 ], [ "node3's id", $ID{node3}, 300 ]) {
+    for my $t ([ "node3's address", rx($c, 'node3'), 200 ], [ "node3's id", $ID{node3}, 300 ]) {
         my ($what, $dest, $seq) = @$t;
-        $out = forge('-c', rx('node2'), @me, '-s', $seq, '-t', $dest, 'hello', 'wait', 20000);
+        $out = forge('-c', rx($c, 'node2'), @me, '-s', $seq, '-t', $dest, 'hello', 'wait', 20000);
         unlike($out, qr/^recv/m, "(b) a HELLO sealed for $what, sent to node2: not answered") or diag($out);
         ok(closed_by_member($out), '(b) ... and the connection closed') or diag($out);
     }
@@ -197,14 +159,14 @@ like($PING, qr/^5343463101060004/, '(a) the captured PING is sealed (version 1, 
 # (c) a HELLO claiming a live member's route from another address --------------
 {
     my $off = length $c->error_log('node1');
-    my $out = forge('-c', rx('node1'), '-k', $KEY, '-r', 'node2', '-a', $MALLORY, '-p', 4001,
+    my $out = forge('-c', rx($c, 'node1'), '-k', $KEY, '-r', 'node2', '-a', $MALLORY, '-p', 4001,
                     '-i', 'ce' x 16, 'hello', 'wait', 20000);
-    my $l = $c->wait_for(sub { log_since('node1', $off) =~ /(SC1224: [^\n]*)/ ? $1 : '' }, timeout => 20);
+    my $l = $c->wait_for(sub { log_since($c, 'node1', $off) =~ /(SC1224: [^\n]*)/ ? $1 : '' }, timeout => 20);
     like($l, qr/SC1224: the member at \Q$MALLORY\E:4001 claims route node2/,
          '(c) a HELLO claiming route node2 from mallory: refused (SC1224)') or diag($out);
     unlike($out, qr/^recv/m, '(c) ... not answered (no PONG)') or diag($out);
     ok(closed_by_member($out), '(c) ... and node1 closes the connection') or diag($out);
-    check(alive_on('node1', 'node2'), $c, '(c) node2 is still alive on node1');
+    check(alive_on($c, 'node1', 'node2'), $c, '(c) node2 is still alive on node1');
 }
 
 # the cluster still works: a session made on each member is read on the others

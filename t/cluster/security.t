@@ -67,12 +67,13 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use Digest::MD5 qw(md5_hex);
 use SC::Cluster;
-use SC::Test qw(need status_of member_on check within app show dump_cluster demo_module);
+use SC::Test qw(need status_of member_on check within app show dump_cluster demo_module demo_conf
+               alive_on num log_since);
+use SC::Forge qw(sc_forge forge_ok forge_args lport closed_by_member rx mcast_block);
 
 my $why = SC::Cluster->netns_unavailable;
 need(!$why, "network namespaces (run as root): " . ($why // ''));
-my $FORGE = SC::Cluster::repo_dir() . '/t/tools/sc_forge';
-need(-x $FORGE, "$FORGE: run make t/tools/sc_forge");
+my $FORGE = sc_forge();
 my $DEMO_SO = demo_module();
 
 $SIG{ALRM} = sub { die "security.t: time limit (180 s) reached\n" };
@@ -88,30 +89,7 @@ my $GROUP     = '228.0.0.4:45564';
 my %KEYS = (node1 => [ $KEY_OLD ], node2 => [ $KEY_OLD ],
             node3 => [ $KEY_OTHER ], node4 => [ $KEY_OTHER ], mallory => [ $KEY_OLD ]);
 
-sub block {
-    my ($m, $keys) = @_;
-    my ($key, $prev) = @{ $keys || [] };
-    my $enc = !defined $key ? ''
-        : qq{    <Interceptor className="org.apache.catalina.tribes.group.interceptors.EncryptInterceptor" encryptionKey="$key"}
-          . (defined $prev ? qq{ previousEncryptionKey="$prev"} : '') . "/>\n";
-    return <<"EOB";
-<Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="6" channelStartOptions="15">
-  <Channel className="org.apache.catalina.tribes.group.GroupChannel">
-    <Membership className="org.apache.catalina.tribes.membership.McastService" address="228.0.0.4" port="45564" frequency="500" dropTime="3000"/>
-    <Receiver className="org.apache.catalina.tribes.transport.nio.NioReceiver" address="$m->{addr}" port="$m->{cluster_port}" autoBind="1"/>
-    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">
-      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="1000"/>
-    </Sender>
-    <Interceptor className="org.apache.catalina.tribes.group.interceptors.TcpFailureDetector"/>
-$enc  </Channel>
-  <Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>
-</Cluster>
-EOB
-}
-
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 
 # ---------------------------------------------------------------------------
 # helpers
@@ -120,21 +98,10 @@ my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
 my $c;    # the cluster the helpers work on
 my @SIDS; # the 12 sessions of (a)
 
-# sc_forge's arguments, short enough for a test name
-sub forge_args {
-    return join ' ', map { length > 24 ? substr($_, 0, 12) . '..' : $_ } @_;
-}
-
 # sc_forge run in mallory's namespace: its report (stdout and stderr).  Its
 # exit status must be 0 (an assertion of its own): it connected and sent
 # everything, and every expect and sniff found what it waited for.
-sub forge {
-    my (@args) = @_;
-    my ($rc, $out) = $c->exec_in('mallory', { timeout => 60 }, $FORGE, @args);
-    note("sc_forge @args:\n$out") if $ENV{SC_VERBOSE};
-    is($rc, 0, 'sc_forge exits 0: ' . forge_args(@args)) or diag($out);
-    return $out;
-}
+sub forge { forge_ok($c, 'mallory', @_) }
 
 # sc_forge run here writing to stdout: the bytes as hex (it must exit 0)
 sub forge_hex {
@@ -146,24 +113,6 @@ sub forge_hex {
     close $fh;
     is($? >> 8, 0, 'sc_forge exits 0: ' . forge_args(@args));
     return unpack 'H*', $b // '';
-}
-
-# the local port of sc_forge's (first) connection, from its report
-sub lport { my ($out) = @_; return $out =~ /^connected local=[\d.]+:(\d+)$/m ? $1 : 'none' }
-
-# the report ends with the member closing the connection
-sub closed_by_member { my ($out) = @_; return $out =~ /^(?:eof|reset) after \d+ ms\s*\z/m ? 1 : 0 }
-
-sub rx { my ($n) = @_; return $c->member($n)->{addr} . ':' . $c->member($n)->{cluster_port} }
-
-sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : 0 }
-
-sub log_since { my ($n, $off) = @_; return substr($c->error_log($n), $off // 0) }
-
-sub alive_on {
-    my ($n, $route) = @_;
-    my $m = member_on($c, $n, $route);
-    return $m && $m->{state} eq 'alive' ? 1 : 0;
 }
 
 # the counter of every session as $n reads it: "id=counter,...", its MD5 and
@@ -212,15 +161,15 @@ $c = SC::Cluster->new(
     netns      => 1,
     loglevel   => 'info',
     extra_conf => $APP,
-    cluster    => sub { block($_[0], $KEYS{ $_[0]{name} }) },
+    cluster    => sub { mcast_block($_[0], @{ $KEYS{ $_[0]{name} } || [] }) },
 );
 my $MALLORY = $c->member('mallory')->{addr};
-my $NODE1 = rx('node1');
+my $NODE1 = rx($c, 'node1');
 
 # (a) -----------------------------------------------------------------------
 $c->start('node1');
 $c->start('node2');
-check(within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1')
+check(within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1')
                       && (status_of($c, 'node1')->{EngineState} // '') eq 'ready'
                       && (status_of($c, 'node2')->{EngineState} // '') eq 'ready' }),
       $c, '(a) node1 and node2 (same key) see each other alive and are ready');
@@ -305,7 +254,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
         ok(closed_by_member($out), "(b) a frame cut after $cut bytes, then silence: node1 closes the connection")
             or diag($out);
         my $lp = lport($out);
-        like(log_since('node1', $off),
+        like(log_since($c, 'node1', $off),
              qr/SC1296: connection from \Q$MALLORY\E:$lp closed: (?:no HELLO|a frame left incomplete) within the Transport timeout/,
              "(b) ... by its Transport timeout (SC1296 for that connection, port $lp)");
     }
@@ -320,7 +269,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
         ok(closed_by_member($out), "(b) $what: node1 closes the connection") or diag($out);
         unlike($out, qr/^recv/m, "(b) $what: not answered");
         my $lp = lport($out);
-        like(log_since('node1', $off), qr/SC1213: bad frame from \Q$MALLORY\E:$lp: \Q$why\E/,
+        like(log_since($c, 'node1', $off), qr/SC1213: bad frame from \Q$MALLORY\E:$lp: \Q$why\E/,
              "(b) $what: SC1213 for that connection (port $lp): $why");
     }
 
@@ -356,7 +305,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
     is($af2 - num($before2, 'AuthFailures'), 3,
        '(b) node2 refused the 3 forged heartbeats as well (AuthFailures +3)');
 
-    my $log = log_since('node1', $off);
+    my $log = log_since($c, 'node1', $off);
     my @auth = $log =~ /SC1290: EncryptInterceptor: frame from \Q$MALLORY\E:\d+ refused: not authentic/g;
     is(scalar @auth, 2, '(b) SC1290 "not authentic" logged for the 2 frames from mallory');
     my @rep = $log =~ /SC1290: EncryptInterceptor: frame from \Q$MALLORY\E:\d+ refused: a replayed/g;
@@ -368,7 +317,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
     is($after->{EngineStarts}, $before->{EngineStarts}, '(b) node1: EngineStarts unchanged');
     is($after->{EngineHealth}, 'ok', '(b) node1: EngineHealth ok');
     is($after->{EngineState}, 'ready', '(b) node1: EngineState ready');
-    check(alive_on('node1', 'node2') && alive_on('node2', 'node1'), $c,
+    check(alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1'), $c,
           '(b) node1 and node2 still see each other alive');
     is(num($after, 'MembersAlive'), 1, '(b) node1 counts one member alive (mallory is none)')
         or diag(join "\n", map { "$_->{route} $_->{state} $_->{verdict}" } @{ $after->{members} });
@@ -388,7 +337,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
     is(scalar keys %closed, 10, '(e) node1 closes all 10 silent connections from one address')
         or diag($out);
     my $mid = status_of($c, 'node1');
-    my $log = log_since('node1', $off);
+    my $log = log_since($c, 'node1', $off);
     my @refused = $log =~ /SC1295: connection from \Q$MALLORY\E:(\d+) refused: too many connections from that address/g;
     my @timed = $log =~ /SC1296: connection from \Q$MALLORY\E:(\d+) closed: no HELLO within the Transport timeout/g;
     my %seen;
@@ -412,7 +361,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
         my $o = forge('-c', $NODE1, '-r', 'mallory', '-a', $MALLORY, '-V', 9, 'hello', 'wait', 20000);
         $sent++;
         ok(closed_by_member($o), "(e) bad frame $i: node1 closes the connection") or diag($o);
-        if (log_since('node1', $off) =~ /^(.*SC1294: [^\n]*)$/m) {
+        if (log_since($c, 'node1', $off) =~ /^(.*SC1294: [^\n]*)$/m) {
             $penalty = $1;
             last;
         }
@@ -424,7 +373,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
     like($out, qr/^conns opened=1 closed=1$/m, '(e) a new connection from mallory is closed') or diag($out);
     my ($lp) = $out =~ /^conn 0 closed after \d+ ms local=[\d.]+:(\d+)$/m;
     $lp //= 'none';
-    like(log_since('node1', $off),
+    like(log_since($c, 'node1', $off),
          qr/SC1295: connection from \Q$MALLORY\E:$lp refused: it sent too many bad frames lately/,
          "(e) ... refused at accept: SC1295 for it (port $lp) names the bad frames");
     my $after = status_of($c, 'node1');
@@ -435,7 +384,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
     ok(($r->{session} // '') eq $SIDS[0] && ($r1->{session} // '') eq $SIDS[0]
        && defined $r->{counter} && ($r1->{counter} // '') eq $r->{counter},
        "(e) an update on node2 still arrives on node1 (counter $r->{counter})") or diag(show($r1));
-    check(alive_on('node1', 'node2'), $c, '(e) node2 still alive on node1');
+    check(alive_on($c, 'node1', 'node2'), $c, '(e) node2 still alive on node1');
     is($after->{EngineHealth}, 'ok', '(e) node1: EngineHealth ok');
     no_crash('node1', '(e)');
 }
@@ -447,7 +396,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
         $KEYS{$n} = [ $KEY_OLD, $KEY_NEW ];
         $c->write_conf($n);
         $c->restart($n);
-        my $ok = within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1') });
+        my $ok = within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') });
         check($ok, $c, "(c) phase 1: $n restarted with the old key and the new one as "
                        . 'previousEncryptionKey: still one cluster');
     }
@@ -456,7 +405,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
     $KEYS{node2} = [ $KEY_NEW, $KEY_OLD ];
     $c->write_conf('node2');
     $c->restart('node2');
-    my $ok = within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1') });
+    my $ok = within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') });
     check($ok, $c, '(c) phase 2: node2 (new key, previous = old) and node1 (old key, '
                    . 'previous = new) form a cluster');
     # writes both ways now: each must replicate, and node2 must not open new
@@ -493,7 +442,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
     $KEYS{node1} = [ $KEY_NEW, $KEY_OLD ];
     $c->write_conf('node1');
     $c->restart('node1');
-    $ok = within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1') });
+    $ok = within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') });
     check($ok, $c, '(c) node1 moved to the new key too: still one cluster');
     my $new = app($c, 'node1', 'auto');
     my $n2 = app($c, 'node2', 'read', $new->{cookie});
@@ -525,7 +474,7 @@ is($SUM1, $SUM2, '(a) the sessions read the same on both members') or diag("$tex
 # (d) two clusters, one multicast group -----------------------------------------
 {
     $c->start('node4');
-    my $ok = within(20, sub { alive_on('node3', 'node4') && alive_on('node4', 'node3') });
+    my $ok = within(20, sub { alive_on($c, 'node3', 'node4') && alive_on($c, 'node4', 'node3') });
     check($ok, $c, '(d) node3 and node4 (their key) form a cluster');
     # from here on node4 sends heartbeats; once each member refused 4 more of
     # the other cluster's (two senders at 500 ms), any of node4's would have
@@ -553,11 +502,11 @@ $c->teardown;
         netns      => 1,
         loglevel   => 'info',
         extra_conf => $APP,
-        cluster    => sub { block($_[0], undef) },
+        cluster    => sub { mcast_block($_[0]) },
     );
     $c->start('node1');
     $c->start('node2');
-    check(within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1') }), $c,
+    check(within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') }), $c,
           '(f) the unencrypted node1 and node2 see each other');
     for my $n (qw(node1 node2)) {
         my @w = $c->error_log($n) =~ /SC1293/g;
@@ -580,18 +529,18 @@ $c->teardown;
     my $out = forge('-u', $GROUP, '-r', 'node2', '-a', $MALLORY2, '-i', 'cd' x 16, '-I', $inc + 1000,
                     '-S', 1, 'mcast', 'sleep', 200, 'mcast');
     like($out, qr/^sent heartbeat/m, '(f) a heartbeat claiming route node2 sent by multicast') or diag($out);
-    my $l1 = $c->wait_for(sub { log_since('node1', $off{node1}) =~ /(SC1224: [^\n]*)/ ? $1 : '' }, timeout => 20);
+    my $l1 = $c->wait_for(sub { log_since($c, 'node1', $off{node1}) =~ /(SC1224: [^\n]*)/ ? $1 : '' }, timeout => 20);
     like($l1, qr/SC1224: the member at \Q$MALLORY2\E:4000 claims route node2, which the member at \Q$N2\E:4000 holds: refused/,
-         '(f) node1 refuses it: SC1224') or diag(log_since('node1', $off{node1}));
-    my $l2 = $c->wait_for(sub { log_since('node2', $off{node2}) =~ /(SC1222: [^\n]*)/ ? $1 : '' }, timeout => 20);
+         '(f) node1 refuses it: SC1224') or diag(log_since($c, 'node1', $off{node1}));
+    my $l2 = $c->wait_for(sub { log_since($c, 'node2', $off{node2}) =~ /(SC1222: [^\n]*)/ ? $1 : '' }, timeout => 20);
     like($l2, qr/SC1222: the member at \Q$MALLORY2\E:4000 .*uses this member's route node2: (?:it is refused|it was here first)/,
-         '(f) node2 refuses it: SC1222 (its own route)') or diag(log_since('node2', $off{node2}));
+         '(f) node2 refuses it: SC1222 (its own route)') or diag(log_since($c, 'node2', $off{node2}));
     # ... and over TCP (a HELLO to node1, another id and port): refused, so
     # not answered and its connection closed ("wait" returns at the close)
     %off = map { $_ => length $c->error_log($_) } qw(node1 node2);
-    $out = forge('-c', rx('node1'), '-r', 'node2', '-a', $MALLORY2, '-p', 4001, '-i', 'ce' x 16,
+    $out = forge('-c', rx($c, 'node1'), '-r', 'node2', '-a', $MALLORY2, '-p', 4001, '-i', 'ce' x 16,
                  '-I', $inc + 2000, 'hello', 'wait', 20000);
-    my $l3 = $c->wait_for(sub { log_since('node1', $off{node1}) =~ /(SC1224: [^\n]*)/ ? $1 : '' }, timeout => 20);
+    my $l3 = $c->wait_for(sub { log_since($c, 'node1', $off{node1}) =~ /(SC1224: [^\n]*)/ ? $1 : '' }, timeout => 20);
     like($l3, qr/SC1224: the member at \Q$MALLORY2\E:4001 claims route node2/,
          '(f) a HELLO claiming route node2 over TCP: SC1224') or diag($out);
     unlike($out, qr/^recv/m, '(f) ... not answered (no PONG)') or diag($out);
@@ -599,9 +548,9 @@ $c->teardown;
     # node2's own id with an older incarnation
     $out = forge('-u', $GROUP, '-r', 'node2', '-a', $MALLORY2, '-i', $id, '-I', $inc - 1,
                  '-S', 1_000_000, 'mcast');
-    my $l4 = $c->wait_for(sub { log_since('node1', $off{node1}) =~ /(SC1225: [^\n]*)/ ? $1 : '' }, timeout => 20);
+    my $l4 = $c->wait_for(sub { log_since($c, 'node1', $off{node1}) =~ /(SC1225: [^\n]*)/ ? $1 : '' }, timeout => 20);
     like($l4, qr/SC1225: heartbeat of node2 from \Q$MALLORY2\E:\d+ has an older incarnation/,
-         "(f) node2's id with an older incarnation: SC1225") or diag(log_since('node1', $off{node1}));
+         "(f) node2's id with an older incarnation: SC1225") or diag(log_since($c, 'node1', $off{node1}));
 
     # after the forgeries, node1 hears node2's real heartbeats again (mallory
     # sends nothing more): by then any effect of the forged ones shows
@@ -621,7 +570,7 @@ $c->teardown;
     my @others = grep { $_->{addr} =~ /^\Q$MALLORY2\E:/ && $_->{state} ne 'refused' } @{ $p->{members} || [] };
     ok(!@others, "(f) no row at mallory's address is anything but refused")
         or diag(join "\n", map { "$_->{route} $_->{addr} $_->{state} $_->{verdict}" } @others);
-    check(alive_on('node2', 'node1'), $c, '(f) node2 still sees node1');
+    check(alive_on($c, 'node2', 'node1'), $c, '(f) node2 still sees node1');
     my $s = app($c, 'node1', 'auto');
     my $s2 = app($c, 'node2', 'read', $s->{cookie});
     ok(defined $s->{cookie} && ($s2->{session} // '') eq $s->{cookie} && ($s2->{counter} // '') eq '1',

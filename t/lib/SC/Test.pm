@@ -29,6 +29,7 @@ our @EXPORT_OK = qw(
     kv_line balancer_member bm_line status_has page_action url_escape
     dump_cluster dump_options check within
     app show valid_sid
+    demo_conf encrypt_interceptor alive_on num log_since ready_and_alive
 );
 
 our %DUMP = (tail => 25, max => 4, cut => undef, extra => undef);
@@ -278,6 +279,50 @@ sub show {
     my ($r) = @_;
     return "status $r->{status}" . ($r->{error} ? " ($r->{error})" : '')
          . ", Set-Cookie: " . ($r->{headers}{'set-cookie'} // '(none)') . "\n$r->{body}";
+}
+
+# The demo application at /app: its LoadModule line, $o{server} (more
+# server-level lines), then <Location /app> with Session On, SessionCluster
+# On, $o{session} (more lines there), SetHandler session-cluster-demo and
+# $o{location} (lines after it).
+#   extra_conf => demo_conf($DEMO_SO)
+sub demo_conf {
+    my ($so, %o) = @_;
+    return "LoadModule session_cluster_demo_module \"$so\"\n" . ($o{server} // '')
+         . "<Location /app>\n  Session On\n  SessionCluster On\n" . ($o{session} // '')
+         . "  SetHandler session-cluster-demo\n" . ($o{location} // '') . "</Location>\n";
+}
+
+# An EncryptInterceptor line (for a <Channel>) with encryptionKey $key and,
+# when given, previousEncryptionKey $prev.
+sub encrypt_interceptor {
+    my ($key, $prev) = @_;
+    return qq{    <Interceptor className="org.apache.catalina.tribes.group.interceptors.EncryptInterceptor" encryptionKey="$key"}
+         . (defined $prev ? qq{ previousEncryptionKey="$prev"} : '') . "/>\n";
+}
+
+# 1 when member $n's page shows $route alive, else 0.
+sub alive_on {
+    my ($c, $n, $route) = @_;
+    my $m = member_on($c, $n, $route);
+    return $m && $m->{state} eq 'alive' ? 1 : 0;
+}
+
+# Field $k of a parsed page when it is a number, else 0.
+sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : 0 }
+
+# Member $n's error_log from byte $off on.
+sub log_since { my ($c, $n, $off) = @_; return substr($c->error_log($n), $off // 0) }
+
+# 1 when every member named is ready (EngineState) and sees the others
+# (MembersAlive: their number less one), else 0.
+sub ready_and_alive {
+    my ($c, @n) = @_;
+    for my $n (@n) {
+        my $p = status_of($c, $n) or return 0;
+        return 0 unless ($p->{EngineState} // '') eq 'ready' && ($p->{MembersAlive} // 0) == @n - 1;
+    }
+    return 1;
 }
 
 # A session id as the module makes them: 32 hex digits, '.', the route.
