@@ -29,7 +29,8 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(need status_of member_on check within app show demo_module);
+use SC::Test qw(need status_of member_on check within app show demo_module demo_conf
+               encrypt_interceptor channel_add alive_on num);
 
 my $why = SC::Cluster->netns_unavailable;
 need(!$why, "network namespaces (run as root): " . ($why // ''));
@@ -44,21 +45,15 @@ my %KEYS = (node1 => [ $KEY_OLD ], node2 => [ $KEY_NEW, $KEY_OLD ]);
 
 sub block {
     my ($m, $all) = @_;
-    my ($key, $prev) = @{ $KEYS{ $m->{name} } };
-    my $enc = qq{    <Interceptor className="org.apache.catalina.tribes.group.interceptors.EncryptInterceptor" encryptionKey="$key"}
-            . (defined $prev ? qq{ previousEncryptionKey="$prev"} : '') . "/>\n";
     # static members (each connects to the other whether it hears it or
     # not) and multicast heartbeats (the window's clock)
     my $b = SC::Cluster::static_block($m, $all, channelSendOptions => 6, channelStartOptions => 15,
         membership => { address => '228.0.0.4', port => 45564, frequency => 500, dropTime => 3000 },
         valves => [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ]);
-    $b =~ s{(  </Channel>)}{$enc$1} or die "no </Channel> in the static block";
-    return $b;
+    return channel_add($b, encrypt_interceptor(@{ $KEYS{ $m->{name} } }));
 }
 
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 
 my $c = SC::Cluster->new(
     members    => [qw(node1 node2)],
@@ -67,14 +62,6 @@ my $c = SC::Cluster->new(
     extra_conf => $APP,
     cluster    => \&block,
 );
-
-sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : 0 }
-
-sub alive_on {
-    my ($n, $route) = @_;
-    my $m = member_on($c, $n, $route);
-    return $m && $m->{state} eq 'alive' ? 1 : 0;
-}
 
 sub counters {
     my %p = map { $_ => status_of($c, $_) || {} } qw(node1 node2);
@@ -90,7 +77,7 @@ $c->start('node2');
 # the mismatch has happened once both refused something or opened with the
 # previous key: node2 hears node1 (previous key), node1 refused node2's traffic
 check(within(30, sub { my $k = counters();
-                       alive_on('node2', 'node1') && $k->{'node1.AuthFailures'} > 0
+                       alive_on($c, 'node2', 'node1') && $k->{'node1.AuthFailures'} > 0
                        && $k->{'node2.PreviousKeyUsed'} > 0 }), $c,
       'node2 opens node1\'s heartbeats with its previous key, node1 refuses node2\'s traffic');
 
@@ -122,7 +109,7 @@ like($c->error_log('node2'),
     my $now;
     within(20, sub { $now = num(status_of($c, 'node1'), 'EnginePid'); $now && $now != $pid });
     isnt($now, $pid, "node1's graceful restart with the new key replaced its engine ($pid -> $now)");
-    check(within(30, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1') }), $c,
+    check(within(30, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') }), $c,
           'with the same key again, node1 and node2 see each other alive');
     my ($bad, $checked) = (0, 0);
     for my $t ([ qw(node1 node2) ], [ qw(node2 node1) ]) {

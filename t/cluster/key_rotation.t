@@ -35,7 +35,8 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(page status_of member_on check within app show demo_module);
+use SC::Test qw(page status_of member_on check within app show demo_module demo_conf
+               encrypt_interceptor channel_add);
 
 $SIG{ALRM} = sub { die "key_rotation.t: time limit (120 s) reached\n" };
 alarm 120;
@@ -51,18 +52,12 @@ my %KEYS = map { $_ => [ $KEY_OLD ] } @NODES;
 
 sub block {
     my ($m, $all) = @_;
-    my ($key, $prev) = @{ $KEYS{ $m->{name} } };
-    my $enc = qq{    <Interceptor className="org.apache.catalina.tribes.group.interceptors.EncryptInterceptor" encryptionKey="$key"}
-            . (defined $prev ? qq{ previousEncryptionKey="$prev"} : '') . "/>\n";
     my $b = SC::Cluster::static_block($m, $all, channelSendOptions => 6,
         valves => [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ]);
-    $b =~ s{(  </Channel>)}{$enc$1} or die "no </Channel> in the static block";
-    return $b;
+    return channel_add($b, encrypt_interceptor(@{ $KEYS{ $m->{name} } }));
 }
 
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 
 my $c = SC::Cluster->new(
     members    => [@NODES],

@@ -29,7 +29,7 @@ our @EXPORT_OK = qw(
     kv_line balancer_member bm_line status_has page_action url_escape
     dump_cluster dump_options check within
     app show valid_sid
-    demo_conf encrypt_interceptor alive_on num log_since ready_and_alive
+    demo_conf encrypt_interceptor channel_add alive_on num log_since ready_and_alive
 );
 
 our %DUMP = (tail => 25, max => 4, cut => undef, extra => undef);
@@ -299,6 +299,13 @@ sub encrypt_interceptor {
     my ($key, $prev) = @_;
     return qq{    <Interceptor className="org.apache.catalina.tribes.group.interceptors.EncryptInterceptor" encryptionKey="$key"}
          . (defined $prev ? qq{ previousEncryptionKey="$prev"} : '') . "/>\n";
+}
+
+# Cluster block $x with $text inserted before its "  </Channel>" line.
+sub channel_add {
+    my ($x, $text) = @_;
+    $x =~ s{(  </Channel>)}{$text$1} or die "no </Channel> in the cluster block";
+    return $x;
 }
 
 # 1 when member $n's page shows $route alive, else 0.
