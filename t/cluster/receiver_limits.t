@@ -35,35 +35,25 @@ use Test::More;
 use Errno qw(EAGAIN EWOULDBLOCK EINTR);
 use IO::Select;
 use IO::Socket::INET;
-use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
-use Socket qw(PF_INET SOCK_STREAM IPPROTO_TCP SOL_SOCKET SO_RCVBUF inet_aton
-              pack_sockaddr_in unpack_sockaddr_in);
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(need page status_of member_on check within app show demo_module);
+use SC::Test qw(need page status_of member_on check within app show demo_module demo_conf
+               alive_on num log_since);
+use SC::Forge qw(sc_forge silent_receiver member_line add_sender);
 
-my $FORGE = SC::Cluster::repo_dir() . '/t/tools/sc_forge';
-need(-x $FORGE, "$FORGE: run make t/tools/sc_forge");
+my $FORGE = sc_forge();
 my $DEMO_SO = demo_module();
 
 $SIG{ALRM} = sub { die "receiver_limits.t: time limit (150 s) reached\n" };
 alarm 150;
 $SIG{PIPE} = 'IGNORE';
 
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 
 # fake: its Receiver is this socket, which never reads (a small receive
 # buffer, set before listen() so that its connections have it)
-my $FAKE;
-socket($FAKE, PF_INET, SOCK_STREAM, IPPROTO_TCP) or die "socket: $!";
-setsockopt($FAKE, SOL_SOCKET, SO_RCVBUF, pack('i', 4096)) or die "SO_RCVBUF: $!";
-bind($FAKE, pack_sockaddr_in(0, inet_aton('127.0.0.1'))) or die "bind: $!";
-listen($FAKE, 16) or die "listen: $!";
-my ($FAKE_PORT) = unpack_sockaddr_in(getsockname($FAKE));
-{ my $fl = fcntl($FAKE, F_GETFL, 0); fcntl($FAKE, F_SETFL, $fl | O_NONBLOCK) }
+my ($FAKE, $FAKE_PORT) = silent_receiver();
 my @FAKE_ID = (70, 65, 75, 69, 1 .. 12);       # "FAKE" ...
 my $FAKE_ID_HEX = join '', map { sprintf '%02x', $_ } @FAKE_ID;
 
@@ -82,12 +72,9 @@ my $c = SC::Cluster->new(
             or die 'no StaticMembershipInterceptor';
         if ($m->{name} eq 'node1') {
             $x =~ s{(<Receiver [^>]*?)/>}{$1 maxMessageSize="16384"/>} or die 'no Receiver';
-            $x =~ s{(    </Interceptor>)}
-                   {      <Member className="org.apache.catalina.tribes.membership.StaticMember" host="127.0.0.1" port="$FAKE_PORT" uniqueId="{@{[ join ',', @FAKE_ID ]}}"/>\n$1}
-                or die 'no Interceptor';
-            $x =~ s{(  </Channel>)}
-                   {    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">\n      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="60000"/>\n    </Sender>\n$1}
-                or die 'no </Channel>';
+            my $fake = member_line('127.0.0.1', $FAKE_PORT, @FAKE_ID);
+            $x =~ s{(    </Interceptor>)}{$fake$1} or die 'no Interceptor';
+            $x = add_sender($x, 60000);
         }
         return $x;
     },
@@ -95,14 +82,6 @@ my $c = SC::Cluster->new(
 $c->start_all;
 
 my $N1 = '127.0.0.1:' . $c->member('node1')->{cluster_port};
-
-sub alive_on {
-    my ($n, $route) = @_;
-    my $m = member_on($c, $n, $route);
-    return $m && $m->{state} eq 'alive' ? 1 : 0;
-}
-sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : 0 }
-sub log_since { my ($n, $off) = @_; return substr($c->error_log($n), $off // 0) }
 
 # sc_forge's report (stdout and stderr)
 sub forge {
@@ -135,7 +114,7 @@ sub replicates {
 my $p1 = page($c, 'node1') // '';
 like($p1, qr/^Receiver\.maxMessageSize = 16384\b/m, 'node1 runs with Receiver maxMessageSize 16384');
 like($p1, qr/^Transport\.timeout = 60000\b/m, 'node1 runs with Transport timeout 60000 ms');
-check(within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1')
+check(within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1')
                        && (status_of($c, 'node2')->{EngineState} // '') eq 'ready' }),
       $c, 'node1 and node2 see each other alive, node2 ready');
 
@@ -152,11 +131,11 @@ check(within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1')
     like($out, qr/^(?:eof|reset) after/m, "(a) a HELLO with node2's id claiming 127.0.0.1:$claimed: closed")
         or diag($out);
     unlike($out, qr/^recv /m, '(a) ... and not answered');
-    my $line = $c->wait_for(sub { log_since('node1', $off) =~ /^(.*\bSC1301: [^\n]*)$/m ? $1 : '' },
+    my $line = $c->wait_for(sub { log_since($c, 'node1', $off) =~ /^(.*\bSC1301: [^\n]*)$/m ? $1 : '' },
                             timeout => 10);
     like($line, qr/SC1301: heartbeat in the name of live member node2 \(127\.0\.0\.1:$n2->{cluster_port}\) claims 127\.0\.0\.1:$claimed .*rejected/,
          '(a) node1 logs SC1301 naming node2, its address and the claimed one')
-        or diag(log_since('node1', $off));
+        or diag(log_since($c, 'node1', $off));
     my $after = member_on($c, 'node1', 'node2') || {};
     is($after->{addr}, "127.0.0.1:$n2->{cluster_port}", '(a) node2 keeps its address on node1');
     is($after->{incarnation}, $before->{incarnation}, '(a) ... and its incarnation');
@@ -164,7 +143,7 @@ check(within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1')
     my $p = status_of($c, 'node1') || {};
     is(scalar(grep { ($_->{route} // '') eq 'node2' } @{ $p->{members} || [] }), 1,
        '(a) one member holds route node2 on node1');
-    unlike(log_since('node1', $off), qr/SC1226/, '(a) no "rejoined with a new incarnation" (SC1226)');
+    unlike(log_since($c, 'node1', $off), qr/SC1226/, '(a) no "rejoined with a new incarnation" (SC1226)');
     replicates('(a)');
 }
 
@@ -178,7 +157,7 @@ my @held;     # fake's accepted connections
     syswrite($in, $hello) == length $hello or die "write HELLO: $!";
     push @held, $in;
     my $accept = sub { while (accept(my $s, $FAKE)) { push @held, $s } };
-    check(within(20, sub { $accept->(); alive_on('node1', 'fake') }), $c,
+    check(within(20, sub { $accept->(); alive_on($c, 'node1', 'fake') }), $c,
           '(b) fake (its HELLO sent, its Receiver never reading) is alive on node1');
     my $first = within(20, sub { $accept->(); @held > 1 }) ? $held[1] : undef;
     ok($first, '(b) node1 connected to fake\'s Receiver');
@@ -196,10 +175,10 @@ my @held;     # fake's accepted connections
     });
     check($full, $c, "(b) node1 counts QueueFull after $writes changes of 15 KB (fake reads nothing)",
           $last ? show($last) : undef);
-    my $line = $c->wait_for(sub { log_since('node1', $off) =~ /^(.*\bSC1303: [^\n]*)$/m ? $1 : '' },
+    my $line = $c->wait_for(sub { log_since($c, 'node1', $off) =~ /^(.*\bSC1303: [^\n]*)$/m ? $1 : '' },
                             timeout => 10);
     like($line, qr/SC1303: connection to 127\.0\.0\.1:$FAKE_PORT of fake closed: it does not read .*QueueFull/,
-         '(b) node1 logs SC1303 naming fake\'s connection') or diag(log_since('node1', $off));
+         '(b) node1 logs SC1303 naming fake\'s connection') or diag(log_since($c, 'node1', $off));
     # fake's side: the stream ends (after what the kernel had buffered)
     my ($eof, $got) = (0, 0);
     if ($first) {
@@ -221,7 +200,7 @@ my @held;     # fake's accepted connections
     check($ok, $c, "(b) node2 has the last of the $writes changes", substr(show($r), 0, 300));
     my $p = status_of($c, 'node1') || {};
     is($p->{EnginePid}, $before->{EnginePid}, '(b) node1: the same engine process');
-    check(alive_on('node1', 'node2'), $c, '(b) node2 still alive on node1');
+    check(alive_on($c, 'node1', 'node2'), $c, '(b) node2 still alive on node1');
     close $_ for @held;
     close $FAKE;
     @held = ();
@@ -284,9 +263,9 @@ sub rx_sockets {
     my ($est) = rx_sockets();
     is($est, 128, "(c) node1 holds exactly 128 inbound connections ($kept of ours, $pre before)");
     is($kept + $pre, 128, '(c) ... ours kept and those it had make 128');
-    like(log_since('node1', $off), qr/SC1295: connection from 127\.0\.0\.\d+:\d+ refused: the Receiver has its maximum of connections/,
+    like(log_since($c, 'node1', $off), qr/SC1295: connection from 127\.0\.0\.\d+:\d+ refused: the Receiver has its maximum of connections/,
          '(c) SC1295: "the Receiver has its maximum of connections"');
-    unlike(log_since('node1', $off), qr/too many connections from that address/,
+    unlike(log_since($c, 'node1', $off), qr/too many connections from that address/,
            '(c) no address went over 8 (the refusals are the global limit\'s)');
     # a legitimate member's connection is one of them: node2 still replicates
     my $r = app($c, 'node2', 'auto');
@@ -294,7 +273,7 @@ sub rx_sockets {
     my $ok = $r->{status} == 200
              && within(20, sub { $last = app($c, 'node1', 'read', $r->{cookie}); ($last->{counter} // '') eq '1' });
     check($ok, $c, '(c) with node1 full, a session made on node2 reaches node1', show($last || $r));
-    check(alive_on('node1', 'node2'), $c, '(c) node2 is alive on node1');
+    check(alive_on($c, 'node1', 'node2'), $c, '(c) node2 is alive on node1');
     close $_ for @conns;
     check(within(20, sub { my ($e) = rx_sockets(); defined $e && $e <= $pre }), $c,
           '(c) our connections closed, node1 is back to what it held');
@@ -314,11 +293,11 @@ sub rx_sockets {
     my $big = app($c, 'node2', 'set=big&value=' . ('b' x 20000));
     check($big->{status} == 200 && $big->{cookie}, $c, '(d) a session of 20000 bytes made on node2',
           substr(show($big), 0, 300));
-    my $line = $c->wait_for(sub { log_since('node1', $off) =~ /^(.*\bSC1213: [^\n]*)$/m ? $1 : '' },
+    my $line = $c->wait_for(sub { log_since($c, 'node1', $off) =~ /^(.*\bSC1213: [^\n]*)$/m ? $1 : '' },
                             timeout => 20);
     like($line, qr/SC1213: bad frame from 127\.0\.0\.1:\d+: frame longer than the maximum/,
          '(d) node1 refuses its replication: SC1213 "frame longer than the maximum"')
-        or diag(log_since('node1', $off));
+        or diag(log_since($c, 'node1', $off));
     my $after = status_of($c, 'node1') || {};
     cmp_ok(num($after, 'BadFrames'), '>', num($before, 'BadFrames'),
            '(d) BadFrames on node1 grew (' . num($before, 'BadFrames') . ' -> ' . num($after, 'BadFrames') . ')');
@@ -330,7 +309,7 @@ sub rx_sockets {
     check($ok, $c, '(d) a session of 1000 bytes made after it reaches node1', $r ? substr(show($r), 0, 300) : undef);
     $r = app($c, 'node1', 'read', $big->{cookie});
     isnt($r->{session} // '', $big->{cookie}, '(d) the big one never reached node1');
-    check(alive_on('node2', 'node1') && alive_on('node1', 'node2'), $c, '(d) node1 and node2 still see each other');
+    check(alive_on($c, 'node2', 'node1') && alive_on($c, 'node1', 'node2'), $c, '(d) node1 and node2 still see each other');
 }
 
 for my $n ($c->members) {

@@ -39,41 +39,22 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use IO::Socket::INET;
-use Fcntl qw(F_GETFL F_SETFL O_NONBLOCK);
-use Socket qw(PF_INET SOCK_STREAM IPPROTO_TCP SOL_SOCKET SO_RCVBUF inet_aton
-              pack_sockaddr_in unpack_sockaddr_in);
 use Time::HiRes qw(time);
 use POSIX ();
 use SC::Cluster;
-use SC::Test qw(need page status_of member_on check within app show demo_module sess_line);
+use SC::Test qw(need page status_of member_on check within app show demo_module sess_line demo_conf
+               alive_on num log_since);
+use SC::Forge qw(sc_forge silent_receiver member_line add_sender);
 
-my $FORGE = SC::Cluster::repo_dir() . '/t/tools/sc_forge';
-need(-x $FORGE, "$FORGE: run make t/tools/sc_forge");
+my $FORGE = sc_forge();
 my $DEMO_SO = demo_module();
 
 $SIG{ALRM} = sub { die "sync_applied.t: time limit (150 s) reached\n" };
 alarm 150;
 $SIG{PIPE} = 'IGNORE';
 
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "LimitRequestLine 70000\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO, server => "LimitRequestLine 70000\n");
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
-
-# A Receiver of this test that never reads (a small receive buffer, set before
-# listen() so that its connections have it); returns (socket, port).
-sub silent_receiver {
-    my $s;
-    socket($s, PF_INET, SOCK_STREAM, IPPROTO_TCP) or die "socket: $!";
-    setsockopt($s, SOL_SOCKET, SO_RCVBUF, pack('i', 4096)) or die "SO_RCVBUF: $!";
-    bind($s, pack_sockaddr_in(0, inet_aton('127.0.0.1'))) or die "bind: $!";
-    listen($s, 16) or die "listen: $!";
-    my ($port) = unpack_sockaddr_in(getsockname($s));
-    my $fl = fcntl($s, F_GETFL, 0);
-    fcntl($s, F_SETFL, $fl | O_NONBLOCK);
-    return ($s, $port);
-}
 
 my ($FAKE, $FAKE_PORT) = silent_receiver();     # node1's member "fake"
 my ($FORGE_L, $FORGE_PORT) = silent_receiver(); # node2's member "forge"
@@ -81,12 +62,6 @@ my @FAKE_ID = (70, 65, 75, 69, 1 .. 12);         # "FAKE" ...
 my @FORGE_ID = (70, 79, 82, 71, 69, 1 .. 11);    # "FORGE" ...
 my $hex = sub { join '', map { sprintf '%02x', $_ } @_ };
 my ($FAKE_ID_HEX, $FORGE_ID_HEX) = ($hex->(@FAKE_ID), $hex->(@FORGE_ID));
-
-sub member_line {
-    my ($host, $port, @id) = @_;
-    return qq{      <Member className="org.apache.catalina.tribes.membership.StaticMember" }
-         . qq{host="$host" port="$port" uniqueId="{@{[ join ',', @id ]}}"/>\n};
-}
 
 my $c = SC::Cluster->new(
     members    => 2,
@@ -104,22 +79,12 @@ my $c = SC::Cluster->new(
         $x =~ s{(    </Interceptor>)}{$extra$1} or die 'no Interceptor';
         if ($node1) {
             $x =~ s{(<Receiver [^>]*?)/>}{$1 maxMessageSize="65536"/>} or die 'no Receiver';
-            $x =~ s{(  </Channel>)}
-                   {    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">\n      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="1000"/>\n    </Sender>\n$1}
-                or die 'no </Channel>';
+            $x = add_sender($x, 1000);
         }
         return $x;
     },
 );
 $c->start_all;
-
-sub alive_on {
-    my ($n, $route) = @_;
-    my $m = member_on($c, $n, $route);
-    return $m && $m->{state} eq 'alive' ? 1 : 0;
-}
-sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : 0 }
-sub log_since { my ($n, $off) = @_; return substr($c->error_log($n), $off // 0) }
 
 # node2's view of one session: { SessionHeld, SessionVersion, SessionBytes, ... }
 sub held_on {
@@ -134,12 +99,12 @@ my $p1 = page($c, 'node1') // '';
 like($p1, qr/^Receiver\.maxMessageSize = 65536\b/m, 'node1 runs with Receiver maxMessageSize 65536');
 like($p1, qr/^Transport\.timeout = 1000\b/m, 'node1 runs with Transport timeout 1000 ms');
 my $ready = within(20, sub {
-    alive_on('node1', 'node2') && alive_on('node2', 'node1')
+    alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1')
         && (status_of($c, 'node1')->{EngineState} // '') eq 'ready'
         && (status_of($c, 'node2')->{EngineState} // '') eq 'ready';
 });
 check($ready, $c, 'node1 and node2 ready and see each other alive');
-ok(!alive_on('node1', 'fake'), 'fake (no HELLO yet) is not alive on node1: not waited for in (a)');
+ok(!alive_on($c, 'node1', 'fake'), 'fake (no HELLO yet) is not alive on node1: not waited for in (a)');
 
 # (a) a copy node2's store refuses ---------------------------------------------
 {
@@ -169,11 +134,11 @@ ok(!alive_on('node1', 'fake'), 'fake (no HELLO yet) is not alive on node1: not w
         or diag(substr(show($d), 0, 400));
     is($d->{headers}{'retry-after'}, '1', '(a) ... with Retry-After: 1');
 
-    my @l1 = log_since('node1', $off1) =~ /^(.*\bSC1274: .*)$/mg;
-    is(scalar(@l1), 2, '(a) node1 logs SC1274 twice') or diag(log_since('node1', $off1));
+    my @l1 = log_since($c, 'node1', $off1) =~ /^(.*\bSC1274: .*)$/mg;
+    is(scalar(@l1), 2, '(a) node1 logs SC1274 twice') or diag(log_since($c, 'node1', $off1));
     is(scalar(grep { /did not acknowledge: node2: session not stored: the session is larger than Manager maxSessionSize/ } @l1),
        2, '(a) ... each naming node2 and its refusal');
-    my $l2 = log_since('node2', $off2);
+    my $l2 = log_since($c, 'node2', $off2);
     like($l2, qr/SC1261: replicated session \Q$nid\E not stored: the session is larger than Manager maxSessionSize/,
          "(a) node2 logs SC1261 for the new session ($nid)");
     like($l2, qr/SC1261: replicated session \Q$id\E not stored: the session is larger/,
@@ -266,7 +231,7 @@ sub answers {
     $h = held_on('node2', $s3);
     is($h->{SessionMaxInactive}, 2147483647, '(b) ... stored with maxInactive 2147483647 s')
         or diag(join ', ', map { "$_=$h->{$_}" } sort keys %$h);
-    like(log_since('node2', $off2), qr/SC1340: replicated session \Q$s3\E from forge has a last access more than a minute ahead/,
+    like(log_since($c, 'node2', $off2), qr/SC1340: replicated session \Q$s3\E from forge has a last access more than a minute ahead/,
          '(b) ... node2 logs SC1340');
 
     # a NUL byte in a FULL's data
@@ -278,7 +243,7 @@ sub answers {
         or diag($out);
     is_deeply(answers($out, 500), [], '(b) ... not acknowledged');
     is(num(status_of($c, 'node2'), 'BadFrames') - $bad0, 1, '(b) ... one bad frame counted');
-    like(log_since('node2', $off2), qr/SC1260: bad session message from [^\n]*: malformed FULL/,
+    like(log_since($c, 'node2', $off2), qr/SC1260: bad session message from [^\n]*: malformed FULL/,
          '(b) ... SC1260 "malformed FULL"');
     is(held_on('node2', $s4)->{SessionHeld}, 'no', '(b) ... and not stored');
 }
@@ -301,7 +266,7 @@ sub answers {
     syswrite($in, $hello) == length $hello or die "write HELLO: $!";
     push @held, $in;
     my $accept = sub { while (accept(my $s, $FAKE)) { push @held, $s } };
-    check(within(20, sub { $accept->(); alive_on('node1', 'fake') && @held > 1 }), $c,
+    check(within(20, sub { $accept->(); alive_on($c, 'node1', 'fake') && @held > 1 }), $c,
           '(c) fake (its HELLO sent, its Receiver never reading) is alive on node1, connected to');
 
     my $before = status_of($c, 'node1') || {};
@@ -345,10 +310,10 @@ sub answers {
     my @ok = grep { $_ != 503 } @status;
     ok(@status > 0 && !@ok, '(c) every one of the ' . scalar(@status) . ' changes answered 503 (none 200)')
         or diag("statuses: @status");
-    like(log_since('node1', $off1), qr/SC1274: replication of [^\n]*did not acknowledge: send to fake failed/,
+    like(log_since($c, 'node1', $off1), qr/SC1274: replication of [^\n]*did not acknowledge: send to fake failed/,
          '(c) node1 logs SC1274 "send to fake failed" for the change whose send found the queue full')
-        or diag(join "\n", log_since('node1', $off1) =~ /^(.*\bSC(?:1274|1303): .*)$/mg);
-    check(alive_on('node1', 'node2'), $c, '(c) node2 still alive on node1');
+        or diag(join "\n", log_since($c, 'node1', $off1) =~ /^(.*\bSC(?:1274|1303): .*)$/mg);
+    check(alive_on($c, 'node1', 'node2'), $c, '(c) node2 still alive on node1');
     close $_ for @held;
 }
 

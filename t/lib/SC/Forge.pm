@@ -81,10 +81,10 @@ sub member_line {
 # Cluster block $x with a PooledParallelSender of timeout $ms before </Channel>.
 sub add_sender {
     my ($x, $ms) = @_;
-    $x =~ s{(  </Channel>)}
-           {    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">\n      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="$ms"/>\n    </Sender>\n$1}
-        or die 'no </Channel>';
-    return $x;
+    return SC::Test::channel_add($x,
+        qq{    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">\n}
+      . qq{      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="$ms"/>\n}
+      . qq{    </Sender>\n});
 }
 
 # A multicast member (228.0.0.4:45564, heartbeats every 500 ms, dropTime 3 s,
