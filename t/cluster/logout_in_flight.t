@@ -27,7 +27,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SC::Test qw(need status_of check within);
+use SC::Test qw(need check within ready_and_alive);
 $SC::Test::WITHIN_INTERVAL = 0.05;
 
 use Test::More;
@@ -167,14 +167,7 @@ sub slow_post_finish {
 
 $c->start_all;
 {
-    my %p;
-    my $took = within(30, sub {
-        for my $n ($A, $B) {
-            $p{$n} = status_of($c, $n) or return 0;
-            return 0 unless ($p{$n}{EngineState} // '') eq 'ready' && ($p{$n}{MembersAlive} // 0) == 1;
-        }
-        return 1;
-    });
+    my $took = within(30, sub { ready_and_alive($c, $A, $B) });
     check(defined $took, $c, 'both members ready and seeing each other')
         or BAIL_OUT('the cluster did not form');
 }

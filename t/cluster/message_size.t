@@ -18,7 +18,7 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/../lib";
-use SC::Test qw(need status_of check within app demo_module show);
+use SC::Test qw(need status_of check within app demo_module show demo_conf ready_and_alive);
 $SC::Test::WITHIN_INTERVAL = 0.05;
 
 use Test::More;
@@ -30,10 +30,7 @@ $SIG{ALRM} = sub { die "message_size.t: time limit (60 s) reached\n" };
 alarm 60;
 
 my $DEMO_SO = demo_module();
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "LimitRequestLine 16384\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO, server => "LimitRequestLine 16384\n");
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 sub block {
     my ($send) = @_;
@@ -54,14 +51,7 @@ my $c = SC::Cluster->new(
 my ($A, $B) = qw(node1 node2);
 $c->start_all;
 {
-    my %p;
-    my $took = within(30, sub {
-        for my $n ($A, $B) {
-            $p{$n} = status_of($c, $n) or return 0;
-            return 0 unless ($p{$n}{EngineState} // '') eq 'ready' && ($p{$n}{MembersAlive} // 0) == 1;
-        }
-        return 1;
-    });
+    my $took = within(30, sub { ready_and_alive($c, $A, $B) });
     check(defined $took, $c, 'both members ready and seeing each other')
         or BAIL_OUT('the cluster did not form');
 }
