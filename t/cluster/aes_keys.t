@@ -14,15 +14,13 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(page status_of member_on check within app show demo_module valid_sid);
+use SC::Test qw(page status_of member_on check within app show demo_module demo_conf valid_sid);
 
 $SIG{ALRM} = sub { die "aes_keys.t: time limit (90 s) reached\n" };
 alarm 90;
 
 my $DEMO_SO = demo_module();
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 
 for my $bytes (16, 24) {

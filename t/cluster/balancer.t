@@ -66,7 +66,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
 use SC::Load;
-use SC::Test qw(page status_of member_on check within app show valid_sid demo_module
+use SC::Test qw(page status_of member_on check within app show valid_sid demo_module demo_conf
                 balancer_member bm_line status_has page_action);
 SC::Test::dump_options(tail => 30, cut => 300);
 
@@ -87,12 +87,9 @@ my $ALT_ATTR = 'org.apache.catalina.ha.session.JvmRouteOriginalSessionID';    # 
 # request on one of them fails with 502 "error reading status line" (a
 # mod_proxy race, not the module's)
 my $APP = "StartServers 4\nMinSpareThreads 32\nMaxSpareThreads 32\n"
-        . "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n"
-        . "  Header always set X-Orig-Id \"%{$ORIG_ATTR}e\"\n"
-        . "  Header always set X-Orig-Id-Alt \"%{$ALT_ATTR}e\"\n"
-        . "</Location>\n";
+        . demo_conf($DEMO_SO, location =>
+                    "  Header always set X-Orig-Id \"%{$ORIG_ATTR}e\"\n"
+                  . "  Header always set X-Orig-Id-Alt \"%{$ALT_ATTR}e\"\n");
 my $CLOSED = SC::Cluster::free_port();    # nothing listens there
 # the front's retry=: far beyond any polling limit below, so that a worker
 # back in rotation was brought back by the cluster, never by the retry timer

@@ -37,7 +37,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
 use SC::Load;
-use SC::Test qw(need status_of check within app show valid_sid demo_module
+use SC::Test qw(need status_of check within app show valid_sid demo_module demo_conf
                 balancer_member bm_line status_has);
 SC::Test::dump_options(tail => 20, cut => 300);
 
@@ -53,9 +53,7 @@ my $LIB = "$FindBin::Bin/../lib";
 $LIB = Cwd::abs_path($LIB) if eval { require Cwd; 1 };
 
 my $APP = "StartServers 4\nMinSpareThreads 32\nMaxSpareThreads 32\n"
-        . "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+        . demo_conf($DEMO_SO);
 # retry=300: far beyond any polling limit below, so that a worker back in
 # rotation was brought back by the cluster, never by the retry timer
 my %FRONT = (retry => 300, connectiontimeout => 5, timeout => 10);

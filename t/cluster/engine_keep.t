@@ -26,16 +26,14 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(status_of member_on counter check within app show valid_sid demo_module sess_line);
+use SC::Test qw(status_of member_on counter check within app show valid_sid demo_module demo_conf sess_line);
 SC::Test::dump_options(tail => 30);
 
 $SIG{ALRM} = sub { die "engine_keep.t: time limit (90 s) reached\n" };
 alarm 90;
 
 my $DEMO_SO = demo_module();
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 my $c = SC::Cluster->new(
     members    => 2,

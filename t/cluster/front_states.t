@@ -39,7 +39,7 @@ use Test::More;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(status_of check within app demo_module balancer_member bm_line status_has
+use SC::Test qw(status_of check within app demo_module demo_conf balancer_member bm_line status_has
                 page_action);
 SC::Test::dump_options(tail => 30, cut => 300);
 
@@ -48,9 +48,7 @@ $SIG{ALRM} = sub { die "front_states.t: time limit ($LIMIT s) reached\n" };
 alarm $LIMIT;
 
 my $DEMO_SO = demo_module();
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 
 my $c = SC::Cluster->new(
     members     => 3,

@@ -29,7 +29,7 @@ use JSON::PP ();
 use POSIX ();
 use File::Temp qw(tempdir);
 use SC::Cluster;
-use SC::Test qw(status_of member_on check within demo_module);
+use SC::Test qw(status_of member_on check within demo_module demo_conf);
 
 $SIG{ALRM} = sub { die "htaccess.t: time limit (90 s) reached\n" };
 alarm 90;
@@ -43,9 +43,7 @@ my $c = SC::Cluster->new(
     members    => 2,
     extra_conf => sub {
         my ($m) = @_;
-        my $x = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-              . "<Location /app>\n  Session On\n  SessionCluster On\n"
-              . "  SetHandler session-cluster-demo\n</Location>\n";
+        my $x = demo_conf($DEMO_SO);
         for my $d (sort keys %DIRS) {
             $x .= qq{<Directory "$m->{htdocs}/$d">\n  AllowOverride AuthConfig\n}
                 . qq{  SetHandler session-cluster-demo\n  Require all granted\n</Directory>\n};

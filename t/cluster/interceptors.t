@@ -29,7 +29,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::ConfTest qw(httpd_t);
 use SC::Cluster;
-use SC::Test qw(status_of check within app demo_module);
+use SC::Test qw(status_of check within app demo_module demo_conf);
 SC::Test::dump_options(tail => 20, cut => 300);
 
 my $LIMIT = 120;
@@ -111,9 +111,7 @@ sub notes { my ($out) = @_; return grep { /^# note: / } split /\n/, $out }
 
 # 2. at run time --------------------------------------------------------------------------
 my $DEMO_SO = demo_module();
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 my $c = SC::Cluster->new(
     members    => 2,
     loglevel   => 'info',

@@ -30,7 +30,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(sleep);
 use SC::Cluster;
-use SC::Test qw(status_of member_on check within app show demo_module need);
+use SC::Test qw(status_of member_on check within app show demo_module demo_conf need);
 SC::Test::dump_options(tail => 30);
 
 $SIG{ALRM} = sub { die "member_counters.t: time limit (120 s) reached\n" };
@@ -41,9 +41,7 @@ my $CURL = SC::Cluster::which('curl');
 need($SS && $CURL, 'ss (iproute2) and curl');
 
 my $DEMO_SO = demo_module();
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
 my %TRANSPORT = (node1 => 'timeout="1000"', node2 => 'timeout="1000"',
                  node3 => 'timeout="30000" maxRetryAttempts="0"',

@@ -38,7 +38,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(sleep);
 use SC::Cluster;
-use SC::Test qw(page status_of member_on check within app show demo_module page_action valid_sid);
+use SC::Test qw(page status_of member_on check within app show demo_module demo_conf page_action valid_sid);
 SC::Test::dump_options(tail => 30);
 
 $SIG{ALRM} = sub { die "readme_promises.t: time limit (120 s) reached\n" };
@@ -46,12 +46,9 @@ alarm 120;
 
 my $DEMO_SO = demo_module();
 my $ORIG = 'org.apache.catalina.ha.session.JvmRouteOrignalSessionID';
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n"
-        . "  Header always set X-Session-Cluster-Id \"%{SESSION_CLUSTER_ID}e\"\n"
-        . "  Header always set X-Orig-Id \"%{$ORIG}e\"\n"
-        . "</Location>\n";
+my $APP = demo_conf($DEMO_SO, location =>
+                    "  Header always set X-Session-Cluster-Id \"%{SESSION_CLUSTER_ID}e\"\n"
+                  . "  Header always set X-Orig-Id \"%{$ORIG}e\"\n");
 
 sub session_on {
     my ($c, $n, $id) = @_;

@@ -22,7 +22,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(status_of check within app demo_module show);
+use SC::Test qw(status_of check within app demo_module demo_conf show);
 SC::Test::dump_options(tail => 20, cut => 300);
 
 my $LIMIT = 90;
@@ -33,9 +33,7 @@ my $DEMO_SO = demo_module();
 my $c = SC::Cluster->new(
     members    => 3,
     loglevel   => 'info',
-    extra_conf => "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-                . "<Location /app>\n  Session On\n  SessionCluster On\n"
-                . "  SetHandler session-cluster-demo\n</Location>\n",
+    extra_conf => demo_conf($DEMO_SO),
     cluster    => sub { SC::Cluster::static_block(@_, jvm_route_binder => 1) },
 );
 my @N = qw(node1 node2 node3);

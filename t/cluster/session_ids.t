@@ -23,7 +23,7 @@ use Test::More;
 use Time::HiRes qw(time);
 use File::Temp ();
 use SC::Cluster;
-use SC::Test qw(need check app show valid_sid demo_module);
+use SC::Test qw(need check app show valid_sid demo_module demo_conf);
 
 my $SID_DRAW = SC::Cluster::repo_dir() . '/t/tools/sid_draw';
 need(-x $SID_DRAW, "$SID_DRAW: run make t/tools/sid_draw");
@@ -99,9 +99,7 @@ my $SSL_PORT = SC::Cluster::free_port();
 my $c = SC::Cluster->new(
     members    => 1,
     modules    => ['ssl'],
-    extra_conf => "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-                . "<Location /app>\n  Session On\n  SessionCluster On\n"
-                . "  SetHandler session-cluster-demo\n</Location>\n"
+    extra_conf => demo_conf($DEMO_SO)
                 . "<Location /app2>\n  Session On\n  SessionCluster On\n"
                 . "  SessionClusterCookieName JSESSIONID path=/;SameSite=Strict\n"
                 . "  SetHandler session-cluster-demo\n</Location>\n"

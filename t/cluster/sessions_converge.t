@@ -35,7 +35,7 @@ use SC::Cluster;
 # ReplicationValve only: ids keep their route here, whichever member serves
 # them (re-binding with JvmRouteBinderValve is balancer.t's subject)
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
-use SC::Test qw(page status_of check within app show valid_sid demo_module sess_line);
+use SC::Test qw(page status_of check within app show valid_sid demo_module demo_conf sess_line);
 
 $SIG{ALRM} = sub { die "sessions_converge.t: time limit (150 s) reached\n" };
 alarm 150;
@@ -51,9 +51,7 @@ my $POLL     = 30;      # seconds: a limit for polling, never a figure checked
 # ---------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 
 # $counter ('SessionsCreated', 'SessionsUpdated') on every member of @names:
 # { member => value }

@@ -40,7 +40,7 @@ use SC::Cluster;
 # ReplicationValve only: ids keep their route here, whichever member serves
 # them (re-binding with JvmRouteBinderValve is balancer.t's subject)
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
-use SC::Test qw(page status_of counter check within app valid_sid demo_module sess_line);
+use SC::Test qw(page status_of counter check within app valid_sid demo_module demo_conf sess_line);
 
 $SIG{ALRM} = sub { die "sessions_input.t: time limit (90 s) reached\n" };
 alarm 90;
@@ -90,10 +90,7 @@ sub no_crash {
     }
 }
 
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "LimitRequestFieldSize 16384\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO, server => "LimitRequestFieldSize 16384\n");
 
 # ===========================================================================
 # Part 1: bad ids

@@ -26,7 +26,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(status_of check within app demo_module sess_line);
+use SC::Test qw(status_of check within app demo_module demo_conf sess_line);
 
 $SIG{ALRM} = sub { die "sessions_memory.t: time limit (120 s) reached\n" };
 alarm 120;
@@ -34,10 +34,7 @@ alarm 120;
 my $DEMO_SO = demo_module();
 # ReplicationValve only: ids keep their route on node2 (no re-binding)
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "LimitRequestLine 20000\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO, server => "LimitRequestLine 20000\n");
 
 my $c = SC::Cluster->new(
     members    => 2,

@@ -34,7 +34,7 @@ use SC::Cluster;
 # ReplicationValve only: ids keep their route here, whichever member serves
 # them (re-binding with JvmRouteBinderValve is balancer.t's subject)
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
-use SC::Test qw(page status_of counter check within app show valid_sid demo_module sess_line);
+use SC::Test qw(page status_of counter check within app show valid_sid demo_module demo_conf sess_line);
 SC::Test::dump_options(tail => 30);
 
 $SIG{ALRM} = sub { die "sessions_seed002.t: time limit (90 s) reached\n" };
@@ -47,9 +47,7 @@ my $DEMO_SO = demo_module();
 # ---------------------------------------------------------------------------
 
 # ---------------------------------------------------------------------------
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n  SessionMaxAge 3\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO, session => "  SessionMaxAge 3\n");
 my $MANAGER = { sendAllSessionsSize => '2' };
 my $c = SC::Cluster->new(
     members    => 2,

@@ -50,7 +50,7 @@ use Time::HiRes qw(time sleep);
 use File::Temp qw(tempdir);
 use POSIX ();
 use SC::Cluster;
-use SC::Test qw(page counter check within app show valid_sid demo_module);
+use SC::Test qw(page counter check within app show valid_sid demo_module demo_conf);
 
 $SIG{ALRM} = sub { die "sessions_store.t: time limit (90 s) reached\n" };
 alarm 90;
@@ -140,9 +140,7 @@ my $PIDLOG = sub {
     my ($m) = @_;
     return qq{LogFormat "%P %>s \\"%r\\"" scpid\nCustomLog "$m->{dir}/logs/pid_log" scpid\n};
 };
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 my $extra = sub {
     my ($per_child) = @_;
     return sub {

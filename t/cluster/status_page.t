@@ -74,7 +74,7 @@ use JSON::PP ();
 use Scalar::Util qw(looks_like_number);
 use SC::Cluster;
 use SC::Test qw(need page parse_auto status_of member_on check within app show valid_sid
-                demo_module sess_line);
+                demo_module demo_conf sess_line);
 SC::Test::dump_options(tail => 30, cut => 300);
 
 # a limit for the whole file, far above its run time (~20 s): only a hang reaches it
@@ -94,9 +94,7 @@ need($CHROMIUM, 'chromium (Debian package chromium, headless): build/install-dep
 # ---------------------------------------------------------------------------
 
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 my $LOCKED_PORT = SC::Cluster::free_port();
 my $LOCKED = "Listen 127.0.0.1:$LOCKED_PORT\n"
            . "<VirtualHost 127.0.0.1:$LOCKED_PORT>\n"

@@ -18,15 +18,13 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(page status_of member_on check within app show demo_module);
+use SC::Test qw(page status_of member_on check within app show demo_module demo_conf);
 
 $SIG{ALRM} = sub { die "sync_ack.t: time limit (60 s) reached\n" };
 alarm 60;
 
 my $DEMO_SO = demo_module();
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">\n}
            . qq{      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="1000"/>\n}
            . qq{    </Sender>\n};

@@ -34,7 +34,7 @@ use Test::More;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(need status_of member_on check within app show demo_module);
+use SC::Test qw(need status_of member_on check within app show demo_module demo_conf);
 
 need($> == 0, 'root (gdb attaches to httpd processes)');
 my $GDB = SC::Cluster::which('gdb');
@@ -44,9 +44,7 @@ my $DEMO_SO = demo_module();
 $SIG{ALRM} = sub { die "writer_killed.t: time limit (90 s) reached\n" };
 alarm 90;
 
-my $APP = "LoadModule session_cluster_demo_module \"$DEMO_SO\"\n"
-        . "<Location /app>\n  Session On\n  SessionCluster On\n"
-        . "  SetHandler session-cluster-demo\n</Location>\n";
+my $APP = demo_conf($DEMO_SO);
 # one child process on node1 (after the harness's MPM lines: these win)
 my $ONE_CHILD = "ServerLimit 1\nStartServers 1\nMaxRequestWorkers 8\nThreadsPerChild 8\n"
               . "MinSpareThreads 1\nMaxSpareThreads 8\n";
