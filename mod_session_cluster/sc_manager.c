@@ -279,7 +279,9 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
     memset(&s, 0, sizeof(s));
     s.last_access = (apr_time_t)sc_rd_u64(&r);
     s.max_inactive = (apr_int64_t)sc_rd_u64(&r);
-    if (!id || r.bad) {
+    /* a change makes a newer version: one not above its base (0, or a base
+     * of 2^64 - 1 wrapped) is no change a member sends */
+    if (!id || r.bad || version <= base) {
         return DELTA_MALFORMED;
     }
     found = sc_store_get(e->store, p, id, 0, &cur) == SC_STORE_OK;
@@ -403,6 +405,7 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
         break;
     case SC_REPL_TOUCH: {
         apr_uint32_t n = sc_rd_u32(&r), i;
+        apr_time_t now = apr_time_now();
         for (i = 0; i < n; i++) {
             apr_time_t when;
             id = sc_rd_id(&r, p);
@@ -411,7 +414,14 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
                 bad_message(e, c, "malformed TOUCH");
                 return 1;
             }
-            sc_store_touch(e->store, id, when);
+            /* as a replica's times (bound_times): not after now, not before
+             * 1970, so a clock ahead cannot keep a session from expiring */
+            if (when > now) {
+                when = now;
+            }
+            if (when > 0) {
+                sc_store_touch(e->store, id, when);
+            }
         }
         break;
     }

@@ -259,6 +259,11 @@ int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)
     if (!d || r->bad) {
         return 0;
     }
+    if (s->version == 0) {
+        /* versions start at 1; 0 would be taken for a local write */
+        r->bad = 1;
+        return 0;
+    }
     if (memchr(d, '\0', s->data_len)) {
         /* session data is mod_session's encoded text, read as a C string by
          * every reader: a NUL inside is not a session */
