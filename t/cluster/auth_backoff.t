@@ -30,10 +30,9 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use SC::Cluster;
 use SC::Test qw(need status_of member_on check within app show demo_module demo_conf
-               encrypt_interceptor channel_add alive_on num);
+               encrypt_interceptor channel_add alive_on num need_netns);
 
-my $why = SC::Cluster->netns_unavailable;
-need(!$why, "network namespaces (run as root): " . ($why // ''));
+need_netns();
 my $DEMO_SO = demo_module();
 
 $SIG{ALRM} = sub { die "auth_backoff.t: time limit (150 s) reached\n" };

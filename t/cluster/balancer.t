@@ -67,7 +67,7 @@ use Time::HiRes qw(time sleep);
 use SC::Cluster;
 use SC::Load;
 use SC::Test qw(page status_of member_on check within app show valid_sid demo_module demo_conf
-                balancer_member bm_line status_has page_action);
+                balancer_member bm_line status_has page_action bm_row);
 SC::Test::dump_options(tail => 30, cut => 300);
 
 my $LOAD_S = $ENV{SC_BALANCER_LOAD_SECONDS} || 6;
@@ -127,22 +127,6 @@ SC::Test::dump_options(extra => sub {
 # The front's worker line for $route, from a fresh page.
 sub worker { balancer_member(status_of($c, $F), $_[0]) }
 
-# The text of /balancer-manager's row for a worker URL (tags stripped).
-sub bm_row {
-    my ($u) = @_;
-    # (a Referer of its own: balancer-manager logs AH10187 for requests without)
-    my ($s, undef, $b) = $c->get($F, '/balancer-manager', timeout => 3,
-                                 headers => { Referer => 'http://localhost/balancer-manager' });
-    return undef unless $s == 200;
-    for my $row (split m{</tr>}i, $b) {
-        next unless index($row, $u) >= 0;
-        (my $t = $row) =~ s/<[^>]*>/ /g;
-        $t =~ s/\s+/ /g;
-        return $t;
-    }
-    return undef;
-}
-
 sub rebound_total {
     my $sum = 0;
     for my $n (@_) {
@@ -192,7 +176,7 @@ sub sessions_until {
 # mod_proxy_balancer's lbstatus ("Load" on /balancer-manager) of a worker URL.
 sub lb_load {
     my ($u) = @_;
-    my $row = bm_row($u) // return undef;
+    my $row = bm_row($c, $F, $u) // return undef;
     return $row =~ /\s(-?\d+)\s(-?\d+)\s(-?\d+)\s\S+\s\S+\s*$/ ? $3 : undef;
 }
 
@@ -201,7 +185,7 @@ sub lb_load {
 sub bm_within {
     my ($timeout, $u, $cond, $t0) = @_;
     my $last;
-    my $took = within($timeout, sub { $last = bm_row($u); defined $last && $cond->($last) }, $t0);
+    my $took = within($timeout, sub { $last = bm_row($c, $F, $u); defined $last && $cond->($last) }, $t0);
     return wantarray ? ($took, $last) : $took;
 }
 
@@ -440,7 +424,7 @@ my $invalidated;    # a session invalidated through the front while node2 is dow
                         $t_kill);
     check(defined $took_m, $c, '4. ... and member=dead (or suspect/left): the cluster\'s verdict',
           'node2 line: ' . bm_line($w));
-    my $row = bm_row($url{node2});
+    my $row = bm_row($c, $F, $url{node2});
     like($row // '', qr/\bErr\b/, '4. /balancer-manager shows node2\'s worker in Err too')
         or diag('row: ' . ($row // '(none)'));
     # from when the whole cluster knows: the front (Err) and both survivors

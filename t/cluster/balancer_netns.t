@@ -38,11 +38,10 @@ use Time::HiRes qw(time sleep);
 use SC::Cluster;
 use SC::Load;
 use SC::Test qw(need status_of check within app show valid_sid demo_module demo_conf
-                balancer_member bm_line status_has);
+                balancer_member bm_line status_has need_netns);
 SC::Test::dump_options(tail => 20, cut => 300);
 
-my $why = SC::Cluster->netns_unavailable;
-need(!$why, "network namespaces (run as root): " . ($why // ''));
+need_netns();
 need(SC::Cluster::which("nft"), "the nft command (nftables; build/install-deps.sh installs it)");
 
 $SIG{ALRM} = sub { die "balancer_netns.t: time limit (180 s) reached\n" };

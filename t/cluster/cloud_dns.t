@@ -29,15 +29,12 @@ use Test::More;
 use Time::HiRes qw(time);
 use SC::Cluster;
 use SC::DNS;
-use SC::Test qw(within need);
+use SC::Test qw(within need need_netns);
 $SC::Test::WITHIN_INTERVAL = 0.05;
 
 my $NAME = 'members.cluster.test';
 
-{
-    my $why = SC::Cluster->netns_unavailable;
-    need(!defined $why, "network namespaces (run as root): " . ($why // ''));
-}
+need_netns();
 my $DNSMASQ = SC::DNS::dnsmasq();
 
 $SIG{ALRM} = sub { die "cloud_dns.t: time limit (240 s) reached\n" };

@@ -22,15 +22,12 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use SC::Cluster;
 use SC::DNS;
-use SC::Test qw(within need check member_on status_of);
+use SC::Test qw(within need check member_on status_of need_netns);
 
 my $NAME  = 'members.env.test';
 my $ALIAS = 'alias.env.test';
 
-{
-    my $why = SC::Cluster->netns_unavailable;
-    need(!defined $why, "network namespaces (run as root): " . ($why // ''));
-}
+need_netns();
 my $DNSMASQ = SC::DNS::dnsmasq();
 
 $SIG{ALRM} = sub { die "dns_env.t: time limit (90 s) reached\n" };

@@ -40,7 +40,7 @@ use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
 use SC::Test qw(status_of check within app demo_module demo_conf balancer_member bm_line status_has
-                page_action);
+                page_action bm_row);
 SC::Test::dump_options(tail => 30, cut => 300);
 
 my $LIMIT = 150;
@@ -107,21 +107,6 @@ sub standin_hits {
     return %n;
 }
 
-# The text of /balancer-manager's row for a worker URL (tags stripped).
-sub bm_row {
-    my ($u) = @_;
-    my ($s, undef, $b) = $c->get($F, '/balancer-manager', timeout => 3,
-                                 headers => { Referer => 'http://localhost/balancer-manager' });
-    return undef unless $s == 200;
-    for my $row (split m{</tr>}i, $b) {
-        next unless index($row, $u) >= 0;
-        (my $t = $row) =~ s/<[^>]*>/ /g;
-        $t =~ s/\s+/ /g;
-        return $t;
-    }
-    return undef;
-}
-
 sub worker_ok  { my ($w) = @_; $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err') }
 sub worker_err { my ($w) = @_; $w && status_has($w->{status}, 'Err') && !status_has($w->{status}, 'Ok') }
 
@@ -145,7 +130,7 @@ $c->start($F);
         ok((grep { $_->[0] eq 'balancer://members' && $_->[1] eq $n }
                  @{ $p ? $p->{unmatched_balancer_members} : [] }),
            "A. ... and UnmatchedBalancerMember: balancer://members $n");
-        my $row = bm_row($url{$n});
+        my $row = bm_row($c, $F, $url{$n});
         like($row // '', qr/\bErr\b/, "A. /balancer-manager shows $n in error") or diag($row // '(no row)');
     }
     my (%route, @bad);
@@ -171,7 +156,7 @@ $c->start($F);
     # only /balancer-manager: nothing else brings the bits up to date
     my $row;
     my $ok = within(30, sub {
-        $row = bm_row($url{node2});
+        $row = bm_row($c, $F, $url{node2});
         return defined $row && $row =~ /\bOk\b/ && $row !~ /\bErr\b/;
     });
     check($ok, $c, 'B. without requests through the front, /balancer-manager shows node2 Ok (no Err)',

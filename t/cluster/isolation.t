@@ -27,10 +27,9 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(need status_of member_on check within);
+use SC::Test qw(need status_of member_on check within need_netns num);
 
-my $why = SC::Cluster->netns_unavailable;
-need(!$why, "network namespaces (run as root): " . ($why // ''));
+need_netns();
 
 $SIG{ALRM} = sub { die "isolation.t: time limit (180 s) reached\n" };
 alarm 180;
@@ -46,7 +45,6 @@ sub member_lines {
                       @{ $p->{members} }) || '(no Member lines)';
 }
 
-sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : 0 }
 
 sub alive_routes {
     my ($p) = @_;

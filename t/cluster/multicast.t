@@ -23,10 +23,9 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(need status_of member_on dump_cluster check);
+use SC::Test qw(need status_of member_on dump_cluster check need_netns num);
 
-my $why = SC::Cluster->netns_unavailable;
-need(!$why, "network namespaces (run as root): " . ($why // ''));
+need_netns();
 
 $SIG{ALRM} = sub { die "multicast.t: time limit (90 s) reached\n" };
 alarm 90;
@@ -65,7 +64,6 @@ sub follow_many {
     return \%changes;
 }
 
-sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : 0 }
 
 # The changes of $route's state that $n logged (SC1221) after byte $off:
 # ("alive -> suspect", "suspect -> dead: verdict", ...)

@@ -31,11 +31,11 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(need status_of member_on check within app show demo_module demo_conf alive_on num log_since);
+use SC::Test qw(need status_of member_on check within app show demo_module demo_conf alive_on num log_since
+               need_netns);
 use SC::Forge qw(sc_forge forge_ok lport closed_by_member rx mcast_block);
 
-my $why = SC::Cluster->netns_unavailable;
-need(!$why, "network namespaces (run as root): " . ($why // ''));
+need_netns();
 my $FORGE = sc_forge();
 my $DEMO_SO = demo_module();
 

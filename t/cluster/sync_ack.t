@@ -18,7 +18,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(page status_of member_on check within app show demo_module demo_conf);
+use SC::Test qw(page status_of member_on check within app show demo_module demo_conf alive_on);
 
 $SIG{ALRM} = sub { die "sync_ack.t: time limit (60 s) reached\n" };
 alarm 60;
@@ -45,16 +45,11 @@ my $c = SC::Cluster->new(
 );
 $c->start_all;
 
-sub alive_on {
-    my ($n, $route) = @_;
-    my $m = member_on($c, $n, $route);
-    return $m && $m->{state} eq 'alive' ? 1 : 0;
-}
 
 my $p1 = page($c, 'node1') // '';
 like($p1, qr/^Cluster\.channelSendOptions = 6\b/m, 'node1 runs with channelSendOptions 6');
 like($p1, qr/^Transport\.timeout = 1000\b/m, 'node1 runs with Transport timeout 1000 ms');
-check(within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1')
+check(within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1')
                        && (status_of($c, 'node2')->{EngineState} // '') eq 'ready' }),
       $c, 'node1 and node2 see each other alive, node2 ready');
 
@@ -87,7 +82,7 @@ my $after = status_of($c, 'node1') || {};
 cmp_ok($after->{AckTimeouts} // 0, '>', $before->{AckTimeouts} // 0,
        "AckTimeouts on node1 grew ($before->{AckTimeouts} -> " . ($after->{AckTimeouts} // '?') . ')');
 # the member was waited for because it is live: node2 is frozen, not dead
-ok(alive_on('node1', 'node2'), 'node2 is still a live member on node1 (frozen, not dead)');
+ok(alive_on($c, 'node1', 'node2'), 'node2 is still a live member on node1 (frozen, not dead)');
 
 # node2 resumed: writes are acknowledged again ------------------------------------
 $c->sigcont('node2');

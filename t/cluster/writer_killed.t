@@ -34,7 +34,7 @@ use Test::More;
 use POSIX qw(WNOHANG);
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(need status_of member_on check within app show demo_module demo_conf);
+use SC::Test qw(need status_of member_on check within app show demo_module demo_conf alive_on);
 
 need($> == 0, 'root (gdb attaches to httpd processes)');
 my $GDB = SC::Cluster::which('gdb');
@@ -59,11 +59,6 @@ my $c = SC::Cluster->new(
 );
 $c->start_all;
 
-sub alive_on {
-    my ($n, $route) = @_;
-    my $m = member_on($c, $n, $route);
-    return $m && $m->{state} eq 'alive' ? 1 : 0;
-}
 
 sub num { my ($p, $k) = @_; return ($p && defined $p->{$k} && $p->{$k} =~ /^\d+$/) ? $p->{$k} : undef }
 
@@ -152,7 +147,7 @@ sub kill_child_inside_store_write {
     return $out;
 }
 
-check(within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1')
+check(within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1')
                        && (status_of($c, 'node2')->{EngineState} // '') eq 'ready' }),
       $c, 'node1 and node2 see each other alive, node2 ready');
 
@@ -257,7 +252,7 @@ check(@kids == 1, $c, 'node1 runs one child process', "children: @kids");
     $ok = within(30, sub {
         $p = status_of($c, 'node1');
         my $e = num($p, 'EnginePid');
-        $e && $e != $engine && ($p->{EngineState} // '') eq 'ready' && alive_on('node1', 'node2');
+        $e && $e != $engine && ($p->{EngineState} // '') eq 'ready' && alive_on($c, 'node1', 'node2');
     });
     check($ok, $c, '(c) the page answers with a new engine, ready, node2 alive on node1');
     is(num($p, 'EngineStarts'), ($starts // 0) + 1, '(c) EngineStarts grew by one');

@@ -30,6 +30,7 @@ our @EXPORT_OK = qw(
     dump_cluster dump_options check within
     app show valid_sid
     demo_conf encrypt_interceptor channel_add alive_on num log_since ready_and_alive
+    need_netns bm_row
 );
 
 our %DUMP = (tail => 25, max => 4, cut => undef, extra => undef);
@@ -44,6 +45,13 @@ sub need {
     Test::More::plan(tests => 1);
     Test::More::ok(0, "prerequisite: $what");
     exit 1;
+}
+
+# Network namespaces (SC::Cluster's netns => 1: root), a prerequisite.
+sub need_netns {
+    require SC::Cluster;
+    my $why = SC::Cluster->netns_unavailable;
+    need(!defined $why, "network namespaces (run as root): " . ($why // ''));
 }
 
 # The demo application module (built by make beside the module).
@@ -181,6 +189,23 @@ sub counter {
     my ($c, $n, $k) = @_;
     my $p = status_of($c, $n) or return undef;
     return $p->{$k};
+}
+
+# The text of /balancer-manager's row for a worker URL $u on member (front)
+# $n, tags stripped; undef unless the page answered 200 and has the row.
+sub bm_row {
+    my ($c, $n, $u) = @_;
+    # (a Referer of its own: balancer-manager logs AH10187 for requests without)
+    my ($s, undef, $b) = $c->get($n, '/balancer-manager', timeout => 3,
+                                 headers => { Referer => 'http://localhost/balancer-manager' });
+    return undef unless $s == 200;
+    for my $row (split m{</tr>}i, $b) {
+        next unless index($row, $u) >= 0;
+        (my $t = $row) =~ s/<[^>]*>/ /g;
+        $t =~ s/\s+/ /g;
+        return $t;
+    }
+    return undef;
 }
 
 # The page up to its first '#' line.
