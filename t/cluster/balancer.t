@@ -116,13 +116,7 @@ my $F = $c->front;
 my $fm = $c->member($F);
 my %url = map { $_ => "http://127.0.0.1:" . $c->member($_)->{http_port} } @N;
 
-SC::Test::dump_options(extra => sub {
-    my ($c, $n) = @_;
-    return '' unless $n eq $F && $c->is_running($F);
-    my $p = status_of($c, $F) or return '';
-    return "--- front BalancerMember lines:\n"
-         . join("\n", map { bm_line($_) } @{ $p->{balancer_members} });
-});
+SC::Test::dump_options(extra => SC::Test::front_extra($F));
 
 # The front's worker line for $route, from a fresh page.
 sub worker { balancer_member(status_of($c, $F), $_[0]) }

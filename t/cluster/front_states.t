@@ -66,13 +66,7 @@ my $c = SC::Cluster->new(
 my $F = $c->front;
 my %url = map { $_ => "http://127.0.0.1:" . $c->member($_)->{http_port} } qw(node1 node2 node3);
 
-SC::Test::dump_options(extra => sub {
-    my ($c, $n) = @_;
-    return '' unless $n eq $F && $c->is_running($F);
-    my $p = status_of($c, $F) or return '';
-    return "--- front BalancerMember lines:\n"
-         . join("\n", map { bm_line($_) } @{ $p->{balancer_members} });
-});
+SC::Test::dump_options(extra => SC::Test::front_extra($F));
 
 # A stand-in HTTP server on a member's port: logs "PORT" per connection
 # (before it answers), answers 200 "Route: impostor-PORT".

@@ -30,7 +30,7 @@ our @EXPORT_OK = qw(
     dump_cluster dump_options check within
     app show valid_sid
     demo_conf encrypt_interceptor channel_add alive_on num log_since ready_and_alive
-    need_netns bm_row
+    need_netns bm_row front_extra
 );
 
 our %DUMP = (tail => 25, max => 4, cut => undef, extra => undef);
@@ -206,6 +206,18 @@ sub bm_row {
         return $t;
     }
     return undef;
+}
+
+# For dump_options(extra => ...): the BalancerMember lines of front $f's page.
+sub front_extra {
+    my ($f) = @_;
+    return sub {
+        my ($c, $n) = @_;
+        return '' unless $n eq $f && $c->is_running($f);
+        my $p = status_of($c, $f) or return '';
+        return "--- front BalancerMember lines:\n"
+             . join("\n", map { bm_line($_) } @{ $p->{balancer_members} });
+    };
 }
 
 # The page up to its first '#' line.
