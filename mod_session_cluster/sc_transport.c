@@ -1234,9 +1234,15 @@ int sc_tr_pollfds(sc_engine *e, struct pollfd *pfds, int max)
         next = c->next;
         if (c->state == SC_CS_CLOSED) {
             sc_pending *pd;
+            /* nothing may answer it once freed: neither an acknowledged send
+             * nor its broadcast (a group waits as long as one of its entries
+             * is listed; a child that gave up closed its connection first) */
             for (pd = e->pending; pd; pd = pd->next) {
                 if (pd->ipc == c) {
                     pd->ipc = NULL;
+                }
+                if (pd->group && pd->group->ipc == c) {
+                    pd->group->ipc = NULL;
                 }
             }
             conn_free(e, c);
