@@ -18,6 +18,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
+use SC::Forge qw(add_sender);
 use SC::Test qw(page status_of member_on check within app show demo_module demo_conf alive_on);
 
 $SIG{ALRM} = sub { die "sync_ack.t: time limit (60 s) reached\n" };
@@ -25,9 +26,6 @@ alarm 60;
 
 my $DEMO_SO = demo_module();
 my $APP = demo_conf($DEMO_SO);
-my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">\n}
-           . qq{      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="1000"/>\n}
-           . qq{    </Sender>\n};
 
 # ReplicationValve only: the id keeps its route on node2 (no re-binding)
 my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
@@ -36,11 +34,9 @@ my $c = SC::Cluster->new(
     members    => 2,
     extra_conf => $APP,
     cluster    => sub {
-        my $x = SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6,
-                                          membership => { dropTime => 60000 },
-                                          valves => $KEEP_ROUTES);
-        $x =~ s{(  </Channel>)}{$SENDER$1} or die "no </Channel> in the static block";
-        return $x;
+        return add_sender(SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6,
+                                                    membership => { dropTime => 60000 },
+                                                    valves => $KEEP_ROUTES), 1000);
     },
 );
 $c->start_all;
