@@ -1481,8 +1481,25 @@ sub _stat_fields {
 sub _starttime {
     my $pid = shift;
     my @f = _stat_fields($pid) or return;
-    return if $f[0] eq 'Z' || $f[0] eq 'X';
+    # a zombie is gone, unless it is a thread-group leader whose other
+    # threads are still exiting: they hold its file descriptors (an MPM
+    # child's listening socket still accepts until the last one is gone)
+    return if ($f[0] eq 'Z' || $f[0] eq 'X') && !_threads_left($pid);
     return $f[19];
+}
+
+sub _threads_left {
+    my $pid = shift;
+    opendir my $dh, "/proc/$pid/task" or return 0;
+    my @tids = grep { /^\d+$/ && $_ != $pid } readdir $dh;
+    closedir $dh;
+    for my $tid (@tids) {
+        open my $fh, '<', "/proc/$pid/task/$tid/stat" or next;
+        my $st = <$fh>;
+        close $fh;
+        return 1 if defined $st && $st =~ /\)\s+([A-Za-z])/ && $1 ne 'Z' && $1 ne 'X';
+    }
+    return 0;
 }
 
 sub _alive {
@@ -1508,7 +1525,7 @@ sub _descendants {
     opendir my $dh, '/proc' or return ();
     for my $pid (grep { /^\d+$/ } readdir $dh) {
         my @f = _stat_fields($pid) or next;
-        next if $f[0] eq 'Z' || $f[0] eq 'X';
+        next if ($f[0] eq 'Z' || $f[0] eq 'X') && !_threads_left($pid);
         push @{ $kids{ $f[1] } }, [ $pid, $f[19] ];
     }
     closedir $dh;
