@@ -16,6 +16,7 @@
 #include "sc_balancer.h"
 #include "sc_status.h"
 #include <dlfcn.h>
+#include <stddef.h>
 
 #include "ap_mpm.h"
 #include "http_main.h"
@@ -91,10 +92,8 @@ static sc_server_rec *server_rec_of(server_rec *s)
     return ap_get_module_config(s->module_config, &session_cluster_module);
 }
 
-sc_server_conf *sc_server_conf_get(server_rec *s)
-{
-    return &server_rec_of(s)->conf;
-}
+/* sc_server_conf_get() (sc_private.h) reads the record as its first member */
+_Static_assert(offsetof(sc_server_rec, conf) == 0, "sc_server_rec: conf must stay first");
 
 static const char *where_of(cmd_parms *cmd)
 {

@@ -613,13 +613,9 @@ static const struct {
     { SC_C_NONE, NULL, NULL }
 };
 
-const char *sc_attr_no_effect(const sc_class_def *cls, const char *name)
+int sc_interceptor_runs(int id)
 {
-    int i;
-    if (cls->kind != SC_EL_INTERCEPTOR || cls->ignored_reason) {
-        return NULL;
-    }
-    switch (cls->id) {
+    switch (id) {
     case SC_C_TCP_FAILURE_DETECTOR:
     case SC_C_TCP_PING:
     case SC_C_MESSAGE_DISPATCH:
@@ -627,8 +623,17 @@ const char *sc_attr_no_effect(const sc_class_def *cls, const char *name)
     case SC_C_DOMAIN_FILTER:
     case SC_C_STATIC_MEMBERSHIP:
     case SC_C_ENCRYPT:
-        break;
+        return 1;
     default:
+        return 0;
+    }
+}
+
+const char *sc_attr_no_effect(const sc_class_def *cls, const char *name)
+{
+    int i;
+    if (cls->kind != SC_EL_INTERCEPTOR || cls->ignored_reason
+        || !sc_interceptor_runs(cls->id)) {
         return NULL;          /* not run at all: reported as such */
     }
     for (i = 0; no_effect_attrs[i].name; i++) {

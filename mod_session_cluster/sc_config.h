@@ -180,6 +180,9 @@ sc_elem_kind sc_default_parent(sc_elem_kind kind);
 const char *sc_attr_ignored_reason(const char *name);
 /* Why an attribute of an interceptor the engine runs changes nothing here, or
  * NULL when it does what its name says (or the interceptor does not run). */
+/* 1 when the engine runs the interceptor of this class id (the others are
+ * reported as not implemented) */
+int sc_interceptor_runs(int id);
 const char *sc_attr_no_effect(const sc_class_def *cls, const char *name);
 
 /* ---- values (sc_config.c) ---- */

@@ -123,13 +123,6 @@ static int engine_settings(sc_engine *e)
     for (i = 0; i < cfg->interceptors->nelts; i++) {
         el = APR_ARRAY_IDX(cfg->interceptors, i, sc_elem_t *);
         switch (el->cls->id) {
-        case SC_C_TCP_FAILURE_DETECTOR:
-        case SC_C_TCP_PING:
-        case SC_C_MESSAGE_DISPATCH:
-        case SC_C_THROUGHPUT:
-        case SC_C_DOMAIN_FILTER:
-        case SC_C_STATIC_MEMBERSHIP:
-            break;
         case SC_C_ENCRYPT: {
             const sc_value_t *k = sc_elem_value(el, "encryptionKey");
             const sc_value_t *pk = sc_elem_value(el, "previousEncryptionKey");
@@ -159,9 +152,11 @@ static int engine_settings(sc_engine *e)
             break;
         }
         default:
-            missing = missing ? apr_pstrcat(e->pool, missing, ", ", el->cls->short_name,
-                                            NULL)
-                              : el->cls->short_name;
+            if (!sc_interceptor_runs(el->cls->id)) {
+                missing = missing ? apr_pstrcat(e->pool, missing, ", ",
+                                                el->cls->short_name, NULL)
+                                  : el->cls->short_name;
+            }
         }
     }
     if (!e->crypto) {

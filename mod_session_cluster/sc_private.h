@@ -48,8 +48,12 @@ typedef struct {
 /* A route: 1-63 letters, digits, '-' or '_'. */
 int sc_valid_route(const char *r);
 
-/* The main server's module configuration. */
-sc_server_conf *sc_server_conf_get(server_rec *s);
+/* The main server's module configuration: the first member of the module's
+ * server record (mod_session_cluster.c checks that it stays first). */
+static APR_INLINE sc_server_conf *sc_server_conf_get(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &session_cluster_module);
+}
 
 /* Per-directory configuration (<Location>): which locations store their
  * mod_session sessions in the cluster, and under which cookie. */

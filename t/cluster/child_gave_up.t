@@ -24,7 +24,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Forge qw(add_sender);
+use SC::Forge qw(sync_block);
 use SC::Test qw(page status_of check within app show demo_module demo_conf alive_on);
 
 $SIG{ALRM} = sub { die "child_gave_up.t: time limit (60 s) reached\n" };
@@ -38,15 +38,11 @@ $ENV{GLIBC_TUNABLES} = join ':', grep { length } $ENV{GLIBC_TUNABLES} // '',
 
 my $DEMO_SO = demo_module();
 my $APP = demo_conf($DEMO_SO);
-my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
-
 my $c = SC::Cluster->new(
     members    => 2,
     extra_conf => $APP,
     cluster    => sub {
-        return add_sender(SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6,
-                                                    membership => { dropTime => 60000 },
-                                                    valves => $KEEP_ROUTES), 1000);
+        return sync_block($_[0], $_[1], 1000);
     },
 );
 $c->start_all;

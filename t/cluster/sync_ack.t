@@ -18,7 +18,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Forge qw(add_sender);
+use SC::Forge qw(sync_block);
 use SC::Test qw(page status_of member_on check within app show demo_module demo_conf alive_on);
 
 $SIG{ALRM} = sub { die "sync_ack.t: time limit (60 s) reached\n" };
@@ -27,16 +27,11 @@ alarm 60;
 my $DEMO_SO = demo_module();
 my $APP = demo_conf($DEMO_SO);
 
-# ReplicationValve only: the id keeps its route on node2 (no re-binding)
-my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ];
-
 my $c = SC::Cluster->new(
     members    => 2,
     extra_conf => $APP,
     cluster    => sub {
-        return add_sender(SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6,
-                                                    membership => { dropTime => 60000 },
-                                                    valves => $KEEP_ROUTES), 1000);
+        return sync_block($_[0], $_[1], 1000);
     },
 );
 $c->start_all;

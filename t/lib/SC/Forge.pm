@@ -20,7 +20,7 @@ use SC::Test qw(need);
 
 our @EXPORT_OK = qw(
     sc_forge forge_ok forge_args lport closed_by_member rx
-    silent_receiver member_line add_sender mcast_block
+    silent_receiver member_line add_sender mcast_block sync_block
 );
 
 # The sc_forge binary (need()s it: its absence fails the test file).
@@ -85,6 +85,18 @@ sub add_sender {
         qq{    <Sender className="org.apache.catalina.tribes.transport.ReplicationTransmitter">\n}
       . qq{      <Transport className="org.apache.catalina.tribes.transport.nio.PooledParallelSender" timeout="$ms"/>\n}
       . qq{    </Sender>\n});
+}
+
+# Member $m's static block for a synchronous pair (channelSendOptions 6), a
+# PooledParallelSender of timeout $ms, dropTime 60 s (a frozen peer stays a
+# live member to wait for) and a ReplicationValve only (ids keep their route:
+# no re-binding).
+sub sync_block {
+    my ($m, $all, $ms) = @_;
+    return add_sender(SC::Cluster::static_block($m, $all, channelSendOptions => 6,
+                          membership => { dropTime => 60000 },
+                          valves => [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationValve"/>} ]),
+                      $ms);
 }
 
 # A multicast member (228.0.0.4:45564, heartbeats every 500 ms, dropTime 3 s,
