@@ -246,11 +246,13 @@ check(within(20, sub { alive_on('node1', 'node2') && alive_on('node2', 'node1')
     is($s, 200, 'E. node2 accepts the page action "transfer"') or diag($b // '');
     my (%seen, $early, $line);
     my $done = within(30, sub {
-        my $log_before = substr($d->error_log('node2'), $off);
         my $st = (status_of($d, 'node2') || {})->{EngineState} // '(no page)';
         $seen{$st}++;
-        $early //= "page said $st after starting, before SC1264" if $st eq q{ready} && $seen{starting} && $log_before !~ /SC1264/;
-        ($line) = substr($d->error_log('node2'), $off) =~ /^(.*SC1264: [^\n]*)$/m;
+        # the engine logs SC1264 before it turns ready and publishes it: the
+        # log read after a page that says ready must hold the line
+        my $log_after = substr($d->error_log('node2'), $off);
+        $early //= "page said $st after starting, before SC1264" if $st eq q{ready} && $seen{starting} && $log_after !~ /SC1264/;
+        ($line) = $log_after =~ /^(.*SC1264: [^\n]*)$/m;
         return $line && $st eq 'ready';
     });
     check($done, $d, 'E. node2 logs SC1264 and is ready', 'states seen: ' . join(' ', %seen));
