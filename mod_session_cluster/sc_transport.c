@@ -750,7 +750,12 @@ static const unsigned char *open_frame(sc_engine *e, sc_conn *c, const sc_frame_
                 }
             }
         }
-        if (p && p->id_known && !memcmp(p->id, h->sender, SC_ID_LEN) && p->replay
+        /* a connection's first heartbeat may come from a new incarnation,
+         * which numbers its frames from 1 again: on_frame checks it once the
+         * heartbeat says which incarnation sent it */
+        int first_hb = !c->hello_seen && (h->type == SC_MSG_HELLO || h->type == SC_MSG_PING
+                                          || h->type == SC_MSG_PONG);
+        if (!first_hb && p && p->id_known && !memcmp(p->id, h->sender, SC_ID_LEN) && p->replay
             && sc_replay_take(p->replay, h->seq) != 0) {
             auth_failure(e, c, c->remote, 2);
             return NULL;
@@ -822,6 +827,26 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             bad_input(e, c, "heartbeat id differs from the frame's sender", 0);
             sc_tr_close(e, c, "sender mismatch");
             return;
+        }
+        if (e->crypto && !c->hello_seen) {
+            /* the first heartbeat on this connection, not checked against its
+             * sender's frames yet (open_frame): from the incarnation known,
+             * its number must be new; a later incarnation starts a new window
+             * (sc_mb_on_heartbeat), an earlier one is refused there */
+            sc_peer *q = c->peer;
+            if (!q) {
+                for (q = e->peers; q; q = q->next) {
+                    if (q->id_known && !memcmp(q->id, h->sender, SC_ID_LEN)) {
+                        break;
+                    }
+                }
+            }
+            if (q && q->id_known && !memcmp(q->id, h->sender, SC_ID_LEN) && q->replay
+                && hb.incarnation == q->incarnation
+                && sc_replay_take(q->replay, h->seq) != 0) {
+                auth_failure(e, c, c->remote, 2);
+                return;
+            }
         }
         c->hello_seen = 1;
         p = sc_mb_on_heartbeat(e, &hb, c, c->remote);
