@@ -4,6 +4,8 @@
  */
 #include "sc_shm.h"
 
+#include "apr_strings.h"
+
 #include <string.h>
 #include <stddef.h>
 #include <sched.h>
@@ -20,8 +22,41 @@ apr_status_t sc_shm_create(apr_pool_t *p, sc_shm_t **out)
     memset(s, 0, sizeof(*s));
     s->magic = SC_SHM_MAGIC;
     s->version = SC_SHM_VERSION;
+    s->header_size = (apr_uint32_t)offsetof(sc_shm_t, members);
+    s->member_size = (apr_uint32_t)sizeof(sc_shm_member);
+    s->max_members = SC_MAX_MEMBERS;
+    s->total_size = (apr_uint32_t)sizeof(sc_shm_t);
     *out = s;
     return APR_SUCCESS;
+}
+
+void sc_layout_differs(apr_pool_t *p, const char **diff, const char *what,
+                       apr_uint64_t found, apr_uint64_t expected)
+{
+    if (found != expected) {
+        *diff = apr_psprintf(p, "%s%s%s %" APR_UINT64_T_FMT " (this build: %"
+                             APR_UINT64_T_FMT ")", *diff ? *diff : "",
+                             *diff ? ", " : "", what, found, expected);
+    }
+}
+
+const char *sc_shm_check(const sc_shm_t *s, apr_pool_t *p)
+{
+    const char *diff = NULL;
+    if (s->magic != SC_SHM_MAGIC) {
+        return apr_psprintf(p, "the status segment does not start with this module's "
+                            "magic number (found 0x%08x, expected 0x%08x)",
+                            (unsigned)s->magic, (unsigned)SC_SHM_MAGIC);
+    }
+    sc_layout_differs(p, &diff, "version", s->version, SC_SHM_VERSION);
+    sc_layout_differs(p, &diff, "header bytes", s->header_size,
+                      offsetof(sc_shm_t, members));
+    sc_layout_differs(p, &diff, "bytes per member row", s->member_size,
+                      sizeof(sc_shm_member));
+    sc_layout_differs(p, &diff, "member rows", s->max_members, SC_MAX_MEMBERS);
+    sc_layout_differs(p, &diff, "bytes in all", s->total_size, sizeof(sc_shm_t));
+    return diff ? apr_pstrcat(p, "the status segment was laid out by another build: ",
+                              diff, NULL) : NULL;
 }
 
 /* A writer makes the sequence odd, writes, and makes it even.  One that died

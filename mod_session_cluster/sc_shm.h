@@ -30,7 +30,11 @@
 #include <sys/types.h>
 
 #define SC_SHM_MAGIC        0x53435348u   /* "SCSH" */
-#define SC_SHM_VERSION      1
+/* Raise with any change to the layout of sc_shm_t or sc_shm_member (and
+ * SC_RETAINED_LAYOUT with it); a test builds a variant with another one. */
+#ifndef SC_SHM_VERSION
+#define SC_SHM_VERSION      2
+#endif
 #define SC_MAX_MEMBERS      64
 
 /* How this member sees another member. */
@@ -100,8 +104,15 @@ typedef struct {
 } sc_shm_member;
 
 typedef struct {
-    apr_uint32_t magic;
-    apr_uint32_t version;
+    /* The stamp: what laid the segment out, written at creation and checked
+     * when a restart reuses the segment (sc_shm_check).  These fields come
+     * first and never move, whatever the version. */
+    apr_uint32_t magic;                 /* SC_SHM_MAGIC */
+    apr_uint32_t version;               /* SC_SHM_VERSION */
+    apr_uint32_t header_size;           /* offsetof(sc_shm_t, members) */
+    apr_uint32_t member_size;           /* sizeof(sc_shm_member) */
+    apr_uint32_t max_members;           /* SC_MAX_MEMBERS */
+    apr_uint32_t total_size;            /* sizeof(sc_shm_t) */
     volatile apr_uint32_t seq;
     pid_t engine_pid;
     apr_uint32_t engine_state;          /* sc_member_state of this member */
@@ -133,6 +144,16 @@ typedef struct {
 
 /* Creates the segment (once per httpd instance). */
 apr_status_t sc_shm_create(apr_pool_t *p, sc_shm_t **out);
+
+/* Was the segment laid out by this build (a graceful restart keeps it and
+ * may load another build of the module)?  NULL if so, else a sentence that
+ * says what differs, found and expected, allocated from p. */
+const char *sc_shm_check(const sc_shm_t *shm, apr_pool_t *p);
+
+/* Appends "<what> <found> (this build: <expected>)" to *diff when found and
+ * expected differ (the check functions' sentences). */
+void sc_layout_differs(apr_pool_t *p, const char **diff, const char *what,
+                       apr_uint64_t found, apr_uint64_t expected);
 
 /* Writer side (the engine). */
 void sc_shm_write_begin(volatile apr_uint32_t *seq);

@@ -76,49 +76,64 @@ static void lock_give(pthread_mutex_t *m)
     pthread_mutex_unlock(m);
 }
 
-apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
-                             sc_store **out)
-{
-    apr_shm_t *shm;
-    apr_uint64_t isz = 1, i, nblocks;
-    apr_size_t hdr_size = APR_ALIGN_DEFAULT(sizeof(sc_store_hdr));
-    apr_size_t index_size, free_size, slots_size, tombs_size;
-    apr_uint64_t total, ntombs = 1;
-    apr_status_t rv;
-    sc_store *st;
-    char *base;
+/* Where the parts of a store for 'capacity' sessions of 'slot_data' bytes
+ * lie (bytes from the segment's start), and its size; -1: too large. */
+typedef struct {
+    apr_uint64_t index_size, nblocks, ntombs;        /* entries */
+    apr_uint64_t index_at, free_at, slots_at, blocks_at, tombs_at, total;
+} store_layout;
 
-    while (isz < (apr_uint64_t)capacity * 2) {
+static int layout_of(apr_uint32_t capacity, apr_uint32_t slot_data, store_layout *l)
+{
+    apr_uint64_t isz = 1, ntombs = 1, nblocks;
+    apr_uint64_t cap = capacity;
+
+    while (isz < cap * 2) {
         isz <<= 1;
     }
     /* every session at its largest, and room for the chains of writes in
      * flight (a new chain is filled before the old one is given back) */
-    nblocks = ((apr_uint64_t)capacity + 256) * blocks_for(slot_data);
+    nblocks = (cap + 256) * blocks_for(slot_data);
     if (isz > 0x7fffffff || nblocks >= 0x7fffffff) {
-        return APR_ENOMEM;
+        return -1;
     }
     /* tombstones: 2 x capacity, bounded (sc_store.h) */
-    while (ntombs < 2 * (apr_uint64_t)(capacity < 512 ? 512 : capacity > 32768 ? 32768
-                                                                               : capacity)) {
+    while (ntombs < 2 * (cap < 512 ? 512 : cap > 32768 ? 32768 : cap)) {
         ntombs <<= 1;
     }
-    tombs_size = (apr_size_t)ntombs * sizeof(sc_tomb);
-    index_size = APR_ALIGN_DEFAULT((apr_size_t)isz * sizeof(apr_int32_t));
-    free_size = APR_ALIGN_DEFAULT((apr_size_t)capacity * sizeof(apr_int32_t));
-    slots_size = APR_ALIGN_DEFAULT((apr_size_t)capacity * sizeof(sc_sess));
-    total = hdr_size + index_size + free_size + slots_size + nblocks * SC_STORE_BLOCK
-            + tombs_size;
-    if (total != (apr_size_t)total) {
+    l->index_size = isz;
+    l->nblocks = nblocks;
+    l->ntombs = ntombs;
+    l->index_at = APR_ALIGN_DEFAULT(sizeof(sc_store_hdr));
+    l->free_at = l->index_at + APR_ALIGN_DEFAULT(isz * sizeof(apr_int32_t));
+    l->slots_at = l->free_at + APR_ALIGN_DEFAULT(cap * sizeof(apr_int32_t));
+    l->blocks_at = l->slots_at + APR_ALIGN_DEFAULT(cap * sizeof(sc_sess));
+    l->tombs_at = l->blocks_at + nblocks * SC_STORE_BLOCK;
+    l->total = l->tombs_at + ntombs * sizeof(sc_tomb);
+    return l->total == (apr_size_t)l->total ? 0 : -1;
+}
+
+apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
+                             sc_store **out)
+{
+    apr_shm_t *shm;
+    apr_uint64_t i;
+    store_layout l;
+    apr_status_t rv;
+    sc_store *st;
+    char *base;
+
+    if (layout_of(capacity, slot_data, &l) != 0) {
         return APR_ENOMEM;
     }
     /* a new segment is zero-filled: free slots and an empty free list.  Only
      * the index is written here, the rest is touched as sessions come. */
-    rv = apr_shm_create(&shm, (apr_size_t)total, NULL, p);
+    rv = apr_shm_create(&shm, (apr_size_t)l.total, NULL, p);
     if (rv != APR_SUCCESS) {
         return rv;
     }
     base = apr_shm_baseaddr_get(shm);
-    memset(base, 0, hdr_size);
+    memset(base, 0, (apr_size_t)l.index_at);
     if (lock_init(&((sc_store_hdr *)base)->index_lock) != 0
         || lock_init(&((sc_store_hdr *)base)->data_lock) != 0) {
         apr_shm_destroy(shm);
@@ -126,23 +141,73 @@ apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t 
     }
     st = apr_pcalloc(p, sizeof(*st));
     st->hdr = (sc_store_hdr *)base;
-    st->index = (apr_int32_t *)(base + hdr_size);
-    st->free_slots = (apr_int32_t *)(base + hdr_size + index_size);
-    st->slots = (sc_sess *)(base + hdr_size + index_size + free_size);
-    st->blocks = (unsigned char *)(base + hdr_size + index_size + free_size + slots_size);
-    st->tombs = (sc_tomb *)(st->blocks + nblocks * SC_STORE_BLOCK);
+    st->index = (apr_int32_t *)(base + l.index_at);
+    st->free_slots = (apr_int32_t *)(base + l.free_at);
+    st->slots = (sc_sess *)(base + l.slots_at);
+    st->blocks = (unsigned char *)(base + l.blocks_at);
+    st->tombs = (sc_tomb *)(base + l.tombs_at);
     st->hdr->magic = SC_STORE_MAGIC;
+    st->hdr->version = SC_STORE_VERSION;
+    st->hdr->header_size = (apr_uint32_t)sizeof(sc_store_hdr);
+    st->hdr->slot_size = (apr_uint32_t)sizeof(sc_sess);
+    st->hdr->block_size = SC_STORE_BLOCK;
+    st->hdr->tomb_entry_size = (apr_uint32_t)sizeof(sc_tomb);
+    st->hdr->total_size = l.total;
     st->hdr->capacity = capacity;
     st->hdr->slot_data = slot_data;
-    st->hdr->index_size = (apr_uint32_t)isz;
-    st->hdr->nblocks = (apr_uint32_t)nblocks;
-    st->hdr->tomb_size = (apr_uint32_t)ntombs;
+    st->hdr->index_size = (apr_uint32_t)l.index_size;
+    st->hdr->nblocks = (apr_uint32_t)l.nblocks;
+    st->hdr->tomb_size = (apr_uint32_t)l.ntombs;
     st->hdr->tomb_default_s = 1800;
-    for (i = 0; i < isz; i++) {
+    for (i = 0; i < l.index_size; i++) {
         st->index[i] = EMPTY;
     }
     *out = st;
     return APR_SUCCESS;
+}
+
+const char *sc_store_check(const sc_store *st, apr_pool_t *p)
+{
+    const sc_store_hdr *h = st->hdr;
+    const char *diff = NULL;
+    const char *base = (const char *)h;
+    store_layout l;
+
+    if (h->magic != SC_STORE_MAGIC) {
+        return apr_psprintf(p, "the session store does not start with this module's "
+                            "magic number (found 0x%08x, expected 0x%08x)",
+                            (unsigned)h->magic, (unsigned)SC_STORE_MAGIC);
+    }
+    sc_layout_differs(p, &diff, "version", h->version, SC_STORE_VERSION);
+    sc_layout_differs(p, &diff, "header bytes", h->header_size, sizeof(sc_store_hdr));
+    sc_layout_differs(p, &diff, "bytes per session slot", h->slot_size, sizeof(sc_sess));
+    sc_layout_differs(p, &diff, "bytes per data block", h->block_size, SC_STORE_BLOCK);
+    sc_layout_differs(p, &diff, "bytes per tombstone", h->tomb_entry_size,
+                      sizeof(sc_tomb));
+    if (!diff) {
+        /* the same parts: laid out the same way for this capacity? */
+        if (layout_of(h->capacity, h->slot_data, &l) != 0) {
+            return apr_psprintf(p, "the session store records %u sessions of %u bytes, "
+                                "more than this build can lay out",
+                                (unsigned)h->capacity, (unsigned)h->slot_data);
+        }
+        sc_layout_differs(p, &diff, "bytes in all", h->total_size, l.total);
+        sc_layout_differs(p, &diff, "index entries", h->index_size, l.index_size);
+        sc_layout_differs(p, &diff, "data blocks", h->nblocks, l.nblocks);
+        sc_layout_differs(p, &diff, "tombstones", h->tomb_size, l.ntombs);
+        sc_layout_differs(p, &diff, "index at byte", (const char *)st->index - base,
+                          l.index_at);
+        sc_layout_differs(p, &diff, "free slot stack at byte",
+                          (const char *)st->free_slots - base, l.free_at);
+        sc_layout_differs(p, &diff, "slots at byte", (const char *)st->slots - base,
+                          l.slots_at);
+        sc_layout_differs(p, &diff, "blocks at byte", (const char *)st->blocks - base,
+                          l.blocks_at);
+        sc_layout_differs(p, &diff, "tombstones at byte", (const char *)st->tombs - base,
+                          l.tombs_at);
+    }
+    return diff ? apr_pstrcat(p, "the session store was laid out by another build: ",
+                              diff, NULL) : NULL;
 }
 
 static sc_sess *slot(sc_store *st, apr_int32_t i)

@@ -76,6 +76,13 @@
 
 #define SC_STORE_BLOCK 128           /* bytes per data block */
 
+/* Raise with any change to the layout of the segment (the header, a slot, a
+ * block, a tombstone, the order of the parts; and SC_RETAINED_LAYOUT with
+ * it); a test builds a variant with another one. */
+#ifndef SC_STORE_VERSION
+#define SC_STORE_VERSION 1
+#endif
+
 #define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
 #define SC_TOMB_BASE 48              /* an id's base held (32 hex fit) */
 #define SC_TOMB_MIN_S 60             /* a tombstone lives at least this long */
@@ -111,7 +118,16 @@ typedef struct {
 } sc_sess;
 
 typedef struct {
-    apr_uint32_t magic;
+    /* The stamp: what laid the segment out, written at creation and checked
+     * when a restart reuses the segment (sc_store_check).  These fields come
+     * first and never move, whatever the version. */
+    apr_uint32_t magic;             /* SC_STORE_MAGIC */
+    apr_uint32_t version;           /* SC_STORE_VERSION */
+    apr_uint32_t header_size;       /* sizeof(sc_store_hdr) */
+    apr_uint32_t slot_size;         /* sizeof(sc_sess) */
+    apr_uint32_t block_size;        /* SC_STORE_BLOCK */
+    apr_uint32_t tomb_entry_size;   /* sizeof(sc_tomb) */
+    apr_uint64_t total_size;        /* bytes of the segment */
     apr_uint32_t capacity;
     apr_uint32_t slot_data;         /* most bytes of data of one session */
     apr_uint32_t index_size;        /* power of two */
@@ -173,6 +189,10 @@ typedef enum {
 
 apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
                              sc_store **out);
+/* Was the store laid out by this build (a graceful restart keeps it and may
+ * load another build of the module)?  NULL if so, else a sentence that says
+ * what differs, found and expected, allocated from p. */
+const char *sc_store_check(const sc_store *st, apr_pool_t *p);
 /* Reads a session; touch != 0 also records the access. */
 sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
                          sc_sess_copy *out);
