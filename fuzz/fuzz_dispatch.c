@@ -20,7 +20,7 @@
  * sc_proto.c.  Replaced (below): the transport (sc_tr_send_frame records what
  * would be sent, sc_tr_close marks the connection closed as the real one
  * does, sc_tr_connect gives the member a new open connection), the engine's
- * sc_engine_ack and sc_dm_broadcast (recorded), sc_elem_num (the two Manager
+ * sc_ch_ack and sc_ch_broadcast (recorded), sc_elem_num (the two Manager
  * attributes the tick reads), and httpd's logging (fuzz/httpd_stubs.c).
  *
  * Known module bugs are tolerated with -DFUZZ_TOLERATE_<BUG> (Makefile.am's
@@ -71,7 +71,8 @@
 #include "apr_strings.h"
 #include "apr_hash.h"
 #include "apr_lib.h"
-#include "sc_engine.h"
+#include "sc_core.h"
+#include "sc_transport.h"
 #include "sc_repl.h"
 
 /* The store's layout constants that sc_store.c keeps to itself. */
@@ -102,7 +103,7 @@ typedef struct {
 } sent_t;
 
 /* A message sent with an ACK asked for: answered exactly once, by the
- * dispatcher (sc_engine_ack: at once, or later for a held delta) or by its
+ * dispatcher (sc_ch_ack: at once, or later for a held delta) or by its
  * caller (an ACK, when it returns 1 on an open connection); an ACK means the
  * store holds the message's version. */
 typedef struct {
@@ -216,7 +217,7 @@ static void answer(sc_store *st, apr_uint64_t seq, int ok)
 }
 
 /* sc_engine.c: answers frame 'seq' (ACK or FAIL_ACK with a reason). */
-void sc_engine_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
+void sc_ch_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
                    const char *why)
 {
     (void)c;
@@ -232,7 +233,7 @@ void sc_engine_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int o
     }
 }
 
-int sc_dm_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *except)
+int sc_ch_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *except)
 {
     sent_t *s;
     (void)e;

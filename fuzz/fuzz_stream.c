@@ -19,9 +19,9 @@
  * calls sc_tr_handle for the other end (POLLIN), as the engine's loop does
  * after poll; the connection is an sc_conn linked into the engine's list
  * (conn_new is static).  Replaced (below): what the transport hands frames
- * to -- sc_engine_on_ipc, sc_dm_on_message, sc_engine_ack, sc_engine_on_ack,
+ * to -- sc_engine_on_ipc, sc_dm_on_message, sc_ch_ack, sc_ch_on_ack,
  * sc_mb_on_heartbeat (returns one member), sc_mb_on_goodbye,
- * sc_mb_on_refused, sc_mb_on_auth_refused, sc_engine_conn_broken (closes, as the real one does
+ * sc_mb_on_refused, sc_mb_on_auth_refused, sc_ch_conn_broken (closes, as the real one does
  * first), sc_mb_heartbeat (a fixed heartbeat) -- each records an event with
  * the bytes it was given; sc_elem_num, sc_elem_str, ap_runtime_dir_relative
  * (abort: only the listeners use them) and ap_unixd_config; httpd's logging
@@ -51,7 +51,8 @@
 #include <sys/socket.h>
 
 #include "apr_strings.h"
-#include "sc_engine.h"
+#include "sc_core.h"
+#include "sc_transport.h"
 #include "sc_crypto.h"
 #include "unixd.h"
 
@@ -128,7 +129,7 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
     return msg[0] == 2 ? 0 : 1;       /* a "DELTA" is held: acknowledged later */
 }
 
-void sc_engine_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
+void sc_ch_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
                    const char *why)
 {
     FUZZ_CHECK(p == &member && ok);
@@ -136,7 +137,7 @@ void sc_engine_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int o
     ev('A', "", 0);
 }
 
-void sc_engine_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
+void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
                       const char *reason)
 {
     ev_u64(seq);
@@ -184,7 +185,7 @@ void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why)
     ev('U', why, strlen(why));
 }
 
-void sc_engine_conn_broken(sc_engine *e, sc_conn *c)
+void sc_ch_conn_broken(sc_engine *e, sc_conn *c)
 {
     ev('B', "", 0);
     sc_tr_close(e, c, "closed by the other side");

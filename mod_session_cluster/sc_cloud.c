@@ -7,7 +7,10 @@
  * loop turns new addresses into members and lets the failure detector judge
  * those that vanished.
  */
-#include "sc_engine.h"
+#include "sc_core.h"
+#include "sc_cloud.h"
+#include "sc_membership.h"
+#include "sc_transport.h"
 
 #include "apr_thread_proc.h"
 #include "apr_thread_mutex.h"

@@ -7,7 +7,11 @@
  * Children write their own changes to the store and hand the delta to the
  * engine (sc_session.c); the engine only forwards those.
  */
-#include "sc_engine.h"
+#include "sc_core.h"
+#include "sc_manager.h"
+#include "sc_channel.h"
+#include "sc_transport.h"
+#include "sc_membership.h"
 #include "sc_repl.h"
 
 #include "apr_lib.h"
@@ -126,7 +130,7 @@ static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s)
 static int not_applied(sc_engine *e, sc_conn *c, apr_uint64_t ack_seq, const char *why)
 {
     if (ack_seq) {
-        sc_engine_ack(e, c->peer, c, ack_seq, 0, why);
+        sc_ch_ack(e, c->peer, c, ack_seq, 0, why);
     }
     return 0;
 }
@@ -218,10 +222,10 @@ static void drain_held(sc_engine *e, const char *id)
         if (h->ack_seq) {
             if (rc == DELTA_APPLIED || rc == DELTA_HAVE) {
                 /* applied now: the sender's wait ends */
-                sc_engine_ack(e, h->from, NULL, h->ack_seq, 1, NULL);
+                sc_ch_ack(e, h->from, NULL, h->ack_seq, 1, NULL);
             }
             else {
-                sc_engine_ack(e, h->from, NULL, h->ack_seq, 0,
+                sc_ch_ack(e, h->from, NULL, h->ack_seq, 0,
                               rc == DELTA_MALFORMED ? "malformed delta" : why);
             }
         }
@@ -247,7 +251,7 @@ static void held_tick(sc_engine *e, apr_time_t now)
                 ask_session(e, h->from, NULL, h->id);
             }
             if (h->ack_seq) {
-                sc_engine_ack(e, h->from, NULL, h->ack_seq, 0,
+                sc_ch_ack(e, h->from, NULL, h->ack_seq, 0,
                               "a version before it never came: the session is asked for");
             }
             held_free(e, h);
@@ -758,7 +762,7 @@ static void sweep(sc_engine *e, apr_time_t now)
     sc_store_each(e->store, e->tmp, sweep_one, &sw, 1);
     if (sw.ntouch) {
         sc_put32(sw.touch.buf + 1, sw.ntouch);
-        sc_dm_broadcast(e, sw.touch.buf, sw.touch.len, NULL);
+        sc_ch_broadcast(e, sw.touch.buf, sw.touch.len, NULL);
     }
     expire_ids(e, sw.expired);
 }
@@ -779,7 +783,7 @@ static apr_uint32_t expire_ids(sc_engine *e, const apr_array_header_t *ids)
         sc_buf_init(&b, e->tmp, 128);
         sc_buf_u8(&b, SC_REPL_EXPIRE);
         sc_buf_id(&b, id);
-        sc_dm_broadcast(e, b.buf, b.len, NULL);
+        sc_ch_broadcast(e, b.buf, b.len, NULL);
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1268)
                      "session %s expired", id);
     }

@@ -11,7 +11,9 @@
  * (its process is gone).  A goodbye removes it at once; an announced restart
  * is held for dropTime.
  */
-#include "sc_engine.h"
+#include "sc_core.h"
+#include "sc_membership.h"
+#include "sc_transport.h"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -10,7 +10,8 @@
  * The engine is Unix-only (it is a forked daemon, like mod_cgid's), so it uses
  * poll(2) and BSD sockets directly.
  */
-#include "sc_engine.h"
+#include "sc_core.h"
+#include "sc_transport.h"
 #include "sc_crypto.h"
 
 #include <errno.h>
@@ -414,7 +415,7 @@ static int conn_flush(sc_engine *e, sc_conn *c)
             continue;
         }
         else {
-            sc_engine_conn_broken(e, c);
+            sc_ch_conn_broken(e, c);
             return -1;
         }
     }
@@ -905,7 +906,7 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             }
             if ((h->flags & SC_FF_ACK) && ack_now) {
                 /* after processing: synchronized_ack semantics */
-                sc_engine_ack(e, c->peer, c, h->seq, 1, NULL);
+                sc_ch_ack(e, c->peer, c, h->seq, 1, NULL);
             }
         }
         break;
@@ -917,7 +918,7 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             sc_tr_close(e, c, "short ACK");
             return;
         }
-        sc_engine_on_ack(e, c, sc_get64(payload), h->type == SC_MSG_ACK,
+        sc_ch_on_ack(e, c, sc_get64(payload), h->type == SC_MSG_ACK,
                          h->type == SC_MSG_FAIL_ACK && h->length > 8
                              ? apr_pstrmemdup(e->tmp, (const char *)payload + 8,
                                               h->length - 8 > 200 ? 200 : h->length - 8)
@@ -974,7 +975,7 @@ static void conn_read(sc_engine *e, sc_conn *c)
                 sc_mb_on_auth_refused(e, c->peer, "it closed our connection before "
                                                   "answering");
             }
-            sc_engine_conn_broken(e, c);
+            sc_ch_conn_broken(e, c);
             return;
         }
         c->rlen += (apr_size_t)n;

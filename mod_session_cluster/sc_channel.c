@@ -1,0 +1,399 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_channel.c -- the channel's ACK and retry layer (see sc_channel.h): what a
+ * child hands the engine goes to one member or to every live one; a send
+ * that waits for an ACK is kept until the ACK, a FAIL_ACK, its member's
+ * death or its deadline settles it, and sent again on a new connection when
+ * its connection breaks (maxRetryAttempts).
+ */
+#include "sc_channel.h"
+#include "sc_transport.h"
+
+#include <stdlib.h>
+
+void sc_ch_answer(sc_engine *e, sc_conn *ipc, apr_uint64_t ipc_seq, int ok,
+                      double ms, const char *text)
+{
+    unsigned char buf[8 + 256];
+    apr_size_t tl = strlen(text);
+    if (!ipc || ipc->state == SC_CS_CLOSED) {
+        return;
+    }
+    if (tl > 256) {
+        tl = 256;
+    }
+    sc_put64(buf, (apr_uint64_t)(ms * 1000.0));
+    memcpy(buf + 8, text, tl);
+    sc_tr_send_frame(e, ipc, ok ? SC_MSG_ACK : SC_MSG_FAIL_ACK, 0, ipc_seq, buf, 8 + tl);
+}
+
+void sc_ch_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
+                   const char *why)
+{
+    unsigned char buf[8 + 200];
+    apr_size_t wl = why ? strlen(why) : 0;
+    if (!c || c->state != SC_CS_OPEN) {
+        /* deferred: any open connection to that member will do */
+        for (c = e->conns; c; c = c->next) {
+            if (c->peer == p && c->state == SC_CS_OPEN && c->kind != SC_CONN_IPC) {
+                break;
+            }
+        }
+        if (!c && p) {
+            c = p->out;
+        }
+        if (!c || c->state == SC_CS_CLOSED) {
+            return;                   /* gone: its own timeout answers its child */
+        }
+    }
+    if (wl > 200) {
+        wl = 200;
+    }
+    sc_put64(buf, seq);
+    if (wl) {
+        memcpy(buf + 8, why, wl);
+    }
+    e->shm->c.acks_out++;
+    sc_tr_send_frame(e, c, ok ? SC_MSG_ACK : SC_MSG_FAIL_ACK, 0, ++e->seq, buf, 8 + wl);
+}
+
+/* One member's share of a broadcast is settled: answer when all are. */
+static void group_settle(sc_engine *e, sc_pending *pd, int ok, const char *why)
+{
+    sc_group *g = pd->group;
+    if (!ok) {
+        if (!g->failed++) {
+            apr_cpystrn(g->first_error, why, sizeof(g->first_error));
+        }
+    }
+    if (--g->waiting == 0) {
+        double ms = (double)(apr_time_now() - g->started) / 1000.0;
+        if (g->failed) {
+            sc_ch_answer(e, g->ipc, g->ipc_seq, 0, ms,
+                             apr_psprintf(e->tmp, "%d of %d member(s) did not "
+                                          "acknowledge: %s", g->failed, g->sent,
+                                          g->first_error));
+        }
+        else {
+            sc_ch_answer(e, g->ipc, g->ipc_seq, 1, ms,
+                             apr_psprintf(e->tmp, "acknowledged by %d member(s)",
+                                          g->sent));
+        }
+        free(g);
+    }
+    pd->group = NULL;
+}
+
+static void pending_remove(sc_engine *e, sc_pending *pd)
+{
+    sc_pending **pp;
+    for (pp = &e->pending; *pp; pp = &(*pp)->next) {
+        if (*pp == pd) {
+            *pp = pd->next;
+            break;
+        }
+    }
+    free(pd->frame);
+    free(pd);
+}
+
+void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
+                      const char *reason)
+{
+    sc_pending *pd;
+    e->shm->c.acks_in++;
+    for (pd = e->pending; pd; pd = pd->next) {
+        if (pd->seq == seq && pd->peer == c->peer) {
+            double ms = (double)(apr_time_now() - pd->started) / 1000.0;
+            if (pd->group) {
+                group_settle(e, pd, ok, apr_psprintf(e->tmp, "%s: %s", pd->peer->route,
+                                                     reason ? reason : "refused"));
+            }
+            else if (ok) {
+                sc_ch_answer(e, pd->ipc, pd->ipc_seq, 1, ms,
+                                 apr_psprintf(e->tmp, "acknowledged by %s",
+                                              pd->peer->route));
+            }
+            else {
+                e->shm->c.send_failures++;
+                pd->peer->c.send_failures++;
+                sc_ch_answer(e, pd->ipc, pd->ipc_seq, 0, ms,
+                                 apr_psprintf(e->tmp, "%s refused the message: %s",
+                                              pd->peer->route, reason ? reason : "?"));
+            }
+            pending_remove(e, pd);
+            return;
+        }
+    }
+    if (!ok && seq == 0 && reason) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1232)
+                     "member at %s refused this member: %s", c->remote, reason);
+    }
+}
+
+void sc_ch_tick(sc_engine *e, apr_time_t now)
+{
+    sc_pending *pd, *next;
+    for (pd = e->pending; pd; pd = next) {
+        int gone;
+        next = pd->next;
+        /* a member found dead or gone will not answer: do not wait for it */
+        gone = pd->peer->view == SC_VIEW_DEAD || pd->peer->view == SC_VIEW_LEFT
+               || pd->peer->view == SC_VIEW_REFUSED;
+        if (gone) {
+            e->shm->c.send_failures++;
+            pd->peer->c.send_failures++;
+            if (pd->group) {
+                /* a member that is no longer live is not waited for: the
+                 * change is on every live member */
+                group_settle(e, pd, 1, NULL);
+            }
+            else {
+                sc_ch_answer(e, pd->ipc, pd->ipc_seq, 0,
+                                 (double)(now - pd->started) / 1000.0,
+                                 apr_psprintf(e->tmp, "%s is %s", pd->peer->route,
+                                              sc_view_name(pd->peer->view)));
+            }
+            pending_remove(e, pd);
+        }
+        else if (now > pd->deadline && pd->group) {
+            e->shm->c.ack_timeouts++;
+            pd->peer->c.ack_timeouts++;
+            e->shm->c.send_failures++;
+            pd->peer->c.send_failures++;
+            group_settle(e, pd, 0, apr_psprintf(e->tmp, "no ACK from %s within %ld ms",
+                                                pd->peer->route, e->send_timeout_ms));
+            pending_remove(e, pd);
+        }
+        else if (now > pd->deadline) {
+            e->shm->c.ack_timeouts++;
+            pd->peer->c.ack_timeouts++;
+            e->shm->c.send_failures++;
+            pd->peer->c.send_failures++;
+            sc_ch_answer(e, pd->ipc, pd->ipc_seq, 0,
+                             (double)(now - pd->started) / 1000.0,
+                             apr_psprintf(e->tmp, "no ACK from %s within %ld ms "
+                                          "(Transport timeout)", pd->peer->route,
+                                          e->send_timeout_ms));
+            pending_remove(e, pd);
+        }
+    }
+}
+
+static int pending_listed(sc_engine *e, const sc_pending *pd)
+{
+    const sc_pending *q;
+    for (q = e->pending; q; q = q->next) {
+        if (q == pd) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void sc_ch_conn_broken(sc_engine *e, sc_conn *c)
+{
+    sc_peer *p = c->peer;
+    sc_pending *pd;
+    apr_uint64_t round;
+    int goodbye = c->goodbye;
+
+    sc_tr_close(e, c, "closed by the other side");
+    if (c->kind == SC_CONN_IPC || !p) {
+        return;
+    }
+    if (!goodbye) {
+        sc_mb_on_conn_lost(e, p, "closed without goodbye");
+    }
+    /* acknowledged sends in flight on it: retry (maxRetryAttempts) or fail.
+     * A retry can break the new connection at once, and that call settles
+     * and frees entries of this list: start over after every step. */
+    round = ++e->broken_round;
+again:
+    for (pd = e->pending; pd; pd = pd->next) {
+        if (pd->peer != p || pd->round == round) {
+            continue;
+        }
+        pd->round = round;
+        if (pd->tries <= e->max_retries && p->view == SC_VIEW_ALIVE) {
+            pd->tries++;
+            sc_tr_connect(e, p);
+            pd->seq = ++e->seq;       /* a number of its own, as every frame */
+            if (p->out && sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, pd->seq,
+                                           pd->frame, pd->frame_len) == 0) {
+                goto again;
+            }
+            if (!pending_listed(e, pd)) {
+                goto again;           /* settled by the failure of that send */
+            }
+        }
+        e->shm->c.send_failures++;
+        p->c.send_failures++;
+        if (pd->group) {
+            int gone = p->view == SC_VIEW_DEAD || p->view == SC_VIEW_LEFT;
+            group_settle(e, pd, gone, apr_psprintf(e->tmp, "connection to %s lost",
+                                                   p->route));
+        }
+        else {
+            sc_ch_answer(e, pd->ipc, pd->ipc_seq, 0,
+                             (double)(apr_time_now() - pd->started) / 1000.0,
+                             apr_psprintf(e->tmp, "connection to %s lost (%s)", p->route,
+                                          sc_view_name(p->view)));
+        }
+        pending_remove(e, pd);
+        goto again;
+    }
+}
+
+static sc_pending *pending_new(sc_engine *e, sc_peer *p, apr_uint64_t seq,
+                               const unsigned char *msg, apr_size_t len)
+{
+    sc_pending *pd = calloc(1, sizeof(*pd));
+    if (!pd) {
+        return NULL;
+    }
+    pd->seq = seq;
+    pd->peer = p;
+    pd->started = apr_time_now();
+    pd->deadline = pd->started + apr_time_from_msec(e->send_timeout_ms);
+    pd->tries = 1;
+    pd->frame_len = len;
+    pd->frame = malloc(len ? len : 1);
+    if (pd->frame) {
+        memcpy(pd->frame, msg, len);
+    }
+    pd->next = e->pending;
+    e->pending = pd;
+    return pd;
+}
+
+static int broadcast_target(const sc_peer *p)
+{
+    return p->view == SC_VIEW_ALIVE && !p->observer;
+}
+
+/* Sends a DeltaManager message to every live member, without waiting. */
+int sc_ch_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *except)
+{
+    sc_peer *p;
+    int n = 0;
+    for (p = e->peers; p; p = p->next) {
+        if (p == except || !broadcast_target(p)) {
+            continue;
+        }
+        if (!p->out) {
+            sc_tr_connect(e, p);
+        }
+        if (p->out && sc_tr_send_frame(e, p->out, SC_MSG_DATA, 0, ++e->seq, msg, len) == 0) {
+            n++;
+        }
+    }
+    return n;
+}
+
+void sc_ch_broadcast_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
+                             const unsigned char *msg, apr_size_t len, int acked)
+{
+    sc_peer *p;
+    sc_group *g = NULL;
+
+    e->store->hdr->replicated_out++;
+    if (!acked) {
+        /* asynchronous: the child does not wait for an answer */
+        e->shm->ic.dispatch_async++;
+        sc_ch_broadcast(e, msg, len, NULL);
+        return;
+    }
+    for (p = e->peers; p; p = p->next) {
+        sc_pending *pd;
+        if (!broadcast_target(p)) {
+            continue;
+        }
+        if (!g) {
+            g = calloc(1, sizeof(*g));
+            if (!g) {
+                break;
+            }
+            g->ipc = c;
+            g->ipc_seq = ipc_seq;
+            g->started = apr_time_now();
+        }
+        if (!p->out) {
+            sc_tr_connect(e, p);
+        }
+        ++e->seq;
+        if (!p->out
+            || sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, e->seq, msg, len) != 0) {
+            /* a live member this could not be sent to (no connection, or its
+             * send queue full: QueueFull) does not have the change: not
+             * acknowledged, unless that failure found it gone meanwhile (a
+             * member that died is not waited for) */
+            e->shm->c.send_failures++;
+            p->c.send_failures++;
+            g->sent++;
+            if (broadcast_target(p)) {
+                g->failed++;
+                if (g->failed == 1) {
+                    apr_snprintf(g->first_error, sizeof(g->first_error),
+                                 "send to %s failed", p->route);
+                }
+            }
+            continue;
+        }
+        pd = pending_new(e, p, e->seq, msg, len);
+        if (pd) {
+            pd->group = g;
+            pd->ipc = c;
+            g->waiting++;
+            g->sent++;
+        }
+    }
+    if (g && g->waiting == 0 && g->failed) {
+        /* nothing left to wait for, and a live member did not get it */
+        sc_ch_answer(e, c, ipc_seq, 0, (double)(apr_time_now() - g->started) / 1000.0,
+                         apr_psprintf(e->tmp, "%d of %d member(s) did not acknowledge: %s",
+                                      g->failed, g->sent, g->first_error));
+        free(g);
+    }
+    else if (!g || g->waiting == 0) {
+        free(g);
+        sc_ch_answer(e, c, ipc_seq, 1, 0, "no other member to replicate to");
+    }
+}
+
+/* Sends a child's message to member p; acked: the child waits for p's ACK
+ * (answered when it comes, or when the send fails or times out). */
+void sc_ch_send_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq, sc_peer *p,
+                        const unsigned char *msg, apr_size_t len, int acked)
+{
+    if (!p->out) {
+        sc_tr_connect(e, p);
+    }
+    if (!p->out) {
+        sc_ch_answer(e, c, ipc_seq, 0, 0,
+                         apr_psprintf(e->tmp, "cannot connect to %s", p->route));
+        return;
+    }
+    ++e->seq;
+    if (sc_tr_send_frame(e, p->out, SC_MSG_DATA, acked ? SC_FF_ACK : 0, e->seq, msg, len) != 0) {
+        e->shm->c.send_failures++;
+        p->c.send_failures++;
+        sc_ch_answer(e, c, ipc_seq, 0, 0,
+                         apr_psprintf(e->tmp, "send to %s failed", p->route));
+        return;
+    }
+    if (!acked) {
+        sc_ch_answer(e, c, ipc_seq, 1, 0,
+                         apr_psprintf(e->tmp, "sent to %s without acknowledgement", p->route));
+        return;
+    }
+    {
+        sc_pending *pd = pending_new(e, p, e->seq, msg, len);
+        if (!pd) {
+            sc_ch_answer(e, c, ipc_seq, 0, 0, "out of memory");
+            return;
+        }
+        pd->ipc = c;
+        pd->ipc_seq = ipc_seq;
+    }
+}

@@ -1,0 +1,192 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_client.c -- the child side of the cluster engine (see sc_client.h): each
+ * child thread keeps one connection to the engine's local socket and waits
+ * for the answer to what it hands over.
+ */
+#include "sc_client.h"
+#include "sc_supervisor.h"
+#include "sc_proto.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+/* ------------------------------------------------------------------------- */
+/* Child side                                                                 */
+/* ------------------------------------------------------------------------- */
+
+/* Each child thread keeps one connection to the engine (a request is answered
+ * before the next is sent on it); a fork or a replaced engine makes a new one. */
+static __thread int ipc_fd = -1;
+static __thread pid_t ipc_pid = 0;
+static __thread char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+static void ipc_drop(void)
+{
+    if (ipc_fd >= 0 && ipc_pid == getpid()) {
+        close(ipc_fd);
+    }
+    ipc_fd = -1;
+}
+
+static int ipc_connect(const char *path)
+{
+    struct sockaddr_un sun;
+    int fd;
+    if (ipc_fd >= 0 && ipc_pid == getpid() && !strcmp(ipc_path, path)) {
+        return ipc_fd;
+    }
+    ipc_drop();
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        close(fd);
+        return -1;
+    }
+    ipc_fd = fd;
+    ipc_pid = getpid();
+    apr_cpystrn(ipc_path, path, sizeof(ipc_path));
+    return fd;
+}
+
+static int send_all(int fd, const unsigned char *b, apr_size_t len)
+{
+    apr_size_t off = 0;
+    while (off < len) {
+        ssize_t n = send(fd, b + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        off += (apr_size_t)n;
+    }
+    return 0;
+}
+
+int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
+                      const void *msg, apr_size_t size, int acked, const char **result,
+                      double *ms)
+{
+    sc_retained *r = sc_retained_get(s);
+    sc_shm_t hdr;
+    unsigned char *req, reply[SC_FRAME_HDR_LEN + 8 + 256];
+    apr_size_t rlen = route ? strlen(route) : 0, len, got = 0;
+    sc_frame_hdr h;
+    int fd, tries;
+    apr_time_t deadline;
+    long timeout_ms;
+    int answered = acked || route;     /* the engine answers these */
+
+    *ms = 0;
+    if (!r->shm || !r->cfg) {
+        *result = "this server runs no cluster engine";
+        return 0;
+    }
+    sc_shm_read_header(r->shm, &hdr);
+    if (!hdr.engine_pid || !hdr.ipc_path[0]) {
+        *result = "the cluster engine is not running";
+        return 0;
+    }
+    if (rlen > SC_ROUTE_MAX) {
+        *result = "bad route";
+        return 0;
+    }
+    timeout_ms = sc_elem_num(r->cfg->transport, "timeout") + 2000;
+    len = SC_FRAME_HDR_LEN + 1 + rlen + size;
+    req = apr_palloc(p, len);
+    memset(&h, 0, sizeof(h));
+    h.type = SC_MSG_DATA;
+    h.flags = acked ? SC_FF_ACK : 0;
+    h.seq = 1;
+    h.length = (apr_uint32_t)(1 + rlen + size);
+    sc_frame_hdr_encode(&h, req);
+    req[SC_FRAME_HDR_LEN] = (unsigned char)rlen;
+    memcpy(req + SC_FRAME_HDR_LEN + 1, route ? route : "", rlen);
+    if (msg) {
+        memcpy(req + SC_FRAME_HDR_LEN + 1 + rlen, msg, size);
+    }
+    else {
+        memset(req + SC_FRAME_HDR_LEN + 1 + rlen, 'x', size);
+    }
+
+    /* a kept connection may have been closed by a replaced engine: one retry */
+    for (tries = 0; tries < 2; tries++) {
+        fd = ipc_connect(hdr.ipc_path);
+        if (fd < 0) {
+            *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s",
+                                   hdr.ipc_path, strerror(errno));
+            return 0;
+        }
+        if (send_all(fd, req, len) == 0) {
+            break;
+        }
+        ipc_drop();
+    }
+    if (tries == 2) {
+        *result = "cannot send to the cluster engine";
+        return 0;
+    }
+    if (!answered) {
+        /* asynchronous replication: handed over, the request goes on */
+        *result = "handed to the engine";
+        return 1;
+    }
+    deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    while (got < sizeof(reply)) {
+        struct pollfd pfd;
+        ssize_t n;
+        int left = (int)apr_time_as_msec(deadline - apr_time_now());
+        if (left <= 0) {
+            break;
+        }
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, left) <= 0) {
+            continue;
+        }
+        n = recv(fd, reply + got, sizeof(reply) - got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += (apr_size_t)n;
+        if (got >= SC_FRAME_HDR_LEN) {
+            sc_frame_hdr rh;
+            if (sc_frame_hdr_decode(reply, got, 8 + 256, &rh) != NULL || rh.length < 8) {
+                break;
+            }
+            if (got >= SC_FRAME_HDR_LEN + rh.length) {
+                *ms = (double)sc_get64(reply + SC_FRAME_HDR_LEN) / 1000.0;
+                *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8,
+                                         rh.length - 8);
+                if (got != SC_FRAME_HDR_LEN + rh.length) {
+                    ipc_drop();       /* out of step: start afresh next time */
+                }
+                return rh.type == SC_MSG_ACK;
+            }
+        }
+    }
+    ipc_drop();                       /* the answer may still come: not on this one */
+    *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms",
+                           timeout_ms);
+    return 0;
+}
+
+int sc_client_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t size,
+                    int acked, const char **result, double *ms)
+{
+    if (!route || !*route) {
+        *result = "bad route";
+        return 0;
+    }
+    return sc_client_request(p, s, route, NULL, size, acked, result, ms);
+}

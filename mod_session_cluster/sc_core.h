@@ -1,0 +1,235 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_core.h -- the engine process's data: its connections, the members it
+ * knows, the sends that wait for an ACK, and the engine itself.  Each layer's
+ * functions are declared in its own header (see sc_engine.h for the map).
+ */
+#ifndef SC_CORE_H
+#define SC_CORE_H
+
+#include "sc_private.h"
+#include "sc_proto.h"
+#include "sc_shm.h"
+#include "sc_store.h"
+
+#include <poll.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+typedef struct sc_engine sc_engine;
+typedef struct sc_peer sc_peer;
+typedef struct sc_conn sc_conn;
+typedef struct sc_dns sc_dns;
+
+enum { SC_CONN_OUT = 1, SC_CONN_IN, SC_CONN_IPC };
+enum { SC_CS_CONNECTING = 1, SC_CS_OPEN, SC_CS_CLOSED };
+
+struct sc_conn {
+    int fd;
+    int kind;
+    int state;
+    sc_peer *peer;
+    char remote[64];
+    unsigned char *rbuf;
+    apr_size_t rlen, rcap;
+    unsigned char *wbuf;
+    apr_size_t wlen, woff, wcap;
+    apr_time_t opened;
+    apr_time_t last_rx;
+    int goodbye;                       /* the other side said goodbye */
+    apr_uint64_t rx_seq;               /* last sequence number taken (encrypted) */
+    apr_uint64_t rx_frames;            /* frames taken on this connection */
+    int hello_seen;                    /* a heartbeat came on it */
+    unsigned char dest[20];            /* EncryptInterceptor: whom frames on it are
+                                        * sealed for (SC_DEST_LEN, sc_crypto.h) */
+    int dest_set;
+    unsigned char local_dest[20];      /* in: this end's address, as a destination */
+    int local_dest_set;
+    sc_conn *next;
+};
+
+struct sc_peer {
+    int slot;                          /* index in shm->members */
+    int is_static;
+    char host[256];                    /* to connect to */
+    int port;
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    int resolved;
+    unsigned char id[SC_ID_LEN];
+    int id_known;
+    apr_uint64_t incarnation;
+    char route[SC_ROUTE_MAX + 1];
+    char domain[SC_DOMAIN_MAX + 1];
+    int hb_state;
+    int observer;
+    struct sc_replay *replay;          /* EncryptInterceptor: frames seen (malloc) */
+    apr_time_t last_lost;              /* its connection last broke */
+    apr_time_t spoof_logged;           /* last refusal of a heartbeat in its name */
+    apr_uint64_t hb_seq_max;           /* highest multicast heartbeat sequence */
+    int view;                          /* sc_view_state */
+    apr_time_t first_seen, last_heard, state_since;
+    apr_time_t serving_since;          /* alive and ready/draining since */
+    apr_uint64_t serving_incarnation;
+    apr_uint64_t alive_ms;
+    apr_uint64_t restarts_seen;
+    sc_conn *out;
+    apr_time_t next_connect;
+    int backoff_ms;
+    int auth_backoff_ms;               /* it refused us, or we it (EncryptInterceptor):
+                                        * no connection before next_connect */
+    int checking;                      /* failure detector check running */
+    apr_time_t check_deadline;
+    apr_time_t last_ping;
+    char verdict[128];
+    int from_dns;                      /* found by CloudMembershipService */
+    sc_counters c;
+    sc_peer *next;
+};
+
+/* A broadcast waiting for every member's ACK. */
+typedef struct sc_group {
+    int waiting, sent, failed;
+    sc_conn *ipc;
+    apr_uint64_t ipc_seq;
+    apr_time_t started;
+    char first_error[160];
+} sc_group;
+
+/* A state transfer this member sends to a joining member. */
+typedef struct sc_transfer_out {
+    sc_peer *to;
+    apr_uint32_t cursor;               /* next store slot */
+    apr_uint32_t sent;
+    struct sc_transfer_out *next;
+} sc_transfer_out;
+
+/* A delta that arrived before the version it applies to (children replicate
+ * through separate connections, so one session's deltas may overtake each
+ * other): held briefly for the missing one, else the session is asked for. */
+typedef struct sc_held {
+    char id[SC_SID_MAX];
+    apr_uint64_t base;
+    sc_peer *from;
+    unsigned char *msg;
+    apr_size_t len;
+    apr_time_t deadline;
+    apr_uint64_t ack_seq;              /* the sender waits for an ACK of this: 0 none */
+    struct sc_held *next;
+} sc_held;
+
+/* An acknowledged send waiting for its ACK (from a child's request). */
+typedef struct sc_pending {
+    sc_group *group;                   /* a broadcast's share, or NULL */
+    apr_uint64_t round;                /* sc_engine_conn_broken's pass that saw it */
+    apr_uint64_t seq;
+    sc_peer *peer;
+    sc_conn *ipc;                      /* who to answer */
+    apr_uint64_t ipc_seq;
+    apr_time_t started, deadline;
+    int tries;
+    unsigned char *frame;              /* for a retry after a broken connection */
+    apr_size_t frame_len;
+    struct sc_pending *next;
+} sc_pending;
+
+/* EncryptInterceptor's replay window: the highest sequence number taken from
+ * a member's incarnation and which of the SC_REPLAY_WINDOW before it were. */
+#define SC_REPLAY_WINDOW 8192
+typedef struct sc_replay {
+    apr_uint64_t top;
+    unsigned char bits[SC_REPLAY_WINDOW / 8];
+} sc_replay;
+
+/* The Receiver's limits (sc_transport.c). */
+#define SC_MAX_INBOUND        (2 * SC_MAX_MEMBERS)  /* connections accepted at once */
+#define SC_MAX_INBOUND_PER_IP 8                     /* from one address */
+#define SC_PREHELLO_MAX       4096                  /* a frame before HELLO */
+#define SC_READ_PER_TURN      (1024 * 1024)         /* bytes read from one connection per turn */
+#define SC_PENALTY_BAD        20                    /* bad frames from one address ... */
+#define SC_PENALTY_WINDOW_S   60                    /* ... within this: refused for */
+#define SC_PENALTY_S          30
+#define SC_PENALTY_SLOTS      32
+
+typedef struct {
+    char addr[48];
+    apr_uint32_t bad;
+    apr_time_t first, until;
+} sc_penalty;
+
+struct sc_engine {
+    apr_pool_t *pool;
+    apr_pool_t *tmp;                   /* cleared on every turn of the loop */
+    apr_pool_t *frame_tmp;             /* e->tmp while a frame is handled */
+    struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */
+    apr_uint64_t broken_round;         /* passes of sc_engine_conn_broken */
+    sc_penalty penalty[SC_PENALTY_SLOTS]; /* addresses that sent bad frames */
+    server_rec *s;
+    sc_cluster_cfg *cfg;
+    sc_shm_t *shm;
+    const char *route;
+    int observer;
+    unsigned char id[SC_ID_LEN];
+    apr_uint64_t incarnation;
+    apr_time_t started;
+    int state;                         /* sc_member_state */
+    /* what the block asked for */
+    int use_mcast_rx, use_mcast_tx;
+    int has_tcp_fd, has_throughput, has_domain_filter;
+    long frequency_ms, drop_ms;        /* the membership's heartbeat period, dropTime */
+    long connect_timeout_ms, check_timeout_ms;
+    long send_timeout_ms, max_retries;
+    long ping_interval_ms;             /* TCP pings: frequency, or TcpPingInterceptor's
+                                        * interval when shorter */
+    long throughput_interval;
+    apr_uint32_t max_message;
+    long send_options;
+    unsigned char domain[SC_DOMAIN_MAX];
+    int domain_len;
+    /* sockets */
+    int listen_fd;
+    int mcast_fd;
+    int ipc_fd;
+    struct sockaddr_storage mcast_sa;
+    socklen_t mcast_salen;
+    char self_addr[48];
+    int self_family;
+    unsigned char self_addr_bytes[16];
+    int self_port;
+    char ipc_path[256];
+    sc_conn *conns;
+    int corked;                        /* sends wait for sc_tr_uncork */
+    sc_peer *peers;
+    sc_pending *pending;
+    apr_uint64_t seq;
+    apr_uint64_t hb_seq;
+    apr_time_t next_heartbeat;
+    apr_time_t next_ping;              /* TCP pings between heartbeats */
+    apr_time_t next_publish;
+    volatile int stop;                 /* 1: leave (goodbye); 2: restarting */
+    pid_t parent;
+    apr_uint64_t thr_last_msgs;
+    sc_dns *dns;                /* CloudMembershipService (sc_cloud.c) */
+    sc_store *store;
+    /* DeltaManager (sc_manager.c) */
+    sc_peer *transfer_from;            /* the member sending us its sessions */
+    apr_time_t transfer_started, transfer_asked;
+    apr_uint32_t transfer_received;
+    sc_transfer_out *transfers;
+    sc_held *held;
+    int nheld;
+    apr_time_t next_sweep;
+    unsigned char conflict_id[SC_ID_LEN];   /* last member that claimed our route */
+    apr_time_t conflict_logged;
+    apr_time_t stranger_logged;       /* last "not a listed member" warning */
+    apr_uint64_t dns_seen;
+};
+
+/* transitional: the transport's calls up into the layers above */
+#include "sc_membership.h"
+#include "sc_channel.h"
+#include "sc_manager.h"
+void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                      const unsigned char *payload);
+
+#endif /* SC_CORE_H */
