@@ -484,13 +484,7 @@ const sc_value_t *sc_elem_value(const sc_elem_t *el, const char *attr)
 
 int sc_cluster_encrypted(const sc_cluster_cfg *cfg)
 {
-    int i;
-    for (i = 0; i < cfg->interceptors->nelts; i++) {
-        if (APR_ARRAY_IDX(cfg->interceptors, i, sc_elem_t *)->cls->id == SC_C_ENCRYPT) {
-            return 1;
-        }
-    }
-    return 0;
+    return cfg->set->encrypted;
 }
 
 long sc_elem_num(const sc_elem_t *el, const char *attr)
@@ -901,6 +895,7 @@ typedef struct {
     apr_table_t *prefixed_line;
     const char *managerClassName;
     int managerClassLine;
+    const char *lookup_err;           /* the first lookup of a name a class lacks */
 } sc_builder;
 
 static const char *build_error(sc_builder *b, int line, const char *fmt, ...)
@@ -914,6 +909,145 @@ static const char *build_error(sc_builder *b, int line, const char *fmt, ...)
     msg = apr_pvsprintf(b->p, fmt, ap);
     va_end(ap);
     return apr_psprintf(b->p, "%s:%d: %s", b->bt->file, line, msg);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The attributes the module reads, by name, in one place                     */
+/* ------------------------------------------------------------------------- */
+
+/* Every attribute the module's code reads (the reader's mapping and checks
+ * below, and the typed settings every other file reads), named once with the
+ * class that has it.  check_keys() looks each one up in the catalogue at every
+ * start, whatever the block holds, so a misspelt name here refuses every
+ * configuration; a read (key_index) looks the name up in the element's own
+ * class and refuses the configuration when that class lacks it. */
+typedef enum {
+    K_SEND_OPTIONS, K_START_OPTIONS,
+    K_MAX_ACTIVE, K_MAX_INACTIVE, K_MAX_SESSION_SIZE, K_EXPIRE_ON_SHUTDOWN,
+    K_STATE_TRANSFER_TIMEOUT, K_SEND_ALL_SIZE, K_MAP_SEND_OPTIONS,
+    K_MCAST_ADDRESS, K_MCAST_PORT, K_MCAST_FREQUENCY, K_MCAST_DROP_TIME, K_MCAST_BIND,
+    K_MCAST_TTL, K_MCAST_DOMAIN, K_MCAST_LOOPBACK_DISABLED,
+    K_STATIC_PING_INTERVAL, K_STATIC_EXPIRATION,
+    K_CLOUD_PROVIDER, K_CLOUD_DNS_NAME, K_CLOUD_REFRESH, K_CLOUD_EXPIRATION,
+    K_RX_ADDRESS, K_RX_PORT, K_RX_AUTO_BIND, K_RX_MAX_MESSAGE, K_RX_MIN_THREADS,
+    K_RX_MAX_THREADS, K_RX_MAX_PORT,
+    K_TX_TIMEOUT, K_TX_RETRIES, K_TX_MODE, K_TX_WAIT_FOR_ACK, K_TX_POOL_SIZE,
+    K_FD_CONNECT_TIMEOUT, K_PING_INTERVAL, K_THROUGHPUT_INTERVAL, K_FILTER_DOMAIN,
+    K_ENC_KEY, K_ENC_PREVIOUS_KEY, K_ENC_ALGORITHM,
+    K_MEMBER_HOST, K_MEMBER_PORT, K_MEMBER_UNIQUE_ID, K_MEMBER_DOMAIN,
+    K_RV_FILTER, K_RV_PRIMARY_INDICATOR, K_RV_PRIMARY_INDICATOR_NAME,
+    K_BINDER_ENABLED, K_BINDER_ATTRIBUTE,
+    K_COUNT
+} sc_key;
+
+static const struct {
+    sc_class_id cls;
+    const char *name;
+} keys[K_COUNT] = {
+    [K_SEND_OPTIONS] = { SC_C_SIMPLE_TCP_CLUSTER, "channelSendOptions" },
+    [K_START_OPTIONS] = { SC_C_SIMPLE_TCP_CLUSTER, "channelStartOptions" },
+    /* DeltaManager and BackupManager share these four */
+    [K_MAX_ACTIVE] = { SC_C_DELTA_MANAGER, "maxActiveSessions" },
+    [K_MAX_INACTIVE] = { SC_C_DELTA_MANAGER, "maxInactiveInterval" },
+    [K_MAX_SESSION_SIZE] = { SC_C_DELTA_MANAGER, "maxSessionSize" },
+    [K_EXPIRE_ON_SHUTDOWN] = { SC_C_DELTA_MANAGER, "expireSessionsOnShutdown" },
+    [K_STATE_TRANSFER_TIMEOUT] = { SC_C_DELTA_MANAGER, "stateTransferTimeout" },
+    [K_SEND_ALL_SIZE] = { SC_C_DELTA_MANAGER, "sendAllSessionsSize" },
+    [K_MAP_SEND_OPTIONS] = { SC_C_BACKUP_MANAGER, "mapSendOptions" },
+    [K_MCAST_ADDRESS] = { SC_C_MCAST_SERVICE, "address" },
+    [K_MCAST_PORT] = { SC_C_MCAST_SERVICE, "port" },
+    [K_MCAST_FREQUENCY] = { SC_C_MCAST_SERVICE, "frequency" },
+    [K_MCAST_DROP_TIME] = { SC_C_MCAST_SERVICE, "dropTime" },
+    [K_MCAST_BIND] = { SC_C_MCAST_SERVICE, "bind" },
+    [K_MCAST_TTL] = { SC_C_MCAST_SERVICE, "ttl" },
+    [K_MCAST_DOMAIN] = { SC_C_MCAST_SERVICE, "domain" },
+    [K_MCAST_LOOPBACK_DISABLED] = { SC_C_MCAST_SERVICE, "localLoopbackDisabled" },
+    [K_STATIC_PING_INTERVAL] = { SC_C_STATIC_MEMBERSHIP_SERVICE, "pingInterval" },
+    [K_STATIC_EXPIRATION] = { SC_C_STATIC_MEMBERSHIP_SERVICE, "expirationTime" },
+    [K_CLOUD_PROVIDER] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "membershipProviderClassName" },
+    [K_CLOUD_DNS_NAME] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "dnsServiceName" },
+    [K_CLOUD_REFRESH] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "refreshInterval" },
+    [K_CLOUD_EXPIRATION] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "expirationTime" },
+    [K_RX_ADDRESS] = { SC_C_NIO_RECEIVER, "address" },
+    [K_RX_PORT] = { SC_C_NIO_RECEIVER, "port" },
+    [K_RX_AUTO_BIND] = { SC_C_NIO_RECEIVER, "autoBind" },
+    [K_RX_MAX_MESSAGE] = { SC_C_NIO_RECEIVER, "maxMessageSize" },
+    [K_RX_MIN_THREADS] = { SC_C_NIO_RECEIVER, "minThreads" },
+    [K_RX_MAX_THREADS] = { SC_C_NIO_RECEIVER, "maxThreads" },
+    [K_RX_MAX_PORT] = { SC_C_NIO_RECEIVER, "tcpListenMaxPort" },
+    /* the Sender (ReplicationTransmitter) has the Transport's table */
+    [K_TX_TIMEOUT] = { SC_C_POOLED_PARALLEL_SENDER, "timeout" },
+    [K_TX_RETRIES] = { SC_C_POOLED_PARALLEL_SENDER, "maxRetryAttempts" },
+    [K_TX_MODE] = { SC_C_POOLED_PARALLEL_SENDER, "replicationMode" },
+    [K_TX_WAIT_FOR_ACK] = { SC_C_POOLED_PARALLEL_SENDER, "waitForAck" },
+    [K_TX_POOL_SIZE] = { SC_C_POOLED_PARALLEL_SENDER, "poolSize" },
+    [K_FD_CONNECT_TIMEOUT] = { SC_C_TCP_FAILURE_DETECTOR, "connectTimeout" },
+    [K_PING_INTERVAL] = { SC_C_TCP_PING, "interval" },
+    [K_THROUGHPUT_INTERVAL] = { SC_C_THROUGHPUT, "interval" },
+    [K_FILTER_DOMAIN] = { SC_C_DOMAIN_FILTER, "domain" },
+    [K_ENC_KEY] = { SC_C_ENCRYPT, "encryptionKey" },
+    [K_ENC_PREVIOUS_KEY] = { SC_C_ENCRYPT, "previousEncryptionKey" },
+    [K_ENC_ALGORITHM] = { SC_C_ENCRYPT, "encryptionAlgorithm" },
+    /* <Member> and <LocalMember> */
+    [K_MEMBER_HOST] = { SC_C_STATIC_MEMBER, "host" },
+    [K_MEMBER_PORT] = { SC_C_STATIC_MEMBER, "port" },
+    [K_MEMBER_UNIQUE_ID] = { SC_C_STATIC_MEMBER, "uniqueId" },
+    [K_MEMBER_DOMAIN] = { SC_C_STATIC_MEMBER, "domain" },
+    [K_RV_FILTER] = { SC_C_REPLICATION_VALVE, "filter" },
+    [K_RV_PRIMARY_INDICATOR] = { SC_C_REPLICATION_VALVE, "primaryIndicator" },
+    [K_RV_PRIMARY_INDICATOR_NAME] = { SC_C_REPLICATION_VALVE, "primaryIndicatorName" },
+    [K_BINDER_ENABLED] = { SC_C_JVMROUTE_BINDER_VALVE, "enabled" },
+    [K_BINDER_ATTRIBUTE] = { SC_C_JVMROUTE_BINDER_VALVE, "sessionIdAttribute" },
+};
+
+static const char *lookup_error(sc_builder *b, const char *cls, const char *name)
+{
+    return build_error(b, b->cfg->line, "mod_session_cluster reads attribute \"%s\" of "
+                       "%s, which that class does not have: a mistake in the module "
+                       "(sc_config.c), not in the block; please report it", name, cls);
+}
+
+/* Every key names an attribute its class has (run at every start). */
+static const char *check_keys(sc_builder *b)
+{
+    int k;
+    for (k = 0; k < K_COUNT; k++) {
+        const sc_class_def *cls = sc_class_by_id(keys[k].cls);
+        if (!keys[k].name || !cls || sc_attr_index(cls, keys[k].name, NULL) < 0) {
+            return lookup_error(b, cls ? cls->short_name : "an unknown class",
+                                keys[k].name ? keys[k].name : "(none)");
+        }
+    }
+    return NULL;
+}
+
+/* The index of key k's attribute in el's class, or -1 when that class lacks
+ * it: the configuration is then refused (b->lookup_err, checked by build()). */
+static int key_index(sc_builder *b, const sc_elem_t *el, sc_key k)
+{
+    int i = sc_attr_index(el->cls, keys[k].name, NULL);
+    if (i < 0 && !b->lookup_err) {
+        b->lookup_err = lookup_error(b, el->cls->short_name, keys[k].name);
+    }
+    return i;
+}
+
+/* Key k's value in el (an unset value when its class lacks it, see key_index). */
+static const sc_value_t *key_value(sc_builder *b, const sc_elem_t *el, sc_key k)
+{
+    static const sc_value_t unset = { -1, NULL, NULL, { 0 }, 0 };
+    int i = key_index(b, el, k);
+    return i < 0 ? &unset : &el->values[i];
+}
+
+static long key_num(sc_builder *b, const sc_elem_t *el, sc_key k)
+{
+    return key_value(b, el, k)->num;
+}
+
+static const char *key_str(sc_builder *b, const sc_elem_t *el, sc_key k)
+{
+    return key_value(b, el, k)->str;
 }
 
 static int attr_line(sc_tag_pos *tag, const char *name, int fallback)
@@ -1345,16 +1479,19 @@ static const char *finish_sender(sc_builder *b)
     int i, si;
     const char *mode;
     long wait_for_ack;
-    int opts_idx = sc_attr_index(cfg->cluster->cls, "channelSendOptions", NULL);
+    int opts_idx = key_index(b, cfg->cluster, K_SEND_OPTIONS);
 
+    si = key_index(b, t, K_TX_WAIT_FOR_ACK);
+    if (opts_idx < 0 || si < 0) {
+        return NULL;                  /* refused: b->lookup_err */
+    }
     for (i = 0; t->cls->attrs[i].name; i++) {
         if (s->srcs[i] != SC_SRC_DEFAULT && t->srcs[i] == SC_SRC_DEFAULT) {
             t->values[i] = s->values[i];
             t->srcs[i] = s->srcs[i];
         }
     }
-    mode = sc_elem_str(t, "replicationMode");
-    si = sc_attr_index(t->cls, "waitForAck", NULL);
+    mode = key_str(b, t, K_TX_MODE);
     wait_for_ack = t->srcs[si] != SC_SRC_DEFAULT ? t->values[si].num : 0;
 
     if (!cfg->legacy && !mode && t->srcs[si] == SC_SRC_DEFAULT) {
@@ -1388,8 +1525,8 @@ static const char *finish_sender(sc_builder *b)
                          wait_for_ack ? "true" : "false");
     }
     if (!strcmp(mode, "synchronous")) {
-        int pi = sc_attr_index(t->cls, "poolSize", NULL);
-        if (t->srcs[pi] == SC_SRC_DEFAULT) {
+        int pi = key_index(b, t, K_TX_POOL_SIZE);
+        if (pi >= 0 && t->srcs[pi] == SC_SRC_DEFAULT) {
             t->values[pi].num = 1;
             t->srcs[pi] = SC_SRC_DERIVED;
         }
@@ -1400,10 +1537,15 @@ static const char *finish_sender(sc_builder *b)
 static const char *finish_receiver(sc_builder *b)
 {
     sc_elem_t *r = b->cfg->receiver;
-    int mi = sc_attr_index(r->cls, "tcpListenMaxPort", NULL);
-    int ai = sc_attr_index(r->cls, "autoBind", NULL);
-    long port = sc_elem_num(r, "port");
+    int mi = key_index(b, r, K_RX_MAX_PORT);
+    int ai = key_index(b, r, K_RX_AUTO_BIND);
+    int ni = key_index(b, r, K_RX_MIN_THREADS);
+    long port = key_num(b, r, K_RX_PORT);
+    long max_threads = key_num(b, r, K_RX_MAX_THREADS);
 
+    if (mi < 0 || ai < 0 || ni < 0) {
+        return NULL;                  /* refused: b->lookup_err */
+    }
     if (r->srcs[mi] != SC_SRC_DEFAULT) {
         long maxport = r->values[mi].num;
         if (maxport < port) {
@@ -1421,13 +1563,11 @@ static const char *finish_receiver(sc_builder *b)
         r->values[ai].num = 65535 - port + 1;
         r->srcs[ai] = SC_SRC_DERIVED;
     }
-    if (sc_elem_num(r, "minThreads") > sc_elem_num(r, "maxThreads")) {
-        int ni = sc_attr_index(r->cls, "minThreads", NULL);
+    if (r->values[ni].num > max_threads) {
         sc_warn_once(b->s, b->bt->file, r->line ? r->line : b->cfg->line,
                      SCLOGNO(1005) "Receiver minThreads %ld is above maxThreads %ld: "
-                     "using %ld", sc_elem_num(r, "minThreads"),
-                     sc_elem_num(r, "maxThreads"), sc_elem_num(r, "maxThreads"));
-        r->values[ni].num = sc_elem_num(r, "maxThreads");
+                     "using %ld", r->values[ni].num, max_threads, max_threads);
+        r->values[ni].num = max_threads;
         r->srcs[ni] = SC_SRC_DERIVED;
     }
     return NULL;
@@ -1437,16 +1577,19 @@ static const char *finish_receiver(sc_builder *b)
 static void legacy_defaults(sc_builder *b, int membership_written, int receiver_written)
 {
     sc_cluster_cfg *cfg = b->cfg;
-    static const struct { const char *name; const char *value; } mcast55[] = {
-        { "port", "8012" }, { "frequency", "1000" }, { "dropTime", "30000" }, { NULL, NULL }
+    static const struct { sc_key key; const char *value; } mcast55[] = {
+        { K_MCAST_PORT, "8012" }, { K_MCAST_FREQUENCY, "1000" },
+        { K_MCAST_DROP_TIME, "30000" }, { K_COUNT, NULL }
     };
-    static const struct { const char *name; const char *value; } recv55[] = {
-        { "port", "8015" }, { "autoBind", "5" }, { NULL, NULL }
+    static const struct { sc_key key; const char *value; } recv55[] = {
+        { K_RX_PORT, "8015" }, { K_RX_AUTO_BIND, "5" }, { K_COUNT, NULL }
     };
     int i, k;
     if (!membership_written && cfg->membership->cls->id == SC_C_MCAST_SERVICE) {
-        for (k = 0; mcast55[k].name; k++) {
-            i = sc_attr_index(cfg->membership->cls, mcast55[k].name, NULL);
+        for (k = 0; mcast55[k].value; k++) {
+            if ((i = key_index(b, cfg->membership, mcast55[k].key)) < 0) {
+                return;               /* refused: b->lookup_err */
+            }
             sc_parse_value(b->p, &cfg->membership->cls->attrs[i], mcast55[k].value,
                            &cfg->membership->values[i]);
         }
@@ -1454,8 +1597,10 @@ static void legacy_defaults(sc_builder *b, int membership_written, int receiver_
             "Membership: Tomcat 5.5 default mode (port 8012, frequency 1000, dropTime 30000)";
     }
     if (!receiver_written) {
-        for (k = 0; recv55[k].name; k++) {
-            i = sc_attr_index(cfg->receiver->cls, recv55[k].name, NULL);
+        for (k = 0; recv55[k].value; k++) {
+            if ((i = key_index(b, cfg->receiver, recv55[k].key)) < 0) {
+                return;               /* refused: b->lookup_err */
+            }
             sc_parse_value(b->p, &cfg->receiver->cls->attrs[i], recv55[k].value,
                            &cfg->receiver->values[i]);
         }
@@ -1469,12 +1614,14 @@ static const char *validate(sc_builder *b)
 {
     sc_cluster_cfg *cfg = b->cfg;
     int i, j;
-    long opts = sc_elem_num(cfg->cluster, "channelSendOptions");
+    long opts = key_num(b, cfg->cluster, K_SEND_OPTIONS);
+    long session_size = key_num(b, cfg->manager, K_MAX_SESSION_SIZE);
+    long message_size = key_num(b, cfg->receiver, K_RX_MAX_MESSAGE);
     int line;
 
     if (cfg->membership->cls->id == SC_C_MCAST_SERVICE) {
-        long freq = sc_elem_num(cfg->membership, "frequency");
-        long drop = sc_elem_num(cfg->membership, "dropTime");
+        long freq = key_num(b, cfg->membership, K_MCAST_FREQUENCY);
+        long drop = key_num(b, cfg->membership, K_MCAST_DROP_TIME);
         if (drop <= freq) {
             line = cfg->membership->line ? cfg->membership->line : cfg->line;
             return build_error(b, line, "Membership dropTime %ld ms must be longer than "
@@ -1497,14 +1644,12 @@ static const char *validate(sc_builder *b)
                      "Tomcat; use EncryptInterceptor");
     }
     if (cfg->manager->cls->id == SC_C_BACKUP_MANAGER
-        && (sc_elem_num(cfg->manager, "mapSendOptions") & SC_SEND_MULTICAST)) {
+        && (key_num(b, cfg->manager, K_MAP_SEND_OPTIONS) & SC_SEND_MULTICAST)) {
         return build_error(b, cfg->manager->line, "BackupManager mapSendOptions includes "
                            "multicast (64), which Tomcat never sends");
     }
 
-    if (sc_attr_index(cfg->manager->cls, "maxSessionSize", NULL) >= 0
-        && sc_elem_num(cfg->manager, "maxSessionSize") + SC_REPL_FULL_OVERHEAD
-           > sc_elem_num(cfg->receiver, "maxMessageSize")) {
+    if (session_size + SC_REPL_FULL_OVERHEAD > message_size) {
         /* a session as large as the store takes would not be replicated */
         line = cfg->manager->line ? cfg->manager->line : cfg->line;
         sc_warn_once(b->s, b->bt->file, line,
@@ -1512,18 +1657,17 @@ static const char *validate(sc_builder *b)
                      "member's Receiver maxMessageSize %ld can carry (a change travels "
                      "with up to %d bytes more): a session larger than %ld bytes is "
                      "stored but not replicated (SC1384); raise maxMessageSize or lower "
-                     "maxSessionSize", sc_elem_num(cfg->manager, "maxSessionSize"),
-                     sc_elem_num(cfg->receiver, "maxMessageSize"), SC_REPL_FULL_OVERHEAD,
-                     sc_elem_num(cfg->receiver, "maxMessageSize") - SC_REPL_FULL_OVERHEAD);
+                     "maxSessionSize", session_size, message_size, SC_REPL_FULL_OVERHEAD,
+                     message_size - SC_REPL_FULL_OVERHEAD);
     }
 
     for (i = 0; i < cfg->interceptors->nelts; i++) {
         sc_elem_t *ic = APR_ARRAY_IDX(cfg->interceptors, i, sc_elem_t *);
-        if (ic->cls->id == SC_C_DOMAIN_FILTER && !sc_elem_str(ic, "domain")) {
+        if (ic->cls->id == SC_C_DOMAIN_FILTER && !key_str(b, ic, K_FILTER_DOMAIN)) {
             return build_error(b, ic->line, "DomainFilterInterceptor needs a domain "
                                "attribute");
         }
-        if (ic->cls->id == SC_C_ENCRYPT && !sc_elem_str(ic, "encryptionKey")) {
+        if (ic->cls->id == SC_C_ENCRYPT && !key_str(b, ic, K_ENC_KEY)) {
             return build_error(b, ic->line, "EncryptInterceptor needs an encryptionKey "
                                "attribute (hex)");
         }
@@ -1538,25 +1682,26 @@ static const char *validate(sc_builder *b)
 
     for (i = 0; i < cfg->members->nelts; i++) {
         sc_elem_t *m = APR_ARRAY_IDX(cfg->members, i, sc_elem_t *);
-        if (!sc_elem_str(m, "host")) {
+        const char *host = key_str(b, m, K_MEMBER_HOST);
+        long port = key_num(b, m, K_MEMBER_PORT);
+        const sc_value_t *u1 = key_value(b, m, K_MEMBER_UNIQUE_ID);
+        if (!host) {
             return build_error(b, m->line, "<Member> needs a host attribute");
         }
-        if (sc_elem_num(m, "port") < 1) {
+        if (port < 1) {
             return build_error(b, m->line, "<Member> needs a port attribute");
         }
-        if (!strcmp(sc_elem_str(m, "host"), "auto")) {
+        if (!strcmp(host, "auto")) {
             return build_error(b, m->line, "<Member host=\"auto\">: a static member "
                                "needs its real address");
         }
         for (j = 0; j < i; j++) {
             sc_elem_t *o = APR_ARRAY_IDX(cfg->members, j, sc_elem_t *);
-            const sc_value_t *u1 = sc_elem_value(m, "uniqueId");
-            const sc_value_t *u2 = sc_elem_value(o, "uniqueId");
-            if (!strcmp(sc_elem_str(m, "host"), sc_elem_str(o, "host"))
-                && sc_elem_num(m, "port") == sc_elem_num(o, "port")) {
+            const sc_value_t *u2 = key_value(b, o, K_MEMBER_UNIQUE_ID);
+            if (!strcmp(host, key_str(b, o, K_MEMBER_HOST))
+                && port == key_num(b, o, K_MEMBER_PORT)) {
                 return build_error(b, m->line, "<Member host=\"%s\" port=\"%ld\"> is "
-                                   "listed twice (first at line %d)",
-                                   sc_elem_str(m, "host"), sc_elem_num(m, "port"), o->line);
+                                   "listed twice (first at line %d)", host, port, o->line);
             }
             if (u1->nbytes == 16 && u2->nbytes == 16
                 && !memcmp(u1->bytes, u2->bytes, 16)) {
@@ -1568,6 +1713,186 @@ static const char *validate(sc_builder *b)
     return NULL;
 }
 
+/* ------------------------------------------------------------------------- */
+/* The typed settings                                                          */
+/* ------------------------------------------------------------------------- */
+
+static const sc_elem_t *find_interceptor(const sc_cluster_cfg *cfg, sc_class_id id)
+{
+    int i;
+    for (i = 0; i < cfg->interceptors->nelts; i++) {
+        const sc_elem_t *el = APR_ARRAY_IDX(cfg->interceptors, i, const sc_elem_t *);
+        if (el->cls->id == id) {
+            return el;
+        }
+    }
+    return NULL;
+}
+
+/* A uniqueId's 16 bytes, or NULL when it is not set. */
+static const unsigned char *unique_id(const sc_value_t *v)
+{
+    return v->nbytes == 16 ? v->bytes : NULL;
+}
+
+/* cfg->set: every value the module's code reads, read once, after the checks
+ * (sc_config.h says what each field means). */
+static void build_settings(sc_builder *b)
+{
+    sc_cluster_cfg *cfg = b->cfg;
+    sc_settings *set = apr_pcalloc(b->p, sizeof(*set));
+    const sc_elem_t *m = cfg->membership, *mgr = cfg->manager, *rx = cfg->receiver;
+    const sc_elem_t *el;
+    const sc_value_t *d;
+    sc_member_settings *members;
+    sc_replication_valve_settings *rvs;
+    int i, n;
+
+    set->send_options = key_num(b, cfg->cluster, K_SEND_OPTIONS);
+    set->start_options = key_num(b, cfg->cluster, K_START_OPTIONS);
+    set->replication_acked = (set->send_options & SC_SEND_USE_ACK)
+                             && !(set->send_options & SC_SEND_ASYNCHRONOUS);
+
+    /* the membership service: what the others have not reads -1 or NULL */
+    set->mcast_port = set->mcast_ttl = set->mcast_loopback_disabled = -1;
+    set->cloud_refresh_ms = -1;
+    switch (m->cls->id) {
+    case SC_C_MCAST_SERVICE:
+        set->heartbeat_ms = key_num(b, m, K_MCAST_FREQUENCY);
+        set->drop_ms = key_num(b, m, K_MCAST_DROP_TIME);
+        set->mcast_receive = (set->start_options & 4) != 0;
+        set->mcast_send = (set->start_options & 8) != 0;
+        set->mcast_address = key_str(b, m, K_MCAST_ADDRESS);
+        set->mcast_port = key_num(b, m, K_MCAST_PORT);
+        set->mcast_bind = key_str(b, m, K_MCAST_BIND);
+        set->mcast_ttl = key_num(b, m, K_MCAST_TTL);
+        set->mcast_loopback_disabled = key_num(b, m, K_MCAST_LOOPBACK_DISABLED);
+        break;
+    case SC_C_STATIC_MEMBERSHIP_SERVICE:
+        set->heartbeat_ms = key_num(b, m, K_STATIC_PING_INTERVAL);
+        set->drop_ms = key_num(b, m, K_STATIC_EXPIRATION);
+        break;
+    case SC_C_CLOUD_MEMBERSHIP_SERVICE:
+        set->heartbeat_ms = 500;
+        set->drop_ms = key_num(b, m, K_CLOUD_EXPIRATION);
+        set->cloud_provider = key_str(b, m, K_CLOUD_PROVIDER);
+        set->cloud_dns_name = key_str(b, m, K_CLOUD_DNS_NAME);
+        set->cloud_refresh_ms = key_num(b, m, K_CLOUD_REFRESH);
+        break;
+    default:
+        set->heartbeat_ms = 500;
+        set->drop_ms = -1;
+        break;
+    }
+
+    set->receiver_address = key_str(b, rx, K_RX_ADDRESS);
+    set->receiver_port = key_num(b, rx, K_RX_PORT);
+    set->receiver_auto_bind = key_num(b, rx, K_RX_AUTO_BIND);
+    set->max_message_size = key_num(b, rx, K_RX_MAX_MESSAGE);
+    set->send_timeout_ms = key_num(b, cfg->transport, K_TX_TIMEOUT);
+    set->max_retries = key_num(b, cfg->transport, K_TX_RETRIES);
+
+    set->max_active_sessions = key_num(b, mgr, K_MAX_ACTIVE);
+    set->max_session_size = key_num(b, mgr, K_MAX_SESSION_SIZE);
+    set->max_inactive_s = key_num(b, mgr, K_MAX_INACTIVE);
+    set->expire_sessions_on_shutdown = key_num(b, mgr, K_EXPIRE_ON_SHUTDOWN) == 1;
+    if (mgr->cls->id == SC_C_DELTA_MANAGER) {
+        set->state_transfer_timeout_s = key_num(b, mgr, K_STATE_TRANSFER_TIMEOUT);
+        set->send_all_sessions_size = key_num(b, mgr, K_SEND_ALL_SIZE);
+    }
+    else {
+        /* BackupManager has neither */
+        set->state_transfer_timeout_s = set->send_all_sessions_size = -1;
+    }
+
+    el = find_interceptor(cfg, SC_C_TCP_FAILURE_DETECTOR);
+    set->has_tcp_failure_detector = el != NULL;
+    set->tcp_check_timeout_ms = el ? key_num(b, el, K_FD_CONNECT_TIMEOUT) : 1000;
+    el = find_interceptor(cfg, SC_C_TCP_PING);
+    set->has_tcp_ping = el != NULL;
+    set->tcp_ping_interval_ms = el ? key_num(b, el, K_PING_INTERVAL) : -1;
+    set->tcp_ping_ms = el && set->tcp_ping_interval_ms < set->heartbeat_ms
+                       ? set->tcp_ping_interval_ms : set->heartbeat_ms;
+    set->has_message_dispatch = find_interceptor(cfg, SC_C_MESSAGE_DISPATCH) != NULL;
+    el = find_interceptor(cfg, SC_C_THROUGHPUT);
+    set->has_throughput = el != NULL;
+    set->throughput_interval = el ? key_num(b, el, K_THROUGHPUT_INTERVAL) : 0;
+
+    /* the domain: DomainFilterInterceptor's, else the McastService's, else
+     * the LocalMember's */
+    el = find_interceptor(cfg, SC_C_DOMAIN_FILTER);
+    set->has_domain_filter = el != NULL;
+    d = el ? key_value(b, el, K_FILTER_DOMAIN)
+           : (m->cls->id == SC_C_MCAST_SERVICE ? key_value(b, m, K_MCAST_DOMAIN) : NULL);
+    if ((!d || !d->nbytes) && cfg->local_member) {
+        d = key_value(b, cfg->local_member, K_MEMBER_DOMAIN);
+    }
+    if (d && d->nbytes) {
+        set->domain = d->bytes;
+        set->domain_len = d->nbytes;
+    }
+
+    if ((el = find_interceptor(cfg, SC_C_ENCRYPT))) {
+        const sc_value_t *k = key_value(b, el, K_ENC_KEY);
+        const sc_value_t *pk = key_value(b, el, K_ENC_PREVIOUS_KEY);
+        set->encrypted = 1;
+        set->encryption_key = k->nbytes ? k->bytes : NULL;
+        set->encryption_key_len = k->nbytes;
+        set->previous_encryption_key = pk->nbytes ? pk->bytes : NULL;
+        set->previous_encryption_key_len = pk->nbytes;
+        set->encryption_algorithm = key_str(b, el, K_ENC_ALGORITHM);
+        set->encrypt_file = el->file;
+        set->encrypt_line = el->line;
+    }
+    for (i = 0; i < cfg->interceptors->nelts; i++) {
+        el = APR_ARRAY_IDX(cfg->interceptors, i, const sc_elem_t *);
+        if (!sc_interceptor_runs(el->cls->id)) {
+            set->not_run = set->not_run ? apr_pstrcat(b->p, set->not_run, ", ",
+                                                      el->cls->short_name, NULL)
+                                        : el->cls->short_name;
+        }
+    }
+
+    if (cfg->local_member) {
+        set->local_unique_id = unique_id(key_value(b, cfg->local_member,
+                                                   K_MEMBER_UNIQUE_ID));
+    }
+    n = cfg->members->nelts;
+    members = apr_pcalloc(b->p, sizeof(*members) * (n ? n : 1));
+    for (i = 0; i < n; i++) {
+        el = APR_ARRAY_IDX(cfg->members, i, const sc_elem_t *);
+        members[i].host = key_str(b, el, K_MEMBER_HOST);
+        members[i].port = key_num(b, el, K_MEMBER_PORT);
+        members[i].unique_id = unique_id(key_value(b, el, K_MEMBER_UNIQUE_ID));
+    }
+    set->members = members;
+    set->nmembers = n;
+
+    n = 0;
+    rvs = apr_pcalloc(b->p, sizeof(*rvs) * (cfg->valves->nelts ? cfg->valves->nelts : 1));
+    for (i = 0; i < cfg->valves->nelts; i++) {
+        el = APR_ARRAY_IDX(cfg->valves, i, const sc_elem_t *);
+        switch (el->cls->id) {
+        case SC_C_REPLICATION_VALVE:
+            rvs[n].primary_indicator = key_num(b, el, K_RV_PRIMARY_INDICATOR) != 0;
+            rvs[n].primary_indicator_name = key_str(b, el, K_RV_PRIMARY_INDICATOR_NAME);
+            rvs[n].filter = key_value(b, el, K_RV_FILTER)->re;
+            n++;
+            break;
+        case SC_C_JVMROUTE_BINDER_VALVE:
+            if (!set->rebind_attribute && key_num(b, el, K_BINDER_ENABLED) == 1) {
+                set->rebind_attribute = key_str(b, el, K_BINDER_ATTRIBUTE);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    set->replication_valves = rvs;
+    set->nreplication_valves = n;
+    cfg->set = set;
+}
+
 static const char *build(sc_builder *b, xmlNodePtr root)
 {
     sc_cluster_cfg *cfg = b->cfg;
@@ -1577,6 +1902,9 @@ static const char *build(sc_builder *b, xmlNodePtr root)
     int legacy = 0, membership_written, receiver_written;
     prefix_ctx pctx;
 
+    if ((err = check_keys(b))) {
+        return err;
+    }
     if (b->bt->tags->nelts > 0) {
         tpos = &APR_ARRAY_IDX(b->bt->tags, 0, sc_tag_pos);
     }
@@ -1686,13 +2014,20 @@ static const char *build(sc_builder *b, xmlNodePtr root)
     if (pctx.err) {
         return pctx.err;
     }
-    if ((err = finish_sender(b))) {
-        return err;
+    err = finish_sender(b);
+    if (!err) {
+        err = finish_receiver(b);
     }
-    if ((err = finish_receiver(b))) {
-        return err;
+    if (!err) {
+        err = validate(b);
     }
-    if ((err = validate(b))) {
+    if (!err) {
+        build_settings(b);
+    }
+    if (b->lookup_err) {
+        return b->lookup_err;         /* a misspelt name explains any error after it */
+    }
+    if (err) {
         return err;
     }
     {
@@ -1707,50 +2042,24 @@ static const char *build(sc_builder *b, xmlNodePtr root)
 /* What the interceptors do here                                              */
 /* ------------------------------------------------------------------------- */
 
-static const sc_elem_t *find_interceptor(const sc_cluster_cfg *cfg, sc_class_id id)
-{
-    int i;
-    for (i = 0; i < cfg->interceptors->nelts; i++) {
-        const sc_elem_t *el = APR_ARRAY_IDX(cfg->interceptors, i, const sc_elem_t *);
-        if (el->cls->id == id) {
-            return el;
-        }
-    }
-    return NULL;
-}
-
 long sc_cfg_heartbeat_ms(const sc_cluster_cfg *cfg)
 {
-    const sc_elem_t *m = cfg->membership;
-    switch (m->cls->id) {
-    case SC_C_MCAST_SERVICE:
-        return sc_elem_num(m, "frequency");
-    case SC_C_STATIC_MEMBERSHIP_SERVICE:
-        return sc_elem_num(m, "pingInterval");
-    default:
-        return 500;
-    }
+    return cfg->set->heartbeat_ms;
 }
 
 long sc_cfg_tcp_ping_ms(const sc_cluster_cfg *cfg)
 {
-    const sc_elem_t *ping = find_interceptor(cfg, SC_C_TCP_PING);
-    long hb = sc_cfg_heartbeat_ms(cfg);
-    if (ping && sc_elem_num(ping, "interval") < hb) {
-        return sc_elem_num(ping, "interval");
-    }
-    return hb;
+    return cfg->set->tcp_ping_ms;
 }
 
 apr_array_header_t *sc_cfg_interceptor_notes(apr_pool_t *p, const sc_cluster_cfg *cfg)
 {
     apr_array_header_t *out = apr_array_make(p, 4, sizeof(const char *));
-    const sc_elem_t *el;
-    long hb = sc_cfg_heartbeat_ms(cfg);
-    long opts = sc_elem_num(cfg->cluster, "channelSendOptions");
+    const sc_settings *set = cfg->set;
+    long hb = set->heartbeat_ms;
     int i, written = 0;
 
-    if ((el = find_interceptor(cfg, SC_C_MESSAGE_DISPATCH))) {
+    if (set->has_message_dispatch) {
         APR_ARRAY_PUSH(out, const char *) =
             "MessageDispatchInterceptor changes nothing here: a message the request "
             "does not wait for (channelSendOptions asynchronous 8, or without use_ack "
@@ -1758,14 +2067,14 @@ apr_array_header_t *sc_cfg_interceptor_notes(apr_pool_t *p, const sc_cluster_cfg
             "its maxQueueSize, alwaysSend, maxThreads, maxSpareThreads and "
             "keepAliveTime have no effect";
     }
-    else if (opts & SC_SEND_ASYNCHRONOUS) {
+    else if (set->send_options & SC_SEND_ASYNCHRONOUS) {
         APR_ARRAY_PUSH(out, const char *) =
             "channelSendOptions asynchronous (8) without MessageDispatchInterceptor: "
             "Tomcat would send from the request's thread; here the engine queues the "
             "message and sends it from its own loop all the same";
     }
-    if ((el = find_interceptor(cfg, SC_C_TCP_PING))) {
-        long iv = sc_elem_num(el, "interval");
+    if (set->has_tcp_ping) {
+        long iv = set->tcp_ping_interval_ms;
         APR_ARRAY_PUSH(out, const char *) = iv < hb
             ? apr_psprintf(p, "TcpPingInterceptor: every connected member gets a TCP "
                            "ping every %ld ms (interval) instead of with each heartbeat "

@@ -146,9 +146,114 @@ struct sc_elem_t {
     apr_array_header_t *children;  /* sc_elem_t * (Sender: Transport; Manager: ...) */
 };
 
+/* ---- the typed settings ----
+ * What the module's code reads of the block, one field per meaning, built once
+ * when the block is read, in the configuration pool (sc_config.c, the only code
+ * that looks attributes up by name, through a checked lookup: a name the
+ * element's class does not have refuses the configuration).  Everything else
+ * reads these fields.  The Tomcat attribute each one comes from is in its
+ * comment.  A number an element of another class does not have reads -1, a
+ * text or a set of bytes NULL. */
+
+/* A static <Member> of StaticMembershipService/StaticMembershipInterceptor. */
+typedef struct {
+    const char *host;                    /* host */
+    long port;                           /* port */
+    const unsigned char *unique_id;      /* uniqueId: 16 bytes, or NULL */
+} sc_member_settings;
+
+/* A ReplicationValve, in block order. */
+typedef struct {
+    int primary_indicator;               /* primaryIndicator */
+    const char *primary_indicator_name;  /* primaryIndicatorName */
+    ap_regex_t *filter;                  /* filter, compiled; NULL: none */
+} sc_replication_valve_settings;
+
+typedef struct {
+    /* <Cluster> */
+    long send_options;               /* channelSendOptions (SC_SEND_*) */
+    long start_options;              /* channelStartOptions */
+    int replication_acked;           /* derived: send_options has use_ack and not
+                                      * asynchronous: a request waits for every
+                                      * member's ACK */
+
+    /* <Membership> (cfg->membership->cls->id says which service) */
+    long heartbeat_ms;               /* derived: McastService frequency,
+                                      * StaticMembershipService pingInterval,
+                                      * 500 for CloudMembershipService */
+    long drop_ms;                    /* McastService dropTime, else expirationTime */
+    int mcast_receive;               /* derived: McastService and start_options 4 */
+    int mcast_send;                  /* derived: McastService and start_options 8 */
+    const char *mcast_address;       /* McastService address */
+    long mcast_port;                 /* McastService port */
+    const char *mcast_bind;          /* McastService bind */
+    long mcast_ttl;                  /* McastService ttl (-1: unset) */
+    long mcast_loopback_disabled;    /* McastService localLoopbackDisabled (0/1) */
+    const char *cloud_provider;      /* CloudMembershipService membershipProviderClassName */
+    const char *cloud_dns_name;      /* CloudMembershipService dnsServiceName */
+    long cloud_refresh_ms;           /* CloudMembershipService refreshInterval */
+
+    /* <Receiver> */
+    const char *receiver_address;    /* address ("auto" or NULL: find one) */
+    long receiver_port;              /* port */
+    long receiver_auto_bind;         /* autoBind (ports to try, capped at 65535) */
+    long max_message_size;           /* maxMessageSize (bytes) */
+
+    /* <Transport> (the Tomcat 5.5 Sender's attributes folded in) */
+    long send_timeout_ms;            /* timeout */
+    long max_retries;                /* maxRetryAttempts */
+
+    /* <Manager> */
+    long state_transfer_timeout_s;   /* DeltaManager stateTransferTimeout */
+    long send_all_sessions_size;     /* DeltaManager sendAllSessionsSize */
+    int expire_sessions_on_shutdown; /* expireSessionsOnShutdown (0/1) */
+    long max_active_sessions;        /* maxActiveSessions (-1: unlimited) */
+    long max_session_size;           /* maxSessionSize (bytes) */
+    long max_inactive_s;             /* maxInactiveInterval */
+
+    /* <Interceptor>s: which are present, and what the engine takes of them */
+    int has_tcp_failure_detector;    /* TcpFailureDetector */
+    long tcp_check_timeout_ms;       /* its connectTimeout; 1000 without it */
+    int has_tcp_ping;                /* TcpPingInterceptor */
+    long tcp_ping_interval_ms;       /* its interval; -1 without it */
+    long tcp_ping_ms;                /* derived: every connected member gets a TCP
+                                      * ping this often: heartbeat_ms, or the
+                                      * interval when that is shorter */
+    int has_message_dispatch;        /* MessageDispatchInterceptor */
+    int has_throughput;              /* ThroughputInterceptor */
+    long throughput_interval;        /* its interval (messages); 0 without it */
+    int has_domain_filter;           /* DomainFilterInterceptor */
+    const unsigned char *domain;     /* derived: DomainFilterInterceptor domain, else
+                                      * McastService domain, else LocalMember
+                                      * domain; NULL: none */
+    int domain_len;
+    int encrypted;                   /* EncryptInterceptor */
+    const unsigned char *encryption_key;           /* its encryptionKey */
+    int encryption_key_len;
+    const unsigned char *previous_encryption_key;  /* previousEncryptionKey, or NULL */
+    int previous_encryption_key_len;
+    const char *encryption_algorithm;              /* encryptionAlgorithm */
+    const char *encrypt_file;        /* where the EncryptInterceptor is written */
+    int encrypt_line;
+    const char *not_run;             /* short names of the interceptors written but
+                                      * not implemented, ", "-separated; NULL: none */
+
+    /* <LocalMember>, static <Member>s */
+    const unsigned char *local_unique_id;  /* LocalMember uniqueId: 16 bytes, or NULL */
+    const sc_member_settings *members;     /* in block order */
+    int nmembers;
+
+    /* <Valve>s */
+    const sc_replication_valve_settings *replication_valves;  /* in block order */
+    int nreplication_valves;
+    const char *rebind_attribute;    /* sessionIdAttribute of the first enabled
+                                      * JvmRouteBinderValve; NULL: no re-binding */
+} sc_settings;
+
 /* The effective cluster configuration: the parsed block after defaults and the
  * Tomcat 5.5 mapping.  Pointers into elements are shortcuts for consumers. */
 typedef struct {
+    const sc_settings *set;    /* what the code reads: fields, never names */
     const char *file;          /* httpd.conf that held the block */
     int line;                  /* line of <Cluster */
     int legacy;                /* the block uses Tomcat 5.5 class names */
@@ -192,6 +297,8 @@ const char *sc_parse_send_options(const char *text, long *out);
 const char *sc_send_options_names(apr_pool_t *p, long opts);
 sc_elem_t *sc_elem_new(apr_pool_t *p, const sc_class_def *cls,
                        const char *class_name, const char *file, int line);
+/* Unchecked lookups by name (-1/NULL for a name the class does not have): only
+ * for the engine until it reads cfg->set; new code reads cfg->set. */
 long sc_elem_num(const sc_elem_t *el, const char *attr);
 const char *sc_elem_str(const sc_elem_t *el, const char *attr);
 const sc_value_t *sc_elem_value(const sc_elem_t *el, const char *attr);
@@ -210,20 +317,19 @@ const char *sc_config_parse_text(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s
                                  sc_cluster_cfg **cfg);
 
 /* ---- what the engine makes of the block (sc_config.c) ---- */
-/* The membership's heartbeat period: McastService frequency, StaticMembership-
- * Service pingInterval, 500 ms for the cloud provider (ms). */
+/* cfg->set->heartbeat_ms and cfg->set->tcp_ping_ms, for the engine until it
+ * reads the fields. */
 long sc_cfg_heartbeat_ms(const sc_cluster_cfg *cfg);
-/* How often every connected member gets a TCP ping: the heartbeat period, or
- * TcpPingInterceptor's interval when that is shorter (ms). */
 long sc_cfg_tcp_ping_ms(const sc_cluster_cfg *cfg);
 /* What the interceptors do here where it is not what Tomcat's do (one text
  * each): the build adds them to the block's notes, the engine logs them. */
 apr_array_header_t *sc_cfg_interceptor_notes(apr_pool_t *p, const sc_cluster_cfg *cfg);
 
+/* Does the block have an EncryptInterceptor? (cfg->set->encrypted) */
+int sc_cluster_encrypted(const sc_cluster_cfg *cfg);
+
 /* ---- the dump (sc_dump.c) ---- */
 /* Appends "Key = value  # origin" lines describing the effective configuration. */
-/* Does the block have an EncryptInterceptor? */
-int sc_cluster_encrypted(const sc_cluster_cfg *cfg);
 void sc_config_dump(apr_pool_t *p, const sc_cluster_cfg *cfg,
                     apr_array_header_t *lines);
 const char *sc_value_text(apr_pool_t *p, const sc_attr_def *def,

@@ -76,18 +76,18 @@ static const char *cookie_id(request_rec *r, const char *name)
 /* ReplicationValve primaryIndicator: tell the application whether this member
  * is the session's primary (its route is the id's), as a request note and an
  * environment variable named by primaryIndicatorName. */
-static void primary_indicator(request_rec *r, sc_cluster_cfg *cfg, const char *id,
+static void primary_indicator(request_rec *r, const sc_settings *set, const char *id,
                               const char *route)
 {
     int i;
-    for (i = 0; i < cfg->valves->nelts; i++) {
-        sc_elem_t *v = APR_ARRAY_IDX(cfg->valves, i, sc_elem_t *);
+    for (i = 0; i < set->nreplication_valves; i++) {
+        const sc_replication_valve_settings *v = &set->replication_valves[i];
         const char *dot;
         const char *name, *val;
-        if (v->cls->id != SC_C_REPLICATION_VALVE || !sc_elem_num(v, "primaryIndicator")) {
+        if (!v->primary_indicator) {
             continue;
         }
-        name = sc_elem_str(v, "primaryIndicatorName");
+        name = v->primary_indicator_name;
         dot = id ? strchr(id, '.') : NULL;
         val = (!id || (dot && !strcmp(dot + 1, route))) ? "true" : "false";
         apr_table_setn(r->notes, name, val);
@@ -95,17 +95,12 @@ static void primary_indicator(request_rec *r, sc_cluster_cfg *cfg, const char *i
     }
 }
 
-static int filter_matches(request_rec *r, sc_cluster_cfg *cfg)
+static int filter_matches(request_rec *r, const sc_settings *set)
 {
     int i;
-    for (i = 0; i < cfg->valves->nelts; i++) {
-        sc_elem_t *v = APR_ARRAY_IDX(cfg->valves, i, sc_elem_t *);
-        const sc_value_t *f;
-        if (v->cls->id != SC_C_REPLICATION_VALVE) {
-            continue;
-        }
-        f = sc_elem_value(v, "filter");
-        if (f && f->re && ap_regexec(f->re, r->uri, 0, NULL, 0) == 0) {
+    for (i = 0; i < set->nreplication_valves; i++) {
+        ap_regex_t *re = set->replication_valves[i].filter;
+        if (re && ap_regexec(re, r->uri, 0, NULL, 0) == 0) {
             return 1;
         }
     }
@@ -123,19 +118,13 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
 static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq,
                    const char *sent)
 {
-    sc_elem_t *valve = NULL;
+    /* the first enabled JvmRouteBinderValve's sessionIdAttribute */
+    const char *attr = ret->cfg->set->rebind_attribute;
     const char *dot = strchr(rq->id, '.');
-    const char *now_id, *attr;
+    const char *now_id;
     char was[SC_SID_MAX];
-    int i;
 
-    for (i = 0; i < ret->cfg->valves->nelts && !valve; i++) {
-        sc_elem_t *v = APR_ARRAY_IDX(ret->cfg->valves, i, sc_elem_t *);
-        if (v->cls->id == SC_C_JVMROUTE_BINDER_VALVE && sc_elem_num(v, "enabled") == 1) {
-            valve = v;
-        }
-    }
-    if (!valve || !dot) {
+    if (!attr || !dot) {
         return;
     }
     now_id = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, rq->id, (apr_size_t)(dot - rq->id)),
@@ -179,7 +168,6 @@ static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq
         }
     }
     /* re-bound now or by a request just before: the client learns its id */
-    attr = sc_elem_str(valve, "sessionIdAttribute");
     apr_table_set(r->notes, attr, sent);
     apr_table_set(r->subprocess_env, attr, sent);
     rq->id = now_id;
@@ -248,12 +236,12 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
                       "session %s is not held by the cluster: not adopted", id);
     }
     rq->z = zz;
-    rq->filtered = filter_matches(r, ret->cfg);
+    rq->filtered = filter_matches(r, ret->cfg->set);
     if (rq->id) {
         rebind(r, ret, dc, rq, id);
     }
     apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ROUTE", ret->route);
-    primary_indicator(r, ret->cfg, rq->id, ret->route);
+    primary_indicator(r, ret->cfg->set, rq->id, ret->route);
     if (rq->id) {
         apr_table_setn(r->notes, "SESSION_CLUSTER_ID", rq->id);
         apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ID", rq->id);
@@ -280,8 +268,8 @@ static const char *cookie_attrs(request_rec *r, sc_dir_conf *dc)
  * for acknowledgements. */
 static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const char *what)
 {
-    long opts = sc_elem_num(ret->cfg->cluster, "channelSendOptions");
-    int acked = (opts & SC_SEND_USE_ACK) && !(opts & SC_SEND_ASYNCHRONOUS);
+    const sc_settings *set = ret->cfg->set;
+    int acked = set->replication_acked;
     const char *result;
     double ms;
     int i, others = 0;
@@ -297,15 +285,14 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
     /* the engine takes no frame longer than this member's Receiver
      * maxMessageSize (the route's length byte, then the message): refused
      * there it would be lost without a word */
-    if (1 + b->len > (apr_size_t)sc_elem_num(ret->cfg->receiver, "maxMessageSize")) {
+    if (1 + b->len > (apr_size_t)set->max_message_size) {
         __atomic_add_fetch(&ret->store->hdr->repl_too_big, 1, __ATOMIC_RELAXED);
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1384)
                       "replication of %s: not sent, the message (%" APR_SIZE_T_FMT
                       " bytes) is larger than this member's Receiver maxMessageSize %ld; "
                       "Manager maxSessionSize %u lets sessions grow larger than that: "
                       "raise maxMessageSize or lower maxSessionSize", what, b->len + 1,
-                      sc_elem_num(ret->cfg->receiver, "maxMessageSize"),
-                      ret->store->hdr->slot_data);
+                      set->max_message_size, ret->store->hdr->slot_data);
         if (acked) {
             r->status = HTTP_SERVICE_UNAVAILABLE;
             r->status_line = NULL;
@@ -371,7 +358,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         return DECLINED;
     }
     max_inactive = z->maxage > 0 ? z->maxage
-                                 : sc_elem_num(ret->cfg->manager, "maxInactiveInterval");
+                                 : ret->cfg->set->max_inactive_s;
     sc_buf_init(&b, r->pool, 256 + strlen(data));
 
     /* emptied (mod_session still encodes its "expiry" then) or expired:

@@ -544,7 +544,7 @@ static void gather(model *m, const sc_view *v)
                 secs ? (h->c.msgs_in + h->c.msgs_out) / secs : 0, 0,
                 "messages in and out per second since the counters started");
     }
-    put_str(s->fields, "Encryption", ret->cfg && sc_cluster_encrypted(ret->cfg)
+    put_str(s->fields, "Encryption", ret->cfg && ret->cfg->set->encrypted
             ? "AES-GCM (EncryptInterceptor)" : "none: traffic is not authenticated", NULL);
     put_fields(p, s->fields, h, channel_fields);
     /* the sessions (one manager per httpd) */
@@ -986,7 +986,6 @@ static int expire_one(request_rec *r, sc_retained *ret, const char *id)
     sc_buf b;
     const char *result;
     double ms;
-    long opts;
     if (!id || !sc_sid_valid(id) || sc_store_remove(ret->store, id) != SC_STORE_OK) {
         return 0;
     }
@@ -994,10 +993,8 @@ static int expire_one(request_rec *r, sc_retained *ret, const char *id)
     sc_buf_init(&b, r->pool, 128);
     sc_buf_u8(&b, SC_REPL_EXPIRE);
     sc_buf_id(&b, id);
-    opts = sc_elem_num(ret->cfg->cluster, "channelSendOptions");
     if (!sc_engine_request(r->pool, r->server, NULL, b.buf, b.len,
-                           (opts & SC_SEND_USE_ACK) && !(opts & SC_SEND_ASYNCHRONOUS),
-                           &result, &ms)) {
+                           ret->cfg->set->replication_acked, &result, &ms)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1114)
                       "cluster-manager: expiry of %s not replicated: %s", id, result);
     }
@@ -1115,7 +1112,7 @@ static int ping_page(request_rec *r, apr_table_t *args)
     double ms;
     int ok;
     sc_retained *ret = sc_retained_get(r->server);
-    long max = ret->cfg ? sc_elem_num(ret->cfg->receiver, "maxMessageSize") - 128 : 0;
+    long max = ret->cfg ? ret->cfg->set->max_message_size - 128 : 0;
 
     if (!sc_valid_route(route) || size < 0 || size > max) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1105)
