@@ -73,6 +73,8 @@
 #include "apr_lib.h"
 #include "sc_core.h"
 #include "sc_transport.h"
+#include "sc_channel.h"
+#include "sc_manager.h"
 #include "sc_repl.h"
 
 /* The store's layout constants that sc_store.c keeps to itself. */
@@ -142,6 +144,14 @@ void sc_tr_close(sc_engine *e, sc_conn *c, const char *why)
         c->peer->out = NULL;
     }
     rec.closes++;
+}
+
+/* the DATA handler's refusal of a frame before HELLO (the target hands
+ * messages to sc_dm_on_message itself: never called) */
+void sc_tr_bad_frame(sc_engine *e, sc_conn *c, const char *why)
+{
+    fprintf(stderr, "fuzz_dispatch: sc_tr_bad_frame(%s) is not expected\n", why);
+    abort();
 }
 
 void sc_tr_connect(sc_engine *e, sc_peer *p)

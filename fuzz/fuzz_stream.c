@@ -17,14 +17,13 @@
  * The real code runs: sc_transport.c, sc_proto.c, sc_crypto.c.  The stream
  * goes through a socketpair: the target writes a chunk into one end, then
  * calls sc_tr_handle for the other end (POLLIN), as the engine's loop does
- * after poll; the connection is an sc_conn linked into the engine's list
- * (conn_new is static).  Replaced (below): what the transport hands frames
- * to -- sc_engine_on_ipc, sc_dm_on_message, sc_ch_ack, sc_ch_on_ack,
- * sc_mb_on_heartbeat (returns one member), sc_mb_on_goodbye,
- * sc_mb_on_refused, sc_mb_on_auth_refused, sc_ch_conn_broken (closes, as the real one does
- * first), sc_mb_heartbeat (a fixed heartbeat) -- each records an event with
- * the bytes it was given; sc_elem_num, sc_elem_str, ap_runtime_dir_relative
- * (abort: only the listeners use them) and ap_unixd_config; httpd's logging
+ * after poll, and takes the connection events it queued; the connection is
+ * an sc_conn linked into the engine's list (conn_new is static).  The layers
+ * above are the target's handler table (below): each handler records what it
+ * is given; a heartbeat frame is taken as from one member (the connection is
+ * then that member's) and a HELLO or PING answered with a fixed PONG.  Also
+ * replaced: sc_elem_num, sc_elem_str, ap_runtime_dir_relative (abort: only
+ * the listeners use them) and ap_unixd_config; httpd's logging
  * (fuzz/httpd_stubs.c).
  *
  * Properties:
@@ -34,7 +33,7 @@
  *    same answers written back (their lengths, when sealed with a random
  *    nonce) whether the stream arrives in one piece or in the input's
  *    chunks;
- *  - on a local connection (every frame goes to sc_engine_on_ipc), the
+ *  - on a local connection (every frame goes to the ipc handler), the
  *    frames are those a plain reading of the stream finds: header after
  *    header (sc_frame_hdr_decode), each payload its length, the tag
  *    skipped, the connection closed at the first bad header (or a partial
@@ -109,89 +108,19 @@ static void ev_hdr(const sc_frame_hdr *h)
     ev_u64(h->tag_length);
 }
 
-/* ---- what the transport hands frames to -------------------------------------- */
+/* ---- the layers above: the handler table ------------------------------------- */
 
-void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
-                      const unsigned char *payload)
+/* A child's request. */
+static void fz_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                   const unsigned char *payload)
 {
     FUZZ_CHECK(c->kind == SC_CONN_IPC);
     ev_hdr(h);
     ev('I', payload, h->length);
 }
 
-int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
-                     apr_uint64_t ack_seq)
-{
-    FUZZ_CHECK(c->peer == &member);
-    FUZZ_CHECK(len > 0);
-    ev_u64(ack_seq);
-    ev('D', msg, len);
-    return msg[0] == 2 ? 0 : 1;       /* a "DELTA" is held: acknowledged later */
-}
-
-void sc_ch_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
-                   const char *why)
-{
-    FUZZ_CHECK(p == &member && ok);
-    ev_u64(seq);
-    ev('A', "", 0);
-}
-
-void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
-                      const char *reason)
-{
-    ev_u64(seq);
-    ev_u64((apr_uint64_t)ok);
-    ev('K', reason ? reason : "", reason ? strlen(reason) : 0);
-}
-
-sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
-                            const char *from)
-{
-    FUZZ_CHECK(via != NULL);
-    /* field by field: the struct's unused bytes are not set by the decoder */
-    ev_put(&hb->state, 1);
-    ev_put(&hb->flags, sizeof(hb->flags));
-    ev_put(hb->id, SC_ID_LEN);
-    ev_u64(hb->incarnation);
-    ev_u64(hb->alive_ms);
-    ev_u64(hb->seq);
-    ev_u64(hb->port);
-    ev_u64(hb->family);
-    ev_put(hb->addr, sizeof(hb->addr));
-    ev('h', hb->domain, hb->domain_len);
-    ev('H', hb->route, strlen(hb->route));
-    member.id_known = 1;
-    memcpy(member.id, hb->id, SC_ID_LEN);
-    return &member;
-}
-
-void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why)
-{
-    ev('G', why, strlen(why));
-}
-
-void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
-{
-    ev('R', why, strlen(why));
-}
-
-/* sc_membership.c: our connection's peer refused what we sealed (declared
- * here as well: the declaration in sc_engine.h is recent) */
-void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why);
-void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why)
-{
-    FUZZ_CHECK(p == &member);
-    ev('U', why, strlen(why));
-}
-
-void sc_ch_conn_broken(sc_engine *e, sc_conn *c)
-{
-    ev('B', "", 0);
-    sc_tr_close(e, c, "closed by the other side");
-}
-
-apr_size_t sc_mb_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size_t cap)
+/* This member's heartbeat: a fixed one. */
+static apr_size_t fz_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size_t cap)
 {
     sc_heartbeat hb;
     memset(&hb, 0, sizeof(hb));
@@ -204,6 +133,65 @@ apr_size_t sc_mb_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size
     hb.addr[3] = 1;
     apr_cpystrn(hb.route, "self", sizeof(hb.route));
     return sc_heartbeat_encode(&hb, buf, cap);
+}
+
+/* A member's frame, of any type: recorded.  A heartbeat is taken as
+ * membership takes one it accepts: the connection is then the member's (its
+ * size limit is maxMessageSize from now on), and a HELLO or PING is answered
+ * with a PONG (the transport's write path, sealed when the connection is). */
+static void fz_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                     const unsigned char *payload)
+{
+    FUZZ_CHECK(c->kind != SC_CONN_IPC);
+    ev_hdr(h);
+    ev('F', payload, h->length);
+    if (h->type == SC_MSG_HELLO || h->type == SC_MSG_PING || h->type == SC_MSG_PONG) {
+        c->hello_seen = 1;
+        if (c->kind == SC_CONN_IN && !c->peer) {
+            member.id_known = 1;
+            memcpy(member.id, h->sender, SC_ID_LEN);
+            c->peer = &member;
+        }
+        if (h->type != SC_MSG_PONG) {
+            unsigned char buf[SC_HB_MAX_LEN];
+            apr_size_t n = fz_heartbeat(e, e->state, buf, sizeof(buf));
+            sc_tr_send_frame(e, c, SC_MSG_PONG, 0, ++e->seq, buf, n);
+        }
+    }
+}
+
+static sc_peer *fz_heard(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
+                         const char *from)
+{
+    fprintf(stderr, "fuzz_stream: no multicast here\n");
+    abort();
+}
+
+static void fz_forget(sc_engine *e, sc_conn *c)
+{
+}
+
+static const sc_tr_handlers fz_handlers = {
+    .frame = {
+        [SC_MSG_HELLO] = fz_frame, [SC_MSG_GOODBYE] = fz_frame, [SC_MSG_DATA] = fz_frame,
+        [SC_MSG_ACK] = fz_frame, [SC_MSG_FAIL_ACK] = fz_frame, [SC_MSG_PING] = fz_frame,
+        [SC_MSG_PONG] = fz_frame,
+    },
+    .ipc = fz_ipc,
+    .heartbeat = fz_heartbeat,
+    .heard = fz_heard,
+    .forget = fz_forget,
+};
+
+/* The connection events the transport queued: recorded. */
+static void take_events(sc_engine *e)
+{
+    sc_tr_event tev;
+    while (sc_tr_next_event(e, &tev)) {
+        char tag = tev.kind == SC_EV_LOST ? 'B' : tev.kind == SC_EV_REFUSED ? 'R' : 'U';
+        FUZZ_CHECK(tev.kind != SC_EV_AUTH_REFUSED || tev.peer == &member);
+        ev(tag, tev.why, strlen(tev.why));
+    }
 }
 
 long sc_elem_num(const sc_elem_t *el, const char *attr)
@@ -298,6 +286,7 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
     e.shm = &shm;
     e.store = &store;
     e.listen_fd = e.mcast_fd = e.ipc_fd = -1;
+    e.handlers = &fz_handlers;
     e.max_message = max_messages[((mode >> 3) & 7) % 5];
     e.crypto = (mode & 4) && kind != 3 ? crypto : NULL;
     for (i = 0; i < SC_ID_LEN; i++) {
@@ -355,6 +344,7 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
         pfd.events = POLLIN;
         pfd.revents = POLLIN;
         sc_tr_handle(&e, &pfd, 1);
+        take_events(&e);
         apr_pool_clear(e.tmp);
         if (kind != 3) {
             drain(sv[0], o);

@@ -180,51 +180,24 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
     }
 }
 
-static int pending_listed(sc_engine *e, const sc_pending *pd)
+void sc_ch_on_conn_lost(sc_engine *e, sc_peer *p)
 {
-    const sc_pending *q;
-    for (q = e->pending; q; q = q->next) {
-        if (q == pd) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-void sc_ch_conn_broken(sc_engine *e, sc_conn *c)
-{
-    sc_peer *p = c->peer;
-    sc_pending *pd;
-    apr_uint64_t round;
-    int goodbye = c->goodbye;
-
-    sc_tr_close(e, c, "closed by the other side");
-    if (c->kind == SC_CONN_IPC || !p) {
-        return;
-    }
-    if (!goodbye) {
-        sc_mb_on_conn_lost(e, p, "closed without goodbye");
-    }
-    /* acknowledged sends in flight on it: retry (maxRetryAttempts) or fail.
-     * A retry can break the new connection at once, and that call settles
-     * and frees entries of this list: start over after every step. */
-    round = ++e->broken_round;
-again:
-    for (pd = e->pending; pd; pd = pd->next) {
-        if (pd->peer != p || pd->round == round) {
+    sc_pending *pd, *next;
+    /* acknowledged sends in flight to p: sent again on a new connection
+     * (maxRetryAttempts) or failed; a send never calls back up here (the
+     * transport queues what befalls connections), so one walk does */
+    for (pd = e->pending; pd; pd = next) {
+        next = pd->next;
+        if (pd->peer != p) {
             continue;
         }
-        pd->round = round;
         if (pd->tries <= e->max_retries && p->view == SC_VIEW_ALIVE) {
             pd->tries++;
             sc_tr_connect(e, p);
             pd->seq = ++e->seq;       /* a number of its own, as every frame */
             if (p->out && sc_tr_send_frame(e, p->out, SC_MSG_DATA, SC_FF_ACK, pd->seq,
                                            pd->frame, pd->frame_len) == 0) {
-                goto again;
-            }
-            if (!pending_listed(e, pd)) {
-                goto again;           /* settled by the failure of that send */
+                continue;
             }
         }
         e->shm->c.send_failures++;
@@ -236,13 +209,42 @@ again:
         }
         else {
             sc_ch_answer(e, pd->ipc, pd->ipc_seq, 0,
-                             (double)(apr_time_now() - pd->started) / 1000.0,
-                             apr_psprintf(e->tmp, "connection to %s lost (%s)", p->route,
-                                          sc_view_name(p->view)));
+                         (double)(apr_time_now() - pd->started) / 1000.0,
+                         apr_psprintf(e->tmp, "connection to %s lost (%s)", p->route,
+                                      sc_view_name(p->view)));
         }
         pending_remove(e, pd);
-        goto again;
     }
+}
+
+void sc_ch_forget_conn(sc_engine *e, sc_conn *c)
+{
+    sc_pending *pd;
+    /* nothing may answer it once freed: neither an acknowledged send nor its
+     * broadcast (a group waits as long as one of its entries is listed; a
+     * child that gave up closed its connection first) */
+    for (pd = e->pending; pd; pd = pd->next) {
+        if (pd->ipc == c) {
+            pd->ipc = NULL;
+        }
+        if (pd->group && pd->group->ipc == c) {
+            pd->group->ipc = NULL;
+        }
+    }
+}
+
+void sc_ch_on_ack_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                        const unsigned char *payload)
+{
+    if (h->length < 8) {
+        sc_tr_bad_frame(e, c, "short ACK");
+        return;
+    }
+    sc_ch_on_ack(e, c, sc_get64(payload), h->type == SC_MSG_ACK,
+                 h->type == SC_MSG_FAIL_ACK && h->length > 8
+                     ? apr_pstrmemdup(e->tmp, (const char *)payload + 8,
+                                      h->length - 8 > 200 ? 200 : h->length - 8)
+                     : NULL);
 }
 
 static sc_pending *pending_new(sc_engine *e, sc_peer *p, apr_uint64_t seq,

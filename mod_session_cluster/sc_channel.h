@@ -18,9 +18,14 @@ void sc_ch_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
                const char *why);
 /* An ACK or FAIL_ACK of frame 'seq' from the member on connection c. */
 void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok, const char *reason);
-/* A connection broke: its acknowledged sends are sent again (maxRetryAttempts)
- * or fail. */
-void sc_ch_conn_broken(sc_engine *e, sc_conn *c);
+/* A connection to p was lost: p's acknowledged sends are sent again on a new
+ * connection (maxRetryAttempts) or fail. */
+void sc_ch_on_conn_lost(sc_engine *e, sc_peer *p);
+/* c is about to be freed: nothing answers it any more. */
+void sc_ch_forget_conn(sc_engine *e, sc_conn *c);
+/* Frame handler (the engine's table): ACK and FAIL_ACK. */
+void sc_ch_on_ack_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                        const unsigned char *payload);
 /* Settles the sends whose member is gone or whose ACK is late. */
 void sc_ch_tick(sc_engine *e, apr_time_t now);
 /* Sends a DeltaManager message to every live member, without waiting;

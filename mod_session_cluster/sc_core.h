@@ -20,6 +20,8 @@ typedef struct sc_engine sc_engine;
 typedef struct sc_peer sc_peer;
 typedef struct sc_conn sc_conn;
 typedef struct sc_dns sc_dns;
+typedef struct sc_tr_handlers sc_tr_handlers;   /* sc_transport.h */
+typedef struct sc_tr_event sc_tr_event;
 
 enum { SC_CONN_OUT = 1, SC_CONN_IN, SC_CONN_IPC };
 enum { SC_CS_CONNECTING = 1, SC_CS_OPEN, SC_CS_CLOSED };
@@ -121,7 +123,6 @@ typedef struct sc_held {
 /* An acknowledged send waiting for its ACK (from a child's request). */
 typedef struct sc_pending {
     sc_group *group;                   /* a broadcast's share, or NULL */
-    apr_uint64_t round;                /* sc_engine_conn_broken's pass that saw it */
     apr_uint64_t seq;
     sc_peer *peer;
     sc_conn *ipc;                      /* who to answer */
@@ -162,7 +163,6 @@ struct sc_engine {
     apr_pool_t *tmp;                   /* cleared on every turn of the loop */
     apr_pool_t *frame_tmp;             /* e->tmp while a frame is handled */
     struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */
-    apr_uint64_t broken_round;         /* passes of sc_engine_conn_broken */
     sc_penalty penalty[SC_PENALTY_SLOTS]; /* addresses that sent bad frames */
     server_rec *s;
     sc_cluster_cfg *cfg;
@@ -199,6 +199,8 @@ struct sc_engine {
     char ipc_path[256];
     sc_conn *conns;
     int corked;                        /* sends wait for sc_tr_uncork */
+    const sc_tr_handlers *handlers;    /* the layers above (sc_engine.c) */
+    sc_tr_event *ev_head, *ev_tail;    /* connection events not taken yet */
     sc_peer *peers;
     sc_pending *pending;
     apr_uint64_t seq;
@@ -224,12 +226,5 @@ struct sc_engine {
     apr_time_t stranger_logged;       /* last "not a listed member" warning */
     apr_uint64_t dns_seen;
 };
-
-/* transitional: the transport's calls up into the layers above */
-#include "sc_membership.h"
-#include "sc_channel.h"
-#include "sc_manager.h"
-void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
-                      const unsigned char *payload);
 
 #endif /* SC_CORE_H */

@@ -172,8 +172,8 @@ static int engine_settings(sc_engine *e)
 }
 
 /* A request from a child: [route length][route][message]. */
-void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
-                      const unsigned char *payload)
+static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                   const unsigned char *payload)
 {
     char route[SC_ROUTE_MAX + 1];
     apr_size_t rlen;
@@ -206,6 +206,50 @@ void sc_engine_on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         return;
     }
     sc_ch_send_request(e, c, h->seq, p, payload + 1 + rlen, h->length - 1 - rlen, acked);
+}
+
+/* Who handles what the transport receives: one entry per frame type. */
+static const sc_tr_handlers handlers = {
+    .frame = {
+        [SC_MSG_HELLO] = sc_mb_on_heartbeat_frame,
+        [SC_MSG_PING] = sc_mb_on_heartbeat_frame,
+        [SC_MSG_PONG] = sc_mb_on_heartbeat_frame,
+        [SC_MSG_GOODBYE] = sc_mb_on_goodbye_frame,
+        [SC_MSG_DATA] = sc_dm_on_data_frame,
+        [SC_MSG_ACK] = sc_ch_on_ack_frame,
+        [SC_MSG_FAIL_ACK] = sc_ch_on_ack_frame,
+    },
+    .ipc = on_ipc,
+    .heartbeat = sc_mb_heartbeat,
+    .heard = sc_mb_on_heartbeat,
+    .forget = sc_ch_forget_conn,
+};
+
+/* What befell connections since the last call, to the layers that care:
+ * membership first (a lost member is suspected before its sends are tried
+ * again), then the channel.  Handling one may queue more (a retry's new
+ * connection refused at once): taken in the same call. */
+static void take_events(sc_engine *e)
+{
+    sc_tr_event ev;
+    while (sc_tr_next_event(e, &ev)) {
+        switch (ev.kind) {
+        case SC_EV_REFUSED:
+            sc_mb_on_refused(e, ev.peer, ev.why);
+            break;
+        case SC_EV_AUTH_REFUSED:
+            sc_mb_on_auth_refused(e, ev.peer, ev.why);
+            break;
+        case SC_EV_LOST:
+            if (ev.peer) {
+                if (!ev.goodbye) {
+                    sc_mb_on_conn_lost(e, ev.peer, ev.why);
+                }
+                sc_ch_on_conn_lost(e, ev.peer);
+            }
+            break;
+        }
+    }
 }
 
 static void publish_self(sc_engine *e)
@@ -443,6 +487,7 @@ void sc_engine_run(const sc_engine_args *r)
     e->incarnation = (apr_uint64_t)e->started;
     e->state = SC_MS_STARTING;
     e->listen_fd = e->mcast_fd = e->ipc_fd = -1;
+    e->handlers = &handlers;
 
     if (engine_settings(e) != 0) {
         _exit(SC_ENGINE_STARTUP_ERROR);
@@ -507,11 +552,14 @@ void sc_engine_run(const sc_engine_args *r)
             publish_self(e);
             sc_mb_publish(e);
         }
+        take_events(e);              /* of the ticks' sends */
         n = sc_tr_pollfds(e, pfds, SC_POLL_MAX);
         if (poll(pfds, (nfds_t)n, 50) > 0) {
             sc_tr_cork(e);
             sc_tr_handle(e, pfds, n);
+            take_events(e);
             sc_tr_uncork(e);
+            take_events(e);           /* of the flush */
         }
     }
     sc_cloud_stop(e);

@@ -1,8 +1,45 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
- * sc_engine.h -- the cluster engine process: one per httpd instance, forked by
- * httpd's parent (sc_supervisor.c) and running membership, the channel and
- * DeltaManager until it is told to leave.
+ * sc_engine.h -- the cluster engine process, and the map of the module.
+ *
+ * One engine per httpd instance: a daemon forked by httpd's parent in
+ * post_config (like mod_cgid's), which runs membership, the channel and
+ * DeltaManager, and outlives graceful restarts that leave the cluster
+ * configuration as it was.  Children never host it: they read what it
+ * publishes in shared memory and hand it their messages over a local socket.
+ *
+ * The layers, top to bottom.  Each file calls only the files below it; the
+ * transport reaches the layers above only through the handler table the
+ * engine gives it, and reports what befalls connections as queued events
+ * (build/check-layers.pl checks this at `make check`):
+ *
+ *   request side   mod_session_cluster.c (hooks, directives), sc_session.c
+ *                  (mod_session's store), sc_status.c (the page),
+ *                  sc_balancer.c (mod_proxy_balancer's workers)
+ *   parent/child   sc_supervisor.c: starts, keeps, replaces, stops the engine
+ *                  (sc_retained: what outlives a restart); sc_client.c: a
+ *                  child's requests to the engine
+ *   engine         sc_engine.c: the composition root: settings, the handler
+ *                  table, the event loop, the status it publishes
+ *   DeltaManager   sc_manager.c: session messages applied to the store, held
+ *                  deltas, state transfer, expiry
+ *   channel        sc_channel.c: sends that wait for an ACK, retries,
+ *                  broadcasts, answers to children; sc_cloud.c: members
+ *                  found in DNS (CloudMembershipService)
+ *   membership     sc_membership.c: who is in the cluster, heartbeats,
+ *                  failure detection
+ *   transport      sc_transport.c: sockets, connections, frames, sealing,
+ *                  replays, the Receiver's limits
+ *   ground         sc_proto.c (frames, heartbeats), sc_repl.c (session
+ *                  messages and deltas), sc_crypto.c, sc_shm.c (the published
+ *                  segment), sc_store.c (the session store), sc_config.c,
+ *                  sc_classes.c, sc_dump.c (the <Cluster> block)
+ *
+ * Data: sc_core.h holds the engine's structs (connections, members, sends
+ * waiting for an ACK, the engine); each layer's functions are in its header.
+ * A new frame type is a value in sc_proto.h plus one entry in the handler
+ * table (sc_engine.c) pointing at its layer's handler; a new DeltaManager
+ * message is one entry in sc_manager.c's table plus its codec in sc_repl.c.
  */
 #ifndef SC_ENGINE_H
 #define SC_ENGINE_H

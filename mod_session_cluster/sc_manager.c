@@ -845,3 +845,25 @@ void sc_dm_tick(sc_engine *e, apr_time_t now)
         sweep(e, now);
     }
 }
+
+/* DATA: a DeltaManager message (or a probe's filler), acknowledged after it
+ * is applied when its sender waits for that (synchronized_ack semantics). */
+void sc_dm_on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                         const unsigned char *payload)
+{
+    int ack_now = 1;
+    if (!c->peer) {
+        sc_tr_bad_frame(e, c, "DATA before HELLO");
+        return;
+    }
+    if (h->length > 0 && e->store) {
+        ack_now = sc_dm_on_message(e, c, payload, h->length,
+                                   (h->flags & SC_FF_ACK) ? h->seq : 0);
+        if (c->state == SC_CS_CLOSED) {
+            return;
+        }
+    }
+    if ((h->flags & SC_FF_ACK) && ack_now) {
+        sc_ch_ack(e, c->peer, c, h->seq, 1, NULL);
+    }
+}

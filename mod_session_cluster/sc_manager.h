@@ -16,6 +16,9 @@
  * or a version before it is missing): refused at once with FAIL_ACK. */
 int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
                      apr_uint64_t ack_seq);
+/* Frame handler (the engine's table): DATA. */
+void sc_dm_on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                         const unsigned char *payload);
 void sc_dm_tick(sc_engine *e, apr_time_t now);
 void sc_dm_shutdown(sc_engine *e);
 /* Expires every session here and on every member; returns how many. */

@@ -679,3 +679,82 @@ void sc_mb_publish(sc_engine *e)
         }
     }
 }
+
+/* A heartbeat on a member's connection (HELLO, PING or PONG): the member
+ * heard, and answered with ours unless it is an answer itself. */
+void sc_mb_on_heartbeat_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                              const unsigned char *payload)
+{
+    sc_heartbeat hb;
+    const char *err;
+    sc_peer *p;
+
+    if ((err = sc_heartbeat_decode(payload, h->length, &hb))) {
+        sc_tr_bad_frame(e, c, err);
+        return;
+    }
+    if (memcmp(hb.id, h->sender, SC_ID_LEN) != 0) {
+        sc_tr_bad_frame(e, c, "heartbeat id differs from the frame's sender");
+        return;
+    }
+    if (e->crypto && !c->hello_seen) {
+        /* the first heartbeat on this connection, not checked against its
+         * sender's frames yet (the transport's open_frame): from the
+         * incarnation known, its number must be new; a later incarnation
+         * starts a new window (sc_mb_on_heartbeat), an earlier one is refused
+         * there */
+        sc_peer *q = c->peer;
+        if (!q) {
+            for (q = e->peers; q; q = q->next) {
+                if (q->id_known && !memcmp(q->id, h->sender, SC_ID_LEN)) {
+                    break;
+                }
+            }
+        }
+        if (q && q->id_known && !memcmp(q->id, h->sender, SC_ID_LEN) && q->replay
+            && hb.incarnation == q->incarnation
+            && sc_replay_take(q->replay, h->seq) != 0) {
+            sc_tr_replayed(e, c);
+            return;
+        }
+    }
+    c->hello_seen = 1;
+    p = sc_mb_on_heartbeat(e, &hb, c, c->remote);
+    if (!p) {
+        /* refused or filtered (the connection is closed then), or a member
+         * that is not ours to list, which may still check that we live */
+        if (c->state == SC_CS_OPEN && h->type != SC_MSG_PONG) {
+            unsigned char buf[SC_HB_MAX_LEN];
+            apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+            sc_tr_send_frame(e, c, SC_MSG_PONG, 0, ++e->seq, buf, n);
+        }
+        return;
+    }
+    if (c->kind == SC_CONN_IN && !c->peer) {
+        c->peer = p;
+    }
+    if (c->kind == SC_CONN_OUT && c->peer == p) {
+        p->auth_backoff_ms = 0;       /* it answers on our connection */
+    }
+    if (e->crypto && !p->replay) {
+        p->replay = calloc(1, sizeof(*p->replay));
+        if (p->replay) {
+            sc_replay_take(p->replay, h->seq);
+        }
+    }
+    if (h->type != SC_MSG_PONG) {
+        unsigned char buf[SC_HB_MAX_LEN];
+        apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+        sc_tr_send_frame(e, c, SC_MSG_PONG, 0, ++e->seq, buf, n);
+    }
+}
+
+/* GOODBYE: the member leaves, or restarts. */
+void sc_mb_on_goodbye_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                            const unsigned char *payload)
+{
+    if (c->peer) {
+        sc_mb_on_goodbye(e, c->peer, h->length && payload[0] == SC_MS_RESTARTING
+                         ? "restarting" : "left");
+    }
+}

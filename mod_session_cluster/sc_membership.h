@@ -8,6 +8,11 @@
 #include "sc_core.h"
 
 void sc_mb_init(sc_engine *e);
+/* Frame handlers (the engine's table): HELLO, PING and PONG; GOODBYE. */
+void sc_mb_on_heartbeat_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                              const unsigned char *payload);
+void sc_mb_on_goodbye_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                            const unsigned char *payload);
 apr_size_t sc_mb_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size_t cap);
 sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
                             const char *from);

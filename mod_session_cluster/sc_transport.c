@@ -346,6 +346,51 @@ void sc_tr_close(sc_engine *e, sc_conn *c, const char *why)
     }
 }
 
+/* Queues an event for the layers above (sc_tr_next_event). */
+static void event_queue(sc_engine *e, int kind, sc_conn *c, sc_peer *p, const char *why)
+{
+    sc_tr_event *ev = calloc(1, sizeof(*ev));
+    if (!ev) {
+        return;
+    }
+    ev->kind = kind;
+    ev->conn = c;
+    ev->peer = p;
+    ev->goodbye = c ? c->goodbye : 0;
+    apr_cpystrn(ev->why, why ? why : "", sizeof(ev->why));
+    if (e->ev_tail) {
+        e->ev_tail->next = ev;
+    }
+    else {
+        e->ev_head = ev;
+    }
+    e->ev_tail = ev;
+}
+
+int sc_tr_next_event(sc_engine *e, sc_tr_event *out)
+{
+    sc_tr_event *ev = e->ev_head;
+    if (!ev) {
+        return 0;
+    }
+    e->ev_head = ev->next;
+    if (!e->ev_head) {
+        e->ev_tail = NULL;
+    }
+    *out = *ev;
+    out->next = NULL;
+    free(ev);
+    return 1;
+}
+
+/* The other side closed c, or it broke: closed here, and said above. */
+static void conn_lost(sc_engine *e, sc_conn *c)
+{
+    sc_peer *p = c->kind == SC_CONN_IPC ? NULL : c->peer;
+    sc_tr_close(e, c, "closed by the other side");
+    event_queue(e, SC_EV_LOST, c, p, "closed without goodbye");
+}
+
 void sc_tr_connect(sc_engine *e, sc_peer *p)
 {
     int fd, one = 1;
@@ -369,7 +414,7 @@ void sc_tr_connect(sc_engine *e, sc_peer *p)
         p->c.connect_failures++;
         e->shm->c.connect_failures++;
         if (err == ECONNREFUSED) {
-            sc_mb_on_refused(e, p, "connection refused");
+            event_queue(e, SC_EV_REFUSED, NULL, p, "connection refused");
         }
         return;
     }
@@ -415,7 +460,7 @@ static int conn_flush(sc_engine *e, sc_conn *c)
             continue;
         }
         else {
-            sc_ch_conn_broken(e, c);
+            conn_lost(e, c);
             return -1;
         }
     }
@@ -545,7 +590,7 @@ void sc_tr_mcast_send(sc_engine *e, int state)
     if (e->mcast_fd < 0 || !e->use_mcast_tx) {
         return;
     }
-    n = sc_mb_heartbeat(e, state, buf, sizeof(buf));
+    n = e->handlers->heartbeat(e, state, buf, sizeof(buf));
     if (n && e->crypto) {
         /* "SCE2", then the heartbeat sealed with the magic as its data */
         unsigned char sealed[4 + SC_HB_MAX_LEN + SC_SEAL_OVERHEAD];
@@ -687,8 +732,9 @@ static void auth_failure(sc_engine *e, sc_conn *c, const char *from, int replay)
     }
     else if (c && c->kind == SC_CONN_OUT && c->peer) {
         /* the member's answer on our own connection: it uses another key */
-        sc_mb_on_auth_refused(e, c->peer, replay == 2 ? "it answered with a replayed frame"
-                                                      : "its answer is not authentic");
+        event_queue(e, SC_EV_AUTH_REFUSED, NULL, c->peer,
+                    replay == 2 ? "it answered with a replayed frame"
+                                : "its answer is not authentic");
     }
     if (n <= 10 || n % 100 == 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1290)
@@ -799,14 +845,22 @@ int sc_replay_take(sc_replay *w, apr_uint64_t seq)
     return 0;
 }
 
-/* A complete frame from a member's connection. */
+void sc_tr_bad_frame(sc_engine *e, sc_conn *c, const char *why)
+{
+    bad_input(e, c, why, 0);
+    sc_tr_close(e, c, why);
+}
+
+void sc_tr_replayed(sc_engine *e, sc_conn *c)
+{
+    auth_failure(e, c, c->remote, 2);
+}
+
+/* A complete frame from a member's connection: counted, then handed to the
+ * handler of its type. */
 static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
                      const unsigned char *payload)
 {
-    sc_heartbeat hb;
-    const char *err;
-    sc_peer *p;
-
     e->shm->c.msgs_in++;
     e->shm->c.bytes_in += SC_FRAME_HDR_LEN + h->length + h->tag_length;
     if (c->peer) {
@@ -814,116 +868,11 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         c->peer->c.bytes_in += SC_FRAME_HDR_LEN + h->length + h->tag_length;
         c->peer->last_heard = apr_time_now();
     }
-
-    switch (h->type) {
-    case SC_MSG_HELLO:
-    case SC_MSG_PING:
-    case SC_MSG_PONG:
-        if ((err = sc_heartbeat_decode(payload, h->length, &hb))) {
-            bad_input(e, c, err, 0);
-            sc_tr_close(e, c, err);
-            return;
-        }
-        if (memcmp(hb.id, h->sender, SC_ID_LEN) != 0) {
-            bad_input(e, c, "heartbeat id differs from the frame's sender", 0);
-            sc_tr_close(e, c, "sender mismatch");
-            return;
-        }
-        if (e->crypto && !c->hello_seen) {
-            /* the first heartbeat on this connection, not checked against its
-             * sender's frames yet (open_frame): from the incarnation known,
-             * its number must be new; a later incarnation starts a new window
-             * (sc_mb_on_heartbeat), an earlier one is refused there */
-            sc_peer *q = c->peer;
-            if (!q) {
-                for (q = e->peers; q; q = q->next) {
-                    if (q->id_known && !memcmp(q->id, h->sender, SC_ID_LEN)) {
-                        break;
-                    }
-                }
-            }
-            if (q && q->id_known && !memcmp(q->id, h->sender, SC_ID_LEN) && q->replay
-                && hb.incarnation == q->incarnation
-                && sc_replay_take(q->replay, h->seq) != 0) {
-                auth_failure(e, c, c->remote, 2);
-                return;
-            }
-        }
-        c->hello_seen = 1;
-        p = sc_mb_on_heartbeat(e, &hb, c, c->remote);
-        if (!p) {
-            /* refused or filtered (the connection is closed then), or a member
-             * that is not ours to list, which may still check that we live */
-            if (c->state == SC_CS_OPEN && h->type != SC_MSG_PONG) {
-                unsigned char buf[SC_HB_MAX_LEN];
-                apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
-                sc_tr_send_frame(e, c, SC_MSG_PONG, 0, ++e->seq, buf, n);
-            }
-            return;
-        }
-        if (c->kind == SC_CONN_IN && !c->peer) {
-            c->peer = p;
-        }
-        if (c->kind == SC_CONN_OUT && c->peer == p) {
-            p->auth_backoff_ms = 0;   /* it answers on our connection */
-        }
-        if (e->crypto && !p->replay) {
-            p->replay = calloc(1, sizeof(*p->replay));
-            if (p->replay) {
-                sc_replay_take(p->replay, h->seq);
-            }
-        }
-        if (h->type != SC_MSG_PONG) {
-            unsigned char buf[SC_HB_MAX_LEN];
-            apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
-            sc_tr_send_frame(e, c, SC_MSG_PONG, 0, ++e->seq, buf, n);
-        }
-        break;
-
-    case SC_MSG_GOODBYE:
-        c->goodbye = 1;
-        if (c->peer) {
-            sc_mb_on_goodbye(e, c->peer, h->length && payload[0] == SC_MS_RESTARTING
-                             ? "restarting" : "left");
-        }
-        break;
-
-    case SC_MSG_DATA:
-        if (!c->peer) {
-            bad_input(e, c, "DATA before HELLO", 0);
-            sc_tr_close(e, c, "DATA before HELLO");
-            return;
-        }
-        {
-            int ack_now = 1;
-            if (h->length > 0 && e->store) {
-                /* a DeltaManager message, or a probe's filler (ignored) */
-                ack_now = sc_dm_on_message(e, c, payload, h->length,
-                                           (h->flags & SC_FF_ACK) ? h->seq : 0);
-                if (c->state == SC_CS_CLOSED) {
-                    return;
-                }
-            }
-            if ((h->flags & SC_FF_ACK) && ack_now) {
-                /* after processing: synchronized_ack semantics */
-                sc_ch_ack(e, c->peer, c, h->seq, 1, NULL);
-            }
-        }
-        break;
-
-    case SC_MSG_ACK:
-    case SC_MSG_FAIL_ACK:
-        if (h->length < 8) {
-            bad_input(e, c, "short ACK", 0);
-            sc_tr_close(e, c, "short ACK");
-            return;
-        }
-        sc_ch_on_ack(e, c, sc_get64(payload), h->type == SC_MSG_ACK,
-                         h->type == SC_MSG_FAIL_ACK && h->length > 8
-                             ? apr_pstrmemdup(e->tmp, (const char *)payload + 8,
-                                              h->length - 8 > 200 ? 200 : h->length - 8)
-                             : NULL);
-        break;
+    if (h->type == SC_MSG_GOODBYE) {
+        c->goodbye = 1;               /* its close that follows is no loss */
+    }
+    if (h->type <= SC_MSG_MAX && e->handlers->frame[h->type]) {
+        e->handlers->frame[h->type](e, c, h, payload);
     }
 }
 
@@ -972,10 +921,10 @@ static void conn_read(sc_engine *e, sc_conn *c)
                 /* closed before it answered our HELLO: it refused what we
                  * sealed (another key), or us (its route conflict, its
                  * penalty, another domain); not again at once */
-                sc_mb_on_auth_refused(e, c->peer, "it closed our connection before "
-                                                  "answering");
+                event_queue(e, SC_EV_AUTH_REFUSED, NULL, c->peer,
+                            "it closed our connection before answering");
             }
-            sc_ch_conn_broken(e, c);
+            conn_lost(e, c);
             return;
         }
         c->rlen += (apr_size_t)n;
@@ -1020,7 +969,7 @@ static void conn_read(sc_engine *e, sc_conn *c)
                 int refused = 0;
                 e->tmp = e->frame_tmp;
                 if (c->kind == SC_CONN_IPC) {
-                    sc_engine_on_ipc(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
+                    e->handlers->ipc(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
                 }
                 else if (e->crypto) {
                     const unsigned char *plain = open_frame(e, c, &h);
@@ -1066,7 +1015,7 @@ static void on_connected(sc_engine *e, sc_conn *c)
             p->c.connect_failures++;
             e->shm->c.connect_failures++;
             if (err == ECONNREFUSED || err == ECONNRESET) {
-                sc_mb_on_refused(e, p, strerror(err));
+                event_queue(e, SC_EV_REFUSED, NULL, p, strerror(err));
             }
         }
         return;
@@ -1074,7 +1023,7 @@ static void on_connected(sc_engine *e, sc_conn *c)
     c->state = SC_CS_OPEN;
     /* the backoff is reset only once the member answers (sc_mb_on_heartbeat):
      * one that accepts and then closes must not be reconnected in a loop */
-    n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+    n = e->handlers->heartbeat(e, e->state, buf, sizeof(buf));
     /* flush what was queued while connecting, after the HELLO */
     {
         unsigned char *queued = c->wbuf;
@@ -1246,7 +1195,7 @@ static void mcast_read(sc_engine *e)
             continue;                 /* our own, looped back */
         }
         e->shm->c.heartbeats_in++;
-        sc_mb_on_heartbeat(e, &hb, NULL, from);
+        e->handlers->heard(e, &hb, NULL, from);
     }
 }
 
@@ -1255,22 +1204,12 @@ int sc_tr_pollfds(sc_engine *e, struct pollfd *pfds, int max)
     int n = 0;
     sc_conn *c, *next;
 
-    /* reap closed connections first */
-    for (c = e->conns; c; c = next) {
+    /* reap closed connections first, once the layers above have had every
+     * event that names them */
+    for (c = e->conns; c && !e->ev_head; c = next) {
         next = c->next;
         if (c->state == SC_CS_CLOSED) {
-            sc_pending *pd;
-            /* nothing may answer it once freed: neither an acknowledged send
-             * nor its broadcast (a group waits as long as one of its entries
-             * is listed; a child that gave up closed its connection first) */
-            for (pd = e->pending; pd; pd = pd->next) {
-                if (pd->ipc == c) {
-                    pd->ipc = NULL;
-                }
-                if (pd->group && pd->group->ipc == c) {
-                    pd->group->ipc = NULL;
-                }
-            }
+            e->handlers->forget(e, c);
             conn_free(e, c);
         }
     }

@@ -1,6 +1,6 @@
 #!perl
 # A graceful restart into a build of the module whose retained data and
-# shared memory are laid out differently (SC_RETAINED_LAYOUT, sc_engine.h)
+# shared memory are laid out differently (SC_RETAINED_LAYOUT, sc_supervisor.h)
 # must not read what the old build left in httpd's parent:
 #   - httpd refuses the new generation with SC1350, naming both layouts and
 #     telling the administrator to stop and start httpd; the parent exits
@@ -27,10 +27,10 @@ my $repo = SC::Cluster::repo_dir();
 my $apxs = $ENV{SC_APXS} || SC::Cluster::which('apxs') || SC::Cluster::which('apxs2');
 need($apxs, 'apxs (apache2-dev) to build the module with another layout');
 
-# the layout number of the module under test (sc_engine.h)
-my ($LAYOUT) = do { local (@ARGV, $/) = ("$repo/mod_session_cluster/sc_engine.h"); <> }
+# the layout number of the module under test (sc_supervisor.h)
+my ($LAYOUT) = do { local (@ARGV, $/) = ("$repo/mod_session_cluster/sc_supervisor.h"); <> }
     =~ /#define SC_RETAINED_LAYOUT (0x[0-9a-f]+)u/;
-die "no SC_RETAINED_LAYOUT in sc_engine.h\n" unless $LAYOUT;
+die "no SC_RETAINED_LAYOUT in sc_supervisor.h\n" unless $LAYOUT;
 
 # --- the other build --------------------------------------------------------
 my $tmp = File::Temp->newdir('sc-layout-XXXXXX', TMPDIR => 1);
