@@ -196,7 +196,8 @@ typedef struct {
     /* <Receiver> */
     const char *receiver_address;    /* address ("auto" or NULL: find one) */
     long receiver_port;              /* port */
-    long receiver_auto_bind;         /* autoBind (ports to try, capped at 65535) */
+    long receiver_auto_bind;         /* autoBind: ports to try from port on (the
+                                      * last one 65535 at most) */
     long max_message_size;           /* maxMessageSize (bytes) */
 
     /* <Transport> (the Tomcat 5.5 Sender's attributes folded in) */
