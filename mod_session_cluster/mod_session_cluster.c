@@ -11,7 +11,7 @@
  *   SessionClusterCookieName name [attributes]                       directory
  */
 #include "sc_private.h"
-#include "sc_engine.h"
+#include "sc_supervisor.h"
 #include "sc_session.h"
 #include "sc_balancer.h"
 #include "sc_status.h"
@@ -166,20 +166,6 @@ static const char *sc_cmd_cluster_apply(cmd_parms *cmd, void *dummy, const char 
 /* ------------------------------------------------------------------------- */
 /* The other directives                                                       */
 /* ------------------------------------------------------------------------- */
-
-int sc_valid_route(const char *r)
-{
-    apr_size_t n = strlen(r);
-    if (n == 0 || n > SC_MAX_ROUTE_LEN) {
-        return 0;
-    }
-    for (; *r; r++) {
-        if (!apr_isalnum(*r) && *r != '-' && *r != '_') {
-            return 0;
-        }
-    }
-    return 1;
-}
 
 static const char *sc_cmd_route(cmd_parms *cmd, void *dummy, const char *arg)
 {
@@ -351,7 +337,9 @@ static const command_rec sc_cmds[] = {
 /* The effective configuration                                                */
 /* ------------------------------------------------------------------------- */
 
-void sc_dump_all(apr_pool_t *p, server_rec *s, apr_array_header_t *lines)
+/* The effective configuration as text: the module's own directives, then the
+ * cluster block (sc_dump.c). */
+static void sc_dump_all(apr_pool_t *p, server_rec *s, apr_array_header_t *lines)
 {
     sc_server_rec *sr = server_rec_of(s);
     server_rec *vs;
@@ -481,7 +469,7 @@ static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     return bad ? !OK : OK;
 }
 
-/* Starts, keeps or replaces the cluster engine (sc_engine.c). */
+/* Starts, keeps or replaces the cluster engine (sc_supervisor.c). */
 static int sc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
                           server_rec *s)
 {
@@ -494,7 +482,7 @@ static int sc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
     }
     observer = !sr->conf.route && sr->conf.balancers->nelts > 0;
     sc_balancer_post_config(pconf, s);
-    return sc_engine_post_config(pconf, s, sr->conf.cluster,
+    return sc_supervisor_post_config(pconf, s, sr->conf.cluster,
                                  sr->conf.route ? sr->conf.route : "front", observer);
 }
 

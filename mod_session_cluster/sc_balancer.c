@@ -27,7 +27,7 @@
  * (about every ten seconds; without mod_watchdog, the only refresh without
  * requests).
  */
-#include "sc_engine.h"
+#include "sc_supervisor.h"
 #include "sc_balancer.h"
 
 #include "mod_proxy.h"

@@ -2315,3 +2315,18 @@ const char *sc_config_read_block(cmd_parms *cmd, const char *args,
     bt.tags = sc.tags;
     return parse_block(cmd->pool, cmd->temp_pool, cmd->server, &bt, cfg);
 }
+
+/* A route (SessionClusterRoute, jvmRoute): 1-63 letters, digits, '-' or '_'. */
+int sc_valid_route(const char *r)
+{
+    apr_size_t n = strlen(r);
+    if (n == 0 || n > SC_MAX_ROUTE_LEN) {
+        return 0;
+    }
+    for (; *r; r++) {
+        if (!apr_isalnum(*r) && *r != '-' && *r != '_') {
+            return 0;
+        }
+    }
+    return 1;
+}

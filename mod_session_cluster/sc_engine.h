@@ -69,11 +69,4 @@ typedef struct {
 /* The engine process: runs until told to leave, then exits. */
 void sc_engine_run(const sc_engine_args *a) __attribute__((noreturn));
 
-/* transitional: request-side files still include this header */
-#include "sc_supervisor.h"
-#include "sc_client.h"
-#define sc_engine_request sc_client_request
-#define sc_engine_probe sc_client_probe
-#define sc_engine_post_config sc_supervisor_post_config
-
 #endif /* SC_ENGINE_H */

@@ -76,8 +76,5 @@ typedef struct {
 void sc_warn_once(server_rec *s, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* The effective configuration as text: the cluster block (sc_dump.c) plus the
- * module's own directives. */
-void sc_dump_all(apr_pool_t *p, server_rec *s, apr_array_header_t *lines);
 
 #endif /* SC_PRIVATE_H */

@@ -16,7 +16,8 @@
  * mod_session's hooks are looked up at run time, so the module also loads on a
  * front balancer without mod_session.
  */
-#include "sc_engine.h"
+#include "sc_supervisor.h"
+#include "sc_client.h"
 #include "sc_repl.h"
 #include "sc_session.h"
 
@@ -301,7 +302,7 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
         }
         return;
     }
-    if (!sc_engine_request(r->pool, r->server, NULL, b->buf, b->len, acked, &result, &ms)) {
+    if (!sc_client_request(r->pool, r->server, NULL, b->buf, b->len, acked, &result, &ms)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1274)
                       "replication of %s: %s", what, result);
         if (acked) {

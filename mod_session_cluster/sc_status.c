@@ -20,7 +20,8 @@
  * this member draining or ready, expire one session or all, reset the
  * counters, redo the state transfer.
  */
-#include "sc_engine.h"
+#include "sc_supervisor.h"
+#include "sc_client.h"
 #include "sc_repl.h"
 #include "sc_balancer.h"
 #include "sc_status.h"
@@ -993,7 +994,7 @@ static int expire_one(request_rec *r, sc_retained *ret, const char *id)
     sc_buf_init(&b, r->pool, 128);
     sc_buf_u8(&b, SC_REPL_EXPIRE);
     sc_buf_id(&b, id);
-    if (!sc_engine_request(r->pool, r->server, NULL, b.buf, b.len,
+    if (!sc_client_request(r->pool, r->server, NULL, b.buf, b.len,
                            ret->cfg->set->replication_acked, &result, &ms)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1114)
                       "cluster-manager: expiry of %s not replicated: %s", id, result);
@@ -1119,7 +1120,7 @@ static int ping_page(request_rec *r, apr_table_t *args)
                       "cluster-manager: bad ping request");
         return HTTP_BAD_REQUEST;
     }
-    ok = sc_engine_probe(r->pool, r->server, route, (apr_size_t)size, acked, &result, &ms);
+    ok = sc_client_probe(r->pool, r->server, route, (apr_size_t)size, acked, &result, &ms);
     ap_set_content_type(r, "text/plain; charset=utf-8");
     ap_rprintf(r, "Ping: %s\nSize: %" APR_INT64_T_FMT "\nMode: %s\nResult: %s\n"
                "TimeMs: %.3f\nDetail: %s\n", route, size, acked ? "ack" : "no-ack",
@@ -1183,6 +1184,22 @@ static int session_page(request_rec *r, apr_table_t *args)
 /* ------------------------------------------------------------------------- */
 /* The handler                                                                */
 /* ------------------------------------------------------------------------- */
+
+/* The effective configuration, as httpd -D DUMP_CLUSTER prints it: from the
+ * module's optional function (mod_session_cluster.c), a line each. */
+static void effective_config(request_rec *r, apr_array_header_t *lines)
+{
+    APR_OPTIONAL_FN_TYPE(sc_effective_config) *fn = APR_RETRIEVE_OPTIONAL_FN(sc_effective_config);
+    char *text = fn ? (char *)fn(r->pool, r->server) : NULL;
+    char *line, *last;
+    if (!text) {
+        APR_ARRAY_PUSH(lines, const char *) = "# no <Cluster> block";
+        return;
+    }
+    for (line = apr_strtok(text, "\n", &last); line; line = apr_strtok(NULL, "\n", &last)) {
+        APR_ARRAY_PUSH(lines, const char *) = line;
+    }
+}
 
 int sc_status_handler(request_rec *r)
 {
@@ -1258,7 +1275,7 @@ int sc_status_handler(request_rec *r)
     m.lines = apr_array_make(r->pool, 8, sizeof(const char *));
     m.config = apr_array_make(r->pool, 256, sizeof(const char *));
     gather(&m, v);
-    sc_dump_all(r->pool, r->server, m.config);
+    effective_config(r, m.config);
 
     if (!strcmp(fmt, "auto")) {
         ap_set_content_type(r, "text/plain; charset=utf-8");
