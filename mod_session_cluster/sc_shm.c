@@ -44,8 +44,7 @@ const char *sc_shm_check(const sc_shm_t *s, apr_pool_t *p)
 {
     const char *diff = NULL;
     if (s->magic != SC_SHM_MAGIC) {
-        return apr_psprintf(p, "the status segment does not start with this module's "
-                            "magic number (found 0x%08x, expected 0x%08x)",
+        return apr_psprintf(p, "magic number 0x%08x (this build: 0x%08x)",
                             (unsigned)s->magic, (unsigned)SC_SHM_MAGIC);
     }
     sc_layout_differs(p, &diff, "version", s->version, SC_SHM_VERSION);
@@ -55,8 +54,7 @@ const char *sc_shm_check(const sc_shm_t *s, apr_pool_t *p)
                       sizeof(sc_shm_member));
     sc_layout_differs(p, &diff, "member rows", s->max_members, SC_MAX_MEMBERS);
     sc_layout_differs(p, &diff, "bytes in all", s->total_size, sizeof(sc_shm_t));
-    return diff ? apr_pstrcat(p, "the status segment was laid out by another build: ",
-                              diff, NULL) : NULL;
+    return diff;
 }
 
 /* A writer makes the sequence odd, writes, and makes it even.  One that died

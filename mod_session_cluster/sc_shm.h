@@ -146,8 +146,9 @@ typedef struct {
 apr_status_t sc_shm_create(apr_pool_t *p, sc_shm_t **out);
 
 /* Was the segment laid out by this build (a graceful restart keeps it and
- * may load another build of the module)?  NULL if so, else a sentence that
- * says what differs, found and expected, allocated from p. */
+ * may load another build of the module)?  NULL if so, else what differs,
+ * found and expected, allocated from p: "version 1 (this build: 2), bytes
+ * per member row 560 (this build: 568)". */
 const char *sc_shm_check(const sc_shm_t *shm, apr_pool_t *p);
 
 /* Appends "<what> <found> (this build: <expected>)" to *diff when found and

@@ -174,8 +174,7 @@ const char *sc_store_check(const sc_store *st, apr_pool_t *p)
     store_layout l;
 
     if (h->magic != SC_STORE_MAGIC) {
-        return apr_psprintf(p, "the session store does not start with this module's "
-                            "magic number (found 0x%08x, expected 0x%08x)",
+        return apr_psprintf(p, "magic number 0x%08x (this build: 0x%08x)",
                             (unsigned)h->magic, (unsigned)SC_STORE_MAGIC);
     }
     sc_layout_differs(p, &diff, "version", h->version, SC_STORE_VERSION);
@@ -187,8 +186,8 @@ const char *sc_store_check(const sc_store *st, apr_pool_t *p)
     if (!diff) {
         /* the same parts: laid out the same way for this capacity? */
         if (layout_of(h->capacity, h->slot_data, &l) != 0) {
-            return apr_psprintf(p, "the session store records %u sessions of %u bytes, "
-                                "more than this build can lay out",
+            return apr_psprintf(p, "%u sessions of %u bytes (this build: too many "
+                                "to lay out)",
                                 (unsigned)h->capacity, (unsigned)h->slot_data);
         }
         sc_layout_differs(p, &diff, "bytes in all", h->total_size, l.total);
@@ -206,8 +205,7 @@ const char *sc_store_check(const sc_store *st, apr_pool_t *p)
         sc_layout_differs(p, &diff, "tombstones at byte", (const char *)st->tombs - base,
                           l.tombs_at);
     }
-    return diff ? apr_pstrcat(p, "the session store was laid out by another build: ",
-                              diff, NULL) : NULL;
+    return diff;
 }
 
 static sc_sess *slot(sc_store *st, apr_int32_t i)

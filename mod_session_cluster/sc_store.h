@@ -190,8 +190,9 @@ typedef enum {
 apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
                              sc_store **out);
 /* Was the store laid out by this build (a graceful restart keeps it and may
- * load another build of the module)?  NULL if so, else a sentence that says
- * what differs, found and expected, allocated from p. */
+ * load another build of the module)?  NULL if so, else what differs, found
+ * and expected, allocated from p (as sc_shm_check).  With the same sizes,
+ * also where the parts lie for the store's capacity. */
 const char *sc_store_check(const sc_store *st, apr_pool_t *p);
 /* Reads a session; touch != 0 also records the access. */
 sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,

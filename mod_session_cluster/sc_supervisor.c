@@ -245,6 +245,30 @@ int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *
                      (unsigned)SC_RETAINED_LAYOUT);
         return !OK;
     }
+    /* the same retained layout, and yet segments laid out by another build
+     * (a version or a size changed without SC_RETAINED_LAYOUT): refuse
+     * before anything here reads or writes them */
+    {
+        const char *shm_diff = r->shm ? sc_shm_check(r->shm, pconf) : NULL;
+        const char *store_diff = r->store ? sc_store_check(r->store, pconf) : NULL;
+        if (shm_diff) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1387)
+                         "mod_session_cluster was replaced by a build that lays out the "
+                         "status segment differently from the one httpd kept: %s; a "
+                         "restart cannot carry it over: stop httpd and start it again",
+                         shm_diff);
+        }
+        if (store_diff) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1388)
+                         "mod_session_cluster was replaced by a build that lays out the "
+                         "session store differently from the one httpd kept: %s; a "
+                         "restart cannot carry the sessions over: stop httpd and start "
+                         "it again", store_diff);
+        }
+        if (shm_diff || store_diff) {
+            return !OK;
+        }
+    }
     if (!r->shm) {
         apr_status_t rv = sc_shm_create(s->process->pool, &r->shm);
         if (rv != APR_SUCCESS) {
@@ -287,15 +311,12 @@ int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *
         }
         return OK;
     }
-    if (cfg->local_member) {
-        const sc_value_t *u = sc_elem_value(cfg->local_member, "uniqueId");
-        if (u && u->nbytes == 16) {
-            memcpy(r->id, u->bytes, 16);
-        }
+    if (cfg->set->local_unique_id) {
+        memcpy(r->id, cfg->set->local_unique_id, 16);
     }
     if (!observer) {
-        long cap = sc_elem_num(cfg->manager, "maxActiveSessions");
-        long slot = sc_elem_num(cfg->manager, "maxSessionSize");
+        long cap = cfg->set->max_active_sessions;
+        long slot = cfg->set->max_session_size;
         if (cap <= 0) {
             cap = SC_DEFAULT_CAPACITY;
         }
@@ -322,7 +343,7 @@ int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *
         }
         /* how long an id not held here stays dead after a removal */
         sc_store_set_tomb_default(r->store,
-                                  sc_elem_num(cfg->manager, "maxInactiveInterval"));
+                                  cfg->set->max_inactive_s);
     }
     fp_ok = fingerprint(r, pconf, cfg, route, observer, fp) == 0;
     if (!fp_ok) {
