@@ -20,8 +20,8 @@
  * sc_proto.c.  Replaced (below): the transport (sc_tr_send_frame records what
  * would be sent, sc_tr_close marks the connection closed as the real one
  * does, sc_tr_connect gives the member a new open connection), the engine's
- * sc_ch_ack and sc_ch_broadcast (recorded), sc_elem_num (the two Manager
- * attributes the tick reads), and httpd's logging (fuzz/httpd_stubs.c).
+ * sc_ch_ack and sc_ch_broadcast (recorded), and httpd's logging
+ * (fuzz/httpd_stubs.c).  The settings are the target's (set, below).
  *
  * Known module bugs are tolerated with -DFUZZ_TOLERATE_<BUG> (Makefile.am's
  * FUZZ_KNOWN_BUGS; fuzz/README, "Known bugs").
@@ -126,6 +126,7 @@ static struct {
 static sc_engine eng;
 static sc_shm_t shm;
 static sc_cluster_cfg cfg;
+static sc_settings set;
 static sc_peer peer_a, peer_b;
 static sc_conn conn_in, out_a, out_b;
 
@@ -252,19 +253,6 @@ int sc_ch_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *exce
     s = record(msg, len);
     s->broadcast = 1;
     return 2;
-}
-
-long sc_elem_num(const sc_elem_t *el, const char *attr)
-{
-    (void)el;
-    if (!strcmp(attr, "sendAllSessionsSize")) {
-        return TRANSFER_BLOCK;
-    }
-    if (!strcmp(attr, "stateTransferTimeout")) {
-        return 60;
-    }
-    fprintf(stderr, "fuzz_dispatch: sc_elem_num(%s) is not provided\n", attr);
-    abort();
 }
 
 /* ---- reading messages back ---------------------------------------------------- */
@@ -539,6 +527,12 @@ static void reset(apr_pool_t *p)
     memset(&eng, 0, sizeof(eng));
     memset(&shm, 0, sizeof(shm));
     memset(&cfg, 0, sizeof(cfg));
+    memset(&set, 0, sizeof(set));
+    set.heartbeat_ms = 500;
+    set.max_message_size = 16 * 1024 * 1024;  /* Receiver maxMessageSize, the default */
+    set.send_all_sessions_size = TRANSFER_BLOCK;
+    set.state_transfer_timeout_s = 60;
+    cfg.set = &set;
     memset(&peer_a, 0, sizeof(peer_a));
     memset(&peer_b, 0, sizeof(peer_b));
     memset(&conn_in, 0, sizeof(conn_in));
@@ -551,10 +545,9 @@ static void reset(apr_pool_t *p)
     eng.store = st;
     eng.shm = &shm;
     eng.cfg = &cfg;
+    eng.set = &set;
     eng.route = "self";
     eng.started = now;
-    eng.frequency_ms = 500;
-    eng.max_message = 16 * 1024 * 1024;   /* Receiver maxMessageSize, the default */
     eng.state = SC_MS_STARTING;
     eng.listen_fd = eng.mcast_fd = eng.ipc_fd = -1;
     apr_pool_create(&eng.tmp, p);
@@ -568,7 +561,7 @@ static void reset(apr_pool_t *p)
     sc_tr_connect(&eng, &peer_a);
     sc_tr_connect(&eng, &peer_b);
     eng.transfer_from = &peer_a;         /* asked for a state transfer */
-    eng.transfer_started = eng.transfer_asked = now;
+    eng.transfer_started = now;
 
     rec.p = p;
     rec.sent = apr_array_make(p, 16, sizeof(sent_t));

@@ -57,29 +57,11 @@ sc_retained *sc_retained_get(server_rec *s)
     return NULL;
 }
 
-int sc_engine_request(apr_pool_t *p, server_rec *s, const char *route, const void *msg,
+int sc_client_request(apr_pool_t *p, server_rec *s, const char *route, const void *msg,
                       apr_size_t size, int acked, const char **result, double *ms)
 {
-    not_reached("sc_engine_request");
+    not_reached("sc_client_request");
     return 0;
-}
-
-long sc_elem_num(const sc_elem_t *el, const char *attr)
-{
-    not_reached("sc_elem_num");
-    return 0;
-}
-
-const char *sc_elem_str(const sc_elem_t *el, const char *attr)
-{
-    not_reached("sc_elem_str");
-    return NULL;
-}
-
-const sc_value_t *sc_elem_value(const sc_elem_t *el, const char *attr)
-{
-    not_reached("sc_elem_value");
-    return NULL;
 }
 
 /* apr-util's, for sc_session_register_hooks (not linked: not reached) */

@@ -22,8 +22,7 @@
  * above are the target's handler table (below): each handler records what it
  * is given; a heartbeat frame is taken as from one member (the connection is
  * then that member's) and a HELLO or PING answered with a fixed PONG.  Also
- * replaced: sc_elem_num, sc_elem_str, ap_runtime_dir_relative (abort: only
- * the listeners use them) and ap_unixd_config; httpd's logging
+ * replaced: ap_runtime_dir_relative (abort: only the listeners use it) and ap_unixd_config; httpd's logging
  * (fuzz/httpd_stubs.c).
  *
  * Properties:
@@ -194,18 +193,6 @@ static void take_events(sc_engine *e)
     }
 }
 
-long sc_elem_num(const sc_elem_t *el, const char *attr)
-{
-    fprintf(stderr, "fuzz_stream: sc_elem_num(%s) is not provided\n", attr);
-    abort();
-}
-
-const char *sc_elem_str(const sc_elem_t *el, const char *attr)
-{
-    fprintf(stderr, "fuzz_stream: sc_elem_str(%s) is not provided\n", attr);
-    abort();
-}
-
 AP_DECLARE(char *) ap_runtime_dir_relative(apr_pool_t *p, const char *fname)
 {
     fprintf(stderr, "fuzz_stream: ap_runtime_dir_relative is not provided\n");
@@ -271,6 +258,7 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
     static sc_engine e;
     static sc_shm_t shm;
     static sc_store store;      /* only tested for NULL: DATA goes to the dispatcher */
+    static sc_settings set;
     sc_conn *c;
     int sv[2], kind = mode & 3;
     size_t off = 0, k = 0;
@@ -287,7 +275,9 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
     e.store = &store;
     e.listen_fd = e.mcast_fd = e.ipc_fd = -1;
     e.handlers = &fz_handlers;
-    e.max_message = max_messages[((mode >> 3) & 7) % 5];
+    memset(&set, 0, sizeof(set));
+    set.max_message_size = max_messages[((mode >> 3) & 7) % 5];
+    e.set = &set;
     e.crypto = (mode & 4) && kind != 3 ? crypto : NULL;
     for (i = 0; i < SC_ID_LEN; i++) {
         e.id[i] = FUZZ_SELF_ID_BYTE(i);

@@ -162,7 +162,7 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
             e->shm->c.send_failures++;
             pd->peer->c.send_failures++;
             group_settle(e, pd, 0, apr_psprintf(e->tmp, "no ACK from %s within %ld ms",
-                                                pd->peer->route, e->send_timeout_ms));
+                                                pd->peer->route, e->set->send_timeout_ms));
             pending_remove(e, pd);
         }
         else if (now > pd->deadline) {
@@ -174,7 +174,7 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
                              (double)(now - pd->started) / 1000.0,
                              apr_psprintf(e->tmp, "no ACK from %s within %ld ms "
                                           "(Transport timeout)", pd->peer->route,
-                                          e->send_timeout_ms));
+                                          e->set->send_timeout_ms));
             pending_remove(e, pd);
         }
     }
@@ -191,7 +191,7 @@ void sc_ch_on_conn_lost(sc_engine *e, sc_peer *p)
         if (pd->peer != p) {
             continue;
         }
-        if (pd->tries <= e->max_retries && p->view == SC_VIEW_ALIVE) {
+        if (pd->tries <= e->set->max_retries && p->view == SC_VIEW_ALIVE) {
             pd->tries++;
             sc_tr_connect(e, p);
             pd->seq = ++e->seq;       /* a number of its own, as every frame */
@@ -257,7 +257,7 @@ static sc_pending *pending_new(sc_engine *e, sc_peer *p, apr_uint64_t seq,
     pd->seq = seq;
     pd->peer = p;
     pd->started = apr_time_now();
-    pd->deadline = pd->started + apr_time_from_msec(e->send_timeout_ms);
+    pd->deadline = pd->started + apr_time_from_msec(e->set->send_timeout_ms);
     pd->tries = 1;
     pd->frame_len = len;
     pd->frame = malloc(len ? len : 1);

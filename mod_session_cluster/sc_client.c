@@ -101,7 +101,7 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
         *result = "bad route";
         return 0;
     }
-    timeout_ms = sc_elem_num(r->cfg->transport, "timeout") + 2000;
+    timeout_ms = r->cfg->set->send_timeout_ms + 2000;
     len = SC_FRAME_HDR_LEN + 1 + rlen + size;
     req = apr_palloc(p, len);
     memset(&h, 0, sizeof(h));

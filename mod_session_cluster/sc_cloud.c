@@ -91,9 +91,8 @@ static void *APR_THREAD_FUNC resolver(apr_thread_t *t, void *data)
 
 int sc_cloud_start(sc_engine *e)
 {
-    sc_elem_t *m = e->cfg->membership;
-    const char *provider = sc_elem_str(m, "membershipProviderClassName");
-    const char *name = sc_elem_str(m, "dnsServiceName");
+    const char *provider = e->set->cloud_provider;
+    const char *name = e->set->cloud_dns_name;
     sc_dns *d;
 
     if (!provider || (strcasecmp(provider, "dns") != 0
@@ -116,7 +115,7 @@ int sc_cloud_start(sc_engine *e)
     }
     d = apr_pcalloc(e->pool, sizeof(*d));
     d->name = apr_pstrdup(e->pool, name);
-    d->interval_ms = sc_elem_num(m, "refreshInterval");
+    d->interval_ms = e->set->cloud_refresh_ms;
     if (apr_thread_mutex_create(&d->lock, APR_THREAD_MUTEX_DEFAULT, e->pool) != APR_SUCCESS
         || apr_thread_create(&d->thread, NULL, resolver, d, e->pool) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1252)

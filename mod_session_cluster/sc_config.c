@@ -476,27 +476,9 @@ sc_elem_t *sc_elem_new(apr_pool_t *p, const sc_class_def *cls,
     return el;
 }
 
-const sc_value_t *sc_elem_value(const sc_elem_t *el, const char *attr)
-{
-    int i = el ? sc_attr_index(el->cls, attr, NULL) : -1;
-    return i < 0 ? NULL : &el->values[i];
-}
-
 int sc_cluster_encrypted(const sc_cluster_cfg *cfg)
 {
     return cfg->set->encrypted;
-}
-
-long sc_elem_num(const sc_elem_t *el, const char *attr)
-{
-    const sc_value_t *v = sc_elem_value(el, attr);
-    return v ? v->num : -1;
-}
-
-const char *sc_elem_str(const sc_elem_t *el, const char *attr)
-{
-    const sc_value_t *v = sc_elem_value(el, attr);
-    return v ? v->str : NULL;
 }
 
 /* ------------------------------------------------------------------------- */
@@ -2041,16 +2023,6 @@ static const char *build(sc_builder *b, xmlNodePtr root)
 /* ------------------------------------------------------------------------- */
 /* What the interceptors do here                                              */
 /* ------------------------------------------------------------------------- */
-
-long sc_cfg_heartbeat_ms(const sc_cluster_cfg *cfg)
-{
-    return cfg->set->heartbeat_ms;
-}
-
-long sc_cfg_tcp_ping_ms(const sc_cluster_cfg *cfg)
-{
-    return cfg->set->tcp_ping_ms;
-}
 
 apr_array_header_t *sc_cfg_interceptor_notes(apr_pool_t *p, const sc_cluster_cfg *cfg)
 {

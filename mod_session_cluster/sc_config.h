@@ -298,11 +298,6 @@ const char *sc_parse_send_options(const char *text, long *out);
 const char *sc_send_options_names(apr_pool_t *p, long opts);
 sc_elem_t *sc_elem_new(apr_pool_t *p, const sc_class_def *cls,
                        const char *class_name, const char *file, int line);
-/* Unchecked lookups by name (-1/NULL for a name the class does not have): only
- * for the engine until it reads cfg->set; new code reads cfg->set. */
-long sc_elem_num(const sc_elem_t *el, const char *attr);
-const char *sc_elem_str(const sc_elem_t *el, const char *attr);
-const sc_value_t *sc_elem_value(const sc_elem_t *el, const char *attr);
 
 /* ---- the block reader (sc_config.c) ---- */
 /* Reads the body of a <Cluster ...> section from cmd->config_file (the directive
@@ -318,10 +313,6 @@ const char *sc_config_parse_text(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s
                                  sc_cluster_cfg **cfg);
 
 /* ---- what the engine makes of the block (sc_config.c) ---- */
-/* cfg->set->heartbeat_ms and cfg->set->tcp_ping_ms, for the engine until it
- * reads the fields. */
-long sc_cfg_heartbeat_ms(const sc_cluster_cfg *cfg);
-long sc_cfg_tcp_ping_ms(const sc_cluster_cfg *cfg);
 /* What the interceptors do here where it is not what Tomcat's do (one text
  * each): the build adds them to the block's notes, the engine logs them. */
 apr_array_header_t *sc_cfg_interceptor_notes(apr_pool_t *p, const sc_cluster_cfg *cfg);

@@ -173,17 +173,10 @@ struct sc_engine {
     apr_uint64_t incarnation;
     apr_time_t started;
     int state;                         /* sc_member_state */
-    /* what the block asked for */
-    int use_mcast_rx, use_mcast_tx;
-    int has_tcp_fd, has_throughput, has_domain_filter;
-    long frequency_ms, drop_ms;        /* the membership's heartbeat period, dropTime */
-    long connect_timeout_ms, check_timeout_ms;
-    long send_timeout_ms, max_retries;
-    long ping_interval_ms;             /* TCP pings: frequency, or TcpPingInterceptor's
-                                        * interval when shorter */
-    long throughput_interval;
-    apr_uint32_t max_message;
-    long send_options;
+    const sc_settings *set;            /* the block's settings (cfg->set) */
+    int use_mcast_rx, use_mcast_tx;    /* multicast heartbeats heard, sent: as the
+                                        * block asks, off if the group cannot be
+                                        * joined */
     unsigned char domain[SC_DOMAIN_MAX];
     int domain_len;
     /* sockets */
@@ -215,7 +208,7 @@ struct sc_engine {
     sc_store *store;
     /* DeltaManager (sc_manager.c) */
     sc_peer *transfer_from;            /* the member sending us its sessions */
-    apr_time_t transfer_started, transfer_asked;
+    apr_time_t transfer_started;
     apr_uint32_t transfer_received;
     sc_transfer_out *transfers;
     sc_held *held;

@@ -52,99 +52,44 @@ static void on_usr2(int sig)
     engine_stop = 2;                  /* being replaced: announce a restart */
 }
 
-static sc_elem_t *find_interceptor(sc_cluster_cfg *cfg, sc_class_id id)
-{
-    int i;
-    for (i = 0; i < cfg->interceptors->nelts; i++) {
-        sc_elem_t *el = APR_ARRAY_IDX(cfg->interceptors, i, sc_elem_t *);
-        if (el->cls->id == id) {
-            return el;
-        }
-    }
-    return NULL;
-}
-
-/* What the block asks of the engine; reports interceptors it does not run. */
+/* What the block asks of the engine (cfg->set); reports the interceptors it
+ * does not run. */
 static int engine_settings(sc_engine *e)
 {
-    sc_cluster_cfg *cfg = e->cfg;
-    sc_elem_t *m = cfg->membership, *el;
-    long start = sc_elem_num(cfg->cluster, "channelStartOptions");
-    const char *missing = NULL;
-    int i;
+    const sc_settings *set = e->cfg->set;
 
-    e->use_mcast_rx = m->cls->id == SC_C_MCAST_SERVICE && (start & 4);
-    e->use_mcast_tx = m->cls->id == SC_C_MCAST_SERVICE && (start & 8);
-    e->frequency_ms = sc_cfg_heartbeat_ms(cfg);
-    e->drop_ms = sc_elem_num(m, m->cls->id == SC_C_MCAST_SERVICE ? "dropTime"
-                                                                 : "expirationTime");
-    /* TcpPingInterceptor: TCP pings more often than the heartbeats, never
-     * the multicast heartbeat itself */
-    e->ping_interval_ms = sc_cfg_tcp_ping_ms(cfg);
-    el = find_interceptor(cfg, SC_C_TCP_FAILURE_DETECTOR);
-    e->has_tcp_fd = el != NULL;
-    e->check_timeout_ms = el ? sc_elem_num(el, "connectTimeout") : 1000;
-    el = find_interceptor(cfg, SC_C_THROUGHPUT);
-    e->has_throughput = el != NULL;
-    e->throughput_interval = el ? sc_elem_num(el, "interval") : 0;
-    e->send_timeout_ms = sc_elem_num(cfg->transport, "timeout");
-    e->max_retries = sc_elem_num(cfg->transport, "maxRetryAttempts");
-    e->max_message = (apr_uint32_t)sc_elem_num(cfg->receiver, "maxMessageSize");
-    e->send_options = sc_elem_num(cfg->cluster, "channelSendOptions");
-
-    /* the domain: DomainFilterInterceptor's, else the membership's */
-    el = find_interceptor(cfg, SC_C_DOMAIN_FILTER);
-    {
-        const sc_value_t *d = el ? sc_elem_value(el, "domain")
-                                 : (m->cls->id == SC_C_MCAST_SERVICE
-                                        ? sc_elem_value(m, "domain") : NULL);
-        if ((!d || !d->nbytes) && cfg->local_member) {
-            d = sc_elem_value(cfg->local_member, "domain");
-        }
-        if (d && d->nbytes) {
-            e->domain_len = d->nbytes > SC_DOMAIN_MAX ? SC_DOMAIN_MAX : d->nbytes;
-            memcpy(e->domain, d->bytes, (size_t)e->domain_len);
-        }
-        e->has_domain_filter = el != NULL;
+    e->set = set;
+    e->use_mcast_rx = set->mcast_receive;
+    e->use_mcast_tx = set->mcast_send;
+    if (set->domain && set->domain_len) {
+        e->domain_len = set->domain_len > SC_DOMAIN_MAX ? SC_DOMAIN_MAX : set->domain_len;
+        memcpy(e->domain, set->domain, (size_t)e->domain_len);
     }
-
-    for (i = 0; i < cfg->interceptors->nelts; i++) {
-        el = APR_ARRAY_IDX(cfg->interceptors, i, sc_elem_t *);
-        switch (el->cls->id) {
-        case SC_C_ENCRYPT: {
-            const sc_value_t *k = sc_elem_value(el, "encryptionKey");
-            const sc_value_t *pk = sc_elem_value(el, "previousEncryptionKey");
-            const char *alg = sc_elem_str(el, "encryptionAlgorithm");
-            const char *err;
-            if (!k || !k->nbytes) {
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1230)
-                             "EncryptInterceptor (%s:%d) has no encryptionKey: the engine "
-                             "does not start rather than send in clear", el->file, el->line);
-                return -1;
-            }
-            err = sc_crypto_create(e->pool, k->bytes, k->nbytes,
-                                   pk && pk->nbytes ? pk->bytes : NULL,
-                                   pk ? pk->nbytes : 0, &e->crypto);
-            if (err) {
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1291)
-                             "EncryptInterceptor (%s:%d): %s: the engine does not start",
-                             el->file, el->line, err);
-                return -1;
-            }
-            if (alg && strncasecmp(alg, "AES/GCM", 7) != 0) {
-                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1292)
-                             "EncryptInterceptor (%s:%d): encryptionAlgorithm %s is not "
-                             "authenticated; cluster traffic uses AES-%d-GCM instead",
-                             el->file, el->line, alg, k->nbytes * 8);
-            }
-            break;
+    if (set->encrypted) {
+        const char *err;
+        if (!set->encryption_key || !set->encryption_key_len) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1230)
+                         "EncryptInterceptor (%s:%d) has no encryptionKey: the engine "
+                         "does not start rather than send in clear", set->encrypt_file,
+                         set->encrypt_line);
+            return -1;
         }
-        default:
-            if (!sc_interceptor_runs(el->cls->id)) {
-                missing = missing ? apr_pstrcat(e->pool, missing, ", ",
-                                                el->cls->short_name, NULL)
-                                  : el->cls->short_name;
-            }
+        err = sc_crypto_create(e->pool, set->encryption_key, set->encryption_key_len,
+                               set->previous_encryption_key,
+                               set->previous_encryption_key_len, &e->crypto);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1291)
+                         "EncryptInterceptor (%s:%d): %s: the engine does not start",
+                         set->encrypt_file, set->encrypt_line, err);
+            return -1;
+        }
+        if (set->encryption_algorithm
+            && strncasecmp(set->encryption_algorithm, "AES/GCM", 7) != 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1292)
+                         "EncryptInterceptor (%s:%d): encryptionAlgorithm %s is not "
+                         "authenticated; cluster traffic uses AES-%d-GCM instead",
+                         set->encrypt_file, set->encrypt_line, set->encryption_algorithm,
+                         set->encryption_key_len * 8);
         }
     }
     if (!e->crypto) {
@@ -156,17 +101,18 @@ static int engine_settings(sc_engine *e)
     }
     {
         /* what the interceptors that run do here, where Tomcat's differ */
-        apr_array_header_t *notes = sc_cfg_interceptor_notes(e->pool, cfg);
+        apr_array_header_t *notes = sc_cfg_interceptor_notes(e->pool, e->cfg);
+        int i;
         for (i = 0; i < notes->nelts; i++) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1331) "%s",
                          APR_ARRAY_IDX(notes, i, const char *));
         }
     }
-    if (missing) {
+    if (set->not_run) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1231)
                      "interceptors named in the <Cluster> block but not implemented, "
-                     "so not run: %s", missing);
-        apr_cpystrn(e->shm->not_implemented, missing, sizeof(e->shm->not_implemented));
+                     "so not run: %s", set->not_run);
+        apr_cpystrn(e->shm->not_implemented, set->not_run, sizeof(e->shm->not_implemented));
     }
     return 0;
 }
@@ -287,8 +233,7 @@ static void publish_self(sc_engine *e)
                 sizeof(shm->membership));
     if (e->mcast_fd >= 0) {
         apr_snprintf(shm->mcast, sizeof(shm->mcast), "%s:%ld",
-                     sc_elem_str(e->cfg->membership, "address"),
-                     sc_elem_num(e->cfg->membership, "port"));
+                     e->set->mcast_address, e->set->mcast_port);
     }
     else {
         shm->mcast[0] = '\0';
@@ -301,10 +246,10 @@ static void throughput_tick(sc_engine *e)
 {
     apr_uint64_t total = e->shm->c.msgs_in + e->shm->c.msgs_out;
     double secs;
-    if (!e->has_throughput || e->throughput_interval <= 0) {
+    if (!e->set->has_throughput || e->set->throughput_interval <= 0) {
         return;
     }
-    if (total - e->thr_last_msgs < (apr_uint64_t)e->throughput_interval) {
+    if (total - e->thr_last_msgs < (apr_uint64_t)e->set->throughput_interval) {
         return;
     }
     e->thr_last_msgs = total;

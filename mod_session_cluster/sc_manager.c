@@ -541,7 +541,7 @@ int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_siz
 static void ask_for_state(sc_engine *e, apr_time_t now)
 {
     sc_peer *p;
-    long timeout_s = sc_elem_num(e->cfg->manager, "stateTransferTimeout");
+    long timeout_s = e->set->state_transfer_timeout_s;
 
     if (e->transfer_from && e->transfer_from->view == SC_VIEW_ALIVE
         && e->transfer_from->hb_state == SC_MS_READY) {
@@ -566,7 +566,6 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
                 e->transfer_started = now;
             }
             e->transfer_from = p;
-            e->transfer_asked = now;
             e->transfer_received = 0;
             send_to(e, p->out, &b);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1265)
@@ -584,8 +583,8 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
                 ready += p->hb_state == SC_MS_READY;
             }
         }
-        if (!ready && ((alive && now - e->started > apr_time_from_msec(e->frequency_ms))
-                       || now - e->started > apr_time_from_msec(e->frequency_ms * 2))) {
+        if (!ready && ((alive && now - e->started > apr_time_from_msec(e->set->heartbeat_ms))
+                       || now - e->started > apr_time_from_msec(e->set->heartbeat_ms * 2))) {
             e->state = SC_MS_READY;
             e->next_heartbeat = 0;         /* tell the others at once */
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1266)
@@ -652,7 +651,7 @@ static void send_tombstones(sc_engine *e, sc_conn *c)
     tc.e = e;
     tc.c = c;
     tc.n = 0;
-    tc.max = e->max_message > 64 * 1024 + 256 ? 64 * 1024 : e->max_message - 256;
+    tc.max = e->set->max_message_size > 64 * 1024 + 256 ? 64 * 1024 : e->set->max_message_size - 256;
     sc_buf_init(&tc.b, e->tmp, tc.max + 64);
     sc_buf_u8(&tc.b, SC_REPL_DEAD);
     sc_buf_u32(&tc.b, 0);
@@ -663,7 +662,7 @@ static void send_tombstones(sc_engine *e, sc_conn *c)
 static void send_transfers(sc_engine *e)
 {
     sc_transfer_out *t, **pp = &e->transfers;
-    long block = sc_elem_num(e->cfg->manager, "sendAllSessionsSize");
+    long block = e->set->send_all_sessions_size;
     if (block <= 0) {
         block = 1000;
     }
@@ -820,7 +819,7 @@ void sc_dm_shutdown(sc_engine *e)
 {
     apr_uint32_t n;
     if (!e->store || e->observer || !e->cfg->manager
-        || sc_elem_num(e->cfg->manager, "expireSessionsOnShutdown") != 1) {
+        || !e->set->expire_sessions_on_shutdown) {
         return;
     }
     n = sc_dm_expire_all(e);

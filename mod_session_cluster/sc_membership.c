@@ -90,18 +90,17 @@ static int resolve(sc_peer *p)
 void sc_mb_init(sc_engine *e)
 {
     int i;
-    for (i = 0; i < e->cfg->members->nelts; i++) {
-        sc_elem_t *m = APR_ARRAY_IDX(e->cfg->members, i, sc_elem_t *);
-        const sc_value_t *uid = sc_elem_value(m, "uniqueId");
+    for (i = 0; i < e->set->nmembers; i++) {
+        const sc_member_settings *m = &e->set->members[i];
         sc_peer *p = peer_new(e);
         if (!p) {
             break;
         }
         p->is_static = 1;
-        apr_cpystrn(p->host, sc_elem_str(m, "host"), sizeof(p->host));
-        p->port = (int)sc_elem_num(m, "port");
-        if (uid && uid->nbytes == 16) {
-            memcpy(p->id, uid->bytes, 16);
+        apr_cpystrn(p->host, m->host, sizeof(p->host));
+        p->port = (int)m->port;
+        if (m->unique_id) {
+            memcpy(p->id, m->unique_id, 16);
         }
         apr_snprintf(p->verdict, sizeof(p->verdict), "static member, not heard yet");
         if (p->port == e->self_port && !strcmp(p->host, e->self_addr)) {
@@ -228,7 +227,7 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
     hb_addr_text(hb, addr, sizeof(addr));
 
     /* DomainFilterInterceptor: members of another domain are not members */
-    if (e->has_domain_filter
+    if (e->set->has_domain_filter
         && (hb->domain_len != e->domain_len
             || memcmp(hb->domain, e->domain, (size_t)e->domain_len) != 0)) {
         ap_log_error(APLOG_MARK, APLOG_TRACE1, 0, e->s,
@@ -500,7 +499,7 @@ void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
     apr_snprintf(p->verdict, sizeof(p->verdict), "connection lost (%s): checking", why);
     e->shm->ic.fd_checks++;
     p->checking = 1;
-    p->check_deadline = apr_time_now() + apr_time_from_msec(e->check_timeout_ms);
+    p->check_deadline = apr_time_now() + apr_time_from_msec(e->set->tcp_check_timeout_ms);
     p->next_connect = 0;
     sc_tr_connect(e, p);
 }
@@ -523,7 +522,7 @@ void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why)
 void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
 {
     if (p->view == SC_VIEW_ALIVE || p->view == SC_VIEW_SUSPECT) {
-        if (e->has_tcp_fd || p->checking) {
+        if (e->set->has_tcp_failure_detector || p->checking) {
             sc_mb_set_view(e, p, SC_VIEW_DEAD,
                            apr_psprintf(e->tmp, "TCP check: %s", why));
         }
@@ -543,11 +542,11 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
     int send_ping = send_hb || now >= e->next_ping;
 
     if (send_hb) {
-        e->next_heartbeat = now + apr_time_from_msec(e->frequency_ms);
+        e->next_heartbeat = now + apr_time_from_msec(e->set->heartbeat_ms);
         sc_tr_mcast_send(e, e->state);
     }
     if (send_ping) {
-        e->next_ping = now + apr_time_from_msec(e->ping_interval_ms);
+        e->next_ping = now + apr_time_from_msec(e->set->tcp_ping_ms);
     }
     for (p = e->peers; p; p = p->next) {
         apr_interval_time_t silent = now - p->last_heard;
@@ -574,15 +573,15 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
 
         switch (p->view) {
         case SC_VIEW_ALIVE:
-            if (silent > apr_time_from_msec(e->drop_ms)) {
-                if (e->has_tcp_fd) {
+            if (silent > apr_time_from_msec(e->set->drop_ms)) {
+                if (e->set->has_tcp_failure_detector) {
                     sc_mb_set_view(e, p, SC_VIEW_SUSPECT, NULL);
                     apr_snprintf(p->verdict, sizeof(p->verdict),
                                  "silent for %" APR_TIME_T_FMT " ms: TCP check running",
                                  apr_time_as_msec(silent));
                     p->checking = 1;
                     e->shm->ic.fd_checks++;
-                    p->check_deadline = now + apr_time_from_msec(e->check_timeout_ms);
+                    p->check_deadline = now + apr_time_from_msec(e->set->tcp_check_timeout_ms);
                     if (p->out && p->out->state == SC_CS_OPEN) {
                         unsigned char buf[SC_HB_MAX_LEN];
                         apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
@@ -592,7 +591,7 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
                 else {
                     sc_mb_set_view(e, p, SC_VIEW_DEAD,
                                    apr_psprintf(e->tmp, "no heartbeat for %ld ms (dropTime)",
-                                                e->drop_ms));
+                                                e->set->drop_ms));
                 }
             }
             break;
@@ -601,11 +600,11 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
                 sc_mb_set_view(e, p, SC_VIEW_DEAD,
                                apr_psprintf(e->tmp, "no answer to the TCP check within "
                                             "%ld ms after %" APR_TIME_T_FMT " ms of silence",
-                                            e->check_timeout_ms, apr_time_as_msec(silent)));
+                                            e->set->tcp_check_timeout_ms, apr_time_as_msec(silent)));
             }
             break;
         case SC_VIEW_RESTARTING:
-            if (silent > apr_time_from_msec(e->drop_ms * 2)) {
+            if (silent > apr_time_from_msec(e->set->drop_ms * 2)) {
                 sc_mb_set_view(e, p, SC_VIEW_DEAD, "did not come back from its restart");
             }
             break;
@@ -614,10 +613,10 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
         }
         /* a lost connection's check that found neither refusal nor answer */
         if (p->checking && p->view == SC_VIEW_ALIVE && now > p->check_deadline) {
-            if (silent > apr_time_from_msec(e->check_timeout_ms)) {
+            if (silent > apr_time_from_msec(e->set->tcp_check_timeout_ms)) {
                 sc_mb_set_view(e, p, SC_VIEW_DEAD,
                                apr_psprintf(e->tmp, "connection lost and no answer within "
-                                            "%ld ms", e->check_timeout_ms));
+                                            "%ld ms", e->set->tcp_check_timeout_ms));
             }
             else {
                 p->checking = 0;

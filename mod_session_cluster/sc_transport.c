@@ -126,10 +126,9 @@ static socklen_t make_sa(struct sockaddr_storage *ss, int family,
 
 int sc_tr_listen(sc_engine *e)
 {
-    sc_elem_t *r = e->cfg->receiver;
-    const char *addr = sc_elem_str(r, "address");
-    long port = sc_elem_num(r, "port");
-    long tries = sc_elem_num(r, "autoBind");
+    const char *addr = e->set->receiver_address;
+    long port = e->set->receiver_port;
+    long tries = e->set->receiver_auto_bind;
     struct sockaddr_storage ss;
     socklen_t sl;
     int fd = -1, one = 1, i;
@@ -192,12 +191,11 @@ int sc_tr_listen(sc_engine *e)
 
 int sc_tr_mcast_open(sc_engine *e)
 {
-    sc_elem_t *m = e->cfg->membership;
-    const char *group = sc_elem_str(m, "address");
-    long port = sc_elem_num(m, "port");
-    const char *bind_addr = sc_elem_str(m, "bind");
-    long ttl = sc_elem_num(m, "ttl");
-    int loop = !sc_elem_num(m, "localLoopbackDisabled");
+    const char *group = e->set->mcast_address;
+    long port = e->set->mcast_port;
+    const char *bind_addr = e->set->mcast_bind;
+    long ttl = e->set->mcast_ttl;
+    int loop = !e->set->mcast_loopback_disabled;
     int fd, one = 1;
     struct sockaddr_in sin;
     struct ip_mreq mreq;
@@ -255,7 +253,7 @@ int sc_tr_mcast_open(sc_engine *e)
     e->mcast_fd = fd;
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1208)
                  "McastService: heartbeats every %ld ms on %s:%ld, dropTime %ld ms",
-                 e->frequency_ms, group, port, e->drop_ms);
+                 e->set->heartbeat_ms, group, port, e->set->drop_ms);
     return 0;
 }
 
@@ -476,7 +474,7 @@ static int conn_write(sc_engine *e, sc_conn *c, const unsigned char *data, apr_s
     if (c->state == SC_CS_CLOSED) {
         return -1;
     }
-    if (c->wlen - c->woff + len > (apr_size_t)e->max_message * 4 + 65536) {
+    if (c->wlen - c->woff + len > (apr_size_t)e->set->max_message_size * 4 + 65536) {
         /* the peer does not read: give up on it rather than buffer forever */
         apr_uint64_t n = ++e->shm->c.queue_full;
         if (c->peer) {
@@ -887,7 +885,7 @@ static void conn_read(sc_engine *e, sc_conn *c)
             break;                    /* the others' turn; poll brings us back */
         }
         if (c->rcap - c->rlen < 4096) {
-            apr_size_t limit = SC_FRAME_HDR_LEN + (apr_size_t)e->max_message + SC_TAG_MAX;
+            apr_size_t limit = SC_FRAME_HDR_LEN + (apr_size_t)e->set->max_message_size + SC_TAG_MAX;
             apr_size_t ncap = c->rcap ? c->rcap * 2 : SC_RBUF_INITIAL;
             unsigned char *nb;
             if (ncap > limit + 4096) {
@@ -949,8 +947,8 @@ static void conn_read(sc_engine *e, sc_conn *c)
              * none larger than maxMessageSize (the receive buffer's limit) */
             err = sc_frame_hdr_decode(c->rbuf, c->rlen,
                                       c->kind == SC_CONN_IN && !c->peer
-                                          && e->max_message > SC_PREHELLO_MAX
-                                          ? SC_PREHELLO_MAX : e->max_message, &h);
+                                          && e->set->max_message_size > SC_PREHELLO_MAX
+                                          ? SC_PREHELLO_MAX : e->set->max_message_size, &h);
             if (err) {
                 bad_input(e, c, err, 0);
                 sc_tr_close(e, c, err);
@@ -1068,8 +1066,8 @@ static const char *accept_refusal(sc_engine *e, const char *remote)
 void sc_tr_tick(sc_engine *e, apr_time_t now)
 {
     sc_conn *c;
-    apr_interval_time_t limit = apr_time_from_msec(e->send_timeout_ms > 0
-                                                   ? e->send_timeout_ms : 3000);
+    apr_interval_time_t limit = apr_time_from_msec(e->set->send_timeout_ms > 0
+                                                   ? e->set->send_timeout_ms : 3000);
     for (c = e->conns; c; c = c->next) {
         const char *why = NULL;
         if (c->kind != SC_CONN_IN || c->state != SC_CS_OPEN) {
