@@ -227,7 +227,7 @@ static void answer(sc_store *st, apr_uint64_t seq, int ok)
     }
 }
 
-/* sc_engine.c: answers frame 'seq' (ACK or FAIL_ACK with a reason). */
+/* sc_channel.c: answers frame 'seq' (ACK or FAIL_ACK with a reason). */
 void sc_ch_ack(sc_engine *e, sc_peer *p, sc_conn *c, apr_uint64_t seq, int ok,
                    const char *why)
 {

@@ -1,14 +1,15 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
- * mod_session_cluster.c -- module record, directives, configuration hooks and
- * the cluster-manager handler.
+ * mod_session_cluster.c -- module record, directives and configuration hooks
+ * (the cluster-manager page is sc_status.c).
  *
- * Directives (DESIGN.md section 2):
+ * Directives (the README's configuration reference):
  *   <Cluster className="...SimpleTcpCluster" ...> ... </Cluster>   server config
  *   SessionClusterRoute   name                                       server config
  *   SessionClusterBalancer balancer://name                           server config
  *   SessionCluster        On|Off                                     directory
  *   SessionClusterCookieName name [attributes]                       directory
+ *   SessionClusterChangeIdOnLogin On|Off                             directory
  */
 #include "sc_private.h"
 #include "sc_supervisor.h"

@@ -82,7 +82,6 @@ struct sc_peer {
                                         * no connection before next_connect */
     int checking;                      /* failure detector check running */
     apr_time_t check_deadline;
-    apr_time_t last_ping;
     char verdict[128];
     int from_dns;                      /* found by CloudMembershipService */
     sc_counters c;

@@ -7,7 +7,7 @@
  * tests can match single lines.  Printed by `httpd -t -D DUMP_CLUSTER` and by the
  * cluster-manager page.  Keys never leak: an encryptionKey prints as its size.
  * The same walk hands every value to sc_config_visit()'s visitor, keys as their
- * bytes, for the engine's fingerprint of the configuration (sc_engine.c).
+ * bytes, for the fingerprint of the configuration (sc_supervisor.c).
  */
 #include "sc_private.h"
 

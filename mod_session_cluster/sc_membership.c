@@ -568,7 +568,6 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
             apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
             sc_tr_send_frame(e, p->out, SC_MSG_PING, 0, ++e->seq, buf, n);
             e->shm->ic.pings_out++;
-            p->last_ping = now;
         }
 
         switch (p->view) {

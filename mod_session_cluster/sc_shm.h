@@ -12,7 +12,11 @@
  *   | sc_shm_member [64]     |  one slot per known member
  *   +------------------------+
  *
- * The engine is the only writer.  Readers copy a record under a sequence lock:
+ * The engine writes the records; besides it, only the parent writes (the
+ * page's nonce and the counters' start, in post_config, before any child
+ * reads), and a child's page action sets requested_state/requested_actions
+ * with atomic operations, which the engine takes.  Readers copy a record
+ * under a sequence lock:
  * the writer makes 'seq' odd, writes, makes it even; a reader retries while
  * the sequence is odd or changed, so it never sees a half-written record.
  * A writer killed inside its write leaves 'seq' odd: the next write still

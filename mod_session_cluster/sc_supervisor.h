@@ -37,7 +37,7 @@ typedef struct {
     sc_shm_t *shm;
     pid_t engine_pid;
     apr_proc_t proc;
-    /* SHA-256 of the configuration the engine runs (sc_engine.c: salted,
+    /* SHA-256 of the configuration the engine runs (sc_supervisor.c: salted,
      * keys included as bytes; in memory only, never printed) */
     unsigned char fingerprint[SC_FP_LEN];
     int fingerprint_set;
