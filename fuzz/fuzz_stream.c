@@ -22,8 +22,8 @@
  * above are the target's handler table (below): each handler records what it
  * is given; a heartbeat frame is taken as from one member (the connection is
  * then that member's) and a HELLO or PING answered with a fixed PONG.  Also
- * replaced: ap_runtime_dir_relative (abort: only the listeners use it) and ap_unixd_config; httpd's logging
- * (fuzz/httpd_stubs.c).
+ * replaced: httpd's logging, ap_runtime_dir_relative and ap_unixd_config
+ * (fuzz/httpd_stubs.c; only the listeners use the last two).
  *
  * Properties:
  *  - the same events (frames handed on, with their bytes), the same outcome
@@ -87,7 +87,7 @@ static void ev_u64(apr_uint64_t v)
     ev_put(&v, sizeof(v));
 }
 
-static void ev(char tag, const void *data, size_t len)
+static void ev_rec(char tag, const void *data, size_t len)
 {
     if (trace) {
         fprintf(stderr, "%c%zu ", tag, len);
@@ -115,7 +115,7 @@ static void fz_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
 {
     FUZZ_CHECK(c->kind == SC_CONN_IPC);
     ev_hdr(h);
-    ev('I', payload, h->length);
+    ev_rec('I', payload, h->length);
 }
 
 /* This member's heartbeat: a fixed one. */
@@ -143,7 +143,7 @@ static void fz_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
 {
     FUZZ_CHECK(c->kind != SC_CONN_IPC);
     ev_hdr(h);
-    ev('F', payload, h->length);
+    ev_rec('F', payload, h->length);
     if (h->type == SC_MSG_HELLO || h->type == SC_MSG_PING || h->type == SC_MSG_PONG) {
         c->hello_seen = 1;
         if (c->kind == SC_CONN_IN && !c->peer) {
@@ -189,22 +189,15 @@ static void take_events(sc_engine *e)
     while (sc_tr_next_event(e, &tev)) {
         char tag = tev.kind == SC_EV_LOST ? 'B' : tev.kind == SC_EV_REFUSED ? 'R' : 'U';
         FUZZ_CHECK(tev.kind != SC_EV_AUTH_REFUSED || tev.peer == &member);
-        ev(tag, tev.why, strlen(tev.why));
+        ev_rec(tag, tev.why, strlen(tev.why));
     }
 }
 
-AP_DECLARE(char *) ap_runtime_dir_relative(apr_pool_t *p, const char *fname)
-{
-    fprintf(stderr, "fuzz_stream: ap_runtime_dir_relative is not provided\n");
-    abort();
-}
-
-AP_DECLARE_DATA unixd_config_rec ap_unixd_config;
 
 /* ---- one run ------------------------------------------------------------------ */
 
 static const apr_uint32_t max_messages[] = { 16777216, 65536, 4096, 2000, 1024 };
-static sc_crypto *crypto;
+static sc_crypto *fz_crypto;
 
 typedef struct {
     evbuf ev;
@@ -278,7 +271,7 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
     memset(&set, 0, sizeof(set));
     set.max_message_size = max_messages[((mode >> 3) & 7) % 5];
     e.set = &set;
-    e.crypto = (mode & 4) && kind != 3 ? crypto : NULL;
+    e.crypto = (mode & 4) && kind != 3 ? fz_crypto : NULL;
     for (i = 0; i < SC_ID_LEN; i++) {
         e.id[i] = FUZZ_SELF_ID_BYTE(i);
     }
@@ -410,7 +403,7 @@ static void reference_ipc(apr_uint32_t max, const unsigned char *s, size_t len,
             break;
         }
         ev_hdr(&h);
-        ev('I', s + pos + SC_FRAME_HDR_LEN, h.length);
+        ev_rec('I', s + pos + SC_FRAME_HDR_LEN, h.length);
         pos += total;
     }
     if (!o->closed) {
@@ -423,7 +416,7 @@ static void reference_ipc(apr_uint32_t max, const unsigned char *s, size_t len,
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     const char *err = sc_crypto_create(fuzz_global_pool(), fuzz_key, sizeof(fuzz_key),
-                                       fuzz_prev_key, sizeof(fuzz_prev_key), &crypto);
+                                       fuzz_prev_key, sizeof(fuzz_prev_key), &fz_crypto);
     if (err) {
         fprintf(stderr, "fuzz_stream: %s\n", err);
         abort();

@@ -35,7 +35,9 @@
  *   ap_cookie_write,         ReplicationValve filter, the scheme) are not
  *   ap_cookie_remove,        reached by the targets that link them.
  *   ap_regexec,
- *   ap_run_http_scheme
+ *   ap_run_http_scheme,
+ *   ap_runtime_dir_relative  (the engine's listeners: not reached either)
+ *   ap_unixd_config          zeroed (the same)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +52,7 @@
 #include "http_protocol.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
+#include "unixd.h"
 
 module AP_MODULE_DECLARE_DATA session_cluster_module;
 
@@ -226,3 +229,11 @@ AP_DECLARE(const char *) ap_run_http_scheme(const request_rec *r)
     not_here("ap_run_http_scheme");
     return NULL;
 }
+
+AP_DECLARE(char *) ap_runtime_dir_relative(apr_pool_t *p, const char *fname)
+{
+    fprintf(stderr, "httpd_stubs: ap_runtime_dir_relative is not provided\n");
+    abort();
+}
+
+AP_DECLARE_DATA unixd_config_rec ap_unixd_config;
