@@ -1,0 +1,529 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * test_manager.c -- DeltaManager in the engine (sc_manager.c) against a real
+ * session store, without sockets: FULL, DELTA on its base, a DELTA ahead of
+ * its base held until the missing version comes (its ACK sent then), or given
+ * up (the session asked for with GET_SESSION, the sender refused), REMOVE,
+ * and the state transfer both ways (GET_ALL answered with ALL_DATA blocks of
+ * sendAllSessionsSize, the tombstones and COMPLETE; ALL_DATA and COMPLETE
+ * making a starting member ready).  Links sc_manager.c, sc_channel.c (its
+ * ACKs) and the layers below (fixture.c replaces the transport).
+ */
+#include "unit.h"
+#include "fixture.h"
+#include "sc_manager.h"
+#include "sc_channel.h"
+#include "sc_repl.h"
+
+#define ID_A 0xa1
+#define ID_B 0xb2
+#define ID_C 0xc3
+
+/* DeltaManager: blocks of 3 sessions (Tomcat's default: 1000). */
+static const char block[] =
+    "<Cluster className=\"org.apache.catalina.ha.tcp.SimpleTcpCluster\">\n"
+    "  <Manager className=\"org.apache.catalina.ha.session.DeltaManager\"\n"
+    "           sendAllSessionsSize=\"3\" stateTransferTimeout=\"60\"/>\n"
+    "  <Channel className=\"org.apache.catalina.tribes.group.GroupChannel\">\n"
+    "    <Receiver className=\"org.apache.catalina.tribes.transport.nio.NioReceiver\"\n"
+    "              address=\"127.0.0.1\" port=\"4000\"/>\n"
+    "  </Channel>\n"
+    "</Cluster>\n";
+
+static apr_pool_t *mp;                 /* the messages' pool */
+static apr_uint64_t frame_seq = 1000;
+
+typedef struct {
+    sc_engine *e;
+    sc_peer *b, *c;
+    sc_conn *in_b, *in_c;
+} world;
+
+static world setup(int state)
+{
+    world w;
+    w.e = ut_engine("nodeA", ID_A, block, 32);
+    w.e->state = state;
+    w.e->next_sweep = apr_time_now() + apr_time_from_sec(3600);   /* no sweep */
+    w.b = ut_peer(w.e, "nodeB", ID_B, 4001);
+    w.c = ut_peer(w.e, "nodeC", ID_C, 4002);
+    ut_conn(w.e, w.b, SC_CONN_OUT);
+    ut_conn(w.e, w.c, SC_CONN_OUT);
+    w.in_b = ut_conn(w.e, w.b, SC_CONN_IN);
+    w.in_c = ut_conn(w.e, w.c, SC_CONN_IN);
+    ut_reset_frames();
+    return w;
+}
+
+static const char *sid(int n)
+{
+    return apr_psprintf(mp, "5e551011%024X.nodeB", (unsigned)n);
+}
+
+static sc_buf full_msg(const char *id, apr_uint64_t version, const char *data)
+{
+    sc_buf b;
+    sc_sess_copy s;
+    memset(&s, 0, sizeof(s));
+    apr_cpystrn(s.id, id, sizeof(s.id));
+    s.version = version;
+    s.created = s.last_access = apr_time_now() - apr_time_from_sec(10);
+    s.max_inactive = 1800;
+    s.data = (char *)data;
+    s.data_len = (apr_uint32_t)strlen(data);
+    sc_buf_init(&b, mp, 256);
+    sc_buf_u8(&b, SC_REPL_FULL);
+    sc_repl_full_record(&b, &s);
+    return b;
+}
+
+static sc_buf delta_msg(const char *id, apr_uint64_t base, apr_uint64_t version,
+                        const char *old_data, const char *new_data)
+{
+    sc_buf b;
+    sc_buf_init(&b, mp, 256);
+    sc_repl_delta(&b, id, base, version, apr_time_now(), 1800, old_data, new_data);
+    return b;
+}
+
+static sc_buf id_msg(unsigned type, const char *id)
+{
+    sc_buf b;
+    sc_buf_init(&b, mp, 64);
+    sc_buf_u8(&b, type);
+    if (id) {
+        sc_buf_id(&b, id);
+    }
+    return b;
+}
+
+/* A DATA frame carrying msg on connection c, through the frame handler the
+ * transport calls; acked: its sender waits for an ACK.  Returns its number. */
+static apr_uint64_t deliver(sc_engine *e, sc_conn *c, const sc_buf *msg, int acked)
+{
+    sc_frame_hdr h;
+    apr_uint64_t seq = ++frame_seq;
+    unsigned char *copy = malloc(msg->len);       /* exactly its length */
+    memcpy(copy, msg->buf, msg->len);
+    ut_hdr(&h, SC_MSG_DATA, acked ? SC_FF_ACK : 0, c->peer ? c->peer->id[0] : 0x99, seq,
+           msg->len);
+    sc_dm_on_data_frame(e, c, &h, copy);
+    free(copy);
+    apr_pool_clear(e->tmp);
+    return seq;
+}
+
+/* How frame 'seq' was answered to its sender: ACK frames naming it (ok),
+ * FAIL_ACK frames naming it (refused), and the last reason. */
+typedef struct {
+    int acks, fails;
+    const char *reason;
+} answer;
+
+static answer answer_of(apr_uint64_t seq)
+{
+    answer a = { 0, 0, NULL };
+    int i;
+    for (i = 0; i < ut.nframes; i++) {
+        const ut_frame *f = &ut.frames[i];
+        if (f->kind == SC_CONN_IPC || ut_acked_seq(f) != seq) {
+            continue;
+        }
+        if (f->type == SC_MSG_ACK) {
+            a.acks++;
+        }
+        else if (f->type == SC_MSG_FAIL_ACK) {
+            a.fails++;
+            a.reason = ut_ack_reason(f);
+        }
+    }
+    return a;
+}
+
+static int stored(sc_engine *e, const char *id, sc_sess_copy *out)
+{
+    return sc_store_get(e->store, mp, id, 0, out) == SC_STORE_OK;
+}
+
+static apr_uint64_t version_of(sc_engine *e, const char *id)
+{
+    sc_sess_copy s;
+    return stored(e, id, &s) ? s.version : 0;
+}
+
+static const char *data_of(sc_engine *e, const char *id)
+{
+    sc_sess_copy s;
+    return stored(e, id, &s) ? apr_pstrdup(mp, s.data) : NULL;
+}
+
+static void full_and_delta(void)
+{
+    world w = setup(SC_MS_READY);
+    const char *id = sid(1);
+    sc_buf m;
+    apr_uint64_t s1, s2, s3, s4;
+    answer a;
+
+    note("FULL and DELTA");
+    m = full_msg(id, 1, "a=1");
+    s1 = deliver(w.e, w.in_b, &m, 1);
+    is(version_of(w.e, id), 1, "FULL creates the session, at its version");
+    is_str(data_of(w.e, id), "a=1", "with its data");
+    a = answer_of(s1);
+    ok(a.acks == 1 && a.fails == 0, "and is acknowledged, once");
+    is(w.e->store->hdr->replicated_in, 1, "counted as replicated in");
+
+    m = delta_msg(id, 1, 2, "a=1", "a=1&b=2");
+    s2 = deliver(w.e, w.in_b, &m, 1);
+    is(version_of(w.e, id), 2, "a DELTA on the stored version applies");
+    is_str(data_of(w.e, id), "a=1&b=2", "its change is in the data");
+    a = answer_of(s2);
+    ok(a.acks == 1 && a.fails == 0, "and it is acknowledged");
+
+    note("a DELTA ahead of its base: held");
+    m = delta_msg(id, 3, 4, "a=1&b=2&c=3", "a=1&b=2&c=3&d=4");
+    s4 = deliver(w.e, w.in_b, &m, 1);
+    is(version_of(w.e, id), 2, "a DELTA on version 3 (2 stored) is not applied");
+    is(w.e->nheld, 1, "it is held");
+    a = answer_of(s4);
+    ok(a.acks == 0 && a.fails == 0, "and not answered yet");
+    sc_dm_tick(w.e, apr_time_now() - apr_time_from_msec(10));
+    is(w.e->nheld, 1, "a tick before its wait is over keeps it");
+    is(ut_count_repl(SC_REPL_GET_SESSION, NULL), 0, "and asks for nothing");
+
+    m = delta_msg(id, 2, 3, "a=1&b=2", "a=1&b=2&c=3");
+    s3 = deliver(w.e, w.in_c, &m, 1);
+    is(version_of(w.e, id), 4, "the missing version arrives: both apply, in turn");
+    is_str(data_of(w.e, id), "a=1&b=2&c=3&d=4", "with both changes");
+    is(w.e->nheld, 0, "nothing is held any more");
+    a = answer_of(s3);
+    ok(a.acks == 1 && a.fails == 0, "the missing version is acknowledged");
+    a = answer_of(s4);
+    ok(a.acks == 1 && a.fails == 0, "and the held one too, once it is applied");
+    {
+        int i;
+        const ut_frame *held_ack = NULL;
+        for (i = 0; i < ut.nframes; i++) {
+            if (ut.frames[i].type == SC_MSG_ACK && ut_acked_seq(&ut.frames[i]) == s4) {
+                held_ack = &ut.frames[i];
+            }
+        }
+        ok(held_ack && held_ack->peer == w.b, "the held one's ACK goes to its sender, nodeB");
+    }
+
+    note("a DELTA of a version stored already");
+    m = delta_msg(id, 2, 3, "a=1&b=2", "a=1&b=2&c=3");
+    s3 = deliver(w.e, w.in_c, &m, 1);
+    is(version_of(w.e, id), 4, "changes nothing");
+    a = answer_of(s3);
+    ok(a.acks == 1 && a.fails == 0, "and is acknowledged (this member has it)");
+
+    note("a FULL older than the stored version");
+    m = full_msg(id, 2, "a=old");
+    s1 = deliver(w.e, w.in_c, &m, 1);
+    is(version_of(w.e, id), 4, "changes nothing");
+    is_str(data_of(w.e, id), "a=1&b=2&c=3&d=4", "the data stays");
+    a = answer_of(s1);
+    ok(a.acks == 1 && a.fails == 0, "and is acknowledged (this member has a newer one)");
+
+    note("a DELTA whose base never comes");
+    m = delta_msg(id, 9, 10, "a=1", "a=2");
+    s4 = deliver(w.e, w.in_b, &m, 1);
+    is(w.e->nheld, 1, "held");
+    ut_reset_frames();
+    sc_dm_tick(w.e, apr_time_now() + apr_time_from_sec(1));
+    is(w.e->nheld, 0, "given up after its wait");
+    {
+        const ut_frame *g = ut_last_repl(SC_REPL_GET_SESSION, w.b->out);
+        sc_rd r;
+        ok(g != NULL, "the session is asked for: GET_SESSION to its sender");
+        if (g) {
+            sc_rd_init(&r, g->payload, g->len);
+            sc_rd_u8(&r);
+            is_str(sc_rd_id(&r, mp), id, "naming the session");
+        }
+    }
+    a = answer_of(s4);
+    ok(a.acks == 0 && a.fails == 1, "the sender is refused (FAIL_ACK), once");
+    like(a.reason, "a version before it never came", "saying why");
+    is(version_of(w.e, id), 4, "the stored version stays");
+
+    note("GET_SESSION");
+    ut_reset_frames();
+    m = id_msg(SC_REPL_GET_SESSION, id);
+    deliver(w.e, w.in_c, &m, 0);
+    {
+        const ut_frame *f = ut_last_repl(SC_REPL_FULL, w.in_c);
+        sc_rd r;
+        sc_sess_copy s;
+        ok(f != NULL, "answered with a FULL on the connection it came on");
+        if (f) {
+            sc_rd_init(&r, f->payload, f->len);
+            sc_rd_u8(&r);
+            ok(sc_rd_full_record(&r, mp, &s) && !strcmp(s.id, id) && s.version == 4
+               && !strcmp(s.data, "a=1&b=2&c=3&d=4"), "holding the stored session");
+        }
+    }
+    ut_reset_frames();
+    m = id_msg(SC_REPL_GET_SESSION, sid(999));
+    deliver(w.e, w.in_c, &m, 0);
+    is(ut_count(SC_MSG_DATA, NULL), 0, "a session not here: nothing sent");
+}
+
+static void removal(void)
+{
+    world w = setup(SC_MS_READY);
+    const char *id = sid(2);
+    sc_buf m;
+    apr_uint64_t s;
+    answer a;
+
+    note("REMOVE");
+    m = full_msg(id, 1, "x=1");
+    deliver(w.e, w.in_b, &m, 1);
+    is(version_of(w.e, id), 1, "a session");
+    m = id_msg(SC_REPL_REMOVE, id);
+    s = deliver(w.e, w.in_b, &m, 1);
+    ok(!stored(w.e, id, &(sc_sess_copy){ 0 }), "REMOVE removes it");
+    a = answer_of(s);
+    ok(a.acks == 1, "and is acknowledged");
+    ok(sc_store_dead(w.e->store, id), "its id stays dead");
+    m = delta_msg(id, 1, 2, "x=1", "x=2");
+    s = deliver(w.e, w.in_c, &m, 1);
+    ok(!stored(w.e, id, &(sc_sess_copy){ 0 }), "a DELTA to it does not bring it back");
+    is(w.e->nheld, 0, "nor is held");
+    a = answer_of(s);
+    ok(a.fails == 1 && a.acks == 0, "it is refused");
+    like(a.reason, "invalidated or expired", "saying why");
+    m = full_msg(id, 3, "x=3");
+    s = deliver(w.e, w.in_c, &m, 1);
+    ok(!stored(w.e, id, &(sc_sess_copy){ 0 }), "nor does a FULL");
+    ok(answer_of(s).fails == 1, "refused too");
+}
+
+static void bad_frames(void)
+{
+    world w = setup(SC_MS_READY);
+    sc_conn *stranger = ut_conn(w.e, NULL, SC_CONN_IN);
+    sc_buf m;
+    apr_uint64_t s;
+    int bad0 = ut.bad_frames;
+
+    note("malformed and untimely messages");
+    m = full_msg(sid(3), 1, "a=1");
+    deliver(w.e, stranger, &m, 1);
+    is(ut.bad_frames, bad0 + 1, "DATA before HELLO is a bad frame");
+    like(ut.bad_why, "before HELLO", "said so");
+    is(stranger->state, SC_CS_CLOSED, "its connection is closed");
+    ok(!stored(w.e, sid(3), &(sc_sess_copy){ 0 }), "nothing stored");
+
+    m = delta_msg(sid(3), 5, 5, "a=1", "a=2");
+    s = deliver(w.e, w.in_b, &m, 1);
+    is(w.in_b->state, SC_CS_CLOSED, "a DELTA not above its base closes the connection");
+    like(ut.closed_why, "malformed DELTA", "as malformed");
+    is(w.e->nheld, 0, "nothing held");
+    ok(answer_of(s).acks == 0, "and it is not acknowledged");
+}
+
+/* The sessions of ALL_DATA blocks sent on c, in order, and their counts. */
+static void read_blocks(const sc_conn *c, apr_hash_t *seen, int *blocks, int *counts,
+                        int *total, int *first_ix, int *last_ix)
+{
+    int i;
+    *blocks = *total = 0;
+    *first_ix = *last_ix = -1;
+    for (i = 0; i < ut.nframes; i++) {
+        const ut_frame *f = &ut.frames[i];
+        sc_rd r;
+        apr_uint32_t n, k;
+        if (f->conn != c || f->type != SC_MSG_DATA || f->payload[0] != SC_REPL_ALL_DATA) {
+            continue;
+        }
+        if (*first_ix < 0) {
+            *first_ix = i;
+        }
+        *last_ix = i;
+        sc_rd_init(&r, f->payload, f->len);
+        sc_rd_u8(&r);
+        n = sc_rd_u32(&r);
+        if (*blocks < 16) {
+            counts[*blocks] = (int)n;
+        }
+        (*blocks)++;
+        for (k = 0; k < n; k++) {
+            sc_sess_copy s;
+            if (!sc_rd_full_record(&r, mp, &s)) {
+                counts[0] = -1;
+                return;
+            }
+            apr_hash_set(seen, apr_pstrdup(mp, s.id), APR_HASH_KEY_STRING,
+                         apr_psprintf(mp, "%" APR_UINT64_T_FMT " %s", s.version, s.data));
+            (*total)++;
+        }
+        if (r.left || r.bad) {
+            counts[0] = -1;
+        }
+    }
+}
+
+static void transfer_out(void)
+{
+    world w = setup(SC_MS_READY);
+    apr_hash_t *seen = apr_hash_make(mp);
+    int blocks, counts[16], total, first, last, i, nmatch = 0, complete_ix = -1, dead_ix = -1;
+    const ut_frame *f;
+    sc_buf m;
+
+    note("a state transfer: sending");
+    for (i = 0; i < 8; i++) {
+        const char *data = apr_psprintf(mp, "n=%d", i);
+        apr_uint64_t v;
+        sc_store_put(w.e->store, sid(100 + i), data, (apr_uint32_t)strlen(data), 0, 0,
+                     apr_time_now(), apr_time_now(), 1800, &v);
+    }
+    sc_store_remove(w.e->store, sid(107));
+    is(w.e->store->hdr->count, 7, "seven sessions here, one removed");
+
+    m = id_msg(SC_REPL_GET_ALL, NULL);
+    deliver(w.e, w.in_b, &m, 0);
+    ok(w.e->transfers && w.e->transfers->to == w.b, "GET_ALL from nodeB: a transfer to it");
+    is(ut_count(SC_MSG_DATA, NULL), 0, "sent by the tick, not at once");
+    sc_dm_tick(w.e, apr_time_now());
+    read_blocks(w.b->out, seen, &blocks, counts, &total, &first, &last);
+    is(blocks, 3, "seven sessions in blocks of sendAllSessionsSize 3: three ALL_DATA");
+    ok(blocks == 3 && counts[0] == 3 && counts[1] == 3 && counts[2] == 1,
+       "of 3, 3 and 1 session(s)");
+    is(total, 7, "seven sessions sent");
+    is(apr_hash_count(seen), 7, "each once");
+    for (i = 0; i < 7; i++) {
+        const char *got = apr_hash_get(seen, sid(100 + i), APR_HASH_KEY_STRING);
+        nmatch += got && !strcmp(got, apr_psprintf(mp, "%d n=%d", 1, i));
+    }
+    is(nmatch, 7, "each as stored (version and data)");
+    ok(!apr_hash_get(seen, sid(107), APR_HASH_KEY_STRING), "not the removed one");
+    for (i = 0; i < ut.nframes; i++) {
+        f = &ut.frames[i];
+        if (f->conn == w.b->out && f->type == SC_MSG_DATA) {
+            if (f->payload[0] == SC_REPL_COMPLETE) {
+                complete_ix = i;
+            }
+            else if (f->payload[0] == SC_REPL_DEAD) {
+                dead_ix = i;
+            }
+        }
+    }
+    ok(complete_ix > last, "COMPLETE follows the blocks");
+    ok(dead_ix > last && dead_ix < complete_ix, "the tombstones (DEAD) come between them");
+    if (dead_ix >= 0) {
+        sc_rd r;
+        f = &ut.frames[dead_ix];
+        sc_rd_init(&r, f->payload, f->len);
+        sc_rd_u8(&r);
+        is(sc_rd_u32(&r), 1, "one tombstone");
+        {
+            unsigned bl = sc_rd_u8(&r);
+            const unsigned char *base = sc_rd_bytes(&r, bl);
+            ok(base && !strncmp(sid(107), (const char *)base, bl) && bl == 32,
+               "the removed session's id base");
+        }
+    }
+    if (complete_ix >= 0) {
+        sc_rd r;
+        f = &ut.frames[complete_ix];
+        sc_rd_init(&r, f->payload, f->len);
+        sc_rd_u8(&r);
+        is(sc_rd_u32(&r), 7, "COMPLETE says how many sessions were sent");
+    }
+    is(ut_count(SC_MSG_DATA, w.c->out), 0, "nothing to nodeC");
+    ok(w.e->transfers == NULL, "the transfer is done");
+    is(w.e->store->hdr->transfer_out, 7, "counted as sent in transfers");
+    ut_reset_frames();
+    sc_dm_tick(w.e, apr_time_now());
+    is(ut_count(SC_MSG_DATA, NULL), 0, "the next tick sends nothing more");
+}
+
+static void transfer_in(void)
+{
+    world w = setup(SC_MS_STARTING);
+    const ut_frame *f;
+    const char *id1 = sid(201), *id2 = sid(202);
+    sc_buf m;
+    apr_uint64_t sd;
+    answer a;
+
+    note("a state transfer: receiving");
+    sc_dm_tick(w.e, apr_time_now());
+    f = ut_last_repl(SC_REPL_GET_ALL, NULL);
+    ok(f != NULL, "a starting member asks a ready member for all sessions (GET_ALL)");
+    ok(f && f->len == 1, "GET_ALL is one byte");
+    ok(w.e->transfer_from != NULL && f && f->conn == w.e->transfer_from->out,
+       "and remembers whom it asked");
+    is(w.e->state, SC_MS_STARTING, "it is still starting");
+    if (!w.e->transfer_from) {
+        return;
+    }
+
+    /* a delta ahead of its session's copy in the transfer */
+    m = delta_msg(id1, 5, 6, "k=5", "k=6");
+    sd = deliver(w.e, w.in_c, &m, 1);
+    is(w.e->nheld, 1, "a delta to a session the transfer has not brought yet is held");
+
+    {
+        sc_buf b;
+        sc_sess_copy s;
+        sc_buf_init(&b, mp, 512);
+        sc_buf_u8(&b, SC_REPL_ALL_DATA);
+        sc_buf_u32(&b, 2);
+        memset(&s, 0, sizeof(s));
+        s.created = s.last_access = apr_time_now();
+        s.max_inactive = 1800;
+        apr_cpystrn(s.id, id1, sizeof(s.id));
+        s.version = 5;
+        s.data = "k=5";
+        s.data_len = 3;
+        sc_repl_full_record(&b, &s);
+        apr_cpystrn(s.id, id2, sizeof(s.id));
+        s.version = 9;
+        s.data = "j=9";
+        sc_repl_full_record(&b, &s);
+        deliver(w.e, w.e->transfer_from == w.b ? w.in_b : w.in_c, &b, 0);
+    }
+    is(version_of(w.e, id2), 9, "ALL_DATA stores its sessions");
+    is_str(data_of(w.e, id2), "j=9", "as sent");
+    is(version_of(w.e, id1), 6, "and the held delta applies on its session's copy");
+    is_str(data_of(w.e, id1), "k=6", "with its change");
+    a = answer_of(sd);
+    ok(a.acks == 1 && a.fails == 0, "the held delta is acknowledged then");
+    is(w.e->transfer_received, 2, "two sessions received");
+    is(w.e->state, SC_MS_STARTING, "still starting before COMPLETE");
+
+    {
+        sc_buf b;
+        sc_peer *other = w.e->transfer_from == w.b ? w.c : w.b;
+        sc_conn *other_in = other == w.b ? w.in_b : w.in_c;
+        sc_buf_init(&b, mp, 8);
+        sc_buf_u8(&b, SC_REPL_COMPLETE);
+        sc_buf_u32(&b, 2);
+        deliver(w.e, other_in, &b, 0);
+        is(w.e->state, SC_MS_STARTING, "COMPLETE from a member not asked changes nothing");
+        deliver(w.e, w.e->transfer_from == w.b ? w.in_b : w.in_c, &b, 0);
+        is(w.e->state, SC_MS_READY, "COMPLETE from the member asked: ready");
+        is(w.e->store->hdr->last_transfer_count, 2, "the transfer's count is recorded");
+        is(w.e->next_heartbeat, 0, "the others are told at once (next heartbeat now)");
+    }
+    ut_reset_frames();
+    sc_dm_tick(w.e, apr_time_now());
+    is(ut_count_repl(SC_REPL_GET_ALL, NULL), 0, "a ready member asks for nothing more");
+}
+
+int main(void)
+{
+    apr_pool_create(&mp, ut_pool());
+    full_and_delta();
+    removal();
+    bad_frames();
+    transfer_out();
+    transfer_in();
+    return unit_done("test_manager");
+}
