@@ -23,6 +23,8 @@ typedef struct sc_dns sc_dns;
 typedef struct sc_tr_handlers sc_tr_handlers;   /* sc_transport.h */
 typedef struct sc_tr_event sc_tr_event;
 
+/* A connection (the transport's): ours to a member, a member's to us, or a
+ * child's on the local socket. */
 enum { SC_CONN_OUT = 1, SC_CONN_IN, SC_CONN_IPC };
 enum { SC_CS_CONNECTING = 1, SC_CS_OPEN, SC_CS_CLOSED };
 
@@ -50,6 +52,8 @@ struct sc_conn {
     sc_conn *next;
 };
 
+/* A member as this one sees it (membership's; the transport reads where to
+ * connect, its connection, its replay window and counts its traffic). */
 struct sc_peer {
     int slot;                          /* index in shm->members */
     int is_static;
@@ -158,27 +162,29 @@ typedef struct {
 } sc_penalty;
 
 struct sc_engine {
+    /* the engine (sc_engine.c): what it is and runs on */
     apr_pool_t *pool;
     apr_pool_t *tmp;                   /* cleared on every turn of the loop */
     apr_pool_t *frame_tmp;             /* e->tmp while a frame is handled */
-    struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */
-    sc_penalty penalty[SC_PENALTY_SLOTS]; /* addresses that sent bad frames */
     server_rec *s;
     sc_cluster_cfg *cfg;
-    sc_shm_t *shm;
+    const sc_settings *set;            /* the block's settings (cfg->set) */
+    sc_shm_t *shm;                     /* what it publishes (sc_shm.h) */
+    sc_store *store;                   /* sessions (sc_store.h), NULL on a front */
     const char *route;
-    int observer;
+    int observer;                      /* a front: holds no sessions */
     unsigned char id[SC_ID_LEN];
     apr_uint64_t incarnation;
     apr_time_t started;
     int state;                         /* sc_member_state */
-    const sc_settings *set;            /* the block's settings (cfg->set) */
-    int use_mcast_rx, use_mcast_tx;    /* multicast heartbeats heard, sent: as the
-                                        * block asks, off if the group cannot be
-                                        * joined */
-    unsigned char domain[SC_DOMAIN_MAX];
-    int domain_len;
-    /* sockets */
+    pid_t parent;                      /* httpd's parent: gone, the engine leaves */
+    apr_time_t next_publish;
+    apr_uint64_t thr_last_msgs;        /* ThroughputInterceptor's last report */
+    apr_uint64_t seq;                  /* the number of the last frame sent */
+
+    /* transport (sc_transport.c) */
+    struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */
+    sc_penalty penalty[SC_PENALTY_SLOTS]; /* addresses that sent bad frames */
     int listen_fd;
     int mcast_fd;
     int ipc_fd;
@@ -193,18 +199,26 @@ struct sc_engine {
     int corked;                        /* sends wait for sc_tr_uncork */
     const sc_tr_handlers *handlers;    /* the layers above (sc_engine.c) */
     sc_tr_event *ev_head, *ev_tail;    /* connection events not taken yet */
+
+    /* membership (sc_membership.c; sc_cloud.c) */
+    int use_mcast_rx, use_mcast_tx;    /* multicast heartbeats heard, sent: as the
+                                        * block asks, off if the group cannot be
+                                        * joined */
+    unsigned char domain[SC_DOMAIN_MAX];
+    int domain_len;
     sc_peer *peers;
-    sc_pending *pending;
-    apr_uint64_t seq;
     apr_uint64_t hb_seq;
     apr_time_t next_heartbeat;
     apr_time_t next_ping;              /* TCP pings between heartbeats */
-    apr_time_t next_publish;
-    volatile int stop;                 /* 1: leave (goodbye); 2: restarting */
-    pid_t parent;
-    apr_uint64_t thr_last_msgs;
-    sc_dns *dns;                /* CloudMembershipService (sc_cloud.c) */
-    sc_store *store;
+    unsigned char conflict_id[SC_ID_LEN];   /* last member that claimed our route */
+    apr_time_t conflict_logged;
+    apr_time_t stranger_logged;        /* last "not a listed member" warning */
+    sc_dns *dns;                       /* CloudMembershipService (sc_cloud.c) */
+    apr_uint64_t dns_seen;
+
+    /* channel (sc_channel.c) */
+    sc_pending *pending;               /* sends waiting for their ACK */
+
     /* DeltaManager (sc_manager.c) */
     sc_peer *transfer_from;            /* the member sending us its sessions */
     apr_time_t transfer_started;
@@ -213,10 +227,6 @@ struct sc_engine {
     sc_held *held;
     int nheld;
     apr_time_t next_sweep;
-    unsigned char conflict_id[SC_ID_LEN];   /* last member that claimed our route */
-    apr_time_t conflict_logged;
-    apr_time_t stranger_logged;       /* last "not a listed member" warning */
-    apr_uint64_t dns_seen;
 };
 
 #endif /* SC_CORE_H */
