@@ -264,6 +264,28 @@ static void throughput_tick(sc_engine *e)
                  secs > 0 ? (double)total / secs : 0.0);
 }
 
+/* httpd's parent died without stopping the engine (it was killed, or it
+ * crashed): a crash, not a leave.  No goodbye and no expiry of the sessions
+ * (expireSessionsOnShutdown is for an orderly stop): the others find this
+ * member dead, as they would find the whole instance had it crashed, and keep
+ * its sessions. */
+static void parent_gone(sc_engine *e) __attribute__((noreturn));
+static void parent_gone(sc_engine *e)
+{
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1237)
+                 "httpd's parent process (pid %ld) is gone without stopping the cluster "
+                 "engine: the engine stops as a crashed member would, without a goodbye "
+                 "and without expiring sessions; the other members keep them",
+                 (long)e->parent);
+    if (e->ipc_path[0]) {
+        unlink(e->ipc_path);
+    }
+    sc_shm_write_begin(&e->shm->seq);
+    e->shm->engine_pid = 0;
+    sc_shm_write_end(&e->shm->seq);
+    _exit(1);
+}
+
 /* Tells every member we are leaving (or restarting), then closes everything. */
 static void leave(sc_engine *e, int restarting)
 {
@@ -474,9 +496,7 @@ void sc_engine_run(const sc_engine_args *r)
         int n;
         apr_pool_clear(e->tmp);
         if (getppid() != e->parent) {
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1237)
-                         "httpd's parent process is gone: the cluster engine leaves");
-            break;
+            parent_gone(e);
         }
         sc_cloud_tick(e);
         sc_mb_tick(e, now);
