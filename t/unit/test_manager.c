@@ -388,6 +388,8 @@ static void transfer_out(void)
     m = id_msg(SC_REPL_GET_ALL, NULL);
     deliver(w.e, w.in_b, &m, 0);
     ok(w.e->transfers && w.e->transfers->to == w.b, "GET_ALL from nodeB: a transfer to it");
+    deliver(w.e, w.in_b, &m, 0);
+    ok(w.e->transfers && !w.e->transfers->next, "asked again: still one transfer (it starts over)");
     is(ut_count(SC_MSG_DATA, NULL), 0, "sent by the tick, not at once");
     sc_dm_tick(w.e, apr_time_now());
     read_blocks(w.b->out, seen, &blocks, counts, &total, &first, &last);
@@ -413,6 +415,7 @@ static void transfer_out(void)
             }
         }
     }
+    is(ut_count_repl(SC_REPL_COMPLETE, w.b->out), 1, "one COMPLETE");
     ok(complete_ix > last, "COMPLETE follows the blocks");
     ok(dead_ix > last && dead_ix < complete_ix, "the tombstones (DEAD) come between them");
     if (dead_ix >= 0) {
