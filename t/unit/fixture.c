@@ -18,9 +18,10 @@
  *                      (the real one opens it in the background), unless the
  *                      test sets ut.refuse_connect; counted
  *   sc_tr_close        marks the connection closed and forgets it as the
- *                      member's, as the real one (no event: the engine takes
- *                      those, and the tests call the layers' handlers of
- *                      events themselves)
+ *                      member's, as the real one; where the engine would hand
+ *                      the layers a queued event (sc_tr_next_event), the tests
+ *                      call the layer's handler themselves (sc_ch_on_conn_lost,
+ *                      sc_mb_on_refused)
  *   sc_tr_bad_frame,   counted, and the connection closed, as the real ones
  *   sc_tr_replayed
  *   sc_tr_mcast_send,  counted
