@@ -202,10 +202,11 @@ static void deadlines(void)
 {
     world w = setup();
     apr_uint64_t timeouts0 = w.e->shm->c.ack_timeouts;
+    apr_time_t t0 = apr_time_now();           /* before the send */
 
     note("the Transport timeout");
     sc_ch_send_request(w.e, w.child, 61, w.b, msg, MSG_LEN, 1);
-    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(1000));
+    sc_ch_tick(w.e, t0 + apr_time_from_msec(1000));
     is(answers(&w), 0, "within the timeout: still waiting");
     is(ut_npending(w.e), 1, "one pending");
     sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));

@@ -163,6 +163,7 @@ static void full_and_delta(void)
     const char *id = sid(1);
     sc_buf m;
     apr_uint64_t s1, s2, s3, s4;
+    apr_time_t t0;
     answer a;
 
     note("FULL and DELTA");
@@ -183,12 +184,14 @@ static void full_and_delta(void)
 
     note("a DELTA ahead of its base: held");
     m = delta_msg(id, 3, 4, "a=1&b=2&c=3", "a=1&b=2&c=3&d=4");
+    t0 = apr_time_now();                      /* before it is held */
     s4 = deliver(w.e, w.in_b, &m, 1);
     is(version_of(w.e, id), 2, "a DELTA on version 3 (2 stored) is not applied");
     is(w.e->nheld, 1, "it is held");
     a = answer_of(s4);
     ok(a.acks == 0 && a.fails == 0, "and not answered yet");
-    sc_dm_tick(w.e, apr_time_now() - apr_time_from_msec(10));
+    /* within its wait (100 ms from when it was held, after t0) */
+    sc_dm_tick(w.e, t0 + apr_time_from_msec(50));
     is(w.e->nheld, 1, "a tick before its wait is over keeps it");
     is(ut_count_repl(SC_REPL_GET_SESSION, NULL), 0, "and asks for nothing");
 
