@@ -720,6 +720,7 @@ sub _launch {
     croak "SC::Cluster: member $m->{name} is already running (pid $m->{pid})"
         if $m->{proc} && _alive_proc($m->{proc});
     $self->_check_died($m) if $m->{proc};
+    $self->_kill_orphans($m);
     $m->{proc} = undef;
     $m->{seen_pids} = {};
     $m->{pid}  = undef;
@@ -870,6 +871,7 @@ sub _stop_many {
     my @run = grep { $_->{proc} && _alive_proc($_->{proc}) } @$ms;
     my $clean = 1;
     for my $m (grep { !($_->{proc} && _alive_proc($_->{proc})) } @$ms) {
+        $self->_kill_orphans($m);
         $clean = 0 unless $self->_check_died($m);
         _forget($m, $m->{state} eq 'running' ? 'died' : $m->{state});
     }
@@ -1074,6 +1076,47 @@ sub kill9 {
     _forget($m, 'killed');
     $self->_problem($m, @$_) for @crashes;
     return map { $_->[0] } @procs;
+}
+
+# A crash of httpd's parent alone (kill -9 of the pid in its pid file): SIGKILL
+# to the parent only.  Its children (the MPM children, the cluster engine) are
+# left to find out by themselves, as after a real crash of the parent.  A
+# parent killed on purpose is no failure: the processes it leaves (those
+# running at the kill, and any process of its httpd.conf found later) are
+# SIGKILLed by stop, stop_all, teardown or the next start of the member.
+# Returns the pids of the descendants running at the kill.
+sub kill_parent {
+    my ($self, $name) = @_;
+    my $m = $self->_m($name);
+    $self->_running_or_croak($m, 'kill_parent');
+    my $parent = $m->{proc};
+    my %k = map { $_->[0] => $_ } _descendants_procs($parent->[0]), $self->_conf_procs($m);
+    delete $k{ $parent->[0] };
+    my @kids = values %k;
+    $self->_seen($m, $parent, @kids);
+    # a crash before the kill is still a crash (the kill itself logs nothing)
+    my @crashes = $self->_crash_problems($m);
+    _signal('KILL', $parent);
+    $self->wait_for(sub { !_alive_proc($parent) }, timeout => 5)
+        or croak "SC::Cluster: $m->{name}: its parent $parent->[0] survived SIGKILL";
+    _forget($m, 'parent-killed');
+    $m->{orphans} = \@kids;
+    $self->_problem($m, @$_) for @crashes;
+    return map { $_->[0] } @kids;
+}
+
+# What a member whose parent was killed (kill_parent) left running: SIGKILLed.
+sub _kill_orphans {
+    my ($self, $m) = @_;
+    my $o = delete $m->{orphans} or return;
+    my %k = map { $_->[0] => $_ } grep { _alive_proc($_) } @$o, $self->_conf_procs($m);
+    my @left = values %k;
+    return unless @left;
+    $self->_seen($m, @left);
+    _signal('KILL', @left);
+    $self->wait_for(sub { !grep { _alive_proc($_) } @left }, timeout => 5)
+        or croak "SC::Cluster: $m->{name}: processes survived SIGKILL: "
+               . join(' ', map { $_->[0] } grep { _alive_proc($_) } @left);
 }
 
 # SIGSTOP to the member's parent, then to its descendants until no new one
@@ -1730,6 +1773,13 @@ test a hang at stop).
 =item kill9($name)
 
 SIGKILL to the parent and all descendants; waits until gone; returns their pids.
+
+=item kill_parent($name)
+
+SIGKILL to httpd's parent only (a crashed parent); waits until it is gone;
+returns the pids of its descendants at the kill, which are left running.  No
+failure: stop, stop_all, teardown and the next start SIGKILL what it left (those
+processes and any other running its httpd.conf).
 
 =item sigstop($name) / sigcont($name)
 
