@@ -40,6 +40,10 @@
  *  - the dispatcher closes the connection exactly when it counts a bad
  *    frame; only a FULL or a DELTA is not acknowledged at once (return 0):
  *    a delta held (one more is held), or a change not applied;
+ *  - a message refused as malformed changes nothing: it is read to its end
+ *    before any of it is applied (so a TOUCH, ALL_DATA or DEAD with one bad
+ *    entry, or without its count, applies none); a count or a field missing
+ *    is malformed, bytes after the last field are ignored;
  *  - every message sent with an ACK asked for is answered exactly once: by
  *    the dispatcher (FAIL_ACK with a reason, at once or when a held delta is
  *    given up; ACK when a held delta is applied) or by its caller (ACK when
@@ -517,6 +521,22 @@ static snap_sess *snap_get(apr_hash_t *h, const char *id)
     return apr_hash_get(h, base_of(apr_hash_pool_get(h), id), APR_HASH_KEY_STRING);
 }
 
+/* Nothing in the store changed. */
+static void check_unchanged(apr_hash_t *before, apr_hash_t *after)
+{
+    apr_hash_index_t *hi;
+    FUZZ_CHECK(apr_hash_count(before) == apr_hash_count(after));
+    for (hi = apr_hash_first(apr_hash_pool_get(before), before); hi; hi = apr_hash_next(hi)) {
+        snap_sess *b = apr_hash_this_val(hi);
+        snap_sess *a = apr_hash_get(after, apr_hash_this_key(hi), APR_HASH_KEY_STRING);
+        FUZZ_CHECK(a != NULL);
+        FUZZ_CHECK(!strcmp(a->id, b->id) && a->version == b->version);
+        FUZZ_CHECK(a->last_access == b->last_access && a->created == b->created
+                   && a->max_inactive == b->max_inactive);
+        FUZZ_CHECK(same_data(a, b->data, b->data_len));
+    }
+}
+
 /* ---- one input ------------------------------------------------------------------ */
 
 static void reset(apr_pool_t *p)
@@ -725,6 +745,14 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
     FUZZ_CHECK((conn_in.state == SC_CS_CLOSED) == (rec.closes > closes0));
     FUZZ_CHECK(eng.nheld >= 0 && eng.nheld <= 4096);
     check_times(after);
+    if (conn_in.state == SC_CS_CLOSED) {
+        /* refused as a whole: a message is read to its end before any of it
+         * is applied (a DELTA's attributes when applied, before storing) */
+        check_unchanged(before, after);
+        FUZZ_CHECK(eng.nheld == nheld0 && eng.state == state0);
+        FUZZ_CHECK(eng.transfer_received == recv0);
+        FUZZ_CHECK(eng.store->hdr->transfer_in == tin0);
+    }
     if (rv == 0) {
         /* not acknowledged now: a change held (a delta ahead of its base)
          * or not applied (then answered FAIL_ACK at once) */
@@ -849,10 +877,7 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
     case SC_REPL_TOUCH: {
         apr_uint32_t n = sc_rd_u32(&r), i;
         apr_hash_t *latest = apr_hash_make(p);
-        if (r.bad) {
-            n = 0;                    /* no count: read as none (not refused) */
-            r.bad = 0;
-        }
+        /* no count, or a count past what the message holds: refused */
         for (i = 0; i < n && !r.bad; i++) {
             const char *id = sc_rd_id(&r, p);
             apr_time_t when = (apr_time_t)sc_rd_u64(&r);
@@ -925,6 +950,14 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
         check_transition(p, before, after, type, NULL, 1);
         break;
     case SC_REPL_COMPLETE:
+        sc_rd_u32(&r);
+        if (r.bad) {
+            /* no total: refused, nothing changes */
+            FUZZ_CHECK(conn_in.state == SC_CS_CLOSED);
+            FUZZ_CHECK(eng.state == state0);
+            check_transition(p, before, after, type, NULL, 0);
+            break;
+        }
         FUZZ_CHECK(conn_in.state == SC_CS_OPEN);
         if (from == &peer_a && state0 == SC_MS_STARTING) {
             FUZZ_CHECK(eng.state == SC_MS_READY);
@@ -977,10 +1010,10 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
 #ifdef SC_TOMB_PROBE
     case SC_REPL_DEAD: {
         /* a state transfer's tombstones: each base [len:1][hex] is removed
-         * here and stays dead; the first bad one closes the connection */
+         * here and stays dead; one bad base (or no count) refuses them all */
         apr_uint32_t n = sc_rd_u32(&r), i;
-        int bad = 0;
-        removable = apr_hash_make(p);
+        int bad = r.bad;              /* no count */
+        apr_array_header_t *bases = apr_array_make(p, 4, sizeof(const char *));
         for (i = 0; i < n && !bad; i++) {
             unsigned blen = sc_rd_u8(&r);
             const unsigned char *b = sc_rd_bytes(&r, blen);
@@ -990,14 +1023,18 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
                 bad = !apr_isxdigit(b[k]);
             }
             if (!bad) {
-                const char *base = apr_pstrmemdup(p, (const char *)b, blen);
-                apr_hash_set(removable, base, APR_HASH_KEY_STRING, "");
-                apr_hash_set(dead_bases, apr_pstrdup(apr_hash_pool_get(dead_bases), base),
-                             APR_HASH_KEY_STRING, "");
-                FUZZ_CHECK(apr_hash_get(after, base, APR_HASH_KEY_STRING) == NULL);
+                APR_ARRAY_PUSH(bases, const char *) = apr_pstrmemdup(p, (const char *)b, blen);
             }
         }
         FUZZ_CHECK((conn_in.state == SC_CS_CLOSED) == bad);
+        removable = apr_hash_make(p);
+        for (i = 0; !bad && i < (apr_uint32_t)bases->nelts; i++) {
+            const char *base = APR_ARRAY_IDX(bases, i, const char *);
+            apr_hash_set(removable, base, APR_HASH_KEY_STRING, "");
+            apr_hash_set(dead_bases, apr_pstrdup(apr_hash_pool_get(dead_bases), base),
+                         APR_HASH_KEY_STRING, "");
+            FUZZ_CHECK(apr_hash_get(after, base, APR_HASH_KEY_STRING) == NULL);
+        }
         check_transition(p, before, after, type, removable, 0);
         break;
     }

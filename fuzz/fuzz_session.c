@@ -23,12 +23,23 @@
  *     comparison uses the first).
  *  4. The raw input as the attribute part of a DELTA applied to the first text
  *     (sc_repl_apply must refuse malformed deltas without crashing).
+ *  5. The raw input as a DeltaManager message (sc_msg_decode: every type's
+ *     decoder).  Properties: a message that is read has what its decoder
+ *     promises (valid ids, a DELTA above its base, a REBIND within one base,
+ *     DEAD bases of 1 to SC_TOMB_BASE - 1 hex digits, FULL records as in 1)
+ *     and re-encodes with its type's encoder to exactly the bytes it was
+ *     read from (a DELTA takes the rest of the input as its attribute part;
+ *     other types leave what follows their last field); those bytes cut
+ *     short are refused (every field is needed), but for a DELTA cut within
+ *     its attribute part, which is read when applied (sc_msg_delta_apply,
+ *     given the decoded DELTA and the first text: no crash).
  */
 #include "fuzz_common.h"
 
 #include <string.h>
 
 #include "apr_strings.h"
+#include "apr_lib.h"
 #include "sc_repl.h"
 
 #define TEST_ID "0123456789ABCDEF0123456789abcdef.node-1_a"
@@ -176,6 +187,125 @@ static void delta_apply(apr_pool_t *p, const char *old_data, const char *new_dat
     }
 }
 
+static void check_record(const sc_sess_copy *s)
+{
+    FUZZ_CHECK(sc_sid_valid(s->id));
+    FUZZ_CHECK(s->version > 0);
+    FUZZ_CHECK(s->data != NULL && s->data[s->data_len] == '\0');
+    FUZZ_CHECK(strlen(s->data) == s->data_len);
+}
+
+/* The message with its type's encoder, after checking what the decoder
+ * promises of it. */
+static void encode_checked(sc_buf *b, const sc_msg *m)
+{
+    apr_uint32_t i;
+    switch (m->type) {
+    case SC_REPL_FULL:
+        check_record(&m->full);
+        sc_msg_full_encode(b, &m->full);
+        break;
+    case SC_REPL_DELTA:
+        FUZZ_CHECK(sc_sid_valid(m->delta.id));
+        FUZZ_CHECK(m->delta.version > m->delta.base);
+        sc_msg_delta_encode(b, &m->delta);
+        break;
+    case SC_REPL_REMOVE:
+        FUZZ_CHECK(sc_sid_valid(m->remove.id));
+        sc_msg_remove_encode(b, &m->remove);
+        break;
+    case SC_REPL_EXPIRE:
+        FUZZ_CHECK(sc_sid_valid(m->expire.id));
+        sc_msg_expire_encode(b, &m->expire);
+        break;
+    case SC_REPL_TOUCH:
+        for (i = 0; i < m->touch.n; i++) {
+            FUZZ_CHECK(sc_sid_valid(m->touch.ids[i]));
+        }
+        sc_msg_touch_encode(b, &m->touch);
+        break;
+    case SC_REPL_GET_ALL:
+        sc_msg_get_all_encode(b);
+        break;
+    case SC_REPL_ALL_DATA:
+        for (i = 0; i < m->all_data.n; i++) {
+            check_record(&m->all_data.s[i]);
+        }
+        sc_msg_all_data_encode(b, &m->all_data);
+        break;
+    case SC_REPL_COMPLETE:
+        sc_msg_complete_encode(b, &m->complete);
+        break;
+    case SC_REPL_GET_SESSION:
+        FUZZ_CHECK(sc_sid_valid(m->get_session.id));
+        sc_msg_get_session_encode(b, &m->get_session);
+        break;
+    case SC_REPL_REBIND:
+        FUZZ_CHECK(sc_sid_valid(m->rebind.old_id) && sc_sid_valid(m->rebind.new_id));
+        FUZZ_CHECK(!strncmp(m->rebind.old_id, m->rebind.new_id, 33));
+        sc_msg_rebind_encode(b, &m->rebind);
+        break;
+    case SC_REPL_DEAD:
+        for (i = 0; i < m->dead.n; i++) {
+            const char *c = m->dead.bases[i];
+            FUZZ_CHECK(*c && strlen(c) < SC_TOMB_BASE);
+            for (; *c; c++) {
+                FUZZ_CHECK(apr_isxdigit(*c));
+            }
+        }
+        sc_msg_dead_encode(b, &m->dead);
+        break;
+    default:
+        fprintf(stderr, "fuzz_session: sc_msg_decode read a message of type %u\n", m->type);
+        abort();
+    }
+}
+
+static void message(apr_pool_t *p, const uint8_t *data, size_t size, const char *old_data)
+{
+    sc_rd r;
+    sc_msg m;
+    sc_buf b;
+    apr_size_t used;
+    int ok;
+
+    sc_rd_init(&r, data, size);
+    memset(&m, 0, sizeof(m));
+    ok = sc_msg_decode(&r, p, &m);
+    FUZZ_CHECK(ok == !r.bad);
+    FUZZ_CHECK(!ok || sc_msg_name(m.type) != NULL);
+    if (!ok) {
+        return;
+    }
+    used = size - r.left;
+    sc_buf_init(&b, p, 64);
+    encode_checked(&b, &m);
+    FUZZ_CHECK(b.len == used);
+    FUZZ_CHECK(memcmp(b.buf, data, used) == 0);
+    if (m.type == SC_REPL_DELTA) {
+        FUZZ_CHECK(r.left == 0);      /* the rest is its attribute part */
+        (void)sc_msg_delta_apply(p, old_data, &m.delta);
+        /* what is read when it comes: the type, the id, four numbers */
+        used = used - m.delta.attrs_len;
+        FUZZ_CHECK(used == 1 + 1 + strlen(m.delta.id) + 4 * 8);
+    }
+    {
+        /* cut short: refused (read from copies of exactly that length) */
+        apr_size_t cuts[2] = { used - 1, used / 2 }, k;
+        for (k = 0; k < 2; k++) {
+            unsigned char *cut = malloc(cuts[k] ? cuts[k] : 1);
+            sc_msg again;
+            if (!cut) {
+                abort();
+            }
+            memcpy(cut, data, cuts[k]);
+            sc_rd_init(&r, cut, cuts[k]);
+            FUZZ_CHECK(!sc_msg_decode(&r, p, &again));
+            free(cut);
+        }
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p = fuzz_pool();
@@ -197,5 +327,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     sc_rd_init(&r, data, size);
     (void)sc_repl_apply(p, old_data, &r);
+
+    message(p, data, size, old_data);
     return 0;
 }

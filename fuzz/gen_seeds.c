@@ -4,7 +4,8 @@
  * with the module's own encoders, so every seed is a valid input the decoders
  * accept: frames (sc_frame_hdr_encode, sealed ones with sc_crypto_seal under
  * the test keys of fuzz_common.h), heartbeats (sc_heartbeat_encode, plain and
- * sealed), session records and deltas (sc_repl_full_record, sc_repl_delta),
+ * sealed), session records, deltas and every DeltaManager message (the
+ * sc_msg_*_encode of sc_repl.c),
  * Cookie headers and URIs, and the <Cluster> blocks of the given fixture files
  * (t/fixtures/NAME.conf) with their leading '#' comment lines removed, since
  * sc_config_parse_text takes text that starts at "<Cluster", and ${SC_PORT}
@@ -386,7 +387,7 @@ static void streams(const sc_buf *delta)
 
 /* ---- sessions ------------------------------------------------------------ */
 
-static void full(sc_buf *b, const char *id, apr_uint64_t version, const char *data)
+static sc_sess_copy sess(const char *id, apr_uint64_t version, const char *data)
 {
     sc_sess_copy s;
     memset(&s, 0, sizeof(s));
@@ -397,11 +398,69 @@ static void full(sc_buf *b, const char *id, apr_uint64_t version, const char *da
     s.max_inactive = 1800;
     s.data = (char *)data;
     s.data_len = (apr_uint32_t)strlen(data);
+    return s;
+}
+
+static void full(sc_buf *b, const char *id, apr_uint64_t version, const char *data)
+{
+    sc_sess_copy s = sess(id, version, data);
     sc_repl_full_record(b, &s);
 }
 
 #define ID1 "0123456789ABCDEF0123456789ABCDEF.node1"
 #define ID2 "fedcba9876543210fedcba9876543210.app-server_2"
+
+/* Every message type, as fuzz_session reads it (sc_msg_decode). */
+static void messages(void)
+{
+    static const char *const ids[] = { ID1, ID2 };
+    static const char *const bases[] = { "0123456789ABCDEF0123456789ABCDEF", "fedcba98" };
+    apr_time_t times[] = { 1700000100000000LL, 1700000200000000LL };
+    sc_sess_copy two[2];
+    sc_msg_remove one = { ID1 };
+    sc_msg_touch touch = { 2, (const char **)ids, times };
+    sc_msg_all_data all = { 2, two };
+    sc_msg_complete complete = { 2 };
+    sc_msg_rebind rebind = { ID1, "0123456789ABCDEF0123456789ABCDEF.nodeB" };
+    sc_msg_dead dead = { 2, (const char **)bases };
+    sc_buf b;
+
+    two[0] = sess(ID1, 3, "count=1&user=alice");
+    two[1] = sess(ID2, 1, "");
+    sc_buf_init(&b, pool, 0);
+    sc_msg_full_encode(&b, &two[0]);
+    write_seed("fuzz_session", "msg-full", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_repl_delta(&b, ID1, 3, 4, (apr_time_t)1700000005000000LL, 1800, "a=1&b=2", "a=3&c=4");
+    write_seed("fuzz_session", "msg-delta", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_remove_encode(&b, &one);
+    write_seed("fuzz_session", "msg-remove", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_expire_encode(&b, &one);
+    write_seed("fuzz_session", "msg-expire", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_touch_encode(&b, &touch);
+    write_seed("fuzz_session", "msg-touch", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_get_all_encode(&b);
+    write_seed("fuzz_session", "msg-get-all", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_all_data_encode(&b, &all);
+    write_seed("fuzz_session", "msg-all-data", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_complete_encode(&b, &complete);
+    write_seed("fuzz_session", "msg-complete", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_get_session_encode(&b, &one);
+    write_seed("fuzz_session", "msg-get-session", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_rebind_encode(&b, &rebind);
+    write_seed("fuzz_session", "msg-rebind", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_dead_encode(&b, &dead);
+    write_seed("fuzz_session", "msg-dead", b.buf, b.len);
+}
 
 static void sessions(sc_buf *delta_out)
 {
@@ -462,10 +521,10 @@ static void dm_add(sc_buf *seq, int ctl, const sc_buf *msg)
 static void dm_full(sc_buf *seq, int ctl, const char *id, apr_uint64_t version,
                     const char *data)
 {
+    sc_sess_copy s = sess(id, version, data);
     sc_buf m;
     sc_buf_init(&m, pool, 0);
-    sc_buf_u8(&m, SC_REPL_FULL);
-    full(&m, id, version, data);
+    sc_msg_full_encode(&m, &s);
     dm_add(seq, ctl, &m);
 }
 
@@ -479,23 +538,26 @@ static void dm_delta(sc_buf *seq, int ctl, const char *id, apr_uint64_t base,
     dm_add(seq, ctl, &m);
 }
 
+/* REMOVE, EXPIRE, GET_SESSION of id; GET_ALL */
 static void dm_id(sc_buf *seq, int ctl, int type, const char *id)
 {
+    sc_msg_remove one = { id };
     sc_buf m;
     sc_buf_init(&m, pool, 0);
-    sc_buf_u8(&m, (unsigned)type);
-    if (id) {
-        sc_buf_id(&m, id);
+    switch (type) {
+    case SC_REPL_REMOVE:
+        sc_msg_remove_encode(&m, &one);
+        break;
+    case SC_REPL_EXPIRE:
+        sc_msg_expire_encode(&m, &one);
+        break;
+    case SC_REPL_GET_SESSION:
+        sc_msg_get_session_encode(&m, &one);
+        break;
+    default:
+        sc_msg_get_all_encode(&m);
+        break;
     }
-    dm_add(seq, ctl, &m);
-}
-
-static void dm_u32(sc_buf *seq, int ctl, int type, apr_uint32_t v)
-{
-    sc_buf m;
-    sc_buf_init(&m, pool, 0);
-    sc_buf_u8(&m, (unsigned)type);
-    sc_buf_u32(&m, v);
     dm_add(seq, ctl, &m);
 }
 
@@ -545,14 +607,11 @@ static void dispatch(void)
     dm_full(&s, 0, ID1, 3, d1);
     dm_full(&s, 0, ID2, 1, "b=2");
     sc_buf_init(&m, pool, 0);
-    sc_buf_u8(&m, SC_REPL_TOUCH);
-    sc_buf_u32(&m, 3);
-    sc_buf_id(&m, ID1);
-    sc_buf_u64(&m, 1700000100000000ULL);
-    sc_buf_id(&m, ID2);
-    sc_buf_u64(&m, 1600000000000000ULL);          /* older: no change */
-    sc_buf_id(&m, ID3);                           /* not held: ignored */
-    sc_buf_u64(&m, 1700000100000000ULL);
+    sc_msg_list_open(&m, SC_REPL_TOUCH);
+    sc_msg_touch_add(&m, ID1, 1700000100000000LL);
+    sc_msg_touch_add(&m, ID2, 1600000000000000LL);    /* older: no change */
+    sc_msg_touch_add(&m, ID3, 1700000100000000LL);    /* not held: ignored */
+    sc_msg_list_close(&m, 3);
     dm_add(&s, 0, &m);
     dm_write("dm-touch", &s);
 
@@ -566,13 +625,15 @@ static void dispatch(void)
 
     /* the state transfer we asked member A for */
     sc_buf_init(&m, pool, 0);
-    sc_buf_u8(&m, SC_REPL_ALL_DATA);
-    sc_buf_u32(&m, 3);
+    sc_msg_list_open(&m, SC_REPL_ALL_DATA);
     full(&m, ID1, 3, d1);
     full(&m, ID2, 1, "");
     full(&m, ID3, 2, "x=%26%3D");
+    sc_msg_list_close(&m, 3);
     dm_add(&s, 0, &m);
-    dm_u32(&s, 0, SC_REPL_COMPLETE, 3);
+    sc_buf_init(&m, pool, 0);
+    sc_msg_complete_encode(&m, &(sc_msg_complete){ 3 });
+    dm_add(&s, 0, &m);
     dm_write("dm-all-data-complete", &s);
 
     dm_full(&s, 0, ID1, 3, d1);
@@ -582,9 +643,7 @@ static void dispatch(void)
 
     dm_full(&s, 0, ID1, 3, d1);
     sc_buf_init(&m, pool, 0);
-    sc_buf_u8(&m, SC_REPL_REBIND);
-    sc_buf_id(&m, ID1);
-    sc_buf_id(&m, "0123456789ABCDEF0123456789ABCDEF.nodeB");
+    sc_msg_rebind_encode(&m, &(sc_msg_rebind){ ID1, "0123456789ABCDEF0123456789ABCDEF.nodeB" });
     dm_add(&s, DM_FROM_B, &m);
     dm_write("dm-rebind", &s);
 
@@ -595,17 +654,20 @@ static void dispatch(void)
     dm_id(&s, 0, SC_REPL_REMOVE, ID1);
     dm_full(&s, DM_ACK, ID1, 4, d2);
     sc_buf_init(&m, pool, 0);
-    sc_buf_u8(&m, 11);
-    sc_buf_u32(&m, 1);
-    sc_buf_u8(&m, 32);
-    sc_buf_put(&m, ID2, 32);
+    sc_msg_list_open(&m, SC_REPL_DEAD);
+    sc_msg_dead_add(&m, apr_pstrndup(pool, ID2, 32), 0);
+    sc_msg_list_close(&m, 1);
     dm_add(&s, 0, &m);
     dm_full(&s, DM_ACK, ID2, 1, "b=2");
     dm_full(&s, 0, ID3, 1, "c=3");
     dm_id(&s, DM_FROM_B, SC_REPL_GET_ALL, NULL);
     dm_write("dm-dead", &s);
 
-    /* a probe's filler (ignored), then a session message before HELLO */
+    /* a probe's filler and a type nobody knows (both ignored), then a
+     * session message before HELLO */
+    sc_buf_init(&m, pool, 0);
+    sc_buf_put(&m, "xxxxxxxx", 8);
+    dm_add(&s, DM_ACK, &m);
     sc_buf_init(&m, pool, 0);
     sc_buf_u8(&m, 0);
     sc_buf_put(&m, "filler", 6);
@@ -712,6 +774,7 @@ int main(int argc, char **argv)
     }
     heartbeats();
     sessions(&delta);
+    messages();
     frames(&delta);
     streams(&delta);
     dispatch();

@@ -14,8 +14,6 @@
 #include "sc_membership.h"
 #include "sc_repl.h"
 
-#include "apr_lib.h"
-
 APLOG_USE_MODULE(session_cluster);
 
 #define SC_TRANSFER_HIGH_WATER (1024 * 1024)   /* bytes queued to a joiner */
@@ -137,6 +135,7 @@ static int not_applied(sc_engine *e, sc_conn *c, apr_uint64_t ack_seq, const cha
 
 static void ask_session(sc_engine *e, sc_peer *from, sc_conn *c, const char *id)
 {
+    sc_msg_get_session m = { id };
     sc_buf b;
     if (!c) {
         if (!from->out) {
@@ -148,14 +147,13 @@ static void ask_session(sc_engine *e, sc_peer *from, sc_conn *c, const char *id)
         return;
     }
     sc_buf_init(&b, e->tmp, 128);
-    sc_buf_u8(&b, SC_REPL_GET_SESSION);
-    sc_buf_id(&b, id);
+    sc_msg_get_session_encode(&b, &m);
     send_to(e, c, &b);
 }
 
 /* What became of a DELTA. */
 typedef enum {
-    DELTA_MALFORMED,
+    DELTA_MALFORMED,         /* its attribute part */
     DELTA_APPLIED,           /* stored on its base */
     DELTA_HAVE,              /* this version or a newer one is here already */
     DELTA_HELD,              /* ahead of the stored version: held a moment */
@@ -164,19 +162,16 @@ typedef enum {
     DELTA_DEAD               /* removed here: not created again */
 } delta_rc;
 
-static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
+static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_msg_delta *d,
                             const unsigned char *msg, apr_size_t len, int may_hold,
                             apr_uint64_t ack_seq, const char **why);
 
-/* The version a held DELTA makes (its message was read once already). */
-static apr_uint64_t held_version(const sc_held *h)
+/* A held DELTA, read again (it was read once when it came). */
+static int held_read(apr_pool_t *p, const sc_held *h, sc_msg_delta *d)
 {
     sc_rd r;
     sc_rd_init(&r, h->msg, h->len);
-    sc_rd_u8(&r);
-    sc_rd_bytes(&r, sc_rd_u8(&r));
-    sc_rd_u64(&r);
-    return sc_rd_u64(&r);
+    return sc_msg_delta_decode(&r, p, d);
 }
 
 static void held_free(sc_engine *e, sc_held *h)
@@ -193,28 +188,36 @@ static void held_free(sc_engine *e, sc_held *h)
  * the store refused it. */
 static void drain_held(sc_engine *e, const char *id)
 {
+    apr_pool_t *scan = NULL;          /* the held deltas read in one pass */
     for (;;) {
         sc_held *h, **pp;
         sc_sess_copy cur;
+        sc_msg_delta d;
         const char *why = NULL;
         delta_rc rc;
         for (h = e->held; h && !sc_store_same(h->id, id); h = h->next) {
         }
         if (!h || sc_store_get(e->store, e->tmp, id, 0, &cur) != SC_STORE_OK) {
-            return;
+            break;
+        }
+        if (scan) {
+            apr_pool_clear(scan);
+        }
+        else {
+            apr_pool_create(&scan, e->tmp);
         }
         for (pp = &e->held; (h = *pp); pp = &h->next) {
-            if (sc_store_same(h->id, id)
-                && (h->base == cur.version || held_version(h) <= cur.version)) {
+            if (sc_store_same(h->id, id) && held_read(scan, h, &d)
+                && (d.base == cur.version || d.version <= cur.version)) {
                 break;
             }
         }
         if (!h) {
-            return;
+            break;
         }
         *pp = h->next;
-        if (h->base == cur.version) {
-            rc = apply_delta(e, NULL, h->from, h->msg, h->len, 0, 0, &why);
+        if (d.base == cur.version) {
+            rc = apply_delta(e, NULL, h->from, &d, h->msg, h->len, 0, 0, &why);
         }
         else {
             rc = DELTA_HAVE;          /* a whole copy brought it meanwhile */
@@ -239,6 +242,9 @@ static void drain_held(sc_engine *e, const char *id)
         }
         held_free(e, h);
     }
+    if (scan) {
+        apr_pool_destroy(scan);
+    }
 }
 
 static void held_tick(sc_engine *e, apr_time_t now)
@@ -261,43 +267,30 @@ static void held_tick(sc_engine *e, apr_time_t now)
     }
 }
 
-/* A DELTA: applied when its base is the stored version; held a moment when it
- * is ahead (may_hold); nothing to do when this version is here already.
- * *why: what was not applied, for a refusal. */
-static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
+/* A DELTA (d, read from msg): applied when its base is the stored version;
+ * held a moment when it is ahead (may_hold: msg is kept); nothing to do when
+ * this version is here already.  *why: what was not applied, for a refusal. */
+static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_msg_delta *d,
                             const unsigned char *msg, apr_size_t len, int may_hold,
                             apr_uint64_t ack_seq, const char **why)
 {
     apr_pool_t *p = e->tmp;
     sc_sess_copy cur, s;
-    apr_uint64_t base, version;
-    const char *id, *data;
-    sc_rd r;
     int found;
 
-    sc_rd_init(&r, msg, len);
-    sc_rd_u8(&r);
-    id = sc_rd_id(&r, p);
-    base = sc_rd_u64(&r);
-    version = sc_rd_u64(&r);
-    memset(&s, 0, sizeof(s));
-    s.last_access = (apr_time_t)sc_rd_u64(&r);
-    s.max_inactive = (apr_int64_t)sc_rd_u64(&r);
-    /* a change makes a newer version: one not above its base (0, or a base
-     * of 2^64 - 1 wrapped) is no change a member sends */
-    if (!id || r.bad || version <= base) {
-        return DELTA_MALFORMED;
-    }
-    found = sc_store_get(e->store, p, id, 0, &cur) == SC_STORE_OK;
-    if (found && cur.version == base) {
+    found = sc_store_get(e->store, p, d->id, 0, &cur) == SC_STORE_OK;
+    if (found && cur.version == d->base) {
         sc_store_rc rc;
-        data = sc_repl_apply(p, cur.data, &r);
+        const char *data = sc_msg_delta_apply(p, cur.data, d);
         if (!data) {
             return DELTA_MALFORMED;
         }
-        apr_cpystrn(s.id, id, sizeof(s.id));
-        s.version = version;
+        memset(&s, 0, sizeof(s));
+        apr_cpystrn(s.id, d->id, sizeof(s.id));
+        s.version = d->version;
         s.created = cur.created;
+        s.last_access = d->last_access;
+        s.max_inactive = d->max_inactive;
         s.data = (char *)data;
         s.data_len = (apr_uint32_t)strlen(data);
         rc = put_replica(e, from, &s);
@@ -307,21 +300,21 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
         *why = apr_psprintf(p, "session not stored: %s", sc_store_rc_text(rc));
         return DELTA_REFUSED;
     }
-    if (found && cur.version >= version) {
+    if (found && cur.version >= d->version) {
         return DELTA_HAVE;
     }
-    if (!found && sc_store_dead(e->store, id)) {
+    if (!found && sc_store_dead(e->store, d->id)) {
         /* removed here: neither held nor asked for (that would bring it back) */
         __atomic_add_fetch(&e->store->hdr->dead_refused, 1, __ATOMIC_RELAXED);
-        dead_copy(e, from, id, "delta");
+        dead_copy(e, from, d->id, "delta");
         *why = "the session was invalidated or expired on this member";
         return DELTA_DEAD;
     }
     if (may_hold && e->nheld < SC_HELD_MAX) {
         sc_held *h = calloc(1, sizeof(*h));
         if (h && (h->msg = malloc(len))) {
-            apr_cpystrn(h->id, id, sizeof(h->id));
-            h->base = base;
+            apr_cpystrn(h->id, d->id, sizeof(h->id));
+            h->base = d->base;
             h->from = from;
             memcpy(h->msg, msg, len);
             h->len = len;
@@ -335,205 +328,237 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from,
         free(h);
     }
     /* a delta we cannot apply: we missed one; ask for the session */
-    ask_session(e, from, c, id);
+    ask_session(e, from, c, d->id);
     *why = "a version before it is missing here: the session is asked for";
     return DELTA_MISSED;
+}
+
+/* ---- the messages: a handler per type, and the dispatcher ---- */
+
+/* What a handler has besides its message. */
+typedef struct {
+    sc_engine *e;
+    sc_conn *c;
+    sc_peer *from;                    /* c->peer: the member that sent it */
+    apr_uint64_t ack_seq;             /* its frame's number, when an ACK is waited for */
+    const unsigned char *msg;         /* the message as it came (a held delta keeps it) */
+    apr_size_t len;
+} dm_in;
+
+/* Each returns what sc_dm_on_message returns (sc_manager.h): 1, acknowledge
+ * now; 0, held or refused (answered by then or later). */
+typedef int (*dm_handler)(const dm_in *in, sc_msg *m);
+
+static int on_full(const dm_in *in, sc_msg *m)
+{
+    sc_store_rc rc = put_replica(in->e, in->from, &m->full);
+    if (rc != SC_STORE_OK && rc != SC_STORE_STALE) {
+        return not_applied(in->e, in->c, in->ack_seq,
+                           apr_psprintf(in->e->tmp, "session not stored: %s",
+                                        sc_store_rc_text(rc)));
+    }
+    drain_held(in->e, m->full.id);
+    return 1;
+}
+
+static int on_delta(const dm_in *in, sc_msg *m)
+{
+    const char *why = NULL;
+    switch (apply_delta(in->e, in->c, in->from, &m->delta, in->msg, in->len, 1,
+                        in->ack_seq, &why)) {
+    case DELTA_MALFORMED:
+        bad_message(in->e, in->c, "malformed DELTA");
+        return 1;
+    case DELTA_HELD:
+        return 0;                     /* answered when applied or given up */
+    case DELTA_MISSED:
+    case DELTA_REFUSED:
+    case DELTA_DEAD:
+        return not_applied(in->e, in->c, in->ack_seq, why);
+    case DELTA_APPLIED:
+        drain_held(in->e, m->delta.id);
+        return 1;
+    case DELTA_HAVE:
+        break;
+    }
+    return 1;
+}
+
+static int on_remove(const dm_in *in, sc_msg *m)
+{
+    sc_store_remove(in->e->store, m->remove.id);
+    return 1;
+}
+
+static int on_expire(const dm_in *in, sc_msg *m)
+{
+    if (sc_store_remove(in->e->store, m->expire.id) == SC_STORE_OK) {
+        in->e->store->hdr->expired++;
+    }
+    return 1;
+}
+
+static int on_touch(const dm_in *in, sc_msg *m)
+{
+    apr_time_t now = apr_time_now();
+    apr_uint32_t i;
+    for (i = 0; i < m->touch.n; i++) {
+        /* as a replica's times (bound_times): not after now, not before
+         * 1970, so a clock ahead cannot keep a session from expiring */
+        apr_time_t when = m->touch.last_access[i] > now ? now : m->touch.last_access[i];
+        if (when > 0) {
+            sc_store_touch(in->e->store, m->touch.ids[i], when);
+        }
+    }
+    return 1;
+}
+
+static int on_get_all(const dm_in *in, sc_msg *m)
+{
+    sc_engine *e = in->e;
+    sc_transfer_out *t;
+    (void)m;
+    for (t = e->transfers; t; t = t->next) {
+        if (t->to == in->from) {
+            t->cursor = 0;            /* asked again: start over */
+            t->sent = 0;
+            return 1;
+        }
+    }
+    t = calloc(1, sizeof(*t));
+    if (t) {
+        t->to = in->from;
+        t->next = e->transfers;
+        e->transfers = t;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1262)
+                     "state transfer to %s requested", in->from->route);
+    }
+    return 1;
+}
+
+static int on_all_data(const dm_in *in, sc_msg *m)
+{
+    apr_uint32_t i;
+    for (i = 0; i < m->all_data.n; i++) {
+        put_replica(in->e, in->from, &m->all_data.s[i]);
+        /* a delta may have come ahead of its session's copy */
+        drain_held(in->e, m->all_data.s[i].id);
+    }
+    in->e->transfer_received += m->all_data.n;
+    in->e->store->hdr->transfer_in += m->all_data.n;
+    return 1;
+}
+
+static int on_complete(const dm_in *in, sc_msg *m)
+{
+    sc_engine *e = in->e;
+    if (in->from == e->transfer_from && e->state == SC_MS_STARTING) {
+        apr_time_t took = apr_time_now() - e->transfer_started;
+        e->store->hdr->last_transfer_ms = apr_time_as_msec(took);
+        e->store->hdr->last_transfer_count = e->transfer_received;
+        e->state = SC_MS_READY;
+        e->next_heartbeat = 0;         /* tell the others at once */
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1263)
+                     "state transfer from %s complete: %u session(s) in %"
+                     APR_TIME_T_FMT " ms; this member is ready", in->from->route,
+                     m->complete.total, apr_time_as_msec(took));
+    }
+    return 1;
+}
+
+static int on_get_session(const dm_in *in, sc_msg *m)
+{
+    sc_sess_copy s;
+    if (sc_store_get(in->e->store, in->e->tmp, m->get_session.id, 0, &s) == SC_STORE_OK) {
+        sc_buf b;
+        sc_buf_init(&b, in->e->tmp, 256 + s.data_len);
+        sc_msg_full_encode(&b, &s);
+        send_to(in->e, in->c, &b);
+    }
+    return 1;
+}
+
+static int on_rebind(const dm_in *in, sc_msg *m)
+{
+    /* only over the id it had there: of two members re-binding one session
+     * at once, each keeps its own, and the client's cookie decides (either
+     * id finds the session everywhere) */
+    sc_store_rebind(in->e->store, m->rebind.new_id, m->rebind.old_id, NULL);
+    return 1;
+}
+
+static int on_dead(const dm_in *in, sc_msg *m)
+{
+    /* a state transfer's tombstones: the ids stay dead here too, and a copy
+     * that came in the transfer's blocks (its sender removed it since) or
+     * that this member kept goes */
+    apr_uint32_t i;
+    for (i = 0; i < m->dead.n; i++) {
+        sc_store_remove(in->e->store, m->dead.bases[i]);
+    }
+    return 1;
+}
+
+/* A message's handler by its type (sc_repl.h says how to add one). */
+static const dm_handler dm_on[SC_REPL_COUNT] = {
+    [SC_REPL_FULL] = on_full,
+    [SC_REPL_DELTA] = on_delta,
+    [SC_REPL_REMOVE] = on_remove,
+    [SC_REPL_EXPIRE] = on_expire,
+    [SC_REPL_TOUCH] = on_touch,
+    [SC_REPL_GET_ALL] = on_get_all,
+    [SC_REPL_ALL_DATA] = on_all_data,
+    [SC_REPL_COMPLETE] = on_complete,
+    [SC_REPL_GET_SESSION] = on_get_session,
+    [SC_REPL_REBIND] = on_rebind,
+    [SC_REPL_DEAD] = on_dead,
+};
+
+/* A type this member does not know: a newer member's (DEAD reaches members
+ * from before tombstones so), acknowledged and ignored as before. */
+static void unknown_type(sc_engine *e, sc_conn *c, unsigned type, apr_size_t len)
+{
+    static apr_uint64_t n;
+    if (++n <= 10 || n % 100 == 0) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1397)
+                     "session message of unknown type %u (%" APR_SIZE_T_FMT " bytes) "
+                     "from %s: acknowledged and ignored (%" APR_UINT64_T_FMT " so far)",
+                     type, len, c->peer ? c->peer->route : c->remote, n);
+    }
 }
 
 int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
                      apr_uint64_t ack_seq)
 {
-    apr_pool_t *p = e->tmp;
+    unsigned type = len ? msg[0] : 0;
+    dm_in in;
+    sc_msg m;
     sc_rd r;
-    unsigned type;
-    const char *id;
 
-    sc_rd_init(&r, msg, len);
-    type = sc_rd_u8(&r);
-    if (type < SC_REPL_FULL || type > SC_REPL_DEAD) {
-        return 1;                       /* a probe's filler */
+    if (type == SC_REPL_PROBE_FILLER) {
+        return 1;                     /* the page's probe: it only travels */
+    }
+    if (type >= SC_REPL_COUNT || !dm_on[type]) {
+        unknown_type(e, c, type, len);
+        return 1;
     }
     if (!c->peer) {
         bad_message(e, c, "session message before HELLO");
         return 1;
     }
     e->store->hdr->replicated_in++;
-
-    switch (type) {
-    case SC_REPL_FULL: {
-        sc_sess_copy s;
-        sc_store_rc rc;
-        if (!sc_rd_full_record(&r, p, &s)) {
-            bad_message(e, c, "malformed FULL");
-            return 1;
-        }
-        rc = put_replica(e, c->peer, &s);
-        if (rc != SC_STORE_OK && rc != SC_STORE_STALE) {
-            return not_applied(e, c, ack_seq,
-                               apr_psprintf(p, "session not stored: %s",
-                                            sc_store_rc_text(rc)));
-        }
-        drain_held(e, s.id);
-        break;
+    sc_rd_init(&r, msg, len);
+    if (!sc_msg_decode(&r, e->tmp, &m)) {
+        bad_message(e, c, apr_pstrcat(e->tmp, "malformed ", sc_msg_name(type), NULL));
+        return 1;
     }
-    case SC_REPL_DELTA: {
-        const char *why = NULL;
-        switch (apply_delta(e, c, c->peer, msg, len, 1, ack_seq, &why)) {
-        case DELTA_MALFORMED:
-            bad_message(e, c, "malformed DELTA");
-            return 1;
-        case DELTA_HELD:
-            return 0;                 /* held: answered when applied or given up */
-        case DELTA_MISSED:
-        case DELTA_REFUSED:
-        case DELTA_DEAD:
-            return not_applied(e, c, ack_seq, why);
-        case DELTA_APPLIED:
-            drain_held(e, sc_rd_id(&r, p));
-            break;
-        case DELTA_HAVE:
-            break;
-        }
-        break;
-    }
-    case SC_REPL_REMOVE:
-    case SC_REPL_EXPIRE:
-        id = sc_rd_id(&r, p);
-        if (!id) {
-            bad_message(e, c, "malformed REMOVE");
-            return 1;
-        }
-        if (sc_store_remove(e->store, id) == SC_STORE_OK && type == SC_REPL_EXPIRE) {
-            e->store->hdr->expired++;
-        }
-        break;
-    case SC_REPL_TOUCH: {
-        apr_uint32_t n = sc_rd_u32(&r), i;
-        apr_time_t now = apr_time_now();
-        for (i = 0; i < n; i++) {
-            apr_time_t when;
-            id = sc_rd_id(&r, p);
-            when = (apr_time_t)sc_rd_u64(&r);
-            if (!id || r.bad) {
-                bad_message(e, c, "malformed TOUCH");
-                return 1;
-            }
-            /* as a replica's times (bound_times): not after now, not before
-             * 1970, so a clock ahead cannot keep a session from expiring */
-            if (when > now) {
-                when = now;
-            }
-            if (when > 0) {
-                sc_store_touch(e->store, id, when);
-            }
-        }
-        break;
-    }
-    case SC_REPL_GET_ALL: {
-        sc_transfer_out *t;
-        for (t = e->transfers; t; t = t->next) {
-            if (t->to == c->peer) {
-                t->cursor = 0;        /* asked again: start over */
-                t->sent = 0;
-                return 1;
-            }
-        }
-        t = calloc(1, sizeof(*t));
-        if (t) {
-            t->to = c->peer;
-            t->next = e->transfers;
-            e->transfers = t;
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1262)
-                         "state transfer to %s requested", c->peer->route);
-        }
-        break;
-    }
-    case SC_REPL_ALL_DATA: {
-        apr_uint32_t n = sc_rd_u32(&r), i;
-        for (i = 0; i < n; i++) {
-            sc_sess_copy s;
-            if (!sc_rd_full_record(&r, p, &s)) {
-                bad_message(e, c, "malformed ALL_DATA");
-                return 1;
-            }
-            put_replica(e, c->peer, &s);
-            /* a delta may have come ahead of its session's copy */
-            drain_held(e, s.id);
-        }
-        e->transfer_received += n;
-        e->store->hdr->transfer_in += n;
-        break;
-    }
-    case SC_REPL_COMPLETE: {
-        apr_uint32_t total = sc_rd_u32(&r);
-        if (c->peer == e->transfer_from && e->state == SC_MS_STARTING) {
-            apr_time_t took = apr_time_now() - e->transfer_started;
-            e->store->hdr->last_transfer_ms = apr_time_as_msec(took);
-            e->store->hdr->last_transfer_count = e->transfer_received;
-            e->state = SC_MS_READY;
-            e->next_heartbeat = 0;         /* tell the others at once */
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1263)
-                         "state transfer from %s complete: %u session(s) in %"
-                         APR_TIME_T_FMT " ms; this member is ready", c->peer->route,
-                         total, apr_time_as_msec(took));
-        }
-        break;
-    }
-    case SC_REPL_REBIND: {
-        const char *to;
-        id = sc_rd_id(&r, p);
-        to = sc_rd_id(&r, p);
-        if (!id || !to || !sc_store_same(id, to)) {
-            bad_message(e, c, "malformed REBIND");
-            return 1;
-        }
-        /* only over the id it had there: of two members re-binding one
-         * session at once, each keeps its own, and the client's cookie
-         * decides (either id finds the session everywhere) */
-        sc_store_rebind(e->store, to, id, NULL);
-        break;
-    }
-    case SC_REPL_DEAD: {
-        /* a state transfer's tombstones: the ids stay dead here too, and a
-         * copy that came in the transfer's blocks (its sender removed it
-         * since) or that this member kept goes */
-        apr_uint32_t n = sc_rd_u32(&r), i;
-        for (i = 0; i < n; i++) {
-            unsigned blen = sc_rd_u8(&r);
-            const unsigned char *base = sc_rd_bytes(&r, blen);
-            apr_size_t k;
-            if (!base || !blen || blen >= SC_TOMB_BASE) {
-                bad_message(e, c, "malformed DEAD");
-                return 1;
-            }
-            for (k = 0; k < blen; k++) {
-                if (!apr_isxdigit(base[k])) {
-                    bad_message(e, c, "malformed DEAD");
-                    return 1;
-                }
-            }
-            sc_store_remove(e->store, apr_pstrmemdup(p, (const char *)base, blen));
-        }
-        break;
-    }
-    case SC_REPL_GET_SESSION: {
-        sc_sess_copy s;
-        id = sc_rd_id(&r, p);
-        if (!id) {
-            bad_message(e, c, "malformed GET_SESSION");
-            return 1;
-        }
-        if (sc_store_get(e->store, p, id, 0, &s) == SC_STORE_OK) {
-            sc_buf b;
-            sc_buf_init(&b, p, 256 + s.data_len);
-            sc_buf_u8(&b, SC_REPL_FULL);
-            sc_repl_full_record(&b, &s);
-            send_to(e, c, &b);
-        }
-        break;
-    }
-    }
-    return 1;
+    in.e = e;
+    in.c = c;
+    in.from = c->peer;
+    in.ack_seq = ack_seq;
+    in.msg = msg;
+    in.len = len;
+    return dm_on[type](&in, &m);
 }
 
 /* ---- state transfer, receiving side ---- */
@@ -561,7 +586,7 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
             && p->out && p->out->state == SC_CS_OPEN) {
             sc_buf b;
             sc_buf_init(&b, e->tmp, 8);
-            sc_buf_u8(&b, SC_REPL_GET_ALL);
+            sc_msg_get_all_encode(&b);
             if (!e->transfer_from) {
                 e->transfer_started = now;
             }
@@ -604,7 +629,7 @@ typedef struct {
 static int add_to_block(void *ctx, const sc_sess_copy *s, int touched)
 {
     block_ctx *bc = ctx;
-    sc_repl_full_record(bc->b, s);
+    sc_msg_all_data_add(bc->b, s);
     bc->n++;
     return 1;
 }
@@ -623,24 +648,21 @@ typedef struct {
 static void tombs_flush(tomb_ctx *tc)
 {
     if (tc->n) {
-        sc_put32(tc->b.buf + 1, tc->n);
+        sc_msg_list_close(&tc->b, tc->n);
         send_to(tc->e, tc->c, &tc->b);
     }
     tc->b.len = 0;
-    sc_buf_u8(&tc->b, SC_REPL_DEAD);
-    sc_buf_u32(&tc->b, 0);
+    sc_msg_list_open(&tc->b, SC_REPL_DEAD);
     tc->n = 0;
 }
 
 static int add_tomb(void *ctx, const char *base)
 {
     tomb_ctx *tc = ctx;
-    apr_size_t len = strlen(base);
-    if (tc->b.len + 1 + len > tc->max) {
-        tombs_flush(tc);
+    if (!sc_msg_dead_add(&tc->b, base, tc->max)) {
+        tombs_flush(tc);              /* full: this one starts the next */
+        sc_msg_dead_add(&tc->b, base, 0);
     }
-    sc_buf_u8(&tc->b, (unsigned)len);
-    sc_buf_put(&tc->b, base, len);
     tc->n++;
     return 1;
 }
@@ -653,8 +675,7 @@ static void send_tombstones(sc_engine *e, sc_conn *c)
     tc.n = 0;
     tc.max = e->set->max_message_size > 64 * 1024 + 256 ? 64 * 1024 : e->set->max_message_size - 256;
     sc_buf_init(&tc.b, e->tmp, tc.max + 64);
-    sc_buf_u8(&tc.b, SC_REPL_DEAD);
-    sc_buf_u32(&tc.b, 0);
+    sc_msg_list_open(&tc.b, SC_REPL_DEAD);
     sc_store_each_tomb(e->store, e->tmp, add_tomb, &tc);
     tombs_flush(&tc);
 }
@@ -682,20 +703,17 @@ static void send_transfers(sc_engine *e)
                && t->cursor < e->store->hdr->capacity) {
             sc_buf b;
             block_ctx bc;
-            unsigned char *count_at;
             apr_pool_t *bp;
             /* a pool per block: while the socket takes them, many blocks go
              * out in one turn of the loop, and e->tmp would keep them all */
             apr_pool_create(&bp, e->tmp);
             sc_buf_init(&b, bp, 64 * 1024);
-            sc_buf_u8(&b, SC_REPL_ALL_DATA);
-            sc_buf_u32(&b, 0);
+            sc_msg_list_open(&b, SC_REPL_ALL_DATA);
             bc.b = &b;
             bc.n = 0;
             t->cursor = sc_store_each_from(e->store, bp, t->cursor, (apr_uint32_t)block,
                                            add_to_block, &bc, 0);
-            count_at = b.buf + 1;
-            sc_put32(count_at, bc.n);
+            sc_msg_list_close(&b, bc.n);
             if (bc.n) {
                 send_to(e, c, &b);
                 t->sent += bc.n;
@@ -704,11 +722,11 @@ static void send_transfers(sc_engine *e)
             apr_pool_destroy(bp);
         }
         if (c->state == SC_CS_OPEN && t->cursor >= e->store->hdr->capacity) {
+            sc_msg_complete m = { t->sent };
             sc_buf b;
             send_tombstones(e, c);
             sc_buf_init(&b, e->tmp, 8);
-            sc_buf_u8(&b, SC_REPL_COMPLETE);
-            sc_buf_u32(&b, t->sent);
+            sc_msg_complete_encode(&b, &m);
             send_to(e, c, &b);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1267)
                          "state transfer to %s: %u session(s) sent", t->to->route,
@@ -739,8 +757,7 @@ static int sweep_one(void *ctx, const sc_sess_copy *s, int touched)
         return 1;
     }
     if (touched) {
-        sc_buf_id(&sw->touch, s->id);
-        sc_buf_u64(&sw->touch, (apr_uint64_t)s->last_access);
+        sc_msg_touch_add(&sw->touch, s->id, s->last_access);
         sw->ntouch++;
     }
     return 1;
@@ -756,11 +773,10 @@ static void sweep(sc_engine *e, apr_time_t now)
     sw.ntouch = 0;
     sw.expired = apr_array_make(e->tmp, 16, sizeof(const char *));
     sc_buf_init(&sw.touch, e->tmp, 4096);
-    sc_buf_u8(&sw.touch, SC_REPL_TOUCH);
-    sc_buf_u32(&sw.touch, 0);
+    sc_msg_list_open(&sw.touch, SC_REPL_TOUCH);
     sc_store_each(e->store, e->tmp, sweep_one, &sw, 1);
     if (sw.ntouch) {
-        sc_put32(sw.touch.buf + 1, sw.ntouch);
+        sc_msg_list_close(&sw.touch, sw.ntouch);
         sc_ch_broadcast(e, sw.touch.buf, sw.touch.len, NULL);
     }
     expire_ids(e, sw.expired);
@@ -772,19 +788,18 @@ static apr_uint32_t expire_ids(sc_engine *e, const apr_array_header_t *ids)
     apr_uint32_t n = 0;
     int i;
     for (i = 0; i < ids->nelts; i++) {
-        const char *id = APR_ARRAY_IDX(ids, i, const char *);
+        sc_msg_expire m = { APR_ARRAY_IDX(ids, i, const char *) };
         sc_buf b;
-        if (sc_store_remove(e->store, id) != SC_STORE_OK) {
+        if (sc_store_remove(e->store, m.id) != SC_STORE_OK) {
             continue;
         }
         e->store->hdr->expired++;
         n++;
         sc_buf_init(&b, e->tmp, 128);
-        sc_buf_u8(&b, SC_REPL_EXPIRE);
-        sc_buf_id(&b, id);
+        sc_msg_expire_encode(&b, &m);
         sc_ch_broadcast(e, b.buf, b.len, NULL);
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1268)
-                     "session %s expired", id);
+                     "session %s expired", m.id);
     }
     return n;
 }

@@ -1,6 +1,8 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
- * sc_repl.c -- DeltaManager message codec and session data deltas (sc_repl.h).
+ * sc_repl.c -- DeltaManager messages: an encoder and a decoder per message,
+ * next to each other, on checked buffers; session data and its deltas;
+ * session ids (sc_repl.h).
  */
 #include "sc_repl.h"
 #include "sc_proto.h"
@@ -10,6 +12,8 @@
 #include "apr_hash.h"
 
 #include <string.h>
+
+/* ---- buffers and readers ---- */
 
 void sc_buf_init(sc_buf *b, apr_pool_t *p, apr_size_t cap)
 {
@@ -70,17 +74,6 @@ void sc_buf_id(sc_buf *b, const char *id)
     sc_buf_put(b, id, n);
 }
 
-void sc_repl_full_record(sc_buf *b, const sc_sess_copy *s)
-{
-    sc_buf_id(b, s->id);
-    sc_buf_u64(b, s->version);
-    sc_buf_u64(b, (apr_uint64_t)s->created);
-    sc_buf_u64(b, (apr_uint64_t)s->last_access);
-    sc_buf_u64(b, (apr_uint64_t)s->max_inactive);
-    sc_buf_u32(b, s->data_len);
-    sc_buf_put(b, s->data, s->data_len);
-}
-
 void sc_rd_init(sc_rd *r, const unsigned char *p, apr_size_t len)
 {
     r->p = p;
@@ -123,6 +116,26 @@ apr_uint64_t sc_rd_u64(sc_rd *r)
     const unsigned char *b = sc_rd_bytes(r, 8);
     return b ? sc_get64(b) : 0;
 }
+
+const char *sc_rd_id(sc_rd *r, apr_pool_t *p)
+{
+    unsigned n = sc_rd_u8(r);
+    const unsigned char *b = sc_rd_bytes(r, n);
+    const char *id;
+    if (!b || n >= SC_SID_MAX || memchr(b, '\0', n)) {
+        r->bad = 1;
+        return NULL;
+    }
+    id = apr_pstrmemdup(p, (const char *)b, n);
+    if (!sc_sid_valid(id)) {
+        r->bad = 1;
+        return NULL;
+    }
+    return id;
+}
+
+
+/* ---- session ids ---- */
 
 int sc_sid_valid(const char *id)
 {
@@ -225,54 +238,7 @@ const char *sc_url_sid(apr_pool_t *p, const char *uri)
     return apr_pstrmemdup(p, at, n);
 }
 
-const char *sc_rd_id(sc_rd *r, apr_pool_t *p)
-{
-    unsigned n = sc_rd_u8(r);
-    const unsigned char *b = sc_rd_bytes(r, n);
-    const char *id;
-    if (!b || n >= SC_SID_MAX || memchr(b, '\0', n)) {
-        r->bad = 1;
-        return NULL;
-    }
-    id = apr_pstrmemdup(p, (const char *)b, n);
-    if (!sc_sid_valid(id)) {
-        r->bad = 1;
-        return NULL;
-    }
-    return id;
-}
-
-int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)
-{
-    const char *id = sc_rd_id(r, p);
-    const unsigned char *d;
-    if (!id) {
-        return 0;
-    }
-    apr_cpystrn(s->id, id, sizeof(s->id));
-    s->version = sc_rd_u64(r);
-    s->created = (apr_time_t)sc_rd_u64(r);
-    s->last_access = (apr_time_t)sc_rd_u64(r);
-    s->max_inactive = (apr_int64_t)sc_rd_u64(r);
-    s->data_len = sc_rd_u32(r);
-    d = sc_rd_bytes(r, s->data_len);
-    if (!d || r->bad) {
-        return 0;
-    }
-    if (s->version == 0) {
-        /* versions start at 1; 0 would be taken for a local write */
-        r->bad = 1;
-        return 0;
-    }
-    if (memchr(d, '\0', s->data_len)) {
-        /* session data is mod_session's encoded text, read as a C string by
-         * every reader: a NUL inside is not a session */
-        r->bad = 1;
-        return 0;
-    }
-    s->data = apr_pstrmemdup(p, (const char *)d, s->data_len);
-    return 1;
-}
+/* ---- session data ---- */
 
 /* "k=v&k2=v2" -> [k, v, k2, v2] (raw, still escaped); empty pairs are skipped,
  * as apr_strtok skips them.  strchr, not apr_strtok: apr_strtok calls strchr on
@@ -349,6 +315,154 @@ static apr_hash_t *kv_index(apr_pool_t *p, const apr_array_header_t *kv)
     return h;
 }
 
+/* ---- the messages: each encoder next to its decoder ---- */
+
+/* The least an id takes on the wire: its length byte, 32 hex, '.', a route
+ * of one character (sc_sid_valid).  Counts are checked against it. */
+#define ID_MIN (1 + 34)
+
+static const char *const names[SC_REPL_COUNT] = {
+    [SC_REPL_FULL] = "FULL",
+    [SC_REPL_DELTA] = "DELTA",
+    [SC_REPL_REMOVE] = "REMOVE",
+    [SC_REPL_EXPIRE] = "EXPIRE",
+    [SC_REPL_TOUCH] = "TOUCH",
+    [SC_REPL_GET_ALL] = "GET_ALL",
+    [SC_REPL_ALL_DATA] = "ALL_DATA",
+    [SC_REPL_COMPLETE] = "COMPLETE",
+    [SC_REPL_GET_SESSION] = "GET_SESSION",
+    [SC_REPL_REBIND] = "REBIND",
+    [SC_REPL_DEAD] = "DEAD",
+};
+
+const char *sc_msg_name(unsigned type)
+{
+    return type < SC_REPL_COUNT ? names[type] : NULL;
+}
+
+/* The type byte, which must be 'type'. */
+static int rd_type(sc_rd *r, unsigned type)
+{
+    if (sc_rd_u8(r) != type || r->bad) {
+        r->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* A count of entries of at least 'least' bytes each: 0 (bad) when the
+ * message cannot hold that many. */
+static int rd_count(sc_rd *r, apr_size_t least, apr_uint32_t *n)
+{
+    *n = sc_rd_u32(r);
+    if (r->bad || *n > r->left / least) {
+        r->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- a FULL record: FULL's body, ALL_DATA's entries ---- */
+
+#define FULL_RECORD_MIN (ID_MIN + 4 * 8 + 4)
+
+void sc_repl_full_record(sc_buf *b, const sc_sess_copy *s)
+{
+    sc_buf_id(b, s->id);
+    sc_buf_u64(b, s->version);
+    sc_buf_u64(b, (apr_uint64_t)s->created);
+    sc_buf_u64(b, (apr_uint64_t)s->last_access);
+    sc_buf_u64(b, (apr_uint64_t)s->max_inactive);
+    sc_buf_u32(b, s->data_len);
+    sc_buf_put(b, s->data, s->data_len);
+}
+
+int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)
+{
+    const char *id = sc_rd_id(r, p);
+    const unsigned char *d;
+    if (!id) {
+        return 0;
+    }
+    apr_cpystrn(s->id, id, sizeof(s->id));
+    s->version = sc_rd_u64(r);
+    s->created = (apr_time_t)sc_rd_u64(r);
+    s->last_access = (apr_time_t)sc_rd_u64(r);
+    s->max_inactive = (apr_int64_t)sc_rd_u64(r);
+    s->data_len = sc_rd_u32(r);
+    d = sc_rd_bytes(r, s->data_len);
+    if (!d || r->bad) {
+        return 0;
+    }
+    if (s->version == 0) {
+        /* versions start at 1; 0 would be taken for a local write */
+        r->bad = 1;
+        return 0;
+    }
+    if (memchr(d, '\0', s->data_len)) {
+        /* session data is mod_session's encoded text, read as a C string by
+         * every reader: a NUL inside is not a session */
+        r->bad = 1;
+        return 0;
+    }
+    s->data = apr_pstrmemdup(p, (const char *)d, s->data_len);
+    return 1;
+}
+
+/* ---- FULL ---- */
+
+void sc_msg_full_encode(sc_buf *b, const sc_sess_copy *s)
+{
+    sc_buf_u8(b, SC_REPL_FULL);
+    sc_repl_full_record(b, s);
+}
+
+int sc_msg_full_decode(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)
+{
+    return rd_type(r, SC_REPL_FULL) && sc_rd_full_record(r, p, s);
+}
+
+/* ---- DELTA ---- */
+
+void sc_msg_delta_encode(sc_buf *b, const sc_msg_delta *m)
+{
+    sc_buf_u8(b, SC_REPL_DELTA);
+    sc_buf_id(b, m->id);
+    sc_buf_u64(b, m->base);
+    sc_buf_u64(b, m->version);
+    sc_buf_u64(b, (apr_uint64_t)m->last_access);
+    sc_buf_u64(b, (apr_uint64_t)m->max_inactive);
+    sc_buf_put(b, m->attrs, m->attrs_len);
+}
+
+int sc_msg_delta_decode(sc_rd *r, apr_pool_t *p, sc_msg_delta *m)
+{
+    if (!rd_type(r, SC_REPL_DELTA) || !(m->id = sc_rd_id(r, p))) {
+        return 0;
+    }
+    m->base = sc_rd_u64(r);
+    m->version = sc_rd_u64(r);
+    m->last_access = (apr_time_t)sc_rd_u64(r);
+    m->max_inactive = (apr_int64_t)sc_rd_u64(r);
+    /* a change makes a newer version: one not above its base (0, or a base
+     * of 2^64 - 1 wrapped) is no change a member sends */
+    if (r->bad || m->version <= m->base) {
+        r->bad = 1;
+        return 0;
+    }
+    /* the rest: read when applied (sc_msg_delta_apply) */
+    m->attrs_len = r->left;
+    m->attrs = sc_rd_bytes(r, r->left);
+    return 1;
+}
+
+const char *sc_msg_delta_apply(apr_pool_t *p, const char *data, const sc_msg_delta *m)
+{
+    sc_rd r;
+    sc_rd_init(&r, m->attrs, m->attrs_len);
+    return sc_repl_apply(p, data, &r);
+}
+
 int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
                   apr_time_t last_access, apr_int64_t max_inactive,
                   const char *old_data, const char *new_data)
@@ -358,10 +472,13 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     apr_hash_t *oi = kv_index(b->p, o), *ni = kv_index(b->p, n);
     sc_buf sets, rems;
     apr_uint32_t nset = 0, nrem = 0;
+    sc_msg_delta m;
     int i;
 
     sc_buf_init(&sets, b->p, 256);
     sc_buf_init(&rems, b->p, 64);
+    sc_buf_u32(&sets, 0);
+    sc_buf_u32(&rems, 0);
     for (i = 0; i + 1 < n->nelts; i += 2) {
         const char *k = APR_ARRAY_IDX(n, i, const char *);
         const char *v = APR_ARRAY_IDX(n, i + 1, const char *);
@@ -383,16 +500,17 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
             nrem++;
         }
     }
-    sc_buf_u8(b, SC_REPL_DELTA);
-    sc_buf_id(b, id);
-    sc_buf_u64(b, base);
-    sc_buf_u64(b, version);
-    sc_buf_u64(b, (apr_uint64_t)last_access);
-    sc_buf_u64(b, (apr_uint64_t)max_inactive);
-    sc_buf_u32(b, nset);
-    sc_buf_put(b, sets.buf, sets.len);
-    sc_buf_u32(b, nrem);
-    sc_buf_put(b, rems.buf, rems.len);
+    sc_put32(sets.buf, nset);
+    sc_put32(rems.buf, nrem);
+    sc_buf_put(&sets, rems.buf, rems.len);
+    m.id = id;
+    m.base = base;
+    m.version = version;
+    m.last_access = last_access;
+    m.max_inactive = max_inactive;
+    m.attrs = sets.buf;
+    m.attrs_len = sets.len;
+    sc_msg_delta_encode(b, &m);
     return nset + nrem > 0;
 }
 
@@ -460,4 +578,263 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
         return NULL;
     }
     return sc_data_join(p, kv);
+}
+
+/* ---- REMOVE, EXPIRE, GET_SESSION: [idlen:1][id] ---- */
+
+static void id_encode(sc_buf *b, unsigned type, const char *id)
+{
+    sc_buf_u8(b, type);
+    sc_buf_id(b, id);
+}
+
+static int id_decode(sc_rd *r, apr_pool_t *p, unsigned type, const char **id)
+{
+    return rd_type(r, type) && (*id = sc_rd_id(r, p)) != NULL;
+}
+
+void sc_msg_remove_encode(sc_buf *b, const sc_msg_remove *m)
+{
+    id_encode(b, SC_REPL_REMOVE, m->id);
+}
+
+int sc_msg_remove_decode(sc_rd *r, apr_pool_t *p, sc_msg_remove *m)
+{
+    return id_decode(r, p, SC_REPL_REMOVE, &m->id);
+}
+
+void sc_msg_expire_encode(sc_buf *b, const sc_msg_expire *m)
+{
+    id_encode(b, SC_REPL_EXPIRE, m->id);
+}
+
+int sc_msg_expire_decode(sc_rd *r, apr_pool_t *p, sc_msg_expire *m)
+{
+    return id_decode(r, p, SC_REPL_EXPIRE, &m->id);
+}
+
+void sc_msg_get_session_encode(sc_buf *b, const sc_msg_get_session *m)
+{
+    id_encode(b, SC_REPL_GET_SESSION, m->id);
+}
+
+int sc_msg_get_session_decode(sc_rd *r, apr_pool_t *p, sc_msg_get_session *m)
+{
+    return id_decode(r, p, SC_REPL_GET_SESSION, &m->id);
+}
+
+/* ---- lists: TOUCH, ALL_DATA, DEAD ---- */
+
+void sc_msg_list_open(sc_buf *b, unsigned type)
+{
+    sc_buf_u8(b, type);
+    sc_buf_u32(b, 0);                 /* the count, written on closing */
+}
+
+void sc_msg_list_close(sc_buf *b, apr_uint32_t n)
+{
+    sc_put32(b->buf + 1, n);
+}
+
+/* ---- TOUCH ---- */
+
+void sc_msg_touch_add(sc_buf *b, const char *id, apr_time_t last_access)
+{
+    sc_buf_id(b, id);
+    sc_buf_u64(b, (apr_uint64_t)last_access);
+}
+
+void sc_msg_touch_encode(sc_buf *b, const sc_msg_touch *m)
+{
+    apr_uint32_t i;
+    sc_msg_list_open(b, SC_REPL_TOUCH);
+    for (i = 0; i < m->n; i++) {
+        sc_msg_touch_add(b, m->ids[i], m->last_access[i]);
+    }
+    sc_msg_list_close(b, m->n);
+}
+
+int sc_msg_touch_decode(sc_rd *r, apr_pool_t *p, sc_msg_touch *m)
+{
+    apr_uint32_t i;
+    if (!rd_type(r, SC_REPL_TOUCH) || !rd_count(r, ID_MIN + 8, &m->n)) {
+        return 0;
+    }
+    m->ids = apr_palloc(p, sizeof(*m->ids) * (m->n ? m->n : 1));
+    m->last_access = apr_palloc(p, sizeof(*m->last_access) * (m->n ? m->n : 1));
+    for (i = 0; i < m->n; i++) {
+        m->ids[i] = sc_rd_id(r, p);
+        m->last_access[i] = (apr_time_t)sc_rd_u64(r);
+        if (!m->ids[i] || r->bad) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- GET_ALL ---- */
+
+void sc_msg_get_all_encode(sc_buf *b)
+{
+    sc_buf_u8(b, SC_REPL_GET_ALL);
+}
+
+int sc_msg_get_all_decode(sc_rd *r)
+{
+    return rd_type(r, SC_REPL_GET_ALL);
+}
+
+/* ---- ALL_DATA ---- */
+
+void sc_msg_all_data_add(sc_buf *b, const sc_sess_copy *s)
+{
+    sc_repl_full_record(b, s);
+}
+
+void sc_msg_all_data_encode(sc_buf *b, const sc_msg_all_data *m)
+{
+    apr_uint32_t i;
+    sc_msg_list_open(b, SC_REPL_ALL_DATA);
+    for (i = 0; i < m->n; i++) {
+        sc_msg_all_data_add(b, &m->s[i]);
+    }
+    sc_msg_list_close(b, m->n);
+}
+
+int sc_msg_all_data_decode(sc_rd *r, apr_pool_t *p, sc_msg_all_data *m)
+{
+    apr_uint32_t i;
+    if (!rd_type(r, SC_REPL_ALL_DATA) || !rd_count(r, FULL_RECORD_MIN, &m->n)) {
+        return 0;
+    }
+    m->s = apr_palloc(p, sizeof(*m->s) * (m->n ? m->n : 1));
+    for (i = 0; i < m->n; i++) {
+        if (!sc_rd_full_record(r, p, &m->s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- COMPLETE ---- */
+
+void sc_msg_complete_encode(sc_buf *b, const sc_msg_complete *m)
+{
+    sc_buf_u8(b, SC_REPL_COMPLETE);
+    sc_buf_u32(b, m->total);
+}
+
+int sc_msg_complete_decode(sc_rd *r, sc_msg_complete *m)
+{
+    if (!rd_type(r, SC_REPL_COMPLETE)) {
+        return 0;
+    }
+    m->total = sc_rd_u32(r);
+    return !r->bad;
+}
+
+/* ---- REBIND ---- */
+
+void sc_msg_rebind_encode(sc_buf *b, const sc_msg_rebind *m)
+{
+    sc_buf_u8(b, SC_REPL_REBIND);
+    sc_buf_id(b, m->old_id);
+    sc_buf_id(b, m->new_id);
+}
+
+int sc_msg_rebind_decode(sc_rd *r, apr_pool_t *p, sc_msg_rebind *m)
+{
+    if (!rd_type(r, SC_REPL_REBIND) || !(m->old_id = sc_rd_id(r, p))
+        || !(m->new_id = sc_rd_id(r, p))) {
+        return 0;
+    }
+    /* the same session (the same base: 32 hex, then '.'), another route */
+    if (memcmp(m->old_id, m->new_id, 33) != 0) {
+        r->bad = 1;
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- DEAD ---- */
+
+int sc_msg_dead_add(sc_buf *b, const char *base, apr_size_t max)
+{
+    apr_size_t n = strlen(base);
+    if (max && b->len + 1 + n > max) {
+        return 0;
+    }
+    sc_buf_u8(b, (unsigned)n);
+    sc_buf_put(b, base, n);
+    return 1;
+}
+
+void sc_msg_dead_encode(sc_buf *b, const sc_msg_dead *m)
+{
+    apr_uint32_t i;
+    sc_msg_list_open(b, SC_REPL_DEAD);
+    for (i = 0; i < m->n; i++) {
+        sc_msg_dead_add(b, m->bases[i], 0);
+    }
+    sc_msg_list_close(b, m->n);
+}
+
+int sc_msg_dead_decode(sc_rd *r, apr_pool_t *p, sc_msg_dead *m)
+{
+    apr_uint32_t i;
+    if (!rd_type(r, SC_REPL_DEAD) || !rd_count(r, 1 + 1, &m->n)) {
+        return 0;
+    }
+    m->bases = apr_palloc(p, sizeof(*m->bases) * (m->n ? m->n : 1));
+    for (i = 0; i < m->n; i++) {
+        unsigned len = sc_rd_u8(r);
+        const unsigned char *base = sc_rd_bytes(r, len);
+        unsigned k;
+        if (!base || !len || len >= SC_TOMB_BASE) {
+            r->bad = 1;
+            return 0;
+        }
+        for (k = 0; k < len; k++) {
+            if (!apr_isxdigit(base[k])) {
+                r->bad = 1;
+                return 0;
+            }
+        }
+        m->bases[i] = apr_pstrmemdup(p, (const char *)base, len);
+    }
+    return 1;
+}
+
+/* ---- any message ---- */
+
+int sc_msg_decode(sc_rd *r, apr_pool_t *p, sc_msg *m)
+{
+    m->type = r->left ? r->p[0] : 0;
+    switch (m->type) {
+    case SC_REPL_FULL:
+        return sc_msg_full_decode(r, p, &m->full);
+    case SC_REPL_DELTA:
+        return sc_msg_delta_decode(r, p, &m->delta);
+    case SC_REPL_REMOVE:
+        return sc_msg_remove_decode(r, p, &m->remove);
+    case SC_REPL_EXPIRE:
+        return sc_msg_expire_decode(r, p, &m->expire);
+    case SC_REPL_TOUCH:
+        return sc_msg_touch_decode(r, p, &m->touch);
+    case SC_REPL_GET_ALL:
+        return sc_msg_get_all_decode(r);
+    case SC_REPL_ALL_DATA:
+        return sc_msg_all_data_decode(r, p, &m->all_data);
+    case SC_REPL_COMPLETE:
+        return sc_msg_complete_decode(r, &m->complete);
+    case SC_REPL_GET_SESSION:
+        return sc_msg_get_session_decode(r, p, &m->get_session);
+    case SC_REPL_REBIND:
+        return sc_msg_rebind_decode(r, p, &m->rebind);
+    case SC_REPL_DEAD:
+        return sc_msg_dead_decode(r, p, &m->dead);
+    default:
+        r->bad = 1;
+        return 0;
+    }
 }

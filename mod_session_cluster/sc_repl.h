@@ -31,6 +31,26 @@
  * ACK only once applied (or when that version is there already); FAIL_ACK
  * when it is not (the store refused it, a version before it is missing, a
  * held delta turned out malformed).
+ *
+ * Each message has a struct, an encoder and a decoder, next to each other in
+ * sc_repl.c: sc_msg_X_encode(b, m) appends the whole message, its type byte
+ * first, to b; sc_msg_X_decode(r, p, m) reads it back from r (type byte
+ * included), copying what it keeps into p, and returns 0 when the bytes are
+ * not such a message: every length and count is checked against what the
+ * message holds, ids have their shape (sc_rd_id).  Bytes after a message's
+ * last field are ignored.  A DELTA's attribute part is checked when it is
+ * applied (sc_msg_delta_apply): a delta held for a moment is refused then.
+ * sc_msg_decode reads any known type into an sc_msg; the DeltaManager
+ * (sc_manager.c) dispatches it through a table indexed by type.
+ *
+ * A new message type:
+ *   1. its value below (before SC_REPL_COUNT), its layout in the table above;
+ *   2. its struct, a member of sc_msg's union and the encode/decode pair,
+ *      here and in sc_repl.c, plus its name and its case in sc_msg_decode;
+ *   3. its handler, one entry in sc_manager.c's table (dm_on);
+ *   4. a case in fuzz/fuzz_session.c's round trip (every decoder is fuzzed).
+ * A member that does not know a type acknowledges and ignores it (SC1397 at
+ * debug level): newer members may send types older ones skip.
  */
 #ifndef SC_REPL_H
 #define SC_REPL_H
@@ -51,8 +71,13 @@ enum {
     SC_REPL_COMPLETE = 8,
     SC_REPL_GET_SESSION = 9,
     SC_REPL_REBIND = 10,
-    SC_REPL_DEAD = 11
+    SC_REPL_DEAD = 11,
+    SC_REPL_COUNT                     /* one past the last type */
 };
+
+/* The byte the cluster-manager page's probe fills its DATA message with
+ * (sc_client_probe): a type no member knows, acknowledged and ignored. */
+#define SC_REPL_PROBE_FILLER 'x'
 
 /* The most a FULL message adds to its session's data (type, id, times,
  * length), plus the route byte of a child's request to its engine. */
@@ -72,9 +97,9 @@ void sc_buf_u16(sc_buf *b, unsigned v);
 void sc_buf_u32(sc_buf *b, apr_uint32_t v);
 void sc_buf_u64(sc_buf *b, apr_uint64_t v);
 void sc_buf_id(sc_buf *b, const char *id);
-void sc_repl_full_record(sc_buf *b, const sc_sess_copy *s);
 
-/* A checked reader over a received message. */
+/* A checked reader over a received message: a read past the end returns 0
+ * (NULL) and sets bad, and so does every read after it. */
 typedef struct {
     const unsigned char *p;
     apr_size_t left;
@@ -89,21 +114,148 @@ apr_uint64_t sc_rd_u64(sc_rd *r);
 const unsigned char *sc_rd_bytes(sc_rd *r, apr_size_t n);
 /* A session id: checked shape (32 hex, '.', route); NULL if bad. */
 const char *sc_rd_id(sc_rd *r, apr_pool_t *p);
-/* A FULL record (after its type byte); 0 when malformed, also when its data
- * holds a NUL byte (session data is text). */
+
+/* ---- the messages ---- */
+
+/* A FULL record: FULL's body, and each entry of ALL_DATA.  The reader
+ * returns 0 when it is malformed, also when its version is 0 (versions start
+ * at 1) or its data holds a NUL byte (session data is text). */
+void sc_repl_full_record(sc_buf *b, const sc_sess_copy *s);
 int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s);
+
+/* FULL: an sc_sess_copy. */
+void sc_msg_full_encode(sc_buf *b, const sc_sess_copy *s);
+int sc_msg_full_decode(sc_rd *r, apr_pool_t *p, sc_sess_copy *s);
+
+/* DELTA: the attribute part is kept as it came, and read when applied. */
+typedef struct {
+    const char *id;
+    apr_uint64_t base;                /* the version it applies to */
+    apr_uint64_t version;             /* the version it makes: above base */
+    apr_time_t last_access;
+    apr_int64_t max_inactive;
+    const unsigned char *attrs;       /* [nset:4] ... [nrem:4] ... */
+    apr_size_t attrs_len;
+} sc_msg_delta;
+
+void sc_msg_delta_encode(sc_buf *b, const sc_msg_delta *m);
+int sc_msg_delta_decode(sc_rd *r, apr_pool_t *p, sc_msg_delta *m);
+/* Builds the DELTA of new_data against old_data (sc_msg_delta_encode);
+ * returns 0 when no attribute changed (the message is built all the same). */
+int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
+                  apr_time_t last_access, apr_int64_t max_inactive,
+                  const char *old_data, const char *new_data);
+/* data with the delta's attributes applied; NULL if its attribute part is
+ * malformed.  sc_repl_apply does the same from a reader at that part. */
+const char *sc_msg_delta_apply(apr_pool_t *p, const char *data, const sc_msg_delta *m);
+const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r);
+
+/* REMOVE, EXPIRE, GET_SESSION: one session id. */
+typedef struct {
+    const char *id;
+} sc_msg_remove;
+typedef sc_msg_remove sc_msg_expire;
+typedef sc_msg_remove sc_msg_get_session;
+
+void sc_msg_remove_encode(sc_buf *b, const sc_msg_remove *m);
+int sc_msg_remove_decode(sc_rd *r, apr_pool_t *p, sc_msg_remove *m);
+void sc_msg_expire_encode(sc_buf *b, const sc_msg_expire *m);
+int sc_msg_expire_decode(sc_rd *r, apr_pool_t *p, sc_msg_expire *m);
+void sc_msg_get_session_encode(sc_buf *b, const sc_msg_get_session *m);
+int sc_msg_get_session_decode(sc_rd *r, apr_pool_t *p, sc_msg_get_session *m);
+
+/* TOUCH, ALL_DATA and DEAD are a count and as many entries.  Their encoders
+ * are also there in parts, for a sender that adds entries one at a time:
+ * sc_msg_list_open(b, type) on an empty buffer, the type's _add for each
+ * entry, then sc_msg_list_close(b, n) writes the count. */
+void sc_msg_list_open(sc_buf *b, unsigned type);
+void sc_msg_list_close(sc_buf *b, apr_uint32_t n);
+
+/* TOUCH */
+typedef struct {
+    apr_uint32_t n;
+    const char **ids;
+    apr_time_t *last_access;
+} sc_msg_touch;
+
+void sc_msg_touch_add(sc_buf *b, const char *id, apr_time_t last_access);
+void sc_msg_touch_encode(sc_buf *b, const sc_msg_touch *m);
+int sc_msg_touch_decode(sc_rd *r, apr_pool_t *p, sc_msg_touch *m);
+
+/* GET_ALL: no fields. */
+void sc_msg_get_all_encode(sc_buf *b);
+int sc_msg_get_all_decode(sc_rd *r);
+
+/* ALL_DATA: one block of a state transfer. */
+typedef struct {
+    apr_uint32_t n;
+    sc_sess_copy *s;
+} sc_msg_all_data;
+
+void sc_msg_all_data_add(sc_buf *b, const sc_sess_copy *s);
+void sc_msg_all_data_encode(sc_buf *b, const sc_msg_all_data *m);
+int sc_msg_all_data_decode(sc_rd *r, apr_pool_t *p, sc_msg_all_data *m);
+
+/* COMPLETE */
+typedef struct {
+    apr_uint32_t total;               /* sessions sent */
+} sc_msg_complete;
+
+void sc_msg_complete_encode(sc_buf *b, const sc_msg_complete *m);
+int sc_msg_complete_decode(sc_rd *r, sc_msg_complete *m);
+
+/* REBIND: both ids have the same base. */
+typedef struct {
+    const char *old_id;
+    const char *new_id;
+} sc_msg_rebind;
+
+void sc_msg_rebind_encode(sc_buf *b, const sc_msg_rebind *m);
+int sc_msg_rebind_decode(sc_rd *r, apr_pool_t *p, sc_msg_rebind *m);
+
+/* DEAD: id bases, 1 to SC_TOMB_BASE - 1 hex digits each. */
+typedef struct {
+    apr_uint32_t n;
+    const char **bases;
+} sc_msg_dead;
+
+/* Adds base unless the message would then be longer than max bytes (0: no
+ * bound); returns whether it did. */
+int sc_msg_dead_add(sc_buf *b, const char *base, apr_size_t max);
+void sc_msg_dead_encode(sc_buf *b, const sc_msg_dead *m);
+int sc_msg_dead_decode(sc_rd *r, apr_pool_t *p, sc_msg_dead *m);
+
+/* Any message of a known type. */
+typedef struct {
+    unsigned type;                    /* SC_REPL_* */
+    union {                           /* the member the type names */
+        sc_sess_copy full;
+        sc_msg_delta delta;
+        sc_msg_remove remove;
+        sc_msg_expire expire;
+        sc_msg_touch touch;
+        sc_msg_all_data all_data;
+        sc_msg_complete complete;
+        sc_msg_get_session get_session;
+        sc_msg_rebind rebind;
+        sc_msg_dead dead;
+    };
+} sc_msg;
+
+/* The message r holds, by its type byte; 0 when malformed, empty, or of a
+ * type this member does not know (sc_msg_name returns NULL for those). */
+int sc_msg_decode(sc_rd *r, apr_pool_t *p, sc_msg *m);
+/* "FULL", "DELTA" ...; NULL for an unknown type. */
+const char *sc_msg_name(unsigned type);
+
+/* ---- session data ---- */
 
 /* Session data <-> ordered key/value table (values stay url-escaped). */
 apr_array_header_t *sc_data_parse(apr_pool_t *p, const char *data);
 const char *sc_data_join(apr_pool_t *p, const apr_array_header_t *kv);
-/* Builds a DELTA of new against old; returns 0 when nothing changed. */
-int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
-                  apr_time_t last_access, apr_int64_t max_inactive,
-                  const char *old_data, const char *new_data);
-/* Applies the attribute part of a DELTA to data; NULL if malformed. */
-const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r);
 
-/* Session id checks. */
+/* ---- session ids ---- */
+
 int sc_sid_valid(const char *id);
 /* A new session id: 128 bits from APR's random source (the system's CSPRNG)
  * as 32 hex characters, '.', the route; NULL if no random bytes. */

@@ -144,14 +144,13 @@ static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq
         /* only over the id it was loaded with: re-bound meanwhile, it stays */
         sc_store_rc rc = sc_store_rebind(ret->store, now_id, rq->id, was);
         if (rc == SC_STORE_OK) {
+            sc_msg_rebind m = { was, now_id };
             sc_buf b;
             __atomic_add_fetch(&ret->store->hdr->rebound, 1, __ATOMIC_RELAXED);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1280)
                           "session %s re-bound to this member: %s", was, now_id);
             sc_buf_init(&b, r->pool, 2 * SC_SID_MAX + 8);
-            sc_buf_u8(&b, SC_REPL_REBIND);
-            sc_buf_id(&b, was);
-            sc_buf_id(&b, now_id);
+            sc_msg_rebind_encode(&b, &m);
             replicate(r, ret, &b, now_id);
         }
         else if (rc != SC_STORE_STALE) {
@@ -366,11 +365,11 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
      * invalidate */
     if (!*data || !has_attributes(z) || (z->expiry && z->expiry < now)) {
         if (rq->id) {
+            sc_msg_remove m = { rq->id };
             sc_store_remove(ret->store, rq->id);
             ap_cookie_remove(r, dc->cookie_name, cookie_attrs(r, dc),
                              r->err_headers_out, NULL);
-            sc_buf_u8(&b, SC_REPL_REMOVE);
-            sc_buf_id(&b, rq->id);
+            sc_msg_remove_encode(&b, &m);
             replicate(r, ret, &b, rq->id);
             rq->id = NULL;
         }
@@ -412,8 +411,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             s.max_inactive = max_inactive;
             s.data = (char *)data;
             s.data_len = (apr_uint32_t)strlen(data);
-            sc_buf_u8(&b, SC_REPL_FULL);
-            sc_repl_full_record(&b, &s);
+            sc_msg_full_encode(&b, &s);
             replicate(r, ret, &b, id);
         }
         return OK;
@@ -446,6 +444,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         }
         if (rc == SC_STORE_STALE) {
             sc_sess_copy cur;
+            sc_msg_delta m;
             sc_buf d;
             sc_rd rd;
             const char *merged;
@@ -457,13 +456,8 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             sc_buf_init(&d, r->pool, 256);
             sc_repl_delta(&d, rq->id, base, base + 1, now, max_inactive, rq->data, data);
             sc_rd_init(&rd, d.buf, d.len);
-            sc_rd_u8(&rd);
-            sc_rd_id(&rd, r->pool);
-            sc_rd_u64(&rd);
-            sc_rd_u64(&rd);
-            sc_rd_u64(&rd);
-            sc_rd_u64(&rd);
-            merged = sc_repl_apply(r->pool, cur.data, &rd);
+            merged = sc_msg_delta_decode(&rd, r->pool, &m)
+                     ? sc_msg_delta_apply(r->pool, cur.data, &m) : NULL;
             if (!merged) {
                 return APR_EGENERAL;
             }
@@ -555,15 +549,14 @@ static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req 
     }
     sc_store_remove(ret->store, rq->id);
     if (!rq->filtered) {
+        sc_msg_remove m = { rq->id };
         memset(&s, 0, sizeof(s));
         sc_store_get(ret->store, r->pool, nid, 0, &s);
         sc_buf_init(&b, r->pool, 256 + s.data_len);
-        sc_buf_u8(&b, SC_REPL_FULL);
-        sc_repl_full_record(&b, &s);
+        sc_msg_full_encode(&b, &s);
         replicate(r, ret, &b, nid);
         sc_buf_init(&b, r->pool, 128);
-        sc_buf_u8(&b, SC_REPL_REMOVE);
-        sc_buf_id(&b, rq->id);
+        sc_msg_remove_encode(&b, &m);
         replicate(r, ret, &b, rq->id);
     }
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1300)

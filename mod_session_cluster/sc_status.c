@@ -984,6 +984,7 @@ static apr_table_t *read_form(request_rec *r)
 /* Expires one session here and tells every member. */
 static int expire_one(request_rec *r, sc_retained *ret, const char *id)
 {
+    sc_msg_expire m = { id };
     sc_buf b;
     const char *result;
     double ms;
@@ -992,8 +993,7 @@ static int expire_one(request_rec *r, sc_retained *ret, const char *id)
     }
     __atomic_add_fetch(&ret->store->hdr->expired, 1, __ATOMIC_RELAXED);
     sc_buf_init(&b, r->pool, 128);
-    sc_buf_u8(&b, SC_REPL_EXPIRE);
-    sc_buf_id(&b, id);
+    sc_msg_expire_encode(&b, &m);
     if (!sc_client_request(r->pool, r->server, NULL, b.buf, b.len,
                            ret->cfg->set->replication_acked, &result, &ms)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1114)
