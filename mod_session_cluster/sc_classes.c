@@ -8,11 +8,15 @@
  * the 5.5 cluster-howto for the legacy names.
  */
 #include "sc_private.h"
+#include "sc_store.h"
 
 #include <limits.h>
 
 #define INTMAX_ INT_MAX
 #define PORT_MAX 65535
+/* The longest session id the store holds (SC_SID_MAX with its NUL) is 2 hex
+ * characters per random byte, '.' and a route of up to SC_MAX_ROUTE_LEN. */
+#define SID_BYTES_MAX ((SC_SID_MAX - 2 - SC_MAX_ROUTE_LEN) / 2)
 
 /* ---- <Cluster className="...SimpleTcpCluster"> ---- */
 static const sc_attr_def cluster_attrs[] = {
@@ -68,7 +72,7 @@ static const sc_attr_def backup_manager_attrs[] = {
 };
 
 static const sc_attr_def session_id_generator_attrs[] = {
-    { "sessionIdLength", SC_T_INT, "16", 16, 16, "bytes", NULL },
+    { "sessionIdLength", SC_T_INT, "16", 1, SID_BYTES_MAX, "bytes", NULL },
     { "jvmRoute", SC_T_STR, NULL, 0, 63, NULL, NULL },
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
@@ -123,7 +127,8 @@ static const sc_attr_def cloud_membership_service_attrs[] = {
 static const sc_attr_def nio_receiver_attrs[] = {
     { "address", SC_T_ADDR, "auto", 0, 0, NULL, "tcpListenAddress" },
     { "port", SC_T_INT, "4000", 1, PORT_MAX, NULL, "tcpListenPort" },
-    { "autoBind", SC_T_INT, "100", 1, PORT_MAX, "ports", NULL },
+    /* Tomcat takes a value below 1 as 1 (the reader does the same) */
+    { "autoBind", SC_T_INT, "100", INT_MIN, PORT_MAX, "ports", NULL },
     { "securePort", SC_T_INT, "-1", -1, PORT_MAX, NULL, NULL },
     { "udpPort", SC_T_INT, "-1", -1, PORT_MAX, NULL, NULL },
     { "selectorTimeout", SC_T_INT, "5000", 1, INTMAX_, "ms", "tcpSelectorTimeout" },
@@ -324,8 +329,7 @@ static const sc_class_def classes[] = {
       "org.apache.catalina.ha.session.BackupManager", a_none, backup_manager_attrs, NULL },
     { SC_C_SESSION_ID_GENERATOR, SC_EL_SESSIONIDGEN, "StandardSessionIdGenerator",
       "org.apache.catalina.util.StandardSessionIdGenerator", a_none,
-      session_id_generator_attrs,
-      "session ids are always 128 random bits as 32 hex characters plus .route" },
+      session_id_generator_attrs, NULL },
     { SC_C_GROUP_CHANNEL, SC_EL_CHANNEL, "GroupChannel",
       "org.apache.catalina.tribes.group.GroupChannel", a_none, group_channel_attrs, NULL },
     { SC_C_MCAST_SERVICE, SC_EL_MEMBERSHIP, "McastService",
@@ -561,10 +565,12 @@ const char *sc_attr_ignored_reason(const char *name)
     return NULL;
 }
 
-/* Attributes of the interceptors the engine runs that change nothing here,
- * and why (SC_C_NONE: every such interceptor).  The dump and the page list
- * them under "# ignored:" when a block writes them, and the startup log
- * warns once (SC1001). */
+/* Why attributes of the interceptors the engine runs change nothing here
+ * (SC_C_NONE: every such interceptor).  Whether an attribute acts is not
+ * decided here but by the reader (sc_config.c: what it takes into the typed
+ * settings); a reason is shown only for an attribute that indeed does not
+ * act: under "# ignored:" in the dump and on the page when a block writes it
+ * (the startup warning SC1413 names it with the others). */
 static const struct {
     sc_class_id cls;
     const char *name;
@@ -641,6 +647,15 @@ const char *sc_attr_no_effect(const sc_class_def *cls, const char *name)
             && !strcmp(no_effect_attrs[i].name, name)) {
             return no_effect_attrs[i].reason;
         }
+    }
+    return NULL;
+}
+
+const char *sc_class_caveat(const sc_class_def *cls)
+{
+    if (cls && cls->id == SC_C_BACKUP_MANAGER) {
+        return "BackupManager is not implemented yet: this member replicates as "
+               "DeltaManager, every session to every member";
     }
     return NULL;
 }

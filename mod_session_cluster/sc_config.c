@@ -30,6 +30,7 @@
 #include "ap_regex.h"
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <errno.h>
 #include <limits.h>
 #include <arpa/inet.h>
@@ -462,6 +463,8 @@ sc_elem_t *sc_elem_new(apr_pool_t *p, const sc_class_def *cls,
     el->line = line;
     el->values = apr_pcalloc(p, sizeof(sc_value_t) * (n ? n : 1));
     el->srcs = apr_pcalloc(p, sizeof(sc_value_src) * (n ? n : 1));
+    el->lines = apr_pcalloc(p, sizeof(int) * (n ? n : 1));
+    el->used = apr_pcalloc(p, n ? n : 1);
     el->children = apr_array_make(p, 2, sizeof(sc_elem_t *));
     for (i = 0; i < n; i++) {
         el->values[i].num = -1;
@@ -878,7 +881,18 @@ typedef struct {
     const char *managerClassName;
     int managerClassLine;
     const char *lookup_err;           /* the first lookup of a name a class lacks */
+    int taking;                       /* reads now take values into cfg->set: the
+                                       * attributes read act (sc_elem_t used) */
+    apr_array_header_t *no_effect;    /* sc_no_effect: written, and acting not */
 } sc_builder;
+
+/* An attribute written in the block that has no effect here, for the one
+ * warning of the block (SC1413). */
+typedef struct {
+    int line;
+    int seq;                          /* order of finding, for equal lines */
+    const char *what;                 /* "NioReceiver.selectorTimeout" */
+} sc_no_effect;
 
 static const char *build_error(sc_builder *b, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -902,7 +916,16 @@ static const char *build_error(sc_builder *b, int line, const char *fmt, ...)
  * class that has it.  check_keys() looks each one up in the catalogue at every
  * start, whatever the block holds, so a misspelt name here refuses every
  * configuration; a read (key_index) looks the name up in the element's own
- * class and refuses the configuration when that class lacks it. */
+ * class and refuses the configuration when that class lacks it.
+ *
+ * What acts and what does not follows from these reads, not from a list:
+ * an attribute acts when build_settings() reads it into cfg->set (or a
+ * mapping step takes it into a value that is read there, as Tomcat 5.5's
+ * tcpListenMaxPort into autoBind); every other attribute of the catalogue,
+ * written or not, has no effect here.  A read that only checks a value
+ * (validate(), minThreads against maxThreads) does not make it act.  Giving
+ * an attribute its meaning is a key, a field of sc_settings and its read in
+ * build_settings(); the dump, the page and the warning follow. */
 typedef enum {
     K_SEND_OPTIONS, K_START_OPTIONS,
     K_MAX_ACTIVE, K_MAX_INACTIVE, K_MAX_SESSION_SIZE, K_EXPIRE_ON_SHUTDOWN,
@@ -919,6 +942,7 @@ typedef enum {
     K_MEMBER_HOST, K_MEMBER_PORT, K_MEMBER_UNIQUE_ID, K_MEMBER_DOMAIN,
     K_RV_FILTER, K_RV_PRIMARY_INDICATOR, K_RV_PRIMARY_INDICATOR_NAME,
     K_BINDER_ENABLED, K_BINDER_ATTRIBUTE,
+    K_SID_LENGTH,
     K_COUNT
 } sc_key;
 
@@ -980,6 +1004,7 @@ static const struct {
     [K_RV_PRIMARY_INDICATOR_NAME] = { SC_C_REPLICATION_VALVE, "primaryIndicatorName" },
     [K_BINDER_ENABLED] = { SC_C_JVMROUTE_BINDER_VALVE, "enabled" },
     [K_BINDER_ATTRIBUTE] = { SC_C_JVMROUTE_BINDER_VALVE, "sessionIdAttribute" },
+    [K_SID_LENGTH] = { SC_C_SESSION_ID_GENERATOR, "sessionIdLength" },
 };
 
 static const char *lookup_error(sc_builder *b, const char *cls, const char *name)
@@ -1004,14 +1029,26 @@ static const char *check_keys(sc_builder *b)
 }
 
 /* The index of key k's attribute in el's class, or -1 when that class lacks
- * it: the configuration is then refused (b->lookup_err, checked by build()). */
+ * it: the configuration is then refused (b->lookup_err, checked by build()).
+ * While the settings are taken (b->taking), the attribute read acts. */
 static int key_index(sc_builder *b, const sc_elem_t *el, sc_key k)
 {
     int i = sc_attr_index(el->cls, keys[k].name, NULL);
     if (i < 0 && !b->lookup_err) {
         b->lookup_err = lookup_error(b, el->cls->short_name, keys[k].name);
     }
+    if (i >= 0 && b->taking) {
+        el->used[i] = 1;
+    }
     return i;
+}
+
+/* A mapping step takes attribute i of el into a value that acts. */
+static void takes(sc_elem_t *el, int i)
+{
+    if (i >= 0) {
+        el->used[i] = 1;
+    }
 }
 
 /* Key k's value in el (an unset value when its class lacks it, see key_index). */
@@ -1055,6 +1092,26 @@ static void note_ignored(sc_builder *b, int line, const char *what, const char *
                  SCLOGNO(1001) "%s is ignored: %s", what, why);
 }
 
+/* How the warning names an attribute: the class as written (the element for
+ * a static member, whose class says less) and the attribute as written. */
+static const char *attr_label(apr_pool_t *p, const sc_elem_t *el, const char *name)
+{
+    const char *dot = strrchr(el->class_name, '.');
+    const char *who = el->cls->kind == SC_EL_MEMBER || el->cls->kind == SC_EL_LOCALMEMBER
+                      ? sc_elem_kind_name(el->cls->kind)
+                      : (dot ? dot + 1 : el->class_name);
+    return apr_pstrcat(p, who, ".", name, NULL);
+}
+
+/* Attribute 'what', written at 'line', has no effect here. */
+static void no_effect(sc_builder *b, int line, const char *what)
+{
+    sc_no_effect *n = apr_array_push(b->no_effect);
+    n->line = line;
+    n->seq = b->no_effect->nelts;
+    n->what = what;
+}
+
 /* Sets attribute 'name' of 'el' from text; unknown names are warned about. */
 static const char *set_attr(sc_builder *b, sc_elem_t *el, const char *name,
                             const char *value, int line, sc_value_src src)
@@ -1066,8 +1123,11 @@ static const char *set_attr(sc_builder *b, sc_elem_t *el, const char *name,
 
     if (i < 0) {
         if ((why = sc_attr_ignored_reason(name))) {
-            note_ignored(b, line, apr_psprintf(b->p, "%s attribute %s",
-                                               el->cls->short_name, name), why);
+            /* named in the block's one warning (SC1413), explained in the dump */
+            APR_ARRAY_PUSH(b->cfg->ignored, const char *) =
+                apr_psprintf(b->p, "%s:%d: %s attribute %s (%s)", b->bt->file, line,
+                             el->cls->short_name, name, why);
+            no_effect(b, line, attr_label(b->p, el, name));
         }
         else if (el->cls->ignored_reason) {
             /* the whole element is ignored: its attributes need no checking */
@@ -1093,11 +1153,7 @@ static const char *set_attr(sc_builder *b, sc_elem_t *el, const char *name,
                            value, err);
     }
     el->srcs[i] = legacy && src == SC_SRC_BLOCK ? SC_SRC_LEGACY : src;
-    /* an attribute of an interceptor that runs, which changes nothing here */
-    if (src != SC_SRC_DEFAULT && (why = sc_attr_no_effect(el->cls, def.name))) {
-        note_ignored(b, line, apr_psprintf(b->p, "%s attribute %s", el->cls->short_name,
-                                           def.name), why);
-    }
+    el->lines[i] = line;
     return NULL;
 }
 
@@ -1328,6 +1384,10 @@ static const char *convert(sc_builder *b, xmlNodePtr node, sc_elem_kind parent_k
         APR_ARRAY_PUSH(b->cfg->listeners, sc_elem_t *) = el;
         break;
     case SC_EL_SESSIONIDGEN:
+        if ((err = singleton(b, &b->cfg->session_id_generator, el))) {
+            return err;
+        }
+        break;
     case SC_EL_CLUSTER:
     case SC_EL_COUNT:
         break;
@@ -1471,6 +1531,7 @@ static const char *finish_sender(sc_builder *b)
         if (s->srcs[i] != SC_SRC_DEFAULT && t->srcs[i] == SC_SRC_DEFAULT) {
             t->values[i] = s->values[i];
             t->srcs[i] = s->srcs[i];
+            t->lines[i] = s->lines[i];
         }
     }
     mode = key_str(b, t, K_TX_MODE);
@@ -1501,6 +1562,9 @@ static const char *finish_sender(sc_builder *b)
         cfg->cluster->values[opts_idx].num = opts;
         cfg->cluster->values[opts_idx].str = NULL;
         cfg->cluster->srcs[opts_idx] = SC_SRC_DERIVED;
+        /* channelSendOptions acts: what it is derived from does */
+        takes(t, key_index(b, t, K_TX_MODE));
+        takes(t, si);
         APR_ARRAY_PUSH(cfg->notes, const char *) =
             apr_psprintf(b->p, "Cluster.channelSendOptions=%ld derived from Tomcat 5.5 "
                          "replicationMode=\"%s\" waitForAck=\"%s\"", opts, mode,
@@ -1528,6 +1592,13 @@ static const char *finish_receiver(sc_builder *b)
     if (mi < 0 || ai < 0 || ni < 0) {
         return NULL;                  /* refused: b->lookup_err */
     }
+    if (r->values[ai].num <= 0) {
+        /* as Tomcat's ReceiverBase.setAutoBind: below 1 means 1, the port alone */
+        APR_ARRAY_PUSH(b->cfg->notes, const char *) =
+            apr_psprintf(b->p, "Receiver autoBind=\"%ld\" is taken as 1, as Tomcat does: "
+                         "only port %ld is tried", r->values[ai].num, port);
+        r->values[ai].num = 1;
+    }
     if (r->srcs[mi] != SC_SRC_DEFAULT) {
         long maxport = r->values[mi].num;
         if (maxport < port) {
@@ -1538,6 +1609,7 @@ static const char *finish_receiver(sc_builder *b)
         if (r->srcs[ai] == SC_SRC_DEFAULT) {
             r->values[ai].num = maxport - port + 1;
             r->srcs[ai] = SC_SRC_DERIVED;
+            takes(r, mi);             /* autoBind acts: tcpListenMaxPort does */
         }
     }
     if (port + r->values[ai].num - 1 > 65535) {
@@ -1605,10 +1677,49 @@ static const char *validate(sc_builder *b)
         long freq = key_num(b, cfg->membership, K_MCAST_FREQUENCY);
         long drop = key_num(b, cfg->membership, K_MCAST_DROP_TIME);
         if (drop <= freq) {
+            /* Tomcat takes it as it is; so does the engine */
             line = cfg->membership->line ? cfg->membership->line : cfg->line;
-            return build_error(b, line, "Membership dropTime %ld ms must be longer than "
-                               "frequency %ld ms, or every member is dropped between "
-                               "two heartbeats", drop, freq);
+            sc_warn_once(b->s, b->bt->file, line,
+                         SCLOGNO(1415) "McastService dropTime %ld ms is not longer than "
+                         "frequency %ld ms: a member is dropped whenever a heartbeat "
+                         "comes late, and between two heartbeats (Tomcat accepts it "
+                         "too); make dropTime a few times frequency", drop, freq);
+        }
+    }
+    if (cfg->membership->cls->id == SC_C_CLOUD_MEMBERSHIP_SERVICE) {
+        /* what sc_cloud_start() can run; the engine would exit on any other */
+        const char *provider = key_str(b, cfg->membership, K_CLOUD_PROVIDER);
+        int pi = key_index(b, cfg->membership, K_CLOUD_PROVIDER);
+        if (pi >= 0 && provider && strcasecmp(provider, "dns") != 0
+            && !strstr(provider, "DNSMembershipProvider")) {
+            line = cfg->membership->lines[pi] ? cfg->membership->lines[pi]
+                                              : cfg->membership->line;
+            return build_error(b, line, "CloudMembershipService membershipProviderClassName="
+                               "\"%s\"%s is not implemented: the member would leave the "
+                               "cluster at start. Use the DNS provider: "
+                               "membershipProviderClassName=\"dns\" on <Membership>, with "
+                               "the members' headless service name in dnsServiceName=\"...\" "
+                               "or in DNS_MEMBERSHIP_SERVICE_NAME in httpd's environment",
+                               provider, cfg->membership->srcs[pi] == SC_SRC_DEFAULT
+                               ? " (Tomcat's default)" : "");
+        }
+    }
+    if (sc_class_caveat(cfg->manager->cls)) {
+        line = cfg->manager->line ? cfg->manager->line : cfg->line;
+        sc_warn_once(b->s, b->bt->file, line, SCLOGNO(1414) "%s",
+                     sc_class_caveat(cfg->manager->cls));
+        APR_ARRAY_PUSH(cfg->notes, const char *) =
+            apr_pstrcat(b->p, "Manager: ", sc_class_caveat(cfg->manager->cls), NULL);
+    }
+    {
+        long sid = key_num(b, cfg->session_id_generator, K_SID_LENGTH);
+        if (sid < 16) {
+            line = cfg->session_id_generator->line ? cfg->session_id_generator->line
+                                                   : cfg->line;
+            sc_warn_once(b->s, b->bt->file, line,
+                         SCLOGNO(1416) "SessionIdGenerator sessionIdLength %ld: session "
+                         "ids of %ld random bits are easier to guess than Tomcat's "
+                         "default of 16 bytes (128 bits)", sid, sid * 8);
         }
     }
     if (opts & SC_SEND_MULTICAST) {
@@ -1730,6 +1841,7 @@ static void build_settings(sc_builder *b)
     sc_replication_valve_settings *rvs;
     int i, n;
 
+    b->taking = 1;                    /* what is read here acts */
     set->send_options = key_num(b, cfg->cluster, K_SEND_OPTIONS);
     set->start_options = key_num(b, cfg->cluster, K_START_OPTIONS);
     set->replication_acked = (set->send_options & SC_SEND_USE_ACK)
@@ -1778,6 +1890,7 @@ static void build_settings(sc_builder *b)
     set->max_session_size = key_num(b, mgr, K_MAX_SESSION_SIZE);
     set->max_inactive_s = key_num(b, mgr, K_MAX_INACTIVE);
     set->expire_sessions_on_shutdown = key_num(b, mgr, K_EXPIRE_ON_SHUTDOWN) == 1;
+    set->session_id_length = key_num(b, cfg->session_id_generator, K_SID_LENGTH);
     if (mgr->cls->id == SC_C_DELTA_MANAGER) {
         set->state_transfer_timeout_s = key_num(b, mgr, K_STATE_TRANSFER_TIMEOUT);
         set->send_all_sessions_size = key_num(b, mgr, K_SEND_ALL_SIZE);
@@ -1873,6 +1986,89 @@ static void build_settings(sc_builder *b)
     set->replication_valves = rvs;
     set->nreplication_valves = n;
     cfg->set = set;
+    b->taking = 0;
+}
+
+/* The attributes of el written in the block that do not act ('from': the
+ * Sender, whose written attributes the Transport holds, to name them as
+ * written). */
+static void find_no_effect(sc_builder *b, const sc_elem_t *el, const sc_elem_t *from)
+{
+    int i;
+    for (i = 0; el->cls->attrs[i].name; i++) {
+        const sc_attr_def *def = &el->cls->attrs[i];
+        const sc_elem_t *who = el;
+        const char *name = def->name, *why;
+        if (el->used[i] || el->srcs[i] == SC_SRC_DEFAULT || el->srcs[i] == SC_SRC_DERIVED) {
+            continue;
+        }
+        if (from && from->srcs[i] != SC_SRC_DEFAULT && from->lines[i] == el->lines[i]) {
+            who = from;
+        }
+        if (el->srcs[i] == SC_SRC_LEGACY && def->legacy && *def->legacy) {
+            name = def->legacy;
+        }
+        no_effect(b, el->lines[i], attr_label(b->p, who, name));
+        if ((why = sc_attr_no_effect(el->cls, def->name))) {
+            APR_ARRAY_PUSH(b->cfg->ignored, const char *) =
+                apr_psprintf(b->p, "%s:%d: %s attribute %s (%s)", b->bt->file,
+                             el->lines[i], el->cls->short_name, def->name, why);
+        }
+    }
+}
+
+static void find_no_effect_list(sc_builder *b, apr_array_header_t *els)
+{
+    int i;
+    for (i = 0; i < els->nelts; i++) {
+        find_no_effect(b, APR_ARRAY_IDX(els, i, const sc_elem_t *), NULL);
+    }
+}
+
+static int by_line(const void *va, const void *vb)
+{
+    const sc_no_effect *a = va, *b = vb;
+    return a->line != b->line ? (a->line < b->line ? -1 : 1)
+                              : (a->seq < b->seq ? -1 : a->seq > b->seq);
+}
+
+/* One warning for the block: every attribute written in it that has no
+ * effect here, in the order they are written (SC1413). */
+static void warn_no_effect(sc_builder *b)
+{
+    sc_cluster_cfg *cfg = b->cfg;
+    const char *list = NULL;
+    int i, n;
+
+    find_no_effect(b, cfg->cluster, NULL);
+    find_no_effect(b, cfg->manager, NULL);
+    find_no_effect(b, cfg->session_id_generator, NULL);
+    find_no_effect(b, cfg->channel, NULL);
+    find_no_effect(b, cfg->membership, NULL);
+    if (cfg->local_member) {
+        find_no_effect(b, cfg->local_member, NULL);
+    }
+    find_no_effect_list(b, cfg->members);
+    find_no_effect(b, cfg->receiver, NULL);
+    find_no_effect(b, cfg->transport, cfg->sender);
+    find_no_effect_list(b, cfg->interceptors);
+    find_no_effect_list(b, cfg->valves);
+    find_no_effect_list(b, cfg->listeners);
+    n = b->no_effect->nelts;
+    if (n == 0) {
+        return;
+    }
+    qsort(b->no_effect->elts, n, sizeof(sc_no_effect), by_line);
+    for (i = 0; i < n; i++) {
+        const sc_no_effect *e = &APR_ARRAY_IDX(b->no_effect, i, sc_no_effect);
+        const char *one = apr_psprintf(b->ptemp, "%s (line %d)", e->what, e->line);
+        list = list ? apr_pstrcat(b->ptemp, list, ", ", one, NULL) : one;
+    }
+    sc_warn_once(b->s, cfg->file, cfg->line,
+                 SCLOGNO(1413) "%d attribute%s written in the <Cluster> block ha%s no "
+                 "effect in httpd: %s; -D DUMP_CLUSTER and the cluster-manager page mark "
+                 "%s \"no effect\"", n, n == 1 ? "" : "s", n == 1 ? "s" : "ve", list,
+                 n == 1 ? "it" : "them");
 }
 
 static const char *build(sc_builder *b, xmlNodePtr root)
@@ -1949,6 +2145,9 @@ static const char *build(sc_builder *b, xmlNodePtr root)
     if (!cfg->manager) {
         cfg->manager = make_default(b, SC_C_DELTA_MANAGER);
     }
+    if (!cfg->session_id_generator) {
+        cfg->session_id_generator = make_default(b, SC_C_SESSION_ID_GENERATOR);
+    }
     if (!cfg->channel) {
         cfg->channel = make_default(b, SC_C_GROUP_CHANNEL);
     }
@@ -2017,6 +2216,7 @@ static const char *build(sc_builder *b, xmlNodePtr root)
         apr_array_header_t *ic = sc_cfg_interceptor_notes(b->p, b->cfg);
         apr_array_cat(b->cfg->notes, ic);
     }
+    warn_no_effect(b);
     return NULL;
 }
 
@@ -2183,6 +2383,7 @@ static const char *parse_block(apr_pool_t *p, apr_pool_t *ptemp, server_rec *s,
     b.cfg = cfg;
     b.prefixed = apr_table_make(ptemp, 4);
     b.prefixed_line = apr_table_make(ptemp, 4);
+    b.no_effect = apr_array_make(ptemp, 8, sizeof(sc_no_effect));
 
     err = build(&b, root);
     xmlFreeDoc(doc);

@@ -143,6 +143,10 @@ struct sc_elem_t {
     int line;                 /* line in file; 0 for an element Tomcat adds by default */
     sc_value_t *values;       /* one per cls->attrs entry */
     sc_value_src *srcs;
+    int *lines;               /* where each was written; 0: not written */
+    unsigned char *used;      /* 1: the module acts on the value (the reader
+                               * took it into cfg->set, or mapped it onto a
+                               * value that is); 0: it has no effect here */
     apr_array_header_t *children;  /* sc_elem_t * (Sender: Transport; Manager: ...) */
 };
 
@@ -211,6 +215,9 @@ typedef struct {
     long max_active_sessions;        /* maxActiveSessions (-1: unlimited) */
     long max_session_size;           /* maxSessionSize (bytes) */
     long max_inactive_s;             /* maxInactiveInterval */
+    long session_id_length;          /* SessionIdGenerator sessionIdLength: random
+                                      * bytes of a new session id (2 hex
+                                      * characters each, before ".route") */
 
     /* <Interceptor>s: which are present, and what the engine takes of them */
     int has_tcp_failure_detector;    /* TcpFailureDetector */
@@ -260,6 +267,7 @@ typedef struct {
     int legacy;                /* the block uses Tomcat 5.5 class names */
     sc_elem_t *cluster;
     sc_elem_t *manager;
+    sc_elem_t *session_id_generator;    /* <SessionIdGenerator>, or Tomcat's default */
     sc_elem_t *channel;
     sc_elem_t *membership;
     sc_elem_t *receiver;
@@ -283,13 +291,19 @@ int sc_attr_index(const sc_class_def *cls, const char *name, int *legacy);
 const char *sc_elem_kind_name(sc_elem_kind kind);
 int sc_elem_kind_from_tag(const char *tag, sc_elem_kind *kind);
 sc_elem_kind sc_default_parent(sc_elem_kind kind);
+/* Why an attribute the catalogue does not parse (JMX, Tomcat 5.5 statistics
+ * and queue tuning, ...) means nothing in httpd, or NULL. */
 const char *sc_attr_ignored_reason(const char *name);
-/* Why an attribute of an interceptor the engine runs changes nothing here, or
- * NULL when it does what its name says (or the interceptor does not run). */
 /* 1 when the engine runs the interceptor of this class id (the others are
- * reported as not implemented) */
+ * reported as not run) */
 int sc_interceptor_runs(int id);
+/* Why an attribute of an interceptor the engine runs changes nothing here, or
+ * NULL when no reason is written down.  Whether an attribute acts at all is
+ * what the reader found (sc_elem_t used); this is only the explanation. */
 const char *sc_attr_no_effect(const sc_class_def *cls, const char *name);
+/* What a class does here that is not what Tomcat's does, for the dump and the
+ * startup warning (BackupManager runs as DeltaManager), or NULL. */
+const char *sc_class_caveat(const sc_class_def *cls);
 
 /* ---- values (sc_config.c) ---- */
 const char *sc_parse_value(apr_pool_t *p, const sc_attr_def *def,

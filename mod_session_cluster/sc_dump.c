@@ -3,8 +3,9 @@
  * sc_dump.c -- the effective configuration as text.
  *
  * One line per setting, "Element.attribute = value  # origin", so that users see
- * what their pasted block means (defaults, Tomcat 5.5 names, derived values) and
- * tests can match single lines.  Printed by `httpd -t -D DUMP_CLUSTER` and by the
+ * what their pasted block means (defaults, Tomcat 5.5 names, derived values,
+ * and "no effect" for what the module takes into no setting) and tests can
+ * match single lines.  Printed by `httpd -t -D DUMP_CLUSTER` and by the
  * cluster-manager page.  Keys never leak: an encryptionKey prints as its size.
  * The same walk hands every value to sc_config_visit()'s visitor, keys as their
  * bytes, for the fingerprint of the configuration (sc_supervisor.c).
@@ -47,6 +48,23 @@ static const char *origin(apr_pool_t *p, const sc_elem_t *el, int i)
 {
     const sc_attr_def *def = &el->cls->attrs[i];
     const char *unit = def->unit ? apr_pstrcat(p, def->unit, ", ", NULL) : "";
+    if (!el->used[i]) {
+        /* the reader took it into no setting (sc_config.c): it changes nothing */
+        switch (el->srcs[i]) {
+        case SC_SRC_BLOCK:
+            return apr_psprintf(p, "%sno effect (written in the block)", unit);
+        case SC_SRC_LEGACY:
+            return apr_psprintf(p, "%sno effect (written as Tomcat 5.5 %s)", unit,
+                                def->legacy);
+        case SC_SRC_PREFIX:
+            return apr_psprintf(p, "%sno effect (written as a prefixed attribute on "
+                                "<Cluster>)", unit);
+        case SC_SRC_DERIVED:
+            return apr_psprintf(p, "%sderived, no effect", unit);
+        default:
+            return apr_psprintf(p, "%sdefault, no effect", unit);
+        }
+    }
     switch (el->srcs[i]) {
     case SC_SRC_BLOCK:
         return apr_psprintf(p, "%sset in the block", unit);
@@ -116,6 +134,12 @@ static void dump_elem(walk_ctx *w, const char *key, const sc_elem_t *el)
         if (el->cls->ignored_reason) {
             where = apr_pstrcat(p, where, ", ignored: ", el->cls->ignored_reason, NULL);
         }
+        else if (el->cls->kind == SC_EL_INTERCEPTOR && !sc_interceptor_runs(el->cls->id)) {
+            where = apr_pstrcat(p, where, ", not run here: no effect", NULL);
+        }
+        if (sc_class_caveat(el->cls)) {
+            where = apr_pstrcat(p, where, ", ", sc_class_caveat(el->cls), NULL);
+        }
         APR_ARRAY_PUSH(w->lines, const char *) =
             apr_psprintf(p, "%s.className = %s  # %s", key, el->class_name, where);
     }
@@ -155,6 +179,9 @@ static void walk(walk_ctx *w, const sc_cluster_cfg *cfg)
 
     dump_elem(w, "Cluster", cfg->cluster);
     dump_elem(w, "Manager", cfg->manager);
+    if (cfg->session_id_generator) {
+        dump_elem(w, "SessionIdGenerator", cfg->session_id_generator);
+    }
     dump_elem(w, "Channel", cfg->channel);
     dump_elem(w, "Membership", cfg->membership);
     if (cfg->local_member) {

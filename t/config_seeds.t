@@ -139,10 +139,10 @@ my @cases = (
         [ 'Valve.1.primaryIndicator', 'true' ],
         [ 'ClusterListener.2.className', 'org.apache.catalina.cluster.session.JvmRouteSessionIDBinderListener' ],
       ], { origins => [ [ 'Membership.port', qr/^set as Tomcat 5\.5 mcastPort$/ ],
-                        [ 'Receiver.maxThreads', qr/^set as Tomcat 5\.5 tcpThreadCount$/ ],
+                        [ 'Receiver.maxThreads', qr/^no effect \(written as Tomcat 5\.5 tcpThreadCount\)$/ ],
                         [ 'Transport.timeout', qr/^ms, set as Tomcat 5\.5 ackTimeout$/ ] ],
-           warn_once => [ qr/SC1001: SimpleTcpCluster attribute doClusterLog is ignored/,
-                          qr/SC1001: ReplicationTransmitter attribute queueCheckLock is ignored/,
+           warn_once => [ qr/SC1413: \d+ attributes written in the <Cluster> block have no effect in httpd: .*SimpleTcpCluster\.doClusterLog \(line 4\)/,
+                          qr/SC1413: .*ReplicationTransmitter\.queueCheckLock \(line 7\)/,
                           qr/SC1001: <Deployer className="org\.apache\.catalina\.cluster\.deploy\.FarmWarDeployer"> is ignored/ ] } ],
     [ 'seed000-failover.conf', [
         [ 'Valve.1.className', 'org.apache.catalina.cluster.tcp.ReplicationValve' ],
