@@ -8,6 +8,7 @@
  */
 #include "sc_channel.h"
 #include "sc_transport.h"
+#include "sc_membership.h"
 
 #include <stdlib.h>
 
@@ -131,10 +132,16 @@ void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
     }
 }
 
+/* How much past the Transport timeout a send may wait for the failure
+ * detection's verdict on a silent member: less than the child waits beyond
+ * the timeout for the engine's answer (sc_client.c: 2 s). */
+#define SC_CH_VERDICT_GRACE_MS 1700
+
 void sc_ch_tick(sc_engine *e, apr_time_t now)
 {
     sc_pending *pd, *next;
     for (pd = e->pending; pd; pd = next) {
+        apr_time_t due;
         int gone;
         next = pd->next;
         /* a member found dead or gone will not answer: do not wait for it */
@@ -155,6 +162,20 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
                                               sc_view_name(pd->peer->view)));
             }
             pending_remove(e, pd);
+        }
+        else if (now > pd->deadline && !pd->waited_verdict
+                 && pd->peer->last_heard <= pd->started
+                 && (due = sc_mb_verdict_due(e, pd->peer)) != 0
+                 && due <= pd->started + apr_time_from_msec(e->set->send_timeout_ms
+                                                            + SC_CH_VERDICT_GRACE_MS)) {
+            /* no ACK, and not a frame from the member since the send: frozen
+             * or gone, perhaps.  When the failure detection gives its verdict
+             * before the child stops waiting, the verdict is waited for,
+             * once, instead of failing now: found dead, the member is not
+             * waited for (the change is on every live member); heard again,
+             * it was only slow, and the send fails below at the new deadline */
+            pd->waited_verdict = 1;
+            pd->deadline = due;
         }
         else if (now > pd->deadline && pd->group) {
             e->shm->c.ack_timeouts++;

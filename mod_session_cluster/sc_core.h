@@ -132,6 +132,8 @@ typedef struct sc_pending {
     apr_uint64_t ipc_seq;
     apr_time_t started, deadline;
     int tries;
+    int waited_verdict;                /* its deadline passed with the member silent:
+                                        * waiting for the failure detector instead */
     unsigned char *frame;              /* for a retry after a broken connection */
     apr_size_t frame_len;
     struct sc_pending *next;
@@ -181,6 +183,7 @@ struct sc_engine {
     apr_time_t next_publish;
     apr_uint64_t thr_last_msgs;        /* ThroughputInterceptor's last report */
     apr_uint64_t seq;                  /* the number of the last frame sent */
+    apr_time_t last_turn;              /* the event loop's last turn */
 
     /* transport (sc_transport.c) */
     struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */

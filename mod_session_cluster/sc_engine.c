@@ -264,6 +264,30 @@ static void throughput_tick(sc_engine *e)
                  secs > 0 ? (double)total / secs : 0.0);
 }
 
+/* The loop did not turn for longer than dropTime: the process was stopped
+ * (SIGSTOP, a debugger) or starved.  The others may have found this member
+ * dead meanwhile and stopped sending it their changes, so its sessions may
+ * be stale: it takes every session again (a state transfer, starting until
+ * done: a front keeps its worker in error and sends its users elsewhere)
+ * rather than serve old versions. */
+static void came_back(sc_engine *e, apr_interval_time_t gap)
+{
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1421)
+                 "the cluster engine did not run for %" APR_TIME_T_FMT " ms (more than "
+                 "dropTime, %ld ms: stopped or starved of CPU); the other members may "
+                 "have found it dead and changed sessions meanwhile%s",
+                 apr_time_as_msec(gap), e->set->drop_ms,
+                 e->store && !e->observer
+                     && (e->state == SC_MS_READY || e->state == SC_MS_DRAINING)
+                     ? ": it takes every session again before it serves" : "");
+    if (e->store && !e->observer
+        && (e->state == SC_MS_READY || e->state == SC_MS_DRAINING)) {
+        sc_dm_redo_transfer(e);
+        publish_self(e);
+        e->next_heartbeat = 0;        /* tell the others at once */
+    }
+}
+
 /* httpd's parent died without stopping the engine (it was killed, or it
  * crashed): a crash, not a leave.  No goodbye and no expiry of the sessions
  * (expireSessionsOnShutdown is for an orderly stop): the others find this
@@ -498,6 +522,10 @@ void sc_engine_run(const sc_engine_args *r)
         if (getppid() != e->parent) {
             parent_gone(e);
         }
+        if (e->last_turn && now - e->last_turn > apr_time_from_msec(e->set->drop_ms)) {
+            came_back(e, now - e->last_turn);
+        }
+        e->last_turn = now;
         sc_cloud_tick(e);
         sc_mb_tick(e, now);
         if (e->store) {

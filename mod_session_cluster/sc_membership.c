@@ -533,6 +533,41 @@ void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
     backoff(p, apr_time_now());
 }
 
+/* TcpFailureDetector: the member is suspect until it answers a PING within
+ * connectTimeout, else dead. */
+static void start_check(sc_engine *e, sc_peer *p, apr_time_t now, const char *verdict)
+{
+    sc_mb_set_view(e, p, SC_VIEW_SUSPECT, verdict);
+    p->checking = 1;
+    e->shm->ic.fd_checks++;
+    p->check_deadline = now + apr_time_from_msec(e->set->tcp_check_timeout_ms);
+    if (p->out && p->out->state == SC_CS_OPEN) {
+        unsigned char buf[SC_HB_MAX_LEN];
+        apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+        sc_tr_send_frame(e, p->out, SC_MSG_PING, 0, ++e->seq, buf, n);
+    }
+}
+
+apr_time_t sc_mb_verdict_due(const sc_engine *e, const sc_peer *p)
+{
+    apr_time_t due;
+    if (p->view == SC_VIEW_SUSPECT && p->checking) {
+        due = p->check_deadline;
+    }
+    else if (p->view == SC_VIEW_ALIVE) {
+        /* silence past dropTime: dead, or suspect and checked */
+        due = p->last_heard + apr_time_from_msec(e->set->drop_ms);
+        if (e->set->has_tcp_failure_detector) {
+            due += apr_time_from_msec(e->set->tcp_check_timeout_ms);
+        }
+    }
+    else {
+        return 0;
+    }
+    /* the tick that gives it comes within a heartbeat period */
+    return due + apr_time_from_msec(e->set->heartbeat_ms);
+}
+
 void sc_mb_tick(sc_engine *e, apr_time_t now)
 {
     sc_peer *p;
@@ -574,18 +609,9 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
         case SC_VIEW_ALIVE:
             if (silent > apr_time_from_msec(e->set->drop_ms)) {
                 if (e->set->has_tcp_failure_detector) {
-                    sc_mb_set_view(e, p, SC_VIEW_SUSPECT, NULL);
-                    apr_snprintf(p->verdict, sizeof(p->verdict),
-                                 "silent for %" APR_TIME_T_FMT " ms: TCP check running",
-                                 apr_time_as_msec(silent));
-                    p->checking = 1;
-                    e->shm->ic.fd_checks++;
-                    p->check_deadline = now + apr_time_from_msec(e->set->tcp_check_timeout_ms);
-                    if (p->out && p->out->state == SC_CS_OPEN) {
-                        unsigned char buf[SC_HB_MAX_LEN];
-                        apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
-                        sc_tr_send_frame(e, p->out, SC_MSG_PING, 0, ++e->seq, buf, n);
-                    }
+                    start_check(e, p, now, apr_psprintf(e->tmp, "silent for %" APR_TIME_T_FMT
+                                                        " ms: TCP check running",
+                                                        apr_time_as_msec(silent)));
                 }
                 else {
                     sc_mb_set_view(e, p, SC_VIEW_DEAD,

@@ -24,6 +24,10 @@ void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why);
  * answers on a connection of ours or comes back as a new incarnation. */
 void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why);
 void sc_mb_tick(sc_engine *e, apr_time_t now);
+/* By when the failure detection will have given its verdict on p if p stays
+ * silent (dead after dropTime, or suspect and checked within connectTimeout
+ * with TcpFailureDetector); 0 when p is neither alive nor under check. */
+apr_time_t sc_mb_verdict_due(const sc_engine *e, const sc_peer *p);
 void sc_mb_publish(sc_engine *e);
 void sc_mb_set_view(sc_engine *e, sc_peer *p, int view, const char *verdict);
 sc_peer *sc_mb_find_route(sc_engine *e, const char *route);

@@ -204,17 +204,55 @@ static void deadlines(void)
     apr_uint64_t timeouts0 = w.e->shm->c.ack_timeouts;
     apr_time_t t0 = apr_time_now();           /* before the send */
 
-    note("the Transport timeout");
+    note("the Transport timeout, the member heard since (slow, not gone)");
     sc_ch_send_request(w.e, w.child, 61, w.b, msg, MSG_LEN, 1);
     sc_ch_tick(w.e, t0 + apr_time_from_msec(1000));
     is(answers(&w), 0, "within the timeout: still waiting");
     is(ut_npending(w.e), 1, "one pending");
+    w.b->last_heard = apr_time_now() + apr_time_from_msec(1);   /* a heartbeat came */
     sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));
     like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)),
          "no ACK from nodeB within 2500 ms (Transport timeout)",
          "past it: the child is answered not ok");
     is(w.e->shm->c.ack_timeouts, timeouts0 + 1, "counted as an ACK timeout");
     is(ut_npending(w.e), 0, "nothing waits any more");
+
+    /* dropTime 3000 + connectTimeout 1000 + a heartbeat period 500 after
+     * the member was last heard: the verdict; the send waits for it when it
+     * comes by 2500 + 1700 ms after the send */
+    note("the Transport timeout, the member silent for 1 s before the send and since");
+    ut_reset_frames();
+    w.b->view = SC_VIEW_ALIVE;
+    w.b->last_heard = apr_time_now() - apr_time_from_msec(1000);
+    sc_ch_send_request(w.e, w.child, 63, w.b, msg, MSG_LEN, 1);
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));
+    is(answers(&w), 0, "past the timeout: not answered, the verdict on nodeB is waited for");
+    is(ut_npending(w.e), 1, "still pending");
+    w.b->view = SC_VIEW_DEAD;
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 600));
+    like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)), "nodeB is dead",
+         "found dead: answered, as a send to a dead member");
+    is(ut_npending(w.e), 0, "nothing waits any more");
+    w.b->view = SC_VIEW_ALIVE;
+    w.b->last_heard = apr_time_now() - apr_time_from_msec(1000);
+    sc_ch_send_request(w.e, w.child, 64, w.b, msg, MSG_LEN, 1);
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));
+    is(answers(&w), 1, "silent again: waits for the verdict");
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500 + 3000 + 2500 + 1000));
+    like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)), "no ACK from nodeB within 2500 ms",
+         "no verdict by when it was due (the member answers the detector but not this): "
+         "answered not ok");
+    is(ut_npending(w.e), 0, "nothing waits any more");
+    w.b->view = SC_VIEW_ALIVE;
+
+    note("the member silent only since just before the send: its verdict would "
+         "come after the child stops waiting");
+    w.b->last_heard = apr_time_now() - apr_time_from_msec(10);
+    sc_ch_send_request(w.e, w.child, 65, w.b, msg, MSG_LEN, 1);
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));
+    ok(answers(&w) == 3 && ut_npending(w.e) == 0,
+       "past the timeout: answered not ok at once, as without a failure detector");
+    w.b->last_heard = apr_time_now();
 
     note("a member found dead");
     ut_reset_frames();
@@ -283,17 +321,36 @@ static void broadcasts(void)
     like(ut_answer_text(a), "acknowledged by 2 member(s)", "the change is on every live member");
     w.c->view = SC_VIEW_ALIVE;
 
-    note("a broadcast past its deadline");
+    note("a broadcast past its deadline, nodeC heard since the send");
     ut_reset_frames();
     sc_ch_broadcast_request(w.e, w.child, 74, msg, MSG_LEN, 1);
     fb = ut_last(SC_MSG_DATA, w.b->out);
     acked(w.e, w.b->out, fb->seq, 1, NULL);
+    w.c->last_heard = apr_time_now() + apr_time_from_msec(1);
     sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));
     is(answers(&w), 1, "answered once");
     like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)),
          "1 of 2 member(s) did not acknowledge: no ACK from nodeC within 2500 ms",
          "not ok: nodeC did not acknowledge in time");
     is(ut_npending(w.e), 0, "nothing waits any more");
+
+    note("a broadcast past its deadline, nodeC silent since 1 s before the send (frozen)");
+    ut_reset_frames();
+    w.c->last_heard = apr_time_now() - apr_time_from_msec(1000);
+    sc_ch_broadcast_request(w.e, w.child, 76, msg, MSG_LEN, 1);
+    fb = ut_last(SC_MSG_DATA, w.b->out);
+    acked(w.e, w.b->out, fb->seq, 1, NULL);
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));
+    is(answers(&w), 0, "past the deadline: the verdict on nodeC is waited for, no failure");
+    w.c->view = SC_VIEW_DEAD;
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 600));
+    a = ut_last(SC_MSG_ACK, w.child);
+    ok(a != NULL && answers(&w) == 1, "nodeC found dead: answered ok, once");
+    like(ut_answer_text(a), "acknowledged by 2 member(s)",
+         "the change is on every live member; the frozen one is not waited for");
+    is(ut_npending(w.e), 0, "nothing waits any more");
+    w.c->view = SC_VIEW_ALIVE;
+    w.c->last_heard = apr_time_now();
 
     note("a broadcast whose child gave up");
     ut_reset_frames();
