@@ -2,7 +2,7 @@
  *
  * gen_seeds -- writes the seed corpora of the fuzz targets (fuzz/corpus/<target>/)
  * with the module's own encoders, so every seed is a valid input the decoders
- * accept: frames (sc_frame_hdr_encode, sealed ones with sc_crypto_seal under
+ * accept (but for a few fuzz_dispatch seeds made to be refused): frames (sc_frame_hdr_encode, sealed ones with sc_crypto_seal under
  * the test keys of fuzz_common.h), heartbeats (sc_heartbeat_encode, plain and
  * sealed), session records, deltas and every DeltaManager message (the
  * sc_msg_*_encode of sc_repl.c),
@@ -662,6 +662,34 @@ static void dispatch(void)
     dm_full(&s, 0, ID3, 1, "c=3");
     dm_id(&s, DM_FROM_B, SC_REPL_GET_ALL, NULL);
     dm_write("dm-dead", &s);
+
+    /* malformed, refused whole with nothing applied: a TOUCH, an ALL_DATA
+     * and a DEAD whose second entry is bad (the first is good), a COMPLETE
+     * without its total */
+    dm_full(&s, 0, ID1, 3, d1);
+    sc_buf_init(&m, pool, 0);
+    sc_msg_list_open(&m, SC_REPL_TOUCH);
+    sc_msg_touch_add(&m, ID1, 1700000100000000LL);
+    sc_buf_put(&m, "\x03" "bad", 4);
+    sc_buf_u64(&m, 1700000100000000ULL);
+    sc_msg_list_close(&m, 2);
+    dm_add(&s, 0, &m);
+    sc_buf_init(&m, pool, 0);
+    sc_msg_list_open(&m, SC_REPL_ALL_DATA);
+    full(&m, ID2, 1, "b=2");
+    sc_buf_put(&m, "\x03" "bad", 4);
+    sc_msg_list_close(&m, 2);
+    dm_add(&s, 0, &m);
+    sc_buf_init(&m, pool, 0);
+    sc_msg_list_open(&m, SC_REPL_DEAD);
+    sc_msg_dead_add(&m, apr_pstrndup(pool, ID1, 32), 0);
+    sc_buf_put(&m, "\x02" "zz", 3);
+    sc_msg_list_close(&m, 2);
+    dm_add(&s, 0, &m);
+    sc_buf_init(&m, pool, 0);
+    sc_buf_u8(&m, SC_REPL_COMPLETE);
+    dm_add(&s, 0, &m);
+    dm_write("dm-malformed-whole", &s);
 
     /* a probe's filler and a type nobody knows (both ignored), then a
      * session message before HELLO */

@@ -7,13 +7,17 @@
 
 #include "sc_core.h"
 
-/* A session message from a member.  ack_seq: the frame's number when the
- * sender waits for an ACK (0 if not).  Returns 1 when the message is applied
- * (or this member has its version already, or it needs no applying): the
- * caller acknowledges now.  Returns 0 when it is not acknowledged now: a
- * delta held until the version before it arrives (answered when applied, or
- * refused if it cannot be), or a change not applied (the store refused it,
- * or a version before it is missing): refused at once with FAIL_ACK. */
+/* A session message from a member (sc_repl.h), read whole and handed to its
+ * type's handler.  ack_seq: the frame's number when the sender waits for an
+ * ACK (0 if not).  Returns 1 when the message is applied (or this member has
+ * its version already, or it needs no applying): the caller acknowledges now.
+ * It also returns 1 for a message of a type this member does not know
+ * (ignored, SC1397 at debug level), the probe's filler (ignored) and a
+ * malformed message (its connection closed, SC1260).  Returns 0 when it is not
+ * acknowledged now: a delta held until the version before it arrives
+ * (answered when applied, or refused if it cannot be), or a change not
+ * applied (the store refused it, or a version before it is missing): refused
+ * at once with FAIL_ACK. */
 int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
                      apr_uint64_t ack_seq);
 /* Frame handler (the engine's table): DATA. */
