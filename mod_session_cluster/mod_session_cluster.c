@@ -518,6 +518,7 @@ static void sc_register_hooks(apr_pool_t *p)
     sc_session_register_hooks();
     sc_balancer_register_hooks();
     ap_hook_handler(sc_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    sc_status_register_hooks();
 }
 
 module AP_MODULE_DECLARE_DATA session_cluster_module = {

@@ -18,7 +18,13 @@
  *
  * Actions are POSTs carrying the page's nonce (balancer-manager's way): set
  * this member draining or ready, expire one session or all, reset the
- * counters, redo the state transfer.
+ * counters, redo the state transfer, ping a member (a message of at most
+ * SC_PING_MAX bytes through the engine).  A POST whose Origin (or, without
+ * one, Referer) names another site is refused: a foreign page cannot make a
+ * browser act here, even one that learnt the nonce.  Every answer forbids
+ * framing (X-Frame-Options, CSP frame-ancestors).  A page with no Require of
+ * its own is open to anyone who reaches the server: the first request to it
+ * after each start logs a warning (open_page_check).
  */
 #include "sc_supervisor.h"
 #include "sc_client.h"
@@ -28,10 +34,19 @@
 
 #include "util_script.h"
 #include "apr_lib.h"
+#include "apr_fnmatch.h"
+#include "apr_shm.h"
+#include "apr_uri.h"
 
+#include <errno.h>
 #include <stddef.h>
 
 APLOG_USE_MODULE(session_cluster);
+
+/* The largest ping (POST ping=ROUTE&size=N): enough to time a large session
+ * message, small enough that a few requests cannot make the engine hold much
+ * (a ping's bytes pass through the engine's buffers on their way out). */
+#define SC_PING_MAX (1024 * 1024)
 
 /* ------------------------------------------------------------------------- */
 /* The model                                                                  */
@@ -907,9 +922,18 @@ static void write_html(model *m, const char *nonce, int refresh)
         ap_rputs("</ul>\n", r);
     }
     if (nonce) {
+        ap_rputs("<h2>Actions</h2>\n<p>\n", r);
+        html_action(r, nonce, "ping",
+                    apr_psprintf(p, "Member route <input type=\"text\" name=\"ping\" "
+                                 "size=\"20\" /> size <input type=\"text\" name=\"size\" "
+                                 "value=\"100\" size=\"8\" /> bytes (at most %d) ",
+                                 SC_PING_MAX), "Ping");
+        ap_rputs("</p>\n", r);
+    }
+    if (nonce && sc_retained_get(r->server)->store) {
         sc_retained *ret = sc_retained_get(r->server);
         int draining = ret->shm && ret->shm->engine_state == SC_MS_DRAINING;
-        ap_rputs("<h2>Actions</h2>\n<p>\n", r);
+        ap_rputs("<p>\n", r);
         html_action(r, nonce, "state",
                     draining ? "<input type=\"hidden\" name=\"state\" value=\"ready\" />"
                              : "<input type=\"hidden\" name=\"state\" value=\"draining\" />",
@@ -930,6 +954,266 @@ static void write_html(model *m, const char *nonce, int refresh)
     }
     ap_rputs("</pre>\n<hr /><address>mod_session_cluster ", r);
     ap_rputs(MOD_SESSION_CLUSTER_VERSION "</address></body></html>\n", r);
+}
+
+/* ------------------------------------------------------------------------- */
+/* Guards: framing, the origin of actions, a page open to all                 */
+/* ------------------------------------------------------------------------- */
+
+/* On every answer of the page, errors and redirects too: no other site may
+ * show it in a frame (a click on a framed button would be the operator's). */
+static void guard_headers(request_rec *r)
+{
+    apr_table_setn(r->err_headers_out, "X-Frame-Options", "DENY");
+    apr_table_setn(r->err_headers_out, "Content-Security-Policy", "frame-ancestors 'none'");
+}
+
+/* Whether host[:port] text (a Host header, an X-Forwarded-Host entry) names
+ * host and port; a missing port is the default one of the origin's scheme. */
+static int authority_is(apr_pool_t *p, const char *authority, const char *host,
+                        apr_port_t port, apr_port_t dflt)
+{
+    char *h = NULL, *scope = NULL;
+    apr_port_t ap = 0;
+    while (*authority == ' ' || *authority == '\t') {
+        authority++;
+    }
+    if (!*authority || apr_parse_addr_port(&h, &scope, &ap, authority, p) != APR_SUCCESS
+        || !h || scope) {
+        return 0;
+    }
+    return !strcasecmp(h, host) && (ap ? ap : dflt) == port;
+}
+
+/* NULL when a POST may act as far as its origin goes, else the foreign
+ * origin (or "null", or a header that is no URL).  A browser sends Origin
+ * with every POST (else a Referer, unless a policy removes it) and cannot
+ * forge either, nor add headers to a cross-site form, so a form that another
+ * site makes a browser send here names that site.  The page's origin is what
+ * the browser asked for: the Host header, or behind a proxy the first
+ * X-Forwarded-Host (mod_proxy's, the name the browser used; a browser cannot
+ * send that header cross-site, a proxy that does not set it passes the Host
+ * with ProxyPreserveHost On).  The scheme is not compared: a proxy that ends
+ * TLS turns https into http.  Without either header (curl, scripts) the nonce
+ * alone decides. */
+static const char *foreign_origin(request_rec *r)
+{
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    const char *src = origin ? origin : apr_table_get(r->headers_in, "Referer");
+    const char *host = apr_table_get(r->headers_in, "Host");
+    const char *fwd = apr_table_get(r->headers_in, "X-Forwarded-Host");
+    apr_uri_t u;
+    apr_port_t port, dflt;
+
+    if (!src) {
+        return NULL;
+    }
+    if (apr_uri_parse(r->pool, src, &u) != APR_SUCCESS || !u.scheme || !u.hostname
+        || !*u.hostname || (strcasecmp(u.scheme, "http") && strcasecmp(u.scheme, "https"))) {
+        return src;
+    }
+    dflt = strcasecmp(u.scheme, "https") ? 80 : 443;
+    port = u.port_str && *u.port_str ? u.port : dflt;
+    if (host ? authority_is(r->pool, host, u.hostname, port, dflt)
+             : (r->hostname && !strcasecmp(r->hostname, u.hostname) && port == dflt)) {
+        return NULL;
+    }
+    if (fwd) {
+        char *first = apr_pstrdup(r->pool, fwd), *comma = strchr(first, ',');
+        if (comma) {
+            *comma = '\0';
+        }
+        if (authority_is(r->pool, first, u.hostname, port, dflt)) {
+            return NULL;
+        }
+    }
+    return src;
+}
+
+/* A refused origin, logged at most once per 10 s by each child (a page that
+ * makes browsers post here could post often), with the count left out. */
+static void log_foreign(request_rec *r, const char *src)
+{
+    static apr_uint32_t last, skipped;
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED), n;
+    const char *origin = apr_table_get(r->headers_in, "Origin");
+    const char *host = apr_table_get(r->headers_in, "Host");
+
+    if ((prev && now - prev < 10)
+        || !__atomic_compare_exchange_n(&last, &prev, now, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&skipped, 1, __ATOMIC_RELAXED);
+        return;
+    }
+    n = __atomic_exchange_n(&skipped, 0, __ATOMIC_RELAXED);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1407)
+                  "cluster-manager: action refused: its %s %s is not this page's origin "
+                  "(Host %s; client %s): another site's page made a browser post it%s",
+                  origin ? "Origin" : "Referer", ap_escape_logitem(r->pool, src),
+                  host ? ap_escape_logitem(r->pool, host) : "(none)", r->useragent_ip,
+                  n ? apr_psprintf(r->pool, "; %u more refused in this process since the "
+                                   "last line, not logged", n) : "");
+}
+
+/* A page with no Require of its own.  httpd grants what no Require denies
+ * (and a DocumentRoot's <Directory> often says Require all granted), so a
+ * <Location> with SetHandler cluster-manager alone is open to anyone who
+ * reaches the server: its figures, and with the nonce it shows its actions.
+ *
+ * httpd keeps no public record of which sections set a handler (SetHandler
+ * is an expression), so the check runs on the page's own requests: the
+ * <Location> and <LocationMatch> sections that cover the request's URL are
+ * looked up in the server's configuration, as httpd's location walk matches
+ * them, and the page counts as guarded when one of them has a Require (or
+ * <RequireAny>, ...) that applies to GET and to POST (mod_authz_core's own
+ * answer for that section), or an Allow/Deny of mod_access_compat.  A Require
+ * that comes only from a <Directory> or the server level does not count: it
+ * is usually the document root's, meant for files.  The warning is logged
+ * once per location and start (a shared page of flags made in post_config,
+ * inherited by every child), at the first request to the page. */
+#define SC_OPEN_SLOTS 32
+static apr_uint64_t *open_warned;     /* SC_OPEN_SLOTS keys, shared by the children */
+static apr_uint64_t open_warned_own[SC_OPEN_SLOTS];    /* without the shared page */
+
+static int status_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                              server_rec *s)
+{
+    apr_shm_t *shm;
+    (void)plog;
+    (void)ptemp;
+    (void)s;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    open_warned = NULL;
+    memset(open_warned_own, 0, sizeof(open_warned_own));
+    if (apr_shm_create(&shm, sizeof(apr_uint64_t) * SC_OPEN_SLOTS, NULL, pconf)
+        == APR_SUCCESS) {
+        open_warned = apr_shm_baseaddr_get(shm);
+        memset(open_warned, 0, sizeof(apr_uint64_t) * SC_OPEN_SLOTS);
+    }
+    return OK;
+}
+
+void sc_status_register_hooks(void)
+{
+    ap_hook_post_config(status_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+/* 1 the first time key is claimed in this generation, else 0 (also when
+ * every slot is taken: silence rather than a line per request). */
+static int claim_warning(apr_uint64_t key)
+{
+    apr_uint64_t *slots = open_warned ? open_warned : open_warned_own;
+    int i;
+    for (i = 0; i < SC_OPEN_SLOTS; i++) {
+        apr_uint64_t v = __atomic_load_n(&slots[i], __ATOMIC_ACQUIRE);
+        if (v == key) {
+            return 0;
+        }
+        if (!v) {
+            apr_uint64_t expected = 0;
+            if (__atomic_compare_exchange_n(&slots[i], &expected, key, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                return 1;
+            }
+            if (expected == key) {
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/* Whether a <Location> pattern covers uri, as httpd's location walk decides:
+ * a regex anywhere, a wildcard by path segments, else a prefix that ends at
+ * a slash or at the end of the URL ("/a" covers "/a" and "/a/x", not "/ab"). */
+static int location_covers(const core_dir_config *d, const char *uri)
+{
+    apr_size_t n;
+    if (d->r) {
+        return ap_regexec(d->r, uri, 0, NULL, 0) == 0;
+    }
+    if (!d->d) {
+        return 0;
+    }
+    if (d->d_is_fnmatch) {
+        return apr_fnmatch(d->d, uri, APR_FNM_PATHNAME) == APR_SUCCESS;
+    }
+    n = strlen(d->d);
+    return strncmp(d->d, uri, n) == 0
+           && (n == 0 || d->d[n - 1] == '/' || uri[n] == '/' || uri[n] == '\0');
+}
+
+static void open_page_check(request_rec *r)
+{
+    APR_OPTIONAL_FN_TYPE(authz_some_auth_required) *required =
+        APR_RETRIEVE_OPTIONAL_FN(authz_some_auth_required);
+    module *authz = ap_find_linked_module("mod_authz_core.c");
+    module *compat = ap_find_linked_module("mod_access_compat.c");
+    core_server_config *sconf = ap_get_core_module_config(r->server->module_config);
+    ap_conf_vector_t **sec = (ap_conf_vector_t **)sconf->sec_url->elts;
+    const char *where = NULL, *any;
+    int i, get = 0, post = 0, any_get, any_post;
+    apr_uint64_t key = 1469598103934665603ULL;      /* FNV-1a over server and location */
+    const unsigned char *c;
+    request_rec probe;
+
+    for (i = 0; i < sconf->sec_url->nelts; i++) {
+        core_dir_config *d = ap_get_core_module_config(sec[i]);
+        if (!d || !location_covers(d, r->uri)) {
+            continue;
+        }
+        where = d->d;
+        if (compat && ap_get_module_config(sec[i], compat)) {
+            get = post = 1;           /* Order/Allow/Deny: guarded its old way */
+        }
+        if (authz && ap_get_module_config(sec[i], authz)) {
+            if (!required) {
+                get = post = 1;
+                continue;
+            }
+            probe = *r;
+            probe.per_dir_config = sec[i];
+            probe.method_number = M_GET;
+            get |= required(&probe);
+            probe.method_number = M_POST;
+            post |= required(&probe);
+        }
+    }
+    if (get && post) {
+        return;
+    }
+    for (c = (const unsigned char *)&r->server; c < (const unsigned char *)(&r->server + 1); c++) {
+        key = (key ^ *c) * 1099511628211ULL;
+    }
+    for (c = (const unsigned char *)(where ? where : r->uri); *c; c++) {
+        key = (key ^ *c) * 1099511628211ULL;
+    }
+    if (!claim_warning(key | 1)) {
+        return;
+    }
+    /* what applies to the request as merged: a Require from elsewhere, or none */
+    probe = *r;
+    probe.method_number = M_GET;
+    any_get = required ? required(&probe) : 0;
+    probe.method_number = M_POST;
+    any_post = required ? required(&probe) : 0;
+    any = (!get && any_get) || (!post && any_post)
+              ? "; the Require that applies comes from a <Directory> or the server "
+                "level (usually the document root's, e.g. Require all granted)"
+              : "; no Require applies to it at all";
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1408)
+                  "cluster-manager page %s (%s%s%s, server %s:%u) has no access control "
+                  "of its own: no Require for %s in a <Location> for it%s.  Anyone who "
+                  "reaches this server can read it and, with the nonce it shows, drain this "
+                  "member or expire every session.  Add to its <Location> e.g. "
+                  "`Require local` or `Require ip 10.0.0.0/8`.  (Logged once per start.)",
+                  ap_escape_logitem(r->pool, r->uri), where ? "<Location " : "",
+                  where ? ap_escape_logitem(r->pool, where) : "not in a <Location>",
+                  where ? ">" : "", ap_get_server_name(r), ap_get_server_port(r),
+                  !get && !post ? "GET or POST" : !get ? "GET" : "POST (its actions)", any);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -1002,17 +1286,87 @@ static int expire_one(request_rec *r, sc_retained *ret, const char *id)
     return 1;
 }
 
+/* An answer of status with a text that says why, as the page's other text. */
+static int refuse_text(request_rec *r, int status, const char *why)
+{
+    r->status = status;
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rprintf(r, "Result: refused\nDetail: %s\n", why);
+    return OK;
+}
+
+/* POST ping=ROUTE[&size=N][&ack=0] (with the nonce): a message of N bytes
+ * (default 100, at most SC_PING_MAX and maxMessageSize less the frame's
+ * room) to that member through the engine, and its acknowledgement.  A
+ * diagnostic, but the bytes go through the engine and over the network: a
+ * POST with the nonce, as the actions. */
+static int ping_post(request_rec *r, apr_table_t *form)
+{
+    const char *route = apr_table_get(form, "ping");
+    const char *size_s = apr_table_get(form, "size");
+    const char *ack_s = apr_table_get(form, "ack");
+    int acked = !(ack_s && !strcmp(ack_s, "0"));
+    sc_retained *ret = sc_retained_get(r->server);
+    long max = ret->cfg ? ret->cfg->set->max_message_size - 128 : 0;
+    apr_int64_t size = 100;
+    const char *result;
+    double ms;
+    int ok;
+
+    if (max > SC_PING_MAX) {
+        max = SC_PING_MAX;
+    }
+    if (!route || !sc_valid_route(route)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1105)
+                      "cluster-manager: bad ping request: no route (client %s)",
+                      r->useragent_ip);
+        return refuse_text(r, HTTP_BAD_REQUEST, "ping= is not a route (1-63 letters, "
+                           "digits, - and _)");
+    }
+    if (size_s) {
+        char *end;
+        errno = 0;
+        size = apr_strtoi64(size_s, &end, 10);
+        if (end == size_s || *end || errno || size < 0) {
+            return refuse_text(r, HTTP_BAD_REQUEST, "size= is not a number of bytes");
+        }
+    }
+    if (size > max) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1409)
+                      "cluster-manager: ping of %s refused: size %" APR_INT64_T_FMT
+                      " is over %ld bytes (client %s)", route, size, max, r->useragent_ip);
+        return refuse_text(r, HTTP_BAD_REQUEST,
+                           apr_psprintf(r->pool, "size %" APR_INT64_T_FMT " is over the "
+                                        "ping's bound of %ld bytes (at most %d, 1 MiB, and "
+                                        "maxMessageSize less 128)", size, max, SC_PING_MAX));
+    }
+    ok = sc_client_probe(r->pool, r->server, route, (apr_size_t)size, acked, &result, &ms);
+    ap_set_content_type(r, "text/plain; charset=utf-8");
+    ap_rprintf(r, "Ping: %s\nSize: %" APR_INT64_T_FMT "\nMode: %s\nResult: %s\n"
+               "TimeMs: %.3f\nDetail: %s\n", route, size, acked ? "ack" : "no-ack",
+               ok ? (acked ? "acknowledged" : "sent") : "failed", ms, result);
+    return OK;
+}
+
 /* POST /cluster-manager: action=state (state=draining|ready), expire (id=),
- * expire_all, reset or transfer, with nonce= the page's nonce (new at every
- * start and restart: a page from before is stale).  Every action is logged
- * with the client's address. */
+ * expire_all, reset, transfer or ping (ping=ROUTE, see ping_post; action=
+ * may be left out), with nonce= the page's nonce (new at every start and
+ * restart: a page from before is stale), from no other site (Origin or
+ * Referer, see foreign_origin).  Every action is logged with the client's
+ * address. */
 static int action_post(request_rec *r)
 {
     sc_retained *ret = sc_retained_get(r->server);
-    apr_table_t *form = read_form(r);
+    const char *foreign = foreign_origin(r);
+    apr_table_t *form;
     const char *action, *nonce, *what;
     apr_uint32_t bit = 0;
 
+    if (foreign) {
+        log_foreign(r, foreign);
+        return HTTP_FORBIDDEN;        /* before the body: nothing of it is read */
+    }
+    form = read_form(r);
     if (!form) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1108)
                       "cluster-manager: action refused: not an "
@@ -1028,6 +1382,9 @@ static int action_post(request_rec *r)
                       action ? ap_escape_logitem(r->pool, action) : "(none)",
                       nonce ? "a wrong or stale" : "no", r->useragent_ip);
         return HTTP_FORBIDDEN;
+    }
+    if ((!action && apr_table_get(form, "ping")) || (action && !strcmp(action, "ping"))) {
+        return ping_post(r, form);
     }
     if (!action) {
         return HTTP_BAD_REQUEST;
@@ -1098,34 +1455,6 @@ static int action_post(request_rec *r)
     }
     apr_table_setn(r->headers_out, "Location", ap_escape_uri(r->pool, r->uri));
     return HTTP_SEE_OTHER;
-}
-
-/* ?ping=ROUTE[&size=N][&ack=0]: a message to that member through the engine,
- * and its acknowledgement (a read-only diagnostic). */
-static int ping_page(request_rec *r, apr_table_t *args)
-{
-    const char *route = apr_table_get(args, "ping");
-    const char *size_s = apr_table_get(args, "size");
-    const char *ack_s = apr_table_get(args, "ack");
-    apr_int64_t size = size_s ? apr_atoi64(size_s) : 100;
-    int acked = !(ack_s && !strcmp(ack_s, "0"));
-    const char *result;
-    double ms;
-    int ok;
-    sc_retained *ret = sc_retained_get(r->server);
-    long max = ret->cfg ? ret->cfg->set->max_message_size - 128 : 0;
-
-    if (!sc_valid_route(route) || size < 0 || size > max) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1105)
-                      "cluster-manager: bad ping request");
-        return HTTP_BAD_REQUEST;
-    }
-    ok = sc_client_probe(r->pool, r->server, route, (apr_size_t)size, acked, &result, &ms);
-    ap_set_content_type(r, "text/plain; charset=utf-8");
-    ap_rprintf(r, "Ping: %s\nSize: %" APR_INT64_T_FMT "\nMode: %s\nResult: %s\n"
-               "TimeMs: %.3f\nDetail: %s\n", route, size, acked ? "ack" : "no-ack",
-               ok ? (acked ? "acknowledged" : "sent") : "failed", ms, result);
-    return OK;
 }
 
 /* GET ?session=ID: what this member holds of one session (not its data):
@@ -1214,6 +1543,8 @@ int sc_status_handler(request_rec *r)
         return DECLINED;
     }
     ap_allow_standard_methods(r, REPLACE_ALLOW, M_GET, M_POST, -1);
+    guard_headers(r);
+    open_page_check(r);
     if (r->method_number == M_POST) {
         return action_post(r);
     }
@@ -1230,7 +1561,14 @@ int sc_status_handler(request_rec *r)
     }
     apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
     if (apr_table_get(args, "ping")) {
-        return ping_page(r, args);
+        /* the bytes go through the engine and the network: a POST with the
+         * nonce, as the actions */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1410)
+                      "cluster-manager: ping by GET refused (client %s)", r->useragent_ip);
+        apr_table_setn(r->headers_out, "Allow", "POST");
+        return refuse_text(r, HTTP_METHOD_NOT_ALLOWED,
+                           "a ping is a POST of ping=ROUTE[&size=BYTES][&ack=0] with "
+                           "nonce= the page's nonce (?auto shows it as Nonce:)");
     }
     if (apr_table_get(args, "session")) {
         return session_page(r, args);
@@ -1262,8 +1600,8 @@ int sc_status_handler(request_rec *r)
     /* a front shows its BalancerMembers as of now */
     sc_balancer_sync(r->server);
     ret = sc_retained_get(r->server);
-    if (ret->shm && ret->store && ret->shm->engine_pid) {
-        nonce = apr_pstrdup(r->pool, ret->shm->nonce);
+    if (ret->shm && ret->shm->engine_pid) {
+        nonce = apr_pstrdup(r->pool, ret->shm->nonce);   /* a front: for ping only */
     }
     v = apr_palloc(r->pool, sizeof(*v));
     read_view(r->server, v);

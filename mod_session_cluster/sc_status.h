@@ -10,4 +10,7 @@
 /* The handler for SetHandler cluster-manager. */
 int sc_status_handler(request_rec *r);
 
+/* The page's own hooks (post_config: the flags of its open-page warning). */
+void sc_status_register_hooks(void);
+
 #endif /* SC_STATUS_H */

@@ -32,7 +32,7 @@
 #      Allow header naming POST; POSTs without nonce, with a wrong one, with
 #      node2's nonce, and node3's nonce from before its restart are 403, and
 #      change nothing (state, sessions, no SC1282/SC1287/SC1288 in the
-#      log), checked once the engine has answered a ?ping sent after them
+#      log), checked once the engine has answered a ping (a POST) sent after them
 #      (what a refused POST would have made it do, it would have done by
 #      then).  With the page's nonce: state=draining (auto=1: 200) makes
 #      node1 log SC1282 and every other member shows member_state=draining;
@@ -47,7 +47,7 @@
 #      (No step is timed: each waits for its effect, at most 20 s.)
 #   4. Require: node2's locked /cluster-manager answers GET 403 and POST
 #      (with the right nonce) 403, and node2 stays ready and keeps its
-#      sessions (checked after a ?ping node2's engine answered after them).
+#      sessions (checked after a ping node2's engine answered after them).
 #   5. Headless Chromium renders node1's page: a PNG screenshot (> 10 KB;
 #      kept as t/tmp/status-page.png) and a
 #      DOM with the members table listing node2 and node3 in <td> cells.
@@ -133,7 +133,7 @@ sub post_action {
 }
 
 # An event after which whatever a page request could have asked of member
-# $n's engine is done: $n's engine answers a ?ping to $peer.  The engine takes
+# $n's engine is done: $n's engine answers a ping to $peer (a POST).  The engine takes
 # the page's requests (state, expire_all, reset, transfer) at the top of every
 # turn of its loop, and reads the ping's acknowledgement in a later turn than
 # the one that received the ping: a ping sent after a POST and answered
@@ -143,9 +143,9 @@ sub post_action {
 # Returns '' when so, else what happened.
 sub engine_caught_up {
     my ($c, $n, $peer) = @_;
-    my ($s, undef, $b) = fetch($c, $n, "ping=$peer", timeout => $WAIT);
+    my ($s, undef, $b) = SC::Test::page_ping($c, $n, $peer, timeout => $WAIT);
     return '' if $s == 200 && ($b // '') =~ /^Result: acknowledged$/m;
-    return "$n: ?ping=$peer answered $s: " . substr($b // '', 0, 300);
+    return "$n: ping=$peer (POST) answered $s: " . substr($b // '', 0, 300);
 }
 
 # The Member row (parsed ?auto, or a JSON members[] entry) for $route
@@ -552,7 +552,7 @@ isnt($nonce{node3}, $nonce0{node3}, '3. node3 has a new nonce after its restart'
     # what the engines would have done, they have done (and told) by now
     for my $pair ([ node1 => 'node2' ], [ node3 => 'node1' ]) {
         my $why = engine_caught_up($c, @$pair);
-        check($why eq '', $c, "3. ... $pair->[0]'s engine answered a ?ping since (it took no request)", $why);
+        check($why eq '', $c, "3. ... $pair->[0]'s engine answered a ping since (it took no request)", $why);
     }
     for my $n (qw(node1 node3)) {
         is((status_of($c, $n) || {})->{EngineState}, 'ready', "3. ... $n is still ready");
@@ -704,7 +704,7 @@ my %t_action;
                        _port => $LOCKED_PORT);
     is($s, 403, '4. ... POST expire_all with the right nonce 403');
     my $why = engine_caught_up($c, 'node2', 'node1');
-    check($why eq '', $c, '4. ... node2\'s engine answered a ?ping since (it took no request)', $why);
+    check($why eq '', $c, '4. ... node2\'s engine answered a ping since (it took no request)', $why);
     my $p = status_of($c, 'node2');
     is($p && $p->{EngineState}, 'ready', '4. ... node2 is still ready');
     cmp_ok($p ? $p->{SessionsActive} : 0, '>', 0, '4. ... and still holds its sessions');
