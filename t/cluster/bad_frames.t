@@ -219,10 +219,10 @@ for my $case (@cases) {
     unlike($log, qr/exit signal|Segmentation|AH00052|died \(status/,
            'no crash in node1 error_log (no "exit signal", "Segmentation", no engine death)');
 
-    my ($s, undef, $b) = $c->get('node1', '/cluster-manager?ping=node2', timeout => 8);
+    my ($s, undef, $b) = SC::Test::page_ping($c, 'node1', 'node2');
     like($b // '', qr/^Result: acknowledged$/m, 'ping node1 -> node2 still acknowledged')
         or diag($b);
-    ($s, undef, $b) = $c->get('node2', '/cluster-manager?ping=node1', timeout => 8);
+    ($s, undef, $b) = SC::Test::page_ping($c, 'node2', 'node1');
     like($b // '', qr/^Result: acknowledged$/m, 'ping node2 -> node1 still acknowledged')
         or diag($b);
 }
@@ -243,7 +243,7 @@ for my $case (@cases) {
     my $p = status_of($c, 'node1') || {};
     is($p->{EngineState}, 'ready', 'node1 engine still ready after it');
     is($p->{EnginePid}, $before->{EnginePid}, 'node1: still the same engine process');
-    my (undef, undef, $b) = $c->get('node2', '/cluster-manager?ping=node1', timeout => 8);
+    my (undef, undef, $b) = SC::Test::page_ping($c, 'node2', 'node1');
     like($b // '', qr/^Result: acknowledged$/m, 'ping node2 -> node1 still acknowledged after it')
         or diag($b);
 }

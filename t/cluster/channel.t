@@ -1,6 +1,6 @@
 #!perl
-# The TCP channel between two static members, through
-# GET /cluster-manager?ping=ROUTE[&size=N][&ack=0]: an acknowledged message
+# The TCP channel between two static members, through the page's
+# POST ping=ROUTE[&size=N][&ack=0] (with its nonce): an acknowledged message
 # node1 -> node2 (counted in AcksIn / AcksOut), a 10000-byte one, one without
 # acknowledgement (it reaches node2, which sends no ACK for it: the next,
 # acknowledged ping on the same connection is the only one ACKed), one to a
@@ -28,10 +28,12 @@ alarm 60;
 # helpers
 # ---------------------------------------------------------------------------
 
-# GET ?ping=...: (\%fields, $status, $raw_body)
+# POST ping=ROUTE&k=v...: (\%fields, $status, $raw_body)
 sub ping {
     my ($c, $from, $query, %o) = @_;
-    my ($s, $h, $b) = $c->get($from, "/cluster-manager?ping=$query", timeout => $o{timeout} || 8);
+    my ($route, @kv) = split /&/, $query;
+    my ($s, $h, $b) = SC::Test::page_ping($c, $from, $route, (map { split /=/, $_, 2 } @kv),
+                                          timeout => $o{timeout} || 8);
     my %f;
     for (split /\n/, $b // '') {
         $f{$1} = $2 if /^(\w+): ?(.*)$/;

@@ -304,7 +304,7 @@ sub run_mpm {
         is(join(',', sort keys %incs), $before->{incarnation} // 'none',
            "$mpm: ... always with the incarnation it had before the kill");
         is($m && $m->{restarts}, 0, "$mpm: node2 counts no restart of node1");
-        my (undef, undef, $pb) = $c->get('node1', '/cluster-manager?ping=node2', timeout => 8);
+        my (undef, undef, $pb) = SC::Test::page_ping($c, 'node1', 'node2');
         like($pb // '', qr/^Result: acknowledged$/m, "$mpm: node1's ping of node2 through its engine is acknowledged")
             or diag $pb;
         my %e = map { $_ => 1 } @epid_seen;

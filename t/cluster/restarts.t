@@ -235,7 +235,7 @@ my $SENDER = qq{    <Sender className="org.apache.catalina.tribes.transport.Repl
     is($p1->{EngineState}, 'ready', '(a) node1 engine ready');
     my $m2 = member_on($c, 'node1', 'node2');
     is($m2 && $m2->{state}, 'alive', '(a) node1 still sees node2 alive');
-    my (undef, undef, $pb) = $c->get('node1', '/cluster-manager?ping=node2', timeout => 8);
+    my (undef, undef, $pb) = SC::Test::page_ping($c, 'node1', 'node2');
     like($pb // '', qr/^Result: acknowledged$/m, '(a) ping node1 -> node2 acknowledged after the gracefuls')
         or diag $pb;
 

@@ -179,7 +179,7 @@ sub lines_matching {
     check($d2 <= 2 * $d1 + 4, $c, "(b) node3: no flood from the refused member ($d2 messages while the "
           . "holder sent $d1)");
 
-    my (undef, undef, $pb) = $c->get('node3', '/cluster-manager?ping=node1', timeout => 8);
+    my (undef, undef, $pb) = SC::Test::page_ping($c, 'node3', 'node1');
     like($pb // '', qr/^Result: acknowledged$/m, '(b) ping node3 -> node1 acknowledged (by the first one)')
         or diag $pb;
     my @dups = lines_matching($c->error_log('node3', since_start => 1), qr/SC1224/);

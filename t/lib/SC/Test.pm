@@ -26,7 +26,7 @@ use Time::HiRes qw(time sleep);
 our @EXPORT_OK = qw(
     need demo_module sess_line
     page parse_auto status_of member_on counter head_of_page
-    kv_line balancer_member bm_line status_has page_action url_escape
+    kv_line balancer_member bm_line status_has page_action page_ping url_escape
     dump_cluster dump_options check within
     app show valid_sid
     demo_conf encrypt_interceptor channel_add alive_on num log_since ready_and_alive
@@ -166,6 +166,19 @@ sub page_action {
     my ($c, $n, %form) = @_;
     my $body = join '&', map { "$_=" . url_escape($form{$_}) } sort keys %form;
     return $c->post($n, '/cluster-manager', $body, timeout => 5);
+}
+
+# A ping through member $n's engine to $route: the page's POST
+# ping=ROUTE[&size=N][&ack=0] with the nonce its ?auto shows.  Options: size,
+# ack, timeout (8 s). ($status, $headers, $body), the body's lines as ?auto's.
+sub page_ping {
+    my ($c, $n, $route, %o) = @_;
+    my $nonce = (status_of($c, $n) || {})->{Nonce} // '';
+    my %form = (ping => $route, nonce => $nonce);
+    $form{size} = $o{size} if defined $o{size};
+    $form{ack} = $o{ack} if defined $o{ack};
+    my $body = join '&', map { "$_=" . url_escape($form{$_}) } sort keys %form;
+    return $c->post($n, '/cluster-manager', $body, timeout => $o{timeout} || 8);
 }
 
 sub url_escape {
