@@ -874,6 +874,8 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     }
 }
 
+static void member_joined(sc_engine *e, sc_conn *c);
+
 /* Reads what is available; handles every complete frame. */
 static void conn_read(sc_engine *e, sc_conn *c)
 {
@@ -965,6 +967,7 @@ static void conn_read(sc_engine *e, sc_conn *c)
                  * of it, which e->tmp would keep until the turn ends */
                 apr_pool_t *turn = e->tmp;
                 int refused = 0;
+                int stranger = c->kind == SC_CONN_IN && !c->peer;
                 e->tmp = e->frame_tmp;
                 if (c->kind == SC_CONN_IPC) {
                     e->handlers->ipc(e, c, &h, c->rbuf + SC_FRAME_HDR_LEN);
@@ -981,6 +984,10 @@ static void conn_read(sc_engine *e, sc_conn *c)
                 }
                 e->tmp = turn;
                 apr_pool_clear(e->frame_tmp);
+                if (stranger && c->peer && c->state == SC_CS_OPEN) {
+                    /* membership adopted its heartbeat: a member's now */
+                    member_joined(e, c);
+                }
                 if (refused || c->state == SC_CS_CLOSED) {
                     return;
                 }
@@ -1036,26 +1043,85 @@ static void on_connected(sc_engine *e, sc_conn *c)
     }
 }
 
+/* The Receiver's pools.
+ *
+ * An inbound connection is a stranger's until membership adopts a heartbeat
+ * on it (sc_mb_on_heartbeat_frame sets c->peer); from then on it is a
+ * member's.  A flood of connections, silent or with forged HELLOs, must not
+ * keep members out, so the two are counted apart:
+ *
+ *   strangers  (no c->peer: nothing said yet, or a heartbeat answered but not
+ *              adopted, from a forged or unlisted member) at most
+ *              SC_MAX_STRANGERS in all, SC_MAX_INBOUND_PER_IP from one
+ *              address (more from it are refused: ConnsRefused, SC1295).
+ *              Each has until its deadline, SC_STRANGER_HELLO_MS after its
+ *              accept (the Transport timeout if that is shorter), to be
+ *              adopted, or it is closed (ConnsTimedOut, SC1296).  With the
+ *              pool full, a new connection takes the place of the oldest
+ *              stranger (ConnsRefused, SC1401): a flood churns the pool, and
+ *              a member's connection, whose HELLO comes right after its
+ *              connect, is adopted before its turn to go comes.  For that,
+ *              each round reads the connections before it accepts new ones
+ *              (sc_tr_handle), a connection accepted in a round is never
+ *              displaced in the same round (the newcomers wait in the listen
+ *              queue), a new connection is read at once, and a stranger is
+ *              read one last time before it is closed (displaced or at its
+ *              deadline): a HELLO there is still adopted.
+ *   members    at most SC_MAX_INBOUND in all and SC_MAX_INBOUND_PER_MEMBER
+ *              of one member, checked when a connection joins the pool: past
+ *              the member's own limit its oldest connection goes (those from
+ *              before its restart, which may linger half-open, are the oldest;
+ *              ConnsRefused, SC1402), past the overall one the oldest of the
+ *              member that holds the most (SC1403).  No limit by address:
+ *              members may share a host.  Strangers never take a member's place.
+ *
+ * An address that sent too many bad frames is refused for a while (SC1294),
+ * whatever it is.  These are the transport's own decisions: it reads c->peer,
+ * which the layer above sets, and calls nothing above it.
+ */
+/* besides SC_MAX_INBOUND (members' connections) and SC_MAX_INBOUND_PER_IP
+ * (strangers from one address) in sc_core.h: */
+#define SC_MAX_STRANGERS          16   /* connections no member is known on */
+#define SC_STRANGER_HELLO_MS      2000 /* to be adopted (or the Transport timeout) */
+#define SC_MAX_INBOUND_PER_MEMBER 4    /* one member's connections */
+
+static int is_stranger(const sc_conn *c)
+{
+    return c->kind == SC_CONN_IN && c->state == SC_CS_OPEN && !c->peer;
+}
+
+/* How long a stranger has to be adopted. */
+static apr_interval_time_t stranger_deadline(const sc_engine *e, int *is_transport)
+{
+    long t = e->set->send_timeout_ms > 0 ? e->set->send_timeout_ms : 3000;
+    *is_transport = t <= SC_STRANGER_HELLO_MS;
+    return apr_time_from_msec(*is_transport ? t : SC_STRANGER_HELLO_MS);
+}
+
+/* A stranger about to be closed is read once more: a heartbeat there may be
+ * adopted yet.  1: it is still a stranger's, open. */
+static int still_stranger(sc_engine *e, sc_conn *c)
+{
+    if (is_stranger(c)) {
+        conn_read(e, c);
+    }
+    return is_stranger(c);
+}
+
 /* Why an inbound connection from 'remote' is not taken, or NULL. */
 static const char *accept_refusal(sc_engine *e, const char *remote)
 {
     char addr[48], other[48];
     sc_conn *c;
-    int total = 0, same = 0;
+    int same = 0;
     if (penalized(e, remote)) {
         return "it sent too many bad frames lately";
     }
     addr_only(remote, addr, sizeof(addr));
     for (c = e->conns; c; c = c->next) {
-        if (c->kind == SC_CONN_IN && c->state != SC_CS_CLOSED) {
-            total++;
-            if (!strcmp(addr_only(c->remote, other, sizeof(other)), addr)) {
-                same++;
-            }
+        if (is_stranger(c) && !strcmp(addr_only(c->remote, other, sizeof(other)), addr)) {
+            same++;
         }
-    }
-    if (total >= SC_MAX_INBOUND) {
-        return "the Receiver has its maximum of connections";
     }
     if (same >= SC_MAX_INBOUND_PER_IP) {
         return "too many connections from that address";
@@ -1063,24 +1129,159 @@ static const char *accept_refusal(sc_engine *e, const char *remote)
     return NULL;
 }
 
+/* The strangers' pool: how many it holds, and the oldest one accepted before
+ * 'round' (a new connection may take its place), or NULL. */
+static int strangers(sc_engine *e, apr_time_t round, sc_conn **oldest)
+{
+    sc_conn *c;
+    int n = 0;
+    *oldest = NULL;
+    for (c = e->conns; c; c = c->next) {
+        if (is_stranger(c)) {
+            n++;
+            if (c->opened < round && (!*oldest || c->opened < (*oldest)->opened)) {
+                *oldest = c;
+            }
+        }
+    }
+    return n;
+}
+
+/* Room in the strangers' pool for a connection accepted in 'round': the
+ * oldest strangers go (after their last read) until there is: 1, or 0 when
+ * every place is held by one accepted in this round. */
+static int stranger_room(sc_engine *e, apr_time_t round)
+{
+    sc_conn *old;
+    /* each turn, one stranger less (adopted, closed by its end, or here) */
+    while (strangers(e, round, &old) >= SC_MAX_STRANGERS) {
+        if (!old) {
+            return 0;
+        }
+        if (still_stranger(e, old)) {
+            apr_uint64_t n = ++e->shm->c.conns_refused;
+            if (n <= 10 || n % 100 == 0) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1401)
+                             "connection from %s closed: %s, and the Receiver's %d places "
+                             "for connections no member is known on are taken: a new one "
+                             "takes the place of the oldest (%" APR_UINT64_T_FMT " so far)",
+                             old->remote, old->hello_seen ? "its heartbeat was not adopted"
+                                                          : "it sent no HELLO yet",
+                             SC_MAX_STRANGERS, n);
+            }
+            sc_tr_close(e, old, "a stranger, displaced by a newer connection");
+        }
+    }
+    return 1;
+}
+
+/* Closes a member's connection the members' pool has no place for. */
+static void member_conn_close(sc_engine *e, sc_conn *x, int mine, int overall)
+{
+    apr_uint64_t n = ++e->shm->c.conns_refused;
+    x->peer->c.conns_refused++;
+    if (n <= 10 || n % 100 == 0) {
+        if (overall) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1403)
+                         "connection from %s of member %s closed: the Receiver holds its "
+                         "maximum of %d members' connections, and that member the most "
+                         "(%d): its oldest goes (%" APR_UINT64_T_FMT " so far)", x->remote,
+                         x->peer->route[0] ? x->peer->route : "?", SC_MAX_INBOUND, mine, n);
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1402)
+                         "connection from %s of member %s closed: the member holds %d "
+                         "connections to this Receiver, at most %d are kept: its oldest "
+                         "goes (one from before its restart, perhaps) (%" APR_UINT64_T_FMT
+                         " so far)", x->remote, x->peer->route[0] ? x->peer->route : "?",
+                         mine, SC_MAX_INBOUND_PER_MEMBER, n);
+        }
+    }
+    sc_tr_close(e, x, overall ? "the members' pool is full" : "the member's oldest connection");
+}
+
+/* c, a stranger's connection until now, is a member's: the members' limits. */
+static void member_joined(sc_engine *e, sc_conn *c)
+{
+    sc_peer *p = c->peer;
+    sc_conn *x, *y;
+    /* each turn closes one connection or ends */
+    for (;;) {
+        sc_conn *old = NULL;
+        int mine = 0;
+        for (x = e->conns; x; x = x->next) {
+            if (x->kind == SC_CONN_IN && x->state == SC_CS_OPEN && x->peer == p) {
+                mine++;
+                if (x != c && (!old || x->opened < old->opened)) {
+                    old = x;
+                }
+            }
+        }
+        if (mine <= SC_MAX_INBOUND_PER_MEMBER || !old) {
+            break;
+        }
+        member_conn_close(e, old, mine, 0);
+    }
+    for (;;) {
+        sc_conn *victim = NULL;
+        int total = 0, most = 0;
+        for (x = e->conns; x; x = x->next) {
+            int held = 0;
+            if (x->kind != SC_CONN_IN || x->state != SC_CS_OPEN || !x->peer) {
+                continue;
+            }
+            total++;
+            if (x == c) {
+                continue;
+            }
+            for (y = e->conns; y; y = y->next) {
+                if (y->kind == SC_CONN_IN && y->state == SC_CS_OPEN && y->peer == x->peer) {
+                    held++;
+                }
+            }
+            if (held > most || (held == most && victim && x->opened < victim->opened)) {
+                most = held;
+                victim = x;
+            }
+        }
+        if (total <= SC_MAX_INBOUND || !victim) {
+            break;
+        }
+        member_conn_close(e, victim, most, 1);
+    }
+}
+
 void sc_tr_tick(sc_engine *e, apr_time_t now)
 {
     sc_conn *c;
     apr_interval_time_t limit = apr_time_from_msec(e->set->send_timeout_ms > 0
                                                    ? e->set->send_timeout_ms : 3000);
+    int is_transport;
+    apr_interval_time_t hello = stranger_deadline(e, &is_transport);
     for (c = e->conns; c; c = c->next) {
         const char *why = NULL;
         if (c->kind != SC_CONN_IN || c->state != SC_CS_OPEN) {
             continue;
         }
-        if (!c->peer && !c->hello_seen && now - c->opened > limit) {
-            why = "no HELLO within the Transport timeout";
+        if (!c->peer && now - c->opened > hello) {
+            if (!still_stranger(e, c)) {
+                continue;             /* adopted on its last read, or closed */
+            }
+            why = c->hello_seen
+                ? apr_psprintf(e->tmp, "its heartbeat was not adopted (not a member) within "
+                               "%" APR_TIME_T_FMT " ms", apr_time_as_msec(hello))
+                : is_transport ? "no HELLO within the Transport timeout"
+                : apr_psprintf(e->tmp, "no HELLO within %" APR_TIME_T_FMT " ms (a stranger's "
+                               "deadline)", apr_time_as_msec(hello));
         }
         else if (c->rlen > 0 && now - c->last_rx > limit) {
             why = "a frame left incomplete for the Transport timeout";
         }
         if (why) {
             apr_uint64_t n = ++e->shm->c.conns_timed_out;
+            if (c->peer) {
+                c->peer->c.conns_timed_out++;
+            }
             if (n <= 10 || n % 100 == 0) {
                 ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1296)
                              "connection from %s closed: %s (%" APR_UINT64_T_FMT
@@ -1119,36 +1320,69 @@ static void local_dest(sc_conn *c)
     }
 }
 
-static void do_accept(sc_engine *e, int lfd, int kind)
+/* Connections taken off the Receiver's listen queue in one round at most:
+ * the others' turn, then more. */
+#define SC_ACCEPT_PER_ROUND (4 * SC_MAX_STRANGERS)
+
+static void accept_inbound(sc_engine *e)
 {
-    for (;;) {
+    apr_time_t round = apr_time_now();
+    int i;
+    for (i = 0; i < SC_ACCEPT_PER_ROUND; i++) {
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         char buf[80];
-        int one = 1;
-        int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+        int one = 1, fd;
+        const char *why;
+        sc_conn *c, *old;
+        if (strangers(e, round, &old) >= SC_MAX_STRANGERS && !old) {
+            return;                   /* every place taken in this round: next round */
+        }
+        fd = accept(e->listen_fd, (struct sockaddr *)&ss, &sl);
         if (fd < 0) {
             return;
         }
         set_nonblock(fd);
-        if (kind == SC_CONN_IN) {
-            const char *why = accept_refusal(e, sa_text((struct sockaddr *)&ss, buf,
-                                                        sizeof(buf)));
-            if (why) {
-                apr_uint64_t n = ++e->shm->c.conns_refused;
-                close(fd);
-                if (n <= 10 || n % 100 == 0) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1295)
-                                 "connection from %s refused: %s (%" APR_UINT64_T_FMT
-                                 " so far)", buf, why, n);
-                }
-                continue;
-            }
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-            local_dest(conn_new(e, fd, kind, buf));
+        sa_text((struct sockaddr *)&ss, buf, sizeof(buf));
+        why = accept_refusal(e, buf);
+        if (!why && !stranger_room(e, round)) {
+            why = "the places for connections no member is known on are taken";
         }
-        else {
-            conn_new(e, fd, kind, "local");
+        if (why) {
+            apr_uint64_t n = ++e->shm->c.conns_refused;
+            close(fd);
+            if (n <= 10 || n % 100 == 0) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1295)
+                             "connection from %s refused: %s (%" APR_UINT64_T_FMT
+                             " so far)", buf, why, n);
+            }
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        c = conn_new(e, fd, SC_CONN_IN, buf);
+        if (!c) {
+            close(fd);
+            continue;
+        }
+        local_dest(c);
+        conn_read(e, c);              /* its HELLO may be there already */
+    }
+}
+
+static void do_accept(sc_engine *e, int lfd, int kind)
+{
+    if (kind == SC_CONN_IN) {
+        accept_inbound(e);
+        return;
+    }
+    for (;;) {
+        int fd = accept(lfd, NULL, NULL);
+        if (fd < 0) {
+            return;
+        }
+        set_nonblock(fd);
+        if (!conn_new(e, fd, kind, "local")) {
+            close(fd);
         }
     }
 }
@@ -1245,14 +1479,14 @@ static sc_conn *conn_by_fd(sc_engine *e, int fd)
 
 void sc_tr_handle(sc_engine *e, struct pollfd *pfds, int n)
 {
-    int i;
+    int i, accept_in = 0;
     for (i = 0; i < n; i++) {
         sc_conn *c;
         if (!pfds[i].revents) {
             continue;
         }
         if (pfds[i].fd == e->listen_fd) {
-            do_accept(e, e->listen_fd, SC_CONN_IN);
+            accept_in = 1;            /* after the connections are read */
             continue;
         }
         if (pfds[i].fd == e->mcast_fd) {
@@ -1277,6 +1511,11 @@ void sc_tr_handle(sc_engine *e, struct pollfd *pfds, int n)
         if (c->state == SC_CS_OPEN && (pfds[i].revents & POLLOUT)) {
             conn_write(e, c, (const unsigned char *)"", 0);
         }
+    }
+    /* new connections last: a HELLO that came on one accepted before is
+     * adopted before a newcomer may take a stranger's place */
+    if (accept_in) {
+        do_accept(e, e->listen_fd, SC_CONN_IN);
     }
 }
 

@@ -13,14 +13,17 @@
 #       4 x 16384 + 64 KB, after what the kernel buffers): node1 closes its
 #       connection to fake (fake reads the end of the stream), counts
 #       QueueFull and logs SC1303; every change made meanwhile reaches node2;
-#   (c) the global connection limit: connections that send nothing (node1's
-#       Transport timeout is 60 s) from 127.0.0.2-20, 8 per address, until
-#       node1 refuses some: exactly 128 inbound connections are open on node1
-#       (its existing ones included), every refused one is counted
-#       (ConnsRefused) and SC1295 says "the Receiver has its maximum of
-#       connections"; node2, whose connection is one of the 128, still
-#       replicates to node1; once they are closed a new connection is served
-#       (a HELLO answered with a PONG);
+#   (c) the strangers' pool: connections that send nothing (node1's
+#       Transport timeout is 60 s, a stranger's deadline the shorter 2 s)
+#       from 127.0.0.2-20, 8 per address (152): node1 never holds more than
+#       16 of them (SC_MAX_STRANGERS in sc_transport.c), none is refused for
+#       its address (8 each), and node1 closes every one of them, a new one
+#       taking the place of the oldest (ConnsRefused, SC1401) or at its
+#       deadline (ConnsTimedOut): the two counters grow by 152 together;
+#       node2's connection, a member's, is not one of them: it still
+#       replicates to node1 and is alive there; then a new connection is
+#       served (a HELLO answered with a PONG).  (Before the pools this was
+#       one limit of 128 connections, which a flood held: receiver_pools.t);
 #   (d) a configured maxMessageSize (node1's Receiver: 16384): node2's
 #       replication of a session of 20000 bytes is a bad frame on node1
 #       (BadFrames, SC1213 "frame longer than the maximum"), one of 1000
@@ -206,22 +209,22 @@ my @held;     # fake's accepted connections
     @held = ();
 }
 
-# (c) the global connection limit ------------------------------------------------
-# node1's Receiver in /proc/net/tcp: (established server-side sockets, the
-# listening socket's accept queue, server-side sockets whose peer closed and
-# node1 has not yet)
+# (c) the strangers' pool ---------------------------------------------------------
+# node1's Receiver in /proc/net/tcp: (established server-side sockets from
+# 127.0.0.1, those from the other addresses of 127/8, the listening socket's
+# accept queue, server-side sockets whose peer closed and node1 has not yet)
 sub rx_sockets {
     my $port = sprintf '%04X', $c->member('node1')->{cluster_port};
-    my ($est, $queue, $close_wait) = (0, undef, 0);
-    open my $fh, '<', '/proc/net/tcp' or return (undef, undef, undef);
+    my ($est, $others, $queue, $close_wait) = (0, 0, undef, 0);
+    open my $fh, '<', '/proc/net/tcp' or return (undef, undef, undef, undef);
     while (<$fh>) {
         my @f = split;
         next unless ($f[1] // '') =~ /^0100007F:$port$/;
-        if ($f[3] eq '01') { $est++ }
+        if ($f[3] eq '01') { if ($f[2] =~ /^0100007F:/) { $est++ } else { $others++ } }
         elsif ($f[3] eq '08') { $close_wait++ }
         elsif ($f[3] eq '0A') { ($queue) = $f[4] =~ /:([0-9A-F]+)$/; $queue = hex $queue }
     }
-    return ($est, $queue, $close_wait);
+    return ($est, $others, $queue, $close_wait);
 }
 {
     my $before = status_of($c, 'node1') || {};
@@ -229,10 +232,10 @@ sub rx_sockets {
     # node1 has closed fake's HELLO connection (closed at our end) and taken
     # everything off its listen queue: what it holds now stays
     my ($pre, $q, $cw);
-    my $quiet = within(20, sub { ($pre, $q, $cw) = rx_sockets(); defined $q && $q == 0 && $cw == 0 });
+    my $quiet = within(20, sub { ($pre, undef, $q, $cw) = rx_sockets(); defined $q && $q == 0 && $cw == 0 });
     ok($quiet && $pre >= 1, "(c) node1 holds $pre inbound connection(s) before (node2's), none closing");
     my @conns;
-    my $batches = 0;
+    my ($batches, $most) = (0, 0);
     for my $a (2 .. 20) {
         for (1 .. 8) {
             my $s = IO::Socket::INET->new(LocalAddr => "127.0.0.$a", PeerAddr => '127.0.0.1',
@@ -240,42 +243,49 @@ sub rx_sockets {
                                           Proto => 'tcp', Timeout => 10);
             push @conns, $s if $s;
         }
-        # node1's engine has accepted them (its listen queue is empty)
-        $batches++ if within(20, sub { my (undef, $q) = rx_sockets(); defined $q && $q == 0 });
+        # node1's engine has accepted them (its listen queue is empty): what
+        # it holds of ours now
+        my $others;
+        $batches++ if within(20, sub { (undef, $others, $q) = rx_sockets(); defined $q && $q == 0 });
+        $most = $others if ($others // 0) > $most;
     }
     is(scalar @conns, 152, '(c) 152 connections opened from 127.0.0.2-20 (8 per address)');
     is($batches, 19, '(c) node1 took each batch of 8 off its listen queue');
+    cmp_ok($most, '<=', 16, "(c) node1 never held more than 16 of them (at most $most after a batch)");
+    cmp_ok($most, '>=', 8, '(c) ... and held them (a batch at least)');
     $_->blocking(0) for @conns;
     my %closed;
-    my $refused = 0;
-    my $settled = within(20, sub {
+    my ($refused, $timed_out) = (0, 0);
+    my $settled = within(30, sub {
         for my $i (0 .. $#conns) {
             next if $closed{$i};
             my $n = sysread($conns[$i], my $buf, 1);
             $closed{$i} = 1 if defined $n || ($! != EAGAIN && $! != EWOULDBLOCK);
         }
-        $refused = num(status_of($c, 'node1'), 'ConnsRefused') - num($before, 'ConnsRefused');
-        return $refused > 0 && $refused == keys %closed;
+        my $p = status_of($c, 'node1');
+        $refused = num($p, 'ConnsRefused') - num($before, 'ConnsRefused');
+        $timed_out = num($p, 'ConnsTimedOut') - num($before, 'ConnsTimedOut');
+        return keys %closed == @conns && $refused + $timed_out == @conns;
     });
-    my $kept = @conns - keys %closed;
-    check($settled, $c, "(c) node1 refused $refused of them (ConnsRefused), each one closed at our end ("
-                        . scalar(keys %closed) . ' closed)');
-    my ($est) = rx_sockets();
-    is($est, 128, "(c) node1 holds exactly 128 inbound connections ($kept of ours, $pre before)");
-    is($kept + $pre, 128, '(c) ... ours kept and those it had make 128');
-    like(log_since($c, 'node1', $off), qr/SC1295: connection from 127\.0\.0\.\d+:\d+ refused: the Receiver has its maximum of connections/,
-         '(c) SC1295: "the Receiver has its maximum of connections"');
-    unlike(log_since($c, 'node1', $off), qr/too many connections from that address/,
-           '(c) no address went over 8 (the refusals are the global limit\'s)');
-    # a legitimate member's connection is one of them: node2 still replicates
+    check($settled, $c, '(c) node1 closed all ' . scalar(keys %closed) . " of them: $refused to make room "
+                        . "(ConnsRefused), $timed_out at their deadline (ConnsTimedOut)");
+    cmp_ok($refused, '>', 0, '(c) ... some of them to make room for newer ones');
+    my $log = log_since($c, 'node1', $off);
+    like($log, qr/SC1401: connection from 127\.0\.0\.\d+:\d+ closed: it sent no HELLO yet, and the Receiver's 16 places for connections no member is known on are taken/,
+         '(c) SC1401: "a new one takes the place of the oldest"');
+    unlike($log, qr/too many connections from that address/,
+           '(c) no address went over 8');
+    unlike($log, qr/SC1(?:295|296|401|402|403): connection from 127\.0\.0\.1:/,
+           '(c) no connection from 127.0.0.1 (node2\'s) refused or closed');
+    # a legitimate member's connection is not a stranger's: node2 still replicates
     my $r = app($c, 'node2', 'auto');
     my $last;
     my $ok = $r->{status} == 200
              && within(20, sub { $last = app($c, 'node1', 'read', $r->{cookie}); ($last->{counter} // '') eq '1' });
-    check($ok, $c, '(c) with node1 full, a session made on node2 reaches node1', show($last || $r));
+    check($ok, $c, '(c) after the flood of strangers, a session made on node2 reaches node1', show($last || $r));
     check(alive_on($c, 'node1', 'node2'), $c, '(c) node2 is alive on node1');
     close $_ for @conns;
-    check(within(20, sub { my ($e) = rx_sockets(); defined $e && $e <= $pre }), $c,
+    check(within(20, sub { my ($e, $o) = rx_sockets(); defined $e && $e <= $pre && !$o }), $c,
           '(c) our connections closed, node1 is back to what it held');
     my $out = '';
     $ok = within(20, sub {
