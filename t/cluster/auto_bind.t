@@ -52,7 +52,7 @@ my $c = SC::Cluster->new(
 my $started = eval { $c->start_all; 1 };
 ok($started, '1. both members start with Receiver autoBind="0"') or diag($@);
 SKIP: {
-    skip 'the members did not start', 11 unless $started;
+    skip 'the members did not start', 12 unless $started;
     my %port = map { ($_ => $c->member($_)->{cluster_port}) } qw(node1 node2);
     for my $n (qw(node1 node2)) {
         my $p = page($c, $n) // '';
