@@ -125,6 +125,15 @@ static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s)
 /* A message that asked for an ACK and was not applied: the sender is told
  * at once (FAIL_ACK, which every member of this protocol reads as a refusal),
  * so that its synchronous wait reports the failure instead of an ACK. */
+/* This member is taking a state transfer (joining, or back from a freeze):
+ * a delta it cannot apply yet is no failure of the writer's change, which
+ * every member that serves has; the session comes with the transfer, or as
+ * asked for (ask_session). */
+static int catching_up(const sc_engine *e)
+{
+    return e->state == SC_MS_STARTING;
+}
+
 static int not_applied(sc_engine *e, sc_conn *c, apr_uint64_t ack_seq, const char *why)
 {
     if (ack_seq) {
@@ -223,8 +232,9 @@ static void drain_held(sc_engine *e, const char *id)
             rc = DELTA_HAVE;          /* a whole copy brought it meanwhile */
         }
         if (h->ack_seq) {
-            if (rc == DELTA_APPLIED || rc == DELTA_HAVE) {
-                /* applied now: the sender's wait ends */
+            if (rc == DELTA_APPLIED || rc == DELTA_HAVE
+                || (rc == DELTA_MISSED && catching_up(e))) {
+                /* applied now (or, catching up, asked for): the sender's wait ends */
                 sc_ch_ack(e, h->from, NULL, h->ack_seq, 1, NULL);
             }
             else {
@@ -257,8 +267,9 @@ static void held_tick(sc_engine *e, apr_time_t now)
                 ask_session(e, h->from, NULL, h->id);
             }
             if (h->ack_seq) {
-                sc_ch_ack(e, h->from, NULL, h->ack_seq, 0,
-                              "a version before it never came: the session is asked for");
+                /* a member catching up has the session asked for: no failure */
+                sc_ch_ack(e, h->from, NULL, h->ack_seq, catching_up(e),
+                          "a version before it never came: the session is asked for");
             }
             held_free(e, h);
             continue;
@@ -372,6 +383,10 @@ static int on_delta(const dm_in *in, sc_msg *m)
     case DELTA_HELD:
         return 0;                     /* answered when applied or given up */
     case DELTA_MISSED:
+        if (catching_up(in->e)) {
+            return 1;                 /* acknowledged: asked for, or in the transfer */
+        }
+        return not_applied(in->e, in->c, in->ack_seq, why);
     case DELTA_REFUSED:
     case DELTA_DEAD:
         return not_applied(in->e, in->c, in->ack_seq, why);

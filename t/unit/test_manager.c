@@ -252,6 +252,23 @@ static void full_and_delta(void)
     like(a.reason, "a version before it never came", "saying why");
     is(version_of(w.e, id), 4, "the stored version stays");
 
+    note("the same while this member takes a state transfer (joining, or back from a freeze)");
+    {
+        int was = w.e->state;
+        apr_uint64_t s5;
+        w.e->state = SC_MS_STARTING;
+        m = delta_msg(id, 11, 12, "a=1", "a=3");
+        s5 = deliver(w.e, w.in_b, &m, 1);
+        ut_reset_frames();
+        sc_dm_tick(w.e, apr_time_now() + apr_time_from_sec(1));
+        is(w.e->nheld, 0, "given up after its wait");
+        ok(ut_last_repl(SC_REPL_GET_SESSION, w.b->out) != NULL, "the session is asked for");
+        a = answer_of(s5);
+        ok(a.acks == 1 && a.fails == 0,
+           "the sender's wait ends with an ACK: the session comes with the transfer");
+        w.e->state = was;
+    }
+
     note("GET_SESSION");
     ut_reset_frames();
     m = id_msg(SC_REPL_GET_SESSION, id);
