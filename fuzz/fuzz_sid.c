@@ -8,8 +8,9 @@
  * is the Cookie header, the second the URI (and each is tried as the other
  * too).  Properties: a value returned is non-empty, shorter than SC_SID_MAX,
  * holds no ';' (nor, from a URI, '/', '?' or '#'), and is a piece of the text
- * it came from; an id sc_sid_valid accepts has the shape it documents (32 hex
- * digits, '.', a route of 1-63 letters, digits, '-' or '_').
+ * it came from; an id sc_sid_valid accepts has the shape it documents (an
+ * even count of 2 to 2 x SC_SID_BYTES_MAX hex digits, '.', a route of 1-63
+ * letters, digits, '-' or '_').
  */
 #include "fuzz_common.h"
 
@@ -31,17 +32,19 @@ static int route_char(char c)
 
 static void check_valid(const char *id)
 {
-    apr_size_t n = strlen(id), i;
+    apr_size_t n = strlen(id), i, h = 0;
     if (!sc_sid_valid(id)) {
         return;
     }
-    FUZZ_CHECK(n >= 34 && n <= 32 + 1 + 63);
-    FUZZ_CHECK(n < SC_SID_MAX);
-    for (i = 0; i < 32; i++) {
-        FUZZ_CHECK(hex(id[i]));
+    while (h < n && id[h] != '.') {
+        FUZZ_CHECK(hex(id[h]));
+        h++;
     }
-    FUZZ_CHECK(id[32] == '.');
-    for (i = 33; i < n; i++) {
+    FUZZ_CHECK(h >= 2 && h <= 2 * SC_SID_BYTES_MAX && h % 2 == 0);
+    FUZZ_CHECK(id[h] == '.');
+    FUZZ_CHECK(n - h - 1 >= 1 && n - h - 1 <= 63);
+    FUZZ_CHECK(n < SC_SID_MAX);
+    for (i = h + 1; i < n; i++) {
         FUZZ_CHECK(route_char(id[i]));
     }
 }

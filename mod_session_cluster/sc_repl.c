@@ -139,37 +139,43 @@ const char *sc_rd_id(sc_rd *r, apr_pool_t *p)
 
 int sc_sid_valid(const char *id)
 {
-    apr_size_t i, n = strlen(id), rl;
-    if (n < 34 || n > 32 + 1 + 63) {
+    const char *dot = strchr(id, '.');
+    apr_size_t i, hex, rl;
+    if (!dot) {
         return 0;
     }
-    for (i = 0; i < 32; i++) {
-        char c = id[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+    hex = (apr_size_t)(dot - id);
+    rl = strlen(dot + 1);
+    /* an even count of hex digits (the random bytes of sessionIdLength), '.',
+     * a route of 1 to 63 letters, digits, '-' or '_' */
+    if (hex < 2 || hex > 2 * SC_SID_BYTES_MAX || (hex & 1) || rl < 1 || rl > 63) {
+        return 0;
+    }
+    for (i = 0; i < hex; i++) {
+        if (!apr_isxdigit(id[i])) {
             return 0;
         }
     }
-    if (id[32] != '.') {
-        return 0;
-    }
-    rl = n - 33;
-    for (i = 33; i < n; i++) {
-        if (!apr_isalnum(id[i]) && id[i] != '-' && id[i] != '_') {
+    for (i = 0; i < rl; i++) {
+        if (!apr_isalnum(dot[1 + i]) && dot[1 + i] != '-' && dot[1 + i] != '_') {
             return 0;
         }
     }
-    return rl >= 1;
+    return 1;
 }
 
-const char *sc_sid_new(apr_pool_t *p, const char *route)
+const char *sc_sid_new(apr_pool_t *p, const char *route, int nbytes)
 {
-    unsigned char b[16];
-    char hex[33];
+    unsigned char b[SC_SID_BYTES_MAX];
+    char hex[2 * SC_SID_BYTES_MAX + 1];
     int i;
-    if (apr_generate_random_bytes(b, sizeof(b)) != APR_SUCCESS) {
+    if (nbytes < 1 || nbytes > SC_SID_BYTES_MAX) {
+        nbytes = SC_SID_BYTES_DEFAULT;
+    }
+    if (apr_generate_random_bytes(b, (apr_size_t)nbytes) != APR_SUCCESS) {
         return NULL;
     }
-    for (i = 0; i < 16; i++) {
+    for (i = 0; i < nbytes; i++) {
         apr_snprintf(hex + i * 2, 3, "%02X", b[i]);
     }
     return apr_pstrcat(p, hex, ".", route, NULL);
@@ -317,9 +323,9 @@ static apr_hash_t *kv_index(apr_pool_t *p, const apr_array_header_t *kv)
 
 /* ---- the messages: each encoder next to its decoder ---- */
 
-/* The least an id takes on the wire: its length byte, 32 hex, '.', a route
+/* The least an id takes on the wire: its length byte, 2 hex, '.', a route
  * of one character (sc_sid_valid).  Counts are checked against it. */
-#define ID_MIN (1 + 34)
+#define ID_MIN (1 + 4)
 
 static const char *const names[SC_REPL_COUNT] = {
     [SC_REPL_FULL] = "FULL",
@@ -748,8 +754,9 @@ int sc_msg_rebind_decode(sc_rd *r, apr_pool_t *p, sc_msg_rebind *m)
         || !(m->new_id = sc_rd_id(r, p))) {
         return 0;
     }
-    /* the same session (the same base: 32 hex, then '.'), another route */
-    if (memcmp(m->old_id, m->new_id, 33) != 0) {
+    /* the same session (the same base: the hex, then '.'), another route */
+    if (strchr(m->old_id, '.') - m->old_id != strchr(m->new_id, '.') - m->new_id
+        || memcmp(m->old_id, m->new_id, (size_t)(strchr(m->old_id, '.') - m->old_id)) != 0) {
         r->bad = 1;
         return 0;
     }

@@ -256,10 +256,18 @@ const char *sc_data_join(apr_pool_t *p, const apr_array_header_t *kv);
 
 /* ---- session ids ---- */
 
+/* SessionIdGenerator sessionIdLength: random bytes of an id, Tomcat's default
+ * and the most an id of a 63-character route holds in the store (SC_SID_MAX) */
+#define SC_SID_BYTES_DEFAULT 16
+#define SC_SID_BYTES_MAX     17
+
+/* 1 when id has the cluster's shape: 2 to 2 x SC_SID_BYTES_MAX hex digits
+ * (an even count), '.', a route. */
 int sc_sid_valid(const char *id);
-/* A new session id: 128 bits from APR's random source (the system's CSPRNG)
- * as 32 hex characters, '.', the route; NULL if no random bytes. */
-const char *sc_sid_new(apr_pool_t *p, const char *route);
+/* A new session id: nbytes (sessionIdLength; out of 1..SC_SID_BYTES_MAX: 16)
+ * from APR's random source (the system's CSPRNG) as hex, '.', the route; NULL
+ * if no random bytes. */
+const char *sc_sid_new(apr_pool_t *p, const char *route, int nbytes);
 /* The value of cookie 'name' in one Cookie header ("a=b; c=d"), without
  * surrounding quotes; NULL when absent, empty or longer than SC_SID_MAX. */
 const char *sc_cookie_value(apr_pool_t *p, const char *header, const char *name);

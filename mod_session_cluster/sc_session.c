@@ -4,12 +4,13 @@
  * `SessionCluster On` live in the cluster's store.
  *
  * load: the id comes from the cookie (SessionClusterCookieName) or a
- *       ";jsessionid=" path parameter; it must have the cluster's shape (32 hex,
- *       '.', route) and be held by the store, or the request starts with a fresh
- *       session (an id the cluster does not hold is never adopted).
- * save: a new session gets 128 random bits as 32 hex plus ".route"; a changed
- *       one is written over the version that was read (re-read and merged if
- *       another request wrote meanwhile); the delta goes to the engine, which
+ *       ";jsessionid=" path parameter; it must have the cluster's shape (hex,
+ *       '.', route: sc_sid_valid) and be held by the store, or the request
+ *       starts with a fresh session (an id the cluster does not hold is
+ *       never adopted).
+ * save: a new session gets sessionIdLength random bytes (16: 128 bits) as
+ *       hex plus ".route"; a changed one is written over the version that
+ *       was read (re-read and merged if another request wrote meanwhile); the delta goes to the engine, which
  *       replicates it: asynchronously, or waiting for every member's ACK when
  *       channelSendOptions asks for acknowledgements.
  *
@@ -384,7 +385,8 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     }
 
     if (!rq->id) {
-        const char *id = sc_sid_new(r->pool, ret->route);
+        const char *id = sc_sid_new(r->pool, ret->route,
+                                    (int)ret->cfg->set->session_id_length);
         if (!id) {
             return APR_EGENERAL;
         }
@@ -536,7 +538,8 @@ static int login_in(request_rec *r, const char *before, const char *after)
  * member, the old one removed everywhere, the client given the new cookie. */
 static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq)
 {
-    const char *nid = sc_sid_new(r->pool, ret->route);
+    const char *nid = sc_sid_new(r->pool, ret->route,
+                                 (int)ret->cfg->set->session_id_length);
     sc_sess_copy s;
     apr_uint64_t version;
     sc_buf b;

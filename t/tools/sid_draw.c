@@ -30,7 +30,7 @@ int main(int argc, char **argv)
     apr_pool_create(&pool, NULL);
     apr_pool_create(&tmp, pool);
     for (i = 0; i < n; i++) {
-        const char *id = sc_sid_new(tmp, argv[2]);
+        const char *id = sc_sid_new(tmp, argv[2], SC_SID_BYTES_DEFAULT);
         if (!id) {
             fprintf(stderr, "sid_draw: sc_sid_new failed after %ld ids\n", i);
             return 1;
