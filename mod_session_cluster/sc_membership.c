@@ -537,7 +537,8 @@ void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
  * connectTimeout, else dead. */
 static void start_check(sc_engine *e, sc_peer *p, apr_time_t now, const char *verdict)
 {
-    sc_mb_set_view(e, p, SC_VIEW_SUSPECT, verdict);
+    sc_mb_set_view(e, p, SC_VIEW_SUSPECT, NULL);
+    apr_cpystrn(p->verdict, verdict, sizeof(p->verdict));   /* on the page, not logged */
     p->checking = 1;
     e->shm->ic.fd_checks++;
     p->check_deadline = now + apr_time_from_msec(e->set->tcp_check_timeout_ms);

@@ -265,6 +265,21 @@ static const char *cookie_attrs(request_rec *r, sc_dir_conf *dc)
     return a;
 }
 
+/* Synchronous replication promises that a change the client sees is on every
+ * live member; this one is not (not acknowledged by all, or not sent), so the
+ * client is not told it succeeded: 503 (the header filter sends it).  But the
+ * change is in effect on this member, and on the members that acknowledged
+ * it: the answer says so (Session-Cluster-Change: kept), so that a client, or
+ * a balancer, does not apply a non-idempotent change twice by retrying. */
+static void not_replicated(request_rec *r)
+{
+    r->status = HTTP_SERVICE_UNAVAILABLE;
+    r->status_line = NULL;
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    apr_table_setn(r->err_headers_out, "Session-Cluster-Change", "kept");
+    apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "failed");
+}
+
 /* Hands a message to the engine; synchronous when channelSendOptions asks
  * for acknowledgements. */
 static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const char *what)
@@ -295,10 +310,7 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
                       "raise maxMessageSize or lower maxSessionSize", what, b->len + 1,
                       set->max_message_size, ret->store->hdr->slot_data);
         if (acked) {
-            r->status = HTTP_SERVICE_UNAVAILABLE;
-            r->status_line = NULL;
-            apr_table_setn(r->err_headers_out, "Retry-After", "1");
-            apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "failed");
+            not_replicated(r);
         }
         return;
     }
@@ -306,14 +318,7 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1274)
                       "replication of %s: %s", what, result);
         if (acked) {
-            /* synchronous replication promises that a change the client sees
-             * is on every live member: it is not, so the client is not told
-             * it succeeded (the header filter sends this status; a client or
-             * balancer retrying finds the version before it everywhere) */
-            r->status = HTTP_SERVICE_UNAVAILABLE;
-            r->status_line = NULL;
-            apr_table_setn(r->err_headers_out, "Retry-After", "1");
-            apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "failed");
+            not_replicated(r);
         }
     }
 }

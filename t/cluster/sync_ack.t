@@ -63,6 +63,9 @@ $c->sigstop('node2');
 $r = app($c, 'node1', 'auto', $id, timeout => 20);
 check($r->{status} == 503, $c, 'node2 frozen: the change on node1 answers 503', show($r));
 is($r->{headers}{'retry-after'}, '1', 'node2 frozen: the 503 carries "Retry-After: 1"');
+is($r->{headers}{'session-cluster-change'}, 'kept',
+   'node2 frozen: ... and "Session-Cluster-Change: kept" (the change is in effect on node1: '
+   . 'a retry would apply it twice)');
 my $line = $c->wait_for(sub {
     substr($c->error_log('node1'), $off) =~ /^(.*SC1274: replication of [^\n]*)$/m ? $1 : '';
 }, timeout => 10);
