@@ -148,8 +148,9 @@ typedef struct sc_replay {
 } sc_replay;
 
 /* The Receiver's limits (sc_transport.c). */
-#define SC_MAX_INBOUND        (2 * SC_MAX_MEMBERS)  /* connections accepted at once */
-#define SC_MAX_INBOUND_PER_IP 8                     /* from one address */
+#define SC_MAX_INBOUND        (2 * SC_MAX_MEMBERS)  /* members' connections at once */
+#define SC_MAX_INBOUND_PER_IP 8                     /* strangers' from one address
+                                                     * (the pools: sc_transport.c) */
 #define SC_PREHELLO_MAX       4096                  /* a frame before HELLO */
 #define SC_READ_PER_TURN      (1024 * 1024)         /* bytes read from one connection per turn */
 #define SC_PENALTY_BAD        20                    /* bad frames from one address ... */

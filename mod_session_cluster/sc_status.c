@@ -165,9 +165,12 @@ static const counter_def channel_fields[] = {
     { "PreviousKeyUsed", SHM_C(c.previous_key), 1,
       "EncryptInterceptor: messages opened with previousEncryptionKey" },
     { "ConnsRefused", SHM_C(c.conns_refused), 1,
-      "Receiver: connections refused (too many, or an address that sent bad frames)" },
+      "Receiver: connections refused or closed for room (too many strangers from an "
+      "address, a stranger displaced by a newer one, a member's over its limit, an "
+      "address that sent bad frames)" },
     { "ConnsTimedOut", SHM_C(c.conns_timed_out), 1,
-      "Receiver: connections closed silent before HELLO or stalled in a frame" },
+      "Receiver: connections closed not adopted in time (silent, or a heartbeat that "
+      "was not adopted) or stalled in a frame" },
     { "QueueFull", SHM_C(c.queue_full), 1,
       "connections closed because their send queue was full" },
     { "AcksIn", SHM_C(c.acks_in), 1, "acknowledgements received" },
