@@ -164,12 +164,12 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
             pending_remove(e, pd);
         }
         else if (now > pd->deadline && !pd->waited_verdict
-                 && pd->peer->last_heard <= pd->started
+                 && now - pd->peer->last_heard > apr_time_from_msec(2 * e->set->heartbeat_ms)
                  && (due = sc_mb_verdict_due(e, pd->peer)) != 0
                  && due <= pd->started + apr_time_from_msec(e->set->send_timeout_ms
                                                             + SC_CH_VERDICT_GRACE_MS)) {
-            /* no ACK, and not a frame from the member since the send: frozen
-             * or gone, perhaps.  When the failure detection gives its verdict
+            /* no ACK, and not a frame from the member (not even a heartbeat)
+             * for two heartbeat periods: frozen or gone, perhaps.  When the failure detection gives its verdict
              * before the child stops waiting, the verdict is waited for,
              * once, instead of failing now: found dead, the member is not
              * waited for (the change is on every live member); heard again,

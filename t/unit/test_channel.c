@@ -209,7 +209,8 @@ static void deadlines(void)
     sc_ch_tick(w.e, t0 + apr_time_from_msec(1000));
     is(answers(&w), 0, "within the timeout: still waiting");
     is(ut_npending(w.e), 1, "one pending");
-    w.b->last_heard = apr_time_now() + apr_time_from_msec(1);   /* a heartbeat came */
+    /* a heartbeat came just before the tick: alive */
+    w.b->last_heard = apr_time_now() + apr_time_from_msec(2500 + 400);
     sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));
     like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)),
          "no ACK from nodeB within 2500 ms (Transport timeout)",
@@ -326,7 +327,7 @@ static void broadcasts(void)
     sc_ch_broadcast_request(w.e, w.child, 74, msg, MSG_LEN, 1);
     fb = ut_last(SC_MSG_DATA, w.b->out);
     acked(w.e, w.b->out, fb->seq, 1, NULL);
-    w.c->last_heard = apr_time_now() + apr_time_from_msec(1);
+    w.c->last_heard = apr_time_now() + apr_time_from_msec(2500 + 400);
     sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2500 + 500));
     is(answers(&w), 1, "answered once");
     like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)),
