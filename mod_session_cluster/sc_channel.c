@@ -169,11 +169,12 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
                  && due <= pd->started + apr_time_from_msec(e->set->send_timeout_ms
                                                             + SC_CH_VERDICT_GRACE_MS)) {
             /* no ACK, and not a frame from the member (not even a heartbeat)
-             * for two heartbeat periods: frozen or gone, perhaps.  When the failure detection gives its verdict
-             * before the child stops waiting, the verdict is waited for,
-             * once, instead of failing now: found dead, the member is not
-             * waited for (the change is on every live member); heard again,
-             * it was only slow, and the send fails below at the new deadline */
+             * for two heartbeat periods: frozen or gone, perhaps.  When the
+             * failure detection gives its verdict before the child stops
+             * waiting, the verdict is waited for, once, instead of failing
+             * now: found dead, the member is not waited for (the change is on
+             * every live member); heard again, it was only slow, and the send
+             * fails below at the new deadline */
             pd->waited_verdict = 1;
             pd->deadline = due;
         }
