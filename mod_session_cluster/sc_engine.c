@@ -31,6 +31,9 @@
 #include <unistd.h>
 #include <sys/wait.h>
 #include <sys/un.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 APLOG_USE_MODULE(session_cluster);
 
@@ -460,6 +463,13 @@ void sc_engine_run(const sc_engine_args *r)
     sigaction(SIGUSR2, &sa, NULL);
 
     ap_close_listeners();
+#if defined(__GLIBC__)
+    /* a large message's buffers are mapped apart and unmapped when given
+     * back (the transport frees them once a large frame is through), so the
+     * engine's memory follows what it holds: glibc otherwise raises this
+     * threshold after the first such free, and the heap keeps their room */
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     apr_pool_create(&pool, NULL);
     apr_pool_tag(pool, "session_cluster_engine");
     e = apr_pcalloc(pool, sizeof(*e));

@@ -30,6 +30,7 @@
 APLOG_USE_MODULE(session_cluster);
 
 #define SC_RBUF_INITIAL 16384
+#define SC_BUF_KEEP (64 * 1024)   /* larger buffers are given back when empty */
 
 static void set_nonblock(int fd)
 {
@@ -461,6 +462,12 @@ static int conn_flush(sc_engine *e, sc_conn *c)
             conn_lost(e, c);
             return -1;
         }
+    }
+    if (c->woff == c->wlen && c->wcap > SC_BUF_KEEP) {
+        /* all sent: a buffer grown for a large frame is given back */
+        free(c->wbuf);
+        c->wbuf = NULL;
+        c->wlen = c->woff = c->wcap = 0;
     }
     return 0;
 }
@@ -997,6 +1004,15 @@ static void conn_read(sc_engine *e, sc_conn *c)
         }
         if ((apr_size_t)n < want) {
             break;
+        }
+    }
+    /* a large frame grew the buffer: given back once it is read (a child's
+     * connection is kept for every request of its thread) */
+    if (c->rcap > SC_BUF_KEEP && c->rlen <= SC_RBUF_INITIAL) {
+        unsigned char *nb = realloc(c->rbuf, SC_RBUF_INITIAL);
+        if (nb) {
+            c->rbuf = nb;
+            c->rcap = SC_RBUF_INITIAL;
         }
     }
 }
