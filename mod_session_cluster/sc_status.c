@@ -209,6 +209,11 @@ static const counter_def session_fields[] = {
     { "SessionsRemoved", STORE_C(removed), 1, "sessions removed" },
     { "SessionsExpired", STORE_C(expired), 1, "sessions expired" },
     { "SessionsRejectedFull", STORE_C(rejected_full), 1, "sessions refused: the store was full" },
+    { "SessionsEvicted", STORE_C(evicted), 1,
+      "sessions that saw a single request and gave way to a new one: the store was full" },
+    { "SessionsExpiredOnProbation", STORE_C(probation_expired), 1,
+      "sessions that saw a single request, expired after probationInactiveInterval "
+      "(in SessionsExpired too)" },
     { "SessionsRejectedSize", STORE_C(rejected_size), 1,
       "sessions refused: larger than maxSessionSize" },
     { "ReplicatedIn", STORE_C(replicated_in), 1, "session messages received" },
@@ -230,6 +235,25 @@ static const counter_def session_fields[] = {
       "tombstones given up before their time (the table was full there)" },
     { "ReplicationTooLarge", STORE_C(repl_too_big), 1,
       "changes not replicated: larger than this member's Receiver maxMessageSize" },
+    { "Minority", STORE_C(minority), 0,
+      "1 while this member sees fewer than half of the members it knows (a partition's "
+      "small side): its writes give way to the majority's, synchronous ones are refused" },
+    { "QuorumSeen", STORE_C(quorum_seen), 0,
+      "members this one sees (alive or suspect, itself included), for Minority" },
+    { "QuorumKnown", STORE_C(quorum_known), 0,
+      "members it knows: itself and every member heard within 300 s that did not leave" },
+    { "MinorityRefused", STORE_C(minority_refused), 1,
+      "synchronous writes refused (503) while this member was in a minority" },
+    { "Conflicts", STORE_C(conflicts), 1,
+      "copies of a session here replaced by a concurrent version under the conflict rule "
+      "(a partition, or changes that crossed)" },
+    { "AntiEntropyRounds", STORE_C(ae_rounds), 1,
+      "digests of this member's sessions sent to another member (anti-entropy)" },
+    { "AntiEntropyAsked", STORE_C(ae_asked), 1,
+      "sessions asked for after another member's digest: missing here, or older under "
+      "the conflict rule" },
+    { "AntiEntropyRemoved", STORE_C(ae_removed), 1,
+      "sessions removed here by another member's tombstone in its digest" },
     { NULL, 0, 0, NULL }
 };
 
@@ -1033,30 +1057,50 @@ static const char *foreign_origin(request_rec *r)
     return src;
 }
 
-/* A refused origin, logged at most once per 10 s by each child (a page that
- * makes browsers post here could post often), with the count left out. */
+/* Refusals a client can provoke at will are logged at most once per 10 s by
+ * each child, with the count of those left out: 1 when this one is logged
+ * (*skipped then says how many were not since the last). */
+typedef struct {
+    apr_uint32_t last, skipped;
+} log_gate;
+
+static int gate_open(log_gate *g, apr_uint32_t *skipped)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t prev = __atomic_load_n(&g->last, __ATOMIC_RELAXED);
+    if ((prev && now - prev < 10)
+        || !__atomic_compare_exchange_n(&g->last, &prev, now, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&g->skipped, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    *skipped = __atomic_exchange_n(&g->skipped, 0, __ATOMIC_RELAXED);
+    return 1;
+}
+
+static const char *gate_note(apr_pool_t *p, apr_uint32_t n)
+{
+    return n ? apr_psprintf(p, "; %u more refused in this process since the last line, "
+                            "not logged", n) : "";
+}
+
+/* A refused origin (a page that makes browsers post here could post often). */
 static void log_foreign(request_rec *r, const char *src)
 {
-    static apr_uint32_t last, skipped;
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
-    apr_uint32_t prev = __atomic_load_n(&last, __ATOMIC_RELAXED), n;
+    static log_gate gate;
     const char *origin = apr_table_get(r->headers_in, "Origin");
     const char *host = apr_table_get(r->headers_in, "Host");
+    apr_uint32_t n;
 
-    if ((prev && now - prev < 10)
-        || !__atomic_compare_exchange_n(&last, &prev, now, 0, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
-        __atomic_add_fetch(&skipped, 1, __ATOMIC_RELAXED);
+    if (!gate_open(&gate, &n)) {
         return;
     }
-    n = __atomic_exchange_n(&skipped, 0, __ATOMIC_RELAXED);
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1407)
                   "cluster-manager: action refused: its %s %s is not this page's origin "
                   "(Host %s; client %s): another site's page made a browser post it%s",
                   origin ? "Origin" : "Referer", ap_escape_logitem(r->pool, src),
                   host ? ap_escape_logitem(r->pool, host) : "(none)", r->useragent_ip,
-                  n ? apr_psprintf(r->pool, "; %u more refused in this process since the "
-                                   "last line, not logged", n) : "");
+                  gate_note(r->pool, n));
 }
 
 /* A page with no Require of its own.  httpd grants what no Require denies
@@ -1380,10 +1424,15 @@ static int action_post(request_rec *r)
     action = apr_table_get(form, "action");
     nonce = apr_table_get(form, "nonce");
     if (!ret->shm || !nonce || !same_secret(nonce, ret->shm->nonce)) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1109)
-                      "cluster-manager: action %s refused: %s nonce (client %s)",
-                      action ? ap_escape_logitem(r->pool, action) : "(none)",
-                      nonce ? "a wrong or stale" : "no", r->useragent_ip);
+        static log_gate gate;
+        apr_uint32_t n;
+        if (gate_open(&gate, &n)) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1109)
+                          "cluster-manager: action %s refused: %s nonce (client %s)%s",
+                          action ? ap_escape_logitem(r->pool, action) : "(none)",
+                          nonce ? "a wrong or stale" : "no", r->useragent_ip,
+                          gate_note(r->pool, n));
+        }
         return HTTP_FORBIDDEN;
     }
     if ((!action && apr_table_get(form, "ping")) || (action && !strcmp(action, "ping"))) {

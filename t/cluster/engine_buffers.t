@@ -34,7 +34,7 @@ my $c = SC::Cluster->new(
         return SC::Cluster::static_block($m, $all);
     },
     # many threads per child, so that the pings use many engine connections
-    extra_conf => "<IfModule mpm_event_module>\n  ThreadsPerChild 25\n</IfModule>\n",
+    extra_conf => "<IfModule mpm_event_module>\n  ThreadsPerChild 16\n</IfModule>\n",
 );
 $c->start_all;
 check(within(30, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') }), $c,

@@ -562,7 +562,12 @@ isnt($nonce{node3}, $nonce0{node3}, '3. node3 has a new nonce after its restart'
     like($log, qr/SC1107: cluster-manager: action by GET refused \(client 127\.0\.0\.1\)/,
          '3. the refused GET is logged with the client address');
     my @ref = $log =~ /SC1109: cluster-manager: action \S+ refused: [^\n]*\(client 127\.0\.0\.1\)/g;
-    is(scalar @ref, 4, '3. the 4 refused POSTs to node1 are logged with the client address (SC1109)');
+    # a client can provoke these at will: at most one line per 10 s per child
+    # (the others are counted in the next line), so 4 refusals in a row give
+    # one line per child that took one, at least one, not four
+    ok(@ref >= 1 && @ref < 4,
+       '3. the 4 refused POSTs to node1 are logged with the client address (SC1109), '
+       . 'at a rate limit: ' . scalar(@ref) . ' line(s), not 4');
     like($c->error_log('node3', since_start => 1),
          qr/SC1109: cluster-manager: action state refused: a wrong or stale nonce \(client 127\.0\.0\.1\)/,
          '3. ... and the stale one on node3');
