@@ -35,6 +35,8 @@ static const sc_attr_def cluster_attrs[] = {
     { "processExpiresFrequency", SC_T_INT, "6", 1, INTMAX_, NULL, NULL }, \
     { "maxActiveSessions", SC_T_INT, "-1", -1, INTMAX_, NULL, NULL }, \
     { "maxInactiveInterval", SC_T_INT, "1800", -1, INTMAX_, "s", NULL }, \
+    /* ours: the idle limit of a session that saw a single request */ \
+    { "probationInactiveInterval", SC_T_INT, "60", -1, INTMAX_, "s", NULL }, \
     { "maxSessionSize", SC_T_INT, "4096", 64, 16777216, "bytes", NULL }, \
     { "expireSessionsOnShutdown", SC_T_BOOL, "false", 0, 1, NULL, NULL }, \
     { "secureRandomClass", SC_T_STR, NULL, 0, 256, NULL, NULL }, \

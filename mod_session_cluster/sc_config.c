@@ -928,7 +928,7 @@ static const char *build_error(sc_builder *b, int line, const char *fmt, ...)
  * build_settings(); the dump, the page and the warning follow. */
 typedef enum {
     K_SEND_OPTIONS, K_START_OPTIONS,
-    K_MAX_ACTIVE, K_MAX_INACTIVE, K_MAX_SESSION_SIZE, K_EXPIRE_ON_SHUTDOWN,
+    K_MAX_ACTIVE, K_MAX_INACTIVE, K_MAX_SESSION_SIZE, K_EXPIRE_ON_SHUTDOWN, K_PROBATION,
     K_STATE_TRANSFER_TIMEOUT, K_SEND_ALL_SIZE, K_MAP_SEND_OPTIONS,
     K_MCAST_ADDRESS, K_MCAST_PORT, K_MCAST_FREQUENCY, K_MCAST_DROP_TIME, K_MCAST_BIND,
     K_MCAST_TTL, K_MCAST_DOMAIN, K_MCAST_LOOPBACK_DISABLED,
@@ -957,6 +957,7 @@ static const struct {
     [K_MAX_INACTIVE] = { SC_C_DELTA_MANAGER, "maxInactiveInterval" },
     [K_MAX_SESSION_SIZE] = { SC_C_DELTA_MANAGER, "maxSessionSize" },
     [K_EXPIRE_ON_SHUTDOWN] = { SC_C_DELTA_MANAGER, "expireSessionsOnShutdown" },
+    [K_PROBATION] = { SC_C_DELTA_MANAGER, "probationInactiveInterval" },
     [K_STATE_TRANSFER_TIMEOUT] = { SC_C_DELTA_MANAGER, "stateTransferTimeout" },
     [K_SEND_ALL_SIZE] = { SC_C_DELTA_MANAGER, "sendAllSessionsSize" },
     [K_MAP_SEND_OPTIONS] = { SC_C_BACKUP_MANAGER, "mapSendOptions" },
@@ -1889,6 +1890,7 @@ static void build_settings(sc_builder *b)
     set->max_active_sessions = key_num(b, mgr, K_MAX_ACTIVE);
     set->max_session_size = key_num(b, mgr, K_MAX_SESSION_SIZE);
     set->max_inactive_s = key_num(b, mgr, K_MAX_INACTIVE);
+    set->probation_s = key_num(b, mgr, K_PROBATION);
     set->expire_sessions_on_shutdown = key_num(b, mgr, K_EXPIRE_ON_SHUTDOWN) == 1;
     set->session_id_length = key_num(b, cfg->session_id_generator, K_SID_LENGTH);
     if (mgr->cls->id == SC_C_DELTA_MANAGER) {

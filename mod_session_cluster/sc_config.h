@@ -215,6 +215,9 @@ typedef struct {
     long max_active_sessions;        /* maxActiveSessions (-1: unlimited) */
     long max_session_size;           /* maxSessionSize (bytes) */
     long max_inactive_s;             /* maxInactiveInterval */
+    long probation_s;                /* probationInactiveInterval (ours): the idle
+                                      * limit of a session that saw a single
+                                      * request (<= 0: none; sc_store.h) */
     long session_id_length;          /* SessionIdGenerator sessionIdLength: random
                                       * bytes of a new session id (2 hex
                                       * characters each, before ".route") */

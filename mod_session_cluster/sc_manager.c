@@ -112,7 +112,20 @@ static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s)
     bound_times(e, from, s);
     rc = sc_store_put(e->store, s->id, s->data, s->data_len, 0, s->version,
                       s->created, s->last_access, s->max_inactive, &v);
-    if (rc == SC_STORE_FULL || rc == SC_STORE_TOOBIG) {
+    if (rc == SC_STORE_FULL) {
+        /* at a rate limit shared with the children's lines (a flood's
+         * copies), never one per copy */
+        apr_uint64_t n = __atomic_load_n(&e->store->hdr->rejected_full, __ATOMIC_RELAXED);
+        if (sc_store_line_due(&e->store->hdr->full_logged, n, apr_time_now())) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1433)
+                         "replicated session %s not stored: the session store is full "
+                         "(Manager maxActiveSessions %u) and none of the sessions looked "
+                         "at is on probation; %" APR_UINT64_T_FMT " refused so far (these "
+                         "lines: the first %d, then at most one every %d s)", s->id,
+                         e->store->hdr->capacity, n, SC_FLOOD_LINES, SC_FLOOD_LINE_S);
+        }
+    }
+    else if (rc == SC_STORE_TOOBIG) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1261)
                      "replicated session %s not stored: %s", s->id, sc_store_rc_text(rc));
     }
@@ -762,13 +775,19 @@ typedef struct {
     sc_buf touch;
     apr_uint32_t ntouch;
     apr_array_header_t *expired;
+    apr_array_header_t *probation;    /* idled out on probation (sc_store.h) */
 } sweep_ctx;
 
 static int sweep_one(void *ctx, const sc_sess_copy *s, int touched)
 {
     sweep_ctx *sw = ctx;
-    if (sc_store_idled_out(sw->now, s->last_access, s->max_inactive)) {
-        APR_ARRAY_PUSH(sw->expired, const char *) = apr_pstrdup(sw->e->tmp, s->id);
+    apr_int64_t limit = sc_store_idle_limit(sw->e->store, s->created, s->last_access,
+                                            s->max_inactive);
+    if (sc_store_idled_out(sw->now, s->last_access, limit)) {
+        int probation = sw->e->store->hdr->probation_s > 0
+                        && sc_store_on_probation(s->created, s->last_access);
+        APR_ARRAY_PUSH(probation ? sw->probation : sw->expired, const char *)
+            = apr_pstrdup(sw->e->tmp, s->id);
         return 1;
     }
     if (touched) {
@@ -780,6 +799,42 @@ static int sweep_one(void *ctx, const sc_sess_copy *s, int touched)
 
 static apr_uint32_t expire_ids(sc_engine *e, const apr_array_header_t *ids);
 
+/* Sessions that saw a single request and idled out on probation: removed
+ * without a tombstone and without an EXPIRE (every member expires its copy
+ * from the same times; sc_store.h), so that a flood expires itself without
+ * a message per session or pushing out the tombstones of invalidations.  A
+ * line at a rate limit (the first, then one every SC_FLOOD_LINE_S seconds
+ * with the count since). */
+static void expire_probation(sc_engine *e, const apr_array_header_t *ids, apr_time_t now)
+{
+    static apr_uint64_t since_line;
+    static apr_time_t logged;
+    apr_uint32_t n = 0;
+    int i;
+    for (i = 0; i < ids->nelts; i++) {
+        if (sc_store_drop_probation(e->store, APR_ARRAY_IDX(ids, i, const char *))
+            == SC_STORE_OK) {
+            n++;
+        }
+    }
+    if (!n && !since_line) {
+        return;
+    }
+    __atomic_add_fetch(&e->store->hdr->expired, n, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&e->store->hdr->probation_expired, n, __ATOMIC_RELAXED);
+    since_line += n;
+    if (now - logged >= apr_time_from_sec(SC_FLOOD_LINE_S)) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1434)
+                     "%" APR_UINT64_T_FMT " session(s) that saw a single request "
+                     "expired after probationInactiveInterval %" APR_INT64_T_FMT " s "
+                     "(%" APR_UINT64_T_FMT " so far; this line at most once every %d s)",
+                     since_line, e->store->hdr->probation_s,
+                     e->store->hdr->probation_expired, SC_FLOOD_LINE_S);
+        since_line = 0;
+        logged = now;
+    }
+}
+
 static void sweep(sc_engine *e, apr_time_t now)
 {
     sweep_ctx sw;
@@ -787,6 +842,7 @@ static void sweep(sc_engine *e, apr_time_t now)
     sw.now = now;
     sw.ntouch = 0;
     sw.expired = apr_array_make(e->tmp, 16, sizeof(const char *));
+    sw.probation = apr_array_make(e->tmp, 16, sizeof(const char *));
     sc_buf_init(&sw.touch, e->tmp, 4096);
     sc_msg_list_open(&sw.touch, SC_REPL_TOUCH);
     sc_store_each(e->store, e->tmp, sweep_one, &sw, 1);
@@ -795,6 +851,7 @@ static void sweep(sc_engine *e, apr_time_t now)
         sc_ch_broadcast(e, sw.touch.buf, sw.touch.len, NULL);
     }
     expire_ids(e, sw.expired);
+    expire_probation(e, sw.probation, now);
 }
 
 /* Removes the sessions named and tells every member they expired. */

@@ -216,8 +216,9 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     zz->pool = m->pool;
     zz->entries = apr_table_make(zz->pool, 10);
     if (id && sc_store_get(ret->store, m->pool, id, 1, &s) == SC_STORE_OK) {
-        if (s.max_inactive > 0
-            && apr_time_now() - s.last_access > apr_time_from_sec(s.max_inactive)) {
+        if (sc_store_idled_out(apr_time_now(), s.last_access,
+                               sc_store_idle_limit(ret->store, s.created, s.last_access,
+                                                   s.max_inactive))) {
             /* idle too long; the engine's sweep removes it */
             ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCLOGNO(1272)
                           "session %s has expired", id);
@@ -342,6 +343,40 @@ static int has_attributes(session_rec *z)
 static int login_in(request_rec *r, const char *before, const char *after);
 static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq);
 
+/* A flood of new sessions fills the store in a moment: lines about it come
+ * at a rate limit shared by every process (the first few, then one every
+ * SC_FLOOD_LINE_S seconds with the count), never one per request. */
+static void evicted_line(request_rec *r, sc_store *st, apr_time_t now, apr_time_t idle)
+{
+    apr_uint64_t n = __atomic_load_n(&st->hdr->evicted, __ATOMIC_RELAXED);
+    if (sc_store_line_due(&st->hdr->evict_logged, n, now)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1431)
+                      "the session store is full (Manager maxActiveSessions %u): a new "
+                      "session took the place of one that saw a single request, idle "
+                      "%" APR_TIME_T_FMT " ms (probationInactiveInterval %" APR_INT64_T_FMT
+                      " s); %" APR_UINT64_T_FMT " given up so far (these lines: the "
+                      "first %d, then at most one every %d s)", st->hdr->capacity,
+                      apr_time_as_msec(idle), st->hdr->probation_s, n, SC_FLOOD_LINES,
+                      SC_FLOOD_LINE_S);
+    }
+}
+
+static void full_refused(request_rec *r, sc_store *st, apr_time_t now)
+{
+    apr_uint64_t n = __atomic_load_n(&st->hdr->rejected_full, __ATOMIC_RELAXED);
+    if (sc_store_line_due(&st->hdr->full_logged, n, now)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1432)
+                      "new session not saved: the session store is full (Manager "
+                      "maxActiveSessions %u) and none of the sessions looked at is on "
+                      "probation (each saw a second request%s); %" APR_UINT64_T_FMT
+                      " refused so far (these lines: the first %d, then at most one "
+                      "every %d s)", st->hdr->capacity,
+                      st->hdr->probation_s > 0 ? ""
+                      : ", or probationInactiveInterval is off", n, SC_FLOOD_LINES,
+                      SC_FLOOD_LINE_S);
+    }
+}
+
 static apr_status_t sc_session_save(request_rec *r, session_rec *z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -354,6 +389,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     sc_store_rc rc;
     sc_buf b;
     int tries;
+    apr_time_t evicted_idle;
 
     if (!dc || !dc->enabled) {
         return DECLINED;
@@ -395,12 +431,23 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         if (!id) {
             return APR_EGENERAL;
         }
-        rc = sc_store_put(ret->store, id, data, (apr_uint32_t)strlen(data), 0, 0, now, now,
-                          max_inactive, &version);
+        rc = sc_store_put_new(ret->store, id, data, (apr_uint32_t)strlen(data), now,
+                              max_inactive, sc_store_origin(r->useragent_ip), &version,
+                              &evicted_idle);
+        if (rc == SC_STORE_FULL) {
+            /* the page is served without a session: said at a rate limit
+             * and counted, and OK to mod_session, whose own error line
+             * (AH01823) would come once per request */
+            full_refused(r, ret->store, now);
+            return OK;
+        }
         if (rc != SC_STORE_OK) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1276)
                           "new session not saved: %s", sc_store_rc_text(rc));
             return APR_EGENERAL;
+        }
+        if (evicted_idle >= 0) {
+            evicted_line(r, ret->store, now, evicted_idle);
         }
         rq->id = id;
         rq->version = version;

@@ -603,18 +603,21 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
     }
     if (touch) {
         apr_time_t now = apr_time_now();
+        int probation = sc_store_on_probation(out->created, out->last_access);
         /* idle too long: gone, even before the engine's sweep removes it, and
          * not to be revived by this access */
-        if (sc_store_idled_out(now, out->last_access, out->max_inactive)) {
+        if (sc_store_idled_out(now, out->last_access,
+                               sc_store_idle_limit(st, out->created, out->last_access,
+                                                   out->max_inactive))) {
             return SC_STORE_NOTFOUND;
         }
-        /* an access within a second of the last one is not worth a write */
-        if (out->last_access > now - apr_time_from_sec(1)) {
+        /* an access within a second of the last one is not worth a write,
+         * but the second request of a session on probation always is: it
+         * ends the probation, here and (touched) on the other members */
+        if (!probation && out->last_access > now - apr_time_from_sec(1)) {
             return SC_STORE_OK;
         }
-    }
-    if (touch) {
-        sc_store_touch(st, id, apr_time_now());
+        sc_store_touch(st, id, now > out->last_access ? now : out->last_access + 1);
         __atomic_store_n(&s->touched, 1, __ATOMIC_RELAXED);
     }
     return SC_STORE_OK;
@@ -640,15 +643,131 @@ static void set_id(sc_sess *s, const char *id)
     apr_cpystrn(s->cur.id, id, SC_SID_MAX);
 }
 
-sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uint32_t len,
-                         apr_uint64_t base_version, apr_uint64_t force_version,
-                         apr_time_t created, apr_time_t last_access,
-                         apr_int64_t max_inactive, apr_uint64_t *new_version)
+static sc_store_rc remove_id(sc_store *st, const char *id, int tomb, int only_probation);
+
+/* ---- probation (sc_store.h) ---- */
+
+int sc_store_on_probation(apr_time_t created, apr_time_t last_access)
+{
+    return created == last_access;
+}
+
+apr_int64_t sc_store_idle_limit(const sc_store *st, apr_time_t created,
+                                apr_time_t last_access, apr_int64_t max_inactive)
+{
+    apr_int64_t p = st->hdr->probation_s;
+    if (p <= 0 || !sc_store_on_probation(created, last_access)) {
+        return max_inactive;
+    }
+    return max_inactive <= 0 || max_inactive > p ? p : max_inactive;
+}
+
+void sc_store_set_probation(sc_store *st, apr_int64_t seconds)
+{
+    st->hdr->probation_s = seconds > 0 ? seconds : 0;
+}
+
+apr_uint32_t sc_store_origin(const char *addr)
+{
+    apr_uint32_t h = 2166136261u;
+    for (; addr && *addr; addr++) {
+        h = (h ^ (unsigned char)*addr) * 16777619u;
+    }
+    return h ? h : 1;
+}
+
+int sc_store_line_due(apr_time_t *last, apr_uint64_t n, apr_time_t now)
+{
+    apr_time_t was = __atomic_load_n(last, __ATOMIC_RELAXED);
+    if (n <= SC_FLOOD_LINES) {
+        __atomic_store_n(last, now, __ATOMIC_RELAXED);
+        return 1;
+    }
+    if (now - was < apr_time_from_sec(SC_FLOOD_LINE_S)) {
+        return 0;
+    }
+    /* one process of those that found it due logs */
+    return __atomic_compare_exchange_n(last, &was, now, 0, __ATOMIC_RELAXED,
+                                       __ATOMIC_RELAXED);
+}
+
+/* Makes room for a new session (for_id) in a full store: the oldest session
+ * on probation among SC_EVICT_LOOK slots from a place the new id picks (ids
+ * are random), one of the same origin first, is removed without a tombstone.
+ * 1 if one was (*idle: how long it had been idle), 0 if none gave way.  The
+ * slots are looked at without their locks (a hint); the choice is checked
+ * under the locks, and a session that saw a second request meanwhile stays. */
+static int evict_one(sc_store *st, const char *for_id, apr_uint32_t origin, apr_time_t *idle)
+{
+    apr_uint32_t top = __atomic_load_n(&st->hdr->slot_hwm, __ATOMIC_RELAXED), n, start;
+    apr_int32_t best = -1;
+    int best_same = 0, ok;
+    apr_time_t best_t = 0;
+    char id[SC_SID_MAX];
+    sc_sess *s;
+
+    if (st->hdr->probation_s <= 0 || !top) {
+        return 0;
+    }
+    start = hash_id(for_id) % top;
+    for (n = 0; n < top && n < SC_EVICT_LOOK; n++) {
+        apr_int32_t k = (apr_int32_t)((start + n) % top);
+        apr_time_t c, a;
+        int same;
+        s = slot(st, k);
+        if (!__atomic_load_n(&s->cur.used, __ATOMIC_RELAXED)) {
+            continue;
+        }
+        c = __atomic_load_n(&s->cur.created, __ATOMIC_RELAXED);
+        a = __atomic_load_n(&s->cur.last_access, __ATOMIC_RELAXED);
+        if (!sc_store_on_probation(c, a)) {
+            continue;
+        }
+        same = origin && __atomic_load_n(&s->cur.origin, __ATOMIC_RELAXED) == origin;
+        if (best < 0 || same > best_same || (same == best_same && a < best_t)) {
+            best = k;
+            best_same = same;
+            best_t = a;
+        }
+    }
+    if (best < 0) {
+        return 0;
+    }
+    s = slot(st, best);
+    slot_lock(st, s);
+    ok = s->cur.used && sc_store_on_probation(s->cur.created, s->cur.last_access);
+    if (ok) {
+        memcpy(id, s->cur.id, SC_SID_MAX);
+        id[SC_SID_MAX - 1] = '\0';
+        best_t = s->cur.last_access;
+    }
+    slot_unlock(s);
+    if (!ok || remove_id(st, id, 0, 1) != SC_STORE_OK) {
+        return 0;
+    }
+    __atomic_add_fetch(&st->hdr->evicted, 1, __ATOMIC_RELAXED);
+    if (idle) {
+        *idle = apr_time_now() - best_t;
+    }
+    return 1;
+}
+
+#define SC_EVICT_TRIES 3              /* evictions one new session may make */
+
+static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint32_t len,
+                       apr_uint64_t base_version, apr_uint64_t force_version,
+                       apr_time_t created, apr_time_t last_access, apr_int64_t max_inactive,
+                       apr_uint32_t origin, apr_uint64_t *new_version, apr_time_t *evicted_idle)
 {
     apr_int32_t i;
     sc_sess *s;
     sc_store_rc rc = SC_STORE_OK;
     apr_uint32_t chain, old_chain = 0;
+    int evictions = 0;
+
+    if (evicted_idle) {
+        *evicted_idle = -1;
+    }
 
     if (len > st->hdr->slot_data) {
         __atomic_add_fetch(&st->hdr->rejected_size, 1, __ATOMIC_RELAXED);
@@ -662,6 +781,7 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
         __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
         return SC_STORE_FULL;
     }
+again:
     lock_take(&st->hdr->index_lock);
     i = index_find(st, id, NULL);
     if (i < 0 && ((base_version && !force_version)
@@ -684,6 +804,13 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
         apr_int32_t k = st->hdr->count < st->hdr->capacity ? slot_take(st) : -1;
         if (k < 0) {
             lock_give(&st->hdr->index_lock);
+            /* full: a session on probation gives way (another writer may
+             * take the slot it frees first: a few tries) */
+            if (evictions < SC_EVICT_TRIES
+                && evict_one(st, id, origin, evictions ? NULL : evicted_idle)) {
+                evictions++;
+                goto again;
+            }
             chain_free(st, chain);
             __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
             return SC_STORE_FULL;
@@ -704,6 +831,7 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
         s->cur.created = created;
         s->cur.last_access = last_access;
         s->cur.max_inactive = max_inactive;
+        s->cur.origin = origin;
         s->cur.head = chain;
         s->cur.data_len = len;
         write_close(s);
@@ -754,7 +882,26 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
     return rc;
 }
 
-sc_store_rc sc_store_remove(sc_store *st, const char *id)
+sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uint32_t len,
+                         apr_uint64_t base_version, apr_uint64_t force_version,
+                         apr_time_t created, apr_time_t last_access,
+                         apr_int64_t max_inactive, apr_uint64_t *new_version)
+{
+    return put(st, id, data, len, base_version, force_version, created, last_access,
+               max_inactive, 0, new_version, NULL);
+}
+
+sc_store_rc sc_store_put_new(sc_store *st, const char *id, const char *data, apr_uint32_t len,
+                             apr_time_t now, apr_int64_t max_inactive, apr_uint32_t origin,
+                             apr_uint64_t *new_version, apr_time_t *evicted_idle)
+{
+    return put(st, id, data, len, 0, 0, now, now, max_inactive, origin, new_version,
+               evicted_idle);
+}
+
+/* Removes id, leaving its tombstone when tomb; only_probation: only while
+ * it is on probation (STALE when it is not). */
+static sc_store_rc remove_id(sc_store *st, const char *id, int tomb, int only_probation)
 {
     apr_uint32_t pos, chain;
     apr_int32_t i;
@@ -763,7 +910,9 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
     i = index_find(st, id, &pos);
     if (i < 0) {
         /* not held here (yet): its id is dead all the same */
-        tomb_set(st, id, tomb_life(st->hdr->tomb_default_s));
+        if (tomb) {
+            tomb_set(st, id, tomb_life(st->hdr->tomb_default_s));
+        }
         lock_give(&st->hdr->index_lock);
         return SC_STORE_NOTFOUND;
     }
@@ -772,11 +921,20 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
     if (!s->cur.used || !sc_store_same(s->cur.id, id)) {
         /* a writer died making it (undone): its index position stays, unused */
         slot_unlock(s);
-        tomb_set(st, id, tomb_life(st->hdr->tomb_default_s));
+        if (tomb) {
+            tomb_set(st, id, tomb_life(st->hdr->tomb_default_s));
+        }
         lock_give(&st->hdr->index_lock);
         return SC_STORE_NOTFOUND;
     }
-    tomb_set(st, id, tomb_life(s->cur.max_inactive));
+    if (only_probation && !sc_store_on_probation(s->cur.created, s->cur.last_access)) {
+        slot_unlock(s);
+        lock_give(&st->hdr->index_lock);
+        return SC_STORE_STALE;        /* a second request came meanwhile */
+    }
+    if (tomb) {
+        tomb_set(st, id, tomb_life(s->cur.max_inactive));
+    }
     write_open(s);
     s->cur.used = 0;
     s->cur.data_len = 0;
@@ -792,6 +950,16 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
     lock_give(&st->hdr->index_lock);
     chain_free(st, chain);
     return SC_STORE_OK;
+}
+
+sc_store_rc sc_store_remove(sc_store *st, const char *id)
+{
+    return remove_id(st, id, 1, 0);
+}
+
+sc_store_rc sc_store_drop_probation(sc_store *st, const char *id)
+{
+    return remove_id(st, id, 0, 1);
 }
 
 sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect,

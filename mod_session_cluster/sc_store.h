@@ -30,8 +30,26 @@
  * data lock to take or give back blocks.  A writer fills a new chain before it
  * swaps it in and frees the old one after, so a reader never sees a chain
  * being written; one that raced a swap sees the sequence move and reads
- * again.  A full store or an oversize session is refused with a reason:
- * nothing is ever evicted to make room.
+ * again.  An oversize session is refused with a reason; a full store makes
+ * room only by giving up a session on probation (below), else it refuses.
+ *
+ * Probation.  A session that saw a single request (never read or written
+ * again since it was made: last_access == created, which every copy of it
+ * carries, so members agree without a flag) is on probation: it idles out
+ * after probation_s (Manager probationInactiveInterval, ours; 60 s by
+ * default) when that is shorter than its maxInactiveInterval.  The next
+ * request that brings its cookie touches it (always, not only once a second)
+ * and it has its whole maxInactiveInterval from then on: a client that kept
+ * the cookie (a browser), not one that throws it away (a flood).  When a new
+ * session (a request's, a replica, a state transfer's) finds every slot
+ * taken, the oldest session on probation among SC_EVICT_LOOK slots looked at
+ * from a random place gives way, one made by the same client address first
+ * (origin, a hash of it, known only where the request came in); a session
+ * that saw two requests never does (SessionsEvicted).  Sessions on probation
+ * that idle out or give way leave no tombstone and the expiry is not sent:
+ * every member expires its copy from the same times, and a flood must not
+ * push the tombstones of invalidated sessions out of their table; a copy that
+ * comes back is on probation with its old times, and idles out again.
  *
  * A writer can die anywhere (a child SIGKILLed, a crash), and must not block
  * the session.  The locks are robust process-shared mutexes: when the owner
@@ -80,13 +98,16 @@
  * block, a tombstone, the order of the parts; and SC_RETAINED_LAYOUT with
  * it); a test builds a variant with another one. */
 #ifndef SC_STORE_VERSION
-#define SC_STORE_VERSION 1
+#define SC_STORE_VERSION 2
 #endif
 
 #define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
 #define SC_TOMB_BASE 48              /* an id's base held (32 hex fit) */
 #define SC_TOMB_MIN_S 60             /* a tombstone lives at least this long */
 #define SC_TOMB_MAX_S 86400          /* ... and at most (never-expiring sessions) */
+#define SC_EVICT_LOOK 256            /* slots looked at for a session to give way */
+#define SC_FLOOD_LINES 3             /* lines about a full store: the first few, */
+#define SC_FLOOD_LINE_S 10           /* ... then at most one this often (s) */
 
 /* A dead session's id (its base), until 'until'. */
 typedef struct {
@@ -101,7 +122,7 @@ typedef struct {
     apr_uint32_t used;
     apr_uint32_t data_len;
     apr_uint32_t head;              /* first data block + 1; 0: no data */
-    apr_uint32_t pad;
+    apr_uint32_t origin;            /* hash of the creating client's address; 0: unknown */
     apr_uint64_t version;
     apr_time_t created;
     apr_time_t last_access;
@@ -156,6 +177,12 @@ typedef struct {
     apr_uint64_t tombs_evicted;     /* tombstones given up before their time */
     apr_uint64_t dead_refused;      /* writes refused: the session was removed */
     apr_uint64_t repl_too_big;      /* changes not replicated: > maxMessageSize */
+    /* probation (above) */
+    apr_int64_t probation_s;        /* Manager probationInactiveInterval; <= 0: none */
+    apr_uint64_t evicted;           /* sessions on probation that gave way */
+    apr_uint64_t probation_expired; /* ... that idled out (in 'expired' too) */
+    apr_time_t evict_logged;        /* the last line about an eviction (rate limit) */
+    apr_time_t full_logged;         /* ... about a refusal, the store full */
 } sc_store_hdr;
 
 typedef struct {
@@ -207,6 +234,30 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
                          apr_uint64_t base_version, apr_uint64_t force_version,
                          apr_time_t created, apr_time_t last_access,
                          apr_int64_t max_inactive, apr_uint64_t *new_version);
+/* A request's new session, as sc_store_put with base_version 0 and created
+ * = last_access = now (on probation); origin: a hash of the client's address
+ * (sc_store_origin).  When the store is full a session on probation gives way
+ * (above): *evicted_idle is then how long it had been idle, else -1. */
+sc_store_rc sc_store_put_new(sc_store *st, const char *id, const char *data, apr_uint32_t len,
+                             apr_time_t now, apr_int64_t max_inactive, apr_uint32_t origin,
+                             apr_uint64_t *new_version, apr_time_t *evicted_idle);
+/* The origin of a client address (never 0). */
+apr_uint32_t sc_store_origin(const char *addr);
+/* Is a session with these times on probation (it saw a single request)? */
+int sc_store_on_probation(apr_time_t created, apr_time_t last_access);
+/* A session's idle limit in seconds (<= 0: never): max_inactive, or the
+ * store's probation_s while it is on probation, when that is shorter. */
+apr_int64_t sc_store_idle_limit(const sc_store *st, apr_time_t created,
+                                apr_time_t last_access, apr_int64_t max_inactive);
+/* Manager probationInactiveInterval (s; <= 0: no probation). */
+void sc_store_set_probation(sc_store *st, apr_int64_t seconds);
+/* Removes a session that is still on probation, without a tombstone (its
+ * expiry by the sweep); STALE when it saw a second request meanwhile. */
+sc_store_rc sc_store_drop_probation(sc_store *st, const char *id);
+/* Is a line about the store being full due, for the n-th event of its kind
+ * (the first SC_FLOOD_LINES, then one per SC_FLOOD_LINE_S shared by every
+ * process)?  last: the header's evict_logged or full_logged. */
+int sc_store_line_due(apr_time_t *last, apr_uint64_t n, apr_time_t now);
 /* Removes a session and leaves its tombstone (also when it is not held:
  * NOTFOUND then, the tombstone set all the same). */
 sc_store_rc sc_store_remove(sc_store *st, const char *id);

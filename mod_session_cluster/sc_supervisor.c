@@ -344,6 +344,8 @@ int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *
         /* how long an id not held here stays dead after a removal */
         sc_store_set_tomb_default(r->store,
                                   cfg->set->max_inactive_s);
+        /* how long a session that saw a single request may idle */
+        sc_store_set_probation(r->store, cfg->set->probation_s);
     }
     fp_ok = fingerprint(r, pconf, cfg, route, observer, fp) == 0;
     if (!fp_ok) {

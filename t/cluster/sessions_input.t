@@ -15,9 +15,10 @@
 #   - a held id given as ;jsessionid= is adopted (so the path parameter is
 #     read at all);
 # and on a second cluster with Manager maxSessionSize="512"
-# maxActiveSessions="20":
+# maxActiveSessions="20" probationInactiveInterval="0" (no probation: no
+# session gives way to a new one; session_flood.t tests probation):
 #   - a full store: of 25 new sessions 20 are stored and get a cookie, 5 are
-#     refused (SessionsRejectedFull +5, SC1276 in the error_log), the 20 still
+#     refused (SessionsRejectedFull +5, SC1432 in the error_log), the 20 still
 #     work (on both members), no session is evicted;
 #   - a session too large (an attribute of 1000 bytes) is refused
 #     (SessionsRejectedSize grows, SC1275 in the error_log), the session keeps
@@ -225,7 +226,8 @@ my $APP = demo_conf($DEMO_SO, server => "LimitRequestFieldSize 16384\n");
 # Part 2: a full store and a too large session
 # ===========================================================================
 {
-    my $MANAGER = { maxActiveSessions => '20', maxSessionSize => '512' };
+    my $MANAGER = { maxActiveSessions => '20', maxSessionSize => '512',
+                    probationInactiveInterval => '0' };
     my $c = SC::Cluster->new(
         members    => 2,
         extra_conf => $APP,
@@ -256,8 +258,8 @@ my $APP = demo_conf($DEMO_SO, server => "LimitRequestFieldSize 16384\n");
         or diag(join("\n", map { show($_) } @refused[0 .. ($#refused < 1 ? $#refused : 1)]));
     is($p1->{SessionsActive}, 20, 'node1: SessionsActive 20');
     is($p1->{SessionsRejectedFull}, 5, 'node1: SessionsRejectedFull 5');
-    like($c->error_log('node1'), qr/SC1276: new session not saved: the session store is full/,
-         'node1 logs SC1276 (store full)');
+    like($c->error_log('node1'), qr/SC1432: new session not saved: the session store is full/,
+         'node1 logs SC1432 (store full)');
     is(counter($c, 'node2', 'SessionsActive'), 20, 'node2 holds the 20 sessions');
     # the 20 still work, on both members
     {

@@ -1,0 +1,208 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * test_store.c -- probation in the session store (sc_store.h, "Probation")
+ * and the engine's sweep of it (sc_manager.c): a session that saw a single
+ * request has the short idle limit and is the one that gives way when a new
+ * session finds the store full (the oldest, one of the same client address
+ * first; never one that saw a second request); the second request ends the
+ * probation even within a second of the first; the sweep removes sessions
+ * idle past the probation without a tombstone and without an EXPIRE, and
+ * others as before; lines about a full store come at a rate limit.  Links
+ * sc_manager.c and the layers below (fixture.c replaces the transport).
+ */
+#include "unit.h"
+#include "fixture.h"
+#include "sc_manager.h"
+#include "sc_repl.h"
+
+#define ID_A 0xa1
+#define ID_B 0xb2
+
+static const char block[] =
+    "<Cluster className=\"org.apache.catalina.ha.tcp.SimpleTcpCluster\">\n"
+    "  <Manager className=\"org.apache.catalina.ha.session.DeltaManager\"\n"
+    "           probationInactiveInterval=\"60\"/>\n"
+    "  <Channel className=\"org.apache.catalina.tribes.group.GroupChannel\">\n"
+    "    <Receiver className=\"org.apache.catalina.tribes.transport.nio.NioReceiver\"\n"
+    "              address=\"127.0.0.1\" port=\"4000\"/>\n"
+    "  </Channel>\n"
+    "</Cluster>\n";
+
+static apr_pool_t *mp;
+
+static const char *sid(int n)
+{
+    return apr_psprintf(mp, "9a0be100%024X.nodeA", (unsigned)n);
+}
+
+static int held(sc_store *st, int n)
+{
+    sc_sess_copy c;
+    return sc_store_get(st, mp, sid(n), 0, &c) == SC_STORE_OK;
+}
+
+/* A request's new session n, made 'ago' before now, from client 'origin'. */
+static sc_store_rc made(sc_store *st, int n, apr_time_t ago, apr_uint32_t origin,
+                        apr_time_t *evicted_idle)
+{
+    apr_uint64_t v;
+    apr_time_t idle;
+    return sc_store_put_new(st, sid(n), "counter=1", 9, apr_time_now() - ago, 1800, origin,
+                            &v, evicted_idle ? evicted_idle : &idle);
+}
+
+/* The second request of session n: a read that records the access. */
+static int second_request(sc_store *st, int n)
+{
+    sc_sess_copy c;
+    return sc_store_get(st, mp, sid(n), 1, &c) == SC_STORE_OK;
+}
+
+static void settings(void)
+{
+    sc_engine *e = ut_engine("nodeA", ID_A, block, 4);
+    is(e->set->probation_s, 60, "Manager probationInactiveInterval is read into the settings");
+    sc_store_set_probation(e->store, e->set->probation_s);
+    is(sc_store_idle_limit(e->store, 5, 5, 1800), 60,
+       "on probation (created == last access): the probation's idle limit");
+    is(sc_store_idle_limit(e->store, 5, 5, 30), 30, "... or the session's own when shorter");
+    is(sc_store_idle_limit(e->store, 5, 5, -1), 60, "... also for a session that never expires");
+    is(sc_store_idle_limit(e->store, 5, 6, 1800), 1800, "after a second access: its own");
+    sc_store_set_probation(e->store, 0);
+    is(sc_store_idle_limit(e->store, 5, 5, 1800), 1800, "probationInactiveInterval 0: no probation");
+}
+
+static void eviction(void)
+{
+    sc_engine *e = ut_engine("nodeA", ID_A, block, 4);
+    sc_store *st = e->store;
+    apr_time_t idle = 0;
+    apr_uint64_t v;
+    int i;
+
+    sc_store_set_probation(st, 60);
+    for (i = 1; i <= 4; i++) {
+        is(made(st, i, apr_time_from_sec(10 - i), 7, NULL), SC_STORE_OK, "session %d made", i);
+    }
+    ok(second_request(st, 1), "session 1 (the oldest) sees a second request at once");
+    {
+        sc_sess_copy c;
+        sc_store_get(st, mp, sid(1), 0, &c);
+        ok(!sc_store_on_probation(c.created, c.last_access),
+           "... which ends its probation (the access is written within the second)");
+    }
+    is(made(st, 5, 0, 7, &idle), SC_STORE_OK, "a fifth session in a store of 4 is made");
+    ok(idle >= apr_time_from_sec(8), "... in the place of one idle for %ld ms", (long)(idle / 1000));
+    ok(held(st, 1) && !held(st, 2) && held(st, 3) && held(st, 4) && held(st, 5),
+       "the oldest session on probation (2) gave way, not the older one that saw two "
+       "requests (1)");
+    is(st->hdr->evicted, 1, "SessionsEvicted 1");
+    ok(!sc_store_dead(st, sid(2)), "it left no tombstone");
+    is(st->hdr->count, 4, "the store holds 4");
+
+    /* the same client address first */
+    is(made(st, 6, 0, 9, NULL), SC_STORE_OK, "a session of another client (9) comes");
+    ok(!held(st, 3) && held(st, 4) && held(st, 5) && held(st, 6),
+       "... in the place of the oldest on probation (3)");
+    is(made(st, 7, 0, 9, NULL), SC_STORE_OK, "another of client 9");
+    ok(held(st, 4) && held(st, 5) && !held(st, 6) && held(st, 7),
+       "... takes the place of client 9's own (6), not of older ones of client 7");
+
+    /* a replica follows the same rule */
+    is(sc_store_put(st, sid(8), "x=1", 3, 0, 3, apr_time_now(), apr_time_now(), 1800, &v),
+       SC_STORE_OK, "a replica of a new session is stored in the full store");
+    ok(!held(st, 4) && held(st, 8), "... in the place of the oldest on probation (4)");
+
+    /* nothing on probation: refused */
+    for (i = 5; i <= 8; i++) {
+        if (held(st, i)) {
+            second_request(st, i);
+        }
+    }
+    second_request(st, 1);
+    {
+        apr_uint64_t full0 = st->hdr->rejected_full, ev0 = st->hdr->evicted;
+        is(made(st, 9, 0, 7, NULL), SC_STORE_FULL,
+           "every session saw two requests: a new one is refused");
+        is(st->hdr->rejected_full, full0 + 1, "SessionsRejectedFull counts it");
+        is(st->hdr->evicted, ev0, "nothing gave way");
+        ok(held(st, 1) && held(st, 5) && held(st, 7) && held(st, 8), "the 4 are all there");
+    }
+    /* probation off: no eviction */
+    sc_store_set_probation(st, 0);
+    sc_store_remove(st, sid(8));
+    is(made(st, 10, 0, 7, NULL), SC_STORE_OK, "with probation off, a session fits in a free slot");
+    is(made(st, 11, 0, 7, NULL), SC_STORE_FULL,
+       "... and the next is refused although session 10 saw a single request");
+}
+
+static void expiry(void)
+{
+    sc_engine *e = ut_engine("nodeA", ID_A, block, 16);
+    sc_store *st = e->store;
+    sc_peer *b = ut_peer(e, "nodeB", ID_B, 4001);
+    apr_uint64_t v;
+    apr_time_t now = apr_time_now(), idle;
+
+    ut_conn(e, b, SC_CONN_OUT);
+    sc_store_set_probation(st, 60);
+    /* 1: a single request 100 s ago; 2: made 200 s ago, last used 100 s ago;
+     * 3: a single request 10 s ago; 4: a single request 100 s ago, its own
+     * limit 30 s; 5: two requests, idle past its own 50 s */
+    made(st, 1, apr_time_from_sec(100), 7, NULL);
+    sc_store_put(st, sid(2), "a=1", 3, 0, 2, now - apr_time_from_sec(200),
+                 now - apr_time_from_sec(100), 1800, &v);
+    made(st, 3, apr_time_from_sec(10), 7, NULL);
+    sc_store_put_new(st, sid(4), "a=1", 3, now - apr_time_from_sec(100), 30, 7, &v, &idle);
+    sc_store_put(st, sid(5), "a=1", 3, 0, 2, now - apr_time_from_sec(200),
+                 now - apr_time_from_sec(100), 50, &v);
+    {
+        sc_sess_copy c;
+        ok(sc_store_get(st, mp, sid(1), 1, &c) == SC_STORE_NOTFOUND,
+           "a request with the cookie of a session idle past its probation does not find "
+           "it (and does not revive it)");
+    }
+    ut_reset_frames();
+    e->next_sweep = 0;
+    sc_dm_tick(e, apr_time_now());
+    ok(!held(st, 1) && !held(st, 4), "the sweep removes the sessions idle past their probation");
+    ok(held(st, 2) && held(st, 3), "... not one that saw two requests, nor a younger one");
+    ok(!held(st, 5), "... and the others idle past their own limit, as before");
+    ok(!sc_store_dead(st, sid(1)) && !sc_store_dead(st, sid(4)),
+       "those on probation leave no tombstone");
+    ok(sc_store_dead(st, sid(5)), "... the other one does");
+    is(ut_count_repl(SC_REPL_EXPIRE, NULL), 1,
+       "one EXPIRE is sent (the other one's): every member expires its copies on probation");
+    is(st->hdr->probation_expired, 2, "SessionsExpiredOnProbation 2");
+    is(st->hdr->expired, 3, "SessionsExpired 3");
+
+    /* a second request between the sweep's look and the removal */
+    made(st, 6, 0, 7, NULL);
+    second_request(st, 6);
+    is(sc_store_drop_probation(st, sid(6)), SC_STORE_STALE,
+       "a session that saw a second request is not removed as on probation");
+    ok(held(st, 6), "... it stays");
+}
+
+static void log_rate(void)
+{
+    apr_time_t last = 0, t = apr_time_now();
+    ok(sc_store_line_due(&last, 1, t) && sc_store_line_due(&last, 2, t)
+       && sc_store_line_due(&last, 3, t), "the first %d lines are due", SC_FLOOD_LINES);
+    ok(!sc_store_line_due(&last, 4, t + apr_time_from_sec(1)),
+       "the next is not, within %d s", SC_FLOOD_LINE_S);
+    ok(sc_store_line_due(&last, 500, t + apr_time_from_sec(SC_FLOOD_LINE_S)),
+       "one is due %d s later", SC_FLOOD_LINE_S);
+    ok(!sc_store_line_due(&last, 501, t + apr_time_from_sec(SC_FLOOD_LINE_S)),
+       "... only one");
+}
+
+int main(void)
+{
+    apr_pool_create(&mp, ut_pool());
+    settings();
+    eviction();
+    expiry();
+    log_rate();
+    return unit_done("test_store");
+}
