@@ -418,6 +418,9 @@ static void take_requested_actions(sc_engine *e)
             h->replicated_in = h->replicated_out = h->transfer_in = h->transfer_out = 0;
             h->rebound = 0;
             h->writes_undone = 0;
+            h->dead_refused = h->repl_too_big = 0;
+            h->tombs_set = h->tombs_evicted = 0;
+            h->evicted = h->probation_expired = 0;
         }
         e->shm->counters_since = apr_time_now();
         sc_mb_publish(e);
