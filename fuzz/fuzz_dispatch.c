@@ -31,10 +31,12 @@
  *    block chains and free block list agree with the header's counts, no
  *    block is in two chains, every stored session is found by its id, no
  *    lock is left taken, no write left half done (undone);
- *  - a session's version never goes down, and while a session lives, a
- *    version always comes with the same data;
+ *  - a session's version never goes down under the conflict rule (its stamp,
+ *    sc_stamp_cmp: a copy replaced by one the rule puts above it, a delta
+ *    applied on it), a stored version's hash is that of its data, and a
+ *    version and hash always come with the same data;
  *  - sessions appear only through FULL and ALL_DATA, disappear only through
- *    REMOVE or EXPIRE of their id;
+ *    REMOVE or EXPIRE of their id, DEAD or a DIGEST's dead entry naming it;
  *  - a message of an unknown type (a probe's filler) changes nothing; one
  *    before HELLO closes the connection and changes nothing;
  *  - the dispatcher closes the connection exactly when it counts a bad
@@ -48,19 +50,25 @@
  *    the dispatcher (FAIL_ACK with a reason, at once or when a held delta is
  *    given up; ACK when a held delta is applied) or by its caller (ACK when
  *    it returns 1 on an open connection); an ACK means applied: the store
- *    holds the message's version (FULL, DELTA) or a later one;
+ *    holds the message's version (FULL, DELTA) or one the rule puts above it
+ *    (a DELTA without a stamp: a later number);
  *  - times a replica carries are kept within bounds (SC1340): every stored
  *    session was created and last accessed not before 1970 and not after
  *    now, with a maxInactiveInterval a Java int holds;
- *  - FULL: a newer version than the stored one is stored, with its data and
- *    id (when the store has room: the size and the capacity allow it);
+ *  - FULL: a copy the rule puts above the stored one (or none stored) is
+ *    stored, with its data and id (when the store has room: the size and the
+ *    capacity allow it);
  *    REMOVE/EXPIRE: the session is gone; TOUCH: last access is the latest of
  *    the stored one and the touches; ALL_DATA: the transfer counters grow by
  *    its count; GET_SESSION: the stored session is sent back, and only when
- *    there is one; COMPLETE from the member we asked: ready;
+ *    there is one, else its tombstone in a DIGEST when it has one; COMPLETE
+ *    from the member we asked: ready; DIGEST (once ready): every session its
+ *    dead entries name is gone and stays dead, every GET_SESSION sent names
+ *    one of its live entries, and one that asks for an answer starts a round
+ *    of this member's digest, sent by the tick;
  *  - everything the dispatcher sends (FULL, GET_SESSION, ACKs, and in the
- *    tick: ALL_DATA blocks, COMPLETE, TOUCH, EXPIRE) is a well-formed
- *    message, read back to its last byte;
+ *    tick: ALL_DATA blocks, COMPLETE, TOUCH, EXPIRE, DIGEST) is a
+ *    well-formed message, read back to its last byte;
  * and at the end:
  *  - every message that asked for an ACK was answered (a held delta whose
  *    base never came: FAIL_ACK), and nothing is still held;
@@ -87,7 +95,7 @@
 #define ST_BLOCK_DATA (SC_STORE_BLOCK - sizeof(apr_uint32_t))
 
 #ifdef SC_TOMB_PROBE
-#define REPL_LAST SC_REPL_DEAD        /* the store keeps tombstones */
+#define REPL_LAST SC_REPL_DIGEST      /* the store keeps tombstones, and stamps */
 #else
 #define REPL_LAST SC_REPL_REBIND
 #endif
@@ -115,7 +123,7 @@ typedef struct {
 typedef struct {
     apr_uint64_t seq;
     char id[SC_SID_MAX];      /* FULL, DELTA: the session ("": no version to check) */
-    apr_uint64_t version;
+    sc_stamp stamp;           /* the version it makes (hash 0: not known) */
     int answered;
 } asked_t;
 
@@ -230,6 +238,30 @@ static int asked_for(const char *id)
     return 0;
 }
 
+/* A message's version as the store takes it (sc_store_take): the flags that
+ * travel, and a fork only with SC_SF_MINOR. */
+static sc_stamp wire_stamp(apr_uint64_t version, apr_uint64_t hash, apr_uint32_t flags,
+                           apr_uint64_t fork)
+{
+    sc_stamp s;
+    s.version = version;
+    s.hash = hash;
+    s.flags = flags;
+    s.fork = fork;
+    sc_stamp_norm(&s);
+    return s;
+}
+
+/* Does a stored version 'here' hold the change of 'want': the same, or one
+ * the rule puts above it (want's hash 0, not known: at the same number, the
+ * one here)? */
+static int stamp_holds(const sc_stamp *here, const sc_stamp *want)
+{
+    sc_stamp h = *here;
+    h.flags &= SC_SF_WIRE;
+    return sc_stamp_cmp(&h, want) >= 0;
+}
+
 /* An answer to a message sent with an ACK asked for: once, and an ACK
  * only for what the store holds. */
 static void answer(sc_store *st, apr_uint64_t seq, int ok)
@@ -245,12 +277,12 @@ static void answer(sc_store *st, apr_uint64_t seq, int ok)
     FUZZ_CHECK(!d->answered);       /* once */
     d->answered = 1;
     if (ok && d->id[0]) {
-        /* "an ACK means applied": that version (or a later one) is here;
-         * or, while this member takes a state transfer (catching up), the
-         * session was asked for (a GET_SESSION naming it was sent) */
-        sc_sess_copy cur;
-        if (sc_store_get(st, rec.p, d->id, 0, &cur) != SC_STORE_OK
-            || cur.version < d->version) {
+        /* "an ACK means applied": that version (or one the rule puts above
+         * it) is here; or, while this member takes a state transfer
+         * (catching up), the session was asked for (a GET_SESSION naming it
+         * was sent) */
+        sc_stamp cur;
+        if (sc_store_stamp(st, d->id, &cur) != SC_STORE_OK || !stamp_holds(&cur, &d->stamp)) {
             FUZZ_CHECK(eng.state == SC_MS_STARTING);
             FUZZ_CHECK(asked_for(d->id));
         }
@@ -312,9 +344,21 @@ static void check_sent(const unsigned char *msg, apr_size_t len)
     type = sc_rd_u8(&r);
     switch (type) {
     case SC_REPL_FULL:
+        /* the answer to a GET_SESSION, or a copy sent back for a conflict */
         FUZZ_CHECK(!in_tick);
-        FUZZ_CHECK(sc_rd_full_record(&r, p, &s));
+        sc_rd_init(&r, msg, len);
+        FUZZ_CHECK(sc_msg_full_decode(&r, p, &s) && s.stamped);
         break;
+    case SC_REPL_DIGEST: {
+        sc_msg_digest d;
+        sc_rd_init(&r, msg, len);
+        FUZZ_CHECK(sc_msg_digest_decode(&r, p, &d));
+        FUZZ_CHECK(in_tick || (d.n == 1 && d.e[0].dead && !d.flags));
+        for (i = 0; i < d.n; i++) {
+            FUZZ_CHECK(d.e[i].dead ? d.e[i].life_s >= 1 : d.e[i].stamp.version >= 1);
+        }
+        break;
+    }
     case SC_REPL_GET_SESSION:
     case SC_REPL_EXPIRE:
         FUZZ_CHECK(sc_rd_id(&r, p) != NULL);
@@ -330,14 +374,14 @@ static void check_sent(const unsigned char *msg, apr_size_t len)
             sc_rd_u64(&r);
         }
         break;
-    case SC_REPL_ALL_DATA:
+    case SC_REPL_ALL_DATA: {
+        sc_msg_all_data a;
         FUZZ_CHECK(in_tick);
-        n = sc_rd_u32(&r);
-        FUZZ_CHECK(n >= 1 && n <= TRANSFER_BLOCK);
-        for (i = 0; i < n; i++) {
-            FUZZ_CHECK(sc_rd_full_record(&r, p, &s));
-        }
+        sc_rd_init(&r, msg, len);
+        FUZZ_CHECK(sc_msg_all_data_decode(&r, p, &a));
+        FUZZ_CHECK(a.n >= 1 && a.n <= TRANSFER_BLOCK && a.s[0].stamped);
         break;
+    }
     case SC_REPL_COMPLETE:
         FUZZ_CHECK(in_tick);
         n = sc_rd_u32(&r);
@@ -492,6 +536,7 @@ typedef struct {
     apr_int64_t max_inactive;
     const char *data;
     apr_uint32_t data_len;
+    sc_stamp st;              /* its stamp, the flags that travel */
 } snap_sess;
 
 static int same_data(const snap_sess *x, const char *data, apr_uint32_t len)
@@ -513,6 +558,12 @@ static int snap_one(void *ctx, const sc_sess_copy *s, int touched)
     x->created = s->created;
     x->data = apr_pstrmemdup(p, s->data, s->data_len);
     x->data_len = s->data_len;
+    x->st.version = s->version;
+    x->st.hash = s->hash;
+    x->st.fork = s->fork;
+    x->st.flags = s->flags & SC_SF_WIRE;
+    /* a stored version's hash is its data's */
+    FUZZ_CHECK(s->hash == sc_store_hash(s->data, s->data_len));
     FUZZ_CHECK(apr_hash_get(h, base_of(p, s->id), APR_HASH_KEY_STRING) == NULL);
     apr_hash_set(h, base_of(p, s->id), APR_HASH_KEY_STRING, x);
     return 1;
@@ -627,7 +678,8 @@ static void new_conn(sc_peer *peer)
 }
 
 /* Session versions and data across one input: while a session lives, a
- * version always comes with the same data.  base -> (version -> data) */
+ * version and hash always come with the same data.  base -> ("version
+ * hash" -> data) */
 static apr_hash_t *seen_versions;
 
 #ifdef SC_TOMB_PROBE
@@ -651,8 +703,9 @@ static void check_transition(apr_pool_t *p, apr_hash_t *before, apr_hash_t *afte
             apr_hash_set(seen_versions, base, APR_HASH_KEY_STRING, NULL);
             continue;
         }
-        FUZZ_CHECK(a->version >= b->version);
-        if (a->version == b->version) {
+        /* never down under the rule; the same version, the same data */
+        FUZZ_CHECK(sc_stamp_cmp(&a->st, &b->st) >= 0);
+        if (a->version == b->version && a->st.hash == b->st.hash) {
             FUZZ_CHECK(same_data(a, b->data, b->data_len));
         }
         FUZZ_CHECK(a->last_access >= b->last_access);
@@ -678,8 +731,8 @@ static void check_transition(apr_pool_t *p, apr_hash_t *before, apr_hash_t *afte
                          apr_pstrdup(apr_hash_pool_get(seen_versions), base),
                          APR_HASH_KEY_STRING, vers);
         }
-        key = apr_psprintf(apr_hash_pool_get(seen_versions), "%" APR_UINT64_T_FMT,
-                           a->version);
+        key = apr_psprintf(apr_hash_pool_get(seen_versions), "%" APR_UINT64_T_FMT " %"
+                           APR_UINT64_T_FMT, a->version, a->st.hash);
         was = apr_hash_get(vers, key, APR_HASH_KEY_STRING);
         if (was) {
             apr_uint32_t wl;
@@ -734,17 +787,16 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
         memset(asked, 0, sizeof(*asked));
         asked->seq = ack_seq;
         sc_rd_init(&r, msg, len);
-        sc_rd_u8(&r);
-        if (type == SC_REPL_FULL && sc_rd_full_record(&r, p, &fs)) {
+        if (type == SC_REPL_FULL && sc_msg_full_decode(&r, p, &fs)) {
             apr_cpystrn(asked->id, fs.id, sizeof(asked->id));
-            asked->version = fs.version;
+            asked->stamp = wire_stamp(fs.version, sc_store_hash(fs.data, fs.data_len),
+                                      fs.flags, fs.fork);
         }
         else if (type == SC_REPL_DELTA) {
-            const char *id = sc_rd_id(&r, p);
-            sc_rd_u64(&r);
-            asked->version = sc_rd_u64(&r);
-            if (id && !r.bad) {
-                apr_cpystrn(asked->id, id, sizeof(asked->id));
+            sc_msg_delta dm;
+            if (sc_msg_delta_decode(&r, p, &dm)) {
+                apr_cpystrn(asked->id, dm.id, sizeof(asked->id));
+                asked->stamp = wire_stamp(dm.version, dm.hash, dm.flags, dm.fork);
             }
         }
         asked_at = rec.asked->nelts - 1;
@@ -828,25 +880,29 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
     switch (type) {
     case SC_REPL_FULL: {
         sc_sess_copy s;
-        if (sc_rd_full_record(&r, p, &s)) {
+        sc_rd_init(&r, msg, len);
+        if (sc_msg_full_decode(&r, p, &s)) {
             snap_sess *b = snap_get(before, s.id), *a = snap_get(after, s.id);
+            sc_stamp in = wire_stamp(s.version, sc_store_hash(s.data, s.data_len), s.flags,
+                                     s.fork);
             FUZZ_CHECK(conn_in.state == SC_CS_OPEN);
             if (s.data_len <= SLOT_DATA && (b || apr_hash_count(before) < CAPACITY)
-                && (!b || s.version > b->version) && s.version > 0
+                && (!b || sc_stamp_cmp(&in, &b->st) > 0) && s.version > 0
 #ifdef SC_TOMB_PROBE
                 && !apr_hash_get(dead_bases, base_of(p, s.id), APR_HASH_KEY_STRING)
 #endif
                 ) {
+                /* it stays over the copy here: stored */
                 FUZZ_CHECK(a != NULL);
-                FUZZ_CHECK(a->version >= s.version);
-                if (a->version == s.version) {
+                FUZZ_CHECK(sc_stamp_cmp(&a->st, &in) >= 0);
+                if (a->version == s.version && a->st.hash == in.hash) {
                     FUZZ_CHECK(!strcmp(a->id, s.id));
                     FUZZ_CHECK(same_data(a, s.data, s.data_len));
                 }
             }
             if (rv == 1) {
-                /* applied, or that version (or a newer one) was here */
-                FUZZ_CHECK(a != NULL && a->version >= s.version);
+                /* applied, or that version (or one above it) was here */
+                FUZZ_CHECK(a != NULL && sc_stamp_cmp(&a->st, &in) >= 0);
             }
         }
         else {
@@ -856,25 +912,24 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
         break;
     }
     case SC_REPL_DELTA: {
-        const char *id = sc_rd_id(&r, p);
-        apr_uint64_t version;
-        sc_rd_u64(&r);                /* base */
-        version = sc_rd_u64(&r);
-        sc_rd_u64(&r);
-        sc_rd_u64(&r);
-        if (!id || r.bad) {
+        sc_msg_delta dm;
+        sc_rd_init(&r, msg, len);
+        if (!sc_msg_delta_decode(&r, p, &dm)) {
             FUZZ_CHECK(conn_in.state == SC_CS_CLOSED);
         }
-        else {
-            snap_sess *b = snap_get(before, id), *a = snap_get(after, id);
+        else if (conn_in.state == SC_CS_OPEN) {
+            snap_sess *b = snap_get(before, dm.id), *a = snap_get(after, dm.id);
+            sc_stamp in = wire_stamp(dm.version, dm.hash, dm.flags, dm.fork);
             FUZZ_CHECK(!!a == !!b);
-            if (rv == 1 && conn_in.state == SC_CS_OPEN) {
-                /* applied on its base, or that version was here */
-                FUZZ_CHECK(a != NULL && a->version >= version);
+            if (rv == 1) {
+                /* applied on its base, or that version (or one above it)
+                 * was here; or, catching up, the session was asked for */
+                FUZZ_CHECK((a != NULL && stamp_holds(&a->st, &in))
+                           || (eng.state == SC_MS_STARTING && asked_for(dm.id)));
             }
             if (rv == 0 && eng.nheld <= nheld0 && b) {
                 /* not applied: nothing changed */
-                FUZZ_CHECK(a->version == b->version);
+                FUZZ_CHECK(a->version == b->version && a->st.hash == b->st.hash);
             }
         }
         check_transition(p, before, after, type, NULL, 0);
@@ -1000,7 +1055,22 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
         }
         else {
             snap_sess *b = snap_get(before, id);
-            FUZZ_CHECK(rec.sent->nelts == nsent0 + (b ? 1 : 0));
+#ifdef SC_TOMB_PROBE
+            int dead = !b && apr_hash_get(dead_bases, base_of(p, id), APR_HASH_KEY_STRING);
+#else
+            int dead = 0;
+#endif
+            FUZZ_CHECK(rec.sent->nelts == nsent0 + (b || dead ? 1 : 0));
+            if (dead) {
+                /* its tombstone, in a DIGEST naming its base alone */
+                sent_t *s = &APR_ARRAY_IDX(rec.sent, nsent0, sent_t);
+                sc_rd rr;
+                sc_msg_digest d;
+                FUZZ_CHECK(s->to == from && !s->is_ack && !s->broadcast);
+                sc_rd_init(&rr, s->msg, s->len);
+                FUZZ_CHECK(sc_msg_digest_decode(&rr, p, &d) && d.n == 1 && d.e[0].dead);
+                FUZZ_CHECK(!strcmp(d.e[0].id, base_of(p, id)));
+            }
             if (b) {
                 sent_t *s = &APR_ARRAY_IDX(rec.sent, nsent0, sent_t);
                 sc_rd rr;
@@ -1034,6 +1104,60 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
         break;
     }
 #ifdef SC_TOMB_PROBE
+    case SC_REPL_DIGEST: {
+        sc_msg_digest d;
+        apr_uint32_t i;
+        int j;
+        sc_rd_init(&r, msg, len);
+        if (!sc_msg_digest_decode(&r, p, &d)) {
+            FUZZ_CHECK(conn_in.state == SC_CS_CLOSED);
+            check_transition(p, before, after, type, NULL, 0);
+            break;
+        }
+        FUZZ_CHECK(conn_in.state == SC_CS_OPEN);
+        if (state0 == SC_MS_STARTING) {
+            /* taking a state transfer: it brings everything; nothing done */
+            FUZZ_CHECK(rec.sent->nelts == nsent0 && !eng.ae_rounds);
+            check_transition(p, before, after, type, NULL, 0);
+            break;
+        }
+        /* dead entries: gone, and dead */
+        removable = apr_hash_make(p);
+        for (i = 0; i < d.n; i++) {
+            if (d.e[i].dead) {
+                apr_hash_set(removable, d.e[i].id, APR_HASH_KEY_STRING, "");
+                apr_hash_set(dead_bases, apr_pstrdup(apr_hash_pool_get(dead_bases), d.e[i].id),
+                             APR_HASH_KEY_STRING, "");
+                FUZZ_CHECK(apr_hash_get(after, d.e[i].id, APR_HASH_KEY_STRING) == NULL);
+            }
+        }
+        /* what it sends: GET_SESSION for some of its live entries */
+        for (j = nsent0; j < rec.sent->nelts; j++) {
+            sent_t *x = &APR_ARRAY_IDX(rec.sent, j, sent_t);
+            sc_rd rr;
+            const char *got;
+            int named = 0;
+            FUZZ_CHECK(!x->is_ack && !x->broadcast && x->to == from);
+            sc_rd_init(&rr, x->msg, x->len);
+            FUZZ_CHECK(sc_rd_u8(&rr) == SC_REPL_GET_SESSION);
+            got = sc_rd_id(&rr, p);
+            for (i = 0; got && i < d.n && !named; i++) {
+                named = !d.e[i].dead && !strcmp(d.e[i].id, got);
+            }
+            FUZZ_CHECK(named);
+        }
+        if (d.flags & SC_DIGEST_ANSWER) {
+            /* a round of this member's digest to it (sent by the tick) */
+            sc_ae_round *x;
+            int mine = 0;
+            for (x = eng.ae_rounds; x; x = x->next) {
+                mine += x->to == from;
+            }
+            FUZZ_CHECK(mine == 1);
+        }
+        check_transition(p, before, after, type, removable, 0);
+        break;
+    }
     case SC_REPL_DEAD: {
         /* a state transfer's tombstones: each base [len:1][hex] is removed
          * here and stays dead; one bad base (or no count) refuses them all */
@@ -1100,6 +1224,7 @@ static void final_tick(apr_pool_t *p)
     check_store(eng.store, p);
     FUZZ_CHECK(eng.held == NULL && eng.nheld == 0);
     FUZZ_CHECK(eng.transfers == NULL);
+    FUZZ_CHECK(eng.ae_rounds == NULL);    /* digests asked for: sent whole */
     for (i = 0; i < rec.asked->nelts; i++) {
         FUZZ_CHECK(APR_ARRAY_IDX(rec.asked, i, asked_t).answered);
     }

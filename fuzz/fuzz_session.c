@@ -26,13 +26,19 @@
  *  5. The raw input as a DeltaManager message (sc_msg_decode: every type's
  *     decoder).  Properties: a message that is read has what its decoder
  *     promises (valid ids, a DELTA above its base, a REBIND within one base,
- *     DEAD bases of 1 to SC_TOMB_BASE - 1 hex digits, FULL records as in 1)
- *     and re-encodes with its type's encoder to exactly the bytes it was
- *     read from (a DELTA takes the rest of the input as its attribute part;
- *     other types leave what follows their last field); those bytes cut
- *     short are refused (every field is needed), but for a DELTA cut within
- *     its attribute part, which is read when applied (sc_msg_delta_apply,
- *     given the decoded DELTA and the first text: no crash).
+ *     DEAD bases and DIGEST's dead entries of 1 to SC_TOMB_BASE - 1 hex
+ *     digits, DIGEST's live entries with a valid id and a version, FULL
+ *     records as in 1) and re-encodes with its type's encoder to exactly the
+ *     bytes it was read from, stamp included (FULL, DELTA and ALL_DATA carry
+ *     one after their last field: one read without it re-encodes with an
+ *     empty stamp after those bytes); a DELTA's attribute part is what is
+ *     well formed before its stamp, else the rest of the input; other types
+ *     leave what follows their last field.  Those bytes cut short are
+ *     refused (every field is needed; a stamp cut short is refused), but for
+ *     a DELTA cut within its attribute part, which is read when applied
+ *     (sc_msg_delta_apply, given the decoded DELTA and the first text: no
+ *     crash), and a message cut just before its stamp, which is a message of
+ *     a member without stamps.
  */
 #include "fuzz_common.h"
 
@@ -156,7 +162,8 @@ static void delta_apply(apr_pool_t *p, const char *old_data, const char *new_dat
     FUZZ_CHECK(!r.bad);
     result = sc_repl_apply(p, old_data, &r);
     FUZZ_CHECK(result != NULL);
-    FUZZ_CHECK(!r.bad && r.left == 0);
+    /* then the empty stamp */
+    FUZZ_CHECK(!r.bad && r.left == SC_DELTA_STAMP_LEN && r.p[0] == SC_STAMP_TAG);
 
     o = sc_data_parse(p, old_data);
     n = sc_data_parse(p, new_data);
@@ -255,6 +262,23 @@ static void encode_checked(sc_buf *b, const sc_msg *m)
         }
         sc_msg_dead_encode(b, &m->dead);
         break;
+    case SC_REPL_DIGEST:
+        for (i = 0; i < m->digest.n; i++) {
+            const sc_digest_entry *d = &m->digest.e[i];
+            if (d->dead) {
+                const char *c = d->id;
+                FUZZ_CHECK(*c && strlen(c) < SC_TOMB_BASE);
+                for (; *c; c++) {
+                    FUZZ_CHECK(apr_isxdigit(*c));
+                }
+            }
+            else {
+                FUZZ_CHECK(sc_sid_valid(d->id));
+                FUZZ_CHECK(d->stamp.version > 0);
+            }
+        }
+        sc_msg_digest_encode(b, &m->digest);
+        break;
     default:
         fprintf(stderr, "fuzz_session: sc_msg_decode read a message of type %u\n", m->type);
         abort();
@@ -266,8 +290,8 @@ static void message(apr_pool_t *p, const uint8_t *data, size_t size, const char 
     sc_rd r;
     sc_msg m;
     sc_buf b;
-    apr_size_t used;
-    int ok;
+    apr_size_t used, stamp_len, cuts[3], ncuts;
+    int ok, stamped;
 
     sc_rd_init(&r, data, size);
     memset(&m, 0, sizeof(m));
@@ -278,21 +302,64 @@ static void message(apr_pool_t *p, const uint8_t *data, size_t size, const char 
         return;
     }
     used = size - r.left;
+    /* the stamp after the last field, as read: stamped, and its length */
+    switch (m.type) {
+    case SC_REPL_FULL:
+        stamped = m.full.stamped;
+        stamp_len = SC_FULL_STAMP_LEN;
+        break;
+    case SC_REPL_DELTA:
+        stamped = m.delta.stamped;
+        stamp_len = SC_DELTA_STAMP_LEN;
+        break;
+    case SC_REPL_ALL_DATA:
+        stamped = m.all_data.n ? m.all_data.s[0].stamped : used > 5;
+        stamp_len = 1 + 9 * (apr_size_t)m.all_data.n;
+        break;
+    default:
+        stamped = -1;                 /* has none */
+        stamp_len = 0;
+    }
     sc_buf_init(&b, p, 64);
     encode_checked(&b, &m);
-    FUZZ_CHECK(b.len == used);
+    if (stamped == 0) {
+        /* read without one: re-encoded with an empty stamp after its bytes */
+        FUZZ_CHECK(b.len == used + stamp_len);
+        FUZZ_CHECK(b.buf[used] == SC_STAMP_TAG);
+    }
+    else {
+        FUZZ_CHECK(b.len == used);
+    }
     FUZZ_CHECK(memcmp(b.buf, data, used) == 0);
     if (m.type == SC_REPL_DELTA) {
-        FUZZ_CHECK(r.left == 0);      /* the rest is its attribute part */
+        apr_size_t hdr = 1 + 1 + strlen(m.delta.id) + 4 * 8;
         (void)sc_msg_delta_apply(p, old_data, &m.delta);
-        /* what is read when it comes: the type, the id, four numbers */
-        used = used - m.delta.attrs_len;
-        FUZZ_CHECK(used == 1 + 1 + strlen(m.delta.id) + 4 * 8);
+        /* the type, the id, four numbers, the attribute part, the stamp */
+        FUZZ_CHECK(used == hdr + m.delta.attrs_len + (stamped ? stamp_len : 0));
+        /* without a stamp, the attribute part is what was left, unless a
+         * well-formed one was followed by bytes that are no stamp */
+        FUZZ_CHECK(stamped || r.left == 0 || r.p[0] != SC_STAMP_TAG);
+        /* cut within the header, or within the stamp */
+        ncuts = 0;
+        cuts[ncuts++] = hdr - 1;
+        cuts[ncuts++] = hdr / 2;
+        if (stamped) {
+            cuts[ncuts++] = used - 1;
+        }
+    }
+    else {
+        ncuts = 0;
+        if (!(stamped == 1 && stamp_len == 1)) {
+            cuts[ncuts++] = used - 1;
+        }
+        if (!(stamped == 1 && used / 2 == used - stamp_len)) {
+            cuts[ncuts++] = used / 2;
+        }
     }
     {
         /* cut short: refused (read from copies of exactly that length) */
-        apr_size_t cuts[2] = { used - 1, used / 2 }, k;
-        for (k = 0; k < 2; k++) {
+        apr_size_t k;
+        for (k = 0; k < ncuts; k++) {
             unsigned char *cut = malloc(cuts[k] ? cuts[k] : 1);
             sc_msg again;
             if (!cut) {

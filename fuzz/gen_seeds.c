@@ -460,6 +460,34 @@ static void messages(void)
     sc_buf_init(&b, pool, 0);
     sc_msg_dead_encode(&b, &dead);
     write_seed("fuzz_session", "msg-dead", b.buf, b.len);
+
+    /* stamps: a minority's FULL, a DELTA's whole stamp, a FULL of a member
+     * without stamps (nothing after its record) */
+    two[0].flags = SC_SF_MINOR | SC_SF_SETTLED;
+    two[0].fork = 2;
+    sc_buf_init(&b, pool, 0);
+    sc_msg_full_encode(&b, &two[0]);
+    write_seed("fuzz_session", "msg-full-minority", b.buf, b.len);
+    write_seed("fuzz_session", "msg-full-unstamped", b.buf, b.len - SC_FULL_STAMP_LEN);
+    {
+        sc_stamp made = { 4, 0x0123456789abcdefULL, 2, SC_SF_MINOR };
+        sc_buf_init(&b, pool, 0);
+        sc_repl_delta(&b, ID1, 3, 4, (apr_time_t)1700000005000000LL, 1800, "a=1&b=2",
+                      "a=3&c=4");
+        sc_repl_delta_stamp(&b, &made, 0xfedcba9876543210ULL);
+        write_seed("fuzz_session", "msg-delta-stamped", b.buf, b.len);
+    }
+    /* DIGEST: live entries (one a minority's), a tombstone */
+    {
+        sc_stamp a = { 7, 0x1111, 0, 0 }, c = { 9, 0x2222, 5, SC_SF_MINOR };
+        sc_buf_init(&b, pool, 0);
+        sc_msg_digest_open(&b);
+        sc_msg_digest_add_live(&b, ID1, &a, 0);
+        sc_msg_digest_add_live(&b, ID2, &c, 0);
+        sc_msg_digest_add_dead(&b, bases[1], 1800, 0);
+        sc_msg_digest_close(&b, SC_DIGEST_ANSWER | SC_DIGEST_LAST, 3);
+        write_seed("fuzz_session", "msg-digest", b.buf, b.len);
+    }
 }
 
 static void sessions(sc_buf *delta_out)
@@ -491,13 +519,15 @@ static void sessions(sc_buf *delta_out)
     sc_repl_delta(delta_out, ID1, 3, 4, (apr_time_t)1700000005000000LL, 1800, texts[0][0],
                   texts[0][1]);
     hdr = 1 + 1 + strlen(ID1) + 4 * 8;
+    /* the attribute part alone: the DELTA without its header and stamp */
     write_seed("fuzz_session", "delta-attributes", delta_out->buf + hdr,
-               delta_out->len - hdr);
+               delta_out->len - hdr - SC_DELTA_STAMP_LEN);
     {
         sc_buf d;
         sc_buf_init(&d, pool, 0);
         sc_repl_delta(&d, ID1, 3, 4, 0, 0, texts[1][0], texts[1][1]);
-        write_seed("fuzz_session", "delta-attributes-remove", d.buf + hdr, d.len - hdr);
+        write_seed("fuzz_session", "delta-attributes-remove", d.buf + hdr,
+                   d.len - hdr - SC_DELTA_STAMP_LEN);
     }
 }
 
@@ -702,6 +732,77 @@ static void dispatch(void)
     dm_add(&s, DM_ACK, &m);
     dm_full(&s, DM_NOHELLO, ID1, 3, d1);
     dm_write("dm-filler-nohello", &s);
+
+    /* versions and conflicts (sc_store.h): once ready (COMPLETE from A), a
+     * copy of the majority's; a minority's branched before it (refused, sent
+     * back); one branched from it (taken); a delta with its stamp on it; a
+     * delta whose base has other data here (refused); the same number with
+     * other data (the rule decides) */
+    sc_buf_init(&m, pool, 0);
+    sc_msg_complete_encode(&m, &(sc_msg_complete){ 0 });
+    dm_add(&s, 0, &m);
+    dm_full(&s, DM_ACK, ID1, 3, d1);
+    {
+        sc_sess_copy x = sess(ID1, 5, "count=5&user=alice");
+        sc_stamp made;
+        x.flags = SC_SF_MINOR;
+        x.fork = 2;
+        sc_buf_init(&m, pool, 0);
+        sc_msg_full_encode(&m, &x);
+        dm_add(&s, DM_ACK | DM_FROM_B, &m);
+        x = sess(ID1, 4, d2);
+        x.flags = SC_SF_MINOR;
+        x.fork = 3;
+        sc_buf_init(&m, pool, 0);
+        sc_msg_full_encode(&m, &x);
+        dm_add(&s, DM_ACK | DM_FROM_B, &m);
+        made.version = 5;
+        made.hash = sc_store_hash(d3, (apr_uint32_t)strlen(d3));
+        made.fork = 3;
+        made.flags = SC_SF_MINOR;
+        sc_buf_init(&m, pool, 0);
+        sc_repl_delta(&m, ID1, 4, 5, (apr_time_t)1700000009000000LL, 1800, d2, d3);
+        sc_repl_delta_stamp(&m, &made, sc_store_hash(d2, (apr_uint32_t)strlen(d2)));
+        dm_add(&s, DM_ACK | DM_FROM_B, &m);
+        made.version = 6;
+        made.hash = 77;
+        made.flags = 0;
+        made.fork = 0;
+        sc_buf_init(&m, pool, 0);
+        sc_repl_delta(&m, ID1, 5, 6, (apr_time_t)1700000009000000LL, 1800, d1, d2);
+        sc_repl_delta_stamp(&m, &made, 12345);
+        dm_add(&s, DM_ACK, &m);
+        made.version = 5;
+        sc_buf_init(&m, pool, 0);
+        sc_repl_delta(&m, ID1, 4, 5, (apr_time_t)1700000009000000LL, 1800, d1, d2);
+        sc_repl_delta_stamp(&m, &made, sc_store_hash(d2, (apr_uint32_t)strlen(d2)));
+        dm_add(&s, DM_ACK, &m);
+    }
+    dm_write("dm-conflict", &s);
+
+    /* anti-entropy, once ready: B's digest asks for this member's; its live
+     * entries missing or above the copies here are asked for, its dead entry
+     * removes a session; a GET_SESSION of that one is answered with its
+     * tombstone; the tick sends this member's digest to B */
+    sc_buf_init(&m, pool, 0);
+    sc_msg_complete_encode(&m, &(sc_msg_complete){ 0 });
+    dm_add(&s, 0, &m);
+    dm_full(&s, 0, ID1, 3, d1);
+    dm_full(&s, 0, ID2, 1, "b=2");
+    dm_full(&s, 0, ID4, 2, "d=2");
+    {
+        sc_stamp hi = { 5, 99, 0, 0 }, lo = { 1, 98, 0, 0 }, minor = { 9, 97, 1, SC_SF_MINOR };
+        sc_buf_init(&m, pool, 0);
+        sc_msg_digest_open(&m);
+        sc_msg_digest_add_live(&m, ID1, &hi, 0);
+        sc_msg_digest_add_live(&m, ID3, &lo, 0);
+        sc_msg_digest_add_live(&m, ID4, &minor, 0);
+        sc_msg_digest_add_dead(&m, apr_pstrndup(pool, ID2, 32), 600, 0);
+        sc_msg_digest_close(&m, SC_DIGEST_ANSWER | SC_DIGEST_LAST, 4);
+        dm_add(&s, DM_FROM_B, &m);
+    }
+    dm_id(&s, DM_FROM_B, SC_REPL_GET_SESSION, ID2);
+    dm_write("dm-digest", &s);
 }
 
 /* ---- session texts (fuzz_session_decode) ----------------------------------- */

@@ -89,6 +89,11 @@ struct sc_peer {
     char verdict[128];
     int from_dns;                      /* found by CloudMembershipService */
     sc_counters c;
+    /* DeltaManager's anti-entropy with it (sc_manager.c) */
+    int dm_view;                       /* its view when the DeltaManager last looked */
+    apr_time_t ae_due;                 /* an exchange with it is due then (0: none) */
+    apr_time_t ae_last;                /* the last one started */
+    apr_uint32_t ae_seen, ae_asked, ae_buried;   /* its digest so far */
     sc_peer *next;
 };
 
@@ -108,6 +113,17 @@ typedef struct sc_transfer_out {
     apr_uint32_t sent;
     struct sc_transfer_out *next;
 } sc_transfer_out;
+
+/* A digest of this member's sessions being sent to a member (anti-entropy,
+ * sc_manager.c). */
+typedef struct sc_ae_round {
+    sc_peer *to;
+    unsigned flags;                    /* SC_DIGEST_ANSWER: it asks for the other's */
+    int phase;                         /* 0 sessions, 1 tombstones */
+    apr_uint32_t cursor;               /* the next store slot */
+    apr_uint32_t entries, parts;
+    struct sc_ae_round *next;
+} sc_ae_round;
 
 /* A delta that arrived before the version it applies to (children replicate
  * through separate connections, so one session's deltas may overtake each
@@ -231,6 +247,9 @@ struct sc_engine {
     sc_held *held;
     int nheld;
     apr_time_t next_sweep;
+    sc_ae_round *ae_rounds;            /* digests being sent (anti-entropy) */
+    apr_time_t next_ae;                /* the next periodic exchange */
+    int minority;                      /* sees fewer than half of the members it knows */
 };
 
 #endif /* SC_CORE_H */

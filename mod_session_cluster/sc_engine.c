@@ -421,6 +421,8 @@ static void take_requested_actions(sc_engine *e)
             h->dead_refused = h->repl_too_big = 0;
             h->tombs_set = h->tombs_evicted = 0;
             h->evicted = h->probation_expired = 0;
+            h->conflicts = h->minority_refused = 0;
+            h->ae_rounds = h->ae_asked = h->ae_removed = 0;
         }
         e->shm->counters_since = apr_time_now();
         sc_mb_publish(e);

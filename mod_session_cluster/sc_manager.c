@@ -103,15 +103,79 @@ static void dead_copy(sc_engine *e, sc_peer *from, const char *id, const char *w
     }
 }
 
-/* Stores a replica.  OK, or STALE when this member has that version or a
- * newer one already: it has the change; else not stored (SC1261). */
-static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s)
+/* "version 7" or "version 7 (a minority's, branched from 5)", for lines. */
+static const char *stamp_text(apr_pool_t *p, const sc_stamp *st)
 {
-    apr_uint64_t v;
+    if (st->flags & SC_SF_MINOR) {
+        return apr_psprintf(p, "version %" APR_UINT64_T_FMT " (written in a minority, "
+                            "branched from version %" APR_UINT64_T_FMT "%s)", st->version,
+                            st->fork, (st->flags & SC_SF_SETTLED) ? ", settled" : "");
+    }
+    return apr_psprintf(p, "version %" APR_UINT64_T_FMT, st->version);
+}
+
+/* A conflict resolved here: this member's copy gave way to a concurrent one
+ * (sc_store.h, "Versions and conflicts"); counted by the store (Conflicts),
+ * said at a rate limit (the first ten, then one in a hundred). */
+static void conflict_line(sc_engine *e, sc_peer *from, const char *id, const sc_stamp *won,
+                          const sc_stamp *lost)
+{
+    static apr_uint64_t n;
+    if (++n <= 10 || n % 100 == 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1425)
+                     "session %s: conflicting versions (a partition, or changes that "
+                     "crossed): the copy from %s, %s, stays over this member's, %s (%"
+                     APR_UINT64_T_FMT " conflict(s) here so far)", id,
+                     from ? from->route : "?", stamp_text(e->tmp, won),
+                     stamp_text(e->tmp, lost),
+                     __atomic_load_n(&e->store->hdr->conflicts, __ATOMIC_RELAXED));
+    }
+}
+
+/* Takes a copy from another member by the rule (sc_store_take): OK when it
+ * is stored, STALE when this member has that version or one that stays over
+ * it (*taken says which), else why it is not stored.  descends: the copy was
+ * made on the version held here. */
+static sc_store_rc take_copy(sc_engine *e, sc_peer *from, sc_sess_copy *s, int descends,
+                             sc_take_rc *taken)
+{
+    sc_stamp here;
+    int had = sc_store_stamp(e->store, s->id, &here) == SC_STORE_OK, conflict = 0;
+    sc_store_rc rc;
+    sc_take_rc t = sc_store_take(e->store, s, descends, !e->minority, &conflict, &rc);
+    if (taken) {
+        *taken = t;
+    }
+    if (conflict && had) {
+        sc_stamp won;
+        won.version = s->version;
+        won.hash = s->hash;
+        won.fork = s->fork;
+        won.flags = s->flags;
+        sc_stamp_norm(&won);
+        conflict_line(e, from, s->id, &won, &here);
+    }
+    switch (t) {
+    case SC_TAKE_STORED:
+        return SC_STORE_OK;
+    case SC_TAKE_SAME:
+    case SC_TAKE_LOST:
+    case SC_TAKE_CONCURRENT:
+        return SC_STORE_STALE;
+    default:
+        return rc;
+    }
+}
+
+/* Stores a replica by the rule.  OK, or STALE when this member has that
+ * version or one that stays over it (*taken: which; may be NULL); else not
+ * stored (SC1261). */
+static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s, int descends,
+                               sc_take_rc *taken)
+{
     sc_store_rc rc;
     bound_times(e, from, s);
-    rc = sc_store_put(e->store, s->id, s->data, s->data_len, 0, s->version,
-                      s->created, s->last_access, s->max_inactive, &v);
+    rc = take_copy(e, from, s, descends, taken);
     if (rc == SC_STORE_FULL) {
         /* at a rate limit shared with the children's lines (a flood's
          * copies), never one per copy */
@@ -181,7 +245,8 @@ typedef enum {
     DELTA_HELD,              /* ahead of the stored version: held a moment */
     DELTA_MISSED,            /* cannot be applied: the session is asked for */
     DELTA_REFUSED,           /* the store did not take the result */
-    DELTA_DEAD               /* removed here: not created again */
+    DELTA_DEAD,              /* removed here: not created again */
+    DELTA_CONFLICT           /* a concurrent version here stays: refused, sent back */
 } delta_rc;
 
 static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_msg_delta *d,
@@ -238,12 +303,9 @@ static void drain_held(sc_engine *e, const char *id)
             break;
         }
         *pp = h->next;
-        if (d.base == cur.version) {
-            rc = apply_delta(e, NULL, h->from, &d, h->msg, h->len, 0, 0, &why);
-        }
-        else {
-            rc = DELTA_HAVE;          /* a whole copy brought it meanwhile */
-        }
+        /* on its base now; or a whole copy brought that number meanwhile,
+         * which the rule may put below it (a concurrent one) */
+        rc = apply_delta(e, NULL, h->from, &d, h->msg, h->len, 0, 0, &why);
         if (h->ack_seq) {
             if (rc == DELTA_APPLIED || rc == DELTA_HAVE
                 || (rc == DELTA_MISSED && catching_up(e))) {
@@ -291,23 +353,100 @@ static void held_tick(sc_engine *e, apr_time_t now)
     }
 }
 
-/* A DELTA (d, read from msg): applied when its base is the stored version;
- * held a moment when it is ahead (may_hold: msg is kept); nothing to do when
- * this version is here already.  *why: what was not applied, for a refusal. */
+/* This member's copy of id, to member 'to' (on c, else its connection): the
+ * sender of a delta refused for a concurrent version here takes it. */
+static void push_copy(sc_engine *e, sc_peer *to, sc_conn *c, const char *id)
+{
+    sc_sess_copy cur;
+    sc_buf b;
+    if (sc_store_get(e->store, e->tmp, id, 0, &cur) != SC_STORE_OK) {
+        return;
+    }
+    if (!c) {
+        if (!to->out) {
+            sc_tr_connect(e, to);
+        }
+        c = to->out;
+    }
+    if (!c) {
+        return;
+    }
+    cur.flags &= SC_SF_WIRE;
+    sc_buf_init(&b, e->tmp, 256 + cur.data_len);
+    sc_msg_full_encode(&b, &cur);
+    send_to(e, c, &b);
+}
+
+/* A delta whose version cannot be applied on the copy here, both stamped:
+ * the rule decides.  The writer's stays: the session is asked for (MISSED);
+ * the copy here stays and the delta's version was concurrent with it: the
+ * delta is refused and the copy here sent to the writer (CONFLICT); else this
+ * member has that change (HAVE). */
+static delta_rc resolve_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_msg_delta *d,
+                              const sc_stamp *in, const sc_stamp *here, const char **why)
+{
+    static apr_uint64_t n;
+    int cmp = sc_stamp_cmp(in, here);
+    if (cmp > 0) {
+        ask_session(e, from, c, d->id);
+        *why = "another version of that number is here: the writer's stays under the "
+               "conflict rule, and is asked for";
+        return DELTA_MISSED;
+    }
+    if (cmp == 0 || !sc_stamp_conflict(here, in)) {
+        return DELTA_HAVE;
+    }
+    push_copy(e, from, c, d->id);
+    *why = apr_psprintf(e->tmp, "conflict: this member holds a concurrent %s, which stays "
+                        "under the conflict rule over the delta's %s (sent back to the "
+                        "writer)", stamp_text(e->tmp, here), stamp_text(e->tmp, in));
+    if (++n <= 10 || n % 100 == 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1427)
+                     "delta of session %s from %s refused: %s (%" APR_UINT64_T_FMT
+                     " so far)", d->id, from ? from->route : "?", *why, n);
+    }
+    return DELTA_CONFLICT;
+}
+
+/* A DELTA (d, read from msg): applied when its base is the stored version
+ * (and, stamped, the same data); held a moment when it is ahead (may_hold:
+ * msg is kept); nothing to do when this version is here already; the
+ * conflict rule decides between concurrent versions (resolve_delta).  *why:
+ * what was not applied, for a refusal. */
 static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_msg_delta *d,
                             const unsigned char *msg, apr_size_t len, int may_hold,
                             apr_uint64_t ack_seq, const char **why)
 {
     apr_pool_t *p = e->tmp;
     sc_sess_copy cur, s;
+    sc_stamp in, here;
     int found;
 
+    in.version = d->version;
+    in.hash = d->hash;
+    in.flags = d->flags;
+    in.fork = d->fork;
+    sc_stamp_norm(&in);
     found = sc_store_get(e->store, p, d->id, 0, &cur) == SC_STORE_OK;
-    if (found && cur.version == d->base) {
+    if (found) {
+        here.version = cur.version;
+        here.hash = cur.hash;
+        here.fork = cur.fork;
+        here.flags = cur.flags & SC_SF_WIRE;
+    }
+    if (found && cur.version == d->base && (!d->base_hash || d->base_hash == cur.hash)) {
         sc_store_rc rc;
         const char *data = sc_msg_delta_apply(p, cur.data, d);
         if (!data) {
             return DELTA_MALFORMED;
+        }
+        if (d->hash && d->hash != sc_store_hash(data, (apr_uint32_t)strlen(data))) {
+            /* applied here it does not give the writer's attributes: the
+             * writer's copy is asked for rather than a copy of its own */
+            ask_session(e, from, c, d->id);
+            *why = "the delta applied here does not give the writer's session: the "
+                   "session is asked for";
+            return DELTA_MISSED;
         }
         memset(&s, 0, sizeof(s));
         apr_cpystrn(s.id, d->id, sizeof(s.id));
@@ -317,7 +456,9 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
         s.max_inactive = d->max_inactive;
         s.data = (char *)data;
         s.data_len = (apr_uint32_t)strlen(data);
-        rc = put_replica(e, from, &s);
+        s.flags = in.flags;
+        s.fork = in.fork;
+        rc = put_replica(e, from, &s, 1, NULL);
         if (rc == SC_STORE_OK || rc == SC_STORE_STALE) {
             return rc == SC_STORE_OK ? DELTA_APPLIED : DELTA_HAVE;
         }
@@ -325,7 +466,21 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
         return DELTA_REFUSED;
     }
     if (found && cur.version >= d->version) {
-        return DELTA_HAVE;
+        if (cur.version == d->version
+            && (d->hash ? d->hash == cur.hash : !(here.flags & SC_SF_MINOR))) {
+            /* that version (a delta without a stamp: that number, not a
+             * minority's) */
+            return DELTA_HAVE;
+        }
+        return resolve_delta(e, c, from, d, &in, &here, why);
+    }
+    if (found && cur.version == d->base) {
+        /* that number here with other data: two writes on one version */
+        return resolve_delta(e, c, from, d, &in, &here, why);
+    }
+    if (found && sc_stamp_cmp(&in, &here) < 0 && sc_stamp_conflict(&here, &in)) {
+        /* ahead, but of a branch the copy here stays over: no use waiting */
+        return resolve_delta(e, c, from, d, &in, &here, why);
     }
     if (!found && sc_store_dead(e->store, d->id)) {
         /* removed here: neither held nor asked for (that would bring it back) */
@@ -375,11 +530,20 @@ typedef int (*dm_handler)(const dm_in *in, sc_msg *m);
 
 static int on_full(const dm_in *in, sc_msg *m)
 {
-    sc_store_rc rc = put_replica(in->e, in->from, &m->full);
+    sc_take_rc taken = SC_TAKE_REFUSED;
+    sc_store_rc rc = put_replica(in->e, in->from, &m->full, 0, &taken);
     if (rc != SC_STORE_OK && rc != SC_STORE_STALE) {
         return not_applied(in->e, in->c, in->ack_seq,
                            apr_psprintf(in->e->tmp, "session not stored: %s",
                                         sc_store_rc_text(rc)));
+    }
+    if (taken == SC_TAKE_CONCURRENT) {
+        /* the copy here stays over the sender's, a concurrent one: not in
+         * effect here, and the sender takes this one */
+        push_copy(in->e, in->from, in->c, m->full.id);
+        return not_applied(in->e, in->c, in->ack_seq,
+                           "conflict: this member holds a concurrent version of the "
+                           "session, which stays under the conflict rule (sent back)");
     }
     drain_held(in->e, m->full.id);
     return 1;
@@ -402,6 +566,7 @@ static int on_delta(const dm_in *in, sc_msg *m)
         return not_applied(in->e, in->c, in->ack_seq, why);
     case DELTA_REFUSED:
     case DELTA_DEAD:
+    case DELTA_CONFLICT:
         return not_applied(in->e, in->c, in->ack_seq, why);
     case DELTA_APPLIED:
         drain_held(in->e, m->delta.id);
@@ -468,7 +633,7 @@ static int on_all_data(const dm_in *in, sc_msg *m)
 {
     apr_uint32_t i;
     for (i = 0; i < m->all_data.n; i++) {
-        put_replica(in->e, in->from, &m->all_data.s[i]);
+        put_replica(in->e, in->from, &m->all_data.s[i], 0, NULL);
         /* a delta may have come ahead of its session's copy */
         drain_held(in->e, m->all_data.s[i].id);
     }
@@ -494,14 +659,21 @@ static int on_complete(const dm_in *in, sc_msg *m)
     return 1;
 }
 
+static void send_tomb(sc_engine *e, sc_conn *c, const char *id);
+
 static int on_get_session(const dm_in *in, sc_msg *m)
 {
     sc_sess_copy s;
     if (sc_store_get(in->e->store, in->e->tmp, m->get_session.id, 0, &s) == SC_STORE_OK) {
         sc_buf b;
+        s.flags &= SC_SF_WIRE;
         sc_buf_init(&b, in->e->tmp, 256 + s.data_len);
         sc_msg_full_encode(&b, &s);
         send_to(in->e, in->c, &b);
+    }
+    else if (sc_store_dead(in->e->store, m->get_session.id)) {
+        /* removed here: the asker learns it (a member of this version) */
+        send_tomb(in->e, in->c, m->get_session.id);
     }
     return 1;
 }
@@ -527,6 +699,355 @@ static int on_dead(const dm_in *in, sc_msg *m)
     return 1;
 }
 
+/* ---- anti-entropy: digests of versions, then only the differences ----
+ *
+ * When a member is seen alive again (after a partition, a silence, a first
+ * contact) and every SC_AE_PERIOD_MS or so (jittered) with one member in
+ * turn, this member sends it a digest of what it holds: every session's id
+ * and stamp, every tombstone's id base and life, in DIGEST messages within
+ * the Receiver's maxMessageSize, a few per turn of the loop and only while
+ * the connection's queue is short.  The first one asks for the other's
+ * digest in return (SC_DIGEST_ANSWER).  Each side, reading the other's:
+ * asks for a session it lacks or whose copy the rule puts below the other's
+ * (GET_SESSION; the answer, a stamped FULL, is taken by the rule), settles a
+ * minority copy the other holds settled, and removes a session the other has
+ * a tombstone for (and keeps the id dead for the life the tombstone has left
+ * there).  Nothing else travels: a session the other lacks, it asks for from
+ * this member's digest. */
+
+#define SC_AE_PERIOD_MS 15000           /* the periodic exchange, plus jitter */
+#define SC_AE_JITTER_MS 10000
+#define SC_AE_SETTLE_MS 300             /* after a member is seen again */
+#define SC_AE_ANSWER_MS 5000            /* no answer to a digest within this of our own */
+#define SC_AE_PARTS_PER_TURN 8
+#define SC_QUORUM_MEMORY_S 300          /* a member unheard for longer is not counted */
+
+/* A DIGEST's size: within maxMessageSize, and 64 KB at most. */
+static apr_size_t digest_max(const sc_engine *e)
+{
+    return e->set->max_message_size > 64 * 1024 + 256 ? 64 * 1024
+                                                       : e->set->max_message_size - 256;
+}
+
+/* A DIGEST holding id's tombstone alone (the answer to a GET_SESSION of a
+ * session removed here). */
+static void send_tomb(sc_engine *e, sc_conn *c, const char *id)
+{
+    sc_buf b;
+    char base[SC_TOMB_BASE];
+    apr_size_t n = strcspn(id, ".");
+    if (n >= SC_TOMB_BASE) {
+        return;
+    }
+    memcpy(base, id, n);
+    base[n] = '\0';
+    sc_buf_init(&b, e->tmp, 128);
+    sc_msg_digest_open(&b);
+    sc_msg_digest_add_dead(&b, base, e->store->hdr->tomb_default_s, 0);
+    sc_msg_digest_close(&b, 0, 1);
+    send_to(e, c, &b);
+}
+
+static int ae_serving(int state)
+{
+    return state == SC_MS_READY || state == SC_MS_DRAINING;
+}
+
+/* Starts a round to p unless one runs; answer: ask for p's digest back. */
+static void ae_start(sc_engine *e, sc_peer *p, int answer, const char *why)
+{
+    sc_ae_round *r;
+    for (r = e->ae_rounds; r; r = r->next) {
+        if (r->to == p) {
+            return;
+        }
+    }
+    r = calloc(1, sizeof(*r));
+    if (!r) {
+        return;
+    }
+    r->to = p;
+    r->flags = answer ? SC_DIGEST_ANSWER : 0;
+    r->next = e->ae_rounds;
+    e->ae_rounds = r;
+    p->ae_last = apr_time_now();
+    p->ae_due = 0;
+    e->store->hdr->ae_rounds++;
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1428)
+                 "anti-entropy with %s: sending this member's digest (%s)", p->route, why);
+}
+
+typedef struct {
+    sc_buf *b;
+    apr_size_t max;
+    apr_uint32_t n;
+} digest_ctx;
+
+static int digest_live(void *ctx, const char *id, const sc_stamp *st)
+{
+    digest_ctx *dc = ctx;
+    sc_stamp w = *st;
+    w.flags &= SC_SF_WIRE;
+    if (!(w.flags & SC_SF_MINOR)) {
+        w.fork = 0;
+    }
+    sc_msg_digest_add_live(dc->b, id, &w, 0);
+    dc->n++;
+    /* stop after an entry once the next might not fit */
+    return dc->b->len + 2 + SC_SID_MAX + 25 <= dc->max;
+}
+
+typedef struct {
+    sc_engine *e;
+    sc_ae_round *r;
+    sc_conn *c;
+    sc_buf b;
+    apr_size_t max;
+    apr_uint32_t n;
+} tombs_ctx;
+
+static void ae_send_part(sc_engine *e, sc_ae_round *r, sc_conn *c, sc_buf *b, apr_uint32_t n,
+                         int last)
+{
+    sc_msg_digest_close(b, r->flags | (last ? SC_DIGEST_LAST : 0), n);
+    send_to(e, c, b);
+    r->entries += n;
+    r->parts++;
+}
+
+static int digest_dead(void *ctx, const char *base, apr_uint32_t life_s)
+{
+    tombs_ctx *tc = ctx;
+    if (!sc_msg_digest_add_dead(&tc->b, base, life_s, tc->max)) {
+        ae_send_part(tc->e, tc->r, tc->c, &tc->b, tc->n, 0);
+        tc->b.len = 0;
+        sc_msg_digest_open(&tc->b);
+        tc->n = 0;
+        sc_msg_digest_add_dead(&tc->b, base, life_s, 0);
+    }
+    tc->n++;
+    return 1;
+}
+
+/* Sends what is due of each round: its sessions' parts while the queue to
+ * its member is short (a few per turn), then its tombstones, the last part
+ * marked so. */
+static void ae_send(sc_engine *e)
+{
+    sc_ae_round *r, **pp = &e->ae_rounds;
+    while ((r = *pp)) {
+        sc_conn *c = r->to->out;
+        int parts = 0;
+        if (r->to->view != SC_VIEW_ALIVE || !ae_serving(e->state)) {
+            *pp = r->next;
+            free(r);
+            continue;
+        }
+        if (!c) {
+            sc_tr_connect(e, r->to);
+            pp = &r->next;
+            continue;
+        }
+        while (r->phase == 0 && c->state == SC_CS_OPEN && parts < SC_AE_PARTS_PER_TURN
+               && c->wlen - c->woff < SC_TRANSFER_HIGH_WATER) {
+            sc_buf b;
+            digest_ctx dc;
+            apr_pool_t *bp;
+            apr_pool_create(&bp, e->tmp);
+            dc.max = digest_max(e);
+            sc_buf_init(&b, bp, dc.max + 256);
+            sc_msg_digest_open(&b);
+            dc.b = &b;
+            dc.n = 0;
+            r->cursor = sc_store_each_stamp(e->store, r->cursor, e->store->hdr->capacity,
+                                            digest_live, &dc);
+            if (r->cursor >= e->store->hdr->capacity) {
+                r->phase = 1;
+            }
+            if (dc.n) {
+                ae_send_part(e, r, c, &b, dc.n, 0);
+                parts++;
+            }
+            apr_pool_destroy(bp);
+        }
+        if (r->phase == 1 && c->state == SC_CS_OPEN
+            && c->wlen - c->woff < SC_TRANSFER_HIGH_WATER) {
+            tombs_ctx tc;
+            tc.e = e;
+            tc.r = r;
+            tc.c = c;
+            tc.n = 0;
+            tc.max = digest_max(e);
+            sc_buf_init(&tc.b, e->tmp, tc.max + 64);
+            sc_msg_digest_open(&tc.b);
+            sc_store_each_tomb_life(e->store, e->tmp, digest_dead, &tc);
+            ae_send_part(e, r, c, &tc.b, tc.n, 1);
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1429)
+                         "anti-entropy with %s: digest sent, %u entries in %u part(s)",
+                         r->to->route, r->entries, r->parts);
+            *pp = r->next;
+            free(r);
+            continue;
+        }
+        pp = &r->next;
+    }
+}
+
+/* A member's digest, read entry by entry (see above). */
+static int on_digest(const dm_in *in, sc_msg *m)
+{
+    sc_engine *e = in->e;
+    sc_peer *from = in->from;
+    apr_uint32_t i, seen = 0, asked = 0, buried = 0;
+
+    if (!ae_serving(e->state) || from->observer) {
+        return 1;                     /* taking a state transfer: it brings all */
+    }
+    if ((m->digest.flags & SC_DIGEST_ANSWER)
+        && (!from->ae_last
+            || apr_time_now() - from->ae_last > apr_time_from_msec(SC_AE_ANSWER_MS))) {
+        /* not when this member sent its own just now (both saw the other
+         * come back): each side reads the other's once */
+        ae_start(e, from, 0, "asked for by its digest");
+    }
+    for (i = 0; i < m->digest.n; i++) {
+        const sc_digest_entry *d = &m->digest.e[i];
+        sc_stamp here, there = d->stamp;
+        if (d->dead) {
+            if (sc_store_bury(e->store, d->id, d->life_s) == SC_STORE_OK) {
+                buried++;
+                e->store->hdr->ae_removed++;
+            }
+            continue;
+        }
+        seen++;
+        sc_stamp_norm(&there);
+        if (sc_store_stamp(e->store, d->id, &here) == SC_STORE_OK) {
+            int cmp;
+            here.flags &= SC_SF_WIRE;
+            cmp = sc_stamp_cmp(&there, &here);
+            if (cmp == 0) {
+                sc_store_settle(e->store, d->id, &there);
+                continue;
+            }
+            if (cmp < 0) {
+                continue;             /* the copy here stays: the other asks */
+            }
+        }
+        else if (sc_store_dead(e->store, d->id)) {
+            continue;                 /* the other learns it from this digest */
+        }
+        ask_session(e, from, NULL, d->id);
+        asked++;
+    }
+    e->store->hdr->ae_asked += asked;
+    from->ae_seen += seen;
+    from->ae_asked += asked;
+    from->ae_buried += buried;
+    if (m->digest.flags & SC_DIGEST_LAST) {
+        ap_log_error(APLOG_MARK, from->ae_asked || from->ae_buried ? APLOG_INFO : APLOG_DEBUG,
+                     0, e->s, SCLOGNO(1424)
+                     "anti-entropy with %s: its digest read, %u session(s); %u asked for "
+                     "(missing here, or the copy here below its own under the conflict "
+                     "rule), %u removed here by its tombstones", from->route,
+                     from->ae_seen, from->ae_asked, from->ae_buried);
+        from->ae_seen = from->ae_asked = from->ae_buried = 0;
+    }
+    return 1;
+}
+
+/* Who this member sees of those it knows: itself, and every member that is
+ * not a front, was heard within SC_QUORUM_MEMORY_S and did not leave (said
+ * goodbye) or get refused; seen when alive or suspect.  Fewer than half seen:
+ * a minority (sc_store.h): its writes are stamped so, and synchronous ones
+ * refused (sc_session.c). */
+static void quorum(sc_engine *e, apr_time_t now)
+{
+    sc_store_hdr *h = e->store->hdr;
+    apr_uint64_t seen = 1, known = 1;
+    int minority;
+    sc_peer *p;
+    for (p = e->peers; p; p = p->next) {
+        if (p->observer || !p->last_heard || p->view == SC_VIEW_LEFT
+            || p->view == SC_VIEW_REFUSED || p->view == SC_VIEW_FREE) {
+            continue;
+        }
+        if (p->view == SC_VIEW_ALIVE || p->view == SC_VIEW_SUSPECT) {
+            seen++;
+            known++;
+        }
+        else if (now - p->last_heard < apr_time_from_sec(SC_QUORUM_MEMORY_S)) {
+            known++;
+        }
+    }
+    minority = 2 * seen < known;
+    h->quorum_seen = seen;
+    h->quorum_known = known;
+    if (minority == e->minority) {
+        return;
+    }
+    e->minority = minority;
+    if (minority) {
+        h->minority_since = now;
+        __atomic_store_n(&h->minority, 1, __ATOMIC_RELEASE);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1422)
+                     "this member sees %" APR_UINT64_T_FMT " of the %" APR_UINT64_T_FMT " members it knows (itself included): "
+                     "fewer than half, a minority (a partition, or the others down); its "
+                     "writes are marked so, and give way to the majority's when they "
+                     "conflict; with synchronous replication (channelSendOptions with "
+                     "acknowledgements) it refuses writes until it sees half of them",
+                     seen, known);
+    }
+    else {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1423)
+                     "this member sees %" APR_UINT64_T_FMT " of the %" APR_UINT64_T_FMT " members it knows again: no longer a "
+                     "minority (it was for %" APR_TIME_T_FMT " s); anti-entropy reconciles "
+                     "the sessions", seen, known, apr_time_sec(now - h->minority_since));
+        h->minority_since = 0;
+        __atomic_store_n(&h->minority, 0, __ATOMIC_RELEASE);
+    }
+}
+
+/* Members seen alive again get an exchange; one member in turn every
+ * period; the rounds due start, and what is due of them is sent. */
+static void ae_tick(sc_engine *e, apr_time_t now)
+{
+    sc_peer *p, *oldest = NULL;
+    if (!e->next_ae) {
+        e->next_ae = now + apr_time_from_msec(SC_AE_PERIOD_MS);
+    }
+    for (p = e->peers; p; p = p->next) {
+        if (p->view == SC_VIEW_ALIVE && p->dm_view != SC_VIEW_ALIVE && !p->observer) {
+            p->ae_due = now + apr_time_from_msec(SC_AE_SETTLE_MS);
+        }
+        p->dm_view = p->view;
+    }
+    if (now >= e->next_ae) {
+        for (p = e->peers; p; p = p->next) {
+            if (p->view == SC_VIEW_ALIVE && !p->observer && ae_serving(p->hb_state)
+                && (!oldest || p->ae_last < oldest->ae_last)) {
+                oldest = p;
+            }
+        }
+        if (oldest && !oldest->ae_due) {
+            oldest->ae_due = now;
+        }
+        e->next_ae = now + apr_time_from_msec(SC_AE_PERIOD_MS
+                                              + (apr_int64_t)((apr_uint64_t)now % SC_AE_JITTER_MS));
+    }
+    if (ae_serving(e->state)) {
+        for (p = e->peers; p; p = p->next) {
+            if (p->ae_due && now >= p->ae_due && p->view == SC_VIEW_ALIVE && !p->observer
+                && ae_serving(p->hb_state)) {
+                ae_start(e, p, 1, p->ae_last ? "periodic, or seen again" : "first contact");
+            }
+        }
+    }
+    if (e->ae_rounds) {
+        ae_send(e);
+    }
+}
+
 /* A message's handler by its type (sc_repl.h says how to add one). */
 static const dm_handler dm_on[SC_REPL_COUNT] = {
     [SC_REPL_FULL] = on_full,
@@ -540,6 +1061,7 @@ static const dm_handler dm_on[SC_REPL_COUNT] = {
     [SC_REPL_GET_SESSION] = on_get_session,
     [SC_REPL_REBIND] = on_rebind,
     [SC_REPL_DEAD] = on_dead,
+    [SC_REPL_DIGEST] = on_digest,
 };
 
 /* A type this member does not know: a newer member's (DEAD reaches members
@@ -652,12 +1174,15 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
 typedef struct {
     sc_buf *b;
     apr_uint32_t n;
+    sc_sess_copy *stamps;             /* each one's stamp (flags, fork) */
 } block_ctx;
 
 static int add_to_block(void *ctx, const sc_sess_copy *s, int touched)
 {
     block_ctx *bc = ctx;
     sc_msg_all_data_add(bc->b, s);
+    bc->stamps[bc->n].flags = s->flags & SC_SF_WIRE;
+    bc->stamps[bc->n].fork = s->fork;
     bc->n++;
     return 1;
 }
@@ -739,9 +1264,11 @@ static void send_transfers(sc_engine *e)
             sc_msg_list_open(&b, SC_REPL_ALL_DATA);
             bc.b = &b;
             bc.n = 0;
+            bc.stamps = apr_palloc(bp, sizeof(*bc.stamps) * (apr_size_t)block);
             t->cursor = sc_store_each_from(e->store, bp, t->cursor, (apr_uint32_t)block,
                                            add_to_block, &bc, 0);
             sc_msg_list_close(&b, bc.n);
+            sc_msg_all_data_stamps(&b, bc.stamps, bc.n);
             if (bc.n) {
                 send_to(e, c, &b);
                 t->sent += bc.n;
@@ -917,6 +1444,10 @@ void sc_dm_shutdown(sc_engine *e)
 
 void sc_dm_tick(sc_engine *e, apr_time_t now)
 {
+    if (!e->observer) {
+        quorum(e, now);
+        ae_tick(e, now);
+    }
     if (e->held) {
         held_tick(e, now);
     }

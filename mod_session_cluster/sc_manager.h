@@ -16,7 +16,8 @@
  * malformed message (its connection closed, SC1260).  Returns 0 when it is not
  * acknowledged now: a delta held until the version before it arrives
  * (answered when applied, or refused if it cannot be), or a change not
- * applied (the store refused it, or a version before it is missing): refused
+ * applied (the store refused it, a version before it is missing, or a
+ * concurrent version here stays under the conflict rule, sc_store.h): refused
  * at once with FAIL_ACK. */
 int sc_dm_on_message(sc_engine *e, sc_conn *c, const unsigned char *msg, apr_size_t len,
                      apr_uint64_t ack_seq);

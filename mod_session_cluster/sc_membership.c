@@ -182,6 +182,13 @@ void sc_mb_set_view(sc_engine *e, sc_peer *p, int view, const char *verdict)
     p->view = view;
     p->state_since = apr_time_now();
     p->checking = 0;
+    if (view == SC_VIEW_DEAD && p->out && p->out->state == SC_CS_OPEN) {
+        /* found dead: what is queued on our connection waits for TCP's
+         * retransmissions, which back off to tens of seconds while the
+         * member is unreachable; a new connection reaches it as soon as it
+         * is back (a partition healed) */
+        sc_tr_close(e, p->out, "member found dead");
+    }
 }
 
 sc_peer *sc_mb_find_route(sc_engine *e, const char *route)
@@ -587,6 +594,18 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
     for (p = e->peers; p; p = p->next) {
         apr_interval_time_t silent = now - p->last_heard;
 
+        /* a connection of ours not connected within connectTimeout (at least
+         * a second): its SYNs go unanswered (a partition, a host gone).  It
+         * is given up and made again, so that a member back on the network is
+         * reached at once, not at the kernel's next SYN retransmission, which
+         * after a long partition comes tens of seconds later */
+        if (p->out && p->out->state == SC_CS_CONNECTING
+            && now - p->out->opened > apr_time_from_msec(e->set->tcp_check_timeout_ms > 1000
+                                                         ? e->set->tcp_check_timeout_ms
+                                                         : 1000)) {
+            sc_tr_close(e, p->out, "not connected within connectTimeout");
+            backoff(p, now);
+        }
         /* keep a connection to every member that is or may be alive */
         if (!p->out && p->resolved && !p->observer
             && (p->is_static || p->view == SC_VIEW_ALIVE || p->view == SC_VIEW_SUSPECT

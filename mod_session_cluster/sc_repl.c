@@ -339,6 +339,7 @@ static const char *const names[SC_REPL_COUNT] = {
     [SC_REPL_GET_SESSION] = "GET_SESSION",
     [SC_REPL_REBIND] = "REBIND",
     [SC_REPL_DEAD] = "DEAD",
+    [SC_REPL_DIGEST] = "DIGEST",
 };
 
 const char *sc_msg_name(unsigned type)
@@ -412,7 +413,34 @@ int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)
         return 0;
     }
     s->data = apr_pstrmemdup(p, (const char *)d, s->data_len);
+    s->hash = 0;
+    s->fork = 0;
+    s->flags = 0;
+    s->stamped = 0;
     return 1;
+}
+
+/* ---- stamps, after a message's last field ---- */
+
+/* Is a stamp of 'len' bytes next?  1 yes; 0 no (nothing, or bytes that are
+ * not one: ignored); a stamp cut short is malformed (bad). */
+static int rd_stamp_next(sc_rd *r, apr_size_t len)
+{
+    if (r->bad || !r->left || r->p[0] != SC_STAMP_TAG) {
+        return 0;
+    }
+    if (r->left < len) {
+        r->bad = 1;
+        return 0;
+    }
+    sc_rd_u8(r);
+    return 1;
+}
+
+static void buf_stamp(sc_buf *b, apr_uint32_t flags, apr_uint64_t fork)
+{
+    sc_buf_u8(b, flags & 0xff);
+    sc_buf_u64(b, fork);
 }
 
 /* ---- FULL ---- */
@@ -421,11 +449,21 @@ void sc_msg_full_encode(sc_buf *b, const sc_sess_copy *s)
 {
     sc_buf_u8(b, SC_REPL_FULL);
     sc_repl_full_record(b, s);
+    sc_buf_u8(b, SC_STAMP_TAG);
+    buf_stamp(b, s->flags, s->fork);
 }
 
 int sc_msg_full_decode(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)
 {
-    return rd_type(r, SC_REPL_FULL) && sc_rd_full_record(r, p, s);
+    if (!rd_type(r, SC_REPL_FULL) || !sc_rd_full_record(r, p, s)) {
+        return 0;
+    }
+    if (rd_stamp_next(r, SC_FULL_STAMP_LEN)) {
+        s->flags = sc_rd_u8(r);
+        s->fork = sc_rd_u64(r);
+        s->stamped = 1;
+    }
+    return !r->bad;
 }
 
 /* ---- DELTA ---- */
@@ -439,6 +477,37 @@ void sc_msg_delta_encode(sc_buf *b, const sc_msg_delta *m)
     sc_buf_u64(b, (apr_uint64_t)m->last_access);
     sc_buf_u64(b, (apr_uint64_t)m->max_inactive);
     sc_buf_put(b, m->attrs, m->attrs_len);
+    sc_buf_u8(b, SC_STAMP_TAG);
+    buf_stamp(b, m->flags, m->fork);
+    sc_buf_u64(b, m->hash);
+    sc_buf_u64(b, m->base_hash);
+}
+
+/* The length of a well-formed attribute part at the start of p (its counts
+ * and lengths within the bytes; what the keys and values hold is checked
+ * when it is applied), or 0. */
+static apr_size_t attrs_walk(const unsigned char *p, apr_size_t left)
+{
+    sc_rd r;
+    apr_uint32_t n, i;
+    int part;
+    sc_rd_init(&r, p, left);
+    for (part = 0; part < 2; part++) {
+        n = sc_rd_u32(&r);
+        if (r.bad || n > r.left / (part ? 4 : 8)) {
+            return 0;
+        }
+        for (i = 0; i < n && !r.bad; i++) {
+            sc_rd_bytes(&r, sc_rd_u32(&r));
+            if (!part) {
+                sc_rd_bytes(&r, sc_rd_u32(&r));
+            }
+        }
+        if (r.bad) {
+            return 0;
+        }
+    }
+    return left - r.left;
 }
 
 int sc_msg_delta_decode(sc_rd *r, apr_pool_t *p, sc_msg_delta *m)
@@ -456,10 +525,37 @@ int sc_msg_delta_decode(sc_rd *r, apr_pool_t *p, sc_msg_delta *m)
         r->bad = 1;
         return 0;
     }
-    /* the rest: read when applied (sc_msg_delta_apply) */
-    m->attrs_len = r->left;
-    m->attrs = sc_rd_bytes(r, r->left);
-    return 1;
+    /* the attribute part: read when applied (sc_msg_delta_apply); a stamp
+     * after it when it is well formed, else it is the rest */
+    m->flags = 0;
+    m->fork = m->hash = m->base_hash = 0;
+    m->stamped = 0;
+    m->attrs_len = attrs_walk(r->p, r->left);
+    if (!m->attrs_len) {
+        m->attrs_len = r->left;
+    }
+    m->attrs = sc_rd_bytes(r, m->attrs_len);
+    if (rd_stamp_next(r, SC_DELTA_STAMP_LEN)) {
+        m->flags = sc_rd_u8(r);
+        m->fork = sc_rd_u64(r);
+        m->hash = sc_rd_u64(r);
+        m->base_hash = sc_rd_u64(r);
+        m->stamped = 1;
+    }
+    return !r->bad;
+}
+
+void sc_repl_delta_stamp(sc_buf *b, const sc_stamp *made, apr_uint64_t base_hash)
+{
+    unsigned char *at;
+    if (b->len < SC_DELTA_STAMP_LEN || b->buf[b->len - SC_DELTA_STAMP_LEN] != SC_STAMP_TAG) {
+        return;
+    }
+    at = b->buf + b->len - SC_DELTA_STAMP_LEN + 1;
+    at[0] = (unsigned char)(made->flags & SC_SF_WIRE);
+    sc_put64(at + 1, (made->flags & SC_SF_MINOR) ? made->fork : 0);
+    sc_put64(at + 9, made->hash);
+    sc_put64(at + 17, base_hash);
 }
 
 const char *sc_msg_delta_apply(apr_pool_t *p, const char *data, const sc_msg_delta *m)
@@ -516,6 +612,9 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     m.max_inactive = max_inactive;
     m.attrs = sets.buf;
     m.attrs_len = sets.len;
+    m.flags = 0;
+    m.fork = m.hash = m.base_hash = 0;
+    m.stamped = 0;
     sc_msg_delta_encode(b, &m);
     return nset + nrem > 0;
 }
@@ -697,6 +796,15 @@ void sc_msg_all_data_add(sc_buf *b, const sc_sess_copy *s)
     sc_repl_full_record(b, s);
 }
 
+void sc_msg_all_data_stamps(sc_buf *b, const sc_sess_copy *s, apr_uint32_t n)
+{
+    apr_uint32_t i;
+    sc_buf_u8(b, SC_STAMP_TAG);
+    for (i = 0; i < n; i++) {
+        buf_stamp(b, s[i].flags, s[i].fork);
+    }
+}
+
 void sc_msg_all_data_encode(sc_buf *b, const sc_msg_all_data *m)
 {
     apr_uint32_t i;
@@ -705,6 +813,7 @@ void sc_msg_all_data_encode(sc_buf *b, const sc_msg_all_data *m)
         sc_msg_all_data_add(b, &m->s[i]);
     }
     sc_msg_list_close(b, m->n);
+    sc_msg_all_data_stamps(b, m->s, m->n);
 }
 
 int sc_msg_all_data_decode(sc_rd *r, apr_pool_t *p, sc_msg_all_data *m)
@@ -719,7 +828,14 @@ int sc_msg_all_data_decode(sc_rd *r, apr_pool_t *p, sc_msg_all_data *m)
             return 0;
         }
     }
-    return 1;
+    if (rd_stamp_next(r, 1 + (apr_size_t)m->n * 9)) {
+        for (i = 0; i < m->n; i++) {
+            m->s[i].flags = sc_rd_u8(r);
+            m->s[i].fork = sc_rd_u64(r);
+            m->s[i].stamped = 1;
+        }
+    }
+    return !r->bad;
 }
 
 /* ---- COMPLETE ---- */
@@ -812,6 +928,126 @@ int sc_msg_dead_decode(sc_rd *r, apr_pool_t *p, sc_msg_dead *m)
     return 1;
 }
 
+/* ---- DIGEST ---- */
+
+void sc_msg_digest_open(sc_buf *b)
+{
+    sc_buf_u8(b, SC_REPL_DIGEST);
+    sc_buf_u8(b, 0);                  /* the flags and */
+    sc_buf_u32(b, 0);                 /* the count, written on closing */
+}
+
+void sc_msg_digest_close(sc_buf *b, unsigned flags, apr_uint32_t n)
+{
+    b->buf[1] = (unsigned char)flags;
+    sc_put32(b->buf + 2, n);
+}
+
+int sc_msg_digest_add_live(sc_buf *b, const char *id, const sc_stamp *s, apr_size_t max)
+{
+    apr_size_t n = strlen(id);
+    if (max && b->len + 2 + n + 25 > max) {
+        return 0;
+    }
+    sc_buf_u8(b, SC_DIGEST_LIVE);
+    sc_buf_id(b, id);
+    sc_buf_u64(b, s->version);
+    sc_buf_u64(b, s->hash);
+    sc_buf_u64(b, s->fork);
+    sc_buf_u8(b, s->flags & 0xff);
+    return 1;
+}
+
+int sc_msg_digest_add_dead(sc_buf *b, const char *base, apr_uint32_t life_s, apr_size_t max)
+{
+    apr_size_t n = strlen(base);
+    if (max && b->len + 2 + n + 4 > max) {
+        return 0;
+    }
+    sc_buf_u8(b, SC_DIGEST_DEAD);
+    sc_buf_u8(b, (unsigned)n);
+    sc_buf_put(b, base, n);
+    sc_buf_u32(b, life_s);
+    return 1;
+}
+
+void sc_msg_digest_encode(sc_buf *b, const sc_msg_digest *m)
+{
+    apr_uint32_t i;
+    sc_msg_digest_open(b);
+    for (i = 0; i < m->n; i++) {
+        if (m->e[i].dead) {
+            sc_msg_digest_add_dead(b, m->e[i].id, m->e[i].life_s, 0);
+        }
+        else {
+            sc_msg_digest_add_live(b, m->e[i].id, &m->e[i].stamp, 0);
+        }
+    }
+    sc_msg_digest_close(b, m->flags, m->n);
+}
+
+/* An id base: 1 to SC_TOMB_BASE - 1 hex digits (DEAD's, DIGEST's). */
+static const char *rd_base(sc_rd *r, apr_pool_t *p)
+{
+    unsigned len = sc_rd_u8(r), k;
+    const unsigned char *base = sc_rd_bytes(r, len);
+    if (!base || !len || len >= SC_TOMB_BASE) {
+        r->bad = 1;
+        return NULL;
+    }
+    for (k = 0; k < len; k++) {
+        if (!apr_isxdigit(base[k])) {
+            r->bad = 1;
+            return NULL;
+        }
+    }
+    return apr_pstrmemdup(p, (const char *)base, len);
+}
+
+int sc_msg_digest_decode(sc_rd *r, apr_pool_t *p, sc_msg_digest *m)
+{
+    apr_uint32_t i;
+    if (!rd_type(r, SC_REPL_DIGEST)) {
+        return 0;
+    }
+    m->flags = sc_rd_u8(r);
+    /* the least an entry takes: a dead one of a one-digit base */
+    if (!rd_count(r, 1 + 1 + 1 + 4, &m->n)) {
+        return 0;
+    }
+    m->e = apr_pcalloc(p, sizeof(*m->e) * (m->n ? m->n : 1));
+    for (i = 0; i < m->n; i++) {
+        sc_digest_entry *e = &m->e[i];
+        unsigned kind = sc_rd_u8(r);
+        if (kind == SC_DIGEST_LIVE) {
+            if (!(e->id = sc_rd_id(r, p))) {
+                return 0;
+            }
+            e->stamp.version = sc_rd_u64(r);
+            e->stamp.hash = sc_rd_u64(r);
+            e->stamp.fork = sc_rd_u64(r);
+            e->stamp.flags = sc_rd_u8(r);
+            if (!r->bad && e->stamp.version == 0) {
+                r->bad = 1;           /* versions start at 1 */
+            }
+        }
+        else if (kind == SC_DIGEST_DEAD) {
+            e->dead = 1;
+            if (!(e->id = rd_base(r, p))) {
+                return 0;
+            }
+            e->life_s = sc_rd_u32(r);
+        }
+        else {
+            r->bad = 1;
+        }
+        if (r->bad) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* ---- any message ---- */
 
 int sc_msg_decode(sc_rd *r, apr_pool_t *p, sc_msg *m)
@@ -840,6 +1076,8 @@ int sc_msg_decode(sc_rd *r, apr_pool_t *p, sc_msg *m)
         return sc_msg_rebind_decode(r, p, &m->rebind);
     case SC_REPL_DEAD:
         return sc_msg_dead_decode(r, p, &m->dead);
+    case SC_REPL_DIGEST:
+        return sc_msg_digest_decode(r, p, &m->digest);
     default:
         r->bad = 1;
         return 0;

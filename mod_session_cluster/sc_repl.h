@@ -23,6 +23,22 @@
  *   DEAD     11 [n:4] ([len:1][id base])*          tombstones (state transfer,
  *                                                  after the sessions): removed
  *                                                  ids, not to be created again
+ *   DIGEST   12 [flags:1][n:4] entries             anti-entropy: what a member
+ *                 live [1][idlen:1][id][version:8][hash:8][fork:8][sflags:1]
+ *                 dead [2][len:1][id base][life_s:4]
+ *                                                  holds (flags: 1 answer with
+ *                                                  yours, 2 the last part)
+ *
+ * Stamps (sc_store.h, "Versions and conflicts") travel after a message's
+ * last field, where members that do not know them ignore them:
+ *   FULL      ... [0xA5][sflags:1][fork:8]
+ *   DELTA     ... [0xA5][sflags:1][fork:8][hash:8][base hash:8]   (after the
+ *                 attribute part; hashes 0: not known)
+ *   ALL_DATA  ... [0xA5] ([sflags:1][fork:8]) once per session, in order
+ * A message without one is a version written with a majority.  Encoders
+ * always write it; a decoder reads it when the bytes after the last field
+ * start with 0xA5 (stamped: 1), and refuses the message when they are
+ * shorter than the stamp.
  *
  * Times are apr_time_t (microseconds since 1970), max_inactive seconds (<= 0:
  * never).  A receiver keeps a replica's times within bounds (not after now,
@@ -72,6 +88,7 @@ enum {
     SC_REPL_GET_SESSION = 9,
     SC_REPL_REBIND = 10,
     SC_REPL_DEAD = 11,
+    SC_REPL_DIGEST = 12,
     SC_REPL_COUNT                     /* one past the last type */
 };
 
@@ -117,13 +134,18 @@ const char *sc_rd_id(sc_rd *r, apr_pool_t *p);
 
 /* ---- the messages ---- */
 
-/* A FULL record: FULL's body, and each entry of ALL_DATA.  The reader
- * returns 0 when it is malformed, also when its version is 0 (versions start
- * at 1) or its data holds a NUL byte (session data is text). */
+#define SC_STAMP_TAG 0xA5
+#define SC_FULL_STAMP_LEN (1 + 1 + 8)
+#define SC_DELTA_STAMP_LEN (1 + 1 + 8 + 8 + 8)
+
+/* A FULL record: FULL's body, and each entry of ALL_DATA (no stamp: FULL's
+ * and ALL_DATA's come after).  The reader returns 0 when it is malformed,
+ * also when its version is 0 (versions start at 1) or its data holds a NUL
+ * byte (session data is text); it leaves the stamp unknown (hash 0, major). */
 void sc_repl_full_record(sc_buf *b, const sc_sess_copy *s);
 int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s);
 
-/* FULL: an sc_sess_copy. */
+/* FULL: an sc_sess_copy, its stamp from s->flags and s->fork. */
 void sc_msg_full_encode(sc_buf *b, const sc_sess_copy *s);
 int sc_msg_full_decode(sc_rd *r, apr_pool_t *p, sc_sess_copy *s);
 
@@ -136,15 +158,26 @@ typedef struct {
     apr_int64_t max_inactive;
     const unsigned char *attrs;       /* [nset:4] ... [nrem:4] ... */
     apr_size_t attrs_len;
+    /* its stamp (0 when it came without one) */
+    apr_uint32_t flags;               /* SC_SF_* of the version it makes */
+    apr_uint64_t fork;
+    apr_uint64_t hash;                /* of the data it makes: 0 not known */
+    apr_uint64_t base_hash;           /* of the data it applies to: 0 not known */
+    int stamped;
 } sc_msg_delta;
 
 void sc_msg_delta_encode(sc_buf *b, const sc_msg_delta *m);
 int sc_msg_delta_decode(sc_rd *r, apr_pool_t *p, sc_msg_delta *m);
-/* Builds the DELTA of new_data against old_data (sc_msg_delta_encode);
- * returns 0 when no attribute changed (the message is built all the same). */
+/* Builds the DELTA of new_data against old_data (sc_msg_delta_encode), with
+ * an empty stamp; returns 0 when no attribute changed (the message is built
+ * all the same). */
 int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
                   apr_time_t last_access, apr_int64_t max_inactive,
                   const char *old_data, const char *new_data);
+/* Writes the stamp of the version a DELTA built by sc_repl_delta into b
+ * makes (as stored: sc_store_stamp) and the hash of the data it applies to
+ * (sc_store_hash of old_data), over its empty stamp. */
+void sc_repl_delta_stamp(sc_buf *b, const sc_stamp *made, apr_uint64_t base_hash);
 /* data with the delta's attributes applied; NULL if its attribute part is
  * malformed.  sc_repl_apply does the same from a reader at that part. */
 const char *sc_msg_delta_apply(apr_pool_t *p, const char *data, const sc_msg_delta *m);
@@ -194,6 +227,9 @@ typedef struct {
 
 void sc_msg_all_data_add(sc_buf *b, const sc_sess_copy *s);
 void sc_msg_all_data_encode(sc_buf *b, const sc_msg_all_data *m);
+/* ALL_DATA's stamps, once every entry is added and the list closed: those
+ * of the n sessions s, in the order added. */
+void sc_msg_all_data_stamps(sc_buf *b, const sc_sess_copy *s, apr_uint32_t n);
 int sc_msg_all_data_decode(sc_rd *r, apr_pool_t *p, sc_msg_all_data *m);
 
 /* COMPLETE */
@@ -225,6 +261,37 @@ int sc_msg_dead_add(sc_buf *b, const char *base, apr_size_t max);
 void sc_msg_dead_encode(sc_buf *b, const sc_msg_dead *m);
 int sc_msg_dead_decode(sc_rd *r, apr_pool_t *p, sc_msg_dead *m);
 
+/* DIGEST: a part of what a member holds, for anti-entropy.  A live entry
+ * names a session (its id) and the stamp of the version held; a dead one an
+ * id base with a tombstone and the seconds it has left. */
+#define SC_DIGEST_ANSWER 0x1u         /* the receiver answers with its own digest */
+#define SC_DIGEST_LAST   0x2u         /* the sender's last part */
+#define SC_DIGEST_LIVE   1
+#define SC_DIGEST_DEAD   2
+
+typedef struct {
+    int dead;
+    const char *id;                   /* live: the session's id; dead: its base */
+    sc_stamp stamp;                   /* live */
+    apr_uint32_t life_s;              /* dead */
+} sc_digest_entry;
+
+typedef struct {
+    unsigned flags;                   /* SC_DIGEST_* */
+    apr_uint32_t n;
+    sc_digest_entry *e;
+} sc_msg_digest;
+
+/* In parts, as the lists: open on an empty buffer, add entries (each returns
+ * 0, adding nothing, when the message would then be longer than max bytes;
+ * 0: no bound), close with the flags and the count. */
+void sc_msg_digest_open(sc_buf *b);
+int sc_msg_digest_add_live(sc_buf *b, const char *id, const sc_stamp *s, apr_size_t max);
+int sc_msg_digest_add_dead(sc_buf *b, const char *base, apr_uint32_t life_s, apr_size_t max);
+void sc_msg_digest_close(sc_buf *b, unsigned flags, apr_uint32_t n);
+void sc_msg_digest_encode(sc_buf *b, const sc_msg_digest *m);
+int sc_msg_digest_decode(sc_rd *r, apr_pool_t *p, sc_msg_digest *m);
+
 /* Any message of a known type. */
 typedef struct {
     unsigned type;                    /* SC_REPL_* */
@@ -239,6 +306,7 @@ typedef struct {
         sc_msg_get_session get_session;
         sc_msg_rebind rebind;
         sc_msg_dead dead;
+        sc_msg_digest digest;
     };
 } sc_msg;
 

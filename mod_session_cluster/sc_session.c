@@ -377,6 +377,38 @@ static void full_refused(request_rec *r, sc_store *st, apr_time_t now)
     }
 }
 
+/* Synchronous replication, and this member sees fewer than half of the
+ * members it knows (sc_store.h, "Versions and conflicts"): it may be the
+ * small side of a partition, where the others go on without it.  The change
+ * is not made (a removal still is: it cannot conflict), the client gets 503
+ * and why; a line at a rate limit (the first, then one every 10 s with the
+ * count since). */
+static void minority_refused(request_rec *r, sc_store *st, apr_time_t now)
+{
+    static apr_time_t logged;
+    static apr_uint64_t since;
+    apr_uint64_t n = __atomic_add_fetch(&st->hdr->minority_refused, 1, __ATOMIC_RELAXED);
+    const char *why = apr_psprintf(r->pool, "minority: this member sees %" APR_UINT64_T_FMT
+                                   " of the %" APR_UINT64_T_FMT " members it knows",
+                                   st->hdr->quorum_seen, st->hdr->quorum_known);
+    r->status = HTTP_SERVICE_UNAVAILABLE;
+    r->status_line = NULL;
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    apr_table_setn(r->err_headers_out, "Session-Cluster-Refused", why);
+    apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
+    since++;
+    if (now - logged >= apr_time_from_sec(10)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1426)
+                      "session change refused (%" APR_UINT64_T_FMT " since the last such "
+                      "line, %" APR_UINT64_T_FMT " in all): %s, and synchronous "
+                      "replication (channelSendOptions with acknowledgements) promises a "
+                      "change on every member; the session stays as it was (503)",
+                      since, n, why);
+        logged = now;
+        since = 0;
+    }
+}
+
 static apr_status_t sc_session_save(request_rec *r, session_rec *z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -423,6 +455,11 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
                       "maxSessionSize %u", strlen(data), ret->store->hdr->slot_data);
         ret->store->hdr->rejected_size++;
         return APR_EGENERAL;
+    }
+    if (ret->cfg->set->replication_acked
+        && __atomic_load_n(&ret->store->hdr->minority, __ATOMIC_ACQUIRE)) {
+        minority_refused(r, ret->store, now);
+        return OK;
     }
 
     if (!rq->id) {
@@ -480,8 +517,16 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             if (!rq->filtered) {
                 /* sent even when no attribute changed (a merge can make the
                  * write identical): the other members need every version */
+                sc_stamp made;
                 sc_repl_delta(&b, rq->id, base, version, now, max_inactive, rq->data,
                               data);
+                /* the version's stamp, and the data it applies to (a member
+                 * holding other data at that number does not apply it) */
+                if (sc_store_stamp(ret->store, rq->id, &made) == SC_STORE_OK
+                    && made.version == version) {
+                    sc_repl_delta_stamp(&b, &made, sc_store_hash(rq->data ? rq->data : "",
+                                        rq->data ? (apr_uint32_t)strlen(rq->data) : 0));
+                }
                 replicate(r, ret, &b, rq->id);
             }
             {

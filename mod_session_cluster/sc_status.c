@@ -235,6 +235,25 @@ static const counter_def session_fields[] = {
       "tombstones given up before their time (the table was full there)" },
     { "ReplicationTooLarge", STORE_C(repl_too_big), 1,
       "changes not replicated: larger than this member's Receiver maxMessageSize" },
+    { "Minority", STORE_C(minority), 0,
+      "1 while this member sees fewer than half of the members it knows (a partition's "
+      "small side): its writes give way to the majority's, synchronous ones are refused" },
+    { "QuorumSeen", STORE_C(quorum_seen), 0,
+      "members this one sees (alive or suspect, itself included), for Minority" },
+    { "QuorumKnown", STORE_C(quorum_known), 0,
+      "members it knows: itself and every member heard within 300 s that did not leave" },
+    { "MinorityRefused", STORE_C(minority_refused), 1,
+      "synchronous writes refused (503) while this member was in a minority" },
+    { "Conflicts", STORE_C(conflicts), 1,
+      "copies of a session here replaced by a concurrent version under the conflict rule "
+      "(a partition, or changes that crossed)" },
+    { "AntiEntropyRounds", STORE_C(ae_rounds), 1,
+      "digests of this member's sessions sent to another member (anti-entropy)" },
+    { "AntiEntropyAsked", STORE_C(ae_asked), 1,
+      "sessions asked for after another member's digest: missing here, or older under "
+      "the conflict rule" },
+    { "AntiEntropyRemoved", STORE_C(ae_removed), 1,
+      "sessions removed here by another member's tombstone in its digest" },
     { NULL, 0, 0, NULL }
 };
 

@@ -543,6 +543,10 @@ static sc_store_rc copy_out(sc_store *st, sc_sess *s, const char *id, apr_pool_t
     out->created = s->cur.created;
     out->last_access = s->cur.last_access;
     out->max_inactive = s->cur.max_inactive;
+    out->hash = s->cur.hash;
+    out->fork = s->cur.fork;
+    out->flags = s->cur.flags;
+    out->stamped = 0;
     out->data_len = len;
     *torn = chain_copy(st, head, len, out->data) != 0;
     return SC_STORE_OK;
@@ -754,10 +758,16 @@ static int evict_one(sc_store *st, const char *for_id, apr_uint32_t origin, apr_
 
 #define SC_EVICT_TRIES 3              /* evictions one new session may make */
 
+static void stamp_write(sc_store *st, sc_sess_rec *r, const sc_stamp *take, int replica,
+                        const sc_stamp *prev, const char *data, apr_uint32_t len);
+
+/* take: the stamp of a copy taken by the rule (sc_store_take), NULL for a
+ * request's write (stamped here) or an unstamped replica (force_version). */
 static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint32_t len,
                        apr_uint64_t base_version, apr_uint64_t force_version,
                        apr_time_t created, apr_time_t last_access, apr_int64_t max_inactive,
-                       apr_uint32_t origin, apr_uint64_t *new_version, apr_time_t *evicted_idle)
+                       apr_uint32_t origin, apr_uint64_t *new_version, apr_time_t *evicted_idle,
+                       const sc_stamp *take)
 {
     apr_int32_t i;
     sc_sess *s;
@@ -834,6 +844,7 @@ again:
         s->cur.origin = origin;
         s->cur.head = chain;
         s->cur.data_len = len;
+        stamp_write(st, &s->cur, take, force_version != 0, NULL, data, len);
         write_close(s);
         *new_version = s->cur.version;
         slot_unlock(s);
@@ -857,8 +868,23 @@ again:
         *new_version = s->cur.version;    /* an older or repeated replica */
         rc = SC_STORE_STALE;
     }
-    else {
+    else if (!force_version && base_version && (s->cur.flags & SC_SF_REPLACED)) {
+        /* the version read was replaced by a concurrent copy of the same
+         * number (sc_store_take): the writer merges onto it, once */
         write_open(s);
+        s->cur.flags &= ~SC_SF_REPLACED;
+        write_close(s);
+        *new_version = s->cur.version;
+        rc = SC_STORE_STALE;
+    }
+    else {
+        sc_stamp prev;
+        prev.version = s->cur.version;
+        prev.hash = s->cur.hash;
+        prev.fork = s->cur.fork;
+        prev.flags = s->cur.flags;
+        write_open(s);
+        stamp_write(st, &s->cur, take, force_version != 0, &prev, data, len);
         if (force_version && strcmp(s->cur.id, id) != 0) {
             /* a replica carries the id as its writer has it (re-bound) */
             set_id(s, id);
@@ -888,7 +914,7 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
                          apr_int64_t max_inactive, apr_uint64_t *new_version)
 {
     return put(st, id, data, len, base_version, force_version, created, last_access,
-               max_inactive, 0, new_version, NULL);
+               max_inactive, 0, new_version, NULL, NULL);
 }
 
 sc_store_rc sc_store_put_new(sc_store *st, const char *id, const char *data, apr_uint32_t len,
@@ -896,7 +922,7 @@ sc_store_rc sc_store_put_new(sc_store *st, const char *id, const char *data, apr
                              apr_uint64_t *new_version, apr_time_t *evicted_idle)
 {
     return put(st, id, data, len, 0, 0, now, now, max_inactive, origin, new_version,
-               evicted_idle);
+               evicted_idle, NULL);
 }
 
 /* Removes id, leaving its tombstone when tomb; only_probation: only while
@@ -1082,6 +1108,10 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
             c.created = s->cur.created;
             c.last_access = s->cur.last_access;
             c.max_inactive = s->cur.max_inactive;
+            c.hash = s->cur.hash;
+            c.fork = s->cur.fork;
+            c.flags = s->cur.flags;
+            c.stamped = 0;
             c.data_len = len;
             ok = chain_copy(st, s->cur.head, len, c.data) == 0;
         }
@@ -1115,4 +1145,371 @@ const char *sc_store_rc_text(sc_store_rc rc)
         return "the session was invalidated or expired (its id stays dead)";
     }
     return "?";
+}
+
+/* ---- versions and conflicts (sc_store.h) ---- */
+
+/* A 64-bit finalizer (splitmix64's): every bit of x moves every bit out. */
+static apr_uint64_t mix64(apr_uint64_t x)
+{
+    x ^= x >> 30;
+    x *= APR_UINT64_C(0xbf58476d1ce4e5b9);
+    x ^= x >> 27;
+    x *= APR_UINT64_C(0x94d049bb133111eb);
+    return x ^ (x >> 31);
+}
+
+apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len)
+{
+    /* the pairs of "k=v&k2=v2" in any order: a member that applied a delta
+     * may hold them in another order than the writer (a key removed and set
+     * again in one request), with the same attributes */
+    apr_uint64_t sum = 0, n = 0, h = 0;
+    apr_uint32_t i;
+    int open = 0;
+    for (i = 0; i <= len; i++) {
+        if (i == len || data[i] == '&') {
+            if (open) {
+                sum += mix64(h);
+                n++;
+            }
+            open = 0;
+            continue;
+        }
+        if (!open) {
+            h = APR_UINT64_C(14695981039346656037);
+            open = 1;
+        }
+        h = (h ^ (unsigned char)data[i]) * APR_UINT64_C(1099511628211);
+    }
+    h = mix64(sum ^ mix64(n));
+    return h ? h : 1;                 /* 0 says "not known" in a message */
+}
+
+/* A copy's rank under the rule: the version for one written with a
+ * majority, the version it branched from for a minority's. */
+static apr_uint64_t stamp_rank(const sc_stamp *s)
+{
+    return (s->flags & SC_SF_MINOR) ? s->fork : s->version;
+}
+
+int sc_stamp_cmp(const sc_stamp *a, const sc_stamp *b)
+{
+    apr_uint64_t ra = stamp_rank(a), rb = stamp_rank(b);
+    unsigned ma = (a->flags & SC_SF_MINOR) != 0, mb = (b->flags & SC_SF_MINOR) != 0;
+    if (a->version == b->version && a->hash == b->hash) {
+        return 0;
+    }
+    if (ra != rb) {
+        return ra > rb ? 1 : -1;
+    }
+    if (ma != mb) {
+        /* a minority's copy branched from the majority's version of that
+         * number: it comes after it */
+        return ma > mb ? 1 : -1;
+    }
+    if (a->version != b->version) {
+        return a->version > b->version ? 1 : -1;
+    }
+    return a->hash > b->hash ? 1 : -1;
+}
+
+void sc_stamp_norm(sc_stamp *s)
+{
+    s->flags &= SC_SF_WIRE;
+    if (!(s->flags & SC_SF_MINOR)) {
+        s->flags = 0;
+        s->fork = 0;
+    }
+    else if (s->fork >= s->version) {
+        s->fork = s->version ? s->version - 1 : 0;
+    }
+}
+
+int sc_stamp_conflict(const sc_stamp *winner, const sc_stamp *loser)
+{
+    int wm = (winner->flags & SC_SF_MINOR) != 0, lm = (loser->flags & SC_SF_MINOR) != 0;
+    if (!wm && !lm) {
+        /* the same number, other data: two writes on one version */
+        return loser->version == winner->version;
+    }
+    if (wm && !lm) {
+        return loser->version > winner->fork;        /* not before the branch */
+    }
+    if (!wm) {
+        /* a minority's writes that no member outside it took, or not
+         * before the majority's copy */
+        return !(loser->flags & SC_SF_SETTLED) || loser->version >= winner->version;
+    }
+    if (loser->fork == winner->fork) {
+        return loser->version == winner->version;
+    }
+    return loser->version > winner->fork;
+}
+
+/* The stamp a write gives the version it makes, under the slot's lock and
+ * inside its write: take's (a copy taken by the rule); none for an unstamped
+ * replica (written with a majority); for a request's write, minor on a
+ * minority's branch not settled yet (its fork kept), minor when this member
+ * is in a minority (branching from the version written over), else none.
+ * prev: the version written over (NULL: a new session). */
+static void stamp_write(sc_store *st, sc_sess_rec *r, const sc_stamp *take, int replica,
+                        const sc_stamp *prev, const char *data, apr_uint32_t len)
+{
+    r->hash = take && take->hash ? take->hash : sc_store_hash(data, len);
+    if (take) {
+        r->flags = take->flags;
+        r->fork = take->fork;
+    }
+    else if (replica) {
+        r->flags = 0;
+        r->fork = 0;
+    }
+    else if (prev && (prev->flags & SC_SF_MINOR) && !(prev->flags & SC_SF_SETTLED)) {
+        r->flags = SC_SF_MINOR;
+        r->fork = prev->fork;
+    }
+    else if (__atomic_load_n(&st->hdr->minority, __ATOMIC_RELAXED)) {
+        r->flags = SC_SF_MINOR;
+        r->fork = prev ? prev->version : 0;
+    }
+    else {
+        r->flags = 0;
+        r->fork = 0;
+    }
+}
+
+static void stamp_of(const sc_sess_rec *r, sc_stamp *out)
+{
+    out->version = r->version;
+    out->hash = r->hash;
+    out->fork = r->fork;
+    out->flags = r->flags;
+}
+
+sc_store_rc sc_store_stamp(sc_store *st, const char *id, sc_stamp *out)
+{
+    apr_int32_t i;
+    sc_sess *s;
+    sc_store_rc rc = SC_STORE_NOTFOUND;
+    if (strlen(id) >= SC_SID_MAX || (i = index_find(st, id, NULL)) < 0) {
+        return SC_STORE_NOTFOUND;
+    }
+    s = slot(st, i);
+    slot_lock(st, s);
+    if (s->cur.used && sc_store_same(s->cur.id, id)) {
+        stamp_of(&s->cur, out);
+        rc = SC_STORE_OK;
+    }
+    slot_unlock(s);
+    return rc;
+}
+
+sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int settle,
+                         int *conflict, sc_store_rc *rc)
+{
+    sc_stamp in, here;
+    apr_uint32_t chain, old_chain;
+    apr_int32_t i;
+    sc_sess *s;
+    int tries;
+
+    if (conflict) {
+        *conflict = 0;
+    }
+    *rc = SC_STORE_OK;
+    in.version = c->version;
+    in.hash = c->hash ? c->hash : sc_store_hash(c->data, c->data_len);
+    in.flags = c->flags;
+    in.fork = c->fork;
+    sc_stamp_norm(&in);
+    if ((in.flags & SC_SF_MINOR) && settle) {
+        in.flags |= SC_SF_SETTLED;
+    }
+    if (c->data_len > st->hdr->slot_data || strlen(c->id) >= SC_SID_MAX) {
+        __atomic_add_fetch(&st->hdr->rejected_size, 1, __ATOMIC_RELAXED);
+        *rc = SC_STORE_TOOBIG;
+        return SC_TAKE_REFUSED;
+    }
+    for (tries = 0; tries < 3; tries++) {
+        i = index_find(st, c->id, NULL);
+        if (i < 0) {
+            apr_uint64_t v;
+            /* new here: created with its stamp (a tombstone refuses it, a
+             * full store makes room as for any new session) */
+            *rc = put(st, c->id, c->data, c->data_len, 0, c->version, c->created,
+                      c->last_access, c->max_inactive, 0, &v, NULL, &in);
+            if (*rc == SC_STORE_OK) {
+                return SC_TAKE_STORED;
+            }
+            if (*rc == SC_STORE_STALE) {
+                continue;             /* made meanwhile: compare with it */
+            }
+            return SC_TAKE_REFUSED;
+        }
+        if (chain_new(st, c->data, c->data_len, &chain) != 0) {
+            __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
+            *rc = SC_STORE_FULL;
+            return SC_TAKE_REFUSED;
+        }
+        s = slot(st, i);
+        slot_lock(st, s);
+        if (!s->cur.used || !sc_store_same(s->cur.id, c->id)) {
+            slot_unlock(s);
+            chain_free(st, chain);
+            continue;                 /* removed meanwhile */
+        }
+        stamp_of(&s->cur, &here);
+        if (descends && (in.flags & SC_SF_MINOR) && in.fork < stamp_rank(&here)) {
+            /* a minority's change made on the version here: its branch
+             * starts there, and it ranks so (never below the copy it was
+             * made on) */
+            in.fork = stamp_rank(&here);
+        }
+        if (!descends) {
+            int cmp = sc_stamp_cmp(&in, &here);
+            if (cmp <= 0) {
+                if (!cmp && (here.flags & SC_SF_MINOR) && !(here.flags & SC_SF_SETTLED)
+                    && (!(in.flags & SC_SF_MINOR) || (in.flags & SC_SF_SETTLED))) {
+                    /* the same version, taken outside a minority: settled */
+                    write_open(s);
+                    s->cur.flags |= SC_SF_SETTLED;
+                    write_close(s);
+                }
+                slot_unlock(s);
+                chain_free(st, chain);
+                return !cmp ? SC_TAKE_SAME
+                       : sc_stamp_conflict(&here, &in) ? SC_TAKE_CONCURRENT : SC_TAKE_LOST;
+            }
+            if (sc_stamp_conflict(&in, &here)) {
+                __atomic_add_fetch(&st->hdr->conflicts, 1, __ATOMIC_RELAXED);
+                if (conflict) {
+                    *conflict = 1;
+                }
+            }
+        }
+        write_open(s);
+        if (strcmp(s->cur.id, c->id) != 0) {
+            set_id(s, c->id);         /* as its writer has it (re-bound) */
+        }
+        s->cur.version = in.version;
+        s->cur.hash = in.hash;
+        s->cur.fork = in.fork;
+        /* a request that read the number replaced merges onto this copy */
+        s->cur.flags = in.flags | (in.version == here.version ? SC_SF_REPLACED : 0);
+        if (c->last_access > s->cur.last_access) {
+            s->cur.last_access = c->last_access;
+        }
+        s->cur.max_inactive = c->max_inactive;
+        old_chain = s->cur.head;
+        s->cur.head = chain;
+        s->cur.data_len = c->data_len;
+        write_close(s);
+        slot_unlock(s);
+        chain_free(st, old_chain);
+        __atomic_add_fetch(&st->hdr->updated, 1, __ATOMIC_RELAXED);
+        return SC_TAKE_STORED;
+    }
+    *rc = SC_STORE_STALE;
+    return SC_TAKE_REFUSED;
+}
+
+apr_uint32_t sc_store_each_stamp(sc_store *st, apr_uint32_t start, apr_uint32_t max,
+                                 int (*fn)(void *ctx, const char *id, const sc_stamp *s),
+                                 void *ctx)
+{
+    apr_uint32_t k, seen = 0, top = st->hdr->slot_hwm;
+    for (k = start; k < top && seen < max; k++) {
+        sc_sess *s = slot(st, (apr_int32_t)k);
+        char id[SC_SID_MAX];
+        sc_stamp stamp;
+        int ok = 0;
+        if (!__atomic_load_n(&s->cur.used, __ATOMIC_RELAXED)) {
+            continue;
+        }
+        slot_lock(st, s);
+        if (s->cur.used) {
+            memcpy(id, s->cur.id, SC_SID_MAX);
+            id[SC_SID_MAX - 1] = '\0';
+            stamp_of(&s->cur, &stamp);
+            ok = id[0] != '\0';
+        }
+        slot_unlock(s);
+        if (ok) {
+            seen++;
+            if (!fn(ctx, id, &stamp)) {
+                return k + 1;
+            }
+        }
+    }
+    return k < top ? k : st->hdr->capacity;
+}
+
+void sc_store_each_tomb_life(sc_store *st, apr_pool_t *p,
+                             int (*fn)(void *ctx, const char *base, apr_uint32_t life_s),
+                             void *ctx)
+{
+    apr_array_header_t *ids = apr_array_make(p, 64, sizeof(const char *));
+    apr_array_header_t *lives = apr_array_make(p, 64, sizeof(apr_uint32_t));
+    apr_time_t now = apr_time_now();
+    apr_uint32_t k;
+    int i;
+    lock_take(&st->hdr->index_lock);
+    for (k = 0; k < st->hdr->tomb_size; k++) {
+        sc_tomb *t = &st->tombs[k];
+        if (t->until > now && t->len < SC_TOMB_BASE) {
+            apr_time_t left = apr_time_sec(t->until - now);
+            APR_ARRAY_PUSH(ids, const char *) = apr_pstrmemdup(p, t->base, t->len);
+            APR_ARRAY_PUSH(lives, apr_uint32_t) = left < 1 ? 1
+                                                  : left > SC_TOMB_MAX_S ? SC_TOMB_MAX_S
+                                                  : (apr_uint32_t)left;
+        }
+    }
+    lock_give(&st->hdr->index_lock);
+    for (i = 0; i < ids->nelts; i++) {
+        if (!fn(ctx, APR_ARRAY_IDX(ids, i, const char *), APR_ARRAY_IDX(lives, i, apr_uint32_t))) {
+            return;
+        }
+    }
+}
+
+sc_store_rc sc_store_bury(sc_store *st, const char *id, apr_uint32_t life_s)
+{
+    sc_store_rc rc;
+    if (base_len(id) >= SC_TOMB_BASE) {
+        return SC_STORE_NOTFOUND;
+    }
+    /* the session first, without a tombstone of its own life: the one it
+     * had there follows (a write in between finds no session to update, and
+     * a replica comes only from this engine) */
+    rc = remove_id(st, id, 0, 0);
+    lock_take(&st->hdr->index_lock);
+    tomb_set(st, id, tomb_life(life_s));
+    lock_give(&st->hdr->index_lock);
+    return rc == SC_STORE_OK ? SC_STORE_OK : SC_STORE_NOTFOUND;
+}
+
+int sc_store_settle(sc_store *st, const char *id, const sc_stamp *there)
+{
+    apr_int32_t i;
+    sc_sess *s;
+    int done = 0;
+    if ((there->flags & SC_SF_MINOR) && !(there->flags & SC_SF_SETTLED)) {
+        return 0;
+    }
+    if (strlen(id) >= SC_SID_MAX || (i = index_find(st, id, NULL)) < 0) {
+        return 0;
+    }
+    s = slot(st, i);
+    slot_lock(st, s);
+    if (s->cur.used && sc_store_same(s->cur.id, id) && s->cur.version == there->version
+        && s->cur.hash == there->hash && (s->cur.flags & SC_SF_MINOR)
+        && !(s->cur.flags & SC_SF_SETTLED)) {
+        write_open(s);
+        s->cur.flags |= SC_SF_SETTLED;
+        write_close(s);
+        done = 1;
+    }
+    slot_unlock(s);
+    return done;
 }

@@ -80,6 +80,32 @@
  * (TombstonesEvicted).  Updating a session needs it in the store: a save based
  * on a version read before the session was removed finds it gone
  * (SC_STORE_NOTFOUND) whatever the tombstone's age, and never creates it.
+ * A tombstone beats every copy of its session, whatever its version: ids are
+ * random, so a removed session never comes back (anti-entropy, sc_manager.c,
+ * carries tombstones with their remaining life to members that missed them).
+ *
+ * Versions and conflicts.  Every version of a session carries a stamp
+ * (sc_stamp): its number, a hash of its data (sc_store_hash: members holding
+ * the same content at the same number agree without comparing data), and
+ * whether it was written in a minority.  A member that sees fewer than half
+ * of the members it knows says so in the header (minority, set by the
+ * engine); a write there is stamped SC_SF_MINOR with the number of the
+ * version it branched from (fork), and so is every write on such a version
+ * until a member outside any minority has taken it (SC_SF_SETTLED).  When two
+ * members hold different copies (a partition healed, deltas that crossed),
+ * one rule, which every member computes alike, picks the copy that stays
+ * (sc_stamp_cmp): the higher of (rank, minor, version, hash), where rank is
+ * the version for a copy written with a majority and the fork for a minority
+ * copy.  So a majority's change made after a minority branched off beats the
+ * minority's, however many writes the minority made; a minority's change to
+ * a session the majority left alone (its version at most the fork) is kept;
+ * between copies of one side the higher version wins, and at the same
+ * version with different data the higher hash.  A copy replaced by a
+ * concurrent one counts as a conflict (Conflicts) unless it was an ancestor
+ * of the winner (sc_stamp_conflict).  A replaced version is marked
+ * (SC_SF_REPLACED): a request that read the copy before and saves over its
+ * number merges onto the winner (SC_STORE_STALE once) instead of writing
+ * over it.
  */
 #ifndef SC_STORE_H
 #define SC_STORE_H
@@ -98,7 +124,7 @@
  * block, a tombstone, the order of the parts; and SC_RETAINED_LAYOUT with
  * it); a test builds a variant with another one. */
 #ifndef SC_STORE_VERSION
-#define SC_STORE_VERSION 2
+#define SC_STORE_VERSION 3
 #endif
 
 #define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
@@ -127,6 +153,10 @@ typedef struct {
     apr_time_t created;
     apr_time_t last_access;
     apr_int64_t max_inactive;       /* seconds; <= 0: never */
+    apr_uint32_t flags;             /* SC_SF_* of this version */
+    apr_uint32_t pad2;
+    apr_uint64_t hash;              /* of the data (sc_store_hash) */
+    apr_uint64_t fork;              /* SC_SF_MINOR: the version it branched from */
     char id[SC_SID_MAX];
 } sc_sess_rec;
 
@@ -183,6 +213,18 @@ typedef struct {
     apr_uint64_t probation_expired; /* ... that idled out (in 'expired' too) */
     apr_time_t evict_logged;        /* the last line about an eviction (rate limit) */
     apr_time_t full_logged;         /* ... about a refusal, the store full */
+    /* versions and conflicts (above); the engine writes these */
+    volatile apr_uint64_t minority; /* this member sees fewer than half of the
+                                     * members it knows: writes stamped minor,
+                                     * synchronous ones refused */
+    apr_uint64_t quorum_seen;       /* members seen (this one included) ... */
+    apr_uint64_t quorum_known;      /* ... of those it knows */
+    apr_time_t minority_since;      /* 0: not in a minority */
+    apr_uint64_t conflicts;         /* copies replaced by a concurrent one */
+    apr_uint64_t minority_refused;  /* synchronous writes refused in a minority */
+    apr_uint64_t ae_rounds;         /* anti-entropy exchanges started */
+    apr_uint64_t ae_asked;          /* sessions asked for by them (missing or older here) */
+    apr_uint64_t ae_removed;        /* sessions removed by a tombstone they brought */
 } sc_store_hdr;
 
 typedef struct {
@@ -203,7 +245,24 @@ typedef struct {
     apr_int64_t max_inactive;
     apr_uint32_t data_len;
     char *data;                     /* data_len bytes + NUL */
+    /* the version's stamp (sc_stamp): hash and, SC_SF_MINOR, fork */
+    apr_uint64_t hash;
+    apr_uint64_t fork;
+    apr_uint32_t flags;
+    int stamped;                    /* a message carried the stamp (sc_repl.h) */
 } sc_sess_copy;
+
+/* A version's stamp (Versions and conflicts, above). */
+#define SC_SF_MINOR    0x1u          /* written in a minority, or on such a version */
+#define SC_SF_SETTLED  0x2u          /* ... and taken by a member outside any minority */
+#define SC_SF_WIRE     0x3u          /* the flags that travel */
+#define SC_SF_REPLACED 0x4u          /* here only: replaced by a concurrent copy */
+typedef struct {
+    apr_uint64_t version;
+    apr_uint64_t hash;
+    apr_uint64_t fork;
+    apr_uint32_t flags;
+} sc_stamp;
 
 typedef enum {
     SC_STORE_OK = 0,
@@ -299,5 +358,65 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
                                 int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
                                 void *ctx, int clear_touched);
 const char *sc_store_rc_text(sc_store_rc rc);
+
+/* ---- versions and conflicts (above) ---- */
+
+/* The hash of a session's data, the same on every member: of its pairs
+ * ("k=v", between '&'), whatever their order (FNV-1a of each, mixed and
+ * added); never 0. */
+apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len);
+/* The rule: > 0 when a's copy stays over b's, < 0 when b's does, 0 when they
+ * are the same version (number and hash). */
+int sc_stamp_cmp(const sc_stamp *a, const sc_stamp *b);
+/* Was 'loser', replaced by 'winner' under the rule, a concurrent change (a
+ * conflict) rather than an ancestor of it? */
+int sc_stamp_conflict(const sc_stamp *winner, const sc_stamp *loser);
+/* A stamp as it came from another member, made what this member stores:
+ * only the flags that travel, a fork only with SC_SF_MINOR, and below the
+ * version (a branch starts before its first write). */
+void sc_stamp_norm(sc_stamp *s);
+/* The stamp of the version held of id (OK), or NOTFOUND. */
+sc_store_rc sc_store_stamp(sc_store *st, const char *id, sc_stamp *out);
+
+/* How a copy from another member is taken (sc_store_take). */
+typedef enum {
+    SC_TAKE_STORED = 0,               /* stored: it was new here, or it won */
+    SC_TAKE_SAME,                     /* this member has that version already */
+    SC_TAKE_LOST,                     /* the copy here stays: the copy is older */
+    SC_TAKE_CONCURRENT,               /* the copy here stays over a concurrent one */
+    SC_TAKE_REFUSED                   /* not stored: *rc says why (DEAD, FULL, TOOBIG) */
+} sc_take_rc;
+
+/* Takes a copy of a session from another member (its stamp in s: version,
+ * hash (0: computed here), flags, fork) by the rule: stored when this member
+ * has no copy (and no tombstone), or when the copy wins over the one here;
+ * descends: the copy was made on the version held here (a delta on it), so
+ * it is stored whatever the rule says of the two.  settle: this member is
+ * outside any minority, so a minority copy it stores is settled.  An equal
+ * version that is settled, or written with a majority, settles the one here.
+ * *conflict: the copy here was replaced by a concurrent one (counted in the
+ * header's conflicts), or NULL. */
+sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *s, int descends, int settle,
+                         int *conflict, sc_store_rc *rc);
+/* Calls fn with the id and stamp of every session from slot 'start', for at
+ * most 'max' sessions, without their data; returns the slot to continue from
+ * (capacity when done).  fn returns 0 to stop. */
+apr_uint32_t sc_store_each_stamp(sc_store *st, apr_uint32_t start, apr_uint32_t max,
+                                 int (*fn)(void *ctx, const char *id, const sc_stamp *s),
+                                 void *ctx);
+/* Calls fn with every live tombstone's id base and the seconds it has left
+ * (at least 1); as sc_store_each_tomb. */
+void sc_store_each_tomb_life(sc_store *st, apr_pool_t *p,
+                             int (*fn)(void *ctx, const char *base, apr_uint32_t life_s),
+                             void *ctx);
+/* A tombstone from another member, with the life it has left there: the
+ * session (if held) is removed (OK), and the id stays dead for life_s
+ * seconds (bounded by SC_TOMB_MIN_S and SC_TOMB_MAX_S) unless its tombstone
+ * here lives longer already (NOTFOUND when no session was held). */
+sc_store_rc sc_store_bury(sc_store *st, const char *id, apr_uint32_t life_s);
+/* Another member holds the version of id held here (number and hash), and
+ * it was written with a majority or is settled: a minority version here is
+ * settled too.  1 if it was. */
+int sc_store_settle(sc_store *st, const char *id, const sc_stamp *there);
 
 #endif /* SC_STORE_H */

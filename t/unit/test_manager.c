@@ -381,6 +381,10 @@ static void read_blocks(const sc_conn *c, apr_hash_t *seen, int *blocks, int *co
                          apr_psprintf(mp, "%" APR_UINT64_T_FMT " %s", s.version, s.data));
             (*total)++;
         }
+        /* then the sessions' stamps */
+        if (sc_rd_u8(&r) != SC_STAMP_TAG || !sc_rd_bytes(&r, (apr_size_t)n * 9)) {
+            counts[0] = -1;
+        }
         if (r.left || r.bad) {
             counts[0] = -1;
         }

@@ -70,7 +70,12 @@ static const char *apply(const sc_buf *m, const char *data, apr_uint64_t *base,
     sc_rd_u64(&r);
     sc_rd_u64(&r);
     out = sc_repl_apply(p, data, &r);
-    return out && !r.bad && r.left == 0 ? out : NULL;
+    /* after the attribute part: nothing (a member without stamps), or the
+     * stamp whole */
+    if (r.left && (r.left != SC_DELTA_STAMP_LEN || r.p[0] != SC_STAMP_TAG)) {
+        return NULL;
+    }
+    return out && !r.bad ? out : NULL;
 }
 
 static sc_buf delta(apr_uint64_t base, apr_uint64_t version, const char *old_data,
@@ -115,7 +120,23 @@ static void layout(void)
     kl = sc_rd_u32(&r);
     k = sc_rd_bytes(&r, kl);
     ok(k && kl == 1 && k[0] == 'c', "c");
+    is(sc_rd_u8(&r), SC_STAMP_TAG, "then the stamp's tag");
+    is(sc_rd_u8(&r), 0, "an empty stamp: flags");
+    is(sc_rd_u64(&r), 0, "fork");
+    is(sc_rd_u64(&r), 0, "hash (not known)");
+    is(sc_rd_u64(&r), 0, "base hash (not known)");
     ok(!r.bad && r.left == 0, "nothing else");
+    {
+        sc_stamp st = { 7, 0x1234, 5, SC_SF_MINOR };
+        sc_msg_delta d;
+        sc_repl_delta_stamp(&m, &st, 0x5678);
+        sc_rd_init(&r, m.buf, m.len);
+        ok(sc_msg_delta_decode(&r, p, &d) && d.stamped && d.flags == SC_SF_MINOR
+           && d.fork == 5 && d.hash == 0x1234 && d.base_hash == 0x5678 && r.left == 0,
+           "sc_repl_delta_stamp writes the stamp, read back by the decoder");
+        ok(d.attrs_len == m.len - (1 + 1 + strlen(ID) + 32) - SC_DELTA_STAMP_LEN,
+           "the attribute part ends before it");
+    }
 }
 
 static void apply_chain(void)
@@ -165,11 +186,23 @@ static void malformed(void)
     note("malformed messages");
     for (cut = 0; cut < (int)m.len; cut++) {
         sc_buf t = m;
+        sc_rd r;
+        sc_msg_delta d;
+        if (cut == (int)(m.len - SC_DELTA_STAMP_LEN)) {
+            /* without its stamp: a DELTA of a member that has none */
+            t.len = (apr_size_t)cut;
+            ok(apply(&t, "a=1&b=2", &base, &version) != NULL,
+               "a DELTA without its stamp applies (as from a member without stamps)");
+            continue;
+        }
         t.len = (apr_size_t)cut;
         cuts++;
-        refused += apply(&t, "a=1&b=2", &base, &version) == NULL;
+        sc_rd_init(&r, t.buf, t.len);
+        refused += apply(&t, "a=1&b=2", &base, &version) == NULL
+                   || (cut > (int)(m.len - SC_DELTA_STAMP_LEN) && !sc_msg_delta_decode(&r, p, &d));
     }
-    is(refused, cuts, "a DELTA cut anywhere is refused (%d cuts)", cuts);
+    is(refused, cuts, "a DELTA cut anywhere else is refused (%d cuts; in its stamp, by the "
+       "decoder)", cuts);
     {
         /* an attribute value holding '&' is not mod_session's escaped form */
         sc_buf b;
