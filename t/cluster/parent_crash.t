@@ -148,7 +148,7 @@ sub scenario {
         my $p = status_of($c, $V);
         if ($p) {
             ok(num($p, 'EnginePid') == 0 && ($p->{EngineState} // '') eq 'not running',
-               "$part 3. $V's orphaned children still answer, and its page shows no engine")
+               "$part 3. ${V}'s orphaned children still answer, and its page shows no engine")
                 or diag(sess_line($p) . ' EnginePid=' . ($p->{EnginePid} // '?'));
         }
         else {
