@@ -845,8 +845,10 @@ static void ae_send(sc_engine *e)
         }
         if (!c) {
             sc_tr_connect(e, r->to);
-            pp = &r->next;
-            continue;
+            if (!(c = r->to->out)) {
+                pp = &r->next;
+                continue;
+            }
         }
         while (r->phase == 0 && c->state == SC_CS_OPEN && parts < SC_AE_PARTS_PER_TURN
                && c->wlen - c->woff < SC_TRANSFER_HIGH_WATER) {

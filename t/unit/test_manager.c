@@ -6,14 +6,25 @@
  * up (the session asked for with GET_SESSION, the sender refused), REMOVE,
  * and the state transfer both ways (GET_ALL answered with ALL_DATA blocks of
  * sendAllSessionsSize, the tombstones and COMPLETE; ALL_DATA and COMPLETE
- * making a starting member ready).  Links sc_manager.c, sc_channel.c (its
- * ACKs) and the layers below (fixture.c replaces the transport).
+ * making a starting member ready); the conflict rule between versions
+ * (sc_stamp_cmp) and what the DeltaManager does with concurrent copies (the
+ * one the rule puts below refused and the other sent back, a minority's copy
+ * on a version it branched from taken and settled, Conflicts counted, a
+ * DELTA on other data at its base refused); a minority (members dead: its
+ * writes marked, the store says so); anti-entropy (a member seen again gets
+ * a digest asking for its own; a digest read: what is missing or below it
+ * asked for, what it has a tombstone for removed and dead, a removed session
+ * asked for answered with its tombstone; this member's digest, all its
+ * sessions and tombstones, in parts within maxMessageSize).  Links
+ * sc_manager.c, sc_channel.c (its ACKs) and the layers below (fixture.c
+ * replaces the transport).
  */
 #include "unit.h"
 #include "fixture.h"
 #include "sc_manager.h"
 #include "sc_channel.h"
 #include "sc_repl.h"
+#include "sc_membership.h"
 
 #define ID_A 0xa1
 #define ID_B 0xb2
@@ -544,6 +555,408 @@ static void transfer_in(void)
     is(ut_count_repl(SC_REPL_GET_ALL, NULL), 0, "a ready member asks for nothing more");
 }
 
+/* ---- versions, conflicts, anti-entropy ---- */
+
+static sc_stamp stamp(apr_uint64_t v, apr_uint64_t h, apr_uint32_t flags, apr_uint64_t fork)
+{
+    sc_stamp s;
+    s.version = v;
+    s.hash = h;
+    s.flags = flags;
+    s.fork = fork;
+    return s;
+}
+
+static void conflict_rule(void)
+{
+    sc_stamp maj6 = stamp(6, 11, 0, 0), maj7 = stamp(7, 12, 0, 0), maj5 = stamp(5, 10, 0, 0);
+    sc_stamp min9 = stamp(9, 13, SC_SF_MINOR, 5), min9b = stamp(9, 14, SC_SF_MINOR, 5);
+    sc_stamp min8f6 = stamp(8, 15, SC_SF_MINOR, 6), same6 = stamp(6, 11, SC_SF_MINOR, 4);
+    sc_stamp maj6b = stamp(6, 99, 0, 0);
+
+    note("the conflict rule (sc_stamp_cmp)");
+    ok(sc_stamp_cmp(&maj7, &maj6) > 0 && sc_stamp_cmp(&maj6, &maj7) < 0,
+       "with a majority, the higher version stays");
+    ok(sc_stamp_cmp(&maj6, &min9) > 0 && sc_stamp_cmp(&min9, &maj6) < 0,
+       "a majority's version after the minority branched (6 > 5) stays over the minority's, "
+       "whatever its number (9)");
+    ok(sc_stamp_cmp(&min9, &maj5) > 0,
+       "a minority's change on a session the majority left at the version it branched from "
+       "stays");
+    ok(sc_stamp_cmp(&min8f6, &maj6) > 0, "... also branched from the majority's latest (6)");
+    ok(sc_stamp_cmp(&maj6b, &maj6) > 0 && sc_stamp_cmp(&maj6, &maj6b) < 0,
+       "the same number, other data: the higher hash stays, the same either way round");
+    ok(sc_stamp_cmp(&min9b, &min9) > 0, "... between a minority's copies too");
+    is(sc_stamp_cmp(&same6, &maj6), 0, "the same number and hash: the same version");
+    ok(sc_stamp_conflict(&maj6, &min9), "a minority's copy replaced by the majority's: a conflict");
+    ok(!sc_stamp_conflict(&min9, &maj5), "the majority's version it branched from: no conflict");
+    ok(sc_stamp_conflict(&maj6b, &maj6), "two writes on one number: a conflict");
+    ok(!sc_stamp_conflict(&maj7, &maj6), "an older version: no conflict");
+    {
+        /* every member orders any three copies the same way (no cycle) */
+        sc_stamp all[] = { maj5, maj6, maj7, min9, min9b, min8f6, maj6b,
+                           stamp(8, 1, SC_SF_MINOR, 7), stamp(9, 2, SC_SF_MINOR, 3) };
+        int n = (int)(sizeof(all) / sizeof(all[0])), i, j, k, bad = 0;
+        for (i = 0; i < n; i++) {
+            for (j = 0; j < n; j++) {
+                for (k = 0; k < n; k++) {
+                    if (sc_stamp_cmp(&all[i], &all[j]) > 0 && sc_stamp_cmp(&all[j], &all[k]) > 0
+                        && sc_stamp_cmp(&all[i], &all[k]) <= 0) {
+                        bad++;
+                    }
+                }
+            }
+        }
+        is(bad, 0, "the rule is transitive over %d copies", n);
+    }
+}
+
+/* A FULL with a stamp. */
+static sc_buf full_stamped(const char *id, apr_uint64_t version, const char *data,
+                           apr_uint32_t flags, apr_uint64_t fork)
+{
+    sc_buf b;
+    sc_sess_copy s;
+    memset(&s, 0, sizeof(s));
+    apr_cpystrn(s.id, id, sizeof(s.id));
+    s.version = version;
+    s.created = s.last_access = apr_time_now() - apr_time_from_sec(10);
+    s.max_inactive = 1800;
+    s.data = (char *)data;
+    s.data_len = (apr_uint32_t)strlen(data);
+    s.flags = flags;
+    s.fork = fork;
+    sc_buf_init(&b, mp, 256);
+    sc_msg_full_encode(&b, &s);
+    return b;
+}
+
+static sc_stamp stamp_of(sc_engine *e, const char *id)
+{
+    sc_stamp s;
+    memset(&s, 0, sizeof(s));
+    sc_store_stamp(e->store, id, &s);
+    return s;
+}
+
+static void conflicts(void)
+{
+    world w = setup(SC_MS_READY);
+    const char *id = sid(300), *id2 = sid(301);
+    sc_buf m;
+    apr_uint64_t s;
+    answer a;
+    const ut_frame *f;
+
+    note("concurrent copies");
+    m = full_msg(id, 6, "count=6");
+    deliver(w.e, w.in_b, &m, 0);
+    ut_reset_frames();
+    m = full_stamped(id, 9, "count=9", SC_SF_MINOR, 5);
+    s = deliver(w.e, w.in_c, &m, 1);
+    is_str(data_of(w.e, id), "count=6", "a minority's copy branched before the version here (6) "
+           "is not taken, however high its number (9)");
+    a = answer_of(s);
+    ok(a.fails == 1 && a.acks == 0, "refused (FAIL_ACK): not in effect here");
+    like(a.reason, "conflict", "saying why");
+    f = ut_last_repl(SC_REPL_FULL, w.in_c);
+    ok(f != NULL, "and the copy here is sent back to its sender");
+    if (f) {
+        sc_rd r;
+        sc_sess_copy c;
+        sc_rd_init(&r, f->payload, f->len);
+        ok(sc_msg_full_decode(&r, mp, &c) && c.version == 6 && !strcmp(c.data, "count=6")
+           && c.stamped && c.flags == 0, "version 6, as stored, with its stamp");
+    }
+    is(w.e->store->hdr->conflicts, 0, "no conflict counted here: the copy here stayed");
+
+    m = full_stamped(id2, 3, "a=1", 0, 0);
+    deliver(w.e, w.in_b, &m, 0);
+    m = full_stamped(id2, 5, "a=1&b=2", SC_SF_MINOR, 3);
+    s = deliver(w.e, w.in_c, &m, 1);
+    is(version_of(w.e, id2), 5, "a minority's copy branched from the version here is taken");
+    ok(answer_of(s).acks == 1, "and acknowledged");
+    ok(stamp_of(w.e, id2).flags == (SC_SF_MINOR | SC_SF_SETTLED) && stamp_of(w.e, id2).fork == 3,
+       "kept a minority's (branched from 3) and settled: this member is outside any minority");
+
+    note("a minority's copy here replaced by the majority's");
+    m = full_stamped(id2, 4, "a=9", 0, 0);
+    s = deliver(w.e, w.in_b, &m, 1);
+    is_str(data_of(w.e, id2), "a=9", "the majority's version 4, after the branch at 3, "
+           "replaces the minority's 5, though its number is lower");
+    ok(answer_of(s).acks == 1, "acknowledged");
+    is(w.e->store->hdr->conflicts, 1, "counted as a conflict (Conflicts)");
+    m = full_stamped(id2, 6, "a=7", SC_SF_MINOR, 3);
+    deliver(w.e, w.in_c, &m, 0);
+    is(version_of(w.e, id2), 4, "a later copy of that minority's branch is not taken either");
+    {
+        world v = setup(SC_MS_READY);
+        const char *id3 = sid(302);
+        apr_uint64_t v2;
+        m = full_stamped(id3, 5, "n=5", SC_SF_MINOR, 3);
+        deliver(v.e, v.in_c, &m, 0);
+        m = full_stamped(id3, 5, "n=50", 0, 0);
+        deliver(v.e, v.in_b, &m, 0);
+        is_str(data_of(v.e, id3), "n=50", "a majority's version 5 replaces a minority's 5");
+        /* a request that read the minority's version 5 saves over it */
+        ok(sc_store_put(v.e->store, id3, "n=6", 3, 5, 0, 0, apr_time_now(), 1800, &v2)
+           == SC_STORE_STALE, "a request that read the number replaced merges (STALE) "
+           "instead of writing over the copy that replaced it");
+        ok(sc_store_put(v.e->store, id3, "n=51", 4, 5, 0, 0, apr_time_now(), 1800, &v2)
+           == SC_STORE_OK && v2 == 6, "then writes on it");
+    }
+
+    note("a DELTA whose base here has other data");
+    {
+        sc_stamp made = stamp(7, 0, 0, 0);
+        sc_buf d;
+        m = full_stamped(id, 6, "count=6", 0, 0);
+        sc_buf_init(&d, mp, 256);
+        sc_repl_delta(&d, id, 6, 7, apr_time_now(), 1800, "count=5", "count=7");
+        made.hash = sc_store_hash("count=7", 7);
+        sc_repl_delta_stamp(&d, &made, sc_store_hash("count=5", 7));
+        ut_reset_frames();
+        s = deliver(w.e, w.in_c, &d, 1);
+        is_str(data_of(w.e, id), "count=6", "is not applied on the data here");
+        a = answer_of(s);
+        ok(a.fails == 1, "refused");
+        ok(ut_last_repl(SC_REPL_GET_SESSION, w.in_c) != NULL,
+           "and the writer's copy, which the rule puts above (7 > 6), is asked for");
+        made.flags = SC_SF_MINOR;
+        made.fork = 4;
+        ut_reset_frames();
+        sc_buf_init(&d, mp, 256);
+        sc_repl_delta(&d, id, 6, 7, apr_time_now(), 1800, "count=5", "count=7");
+        sc_repl_delta_stamp(&d, &made, sc_store_hash("count=5", 7));
+        s = deliver(w.e, w.in_c, &d, 1);
+        a = answer_of(s);
+        ok(a.fails == 1 && strstr(a.reason ? a.reason : "", "conflict") != NULL,
+           "a minority's (branched from 4) is refused as a conflict");
+        ok(ut_last_repl(SC_REPL_FULL, w.in_c) != NULL, "and the copy here sent back");
+    }
+}
+
+static void minority(void)
+{
+    world w = setup(SC_MS_READY);
+    apr_time_t now = apr_time_now();
+    const char *id = sid(400);
+    apr_uint64_t v;
+    sc_stamp st;
+
+    note("a minority");
+    sc_dm_tick(w.e, now);
+    is(w.e->store->hdr->minority, 0, "three members alive: not a minority");
+    is(w.e->store->hdr->quorum_seen, 3, "sees 3 ...");
+    is(w.e->store->hdr->quorum_known, 3, "... of 3");
+    sc_store_put(w.e->store, id, "a=1", 3, 0, 0, now, now, 1800, &v);
+    ok(stamp_of(w.e, id).flags == 0, "a write: a majority's");
+    sc_mb_set_view(w.e, w.b, SC_VIEW_DEAD, "test");
+    sc_dm_tick(w.e, now);
+    is(w.e->store->hdr->minority, 0, "one of the two others dead: 2 of 3, not a minority");
+    sc_mb_set_view(w.e, w.c, SC_VIEW_DEAD, "test");
+    sc_dm_tick(w.e, now);
+    is(w.e->store->hdr->minority, 1, "both dead (heard just now: known): 1 of 3, a minority");
+    sc_store_put(w.e->store, id, "a=2", 3, 1, 0, 0, now, 1800, &v);
+    st = stamp_of(w.e, id);
+    ok(st.flags == SC_SF_MINOR && st.fork == 1, "a write there is a minority's, branched from 1");
+    sc_store_put(w.e->store, id, "a=3", 3, 2, 0, 0, now, 1800, &v);
+    st = stamp_of(w.e, id);
+    ok(st.flags == SC_SF_MINOR && st.fork == 1, "and the next one stays on that branch");
+    w.b->view = SC_VIEW_ALIVE;
+    w.c->view = SC_VIEW_ALIVE;
+    sc_dm_tick(w.e, now);
+    is(w.e->store->hdr->minority, 0, "the others back: no longer a minority");
+    sc_store_put(w.e->store, id, "a=4", 3, 3, 0, 0, now, 1800, &v);
+    st = stamp_of(w.e, id);
+    ok(st.flags == SC_SF_MINOR && st.fork == 1,
+       "a write on the branch not settled yet stays a minority's (the majority may have "
+       "changed the session meanwhile)");
+    w.b->view = w.c->view = SC_VIEW_DEAD;
+    sc_dm_tick(w.e, now + apr_time_from_sec(400));
+    is(w.e->store->hdr->minority, 0, "members unheard for longer than 300 s are not counted");
+}
+
+/* The DIGEST frames sent on c: their entries (live: "id v", dead: "base"),
+ * their flags in order. */
+static int digests_on(const sc_conn *c, apr_hash_t *live, apr_hash_t *dead, unsigned *flags,
+                      int max)
+{
+    int i, n = 0;
+    for (i = 0; i < ut.nframes; i++) {
+        const ut_frame *f = &ut.frames[i];
+        sc_rd r;
+        sc_msg_digest d;
+        apr_uint32_t k;
+        if (f->conn != c || f->type != SC_MSG_DATA || f->payload[0] != SC_REPL_DIGEST) {
+            continue;
+        }
+        sc_rd_init(&r, f->payload, f->len);
+        if (!sc_msg_digest_decode(&r, mp, &d)) {
+            return -1;
+        }
+        if (n < max) {
+            flags[n] = d.flags;
+        }
+        n++;
+        for (k = 0; k < d.n; k++) {
+            if (d.e[k].dead) {
+                apr_hash_set(dead, d.e[k].id, APR_HASH_KEY_STRING, "");
+            }
+            else {
+                apr_hash_set(live, d.e[k].id, APR_HASH_KEY_STRING,
+                             apr_psprintf(mp, "%" APR_UINT64_T_FMT, d.e[k].stamp.version));
+            }
+        }
+    }
+    return n;
+}
+
+static void anti_entropy(void)
+{
+    world w = setup(SC_MS_READY);
+    apr_time_t now = apr_time_now();
+    const char *have = sid(500), *older = sid(501), *newer = sid(502), *gone = sid(503),
+               *missing = sid(504), *removed = sid(505);
+    sc_buf m;
+    sc_stamp st;
+    apr_uint64_t v;
+    apr_hash_t *live = apr_hash_make(mp), *dead = apr_hash_make(mp);
+    unsigned flags[16];
+    int parts, i;
+
+    note("anti-entropy: a digest read");
+    sc_store_put(w.e->store, have, "h=1", 3, 0, 0, now, now, 1800, &v);
+    m = full_msg(older, 2, "o=2");
+    deliver(w.e, w.in_b, &m, 0);
+    m = full_msg(newer, 7, "n=7");
+    deliver(w.e, w.in_b, &m, 0);
+    m = full_msg(gone, 1, "g=1");
+    deliver(w.e, w.in_b, &m, 0);
+    sc_store_put(w.e->store, removed, "r=1", 3, 0, 0, now, now, 1800, &v);
+    sc_store_remove(w.e->store, removed);
+    sc_dm_tick(w.e, now);                 /* the members as they are now */
+    ut_reset_frames();
+    sc_buf_init(&m, mp, 512);
+    sc_msg_digest_open(&m);
+    st = stamp(1, sc_store_hash("h=1", 3), 0, 0);
+    sc_msg_digest_add_live(&m, have, &st, 0);
+    st = stamp(5, 1234, 0, 0);
+    sc_msg_digest_add_live(&m, older, &st, 0);
+    st = stamp(3, 1234, 0, 0);
+    sc_msg_digest_add_live(&m, newer, &st, 0);
+    st = stamp(1, 1234, 0, 0);
+    sc_msg_digest_add_live(&m, missing, &st, 0);
+    sc_msg_digest_add_live(&m, removed, &st, 0);
+    sc_msg_digest_add_dead(&m, apr_pstrndup(mp, gone, 32), 900, 0);
+    sc_msg_digest_close(&m, SC_DIGEST_ANSWER | SC_DIGEST_LAST, 6);
+    ok(deliver(w.e, w.in_b, &m, 1) && answer_of(frame_seq).acks == 1, "a DIGEST from nodeB, acknowledged");
+    {
+        int asked_older = 0, asked_missing = 0, asked_other = 0;
+        for (i = 0; i < ut.nframes; i++) {
+            const ut_frame *f = &ut.frames[i];
+            sc_rd r;
+            const char *got;
+            if (f->type != SC_MSG_DATA || f->payload[0] != SC_REPL_GET_SESSION) {
+                continue;
+            }
+            sc_rd_init(&r, f->payload, f->len);
+            sc_rd_u8(&r);
+            got = sc_rd_id(&r, mp);
+            if (got && !strcmp(got, older) && f->peer == w.b) {
+                asked_older++;
+            }
+            else if (got && !strcmp(got, missing) && f->peer == w.b) {
+                asked_missing++;
+            }
+            else {
+                asked_other++;
+            }
+        }
+        is(asked_older, 1, "a session whose copy there is above the one here is asked for");
+        is(asked_missing, 1, "one missing here too");
+        is(asked_other, 0, "nothing else (the same version, an older one there, one removed here)");
+    }
+    ok(!stored(w.e, gone, &(sc_sess_copy){ 0 }) && sc_store_dead(w.e->store, gone),
+       "a session it has a tombstone for is removed here and stays dead");
+    is(w.e->store->hdr->ae_removed, 1, "counted (AntiEntropyRemoved)");
+    is(w.e->store->hdr->ae_asked, 2, "and the two asked for (AntiEntropyAsked)");
+    ok(w.e->ae_rounds && w.e->ae_rounds->to == w.b && !(w.e->ae_rounds->flags & SC_DIGEST_ANSWER),
+       "its digest asked for this member's: a round to nodeB, asking for nothing back");
+    is(ut_count_repl(SC_REPL_DIGEST, NULL), 0, "sent by the tick, not at once");
+
+    note("anti-entropy: this member's digest");
+    sc_dm_tick(w.e, now);
+    parts = digests_on(w.b->out, live, dead, flags, 16);
+    ok(parts >= 1, "DIGEST to nodeB (%d part(s))", parts);
+    ok(parts >= 1 && (flags[parts - 1] & SC_DIGEST_LAST) && !(flags[0] & SC_DIGEST_ANSWER),
+       "the last part marked so");
+    ok(apr_hash_get(live, have, APR_HASH_KEY_STRING) && apr_hash_get(live, newer, APR_HASH_KEY_STRING)
+       && apr_hash_get(live, older, APR_HASH_KEY_STRING), "every session held, by id ...");
+    is_str(apr_hash_get(live, newer, APR_HASH_KEY_STRING), "7", "... with its version");
+    ok(!apr_hash_get(live, gone, APR_HASH_KEY_STRING)
+       && apr_hash_get(dead, apr_pstrndup(mp, gone, 32), APR_HASH_KEY_STRING)
+       && apr_hash_get(dead, apr_pstrndup(mp, removed, 32), APR_HASH_KEY_STRING),
+       "and every tombstone, by id base");
+    ok(w.e->ae_rounds == NULL, "the round is done");
+
+    note("a removed session asked for");
+    ut_reset_frames();
+    m = id_msg(SC_REPL_GET_SESSION, removed);
+    deliver(w.e, w.in_c, &m, 0);
+    apr_hash_clear(dead);
+    ok(digests_on(w.in_c, live, dead, flags, 16) == 1
+       && apr_hash_get(dead, apr_pstrndup(mp, removed, 32), APR_HASH_KEY_STRING),
+       "answered with its tombstone (a DIGEST on the connection it came on)");
+
+    note("a member seen again");
+    ut_reset_frames();
+    sc_mb_set_view(w.e, w.c, SC_VIEW_DEAD, "test");
+    sc_dm_tick(w.e, now);
+    w.c->view = SC_VIEW_ALIVE;
+    sc_dm_tick(w.e, now);
+    ok(w.e->ae_rounds == NULL, "not at once (it settles for %d ms)", 300);
+    sc_dm_tick(w.e, now + apr_time_from_msec(400));
+    apr_hash_clear(live);
+    apr_hash_clear(dead);
+    parts = digests_on(w.c->out, live, dead, flags, 16);
+    ok(parts >= 1 && (flags[0] & SC_DIGEST_ANSWER),
+       "then this member's digest goes to it, asking for its own");
+    is(w.e->store->hdr->ae_rounds, 2, "two rounds so far (AntiEntropyRounds)");
+
+    note("a digest in parts within maxMessageSize");
+    {
+        world x = setup(SC_MS_READY);
+        int total = 0;
+        apr_hash_index_t *hi;
+        for (i = 0; i < 30; i++) {
+            sc_store_put(x.e->store, sid(600 + i), "p=1", 3, 0, 0, now, now, 1800, &v);
+        }
+        x.e->set = apr_pmemdup(mp, x.e->set, sizeof(*x.e->set));
+        ((sc_settings *)x.e->set)->max_message_size = 256 + 700;
+        apr_hash_clear(live);
+        apr_hash_clear(dead);
+        sc_dm_tick(x.e, now);
+        sc_dm_tick(x.e, now + apr_time_from_msec(400));
+        parts = digests_on(x.b->out, live, dead, flags, 16);
+        for (hi = apr_hash_first(mp, live); hi; hi = apr_hash_next(hi)) {
+            total++;
+        }
+        ok(parts >= 3, "30 sessions, parts of at most 700 bytes: %d parts", parts);
+        is(total, 30, "every session once");
+        {
+            int biggest = 0;
+            for (i = 0; i < ut.nframes; i++) {
+                if (ut.frames[i].conn == x.b->out && ut.frames[i].payload[0] == SC_REPL_DIGEST
+                    && (int)ut.frames[i].len > biggest) {
+                    biggest = (int)ut.frames[i].len;
+                }
+            }
+            ok(biggest <= 700, "none longer (%d bytes)", biggest);
+        }
+    }
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -552,5 +965,9 @@ int main(void)
     bad_frames();
     transfer_out();
     transfer_in();
+    conflict_rule();
+    conflicts();
+    minority();
+    anti_entropy();
     return unit_done("test_manager");
 }
