@@ -665,6 +665,8 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
             }
             else {
                 p->checking = 0;
+                apr_cpystrn(p->verdict, "heard since its connection was lost",
+                            sizeof(p->verdict));
             }
         }
     }

@@ -182,6 +182,21 @@ for my $n (@names) {
                     timeout => 20), '(b) SIGCONT: node3 alive again on node2');
     ok($c->wait_for($all_alive, timeout => 20), '(b) every member has MembersAlive 2 again')
         or dump_cluster($c, '(b) after SIGCONT');
+    # the others gave up their connections to node3 when they found it dead;
+    # thawed, node3 finds them closed and checks their members (a lost
+    # connection's check): (c) begins once no such check is running, so that
+    # its verdicts are its own
+    my $checking = sub {
+        join ' ', map {
+            my $n = $_;
+            map { "$n:$_->{route}" } grep { ($_->{verdict} // '') =~ /: checking$/ }
+                @{ (status_of($c, $n) || {})->{members} || [] }
+        } qw(node1 node2 node3);
+    };
+    my $still = '';
+    ok($c->wait_for(sub { ($still = $checking->()) eq '' }, timeout => 20),
+       '(b) ... and no member\'s check of a lost connection is running any more')
+        or diag("still checking: $still");
 }
 
 # (c) node2 cut off ----------------------------------------------------------------
