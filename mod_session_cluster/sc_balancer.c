@@ -130,8 +130,21 @@ static void keep_out(proxy_worker *w, apr_time_t now)
     }
 }
 
+/* How long after it was sent a request to the worker can still fail: its
+ * connection timeout or its timeout (the server's Timeout when not set),
+ * whichever is longer. */
+static apr_interval_time_t worker_grace(const proxy_worker *w, const server_rec *s)
+{
+    apr_interval_time_t t = w->s->timeout_set ? w->s->timeout : s->timeout;
+    if (w->s->conn_timeout_set && w->s->conn_timeout > t) {
+        t = w->s->conn_timeout;
+    }
+    return t;
+}
+
 /* One worker's bits from its member's state. */
-static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now)
+static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now,
+                        const server_rec *s)
 {
     proxy_worker_shared *ws = w->s;
     unsigned int st = ws->status;
@@ -142,7 +155,11 @@ static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now)
         return;
     }
     if (serving) {
-        if ((st & PROXY_WORKER_IN_ERROR) && ws->error_time <= m->serving_since) {
+        /* an error from before it serves again, or from a request sent to it
+         * while it could not answer, which fails up to the worker's timeout
+         * later (after a partition heals, the member is back sooner) */
+        if ((st & PROXY_WORKER_IN_ERROR)
+            && ws->error_time <= m->serving_since + worker_grace(w, s)) {
             ws->status &= ~PROXY_WORKER_IN_ERROR;
         }
         if (m->hb_state == SC_MS_DRAINING) {
@@ -184,7 +201,7 @@ void sc_balancer_sync(server_rec *s)
                 continue;             /* no route=: not tied to a member */
             }
             if (member_of(ret->shm, w[j]->s->route, &m)) {
-                sync_worker(w[j], &m, now);
+                sync_worker(w[j], &m, now, s);
             }
             else {
                 /* no member with that route was ever heard: nothing says
