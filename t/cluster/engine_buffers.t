@@ -82,9 +82,16 @@ note(sprintf "node1's engine: %s kB before, %s kB after %d pings of 1 MiB",
 # kept, a buffer of at least 1 MiB stays on every engine connection a ping
 # came through (one per child thread used); given back, the engine stays
 # within a few messages' worth of what it had
-ok(defined $after && defined $before && $after - $before < 8 * 1024,
-   'the engine gave the buffers back: it grew by less than 8 MiB ('
-   . (defined $after && defined $before ? $after - $before : '?') . ' kB)');
+SKIP: {
+    # AddressSanitizer's allocator keeps what is freed in its quarantine (to
+    # catch a use after free), so the process does not shrink: the figure
+    # says nothing there (check-asan); make check asserts it
+    skip 'AddressSanitizer keeps freed memory in its quarantine: resident memory is no measure '
+         . 'here (make check asserts it)', 1 if $ENV{SC_SANITIZER_LOGS};
+    ok(defined $after && defined $before && $after - $before < 8 * 1024,
+       'the engine gave the buffers back: it grew by less than 8 MiB ('
+       . (defined $after && defined $before ? $after - $before : '?') . ' kB)');
+}
 
 $c->stop_all;
 ok(!$c->problems, 'no member hung or crashed') or diag(join("\n", $c->problems));
