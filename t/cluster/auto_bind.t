@@ -51,49 +51,49 @@ my $c = SC::Cluster->new(
 
 my $started = eval { $c->start_all; 1 };
 ok($started, '1. both members start with Receiver autoBind="0"') or diag($@);
-SKIP: {
-    skip 'the members did not start', 12 unless $started;
-    my %port = map { ($_ => $c->member($_)->{cluster_port}) } qw(node1 node2);
-    for my $n (qw(node1 node2)) {
-        my $p = page($c, $n) // '';
-        my ($recv) = $p =~ /^Receiver: (\S+)$/m;
-        is($recv, "127.0.0.1:$port{$n}", "1. $n binds its Receiver on the port written, $port{$n}")
-            or diag($p);
-    }
-    my $log1 = $c->error_log('node1');
-    like($log1, qr/SC1203: Receiver listening on 127\.0\.0\.1:$port{node1}\b/, '1. node1 logs it (SC1203)');
-    check(within(30, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') }), $c,
-          '1. node1 and node2 see each other alive');
-
-    # the block's line of the Receiver in node1's httpd.conf
-    my $conf = $c->config_text('node1');
-    my ($before) = $conf =~ /\A(.*?)<Receiver /s;
-    my $rline = ($before =~ tr/\n//) + 1;
-    # what httpd prints while it reads its configuration at start (before
-    # the error_log is open): the harness keeps it in logs/startup.out
-    my $out1 = slurp($c->member('node1')->{dir} . '/logs/startup.out');
-    my @w = grep { /SC1413: / } split /\n/, $out1;
-    is(scalar @w, 1, '2. node1 warns once at start (SC1413)') or diag($out1);
-    like($w[0] // '', qr/SC1413: 1 attribute written in the <Cluster> block has no effect in httpd: NioReceiver\.selectorTimeout \(line $rline\);/,
-         "2. ... naming NioReceiver.selectorTimeout (line $rline), and nothing else (not port nor autoBind)");
-    my $p1 = page($c, 'node1') // '';
-    like($p1, qr/^Receiver\.selectorTimeout = 100  # ms, no effect \(written in the block\)$/m,
-         '2. node1\'s page marks Receiver.selectorTimeout "no effect"');
-    like($p1, qr/^Receiver\.autoBind = 1  # ports, set in the block$/m, '2. ... and shows autoBind = 1');
-    like($p1, qr/^# note: Receiver autoBind="0" is taken as 1, as Tomcat does: only port $port{node1} is tried$/m,
-         '2. ... with the note saying why');
-
-    my $out2 = slurp($c->member('node2')->{dir} . '/logs/startup.out');
-    like($out2, qr/SC1414: BackupManager is not implemented yet: this member replicates as DeltaManager, every session to every member/,
-         '3. node2 (BackupManager) warns at start that it replicates as DeltaManager (SC1414)');
-    like(page($c, 'node2') // '', qr/^Manager\.className = \Q$BACKUP\E  # line \d+, BackupManager is not implemented yet/m,
-         '3. ... and its page says so on Manager.className');
-    my $w = app($c, 'node2', 'auto');
-    my $sid = $w->{sid};
-    my $read;
-    check(within(20, sub { $read = app($c, 'node1', 'read', $sid);
-                           ($read->{session} // '') eq ($sid // '-') && ($read->{counter} // '') eq ($w->{counter} // '-') }),
-          $c, '3. a session written on node2 is read on node1, with its counter',
-          'node2 wrote: ' . show($w), 'node1 read: ' . ($read ? show($read) : ''));
+# the members must start for anything below to be checked: a failed start
+# fails the file here (not skipped)
+die "auto_bind.t: the members did not start: $@" unless $started;
+my %port = map { ($_ => $c->member($_)->{cluster_port}) } qw(node1 node2);
+for my $n (qw(node1 node2)) {
+    my $p = page($c, $n) // '';
+    my ($recv) = $p =~ /^Receiver: (\S+)$/m;
+    is($recv, "127.0.0.1:$port{$n}", "1. $n binds its Receiver on the port written, $port{$n}")
+        or diag($p);
 }
+my $log1 = $c->error_log('node1');
+like($log1, qr/SC1203: Receiver listening on 127\.0\.0\.1:$port{node1}\b/, '1. node1 logs it (SC1203)');
+check(within(30, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') }), $c,
+      '1. node1 and node2 see each other alive');
+
+# the block's line of the Receiver in node1's httpd.conf
+my $conf = $c->config_text('node1');
+my ($before) = $conf =~ /\A(.*?)<Receiver /s;
+my $rline = ($before =~ tr/\n//) + 1;
+# what httpd prints while it reads its configuration at start (before
+# the error_log is open): the harness keeps it in logs/startup.out
+my $out1 = slurp($c->member('node1')->{dir} . '/logs/startup.out');
+my @w = grep { /SC1413: / } split /\n/, $out1;
+is(scalar @w, 1, '2. node1 warns once at start (SC1413)') or diag($out1);
+like($w[0] // '', qr/SC1413: 1 attribute written in the <Cluster> block has no effect in httpd: NioReceiver\.selectorTimeout \(line $rline\);/,
+     "2. ... naming NioReceiver.selectorTimeout (line $rline), and nothing else (not port nor autoBind)");
+my $p1 = page($c, 'node1') // '';
+like($p1, qr/^Receiver\.selectorTimeout = 100  # ms, no effect \(written in the block\)$/m,
+     '2. node1\'s page marks Receiver.selectorTimeout "no effect"');
+like($p1, qr/^Receiver\.autoBind = 1  # ports, set in the block$/m, '2. ... and shows autoBind = 1');
+like($p1, qr/^# note: Receiver autoBind="0" is taken as 1, as Tomcat does: only port $port{node1} is tried$/m,
+     '2. ... with the note saying why');
+
+my $out2 = slurp($c->member('node2')->{dir} . '/logs/startup.out');
+like($out2, qr/SC1414: BackupManager is not implemented yet: this member replicates as DeltaManager, every session to every member/,
+     '3. node2 (BackupManager) warns at start that it replicates as DeltaManager (SC1414)');
+like(page($c, 'node2') // '', qr/^Manager\.className = \Q$BACKUP\E  # line \d+, BackupManager is not implemented yet/m,
+     '3. ... and its page says so on Manager.className');
+my $w = app($c, 'node2', 'auto');
+my $sid = $w->{sid};
+my $read;
+check(within(20, sub { $read = app($c, 'node1', 'read', $sid);
+                       ($read->{session} // '') eq ($sid // '-') && ($read->{counter} // '') eq ($w->{counter} // '-') }),
+      $c, '3. a session written on node2 is read on node1, with its counter',
+      'node2 wrote: ' . show($w), 'node1 read: ' . ($read ? show($read) : ''));
 $c->teardown;
