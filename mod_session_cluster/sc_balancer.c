@@ -156,16 +156,15 @@ static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now,
     }
     if (serving) {
         /* an error from before it serves again; and, when it serves again
-         * after an absence (a partition healed: it was away longer than the
-         * worker's timeout since first heard), one from a request sent to it
-         * while it could not answer, which fails up to that timeout after its
-         * return.  A member serving since it was first heard has no such
+         * after an absence (it had served, then was silent, suspected, dead
+         * or gone: a partition healed), one from a request sent to it while
+         * it could not answer, which fails up to the worker's timeout after
+         * its return.  A member serving since it was first heard has no such
          * grace: an error then is news (it may have just crashed) */
-        apr_interval_time_t grace = worker_grace(w, s);
-        int back = m->serving_since - m->first_seen > grace;
         if ((st & PROXY_WORKER_IN_ERROR)
             && (ws->error_time <= m->serving_since
-                || (back && ws->error_time <= m->serving_since + grace))) {
+                || (m->returned
+                    && ws->error_time <= m->serving_since + worker_grace(w, s)))) {
             ws->status &= ~PROXY_WORKER_IN_ERROR;
         }
         if (m->hb_state == SC_MS_DRAINING) {

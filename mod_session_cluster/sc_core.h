@@ -77,6 +77,7 @@ struct sc_peer {
     apr_time_t first_seen, last_heard, state_since;
     apr_time_t serving_since;          /* alive and ready/draining since */
     apr_uint64_t serving_incarnation;
+    int stopped_serving;               /* it served, then stopped (an absence) */
     apr_uint64_t alive_ms;
     apr_uint64_t restarts_seen;
     sc_conn *out;

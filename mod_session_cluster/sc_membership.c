@@ -709,9 +709,13 @@ void sc_mb_publish(sc_engine *e)
             }
         }
         else {
+            if (p->serving_since) {
+                p->stopped_serving = 1;
+            }
             p->serving_since = 0;
         }
         m->serving_since = p->serving_since;
+        m->returned = (apr_uint32_t)p->stopped_serving;
         m->alive_ms = p->alive_ms;
         apr_cpystrn(m->verdict, p->verdict, sizeof(m->verdict));
         m->c = p->c;

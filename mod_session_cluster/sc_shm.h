@@ -37,7 +37,7 @@
 /* Raise with any change to the layout of sc_shm_t or sc_shm_member (and
  * SC_RETAINED_LAYOUT with it); a test builds a variant with another one. */
 #ifndef SC_SHM_VERSION
-#define SC_SHM_VERSION      2
+#define SC_SHM_VERSION      3
 #endif
 #define SC_MAX_MEMBERS      64
 
@@ -102,6 +102,7 @@ typedef struct {
     apr_time_t last_heard;
     apr_time_t state_since;
     apr_time_t serving_since;           /* alive and ready/draining since; 0: not */
+    apr_uint32_t returned;              /* serving again after it had stopped serving */
     apr_uint64_t alive_ms;              /* its own uptime, from its heartbeat */
     char verdict[128];                  /* the failure detector's last word */
     sc_counters c;
