@@ -81,6 +81,23 @@ static int demo_handler(request_rec *r)
     }
     if (apr_table_get(args, "set")) {
         const char *v = apr_table_get(args, "value");
+        const char *fill = apr_table_get(args, "fill");
+        if (fill) {
+            /* fill=N: a value of N bytes ("0123456789abcdef" over and over),
+             * for sessions larger than a URL can carry; at most 64 MiB */
+            static const char pat[] = "0123456789abcdef";
+            long len = atol(fill), i;
+            char *buf;
+            if (len < 0 || len > 64L * 1024 * 1024) {
+                return HTTP_BAD_REQUEST;
+            }
+            buf = apr_palloc(r->pool, (apr_size_t)len + 1);
+            for (i = 0; i < len; i++) {
+                buf[i] = pat[i % 16];
+            }
+            buf[len] = '\0';
+            v = buf;
+        }
         demo_set(r, z, apr_table_get(args, "set"), v);
     }
     demo_get(r, z, "counter", &counter);
