@@ -37,7 +37,10 @@ static const sc_attr_def cluster_attrs[] = {
     { "maxInactiveInterval", SC_T_INT, "1800", -1, INTMAX_, "s", NULL }, \
     /* ours: the idle limit of a session that saw a single request */ \
     { "probationInactiveInterval", SC_T_INT, "60", -1, INTMAX_, "s", NULL }, \
-    { "maxSessionSize", SC_T_INT, "4096", 64, 16777216, "bytes", NULL }, \
+    { "maxSessionSize", SC_T_INT, "1048576", 64, 268435456, "bytes", NULL }, \
+    /* ours: the store's memory budget; 0: a quarter of the machine's \
+     * memory, at most 1 GiB (sc_supervisor.c) */ \
+    { "maxStoreSize", SC_T_INT, "0", 0, 1099511627776L, "bytes", NULL }, \
     { "expireSessionsOnShutdown", SC_T_BOOL, "false", 0, 1, NULL, NULL }, \
     { "secureRandomClass", SC_T_STR, NULL, 0, 256, NULL, NULL }, \
     { "secureRandomProvider", SC_T_STR, NULL, 0, 256, NULL, NULL }, \

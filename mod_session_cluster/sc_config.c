@@ -928,7 +928,8 @@ static const char *build_error(sc_builder *b, int line, const char *fmt, ...)
  * build_settings(); the dump, the page and the warning follow. */
 typedef enum {
     K_SEND_OPTIONS, K_START_OPTIONS,
-    K_MAX_ACTIVE, K_MAX_INACTIVE, K_MAX_SESSION_SIZE, K_EXPIRE_ON_SHUTDOWN, K_PROBATION,
+    K_MAX_ACTIVE, K_MAX_INACTIVE, K_MAX_SESSION_SIZE, K_MAX_STORE_SIZE,
+    K_EXPIRE_ON_SHUTDOWN, K_PROBATION,
     K_STATE_TRANSFER_TIMEOUT, K_SEND_ALL_SIZE, K_MAP_SEND_OPTIONS,
     K_MCAST_ADDRESS, K_MCAST_PORT, K_MCAST_FREQUENCY, K_MCAST_DROP_TIME, K_MCAST_BIND,
     K_MCAST_TTL, K_MCAST_DOMAIN, K_MCAST_LOOPBACK_DISABLED,
@@ -956,6 +957,7 @@ static const struct {
     [K_MAX_ACTIVE] = { SC_C_DELTA_MANAGER, "maxActiveSessions" },
     [K_MAX_INACTIVE] = { SC_C_DELTA_MANAGER, "maxInactiveInterval" },
     [K_MAX_SESSION_SIZE] = { SC_C_DELTA_MANAGER, "maxSessionSize" },
+    [K_MAX_STORE_SIZE] = { SC_C_DELTA_MANAGER, "maxStoreSize" },
     [K_EXPIRE_ON_SHUTDOWN] = { SC_C_DELTA_MANAGER, "expireSessionsOnShutdown" },
     [K_PROBATION] = { SC_C_DELTA_MANAGER, "probationInactiveInterval" },
     [K_STATE_TRANSFER_TIMEOUT] = { SC_C_DELTA_MANAGER, "stateTransferTimeout" },
@@ -1743,6 +1745,22 @@ static const char *validate(sc_builder *b)
                            "multicast (64), which Tomcat never sends");
     }
 
+    {
+        long budget = key_num(b, cfg->manager, K_MAX_STORE_SIZE);
+        line = cfg->manager->line ? cfg->manager->line : cfg->line;
+        if (budget > 0 && budget < 1048576L) {
+            return build_error(b, line, "Manager maxStoreSize=\"%ld\": the session "
+                               "store's budget is at least 1048576 bytes (1 MiB); 0 "
+                               "chooses it (a quarter of the machine's memory, at most "
+                               "1 GiB)", budget);
+        }
+        if (budget > 0 && session_size > budget / 2) {
+            return build_error(b, line, "Manager maxSessionSize=\"%ld\" is more than "
+                               "half of maxStoreSize=\"%ld\": the store could not take a "
+                               "new version of such a session while it holds the old one",
+                               session_size, budget);
+        }
+    }
     if (session_size + SC_REPL_FULL_OVERHEAD > message_size) {
         /* a session as large as the store takes would not be replicated */
         line = cfg->manager->line ? cfg->manager->line : cfg->line;
@@ -1889,6 +1907,7 @@ static void build_settings(sc_builder *b)
 
     set->max_active_sessions = key_num(b, mgr, K_MAX_ACTIVE);
     set->max_session_size = key_num(b, mgr, K_MAX_SESSION_SIZE);
+    set->max_store_size = key_num(b, mgr, K_MAX_STORE_SIZE);
     set->max_inactive_s = key_num(b, mgr, K_MAX_INACTIVE);
     set->probation_s = key_num(b, mgr, K_PROBATION);
     set->expire_sessions_on_shutdown = key_num(b, mgr, K_EXPIRE_ON_SHUTDOWN) == 1;

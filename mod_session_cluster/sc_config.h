@@ -214,6 +214,7 @@ typedef struct {
     int expire_sessions_on_shutdown; /* expireSessionsOnShutdown (0/1) */
     long max_active_sessions;        /* maxActiveSessions (-1: unlimited) */
     long max_session_size;           /* maxSessionSize (bytes) */
+    long max_store_size;             /* maxStoreSize (ours, bytes; 0: automatic) */
     long max_inactive_s;             /* maxInactiveInterval */
     long probation_s;                /* probationInactiveInterval (ours): the idle
                                       * limit of a session that saw a single

@@ -182,11 +182,14 @@ static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s, int
         apr_uint64_t n = __atomic_load_n(&e->store->hdr->rejected_full, __ATOMIC_RELAXED);
         if (sc_store_line_due(&e->store->hdr->full_logged, n, apr_time_now())) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1433)
-                         "replicated session %s not stored: the session store is full "
-                         "(Manager maxActiveSessions %u) and none of the sessions looked "
-                         "at is on probation; %" APR_UINT64_T_FMT " refused so far (these "
-                         "lines: the first %d, then at most one every %d s)", s->id,
-                         e->store->hdr->capacity, n, SC_FLOOD_LINES, SC_FLOOD_LINE_S);
+                         "replicated session %s (%u bytes) not stored: the session "
+                         "store is full (%u sessions, %" APR_UINT64_T_FMT " of its %"
+                         APR_UINT64_T_FMT " bytes: Manager maxStoreSize, "
+                         "maxActiveSessions) and none of the sessions looked at is on "
+                         "probation; %" APR_UINT64_T_FMT " refused so far (these lines: "
+                         "the first %d, then at most one every %d s)", s->id, s->data_len,
+                         e->store->hdr->count, sc_store_bytes_counted(e->store),
+                         e->store->hdr->budget, n, SC_FLOOD_LINES, SC_FLOOD_LINE_S);
         }
     }
     else if (rc == SC_STORE_TOOBIG) {

@@ -351,13 +351,15 @@ static void evicted_line(request_rec *r, sc_store *st, apr_time_t now, apr_time_
     apr_uint64_t n = __atomic_load_n(&st->hdr->evicted, __ATOMIC_RELAXED);
     if (sc_store_line_due(&st->hdr->evict_logged, n, now)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1431)
-                      "the session store is full (Manager maxActiveSessions %u): a new "
-                      "session took the place of one that saw a single request, idle "
-                      "%" APR_TIME_T_FMT " ms (probationInactiveInterval %" APR_INT64_T_FMT
-                      " s); %" APR_UINT64_T_FMT " given up so far (these lines: the "
-                      "first %d, then at most one every %d s)", st->hdr->capacity,
-                      apr_time_as_msec(idle), st->hdr->probation_s, n, SC_FLOOD_LINES,
-                      SC_FLOOD_LINE_S);
+                      "the session store is full (%u sessions, %" APR_UINT64_T_FMT " of "
+                      "its %" APR_UINT64_T_FMT " bytes: Manager maxStoreSize, "
+                      "maxActiveSessions): a new session took the place of one that saw "
+                      "a single request, idle %" APR_TIME_T_FMT " ms "
+                      "(probationInactiveInterval %" APR_INT64_T_FMT " s); %"
+                      APR_UINT64_T_FMT " given up so far (these lines: the first %d, then "
+                      "at most one every %d s)", st->hdr->count, sc_store_bytes_counted(st),
+                      st->hdr->budget, apr_time_as_msec(idle), st->hdr->probation_s, n,
+                      SC_FLOOD_LINES, SC_FLOOD_LINE_S);
     }
 }
 
@@ -366,11 +368,13 @@ static void full_refused(request_rec *r, sc_store *st, apr_time_t now)
     apr_uint64_t n = __atomic_load_n(&st->hdr->rejected_full, __ATOMIC_RELAXED);
     if (sc_store_line_due(&st->hdr->full_logged, n, now)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1432)
-                      "new session not saved: the session store is full (Manager "
-                      "maxActiveSessions %u) and none of the sessions looked at is on "
-                      "probation (each saw a second request%s); %" APR_UINT64_T_FMT
-                      " refused so far (these lines: the first %d, then at most one "
-                      "every %d s)", st->hdr->capacity,
+                      "new session not saved (507 to the client): the session store is "
+                      "full (%u sessions, %" APR_UINT64_T_FMT " of its %" APR_UINT64_T_FMT
+                      " bytes: Manager maxStoreSize, maxActiveSessions) and none of the "
+                      "sessions looked at is on probation (each saw a second request%s); "
+                      "%" APR_UINT64_T_FMT " refused so far (these lines: the first %d, "
+                      "then at most one every %d s)", st->hdr->count,
+                      sc_store_bytes_counted(st), st->hdr->budget,
                       st->hdr->probation_s > 0 ? ""
                       : ", or probationInactiveInterval is off", n, SC_FLOOD_LINES,
                       SC_FLOOD_LINE_S);
@@ -407,6 +411,21 @@ static void minority_refused(request_rec *r, sc_store *st, apr_time_t now)
         logged = now;
         since = 0;
     }
+}
+
+/* A change the store cannot take (full, too large, or moved by a restart):
+ * the client is told with an error status and why, never a page that looks
+ * as if the change was kept.  A full store or a too large session: 507
+ * (Insufficient Storage); a store moved by a restart: 503, try again. */
+static void store_refused(request_rec *r, sc_store_rc rc)
+{
+    r->status = rc == SC_STORE_MOVED ? HTTP_SERVICE_UNAVAILABLE : HTTP_INSUFFICIENT_STORAGE;
+    r->status_line = NULL;
+    if (rc == SC_STORE_MOVED) {
+        apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    }
+    apr_table_setn(r->err_headers_out, "Session-Cluster-Refused", sc_store_rc_text(rc));
+    apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
 }
 
 static apr_status_t sc_session_save(request_rec *r, session_rec *z)
@@ -453,8 +472,9 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1275)
                       "session not saved: %" APR_SIZE_T_FMT " bytes, more than Manager "
                       "maxSessionSize %u", strlen(data), ret->store->hdr->slot_data);
-        ret->store->hdr->rejected_size++;
-        return APR_EGENERAL;
+        __atomic_add_fetch(&ret->store->hdr->rejected_size, 1, __ATOMIC_RELAXED);
+        store_refused(r, SC_STORE_TOOBIG);
+        return OK;
     }
     if (ret->cfg->set->replication_acked
         && __atomic_load_n(&ret->store->hdr->minority, __ATOMIC_ACQUIRE)) {
@@ -472,10 +492,17 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
                               max_inactive, sc_store_origin(r->useragent_ip), &version,
                               &evicted_idle);
         if (rc == SC_STORE_FULL) {
-            /* the page is served without a session: said at a rate limit
-             * and counted, and OK to mod_session, whose own error line
-             * (AH01823) would come once per request */
+            /* no session: said at a rate limit and counted, the client gets
+             * 507, and OK to mod_session, whose own error line (AH01823)
+             * would come once per request */
             full_refused(r, ret->store, now);
+            store_refused(r, rc);
+            return OK;
+        }
+        if (rc == SC_STORE_MOVED || rc == SC_STORE_TOOBIG) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1500)
+                          "new session not saved: %s", sc_store_rc_text(rc));
+            store_refused(r, rc);
             return OK;
         }
         if (rc != SC_STORE_OK) {
@@ -583,7 +610,12 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     }
     if (tries < 20) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1277)
-                      "session %s not saved: %s", rq->id, sc_store_rc_text(rc));
+                      "session %s not saved (it stays as it was): %s", rq->id,
+                      sc_store_rc_text(rc));
+        if (rc == SC_STORE_FULL || rc == SC_STORE_TOOBIG || rc == SC_STORE_MOVED) {
+            store_refused(r, rc);
+            return OK;
+        }
         return APR_EGENERAL;
     }
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1278)

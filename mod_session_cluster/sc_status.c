@@ -597,8 +597,16 @@ static void gather(model *m, const sc_view *v)
         put_str(s->fields, "Manager", ret->cfg && ret->cfg->manager
                 ? ret->cfg->manager->cls->short_name : "", NULL);
         put_num(p, s->fields, "SessionsActive", sh->count, 0, "sessions held");
-        put_num(p, s->fields, "SessionsCapacity", sh->capacity, 0,
-                "sessions the store can hold (maxActiveSessions)");
+        put_num(p, s->fields, "SessionsCapacity",
+                sh->count_limit && sh->count_limit < sh->capacity ? sh->count_limit
+                                                                 : sh->capacity, 0,
+                "most sessions the store can hold: maxActiveSessions, or (-1) as many "
+                "of the smallest as the budget allows");
+        put_num(p, s->fields, "SessionsBudgetBytes", sh->budget, 0,
+                "the store's memory budget (maxStoreSize): slots of the sessions held "
+                "and their data blocks");
+        put_num(p, s->fields, "SessionsBudgetUsed", sc_store_bytes_counted(ret->store), 0,
+                "bytes of the budget in use");
         put_num(p, s->fields, "SessionMaxSize", sh->slot_data, 0,
                 "bytes a session may take (maxSessionSize)");
         put_num(p, s->fields, "SessionsBytesInUse", sc_store_bytes_in_use(ret->store), 0,

@@ -14,8 +14,11 @@
 #include <string.h>
 
 #define SC_STORE_MAGIC 0x53435353u   /* "SCSS" */
-#define EMPTY   (-1)
-#define DELETED (-2)
+/* index entries: a slot's number + 1; 0 never used (a new segment is zero
+ * filled, so the index is not written at creation and its pages become
+ * resident as sessions come), -1 deleted */
+#define EMPTY   0
+#define DELETED (-1)
 
 #define BLOCK_DATA (SC_STORE_BLOCK - sizeof(apr_uint32_t))
 
@@ -76,26 +79,23 @@ static void lock_give(pthread_mutex_t *m)
     pthread_mutex_unlock(m);
 }
 
-/* Where the parts of a store for 'capacity' sessions of 'slot_data' bytes
- * lie (bytes from the segment's start), and its size; -1: too large. */
+/* Where the parts of a store laid out for 'slots' sessions and 'nblocks'
+ * data blocks lie (bytes from the segment's start), and its size; -1: too
+ * large. */
 typedef struct {
     apr_uint64_t index_size, nblocks, ntombs;        /* entries */
     apr_uint64_t index_at, free_at, slots_at, blocks_at, tombs_at, total;
 } store_layout;
 
-static int layout_of(apr_uint32_t capacity, apr_uint32_t slot_data, store_layout *l)
+static int layout_of(apr_uint64_t cap, apr_uint64_t nblocks, store_layout *l)
 {
-    apr_uint64_t isz = 1, ntombs = 1, nblocks;
-    apr_uint64_t cap = capacity;
+    apr_uint64_t isz = 1, ntombs = 1;
 
+    if (!cap || cap > 0x3fffffff || nblocks >= 0x7fffffff) {
+        return -1;
+    }
     while (isz < cap * 2) {
         isz <<= 1;
-    }
-    /* every session at its largest, and room for the chains of writes in
-     * flight (a new chain is filled before the old one is given back) */
-    nblocks = (cap + 256) * blocks_for(slot_data);
-    if (isz > 0x7fffffff || nblocks >= 0x7fffffff) {
-        return -1;
     }
     /* tombstones: 2 x capacity, bounded (sc_store.h) */
     while (ntombs < 2 * (cap < 512 ? 512 : cap > 32768 ? 32768 : cap)) {
@@ -113,57 +113,133 @@ static int layout_of(apr_uint32_t capacity, apr_uint32_t slot_data, store_layout
     return l->total == (apr_size_t)l->total ? 0 : -1;
 }
 
-apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
-                             sc_store **out)
+/* The layout for a budget: as many slots as sessions of the least cost fit
+ * in it (fewer with a count limit), and data blocks for all of it. */
+static int layout_budget(apr_uint64_t budget, apr_uint32_t count_limit, store_layout *l)
+{
+    apr_uint64_t cap = budget / SC_STORE_MIN_COST;
+    if (count_limit && count_limit < cap) {
+        cap = count_limit;
+    }
+    return layout_of(cap, budget / SC_STORE_BLOCK, l);
+}
+
+static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64_t budget,
+                                apr_uint32_t count_limit, apr_uint32_t slot_data,
+                                sc_store **out)
 {
     apr_shm_t *shm;
-    apr_uint64_t i;
-    store_layout l;
     apr_status_t rv;
     sc_store *st;
     char *base;
 
-    if (layout_of(capacity, slot_data, &l) != 0) {
-        return APR_ENOMEM;
-    }
-    /* a new segment is zero-filled: free slots and an empty free list.  Only
-     * the index is written here, the rest is touched as sessions come. */
-    rv = apr_shm_create(&shm, (apr_size_t)l.total, NULL, p);
+    /* a new segment is zero-filled: free slots, an empty free list and an
+     * empty index.  Nothing past the header is written here: the rest is
+     * touched as sessions come. */
+    rv = apr_shm_create(&shm, (apr_size_t)l->total, NULL, p);
     if (rv != APR_SUCCESS) {
         return rv;
     }
     base = apr_shm_baseaddr_get(shm);
-    memset(base, 0, (apr_size_t)l.index_at);
+    memset(base, 0, (apr_size_t)l->index_at);
     if (lock_init(&((sc_store_hdr *)base)->index_lock) != 0
         || lock_init(&((sc_store_hdr *)base)->data_lock) != 0) {
         apr_shm_destroy(shm);
         return APR_EGENERAL;
     }
     st = apr_pcalloc(p, sizeof(*st));
+    st->shm = shm;
     st->hdr = (sc_store_hdr *)base;
-    st->index = (apr_int32_t *)(base + l.index_at);
-    st->free_slots = (apr_int32_t *)(base + l.free_at);
-    st->slots = (sc_sess *)(base + l.slots_at);
-    st->blocks = (unsigned char *)(base + l.blocks_at);
-    st->tombs = (sc_tomb *)(base + l.tombs_at);
+    st->index = (apr_int32_t *)(base + l->index_at);
+    st->free_slots = (apr_int32_t *)(base + l->free_at);
+    st->slots = (sc_sess *)(base + l->slots_at);
+    st->blocks = (unsigned char *)(base + l->blocks_at);
+    st->tombs = (sc_tomb *)(base + l->tombs_at);
     st->hdr->magic = SC_STORE_MAGIC;
     st->hdr->version = SC_STORE_VERSION;
     st->hdr->header_size = (apr_uint32_t)sizeof(sc_store_hdr);
     st->hdr->slot_size = (apr_uint32_t)sizeof(sc_sess);
     st->hdr->block_size = SC_STORE_BLOCK;
     st->hdr->tomb_entry_size = (apr_uint32_t)sizeof(sc_tomb);
-    st->hdr->total_size = l.total;
-    st->hdr->capacity = capacity;
-    st->hdr->slot_data = slot_data;
-    st->hdr->index_size = (apr_uint32_t)l.index_size;
-    st->hdr->nblocks = (apr_uint32_t)l.nblocks;
-    st->hdr->tomb_size = (apr_uint32_t)l.ntombs;
+    st->hdr->total_size = l->total;
+    st->hdr->budget_laid = budget;
+    st->hdr->index_size = (apr_uint32_t)l->index_size;
+    st->hdr->nblocks = (apr_uint32_t)l->nblocks;
+    st->hdr->tomb_size = (apr_uint32_t)l->ntombs;
     st->hdr->tomb_default_s = 1800;
-    for (i = 0; i < l.index_size; i++) {
-        st->index[i] = EMPTY;
-    }
+    st->hdr->budget = budget;
+    st->hdr->count_limit = count_limit;
+    st->hdr->slot_data = slot_data;
     *out = st;
     return APR_SUCCESS;
+}
+
+apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
+                             sc_store **out)
+{
+    store_layout l;
+    apr_uint64_t nblocks = ((apr_uint64_t)capacity + 256) * blocks_for(slot_data);
+    apr_uint64_t budget = (apr_uint64_t)capacity * sizeof(sc_sess)
+                          + nblocks * SC_STORE_BLOCK;
+    apr_status_t rv;
+
+    if (layout_of(capacity, nblocks, &l) != 0) {
+        return APR_ENOMEM;
+    }
+    rv = create_laid(p, &l, budget, capacity, slot_data, out);
+    if (rv == APR_SUCCESS) {
+        (*out)->hdr->capacity = capacity;
+    }
+    return rv;
+}
+
+apr_status_t sc_store_create_budget(apr_pool_t *p, apr_uint64_t budget,
+                                    apr_uint32_t count_limit, apr_uint32_t slot_data,
+                                    sc_store **out)
+{
+    store_layout l;
+    apr_status_t rv;
+
+    if (budget < SC_STORE_MIN_BUDGET || layout_budget(budget, count_limit, &l) != 0) {
+        return APR_ENOMEM;
+    }
+    rv = create_laid(p, &l, budget, count_limit, slot_data, out);
+    if (rv == APR_SUCCESS) {
+        apr_uint64_t cap = budget / SC_STORE_MIN_COST;
+        (*out)->hdr->capacity = (apr_uint32_t)(count_limit && count_limit < cap
+                                               ? count_limit : cap);
+    }
+    return rv;
+}
+
+int sc_store_set_limits(sc_store *st, apr_uint64_t budget, apr_uint32_t count_limit,
+                        apr_uint32_t slot_data)
+{
+    sc_store_hdr *h = st->hdr;
+    if (budget > h->budget_laid || count_limit > h->capacity
+        /* no count limit, but the slots were laid out for one */
+        || (!count_limit && h->capacity < h->budget_laid / SC_STORE_MIN_COST)) {
+        return -1;
+    }
+    h->budget = budget;
+    h->count_limit = count_limit;
+    h->slot_data = slot_data;
+    return 0;
+}
+
+apr_uint64_t sc_store_bytes_counted(const sc_store *st)
+{
+    const sc_store_hdr *h = st->hdr;
+    return (apr_uint64_t)__atomic_load_n(&h->count, __ATOMIC_RELAXED) * sizeof(sc_sess)
+           + (apr_uint64_t)__atomic_load_n(&h->blocks_used, __ATOMIC_RELAXED)
+             * SC_STORE_BLOCK;
+}
+
+/* The most bytes of data a chain can hold: a reader's bound on a length
+ * read while a writer changes it. */
+static apr_uint64_t data_bound(const sc_store *st)
+{
+    return (apr_uint64_t)st->hdr->nblocks * BLOCK_DATA;
 }
 
 const char *sc_store_check(const sc_store *st, apr_pool_t *p)
@@ -185,10 +261,10 @@ const char *sc_store_check(const sc_store *st, apr_pool_t *p)
                       sizeof(sc_tomb));
     if (!diff) {
         /* the same parts: laid out the same way for this capacity? */
-        if (layout_of(h->capacity, h->slot_data, &l) != 0) {
-            return apr_psprintf(p, "%u sessions of %u bytes (this build: too many "
-                                "to lay out)",
-                                (unsigned)h->capacity, (unsigned)h->slot_data);
+        if (layout_of(h->capacity, h->nblocks, &l) != 0) {
+            return apr_psprintf(p, "%u sessions and %u data blocks (this build: too "
+                                "many to lay out)",
+                                (unsigned)h->capacity, (unsigned)h->nblocks);
         }
         sc_layout_differs(p, &diff, "bytes in all", h->total_size, l.total);
         sc_layout_differs(p, &diff, "index entries", h->index_size, l.index_size);
@@ -237,7 +313,13 @@ static int chain_new(sc_store *st, const char *data, apr_uint32_t len, apr_uint3
         return 0;
     }
     lock_take(&h->data_lock);
-    if (h->nblocks - h->blocks_used < need) {
+    /* within the blocks laid out, and the budget: these blocks with those
+     * in use and the slots of the sessions held (a count read racing a new
+     * session: a figure a slot off at most) */
+    if (h->nblocks - h->blocks_used < need
+        || ((apr_uint64_t)h->blocks_used + need) * SC_STORE_BLOCK
+           + (apr_uint64_t)__atomic_load_n(&h->count, __ATOMIC_RELAXED) * sizeof(sc_sess)
+           > h->budget) {
         lock_give(&h->data_lock);
         return -1;
     }
@@ -394,11 +476,11 @@ static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_ou
         if (v == EMPTY) {
             return -1;
         }
-        if (v >= 0 && sc_store_same(slot(st, v)->cur.id, id)) {
+        if (v > 0 && sc_store_same(slot(st, v - 1)->cur.id, id)) {
             if (pos_out) {
                 *pos_out = pos;
             }
-            return v;
+            return v - 1;
         }
     }
     return -1;
@@ -531,7 +613,7 @@ static sc_store_rc copy_out(sc_store *st, sc_sess *s, const char *id, apr_pool_t
     }
     len = s->cur.data_len;
     head = s->cur.head;
-    if (len > st->hdr->slot_data) {
+    if (len > data_bound(st)) {
         len = 0;                      /* torn: the sequence check retries */
     }
     if (!out->data || len > out->data_len) {
@@ -779,6 +861,9 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
         *evicted_idle = -1;
     }
 
+    if (__atomic_load_n(&st->hdr->moved, __ATOMIC_ACQUIRE)) {
+        return SC_STORE_MOVED;
+    }
     if (len > st->hdr->slot_data) {
         __atomic_add_fetch(&st->hdr->rejected_size, 1, __ATOMIC_RELAXED);
         return SC_STORE_TOOBIG;
@@ -786,13 +871,24 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
     if (strlen(id) >= SC_SID_MAX) {
         return SC_STORE_TOOBIG;
     }
-    /* the data first, in blocks of its own */
-    if (chain_new(st, data, len, &chain) != 0) {
+    /* the data first, in blocks of its own; over the budget, a session on
+     * probation gives way, as for a slot (below) */
+    while (chain_new(st, data, len, &chain) != 0) {
+        if (evictions < SC_EVICT_TRIES
+            && evict_one(st, id, origin, evictions ? NULL : evicted_idle)) {
+            evictions++;
+            continue;
+        }
         __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
         return SC_STORE_FULL;
     }
 again:
     lock_take(&st->hdr->index_lock);
+    if (__atomic_load_n(&st->hdr->moved, __ATOMIC_ACQUIRE)) {
+        lock_give(&st->hdr->index_lock);
+        chain_free(st, chain);
+        return SC_STORE_MOVED;        /* sc_store_move: set under this lock */
+    }
     i = index_find(st, id, NULL);
     if (i < 0 && ((base_version && !force_version)
                   || tomb_find(st, id, apr_time_now()))) {
@@ -811,7 +907,14 @@ again:
          * there), so that a writer dying anywhere leaves no session that the
          * index does not find. */
         apr_uint32_t mask = st->hdr->index_size - 1, pos = hash_id(id) & mask, n;
-        apr_int32_t k = st->hdr->count < st->hdr->capacity ? slot_take(st) : -1;
+        sc_store_hdr *h = st->hdr;
+        apr_uint32_t most = h->count_limit && h->count_limit < h->capacity
+                            ? h->count_limit : h->capacity;
+        apr_int32_t k = h->count < most
+                        && ((apr_uint64_t)h->count + 1) * sizeof(sc_sess)
+                           + (apr_uint64_t)__atomic_load_n(&h->blocks_used, __ATOMIC_RELAXED)
+                             * SC_STORE_BLOCK <= h->budget
+                        ? slot_take(st) : -1;
         if (k < 0) {
             lock_give(&st->hdr->index_lock);
             /* full: a session on probation gives way (another writer may
@@ -828,8 +931,8 @@ again:
         s = slot(st, k);
         slot_lock(st, s);
         for (n = 0; n <= mask; n++, pos = (pos + 1) & mask) {
-            if (st->index[pos] < 0) {
-                __atomic_store_n(&st->index[pos], k, __ATOMIC_RELEASE);
+            if (st->index[pos] <= 0) {
+                __atomic_store_n(&st->index[pos], k + 1, __ATOMIC_RELEASE);
                 break;
             }
         }
@@ -857,7 +960,11 @@ again:
 
     s = slot(st, i);
     slot_lock(st, s);
-    if (!s->cur.used || !sc_store_same(s->cur.id, id)) {
+    if (__atomic_load_n(&st->hdr->moved, __ATOMIC_ACQUIRE)) {
+        rc = SC_STORE_MOVED;          /* the mover copied this slot, or will
+                                       * find it so; either way not here */
+    }
+    else if (!s->cur.used || !sc_store_same(s->cur.id, id)) {
         rc = SC_STORE_NOTFOUND;
     }
     else if (!force_version && base_version && base_version != s->cur.version) {
@@ -1097,7 +1204,7 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
         }
         slot_lock(st, s);
         if (s->cur.used) {
-            apr_uint32_t len = s->cur.data_len <= st->hdr->slot_data ? s->cur.data_len : 0;
+            apr_uint32_t len = s->cur.data_len <= data_bound(st) ? s->cur.data_len : 0;
             if (!c.data || len > room) {
                 room = len > 1024 ? len : 1024;
                 c.data = apr_palloc(p, room + 1);
@@ -1136,13 +1243,15 @@ const char *sc_store_rc_text(sc_store_rc rc)
     case SC_STORE_NOTFOUND:
         return "no such session";
     case SC_STORE_FULL:
-        return "the session store is full (Manager maxActiveSessions)";
+        return "the session store is full (Manager maxStoreSize or maxActiveSessions)";
     case SC_STORE_TOOBIG:
         return "the session is larger than Manager maxSessionSize";
     case SC_STORE_STALE:
         return "the session changed meanwhile";
     case SC_STORE_DEAD:
         return "the session was invalidated or expired (its id stays dead)";
+    case SC_STORE_MOVED:
+        return "a restart moved the sessions to a larger store";
     }
     return "?";
 }
@@ -1325,6 +1434,10 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
     sc_stamp_norm(&in);
     if ((in.flags & SC_SF_MINOR) && settle) {
         in.flags |= SC_SF_SETTLED;
+    }
+    if (__atomic_load_n(&st->hdr->moved, __ATOMIC_ACQUIRE)) {
+        *rc = SC_STORE_MOVED;
+        return SC_TAKE_REFUSED;
     }
     if (c->data_len > st->hdr->slot_data || strlen(c->id) >= SC_SID_MAX) {
         __atomic_add_fetch(&st->hdr->rejected_size, 1, __ATOMIC_RELAXED);
@@ -1512,4 +1625,143 @@ int sc_store_settle(sc_store *st, const char *id, const sc_stamp *there)
     }
     slot_unlock(s);
     return done;
+}
+
+/* ---- moving to a larger store (a restart raised the budget) ---- */
+
+/* Puts a live tombstone as it is (its time left kept) into st's table. */
+static void tomb_copy(sc_store *st, const sc_tomb *t)
+{
+    apr_uint32_t mask = st->hdr->tomb_size - 1, k;
+    for (k = 0; k < SC_TOMB_PROBE && k <= mask; k++) {
+        sc_tomb *u = &st->tombs[(t->hash + k) & mask];
+        if (!u->until) {
+            *u = *t;
+            return;
+        }
+    }
+    st->hdr->tombs_evicted++;         /* a full neighbourhood: given up */
+}
+
+apr_status_t sc_store_move(sc_store *from, sc_store *to, apr_uint64_t *copied)
+{
+    sc_store_hdr *fh = from->hdr, *th = to->hdr;
+    apr_uint32_t k, top, room = 0;
+    apr_time_t now = apr_time_now();
+    char *buf = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    *copied = 0;
+    /* from now on no write lands here: a writer that took the index lock or
+     * a slot's lock before this finished before its slot is read below */
+    lock_take(&fh->index_lock);
+    __atomic_store_n(&fh->moved, 1, __ATOMIC_RELEASE);
+    top = fh->slot_hwm;
+    lock_give(&fh->index_lock);
+
+    for (k = 0; k < top && rv == APR_SUCCESS; k++) {
+        sc_sess *s = slot(from, (apr_int32_t)k), *t;
+        sc_sess_rec rec;
+        apr_uint32_t chain, mask, pos, n;
+        apr_int32_t ks;
+        int ok = 0;
+        if (!__atomic_load_n(&s->cur.used, __ATOMIC_RELAXED)) {
+            continue;
+        }
+        slot_lock(from, s);
+        rec = s->cur;
+        if (rec.used && rec.data_len <= data_bound(from)) {
+            if (!buf || rec.data_len > room) {
+                free(buf);
+                room = rec.data_len > 65536 ? rec.data_len : 65536;
+                buf = malloc((apr_size_t)room + 1);
+            }
+            ok = buf && chain_copy(from, rec.head, rec.data_len, buf) == 0;
+        }
+        slot_unlock(s);
+        if (!ok) {
+            if (!buf) {
+                rv = APR_ENOMEM;
+            }
+            continue;
+        }
+        rec.id[SC_SID_MAX - 1] = '\0';
+        if (chain_new(to, buf, rec.data_len, &chain) != 0) {
+            rv = APR_ENOSPC;
+            break;
+        }
+        lock_take(&th->index_lock);
+        ks = th->count < th->capacity ? slot_take(to) : -1;
+        if (ks < 0) {
+            lock_give(&th->index_lock);
+            chain_free(to, chain);
+            rv = APR_ENOSPC;
+            break;
+        }
+        t = slot(to, ks);
+        slot_lock(to, t);
+        rec.head = chain;
+        t->cur = rec;
+        t->undo = rec;
+        t->touched = 0;
+        slot_unlock(t);
+        mask = th->index_size - 1;
+        for (n = 0, pos = hash_id(rec.id) & mask; n <= mask; n++, pos = (pos + 1) & mask) {
+            if (to->index[pos] <= 0) {
+                __atomic_store_n(&to->index[pos], ks + 1, __ATOMIC_RELEASE);
+                break;
+            }
+        }
+        th->count++;
+        lock_give(&th->index_lock);
+        ++*copied;
+    }
+    free(buf);
+    if (rv != APR_SUCCESS) {
+        __atomic_store_n(&fh->moved, 0, __ATOMIC_RELEASE);
+        return rv;
+    }
+
+    lock_take(&fh->index_lock);
+    lock_take(&th->index_lock);
+    for (k = 0; k < fh->tomb_size; k++) {
+        if (from->tombs[k].until > now && from->tombs[k].len < SC_TOMB_BASE) {
+            tomb_copy(to, &from->tombs[k]);
+        }
+    }
+    /* what the page counts goes on from where it was */
+    th->created = fh->created;
+    th->updated = fh->updated;
+    th->removed = fh->removed;
+    th->expired = fh->expired;
+    th->rejected_full = fh->rejected_full;
+    th->rejected_size = fh->rejected_size;
+    th->replicated_in = fh->replicated_in;
+    th->replicated_out = fh->replicated_out;
+    th->transfer_in = fh->transfer_in;
+    th->transfer_out = fh->transfer_out;
+    th->last_transfer_ms = fh->last_transfer_ms;
+    th->last_transfer_count = fh->last_transfer_count;
+    th->rebound = fh->rebound;
+    th->writes_undone = fh->writes_undone;
+    th->tomb_default_s = fh->tomb_default_s;
+    th->tombs_set = fh->tombs_set;
+    th->tombs_evicted += fh->tombs_evicted;
+    th->dead_refused = fh->dead_refused;
+    th->repl_too_big = fh->repl_too_big;
+    th->probation_s = fh->probation_s;
+    th->evicted = fh->evicted;
+    th->probation_expired = fh->probation_expired;
+    th->minority = fh->minority;
+    th->quorum_seen = fh->quorum_seen;
+    th->quorum_known = fh->quorum_known;
+    th->minority_since = fh->minority_since;
+    th->conflicts = fh->conflicts;
+    th->minority_refused = fh->minority_refused;
+    th->ae_rounds = fh->ae_rounds;
+    th->ae_asked = fh->ae_asked;
+    th->ae_removed = fh->ae_removed;
+    lock_give(&th->index_lock);
+    lock_give(&fh->index_lock);
+    return APR_SUCCESS;
 }

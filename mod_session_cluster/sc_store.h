@@ -124,7 +124,7 @@
  * block, a tombstone, the order of the parts; and SC_RETAINED_LAYOUT with
  * it); a test builds a variant with another one. */
 #ifndef SC_STORE_VERSION
-#define SC_STORE_VERSION 3
+#define SC_STORE_VERSION 4
 #endif
 
 #define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
@@ -179,9 +179,16 @@ typedef struct {
     apr_uint32_t block_size;        /* SC_STORE_BLOCK */
     apr_uint32_t tomb_entry_size;   /* sizeof(sc_tomb) */
     apr_uint64_t total_size;        /* bytes of the segment */
-    apr_uint32_t capacity;
-    apr_uint32_t slot_data;         /* most bytes of data of one session */
+    apr_uint64_t budget_laid;       /* the budget the segment was laid out for */
+    apr_uint32_t capacity;          /* slots laid out (the most sessions it can hold) */
     apr_uint32_t index_size;        /* power of two */
+    /* the limits, set at creation and by a restart (sc_store_set_limits) */
+    volatile apr_uint64_t budget;   /* bytes: slots in use and data blocks in use */
+    volatile apr_uint32_t count_limit; /* Manager maxActiveSessions; 0: none */
+    volatile apr_uint32_t slot_data; /* most bytes of data of one session */
+    volatile apr_uint32_t moved;    /* a restart moved the sessions to a larger
+                                     * segment: writes here are refused */
+    apr_uint32_t pad0;
     pthread_mutex_t index_lock;     /* robust, process-shared, like data_lock */
     volatile apr_uint32_t count;
     apr_uint64_t created, updated, removed, expired;
@@ -228,6 +235,7 @@ typedef struct {
 } sc_store_hdr;
 
 typedef struct {
+    struct apr_shm_t *shm;          /* the segment (NULL: attached elsewhere) */
     sc_store_hdr *hdr;
     apr_int32_t *index;
     apr_int32_t *free_slots;
@@ -270,11 +278,42 @@ typedef enum {
     SC_STORE_FULL,
     SC_STORE_TOOBIG,
     SC_STORE_STALE,                 /* an update based on another version */
-    SC_STORE_DEAD                   /* removed: its tombstone forbids creating it */
+    SC_STORE_DEAD,                  /* removed: its tombstone forbids creating it */
+    SC_STORE_MOVED                  /* the store was moved by a restart: writes go there */
 } sc_store_rc;
 
+/* A store of at most 'capacity' sessions of at most slot_data bytes, laid
+ * out for all of them at their largest (the tests' and fuzzers' store). */
 apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t slot_data,
                              sc_store **out);
+/* The store of a member: its memory bounded by 'budget' bytes (the slots of
+ * the sessions held and their data blocks), at most count_limit sessions
+ * (0: no count limit, the budget alone bounds them), each of at most
+ * slot_data bytes.  The segment is laid out for the budget (the most
+ * sessions it can hold: budget / SC_STORE_MIN_COST), but only the pages
+ * written are resident. */
+apr_status_t sc_store_create_budget(apr_pool_t *p, apr_uint64_t budget,
+                                    apr_uint32_t count_limit, apr_uint32_t slot_data,
+                                    sc_store **out);
+/* The smallest budget a store is made with (bytes). */
+#define SC_STORE_MIN_BUDGET (1024u * 1024u)
+/* What a session costs at the least: its slot and one data block. */
+#define SC_STORE_MIN_COST (sizeof(sc_sess) + SC_STORE_BLOCK)
+/* New limits for a store kept by a restart: 0, or -1 when the budget is
+ * more than the segment was laid out for (a larger store is needed:
+ * sc_store_move) or the count limit more than its slots. */
+int sc_store_set_limits(sc_store *st, apr_uint64_t budget, apr_uint32_t count_limit,
+                        apr_uint32_t slot_data);
+/* Copies every session of 'from' (data, versions, times, stamps), its live
+ * tombstones and its counters into the empty store 'to', and marks 'from'
+ * moved: a writer still on it (a child of the generation a graceful restart
+ * replaces) is refused (SC_STORE_MOVED) rather than writing where nobody
+ * reads.  The number of sessions copied in *copied; APR_ENOSPC when they do
+ * not fit (nothing is marked then). */
+apr_status_t sc_store_move(sc_store *from, sc_store *to, apr_uint64_t *copied);
+/* Bytes the store's limits count: slots of the sessions held and data
+ * blocks in use. */
+apr_uint64_t sc_store_bytes_counted(const sc_store *st);
 /* Was the store laid out by this build (a graceful restart keeps it and may
  * load another build of the module)?  NULL if so, else what differs, found
  * and expected, allocated from p (as sc_shm_check).  With the same sizes,

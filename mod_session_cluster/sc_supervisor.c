@@ -13,6 +13,8 @@
 
 #include <openssl/evp.h>
 
+#include "apr_shm.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -20,9 +22,97 @@
 
 APLOG_USE_MODULE(session_cluster);
 
-#define SC_DEFAULT_CAPACITY 10000     /* sessions, when maxActiveSessions is -1 */
+#define SC_AUTO_BUDGET_MAX (1024ull * 1024 * 1024)  /* maxStoreSize 0: at most 1 GiB */
 
 static const char retained_key[] = "mod_session_cluster";
+
+/* The store's budget: Manager maxStoreSize, or (0) a quarter of the
+ * machine's memory, at most SC_AUTO_BUDGET_MAX. */
+static apr_uint64_t store_budget(const sc_settings *set)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    apr_uint64_t b;
+    if (set->max_store_size > 0) {
+        return (apr_uint64_t)set->max_store_size;
+    }
+    b = pages > 0 && size > 0 ? (apr_uint64_t)pages * (apr_uint64_t)size / 4
+                              : SC_AUTO_BUDGET_MAX;
+    if (b > SC_AUTO_BUDGET_MAX) {
+        b = SC_AUTO_BUDGET_MAX;
+    }
+    return b < 64ull * 1024 * 1024 ? 64ull * 1024 * 1024 : b;
+}
+
+/* The session store for this generation: made at the first start; kept by
+ * a restart, with its limits set again where the segment allows; moved to
+ * a new segment when the budget grew past what it was laid out for (or the
+ * count limit past its slots): no full stop needed. */
+static int store_ready(sc_retained *r, server_rec *s, const sc_settings *set)
+{
+    apr_uint64_t budget = store_budget(set), copied;
+    apr_uint32_t limit = set->max_active_sessions > 0
+                         ? (apr_uint32_t)set->max_active_sessions : 0;
+    apr_uint32_t slot = (apr_uint32_t)set->max_session_size;
+    sc_store *fresh;
+    apr_status_t rv;
+
+    if (r->store && sc_store_set_limits(r->store, budget, limit, slot) == 0) {
+        apr_uint64_t used = sc_store_bytes_counted(r->store);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1437)
+                     "session store kept: budget %" APR_UINT64_T_FMT " bytes (%"
+                     APR_UINT64_T_FMT " in use), %s%u sessions, up to %u bytes each",
+                     budget, used, limit ? "at most " : "no count limit; room for ",
+                     limit ? limit : r->store->hdr->capacity, slot);
+        if (used > budget) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1438)
+                         "the session store holds %" APR_UINT64_T_FMT " bytes, more than "
+                         "its new budget (Manager maxStoreSize %" APR_UINT64_T_FMT "): "
+                         "every session is kept, and new ones are refused until enough "
+                         "have expired", used, budget);
+        }
+        return OK;
+    }
+    rv = sc_store_create_budget(s->process->pool, budget, limit, slot, &fresh);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCLOGNO(1247)
+                     "cannot create the session store (budget %" APR_UINT64_T_FMT
+                     " bytes, Manager maxStoreSize%s): lower maxStoreSize", budget,
+                     set->max_store_size > 0 ? "" : " 0: a quarter of this machine's "
+                     "memory, at most 1 GiB");
+        return !OK;
+    }
+    if (!r->store) {
+        r->store = fresh;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1248)
+                     "session store: budget %" APR_UINT64_T_FMT " bytes (Manager "
+                     "maxStoreSize%s), %s%u sessions, up to %u bytes each", budget,
+                     set->max_store_size > 0 ? "" : " 0: a quarter of this machine's "
+                     "memory, at most 1 GiB", limit ? "at most " : "no count limit; "
+                     "room for ", fresh->hdr->capacity, slot);
+        return OK;
+    }
+    rv = sc_store_move(r->store, fresh, &copied);
+    if (rv != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, SCLOGNO(1249)
+                     "the session store keeps its budget of %" APR_UINT64_T_FMT
+                     " bytes: its sessions do not fit in a new store of %" APR_UINT64_T_FMT
+                     " bytes", r->store->hdr->budget, budget);
+        apr_shm_destroy(fresh->shm);
+        return OK;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SCLOGNO(1439)
+                 "session store moved to a larger one: budget %" APR_UINT64_T_FMT
+                 " -> %" APR_UINT64_T_FMT " bytes, %" APR_UINT64_T_FMT " sessions "
+                 "copied; a request still running in the previous generation that "
+                 "changes a session now gets 503 (Retry-After: 1)",
+                 r->store->hdr->budget_laid, budget, copied);
+    if (r->store->shm) {
+        apr_shm_destroy(r->store->shm);
+    }
+    r->store = fresh;
+    r->fingerprint_set = 0;            /* the engine must map the new store */
+    return OK;
+}
 
 sc_retained *sc_retained_get(server_rec *s)
 {
@@ -314,33 +404,10 @@ int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *
     if (cfg->set->local_unique_id) {
         memcpy(r->id, cfg->set->local_unique_id, 16);
     }
+    if (!observer && store_ready(r, s, cfg->set) != OK) {
+        return !OK;
+    }
     if (!observer) {
-        long cap = cfg->set->max_active_sessions;
-        long slot = cfg->set->max_session_size;
-        if (cap <= 0) {
-            cap = SC_DEFAULT_CAPACITY;
-        }
-        if (!r->store) {
-            apr_status_t rv = sc_store_create(s->process->pool, (apr_uint32_t)cap,
-                                              (apr_uint32_t)slot, &r->store);
-            if (rv != APR_SUCCESS) {
-                ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, SCLOGNO(1247)
-                             "cannot create the session store (%ld sessions of %ld "
-                             "bytes)", cap, slot);
-                return !OK;
-            }
-            r->store_capacity = (apr_uint32_t)cap;
-            r->store_slot = (apr_uint32_t)slot;
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1248)
-                         "session store: %ld sessions of up to %ld bytes", cap, slot);
-        }
-        else if (r->store_capacity != (apr_uint32_t)cap
-                 || r->store_slot != (apr_uint32_t)slot) {
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1249)
-                         "the session store keeps %u sessions of %u bytes until httpd "
-                         "is stopped and started: a restart keeps the sessions, so it "
-                         "cannot resize the store", r->store_capacity, r->store_slot);
-        }
         /* how long an id not held here stays dead after a removal */
         sc_store_set_tomb_default(r->store,
                                   cfg->set->max_inactive_s);

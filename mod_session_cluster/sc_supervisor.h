@@ -28,7 +28,7 @@
  * keeps what the parent retained: a build whose layout differs must not read
  * it.  Raise it with any change to sc_retained, sc_shm_t or the store. */
 #ifndef SC_RETAINED_LAYOUT
-#define SC_RETAINED_LAYOUT 0x53430007u
+#define SC_RETAINED_LAYOUT 0x53430008u
 #endif
 
 /* Values that must outlive a restart (process-pool lifetime). */
@@ -51,7 +51,6 @@ typedef struct {
     const char *route;
     int observer;
     sc_store *store;                  /* sessions (sc_store.c), NULL on a front */
-    apr_uint32_t store_capacity, store_slot;
 } sc_retained;
 
 sc_retained *sc_retained_get(server_rec *s);

@@ -253,12 +253,13 @@ my $APP = demo_conf($DEMO_SO, server => "LimitRequestFieldSize 16384\n");
     check(@ids == 20, $c, '25 new sessions on a store of 20: 20 get a cookie',
           scalar(@ids) . ' got a cookie', 'node1: ' . sess_line($p1));
     is(scalar @refused, 5, '... and 5 get none');
-    ok(@refused == 5 && !(grep { $_->{status} != 200 || ($_->{counter} // '') ne '1' } @refused),
-       '... the 5 refused ones are still answered (200, their page with counter 1)')
+    ok(@refused == 5 && !(grep { $_->{status} != 507
+                                 || ($_->{headers}{'session-cluster-refused'} // '') !~ /store is full/ } @refused),
+       '... the 5 refused ones are told: 507 with Session-Cluster-Refused (the store is full), never a page that looks kept')
         or diag(join("\n", map { show($_) } @refused[0 .. ($#refused < 1 ? $#refused : 1)]));
     is($p1->{SessionsActive}, 20, 'node1: SessionsActive 20');
     is($p1->{SessionsRejectedFull}, 5, 'node1: SessionsRejectedFull 5');
-    like($c->error_log('node1'), qr/SC1432: new session not saved: the session store is full/,
+    like($c->error_log('node1'), qr/SC1432: new session not saved \(507 to the client\): the session store is full \(20 sessions, \d+ of its \d+ bytes/,
          'node1 logs SC1432 (store full)');
     is(counter($c, 'node2', 'SessionsActive'), 20, 'node2 holds the 20 sessions');
     # the 20 still work, on both members
@@ -280,7 +281,8 @@ my $APP = demo_conf($DEMO_SO, server => "LimitRequestFieldSize 16384\n");
     my $victim = $ids[0];
     my $big = 'x' x 1000;
     my $r = app($c, 'node1', "set=big&value=$big", id => $victim);
-    note("setting a 1000-byte attribute answered $r->{status}");
+    is($r->{status}, 507, 'a 1000-byte attribute: the request gets 507 (the change is not kept)')
+        or diag(show($r));
     my $size1 = counter($c, 'node1', 'SessionsRejectedSize');
     check($size1 > $size0, $c, "a 1000-byte attribute: SessionsRejectedSize grows ($size0 -> $size1)",
           show($r));
