@@ -43,6 +43,8 @@ struct sc_conn {
     int goodbye;                       /* the other side said goodbye */
     apr_uint64_t rx_seq;               /* last sequence number taken (encrypted) */
     apr_uint64_t rx_frames;            /* frames taken on this connection */
+    apr_uint64_t data_out;             /* DATA frames sent on it (Transport
+                                        * keepAliveCount) */
     int hello_seen;                    /* a heartbeat came on it */
     unsigned char dest[20];            /* EncryptInterceptor: whom frames on it are
                                         * sealed for (SC_DEST_LEN, sc_crypto.h) */
@@ -112,6 +114,9 @@ typedef struct sc_transfer_out {
     sc_peer *to;
     apr_uint32_t cursor;               /* next store slot */
     apr_uint32_t sent;
+    apr_uint32_t blocks;               /* messages of sessions sent */
+    apr_time_t next_block;             /* sendAllSessions="false": not before this,
+                                        * sendAllSessionsWaitTime after the last */
     struct sc_transfer_out *next;
 } sc_transfer_out;
 
@@ -244,10 +249,13 @@ struct sc_engine {
     sc_peer *transfer_from;            /* the member sending us its sessions */
     apr_time_t transfer_started;
     apr_uint32_t transfer_received;
+    apr_uint32_t transfer_blocks;      /* ALL_DATA messages of the transfer */
     sc_transfer_out *transfers;
     sc_held *held;
     int nheld;
     apr_time_t next_sweep;
+    long sweeps;                       /* ticks of the sweep: idle sessions expire
+                                        * every processExpiresFrequency-th */
     sc_ae_round *ae_rounds;            /* digests being sent (anti-entropy) */
     apr_time_t next_ae;                /* the next periodic exchange */
     int minority;                      /* sees fewer than half of the members it knows */

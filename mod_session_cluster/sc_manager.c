@@ -618,6 +618,8 @@ static int on_get_all(const dm_in *in, sc_msg *m)
         if (t->to == in->from) {
             t->cursor = 0;            /* asked again: start over */
             t->sent = 0;
+            t->blocks = 0;
+            t->next_block = 0;
             return 1;
         }
     }
@@ -641,6 +643,7 @@ static int on_all_data(const dm_in *in, sc_msg *m)
         drain_held(in->e, m->all_data.s[i].id);
     }
     in->e->transfer_received += m->all_data.n;
+    in->e->transfer_blocks++;
     in->e->store->hdr->transfer_in += m->all_data.n;
     return 1;
 }
@@ -655,9 +658,10 @@ static int on_complete(const dm_in *in, sc_msg *m)
         e->state = SC_MS_READY;
         e->next_heartbeat = 0;         /* tell the others at once */
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1263)
-                     "state transfer from %s complete: %u session(s) in %"
-                     APR_TIME_T_FMT " ms; this member is ready", in->from->route,
-                     m->complete.total, apr_time_as_msec(took));
+                     "state transfer from %s complete: %u session(s) in %u "
+                     "message(s), %" APR_TIME_T_FMT " ms; this member is ready",
+                     in->from->route, m->complete.total, e->transfer_blocks,
+                     apr_time_as_msec(took));
     }
     return 1;
 }
@@ -1147,6 +1151,7 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
             }
             e->transfer_from = p;
             e->transfer_received = 0;
+            e->transfer_blocks = 0;
             send_to(e, p->out, &b);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1265)
                          "asking %s for all sessions (state transfer)", p->route);
@@ -1238,12 +1243,54 @@ static void send_tombstones(sc_engine *e, sc_conn *c)
     tombs_flush(&tc);
 }
 
+/* A block of a state transfer ends at the session that brings it near the
+ * size of a message (maxMessageSize, less room for one more session of
+ * maxSessionSize and its stamp): the next block starts with the next one. */
+typedef struct {
+    block_ctx *bc;
+    apr_pool_t *p;
+    apr_uint32_t room;                /* stamps bc->stamps has room for */
+    apr_size_t limit;                 /* bytes of a block before its last session */
+} bounded_ctx;
+
+static int add_bounded(void *ctx, const sc_sess_copy *s, int touched)
+{
+    bounded_ctx *bd = ctx;
+    if (bd->bc->n == bd->room) {
+        sc_sess_copy *more = apr_palloc(bd->p, sizeof(*more) * bd->room * 2);
+        memcpy(more, bd->bc->stamps, sizeof(*more) * bd->room);
+        bd->bc->stamps = more;
+        bd->room *= 2;
+    }
+    add_to_block(bd->bc, s, touched);
+    return bd->bc->b->len + (apr_size_t)bd->bc->n * 9 < bd->limit;
+}
+
+/* The byte bound of a block: what a message carries (maxMessageSize, less
+ * the frame's room), less one session as large as the store takes. */
+static apr_size_t block_bytes(const sc_engine *e)
+{
+    apr_size_t msg = (apr_size_t)e->set->max_message_size > 512
+                     ? (apr_size_t)e->set->max_message_size - 256 : 256;
+    apr_size_t one = (apr_size_t)e->set->max_session_size + SC_REPL_FULL_OVERHEAD + 9 + 64;
+    return msg > one ? msg - one : 1;
+}
+
+/* Manager sendAllSessions: "true" sends the state as Tomcat's single message
+ * would, in as few messages as maxMessageSize allows, one after the other;
+ * "false" in blocks of sendAllSessionsSize sessions (fewer when the block
+ * reaches the message size) with sendAllSessionsWaitTime ms between two of
+ * them.  The engine does not sleep: a transfer waiting for its next block
+ * lets the loop go on, and is taken up again by a later tick. */
 static void send_transfers(sc_engine *e)
 {
     sc_transfer_out *t, **pp = &e->transfers;
-    long block = e->set->send_all_sessions_size;
-    if (block <= 0) {
-        block = 1000;
+    int blocks = !e->set->send_all_sessions;
+    long block = blocks ? e->set->send_all_sessions_size : -1;
+    apr_int64_t wait_ms = blocks ? e->set->send_all_sessions_wait_ms : 0;
+    apr_time_t now = apr_time_now();
+    if (block <= 0 || block > (long)e->store->hdr->capacity) {
+        block = (long)e->store->hdr->capacity;   /* no count bound: bytes only */
     }
     while ((t = *pp)) {
         sc_conn *c = t->to->out;
@@ -1258,9 +1305,10 @@ static void send_transfers(sc_engine *e)
             continue;
         }
         while (c->state == SC_CS_OPEN && c->wlen - c->woff < SC_TRANSFER_HIGH_WATER
-               && t->cursor < e->store->hdr->capacity) {
+               && t->cursor < e->store->hdr->capacity && now >= t->next_block) {
             sc_buf b;
             block_ctx bc;
+            bounded_ctx bd;
             apr_pool_t *bp;
             /* a pool per block: while the socket takes them, many blocks go
              * out in one turn of the loop, and e->tmp would keep them all */
@@ -1269,15 +1317,23 @@ static void send_transfers(sc_engine *e)
             sc_msg_list_open(&b, SC_REPL_ALL_DATA);
             bc.b = &b;
             bc.n = 0;
-            bc.stamps = apr_palloc(bp, sizeof(*bc.stamps) * (apr_size_t)block);
+            bd.room = 256;
+            bc.stamps = apr_palloc(bp, sizeof(*bc.stamps) * bd.room);
+            bd.bc = &bc;
+            bd.p = bp;
+            bd.limit = block_bytes(e);
             t->cursor = sc_store_each_from(e->store, bp, t->cursor, (apr_uint32_t)block,
-                                           add_to_block, &bc, 0);
+                                           add_bounded, &bd, 0);
             sc_msg_list_close(&b, bc.n);
             sc_msg_all_data_stamps(&b, bc.stamps, bc.n);
             if (bc.n) {
                 send_to(e, c, &b);
                 t->sent += bc.n;
+                t->blocks++;
                 e->store->hdr->transfer_out += bc.n;
+                if (wait_ms > 0 && t->cursor < e->store->hdr->capacity) {
+                    t->next_block = now + apr_time_from_msec(wait_ms);
+                }
             }
             apr_pool_destroy(bp);
         }
@@ -1289,8 +1345,12 @@ static void send_transfers(sc_engine *e)
             sc_msg_complete_encode(&b, &m);
             send_to(e, c, &b);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1267)
-                         "state transfer to %s: %u session(s) sent", t->to->route,
-                         t->sent);
+                         "state transfer to %s: %u session(s) sent in %u message(s)%s",
+                         t->to->route, t->sent, t->blocks,
+                         blocks ? apr_psprintf(e->tmp, " (sendAllSessions false: blocks "
+                                               "of at most %ld, %" APR_INT64_T_FMT
+                                               " ms apart)", block, wait_ms)
+                                : "");
             *pp = t->next;
             free(t);
             continue;
@@ -1308,6 +1368,7 @@ typedef struct {
     apr_uint32_t ntouch;
     apr_array_header_t *expired;
     apr_array_header_t *probation;    /* idled out on probation (sc_store.h) */
+    int expire;                       /* this tick expires idle sessions */
 } sweep_ctx;
 
 static int sweep_one(void *ctx, const sc_sess_copy *s, int touched)
@@ -1315,7 +1376,7 @@ static int sweep_one(void *ctx, const sc_sess_copy *s, int touched)
     sweep_ctx *sw = ctx;
     apr_int64_t limit = sc_store_idle_limit(sw->e->store, s->created, s->last_access,
                                             s->max_inactive);
-    if (sc_store_idled_out(sw->now, s->last_access, limit)) {
+    if (sw->expire && sc_store_idled_out(sw->now, s->last_access, limit)) {
         int probation = sw->e->store->hdr->probation_s > 0
                         && sc_store_on_probation(s->created, s->last_access);
         APR_ARRAY_PUSH(probation ? sw->probation : sw->expired, const char *)
@@ -1367,9 +1428,17 @@ static void expire_probation(sc_engine *e, const apr_array_header_t *ids, apr_ti
     }
 }
 
+/* Every tick (a second) the accesses go to the other members; every
+ * processExpiresFrequency-th tick, as Tomcat's background process does every
+ * processExpiresFrequency-th time it runs, the sessions idle past their
+ * limit are also expired.  Until then such a session is still held (and
+ * counted), but no request finds it (sc_store_get). */
 static void sweep(sc_engine *e, apr_time_t now)
 {
     sweep_ctx sw;
+    long every = e->set->process_expires_frequency > 0 ? e->set->process_expires_frequency : 1;
+    e->sweeps = (e->sweeps + 1) % every;
+    sw.expire = e->sweeps == 0;
     sw.e = e;
     sw.now = now;
     sw.ntouch = 0;
@@ -1432,6 +1501,7 @@ void sc_dm_redo_transfer(sc_engine *e)
     e->state = SC_MS_STARTING;
     e->transfer_from = NULL;
     e->transfer_received = 0;
+    e->transfer_blocks = 0;
 }
 
 void sc_dm_shutdown(sc_engine *e)
