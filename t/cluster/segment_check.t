@@ -61,11 +61,10 @@ sub other_build {
         print $fh $text;
         close $fh or die "$tmp/$f: $!";
     }
-    my $xml = `xml2-config --cflags 2>/dev/null` || '-I/usr/include/libxml2';
-    chomp $xml;
+    my ($cflags, $libs) = SC::Test::module_build_flags();
     my @srcs = map { s{.*/}{}r } glob("$repo/mod_session_cluster/*.c");
-    my @wc = map { "-Wc,$_" } ('-std=c11', '-D_GNU_SOURCE', @$defines, split(' ', $xml));
-    my $out = `cd '$tmp' && '$apxs' -c -o mod_session_cluster.la @wc -I. @srcs -lxml2 -lcrypto 2>&1`;
+    my @wc = map { "-Wc,$_" } ('-std=c11', '-D_GNU_SOURCE', @$defines, @$cflags);
+    my $out = `cd '$tmp' && '$apxs' -c -o mod_session_cluster.la @wc -I. @srcs @$libs 2>&1`;
     my $so = "$tmp/.libs/mod_session_cluster.so";
     ok(-f $so, "$what: built") or diag($out), BAIL_OUT("no build: $what");
     return $so;

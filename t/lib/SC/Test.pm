@@ -27,7 +27,7 @@ our @EXPORT_OK = qw(
     need demo_module sess_line
     page parse_auto status_of member_on counter head_of_page
     kv_line balancer_member bm_line status_has page_action page_ping url_escape
-    dump_cluster dump_options check within
+    dump_cluster dump_options check within module_build_flags
     app show valid_sid
     demo_conf encrypt_interceptor channel_add alive_on num log_since ready_and_alive
     need_netns bm_row front_extra
@@ -389,6 +389,26 @@ sub ready_and_alive {
 sub valid_sid {
     my ($id, $route) = @_;
     return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/ ? 1 : 0;
+}
+
+# The compiler flags and libraries the module is built with, as configure
+# found them (the build tree's Makefile: XML2_*, CRYPTO_*, KUBE_*), for a
+# test that builds another variant of it with apxs: (\@cflags, \@libs).
+sub module_build_flags {
+    my $repo = SC::Cluster::repo_dir();
+    my (@cflags, @libs);
+    if (open my $fh, '<', "$repo/Makefile") {
+        while (<$fh>) {
+            next unless /^(XML2|CRYPTO|KUBE)_(CFLAGS|LIBS) = (.*)$/;
+            push @{ $2 eq 'LIBS' ? \@libs : \@cflags }, split ' ', $3;
+        }
+    }
+    unless (@libs) {
+        my $xml = `xml2-config --cflags 2>/dev/null` || '-I/usr/include/libxml2';
+        @cflags = split ' ', $xml;
+        @libs = qw(-lxml2 -lcrypto);
+    }
+    return (\@cflags, \@libs);
 }
 
 1;
