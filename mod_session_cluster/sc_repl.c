@@ -307,6 +307,59 @@ const char *sc_data_join(apr_pool_t *p, const apr_array_header_t *kv)
     return out;
 }
 
+/* ---- pairs kept on this member (sc_repl.h) ---- */
+
+static int (*local_key)(const char *key, apr_size_t klen);
+
+void sc_repl_set_local_filter(int (*is_local)(const char *key, apr_size_t klen))
+{
+    local_key = is_local;
+}
+
+const char *sc_repl_distributed(apr_pool_t *p, const char *data, apr_uint32_t *len)
+{
+    const char *pair, *end;
+    char *out = NULL;
+    apr_size_t o = 0;
+    int dropped = 0;
+    if (!data) {
+        data = "";
+    }
+    if (local_key) {
+        for (pair = data; *pair; pair = *end ? end + 1 : end) {
+            apr_size_t klen = strcspn(pair, "&=");
+            end = pair + strcspn(pair, "&");
+            if (end == pair || !local_key(pair, klen)) {
+                continue;
+            }
+            dropped = 1;
+            break;
+        }
+    }
+    if (dropped) {
+        /* copied pair by pair, the local ones left out */
+        out = apr_palloc(p, strlen(data) + 1);
+        for (pair = data; *pair; pair = *end ? end + 1 : end) {
+            apr_size_t klen = strcspn(pair, "&=");
+            end = pair + strcspn(pair, "&");
+            if (end == pair || local_key(pair, klen)) {
+                continue;
+            }
+            if (o) {
+                out[o++] = '&';
+            }
+            memcpy(out + o, pair, (apr_size_t)(end - pair));
+            o += (apr_size_t)(end - pair);
+        }
+        out[o] = '\0';
+        data = out;
+    }
+    if (len) {
+        *len = (apr_uint32_t)strlen(data);
+    }
+    return data;
+}
+
 /* key -> index of the key in kv (the first of repeated keys) */
 static apr_hash_t *kv_index(apr_pool_t *p, const apr_array_header_t *kv)
 {
@@ -375,13 +428,22 @@ static int rd_count(sc_rd *r, apr_size_t least, apr_uint32_t *n)
 
 void sc_repl_full_record(sc_buf *b, const sc_sess_copy *s)
 {
+    const char *data = s->data;
+    apr_uint32_t len = s->data_len;
+    if (local_key && data) {
+        /* the pairs kept on this member stay here */
+        data = sc_repl_distributed(b->p, s->data, &len);
+        if (data == s->data) {
+            len = s->data_len;
+        }
+    }
     sc_buf_id(b, s->id);
     sc_buf_u64(b, s->version);
     sc_buf_u64(b, (apr_uint64_t)s->created);
     sc_buf_u64(b, (apr_uint64_t)s->last_access);
     sc_buf_u64(b, (apr_uint64_t)s->max_inactive);
-    sc_buf_u32(b, s->data_len);
-    sc_buf_put(b, s->data, s->data_len);
+    sc_buf_u32(b, len);
+    sc_buf_put(b, data, len);
 }
 
 int sc_rd_full_record(sc_rd *r, apr_pool_t *p, sc_sess_copy *s)

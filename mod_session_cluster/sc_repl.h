@@ -322,6 +322,20 @@ const char *sc_msg_name(unsigned type);
 apr_array_header_t *sc_data_parse(apr_pool_t *p, const char *data);
 const char *sc_data_join(apr_pool_t *p, const apr_array_header_t *kv);
 
+/* Attributes kept on the member that holds them (Manager
+ * sessionAttributeNameFilter, and this module's own bookkeeping pairs; the
+ * test is sc_session.c's): is_local(key, klen) says whether a pair's key, as
+ * stored (URL-encoded), stays here.  Process-wide, set once by the module
+ * (NULL, the default, as in the tests and fuzzers: every pair travels).
+ * Set, every session a FULL record carries (FULL, ALL_DATA: the answers to
+ * GET_SESSION, state transfer, a copy sent back) leaves those pairs out, and
+ * a request's DELTA is built between the distributed parts
+ * (sc_repl_distributed), so other members never receive them. */
+void sc_repl_set_local_filter(int (*is_local)(const char *key, apr_size_t klen));
+/* data without the pairs that stay here: data itself when none does (or no
+ * filter is set), else a copy from p.  *len (may be NULL): its length. */
+const char *sc_repl_distributed(apr_pool_t *p, const char *data, apr_uint32_t *len);
+
 /* ---- session ids ---- */
 
 /* SessionIdGenerator sessionIdLength: random bytes of an id, Tomcat's default

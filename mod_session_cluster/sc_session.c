@@ -34,7 +34,8 @@ typedef struct {
     session_rec *z;
     const char *id;                   /* NULL: no stored session yet */
     apr_uint64_t version;
-    const char *data;                 /* as read, for the delta */
+    const char *data;                 /* as read, for the delta (this module's own
+                                       * pairs too: SC_SENT_KEY) */
     apr_time_t created;
     int filtered;                     /* ReplicationValve filter matched */
 } sc_req;
@@ -95,6 +96,170 @@ static void primary_indicator(request_rec *r, const sc_settings *set, const char
         apr_table_setn(r->notes, name, val);
         apr_table_setn(r->subprocess_env, name, val);
     }
+}
+
+/* ---- attributes kept on this member ----
+ *
+ * Manager sessionAttributeNameFilter, as Tomcat's willAttributeDistribute:
+ * an attribute whose name (URL-decoded, the whole of it) does not match the
+ * filter is kept in the session on the member that set it and never sent to
+ * another one: not in a FULL or a DELTA, not in a state transfer or an answer
+ * to anti-entropy (sc_repl_set_local_filter: every FULL record leaves it
+ * out).  mod_session's "expiry" always travels.  The hash of a version
+ * (sc_store_hash) leaves such pairs out too (sc_store_set_hash_filter), so
+ * members holding a version with and without them hold the same version:
+ * anti-entropy and the conflict rule see no difference, and a DELTA from
+ * another member applies on the copy here, keeping them.
+ *
+ * Keys starting with '!' (which mod_session's encoding never writes: it
+ * escapes '!') are this module's own pairs, always kept here and never shown
+ * to mod_session: SC_SENT_KEY (below). */
+
+/* The version of a session the other members were last sent, when changes
+ * made since on URLs the ReplicationValve filter matches were not sent. */
+#define SC_SENT_KEY "!sc-sent"
+
+static const ap_regex_t *name_filter(void)
+{
+    static sc_retained *ret;
+    if (!ret) {
+        ret = sc_retained_get(NULL);
+    }
+    return ret->cfg && ret->cfg->set ? ret->cfg->set->attr_name_filter : NULL;
+}
+
+/* The key of a pair, URL-decoded as mod_session decodes it; NULL when it
+ * does not decode (mod_session drops such a pair). */
+static char *key_decode(char *buf, apr_size_t size, const char *key, apr_size_t klen)
+{
+    char *k = klen < size ? buf : malloc(klen + 1);
+    if (!k) {
+        return NULL;
+    }
+    memcpy(k, key, klen);
+    k[klen] = '\0';
+    if (ap_unescape_urlencoded(k) != OK) {
+        if (k != buf) {
+            free(k);
+        }
+        return NULL;
+    }
+    return k;
+}
+
+/* sc_repl's and sc_store's test: does the pair of this key stay here? */
+static int attr_local(const char *key, apr_size_t klen)
+{
+    const ap_regex_t *re;
+    char buf[256], *k;
+    int local;
+    if (klen && key[0] == '!') {
+        return 1;
+    }
+    if (!klen || (klen == 6 && !memcmp(key, "expiry", 6)) || !(re = name_filter())) {
+        return 0;
+    }
+    if (!(k = key_decode(buf, sizeof(buf), key, klen))) {
+        return 0;
+    }
+    local = ap_regexec(re, k, 0, NULL, 0) != 0;
+    if (k != buf) {
+        free(k);
+    }
+    return local;
+}
+
+/* data without this module's own pairs ('!'), and the value of SC_SENT_KEY
+ * in *sent (0: none). */
+static const char *own_pairs_out(apr_pool_t *p, const char *data, apr_uint64_t *sent)
+{
+    const char *pair, *end;
+    char *out;
+    apr_size_t o = 0;
+    *sent = 0;
+    if (!data || !strchr(data, '!')) {
+        return data;
+    }
+    out = apr_palloc(p, strlen(data) + 1);
+    for (pair = data; *pair; pair = *end ? end + 1 : end) {
+        end = pair + strcspn(pair, "&");
+        if (end == pair) {
+            continue;
+        }
+        if (*pair == '!') {
+            apr_size_t kl = strlen(SC_SENT_KEY);
+            if (!strncmp(pair, SC_SENT_KEY "=", kl + 1)) {
+                *sent = (apr_uint64_t)apr_atoi64(pair + kl + 1);
+            }
+            continue;
+        }
+        if (o) {
+            out[o++] = '&';
+        }
+        memcpy(out + o, pair, (apr_size_t)(end - pair));
+        o += (apr_size_t)(end - pair);
+    }
+    out[o] = '\0';
+    return out;
+}
+
+/* Says which attributes this save keeps here (set or changed by it, their
+ * names not matching sessionAttributeNameFilter): a WARNING with
+ * warnOnSessionAttributeFilterFailure, else at debug level, as Tomcat's; at
+ * most the first ten lines, then one every ten seconds with the count. */
+static void kept_local_line(request_rec *r, const sc_settings *set, const char *id,
+                            const char *before, const char *after)
+{
+    static apr_uint64_t n, since;
+    static apr_time_t logged;
+    apr_array_header_t *a, *b;
+    apr_table_t *old;
+    const char *names = NULL;
+    int i, level = set->warn_attr_filter ? APLOG_WARNING : APLOG_DEBUG;
+    apr_time_t now;
+
+    if (!set->attr_name_filter || !APLOG_R_IS_LEVEL(r, level)) {
+        return;
+    }
+    a = sc_data_parse(r->pool, after);
+    b = sc_data_parse(r->pool, before ? before : "");
+    old = apr_table_make(r->pool, 8);
+    for (i = 0; i + 1 < b->nelts; i += 2) {
+        apr_table_setn(old, APR_ARRAY_IDX(b, i, const char *),
+                       APR_ARRAY_IDX(b, i + 1, const char *));
+    }
+    for (i = 0; i + 1 < a->nelts; i += 2) {
+        const char *k = APR_ARRAY_IDX(a, i, const char *);
+        const char *was = apr_table_get(old, k);
+        char *name;
+        if (*k == '!' || !attr_local(k, strlen(k))
+            || (was && !strcmp(was, APR_ARRAY_IDX(a, i + 1, const char *)))) {
+            continue;
+        }
+        name = apr_pstrdup(r->pool, k);
+        if (ap_unescape_urlencoded(name) != OK) {
+            name = apr_pstrdup(r->pool, k);
+        }
+        name = apr_pstrcat(r->pool, "'", ap_escape_logitem(r->pool, name), "'", NULL);
+        names = names ? apr_pstrcat(r->pool, names, ", ", name, NULL) : name;
+    }
+    if (!names) {
+        return;
+    }
+    now = apr_time_now();
+    n++;
+    since++;
+    if (n > 10 && now - logged < apr_time_from_sec(10)) {
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, level, 0, r, SCLOGNO(1440)
+                  "session %s: attribute(s) %s not distributed: the name does not match "
+                  "Manager sessionAttributeNameFilter \"%s\"; kept on this member only "
+                  "(%" APR_UINT64_T_FMT " such save(s) since the last line; these lines: "
+                  "the first 10, then at most one every 10 s)", id ? id : "(new)", names,
+                  set->attr_name_filter_text, since);
+    logged = now;
+    since = 0;
 }
 
 static int filter_matches(request_rec *r, const sc_settings *set)
@@ -228,9 +393,11 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
              * re-bound meanwhile) */
             rq->id = apr_pstrdup(m->pool, s.id);
             rq->version = s.version;
+            apr_uint64_t sent;
             rq->data = s.data;
             rq->created = s.created;
-            zz->encoded = s.data;
+            /* mod_session sees the attributes, not this module's pairs */
+            zz->encoded = own_pairs_out(m->pool, s.data, &sent);
         }
     }
     else if (id) {
@@ -441,6 +608,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     sc_buf b;
     int tries;
     apr_time_t evicted_idle;
+    const char *app;
 
     if (!dc || !dc->enabled) {
         return DECLINED;
@@ -520,7 +688,13 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         /* err_headers_out: sent with error responses too, and only once */
         ap_cookie_write(r, dc->cookie_name, id, cookie_attrs(r, dc), 0,
                         r->err_headers_out, NULL);
-        if (!rq->filtered) {
+        kept_local_line(r, ret->cfg->set, id, NULL, data);
+        {
+            /* sent also when the ReplicationValve filter matched, as
+             * Tomcat's SESSION_CREATED: a change on a filtered URL can be
+             * kept for a later request only when the others hold the
+             * session (the attributes kept here stay here: the FULL
+             * record leaves them out) */
             sc_sess_copy s;
             memset(&s, 0, sizeof(s));
             apr_cpystrn(s.id, id, sizeof(s.id));
@@ -535,30 +709,62 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         return OK;
     }
 
-    /* an update: over the version read, merged if another request wrote first */
+    /* an update: over the version read, merged if another request wrote
+     * first.  app: the attributes (mod_session's encoding); data: what is
+     * stored, with this module's own pairs */
+    app = data;
     for (tries = 0; tries < 20; tries++) {
-        apr_uint64_t base = rq->version;
+        apr_uint64_t base = rq->version, sent;
+        const char *read = own_pairs_out(r->pool, rq->data, &sent);
+        if (rq->filtered) {
+            /* the ReplicationValve filter matched: the change is not sent
+             * now (Tomcat keeps it for the next request that is not
+             * filtered); the session keeps the version the others were
+             * last sent, which the next such request's change is sent
+             * over */
+            data = apr_psprintf(r->pool, "%s%s" SC_SENT_KEY "=%" APR_UINT64_T_FMT, app,
+                                *app ? "&" : "", sent ? sent : base);
+        }
+        else {
+            data = app;
+        }
         rc = sc_store_put(ret->store, rq->id, data, (apr_uint32_t)strlen(data), base, 0,
                           0, now, max_inactive, &version);
         if (rc == SC_STORE_OK) {
-            if (!rq->filtered) {
+            kept_local_line(r, ret->cfg->set, rq->id, read, app);
+            if (!rq->filtered && sent) {
+                /* changes made on filtered URLs since version 'sent' were
+                 * not sent: the others get the whole session (what they
+                 * hold is older than the version this one is made on) */
+                sc_sess_copy c;
+                if (sc_store_get(ret->store, r->pool, rq->id, 0, &c) == SC_STORE_OK) {
+                    c.flags &= SC_SF_WIRE;
+                    sc_buf_init(&b, r->pool, 256 + c.data_len);
+                    sc_msg_full_encode(&b, &c);
+                    replicate(r, ret, &b, rq->id);
+                }
+            }
+            else if (!rq->filtered) {
                 /* sent even when no attribute changed (a merge can make the
-                 * write identical): the other members need every version */
+                 * write identical): the other members need every version;
+                 * between the parts that travel (the attributes kept here
+                 * stay here) */
                 sc_stamp made;
-                sc_repl_delta(&b, rq->id, base, version, now, max_inactive, rq->data,
-                              data);
+                sc_repl_delta(&b, rq->id, base, version, now, max_inactive,
+                              sc_repl_distributed(r->pool, read, NULL),
+                              sc_repl_distributed(r->pool, app, NULL));
                 /* the version's stamp, and the data it applies to (a member
                  * holding other data at that number does not apply it) */
                 if (sc_store_stamp(ret->store, rq->id, &made) == SC_STORE_OK
                     && made.version == version) {
-                    sc_repl_delta_stamp(&b, &made, sc_store_hash(rq->data ? rq->data : "",
-                                        rq->data ? (apr_uint32_t)strlen(rq->data) : 0));
+                    sc_repl_delta_stamp(&b, &made, sc_store_hash(read ? read : "",
+                                        read ? (apr_uint32_t)strlen(read) : 0));
                 }
                 replicate(r, ret, &b, rq->id);
             }
             {
                 request_rec *m = r->main ? r->main : r;
-                int login = dc->change_id_on_login && login_in(r, rq->data, data);
+                int login = dc->change_id_on_login && login_in(r, read, app);
                 rq->version = version;
                 rq->data = data;
                 if (login || apr_table_get(m->notes, SC_CHANGE_ID_NOTE)) {
@@ -574,13 +780,14 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             sc_buf d;
             sc_rd rd;
             const char *merged;
+            apr_uint64_t ignored;
             if (sc_store_get(ret->store, r->pool, rq->id, 0, &cur) != SC_STORE_OK) {
                 rc = SC_STORE_NOTFOUND;  /* removed since: not created again */
                 break;
             }
             /* our change, applied to what is there now */
             sc_buf_init(&d, r->pool, 256);
-            sc_repl_delta(&d, rq->id, base, base + 1, now, max_inactive, rq->data, data);
+            sc_repl_delta(&d, rq->id, base, base + 1, now, max_inactive, read, app);
             sc_rd_init(&rd, d.buf, d.len);
             merged = sc_msg_delta_decode(&rd, r->pool, &m)
                      ? sc_msg_delta_apply(r->pool, cur.data, &m) : NULL;
@@ -589,7 +796,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             }
             rq->data = cur.data;
             rq->version = cur.version;
-            data = merged;
+            app = own_pairs_out(r->pool, merged, &ignored);
             continue;
         }
         break;
@@ -670,17 +877,24 @@ static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req 
     const char *nid = sc_sid_new(r->pool, ret->route,
                                  (int)ret->cfg->set->session_id_length);
     sc_sess_copy s;
-    apr_uint64_t version;
+    apr_uint64_t version, sent;
+    const char *data = NULL;
     sc_buf b;
-    if (!nid || sc_store_get(ret->store, r->pool, rq->id, 0, &s) != SC_STORE_OK
-        || sc_store_put(ret->store, nid, s.data, s.data_len, 0, 0, s.created,
-                        apr_time_now(), s.max_inactive, &version) != SC_STORE_OK) {
+    if (nid && sc_store_get(ret->store, r->pool, rq->id, 0, &s) == SC_STORE_OK) {
+        /* the new id is sent whole at once: nothing is pending for it */
+        data = own_pairs_out(r->pool, s.data, &sent);
+    }
+    if (!data || sc_store_put(ret->store, nid, data, (apr_uint32_t)strlen(data), 0, 0,
+                              s.created, apr_time_now(), s.max_inactive, &version)
+                 != SC_STORE_OK) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1299)
                       "session %s: its id could not be changed", rq->id);
         return;
     }
     sc_store_remove(ret->store, rq->id);
-    if (!rq->filtered) {
+    {
+        /* sent also when the ReplicationValve filter matched, as Tomcat's
+         * change of a session's id */
         sc_msg_remove m = { rq->id };
         memset(&s, 0, sizeof(s));
         sc_store_get(ret->store, r->pool, nid, 0, &s);
@@ -695,6 +909,7 @@ static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req 
                   "session %s changed its id to %s", rq->id, nid);
     rq->id = nid;
     rq->version = version;
+    rq->data = data;
     apr_table_setn(r->notes, "SESSION_CLUSTER_ID", nid);
     ap_cookie_write(r, dc->cookie_name, nid, cookie_attrs(r, dc), 0, r->err_headers_out,
                     NULL);
@@ -777,6 +992,11 @@ int sc_session_register_hooks(void)
         return 0;
     }
     APR_REGISTER_OPTIONAL_FN(sc_session_change_id);
+    /* the pairs that stay on this member (above): left out of what is sent
+     * and of the versions' hashes, in every process (the engine's too,
+     * forked from this one) */
+    sc_repl_set_local_filter(attr_local);
+    sc_store_set_hash_filter(attr_local);
     hl(sc_session_load, NULL, NULL, APR_HOOK_MIDDLE);
     hs(sc_session_save, NULL, NULL, APR_HOOK_MIDDLE);
     hd(sc_session_decode, NULL, NULL, APR_HOOK_MIDDLE);
