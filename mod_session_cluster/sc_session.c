@@ -627,7 +627,12 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     if (!*data || !has_attributes(z) || (z->expiry && z->expiry < now)) {
         if (rq->id) {
             sc_msg_remove m = { rq->id };
-            sc_store_remove(ret->store, rq->id);
+            if (sc_store_remove(ret->store, rq->id) == SC_STORE_MOVED) {
+                /* a graceful restart moved the store: the logout must not
+                 * be lost, so the client is told to try again */
+                store_refused(r, SC_STORE_MOVED);
+                return OK;
+            }
             ap_cookie_remove(r, dc->cookie_name, cookie_attrs(r, dc),
                              r->err_headers_out, NULL);
             sc_msg_remove_encode(&b, &m);

@@ -1040,6 +1040,10 @@ static sc_store_rc remove_id(sc_store *st, const char *id, int tomb, int only_pr
     apr_int32_t i;
     sc_sess *s;
     lock_take(&st->hdr->index_lock);
+    if (__atomic_load_n(&st->hdr->moved, __ATOMIC_ACQUIRE)) {
+        lock_give(&st->hdr->index_lock);
+        return SC_STORE_MOVED;        /* sc_store_move: set under this lock */
+    }
     i = index_find(st, id, &pos);
     if (i < 0) {
         /* not held here (yet): its id is dead all the same */
