@@ -1,0 +1,352 @@
+#!/usr/bin/env perl
+# The store at scale: the same two-member cluster (no capacity setting at all:
+# maxActiveSessions -1, maxStoreSize 0, i.e. a quarter of the machine's memory
+# at most 1 GiB) holding N sessions of 1 KB, for each N given, measured in one
+# run and printed side by side with the ratio of the last N to the first:
+#
+#   - fill: N sessions made on member 1 (GET /app?set=pad&fill=1024, kept-alive
+#     connections, FILL_CLIENTS clients in parallel), sessions/s;
+#   - replication: from the end of the fill until member 2 holds all N;
+#   - the store's memory on both members (SessionsStoreBytes,
+#     SessionsBudgetUsed, SessionsBytesInUse from /cluster-manager?auto) and
+#     the members' PSS (smaps_rollup over their processes), after the fill;
+#   - the request rate on member 1 with wrk (2 threads, 16 connections):
+#     (a) reads + updates of existing sessions picked at random (GET
+#     /app?auto with one of the N cookies), (b) new sessions (GET /app?auto
+#     without a cookie); req/s, p99 latency, non-2xx answers;
+#   - the machine's load (/proc/loadavg) before and after each N.
+#
+#   perl bench/store_scale.pl [SECONDS] [N ...]      (defaults: 10 1000 100000)
+#   FILL_CLIENTS=4 (parallel fill connections), SESSION_BYTES=1024
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+use SC::Cluster;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+$SIG{PIPE} = 'IGNORE';
+my $secs = shift // 10;
+my @counts = @ARGV ? @ARGV : (1000, 100000);
+die "usage: perl bench/store_scale.pl [SECONDS] [N ...]\n"
+    if grep { !/^\d+$/ || $_ < 1 } $secs, @counts;
+my $clients = $ENV{FILL_CLIENTS} || 4;
+my $size = $ENV{SESSION_BYTES} || 1024;
+my $conns = 16;
+my $threads = 2;
+my $demo = $ENV{SC_DEMO_SO} || "$FindBin::Bin/../demo/.libs/mod_session_cluster_demo.so";
+die "build first (make)\n" unless -f $demo;
+-x '/usr/bin/wrk' or die "wrk is missing: apt-get install wrk\n";
+
+my $tmp = tempdir('sc-store-scale-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+sub loadavg {
+    open my $fh, '<', '/proc/loadavg' or return '?';
+    my $l = <$fh> // '?';
+    chomp $l;
+    return $l;
+}
+sub load1 { (split ' ', $_[0])[0] }
+
+sub status {
+    my ($c, $n) = @_;
+    my ($s, undef, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
+    return {} unless $s == 200;
+    my %f;
+    for (split /\n/, $b) { $f{$1} //= $2 if /^(\w+): (.*)$/ }
+    return \%f;
+}
+
+sub pss_of {
+    my ($c, $n) = @_;
+    my $sum = 0;
+    for my $pid ($c->pids($n)) {
+        open my $fh, '<', "/proc/$pid/smaps_rollup" or next;
+        while (<$fh>) { $sum += $1 * 1024 if /^Pss:\s+(\d+) kB/ }
+    }
+    return $sum;
+}
+
+# One request on a kept connection: (status, lower-cased headers, body).
+sub req {
+    my ($sock, $path, $cookie) = @_;
+    print {$sock} "GET $path HTTP/1.1\r\nHost: localhost\r\n"
+        . ($cookie ? "Cookie: JSESSIONID=$cookie\r\n" : '') . "\r\n" or return (0);
+    local $/ = "\r\n";
+    my $line = <$sock> // return (0);
+    my ($status) = $line =~ m{^HTTP/1\.\d (\d+)} or return (0);
+    my %h;
+    while (defined(my $l = <$sock>)) {
+        last if $l eq "\r\n";
+        $l =~ s/\r\n$//;
+        my ($k, $v) = split /:\s*/, $l, 2;
+        $h{lc $k} = defined $h{lc $k} ? "$h{lc $k}, $v" : $v;
+    }
+    my $body = '';
+    if (defined $h{'content-length'}) {
+        my $left = $h{'content-length'};
+        while ($left > 0) {
+            my $got = read($sock, my $buf, $left) or last;
+            $body .= $buf;
+            $left -= $got;
+        }
+    }
+    elsif (($h{'transfer-encoding'} // '') =~ /chunked/i) {
+        while (defined(my $sz = <$sock>)) {
+            $sz =~ s/\r\n$//;
+            my $n = hex $sz;
+            if (!$n) { my $end = <$sock>; last }
+            read($sock, my $buf, $n);
+            $body .= $buf;
+            my $crlf = <$sock>;
+        }
+    }
+    return ($status, \%h, $body);
+}
+
+# $count new sessions of $size bytes on member $n, from $clients processes
+# with a kept connection each; every cookie goes to "$file.K".  Returns
+# (ids, seconds, failed requests, first failures).
+sub fill {
+    my ($c, $n, $count, $file, $deadline) = @_;
+    my $m = $c->member($n);
+    my $connect = sub {
+        IO::Socket::INET->new(PeerAddr => $m->{addr}, PeerPort => $m->{http_port},
+                              Proto => 'tcp', Timeout => 10);
+    };
+    my $t0 = time;
+    my @kids;
+    for my $k (0 .. $clients - 1) {
+        my $mine = int($count / $clients) + ($k < $count % $clients ? 1 : 0);
+        my $pid = fork // die "fork: $!\n";
+        if ($pid) { push @kids, $pid; next }
+        # the child: bounded by the deadline, also when an answer never comes
+        $SIG{ALRM} = sub { POSIX::_exit(3) };
+        alarm(int($deadline - time) + 5);
+        open my $out, '>', "$file.$k" or POSIX::_exit(2);
+        open my $err, '>', "$file.$k.err" or POSIX::_exit(2);
+        my $s = $connect->();
+        my ($made, $failed) = (0, 0);
+        while ($made < $mine && time < $deadline && $failed < 1000) {
+            my ($st, $h) = $s ? req($s, "/app?set=pad&fill=$size") : (0);
+            my $id = $h && ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/ ? $1 : undef;
+            if ($st == 200 && $id) {
+                print {$out} "$id\n";
+                $made++;
+                next;
+            }
+            print {$err} "status $st"
+                . ($h && $h->{'session-cluster-refused'} ? ": $h->{'session-cluster-refused'}" : '')
+                . "\n" if $failed < 5;
+            $failed++;
+            # a closed connection (status 0): open another
+            $s = $connect->() unless $st;
+        }
+        close $out;
+        close $err;
+        POSIX::_exit(0);
+    }
+    waitpid($_, 0) for @kids;
+    my $t = time - $t0;
+    my (@ids, $failed, @why);
+    $failed = 0;
+    for my $k (0 .. $clients - 1) {
+        if (open my $fh, '<', "$file.$k") { chomp(my @l = <$fh>); push @ids, @l }
+        if (open my $fh, '<', "$file.$k.err") {
+            chomp(my @l = <$fh>);
+            $failed += @l;
+            push @why, @l;
+        }
+    }
+    return (\@ids, $t, $failed, \@why);
+}
+
+sub wrk {
+    my ($port, $lua, @args) = @_;
+    my $out = `wrk -t$threads -c$conns -d${secs}s --timeout 10s --latency -s $lua http://127.0.0.1:$port/ -- @args 2>&1`;
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    my ($v, $u) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m;
+    my $p99 = defined $v ? $v * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1) : undef;
+    my ($non2xx) = $out =~ /Non-2xx or 3xx responses: (\d+)/;
+    my ($sockerr) = $out =~ /Socket errors: (.*)$/m;
+    warn "wrk: no figures:\n$out" unless defined $rps;
+    return { rps => $rps // 0, p99 => $p99, errors => $non2xx // 0, sockerr => $sockerr };
+}
+
+# (a) an existing session picked at random per request, the cookie list read
+# from a file in init; (b) no cookie: every request makes a new session
+my $lua_existing = "$tmp/existing.lua";
+open my $lf, '>', $lua_existing or die;
+print $lf <<'L';
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("seed", n)
+end
+local ids = {}
+function init(args)
+  for l in io.lines(args[1]) do ids[#ids + 1] = "JSESSIONID=" .. l end
+  math.randomseed(os.time() * 100 + (seed or 0))
+end
+request = function()
+  return wrk.format("GET", "/app?auto", { ["Cookie"] = ids[math.random(#ids)] })
+end
+L
+close $lf;
+my $lua_new = "$tmp/new.lua";
+open $lf, '>', $lua_new or die;
+print $lf "request = function() return wrk.format('GET', '/app?auto') end\n";
+close $lf;
+
+my $load_start = loadavg();
+my @rows;
+for my $count (@counts) {
+    my %r = (n => $count, load_before => loadavg());
+    print STDERR "N=$count: starting two members\n";
+    my $c = SC::Cluster->new(
+        members => 2, loglevel => 'warn', mpm => 'event',
+        start_timeout => 30,
+        cluster => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 8) },
+        # (ThreadLimit: SC::Cluster's 16 would cap ThreadsPerChild, see
+        # bench/sessions.pl; kept connections for the fill)
+        extra_conf => "LoadModule session_cluster_demo_module $demo\n"
+                      . "ThreadLimit 25\nThreadsPerChild 25\nMaxRequestWorkers 100\n"
+                      . "ServerLimit 4\nKeepAliveTimeout 30\nMaxKeepAliveRequests 0\n"
+                      . "<Location /app>\n  Session On\n  SessionCluster On\n"
+                      . "  SetHandler session-cluster-demo\n</Location>\n");
+    $c->start_all;
+    $c->wait_for(sub {
+        my $ok = 1;
+        for my $n (qw(node1 node2)) {
+            my $p = status($c, $n);
+            $ok &&= ($p->{EngineState} // '') eq 'ready' && ($p->{MembersAlive} // 0) >= 1;
+        }
+        $ok;
+    }, timeout => 30);
+    my $p0 = status($c, 'node1');
+    $r{budget} = $p0->{SessionsBudgetBytes};
+
+    print STDERR "N=$count: filling node1\n";
+    my $fill_deadline = time + 60 + $count / 250;
+    my ($ids, $t, $failed, $why) = fill($c, 'node1', $count, "$tmp/ids-$count", $fill_deadline);
+    $r{made} = @$ids;
+    $r{fill_failed} = $failed;
+    $r{fill_why} = $why;
+    $r{fill_rate} = $t > 0 ? @$ids / $t : 0;
+    my $want = (status($c, 'node1')->{SessionsActive} // scalar @$ids);
+    $r{held1} = $want;
+
+    # member 2 holds all of them: how long after the fill
+    my $t1 = time;
+    my $held = 0;
+    while (time - $t1 < 60 + $count / 500) {
+        $held = status($c, 'node2')->{SessionsActive} // 0;
+        last if $held >= $want;
+        sleep 0.1;
+    }
+    $r{held2} = $held;
+    $r{repl_s} = $held >= $want ? time - $t1 : undef;
+    $r{all2_s} = defined $r{repl_s} ? $t + $r{repl_s} : undef;
+
+    # the store's memory, after the fill (before the load adds sessions)
+    for my $n (qw(node1 node2)) {
+        my $p = status($c, $n);
+        $r{"$n.$_"} = $p->{$_} for qw(SessionsStoreBytes SessionsBudgetUsed SessionsBytesInUse);
+        $r{"$n.pss"} = pss_of($c, $n);
+    }
+
+    my $port = $c->member('node1')->{http_port};
+    open my $idf, '>', "$tmp/cookies-$count" or die;
+    print {$idf} "$_\n" for @$ids;
+    close $idf;
+    print STDERR "N=$count: wrk, existing sessions\n";
+    $r{a} = @$ids ? wrk($port, $lua_existing, "$tmp/cookies-$count") : { rps => 0, errors => 0 };
+    print STDERR "N=$count: wrk, new sessions\n";
+    $r{b} = wrk($port, $lua_new);
+    $r{after} = status($c, 'node1')->{SessionsActive};
+    my $log = $c->error_log('node1') // '';
+    $r{crash} = $log =~ /exit signal|Segmentation|AH00052/ ? 1 : 0;
+    $c->teardown;
+    $r{load_after} = loadavg();
+    push @rows, \%r;
+}
+my $load_end = loadavg();
+
+# ---- the table ----
+my $MB = 1048576;
+my @cols = (
+    [ 'N', '%9s', sub { $_[0]{n} } ],
+    [ 'fill/s', '%8.0f', sub { $_[0]{fill_rate} } ],
+    [ 'repl s', '%7.2f', sub { $_[0]{repl_s} } ],
+    [ 'n2 all s', '%8.2f', sub { $_[0]{all2_s} } ],
+    [ 'upd r/s', '%8.0f', sub { $_[0]{a}{rps} } ],
+    [ 'upd p99', '%8.2f', sub { $_[0]{a}{p99} } ],
+    [ 'new r/s', '%8.0f', sub { $_[0]{b}{rps} } ],
+    [ 'new p99', '%8.2f', sub { $_[0]{b}{p99} } ],
+    [ 'store1', '%8.1f', sub { _mb($_[0]{'node1.SessionsStoreBytes'}) } ],
+    [ 'store2', '%8.1f', sub { _mb($_[0]{'node2.SessionsStoreBytes'}) } ],
+    [ 'budg1', '%8.1f', sub { _mb($_[0]{'node1.SessionsBudgetUsed'}) } ],
+    [ 'budg2', '%8.1f', sub { _mb($_[0]{'node2.SessionsBudgetUsed'}) } ],
+    [ 'inuse1', '%8.1f', sub { _mb($_[0]{'node1.SessionsBytesInUse'}) } ],
+    [ 'inuse2', '%8.1f', sub { _mb($_[0]{'node2.SessionsBytesInUse'}) } ],
+    [ 'pss1', '%7.1f', sub { _mb($_[0]{'node1.pss'}) } ],
+    [ 'pss2', '%7.1f', sub { _mb($_[0]{'node2.pss'}) } ],
+    [ 'B/sess1', '%8.0f', sub { defined $_[0]{'node1.SessionsStoreBytes'} && $_[0]{held1}
+                                   ? $_[0]{'node1.SessionsStoreBytes'} / $_[0]{held1} : undef } ],
+    [ 'load', '%11s', sub { load1($_[0]{load_before}) . '>' . load1($_[0]{load_after}) } ],
+);
+sub _mb { defined $_[0] && $_[0] =~ /^\d/ ? $_[0] / $MB : undef }
+sub cell {
+    my ($fmt, $v) = @_;
+    (my $w = $fmt) =~ s/^%(\d+).*/$1/;
+    return defined $v ? sprintf($fmt, $v) : sprintf("%${w}s", '-');
+}
+print "\n";
+print join(' ', map { my ($w) = $_->[1] =~ /^%(\d+)/; sprintf("%${w}s", $_->[0]) } @cols), "\n";
+for my $r (@rows) {
+    print join(' ', map { cell($_->[1], $_->[2]->($r)) } @cols), "\n";
+}
+if (@rows >= 2) {
+    my ($lo, $hi) = ($rows[0], $rows[-1]);
+    my @cells;
+    for my $col (@cols) {
+        my ($w) = $col->[1] =~ /^%(\d+)/;
+        if ($col->[0] eq 'N') { push @cells, sprintf("%${w}s", 'ratio'); next }
+        if ($col->[0] eq 'load') { push @cells, sprintf("%${w}s", ''); next }
+        my ($a, $b) = ($col->[2]->($lo), $col->[2]->($hi));
+        # (a time under 10 ms is no base for a ratio)
+        push @cells, defined $a && defined $b && $a > ($col->[0] =~ / s$/ ? 0.01 : 0)
+            ? sprintf("%${w}s", sprintf('%.2f', $b / $a)) : sprintf("%${w}s", '-');
+    }
+    print join(' ', @cells), "\n";
+    print "(ratio: the row of N=$hi->{n} over the row of N=$lo->{n})\n";
+}
+print "\n";
+for my $r (@rows) {
+    my @n;
+    push @n, "made $r->{made} of $r->{n} sessions" . ($r->{fill_failed} ? ", $r->{fill_failed} "
+             . "failed fill request(s): @{ $r->{fill_why} }[0 .. ($#{ $r->{fill_why} } < 2 ? $#{ $r->{fill_why} } : 2)]" : '');
+    push @n, "node1 held $r->{held1}, node2 $r->{held2}" . (defined $r->{repl_s} ? '' : ' (not all: timed out)');
+    push @n, "non-2xx: upd $r->{a}{errors}, new $r->{b}{errors}";
+    push @n, "socket errors: upd $r->{a}{sockerr}" if $r->{a}{sockerr};
+    push @n, "socket errors: new $r->{b}{sockerr}" if $r->{b}{sockerr};
+    push @n, "sessions on node1 after the load: " . ($r->{after} // '?');
+    push @n, "budget " . ($r->{budget} // '?') . " bytes";
+    push @n, "CRASH in node1's error_log" if $r->{crash};
+    print "N=$r->{n}: ", join('; ', @n), "\n";
+}
+printf "\nloadavg at the start: %s; at the end: %s (%d cores)\n", $load_start, $load_end,
+    scalar(grep { /^processor\s*:/ } do { open my $f, '<', '/proc/cpuinfo'; <$f> });
+printf "two members, no capacity setting (maxActiveSessions -1, maxStoreSize 0), "
+     . "channelSendOptions 8; sessions of %d bytes (one attribute) made on node1 by %d "
+     . "kept-alive clients; repl s: from the end of the fill until node2 held them all (n2 all s: from the start of the fill); "
+     . "store/budg/inuse: SessionsStoreBytes (resident), SessionsBudgetUsed, "
+     . "SessionsBytesInUse in MB on node1/node2 after the fill; pss: the member's "
+     . "processes' PSS in MB; B/sess1: store bytes per session on node1; wrk -t%d -c%d "
+     . "for %d s on node1: upd = GET /app?auto on an existing session picked at random "
+     . "(read + counter update), new = GET /app?auto without a cookie (a new session "
+     . "each); p99 in ms; load: 1-minute load before > after\n",
+     $size, $clients, $threads, $conns, $secs;
