@@ -137,9 +137,12 @@ void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
  * the timeout for the engine's answer (sc_client.c: 2 s). */
 #define SC_CH_VERDICT_GRACE_MS 1700
 
+static void keep_alive(sc_engine *e, apr_time_t now);
+
 void sc_ch_tick(sc_engine *e, apr_time_t now)
 {
     sc_pending *pd, *next;
+    keep_alive(e, now);
     for (pd = e->pending; pd; pd = next) {
         apr_time_t due;
         int gone;
@@ -199,6 +202,52 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
                                           e->set->send_timeout_ms));
             pending_remove(e, pd);
         }
+    }
+}
+
+/* Transport keepAliveCount and keepAliveTime, as PooledParallelSender's: a
+ * connection of ours to a member is closed after that many messages (DATA
+ * frames; 0: after each one) or once it is that many ms old (-1: no limit),
+ * and a new one made at once (it carries the TCP heartbeat too).  It is
+ * closed at a quiet moment: all it was given written, no acknowledged send
+ * to that member waiting for its ACK (which comes back on it), the member
+ * alive and not being checked.  A GOODBYE in this member's state tells the
+ * other side that only the connection ends (sc_mb_on_goodbye_frame). */
+static void keep_alive(sc_engine *e, apr_time_t now)
+{
+    long count = e->set->keep_alive_count, ms = e->set->keep_alive_ms;
+    sc_peer *p;
+    if (count < 0 && ms < 0) {
+        return;
+    }
+    for (p = e->peers; p; p = p->next) {
+        sc_conn *c = p->out;
+        sc_pending *pd;
+        unsigned char st = (unsigned char)e->state;
+        const char *why;
+        if (!c || c->state != SC_CS_OPEN || c->woff < c->wlen || p->view != SC_VIEW_ALIVE
+            || p->checking) {
+            continue;
+        }
+        if (count >= 0 && c->data_out >= (apr_uint64_t)(count > 0 ? count : 1)) {
+            why = apr_psprintf(e->tmp, "keepAliveCount: %" APR_UINT64_T_FMT
+                               " messages sent on it", c->data_out);
+        }
+        else if (ms >= 0 && now - c->opened > apr_time_from_msec(ms)) {
+            why = apr_psprintf(e->tmp, "keepAliveTime: open for %" APR_TIME_T_FMT " ms",
+                               apr_time_as_msec(now - c->opened));
+        }
+        else {
+            continue;
+        }
+        for (pd = e->pending; pd && pd->peer != p; pd = pd->next) {
+        }
+        if (pd || st == SC_MS_LEAVING || st == SC_MS_RESTARTING) {
+            continue;                 /* an ACK to come on it: later */
+        }
+        sc_tr_send_frame(e, c, SC_MSG_GOODBYE, 0, ++e->seq, &st, 1);
+        sc_tr_close(e, c, why);
+        sc_tr_connect(e, p);
     }
 }
 

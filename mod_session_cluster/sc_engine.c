@@ -194,7 +194,13 @@ static void take_events(sc_engine *e)
                 if (!ev.goodbye) {
                     sc_mb_on_conn_lost(e, ev.peer, ev.why);
                 }
-                sc_ch_on_conn_lost(e, ev.peer);
+                /* a member's own connection closed with a goodbye while it
+                 * stays (its keepAliveCount or keepAliveTime): nothing of
+                 * ours went on it */
+                if (!(ev.goodbye && ev.conn && ev.conn->kind == SC_CONN_IN
+                      && ev.peer->view == SC_VIEW_ALIVE)) {
+                    sc_ch_on_conn_lost(e, ev.peer);
+                }
             }
             break;
         }

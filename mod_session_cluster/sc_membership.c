@@ -799,11 +799,17 @@ void sc_mb_on_heartbeat_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     }
 }
 
-/* GOODBYE: the member leaves, or restarts. */
+/* GOODBYE: the member leaves, or restarts; from a member in another state
+ * (starting, ready), only the connection it came on closes (the Transport's
+ * keepAliveCount or keepAliveTime there): its close is no loss, and the
+ * member stays as it is. */
 void sc_mb_on_goodbye_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
                             const unsigned char *payload)
 {
     if (c->peer) {
+        if (h->length && payload[0] != SC_MS_LEAVING && payload[0] != SC_MS_RESTARTING) {
+            return;
+        }
         sc_mb_on_goodbye(e, c->peer, h->length && payload[0] == SC_MS_RESTARTING
                          ? "restarting" : "left");
     }

@@ -577,6 +577,9 @@ int sc_tr_send_frame(sc_engine *e, sc_conn *c, int type, int flags, apr_uint64_t
             return -1;
         }
     }
+    if (type == SC_MSG_DATA) {
+        c->data_out++;
+    }
     if (c->kind != SC_CONN_IPC) {
         e->shm->c.msgs_out++;
         e->shm->c.bytes_out += SC_FRAME_HDR_LEN + len + extra;
