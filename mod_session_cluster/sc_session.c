@@ -350,6 +350,7 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     const char *id = NULL;
     sc_sess_copy s;
     session_rec *zz;
+    apr_uint64_t sent = 0;
 
     if (!dc || !dc->enabled) {
         return DECLINED;
@@ -393,7 +394,6 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
              * re-bound meanwhile) */
             rq->id = apr_pstrdup(m->pool, s.id);
             rq->version = s.version;
-            apr_uint64_t sent;
             rq->data = s.data;
             rq->created = s.created;
             /* mod_session sees the attributes, not this module's pairs */
@@ -406,6 +406,12 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     }
     rq->z = zz;
     rq->filtered = filter_matches(r, ret->cfg->set);
+    if (rq->id && sent && !rq->filtered) {
+        /* changes made on filtered URLs are pending: as in Tomcat, they go
+         * with this request, whether it changes the session or not (saved,
+         * it sends them: sc_session_save) */
+        zz->dirty = 1;
+    }
     if (rq->id) {
         rebind(r, ret, dc, rq, id);
     }

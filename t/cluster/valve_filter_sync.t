@@ -12,9 +12,13 @@
 #      3): the second answer is 200, not 503 (before: a DELTA over a version
 #      node2 never got, held there and refused), and node2 reads counter 3 at
 #      node1's version when it comes;
-#   3. another session made through /app/x.css on node1, and node1 killed
+#   3. changed through /app/style.css again (counter 4), then only read
+#      through /app (?read changes nothing): node2 holds node1's version and
+#      reads counter 4 when the answer comes (Tomcat sends the pending
+#      changes with the next request that is not filtered, changed or not);
+#   4. another session made through /app/x.css on node1, and node1 killed
 #      (SIGKILL) at once: node2 still holds it and reads its counter.
-# Against the module before this change 1, 2 (503, counter) and 3 fail.
+# Against the module before this change 1, 2 (503), 3 and 4 fail.
 # No duration is asserted; deadlines are polling limits.
 use strict;
 use warnings;
@@ -76,14 +80,26 @@ is(version_on('node2', $id), $v3, "2. node2 holds node1's version $v3 when the a
 $r = app($c, 'node2', 'read', $id);
 is($r->{counter}, 3, '2. node2 reads counter 3') or diag show($r);
 
-# 3. a crash right after a session is made on a filtered URL
+# 3. a filtered change, then a request that only reads
+$r = app($c, 'node1', 'auto', $id, path => '/style.css');
+is($r->{counter}, 4, '3. /app/style.css changes it on node1: counter 4') or diag show($r);
+$r = app($c, 'node1', 'read', $id);
+is($r->{status}, 200, '3. /app?read on node1: 200') or diag show($r);
+is($r->{counter}, 4, '3. ... reads counter 4') or diag show($r);
+my $v4 = version_on('node1', $id);
+is(version_on('node2', $id), $v4,
+   "3. node2 holds node1's version $v4 when the answer comes (the pending change went with it)");
+$r = app($c, 'node2', 'read', $id);
+is($r->{counter}, 4, '3. node2 reads counter 4') or diag show($r);
+
+# 4. a crash right after a session is made on a filtered URL
 $r = app($c, 'node1', 'auto', path => '/x.css');
 my $id2 = $r->{cookie};
-check(valid_sid($id2, 'node1'), $c, '3. /app/x.css on node1 makes another session', show($r));
+check(valid_sid($id2, 'node1'), $c, '4. /app/x.css on node1 makes another session', show($r));
 $c->kill9('node1');
-ok(session_on('node2', $id2), '3. node1 killed: node2 holds the session made on the filtered URL');
+ok(session_on('node2', $id2), '4. node1 killed: node2 holds the session made on the filtered URL');
 $r = app($c, 'node2', 'read', $id2);
-is($r->{counter}, 1, '3. node2 reads its counter 1') or diag show($r);
+is($r->{counter}, 1, '4. node2 reads its counter 1') or diag show($r);
 
 $c->teardown;
 done_testing();
