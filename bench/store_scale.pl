@@ -17,7 +17,8 @@
 #   - the machine's load (/proc/loadavg) before and after each N.
 #
 #   perl bench/store_scale.pl [SECONDS] [N ...]      (defaults: 10 1000 100000)
-#   FILL_CLIENTS=4 (parallel fill connections), SESSION_BYTES=1024
+#   FILL_CLIENTS=4 (parallel fill connections), SESSION_BYTES=1024,
+#   STORE_ROUNDS=1 (rounds in alternating order; the table shows medians)
 use strict;
 use warnings;
 use FindBin;
@@ -34,6 +35,7 @@ my @counts = @ARGV ? @ARGV : (1000, 100000);
 die "usage: perl bench/store_scale.pl [SECONDS] [N ...]\n"
     if grep { !/^\d+$/ || $_ < 1 } $secs, @counts;
 my $clients = $ENV{FILL_CLIENTS} || 4;
+my $rounds = $ENV{STORE_ROUNDS} || 1;
 my $size = $ENV{SESSION_BYTES} || 1024;
 my $conns = 16;
 my $threads = 2;
@@ -201,9 +203,9 @@ open $lf, '>', $lua_new or die;
 print $lf "request = function() return wrk.format('GET', '/app?auto') end\n";
 close $lf;
 
-my $load_start = loadavg();
-my @rows;
-for my $count (@counts) {
+# One N: a fresh cluster, filled, measured, stopped.
+sub measure {
+    my ($count) = @_;
     my %r = (n => $count, load_before => loadavg());
     print STDERR "N=$count: starting two members\n";
     my $c = SC::Cluster->new(
@@ -271,9 +273,22 @@ for my $count (@counts) {
     $r{crash} = $log =~ /exit signal|Segmentation|AH00052/ ? 1 : 0;
     $c->teardown;
     $r{load_after} = loadavg();
-    push @rows, \%r;
+    return \%r;
+}
+
+# STORE_ROUNDS rounds over the N given, in alternating order (forward,
+# backward, ...); the table shows medians per N
+my $load_start = loadavg();
+my %res;
+for my $round (1 .. $rounds) {
+    for my $count ($round % 2 ? @counts : reverse @counts) {
+        print STDERR "round $round: " if $rounds > 1;
+        push @{ $res{$count} }, measure($count);
+    }
 }
 my $load_end = loadavg();
+my %seen_n;
+my @rows = map { $res{$_} } grep { !$seen_n{$_}++ } @counts;
 
 # ---- the table ----
 my $MB = 1048576;
@@ -299,6 +314,16 @@ my @cols = (
     [ 'load', '%11s', sub { load1($_[0]{load_before}) . '>' . load1($_[0]{load_after}) } ],
 );
 sub _mb { defined $_[0] && $_[0] =~ /^\d/ ? $_[0] / $MB : undef }
+sub med { my @v = sort { $a <=> $b } grep { defined } @_; @v ? $v[int(@v / 2)] : undef }
+# a column's figure for one N: the median over its rounds (the load: before
+# the first round, after the last)
+sub figure {
+    my ($col, $list) = @_;
+    return load1($list->[0]{load_before}) . '>' . load1($list->[-1]{load_after})
+        if $col->[0] eq 'load';
+    return $list->[0]{n} if $col->[0] eq 'N';
+    return med(map { $col->[2]->($_) } @$list);
+}
 sub cell {
     my ($fmt, $v) = @_;
     (my $w = $fmt) =~ s/^%(\d+).*/$1/;
@@ -306,8 +331,8 @@ sub cell {
 }
 print "\n";
 print join(' ', map { my ($w) = $_->[1] =~ /^%(\d+)/; sprintf("%${w}s", $_->[0]) } @cols), "\n";
-for my $r (@rows) {
-    print join(' ', map { cell($_->[1], $_->[2]->($r)) } @cols), "\n";
+for my $list (@rows) {
+    print join(' ', map { cell($_->[1], figure($_, $list)) } @cols), "\n";
 }
 if (@rows >= 2) {
     my ($lo, $hi) = ($rows[0], $rows[-1]);
@@ -316,27 +341,32 @@ if (@rows >= 2) {
         my ($w) = $col->[1] =~ /^%(\d+)/;
         if ($col->[0] eq 'N') { push @cells, sprintf("%${w}s", 'ratio'); next }
         if ($col->[0] eq 'load') { push @cells, sprintf("%${w}s", ''); next }
-        my ($a, $b) = ($col->[2]->($lo), $col->[2]->($hi));
+        my ($a, $b) = (figure($col, $lo), figure($col, $hi));
         # (a time under 10 ms is no base for a ratio)
         push @cells, defined $a && defined $b && $a > ($col->[0] =~ / s$/ ? 0.01 : 0)
             ? sprintf("%${w}s", sprintf('%.2f', $b / $a)) : sprintf("%${w}s", '-');
     }
     print join(' ', @cells), "\n";
-    print "(ratio: the row of N=$hi->{n} over the row of N=$lo->{n})\n";
+    print "(ratio: the row of N=$hi->[0]{n} over the row of N=$lo->[0]{n})\n";
 }
 print "\n";
-for my $r (@rows) {
-    my @n;
-    push @n, "made $r->{made} of $r->{n} sessions" . ($r->{fill_failed} ? ", $r->{fill_failed} "
-             . "failed fill request(s): @{ $r->{fill_why} }[0 .. ($#{ $r->{fill_why} } < 2 ? $#{ $r->{fill_why} } : 2)]" : '');
-    push @n, "node1 held $r->{held1}, node2 $r->{held2}" . (defined $r->{repl_s} ? '' : ' (not all: timed out)');
-    push @n, "non-2xx: upd $r->{a}{errors}, new $r->{b}{errors}";
-    push @n, "socket errors: upd $r->{a}{sockerr}" if $r->{a}{sockerr};
-    push @n, "socket errors: new $r->{b}{sockerr}" if $r->{b}{sockerr};
-    push @n, "sessions on node1 after the load: " . ($r->{after} // '?');
-    push @n, "budget " . ($r->{budget} // '?') . " bytes";
-    push @n, "CRASH in node1's error_log" if $r->{crash};
-    print "N=$r->{n}: ", join('; ', @n), "\n";
+for my $list (@rows) {
+    my $i = 0;
+    for my $r (@$list) {
+        $i++;
+        my @n;
+        push @n, "made $r->{made} of $r->{n} sessions" . ($r->{fill_failed} ? ", $r->{fill_failed} "
+                 . "failed fill request(s): @{ $r->{fill_why} }[0 .. ($#{ $r->{fill_why} } < 2 ? $#{ $r->{fill_why} } : 2)]" : '');
+        push @n, "node1 held $r->{held1}, node2 $r->{held2}" . (defined $r->{repl_s} ? '' : ' (not all: timed out)');
+        push @n, sprintf('req/s upd %.0f new %.0f', $r->{a}{rps}, $r->{b}{rps}) if @$list > 1;
+        push @n, "non-2xx: upd $r->{a}{errors}, new $r->{b}{errors}";
+        push @n, "socket errors: upd $r->{a}{sockerr}" if $r->{a}{sockerr};
+        push @n, "socket errors: new $r->{b}{sockerr}" if $r->{b}{sockerr};
+        push @n, "sessions on node1 after the load: " . ($r->{after} // '?');
+        push @n, "budget " . ($r->{budget} // '?') . " bytes";
+        push @n, "CRASH in node1's error_log" if $r->{crash};
+        print "N=$r->{n}" . (@$list > 1 ? " round $i" : '') . ': ', join('; ', @n), "\n";
+    }
 }
 printf "\nloadavg at the start: %s; at the end: %s (%d cores)\n", $load_start, $load_end,
     scalar(grep { /^processor\s*:/ } do { open my $f, '<', '/proc/cpuinfo'; <$f> });
@@ -348,5 +378,5 @@ printf "two members, no capacity setting (maxActiveSessions -1, maxStoreSize 0),
      . "processes' PSS in MB; B/sess1: store bytes per session on node1; wrk -t%d -c%d "
      . "for %d s on node1: upd = GET /app?auto on an existing session picked at random "
      . "(read + counter update), new = GET /app?auto without a cookie (a new session "
-     . "each); p99 in ms; load: 1-minute load before > after\n",
-     $size, $clients, $threads, $conns, $secs;
+     . "each); p99 in ms; load: 1-minute load before > after; %d round(s), medians\n",
+     $size, $clients, $threads, $conns, $secs, $rounds;
