@@ -130,10 +130,19 @@ sub fill {
         alarm(int($deadline - time) + 5);
         open my $out, '>', "$file.$k" or POSIX::_exit(2);
         open my $err, '>', "$file.$k.err" or POSIX::_exit(2);
+        $_->autoflush(1) for $out, $err;   # (_exit at the time limit flushes nothing)
         my $s = $connect->();
         my ($made, $failed) = (0, 0);
-        while ($made < $mine && time < $deadline && $failed < 1000) {
-            my ($st, $h) = $s ? req($s, "/app?set=pad&fill=$size") : (0);
+        # one request per session to make; a closed connection (status 0) is
+        # opened again and the request sent once more
+        for my $i (1 .. $mine) {
+            last if time >= $deadline;
+            my ($st, $h);
+            for my $try (1 .. 2) {
+                ($st, $h) = $s ? req($s, "/app?set=pad&fill=$size") : (0);
+                last if $st;
+                $s = $connect->();
+            }
             my $id = $h && ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/ ? $1 : undef;
             if ($st == 200 && $id) {
                 print {$out} "$id\n";
@@ -142,25 +151,29 @@ sub fill {
             }
             print {$err} "status $st"
                 . ($h && $h->{'session-cluster-refused'} ? ": $h->{'session-cluster-refused'}" : '')
-                . "\n" if $failed < 5;
+                . "\n" if $failed < 3;
             $failed++;
-            # a closed connection (status 0): open another
-            $s = $connect->() unless $st;
         }
+        print {$err} "FAILED $failed\n";
         close $out;
         close $err;
         POSIX::_exit(0);
     }
-    waitpid($_, 0) for @kids;
-    my $t = time - $t0;
     my (@ids, $failed, @why);
+    for (@kids) {
+        waitpid($_, 0);
+        push @why, 'a fill client stopped at the time limit' if $? >> 8 == 3;
+    }
+    my $t = time - $t0;
     $failed = 0;
     for my $k (0 .. $clients - 1) {
         if (open my $fh, '<', "$file.$k") { chomp(my @l = <$fh>); push @ids, @l }
         if (open my $fh, '<', "$file.$k.err") {
             chomp(my @l = <$fh>);
-            $failed += @l;
-            push @why, @l;
+            for (@l) {
+                if (/^FAILED (\d+)$/) { $failed += $1 }
+                else { push @why, $_ }
+            }
         }
     }
     return (\@ids, $t, $failed, \@why);
@@ -175,7 +188,7 @@ sub wrk {
     my ($non2xx) = $out =~ /Non-2xx or 3xx responses: (\d+)/;
     my ($sockerr) = $out =~ /Socket errors: (.*)$/m;
     warn "wrk: no figures:\n$out" unless defined $rps;
-    return { rps => $rps // 0, p99 => $p99, errors => $non2xx // 0, sockerr => $sockerr };
+    return { rps => $rps, p99 => $p99, errors => $non2xx // 0, sockerr => $sockerr };
 }
 
 # (a) an existing session picked at random per request, the cookie list read
@@ -250,7 +263,7 @@ sub measure {
         sleep 0.1;
     }
     $r{held2} = $held;
-    $r{repl_s} = $held >= $want ? time - $t1 : undef;
+    $r{repl_s} = $want && $held >= $want ? time - $t1 : undef;
     $r{all2_s} = defined $r{repl_s} ? $t + $r{repl_s} : undef;
 
     # the store's memory, after the fill (before the load adds sessions)
@@ -265,7 +278,7 @@ sub measure {
     print {$idf} "$_\n" for @$ids;
     close $idf;
     print STDERR "N=$count: wrk, existing sessions\n";
-    $r{a} = @$ids ? wrk($port, $lua_existing, "$tmp/cookies-$count") : { rps => 0, errors => 0 };
+    $r{a} = @$ids ? wrk($port, $lua_existing, "$tmp/cookies-$count") : { errors => 0 };
     print STDERR "N=$count: wrk, new sessions\n";
     $r{b} = wrk($port, $lua_new);
     $r{after} = status($c, 'node1')->{SessionsActive};
@@ -356,9 +369,9 @@ for my $list (@rows) {
         $i++;
         my @n;
         push @n, "made $r->{made} of $r->{n} sessions" . ($r->{fill_failed} ? ", $r->{fill_failed} "
-                 . "failed fill request(s): @{ $r->{fill_why} }[0 .. ($#{ $r->{fill_why} } < 2 ? $#{ $r->{fill_why} } : 2)]" : '');
-        push @n, "node1 held $r->{held1}, node2 $r->{held2}" . (defined $r->{repl_s} ? '' : ' (not all: timed out)');
-        push @n, sprintf('req/s upd %.0f new %.0f', $r->{a}{rps}, $r->{b}{rps}) if @$list > 1;
+                 . "failed fill request(s): " . join(' | ', @{ $r->{fill_why} }[0 .. ($#{ $r->{fill_why} } < 2 ? $#{ $r->{fill_why} } : 2)]) : '');
+        push @n, "node1 held $r->{held1}, node2 $r->{held2}" . (defined $r->{repl_s} || !$r->{held1} ? '' : ' (not all: timed out)');
+        push @n, sprintf('req/s upd %.0f new %.0f', $r->{a}{rps} // 0, $r->{b}{rps} // 0) if @$list > 1;
         push @n, "non-2xx: upd $r->{a}{errors}, new $r->{b}{errors}";
         push @n, "socket errors: upd $r->{a}{sockerr}" if $r->{a}{sockerr};
         push @n, "socket errors: new $r->{b}{sockerr}" if $r->{b}{sockerr};
