@@ -1437,8 +1437,8 @@ static void sweep(sc_engine *e, apr_time_t now)
 {
     sweep_ctx sw;
     long every = e->set->process_expires_frequency > 0 ? e->set->process_expires_frequency : 1;
+    sw.expire = e->sweeps % every == 0;  /* the first tick, then every N-th */
     e->sweeps = (e->sweeps + 1) % every;
-    sw.expire = e->sweeps == 0;
     sw.e = e;
     sw.now = now;
     sw.ntouch = 0;

@@ -506,7 +506,7 @@ void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
     apr_snprintf(p->verdict, sizeof(p->verdict), "connection lost (%s): checking", why);
     e->shm->ic.fd_checks++;
     p->checking = 1;
-    p->check_deadline = apr_time_now() + apr_time_from_msec(e->set->tcp_check_timeout_ms);
+    p->check_deadline = apr_time_now() + apr_time_from_msec(e->set->tcp_answer_timeout_ms);
     p->next_connect = 0;
     sc_tr_connect(e, p);
 }
@@ -541,14 +541,18 @@ void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
 }
 
 /* TcpFailureDetector: the member is suspect until it answers a PING within
- * connectTimeout, else dead. */
+ * connectTimeout, else dead; with performReadTest="true", within
+ * readTestTimeout (Tomcat's read test: a reply awaited that long after the
+ * connection).  Unlike Tomcat's, a check without the read test still waits for
+ * the answer: a frozen process's kernel accepts connections and takes what is
+ * written, so an accepted connection proves nothing here. */
 static void start_check(sc_engine *e, sc_peer *p, apr_time_t now, const char *verdict)
 {
     sc_mb_set_view(e, p, SC_VIEW_SUSPECT, NULL);
     apr_cpystrn(p->verdict, verdict, sizeof(p->verdict));   /* on the page, not logged */
     p->checking = 1;
     e->shm->ic.fd_checks++;
-    p->check_deadline = now + apr_time_from_msec(e->set->tcp_check_timeout_ms);
+    p->check_deadline = now + apr_time_from_msec(e->set->tcp_answer_timeout_ms);
     if (p->out && p->out->state == SC_CS_OPEN) {
         unsigned char buf[SC_HB_MAX_LEN];
         apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
@@ -566,7 +570,7 @@ apr_time_t sc_mb_verdict_due(const sc_engine *e, const sc_peer *p)
         /* silence past dropTime: dead, or suspect and checked */
         due = p->last_heard + apr_time_from_msec(e->set->drop_ms);
         if (e->set->has_tcp_failure_detector) {
-            due += apr_time_from_msec(e->set->tcp_check_timeout_ms);
+            due += apr_time_from_msec(e->set->tcp_answer_timeout_ms);
         }
     }
     else {
@@ -644,8 +648,10 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
             if (p->checking && now > p->check_deadline) {
                 sc_mb_set_view(e, p, SC_VIEW_DEAD,
                                apr_psprintf(e->tmp, "no answer to the TCP check within "
-                                            "%ld ms after %" APR_TIME_T_FMT " ms of silence",
-                                            e->set->tcp_check_timeout_ms, apr_time_as_msec(silent)));
+                                            "%ld ms%s after %" APR_TIME_T_FMT " ms of "
+                                            "silence", e->set->tcp_answer_timeout_ms,
+                                            e->set->tcp_read_test ? " (readTestTimeout)" : "",
+                                            apr_time_as_msec(silent)));
             }
             break;
         case SC_VIEW_RESTARTING:
@@ -658,10 +664,12 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
         }
         /* a lost connection's check that found neither refusal nor answer */
         if (p->checking && p->view == SC_VIEW_ALIVE && now > p->check_deadline) {
-            if (silent > apr_time_from_msec(e->set->tcp_check_timeout_ms)) {
+            if (silent > apr_time_from_msec(e->set->tcp_answer_timeout_ms)) {
                 sc_mb_set_view(e, p, SC_VIEW_DEAD,
                                apr_psprintf(e->tmp, "connection lost and no answer within "
-                                            "%ld ms", e->set->tcp_check_timeout_ms));
+                                            "%ld ms%s", e->set->tcp_answer_timeout_ms,
+                                            e->set->tcp_read_test ? " (readTestTimeout)"
+                                                                  : ""));
             }
             else {
                 p->checking = 0;
