@@ -165,7 +165,7 @@ int sc_cloud_start(sc_engine *e)
     d->interval_ms = e->set->cloud_refresh_ms;
     if (kube) {
         d->k = sc_kube_new(e->pool, e->self_addr, e->set->cloud_connect_ms,
-                           e->set->cloud_read_ms);
+                           e->set->cloud_read_ms, &d->stop);
         d->name = sc_kube_url(d->k);
         if (sc_kube_problem(d->k)) {
             /* the engine runs on (alone, or with the members that find it);

@@ -73,6 +73,7 @@ struct sc_kube {
     const char *self_addr;
     char own_name[256];                /* this pod's name (its host name) */
     long connect_ms, read_ms;
+    volatile int *stop;                /* set: the engine stops; give up */
 };
 
 /* the first of two variables that is set (Tomcat's getEnv) */
@@ -138,13 +139,15 @@ static char *read_small_file(apr_pool_t *p, const char *path, apr_size_t max,
     return buf;
 }
 
-sc_kube *sc_kube_new(apr_pool_t *p, const char *self_addr, long connect_ms, long read_ms)
+sc_kube *sc_kube_new(apr_pool_t *p, const char *self_addr, long connect_ms, long read_ms,
+                     volatile int *stop)
 {
     sc_kube *k = apr_pcalloc(p, sizeof(*k));
     const char *ns, *labels, *ver, *proto;
     char why[300];
 
     k->pool = p;
+    k->stop = stop;
     k->self_addr = apr_pstrdup(p, self_addr ? self_addr : "");
     k->connect_ms = connect_ms > 0 ? connect_ms : 1000;
     k->read_ms = read_ms > 0 ? read_ms : 1000;
@@ -217,9 +220,33 @@ const char *sc_kube_url(const sc_kube *k)
 
 /* ---- one connection, bounded in time ---------------------------------------- */
 
+/* poll() for up to ms, in slices, giving up when the engine stops: as poll()
+ * (-1 with errno EINTR when stopping) */
+static int poll_for(struct pollfd *pfd, long ms, volatile int *stop)
+{
+    apr_time_t end = apr_time_now() + apr_time_from_msec(ms);
+    for (;;) {
+        apr_time_t left = end - apr_time_now();
+        int r, slice = left > apr_time_from_msec(100) ? 100
+                                                      : (int)apr_time_as_msec(left) + 1;
+        if (stop && *stop) {
+            errno = EINTR;
+            return -1;
+        }
+        r = poll(pfd, 1, left > 0 ? slice : 0);
+        if (r != 0 || left <= 0) {
+            if (r < 0 && errno == EINTR) {
+                continue;
+            }
+            return r;
+        }
+    }
+}
+
 typedef struct {
     int fd;
     SSL *ssl;
+    volatile int *stop;
     apr_time_t deadline;               /* of the whole exchange */
     long read_ms;                      /* each wait */
 } kconn;
@@ -242,9 +269,7 @@ static int wait_fd(kconn *c, int for_write, char *err, apr_size_t errlen, const 
     pfd.fd = c->fd;
     pfd.events = for_write ? POLLOUT : POLLIN;
     pfd.revents = 0;
-    do {
-        r = poll(&pfd, 1, (int)ms);
-    } while (r < 0 && errno == EINTR);
+    r = poll_for(&pfd, ms, c->stop);
     if (r < 0) {
         apr_snprintf(err, errlen, "%s: poll: %s", what, strerror(errno));
         return -1;
@@ -313,9 +338,7 @@ static int connect_to(kconn *c, apr_pool_t *tmp, const sc_kube *k, long connect_
             struct pollfd pfd = { fd, POLLOUT, 0 };
             int r, soerr = 0;
             socklen_t sl = sizeof(soerr);
-            do {
-                r = poll(&pfd, 1, (int)connect_ms);
-            } while (r < 0 && errno == EINTR);
+            r = poll_for(&pfd, connect_ms, c->stop);
             if (r == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0) {
                 c->fd = fd;
                 freeaddrinfo(res);
@@ -532,7 +555,7 @@ typedef struct {
     char reason[64];
     apr_size_t head_len;               /* up to and with the empty line */
     int chunked;
-    long long content_length;          /* -1: none */
+    apr_int64_t content_length;        /* -1: none */
 } khead;
 
 /* 1 the headers are complete (h filled), 0 not yet, -1 malformed (err) */
@@ -578,7 +601,7 @@ static int parse_head(const char *b, apr_size_t len, khead *h, char *err, apr_si
         const char *l = line + 1;
         if (!strncasecmp(l, "Content-Length:", 15)) {
             char *stop;
-            long long v = strtoll(l + 15, &stop, 10);
+            apr_int64_t v = apr_strtoi64(l + 15, &stop, 10);
             if (v < 0 || stop == l + 15) {
                 apr_snprintf(err, errlen, "the answer's Content-Length is not a number");
                 return -1;
@@ -728,7 +751,7 @@ static int pods(sc_kube *k, apr_pool_t *tmp, json_object *root, char (*addrs)[IN
 int sc_kube_fetch(sc_kube *k, apr_pool_t *tmp, char (*addrs)[INET6_ADDRSTRLEN], int max,
                   int *n, char *note, apr_size_t notelen, char *err, apr_size_t errlen)
 {
-    kconn c = { -1, NULL, 0, 0 };
+    kconn c = { -1, NULL, k->stop, 0, 0 };
     SSL_CTX *ctx = NULL;
     char *buf = NULL, *token = NULL;
     apr_size_t len = 0, cap = 0;
@@ -773,18 +796,19 @@ int sc_kube_fetch(sc_kube *k, apr_pool_t *tmp, char (*addrs)[INET6_ADDRSTRLEN], 
         goto done;
     }
     for (;;) {
+        const apr_size_t limit = SC_KUBE_MAX_RESPONSE + SC_KUBE_MAX_HEADERS;
         long r;
-        if (cap - len < 16384) {
+        if (len >= limit) {
+            apr_snprintf(err, errlen, "the answer is larger than %d MiB (a label selector "
+                         "in KUBERNETES_LABELS makes it smaller)",
+                         SC_KUBE_MAX_RESPONSE / (1024 * 1024));
+            goto done;
+        }
+        if (cap - len < 16384 && cap < limit + 1) {
             apr_size_t ncap = cap ? cap * 2 : 65536;
             char *nb;
-            if (ncap > SC_KUBE_MAX_RESPONSE + SC_KUBE_MAX_HEADERS + 1) {
-                ncap = SC_KUBE_MAX_RESPONSE + SC_KUBE_MAX_HEADERS + 1;
-            }
-            if (ncap <= len) {
-                apr_snprintf(err, errlen, "the answer is larger than %d MiB (a label selector "
-                             "in KUBERNETES_LABELS makes it smaller)",
-                             SC_KUBE_MAX_RESPONSE / (1024 * 1024));
-                goto done;
+            if (ncap > limit + 1) {
+                ncap = limit + 1;
             }
             nb = realloc(buf, ncap);
             if (!nb) {
@@ -808,13 +832,14 @@ int sc_kube_fetch(sc_kube *k, apr_pool_t *tmp, char (*addrs)[INET6_ADDRSTRLEN], 
         if (got_head) {
             apr_size_t body = len - h.head_len;
             if (h.chunked ? chunks(buf + h.head_len, body, NULL, NULL) != 0
-                          : h.content_length >= 0 && (long long)body >= h.content_length) {
+                          : h.content_length >= 0 && (apr_int64_t)body >= h.content_length) {
                 break;
             }
             if (h.content_length > SC_KUBE_MAX_RESPONSE) {
-                apr_snprintf(err, errlen, "the answer is larger than %d MiB (Content-Length "
-                             "%lld; a label selector in KUBERNETES_LABELS makes it smaller)",
-                             SC_KUBE_MAX_RESPONSE / (1024 * 1024), h.content_length);
+                /* the same words as a streamed one: the log line once */
+                apr_snprintf(err, errlen, "the answer is larger than %d MiB (a label selector "
+                             "in KUBERNETES_LABELS makes it smaller)",
+                             SC_KUBE_MAX_RESPONSE / (1024 * 1024));
                 goto done;
             }
         }
@@ -838,9 +863,9 @@ int sc_kube_fetch(sc_kube *k, apr_pool_t *tmp, char (*addrs)[INET6_ADDRSTRLEN], 
             }
         }
         else if (h.content_length >= 0) {
-            if ((long long)blen < h.content_length) {
-                apr_snprintf(err, errlen, "the answer is cut short (%" APR_SIZE_T_FMT " of %lld "
-                             "bytes)", blen, h.content_length);
+            if ((apr_int64_t)blen < h.content_length) {
+                apr_snprintf(err, errlen, "the answer is cut short (%" APR_SIZE_T_FMT " of %"
+                             APR_INT64_T_FMT " bytes)", blen, h.content_length);
                 goto done;
             }
             blen = (apr_size_t)h.content_length;

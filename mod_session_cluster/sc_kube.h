@@ -18,8 +18,10 @@ typedef struct sc_kube sc_kube;
 
 /* Reads the provider's environment (the variables Tomcat's
  * KubernetesMembershipProvider reads).  Never NULL: when something is
- * missing, sc_kube_problem() says what, and every fetch fails with it. */
-sc_kube *sc_kube_new(apr_pool_t *p, const char *self_addr, long connect_ms, long read_ms);
+ * missing, sc_kube_problem() says what, and every fetch fails with it.
+ * A request gives up soon after *stop becomes true. */
+sc_kube *sc_kube_new(apr_pool_t *p, const char *self_addr, long connect_ms, long read_ms,
+                     volatile int *stop);
 const char *sc_kube_problem(const sc_kube *k);
 /* The URL asked for (for the log). */
 const char *sc_kube_url(const sc_kube *k);

@@ -26,12 +26,21 @@
 #       trusted), never sends a request (the endpoint saw no GET from it),
 #       keeps running (its page answers) and retries (the endpoint sees more
 #       handshakes from it);
+#   (b2) node3 with the right CA, but asking a second endpoint whose
+#       certificate (from the same CA) names another IP address: refused too
+#       (SC1482 ... not trusted), no request sent;
 #   (c) node3 restarted with the right CA and listed: all three alive on
 #       every page;
 #   (d) the token file holds a wrong token: the endpoint answers 401, every
 #       member logs SC1482 with the Status message, nobody is dropped (a
 #       failed request changes nothing); the right token again: SC1483
 #       (answered again) -- the token is read for every request;
+#   (d2) answers that are not what the API documents, each logged by node1
+#       (SC1482) with its reason: JSON cut short, a Status instead of a
+#       PodList, a body shorter than its Content-Length, an answer over 16 MiB
+#       (announced, or streamed chunked), an answer later than readTimeout;
+#       meanwhile every member still sees the others alive (a failed request
+#       changes nothing), and SC1483 once the answers are good again;
 #   (e) node2's pod is removed from the list (node2 keeps running and
 #       heartbeating): node1 and node3 show node2 left, and never alive again
 #       while they keep asking; node2's heartbeats are refused.
@@ -109,9 +118,17 @@ sh('openssl', 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kubernetes',
    '-keyout', "$dir/server.key", '-out', "$dir/server.csr");
 sh('openssl', 'x509', '-req', '-in', "$dir/server.csr", '-CA', "$dir/ca.crt", '-CAkey', "$dir/ca.key",
    '-CAcreateserial', '-days', '2', '-extfile', "$dir/san.ext", '-out', "$dir/server.crt");
+# the same CA's certificate for another address (the second endpoint's)
+write_file("$dir/other.ext", "subjectAltName=IP:$unused\nbasicConstraints=CA:FALSE\n"
+                           . "extendedKeyUsage=serverAuth\n");
+sh('openssl', 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=kubernetes',
+   '-keyout', "$dir/other.key", '-out', "$dir/other.csr");
+sh('openssl', 'x509', '-req', '-in', "$dir/other.csr", '-CA', "$dir/ca.crt", '-CAkey', "$dir/ca.key",
+   '-CAcreateserial', '-days', '2', '-extfile', "$dir/other.ext", '-out', "$dir/other.crt");
 chmod 0644, glob("$dir/*.crt");
 write_file("$dir/token", "$TOKEN\n");
 write_file("$dir/expected-token", $TOKEN);
+write_file("$dir/mode", "\n");
 
 # the PodList the endpoint serves (read for every request)
 my $json = JSON::PP->new->canonical;
@@ -147,25 +164,43 @@ my $SERVER = <<'PERL';
 use strict;
 use warnings;
 use IO::Socket::SSL;
-my ($addr, $port, $dir, $ns) = @ARGV;
+my ($addr, $port, $dir, $ns, $cert) = @ARGV;
 $| = 1;
+$SIG{PIPE} = 'IGNORE';
+$SIG{CHLD} = 'IGNORE';          # one process per connection, not waited for
 my $srv = IO::Socket::SSL->new(LocalAddr => $addr, LocalPort => $port, Listen => 16, ReuseAddr => 1,
                                SSL_server => 1, SSL_startHandshake => 0,
-                               SSL_cert_file => "$dir/server.crt", SSL_key_file => "$dir/server.key")
+                               SSL_cert_file => "$dir/$cert.crt", SSL_key_file => "$dir/$cert.key")
     or die "listen: $! $SSL_ERROR\n";
 print "listening on $addr:$port\n";
-open my $log, '>>', "$dir/requests.log" or die "$dir/requests.log: $!";
-$log->autoflush(1);
+sub logline {
+    open my $log, '>>', "$dir/requests-$port.log" or die "$dir/requests-$port.log: $!";
+    syswrite $log, $_[0];
+    close $log;
+}
 sub slurp { open my $f, '<', $_[0] or return ''; local $/; return <$f> }
 my $n = 0;
 while (1) {
     my $cl = $srv->accept or next;
+    my $chunked = $n++ % 2;
+    my $pid = fork;
+    if (!defined $pid || $pid) {
+        $cl->close(SSL_no_shutdown => 1);
+        next;
+    }
+    close $srv;
+    serve($cl, $chunked);
+    exit 0;
+}
+
+sub serve {
+    my ($cl, $chunked) = @_;
     my $from = $cl->peerhost;
     $cl->timeout(5);
     if (!$cl->accept_SSL) {
-        print $log "HANDSHAKE-FAILED from=$from error=$SSL_ERROR\n";
+        logline("HANDSHAKE-FAILED from=$from error=$SSL_ERROR\n");
         close $cl;
-        next;
+        return;
     }
     my ($req, $line) = ('');
     while (defined($line = <$cl>)) {
@@ -190,11 +225,44 @@ while (1) {
     else {
         ($code, $body) = (200, slurp("$dir/pods.json"));
     }
-    my $chunked = $n++ % 2;
-    print $log "GET from=$from path=" . ($path // '?') . " auth=" . (defined $auth && $auth eq $want ? 'ok' : 'wrong')
-             . " code=$code" . ($chunked ? ' chunked' : '') . "\n";
+    my $mode = $code == 200 ? slurp("$dir/mode") : '';
+    $mode =~ s/\s+//g;
+    logline("GET from=$from path=" . ($path // '?') . " auth=" . (defined $auth && $auth eq $want ? 'ok' : 'wrong')
+            . " code=$code" . ($chunked ? ' chunked' : '') . ($mode ? " mode=$mode" : '') . "\n");
     my $head = "HTTP/1.1 $code " . ($code == 200 ? 'OK' : $code == 401 ? 'Unauthorized' : 'Not Found')
              . "\r\nContent-Type: application/json\r\nAudit-Id: sc-test\r\n";
+    # the faults of (d2)
+    if ($mode eq 'notjson') {
+        $body = substr($body, 0, 200);
+    }
+    elsif ($mode eq 'nolist') {
+        $body = qq({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Success"});
+    }
+    elsif ($mode eq 'slow') {
+        sleep 3;
+    }
+    elsif ($mode eq 'cut' && !$chunked) {
+        print $cl $head . "Content-Length: " . (length($body) + 1000) . "\r\n\r\n" . $body;
+        $cl->close(SSL_fast_shutdown => 1);
+        return;
+    }
+    elsif ($mode eq 'cut') {
+        print $cl $head . "Transfer-Encoding: chunked\r\n\r\n" . sprintf("%x\r\n%s\r\n", length $body, $body);
+        $cl->close(SSL_fast_shutdown => 1);
+        return;
+    }
+    elsif ($mode eq 'huge' && !$chunked) {
+        print $cl $head . "Content-Length: " . (17 * 1024 * 1024) . "\r\n\r\n" . (' ' x 65536);
+        $cl->close(SSL_fast_shutdown => 1);
+        return;
+    }
+    elsif ($mode eq 'huge') {
+        print $cl $head . "Transfer-Encoding: chunked\r\n\r\n";
+        my $part = sprintf("%x\r\n%s\r\n", 65536, ' ' x 65536);
+        for (1 .. 17 * 16) { last unless print $cl $part }
+        $cl->close(SSL_fast_shutdown => 1);
+        return;
+    }
     if ($chunked) {
         my $out = $head . "Transfer-Encoding: chunked\r\n\r\n";
         for (my $i = 0; $i < length $body; $i += 700) {
@@ -210,12 +278,13 @@ while (1) {
 }
 PERL
 write_file("$dir/apiserver.pl", $SERVER);
-my $srv = $c->spawn('node1', { out => "$dir/apiserver.out" }, $^X, "$dir/apiserver.pl", $addr{node1}, $PORT, $dir, $NS);
+my $srv = $c->spawn('node1', { out => "$dir/apiserver.out" }, $^X, "$dir/apiserver.pl", $addr{node1}, $PORT, $dir, $NS, 'server');
+my $srv2 = $c->spawn('node1', { out => "$dir/apiserver2.out" }, $^X, "$dir/apiserver.pl", $addr{node1}, $PORT + 1, $dir, $NS, 'other');
 sub slurp { open my $f, '<', $_[0] or return ''; local $/; return <$f> }
-ok(within(20, sub { slurp("$dir/apiserver.out") =~ /^listening on/m }),
-   "the local HTTPS endpoint listens on $addr{node1}:$PORT in node1's namespace")
-    or BAIL_OUT("no endpoint:\n" . slurp("$dir/apiserver.out"));
-sub requests { my $from = shift; grep { !$from || /from=\Q$from\E / } split /\n/, slurp("$dir/requests.log") }
+ok(within(20, sub { slurp("$dir/apiserver.out") =~ /^listening on/m && slurp("$dir/apiserver2.out") =~ /^listening on/m }),
+   "the local HTTPS endpoints listen on $addr{node1}:$PORT and :" . ($PORT + 1) . " in node1's namespace")
+    or BAIL_OUT("no endpoint:\n" . slurp("$dir/apiserver.out") . slurp("$dir/apiserver2.out"));
+sub requests { my $from = shift; grep { !$from || /from=\Q$from\E / } split /\n/, slurp("$dir/requests-$PORT.log") }
 
 # the provider's environment (httpd, and so its engine, inherits it)
 my %ENVV = (KUBERNETES_SERVICE_HOST => $addr{node1}, KUBERNETES_SERVICE_PORT => $PORT,
@@ -286,6 +355,22 @@ start_with('node3', KUBERNETES_CA_CERTIFICATE_FILE => "$dir/wrong-ca.crt");
 }
 
 # ---------------------------------------------------------------------------
+# (b2) node3 with the right CA, at an endpoint whose certificate names
+# another address
+# ---------------------------------------------------------------------------
+$c->stop('node3');
+{
+    my $off = length $c->error_log('node3');
+    start_with('node3', KUBERNETES_SERVICE_PORT => $PORT + 1);
+    my $got = within(20, sub { log_of('node3', $off) =~ /SC1482: CloudMembershipService \(kubernetes\): the API server's certificate is not trusted: [^;]+ \(verified against \Q$dir\E\/ca\.crt and the name \Q$addr{node1}\E\)/ });
+    check(defined $got, $c, "node3 (right CA, certificate for $unused): SC1482 says the certificate is not trusted")
+        or diag(join "\n", grep { /SC14/ } split /\n/, log_of('node3', $off));
+    my @r = split /\n/, slurp("$dir/requests-" . ($PORT + 1) . ".log");
+    ok(@r && !grep({ /^GET/ } @r), 'node3 never sent a request (nor its token) to that endpoint')
+        or diag(join "\n", @r);
+}
+
+# ---------------------------------------------------------------------------
 # (c) node3 with the right CA, listed: all three
 # ---------------------------------------------------------------------------
 $c->stop('node3');
@@ -319,6 +404,33 @@ check(alive_all(@names), $c, 'node3 restarted with the right CA and listed: node
 }
 
 # ---------------------------------------------------------------------------
+# (d2) answers the API does not give
+# ---------------------------------------------------------------------------
+{
+    my $off = length $c->error_log('node1');
+    my @faults = (
+        [ notjson => qr/the answer is not JSON: it ends too early at byte \d+/ ],
+        [ nolist  => qr/the answer is no PodList \(no "items" array; kind Status\)/ ],
+        [ cut     => qr/the answer(?:'s chunked body)? is cut short/ ],
+        [ huge    => qr/the answer is larger than 16 MiB \(a label selector in KUBERNETES_LABELS makes it smaller\)/ ],
+        [ slow    => qr/reading the answer: no answer within readTimeout \(1000 ms\)/ ],
+    );
+    for my $f (@faults) {
+        my ($mode, $re) = @$f;
+        my $o = length $c->error_log('node1');
+        write_file("$dir/mode", "$mode\n");
+        my $got = within(20, sub { log_of('node1', $o) =~ /SC1482: CloudMembershipService \(kubernetes\): $re; the members found last stay/ });
+        check(defined $got, $c, "($mode) node1: SC1482 says $re")
+            or diag(join "\n", grep { /SC148/ } split /\n/, log_of('node1', $o));
+    }
+    my @states = map { my $n = $_; map { state_on($n, $_) } grep { $_ ne $n } @names } @names;
+    is("@states", join(' ', ('alive') x 6), 'meanwhile every member still sees the others alive');
+    write_file("$dir/mode", "\n");
+    my $got = within(20, sub { log_of('node1', $off) =~ /SC1483: CloudMembershipService \(kubernetes\): answered again/ });
+    check(defined $got, $c, 'good answers again: node1 logs SC1483');
+}
+
+# ---------------------------------------------------------------------------
 # (e) node2's pod leaves the list; node2 keeps running
 # ---------------------------------------------------------------------------
 {
@@ -348,8 +460,8 @@ check(alive_all(@names), $c, 'node3 restarted with the right CA and listed: node
 # the end
 # ---------------------------------------------------------------------------
 $c->stop_all;
-my ($rc) = $c->finish($srv, timeout => 1);
-ok(!SC::Cluster::pid_alive($srv->{pid}), 'the endpoint is gone');
+$c->finish($_, timeout => 1) for $srv, $srv2;
+ok(!SC::Cluster::pid_alive($srv->{pid}) && !SC::Cluster::pid_alive($srv2->{pid}), 'the endpoints are gone');
 my @ns = $c->netns_names;
 $c->teardown;
 my $out = `ip netns list 2>&1`;
