@@ -45,8 +45,9 @@ my @FLOORS = (
     [qw(sc_transport)],
     # floor 4: membership: the member view, failure detection
     [qw(sc_membership)],
-    # floor 5: DNS discovery (above membership); the channel: ACK/retry, pending sends
-    [qw(sc_cloud sc_channel)],
+    # floor 5: DNS and Kubernetes discovery (above membership); the channel: ACK/retry,
+    # pending sends
+    [qw(sc_cloud sc_kube sc_channel)],
     # floor 6: the DeltaManager
     [qw(sc_manager)],
     # floor 7: the engine process: composition root, event loop

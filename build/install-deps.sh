@@ -7,7 +7,9 @@ PKGS=(
   build-essential autoconf automake libtool pkg-config   # the build
   apache2 apache2-dev libapr1-dev libaprutil1-dev         # httpd and apxs
   libxml2-dev                                             # the <Cluster> parser
-  libssl-dev                                              # EncryptInterceptor (AES-GCM)
+  libssl-dev                                              # EncryptInterceptor (AES-GCM); the Kubernetes API (TLS)
+  libjson-c-dev                                           # CloudMembershipService kubernetes (the PodList)
+  openssl libio-socket-ssl-perl                           # cloud_kubernetes.t: its CA and HTTPS endpoint
   libapache2-mod-perl2 libwww-perl                        # Apache::Test suite
   iproute2 curl procps dnsmasq-base nftables              # multi-member harness, DNS membership test, silent members
   gdb                                                     # writer_killed.t: a process killed inside its write

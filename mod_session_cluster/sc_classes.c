@@ -585,13 +585,10 @@ static const struct {
       "the interceptors here are not a stack of message filters: each acts on all "
       "the traffic it concerns" },
     { SC_C_TCP_FAILURE_DETECTOR, "performSendTest",
-      "the check of a suspect always sends a PING over TCP and waits connectTimeout "
-      "for its answer" },
-    { SC_C_TCP_FAILURE_DETECTOR, "performReadTest",
-      "the check of a suspect always sends a PING over TCP and waits connectTimeout "
-      "for its answer" },
+      "the check of a suspect always sends a PING over TCP and waits for its answer" },
     { SC_C_TCP_FAILURE_DETECTOR, "readTestTimeout",
-      "the check of a suspect waits connectTimeout for its answer" },
+      "it acts with performReadTest=\"true\" only: without it the check of a suspect "
+      "waits connectTimeout for its answer" },
     { SC_C_TCP_FAILURE_DETECTOR, "removeSuspectsTimeout",
       "the check declares a suspect dead or alive; none stays suspect" },
     { SC_C_TCP_PING, "useThread",

@@ -929,16 +929,21 @@ static const char *build_error(sc_builder *b, int line, const char *fmt, ...)
 typedef enum {
     K_SEND_OPTIONS, K_START_OPTIONS,
     K_MAX_ACTIVE, K_MAX_INACTIVE, K_MAX_SESSION_SIZE, K_MAX_STORE_SIZE,
+    K_ATTR_NAME_FILTER, K_WARN_ATTR_FILTER,
     K_EXPIRE_ON_SHUTDOWN, K_PROBATION,
     K_STATE_TRANSFER_TIMEOUT, K_SEND_ALL_SIZE, K_MAP_SEND_OPTIONS,
+    K_PROCESS_EXPIRES, K_SEND_ALL, K_SEND_ALL_WAIT,
     K_MCAST_ADDRESS, K_MCAST_PORT, K_MCAST_FREQUENCY, K_MCAST_DROP_TIME, K_MCAST_BIND,
     K_MCAST_TTL, K_MCAST_DOMAIN, K_MCAST_LOOPBACK_DISABLED,
     K_STATIC_PING_INTERVAL, K_STATIC_EXPIRATION,
     K_CLOUD_PROVIDER, K_CLOUD_DNS_NAME, K_CLOUD_REFRESH, K_CLOUD_EXPIRATION,
+    K_CLOUD_CONNECT_TIMEOUT, K_CLOUD_READ_TIMEOUT,
     K_RX_ADDRESS, K_RX_PORT, K_RX_AUTO_BIND, K_RX_MAX_MESSAGE, K_RX_MIN_THREADS,
     K_RX_MAX_THREADS, K_RX_MAX_PORT,
     K_TX_TIMEOUT, K_TX_RETRIES, K_TX_MODE, K_TX_WAIT_FOR_ACK, K_TX_POOL_SIZE,
-    K_FD_CONNECT_TIMEOUT, K_PING_INTERVAL, K_THROUGHPUT_INTERVAL, K_FILTER_DOMAIN,
+    K_TX_KEEP_ALIVE_COUNT, K_TX_KEEP_ALIVE_TIME,
+    K_FD_CONNECT_TIMEOUT, K_FD_READ_TEST, K_FD_READ_TEST_TIMEOUT,
+    K_PING_INTERVAL, K_THROUGHPUT_INTERVAL, K_FILTER_DOMAIN,
     K_ENC_KEY, K_ENC_PREVIOUS_KEY, K_ENC_ALGORITHM,
     K_MEMBER_HOST, K_MEMBER_PORT, K_MEMBER_UNIQUE_ID, K_MEMBER_DOMAIN,
     K_RV_FILTER, K_RV_PRIMARY_INDICATOR, K_RV_PRIMARY_INDICATOR_NAME,
@@ -958,11 +963,16 @@ static const struct {
     [K_MAX_INACTIVE] = { SC_C_DELTA_MANAGER, "maxInactiveInterval" },
     [K_MAX_SESSION_SIZE] = { SC_C_DELTA_MANAGER, "maxSessionSize" },
     [K_MAX_STORE_SIZE] = { SC_C_DELTA_MANAGER, "maxStoreSize" },
+    [K_ATTR_NAME_FILTER] = { SC_C_DELTA_MANAGER, "sessionAttributeNameFilter" },
+    [K_WARN_ATTR_FILTER] = { SC_C_DELTA_MANAGER, "warnOnSessionAttributeFilterFailure" },
     [K_EXPIRE_ON_SHUTDOWN] = { SC_C_DELTA_MANAGER, "expireSessionsOnShutdown" },
     [K_PROBATION] = { SC_C_DELTA_MANAGER, "probationInactiveInterval" },
     [K_STATE_TRANSFER_TIMEOUT] = { SC_C_DELTA_MANAGER, "stateTransferTimeout" },
     [K_SEND_ALL_SIZE] = { SC_C_DELTA_MANAGER, "sendAllSessionsSize" },
     [K_MAP_SEND_OPTIONS] = { SC_C_BACKUP_MANAGER, "mapSendOptions" },
+    [K_PROCESS_EXPIRES] = { SC_C_DELTA_MANAGER, "processExpiresFrequency" },
+    [K_SEND_ALL] = { SC_C_DELTA_MANAGER, "sendAllSessions" },
+    [K_SEND_ALL_WAIT] = { SC_C_DELTA_MANAGER, "sendAllSessionsWaitTime" },
     [K_MCAST_ADDRESS] = { SC_C_MCAST_SERVICE, "address" },
     [K_MCAST_PORT] = { SC_C_MCAST_SERVICE, "port" },
     [K_MCAST_FREQUENCY] = { SC_C_MCAST_SERVICE, "frequency" },
@@ -977,6 +987,8 @@ static const struct {
     [K_CLOUD_DNS_NAME] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "dnsServiceName" },
     [K_CLOUD_REFRESH] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "refreshInterval" },
     [K_CLOUD_EXPIRATION] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "expirationTime" },
+    [K_CLOUD_CONNECT_TIMEOUT] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "connectTimeout" },
+    [K_CLOUD_READ_TIMEOUT] = { SC_C_CLOUD_MEMBERSHIP_SERVICE, "readTimeout" },
     [K_RX_ADDRESS] = { SC_C_NIO_RECEIVER, "address" },
     [K_RX_PORT] = { SC_C_NIO_RECEIVER, "port" },
     [K_RX_AUTO_BIND] = { SC_C_NIO_RECEIVER, "autoBind" },
@@ -990,7 +1002,11 @@ static const struct {
     [K_TX_MODE] = { SC_C_POOLED_PARALLEL_SENDER, "replicationMode" },
     [K_TX_WAIT_FOR_ACK] = { SC_C_POOLED_PARALLEL_SENDER, "waitForAck" },
     [K_TX_POOL_SIZE] = { SC_C_POOLED_PARALLEL_SENDER, "poolSize" },
+    [K_TX_KEEP_ALIVE_COUNT] = { SC_C_POOLED_PARALLEL_SENDER, "keepAliveCount" },
+    [K_TX_KEEP_ALIVE_TIME] = { SC_C_POOLED_PARALLEL_SENDER, "keepAliveTime" },
     [K_FD_CONNECT_TIMEOUT] = { SC_C_TCP_FAILURE_DETECTOR, "connectTimeout" },
+    [K_FD_READ_TEST] = { SC_C_TCP_FAILURE_DETECTOR, "performReadTest" },
+    [K_FD_READ_TEST_TIMEOUT] = { SC_C_TCP_FAILURE_DETECTOR, "readTestTimeout" },
     [K_PING_INTERVAL] = { SC_C_TCP_PING, "interval" },
     [K_THROUGHPUT_INTERVAL] = { SC_C_THROUGHPUT, "interval" },
     [K_FILTER_DOMAIN] = { SC_C_DOMAIN_FILTER, "domain" },
@@ -1690,21 +1706,23 @@ static const char *validate(sc_builder *b)
         }
     }
     if (cfg->membership->cls->id == SC_C_CLOUD_MEMBERSHIP_SERVICE) {
-        /* what sc_cloud_start() can run; the engine would exit on any other */
+        /* what sc_cloud_start() can run (sc_cloud.c, sc_kube.c); the engine
+         * would exit on any other */
         const char *provider = key_str(b, cfg->membership, K_CLOUD_PROVIDER);
         int pi = key_index(b, cfg->membership, K_CLOUD_PROVIDER);
         if (pi >= 0 && provider && strcasecmp(provider, "dns") != 0
-            && !strstr(provider, "DNSMembershipProvider")) {
+            && !strstr(provider, "DNSMembershipProvider")
+            && strcasecmp(provider, "kubernetes") != 0
+            && !strstr(provider, "KubernetesMembershipProvider")) {
             line = cfg->membership->lines[pi] ? cfg->membership->lines[pi]
                                               : cfg->membership->line;
             return build_error(b, line, "CloudMembershipService membershipProviderClassName="
-                               "\"%s\"%s is not implemented: the member would leave the "
-                               "cluster at start. Use the DNS provider: "
-                               "membershipProviderClassName=\"dns\" on <Membership>, with "
-                               "the members' headless service name in dnsServiceName=\"...\" "
-                               "or in DNS_MEMBERSHIP_SERVICE_NAME in httpd's environment",
-                               provider, cfg->membership->srcs[pi] == SC_SRC_DEFAULT
-                               ? " (Tomcat's default)" : "");
+                               "\"%s\" is not implemented: the member would leave the "
+                               "cluster at start. Use \"kubernetes\" (Tomcat's default: the "
+                               "pods the Kubernetes API server lists) or \"dns\" (the "
+                               "addresses of dnsServiceName=\"...\" or of "
+                               "DNS_MEMBERSHIP_SERVICE_NAME in httpd's environment)",
+                               provider);
         }
     }
     if (sc_class_caveat(cfg->manager->cls)) {
@@ -1868,7 +1886,7 @@ static void build_settings(sc_builder *b)
 
     /* the membership service: what the others have not reads -1 or NULL */
     set->mcast_port = set->mcast_ttl = set->mcast_loopback_disabled = -1;
-    set->cloud_refresh_ms = -1;
+    set->cloud_refresh_ms = set->cloud_connect_ms = set->cloud_read_ms = -1;
     switch (m->cls->id) {
     case SC_C_MCAST_SERVICE:
         set->heartbeat_ms = key_num(b, m, K_MCAST_FREQUENCY);
@@ -1889,8 +1907,16 @@ static void build_settings(sc_builder *b)
         set->heartbeat_ms = 500;
         set->drop_ms = key_num(b, m, K_CLOUD_EXPIRATION);
         set->cloud_provider = key_str(b, m, K_CLOUD_PROVIDER);
-        set->cloud_dns_name = key_str(b, m, K_CLOUD_DNS_NAME);
         set->cloud_refresh_ms = key_num(b, m, K_CLOUD_REFRESH);
+        /* what the provider reads (the others have no effect) */
+        if (set->cloud_provider && (!strcasecmp(set->cloud_provider, "dns")
+                                    || strstr(set->cloud_provider, "DNSMembershipProvider"))) {
+            set->cloud_dns_name = key_str(b, m, K_CLOUD_DNS_NAME);
+        }
+        else {
+            set->cloud_connect_ms = key_num(b, m, K_CLOUD_CONNECT_TIMEOUT);
+            set->cloud_read_ms = key_num(b, m, K_CLOUD_READ_TIMEOUT);
+        }
         break;
     default:
         set->heartbeat_ms = 500;
@@ -1904,26 +1930,43 @@ static void build_settings(sc_builder *b)
     set->max_message_size = key_num(b, rx, K_RX_MAX_MESSAGE);
     set->send_timeout_ms = key_num(b, cfg->transport, K_TX_TIMEOUT);
     set->max_retries = key_num(b, cfg->transport, K_TX_RETRIES);
+    set->keep_alive_count = key_num(b, cfg->transport, K_TX_KEEP_ALIVE_COUNT);
+    set->keep_alive_ms = key_num(b, cfg->transport, K_TX_KEEP_ALIVE_TIME);
 
     set->max_active_sessions = key_num(b, mgr, K_MAX_ACTIVE);
     set->max_session_size = key_num(b, mgr, K_MAX_SESSION_SIZE);
     set->max_store_size = key_num(b, mgr, K_MAX_STORE_SIZE);
+    {
+        const sc_value_t *f = key_value(b, mgr, K_ATTR_NAME_FILTER);
+        set->attr_name_filter = f->re;
+        set->attr_name_filter_text = f->re ? f->str : NULL;
+        set->warn_attr_filter = key_num(b, mgr, K_WARN_ATTR_FILTER) == 1;
+    }
     set->max_inactive_s = key_num(b, mgr, K_MAX_INACTIVE);
+    set->process_expires_frequency = key_num(b, mgr, K_PROCESS_EXPIRES);
     set->probation_s = key_num(b, mgr, K_PROBATION);
     set->expire_sessions_on_shutdown = key_num(b, mgr, K_EXPIRE_ON_SHUTDOWN) == 1;
     set->session_id_length = key_num(b, cfg->session_id_generator, K_SID_LENGTH);
     if (mgr->cls->id == SC_C_DELTA_MANAGER) {
         set->state_transfer_timeout_s = key_num(b, mgr, K_STATE_TRANSFER_TIMEOUT);
         set->send_all_sessions_size = key_num(b, mgr, K_SEND_ALL_SIZE);
+        set->send_all_sessions = key_num(b, mgr, K_SEND_ALL) == 1;
+        set->send_all_sessions_wait_ms = key_num(b, mgr, K_SEND_ALL_WAIT);
     }
     else {
         /* BackupManager has neither */
         set->state_transfer_timeout_s = set->send_all_sessions_size = -1;
+        set->send_all_sessions = 1;
+        set->send_all_sessions_wait_ms = 0;
     }
 
     el = find_interceptor(cfg, SC_C_TCP_FAILURE_DETECTOR);
     set->has_tcp_failure_detector = el != NULL;
     set->tcp_check_timeout_ms = el ? key_num(b, el, K_FD_CONNECT_TIMEOUT) : 1000;
+    /* readTestTimeout acts with performReadTest only (as in Tomcat) */
+    set->tcp_read_test = el && key_num(b, el, K_FD_READ_TEST) == 1;
+    set->tcp_answer_timeout_ms = set->tcp_read_test ? key_num(b, el, K_FD_READ_TEST_TIMEOUT)
+                                                    : set->tcp_check_timeout_ms;
     el = find_interceptor(cfg, SC_C_TCP_PING);
     set->has_tcp_ping = el != NULL;
     set->tcp_ping_interval_ms = el ? key_num(b, el, K_PING_INTERVAL) : -1;

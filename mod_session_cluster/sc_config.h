@@ -196,6 +196,8 @@ typedef struct {
     const char *cloud_provider;      /* CloudMembershipService membershipProviderClassName */
     const char *cloud_dns_name;      /* CloudMembershipService dnsServiceName */
     long cloud_refresh_ms;           /* CloudMembershipService refreshInterval */
+    long cloud_connect_ms;           /* CloudMembershipService connectTimeout (kubernetes) */
+    long cloud_read_ms;              /* CloudMembershipService readTimeout (kubernetes) */
 
     /* <Receiver> */
     const char *receiver_address;    /* address ("auto" or NULL: find one) */
@@ -207,15 +209,32 @@ typedef struct {
     /* <Transport> (the Tomcat 5.5 Sender's attributes folded in) */
     long send_timeout_ms;            /* timeout */
     long max_retries;                /* maxRetryAttempts */
+    long keep_alive_count;           /* keepAliveCount: messages a connection of ours
+                                      * carries before it is closed and opened
+                                      * again (-1: no limit) */
+    long keep_alive_ms;              /* keepAliveTime: its life in ms (-1: none) */
 
     /* <Manager> */
     long state_transfer_timeout_s;   /* DeltaManager stateTransferTimeout */
     long send_all_sessions_size;     /* DeltaManager sendAllSessionsSize */
+    int send_all_sessions;           /* DeltaManager sendAllSessions (0/1): the
+                                      * state in as few messages as maxMessageSize
+                                      * allows, else blocks of the size above */
+    long send_all_sessions_wait_ms;  /* DeltaManager sendAllSessionsWaitTime: the
+                                      * pause after each block (blocks only) */
     int expire_sessions_on_shutdown; /* expireSessionsOnShutdown (0/1) */
     long max_active_sessions;        /* maxActiveSessions (-1: unlimited) */
     long max_session_size;           /* maxSessionSize (bytes) */
     long max_store_size;             /* maxStoreSize (ours, bytes; 0: automatic) */
+    const ap_regex_t *attr_name_filter; /* sessionAttributeNameFilter, compiled
+                                      * (whole-name match); NULL: every attribute
+                                      * is distributed (sc_session.c) */
+    const char *attr_name_filter_text; /* ... as written */
+    int warn_attr_filter;            /* warnOnSessionAttributeFilterFailure (0/1) */
     long max_inactive_s;             /* maxInactiveInterval */
+    long process_expires_frequency;  /* processExpiresFrequency: idle sessions are
+                                      * expired every this many ticks of the
+                                      * engine (one a second) */
     long probation_s;                /* probationInactiveInterval (ours): the idle
                                       * limit of a session that saw a single
                                       * request (<= 0: none; sc_store.h) */
@@ -226,6 +245,10 @@ typedef struct {
     /* <Interceptor>s: which are present, and what the engine takes of them */
     int has_tcp_failure_detector;    /* TcpFailureDetector */
     long tcp_check_timeout_ms;       /* its connectTimeout; 1000 without it */
+    int tcp_read_test;               /* its performReadTest (0/1) */
+    long tcp_answer_timeout_ms;      /* derived: how long a check waits for the
+                                      * member's answer: readTestTimeout with
+                                      * performReadTest, else connectTimeout */
     int has_tcp_ping;                /* TcpPingInterceptor */
     long tcp_ping_interval_ms;       /* its interval; -1 without it */
     long tcp_ping_ms;                /* derived: every connected member gets a TCP

@@ -10,6 +10,9 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -1146,10 +1149,40 @@ apr_uint64_t sc_store_bytes_in_use(sc_store *st)
     return total;
 }
 
+/* Pages of [from, to) in memory (mincore(2)); the whole range when that
+ * cannot be told. */
+static apr_uint64_t resident_in(const char *from, const char *to)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a, b;
+    apr_uint64_t n = 0, i, pages;
+    unsigned char vec[4096];
+
+    if (pg <= 0 || to <= from) {
+        return to > from ? (apr_uint64_t)(to - from) : 0;
+    }
+    a = (uintptr_t)from & ~((uintptr_t)pg - 1);
+    b = ((uintptr_t)to + (uintptr_t)pg - 1) & ~((uintptr_t)pg - 1);
+    pages = (b - a) / (uintptr_t)pg;
+    for (i = 0; i < pages; i += sizeof(vec)) {
+        apr_uint64_t k, m = pages - i < sizeof(vec) ? pages - i : sizeof(vec);
+        if (mincore((void *)(a + i * (uintptr_t)pg), (size_t)(m * (uintptr_t)pg), vec) != 0) {
+            return (apr_uint64_t)(to - from);
+        }
+        for (k = 0; k < m; k++) {
+            n += vec[k] & 1;
+        }
+    }
+    return n * (apr_uint64_t)pg;
+}
+
 apr_uint64_t sc_store_bytes_resident(sc_store *st)
 {
     sc_store_hdr *h = st->hdr;
-    return (apr_uint64_t)((char *)st->slots - (char *)h)
+    /* the index and the free slot stack are written where sessions hash
+     * and as slots are freed: their pages in memory, not their size */
+    return (apr_uint64_t)((char *)st->index - (char *)h)
+           + resident_in((const char *)st->index, (const char *)st->slots)
            + (apr_uint64_t)h->slot_hwm * sizeof(sc_sess)
            + (apr_uint64_t)h->block_hwm * SC_STORE_BLOCK;
 }
@@ -1272,13 +1305,21 @@ static apr_uint64_t mix64(apr_uint64_t x)
     return x ^ (x >> 31);
 }
 
+/* sc_store_set_hash_filter's: pairs it names local are not hashed */
+static int (*hash_local)(const char *key, apr_size_t klen);
+
+void sc_store_set_hash_filter(int (*is_local)(const char *key, apr_size_t klen))
+{
+    hash_local = is_local;
+}
+
 apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len)
 {
     /* the pairs of "k=v&k2=v2" in any order: a member that applied a delta
      * may hold them in another order than the writer (a key removed and set
      * again in one request), with the same attributes */
     apr_uint64_t sum = 0, n = 0, h = 0;
-    apr_uint32_t i;
+    apr_uint32_t i, start = 0;
     int open = 0;
     for (i = 0; i <= len; i++) {
         if (i == len || data[i] == '&') {
@@ -1288,6 +1329,17 @@ apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len)
             }
             open = 0;
             continue;
+        }
+        if (!open && hash_local) {
+            /* a pair kept on this member: skipped whole */
+            apr_uint32_t e = i;
+            for (start = i; e < len && data[e] != '&' && data[e] != '='; e++) {
+            }
+            if (hash_local(data + start, e - start)) {
+                for (; i + 1 < len && data[i + 1] != '&'; i++) {
+                }
+                continue;
+            }
         }
         if (!open) {
             h = APR_UINT64_C(14695981039346656037);

@@ -404,6 +404,12 @@ const char *sc_store_rc_text(sc_store_rc rc);
  * ("k=v", between '&'), whatever their order (FNV-1a of each, mixed and
  * added); never 0. */
 apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len);
+/* Pairs whose key (as stored, URL-encoded) is_local names are left out of
+ * sc_store_hash: attributes kept on the member that set them (Manager
+ * sessionAttributeNameFilter; sc_session.c), which other members never
+ * receive, so that every member's hash covers what they all hold.
+ * Process-wide; NULL (the default): every pair. */
+void sc_store_set_hash_filter(int (*is_local)(const char *key, apr_size_t klen));
 /* The rule: > 0 when a's copy stays over b's, < 0 when b's does, 0 when they
  * are the same version (number and hash). */
 int sc_stamp_cmp(const sc_stamp *a, const sc_stamp *b);

@@ -16,9 +16,11 @@
 # C. The reader's semantics, as Tomcat's: Receiver autoBind <= 0 is taken as
 #    1; McastService dropTime <= frequency is accepted with a warning
 #    (SC1415); BackupManager warns that it runs as DeltaManager (SC1414, in
-#    the dump too); CloudMembershipService with the kubernetes provider
-#    (Tomcat's default) or any other but dns is refused with its line and
-#    the DNS alternative; SessionIdGenerator sessionIdLength is read (a
+#    the dump too); CloudMembershipService takes the kubernetes provider
+#    (Tomcat's default, by its short or class name) and dns, and refuses any
+#    other with its line and both alternatives (connectTimeout and
+#    readTimeout act with kubernetes, dnsServiceName with dns: block C has
+#    one of each); SessionIdGenerator sessionIdLength is read (a
 #    warning below 16 bytes, SC1416).
 # (t/cluster/auto_bind.t starts members with autoBind="0" and reads the
 # marks on the page.)
@@ -144,6 +146,10 @@ my @blocks = (
          el('Channel', 'Channel', "$TR.group.GroupChannel", {},
             el('Membership', 'Membership', "$TR.membership.cloud.CloudMembershipService",
                { membershipProviderClassName => 'dns', dnsServiceName => 'members.example' }))) ],
+    [ 'C: CloudMembershipService (kubernetes, Tomcat\'s default)',
+      el('Cluster', 'Cluster', "$HA.tcp.SimpleTcpCluster", {},
+         el('Channel', 'Channel', "$TR.group.GroupChannel", {},
+            el('Membership', 'Membership', "$TR.membership.cloud.CloudMembershipService"))) ],
 );
 
 # The written value of an attribute, from its dump value: undef when the dump
@@ -170,7 +176,7 @@ sub kind_class {
     return "$kind/" . ($ALIAS{$c} // $c);
 }
 
-plan tests => 8 * @blocks + 9 + 1 + 25;
+plan tests => 8 * @blocks + 9 + 1 + 26;
 
 for my $b (@blocks) {
     my ($name, $root) = @$b;
@@ -387,13 +393,15 @@ sub one_channel {
 {
     my $CMS = "$TR.membership.cloud.CloudMembershipService";
     my $r = httpd_t(one_channel(qq{    <Membership className="$CMS"/>\n}));
-    isnt($r->{status}, 0, 'C. CloudMembershipService with Tomcat\'s default provider (kubernetes): refused at httpd -t');
-    like($r->{err}, qr/cluster\.conf:3: CloudMembershipService membershipProviderClassName="kubernetes" \(Tomcat's default\) is not implemented: .*membershipProviderClassName="dns".*dnsServiceName.*DNS_MEMBERSHIP_SERVICE_NAME/,
-         'C. ... with the line of <Membership> and the DNS alternative') or diag($r->{err});
+    is($r->{status}, 0, 'C. CloudMembershipService with Tomcat\'s default provider (kubernetes): accepted') or diag($r->{err});
     $r = httpd_t(one_channel(qq{    <Membership className="$CMS"\n}
                              . qq{      membershipProviderClassName="$TR.membership.cloud.KubernetesMembershipProvider"/>\n}));
-    like($r->{err}, qr/cluster\.conf:4: CloudMembershipService membershipProviderClassName="\Q$TR\E\.membership\.cloud\.KubernetesMembershipProvider" is not implemented/,
-         'C. KubernetesMembershipProvider written by its class name: refused, at the attribute\'s line') or diag($r->{err});
+    is($r->{status}, 0, 'C. KubernetesMembershipProvider written by its class name: accepted') or diag($r->{err});
+    $r = httpd_t(one_channel(qq{    <Membership className="$CMS"\n}
+                             . qq{      membershipProviderClassName="com.example.MyMembershipProvider"/>\n}));
+    isnt($r->{status}, 0, 'C. another provider class: refused at httpd -t');
+    like($r->{err}, qr/cluster\.conf:4: CloudMembershipService membershipProviderClassName="com\.example\.MyMembershipProvider" is not implemented: .*"kubernetes".*"dns".*dnsServiceName.*DNS_MEMBERSHIP_SERVICE_NAME/,
+         'C. ... at the attribute\'s line, with both providers as the alternatives') or diag($r->{err});
     for my $p ('dns', 'DNS', "$TR.membership.cloud.DNSMembershipProvider") {
         $r = httpd_t(one_channel(qq{    <Membership className="$CMS" membershipProviderClassName="$p" dnsServiceName="m.example"/>\n}));
         is($r->{status}, 0, "C. provider \"$p\": accepted") or diag($r->{err});

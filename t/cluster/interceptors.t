@@ -2,7 +2,7 @@
 # What the interceptors do here, told truthfully (issue 14, item 9).
 #   1. Configuration (httpd -t -D DUMP_CLUSTER): an attribute of an
 #      interceptor the engine runs that changes nothing here (TcpPing
-#      useThread/staticOnly, TcpFailureDetector performReadTest,
+#      useThread/staticOnly, TcpFailureDetector performSendTest,
 #      MessageDispatch maxThreads, optionFlag) is named once with its line
 #      in the block's warning of what has no effect (SC1413) and listed with
 #      its reason under "# ignored:"; one that works
@@ -57,14 +57,14 @@ sub notes { my ($out) = @_; return grep { /^# note: / } split /\n/, $out }
 {
     my $r = httpd_t(block(frequency => 1000, interceptors => [
         qq{<Interceptor className="$IC.TcpPingInterceptor" interval="100" useThread="true" staticOnly="true"/>},
-        qq{<Interceptor className="$IC.TcpFailureDetector" performReadTest="true"/>},
+        qq{<Interceptor className="$IC.TcpFailureDetector" performSendTest="false"/>},
         qq{<Interceptor className="$IC.MessageDispatchInterceptor" maxThreads="4" optionFlag="8"/>},
     ]), args => [ '-D', 'DUMP_CLUSTER' ]);
     is($r->{status}, 0, '1. the block passes httpd -t') or diag($r->{err});
     my %line = (TcpPingInterceptor => 4, TcpFailureDetector => 5, MessageDispatchInterceptor => 6);
     for my $t ([ TcpPingInterceptor => 'useThread', qr/the engine's own loop sends the pings every interval/ ],
                [ TcpPingInterceptor => 'staticOnly', qr/every connected member gets the pings/ ],
-               [ TcpFailureDetector => 'performReadTest', qr/always sends a PING over TCP and waits connectTimeout/ ],
+               [ TcpFailureDetector => 'performSendTest', qr/always sends a PING over TCP and waits for its answer/ ],
                [ MessageDispatchInterceptor => 'maxThreads', qr/there are no sender threads/ ],
                [ MessageDispatchInterceptor => 'optionFlag', qr/not a stack of message filters/ ]) {
         my ($cls, $attr, $why) = @$t;

@@ -2,8 +2,9 @@
 # The nine steps of Tomcat's cluster-howto failover scenario, with two static
 # members A = node1 and B = node2 running the demo application at /app
 # (`SessionMaxAge 3`, channelSendOptions 6: every change is acknowledged by
-# the other member before the request returns; Manager sendAllSessionsSize 2,
-# so the state transfer comes in several blocks):
+# the other member before the request returns; Manager sendAllSessions false,
+# sendAllSessionsSize 2 and sendAllSessionsWaitTime 0, so the state transfer
+# comes in several blocks, one right after the other):
 #   1. A starts (and, alone, becomes ready by itself);
 #   2. B starts and receives A's sessions before it reports ready: a few
 #      sessions made on A first; B's page shows TransferIn >= their number on
@@ -48,7 +49,7 @@ my $DEMO_SO = demo_module();
 
 # ---------------------------------------------------------------------------
 my $APP = demo_conf($DEMO_SO, session => "  SessionMaxAge 3\n");
-my $MANAGER = { sendAllSessionsSize => '2' };
+my $MANAGER = { sendAllSessions => 'false', sendAllSessionsSize => '2', sendAllSessionsWaitTime => '0' };
 my $c = SC::Cluster->new(
     members    => 2,
     loglevel   => 'info',

@@ -34,7 +34,8 @@
 static const char block[] =
     "<Cluster className=\"org.apache.catalina.ha.tcp.SimpleTcpCluster\">\n"
     "  <Manager className=\"org.apache.catalina.ha.session.DeltaManager\"\n"
-    "           sendAllSessionsSize=\"3\" stateTransferTimeout=\"60\"/>\n"
+    "           sendAllSessions=\"false\" sendAllSessionsSize=\"3\"\n"
+    "           sendAllSessionsWaitTime=\"0\" stateTransferTimeout=\"60\"/>\n"
     "  <Channel className=\"org.apache.catalina.tribes.group.GroupChannel\">\n"
     "    <Receiver className=\"org.apache.catalina.tribes.transport.nio.NioReceiver\"\n"
     "              address=\"127.0.0.1\" port=\"4000\"/>\n"
