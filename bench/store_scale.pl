@@ -24,6 +24,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 use SC::Cluster;
+use SC::KeepAlive;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX ();
@@ -72,42 +73,7 @@ sub pss_of {
     return $sum;
 }
 
-# One request on a kept connection: (status, lower-cased headers, body).
-sub req {
-    my ($sock, $path, $cookie) = @_;
-    print {$sock} "GET $path HTTP/1.1\r\nHost: localhost\r\n"
-        . ($cookie ? "Cookie: JSESSIONID=$cookie\r\n" : '') . "\r\n" or return (0);
-    local $/ = "\r\n";
-    my $line = <$sock> // return (0);
-    my ($status) = $line =~ m{^HTTP/1\.\d (\d+)} or return (0);
-    my %h;
-    while (defined(my $l = <$sock>)) {
-        last if $l eq "\r\n";
-        $l =~ s/\r\n$//;
-        my ($k, $v) = split /:\s*/, $l, 2;
-        $h{lc $k} = defined $h{lc $k} ? "$h{lc $k}, $v" : $v;
-    }
-    my $body = '';
-    if (defined $h{'content-length'}) {
-        my $left = $h{'content-length'};
-        while ($left > 0) {
-            my $got = read($sock, my $buf, $left) or last;
-            $body .= $buf;
-            $left -= $got;
-        }
-    }
-    elsif (($h{'transfer-encoding'} // '') =~ /chunked/i) {
-        while (defined(my $sz = <$sock>)) {
-            $sz =~ s/\r\n$//;
-            my $n = hex $sz;
-            if (!$n) { my $end = <$sock>; last }
-            read($sock, my $buf, $n);
-            $body .= $buf;
-            my $crlf = <$sock>;
-        }
-    }
-    return ($status, \%h, $body);
-}
+sub req { SC::KeepAlive::get(@_) }
 
 # $count new sessions of $size bytes on member $n, from $clients processes
 # with a kept connection each; every cookie goes to "$file.K".  Returns

@@ -24,8 +24,8 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
-use IO::Socket::INET;
 use SC::Cluster;
+use SC::KeepAlive;
 use SC::Test qw(status_of check within app demo_module demo_conf sess_line);
 
 $SIG{ALRM} = sub { die "store_capacity.t: time limit (300 s) reached\n" };
@@ -37,54 +37,10 @@ my $KEEP_ROUTES = [ q{<Valve className="org.apache.catalina.ha.tcp.ReplicationVa
 my $APP = demo_conf($DEMO_SO, server => "LimitRequestLine 20000\nKeepAliveTimeout 30\n"
                                         . "MaxKeepAliveRequests 0\n");
 
-# A kept-alive connection to a member: many requests in one, quickly.
-sub conn_to {
-    my ($c, $n) = @_;
-    my $m = $c->member($n);
-    return IO::Socket::INET->new(PeerAddr => $m->{addr}, PeerPort => $m->{http_port},
-                                 Proto => 'tcp', Timeout => 10)
-        or die "connect to $n: $!\n";
-}
-
-# One request on a kept connection: (status, headers (lower case), body).
-sub req {
-    my ($sock, $path, $cookie) = @_;
-    my $r = "GET $path HTTP/1.1\r\nHost: localhost\r\n"
-          . ($cookie ? "Cookie: JSESSIONID=$cookie\r\n" : '') . "\r\n";
-    print {$sock} $r or return (0);
-    local $/ = "\r\n";
-    my $line = <$sock> // return (0);
-    my ($status) = $line =~ m{^HTTP/1\.\d (\d+)} or return (0);
-    my %h;
-    while (defined(my $l = <$sock>)) {
-        last if $l eq "\r\n";
-        $l =~ s/\r\n$//;
-        my ($k, $v) = split /:\s*/, $l, 2;
-        $h{lc $k} = defined $h{lc $k} ? "$h{lc $k}, $v" : $v;
-    }
-    my $body = '';
-    if (defined $h{'content-length'}) {
-        my $left = $h{'content-length'};
-        while ($left > 0) {
-            my $got = read($sock, my $buf, $left) or last;
-            $body .= $buf;
-            $left -= $got;
-        }
-    }
-    elsif (($h{'transfer-encoding'} // '') =~ /chunked/i) {
-        while (defined(my $sz = <$sock>)) {
-            $sz =~ s/\r\n$//;
-            my $n = hex $sz;
-            if (!$n) { my $end = <$sock>; last }
-            read($sock, my $buf, $n);
-            $body .= $buf;
-            my $crlf = <$sock>;
-        }
-    }
-    return ($status, \%h, $body);
-}
-
-sub cookie_of { ($_[0]{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/ ? $1 : undef }
+# kept-alive connections: many requests in one, quickly (SC::KeepAlive)
+sub conn_to { SC::KeepAlive::connect(@_) }
+sub req { SC::KeepAlive::get(@_) }
+sub cookie_of { SC::KeepAlive::cookie_of(@_) }
 sub attr_of { my ($body, $k) = @_; $body =~ /^Attribute: \Q$k\E=(.*)$/m ? $1 : undef }
 sub pattern { my ($n) = @_; my $p = '0123456789abcdef' x (int($n / 16) + 1); substr($p, 0, $n) }
 sub pad_of { my ($i) = @_; my $v = "s$i-"; $v . ('x' x (1000 - length $v)) }
