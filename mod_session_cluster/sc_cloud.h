@@ -1,6 +1,7 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
- * sc_cloud.h -- CloudMembershipService: members found in DNS (sc_cloud.c).
+ * sc_cloud.h -- CloudMembershipService: members listed by the Kubernetes API
+ * server (sc_kube.c) or found in DNS (sc_cloud.c).
  */
 #ifndef SC_CLOUD_H
 #define SC_CLOUD_H
