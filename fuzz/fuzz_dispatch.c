@@ -90,8 +90,8 @@
 #include "sc_repl.h"
 
 /* The store's layout constants that sc_store.c keeps to itself. */
-#define ST_EMPTY   (-1)
-#define ST_DELETED (-2)
+#define ST_EMPTY   0
+#define ST_DELETED (-1)
 #define ST_BLOCK_DATA (SC_STORE_BLOCK - sizeof(apr_uint32_t))
 
 #ifdef SC_TOMB_PROBE
@@ -506,8 +506,9 @@ static void check_store(sc_store *st, apr_pool_t *p)
     memset(slot_seen, 0, h->capacity + 1);
     for (k = 0; k < h->index_size; k++) {
         apr_int32_t v = st->index[k];
-        FUZZ_CHECK(v == ST_EMPTY || v == ST_DELETED || v >= 0);
-        if (v >= 0) {
+        FUZZ_CHECK(v == ST_EMPTY || v == ST_DELETED || v > 0);
+        if (v > 0) {
+            v--;                        /* an entry holds its slot's number + 1 */
             FUZZ_CHECK((apr_uint32_t)v < h->slot_hwm);
             FUZZ_CHECK(st->slots[v].cur.used);
             FUZZ_CHECK(!slot_seen[v]);
