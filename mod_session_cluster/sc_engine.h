@@ -25,7 +25,8 @@
  *                  deltas, state transfer, expiry
  *   channel        sc_channel.c: sends that wait for an ACK, retries,
  *                  broadcasts, answers to children; sc_cloud.c: members
- *                  found in DNS (CloudMembershipService)
+ *                  found by CloudMembershipService (its asking thread, the
+ *                  DNS provider), sc_kube.c (the Kubernetes API provider)
  *   membership     sc_membership.c: who is in the cluster, heartbeats,
  *                  failure detection
  *   transport      sc_transport.c: sockets, connections, frames, sealing,
