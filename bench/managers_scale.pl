@@ -1,0 +1,496 @@
+#!/usr/bin/env perl
+# The session managers as the cluster grows: for each manager given and each
+# number of members N, in one run, side by side, a fresh cluster of N members
+# on loopback (static membership, SC::Cluster::static_block) holding S
+# sessions of 1 KB made on member 1:
+#
+#   - fill: S sessions made on member 1 (GET /app?set=pad&fill=1024, kept-alive
+#     connections, FILL_CLIENTS clients in parallel), sessions/s; then the wait
+#     until every member holds them all;
+#   - memory per member after the fill: the PSS of the member's processes
+#     (/proc/PID/smaps_rollup) and SessionsBudgetUsed (/cluster-manager?auto),
+#     on member 1 and the mean over the other members;
+#   - bytes and messages sent per update: UPDATES updates of existing sessions
+#     (GET /app?auto with a cookie: a read and a counter update) made one after
+#     the other by one kept-alive client on member 1; the difference of the
+#     BytesOut and MsgsOut counters of member 1, and of their sum over all
+#     members (acknowledgements included), over those updates, less the
+#     background traffic (heartbeats, pings) measured over IDLE_SECONDS of
+#     quiet just before, divided by the updates answered 200;
+#   - the request rate on member 1 with wrk (2 threads, 16 connections,
+#     SECONDS): updates of existing sessions picked at random; req/s, p99;
+#   - the machine's load (/proc/loadavg) before the cluster starts and after
+#     it stops.
+# After the table, per manager, the ratios N=4/N=2 and N=8/N=2 (the first N
+# given as the base) of bytes and messages per update and of memory per
+# member: with DeltaManager (every update to every member, every session on
+# every member) the baseline a BackupManager is to flatten.
+#
+#   perl bench/managers_scale.pl [SECONDS] [N ...]        (defaults: 3 2 4 8)
+#   MANAGERS="DeltaManager/8 DeltaManager/6 BackupManager/6" (a manager's
+#     class / channelSendOptions for DeltaManager, mapSendOptions for
+#     BackupManager); SESSIONS=50000; UPDATES=2000; SESSION_BYTES=1024;
+#     FILL_CLIENTS=4; IDLE_SECONDS=3; FILL_LIMIT=150 (seconds a fill may take:
+#     when the fill rate of the same manager at a smaller N predicts more, S is
+#     cut for that N and a note says so)
+#
+# A manager the module does not implement yet (its config test logs SC1414:
+# the module would run it as DeltaManager) gets a row "not built yet" and is
+# not run.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../t/lib";
+use SC::Cluster;
+use SC::KeepAlive;
+use File::Temp qw(tempdir);
+use IO::Socket::INET;
+use POSIX ();
+use Time::HiRes qw(time sleep);
+
+$SIG{PIPE} = 'IGNORE';
+my $secs = shift // 3;
+my @ns = @ARGV ? @ARGV : (2, 4, 8);
+die "usage: perl bench/managers_scale.pl [SECONDS] [N ...]   (N >= 2)\n"
+    if grep { !/^\d+$/ } $secs, @ns or grep { $_ < 2 || $_ > 32 } @ns or $secs < 1;
+my @managers = split ' ', ($ENV{MANAGERS} || 'DeltaManager/8 DeltaManager/6 BackupManager/6');
+for (@managers) {
+    die "MANAGERS: '$_' is not DeltaManager/OPTIONS or BackupManager/OPTIONS\n"
+        unless m{^(DeltaManager|BackupManager)/(\d+)$};
+}
+my $sessions = $ENV{SESSIONS} || 50000;
+my $updates = $ENV{UPDATES} || 2000;
+my $size = $ENV{SESSION_BYTES} || 1024;
+my $clients = $ENV{FILL_CLIENTS} || 4;
+my $idle = $ENV{IDLE_SECONDS} || 3;
+my $fill_limit = $ENV{FILL_LIMIT} || 150;
+my $conns = 16;
+my $threads = 2;
+my $demo = $ENV{SC_DEMO_SO} || "$FindBin::Bin/../demo/.libs/mod_session_cluster_demo.so";
+die "build first (make)\n" unless -f $demo;
+-x '/usr/bin/wrk' or die "wrk is missing: apt-get install wrk\n";
+
+my $tmp = tempdir('sc-managers-scale-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+
+sub loadavg {
+    open my $fh, '<', '/proc/loadavg' or return '?';
+    my $l = <$fh> // '?';
+    chomp $l;
+    return $l;
+}
+sub load1 { (split ' ', $_[0])[0] }
+
+sub status {
+    my ($c, $n) = @_;
+    my ($s, undef, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
+    return {} unless $s == 200;
+    my %f;
+    for (split /\n/, $b) { $f{$1} //= $2 if /^(\w+): (.*)$/ }
+    return \%f;
+}
+
+sub pss_of {
+    my ($c, $n) = @_;
+    my $sum = 0;
+    for my $pid ($c->pids($n)) {
+        open my $fh, '<', "/proc/$pid/smaps_rollup" or next;
+        while (<$fh>) { $sum += $1 * 1024 if /^Pss:\s+(\d+) kB/ }
+    }
+    return $sum;
+}
+
+sub req { SC::KeepAlive::get(@_) }
+
+# The <Cluster> block of a member for a manager spec 'Class/OPTIONS'.
+sub block {
+    my ($spec, $m, $all) = @_;
+    my ($cls, $opt) = split m{/}, $spec;
+    return SC::Cluster::static_block($m, $all, channelSendOptions => $opt)
+        if $cls eq 'DeltaManager';
+    my $x = SC::Cluster::static_block($m, $all, manager => { mapSendOptions => $opt });
+    $x =~ s/session\.DeltaManager"/session.BackupManager"/ or die "no Manager element\n";
+    return $x;
+}
+
+# Why a manager cannot run here (the module's config test logs SC1414 for a
+# class it would run as DeltaManager), or undef.
+sub not_built {
+    my ($spec) = @_;
+    my $c = SC::Cluster->new(members => 2, loglevel => 'warn',
+                             cluster => sub { block($spec, $_[0], $_[1]) });
+    my $conf = $c->member('node1')->{conf};
+    my $out = `'$c->{httpd}' -t -f '$conf' 2>&1`;
+    $c->teardown;
+    return "config test failed: $out" if $?;
+    return $out =~ /(SC1414: [^(\n]*?)\s*(?:\(|$)/m ? $1 : undef;
+}
+
+# $count new sessions of $size bytes on member $n, from $clients processes
+# with a kept connection each; every cookie goes to "$file.K".  Returns
+# (ids, seconds, failed requests, first failures).  (As in store_scale.pl.)
+sub fill {
+    my ($c, $n, $count, $file, $deadline) = @_;
+    my $m = $c->member($n);
+    my $connect = sub {
+        IO::Socket::INET->new(PeerAddr => $m->{addr}, PeerPort => $m->{http_port},
+                              Proto => 'tcp', Timeout => 10);
+    };
+    my $t0 = time;
+    my @kids;
+    for my $k (0 .. $clients - 1) {
+        my $mine = int($count / $clients) + ($k < $count % $clients ? 1 : 0);
+        my $pid = fork // die "fork: $!\n";
+        if ($pid) { push @kids, $pid; next }
+        $SIG{ALRM} = sub { POSIX::_exit(3) };
+        alarm(int($deadline - time) + 5);
+        open my $out, '>', "$file.$k" or POSIX::_exit(2);
+        open my $err, '>', "$file.$k.err" or POSIX::_exit(2);
+        $_->autoflush(1) for $out, $err;
+        my $s = $connect->();
+        my $failed = 0;
+        for my $i (1 .. $mine) {
+            last if time >= $deadline;
+            my ($st, $h);
+            for my $try (1 .. 2) {
+                ($st, $h) = $s ? req($s, "/app?set=pad&fill=$size") : (0);
+                last if $st;
+                $s = $connect->();
+            }
+            my $id = $h ? SC::KeepAlive::cookie_of($h) : undef;
+            if ($st == 200 && $id) {
+                print {$out} "$id\n";
+                next;
+            }
+            print {$err} "status $st"
+                . ($h && $h->{'session-cluster-refused'} ? ": $h->{'session-cluster-refused'}" : '')
+                . "\n" if $failed < 3;
+            $failed++;
+        }
+        print {$err} "FAILED $failed\n";
+        close $out;
+        close $err;
+        POSIX::_exit(0);
+    }
+    my (@ids, @why);
+    my $failed = 0;
+    for (@kids) {
+        waitpid($_, 0);
+        push @why, 'a fill client stopped at the time limit' if $? >> 8 == 3;
+    }
+    my $t = time - $t0;
+    for my $k (0 .. $clients - 1) {
+        if (open my $fh, '<', "$file.$k") { chomp(my @l = <$fh>); push @ids, @l }
+        if (open my $fh, '<', "$file.$k.err") {
+            chomp(my @l = <$fh>);
+            for (@l) {
+                if (/^FAILED (\d+)$/) { $failed += $1 }
+                else { push @why, $_ }
+            }
+        }
+    }
+    return (\@ids, $t, $failed, \@why);
+}
+
+sub wrk {
+    my ($port, $lua, @args) = @_;
+    my $out = `wrk -t$threads -c$conns -d${secs}s --timeout 10s --latency -s $lua http://127.0.0.1:$port/ -- @args 2>&1`;
+    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
+    my ($v, $u) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m;
+    my $p99 = defined $v ? $v * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1) : undef;
+    my ($non2xx) = $out =~ /Non-2xx or 3xx responses: (\d+)/;
+    my ($sockerr) = $out =~ /Socket errors: (.*)$/m;
+    warn "wrk: no figures:\n$out" unless defined $rps;
+    return { rps => $rps, p99 => $p99, errors => $non2xx // 0, sockerr => $sockerr };
+}
+
+my $lua_existing = "$tmp/existing.lua";
+open my $lf, '>', $lua_existing or die;
+print $lf <<'L';
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("seed", n)
+end
+local ids = {}
+function init(args)
+  for l in io.lines(args[1]) do ids[#ids + 1] = "JSESSIONID=" .. l end
+  math.randomseed(os.time() * 100 + (seed or 0))
+end
+request = function()
+  return wrk.format("GET", "/app?auto", { ["Cookie"] = ids[math.random(#ids)] })
+end
+L
+close $lf;
+
+# The traffic counters of every member: { node => { BytesOut, MsgsOut, ... } }.
+my @traffic = qw(BytesOut MsgsOut AcksOut ReplicatedOut ReplicatedIn QueueDepth QueueBytes);
+sub counters {
+    my ($c) = @_;
+    my %all;
+    for my $n ($c->members) {
+        my $p = status($c, $n);
+        $all{$n}{$_} = $p->{$_} // 0 for @traffic;
+    }
+    $all{_t} = time;
+    return \%all;
+}
+sub diff {
+    my ($c, $a, $b, $k) = @_;
+    my %d = (m1 => $b->{node1}{$k} - $a->{node1}{$k}, all => 0);
+    $d{all} += $b->{$_}{$k} - $a->{$_}{$k} for $c->members;
+    return \%d;
+}
+
+# One manager at one N: a fresh cluster, filled, measured, stopped.
+sub measure {
+    my ($spec, $n, $count, $why_cut) = @_;
+    my %r = (spec => $spec, n => $n, s => $count, cut => $why_cut, load_before => loadavg());
+    my @names = map { "node$_" } 1 .. $n;
+    print STDERR "$spec N=$n: starting $n members\n";
+    my $c = SC::Cluster->new(
+        members => $n, loglevel => 'warn', mpm => 'event',
+        start_timeout => 60,
+        cluster => sub { block($spec, $_[0], $_[1]) },
+        # (ThreadLimit: SC::Cluster's 16 would cap ThreadsPerChild; kept
+        # connections for the fill, as bench/store_scale.pl)
+        extra_conf => "LoadModule session_cluster_demo_module $demo\n"
+                      . "ThreadLimit 25\nThreadsPerChild 25\nMaxRequestWorkers 100\n"
+                      . "ServerLimit 4\nKeepAliveTimeout 30\nMaxKeepAliveRequests 0\n"
+                      . "<Location /app>\n  Session On\n  SessionCluster On\n"
+                      . "  SetHandler session-cluster-demo\n</Location>\n");
+    $c->start_all;
+    $r{ready} = $c->wait_for(sub {
+        for my $m (@names) {
+            my $p = status($c, $m);
+            return 0 unless ($p->{EngineState} // '') eq 'ready'
+                            && ($p->{MembersAlive} // 0) >= $n - 1;
+        }
+        1;
+    }, timeout => 60, interval => 0.2) ? 1 : 0;
+    print STDERR "$spec N=$n: not every member saw the others ready within 60 s\n"
+        unless $r{ready};
+
+    print STDERR "$spec N=$n: filling node1 with $count sessions\n";
+    my ($ids, $t, $failed, $why) = fill($c, 'node1', $count, "$tmp/ids-$n",
+                                        time + 1.5 * $fill_limit);
+    $r{made} = @$ids;
+    $r{fill_s} = $t;
+    $r{fill_failed} = $failed;
+    $r{fill_why} = $why;
+    $r{fill_rate} = $t > 0 ? @$ids / $t : 0;
+    my $want = status($c, 'node1')->{SessionsActive} // scalar @$ids;
+    $r{want} = $want;
+
+    # every member holds all of them: how long after the fill
+    my $t1 = time;
+    my %held;
+    while (time - $t1 < 60 + $count / 500) {
+        $held{$_} = status($c, $_)->{SessionsActive} // 0 for @names[1 .. $#names];
+        last unless grep { $held{$_} < $want } keys %held;
+        sleep 0.2;
+    }
+    $r{held_min} = (sort { $a <=> $b } values %held)[0];
+    $r{repl_s} = $r{held_min} >= $want ? time - $t1 : undef;
+
+    # memory per member, after the fill
+    for my $m (@names) {
+        $r{pss}{$m} = pss_of($c, $m);
+        $r{budget}{$m} = status($c, $m)->{SessionsBudgetUsed};
+    }
+
+    # bytes and messages per update: background first (IDLE_SECONDS quiet),
+    # then UPDATES counted updates by one kept-alive client, then the wait
+    # until the counters settle (queues empty, nothing more sent)
+    print STDERR "$spec N=$n: $updates counted updates\n";
+    my $c0 = counters($c);
+    sleep $idle;
+    my $c1 = counters($c);
+    my $bg_t = $c1->{_t} - $c0->{_t};
+    my $s = SC::KeepAlive::connect($c, 'node1');
+    my ($ok, $bad) = (0, 0);
+    my $deadline = time + 60;
+    for my $i (0 .. $updates - 1) {
+        last if time >= $deadline;
+        last unless @$ids;
+        my ($st) = req($s, '/app?auto', $ids->[$i % @$ids]);
+        unless ($st) { $s = SC::KeepAlive::connect($c, 'node1'); ($st) = req($s, '/app?auto', $ids->[$i % @$ids]) }
+        $st == 200 ? $ok++ : $bad++;
+    }
+    close $s;
+    $r{upd_s} = time - $c1->{_t};
+    my ($c2, $prev);
+    my $settle = time + 10;
+    while (1) {
+        sleep 0.3;
+        $c2 = counters($c);
+        my $quiet = !grep { $c2->{$_}{QueueDepth} || $c2->{$_}{QueueBytes} } @names;
+        last if $quiet && $prev && diff($c, $prev, $c2, 'ReplicatedIn')->{all} == 0
+                && diff($c, $prev, $c2, 'ReplicatedOut')->{all} == 0;
+        last if time >= $settle;
+        $prev = $c2;
+    }
+    $r{upd_ok} = $ok;
+    $r{upd_bad} = $bad;
+    my $span = $c2->{_t} - $c1->{_t};
+    for my $k (qw(BytesOut MsgsOut AcksOut ReplicatedOut)) {
+        my $bg = diff($c, $c0, $c1, $k);
+        my $d = diff($c, $c1, $c2, $k);
+        for my $w (qw(m1 all)) {
+            my $rate = $bg_t > 0 ? $bg->{$w} / $bg_t : 0;
+            $r{bg}{$k}{$w} = $rate;
+            $r{per_upd}{$k}{$w} = $ok ? ($d->{$w} - $rate * $span) / $ok : undef;
+        }
+    }
+
+    my $port = $c->member('node1')->{http_port};
+    open my $idf, '>', "$tmp/cookies-$n" or die;
+    print {$idf} "$_\n" for @$ids;
+    close $idf;
+    print STDERR "$spec N=$n: wrk, existing sessions\n";
+    $r{wrk} = @$ids ? wrk($port, $lua_existing, "$tmp/cookies-$n") : { errors => 0 };
+    $r{crash} = join ' ', grep { ($c->error_log($_) // '') =~ /exit signal|Segmentation|AH00052/ } @names;
+    $c->teardown;
+    $r{load_after} = loadavg();
+    return \%r;
+}
+
+# ---- the runs: per N, each manager in turn ----
+my $load_start = loadavg();
+my %skip;
+for my $spec (@managers) {
+    next if exists $skip{$spec};
+    $skip{$spec} = not_built($spec);
+    print STDERR "$spec: not built yet ($skip{$spec}); not run\n" if $skip{$spec};
+}
+my (%res, @notes);
+for my $n (@ns) {
+    for my $spec (@managers) {
+        next if $skip{$spec};
+        # the fill's time at this N, predicted from this manager's last
+        # rate at a smaller N (each new session goes to N-1 members)
+        my ($count, $why) = ($sessions, undef);
+        my ($last) = grep { $_->{n} < $n && $_->{fill_rate} } reverse @{ $res{$spec} || [] };
+        if ($last) {
+            my $rate = $last->{fill_rate} * ($last->{n} - 1) / ($n - 1);
+            if ($sessions / $rate > $fill_limit) {
+                $count = int($rate * $fill_limit / 1000) * 1000 || 1000;
+                $why = sprintf('%s N=%d: S cut from %d to %d: %.0f sessions/s at N=%d predict '
+                               . '%.0f/s here, %.0f s for %d (FILL_LIMIT %d s)',
+                               $spec, $n, $sessions, $count, $last->{fill_rate}, $last->{n},
+                               $rate, $sessions / $rate, $sessions, $fill_limit);
+                print STDERR "$why\n";
+                push @notes, $why;
+            }
+        }
+        push @{ $res{$spec} }, measure($spec, $n, $count, $why);
+    }
+}
+my $load_end = loadavg();
+
+# ---- the table ----
+my $MB = 1048576;
+sub _mb { defined $_[0] && $_[0] =~ /^[\d.]+$/ ? $_[0] / $MB : undef }
+sub mean {
+    my @v = grep { defined && /^[\d.]+$/ } @_;
+    return undef unless @v;
+    my $sum = 0;
+    $sum += $_ for @v;
+    return $sum / @v;
+}
+sub others { my ($r, $k) = @_; mean(map { $r->{$k}{"node$_"} } 2 .. $r->{n}) }
+my @cols = (
+    [ 'manager', '%-14s', sub { $_[0]{spec} } ],
+    [ 'N', '%2s', sub { $_[0]{n} } ],
+    [ 'S', '%6s', sub { $_[0]{made} } ],
+    [ 'fill/s', '%7.0f', sub { $_[0]{fill_rate} } ],
+    [ 'repl s', '%6.1f', sub { $_[0]{repl_s} } ],
+    [ 'upd r/s', '%7.0f', sub { $_[0]{wrk}{rps} } ],
+    [ 'p99 ms', '%7.2f', sub { $_[0]{wrk}{p99} } ],
+    [ 'B/upd m1', '%8.0f', sub { $_[0]{per_upd}{BytesOut}{m1} } ],
+    [ 'B/upd all', '%9.0f', sub { $_[0]{per_upd}{BytesOut}{all} } ],
+    [ 'msg/upd m1', '%10.2f', sub { $_[0]{per_upd}{MsgsOut}{m1} } ],
+    [ 'msg/upd all', '%11.2f', sub { $_[0]{per_upd}{MsgsOut}{all} } ],
+    [ 'pss1 MB', '%7.1f', sub { _mb($_[0]{pss}{node1}) } ],
+    [ 'pss oth', '%7.1f', sub { _mb(others($_[0], 'pss')) } ],
+    [ 'budg1 MB', '%8.1f', sub { _mb($_[0]{budget}{node1}) } ],
+    [ 'budg oth', '%8.1f', sub { _mb(others($_[0], 'budget')) } ],
+    [ 'load', '%11s', sub { load1($_[0]{load_before}) . '>' . load1($_[0]{load_after}) } ],
+);
+# the columns with a ratio, and whether it is a memory figure (per session
+# held when S differs between the two rows)
+my %ratio = ('B/upd m1' => 0, 'B/upd all' => 0, 'msg/upd m1' => 0, 'msg/upd all' => 0,
+             'pss1 MB' => 1, 'pss oth' => 1, 'budg1 MB' => 1, 'budg oth' => 1);
+sub cell {
+    my ($fmt, $v) = @_;
+    (my $w = $fmt) =~ s/^%-?(\d+).*/$1/;
+    return defined $v ? sprintf($fmt, $v) : sprintf("%${w}s", '-');
+}
+sub width { my ($w) = $_[0][1] =~ /^%-?(\d+)/; $w }
+print "\n";
+print join(' ', map { sprintf($_->[1] =~ /^%-/ ? "%-*s" : "%*s", width($_), $_->[0]) } @cols), "\n";
+my $per_session_note = 0;
+for my $spec (@managers) {
+    if ($skip{$spec}) {
+        printf "%-14s not built yet (%s)\n", $spec, $skip{$spec};
+        next;
+    }
+    my @rows = @{ $res{$spec} || [] };
+    for my $r (@rows) {
+        print join(' ', map { cell($_->[1], $_->[2]->($r)) } @cols), "\n";
+    }
+    my $base = $rows[0] or next;
+    for my $r (@rows[1 .. $#rows]) {
+        my @cells;
+        for my $col (@cols) {
+            my $w = width($col);
+            if ($col->[0] eq 'manager') { push @cells, sprintf('%-*s', $w, "  ratio $r->{n}/$base->{n}"); next }
+            unless (exists $ratio{$col->[0]}) { push @cells, sprintf('%*s', $w, ''); next }
+            my ($a, $b) = ($col->[2]->($base), $col->[2]->($r));
+            my $mark = '';
+            if ($ratio{$col->[0]} && $base->{made} != $r->{made} && $base->{made} && $r->{made}) {
+                ($a, $b) = ($a / $base->{made}, $b / $r->{made}) if defined $a && defined $b;
+                $mark = '*';
+                $per_session_note = 1;
+            }
+            push @cells, defined $a && defined $b && $a > 0
+                ? sprintf('%*s', $w, sprintf('%.2f', $b / $a) . $mark) : sprintf('%*s', $w, '-');
+        }
+        print join(' ', @cells), "\n";
+    }
+}
+print "(* memory per session held: S differs between the two rows)\n" if $per_session_note;
+print "\n";
+for my $spec (@managers) {
+    for my $r (@{ $res{$spec} || [] }) {
+        my @n;
+        push @n, "made $r->{made} of $r->{s} sessions in " . sprintf('%.1f s', $r->{fill_s})
+                 . ($r->{fill_failed} ? ", $r->{fill_failed} failed fill request(s): "
+                    . join(' | ', grep { defined } @{ $r->{fill_why} }[0 .. 2]) : '');
+        push @n, 'not every member saw the others ready in time' unless $r->{ready};
+        push @n, "node1 held $r->{want}, the others at least $r->{held_min}"
+                 . (defined $r->{repl_s} ? '' : ' (not all: timed out)');
+        push @n, sprintf('%d counted updates in %.1f s (%d not 200); ReplicatedOut/upd on node1 %.2f, '
+                         . 'AcksOut/upd (all) %.2f; background subtracted: node1 %.0f B/s, all %.0f B/s',
+                         $r->{upd_ok}, $r->{upd_s}, $r->{upd_bad},
+                         $r->{per_upd}{ReplicatedOut}{m1} // 0, $r->{per_upd}{AcksOut}{all} // 0,
+                         $r->{bg}{BytesOut}{m1}, $r->{bg}{BytesOut}{all});
+        push @n, "wrk non-2xx $r->{wrk}{errors}";
+        push @n, "wrk socket errors: $r->{wrk}{sockerr}" if $r->{wrk}{sockerr};
+        push @n, "CRASH in the error_log of $r->{crash}" if $r->{crash};
+        print "$r->{spec} N=$r->{n}: ", join('; ', @n), "\n";
+    }
+}
+print "$_\n" for @notes;
+printf "\nloadavg at the start: %s; at the end: %s (%d cores)\n", $load_start, $load_end,
+    scalar(grep { /^processor\s*:/ } do { open my $f, '<', '/proc/cpuinfo'; <$f> });
+printf "N members on loopback, static membership; manager = class/channelSendOptions "
+     . "(DeltaManager) or /mapSendOptions (BackupManager); S sessions of %d bytes made on "
+     . "node1 by %d kept-alive clients; repl s: from the end of the fill until every member "
+     . "held them all; upd r/s, p99 ms: wrk -t%d -c%d for %d s on node1, GET /app?auto on an "
+     . "existing session picked at random (read + counter update); B/upd, msg/upd: BytesOut "
+     . "and MsgsOut sent per update over %d updates by one kept-alive client on node1, on "
+     . "node1 and summed over all members (acks included), less the background measured "
+     . "over %d s before; pss: PSS of a member's processes, budg: SessionsBudgetUsed, after "
+     . "the fill, on node1 and the mean over the other members (MB); load: 1-minute load "
+     . "before > after each row\n",
+     $size, $clients, $threads, $conns, $secs, $updates, $idle;
