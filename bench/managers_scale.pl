@@ -313,10 +313,15 @@ sub measure {
         last if time >= $deadline;
         last unless @$ids;
         my ($st) = req($s, '/app?auto', $ids->[$i % @$ids]);
-        unless ($st) { $s = SC::KeepAlive::connect($c, 'node1'); ($st) = req($s, '/app?auto', $ids->[$i % @$ids]) }
+        unless ($st) {
+            # a closed connection: open it again and send the request once more
+            $s = eval { SC::KeepAlive::connect($c, 'node1') };
+            ($st) = $s ? req($s, '/app?auto', $ids->[$i % @$ids]) : (0);
+        }
         $st == 200 ? $ok++ : $bad++;
+        last unless $s;
     }
-    close $s;
+    close $s if $s;
     $r{upd_s} = time - $c1->{_t};
     my ($c2, $prev);
     my $settle = time + 10;
@@ -382,7 +387,11 @@ for my $n (@ns) {
                 push @notes, $why;
             }
         }
-        push @{ $res{$spec} }, measure($spec, $n, $count, $why);
+        my $r = eval { measure($spec, $n, $count, $why) };
+        if ($r) { push @{ $res{$spec} }, $r; next }
+        (my $err = $@ || 'died') =~ s/\s+$//;
+        print STDERR "$spec N=$n: failed: $err\n";
+        push @notes, "$spec N=$n: no row, the run failed: $err";
     }
 }
 my $load_end = loadavg();
@@ -469,7 +478,7 @@ for my $spec (@managers) {
         push @n, 'not every member saw the others ready in time' unless $r->{ready};
         push @n, "node1 held $r->{want}, the others at least $r->{held_min}"
                  . (defined $r->{repl_s} ? '' : ' (not all: timed out)');
-        push @n, sprintf('%d counted updates in %.1f s (%d not 200); ReplicatedOut/upd on node1 %.2f, '
+        push @n, sprintf('%d counted updates in %.2f s (%d not 200); ReplicatedOut/upd on node1 %.2f, '
                          . 'AcksOut/upd (all) %.2f; background subtracted: node1 %.0f B/s, all %.0f B/s',
                          $r->{upd_ok}, $r->{upd_s}, $r->{upd_bad},
                          $r->{per_upd}{ReplicatedOut}{m1} // 0, $r->{per_upd}{AcksOut}{all} // 0,
