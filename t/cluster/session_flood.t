@@ -29,8 +29,8 @@
 #      tombstone was left for them (Tombstones grows by at most 5), and the
 #      22 sessions are still served (counters 4 and 3);
 #   C. a store full of sessions that saw two requests (78 more real users:
-#      100) and a flood of 300 requests: each is answered 200 without a
-#      session (nothing gives way: SessionsRejectedFull grows by 300, the 100
+#      100) and a flood of 300 requests: each is answered 507 with
+#      Session-Cluster-Refused, without a session (nothing gives way: SessionsRejectedFull grows by 300, the 100
 #      sessions are all still served) and node1's error_log grew by at most
 #      10 lines (the refusals at a rate limit, not one line per request).
 # Nothing is timed: each step waits for its event (generous limits).
@@ -78,7 +78,7 @@ ok(defined within(30, sub { ready_and_alive($c, 'node1', 'node2') }),
 sub flood {
     my ($name, $n, %o) = @_;
     my $m = $c->member($name);
-    my ($ok, $cookies, $errors) = (0, 0, 0);
+    my ($ok, $cookies, $errors, $refused) = (0, 0, 0, 0);
     my $sock;
     my $buf = '';
     my ($head, $body);
@@ -112,10 +112,14 @@ sub flood {
             $ok++;
             $cookies++ if $head =~ /^Set-Cookie:\s*JSESSIONID=[0-9a-f]+\.\Q$name\E/mi;
         }
+        elsif (($status // 0) == 507 && $head =~ /^Session-Cluster-Refused:.*store is full/mi) {
+            $refused++;
+            $cookies++ if $head =~ /^Set-Cookie:\s*JSESSIONID=/mi;
+        }
         undef $sock if $closed || $head =~ /^Connection:\s*close/mi;
         $body = $buf;
     }
-    return ($ok, $cookies, $errors, ($head // '') . ($body // ''));
+    return ($ok, $cookies, $errors, ($head // '') . ($body // ''), $refused);
 }
 
 # One request from another client address: its Set-Cookie id, and the
@@ -286,8 +290,9 @@ for my $n (qw(node1 node2)) {
           "node1's store filled with sessions that saw two requests ($CAP)", first_of(3, @bad));
     my $off = length $c->error_log('node1');
     my $rej0 = num(status_of($c, 'node1'), 'SessionsRejectedFull');
-    my ($ok, $cookies, $errors) = flood('node1', 300);
-    is($ok, 300, 'a flood of 300 requests: each answered 200');
+    my ($ok, $cookies, $errors, undef, $refused) = flood('node1', 300);
+    is($refused, 300, 'a flood of 300 requests: each answered 507 with Session-Cluster-Refused '
+       . "(the store is full; $ok answered 200, $errors failed)");
     is($cookies, 0, '... without a session (nothing gives way)');
     is(num(status_of($c, 'node1'), 'SessionsRejectedFull') - $rej0, 300,
        '... each refusal counted (SessionsRejectedFull +300)');
