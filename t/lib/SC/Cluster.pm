@@ -461,6 +461,9 @@ sub config_text {
     my $extra = $self->_expand($self->_opt($m, 'extra_conf'), $m);
     $extra .= "\n" if length $extra && $extra !~ /\n\z/;
     my $user = $self->{user} ? qq{User $self->{user}\nGroup $self->{group}\n} : '';
+    # SC_CORE_DIR: where a crashed httpd process leaves its core (children
+    # that changed user dump only with CoreDumpDirectory set)
+    $user .= qq{CoreDumpDirectory "$ENV{SC_CORE_DIR}"\n} if $ENV{SC_CORE_DIR};
     my $manager = $self->_opt($m, 'manager')
         ? qq{<Location /cluster-manager>\n    SetHandler cluster-manager\n    Require all granted\n</Location>\n}
         : '';
