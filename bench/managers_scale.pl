@@ -62,7 +62,8 @@ my $sessions = $ENV{SESSIONS} || 50000;
 my $updates = $ENV{UPDATES} || 2000;
 my $size = $ENV{SESSION_BYTES} || 1024;
 my $clients = $ENV{FILL_CLIENTS} || 4;
-my $idle = $ENV{IDLE_SECONDS} || 3;
+my $idle = $ENV{IDLE_SECONDS} || 10;
+my $chunk = $ENV{CHUNK} || 250;
 my $fill_limit = $ENV{FILL_LIMIT} || 150;
 my $conns = 16;
 my $threads = 2;
@@ -223,7 +224,9 @@ L
 close $lf;
 
 # The traffic counters of every member: { node => { BytesOut, MsgsOut, ... } }.
-my @traffic = qw(BytesOut MsgsOut AcksOut ReplicatedOut ReplicatedIn QueueDepth QueueBytes);
+my @traffic = qw(BytesOut MsgsOut AcksOut ReplicatedOut ReplicatedIn QueueDepth QueueBytes
+                 AntiEntropyRounds);
+my @per_update = qw(BytesOut MsgsOut AcksOut ReplicatedOut);
 sub counters {
     my ($c) = @_;
     my %all;
@@ -233,6 +236,13 @@ sub counters {
     }
     $all{_t} = time;
     return \%all;
+}
+# anti-entropy rounds started, summed over the members
+sub ae {
+    my ($cs) = @_;
+    my $sum = 0;
+    $sum += $cs->{$_}{AntiEntropyRounds} for grep { !/^_/ } keys %$cs;
+    return $sum;
 }
 sub diff {
     my ($c, $a, $b, $k) = @_;
@@ -298,52 +308,98 @@ sub measure {
         $r{budget}{$m} = status($c, $m)->{SessionsBudgetUsed};
     }
 
-    # bytes and messages per update: background first (IDLE_SECONDS quiet),
-    # then UPDATES counted updates by one kept-alive client, then the wait
-    # until the counters settle (queues empty, nothing more sent)
-    print STDERR "$spec N=$n: $updates counted updates\n";
-    my $c0 = counters($c);
-    sleep $idle;
-    my $c1 = counters($c);
-    my $bg_t = $c1->{_t} - $c0->{_t};
-    my $s = SC::KeepAlive::connect($c, 'node1');
-    my ($ok, $bad) = (0, 0);
-    my $deadline = time + 60;
-    for my $i (0 .. $updates - 1) {
-        last if time >= $deadline;
-        last unless @$ids;
-        my ($st) = req($s, '/app?auto', $ids->[$i % @$ids]);
-        unless ($st) {
-            # a closed connection: open it again and send the request once more
-            $s = eval { SC::KeepAlive::connect($c, 'node1') };
-            ($st) = $s ? req($s, '/app?auto', $ids->[$i % @$ids]) : (0);
+    # the background first: IDLE_SECONDS of quiet read every 0.5 s, in all
+    # (heartbeats, TCP pings, anti-entropy) and over the half-seconds with no
+    # anti-entropy round started in them nor in the one before (heartbeats
+    # and pings alone: what the counted updates are measured against)
+    print STDERR "$spec N=$n: background, $idle s\n";
+    my @q = (counters($c));
+    while (time - $q[0]{_t} < $idle) { sleep 0.5; push @q, counters($c) }
+    my $idle_t = $q[-1]{_t} - $q[0]{_t};
+    $r{bg_all} = diff($c, $q[0], $q[-1], 'BytesOut')->{all} / $idle_t;
+    $r{ae_idle} = ae($q[-1]) - ae($q[0]);
+    my (%hb, $hb_t);
+    for my $i (2 .. $#q) {
+        next unless ae($q[$i - 2]) == ae($q[$i]);
+        $hb_t += $q[$i]{_t} - $q[$i - 1]{_t};
+        for my $k (@per_update) {
+            my $d = diff($c, $q[$i - 1], $q[$i], $k);
+            $hb{$k}{$_} += $d->{$_} for qw(m1 all);
         }
-        $st == 200 ? $ok++ : $bad++;
-        last unless $s;
+    }
+    for my $k (@per_update) {
+        for my $w (qw(m1 all)) {
+            $r{bg}{$k}{$w} = $hb_t ? ($hb{$k}{$w} // 0) / $hb_t : 0;
+        }
+    }
+    $r{hb_t} = $hb_t // 0;
+
+    # then UPDATES counted updates by one kept-alive client, in chunks of
+    # CHUNK: each started after 1 s without a new anti-entropy round, its
+    # counters read once the members' queues are empty and nothing more
+    # arrives, and kept only if no round started meanwhile (a round sends a
+    # digest of every session held: megabytes at 50,000 sessions)
+    print STDERR "$spec N=$n: $updates counted updates\n";
+    my $s = SC::KeepAlive::connect($c, 'node1');
+    my ($ok, $bad, $sent, $span, $dropped, %sum) = (0, 0, 0, 0, 0);
+    my $deadline = time + 90;
+    my $last = $q[-1];
+    my $ae_seen = ae($last);
+    my $ae_change = $last->{_t} - 1;
+    my $t_upd = time;
+    while ($ok < $updates && time < $deadline && @$ids && $s) {
+        if (time - $ae_change < 1) {
+            sleep 0.2;
+            $last = counters($c);
+            ($ae_seen, $ae_change) = (ae($last), $last->{_t}) if ae($last) != $ae_seen;
+            next;
+        }
+        my $a = counters($c);
+        if (ae($a) != $ae_seen) { ($ae_seen, $ae_change) = (ae($a), $a->{_t}); next }
+        my ($k_ok, $k_bad) = (0, 0);
+        for (1 .. ($updates - $ok < $chunk ? $updates - $ok : $chunk)) {
+            my $id = $ids->[$sent++ % @$ids];
+            my ($st) = req($s, '/app?auto', $id);
+            unless ($st) {
+                # a closed connection: open it again and send the request once more
+                $s = eval { SC::KeepAlive::connect($c, 'node1') } or last;
+                ($st) = req($s, '/app?auto', $id);
+            }
+            $st == 200 ? $k_ok++ : $k_bad++;
+        }
+        my ($b, $prev);
+        my $settle = time + 10;
+        while (1) {
+            sleep 0.2;
+            $b = counters($c);
+            my $quiet = !grep { $b->{$_}{QueueDepth} || $b->{$_}{QueueBytes} } @names;
+            last if $quiet && $prev && diff($c, $prev, $b, 'ReplicatedIn')->{all} == 0
+                    && diff($c, $prev, $b, 'ReplicatedOut')->{all} == 0;
+            last if time >= $settle;
+            $prev = $b;
+        }
+        $bad += $k_bad;
+        if (ae($b) != $ae_seen) {
+            ($ae_seen, $ae_change) = (ae($b), $b->{_t});
+            $dropped += $k_ok;
+            next;
+        }
+        $ok += $k_ok;
+        $span += $b->{_t} - $a->{_t};
+        for my $k (@per_update) {
+            my $d = diff($c, $a, $b, $k);
+            $sum{$k}{$_} += $d->{$_} for qw(m1 all);
+        }
     }
     close $s if $s;
-    $r{upd_s} = time - $c1->{_t};
-    my ($c2, $prev);
-    my $settle = time + 10;
-    while (1) {
-        sleep 0.3;
-        $c2 = counters($c);
-        my $quiet = !grep { $c2->{$_}{QueueDepth} || $c2->{$_}{QueueBytes} } @names;
-        last if $quiet && $prev && diff($c, $prev, $c2, 'ReplicatedIn')->{all} == 0
-                && diff($c, $prev, $c2, 'ReplicatedOut')->{all} == 0;
-        last if time >= $settle;
-        $prev = $c2;
-    }
+    $r{upd_s} = time - $t_upd;
     $r{upd_ok} = $ok;
     $r{upd_bad} = $bad;
-    my $span = $c2->{_t} - $c1->{_t};
-    for my $k (qw(BytesOut MsgsOut AcksOut ReplicatedOut)) {
-        my $bg = diff($c, $c0, $c1, $k);
-        my $d = diff($c, $c1, $c2, $k);
+    $r{upd_dropped} = $dropped;
+    for my $k (@per_update) {
         for my $w (qw(m1 all)) {
-            my $rate = $bg_t > 0 ? $bg->{$w} / $bg_t : 0;
-            $r{bg}{$k}{$w} = $rate;
-            $r{per_upd}{$k}{$w} = $ok ? ($d->{$w} - $rate * $span) / $ok : undef;
+            $r{per_upd}{$k}{$w} = $ok ? (($sum{$k}{$w} // 0) - $r{bg}{$k}{$w} * $span) / $ok
+                                      : undef;
         }
     }
 
@@ -380,7 +436,7 @@ for my $n (@ns) {
             if ($sessions / $rate > $fill_limit) {
                 $count = int($rate * $fill_limit / 1000) * 1000 || 1000;
                 $why = sprintf('%s N=%d: S cut from %d to %d: %.0f sessions/s at N=%d predict '
-                               . '%.0f/s here, %.0f s for %d (FILL_LIMIT %d s)',
+                               . '%.0f/s here, %.1f s for %d (FILL_LIMIT %g s)',
                                $spec, $n, $sessions, $count, $last->{fill_rate}, $last->{n},
                                $rate, $sessions / $rate, $sessions, $fill_limit);
                 print STDERR "$why\n";
@@ -423,12 +479,13 @@ my @cols = (
     [ 'pss oth', '%7.1f', sub { _mb(others($_[0], 'pss')) } ],
     [ 'budg1 MB', '%8.1f', sub { _mb($_[0]{budget}{node1}) } ],
     [ 'budg oth', '%8.1f', sub { _mb(others($_[0], 'budget')) } ],
+    [ 'bg kB/s', '%7.1f', sub { defined $_[0]{bg_all} ? $_[0]{bg_all} / 1000 : undef } ],
     [ 'load', '%11s', sub { load1($_[0]{load_before}) . '>' . load1($_[0]{load_after}) } ],
 );
 # the columns with a ratio, and whether it is a memory figure (per session
 # held when S differs between the two rows)
 my %ratio = ('B/upd m1' => 0, 'B/upd all' => 0, 'msg/upd m1' => 0, 'msg/upd all' => 0,
-             'pss1 MB' => 1, 'pss oth' => 1, 'budg1 MB' => 1, 'budg oth' => 1);
+             'pss1 MB' => 1, 'pss oth' => 1, 'budg1 MB' => 1, 'budg oth' => 1, 'bg kB/s' => 0);
 sub cell {
     my ($fmt, $v) = @_;
     (my $w = $fmt) =~ s/^%-?(\d+).*/$1/;
@@ -478,11 +535,15 @@ for my $spec (@managers) {
         push @n, 'not every member saw the others ready in time' unless $r->{ready};
         push @n, "node1 held $r->{want}, the others at least $r->{held_min}"
                  . (defined $r->{repl_s} ? '' : ' (not all: timed out)');
-        push @n, sprintf('%d counted updates in %.2f s (%d not 200); ReplicatedOut/upd on node1 %.2f, '
-                         . 'AcksOut/upd (all) %.2f; background subtracted: node1 %.0f B/s, all %.0f B/s',
-                         $r->{upd_ok}, $r->{upd_s}, $r->{upd_bad},
+        push @n, sprintf('%d counted updates (%d more not counted: an anti-entropy round started '
+                         . 'meanwhile) in %.1f s (%d not 200); ReplicatedOut/upd on node1 %.2f, '
+                         . 'AcksOut/upd (all) %.2f; subtracted: node1 %.0f B/s, all %.0f B/s '
+                         . '(heartbeats, over %.1f s of the idle time without anti-entropy); '
+                         . 'idle: %d anti-entropy round(s) in %d s',
+                         $r->{upd_ok}, $r->{upd_dropped}, $r->{upd_s}, $r->{upd_bad},
                          $r->{per_upd}{ReplicatedOut}{m1} // 0, $r->{per_upd}{AcksOut}{all} // 0,
-                         $r->{bg}{BytesOut}{m1}, $r->{bg}{BytesOut}{all});
+                         $r->{bg}{BytesOut}{m1}, $r->{bg}{BytesOut}{all}, $r->{hb_t},
+                         $r->{ae_idle}, $idle);
         push @n, "wrk non-2xx $r->{wrk}{errors}";
         push @n, "wrk socket errors: $r->{wrk}{sockerr}" if $r->{wrk}{sockerr};
         push @n, "CRASH in the error_log of $r->{crash}" if $r->{crash};
@@ -498,8 +559,9 @@ printf "N members on loopback, static membership; manager = class/channelSendOpt
      . "held them all; upd r/s, p99 ms: wrk -t%d -c%d for %d s on node1, GET /app?auto on an "
      . "existing session picked at random (read + counter update); B/upd, msg/upd: BytesOut "
      . "and MsgsOut sent per update over %d updates by one kept-alive client on node1, on "
-     . "node1 and summed over all members (acks included), less the background measured "
-     . "over %d s before; pss: PSS of a member's processes, budg: SessionsBudgetUsed, after "
+     . "node1 and summed over all members (acks included), in chunks of %d without an "
+     . "anti-entropy round, less the heartbeats' traffic measured in %d s of idle time before; "
+     . "bg kB/s: all members' BytesOut in that idle time (heartbeats and anti-entropy); pss: PSS of a member's processes, budg: SessionsBudgetUsed, after "
      . "the fill, on node1 and the mean over the other members (MB); load: 1-minute load "
      . "before > after each row\n",
-     $size, $clients, $threads, $conns, $secs, $updates, $idle;
+     $size, $clients, $threads, $conns, $secs, $updates, $chunk, $idle;
