@@ -315,7 +315,7 @@ sub measure {
     print STDERR "$spec N=$n: background, $idle s\n";
     my @q = (counters($c));
     while (time - $q[0]{_t} < $idle) { sleep 0.5; push @q, counters($c) }
-    my $idle_t = $q[-1]{_t} - $q[0]{_t};
+    my $idle_t = $r{idle_t} = $q[-1]{_t} - $q[0]{_t};
     $r{bg_all} = diff($c, $q[0], $q[-1], 'BytesOut')->{all} / $idle_t;
     $r{ae_idle} = ae($q[-1]) - ae($q[0]);
     my (%hb, $hb_t);
@@ -485,7 +485,7 @@ my @cols = (
 # the columns with a ratio, and whether it is a memory figure (per session
 # held when S differs between the two rows)
 my %ratio = ('B/upd m1' => 0, 'B/upd all' => 0, 'msg/upd m1' => 0, 'msg/upd all' => 0,
-             'pss1 MB' => 1, 'pss oth' => 1, 'budg1 MB' => 1, 'budg oth' => 1, 'bg kB/s' => 0);
+             'pss1 MB' => 1, 'pss oth' => 1, 'budg1 MB' => 1, 'budg oth' => 1);
 sub cell {
     my ($fmt, $v) = @_;
     (my $w = $fmt) =~ s/^%-?(\d+).*/$1/;
@@ -539,11 +539,14 @@ for my $spec (@managers) {
                          . 'meanwhile) in %.1f s (%d not 200); ReplicatedOut/upd on node1 %.2f, '
                          . 'AcksOut/upd (all) %.2f; subtracted: node1 %.0f B/s, all %.0f B/s '
                          . '(heartbeats, over %.1f s of the idle time without anti-entropy); '
-                         . 'idle: %d anti-entropy round(s) in %d s',
+                         . 'idle: %d anti-entropy round(s) in %d s%s',
                          $r->{upd_ok}, $r->{upd_dropped}, $r->{upd_s}, $r->{upd_bad},
                          $r->{per_upd}{ReplicatedOut}{m1} // 0, $r->{per_upd}{AcksOut}{all} // 0,
                          $r->{bg}{BytesOut}{m1}, $r->{bg}{BytesOut}{all}, $r->{hb_t},
-                         $r->{ae_idle}, $idle);
+                         $r->{ae_idle}, $idle,
+                         $r->{ae_idle} ? sprintf(', about %.0f kB sent per round',
+                                                 ($r->{bg_all} - $r->{bg}{BytesOut}{all})
+                                                 * $r->{idle_t} / $r->{ae_idle} / 1000) : '');
         push @n, "wrk non-2xx $r->{wrk}{errors}";
         push @n, "wrk socket errors: $r->{wrk}{sockerr}" if $r->{wrk}{sockerr};
         push @n, "CRASH in the error_log of $r->{crash}" if $r->{crash};
