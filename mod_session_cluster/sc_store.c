@@ -238,11 +238,12 @@ apr_uint64_t sc_store_bytes_counted(const sc_store *st)
              * SC_STORE_BLOCK;
 }
 
-/* The most bytes of data a chain can hold: a reader's bound on a length
- * read while a writer changes it. */
+/* The most bytes of data a chain can hold (every block ever taken): a
+ * reader's bound on a length read while a writer changes it, so that a torn
+ * read never makes it allocate more than the store has held. */
 static apr_uint64_t data_bound(const sc_store *st)
 {
-    return (apr_uint64_t)st->hdr->nblocks * BLOCK_DATA;
+    return (apr_uint64_t)__atomic_load_n(&st->hdr->block_hwm, __ATOMIC_RELAXED) * BLOCK_DATA;
 }
 
 const char *sc_store_check(const sc_store *st, apr_pool_t *p)
