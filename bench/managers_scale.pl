@@ -12,11 +12,13 @@
 #     on member 1 and the mean over the other members;
 #   - bytes and messages sent per update: UPDATES updates of existing sessions
 #     (GET /app?auto with a cookie: a read and a counter update) made one after
-#     the other by one kept-alive client on member 1; the difference of the
-#     BytesOut and MsgsOut counters of member 1, and of their sum over all
-#     members (acknowledgements included), over those updates, less the
-#     background traffic (heartbeats, pings) measured over IDLE_SECONDS of
-#     quiet just before, divided by the updates answered 200;
+#     the other by one kept-alive client on member 1, in chunks of CHUNK; the
+#     difference of the BytesOut and MsgsOut counters of member 1, and of
+#     their sum over all members (acknowledgements included), over the chunks
+#     in which no anti-entropy round started (a round sends a digest of every
+#     session), less the heartbeats' and pings' traffic measured over
+#     IDLE_SECONDS of quiet just before, divided by the updates answered 200;
+#   - the traffic of those IDLE_SECONDS, anti-entropy included;
 #   - the request rate on member 1 with wrk (2 threads, 16 connections,
 #     SECONDS): updates of existing sessions picked at random; req/s, p99;
 #   - the machine's load (/proc/loadavg) before the cluster starts and after
@@ -29,8 +31,9 @@
 #   perl bench/managers_scale.pl [SECONDS] [N ...]        (defaults: 3 2 4 8)
 #   MANAGERS="DeltaManager/8 DeltaManager/6 BackupManager/6" (a manager's
 #     class / channelSendOptions for DeltaManager, mapSendOptions for
-#     BackupManager); SESSIONS=50000; UPDATES=2000; SESSION_BYTES=1024;
-#     FILL_CLIENTS=4; IDLE_SECONDS=3; FILL_LIMIT=150 (seconds a fill may take:
+#     BackupManager); SESSIONS=50000; UPDATES=2000; CHUNK=250;
+#     SESSION_BYTES=1024; FILL_CLIENTS=4; IDLE_SECONDS=10;
+#     FILL_LIMIT=150 (seconds a fill may take:
 #     when the fill rate of the same manager at a smaller N predicts more, S is
 #     cut for that N and a note says so)
 #
