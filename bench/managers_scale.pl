@@ -29,7 +29,7 @@
 # every member) the baseline a BackupManager is to flatten.
 #
 #   perl bench/managers_scale.pl [SECONDS] [N ...]        (defaults: 3 2 4 8)
-#   MANAGERS="DeltaManager/8 DeltaManager/6 BackupManager/6" (a manager's
+#   MANAGERS="DeltaManager/8 DeltaManager/6" (a manager's
 #     class / channelSendOptions for DeltaManager, mapSendOptions for
 #     BackupManager); SESSIONS=50000; UPDATES=2000; CHUNK=250;
 #     SESSION_BYTES=1024; FILL_CLIENTS=4; IDLE_SECONDS=10;
@@ -37,15 +37,16 @@
 #     when the fill rate of the same manager at a smaller N predicts more, S is
 #     cut for that N and a note says so)
 #
-# A manager the module does not implement yet (its config test logs SC1414:
-# the module would run it as DeltaManager) gets a row "not built yet" and is
-# not run.
+# A manager the module does not implement (its config test logs SC1414: the
+# module would run it as DeltaManager) is refused before anything runs: its
+# figures would be DeltaManager's under another name.
 use strict;
 use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 use SC::Cluster;
 use SC::KeepAlive;
+use SC::Bench;
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX ();
@@ -56,7 +57,7 @@ my $secs = shift // 3;
 my @ns = @ARGV ? @ARGV : (2, 4, 8);
 die "usage: perl bench/managers_scale.pl [SECONDS] [N ...]   (N >= 2)\n"
     if grep { !/^\d+$/ } $secs, @ns or grep { $_ < 2 || $_ > 32 } @ns or $secs < 1;
-my @managers = split ' ', ($ENV{MANAGERS} || 'DeltaManager/8 DeltaManager/6 BackupManager/6');
+my @managers = split ' ', ($ENV{MANAGERS} || 'DeltaManager/8 DeltaManager/6');
 for (@managers) {
     die "MANAGERS: '$_' is not DeltaManager/OPTIONS or BackupManager/OPTIONS\n"
         unless m{^(DeltaManager|BackupManager)/(\d+)$};
@@ -76,33 +77,10 @@ die "build first (make)\n" unless -f $demo;
 
 my $tmp = tempdir('sc-managers-scale-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 
-sub loadavg {
-    open my $fh, '<', '/proc/loadavg' or return '?';
-    my $l = <$fh> // '?';
-    chomp $l;
-    return $l;
-}
-sub load1 { (split ' ', $_[0])[0] }
-
-sub status {
-    my ($c, $n) = @_;
-    my ($s, undef, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
-    return {} unless $s == 200;
-    my %f;
-    for (split /\n/, $b) { $f{$1} //= $2 if /^(\w+): (.*)$/ }
-    return \%f;
-}
-
-sub pss_of {
-    my ($c, $n) = @_;
-    my $sum = 0;
-    for my $pid ($c->pids($n)) {
-        open my $fh, '<', "/proc/$pid/smaps_rollup" or next;
-        while (<$fh>) { $sum += $1 * 1024 if /^Pss:\s+(\d+) kB/ }
-    }
-    return $sum;
-}
-
+sub loadavg { SC::Bench::loadavg() }
+sub load1 { SC::Bench::load1(@_) }
+sub status { SC::Bench::status(@_) }
+sub pss_of { SC::Bench::pss_of(@_) }
 sub req { SC::KeepAlive::get(@_) }
 
 # The <Cluster> block of a member for a manager spec 'Class/OPTIONS'.
@@ -118,7 +96,7 @@ sub block {
 
 # Why a manager cannot run here (the module's config test logs SC1414 for a
 # class it would run as DeltaManager), or undef.
-sub not_built {
+sub unimplemented {
     my ($spec) = @_;
     my $c = SC::Cluster->new(members => 2, loglevel => 'warn',
                              cluster => sub { block($spec, $_[0], $_[1]) });
@@ -129,83 +107,10 @@ sub not_built {
     return $out =~ /(SC1414: [^(\n]*?)\s*(?:\(|$)/m ? $1 : undef;
 }
 
-# $count new sessions of $size bytes on member $n, from $clients processes
-# with a kept connection each; every cookie goes to "$file.K".  Returns
-# (ids, seconds, failed requests, first failures).  (As in store_scale.pl.)
-sub fill {
-    my ($c, $n, $count, $file, $deadline) = @_;
-    my $m = $c->member($n);
-    my $connect = sub {
-        IO::Socket::INET->new(PeerAddr => $m->{addr}, PeerPort => $m->{http_port},
-                              Proto => 'tcp', Timeout => 10);
-    };
-    my $t0 = time;
-    my @kids;
-    for my $k (0 .. $clients - 1) {
-        my $mine = int($count / $clients) + ($k < $count % $clients ? 1 : 0);
-        my $pid = fork // die "fork: $!\n";
-        if ($pid) { push @kids, $pid; next }
-        $SIG{ALRM} = sub { POSIX::_exit(3) };
-        alarm(int($deadline - time) + 5);
-        open my $out, '>', "$file.$k" or POSIX::_exit(2);
-        open my $err, '>', "$file.$k.err" or POSIX::_exit(2);
-        $_->autoflush(1) for $out, $err;
-        my $s = $connect->();
-        my $failed = 0;
-        for my $i (1 .. $mine) {
-            last if time >= $deadline;
-            my ($st, $h);
-            for my $try (1 .. 2) {
-                ($st, $h) = $s ? req($s, "/app?set=pad&fill=$size") : (0);
-                last if $st;
-                $s = $connect->();
-            }
-            my $id = $h ? SC::KeepAlive::cookie_of($h) : undef;
-            if ($st == 200 && $id) {
-                print {$out} "$id\n";
-                next;
-            }
-            print {$err} "status $st"
-                . ($h && $h->{'session-cluster-refused'} ? ": $h->{'session-cluster-refused'}" : '')
-                . "\n" if $failed < 3;
-            $failed++;
-        }
-        print {$err} "FAILED $failed\n";
-        close $out;
-        close $err;
-        POSIX::_exit(0);
-    }
-    my (@ids, @why);
-    my $failed = 0;
-    for (@kids) {
-        waitpid($_, 0);
-        push @why, 'a fill client stopped at the time limit' if $? >> 8 == 3;
-    }
-    my $t = time - $t0;
-    for my $k (0 .. $clients - 1) {
-        if (open my $fh, '<', "$file.$k") { chomp(my @l = <$fh>); push @ids, @l }
-        if (open my $fh, '<', "$file.$k.err") {
-            chomp(my @l = <$fh>);
-            for (@l) {
-                if (/^FAILED (\d+)$/) { $failed += $1 }
-                else { push @why, $_ }
-            }
-        }
-    }
-    return (\@ids, $t, $failed, \@why);
-}
+sub fill { SC::Bench::fill(@_, clients => $clients, size => $size) }
 
-sub wrk {
-    my ($port, $lua, @args) = @_;
-    my $out = `wrk -t$threads -c$conns -d${secs}s --timeout 10s --latency -s $lua http://127.0.0.1:$port/ -- @args 2>&1`;
-    my ($rps) = $out =~ /Requests\/sec:\s+([\d.]+)/;
-    my ($v, $u) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)\s*$/m;
-    my $p99 = defined $v ? $v * ($u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1) : undef;
-    my ($non2xx) = $out =~ /Non-2xx or 3xx responses: (\d+)/;
-    my ($sockerr) = $out =~ /Socket errors: (.*)$/m;
-    warn "wrk: no figures:\n$out" unless defined $rps;
-    return { rps => $rps, p99 => $p99, errors => $non2xx // 0, sockerr => $sockerr };
-}
+sub wrk { my ($port, $lua, @args) = @_;
+          SC::Bench::wrk($port, $lua, { threads => $threads, conns => $conns, secs => $secs }, @args) }
 
 my $lua_existing = "$tmp/existing.lua";
 open my $lf, '>', $lua_existing or die;
@@ -420,16 +325,13 @@ sub measure {
 
 # ---- the runs: per N, each manager in turn ----
 my $load_start = loadavg();
-my %skip;
 for my $spec (@managers) {
-    next if exists $skip{$spec};
-    $skip{$spec} = not_built($spec);
-    print STDERR "$spec: not built yet ($skip{$spec}); not run\n" if $skip{$spec};
+    my $why = unimplemented($spec);
+    die "MANAGERS: $spec cannot be measured: $why\n" if $why;
 }
 my (%res, @notes);
 for my $n (@ns) {
     for my $spec (@managers) {
-        next if $skip{$spec};
         # the fill's time at this N, predicted from this manager's last
         # rate at a smaller N (each new session goes to N-1 members)
         my ($count, $why) = ($sessions, undef);
@@ -499,10 +401,6 @@ print "\n";
 print join(' ', map { sprintf($_->[1] =~ /^%-/ ? "%-*s" : "%*s", width($_), $_->[0]) } @cols), "\n";
 my $per_session_note = 0;
 for my $spec (@managers) {
-    if ($skip{$spec}) {
-        printf "%-14s not built yet (%s)\n", $spec, $skip{$spec};
-        next;
-    }
     my @rows = @{ $res{$spec} || [] };
     for my $r (@rows) {
         print join(' ', map { cell($_->[1], $_->[2]->($r)) } @cols), "\n";

@@ -650,7 +650,8 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
                                apr_psprintf(e->tmp, "no answer to the TCP check within "
                                             "%ld ms%s after %" APR_TIME_T_FMT " ms of "
                                             "silence", e->set->tcp_answer_timeout_ms,
-                                            e->set->tcp_read_test ? " (readTestTimeout)" : "",
+                                            e->set->tcp_read_test ? " (readTestTimeout)"
+                                                                  : " (connectTimeout)",
                                             apr_time_as_msec(silent)));
             }
             break;
@@ -669,7 +670,7 @@ void sc_mb_tick(sc_engine *e, apr_time_t now)
                                apr_psprintf(e->tmp, "connection lost and no answer within "
                                             "%ld ms%s", e->set->tcp_answer_timeout_ms,
                                             e->set->tcp_read_test ? " (readTestTimeout)"
-                                                                  : ""));
+                                                                  : " (connectTimeout)"));
             }
             else {
                 p->checking = 0;

@@ -79,9 +79,9 @@ sub transitions {
 # at least dropTime + that timeout (more on a slow machine, never less).
 sub check_dead_verdict {
     my ($v, $label) = @_;
-    like($v, qr/^no answer to the TCP check within \d+ ms after \d+ ms of silence$/,
+    like($v, qr/^no answer to the TCP check within \d+ ms \(connectTimeout\) after \d+ ms of silence$/,
          "$label: the verdict names the TCP check after a silence");
-    my ($check, $silence) = $v =~ /within (\d+) ms after (\d+) ms of silence/;
+    my ($check, $silence) = $v =~ /within (\d+) ms \(connectTimeout\) after (\d+) ms of silence/;
     cmp_ok($silence // 0, '>=', 3000 + ($check // 1e9),
            "$label: suspected only after dropTime (3000 ms) of silence, then the check's "
            . ($check // '?') . ' ms');
