@@ -113,23 +113,7 @@ sub wrk { my ($port, $lua, @args) = @_;
           SC::Bench::wrk($port, $lua, { threads => $threads, conns => $conns, secs => $secs }, @args) }
 
 my $lua_existing = "$tmp/existing.lua";
-open my $lf, '>', $lua_existing or die;
-print $lf <<'L';
-local n = 0
-function setup(thread)
-  n = n + 1
-  thread:set("seed", n)
-end
-local ids = {}
-function init(args)
-  for l in io.lines(args[1]) do ids[#ids + 1] = "JSESSIONID=" .. l end
-  math.randomseed(os.time() * 100 + (seed or 0))
-end
-request = function()
-  return wrk.format("GET", "/app?auto", { ["Cookie"] = ids[math.random(#ids)] })
-end
-L
-close $lf;
+SC::Bench::write_lua_existing($lua_existing);
 
 # The traffic counters of every member: { node => { BytesOut, MsgsOut, ... } }.
 my @traffic = qw(BytesOut MsgsOut AcksOut ReplicatedOut ReplicatedIn QueueDepth QueueBytes

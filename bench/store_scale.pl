@@ -61,25 +61,10 @@ sub wrk { my ($port, $lua, @args) = @_;
 # (a) an existing session picked at random per request, the cookie list read
 # from a file in init; (b) no cookie: every request makes a new session
 my $lua_existing = "$tmp/existing.lua";
-open my $lf, '>', $lua_existing or die;
-print $lf <<'L';
-local n = 0
-function setup(thread)
-  n = n + 1
-  thread:set("seed", n)
-end
-local ids = {}
-function init(args)
-  for l in io.lines(args[1]) do ids[#ids + 1] = "JSESSIONID=" .. l end
-  math.randomseed(os.time() * 100 + (seed or 0))
-end
-request = function()
-  return wrk.format("GET", "/app?auto", { ["Cookie"] = ids[math.random(#ids)] })
-end
-L
-close $lf;
+SC::Bench::write_lua_existing($lua_existing);
+
 my $lua_new = "$tmp/new.lua";
-open $lf, '>', $lua_new or die;
+open my $lf, '>', $lua_new or die;
 print $lf "request = function() return wrk.format('GET', '/app?auto') end\n";
 close $lf;
 

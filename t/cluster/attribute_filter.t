@@ -42,13 +42,7 @@ my $c = SC::Cluster->new(members => 3, extra_conf => demo_conf($DEMO_SO),
 $c->start('node1');
 $c->start('node2');
 
-sub session_on {
-    my ($n, $id) = @_;
-    my ($s, $h, $b) = $c->get($n, "/cluster-manager?session=$id", timeout => 3);
-    return undef unless $s == 200;
-    my %f = $b =~ /^(\w+): (.*)$/mg;
-    return ($f{SessionHeld} // '') eq 'yes' ? \%f : undef;
-}
+sub session_on { SC::Test::session_on($c, @_) }
 sub version_on { my $f = session_on(@_); return $f ? $f->{SessionVersion} : -1 }
 sub bytes_on { my $f = session_on(@_); return $f ? $f->{SessionBytes} : -1 }
 sub read_on { return app($c, $_[0], 'read', $_[1]) }

@@ -41,13 +41,7 @@ my $c = SC::Cluster->new(members => 2, modules => ['headers'], extra_conf => $AP
                          cluster => sub { SC::Cluster::static_block(@_, valves => $VALVES) });
 $c->start_all;
 
-sub session_on {
-    my ($n, $id) = @_;
-    my ($s, $h, $b) = $c->get($n, "/cluster-manager?session=$id", timeout => 3);
-    return undef unless $s == 200;
-    my %f = $b =~ /^(\w+): (.*)$/mg;
-    return ($f{SessionHeld} // '') eq 'yes' ? \%f : undef;
-}
+sub session_on { SC::Test::session_on($c, @_) }
 sub version_on { my $f = session_on(@_); return $f ? $f->{SessionVersion} : -1 }
 
 check(within(20, sub { alive_on($c, 'node1', 'node2') && alive_on($c, 'node2', 'node1') }),

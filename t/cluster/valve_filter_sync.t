@@ -41,13 +41,7 @@ my $c = SC::Cluster->new(members => 2, extra_conf => demo_conf($DEMO_SO),
                                                                     channelSendOptions => 6) });
 $c->start_all;
 
-sub session_on {
-    my ($n, $id) = @_;
-    my ($s, $h, $b) = $c->get($n, "/cluster-manager?session=$id", timeout => 3);
-    return undef unless $s == 200;
-    my %f = $b =~ /^(\w+): (.*)$/mg;
-    return ($f{SessionHeld} // '') eq 'yes' ? \%f : undef;
-}
+sub session_on { SC::Test::session_on($c, @_) }
 sub version_on { my $f = session_on(@_); return $f ? $f->{SessionVersion} : -1 }
 
 check(within(30, sub { ready_and_alive($c, 'node1', 'node2') }), $c,

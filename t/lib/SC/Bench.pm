@@ -125,4 +125,28 @@ sub wrk {
     return { rps => $rps, p99 => $p99, errors => $non2xx // 0, sockerr => $sockerr };
 }
 
+# A wrk script for /app?auto with an existing session per request, picked at
+# random from the cookie list in the file named by wrk's first script
+# argument.
+sub write_lua_existing {
+    my ($path) = @_;
+    open my $fh, '>', $path or die "$path: $!\n";
+    print $fh <<'L';
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("seed", n)
+end
+local ids = {}
+function init(args)
+  for l in io.lines(args[1]) do ids[#ids + 1] = "JSESSIONID=" .. l end
+  math.randomseed(os.time() * 100 + (seed or 0))
+end
+request = function()
+  return wrk.format("GET", "/app?auto", { ["Cookie"] = ids[math.random(#ids)] })
+end
+L
+    close $fh or die "$path: $!\n";
+}
+
 1;

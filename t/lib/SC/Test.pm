@@ -27,7 +27,7 @@ our @EXPORT_OK = qw(
     need demo_module sess_line
     page parse_auto status_of member_on counter head_of_page
     kv_line balancer_member bm_line status_has page_action page_ping url_escape
-    dump_cluster dump_options check within module_build_flags
+    dump_cluster dump_options check within module_build_flags session_on
     app show valid_sid
     demo_conf encrypt_interceptor channel_add alive_on num log_since ready_and_alive
     need_netns bm_row front_extra
@@ -389,6 +389,16 @@ sub ready_and_alive {
 sub valid_sid {
     my ($id, $route) = @_;
     return defined $id && $id =~ /^[0-9A-Fa-f]{32}\.\Q$route\E$/ ? 1 : 0;
+}
+
+# The status page's view of one session on member $n (?session=ID): its
+# fields, or undef when the member does not hold it.
+sub session_on {
+    my ($c, $n, $id) = @_;
+    my ($s, $h, $b) = $c->get($n, "/cluster-manager?session=$id", timeout => 3);
+    return undef unless $s == 200;
+    my %f = $b =~ /^(\w+): (.*)$/mg;
+    return ($f{SessionHeld} // '') eq 'yes' ? \%f : undef;
 }
 
 # The compiler flags and libraries the module is built with, as configure
