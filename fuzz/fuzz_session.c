@@ -279,6 +279,37 @@ static void encode_checked(sc_buf *b, const sc_msg *m)
         }
         sc_msg_digest_encode(b, &m->digest);
         break;
+    case SC_REPL_LOCATE:
+    case SC_REPL_MAP:
+        for (i = 0; i < m->locate.n; i++) {
+            const sc_loc_item *it = &m->locate.items[i];
+            FUZZ_CHECK(sc_sid_valid(it->id));
+            FUZZ_CHECK(strlen(it->primary) <= SC_BK_ROUTE_MAX);
+            FUZZ_CHECK(strlen(it->backup) <= SC_BK_ROUTE_MAX);
+        }
+        sc_msg_locate_encode(b, m->type, &m->locate);
+        break;
+    case SC_REPL_FETCH:
+        FUZZ_CHECK(sc_sid_valid(m->fetch.id));
+        sc_msg_fetch_encode(b, &m->fetch);
+        break;
+    case SC_REPL_NOT_HERE:
+        FUZZ_CHECK(sc_sid_valid(m->not_here.id));
+        FUZZ_CHECK(m->not_here.dead == 0 || m->not_here.dead == 1);
+        sc_msg_not_here_encode(b, &m->not_here);
+        break;
+    case SC_REPL_OWNER:
+        FUZZ_CHECK(sc_sid_valid(m->owner.id));
+        FUZZ_CHECK(strlen(m->owner.primary) <= SC_BK_ROUTE_MAX);
+        sc_msg_owner_encode(b, &m->owner);
+        break;
+    case SC_REPL_GET_MAP:
+        sc_msg_get_map_encode(b);
+        break;
+    case SC_REPL_HERE:
+        check_record(&m->here.s);
+        sc_msg_here_encode(b, &m->here);
+        break;
     default:
         fprintf(stderr, "fuzz_session: sc_msg_decode read a message of type %u\n", m->type);
         abort();
@@ -311,6 +342,10 @@ static void message(apr_pool_t *p, const uint8_t *data, size_t size, const char 
     case SC_REPL_DELTA:
         stamped = m.delta.stamped;
         stamp_len = SC_DELTA_STAMP_LEN;
+        break;
+    case SC_REPL_HERE:
+        stamped = m.here.s.stamped;
+        stamp_len = SC_FULL_STAMP_LEN;
         break;
     case SC_REPL_ALL_DATA:
         stamped = m.all_data.n ? m.all_data.s[0].stamped : used > 5;

@@ -393,6 +393,13 @@ static const char *const names[SC_REPL_COUNT] = {
     [SC_REPL_REBIND] = "REBIND",
     [SC_REPL_DEAD] = "DEAD",
     [SC_REPL_DIGEST] = "DIGEST",
+    [SC_REPL_LOCATE] = "LOCATE",
+    [SC_REPL_FETCH] = "FETCH",
+    [SC_REPL_NOT_HERE] = "NOT_HERE",
+    [SC_REPL_OWNER] = "OWNER",
+    [SC_REPL_GET_MAP] = "GET_MAP",
+    [SC_REPL_MAP] = "MAP",
+    [SC_REPL_HERE] = "HERE",
 };
 
 const char *sc_msg_name(unsigned type)
@@ -1112,6 +1119,186 @@ int sc_msg_digest_decode(sc_rd *r, apr_pool_t *p, sc_msg_digest *m)
 
 /* ---- any message ---- */
 
+/* ---- BackupManager's messages ---- */
+
+static void buf_route(sc_buf *b, const char *route)
+{
+    apr_size_t n = route ? strlen(route) : 0;
+    if (n > SC_BK_ROUTE_MAX) {
+        n = 0;                        /* never sent: not a route */
+    }
+    sc_buf_u8(b, (unsigned)n);
+    sc_buf_put(b, route, n);
+}
+
+/* A route, "" for none: at most SC_BK_ROUTE_MAX characters of a route's
+ * shape (letters, digits, '-', '_'). */
+static const char *rd_route(sc_rd *r, apr_pool_t *p)
+{
+    unsigned n = sc_rd_u8(r), i;
+    const unsigned char *b = sc_rd_bytes(r, n);
+    if (!b || n > SC_BK_ROUTE_MAX) {
+        r->bad = 1;
+        return NULL;
+    }
+    for (i = 0; i < n; i++) {
+        if (!apr_isalnum(b[i]) && b[i] != '-' && b[i] != '_') {
+            r->bad = 1;
+            return NULL;
+        }
+    }
+    return apr_pstrmemdup(p, (const char *)b, n);
+}
+
+#define LOC_MIN (ID_MIN + 8 + 1 + 1)
+
+void sc_msg_locate_add(sc_buf *b, const sc_loc_item *it)
+{
+    sc_buf_id(b, it->id);
+    sc_buf_u64(b, it->epoch);
+    buf_route(b, it->primary);
+    buf_route(b, it->backup);
+}
+
+void sc_msg_locate_encode(sc_buf *b, unsigned type, const sc_msg_locate *m)
+{
+    apr_uint32_t i;
+    sc_msg_list_open(b, type);
+    for (i = 0; i < m->n; i++) {
+        sc_msg_locate_add(b, &m->items[i]);
+    }
+    sc_msg_list_close(b, m->n);
+}
+
+int sc_msg_locate_decode(sc_rd *r, apr_pool_t *p, unsigned type, sc_msg_locate *m)
+{
+    apr_uint32_t i;
+    if ((type != SC_REPL_LOCATE && type != SC_REPL_MAP) || !rd_type(r, type)
+        || !rd_count(r, LOC_MIN, &m->n)) {
+        r->bad = 1;
+        return 0;
+    }
+    m->items = apr_palloc(p, sizeof(*m->items) * (m->n ? m->n : 1));
+    for (i = 0; i < m->n; i++) {
+        sc_loc_item *it = &m->items[i];
+        it->id = sc_rd_id(r, p);
+        it->epoch = sc_rd_u64(r);
+        it->primary = rd_route(r, p);
+        it->backup = rd_route(r, p);
+        if (!it->id || !it->primary || !it->backup || r->bad) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void fetch_encode(sc_buf *b, unsigned type, const sc_msg_fetch *m)
+{
+    sc_buf_u8(b, type);
+    sc_buf_u64(b, m->req);
+    sc_buf_id(b, m->id);
+}
+
+static int fetch_decode(sc_rd *r, apr_pool_t *p, unsigned type, sc_msg_fetch *m)
+{
+    if (!rd_type(r, type)) {
+        return 0;
+    }
+    m->req = sc_rd_u64(r);
+    m->id = sc_rd_id(r, p);
+    m->dead = 0;
+    return m->id && !r->bad;
+}
+
+void sc_msg_fetch_encode(sc_buf *b, const sc_msg_fetch *m)
+{
+    fetch_encode(b, SC_REPL_FETCH, m);
+}
+
+int sc_msg_fetch_decode(sc_rd *r, apr_pool_t *p, sc_msg_fetch *m)
+{
+    return fetch_decode(r, p, SC_REPL_FETCH, m);
+}
+
+void sc_msg_not_here_encode(sc_buf *b, const sc_msg_not_here *m)
+{
+    fetch_encode(b, SC_REPL_NOT_HERE, m);
+    sc_buf_u8(b, m->dead ? 1 : 0);
+}
+
+int sc_msg_not_here_decode(sc_rd *r, apr_pool_t *p, sc_msg_not_here *m)
+{
+    unsigned dead;
+    if (!fetch_decode(r, p, SC_REPL_NOT_HERE, m)) {
+        return 0;
+    }
+    dead = sc_rd_u8(r);
+    if (r->bad || dead > 1) {
+        r->bad = 1;
+        return 0;
+    }
+    m->dead = (int)dead;
+    return 1;
+}
+
+void sc_msg_owner_encode(sc_buf *b, const sc_msg_owner *m)
+{
+    sc_buf_u8(b, SC_REPL_OWNER);
+    sc_buf_id(b, m->id);
+    sc_buf_u64(b, m->epoch);
+    buf_route(b, m->primary);
+}
+
+int sc_msg_owner_decode(sc_rd *r, apr_pool_t *p, sc_msg_owner *m)
+{
+    if (!rd_type(r, SC_REPL_OWNER)) {
+        return 0;
+    }
+    m->id = sc_rd_id(r, p);
+    m->epoch = sc_rd_u64(r);
+    m->primary = rd_route(r, p);
+    return m->id && m->primary && !r->bad;
+}
+
+void sc_msg_get_map_encode(sc_buf *b)
+{
+    sc_buf_u8(b, SC_REPL_GET_MAP);
+}
+
+int sc_msg_get_map_decode(sc_rd *r)
+{
+    return rd_type(r, SC_REPL_GET_MAP);
+}
+
+void sc_msg_here_encode(sc_buf *b, const sc_msg_here *m)
+{
+    sc_buf_u8(b, SC_REPL_HERE);
+    sc_buf_u64(b, m->req);
+    sc_buf_u64(b, m->epoch);
+    sc_repl_full_record(b, &m->s);
+    sc_buf_u8(b, SC_STAMP_TAG);
+    buf_stamp(b, m->s.flags, m->s.fork);
+}
+
+int sc_msg_here_decode(sc_rd *r, apr_pool_t *p, sc_msg_here *m)
+{
+    if (!rd_type(r, SC_REPL_HERE)) {
+        return 0;
+    }
+    m->req = sc_rd_u64(r);
+    m->epoch = sc_rd_u64(r);
+    if (r->bad || !sc_rd_full_record(r, p, &m->s)) {
+        r->bad = 1;
+        return 0;
+    }
+    if (rd_stamp_next(r, SC_FULL_STAMP_LEN)) {
+        m->s.flags = sc_rd_u8(r);
+        m->s.fork = sc_rd_u64(r);
+        m->s.stamped = 1;
+    }
+    return !r->bad;
+}
+
 int sc_msg_decode(sc_rd *r, apr_pool_t *p, sc_msg *m)
 {
     m->type = r->left ? r->p[0] : 0;
@@ -1140,6 +1327,19 @@ int sc_msg_decode(sc_rd *r, apr_pool_t *p, sc_msg *m)
         return sc_msg_dead_decode(r, p, &m->dead);
     case SC_REPL_DIGEST:
         return sc_msg_digest_decode(r, p, &m->digest);
+    case SC_REPL_LOCATE:
+    case SC_REPL_MAP:
+        return sc_msg_locate_decode(r, p, m->type, &m->locate);
+    case SC_REPL_FETCH:
+        return sc_msg_fetch_decode(r, p, &m->fetch);
+    case SC_REPL_NOT_HERE:
+        return sc_msg_not_here_decode(r, p, &m->not_here);
+    case SC_REPL_OWNER:
+        return sc_msg_owner_decode(r, p, &m->owner);
+    case SC_REPL_GET_MAP:
+        return sc_msg_get_map_decode(r);
+    case SC_REPL_HERE:
+        return sc_msg_here_decode(r, p, &m->here);
     default:
         r->bad = 1;
         return 0;

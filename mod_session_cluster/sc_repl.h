@@ -29,6 +29,21 @@
  *                                                  holds (flags: 1 answer with
  *                                                  yours, 2 the last part)
  *
+ * BackupManager (sc_backup.c) adds these; a route is [len:1][route] (0 to
+ * SC_BK_ROUTE_MAX characters of a route's shape; 0: none):
+ *   LOCATE   13 [n:4] ([idlen:1][id][epoch:8][primary][backup])*
+ *                                                  where sessions are held
+ *   FETCH    14 [req:8][idlen:1][id]               "send me this session"
+ *   NOT_HERE 15 [req:8][idlen:1][id][dead:1]       the answer: no copy here
+ *                                                  (dead: it has a tombstone)
+ *   OWNER    16 [idlen:1][id][epoch:8][primary]    to the backup: a new primary
+ *   GET_MAP  17                                    a joining member asks for the
+ *                                                  locations (answered by MAP
+ *                                                  blocks, then COMPLETE)
+ *   MAP      18 as LOCATE                          one block of them
+ *   HERE     19 [req:8][epoch:8] FULL record [stamp as FULL's]
+ *                                                  the answer: the session
+ *
  * Stamps (sc_store.h, "Versions and conflicts") travel after a message's
  * last field, where members that do not know them ignore them:
  *   FULL      ... [0xA5][sflags:1][fork:8]
@@ -63,7 +78,8 @@
  *   1. its value below (before SC_REPL_COUNT), its layout in the table above;
  *   2. its struct, a member of sc_msg's union and the encode/decode pair,
  *      here and in sc_repl.c, plus its name and its case in sc_msg_decode;
- *   3. its handler, one entry in sc_manager.c's table (dm_on);
+ *   3. its handler, one entry in sc_manager.c's table (dm_on), or in
+ *      sc_backup.c's (bk_on) for BackupManager's;
  *   4. a case in fuzz/fuzz_session.c's round trip (every decoder is fuzzed).
  * A member that does not know a type acknowledges and ignores it (SC1397 at
  * debug level): newer members may send types older ones skip.
@@ -89,6 +105,13 @@ enum {
     SC_REPL_REBIND = 10,
     SC_REPL_DEAD = 11,
     SC_REPL_DIGEST = 12,
+    SC_REPL_LOCATE = 13,
+    SC_REPL_FETCH = 14,
+    SC_REPL_NOT_HERE = 15,
+    SC_REPL_OWNER = 16,
+    SC_REPL_GET_MAP = 17,
+    SC_REPL_MAP = 18,
+    SC_REPL_HERE = 19,
     SC_REPL_COUNT                     /* one past the last type */
 };
 
@@ -292,6 +315,69 @@ void sc_msg_digest_close(sc_buf *b, unsigned flags, apr_uint32_t n);
 void sc_msg_digest_encode(sc_buf *b, const sc_msg_digest *m);
 int sc_msg_digest_decode(sc_rd *r, apr_pool_t *p, sc_msg_digest *m);
 
+/* ---- BackupManager's messages (sc_backup.c) ---- */
+
+#define SC_BK_ROUTE_MAX 63            /* a route in a location: as SC_ROUTE_MAX */
+
+/* One location: who holds a session's data (routes; "" none) and the epoch
+ * of its primary (raised by each new primary; the higher wins). */
+typedef struct {
+    const char *id;
+    apr_uint64_t epoch;
+    const char *primary;
+    const char *backup;
+} sc_loc_item;
+
+/* LOCATE and MAP: a count and as many locations.  In parts, as the lists:
+ * sc_msg_list_open(b, SC_REPL_LOCATE or SC_REPL_MAP), _add, close. */
+typedef struct {
+    apr_uint32_t n;
+    sc_loc_item *items;
+} sc_msg_locate;
+typedef sc_msg_locate sc_msg_map;
+
+void sc_msg_locate_add(sc_buf *b, const sc_loc_item *it);
+void sc_msg_locate_encode(sc_buf *b, unsigned type, const sc_msg_locate *m);
+/* type: SC_REPL_LOCATE or SC_REPL_MAP */
+int sc_msg_locate_decode(sc_rd *r, apr_pool_t *p, unsigned type, sc_msg_locate *m);
+
+/* FETCH and NOT_HERE: a request's number and the id asked for. */
+typedef struct {
+    apr_uint64_t req;
+    const char *id;
+    int dead;                         /* NOT_HERE: the id has a tombstone there */
+} sc_msg_fetch;
+typedef sc_msg_fetch sc_msg_not_here;
+
+void sc_msg_fetch_encode(sc_buf *b, const sc_msg_fetch *m);
+int sc_msg_fetch_decode(sc_rd *r, apr_pool_t *p, sc_msg_fetch *m);
+void sc_msg_not_here_encode(sc_buf *b, const sc_msg_not_here *m);
+int sc_msg_not_here_decode(sc_rd *r, apr_pool_t *p, sc_msg_not_here *m);
+
+/* OWNER: the session's new primary, to its backup. */
+typedef struct {
+    const char *id;
+    apr_uint64_t epoch;
+    const char *primary;
+} sc_msg_owner;
+
+void sc_msg_owner_encode(sc_buf *b, const sc_msg_owner *m);
+int sc_msg_owner_decode(sc_rd *r, apr_pool_t *p, sc_msg_owner *m);
+
+/* GET_MAP: no fields. */
+void sc_msg_get_map_encode(sc_buf *b);
+int sc_msg_get_map_decode(sc_rd *r);
+
+/* HERE: the answer to FETCH with the session (s: as FULL's). */
+typedef struct {
+    apr_uint64_t req;
+    apr_uint64_t epoch;
+    sc_sess_copy s;
+} sc_msg_here;
+
+void sc_msg_here_encode(sc_buf *b, const sc_msg_here *m);
+int sc_msg_here_decode(sc_rd *r, apr_pool_t *p, sc_msg_here *m);
+
 /* Any message of a known type. */
 typedef struct {
     unsigned type;                    /* SC_REPL_* */
@@ -307,6 +393,12 @@ typedef struct {
         sc_msg_rebind rebind;
         sc_msg_dead dead;
         sc_msg_digest digest;
+        sc_msg_locate locate;
+        sc_msg_map map;
+        sc_msg_fetch fetch;
+        sc_msg_not_here not_here;
+        sc_msg_owner owner;
+        sc_msg_here here;
     };
 } sc_msg;
 
