@@ -86,13 +86,13 @@ static void lock_give(pthread_mutex_t *m)
  * data blocks lie (bytes from the segment's start), and its size; -1: too
  * large. */
 typedef struct {
-    apr_uint64_t index_size, nblocks, ntombs;        /* entries */
-    apr_uint64_t index_at, free_at, slots_at, blocks_at, tombs_at, total;
+    apr_uint64_t index_size, nblocks, ntombs, nlocs;  /* entries */
+    apr_uint64_t index_at, free_at, slots_at, blocks_at, tombs_at, locs_at, total;
 } store_layout;
 
 static int layout_of(apr_uint64_t cap, apr_uint64_t nblocks, store_layout *l)
 {
-    apr_uint64_t isz = 1, ntombs = 1;
+    apr_uint64_t isz = 1, ntombs = 1, nlocs = SC_LOC_MIN;
 
     if (!cap || cap > 0x3fffffff || nblocks >= 0x7fffffff) {
         return -1;
@@ -104,15 +104,21 @@ static int layout_of(apr_uint64_t cap, apr_uint64_t nblocks, store_layout *l)
     while (ntombs < 2 * (cap < 512 ? 512 : cap > 32768 ? 32768 : cap)) {
         ntombs <<= 1;
     }
+    /* locations: 2 x capacity (sc_store.h) */
+    while (nlocs < cap * 2) {
+        nlocs <<= 1;
+    }
     l->index_size = isz;
     l->nblocks = nblocks;
     l->ntombs = ntombs;
+    l->nlocs = nlocs;
     l->index_at = APR_ALIGN_DEFAULT(sizeof(sc_store_hdr));
     l->free_at = l->index_at + APR_ALIGN_DEFAULT(isz * sizeof(apr_int32_t));
     l->slots_at = l->free_at + APR_ALIGN_DEFAULT(cap * sizeof(apr_int32_t));
     l->blocks_at = l->slots_at + APR_ALIGN_DEFAULT(cap * sizeof(sc_sess));
     l->tombs_at = l->blocks_at + nblocks * SC_STORE_BLOCK;
-    l->total = l->tombs_at + ntombs * sizeof(sc_tomb);
+    l->locs_at = APR_ALIGN_DEFAULT(l->tombs_at + ntombs * sizeof(sc_tomb));
+    l->total = l->locs_at + nlocs * sizeof(sc_loc);
     return l->total == (apr_size_t)l->total ? 0 : -1;
 }
 
@@ -158,6 +164,7 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
     st->slots = (sc_sess *)(base + l->slots_at);
     st->blocks = (unsigned char *)(base + l->blocks_at);
     st->tombs = (sc_tomb *)(base + l->tombs_at);
+    st->locs = (sc_loc *)(base + l->locs_at);
     st->hdr->magic = SC_STORE_MAGIC;
     st->hdr->version = SC_STORE_VERSION;
     st->hdr->header_size = (apr_uint32_t)sizeof(sc_store_hdr);
@@ -170,6 +177,8 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
     st->hdr->nblocks = (apr_uint32_t)l->nblocks;
     st->hdr->tomb_size = (apr_uint32_t)l->ntombs;
     st->hdr->tomb_default_s = 1800;
+    st->hdr->loc_size = (apr_uint32_t)l->nlocs;
+    st->hdr->loc_entry_size = (apr_uint32_t)sizeof(sc_loc);
     st->hdr->budget = budget;
     st->hdr->count_limit = count_limit;
     st->hdr->slot_data = slot_data;
@@ -263,6 +272,7 @@ const char *sc_store_check(const sc_store *st, apr_pool_t *p)
     sc_layout_differs(p, &diff, "bytes per data block", h->block_size, SC_STORE_BLOCK);
     sc_layout_differs(p, &diff, "bytes per tombstone", h->tomb_entry_size,
                       sizeof(sc_tomb));
+    sc_layout_differs(p, &diff, "bytes per location", h->loc_entry_size, sizeof(sc_loc));
     if (!diff) {
         /* the same parts: laid out the same way for this capacity? */
         if (layout_of(h->capacity, h->nblocks, &l) != 0) {
@@ -284,6 +294,9 @@ const char *sc_store_check(const sc_store *st, apr_pool_t *p)
                           l.blocks_at);
         sc_layout_differs(p, &diff, "tombstones at byte", (const char *)st->tombs - base,
                           l.tombs_at);
+        sc_layout_differs(p, &diff, "locations", h->loc_size, l.nlocs);
+        sc_layout_differs(p, &diff, "locations at byte", (const char *)st->locs - base,
+                          l.locs_at);
     }
     return diff;
 }
@@ -1098,6 +1111,11 @@ sc_store_rc sc_store_remove(sc_store *st, const char *id)
     return remove_id(st, id, 1, 0);
 }
 
+sc_store_rc sc_store_drop(sc_store *st, const char *id)
+{
+    return remove_id(st, id, 0, 0);
+}
+
 sc_store_rc sc_store_drop_probation(sc_store *st, const char *id)
 {
     return remove_id(st, id, 0, 1);
@@ -1700,6 +1718,286 @@ static void tomb_copy(sc_store *st, const sc_tomb *t)
     st->hdr->tombs_evicted++;         /* a full neighbourhood: given up */
 }
 
+/* ---- locations (BackupManager; sc_store.h) ---- */
+
+#define LOC_USED 1
+#define LOC_DELETED 2
+
+static void loc_write_begin(sc_store *st)
+{
+    __atomic_add_fetch(&st->hdr->loc_seq, 1, __ATOMIC_ACQ_REL);
+}
+
+static void loc_write_end(sc_store *st)
+{
+    __atomic_add_fetch(&st->hdr->loc_seq, 1, __ATOMIC_ACQ_REL);
+}
+
+static int loc_is(const sc_loc *l, apr_uint32_t h, const char *id, apr_size_t n)
+{
+    return l->state == LOC_USED && l->hash == h && l->len == n && !memcmp(l->base, id, n);
+}
+
+/* id's entry (the engine, or a reader under loc_seq), or NULL; *free_at:
+ * the first unused or deleted entry met, for an insertion. */
+static sc_loc *loc_lookup(sc_store *st, const char *id, sc_loc **free_at)
+{
+    apr_size_t n = base_len(id);
+    apr_uint32_t h = hash_id(id), mask = st->hdr->loc_size - 1, k;
+    if (free_at) {
+        *free_at = NULL;
+    }
+    if (!st->hdr->loc_size || n >= SC_LOC_BASE) {
+        return NULL;
+    }
+    for (k = 0; k <= mask; k++) {
+        sc_loc *l = &st->locs[(h + k) & mask];
+        if (l->state != LOC_USED) {
+            if (free_at && !*free_at) {
+                *free_at = l;
+            }
+            if (l->state == 0) {
+                return NULL;
+            }
+            continue;
+        }
+        if (loc_is(l, h, id, n)) {
+            return l;
+        }
+    }
+    return NULL;
+}
+
+/* The route with index i + 1 (0: none) as text. */
+static void loc_route_copy(const sc_store *st, unsigned i, char *out)
+{
+    out[0] = '\0';
+    if (i && i <= SC_LOC_ROUTES) {
+        memcpy(out, st->hdr->loc_route[i - 1], SC_LOC_ROUTE_LEN);
+        out[SC_LOC_ROUTE_LEN - 1] = '\0';
+    }
+}
+
+static void loc_info(const sc_store *st, const sc_loc *l, sc_loc_info *out)
+{
+    out->role = l->role;
+    out->epoch = l->epoch;
+    out->news = l->news;
+    loc_route_copy(st, l->primary, out->primary);
+    loc_route_copy(st, l->backup, out->backup);
+}
+
+int sc_loc_find(sc_store *st, const char *id, sc_loc_info *out)
+{
+    int tries;
+    memset(out, 0, sizeof(*out));
+    for (tries = 0; tries < 100000; tries++) {
+        apr_uint32_t seq = __atomic_load_n(&st->hdr->loc_seq, __ATOMIC_ACQUIRE);
+        sc_loc *l;
+        int found = 0;
+        if (seq & 1) {
+            sched_yield();
+            continue;
+        }
+        l = loc_lookup(st, id, NULL);
+        if (l) {
+            sc_loc copy = *l;
+            found = copy.state == LOC_USED;
+            if (found) {
+                loc_info(st, &copy, out);
+            }
+        }
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&st->hdr->loc_seq, __ATOMIC_ACQUIRE) == seq) {
+            return found;
+        }
+    }
+    return 0;                         /* a writer that died inside a change */
+}
+
+/* The index + 1 of a route, named if new; 0 for none or when the table of
+ * routes is full. */
+static unsigned loc_route(sc_store *st, const char *route)
+{
+    sc_store_hdr *h = st->hdr;
+    apr_uint32_t i;
+    if (!route || !*route || strlen(route) >= SC_LOC_ROUTE_LEN) {
+        return 0;
+    }
+    for (i = 0; i < h->loc_routes && i < SC_LOC_ROUTES; i++) {
+        if (!strcmp(h->loc_route[i], route)) {
+            return i + 1;
+        }
+    }
+    if (h->loc_routes >= SC_LOC_ROUTES) {
+        return 0;
+    }
+    apr_cpystrn(h->loc_route[h->loc_routes], route, SC_LOC_ROUTE_LEN);
+    return ++h->loc_routes;
+}
+
+static void loc_count(sc_store *st, int role, int by)
+{
+    apr_uint64_t *c = role == SC_ROLE_PRIMARY ? &st->hdr->bk_primary
+                      : role == SC_ROLE_BACKUP ? &st->hdr->bk_backup
+                      : role == SC_ROLE_PROXY ? &st->hdr->bk_proxy : NULL;
+    if (c) {
+        *c += (apr_uint64_t)(apr_int64_t)by;
+    }
+}
+
+/* Too many deleted entries make lookups long: the table is laid anew (in
+ * one change, readers wait for it). */
+static void loc_rebuild(sc_store *st)
+{
+    apr_uint32_t size = st->hdr->loc_size, k, mask = size - 1;
+    sc_loc *old = malloc((apr_size_t)size * sizeof(sc_loc));
+    if (!old) {
+        return;
+    }
+    memcpy(old, st->locs, (apr_size_t)size * sizeof(sc_loc));
+    memset(st->locs, 0, (apr_size_t)size * sizeof(sc_loc));
+    for (k = 0; k < size; k++) {
+        apr_uint32_t j;
+        if (old[k].state != LOC_USED) {
+            continue;
+        }
+        for (j = 0; j <= mask; j++) {
+            sc_loc *l = &st->locs[(old[k].hash + j) & mask];
+            if (l->state == 0) {
+                *l = old[k];
+                break;
+            }
+        }
+    }
+    st->hdr->loc_deleted = 0;
+    free(old);
+}
+
+int sc_loc_set(sc_store *st, const char *id, int role, apr_uint64_t epoch,
+               const char *primary, const char *backup, apr_time_t news)
+{
+    sc_store_hdr *h = st->hdr;
+    sc_loc *l, *free_at;
+    apr_size_t n = base_len(id);
+    unsigned pi = loc_route(st, primary), bi = loc_route(st, backup);
+    int rc = 0;
+
+    if (n >= SC_LOC_BASE || !h->loc_size
+        || (primary && *primary && !pi) || (backup && *backup && !bi)) {
+        h->bk_loc_full++;
+        return -1;
+    }
+    loc_write_begin(st);
+    l = loc_lookup(st, id, &free_at);
+    if (!l && (apr_uint64_t)(h->loc_used + h->loc_deleted + 1) * 4 > (apr_uint64_t)h->loc_size * 3) {
+        if (h->loc_deleted) {
+            loc_rebuild(st);
+            l = loc_lookup(st, id, &free_at);
+        }
+        if ((apr_uint64_t)(h->loc_used + 1) * 4 > (apr_uint64_t)h->loc_size * 3) {
+            free_at = NULL;
+        }
+    }
+    if (!l) {
+        if (!free_at) {
+            h->bk_loc_full++;
+            rc = -1;
+            goto done;
+        }
+        l = free_at;
+        if (l->state == LOC_DELETED) {
+            h->loc_deleted--;
+        }
+        memset(l, 0, sizeof(*l));
+        l->hash = hash_id(id);
+        l->len = (unsigned char)n;
+        memcpy(l->base, id, n);
+        l->state = LOC_USED;
+        h->loc_used++;
+    }
+    else {
+        loc_count(st, l->role, -1);
+    }
+    l->role = (unsigned char)role;
+    l->epoch = epoch;
+    l->primary = (unsigned char)pi;
+    l->backup = (unsigned char)bi;
+    l->news = news;
+    loc_count(st, role, 1);
+done:
+    loc_write_end(st);
+    return rc;
+}
+
+int sc_loc_del(sc_store *st, const char *id)
+{
+    sc_loc *l;
+    loc_write_begin(st);
+    l = loc_lookup(st, id, NULL);
+    if (l) {
+        loc_count(st, l->role, -1);
+        l->state = LOC_DELETED;
+        st->hdr->loc_used--;
+        st->hdr->loc_deleted++;
+    }
+    loc_write_end(st);
+    return l != NULL;
+}
+
+apr_uint32_t sc_loc_each_from(sc_store *st, apr_uint32_t start, apr_uint32_t max,
+                              int (*fn)(void *ctx, const char *base,
+                                        const sc_loc_info *l), void *ctx)
+{
+    apr_uint32_t k, seen = 0;
+    for (k = start; k < st->hdr->loc_size && seen < max; k++) {
+        sc_loc copy = st->locs[k];
+        char base[SC_LOC_BASE + 1];
+        sc_loc_info info;
+        if (copy.state != LOC_USED || copy.len >= SC_LOC_BASE) {
+            continue;
+        }
+        seen++;
+        memcpy(base, copy.base, copy.len);
+        base[copy.len] = '\0';
+        loc_info(st, &copy, &info);
+        if (!fn(ctx, base, &info)) {
+            return k + 1;
+        }
+    }
+    return k;
+}
+
+/* A restart's move: every location, the routes and the counters go along. */
+static void loc_move(sc_store *from, sc_store *to)
+{
+    sc_store_hdr *fh = from->hdr, *th = to->hdr;
+    apr_uint32_t k;
+    for (k = 0; k < fh->loc_size; k++) {
+        sc_loc *l = &from->locs[k];
+        char base[SC_LOC_BASE + 1], pr[SC_LOC_ROUTE_LEN], bk[SC_LOC_ROUTE_LEN];
+        if (l->state != LOC_USED || l->len >= SC_LOC_BASE) {
+            continue;
+        }
+        memcpy(base, l->base, l->len);
+        base[l->len] = '\0';
+        loc_route_copy(from, l->primary, pr);
+        loc_route_copy(from, l->backup, bk);
+        sc_loc_set(to, base, l->role, l->epoch, pr, bk, l->news);
+    }
+    th->bk_updates = fh->bk_updates;
+    th->bk_copies = fh->bk_copies;
+    th->bk_fetches = fh->bk_fetches;
+    th->bk_fetch_not_here = fh->bk_fetch_not_here;
+    th->bk_fetch_failed = fh->bk_fetch_failed;
+    th->bk_fetch_p50_us = fh->bk_fetch_p50_us;
+    th->bk_fetch_p99_us = fh->bk_fetch_p99_us;
+    th->bk_promotions = fh->bk_promotions;
+    th->bk_replacements = fh->bk_replacements;
+    th->bk_replacing = fh->bk_replacing;
+    th->bk_rr = fh->bk_rr;
+}
+
 apr_status_t sc_store_move(sc_store *from, sc_store *to, apr_uint64_t *copied)
 {
     sc_store_hdr *fh = from->hdr, *th = to->hdr;
@@ -1820,5 +2118,6 @@ apr_status_t sc_store_move(sc_store *from, sc_store *to, apr_uint64_t *copied)
     th->ae_removed = fh->ae_removed;
     lock_give(&th->index_lock);
     lock_give(&fh->index_lock);
+    loc_move(from, to);
     return APR_SUCCESS;
 }

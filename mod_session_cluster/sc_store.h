@@ -84,6 +84,17 @@
  * random, so a removed session never comes back (anti-entropy, sc_manager.c,
  * carries tombstones with their remaining life to members that missed them).
  *
+ * Locations (BackupManager, sc_backup.c).  A table after the tombstones says,
+ * for every session of the cluster this member knows of, this member's role
+ * (primary or backup: the data is in a slot; proxy: only where it is), the
+ * routes of its primary and its backup (as indexes into a table of up to
+ * SC_LOC_ROUTES routes in the header, so an entry stays 64 bytes) and the
+ * primary's epoch (each new primary raises it).  Open addressing on the id
+ * base's hash, 2 x capacity entries (at least SC_LOC_MIN), filled to 3/4 at
+ * most.  Only the engine writes it, a whole change inside one turn of the
+ * table's sequence number (loc_seq): children (a request, the page) read
+ * under it, as they read a slot, and see no half-made change.
+ *
  * Versions and conflicts.  Every version of a session carries a stamp
  * (sc_stamp): its number, a hash of its data (sc_store_hash: members holding
  * the same content at the same number agree without comparing data), and
@@ -124,7 +135,7 @@
  * block, a tombstone, the order of the parts; and SC_RETAINED_LAYOUT with
  * it); a test builds a variant with another one. */
 #ifndef SC_STORE_VERSION
-#define SC_STORE_VERSION 4
+#define SC_STORE_VERSION 5
 #endif
 
 #define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
@@ -134,6 +145,30 @@
 #define SC_EVICT_LOOK 256            /* slots looked at for a session to give way */
 #define SC_FLOOD_LINES 3             /* lines about a full store: the first few, */
 #define SC_FLOOD_LINE_S 10           /* ... then at most one this often (s) */
+
+#define SC_LOC_ROUTES 255            /* routes the location table names */
+#define SC_LOC_ROUTE_LEN 64          /* a route and its NUL */
+#define SC_LOC_BASE 36               /* an id's base held (34 hex fit) */
+#define SC_LOC_MIN 1024              /* entries at the least */
+
+/* A session's role here (sc_loc.role). */
+#define SC_ROLE_NONE    0
+#define SC_ROLE_PRIMARY 1            /* served here; its data is here */
+#define SC_ROLE_BACKUP  2            /* its data is here, kept for its primary */
+#define SC_ROLE_PROXY   3            /* only where it is */
+
+typedef struct {
+    apr_uint32_t hash;
+    unsigned char state;             /* 0 never used, 1 used, 2 deleted */
+    unsigned char role;              /* SC_ROLE_* */
+    unsigned char primary;           /* route index + 1; 0: none */
+    unsigned char backup;
+    unsigned char len;               /* of base */
+    unsigned char pad[3];
+    char base[SC_LOC_BASE];
+    apr_uint64_t epoch;
+    apr_time_t news;                 /* last heard of (the orphan rule) */
+} sc_loc;
 
 /* A dead session's id (its base), until 'until'. */
 typedef struct {
@@ -232,6 +267,21 @@ typedef struct {
     apr_uint64_t ae_rounds;         /* anti-entropy exchanges started */
     apr_uint64_t ae_asked;          /* sessions asked for by them (missing or older here) */
     apr_uint64_t ae_removed;        /* sessions removed by a tombstone they brought */
+    /* locations (BackupManager; above): the engine writes these */
+    apr_uint32_t loc_size;          /* entries, a power of two */
+    apr_uint32_t loc_entry_size;    /* sizeof(sc_loc) */
+    volatile apr_uint32_t loc_seq;  /* odd while the engine changes the table */
+    apr_uint32_t loc_used, loc_deleted;
+    apr_uint32_t loc_routes;        /* routes named so far */
+    apr_uint64_t bk_primary, bk_backup, bk_proxy;  /* entries of each role */
+    apr_uint64_t bk_updates;        /* updates of primaries handed to replication */
+    apr_uint64_t bk_copies;         /* FULL/DELTA messages sent to backups */
+    apr_uint64_t bk_fetches, bk_fetch_not_here, bk_fetch_failed;
+    apr_uint64_t bk_fetch_p50_us, bk_fetch_p99_us;
+    apr_uint64_t bk_promotions, bk_replacements, bk_replacing;
+    apr_uint64_t bk_rr;             /* the round robin's next turn */
+    apr_uint64_t bk_loc_full;       /* locations not kept: the table was full */
+    char loc_route[SC_LOC_ROUTES][SC_LOC_ROUTE_LEN];
 } sc_store_hdr;
 
 typedef struct {
@@ -242,6 +292,7 @@ typedef struct {
     sc_sess *slots;
     unsigned char *blocks;
     sc_tomb *tombs;
+    sc_loc *locs;
 } sc_store;
 
 /* A copy of one session, as read. */
@@ -463,5 +514,36 @@ sc_store_rc sc_store_bury(sc_store *st, const char *id, apr_uint32_t life_s);
  * it was written with a majority or is settled: a minority version here is
  * settled too.  1 if it was. */
 int sc_store_settle(sc_store *st, const char *id, const sc_stamp *there);
+
+/* Removes a session without a tombstone (a copy given up: its data went to
+ * another member, or a backup's copy idled out); NOTFOUND if not held. */
+sc_store_rc sc_store_drop(sc_store *st, const char *id);
+
+/* ---- locations (BackupManager; above) ---- */
+
+/* What a reader gets of a location. */
+typedef struct {
+    int role;                         /* SC_ROLE_*; NONE: no location */
+    apr_uint64_t epoch;
+    char primary[SC_LOC_ROUTE_LEN];   /* "" none */
+    char backup[SC_LOC_ROUTE_LEN];
+    apr_time_t news;
+} sc_loc_info;
+
+/* The location of id (a child or the engine): 1 with *out filled, 0 none. */
+int sc_loc_find(sc_store *st, const char *id, sc_loc_info *out);
+/* The engine's writes.  Sets id's location (created or changed; routes ""
+ * or NULL: none); 0, or -1 when the table is full or a route cannot be
+ * named (bk_loc_full counts it). */
+int sc_loc_set(sc_store *st, const char *id, int role, apr_uint64_t epoch,
+               const char *primary, const char *backup, apr_time_t news);
+/* Removes id's location (0: there was none). */
+int sc_loc_del(sc_store *st, const char *id);
+/* Calls fn with the locations from entry 'start', at most 'max' of them;
+ * returns the entry to go on from (loc_size when done).  fn gets the id
+ * base (NUL-terminated) and the location; it may set or delete locations. */
+apr_uint32_t sc_loc_each_from(sc_store *st, apr_uint32_t start, apr_uint32_t max,
+                              int (*fn)(void *ctx, const char *base,
+                                        const sc_loc_info *l), void *ctx);
 
 #endif /* SC_STORE_H */
