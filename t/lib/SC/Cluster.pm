@@ -985,6 +985,7 @@ sub _crash_problems {
     @lines = grep { !/\bSC1238\b.*\(status (\d+)\)/ || ($1 & 127) != 9 && ($1 & 127) != 0 } @lines;
     push @p, [ 'error_log shows a crash: ' . $lines[0],
                join("\n", 'every such line since its start:', @lines) ] if @lines;
+    push @p, $self->_core_stacks($m, @lines);
     for my $dir (grep { $_ && -d $_ } $ENV{SC_SANITIZER_LOGS}, $ENV{SC_VALGRIND_LOGS}) {
         for my $pid (sort { $a <=> $b } keys %{ $m->{seen_pids} || {} }) {
             for my $f (glob("$dir/asan.$pid $dir/asan.$pid.* $dir/ubsan.$pid $dir/ubsan.$pid.* "
@@ -997,6 +998,35 @@ sub _crash_problems {
                 push @p, [ "its process $pid left a report: $f", join("\n", @t) ];
             }
         }
+    }
+    return @p;
+}
+
+# The stacks of the crashed processes named in @lines (httpd's "child pid N
+# exit signal", the engine's SC1238 "(pid N)"), from their cores: with
+# SC_CORE_DIR set (CoreDumpDirectory), cores enabled (ulimit -c) and the
+# kernel's core_pattern "core" with core_uses_pid (build/test.sh sets them
+# where it can), each process leaves SC_CORE_DIR/core.N; gdb prints its
+# threads' stacks.  Nothing when there is no core or no gdb.
+sub _core_stacks {
+    my ($self, $m, @lines) = @_;
+    my $dir = $ENV{SC_CORE_DIR};
+    return () unless $dir && -d $dir && _which('gdb');
+    my %pids;
+    for (@lines) {
+        $pids{$1} = 1 if /child pid (\d+) exit signal/ || /\bSC1238\b.*\(pid (\d+)\)/;
+    }
+    my $httpd = $ENV{SC_REAL_HTTPD} || $self->{httpd};
+    my @p;
+    for my $pid (sort { $a <=> $b } keys %pids) {
+        my ($core) = grep { -f } "$dir/core.$pid";
+        next unless $core;
+        my ($rc, $out) = $self->_run([ 'gdb', '-q', '-batch', '-nx', '-ex', 'set pagination off',
+                                       '-ex', 'thread apply all bt 25', $httpd, $core ],
+                                     timeout => 60);
+        my @t = grep { /^(?:#\d|Thread |Program terminated|Core was generated)/ } split /\n/, $out // '';
+        @t = @t[0 .. 119] if @t > 120;
+        push @p, [ "its process $pid left a core: $core", join("\n", "gdb (exit $rc):", @t) ];
     }
     return @p;
 }
