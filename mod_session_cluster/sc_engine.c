@@ -16,6 +16,7 @@
 #include "sc_membership.h"
 #include "sc_channel.h"
 #include "sc_manager.h"
+#include "sc_backup.h"
 #include "sc_cloud.h"
 #include "sc_crypto.h"
 
@@ -135,6 +136,11 @@ static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         return;
     }
     rlen = payload[0];
+    if (rlen == 0 && sc_bk_active(e)) {
+        /* BackupManager: to the session's backup, or a fetch */
+        sc_bk_on_request(e, c, h->seq, payload + 1, h->length - 1, acked);
+        return;
+    }
     if (rlen == 0) {
         /* replication: to every live member */
         sc_ch_broadcast_request(e, c, h->seq, payload + 1, h->length - 1, acked);
@@ -157,6 +163,18 @@ static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     sc_ch_send_request(e, c, h->seq, p, payload + 1 + rlen, h->length - 1 - rlen, acked);
 }
 
+/* DATA: a session message, to the manager the block runs. */
+static void on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                          const unsigned char *payload)
+{
+    if (sc_bk_active(e)) {
+        sc_bk_on_data_frame(e, c, h, payload);
+    }
+    else {
+        sc_dm_on_data_frame(e, c, h, payload);
+    }
+}
+
 /* Who handles what the transport receives: one entry per frame type. */
 static const sc_tr_handlers handlers = {
     .frame = {
@@ -164,7 +182,7 @@ static const sc_tr_handlers handlers = {
         [SC_MSG_PING] = sc_mb_on_heartbeat_frame,
         [SC_MSG_PONG] = sc_mb_on_heartbeat_frame,
         [SC_MSG_GOODBYE] = sc_mb_on_goodbye_frame,
-        [SC_MSG_DATA] = sc_dm_on_data_frame,
+        [SC_MSG_DATA] = on_data_frame,
         [SC_MSG_ACK] = sc_ch_on_ack_frame,
         [SC_MSG_FAIL_ACK] = sc_ch_on_ack_frame,
     },
@@ -549,7 +567,10 @@ void sc_engine_run(const sc_engine_args *r)
         e->last_turn = now;
         sc_cloud_tick(e);
         sc_mb_tick(e, now);
-        if (e->store) {
+        if (e->store && sc_bk_active(e)) {
+            sc_bk_tick(e, now);
+        }
+        else if (e->store) {
             sc_dm_tick(e, now);
         }
         sc_ch_tick(e, now);

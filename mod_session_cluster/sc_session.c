@@ -341,6 +341,42 @@ static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq
                     NULL);
 }
 
+/* Reads the session id names.  Under BackupManager, one this member knows
+ * only by its location (another member serves it) is fetched first: the
+ * engine asks its backup, then its primary, within rpcTimeout, and this
+ * member becomes its primary (sc_backup.c).  An id without a location costs
+ * nothing and is not adopted. */
+static sc_store_rc load_copy(request_rec *r, sc_retained *ret, apr_pool_t *p,
+                             const char *id, sc_sess_copy *s)
+{
+    sc_store_rc rc = sc_store_get(ret->store, p, id, 1, s);
+    sc_loc_info l;
+    sc_msg_fetch f;
+    sc_buf b;
+    const char *result;
+    double ms;
+
+    if (rc != SC_STORE_NOTFOUND || !ret->cfg->set->backup_manager
+        || !sc_loc_find(ret->store, id, &l) || l.role != SC_ROLE_PROXY) {
+        return rc;
+    }
+    f.req = 0;
+    f.id = id;
+    f.dead = 0;
+    sc_buf_init(&b, r->pool, 128);
+    sc_msg_fetch_encode(&b, &f);
+    if (!sc_client_request(r->pool, r->server, NULL, b.buf, b.len, 1, &result, &ms)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1510)
+                      "session %s (primary %s, backup %s) could not be fetched: %s",
+                      id, l.primary[0] ? l.primary : "none",
+                      l.backup[0] ? l.backup : "none", result);
+        return rc;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCLOGNO(1511)
+                  "session %s fetched (%s, %.3f ms)", id, result, ms);
+    return sc_store_get(ret->store, p, id, 1, s);
+}
+
 static apr_status_t sc_session_load(request_rec *r, session_rec **z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -381,7 +417,7 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     zz = apr_pcalloc(m->pool, sizeof(*zz));
     zz->pool = m->pool;
     zz->entries = apr_table_make(zz->pool, 10);
-    if (id && sc_store_get(ret->store, m->pool, id, 1, &s) == SC_STORE_OK) {
+    if (id && load_copy(r, ret, m->pool, id, &s) == SC_STORE_OK) {
         if (sc_store_idled_out(apr_time_now(), s.last_access,
                                sc_store_idle_limit(ret->store, s.created, s.last_access,
                                                    s.max_inactive))) {
@@ -459,10 +495,11 @@ static void not_replicated(request_rec *r)
 static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const char *what)
 {
     const sc_settings *set = ret->cfg->set;
-    int acked = set->replication_acked;
+    /* BackupManager: mapSendOptions, to the session's backup */
+    int acked = set->backup_manager ? set->map_acked : set->replication_acked;
     const char *result;
     double ms;
-    int i, others = 0;
+    int i, others = set->backup_manager;  /* its engine records every change */
 
     /* alone in the cluster: nobody to tell (a joining member gets the state) */
     for (i = 0; i < SC_MAX_MEMBERS && !others; i++) {
