@@ -6,7 +6,7 @@
  * the effective configuration are first gathered into one model: sections of
  * named values and tables of rows.  The same model is then written as
  *
- *   HTML           (default; ?refresh=N reloads it every N seconds)
+ *   HTML           (default; ?refresh=N reloads it every N seconds): sc_page.c
  *   ?auto          mod_status style "Key: value" lines, one "Member: k=v ..."
  *                  line per row
  *   ?json          one object: a member per section, arrays per table
@@ -31,6 +31,7 @@
 #include "sc_repl.h"
 #include "sc_balancer.h"
 #include "sc_status.h"
+#include "sc_page.h"
 
 #include "util_script.h"
 #include "apr_lib.h"
@@ -43,49 +44,12 @@
 
 APLOG_USE_MODULE(session_cluster);
 
-/* The largest ping (POST ping=ROUTE&size=N): enough to time a large session
- * message, small enough that a few requests cannot make the engine hold much
- * (a ping's bytes pass through the engine's buffers on their way out). */
-#define SC_PING_MAX (1024 * 1024)
-
 /* ------------------------------------------------------------------------- */
 /* The model                                                                  */
 /* ------------------------------------------------------------------------- */
 
-typedef enum { V_NUM, V_STR } vkind;
-
-typedef struct {
-    const char *key;                  /* CamelCase (?auto) */
-    const char *text;                 /* the value as text */
-    apr_uint64_t num;
-    vkind kind;
-    int counter;                      /* Prometheus: counter, else gauge */
-    const char *help;
-} field;
-
-typedef struct {
-    const char *name;                 /* JSON member, Prometheus infix */
-    const char *title;                /* HTML heading */
-    apr_array_header_t *fields;       /* field */
-} section;
-
-typedef struct {
-    const char *name;                 /* JSON member, Prometheus infix */
-    const char *title;                /* HTML heading */
-    const char *auto_tag;             /* ?auto line tag ("Member") */
-    const char *label;                /* the key that names a row (Prometheus label) */
-    apr_array_header_t *rows;         /* apr_array_header_t * of field */
-} table;
-
-typedef struct {
-    request_rec *r;
-    apr_pool_t *p;
-    apr_array_header_t *sections;     /* section * */
-    apr_array_header_t *tables;       /* table * */
-    apr_array_header_t *lines;        /* ?auto lines kept as they were (Route, ...) */
-    apr_array_header_t *config;       /* the effective configuration, text lines */
-    const char *route;                /* this member's, for Prometheus labels */
-} model;
+/* The types (field, section, table, model) are in sc_model.h: sc_page.c
+ * writes the same model as HTML. */
 
 static section *new_section(model *m, const char *name, const char *title)
 {
@@ -457,13 +421,6 @@ static const char *esc_text(apr_pool_t *p, const char *v, esc_mode mode)
 /* ------------------------------------------------------------------------- */
 /* Gathering                                                                  */
 /* ------------------------------------------------------------------------- */
-
-typedef struct {
-    int have;
-    sc_shm_t hdr;
-    sc_shm_member m[SC_MAX_MEMBERS];
-    int n;
-} sc_view;
 
 static void read_view(server_rec *s, sc_view *v)
 {
@@ -868,129 +825,6 @@ static void write_prom(model *m)
     }
 }
 
-static void html_action(request_rec *r, const char *nonce, const char *action,
-                        const char *extra, const char *label)
-{
-    ap_rprintf(r, "<form method=\"post\" action=\"%s\" style=\"display: inline\">"
-               "<input type=\"hidden\" name=\"action\" value=\"%s\" />"
-               "<input type=\"hidden\" name=\"nonce\" value=\"%s\" />%s"
-               "<input type=\"submit\" value=\"%s\" /></form>\n",
-               ap_escape_html(r->pool, r->uri), action, nonce, extra, label);
-}
-
-static void html_section(request_rec *r, const section *s)
-{
-    int j;
-    ap_rprintf(r, "<h2>%s</h2>\n<table id=\"%s\" border=\"1\" style=\"border-collapse: "
-               "collapse\">\n", s->title, s->name);
-    for (j = 0; j < s->fields->nelts; j++) {
-        field *f = &APR_ARRAY_IDX(s->fields, j, field);
-        ap_rprintf(r, "<tr><th align=\"left\"%s%s%s>%s</th><td>%s</td></tr>\n",
-                   f->help ? " title=\"" : "", f->help ? ap_escape_html(r->pool, f->help) : "",
-                   f->help ? "\"" : "", f->key, ap_escape_html(r->pool, f->text));
-    }
-    ap_rputs("</table>\n", r);
-}
-
-static void write_html(model *m, const char *nonce, int refresh)
-{
-    request_rec *r = m->r;
-    apr_pool_t *p = r->pool;
-    int i, j, k;
-
-    ap_rputs(DOCTYPE_HTML_4_01 "<html><head><title>Cluster Manager</title>\n", r);
-    if (refresh > 0) {
-        ap_rprintf(r, "<meta http-equiv=\"refresh\" content=\"%d\" />\n", refresh);
-    }
-    ap_rputs("</head>\n<body><h1>Cluster Manager for ", r);
-    ap_rputs(ap_escape_html(p, ap_get_server_name(r)), r);
-    ap_rputs("</h1>\n<table border=\"1\" style=\"border-collapse: collapse\">\n", r);
-    ap_rprintf(r, "<tr><th align=\"left\">Route</th><td>%s</td></tr>\n",
-               m->route[0] ? ap_escape_html(p, m->route) : "(none)");
-    ap_rprintf(r, "<tr><th align=\"left\">Server Version</th><td>%s</td></tr>\n",
-               ap_escape_html(p, ap_get_server_description()));
-    ap_rprintf(r, "<tr><th align=\"left\">Module Version</th><td>%s</td></tr>\n",
-               MOD_SESSION_CLUSTER_VERSION);
-    ap_rputs("</table>\n", r);
-
-    /* this member first, then who else is there, then the figures */
-    if (m->sections->nelts) {
-        html_section(r, APR_ARRAY_IDX(m->sections, 0, section *));
-    }
-    for (i = 0; i < m->tables->nelts; i++) {
-        table *t = APR_ARRAY_IDX(m->tables, i, table *);
-        apr_array_header_t *first;
-        ap_rprintf(r, "<h2>%s</h2>\n<table id=\"%s\" border=\"1\" style=\"border-collapse: "
-                   "collapse\">\n", t->title, t->name);
-        if (!t->rows->nelts) {
-            ap_rputs("<tr><td>(none)</td></tr>\n</table>\n", r);
-            continue;
-        }
-        first = APR_ARRAY_IDX(t->rows, 0, apr_array_header_t *);
-        ap_rputs("<tr>", r);
-        for (k = 0; k < first->nelts; k++) {
-            ap_rprintf(r, "<th>%s</th>", APR_ARRAY_IDX(first, k, field).key);
-        }
-        ap_rputs("</tr>\n", r);
-        for (j = 0; j < t->rows->nelts; j++) {
-            apr_array_header_t *row = APR_ARRAY_IDX(t->rows, j, apr_array_header_t *);
-            ap_rputs("<tr>", r);
-            for (k = 0; k < row->nelts; k++) {
-                ap_rprintf(r, "<td>%s</td>",
-                           ap_escape_html(p, APR_ARRAY_IDX(row, k, field).text));
-            }
-            ap_rputs("</tr>\n", r);
-        }
-        ap_rputs("</table>\n", r);
-    }
-    for (i = 1; i < m->sections->nelts; i++) {
-        html_section(r, APR_ARRAY_IDX(m->sections, i, section *));
-    }
-    for (i = 0, j = 0; i < m->lines->nelts; i++) {
-        const char *l = APR_ARRAY_IDX(m->lines, i, const char *);
-        if (!strncmp(l, "Unmatched", 9) || !strncmp(l, "Missing", 7)) {
-            ap_rprintf(r, "%s<li>%s</li>\n", j++ ? "" : "<h2>Not matched</h2>\n<ul>\n",
-                       ap_escape_html(p, l));
-        }
-    }
-    if (j) {
-        ap_rputs("</ul>\n", r);
-    }
-    if (nonce) {
-        ap_rputs("<h2>Actions</h2>\n<p>\n", r);
-        html_action(r, nonce, "ping",
-                    apr_psprintf(p, "Member route <input type=\"text\" name=\"ping\" "
-                                 "size=\"20\" /> size <input type=\"text\" name=\"size\" "
-                                 "value=\"100\" size=\"8\" /> bytes (at most %d) ",
-                                 SC_PING_MAX), "Ping");
-        ap_rputs("</p>\n", r);
-    }
-    if (nonce && sc_retained_get(r->server)->store) {
-        sc_retained *ret = sc_retained_get(r->server);
-        int draining = ret->shm && ret->shm->engine_state == SC_MS_DRAINING;
-        ap_rputs("<p>\n", r);
-        html_action(r, nonce, "state",
-                    draining ? "<input type=\"hidden\" name=\"state\" value=\"ready\" />"
-                             : "<input type=\"hidden\" name=\"state\" value=\"draining\" />",
-                    draining ? "Set this member ready" : "Drain this member");
-        html_action(r, nonce, "expire_all", "", "Expire all sessions");
-        html_action(r, nonce, "reset", "", "Reset counters");
-        html_action(r, nonce, "transfer", "", "Redo state transfer");
-        ap_rputs("</p>\n<p>\n", r);
-        html_action(r, nonce, "expire",
-                    "Session id <input type=\"text\" name=\"id\" size=\"50\" /> ",
-                    "Expire this session");
-        ap_rputs("</p>\n", r);
-    }
-    ap_rputs("<h2>Effective configuration</h2>\n<pre>", r);
-    for (i = 0; i < m->config->nelts; i++) {
-        ap_rputs(ap_escape_html(p, APR_ARRAY_IDX(m->config, i, const char *)), r);
-        ap_rputs("\n", r);
-    }
-    ap_rputs("</pre>\n<hr /><address>mod_session_cluster ", r);
-    ap_rputs(MOD_SESSION_CLUSTER_VERSION "</address></body></html>\n", r);
-}
-
 /* ------------------------------------------------------------------------- */
 /* Guards: framing, the origin of actions, a page open to all                 */
 /* ------------------------------------------------------------------------- */
@@ -1154,6 +988,7 @@ static int status_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *p
 void sc_status_register_hooks(void)
 {
     ap_hook_post_config(status_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    sc_page_register_hooks();
 }
 
 /* 1 the first time key is claimed in this generation, else 0 (also when
@@ -1672,6 +1507,7 @@ int sc_status_handler(request_rec *r)
     m.tables = apr_array_make(r->pool, 4, sizeof(table *));
     m.lines = apr_array_make(r->pool, 8, sizeof(const char *));
     m.config = apr_array_make(r->pool, 256, sizeof(const char *));
+    m.view = v;
     gather(&m, v);
     effective_config(r, m.config);
 
@@ -1700,7 +1536,7 @@ int sc_status_handler(request_rec *r)
         write_prom(&m);
     }
     else {
-        write_html(&m, nonce, refresh);
+        sc_page_write_html(&m, nonce, refresh);
     }
     return OK;
 }
