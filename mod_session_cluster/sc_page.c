@@ -582,7 +582,8 @@ static const char css[] =
     "meter{width:160px;height:12px;vertical-align:middle}"
     ".good{color:#1e6b23}.warn{color:#8a5200}.bad{color:#a1221b}"
     ".plots{display:flex;flex-wrap:wrap;gap:8px 14px}"
-    ".plot{width:290px}.plot p{margin:0;font-size:12px;color:#444}"
+    ".plot{width:290px}.plot p{margin:0;font-size:12px;color:#444;white-space:nowrap;"
+    "overflow:hidden;text-overflow:ellipsis}"
     ".plot svg{display:block}"
     ".plot .axis{stroke:#9aa1ab;stroke-width:1}"
     ".plot .grid{stroke:#e3e6ea;stroke-width:1}"
@@ -595,6 +596,8 @@ static const char css[] =
     "border-bottom:1px solid #c9ced6}"
     "table.grid td{padding:3px 6px;border-top:1px solid #d5d9df;vertical-align:top}"
     "table.grid td.n{text-align:right;font-variant-numeric:tabular-nums}"
+    "col.c-route{width:17%}col.c-addr{width:18%}col.c-state{width:10%}col.c-since{width:11%}"
+    "col.c-sess,col.c-rate,col.c-err{width:9%}col.c-act{width:17%}"
     "table.grid tr.more td{border-top:none;padding:0 6px 4px}"
     "details summary{cursor:pointer;color:#444;font-size:12px}"
     "dl.kv{display:grid;grid-template-columns:repeat(4,minmax(0,1fr) minmax(0,1.3fr));"
@@ -815,7 +818,7 @@ static void write_plots(request_rec *r, const sc_hist *h, int nh, const sc_hist_
     if (store) {
         svg_plot(r, "plot-sessions", "Sessions held", "", &sess, 0);
     }
-    svg_plot(r, "plot-waiting", "Sends awaiting acknowledgement", "", &wait, 0);
+    svg_plot(r, "plot-waiting", "Sends awaiting ack", "", &wait, 0);
     svg_plot(r, "plot-failures", "Failures", "/min", &fails, 1);
     ap_rputs("</div>\n", r);
 }

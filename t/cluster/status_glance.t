@@ -175,6 +175,13 @@ sub fetch {
     return $c->get($n, '/cluster-manager' . (length $q ? "?$q" : ''), timeout => 5);
 }
 
+# the page's summary section, for diag()
+sub summary_of {
+    my ($html) = @_;
+    my ($sum) = ($html // '') =~ m{(<section id="summary".*?</section>)}s;
+    return $sum // ('no summary section; the page begins: ' . substr($html // '', 0, 300));
+}
+
 # the <tbody> of member $route's rows in the members table
 sub member_tbody {
     my ($html, $route) = @_;
@@ -219,7 +226,7 @@ for my $i (1 .. 6) {
     is($s, 200, '1. HTML page: 200');
     like($html, qr{<section id="summary" class="c-healthy">\s*<p id="verdict">Cluster healthy</p>},
          '1. every member ready and alive: the summary says "Cluster healthy"')
-        or diag(substr($html, 0, 2500));
+        or diag(summary_of($html));
 }
 
 # 2. node3 dead
@@ -234,7 +241,7 @@ my $html;
     my ($s, $h);
     ($s, $h, $html) = fetch($c, 'node1', '');
     like($html, qr{<section id="summary" class="c-degraded">\s*<p id="verdict">Cluster degraded</p>},
-         '2. the summary says "Cluster degraded"') or diag(substr($html, 0, 2500));
+         '2. the summary says "Cluster degraded"') or diag(summary_of($html));
     like($html, qr{<p id="why">[^<]*node3 dead}, '2. ... and names node3 dead');
     like(member_tbody($html, 'node3'), qr{class="st-dead"}, '2. node3\'s rows are a <tbody class="st-dead">');
     like(member_tbody($html, 'node2'), qr{class="st-ready"}, '2. node2\'s are st-ready');
@@ -272,7 +279,8 @@ my $html;
     is_deeply(\%cls, { node1 => 'ready', node2 => 'ready', node3 => 'dead' },
               '2. the front\'s page: a BalancerMember row per member, node3\'s st-dead, the others st-ready')
         or diag($tbl // substr($fh, 0, 2000));
-    like($fh, qr{<section id="summary" class="c-degraded">}, '2. ... and its summary says degraded');
+    like($fh, qr{<section id="summary" class="c-degraded">}, '2. ... and its summary says degraded')
+        or diag(summary_of($fh));
 }
 
 # 3. Chromium at 1280 px
@@ -345,7 +353,7 @@ $c->kill9('node2');
     check(defined $took, $c, '4. kill -9 node2 too: node1 is in a minority (Minority 1)', 'node1: ' . sess_line($p));
     my (undef, undef, $h4) = fetch($c, 'node1', '');
     like($h4, qr{<section id="summary" class="c-partitioned">\s*<p id="verdict">Cluster partitioned</p>},
-         '4. the summary says "Cluster partitioned"') or diag(substr($h4, 0, 2500));
+         '4. the summary says "Cluster partitioned"') or diag(summary_of($h4));
     like($h4, qr{<p id="why">this member sees 1 of the 3 members it knows}, '4. ... seeing 1 of the 3 members it knows');
 }
 
