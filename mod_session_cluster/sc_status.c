@@ -221,6 +221,35 @@ static const counter_def session_fields[] = {
     { NULL, 0, 0, NULL }
 };
 
+/* BackupManager's figures (sc_backup.c), under it only. */
+static const counter_def backup_fields[] = {
+    { "SessionsPrimary", STORE_C(bk_primary), 0, "sessions this member is primary of" },
+    { "SessionsBackup", STORE_C(bk_backup), 0, "sessions this member backs up" },
+    { "SessionsProxy", STORE_C(bk_proxy), 0,
+      "sessions known here by location only (no data)" },
+    { "BackupUpdates", STORE_C(bk_updates), 1,
+      "updates of this member's sessions handed to replication" },
+    { "BackupCopiesSent", STORE_C(bk_copies), 1,
+      "session messages (FULL, DELTA) sent to backups: one per update" },
+    { "BackupFetches", STORE_C(bk_fetches), 1,
+      "sessions known here by location only fetched from another member" },
+    { "BackupFetchesNotHere", STORE_C(bk_fetch_not_here), 1,
+      "fetches answered \"not here\" by every member asked" },
+    { "BackupFetchesFailed", STORE_C(bk_fetch_failed), 1,
+      "fetches without an answer within rpcTimeout" },
+    { "BackupFetchP50Us", STORE_C(bk_fetch_p50_us), 0,
+      "fetch latency, median, microseconds (the last 1024 fetches)" },
+    { "BackupFetchP99Us", STORE_C(bk_fetch_p99_us), 0,
+      "fetch latency, 99th percentile, microseconds (the last 1024 fetches)" },
+    { "BackupPromotions", STORE_C(bk_promotions), 1,
+      "sessions this member took over (fetched, or its backup copy promoted)" },
+    { "BackupReplacements", STORE_C(bk_replacements), 1,
+      "sessions given a new backup after their backup left" },
+    { "BackupReplacing", STORE_C(bk_replacing), 0,
+      "sessions waiting for a new backup now (no member to take one)" },
+    { NULL, 0, 0, NULL }
+};
+
 /* Every 64-bit counter of a table, read from 'base'. */
 static void put_fields(apr_pool_t *p, apr_array_header_t *fs, const void *base,
                        const counter_def *defs)
@@ -551,8 +580,9 @@ static void gather(model *m, const sc_view *v)
     if (ret->store) {
         const sc_store_hdr *sh = ret->store->hdr;
         s = new_section(m, "sessions", "Sessions (DeltaManager)");
-        put_str(s->fields, "Manager", ret->cfg && ret->cfg->manager
-                ? ret->cfg->manager->cls->short_name : "", NULL);
+        /* the class that runs */
+        put_str(s->fields, "Manager", !ret->cfg || !ret->cfg->manager ? ""
+                : ret->cfg->set->backup_manager ? "BackupManager" : "DeltaManager", NULL);
         put_num(p, s->fields, "SessionsActive", sh->count, 0, "sessions held");
         put_num(p, s->fields, "SessionsCapacity",
                 sh->count_limit && sh->count_limit < sh->capacity ? sh->count_limit
@@ -571,6 +601,9 @@ static void gather(model *m, const sc_view *v)
         put_num(p, s->fields, "SessionsStoreBytes", sc_store_bytes_resident(ret->store), 0,
                 "bytes of the store's shared memory in use (slots and data blocks taken)");
         put_fields(p, s->fields, sh, session_fields);
+        if (ret->cfg && ret->cfg->set->backup_manager) {
+            put_fields(p, s->fields, sh, backup_fields);
+        }
     }
 
     /* the members */
@@ -1363,7 +1396,9 @@ static int session_page(request_rec *r, apr_table_t *args)
     int json = apr_table_get(args, "json") != NULL;
     sc_retained *ret = sc_retained_get(r->server);
     sc_sess_copy c;
-    int held;
+    sc_loc_info l;
+    int held, backup;
+    static const char *const role_name[] = { "none", "primary", "backup", "proxy" };
 
     if (!sc_sid_valid(id)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1302)
@@ -1375,6 +1410,10 @@ static int session_page(request_rec *r, apr_table_t *args)
         return HTTP_NOT_FOUND;        /* a front holds no sessions */
     }
     held = sc_store_get(ret->store, r->pool, id, 0, &c) == SC_STORE_OK;
+    backup = ret->cfg && ret->cfg->set->backup_manager;
+    if (!backup || !sc_loc_find(ret->store, id, &l)) {
+        memset(&l, 0, sizeof(l));
+    }
     ap_set_content_type(r, json ? "application/json" : "text/plain; charset=utf-8");
     if (r->header_only) {
         return OK;
@@ -1390,6 +1429,11 @@ static int session_page(request_rec *r, apr_table_t *args)
                        c.id, c.version, ms_since(c.created), ms_since(c.last_access),
                        c.max_inactive, c.data_len);
         }
+        if (backup) {
+            ap_rprintf(r, ", \"role\": \"%s\", \"primary\": \"%s\", \"backup\": \"%s\""
+                       ", \"epoch\": %" APR_UINT64_T_FMT,
+                       role_name[l.role & 3], l.primary, l.backup, l.epoch);
+        }
         ap_rputs("}}\n", r);
         return OK;
     }
@@ -1401,6 +1445,11 @@ static int session_page(request_rec *r, apr_table_t *args)
                    "SessionMaxInactive: %" APR_INT64_T_FMT "\nSessionBytes: %u\n",
                    c.id, c.version, ms_since(c.created), ms_since(c.last_access),
                    c.max_inactive, c.data_len);
+    }
+    if (backup) {
+        ap_rprintf(r, "SessionRole: %s\nSessionPrimary: %s\nSessionBackup: %s\n"
+                   "SessionEpoch: %" APR_UINT64_T_FMT "\n", role_name[l.role & 3],
+                   l.primary, l.backup, l.epoch);
     }
     return OK;
 }
