@@ -62,6 +62,7 @@ static struct {
     apr_uint64_t next_req;
     bk_map_out *maps;
     sc_peer *map_from;                /* joining: the member asked for the map */
+    apr_time_t map_wanted;            /* joining since */
     apr_time_t map_asked;
     int map_failed_logged;
     /* members that could hold data: their routes, at the last look */
@@ -79,12 +80,6 @@ static struct {
 int sc_bk_active(const sc_engine *e)
 {
     return e->set && e->set->backup_manager && e->store && !e->observer;
-}
-
-const char *sc_bk_choice_text(void)
-{
-    return "round robin over the ready members sorted by route, starting after this "
-           "member's route; joins do not move existing backups";
 }
 
 static long rpc_ms(const sc_engine *e)
@@ -267,6 +262,12 @@ static void start_fetch(sc_engine *e, sc_conn *ipc, apr_uint64_t ipc_seq, const 
     sc_sess_copy s;
     bk_fetch *f;
     if (sc_store_get(e->store, e->tmp, id, 0, &s) == SC_STORE_OK) {
+        if (sc_loc_find(e->store, id, &l) && l.role == SC_ROLE_BACKUP) {
+            /* a request for a session this member backs: it serves it now
+             * (answered once its new backup has the data) */
+            promote(e, s.id, &l, "a request read it here", ipc, ipc_seq, 1);
+            return;
+        }
         sc_ch_answer(e, ipc, ipc_seq, 1, 0, "held here");
         return;
     }
@@ -988,61 +989,85 @@ static void watch_members(sc_engine *e, apr_time_t now)
 
 /* ---- joining ---- */
 
+/* The map cannot be had (no answer within rpcTimeout, or no ready member
+ * can be reached): terminateOnStartFailure keeps this member starting (out
+ * of the balancer) and it asks again; else it is ready without the map. */
+static void map_failed(sc_engine *e, const char *why)
+{
+    if (e->set->terminate_on_start_failure) {
+        if (!bk.map_failed_logged) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1506)
+                         "the session locations cannot be had (%s, rpcTimeout %ld ms): "
+                         "terminateOnStartFailure keeps this member starting, out of the "
+                         "balancer, and it asks again", why, rpc_ms(e));
+            bk.map_failed_logged = 1;
+        }
+        bk.map_from = NULL;
+        bk.map_wanted = 0;            /* asked again */
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1507)
+                 "the session locations cannot be had (%s, rpcTimeout %ld ms): this "
+                 "member is ready without them (it learns them as sessions change; "
+                 "terminateOnStartFailure is false)", why, rpc_ms(e));
+    e->state = SC_MS_READY;
+    e->next_heartbeat = 0;
+}
+
 static void ask_for_map(sc_engine *e, apr_time_t now)
 {
     sc_peer *p;
+    int ready = 0, alive = 0;
+    if (!bk.map_wanted) {
+        bk.map_wanted = now;
+    }
     if (bk.map_from && bk.map_from->view == SC_VIEW_ALIVE) {
         if (now - bk.map_asked > apr_time_from_msec(rpc_ms(e))) {
-            if (e->set->terminate_on_start_failure) {
-                if (!bk.map_failed_logged) {
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(1506)
-                                 "the session locations did not come from %s within "
-                                 "rpcTimeout (%ld ms): terminateOnStartFailure keeps "
-                                 "this member out of ready", bk.map_from->route, rpc_ms(e));
-                    bk.map_failed_logged = 1;
-                }
-                bk.map_from = NULL;   /* asked again */
-                return;
-            }
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(1507)
-                         "the session locations did not come from %s within rpcTimeout "
-                         "(%ld ms): this member is ready without them (it learns them "
-                         "as sessions change)", bk.map_from->route, rpc_ms(e));
-            e->state = SC_MS_READY;
-            e->next_heartbeat = 0;
+            map_failed(e, apr_psprintf(e->tmp, "%s did not send them in time",
+                                       bk.map_from->route));
         }
         return;
     }
+    bk.map_from = NULL;
     for (p = e->peers; p; p = p->next) {
+        if (p->view == SC_VIEW_ALIVE && !p->observer) {
+            alive++;
+            ready += p->hb_state == SC_MS_READY;
+        }
         if (p->view == SC_VIEW_ALIVE && !p->observer && p->hb_state == SC_MS_READY
             && p->out && p->out->state == SC_CS_OPEN) {
             sc_buf b;
             sc_buf_init(&b, e->tmp, 8);
             sc_msg_get_map_encode(&b);
-            bk.map_from = p;
-            bk.map_asked = now;
-            send_peer(e, p, &b);
-            ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1508)
-                         "asking %s for the session locations", p->route);
-            return;
-        }
-    }
-    {
-        int alive = 0, ready = 0;
-        for (p = e->peers; p; p = p->next) {
-            if (p->view == SC_VIEW_ALIVE && !p->observer) {
-                alive++;
-                ready += p->hb_state == SC_MS_READY;
+            if (send_peer(e, p, &b) == 0) {
+                bk.map_from = p;
+                bk.map_asked = now;
+                ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1508)
+                             "asking %s for the session locations", p->route);
+                return;
             }
         }
-        if (!ready && ((alive && now - e->started > apr_time_from_msec(e->set->heartbeat_ms))
-                       || now - e->started > apr_time_from_msec(e->set->heartbeat_ms * 2))) {
-            e->state = SC_MS_READY;
-            e->next_heartbeat = 0;
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1509)
-                         "no ready member to ask for session locations (%d starting): "
-                         "this member is ready", alive);
+    }
+    if (ready) {
+        /* ready members, none of which can be reached now */
+        if (now - bk.map_wanted > apr_time_from_msec(rpc_ms(e))) {
+            map_failed(e, "no ready member can be reached");
         }
+        return;
+    }
+    /* nobody ready to ask: after two heartbeats of discovery (or at once when
+     * every member heard of is starting too), this member starts the
+     * cluster; with terminateOnStartFailure not before rpcTimeout, so that
+     * a member not heard yet is not taken for an empty cluster */
+    if (((alive && now - e->started > apr_time_from_msec(e->set->heartbeat_ms))
+         || now - e->started > apr_time_from_msec(e->set->heartbeat_ms * 2))
+        && (!e->set->terminate_on_start_failure
+            || now - e->started > apr_time_from_msec(rpc_ms(e)))) {
+        e->state = SC_MS_READY;
+        e->next_heartbeat = 0;
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1509)
+                     "no ready member to ask for session locations (%d starting): "
+                     "this member is ready", alive);
     }
 }
 
@@ -1164,6 +1189,7 @@ void sc_bk_tick(sc_engine *e, apr_time_t now)
     }
     else {
         bk.map_from = NULL;
+        bk.map_wanted = 0;
     }
     if (bk.fetches) {
         fetch_tick(e, now);

@@ -344,8 +344,8 @@ static void rebind(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq
 /* Reads the session id names.  Under BackupManager, one this member knows
  * only by its location (another member serves it) is fetched first: the
  * engine asks its backup, then its primary, within rpcTimeout, and this
- * member becomes its primary (sc_backup.c).  An id without a location costs
- * nothing and is not adopted. */
+ * member becomes its primary (sc_backup.c); one it backs is taken over the
+ * same way.  An id without a location costs nothing and is not adopted. */
 static sc_store_rc load_copy(request_rec *r, sc_retained *ret, apr_pool_t *p,
                              const char *id, sc_sess_copy *s)
 {
@@ -356,10 +356,13 @@ static sc_store_rc load_copy(request_rec *r, sc_retained *ret, apr_pool_t *p,
     const char *result;
     double ms;
 
-    if (rc != SC_STORE_NOTFOUND || !ret->cfg->set->backup_manager
-        || !sc_loc_find(ret->store, id, &l) || l.role != SC_ROLE_PROXY) {
+    if ((rc != SC_STORE_NOTFOUND && rc != SC_STORE_OK) || !ret->cfg->set->backup_manager
+        || !sc_loc_find(ret->store, id, &l)
+        || l.role != (rc == SC_STORE_OK ? SC_ROLE_BACKUP : SC_ROLE_PROXY)) {
         return rc;
     }
+    /* held here as a backup: the engine makes this member its primary
+     * (the same request; answered once a new backup has the data) */
     f.req = 0;
     f.id = id;
     f.dead = 0;
