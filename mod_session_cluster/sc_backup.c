@@ -764,10 +764,11 @@ static void after_dm(sc_engine *e, sc_peer *from, const sc_msg *m)
             return;
         }
         known = sc_loc_find(e->store, id, &l);
-        if (known && l.role == SC_ROLE_PRIMARY && strcmp(from->route, e->route) != 0
-            && l.epoch > 0 && !strcmp(l.primary, e->route)) {
-            /* a copy from a member that thinks it serves it: the newer
-             * location (LOCATE, OWNER) settles who does */
+        if (known && l.role == SC_ROLE_PRIMARY) {
+            /* a copy sent back to the primary (a concurrent version under the
+             * conflict rule): it stays primary; who serves a session is
+             * settled by locations (LOCATE, OWNER), never by data */
+            return;
         }
         sc_loc_set(e->store, id, SC_ROLE_BACKUP, known ? l.epoch : 1, from->route,
                    e->route, apr_time_now());
@@ -1180,6 +1181,49 @@ static void sweep(sc_engine *e, apr_time_t now)
             promote(e, id, &l, "a request read it here", NULL, 0, 0);
         }
     }
+}
+
+/* expireSessionsOnShutdown under BackupManager: the sessions this member is
+ * primary of expire on every member; the copies it backs stay with their
+ * primaries, which give them a new backup when this member is gone. */
+static int collect_primary(void *ctx, const sc_sess_copy *s, int touched)
+{
+    apr_array_header_t *ids = ctx;
+    (void)touched;
+    APR_ARRAY_PUSH(ids, const char *) = apr_pstrdup(ids->pool, s->id);
+    return 1;
+}
+
+void sc_bk_shutdown(sc_engine *e)
+{
+    apr_array_header_t *ids;
+    apr_uint32_t n = 0;
+    int i;
+    if (!e->set->expire_sessions_on_shutdown) {
+        return;
+    }
+    ids = apr_array_make(e->tmp, 64, sizeof(const char *));
+    sc_store_each(e->store, e->tmp, collect_primary, ids, 0);
+    for (i = 0; i < ids->nelts; i++) {
+        sc_msg_expire m = { APR_ARRAY_IDX(ids, i, const char *) };
+        sc_loc_info l;
+        sc_buf b;
+        if (sc_loc_find(e->store, m.id, &l) && l.role == SC_ROLE_BACKUP) {
+            continue;
+        }
+        sc_loc_del(e->store, m.id);
+        if (sc_store_remove(e->store, m.id) != SC_STORE_OK) {
+            continue;
+        }
+        e->store->hdr->expired++;
+        n++;
+        sc_buf_init(&b, e->tmp, 128);
+        sc_msg_expire_encode(&b, &m);
+        sc_ch_broadcast(e, b.buf, b.len, NULL);
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1513)
+                 "expireSessionsOnShutdown: %u session(s) this member is primary of "
+                 "expired on every member as it leaves", n);
 }
 
 void sc_bk_tick(sc_engine *e, apr_time_t now)

@@ -345,7 +345,10 @@ static void leave(sc_engine *e, int restarting)
     unsigned char st = restarting ? SC_MS_RESTARTING : SC_MS_LEAVING;
     apr_time_t until;
 
-    if (!restarting) {
+    if (!restarting && sc_bk_active(e)) {
+        sc_bk_shutdown(e);
+    }
+    else if (!restarting) {
         sc_dm_shutdown(e);
     }
     e->state = st;
