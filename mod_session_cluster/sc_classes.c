@@ -655,9 +655,17 @@ const char *sc_attr_no_effect(const sc_class_def *cls, const char *name)
 
 const char *sc_class_caveat(const sc_class_def *cls)
 {
+    (void)cls;                        /* none at present */
+    return NULL;
+}
+
+const char *sc_class_note(const sc_class_def *cls)
+{
     if (cls && cls->id == SC_C_BACKUP_MANAGER) {
-        return "BackupManager is not implemented yet: this member replicates as "
-               "DeltaManager, every session to every member";
+        return "one backup per session, chosen round robin over the ready members "
+               "sorted by route, starting after this member's route (joins do not move "
+               "existing backups); accessTimeout: how long a fetch waits for one "
+               "member before it asks the next";
     }
     return NULL;
 }
