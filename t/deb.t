@@ -2,8 +2,9 @@
 # The Debian package on this machine's own apache2 (issue 23): built with
 # `make deb` (or $SC_DEB, a .deb built already), installed with dpkg -i,
 # enabled with a2enmod, checked with apache2ctl, run, and purged.
-#   1. The package holds the module, the a2enmod .load and .conf and the
-#      reference pages, and depends on apache2-api-*.
+#   1. The package holds the module, the a2enmod .load and .conf, the
+#      reference pages and the manual page mod_session_cluster(8), and
+#      depends on apache2-api-*.
 #   2. dpkg -i: its postinst enables the module (a2query: "enabled by
 #      maintainer script"; the system's apache2 is not restarted: a
 #      policy-rc.d denying it is there, or the test puts one there while it
@@ -202,7 +203,8 @@ for my $f ($MODSO, '/etc/apache2/mods-available/session_cluster.load',
            '/etc/apache2/mods-available/session_cluster.conf',
            "/usr/share/doc/$PKG/directives.md", "/usr/share/doc/$PKG/cluster-elements.md",
            "/usr/share/doc/$PKG/status-page.md", "/usr/share/doc/$PKG/prometheus.md",
-           "/usr/share/doc/$PKG/examples/session_cluster_alerts.yml") {
+           "/usr/share/doc/$PKG/examples/session_cluster_alerts.yml",
+           '/usr/share/man/man8/mod_session_cluster.8') {
     ok($list =~ m{ \.\Q$f\E(?:\.gz)?$}m, "the package holds $f");
 }
 unlike($list, qr/demo/, 'the demo application is left out');
