@@ -518,6 +518,18 @@ static const label_def labels[] = {
     { "AntiEntropyRounds", G_STORE, U_NUM, "Anti-entropy digests sent" },
     { "AntiEntropyAsked", G_STORE, U_NUM, "Sessions asked for (anti-entropy)" },
     { "AntiEntropyRemoved", G_STORE, U_NUM, "Removed by a tombstone (anti-entropy)" },
+    /* BackupManager's (a field not named here is shown under its section) */
+    { "SessionsPrimary", G_STORE, U_NUM, "Sessions it is primary of" },
+    { "SessionsBackup", G_STORE, U_NUM, "Sessions it backs up" },
+    { "SessionsProxy", G_STORE, U_NUM, "Sessions known by location only" },
+    { "BackupUpdates", G_TRAFFIC, U_NUM, "Updates handed to replication" },
+    { "BackupCopiesSent", G_TRAFFIC, U_NUM, "Copies sent to backups" },
+    { "BackupFetches", G_TRAFFIC, U_NUM, "Sessions fetched from another member" },
+    { "BackupFetchesNotHere", G_FAILURES, U_NUM, "Fetches no member could answer" },
+    { "BackupFetchesFailed", G_FAILURES, U_NUM, "Fetches without an answer in time" },
+    { "BackupPromotions", G_STORE, U_NUM, "Sessions taken over" },
+    { "BackupReplacements", G_STORE, U_NUM, "Sessions given a new backup" },
+    { "BackupReplacing", G_FAILURES, U_NUM, "Sessions waiting for a backup" },
     { NULL, G_MEMBER, U_TEXT, NULL }
 };
 
