@@ -577,7 +577,7 @@ static const char css[] =
     "a{color:#0b57d0}"
     ".sub{color:#555;margin:0 0 10px;overflow-wrap:anywhere}"
     "td,th,dd,dt,li,p,summary{overflow-wrap:anywhere}"
-    "form.act{display:inline;margin:0}"
+    "form.act{display:inline;margin:0}#ping,#reset{margin:10px 0}"
     "form.act input[type=submit]{font-size:12px;padding:1px 6px;margin:1px 2px}"
     "#summary{border:2px solid #888;border-radius:6px;padding:8px 12px;background:#f6f7f9}"
     "#summary.c-healthy{border-color:#2e7d32;background:#edf7ee}"
@@ -1125,10 +1125,10 @@ static void write_groups(const model *m, const char *nonce)
     }
     ap_rputs("<h2>Counters</h2>\n", r);
     if (nonce && ret->store) {
-        ap_rputs("<p>", r);
+        ap_rputs("<div id=\"reset\">", r);
         html_action(r, nonce, "reset", "", "Reset counters",
                     "zero this member's counters (not the other members')");
-        ap_rputs("</p>\n", r);
+        ap_rputs("</div>\n", r);
     }
     ap_rputs("<div class=\"groups\">\n", r);
     for (g = 0; g < G_COUNT; g++) {
@@ -1266,14 +1266,14 @@ void sc_page_write_html(const model *m, const char *nonce, int refresh)
         ap_rputs("</ul>\n", r);
     }
     if (nonce) {
-        ap_rputs("<p id=\"ping\">", r);
+        ap_rputs("<div id=\"ping\">", r);
         html_action(r, nonce, "ping",
                     apr_psprintf(p, "Ping member <input type=\"text\" name=\"ping\" "
                                  "size=\"14\" aria-label=\"route\" placeholder=\"route\"> "
                                  "with <input type=\"text\" name=\"size\" value=\"100\" "
                                  "size=\"7\" aria-label=\"bytes\"> bytes (at most %d) ",
                                  SC_PING_MAX), "Ping", NULL);
-        ap_rputs("</p>\n", r);
+        ap_rputs("</div>\n", r);
     }
     write_groups(m, nonce);
     ap_rprintf(r, "<h2>Effective configuration</h2>\n<details id=\"configuration\">"
