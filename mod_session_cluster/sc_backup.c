@@ -644,6 +644,13 @@ static void on_fetch(sc_engine *e, sc_conn *c, const sc_msg_fetch *f)
         h.req = f->req;
         h.epoch = sc_loc_find(e->store, f->id, &l) ? l.epoch : 0;
         h.s = s;
+        if (l.role == SC_ROLE_BACKUP && c->peer) {
+            /* the asker takes it over (its OWNER follows): this member does
+             * not promote itself meanwhile, should the primary be gone, so
+             * that one takeover makes one new epoch */
+            sc_loc_set(e->store, f->id, SC_ROLE_BACKUP, l.epoch, c->peer->route, e->route,
+                       apr_time_now());
+        }
         sc_buf_init(&b, e->tmp, s.data_len + 256);
         sc_msg_here_encode(&b, &h);
     }
