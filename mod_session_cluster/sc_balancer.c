@@ -26,6 +26,21 @@
  * even when no request comes), and by httpd's parent in its monitor hook
  * (about every ten seconds; without mod_watchdog, the only refresh without
  * requests).
+ *
+ * Replay.  mod_proxy tries another BalancerMember only when the connection to
+ * the first could not be made (503).  A request whose member dies after it
+ * was sent (a reset, a kept connection closed, an empty answer) fails with
+ * 502 or 500, or, on a client's kept-alive connection, mod_proxy_http closes
+ * the client's connection without an answer.  This module's scheme handler
+ * comes first in proxy's scheme_handler hook for the named balancers: it runs
+ * the real one (mod_proxy_http) under an output filter that holds back an
+ * error (and end of connection) while no byte of the response went out, and
+ * when the request failed so, it sends it once more to another ready member
+ * (every member holds the session, or fetches it) with the same URL path;
+ * that member re-binds the session's route.  Only requests that can be sent
+ * twice are: GET, HEAD and OPTIONS without a body.  A timeout is not replayed
+ * (the member may still be working on it); neither is a member's own answer,
+ * whatever its status.
  */
 #include "sc_supervisor.h"
 #include "sc_balancer.h"
@@ -43,6 +58,10 @@ APLOG_USE_MODULE(session_cluster);
 
 typedef void (*sc_proxy_hook_reg)(proxy_HOOK_pre_request_t *pf, const char *const *pre,
                                   const char *const *succ, int order);
+typedef void (*sc_scheme_hook_reg)(proxy_HOOK_scheme_handler_t *pf, const char *const *pre,
+                                   const char *const *succ, int order);
+typedef int (*sc_scheme_run)(request_rec *r, proxy_worker *worker, proxy_server_conf *conf,
+                             char *url, const char *proxyhost, apr_port_t proxyport);
 
 static module *proxy_module_of(void)
 {
@@ -440,6 +459,202 @@ void sc_balancer_post_config(apr_pool_t *pconf, server_rec *s)
     }
 }
 
+/* ------------------------------------------------------------------------- */
+/* Replay (see the top of this file)                                          */
+/* ------------------------------------------------------------------------- */
+
+#define SC_REPLAY_FILTER "SESSION_CLUSTER_REPLAY"
+#define SC_REPLAY_NOTE   "session-cluster-replay"
+
+/* Set once when httpd loads the module (register_hooks), read after. */
+static sc_scheme_run run_scheme;
+
+typedef struct {
+    int started;                      /* a byte of the response went on */
+    apr_bucket_brigade *held;         /* an error and end of connection held back */
+} replay_guard;
+
+/* Until the response starts: a brigade with an error bucket (mod_proxy's
+ * "the backend broke": the error, an end of connection, an end of stream) is
+ * held back whole (the request may be sent again), a flush is dropped (it
+ * would send the headers); the first data or end of stream of a brigade
+ * without an error lets everything through. */
+static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    replay_guard *g = f->ctx;
+    apr_bucket *e, *next;
+
+    if (!g->started) {
+        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+            if (AP_BUCKET_IS_ERROR(e)) {
+                break;
+            }
+        }
+        if (e != APR_BRIGADE_SENTINEL(bb) || !APR_BRIGADE_EMPTY(g->held)) {
+            APR_BRIGADE_CONCAT(g->held, bb);
+            return APR_SUCCESS;
+        }
+        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = next) {
+            next = APR_BUCKET_NEXT(e);
+            if (APR_BUCKET_IS_FLUSH(e)) {
+                apr_bucket_delete(e);
+            }
+            else if (!APR_BUCKET_IS_METADATA(e) || APR_BUCKET_IS_EOS(e)) {
+                g->started = 1;
+                break;
+            }
+        }
+    }
+    if (APR_BRIGADE_EMPTY(bb)) {
+        return APR_SUCCESS;
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* Whether the request may be sent twice: NULL if so, else why not. */
+static const char *not_replayable(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t len;
+    if (r->method_number != M_GET && r->method_number != M_OPTIONS) {
+        return apr_psprintf(r->pool, "method %s", r->method);
+    }
+    if (apr_table_get(r->headers_in, "Transfer-Encoding")
+        || (cl && (!ap_parse_strict_length(&len, cl) || len > 0))) {
+        return "it has a body";
+    }
+    return NULL;
+}
+
+/* Another BalancerMember of b that can take the request: usable, its member
+ * alive and ready (a draining one takes only its own sessions); the least
+ * busy.  NULL if none. */
+static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_worker *failed)
+{
+    sc_retained *ret = sc_retained_get(r->server);
+    proxy_worker **w = (proxy_worker **)b->workers->elts, *best = NULL;
+    int i;
+    for (i = 0; i < b->workers->nelts; i++) {
+        sc_shm_member m;
+        if (w[i] == failed || !w[i]->s || !w[i]->s->route[0] || !PROXY_WORKER_IS_USABLE(w[i])
+            || !member_of(ret->shm, w[i]->s->route, &m) || m.view != SC_VIEW_ALIVE
+            || m.hb_state != SC_MS_READY) {
+            continue;
+        }
+        if (!best || w[i]->s->busy < best->s->busy) {
+            best = w[i];
+        }
+    }
+    return best;
+}
+
+/* The balancer of this request, when SessionClusterBalancer names it. */
+static proxy_balancer *replay_balancer(request_rec *r)
+{
+    sc_server_conf *sc = sc_server_conf_get(r->server);
+    const char *name = apr_table_get(r->subprocess_env, "BALANCER_NAME");
+    int i;
+    if (!name) {
+        return NULL;
+    }
+    for (i = 0; i < sc->balancers->nelts; i++) {
+        if (!strcasecmp(APR_ARRAY_IDX(sc->balancers, i, sc_balancer_ref).name, name)) {
+            return find_balancer(proxy_conf_of(r->server), name);
+        }
+    }
+    return NULL;
+}
+
+static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
+                                    proxy_server_conf *conf, char *url,
+                                    const char *proxyhost, apr_port_t proxyport)
+{
+    sc_retained *ret = sc_retained_get(r->server);
+    proxy_balancer *b;
+    proxy_worker *alt;
+    replay_guard *g;
+    ap_filter_t *f;
+    const char *why, *no;
+    char *alt_url;
+    apr_size_t nl;
+    int st, reused;
+
+    if (!run_scheme || proxyhost || !ret->shm || apr_table_get(r->notes, SC_REPLAY_NOTE)
+        || !(b = replay_balancer(r))) {
+        return DECLINED;
+    }
+    apr_table_setn(r->notes, SC_REPLAY_NOTE, "1");
+    g = apr_pcalloc(r->pool, sizeof(*g));
+    g->held = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    f = ap_add_output_filter(SC_REPLAY_FILTER, g, r, r->connection);
+    st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
+
+    /* failed before any byte of the response: an error held back (a client's
+     * kept-alive connection: mod_proxy_http would close it; st OK when the
+     * member's connection was a kept one), or 502/500 (read or send failed) */
+    reused = st == OK;
+    why = g->started || apr_table_get(r->notes, "proxy_timedout") ? NULL
+          : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
+          : st == HTTP_BAD_GATEWAY ? "no answer (502)"
+          : st == HTTP_INTERNAL_SERVER_ERROR ? "no answer (500)" : NULL;
+    if (why) {
+        nl = strlen(worker->s->name);
+        no = not_replayable(r);
+        alt = no ? NULL : replay_target(r, b, worker);
+        if (!no && !alt) {
+            no = "no other ready member";
+        }
+        if (!no && strncasecmp(url, worker->s->name, nl)) {
+            no = "its URL is not the worker's";
+        }
+        if (no) {
+            __atomic_add_fetch(&ret->shm->f.not_replayed, 1, __ATOMIC_RELAXED);
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1660)
+                          "SessionClusterBalancer: %s failed on %s (route %s): %s; "
+                          "not sent again: %s", r->method, worker->s->name,
+                          worker->s->route, why, no);
+        }
+        else {
+            alt_url = apr_pstrcat(r->pool, alt->s->name, url + nl, NULL);
+            if (!reused && !(worker->s->status & PROXY_WORKER_IGNORE_ERRORS)) {
+                /* a first request on a new connection that died: as mod_proxy
+                 * does with a 500, out of rotation until its member says */
+                worker->s->status |= PROXY_WORKER_IN_ERROR;
+                worker->s->error_time = apr_time_now();
+            }
+            __atomic_add_fetch(&ret->shm->f.replays, 1, __ATOMIC_RELAXED);
+            ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, SCLOGNO(1661)
+                          "SessionClusterBalancer: %s %s failed on %s (route %s): %s; "
+                          "sent again to %s (route %s)", r->method, r->uri,
+                          worker->s->name, worker->s->route, why, alt->s->name,
+                          alt->s->route);
+            apr_brigade_cleanup(g->held);
+            r->status = HTTP_OK;
+            r->status_line = NULL;
+            apr_table_unset(r->notes, "error-notes");
+            apr_table_setn(r->subprocess_env, "BALANCER_WORKER_NAME", alt->s->name);
+            apr_table_setn(r->subprocess_env, "BALANCER_WORKER_ROUTE", alt->s->route);
+            apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_REPLAYED", worker->s->route);
+            r->filename = apr_pstrcat(r->pool, "proxy:", alt_url, NULL);
+            st = run_scheme(r, alt, conf, alt_url, NULL, 0);
+            if (g->started ? st != OK && st != DONE
+                : !APR_BRIGADE_EMPTY(g->held) || st != OK) {
+                __atomic_add_fetch(&ret->shm->f.replays_failed, 1, __ATOMIC_RELAXED);
+                ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1662)
+                              "SessionClusterBalancer: %s %s sent again to %s failed "
+                              "too (status %d)", r->method, r->uri, alt->s->name, st);
+            }
+        }
+    }
+    ap_remove_output_filter(f);
+    if (!APR_BRIGADE_EMPTY(g->held)) {
+        /* what mod_proxy_http meant to send: the error, the connection's end */
+        ap_pass_brigade(r->output_filters, g->held);
+    }
+    apr_table_unset(r->notes, SC_REPLAY_NOTE);
+    return st;
+}
+
 /* Whether proxy's hook could be registered: decided when httpd loads this
  * module (LoadModule), so mod_proxy must be loaded before it. */
 static int proxy_hooked;
@@ -447,11 +662,18 @@ static int proxy_hooked;
 int sc_balancer_register_hooks(void)
 {
     sc_proxy_hook_reg reg;
+    sc_scheme_hook_reg sreg;
     ap_hook_monitor(sc_balancer_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     *(void **)&reg = dlsym(RTLD_DEFAULT, "proxy_hook_pre_request");
     proxy_hooked = reg != NULL;
     if (reg) {
         reg(sc_proxy_pre_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    }
+    *(void **)&sreg = dlsym(RTLD_DEFAULT, "proxy_hook_scheme_handler");
+    *(void **)&run_scheme = dlsym(RTLD_DEFAULT, "proxy_run_scheme_handler");
+    if (sreg && run_scheme) {
+        sreg(sc_replay_scheme_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
+        ap_register_output_filter(SC_REPLAY_FILTER, replay_filter, NULL, AP_FTYPE_RESOURCE);
     }
     return proxy_hooked;
 }

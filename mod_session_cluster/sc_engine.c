@@ -435,6 +435,7 @@ static void take_requested_actions(sc_engine *e)
         sc_peer *p;
         memset(&e->shm->c, 0, sizeof(e->shm->c));
         memset(&e->shm->ic, 0, sizeof(e->shm->ic));
+        memset(&e->shm->f, 0, sizeof(e->shm->f));
         for (p = e->peers; p; p = p->next) {
             memset(&p->c, 0, sizeof(p->c));
         }

@@ -37,7 +37,7 @@
 /* Raise with any change to the layout of sc_shm_t or sc_shm_member (and
  * SC_RETAINED_LAYOUT with it); a test builds a variant with another one. */
 #ifndef SC_SHM_VERSION
-#define SC_SHM_VERSION      3
+#define SC_SHM_VERSION      4
 #endif
 #define SC_MAX_MEMBERS      64
 
@@ -79,6 +79,15 @@ typedef struct {
     apr_uint64_t dispatch_async;        /* MessageDispatchInterceptor: sent without waiting */
     apr_uint64_t throughput_reports;    /* ThroughputInterceptor: log lines */
 } sc_icounters;
+
+/* What a front's children did with requests that failed before any byte of
+ * their response (SessionClusterBalancer, sc_balancer.c): counted by the
+ * children with atomic operations; the engine only zeroes them. */
+typedef struct {
+    apr_uint64_t replays;               /* re-sent to another member */
+    apr_uint64_t replays_failed;        /*   and failed there too */
+    apr_uint64_t not_replayed;          /* not re-sent: method, body, no other member */
+} sc_fcounters;
 
 /* Page actions (requested_actions bits), carried out by the engine. */
 #define SC_ACT_EXPIRE_ALL     0x1u      /* expire every session, on every member */
@@ -144,6 +153,7 @@ typedef struct {
     apr_uint32_t parent_pid;            /* httpd's parent, the engine's */
     apr_uint32_t pending_acks;          /* acknowledged sends waiting */
     sc_icounters ic;
+    sc_fcounters f;
     sc_shm_member members[SC_MAX_MEMBERS];
 } sc_shm_t;
 

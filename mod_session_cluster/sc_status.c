@@ -643,6 +643,15 @@ static void gather(model *m, const sc_view *v)
     /* a front's balancers */
     if (sc->balancers->nelts) {
         bal_ctx x;
+        s = new_section(m, "front", "Front (SessionClusterBalancer)");
+        put_num(p, s->fields, "FrontReplays", h->f.replays, 1,
+                "requests that failed on a member before any byte of their response "
+                "(reset, closed, no answer) and were sent again to another member");
+        put_num(p, s->fields, "FrontReplaysFailed", h->f.replays_failed, 1,
+                "requests sent again that failed there too");
+        put_num(p, s->fields, "FrontNotReplayed", h->f.not_replayed, 1,
+                "requests that failed so but could not be sent again (a method other than "
+                "GET, HEAD or OPTIONS, a body, no other ready member)");
         x.m = m;
         x.bm = new_table(m, "balancer_members", "Balancers", "BalancerMember", "route");
         x.unmatched = apr_array_make(p, 4, sizeof(const char *));

@@ -1,0 +1,186 @@
+#!perl
+# Replay on the front (issue 20): a request through a SessionClusterBalancer
+# front whose member dies after the request reached it, before any byte of the
+# answer, is sent again to another ready member, which serves the session
+# (re-bound to its route); only requests that can be sent twice are.
+# A front (BalancerMembers route=node1..node3, kept connections to them) and
+# three members.  Each case makes a session on one member, waits until the
+# others hold it, freezes that member (SIGSTOP: its kernel still takes the
+# connection and the request), sends the request through the front, and
+# kills the member (SIGKILL): the front's connection is reset with nothing
+# answered.
+#   A. GET on a new client connection: 200 with the counter one up (nothing
+#      lost, nothing reset), from another member, with a cookie re-bound to
+#      that member's route; the front's page counts the replay
+#      (FrontReplays 1) and its log says SC1661 naming the dead member.
+#   B. GET as the 2nd request of a kept-alive client connection (where
+#      mod_proxy_http alone closes the client's connection without an
+#      answer): the same, and the client's connection stays usable.
+#   C. POST with a body: not sent twice: the client gets no 200, the page
+#      counts FrontNotReplayed 1, SC1660 says why (method POST), and
+#      FrontReplays did not move.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use IO::Socket::INET;
+use Time::HiRes qw(sleep);
+use SC::Cluster;
+use SC::Test qw(status_of check within app show demo_module demo_conf balancer_member status_has
+                session_on valid_sid);
+SC::Test::dump_options(tail => 30, cut => 300);
+
+my $LIMIT = 150;
+$SIG{ALRM} = sub { die "front_replay.t: time limit ($LIMIT s) reached\n" };
+alarm $LIMIT;
+
+my $APP = demo_conf(demo_module());
+my $c = SC::Cluster->new(
+    members    => 3,
+    # a worker's timeout far beyond the freeze: the front waits for the answer
+    # until the member dies, never times out first
+    front      => { name => 'front', retry => 300, connectiontimeout => 5, timeout => 60 },
+    loglevel   => 'info',
+    extra_conf => $APP,
+);
+my $F = $c->front;
+SC::Test::dump_options(extra => SC::Test::front_extra($F));
+$c->start_all;
+
+sub worker_ok { my ($w) = @_; $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err') }
+my @routes = qw(node1 node2 node3);
+check(within(30, sub {
+    my $p = status_of($c, $F) or return 0;
+    return !grep { !worker_ok(balancer_member($p, $_)) } @routes;
+}), $c, 'the front shows the three BalancerMembers Ok');
+
+sub base_of { my ($id) = @_; return defined $id && $id =~ /^([0-9A-Fa-f]{32})\./ ? lc $1 : '' }
+sub route_of { my ($id) = @_; return defined $id && $id =~ /\.([^.]+)$/ ? $1 : '' }
+sub front_page { status_of($c, $F) || {} }
+
+# A session made on $n with its counter at 2, held by every other running member.
+sub session_held_everywhere {
+    my ($n, @others) = @_;
+    my $id = app($c, $n, 'auto')->{cookie};
+    my $r = app($c, $n, 'auto', $id);
+    check(valid_sid($id, $n) && ($r->{counter} // '') eq '2', $c, "a session made on $n (counter 2)", show($r));
+    my $v = (session_on($c, $n, $id) || {})->{SessionVersion} // 'none';
+    check(within(20, sub { !grep { ((session_on($c, $_, $id) || {})->{SessionVersion} // '') ne $v } @others }),
+          $c, "... held at version $v by @others");
+    return $id;
+}
+
+# A raw request to the front on $sock (a new connection when undef); returns
+# the socket after sending.
+sub send_request {
+    my ($sock, $method, $path, $id, $body) = @_;
+    $sock //= IO::Socket::INET->new(PeerAddr => $c->member($F)->{addr},
+                                    PeerPort => $c->member($F)->{http_port},
+                                    Proto => 'tcp', Timeout => 30) or die "connect to the front: $!";
+    my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=$id\r\n";
+    $req .= defined $body ? "Content-Type: application/x-www-form-urlencoded\r\n"
+                            . "Content-Length: " . length($body) . "\r\n\r\n$body" : "\r\n";
+    print {$sock} $req;
+    return $sock;
+}
+
+# Reads one answer: (status or 0 when the connection closed first, headers, body).
+sub read_answer {
+    my ($sock) = @_;
+    local $/ = "\r\n";
+    my $line = <$sock>;
+    return (0, {}, '') unless defined $line && $line =~ m{^HTTP/1\.\d (\d+)};
+    my $status = $1;
+    my %h;
+    while (defined(my $l = <$sock>)) {
+        last if $l eq "\r\n";
+        $l =~ s/\r\n$//;
+        my ($k, $v) = split /:\s*/, $l, 2;
+        $h{lc $k} = defined $h{lc $k} ? "$h{lc $k}, $v" : $v;
+    }
+    my $body = '';
+    my $left = $h{'content-length'} // 0;
+    while ($left > 0) {
+        my $got = read($sock, my $buf, $left) or last;
+        $body .= $buf;
+        $left -= $got;
+    }
+    return ($status, \%h, $body);
+}
+sub field { my ($b, $k) = @_; return ($b // '') =~ /^\Q$k\E: ?(.*)$/m ? $1 : undef }
+
+# Freezes $n, sends the request (on $sock or a new connection), waits until
+# the front has it in flight to $n, kills $n, and reads the answer.
+sub across_a_death {
+    my ($n, $sock, $method, $path, $id, $body) = @_;
+    $c->sigstop($n);
+    $sock = send_request($sock, $method, $path, $id, $body);
+    # a moment for the front to pass it on (the frozen member's kernel takes
+    # it); had it not, its connection would be refused, mod_proxy would try
+    # another member itself, and no replay would be counted: the cases fail
+    sleep 1;
+    $c->kill9($n);
+    return ($sock, read_answer($sock));
+}
+
+# A. GET, new client connection ------------------------------------------------------
+{
+    my $id = session_held_everywhere('node1', 'node2', 'node3');
+    my $off = length $c->error_log($F);
+    my (undef, $s, $h, $b) = across_a_death('node1', undef, 'GET', '/app?auto', $id);
+    is($s, 200, 'A. the GET that node1 took before it died is answered 200') or diag($b);
+    is(field($b, 'Counter'), 3, 'A. ... with the counter one up (3): nothing lost, nothing reset');
+    my $route = field($b, 'Route') // '';
+    ok($route eq 'node2' || $route eq 'node3', "A. ... by another member ($route)");
+    my ($new) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
+    ok(defined $new && base_of($new) eq base_of($id) && route_of($new) eq $route,
+       "A. ... which re-bound the session to its route ($route)") or diag($h->{'set-cookie'} // '(no Set-Cookie)');
+    my $p = front_page();
+    is($p->{FrontReplays}, 1, 'A. the front counts one replay (FrontReplays 1)');
+    is($p->{FrontReplaysFailed}, 0, 'A. ... that did not fail (FrontReplaysFailed 0)');
+    like(substr($c->error_log($F), $off), qr/SC1661: SessionClusterBalancer: GET \/app failed on \S+ \(route node1\): no answer[^;]*; sent again to \S+ \(route $route\)/,
+         'A. the front logs SC1661: failed on node1, sent again to the member that answered');
+}
+
+# B. GET, 2nd request of a kept-alive client connection --------------------------------
+{
+    my $id = session_held_everywhere('node2', 'node3');
+    my $sock = send_request(undef, 'GET', '/app?read', $id);
+    my ($s0, undef, $b0) = read_answer($sock);
+    is($s0, 200, 'B. a first request on a kept-alive client connection (read)') or diag($b0);
+    is(field($b0, 'Route'), 'node2', 'B. ... served by node2 (the sticky route)');
+    my (undef, $s, $h, $b) = across_a_death('node2', $sock, 'GET', '/app?auto', $id);
+    is($s, 200, 'B. the 2nd request, which node2 took before it died, is answered 200, not a closed connection')
+        or diag($b);
+    is(field($b, 'Counter'), 3, 'B. ... with the counter one up (3)');
+    is(field($b, 'Route'), 'node3', 'B. ... by node3');
+    my ($new) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
+    send_request($sock, 'GET', '/app?read', $new // $id);
+    my ($s2, undef, $b2) = read_answer($sock);
+    ok($s2 == 200 && (field($b2, 'Counter') // '') eq '3',
+       'B. the client\'s connection stays usable: a 3rd request on it reads counter 3') or diag("status $s2\n$b2");
+    is(front_page()->{FrontReplays}, 2, 'B. FrontReplays 2');
+}
+
+# C. POST with a body: not replayed ---------------------------------------------------
+{
+    # node3 is the last member: a fresh one takes the replay's place
+    $c->start('node1');
+    check(within(30, sub { worker_ok(balancer_member(front_page(), 'node1')) }), $c,
+          'C. node1 started again and Ok on the front');
+    my $id = session_held_everywhere('node3', 'node1');
+    my $off = length $c->error_log($F);
+    my (undef, $s, undef, $b) = across_a_death('node3', undef, 'POST', '/app?auto', $id, 'a=1');
+    isnt($s, 200, "C. the POST that node3 took before it died is not answered 200 (status $s)");
+    my $p = front_page();
+    is($p->{FrontNotReplayed}, 1, 'C. the front counts it not replayed (FrontNotReplayed 1)');
+    is($p->{FrontReplays}, 2, 'C. ... and no replay (FrontReplays still 2)');
+    like(substr($c->error_log($F), $off), qr/SC1660: SessionClusterBalancer: POST failed on \S+ \(route node3\): no answer[^;]*; not sent again: method POST/,
+         'C. SC1660 says why it was not sent again (method POST)');
+}
+
+$c->teardown;
+done_testing();
