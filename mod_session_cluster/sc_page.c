@@ -527,6 +527,8 @@ static const label_def labels[] = {
     { "BackupFetches", G_TRAFFIC, U_NUM, "Sessions fetched from another member" },
     { "BackupFetchesNotHere", G_FAILURES, U_NUM, "Fetches no member could answer" },
     { "BackupFetchesFailed", G_FAILURES, U_NUM, "Fetches without an answer in time" },
+    { "BackupFetchP50Us", G_TRAFFIC, U_NUM, "Fetch time, median (microseconds)" },
+    { "BackupFetchP99Us", G_TRAFFIC, U_NUM, "Fetch time, 99th percentile (microseconds)" },
     { "BackupPromotions", G_STORE, U_NUM, "Sessions taken over" },
     { "BackupReplacements", G_STORE, U_NUM, "Sessions given a new backup" },
     { "BackupReplacing", G_FAILURES, U_NUM, "Sessions waiting for a backup" },
