@@ -50,12 +50,14 @@ my @FLOORS = (
     [qw(sc_cloud sc_kube sc_channel)],
     # floor 6: the DeltaManager
     [qw(sc_manager)],
+    # floor 6b: BackupManager (applies data changes through DeltaManager's handlers)
+    [qw(sc_backup)],
     # floor 7: the engine process: composition root, event loop
     [qw(sc_engine)],
     # floor 8: parent side (post_config, spawn); child side (requests to the engine)
     [qw(sc_supervisor sc_client)],
     # floor 9: the request side
-    [qw(sc_session sc_balancer sc_status mod_session_cluster)],
+    [qw(sc_session sc_balancer sc_status sc_page mod_session_cluster)],
 );
 
 my $NM = $ENV{NM} || 'nm';

@@ -15,6 +15,8 @@ PKGS=(
   gdb                                                     # writer_killed.t: a process killed inside its write
   chromium fonts-dejavu-core                              # the status page test (headless)
   clang libclang-rt-14-dev                                # make fuzz (libFuzzer, sanitizers)
+  debhelper dpkg-dev                                      # make deb, t/deb.t (the Debian package)
+  prometheus                                              # promtool: t/cluster/prometheus.t
 )
 
 missing=()

@@ -933,6 +933,7 @@ typedef enum {
     K_EXPIRE_ON_SHUTDOWN, K_PROBATION,
     K_STATE_TRANSFER_TIMEOUT, K_SEND_ALL_SIZE, K_MAP_SEND_OPTIONS,
     K_PROCESS_EXPIRES, K_SEND_ALL, K_SEND_ALL_WAIT,
+    K_RPC_TIMEOUT, K_ACCESS_TIMEOUT, K_TERMINATE_ON_START,
     K_MCAST_ADDRESS, K_MCAST_PORT, K_MCAST_FREQUENCY, K_MCAST_DROP_TIME, K_MCAST_BIND,
     K_MCAST_TTL, K_MCAST_DOMAIN, K_MCAST_LOOPBACK_DISABLED,
     K_STATIC_PING_INTERVAL, K_STATIC_EXPIRATION,
@@ -970,6 +971,9 @@ static const struct {
     [K_STATE_TRANSFER_TIMEOUT] = { SC_C_DELTA_MANAGER, "stateTransferTimeout" },
     [K_SEND_ALL_SIZE] = { SC_C_DELTA_MANAGER, "sendAllSessionsSize" },
     [K_MAP_SEND_OPTIONS] = { SC_C_BACKUP_MANAGER, "mapSendOptions" },
+    [K_RPC_TIMEOUT] = { SC_C_BACKUP_MANAGER, "rpcTimeout" },
+    [K_ACCESS_TIMEOUT] = { SC_C_BACKUP_MANAGER, "accessTimeout" },
+    [K_TERMINATE_ON_START] = { SC_C_BACKUP_MANAGER, "terminateOnStartFailure" },
     [K_PROCESS_EXPIRES] = { SC_C_DELTA_MANAGER, "processExpiresFrequency" },
     [K_SEND_ALL] = { SC_C_DELTA_MANAGER, "sendAllSessions" },
     [K_SEND_ALL_WAIT] = { SC_C_DELTA_MANAGER, "sendAllSessionsWaitTime" },
@@ -1955,6 +1959,16 @@ static void build_settings(sc_builder *b)
     }
     else {
         /* BackupManager has neither */
+        set->backup_manager = 1;
+        set->map_send_options = key_num(b, mgr, K_MAP_SEND_OPTIONS);
+        if (!set->map_send_options) {
+            set->map_send_options = SC_SEND_USE_ACK | SC_SEND_SYNCHRONIZED_ACK;  /* as Tomcat */
+        }
+        set->map_acked = (set->map_send_options & SC_SEND_USE_ACK)
+                         && !(set->map_send_options & SC_SEND_ASYNCHRONOUS);
+        set->rpc_timeout_ms = key_num(b, mgr, K_RPC_TIMEOUT);
+        set->access_timeout_ms = key_num(b, mgr, K_ACCESS_TIMEOUT);
+        set->terminate_on_start_failure = key_num(b, mgr, K_TERMINATE_ON_START) == 1;
         set->state_transfer_timeout_s = set->send_all_sessions_size = -1;
         set->send_all_sessions = 1;
         set->send_all_sessions_wait_ms = 0;

@@ -238,6 +238,15 @@ typedef struct {
     long probation_s;                /* probationInactiveInterval (ours): the idle
                                       * limit of a session that saw a single
                                       * request (<= 0: none; sc_store.h) */
+    /* BackupManager (sc_backup.c): read only under it, else 0 */
+    int backup_manager;              /* the Manager is BackupManager, and runs so */
+    long map_send_options;           /* mapSendOptions (SC_SEND_*) */
+    int map_acked;                   /* derived: mapSendOptions has use_ack and not
+                                      * asynchronous: a request waits for its
+                                      * session's backup to apply the change */
+    long rpc_timeout_ms;             /* rpcTimeout: a fetch's and the map's wait */
+    long access_timeout_ms;          /* accessTimeout */
+    int terminate_on_start_failure;  /* terminateOnStartFailure (0/1) */
     long session_id_length;          /* SessionIdGenerator sessionIdLength: random
                                       * bytes of a new session id (2 hex
                                       * characters each, before ".route") */
@@ -329,8 +338,11 @@ int sc_interceptor_runs(int id);
  * what the reader found (sc_elem_t used); this is only the explanation. */
 const char *sc_attr_no_effect(const sc_class_def *cls, const char *name);
 /* What a class does here that is not what Tomcat's does, for the dump and the
- * startup warning (BackupManager runs as DeltaManager), or NULL. */
+ * startup warning, or NULL (none at present). */
 const char *sc_class_caveat(const sc_class_def *cls);
+/* What the dump says of how a class acts here (BackupManager: how backups are
+ * chosen), or NULL. */
+const char *sc_class_note(const sc_class_def *cls);
 
 /* ---- values (sc_config.c) ---- */
 const char *sc_parse_value(apr_pool_t *p, const sc_attr_def *def,

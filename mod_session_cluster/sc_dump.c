@@ -140,6 +140,9 @@ static void dump_elem(walk_ctx *w, const char *key, const sc_elem_t *el)
         if (sc_class_caveat(el->cls)) {
             where = apr_pstrcat(p, where, ", ", sc_class_caveat(el->cls), NULL);
         }
+        if (sc_class_note(el->cls)) {
+            where = apr_pstrcat(p, where, ", ", sc_class_note(el->cls), NULL);
+        }
         APR_ARRAY_PUSH(w->lines, const char *) =
             apr_psprintf(p, "%s.className = %s  # %s", key, el->class_name, where);
     }

@@ -14,13 +14,17 @@
  * (build/check-layers.pl checks this at `make check`):
  *
  *   request side   mod_session_cluster.c (hooks, directives), sc_session.c
- *                  (mod_session's store), sc_status.c (the page),
- *                  sc_balancer.c (mod_proxy_balancer's workers)
+ *                  (mod_session's store), sc_status.c (the page: its model,
+ *                  ?auto, ?json, Prometheus), sc_page.c (the page as HTML, its
+ *                  history), sc_balancer.c (mod_proxy_balancer's workers)
  *   parent/child   sc_supervisor.c: starts, keeps, replaces, stops the engine
  *                  (sc_retained: what outlives a restart); sc_client.c: a
  *                  child's requests to the engine
  *   engine         sc_engine.c: the composition root: settings, the handler
  *                  table, the event loop, the status it publishes
+ *   BackupManager  sc_backup.c: where sessions are (primary, backup, locations),
+ *                  fetches, promotions, re-placed backups; data changes
+ *                  applied through DeltaManager's handlers
  *   DeltaManager   sc_manager.c: session messages applied to the store, held
  *                  deltas, state transfer, expiry
  *   channel        sc_channel.c: sends that wait for an ACK, retries,

@@ -11,9 +11,9 @@
 #      its page's configuration lines mark it "no effect (written in the
 #      block)", autoBind "= 1  # ports, set in the block", with the note
 #      saying why.
-#   3. node2 runs a BackupManager: it warns at start that it
-#      replicates as DeltaManager (SC1414) and its page says so on
-#      Manager.className; a session written on node2 is read on node1.
+#   3. node2 runs a BackupManager: no warning at start (SC1414) and its
+#      page says how it chooses backups on Manager.className; a session
+#      written on node2 is read on node1 (its backup).
 use strict;
 use warnings;
 
@@ -85,10 +85,9 @@ like($p1, qr/^# note: Receiver autoBind="0" is taken as 1, as Tomcat does: only 
      '2. ... with the note saying why');
 
 my $out2 = slurp($c->member('node2')->{dir} . '/logs/startup.out');
-like($out2, qr/SC1414: BackupManager is not implemented yet: this member replicates as DeltaManager, every session to every member/,
-     '3. node2 (BackupManager) warns at start that it replicates as DeltaManager (SC1414)');
-like(page($c, 'node2') // '', qr/^Manager\.className = \Q$BACKUP\E  # line \d+, BackupManager is not implemented yet/m,
-     '3. ... and its page says so on Manager.className');
+unlike($out2, qr/SC1414/, '3. node2 (BackupManager) runs as such: no warning (SC1414) at start');
+like(page($c, 'node2') // '', qr/^Manager\.className = \Q$BACKUP\E  # line \d+, one backup per session, chosen round robin/m,
+     '3. ... and its page says how it chooses backups on Manager.className');
 my $w = app($c, 'node2', 'auto');
 my $sid = $w->{sid};
 my $read;

@@ -112,7 +112,7 @@ sub parse_auto {
         elsif ($l =~ /^UnmatchedMember: (\S+)\s*$/) {
             push @um, $1;
         }
-        elsif ($l =~ /^([A-Za-z]+): ?(.*)$/) {
+        elsif ($l =~ /^([A-Za-z][A-Za-z0-9]*): ?(.*)$/) {
             $f{$1} = $2 unless exists $f{$1};
         }
     }
