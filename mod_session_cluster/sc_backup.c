@@ -63,6 +63,7 @@ static struct {
     bk_map_out *maps;
     sc_peer *map_from;                /* joining: the member asked for the map */
     apr_time_t map_wanted;            /* joining since */
+    int map_saw_ready;                /* joining: a ready member was seen */
     apr_time_t map_asked;
     int map_failed_logged;
     /* members that could hold data: their routes, at the last look */
@@ -1057,7 +1058,12 @@ static void ask_for_map(sc_engine *e, apr_time_t now)
         }
     }
     if (ready) {
-        /* ready members, none of which can be reached now */
+        bk.map_saw_ready = 1;
+    }
+    if (ready || (e->set->terminate_on_start_failure && bk.map_saw_ready)) {
+        /* ready members, none of which can be reached now (or, with
+         * terminateOnStartFailure, a ready member was seen and is gone again:
+         * not an empty cluster either) */
         if (now - bk.map_wanted > apr_time_from_msec(rpc_ms(e))) {
             map_failed(e, "no ready member can be reached");
         }
@@ -1241,6 +1247,7 @@ void sc_bk_tick(sc_engine *e, apr_time_t now)
     else {
         bk.map_from = NULL;
         bk.map_wanted = 0;
+        bk.map_saw_ready = 0;
     }
     if (bk.fetches) {
         fetch_tick(e, now);
