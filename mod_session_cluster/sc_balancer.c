@@ -577,7 +577,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     const char *why, *no;
     char *alt_url;
     apr_size_t nl;
-    int st, reused;
+    int st;
 
     if (!run_scheme || proxyhost || !ret->shm || apr_table_get(r->notes, SC_REPLAY_NOTE)
         || !(b = replay_balancer(r))) {
@@ -590,9 +590,8 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
 
     /* failed before any byte of the response: an error held back (a client's
-     * kept-alive connection: mod_proxy_http would close it; st OK when the
-     * member's connection was a kept one), or 502/500 (read or send failed) */
-    reused = st == OK;
+     * kept-alive connection, which mod_proxy_http would close), or 502/500
+     * (the member's connection broke: read or send failed) */
     why = g->started || apr_table_get(r->notes, "proxy_timedout") ? NULL
           : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
           : st == HTTP_BAD_GATEWAY ? "no answer (502)"
@@ -615,13 +614,11 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
                           worker->s->route, why, no);
         }
         else {
+            /* the failed worker stays in rotation: a kept connection that
+             * its member closed as the request went out fails so too (a
+             * keep-alive race), and a member that died is taken out by the
+             * cluster (or by the next connection refused) */
             alt_url = apr_pstrcat(r->pool, alt->s->name, url + nl, NULL);
-            if (!reused && !(worker->s->status & PROXY_WORKER_IGNORE_ERRORS)) {
-                /* a first request on a new connection that died: as mod_proxy
-                 * does with a 500, out of rotation until its member says */
-                worker->s->status |= PROXY_WORKER_IN_ERROR;
-                worker->s->error_time = apr_time_now();
-            }
             __atomic_add_fetch(&ret->shm->f.replays, 1, __ATOMIC_RELAXED);
             ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, SCLOGNO(1661)
                           "SessionClusterBalancer: %s %s failed on %s (route %s): %s; "
