@@ -574,7 +574,8 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     proxy_worker *alt;
     replay_guard *g;
     ap_filter_t *f;
-    const char *why, *no;
+    const char *why, *no, *type;
+    apr_table_t *headers;
     char *alt_url;
     apr_size_t nl;
     int st;
@@ -586,14 +587,23 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_setn(r->notes, SC_REPLAY_NOTE, "1");
     g = apr_pcalloc(r->pool, sizeof(*g));
     g->held = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    /* what the response had before the member was asked: a replay starts
+     * from it (mod_proxy_http keeps Set-Cookie lines it finds there) */
+    headers = apr_table_copy(r->pool, r->headers_out);
+    type = r->content_type;
+    apr_table_unset(r->notes, "error-notes");
+    r->status_line = NULL;
     f = ap_add_output_filter(SC_REPLAY_FILTER, g, r, r->connection);
     st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
 
     /* failed before any byte of the response: an error held back (a client's
-     * kept-alive connection, which mod_proxy_http would close), or 502/500
-     * (the member's connection broke: read or send failed) */
+     * kept-alive connection, which mod_proxy_http would close), or a 502/500
+     * of mod_proxy's own (ap_proxyerror's error note: the member's
+     * connection broke), not a member's answer (ProxyErrorOverride passes
+     * a member's 5xx on as a status) */
     why = g->started || apr_table_get(r->notes, "proxy_timedout") ? NULL
           : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
+          : !apr_table_get(r->notes, "error-notes") ? NULL
           : st == HTTP_BAD_GATEWAY ? "no answer (502)"
           : st == HTTP_INTERNAL_SERVER_ERROR ? "no answer (500)" : NULL;
     if (why) {
@@ -628,7 +638,11 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
             apr_brigade_cleanup(g->held);
             r->status = HTTP_OK;
             r->status_line = NULL;
+            r->headers_out = headers;
+            r->content_type = type;
+            r->clength = 0;
             apr_table_unset(r->notes, "error-notes");
+            apr_table_unset(r->notes, "verbose-error-to");
             apr_table_setn(r->subprocess_env, "BALANCER_WORKER_NAME", alt->s->name);
             apr_table_setn(r->subprocess_env, "BALANCER_WORKER_ROUTE", alt->s->route);
             apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_REPLAYED", worker->s->route);

@@ -112,16 +112,28 @@ sub read_answer {
 }
 sub field { my ($b, $k) = @_; return ($b // '') =~ /^\Q$k\E: ?(.*)$/m ? $1 : undef }
 
+# Bytes received and not yet read on the TCP connections to local port $port.
+sub unread_bytes {
+    my ($port) = @_;
+    my $n = 0;
+    for (`ss -Htn state established '( sport = :$port )' 2>/dev/null`) {
+        $n += $1 if /^\s*(\d+)\s+\d+/;
+    }
+    return $n;
+}
+
 # Freezes $n, sends the request (on $sock or a new connection), waits until
-# the front has it in flight to $n, kills $n, and reads the answer.
+# the request waits unread in $n's kernel, kills $n, and reads the answer.
 sub across_a_death {
     my ($n, $sock, $method, $path, $id, $body) = @_;
     $c->sigstop($n);
+    my $port = $c->member($n)->{http_port};
+    my $before = unread_bytes($port);
     $sock = send_request($sock, $method, $path, $id, $body);
-    # a moment for the front to pass it on (the frozen member's kernel takes
-    # it); had it not, its connection would be refused, mod_proxy would try
-    # another member itself, and no replay would be counted: the cases fail
-    sleep 1;
+    # in flight: the front passed it on, and the frozen member's kernel holds
+    # it unread (a connection to its port with bytes waiting)
+    ok(within(10, sub { unread_bytes($port) > $before }),
+       "$n holds the request unread (frozen) before it is killed");
     $c->kill9($n);
     return ($sock, read_answer($sock));
 }
