@@ -29,6 +29,7 @@ use Test::More;
 use IO::Socket::INET;
 use Time::HiRes qw(sleep);
 use SC::Cluster;
+use SC::KeepAlive;
 use SC::Test qw(status_of check within app show demo_module demo_conf balancer_member status_has
                 session_on valid_sid);
 SC::Test::dump_options(tail => 30, cut => 300);
@@ -87,29 +88,6 @@ sub send_request {
     return $sock;
 }
 
-# Reads one answer: (status or 0 when the connection closed first, headers, body).
-sub read_answer {
-    my ($sock) = @_;
-    local $/ = "\r\n";
-    my $line = <$sock>;
-    return (0, {}, '') unless defined $line && $line =~ m{^HTTP/1\.\d (\d+)};
-    my $status = $1;
-    my %h;
-    while (defined(my $l = <$sock>)) {
-        last if $l eq "\r\n";
-        $l =~ s/\r\n$//;
-        my ($k, $v) = split /:\s*/, $l, 2;
-        $h{lc $k} = defined $h{lc $k} ? "$h{lc $k}, $v" : $v;
-    }
-    my $body = '';
-    my $left = $h{'content-length'} // 0;
-    while ($left > 0) {
-        my $got = read($sock, my $buf, $left) or last;
-        $body .= $buf;
-        $left -= $got;
-    }
-    return ($status, \%h, $body);
-}
 sub field { my ($b, $k) = @_; return ($b // '') =~ /^\Q$k\E: ?(.*)$/m ? $1 : undef }
 
 # Bytes received and not yet read on the TCP connections to local port $port.
@@ -135,7 +113,7 @@ sub across_a_death {
     ok(within(10, sub { unread_bytes($port) > $before }),
        "$n holds the request unread (frozen) before it is killed");
     $c->kill9($n);
-    return ($sock, read_answer($sock));
+    return ($sock, SC::KeepAlive::read_response($sock));
 }
 
 # A. GET, new client connection ------------------------------------------------------
@@ -161,7 +139,7 @@ sub across_a_death {
 {
     my $id = session_held_everywhere('node2', 'node3');
     my $sock = send_request(undef, 'GET', '/app?read', $id);
-    my ($s0, undef, $b0) = read_answer($sock);
+    my ($s0, undef, $b0) = SC::KeepAlive::read_response($sock);
     is($s0, 200, 'B. a first request on a kept-alive client connection (read)') or diag($b0);
     is(field($b0, 'Route'), 'node2', 'B. ... served by node2 (the sticky route)');
     my (undef, $s, $h, $b) = across_a_death('node2', $sock, 'GET', '/app?auto', $id);
@@ -171,7 +149,7 @@ sub across_a_death {
     is(field($b, 'Route'), 'node3', 'B. ... by node3');
     my ($new) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
     send_request($sock, 'GET', '/app?read', $new // $id);
-    my ($s2, undef, $b2) = read_answer($sock);
+    my ($s2, undef, $b2) = SC::KeepAlive::read_response($sock);
     ok($s2 == 200 && (field($b2, 'Counter') // '') eq '3',
        'B. the client\'s connection stays usable: a 3rd request on it reads counter 3') or diag("status $s2\n$b2");
     is(front_page()->{FrontReplays}, 2, 'B. FrontReplays 2');

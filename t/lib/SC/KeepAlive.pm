@@ -3,6 +3,7 @@ package SC::KeepAlive;
 # send many requests quickly (tens of thousands of sessions in seconds):
 #   my $s = SC::KeepAlive::connect($c, 'node1');
 #   my ($status, $headers, $body) = SC::KeepAlive::get($s, '/app?auto', $id);
+#   (or print a request of your own on $s, then SC::KeepAlive::read_response($s))
 # get() returns (0) when the connection failed or closed; headers are lower
 # cased, repeated ones joined with ", ".
 use strict;
@@ -22,6 +23,13 @@ sub get {
     my ($sock, $path, $cookie) = @_;
     print {$sock} "GET $path HTTP/1.1\r\nHost: localhost\r\n"
         . ($cookie ? "Cookie: JSESSIONID=$cookie\r\n" : '') . "\r\n" or return (0);
+    return read_response($sock);
+}
+
+# Reads one response from $sock: ($status, \%headers, $body), or (0) when the
+# connection failed or closed first.
+sub read_response {
+    my ($sock) = @_;
     local $/ = "\r\n";
     my $line = <$sock> // return (0);
     my ($status) = $line =~ m{^HTTP/1\.\d (\d+)} or return (0);
