@@ -21,6 +21,7 @@
 #include "sc_client.h"
 #include "sc_repl.h"
 #include "sc_session.h"
+#include "sc_msm.h"
 
 #include "mod_session.h"
 #include "util_cookies.h"
@@ -380,6 +381,54 @@ static sc_store_rc load_copy(request_rec *r, sc_retained *ret, apr_pool_t *p,
     return sc_store_get(ret->store, p, id, 1, s);
 }
 
+/* msm's <Manager>, sticky: a session this member does not hold (its member
+ * failed, or every member was restarted) is loaded from the session server
+ * into the store; an id invalidated here (a tombstone) is not.  1: it is in
+ * the store now. */
+static int msm_fetch(request_rec *r, sc_retained *ret, const char *id)
+{
+    const char *data;
+    apr_time_t created;
+    apr_int64_t max_inactive;
+    apr_uint64_t version;
+    sc_store_rc rc;
+    int got;
+
+    if (!sc_msm_on() || sc_msm_ignored(r) || sc_store_dead(ret->store, id)) {
+        return 0;
+    }
+    got = sc_msm_load(r, r->pool, id, &data, &created, &max_inactive);
+    if (got <= 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCLOGNO(1706)
+                      "session %s: %s", id, got < 0 ? "the session server could not be "
+                      "asked" : "not on the session server");
+        return 0;
+    }
+    if (strlen(data) > ret->store->hdr->slot_data) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1707)
+                      "session %s from the session server: %" APR_SIZE_T_FMT " bytes, more "
+                      "than Manager maxSessionSize %u; not taken", id, strlen(data),
+                      ret->store->hdr->slot_data);
+        return 0;
+    }
+    /* as a replica arrives: its creation time kept, not on probation; STALE:
+     * another request loaded it first */
+    rc = sc_store_put(ret->store, id, data, (apr_uint32_t)strlen(data), 0, 0, created,
+                      apr_time_now(), max_inactive, &version);
+    if (rc == SC_STORE_STALE) {
+        return 1;
+    }
+    if (rc != SC_STORE_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1708)
+                      "session %s from the session server not stored here: %s", id,
+                      sc_store_rc_text(rc));
+        return 0;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1709)
+                  "session %s loaded from the session server", id);
+    return 1;
+}
+
 static apr_status_t sc_session_load(request_rec *r, session_rec **z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -420,7 +469,9 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     zz = apr_pcalloc(m->pool, sizeof(*zz));
     zz->pool = m->pool;
     zz->entries = apr_table_make(zz->pool, 10);
-    if (id && load_copy(r, ret, m->pool, id, &s) == SC_STORE_OK) {
+    if (id && (load_copy(r, ret, m->pool, id, &s) == SC_STORE_OK
+               || (msm_fetch(r, ret, id)
+                   && load_copy(r, ret, m->pool, id, &s) == SC_STORE_OK))) {
         if (sc_store_idled_out(apr_time_now(), s.last_access,
                                sc_store_idle_limit(ret->store, s.created, s.last_access,
                                                    s.max_inactive))) {
@@ -453,6 +504,12 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     }
     if (rq->id) {
         rebind(r, ret, dc, rq, id);
+        if (sc_msm_on() && strcmp(rq->id, id) != 0) {
+            /* re-bound: the server keeps it under its new id (saved now),
+             * not under the old one */
+            sc_msm_remove(r, id);
+            zz->dirty = 1;
+        }
     }
     apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ROUTE", ret->route);
     primary_indicator(r, ret->cfg->set, rq->id, ret->route);
@@ -681,6 +738,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             }
             ap_cookie_remove(r, dc->cookie_name, cookie_attrs(r, dc),
                              r->err_headers_out, NULL);
+            sc_msm_remove(r, rq->id);
             sc_msg_remove_encode(&b, &m);
             replicate(r, ret, &b, rq->id);
             rq->id = NULL;
@@ -740,6 +798,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         ap_cookie_write(r, dc->cookie_name, id, cookie_attrs(r, dc), 0,
                         r->err_headers_out, NULL);
         kept_local_line(r, ret->cfg->set, id, NULL, data);
+        sc_msm_backup(r, id, data, now, max_inactive);
         {
             /* sent also when the ReplicationValve filter matched, as
              * Tomcat's SESSION_CREATED: a change on a filtered URL can be
@@ -816,11 +875,18 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             {
                 request_rec *m = r->main ? r->main : r;
                 int login = dc->change_id_on_login && login_in(r, read, app);
+                const char *was = rq->id;
                 rq->version = version;
                 rq->data = data;
                 if (login || apr_table_get(m->notes, SC_CHANGE_ID_NOTE)) {
                     apr_table_unset(m->notes, SC_CHANGE_ID_NOTE);
                     change_id(r, ret, dc, rq);
+                }
+                if (sc_msm_on()) {
+                    if (strcmp(was, rq->id) != 0) {
+                        sc_msm_remove(r, was);
+                    }
+                    sc_msm_backup(r, rq->id, rq->data, rq->created, max_inactive);
                 }
             }
             return OK;

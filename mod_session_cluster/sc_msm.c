@@ -1,0 +1,1335 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_msm.c -- the session server (memcached-session-manager's <Manager>): its
+ * element, its settings, and bounded clients for memcached's text protocol and
+ * Redis's RESP.  See sc_msm.h.
+ *
+ * What is stored: under the session id, "SCM1 <created us> <maxInactive s>\n"
+ * then the session's data as the store holds it.  memcached: "set" with the
+ * idle limit as exptime; Redis: "SET ... PX".
+ *
+ * Nodes: memcachedNodes="n1:host:port n2:host:port" (',' or ' ' between) or
+ * "redis://host:port".  A session goes to the node its id hashes to among the
+ * nodes that are not failoverNodes and are not marked down, then to the next
+ * ones, the failover nodes last.  A load asks the nodes in the same order
+ * until one has it.  A node that fails an operation (refused, timed out, a
+ * reply that is not the protocol's) is marked down for SC_MSM_RETRY_S seconds:
+ * requests meanwhile do not wait for it.
+ *
+ * Connections: kept per process and node (at most SC_MSM_KEEP idle), taken
+ * under a mutex, used by one thread at a time; every socket is non-blocking,
+ * every wait has the operation's deadline, every reply is bounded
+ * (SC_MSM_MAX_VALUE).  A connection that saw any error is closed.
+ */
+#include "sc_private.h"
+#include "sc_msm.h"
+
+#include "http_log.h"
+#include "ap_regex.h"
+#include "apr_network_io.h"
+#include "apr_shm.h"
+#include "util_varbuf.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(session_cluster);
+
+#define SC_MSM_CLASS "de.javakaffee.web.msm.MemcachedBackupSessionManager"
+#define SC_MSM_KEEP 8
+#define SC_MSM_MAX_VALUE (256u * 1024u * 1024u + 256u)
+#define SC_MSM_MAX_ELEMENT 65536
+#define SC_MSM_LOG_EVERY_S 10
+
+typedef struct {
+    const char *id;                   /* "n1" */
+    const char *host;
+    apr_port_t port;
+    int failover;
+    struct sockaddr_storage sa;       /* resolved at post_config */
+    socklen_t salen;
+} msm_node;
+
+typedef struct {
+    const char *name;
+    const char *value;
+    int line;
+} msm_attr;
+
+struct sc_msm_cfg {
+    const char *file;
+    int line;
+    const char *where;                /* "file:line" */
+    int redis;
+    msm_node *nodes;
+    int nnodes;
+    int sticky;
+    int backup_async;
+    int backup_timeout_ms;            /* sessionBackupTimeout */
+    int operation_timeout_ms;         /* operationTimeout */
+    int enabled;
+    int max_inactive;                 /* maxInactiveInterval (s); -2: not written */
+    ap_regex_t *ignore;               /* requestUriIgnorePattern */
+    const char *locking_mode;
+    apr_array_header_t *attrs;        /* msm_attr: as written */
+};
+
+/* ---- the counters every process shares ---- */
+typedef struct {
+    apr_uint64_t gets, hits, misses, sets, deletes, errors, timeouts, skipped;
+    apr_uint64_t lat_us, lat_n, lat_max_us;
+    apr_uint64_t down_until;          /* apr_time_t: skipped until then */
+    apr_uint64_t last_error_at;
+    char last_error[120];             /* the latest error, best effort */
+} msm_node_stats;
+
+typedef struct {
+    apr_uint64_t loaded, load_missing, load_failed, backups, backups_async,
+                 backup_failed, removed, ignored;
+    apr_uint64_t logged_at, unlogged;
+    msm_node_stats n[SC_MSM_MAX_NODES];
+} msm_shared;
+
+static sc_msm_cfg *active;
+static msm_shared *shared;
+
+/* Idle connections kept by this process. */
+static pthread_mutex_t keep_mu = PTHREAD_MUTEX_INITIALIZER;
+static int keep_fd[SC_MSM_MAX_NODES][SC_MSM_KEEP];
+static int keep_n[SC_MSM_MAX_NODES];
+
+/* ------------------------------------------------------------------------- */
+/* The element                                                                */
+/* ------------------------------------------------------------------------- */
+
+/* Attributes that change nothing here, and why. */
+static const struct {
+    const char *name;
+    const char *reason;
+} no_effect[] = {
+    { "transcoderFactoryClass", "Java serialization: sessions are stored as mod_session's "
+      "encoded attributes" },
+    { "copyCollectionsForSerialization", "Java serialization: sessions are stored as "
+      "mod_session's encoded attributes" },
+    { "customConverter", "Java serialization: sessions are stored as mod_session's "
+      "encoded attributes" },
+    { "backupThreadCount", "an asynchronous backup is made by the request's own thread "
+      "after the response is sent: there is no backup thread pool" },
+    { "enableStatistics", "the counters are always kept: see the cluster-manager page" },
+    { "memcachedProtocol", "memcached's text protocol is always used" },
+    { "username", "SASL authentication is not implemented: do not expose the servers" },
+    { "password", "SASL authentication is not implemented: do not expose the servers" },
+    { "storageKeyPrefix", "sessions are stored under their id" },
+    { "sessionAttributeFilter", "every attribute is backed up (see the <Cluster>'s "
+      "Manager sessionAttributeNameFilter for attributes kept on one member)" },
+    { "lockingMode", "sticky sessions are not locked (msm locks only in non-sticky mode)" },
+    { NULL, NULL }
+};
+
+/* Attributes that act (checked by sc_msm_parse). */
+static const char *const acting[] = {
+    "className", "memcachedNodes", "failoverNodes", "sticky", "sessionBackupAsync",
+    "sessionBackupTimeout", "operationTimeout", "requestUriIgnorePattern", "enabled",
+    "maxInactiveInterval", NULL
+};
+
+static const char *no_effect_reason(const char *name)
+{
+    int i;
+    for (i = 0; no_effect[i].name; i++) {
+        if (!strcmp(no_effect[i].name, name)) {
+            return no_effect[i].reason;
+        }
+    }
+    return NULL;
+}
+
+static int is_acting(const char *name)
+{
+    int i;
+    for (i = 0; acting[i]; i++) {
+        if (!strcmp(acting[i], name)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* XML's five entities and numeric ASCII references; NULL: a bad one. */
+static char *xml_unescape(apr_pool_t *p, const char *s, apr_size_t n)
+{
+    char *out = apr_palloc(p, n + 1), *o = out;
+    apr_size_t i = 0;
+    while (i < n) {
+        if (s[i] != '&') {
+            *o++ = s[i++];
+            continue;
+        }
+        if (!strncmp(s + i, "&amp;", 5)) { *o++ = '&'; i += 5; }
+        else if (!strncmp(s + i, "&lt;", 4)) { *o++ = '<'; i += 4; }
+        else if (!strncmp(s + i, "&gt;", 4)) { *o++ = '>'; i += 4; }
+        else if (!strncmp(s + i, "&quot;", 6)) { *o++ = '"'; i += 6; }
+        else if (!strncmp(s + i, "&apos;", 6)) { *o++ = '\''; i += 6; }
+        else if (s[i + 1] == '#') {
+            apr_size_t j = i + 2;
+            long v = 0;
+            while (j < n && apr_isdigit(s[j]) && v < 1000) {
+                v = v * 10 + (s[j++] - '0');
+            }
+            if (j >= n || s[j] != ';' || v < 32 || v > 126) {
+                return NULL;
+            }
+            *o++ = (char)v;
+            i = j + 1;
+        }
+        else {
+            return NULL;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static const char *parse_int(apr_pool_t *p, const char *name, const char *v, long lo,
+                             long hi, int *out)
+{
+    char *end;
+    long x;
+    errno = 0;
+    x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi) {
+        return apr_psprintf(p, "%s=\"%s\": a whole number from %ld to %ld", name, v, lo, hi);
+    }
+    *out = (int)x;
+    return NULL;
+}
+
+static const char *parse_bool(apr_pool_t *p, const char *name, const char *v, int *out)
+{
+    if (!strcasecmp(v, "true")) {
+        *out = 1;
+    }
+    else if (!strcasecmp(v, "false")) {
+        *out = 0;
+    }
+    else {
+        return apr_psprintf(p, "%s=\"%s\": true or false", name, v);
+    }
+    return NULL;
+}
+
+static const char *parse_nodes(apr_pool_t *p, sc_msm_cfg *c, const char *v)
+{
+    apr_array_header_t *a = apr_array_make(p, 4, sizeof(msm_node));
+    char *list = apr_pstrdup(p, v), *last, *tok;
+    if (!strncmp(v, "redis://", 8)) {
+        char *host, *scope;
+        apr_port_t port;
+        msm_node *n;
+        if (apr_parse_addr_port(&host, &scope, &port, v + 8, p) != APR_SUCCESS || !host
+            || scope || strchr(v + 8, '/')) {
+            return apr_psprintf(p, "memcachedNodes=\"%s\": expected redis://host:port", v);
+        }
+        c->redis = 1;
+        n = apr_array_push(a);
+        memset(n, 0, sizeof(*n));
+        n->id = "redis";
+        n->host = host;
+        n->port = port ? port : 6379;
+        c->nodes = (msm_node *)a->elts;
+        c->nnodes = 1;
+        return NULL;
+    }
+    for (tok = apr_strtok(list, ", \t\r\n", &last); tok;
+         tok = apr_strtok(NULL, ", \t\r\n", &last)) {
+        /* id:host:port (host may be [v6]) */
+        char *colon = strchr(tok, ':');
+        char *host, *scope;
+        apr_port_t port;
+        msm_node *n;
+        int i;
+        if (!colon || colon == tok) {
+            return apr_psprintf(p, "memcachedNodes: '%s' is not id:host:port (e.g. "
+                                "n1:10.0.0.5:11211)", tok);
+        }
+        *colon = '\0';
+        for (i = 0; tok[i]; i++) {
+            if (!apr_isalnum(tok[i]) && tok[i] != '_' && tok[i] != '-') {
+                return apr_psprintf(p, "memcachedNodes: node id '%s': letters, digits, "
+                                    "'-' and '_'", tok);
+            }
+        }
+        if (apr_parse_addr_port(&host, &scope, &port, colon + 1, p) != APR_SUCCESS
+            || !host || scope || !port) {
+            return apr_psprintf(p, "memcachedNodes: '%s:%s' is not id:host:port", tok,
+                                colon + 1);
+        }
+        for (i = 0; i < a->nelts; i++) {
+            if (!strcmp(APR_ARRAY_IDX(a, i, msm_node).id, tok)) {
+                return apr_psprintf(p, "memcachedNodes: node id '%s' is given twice", tok);
+            }
+        }
+        if (a->nelts >= SC_MSM_MAX_NODES) {
+            return apr_psprintf(p, "memcachedNodes: at most %d nodes", SC_MSM_MAX_NODES);
+        }
+        n = apr_array_push(a);
+        memset(n, 0, sizeof(*n));
+        n->id = tok;
+        n->host = host;
+        n->port = port;
+    }
+    if (a->nelts == 0) {
+        return "memcachedNodes: no node (n1:host:port,... or redis://host:port)";
+    }
+    c->nodes = (msm_node *)a->elts;
+    c->nnodes = a->nelts;
+    return NULL;
+}
+
+const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *text,
+                         sc_msm_cfg **out)
+{
+    sc_msm_cfg *c = apr_pcalloc(p, sizeof(*c));
+    const char *s = text, *err = NULL, *failover = NULL, *nodes = NULL;
+    int cur = line, i, closed = 0;
+#define FAIL(...) return apr_psprintf(p, "%s:%d: <Manager>: %s", file, cur, \
+                                      apr_psprintf(p, __VA_ARGS__))
+
+    c->file = file;
+    c->line = line;
+    c->where = apr_psprintf(p, "%s:%d", file, line);
+    c->sticky = 1;
+    c->enabled = 1;
+    c->backup_timeout_ms = 100;
+    c->operation_timeout_ms = 1000;
+    c->max_inactive = -2;
+    c->attrs = apr_array_make(p, 8, sizeof(msm_attr));
+    for (;;) {
+        const char *n0, *v0;
+        char q;
+        msm_attr *a;
+        while (apr_isspace(*s)) {
+            cur += *s++ == '\n';
+        }
+        if (!*s) {
+            break;
+        }
+        if (!strncmp(s, "/>", 2) || *s == '>') {
+            int self_closed = *s == '/';
+            closed = 1;
+            s += self_closed ? 2 : 1;
+            while (apr_isspace(*s)) {
+                cur += *s++ == '\n';
+            }
+            if (!self_closed) {
+                if (strncmp(s, "</Manager>", 10) != 0) {
+                    FAIL("<Manager> holds no elements here: close it with \"/>\"");
+                }
+                s += 10;
+                while (apr_isspace(*s)) {
+                    cur += *s++ == '\n';
+                }
+            }
+            if (*s) {
+                FAIL("text after the element's end: '%.40s'", s);
+            }
+            break;
+        }
+        n0 = s;
+        while (apr_isalnum(*s) || *s == '_' || *s == '-' || *s == '.' || *s == ':') {
+            s++;
+        }
+        if (s == n0) {
+            FAIL("expected an attribute name, found '%.20s'", s);
+        }
+        a = apr_array_push(c->attrs);
+        a->name = apr_pstrmemdup(p, n0, (apr_size_t)(s - n0));
+        a->line = cur;
+        while (apr_isspace(*s)) {
+            cur += *s++ == '\n';
+        }
+        if (*s != '=') {
+            FAIL("attribute %s has no value (name=\"value\")", a->name);
+        }
+        s++;
+        while (apr_isspace(*s)) {
+            cur += *s++ == '\n';
+        }
+        q = *s;
+        if (q != '"' && q != '\'') {
+            FAIL("attribute %s: the value must be quoted", a->name);
+        }
+        v0 = ++s;
+        while (*s && *s != q) {
+            if (*s == '<') {
+                FAIL("attribute %s: '<' in a value (write &lt;)", a->name);
+            }
+            cur += *s++ == '\n';
+        }
+        if (!*s) {
+            FAIL("attribute %s: the value's quote is not closed", a->name);
+        }
+        a->value = xml_unescape(p, v0, (apr_size_t)(s - v0));
+        if (!a->value) {
+            FAIL("attribute %s: a bad entity (&amp; &lt; &gt; &quot; &apos; &#N;)", a->name);
+        }
+        s++;
+        for (i = 0; i < c->attrs->nelts - 1; i++) {
+            if (!strcmp(APR_ARRAY_IDX(c->attrs, i, msm_attr).name, a->name)) {
+                FAIL("attribute %s is written twice", a->name);
+            }
+        }
+    }
+    if (!closed) {
+        FAIL("the element is not closed (\"/>\")");
+    }
+    for (i = 0; i < c->attrs->nelts; i++) {
+        msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
+        const char *n = a->name, *v = a->value;
+        cur = a->line;
+        if (!strcmp(n, "className")) {
+            if (strcmp(v, SC_MSM_CLASS)
+                && strcmp(v, "de.javakaffee.web.msm.MemcachedSessionManager")) {
+                FAIL("className \"%s\": a <Manager> at server level is msm's "
+                     SC_MSM_CLASS " (a DeltaManager or BackupManager belongs in the "
+                     "<Cluster> block)", v);
+            }
+        }
+        else if (!strcmp(n, "memcachedNodes")) {
+            nodes = v;
+        }
+        else if (!strcmp(n, "failoverNodes")) {
+            failover = v;
+        }
+        else if (!strcmp(n, "sticky")) {
+            err = parse_bool(p, n, v, &c->sticky);
+        }
+        else if (!strcmp(n, "enabled")) {
+            err = parse_bool(p, n, v, &c->enabled);
+        }
+        else if (!strcmp(n, "sessionBackupAsync")) {
+            err = parse_bool(p, n, v, &c->backup_async);
+        }
+        else if (!strcmp(n, "sessionBackupTimeout")) {
+            err = parse_int(p, n, v, 1, 600000, &c->backup_timeout_ms);
+        }
+        else if (!strcmp(n, "operationTimeout")) {
+            err = parse_int(p, n, v, 1, 600000, &c->operation_timeout_ms);
+        }
+        else if (!strcmp(n, "maxInactiveInterval")) {
+            err = parse_int(p, n, v, -1, INT_MAX, &c->max_inactive);
+        }
+        else if (!strcmp(n, "requestUriIgnorePattern")) {
+            c->ignore = *v ? ap_pregcomp(p, v, AP_REG_EXTENDED | AP_REG_NOSUB) : NULL;
+            if (*v && !c->ignore) {
+                err = apr_psprintf(p, "requestUriIgnorePattern=\"%s\": not a regular "
+                                   "expression", v);
+            }
+        }
+        else if (!strcmp(n, "lockingMode")) {
+            if (strcmp(v, "none") && strcmp(v, "all") && strcmp(v, "auto")
+                && strncmp(v, "uriPattern:", 11)) {
+                err = apr_psprintf(p, "lockingMode=\"%s\": none, all, auto or "
+                                   "uriPattern:<regex>", v);
+            }
+            c->locking_mode = v;
+        }
+        else if (!no_effect_reason(n)) {
+            FAIL("unknown attribute %s (msm's attributes: memcachedNodes, failoverNodes, "
+                 "sticky, sessionBackupAsync, sessionBackupTimeout, operationTimeout, "
+                 "requestUriIgnorePattern, lockingMode, ...)", n);
+        }
+        if (err) {
+            FAIL("%s", err);
+        }
+    }
+    cur = line;
+    if (!nodes) {
+        FAIL("memcachedNodes is required (n1:host:11211,... or redis://host:6379)");
+    }
+    if ((err = parse_nodes(p, c, nodes))) {
+        FAIL("%s", err);
+    }
+    if (failover) {
+        char *list = apr_pstrdup(p, failover), *last, *tok;
+        if (c->redis) {
+            FAIL("failoverNodes: Redis has a single node (memcachedNodes=\"redis://...\")");
+        }
+        for (tok = apr_strtok(list, ", \t\r\n", &last); tok;
+             tok = apr_strtok(NULL, ", \t\r\n", &last)) {
+            int found = 0;
+            for (i = 0; i < c->nnodes; i++) {
+                if (!strcmp(c->nodes[i].id, tok)) {
+                    c->nodes[i].failover = 1;
+                    found = 1;
+                }
+            }
+            if (!found) {
+                FAIL("failoverNodes: '%s' is not a node of memcachedNodes", tok);
+            }
+        }
+        for (i = 0; i < c->nnodes && c->nodes[i].failover; i++) {
+        }
+        if (i == c->nnodes) {
+            FAIL("failoverNodes names every node: at least one must not be a failover node");
+        }
+    }
+    if (!c->sticky) {
+        FAIL("sticky=\"false\" (the session server as the only store, read and written "
+             "per request) is not implemented yet: use sticky=\"true\"");
+    }
+    *out = c;
+    return NULL;
+#undef FAIL
+}
+
+const char *sc_msm_read(cmd_parms *cmd, const char *args, sc_msm_cfg **out)
+{
+    struct ap_varbuf vb, lb;
+    const char *file = cmd->config_file ? cmd->config_file->name : "(memory)";
+    int line = cmd->config_file ? cmd->config_file->line_number : 0;
+    const char *err;
+
+    ap_varbuf_init(cmd->temp_pool, &vb, 1024);
+    ap_varbuf_init(cmd->temp_pool, &lb, 1024);
+    ap_varbuf_strcat(&vb, args);
+    /* the element ends at "/>" or at "</Manager>" */
+    while (!strstr(vb.buf, "/>") && !strstr(vb.buf, "</Manager>")) {
+        apr_status_t rv;
+        if (!cmd->config_file) {
+            break;
+        }
+        rv = ap_varbuf_cfg_getline(&lb, cmd->config_file, SC_MSM_MAX_ELEMENT);
+        if (rv == APR_EOF) {
+            return apr_psprintf(cmd->pool, "%s:%d: <Manager> is not closed (\"/>\") before "
+                                "the end of the file", file, line);
+        }
+        if (rv != APR_SUCCESS || vb.strlen + lb.strlen > SC_MSM_MAX_ELEMENT) {
+            return apr_psprintf(cmd->pool, "%s:%d: <Manager>: a line too long, or the "
+                                "element longer than %d bytes", file,
+                                cmd->config_file->line_number, SC_MSM_MAX_ELEMENT);
+        }
+        if (lb.buf[0] == '#') {
+            ap_varbuf_strcat(&vb, "\n");
+            continue;
+        }
+        ap_varbuf_strcat(&vb, "\n");
+        ap_varbuf_strcat(&vb, ap_resolve_env(cmd->temp_pool, lb.buf));
+    }
+    err = sc_msm_parse(cmd->pool, file, line, vb.buf, out);
+    ap_varbuf_free(&lb);
+    ap_varbuf_free(&vb);
+    return err;
+}
+
+const char *sc_msm_where(const sc_msm_cfg *c)
+{
+    return c ? c->where : "";
+}
+
+const char *sc_msm_cluster_text(apr_pool_t *p, const sc_msm_cfg *c)
+{
+    /* a member alone: no multicast (channelStartOptions 3), no static
+     * members; its Receiver on loopback with autoBind so members on one
+     * host do not collide; the binder valve re-binds a session loaded from
+     * the server */
+    return apr_pstrcat(p,
+        "<Cluster className=\"org.apache.catalina.ha.tcp.SimpleTcpCluster\" "
+        "channelStartOptions=\"3\">\n",
+        c->max_inactive >= -1
+        ? apr_psprintf(p, "  <Manager className=\"org.apache.catalina.ha.session.DeltaManager\" "
+                       "maxInactiveInterval=\"%d\"/>\n", c->max_inactive) : "",
+        "  <Channel className=\"org.apache.catalina.tribes.group.GroupChannel\">\n"
+        "    <Receiver className=\"org.apache.catalina.tribes.transport.nio.NioReceiver\" "
+        "address=\"127.0.0.1\" port=\"4000\" autoBind=\"100\"/>\n"
+        "  </Channel>\n"
+        "  <Valve className=\"org.apache.catalina.ha.session.JvmRouteBinderValve\"/>\n"
+        "  <Valve className=\"org.apache.catalina.ha.tcp.ReplicationValve\"/>\n"
+        "</Cluster>\n", NULL);
+}
+
+static const char *node_list(apr_pool_t *p, const sc_msm_cfg *c)
+{
+    const char *s = "";
+    int i;
+    for (i = 0; i < c->nnodes; i++) {
+        s = apr_psprintf(p, "%s%s%s %s:%u%s", s, i ? ", " : "", c->nodes[i].id,
+                         c->nodes[i].host, c->nodes[i].port,
+                         c->nodes[i].failover ? " (failover)" : "");
+    }
+    return s;
+}
+
+void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, apr_array_header_t *lines)
+{
+    int i;
+    APR_ARRAY_PUSH(lines, const char *) =
+        apr_psprintf(p, "SessionServer = %s (%s), %s  # <Manager> at %s:%d",
+                     c->redis ? "redis" : "memcached", node_list(p, c),
+                     c->sticky ? "sticky" : "non-sticky", c->file, c->line);
+    APR_ARRAY_PUSH(lines, const char *) =
+        apr_psprintf(p, "SessionServer.enabled = %s", c->enabled ? "true" : "false");
+    APR_ARRAY_PUSH(lines, const char *) =
+        apr_psprintf(p, "SessionServer.sessionBackupAsync = %s",
+                     c->backup_async ? "true" : "false");
+    APR_ARRAY_PUSH(lines, const char *) =
+        apr_psprintf(p, "SessionServer.sessionBackupTimeout = %d ms", c->backup_timeout_ms);
+    APR_ARRAY_PUSH(lines, const char *) =
+        apr_psprintf(p, "SessionServer.operationTimeout = %d ms", c->operation_timeout_ms);
+    for (i = 0; i < c->attrs->nelts; i++) {
+        msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
+        if (!strcmp(a->name, "requestUriIgnorePattern")) {
+            APR_ARRAY_PUSH(lines, const char *) =
+                apr_psprintf(p, "SessionServer.requestUriIgnorePattern = %s", a->value);
+        }
+    }
+    for (i = 0; i < c->attrs->nelts; i++) {
+        msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
+        if (!is_acting(a->name)) {
+            APR_ARRAY_PUSH(lines, const char *) =
+                apr_psprintf(p, "# ignored: SessionServer.%s = %s  # %s:%d: no effect: %s",
+                             a->name, a->value, c->file, a->line,
+                             no_effect_reason(a->name));
+        }
+    }
+}
+
+const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c)
+{
+    const char *s = NULL;
+    int i;
+    for (i = 0; i < c->attrs->nelts; i++) {
+        msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
+        if (!is_acting(a->name)) {
+            s = apr_psprintf(p, "%s%s%s (%s)", s ? s : "", s ? "; " : "", a->name,
+                             no_effect_reason(a->name));
+        }
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------- */
+/* Activation                                                                 */
+/* ------------------------------------------------------------------------- */
+
+static apr_status_t deactivate(void *unused)
+{
+    (void)unused;
+    active = NULL;
+    shared = NULL;
+    return APR_SUCCESS;
+}
+
+const char *sc_msm_activate(apr_pool_t *pconf, server_rec *s, sc_msm_cfg *c)
+{
+    apr_shm_t *shm;
+    apr_status_t rv;
+    int i;
+
+    (void)s;
+    active = NULL;
+    shared = NULL;
+    if (!c || !c->enabled) {
+        return NULL;
+    }
+    for (i = 0; i < c->nnodes; i++) {
+        apr_sockaddr_t *sa;
+        rv = apr_sockaddr_info_get(&sa, c->nodes[i].host, APR_UNSPEC, c->nodes[i].port, 0,
+                                   pconf);
+        if (rv != APR_SUCCESS || sa->salen > sizeof(c->nodes[i].sa)) {
+            return apr_psprintf(pconf, "<Manager> at %s:%d: node %s: host %s does not "
+                                "resolve", c->file, c->line, c->nodes[i].id,
+                                c->nodes[i].host);
+        }
+        memcpy(&c->nodes[i].sa, &sa->sa, sa->salen);
+        c->nodes[i].salen = (socklen_t)sa->salen;
+    }
+    rv = apr_shm_create(&shm, sizeof(msm_shared), NULL, pconf);
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(pconf, "<Manager> at %s:%d: the session server's counters: "
+                            "no shared memory", c->file, c->line);
+    }
+    shared = apr_shm_baseaddr_get(shm);
+    memset(shared, 0, sizeof(*shared));
+    active = c;
+    apr_pool_cleanup_register(pconf, NULL, deactivate, apr_pool_cleanup_null);
+    return NULL;
+}
+
+int sc_msm_on(void)
+{
+    return active != NULL;
+}
+
+int sc_msm_ignored(request_rec *r)
+{
+    return active && active->ignore && !ap_regexec(active->ignore, r->uri, 0, NULL, 0);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The clients                                                                */
+/* ------------------------------------------------------------------------- */
+
+#define ADD(f, v) __atomic_add_fetch(&(f), (v), __ATOMIC_RELAXED)
+
+typedef struct {
+    int fd;
+    apr_time_t deadline;
+    const char *err;                  /* what went wrong */
+    int timed_out;
+} io;
+
+static int wait_fd(io *x, short ev)
+{
+    for (;;) {
+        struct pollfd pfd;
+        apr_time_t left = x->deadline - apr_time_now();
+        int rc;
+        if (left <= 0) {
+            x->timed_out = 1;
+            x->err = "timed out";
+            return 0;
+        }
+        pfd.fd = x->fd;
+        pfd.events = ev;
+        pfd.revents = 0;
+        rc = poll(&pfd, 1, (int)((left + 999) / 1000));
+        if (rc > 0) {
+            return 1;
+        }
+        if (rc < 0 && errno != EINTR) {
+            x->err = "poll failed";
+            return 0;
+        }
+    }
+}
+
+static int conn_open(io *x, const msm_node *n)
+{
+    int one = 1, soerr = 0;
+    socklen_t len = sizeof(soerr);
+    x->fd = socket(n->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (x->fd < 0) {
+        x->err = "no socket";
+        return 0;
+    }
+    setsockopt(x->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(x->fd, (const struct sockaddr *)&n->sa, n->salen) == 0) {
+        return 1;
+    }
+    if (errno != EINPROGRESS) {
+        x->err = errno == ECONNREFUSED ? "connection refused" : "connect failed";
+        return 0;
+    }
+    if (!wait_fd(x, POLLOUT)) {
+        return 0;
+    }
+    if (getsockopt(x->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) || soerr) {
+        x->err = soerr == ECONNREFUSED ? "connection refused" : "connect failed";
+        return 0;
+    }
+    return 1;
+}
+
+static int send_all(io *x, const char *b, apr_size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(x->fd, b, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            b += w;
+            n -= (apr_size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!wait_fd(x, POLLOUT)) {
+                return 0;
+            }
+            continue;
+        }
+        x->err = "send failed";
+        return 0;
+    }
+    return 1;
+}
+
+/* How long the reply in b[0..len) is: >0 complete, 0 more needed, -1 not the
+ * protocol (or longer than the bound). */
+static long reply_len(int redis, const char *b, apr_size_t len)
+{
+    const char *eol = memchr(b, '\n', len);
+    apr_size_t first;
+    char *end;
+    long n;
+    if (!eol) {
+        return len > 512 ? -1 : 0;
+    }
+    first = (apr_size_t)(eol - b) + 1;
+    if (first < 2 || b[first - 2] != '\r') {
+        return -1;
+    }
+    if (redis) {
+        if (b[0] == '+' || b[0] == '-' || b[0] == ':') {
+            return (long)first;
+        }
+        if (b[0] != '$') {
+            return -1;
+        }
+        n = strtol(b + 1, &end, 10);
+        if (end != b + first - 2 || n < -1 || (apr_uint64_t)n > SC_MSM_MAX_VALUE) {
+            return -1;
+        }
+        if (n == -1) {
+            return (long)first;
+        }
+        return len >= first + (apr_size_t)n + 2 ? (long)(first + (apr_size_t)n + 2) : 0;
+    }
+    if (strncmp(b, "VALUE ", 6) != 0) {
+        return (long)first;
+    }
+    /* VALUE <key> <flags> <bytes>\r\n<data>\r\nEND\r\n */
+    end = (char *)b + first - 2;
+    while (end > b && apr_isdigit(end[-1])) {
+        end--;
+    }
+    n = strtol(end, NULL, 10);
+    if (end == b + first - 2 || n < 0 || (apr_uint64_t)n > SC_MSM_MAX_VALUE) {
+        return -1;
+    }
+    return len >= first + (apr_size_t)n + 7 ? (long)(first + (apr_size_t)n + 7) : 0;
+}
+
+/* Reads one reply; *out (NUL-terminated) and *outlen. */
+static int read_reply(io *x, apr_pool_t *p, int redis, char **out, apr_size_t *outlen)
+{
+    apr_size_t cap = 4096, len = 0;
+    char *b = apr_palloc(p, cap + 1);
+    for (;;) {
+        ssize_t rd;
+        long need = len ? reply_len(redis, b, len) : 0;
+        if (need < 0) {
+            x->err = "a reply that is not the protocol's";
+            return 0;
+        }
+        if (need > 0) {
+            if ((apr_size_t)need != len) {
+                x->err = "more data than one reply";
+                return 0;
+            }
+            b[len] = '\0';
+            *out = b;
+            *outlen = len;
+            return 1;
+        }
+        if (len == cap) {
+            char *nb;
+            if (cap >= SC_MSM_MAX_VALUE + 1024) {
+                x->err = "a reply longer than the bound";
+                return 0;
+            }
+            cap *= 4;
+            nb = apr_palloc(p, cap + 1);
+            memcpy(nb, b, len);
+            b = nb;
+        }
+        rd = recv(x->fd, b + len, cap - len, 0);
+        if (rd > 0) {
+            len += (apr_size_t)rd;
+            continue;
+        }
+        if (rd == 0) {
+            x->err = "the server closed the connection";
+            return 0;
+        }
+        if (errno == EINTR) {
+            continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            x->err = "recv failed";
+            return 0;
+        }
+        if (!wait_fd(x, POLLIN)) {
+            return 0;
+        }
+    }
+}
+
+static int conn_take(int i)
+{
+    int fd = -1;
+    pthread_mutex_lock(&keep_mu);
+    if (keep_n[i] > 0) {
+        fd = keep_fd[i][--keep_n[i]];
+    }
+    pthread_mutex_unlock(&keep_mu);
+    return fd;
+}
+
+static void conn_give(int i, int fd)
+{
+    pthread_mutex_lock(&keep_mu);
+    if (keep_n[i] < SC_MSM_KEEP) {
+        keep_fd[i][keep_n[i]++] = fd;
+        fd = -1;
+    }
+    pthread_mutex_unlock(&keep_mu);
+    if (fd >= 0) {
+        close(fd);
+    }
+}
+
+/* A line about a failure, at most one every SC_MSM_LOG_EVERY_S seconds for
+ * all processes (with the count of the ones not logged). */
+static void failure_line(server_rec *s, const msm_node *n, const char *op, const char *what)
+{
+    apr_time_t now = apr_time_now();
+    apr_uint64_t last = __atomic_load_n(&shared->logged_at, __ATOMIC_RELAXED);
+    if ((apr_uint64_t)now - last < (apr_uint64_t)apr_time_from_sec(SC_MSM_LOG_EVERY_S)
+        || !__atomic_compare_exchange_n(&shared->logged_at, &last, (apr_uint64_t)now, 0,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        ADD(shared->unlogged, 1);
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1700)
+                 "session server %s (%s:%u): %s: %s; the node is skipped for %d s "
+                 "(%" APR_UINT64_T_FMT " more failures since the last such line; these "
+                 "lines: at most one every %d s)", n->id, n->host, n->port, op, what,
+                 SC_MSM_RETRY_S, __atomic_exchange_n(&shared->unlogged, 0, __ATOMIC_RELAXED),
+                 SC_MSM_LOG_EVERY_S);
+}
+
+/* One request and its reply on node i: 1 done (*reply set), 0 failed (the
+ * node is marked down). */
+static int exchange(server_rec *s, apr_pool_t *p, int i, const char *req, apr_size_t reqlen,
+                    apr_time_t deadline, const char *op, char **reply, apr_size_t *rlen)
+{
+    const msm_node *n = &active->nodes[i];
+    msm_node_stats *st = &shared->n[i];
+    apr_time_t t0 = apr_time_now();
+    io x;
+    int fresh = 0, ok;
+    apr_uint64_t us;
+
+    memset(&x, 0, sizeof(x));
+    x.deadline = deadline;
+    x.fd = conn_take(i);
+    if (x.fd < 0) {
+        fresh = 1;
+        if (!conn_open(&x, n)) {
+            goto failed;
+        }
+    }
+    ok = send_all(&x, req, reqlen) && read_reply(&x, p, active->redis, reply, rlen);
+    if (!ok && !fresh && !x.timed_out) {
+        /* a kept connection the server closed meanwhile: once more, new */
+        close(x.fd);
+        memset(&x, 0, sizeof(x));
+        x.deadline = deadline;
+        if (!conn_open(&x, n)) {
+            goto failed;
+        }
+        ok = send_all(&x, req, reqlen) && read_reply(&x, p, active->redis, reply, rlen);
+    }
+    if (!ok) {
+        goto failed;
+    }
+    conn_give(i, x.fd);
+    us = (apr_uint64_t)(apr_time_now() - t0);
+    ADD(st->lat_us, us);
+    ADD(st->lat_n, 1);
+    {
+        apr_uint64_t mx = __atomic_load_n(&st->lat_max_us, __ATOMIC_RELAXED);
+        while (us > mx && !__atomic_compare_exchange_n(&st->lat_max_us, &mx, us, 0,
+                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        }
+    }
+    __atomic_store_n(&st->down_until, 0, __ATOMIC_RELAXED);
+    return 1;
+
+failed:
+    if (x.fd >= 0) {
+        close(x.fd);
+    }
+    ADD(st->errors, 1);
+    if (x.timed_out) {
+        ADD(st->timeouts, 1);
+    }
+    __atomic_store_n(&st->down_until,
+                     (apr_uint64_t)(apr_time_now() + apr_time_from_sec(SC_MSM_RETRY_S)),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&st->last_error_at, (apr_uint64_t)apr_time_now(), __ATOMIC_RELAXED);
+    apr_snprintf(st->last_error, sizeof(st->last_error), "%s: %s", op,
+                 x.err ? x.err : "failed");
+    failure_line(s, n, op, x.err ? x.err : "failed");
+    return 0;
+}
+
+static int node_down(int i)
+{
+    return (apr_uint64_t)apr_time_now()
+           < __atomic_load_n(&shared->n[i].down_until, __ATOMIC_RELAXED);
+}
+
+/* The nodes in the order a session's operations try them: the regular nodes
+ * from the one its id hashes to, then the failover nodes. */
+static int node_order(const char *id, int *order)
+{
+    unsigned h = 5381;
+    int i, k = 0, nreg = 0, reg[SC_MSM_MAX_NODES];
+    for (; *id; id++) {
+        h = h * 33 + (unsigned char)*id;
+    }
+    for (i = 0; i < active->nnodes; i++) {
+        if (!active->nodes[i].failover) {
+            reg[nreg++] = i;
+        }
+    }
+    for (i = 0; i < nreg; i++) {
+        order[k++] = reg[(h + (unsigned)i) % (unsigned)nreg];
+    }
+    for (i = 0; i < active->nnodes; i++) {
+        if (active->nodes[i].failover) {
+            order[k++] = i;
+        }
+    }
+    return k;
+}
+
+static const char *req_get(apr_pool_t *p, const char *key, apr_size_t *len)
+{
+    const char *r = active->redis
+        ? apr_psprintf(p, "*2\r\n$3\r\nGET\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n", strlen(key), key)
+        : apr_psprintf(p, "get %s\r\n", key);
+    *len = strlen(r);
+    return r;
+}
+
+static const char *req_del(apr_pool_t *p, const char *key, apr_size_t *len)
+{
+    const char *r = active->redis
+        ? apr_psprintf(p, "*2\r\n$3\r\nDEL\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n", strlen(key), key)
+        : apr_psprintf(p, "delete %s\r\n", key);
+    *len = strlen(r);
+    return r;
+}
+
+static const char *req_set(apr_pool_t *p, const char *key, const char *val, apr_size_t vlen,
+                           apr_int64_t max_inactive, apr_size_t *len)
+{
+    const char *head, *tail;
+    char *r;
+    if (active->redis) {
+        if (max_inactive > 0) {
+            const char *ms = apr_psprintf(p, "%" APR_INT64_T_FMT, max_inactive * 1000);
+            head = apr_psprintf(p, "*5\r\n$3\r\nSET\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$%"
+                                APR_SIZE_T_FMT "\r\n", strlen(key), key, vlen);
+            tail = apr_psprintf(p, "\r\n$2\r\nPX\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n",
+                                strlen(ms), ms);
+        }
+        else {
+            head = apr_psprintf(p, "*3\r\n$3\r\nSET\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$%"
+                                APR_SIZE_T_FMT "\r\n", strlen(key), key, vlen);
+            tail = "\r\n";
+        }
+    }
+    else {
+        /* memcached: an exptime over 30 days is taken for a Unix time */
+        apr_int64_t exp = max_inactive <= 0 ? 0
+                          : max_inactive > 2592000 ? apr_time_sec(apr_time_now()) + max_inactive
+                          : max_inactive;
+        head = apr_psprintf(p, "set %s 0 %" APR_INT64_T_FMT " %" APR_SIZE_T_FMT "\r\n", key,
+                            exp, vlen);
+        tail = "\r\n";
+    }
+    *len = strlen(head) + vlen + strlen(tail);
+    r = apr_palloc(p, *len + 1);
+    memcpy(r, head, strlen(head));
+    memcpy(r + strlen(head), val, vlen);
+    memcpy(r + strlen(head) + vlen, tail, strlen(tail) + 1);
+    return r;
+}
+
+/* The value of a GET reply: 1 found, 0 missing, -1 not a reply to GET. */
+static int get_value(const char *reply, apr_size_t rlen, const char **v, apr_size_t *vlen)
+{
+    const char *eol = strstr(reply, "\r\n");
+    if (!eol) {
+        return -1;
+    }
+    if (active->redis) {
+        if (!strncmp(reply, "$-1\r\n", 5)) {
+            return 0;
+        }
+        if (reply[0] != '$') {
+            return -1;
+        }
+    }
+    else {
+        if (!strcmp(reply, "END\r\n")) {
+            return 0;
+        }
+        if (strncmp(reply, "VALUE ", 6) != 0 || rlen < 7
+            || strcmp(reply + rlen - 7, "\r\nEND\r\n") != 0) {
+            return -1;
+        }
+        *v = eol + 2;
+        *vlen = rlen - (apr_size_t)(eol + 2 - reply) - 7;
+        return 1;
+    }
+    *v = eol + 2;
+    *vlen = rlen - (apr_size_t)(eol + 2 - reply) - 2;
+    return 1;
+}
+
+int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data,
+                apr_time_t *created, apr_int64_t *max_inactive)
+{
+    int order[SC_MSM_MAX_NODES], n, k, asked = 0, failed = 0;
+    apr_time_t deadline;
+    apr_size_t qlen;
+    const char *q;
+
+    if (!active) {
+        return 0;
+    }
+    deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
+    q = req_get(r->pool, id, &qlen);
+    n = node_order(id, order);
+    for (k = 0; k < n; k++) {
+        int i = order[k], got;
+        char *reply;
+        apr_size_t rlen, vlen = 0;
+        const char *v = NULL, *nl;
+        apr_int64_t c_us, mi;
+        char *end;
+        if (node_down(i)) {
+            ADD(shared->n[i].skipped, 1);
+            failed++;
+            continue;
+        }
+        asked++;
+        ADD(shared->n[i].gets, 1);
+        if (!exchange(r->server, r->pool, i, q, qlen, deadline, "get", &reply, &rlen)) {
+            failed++;
+            continue;
+        }
+        got = get_value(reply, rlen, &v, &vlen);
+        if (got < 0) {
+            ADD(shared->n[i].errors, 1);
+            apr_snprintf(shared->n[i].last_error, sizeof(shared->n[i].last_error),
+                         "get: %.80s", reply);
+            failed++;
+            continue;
+        }
+        if (got == 0) {
+            ADD(shared->n[i].misses, 1);
+            continue;
+        }
+        ADD(shared->n[i].hits, 1);
+        /* "SCM1 <created> <maxInactive>\n<data>" */
+        nl = memchr(v, '\n', vlen);
+        if (strncmp(v, "SCM1 ", vlen < 5 ? vlen : 5) != 0 || vlen < 5 || !nl) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1701)
+                          "session %s on session server %s: not a session this module "
+                          "stored; ignored", id, active->nodes[i].id);
+            continue;
+        }
+        c_us = apr_strtoi64(v + 5, &end, 10);
+        mi = apr_strtoi64(end, &end, 10);
+        if (end != nl || c_us < 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1702)
+                          "session %s on session server %s: a bad header; ignored", id,
+                          active->nodes[i].id);
+            continue;
+        }
+        *data = apr_pstrmemdup(p, nl + 1, vlen - (apr_size_t)(nl + 1 - v));
+        if (memchr(*data, '\0', vlen - (apr_size_t)(nl + 1 - v))) {
+            continue;
+        }
+        *created = (apr_time_t)c_us;
+        *max_inactive = mi;
+        ADD(shared->loaded, 1);
+        return 1;
+    }
+    if (failed && !asked) {
+        ADD(shared->load_failed, 1);
+        return -1;
+    }
+    if (failed) {
+        ADD(shared->load_failed, 1);
+        return -1;
+    }
+    ADD(shared->load_missing, 1);
+    return 0;
+}
+
+typedef struct {
+    server_rec *s;
+    apr_pool_t *p;
+    const char *id;
+    const char *req;
+    apr_size_t len;
+} backup_job;
+
+/* The backup of one session: on the first node of its order that takes it. */
+static int backup_now(backup_job *j, apr_time_t deadline)
+{
+    int order[SC_MSM_MAX_NODES], n, k;
+    n = node_order(j->id, order);
+    for (k = 0; k < n; k++) {
+        int i = order[k];
+        char *reply;
+        apr_size_t rlen;
+        if (node_down(i)) {
+            ADD(shared->n[i].skipped, 1);
+            continue;
+        }
+        ADD(shared->n[i].sets, 1);
+        if (!exchange(j->s, j->p, i, j->req, j->len, deadline, "set", &reply, &rlen)) {
+            continue;
+        }
+        if (strcmp(reply, active->redis ? "+OK\r\n" : "STORED\r\n") != 0) {
+            ADD(shared->n[i].errors, 1);
+            apr_snprintf(shared->n[i].last_error, sizeof(shared->n[i].last_error),
+                         "set: %.80s", reply);
+            continue;
+        }
+        ADD(shared->backups, 1);
+        return 1;
+    }
+    ADD(shared->backup_failed, 1);
+    return 0;
+}
+
+static apr_status_t backup_after(void *data)
+{
+    backup_job *j = data;
+    if (active) {
+        backup_now(j, apr_time_now() + apr_time_from_msec(active->operation_timeout_ms));
+    }
+    return APR_SUCCESS;
+}
+
+void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t created,
+                   apr_int64_t max_inactive)
+{
+    backup_job *j;
+    const char *v;
+    if (!active || sc_msm_ignored(r)) {
+        if (active) {
+            ADD(shared->ignored, 1);
+        }
+        return;
+    }
+    j = apr_palloc(r->pool, sizeof(*j));
+    j->s = r->server;
+    j->p = r->pool;
+    j->id = apr_pstrdup(r->pool, id);
+    v = apr_psprintf(r->pool, "SCM1 %" APR_INT64_T_FMT " %" APR_INT64_T_FMT "\n%s",
+                     (apr_int64_t)created, max_inactive, data);
+    j->req = req_set(r->pool, id, v, strlen(v), max_inactive, &j->len);
+    if (active->backup_async) {
+        /* after the response: r->pool's cleanups run once it is sent */
+        ADD(shared->backups_async, 1);
+        apr_pool_cleanup_register(r->pool, j, backup_after, apr_pool_cleanup_null);
+        return;
+    }
+    if (!backup_now(j, apr_time_now() + apr_time_from_msec(active->backup_timeout_ms))) {
+        apr_table_setn(r->notes, "SESSION_CLUSTER_BACKUP", "failed");
+    }
+}
+
+void sc_msm_remove(request_rec *r, const char *id)
+{
+    int i;
+    apr_size_t qlen;
+    const char *q;
+    apr_time_t deadline;
+    if (!active) {
+        return;
+    }
+    deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
+    q = req_del(r->pool, id, &qlen);
+    /* every node: a copy left on a node used while another was down goes too */
+    for (i = 0; i < active->nnodes; i++) {
+        char *reply;
+        apr_size_t rlen;
+        if (node_down(i)) {
+            ADD(shared->n[i].skipped, 1);
+            continue;
+        }
+        ADD(shared->n[i].deletes, 1);
+        exchange(r->server, r->pool, i, q, qlen, deadline, "delete", &reply, &rlen);
+    }
+    ADD(shared->removed, 1);
+}
+
+/* ------------------------------------------------------------------------- */
+/* The page                                                                   */
+/* ------------------------------------------------------------------------- */
+
+#define LD(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
+
+void sc_msm_fields(apr_pool_t *p, sc_msm_field_fn *fn, void *ctx)
+{
+    int i;
+    if (!active || !shared) {
+        return;
+    }
+    fn(ctx, 0, "Backend", active->redis ? "redis" : "memcached", 0, 0, 0,
+       "memcached or redis (memcachedNodes)");
+    fn(ctx, 0, "Mode", active->sticky ? "sticky" : "non-sticky", 0, 0, 0,
+       "sticky: sessions live on the member and are backed up to the server");
+    fn(ctx, 0, "BackupMode", active->backup_async ? "async" : "sync", 0, 0, 0,
+       "sync: within sessionBackupTimeout; async: after the response");
+    fn(ctx, 0, "Loaded", NULL, LD(shared->loaded), 1, 1,
+       "sessions this member did not hold, loaded from the server");
+    fn(ctx, 0, "LoadMissing", NULL, LD(shared->load_missing), 1, 1,
+       "sessions asked for that no node held");
+    fn(ctx, 0, "LoadFailed", NULL, LD(shared->load_failed), 1, 1,
+       "loads that could not ask every node (down, timed out)");
+    fn(ctx, 0, "Backups", NULL, LD(shared->backups), 1, 1, "sessions backed up");
+    fn(ctx, 0, "BackupsAsync", NULL, LD(shared->backups_async), 1, 1,
+       "backups left for after the response");
+    fn(ctx, 0, "BackupFailed", NULL, LD(shared->backup_failed), 1, 1,
+       "backups no node took: the member's copy is the only one");
+    fn(ctx, 0, "Removed", NULL, LD(shared->removed), 1, 1,
+       "sessions removed from the server (invalidated, or re-bound)");
+    fn(ctx, 0, "Ignored", NULL, LD(shared->ignored), 1, 1,
+       "requests requestUriIgnorePattern matched: no backup");
+    for (i = 0; i < active->nnodes; i++) {
+        const msm_node *n = &active->nodes[i];
+        msm_node_stats *st = &shared->n[i];
+        apr_uint64_t ln = LD(st->lat_n);
+        int row = i + 1;
+        char err[sizeof(st->last_error)];
+        memcpy(err, st->last_error, sizeof(err));
+        err[sizeof(err) - 1] = '\0';
+        fn(ctx, row, "node", n->id, 0, 0, 0, NULL);
+        fn(ctx, row, "addr", apr_psprintf(p, "%s:%u", n->host, n->port), 0, 0, 0, NULL);
+        fn(ctx, row, "role", n->failover ? "failover" : "regular", 0, 0, 0, NULL);
+        fn(ctx, row, "state", node_down(i) ? "down" : ln || !LD(st->errors) ? "up" : "down",
+           0, 0, 0, "up, or down: failed its last operation and skipped for a second");
+        fn(ctx, row, "gets", NULL, LD(st->gets), 1, 1, NULL);
+        fn(ctx, row, "hits", NULL, LD(st->hits), 1, 1, NULL);
+        fn(ctx, row, "misses", NULL, LD(st->misses), 1, 1, NULL);
+        fn(ctx, row, "sets", NULL, LD(st->sets), 1, 1, NULL);
+        fn(ctx, row, "deletes", NULL, LD(st->deletes), 1, 1, NULL);
+        fn(ctx, row, "errors", NULL, LD(st->errors), 1, 1, NULL);
+        fn(ctx, row, "timeouts", NULL, LD(st->timeouts), 1, 1, NULL);
+        fn(ctx, row, "skipped", NULL, LD(st->skipped), 1, 1,
+           "operations not tried: the node was down");
+        fn(ctx, row, "latency_avg_us", NULL, ln ? LD(st->lat_us) / ln : 0, 1, 0, NULL);
+        fn(ctx, row, "latency_max_us", NULL, LD(st->lat_max_us), 1, 0, NULL);
+        fn(ctx, row, "last_error", err[0] ? err : "-", 0, 0, 0, NULL);
+    }
+}

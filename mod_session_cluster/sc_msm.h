@@ -1,0 +1,77 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_msm.h -- the session server: memcached-session-manager's <Manager>
+ * (de.javakaffee.web.msm.MemcachedBackupSessionManager), written at server
+ * level in httpd.conf, with or without a <Cluster> block.
+ *
+ * Sticky mode (msm's default): the member keeps its sessions in its own store
+ * as it does in a cluster, and backs every change up to memcached or Redis
+ * (within sessionBackupTimeout, or after the response with
+ * sessionBackupAsync); a member asked for a session it does not hold loads it
+ * from the server.  The clients (memcached's text protocol, Redis's RESP) are
+ * small, bounded and run in the request's thread with a deadline: a server
+ * that is slow or down costs a request at most its timeout, and a node that
+ * failed is skipped for SC_MSM_RETRY_S before it is tried again.
+ *
+ * Layer: request side (called by sc_session.c, the page by sc_status.c); it
+ * calls nothing of the engine.
+ */
+#ifndef SC_MSM_H
+#define SC_MSM_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "apr_tables.h"
+
+#define SC_MSM_MAX_NODES 16
+#define SC_MSM_RETRY_S 1
+
+typedef struct sc_msm_cfg sc_msm_cfg;
+
+/* Reads the element from its directive line ('args': what follows "<Manager")
+ * and, when it spans several lines, the following lines of cmd->config_file up
+ * to "/>" or "</Manager>"; checks every attribute.  NULL and *out set, or the
+ * error text naming file and line. */
+const char *sc_msm_read(cmd_parms *cmd, const char *args, sc_msm_cfg **out);
+/* The same from memory (tests, fuzzers): 'text' holds the attributes. */
+const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *text,
+                         sc_msm_cfg **out);
+
+/* Where the element was written ("file:line"). */
+const char *sc_msm_where(const sc_msm_cfg *c);
+/* Without a <Cluster> block: the block the member runs with (a member alone:
+ * no membership, no peers; the JvmRouteBinderValve re-binds a session loaded
+ * from the server to this member's route). */
+const char *sc_msm_cluster_text(apr_pool_t *p, const sc_msm_cfg *c);
+/* Lines for -D DUMP_CLUSTER: every attribute, and why the ones that do not act
+ * have no effect here. */
+void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, apr_array_header_t *lines);
+/* The "no effect" attributes written, as "name (reason)" texts, for the startup
+ * warning; NULL when there are none. */
+const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c);
+
+/* post_config: resolves the nodes, makes the counters every process shares,
+ * and makes 'c' the active configuration (NULL: none). */
+const char *sc_msm_activate(apr_pool_t *pconf, server_rec *s, sc_msm_cfg *c);
+int sc_msm_on(void);
+
+/* Does requestUriIgnorePattern match this request (msm leaves it alone)? */
+int sc_msm_ignored(request_rec *r);
+/* Loads a session from the server: 1 found (*data, *created, *max_inactive
+ * set, in p), 0 not there, -1 the server could not be asked. */
+int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data,
+                apr_time_t *created, apr_int64_t *max_inactive);
+/* Backs a session up (synchronously within sessionBackupTimeout, or after the
+ * response with sessionBackupAsync); the server lets it expire after
+ * max_inactive seconds without a backup (<= 0: never). */
+void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t created,
+                   apr_int64_t max_inactive);
+/* Removes a session from the server (invalidated, or its id changed). */
+void sc_msm_remove(request_rec *r, const char *id);
+
+/* The page: general fields, then one row per node. */
+typedef void sc_msm_field_fn(void *ctx, int row, const char *key, const char *text,
+                             apr_uint64_t num, int is_num, int counter, const char *help);
+void sc_msm_fields(apr_pool_t *p, sc_msm_field_fn *fn, void *ctx);
+
+#endif /* SC_MSM_H */
