@@ -4,8 +4,9 @@
  * with a round-trip property: a heartbeat that decodes is encoded again
  * (sc_heartbeat_encode) and decoded again, and every field must come back the
  * same; the encoding must also be byte for byte the input up to the tag (the
- * encoder writes tag length 0 and no tag), and an encoder given one byte too
- * few must refuse.  Any violation abort()s.
+ * encoder writes a tag only for the extension's fields, issue 21: its marker,
+ * the load figures and the URL, and nothing a later version might add), and
+ * an encoder given one byte too few must refuse.  Any violation abort()s.
  *
  * An input starting with SC_HB_SEALED_MAGIC ("SCE2") is also treated as
  * sc_transport.c treats a sealed multicast datagram: opened with the test
@@ -49,13 +50,17 @@ static void same_heartbeat(const sc_heartbeat *a, const sc_heartbeat *b)
     FUZZ_CHECK(strcmp(a->route, b->route) == 0);
     FUZZ_CHECK(a->domain_len == b->domain_len);
     FUZZ_CHECK(memcmp(a->domain, b->domain, a->domain_len) == 0);
+    FUZZ_CHECK(a->has_ext == b->has_ext);
+    FUZZ_CHECK(a->busy == b->busy && a->capacity == b->capacity);
+    FUZZ_CHECK(a->sessions == b->sessions);
+    FUZZ_CHECK(strcmp(a->url, b->url) == 0);
 }
 
 static void check(const unsigned char *buf, apr_size_t len)
 {
     sc_heartbeat hb, again;
     unsigned char enc[SC_HB_MAX_LEN];
-    apr_size_t n, rlen;
+    apr_size_t n, rlen, ulen, ext;
 
     memset(&hb, 0xa5, sizeof(hb));
     if (sc_heartbeat_decode(buf, len, &hb) != NULL) {
@@ -69,10 +74,20 @@ static void check(const unsigned char *buf, apr_size_t len)
     FUZZ_CHECK(len >= SC_HB_FIXED_LEN + rlen + hb.domain_len + 2);
     FUZZ_CHECK(len <= SC_HB_MAX_LEN);
 
+    FUZZ_CHECK(hb.has_ext == 0 || hb.has_ext == 1);
+    ulen = strlen(hb.url);
+    FUZZ_CHECK(ulen <= SC_URL_MAX);
+    FUZZ_CHECK(hb.has_ext || ulen == 0);
+    ext = hb.has_ext ? SC_HB_EXT_FIXED + ulen : 0;
+
     n = sc_heartbeat_encode(&hb, enc, sizeof(enc));
-    FUZZ_CHECK(n == SC_HB_FIXED_LEN + rlen + hb.domain_len + 2);
-    FUZZ_CHECK(memcmp(enc, buf, n - 2) == 0);
-    FUZZ_CHECK(enc[n - 2] == 0 && enc[n - 1] == 0);
+    FUZZ_CHECK(n == SC_HB_FIXED_LEN + rlen + hb.domain_len + 2 + ext);
+    FUZZ_CHECK(memcmp(enc, buf, n - 2 - ext) == 0);
+    FUZZ_CHECK(sc_get16(enc + n - 2 - ext) == ext);
+    if (ext) {
+        /* the marker, the figures and the URL as they came */
+        FUZZ_CHECK(memcmp(enc + n - ext, buf + n - ext, ext) == 0);
+    }
     FUZZ_CHECK(sc_heartbeat_encode(&hb, enc, n - 1) == 0);
 
     memset(&again, 0x5a, sizeof(again));

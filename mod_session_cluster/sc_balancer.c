@@ -19,6 +19,19 @@
  *   member restarting             left alone: httpd itself still serves
  *   BalancerMember without route= left alone: not the cluster's
  *
+ * Growth (issue 21).  A member announces the URL a front uses for it
+ * (SessionClusterURL, sc_lbmethod.c).  When a member is alive and ready and
+ * no BalancerMember of a named balancer has its route, a child of the front
+ * adds one (http://... route=...) in one of mod_proxy_balancer's spare
+ * worker slots (BalancerGrowth), as balancer-manager's "add worker" does:
+ * every child takes it from the shared slots when it next syncs.  Workers
+ * cannot be removed at run time: a member gone keeps its worker, in error as
+ * any other, and the same route coming back finds it again (the same slot,
+ * with the URL it was added with).  A BalancerMember line of the
+ * configuration has the route first, so static lines keep working.  With no
+ * spare slot left, the member stays without a worker: SC1806 in the log and
+ * a MissingGrowthRoom line on the page.
+ *
  * The status bits are brought up to date before every request that goes
  * through mod_proxy (proxy's pre_request hook, ahead of the balancer's own),
  * when the cluster-manager page is shown, five times a second by a
@@ -62,6 +75,25 @@ typedef void (*sc_scheme_hook_reg)(proxy_HOOK_scheme_handler_t *pf, const char *
                                    const char *const *succ, int order);
 typedef int (*sc_scheme_run)(request_rec *r, proxy_worker *worker, proxy_server_conf *conf,
                              char *url, const char *proxyhost, apr_port_t proxyport);
+
+typedef char *(*sc_define_worker_fn)(apr_pool_t *p, proxy_worker **worker,
+                                     proxy_balancer *balancer, proxy_server_conf *conf,
+                                     const char *url, int do_malloc);
+typedef apr_status_t (*sc_share_worker_fn)(proxy_worker *worker, proxy_worker_shared *shm,
+                                           int i);
+typedef apr_status_t (*sc_init_worker_fn)(proxy_worker *worker, server_rec *s,
+                                          apr_pool_t *p);
+typedef apr_status_t (*sc_sync_balancer_fn)(proxy_balancer *b, server_rec *s,
+                                            proxy_server_conf *conf);
+typedef proxy_worker *(*sc_get_worker_fn)(apr_pool_t *p, proxy_balancer *balancer,
+                                          proxy_server_conf *conf, const char *url);
+
+/* mod_proxy's functions for growth, found when httpd loads this module. */
+static sc_define_worker_fn define_worker;
+static sc_share_worker_fn share_worker;
+static sc_init_worker_fn init_worker;
+static sc_sync_balancer_fn sync_balancer;
+static sc_get_worker_fn get_worker;
 
 static module *proxy_module_of(void)
 {
@@ -124,6 +156,195 @@ static int member_of(const sc_shm_t *shm, const char *route, sc_shm_member *out)
         }
     }
     return best > 0;
+}
+
+int sc_balancer_member_of(const sc_shm_t *shm, const char *route, sc_shm_member *out)
+{
+    return member_of(shm, route, out);
+}
+
+/* This child's list of the balancer's workers takes in those another child
+ * added (mod_proxy_balancer does it before it picks, under the same lock). */
+static void refresh_workers(server_rec *s, proxy_server_conf *conf, proxy_balancer *b)
+{
+    if (sync_balancer && b->s && b->s->wupdated > b->wupdated) {
+        PROXY_THREAD_LOCK(b);
+        sync_balancer(b, s, conf);
+        PROXY_THREAD_UNLOCK(b);
+    }
+}
+
+static proxy_worker *worker_with_route(proxy_balancer *b, const char *route)
+{
+    proxy_worker **w = (proxy_worker **)b->workers->elts;
+    int j;
+    for (j = 0; j < b->workers->nelts; j++) {
+        if (w[j]->s && !strcmp(w[j]->s->route, route)) {
+            return w[j];
+        }
+    }
+    return NULL;
+}
+
+/* Whether the member can have a worker made for it: alive, ready, a member
+ * (not a front), with a URL. */
+static int wants_worker(const sc_shm_member *m)
+{
+    return !m->observer && m->route[0] && m->url[0] && m->view == SC_VIEW_ALIVE
+           && m->hb_state == SC_MS_READY;
+}
+
+static unsigned int free_slots(proxy_balancer *b)
+{
+    return b->storage && b->wslot && b->storage->num_free_slots
+           ? b->storage->num_free_slots(b->wslot) : 0;
+}
+
+/* Adds a worker for the member, under both of the balancer's locks; the
+ * caller synced the list.  1 if added. */
+static int add_worker(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
+                      const sc_shm_member *m, sc_shm_t *shm)
+{
+    static apr_time_t full_told, clash_told;
+    proxy_worker *w = NULL, *other;
+    proxy_worker_shared *ws;
+    unsigned int index;
+    apr_time_t now = apr_time_now();
+    apr_status_t rv;
+    char *err;
+
+    if (!free_slots(b)) {
+        if (now - full_told > apr_time_from_sec(60)) {
+            full_told = now;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1806)
+                         "SessionClusterBalancer %s: no room to add a BalancerMember for "
+                         "member %s (%s): every worker slot is taken; raise BalancerGrowth "
+                         "in <Proxy %s> (the room for workers added at run time), or add "
+                         "a BalancerMember line for it", b->s->name, m->route, m->url,
+                         b->s->name);
+        }
+        return 0;
+    }
+    other = get_worker(conf->pool, b, conf, m->url);
+    if (other) {
+        if (now - clash_told > apr_time_from_sec(60)) {
+            clash_told = now;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1807)
+                         "SessionClusterBalancer %s: member %s announces %s, the URL of "
+                         "the BalancerMember with route=%s: no worker added for it",
+                         b->s->name, m->route, m->url,
+                         other->s->route[0] ? other->s->route : "(none)");
+        }
+        return 0;
+    }
+    err = define_worker(conf->pool, &w, b, conf, m->url, 0);
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, SCLOGNO(1808)
+                     "SessionClusterBalancer %s: cannot add a BalancerMember %s for member "
+                     "%s: %s", b->s->name, m->url, m->route, err);
+        return 0;
+    }
+    PROXY_COPY_CONF_PARAMS(w, conf);
+    if ((rv = b->storage->grab(b->wslot, &index)) != APR_SUCCESS
+        || (rv = b->storage->dptr(b->wslot, index, (void *)&ws)) != APR_SUCCESS
+        || (rv = share_worker(w, ws, (int)index)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, SCLOGNO(1809)
+                     "SessionClusterBalancer %s: no worker slot for member %s (%s)",
+                     b->s->name, m->route, m->url);
+        return 0;
+    }
+    apr_cpystrn(w->s->route, m->route, sizeof(w->s->route));
+    if ((rv = init_worker(w, s, conf->pool)) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, SCLOGNO(1811)
+                     "SessionClusterBalancer %s: the worker for member %s (%s) could not "
+                     "be set up", b->s->name, m->route, m->url);
+    }
+    b->wupdated = b->s->wupdated = w->s->updated = apr_time_now();
+    __atomic_add_fetch(&shm->f.workers_added, 1, __ATOMIC_RELAXED);
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SCLOGNO(1805)
+                 "SessionClusterBalancer %s: BalancerMember %s route=%s added for the "
+                 "member that announced it (%u worker slots left)", b->s->name, m->url,
+                 m->route, free_slots(b));
+    return 1;
+}
+
+/* In a child: a worker for every ready member of the cluster that has none
+ * in the balancer. */
+static void grow(server_rec *s, proxy_server_conf *conf, proxy_balancer *b, sc_shm_t *shm)
+{
+    sc_shm_member m;
+    int i, locked = 0;
+
+    if (!define_worker || !share_worker || !init_worker || !sync_balancer || !get_worker
+        || (pid_t)shm->parent_pid == getpid()) {
+        return;
+    }
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        if (!sc_shm_read_member(shm, i, &m) || !wants_worker(&m)) {
+            continue;
+        }
+        if (worker_with_route(b, m.route)) {
+            continue;                 /* a line of the configuration, or added before */
+        }
+        if (!locked) {
+            PROXY_THREAD_LOCK(b);
+            PROXY_GLOBAL_LOCK(b);
+            locked = 1;
+            sync_balancer(b, s, conf);
+            if (worker_with_route(b, m.route)) {
+                continue;
+            }
+        }
+        add_worker(s, conf, b, &m, shm);
+    }
+    if (locked) {
+        PROXY_GLOBAL_UNLOCK(b);
+        PROXY_THREAD_UNLOCK(b);
+    }
+}
+
+void sc_balancer_growth_lines(server_rec *s, apr_pool_t *p, apr_array_header_t *lines)
+{
+    sc_server_conf *sc = sc_server_conf_get(s);
+    sc_retained *ret = sc_retained_get(s);
+    proxy_server_conf *conf = proxy_conf_of(s);
+    int i, j;
+
+    if (!ret->shm) {
+        return;
+    }
+    for (i = 0; i < sc->balancers->nelts; i++) {
+        sc_balancer_ref *ref = &APR_ARRAY_IDX(sc->balancers, i, sc_balancer_ref);
+        proxy_balancer *b = find_balancer(conf, ref->name);
+        if (!b || !b->workers || free_slots(b)) {
+            continue;
+        }
+        refresh_workers(s, conf, b);
+        for (j = 0; j < SC_MAX_MEMBERS; j++) {
+            sc_shm_member m;
+            if (sc_shm_read_member(ret->shm, j, &m) && wants_worker(&m)
+                && !worker_with_route(b, m.route)) {
+                APR_ARRAY_PUSH(lines, const char *) =
+                    apr_psprintf(p, "MissingGrowthRoom: %s %s", ref->name, m.route);
+            }
+        }
+    }
+}
+
+unsigned int sc_balancer_free_slots(server_rec *s)
+{
+    sc_server_conf *sc = sc_server_conf_get(s);
+    proxy_server_conf *conf = proxy_conf_of(s);
+    unsigned int n = 0;
+    int i;
+    for (i = 0; i < sc->balancers->nelts; i++) {
+        proxy_balancer *b = find_balancer(conf, APR_ARRAY_IDX(sc->balancers, i,
+                                                              sc_balancer_ref).name);
+        if (b) {
+            n += free_slots(b);
+        }
+    }
+    return n;
 }
 
 const char *sc_balancer_member_state(const sc_shm_member *m)
@@ -218,6 +439,8 @@ void sc_balancer_sync(server_rec *s)
         if (!b || !b->workers) {
             continue;
         }
+        refresh_workers(s, conf, b);
+        grow(s, conf, b, ret->shm);
         w = (proxy_worker **)b->workers->elts;
         for (j = 0; j < b->workers->nelts; j++) {
             sc_shm_member m;
@@ -283,6 +506,7 @@ void sc_balancer_each(server_rec *s, apr_pool_t *p,
             fn(ctx, ref->name, NULL, NULL);
             continue;
         }
+        refresh_workers(s, conf, b);
         w = (proxy_worker **)b->workers->elts;
         for (j = 0; j < b->workers->nelts; j++) {
             sc_shm_member m;
@@ -675,6 +899,11 @@ int sc_balancer_register_hooks(void)
     sc_proxy_hook_reg reg;
     sc_scheme_hook_reg sreg;
     ap_hook_monitor(sc_balancer_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+    *(void **)&define_worker = dlsym(RTLD_DEFAULT, "ap_proxy_define_worker");
+    *(void **)&share_worker = dlsym(RTLD_DEFAULT, "ap_proxy_share_worker");
+    *(void **)&init_worker = dlsym(RTLD_DEFAULT, "ap_proxy_initialize_worker");
+    *(void **)&sync_balancer = dlsym(RTLD_DEFAULT, "ap_proxy_sync_balancer");
+    *(void **)&get_worker = dlsym(RTLD_DEFAULT, "ap_proxy_get_worker");
     *(void **)&reg = dlsym(RTLD_DEFAULT, "proxy_hook_pre_request");
     proxy_hooked = reg != NULL;
     if (reg) {

@@ -28,6 +28,13 @@ void sc_balancer_each(server_rec *s, apr_pool_t *p,
                       void (*fn)(void *ctx, const char *balancer, struct proxy_worker *w,
                                  const sc_shm_member *m),
                       void *ctx);
+/* The member announcing 'route' (not a front), copied; 0 if none was heard. */
+int sc_balancer_member_of(const sc_shm_t *shm, const char *route, sc_shm_member *out);
+/* "MissingGrowthRoom: balancer route" lines for the ready members that have
+ * no worker in a named balancer with no spare worker slot left. */
+void sc_balancer_growth_lines(server_rec *s, apr_pool_t *p, apr_array_header_t *lines);
+/* The spare worker slots (BalancerGrowth) left in the named balancers. */
+unsigned int sc_balancer_free_slots(server_rec *s);
 /* mod_proxy's status words for a worker ("Ok", "Drn Ok", "Err", ...). */
 const char *sc_balancer_worker_status(apr_pool_t *p, struct proxy_worker *w);
 /* The worker's name (its URL) and route. */

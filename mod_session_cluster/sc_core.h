@@ -82,6 +82,9 @@ struct sc_peer {
     int stopped_serving;               /* it served, then stopped (an absence) */
     apr_uint64_t alive_ms;
     apr_uint64_t restarts_seen;
+    int has_load;                      /* its heartbeat's tag (issue 21) */
+    apr_uint32_t busy, capacity, sessions;
+    char url[SC_URL_MAX + 1];
     sc_conn *out;
     apr_time_t next_connect;
     int backoff_ms;

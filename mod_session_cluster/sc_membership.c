@@ -152,6 +152,17 @@ apr_size_t sc_mb_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size
     apr_cpystrn(hb.route, e->route, sizeof(hb.route));
     memcpy(hb.domain, e->domain, (size_t)e->domain_len);
     hb.domain_len = (apr_byte_t)e->domain_len;
+    if (!e->observer) {
+        /* what a front needs to add this member and balance by its load
+         * (the tag: members of the first version skip it) */
+        apr_uint32_t busy = e->shm->self_busy, capacity = e->shm->self_capacity;
+        apr_uint32_t held = e->store ? e->store->hdr->count : 0;
+        hb.has_ext = 1;
+        hb.busy = (apr_uint16_t)(busy > 0xffff ? 0xffff : busy);
+        hb.capacity = (apr_uint16_t)(capacity > 0xffff ? 0xffff : capacity);
+        hb.sessions = held;
+        apr_cpystrn(hb.url, e->shm->self_url, sizeof(hb.url));
+    }
     return sc_heartbeat_encode(&hb, buf, cap);
 }
 
@@ -433,6 +444,11 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
     p->hb_state = hb->state;
     p->observer = (hb->flags & SC_HF_OBSERVER) != 0;
     p->alive_ms = hb->alive_ms;
+    p->has_load = hb->has_ext;
+    p->busy = hb->busy;
+    p->capacity = hb->capacity;
+    p->sessions = hb->sessions;
+    apr_cpystrn(p->url, hb->url, sizeof(p->url));
     p->last_heard = now;
     p->backoff_ms = 0;
     if (strcmp(p->host, addr) != 0 || p->port != hb->port) {
@@ -726,6 +742,11 @@ void sc_mb_publish(sc_engine *e)
         m->serving_since = p->serving_since;
         m->returned = (apr_uint32_t)p->stopped_serving;
         m->alive_ms = p->alive_ms;
+        m->has_load = (apr_uint32_t)p->has_load;
+        m->busy = p->busy;
+        m->capacity = p->capacity;
+        m->sessions = p->sessions;
+        apr_cpystrn(m->url, p->url, sizeof(m->url));
         apr_cpystrn(m->verdict, p->verdict, sizeof(m->verdict));
         m->c = p->c;
         sc_shm_write_end(&m->seq);

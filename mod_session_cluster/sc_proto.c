@@ -100,10 +100,13 @@ apr_size_t sc_heartbeat_encode(const sc_heartbeat *hb, unsigned char *buf,
                                apr_size_t cap)
 {
     apr_size_t rlen = strlen(hb->route);
-    apr_size_t need = SC_HB_FIXED_LEN + rlen + hb->domain_len + 2;
+    apr_size_t ulen = hb->has_ext ? strlen(hb->url) : 0;
+    apr_size_t tlen = hb->has_ext ? SC_HB_EXT_FIXED + ulen : 0;
+    apr_size_t need = SC_HB_FIXED_LEN + rlen + hb->domain_len + 2 + tlen;
+    unsigned char *t;
 
     if (rlen < 1 || rlen > SC_ROUTE_MAX || hb->domain_len > SC_DOMAIN_MAX
-        || (hb->family != 4 && hb->family != 6) || need > cap) {
+        || ulen > SC_URL_MAX || (hb->family != 4 && hb->family != 6) || need > cap) {
         return 0;
     }
     memcpy(buf, SC_HB_MAGIC, 4);
@@ -121,7 +124,16 @@ apr_size_t sc_heartbeat_encode(const sc_heartbeat *hb, unsigned char *buf,
     buf[68] = hb->domain_len;
     memcpy(buf + SC_HB_FIXED_LEN, hb->route, rlen);
     memcpy(buf + SC_HB_FIXED_LEN + rlen, hb->domain, hb->domain_len);
-    sc_put16(buf + SC_HB_FIXED_LEN + rlen + hb->domain_len, 0);
+    sc_put16(buf + SC_HB_FIXED_LEN + rlen + hb->domain_len, (apr_uint16_t)tlen);
+    if (tlen) {
+        t = buf + SC_HB_FIXED_LEN + rlen + hb->domain_len + 2;
+        t[0] = SC_HB_EXT_MARK;
+        t[1] = (unsigned char)ulen;
+        sc_put16(t + 2, hb->busy);
+        sc_put16(t + 4, hb->capacity);
+        sc_put32(t + 6, hb->sessions);
+        memcpy(t + SC_HB_EXT_FIXED, hb->url, ulen);
+    }
     return need;
 }
 
@@ -188,6 +200,28 @@ const char *sc_heartbeat_decode(const unsigned char *buf, apr_size_t len,
     }
     if (len != SC_HB_FIXED_LEN + rlen + dlen + 2 + tlen) {
         return "heartbeat length does not match its fields";
+    }
+    out->has_ext = 0;
+    out->busy = out->capacity = 0;
+    out->sessions = 0;
+    out->url[0] = '\0';
+    if (tlen >= SC_HB_EXT_FIXED && buf[SC_HB_FIXED_LEN + rlen + dlen + 2] == SC_HB_EXT_MARK) {
+        const unsigned char *t = buf + SC_HB_FIXED_LEN + rlen + dlen + 2;
+        apr_size_t ulen = t[1];
+        if (ulen > SC_URL_MAX || SC_HB_EXT_FIXED + ulen > tlen) {
+            return "heartbeat URL length out of range";
+        }
+        for (i = 0; i < ulen; i++) {
+            if (t[SC_HB_EXT_FIXED + i] <= 0x20 || t[SC_HB_EXT_FIXED + i] >= 0x7f) {
+                return "heartbeat URL holds a space or a character that is not printable";
+            }
+        }
+        out->has_ext = 1;
+        out->busy = sc_get16(t + 2);
+        out->capacity = sc_get16(t + 4);
+        out->sessions = sc_get32(t + 6);
+        memcpy(out->url, t + SC_HB_EXT_FIXED, ulen);
+        out->url[ulen] = '\0';
     }
     return NULL;
 }

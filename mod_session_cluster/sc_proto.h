@@ -35,7 +35,22 @@
  *  52  16  receiver address (IPv4 in the first 4 bytes)
  *  68   1  domain length (0..64)
  *  69   .  route, then domain
- *   .   2  authentication tag length (0 until EncryptInterceptor), then the tag
+ *   .   2  tag length, then the tag: up to 64 bytes, which the first
+ *          version's decoder checks for length and skips
+ *
+ * The tag (nothing authenticates a heartbeat there: EncryptInterceptor seals
+ * the whole datagram or frame) carries, since issue 21, what a front needs to
+ * add a member to its balancer and to balance by its load; members of the
+ * first version skip it, and a tag that does not start with its marker is
+ * skipped the same way:
+ *
+ *   0   1  marker SC_HB_EXT_MARK
+ *   1   1  URL length (0..SC_URL_MAX)
+ *   2   2  busy workers of its MPM
+ *   4   2  its MPM's capacity (workers; 0: not known)
+ *   6   4  sessions it holds
+ *  10   .  the URL a front uses for it (SessionClusterURL), then anything a
+ *          later version adds (skipped)
  */
 #ifndef SC_PROTO_H
 #define SC_PROTO_H
@@ -58,6 +73,9 @@
 #define SC_TAG_MAX            64
 #define SC_HB_MAX_LEN         (SC_HB_FIXED_LEN + SC_ROUTE_MAX + SC_DOMAIN_MAX + 2 + SC_TAG_MAX)
 #define SC_ID_LEN             16
+#define SC_HB_EXT_MARK        0xE1
+#define SC_HB_EXT_FIXED       10
+#define SC_URL_MAX            (SC_TAG_MAX - SC_HB_EXT_FIXED)
 
 /* Message types. */
 typedef enum {
@@ -113,6 +131,11 @@ typedef struct {
     char route[SC_ROUTE_MAX + 1];
     unsigned char domain[SC_DOMAIN_MAX];
     apr_byte_t domain_len;
+    /* the tag's fields (issue 21); has_ext 0: a member that sent none */
+    apr_byte_t has_ext;
+    apr_uint16_t busy, capacity;
+    apr_uint32_t sessions;
+    char url[SC_URL_MAX + 1];
 } sc_heartbeat;
 
 /* Encodes a frame header into out[SC_FRAME_HDR_LEN]. */
@@ -129,7 +152,9 @@ const char *sc_frame_hdr_decode(const unsigned char *buf, apr_size_t len,
 apr_size_t sc_heartbeat_encode(const sc_heartbeat *hb, unsigned char *buf,
                                apr_size_t cap);
 
-/* Decodes and checks a heartbeat; NULL or a static text. */
+/* Decodes and checks a heartbeat; NULL or a static text.  A tag without the
+ * marker is skipped (has_ext 0); one with it must hold a URL of printable
+ * characters without spaces. */
 const char *sc_heartbeat_decode(const unsigned char *buf, apr_size_t len,
                                 sc_heartbeat *out);
 

@@ -33,11 +33,13 @@
 #include "apr_pools.h"
 #include <sys/types.h>
 
+#include "sc_proto.h"
+
 #define SC_SHM_MAGIC        0x53435348u   /* "SCSH" */
 /* Raise with any change to the layout of sc_shm_t or sc_shm_member (and
  * SC_RETAINED_LAYOUT with it); a test builds a variant with another one. */
 #ifndef SC_SHM_VERSION
-#define SC_SHM_VERSION      4
+#define SC_SHM_VERSION      5
 #endif
 #define SC_MAX_MEMBERS      64
 
@@ -87,6 +89,7 @@ typedef struct {
     apr_uint64_t replays;               /* re-sent to another member */
     apr_uint64_t replays_failed;        /*   and failed there too */
     apr_uint64_t not_replayed;          /* not re-sent: method, body, no other member */
+    apr_uint64_t workers_added;         /* BalancerMembers added for members (growth) */
 } sc_fcounters;
 
 /* Page actions (requested_actions bits), carried out by the engine. */
@@ -114,6 +117,11 @@ typedef struct {
     apr_uint32_t returned;              /* serving again after it had stopped serving */
     apr_uint64_t alive_ms;              /* its own uptime, from its heartbeat */
     char verdict[128];                  /* the failure detector's last word */
+    /* from its heartbeat's tag (issue 21); has_load 0: it sent none */
+    apr_uint32_t has_load;
+    apr_uint32_t busy, capacity;        /* its MPM's busy workers, of how many */
+    apr_uint32_t sessions;              /* sessions it holds */
+    char url[SC_URL_MAX + 1];           /* the URL a front uses for it */
     sc_counters c;
 } sc_shm_member;
 
@@ -154,6 +162,12 @@ typedef struct {
     apr_uint32_t pending_acks;          /* acknowledged sends waiting */
     sc_icounters ic;
     sc_fcounters f;
+    /* what this member's heartbeats announce (issue 21): its URL, written by
+     * the parent at every start; its MPM's busy workers and capacity, written
+     * by one child (the load watchdog) or the parent's monitor */
+    char self_url[SC_URL_MAX + 1];
+    volatile apr_uint32_t self_busy;
+    volatile apr_uint32_t self_capacity;
     sc_shm_member members[SC_MAX_MEMBERS];
 } sc_shm_t;
 
