@@ -76,6 +76,7 @@ static struct {
     long sweeps;
     apr_uint64_t samples[BK_SAMPLES];
     apr_uint32_t nsamples;
+    int repaired;                     /* the location table taken over */
 } bk;
 
 int sc_bk_active(const sc_engine *e)
@@ -1241,6 +1242,13 @@ void sc_bk_shutdown(sc_engine *e)
 
 void sc_bk_tick(sc_engine *e, apr_time_t now)
 {
+    if (!bk.repaired) {
+        /* the first turn of this engine, the table's only writer: a change
+         * the engine before it left half made (it died inside it) must not
+         * leave the table unreadable for good */
+        sc_loc_repair(e->store);
+        bk.repaired = 1;
+    }
     if (e->state == SC_MS_STARTING) {
         ask_for_map(e, now);
     }

@@ -1723,14 +1723,32 @@ static void tomb_copy(sc_store *st, const sc_tomb *t)
 #define LOC_USED 1
 #define LOC_DELETED 2
 
+/* The engine writes under loc_seq as sc_shm's writers do: one that died
+ * inside a change left it odd, and the next change still ends even (an odd
+ * sequence is made odd again, then even), never the other way round. */
 static void loc_write_begin(sc_store *st)
 {
-    __atomic_add_fetch(&st->hdr->loc_seq, 1, __ATOMIC_ACQ_REL);
+    sc_shm_write_begin(&st->hdr->loc_seq);
 }
 
 static void loc_write_end(sc_store *st)
 {
-    __atomic_add_fetch(&st->hdr->loc_seq, 1, __ATOMIC_ACQ_REL);
+    sc_shm_write_end(&st->hdr->loc_seq);
+}
+
+void sc_loc_repair(sc_store *st)
+{
+    apr_uint32_t s;
+    if (!st || !st->hdr) {
+        return;
+    }
+    s = __atomic_load_n(&st->hdr->loc_seq, __ATOMIC_ACQUIRE);
+    if (s & 1) {
+        /* a writer (the engine before this one) died inside a change: the
+         * table is read as it is, at most one change half made */
+        __atomic_compare_exchange_n(&st->hdr->loc_seq, &s, s + 1, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_RELAXED);
+    }
 }
 
 static int loc_is(const sc_loc *l, apr_uint32_t h, const char *id, apr_size_t n)
@@ -1787,15 +1805,41 @@ static void loc_info(const sc_store *st, const sc_loc *l, sc_loc_info *out)
     loc_route_copy(st, l->backup, out->backup);
 }
 
+/* How long a reader waits for a change that does not end (loc_seq odd and
+ * unchanged): the engine, the only writer, died or is stopped inside it.  A
+ * reader that gave up on one value of loc_seq does not wait for it again:
+ * it answers "no location" at once until the sequence moves (a new engine
+ * repairs it at its start, sc_loc_repair). */
+#define SC_LOC_STUCK_WRITE apr_time_from_msec(200)
+
 int sc_loc_find(sc_store *st, const char *id, sc_loc_info *out)
 {
-    int tries;
+    int tries = 0;
+    apr_uint32_t watched = 0;
+    apr_time_t since = 0;
     memset(out, 0, sizeof(*out));
-    for (tries = 0; tries < 100000; tries++) {
+    for (;;) {
         apr_uint32_t seq = __atomic_load_n(&st->hdr->loc_seq, __ATOMIC_ACQUIRE);
         sc_loc *l;
         int found = 0;
         if (seq & 1) {
+            apr_time_t now;
+            if (seq == __atomic_load_n(&st->loc_stuck, __ATOMIC_RELAXED)) {
+                return 0;             /* waited for this one already */
+            }
+            if (++tries <= 64) {
+                sched_yield();
+                continue;
+            }
+            now = apr_time_now();
+            if (!since || seq != watched) {
+                watched = seq;        /* a change began: its time starts */
+                since = now;
+            }
+            else if (now - since > SC_LOC_STUCK_WRITE) {
+                __atomic_store_n(&st->loc_stuck, seq, __ATOMIC_RELAXED);
+                return 0;             /* a writer that died inside a change */
+            }
             sched_yield();
             continue;
         }
@@ -1812,7 +1856,6 @@ int sc_loc_find(sc_store *st, const char *id, sc_loc_info *out)
             return found;
         }
     }
-    return 0;                         /* a writer that died inside a change */
 }
 
 /* The index + 1 of a route, named if new; 0 for none or when the table of

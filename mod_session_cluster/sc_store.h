@@ -293,6 +293,9 @@ typedef struct {
     unsigned char *blocks;
     sc_tomb *tombs;
     sc_loc *locs;
+    /* this process's own: the odd loc_seq a reader gave up waiting on (a
+     * writer that died inside a change; sc_loc_find) */
+    volatile apr_uint32_t loc_stuck;
 } sc_store;
 
 /* A copy of one session, as read. */
@@ -530,8 +533,13 @@ typedef struct {
     apr_time_t news;
 } sc_loc_info;
 
-/* The location of id (a child or the engine): 1 with *out filled, 0 none. */
+/* The location of id (a child or the engine): 1 with *out filled, 0 none.
+ * A change that does not end (the engine died inside it) is waited for
+ * 200 ms once; later lookups answer 0 at once until the table is repaired. */
 int sc_loc_find(sc_store *st, const char *id, sc_loc_info *out);
+/* The engine at its start (the table's only writer): a change its
+ * predecessor left half made is taken as ended, so that readers read again. */
+void sc_loc_repair(sc_store *st);
 /* The engine's writes.  Sets id's location (created or changed; routes ""
  * or NULL: none); 0, or -1 when the table is full or a route cannot be
  * named (bk_loc_full counts it). */
@@ -541,7 +549,9 @@ int sc_loc_set(sc_store *st, const char *id, int role, apr_uint64_t epoch,
 int sc_loc_del(sc_store *st, const char *id);
 /* Calls fn with the locations from entry 'start', at most 'max' of them;
  * returns the entry to go on from (loc_size when done).  fn gets the id
- * base (NUL-terminated) and the location; it may set or delete locations. */
+ * base (NUL-terminated) and the location; it may set or delete locations.
+ * fn returns 0 to stop BEFORE it did anything with that location: the entry
+ * returned is then that location's, which the next call visits first. */
 apr_uint32_t sc_loc_each_from(sc_store *st, apr_uint32_t start, apr_uint32_t max,
                               int (*fn)(void *ctx, const char *base,
                                         const sc_loc_info *l), void *ctx);
