@@ -544,6 +544,19 @@ static void on_not_here(sc_engine *e, sc_conn *c, const sc_msg_not_here *m)
     fetch_next(e, f);
 }
 
+void sc_bk_forget_conn(sc_engine *e, sc_conn *c)
+{
+    bk_fetch *f;
+    (void)e;
+    /* a child's connection about to be freed: its fetches go on (their
+     * session still comes here) but answer nobody */
+    for (f = bk.fetches; f; f = f->next_f) {
+        if (f->ipc == c) {
+            f->ipc = NULL;
+        }
+    }
+}
+
 static void fetch_tick(sc_engine *e, apr_time_t now)
 {
     bk_fetch *f, *nx;

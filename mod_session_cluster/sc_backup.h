@@ -25,6 +25,8 @@ void sc_bk_on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
 void sc_bk_on_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
                       const unsigned char *msg, apr_size_t len, int acked);
 void sc_bk_tick(sc_engine *e, apr_time_t now);
+/* c is about to be freed (the engine's forget handler): no fetch answers it. */
+void sc_bk_forget_conn(sc_engine *e, sc_conn *c);
 /* Leaving: expireSessionsOnShutdown expires the sessions this member is
  * primary of, on every member. */
 void sc_bk_shutdown(sc_engine *e);

@@ -175,6 +175,16 @@ static void on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     }
 }
 
+/* c is about to be freed: the channel's pending sends and BackupManager's
+ * fetches forget it. */
+static void forget_conn(sc_engine *e, sc_conn *c)
+{
+    sc_ch_forget_conn(e, c);
+    if (sc_bk_active(e)) {
+        sc_bk_forget_conn(e, c);
+    }
+}
+
 /* Who handles what the transport receives: one entry per frame type. */
 static const sc_tr_handlers handlers = {
     .frame = {
@@ -189,7 +199,7 @@ static const sc_tr_handlers handlers = {
     .ipc = on_ipc,
     .heartbeat = sc_mb_heartbeat,
     .heard = sc_mb_on_heartbeat,
-    .forget = sc_ch_forget_conn,
+    .forget = forget_conn,
 };
 
 /* What befell connections since the last call, to the layers that care:

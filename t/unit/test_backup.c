@@ -31,7 +31,7 @@ static const char block[] =
     "</Cluster>\n";
 
 static apr_pool_t *mp;
-static UNIT_USED apr_uint64_t frame_seq = 1000;
+static apr_uint64_t frame_seq = 1000;
 
 static const char *sid(int n, const char *route)
 {
@@ -44,6 +44,43 @@ static sc_engine *engine(const char *route, unsigned char id_byte)
     e->state = SC_MS_READY;
     ut_reset_frames();
     return e;
+}
+
+/* A DATA frame carrying msg from the member at the other end of c, through
+ * BackupManager's frame handler. */
+static void deliver(sc_engine *e, sc_conn *c, const sc_buf *msg)
+{
+    sc_frame_hdr h;
+    unsigned char *copy = malloc(msg->len);       /* exactly its length */
+    memcpy(copy, msg->buf, msg->len);
+    ut_hdr(&h, SC_MSG_DATA, 0, c->peer->id[0], ++frame_seq, msg->len);
+    sc_bk_on_data_frame(e, c, &h, copy);
+    free(copy);
+    apr_pool_clear(e->tmp);
+}
+
+/* The message of a recorded DATA frame, decoded (0: not one). */
+static int decoded(const ut_frame *f, sc_msg *m)
+{
+    sc_rd r;
+    if (!f || f->type != SC_MSG_DATA) {
+        return 0;
+    }
+    sc_rd_init(&r, f->payload, f->len);
+    return sc_msg_decode(&r, mp, m);
+}
+
+/* The last DATA frame on c carrying a message of 'type', decoded. */
+static int last_msg(const sc_conn *c, unsigned type, sc_msg *m)
+{
+    int i;
+    for (i = ut.nframes - 1; i >= 0; i--) {
+        const ut_frame *f = &ut.frames[i];
+        if ((!c || f->conn == c) && f->type == SC_MSG_DATA && f->len && f->payload[0] == type) {
+            return decoded(f, m);
+        }
+    }
+    return 0;
 }
 
 /* ---- 1: a writer that died inside a change ---- */
@@ -91,9 +128,54 @@ static void dead_writer(void)
     apr_pool_clear(e->tmp);
 }
 
+/* ---- 2: a child's connection freed while its fetch goes on ---- */
+
+static void fetch_forgets_conn(void)
+{
+    sc_engine *e = engine("nodeA", ID_A);
+    sc_peer *b = ut_peer(e, "nodeB", ID_B, 4001), *c = ut_peer(e, "nodeC", ID_C, 4002);
+    sc_conn *in_b = ut_conn(e, b, SC_CONN_IN), *in_c = ut_conn(e, c, SC_CONN_IN);
+    sc_conn *ipc = ut_conn(e, NULL, SC_CONN_IPC);
+    const char *id = sid(7, "nodeC");
+    sc_msg_fetch fm;
+    sc_msg m;
+    sc_buf q;
+    apr_uint64_t req;
+
+    ut_conn(e, b, SC_CONN_OUT);
+    ut_conn(e, c, SC_CONN_OUT);
+    sc_loc_set(e->store, id, SC_ROLE_PROXY, 3, "nodeC", "nodeB", apr_time_now());
+    ut_reset_frames();
+    fm.req = 0;
+    fm.id = id;
+    fm.dead = 0;
+    sc_buf_init(&q, mp, 128);
+    sc_msg_fetch_encode(&q, &fm);
+    sc_bk_on_request(e, ipc, 77, q.buf, q.len, 1);
+    ok(last_msg(b->out, SC_REPL_FETCH, &m), "a child's FETCH asks the backup");
+    req = m.fetch.req;
+
+    /* the child's connection is freed in this turn of the loop (the engine's
+     * forget handler); its memory, recycled, is another child's connection */
+    sc_bk_forget_conn(e, ipc);
+    ut_reset_frames();
+    {
+        sc_msg_not_here nh = { req, id, 0 };
+        sc_buf_init(&q, mp, 128);
+        sc_msg_not_here_encode(&q, &nh);
+        deliver(e, in_b, &q);
+        ok(last_msg(c->out, SC_REPL_FETCH, &m), "the backup had nothing: the primary asked");
+        sc_buf_init(&q, mp, 128);
+        sc_msg_not_here_encode(&q, &nh);
+        deliver(e, in_c, &q);
+    }
+    is(ut_count(0, ipc), 0, "the fetch ended, nothing answered on the forgotten connection");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
     dead_writer();
+    fetch_forgets_conn();
     return unit_done("test_backup");
 }
