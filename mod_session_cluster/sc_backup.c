@@ -901,7 +901,7 @@ static int scan_one(void *ctx, const char *base, const sc_loc_info *l)
     const char *id;
 
     if (sx->done >= 64) {
-        return 0;                     /* sends per tick: bounded */
+        return 0;                     /* sends per tick: bounded (this one next tick) */
     }
     switch (l->role) {
     case SC_ROLE_PRIMARY:

@@ -2005,7 +2005,7 @@ apr_uint32_t sc_loc_each_from(sc_store *st, apr_uint32_t start, apr_uint32_t max
         base[copy.len] = '\0';
         loc_info(st, &copy, &info);
         if (!fn(ctx, base, &info)) {
-            return k + 1;
+            return k;                 /* fn stopped before this one: it comes next */
         }
     }
     return k;

@@ -172,10 +172,51 @@ static void fetch_forgets_conn(void)
     is(ut_count(0, ipc), 0, "the fetch ended, nothing answered on the forgotten connection");
 }
 
+/* ---- 3: a scan in batches that stop ---- */
+
+typedef struct {
+    int calls, visited;
+    char seen[128];
+} each_ctx;
+
+static int each_stop(void *ctx, const char *base, const sc_loc_info *l)
+{
+    each_ctx *x = ctx;
+    int n;
+    (void)l;
+    if (++x->calls % 10 == 0) {
+        return 0;                     /* stops before doing anything with it */
+    }
+    n = (int)strtol(base + 8, NULL, 16);
+    if (n >= 0 && n < 128 && !x->seen[n]) {
+        x->seen[n] = 1;
+        x->visited++;
+    }
+    return 1;
+}
+
+static void scan_stops(void)
+{
+    sc_engine *e = engine("nodeA", ID_A);
+    each_ctx x;
+    apr_uint32_t cur = 0;
+    int i, turns = 0;
+    memset(&x, 0, sizeof(x));
+    for (i = 0; i < 100; i++) {
+        sc_loc_set(e->store, sid(i, "nodeB"), SC_ROLE_PROXY, 1, "nodeB", "nodeC",
+                   apr_time_now());
+    }
+    while (cur < e->store->hdr->loc_size && turns++ < 1000) {
+        cur = sc_loc_each_from(e->store, cur, 512, each_stop, &x);
+    }
+    is(x.visited, 100, "a scan stopped every 10 locations visits all 100");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
     dead_writer();
     fetch_forgets_conn();
+    scan_stops();
     return unit_done("test_backup");
 }
