@@ -615,16 +615,18 @@ static void take_location(sc_engine *e, const sc_loc_item *it)
         return;
     }
     held = sc_store_get(e->store, e->tmp, it->id, 0, &s) == SC_STORE_OK;
+    if (held && known && l.role == SC_ROLE_PRIMARY && it->epoch == l.epoch) {
+        /* the same epoch claimed by two: the higher route keeps it, also when
+         * the other names this member its backup (else each could give way
+         * to the other) */
+        if (strcmp(e->route, it->primary) > 0) {
+            return;
+        }
+    }
     if (!strcmp(it->backup, e->route)) {
         sc_loc_set(e->store, it->id, held ? SC_ROLE_BACKUP : SC_ROLE_PROXY, it->epoch,
                    it->primary, it->backup, apr_time_now());
         return;
-    }
-    if (held && known && l.role == SC_ROLE_PRIMARY && it->epoch == l.epoch) {
-        /* the same epoch claimed by two: the higher route keeps it */
-        if (strcmp(e->route, it->primary) > 0) {
-            return;
-        }
     }
     if (held) {
         /* another member serves it now: the data goes (it has it and its
@@ -660,11 +662,15 @@ static void on_fetch(sc_engine *e, sc_conn *c, const sc_msg_fetch *f)
         h.epoch = sc_loc_find(e->store, f->id, &l) ? l.epoch : 0;
         h.s = s;
         if (l.role == SC_ROLE_BACKUP && c->peer) {
-            /* the asker takes it over (its OWNER follows): this member does
-             * not promote itself meanwhile, should the primary be gone, so
-             * that one takeover makes one new epoch */
-            sc_loc_set(e->store, f->id, SC_ROLE_BACKUP, l.epoch, c->peer->route, e->route,
-                       apr_time_now());
+            /* the asker takes it over (its OWNER follows) at h.epoch + 1:
+             * this member records that epoch now, so that it does not
+             * promote itself meanwhile (one takeover, one new epoch), and so
+             * that a second member fetching at once is answered with it and
+             * becomes primary one higher: concurrent takeovers end with
+             * distinct epochs, the later one winning everywhere (its OWNER
+             * here, its LOCATE elsewhere), instead of two primaries at one */
+            sc_loc_set(e->store, f->id, SC_ROLE_BACKUP, l.epoch + 1, c->peer->route,
+                       e->route, apr_time_now());
         }
         sc_buf_init(&b, e->tmp, s.data_len + 256);
         sc_msg_here_encode(&b, &h);

@@ -212,11 +212,87 @@ static void scan_stops(void)
     is(x.visited, 100, "a scan stopped every 10 locations visits all 100");
 }
 
+/* ---- 4: two members take one session over at once ---- */
+
+static void hold(sc_engine *e, const char *id)
+{
+    apr_uint64_t v;
+    apr_time_t idle;
+    sc_store_put_new(e->store, id, "counter=1", 9, apr_time_now(), 1800, 1, &v, &idle);
+}
+
+static apr_uint64_t here_epoch(sc_engine *e, sc_conn *in, const char *id, apr_uint64_t req)
+{
+    sc_msg_fetch fm = { req, id, 0 };
+    sc_msg m;
+    sc_buf q;
+    sc_buf_init(&q, mp, 128);
+    sc_msg_fetch_encode(&q, &fm);
+    deliver(e, in, &q);
+    return last_msg(in, SC_REPL_HERE, &m) && m.here.req == req ? m.here.epoch : 0;
+}
+
+static void concurrent_takeovers(void)
+{
+    sc_engine *e = engine("nodeB", ID_B);             /* the backup */
+    sc_peer *a = ut_peer(e, "nodeA", ID_A, 4000), *c = ut_peer(e, "nodeC", ID_C, 4002);
+    sc_conn *in_a = ut_conn(e, a, SC_CONN_IN), *in_c = ut_conn(e, c, SC_CONN_IN);
+    const char *id = sid(9, "nodeP");
+    apr_uint64_t ea, ec;
+    sc_loc_info l;
+    sc_buf q;
+
+    hold(e, id);
+    sc_loc_set(e->store, id, SC_ROLE_BACKUP, 5, "nodeP", "nodeB", apr_time_now());
+    ea = here_epoch(e, in_a, id, 1);
+    ec = here_epoch(e, in_c, id, 2);
+    is(ea, 5, "the first fetcher is answered with the epoch as it was");
+    ok(ec > ea, "the second one with a higher one (%" APR_UINT64_T_FMT " > %"
+       APR_UINT64_T_FMT "): their takeovers get distinct epochs", ec, ea);
+    /* their OWNERs, the first one's last: the second keeps the session */
+    {
+        sc_msg_owner oc = { id, ec + 1, "nodeC" }, oa = { id, ea + 1, "nodeA" };
+        sc_buf_init(&q, mp, 128);
+        sc_msg_owner_encode(&q, &oc);
+        deliver(e, in_c, &q);
+        sc_buf_init(&q, mp, 128);
+        sc_msg_owner_encode(&q, &oa);
+        deliver(e, in_a, &q);
+    }
+    memset(&l, 0, sizeof(l));
+    sc_loc_find(e->store, id, &l);
+    ok(l.role == SC_ROLE_BACKUP && !strcmp(l.primary, "nodeC"),
+       "the backup names the later taker primary (%s)", l.primary);
+
+    /* the tie rule comes first: a primary named backup by an equal claim of
+     * a lower route stays primary */
+    {
+        sc_engine *z = engine("nodeC", ID_C);
+        sc_peer *pa = ut_peer(z, "nodeA", ID_A, 4000);
+        sc_conn *za = ut_conn(z, pa, SC_CONN_IN);
+        const char *id2 = sid(10, "nodeC");
+        sc_loc_item it = { id2, 6, "nodeA", "nodeC" };
+        ut_peer(z, "nodeB", ID_B, 4001);
+        hold(z, id2);
+        sc_loc_set(z->store, id2, SC_ROLE_PRIMARY, 6, "nodeC", "nodeB", apr_time_now());
+        sc_buf_init(&q, mp, 256);
+        sc_msg_list_open(&q, SC_REPL_LOCATE);
+        sc_msg_locate_add(&q, &it);
+        sc_msg_list_close(&q, 1);
+        deliver(z, za, &q);
+        memset(&l, 0, sizeof(l));
+        sc_loc_find(z->store, id2, &l);
+        is(l.role, SC_ROLE_PRIMARY,
+           "an equal claim naming this (higher) member backup: it stays primary");
+    }
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
     dead_writer();
     fetch_forgets_conn();
     scan_stops();
+    concurrent_takeovers();
     return unit_done("test_backup");
 }
