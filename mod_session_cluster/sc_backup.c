@@ -29,8 +29,8 @@
 APLOG_USE_MODULE(session_cluster);
 
 #define BK_SCAN_BATCH 512             /* locations looked at per tick (losses, joins) */
-#define BK_MAP_BATCH 1000             /* locations per MAP message */
-#define BK_MAP_PER_TICK 4             /* MAP messages per tick and joiner */
+#define BK_MAP_BATCH 1000             /* locations looked at per MAP message, at most */
+#define BK_MAP_PER_TICK 4             /* MAP messages per tick and joiner, at most */
 #define BK_SAMPLES 1024               /* fetch latencies kept for p50/p99 */
 #define BK_SCAN_EVERY_S 5             /* a full look at the locations at least this often */
 
@@ -712,7 +712,18 @@ typedef struct {
     sc_engine *e;
     sc_buf *b;
     apr_uint32_t n;
+    apr_size_t max;                   /* bytes a MAP message may have */
 } map_ctx;
+
+/* The byte bound of a MAP message: what the Receiver's maxMessageSize
+ * carries (less room for the frame), 64 KiB at most, as DeltaManager's
+ * blocks. */
+static apr_size_t map_max(const sc_engine *e)
+{
+    apr_size_t msg = e->set->max_message_size > 512
+                     ? (apr_size_t)e->set->max_message_size - 256 : 256;
+    return msg < 64 * 1024 ? msg : 64 * 1024;
+}
 
 static int map_add(void *ctx, const char *base, const sc_loc_info *l)
 {
@@ -726,6 +737,10 @@ static int map_add(void *ctx, const char *base, const sc_loc_info *l)
     it.id = apr_pstrcat(mc->e->tmp, base, ".", pr, NULL);
     if (!sc_sid_valid(it.id)) {
         return 1;
+    }
+    if (mc->n && mc->b->len + 1 + strlen(it.id) + 8 + 1 + strlen(pr) + 1 + strlen(bu)
+                 > mc->max) {
+        return 0;                     /* full: this one opens the next message */
     }
     it.epoch = l->epoch;
     it.primary = pr;
@@ -748,7 +763,14 @@ static void maps_tick(sc_engine *e)
         for (k = 0; k < BK_MAP_PER_TICK && m->cursor < e->store->hdr->loc_size; k++) {
             sc_buf b;
             map_ctx mc;
-            sc_buf_init(&b, e->tmp, 64 * 1024);
+            sc_conn *c = m->to->out;
+            if (c && (c->state != SC_CS_OPEN || c->wlen > c->woff)) {
+                /* the next message once the last one is written (a joiner
+                 * that reads slowly does not fill this member's memory) */
+                break;
+            }
+            mc.max = map_max(e);
+            sc_buf_init(&b, e->tmp, mc.max + 64);
             sc_msg_list_open(&b, SC_REPL_MAP);
             mc.e = e;
             mc.b = &b;
