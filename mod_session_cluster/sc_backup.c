@@ -589,13 +589,29 @@ static void fetch_tick(sc_engine *e, apr_time_t now)
 
 /* ---- other members' messages ---- */
 
+/* May a route from another member's message be named in the location
+ * table: this member's, the sender's or a member's it knows (never any
+ * route-shaped text: the table has SC_LOC_ROUTES places). */
+static int route_known(sc_engine *e, const sc_peer *from, const char *route)
+{
+    return !strcmp(route, e->route) || (from && !strcmp(route, from->route))
+           || sc_mb_find_route(e, route) != NULL;
+}
+
 /* A location from another member: the higher epoch wins. */
-static void take_location(sc_engine *e, const sc_loc_item *it)
+static void take_location(sc_engine *e, const sc_peer *from, const sc_loc_item *in)
 {
     sc_loc_info l;
     sc_sess_copy s;
-    int known = sc_loc_find(e->store, it->id, &l);
-    int held;
+    sc_loc_item item = *in, *it = &item;
+    int known, held;
+    if (!it->primary[0] || !route_known(e, from, it->primary)) {
+        return;                       /* a primary nobody here knows of */
+    }
+    if (it->backup[0] && !route_known(e, from, it->backup)) {
+        it->backup = "";              /* the primary will do */
+    }
+    known = sc_loc_find(e->store, it->id, &l);
     if (known && it->epoch < l.epoch) {
         return;                       /* older news */
     }
@@ -637,11 +653,15 @@ static void take_location(sc_engine *e, const sc_loc_item *it)
                apr_time_now());
 }
 
-static void on_owner(sc_engine *e, const sc_msg_owner *o)
+static void on_owner(sc_engine *e, const sc_peer *from, const sc_msg_owner *o)
 {
     sc_loc_info l;
     sc_sess_copy s;
-    int known = sc_loc_find(e->store, o->id, &l);
+    int known;
+    if (!route_known(e, from, o->primary)) {
+        return;                       /* (the taker sends it: its own route) */
+    }
+    known = sc_loc_find(e->store, o->id, &l);
     if (known && o->epoch < l.epoch) {
         return;
     }
@@ -858,7 +878,7 @@ void sc_bk_on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         case SC_REPL_MAP: {
             apr_uint32_t i;
             for (i = 0; i < m.locate.n; i++) {
-                take_location(e, &m.locate.items[i]);
+                take_location(e, c->peer, &m.locate.items[i]);
             }
             break;
         }
@@ -869,7 +889,7 @@ void sc_bk_on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
             on_not_here(e, c, &m.not_here);
             break;
         case SC_REPL_OWNER:
-            on_owner(e, &m.owner);
+            on_owner(e, c->peer, &m.owner);
             break;
         case SC_REPL_GET_MAP:
             on_get_map(e, c->peer);
@@ -1034,6 +1054,8 @@ static void watch_members(sc_engine *e, apr_time_t now)
         if (bk.scan_cursor >= e->store->hdr->loc_size) {
             bk.scanning = 0;
             e->store->hdr->bk_replacing = bk.scan_replacing;
+            /* routes no location names any more free their place */
+            sc_loc_reclaim_routes(e->store, e->route);
         }
     }
 }

@@ -1867,16 +1867,52 @@ static unsigned loc_route(sc_store *st, const char *route)
     if (!route || !*route || strlen(route) >= SC_LOC_ROUTE_LEN) {
         return 0;
     }
+    apr_uint32_t hole = SC_LOC_ROUTES;
     for (i = 0; i < h->loc_routes && i < SC_LOC_ROUTES; i++) {
         if (!strcmp(h->loc_route[i], route)) {
             return i + 1;
         }
+        if (!h->loc_route[i][0] && hole == SC_LOC_ROUTES) {
+            hole = i;                 /* reclaimed (sc_loc_reclaim_routes) */
+        }
+    }
+    if (hole < SC_LOC_ROUTES) {
+        /* no entry names a reclaimed route: a change of it is one write */
+        loc_write_begin(st);
+        apr_cpystrn(h->loc_route[hole], route, SC_LOC_ROUTE_LEN);
+        loc_write_end(st);
+        return hole + 1;
     }
     if (h->loc_routes >= SC_LOC_ROUTES) {
         return 0;
     }
     apr_cpystrn(h->loc_route[h->loc_routes], route, SC_LOC_ROUTE_LEN);
     return ++h->loc_routes;
+}
+
+apr_uint32_t sc_loc_reclaim_routes(sc_store *st, const char *keep)
+{
+    sc_store_hdr *h = st->hdr;
+    unsigned char used[SC_LOC_ROUTES + 1];
+    apr_uint32_t k, n = 0;
+    memset(used, 0, sizeof(used));
+    for (k = 0; k < h->loc_size; k++) {
+        const sc_loc *l = &st->locs[k];
+        if (l->state == LOC_USED) {
+            used[l->primary] = 1;
+            used[l->backup] = 1;
+        }
+    }
+    loc_write_begin(st);
+    for (k = 0; k < h->loc_routes && k < SC_LOC_ROUTES; k++) {
+        if (!used[k + 1] && h->loc_route[k][0]
+            && (!keep || strcmp(h->loc_route[k], keep) != 0)) {
+            memset(h->loc_route[k], 0, SC_LOC_ROUTE_LEN);
+            n++;
+        }
+    }
+    loc_write_end(st);
+    return n;
 }
 
 static void loc_count(sc_store *st, int role, int by)

@@ -547,6 +547,10 @@ int sc_loc_set(sc_store *st, const char *id, int role, apr_uint64_t epoch,
                const char *primary, const char *backup, apr_time_t news);
 /* Removes id's location (0: there was none). */
 int sc_loc_del(sc_store *st, const char *id);
+/* The engine: routes no location names any more (but 'keep', this member's
+ * own; may be NULL) are given up, their places in the table of routes free
+ * for others; how many. */
+apr_uint32_t sc_loc_reclaim_routes(sc_store *st, const char *keep);
 /* Calls fn with the locations from entry 'start', at most 'max' of them;
  * returns the entry to go on from (loc_size when done).  fn gets the id
  * base (NUL-terminated) and the location; it may set or delete locations.

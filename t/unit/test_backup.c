@@ -10,7 +10,9 @@
  * session from its backup at once get distinct epochs, and an equal claim
  * does not make a higher primary give way by naming it backup; the map to
  * a joiner comes in messages within maxMessageSize, one only when the
- * joiner's write queue is empty.  Links sc_backup.c, sc_manager.c,
+ * joiner's write queue is empty; routes from the network are named only
+ * for members known here, and routes no location names are given back.
+ * Links sc_backup.c, sc_manager.c,
  * sc_channel.c and the layers below (fixture.c replaces the transport).
  */
 #include "unit.h"
@@ -359,6 +361,59 @@ static void map_to_joiner(void)
        (int)biggest);
 }
 
+/* ---- 6: the table of routes ---- */
+
+static void locate_from(sc_engine *e, sc_conn *in, const char *id, const char *primary,
+                        const char *backup)
+{
+    sc_loc_item it = { id, 1, primary, backup };
+    sc_buf q;
+    sc_buf_init(&q, mp, 256);
+    sc_msg_list_open(&q, SC_REPL_LOCATE);
+    sc_msg_locate_add(&q, &it);
+    sc_msg_list_close(&q, 1);
+    deliver(e, in, &q);
+}
+
+static void route_table(void)
+{
+    sc_engine *e = engine("nodeA", ID_A);
+    sc_peer *b = ut_peer(e, "nodeB", ID_B, 4001);
+    sc_conn *in_b = ut_conn(e, b, SC_CONN_IN);
+    sc_loc_info l;
+    apr_uint32_t routes;
+    int i, refused = 0;
+
+    ut_peer(e, "nodeC", ID_C, 4002);
+    routes = e->store->hdr->loc_routes;
+    locate_from(e, in_b, sid(1, "nodeX1"), "nodeX1", "nodeX2");
+    ok(!sc_loc_find(e->store, sid(1, "nodeX1"), &l),
+       "a location whose primary no member knows of is not kept");
+    locate_from(e, in_b, sid(2, "nodeB"), "nodeB", "nodeX3");
+    memset(&l, 0, sizeof(l));
+    sc_loc_find(e->store, sid(2, "nodeB"), &l);
+    ok(l.role == SC_ROLE_PROXY && !strcmp(l.primary, "nodeB") && !l.backup[0],
+       "... one with an unknown backup is kept without it");
+    locate_from(e, in_b, sid(3, "nodeC"), "nodeC", "nodeB");
+    is(e->store->hdr->loc_routes, routes + 2, "only members' routes were named");
+
+    /* routes no location names any more are given back */
+    for (i = 0; i < 600; i++) {
+        const char *r = apr_psprintf(mp, "gone%d", i);
+        if (sc_loc_set(e->store, sid(4, "nodeB"), SC_ROLE_PROXY, 1, r, "", apr_time_now())) {
+            refused++;
+        }
+        if (i % 100 == 99) {
+            sc_loc_reclaim_routes(e->store, e->route);
+        }
+    }
+    is(refused, 0, "600 routes in turn, reclaimed every 100: none refused");
+    memset(&l, 0, sizeof(l));
+    sc_loc_find(e->store, sid(3, "nodeC"), &l);
+    ok(!strcmp(l.primary, "nodeC") && !strcmp(l.backup, "nodeB"),
+       "the routes still named are kept (%s, %s)", l.primary, l.backup);
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -367,5 +422,6 @@ int main(void)
     scan_stops();
     concurrent_takeovers();
     map_to_joiner();
+    route_table();
     return unit_done("test_backup");
 }
