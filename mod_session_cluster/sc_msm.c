@@ -92,7 +92,7 @@ typedef struct {
 
 typedef struct {
     apr_uint64_t loaded, load_missing, load_failed, backups, backups_async,
-                 backup_failed, removed, ignored;
+                 backup_failed, removed, ignored, touches, touch_restored;
     apr_uint64_t logged_at, unlogged;
     msm_node_stats n[SC_MSM_MAX_NODES];
 } msm_shared;
@@ -1219,11 +1219,113 @@ static apr_status_t backup_after(void *data)
     return APR_SUCCESS;
 }
 
+/* The request's touch job, if any: the request's own backup or removal makes
+ * it unnecessary. */
+#define SC_MSM_TOUCH_KEY "sc-msm-touch"
+
+typedef struct {
+    server_rec *s;
+    apr_pool_t *p;
+    const char *id;
+    const char *data;
+    apr_time_t created;
+    apr_int64_t max_inactive;
+    int done;
+} touch_job;
+
+static void touch_done(request_rec *r)
+{
+    void *t = NULL;
+    request_rec *m = r->main ? r->main : r;
+    apr_pool_userdata_get(&t, SC_MSM_TOUCH_KEY, m->pool);
+    if (t) {
+        ((touch_job *)t)->done = 1;
+    }
+}
+
+static apr_status_t touch_after(void *data)
+{
+    touch_job *t = data;
+    int order[SC_MSM_MAX_NODES], n, k;
+    apr_time_t deadline;
+    const char *q;
+    apr_size_t qlen;
+    if (!active || t->done) {
+        return APR_SUCCESS;
+    }
+    deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
+    if (active->redis) {
+        const char *ms = apr_psprintf(t->p, "%" APR_INT64_T_FMT, t->max_inactive * 1000);
+        q = apr_psprintf(t->p, "*3\r\n$7\r\nPEXPIRE\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$%"
+                         APR_SIZE_T_FMT "\r\n%s\r\n", strlen(t->id), t->id, strlen(ms), ms);
+    }
+    else {
+        q = apr_psprintf(t->p, "touch %s %" APR_INT64_T_FMT "\r\n", t->id,
+                         t->max_inactive > 2592000
+                         ? apr_time_sec(apr_time_now()) + t->max_inactive : t->max_inactive);
+    }
+    qlen = strlen(q);
+    n = node_order(t->id, order);
+    for (k = 0; k < n; k++) {
+        int i = order[k];
+        char *reply;
+        apr_size_t rlen;
+        if (node_down(i)) {
+            ADD(shared->n[i].skipped, 1);
+            continue;
+        }
+        if (!exchange(t->s, t->p, i, q, qlen, deadline, "touch", &reply, &rlen)) {
+            continue;
+        }
+        ADD(shared->touches, 1);
+        if (!strcmp(reply, active->redis ? ":1\r\n" : "TOUCHED\r\n")) {
+            return APR_SUCCESS;
+        }
+        break;                        /* not there: backed up again, below */
+    }
+    if (k < n) {
+        backup_job j;
+        const char *v = apr_psprintf(t->p, "SCM1 %" APR_INT64_T_FMT " %" APR_INT64_T_FMT
+                                     "\n%s", (apr_int64_t)t->created, t->max_inactive,
+                                     t->data);
+        j.s = t->s;
+        j.p = t->p;
+        j.id = t->id;
+        j.req = req_set(t->p, t->id, v, strlen(v), t->max_inactive, &j.len);
+        if (backup_now(&j, deadline)) {
+            ADD(shared->touch_restored, 1);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+void sc_msm_touch(request_rec *r, const char *id, const char *data, apr_time_t created,
+                  apr_int64_t max_inactive)
+{
+    request_rec *m = r->main ? r->main : r;
+    touch_job *t;
+    if (!active || max_inactive <= 0 || sc_msm_ignored(r)) {
+        return;
+    }
+    t = apr_pcalloc(m->pool, sizeof(*t));
+    t->s = m->server;
+    t->p = m->pool;
+    t->id = apr_pstrdup(m->pool, id);
+    t->data = data;
+    t->created = created;
+    t->max_inactive = max_inactive;
+    apr_pool_userdata_setn(t, SC_MSM_TOUCH_KEY, NULL, m->pool);
+    apr_pool_cleanup_register(m->pool, t, touch_after, apr_pool_cleanup_null);
+}
+
 void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t created,
                    apr_int64_t max_inactive)
 {
     backup_job *j;
     const char *v;
+    if (active) {
+        touch_done(r);
+    }
     if (!active || sc_msm_ignored(r)) {
         if (active) {
             ADD(shared->ignored, 1);
@@ -1257,6 +1359,7 @@ void sc_msm_remove(request_rec *r, const char *id)
     if (!active) {
         return;
     }
+    touch_done(r);
     deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
     q = req_del(r->pool, id, &qlen);
     /* every node: a copy left on a node used while another was down goes too */
@@ -1304,6 +1407,10 @@ void sc_msm_fields(apr_pool_t *p, sc_msm_field_fn *fn, void *ctx)
        "backups no node took: the member's copy is the only one");
     fn(ctx, 0, "Removed", NULL, LD(shared->removed), 1, 1,
        "sessions removed from the server (invalidated, or re-bound)");
+    fn(ctx, 0, "Touches", NULL, LD(shared->touches), 1, 1,
+       "expiries pushed back for sessions read but not changed");
+    fn(ctx, 0, "TouchRestored", NULL, LD(shared->touch_restored), 1, 1,
+       "sessions read here that the server no longer held, backed up again");
     fn(ctx, 0, "Ignored", NULL, LD(shared->ignored), 1, 1,
        "requests requestUriIgnorePattern matched: no backup");
     for (i = 0; i < active->nnodes; i++) {

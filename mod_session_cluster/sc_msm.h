@@ -66,6 +66,14 @@ int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data
  * max_inactive seconds without a backup (<= 0: never). */
 void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t created,
                    apr_int64_t max_inactive);
+/* A session this request read and may not save: after the response, unless
+ * the request backed it up or removed it, its expiry on the server is pushed
+ * back to max_inactive seconds from now (memcached "touch", Redis "PEXPIRE"),
+ * so that a session only read stays on the server as long as on the member;
+ * one the server does not hold (restarted, evicted) is backed up again with
+ * 'data'. */
+void sc_msm_touch(request_rec *r, const char *id, const char *data, apr_time_t created,
+                  apr_int64_t max_inactive);
 /* Removes a session from the server (invalidated, or its id changed). */
 void sc_msm_remove(request_rec *r, const char *id);
 

@@ -510,6 +510,10 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
             sc_msm_remove(r, id);
             zz->dirty = 1;
         }
+        else if (sc_msm_on()) {
+            /* read: its expiry on the server follows, unless it is saved */
+            sc_msm_touch(r, rq->id, rq->data, rq->created, s.max_inactive);
+        }
     }
     apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ROUTE", ret->route);
     primary_indicator(r, ret->cfg->set, rq->id, ret->route);

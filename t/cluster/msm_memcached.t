@@ -11,7 +11,10 @@
 #   4. memcached stopped: the page is still served from the member's copy (5),
 #      the failure counted on the page (the node's errors, BackupFailed) and
 #      logged (SC1700); memcached started again: the next backups reach it
-#      (the session is in the new, empty memcached) and the node is up.
+#      (the session is in the new, empty memcached) and the node is up;
+#   5. memcached restarted (empty): a request that only reads the session
+#      (no backup) puts it back on the server: its expiry there follows the
+#      member's (touch), and a session the server lost is backed up again.
 use strict;
 use warnings;
 
@@ -137,6 +140,16 @@ my $ok = within(15, sub {
 ok($ok, '4. memcached back: the session is backed up to it again');
 ($p, $row) = node_row('node1');
 is($row->{state}, 'up', '4. ... and the node is up') or diag(explain($row));
+
+# 5
+mc_stop();
+mc_start();
+$r = app($c, 'node1', 'read', $id3);
+is($r->{status}, 200, '5. memcached restarted (empty): a request that only reads the session');
+$ok = within(5, sub { defined mc_get($id3) });
+ok($ok, '5. ... puts it back on the server (its expiry pushed back, or backed up again)');
+($p) = node_row('node1');
+cmp_ok($p->{SessionServerTouchRestored} // 0, '>=', 1, '5. ... counted: SessionServerTouchRestored');
 ok(!$c->problems, 'no crash') or diag(join "\n", $c->problems);
 
 done_testing;
