@@ -54,6 +54,16 @@
  * twice are: GET, HEAD and OPTIONS without a body.  A timeout is not replayed
  * (the member may still be working on it); neither is a member's own answer,
  * whatever its status.
+ *
+ * In flight.  A request whose member stops answering without a word (frozen,
+ * its machine gone) would wait in mod_proxy_http's read up to the worker's
+ * timeout.  Each child of a front lists the replayable requests it has in
+ * flight with their member's connection (proxy's create_req hook, which
+ * mod_proxy_http runs as it starts to wait for the answer), and a thread of
+ * the child looks at them ten times a second: once the cluster holds their
+ * member suspect, dead or gone, the connection is shut down, the read ends,
+ * and the request is replayed as above.  The wait is so bounded by the
+ * failure detection (dropTime, then the TCP check), not by the timeout.
  */
 #include "sc_supervisor.h"
 #include "sc_balancer.h"
@@ -63,6 +73,7 @@
 #include "mod_watchdog.h"
 #include "http_request.h"
 #include "apr_strings.h"
+#include "apr_optional_hooks.h"
 
 #include <dlfcn.h>
 #include <unistd.h>
@@ -696,7 +707,188 @@ static sc_scheme_run run_scheme;
 typedef struct {
     int started;                      /* a byte of the response went on */
     apr_bucket_brigade *held;         /* an error and end of connection held back */
+    const char *route;                /* the member asked */
+    int replayable;                   /* the request may be sent twice */
+    int slot;                         /* its place in the in-flight list, or -1 */
+    int cut;                          /* ... whose connection was cut */
 } replay_guard;
+
+#define SC_REPLAY_GUARD_KEY "session-cluster-replay-guard"
+#define SC_INFLIGHT_SOCK_KEY "session-cluster-inflight"
+
+/* A child's requests in flight that may be replayed (see the top): a slot
+ * each, written by the requests' threads and the watching thread under the
+ * mutex.  One per child process, made in child_init (the process model's
+ * own state: NULL in httpd's parent and where no front is configured). */
+typedef struct {
+    apr_socket_t *sock;               /* NULL: free */
+    apr_os_sock_t fd;
+    char route[64];
+    int cut;
+} inflight_slot;
+
+typedef struct {
+    apr_thread_mutex_t *mu;
+    inflight_slot *slots;
+    int n;
+    volatile int stop;
+    apr_thread_t *thread;
+    server_rec *s;
+} inflight_list;
+
+static inflight_list *inflight;
+
+/* Frees g's slot (the request is done with that member), noting whether its
+ * connection was cut; under the mutex. */
+static void inflight_release(replay_guard *g)
+{
+    if (!inflight || g->slot < 0) {
+        return;
+    }
+    apr_thread_mutex_lock(inflight->mu);
+    if (inflight->slots[g->slot].sock) {
+        g->cut = inflight->slots[g->slot].cut;
+        inflight->slots[g->slot].sock = NULL;
+    }
+    apr_thread_mutex_unlock(inflight->mu);
+    g->slot = -1;
+}
+
+/* The member's connection is closing (mod_proxy clears its pool, before the
+ * socket's own cleanup closes it): its slot is freed, so that the watching
+ * thread never shuts down a descriptor that another connection took over. */
+static apr_status_t inflight_sock_closing(void *data)
+{
+    apr_socket_t *sock = data;
+    int i;
+    if (inflight) {
+        apr_thread_mutex_lock(inflight->mu);
+        for (i = 0; i < inflight->n; i++) {
+            if (inflight->slots[i].sock == sock) {
+                inflight->slots[i].sock = NULL;
+            }
+        }
+        apr_thread_mutex_unlock(inflight->mu);
+    }
+    return APR_SUCCESS;
+}
+
+/* proxy's create_req: mod_proxy_http starts to wait for the member's answer
+ * on pr's connection. */
+static int sc_inflight_create_req(request_rec *r, request_rec *pr)
+{
+    replay_guard *g = NULL;
+    apr_socket_t *sock;
+    apr_os_sock_t fd;
+    void *seen = NULL;
+    int i;
+
+    if (!inflight || !pr || !pr->connection) {
+        return OK;
+    }
+    apr_pool_userdata_get((void **)&g, SC_REPLAY_GUARD_KEY, r->pool);
+    if (!g || !g->replayable || g->slot >= 0 || !g->route || !g->route[0]
+        || !(sock = ap_get_conn_socket(pr->connection))
+        || apr_os_sock_get(&fd, sock) != APR_SUCCESS) {
+        return OK;
+    }
+    apr_socket_data_get(&seen, SC_INFLIGHT_SOCK_KEY, sock);
+    apr_thread_mutex_lock(inflight->mu);
+    for (i = 0; i < inflight->n && inflight->slots[i].sock; i++) {
+    }
+    if (i < inflight->n) {
+        inflight->slots[i].sock = sock;
+        inflight->slots[i].fd = fd;
+        inflight->slots[i].cut = 0;
+        apr_cpystrn(inflight->slots[i].route, g->route, sizeof(inflight->slots[i].route));
+        g->slot = i;
+    }
+    apr_thread_mutex_unlock(inflight->mu);
+    if (g->slot >= 0 && !seen) {
+        apr_socket_data_set(sock, sock, SC_INFLIGHT_SOCK_KEY, inflight_sock_closing);
+    }
+    return OK;
+}
+
+/* The watching thread: ten times a second, the connections of requests in
+ * flight to a member the cluster no longer holds alive are shut down. */
+static void *APR_THREAD_FUNC inflight_watch(apr_thread_t *t, void *data)
+{
+    inflight_list *x = data;
+    sc_retained *ret = sc_retained_get(x->s);
+    int i;
+    while (!x->stop) {
+        apr_sleep(apr_time_from_msec(100));
+        if (x->stop || !ret->shm) {
+            continue;
+        }
+        apr_thread_mutex_lock(x->mu);
+        for (i = 0; i < x->n; i++) {
+            inflight_slot *sl = &x->slots[i];
+            sc_shm_member m;
+            if (!sl->sock || sl->cut || !member_of(ret->shm, sl->route, &m)
+                || m.view == SC_VIEW_ALIVE || m.view == SC_VIEW_RESTARTING) {
+                continue;
+            }
+            sl->cut = 1;
+            shutdown(sl->fd, SHUT_RDWR);
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, x->s, SCLOGNO(1663)
+                         "SessionClusterBalancer: a request in flight to member %s cut: "
+                         "the cluster holds it %s (%s); it goes to another member",
+                         sl->route, sc_view_name((int)m.view), m.verdict);
+        }
+        apr_thread_mutex_unlock(x->mu);
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+/* Before the child's pool goes (its subpools first: the thread's among them):
+ * the thread stops and is joined. */
+static apr_status_t inflight_stop(void *data)
+{
+    inflight_list *x = data;
+    apr_status_t rv;
+    x->stop = 1;
+    if (x->thread) {
+        apr_thread_join(&rv, x->thread);
+    }
+    inflight = NULL;
+    return APR_SUCCESS;
+}
+
+static void sc_inflight_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    server_rec *v;
+    inflight_list *x;
+    int threads = 1;
+
+    for (v = s; v && !sc_server_conf_get(v)->balancers->nelts; v = v->next) {
+    }
+    if (!v || !run_scheme || !sc_retained_get(s)->shm) {
+        return;                       /* no front here */
+    }
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    x = apr_pcalloc(pchild, sizeof(*x));
+    x->n = (threads > 0 ? threads : 1) * 2;
+    x->slots = apr_pcalloc(pchild, sizeof(*x->slots) * (apr_size_t)x->n);
+    x->s = s;
+    if (apr_thread_mutex_create(&x->mu, APR_THREAD_MUTEX_DEFAULT, pchild) != APR_SUCCESS) {
+        return;
+    }
+    inflight = x;
+    apr_pool_pre_cleanup_register(pchild, x, inflight_stop);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, SCLOGNO(1665)
+                 "SessionClusterBalancer: this child (pid %" APR_PID_T_FMT ") watches up to "
+                 "%d requests in flight", getpid(), x->n);
+    if (apr_thread_create(&x->thread, NULL, inflight_watch, x, pchild) != APR_SUCCESS) {
+        x->thread = NULL;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1664)
+                     "SessionClusterBalancer: no thread to watch requests in flight in "
+                     "this child: a request held by a frozen member waits for the "
+                     "worker's timeout");
+    }
+}
 
 /* Until the response starts: a brigade with an error bucket (mod_proxy's
  * "the backend broke": the error, an end of connection, an end of stream) is
@@ -811,6 +1003,10 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_setn(r->notes, SC_REPLAY_NOTE, "1");
     g = apr_pcalloc(r->pool, sizeof(*g));
     g->held = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    g->route = worker->s->route;
+    g->replayable = not_replayable(r) == NULL;
+    g->slot = -1;
+    apr_pool_userdata_setn(g, SC_REPLAY_GUARD_KEY, NULL, r->pool);
     /* what the response had before the member was asked: a replay starts
      * from it (mod_proxy_http keeps Set-Cookie lines it finds there) */
     headers = apr_table_copy(r->pool, r->headers_out);
@@ -819,13 +1015,16 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     r->status_line = NULL;
     f = ap_add_output_filter(SC_REPLAY_FILTER, g, r, r->connection);
     st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
+    inflight_release(g);
 
     /* failed before any byte of the response: an error held back (a client's
      * kept-alive connection, which mod_proxy_http would close), or a 502/500
      * of mod_proxy's own (ap_proxyerror's error note: the member's
      * connection broke), not a member's answer (ProxyErrorOverride passes
      * a member's 5xx on as a status) */
-    why = g->started || apr_table_get(r->notes, "proxy_timedout") ? NULL
+    why = g->started ? NULL
+          : g->cut ? "its member stopped answering (connection cut)"
+          : apr_table_get(r->notes, "proxy_timedout") ? NULL
           : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
           : !apr_table_get(r->notes, "error-notes") ? NULL
           : st == HTTP_BAD_GATEWAY ? "no answer (502)"
@@ -871,7 +1070,10 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
             apr_table_setn(r->subprocess_env, "BALANCER_WORKER_ROUTE", alt->s->route);
             apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_REPLAYED", worker->s->route);
             r->filename = apr_pstrcat(r->pool, "proxy:", alt_url, NULL);
+            g->route = alt->s->route;
+            g->cut = 0;
             st = run_scheme(r, alt, conf, alt_url, NULL, 0);
+            inflight_release(g);
             if (g->started ? st != OK && st != DONE
                 : !APR_BRIGADE_EMPTY(g->held) || st != OK) {
                 __atomic_add_fetch(&ret->shm->f.replays_failed, 1, __ATOMIC_RELAXED);
@@ -914,6 +1116,10 @@ int sc_balancer_register_hooks(void)
     if (sreg && run_scheme) {
         sreg(sc_replay_scheme_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
         ap_register_output_filter(SC_REPLAY_FILTER, replay_filter, NULL, AP_FTYPE_RESOURCE);
+        /* create_req is one of proxy's optional hooks (aprutil's registry) */
+        APR_OPTIONAL_HOOK(proxy, create_req, sc_inflight_create_req, NULL, NULL,
+                          APR_HOOK_MIDDLE);
+        ap_hook_child_init(sc_inflight_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     }
     return proxy_hooked;
 }

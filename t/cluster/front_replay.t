@@ -19,6 +19,11 @@
 #   C. POST with a body: not sent twice: the client gets no 200, the page
 #      counts FrontNotReplayed 1, SC1660 says why (method POST), and
 #      FrontReplays did not move.
+#   D. A member frozen with a GET in flight and left frozen (the worker's
+#      timeout is 60 s): once the front's membership holds it suspect, the
+#      front cuts that connection (SC1663) and the GET is answered 200 by
+#      the other member with the counter one up, while the member is still
+#      frozen.
 use strict;
 use warnings;
 
@@ -27,6 +32,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use IO::Socket::INET;
+use Socket qw(SOL_SOCKET SO_RCVTIMEO);
 use Time::HiRes qw(sleep);
 use SC::Cluster;
 use SC::KeepAlive;
@@ -81,6 +87,8 @@ sub send_request {
     $sock //= IO::Socket::INET->new(PeerAddr => $c->member($F)->{addr},
                                     PeerPort => $c->member($F)->{http_port},
                                     Proto => 'tcp', Timeout => 30) or die "connect to the front: $!";
+    # an answer that does not come within 30 s is a failure, not a hang
+    setsockopt($sock, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 30, 0));
     my $req = "$method $path HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=$id\r\n";
     $req .= defined $body ? "Content-Type: application/x-www-form-urlencoded\r\n"
                             . "Content-Length: " . length($body) . "\r\n\r\n$body" : "\r\n";
@@ -103,7 +111,7 @@ sub unread_bytes {
 # Freezes $n, sends the request (on $sock or a new connection), waits until
 # the request waits unread in $n's kernel, kills $n, and reads the answer.
 sub across_a_death {
-    my ($n, $sock, $method, $path, $id, $body) = @_;
+    my ($n, $sock, $method, $path, $id, $body, %o) = @_;
     $c->sigstop($n);
     my $port = $c->member($n)->{http_port};
     my $before = unread_bytes($port);
@@ -112,7 +120,7 @@ sub across_a_death {
     # it unread (a connection to its port with bytes waiting)
     ok(within(10, sub { unread_bytes($port) > $before }),
        "$n holds the request unread (frozen) before it is killed");
-    $c->kill9($n);
+    $c->kill9($n) unless $o{frozen};
     return ($sock, SC::KeepAlive::read_response($sock));
 }
 
@@ -170,6 +178,26 @@ sub across_a_death {
     is($p->{FrontReplays}, 2, 'C. ... and no replay (FrontReplays still 2)');
     like(substr($c->error_log($F), $off), qr/SC1660: SessionClusterBalancer: POST failed on \S+ \(route node3\): no answer[^;]*; not sent again: method POST/,
          'C. SC1660 says why it was not sent again (method POST)');
+}
+
+# D. in flight to a member that stays frozen --------------------------------------------
+{
+    $c->start('node2');
+    check(within(30, sub { worker_ok(balancer_member(front_page(), 'node2')) }), $c,
+          'D. node2 started again and Ok on the front');
+    my $id = session_held_everywhere('node1', 'node2');
+    my $replays = front_page()->{FrontReplays} // 0;
+    my $off = length $c->error_log($F);
+    my (undef, $s, $h, $b) = across_a_death('node1', undef, 'GET', '/app?auto', $id, undef, frozen => 1);
+    my $still = $c->member('node1')->{state} eq 'sigstopped';
+    is($s, 200, 'D. the GET held by frozen node1 is answered 200') or diag($b);
+    ok($still, 'D. ... while node1 is still frozen (not by its timeout: 60 s)');
+    is(field($b, 'Counter'), 3, 'D. ... with the counter one up (3)');
+    is(field($b, 'Route'), 'node2', 'D. ... by node2');
+    like(substr($c->error_log($F), $off), qr/SC1663: SessionClusterBalancer: a request in flight to member node1 cut: the cluster holds it (?:suspect|dead)/,
+         'D. the front logs SC1663: the request in flight to node1 cut, node1 suspect or dead');
+    is(front_page()->{FrontReplays}, $replays + 1, 'D. FrontReplays one more');
+    $c->sigcont('node1');
 }
 
 $c->teardown;
