@@ -23,7 +23,7 @@
  * (SessionClusterURL, sc_lbmethod.c).  When a member is alive and ready and
  * no BalancerMember of a named balancer has its route, a child of the front
  * adds one (http://... route=...) in one of mod_proxy_balancer's spare
- * worker slots (BalancerGrowth), as balancer-manager's "add worker" does:
+ * worker slots (the balancer's growth=, 0 unless set), as balancer-manager's "add worker" does:
  * every child takes it from the shared slots when it next syncs.  Workers
  * cannot be removed at run time: a member gone keeps its worker, in error as
  * any other, and the same route coming back finds it again (the same slot,
@@ -229,10 +229,10 @@ static int add_worker(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
             full_told = now;
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1806)
                          "SessionClusterBalancer %s: no room to add a BalancerMember for "
-                         "member %s (%s): every worker slot is taken; raise BalancerGrowth "
-                         "in <Proxy %s> (the room for workers added at run time), or add "
-                         "a BalancerMember line for it", b->s->name, m->route, m->url,
-                         b->s->name);
+                         "member %s (%s): every worker slot is taken; raise growth= "
+                         "(ProxySet growth=N in <Proxy %s>: the room for workers added at "
+                         "run time), or add a BalancerMember line for it", b->s->name,
+                         m->route, m->url, b->s->name);
         }
         return 0;
     }
@@ -663,6 +663,26 @@ static apr_status_t watchdog_tick(int state, void *data, apr_pool_t *pool)
     return APR_SUCCESS;
 }
 
+/* A named balancer without room for workers added at run time: members
+ * without a BalancerMember line stay out of it (said once per start). */
+static void growth_check(server_rec *s)
+{
+    sc_server_conf *sc = sc_server_conf_get(s);
+    proxy_server_conf *conf = proxy_conf_of(s);
+    int i;
+    for (i = 0; i < sc->balancers->nelts; i++) {
+        sc_balancer_ref *ref = &APR_ARRAY_IDX(sc->balancers, i, sc_balancer_ref);
+        proxy_balancer *b = find_balancer(conf, ref->name);
+        if (b && b->growth <= 0) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SCLOGNO(1812)
+                         "SessionClusterBalancer %s: the balancer has no room for workers "
+                         "added at run time (growth=0): a member without a BalancerMember "
+                         "line is not added; ProxySet growth=N in <Proxy %s> makes room for "
+                         "N", ref->name, ref->name);
+        }
+    }
+}
+
 void sc_balancer_post_config(apr_pool_t *pconf, server_rec *s)
 {
     APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *get_instance;
@@ -673,6 +693,7 @@ void sc_balancer_post_config(apr_pool_t *pconf, server_rec *s)
     if (!sc_server_conf_get(s)->balancers->nelts) {
         return;
     }
+    growth_check(s);
     get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
     register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     if (!get_instance || !register_callback) {

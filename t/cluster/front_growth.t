@@ -1,7 +1,7 @@
 #!perl
 # Members join the front's balancer by themselves (issue 21): a front
 # (SessionClusterBalancer) with no BalancerMember line, balancer://members
-# with room for four workers added at run time (growth=4, lbmethod=bycluster)
+# with room for five workers added at run time (growth=5, lbmethod=bycluster)
 # and balancer://small with room for two (growth=2); members node1..node4
 # announce their URL (their Listen: http://127.0.0.1:PORT).
 #   A. node1..node3 started: the front's page shows a BalancerMember for each,
@@ -9,13 +9,13 @@
 #      all three.
 #   B. balancer://small is out of room after two: the front's page says
 #      "MissingGrowthRoom: balancer://small <route>" for the third and its
-#      log SC1806; FrontGrowthRoom is 1 (one slot left in balancer://members).
+#      log SC1806; FrontGrowthRoom is 2 (two slots left in balancer://members).
 #   C. node4 started later, the front untouched: it gets a BalancerMember
 #      and new sessions through the front reach it.
 #   D. node2 stopped: its worker stays, in error (Err), and no new session
 #      reaches it; node2 started again: the same worker (one BalancerMember
-#      with route node2, FrontWorkersAdded unchanged: no slot taken) is Ok
-#      and new sessions reach it again.
+#      with route node2; FrontWorkersAdded and FrontGrowthRoom unchanged: the
+#      slot left was not taken) is Ok and new sessions reach it again.
 use strict;
 use warnings;
 
@@ -50,7 +50,7 @@ my $c = SC::Cluster->new(
     extra_conf  => $APP,
     member_opts => {
         front => { extra_conf => sub {
-            SC::Cluster::front_conf(@_, members => [], proxyset => 'growth=4 lbmethod=bycluster')
+            SC::Cluster::front_conf(@_, members => [], proxyset => 'growth=5 lbmethod=bycluster')
                 . $SMALL } },
     },
 );
@@ -116,7 +116,7 @@ ok($r->{node1} && $r->{node2} && $r->{node3} && 24 == ($r->{node1} // 0) + ($r->
     is(scalar @lines, 1, 'B. the page says one member has no room in balancer://small (growth=2)')
         or diag(join("\n", grep { /Missing|Unmatched|Growth/ } split /\n/, $missing[2] // ''));
     $p = status_of($c, $F);
-    is(num($p, 'FrontGrowthRoom'), 1, 'B. FrontGrowthRoom: 1 (balancer://members: 4 - 3)');
+    is(num($p, 'FrontGrowthRoom'), 2, 'B. FrontGrowthRoom: 2 (balancer://members: 5 - 3)');
     like($c->error_log($F), qr/SC1806: SessionClusterBalancer balancer:\/\/small: no room/,
          'B. the front logged SC1806 (no room in balancer://small)');
 }
@@ -135,7 +135,10 @@ $r = new_sessions(24);
 ok($r->{node4}, 'C. new sessions through the front reach node4') or diag(show_routes($r));
 
 # D. stopped and started again: the same worker -----------------------------------------------
-$added = num(status_of($c, $F), 'FrontWorkersAdded');
+$p = status_of($c, $F);
+$added = num($p, 'FrontWorkersAdded');
+my $room = num($p, 'FrontGrowthRoom');
+is($room, 1, 'D. FrontGrowthRoom: 1 before node2 stops (balancer://members: 5 - 4)');
 $c->stop('node2');
 $ok = within(20, sub {
     $p = status_of($c, $F) or return 0;
@@ -154,6 +157,7 @@ $ok = within(20, sub {
 });
 check($ok, $c, 'D. node2 started again: its one BalancerMember is Ok again', all_lines($p));
 is(num($p, 'FrontWorkersAdded'), $added, 'D. ... the same worker: FrontWorkersAdded unchanged');
+is(num($p, 'FrontGrowthRoom'), $room, 'D. ... and FrontGrowthRoom unchanged (no slot taken)');
 is(scalar(workers_of($p, 'node2')), 1, 'D. ... one BalancerMember with route=node2');
 $r = new_sessions(24);
 ok($r->{node2}, 'D. new sessions through the front reach node2 again') or diag(show_routes($r));
