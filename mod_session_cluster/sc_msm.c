@@ -151,9 +151,15 @@ static const char *no_effect_reason(const char *name)
     return NULL;
 }
 
-static int is_acting(const char *name)
+#define MAX_INACTIVE_NOTE "a <Cluster> block is written: its Manager's " \
+    "maxInactiveInterval applies"
+
+static int is_acting(const char *name, int cluster_block)
 {
     int i;
+    if (cluster_block && !strcmp(name, "maxInactiveInterval")) {
+        return 0;
+    }
     for (i = 0; acting[i]; i++) {
         if (!strcmp(acting[i], name)) {
             return 1;
@@ -298,7 +304,7 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
 {
     sc_msm_cfg *c = apr_pcalloc(p, sizeof(*c));
     const char *s = text, *err = NULL, *failover = NULL, *nodes = NULL;
-    int cur = line, i, closed = 0;
+    int cur = line, i, closed = 0, nodes_line = line, failover_line = line;
 #define FAIL(...) return apr_psprintf(p, "%s:%d: <Manager>: %s", file, cur, \
                                       apr_psprintf(p, __VA_ARGS__))
 
@@ -404,9 +410,11 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
         }
         else if (!strcmp(n, "memcachedNodes")) {
             nodes = v;
+            nodes_line = a->line;
         }
         else if (!strcmp(n, "failoverNodes")) {
             failover = v;
+            failover_line = a->line;
         }
         else if (!strcmp(n, "sticky")) {
             err = parse_bool(p, n, v, &c->sticky);
@@ -454,9 +462,11 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
     if (!nodes) {
         FAIL("memcachedNodes is required (n1:host:11211,... or redis://host:6379)");
     }
+    cur = nodes_line;
     if ((err = parse_nodes(p, c, nodes))) {
         FAIL("%s", err);
     }
+    cur = failover_line;
     if (failover) {
         char *list = apr_pstrdup(p, failover), *last, *tok;
         if (c->redis) {
@@ -481,6 +491,7 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
             FAIL("failoverNodes names every node: at least one must not be a failover node");
         }
     }
+    cur = line;
     if (!c->sticky) {
         FAIL("sticky=\"false\" (the session server as the only store, read and written "
              "per request) is not implemented yet: use sticky=\"true\"");
@@ -567,7 +578,8 @@ static const char *node_list(apr_pool_t *p, const sc_msm_cfg *c)
     return s;
 }
 
-void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, apr_array_header_t *lines)
+void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, int cluster_block,
+                 apr_array_header_t *lines)
 {
     int i;
     APR_ARRAY_PUSH(lines, const char *) =
@@ -592,24 +604,26 @@ void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, apr_array_header_t *lines)
     }
     for (i = 0; i < c->attrs->nelts; i++) {
         msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
-        if (!is_acting(a->name)) {
+        if (!is_acting(a->name, cluster_block)) {
             APR_ARRAY_PUSH(lines, const char *) =
                 apr_psprintf(p, "# ignored: SessionServer.%s = %s  # %s:%d: no effect: %s",
                              a->name, a->value, c->file, a->line,
-                             no_effect_reason(a->name));
+                             no_effect_reason(a->name) ? no_effect_reason(a->name)
+                             : MAX_INACTIVE_NOTE);
         }
     }
 }
 
-const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c)
+const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c, int cluster_block)
 {
     const char *s = NULL;
     int i;
     for (i = 0; i < c->attrs->nelts; i++) {
         msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
-        if (!is_acting(a->name)) {
+        if (!is_acting(a->name, cluster_block)) {
             s = apr_psprintf(p, "%s%s%s (%s)", s ? s : "", s ? "; " : "", a->name,
-                             no_effect_reason(a->name));
+                             no_effect_reason(a->name) ? no_effect_reason(a->name)
+                             : MAX_INACTIVE_NOTE);
         }
     }
     return s;

@@ -44,11 +44,13 @@ const char *sc_msm_where(const sc_msm_cfg *c);
  * from the server to this member's route). */
 const char *sc_msm_cluster_text(apr_pool_t *p, const sc_msm_cfg *c);
 /* Lines for -D DUMP_CLUSTER: every attribute, and why the ones that do not act
- * have no effect here. */
-void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, apr_array_header_t *lines);
+ * have no effect here ('cluster_block': a <Cluster> block is written, whose
+ * Manager sets maxInactiveInterval). */
+void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, int cluster_block,
+                 apr_array_header_t *lines);
 /* The "no effect" attributes written, as "name (reason)" texts, for the startup
  * warning; NULL when there are none. */
-const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c);
+const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c, int cluster_block);
 
 /* post_config: resolves the nodes, makes the counters every process shares,
  * and makes 'c' the active configuration (NULL: none). */
