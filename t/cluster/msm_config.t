@@ -87,4 +87,19 @@ $r = httpd_t(mgr(q{memcachedNodes="n1:127.0.0.1:11211"}), route => undef);
 isnt($r->{status}, 0, '4. no SessionClusterRoute: refused');
 like($r->{err}, qr/SC1704: <Manager> at \S+ needs SessionClusterRoute/, '4. ... says why');
 
+# 5. README's "No effect here" line for msm's <Manager>: each attribute it
+#    names is accepted and reported as having no effect, and nothing else is
+{
+    my $readme = do { local (@ARGV, $/) = ("$FindBin::Bin/../../README"); <> };
+    my ($line) = $readme =~ /^\*\*`<Manager>` MemcachedBackupSessionManager\*\*.*?^No effect here: (.*?)$/ms;
+    my @said = sort(($line // '') =~ /`(\w+)`/g);
+    ok(@said >= 5, '5. README has the No effect here line for msm\'s <Manager>') or diag($line);
+    $r = httpd_t(mgr(q{memcachedNodes="n1:127.0.0.1:11211"},
+                     map { $_ eq 'lockingMode' ? qq{$_="none"} : qq{$_="x"} } @said));
+    is($r->{status}, 0, '5. ... every attribute it names is accepted') or diag($r->{err});
+    my ($names) = $r->{err} =~ /SC1703: .*? attributes with no effect in httpd: (.*)$/m;
+    my @module = sort(($names // '') =~ /(?:^|; )(\w+) \(/g);
+    is("@module", "@said", '5. ... and reported as having no effect, exactly those');
+}
+
 done_testing;
