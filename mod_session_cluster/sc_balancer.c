@@ -217,6 +217,7 @@ static int add_worker(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
                       const sc_shm_member *m, sc_shm_t *shm)
 {
     static apr_time_t full_told, clash_told;
+    apr_pool_t *scratch;              /* ap_proxy_get_worker's copy of the URL */
     proxy_worker *w = NULL, *other;
     proxy_worker_shared *ws;
     unsigned int index;
@@ -236,7 +237,11 @@ static int add_worker(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
         }
         return 0;
     }
-    other = get_worker(conf->pool, b, conf, m->url);
+    if (apr_pool_create_unmanaged_ex(&scratch, NULL, NULL) != APR_SUCCESS) {
+        return 0;
+    }
+    other = get_worker(scratch, b, conf, m->url);
+    apr_pool_destroy(scratch);
     if (other) {
         if (now - clash_told > apr_time_from_sec(60)) {
             clash_told = now;
@@ -279,15 +284,20 @@ static int add_worker(server_rec *s, proxy_server_conf *conf, proxy_balancer *b,
     return 1;
 }
 
+/* Set while httpd's parent brings the bits up to date (its monitor hook):
+ * the parent adds no worker, its children do. */
+static int parent_pass;
+
 /* In a child: a worker for every ready member of the cluster that has none
- * in the balancer. */
+ * in the balancer (the caller holds no lock; both of the balancer's are taken
+ * here, which also guard the static data of add_worker). */
 static void grow(server_rec *s, proxy_server_conf *conf, proxy_balancer *b, sc_shm_t *shm)
 {
     sc_shm_member m;
     int i, locked = 0;
 
     if (!define_worker || !share_worker || !init_worker || !sync_balancer || !get_worker
-        || (pid_t)shm->parent_pid == getpid()) {
+        || parent_pass || (pid_t)shm->parent_pid == getpid()) {
         return;
     }
     for (i = 0; i < SC_MAX_MEMBERS; i++) {
@@ -489,7 +499,9 @@ static int sc_balancer_monitor(apr_pool_t *p, server_rec *s)
     if (!sc->balancers->nelts || !ret->shm) {
         return DECLINED;
     }
+    parent_pass = 1;
     sc_balancer_sync(s);
+    parent_pass = 0;
     sc_balancer_report(s, p);
     return DECLINED;
 }
