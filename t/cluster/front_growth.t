@@ -2,14 +2,18 @@
 # Members join the front's balancer by themselves (issue 21): a front
 # (SessionClusterBalancer) with no BalancerMember line, balancer://members
 # with room for five workers added at run time (growth=5, lbmethod=bycluster)
-# and balancer://small with room for two (growth=2); members node1..node4
-# announce their URL (their Listen: http://127.0.0.1:PORT).
+# and balancer://small with one BalancerMember line, for node1 at
+# http://localhost:PORT (not the URL node1 announces), and room for one more
+# (growth=1); members node1..node4 announce their URL (their Listen:
+# http://127.0.0.1:PORT).
 #   A. node1..node3 started: the front's page shows a BalancerMember for each,
 #      with the member's URL, Ok; 24 new sessions through the front reach
 #      all three.
-#   B. balancer://small is out of room after two: the front's page says
-#      "MissingGrowthRoom: balancer://small <route>" for the third and its
-#      log SC1806; FrontGrowthRoom is 2 (two slots left in balancer://members).
+#   B. balancer://small: the line for node1 comes first (its one worker with
+#      route=node1 is the configured one, nothing added for node1), one of
+#      node2 and node3 is added and the other has no room: the front's page
+#      says "MissingGrowthRoom: balancer://small <route>" and its log SC1806;
+#      FrontGrowthRoom is 2 (two slots left in balancer://members).
 #   C. node4 started later, the front untouched: it gets a BalancerMember
 #      and new sessions through the front reach it.
 #   D. node2 stopped: its worker stays, in error (Err), and no new session
@@ -37,7 +41,8 @@ my $DEMO_SO = demo_module();
 my $APP = demo_conf($DEMO_SO);
 my $SMALL = <<'EOC';
 <Proxy balancer://small>
-    ProxySet stickysession=JSESSIONID|jsessionid growth=2
+    BalancerMember http://localhost:NODE1PORT route=node1
+    ProxySet stickysession=JSESSIONID|jsessionid growth=1
 </Proxy>
 ProxyPass /small balancer://small/app
 SessionClusterBalancer balancer://small
@@ -50,8 +55,9 @@ my $c = SC::Cluster->new(
     extra_conf  => $APP,
     member_opts => {
         front => { extra_conf => sub {
+            my $port = (grep { $_->{name} eq 'node1' } @{ $_[1] })[0]{http_port};
             SC::Cluster::front_conf(@_, members => [], proxyset => 'growth=5 lbmethod=bycluster')
-                . $SMALL } },
+                . ($SMALL =~ s/NODE1PORT/$port/r) } },
     },
 );
 my $F = $c->front;
@@ -113,15 +119,23 @@ ok($r->{node1} && $r->{node2} && $r->{node3} && 24 == ($r->{node1} // 0) + ($r->
 {
     my @missing = $c->get($F, '/cluster-manager?auto', timeout => 3);
     my @lines = ($missing[2] // '') =~ /^MissingGrowthRoom: balancer:\/\/small (\S+)$/mg;
-    is(scalar @lines, 1, 'B. the page says one member has no room in balancer://small (growth=2)')
+    ok(@lines == 1 && $lines[0] =~ /^node[23]$/,
+       'B. the page says one of node2 and node3 has no room in balancer://small (growth=1)')
         or diag(join("\n", grep { /Missing|Unmatched|Growth/ } split /\n/, $missing[2] // ''));
     $p = status_of($c, $F);
+    my @small = grep { ($_->{balancer} // '') eq 'balancer://small' } @{ $p ? $p->{balancer_members} : [] };
+    my @one = grep { ($_->{route} // '') eq 'node1' } @small;
+    ok(@one == 1 && $one[0]{url} eq 'http://localhost:' . $c->member('node1')->{http_port},
+       'B. balancer://small: its BalancerMember line for node1 comes first (one worker, the configured URL)')
+        or diag(all_lines($p));
+    is(scalar(grep { ($_->{route} // '') =~ /^node[23]$/ } @small), 1,
+       'B. ... and one of node2 and node3 was added to it') or diag(all_lines($p));
     is(num($p, 'FrontGrowthRoom'), 2, 'B. FrontGrowthRoom: 2 (balancer://members: 5 - 3)');
     like($c->error_log($F), qr/SC1806: SessionClusterBalancer balancer:\/\/small: no room/,
          'B. the front logged SC1806 (no room in balancer://small)');
 }
 my $added = num(status_of($c, $F), 'FrontWorkersAdded');
-is($added, 5, 'B. FrontWorkersAdded: 5 (three in balancer://members, two in balancer://small)');
+is($added, 4, 'B. FrontWorkersAdded: 4 (three in balancer://members, one in balancer://small)');
 
 # C. a fourth member, started later -------------------------------------------------------
 $c->start('node4');
