@@ -850,7 +850,8 @@ static int read_reply(io *x, apr_pool_t *p, int redis, char **out, apr_size_t *o
                 x->err = "a reply longer than the bound";
                 return 0;
             }
-            cap *= 4;
+            /* grows with what arrives, never past the bound */
+            cap = cap * 4 > SC_MSM_MAX_VALUE + 1024 ? SC_MSM_MAX_VALUE + 1024 : cap * 4;
             nb = apr_palloc(p, cap + 1);
             memcpy(nb, b, len);
             b = nb;
@@ -1224,11 +1225,16 @@ static int backup_now(backup_job *j, apr_time_t deadline)
     return 0;
 }
 
+/* Cleanups of the request's pool run once the response is sent; what they
+ * allocate goes to a pool of their own, not to the one being destroyed. */
 static apr_status_t backup_after(void *data)
 {
     backup_job *j = data;
-    if (active) {
+    apr_pool_t *tmp;
+    if (active && apr_pool_create(&tmp, NULL) == APR_SUCCESS) {
+        j->p = tmp;
         backup_now(j, apr_time_now() + apr_time_from_msec(active->operation_timeout_ms));
+        apr_pool_destroy(tmp);
     }
     return APR_SUCCESS;
 }
@@ -1257,9 +1263,23 @@ static void touch_done(request_rec *r)
     }
 }
 
+static apr_status_t touch_run(touch_job *t);
+
 static apr_status_t touch_after(void *data)
 {
     touch_job *t = data;
+    apr_pool_t *tmp;
+    if (!active || t->done || apr_pool_create(&tmp, NULL) != APR_SUCCESS) {
+        return APR_SUCCESS;
+    }
+    t->p = tmp;
+    touch_run(t);
+    apr_pool_destroy(tmp);
+    return APR_SUCCESS;
+}
+
+static apr_status_t touch_run(touch_job *t)
+{
     int order[SC_MSM_MAX_NODES], n, k;
     apr_time_t deadline;
     const char *q;

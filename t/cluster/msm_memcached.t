@@ -14,7 +14,9 @@
 #      (the session is in the new, empty memcached) and the node is up;
 #   5. memcached restarted (empty): a request that only reads the session
 #      (no backup) puts it back on the server: its expiry there follows the
-#      member's (touch), and a session the server lost is backed up again.
+#      member's (touch), and a session the server lost is backed up again;
+#   6. memcached frozen (SIGSTOP) with 300 ms timeouts: the request is
+#      answered from the member's copy, the timeout counted.
 use strict;
 use warnings;
 
@@ -150,6 +152,27 @@ $ok = within(5, sub { defined mc_get($id3) });
 ok($ok, '5. ... puts it back on the server (its expiry pushed back, or backed up again)');
 ($p) = node_row('node1');
 cmp_ok($p->{SessionServerTouchRestored} // 0, '>=', 1, '5. ... counted: SessionServerTouchRestored');
+
+# 6
+my $fast = $manager;
+$fast =~ s/sessionBackupTimeout="5000"/sessionBackupTimeout="300"/;
+$fast =~ s/operationTimeout="5000"/operationTimeout="300"/;
+$c->configure('node1', cluster => $fast);
+$c->stop('node1');
+$c->start('node1');
+$r = app($c, 'node1', 'auto', $id3);
+my $n6 = $r->{counter} // 0;
+cmp_ok($n6, '>=', 6, '6. node1 restarted with 300 ms timeouts: the session continues')
+    or diag(show($r));
+my (undef, $row0) = node_row('node1');
+kill 'STOP', $mpid;
+$r = app($c, 'node1', 'auto', $id3, timeout => 20);
+kill 'CONT', $mpid;
+is($r->{status}, 200, '6. memcached frozen (SIGSTOP): the request is answered') or diag(show($r));
+is($r->{counter}, $n6 + 1, '6. ... from the member\'s copy') or diag(show($r));
+($p, $row) = node_row('node1');
+cmp_ok($row->{timeouts} // 0, '>', $row0->{timeouts} // 0, '6. ... the timeout counted')
+    or diag(explain($row));
 ok(!$c->problems, 'no crash') or diag(join "\n", $c->problems);
 
 done_testing;
