@@ -148,7 +148,7 @@ static const char *no_effect_reason(const char *name)
             return no_effect[i].reason;
         }
     }
-    return NULL;
+    return "it has no use in httpd";
 }
 
 #define MAX_INACTIVE_NOTE "a <Cluster> block is written: its Manager's " \
@@ -203,32 +203,16 @@ static char *xml_unescape(apr_pool_t *p, const char *s, apr_size_t n)
     return out;
 }
 
-static const char *parse_int(apr_pool_t *p, const char *name, const char *v, long lo,
-                             long hi, int *out)
+/* A numeric or boolean default of the catalogue (0 if it has none). */
+static long default_num(apr_pool_t *p, const sc_class_def *cls, const char *name)
 {
-    char *end;
-    long x;
-    errno = 0;
-    x = strtol(v, &end, 10);
-    if (!*v || *end || errno || x < lo || x > hi) {
-        return apr_psprintf(p, "%s=\"%s\": a whole number from %ld to %ld", name, v, lo, hi);
+    sc_value_t v;
+    int i = cls ? sc_attr_index(cls, name, NULL) : -1;
+    if (i < 0 || !cls->attrs[i].defval
+        || sc_parse_value(p, &cls->attrs[i], cls->attrs[i].defval, &v)) {
+        return 0;
     }
-    *out = (int)x;
-    return NULL;
-}
-
-static const char *parse_bool(apr_pool_t *p, const char *name, const char *v, int *out)
-{
-    if (!strcasecmp(v, "true")) {
-        *out = 1;
-    }
-    else if (!strcasecmp(v, "false")) {
-        *out = 0;
-    }
-    else {
-        return apr_psprintf(p, "%s=\"%s\": true or false", name, v);
-    }
-    return NULL;
+    return v.num;
 }
 
 static const char *parse_nodes(apr_pool_t *p, sc_msm_cfg *c, const char *v)
@@ -302,6 +286,7 @@ static const char *parse_nodes(apr_pool_t *p, sc_msm_cfg *c, const char *v)
 const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *text,
                          sc_msm_cfg **out)
 {
+    const sc_class_def *cls = sc_class_by_id(SC_C_MSM_MANAGER);
     sc_msm_cfg *c = apr_pcalloc(p, sizeof(*c));
     const char *s = text, *err = NULL, *failover = NULL, *nodes = NULL;
     int cur = line, i, closed = 0, nodes_line = line, failover_line = line;
@@ -311,11 +296,13 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
     c->file = file;
     c->line = line;
     c->where = apr_psprintf(p, "%s:%d", file, line);
-    c->sticky = 1;
-    c->enabled = 1;
-    c->backup_timeout_ms = 100;
-    c->operation_timeout_ms = 1000;
-    c->max_inactive = -2;
+    /* the catalogue's defaults (sc_classes.c) */
+    c->sticky = (int)default_num(p, cls, "sticky");
+    c->enabled = (int)default_num(p, cls, "enabled");
+    c->backup_async = (int)default_num(p, cls, "sessionBackupAsync");
+    c->backup_timeout_ms = (int)default_num(p, cls, "sessionBackupTimeout");
+    c->operation_timeout_ms = (int)default_num(p, cls, "operationTimeout");
+    c->max_inactive = -2;             /* not written: the store's default */
     c->attrs = apr_array_make(p, 8, sizeof(msm_attr));
     for (;;) {
         const char *n0, *v0;
@@ -400,6 +387,8 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
         msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
         const char *n = a->name, *v = a->value;
         cur = a->line;
+        int idx;
+        sc_value_t val;
         if (!strcmp(n, "className")) {
             if (strcmp(v, SC_MSM_CLASS)
                 && strcmp(v, "de.javakaffee.web.msm.MemcachedSessionManager")) {
@@ -407,8 +396,19 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
                      SC_MSM_CLASS " (a DeltaManager or BackupManager belongs in the "
                      "<Cluster> block)", v);
             }
+            continue;
         }
-        else if (!strcmp(n, "memcachedNodes")) {
+        /* the catalogue's definition (sc_classes.c): type, bounds, default */
+        idx = cls ? sc_attr_index(cls, n, NULL) : -1;
+        if (idx < 0) {
+            FAIL("unknown attribute %s (msm's attributes: memcachedNodes, failoverNodes, "
+                 "sticky, sessionBackupAsync, sessionBackupTimeout, operationTimeout, "
+                 "requestUriIgnorePattern, lockingMode, ...)", n);
+        }
+        if ((err = sc_parse_value(p, &cls->attrs[idx], v, &val))) {
+            FAIL("%s=\"%s\": %s", n, v, err);
+        }
+        if (!strcmp(n, "memcachedNodes")) {
             nodes = v;
             nodes_line = a->line;
         }
@@ -417,42 +417,32 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
             failover_line = a->line;
         }
         else if (!strcmp(n, "sticky")) {
-            err = parse_bool(p, n, v, &c->sticky);
+            c->sticky = (int)val.num;
         }
         else if (!strcmp(n, "enabled")) {
-            err = parse_bool(p, n, v, &c->enabled);
+            c->enabled = (int)val.num;
         }
         else if (!strcmp(n, "sessionBackupAsync")) {
-            err = parse_bool(p, n, v, &c->backup_async);
+            c->backup_async = (int)val.num;
         }
         else if (!strcmp(n, "sessionBackupTimeout")) {
-            err = parse_int(p, n, v, 1, 600000, &c->backup_timeout_ms);
+            c->backup_timeout_ms = (int)val.num;
         }
         else if (!strcmp(n, "operationTimeout")) {
-            err = parse_int(p, n, v, 1, 600000, &c->operation_timeout_ms);
+            c->operation_timeout_ms = (int)val.num;
         }
         else if (!strcmp(n, "maxInactiveInterval")) {
-            err = parse_int(p, n, v, -1, INT_MAX, &c->max_inactive);
+            c->max_inactive = (int)val.num;
         }
         else if (!strcmp(n, "requestUriIgnorePattern")) {
-            c->ignore = *v ? ap_pregcomp(p, v, AP_REG_EXTENDED | AP_REG_NOSUB) : NULL;
-            if (*v && !c->ignore) {
-                err = apr_psprintf(p, "requestUriIgnorePattern=\"%s\": not a regular "
-                                   "expression", v);
-            }
+            c->ignore = val.re;       /* the whole URI must match, as msm's */
         }
         else if (!strcmp(n, "lockingMode")) {
             if (strcmp(v, "none") && strcmp(v, "all") && strcmp(v, "auto")
                 && strncmp(v, "uriPattern:", 11)) {
-                err = apr_psprintf(p, "lockingMode=\"%s\": none, all, auto or "
-                                   "uriPattern:<regex>", v);
+                FAIL("lockingMode=\"%s\": none, all, auto or uriPattern:<regex>", v);
             }
             c->locking_mode = v;
-        }
-        else if (!no_effect_reason(n)) {
-            FAIL("unknown attribute %s (msm's attributes: memcachedNodes, failoverNodes, "
-                 "sticky, sessionBackupAsync, sessionBackupTimeout, operationTimeout, "
-                 "requestUriIgnorePattern, lockingMode, ...)", n);
         }
         if (err) {
             FAIL("%s", err);
@@ -608,8 +598,8 @@ void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, int cluster_block,
             APR_ARRAY_PUSH(lines, const char *) =
                 apr_psprintf(p, "# ignored: SessionServer.%s = %s  # %s:%d: no effect: %s",
                              a->name, a->value, c->file, a->line,
-                             no_effect_reason(a->name) ? no_effect_reason(a->name)
-                             : MAX_INACTIVE_NOTE);
+                             !strcmp(a->name, "maxInactiveInterval") ? MAX_INACTIVE_NOTE
+                             : no_effect_reason(a->name));
         }
     }
 }
@@ -622,8 +612,8 @@ const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c, int cluster_blo
         msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
         if (!is_acting(a->name, cluster_block)) {
             s = apr_psprintf(p, "%s%s%s (%s)", s ? s : "", s ? "; " : "", a->name,
-                             no_effect_reason(a->name) ? no_effect_reason(a->name)
-                             : MAX_INACTIVE_NOTE);
+                             !strcmp(a->name, "maxInactiveInterval") ? MAX_INACTIVE_NOTE
+                             : no_effect_reason(a->name));
         }
     }
     return s;

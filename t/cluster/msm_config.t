@@ -59,18 +59,20 @@ my @bad = (
     [ mgr(q{memcachedNodes="n1:h:1"}, q{failoverNodes="n1"}), qr/failoverNodes names every node/ ],
     [ mgr(q{memcachedNodes="redis://h:6379"}, q{failoverNodes="redis"}), qr/Redis has a single node/ ],
     [ mgr(q{memcachedNodes="redis://h:6379/0"}), qr/expected redis:\/\/host:port/ ],
-    [ mgr(q{memcachedNodes="n1:h:1"}, q{sessionBackupTimeout="0"}), qr/:3: <Manager>: sessionBackupTimeout="0": a whole number from 1 to 600000/ ],
-    [ mgr(q{memcachedNodes="n1:h:1"}, q{operationTimeout="1s"}), qr/operationTimeout="1s": a whole number/ ],
-    [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="yes"}), qr/sticky="yes": true or false/ ],
-    [ mgr(q{memcachedNodes="n1:h:1"}, q{sessionBackupAsync="1"}), qr/sessionBackupAsync="1": true or false/ ],
+    [ mgr(q{memcachedNodes="n1:h:1"}, q{sessionBackupTimeout="0"}), qr/:3: <Manager>: sessionBackupTimeout="0": 0 is out of range \(1-600000 ms\)/ ],
+    [ mgr(q{memcachedNodes="n1:h:1"}, q{operationTimeout="1s"}), qr/operationTimeout="1s": '1s' is not a number/ ],
+    [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="maybe"}), qr/sticky="maybe": .maybe. is not true or false/ ],
+    [ mgr(q{memcachedNodes="n1:h:1"}, q{sessionBackupAsync="2"}), qr/sessionBackupAsync="2": .2. is not true or false/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false"}), qr/sticky="false" .* is not implemented yet/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{lockingMode="sometimes"}), qr/lockingMode="sometimes": none, all, auto or uriPattern/ ],
-    [ mgr(q{memcachedNodes="n1:h:1"}, q{requestUriIgnorePattern="(unclosed"}), qr/requestUriIgnorePattern="\(unclosed": not a regular expression/ ],
+    [ mgr(q{memcachedNodes="n1:h:1"}, q{requestUriIgnorePattern="(unclosed"}), qr/requestUriIgnorePattern="\(unclosed": '\(unclosed' is not a valid regular expression/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{bogus="1"}), qr/:3: <Manager>: unknown attribute bogus/ ],
     [ mgr(q{memcachedNodes="n1:h:1" memcachedNodes="n2:h:1"}), qr/attribute memcachedNodes is written twice/ ],
     [ mgr(q{memcachedNodes=n1:h:1}), qr/attribute memcachedNodes: the value must be quoted/ ],
     [ qq{<Manager className="org.apache.catalina.ha.session.DeltaManager"/>\n}, qr/a <Manager> at server level is msm's/ ],
     [ qq{<Manager className="$CLASS"\n memcachedNodes="n1:h:1"\n}, qr/<Manager> is not closed/ ],
+    [ qq{<Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster">\n<Manager className="$CLASS" memcachedNodes="n1:h:1"/>\n</Cluster>\n},
+      qr/:2: Manager class '\Q$CLASS\E': msm's <Manager> belongs outside the <Cluster> block/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}) . mgr(q{memcachedNodes="n2:h:1"}), qr/a second one \(the first is at \S+:1\)/ ],
     [ qq{<VirtualHost *:80>\n} . mgr(q{memcachedNodes="n1:h:1"}) . "</VirtualHost>\n", qr/belongs in the main server configuration/ ],
 );
@@ -93,9 +95,11 @@ like($r->{err}, qr/SC1704: <Manager> at \S+ needs SessionClusterRoute/, '4. ... 
     my $readme = do { local (@ARGV, $/) = ("$FindBin::Bin/../../README"); <> };
     my ($line) = $readme =~ /^\*\*`<Manager>` MemcachedBackupSessionManager\*\*.*?^No effect here: (.*?)$/ms;
     my @said = sort(($line // '') =~ /`(\w+)`/g);
+    my %value = (lockingMode => 'none', backupThreadCount => 4, enableStatistics => 'true',
+                 copyCollectionsForSerialization => 'false', memcachedProtocol => 'text');
     ok(@said >= 5, '5. README has the No effect here line for msm\'s <Manager>') or diag($line);
     $r = httpd_t(mgr(q{memcachedNodes="n1:127.0.0.1:11211"},
-                     map { $_ eq 'lockingMode' ? qq{$_="none"} : qq{$_="x"} } @said));
+                     map { qq{$_="} . ($value{$_} // 'x') . '"' } @said));
     is($r->{status}, 0, '5. ... every attribute it names is accepted') or diag($r->{err});
     my ($names) = $r->{err} =~ /SC1703: .*? attributes with no effect in httpd: (.*)$/m;
     my @module = sort(($names // '') =~ /(?:^|; )(\w+) \(/g);
