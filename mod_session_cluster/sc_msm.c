@@ -130,6 +130,8 @@ static const struct {
     { "sessionAttributeFilter", "every attribute is backed up (see the <Cluster>'s "
       "Manager sessionAttributeNameFilter for attributes kept on one member)" },
     { "lockingMode", "sticky sessions are not locked (msm locks only in non-sticky mode)" },
+    { "sessionBackupAsync", "non-sticky sessions are written before the response: the "
+      "next request may go to another member" },
     { NULL, NULL }
 };
 
@@ -154,11 +156,17 @@ static const char *no_effect_reason(const char *name)
 #define MAX_INACTIVE_NOTE "a <Cluster> block is written: its Manager's " \
     "maxInactiveInterval applies"
 
-static int is_acting(const char *name, int cluster_block)
+static int is_acting(const char *name, int cluster_block, int sticky)
 {
     int i;
     if (cluster_block && !strcmp(name, "maxInactiveInterval")) {
         return 0;
+    }
+    if (!strcmp(name, "lockingMode")) {
+        return !sticky;               /* non-sticky: "none" is the mode */
+    }
+    if (!strcmp(name, "sessionBackupAsync")) {
+        return sticky;
     }
     for (i = 0; acting[i]; i++) {
         if (!strcmp(acting[i], name)) {
@@ -482,9 +490,10 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
         }
     }
     cur = line;
-    if (!c->sticky) {
-        FAIL("sticky=\"false\" (the session server as the only store, read and written "
-             "per request) is not implemented yet: use sticky=\"true\"");
+    if (!c->sticky && c->locking_mode && strcmp(c->locking_mode, "none") != 0) {
+        FAIL("lockingMode=\"%s\" with sticky=\"false\": only lockingMode=\"none\" is "
+             "implemented yet (sessions are not locked: concurrent requests of one "
+             "session may overwrite each other's changes)", c->locking_mode);
     }
     *out = c;
     return NULL;
@@ -550,8 +559,11 @@ const char *sc_msm_cluster_text(apr_pool_t *p, const sc_msm_cfg *c)
         "  <Channel className=\"org.apache.catalina.tribes.group.GroupChannel\">\n"
         "    <Receiver className=\"org.apache.catalina.tribes.transport.nio.NioReceiver\" "
         "address=\"127.0.0.1\" port=\"4000\" autoBind=\"100\"/>\n"
-        "  </Channel>\n"
-        "  <Valve className=\"org.apache.catalina.ha.session.JvmRouteBinderValve\"/>\n"
+        "  </Channel>\n",
+        /* non-sticky: a session is served wherever the request goes; its
+         * id keeps the route it was made with */
+        c->sticky ? "  <Valve className=\"org.apache.catalina.ha.session.JvmRouteBinderValve\"/>\n"
+                  : "",
         "  <Valve className=\"org.apache.catalina.ha.tcp.ReplicationValve\"/>\n"
         "</Cluster>\n", NULL);
 }
@@ -594,7 +606,7 @@ void sc_msm_dump(apr_pool_t *p, const sc_msm_cfg *c, int cluster_block,
     }
     for (i = 0; i < c->attrs->nelts; i++) {
         msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
-        if (!is_acting(a->name, cluster_block)) {
+        if (!is_acting(a->name, cluster_block, c->sticky)) {
             APR_ARRAY_PUSH(lines, const char *) =
                 apr_psprintf(p, "# ignored: SessionServer.%s = %s  # %s:%d: no effect: %s",
                              a->name, a->value, c->file, a->line,
@@ -610,7 +622,7 @@ const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c, int cluster_blo
     int i;
     for (i = 0; i < c->attrs->nelts; i++) {
         msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
-        if (!is_acting(a->name, cluster_block)) {
+        if (!is_acting(a->name, cluster_block, c->sticky)) {
             s = apr_psprintf(p, "%s%s%s (%s)", s ? s : "", s ? "; " : "", a->name,
                              !strcmp(a->name, "maxInactiveInterval") ? MAX_INACTIVE_NOTE
                              : no_effect_reason(a->name));
@@ -670,6 +682,11 @@ const char *sc_msm_activate(apr_pool_t *pconf, server_rec *s, sc_msm_cfg *c)
 int sc_msm_on(void)
 {
     return active != NULL;
+}
+
+int sc_msm_sticky(void)
+{
+    return !active || active->sticky;
 }
 
 int sc_msm_ignored(request_rec *r)
@@ -789,11 +806,14 @@ static long reply_len(int redis, const char *b, apr_size_t len)
             return -1;
         }
         n = strtol(b + 1, &end, 10);
-        if (end != b + first - 2 || n < -1 || (apr_uint64_t)n > SC_MSM_MAX_VALUE) {
+        if (end != b + first - 2 || n < -1) {
             return -1;
         }
         if (n == -1) {
-            return (long)first;
+            return (long)first;       /* nil: no such key */
+        }
+        if ((apr_uint64_t)n > SC_MSM_MAX_VALUE) {
+            return -1;
         }
         return len >= first + (apr_size_t)n + 2 ? (long)(first + (apr_size_t)n + 2) : 0;
     }
@@ -1342,8 +1362,8 @@ void sc_msm_touch(request_rec *r, const char *id, const char *data, apr_time_t c
     apr_pool_cleanup_register(m->pool, t, touch_after, apr_pool_cleanup_null);
 }
 
-void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t created,
-                   apr_int64_t max_inactive)
+int sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t created,
+                  apr_int64_t max_inactive)
 {
     backup_job *j;
     const char *v;
@@ -1354,7 +1374,7 @@ void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t 
         if (active) {
             ADD(shared->ignored, 1);
         }
-        return;
+        return 1;
     }
     j = apr_palloc(r->pool, sizeof(*j));
     j->s = r->server;
@@ -1363,25 +1383,27 @@ void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t 
     v = apr_psprintf(r->pool, "SCM1 %" APR_INT64_T_FMT " %" APR_INT64_T_FMT "\n%s",
                      (apr_int64_t)created, max_inactive, data);
     j->req = req_set(r->pool, id, v, strlen(v), max_inactive, &j->len);
-    if (active->backup_async) {
+    if (active->backup_async && active->sticky) {
         /* after the response: r->pool's cleanups run once it is sent */
         ADD(shared->backups_async, 1);
         apr_pool_cleanup_register(r->pool, j, backup_after, apr_pool_cleanup_null);
-        return;
+        return 1;
     }
     if (!backup_now(j, apr_time_now() + apr_time_from_msec(active->backup_timeout_ms))) {
         apr_table_setn(r->notes, "SESSION_CLUSTER_BACKUP", "failed");
+        return 0;
     }
+    return 1;
 }
 
-void sc_msm_remove(request_rec *r, const char *id)
+int sc_msm_remove(request_rec *r, const char *id)
 {
-    int i;
+    int i, ok = 1;
     apr_size_t qlen;
     const char *q;
     apr_time_t deadline;
     if (!active) {
-        return;
+        return 1;
     }
     touch_done(r);
     deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
@@ -1392,12 +1414,23 @@ void sc_msm_remove(request_rec *r, const char *id)
         apr_size_t rlen;
         if (node_down(i)) {
             ADD(shared->n[i].skipped, 1);
+            ok = 0;
             continue;
         }
         ADD(shared->n[i].deletes, 1);
-        exchange(r->server, r->pool, i, q, qlen, deadline, "delete", &reply, &rlen);
+        if (!exchange(r->server, r->pool, i, q, qlen, deadline, "delete", &reply, &rlen)) {
+            ok = 0;
+        }
+        else if (active->redis ? reply[0] != ':'
+                 : strcmp(reply, "DELETED\r\n") && strcmp(reply, "NOT_FOUND\r\n")) {
+            ADD(shared->n[i].errors, 1);
+            apr_snprintf(shared->n[i].last_error, sizeof(shared->n[i].last_error),
+                         "delete: %.80s", reply);
+            ok = 0;
+        }
     }
     ADD(shared->removed, 1);
+    return ok;
 }
 
 /* ------------------------------------------------------------------------- */

@@ -56,6 +56,9 @@ const char *sc_msm_no_effect(apr_pool_t *p, const sc_msm_cfg *c, int cluster_blo
  * and makes 'c' the active configuration (NULL: none). */
 const char *sc_msm_activate(apr_pool_t *pconf, server_rec *s, sc_msm_cfg *c);
 int sc_msm_on(void);
+/* 1: sticky (the member's store holds the sessions, the server a backup);
+ * 0: non-sticky (the server is the store: read and written per request). */
+int sc_msm_sticky(void);
 
 /* Does requestUriIgnorePattern match this request (msm leaves it alone)? */
 int sc_msm_ignored(request_rec *r);
@@ -65,9 +68,10 @@ int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data
                 apr_time_t *created, apr_int64_t *max_inactive);
 /* Backs a session up (synchronously within sessionBackupTimeout, or after the
  * response with sessionBackupAsync); the server lets it expire after
- * max_inactive seconds without a backup (<= 0: never). */
-void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t created,
-                   apr_int64_t max_inactive);
+ * max_inactive seconds without a backup (<= 0: never).  0: a synchronous
+ * backup no node took. */
+int sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t created,
+                  apr_int64_t max_inactive);
 /* A session this request read and may not save: after the response, unless
  * the request backed it up or removed it, its expiry on the server is pushed
  * back to max_inactive seconds from now (memcached "touch", Redis "PEXPIRE"),
@@ -76,8 +80,9 @@ void sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t 
  * 'data'. */
 void sc_msm_touch(request_rec *r, const char *id, const char *data, apr_time_t created,
                   apr_int64_t max_inactive);
-/* Removes a session from the server (invalidated, or its id changed). */
-void sc_msm_remove(request_rec *r, const char *id);
+/* Removes a session from the server (invalidated, or its id changed).  0: a
+ * node could not be asked (down, or failed). */
+int sc_msm_remove(request_rec *r, const char *id);
 
 /* The page: general fields, then one row per node. */
 typedef void sc_msm_field_fn(void *ctx, int row, const char *key, const char *text,

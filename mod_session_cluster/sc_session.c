@@ -394,7 +394,8 @@ static int msm_fetch(request_rec *r, sc_retained *ret, const char *id)
     sc_store_rc rc;
     int got;
 
-    if (!sc_msm_on() || sc_msm_ignored(r) || sc_store_dead(ret->store, id)) {
+    if (!sc_msm_on() || !sc_msm_sticky() || sc_msm_ignored(r)
+        || sc_store_dead(ret->store, id)) {
         return 0;
     }
     got = sc_msm_load(r, r->pool, id, &data, &created, &max_inactive);
@@ -427,6 +428,80 @@ static int msm_fetch(request_rec *r, sc_retained *ret, const char *id)
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1709)
                   "session %s loaded from the session server", id);
     return 1;
+}
+
+/* msm's <Manager>, non-sticky: the session server is the store.  The
+ * member's copy is made what the server holds now (another member may have
+ * written it since), or removed when the server no longer holds it
+ * (invalidated or expired elsewhere: never served again).  1: held now, 0:
+ * not on the server, -1: the server could not be asked (the request gets an
+ * error: never another version, never an empty session). */
+static int msm_refresh(request_rec *r, sc_retained *ret, const char *id)
+{
+    const char *data;
+    apr_time_t created;
+    apr_int64_t max_inactive;
+    int got = sc_msm_load(r, r->pool, id, &data, &created, &max_inactive);
+    int tries;
+
+    if (got < 0) {
+        return -1;
+    }
+    if (got == 0) {
+        sc_sess_copy held;
+        if (sc_store_get(ret->store, r->pool, id, 0, &held) == SC_STORE_OK) {
+            sc_store_remove(ret->store, id);
+        }
+        return 0;
+    }
+    if (strlen(data) > ret->store->hdr->slot_data) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1710)
+                      "session %s from the session server: %" APR_SIZE_T_FMT " bytes, more "
+                      "than Manager maxSessionSize %u", id, strlen(data),
+                      ret->store->hdr->slot_data);
+        return -1;
+    }
+    for (tries = 0; tries < 10; tries++) {
+        sc_sess_copy cur;
+        apr_uint64_t base = 0, version;
+        sc_store_rc rc;
+        if (sc_store_get(ret->store, r->pool, id, 0, &cur) == SC_STORE_OK) {
+            if (cur.data_len == strlen(data) && !memcmp(cur.data, data, cur.data_len)) {
+                return 1;             /* the member's copy is the server's */
+            }
+            base = cur.version;
+        }
+        rc = sc_store_put(ret->store, id, data, (apr_uint32_t)strlen(data), base, 0,
+                          created, apr_time_now(), max_inactive, &version);
+        if (rc == SC_STORE_OK) {
+            return 1;
+        }
+        if (rc == SC_STORE_DEAD) {
+            return 0;                 /* invalidated here meanwhile */
+        }
+        if (rc != SC_STORE_STALE) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1711)
+                          "session %s from the session server not stored here: %s", id,
+                          sc_store_rc_text(rc));
+            return -1;
+        }
+    }
+    return -1;
+}
+
+/* The session server did not take a change the next request may need on
+ * another member (non-sticky): the client is told, never shown success. */
+static void msm_not_saved(request_rec *r, const char *id)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1712)
+                  "session %s: the session server did not take the change "
+                  "(sticky=\"false\": it is the store); 503 to the client", id);
+    r->status = HTTP_SERVICE_UNAVAILABLE;
+    r->status_line = NULL;
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    apr_table_setn(r->err_headers_out, "Session-Cluster-Refused",
+                   "the session server did not take the change");
+    apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
 }
 
 static apr_status_t sc_session_load(request_rec *r, session_rec **z)
@@ -469,6 +544,15 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     zz = apr_pcalloc(m->pool, sizeof(*zz));
     zz->pool = m->pool;
     zz->entries = apr_table_make(zz->pool, 10);
+    if (id && sc_msm_on() && !sc_msm_sticky() && !sc_msm_ignored(r)
+        && msm_refresh(r, ret, id) < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1713)
+                      "session %s: the session server (sticky=\"false\": the store) "
+                      "could not be read: the session is not loaded", id);
+        apr_table_setn(r->err_headers_out, "Retry-After", "1");
+        apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "unavailable");
+        return APR_EGENERAL;
+    }
     if (id && (load_copy(r, ret, m->pool, id, &s) == SC_STORE_OK
                || (msm_fetch(r, ret, id)
                    && load_copy(r, ret, m->pool, id, &s) == SC_STORE_OK))) {
@@ -742,7 +826,9 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             }
             ap_cookie_remove(r, dc->cookie_name, cookie_attrs(r, dc),
                              r->err_headers_out, NULL);
-            sc_msm_remove(r, rq->id);
+            if (!sc_msm_remove(r, rq->id) && !sc_msm_sticky()) {
+                msm_not_saved(r, rq->id);
+            }
             sc_msg_remove_encode(&b, &m);
             replicate(r, ret, &b, rq->id);
             rq->id = NULL;
@@ -802,7 +888,9 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         ap_cookie_write(r, dc->cookie_name, id, cookie_attrs(r, dc), 0,
                         r->err_headers_out, NULL);
         kept_local_line(r, ret->cfg->set, id, NULL, data);
-        sc_msm_backup(r, id, data, now, max_inactive);
+        if (!sc_msm_backup(r, id, data, now, max_inactive) && !sc_msm_sticky()) {
+            msm_not_saved(r, id);
+        }
         {
             /* sent also when the ReplicationValve filter matched, as
              * Tomcat's SESSION_CREATED: a change on a filtered URL can be
@@ -890,7 +978,10 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
                     if (strcmp(was, rq->id) != 0) {
                         sc_msm_remove(r, was);
                     }
-                    sc_msm_backup(r, rq->id, rq->data, rq->created, max_inactive);
+                    if (!sc_msm_backup(r, rq->id, rq->data, rq->created, max_inactive)
+                        && !sc_msm_sticky()) {
+                        msm_not_saved(r, rq->id);
+                    }
                 }
             }
             return OK;

@@ -50,6 +50,18 @@ like($r->{out}, qr/^Cluster\.channelStartOptions = 3  # set in the block/m, '2. 
 like($r->{err}, qr/SC1703: .*maxInactiveInterval \(a <Cluster> block is written/,
      '2. maxInactiveInterval reported: the block\'s Manager\'s applies');
 
+# 2b. non-sticky: lockingMode="none" acts (it is the mode), sessionBackupAsync
+#     has no effect (the session is written before the response)
+$r = httpd_t(mgr(q{memcachedNodes="redis://127.0.0.1:6379" sticky="false"},
+                 q{lockingMode="none" sessionBackupAsync="true"}),
+             args => [ '-D', 'DUMP_CLUSTER' ]);
+is($r->{status}, 0, '2b. sticky="false" lockingMode="none": Syntax OK') or diag($r->{err});
+like($r->{out}, qr/^SessionServer = redis \(redis 127\.0\.0\.1:6379\), non-sticky/m, '2b. dump: non-sticky');
+like($r->{err}, qr/SC1703: .*: sessionBackupAsync \(non-sticky sessions are written before the response/,
+     '2b. sessionBackupAsync reported as having no effect');
+unlike($r->{err}, qr/SC1703: .*lockingMode/, '2b. lockingMode="none" acts');
+unlike($r->{out}, qr/JvmRouteBinderValve/, '2b. no re-binding: the id keeps its route');
+
 # 3. refused, each with its file, line and why
 my @bad = (
     [ mgr(q{memcachedNodes="n1:127.0.0.1"}), qr/:2: <Manager>: memcachedNodes: 'n1:127\.0\.0\.1' is not id:host:port/ ],
@@ -63,7 +75,7 @@ my @bad = (
     [ mgr(q{memcachedNodes="n1:h:1"}, q{operationTimeout="1s"}), qr/operationTimeout="1s": '1s' is not a number/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="maybe"}), qr/sticky="maybe": .maybe. is not true or false/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sessionBackupAsync="2"}), qr/sessionBackupAsync="2": .2. is not true or false/ ],
-    [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false"}), qr/sticky="false" .* is not implemented yet/ ],
+    [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false" lockingMode="auto"}), qr/lockingMode="auto" with sticky="false": only lockingMode="none" is implemented yet/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{lockingMode="sometimes"}), qr/lockingMode="sometimes": none, all, auto or uriPattern/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{requestUriIgnorePattern="(unclosed"}), qr/requestUriIgnorePattern="\(unclosed": '\(unclosed' is not a valid regular expression/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{bogus="1"}), qr/:3: <Manager>: unknown attribute bogus/ ],

@@ -112,6 +112,12 @@ ok(!defined redis('GET', $id1), '2. ... not under the old one');
 $r = app($c, 'node2', 'invalidate', $id2);
 is($r->{status}, 200, '3. invalidated on node2') or diag(show($r));
 ok(!defined redis('GET', $id2), '3. ... Redis no longer holds it');
+my ($e0) = SC::Test::kv_line(status_of($c, 'node2')->{SessionServerNode} // '')->{errors} // 0;
+$r = app($c, 'node2', 'auto', ('0123456789ABCDEF' x 2) . '.node1');
+is($r->{counter}, 1, '3. an id no node holds: a new session') or diag(show($r));
+my $p3 = status_of($c, 'node2');
+cmp_ok($p3->{SessionServerLoadMissing} // 0, '>=', 1, '3. ... counted as missing');
+is(SC::Test::kv_line($p3->{SessionServerNode} // '')->{errors} // 0, $e0, '3. ... not as an error');
 
 # 4
 redis_stop();
