@@ -150,6 +150,11 @@ like($b // "", qr/"session_server_backups": [1-9]/, "5. ?json: the counters");
 ($s, undef, $b) = $c->get('node2', '/cluster-manager', timeout => 3);
 is($s, 200, '5. HTML: 200');
 like($b // '', qr/Session server/, '5. HTML: the section');
+($s, undef, $b) = $c->get('node2', '/cluster-manager?format=prometheus', timeout => 3);
+like($b // '', qr/^session_cluster_session_server_backups_total\{route="node2"\} [1-9]/m,
+     '5. Prometheus: the counters');
+like($b // '', qr/^session_cluster_session_server_node_sets_total\{route="node2",session_server_node="redis"\} [1-9]/m,
+     '5. Prometheus: the node\'s counters, labelled by node');
 ok(!$c->problems, 'no crash') or diag(join "\n", $c->problems);
 
 done_testing;
