@@ -33,7 +33,7 @@ int sc_balancer_member_of(const sc_shm_t *shm, const char *route, sc_shm_member 
 /* "MissingGrowthRoom: balancer route" lines for the ready members that have
  * no worker in a named balancer with no spare worker slot left. */
 void sc_balancer_growth_lines(server_rec *s, apr_pool_t *p, apr_array_header_t *lines);
-/* The spare worker slots (BalancerGrowth) left in the named balancers. */
+/* The spare worker slots (the balancers' growth=) left in the named balancers. */
 unsigned int sc_balancer_free_slots(server_rec *s);
 /* mod_proxy's status words for a worker ("Ok", "Drn Ok", "Err", ...). */
 const char *sc_balancer_worker_status(apr_pool_t *p, struct proxy_worker *w);
