@@ -56,8 +56,10 @@ my @FLOORS = (
     [qw(sc_engine)],
     # floor 8: parent side (post_config, spawn); child side (requests to the engine)
     [qw(sc_supervisor sc_client)],
+    # floor 8b: the session server's clients (msm's <Manager>; used by the request side)
+    [qw(sc_msm)],
     # floor 9: the request side
-    [qw(sc_session sc_balancer sc_status sc_page mod_session_cluster)],
+    [qw(sc_session sc_balancer sc_lbmethod sc_status sc_page mod_session_cluster)],
 );
 
 my $NM = $ENV{NM} || 'nm';

@@ -17,6 +17,7 @@ PKGS=(
   clang libclang-rt-14-dev                                # make fuzz (libFuzzer, sanitizers)
   debhelper dpkg-dev                                      # make deb, t/deb.t (the Debian package)
   prometheus                                              # promtool: t/cluster/prometheus.t
+  memcached redis-server                                  # the session server tests (t/cluster/msm_*.t)
 )
 
 missing=()

@@ -7,6 +7,7 @@
  *   <Cluster className="...SimpleTcpCluster" ...> ... </Cluster>   server config
  *   SessionClusterRoute   name                                       server config
  *   SessionClusterBalancer balancer://name                           server config
+ *   SessionClusterURL     http://host[:port]                         server config
  *   SessionCluster        On|Off                                     directory
  *   SessionClusterCookieName name [attributes]                       directory
  *   SessionClusterChangeIdOnLogin On|Off                             directory
@@ -15,7 +16,9 @@
 #include "sc_supervisor.h"
 #include "sc_session.h"
 #include "sc_balancer.h"
+#include "sc_lbmethod.h"
 #include "sc_status.h"
+#include "sc_msm.h"
 #include <dlfcn.h>
 #include <stddef.h>
 
@@ -42,6 +45,7 @@ typedef struct {
 typedef struct {
     sc_server_conf conf;
     apr_array_header_t *locations;    /* sc_location_note */
+    const char *url;                  /* SessionClusterURL, or NULL */
 } sc_server_rec;
 
 static void *sc_create_server_config(apr_pool_t *p, server_rec *s)
@@ -59,6 +63,7 @@ static void *sc_merge_server_config(apr_pool_t *p, void *basev, void *addv)
     sc_server_rec *base = basev, *add = addv;
     sc_server_rec *sr = apr_pcalloc(p, sizeof(*sr));
     sr->conf = base->conf;
+    sr->url = base->url;
     sr->locations = apr_array_append(p, base->locations, add->locations);
     return sr;
 }
@@ -155,12 +160,76 @@ static const char *sc_cmd_cluster_apply(cmd_parms *cmd, void *dummy, const char 
                             "in the main server configuration, outside <VirtualHost>, "
                             "<Directory>, <Location> and <Files>", cfg->file, cfg->line);
     }
-    if (sr->conf.cluster) {
+    if (sr->conf.cluster && !sr->conf.cluster_made) {
         return apr_psprintf(cmd->pool, "%s:%d: a second <Cluster> block (the first is at "
                             "%s:%d): one httpd is one cluster member", cfg->file,
                             cfg->line, sr->conf.cluster->file, sr->conf.cluster->line);
     }
     sr->conf.cluster = cfg;
+    sr->conf.cluster_made = 0;        /* a <Manager> before it: this block runs */
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------- */
+/* msm's <Manager> at server level (sc_msm.c)                                 */
+/* ------------------------------------------------------------------------- */
+
+#define SC_PARSED_MSM_DIRECTIVE "<Manager>"
+
+static const char *sc_cmd_msm_read(cmd_parms *cmd, void *mconfig, const char *args)
+{
+    ap_directive_t **sub_tree = mconfig;
+    ap_directive_t *node;
+    sc_msm_cfg *cfg = NULL;
+    const char *file = cmd->config_file->name;
+    int line = cmd->config_file->line_number;
+    const char *err = sc_msm_read(cmd, args, &cfg);
+
+    if (err) {
+        return err;
+    }
+    node = apr_pcalloc(cmd->pool, sizeof(*node));
+    node->directive = SC_PARSED_MSM_DIRECTIVE;
+    node->args = "";
+    node->filename = file;
+    node->line_num = line;
+    node->data = cfg;
+    *sub_tree = node;
+    return NULL;
+}
+
+static const char *sc_cmd_msm_apply(cmd_parms *cmd, void *dummy, const char *args)
+{
+    sc_server_rec *sr = server_rec_of(cmd->server);
+    sc_msm_cfg *cfg = cmd->directive ? cmd->directive->data : NULL;
+    const char *text, *err;
+    sc_cluster_cfg *cl = NULL;
+
+    if (!cfg) {
+        return "<Manager> is read by mod_session_cluster's <Manager ...> section";
+    }
+    if (ap_check_cmd_context(cmd, GLOBAL_ONLY)) {
+        return apr_psprintf(cmd->pool, "<Manager> at %s: msm's manager belongs in the main "
+                            "server configuration, outside <VirtualHost>, <Directory>, "
+                            "<Location> and <Files>", sc_msm_where(cfg));
+    }
+    if (sr->conf.msm) {
+        return apr_psprintf(cmd->pool, "<Manager> at %s: a second one (the first is at %s)",
+                            sc_msm_where(cfg), sc_msm_where(sr->conf.msm));
+    }
+    sr->conf.msm = cfg;
+    if (sr->conf.cluster) {
+        return NULL;                  /* a <Cluster> block: the member runs with it */
+    }
+    text = sc_msm_cluster_text(cmd->temp_pool, cfg);
+    err = sc_config_parse_text(cmd->pool, cmd->temp_pool, cmd->server,
+                               cmd->directive->filename, cmd->directive->line_num, text,
+                               strlen(text), &cl);
+    if (err) {
+        return apr_psprintf(cmd->pool, "<Manager> at %s: %s", sc_msm_where(cfg), err);
+    }
+    sr->conf.cluster = cl;
+    sr->conf.cluster_made = 1;
     return NULL;
 }
 
@@ -226,6 +295,28 @@ static const char *sc_cmd_balancer(cmd_parms *cmd, void *dummy, const char *arg)
     ref->name = apr_pstrcat(cmd->pool, "balancer://", name, NULL);
     ap_str_tolower((char *)ref->name);
     ref->where = where_of(cmd);
+    return NULL;
+}
+
+static const char *sc_cmd_url(cmd_parms *cmd, void *dummy, const char *arg)
+{
+    sc_server_rec *sr = server_rec_of(cmd->server);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_size_t n;
+    char *url;
+
+    if (err) {
+        return err;
+    }
+    url = apr_pstrdup(cmd->pool, arg);
+    n = strlen(url);
+    while (n > 0 && url[n - 1] == '/') {
+        url[--n] = '\0';             /* the request's path follows it */
+    }
+    if ((err = sc_lb_check_url(cmd->pool, url))) {
+        return apr_pstrcat(cmd->pool, "SessionClusterURL ", err, NULL);
+    }
+    sr->url = url;
     return NULL;
 }
 
@@ -319,10 +410,18 @@ static const command_rec sc_cmds[] = {
                      "a Tomcat <Cluster> block, pasted verbatim, up to </Cluster>"),
     AP_INIT_RAW_ARGS(SC_PARSED_BLOCK_DIRECTIVE, sc_cmd_cluster_apply, NULL, RSRC_CONF,
                      "(internal: a <Cluster> block after reading)"),
+    AP_INIT_RAW_ARGS("<Manager", sc_cmd_msm_read, NULL, RSRC_CONF | EXEC_ON_READ,
+                     "memcached-session-manager's <Manager .../> (sessions backed up to "
+                     "memcached or Redis), pasted as written in context.xml"),
+    AP_INIT_RAW_ARGS(SC_PARSED_MSM_DIRECTIVE, sc_cmd_msm_apply, NULL, RSRC_CONF,
+                     "(internal: msm's <Manager> after reading)"),
     AP_INIT_TAKE1("SessionClusterRoute", sc_cmd_route, NULL, RSRC_CONF,
                   "this member's route, as Tomcat's jvmRoute (e.g. node1)"),
     AP_INIT_TAKE1("SessionClusterBalancer", sc_cmd_balancer, NULL, RSRC_CONF,
                   "a balancer://name whose members follow cluster membership"),
+    AP_INIT_TAKE1("SessionClusterURL", sc_cmd_url, NULL, RSRC_CONF,
+                  "the URL this member's heartbeats give the fronts, which add a "
+                  "BalancerMember with it (default: from its Listen and ServerName)"),
     AP_INIT_FLAG("SessionCluster", sc_cmd_session_cluster, NULL, RSRC_CONF | OR_AUTHCFG,
                  "On: mod_session keeps this location's sessions in the cluster"),
     AP_INIT_RAW_ARGS("SessionClusterCookieName", sc_cmd_cookie_name, NULL,
@@ -368,6 +467,13 @@ static void sc_dump_all(apr_pool_t *p, server_rec *s, apr_array_header_t *lines)
             APR_ARRAY_PUSH(lines, const char *) =
                 apr_psprintf(p, "Location %s: %s  # %s", n->path, n->what, n->where);
         }
+    }
+    if (sr->conf.msm) {
+        sc_msm_dump(p, sr->conf.msm, sr->conf.cluster && !sr->conf.cluster_made, lines);
+    }
+    if (sr->conf.cluster && sr->conf.cluster_made) {
+        APR_ARRAY_PUSH(lines, const char *) =
+            "# no <Cluster> block: this member runs alone, with msm's <Manager>";
     }
     if (sr->conf.cluster) {
         sc_config_dump(p, sr->conf.cluster, lines);
@@ -460,7 +566,22 @@ static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
                      sc_balancer_check());
         bad = 1;
     }
-    if (sr->conf.cluster && !sr->conf.route && sr->conf.balancers->nelts == 0) {
+    if (sr->conf.msm) {
+        const char *none = sc_msm_no_effect(ptemp, sr->conf.msm, !sr->conf.cluster_made);
+        if (none) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1703)
+                         "<Manager> at %s: attributes with no effect in httpd: %s",
+                         sc_msm_where(sr->conf.msm), none);
+        }
+    }
+    if (sr->conf.msm && !sr->conf.route) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1704)
+                     "<Manager> at %s needs SessionClusterRoute (this member's route, "
+                     "Tomcat's jvmRoute)", sc_msm_where(sr->conf.msm));
+        bad = 1;
+    }
+    if (sr->conf.cluster && !sr->conf.cluster_made && !sr->conf.route
+        && sr->conf.balancers->nelts == 0) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1104)
                      "the <Cluster> block at %s:%d needs SessionClusterRoute (this "
                      "member's route, Tomcat's jvmRoute), or SessionClusterBalancer on a "
@@ -475,16 +596,27 @@ static int sc_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
                           server_rec *s)
 {
     sc_server_rec *sr = server_rec_of(s);
-    int observer;
+    int observer, rv;
 
     /* httpd reads its configuration twice at startup: act on the second */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
     observer = !sr->conf.route && sr->conf.balancers->nelts > 0;
+    {
+        const char *err = sc_msm_activate(pconf, s, observer ? NULL : sr->conf.msm);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, SCLOGNO(1705) "%s", err);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
     sc_balancer_post_config(pconf, s);
-    return sc_supervisor_post_config(pconf, s, sr->conf.cluster,
-                                 sr->conf.route ? sr->conf.route : "front", observer);
+    rv = sc_supervisor_post_config(pconf, s, sr->conf.cluster,
+                                   sr->conf.route ? sr->conf.route : "front", observer);
+    if (rv == OK && sr->conf.cluster && sr->conf.route) {
+        sc_lb_member_post_config(pconf, s, sr->url);
+    }
+    return rv;
 }
 
 /* httpd -t -D DUMP_CLUSTER prints the effective configuration. */
@@ -517,6 +649,7 @@ static void sc_register_hooks(apr_pool_t *p)
     ap_hook_post_config(sc_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     sc_session_register_hooks();
     sc_balancer_register_hooks();
+    sc_lb_register_hooks(p);
     ap_hook_handler(sc_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     sc_status_register_hooks();
 }

@@ -313,6 +313,34 @@ static const sc_attr_def jvmroute_binder_valve_attrs[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
 };
 
+/* ---- msm's <Manager> (memcached-session-manager), written at server level,
+ * outside <Cluster>: sc_msm.c reads it with these definitions and says which
+ * act; a <Cluster> block never takes it (sc_class_lookup) ---- */
+static const sc_attr_def msm_manager_attrs[] = {
+    { "memcachedNodes", SC_T_STR, NULL, 1, 4096, NULL, NULL },
+    { "failoverNodes", SC_T_STR, NULL, 0, 4096, NULL, NULL },
+    { "sticky", SC_T_BOOL, "true", 0, 1, NULL, NULL },
+    { "sessionBackupAsync", SC_T_BOOL, "false", 0, 1, NULL, NULL },
+    { "sessionBackupTimeout", SC_T_INT, "100", 1, 600000, "ms", NULL },
+    { "operationTimeout", SC_T_INT, "1000", 1, 600000, "ms", NULL },
+    { "requestUriIgnorePattern", SC_T_REGEX, NULL, 0, 4096, NULL, NULL },
+    { "enabled", SC_T_BOOL, "true", 0, 1, NULL, NULL },
+    /* the member's idle limit when no <Cluster> block is written */
+    { "maxInactiveInterval", SC_T_INT, "1800", -1, INTMAX_, "s", NULL },
+    { "lockingMode", SC_T_STR, NULL, 0, 4096, NULL, NULL },
+    { "backupThreadCount", SC_T_INT, NULL, 1, 1024, NULL, NULL },
+    { "memcachedProtocol", SC_T_STR, "text", 0, 16, NULL, NULL },
+    { "username", SC_T_STR, NULL, 0, 256, NULL, NULL },
+    { "password", SC_T_STR, NULL, 0, 256, NULL, NULL },
+    { "storageKeyPrefix", SC_T_STR, NULL, 0, 256, NULL, NULL },
+    { "sessionAttributeFilter", SC_T_STR, NULL, 0, 4096, NULL, NULL },
+    { "transcoderFactoryClass", SC_T_STR, NULL, 0, 256, NULL, NULL },
+    { "copyCollectionsForSerialization", SC_T_BOOL, "false", 0, 1, NULL, NULL },
+    { "customConverter", SC_T_STR, NULL, 0, 4096, NULL, NULL },
+    { "enableStatistics", SC_T_BOOL, "true", 0, 1, NULL, NULL },
+    { NULL, 0, NULL, 0, 0, NULL, NULL }
+};
+
 /* Accepted and ignored elements keep their attributes as text, unchecked. */
 static const sc_attr_def no_attrs[] = {
     { NULL, 0, NULL, 0, 0, NULL, NULL }
@@ -417,6 +445,9 @@ static const sc_class_def classes[] = {
     { SC_C_JVMROUTE_ID_BINDER_LISTENER, SC_EL_LISTENER, "JvmRouteSessionIDBinderListener",
       "org.apache.catalina.ha.session.JvmRouteSessionIDBinderListener", a_none, no_attrs,
       NULL },
+    { SC_C_MSM_MANAGER, SC_EL_MANAGER, "MemcachedBackupSessionManager",
+      "de.javakaffee.web.msm.MemcachedBackupSessionManager", a_none, msm_manager_attrs,
+      NULL },
     { SC_C_NONE, SC_EL_COUNT, NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -486,8 +517,8 @@ const sc_class_def *sc_class_lookup(sc_elem_kind kind, const char *class_name,
         return NULL;
     }
     for (i = 0; classes[i].short_name; i++) {
-        if (classes[i].kind != kind) {
-            continue;
+        if (classes[i].kind != kind || classes[i].id == SC_C_MSM_MANAGER) {
+            continue;                 /* msm's <Manager> is not a <Cluster> class */
         }
         if (strcmp(classes[i].short_name, short_name) == 0) {
             return &classes[i];

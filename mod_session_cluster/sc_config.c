@@ -1280,6 +1280,12 @@ static const char *convert(sc_builder *b, xmlNodePtr node, sc_elem_kind parent_k
     if (!cls) {
         switch (kind) {
         case SC_EL_MANAGER:
+            if (strstr(class_name, "MemcachedBackupSessionManager")
+                || strstr(class_name, "MemcachedSessionManager")) {
+                return build_error(b, line, "Manager class '%s': msm's <Manager> belongs "
+                                   "outside the <Cluster> block, at server level",
+                                   class_name);
+            }
             return build_error(b, line, "unknown Manager class '%s': use "
                                "org.apache.catalina.ha.session.DeltaManager or "
                                "org.apache.catalina.ha.session.BackupManager", class_name);

@@ -68,6 +68,7 @@ typedef enum {
     SC_C_FARM_WAR_DEPLOYER,
     SC_C_CLUSTER_SESSION_LISTENER,
     SC_C_JVMROUTE_ID_BINDER_LISTENER,
+    SC_C_MSM_MANAGER,       /* msm's <Manager>, at server level (sc_msm.c) */
     SC_C_COUNT
 } sc_class_id;
 

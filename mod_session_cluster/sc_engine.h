@@ -17,6 +17,8 @@
  *                  (mod_session's store), sc_status.c (the page: its model,
  *                  ?auto, ?json, Prometheus), sc_page.c (the page as HTML, its
  *                  history), sc_balancer.c (mod_proxy_balancer's workers)
+ *   session server sc_msm.c: msm's <Manager>, its memcached and Redis clients
+ *                  (called by the request side; calls nothing of the engine)
  *   parent/child   sc_supervisor.c: starts, keeps, replaces, stops the engine
  *                  (sc_retained: what outlives a restart); sc_client.c: a
  *                  child's requests to the engine

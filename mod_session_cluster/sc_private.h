@@ -38,6 +38,10 @@ typedef struct {
     const char *route;                /* SessionClusterRoute */
     const char *route_where;          /* "file:line" of SessionClusterRoute */
     apr_array_header_t *balancers;    /* sc_balancer_ref */
+    struct sc_msm_cfg *msm;           /* msm's <Manager> at server level (sc_msm.c),
+                                       * or NULL */
+    int cluster_made;                 /* the <Cluster> is the one a <Manager>
+                                       * alone runs with (sc_msm_cluster_text) */
 } sc_server_conf;
 
 typedef struct {

@@ -32,6 +32,7 @@
 #include "sc_balancer.h"
 #include "sc_status.h"
 #include "sc_page.h"
+#include "sc_msm.h"
 
 #include "util_script.h"
 #include "apr_lib.h"
@@ -504,6 +505,47 @@ static void gather_balancer(void *ctx, const char *balancer, struct proxy_worker
     }
 }
 
+/* The session server's fields (sc_msm.c): general ones in their section,
+ * row > 0 in the table of its nodes. */
+typedef struct {
+    model *m;
+    section *s;
+    table *t;
+    apr_array_header_t *row;
+    int row_no;
+} msm_ctx;
+
+static void msm_field(void *ctx, int row, const char *key, const char *text,
+                      apr_uint64_t num, int is_num, int counter, const char *help)
+{
+    msm_ctx *x = ctx;
+    apr_array_header_t *fs;
+    if (row == 0) {
+        if (!x->s) {
+            x->s = new_section(x->m, "session_server", "Session server (msm)");
+        }
+        fs = x->s->fields;
+        key = apr_pstrcat(x->m->p, "SessionServer", key, NULL);
+    }
+    else {
+        if (!x->t) {
+            x->t = new_table(x->m, "session_server_nodes", "Session server nodes",
+                             "SessionServerNode", "node");
+        }
+        if (row != x->row_no) {
+            x->row = new_row(x->m, x->t);
+            x->row_no = row;
+        }
+        fs = x->row;
+    }
+    if (is_num) {
+        put_num(x->m->p, fs, key, num, counter, help);
+    }
+    else {
+        put_str(fs, key, text, help);
+    }
+}
+
 static void gather(model *m, const sc_view *v)
 {
     request_rec *r = m->r;
@@ -606,6 +648,13 @@ static void gather(model *m, const sc_view *v)
         }
     }
 
+    if (sc_msm_on()) {
+        msm_ctx x;
+        memset(&x, 0, sizeof(x));
+        x.m = m;
+        sc_msm_fields(p, msm_field, &x);
+    }
+
     /* the members */
     t = new_table(m, "members", "Members", "Member", "route");
     for (i = 0; i < v->n; i++) {
@@ -623,6 +672,11 @@ static void gather(model *m, const sc_view *v)
         put_num(p, row, "incarnation", mm->incarnation, 0, NULL);
         put_num(p, row, "restarts", mm->restarts_seen, 1, "new incarnations seen");
         put_num(p, row, "alive_ms", mm->alive_ms, 0, "its uptime, from its heartbeat");
+        put_str(row, "url", mm->url[0] ? mm->url : "-", "the URL it gives the fronts");
+        put_num(p, row, "busy", mm->busy, 0, "its MPM's busy workers, from its heartbeat");
+        put_num(p, row, "capacity", mm->capacity, 0, "its MPM's workers (0: not told)");
+        put_num(p, row, "sessions_held", mm->sessions, 0, "sessions it holds, from its "
+                "heartbeat");
         put_str(row, "heard_ms_ago",
                 mm->last_heard ? apr_psprintf(p, "%" APR_UINT64_T_FMT,
                                               ms_since(mm->last_heard)) : "-", NULL);
@@ -652,10 +706,15 @@ static void gather(model *m, const sc_view *v)
         put_num(p, s->fields, "FrontNotReplayed", h->f.not_replayed, 1,
                 "requests that failed so but could not be sent again (a method other than "
                 "GET, HEAD or OPTIONS, a body, no other ready member)");
+        put_num(p, s->fields, "FrontWorkersAdded", h->f.workers_added, 1,
+                "BalancerMembers added for members that announced their URL (growth)");
+        put_num(p, s->fields, "FrontGrowthRoom", sc_balancer_free_slots(r->server), 0,
+                "worker slots left for members to come (the balancers' growth=)");
         x.m = m;
         x.bm = new_table(m, "balancer_members", "Balancers", "BalancerMember", "route");
         x.unmatched = apr_array_make(p, 4, sizeof(const char *));
         sc_balancer_each(r->server, p, gather_balancer, &x);
+        sc_balancer_growth_lines(r->server, p, x.unmatched);
         for (i = 0; i < x.unmatched->nelts; i++) {
             APR_ARRAY_PUSH(m->lines, const char *) = APR_ARRAY_IDX(x.unmatched, i,
                                                                    const char *);
@@ -817,7 +876,9 @@ static void write_prom(model *m)
     for (i = 0; i < m->tables->nelts; i++) {
         table *t = APR_ARRAY_IDX(m->tables, i, table *);
         apr_array_header_t *first;
-        const char *single = !strcmp(t->name, "members") ? "member" : "balancer_member";
+        const char *single = !strcmp(t->name, "members") ? "member"
+                             : !strcmp(t->name, "session_server_nodes") ? "session_server_node"
+                             : "balancer_member";
         apr_array_header_t *labels = apr_array_make(p, t->rows->nelts, sizeof(const char *));
         if (!t->rows->nelts) {
             continue;

@@ -54,7 +54,7 @@ for my $s (split /^---\n/m, $doc) {
     $section{$1} = $s if $s =~ /^### `([^`]+)` Directive$/m;
 }
 for my $c (@cmds) {
-    my $name = $c->{name} eq '<Cluster' ? '<Cluster>' : $c->{name};
+    my $name = $c->{name} =~ /^<\w+$/ ? "$c->{name}>" : $c->{name};  # <Cluster, <Manager
     my $s = $section{$name};
     ok($s, "directives.md has a section for $name") or next;
     my %row = $s =~ /^\| (Description|Syntax|Default|Context|Override|Status|Module) \| (.*?) \|$/mg;
@@ -77,7 +77,7 @@ for my $c (@cmds) {
         ok(!defined $row{Override}, "$name: no Override (not in .htaccess)");
     }
 }
-my %known = map { ($_->{name} eq '<Cluster' ? '<Cluster>' : $_->{name}) => 1 } @cmds;
+my %known = map { ($_->{name} =~ /^<\w+$/ ? "$_->{name}>" : $_->{name}) => 1 } @cmds;
 my @stale = grep { !$known{$_} } sort keys %section;
 ok(!@stale, 'directives.md documents no directive the module does not have') or diag("@stale");
 my ($handler) = slurp('include/mod_session_cluster.h') =~ /#define SC_STATUS_HANDLER "([^"]+)"/;
