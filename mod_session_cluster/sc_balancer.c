@@ -977,21 +977,28 @@ static const char *not_replayable(request_rec *r)
 
 /* Another BalancerMember of b that can take the request: usable, its member
  * alive and ready (a draining one takes only its own sessions); the least
- * busy.  NULL if none. */
+ * loaded by the member's own figure (its MPM's busy workers of its capacity,
+ * from its heartbeats), then by this front's requests in flight to it.  NULL
+ * if none. */
 static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_worker *failed)
 {
     sc_retained *ret = sc_retained_get(r->server);
     proxy_worker **w = (proxy_worker **)b->workers->elts, *best = NULL;
+    apr_uint64_t best_load = 0;
     int i;
     for (i = 0; i < b->workers->nelts; i++) {
         sc_shm_member m;
+        apr_uint64_t load;
         if (w[i] == failed || !w[i]->s || !w[i]->s->route[0] || !PROXY_WORKER_IS_USABLE(w[i])
             || !member_of(ret->shm, w[i]->s->route, &m) || m.view != SC_VIEW_ALIVE
             || m.hb_state != SC_MS_READY) {
             continue;
         }
-        if (!best || w[i]->s->busy < best->s->busy) {
+        load = m.capacity ? (apr_uint64_t)m.busy * 1000 / m.capacity : 0;
+        if (!best || load < best_load
+            || (load == best_load && w[i]->s->busy < best->s->busy)) {
             best = w[i];
+            best_load = load;
         }
     }
     return best;
