@@ -5,7 +5,9 @@
 #
 #   no session | mod_session_cookie | mod_session_dbd on SQLite | mod_session_dbd on
 #   PostgreSQL (started here) | cluster, 1 member | cluster, 3 members async |
-#   cluster, 3 members sync
+#   cluster, 3 members sync | the session server (msm's <Manager>, no <Cluster>):
+#   sticky on memcached (backups synchronous and asynchronous) and on Redis,
+#   non-sticky on Redis with 2 members (memcached and redis-server started here)
 #
 # plus the replication lag (a write on member 1, seen on member 2) for the
 # cluster scenarios.  Scenarios alternate over REPEATS rounds; the table shows
@@ -75,6 +77,41 @@ DBDPrepareSQL "delete from session where key = %s" deletesession
 DBDPrepareSQL "insert into session (value, expiry, key) values (%s, %lld, %s)" insertsession
 DBDPrepareSQL "update session set value = %s, expiry = %lld, key = %s where key = %s" updatesession
 Q
+# ---- memcached and Redis, our own instances (the session server) ----
+my (%kv_pid, %kv_port);
+sub kv_start {
+    my ($name, @cmd) = @_;
+    my $port = SC::Cluster::free_port();
+    my $pid = fork;
+    die "fork: $!\n" unless defined $pid;
+    if (!$pid) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';
+        exec map { $_ eq 'PORT' ? $port : $_ } @cmd;
+        exit 127;
+    }
+    for (1 .. 50) {
+        last if IO::Socket::INET->new("127.0.0.1:$port");
+        sleep 0.1;
+    }
+    ($kv_pid{$name}, $kv_port{$name}) = ($pid, $port);
+}
+kv_start('memcached', '/usr/bin/memcached', '-l', '127.0.0.1', '-p', 'PORT', '-U', '0',
+         '-m', '256', '-u', 'nobody') if -x '/usr/bin/memcached';
+kv_start('redis', '/usr/bin/redis-server', '--bind', '127.0.0.1', '--port', 'PORT',
+         '--save', '', '--appendonly', 'no', '--dir', $tmp) if -x '/usr/bin/redis-server';
+END {
+    local $?;
+    for (values %kv_pid) { kill 'KILL', $_; waitpid $_, 0 }
+}
+my $msm = sub {
+    my ($nodes, $attrs) = @_;
+    return qq{<Manager className="de.javakaffee.web.msm.MemcachedBackupSessionManager"}
+         . qq{ memcachedNodes="$nodes" sessionBackupTimeout="1000" operationTimeout="1000"}
+         . " $attrs/>\n";
+};
+my $msm_app = $app->("    Session On\n    SessionCluster On\n");
+
 my @scenarios = (
     [ 'no session', 1, {}, $app->("    Session Off\n") ],
     [ 'mod_session_cookie', 1, { modules => ['session_cookie'] },
@@ -90,6 +127,22 @@ my @scenarios = (
     [ 'cluster 1 member', 1, {}, $app->("    Session On\n    SessionCluster On\n") ],
     [ 'cluster 3 members async', 3, { send => 8 }, $app->("    Session On\n    SessionCluster On\n") ],
     [ 'cluster 3 members sync', 3, { send => 6 }, $app->("    Session On\n    SessionCluster On\n") ],
+    ($kv_port{memcached} ? (
+      [ 'msm sticky memcached sync', 1,
+        { alone => 1, cluster => $msm->("m1:127.0.0.1:$kv_port{memcached}", 'sticky="true"') },
+        $msm_app ],
+      [ 'msm sticky memcached async', 1,
+        { alone => 1, cluster => $msm->("m1:127.0.0.1:$kv_port{memcached}",
+                                        'sticky="true" sessionBackupAsync="true"') },
+        $msm_app ]) : ()),
+    ($kv_port{redis} ? (
+      [ 'msm sticky redis sync', 1,
+        { alone => 1, cluster => $msm->("redis://127.0.0.1:$kv_port{redis}", 'sticky="true"') },
+        $msm_app ],
+      [ 'msm non-sticky redis, 2 members', 2,
+        { alone => 1, cluster => $msm->("redis://127.0.0.1:$kv_port{redis}",
+                                        'sticky="false" lockingMode="none"') },
+        $msm_app ]) : ()),
 );
 
 sub http_get {
@@ -124,7 +177,7 @@ sub run_scenario {
     my $c = SC::Cluster->new(
         members => $members, loglevel => 'error', mpm => 'event',
         modules => $o->{modules} || [],
-        cluster => sub { SC::Cluster::static_block($_[0], $_[1],
+        cluster => $o->{cluster} // sub { SC::Cluster::static_block($_[0], $_[1],
                                                    channelSendOptions => $o->{send} // 8) },
         extra_conf => "LoadModule session_cluster_demo_module $demo\n"
                       # (ThreadLimit: SC::Cluster sets 16, which capped
@@ -136,7 +189,9 @@ sub run_scenario {
     $c->start_all;
     $c->wait_for(sub {
         my (undef, undef, $b) = $c->get('node1', '/cluster-manager?auto');
-        $b =~ /^EngineState: ready$/m && $b =~ /^MembersAlive: (\d+)$/m && $1 == $members - 1;
+        # (alone: members that know nothing of each other, msm's <Manager>)
+        $b =~ /^EngineState: ready$/m && $b =~ /^MembersAlive: (\d+)$/m
+            && ($o->{alone} || $1 == $members - 1);
     }, timeout => 15);
     my $port = $c->member('node1')->{http_port};
     # The client behaves like browsers: each session sends the cookie that
@@ -313,7 +368,7 @@ for my $round (1 .. $repeats) {
 sub med { my @v = sort { $a <=> $b } grep { defined } @_; @v ? $v[int(@v / 2)] : undef }
 my $best_alt = 0;
 for my $s (@scenarios) {
-    next if $s->[0] =~ /^cluster|^no session/;
+    next if $s->[0] =~ /^cluster|^no session|^msm/;
     my $m = med(map { $_->{rps} } @{ $res{$s->[0]} });
     $best_alt = $m if $m > $best_alt;
 }
