@@ -21,6 +21,11 @@
 #   - the traffic of those IDLE_SECONDS, anti-entropy included;
 #   - the request rate on member 1 with wrk (2 threads, 16 connections,
 #     SECONDS): updates of existing sessions picked at random; req/s, p99;
+#   - BackupManager, N >= 3: the fetch latency on a member without a copy:
+#     FETCHES (500) sessions that member N knows by location only (its
+#     ?session= says proxy) read there one after the other (GET /app?read,
+#     one kept-alive client): BackupFetchP50Us / BackupFetchP99Us of its page
+#     (the engine's fetch alone) and the client's p50/p99 of those reads;
 #   - the machine's load (/proc/loadavg) before the cluster starts and after
 #     it stops.
 # After the table, per manager, the ratios N=4/N=2 and N=8/N=2 (the first N
@@ -29,10 +34,10 @@
 # every member) the baseline a BackupManager is to flatten.
 #
 #   perl bench/managers_scale.pl [SECONDS] [N ...]        (defaults: 3 2 4 8)
-#   MANAGERS="DeltaManager/8 DeltaManager/6" (a manager's
+#   MANAGERS="DeltaManager/8 DeltaManager/6 BackupManager/6" (a manager's
 #     class / channelSendOptions for DeltaManager, mapSendOptions for
 #     BackupManager); SESSIONS=50000; UPDATES=2000; CHUNK=250;
-#     SESSION_BYTES=1024; FILL_CLIENTS=4; IDLE_SECONDS=10;
+#     SESSION_BYTES=1024; FILL_CLIENTS=4; IDLE_SECONDS=10; FETCHES=500;
 #     FILL_LIMIT=150 (seconds a fill may take:
 #     when the fill rate of the same manager at a smaller N predicts more, S is
 #     cut for that N and a note says so)
@@ -57,7 +62,7 @@ my $secs = shift // 3;
 my @ns = @ARGV ? @ARGV : (2, 4, 8);
 die "usage: perl bench/managers_scale.pl [SECONDS] [N ...]   (N >= 2)\n"
     if grep { !/^\d+$/ } $secs, @ns or grep { $_ < 2 || $_ > 32 } @ns or $secs < 1;
-my @managers = split ' ', ($ENV{MANAGERS} || 'DeltaManager/8 DeltaManager/6');
+my @managers = split ' ', ($ENV{MANAGERS} || 'DeltaManager/8 DeltaManager/6 BackupManager/6');
 for (@managers) {
     die "MANAGERS: '$_' is not DeltaManager/OPTIONS or BackupManager/OPTIONS\n"
         unless m{^(DeltaManager|BackupManager)/(\d+)$};
@@ -69,6 +74,7 @@ my $clients = $ENV{FILL_CLIENTS} || 4;
 my $idle = $ENV{IDLE_SECONDS} || 10;
 my $chunk = $ENV{CHUNK} || 250;
 my $fill_limit = $ENV{FILL_LIMIT} || 150;
+my $fetches = $ENV{FETCHES} || 500;
 my $conns = 16;
 my $threads = 2;
 my $demo = $ENV{SC_DEMO_SO} || "$FindBin::Bin/../demo/.libs/mod_session_cluster_demo.so";
@@ -143,6 +149,42 @@ sub diff {
     return \%d;
 }
 
+# BackupManager: $fetches sessions the last member knows by location only,
+# read there one after the other; its page's fetch figures and the client's
+# latency of those reads (p50, p99) go in %$r.
+sub fetch_latency {
+    my ($c, $r, $ids) = @_;
+    my $m = "node$r->{n}";
+    print STDERR "$r->{spec} N=$r->{n}: fetches on $m\n";
+    my (@pick, $looked);
+    for my $id (@$ids) {
+        last if @pick >= $fetches || ++$looked > 4 * $fetches;
+        my ($st, undef, $b) = $c->get($m, "/cluster-manager?session=$id", timeout => 3);
+        push @pick, $id if $st == 200 && $b =~ /^SessionRole: proxy$/m;
+    }
+    my $p0 = status($c, $m);
+    my $s = SC::KeepAlive::connect($c, $m);
+    my (@lat, $bad);
+    for my $id (@pick) {
+        my $t = time;
+        my ($st) = req($s, '/app?read', $id);
+        push @lat, time - $t;
+        $bad++ unless $st == 200;
+    }
+    close $s;
+    my $p1 = status($c, $m);
+    my ($s50, $s99) = (undef, undef);
+    if (@lat) {
+        my @so = sort { $a <=> $b } @lat;
+        ($s50, $s99) = ($so[int($#so / 2)], $so[int($#so * 99 / 100)]);
+    }
+    $r->{fetch} = { n => scalar @pick, bad => $bad // 0,
+                    fetched => ($p1->{BackupFetches} // 0) - ($p0->{BackupFetches} // 0),
+                    p50_us => $p1->{BackupFetchP50Us}, p99_us => $p1->{BackupFetchP99Us},
+                    rd50_ms => defined $s50 ? $s50 * 1000 : undef,
+                    rd99_ms => defined $s99 ? $s99 * 1000 : undef };
+}
+
 # One manager at one N: a fresh cluster, filled, measured, stopped.
 sub measure {
     my ($spec, $n, $count, $why_cut) = @_;
@@ -183,12 +225,21 @@ sub measure {
     my $want = status($c, 'node1')->{SessionsActive} // scalar @$ids;
     $r{want} = $want;
 
-    # every member holds all of them: how long after the fill
+    # every member holds all of them (BackupManager: the others back them all
+    # between them and know the rest by location): how long after the fill
     my $t1 = time;
     my %held;
+    my $backup = $spec =~ /^BackupManager/;
     while (time - $t1 < 60 + $count / 500) {
-        $held{$_} = status($c, $_)->{SessionsActive} // 0 for @names[1 .. $#names];
-        last unless grep { $held{$_} < $want } keys %held;
+        for my $m (@names[1 .. $#names]) {
+            my $p = status($c, $m);
+            $held{$m} = $backup ? ($p->{SessionsBackup} // 0) + ($p->{SessionsProxy} // 0)
+                                : $p->{SessionsActive} // 0;
+            $r{backups}{$m} = $p->{SessionsBackup} // 0;
+        }
+        my $b = 0;
+        $b += $r{backups}{$_} for @names[1 .. $#names];
+        last unless grep({ $held{$_} < $want } keys %held) || ($backup && $b < $want);
         sleep 0.2;
     }
     $r{held_min} = (sort { $a <=> $b } values %held)[0];
@@ -301,6 +352,7 @@ sub measure {
     close $idf;
     print STDERR "$spec N=$n: wrk, existing sessions\n";
     $r{wrk} = @$ids ? wrk($port, $lua_existing, "$tmp/cookies-$n") : { errors => 0 };
+    fetch_latency($c, \%r, $ids) if $backup && $n >= 3;
     $r{crash} = join ' ', grep { ($c->error_log($_) // '') =~ /exit signal|Segmentation|AH00052/ } @names;
     $c->teardown;
     $r{load_after} = loadavg();
@@ -368,13 +420,16 @@ my @cols = (
     [ 'pss oth', '%7.1f', sub { _mb(others($_[0], 'pss')) } ],
     [ 'budg1 MB', '%8.1f', sub { _mb($_[0]{budget}{node1}) } ],
     [ 'budg oth', '%8.1f', sub { _mb(others($_[0], 'budget')) } ],
+    [ 'budg mean', '%9.1f', sub { _mb(mean(map { $_[0]{budget}{"node$_"} } 1 .. $_[0]{n})) } ],
+    [ 'fetch p50/p99 us', '%16s', sub { my $f = $_[0]{fetch} or return undef;
+                                        defined $f->{p50_us} ? "$f->{p50_us}/$f->{p99_us}" : undef } ],
     [ 'bg kB/s', '%7.1f', sub { defined $_[0]{bg_all} ? $_[0]{bg_all} / 1000 : undef } ],
     [ 'load', '%11s', sub { load1($_[0]{load_before}) . '>' . load1($_[0]{load_after}) } ],
 );
 # the columns with a ratio, and whether it is a memory figure (per session
 # held when S differs between the two rows)
 my %ratio = ('B/upd m1' => 0, 'B/upd all' => 0, 'msg/upd m1' => 0, 'msg/upd all' => 0,
-             'pss1 MB' => 1, 'pss oth' => 1, 'budg1 MB' => 1, 'budg oth' => 1);
+             'pss1 MB' => 1, 'pss oth' => 1, 'budg1 MB' => 1, 'budg oth' => 1, 'budg mean' => 1);
 sub cell {
     my ($fmt, $v) = @_;
     (my $w = $fmt) =~ s/^%-?(\d+).*/$1/;
@@ -433,6 +488,14 @@ for my $spec (@managers) {
                                                  ($r->{bg_all} - $r->{bg}{BytesOut}{all})
                                                  * $r->{idle_t} / $r->{ae_idle} / 1000) : '');
         push @n, "wrk non-2xx $r->{wrk}{errors}";
+        push @n, sprintf('backups on the others: %s', join(' ', map { $r->{backups}{$_} // '?' }
+                                                          sort keys %{ $r->{backups} || {} }))
+            if $r->{spec} =~ /^BackupManager/;
+        push @n, sprintf('fetches on node%d: %d sessions it knew by location read, %d fetched '
+                         . '(BackupFetches), %d not 200; the reads took p50 %.2f ms, p99 %.2f ms '
+                         . 'at the client', $r->{n}, $r->{fetch}{n}, $r->{fetch}{fetched},
+                         $r->{fetch}{bad}, $r->{fetch}{rd50_ms} // -1, $r->{fetch}{rd99_ms} // -1)
+            if $r->{fetch};
         push @n, "wrk socket errors: $r->{wrk}{sockerr}" if $r->{wrk}{sockerr};
         push @n, "CRASH in the error_log of $r->{crash}" if $r->{crash};
         print "$r->{spec} N=$r->{n}: ", join('; ', @n), "\n";
@@ -450,6 +513,8 @@ printf "N members on loopback, static membership; manager = class/channelSendOpt
      . "node1 and summed over all members (acks included), in chunks of %d without an "
      . "anti-entropy round, less the heartbeats' traffic measured in %d s of idle time before; "
      . "bg kB/s: all members' BytesOut in that idle time (heartbeats and anti-entropy); pss: PSS of a member's processes, budg: SessionsBudgetUsed, after "
-     . "the fill, on node1 and the mean over the other members (MB); load: 1-minute load "
+     . "the fill, on node1 and the mean over the other members (MB), budg mean: over all "
+     . "members; fetch p50/p99 us (BackupManager, N >= 3): BackupFetchP50Us/P99Us of the "
+     . "last member after it read FETCHES sessions it knew by location only; load: 1-minute load "
      . "before > after each row\n",
      $size, $clients, $threads, $conns, $secs, $updates, $chunk, $idle;
