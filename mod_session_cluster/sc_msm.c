@@ -86,6 +86,7 @@ typedef struct {
     apr_uint64_t gets, hits, misses, sets, deletes, errors, timeouts, skipped;
     apr_uint64_t lat_us, lat_n, lat_max_us;
     apr_uint64_t down_until;          /* apr_time_t: skipped until then */
+    apr_uint64_t last_ok_at;          /* apr_time_t of the last answer */
     apr_uint64_t last_error_at;
     char last_error[120];             /* the latest error, best effort */
 } msm_node_stats;
@@ -978,6 +979,7 @@ static int exchange(server_rec *s, apr_pool_t *p, int i, const char *req, apr_si
         }
     }
     __atomic_store_n(&st->down_until, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&st->last_ok_at, (apr_uint64_t)apr_time_now(), __ATOMIC_RELAXED);
     return 1;
 
 failed:
@@ -1481,8 +1483,10 @@ void sc_msm_fields(apr_pool_t *p, sc_msm_field_fn *fn, void *ctx)
         fn(ctx, row, "node", n->id, 0, 0, 0, NULL);
         fn(ctx, row, "addr", apr_psprintf(p, "%s:%u", n->host, n->port), 0, 0, 0, NULL);
         fn(ctx, row, "role", n->failover ? "failover" : "regular", 0, 0, 0, NULL);
-        fn(ctx, row, "state", node_down(i) ? "down" : ln || !LD(st->errors) ? "up" : "down",
-           0, 0, 0, "up, or down: failed its last operation and skipped for a second");
+        /* down: its last operation failed (skipped for a second after each
+         * failure, then tried again) */
+        fn(ctx, row, "state", LD(st->last_error_at) > LD(st->last_ok_at) ? "down" : "up",
+           0, 0, 0, "up, or down: its last operation failed");
         fn(ctx, row, "gets", NULL, LD(st->gets), 1, 1, NULL);
         fn(ctx, row, "hits", NULL, LD(st->hits), 1, 1, NULL);
         fn(ctx, row, "misses", NULL, LD(st->misses), 1, 1, NULL);

@@ -1,0 +1,133 @@
+#!perl
+# The session server's nodes (issue 19): msm's <Manager> on two memcached
+# nodes, m2 a failover node (msm's failoverNodes: used only when the others
+# are gone), two members, no <Cluster>.
+#   1. a session made on node1 is backed up to m1, the regular node, not to m2;
+#   2. m1 stopped: the next backups go to m2; m1 is skipped for a second,
+#      then tried again; its two failures are logged once (SC1700 at a rate
+#      limit) and m1 is down on the page;
+#   3. kill -9 of node1: node2 finds the session on m2 (m1 refused) and goes
+#      on with its counter;
+#   4. m1 back: once its second of rest is over, backups go to m1 again.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+
+use Test::More;
+use IO::Socket::INET;
+use Time::HiRes qw(time sleep);
+use SC::Cluster;
+use SC::Test qw(status_of check within app demo_module demo_conf show kv_line);
+SC::Test::dump_options(tail => 20, cut => 300);
+
+my $LIMIT = 60;
+$SIG{ALRM} = sub { die "msm_failover.t: time limit ($LIMIT s) reached\n" };
+alarm $LIMIT;
+
+my $MEMCACHED = '/usr/bin/memcached';
+plan skip_all => "$MEMCACHED is not installed (build/install-deps.sh)" unless -x $MEMCACHED;
+
+my %port = (m1 => SC::Cluster::free_port(), m2 => SC::Cluster::free_port());
+my %pid;
+sub mc_start {
+    my ($n) = @_;
+    $pid{$n} = fork;
+    die "fork: $!" unless defined $pid{$n};
+    if (!$pid{$n}) {
+        open STDIN, '<', '/dev/null';
+        open STDOUT, '>', '/dev/null';
+        exec $MEMCACHED, '-l', '127.0.0.1', '-p', $port{$n}, '-U', '0', '-m', '16',
+             '-u', 'nobody';
+        exit 127;
+    }
+    within(5, sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{$n}") })
+        or die "memcached $n did not start\n";
+}
+sub mc_stop {
+    my ($n) = @_;
+    return unless $pid{$n};
+    local $?;
+    kill 'KILL', $pid{$n};
+    waitpid $pid{$n}, 0;
+    delete $pid{$n};
+}
+END { mc_stop($_) for keys %pid }
+
+sub mc_get {
+    my ($n, $key) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{$n}", Timeout => 2) or return undef;
+    print $s "get $key\r\n";
+    my $l = <$s> // '';
+    return undef unless $l =~ /^VALUE \S+ \d+ (\d+)\r\n$/;
+    my $v = '';
+    read($s, $v, $1 + 2);
+    return substr($v, 0, $1);
+}
+
+mc_start($_) for qw(m1 m2);
+my $DEMO_SO = demo_module();
+my $manager = qq{<Manager className="de.javakaffee.web.msm.MemcachedBackupSessionManager"\n}
+            . qq{         memcachedNodes="m1:127.0.0.1:$port{m1} m2:127.0.0.1:$port{m2}"\n}
+            . qq{         failoverNodes="m2" sessionBackupTimeout="5000" operationTimeout="5000"/>\n};
+my $c = SC::Cluster->new(
+    members    => 2,
+    loglevel   => 'info',
+    extra_conf => demo_conf($DEMO_SO),
+    cluster    => $manager,
+);
+$c->start_all;
+
+sub rows {
+    my ($n) = @_;
+    my (undef, undef, $b) = $c->get($n, '/cluster-manager?auto', timeout => 3);
+    return { map { my $r = kv_line($_); ($r->{node} => $r) }
+             ($b // '') =~ /^SessionServerNode: (.*)$/mg };
+}
+
+# 1
+my $r = app($c, 'node1', 'auto');
+my $id = $r->{cookie} // '';
+like($id, qr/^[0-9A-Fa-f]{32}\.node1$/, '1. a session made on node1') or diag(show($r));
+ok(defined mc_get('m1', $id), '1. backed up to m1, the regular node');
+ok(!defined mc_get('m2', $id), '1. ... not to m2, the failover node');
+my $rw = rows('node1');
+is($rw->{m2}{role}, 'failover', '1. the page: m2 is a failover node') or diag(explain($rw));
+
+# 2
+mc_stop('m1');
+my $off = length $c->error_log('node1');
+for my $i (2 .. 6) {
+    # (after request 4, m1's second of rest is over: request 5 tries it again)
+    sleep 1.2 if $i == 5;
+    $r = app($c, 'node1', 'auto', $id);
+    is($r->{counter}, $i, "2. m1 stopped: request $i served") or diag(show($r));
+}
+like(mc_get('m2', $id) // '', qr/counter=6\b/, '2. ... the backups went to m2');
+my $lines = () = substr($c->error_log('node1'), $off) =~ /SC1700: session server m1 /g;
+is($lines, 1, '2. ... the failure of m1 logged once (a rate limit), not per request');
+$rw = rows('node1');
+is($rw->{m1}{state}, 'down', '2. the page: m1 down') or diag(explain($rw));
+cmp_ok($rw->{m1}{errors} // 0, '>=', 2, '2. ... it failed twice (tried again after its rest)');
+cmp_ok($rw->{m1}{skipped} // 0, '>=', 1, '2. ... skipped while down, not waited for');
+
+# 3
+$c->kill9('node1');
+$r = app($c, 'node2', 'auto', $id);
+is($r->{counter}, 7, '3. node1 killed: node2 finds the session on m2 and goes on (7)')
+    or diag(show($r));
+$id = $r->{cookie} // $id;
+
+# 4
+mc_start('m1');
+my $ok = within(15, sub {
+    my $x = app($c, 'node2', 'auto', $id);
+    return $x->{status} == 200 && defined mc_get('m1', $id);
+});
+ok($ok, '4. m1 back: backups go to m1 again');
+$rw = rows('node2');
+is($rw->{m1}{state}, 'up', '4. the page: m1 up') or diag(explain($rw));
+ok(!$c->problems, 'no crash') or diag(join "\n", $c->problems);
+
+done_testing;
