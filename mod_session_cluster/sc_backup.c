@@ -598,6 +598,27 @@ static int route_known(sc_engine *e, const sc_peer *from, const char *route)
            || sc_mb_find_route(e, route) != NULL;
 }
 
+/* The primary a location here names: this member when it is primary. */
+static const char *known_primary(const sc_engine *e, const sc_loc_info *l)
+{
+    return l->role == SC_ROLE_PRIMARY ? e->route : l->primary;
+}
+
+/* Does a claim (epoch, primary) lose to the location known here?  Claims are
+ * ordered by epoch, then, at one epoch, by the primary's route (the higher
+ * keeps it): every member settles two equal claims the same way, whichever
+ * it hears first.  A claim of the primary known here is never older news at
+ * its own epoch (it replaces its backup at the same epoch). */
+static int claim_loses(const sc_engine *e, const sc_loc_info *l, apr_uint64_t epoch,
+                       const char *primary)
+{
+    const char *cur = known_primary(e, l);
+    if (epoch != l->epoch) {
+        return epoch < l->epoch;
+    }
+    return cur[0] && strcmp(cur, primary) > 0;
+}
+
 /* A location from another member: the higher epoch wins. */
 static void take_location(sc_engine *e, const sc_peer *from, const sc_loc_item *in)
 {
@@ -612,8 +633,8 @@ static void take_location(sc_engine *e, const sc_peer *from, const sc_loc_item *
         it->backup = "";              /* the primary will do */
     }
     known = sc_loc_find(e->store, it->id, &l);
-    if (known && it->epoch < l.epoch) {
-        return;                       /* older news */
+    if (known && claim_loses(e, &l, it->epoch, it->primary)) {
+        return;                       /* older news, or an equal claim that loses */
     }
     if (sc_store_dead(e->store, it->id)) {
         return;
@@ -662,8 +683,8 @@ static void on_owner(sc_engine *e, const sc_peer *from, const sc_msg_owner *o)
         return;                       /* (the taker sends it: its own route) */
     }
     known = sc_loc_find(e->store, o->id, &l);
-    if (known && o->epoch < l.epoch) {
-        return;
+    if (known && claim_loses(e, &l, o->epoch, o->primary)) {
+        return;                       /* a higher claim is known here */
     }
     sc_loc_set(e->store, o->id,
                sc_store_get(e->store, e->tmp, o->id, 0, &s) == SC_STORE_OK
@@ -678,6 +699,7 @@ static void on_fetch(sc_engine *e, sc_conn *c, const sc_msg_fetch *f)
     if (sc_store_get(e->store, e->tmp, f->id, 0, &s) == SC_STORE_OK) {
         sc_msg_here h;
         sc_loc_info l;
+        memset(&l, 0, sizeof(l));
         h.req = f->req;
         h.epoch = sc_loc_find(e->store, f->id, &l) ? l.epoch : 0;
         h.s = s;
@@ -819,6 +841,29 @@ static void maps_tick(sc_engine *e)
     }
 }
 
+/* A change (FULL, DELTA) from 'from' that must not be applied here: this
+ * member knows of a primary other than the sender (its own claim lost, or
+ * was overtaken: a member that took the session over after it).  A
+ * primary's LOCATE naming this member backup comes before its data on the
+ * same connection, so a sender that still serves the session is the
+ * primary known here by the time its data arrives; data from one that no
+ * longer is would make this member a backup nobody names, holding a copy
+ * under a claim (sender, epoch known here) nobody made.  0: apply it. */
+static int stale_change(sc_engine *e, const sc_peer *from, const sc_msg *m)
+{
+    sc_loc_info l;
+    const char *id;
+    if (m->type != SC_REPL_FULL && m->type != SC_REPL_DELTA) {
+        return 0;
+    }
+    id = m->type == SC_REPL_FULL ? m->full.id : m->delta.id;
+    if (!from || !sc_loc_find(e->store, id, &l) || l.role == SC_ROLE_PRIMARY
+        || l.role == SC_ROLE_NONE || !l.primary[0]) {
+        return 0;                     /* nothing known, or a copy back to the primary */
+    }
+    return strcmp(l.primary, from->route) != 0;
+}
+
 /* After DeltaManager applied a change from 'from': where the session is. */
 static void after_dm(sc_engine *e, sc_peer *from, const sc_msg *m)
 {
@@ -918,6 +963,18 @@ void sc_bk_on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         int decoded;
         sc_rd_init(&r, payload, h->length);
         decoded = type < SC_REPL_COUNT && sc_msg_decode(&r, e->tmp, &m);
+        if (decoded && stale_change(e, c->peer, &m)) {
+            const char *id = m.type == SC_REPL_FULL ? m.full.id : m.delta.id;
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1580)
+                         "session %s: %s from %s refused: another member serves it "
+                         "now, as this member knows", id, sc_msg_name(m.type),
+                         c->peer->route);
+            if (h->flags & SC_FF_ACK) {
+                sc_ch_ack(e, c->peer, c, h->seq, 0,
+                          "not the primary this member knows: another took it over");
+            }
+            return;
+        }
         ack_now = sc_dm_on_message(e, c, payload, h->length,
                                    (h->flags & SC_FF_ACK) ? h->seq : 0);
         if (c->state == SC_CS_CLOSED) {

@@ -11,7 +11,10 @@
  * does not make a higher primary give way by naming it backup; the map to
  * a joiner comes in messages within maxMessageSize, one only when the
  * joiner's write queue is empty; routes from the network are named only
- * for members known here, and routes no location names are given back.
+ * for members known here, and routes no location names are given back; a
+ * member overtaken in a takeover (its FULL to the backup it chose arrives
+ * after the taker's LOCATE) makes nobody a backup, and equal claims end
+ * with the higher route on every member.
  * Links sc_backup.c, sc_manager.c,
  * sc_channel.c and the layers below (fixture.c replaces the transport).
  */
@@ -414,6 +417,138 @@ static void route_table(void)
        "the routes still named are kept (%s, %s)", l.primary, l.backup);
 }
 
+/* ---- 7: a takeover overtaken: stale data and equal claims ---- */
+
+static void locate_at(sc_engine *e, sc_conn *in, const char *id, apr_uint64_t epoch,
+                      const char *primary, const char *backup)
+{
+    sc_loc_item it;
+    sc_buf q;
+    it.id = id;
+    it.epoch = epoch;
+    it.primary = primary;
+    it.backup = backup;
+    sc_buf_init(&q, mp, 256);
+    sc_msg_list_open(&q, SC_REPL_LOCATE);
+    sc_msg_locate_add(&q, &it);
+    sc_msg_list_close(&q, 1);
+    deliver(e, in, &q);
+}
+
+/* The whole of id as FULL (the session made here, taken, and dropped: this
+ * member holds nothing of it afterwards). */
+static void full_of(sc_engine *e, const char *id, sc_buf *q)
+{
+    sc_sess_copy s;
+    hold(e, id);
+    sc_store_get(e->store, mp, id, 0, &s);
+    sc_buf_init(q, mp, s.data_len + 256);
+    sc_msg_full_encode(q, &s);
+    sc_store_drop(e->store, id);
+}
+
+static int held_here(sc_engine *e, const char *id)
+{
+    sc_sess_copy s;
+    return sc_store_get(e->store, mp, id, 0, &s) == SC_STORE_OK;
+}
+
+static void overtaken(void)
+{
+    /* node2's view of a session of node1 (killed) that node3 backs: node3
+     * promotes itself (epoch 2, backup node2: its LOCATE, then its FULL to
+     * node2) while node4 fetches it from node3 (epoch 3, backup node3); node2
+     * hears node4's LOCATE between node3's two messages */
+    sc_engine *e = engine("node2", ID_B);
+    sc_peer *p3 = ut_peer(e, "node3", ID_C, 4002), *p4 = ut_peer(e, "node4", ID_J, 4003);
+    sc_conn *in3 = ut_conn(e, p3, SC_CONN_IN), *in4 = ut_conn(e, p4, SC_CONN_IN);
+    const char *id = sid(20, "node1");
+    sc_loc_info l;
+    sc_buf full;
+
+    ut_peer(e, "node1", ID_A, 4000);
+    sc_loc_set(e->store, id, SC_ROLE_PROXY, 1, "node1", "node3", apr_time_now());
+    full_of(e, id, &full);
+    locate_at(e, in3, id, 2, "node3", "node2");
+    locate_at(e, in4, id, 3, "node4", "node3");
+    deliver(e, in3, &full);
+    memset(&l, 0, sizeof(l));
+    sc_loc_find(e->store, id, &l);
+    ok(l.role == SC_ROLE_PROXY && !strcmp(l.primary, "node4") && !strcmp(l.backup, "node3")
+       && l.epoch == 3,
+       "the overtaken primary's FULL after the taker's LOCATE: node2 stays a proxy of "
+       "node4/node3 at epoch 3 (role %d p=%s b=%s e=%" APR_UINT64_T_FMT ")",
+       l.role, l.primary, l.backup, l.epoch);
+    ok(!held_here(e, id), "... and holds no copy");
+
+    /* the same FULL asked to be acknowledged: refused, with a reason */
+    {
+        sc_frame_hdr h;
+        unsigned char *copy = malloc(full.len);
+        const ut_frame *f;
+        memcpy(copy, full.buf, full.len);
+        ut_reset_frames();
+        ut_hdr(&h, SC_MSG_DATA, SC_FF_ACK, ID_C, ++frame_seq, full.len);
+        sc_bk_on_data_frame(e, in3, &h, copy);
+        free(copy);
+        apr_pool_clear(e->tmp);
+        f = ut_last(SC_MSG_FAIL_ACK, NULL);
+        ok(f && ut_acked_seq(f) == frame_seq,
+           "an acknowledged FULL from the overtaken primary is refused (FAIL_ACK)");
+        ok(!held_here(e, id), "... and not stored");
+    }
+
+    /* the other order: the data first (node2 its backup), then the taker's
+     * LOCATE naming another backup: the copy goes */
+    {
+        const char *id2 = sid(21, "node1");
+        sc_buf full2;
+        sc_loc_set(e->store, id2, SC_ROLE_PROXY, 1, "node1", "node3", apr_time_now());
+        full_of(e, id2, &full2);
+        locate_at(e, in3, id2, 2, "node3", "node2");
+        deliver(e, in3, &full2);
+        memset(&l, 0, sizeof(l));
+        sc_loc_find(e->store, id2, &l);
+        ok(l.role == SC_ROLE_BACKUP && !strcmp(l.primary, "node3") && held_here(e, id2),
+           "node3's LOCATE then FULL: node2 backs it for node3");
+        locate_at(e, in4, id2, 3, "node4", "node3");
+        memset(&l, 0, sizeof(l));
+        sc_loc_find(e->store, id2, &l);
+        ok(l.role == SC_ROLE_PROXY && !strcmp(l.primary, "node4") && !held_here(e, id2),
+           "... node4's higher claim naming node3 backup: a proxy, its copy dropped");
+    }
+
+    /* equal claims: the higher route keeps it on every member, whichever
+     * claim it hears first (a proxy, and a member named backup by OWNER) */
+    {
+        const char *id3 = sid(22, "node1");
+        sc_msg_owner o;
+        sc_buf q;
+        sc_loc_set(e->store, id3, SC_ROLE_PROXY, 3, "node4", "node3", apr_time_now());
+        locate_at(e, in3, id3, 3, "node3", "node2");
+        memset(&l, 0, sizeof(l));
+        sc_loc_find(e->store, id3, &l);
+        ok(l.role == SC_ROLE_PROXY && !strcmp(l.primary, "node4"),
+           "an equal claim of a lower route after node4's: node4 stays primary (p=%s)",
+           l.primary);
+        o.id = id3;
+        o.epoch = 3;
+        o.primary = "node3";
+        sc_buf_init(&q, mp, 128);
+        sc_msg_owner_encode(&q, &o);
+        deliver(e, in3, &q);
+        memset(&l, 0, sizeof(l));
+        sc_loc_find(e->store, id3, &l);
+        ok(!strcmp(l.primary, "node4") && !strcmp(l.backup, "node3"),
+           "... an equal OWNER of a lower route too (p=%s b=%s)", l.primary, l.backup);
+        locate_at(e, in4, id3, 3, "node4", "node2");
+        memset(&l, 0, sizeof(l));
+        sc_loc_find(e->store, id3, &l);
+        ok(!strcmp(l.primary, "node4") && !strcmp(l.backup, "node2"),
+           "... while the primary's own new backup at its epoch is taken (b=%s)", l.backup);
+    }
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -423,5 +558,6 @@ int main(void)
     concurrent_takeovers();
     map_to_joiner();
     route_table();
+    overtaken();
     return unit_done("test_backup");
 }
