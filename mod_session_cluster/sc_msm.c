@@ -796,7 +796,8 @@ static long reply_len(int redis, const char *b, apr_size_t len)
         return len > 512 ? -1 : 0;
     }
     first = (apr_size_t)(eol - b) + 1;
-    if (first < 2 || b[first - 2] != '\r') {
+    /* the first line's bound whether or not its end came in the same read */
+    if (first < 2 || b[first - 2] != '\r' || first - 1 > 512) {
         return -1;
     }
     if (redis) {
@@ -806,17 +807,28 @@ static long reply_len(int redis, const char *b, apr_size_t len)
         if (b[0] != '$') {
             return -1;
         }
-        n = strtol(b + 1, &end, 10);
-        if (end != b + first - 2 || n < -1) {
-            return -1;
-        }
-        if (n == -1) {
+        if (first == 5 && !memcmp(b, "$-1", 3)) {
             return (long)first;       /* nil: no such key */
         }
-        if ((apr_uint64_t)n > SC_MSM_MAX_VALUE) {
+        /* digits only, read within the line (strtol would skip white space,
+         * past the line and the bytes received, and take a sign) */
+        for (n = 0, end = (char *)b + 1; end < b + first - 2; end++) {
+            if (!apr_isdigit(*end) || n > (long)SC_MSM_MAX_VALUE) {
+                return -1;
+            }
+            n = n * 10 + (*end - '0');
+        }
+        if (end == b + 1 || (apr_uint64_t)n > SC_MSM_MAX_VALUE) {
             return -1;
         }
-        return len >= first + (apr_size_t)n + 2 ? (long)(first + (apr_size_t)n + 2) : 0;
+        if (len < first + (apr_size_t)n + 2) {
+            return 0;
+        }
+        /* the value's own CRLF */
+        if (b[first + n] != '\r' || b[first + n + 1] != '\n') {
+            return -1;
+        }
+        return (long)(first + (apr_size_t)n + 2);
     }
     if (strncmp(b, "VALUE ", 6) != 0) {
         return (long)first;
@@ -826,8 +838,11 @@ static long reply_len(int redis, const char *b, apr_size_t len)
     while (end > b && apr_isdigit(end[-1])) {
         end--;
     }
+    if (end == b + first - 2) {
+        return -1;                    /* no digits: strtol would read past the line */
+    }
     n = strtol(end, NULL, 10);
-    if (end == b + first - 2 || n < 0 || (apr_uint64_t)n > SC_MSM_MAX_VALUE) {
+    if (n < 0 || (apr_uint64_t)n > SC_MSM_MAX_VALUE) {
         return -1;
     }
     return len >= first + (apr_size_t)n + 7 ? (long)(first + (apr_size_t)n + 7) : 0;
