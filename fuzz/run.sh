@@ -91,7 +91,7 @@ shift 2
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   targets=(fuzz_frame fuzz_heartbeat fuzz_session fuzz_sid fuzz_config
-           fuzz_dispatch fuzz_stream fuzz_session_decode)
+           fuzz_dispatch fuzz_stream fuzz_session_decode fuzz_msm)
 fi
 
 # the longest input worth trying, per target
@@ -105,6 +105,7 @@ max_len() {
     fuzz_dispatch)       echo 4096 ;;   # up to 64 messages; the store takes 600-byte sessions
     fuzz_stream)         echo 4096 ;;   # frames up to the 4 KiB pre-HELLO limit
     fuzz_session_decode) echo 2048 ;;
+    fuzz_msm)            echo 4096 ;;   # a reply's first line is at most 512 bytes
     *)                   echo 4096 ;;
   esac
 }
@@ -123,6 +124,7 @@ min_execs_30s() {
     fuzz_dispatch)       echo 3000 ;;   # (200 k)
     fuzz_stream)         echo 2000 ;;   # (120 k)
     fuzz_session_decode) echo 10000 ;;  # (590 k)
+    fuzz_msm)            echo 20000 ;;  # (2.1 M alone; 8.7 M in 120 s)
     *)                   echo 1000 ;;
   esac
 }
