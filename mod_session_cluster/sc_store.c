@@ -86,13 +86,13 @@ static void lock_give(pthread_mutex_t *m)
  * data blocks lie (bytes from the segment's start), and its size; -1: too
  * large. */
 typedef struct {
-    apr_uint64_t index_size, nblocks, ntombs, nlocs;  /* entries */
-    apr_uint64_t index_at, free_at, slots_at, blocks_at, tombs_at, locs_at, total;
+    apr_uint64_t index_size, nblocks, ntombs, nlocix, nlocs;  /* entries */
+    apr_uint64_t index_at, free_at, slots_at, blocks_at, tombs_at, locix_at, locs_at, total;
 } store_layout;
 
 static int layout_of(apr_uint64_t cap, apr_uint64_t nblocks, store_layout *l)
 {
-    apr_uint64_t isz = 1, ntombs = 1, nlocs = SC_LOC_MIN;
+    apr_uint64_t isz = 1, ntombs = 1, nlocix = SC_LOC_MIN;
 
     if (!cap || cap > 0x3fffffff || nblocks >= 0x7fffffff) {
         return -1;
@@ -104,21 +104,23 @@ static int layout_of(apr_uint64_t cap, apr_uint64_t nblocks, store_layout *l)
     while (ntombs < 2 * (cap < 512 ? 512 : cap > 32768 ? 32768 : cap)) {
         ntombs <<= 1;
     }
-    /* locations: 2 x capacity (sc_store.h) */
-    while (nlocs < cap * 2) {
-        nlocs <<= 1;
+    /* locations: an index of 2 x capacity, entries for 3/4 of it (sc_store.h) */
+    while (nlocix < cap * 2) {
+        nlocix <<= 1;
     }
     l->index_size = isz;
     l->nblocks = nblocks;
     l->ntombs = ntombs;
-    l->nlocs = nlocs;
+    l->nlocix = nlocix;
+    l->nlocs = nlocix / 4 * 3;
     l->index_at = APR_ALIGN_DEFAULT(sizeof(sc_store_hdr));
     l->free_at = l->index_at + APR_ALIGN_DEFAULT(isz * sizeof(apr_int32_t));
     l->slots_at = l->free_at + APR_ALIGN_DEFAULT(cap * sizeof(apr_int32_t));
     l->blocks_at = l->slots_at + APR_ALIGN_DEFAULT(cap * sizeof(sc_sess));
     l->tombs_at = l->blocks_at + nblocks * SC_STORE_BLOCK;
-    l->locs_at = APR_ALIGN_DEFAULT(l->tombs_at + ntombs * sizeof(sc_tomb));
-    l->total = l->locs_at + nlocs * sizeof(sc_loc);
+    l->locix_at = APR_ALIGN_DEFAULT(l->tombs_at + ntombs * sizeof(sc_tomb));
+    l->locs_at = APR_ALIGN_DEFAULT(l->locix_at + nlocix * sizeof(apr_uint32_t));
+    l->total = l->locs_at + l->nlocs * sizeof(sc_loc);
     return l->total == (apr_size_t)l->total ? 0 : -1;
 }
 
@@ -164,6 +166,7 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
     st->slots = (sc_sess *)(base + l->slots_at);
     st->blocks = (unsigned char *)(base + l->blocks_at);
     st->tombs = (sc_tomb *)(base + l->tombs_at);
+    st->loc_index = (apr_uint32_t *)(base + l->locix_at);
     st->locs = (sc_loc *)(base + l->locs_at);
     st->hdr->magic = SC_STORE_MAGIC;
     st->hdr->version = SC_STORE_VERSION;
@@ -179,6 +182,7 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
     st->hdr->tomb_default_s = 1800;
     st->hdr->loc_size = (apr_uint32_t)l->nlocs;
     st->hdr->loc_entry_size = (apr_uint32_t)sizeof(sc_loc);
+    st->hdr->loc_index_size = (apr_uint32_t)l->nlocix;
     st->hdr->budget = budget;
     st->hdr->count_limit = count_limit;
     st->hdr->slot_data = slot_data;
@@ -294,6 +298,9 @@ const char *sc_store_check(const sc_store *st, apr_pool_t *p)
                           l.blocks_at);
         sc_layout_differs(p, &diff, "tombstones at byte", (const char *)st->tombs - base,
                           l.tombs_at);
+        sc_layout_differs(p, &diff, "location index entries", h->loc_index_size, l.nlocix);
+        sc_layout_differs(p, &diff, "location index at byte",
+                          (const char *)st->loc_index - base, l.locix_at);
         sc_layout_differs(p, &diff, "locations", h->loc_size, l.nlocs);
         sc_layout_differs(p, &diff, "locations at byte", (const char *)st->locs - base,
                           l.locs_at);
@@ -1721,7 +1728,9 @@ static void tomb_copy(sc_store *st, const sc_tomb *t)
 /* ---- locations (BackupManager; sc_store.h) ---- */
 
 #define LOC_USED 1
-#define LOC_DELETED 2
+#define LOC_FREED 2
+#define LOC_IX_DELETED 0xffffffffu   /* an index entry whose location was removed */
+#define LOC_NO_POS 0xffffffffu
 
 /* The engine writes under loc_seq as sc_shm's writers do: one that died
  * inside a change left it odd, and the next change still ends even (an odd
@@ -1736,6 +1745,55 @@ static void loc_write_end(sc_store *st)
     sc_shm_write_end(&st->hdr->loc_seq);
 }
 
+static void loc_count(sc_store *st, int role, int by)
+{
+    apr_uint64_t *c = role == SC_ROLE_PRIMARY ? &st->hdr->bk_primary
+                      : role == SC_ROLE_BACKUP ? &st->hdr->bk_backup
+                      : role == SC_ROLE_PROXY ? &st->hdr->bk_proxy : NULL;
+    if (c) {
+        *c += (apr_uint64_t)(apr_int64_t)by;
+    }
+}
+
+/* Lays the index, the free list and the counts anew from the entries below
+ * loc_hwm (inside a change: readers wait for it): when deleted index
+ * entries make lookups long, and after a change the engine died in (an
+ * entry taken but not indexed, one freed but not on the list).  Writes the
+ * whole index (the only part written where ids hash), and no entry past
+ * loc_hwm. */
+static void loc_rebuild(sc_store *st)
+{
+    sc_store_hdr *h = st->hdr;
+    apr_uint32_t mask = h->loc_index_size - 1, k, top = h->loc_hwm;
+    if (top > h->loc_size) {
+        top = h->loc_hwm = h->loc_size;
+    }
+    memset(st->loc_index, 0, (apr_size_t)h->loc_index_size * sizeof(apr_uint32_t));
+    h->loc_used = h->loc_deleted = 0;
+    h->loc_free = 0;
+    h->bk_primary = h->bk_backup = h->bk_proxy = 0;
+    /* from the top down, so the free list hands out the lowest entries first */
+    for (k = top; k-- > 0;) {
+        sc_loc *l = &st->locs[k];
+        apr_uint32_t j;
+        if (l->state == LOC_USED && l->len < SC_LOC_BASE) {
+            for (j = 0; j <= mask; j++) {
+                apr_uint32_t *ix = &st->loc_index[(l->hash + j) & mask];
+                if (!*ix) {
+                    *ix = k + 1;
+                    break;
+                }
+            }
+            h->loc_used++;
+            loc_count(st, l->role, 1);
+            continue;
+        }
+        l->state = LOC_FREED;
+        l->hash = h->loc_free;
+        h->loc_free = k + 1;
+    }
+}
+
 void sc_loc_repair(sc_store *st)
 {
     apr_uint32_t s;
@@ -1744,10 +1802,14 @@ void sc_loc_repair(sc_store *st)
     }
     s = __atomic_load_n(&st->hdr->loc_seq, __ATOMIC_ACQUIRE);
     if (s & 1) {
-        /* a writer (the engine before this one) died inside a change: the
-         * table is read as it is, at most one change half made */
-        __atomic_compare_exchange_n(&st->hdr->loc_seq, &s, s + 1, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_RELAXED);
+        /* a writer (the engine before this one) died inside a change: what
+         * it left half made in the index or the free list is laid anew from
+         * the entries (an entry is marked used only once it is filled) */
+        sc_shm_write_begin(&st->hdr->loc_seq);
+        if (st->hdr->loc_index_size) {
+            loc_rebuild(st);
+        }
+        sc_shm_write_end(&st->hdr->loc_seq);
     }
 }
 
@@ -1756,30 +1818,41 @@ static int loc_is(const sc_loc *l, apr_uint32_t h, const char *id, apr_size_t n)
     return l->state == LOC_USED && l->hash == h && l->len == n && !memcmp(l->base, id, n);
 }
 
-/* id's entry (the engine, or a reader under loc_seq), or NULL; *free_at:
- * the first unused or deleted entry met, for an insertion. */
-static sc_loc *loc_lookup(sc_store *st, const char *id, sc_loc **free_at)
+/* id's entry (the engine, or a reader under loc_seq), or NULL; *at: its
+ * index entry; *free_pos: the first unused or deleted index entry met, for
+ * an insertion (LOC_NO_POS: none). */
+static sc_loc *loc_lookup(sc_store *st, const char *id, apr_uint32_t *at,
+                          apr_uint32_t *free_pos)
 {
     apr_size_t n = base_len(id);
-    apr_uint32_t h = hash_id(id), mask = st->hdr->loc_size - 1, k;
-    if (free_at) {
-        *free_at = NULL;
+    apr_uint32_t h = hash_id(id), mask = st->hdr->loc_index_size - 1, k;
+    if (free_pos) {
+        *free_pos = LOC_NO_POS;
     }
-    if (!st->hdr->loc_size || n >= SC_LOC_BASE) {
+    if (!st->hdr->loc_index_size || n >= SC_LOC_BASE) {
         return NULL;
     }
     for (k = 0; k <= mask; k++) {
-        sc_loc *l = &st->locs[(h + k) & mask];
-        if (l->state != LOC_USED) {
-            if (free_at && !*free_at) {
-                *free_at = l;
+        apr_uint32_t pos = (h + k) & mask;
+        apr_uint32_t v = __atomic_load_n(&st->loc_index[pos], __ATOMIC_RELAXED);
+        sc_loc *l;
+        if (!v || v == LOC_IX_DELETED) {
+            if (free_pos && *free_pos == LOC_NO_POS) {
+                *free_pos = pos;
             }
-            if (l->state == 0) {
+            if (!v) {
                 return NULL;
             }
             continue;
         }
+        if (v > st->hdr->loc_size) {
+            continue;                 /* a reader racing a change: read again */
+        }
+        l = &st->locs[v - 1];
         if (loc_is(l, h, id, n)) {
+            if (at) {
+                *at = pos;
+            }
             return l;
         }
     }
@@ -1843,7 +1916,7 @@ int sc_loc_find(sc_store *st, const char *id, sc_loc_info *out)
             sched_yield();
             continue;
         }
-        l = loc_lookup(st, id, NULL);
+        l = loc_lookup(st, id, NULL, NULL);
         if (l) {
             sc_loc copy = *l;
             found = copy.state == LOC_USED;
@@ -1890,13 +1963,20 @@ static unsigned loc_route(sc_store *st, const char *route)
     return ++h->loc_routes;
 }
 
+/* The entries looked at by a scan: [0, loc_hwm), never past the array. */
+static apr_uint32_t loc_top(const sc_store *st)
+{
+    apr_uint32_t top = st->hdr->loc_hwm;
+    return top < st->hdr->loc_size ? top : st->hdr->loc_size;
+}
+
 apr_uint32_t sc_loc_reclaim_routes(sc_store *st, const char *keep)
 {
     sc_store_hdr *h = st->hdr;
     unsigned char used[SC_LOC_ROUTES + 1];
-    apr_uint32_t k, n = 0;
+    apr_uint32_t k, n = 0, top = loc_top(st);
     memset(used, 0, sizeof(used));
-    for (k = 0; k < h->loc_size; k++) {
+    for (k = 0; k < top; k++) {
         const sc_loc *l = &st->locs[k];
         if (l->state == LOC_USED) {
             used[l->primary] = 1;
@@ -1915,89 +1995,83 @@ apr_uint32_t sc_loc_reclaim_routes(sc_store *st, const char *keep)
     return n;
 }
 
-static void loc_count(sc_store *st, int role, int by)
+/* An entry for a new location (inside a change): a freed one (resident
+ * already), else the next never used; LOC_NO_POS when all are taken. */
+static apr_uint32_t loc_take(sc_store *st)
 {
-    apr_uint64_t *c = role == SC_ROLE_PRIMARY ? &st->hdr->bk_primary
-                      : role == SC_ROLE_BACKUP ? &st->hdr->bk_backup
-                      : role == SC_ROLE_PROXY ? &st->hdr->bk_proxy : NULL;
-    if (c) {
-        *c += (apr_uint64_t)(apr_int64_t)by;
-    }
-}
-
-/* Too many deleted entries make lookups long: the table is laid anew (in
- * one change, readers wait for it). */
-static void loc_rebuild(sc_store *st)
-{
-    apr_uint32_t size = st->hdr->loc_size, k, mask = size - 1;
-    sc_loc *old = malloc((apr_size_t)size * sizeof(sc_loc));
-    if (!old) {
-        return;
-    }
-    memcpy(old, st->locs, (apr_size_t)size * sizeof(sc_loc));
-    memset(st->locs, 0, (apr_size_t)size * sizeof(sc_loc));
-    for (k = 0; k < size; k++) {
-        apr_uint32_t j;
-        if (old[k].state != LOC_USED) {
-            continue;
+    sc_store_hdr *h = st->hdr;
+    if (h->loc_free) {
+        apr_uint32_t k = h->loc_free - 1;
+        if (k < h->loc_hwm && k < h->loc_size && st->locs[k].state == LOC_FREED) {
+            h->loc_free = st->locs[k].hash;
+            return k;
         }
-        for (j = 0; j <= mask; j++) {
-            sc_loc *l = &st->locs[(old[k].hash + j) & mask];
-            if (l->state == 0) {
-                *l = old[k];
-                break;
-            }
-        }
+        /* not a freed entry (a change cut short): the list is given up
+         * here, and the next rebuild lays it anew */
+        h->loc_free = 0;
     }
-    st->hdr->loc_deleted = 0;
-    free(old);
+    if (h->loc_hwm < h->loc_size) {
+        return h->loc_hwm++;
+    }
+    return LOC_NO_POS;
 }
 
 int sc_loc_set(sc_store *st, const char *id, int role, apr_uint64_t epoch,
                const char *primary, const char *backup, apr_time_t news)
 {
     sc_store_hdr *h = st->hdr;
-    sc_loc *l, *free_at;
+    sc_loc *l;
+    apr_uint32_t free_pos, k;
     apr_size_t n = base_len(id);
     unsigned pi = loc_route(st, primary), bi = loc_route(st, backup);
     int rc = 0;
 
-    if (n >= SC_LOC_BASE || !h->loc_size
+    if (n >= SC_LOC_BASE || !h->loc_index_size
         || (primary && *primary && !pi) || (backup && *backup && !bi)) {
         h->bk_loc_full++;
         return -1;
     }
     loc_write_begin(st);
-    l = loc_lookup(st, id, &free_at);
-    if (!l && (apr_uint64_t)(h->loc_used + h->loc_deleted + 1) * 4 > (apr_uint64_t)h->loc_size * 3) {
+    l = loc_lookup(st, id, NULL, &free_pos);
+    if (!l && (apr_uint64_t)(h->loc_used + h->loc_deleted + 1) * 4
+              > (apr_uint64_t)h->loc_index_size * 3) {
         if (h->loc_deleted) {
             loc_rebuild(st);
-            l = loc_lookup(st, id, &free_at);
+            l = loc_lookup(st, id, NULL, &free_pos);
         }
-        if ((apr_uint64_t)(h->loc_used + 1) * 4 > (apr_uint64_t)h->loc_size * 3) {
-            free_at = NULL;
+        if ((apr_uint64_t)(h->loc_used + 1) * 4 > (apr_uint64_t)h->loc_index_size * 3) {
+            free_pos = LOC_NO_POS;
         }
     }
     if (!l) {
-        if (!free_at) {
+        k = free_pos == LOC_NO_POS ? LOC_NO_POS : loc_take(st);
+        if (k == LOC_NO_POS) {
             h->bk_loc_full++;
             rc = -1;
             goto done;
         }
-        l = free_at;
-        if (l->state == LOC_DELETED) {
-            h->loc_deleted--;
-        }
+        l = &st->locs[k];
+        /* filled before it is marked used, and indexed after: a change cut
+         * short leaves at most an entry the repair frees or indexes */
         memset(l, 0, sizeof(*l));
         l->hash = hash_id(id);
         l->len = (unsigned char)n;
         memcpy(l->base, id, n);
+        l->role = (unsigned char)role;
+        l->epoch = epoch;
+        l->primary = (unsigned char)pi;
+        l->backup = (unsigned char)bi;
+        l->news = news;
         l->state = LOC_USED;
+        if (st->loc_index[free_pos] == LOC_IX_DELETED) {
+            h->loc_deleted--;
+        }
+        __atomic_store_n(&st->loc_index[free_pos], k + 1, __ATOMIC_RELEASE);
         h->loc_used++;
+        loc_count(st, role, 1);
+        goto done;
     }
-    else {
-        loc_count(st, l->role, -1);
-    }
+    loc_count(st, l->role, -1);
     l->role = (unsigned char)role;
     l->epoch = epoch;
     l->primary = (unsigned char)pi;
@@ -2011,14 +2085,22 @@ done:
 
 int sc_loc_del(sc_store *st, const char *id)
 {
+    sc_store_hdr *h = st->hdr;
     sc_loc *l;
+    apr_uint32_t at = 0;
     loc_write_begin(st);
-    l = loc_lookup(st, id, NULL);
+    l = loc_lookup(st, id, &at, NULL);
     if (l) {
         loc_count(st, l->role, -1);
-        l->state = LOC_DELETED;
-        st->hdr->loc_used--;
-        st->hdr->loc_deleted++;
+        /* the entry on the free list first, then its index entry: cut
+         * short, an index entry is left to an entry no longer used (found
+         * by no lookup; the repair lays the index anew) */
+        l->hash = h->loc_free;
+        l->state = LOC_FREED;
+        h->loc_free = (apr_uint32_t)(l - st->locs) + 1;
+        __atomic_store_n(&st->loc_index[at], LOC_IX_DELETED, __ATOMIC_RELEASE);
+        h->loc_used--;
+        h->loc_deleted++;
     }
     loc_write_end(st);
     return l != NULL;
@@ -2029,7 +2111,8 @@ apr_uint32_t sc_loc_each_from(sc_store *st, apr_uint32_t start, apr_uint32_t max
                                         const sc_loc_info *l), void *ctx)
 {
     apr_uint32_t k, seen = 0;
-    for (k = start; k < st->hdr->loc_size && seen < max; k++) {
+    /* loc_top read at every turn: fn may add locations */
+    for (k = start; k < loc_top(st) && seen < max; k++) {
         sc_loc copy = st->locs[k];
         char base[SC_LOC_BASE + 1];
         sc_loc_info info;
@@ -2044,15 +2127,15 @@ apr_uint32_t sc_loc_each_from(sc_store *st, apr_uint32_t start, apr_uint32_t max
             return k;                 /* fn stopped before this one: it comes next */
         }
     }
-    return k;
+    return k < loc_top(st) ? k : st->hdr->loc_size;
 }
 
 /* A restart's move: every location, the routes and the counters go along. */
 static void loc_move(sc_store *from, sc_store *to)
 {
     sc_store_hdr *fh = from->hdr, *th = to->hdr;
-    apr_uint32_t k;
-    for (k = 0; k < fh->loc_size; k++) {
+    apr_uint32_t k, top = loc_top(from);
+    for (k = 0; k < top; k++) {
         sc_loc *l = &from->locs[k];
         char base[SC_LOC_BASE + 1], pr[SC_LOC_ROUTE_LEN], bk[SC_LOC_ROUTE_LEN];
         if (l->state != LOC_USED || l->len >= SC_LOC_BASE) {

@@ -89,11 +89,19 @@
  * (primary or backup: the data is in a slot; proxy: only where it is), the
  * routes of its primary and its backup (as indexes into a table of up to
  * SC_LOC_ROUTES routes in the header, so an entry stays 64 bytes) and the
- * primary's epoch (each new primary raises it).  Open addressing on the id
- * base's hash, 2 x capacity entries (at least SC_LOC_MIN), filled to 3/4 at
- * most.  Only the engine writes it, a whole change inside one turn of the
- * table's sequence number (loc_seq): children (a request, the page) read
- * under it, as they read a slot, and see no half-made change.
+ * primary's epoch (each new primary raises it).  Its memory follows the
+ * entries in use, as the slots' does: an index (open addressing on the id
+ * base's hash, 2 x capacity 32-bit entries, at least SC_LOC_MIN: an entry's
+ * number + 1, 0 never used, all ones deleted) points into an array of 3/4
+ * as many entries taken from the bottom (freed ones first, a free list
+ * through them) up to a high-water mark (loc_hwm).  Only the index is
+ * written where ids hash (4 bytes an entry); the entries in use lie in the
+ * array's first pages, and the scans walk the array up to loc_hwm, so the
+ * pages past it are never touched.  Only the engine writes the table, a
+ * whole change inside one turn of the table's sequence number (loc_seq):
+ * children (a request, the page) read under it, as they read a slot, and
+ * see no half-made change; a change the engine died in is undone by laying
+ * the index and the free list anew from the array (sc_loc_repair).
  *
  * Versions and conflicts.  Every version of a session carries a stamp
  * (sc_stamp): its number, a hash of its data (sc_store_hash: members holding
@@ -135,7 +143,7 @@
  * block, a tombstone, the order of the parts; and SC_RETAINED_LAYOUT with
  * it); a test builds a variant with another one. */
 #ifndef SC_STORE_VERSION
-#define SC_STORE_VERSION 5
+#define SC_STORE_VERSION 6
 #endif
 
 #define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
@@ -149,7 +157,7 @@
 #define SC_LOC_ROUTES 255            /* routes the location table names */
 #define SC_LOC_ROUTE_LEN 64          /* a route and its NUL */
 #define SC_LOC_BASE 36               /* an id's base held (34 hex fit) */
-#define SC_LOC_MIN 1024              /* entries at the least */
+#define SC_LOC_MIN 1024              /* index entries at the least */
 
 /* A session's role here (sc_loc.role). */
 #define SC_ROLE_NONE    0
@@ -158,8 +166,8 @@
 #define SC_ROLE_PROXY   3            /* only where it is */
 
 typedef struct {
-    apr_uint32_t hash;
-    unsigned char state;             /* 0 never used, 1 used, 2 deleted */
+    apr_uint32_t hash;               /* state 2: the next freed entry + 1 */
+    unsigned char state;             /* 0 never used, 1 used, 2 freed */
     unsigned char role;              /* SC_ROLE_* */
     unsigned char primary;           /* route index + 1; 0: none */
     unsigned char backup;
@@ -268,11 +276,16 @@ typedef struct {
     apr_uint64_t ae_asked;          /* sessions asked for by them (missing or older here) */
     apr_uint64_t ae_removed;        /* sessions removed by a tombstone they brought */
     /* locations (BackupManager; above): the engine writes these */
-    apr_uint32_t loc_size;          /* entries, a power of two */
+    apr_uint32_t loc_size;          /* entries laid out: 3/4 of loc_index_size */
     apr_uint32_t loc_entry_size;    /* sizeof(sc_loc) */
+    apr_uint32_t loc_index_size;    /* index entries, a power of two */
     volatile apr_uint32_t loc_seq;  /* odd while the engine changes the table */
-    apr_uint32_t loc_used, loc_deleted;
+    apr_uint32_t loc_used;          /* entries in use */
+    apr_uint32_t loc_deleted;       /* index entries marked deleted */
+    apr_uint32_t loc_hwm;           /* entries ever taken: [0, loc_hwm) */
+    apr_uint32_t loc_free;          /* first freed entry + 1; 0: none */
     apr_uint32_t loc_routes;        /* routes named so far */
+    apr_uint32_t loc_pad;
     apr_uint64_t bk_primary, bk_backup, bk_proxy;  /* entries of each role */
     apr_uint64_t bk_updates;        /* updates of primaries handed to replication */
     apr_uint64_t bk_copies;         /* FULL/DELTA messages sent to backups */
@@ -292,6 +305,7 @@ typedef struct {
     sc_sess *slots;
     unsigned char *blocks;
     sc_tomb *tombs;
+    apr_uint32_t *loc_index;
     sc_loc *locs;
     /* this process's own: the odd loc_seq a reader gave up waiting on (a
      * writer that died inside a change; sc_loc_find) */
@@ -552,7 +566,9 @@ int sc_loc_del(sc_store *st, const char *id);
  * for others; how many. */
 apr_uint32_t sc_loc_reclaim_routes(sc_store *st, const char *keep);
 /* Calls fn with the locations from entry 'start', at most 'max' of them;
- * returns the entry to go on from (loc_size when done).  fn gets the id
+ * returns the entry to go on from (loc_size when done: every entry up to
+ * loc_hwm was looked at; entries never move, so a scan in batches visits
+ * each location that lives throughout once).  fn gets the id
  * base (NUL-terminated) and the location; it may set or delete locations.
  * fn returns 0 to stop BEFORE it did anything with that location: the entry
  * returned is then that location's, which the next call visits first. */

@@ -14,7 +14,10 @@
  * for members known here, and routes no location names are given back; a
  * member overtaken in a takeover (its FULL to the backup it chose arrives
  * after the taker's LOCATE) makes nobody a backup, and equal claims end
- * with the higher route on every member.
+ * with the higher route on every member; the location table's memory
+ * follows the locations in use (entries freed are taken again, the
+ * high-water mark stays at the peak, a scan in batches visits each live
+ * location once, and the entries' resident pages are those in use).
  * Links sc_backup.c, sc_manager.c,
  * sc_channel.c and the layers below (fixture.c replaces the transport).
  */
@@ -25,6 +28,10 @@
 #include "sc_channel.h"
 #include "sc_repl.h"
 #include "sc_membership.h"
+
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define ID_A 0xa1
 #define ID_B 0xb2
@@ -549,6 +556,212 @@ static void overtaken(void)
     }
 }
 
+/* ---- 8: the table's memory follows the locations in use ---- */
+
+static sc_store *loc_store(apr_uint32_t capacity)
+{
+    sc_store *st = NULL;
+    if (sc_store_create(mp, capacity, 1024, &st) != APR_SUCCESS) {
+        return NULL;
+    }
+    return st;
+}
+
+static const char *lid(int n)
+{
+    return apr_psprintf(mp, "10c0%028X.nodeB", (unsigned)n);
+}
+
+/* Locations set and removed in turns take the entries freed: the high-water
+ * mark stays at the most in use at once, and every lookup stays right
+ * (through the rebuilds the deleted index entries bring). */
+static void loc_reuse(void)
+{
+    sc_store *st = loc_store(1000);
+    sc_loc_info l;
+    int i, round, next = 0, lost = 0, ghosts = 0, live_lo = 0;
+    apr_uint32_t peak;
+    if (!st) {
+        ok(0, "a store for 1000 sessions");
+        return;
+    }
+    for (i = 0; i < 500; i++) {
+        sc_loc_set(st, lid(next++), SC_ROLE_PROXY, 1, "nodeB", "nodeC", 1);
+    }
+    is(st->hdr->loc_used, 500, "500 locations in use");
+    is(st->hdr->loc_hwm, 500, "... in the first 500 entries");
+    peak = st->hdr->loc_hwm;
+    /* 40 rounds: the oldest 250 removed, 250 new ones set (20,000 sets in a
+     * table of 1536 entries) */
+    for (round = 0; round < 40; round++) {
+        for (i = 0; i < 250; i++) {
+            if (!sc_loc_del(st, lid(live_lo + i))) {
+                lost++;
+            }
+        }
+        live_lo += 250;
+        for (i = 0; i < 250; i++) {
+            if (sc_loc_set(st, lid(next++), SC_ROLE_BACKUP, 2, "nodeB", "nodeC", 1) != 0) {
+                lost++;
+            }
+        }
+    }
+    is(lost, 0, "every removal found its location, every set had an entry");
+    is(st->hdr->loc_used, 500, "500 locations in use after 40 rounds");
+    ok(st->hdr->loc_hwm <= peak, "the high-water mark stayed at the peak in use (%u <= %u)",
+       (unsigned)st->hdr->loc_hwm, (unsigned)peak);
+    for (i = 0; i < next; i++) {
+        int found = sc_loc_find(st, lid(i), &l);
+        if (found != (i >= live_lo)) {
+            ghosts++;
+        }
+    }
+    is(ghosts, 0, "the live locations are found, the removed ones are not");
+    is(st->hdr->bk_backup + st->hdr->bk_proxy, 500, "the role counts follow");
+}
+
+typedef struct {
+    unsigned char *visits;            /* by location number */
+    int calls, stops, added;
+    sc_store *st;
+    int del_lo, del_hi;               /* removed during the scan */
+    int add_from;
+} visit_ctx;
+
+static int visit_one(void *ctx, const char *base, const sc_loc_info *l)
+{
+    visit_ctx *x = ctx;
+    int n;
+    (void)l;
+    if (++x->calls % 5 == 0) {
+        x->stops++;
+        return 0;                     /* stops before it did anything */
+    }
+    n = (int)strtol(base + 4, NULL, 16);
+    if (n >= 0 && n < 4000) {
+        x->visits[n]++;
+    }
+    if (x->calls == 40) {
+        /* in the middle of the scan: some removed, some set (in the entries
+         * the removals freed and past the high-water mark) */
+        int i;
+        for (i = x->del_lo; i < x->del_hi; i++) {
+            sc_loc_del(x->st, lid(i));
+        }
+        for (i = 0; i < 60; i++) {
+            sc_loc_set(x->st, lid(x->add_from + i), SC_ROLE_PROXY, 1, "nodeB", "", 1);
+        }
+    }
+    return 1;
+}
+
+/* A scan in batches that stop visits every location that lives throughout
+ * once, and none twice, while locations come and go. */
+static void loc_scan_once(void)
+{
+    sc_store *st = loc_store(1000);
+    visit_ctx x;
+    apr_uint32_t cur = 0;
+    int i, turns = 0, missed = 0, twice = 0;
+    if (!st) {
+        ok(0, "a store for 1000 sessions");
+        return;
+    }
+    memset(&x, 0, sizeof(x));
+    x.visits = apr_pcalloc(mp, 4000);
+    x.st = st;
+    for (i = 0; i < 300; i++) {
+        sc_loc_set(st, lid(i), SC_ROLE_PROXY, 1, "nodeB", "nodeC", 1);
+    }
+    for (i = 0; i < 300; i += 3) {
+        sc_loc_del(st, lid(i));       /* holes before the scan */
+    }
+    x.del_lo = 250;
+    x.del_hi = 280;
+    x.add_from = 1000;
+    while (cur < st->hdr->loc_size && turns++ < 10000) {
+        cur = sc_loc_each_from(st, cur, 7, visit_one, &x);
+    }
+    ok(cur >= st->hdr->loc_size, "the scan ends (%d turns)", turns);
+    for (i = 0; i < 300; i++) {
+        int lives = i % 3 != 0 && !(i >= x.del_lo && i < x.del_hi);
+        if (lives && x.visits[i] != 1) {
+            missed++;
+        }
+        if (x.visits[i] > 1) {
+            twice++;
+        }
+    }
+    for (i = x.add_from; i < x.add_from + 60; i++) {
+        if (x.visits[i] > 1) {
+            twice++;
+        }
+    }
+    ok(x.stops > 10, "the scan was stopped %d times", x.stops);
+    is(missed, 0, "every location that lived throughout was visited once");
+    is(twice, 0, "none was visited twice");
+}
+
+/* Resident pages of [p, p + len) (of a shared mapping: the pages written or
+ * read). */
+static apr_size_t resident_pages(const void *p, apr_size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)(pg - 1);
+    apr_size_t n = ((uintptr_t)p + len - a + pg - 1) / pg, i, r = 0;
+    unsigned char *vec = malloc(n);
+    if (!vec || mincore((void *)a, n * pg, vec) != 0) {
+        free(vec);
+        return (apr_size_t)-1;
+    }
+    for (i = 0; i < n; i++) {
+        r += vec[i] & 1;
+    }
+    free(vec);
+    return r;
+}
+
+static int count_one(void *ctx, const char *base, const sc_loc_info *l)
+{
+    (void)base;
+    (void)l;
+    ++*(int *)ctx;
+    return 1;
+}
+
+/* 5,000 locations in a table laid out for 200,000 sessions, scanned whole
+ * and their routes reclaimed: the entries' resident pages are about
+ * 5,000 x 64 bytes' worth, not the array's (a scattered table made nearly
+ * every page resident). */
+static void loc_resident(void)
+{
+    sc_store *st = loc_store(200000);
+    apr_size_t pages, want, all;
+    apr_uint32_t cur = 0;
+    long pg = sysconf(_SC_PAGESIZE);
+    int i, seen = 0;
+    if (!st) {
+        ok(0, "a store for 200,000 sessions");
+        return;
+    }
+    for (i = 0; i < 5000; i++) {
+        sc_loc_set(st, lid(i), SC_ROLE_PROXY, 1, "nodeB", "nodeC", 1);
+    }
+    while (cur < st->hdr->loc_size) {
+        cur = sc_loc_each_from(st, cur, 512, count_one, &seen);
+    }
+    sc_loc_reclaim_routes(st, "nodeA");
+    is(seen, 5000, "a scan saw the 5000 locations");
+    all = (apr_size_t)st->hdr->loc_size * sizeof(sc_loc) / pg;
+    want = (apr_size_t)5000 * sizeof(sc_loc) / pg + 1;
+    pages = resident_pages(st->locs, (apr_size_t)st->hdr->loc_size * sizeof(sc_loc));
+    ok(pages <= want + 2, "entries resident: %lu pages, about 5000 x 64 bytes' (%lu), "
+       "of %lu laid out", (unsigned long)pages, (unsigned long)want, (unsigned long)all);
+    pages = resident_pages(st->loc_index, (apr_size_t)st->hdr->loc_index_size * 4);
+    ok(pages <= (apr_size_t)st->hdr->loc_index_size * 4 / pg + 1,
+       "the index (4 bytes an entry) holds the rest: %lu pages", (unsigned long)pages);
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -559,5 +772,8 @@ int main(void)
     map_to_joiner();
     route_table();
     overtaken();
+    loc_reuse();
+    loc_scan_once();
+    loc_resident();
     return unit_done("test_backup");
 }
