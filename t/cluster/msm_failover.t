@@ -19,6 +19,7 @@ use Test::More;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+use SC::SessionServer;
 use SC::Test qw(status_of check within app demo_module demo_conf show kv_line);
 SC::Test::dump_options(tail => 20, cut => 300);
 
@@ -26,45 +27,11 @@ my $LIMIT = 60;
 $SIG{ALRM} = sub { die "msm_failover.t: time limit ($LIMIT s) reached\n" };
 alarm $LIMIT;
 
-my $MEMCACHED = '/usr/bin/memcached';
-plan skip_all => "$MEMCACHED is not installed (build/install-deps.sh)" unless -x $MEMCACHED;
-
-my %port = (m1 => SC::Cluster::free_port(), m2 => SC::Cluster::free_port());
-my %pid;
-sub mc_start {
-    my ($n) = @_;
-    $pid{$n} = fork;
-    die "fork: $!" unless defined $pid{$n};
-    if (!$pid{$n}) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', '/dev/null';
-        exec $MEMCACHED, '-l', '127.0.0.1', '-p', $port{$n}, '-U', '0', '-m', '16',
-             '-u', 'nobody';
-        exit 127;
-    }
-    within(5, sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{$n}") })
-        or die "memcached $n did not start\n";
-}
-sub mc_stop {
-    my ($n) = @_;
-    return unless $pid{$n};
-    local $?;
-    kill 'KILL', $pid{$n};
-    waitpid $pid{$n}, 0;
-    delete $pid{$n};
-}
-END { mc_stop($_) for keys %pid }
-
-sub mc_get {
-    my ($n, $key) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port{$n}", Timeout => 2) or return undef;
-    print $s "get $key\r\n";
-    my $l = <$s> // '';
-    return undef unless $l =~ /^VALUE \S+ \d+ (\d+)\r\n$/;
-    my $v = '';
-    read($s, $v, $1 + 2);
-    return substr($v, 0, $1);
-}
+my %mc = map { $_ => SC::SessionServer->new('memcached') } qw(m1 m2);
+my %port = map { $_ => $mc{$_}->port } keys %mc;
+sub mc_start { $mc{ $_[0] }->start }
+sub mc_stop { $mc{ $_[0] }->stop }
+sub mc_get { my ($n, $key) = @_; return $mc{$n}->get($key) }
 
 mc_start($_) for qw(m1 m2);
 my $DEMO_SO = demo_module();

@@ -27,6 +27,7 @@ use Test::More;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+use SC::SessionServer;
 use SC::Test qw(status_of check within app demo_module demo_conf show kv_line);
 SC::Test::dump_options(tail => 20, cut => 300);
 
@@ -34,45 +35,11 @@ my $LIMIT = 60;
 $SIG{ALRM} = sub { die "msm_memcached.t: time limit ($LIMIT s) reached\n" };
 alarm $LIMIT;
 
-my $MEMCACHED = '/usr/bin/memcached';
-plan skip_all => "$MEMCACHED is not installed (build/install-deps.sh)" unless -x $MEMCACHED;
-
-my $port = SC::Cluster::free_port();
-my $mpid;
-sub mc_start {
-    $mpid = fork;
-    die "fork: $!" unless defined $mpid;
-    if (!$mpid) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', '/dev/null';
-        exec $MEMCACHED, '-l', '127.0.0.1', '-p', $port, '-U', '0', '-m', '16',
-             '-u', 'nobody';
-        exit 127;
-    }
-    my $ok = within(5, sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") });
-    die "memcached did not start on port $port\n" unless $ok;
-}
-sub mc_stop {
-    return unless $mpid;
-    local $?;                         # END: the test's exit status stays
-    kill 'KILL', $mpid;
-    waitpid $mpid, 0;
-    $mpid = undef;
-}
-END { mc_stop() }
-
-# memcached's value for $key (text protocol), or undef
-sub mc_get {
-    my ($key) = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2) or return undef;
-    print $s "get $key\r\n";
-    my $l = <$s> // '';
-    return undef unless $l =~ /^VALUE \S+ \d+ (\d+)\r\n$/;
-    my $n = $1;
-    my $v = '';
-    read($s, $v, $n + 2);
-    return substr($v, 0, $n);
-}
+my $mc = SC::SessionServer->new('memcached');
+my $port = $mc->port;
+sub mc_start { $mc->start }
+sub mc_stop { $mc->stop }
+sub mc_get { $mc->get(@_) }
 
 mc_start();
 my $DEMO_SO = demo_module();
@@ -165,9 +132,9 @@ my $n6 = $r->{counter} // 0;
 cmp_ok($n6, '>=', 6, '6. node1 restarted with 300 ms timeouts: the session continues')
     or diag(show($r));
 my (undef, $row0) = node_row('node1');
-kill 'STOP', $mpid;
+kill 'STOP', $mc->pid;
 $r = app($c, 'node1', 'auto', $id3, timeout => 20);
-kill 'CONT', $mpid;
+kill 'CONT', $mc->pid;
 is($r->{status}, 200, '6. memcached frozen (SIGSTOP): the request is answered') or diag(show($r));
 is($r->{counter}, $n6 + 1, '6. ... from the member\'s copy') or diag(show($r));
 ($p, $row) = node_row('node1');

@@ -21,6 +21,7 @@ use Test::More;
 use IO::Socket::INET;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
+use SC::SessionServer;
 use SC::Test qw(status_of check within app demo_module demo_conf show kv_line);
 SC::Test::dump_options(tail => 20, cut => 300);
 
@@ -28,48 +29,11 @@ my $LIMIT = 60;
 $SIG{ALRM} = sub { die "msm_redis.t: time limit ($LIMIT s) reached\n" };
 alarm $LIMIT;
 
-my $REDIS = '/usr/bin/redis-server';
-plan skip_all => "$REDIS is not installed (build/install-deps.sh)" unless -x $REDIS;
-
-my $port = SC::Cluster::free_port();
-my $rpid;
-sub redis_start {
-    $rpid = fork;
-    die "fork: $!" unless defined $rpid;
-    if (!$rpid) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', '/dev/null';
-        exec $REDIS, '--bind', '127.0.0.1', '--port', $port, '--save', '',
-             '--appendonly', 'no', '--daemonize', 'no', '--dir', '/tmp';
-        exit 127;
-    }
-    my $ok = within(5, sub { IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port") });
-    die "redis-server did not start on port $port\n" unless $ok;
-}
-sub redis_stop {
-    return unless $rpid;
-    local $?;
-    kill 'KILL', $rpid;
-    waitpid $rpid, 0;
-    $rpid = undef;
-}
-END { redis_stop() }
-
-# one command, its reply: a string, a number, undef (nil or no server)
-sub redis {
-    my @a = @_;
-    my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port", Timeout => 2) or return undef;
-    print $s '*' . @a . "\r\n" . join('', map { '$' . length($_) . "\r\n$_\r\n" } @a);
-    my $l = <$s> // '';
-    if ($l =~ /^\$(-?\d+)\r\n$/) {
-        return undef if $1 < 0;
-        my $v = '';
-        read($s, $v, $1 + 2);
-        return substr($v, 0, $1);
-    }
-    return $1 if $l =~ /^[:+](.*)\r\n$/;
-    return undef;
-}
+my $rs = SC::SessionServer->new('redis');
+my $port = $rs->port;
+sub redis_start { $rs->start }
+sub redis_stop { $rs->stop }
+sub redis { $rs->redis(@_) }
 
 redis_start();
 my $DEMO_SO = demo_module();
