@@ -80,5 +80,35 @@ typedef struct {
 void sc_warn_once(server_rec *s, const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* A log line that requests can provoke at will, limited in one process (its
+ * threads share the gate: atomic operations, no lock): the first `first`
+ * calls log, then at most one every 10 s.  sc_log_gate_open (when: now) says
+ * whether this call logs and, when it does, how many calls did not since the
+ * last line that did (*skipped).  A gate is a zeroed static of the call site. */
+typedef struct {
+    apr_uint32_t last;                /* second of the last line logged; 0: none */
+    apr_uint32_t skipped;             /* calls not logged since */
+    apr_uint32_t seen;                /* calls in all (for `first`) */
+} sc_log_gate;
+
+static APR_INLINE int sc_log_gate_open(sc_log_gate *g, apr_uint32_t first, apr_time_t when,
+                                       apr_uint32_t *skipped)
+{
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(when);
+    apr_uint32_t seen = __atomic_add_fetch(&g->seen, 1, __ATOMIC_RELAXED);
+    apr_uint32_t prev = __atomic_load_n(&g->last, __ATOMIC_RELAXED);
+    if (seen <= first) {
+        __atomic_store_n(&g->last, now, __ATOMIC_RELAXED);
+    }
+    else if ((prev && now - prev < 10)
+             || !__atomic_compare_exchange_n(&g->last, &prev, now, 0, __ATOMIC_RELAXED,
+                                             __ATOMIC_RELAXED)) {
+        __atomic_add_fetch(&g->skipped, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    *skipped = __atomic_exchange_n(&g->skipped, 0, __ATOMIC_RELAXED);
+    return 1;
+}
+
 
 #endif /* SC_PRIVATE_H */

@@ -211,13 +211,12 @@ static const char *own_pairs_out(apr_pool_t *p, const char *data, apr_uint64_t *
 static void kept_local_line(request_rec *r, const sc_settings *set, const char *id,
                             const char *before, const char *after)
 {
-    static apr_uint64_t n, since;
-    static apr_time_t logged;
+    static sc_log_gate gate;
+    apr_uint32_t skipped;
     apr_array_header_t *a, *b;
     apr_table_t *old;
     const char *names = NULL;
     int i, level = set->warn_attr_filter ? APLOG_WARNING : APLOG_DEBUG;
-    apr_time_t now;
 
     if (!set->attr_name_filter || !APLOG_R_IS_LEVEL(r, level)) {
         return;
@@ -247,10 +246,7 @@ static void kept_local_line(request_rec *r, const sc_settings *set, const char *
     if (!names) {
         return;
     }
-    now = apr_time_now();
-    n++;
-    since++;
-    if (n > 10 && now - logged < apr_time_from_sec(10)) {
+    if (!sc_log_gate_open(&gate, 10, apr_time_now(), &skipped)) {
         return;
     }
     ap_log_rerror(APLOG_MARK, level, 0, r, SCLOGNO(1440)
@@ -258,9 +254,7 @@ static void kept_local_line(request_rec *r, const sc_settings *set, const char *
                   "Manager sessionAttributeNameFilter \"%s\"; kept on this member only "
                   "(%" APR_UINT64_T_FMT " such save(s) since the last line; these lines: "
                   "the first 10, then at most one every 10 s)", id ? id : "(new)", names,
-                  set->attr_name_filter_text, since);
-    logged = now;
-    since = 0;
+                  set->attr_name_filter_text, (apr_uint64_t)skipped + 1);
 }
 
 static int filter_matches(request_rec *r, const sc_settings *set)
@@ -745,10 +739,10 @@ static void full_refused(request_rec *r, sc_store *st, apr_time_t now)
  * is not made (a removal still is: it cannot conflict), the client gets 503
  * and why; a line at a rate limit (the first, then one every 10 s with the
  * count since). */
-static void minority_refused(request_rec *r, sc_store *st, apr_time_t now)
+static void minority_refused(request_rec *r, sc_store *st)
 {
-    static apr_time_t logged;
-    static apr_uint64_t since;
+    static sc_log_gate gate;
+    apr_uint32_t skipped;
     apr_uint64_t n = __atomic_add_fetch(&st->hdr->minority_refused, 1, __ATOMIC_RELAXED);
     const char *why = apr_psprintf(r->pool, "minority: this member sees %" APR_UINT64_T_FMT
                                    " of the %" APR_UINT64_T_FMT " members it knows",
@@ -758,16 +752,13 @@ static void minority_refused(request_rec *r, sc_store *st, apr_time_t now)
     apr_table_setn(r->err_headers_out, "Retry-After", "1");
     apr_table_setn(r->err_headers_out, "Session-Cluster-Refused", why);
     apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
-    since++;
-    if (now - logged >= apr_time_from_sec(10)) {
+    if (sc_log_gate_open(&gate, 0, apr_time_now(), &skipped)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1426)
                       "session change refused (%" APR_UINT64_T_FMT " since the last such "
                       "line, %" APR_UINT64_T_FMT " in all): %s, and synchronous "
                       "replication (channelSendOptions with acknowledgements) promises a "
                       "change on every member; the session stays as it was (503)",
-                      since, n, why);
-        logged = now;
-        since = 0;
+                      (apr_uint64_t)skipped + 1, n, why);
     }
 }
 
@@ -845,7 +836,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
     }
     if (ret->cfg->set->replication_acked
         && __atomic_load_n(&ret->store->hdr->minority, __ATOMIC_ACQUIRE)) {
-        minority_refused(r, ret->store, now);
+        minority_refused(r, ret->store);
         return OK;
     }
 

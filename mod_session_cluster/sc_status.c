@@ -1003,25 +1003,7 @@ static const char *foreign_origin(request_rec *r)
 }
 
 /* Refusals a client can provoke at will are logged at most once per 10 s by
- * each child, with the count of those left out: 1 when this one is logged
- * (*skipped then says how many were not since the last). */
-typedef struct {
-    apr_uint32_t last, skipped;
-} log_gate;
-
-static int gate_open(log_gate *g, apr_uint32_t *skipped)
-{
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
-    apr_uint32_t prev = __atomic_load_n(&g->last, __ATOMIC_RELAXED);
-    if ((prev && now - prev < 10)
-        || !__atomic_compare_exchange_n(&g->last, &prev, now, 0, __ATOMIC_RELAXED,
-                                        __ATOMIC_RELAXED)) {
-        __atomic_add_fetch(&g->skipped, 1, __ATOMIC_RELAXED);
-        return 0;
-    }
-    *skipped = __atomic_exchange_n(&g->skipped, 0, __ATOMIC_RELAXED);
-    return 1;
-}
+ * each child, with the count of those left out (sc_log_gate). */
 
 static const char *gate_note(apr_pool_t *p, apr_uint32_t n)
 {
@@ -1032,12 +1014,12 @@ static const char *gate_note(apr_pool_t *p, apr_uint32_t n)
 /* A refused origin (a page that makes browsers post here could post often). */
 static void log_foreign(request_rec *r, const char *src)
 {
-    static log_gate gate;
+    static sc_log_gate gate;
     const char *origin = apr_table_get(r->headers_in, "Origin");
     const char *host = apr_table_get(r->headers_in, "Host");
     apr_uint32_t n;
 
-    if (!gate_open(&gate, &n)) {
+    if (!sc_log_gate_open(&gate, 0, apr_time_now(), &n)) {
         return;
     }
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1407)
@@ -1370,9 +1352,9 @@ static int action_post(request_rec *r)
     action = apr_table_get(form, "action");
     nonce = apr_table_get(form, "nonce");
     if (!ret->shm || !nonce || !same_secret(nonce, ret->shm->nonce)) {
-        static log_gate gate;
+        static sc_log_gate gate;
         apr_uint32_t n;
-        if (gate_open(&gate, &n)) {
+        if (sc_log_gate_open(&gate, 0, apr_time_now(), &n)) {
             ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1109)
                           "cluster-manager: action %s refused: %s nonce (client %s)%s",
                           action ? ap_escape_logitem(r->pool, action) : "(none)",

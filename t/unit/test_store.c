@@ -197,6 +197,29 @@ static void log_rate(void)
        "... only one");
 }
 
+/* sc_log_gate (sc_private.h): the request side's log lines a client can
+ * provoke (sessionAttributeNameFilter's SC1440, a minority's SC1426, the
+ * page's refusals) */
+static void log_gate(void)
+{
+    sc_log_gate g = { 0, 0, 0 }, h = { 0, 0, 0 };
+    apr_time_t t = apr_time_from_sec(1000000);
+    apr_uint32_t skipped = 99;
+    int i, open = 0;
+    for (i = 0; i < 10; i++) {
+        open += sc_log_gate_open(&g, 10, t, &skipped);
+    }
+    is(open, 10, "the first 10 calls of a gate with first=10 log");
+    ok(!sc_log_gate_open(&g, 10, t + apr_time_from_sec(9), &skipped)
+       && !sc_log_gate_open(&g, 10, t + apr_time_from_sec(9), &skipped),
+       "the next ones within 10 s do not");
+    ok(sc_log_gate_open(&g, 10, t + apr_time_from_sec(10), &skipped) && skipped == 2,
+       "one logs 10 s after the last line, saying 2 were left out (%u)", skipped);
+    ok(!sc_log_gate_open(&g, 10, t + apr_time_from_sec(10), &skipped), "... only one");
+    ok(sc_log_gate_open(&h, 0, t, &skipped) && skipped == 0, "first=0: the first call logs");
+    ok(!sc_log_gate_open(&h, 0, t + apr_time_from_sec(5), &skipped), "... the next within 10 s not");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -204,5 +227,6 @@ int main(void)
     eviction();
     expiry();
     log_rate();
+    log_gate();
     return unit_done("test_store");
 }
