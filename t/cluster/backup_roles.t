@@ -22,7 +22,8 @@
 #      the primary (epoch one more), one other member the backup, the rest
 #      proxies; when the reader was a proxy the backup stayed and the old
 #      primary became a proxy (its data dropped); the fetches and promotions
-#      counted on the readers match the reads that needed them;
+#      counted on the readers match the reads that needed them, and each
+#      reader shows its fetch latency (BackupFetchP50Us <= BackupFetchP99Us);
 #   5. a cookie with an unknown id of the right shape (node1's route) gets a
 #      fresh session on node1 and on node2, and no fetch is counted anywhere
 #      (BackupFetches, BackupFetchesNotHere, BackupFetchesFailed unchanged);
