@@ -629,6 +629,7 @@ sub request {
     $path = "/$path" unless $path =~ m{^/};
     my $timeout = $o{timeout} || 5;
     my $port = $o{port} || $m->{http_port};
+    $m->{last_request} = time;
     if ($self->{netns}) {
         my $from = defined $o{from} ? $self->_m($o{from}) : $m;
         my ($rc, $out) = $self->_run(
@@ -857,6 +858,10 @@ sub graceful {
 # error_log shows a crash (a child dead of a signal, a sanitizer report) is a
 # FAILED TEST when Test::More is loaded (and an exit status of 1 without it):
 # see _problem.
+# Seconds between this harness's last request to a member and its SIGTERM
+# (_stop_many says why).
+my $QUIET_BEFORE_STOP = 0.2;
+
 sub stop {
     my ($self, $name, %o) = @_;
     return $self->_stop_many([ $self->_m($name) ], %o);
@@ -879,6 +884,14 @@ sub _stop_many {
         _forget($m, $m->{state} eq 'running' ? 'died' : $m->{state});
     }
     return $clean unless @run;
+    # httpd's event MPM, stopped with SIGTERM, closes the sockets its workers
+    # are on from the child's main thread (close_worker_sockets) while a
+    # worker may be freeing its connection: a worker still finishing this
+    # harness's last request (its lingering close) can crash the child in
+    # apr_os_sock_get (seen in CI, stack from its core).  The members are
+    # stopped a moment after this harness's last request to them, not in it.
+    my ($last) = sort { $b <=> $a } map { $_->{last_request} // 0 } @run;
+    sleep($last + $QUIET_BEFORE_STOP - time) if $last + $QUIET_BEFORE_STOP > time;
     my %kids;
     for my $m (@run) {
         my %k = map { $_->[0] => $_ } _descendants_procs($m->{proc}[0]), $self->_conf_procs($m);
