@@ -24,6 +24,8 @@
 #include "sc_private.h"
 #include "sc_msm.h"
 
+#include <stddef.h>
+
 #include "http_log.h"
 #include "ap_regex.h"
 #include "apr_network_io.h"
@@ -114,7 +116,7 @@ static int keep_n[SC_MSM_MAX_NODES];
 static const struct {
     const char *name;
     const char *reason;
-} no_effect[] = {
+} msm_java_only[] = {
     { "transcoderFactoryClass", "Java serialization: sessions are stored as mod_session's "
       "encoded attributes" },
     { "copyCollectionsForSerialization", "Java serialization: sessions are stored as "
@@ -143,12 +145,35 @@ static const char *const acting[] = {
     "maxInactiveInterval", NULL
 };
 
+/* Where an attribute that is a number or a flag goes, or NULL. */
+static int *int_attr(sc_msm_cfg *c, const char *name)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } ints[] = {
+        { "sticky", offsetof(sc_msm_cfg, sticky) },
+        { "enabled", offsetof(sc_msm_cfg, enabled) },
+        { "sessionBackupAsync", offsetof(sc_msm_cfg, backup_async) },
+        { "sessionBackupTimeout", offsetof(sc_msm_cfg, backup_timeout_ms) },
+        { "operationTimeout", offsetof(sc_msm_cfg, operation_timeout_ms) },
+        { "maxInactiveInterval", offsetof(sc_msm_cfg, max_inactive) },
+    };
+    size_t i;
+    for (i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        if (!strcmp(ints[i].name, name)) {
+            return (int *)((char *)c + ints[i].off);
+        }
+    }
+    return NULL;
+}
+
 static const char *no_effect_reason(const char *name)
 {
     int i;
-    for (i = 0; no_effect[i].name; i++) {
-        if (!strcmp(no_effect[i].name, name)) {
-            return no_effect[i].reason;
+    for (i = 0; msm_java_only[i].name; i++) {
+        if (!strcmp(msm_java_only[i].name, name)) {
+            return msm_java_only[i].reason;
         }
     }
     return "it has no use in httpd";
@@ -396,7 +421,7 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
         msm_attr *a = &APR_ARRAY_IDX(c->attrs, i, msm_attr);
         const char *n = a->name, *v = a->value;
         cur = a->line;
-        int idx;
+        int idx, *slot;
         sc_value_t val;
         if (!strcmp(n, "className")) {
             if (strcmp(v, SC_MSM_CLASS)
@@ -425,23 +450,8 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
             failover = v;
             failover_line = a->line;
         }
-        else if (!strcmp(n, "sticky")) {
-            c->sticky = (int)val.num;
-        }
-        else if (!strcmp(n, "enabled")) {
-            c->enabled = (int)val.num;
-        }
-        else if (!strcmp(n, "sessionBackupAsync")) {
-            c->backup_async = (int)val.num;
-        }
-        else if (!strcmp(n, "sessionBackupTimeout")) {
-            c->backup_timeout_ms = (int)val.num;
-        }
-        else if (!strcmp(n, "operationTimeout")) {
-            c->operation_timeout_ms = (int)val.num;
-        }
-        else if (!strcmp(n, "maxInactiveInterval")) {
-            c->max_inactive = (int)val.num;
+        else if ((slot = int_attr(c, n))) {
+            *slot = (int)val.num;     /* a number or flag: read as the catalogue says */
         }
         else if (!strcmp(n, "requestUriIgnorePattern")) {
             c->ignore = val.re;       /* the whole URI must match, as msm's */

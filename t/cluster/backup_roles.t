@@ -23,7 +23,7 @@
 #      proxies; when the reader was a proxy the backup stayed and the old
 #      primary became a proxy (its data dropped); the fetches and promotions
 #      counted on the readers match the reads that needed them, and each
-#      reader shows its fetch latency (BackupFetchP50Us <= BackupFetchP99Us);
+#      reader's page has its fetch latency fields (BackupFetchP50Us, P99Us);
 #   5. a cookie with an unknown id of the right shape (node1's route) gets a
 #      fresh session on node1 and on node2, and no fetch is counted anywhere
 #      (BackupFetches, BackupFetchesNotHere, BackupFetchesFailed unchanged);
@@ -319,9 +319,12 @@ my (@ids, %val, %count);
            . ($need_fetch{$n} // 0) . ')');
         is($pr, ($need_fetch{$n} // 0) + ($local{$n} // 0),
            "4. $n counts a promotion for each session it took over (fetched or backed)");
+        # the page has the fetch latency fields (their figures are bench/'s:
+        # make bench-managers)
         my ($p50, $p99) = latency($n);
-        ok($p50 =~ /^\d+$/ && $p99 =~ /^\d+$/ && $p50 <= $p99,
-           "4. $n shows its fetch latency: p50 $p50 us, p99 $p99 us");
+        ok(defined $p50 && defined $p99 && $p50 =~ /^\d+$/ && $p99 =~ /^\d+$/,
+           "4. $n's page has BackupFetchP50Us and BackupFetchP99Us");
+        note("4. $n: fetch p50 $p50 us, p99 $p99 us") if defined $p50 && defined $p99;
     }
     is(0 + grep({ num($p1->{$_}, 'BackupFetchesNotHere') != num($p0->{$_}, 'BackupFetchesNotHere')
                   || num($p1->{$_}, 'BackupFetchesFailed') != num($p0->{$_}, 'BackupFetchesFailed') } @N), 0,

@@ -129,7 +129,7 @@ $c->stop('node1');
 $c->start('node1');
 $r = app($c, 'node1', 'auto', $id3);
 my $n6 = $r->{counter} // 0;
-cmp_ok($n6, '>=', 6, '6. node1 restarted with 300 ms timeouts: the session continues')
+cmp_ok($n6, '>=', 6, '6. node1 restarted with operationTimeout 300: the session continues (its counter goes on)')
     or diag(show($r));
 my (undef, $row0) = node_row('node1');
 kill 'STOP', $mc->pid;

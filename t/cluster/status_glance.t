@@ -202,7 +202,7 @@ my $c = SC::Cluster->new(
 my $F = $c->front;
 $c->start_all;
 # ready, and node1 sees the others announce ready (their heartbeats say so)
-my $took = within($WAIT, sub {
+my $seen = within($WAIT, sub {
     for my $n (@N) {
         my $p = status_of($c, $n) or return 0;
         return 0 unless ($p->{EngineState} // '') eq 'ready' && ($p->{MembersAlive} // 0) == 3;
@@ -212,7 +212,7 @@ my $took = within($WAIT, sub {
     my $f = status_of($c, $F) or return 0;
     return !grep { ($_->{member} // '') ne 'ready' } @{ $f->{balancer_members} || [] };
 });
-check(defined $took, $c, 'the three members and the front are ready, node1 and the front see them ready',
+check(defined $seen, $c, 'the three members and the front are ready, node1 and the front see them ready',
       map { "$_: " . sess_line(status_of($c, $_)) } @N)
     or BAIL_OUT('the cluster did not come up');
 # a few sessions, made on every member
@@ -233,8 +233,8 @@ for my $i (1 .. 6) {
 $c->kill9('node3');
 {
     my $m;
-    $took = within($WAIT, sub { $m = member_on($c, 'node1', 'node3'); $m && ($m->{state} // '') eq 'dead' });
-    check(defined $took, $c, '2. kill -9 node3: node1 sees it dead', 'node1: ' . sess_line(status_of($c, 'node1')));
+    $seen = within($WAIT, sub { $m = member_on($c, 'node1', 'node3'); $m && ($m->{state} // '') eq 'dead' });
+    check(defined $seen, $c, '2. kill -9 node3: node1 sees it dead', 'node1: ' . sess_line(status_of($c, 'node1')));
 }
 my $html;
 {
@@ -255,9 +255,9 @@ my $html;
         or diag("style tags: @styles");
     unlike($html, qr{<script|\sstyle=|\s(?:src|href)="?(?:https?:)?//}i,
            '2. no <script, no style= attribute, nothing external');
-    $took = within(40, sub { (fetch($c, 'node1', ''))[2] =~ /id="plot-msgs"/ });
+    $seen = within(40, sub { (fetch($c, 'node1', ''))[2] =~ /id="plot-msgs"/ });
     ($s, $h, $html) = fetch($c, 'node1', '');
-    ok(defined $took && $html =~ m{<div class="plot" id="plot-msgs">.*?<svg [^>]*>.*?<polyline class="line" points="[-0-9., ]+"/>}s
+    ok(defined $seen && $html =~ m{<div class="plot" id="plot-msgs">.*?<svg [^>]*>.*?<polyline class="line" points="[-0-9., ]+"/>}s
        && $html =~ /id="plot-sessions"/ && $html =~ /id="plot-failures"/,
        '2. after a history sample: inline-SVG plots of messages, sessions and failures')
         or diag(substr($html, index($html, 'id="history"') - 20, 600));
@@ -266,11 +266,11 @@ my $html;
 # the front's page: its BalancerMembers coloured the same way, node3 dead
 {
     my $bm;
-    $took = within($WAIT, sub {
+    $seen = within($WAIT, sub {
         $bm = balancer_member(status_of($c, $F), 'node3');
         $bm && ($bm->{member} // '') eq 'dead';
     });
-    check(defined $took, $c, '2. the front sees node3 dead (BalancerMember member=dead)', bm_line($bm));
+    check(defined $seen, $c, '2. the front sees node3 dead (BalancerMember member=dead)', bm_line($bm));
     my ($s, undef, $fh) = fetch($c, $F, '');
     my ($tbl) = $fh =~ m{(<table id="balancer_members".*?</table>)}s;
     my @pairs = ($tbl // '') =~ m{<tbody class="st-([a-z]+)"><tr><td>[^<]*</td><td>(node\d)</td>}g;
@@ -349,8 +349,8 @@ JS
 $c->kill9('node2');
 {
     my $p;
-    $took = within($WAIT, sub { $p = status_of($c, 'node1'); $p && ($p->{Minority} // '') eq '1' });
-    check(defined $took, $c, '4. kill -9 node2 too: node1 is in a minority (Minority 1)', 'node1: ' . sess_line($p));
+    $seen = within($WAIT, sub { $p = status_of($c, 'node1'); $p && ($p->{Minority} // '') eq '1' });
+    check(defined $seen, $c, '4. kill -9 node2 too: node1 is in a minority (Minority 1)', 'node1: ' . sess_line($p));
     my (undef, undef, $h4) = fetch($c, 'node1', '');
     like($h4, qr{<section id="summary" class="c-partitioned">\s*<p id="verdict">Cluster partitioned</p>},
          '4. the summary says "Cluster partitioned"') or diag(summary_of($h4));
