@@ -53,7 +53,12 @@
  * that member re-binds the session's route.  Only requests that can be sent
  * twice are: GET, HEAD and OPTIONS without a body.  A timeout is not replayed
  * (the member may still be working on it); neither is a member's own answer,
- * whatever its status.
+ * whatever its status, but one: its 503 for a synchronous replication whose
+ * message never left it (Session-Cluster-Change: kept,
+ * Session-Cluster-Replicated: none), HAProxy's "retry-on 503", held back
+ * while short and sent once to another member, as above.
+ * That 503 does not put the member's worker in error even with
+ * failonstatus=503 (sc_post_request): the member is up and answering.
  *
  * In flight.  A request whose member stops answering without a word (frozen,
  * its machine gone) would wait in mod_proxy_http's read up to the worker's
@@ -82,6 +87,8 @@ APLOG_USE_MODULE(session_cluster);
 
 typedef void (*sc_proxy_hook_reg)(proxy_HOOK_pre_request_t *pf, const char *const *pre,
                                   const char *const *succ, int order);
+typedef void (*sc_post_hook_reg)(proxy_HOOK_post_request_t *pf, const char *const *pre,
+                                 const char *const *succ, int order);
 typedef void (*sc_scheme_hook_reg)(proxy_HOOK_scheme_handler_t *pf, const char *const *pre,
                                    const char *const *succ, int order);
 typedef int (*sc_scheme_run)(request_rec *r, proxy_worker *worker, proxy_server_conf *conf,
@@ -742,9 +749,38 @@ typedef struct {
     apr_bucket_brigade *held;         /* an error and end of connection held back */
     const char *route;                /* the member asked */
     int replayable;                   /* the request may be sent twice */
+    int replayed;                     /* ... and was, once */
     int slot;                         /* its place in the in-flight list, or -1 */
     int cut;                          /* ... whose connection was cut */
+    int kept503;                      /* the member's own 503: a change it kept
+                                       * but could not replicate, held back */
+    apr_off_t held_len;               /* bytes of that answer held back */
 } replay_guard;
+
+/* A member's 503 for a synchronous replication it could not complete
+ * (sc_session.c's not_replicated): held back at most this long, to be sent
+ * again elsewhere. */
+#define SC_REPLAY_HOLD_MAX (64 * 1024)
+#define SC_MEMBER_503_NOTE "session-cluster-member-503"
+
+/* The answer in r is a member's own 503 for a change it kept but could not
+ * replicate: the member is up and answering (not one for failonstatus). */
+static int member_replication_503(request_rec *r)
+{
+    const char *k = apr_table_get(r->headers_out, "Session-Cluster-Change");
+    return r->status == HTTP_SERVICE_UNAVAILABLE && k && !strcasecmp(k, "kept");
+}
+
+/* ... and the change is on no other member (Session-Cluster-Replicated:
+ * none: its message never left that member): another member runs the
+ * request on the session as it was, so a replay applies it once.  A 503
+ * after the message went out (some member may have acknowledged it) is not
+ * sent again: the change could be applied twice. */
+static int replayable_503(request_rec *r)
+{
+    const char *n = apr_table_get(r->headers_out, "Session-Cluster-Replicated");
+    return member_replication_503(r) && n && !strcasecmp(n, "none");
+}
 
 #define SC_REPLAY_GUARD_KEY "session-cluster-replay-guard"
 #define SC_INFLIGHT_SOCK_KEY "session-cluster-inflight"
@@ -933,6 +969,24 @@ static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     replay_guard *g = f->ctx;
     apr_bucket *e, *next;
 
+    if (!g->started && !g->kept503 && g->replayable && !g->replayed
+        && APR_BRIGADE_EMPTY(g->held) && replayable_503(f->r)) {
+        g->kept503 = 1;               /* its answer starts: hold it whole */
+    }
+    if (g->kept503 && !g->started) {
+        apr_off_t len = 0;
+        apr_brigade_length(bb, 0, &len);
+        g->held_len += len > 0 ? len : 0;
+        APR_BRIGADE_CONCAT(g->held, bb);
+        if (g->held_len <= SC_REPLAY_HOLD_MAX) {
+            return APR_SUCCESS;
+        }
+        /* not the short page of a member: let it through as it is */
+        g->kept503 = 0;
+        g->started = 1;
+        APR_BRIGADE_CONCAT(bb, g->held);
+        return ap_pass_brigade(f->next, bb);
+    }
     if (!g->started) {
         for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
             if (AP_BUCKET_IS_ERROR(e)) {
@@ -1062,7 +1116,9 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
      * of mod_proxy's own (ap_proxyerror's error note: the member's
      * connection broke), not a member's answer (ProxyErrorOverride passes
      * a member's 5xx on as a status) */
-    why = g->started ? NULL
+    why = g->kept503 ? "its member could not replicate the change (its 503: the "
+                       "change kept there, on no other member)"
+          : g->started ? NULL
           : g->cut ? "its member stopped answering (connection cut)"
           : apr_table_get(r->notes, "proxy_timedout") ? NULL
           : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
@@ -1099,6 +1155,9 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
                           worker->s->name, worker->s->route, why, alt->s->name,
                           alt->s->route);
             apr_brigade_cleanup(g->held);
+            g->kept503 = 0;
+            g->held_len = 0;
+            g->replayed = 1;
             r->status = HTTP_OK;
             r->status_line = NULL;
             r->headers_out = headers;
@@ -1114,7 +1173,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
             g->cut = 0;
             st = run_scheme(r, alt, conf, alt_url, NULL, 0);
             inflight_release(g);
-            if (g->started ? st != OK && st != DONE
+            if (g->started ? (st != OK && st != DONE) || member_replication_503(r)
                 : !APR_BRIGADE_EMPTY(g->held) || st != OK) {
                 __atomic_add_fetch(&ret->shm->f.replays_failed, 1, __ATOMIC_RELAXED);
                 ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1662)
@@ -1124,6 +1183,10 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         }
     }
     ap_remove_output_filter(f);
+    if (member_replication_503(r)) {
+        /* the member answered: it is up (see sc_post_request) */
+        apr_table_setn(r->notes, SC_MEMBER_503_NOTE, g->route);
+    }
     if (!APR_BRIGADE_EMPTY(g->held)) {
         /* what mod_proxy_http meant to send: the error, the connection's end */
         ap_pass_brigade(r->output_filters, g->held);
@@ -1136,9 +1199,34 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
  * module (LoadModule), so mod_proxy must be loaded before it. */
 static int proxy_hooked;
 
+/* proxy's post_request hook runs its first answer only; ahead of
+ * mod_proxy_balancer's, which puts the worker in error for a status listed in
+ * failonstatus (and for a timeout with failontimeout), this one takes the
+ * request whose answer was a member's own 503 for a change it kept but could
+ * not replicate: that member is up and answering, and putting its worker in
+ * error would send its sessions elsewhere for the worker's retry time (with
+ * nothing in the cluster's state to clear it).  Nothing else of the
+ * balancer's post_request is left out: it does no more than those two checks
+ * (the busy count is a cleanup of the request's pool). */
+static int sc_post_request(proxy_worker *worker, proxy_balancer *balancer,
+                           request_rec *r, proxy_server_conf *conf)
+{
+    const char *route = apr_table_get(r->notes, SC_MEMBER_503_NOTE);
+    (void)conf;
+    if (!route || !balancer || r->status != HTTP_SERVICE_UNAVAILABLE) {
+        return DECLINED;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, SCLOGNO(1666)
+                  "SessionClusterBalancer: 503 of member %s for a change it kept but "
+                  "could not replicate: worker %s not put in error", route,
+                  worker && worker->s ? worker->s->name : "-");
+    return OK;
+}
+
 int sc_balancer_register_hooks(void)
 {
     sc_proxy_hook_reg reg;
+    sc_post_hook_reg preg;
     sc_scheme_hook_reg sreg;
     ap_hook_monitor(sc_balancer_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     *(void **)&define_worker = dlsym(RTLD_DEFAULT, "ap_proxy_define_worker");
@@ -1150,6 +1238,10 @@ int sc_balancer_register_hooks(void)
     proxy_hooked = reg != NULL;
     if (reg) {
         reg(sc_proxy_pre_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    }
+    *(void **)&preg = dlsym(RTLD_DEFAULT, "proxy_hook_post_request");
+    if (preg) {
+        preg(sc_post_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
     }
     *(void **)&sreg = dlsym(RTLD_DEFAULT, "proxy_hook_scheme_handler");
     *(void **)&run_scheme = dlsym(RTLD_DEFAULT, "proxy_run_scheme_handler");

@@ -166,6 +166,17 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
             }
             pending_remove(e, pd);
         }
+        else if (pd->lost && (!pd->peer->checking
+                              || (pd->peer->out && pd->peer->out->state == SC_CS_OPEN))) {
+            /* its process took a new connection (or it was heard again):
+             * not gone, and this share's message went with the broken
+             * connection: failed, as without the wait */
+            e->shm->c.send_failures++;
+            pd->peer->c.send_failures++;
+            group_settle(e, pd, 0, apr_psprintf(e->tmp, "connection to %s lost",
+                                                pd->peer->route));
+            pending_remove(e, pd);
+        }
         else if (now > pd->deadline && !pd->waited_verdict
                  && now - pd->peer->last_heard > apr_time_from_msec(2 * e->set->heartbeat_ms)
                  && (due = sc_mb_verdict_due(e, pd->peer)) != 0
@@ -270,6 +281,17 @@ void sc_ch_on_conn_lost(sc_engine *e, sc_peer *p)
                                            pd->frame, pd->frame_len) == 0) {
                 continue;
             }
+        }
+        if (pd->group && p->checking
+            && (p->view == SC_VIEW_ALIVE || p->view == SC_VIEW_SUSPECT)) {
+            /* the failure detection is checking the member (its connection
+             * broke, and a new one is on its way): what becomes of that
+             * settles this share (sc_ch_tick).  Refused, the member's
+             * process is gone: found dead, it is not waited for; taken, the
+             * send fails as it would have here.  A member killed with
+             * writes in flight so costs no 503. */
+            pd->lost = 1;
+            continue;
         }
         e->shm->c.send_failures++;
         p->c.send_failures++;

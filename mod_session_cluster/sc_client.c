@@ -75,7 +75,7 @@ static int send_all(int fd, const unsigned char *b, apr_size_t len)
 
 int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
                       const void *msg, apr_size_t size, int acked, const char **result,
-                      double *ms)
+                      double *ms, int *handed)
 {
     sc_retained *r = sc_retained_get(s);
     sc_shm_t hdr;
@@ -88,6 +88,9 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
     int answered = acked || route;     /* the engine answers these */
 
     *ms = 0;
+    if (handed) {
+        *handed = 0;
+    }
     if (!r->shm || !r->cfg) {
         *result = "this server runs no cluster engine";
         return 0;
@@ -135,6 +138,9 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
     if (tries == 2) {
         *result = "cannot send to the cluster engine";
         return 0;
+    }
+    if (handed) {
+        *handed = 1;                  /* the engine may act on it from now on */
     }
     if (!answered) {
         /* asynchronous replication: handed over, the request goes on */
@@ -188,5 +194,5 @@ int sc_client_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t 
         *result = "bad route";
         return 0;
     }
-    return sc_client_request(p, s, route, NULL, size, acked, result, ms);
+    return sc_client_request(p, s, route, NULL, size, acked, result, ms, NULL);
 }

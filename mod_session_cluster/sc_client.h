@@ -14,9 +14,11 @@
 int sc_client_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t size,
                     int acked, const char **result, double *ms);
 /* Hands a message to the engine: to member 'route', or to every live member when
- * route is NULL (DeltaManager replication); acked: wait for the members' ACKs. */
+ * route is NULL (DeltaManager replication); acked: wait for the members' ACKs.
+ * handed (may be NULL): 0 when the message never reached the engine (so no
+ * member has it), 1 once it did. */
 int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
                       const void *msg, apr_size_t size, int acked, const char **result,
-                      double *ms);
+                      double *ms, int *handed);
 
 #endif /* SC_CLIENT_H */

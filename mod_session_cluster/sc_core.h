@@ -159,6 +159,8 @@ typedef struct sc_pending {
     int tries;
     int waited_verdict;                /* its deadline passed with the member silent:
                                         * waiting for the failure detector instead */
+    int lost;                          /* its connection broke, retries spent: waiting
+                                        * for the failure detector's verdict */
     unsigned char *frame;              /* for a retry after a broken connection */
     apr_size_t frame_len;
     struct sc_pending *next;

@@ -363,7 +363,7 @@ static sc_store_rc load_copy(request_rec *r, sc_retained *ret, apr_pool_t *p,
     f.dead = 0;
     sc_buf_init(&b, r->pool, 128);
     sc_msg_fetch_encode(&b, &f);
-    if (!sc_client_request(r->pool, r->server, NULL, b.buf, b.len, 1, &result, &ms)) {
+    if (!sc_client_request(r->pool, r->server, NULL, b.buf, b.len, 1, &result, &ms, NULL)) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1510)
                       "session %s (primary %s, backup %s) could not be fetched: %s",
                       id, l.primary[0] ? l.primary : "none",
@@ -622,13 +622,20 @@ static const char *cookie_attrs(request_rec *r, sc_dir_conf *dc)
  * client is not told it succeeded: 503 (the header filter sends it).  But the
  * change is in effect on this member, and on the members that acknowledged
  * it: the answer says so (Session-Cluster-Change: kept), so that a client, or
- * a balancer, does not apply a non-idempotent change twice by retrying. */
-static void not_replicated(request_rec *r)
+ * a balancer, does not apply a non-idempotent change twice by retrying.
+ * nowhere_else: the message never left this member (too large, or the engine
+ * could not be reached), so no other member has the change: the answer says
+ * that too (Session-Cluster-Replicated: none), and a front may send an
+ * idempotent request again to another member (sc_balancer.c). */
+static void not_replicated(request_rec *r, int nowhere_else)
 {
     r->status = HTTP_SERVICE_UNAVAILABLE;
     r->status_line = NULL;
     apr_table_setn(r->err_headers_out, "Retry-After", "1");
     apr_table_setn(r->err_headers_out, "Session-Cluster-Change", "kept");
+    if (nowhere_else) {
+        apr_table_setn(r->err_headers_out, "Session-Cluster-Replicated", "none");
+    }
     apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "failed");
 }
 
@@ -641,6 +648,7 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
     int acked = set->backup_manager ? set->map_acked : set->replication_acked;
     const char *result;
     double ms;
+    int handed;
     int i, others = set->backup_manager;  /* its engine records every change */
 
     /* alone in the cluster: nobody to tell (a joining member gets the state) */
@@ -663,15 +671,16 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
                       "raise maxMessageSize or lower maxSessionSize", what, b->len + 1,
                       set->max_message_size, ret->store->hdr->slot_data);
         if (acked) {
-            not_replicated(r);
+            not_replicated(r, 1);
         }
         return;
     }
-    if (!sc_client_request(r->pool, r->server, NULL, b->buf, b->len, acked, &result, &ms)) {
+    if (!sc_client_request(r->pool, r->server, NULL, b->buf, b->len, acked, &result, &ms,
+                           &handed)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1274)
                       "replication of %s: %s", what, result);
         if (acked) {
-            not_replicated(r);
+            not_replicated(r, !handed);
         }
     }
 }

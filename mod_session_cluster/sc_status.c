@@ -1254,7 +1254,7 @@ static int expire_one(request_rec *r, sc_retained *ret, const char *id)
     sc_buf_init(&b, r->pool, 128);
     sc_msg_expire_encode(&b, &m);
     if (!sc_client_request(r->pool, r->server, NULL, b.buf, b.len,
-                           ret->cfg->set->replication_acked, &result, &ms)) {
+                           ret->cfg->set->replication_acked, &result, &ms, NULL)) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1114)
                       "cluster-manager: expiry of %s not replicated: %s", id, result);
     }
