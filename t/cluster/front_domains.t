@@ -17,7 +17,9 @@
 #      frontb: answered by node2 both times, the counter going on (4, 5);
 #      FrontCrossDomain stays 0 on both.  (Without the domain preference
 #      byrequests sends them to node2, node3 and node4 in turn, and west does
-#      not hold east's sessions: a new session, counter 1.)
+#      not hold east's sessions: a new session, counter 1.)  fronta's
+#      balancer://fixed, one BalancerMember line for node1 with redirect=node3,
+#      keeps that redirect (the configuration's).
 #   D. node2 killed too: east has no usable member, the redirect is cleared,
 #      and a session of east through fronta lands in west (a new session
 #      there); fronta counts it (FrontCrossDomain 1) and says so (SC1813).
@@ -38,6 +40,14 @@ alarm $LIMIT;
 
 my %domain = (node1 => 'east', node2 => 'east', node3 => 'west', node4 => 'west');
 my $FILTER = 'org.apache.catalina.tribes.group.interceptors.DomainFilterInterceptor';
+# a balancer whose configuration line sets redirect= (to another domain): kept
+my $FIXED = <<'EOC';
+<Proxy balancer://fixed>
+    BalancerMember http://127.0.0.1:NODE1PORT route=node1 redirect=node3
+    ProxySet stickysession=JSESSIONID|jsessionid
+</Proxy>
+SessionClusterBalancer balancer://fixed
+EOC
 my $front_conf = sub { SC::Cluster::front_conf(@_, members => [], proxyset => 'growth=6') };
 
 my $c = SC::Cluster->new(
@@ -46,7 +56,9 @@ my $c = SC::Cluster->new(
     loglevel    => 'info',
     extra_conf  => demo_conf(demo_module()),
     member_opts => {
-        fronta => { extra_conf => $front_conf },
+        fronta => { extra_conf => sub {
+            my $port = (grep { $_->{name} eq 'node1' } @{ $_[1] })[0]{http_port};
+            $front_conf->(@_) . ($FIXED =~ s/NODE1PORT/$port/r) } },
         frontb => { route => undef, extra_conf => $front_conf,
                     modules => [ @SC::Cluster::FRONT_MODULES ] },
     },
@@ -64,8 +76,10 @@ my @N = qw(node1 node2 node3 node4);
 my @F = qw(fronta frontb);
 
 sub workers {
-    my ($p) = @_;
-    return { map { ($_->{route} // '') => $_ } @{ $p ? $p->{balancer_members} : [] } };
+    my ($p, $bal) = @_;
+    $bal //= 'balancer://members';
+    return { map { ($_->{route} // '') => $_ }
+             grep { ($_->{balancer} // '') eq $bal } @{ $p ? $p->{balancer_members} : [] } };
 }
 sub lines { my ($p) = @_; join(' | ', map { bm_line($_) } @{ $p ? $p->{balancer_members} : [] }) }
 
@@ -121,6 +135,11 @@ for my $f (@F) {
         return $w && status_has($w->{status}, 'Err') && ($w->{redirect} // '') eq 'node2';
     });
     check($ok, $c, "C. $f: node1's worker in error, its sessions redirected to node2", lines($p));
+}
+{
+    my $w = workers(status_of($c, 'fronta'), 'balancer://fixed')->{node1};
+    is($w && $w->{redirect}, 'node3', 'C. fronta, balancer://fixed: the redirect=node3 of its '
+                                    . 'configuration line is kept') or diag(bm_line($w));
 }
 # (node2's synchronous sends to node1 fail until it holds node1 dead: wait for it)
 $ok = within(20, sub { my $m = member_on($c, 'node2', 'node1'); $m && $m->{state} =~ /^(?:dead|left)$/ });
