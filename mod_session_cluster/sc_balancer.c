@@ -603,11 +603,15 @@ static void steer_by_domain(proxy_balancer *b, const sc_shm_t *shm)
         proxy_worker_shared *ws = w[i]->s;
         const char *to = NULL;
         sc_shm_member m;
-        if (!ws || !ws->route[0] || redirect_configured(b, w[i])) {
+        int usable;
+        if (!ws || !ws->route[0]) {
             continue;
         }
-        if (!PROXY_WORKER_IS_USABLE(w[i]) && !b->s->sticky_force
-            && member_of(shm, ws->route, &m)) {
+        usable = PROXY_WORKER_IS_USABLE(w[i]);
+        if ((usable && !ws->redirect[0]) || redirect_configured(b, w[i])) {
+            continue;                 /* the usual case: nothing to do */
+        }
+        if (!usable && !b->s->sticky_force && member_of(shm, ws->route, &m)) {
             to = steer_target(b, w[i], &m, shm);
         }
         if (!to) {
