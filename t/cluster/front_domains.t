@@ -15,7 +15,10 @@
 #      redirect route node2 (the usable member of its domain).  Each of node1's
 #      sessions, with the cookie that still names node1, through fronta then
 #      frontb: answered by node2 both times, the counter going on (4, 5);
-#      FrontCrossDomain stays 0 on both.  (Without the domain preference
+#      FrontCrossDomain stays 0 on both.  (Every member's static membership
+#      lists all six: node3 and node4 are refused on node2 as of another
+#      domain, not counted in its quorum, so node2 alone still takes
+#      synchronous writes.)  (Without the domain preference
 #      byrequests sends them to node2, node3 and node4 in turn, and west does
 #      not hold east's sessions: a new session, counter 1.)  fronta's
 #      balancer://fixed, one BalancerMember line for node1 with redirect=node3,
