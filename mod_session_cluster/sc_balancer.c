@@ -32,6 +32,24 @@
  * spare slot left, the member stays without a worker: SC1806 in the log and
  * a MissingGrowthRoom line on the page.
  *
+ * Domains (issue 21; mod_cluster's load-balancing groups).  A member's
+ * heartbeats carry its domain (the Membership's or DomainFilterInterceptor's);
+ * members without one form one group.  When the member of a worker is not
+ * usable (gone, dead, in error, starting) and another group has a usable
+ * member, its sessions fail over inside their own group: the worker's
+ * mod_proxy "redirect" route, which mod_proxy_balancer follows for a sticky
+ * route whose worker is unusable whatever the lbmethod, is set to the usable
+ * member of the same group (alive, ready, not draining) with the lowest share
+ * of busy workers it announced, ties broken by a hash of the two routes (so
+ * every front, seeing the same members, picks the same); it is cleared when
+ * the worker is usable again, or when its group has no usable member left:
+ * then the lbmethod picks among the others, and a session that so lands in
+ * another group is counted (FrontCrossDomain) and logged (SC1813, rate
+ * limited) when its request is done (proxy's post_request hook).  Not when
+ * every usable member is of the same group (the lbmethod picks, as without
+ * domains), not with nofailover=On, and not on a worker whose configuration
+ * line sets redirect= (kept as written).
+ *
  * The status bits are brought up to date before every request that goes
  * through mod_proxy (proxy's pre_request hook, ahead of the balancer's own),
  * when the cluster-manager page is shown, five times a second by a
@@ -58,7 +76,7 @@
  * Session-Cluster-Replicated: none), HAProxy's "retry-on 503", held back
  * while short and sent once to another member, as above.
  * That 503 does not put the member's worker in error even with
- * failonstatus=503 (sc_post_request): the member is up and answering.
+ * failonstatus=503 (member_503_taken): the member is up and answering.
  *
  * In flight.  A request whose member stops answering without a word (frozen,
  * its machine gone) would wait in mod_proxy_http's read up to the worker's
@@ -447,6 +465,212 @@ static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now,
     keep_out(w, now);
 }
 
+/* ------------------------------------------------------------------------- */
+/* Domains (see the top of this file)                                         */
+/* ------------------------------------------------------------------------- */
+
+/* The workers whose configuration line sets redirect= ("balancer|worker"),
+ * read at check_config, before mod_proxy_balancer shares the workers (so
+ * never a value this module wrote); NULL: none.  Read-only after. */
+static apr_hash_t *configured_redirects;
+
+static const char *redirect_key(apr_pool_t *p, proxy_balancer *b, proxy_worker *w)
+{
+    return apr_pstrcat(p, b->s->name, "|", w->s->name, NULL);
+}
+
+static int sc_balancer_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp,
+                                    server_rec *s)
+{
+    server_rec *v;
+    int i, j;
+    (void)plog;
+    (void)ptemp;
+    configured_redirects = NULL;
+    for (v = s; v; v = v->next) {
+        sc_server_conf *sc = sc_server_conf_get(v);
+        proxy_server_conf *conf = proxy_conf_of(v);
+        for (i = 0; sc->balancers && i < sc->balancers->nelts; i++) {
+            proxy_balancer *b = find_balancer(conf, APR_ARRAY_IDX(sc->balancers, i,
+                                                                  sc_balancer_ref).name);
+            proxy_worker **w;
+            if (!b || !b->workers) {
+                continue;
+            }
+            w = (proxy_worker **)b->workers->elts;
+            for (j = 0; j < b->workers->nelts; j++) {
+                if (w[j]->s && w[j]->s->redirect[0]) {
+                    if (!configured_redirects) {
+                        configured_redirects = apr_hash_make(pconf);
+                    }
+                    apr_hash_set(configured_redirects, redirect_key(pconf, b, w[j]),
+                                 APR_HASH_KEY_STRING, "");
+                }
+            }
+        }
+    }
+    return OK;
+}
+
+static int redirect_configured(proxy_balancer *b, proxy_worker *w)
+{
+    char key[PROXY_BALANCER_MAX_NAME_SIZE + PROXY_WORKER_MAX_NAME_SIZE + 2];
+    if (!configured_redirects) {
+        return 0;
+    }
+    apr_snprintf(key, sizeof(key), "%s|%s", b->s->name, w->s->name);
+    return apr_hash_get(configured_redirects, key, APR_HASH_KEY_STRING) != NULL;
+}
+
+/* A failed-over session's order of the candidates: a hash of both routes. */
+static apr_uint64_t pair_hash(const char *from, const char *to)
+{
+    apr_uint64_t h = 0xcbf29ce484222325ULL;
+    const char *c;
+    for (c = from; *c; c++) {
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    }
+    h = (h ^ 0x1f) * 0x100000001b3ULL;
+    for (c = to; *c; c++) {
+        h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+    }
+    h ^= h >> 31;
+    h *= 0x9e3779b97f4a7c15ULL;
+    return h ^ (h >> 29);
+}
+
+/* A worker that can take another member's sessions: usable, not draining,
+ * its member alive and ready. */
+static int takes_failover(proxy_worker *w, const sc_shm_member *m)
+{
+    return PROXY_WORKER_IS_USABLE(w) && !PROXY_WORKER_IS_DRAINING(w)
+           && m->view == SC_VIEW_ALIVE && m->hb_state == SC_MS_READY;
+}
+
+typedef struct {
+    int standby, lbset;
+    apr_uint64_t load, hash;
+} steer_rank;
+
+static int rank_before(const steer_rank *a, const steer_rank *b)
+{
+    if (a->standby != b->standby) {
+        return a->standby < b->standby;
+    }
+    if (a->lbset != b->lbset) {
+        return a->lbset < b->lbset;
+    }
+    if (a->load != b->load) {
+        return a->load < b->load;
+    }
+    return a->hash > b->hash;
+}
+
+/* The route the sessions of 'from' (its member: fm) go to: the best usable
+ * member of its group, or NULL when its group has none, or when every usable
+ * member is of its group (the lbmethod picks then). */
+static const char *steer_target(proxy_balancer *b, proxy_worker *from,
+                                const sc_shm_member *fm, const sc_shm_t *shm)
+{
+    proxy_worker **w = (proxy_worker **)b->workers->elts, *best = NULL;
+    steer_rank best_rank = { 0, 0, 0, 0 };
+    int j, outside = 0;
+    for (j = 0; j < b->workers->nelts; j++) {
+        sc_shm_member m;
+        steer_rank rk;
+        if (w[j] == from || !w[j]->s || !w[j]->s->route[0]
+            || !member_of(shm, w[j]->s->route, &m) || !takes_failover(w[j], &m)) {
+            continue;
+        }
+        if (strcmp(m.domain, fm->domain)) {
+            outside = 1;
+            continue;
+        }
+        rk.standby = PROXY_WORKER_IS_STANDBY(w[j]) ? 1 : 0;
+        rk.lbset = w[j]->s->lbset;
+        rk.load = m.has_load && m.capacity ? (apr_uint64_t)m.busy * 10000 / m.capacity : 0;
+        rk.hash = pair_hash(from->s->route, w[j]->s->route);
+        if (!best || rank_before(&rk, &best_rank)) {
+            best = w[j];
+            best_rank = rk;
+        }
+    }
+    return best && outside ? best->s->route : NULL;
+}
+
+/* Each worker of b whose member is not usable: its sessions' redirect route
+ * within its group (see the top); cleared once it is usable again. */
+static void steer_by_domain(proxy_balancer *b, const sc_shm_t *shm)
+{
+    proxy_worker **w = (proxy_worker **)b->workers->elts;
+    int i;
+    for (i = 0; i < b->workers->nelts; i++) {
+        proxy_worker_shared *ws = w[i]->s;
+        const char *to = NULL;
+        sc_shm_member m;
+        int usable;
+        if (!ws || !ws->route[0]) {
+            continue;
+        }
+        usable = PROXY_WORKER_IS_USABLE(w[i]);
+        if ((usable && !ws->redirect[0]) || redirect_configured(b, w[i])) {
+            continue;                 /* the usual case: nothing to do */
+        }
+        if (!usable && !b->s->sticky_force && member_of(shm, ws->route, &m)) {
+            to = steer_target(b, w[i], &m, shm);
+        }
+        if (!to) {
+            if (ws->redirect[0]) {
+                ws->redirect[0] = '\0';
+            }
+        }
+        else if (strcmp(ws->redirect, to)) {
+            apr_cpystrn(ws->redirect, to, sizeof(ws->redirect));
+        }
+    }
+}
+
+static int member_503_taken(proxy_worker *worker, proxy_balancer *balancer, request_rec *r);
+
+/* proxy's post_request: a sticky request answered by a member of another
+ * group than its route's member is counted and said (rate limited); a
+ * member's own 503 is kept from putting its worker in error
+ * (member_503_taken). */
+static int sc_proxy_post_request(proxy_worker *worker, proxy_balancer *balancer,
+                                 request_rec *r, proxy_server_conf *conf)
+{
+    static sc_log_gate gate;
+    int rc = member_503_taken(worker, balancer, r);
+    sc_retained *ret = sc_retained_get(r->server);
+    const char *route = apr_table_get(r->subprocess_env, "BALANCER_SESSION_ROUTE");
+    const char *to = apr_table_get(r->subprocess_env, "BALANCER_WORKER_ROUTE");
+    sc_shm_member from_m, to_m;
+    apr_uint32_t skipped = 0;
+    (void)conf;
+
+    if (!balancer || !route || !*route || !to || !*to || !strcmp(route, to) || !ret->shm
+        || !sc_server_conf_get(r->server)->balancers->nelts
+        || !member_of(ret->shm, route, &from_m) || !member_of(ret->shm, to, &to_m)
+        || !strcmp(from_m.domain, to_m.domain)) {
+        return rc;
+    }
+    __atomic_add_fetch(&ret->shm->f.cross_domain, 1, __ATOMIC_RELAXED);
+    if (sc_log_gate_open(&gate, 5, apr_time_now(), &skipped)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1813)
+                      "SessionClusterBalancer %s: a session of member %s (domain '%s') "
+                      "went to member %s of domain '%s' (%s), which may not hold it "
+                      "(%u such requests since the last such line)", balancer->s->name,
+                      ap_escape_logitem(r->pool, route),
+                      ap_escape_logitem(r->pool, from_m.domain),
+                      ap_escape_logitem(r->pool, to),
+                      ap_escape_logitem(r->pool, to_m.domain),
+                      apr_table_get(r->subprocess_env, "SESSION_CLUSTER_REPLAYED")
+                      ? "a request sent again after its member failed"
+                      : "no member of its domain was usable", skipped);
+    }
+    return rc;
+}
+
 void sc_balancer_sync(server_rec *s)
 {
     sc_server_conf *sc = sc_server_conf_get(s);
@@ -484,6 +708,7 @@ void sc_balancer_sync(server_rec *s)
                 keep_out(w[j], now);
             }
         }
+        steer_by_domain(b, ret->shm);
     }
 }
 
@@ -1184,7 +1409,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     }
     ap_remove_output_filter(f);
     if (member_replication_503(r)) {
-        /* the member answered: it is up (see sc_post_request) */
+        /* the member answered: it is up (see member_503_taken) */
         apr_table_setn(r->notes, SC_MEMBER_503_NOTE, g->route);
     }
     if (!APR_BRIGADE_EMPTY(g->held)) {
@@ -1201,18 +1426,17 @@ static int proxy_hooked;
 
 /* proxy's post_request hook runs its first answer only; ahead of
  * mod_proxy_balancer's, which puts the worker in error for a status listed in
- * failonstatus (and for a timeout with failontimeout), this one takes the
- * request whose answer was a member's own 503 for a change it kept but could
- * not replicate: that member is up and answering, and putting its worker in
- * error would send its sessions elsewhere for the worker's retry time (with
- * nothing in the cluster's state to clear it).  Nothing else of the
- * balancer's post_request is left out: it does no more than those two checks
- * (the busy count is a cleanup of the request's pool). */
-static int sc_post_request(proxy_worker *worker, proxy_balancer *balancer,
-                           request_rec *r, proxy_server_conf *conf)
+ * failonstatus (and for a timeout with failontimeout), this module's
+ * (sc_proxy_post_request) takes the request whose answer was a member's own
+ * 503 for a change it kept but could not replicate: OK here.  That member is
+ * up and answering, and putting its worker in error would send its sessions
+ * elsewhere for the worker's retry time (with nothing in the cluster's state
+ * to clear it).  Nothing else of the balancer's post_request is left out: it
+ * does no more than those two checks (the busy count is a cleanup of the
+ * request's pool).  DECLINED for every other request. */
+static int member_503_taken(proxy_worker *worker, proxy_balancer *balancer, request_rec *r)
 {
     const char *route = apr_table_get(r->notes, SC_MEMBER_503_NOTE);
-    (void)conf;
     if (!route || !balancer || r->status != HTTP_SERVICE_UNAVAILABLE) {
         return DECLINED;
     }
@@ -1226,7 +1450,7 @@ static int sc_post_request(proxy_worker *worker, proxy_balancer *balancer,
 int sc_balancer_register_hooks(void)
 {
     sc_proxy_hook_reg reg;
-    sc_post_hook_reg preg;
+    sc_post_hook_reg post_reg;
     sc_scheme_hook_reg sreg;
     ap_hook_monitor(sc_balancer_monitor, NULL, NULL, APR_HOOK_MIDDLE);
     *(void **)&define_worker = dlsym(RTLD_DEFAULT, "ap_proxy_define_worker");
@@ -1239,10 +1463,12 @@ int sc_balancer_register_hooks(void)
     if (reg) {
         reg(sc_proxy_pre_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
     }
-    *(void **)&preg = dlsym(RTLD_DEFAULT, "proxy_hook_post_request");
-    if (preg) {
-        preg(sc_post_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* ahead of mod_proxy_balancer's, which ends the hook (it runs the first) */
+    *(void **)&post_reg = dlsym(RTLD_DEFAULT, "proxy_hook_post_request");
+    if (post_reg) {
+        post_reg(sc_proxy_post_request, NULL, NULL, APR_HOOK_REALLY_FIRST);
     }
+    ap_hook_check_config(sc_balancer_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     *(void **)&sreg = dlsym(RTLD_DEFAULT, "proxy_hook_scheme_handler");
     *(void **)&run_scheme = dlsym(RTLD_DEFAULT, "proxy_run_scheme_handler");
     if (sreg && run_scheme) {
@@ -1276,4 +1502,9 @@ const char *sc_balancer_worker_name(proxy_worker *w)
 const char *sc_balancer_worker_route(proxy_worker *w)
 {
     return w->s->route;
+}
+
+const char *sc_balancer_worker_redirect(proxy_worker *w)
+{
+    return w->s->redirect;
 }

@@ -40,6 +40,9 @@ const char *sc_balancer_worker_status(apr_pool_t *p, struct proxy_worker *w);
 /* The worker's name (its URL) and route. */
 const char *sc_balancer_worker_name(struct proxy_worker *w);
 const char *sc_balancer_worker_route(struct proxy_worker *w);
+/* Its redirect route: where its sticky sessions go while it is unusable
+ * (set by the configuration, balancer-manager, or the domain steering). */
+const char *sc_balancer_worker_redirect(struct proxy_worker *w);
 /* A member's state as a word: its announced state when alive, else its view;
  * "none" for NULL. */
 const char *sc_balancer_member_state(const sc_shm_member *m);

@@ -252,6 +252,14 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
                      "heartbeat of %s from %s filtered: another domain", hb->route, from);
         e->shm->ic.domain_filtered++;
         if (via) {
+            if (via->peer && via->peer->view != SC_VIEW_REFUSED) {
+                /* a listed member of another domain (a static member list
+                 * shared by two domains): not a member, so not one the quorum
+                 * counts as known, and not worth reconnecting to often */
+                sc_mb_set_view(e, via->peer, SC_VIEW_REFUSED, "another domain");
+                apr_cpystrn(via->peer->route, hb->route, sizeof(via->peer->route));
+                via->peer->next_connect = now + apr_time_from_sec(5);
+            }
             sc_tr_close(e, via, "member of another domain");
         }
         return NULL;

@@ -39,7 +39,7 @@
 /* Raise with any change to the layout of sc_shm_t or sc_shm_member (and
  * SC_RETAINED_LAYOUT with it); a test builds a variant with another one. */
 #ifndef SC_SHM_VERSION
-#define SC_SHM_VERSION      5
+#define SC_SHM_VERSION      6
 #endif
 #define SC_MAX_MEMBERS      64
 
@@ -90,6 +90,7 @@ typedef struct {
     apr_uint64_t replays_failed;        /*   and failed there too */
     apr_uint64_t not_replayed;          /* not re-sent: method, body, no other member */
     apr_uint64_t workers_added;         /* BalancerMembers added for members (growth) */
+    apr_uint64_t cross_domain;          /* sticky requests answered in another domain */
 } sc_fcounters;
 
 /* Page actions (requested_actions bits), carried out by the engine. */

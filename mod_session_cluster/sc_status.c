@@ -489,6 +489,9 @@ static void gather_balancer(void *ctx, const char *balancer, struct proxy_worker
         put_str(row, "url", sc_balancer_worker_name(w), NULL);
         put_str(row, "status", sc_balancer_worker_status(p, w), NULL);
         put_str(row, "member", sc_balancer_member_state(mem), NULL);
+        put_str(row, "redirect", sc_balancer_worker_redirect(w)[0]
+                                 ? sc_balancer_worker_redirect(w) : "-",
+                "where its sticky sessions go while it is unusable");
         if (!mem) {
             APR_ARRAY_PUSH(x->unmatched, const char *) =
                 apr_psprintf(p, "UnmatchedBalancerMember: %s %s", esc_auto(p, balancer, 1),
@@ -708,6 +711,9 @@ static void gather(model *m, const sc_view *v)
                 "GET, HEAD or OPTIONS, a body, no other ready member)");
         put_num(p, s->fields, "FrontWorkersAdded", h->f.workers_added, 1,
                 "BalancerMembers added for members that announced their URL (growth)");
+        put_num(p, s->fields, "FrontCrossDomain", h->f.cross_domain, 1,
+                "sticky requests answered by a member of another domain than their "
+                "session's member (its domain had no usable member, or a replay)");
         put_num(p, s->fields, "FrontGrowthRoom", sc_balancer_free_slots(r->server), 0,
                 "worker slots left for members to come (the balancers' growth=)");
         x.m = m;

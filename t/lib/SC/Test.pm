@@ -150,7 +150,7 @@ sub balancer_member {
 sub bm_line {
     my ($m) = @_;
     return '(none)' unless $m;
-    return join(' ', map { "$_=" . ($m->{$_} // '?') } qw(route url status member));
+    return join(' ', map { "$_=" . ($m->{$_} // '?') } qw(route url status member redirect));
 }
 
 # The front's worker status letters (Ok, Err, Drn, ...) as a set: has($s, 'Err').
