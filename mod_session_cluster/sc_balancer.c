@@ -1255,29 +1255,37 @@ static const char *not_replayable(request_rec *r)
 }
 
 /* Another BalancerMember of b that can take the request: usable, its member
- * alive and ready (a draining one takes only its own sessions); the least
- * loaded by the member's own figure (its MPM's busy workers of its capacity,
- * from its heartbeats), then by this front's requests in flight to it.  NULL
- * if none. */
+ * alive and ready (a draining one takes only its own sessions); one of the
+ * failed member's domain first (another domain may not hold the session:
+ * domains as failover groups), then the least loaded by the member's own
+ * figure (its MPM's busy workers of its capacity, from its heartbeats), then
+ * by this front's requests in flight to it.  NULL if none. */
 static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_worker *failed)
 {
     sc_retained *ret = sc_retained_get(r->server);
     proxy_worker **w = (proxy_worker **)b->workers->elts, *best = NULL;
     apr_uint64_t best_load = 0;
-    int i;
+    sc_shm_member fm;
+    int i, best_same = 0;
+    int known = failed && failed->s && member_of(ret->shm, failed->s->route, &fm);
     for (i = 0; i < b->workers->nelts; i++) {
         sc_shm_member m;
         apr_uint64_t load;
+        int same;
         if (w[i] == failed || !w[i]->s || !w[i]->s->route[0] || !PROXY_WORKER_IS_USABLE(w[i])
             || !member_of(ret->shm, w[i]->s->route, &m) || m.view != SC_VIEW_ALIVE
             || m.hb_state != SC_MS_READY) {
             continue;
         }
+        same = !known || !strcmp(m.domain, fm.domain);
         load = m.capacity ? (apr_uint64_t)m.busy * 1000 / m.capacity : 0;
-        if (!best || load < best_load
-            || (load == best_load && w[i]->s->busy < best->s->busy)) {
+        if (!best || same > best_same
+            || (same == best_same
+                && (load < best_load
+                    || (load == best_load && w[i]->s->busy < best->s->busy)))) {
             best = w[i];
             best_load = load;
+            best_same = same;
         }
     }
     return best;

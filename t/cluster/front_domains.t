@@ -11,6 +11,11 @@
 #   B. 16 new sessions through fronta (byrequests: some on every member);
 #      each session's next request through frontb goes to the member it was
 #      created on, and its counter goes on (2), and once more through fronta (3).
+#   R. node3 frozen with a GET of one of its sessions in flight through
+#      fronta, then killed: fronta sends the GET again to node4 (node3's
+#      domain), although node4 is made the busiest member (6 half requests
+#      holding its workers; the least loaded would be node1 or node2),
+#      counter one up, SC1661, FrontCrossDomain 0.
 #   C. node1 killed: on both fronts its worker is in error with its sessions'
 #      redirect route node2 (the usable member of its domain).  Each of node1's
 #      sessions, with the cookie that still names node1, through fronta then
@@ -34,7 +39,10 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(status_of member_on check within app demo_module demo_conf bm_line status_has num show);
+use SC::Test qw(status_of member_on check within app demo_module demo_conf bm_line status_has num show
+                unread_bytes);
+use SC::KeepAlive;
+use IO::Socket::INET;
 SC::Test::dump_options(tail => 30, cut => 300);
 
 my $LIMIT = 90;
@@ -127,6 +135,50 @@ my @east = grep { $sess{$_}{route} eq 'node1' } sort keys %sess;
 ok(@east >= 3, 'B. ... of which node1 has 3 or more (byrequests: ' . scalar(@east) . ')')
     or diag(join(' ', map { $sess{$_}{route} } sort keys %sess));
 
+# R. a GET of one of node3's sessions in flight through fronta: node3 frozen
+# takes it, then dies; fronta sends it again to node4 (its domain), not to
+# node1 or node2 (east, less busy than node4)
+{
+    my @west = grep { $sess{$_}{route} eq 'node3' } sort keys %sess;
+    check(scalar @west, $c, 'R. node3 has a session (byrequests: ' . scalar(@west) . ')');
+    my $id = $west[0];
+    # node4 made the busiest member by its own figure: 6 connections that
+    # send half a request each hold 6 of its 32 workers (the least loaded
+    # member of all would be node1 or node2; more would make node4's MPM
+    # close its idle kept connections, the front's among them)
+    my @held;
+    for (1 .. 6) {
+        my $h = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $c->member('node4')->{http_port},
+                                      Proto => 'tcp', Timeout => 3) or next;
+        print $h "GET /app HTTP/1.1\r\nHost: localhost\r\n";
+        push @held, $h;
+    }
+    my $busy = sub { my ($m) = grep { ($_->{route} // '') eq 'node4' } @{ (status_of($c, 'fronta') || {})->{members} || [] };
+                     return $m ? $m->{busy} // 0 : 0 };
+    check(within(20, sub { $busy->() >= 5 }), $c, 'R. fronta sees node4 busy (5 workers or more, its heartbeats)');
+    my $port = $c->member('node3')->{http_port};
+    $c->sigstop('node3');
+    my $before = unread_bytes($port);
+    my $sock = IO::Socket::INET->new(PeerAddr => $c->member('fronta')->{addr},
+                                     PeerPort => $c->member('fronta')->{http_port},
+                                     Proto => 'tcp', Timeout => 30) or die "connect to fronta: $!";
+    print {$sock} "GET /app?auto HTTP/1.1\r\nHost: localhost\r\nCookie: JSESSIONID=$id\r\n\r\n";
+    check(within(10, sub { unread_bytes($port) > $before }), $c,
+          'R. node3 (frozen) holds a GET of one of its sessions, sent through fronta');
+    $c->kill9('node3');
+    my ($s, undef, $b) = SC::KeepAlive::read_response($sock);
+    my $want = $sess{$id}{counter} + 1;
+    my ($route) = ($b // '') =~ /^Route: ?(\S+)/m;
+    my ($n) = ($b // '') =~ /^Counter: ?(\d+)/m;
+    ok($s == 200 && ($route // '') eq 'node4' && ($n // 0) == $want,
+       "R. ... node3 killed: fronta sends the GET again to node4 (its domain), counter $want")
+        or diag("status $s\n" . ($b // ''));
+    like($c->error_log('fronta'), qr/SC1661: .*\(route node3\).*sent again to \S+ \(route node4\)/,
+         'R. ... fronta logs SC1661: sent again to node4');
+    is(num(status_of($c, 'fronta'), 'FrontCrossDomain'), 0, 'R. fronta: FrontCrossDomain 0');
+    close $_ for @held;
+}
+
 # C. node1 killed: its sessions stay in east, on node2, through both fronts -------------------
 $c->kill9('node1');
 my $ok;
@@ -159,7 +211,7 @@ for my $id (@east) {
     }
 }
 is(scalar @bad, 0, 'C. node1\'s ' . scalar(@east) . ' sessions (cookie naming node1) through fronta, '
-                 . 'then frontb: node2 answers both, counter 4 then 5') or diag(join("\n", @bad));
+                 . 'then frontb: node2 answers both, counter up by one each') or diag(join("\n", @bad));
 is(num(status_of($c, $_), 'FrontCrossDomain'), 0, "C. $_: FrontCrossDomain 0") for @F;
 
 # D. east gone: a session of east goes to west, counted and said ------------------------------

@@ -37,7 +37,7 @@ use Time::HiRes qw(sleep);
 use SC::Cluster;
 use SC::KeepAlive;
 use SC::Test qw(status_of check within app show demo_module demo_conf balancer_member status_has
-                session_on valid_sid);
+                session_on valid_sid unread_bytes);
 SC::Test::dump_options(tail => 30, cut => 300);
 
 my $LIMIT = 150;
@@ -97,16 +97,6 @@ sub send_request {
 }
 
 sub field { my ($b, $k) = @_; return ($b // '') =~ /^\Q$k\E: ?(.*)$/m ? $1 : undef }
-
-# Bytes received and not yet read on the TCP connections to local port $port.
-sub unread_bytes {
-    my ($port) = @_;
-    my $n = 0;
-    for (`ss -Htn state established '( sport = :$port )' 2>/dev/null`) {
-        $n += $1 if /^\s*(\d+)\s+\d+/;
-    }
-    return $n;
-}
 
 # Freezes $n, sends the request (on $sock or a new connection), waits until
 # the request waits unread in $n's kernel, kills $n, and reads the answer.

@@ -30,7 +30,7 @@ our @EXPORT_OK = qw(
     dump_cluster dump_options check within module_build_flags session_on
     app show valid_sid
     demo_conf encrypt_interceptor channel_add alive_on num log_since ready_and_alive
-    need_netns bm_row front_extra
+    need_netns bm_row front_extra unread_bytes
 );
 
 our %DUMP = (tail => 25, max => 4, cut => undef, extra => undef);
@@ -222,6 +222,17 @@ sub bm_row {
 }
 
 # For dump_options(extra => ...): the BalancerMember lines of front $f's page.
+# Bytes received and not yet read on the TCP connections to local port
+# $port (a frozen member's kernel holding a request it took).
+sub unread_bytes {
+    my ($port) = @_;
+    my $n = 0;
+    for (`ss -Htn state established '( sport = :$port )' 2>/dev/null`) {
+        $n += $1 if /^\s*(\d+)\s+\d+/;
+    }
+    return $n;
+}
+
 sub front_extra {
     my ($f) = @_;
     return sub {
