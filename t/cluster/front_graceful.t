@@ -2,20 +2,26 @@
 # Graceful stop through the front, and the front's page acting (issue 20).
 # A front (SessionClusterBalancer, BalancerMembers route=node1, node2) and two
 # members (DeltaManager: each holds every session).
-#   A. Graceful stop under load: 8 sticky sessions through the front, 4 of
-#      them sending GETs and 4 POSTs (a=1), one request after the other each,
-#      while `httpd -k graceful-stop` (apachectl's command, with node1's
-#      configuration) stops node1: no request fails (every answer 200), and
-#      no session loses a write (each session's counter goes up by one at
-#      every request, across the stop: no gap, no reset).  The longest
-#      request and the longest pause of a session are printed.
-#   B. The front's page drains node2 (POST action=member route=node2
-#      set=drain with the front page's nonce): the front's page and
-#      balancer-manager show it Drn, and it stays so while the cluster's
-#      state passes are made (it was overwritten within a moment before);
-#      new sessions through the front avoid node2, a session stuck to node2
-#      goes on there; without the nonce the action is refused (403).
-#      Enable: new sessions reach node2 again.
+#   B. The front's page drains node2 (POST action=drain&route=node2 with the
+#      page's nonce; without it: 403): the front's page and balancer-manager
+#      show it Drn, and it stays so through the cluster's state passes (every
+#      request, the watchdog), which cleared it within a moment before; new
+#      sessions through the front avoid node2, a session stuck to node2 goes
+#      on there.  Disable: that session goes to node1, counter one up.
+#      Enable: neither Drn nor Dis, and new sessions reach node2 again.  A
+#      route no BalancerMember has: 404.
+#   A. Stops under load: 8 sticky sessions through the front (4 sending GETs,
+#      4 POSTs a=1, one request after the other each) for 3 s, while
+#      `httpd -k graceful-stop` (apachectl's command, node1's configuration)
+#      stops node1 after 1 s; then node1 is started again, half of the
+#      sessions are moved back to it (node2 disabled on the front's page for
+#      one request each), and the same with `httpd -k stop`, which cuts
+#      requests in flight.  Each time: node1's engine told the members before
+#      httpd was signalled and both took it in (SC1905, SC1906); no request
+#      failed (every answer 200: no POST was sent to node1 once it was
+#      leaving); no session lost a write (its counter goes up by one at every
+#      request, across the stop).  The longest request and the longest pause
+#      of a session are printed.
 use strict;
 use warnings;
 
@@ -115,79 +121,95 @@ sub new_routes {
     is($s, 404, 'B. drain of a route no BalancerMember has: 404');
 }
 
-# A. graceful stop under load --------------------------------------------------------
-{
-    # sessions made through the front, on both members
-    my (@sess, %on);
-    for my $i (1 .. 8) {
-        my $r = through_front(undef);
-        check(($r->{status} // 0) == 200 && $r->{cookie}, $c, "A. session $i made through the front",
-              "status " . ($r->{status} // 0) . ' ' . ($r->{err} // ''));
-        push @sess, { name => "s$i", id => $r->{cookie}, method => $i <= 4 ? 'GET' : 'POST',
-                      first => $r->{counter} };
-        $on{ $r->{route} // '' }++;
-    }
-    ok($on{node1} && $on{node2}, "A. sessions on both members (node1 $on{node1}, node2 "
-                                 . ($on{node2} // 0) . ')') ;
-    # every member holds each one before the load starts
-    check(within(20, sub { !grep { my $s = $_; grep { !(SC::Test::session_on($c, $_, $s->{id}) || {})->{SessionVersion} } qw(node1 node2) } @sess }),
-          $c, 'A. both members hold the 8 sessions');
+# A. stops under load -----------------------------------------------------------------
+# 8 sessions made through the front, on both members; the first 4 send GETs,
+# the others POSTs
+my (@sess, %on);
+for my $i (1 .. 8) {
+    my $r = through_front(undef);
+    check(($r->{status} // 0) == 200 && $r->{cookie}, $c, "A. session $i made through the front",
+          "status " . ($r->{status} // 0) . ' ' . ($r->{err} // ''));
+    push @sess, { name => "s$i", id => $r->{cookie}, method => $i <= 4 ? 'GET' : 'POST',
+                  last => $r->{counter} };
+    $on{ $r->{route} // '' }++;
+}
+ok($on{node1} && $on{node2}, 'A. sessions on both members (node1 ' . ($on{node1} // 0)
+                             . ', node2 ' . ($on{node2} // 0) . ')');
 
-    my $out = $c->base_dir . '/load.tsv';
+# The load through the front for 3 s; `httpd -k $how` for node1 after 1 s.
+sub stop_under_load {
+    my ($how) = @_;
+    check(within(20, sub { !grep { my $s = $_; grep { !SC::Test::session_on($c, $_, $s->{id}) } qw(node1 node2) } @sess }),
+          $c, "A. $how: both members hold the 8 sessions");
+    my $out = $c->base_dir . "/load-$how.tsv";
     my $h = $c->spawn(undef, { out => $out }, $^X, "-I$FindBin::Bin/../lib", '-MSC::Load',
                       '-e', 'SC::Load::main(@ARGV)', "addr=$front_addr", "port=$front_port",
-                      'duration=5', 'interval=0.02', 'timeout=20',
+                      'duration=3', 'interval=0.02', 'timeout=20',
                       map { "session=$_->{name}:$_->{id}:$_->{method}" } @sess);
-    sleep 1.5;
+    sleep 1;
     my $t_stop = time;
-    $c->ctl('node1', $ENV{HOW} // 'graceful-stop');
+    $c->ctl('node1', $how);
     my $t_ctl = time - $t_stop;
     my ($rc, $tsv) = $c->finish($h, timeout => 40);
-    is($rc, 0, 'A. the load client ran to its end');
-    my $stopped = $c->wait_for(sub { !$c->is_running('node1') }, timeout => 20);
-    ok($stopped, 'A. node1 stopped on httpd -k graceful-stop');
+    is($rc, 0, "A. $how: the load client ran to its end");
+    ok($c->wait_for(sub { !$c->is_running('node1') }, timeout => 20),
+       "A. $how: node1 stopped on httpd -k $how");
     $c->stop('node1');
+    like($c->error_log('node1', since_start => 1),
+         qr/SC1905: httpd is being stopped.*\n(?s:.*)SC1906: this member's leave announced: 2 of 2 member\(s\) took it in/,
+         "A. $how: node1's engine told the others before httpd was signalled, and both took it in (SC1905, SC1906)");
     my $recs = SC::Load::parse_tsv($tsv);
     my @bad = grep { ($_->{status} // 0) != 200 } @$recs;
     my %by;
     push @{ $by{ $_->{name} } }, $_ for @$recs;
-    my ($gaps, $lost) = (0, 0);
     my ($max_lat, $max_pause) = (0, 0);
     my @lost;
     for my $s (@sess) {
-        my @r = sort { $a->{seq} <=> $b->{seq} } @{ $by{ $s->{name} } || [] };
-        my $prev = $s->{first};
         my $prev_end;
-        for my $r (@r) {
+        for my $r (sort { $a->{seq} <=> $b->{seq} } @{ $by{ $s->{name} } || [] }) {
             $max_lat = $r->{lat} if $r->{lat} > $max_lat;
-            my $end = $r->{t} + $r->{lat};
             $max_pause = $r->{t} - $prev_end if defined $prev_end && $r->{t} - $prev_end > $max_pause;
-            $prev_end = $end;
+            $prev_end = $r->{t} + $r->{lat};
             next unless ($r->{status} // 0) == 200;
-            if (!defined $r->{counter} || $r->{counter} != $prev + 1) {
+            if (!defined $r->{counter} || $r->{counter} != $s->{last} + 1) {
                 push @lost, "$s->{name} ($s->{method}) seq $r->{seq}: counter "
-                    . ($r->{counter} // 'none') . " after $prev (route " . ($r->{route} // '?') . ')';
+                    . ($r->{counter} // 'none') . " after $s->{last} (route " . ($r->{route} // '?') . ')';
             }
-            $prev = $r->{counter} // $prev;
+            $s->{last} = $r->{counter} // $s->{last};
+            $s->{id} = $r->{cookie} if $r->{cookie};     # re-bound: the id in use
         }
     }
     my %routes;
     $routes{ $_->{route} // '-' }++ for @$recs;
     my @posts = grep { $_->{name} =~ /^s[5-8]$/ } @$recs;
-    note(sprintf('A. %d requests (%d POST) in 5 s, graceful-stop at +1.5 s (the command took %.0f ms); '
+    note(sprintf('A. %s: %d requests (%d POST) in 3 s, httpd -k %s at +1 s (the command took %.0f ms); '
                  . 'served by %s; longest request %.0f ms, longest stall of a session %.0f ms',
-                 scalar @$recs, scalar @posts, $t_ctl * 1000,
+                 $how, scalar @$recs, scalar @posts, $how, $t_ctl * 1000,
                  join(', ', map { "$_ $routes{$_}" } sort keys %routes), $max_lat * 1000,
                  ($max_lat > $max_pause ? $max_lat : $max_pause) * 1000));
-    ok(@$recs > 40 && @posts > 20, 'A. the load ran (' . scalar(@$recs) . ' requests)');
-    is(scalar @bad, 0, 'A. no request failed across the graceful stop')
+    ok(@$recs > 40 && @posts > 20, "A. $how: the load ran (" . scalar(@$recs) . ' requests)');
+    is(scalar @bad, 0, "A. $how: no request failed across the stop")
         or diag(join "\n", map { "$_->{name} seq $_->{seq} status $_->{status} "
                                  . ($_->{err} // '') } @bad[0 .. ($#bad < 9 ? $#bad : 9)]);
-    is(scalar @lost, 0, 'A. no session lost a write: every counter went up by one at each request')
+    is(scalar @lost, 0, "A. $how: no session lost a write: every counter went up by one at each request")
         or diag(join "\n", @lost[0 .. ($#lost < 9 ? $#lost : 9)]);
-    ok(!grep({ ($_->{route} // '') eq 'node1' } grep { $_->{t} > $t_stop + $t_ctl + 0.5 } @$recs),
-       'A. no request answered by node1 after its stop');
 }
+
+stop_under_load('graceful-stop');
+$c->start('node1');
+check(within(30, sub { worker_ok(balancer_member(front_page(), 'node1')) }), $c,
+      'A. node1 started again and Ok on the front');
+# the sessions went to node2 at the stop: half of them back to node1 (node2
+# disabled on the front's page for one request each)
+is((front_act('disable', 'node2'))[0], 200, 'A. node2 disabled on the front\'s page');
+for my $s (@sess[0, 1, 4, 5]) {
+    my $r = through_front($s->{id}, method => $s->{method});
+    check(($r->{route} // '') eq 'node1' && ($r->{counter} // 0) == $s->{last} + 1, $c,
+          "A. $s->{name} moved to node1 (counter one up)", join ' ', map { "$_=" . ($r->{$_} // '') } sort keys %$r);
+    ($s->{id}, $s->{last}) = ($r->{cookie} // $s->{id}, $r->{counter});
+}
+is((front_act('enable', 'node2'))[0], 200, 'A. node2 enabled again');
+stop_under_load('stop');
 
 $c->teardown;
 done_testing();
