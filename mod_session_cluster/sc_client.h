@@ -18,12 +18,5 @@ int sc_client_probe(apr_pool_t *p, server_rec *s, const char *route, apr_size_t 
 int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
                       const void *msg, apr_size_t size, int acked, const char **result,
                       double *ms);
-/* httpd -k stop or graceful-stop, before it signals the running httpd
- * (sc_supervisor.c): asks the engine behind the socket 'path' to tell every
- * member now that this one leaves, and waits for its answer (at most
- * timeout_ms).  Fills 'result' with the engine's sentence or why there was
- * none; returns 1 when the engine answered that it did. */
-int sc_client_announce_stop(apr_pool_t *p, const char *path, long timeout_ms,
-                            const char **result);
 
 #endif /* SC_CLIENT_H */

@@ -106,6 +106,10 @@ sub new_routes {
     my $r = through_front($id);
     ok(($r->{route} // '') eq 'node2' && ($r->{counter} // 0) == $count + 1,
        'B. the session stuck to node2 goes on there (counter one up)') or diag(join ' ', %$r);
+    # replication is asynchronous: node1 has the session's last write first
+    my $v = (SC::Test::session_on($c, 'node2', $id) || {})->{SessionVersion} // 'none';
+    check(within(10, sub { ((SC::Test::session_on($c, 'node1', $id) || {})->{SessionVersion} // '') eq $v }),
+          $c, "B. node1 holds the session at node2's version ($v)");
     ($s, $b) = front_act('disable', 'node2');
     is($s, 200, 'B. disable node2 on the front\'s page');
     $r = through_front($id);
