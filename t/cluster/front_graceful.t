@@ -2,8 +2,8 @@
 # Graceful stop through the front, and the front's page acting (issue 20).
 # A front (SessionClusterBalancer, BalancerMembers route=node1, node2) and two
 # members (DeltaManager: each holds every session).
-#   B. The front's page drains node2 (POST action=drain&route=node2 with the
-#      page's nonce; without it: 403): the front's page and balancer-manager
+#   B. The front's page drains node2 (its HTML has the button; POST
+#      action=drain&route=node2 with the page's nonce; without it: 403): the front's page and balancer-manager
 #      show it Drn, and it stays so through the cluster's state passes (every
 #      request, the watchdog), which cleared it within a moment before; new
 #      sessions through the front avoid node2, a session stuck to node2 goes
@@ -86,6 +86,10 @@ sub new_routes {
     my $stuck = through_front(undef);
     $stuck = through_front(undef) while ($stuck->{route} // '') ne 'node2';
     my ($id, $count) = ($stuck->{cookie}, $stuck->{counter});
+    my (undef, undef, $html) = $c->get($F, '/cluster-manager', timeout => 5);
+    my $nonce = front_page()->{Nonce} // 'none';
+    ok(($html // '') =~ /<form[^>]*>(?:(?!<\/form>).)*name="action" value="drain"(?:(?!<\/form>).)*name="nonce" value="\Q$nonce\E"(?:(?!<\/form>).)*name="route" value="node2"/s,
+       "B. the front's HTML page has a Drain button for node2 with the page's nonce");
     my ($s) = front_act('drain', 'node2', no_nonce => 1);
     is($s, 403, 'B. drain without the nonce: refused (403)');
     ok(!status_has(bm_status('node2'), 'Drn'), '... and node2 is not drained');
