@@ -8,8 +8,9 @@
 #      request, the watchdog), which cleared it within a moment before; new
 #      sessions through the front avoid node2, a session stuck to node2 goes
 #      on there.  Disable: that session goes to node1, counter one up.
-#      Enable: neither Drn nor Dis, and new sessions reach node2 again.  A
-#      route no BalancerMember has: 404.
+#      Enable: neither Drn nor Dis, and new sessions reach node2 again.
+#      Drain set in balancer-manager itself stays too (1 s, new sessions all
+#      to node1), and clears there.  A route no BalancerMember has: 404.
 #   A. Stops under load: 8 sticky sessions through the front (4 sending GETs,
 #      4 POSTs a=1, one request after the other each) for 3 s, while
 #      `httpd -k graceful-stop` (apachectl's command, node1's configuration)
@@ -82,6 +83,17 @@ sub new_routes {
     $r{ through_front(undef)->{route} // 'none' }++ for 1 .. $n;
     return %r;
 }
+# balancer-manager's form: Drain on ($on 1) or off for $route's worker
+sub bm_drain {
+    my ($route, $on) = @_;
+    my $ref = { Referer => 'http://localhost/balancer-manager' };
+    my (undef, undef, $page) = $c->get($F, '/balancer-manager', timeout => 5, headers => $ref);
+    my ($nonce) = ($page // '') =~ /nonce=([0-9A-Fa-f-]+)/;
+    my $u = 'http://127.0.0.1:' . $c->member($route)->{http_port};
+    my ($s) = $c->post($F, '/balancer-manager', "w_status_N=$on&b=members&w=" . url_escape($u)
+                       . '&nonce=' . ($nonce // ''), timeout => 5, headers => $ref);
+    return $s;
+}
 {
     my $stuck = through_front(undef);
     $stuck = through_front(undef) while ($stuck->{route} // '') ne 'node2';
@@ -125,6 +137,16 @@ sub new_routes {
        'B. ... neither Drn nor Dis any more') or diag(bm_status('node2'));
     %r = new_routes(4);
     ok($r{node2}, 'B. new sessions reach node2 again (' . join(' ', %r) . ')');
+    # balancer-manager's own Drain: the cluster's passes leave it too
+    is(bm_drain('node2', 1), 200, 'B. Drain set for node2 in balancer-manager');
+    ok(status_has(bm_status('node2'), 'Drn'), '... node2 is Drn') or diag(bm_status('node2'));
+    %r = new_routes(4);
+    sleep 1;
+    ok(status_has(bm_status('node2'), 'Drn') && !$r{node2},
+       'B. ... and still Drn after 1 s and 4 new sessions, which all went to node1 ('
+       . join(' ', %r) . ')') or diag(bm_status('node2'));
+    is(bm_drain('node2', 0), 200, 'B. Drain cleared in balancer-manager');
+    ok(!status_has(bm_status('node2'), 'Drn'), '... node2 is not Drn') or diag(bm_status('node2'));
     ($s) = front_act('drain', 'nosuchroute');
     is($s, 404, 'B. drain of a route no BalancerMember has: 404');
 }

@@ -849,8 +849,8 @@ sub graceful {
 
 # httpd -k graceful-stop (or -k stop with how => 'stop') run with the
 # member's configuration, as apachectl does: the command signals the running
-# parent.  Returns at once (the member drains on its own); stop() or
-# wait_stopped() afterwards checks how it went.
+# parent.  Returns once the command has (the member drains on its own);
+# wait_for(sub { !is_running }) then stop() afterwards checks how it went.
 sub ctl {
     my ($self, $name, $how) = @_;
     my $m = $self->_m($name);
