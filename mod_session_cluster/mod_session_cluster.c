@@ -588,6 +588,10 @@ static int sc_check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
                      "front balancer", sr->conf.cluster->file, sr->conf.cluster->line);
         bad = 1;
     }
+    if (!bad && sr->conf.cluster) {
+        /* httpd -k stop|graceful-stop: the cluster first (sc_supervisor.c) */
+        sc_supervisor_announce_stop(ptemp, s);
+    }
     return bad ? !OK : OK;
 }
 

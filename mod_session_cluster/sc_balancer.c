@@ -11,13 +11,30 @@
  *
  *   member alive and ready        usable: an error older than the moment it
  *                                 became ready is cleared (no wait for retry=)
- *   member alive and draining     drain mode (N): only its sticky sessions
+ *   member alive and draining     drain mode (N): only its sticky sessions;
+ *                                 the N is taken back when it serves again
+ *                                 only if the cluster set it (an admin's N,
+ *                                 from balancer-manager or this front's
+ *                                 page, stays until an admin clears it)
  *   member starting, silent,      in error (E), error time renewed, so
  *   dead, gone                    mod_proxy's retry= never sends a request to it
  *   no member with that route     the same: in error, until a member announcing
  *   (never heard)                 that route is heard; reported once
  *   member restarting             left alone: httpd itself still serves
+ *   member leaving (said goodbye) in error, as a gone member: it takes no
+ *                                 request at all, POSTs included, while
+ *                                 httpd -k stop / graceful-stop finishes
+ *                                 (sc_supervisor.c announces the stop
+ *                                 before httpd is signalled)
  *   BalancerMember without route= left alone: not the cluster's
+ *
+ * The admin's bits and the cluster's.  Disabled (D), Stopped (S), Hot
+ * standby (H) are the admin's alone (balancer-manager, or this front's page:
+ * drain, disable, enable a route's BalancerMembers): the cluster never
+ * writes them.  The cluster writes the error bit (E) and adds a drain (N)
+ * while a member drains; it takes back only the N it set itself (the
+ * front_routes record in the segment), so an admin's choice sticks until an
+ * admin changes it, and the cluster's states add to it.
  *
  * Growth (issue 21).  A member announces the URL a front uses for it
  * (SessionClusterURL, sc_lbmethod.c).  When a member is alive and ready and
@@ -99,6 +116,7 @@
 #include "apr_optional_hooks.h"
 
 #include <dlfcn.h>
+#include <sched.h>
 #include <unistd.h>
 
 APLOG_USE_MODULE(session_cluster);
@@ -428,9 +446,64 @@ static apr_interval_time_t worker_grace(const proxy_worker *w, const server_rec 
     return t;
 }
 
+/* The front's record for 'route' (claimed when 'claim' and there is none):
+ * NULL when there is none, or no free slot. */
+static sc_shm_front_route *front_route(sc_shm_t *shm, const char *route, int claim)
+{
+    int i, spins;
+    if (strlen(route) >= sizeof(shm->front_routes[0].route)) {
+        return NULL;
+    }
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        sc_shm_front_route *fr = &shm->front_routes[i];
+        apr_uint32_t u = __atomic_load_n(&fr->used, __ATOMIC_ACQUIRE);
+        /* a slot being claimed by another child is published within a moment */
+        for (spins = 0; u == 1 && spins < 1000; spins++) {
+            sched_yield();
+            u = __atomic_load_n(&fr->used, __ATOMIC_ACQUIRE);
+        }
+        if (u == 2 && !strcmp(fr->route, route)) {
+            return fr;
+        }
+        if (u == 0) {
+            apr_uint32_t zero = 0;
+            if (!claim) {
+                return NULL;          /* slots are taken in order: no more */
+            }
+            if (__atomic_compare_exchange_n(&fr->used, &zero, 1, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE)) {
+                apr_cpystrn(fr->route, route, sizeof(fr->route));
+                __atomic_store_n(&fr->drained, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&fr->used, 2, __ATOMIC_RELEASE);
+                return fr;
+            }
+            i--;                      /* lost the race: look at it again */
+        }
+    }
+    return NULL;
+}
+
+/* The drain bit for the member's own draining: set it (and record that the
+ * cluster did) while it drains; take it back when it no longer does, only
+ * if the cluster set it. */
+static void sync_drain(sc_shm_t *shm, proxy_worker_shared *ws, int draining)
+{
+    sc_shm_front_route *fr = front_route(shm, ws->route, draining);
+    if (draining) {
+        if (!(ws->status & PROXY_WORKER_DRAIN) && fr) {
+            __atomic_store_n(&fr->drained, 1, __ATOMIC_RELEASE);
+            ws->status |= PROXY_WORKER_DRAIN;
+        }
+    }
+    else if (fr && __atomic_load_n(&fr->drained, __ATOMIC_ACQUIRE)
+             && __atomic_exchange_n(&fr->drained, 0, __ATOMIC_ACQ_REL) == 1) {
+        ws->status &= ~PROXY_WORKER_DRAIN;
+    }
+}
+
 /* One worker's bits from its member's state. */
-static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now,
-                        const server_rec *s)
+static void sync_worker(sc_shm_t *shm, proxy_worker *w, const sc_shm_member *m,
+                        apr_time_t now, const server_rec *s)
 {
     proxy_worker_shared *ws = w->s;
     unsigned int st = ws->status;
@@ -453,12 +526,7 @@ static void sync_worker(proxy_worker *w, const sc_shm_member *m, apr_time_t now,
                     && ws->error_time <= m->serving_since + worker_grace(w, s)))) {
             ws->status &= ~PROXY_WORKER_IN_ERROR;
         }
-        if (m->hb_state == SC_MS_DRAINING) {
-            ws->status |= PROXY_WORKER_DRAIN;
-        }
-        else if (st & PROXY_WORKER_DRAIN) {
-            ws->status &= ~PROXY_WORKER_DRAIN;
-        }
+        sync_drain(shm, ws, m->hb_state == SC_MS_DRAINING);
         return;
     }
     /* not there, or not ready yet: out of rotation, and kept out */
@@ -700,7 +768,7 @@ void sc_balancer_sync(server_rec *s)
                 continue;             /* no route=: not tied to a member */
             }
             if (member_of(ret->shm, w[j]->s->route, &m)) {
-                sync_worker(w[j], &m, now, s);
+                sync_worker(ret->shm, w[j], &m, now, s);
             }
             else {
                 /* no member with that route was ever heard: nothing says
@@ -710,6 +778,56 @@ void sc_balancer_sync(server_rec *s)
         }
         steer_by_domain(b, ret->shm);
     }
+}
+
+int sc_balancer_admin(server_rec *s, const char *route, const char *what)
+{
+    sc_server_conf *sc = sc_server_conf_get(s);
+    sc_retained *ret = sc_retained_get(s);
+    proxy_server_conf *conf = proxy_conf_of(s);
+    sc_shm_front_route *fr;
+    int i, j, n = 0;
+
+    if (!ret->shm || !route || !*route) {
+        return -1;
+    }
+    for (i = 0; i < sc->balancers->nelts; i++) {
+        sc_balancer_ref *ref = &APR_ARRAY_IDX(sc->balancers, i, sc_balancer_ref);
+        proxy_balancer *b = find_balancer(conf, ref->name);
+        proxy_worker **w;
+        if (!b || !b->workers) {
+            continue;
+        }
+        refresh_workers(s, conf, b);
+        w = (proxy_worker **)b->workers->elts;
+        for (j = 0; j < b->workers->nelts; j++) {
+            proxy_worker_shared *ws = w[j]->s;
+            if (!ws || strcmp(ws->route, route) != 0) {
+                continue;
+            }
+            if (!strcmp(what, "drain")) {
+                ws->status |= PROXY_WORKER_DRAIN;
+            }
+            else if (!strcmp(what, "disable")) {
+                ws->status |= PROXY_WORKER_DISABLED;
+            }
+            else {
+                ws->status &= ~(PROXY_WORKER_DRAIN | PROXY_WORKER_DISABLED
+                                | PROXY_WORKER_STOPPED);
+            }
+            n++;
+        }
+    }
+    if (!n) {
+        return -1;
+    }
+    /* the drain is the admin's now (set or cleared): the cluster adds its
+     * own again while the member drains, and takes back only that */
+    fr = front_route(ret->shm, route, 0);
+    if (fr) {
+        __atomic_store_n(&fr->drained, 0, __ATOMIC_RELEASE);
+    }
+    return n;
 }
 
 /* proxy's pre_request: bring the bits up to date before the balancer picks. */

@@ -19,6 +19,11 @@ void sc_balancer_post_config(apr_pool_t *pconf, server_rec *s);
 const char *sc_balancer_check(void);
 /* Brings the named balancers' BalancerMembers in line with the members. */
 void sc_balancer_sync(server_rec *s);
+/* An admin's choice on this front's page for the BalancerMembers with
+ * 'route' in the named balancers: "drain" (N), "disable" (D), or "enable"
+ * (N, D and S cleared); the cluster never takes it back.  The number of
+ * workers changed, -1 if none has that route. */
+int sc_balancer_admin(server_rec *s, const char *route, const char *what);
 /* Logs, once per configuration, what does not match. */
 void sc_balancer_report(server_rec *s, apr_pool_t *pconf);
 /* Every BalancerMember of the named balancers with its member (or NULL), then

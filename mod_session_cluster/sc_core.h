@@ -100,6 +100,7 @@ struct sc_peer {
     apr_time_t ae_due;                 /* an exchange with it is due then (0: none) */
     apr_time_t ae_last;                /* the last one started */
     apr_uint32_t ae_seen, ae_asked, ae_buried;   /* its digest so far */
+    int leave_wait;                    /* told we leave: its PONG not back yet */
     sc_peer *next;
 };
 
@@ -264,6 +265,12 @@ struct sc_engine {
     sc_ae_round *ae_rounds;            /* digests being sent (anti-entropy) */
     apr_time_t next_ae;                /* the next periodic exchange */
     int minority;                      /* sees fewer than half of the members it knows */
+
+    /* httpd -k stop|graceful-stop announced (sc_engine.c announce_leave) */
+    sc_conn *leave_ipc;                /* who waits for the members' PONGs */
+    apr_uint64_t leave_ipc_seq;
+    apr_time_t leave_started, leave_deadline;
+    int leave_told;                    /* members told */
 };
 
 #endif /* SC_CORE_H */

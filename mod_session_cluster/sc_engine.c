@@ -121,7 +121,92 @@ static int engine_settings(sc_engine *e)
     return 0;
 }
 
-/* A request from a child: [route length][route][message]. */
+static void publish_self(sc_engine *e);
+
+/* The answer to httpd -k stop|graceful-stop (announce_leave): once every
+ * member told has answered, or at the deadline. */
+static void leave_tick(sc_engine *e, apr_time_t now)
+{
+    sc_peer *p;
+    int waiting = 0;
+    const char *text;
+    for (p = e->peers; p; p = p->next) {
+        waiting += p->leave_wait != 0;
+    }
+    if (waiting && now < e->leave_deadline) {
+        return;
+    }
+    text = apr_psprintf(e->tmp, "%d of %d member(s) took it in", e->leave_told - waiting,
+                        e->leave_told);
+    ap_log_error(APLOG_MARK, waiting ? APLOG_WARNING : APLOG_INFO, 0, e->s, SCLOGNO(1906)
+                 "this member's leave announced: %s%s", text,
+                 waiting ? " (the others did not answer within 2 s)" : "");
+    for (p = e->peers; p; p = p->next) {
+        p->leave_wait = 0;
+    }
+    sc_ch_answer(e, e->leave_ipc, e->leave_ipc_seq, 1,
+                 (double)(now - e->leave_started) / 1000.0, text);
+    e->leave_ipc = NULL;
+    e->leave_deadline = 0;
+}
+
+/* httpd is about to be stopped (httpd -k stop|graceful-stop, before it
+ * signals the parent: sc_supervisor_announce_stop): every member is told now
+ * that this one leaves, GOODBYE then a PING on the same connection, so its
+ * PONG says it took the goodbye in (a front has taken this member out of
+ * rotation then).  The engine goes on with what this member's children still
+ * hand it (their requests in flight replicate as before) until httpd's
+ * parent stops it (leave(), the goodbye once more). */
+static void announce_leave(sc_engine *e, sc_conn *ipc, apr_uint64_t seq)
+{
+    unsigned char st = SC_MS_LEAVING, buf[SC_HB_MAX_LEN];
+    apr_size_t n;
+    sc_peer *p;
+    sc_conn *c;
+
+    if (e->leave_ipc || e->state == SC_MS_LEAVING) {
+        sc_ch_answer(e, ipc, seq, 1, 0, "the leave was announced already");
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1905)
+                 "httpd is being stopped (httpd -k stop or graceful-stop): the members "
+                 "are told that this one leaves, before httpd is signalled");
+    e->state = SC_MS_LEAVING;
+    publish_self(e);
+    e->leave_told = 0;
+    if (e->use_mcast_tx) {
+        sc_tr_mcast_send(e, st);
+    }
+    n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
+    for (p = e->peers; p; p = p->next) {
+        p->leave_wait = 0;
+        c = p->out && p->out->state == SC_CS_OPEN ? p->out : NULL;
+        if (!c) {
+            /* a front connects to the members, not they to it */
+            for (c = e->conns; c; c = c->next) {
+                if (c->kind == SC_CONN_IN && c->state == SC_CS_OPEN && c->peer == p) {
+                    break;
+                }
+            }
+        }
+        if (!c || p->view != SC_VIEW_ALIVE) {
+            continue;
+        }
+        if (sc_tr_send_frame(e, c, SC_MSG_GOODBYE, 0, ++e->seq, &st, 1) == 0
+            && sc_tr_send_frame(e, c, SC_MSG_PING, 0, ++e->seq, buf, n) == 0) {
+            p->leave_wait = 1;
+            e->leave_told++;
+        }
+    }
+    e->leave_ipc = ipc;
+    e->leave_ipc_seq = seq;
+    e->leave_started = apr_time_now();
+    e->leave_deadline = e->leave_started + apr_time_from_sec(2);
+    leave_tick(e, e->leave_started);
+}
+
+/* A request from a child: [route length][route][message]; from httpd -k
+ * stop|graceful-stop, a GOODBYE (announce_leave). */
 static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
                    const unsigned char *payload)
 {
@@ -130,6 +215,10 @@ static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     sc_peer *p;
     int acked = (h->flags & SC_FF_ACK) != 0;
 
+    if (h->type == SC_MSG_GOODBYE && h->length == 1 && payload[0] == SC_MS_LEAVING) {
+        announce_leave(e, c, h->seq);
+        return;
+    }
     if (h->type != SC_MSG_DATA || h->length < 1
         || payload[0] > SC_ROUTE_MAX || h->length < 1u + payload[0]) {
         sc_ch_answer(e, c, h->seq, 0, 0, "malformed request");
@@ -179,6 +268,9 @@ static void on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
  * fetches forget it. */
 static void forget_conn(sc_engine *e, sc_conn *c)
 {
+    if (e->leave_ipc == c) {
+        e->leave_ipc = NULL;          /* httpd -k gave up waiting: no answer */
+    }
     sc_ch_forget_conn(e, c);
     if (sc_bk_active(e)) {
         sc_bk_forget_conn(e, c);
@@ -590,6 +682,9 @@ void sc_engine_run(const sc_engine_args *r)
         sc_ch_tick(e, now);
         sc_tr_tick(e, now);
         throughput_tick(e);
+        if (e->leave_deadline) {
+            leave_tick(e, now);
+        }
         if (e->shm->requested_state) {
             take_requested_state(e);
         }

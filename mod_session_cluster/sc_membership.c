@@ -504,6 +504,10 @@ void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why)
     else {
         sc_mb_set_view(e, p, SC_VIEW_LEFT, "said goodbye");
     }
+    /* published at once: a front's children see it before this engine
+     * answers what follows the goodbye on the connection (a PING: the
+     * leaving member waits for that PONG before httpd is signalled) */
+    sc_mb_publish(e);
 }
 
 /* Its connection broke without a goodbye: check at once. */
@@ -834,6 +838,9 @@ void sc_mb_on_heartbeat_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         unsigned char buf[SC_HB_MAX_LEN];
         apr_size_t n = sc_mb_heartbeat(e, e->state, buf, sizeof(buf));
         sc_tr_send_frame(e, c, SC_MSG_PONG, 0, ++e->seq, buf, n);
+    }
+    else if (p->leave_wait) {
+        p->leave_wait = 0;            /* it took our goodbye in (sc_engine.c) */
     }
 }
 

@@ -1043,7 +1043,9 @@ static void write_members(const model *m, const char *nonce, const sc_hist *h)
     ap_rputs("</table>\n", r);
 }
 
-static void write_balancers(const model *m)
+/* A front's BalancerMembers, with the admin's actions per route (the
+ * nonce's forms: drain, disable, enable; see sc_balancer_admin). */
+static void write_balancers(const model *m, const char *nonce)
 {
     request_rec *r = m->r;
     apr_pool_t *p = m->p;
@@ -1056,20 +1058,39 @@ static void write_balancers(const model *m)
                "<thead><tr><th>Balancer</th><th>Route</th><th>URL</th>"
                "<th title=\"mod_proxy's status of the worker\">Proxy status</th>"
                "<th title=\"the member with this route, as this front sees it\">Member</th>"
-               "</tr></thead>\n", t->title);
+               "%s</tr></thead>\n", t->title,
+               nonce ? "<th title=\"the admin's choice for this route's BalancerMembers: "
+                       "the cluster never takes it back\">Admin</th>" : "");
     if (!t->rows->nelts) {
-        ap_rputs("<tbody class=\"st-none\"><tr><td colspan=\"5\">(none)</td></tr></tbody>\n"
-                 "</table>\n", r);
+        ap_rprintf(r, "<tbody class=\"st-none\"><tr><td colspan=\"%d\">(none)</td></tr>"
+                   "</tbody>\n</table>\n", nonce ? 6 : 5);
         return;
     }
     for (j = 0; j < t->rows->nelts; j++) {
         const apr_array_header_t *row = APR_ARRAY_IDX(t->rows, j, apr_array_header_t *);
         const char *st = rtext(row, "member");
+        const char *route = rtext(row, "route");
         ap_rprintf(r, "<tbody class=\"st-%s\"><tr><td>%s</td><td>%s</td><td>%s</td>"
-                   "<td>%s</td><td class=\"badge\">%s</td></tr></tbody>\n", cls(p, st),
+                   "<td>%s</td><td class=\"badge\">%s</td>", cls(p, st),
                    ap_escape_html(p, rtext(row, "balancer")),
-                   ap_escape_html(p, rtext(row, "route")), ap_escape_html(p, rtext(row, "url")),
+                   ap_escape_html(p, route), ap_escape_html(p, rtext(row, "url")),
                    ap_escape_html(p, rtext(row, "status")), ap_escape_html(p, st));
+        if (nonce && strcmp(route, "-") != 0 && *route) {
+            const char *extra = apr_psprintf(p, "<input type=\"hidden\" name=\"route\" "
+                                             "value=\"%s\">", ap_escape_html(p, route));
+            ap_rputs("<td>", r);
+            html_action(r, nonce, "drain", extra, "Drain",
+                        "new sessions go to the other members; this route's own go on");
+            html_action(r, nonce, "disable", extra, "Disable",
+                        "no request at all: its sessions go to the members that hold them");
+            html_action(r, nonce, "enable", extra, "Enable",
+                        "clears drain, disabled and stopped (the member's own drain stays)");
+            ap_rputs("</td>", r);
+        }
+        else if (nonce) {
+            ap_rputs("<td></td>", r);
+        }
+        ap_rputs("</tr></tbody>\n", r);
     }
     ap_rputs("</table>\n", r);
 }
@@ -1250,7 +1271,7 @@ void sc_page_write_html(const model *m, const char *nonce, int refresh)
         write_plots(r, h, nh, &live, ret->store != NULL);
     }
     write_members(m, nonce, h);
-    write_balancers(m);
+    write_balancers(m, nonce);
     for (i = 0; i < m->tables->nelts; i++) {
         const table *t = APR_ARRAY_IDX(m->tables, i, table *);
         if (strcmp(t->name, "members") != 0 && strcmp(t->name, "balancer_members") != 0) {

@@ -11,6 +11,8 @@
  *   +------------------------+
  *   | sc_shm_member [64]     |  one slot per known member
  *   +------------------------+
+ *   | sc_shm_front_route [64]|  a front: the drain bits it set, by route
+ *   +------------------------+
  *
  * The engine writes the records; besides it, only the parent writes (the
  * page's nonce and the counters' start, in post_config, before any child
@@ -39,7 +41,7 @@
 /* Raise with any change to the layout of sc_shm_t or sc_shm_member (and
  * SC_RETAINED_LAYOUT with it); a test builds a variant with another one. */
 #ifndef SC_SHM_VERSION
-#define SC_SHM_VERSION      6
+#define SC_SHM_VERSION      7
 #endif
 #define SC_MAX_MEMBERS      64
 
@@ -126,6 +128,17 @@ typedef struct {
     sc_counters c;
 } sc_shm_member;
 
+/* A front (SessionClusterBalancer, sc_balancer.c): whether the drain bit
+ * of a route's BalancerMembers was set for the member's own draining, so
+ * that the cluster takes back only what it set, never an admin's drain.
+ * Written by the front's children with atomic operations: a slot is claimed
+ * (used 0 -> 1), its route written, then published (used 2); never freed. */
+typedef struct {
+    volatile apr_uint32_t used;         /* 0 free, 1 being claimed, 2 in use */
+    volatile apr_uint32_t drained;      /* 1: the cluster set the drain bit */
+    char route[64];
+} sc_shm_front_route;
+
 typedef struct {
     /* The stamp: what laid the segment out, written at creation and checked
      * when a restart reuses the segment (sc_shm_check).  These fields come
@@ -170,6 +183,7 @@ typedef struct {
     volatile apr_uint32_t self_busy;
     volatile apr_uint32_t self_capacity;
     sc_shm_member members[SC_MAX_MEMBERS];
+    sc_shm_front_route front_routes[SC_MAX_MEMBERS];
 } sc_shm_t;
 
 /* Creates the segment (once per httpd instance). */

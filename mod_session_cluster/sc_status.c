@@ -1329,9 +1329,47 @@ static int ping_post(request_rec *r, apr_table_t *form)
     return OK;
 }
 
+/* A front's action=drain|disable|enable with route=ROUTE: an admin's choice
+ * for the BalancerMembers with that route (sc_balancer_admin), the same
+ * bits balancer-manager sets; the cluster never takes it back. */
+static int front_action(request_rec *r, apr_table_t *form, const char *action)
+{
+    const char *route = apr_table_get(form, "route");
+    int n;
+    if (!sc_server_conf_get(r->server)->balancers->nelts) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1900)
+                      "cluster-manager: action %s refused: this server is no front "
+                      "(no SessionClusterBalancer) (client %s)", action, r->useragent_ip);
+        return HTTP_CONFLICT;
+    }
+    if (!route || !*route || strlen(route) > SC_ROUTE_MAX) {
+        return HTTP_BAD_REQUEST;
+    }
+    n = sc_balancer_admin(r->server, route, action);
+    if (n < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1901)
+                      "cluster-manager: %s: no BalancerMember with route %s (client %s)",
+                      action, ap_escape_logitem(r->pool, route), r->useragent_ip);
+        return HTTP_NOT_FOUND;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, SCLOGNO(1902)
+                  "cluster-manager: %s the BalancerMember(s) with route %s (%d), asked "
+                  "by client %s", action, ap_escape_logitem(r->pool, route), n,
+                  r->useragent_ip);
+    if (apr_table_get(form, "auto")) {
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        ap_rprintf(r, "Action: %s\nRoute: %s\nWorkers: %d\nResult: accepted\n", action,
+                   ap_escape_logitem(r->pool, route), n);
+        return OK;
+    }
+    apr_table_setn(r->headers_out, "Location", ap_escape_uri(r->pool, r->uri));
+    return HTTP_SEE_OTHER;
+}
+
 /* POST /cluster-manager: action=state (state=draining|ready), expire (id=),
  * expire_all, reset, transfer or ping (ping=ROUTE, see ping_post; action=
- * may be left out), with nonce= the page's nonce (new at every start and
+ * may be left out), on a front drain, disable or enable (route=, see
+ * front_action), with nonce= the page's nonce (new at every start and
  * restart: a page from before is stale), from no other site (Origin or
  * Referer, see foreign_origin).  Every action is logged with the client's
  * address. */
@@ -1374,6 +1412,9 @@ static int action_post(request_rec *r)
     }
     if (!action) {
         return HTTP_BAD_REQUEST;
+    }
+    if (!strcmp(action, "drain") || !strcmp(action, "disable") || !strcmp(action, "enable")) {
+        return front_action(r, form, action);
     }
     if (!ret->store || !ret->shm->engine_pid) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1111)

@@ -16,8 +16,11 @@
 #include "apr_shm.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 APLOG_USE_MODULE(session_cluster);
@@ -314,6 +317,164 @@ static int fingerprint(sc_retained *r, apr_pool_t *pconf, sc_cluster_cfg *cfg,
     }
     EVP_MD_CTX_free(f.md);
     return f.ok ? 0 : -1;
+}
+
+/* httpd gives a module no hook between the signal that stops it and the
+ * moment its listeners close: the parent closes its own and tells its
+ * children at once, a child runs child_stopping as it closes its, and the
+ * parent's pconf cleanup (generation_end) comes only once every child has
+ * gone.  But `httpd -k stop|graceful-stop` (what apachectl runs) reads the
+ * configuration and runs check_config before it reads the pid file and
+ * signals the running parent: here, the running member's engine (its socket
+ * is named after the parent's pid) tells every member that it leaves, and
+ * answers once they took it in (a front has its BalancerMembers out of
+ * rotation then), so no request, a POST least of all, is sent to it after
+ * httpd is signalled.  A signal sent by other means (kill) gets the goodbye
+ * at the end only, as before. */
+/* Asks the engine behind the socket 'path' to tell every member now that
+ * this one leaves (a GOODBYE frame, sc_engine.c announce_leave), and waits
+ * for its answer, at most timeout_ms.  'result' is the engine's sentence or
+ * why there was none; 1 when the engine answered that it did. */
+static int ask_engine_to_announce(apr_pool_t *p, const char *path, long timeout_ms,
+                                  const char **result)
+{
+    struct sockaddr_un sun;
+    unsigned char req[SC_FRAME_HDR_LEN + 1], reply[SC_FRAME_HDR_LEN + 8 + 256];
+    apr_size_t got = 0;
+    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    sc_frame_hdr h;
+    int fd;
+
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        *result = "the engine socket's path is too long";
+        return 0;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s", path,
+                               strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return 0;
+    }
+    memset(&h, 0, sizeof(h));
+    h.type = SC_MSG_GOODBYE;
+    h.seq = 1;
+    h.length = 1;
+    sc_frame_hdr_encode(&h, req);
+    req[SC_FRAME_HDR_LEN] = SC_MS_LEAVING;
+    if (send(fd, req, sizeof(req), MSG_NOSIGNAL) != (ssize_t)sizeof(req)) {
+        close(fd);
+        *result = "cannot send to the cluster engine";
+        return 0;
+    }
+    while (got < sizeof(reply)) {
+        struct pollfd pfd;
+        ssize_t n;
+        int left = (int)apr_time_as_msec(deadline - apr_time_now());
+        if (left <= 0) {
+            break;
+        }
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, left) <= 0) {
+            continue;
+        }
+        n = recv(fd, reply + got, sizeof(reply) - got, 0);
+        if (n <= 0) {
+            break;
+        }
+        got += (apr_size_t)n;
+        if (got >= SC_FRAME_HDR_LEN) {
+            sc_frame_hdr rh;
+            if (sc_frame_hdr_decode(reply, got, 8 + 256, &rh) != NULL || rh.length < 8) {
+                break;
+            }
+            if (got >= SC_FRAME_HDR_LEN + rh.length) {
+                close(fd);
+                *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8,
+                                         rh.length - 8);
+                return rh.type == SC_MSG_ACK;
+            }
+        }
+    }
+    close(fd);
+    *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms", timeout_ms);
+    return 0;
+}
+
+/* The -k argument httpd was started with, or NULL: the MPM's argument
+ * parsing (ap_mpm_rewrite_args) takes -k out of process->argv and keeps it
+ * to itself, so it is read from the command line as the kernel has it
+ * (Linux's /proc/self/cmdline: NUL-separated, at most 64 KiB read). */
+static const char *dash_k(apr_pool_t *p)
+{
+    apr_file_t *f;
+    char *buf, *a, *end;
+    apr_size_t len = 65536;
+    const char *how = NULL;
+    if (apr_file_open(&f, "/proc/self/cmdline", APR_FOPEN_READ, APR_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        return NULL;
+    }
+    buf = apr_palloc(p, len + 1);
+    if (apr_file_read_full(f, buf, len, &len) != APR_SUCCESS && len == 0) {
+        apr_file_close(f);
+        return NULL;
+    }
+    apr_file_close(f);
+    buf[len] = '\0';
+    end = buf + len;
+    /* skip argv[0]; then "-k VALUE" or "-kVALUE" (getopt's two forms) */
+    for (a = buf + strlen(buf) + 1; a < end; a += strlen(a) + 1) {
+        if (!strcmp(a, "-k") && a + 3 <= end) {
+            how = a + 3;
+        }
+        else if (!strncmp(a, "-k", 2) && a[2]) {
+            how = a + 2;
+        }
+        else if (!strcmp(a, "--")) {
+            break;
+        }
+    }
+    return how && how < end ? how : NULL;
+}
+
+void sc_supervisor_announce_stop(apr_pool_t *ptemp, server_rec *s)
+{
+    const char *how = dash_k(ptemp), *path, *result;
+    pid_t pid;
+    int ok;
+    apr_time_t t0;
+
+    if (!how || (strcmp(how, "stop") != 0 && strcmp(how, "graceful-stop") != 0)) {
+        return;
+    }
+    if (ap_read_pid(ptemp, ap_pid_fname, &pid) != APR_SUCCESS || pid <= 0
+        || kill(pid, 0) != 0) {
+        return;                       /* not running: httpd says so itself */
+    }
+    path = ap_runtime_dir_relative(ptemp, apr_psprintf(ptemp, "session-cluster.%"
+                                                       APR_PID_T_FMT ".sock", pid));
+    if (!path || access(path, F_OK) != 0) {
+        return;                       /* no engine runs there */
+    }
+    t0 = apr_time_now();
+    ok = ask_engine_to_announce(ptemp, path, 5000, &result);
+    if (!ok) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1903)
+                     "httpd -k %s: the cluster could not be told first that this member "
+                     "leaves (%s): it learns it when httpd has stopped, and a front may "
+                     "send it requests meanwhile", how, result);
+        return;
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1904)
+                 "httpd -k %s: the cluster was told that this member leaves (%s, %"
+                 APR_TIME_T_FMT " ms)", how, result, apr_time_as_msec(apr_time_now() - t0));
 }
 
 int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,

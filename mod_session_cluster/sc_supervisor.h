@@ -28,7 +28,7 @@
  * keeps what the parent retained: a build whose layout differs must not read
  * it.  Raise it with any change to sc_retained, sc_shm_t or the store. */
 #ifndef SC_RETAINED_LAYOUT
-#define SC_RETAINED_LAYOUT 0x5343000du
+#define SC_RETAINED_LAYOUT 0x5343000eu
 #endif
 
 /* Values that must outlive a restart (process-pool lifetime). */
@@ -57,5 +57,9 @@ sc_retained *sc_retained_get(server_rec *s);
 /* post_config: start, keep or replace the engine. */
 int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,
                               const char *route, int observer);
+/* check_config of `httpd -k stop` or `-k graceful-stop` (apachectl stop,
+ * graceful-stop), which signals the running httpd once its hooks have run:
+ * the running member's engine tells the cluster first that it leaves. */
+void sc_supervisor_announce_stop(apr_pool_t *ptemp, server_rec *s);
 
 #endif /* SC_SUPERVISOR_H */

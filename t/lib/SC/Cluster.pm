@@ -847,6 +847,21 @@ sub graceful {
     }
 }
 
+# httpd -k graceful-stop (or -k stop with how => 'stop') run with the
+# member's configuration, as apachectl does: the command signals the running
+# parent.  Returns once the command has (the member drains on its own);
+# wait_for(sub { !is_running }) then stop() afterwards checks how it went.
+sub ctl {
+    my ($self, $name, $how) = @_;
+    my $m = $self->_m($name);
+    $self->_running_or_croak($m, $how);
+    my ($exit, $out) = $self->_run([ $self->{httpd}, "-f", $m->{conf}, "-k", $how ],
+                            timeout => 30);
+    croak "SC::Cluster: httpd -k $how for $m->{name} failed ($exit): $out\n" if $exit;
+    $m->{state} = 'stopping';
+    return 1;
+}
+
 # ---------------------------------------------------------------------------
 # Stopping, killing, freezing
 # ---------------------------------------------------------------------------

@@ -10,7 +10,8 @@ package SC::Load;
 #   my $recs = SC::Load::run(addr => '127.0.0.1', port => $p,
 #       sessions => [ { name => 's1', id => $id }, ... ], duration => 10);
 # From the command line (e.g. inside a network namespace; one TSV record per
-# line on stdout, as each request ends; SC::Load::parse_tsv reads them):
+# line on stdout, as each request ends; SC::Load::parse_tsv reads them;
+# session=NAME:ID:POST for a session whose requests are POSTs):
 #   perl -It/lib -MSC::Load -e 'SC::Load::main(@ARGV)' addr=10.200.7.4 \
 #        port=8080 duration=10 session=s1:ID session=s2:- interval=0.2 overlap=1
 #
@@ -18,7 +19,9 @@ package SC::Load;
 #   addr, port           where to send (the front)
 #   path                 '/app?auto'
 #   sessions             [ { name, id (undef: the first request makes one),
-#                            requests (at most this many; default unlimited) } ]
+#                            requests (at most this many; default unlimited),
+#                            method ('GET' or 'POST': a POST sends the form
+#                            a=1; default GET) } ]
 #                        (main: session=NAME:ID or NAME:- ; requests=N for all)
 #   duration / until     no request starts after until (epoch) or now+duration
 #   timeout              per request, seconds (5)
@@ -99,8 +102,12 @@ sub run {
                   sent => $s->{id}, deadline => $t + $timeout, out => '', in => '',
                   state => 'connect' };
         my $cookie = defined $s->{id} && length $s->{id} ? "Cookie: JSESSIONID=$s->{id}\r\n" : '';
-        $q->{out} = "GET $path HTTP/1.0\r\nHost: localhost\r\nUser-Agent: SC::Load\r\n$cookie"
-                  . "Connection: close\r\n\r\n";
+        my $post = ($s->{method} // 'GET') eq 'POST';
+        $q->{out} = ($post ? 'POST' : 'GET') . " $path HTTP/1.0\r\nHost: localhost\r\n"
+                  . "User-Agent: SC::Load\r\n$cookie"
+                  . ($post ? "Content-Type: application/x-www-form-urlencoded\r\n"
+                             . "Content-Length: 3\r\n" : '')
+                  . "Connection: close\r\n\r\n" . ($post ? 'a=1' : '');
         $s->{inflight}++;
         $req{ $q->{fd} } = $q;
         if (!connect($sock, $sa) && $! != EINPROGRESS && $! != EWOULDBLOCK) {
@@ -241,8 +248,10 @@ sub main {
     for (@args) {
         my ($k, $v) = /^(\w+)=(.*)$/s or die "SC::Load: bad argument '$_'\n";
         if ($k eq 'session') {
-            my ($n, $id) = $v =~ /^([^:]+):(.*)$/ or die "SC::Load: bad session '$v'\n";
-            push @sess, { name => $n, id => ($id eq '-' || $id eq '' ? undef : $id) };
+            my ($n, $id, $m) = $v =~ /^([^:]+):([^:]*)(?::(GET|POST))?$/
+                or die "SC::Load: bad session '$v'\n";
+            push @sess, { name => $n, id => ($id eq '-' || $id eq '' ? undef : $id),
+                          method => $m // 'GET' };
         }
         elsif ($k eq 'requests') { $requests = $v }
         else { $o{$k} = $v }
