@@ -80,6 +80,8 @@ struct sc_msm_cfg {
     int max_inactive;                 /* maxInactiveInterval (s); -2: not written */
     ap_regex_t *ignore;               /* requestUriIgnorePattern */
     const char *locking_mode;
+    int lock_mode;                    /* SC_MSM_LOCK_* (non-sticky) */
+    ap_regex_t *lock_re;              /* lockingMode="uriPattern:<regex>" */
     apr_array_header_t *attrs;        /* msm_attr: as written */
 };
 
@@ -96,7 +98,9 @@ typedef struct {
 typedef struct {
     apr_uint64_t loaded, load_missing, load_failed, backups, backups_async,
                  backup_failed, removed, ignored, touches, touch_restored;
-    apr_uint64_t logged_at, unlogged;
+    apr_uint64_t locks, lock_retries, lock_timeouts, lock_failed, lock_released,
+                 lock_left, lock_lost, lock_not_required, lock_wait_us, lock_wait_max_us;
+    apr_uint64_t logged_at, unlogged, lock_logged_at, lock_unlogged;
     msm_node_stats n[SC_MSM_MAX_NODES];
 } msm_shared;
 
@@ -462,6 +466,25 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
                 FAIL("lockingMode=\"%s\": none, all, auto or uriPattern:<regex>", v);
             }
             c->locking_mode = v;
+            if (!strcmp(v, "all")) {
+                c->lock_mode = SC_MSM_LOCK_ALL;
+            }
+            else if (!strcmp(v, "auto")) {
+                c->lock_mode = SC_MSM_LOCK_AUTO;
+            }
+            else if (!strncmp(v, "uriPattern:", 11)) {
+                /* msm matches the whole "METHOD uri?query" (Java's
+                 * Matcher.matches) */
+                if (!v[11] || strlen(v + 11) > 1024) {
+                    FAIL("lockingMode=\"%s\": uriPattern: needs a regular expression "
+                         "(at most 1024 characters)", v);
+                }
+                c->lock_mode = SC_MSM_LOCK_URI;
+                c->lock_re = ap_pregcomp(p, apr_pstrcat(p, "^(?:", v + 11, ")$", NULL), 0);
+                if (!c->lock_re) {
+                    FAIL("lockingMode=\"%s\": '%s' is not a regular expression", v, v + 11);
+                }
+            }
         }
         if (err) {
             FAIL("%s", err);
@@ -501,10 +524,11 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
         }
     }
     cur = line;
-    if (!c->sticky && c->locking_mode && strcmp(c->locking_mode, "none") != 0) {
-        FAIL("lockingMode=\"%s\" with sticky=\"false\": only lockingMode=\"none\" is "
-             "implemented yet (sessions are not locked: concurrent requests of one "
-             "session may overwrite each other's changes)", c->locking_mode);
+    if (!c->sticky && c->lock_mode == SC_MSM_LOCK_AUTO) {
+        FAIL("lockingMode=\"auto\" with sticky=\"false\": msm's detection of read-only "
+             "requests is not implemented here; write lockingMode=\"all\" (every request "
+             "with a session takes its lock) or \"uriPattern:<regex>\" (the requests "
+             "whose \"METHOD uri?query\" matches)");
     }
     *out = c;
     return NULL;
@@ -1461,6 +1485,311 @@ int sc_msm_remove(request_rec *r, const char *id)
 }
 
 /* ------------------------------------------------------------------------- */
+/* Locks (lockingMode, non-sticky)                                            */
+/* ------------------------------------------------------------------------- */
+
+/* The lock a request holds, kept on its main request's pool (an internal
+ * redirect keeps the pool, and so the lock). */
+#define SC_MSM_LOCK_KEY "sc-msm-lock"
+
+typedef struct {
+    server_rec *s;
+    const char *id;                   /* the session; NULL: none held */
+    const char *key;                  /* "lock:<id>" */
+    char token[33];                   /* this request's: only it releases */
+    int node;
+    apr_time_t taken;                 /* before the "add"/"SET" that took it */
+    const char *refused;              /* not had for this session: not asked
+                                       * again in this request (mod_session's
+                                       * output filter loads it once more) */
+    const char *refused_why;
+} lock_rec;
+
+static lock_rec *lock_get(request_rec *r, int make);
+
+/* How long after 'taken' the lock surely still exists: memcached counts its
+ * expiry in whole seconds (it may end up to one second early). */
+static apr_time_t lock_life(void)
+{
+    return apr_time_from_msec(SC_MSM_LOCK_EXPIRY_MS - (active->redis ? 0 : 1000));
+}
+
+static void lock_line(request_rec *r, const char *id, const char *what)
+{
+    apr_time_t now = apr_time_now();
+    apr_uint64_t last = __atomic_load_n(&shared->lock_logged_at, __ATOMIC_RELAXED);
+    if ((apr_uint64_t)now - last < (apr_uint64_t)apr_time_from_sec(SC_MSM_LOG_EVERY_S)
+        || !__atomic_compare_exchange_n(&shared->lock_logged_at, &last, (apr_uint64_t)now, 0,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        ADD(shared->lock_unlogged, 1);
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1714)
+                  "session %s: its lock (lockingMode=\"%s\") %s: 503 to the client, the "
+                  "session is neither read nor changed (%" APR_UINT64_T_FMT " more such "
+                  "requests since the last such line; these lines: at most one every %d s)",
+                  id, active->locking_mode, what,
+                  __atomic_exchange_n(&shared->lock_unlogged, 0, __ATOMIC_RELAXED),
+                  SC_MSM_LOG_EVERY_S);
+}
+
+int sc_msm_lock_wanted(request_rec *r)
+{
+    request_rec *m = r->main ? r->main : r;
+    const char *what;
+    if (!active || active->sticky || active->lock_mode == SC_MSM_LOCK_NONE
+        || sc_msm_ignored(r)) {
+        return 0;
+    }
+    if (active->lock_mode == SC_MSM_LOCK_ALL) {
+        return 1;
+    }
+    /* uriPattern: msm's request id, "METHOD uri?query" (no query for POST) */
+    what = apr_pstrcat(r->pool, m->method ? m->method : "", " ",
+                       m->parsed_uri.path ? m->parsed_uri.path : m->uri,
+                       m->args && m->method_number != M_POST ? "?" : "",
+                       m->args && m->method_number != M_POST ? m->args : "", NULL);
+    if (active->lock_re && !ap_regexec(active->lock_re, what, 0, NULL, 0)) {
+        return 1;
+    }
+    if (!lock_get(r, 0) || !lock_get(r, 0)->id) {
+        /* counted once per request (the load may ask again) */
+        request_rec *mm = m;
+        void *seen = NULL;
+        apr_pool_userdata_get(&seen, "sc-msm-nolock", mm->pool);
+        if (!seen) {
+            apr_pool_userdata_setn((void *)1, "sc-msm-nolock", NULL, mm->pool);
+            ADD(shared->lock_not_required, 1);
+        }
+    }
+    return 0;
+}
+
+static void unlock_rec(lock_rec *l, apr_pool_t *p);
+
+/* The request ends (its pool is destroyed once the response is sent): a
+ * lock it still holds is released, with a pool of its own. */
+static apr_status_t lock_cleanup(void *data)
+{
+    lock_rec *l = data;
+    apr_pool_t *tmp;
+    if (active && l->id && apr_pool_create(&tmp, NULL) == APR_SUCCESS) {
+        unlock_rec(l, tmp);
+        apr_pool_destroy(tmp);
+    }
+    return APR_SUCCESS;
+}
+
+static lock_rec *lock_get(request_rec *r, int make)
+{
+    request_rec *m = r->main ? r->main : r;
+    void *v = NULL;
+    lock_rec *l;
+    apr_pool_userdata_get(&v, SC_MSM_LOCK_KEY, m->pool);
+    if (v || !make) {
+        return v;
+    }
+    l = apr_pcalloc(m->pool, sizeof(*l));
+    l->s = m->server;
+    apr_pool_userdata_setn(l, SC_MSM_LOCK_KEY, NULL, m->pool);
+    apr_pool_cleanup_register(m->pool, l, lock_cleanup, apr_pool_cleanup_null);
+    return l;
+}
+
+/* A lock this request could not have: remembered, the answer 0. */
+static int refuse(request_rec *r, lock_rec *l, const char *id, const char *why)
+{
+    request_rec *m = r->main ? r->main : r;
+    l->refused = apr_pstrdup(m->pool, id);
+    l->refused_why = apr_pstrdup(m->pool, why);
+    return 0;
+}
+
+int sc_msm_lock(request_rec *r, const char *id, const char **why)
+{
+    request_rec *m = r->main ? r->main : r;
+    int order[SC_MSM_MAX_NODES], n, k, node = -1;
+    apr_interval_time_t wait = apr_time_from_msec(SC_MSM_LOCK_RETRY_MS);
+    apr_time_t t0 = apr_time_now(), deadline;
+    unsigned char rnd[16];
+    lock_rec *l;
+    const char *q;
+    apr_size_t qlen;
+    apr_uint64_t us;
+
+    *why = NULL;
+    if (!active) {
+        return 1;
+    }
+    l = lock_get(r, 1);
+    if (l->refused && !strcmp(l->refused, id)) {
+        *why = l->refused_why;
+        return 0;
+    }
+    if (l->id) {
+        if (!strcmp(l->id, id)) {
+            return 1;                 /* this request holds it already */
+        }
+        sc_msm_unlock(r);             /* another session's (its id changed) */
+    }
+    deadline = t0 + apr_time_from_msec(active->operation_timeout_ms);
+    /* on the session's node: the first of its order that is up */
+    n = node_order(id, order);
+    for (k = 0; k < n && node < 0; k++) {
+        if (!node_down(order[k])) {
+            node = order[k];
+        }
+    }
+    if (node < 0) {
+        ADD(shared->lock_failed, 1);
+        *why = "could not be asked for: every node is down";
+        lock_line(r, id, *why);
+        return refuse(r, l, id, *why);
+    }
+    if (apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
+        ADD(shared->lock_failed, 1);
+        *why = "could not be taken: no random bytes for its token";
+        return refuse(r, l, id, *why);
+    }
+    for (k = 0; k < 16; k++) {
+        apr_snprintf(l->token + 2 * k, 3, "%02x", rnd[k]);
+    }
+    l->key = apr_pstrcat(m->pool, "lock:", id, NULL);
+    if (active->redis) {
+        const char *ms = apr_psprintf(r->pool, "%d", SC_MSM_LOCK_EXPIRY_MS);
+        q = apr_psprintf(r->pool, "*6\r\n$3\r\nSET\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$32\r\n"
+                         "%s\r\n$2\r\nNX\r\n$2\r\nPX\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n",
+                         strlen(l->key), l->key, l->token, strlen(ms), ms);
+    }
+    else {
+        q = apr_psprintf(r->pool, "add %s 0 %d 32\r\n%s\r\n", l->key,
+                         SC_MSM_LOCK_EXPIRY_MS / 1000, l->token);
+    }
+    qlen = strlen(q);
+    for (;;) {
+        char *reply;
+        apr_size_t rlen;
+        apr_time_t before = apr_time_now(), left;
+        /* each attempt has operationTimeout (the last one may start when
+         * the wait is nearly over): a lock is had or refused within twice
+         * operationTimeout */
+        if (!exchange(r->server, r->pool, node, q, qlen,
+                      before + apr_time_from_msec(active->operation_timeout_ms), "lock",
+                      &reply, &rlen)) {
+            ADD(shared->lock_failed, 1);
+            *why = "could not be asked for: the session server failed";
+            lock_line(r, id, *why);
+            return refuse(r, l, id, *why);
+        }
+        if (!strcmp(reply, active->redis ? "+OK\r\n" : "STORED\r\n")) {
+            l->id = apr_pstrdup(m->pool, id);
+            l->node = node;
+            l->taken = before;
+            break;
+        }
+        if (strcmp(reply, active->redis ? "$-1\r\n" : "NOT_STORED\r\n") != 0) {
+            ADD(shared->n[node].errors, 1);
+            apr_snprintf(shared->n[node].last_error, sizeof(shared->n[node].last_error),
+                         "lock: %.80s", reply);
+            ADD(shared->lock_failed, 1);
+            *why = "could not be taken: the session server's answer was not the protocol's";
+            lock_line(r, id, *why);
+            return refuse(r, l, id, *why);
+        }
+        /* held by another request: msm's back-off, within operationTimeout */
+        left = deadline - apr_time_now();
+        if (left <= 0) {
+            ADD(shared->lock_timeouts, 1);
+            *why = apr_psprintf(r->pool, "was not free within operationTimeout (%d ms)",
+                                active->operation_timeout_ms);
+            lock_line(r, id, *why);
+            return refuse(r, l, id, *why);
+        }
+        ADD(shared->lock_retries, 1);
+        apr_sleep(wait < left ? wait : left);
+        wait = wait * 2 > apr_time_from_msec(SC_MSM_LOCK_RETRY_MAX_MS)
+               ? apr_time_from_msec(SC_MSM_LOCK_RETRY_MAX_MS) : wait * 2;
+    }
+    us = (apr_uint64_t)(apr_time_now() - t0);
+    ADD(shared->locks, 1);
+    ADD(shared->lock_wait_us, us);
+    {
+        apr_uint64_t mx = __atomic_load_n(&shared->lock_wait_max_us, __ATOMIC_RELAXED);
+        while (us > mx && !__atomic_compare_exchange_n(&shared->lock_wait_max_us, &mx, us, 0,
+                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        }
+    }
+    return 1;
+}
+
+int sc_msm_lock_valid(request_rec *r, const char *id)
+{
+    lock_rec *l;
+    apr_time_t margin;
+    if (!active) {
+        return 1;
+    }
+    l = lock_get(r, 0);
+    if (!l || !l->id || strcmp(l->id, id) != 0) {
+        return 0;
+    }
+    /* the write that follows may take sessionBackupTimeout */
+    margin = apr_time_from_msec(active->backup_timeout_ms > active->operation_timeout_ms
+                                ? active->backup_timeout_ms : active->operation_timeout_ms);
+    if (apr_time_now() - l->taken + margin >= lock_life()) {
+        ADD(shared->lock_lost, 1);
+        return 0;
+    }
+    return 1;
+}
+
+void sc_msm_unlock(request_rec *r)
+{
+    lock_rec *l;
+    if (active && (l = lock_get(r, 0)) && l->id) {
+        unlock_rec(l, r->pool);
+    }
+}
+
+static void unlock_rec(lock_rec *l, apr_pool_t *p)
+{
+    const char *q;
+    char *reply;
+    apr_size_t rlen;
+    apr_time_t deadline;
+    deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
+    if (active->redis) {
+        /* compare-and-delete: only this request's token */
+        static const char lua[] = "if redis.call('get',KEYS[1])==ARGV[1] then return "
+                                  "redis.call('del',KEYS[1]) else return 0 end";
+        q = apr_psprintf(p, "*5\r\n$4\r\nEVAL\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$1\r\n1"
+                         "\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$32\r\n%s\r\n", strlen(lua), lua,
+                         strlen(l->key), l->key, l->token);
+    }
+    else if (deadline - l->taken >= lock_life()) {
+        /* it may have expired and been taken by another request before a
+         * "delete" arrived: left to expire */
+        ADD(shared->lock_left, 1);
+        l->id = NULL;
+        return;
+    }
+    else {
+        /* memcached's text protocol has no compare-and-delete: the delete
+         * arrives before the lock can have expired (above), so the lock is
+         * still this request's */
+        q = apr_psprintf(p, "delete %s\r\n", l->key);
+    }
+    if (exchange(l->s, p, l->node, q, strlen(q), deadline, "unlock", &reply, &rlen)
+        && (active->redis ? !strcmp(reply, ":1\r\n") : !strcmp(reply, "DELETED\r\n"))) {
+        ADD(shared->lock_released, 1);
+    }
+    else {
+        ADD(shared->lock_left, 1);
+    }
+    l->id = NULL;
+}
+
+/* ------------------------------------------------------------------------- */
 /* The page                                                                   */
 /* ------------------------------------------------------------------------- */
 
@@ -1497,6 +1826,29 @@ void sc_msm_fields(apr_pool_t *p, sc_msm_field_fn *fn, void *ctx)
        "sessions read here that the server no longer held, backed up again");
     fn(ctx, 0, "Ignored", NULL, LD(shared->ignored), 1, 1,
        "requests requestUriIgnorePattern matched: no backup");
+    if (!active->sticky) {
+        apr_uint64_t nl = LD(shared->locks);
+        fn(ctx, 0, "LockingMode", active->locking_mode ? active->locking_mode : "none", 0, 0,
+           0, "lockingMode: which requests take their session's lock");
+        fn(ctx, 0, "Locks", NULL, nl, 1, 1, "session locks taken");
+        fn(ctx, 0, "LockRetries", NULL, LD(shared->lock_retries), 1, 1,
+           "attempts that found the lock held by another request, and waited");
+        fn(ctx, 0, "LockTimeouts", NULL, LD(shared->lock_timeouts), 1, 1,
+           "locks not free within operationTimeout: 503 to the client");
+        fn(ctx, 0, "LockFailed", NULL, LD(shared->lock_failed), 1, 1,
+           "locks the server could not be asked for: 503 to the client");
+        fn(ctx, 0, "LockLost", NULL, LD(shared->lock_lost), 1, 1,
+           "changes refused (503): held so long the lock could expire during the write");
+        fn(ctx, 0, "LocksReleased", NULL, LD(shared->lock_released), 1, 1,
+           "locks released by their request");
+        fn(ctx, 0, "LocksLeft", NULL, LD(shared->lock_left), 1, 1,
+           "locks left to expire (a release that failed, or came too late)");
+        fn(ctx, 0, "LockNotRequired", NULL, LD(shared->lock_not_required), 1, 1,
+           "requests lockingMode did not lock (uriPattern did not match)");
+        fn(ctx, 0, "LockWaitAvgUs", NULL, nl ? LD(shared->lock_wait_us) / nl : 0, 1, 0,
+           "the average time to take a lock");
+        fn(ctx, 0, "LockWaitMaxUs", NULL, LD(shared->lock_wait_max_us), 1, 0, NULL);
+    }
     for (i = 0; i < active->nnodes; i++) {
         const msm_node *n = &active->nodes[i];
         msm_node_stats *st = &shared->n[i];

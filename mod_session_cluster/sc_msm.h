@@ -26,6 +26,17 @@
 #define SC_MSM_MAX_NODES 16
 #define SC_MSM_RETRY_S 1
 
+/* lockingMode (non-sticky) */
+#define SC_MSM_LOCK_NONE 0
+#define SC_MSM_LOCK_ALL  1
+#define SC_MSM_LOCK_AUTO 2            /* refused at httpd -t (sc_msm_parse) */
+#define SC_MSM_LOCK_URI  3
+/* A lock's life on the server (msm's: memcached "add" with 5 s), and its
+ * wait: msm's retries (10 ms, doubled up to 500 ms) within operationTimeout. */
+#define SC_MSM_LOCK_EXPIRY_MS 5000
+#define SC_MSM_LOCK_RETRY_MS 10
+#define SC_MSM_LOCK_RETRY_MAX_MS 500
+
 typedef struct sc_msm_cfg sc_msm_cfg;
 
 /* Reads the element from its directive line ('args': what follows "<Manager")
@@ -83,6 +94,26 @@ void sc_msm_touch(request_rec *r, const char *id, const char *data, apr_time_t c
 /* Removes a session from the server (invalidated, or its id changed).  0: a
  * node could not be asked (down, or failed). */
 int sc_msm_remove(request_rec *r, const char *id);
+
+/* lockingMode, non-sticky: does this request take its session's lock before
+ * it reads it (all: every request; uriPattern: the ones whose "METHOD
+ * uri?query" matches, the query left out for POST as msm does; none, sticky,
+ * requestUriIgnorePattern: no)?  A request that needs none is counted. */
+int sc_msm_lock_wanted(request_rec *r);
+/* Takes the lock of session 'id' for this request (the main one; held until
+ * sc_msm_unlock or the request's end): memcached "add lock:<id>", Redis "SET
+ * lock:<id> <token> NX PX", retried within operationTimeout.  1: held (or
+ * already held by this request), 0: not taken in time, or the server could
+ * not be asked (*why says which); the caller answers 503. */
+int sc_msm_lock(request_rec *r, const char *id, const char **why);
+/* Does this request hold the lock of 'id' and may it still write under it
+ * (not so close to the lock's expiry that another request could take it
+ * while the write is under way)?  1 yes, 0 no: the caller refuses the
+ * change. */
+int sc_msm_lock_valid(request_rec *r, const char *id);
+/* Releases the request's lock, if it holds one (only its own: Redis compares
+ * the token, memcached deletes it only while it cannot have expired). */
+void sc_msm_unlock(request_rec *r);
 
 /* The page: general fields, then one row per node. */
 typedef void sc_msm_field_fn(void *ctx, int row, const char *key, const char *text,

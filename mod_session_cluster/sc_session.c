@@ -39,6 +39,7 @@ typedef struct {
                                        * pairs too: SC_SENT_KEY) */
     apr_time_t created;
     int filtered;                     /* ReplicationValve filter matched */
+    int locked;                       /* holds the session server's lock of id */
 } sc_req;
 
 static sc_req *req_get(request_rec *r)
@@ -498,6 +499,22 @@ static void msm_not_saved(request_rec *r, const char *id)
     apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
 }
 
+/* lockingMode, non-sticky: the session's lock could not be had in time (or
+ * the server could not be asked): the session is neither read nor changed,
+ * and the client is told to come again. */
+static void msm_locked_out(request_rec *r)
+{
+    const char *was = apr_table_get(r->notes, "SESSION_CLUSTER_REPLICATION");
+    if (was && !strcmp(was, "locked")) {
+        return;                       /* said already (an error response has
+                                       * its headers in headers_out now) */
+    }
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    apr_table_setn(r->err_headers_out, "Session-Cluster-Refused",
+                   "the session is locked by another request");
+    apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "locked");
+}
+
 static apr_status_t sc_session_load(request_rec *r, session_rec **z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -538,6 +555,16 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     zz = apr_pcalloc(m->pool, sizeof(*zz));
     zz->pool = m->pool;
     zz->entries = apr_table_make(zz->pool, 10);
+    if (id && sc_msm_on() && !sc_msm_sticky() && sc_msm_lock_wanted(r)) {
+        /* lockingMode: the lock before the read (taken already by
+         * sc_session_fixups when the id came with the request) */
+        const char *why;
+        if (!sc_msm_lock(r, id, &why)) {
+            msm_locked_out(r);
+            return APR_EGENERAL;
+        }
+        rq->locked = 1;
+    }
     if (id && sc_msm_on() && !sc_msm_sticky() && !sc_msm_ignored(r)
         && msm_refresh(r, ret, id) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1713)
@@ -777,7 +804,41 @@ static void store_refused(request_rec *r, sc_store_rc rc)
     apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
 }
 
+static apr_status_t save_session(request_rec *r, session_rec *z);
+
+/* lockingMode, non-sticky: a change is written only under the session's
+ * lock, with time left to write it before the lock could expire; the lock
+ * is released once the session is stored (msm's order), or at the
+ * request's end (sc_msm.c) when it is not saved. */
 static apr_status_t sc_session_save(request_rec *r, session_rec *z)
+{
+    sc_dir_conf *dc = dir_conf(r);
+    sc_req *rq = dc && dc->enabled ? req_get(r) : NULL;
+    apr_status_t rv;
+    if (rq && rq->locked && rq->id && !sc_msm_lock_valid(r, rq->id)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1715)
+                      "session %s: not changed, its lock (lockingMode) was held so long it "
+                      "could expire while the change is written (lock life %d ms); 503 to "
+                      "the client", rq->id, SC_MSM_LOCK_EXPIRY_MS);
+        r->status = HTTP_SERVICE_UNAVAILABLE;
+        r->status_line = NULL;
+        apr_table_setn(r->err_headers_out, "Retry-After", "1");
+        apr_table_setn(r->err_headers_out, "Session-Cluster-Refused",
+                       "the session's lock expired before the change was written");
+        apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
+        sc_msm_unlock(r);
+        rq->locked = 0;
+        return OK;
+    }
+    rv = save_session(r, z);
+    if (rq && rq->locked) {
+        sc_msm_unlock(r);
+        rq->locked = 0;
+    }
+    return rv;
+}
+
+static apr_status_t save_session(request_rec *r, session_rec *z)
 {
     sc_dir_conf *dc = dir_conf(r);
     sc_retained *ret;
@@ -1183,6 +1244,32 @@ typedef void (*sc_hook_save_reg)(ap_HOOK_session_save_t *pf, const char *const *
 typedef void (*sc_hook_decode_reg)(ap_HOOK_session_decode_t *pf, const char *const *pre,
                                    const char *const *succ, int order);
 
+/* lockingMode, non-sticky: a request that comes with a session id takes the
+ * session's lock before the handler runs, so that a lock not free in time is
+ * a clean 503 with Retry-After (a handler whose session fails to load answers
+ * 500).  The load (above) takes it for a request that reaches it otherwise. */
+static int sc_session_fixups(request_rec *r)
+{
+    sc_dir_conf *dc;
+    const char *id, *why;
+    if (r->main || !sc_msm_on() || sc_msm_sticky() || !(dc = dir_conf(r)) || !dc->enabled
+        || !sc_msm_lock_wanted(r)) {
+        return DECLINED;
+    }
+    id = cookie_id(r, dc->cookie_name);
+    if (!id) {
+        id = sc_url_sid(r->pool, r->uri);
+    }
+    if (!id || !sc_sid_valid(id)) {
+        return DECLINED;              /* a new session: nothing to lock */
+    }
+    if (!sc_msm_lock(r, id, &why)) {
+        msm_locked_out(r);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    return DECLINED;
+}
+
 int sc_session_register_hooks(void)
 {
     sc_hook_load_reg hl;
@@ -1200,6 +1287,8 @@ int sc_session_register_hooks(void)
      * forked from this one) */
     sc_repl_set_local_filter(attr_local);
     sc_store_set_hash_filter(attr_local);
+    /* before mod_session's own fixups, which load the session (SessionEnv) */
+    ap_hook_fixups(sc_session_fixups, NULL, NULL, APR_HOOK_FIRST);
     hl(sc_session_load, NULL, NULL, APR_HOOK_MIDDLE);
     hs(sc_session_save, NULL, NULL, APR_HOOK_MIDDLE);
     hd(sc_session_decode, NULL, NULL, APR_HOOK_MIDDLE);
