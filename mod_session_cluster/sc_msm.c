@@ -9,10 +9,13 @@
  * idle limit as exptime; Redis: "SET ... PX".
  *
  * Nodes: memcachedNodes="n1:host:port n2:host:port" (',' or ' ' between) or
- * "redis://host:port".  A session goes to the node its id hashes to among the
- * nodes that are not failoverNodes and are not marked down, then to the next
- * ones, the failover nodes last.  A load asks the nodes in the same order
- * until one has it.  A node that fails an operation (refused, timed out, a
+ * "redis://host:port".  With several memcached nodes a session id carries
+ * msm's node id ("<hex>-<node>.<route>", sc_msm_node_id): the session goes to
+ * the node its id names, then to the others; a new one to the node its hex
+ * hashes to among the nodes that are not failoverNodes and are not marked
+ * down (the failover nodes last).  A load asks the nodes in the same order
+ * until one has it.  Non-sticky sessions may be locked (lockingMode: "Locks"
+ * below).  A node that fails an operation (refused, timed out, a
  * reply that is not the protocol's) is marked down for SC_MSM_RETRY_S seconds:
  * requests meanwhile do not wait for it.
  *
@@ -23,6 +26,7 @@
  */
 #include "sc_private.h"
 #include "sc_msm.h"
+#include "sc_repl.h"             /* SC_SID_NODE_MAX */
 
 #include <stddef.h>
 
@@ -288,6 +292,10 @@ static const char *parse_nodes(apr_pool_t *p, sc_msm_cfg *c, const char *v)
                                 "n1:10.0.0.5:11211)", tok);
         }
         *colon = '\0';
+        if (strlen(tok) > SC_SID_NODE_MAX) {
+            return apr_psprintf(p, "memcachedNodes: node id '%s': at most %d characters (it "
+                                "goes into session ids)", tok, SC_SID_NODE_MAX);
+        }
         for (i = 0; tok[i]; i++) {
             if (!apr_isalnum(tok[i]) && tok[i] != '_' && tok[i] != '-') {
                 return apr_psprintf(p, "memcachedNodes: node id '%s': letters, digits, "
@@ -1055,14 +1063,59 @@ static int node_down(int i)
            < __atomic_load_n(&shared->n[i].down_until, __ATOMIC_RELAXED);
 }
 
-/* The nodes in the order a session's operations try them: the regular nodes
- * from the one its id hashes to, then the failover nodes. */
+int sc_msm_node_ids(void)
+{
+    return active && !active->redis && active->nnodes > 1;
+}
+
+/* The id's node part ("<hex>-<node>.<route>"): *len and where, or NULL. */
+static const char *id_node_part(const char *id, apr_size_t *len)
+{
+    const char *dot = strchr(id, '.');
+    const char *dash = memchr(id, '-', dot ? (apr_size_t)(dot - id) : strlen(id));
+    if (!dash) {
+        return NULL;
+    }
+    *len = dot ? (apr_size_t)(dot - dash - 1) : strlen(dash + 1);
+    return dash + 1;
+}
+
+/* The configured node the id names, or -1 (none, or one not configured:
+ * untrusted, it is ignored). */
+static int id_node(const char *id)
+{
+    apr_size_t len;
+    const char *n = sc_msm_node_ids() ? id_node_part(id, &len) : NULL;
+    int i;
+    if (!n) {
+        return -1;
+    }
+    for (i = 0; i < active->nnodes; i++) {
+        if (strlen(active->nodes[i].id) == len && !memcmp(active->nodes[i].id, n, len)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The nodes in the order a session's operations try them: the node its id
+ * names (msm's node id), then the regular nodes from the one its id (without
+ * the node part) hashes to, then the failover nodes. */
 static int node_order(const char *id, int *order)
 {
     unsigned h = 5381;
-    int i, k = 0, nreg = 0, reg[SC_MSM_MAX_NODES];
+    int i, k = 0, nreg = 0, reg[SC_MSM_MAX_NODES], named = id_node(id);
+    apr_size_t nlen = 0;
+    const char *np = named >= 0 ? id_node_part(id, &nlen) : NULL;
     for (; *id; id++) {
+        if (np && id == np - 1) {
+            id += nlen;               /* "-<node>" left out */
+            continue;
+        }
         h = h * 33 + (unsigned char)*id;
+    }
+    if (named >= 0) {
+        order[k++] = named;
     }
     for (i = 0; i < active->nnodes; i++) {
         if (!active->nodes[i].failover) {
@@ -1070,14 +1123,65 @@ static int node_order(const char *id, int *order)
         }
     }
     for (i = 0; i < nreg; i++) {
-        order[k++] = reg[(h + (unsigned)i) % (unsigned)nreg];
+        int j = reg[(h + (unsigned)i) % (unsigned)nreg];
+        if (j != named) {
+            order[k++] = j;
+        }
     }
     for (i = 0; i < active->nnodes; i++) {
-        if (active->nodes[i].failover) {
+        if (active->nodes[i].failover && i != named) {
             order[k++] = i;
         }
     }
     return k;
+}
+
+const char *sc_msm_node_id(apr_pool_t *p, const char *id, apr_size_t max)
+{
+    int order[SC_MSM_MAX_NODES], n, k, named, i;
+    apr_size_t nlen = 0;
+    const char *np, *dot, *nid, *plain;
+    if (!sc_msm_node_ids() || !(dot = strchr(id, '.'))) {
+        return id;
+    }
+    named = id_node(id);
+    /* on a failover node while a regular node is up: back to a regular one
+     * (msm uses failover nodes only while the others are gone) */
+    if (named >= 0 && active->nodes[named].failover) {
+        for (i = 0; i < active->nnodes; i++) {
+            if (!active->nodes[i].failover && !node_down(i)) {
+                named = -1;
+                break;
+            }
+        }
+    }
+    np = id_node_part(id, &nlen);
+    plain = np ? apr_pstrcat(p, apr_pstrmemdup(p, id, (apr_size_t)(np - 1 - id)), dot, NULL)
+               : id;
+    n = node_order(named >= 0 ? id : plain, order);
+    for (k = 0; k < n && node_down(order[k]); k++) {
+    }
+    if (k == n) {
+        return id;                    /* every node down: it stays where it is */
+    }
+    if (order[k] == named) {
+        return id;
+    }
+    nid = apr_pstrcat(p, apr_pstrmemdup(p, plain, (apr_size_t)(strchr(plain, '.') - plain)),
+                      "-", active->nodes[order[k]].id, strchr(plain, '.'), NULL);
+    if (strlen(nid) >= max) {
+        static int said;
+        if (!said) {
+            said = 1;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, NULL, SCLOGNO(1716)
+                         "session server: an id with msm's node id (%s) would be longer "
+                         "than the store holds (%" APR_SIZE_T_FMT " bytes): ids are made "
+                         "without it (placed by their hash; a shorter SessionClusterRoute "
+                         "or node id makes room)", nid, max - 1);
+        }
+        return plain;
+    }
+    return nid;
 }
 
 static const char *req_get(apr_pool_t *p, const char *key, apr_size_t *len)

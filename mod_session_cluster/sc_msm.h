@@ -13,6 +13,10 @@
  * that is slow or down costs a request at most its timeout, and a node that
  * failed is skipped for SC_MSM_RETRY_S before it is tried again.
  *
+ * Non-sticky mode (sticky="false"): the server is the store, read and written
+ * per request; lockingMode all / uriPattern:<regex> lock the session on the
+ * server from before it is read until it is stored (sc_msm_lock).
+ *
  * Layer: request side (called by sc_session.c, the page by sc_status.c); it
  * calls nothing of the engine.
  */
@@ -70,6 +74,18 @@ int sc_msm_on(void);
 /* 1: sticky (the member's store holds the sessions, the server a backup);
  * 0: non-sticky (the server is the store: read and written per request). */
 int sc_msm_sticky(void);
+
+/* msm's node id: with several memcached nodes a session id is
+ * "<hex>-<node id>.<route>" and the session lives on that node (asked first);
+ * Redis, or a single node: no node id.  1: ids carry it. */
+int sc_msm_node_ids(void);
+/* The id a session should have now: 'id' itself while the node it names is
+ * up (and is not a failover node while a regular one is up), else the same
+ * hex and route with the node it goes to now (a new id without a node part:
+ * placed by its hash; a node part that names no node is ignored).  An id
+ * that would not fit in 'max' bytes (with its NUL) is made without a node
+ * part (said once in the log). */
+const char *sc_msm_node_id(apr_pool_t *p, const char *id, apr_size_t max);
 
 /* Does requestUriIgnorePattern match this request (msm leaves it alone)? */
 int sc_msm_ignored(request_rec *r);

@@ -76,6 +76,7 @@ my @bad = (
     [ mgr(q{memcachedNodes="n1:127.0.0.1"}), qr/:2: <Manager>: memcachedNodes: 'n1:127\.0\.0\.1' is not id:host:port/ ],
     [ mgr(q{sticky="true"}), qr/memcachedNodes is required/ ],
     [ mgr(q{memcachedNodes="n1:h:1,n1:h:2"}), qr/node id 'n1' is given twice/ ],
+    [ mgr(q{memcachedNodes="abcdefghijklmnopq:h:1,n2:h:2"}), qr/node id 'abcdefghijklmnopq': at most 16 characters/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{failoverNodes="n2"}), qr/:3: <Manager>: failoverNodes: 'n2' is not a node/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{failoverNodes="n1"}), qr/failoverNodes names every node/ ],
     [ mgr(q{memcachedNodes="redis://h:6379"}, q{failoverNodes="redis"}), qr/Redis has a single node/ ],
