@@ -43,6 +43,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -99,12 +100,32 @@ typedef struct {
     char last_error[120];             /* the latest error, best effort */
 } msm_node_stats;
 
+/* lockingMode="auto": msm's ReadOnlyRequestsCache, per member (every
+ * process of it): request ids ("METHOD uri?query", as a 64-bit hash) seen
+ * to leave the session unchanged, and those seen to change it (the
+ * blacklist); msm keeps 1000 and 50000 of them for 6 hours, least recently
+ * used given up first.  Here: sets of SC_MSM_AUTO_WAYS entries, the least
+ * recently used of a set given up. */
+#define SC_MSM_AUTO_RO_SETS 128       /* x 8: 1024 read-only ids */
+#define SC_MSM_AUTO_BL_SETS 8192      /* x 8: 65536 modifying ids */
+#define SC_MSM_AUTO_WAYS 8
+#define SC_MSM_AUTO_LIFE apr_time_from_sec(6 * 3600)
+
+typedef struct {
+    apr_uint64_t hash;
+    apr_uint64_t used;                /* apr_time_t; 0: empty */
+} msm_auto_entry;
+
 typedef struct {
     apr_uint64_t loaded, load_missing, load_failed, backups, backups_async,
                  backup_failed, removed, ignored, touches, touch_restored;
     apr_uint64_t locks, lock_retries, lock_timeouts, lock_failed, lock_released,
                  lock_left, lock_lost, lock_not_required, lock_wait_us, lock_wait_max_us;
     apr_uint64_t logged_at, unlogged, lock_logged_at, lock_unlogged;
+    apr_uint64_t auto_readonly, auto_modifying, auto_unlocked_writes;
+    apr_uint32_t auto_busy;           /* the tables' spin lock */
+    msm_auto_entry auto_ro[SC_MSM_AUTO_RO_SETS * SC_MSM_AUTO_WAYS];
+    msm_auto_entry auto_bl[SC_MSM_AUTO_BL_SETS * SC_MSM_AUTO_WAYS];
     msm_node_stats n[SC_MSM_MAX_NODES];
 } msm_shared;
 
@@ -532,12 +553,6 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
         }
     }
     cur = line;
-    if (!c->sticky && c->lock_mode == SC_MSM_LOCK_AUTO) {
-        FAIL("lockingMode=\"auto\" with sticky=\"false\": msm's detection of read-only "
-             "requests is not implemented here; write lockingMode=\"all\" (every request "
-             "with a session takes its lock) or \"uriPattern:<regex>\" (the requests "
-             "whose \"METHOD uri?query\" matches)");
-    }
     *out = c;
     return NULL;
 #undef FAIL
@@ -1607,6 +1622,9 @@ typedef struct {
                                        * again in this request (mod_session's
                                        * output filter loads it once more) */
     const char *refused_why;
+    apr_uint64_t auto_hash;           /* lockingMode="auto": the request id's */
+    int auto_noted;                   /* 0 not, 1 read, 2 changed the session */
+    int auto_unlocked;                /* taken for read-only: not locked */
 } lock_rec;
 
 static lock_rec *lock_get(request_rec *r, int make);
@@ -1637,10 +1655,131 @@ static void lock_line(request_rec *r, const char *id, const char *what)
                   SC_MSM_LOG_EVERY_S);
 }
 
+static void auto_take(void)
+{
+    while (__atomic_exchange_n(&shared->auto_busy, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(&shared->auto_busy, __ATOMIC_RELAXED)) {
+            sched_yield();
+        }
+    }
+}
+
+static void auto_give(void)
+{
+    __atomic_store_n(&shared->auto_busy, 0, __ATOMIC_RELEASE);
+}
+
+/* The entry of h in a table (under auto_take), or NULL; 'make': the least
+ * recently used entry of its set made h's. */
+static msm_auto_entry *auto_find(msm_auto_entry *t, unsigned sets, apr_uint64_t h,
+                                 apr_time_t now, int make)
+{
+    msm_auto_entry *set = t + (h % sets) * SC_MSM_AUTO_WAYS, *lru = set;
+    int i;
+    for (i = 0; i < SC_MSM_AUTO_WAYS; i++) {
+        msm_auto_entry *e = &set[i];
+        if (e->used && (apr_time_t)e->used + SC_MSM_AUTO_LIFE > now && e->hash == h) {
+            return e;
+        }
+        if (!e->used || (apr_time_t)e->used + SC_MSM_AUTO_LIFE <= now) {
+            e->used = 0;              /* older than msm's 6 hours: gone */
+        }
+        if (e->used < lru->used) {
+            lru = e;
+        }
+    }
+    if (!make) {
+        return NULL;
+    }
+    lru->hash = h;
+    lru->used = 0;
+    return lru;
+}
+
+/* msm's request id, "METHOD uri?query" (no query for POST). */
+static const char *request_id(request_rec *r)
+{
+    request_rec *m = r->main ? r->main : r;
+    return apr_pstrcat(r->pool, m->method ? m->method : "", " ",
+                       m->parsed_uri.path ? m->parsed_uri.path : m->uri,
+                       m->args && m->method_number != M_POST ? "?" : "",
+                       m->args && m->method_number != M_POST ? m->args : "", NULL);
+}
+
+static apr_uint64_t request_hash(const char *s)
+{
+    apr_uint64_t h = 14695981039346656037ULL;   /* FNV-1a */
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+/* lockingMode="auto": is this request id one seen to leave the session
+ * unchanged (and not since seen to change it)? */
+static int auto_readonly(request_rec *r, lock_rec *l)
+{
+    apr_time_t now = apr_time_now();
+    msm_auto_entry *e;
+    if (!l->auto_hash) {
+        l->auto_hash = request_hash(request_id(r));
+    }
+    auto_take();
+    e = auto_find(shared->auto_ro, SC_MSM_AUTO_RO_SETS, l->auto_hash, now, 0);
+    if (e) {
+        e->used = (apr_uint64_t)now;
+    }
+    auto_give();
+    return e != NULL;
+}
+
+/* At the request's end: what it did to its session, remembered as msm's
+ * ReadOnlyRequestsCache does (changed: on the blacklist and no longer
+ * read-only; only read: read-only, unless blacklisted). */
+static void auto_learn(lock_rec *l)
+{
+    apr_time_t now = apr_time_now();
+    msm_auto_entry *e;
+    auto_take();
+    if (l->auto_noted == 2) {
+        e = auto_find(shared->auto_bl, SC_MSM_AUTO_BL_SETS, l->auto_hash, now, 1);
+        e->used = (apr_uint64_t)now;
+        if ((e = auto_find(shared->auto_ro, SC_MSM_AUTO_RO_SETS, l->auto_hash, now, 0))) {
+            e->used = 0;
+        }
+        ADD(shared->auto_modifying, 1);
+    }
+    else if (!auto_find(shared->auto_bl, SC_MSM_AUTO_BL_SETS, l->auto_hash, now, 0)) {
+        e = auto_find(shared->auto_ro, SC_MSM_AUTO_RO_SETS, l->auto_hash, now, 1);
+        e->used = (apr_uint64_t)now;
+        ADD(shared->auto_readonly, 1);
+    }
+    auto_give();
+}
+
+void sc_msm_auto_note(request_rec *r, int changed)
+{
+    lock_rec *l;
+    if (!active || active->sticky || active->lock_mode != SC_MSM_LOCK_AUTO
+        || sc_msm_ignored(r) || !(l = lock_get(r, 1))) {
+        return;
+    }
+    if (!l->auto_hash) {
+        l->auto_hash = request_hash(request_id(r));
+    }
+    if (changed && l->auto_unlocked && l->auto_noted < 2) {
+        /* taken for read-only, it changed the session without the lock (as
+         * in msm; its request id is not taken for read-only again) */
+        ADD(shared->auto_unlocked_writes, 1);
+    }
+    if (l->auto_noted < (changed ? 2 : 1)) {
+        l->auto_noted = changed ? 2 : 1;
+    }
+}
+
 int sc_msm_lock_wanted(request_rec *r)
 {
     request_rec *m = r->main ? r->main : r;
-    const char *what;
     if (!active || active->sticky || active->lock_mode == SC_MSM_LOCK_NONE
         || sc_msm_ignored(r)) {
         return 0;
@@ -1648,12 +1787,15 @@ int sc_msm_lock_wanted(request_rec *r)
     if (active->lock_mode == SC_MSM_LOCK_ALL) {
         return 1;
     }
-    /* uriPattern: msm's request id, "METHOD uri?query" (no query for POST) */
-    what = apr_pstrcat(r->pool, m->method ? m->method : "", " ",
-                       m->parsed_uri.path ? m->parsed_uri.path : m->uri,
-                       m->args && m->method_number != M_POST ? "?" : "",
-                       m->args && m->method_number != M_POST ? m->args : "", NULL);
-    if (active->lock_re && !ap_regexec(active->lock_re, what, 0, NULL, 0)) {
+    if (active->lock_mode == SC_MSM_LOCK_AUTO) {
+        lock_rec *l = lock_get(r, 1);
+        if (l->id || !auto_readonly(r, l)) {
+            return 1;
+        }
+        l->auto_unlocked = 1;
+    }
+    else if (active->lock_re
+             && !ap_regexec(active->lock_re, request_id(r), 0, NULL, 0)) {
         return 1;
     }
     if (!lock_get(r, 0) || !lock_get(r, 0)->id) {
@@ -1677,6 +1819,9 @@ static apr_status_t lock_cleanup(void *data)
 {
     lock_rec *l = data;
     apr_pool_t *tmp;
+    if (active && l->auto_noted && l->auto_hash) {
+        auto_learn(l);
+    }
     if (active && l->id && apr_pool_create(&tmp, NULL) == APR_SUCCESS) {
         unlock_rec(l, tmp);
         apr_pool_destroy(tmp);
@@ -1948,7 +2093,18 @@ void sc_msm_fields(apr_pool_t *p, sc_msm_field_fn *fn, void *ctx)
         fn(ctx, 0, "LocksLeft", NULL, LD(shared->lock_left), 1, 1,
            "locks left to expire (a release that failed, or came too late)");
         fn(ctx, 0, "LockNotRequired", NULL, LD(shared->lock_not_required), 1, 1,
-           "requests lockingMode did not lock (uriPattern did not match)");
+           "requests lockingMode did not lock (uriPattern did not match, or auto "
+           "took them for read-only)");
+        if (active->lock_mode == SC_MSM_LOCK_AUTO) {
+            fn(ctx, 0, "AutoReadOnly", NULL, LD(shared->auto_readonly), 1, 1,
+               "requests that left their session unchanged: their request id is "
+               "taken for read-only (not locked) next time");
+            fn(ctx, 0, "AutoModifying", NULL, LD(shared->auto_modifying), 1, 1,
+               "requests that changed their session: their request id is always locked");
+            fn(ctx, 0, "AutoUnlockedWrites", NULL, LD(shared->auto_unlocked_writes), 1, 1,
+               "requests taken for read-only that changed the session without the lock "
+               "(as in msm)");
+        }
         fn(ctx, 0, "LockWaitAvgUs", NULL, nl ? LD(shared->lock_wait_us) / nl : 0, 1, 0,
            "the average time to take a lock");
         fn(ctx, 0, "LockWaitMaxUs", NULL, LD(shared->lock_wait_max_us), 1, 0, NULL);

@@ -14,7 +14,7 @@
  * failed is skipped for SC_MSM_RETRY_S before it is tried again.
  *
  * Non-sticky mode (sticky="false"): the server is the store, read and written
- * per request; lockingMode all / uriPattern:<regex> lock the session on the
+ * per request; lockingMode all / auto / uriPattern:<regex> lock the session on the
  * server from before it is read until it is stored (sc_msm_lock).
  *
  * Layer: request side (called by sc_session.c, the page by sc_status.c); it
@@ -33,7 +33,7 @@
 /* lockingMode (non-sticky) */
 #define SC_MSM_LOCK_NONE 0
 #define SC_MSM_LOCK_ALL  1
-#define SC_MSM_LOCK_AUTO 2            /* refused at httpd -t (sc_msm_parse) */
+#define SC_MSM_LOCK_AUTO 2
 #define SC_MSM_LOCK_URI  3
 /* A lock's life on the server (msm's: memcached "add" with 5 s), and its
  * wait: msm's retries (10 ms, doubled up to 500 ms) within operationTimeout. */
@@ -113,9 +113,15 @@ int sc_msm_remove(request_rec *r, const char *id);
 
 /* lockingMode, non-sticky: does this request take its session's lock before
  * it reads it (all: every request; uriPattern: the ones whose "METHOD
- * uri?query" matches, the query left out for POST as msm does; none, sticky,
- * requestUriIgnorePattern: no)?  A request that needs none is counted. */
+ * uri?query" matches, the query left out for POST as msm does; auto: the
+ * ones whose "METHOD uri?query" was not seen to leave the session unchanged;
+ * none, sticky, requestUriIgnorePattern: no)?  A request that needs none is
+ * counted. */
 int sc_msm_lock_wanted(request_rec *r);
+/* lockingMode="auto": this request read its session (changed 0) or changed
+ * it (1); at its end its request id is remembered as read-only or as
+ * modifying (msm's ReadOnlyRequestsCache). */
+void sc_msm_auto_note(request_rec *r, int changed);
 /* Takes the lock of session 'id' for this request (the main one; held until
  * sc_msm_unlock or the request's end): memcached "add lock:<id>", Redis "SET
  * lock:<id> <token> NX PX", retried within operationTimeout.  1: held (or

@@ -625,6 +625,9 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
             sc_msm_touch(r, rq->id, rq->data, rq->created, s.max_inactive);
         }
     }
+    if (rq->id && sc_msm_on() && !sc_msm_sticky()) {
+        sc_msm_auto_note(r, 0);       /* read (lockingMode="auto") */
+    }
     apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ROUTE", ret->route);
     primary_indicator(r, ret->cfg->set, rq->id, ret->route);
     if (rq->id) {
@@ -922,6 +925,12 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         sc_msm_unlock(r);
         rq->locked = 0;
         return OK;
+    }
+    if (rq && sc_msm_on() && !sc_msm_sticky()) {
+        /* lockingMode="auto" learns which requests change their session */
+        apr_uint64_t sent;
+        const char *read = rq->id ? own_pairs_out(r->pool, rq->data, &sent) : NULL;
+        sc_msm_auto_note(r, !read || strcmp(read, z->encoded ? z->encoded : "") != 0);
     }
     rv = save_session(r, z);
     if (rq && rq->locked) {
@@ -1353,15 +1362,14 @@ static int sc_session_fixups(request_rec *r)
 {
     sc_dir_conf *dc;
     const char *id, *why;
-    if (r->main || !sc_msm_on() || sc_msm_sticky() || !(dc = dir_conf(r)) || !dc->enabled
-        || !sc_msm_lock_wanted(r)) {
+    if (r->main || !sc_msm_on() || sc_msm_sticky() || !(dc = dir_conf(r)) || !dc->enabled) {
         return DECLINED;
     }
     id = cookie_id(r, dc->cookie_name);
     if (!id) {
         id = sc_url_sid(r->pool, r->uri);
     }
-    if (!id || !sc_sid_valid(id)) {
+    if (!id || !sc_sid_valid(id) || !sc_msm_lock_wanted(r)) {
         return DECLINED;              /* a new session: nothing to lock */
     }
     if (!sc_msm_lock(r, id, &why)) {

@@ -62,9 +62,9 @@ like($r->{err}, qr/SC1703: .*: sessionBackupAsync \(non-sticky sessions are writ
 unlike($r->{err}, qr/SC1703: .*lockingMode/, '2b. lockingMode="none" acts');
 unlike($r->{out}, qr/JvmRouteBinderValve/, '2b. no re-binding: the id keeps its route');
 
-# 2c. non-sticky: lockingMode="all" and "uriPattern:<regex>" act (the lock
-#     before the session is read)
-for my $mode ('all', 'uriPattern:GET /app\?auto.*') {
+# 2c. non-sticky: lockingMode "all", "auto" and "uriPattern:<regex>" act (the
+#     lock before the session is read)
+for my $mode ('all', 'auto', 'uriPattern:GET /app\?auto.*') {
     $r = httpd_t(mgr(q{memcachedNodes="redis://127.0.0.1:6379" sticky="false"},
                      qq{lockingMode="$mode"}));
     is($r->{status}, 0, qq{2c. sticky="false" lockingMode="$mode": Syntax OK}) or diag($r->{err});
@@ -85,7 +85,6 @@ my @bad = (
     [ mgr(q{memcachedNodes="n1:h:1"}, q{operationTimeout="1s"}), qr/operationTimeout="1s": '1s' is not a number/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="maybe"}), qr/sticky="maybe": .maybe. is not true or false/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sessionBackupAsync="2"}), qr/sessionBackupAsync="2": .2. is not true or false/ ],
-    [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false" lockingMode="auto"}), qr/lockingMode="auto" with sticky="false": msm's detection of read-only requests is not implemented here/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false" lockingMode="uriPattern:(unclosed"}), qr/lockingMode="uriPattern:\(unclosed": '\(unclosed' is not a regular expression/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false" lockingMode="uriPattern:"}), qr/uriPattern: needs a regular expression/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{lockingMode="sometimes"}), qr/lockingMode="sometimes": none, all, auto or uriPattern/ ],

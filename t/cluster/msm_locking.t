@@ -14,7 +14,12 @@
 #      the compare-and-delete release); on a URI outside the pattern the
 #      requests take no lock (SessionServerLocks unchanged,
 #      SessionServerLockNotRequired counts them); what the unlocked load
-#      loses is printed, not asserted (it depends on timing).
+#      loses is printed, not asserted (it depends on timing);
+#   4. memcached, lockingMode="auto" (graceful restart): a request id not seen
+#      before takes the lock; one seen to leave the session unchanged (GET
+#      /app?read) does not the next time (SessionServerLockNotRequired,
+#      AutoReadOnly); one that changes it (GET /app?auto) always does
+#      (AutoModifying), and parallel clients on it lose no update.
 use strict;
 use warnings;
 
@@ -174,6 +179,39 @@ cmp_ok(sum_pages('SessionServerLockNotRequired') - $nl0, '>=', $ok + $other,
 (my $shown = $pattern) =~ s/\\/\\\\/g;     # the page escapes '\'
 is(status_of($c, 'node2')->{SessionServerLockingMode}, $shown,
    '3. the page: SessionServerLockingMode');
+
+# 4
+for my $n (qw(node1 node2)) {
+    $c->configure($n, cluster => manager('n1:127.0.0.1:' . $mc->port, 'auto'));
+    $c->graceful($n);
+}
+$r = app($c, 'node1', 'auto');
+$id = $r->{cookie} // '';
+is($r->{counter}, 1, '4. lockingMode="auto": a session made on node1') or diag(show($r));
+sub page1 { status_of($c, 'node1')->{$_[0]} // 0 }
+$locks0 = page1('SessionServerLocks');
+$nl0 = page1('SessionServerLockNotRequired');
+$r = app($c, 'node1', 'read', $id);
+is($r->{counter}, 1, '4. GET /app?read') or diag(show($r));
+is(page1('SessionServerLocks') - $locks0, 1, '4. ... not seen before: it took the lock');
+ok(SC::Cluster::wait_for(sub { page1('SessionServerAutoReadOnly') >= 1 }, timeout => 5),
+   '4. ... it left the session unchanged: taken for read-only (AutoReadOnly)');
+$r = app($c, 'node1', 'read', $id);
+is($r->{counter}, 1, '4. GET /app?read again') or diag(show($r));
+is(page1('SessionServerLocks') - $locks0, 1, '4. ... takes no lock now');
+is(page1('SessionServerLockNotRequired') - $nl0, 1, '4. ... counted (LockNotRequired)');
+$r = app($c, 'node1', 'auto', $id) for 1 .. 3;
+is($r->{counter}, 4, '4. GET /app?auto three times') or diag(show($r));
+is(page1('SessionServerLocks') - $locks0, 4, '4. ... each took the lock (it changes the session)');
+ok(SC::Cluster::wait_for(sub { page1('SessionServerAutoModifying') >= 3 }, timeout => 5),
+   '4. ... AutoModifying');
+($ok, $other) = load($id, 'auto', 4, 1.5);
+$r = app($c, 'node2', 'read', $id);
+note("auto, GET /app?auto: $ok increments, $other other answers, final counter "
+     . ($r->{counter} // '?'));
+cmp_ok($ok, '>', 10, '4. the parallel clients made increments');
+is($r->{counter}, 4 + $ok, '4. lockingMode="auto": no update lost') or diag(show($r));
+is(page1('SessionServerLockingMode'), 'auto', '4. the page: SessionServerLockingMode auto');
 ok(!$c->problems, 'no crash') or diag(join "\n", $c->problems);
 
 done_testing;
