@@ -1655,13 +1655,23 @@ static void lock_line(request_rec *r, const char *id, const char *what)
                   SC_MSM_LOG_EVERY_S);
 }
 
-static void auto_take(void)
+/* The tables' lock: held for a few loads and stores.  Bounded: a process
+ * killed while holding it must not stop the others (after 10000 yields the
+ * tables are left alone: the request is locked, nothing is learnt). */
+static int auto_take(void)
 {
+    int spins = 0;
     while (__atomic_exchange_n(&shared->auto_busy, 1, __ATOMIC_ACQUIRE)) {
         while (__atomic_load_n(&shared->auto_busy, __ATOMIC_RELAXED)) {
+            if (++spins > 10000) {
+                /* taken over: its holder is gone, or slower than all this */
+                __atomic_store_n(&shared->auto_busy, 0, __ATOMIC_RELEASE);
+                return 0;
+            }
             sched_yield();
         }
     }
+    return 1;
 }
 
 static void auto_give(void)
@@ -1724,7 +1734,9 @@ static int auto_readonly(request_rec *r, lock_rec *l)
     if (!l->auto_hash) {
         l->auto_hash = request_hash(request_id(r));
     }
-    auto_take();
+    if (!auto_take()) {
+        return 0;
+    }
     e = auto_find(shared->auto_ro, SC_MSM_AUTO_RO_SETS, l->auto_hash, now, 0);
     if (e) {
         e->used = (apr_uint64_t)now;
@@ -1740,7 +1752,9 @@ static void auto_learn(lock_rec *l)
 {
     apr_time_t now = apr_time_now();
     msm_auto_entry *e;
-    auto_take();
+    if (!auto_take()) {
+        return;
+    }
     if (l->auto_noted == 2) {
         e = auto_find(shared->auto_bl, SC_MSM_AUTO_BL_SETS, l->auto_hash, now, 1);
         e->used = (apr_uint64_t)now;
@@ -1798,13 +1812,12 @@ int sc_msm_lock_wanted(request_rec *r)
              && !ap_regexec(active->lock_re, request_id(r), 0, NULL, 0)) {
         return 1;
     }
-    if (!lock_get(r, 0) || !lock_get(r, 0)->id) {
+    {
         /* counted once per request (the load may ask again) */
-        request_rec *mm = m;
         void *seen = NULL;
-        apr_pool_userdata_get(&seen, "sc-msm-nolock", mm->pool);
+        apr_pool_userdata_get(&seen, "sc-msm-nolock", m->pool);
         if (!seen) {
-            apr_pool_userdata_setn((void *)1, "sc-msm-nolock", NULL, mm->pool);
+            apr_pool_userdata_setn((void *)1, "sc-msm-nolock", NULL, m->pool);
             ADD(shared->lock_not_required, 1);
         }
     }

@@ -108,7 +108,7 @@ my $r = app($c, 'node1', 'auto');
 my $id = $r->{cookie} // '';
 is($r->{counter}, 1, '1. a session made on node1') or diag(show($r));
 my $locks0 = sum_pages('SessionServerLocks');
-my ($ok, $other) = load($id, 'auto', 4, 2.5);
+my ($ok, $other) = load($id, 'auto', 4, 1.5);
 $r = app($c, 'node2', 'read', $id);
 note("lockingMode=all: $ok increments, $other other answers, final counter "
      . ($r->{counter} // '?'));
@@ -157,7 +157,7 @@ for my $n (qw(node1 node2)) {
 $r = app($c, 'node1', 'auto');
 $id = $r->{cookie} // '';
 is($r->{counter}, 1, '3. Redis, uriPattern: a session made on node1') or diag(show($r));
-($ok, $other) = load($id, 'auto', 4, 2);
+($ok, $other) = load($id, 'auto', 4, 1.5);
 $r = app($c, 'node2', 'read', $id);
 note("uriPattern, matching URI: $ok increments, $other other answers, final counter "
      . ($r->{counter} // '?'));
@@ -167,7 +167,7 @@ ok(!defined $rs->redis('GET', "lock:$id"), '3. ... no lock left on Redis');
 my $before = $r->{counter};
 $locks0 = sum_pages('SessionServerLocks');
 my $nl0 = sum_pages('SessionServerLockNotRequired');
-($ok, $other) = load($id, 'auto&unlocked', 4, 2);
+($ok, $other) = load($id, 'auto&unlocked', 4, 1.5);
 $r = app($c, 'node2', 'read', $id);
 note("uriPattern, URI outside: $ok increments, $other other answers, counter from $before to "
      . ($r->{counter} // '?') . ': ' . ($before + $ok - ($r->{counter} // 0))
