@@ -9,8 +9,9 @@
  * too).  Properties: a value returned is non-empty, shorter than SC_SID_MAX,
  * holds no ';' (nor, from a URI, '/', '?' or '#'), and is a piece of the text
  * it came from; an id sc_sid_valid accepts has the shape it documents (an
- * even count of 2 to 2 x SC_SID_BYTES_MAX hex digits, '.', a route of 1-63
- * letters, digits, '-' or '_').
+ * even count of 2 to 2 x SC_SID_BYTES_MAX hex digits, msm's optional
+ * "-<node id>" of 1 to SC_SID_NODE_MAX letters, digits, '-' or '_', '.', a
+ * route of 1-63 letters, digits, '-' or '_').
  */
 #include "fuzz_common.h"
 
@@ -36,11 +37,19 @@ static void check_valid(const char *id)
     if (!sc_sid_valid(id)) {
         return;
     }
-    while (h < n && id[h] != '.') {
+    while (h < n && id[h] != '.' && id[h] != '-') {
         FUZZ_CHECK(hex(id[h]));
         h++;
     }
     FUZZ_CHECK(h >= 2 && h <= 2 * SC_SID_BYTES_MAX && h % 2 == 0);
+    i = h;
+    if (id[h] == '-') {
+        /* msm's node id */
+        for (h++; h < n && id[h] != '.'; h++) {
+            FUZZ_CHECK(route_char(id[h]));
+        }
+        FUZZ_CHECK(h - i - 1 >= 1 && h - i - 1 <= SC_SID_NODE_MAX);
+    }
     FUZZ_CHECK(id[h] == '.');
     FUZZ_CHECK(n - h - 1 >= 1 && n - h - 1 <= 63);
     FUZZ_CHECK(n < SC_SID_MAX);

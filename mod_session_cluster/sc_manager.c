@@ -742,7 +742,7 @@ static void send_tomb(sc_engine *e, sc_conn *c, const char *id)
 {
     sc_buf b;
     char base[SC_TOMB_BASE];
-    apr_size_t n = strcspn(id, ".");
+    apr_size_t n = strcspn(id, "-.");  /* the base (sc_store.c) */
     if (n >= SC_TOMB_BASE) {
         return;
     }

@@ -9,10 +9,13 @@
  * idle limit as exptime; Redis: "SET ... PX".
  *
  * Nodes: memcachedNodes="n1:host:port n2:host:port" (',' or ' ' between) or
- * "redis://host:port".  A session goes to the node its id hashes to among the
- * nodes that are not failoverNodes and are not marked down, then to the next
- * ones, the failover nodes last.  A load asks the nodes in the same order
- * until one has it.  A node that fails an operation (refused, timed out, a
+ * "redis://host:port".  With several memcached nodes a session id carries
+ * msm's node id ("<hex>-<node>.<route>", sc_msm_node_id): the session goes to
+ * the node its id names, then to the others; a new one to the node its hex
+ * hashes to among the nodes that are not failoverNodes and are not marked
+ * down (the failover nodes last).  A load asks the nodes in the same order
+ * until one has it.  Non-sticky sessions may be locked (lockingMode: "Locks"
+ * below).  A node that fails an operation (refused, timed out, a
  * reply that is not the protocol's) is marked down for SC_MSM_RETRY_S seconds:
  * requests meanwhile do not wait for it.
  *
@@ -23,6 +26,7 @@
  */
 #include "sc_private.h"
 #include "sc_msm.h"
+#include "sc_repl.h"             /* SC_SID_NODE_MAX */
 
 #include <stddef.h>
 
@@ -39,6 +43,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -80,6 +85,8 @@ struct sc_msm_cfg {
     int max_inactive;                 /* maxInactiveInterval (s); -2: not written */
     ap_regex_t *ignore;               /* requestUriIgnorePattern */
     const char *locking_mode;
+    int lock_mode;                    /* SC_MSM_LOCK_* (non-sticky) */
+    ap_regex_t *lock_re;              /* lockingMode="uriPattern:<regex>" */
     apr_array_header_t *attrs;        /* msm_attr: as written */
 };
 
@@ -93,10 +100,32 @@ typedef struct {
     char last_error[120];             /* the latest error, best effort */
 } msm_node_stats;
 
+/* lockingMode="auto": msm's ReadOnlyRequestsCache, per member (every
+ * process of it): request ids ("METHOD uri?query", as a 64-bit hash) seen
+ * to leave the session unchanged, and those seen to change it (the
+ * blacklist); msm keeps 1000 and 50000 of them for 6 hours, least recently
+ * used given up first.  Here: sets of SC_MSM_AUTO_WAYS entries, the least
+ * recently used of a set given up. */
+#define SC_MSM_AUTO_RO_SETS 128       /* x 8: 1024 read-only ids */
+#define SC_MSM_AUTO_BL_SETS 8192      /* x 8: 65536 modifying ids */
+#define SC_MSM_AUTO_WAYS 8
+#define SC_MSM_AUTO_LIFE apr_time_from_sec(6 * 3600)
+
+typedef struct {
+    apr_uint64_t hash;
+    apr_uint64_t used;                /* apr_time_t; 0: empty */
+} msm_auto_entry;
+
 typedef struct {
     apr_uint64_t loaded, load_missing, load_failed, backups, backups_async,
                  backup_failed, removed, ignored, touches, touch_restored;
-    apr_uint64_t logged_at, unlogged;
+    apr_uint64_t locks, lock_retries, lock_timeouts, lock_failed, lock_released,
+                 lock_left, lock_lost, lock_not_required, lock_wait_us, lock_wait_max_us;
+    apr_uint64_t logged_at, unlogged, lock_logged_at, lock_unlogged;
+    apr_uint64_t auto_readonly, auto_modifying, auto_unlocked_writes;
+    apr_uint32_t auto_busy;           /* the tables' spin lock */
+    msm_auto_entry auto_ro[SC_MSM_AUTO_RO_SETS * SC_MSM_AUTO_WAYS];
+    msm_auto_entry auto_bl[SC_MSM_AUTO_BL_SETS * SC_MSM_AUTO_WAYS];
     msm_node_stats n[SC_MSM_MAX_NODES];
 } msm_shared;
 
@@ -284,6 +313,10 @@ static const char *parse_nodes(apr_pool_t *p, sc_msm_cfg *c, const char *v)
                                 "n1:10.0.0.5:11211)", tok);
         }
         *colon = '\0';
+        if (strlen(tok) > SC_SID_NODE_MAX) {
+            return apr_psprintf(p, "memcachedNodes: node id '%s': at most %d characters (it "
+                                "goes into session ids)", tok, SC_SID_NODE_MAX);
+        }
         for (i = 0; tok[i]; i++) {
             if (!apr_isalnum(tok[i]) && tok[i] != '_' && tok[i] != '-') {
                 return apr_psprintf(p, "memcachedNodes: node id '%s': letters, digits, "
@@ -462,6 +495,25 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
                 FAIL("lockingMode=\"%s\": none, all, auto or uriPattern:<regex>", v);
             }
             c->locking_mode = v;
+            if (!strcmp(v, "all")) {
+                c->lock_mode = SC_MSM_LOCK_ALL;
+            }
+            else if (!strcmp(v, "auto")) {
+                c->lock_mode = SC_MSM_LOCK_AUTO;
+            }
+            else if (!strncmp(v, "uriPattern:", 11)) {
+                /* msm matches the whole "METHOD uri?query" (Java's
+                 * Matcher.matches) */
+                if (!v[11] || strlen(v + 11) > 1024) {
+                    FAIL("lockingMode=\"%s\": uriPattern: needs a regular expression "
+                         "(at most 1024 characters)", v);
+                }
+                c->lock_mode = SC_MSM_LOCK_URI;
+                c->lock_re = ap_pregcomp(p, apr_pstrcat(p, "^(?:", v + 11, ")$", NULL), 0);
+                if (!c->lock_re) {
+                    FAIL("lockingMode=\"%s\": '%s' is not a regular expression", v, v + 11);
+                }
+            }
         }
         if (err) {
             FAIL("%s", err);
@@ -501,11 +553,6 @@ const char *sc_msm_parse(apr_pool_t *p, const char *file, int line, const char *
         }
     }
     cur = line;
-    if (!c->sticky && c->locking_mode && strcmp(c->locking_mode, "none") != 0) {
-        FAIL("lockingMode=\"%s\" with sticky=\"false\": only lockingMode=\"none\" is "
-             "implemented yet (sessions are not locked: concurrent requests of one "
-             "session may overwrite each other's changes)", c->locking_mode);
-    }
     *out = c;
     return NULL;
 #undef FAIL
@@ -1031,14 +1078,59 @@ static int node_down(int i)
            < __atomic_load_n(&shared->n[i].down_until, __ATOMIC_RELAXED);
 }
 
-/* The nodes in the order a session's operations try them: the regular nodes
- * from the one its id hashes to, then the failover nodes. */
+int sc_msm_node_ids(void)
+{
+    return active && !active->redis && active->nnodes > 1;
+}
+
+/* The id's node part ("<hex>-<node>.<route>"): *len and where, or NULL. */
+static const char *id_node_part(const char *id, apr_size_t *len)
+{
+    const char *dot = strchr(id, '.');
+    const char *dash = memchr(id, '-', dot ? (apr_size_t)(dot - id) : strlen(id));
+    if (!dash) {
+        return NULL;
+    }
+    *len = dot ? (apr_size_t)(dot - dash - 1) : strlen(dash + 1);
+    return dash + 1;
+}
+
+/* The configured node the id names, or -1 (none, or one not configured:
+ * untrusted, it is ignored). */
+static int id_node(const char *id)
+{
+    apr_size_t len;
+    const char *n = sc_msm_node_ids() ? id_node_part(id, &len) : NULL;
+    int i;
+    if (!n) {
+        return -1;
+    }
+    for (i = 0; i < active->nnodes; i++) {
+        if (strlen(active->nodes[i].id) == len && !memcmp(active->nodes[i].id, n, len)) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The nodes in the order a session's operations try them: the node its id
+ * names (msm's node id), then the regular nodes from the one its id (without
+ * the node part) hashes to, then the failover nodes. */
 static int node_order(const char *id, int *order)
 {
     unsigned h = 5381;
-    int i, k = 0, nreg = 0, reg[SC_MSM_MAX_NODES];
+    int i, k = 0, nreg = 0, reg[SC_MSM_MAX_NODES], named = id_node(id);
+    apr_size_t nlen = 0;
+    const char *np = named >= 0 ? id_node_part(id, &nlen) : NULL;
     for (; *id; id++) {
+        if (np && id == np - 1) {
+            id += nlen;               /* "-<node>" left out */
+            continue;
+        }
         h = h * 33 + (unsigned char)*id;
+    }
+    if (named >= 0) {
+        order[k++] = named;
     }
     for (i = 0; i < active->nnodes; i++) {
         if (!active->nodes[i].failover) {
@@ -1046,14 +1138,65 @@ static int node_order(const char *id, int *order)
         }
     }
     for (i = 0; i < nreg; i++) {
-        order[k++] = reg[(h + (unsigned)i) % (unsigned)nreg];
+        int j = reg[(h + (unsigned)i) % (unsigned)nreg];
+        if (j != named) {
+            order[k++] = j;
+        }
     }
     for (i = 0; i < active->nnodes; i++) {
-        if (active->nodes[i].failover) {
+        if (active->nodes[i].failover && i != named) {
             order[k++] = i;
         }
     }
     return k;
+}
+
+const char *sc_msm_node_id(apr_pool_t *p, const char *id, apr_size_t max)
+{
+    int order[SC_MSM_MAX_NODES], n, k, named, i;
+    apr_size_t nlen = 0;
+    const char *np, *dot, *nid, *plain;
+    if (!sc_msm_node_ids() || !(dot = strchr(id, '.'))) {
+        return id;
+    }
+    named = id_node(id);
+    /* on a failover node while a regular node is up: back to a regular one
+     * (msm uses failover nodes only while the others are gone) */
+    if (named >= 0 && active->nodes[named].failover) {
+        for (i = 0; i < active->nnodes; i++) {
+            if (!active->nodes[i].failover && !node_down(i)) {
+                named = -1;
+                break;
+            }
+        }
+    }
+    np = id_node_part(id, &nlen);
+    plain = np ? apr_pstrcat(p, apr_pstrmemdup(p, id, (apr_size_t)(np - 1 - id)), dot, NULL)
+               : id;
+    n = node_order(named >= 0 ? id : plain, order);
+    for (k = 0; k < n && node_down(order[k]); k++) {
+    }
+    if (k == n) {
+        return id;                    /* every node down: it stays where it is */
+    }
+    if (order[k] == named) {
+        return id;
+    }
+    nid = apr_pstrcat(p, apr_pstrmemdup(p, plain, (apr_size_t)(strchr(plain, '.') - plain)),
+                      "-", active->nodes[order[k]].id, strchr(plain, '.'), NULL);
+    if (strlen(nid) >= max) {
+        static int said;
+        if (!said) {
+            said = 1;
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, NULL, SCLOGNO(1716)
+                         "session server: an id with msm's node id (%s) would be longer "
+                         "than the store holds (%" APR_SIZE_T_FMT " bytes): ids are made "
+                         "without it (placed by their hash; a shorter SessionClusterRoute "
+                         "or node id makes room)", nid, max - 1);
+        }
+        return plain;
+    }
+    return nid;
 }
 
 static const char *req_get(apr_pool_t *p, const char *key, apr_size_t *len)
@@ -1461,6 +1604,454 @@ int sc_msm_remove(request_rec *r, const char *id)
 }
 
 /* ------------------------------------------------------------------------- */
+/* Locks (lockingMode, non-sticky)                                            */
+/* ------------------------------------------------------------------------- */
+
+/* The lock a request holds, kept on its main request's pool (an internal
+ * redirect keeps the pool, and so the lock). */
+#define SC_MSM_LOCK_KEY "sc-msm-lock"
+
+typedef struct {
+    server_rec *s;
+    const char *id;                   /* the session; NULL: none held */
+    const char *key;                  /* "lock:<id>" */
+    char token[33];                   /* this request's: only it releases */
+    int node;
+    apr_time_t taken;                 /* before the "add"/"SET" that took it */
+    const char *refused;              /* not had for this session: not asked
+                                       * again in this request (mod_session's
+                                       * output filter loads it once more) */
+    const char *refused_why;
+    apr_uint64_t auto_hash;           /* lockingMode="auto": the request id's */
+    int auto_noted;                   /* 0 not, 1 read, 2 changed the session */
+    int auto_unlocked;                /* taken for read-only: not locked */
+} lock_rec;
+
+static lock_rec *lock_get(request_rec *r, int make);
+
+/* How long after 'taken' the lock surely still exists: memcached counts its
+ * expiry in whole seconds (it may end up to one second early). */
+static apr_time_t lock_life(void)
+{
+    return apr_time_from_msec(SC_MSM_LOCK_EXPIRY_MS - (active->redis ? 0 : 1000));
+}
+
+static void lock_line(request_rec *r, const char *id, const char *what)
+{
+    apr_time_t now = apr_time_now();
+    apr_uint64_t last = __atomic_load_n(&shared->lock_logged_at, __ATOMIC_RELAXED);
+    if ((apr_uint64_t)now - last < (apr_uint64_t)apr_time_from_sec(SC_MSM_LOG_EVERY_S)
+        || !__atomic_compare_exchange_n(&shared->lock_logged_at, &last, (apr_uint64_t)now, 0,
+                                        __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        ADD(shared->lock_unlogged, 1);
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1714)
+                  "session %s: its lock (lockingMode=\"%s\") %s: 503 to the client, the "
+                  "session is neither read nor changed (%" APR_UINT64_T_FMT " more such "
+                  "requests since the last such line; these lines: at most one every %d s)",
+                  id, active->locking_mode, what,
+                  __atomic_exchange_n(&shared->lock_unlogged, 0, __ATOMIC_RELAXED),
+                  SC_MSM_LOG_EVERY_S);
+}
+
+/* The tables' lock: held for a few loads and stores.  Bounded: a process
+ * killed while holding it must not stop the others (after 10000 yields the
+ * tables are left alone: the request is locked, nothing is learnt). */
+static int auto_take(void)
+{
+    int spins = 0;
+    while (__atomic_exchange_n(&shared->auto_busy, 1, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(&shared->auto_busy, __ATOMIC_RELAXED)) {
+            if (++spins > 10000) {
+                /* taken over: its holder is gone, or slower than all this */
+                __atomic_store_n(&shared->auto_busy, 0, __ATOMIC_RELEASE);
+                return 0;
+            }
+            sched_yield();
+        }
+    }
+    return 1;
+}
+
+static void auto_give(void)
+{
+    __atomic_store_n(&shared->auto_busy, 0, __ATOMIC_RELEASE);
+}
+
+/* The entry of h in a table (under auto_take), or NULL; 'make': the least
+ * recently used entry of its set made h's. */
+static msm_auto_entry *auto_find(msm_auto_entry *t, unsigned sets, apr_uint64_t h,
+                                 apr_time_t now, int make)
+{
+    msm_auto_entry *set = t + (h % sets) * SC_MSM_AUTO_WAYS, *lru = set;
+    int i;
+    for (i = 0; i < SC_MSM_AUTO_WAYS; i++) {
+        msm_auto_entry *e = &set[i];
+        if (e->used && (apr_time_t)e->used + SC_MSM_AUTO_LIFE > now && e->hash == h) {
+            return e;
+        }
+        if (!e->used || (apr_time_t)e->used + SC_MSM_AUTO_LIFE <= now) {
+            e->used = 0;              /* older than msm's 6 hours: gone */
+        }
+        if (e->used < lru->used) {
+            lru = e;
+        }
+    }
+    if (!make) {
+        return NULL;
+    }
+    lru->hash = h;
+    lru->used = 0;
+    return lru;
+}
+
+/* msm's request id, "METHOD uri?query" (no query for POST). */
+static const char *request_id(request_rec *r)
+{
+    request_rec *m = r->main ? r->main : r;
+    return apr_pstrcat(r->pool, m->method ? m->method : "", " ",
+                       m->parsed_uri.path ? m->parsed_uri.path : m->uri,
+                       m->args && m->method_number != M_POST ? "?" : "",
+                       m->args && m->method_number != M_POST ? m->args : "", NULL);
+}
+
+static apr_uint64_t request_hash(const char *s)
+{
+    apr_uint64_t h = 14695981039346656037ULL;   /* FNV-1a */
+    for (; *s; s++) {
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    }
+    return h ? h : 1;
+}
+
+/* lockingMode="auto": is this request id one seen to leave the session
+ * unchanged (and not since seen to change it)? */
+static int auto_readonly(request_rec *r, lock_rec *l)
+{
+    apr_time_t now = apr_time_now();
+    msm_auto_entry *e;
+    if (!l->auto_hash) {
+        l->auto_hash = request_hash(request_id(r));
+    }
+    if (!auto_take()) {
+        return 0;
+    }
+    e = auto_find(shared->auto_ro, SC_MSM_AUTO_RO_SETS, l->auto_hash, now, 0);
+    if (e) {
+        e->used = (apr_uint64_t)now;
+    }
+    auto_give();
+    return e != NULL;
+}
+
+/* At the request's end: what it did to its session, remembered as msm's
+ * ReadOnlyRequestsCache does (changed: on the blacklist and no longer
+ * read-only; only read: read-only, unless blacklisted). */
+static void auto_learn(lock_rec *l)
+{
+    apr_time_t now = apr_time_now();
+    msm_auto_entry *e;
+    if (!auto_take()) {
+        return;
+    }
+    if (l->auto_noted == 2) {
+        e = auto_find(shared->auto_bl, SC_MSM_AUTO_BL_SETS, l->auto_hash, now, 1);
+        e->used = (apr_uint64_t)now;
+        if ((e = auto_find(shared->auto_ro, SC_MSM_AUTO_RO_SETS, l->auto_hash, now, 0))) {
+            e->used = 0;
+        }
+        ADD(shared->auto_modifying, 1);
+    }
+    else if (!auto_find(shared->auto_bl, SC_MSM_AUTO_BL_SETS, l->auto_hash, now, 0)) {
+        e = auto_find(shared->auto_ro, SC_MSM_AUTO_RO_SETS, l->auto_hash, now, 1);
+        e->used = (apr_uint64_t)now;
+        ADD(shared->auto_readonly, 1);
+    }
+    auto_give();
+}
+
+void sc_msm_auto_note(request_rec *r, int changed)
+{
+    lock_rec *l;
+    if (!active || active->sticky || active->lock_mode != SC_MSM_LOCK_AUTO
+        || sc_msm_ignored(r) || !(l = lock_get(r, 1))) {
+        return;
+    }
+    if (!l->auto_hash) {
+        l->auto_hash = request_hash(request_id(r));
+    }
+    if (changed && l->auto_unlocked && l->auto_noted < 2) {
+        /* taken for read-only, it changed the session without the lock (as
+         * in msm; its request id is not taken for read-only again) */
+        ADD(shared->auto_unlocked_writes, 1);
+    }
+    if (l->auto_noted < (changed ? 2 : 1)) {
+        l->auto_noted = changed ? 2 : 1;
+    }
+}
+
+int sc_msm_lock_wanted(request_rec *r)
+{
+    request_rec *m = r->main ? r->main : r;
+    if (!active || active->sticky || active->lock_mode == SC_MSM_LOCK_NONE
+        || sc_msm_ignored(r)) {
+        return 0;
+    }
+    if (active->lock_mode == SC_MSM_LOCK_ALL) {
+        return 1;
+    }
+    if (active->lock_mode == SC_MSM_LOCK_AUTO) {
+        lock_rec *l = lock_get(r, 1);
+        if (l->id || !auto_readonly(r, l)) {
+            return 1;
+        }
+        l->auto_unlocked = 1;
+    }
+    else if (active->lock_re
+             && !ap_regexec(active->lock_re, request_id(r), 0, NULL, 0)) {
+        return 1;
+    }
+    {
+        /* counted once per request (the load may ask again) */
+        void *seen = NULL;
+        apr_pool_userdata_get(&seen, "sc-msm-nolock", m->pool);
+        if (!seen) {
+            apr_pool_userdata_setn((void *)1, "sc-msm-nolock", NULL, m->pool);
+            ADD(shared->lock_not_required, 1);
+        }
+    }
+    return 0;
+}
+
+static void unlock_rec(lock_rec *l, apr_pool_t *p);
+
+/* The request ends (its pool is destroyed once the response is sent): a
+ * lock it still holds is released, with a pool of its own. */
+static apr_status_t lock_cleanup(void *data)
+{
+    lock_rec *l = data;
+    apr_pool_t *tmp;
+    if (active && l->auto_noted && l->auto_hash) {
+        auto_learn(l);
+    }
+    if (active && l->id && apr_pool_create(&tmp, NULL) == APR_SUCCESS) {
+        unlock_rec(l, tmp);
+        apr_pool_destroy(tmp);
+    }
+    return APR_SUCCESS;
+}
+
+static lock_rec *lock_get(request_rec *r, int make)
+{
+    request_rec *m = r->main ? r->main : r;
+    void *v = NULL;
+    lock_rec *l;
+    apr_pool_userdata_get(&v, SC_MSM_LOCK_KEY, m->pool);
+    if (v || !make) {
+        return v;
+    }
+    l = apr_pcalloc(m->pool, sizeof(*l));
+    l->s = m->server;
+    apr_pool_userdata_setn(l, SC_MSM_LOCK_KEY, NULL, m->pool);
+    apr_pool_cleanup_register(m->pool, l, lock_cleanup, apr_pool_cleanup_null);
+    return l;
+}
+
+/* A lock this request could not have: remembered, the answer 0. */
+static int refuse(request_rec *r, lock_rec *l, const char *id, const char *why)
+{
+    request_rec *m = r->main ? r->main : r;
+    l->refused = apr_pstrdup(m->pool, id);
+    l->refused_why = apr_pstrdup(m->pool, why);
+    return 0;
+}
+
+int sc_msm_lock(request_rec *r, const char *id, const char **why)
+{
+    request_rec *m = r->main ? r->main : r;
+    int order[SC_MSM_MAX_NODES], n, k, node = -1;
+    apr_interval_time_t wait = apr_time_from_msec(SC_MSM_LOCK_RETRY_MS);
+    apr_time_t t0 = apr_time_now(), deadline;
+    unsigned char rnd[16];
+    lock_rec *l;
+    const char *q;
+    apr_size_t qlen;
+    apr_uint64_t us;
+
+    *why = NULL;
+    if (!active) {
+        return 1;
+    }
+    l = lock_get(r, 1);
+    if (l->refused && !strcmp(l->refused, id)) {
+        *why = l->refused_why;
+        return 0;
+    }
+    if (l->id) {
+        if (!strcmp(l->id, id)) {
+            return 1;                 /* this request holds it already */
+        }
+        sc_msm_unlock(r);             /* another session's (its id changed) */
+    }
+    deadline = t0 + apr_time_from_msec(active->operation_timeout_ms);
+    /* on the session's node: the first of its order that is up */
+    n = node_order(id, order);
+    for (k = 0; k < n && node < 0; k++) {
+        if (!node_down(order[k])) {
+            node = order[k];
+        }
+    }
+    if (node < 0) {
+        ADD(shared->lock_failed, 1);
+        *why = "could not be asked for: every node is down";
+        lock_line(r, id, *why);
+        return refuse(r, l, id, *why);
+    }
+    if (apr_generate_random_bytes(rnd, sizeof(rnd)) != APR_SUCCESS) {
+        ADD(shared->lock_failed, 1);
+        *why = "could not be taken: no random bytes for its token";
+        return refuse(r, l, id, *why);
+    }
+    for (k = 0; k < 16; k++) {
+        apr_snprintf(l->token + 2 * k, 3, "%02x", rnd[k]);
+    }
+    l->key = apr_pstrcat(m->pool, "lock:", id, NULL);
+    if (active->redis) {
+        const char *ms = apr_psprintf(r->pool, "%d", SC_MSM_LOCK_EXPIRY_MS);
+        q = apr_psprintf(r->pool, "*6\r\n$3\r\nSET\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$32\r\n"
+                         "%s\r\n$2\r\nNX\r\n$2\r\nPX\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n",
+                         strlen(l->key), l->key, l->token, strlen(ms), ms);
+    }
+    else {
+        q = apr_psprintf(r->pool, "add %s 0 %d 32\r\n%s\r\n", l->key,
+                         SC_MSM_LOCK_EXPIRY_MS / 1000, l->token);
+    }
+    qlen = strlen(q);
+    for (;;) {
+        char *reply;
+        apr_size_t rlen;
+        apr_time_t before = apr_time_now(), left;
+        /* each attempt has operationTimeout (the last one may start when
+         * the wait is nearly over): a lock is had or refused within twice
+         * operationTimeout */
+        if (!exchange(r->server, r->pool, node, q, qlen,
+                      before + apr_time_from_msec(active->operation_timeout_ms), "lock",
+                      &reply, &rlen)) {
+            ADD(shared->lock_failed, 1);
+            *why = "could not be asked for: the session server failed";
+            lock_line(r, id, *why);
+            return refuse(r, l, id, *why);
+        }
+        if (!strcmp(reply, active->redis ? "+OK\r\n" : "STORED\r\n")) {
+            l->id = apr_pstrdup(m->pool, id);
+            l->node = node;
+            l->taken = before;
+            break;
+        }
+        if (strcmp(reply, active->redis ? "$-1\r\n" : "NOT_STORED\r\n") != 0) {
+            ADD(shared->n[node].errors, 1);
+            apr_snprintf(shared->n[node].last_error, sizeof(shared->n[node].last_error),
+                         "lock: %.80s", reply);
+            ADD(shared->lock_failed, 1);
+            *why = "could not be taken: the session server's answer was not the protocol's";
+            lock_line(r, id, *why);
+            return refuse(r, l, id, *why);
+        }
+        /* held by another request: msm's back-off, within operationTimeout */
+        left = deadline - apr_time_now();
+        if (left <= 0) {
+            ADD(shared->lock_timeouts, 1);
+            *why = apr_psprintf(r->pool, "was not free within operationTimeout (%d ms)",
+                                active->operation_timeout_ms);
+            lock_line(r, id, *why);
+            return refuse(r, l, id, *why);
+        }
+        ADD(shared->lock_retries, 1);
+        apr_sleep(wait < left ? wait : left);
+        wait = wait * 2 > apr_time_from_msec(SC_MSM_LOCK_RETRY_MAX_MS)
+               ? apr_time_from_msec(SC_MSM_LOCK_RETRY_MAX_MS) : wait * 2;
+    }
+    us = (apr_uint64_t)(apr_time_now() - t0);
+    ADD(shared->locks, 1);
+    ADD(shared->lock_wait_us, us);
+    {
+        apr_uint64_t mx = __atomic_load_n(&shared->lock_wait_max_us, __ATOMIC_RELAXED);
+        while (us > mx && !__atomic_compare_exchange_n(&shared->lock_wait_max_us, &mx, us, 0,
+                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        }
+    }
+    return 1;
+}
+
+int sc_msm_lock_valid(request_rec *r, const char *id)
+{
+    lock_rec *l;
+    apr_time_t margin;
+    if (!active) {
+        return 1;
+    }
+    l = lock_get(r, 0);
+    if (!l || !l->id || strcmp(l->id, id) != 0) {
+        return 0;
+    }
+    /* the write that follows may take sessionBackupTimeout */
+    margin = apr_time_from_msec(active->backup_timeout_ms > active->operation_timeout_ms
+                                ? active->backup_timeout_ms : active->operation_timeout_ms);
+    if (apr_time_now() - l->taken + margin >= lock_life()) {
+        ADD(shared->lock_lost, 1);
+        return 0;
+    }
+    return 1;
+}
+
+void sc_msm_unlock(request_rec *r)
+{
+    lock_rec *l;
+    if (active && (l = lock_get(r, 0)) && l->id) {
+        unlock_rec(l, r->pool);
+    }
+}
+
+static void unlock_rec(lock_rec *l, apr_pool_t *p)
+{
+    const char *q;
+    char *reply;
+    apr_size_t rlen;
+    apr_time_t deadline;
+    deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
+    if (active->redis) {
+        /* compare-and-delete: only this request's token */
+        static const char lua[] = "if redis.call('get',KEYS[1])==ARGV[1] then return "
+                                  "redis.call('del',KEYS[1]) else return 0 end";
+        q = apr_psprintf(p, "*5\r\n$4\r\nEVAL\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$1\r\n1"
+                         "\r\n$%" APR_SIZE_T_FMT "\r\n%s\r\n$32\r\n%s\r\n", strlen(lua), lua,
+                         strlen(l->key), l->key, l->token);
+    }
+    else if (deadline - l->taken >= lock_life()) {
+        /* it may have expired and been taken by another request before a
+         * "delete" arrived: left to expire */
+        ADD(shared->lock_left, 1);
+        l->id = NULL;
+        return;
+    }
+    else {
+        /* memcached's text protocol has no compare-and-delete: the delete
+         * arrives before the lock can have expired (above), so the lock is
+         * still this request's */
+        q = apr_psprintf(p, "delete %s\r\n", l->key);
+    }
+    if (exchange(l->s, p, l->node, q, strlen(q), deadline, "unlock", &reply, &rlen)
+        && (active->redis ? !strcmp(reply, ":1\r\n") : !strcmp(reply, "DELETED\r\n"))) {
+        ADD(shared->lock_released, 1);
+    }
+    else {
+        ADD(shared->lock_left, 1);
+    }
+    l->id = NULL;
+}
+
+/* ------------------------------------------------------------------------- */
 /* The page                                                                   */
 /* ------------------------------------------------------------------------- */
 
@@ -1497,6 +2088,40 @@ void sc_msm_fields(apr_pool_t *p, sc_msm_field_fn *fn, void *ctx)
        "sessions read here that the server no longer held, backed up again");
     fn(ctx, 0, "Ignored", NULL, LD(shared->ignored), 1, 1,
        "requests requestUriIgnorePattern matched: no backup");
+    if (!active->sticky) {
+        apr_uint64_t nl = LD(shared->locks);
+        fn(ctx, 0, "LockingMode", active->locking_mode ? active->locking_mode : "none", 0, 0,
+           0, "lockingMode: which requests take their session's lock");
+        fn(ctx, 0, "Locks", NULL, nl, 1, 1, "session locks taken");
+        fn(ctx, 0, "LockRetries", NULL, LD(shared->lock_retries), 1, 1,
+           "attempts that found the lock held by another request, and waited");
+        fn(ctx, 0, "LockTimeouts", NULL, LD(shared->lock_timeouts), 1, 1,
+           "locks not free within operationTimeout: 503 to the client");
+        fn(ctx, 0, "LockFailed", NULL, LD(shared->lock_failed), 1, 1,
+           "locks the server could not be asked for: 503 to the client");
+        fn(ctx, 0, "LockLost", NULL, LD(shared->lock_lost), 1, 1,
+           "changes refused (503): held so long the lock could expire during the write");
+        fn(ctx, 0, "LocksReleased", NULL, LD(shared->lock_released), 1, 1,
+           "locks released by their request");
+        fn(ctx, 0, "LocksLeft", NULL, LD(shared->lock_left), 1, 1,
+           "locks left to expire (a release that failed, or came too late)");
+        fn(ctx, 0, "LockNotRequired", NULL, LD(shared->lock_not_required), 1, 1,
+           "requests lockingMode did not lock (uriPattern did not match, or auto "
+           "took them for read-only)");
+        if (active->lock_mode == SC_MSM_LOCK_AUTO) {
+            fn(ctx, 0, "AutoReadOnly", NULL, LD(shared->auto_readonly), 1, 1,
+               "requests that left their session unchanged: their request id is "
+               "taken for read-only (not locked) next time");
+            fn(ctx, 0, "AutoModifying", NULL, LD(shared->auto_modifying), 1, 1,
+               "requests that changed their session: their request id is always locked");
+            fn(ctx, 0, "AutoUnlockedWrites", NULL, LD(shared->auto_unlocked_writes), 1, 1,
+               "requests taken for read-only that changed the session without the lock "
+               "(as in msm)");
+        }
+        fn(ctx, 0, "LockWaitAvgUs", NULL, nl ? LD(shared->lock_wait_us) / nl : 0, 1, 0,
+           "the average time to take a lock");
+        fn(ctx, 0, "LockWaitMaxUs", NULL, LD(shared->lock_wait_max_us), 1, 0, NULL);
+    }
     for (i = 0; i < active->nnodes; i++) {
         const msm_node *n = &active->nodes[i];
         msm_node_stats *st = &shared->n[i];

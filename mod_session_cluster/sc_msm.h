@@ -13,6 +13,10 @@
  * that is slow or down costs a request at most its timeout, and a node that
  * failed is skipped for SC_MSM_RETRY_S before it is tried again.
  *
+ * Non-sticky mode (sticky="false"): the server is the store, read and written
+ * per request; lockingMode all / auto / uriPattern:<regex> lock the session on the
+ * server from before it is read until it is stored (sc_msm_lock).
+ *
  * Layer: request side (called by sc_session.c, the page by sc_status.c); it
  * calls nothing of the engine.
  */
@@ -25,6 +29,17 @@
 
 #define SC_MSM_MAX_NODES 16
 #define SC_MSM_RETRY_S 1
+
+/* lockingMode (non-sticky) */
+#define SC_MSM_LOCK_NONE 0
+#define SC_MSM_LOCK_ALL  1
+#define SC_MSM_LOCK_AUTO 2
+#define SC_MSM_LOCK_URI  3
+/* A lock's life on the server (msm's: memcached "add" with 5 s), and its
+ * wait: msm's retries (10 ms, doubled up to 500 ms) within operationTimeout. */
+#define SC_MSM_LOCK_EXPIRY_MS 5000
+#define SC_MSM_LOCK_RETRY_MS 10
+#define SC_MSM_LOCK_RETRY_MAX_MS 500
 
 typedef struct sc_msm_cfg sc_msm_cfg;
 
@@ -60,6 +75,18 @@ int sc_msm_on(void);
  * 0: non-sticky (the server is the store: read and written per request). */
 int sc_msm_sticky(void);
 
+/* msm's node id: with several memcached nodes a session id is
+ * "<hex>-<node id>.<route>" and the session lives on that node (asked first);
+ * Redis, or a single node: no node id.  1: ids carry it. */
+int sc_msm_node_ids(void);
+/* The id a session should have now: 'id' itself while the node it names is
+ * up (and is not a failover node while a regular one is up), else the same
+ * hex and route with the node it goes to now (a new id without a node part:
+ * placed by its hash; a node part that names no node is ignored).  An id
+ * that would not fit in 'max' bytes (with its NUL) is made without a node
+ * part (said once in the log). */
+const char *sc_msm_node_id(apr_pool_t *p, const char *id, apr_size_t max);
+
 /* Does requestUriIgnorePattern match this request (msm leaves it alone)? */
 int sc_msm_ignored(request_rec *r);
 /* Loads a session from the server: 1 found (*data, *created, *max_inactive
@@ -83,6 +110,32 @@ void sc_msm_touch(request_rec *r, const char *id, const char *data, apr_time_t c
 /* Removes a session from the server (invalidated, or its id changed).  0: a
  * node could not be asked (down, or failed). */
 int sc_msm_remove(request_rec *r, const char *id);
+
+/* lockingMode, non-sticky: does this request take its session's lock before
+ * it reads it (all: every request; uriPattern: the ones whose "METHOD
+ * uri?query" matches, the query left out for POST as msm does; auto: the
+ * ones whose "METHOD uri?query" was not seen to leave the session unchanged;
+ * none, sticky, requestUriIgnorePattern: no)?  A request that needs none is
+ * counted. */
+int sc_msm_lock_wanted(request_rec *r);
+/* lockingMode="auto": this request read its session (changed 0) or changed
+ * it (1); at its end its request id is remembered as read-only or as
+ * modifying (msm's ReadOnlyRequestsCache). */
+void sc_msm_auto_note(request_rec *r, int changed);
+/* Takes the lock of session 'id' for this request (the main one; held until
+ * sc_msm_unlock or the request's end): memcached "add lock:<id>", Redis "SET
+ * lock:<id> <token> NX PX", retried within operationTimeout.  1: held (or
+ * already held by this request), 0: not taken in time, or the server could
+ * not be asked (*why says which); the caller answers 503. */
+int sc_msm_lock(request_rec *r, const char *id, const char **why);
+/* Does this request hold the lock of 'id' and may it still write under it
+ * (not so close to the lock's expiry that another request could take it
+ * while the write is under way)?  1 yes, 0 no: the caller refuses the
+ * change. */
+int sc_msm_lock_valid(request_rec *r, const char *id);
+/* Releases the request's lock, if it holds one (only its own: Redis compares
+ * the token, memcached deletes it only while it cannot have expired). */
+void sc_msm_unlock(request_rec *r);
 
 /* The page: general fields, then one row per node. */
 typedef void sc_msm_field_fn(void *ctx, int row, const char *key, const char *text,

@@ -140,11 +140,25 @@ const char *sc_rd_id(sc_rd *r, apr_pool_t *p)
 int sc_sid_valid(const char *id)
 {
     const char *dot = strchr(id, '.');
-    apr_size_t i, hex, rl;
+    const char *dash;
+    apr_size_t i, hex, node = 0, rl;
     if (!dot) {
         return 0;
     }
-    hex = (apr_size_t)(dot - id);
+    /* msm's node id, with several memcached nodes: "<hex>-<node>.<route>" */
+    dash = memchr(id, '-', (apr_size_t)(dot - id));
+    hex = (apr_size_t)((dash ? dash : dot) - id);
+    if (dash) {
+        node = (apr_size_t)(dot - dash - 1);
+        if (node < 1 || node > SC_SID_NODE_MAX) {
+            return 0;
+        }
+        for (i = 1; i <= node; i++) {
+            if (!apr_isalnum(dash[i]) && dash[i] != '-' && dash[i] != '_') {
+                return 0;
+            }
+        }
+    }
     rl = strlen(dot + 1);
     /* an even count of hex digits (the random bytes of sessionIdLength), '.',
      * a route of 1 to 63 letters, digits, '-' or '_' */
@@ -939,9 +953,10 @@ int sc_msg_rebind_decode(sc_rd *r, apr_pool_t *p, sc_msg_rebind *m)
         || !(m->new_id = sc_rd_id(r, p))) {
         return 0;
     }
-    /* the same session (the same base: the hex, then '.'), another route */
-    if (strchr(m->old_id, '.') - m->old_id != strchr(m->new_id, '.') - m->new_id
-        || memcmp(m->old_id, m->new_id, (size_t)(strchr(m->old_id, '.') - m->old_id)) != 0) {
+    /* the same session (the same base: the hex, then msm's "-<node>" or
+     * '.'), another route or session server node */
+    if (strcspn(m->old_id, "-.") != strcspn(m->new_id, "-.")
+        || memcmp(m->old_id, m->new_id, strcspn(m->old_id, "-.")) != 0) {
         r->bad = 1;
         return 0;
     }

@@ -435,8 +435,12 @@ const char *sc_repl_distributed(apr_pool_t *p, const char *data, apr_uint32_t *l
 #define SC_SID_BYTES_DEFAULT 16
 #define SC_SID_BYTES_MAX     17
 
+/* msm's node id in a session id (sc_msm.h): at most this long */
+#define SC_SID_NODE_MAX      16
+
 /* 1 when id has the cluster's shape: 2 to 2 x SC_SID_BYTES_MAX hex digits
- * (an even count), '.', a route. */
+ * (an even count), msm's "-<node id>" (1 to SC_SID_NODE_MAX letters, digits,
+ * '-' or '_') when several memcached nodes are configured, '.', a route. */
 int sc_sid_valid(const char *id);
 /* A new session id: nbytes (sessionIdLength; out of 1..SC_SID_BYTES_MAX: 16)
  * from APR's random source (the system's CSPRNG) as hex, '.', the route; NULL

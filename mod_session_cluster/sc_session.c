@@ -39,6 +39,7 @@ typedef struct {
                                        * pairs too: SC_SENT_KEY) */
     apr_time_t created;
     int filtered;                     /* ReplicationValve filter matched */
+    int locked;                       /* holds the session server's lock of id */
 } sc_req;
 
 static sc_req *req_get(request_rec *r)
@@ -498,6 +499,22 @@ static void msm_not_saved(request_rec *r, const char *id)
     apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
 }
 
+/* lockingMode, non-sticky: the session's lock could not be had in time (or
+ * the server could not be asked): the session is neither read nor changed,
+ * and the client is told to come again. */
+static void msm_locked_out(request_rec *r)
+{
+    const char *was = apr_table_get(r->notes, "SESSION_CLUSTER_REPLICATION");
+    if (was && !strcmp(was, "locked")) {
+        return;                       /* said already (an error response has
+                                       * its headers in headers_out now) */
+    }
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    apr_table_setn(r->err_headers_out, "Session-Cluster-Refused",
+                   "the session is locked by another request");
+    apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "locked");
+}
+
 static apr_status_t sc_session_load(request_rec *r, session_rec **z)
 {
     sc_dir_conf *dc = dir_conf(r);
@@ -538,6 +555,16 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
     zz = apr_pcalloc(m->pool, sizeof(*zz));
     zz->pool = m->pool;
     zz->entries = apr_table_make(zz->pool, 10);
+    if (id && sc_msm_on() && !sc_msm_sticky() && sc_msm_lock_wanted(r)) {
+        /* lockingMode: the lock before the read (taken already by
+         * sc_session_fixups when the id came with the request) */
+        const char *why;
+        if (!sc_msm_lock(r, id, &why)) {
+            msm_locked_out(r);
+            return APR_EGENERAL;
+        }
+        rq->locked = 1;
+    }
     if (id && sc_msm_on() && !sc_msm_sticky() && !sc_msm_ignored(r)
         && msm_refresh(r, ret, id) < 0) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1713)
@@ -588,10 +615,18 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
             sc_msm_remove(r, id);
             zz->dirty = 1;
         }
+        else if (sc_msm_on() && sc_msm_node_ids()
+                 && strcmp(sc_msm_node_id(r->pool, rq->id, SC_SID_MAX), rq->id) != 0) {
+            /* the node its id names is down: saved, it moves (msm_save) */
+            zz->dirty = 1;
+        }
         else if (sc_msm_on()) {
             /* read: its expiry on the server follows, unless it is saved */
             sc_msm_touch(r, rq->id, rq->data, rq->created, s.max_inactive);
         }
+    }
+    if (rq->id && sc_msm_on() && !sc_msm_sticky()) {
+        sc_msm_auto_note(r, 0);       /* read (lockingMode="auto") */
     }
     apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_ROUTE", ret->route);
     primary_indicator(r, ret->cfg->set, rq->id, ret->route);
@@ -786,7 +821,135 @@ static void store_refused(request_rec *r, sc_store_rc rc)
     apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
 }
 
+static apr_status_t save_session(request_rec *r, session_rec *z);
+
+/* Set-Cookie for the session cookie, in place of one this request set
+ * already (a session moved in the request that made it): one header. */
+static void cookie_replace(request_rec *r, sc_dir_conf *dc, const char *id)
+{
+    const apr_array_header_t *a = apr_table_elts(r->err_headers_out);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)a->elts;
+    apr_size_t nl = strlen(dc->cookie_name);
+    apr_array_header_t *keep = apr_array_make(r->pool, 2, sizeof(const char *));
+    int i, mine = 0;
+    for (i = 0; i < a->nelts; i++) {
+        if (e[i].key && !strcasecmp(e[i].key, "Set-Cookie")) {
+            if (!strncmp(e[i].val, dc->cookie_name, nl) && e[i].val[nl] == '=') {
+                mine = 1;
+            }
+            else {
+                APR_ARRAY_PUSH(keep, const char *) = e[i].val;
+            }
+        }
+    }
+    if (mine) {
+        apr_table_unset(r->err_headers_out, "Set-Cookie");
+        for (i = 0; i < keep->nelts; i++) {
+            apr_table_addn(r->err_headers_out, "Set-Cookie",
+                           APR_ARRAY_IDX(keep, i, const char *));
+        }
+    }
+    ap_cookie_write(r, dc->cookie_name, id, cookie_attrs(r, dc), 0, r->err_headers_out,
+                    NULL);
+}
+
+/* msm's node id (several memcached nodes): a session whose id names a node
+ * that is down (or no configured node, or a failover node while a regular
+ * one is up) moves to the node it goes to now, as msm changes the id: the
+ * same hex and route with that node's id, re-bound in the store (the node
+ * part is not the session's base, like the route: sc_store.c) and on the
+ * other members, the client given the new cookie, the server's copy under the
+ * old id removed.  1: moved. */
+static int msm_place(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq)
+{
+    const char *nid;
+    char was[SC_SID_MAX];
+    sc_store_rc rc;
+    if (!sc_msm_node_ids() || !rq->id) {
+        return 0;
+    }
+    nid = sc_msm_node_id(r->pool, rq->id, SC_SID_MAX);
+    if (!strcmp(nid, rq->id)) {
+        return 0;
+    }
+    rc = sc_store_rebind(ret->store, nid, rq->id, was);
+    if (rc != SC_STORE_OK) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1718)
+                      "session %s not moved to session server node %s: %s", rq->id, nid,
+                      sc_store_rc_text(rc));
+        return 0;
+    }
+    {
+        sc_msg_rebind m = { was, nid };
+        sc_buf b;
+        sc_buf_init(&b, r->pool, 2 * SC_SID_MAX + 8);
+        sc_msg_rebind_encode(&b, &m);
+        replicate(r, ret, &b, nid);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1717)
+                  "session %s moved to another session server node: %s", was, nid);
+    rq->id = nid;
+    apr_table_setn(r->notes, "SESSION_CLUSTER_ID", nid);
+    cookie_replace(r, dc, nid);
+    sc_msm_remove(r, apr_pstrdup(r->pool, was));
+    return 1;
+}
+
+/* The session server's copy of the session the request saved: on the node
+ * its id names; moved first when that node is known to be down, and again
+ * when it failed during this backup (the backup went to the next node).  0:
+ * a synchronous backup no node took. */
+static int msm_save(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req *rq,
+                    apr_int64_t max_inactive)
+{
+    int ok;
+    msm_place(r, ret, dc, rq);
+    ok = sc_msm_backup(r, rq->id, rq->data, rq->created, max_inactive);
+    if (ok && msm_place(r, ret, dc, rq)) {
+        ok = sc_msm_backup(r, rq->id, rq->data, rq->created, max_inactive);
+    }
+    return ok;
+}
+
+/* lockingMode, non-sticky: a change is written only under the session's
+ * lock, with time left to write it before the lock could expire; the lock
+ * is released once the session is stored (msm's order), or at the
+ * request's end (sc_msm.c) when it is not saved. */
 static apr_status_t sc_session_save(request_rec *r, session_rec *z)
+{
+    sc_dir_conf *dc = dir_conf(r);
+    sc_req *rq = dc && dc->enabled ? req_get(r) : NULL;
+    apr_status_t rv;
+    if (rq && rq->locked && rq->id && !sc_msm_lock_valid(r, rq->id)) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1715)
+                      "session %s: not changed, its lock (lockingMode) was held so long it "
+                      "could expire while the change is written (lock life %d ms); 503 to "
+                      "the client", rq->id, SC_MSM_LOCK_EXPIRY_MS);
+        r->status = HTTP_SERVICE_UNAVAILABLE;
+        r->status_line = NULL;
+        apr_table_setn(r->err_headers_out, "Retry-After", "1");
+        apr_table_setn(r->err_headers_out, "Session-Cluster-Refused",
+                       "the session's lock expired before the change was written");
+        apr_table_setn(r->notes, "SESSION_CLUSTER_REPLICATION", "refused");
+        sc_msm_unlock(r);
+        rq->locked = 0;
+        return OK;
+    }
+    if (rq && sc_msm_on() && !sc_msm_sticky()) {
+        /* lockingMode="auto" learns which requests change their session */
+        apr_uint64_t sent;
+        const char *read = rq->id ? own_pairs_out(r->pool, rq->data, &sent) : NULL;
+        sc_msm_auto_note(r, !read || strcmp(read, z->encoded ? z->encoded : "") != 0);
+    }
+    rv = save_session(r, z);
+    if (rq && rq->locked) {
+        sc_msm_unlock(r);
+        rq->locked = 0;
+    }
+    return rv;
+}
+
+static apr_status_t save_session(request_rec *r, session_rec *z)
 {
     sc_dir_conf *dc = dir_conf(r);
     sc_retained *ret;
@@ -855,6 +1018,10 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         if (!id) {
             return APR_EGENERAL;
         }
+        if (sc_msm_on()) {
+            /* several memcached nodes: msm's node id, the node it goes to */
+            id = sc_msm_node_id(r->pool, id, SC_SID_MAX);
+        }
         rc = sc_store_put_new(ret->store, id, data, (apr_uint32_t)strlen(data), now,
                               max_inactive, sc_store_origin(r->useragent_ip), &version,
                               &evicted_idle);
@@ -888,9 +1055,6 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
         ap_cookie_write(r, dc->cookie_name, id, cookie_attrs(r, dc), 0,
                         r->err_headers_out, NULL);
         kept_local_line(r, ret->cfg->set, id, NULL, data);
-        if (!sc_msm_backup(r, id, data, now, max_inactive) && !sc_msm_sticky()) {
-            msm_not_saved(r, id);
-        }
         {
             /* sent also when the ReplicationValve filter matched, as
              * Tomcat's SESSION_CREATED: a change on a filtered URL can be
@@ -907,6 +1071,10 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
             s.data_len = (apr_uint32_t)strlen(data);
             sc_msg_full_encode(&b, &s);
             replicate(r, ret, &b, id);
+        }
+        rq->created = now;
+        if (sc_msm_on() && !msm_save(r, ret, dc, rq, max_inactive) && !sc_msm_sticky()) {
+            msm_not_saved(r, rq->id);
         }
         return OK;
     }
@@ -978,8 +1146,7 @@ static apr_status_t sc_session_save(request_rec *r, session_rec *z)
                     if (strcmp(was, rq->id) != 0) {
                         sc_msm_remove(r, was);
                     }
-                    if (!sc_msm_backup(r, rq->id, rq->data, rq->created, max_inactive)
-                        && !sc_msm_sticky()) {
+                    if (!msm_save(r, ret, dc, rq, max_inactive) && !sc_msm_sticky()) {
                         msm_not_saved(r, rq->id);
                     }
                 }
@@ -1089,6 +1256,10 @@ static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req 
     const char *nid = sc_sid_new(r->pool, ret->route,
                                  (int)ret->cfg->set->session_id_length);
     sc_sess_copy s;
+    if (nid && sc_msm_on()) {
+        /* several memcached nodes: msm's node id, the node it goes to */
+        nid = sc_msm_node_id(r->pool, nid, SC_SID_MAX);
+    }
     apr_uint64_t version, sent;
     const char *data = NULL;
     sc_buf b;
@@ -1192,6 +1363,31 @@ typedef void (*sc_hook_save_reg)(ap_HOOK_session_save_t *pf, const char *const *
 typedef void (*sc_hook_decode_reg)(ap_HOOK_session_decode_t *pf, const char *const *pre,
                                    const char *const *succ, int order);
 
+/* lockingMode, non-sticky: a request that comes with a session id takes the
+ * session's lock before the handler runs, so that a lock not free in time is
+ * a clean 503 with Retry-After (a handler whose session fails to load answers
+ * 500).  The load (above) takes it for a request that reaches it otherwise. */
+static int sc_session_fixups(request_rec *r)
+{
+    sc_dir_conf *dc;
+    const char *id, *why;
+    if (r->main || !sc_msm_on() || sc_msm_sticky() || !(dc = dir_conf(r)) || !dc->enabled) {
+        return DECLINED;
+    }
+    id = cookie_id(r, dc->cookie_name);
+    if (!id) {
+        id = sc_url_sid(r->pool, r->uri);
+    }
+    if (!id || !sc_sid_valid(id) || !sc_msm_lock_wanted(r)) {
+        return DECLINED;              /* a new session: nothing to lock */
+    }
+    if (!sc_msm_lock(r, id, &why)) {
+        msm_locked_out(r);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    return DECLINED;
+}
+
 int sc_session_register_hooks(void)
 {
     sc_hook_load_reg hl;
@@ -1209,6 +1405,8 @@ int sc_session_register_hooks(void)
      * forked from this one) */
     sc_repl_set_local_filter(attr_local);
     sc_store_set_hash_filter(attr_local);
+    /* before mod_session's own fixups, which load the session (SessionEnv) */
+    ap_hook_fixups(sc_session_fixups, NULL, NULL, APR_HOOK_FIRST);
     hl(sc_session_load, NULL, NULL, APR_HOOK_MIDDLE);
     hs(sc_session_save, NULL, NULL, APR_HOOK_MIDDLE);
     hd(sc_session_decode, NULL, NULL, APR_HOOK_MIDDLE);

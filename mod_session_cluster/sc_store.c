@@ -466,13 +466,14 @@ static int chain_copy(sc_store *st, apr_uint32_t head, apr_uint32_t len, char *o
     return 0;
 }
 
-/* A session is known by its id's base, the part before the first '.': the
- * route after it may change (JvmRouteBinderValve re-binds a session to the
- * member that took it over), and every id with the same base names the same
- * session. */
+/* A session is known by its id's base, the part before the first '.' (and
+ * before msm's "-<node id>", sc_msm.h): the route after it may change
+ * (JvmRouteBinderValve re-binds a session to the member that took it over),
+ * as may the session server node it names, and every id with the same base
+ * names the same session. */
 static apr_size_t base_len(const char *id)
 {
-    return strcspn(id, ".");
+    return strcspn(id, "-.");
 }
 
 int sc_store_same(const char *a, const char *b)
@@ -484,7 +485,7 @@ int sc_store_same(const char *a, const char *b)
 static apr_uint32_t hash_id(const char *id)
 {
     apr_uint32_t h = 2166136261u;
-    for (; *id && *id != '.'; id++) {
+    for (; *id && *id != '.' && *id != '-'; id++) {
         h = (h ^ (unsigned char)*id) * 16777619u;
     }
     return h;

@@ -62,11 +62,21 @@ like($r->{err}, qr/SC1703: .*: sessionBackupAsync \(non-sticky sessions are writ
 unlike($r->{err}, qr/SC1703: .*lockingMode/, '2b. lockingMode="none" acts');
 unlike($r->{out}, qr/JvmRouteBinderValve/, '2b. no re-binding: the id keeps its route');
 
+# 2c. non-sticky: lockingMode "all", "auto" and "uriPattern:<regex>" act (the
+#     lock before the session is read)
+for my $mode ('all', 'auto', 'uriPattern:GET /app\?auto.*') {
+    $r = httpd_t(mgr(q{memcachedNodes="redis://127.0.0.1:6379" sticky="false"},
+                     qq{lockingMode="$mode"}));
+    is($r->{status}, 0, qq{2c. sticky="false" lockingMode="$mode": Syntax OK}) or diag($r->{err});
+    unlike($r->{err}, qr/SC1703: .*lockingMode/, qq{2c. lockingMode="$mode" acts});
+}
+
 # 3. refused, each with its file, line and why
 my @bad = (
     [ mgr(q{memcachedNodes="n1:127.0.0.1"}), qr/:2: <Manager>: memcachedNodes: 'n1:127\.0\.0\.1' is not id:host:port/ ],
     [ mgr(q{sticky="true"}), qr/memcachedNodes is required/ ],
     [ mgr(q{memcachedNodes="n1:h:1,n1:h:2"}), qr/node id 'n1' is given twice/ ],
+    [ mgr(q{memcachedNodes="abcdefghijklmnopq:h:1,n2:h:2"}), qr/node id 'abcdefghijklmnopq': at most 16 characters/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{failoverNodes="n2"}), qr/:3: <Manager>: failoverNodes: 'n2' is not a node/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{failoverNodes="n1"}), qr/failoverNodes names every node/ ],
     [ mgr(q{memcachedNodes="redis://h:6379"}, q{failoverNodes="redis"}), qr/Redis has a single node/ ],
@@ -75,7 +85,8 @@ my @bad = (
     [ mgr(q{memcachedNodes="n1:h:1"}, q{operationTimeout="1s"}), qr/operationTimeout="1s": '1s' is not a number/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="maybe"}), qr/sticky="maybe": .maybe. is not true or false/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{sessionBackupAsync="2"}), qr/sessionBackupAsync="2": .2. is not true or false/ ],
-    [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false" lockingMode="auto"}), qr/lockingMode="auto" with sticky="false": only lockingMode="none" is implemented yet/ ],
+    [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false" lockingMode="uriPattern:(unclosed"}), qr/lockingMode="uriPattern:\(unclosed": '\(unclosed' is not a regular expression/ ],
+    [ mgr(q{memcachedNodes="n1:h:1"}, q{sticky="false" lockingMode="uriPattern:"}), qr/uriPattern: needs a regular expression/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{lockingMode="sometimes"}), qr/lockingMode="sometimes": none, all, auto or uriPattern/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{requestUriIgnorePattern="(unclosed"}), qr/requestUriIgnorePattern="\(unclosed": '\(unclosed' is not a valid regular expression/ ],
     [ mgr(q{memcachedNodes="n1:h:1"}, q{bogus="1"}), qr/:3: <Manager>: unknown attribute bogus/ ],

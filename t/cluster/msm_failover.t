@@ -1,14 +1,21 @@
 #!perl
 # The session server's nodes (issue 19): msm's <Manager> on two memcached
 # nodes, m2 a failover node (msm's failoverNodes: used only when the others
-# are gone), two members, no <Cluster>.
-#   1. a session made on node1 is backed up to m1, the regular node, not to m2;
-#   2. m1 stopped: the next backups go to m2; m1 is skipped for a second,
-#      then tried again; its two failures are logged once (SC1700 at a rate
-#      limit) and m1 is down on the page;
-#   3. kill -9 of node1: node2 finds the session on m2 (m1 refused) and goes
-#      on with its counter;
-#   4. m1 back: once its second of rest is over, backups go to m1 again.
+# are gone), two members, no <Cluster>.  With several memcached nodes the
+# session id carries msm's node id: <hex>-<node>.<route>.
+#   1. a session made on node1: its id names m1, the regular node, and it is
+#      backed up there (memcached asked directly), not to m2;
+#   2. m1 killed: the session moves to m2: the same hex and route with m2 in
+#      its id (a new cookie), m2 holds it under that id and nothing under the
+#      old one; m1 is skipped for a second, then tried again; its failures are
+#      logged once (SC1700 at a rate limit) and m1 is down on the page;
+#   3. kill -9 of node1: node2 finds the session on m2 (the node its id names)
+#      and goes on with its counter, re-bound to node2, still on m2;
+#   4. m1 back: once its second of rest is over, the session moves back to m1
+#      (msm uses a failover node only while the others are gone);
+#   5. untrusted ids: a node id that names no node is ignored (the session is
+#      found by its hex, as with a wrong route, and the client learns its id);
+#      an unknown hex, or a node id too long: a new session, on m1.
 use strict;
 use warnings;
 
@@ -56,8 +63,11 @@ sub rows {
 # 1
 my $r = app($c, 'node1', 'auto');
 my $id = $r->{cookie} // '';
-like($id, qr/^[0-9A-Fa-f]{32}\.node1$/, '1. a session made on node1') or diag(show($r));
-ok(defined mc_get('m1', $id), '1. backed up to m1, the regular node');
+like($id, qr/^[0-9A-F]{32}-m1\.node1$/, '1. a session made on node1: its id names m1')
+    or diag(show($r));
+my ($hex) = $id =~ /^([0-9A-F]{32})/;
+$hex //= 'none';
+like(mc_get('m1', $id) // '', qr/counter=1\b/, '1. backed up to m1 under that id');
 ok(!defined mc_get('m2', $id), '1. ... not to m2, the failover node');
 my $rw = rows('node1');
 is($rw->{m2}{role}, 'failover', '1. the page: m2 is a failover node') or diag(explain($rw));
@@ -65,15 +75,26 @@ is($rw->{m2}{role}, 'failover', '1. the page: m2 is a failover node') or diag(ex
 # 2
 mc_stop('m1');
 my $off = length $c->error_log('node1');
+my $old = $id;
+my @moved;
 for my $i (2 .. 6) {
     # (after request 4, m1's second of rest is over: request 5 tries it again)
     sleep 1.2 if $i == 5;
     $r = app($c, 'node1', 'auto', $id);
-    is($r->{counter}, $i, "2. m1 stopped: request $i served") or diag(show($r));
+    is($r->{counter}, $i, "2. m1 killed: request $i served") or diag(show($r));
+    if (defined $r->{cookie}) {
+        push @moved, $r->{cookie};
+        $id = $r->{cookie};
+    }
 }
-like(mc_get('m2', $id) // '', qr/counter=6\b/, '2. ... the backups went to m2');
+is($moved[0] // '', "$hex-m2.node1", '2. ... the session moved to m2: its id names m2 (new cookie)');
+is($id, "$hex-m2.node1", '2. ... and stays there (the id the client has last)');
+like(mc_get('m2', $id) // '', qr/counter=6\b/, '2. ... m2 holds it under that id');
+ok(!defined mc_get('m2', $old), '2. ... and nothing under the old id');
 my $lines = () = substr($c->error_log('node1'), $off) =~ /SC1700: session server m1 /g;
 is($lines, 1, '2. ... the failure of m1 logged once (a rate limit), not per request');
+like(substr($c->error_log('node1'), $off), qr/SC1717: session \Q$old\E moved to another session server node: \Q$hex\E-m2\.node1/,
+     '2. ... the move logged (SC1717)');
 $rw = rows('node1');
 is($rw->{m1}{state}, 'down', '2. the page: m1 down') or diag(explain($rw));
 cmp_ok($rw->{m1}{errors} // 0, '>=', 2, '2. ... it failed twice (tried again after its rest)');
@@ -85,16 +106,33 @@ $r = app($c, 'node2', 'auto', $id);
 is($r->{counter}, 7, '3. node1 killed: node2 finds the session on m2 and goes on (7)')
     or diag(show($r));
 $id = $r->{cookie} // $id;
+is($id, "$hex-m2.node2", '3. ... re-bound to node2, still on m2');
+like(mc_get('m2', $id) // '', qr/counter=7\b/, '3. ... m2 holds it under that id');
 
 # 4
 mc_start('m1');
 my $ok = within(15, sub {
     my $x = app($c, 'node2', 'auto', $id);
-    return $x->{status} == 200 && defined mc_get('m1', $id);
+    $id = $x->{cookie} // $id;
+    return $x->{status} == 200 && $id eq "$hex-m1.node2" && defined mc_get('m1', $id);
 });
-ok($ok, '4. m1 back: backups go to m1 again');
+ok($ok, "4. m1 back: the session moves back to m1 ($id)");
+ok(!defined mc_get('m2', "$hex-m2.node2"), '4. ... m2 no longer holds it');
 $rw = rows('node2');
 is($rw->{m1}{state}, 'up', '4. the page: m1 up') or diag(explain($rw));
+
+# 5
+my $before = app($c, 'node2', 'read', $id)->{counter} // 0;
+$r = app($c, 'node2', 'auto', "$hex-nosuch.node2");
+is($r->{counter}, $before + 1, '5. a cookie whose node id names no node: ignored, the session '
+   . 'is found by its hex (as a wrong route is)') or diag(show($r));
+is($r->{cookie} // '', $id, '5. ... and the client learns its id') or diag(show($r));
+for my $bad ('0123456789ABCDEF0123456789ABCDEF-nosuch.node2',
+             "$hex-" . ('n' x 17) . '.node2') {
+    $r = app($c, 'node2', 'auto', $bad);
+    is($r->{counter}, 1, "5. a cookie $bad: a new session") or diag(show($r));
+    like($r->{cookie} // '', qr/^[0-9A-F]{32}-m1\.node2$/, '5. ... whose id names m1');
+}
 ok(!$c->problems, 'no crash') or diag(join "\n", $c->problems);
 
 done_testing;
