@@ -1377,8 +1377,10 @@ static const char *not_replayable(request_rec *r)
  * failed member's domain first (another domain may not hold the session:
  * domains as failover groups), then the least loaded by the member's own
  * figure (its MPM's busy workers of its capacity, from its heartbeats), then
- * by this front's requests in flight to it.  NULL if none. */
-static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_worker *failed)
+ * by this front's requests in flight to it.  same_ok: the failed worker
+ * itself when no other can (still alive and ready).  NULL if none. */
+static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_worker *failed,
+                                   int same_ok)
 {
     sc_retained *ret = sc_retained_get(r->server);
     proxy_worker **w = (proxy_worker **)b->workers->elts, *best = NULL;
@@ -1390,13 +1392,17 @@ static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_work
         sc_shm_member m;
         apr_uint64_t load;
         int same;
-        if (w[i] == failed || !w[i]->s || !w[i]->s->route[0] || !PROXY_WORKER_IS_USABLE(w[i])
+        if ((w[i] == failed && !same_ok) || !w[i]->s || !w[i]->s->route[0]
+            || !PROXY_WORKER_IS_USABLE(w[i])
             || !member_of(ret->shm, w[i]->s->route, &m) || m.view != SC_VIEW_ALIVE
             || m.hb_state != SC_MS_READY) {
             continue;
         }
         same = !known || !strcmp(m.domain, fm.domain);
         load = m.capacity ? (apr_uint64_t)m.busy * 1000 / m.capacity : 0;
+        if (w[i] == failed) {
+            same = -1;                /* itself: only when nobody else can */
+        }
         if (!best || same > best_same
             || (same == best_same
                 && (load < best_load
@@ -1479,7 +1485,11 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     if (why) {
         nl = strlen(worker->s->name);
         no = not_replayable(r);
-        alt = no ? NULL : replay_target(r, b, worker);
+        /* the member itself, when nobody else can take it: a kept
+         * connection that the member closed as the request went out (its
+         * MPM closes idle kept connections when its workers run short) is
+         * no failure of the member; not after a cut or the member's 503 */
+        alt = no ? NULL : replay_target(r, b, worker, !g->cut && !g->kept503);
         if (!no && !alt) {
             no = "no other ready member";
         }
