@@ -225,8 +225,8 @@ static void log_gate(void)
 /* sc_store_hash: the same attributes in any order hash alike, empty pairs
  * count for nothing, one byte changed anywhere in a pair (its 8-byte steps
  * and its tail) changes the hash, local pairs are left out; and its values
- * are fixed (they travel in DELTA stamps and stay in the store: another
- * function needs SC_PROTO_VERSION and SC_STORE_VERSION raised). */
+ * are fixed (they travel in DELTA stamps: another function needs
+ * SC_PROTO_VERSION raised). */
 static int bang_local(const char *key, apr_size_t klen)
 {
     return klen && key[0] == '!';
