@@ -41,6 +41,9 @@ struct sc_conn {
     apr_time_t opened;
     apr_time_t last_rx;
     int goodbye;                       /* the other side said goodbye */
+    unsigned ep_events;                /* what the engine's epoll set waits for on
+                                        * it (0: not in the set) */
+    unsigned ep_ready;                 /* what epoll_wait found, this turn */
     apr_uint64_t rx_seq;               /* last sequence number taken (encrypted) */
     apr_uint64_t rx_frames;            /* frames taken on this connection */
     apr_uint64_t data_out;             /* DATA frames sent on it (Transport
@@ -220,6 +223,9 @@ struct sc_engine {
     int listen_fd;
     int mcast_fd;
     int ipc_fd;
+    int ep_fd;                         /* the loop's epoll set (sc_tr_wait); -1: none,
+                                        * poll(2) instead */
+    int ep_fds[3];                     /* listen, mcast, ipc as registered (-1: not) */
     struct sockaddr_storage mcast_sa;
     socklen_t mcast_salen;
     char self_addr[48];

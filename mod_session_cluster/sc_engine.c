@@ -623,6 +623,7 @@ void sc_engine_run(const sc_engine_args *r)
     e->incarnation = (apr_uint64_t)e->started;
     e->state = SC_MS_STARTING;
     e->listen_fd = e->mcast_fd = e->ipc_fd = -1;
+    e->ep_fd = -1;
     e->handlers = &handlers;
 
     if (engine_settings(e) != 0) {
@@ -697,8 +698,8 @@ void sc_engine_run(const sc_engine_args *r)
             sc_mb_publish(e);
         }
         take_events(e);              /* of the ticks' sends */
-        n = sc_tr_pollfds(e, pfds, SC_POLL_MAX);
-        if (poll(pfds, (nfds_t)n, 50) > 0) {
+        n = sc_tr_wait(e, pfds, SC_POLL_MAX, 50);
+        if (n > 0) {
             sc_tr_cork(e);
             sc_tr_handle(e, pfds, n);
             take_events(e);

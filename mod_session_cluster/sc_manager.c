@@ -461,6 +461,7 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
         s.data_len = (apr_uint32_t)strlen(data);
         s.flags = in.flags;
         s.fork = in.fork;
+        s.hash = d->hash;             /* checked above: the store does not hash it again */
         rc = put_replica(e, from, &s, 1, NULL);
         if (rc == SC_STORE_OK || rc == SC_STORE_STALE) {
             return rc == SC_STORE_OK ? DELTA_APPLIED : DELTA_HAVE;

@@ -58,7 +58,7 @@
 #include "apr.h"
 #include "apr_errno.h"
 
-#define SC_PROTO_VERSION      1
+#define SC_PROTO_VERSION      2   /* 2: sc_store_hash's values changed */
 #define SC_FRAME_HDR_LEN      40
 #define SC_FRAME_MAGIC        "SCF1"
 #define SC_HB_MAGIC           "SCH1"

@@ -469,8 +469,14 @@ const char *sc_store_rc_text(sc_store_rc rc);
 /* ---- versions and conflicts (above) ---- */
 
 /* The hash of a session's data, the same on every member: of its pairs
- * ("k=v", between '&'), whatever their order (FNV-1a of each, mixed and
- * added); never 0. */
+ * ("k=v", between '&'), whatever their order (each hashed eight bytes a
+ * step, mixed and added); never 0.  Its values are part of the protocol
+ * (SC_PROTO_VERSION).  A store kept over a graceful restart into a build
+ * with another function keeps its stamps as they were: members compare
+ * stamps as stored and sent (a delta's base is the stamp of the version
+ * read, sc_session.c), not against a hash of the data made again, except
+ * for a delta's result (the writer's new stamp, made by the same build) and
+ * a copy that comes without its stamp. */
 apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len);
 /* Pairs whose key (as stored, URL-encoded) is_local names are left out of
  * sc_store_hash: attributes kept on the member that set them (Manager

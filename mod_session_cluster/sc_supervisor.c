@@ -267,7 +267,8 @@ static apr_status_t generation_end(void *data)
  * setting of the block as sc_config_visit() hands it over (keys as their
  * bytes, not as the dump's "(set, 256-bit key)": a new key of the same size
  * must replace the engine, or a rotation by graceful restarts does nothing),
- * the route and the role, salted with random bytes drawn when httpd started.
+ * the route, the role and the protocol version, salted with random bytes
+ * drawn when httpd started.
  * It stays in the parent's memory, compared and never printed. */
 typedef struct {
     EVP_MD_CTX *md;
@@ -312,6 +313,13 @@ static int fingerprint(sc_retained *r, apr_pool_t *pconf, sc_cluster_cfg *cfg,
     apr_pool_destroy(tmp);
     fp_visit(&f, "route", route, strlen(route));
     fp_visit(&f, "role", role, strlen(role));
+    {
+        /* a graceful restart into a build of another protocol version (its
+         * stamps' hash is another) replaces the engine, which runs the
+         * build it was started with */
+        unsigned char v = SC_PROTO_VERSION;
+        fp_visit(&f, "protocol", &v, 1);
+    }
     if (f.ok && (EVP_DigestFinal_ex(f.md, out, &n) != 1 || n != SC_FP_LEN)) {
         f.ok = 0;
     }

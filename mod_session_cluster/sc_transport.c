@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 
 #include "unixd.h"
 
@@ -1481,6 +1482,165 @@ int sc_tr_pollfds(sc_engine *e, struct pollfd *pfds, int max)
         pfds[n].events = (short)(c->state == SC_CS_CONNECTING ? POLLOUT
                                  : (POLLIN | (c->woff < c->wlen ? POLLOUT : 0)));
         n++;
+    }
+    return n;
+}
+
+/* ---- the loop's wait: an epoll set kept between turns ----
+ *
+ * The set changes only where a connection's interest does (opened, closed,
+ * output pending or not): a turn costs one epoll_wait plus a walk of the
+ * list in memory, where poll(2) had the kernel look at every connection,
+ * one per child thread of every child, on every turn.  What is ready goes
+ * to sc_tr_handle as poll would have given it: the same pollfd entries, in
+ * the same order (the listeners, then the connections as listed). */
+
+static unsigned conn_wants(const sc_conn *c)
+{
+    if (c->fd < 0 || c->state == SC_CS_CLOSED) {
+        return 0;
+    }
+    return c->state == SC_CS_CONNECTING ? EPOLLOUT
+           : (EPOLLIN | (c->woff < c->wlen ? EPOLLOUT : 0));
+}
+
+/* Brings one registration in line: 0 on success. */
+static int ep_sync(sc_engine *e, int fd, unsigned *have, unsigned want, void *tag)
+{
+    struct epoll_event ev;
+    int op;
+    if (*have == want) {
+        return 0;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = want;
+    ev.data.ptr = tag;
+    op = !*have ? EPOLL_CTL_ADD : !want ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    if (epoll_ctl(e->ep_fd, op, fd, &ev) != 0 && op != EPOLL_CTL_DEL) {
+        return -1;                    /* (a descriptor closed is out of the set) */
+    }
+    *have = want;
+    return 0;
+}
+
+static short poll_bits(unsigned ev)
+{
+    return (short)(((ev & EPOLLIN) ? POLLIN : 0) | ((ev & EPOLLOUT) ? POLLOUT : 0)
+                   | ((ev & EPOLLHUP) ? POLLHUP : 0) | ((ev & EPOLLERR) ? POLLERR : 0));
+}
+
+static void ep_give_up(sc_engine *e, const char *what)
+{
+    sc_conn *c;
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, e->s, SCLOGNO(1950)
+                 "cluster engine: %s failed: it waits with poll(2) from now on", what);
+    if (e->ep_fd >= 0) {
+        close(e->ep_fd);
+    }
+    e->ep_fd = -2;
+    for (c = e->conns; c; c = c->next) {
+        c->ep_events = c->ep_ready = 0;
+    }
+}
+
+int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, int timeout_ms)
+{
+    struct epoll_event evs[256];
+    int *fds[3] = { &e->listen_fd, &e->mcast_fd, &e->ipc_fd };
+    unsigned ready[3] = { 0, 0, 0 };
+    sc_conn *c;
+    int i, n, got;
+    apr_time_t t0;
+
+    if (e->ep_fd == -1) {
+        e->ep_fd = epoll_create1(EPOLL_CLOEXEC);
+        e->ep_fds[0] = e->ep_fds[1] = e->ep_fds[2] = -1;
+        if (e->ep_fd < 0) {
+            ep_give_up(e, "epoll_create1");
+        }
+    }
+    if (e->ep_fd < 0) {
+        n = sc_tr_pollfds(e, pfds, max);
+        return poll(pfds, (nfds_t)n, timeout_ms) > 0 ? n : 0;
+    }
+    /* reap closed connections first (sc_tr_pollfds: once the layers above
+     * had every event that names them); their descriptors are closed, so
+     * out of the set already */
+    {
+        sc_conn *next;
+        for (c = e->conns; c && !e->ev_head; c = next) {
+            next = c->next;
+            if (c->state == SC_CS_CLOSED) {
+                e->handlers->forget(e, c);
+                conn_free(e, c);
+            }
+        }
+    }
+    for (i = 0; i < 3; i++) {
+        if (e->ep_fds[i] != *fds[i]) {
+            unsigned have = e->ep_fds[i] >= 0 ? EPOLLIN : 0, none = 0;
+            if (have && ep_sync(e, e->ep_fds[i], &have, 0, NULL) != 0) {
+                ep_give_up(e, "epoll_ctl");
+                return 0;
+            }
+            e->ep_fds[i] = -1;
+            if (*fds[i] >= 0) {
+                if (ep_sync(e, *fds[i], &none, EPOLLIN, fds[i]) != 0) {
+                    ep_give_up(e, "epoll_ctl");
+                    return 0;
+                }
+                e->ep_fds[i] = *fds[i];
+            }
+        }
+    }
+    for (c = e->conns; c; c = c->next) {
+        c->ep_ready = 0;
+        if (c->fd >= 0 && ep_sync(e, c->fd, &c->ep_events, conn_wants(c), c) != 0) {
+            ep_give_up(e, "epoll_ctl");
+            return 0;
+        }
+        if (c->fd < 0) {
+            c->ep_events = 0;          /* closed: the kernel dropped it */
+        }
+    }
+    t0 = apr_time_now();
+    got = epoll_wait(e->ep_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout_ms);
+    if (got < 0 && errno == EINTR
+        && apr_time_now() - t0 >= apr_time_from_msec(timeout_ms)) {
+        /* stopped (SIGSTOP, a debugger) and continued: epoll_wait fails
+         * where poll(2) would have been restarted and reported what came
+         * meanwhile.  Taken now, as poll did: the loop's next turn finds
+         * the gap (came_back) with the members' traffic already read, so
+         * they are not suspected for a silence that was this member's */
+        got = epoll_wait(e->ep_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])), 0);
+    }
+    if (got <= 0) {
+        return 0;
+    }
+    for (i = 0; i < got; i++) {
+        void *tag = evs[i].data.ptr;
+        if (tag == fds[0] || tag == fds[1] || tag == fds[2]) {
+            ready[tag == fds[0] ? 0 : tag == fds[1] ? 1 : 2] |= evs[i].events;
+        }
+        else if (tag) {
+            ((sc_conn *)tag)->ep_ready |= evs[i].events;
+        }
+    }
+    n = 0;
+    for (i = 0; i < 3 && n < max; i++) {
+        if (ready[i]) {
+            pfds[n].fd = *fds[i];
+            pfds[n].events = POLLIN;
+            pfds[n++].revents = poll_bits(ready[i]);
+        }
+    }
+    for (c = e->conns; c && n < max; c = c->next) {
+        if (c->ep_ready) {
+            pfds[n].fd = c->fd;
+            pfds[n].events = (short)poll_bits(c->ep_events);
+            pfds[n++].revents = poll_bits(c->ep_ready);
+            c->ep_ready = 0;
+        }
     }
     return n;
 }

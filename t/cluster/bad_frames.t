@@ -43,11 +43,14 @@ $SIG{PIPE} = 'IGNORE';
 # ---------------------------------------------------------------------------
 
 # A frame header (sc_proto.h): magic, version, type, flags, sender, seq,
-# payload length, tag length, reserved.
+# payload length, tag length, reserved.  The version: this build's.
+my ($PROTO) = do { local (@ARGV, $/) = (SC::Cluster::repo_dir() . '/mod_session_cluster/sc_proto.h'); <> }
+              =~ /#define SC_PROTO_VERSION\s+(\d+)/;
+die "no SC_PROTO_VERSION in sc_proto.h\n" unless $PROTO;
 sub header {
     my (%o) = @_;
     my $h = ($o{magic} // 'SCF1')
-          . pack('C C n', $o{version} // 1, $o{type} // 3, $o{flags} // 0)
+          . pack('C C n', $o{version} // $PROTO, $o{type} // 3, $o{flags} // 0)
           . ($o{sender} // ('T' x 16))
           . pack('N N', 0, $o{seq} // 1)                # 8-byte sequence
           . pack('N', $o{length} // 0)

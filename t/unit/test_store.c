@@ -7,7 +7,9 @@
  * first; never one that saw a second request); the second request ends the
  * probation even within a second of the first; the sweep removes sessions
  * idle past the probation without a tombstone and without an EXPIRE, and
- * others as before; lines about a full store come at a rate limit.  Links
+ * others as before; lines about a full store come at a rate limit; the
+ * hash of a version's data (sc_store_hash): its properties and its fixed
+ * values.  Links
  * sc_manager.c and the layers below (fixture.c replaces the transport).
  */
 #include "unit.h"
@@ -220,6 +222,59 @@ static void log_gate(void)
     ok(!sc_log_gate_open(&h, 0, t + apr_time_from_sec(5), &skipped), "... the next within 10 s not");
 }
 
+/* sc_store_hash: the same attributes in any order hash alike, empty pairs
+ * count for nothing, one byte changed anywhere in a pair (its 8-byte steps
+ * and its tail) changes the hash, local pairs are left out; and its values
+ * are fixed (they travel in DELTA stamps: another function needs
+ * SC_PROTO_VERSION raised). */
+static int bang_local(const char *key, apr_size_t klen)
+{
+    return klen && key[0] == '!';
+}
+
+static void hashes(void)
+{
+    char *big = apr_palloc(mp, 32769), *big2;
+    apr_size_t n, at;
+    int differ = 1;
+
+    ok(sc_store_hash("a=1&b=2", 7) == sc_store_hash("b=2&a=1", 7), "hash: order of pairs");
+    ok(sc_store_hash("a=1&&b=2&", 9) == sc_store_hash("a=1&b=2", 7), "hash: empty pairs");
+    ok(sc_store_hash("a=1&b=2", 7) != sc_store_hash("a=1&b=3", 7), "hash: a value");
+    ok(sc_store_hash("a=1&a=1", 7) != sc_store_hash("a=1", 3), "hash: a pair twice");
+    ok(sc_store_hash("", 0) != 0, "hash: never 0");
+    for (n = 1; n <= 40 && differ; n++) {
+        char x[41], y[41];
+        for (at = 0; at < n && differ; at++) {
+            memset(x, 'x', n);
+            memcpy(y, x, n);
+            y[at] = 'y';
+            differ = sc_store_hash(x, (apr_uint32_t)n) != sc_store_hash(y, (apr_uint32_t)n);
+        }
+    }
+    ok(differ, "hash: one byte changed in a pair of 1-40 bytes (last: %d at %d)",
+       (int)n - 1, (int)at - 1);
+    memset(big, 'x', 32768);
+    memcpy(big, "data=", 5);
+    big[32768] = '\0';
+    big2 = apr_pstrdup(mp, big);
+    big2[32767] = 'y';
+    ok(sc_store_hash(big, 32768) != sc_store_hash(big2, 32768), "hash: 32 KB, its last byte");
+    big2[32767] = 'x';
+    big2[16001] = 'y';
+    ok(sc_store_hash(big, 32768) != sc_store_hash(big2, 32768), "hash: 32 KB, a middle byte");
+    sc_store_set_hash_filter(bang_local);
+    ok(sc_store_hash("a=1&!sc-sent=4", 14) == sc_store_hash("a=1", 3),
+       "hash: a local pair left out");
+    sc_store_set_hash_filter(NULL);
+    ok(sc_store_hash("a=1&!sc-sent=4", 14) != sc_store_hash("a=1", 3),
+       "hash: counted without the filter");
+    /* the values every member computes, whatever its byte order */
+    is((long long)sc_store_hash("count=7", 7), (long long)APR_UINT64_C(0xde46dacc7ca8c84c), "hash: count=7");
+    is((long long)sc_store_hash("expiry=1764931200000000&data=0123456789abcdef", 45),
+       (long long)APR_UINT64_C(0xa5b13f5e4734f7db), "hash: two pairs");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -228,5 +283,6 @@ int main(void)
     expiry();
     log_rate();
     log_gate();
+    hashes();
     return unit_done("test_store");
 }
