@@ -7,9 +7,9 @@
 #include "sc_client.h"
 #include "sc_supervisor.h"
 #include "sc_proto.h"
+#include "sc_ipc.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -35,21 +35,13 @@ static void ipc_drop(void)
 
 static int ipc_connect(const char *path)
 {
-    struct sockaddr_un sun;
     int fd;
     if (ipc_fd >= 0 && ipc_pid == getpid() && !strcmp(ipc_path, path)) {
         return ipc_fd;
     }
     ipc_drop();
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    fd = sc_ipc_connect(path);
     if (fd < 0) {
-        return -1;
-    }
-    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
-        close(fd);
         return -1;
     }
     ipc_fd = fd;
@@ -100,10 +92,10 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
 {
     sc_retained *r = sc_retained_get(s);
     sc_shm_t hdr;
-    unsigned char *req, reply[SC_FRAME_HDR_LEN + 8 + 256];
-    apr_size_t rlen = route ? strlen(route) : 0, len, got = 0;
-    sc_frame_hdr h;
-    int fd, tries;
+    unsigned char *req, reply[SC_IPC_ANSWER_MAX];
+    apr_size_t rlen = route ? strlen(route) : 0, len;
+    sc_frame_hdr h, rh;
+    int fd, tries, extra;
     apr_time_t deadline;
     long timeout_ms;
     int answered = acked || route;     /* the engine answers these */
@@ -169,38 +161,13 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
         return 1;
     }
     deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    while (got < sizeof(reply)) {
-        struct pollfd pfd;
-        ssize_t n;
-        int left = (int)apr_time_as_msec(deadline - apr_time_now());
-        if (left <= 0) {
-            break;
+    if (sc_ipc_read_answer(fd, deadline, reply, &rh, &extra)) {
+        *ms = (double)sc_get64(reply + SC_FRAME_HDR_LEN) / 1000.0;
+        *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8, rh.length - 8);
+        if (extra) {
+            ipc_drop();               /* out of step: start afresh next time */
         }
-        pfd.fd = fd;
-        pfd.events = POLLIN;
-        if (poll(&pfd, 1, left) <= 0) {
-            continue;
-        }
-        n = recv(fd, reply + got, sizeof(reply) - got, 0);
-        if (n <= 0) {
-            break;
-        }
-        got += (apr_size_t)n;
-        if (got >= SC_FRAME_HDR_LEN) {
-            sc_frame_hdr rh;
-            if (sc_frame_hdr_decode(reply, got, 8 + 256, &rh) != NULL || rh.length < 8) {
-                break;
-            }
-            if (got >= SC_FRAME_HDR_LEN + rh.length) {
-                *ms = (double)sc_get64(reply + SC_FRAME_HDR_LEN) / 1000.0;
-                *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8,
-                                         rh.length - 8);
-                if (got != SC_FRAME_HDR_LEN + rh.length) {
-                    ipc_drop();       /* out of step: start afresh next time */
-                }
-                return rh.type == SC_MSG_ACK;
-            }
-        }
+        return rh.type == SC_MSG_ACK;
     }
     ipc_drop();                       /* the answer may still come: not on this one */
     *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms",

@@ -7,6 +7,7 @@
  */
 #include "sc_supervisor.h"
 #include "sc_engine.h"
+#include "sc_ipc.h"
 
 #include "ap_mpm.h"
 #include "mpm_common.h"
@@ -16,11 +17,9 @@
 #include "apr_shm.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 
 APLOG_USE_MODULE(session_cluster);
@@ -346,27 +345,15 @@ static int fingerprint(sc_retained *r, apr_pool_t *pconf, sc_cluster_cfg *cfg,
 static int ask_engine_to_announce(apr_pool_t *p, const char *path, long timeout_ms,
                                   const char **result)
 {
-    struct sockaddr_un sun;
-    unsigned char req[SC_FRAME_HDR_LEN + 1], reply[SC_FRAME_HDR_LEN + 8 + 256];
-    apr_size_t got = 0;
+    unsigned char req[SC_FRAME_HDR_LEN + 1], reply[SC_IPC_ANSWER_MAX];
     apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     sc_frame_hdr h;
-    int fd;
+    int fd, extra, ok;
 
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        *result = "the engine socket's path is too long";
-        return 0;
-    }
-    memset(&sun, 0, sizeof(sun));
-    sun.sun_family = AF_UNIX;
-    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+    fd = sc_ipc_connect(path);
+    if (fd < 0) {
         *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s", path,
                                strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
         return 0;
     }
     memset(&h, 0, sizeof(h));
@@ -380,39 +367,15 @@ static int ask_engine_to_announce(apr_pool_t *p, const char *path, long timeout_
         *result = "cannot send to the cluster engine";
         return 0;
     }
-    while (got < sizeof(reply)) {
-        struct pollfd pfd;
-        ssize_t n;
-        int left = (int)apr_time_as_msec(deadline - apr_time_now());
-        if (left <= 0) {
-            break;
-        }
-        pfd.fd = fd;
-        pfd.events = POLLIN;
-        if (poll(&pfd, 1, left) <= 0) {
-            continue;
-        }
-        n = recv(fd, reply + got, sizeof(reply) - got, 0);
-        if (n <= 0) {
-            break;
-        }
-        got += (apr_size_t)n;
-        if (got >= SC_FRAME_HDR_LEN) {
-            sc_frame_hdr rh;
-            if (sc_frame_hdr_decode(reply, got, 8 + 256, &rh) != NULL || rh.length < 8) {
-                break;
-            }
-            if (got >= SC_FRAME_HDR_LEN + rh.length) {
-                close(fd);
-                *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8,
-                                         rh.length - 8);
-                return rh.type == SC_MSG_ACK;
-            }
-        }
-    }
+    ok = sc_ipc_read_answer(fd, deadline, reply, &h, &extra);
     close(fd);
-    *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms", timeout_ms);
-    return 0;
+    if (!ok) {
+        *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms",
+                               timeout_ms);
+        return 0;
+    }
+    *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8, h.length - 8);
+    return h.type == SC_MSG_ACK;
 }
 
 /* The -k argument httpd was started with, or NULL: the MPM's argument

@@ -1,0 +1,74 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_ipc.c -- the engine's local socket as its askers see it (see sc_ipc.h).
+ */
+#include "sc_ipc.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+int sc_ipc_connect(const char *path)
+{
+    struct sockaddr_un sun;
+    int fd, err;
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memset(&sun, 0, sizeof(sun));
+    sun.sun_family = AF_UNIX;
+    apr_cpystrn(sun.sun_path, path, sizeof(sun.sun_path));
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return -1;
+    }
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame_hdr *h,
+                       int *extra)
+{
+    apr_size_t got = 0;
+    *extra = 0;
+    while (got < SC_IPC_ANSWER_MAX) {
+        struct pollfd pfd;
+        ssize_t n;
+        int left = (int)apr_time_as_msec(deadline - apr_time_now());
+        if (left <= 0) {
+            return 0;
+        }
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        if (poll(&pfd, 1, left) <= 0) {
+            continue;                 /* EINTR, or the deadline: looked at above */
+        }
+        n = recv(fd, buf + got, SC_IPC_ANSWER_MAX - got, 0);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return 0;
+        }
+        got += (apr_size_t)n;
+        if (got >= SC_FRAME_HDR_LEN) {
+            if (sc_frame_hdr_decode(buf, got, 8 + SC_IPC_TEXT_MAX, h) != NULL
+                || h->length < 8) {
+                return 0;
+            }
+            if (got >= SC_FRAME_HDR_LEN + h->length) {
+                *extra = got != SC_FRAME_HDR_LEN + h->length;
+                return 1;
+            }
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,30 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_ipc.h -- the engine's local socket as its askers see it (a child handing
+ * over a request's messages, sc_client.c; `httpd -k stop` announcing a stop,
+ * sc_supervisor.c): a connection, and the engine's answer read with a
+ * deadline (sc_ipc.c).
+ */
+#ifndef SC_IPC_H
+#define SC_IPC_H
+
+#include "sc_private.h"
+#include "sc_proto.h"
+
+/* The engine's answers: SC_MSG_ACK or SC_MSG_FAIL_ACK, a payload of 8 bytes
+ * (the engine's time in microseconds) then a sentence of at most this many. */
+#define SC_IPC_TEXT_MAX 256
+#define SC_IPC_ANSWER_MAX (SC_FRAME_HDR_LEN + 8 + SC_IPC_TEXT_MAX)
+
+/* A connected stream socket (close-on-exec) to the engine at path, or -1
+ * with errno set (ENAMETOOLONG for a path longer than a socket's). */
+int sc_ipc_connect(const char *path);
+
+/* Reads one answer on fd into buf[SC_IPC_ANSWER_MAX] until deadline.
+ * 1: its header in *h, the frame in buf; *extra is 1 when bytes beyond it
+ * came too (the stream is out of step).  0: none by the deadline, the
+ * connection closed, or a header that is not an answer's. */
+int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame_hdr *h,
+                       int *extra);
+
+#endif /* SC_IPC_H */
