@@ -1496,6 +1496,12 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         if (!no && strncasecmp(url, worker->s->name, nl)) {
             no = "its URL is not the worker's";
         }
+        /* a balancer's worker gets its connection pool in a child when
+         * that child first sends it a request (mod_proxy's handler does it
+         * after the balancer chose it): one this child never used has none */
+        if (!no && (!init_worker || init_worker(alt, r->server, conf->pool) != APR_SUCCESS)) {
+            no = "its worker could not be made ready in this child";
+        }
         if (no) {
             __atomic_add_fetch(&ret->shm->f.not_replayed, 1, __ATOMIC_RELAXED);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1660)
