@@ -1166,8 +1166,9 @@ const char *sc_msm_node_id(apr_pool_t *p, const char *id, apr_size_t max)
         return id;
     }
     named = id_node(id);
-    /* on a failover node while a regular node is up: back to a regular one
-     * (msm uses failover nodes only while the others are gone) */
+    /* on a failover node (the own host's: msm's failoverNodes) while a
+     * regular node is up: back to a regular one at once (msm moves it only
+     * when another member takes the session over) */
     if (named >= 0 && active->nodes[named].failover) {
         for (i = 0; i < active->nnodes; i++) {
             if (!active->nodes[i].failover && !node_down(i)) {

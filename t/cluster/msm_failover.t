@@ -12,7 +12,8 @@
 #   3. kill -9 of node1: node2 finds the session on m2 (the node its id names)
 #      and goes on with its counter, re-bound to node2, still on m2;
 #   4. m1 back: once its second of rest is over, the session moves back to m1
-#      (msm uses a failover node only while the others are gone);
+#      at its next save (a failover node is used only while the others are
+#      gone; msm itself moves it off only when another member takes it over);
 #   5. untrusted ids: a node id that names no node is ignored (the session is
 #      found by its hex, as with a wrong route, and the client learns its id);
 #      an unknown hex, or a node id too long: a new session, on m1;
