@@ -1396,7 +1396,7 @@ static int secondary_node(int own)
 int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data,
                 apr_time_t *created, apr_int64_t *max_inactive)
 {
-    int order[SC_MSM_MAX_NODES], n, k, failed = 0, own_failed = 0, own;
+    int order[SC_MSM_MAX_NODES], n, k, failed = 0, own_failed = 0, own_missed = 0, own;
     apr_time_t deadline;
 
     if (!active) {
@@ -1415,11 +1415,17 @@ int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data
             failed++;
             own_failed |= order[k] == own;
         }
+        else {
+            own_missed |= order[k] == own;
+        }
     }
-    if (own >= 0 && own_failed && secondary_on()) {
-        /* its own node is gone: msm's copy "bak:<id>", on the node after it
-         * (the first that is up then; the others too, in their order: the
-         * nodes between may have been down at the write) */
+    if (own >= 0 && (own_failed || own_missed) && secondary_on()) {
+        /* its own node is gone (or lost it: restarted, evicted; msm reads
+         * the copy only in the first case): msm's copy "bak:<id>", on the
+         * node after it (the first that is up then; the others too, in
+         * their order: the nodes between may have been down at the write).
+         * An invalidated or moved session has no copy left (sc_msm_remove),
+         * an expired one's has expired with it. */
         const char *key = apr_pstrcat(r->pool, "bak:", id, NULL);
         n = after_order(own, order);
         for (k = 0; k < n; k++) {
@@ -1427,9 +1433,11 @@ int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data
                 ADD(shared->second_loaded, 1);
                 ADD(shared->loaded, 1);
                 ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1719)
-                              "session %s: its session server node %s is down: read from "
-                              "its secondary copy on %s (it moves there when saved)", id,
-                              active->nodes[own].id, active->nodes[order[k]].id);
+                              "session %s: its session server node %s %s: read from its "
+                              "secondary copy on %s", id, active->nodes[own].id,
+                              own_failed ? "is down (the session moves when saved)"
+                              : "does not hold it (restarted or evicted)",
+                              active->nodes[order[k]].id);
                 return 1;
             }
         }

@@ -22,7 +22,10 @@
 #      "bak:<id>"; its node killed, the next request (on the other member)
 #      reads the copy and goes on with its counter, the session then lives on
 #      the other node (its id names it, the old copy and its "bak:" gone), and
-#      the first member goes on with it too.
+#      the first member goes on with it too;
+#   7. the killed node back (empty): the copy goes to it again; the session's
+#      node restarted (empty, never seen down): the next request reads the
+#      copy and goes on (msm reads it only when the node is down).
 use strict;
 use warnings;
 
@@ -173,13 +176,35 @@ my $nid = $r->{cookie} // $id;
 like(mc_get($other, $nid) // '', qr/counter=4\b/, "6. ... $other holds it under that id");
 ok(!defined mc_get($other, "bak:$id"), '6. ... the secondary copy of the old id is gone');
 like(substr($c->error_log('node2'), $off),
-     qr/SC1719: session \Q$id\E: its session server node $own is down: read from its secondary copy on $other/,
+     qr/SC1719: session \Q$id\E: its session server node $own is down .*: read from its secondary copy on $other/,
      '6. ... logged (SC1719)');
 $r = app($c, 'node1', 'auto', $nid);
 is($r->{counter}, 5, '6. node1 goes on with it too (5)') or diag(show($r));
+
+# 7
+mc_start($own);
+my $n = 5;
+$ok = within(10, sub {
+    sleep 0.1;                        # (node1 rests $own for a second)
+    my $x = app($c, 'node1', 'auto', $nid);
+    $n = $x->{counter} if defined $x->{counter};
+    return defined $x->{counter} && (mc_get($own, "bak:$nid") // '') =~ /counter=$n\b/;
+});
+ok($ok, "7. $own back: the secondary copy goes to it again ($n)");
+mc_stop($other);
+mc_start($other);
+$off = length $c->error_log('node2');
+$r = app($c, 'node2', 'auto', $nid);
+is($r->{counter}, $n + 1, "7. $other, its node, restarted empty: the session goes on from the copy")
+    or diag(show($r));
+ok(!defined $r->{cookie}, '7. ... and stays on it (the same id)') or diag(show($r));
+like(mc_get($other, $nid) // '', qr/counter=@{[$n + 1]}\b/, "7. ... $other holds it again");
+like(substr($c->error_log('node2'), $off),
+     qr/SC1719: session \Q$nid\E: its session server node $other does not hold it/,
+     '7. ... logged (SC1719)');
 my $p = status_of($c, 'node2');
-cmp_ok($p->{SessionServerSecondaryLoaded} // 0, '>=', 1, '6. the page: SecondaryLoaded counted');
-cmp_ok($p->{SessionServerSecondaryBackups} // 0, '>=', 1, '6. ... and SecondaryBackups')
+cmp_ok($p->{SessionServerSecondaryLoaded} // 0, '>=', 2, '7. the page: SecondaryLoaded counted');
+cmp_ok($p->{SessionServerSecondaryBackups} // 0, '>=', 1, '7. ... and SecondaryBackups')
     or diag(explain($p));
 ok(!$c->problems, 'no crash') or diag(join "\n", $c->problems);
 
