@@ -19,9 +19,10 @@
  * every write of a session is followed by one of "bak:<id>" on the node
  * after its own (the next regular node that is up, in memcachedNodes' order;
  * a failover node when no other regular one is); a session whose own node is
- * down is read from that copy (and then moved: sc_msm_node_id).  A node that fails an operation (refused, timed out, a
- * reply that is not the protocol's) is marked down for SC_MSM_RETRY_S seconds:
- * requests meanwhile do not wait for it.
+ * down, or no longer holds it, is read from that copy (a session whose node
+ * is down then moves: sc_msm_node_id).  A node that fails an operation
+ * (refused, timed out, a reply that is not the protocol's) is marked down
+ * for SC_MSM_RETRY_S seconds: requests meanwhile do not wait for it.
  *
  * Connections: kept per process and node (at most SC_MSM_KEEP idle), taken
  * under a mutex, used by one thread at a time; every socket is non-blocking,
