@@ -25,7 +25,8 @@
 #      the first member goes on with it too;
 #   7. the killed node back (empty): the copy goes to it again; the session's
 #      node restarted (empty, never seen down): the next request reads the
-#      copy and goes on (msm reads it only when the node is down).
+#      copy and goes on (msm reads it only when the node is down); a request
+#      that only reads it touches the copy too.
 use strict;
 use warnings;
 
@@ -202,7 +203,11 @@ like(mc_get($other, $nid) // '', qr/counter=@{[$n + 1]}\b/, "7. ... $other holds
 like(substr($c->error_log('node2'), $off),
      qr/SC1719: session \Q$nid\E: its session server node $other does not hold it/,
      '7. ... logged (SC1719)');
-my $p = status_of($c, 'node2');
+$r = app($c, 'node2', 'read', $nid);
+is($r->{counter}, $n + 1, '7. a request that only reads it') or diag(show($r));
+my $p;
+ok(within(5, sub { $p = status_of($c, 'node2'); ($p->{SessionServerSecondaryTouches} // 0) >= 1 }),
+   '7. ... pushes its copy\'s expiry back too (SecondaryTouches)') or diag(explain($p));
 cmp_ok($p->{SessionServerSecondaryLoaded} // 0, '>=', 2, '7. the page: SecondaryLoaded counted');
 cmp_ok($p->{SessionServerSecondaryBackups} // 0, '>=', 1, '7. ... and SecondaryBackups')
     or diag(explain($p));
