@@ -15,9 +15,14 @@
  * hashes to among the nodes that are not failoverNodes and are not marked
  * down (the failover nodes last).  A load asks the nodes in the same order
  * until one has it.  Non-sticky sessions may be locked (lockingMode: "Locks"
- * below).  A node that fails an operation (refused, timed out, a
- * reply that is not the protocol's) is marked down for SC_MSM_RETRY_S seconds:
- * requests meanwhile do not wait for it.
+ * below).  Non-sticky with several memcached nodes, msm's secondary copy:
+ * every write of a session is followed by one of "bak:<id>" on the node
+ * after its own (the next regular node that is up, in memcachedNodes' order;
+ * a failover node when no other regular one is); a session whose own node is
+ * down, or no longer holds it, is read from that copy (a session whose node
+ * is down then moves: sc_msm_node_id).  A node that fails an operation
+ * (refused, timed out, a reply that is not the protocol's) is marked down
+ * for SC_MSM_RETRY_S seconds: requests meanwhile do not wait for it.
  *
  * Connections: kept per process and node (at most SC_MSM_KEEP idle), taken
  * under a mutex, used by one thread at a time; every socket is non-blocking,
@@ -123,6 +128,8 @@ typedef struct {
                  lock_left, lock_lost, lock_not_required, lock_wait_us, lock_wait_max_us;
     apr_uint64_t logged_at, unlogged, lock_logged_at, lock_unlogged;
     apr_uint64_t auto_readonly, auto_modifying, auto_unlocked_writes;
+    apr_uint64_t second_backups, second_failed, second_loaded, second_touches,
+                 second_restored;
     apr_uint32_t auto_busy;           /* the tables' spin lock */
     msm_auto_entry auto_ro[SC_MSM_AUTO_RO_SETS * SC_MSM_AUTO_WAYS];
     msm_auto_entry auto_bl[SC_MSM_AUTO_BL_SETS * SC_MSM_AUTO_WAYS];
@@ -1160,8 +1167,9 @@ const char *sc_msm_node_id(apr_pool_t *p, const char *id, apr_size_t max)
         return id;
     }
     named = id_node(id);
-    /* on a failover node while a regular node is up: back to a regular one
-     * (msm uses failover nodes only while the others are gone) */
+    /* on a failover node (the own host's: msm's failoverNodes) while a
+     * regular node is up: back to a regular one at once (msm moves it only
+     * when another member takes the session over) */
     if (named >= 0 && active->nodes[named].failover) {
         for (i = 0; i < active->nnodes; i++) {
             if (!active->nodes[i].failover && !node_down(i)) {
@@ -1285,81 +1293,158 @@ static int get_value(const char *reply, apr_size_t rlen, const char **v, apr_siz
     return 1;
 }
 
+/* The stored value "SCM1 <created> <maxInactive>\n<data>": 1 read (*data in
+ * p), 0 not one this module stored (logged; ignored). */
+static int decode_value(request_rec *r, apr_pool_t *p, int i, const char *key,
+                        const char *v, apr_size_t vlen, const char **data,
+                        apr_time_t *created, apr_int64_t *max_inactive)
+{
+    const char *nl = memchr(v, '\n', vlen);
+    apr_int64_t c_us, mi;
+    char *end;
+    if (strncmp(v, "SCM1 ", vlen < 5 ? vlen : 5) != 0 || vlen < 5 || !nl) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1701)
+                      "session %s on session server %s: not a session this module "
+                      "stored; ignored", key, active->nodes[i].id);
+        return 0;
+    }
+    c_us = apr_strtoi64(v + 5, &end, 10);
+    mi = apr_strtoi64(end, &end, 10);
+    if (end != nl || c_us < 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1702)
+                      "session %s on session server %s: a bad header; ignored", key,
+                      active->nodes[i].id);
+        return 0;
+    }
+    *data = apr_pstrmemdup(p, nl + 1, vlen - (apr_size_t)(nl + 1 - v));
+    if (memchr(*data, '\0', vlen - (apr_size_t)(nl + 1 - v))) {
+        return 0;
+    }
+    *created = (apr_time_t)c_us;
+    *max_inactive = mi;
+    return 1;
+}
+
+/* One "get" of 'key' on node i: 1 found and read, 0 missing (or not ours),
+ * -1 the node could not be asked (down, failed, not the protocol). */
+static int get_one(request_rec *r, apr_pool_t *p, int i, const char *key,
+                   apr_time_t deadline, const char **data, apr_time_t *created,
+                   apr_int64_t *max_inactive)
+{
+    apr_size_t qlen, rlen, vlen = 0;
+    const char *q, *v = NULL;
+    char *reply;
+    int got;
+    if (node_down(i)) {
+        ADD(shared->n[i].skipped, 1);
+        return -1;
+    }
+    q = req_get(r->pool, key, &qlen);
+    ADD(shared->n[i].gets, 1);
+    if (!exchange(r->server, r->pool, i, q, qlen, deadline, "get", &reply, &rlen)) {
+        return -1;
+    }
+    got = get_value(reply, rlen, &v, &vlen);
+    if (got < 0) {
+        ADD(shared->n[i].errors, 1);
+        apr_snprintf(shared->n[i].last_error, sizeof(shared->n[i].last_error),
+                     "get: %.80s", reply);
+        return -1;
+    }
+    if (got == 0) {
+        ADD(shared->n[i].misses, 1);
+        return 0;
+    }
+    ADD(shared->n[i].hits, 1);
+    return decode_value(r, p, i, key, v, vlen, data, created, max_inactive);
+}
+
+/* msm's secondary copy (non-sticky, several memcached nodes)? */
+static int secondary_on(void)
+{
+    return active && !active->sticky && sc_msm_node_ids();
+}
+
+/* The nodes after node 'own' in memcachedNodes' order, the regular ones
+ * first, then the failover ones ('own' left out); *n of them. */
+static int after_order(int own, int *order)
+{
+    int i, k = 0, pass;
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 1; i < active->nnodes; i++) {
+            int j = (own + i) % active->nnodes;
+            if (active->nodes[j].failover == pass) {
+                order[k++] = j;
+            }
+        }
+    }
+    return k;
+}
+
+/* Where the secondary copy of a session on node 'own' goes now: the first
+ * node after it that is not down, or -1. */
+static int secondary_node(int own)
+{
+    int order[SC_MSM_MAX_NODES], n = after_order(own, order), k;
+    for (k = 0; k < n; k++) {
+        if (!node_down(order[k])) {
+            return order[k];
+        }
+    }
+    return -1;
+}
+
 int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data,
                 apr_time_t *created, apr_int64_t *max_inactive)
 {
-    int order[SC_MSM_MAX_NODES], n, k, asked = 0, failed = 0;
+    int order[SC_MSM_MAX_NODES], n, k, failed = 0, own_failed = 0, own_missed = 0, own;
     apr_time_t deadline;
-    apr_size_t qlen;
-    const char *q;
 
     if (!active) {
         return 0;
     }
     deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
-    q = req_get(r->pool, id, &qlen);
     n = node_order(id, order);
+    own = id_node(id);
     for (k = 0; k < n; k++) {
-        int i = order[k], got;
-        char *reply;
-        apr_size_t rlen, vlen = 0;
-        const char *v = NULL, *nl;
-        apr_int64_t c_us, mi;
-        char *end;
-        if (node_down(i)) {
-            ADD(shared->n[i].skipped, 1);
-            failed++;
-            continue;
+        int got = get_one(r, p, order[k], id, deadline, data, created, max_inactive);
+        if (got > 0) {
+            ADD(shared->loaded, 1);
+            return 1;
         }
-        asked++;
-        ADD(shared->n[i].gets, 1);
-        if (!exchange(r->server, r->pool, i, q, qlen, deadline, "get", &reply, &rlen)) {
-            failed++;
-            continue;
-        }
-        got = get_value(reply, rlen, &v, &vlen);
         if (got < 0) {
-            ADD(shared->n[i].errors, 1);
-            apr_snprintf(shared->n[i].last_error, sizeof(shared->n[i].last_error),
-                         "get: %.80s", reply);
             failed++;
-            continue;
+            own_failed |= order[k] == own;
         }
-        if (got == 0) {
-            ADD(shared->n[i].misses, 1);
-            continue;
+        else {
+            own_missed |= order[k] == own;
         }
-        ADD(shared->n[i].hits, 1);
-        /* "SCM1 <created> <maxInactive>\n<data>" */
-        nl = memchr(v, '\n', vlen);
-        if (strncmp(v, "SCM1 ", vlen < 5 ? vlen : 5) != 0 || vlen < 5 || !nl) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1701)
-                          "session %s on session server %s: not a session this module "
-                          "stored; ignored", id, active->nodes[i].id);
-            continue;
-        }
-        c_us = apr_strtoi64(v + 5, &end, 10);
-        mi = apr_strtoi64(end, &end, 10);
-        if (end != nl || c_us < 0) {
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1702)
-                          "session %s on session server %s: a bad header; ignored", id,
-                          active->nodes[i].id);
-            continue;
-        }
-        *data = apr_pstrmemdup(p, nl + 1, vlen - (apr_size_t)(nl + 1 - v));
-        if (memchr(*data, '\0', vlen - (apr_size_t)(nl + 1 - v))) {
-            continue;
-        }
-        *created = (apr_time_t)c_us;
-        *max_inactive = mi;
-        ADD(shared->loaded, 1);
-        return 1;
     }
-    if (failed && !asked) {
-        ADD(shared->load_failed, 1);
-        return -1;
+    if (own >= 0 && (own_failed || own_missed) && secondary_on()) {
+        /* its own node is gone (or lost it: restarted, evicted; msm reads
+         * the copy only in the first case): msm's copy "bak:<id>", on the
+         * node after it (the first that is up then; the others too, in
+         * their order: the nodes between may have been down at the write).
+         * An invalidated or moved session has no copy left (sc_msm_remove),
+         * an expired one's has expired with it. */
+        const char *key = apr_pstrcat(r->pool, "bak:", id, NULL);
+        n = after_order(own, order);
+        for (k = 0; k < n; k++) {
+            if (get_one(r, p, order[k], key, deadline, data, created, max_inactive) > 0) {
+                ADD(shared->second_loaded, 1);
+                ADD(shared->loaded, 1);
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1719)
+                              "session %s: its session server node %s %s: read from its "
+                              "secondary copy on %s", id, active->nodes[own].id,
+                              own_failed ? "is down (the session moves when saved)"
+                              : "does not hold it (restarted or evicted)",
+                              active->nodes[order[k]].id);
+                return 1;
+            }
+        }
     }
     if (failed) {
+        /* some node could not be asked: it may hold the session */
         ADD(shared->load_failed, 1);
         return -1;
     }
@@ -1373,6 +1458,7 @@ typedef struct {
     const char *id;
     const char *req;
     apr_size_t len;
+    int node;                         /* out: the node that took it */
 } backup_job;
 
 /* The backup of one session: on the first node of its order that takes it. */
@@ -1399,10 +1485,45 @@ static int backup_now(backup_job *j, apr_time_t deadline)
             continue;
         }
         ADD(shared->backups, 1);
+        j->node = i;
         return 1;
     }
     ADD(shared->backup_failed, 1);
     return 0;
+}
+
+/* msm's secondary copy of a session node 'own' took (non-sticky): "bak:<id>"
+ * set on the node after it; counted, a failure logged as every one (the node
+ * is then skipped for a while).  Written before the response (msm writes it
+ * from a thread pool after it): the copy is never older than what the client
+ * saw. */
+static int secondary_write(server_rec *s, apr_pool_t *p, const char *id, const char *v,
+                            apr_size_t vlen, apr_int64_t max_inactive, int own,
+                            apr_time_t deadline)
+{
+    int i = secondary_node(own);
+    const char *q;
+    char *reply;
+    apr_size_t qlen, rlen;
+    if (i < 0) {
+        ADD(shared->second_failed, 1);  /* no other node is up */
+        return 0;
+    }
+    q = req_set(p, apr_pstrcat(p, "bak:", id, NULL), v, vlen, max_inactive, &qlen);
+    ADD(shared->n[i].sets, 1);
+    if (!exchange(s, p, i, q, qlen, deadline, "set", &reply, &rlen)) {
+        ADD(shared->second_failed, 1);
+        return 0;
+    }
+    if (strcmp(reply, "STORED\r\n") != 0) {
+        ADD(shared->n[i].errors, 1);
+        apr_snprintf(shared->n[i].last_error, sizeof(shared->n[i].last_error),
+                     "set: %.80s", reply);
+        ADD(shared->second_failed, 1);
+        return 0;
+    }
+    ADD(shared->second_backups, 1);
+    return 1;
 }
 
 /* Cleanups of the request's pool run once the response is sent; what they
@@ -1458,6 +1579,43 @@ static apr_status_t touch_after(void *data)
     return APR_SUCCESS;
 }
 
+static const char *touch_value(touch_job *t)
+{
+    return apr_psprintf(t->p, "SCM1 %" APR_INT64_T_FMT " %" APR_INT64_T_FMT "\n%s",
+                        (apr_int64_t)t->created, t->max_inactive, t->data);
+}
+
+/* The session's secondary copy follows its expiry too (msm "pings" it): one
+ * the node after 'own' does not hold (it was down at the write, restarted,
+ * evicted) is written again. */
+static void touch_secondary(touch_job *t, int own, apr_time_t deadline)
+{
+    int i = secondary_node(own);
+    const char *key, *q, *v;
+    char *reply;
+    if (i < 0) {
+        return;
+    }
+    key = apr_pstrcat(t->p, "bak:", t->id, NULL);
+    q = apr_psprintf(t->p, "touch %s %" APR_INT64_T_FMT "\r\n", key,
+                     t->max_inactive > 2592000
+                     ? apr_time_sec(apr_time_now()) + t->max_inactive : t->max_inactive);
+    {
+        apr_size_t rlen;
+        if (!exchange(t->s, t->p, i, q, strlen(q), deadline, "touch", &reply, &rlen)) {
+            return;
+        }
+    }
+    ADD(shared->second_touches, 1);
+    if (!strcmp(reply, "TOUCHED\r\n")) {
+        return;
+    }
+    v = touch_value(t);
+    if (secondary_write(t->s, t->p, t->id, v, strlen(v), t->max_inactive, own, deadline)) {
+        ADD(shared->second_restored, 1);
+    }
+}
+
 static apr_status_t touch_run(touch_job *t)
 {
     int order[SC_MSM_MAX_NODES], n, k;
@@ -1493,21 +1651,27 @@ static apr_status_t touch_run(touch_job *t)
         }
         ADD(shared->touches, 1);
         if (!strcmp(reply, active->redis ? ":1\r\n" : "TOUCHED\r\n")) {
+            if (secondary_on()) {
+                touch_secondary(t, i, deadline);
+            }
             return APR_SUCCESS;
         }
         break;                        /* not there: backed up again, below */
     }
     if (k < n) {
         backup_job j;
-        const char *v = apr_psprintf(t->p, "SCM1 %" APR_INT64_T_FMT " %" APR_INT64_T_FMT
-                                     "\n%s", (apr_int64_t)t->created, t->max_inactive,
-                                     t->data);
+        const char *v = touch_value(t);
         j.s = t->s;
         j.p = t->p;
         j.id = t->id;
+        j.node = -1;
         j.req = req_set(t->p, t->id, v, strlen(v), t->max_inactive, &j.len);
         if (backup_now(&j, deadline)) {
             ADD(shared->touch_restored, 1);
+            if (secondary_on()) {
+                secondary_write(t->s, t->p, t->id, v, strlen(v), t->max_inactive, j.node,
+                                deadline);
+            }
         }
     }
     return APR_SUCCESS;
@@ -1537,6 +1701,7 @@ int sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t c
 {
     backup_job *j;
     const char *v;
+    apr_time_t deadline;
     if (active) {
         touch_done(r);
     }
@@ -1553,22 +1718,28 @@ int sc_msm_backup(request_rec *r, const char *id, const char *data, apr_time_t c
     v = apr_psprintf(r->pool, "SCM1 %" APR_INT64_T_FMT " %" APR_INT64_T_FMT "\n%s",
                      (apr_int64_t)created, max_inactive, data);
     j->req = req_set(r->pool, id, v, strlen(v), max_inactive, &j->len);
+    j->node = -1;
     if (active->backup_async && active->sticky) {
         /* after the response: r->pool's cleanups run once it is sent */
         ADD(shared->backups_async, 1);
         apr_pool_cleanup_register(r->pool, j, backup_after, apr_pool_cleanup_null);
         return 1;
     }
-    if (!backup_now(j, apr_time_now() + apr_time_from_msec(active->backup_timeout_ms))) {
+    deadline = apr_time_now() + apr_time_from_msec(active->backup_timeout_ms);
+    if (!backup_now(j, deadline)) {
         apr_table_setn(r->notes, "SESSION_CLUSTER_BACKUP", "failed");
         return 0;
+    }
+    if (secondary_on()) {
+        secondary_write(r->server, r->pool, j->id, v, strlen(v), max_inactive, j->node,
+                        deadline);
     }
     return 1;
 }
 
 int sc_msm_remove(request_rec *r, const char *id)
 {
-    int i, ok = 1;
+    int i, pass, ok = 1;
     apr_size_t qlen;
     const char *q;
     apr_time_t deadline;
@@ -1577,26 +1748,30 @@ int sc_msm_remove(request_rec *r, const char *id)
     }
     touch_done(r);
     deadline = apr_time_now() + apr_time_from_msec(active->operation_timeout_ms);
-    q = req_del(r->pool, id, &qlen);
-    /* every node: a copy left on a node used while another was down goes too */
-    for (i = 0; i < active->nnodes; i++) {
-        char *reply;
-        apr_size_t rlen;
-        if (node_down(i)) {
-            ADD(shared->n[i].skipped, 1);
-            ok = 0;
-            continue;
-        }
-        ADD(shared->n[i].deletes, 1);
-        if (!exchange(r->server, r->pool, i, q, qlen, deadline, "delete", &reply, &rlen)) {
-            ok = 0;
-        }
-        else if (active->redis ? reply[0] != ':'
-                 : strcmp(reply, "DELETED\r\n") && strcmp(reply, "NOT_FOUND\r\n")) {
-            ADD(shared->n[i].errors, 1);
-            apr_snprintf(shared->n[i].last_error, sizeof(shared->n[i].last_error),
-                         "delete: %.80s", reply);
-            ok = 0;
+    /* every node: a copy left on a node used while another was down goes
+     * too, and so does msm's secondary copy ("bak:<id>", non-sticky) */
+    for (pass = 0; pass < (secondary_on() ? 2 : 1); pass++) {
+        q = req_del(r->pool, pass ? apr_pstrcat(r->pool, "bak:", id, NULL) : id, &qlen);
+        for (i = 0; i < active->nnodes; i++) {
+            char *reply;
+            apr_size_t rlen;
+            if (node_down(i)) {
+                ADD(shared->n[i].skipped, 1);
+                ok = 0;
+                continue;
+            }
+            ADD(shared->n[i].deletes, 1);
+            if (!exchange(r->server, r->pool, i, q, qlen, deadline, "delete", &reply,
+                          &rlen)) {
+                ok = 0;
+            }
+            else if (active->redis ? reply[0] != ':'
+                     : strcmp(reply, "DELETED\r\n") && strcmp(reply, "NOT_FOUND\r\n")) {
+                ADD(shared->n[i].errors, 1);
+                apr_snprintf(shared->n[i].last_error, sizeof(shared->n[i].last_error),
+                             "delete: %.80s", reply);
+                ok = 0;
+            }
         }
     }
     ADD(shared->removed, 1);
@@ -2117,6 +2292,19 @@ void sc_msm_fields(apr_pool_t *p, sc_msm_field_fn *fn, void *ctx)
             fn(ctx, 0, "AutoUnlockedWrites", NULL, LD(shared->auto_unlocked_writes), 1, 1,
                "requests taken for read-only that changed the session without the lock "
                "(as in msm)");
+        }
+        if (secondary_on()) {
+            fn(ctx, 0, "SecondaryBackups", NULL, LD(shared->second_backups), 1, 1,
+               "msm's secondary copies (\"bak:<id>\") written to the node after a "
+               "session's own");
+            fn(ctx, 0, "SecondaryFailed", NULL, LD(shared->second_failed), 1, 1,
+               "secondary copies not written (no other node up, or it failed)");
+            fn(ctx, 0, "SecondaryLoaded", NULL, LD(shared->second_loaded), 1, 1,
+               "sessions read from their secondary copy: their own node was down");
+            fn(ctx, 0, "SecondaryTouches", NULL, LD(shared->second_touches), 1, 1,
+               "expiries of secondary copies pushed back (sessions only read)");
+            fn(ctx, 0, "SecondaryRestored", NULL, LD(shared->second_restored), 1, 1,
+               "secondary copies the node no longer held, written again");
         }
         fn(ctx, 0, "LockWaitAvgUs", NULL, nl ? LD(shared->lock_wait_us) / nl : 0, 1, 0,
            "the average time to take a lock");

@@ -15,7 +15,10 @@
  *
  * Non-sticky mode (sticky="false"): the server is the store, read and written
  * per request; lockingMode all / auto / uriPattern:<regex> lock the session on the
- * server from before it is read until it is stored (sc_msm_lock).
+ * server from before it is read until it is stored (sc_msm_lock); with several
+ * memcached nodes every write is followed by msm's secondary copy
+ * ("bak:<id>") on the node after the session's own, read when that node is
+ * down (sc_msm_load).
  *
  * Layer: request side (called by sc_session.c, the page by sc_status.c); it
  * calls nothing of the engine.
@@ -90,7 +93,9 @@ const char *sc_msm_node_id(apr_pool_t *p, const char *id, apr_size_t max);
 /* Does requestUriIgnorePattern match this request (msm leaves it alone)? */
 int sc_msm_ignored(request_rec *r);
 /* Loads a session from the server: 1 found (*data, *created, *max_inactive
- * set, in p), 0 not there, -1 the server could not be asked. */
+ * set, in p), 0 not there, -1 the server could not be asked.  Non-sticky
+ * with several memcached nodes, a session whose own node is down is read
+ * from its secondary copy ("bak:<id>") on the nodes after it. */
 int sc_msm_load(request_rec *r, apr_pool_t *p, const char *id, const char **data,
                 apr_time_t *created, apr_int64_t *max_inactive);
 /* Backs a session up (synchronously within sessionBackupTimeout, or after the

@@ -12,10 +12,21 @@
 #   3. kill -9 of node1: node2 finds the session on m2 (the node its id names)
 #      and goes on with its counter, re-bound to node2, still on m2;
 #   4. m1 back: once its second of rest is over, the session moves back to m1
-#      (msm uses a failover node only while the others are gone);
+#      at its next save (a failover node is used only while the others are
+#      gone; msm itself moves it off only when another member takes it over);
 #   5. untrusted ids: a node id that names no node is ignored (the session is
 #      found by its hex, as with a wrong route, and the client learns its id);
-#      an unknown hex, or a node id too long: a new session, on m1.
+#      an unknown hex, or a node id too long: a new session, on m1;
+#   6. non-sticky (sticky="false", m1 and m2 both regular): msm's secondary
+#      copy: a session written on its node is also on the other one under
+#      "bak:<id>"; its node killed, the next request (on the other member)
+#      reads the copy and goes on with its counter, the session then lives on
+#      the other node (its id names it, the old copy and its "bak:" gone), and
+#      the first member goes on with it too;
+#   7. the killed node back (empty): the copy goes to it again; the session's
+#      node restarted (empty, never seen down): the next request reads the
+#      copy and goes on (msm reads it only when the node is down); a request
+#      that only reads it touches the copy too.
 use strict;
 use warnings;
 
@@ -133,6 +144,73 @@ for my $bad ('0123456789ABCDEF0123456789ABCDEF-nosuch.node2',
     is($r->{counter}, 1, "5. a cookie $bad: a new session") or diag(show($r));
     like($r->{cookie} // '', qr/^[0-9A-F]{32}-m1\.node2$/, '5. ... whose id names m1');
 }
+
+# 6
+my $ns = qq{<Manager className="de.javakaffee.web.msm.MemcachedBackupSessionManager"\n}
+       . qq{         memcachedNodes="m1:127.0.0.1:$port{m1} m2:127.0.0.1:$port{m2}"\n}
+       . qq{         sticky="false" sessionBackupTimeout="5000" operationTimeout="5000"/>\n};
+$c->configure($_, cluster => $ns) for qw(node1 node2);
+$c->start('node1');
+$c->graceful('node2');
+$r = app($c, 'node1', 'auto');
+$id = $r->{cookie} // '';
+my ($own) = $id =~ /^[0-9A-F]{32}-(m[12])\.node1$/;
+ok($own, "6. non-sticky: a session made on node1 ($id)") or diag(show($r));
+$own //= 'm1';
+my $other = $own eq 'm1' ? 'm2' : 'm1';
+($hex) = $id =~ /^([0-9A-F]{32})/;
+$hex //= 'none';
+$r = app($c, 'node2', 'auto', $id);
+$r = app($c, 'node1', 'auto', $id);
+is($r->{counter}, 3, '6. ... alternating between the members (3)') or diag(show($r));
+like(mc_get($own, $id) // '', qr/counter=3\b/, "6. ... $own, its node, holds it");
+like(mc_get($other, "bak:$id") // '', qr/counter=3\b/,
+     "6. ... and $other its secondary copy (bak:<id>), up to date");
+mc_stop($own);
+$off = length $c->error_log('node2');
+$r = app($c, 'node2', 'auto', $id);
+is($r->{counter}, 4, "6. $own killed: node2 goes on with the session (4), read from bak:")
+    or diag(show($r));
+is($r->{cookie} // '', "$hex-$other.node1", "6. ... it moves to $other: its id names it")
+    or diag(show($r));
+my $nid = $r->{cookie} // $id;
+like(mc_get($other, $nid) // '', qr/counter=4\b/, "6. ... $other holds it under that id");
+ok(!defined mc_get($other, "bak:$id"), '6. ... the secondary copy of the old id is gone');
+like(substr($c->error_log('node2'), $off),
+     qr/SC1719: session \Q$id\E: its session server node $own is down .*: read from its secondary copy on $other/,
+     '6. ... logged (SC1719)');
+$r = app($c, 'node1', 'auto', $nid);
+is($r->{counter}, 5, '6. node1 goes on with it too (5)') or diag(show($r));
+
+# 7
+mc_start($own);
+my $n = 5;
+$ok = within(10, sub {
+    sleep 0.1;                        # (node1 rests $own for a second)
+    my $x = app($c, 'node1', 'auto', $nid);
+    $n = $x->{counter} if defined $x->{counter};
+    return defined $x->{counter} && (mc_get($own, "bak:$nid") // '') =~ /counter=$n\b/;
+});
+ok($ok, "7. $own back: the secondary copy goes to it again ($n)");
+mc_stop($other);
+mc_start($other);
+$off = length $c->error_log('node2');
+$r = app($c, 'node2', 'auto', $nid);
+is($r->{counter}, $n + 1, "7. $other, its node, restarted empty: the session goes on from the copy")
+    or diag(show($r));
+ok(!defined $r->{cookie}, '7. ... and stays on it (the same id)') or diag(show($r));
+like(mc_get($other, $nid) // '', qr/counter=@{[$n + 1]}\b/, "7. ... $other holds it again");
+like(substr($c->error_log('node2'), $off),
+     qr/SC1719: session \Q$nid\E: its session server node $other does not hold it/,
+     '7. ... logged (SC1719)');
+$r = app($c, 'node2', 'read', $nid);
+is($r->{counter}, $n + 1, '7. a request that only reads it') or diag(show($r));
+my $p;
+ok(within(5, sub { $p = status_of($c, 'node2'); ($p->{SessionServerSecondaryTouches} // 0) >= 1 }),
+   '7. ... pushes its copy\'s expiry back too (SecondaryTouches)') or diag(explain($p));
+cmp_ok($p->{SessionServerSecondaryLoaded} // 0, '>=', 2, '7. the page: SecondaryLoaded counted');
+cmp_ok($p->{SessionServerSecondaryBackups} // 0, '>=', 1, '7. ... and SecondaryBackups')
+    or diag(explain($p));
 ok(!$c->problems, 'no crash') or diag(join "\n", $c->problems);
 
 done_testing;
