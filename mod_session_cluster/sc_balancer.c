@@ -1445,7 +1445,8 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_t *headers;
     char *alt_url;
     apr_size_t nl;
-    int st;
+    int st, keepalives;
+    int initial_not_pooled = apr_table_get(r->subprocess_env, "proxy-initial-not-pooled") != NULL;
 
     if (!run_scheme || proxyhost || !ret->shm || apr_table_get(r->notes, SC_REPLAY_NOTE)
         || !(b = replay_balancer(r))) {
@@ -1538,7 +1539,18 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
             r->filename = apr_pstrcat(r->pool, "proxy:", alt_url, NULL);
             g->route = alt->s->route;
             g->cut = 0;
+            /* on a new connection to the member: a kept one may be closed
+             * by the member as the request goes out, as the first may have
+             * been (mod_proxy_http's proxy-initial-not-pooled, which it
+             * reads for a client connection's first request only) */
+            keepalives = r->connection->keepalives;
+            r->connection->keepalives = 0;
+            apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
             st = run_scheme(r, alt, conf, alt_url, NULL, 0);
+            r->connection->keepalives = keepalives;
+            if (!initial_not_pooled) {
+                apr_table_unset(r->subprocess_env, "proxy-initial-not-pooled");
+            }
             inflight_release(g);
             if (g->started ? (st != OK && st != DONE) || member_replication_503(r)
                 : !APR_BRIGADE_EMPTY(g->held) || st != OK) {
