@@ -1446,7 +1446,7 @@ static void sweep(sc_engine *e, apr_time_t now)
     sw.probation = apr_array_make(e->tmp, 16, sizeof(const char *));
     sc_buf_init(&sw.touch, e->tmp, 4096);
     sc_msg_list_open(&sw.touch, SC_REPL_TOUCH);
-    sc_store_each(e->store, e->tmp, sweep_one, &sw, 1);
+    sc_store_each_meta(e->store, sweep_one, &sw, 1);
     if (sw.ntouch) {
         sc_msg_list_close(&sw.touch, sw.ntouch);
         sc_ch_broadcast(e, sw.touch.buf, sw.touch.len, NULL);
@@ -1492,7 +1492,7 @@ static int collect_id(void *ctx, const sc_sess_copy *s, int touched)
 apr_uint32_t sc_dm_expire_all(sc_engine *e)
 {
     apr_array_header_t *ids = apr_array_make(e->tmp, 64, sizeof(const char *));
-    sc_store_each(e->store, e->tmp, collect_id, ids, 0);
+    sc_store_each_meta(e->store, collect_id, ids, 0);
     return expire_ids(e, ids);
 }
 

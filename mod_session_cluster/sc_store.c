@@ -1244,17 +1244,14 @@ void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
     slot_unlock(s);
 }
 
-void sc_store_each(sc_store *st, apr_pool_t *p,
-                   int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
-                   int clear_touched)
-{
-    sc_store_each_from(st, p, 0, st->hdr->capacity, fn, ctx, clear_touched);
-}
-
-apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
-                                apr_uint32_t max,
-                                int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
-                                void *ctx, int clear_touched)
+/* The walk of sc_store_each_from and sc_store_each_meta: with_data, each
+ * session's data is copied out of its chain (into p); without, only the
+ * slot's fields are read, so that a walk of the whole store (the sweep, once
+ * a second) costs a slot per session, not its kilobytes of blocks. */
+static apr_uint32_t each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
+                              apr_uint32_t max,
+                              int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
+                              void *ctx, int clear_touched, int with_data)
 {
     apr_uint32_t k, seen = 0, top = st->hdr->slot_hwm, room = 0;
     sc_sess_copy c;
@@ -1268,7 +1265,7 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
         slot_lock(st, s);
         if (s->cur.used) {
             apr_uint32_t len = s->cur.data_len <= data_bound(st) ? s->cur.data_len : 0;
-            if (!c.data || len > room) {
+            if (with_data && (!c.data || len > room)) {
                 room = len > 1024 ? len : 1024;
                 c.data = apr_palloc(p, room + 1);
             }
@@ -1283,7 +1280,7 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
             c.flags = s->cur.flags;
             c.stamped = 0;
             c.data_len = len;
-            ok = chain_copy(st, s->cur.head, len, c.data) == 0;
+            ok = !with_data || chain_copy(st, s->cur.head, len, c.data) == 0;
         }
         touched = __atomic_exchange_n(&s->touched, clear_touched ? 0 : s->touched,
                                       __ATOMIC_RELAXED);
@@ -1296,6 +1293,28 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
         }
     }
     return k < top ? k : st->hdr->capacity;
+}
+
+void sc_store_each(sc_store *st, apr_pool_t *p,
+                   int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
+                   int clear_touched)
+{
+    each_from(st, p, 0, st->hdr->capacity, fn, ctx, clear_touched, 1);
+}
+
+apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
+                                apr_uint32_t max,
+                                int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
+                                void *ctx, int clear_touched)
+{
+    return each_from(st, p, start, max, fn, ctx, clear_touched, 1);
+}
+
+void sc_store_each_meta(sc_store *st,
+                        int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
+                        int clear_touched)
+{
+    each_from(st, NULL, 0, st->hdr->capacity, fn, ctx, clear_touched, 0);
 }
 
 const char *sc_store_rc_text(sc_store_rc rc)

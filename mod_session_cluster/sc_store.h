@@ -464,6 +464,11 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
                                 apr_uint32_t max,
                                 int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
                                 void *ctx, int clear_touched);
+/* Calls fn for every session without its data (s->data NULL, s->data_len its
+ * length): the sweep's walk, which reads times and ids only. */
+void sc_store_each_meta(sc_store *st,
+                        int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
+                        int clear_touched);
 const char *sc_store_rc_text(sc_store_rc rc);
 
 /* ---- versions and conflicts (above) ---- */

@@ -7,7 +7,8 @@
  * first; never one that saw a second request); the second request ends the
  * probation even within a second of the first; the sweep removes sessions
  * idle past the probation without a tombstone and without an EXPIRE, and
- * others as before; lines about a full store come at a rate limit.  Links
+ * others as before; lines about a full store come at a rate limit; the
+ * sweep's walk of the store reads each session's slot, not its data.  Links
  * sc_manager.c and the layers below (fixture.c replaces the transport).
  */
 #include "unit.h"
@@ -184,6 +185,69 @@ static void expiry(void)
     ok(held(st, 6), "... it stays");
 }
 
+/* The store's walks: sc_store_each copies every session with its data (a
+ * state transfer's blocks), sc_store_each_meta gives the sweep every
+ * session's id, times and length without reading its data blocks (a walk of
+ * a million sessions a second would copy a gigabyte otherwise). */
+typedef struct {
+    int n, no_data, data_ok, times_ok, touched;
+} walk_seen;
+
+static int walk_one(void *ctx, const sc_sess_copy *s, int touched)
+{
+    walk_seen *w = ctx;
+    w->n++;
+    w->no_data += s->data == NULL;
+    w->data_ok += s->data && s->data_len == 9 && !memcmp(s->data, "counter=1", 10);
+    w->times_ok += s->data_len == 9 && s->created > 0 && s->last_access >= s->created
+                   && s->max_inactive == 1800 && !strncmp(s->id, "9a0be100", 8);
+    w->touched += touched;
+    return 1;
+}
+
+static void walks(void)
+{
+    sc_engine *e = ut_engine("nodeA", ID_A, block, 16);
+    sc_store *st = e->store;
+    walk_seen all = { 0 }, meta = { 0 }, again = { 0 }, broken = { 0 };
+    apr_int32_t i;
+    int k;
+
+    for (k = 1; k <= 3; k++) {
+        made(st, k, apr_time_from_sec(5), 7, NULL);
+    }
+    second_request(st, 2);
+    sc_store_each(st, mp, walk_one, &all, 0);
+    is(all.n, 3, "sc_store_each: every session");
+    is(all.data_ok, 3, "... each with its data");
+    sc_store_each_meta(st, walk_one, &meta, 1);
+    is(meta.n, 3, "sc_store_each_meta: every session");
+    is(meta.no_data, 3, "... none with a copy of its data");
+    is(meta.times_ok, 3, "... each with its id, times, idle limit and data length");
+    is(meta.touched, 1, "... the one touched since the last look says so");
+    sc_store_each_meta(st, walk_one, &again, 1);
+    is(again.touched, 0, "... and only once (cleared)");
+
+    /* a session whose data blocks cannot be read (a chain pointing past the
+     * blocks): the copying walk leaves it out, the sweep's walk does not
+     * read them, and still sees it (it can still expire) */
+    i = -1;
+    for (k = 0; k < (int)st->hdr->slot_hwm; k++) {
+        if (st->slots[k].cur.used && sc_store_same(st->slots[k].cur.id, sid(3))) {
+            i = k;
+        }
+    }
+    ok(i >= 0, "session 3's slot");
+    if (i >= 0) {
+        walk_seen copies = { 0 };
+        st->slots[i].cur.head = st->hdr->nblocks + 7;
+        sc_store_each(st, mp, walk_one, &copies, 0);
+        sc_store_each_meta(st, walk_one, &broken, 0);
+        is(copies.n, 2, "with session 3's chain unreadable, sc_store_each gives 2");
+        is(broken.n, 3, "... sc_store_each_meta 3: it never reads a chain");
+    }
+}
+
 static void log_rate(void)
 {
     apr_time_t last = 0, t = apr_time_now();
@@ -226,6 +290,7 @@ int main(void)
     settings();
     eviction();
     expiry();
+    walks();
     log_rate();
     log_gate();
     return unit_done("test_store");
