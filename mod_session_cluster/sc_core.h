@@ -40,6 +40,9 @@ struct sc_conn {
     apr_size_t wlen, woff, wcap;
     apr_time_t opened;
     apr_time_t last_rx;
+    int keep_buffers;                  /* a state transfer runs on it: buffers grown
+                                        * for its blocks are kept from one block to
+                                        * the next, given back when it ends */
     int goodbye;                       /* the other side said goodbye */
     apr_uint64_t rx_seq;               /* last sequence number taken (encrypted) */
     apr_uint64_t rx_frames;            /* frames taken on this connection */
@@ -120,6 +123,8 @@ typedef struct sc_transfer_out {
     apr_uint32_t blocks;               /* messages of sessions sent */
     apr_time_t next_block;             /* sendAllSessions="false": not before this,
                                         * sendAllSessionsWaitTime after the last */
+    unsigned char *buf;                /* malloc'd: every block is encoded in it */
+    apr_size_t cap;
     struct sc_transfer_out *next;
 } sc_transfer_out;
 

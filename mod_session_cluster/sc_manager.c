@@ -637,6 +637,10 @@ static int on_get_all(const dm_in *in, sc_msg *m)
 static int on_all_data(const dm_in *in, sc_msg *m)
 {
     apr_uint32_t i;
+    /* more blocks follow on this connection: its receive buffer, grown to
+     * a block's size, is kept for them (given back after COMPLETE, or after
+     * a block that comes once this member is ready) */
+    in->c->keep_buffers = catching_up(in->e);
     for (i = 0; i < m->all_data.n; i++) {
         put_replica(in->e, in->from, &m->all_data.s[i], 0, NULL);
         /* a delta may have come ahead of its session's copy */
@@ -651,6 +655,7 @@ static int on_all_data(const dm_in *in, sc_msg *m)
 static int on_complete(const dm_in *in, sc_msg *m)
 {
     sc_engine *e = in->e;
+    in->c->keep_buffers = 0;
     if (in->from == e->transfer_from && e->state == SC_MS_STARTING) {
         apr_time_t took = apr_time_now() - e->transfer_started;
         e->store->hdr->last_transfer_ms = apr_time_as_msec(took);
@@ -1295,7 +1300,11 @@ static void send_transfers(sc_engine *e)
     while ((t = *pp)) {
         sc_conn *c = t->to->out;
         if (t->to->view != SC_VIEW_ALIVE) {
+            if (c) {
+                c->keep_buffers = 0;
+            }
             *pp = t->next;
+            free(t->buf);
             free(t);
             continue;
         }
@@ -1303,6 +1312,15 @@ static void send_transfers(sc_engine *e)
             sc_tr_connect(e, t->to);
             pp = &t->next;
             continue;
+        }
+        /* the blocks go out one after the other, each up to maxMessageSize:
+         * each is encoded in the transfer's own buffer (not a buffer grown
+         * from 64 KB by doubling, copied at each step), and the connection
+         * keeps its send buffer from one to the next */
+        c->keep_buffers = 1;
+        if (!t->buf) {
+            t->cap = (apr_size_t)e->set->max_message_size + 64 * 1024;
+            t->buf = malloc(t->cap);   /* untouched pages cost nothing */
         }
         while (c->state == SC_CS_OPEN && c->wlen - c->woff < SC_TRANSFER_HIGH_WATER
                && t->cursor < e->store->hdr->capacity && now >= t->next_block) {
@@ -1313,7 +1331,15 @@ static void send_transfers(sc_engine *e)
             /* a pool per block: while the socket takes them, many blocks go
              * out in one turn of the loop, and e->tmp would keep them all */
             apr_pool_create(&bp, e->tmp);
-            sc_buf_init(&b, bp, 64 * 1024);
+            if (t->buf) {
+                b.p = bp;                 /* where it grows, if it must */
+                b.buf = t->buf;
+                b.cap = t->cap;
+                b.len = 0;
+            }
+            else {
+                sc_buf_init(&b, bp, 64 * 1024);
+            }
             sc_msg_list_open(&b, SC_REPL_ALL_DATA);
             bc.b = &b;
             bc.n = 0;
@@ -1340,6 +1366,7 @@ static void send_transfers(sc_engine *e)
         if (c->state == SC_CS_OPEN && t->cursor >= e->store->hdr->capacity) {
             sc_msg_complete m = { t->sent };
             sc_buf b;
+            c->keep_buffers = 0;          /* given back once all is sent */
             send_tombstones(e, c);
             sc_buf_init(&b, e->tmp, 8);
             sc_msg_complete_encode(&b, &m);
@@ -1352,6 +1379,7 @@ static void send_transfers(sc_engine *e)
                                                " ms apart)", block, wait_ms)
                                 : "");
             *pp = t->next;
+            free(t->buf);
             free(t);
             continue;
         }
@@ -1446,7 +1474,7 @@ static void sweep(sc_engine *e, apr_time_t now)
     sw.probation = apr_array_make(e->tmp, 16, sizeof(const char *));
     sc_buf_init(&sw.touch, e->tmp, 4096);
     sc_msg_list_open(&sw.touch, SC_REPL_TOUCH);
-    sc_store_each_meta(e->store, sweep_one, &sw, 1);
+    sc_store_each_due(e->store, now, sw.expire, sweep_one, &sw);
     if (sw.ntouch) {
         sc_msg_list_close(&sw.touch, sw.ntouch);
         sc_ch_broadcast(e, sw.touch.buf, sw.touch.len, NULL);

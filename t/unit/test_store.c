@@ -188,7 +188,8 @@ static void expiry(void)
 /* The store's walks: sc_store_each copies every session with its data (a
  * state transfer's blocks), sc_store_each_meta gives the sweep every
  * session's id, times and length without reading its data blocks (a walk of
- * a million sessions a second would copy a gigabyte otherwise). */
+ * a million sessions a second would copy a gigabyte otherwise), and
+ * sc_store_each_due the sweep's own: only the sessions touched or idle. */
 typedef struct {
     int n, no_data, data_ok, times_ok, touched;
 } walk_seen;
@@ -227,6 +228,27 @@ static void walks(void)
     is(meta.touched, 1, "... the one touched since the last look says so");
     sc_store_each_meta(st, walk_one, &again, 1);
     is(again.touched, 0, "... and only once (cleared)");
+
+    /* the sweep's walk: only the sessions it has something to do with */
+    {
+        walk_seen touched = { 0 }, idle = { 0 }, none = { 0 };
+        apr_uint64_t v;
+        apr_time_t now = apr_time_now();
+        sc_store_put(st, sid(4), "counter=1", 9, 0, 2, now - apr_time_from_sec(200),
+                     now - apr_time_from_sec(100), 50, &v);
+        second_request(st, 1);
+        sc_store_each_due(st, now, 0, walk_one, &touched);
+        is(touched.n, 1, "sc_store_each_due, not expiring: of 4 sessions, the one touched "
+           "since the last look alone");
+        is(touched.touched, 1, "... it says it was touched");
+        sc_store_each_due(st, now, 1, walk_one, &idle);
+        is(idle.n, 1, "... expiring: the one idle past its limit alone (the touch was "
+           "taken)");
+        ok(idle.no_data == 1 && idle.touched == 0, "... without its data, not touched");
+        sc_store_each_due(st, now, 0, walk_one, &none);
+        is(none.n, 0, "... and, not expiring, none");
+        sc_store_remove(st, sid(4));
+    }
 
     /* a session whose data blocks cannot be read (a chain pointing past the
      * blocks): the copying walk leaves it out, the sweep's walk does not
