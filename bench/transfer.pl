@@ -84,8 +84,16 @@ for my $count (@counts) {
     $c->start('node2');
     # (every 0.25 s: each look at the page walks the store's slots, in a child
     # that competes with the two engines for this machine's CPUs)
-    $c->wait_for(sub { (page_value($c, 'node2', 'EngineState') // '') eq 'ready' },
-                 timeout => 130, interval => 0.25);
+    # and the most anonymous memory (RssAnon: heap and buffers, not the
+    # store) seen of member 1's engine while it sends
+    my ($epid1) = $c->error_log('node1') =~ /.*SC1236: cluster engine started \(pid (\d+)\)/s;
+    my $anon1 = 0;
+    $c->wait_for(sub {
+        if ($epid1 && open my $st, '<', "/proc/$epid1/status") {
+            while (<$st>) { $anon1 = $1 if /^RssAnon:\s+(\d+)/ && $1 > $anon1 }
+        }
+        return (page_value($c, 'node2', 'EngineState') // '') eq 'ready';
+    }, timeout => 130, interval => 0.25);
     my @cpu = (cpu_s($c, 'node1') - $cpu1, cpu_s($c, 'node2'),
                cpu_s($c, 'node1', engine => 1) - $eng1, cpu_s($c, 'node2', engine => 1));
     my $ms = page_value($c, 'node2', 'LastTransferMs');
@@ -101,20 +109,23 @@ for my $count (@counts) {
         }
     }
     my $load = do { open my $la, '<', '/proc/loadavg'; my $l = <$la>; (split ' ', $l)[0] };
-    push @rows, [ $have, $got, $ms, map({ $_ * 1000 } @cpu), $rss / 1024, $pss / 1024, $payload / 1048576,
+    push @rows, [ $have, $got, $ms, map({ $_ * 1000 } @cpu), $anon1 / 1024, $rss / 1024, $pss / 1024, $payload / 1048576,
                   $payload ? $pss * 1024 / $payload : 0, $load ];
     $c->stop_all;
 }
-printf "%-9s %-9s %-9s %-7s %-7s %-7s %-7s %-7s %-7s %-8s %-8s %s\n", 'member 1', 'member 2',
-    'ms', 'CPU m1', 'CPU m2', 'eng m1', 'eng m2', 'RSS MB', 'PSS MB', 'payload', 'PSS/pay',
-    'load';
-printf "%-9s %-9s %-9s %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-8.0f %-8.2f %s\n", @$_ for @rows;
+printf "%-9s %-9s %-9s %-7s %-7s %-7s %-7s %-7s %-7s %-7s %-8s %-8s %s\n", 'member 1',
+    'member 2', 'ms', 'CPU m1', 'CPU m2', 'eng m1', 'eng m2', 'anon m1', 'RSS MB', 'PSS MB',
+    'payload', 'PSS/pay', 'load';
+printf "%-9s %-9s %-9s %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-8.0f %-8.2f %s\n",
+    @$_ for @rows;
 print "\nsessions of about 1 KB (one 1000-byte attribute); sendAllSessionsSize 1000 (Tomcat's "
     . "default); ms: the joining member's own measure, from asking for the state to the last block; "
     . "member 1: sessions it held, member 2: sessions it received; CPU m1, m2: ms of user + "
     . "system time of each member's processes (all of them: parent, children, engine) from "
     . "member 2's start until it was ready (a figure the machine's other load changes less "
-    . "than the time), eng m1, m2: of its engine alone; member 2's memory after the "
+    . "than the time), eng m1, m2: of its engine alone; anon m1: the most anonymous memory "
+    . "(RssAnon, MB: heap and buffers, not the store) of member 1's engine seen while it "
+    . "sent (every 0.25 s); member 2's memory after the "
     . "transfer (MB of 2^20 bytes), summed over its processes: RSS counts the store's shared "
     . "pages once per process that touched them, PSS shares them out; payload: its "
     . "SessionsBytesInUse (MB); PSS/pay: PSS over payload; load: the 1-minute load average when "

@@ -125,6 +125,8 @@ typedef struct sc_transfer_out {
                                         * sendAllSessionsWaitTime after the last */
     unsigned char *buf;                /* malloc'd: every block is encoded in it */
     apr_size_t cap;
+    sc_sess_copy *stamps;              /* malloc'd: every block's stamps */
+    apr_uint32_t nstamps;
     struct sc_transfer_out *next;
 } sc_transfer_out;
 

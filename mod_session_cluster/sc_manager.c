@@ -1253,6 +1253,7 @@ static void send_tombstones(sc_engine *e, sc_conn *c)
  * maxSessionSize and its stamp): the next block starts with the next one. */
 typedef struct {
     block_ctx *bc;
+    sc_transfer_out *t;
     apr_pool_t *p;
     apr_uint32_t room;                /* stamps bc->stamps has room for */
     apr_size_t limit;                 /* bytes of a block before its last session */
@@ -1262,8 +1263,19 @@ static int add_bounded(void *ctx, const sc_sess_copy *s, int touched)
 {
     bounded_ctx *bd = ctx;
     if (bd->bc->n == bd->room) {
-        sc_sess_copy *more = apr_palloc(bd->p, sizeof(*more) * bd->room * 2);
-        memcpy(more, bd->bc->stamps, sizeof(*more) * bd->room);
+        /* the transfer's own array (kept for its next blocks), or else one
+         * of the block's pool */
+        apr_size_t want = sizeof(sc_sess_copy) * bd->room * 2;
+        sc_sess_copy *more = bd->t && bd->t->stamps == bd->bc->stamps
+                             ? realloc(bd->t->stamps, want) : NULL;
+        if (more) {
+            bd->t->stamps = more;
+            bd->t->nstamps = bd->room * 2;
+        }
+        else {
+            more = apr_palloc(bd->p, want);
+            memcpy(more, bd->bc->stamps, sizeof(*more) * bd->room);
+        }
         bd->bc->stamps = more;
         bd->room *= 2;
     }
@@ -1305,6 +1317,7 @@ static void send_transfers(sc_engine *e)
             }
             *pp = t->next;
             free(t->buf);
+            free(t->stamps);
             free(t);
             continue;
         }
@@ -1343,8 +1356,14 @@ static void send_transfers(sc_engine *e)
             sc_msg_list_open(&b, SC_REPL_ALL_DATA);
             bc.b = &b;
             bc.n = 0;
-            bd.room = 256;
-            bc.stamps = apr_palloc(bp, sizeof(*bc.stamps) * bd.room);
+            /* the stamps: in an array of the transfer's own as well (grown
+             * and copied once, not for every block of thousands) */
+            if (!t->stamps && (t->stamps = malloc(sizeof(*t->stamps) * 256))) {
+                t->nstamps = 256;
+            }
+            bd.room = t->stamps ? t->nstamps : 256;
+            bc.stamps = t->stamps ? t->stamps : apr_palloc(bp, sizeof(*bc.stamps) * bd.room);
+            bd.t = t;
             bd.bc = &bc;
             bd.p = bp;
             bd.limit = block_bytes(e);
@@ -1380,6 +1399,7 @@ static void send_transfers(sc_engine *e)
                                 : "");
             *pp = t->next;
             free(t->buf);
+            free(t->stamps);
             free(t);
             continue;
         }

@@ -503,8 +503,14 @@ static int conn_write(sc_engine *e, sc_conn *c, const unsigned char *data, apr_s
         sc_tr_close(e, c, "send buffer full");
         return -1;
     }
-    if (c->woff > 0 && c->woff == c->wlen) {
-        c->woff = c->wlen = 0;
+    if (c->woff > 0 && (c->woff == c->wlen || c->wlen + len > c->wcap)) {
+        /* what was sent goes before the buffer grows: the part not sent yet
+         * (at most the bound above) moves to the front.  Appending behind
+         * it instead grew the buffer by everything sent meanwhile, for as
+         * long as the queue never emptied: a state transfer's whole size */
+        memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+        c->wlen -= c->woff;
+        c->woff = 0;
     }
     if (c->wlen + len > c->wcap) {
         apr_size_t ncap = c->wcap ? c->wcap : 4096;
