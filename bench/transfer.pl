@@ -10,11 +10,32 @@ use FindBin;
 use lib "$FindBin::Bin/../t/lib";
 use SC::Cluster;
 use Time::HiRes qw(time sleep);
+use POSIX ();
 
 $SIG{PIPE} = 'IGNORE';
 my @counts = @ARGV ? @ARGV : (10000, 100000);
 my $demo = $ENV{SC_DEMO_SO} || "$FindBin::Bin/../demo/.libs/mod_session_cluster_demo.so";
 -x '/usr/bin/wrk' or die "wrk is missing: apt-get install wrk\n";
+
+# CPU seconds (user + system) so far of a member's processes, or of its
+# engine alone (engine => 1: the pid its start line names)
+sub cpu_s {
+    my ($c, $n, %o) = @_;
+    my $t = 0;
+    my @pids = $c->pids($n);
+    if ($o{engine}) {
+        my @e = $c->error_log($n) =~ /SC1236: cluster engine started \(pid (\d+)\)/g;
+        @pids = @e ? ($e[-1]) : ();
+    }
+    for my $pid (@pids) {
+        open my $st, '<', "/proc/$pid/stat" or next;
+        my $l = <$st>;
+        $l =~ s/^.*\)\s+//;
+        my @f = split ' ', $l;
+        $t += $f[11] + $f[12];            # utime, stime (fields 14, 15)
+    }
+    return $t / POSIX::sysconf(POSIX::_SC_CLK_TCK());
+}
 
 sub page_value {
     my ($c, $n, $key) = @_;
@@ -25,11 +46,17 @@ sub page_value {
 my @rows;
 for my $count (@counts) {
     my $cap = $count + 1000;
+    # room for them all: the default budget (a quarter of the memory, at most
+    # 1 GiB) holds about 690,000 of these; 2 KB a session is more than they
+    # take.  No probation: each of these sessions sees a single request, and
+    # would expire 60 s after it (probationInactiveInterval) while a large N
+    # is still being made
+    my $budget = $cap * 2048;
     my $c = SC::Cluster->new(
         members => 2, loglevel => 'warn',
         cluster => sub {
             my $x = SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 8);
-            $x =~ s{(<Cluster[^>]*>\n)}{$1  <Manager className="org.apache.catalina.ha.session.DeltaManager" maxActiveSessions="$cap" maxSessionSize="2048" stateTransferTimeout="120"/>\n};
+            $x =~ s{(<Cluster[^>]*>\n)}{$1  <Manager className="org.apache.catalina.ha.session.DeltaManager" maxActiveSessions="$cap" maxStoreSize="$budget" maxSessionSize="2048" probationInactiveInterval="0" stateTransferTimeout="120"/>\n};
             return $x;
         },
         extra_conf => "LoadModule session_cluster_demo_module $demo\nThreadsPerChild 25\n"
@@ -45,26 +72,61 @@ for my $count (@counts) {
     print $fh "request = function() return wrk.format('GET', '/app?set=data&value=$v') end\n";
     close $fh;
     my $t0 = time;
-    while ((page_value($c, 'node1', 'SessionsActive') // 0) < $count && time - $t0 < 120) {
+    while ((page_value($c, 'node1', 'SessionsActive') // 0) < $count
+           && time - $t0 < 120 + $count / 5000) {
         my $left = $count - (page_value($c, 'node1', 'SessionsActive') // 0);
         my $secs = int($left / 8000) + 1;
         `wrk -t2 -c16 -d${secs}s -s $lua http://127.0.0.1:$port/ 2>&1`;
     }
     unlink $lua;
     my $have = page_value($c, 'node1', 'SessionsActive');
+    my ($cpu1, $eng1) = (cpu_s($c, 'node1'), cpu_s($c, 'node1', engine => 1));
     $c->start('node2');
-    $c->wait_for(sub { (page_value($c, 'node2', 'EngineState') // '') eq 'ready' }, timeout => 130);
+    # (every 0.25 s: each look at the page walks the store's slots, in a child
+    # that competes with the two engines for this machine's CPUs)
+    # and the most anonymous memory (RssAnon: heap and buffers, not the
+    # store) seen of member 1's engine while it sends
+    my ($epid1) = $c->error_log('node1') =~ /.*SC1236: cluster engine started \(pid (\d+)\)/s;
+    my $anon1 = 0;
+    $c->wait_for(sub {
+        if ($epid1 && open my $st, '<', "/proc/$epid1/status") {
+            while (<$st>) { $anon1 = $1 if /^RssAnon:\s+(\d+)/ && $1 > $anon1 }
+        }
+        return (page_value($c, 'node2', 'EngineState') // '') eq 'ready';
+    }, timeout => 130, interval => 0.25);
+    my @cpu = (cpu_s($c, 'node1') - $cpu1, cpu_s($c, 'node2'),
+               cpu_s($c, 'node1', engine => 1) - $eng1, cpu_s($c, 'node2', engine => 1));
     my $ms = page_value($c, 'node2', 'LastTransferMs');
     my $got = page_value($c, 'node2', 'LastTransferSessions');
-    my $rss = 0;
+    my $payload = page_value($c, 'node2', 'SessionsBytesInUse') // 0;
+    my ($rss, $pss) = (0, 0);
     for my $pid ($c->pids('node2')) {
-        open my $st, '<', "/proc/$pid/status" or next;
-        while (<$st>) { $rss += $1 if /^VmRSS:\s+(\d+)/ }
+        if (open my $st, '<', "/proc/$pid/status") {
+            while (<$st>) { $rss += $1 if /^VmRSS:\s+(\d+)/ }
+        }
+        if (open my $sr, '<', "/proc/$pid/smaps_rollup") {
+            while (<$sr>) { $pss += $1 if /^Pss:\s+(\d+)/ }
+        }
     }
-    push @rows, [ $have, $got, $ms, $rss / 1024 ];
+    my $load = do { open my $la, '<', '/proc/loadavg'; my $l = <$la>; (split ' ', $l)[0] };
+    push @rows, [ $have, $got, $ms, map({ $_ * 1000 } @cpu), $anon1 / 1024, $rss / 1024, $pss / 1024, $payload / 1048576,
+                  $payload ? $pss * 1024 / $payload : 0, $load ];
     $c->stop_all;
 }
-printf "%-22s %-22s %-14s %s\n", 'sessions on member 1', 'received by member 2', 'transfer ms', 'member 2 RSS MB';
-printf "%-22s %-22s %-14s %.0f\n", @$_ for @rows;
+printf "%-9s %-9s %-9s %-7s %-7s %-7s %-7s %-7s %-7s %-7s %-8s %-8s %s\n", 'member 1',
+    'member 2', 'ms', 'CPU m1', 'CPU m2', 'eng m1', 'eng m2', 'anon m1', 'RSS MB', 'PSS MB',
+    'payload', 'PSS/pay', 'load';
+printf "%-9s %-9s %-9s %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-8.0f %-8.2f %s\n",
+    @$_ for @rows;
 print "\nsessions of about 1 KB (one 1000-byte attribute); sendAllSessionsSize 1000 (Tomcat's "
-    . "default); the joining member's own measure, from asking for the state to the last block\n";
+    . "default); ms: the joining member's own measure, from asking for the state to the last block; "
+    . "member 1: sessions it held, member 2: sessions it received; CPU m1, m2: ms of user + "
+    . "system time of each member's processes (all of them: parent, children, engine) from "
+    . "member 2's start until it was ready (a figure the machine's other load changes less "
+    . "than the time), eng m1, m2: of its engine alone; anon m1: the most anonymous memory "
+    . "(RssAnon, MB: heap and buffers, not the store) of member 1's engine seen while it "
+    . "sent (every 0.25 s); member 2's memory after the "
+    . "transfer (MB of 2^20 bytes), summed over its processes: RSS counts the store's shared "
+    . "pages once per process that touched them, PSS shares them out; payload: its "
+    . "SessionsBytesInUse (MB); PSS/pay: PSS over payload; load: the 1-minute load average when "
+    . "it was ready\n";

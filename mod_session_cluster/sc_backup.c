@@ -1275,7 +1275,7 @@ static void sweep(sc_engine *e, apr_time_t now)
     sw.promote = apr_array_make(e->tmp, 16, sizeof(const char *));
     sw.touch = apr_hash_make(e->tmp);
     sw.ntouch = apr_hash_make(e->tmp);
-    sc_store_each(e->store, e->tmp, sweep_one, &sw, 1);
+    sc_store_each_due(e->store, now, sw.expire, sweep_one, &sw);
     for (hi = apr_hash_first(e->tmp, sw.touch); hi; hi = apr_hash_next(hi)) {
         const void *k;
         void *v;
@@ -1337,7 +1337,7 @@ void sc_bk_shutdown(sc_engine *e)
         return;
     }
     ids = apr_array_make(e->tmp, 64, sizeof(const char *));
-    sc_store_each(e->store, e->tmp, collect_primary, ids, 0);
+    sc_store_each_meta(e->store, collect_primary, ids, 0);
     for (i = 0; i < ids->nelts; i++) {
         sc_msg_expire m = { APR_ARRAY_IDX(ids, i, const char *) };
         sc_loc_info l;

@@ -40,6 +40,9 @@ struct sc_conn {
     apr_size_t wlen, woff, wcap;
     apr_time_t opened;
     apr_time_t last_rx;
+    int keep_buffers;                  /* a state transfer runs on it: buffers grown
+                                        * for its blocks are kept from one block to
+                                        * the next, given back when it ends */
     int goodbye;                       /* the other side said goodbye */
     unsigned ep_events;                /* what the engine's epoll set waits for on
                                         * it (0: not in the set) */
@@ -124,6 +127,10 @@ typedef struct sc_transfer_out {
     apr_uint32_t blocks;               /* messages of sessions sent */
     apr_time_t next_block;             /* sendAllSessions="false": not before this,
                                         * sendAllSessionsWaitTime after the last */
+    unsigned char *buf;                /* malloc'd: every block is encoded in it */
+    apr_size_t cap;
+    sc_sess_copy *stamps;              /* malloc'd: every block's stamps */
+    apr_uint32_t nstamps;
     struct sc_transfer_out *next;
 } sc_transfer_out;
 

@@ -638,6 +638,10 @@ static int on_get_all(const dm_in *in, sc_msg *m)
 static int on_all_data(const dm_in *in, sc_msg *m)
 {
     apr_uint32_t i;
+    /* more blocks follow on this connection: its receive buffer, grown to
+     * a block's size, is kept for them (given back after COMPLETE, or after
+     * a block that comes once this member is ready) */
+    in->c->keep_buffers = catching_up(in->e);
     for (i = 0; i < m->all_data.n; i++) {
         put_replica(in->e, in->from, &m->all_data.s[i], 0, NULL);
         /* a delta may have come ahead of its session's copy */
@@ -652,6 +656,7 @@ static int on_all_data(const dm_in *in, sc_msg *m)
 static int on_complete(const dm_in *in, sc_msg *m)
 {
     sc_engine *e = in->e;
+    in->c->keep_buffers = 0;
     if (in->from == e->transfer_from && e->state == SC_MS_STARTING) {
         apr_time_t took = apr_time_now() - e->transfer_started;
         e->store->hdr->last_transfer_ms = apr_time_as_msec(took);
@@ -1249,6 +1254,7 @@ static void send_tombstones(sc_engine *e, sc_conn *c)
  * maxSessionSize and its stamp): the next block starts with the next one. */
 typedef struct {
     block_ctx *bc;
+    sc_transfer_out *t;
     apr_pool_t *p;
     apr_uint32_t room;                /* stamps bc->stamps has room for */
     apr_size_t limit;                 /* bytes of a block before its last session */
@@ -1258,8 +1264,19 @@ static int add_bounded(void *ctx, const sc_sess_copy *s, int touched)
 {
     bounded_ctx *bd = ctx;
     if (bd->bc->n == bd->room) {
-        sc_sess_copy *more = apr_palloc(bd->p, sizeof(*more) * bd->room * 2);
-        memcpy(more, bd->bc->stamps, sizeof(*more) * bd->room);
+        /* the transfer's own array (kept for its next blocks), or else one
+         * of the block's pool */
+        apr_size_t want = sizeof(sc_sess_copy) * bd->room * 2;
+        sc_sess_copy *more = bd->t && bd->t->stamps == bd->bc->stamps
+                             ? realloc(bd->t->stamps, want) : NULL;
+        if (more) {
+            bd->t->stamps = more;
+            bd->t->nstamps = bd->room * 2;
+        }
+        else {
+            more = apr_palloc(bd->p, want);
+            memcpy(more, bd->bc->stamps, sizeof(*more) * bd->room);
+        }
         bd->bc->stamps = more;
         bd->room *= 2;
     }
@@ -1296,7 +1313,12 @@ static void send_transfers(sc_engine *e)
     while ((t = *pp)) {
         sc_conn *c = t->to->out;
         if (t->to->view != SC_VIEW_ALIVE) {
+            if (c) {
+                c->keep_buffers = 0;
+            }
             *pp = t->next;
+            free(t->buf);
+            free(t->stamps);
             free(t);
             continue;
         }
@@ -1304,6 +1326,15 @@ static void send_transfers(sc_engine *e)
             sc_tr_connect(e, t->to);
             pp = &t->next;
             continue;
+        }
+        /* the blocks go out one after the other, each up to maxMessageSize:
+         * each is encoded in the transfer's own buffer (not a buffer grown
+         * from 64 KB by doubling, copied at each step), and the connection
+         * keeps its send buffer from one to the next */
+        c->keep_buffers = 1;
+        if (!t->buf) {
+            t->cap = (apr_size_t)e->set->max_message_size + 64 * 1024;
+            t->buf = malloc(t->cap);   /* untouched pages cost nothing */
         }
         while (c->state == SC_CS_OPEN && c->wlen - c->woff < SC_TRANSFER_HIGH_WATER
                && t->cursor < e->store->hdr->capacity && now >= t->next_block) {
@@ -1314,12 +1345,26 @@ static void send_transfers(sc_engine *e)
             /* a pool per block: while the socket takes them, many blocks go
              * out in one turn of the loop, and e->tmp would keep them all */
             apr_pool_create(&bp, e->tmp);
-            sc_buf_init(&b, bp, 64 * 1024);
+            if (t->buf) {
+                b.p = bp;                 /* where it grows, if it must */
+                b.buf = t->buf;
+                b.cap = t->cap;
+                b.len = 0;
+            }
+            else {
+                sc_buf_init(&b, bp, 64 * 1024);
+            }
             sc_msg_list_open(&b, SC_REPL_ALL_DATA);
             bc.b = &b;
             bc.n = 0;
-            bd.room = 256;
-            bc.stamps = apr_palloc(bp, sizeof(*bc.stamps) * bd.room);
+            /* the stamps: in an array of the transfer's own as well (grown
+             * and copied once, not for every block of thousands) */
+            if (!t->stamps && (t->stamps = malloc(sizeof(*t->stamps) * 256))) {
+                t->nstamps = 256;
+            }
+            bd.room = t->stamps ? t->nstamps : 256;
+            bc.stamps = t->stamps ? t->stamps : apr_palloc(bp, sizeof(*bc.stamps) * bd.room);
+            bd.t = t;
             bd.bc = &bc;
             bd.p = bp;
             bd.limit = block_bytes(e);
@@ -1341,6 +1386,7 @@ static void send_transfers(sc_engine *e)
         if (c->state == SC_CS_OPEN && t->cursor >= e->store->hdr->capacity) {
             sc_msg_complete m = { t->sent };
             sc_buf b;
+            c->keep_buffers = 0;          /* given back once all is sent */
             send_tombstones(e, c);
             sc_buf_init(&b, e->tmp, 8);
             sc_msg_complete_encode(&b, &m);
@@ -1353,6 +1399,8 @@ static void send_transfers(sc_engine *e)
                                                " ms apart)", block, wait_ms)
                                 : "");
             *pp = t->next;
+            free(t->buf);
+            free(t->stamps);
             free(t);
             continue;
         }
@@ -1447,7 +1495,7 @@ static void sweep(sc_engine *e, apr_time_t now)
     sw.probation = apr_array_make(e->tmp, 16, sizeof(const char *));
     sc_buf_init(&sw.touch, e->tmp, 4096);
     sc_msg_list_open(&sw.touch, SC_REPL_TOUCH);
-    sc_store_each(e->store, e->tmp, sweep_one, &sw, 1);
+    sc_store_each_due(e->store, now, sw.expire, sweep_one, &sw);
     if (sw.ntouch) {
         sc_msg_list_close(&sw.touch, sw.ntouch);
         sc_ch_broadcast(e, sw.touch.buf, sw.touch.len, NULL);
@@ -1493,7 +1541,7 @@ static int collect_id(void *ctx, const sc_sess_copy *s, int touched)
 apr_uint32_t sc_dm_expire_all(sc_engine *e)
 {
     apr_array_header_t *ids = apr_array_make(e->tmp, 64, sizeof(const char *));
-    sc_store_each(e->store, e->tmp, collect_id, ids, 0);
+    sc_store_each_meta(e->store, collect_id, ids, 0);
     return expire_ids(e, ids);
 }
 

@@ -1245,51 +1245,58 @@ void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
     slot_unlock(s);
 }
 
-void sc_store_each(sc_store *st, apr_pool_t *p,
-                   int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
-                   int clear_touched)
+/* Reads slot s into c under its lock (with_data: its data too, into a
+ * buffer of p that grows as needed, *room its size): 1 if it holds a session
+ * (whose data read whole), 0 if not; *touched: its touched mark, cleared
+ * when clear_touched. */
+static int visit(sc_store *st, sc_sess *s, apr_pool_t *p, sc_sess_copy *c,
+                 apr_uint32_t *room, int with_data, int clear_touched, int *touched)
 {
-    sc_store_each_from(st, p, 0, st->hdr->capacity, fn, ctx, clear_touched);
+    int ok = 0;
+    slot_lock(st, s);
+    if (s->cur.used) {
+        apr_uint32_t len = s->cur.data_len <= data_bound(st) ? s->cur.data_len : 0;
+        if (with_data && (!c->data || len > *room)) {
+            *room = len > 1024 ? len : 1024;
+            c->data = apr_palloc(p, *room + 1);
+        }
+        memcpy(c->id, s->cur.id, SC_SID_MAX);
+        c->id[SC_SID_MAX - 1] = '\0';
+        c->version = s->cur.version;
+        c->created = s->cur.created;
+        c->last_access = s->cur.last_access;
+        c->max_inactive = s->cur.max_inactive;
+        c->hash = s->cur.hash;
+        c->fork = s->cur.fork;
+        c->flags = s->cur.flags;
+        c->stamped = 0;
+        c->data_len = len;
+        ok = !with_data || chain_copy(st, s->cur.head, len, c->data) == 0;
+    }
+    *touched = __atomic_exchange_n(&s->touched, clear_touched ? 0 : s->touched,
+                                   __ATOMIC_RELAXED);
+    slot_unlock(s);
+    return ok;
 }
 
-apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
-                                apr_uint32_t max,
-                                int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
-                                void *ctx, int clear_touched)
+/* The walk of sc_store_each_from and sc_store_each_meta: with_data, each
+ * session's data is copied out of its chain (into p); without, only the
+ * slot's fields are read. */
+static apr_uint32_t each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
+                              apr_uint32_t max,
+                              int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
+                              void *ctx, int clear_touched, int with_data)
 {
     apr_uint32_t k, seen = 0, top = st->hdr->slot_hwm, room = 0;
     sc_sess_copy c;
     c.data = NULL;
     for (k = start; k < top && seen < max; k++) {
         sc_sess *s = slot(st, (apr_int32_t)k);
-        int touched, ok = 0;
+        int touched;
         if (!__atomic_load_n(&s->cur.used, __ATOMIC_RELAXED)) {
             continue;
         }
-        slot_lock(st, s);
-        if (s->cur.used) {
-            apr_uint32_t len = s->cur.data_len <= data_bound(st) ? s->cur.data_len : 0;
-            if (!c.data || len > room) {
-                room = len > 1024 ? len : 1024;
-                c.data = apr_palloc(p, room + 1);
-            }
-            memcpy(c.id, s->cur.id, SC_SID_MAX);
-            c.id[SC_SID_MAX - 1] = '\0';
-            c.version = s->cur.version;
-            c.created = s->cur.created;
-            c.last_access = s->cur.last_access;
-            c.max_inactive = s->cur.max_inactive;
-            c.hash = s->cur.hash;
-            c.fork = s->cur.fork;
-            c.flags = s->cur.flags;
-            c.stamped = 0;
-            c.data_len = len;
-            ok = chain_copy(st, s->cur.head, len, c.data) == 0;
-        }
-        touched = __atomic_exchange_n(&s->touched, clear_touched ? 0 : s->touched,
-                                      __ATOMIC_RELAXED);
-        slot_unlock(s);
-        if (ok) {
+        if (visit(st, s, p, &c, &room, with_data, clear_touched, &touched)) {
             seen++;
             if (!fn(ctx, &c, touched)) {
                 return k + 1;
@@ -1297,6 +1304,65 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
         }
     }
     return k < top ? k : st->hdr->capacity;
+}
+
+void sc_store_each_due(sc_store *st, apr_time_t now, int expire,
+                       int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx)
+{
+    apr_uint32_t k, top = st->hdr->slot_hwm, room = 0;
+    sc_sess_copy c;
+    c.data = NULL;
+    for (k = 0; k < top; k++) {
+        sc_sess *s = slot(st, (apr_int32_t)k);
+        apr_uint32_t seq;
+        apr_time_t created, last;
+        apr_int64_t max_inactive;
+        int touched;
+        if (!__atomic_load_n(&s->cur.used, __ATOMIC_RELAXED)) {
+            continue;
+        }
+        /* a look without the lock at the few fields that decide (as
+         * sc_store_get reads: the sequence even and unchanged around it);
+         * most sessions are neither touched nor idle, and are left so */
+        seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        created = __atomic_load_n(&s->cur.created, __ATOMIC_RELAXED);
+        last = __atomic_load_n(&s->cur.last_access, __ATOMIC_RELAXED);
+        max_inactive = __atomic_load_n(&s->cur.max_inactive, __ATOMIC_RELAXED);
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (!(seq & 1) && __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == seq
+            && !__atomic_load_n(&s->touched, __ATOMIC_RELAXED)
+            && (!expire || !sc_store_idled_out(now, last,
+                                               sc_store_idle_limit(st, created, last,
+                                                                   max_inactive)))) {
+            continue;
+        }
+        /* due (or caught in a write): read under the lock, fn decides */
+        if (visit(st, s, NULL, &c, &room, 0, 1, &touched) && !fn(ctx, &c, touched)) {
+            return;
+        }
+    }
+}
+
+void sc_store_each(sc_store *st, apr_pool_t *p,
+                   int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
+                   int clear_touched)
+{
+    each_from(st, p, 0, st->hdr->capacity, fn, ctx, clear_touched, 1);
+}
+
+apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
+                                apr_uint32_t max,
+                                int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
+                                void *ctx, int clear_touched)
+{
+    return each_from(st, p, start, max, fn, ctx, clear_touched, 1);
+}
+
+void sc_store_each_meta(sc_store *st,
+                        int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
+                        int clear_touched)
+{
+    each_from(st, NULL, 0, st->hdr->capacity, fn, ctx, clear_touched, 0);
 }
 
 const char *sc_store_rc_text(sc_store_rc rc)

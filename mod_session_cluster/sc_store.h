@@ -464,6 +464,17 @@ apr_uint32_t sc_store_each_from(sc_store *st, apr_pool_t *p, apr_uint32_t start,
                                 apr_uint32_t max,
                                 int (*fn)(void *ctx, const sc_sess_copy *s, int touched),
                                 void *ctx, int clear_touched);
+/* Calls fn for every session without its data (s->data NULL, s->data_len its
+ * length): the sweep's walk, which reads times and ids only. */
+void sc_store_each_meta(sc_store *st,
+                        int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,
+                        int clear_touched);
+/* The sweep's walk: fn (as sc_store_each_meta's, touched cleared) only for
+ * the sessions touched since the last look and, when expire, those idle past
+ * their limit at now (sc_store_idle_limit); the others are looked at without
+ * their locks and left as they are. */
+void sc_store_each_due(sc_store *st, apr_time_t now, int expire,
+                       int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx);
 const char *sc_store_rc_text(sc_store_rc rc);
 
 /* ---- versions and conflicts (above) ---- */

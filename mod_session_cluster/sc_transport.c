@@ -464,8 +464,10 @@ static int conn_flush(sc_engine *e, sc_conn *c)
             return -1;
         }
     }
-    if (c->woff == c->wlen && c->wcap > SC_BUF_KEEP) {
-        /* all sent: a buffer grown for a large frame is given back */
+    if (c->woff == c->wlen && c->wcap > SC_BUF_KEEP && !c->keep_buffers) {
+        /* all sent: a buffer grown for a large frame is given back (not
+         * between the blocks of a state transfer: mapped again for each,
+         * its pages would be faulted in and cleared again for each) */
         free(c->wbuf);
         c->wbuf = NULL;
         c->wlen = c->woff = c->wcap = 0;
@@ -502,8 +504,14 @@ static int conn_write(sc_engine *e, sc_conn *c, const unsigned char *data, apr_s
         sc_tr_close(e, c, "send buffer full");
         return -1;
     }
-    if (c->woff > 0 && c->woff == c->wlen) {
-        c->woff = c->wlen = 0;
+    if (c->woff > 0 && (c->woff == c->wlen || c->wlen + len > c->wcap)) {
+        /* what was sent goes before the buffer grows: the part not sent yet
+         * (at most the bound above) moves to the front.  Appending behind
+         * it instead grew the buffer by everything sent meanwhile, for as
+         * long as the queue never emptied: a state transfer's whole size */
+        memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+        c->wlen -= c->woff;
+        c->woff = 0;
     }
     if (c->wlen + len > c->wcap) {
         apr_size_t ncap = c->wcap ? c->wcap : 4096;
@@ -1011,8 +1019,9 @@ static void conn_read(sc_engine *e, sc_conn *c)
         }
     }
     /* a large frame grew the buffer: given back once it is read (a child's
-     * connection is kept for every request of its thread) */
-    if (c->rcap > SC_BUF_KEEP && c->rlen <= SC_RBUF_INITIAL) {
+     * connection is kept for every request of its thread), unless the blocks
+     * of a state transfer come on it, one after the other */
+    if (c->rcap > SC_BUF_KEEP && c->rlen <= SC_RBUF_INITIAL && !c->keep_buffers) {
         unsigned char *nb = realloc(c->rbuf, SC_RBUF_INITIAL);
         if (nb) {
             c->rbuf = nb;

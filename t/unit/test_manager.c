@@ -403,6 +403,71 @@ static void read_blocks(const sc_conn *c, apr_hash_t *seen, int *blocks, int *co
     }
 }
 
+/* sendAllSessions="true" with a Receiver maxMessageSize of 64 KB: 1,500
+ * sessions of about 100 bytes go in as few messages as that allows, each
+ * block encoded in the transfer's own buffer and its stamps in the
+ * transfer's own array (grown past its first 256 once, kept for the next
+ * blocks); after COMPLETE the connection gives its buffers back. */
+static const char block_all[] =
+    "<Cluster className=\"org.apache.catalina.ha.tcp.SimpleTcpCluster\">\n"
+    "  <Manager className=\"org.apache.catalina.ha.session.DeltaManager\"\n"
+    "           sendAllSessions=\"true\" maxSessionSize=\"1024\"/>\n"
+    "  <Channel className=\"org.apache.catalina.tribes.group.GroupChannel\">\n"
+    "    <Receiver className=\"org.apache.catalina.tribes.transport.nio.NioReceiver\"\n"
+    "              address=\"127.0.0.1\" port=\"4000\" maxMessageSize=\"65536\"/>\n"
+    "  </Channel>\n"
+    "</Cluster>\n";
+
+static void transfer_out_large(void)
+{
+    sc_engine *e = ut_engine("nodeA", ID_A, block_all, 2000);
+    sc_peer *b = ut_peer(e, "nodeB", ID_B, 4001);
+    sc_conn *out = ut_conn(e, b, SC_CONN_OUT), *in = ut_conn(e, b, SC_CONN_IN);
+    apr_hash_t *seen = apr_hash_make(mp);
+    int blocks, counts[16], total, first, last, i, nmatch = 0, tries;
+    char pad[101];
+    sc_buf m;
+
+    note("a state transfer of 1,500 sessions in messages of at most 64 KB");
+    e->state = SC_MS_READY;
+    e->next_sweep = apr_time_now() + apr_time_from_sec(3600);
+    ut_reset_frames();
+    memset(pad, 'p', 100);
+    pad[100] = '\0';
+    for (i = 0; i < 1500; i++) {
+        const char *data = apr_psprintf(mp, "n=%d&pad=%s", i, pad);
+        apr_uint64_t v;
+        sc_store_put(e->store, sid(5000 + i), data, (apr_uint32_t)strlen(data), 0, 0,
+                     apr_time_now(), apr_time_now(), 1800, &v);
+    }
+    m = id_msg(SC_REPL_GET_ALL, NULL);
+    deliver(e, in, &m, 0);
+    for (tries = 0; tries < 10 && !ut_count_repl(SC_REPL_COMPLETE, out); tries++) {
+        sc_dm_tick(e, apr_time_now());
+    }
+    read_blocks(out, seen, &blocks, counts, &total, &first, &last);
+    ok(blocks >= 3 && counts[0] > 256,
+       "1,500 sessions of about 110 bytes in %d messages (the first of %d sessions)",
+       blocks, counts[0]);
+    ok(counts[0] >= 0, "each message: its sessions, then a stamp for each, nothing more");
+    is(total, 1500, "1,500 sessions sent");
+    for (i = 0; i < 1500; i++) {
+        const char *got = apr_hash_get(seen, sid(5000 + i), APR_HASH_KEY_STRING);
+        nmatch += got && !strcmp(got, apr_psprintf(mp, "1 n=%d&pad=%s", i, pad));
+    }
+    is(nmatch, 1500, "each once, as stored");
+    for (i = 0; i < ut.nframes; i++) {
+        if (ut.frames[i].conn == out && ut.frames[i].payload[0] == SC_REPL_ALL_DATA) {
+            ok(ut.frames[i].len <= 65536, "a message within maxMessageSize (%d bytes)",
+               (int)ut.frames[i].len);
+            break;
+        }
+    }
+    is(ut_count_repl(SC_REPL_COMPLETE, out), 1, "then COMPLETE");
+    ok(!e->transfers && !out->keep_buffers,
+       "the transfer is over, and the connection keeps its buffers no longer");
+}
+
 static void transfer_out(void)
 {
     world w = setup(SC_MS_READY);
@@ -965,6 +1030,7 @@ int main(void)
     removal();
     bad_frames();
     transfer_out();
+    transfer_out_large();
     transfer_in();
     conflict_rule();
     conflicts();

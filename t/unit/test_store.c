@@ -9,7 +9,8 @@
  * idle past the probation without a tombstone and without an EXPIRE, and
  * others as before; lines about a full store come at a rate limit; the
  * hash of a version's data (sc_store_hash): its properties and its fixed
- * values.  Links
+ * values; the sweep's walk of the store reads each session's slot, not its
+ * data.  Links
  * sc_manager.c and the layers below (fixture.c replaces the transport).
  */
 #include "unit.h"
@@ -186,6 +187,91 @@ static void expiry(void)
     ok(held(st, 6), "... it stays");
 }
 
+/* The store's walks: sc_store_each copies every session with its data (a
+ * state transfer's blocks), sc_store_each_meta gives the sweep every
+ * session's id, times and length without reading its data blocks (a walk of
+ * a million sessions a second would copy a gigabyte otherwise), and
+ * sc_store_each_due the sweep's own: only the sessions touched or idle. */
+typedef struct {
+    int n, no_data, data_ok, times_ok, touched;
+} walk_seen;
+
+static int walk_one(void *ctx, const sc_sess_copy *s, int touched)
+{
+    walk_seen *w = ctx;
+    w->n++;
+    w->no_data += s->data == NULL;
+    w->data_ok += s->data && s->data_len == 9 && !memcmp(s->data, "counter=1", 10);
+    w->times_ok += s->data_len == 9 && s->created > 0 && s->last_access >= s->created
+                   && s->max_inactive == 1800 && !strncmp(s->id, "9a0be100", 8);
+    w->touched += touched;
+    return 1;
+}
+
+static void walks(void)
+{
+    sc_engine *e = ut_engine("nodeA", ID_A, block, 16);
+    sc_store *st = e->store;
+    walk_seen all = { 0 }, meta = { 0 }, again = { 0 }, broken = { 0 };
+    apr_int32_t i;
+    int k;
+
+    for (k = 1; k <= 3; k++) {
+        made(st, k, apr_time_from_sec(5), 7, NULL);
+    }
+    second_request(st, 2);
+    sc_store_each(st, mp, walk_one, &all, 0);
+    is(all.n, 3, "sc_store_each: every session");
+    is(all.data_ok, 3, "... each with its data");
+    sc_store_each_meta(st, walk_one, &meta, 1);
+    is(meta.n, 3, "sc_store_each_meta: every session");
+    is(meta.no_data, 3, "... none with a copy of its data");
+    is(meta.times_ok, 3, "... each with its id, times, idle limit and data length");
+    is(meta.touched, 1, "... the one touched since the last look says so");
+    sc_store_each_meta(st, walk_one, &again, 1);
+    is(again.touched, 0, "... and only once (cleared)");
+
+    /* the sweep's walk: only the sessions it has something to do with */
+    {
+        walk_seen touched = { 0 }, idle = { 0 }, none = { 0 };
+        apr_uint64_t v;
+        apr_time_t now = apr_time_now();
+        sc_store_put(st, sid(4), "counter=1", 9, 0, 2, now - apr_time_from_sec(200),
+                     now - apr_time_from_sec(100), 50, &v);
+        second_request(st, 1);
+        sc_store_each_due(st, now, 0, walk_one, &touched);
+        is(touched.n, 1, "sc_store_each_due, not expiring: of 4 sessions, the one touched "
+           "since the last look alone");
+        is(touched.touched, 1, "... it says it was touched");
+        sc_store_each_due(st, now, 1, walk_one, &idle);
+        is(idle.n, 1, "... expiring: the one idle past its limit alone (the touch was "
+           "taken)");
+        ok(idle.no_data == 1 && idle.touched == 0, "... without its data, not touched");
+        sc_store_each_due(st, now, 0, walk_one, &none);
+        is(none.n, 0, "... and, not expiring, none");
+        sc_store_remove(st, sid(4));
+    }
+
+    /* a session whose data blocks cannot be read (a chain pointing past the
+     * blocks): the copying walk leaves it out, the sweep's walk does not
+     * read them, and still sees it (it can still expire) */
+    i = -1;
+    for (k = 0; k < (int)st->hdr->slot_hwm; k++) {
+        if (st->slots[k].cur.used && sc_store_same(st->slots[k].cur.id, sid(3))) {
+            i = k;
+        }
+    }
+    ok(i >= 0, "session 3's slot");
+    if (i >= 0) {
+        walk_seen copies = { 0 };
+        st->slots[i].cur.head = st->hdr->nblocks + 7;
+        sc_store_each(st, mp, walk_one, &copies, 0);
+        sc_store_each_meta(st, walk_one, &broken, 0);
+        is(copies.n, 2, "with session 3's chain unreadable, sc_store_each gives 2");
+        is(broken.n, 3, "... sc_store_each_meta 3: it never reads a chain");
+    }
+}
+
 static void log_rate(void)
 {
     apr_time_t last = 0, t = apr_time_now();
@@ -281,6 +367,7 @@ int main(void)
     settings();
     eviction();
     expiry();
+    walks();
     log_rate();
     log_gate();
     hashes();
