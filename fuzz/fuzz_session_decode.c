@@ -58,7 +58,8 @@ sc_retained *sc_retained_get(server_rec *s)
 }
 
 int sc_client_request(apr_pool_t *p, server_rec *s, const char *route, const void *msg,
-                      apr_size_t size, int acked, const char **result, double *ms)
+                      apr_size_t size, int acked, const char **result, double *ms,
+                      int *handed)
 {
     not_reached("sc_client_request");
     return 0;
