@@ -19,6 +19,18 @@
 #       10 of them at least); nothing is answered by node2 after the silence;
 #       then node2 speaks again and the front puts it back (member=ready, Ok)
 #       although retry=300 has not passed;
+#   (p) a partition of node2 under load through the front (issue 20): 15
+#       sessions, 5 made on each member (4 sending GETs, one POSTs), one
+#       request after the other each (SC::Load in the front's namespace);
+#       node2's link goes down once each had 5 answers, and comes up again
+#       4 s after the front held node2 in Err (the load then starts no more
+#       requests).  Synchronous replication: no GET failed (those in flight
+#       to node2 are cut once the front holds it suspect, and replayed), no
+#       session lost nor an acknowledged write (every answer of a session has
+#       its id and a counter above its last), no POST failed but one sent to
+#       node2 before the Err (not replayed: it waits in node2), every session
+#       served after the Err; the longest stall of a session printed; node2
+#       back in rotation after the heal.
 #   (b) the same with the front restarted without its <Cluster> block and
 #       SessionClusterBalancer (its page says Cluster: none, it runs no
 #       engine), stock mod_proxy_balancer: the session is not lost either:

@@ -21,8 +21,12 @@
 #      httpd was signalled and both took it in (SC1905, SC1906); no request
 #      failed (every answer 200: no POST was sent to node1 once it was
 #      leaving); no session lost a write (its counter goes up by one at every
-#      request, across the stop).  The longest request and the longest pause
-#      of a session are printed.
+#      request, across the stop).  Then node1 started again, half of the
+#      sessions moved back, and the same load across a graceful restart of
+#      node1 (SIGUSR1, httpd -k graceful) with a changed <Cluster> block:
+#      same httpd, a new engine (EnginePid); no request failed, no session
+#      lost a write.  The longest request and the longest pause of a session
+#      are printed.
 use strict;
 use warnings;
 
