@@ -231,6 +231,20 @@ $c->start_all(timeout => 15);
 # 15 sessions, 5 made on each member (4 of them sending GETs, one POSTs a=1),
 # one request after the other each, through the front from its namespace.
 {
+    # the cluster settled after (a): every member sees the others alive and
+    # none is in a minority (node2 takes writes again)
+    my $settled = within(20, sub {
+        for my $n (@N) {
+            my $p = status_of($c, $n) or return 0;
+            return 0 if ($p->{Minority} // 1) != 0;
+            for my $o (grep { $_ ne $n } @N) {
+                my ($m) = grep { ($_->{route} // '') eq $o } @{ $p->{members} || [] };
+                return 0 unless $m && ($m->{state} // '') eq 'alive';
+            }
+        }
+        return 1;
+    });
+    check(defined $settled, $c, '(p) node1..node3 see each other alive, none in a minority');
     my (%sid, @names, %made_on);
     for my $n (@N) {
         for my $i (1 .. 5) {
