@@ -184,9 +184,11 @@ sub stop_under_load {
     sleep 1;
     my $t_stop = time;
     if ($how eq 'graceful') {
-        # a changed <Cluster> block: the engine is replaced, httpd keeps serving
+        # a changed <Cluster> block (synchronous replication from now on:
+        # channelSendOptions 6 instead of 8): the engine is replaced, httpd
+        # keeps serving
         $c->configure('node1', cluster => sub {
-            SC::Cluster::static_block($_[0], $_[1], manager => { stateTransferTimeout => 30 }) });
+            SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6) });
         $c->graceful('node1', timeout => 20);
     }
     else {
