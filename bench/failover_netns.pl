@@ -24,8 +24,8 @@
 # 2 s into it for PARTITION seconds (30), and the load goes on 3 s after the
 # heal.  For each: failed GETs and POSTs, lost sessions (an answer with
 # another session, or a counter not above the session's last), the longest
-# stall of a session (between two of its answers), of a session on node2,
-# and the longest request.  Needs root (network namespaces) and nft.
+# stall of a session (between two of its answers), of a GET session, of a
+# session on node2, and the longest request.  Needs root (network namespaces) and nft.
 #
 #   perl bench/failover_netns.pl [PROBE_A_SECONDS] [PROBE_B_SECONDS] [ROUNDS]
 #                                [PARTITION_SECONDS]   (defaults 14 20 1 30; 0: none)
@@ -140,6 +140,19 @@ sub partition_load {
     my ($c, $secs) = @_;
     my $F = $c->front;
     my $fm = $c->member($F);
+    # after a silence node2 refuses writes until it hears the others again
+    # (its minority): the members see each other alive, none in a minority
+    within(30, sub {
+        for my $n ($c->routed) {
+            my $p = status_of($c, $n) or return 0;
+            return 0 if ($p->{Minority} // 1) != 0;
+            for my $o (grep { $_ ne $n } $c->routed) {
+                my ($m) = grep { ($_->{route} // '') eq $o } @{ $p->{members} || [] };
+                return 0 unless $m && ($m->{state} // '') eq 'alive';
+            }
+        }
+        return 1;
+    }) // warn "the members do not all see each other alive, or one is in a minority\n";
     my (%sid, %on, @names);
     for my $n ($c->routed) {
         for my $i (1 .. 5) {
@@ -167,8 +180,8 @@ sub partition_load {
     my ($rc, $out) = $c->finish($h, timeout => $secs + 40);
     warn "the load client exited $rc\n" if $rc != 0;
     my $recs = SC::Load::parse_tsv($out);
-    my %f = (gets => 0, posts => 0, get_failed => 0, post_failed => 0, lost => 0, stall => 0,
-             stall_node2 => 0, longest => 0, err => $t_err);
+    my %f = (failures => [], gets => 0, posts => 0, get_failed => 0, post_failed => 0, lost => 0, stall => 0,
+             stall_get => 0, stall_node2 => 0, longest => 0, err => $t_err);
     my %by;
     push @{ $by{ $_->{name} } }, $_ for sort { $a->{seq} <=> $b->{seq} } @$recs;
     for my $n (@names) {
@@ -176,9 +189,16 @@ sub partition_load {
         for my $r (@{ $by{$n} || [] }) {
             $f{ $n =~ /^g/ ? 'gets' : 'posts' }++;
             $f{longest} = $r->{lat} if $r->{lat} > $f{longest};
-            if ($r->{status} != 200) { $f{ $n =~ /^g/ ? 'get_failed' : 'post_failed' }++; next }
+            if ($r->{status} != 200) {
+                $f{ $n =~ /^g/ ? 'get_failed' : 'post_failed' }++;
+                push @{ $f{failures} }, sprintf('%s (made on %s) seq %d, %+.2fs after the cut, %.2fs: '
+                                                . 'status %s %s', $n, $on{$n}, $r->{seq}, $r->{t} - $t_cut,
+                                                $r->{lat}, $r->{status}, $r->{err} // '');
+                next;
+            }
             my $end = $r->{t} + $r->{lat};
             $f{stall} = $end - $last_end if $end - $last_end > $f{stall};
+            $f{stall_get} = $end - $last_end if $n =~ /^g/ && $end - $last_end > $f{stall_get};
             $f{stall_node2} = $end - $last_end if $on{$n} eq 'node2' && $end - $last_end > $f{stall_node2};
             $last_end = $end;
             my $cn = $r->{counter} // -1;
@@ -192,10 +212,11 @@ sub partition_load {
 sub partition_line {
     my ($f) = @_;
     return sprintf('%d of %d GETs and %d of %d POSTs failed; %d answers lost a session or a write; '
-                   . 'longest stall of a session %.2fs (of a session on node2 %.2fs); longest request '
+                   . 'longest stall of a session %.2fs (of a GET session %.2fs, of a session on node2 '
+                   . '%.2fs); longest request '
                    . '%.2fs; node2 in Err on the front %s after the cut',
                    $f->{get_failed}, $f->{gets}, $f->{post_failed}, $f->{posts}, $f->{lost},
-                   $f->{stall}, $f->{stall_node2}, $f->{longest},
+                   $f->{stall}, $f->{stall_get}, $f->{stall_node2}, $f->{longest},
                    defined $f->{err} ? sprintf('%.2fs', $f->{err}) : 'never');
 }
 
@@ -252,6 +273,7 @@ for my $round (1 .. $ROUNDS) {
         $pa = partition_load($c, $PARTITION);
         print "round $round (a) partition of node2 for ${PARTITION}s under load, SessionClusterBalancer: "
             . partition_line($pa) . "\n";
+        print "round $round (a) failed: $_\n" for @{ $pa->{failures} };
         node2_back($c, $round);
     }
 
@@ -273,6 +295,7 @@ for my $round (1 .. $ROUNDS) {
         $pb = partition_load($c, $PARTITION);
         print "round $round (b) partition of node2 for ${PARTITION}s under load, stock mod_proxy_balancer: "
             . partition_line($pb) . "\n";
+        print "round $round (b) failed: $_\n" for @{ $pb->{failures} };
     }
     $c->teardown;
     push @rows, [ $round, $fa, $fb, $pa, $pb ];
@@ -293,15 +316,16 @@ for my $r (@rows) {
 
 exit 0 unless $PARTITION > 0;
 print "\npartition of node2 for ${PARTITION}s under load (15 sessions, 3 of them POSTing; synchronous replication)\n";
-printf "%-6s %-28s %12s %12s %6s %9s %15s %10s %9s\n", 'round', 'front', 'GETs_failed', 'POSTs_failed',
-       'lost', 'stall_s', 'stall_node2_s', 'longest_s', 'err_s';
+printf "%-6s %-28s %12s %12s %6s %9s %13s %15s %10s %9s\n", 'round', 'front', 'GETs_failed',
+       'POSTs_failed', 'lost', 'stall_s', 'stall_get_s', 'stall_node2_s', 'longest_s', 'err_s';
 for my $r (@rows) {
     my ($round, undef, undef, $pa, $pb) = @$r;
     for ([ 'SessionClusterBalancer', $pa ], [ 'stock mod_proxy_balancer', $pb ]) {
         my ($name, $f) = @$_;
         next unless $f;
-        printf "%-6d %-28s %5d/%-6d %5d/%-6d %6d %9.2f %15.2f %10.2f %9s\n", $round, $name,
+        printf "%-6d %-28s %5d/%-6d %5d/%-6d %6d %9.2f %13.2f %15.2f %10.2f %9s\n", $round, $name,
                $f->{get_failed}, $f->{gets}, $f->{post_failed}, $f->{posts}, $f->{lost}, $f->{stall},
-               $f->{stall_node2}, $f->{longest}, defined $f->{err} ? sprintf('%.2f', $f->{err}) : '-';
+               $f->{stall_get}, $f->{stall_node2}, $f->{longest},
+               defined $f->{err} ? sprintf('%.2f', $f->{err}) : '-';
     }
 }
