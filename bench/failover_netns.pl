@@ -17,11 +17,20 @@
 # For each: when the first request succeeded on another member, when the
 # last request that did not succeed at once (< 1 s) on another member started,
 # the longest request, failed requests, and (a) when the front's page showed
-# node2's worker in Err.  Needs root (network namespaces) and nft.
+# node2's worker in Err.
+# Then a partition under load (issue 20), with each front: 15 sessions, 5
+# made on each member (4 sending GETs, one POSTs a=1), one request after the
+# other each, through the front from its namespace; node2's link goes down
+# 2 s into it for PARTITION seconds (30), and the load goes on 3 s after the
+# heal.  For each: failed GETs and POSTs, lost sessions (an answer with
+# another session, or a counter not above the session's last), the longest
+# stall of a session (between two of its answers), of a GET session, of a
+# session on node2, and the longest request.  Needs root (network namespaces) and nft.
 #
 #   perl bench/failover_netns.pl [PROBE_A_SECONDS] [PROBE_B_SECONDS] [ROUNDS]
-#                                                          (defaults 14 20 1)
-# make bench-failover [FAILOVER_PROBE_A=14 FAILOVER_PROBE_B=20 FAILOVER_ROUNDS=1]
+#                                [PARTITION_SECONDS]   (defaults 14 20 1 30; 0: none)
+# make bench-failover [FAILOVER_PROBE_A=14 FAILOVER_PROBE_B=20 FAILOVER_ROUNDS=1
+#                      FAILOVER_PARTITION=30]
 use strict;
 use warnings;
 use FindBin;
@@ -35,6 +44,7 @@ use SC::Test qw(status_of within app valid_sid demo_module balancer_member bm_li
 my $PROBE_A = shift // 14;
 my $PROBE_B = shift // 20;
 my $ROUNDS = shift // 1;
+my $PARTITION = shift // 30;
 my $why = SC::Cluster->netns_unavailable;
 die "bench/failover_netns.pl: network namespaces needed (run as root): $why\n" if $why;
 die "bench/failover_netns.pl: the nft command is needed (nftables)\n" unless SC::Cluster::which('nft');
@@ -125,6 +135,99 @@ sub node2_session {
     return $r0->{cookie};
 }
 
+# A partition of node2 for $secs under load through the front: figures.
+sub partition_load {
+    my ($c, $secs) = @_;
+    my $F = $c->front;
+    my $fm = $c->member($F);
+    # after a silence node2 refuses writes until it hears the others again
+    # (its minority): the members see each other alive, none in a minority
+    within(30, sub {
+        for my $n ($c->routed) {
+            my $p = status_of($c, $n) or return 0;
+            return 0 if ($p->{Minority} // 1) != 0;
+            for my $o (grep { $_ ne $n } $c->routed) {
+                my ($m) = grep { ($_->{route} // '') eq $o } @{ $p->{members} || [] };
+                return 0 unless $m && ($m->{state} // '') eq 'alive';
+            }
+        }
+        return 1;
+    }) // warn "the members do not all see each other alive, or one is in a minority\n";
+    my (%sid, %on, @names);
+    for my $n ($c->routed) {
+        for my $i (1 .. 5) {
+            my $r = app($c, $n, 'auto');
+            die "no session on $n: status $r->{status}\n" unless valid_sid($r->{cookie}, $n);
+            my $name = ($i == 5 ? 'p' : 'g') . (@names + 1);
+            push @names, $name;
+            ($sid{$name}, $on{$name}) = ($r->{cookie}, $n);
+        }
+    }
+    my $t0 = time;
+    my $h = $c->spawn($F, $^X, "-I$LIB", '-MSC::Load', '-e', 'exit SC::Load::main(@ARGV)',
+                      "addr=$fm->{addr}", "port=$fm->{http_port}", 'duration=' . ($secs + 5),
+                      'timeout=15', 'interval=0.05',
+                      map { "session=$_:$sid{$_}:" . (/^p/ ? 'POST' : 'GET') } @names);
+    sleep 2 - (time - $t0) if time - $t0 < 2;
+    $c->partition('node2');
+    my $t_cut = time;
+    my $t_err = within($secs, sub {
+        my $w = balancer_member(status_of($c, $F), 'node2');
+        $w && status_has($w->{status}, 'Err');
+    }, $t_cut);
+    sleep $secs - (time - $t_cut) if time - $t_cut < $secs;
+    $c->heal('node2');
+    my ($rc, $out) = $c->finish($h, timeout => $secs + 40);
+    warn "the load client exited $rc\n" if $rc != 0;
+    my $recs = SC::Load::parse_tsv($out);
+    my %f = (failures => [], gets => 0, posts => 0, get_failed => 0, post_failed => 0, lost => 0, stall => 0,
+             stall_get => 0, stall_node2 => 0, longest => 0, err => $t_err);
+    my %by;
+    push @{ $by{ $_->{name} } }, $_ for sort { $a->{seq} <=> $b->{seq} } @$recs;
+    for my $n (@names) {
+        my ($base, $last, $last_end) = (base_of($sid{$n}), 1, $t0);
+        for my $r (@{ $by{$n} || [] }) {
+            $f{ $n =~ /^g/ ? 'gets' : 'posts' }++;
+            $f{longest} = $r->{lat} if $r->{lat} > $f{longest};
+            if ($r->{status} != 200) {
+                $f{ $n =~ /^g/ ? 'get_failed' : 'post_failed' }++;
+                push @{ $f{failures} }, sprintf('%s (made on %s) seq %d, %+.2fs after the cut, %.2fs: '
+                                                . 'status %s %s', $n, $on{$n}, $r->{seq}, $r->{t} - $t_cut,
+                                                $r->{lat}, $r->{status}, $r->{err} // '');
+                next;
+            }
+            my $end = $r->{t} + $r->{lat};
+            $f{stall} = $end - $last_end if $end - $last_end > $f{stall};
+            $f{stall_get} = $end - $last_end if $n =~ /^g/ && $end - $last_end > $f{stall_get};
+            $f{stall_node2} = $end - $last_end if $on{$n} eq 'node2' && $end - $last_end > $f{stall_node2};
+            $last_end = $end;
+            my $cn = $r->{counter} // -1;
+            $f{lost}++ if base_of($r->{session}) ne $base || $cn <= $last;
+            $last = $cn if $cn > $last;
+        }
+    }
+    return \%f;
+}
+
+sub partition_line {
+    my ($f) = @_;
+    return sprintf('%d of %d GETs and %d of %d POSTs failed; %d answers lost a session or a write; '
+                   . 'longest stall of a session %.2fs (of a GET session %.2fs, of a session on node2 '
+                   . '%.2fs); longest request '
+                   . '%.2fs; node2 in Err on the front %s after the cut',
+                   $f->{get_failed}, $f->{gets}, $f->{post_failed}, $f->{posts}, $f->{lost},
+                   $f->{stall}, $f->{stall_get}, $f->{stall_node2}, $f->{longest},
+                   defined $f->{err} ? sprintf('%.2fs', $f->{err}) : 'never');
+}
+
+# the front back to node2 in rotation (after an unsilence or a heal)
+sub node2_back {
+    my ($c, $round) = @_;
+    within(30, sub { my $x = balancer_member(status_of($c, $c->front), 'node2');
+                     $x && (($x->{member} // 'ready') eq 'ready') && !status_has($x->{status}, 'Err') })
+        // warn "round $round: node2 not back in rotation on the front within 30 s\n";
+}
+
 my @rows;
 for my $round (1 .. $ROUNDS) {
     my $c = SC::Cluster->new(
@@ -164,9 +267,15 @@ for my $round (1 .. $ROUNDS) {
                   defined $t_err ? sprintf('%.2fs', $t_err) : 'never', bm_line($w)) . "\n";
     print "round $round (a) requests (start:latency/status/route): " . timeline($t_s, $recs) . "\n";
     $c->unsilence('node2');
-    within(30, sub { my $x = balancer_member(status_of($c, $F), 'node2');
-                     $x && ($x->{member} // '') eq 'ready' && !status_has($x->{status}, 'Err') })
-        // warn "round $round: node2 not back in rotation on the front within 30 s\n";
+    node2_back($c, $round);
+    my ($pa, $pb);
+    if ($PARTITION > 0) {
+        $pa = partition_load($c, $PARTITION);
+        print "round $round (a) partition of node2 for ${PARTITION}s under load, SessionClusterBalancer: "
+            . partition_line($pa) . "\n";
+        print "round $round (a) failed: $_\n" for @{ $pa->{failures} };
+        node2_back($c, $round);
+    }
 
     # (b) stock mod_proxy_balancer
     $c->configure($F, cluster => '',
@@ -179,8 +288,17 @@ for my $round (1 .. $ROUNDS) {
     print "round $round (b) stock mod_proxy_balancer: " . fig_line($fb) . "\n";
     print "round $round (b) requests (start:latency/status/route): " . timeline($t_s, $recs) . "\n";
     $c->unsilence('node2');
+    if ($PARTITION > 0) {
+        # stock mod_proxy_balancer holds node2's worker in error until retry=
+        # passes: a fresh front, node2 in rotation
+        $c->restart($F, timeout => 15);
+        $pb = partition_load($c, $PARTITION);
+        print "round $round (b) partition of node2 for ${PARTITION}s under load, stock mod_proxy_balancer: "
+            . partition_line($pb) . "\n";
+        print "round $round (b) failed: $_\n" for @{ $pb->{failures} };
+    }
     $c->teardown;
-    push @rows, [ $round, $fa, $fb ];
+    push @rows, [ $round, $fa, $fb, $pa, $pb ];
 }
 
 print "\n";
@@ -193,5 +311,21 @@ for my $r (@rows) {
         printf "%-6d %-28s %14s %14.2f %12.2f %8d %6d\n", $round, $name,
                defined $f->{first_other} ? sprintf('%.2f', $f->{first_other}) : 'never',
                $f->{stopped}, $f->{longest}, $f->{failed}, $f->{lost};
+    }
+}
+
+exit 0 unless $PARTITION > 0;
+print "\npartition of node2 for ${PARTITION}s under load (15 sessions, 3 of them POSTing; synchronous replication)\n";
+printf "%-6s %-28s %12s %12s %6s %9s %13s %15s %10s %9s\n", 'round', 'front', 'GETs_failed',
+       'POSTs_failed', 'lost', 'stall_s', 'stall_get_s', 'stall_node2_s', 'longest_s', 'err_s';
+for my $r (@rows) {
+    my ($round, undef, undef, $pa, $pb) = @$r;
+    for ([ 'SessionClusterBalancer', $pa ], [ 'stock mod_proxy_balancer', $pb ]) {
+        my ($name, $f) = @$_;
+        next unless $f;
+        printf "%-6d %-28s %5d/%-6d %5d/%-6d %6d %9.2f %13.2f %15.2f %10.2f %9s\n", $round, $name,
+               $f->{get_failed}, $f->{gets}, $f->{post_failed}, $f->{posts}, $f->{lost}, $f->{stall},
+               $f->{stall_get}, $f->{stall_node2}, $f->{longest},
+               defined $f->{err} ? sprintf('%.2f', $f->{err}) : '-';
     }
 }

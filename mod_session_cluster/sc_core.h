@@ -156,6 +156,7 @@ typedef struct sc_held {
     apr_size_t len;
     apr_time_t deadline;
     apr_uint64_t ack_seq;              /* the sender waits for an ACK of this: 0 none */
+    int asked;                         /* the session was asked for, the wait renewed */
     struct sc_held *next;
 } sc_held;
 

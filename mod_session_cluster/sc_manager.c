@@ -19,6 +19,9 @@ APLOG_USE_MODULE(session_cluster);
 #define SC_TRANSFER_HIGH_WATER (1024 * 1024)   /* bytes queued to a joiner */
 #define SC_HELD_MAX 4096                        /* deltas waiting for their base */
 #define SC_HELD_WAIT_MS 100
+/* A delta the sender waits for, whose base never came: its session is asked
+ * for, and the copy waited for this long before the delta is refused. */
+#define SC_HELD_ASKED_WAIT_MS 1000
 #define SC_MAX_INACTIVE APR_INT64_C(2147483647)  /* s: a Java int, as Tomcat's */
 
 static apr_uint64_t bounded_times;             /* replicas whose times were bounded */
@@ -339,9 +342,22 @@ static void held_tick(sc_engine *e, apr_time_t now)
 {
     sc_held *h, **pp = &e->held;
     while ((h = *pp)) {
+        if (now > h->deadline && h->ack_seq && !h->asked && h->from->view == SC_VIEW_ALIVE) {
+            /* the sender waits (synchronous replication), and holds every
+             * version up to this one: its copy, asked for now, brings the
+             * missing one (drain_held then acknowledges the delta).  A
+             * version the sender never sent anywhere (written by an engine
+             * that had not yet heard this member: the first moment after a
+             * graceful restart) is found so, not refused. */
+            ask_session(e, h->from, NULL, h->id);
+            h->asked = 1;
+            h->deadline = now + apr_time_from_msec(SC_HELD_ASKED_WAIT_MS);
+            pp = &h->next;
+            continue;
+        }
         if (now > h->deadline) {
             *pp = h->next;
-            if (h->from->view == SC_VIEW_ALIVE) {
+            if (h->from->view == SC_VIEW_ALIVE && !h->asked) {
                 ask_session(e, h->from, NULL, h->id);
             }
             if (h->ack_seq) {

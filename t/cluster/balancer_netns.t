@@ -19,6 +19,18 @@
 #       10 of them at least); nothing is answered by node2 after the silence;
 #       then node2 speaks again and the front puts it back (member=ready, Ok)
 #       although retry=300 has not passed;
+#   (p) a partition of node2 under load through the front (issue 20): 15
+#       sessions, 5 made on each member (4 sending GETs, one POSTs), one
+#       request after the other each (SC::Load in the front's namespace);
+#       node2's link goes down once each had 5 answers, and comes up again
+#       4 s after the front held node2 in Err (the load then starts no more
+#       requests).  Synchronous replication: no GET failed (those in flight
+#       to node2 are cut once the front holds it suspect, and replayed), no
+#       session lost nor an acknowledged write (every answer of a session has
+#       its id and a counter above its last), no POST failed but one sent to
+#       node2 before the Err (not replayed: it waits in node2), every session
+#       served after the Err; the longest stall of a session printed; node2
+#       back in rotation after the heal.
 #   (b) the same with the front restarted without its <Cluster> block and
 #       SessionClusterBalancer (its page says Cluster: none, it runs no
 #       engine), stock mod_proxy_balancer: the session is not lost either:
@@ -213,6 +225,136 @@ $c->start_all(timeout => 15);
     });
     check(defined $back, $c, '(a) node2 heard again: the front puts it back (member=ready, Ok) before retry=300',
           bm_line($w));
+}
+
+# (p) a partition of node2 under load, synchronous replication (issue 20) ------
+# 15 sessions, 5 made on each member (4 of them sending GETs, one POSTs a=1),
+# one request after the other each, through the front from its namespace.
+{
+    # the cluster settled after (a): every member sees the others alive and
+    # none is in a minority (node2 takes writes again)
+    my $settled = within(20, sub {
+        for my $n (@N) {
+            my $p = status_of($c, $n) or return 0;
+            return 0 if ($p->{Minority} // 1) != 0;
+            for my $o (grep { $_ ne $n } @N) {
+                my ($m) = grep { ($_->{route} // '') eq $o } @{ $p->{members} || [] };
+                return 0 unless $m && ($m->{state} // '') eq 'alive';
+            }
+        }
+        return 1;
+    });
+    check(defined $settled, $c, '(p) node1..node3 see each other alive, none in a minority');
+    my (%sid, @names, %made_on);
+    for my $n (@N) {
+        for my $i (1 .. 5) {
+            my $r = app($c, $n, 'auto');
+            check(valid_sid($r->{cookie}, $n), $c, "(p) a session made on $n", show($r));
+            my $name = ($i == 5 ? 'p' : 'g') . (scalar(@names) + 1);
+            push @names, $name;
+            ($sid{$name}, $made_on{$name}) = ($r->{cookie}, $n);
+        }
+    }
+    my $h = $c->spawn($F, $^X, "-I$LIB", '-MSC::Load', '-e', 'exit SC::Load::main(@ARGV)',
+                      "addr=$fm->{addr}", "port=$fm->{http_port}", 'duration=60',
+                      'timeout=15', 'interval=0.05',
+                      map { "session=$_:$sid{$_}:" . (/^p/ ? 'POST' : 'GET') } @names);
+    my $recs = [];
+    my $under_way = within(20, sub {
+        $recs = records_of($h);
+        my %n;
+        $n{ $_->{name} }++ for grep { $_->{status} == 200 } @$recs;
+        return !grep { ($n{$_} // 0) < 5 } @names;
+    });
+    my %on2;
+    $on2{ $_->{name} } = 1 for grep { $_->{status} == 200 && ($_->{route} // '') eq 'node2' } @$recs;
+    check(defined $under_way && keys %on2 == 5, $c, '(p) the load is under way: every session had 5 '
+          . 'answers, those made on node2 from node2 (' . join(' ', sort keys %on2) . ')');
+    $c->partition('node2');
+    my $t_cut = time;
+    my $w;
+    my $t_err = within(20, sub {
+        $w = worker('node2');
+        $w && status_has($w->{status}, 'Err') && ($w->{member} // '') =~ /^(?:suspect|dead)$/;
+    });
+    $t_err = defined $t_err ? time : undef;
+    check(defined $t_err, $c, '(p) the front puts node2\'s worker in Err, member=suspect or dead', bm_line($w));
+    note(sprintf '(p) node2 cut off; the front held it in Err %.2fs after the cut', $t_err - $t_cut);
+    # the load goes on 4 s after the front acted, then starts no more
+    # requests; the partition heals (a POST still waiting in node2, not
+    # replayable, is answered by it then, or fails at the worker's timeout)
+    sleep 0.1 while time < $t_err + 4;
+    kill 'USR1', -$h->{pid};
+    $c->heal('node2');
+    my $t_heal = time;
+    note(sprintf '(p) the partition lasted %.1fs', $t_heal - $t_cut);
+    my ($rc, $out) = $c->finish($h, timeout => 30);
+    is($rc, 0, '(p) the load client ran to its end') or diag(substr($out, -1500));
+    $recs = SC::Load::parse_tsv($out);
+
+    my (%by, @failed_get, @failed_post, @lost, @jumped, @unserved);
+    push @{ $by{ $_->{name} } }, $_ for sort { $a->{seq} <=> $b->{seq} } @$recs;
+    my ($maxlat, $stall, $stall_who) = (0, 0, '');
+    for my $n (@names) {
+        my ($base, $last, $last_end, $after) = (base_of($sid{$n}), 1, undef, 0);
+        for my $r (@{ $by{$n} || [] }) {
+            my $end = $r->{t} + $r->{lat};
+            $maxlat = $r->{lat} if $r->{lat} > $maxlat;
+            if ($r->{status} != 200) {
+                push @failed_get, "$n: " . SC::Load::to_tsv($r) if $n =~ /^g/;
+                push @failed_post, [ $n, $r ] if $n =~ /^p/;
+                next;
+            }
+            ($stall, $stall_who) = ($end - $last_end, $n)
+                if defined $last_end && $r->{t} >= $t_cut - 0.5 && $end - $last_end > $stall;
+            $last_end = $end;
+            $after++ if $r->{t} >= $t_err;
+            my $b = base_of($r->{session});
+            my $cn = $r->{counter} // -1;
+            if ($b eq '' || $b ne $base || $cn <= $last) {
+                push @lost, "$n seq $r->{seq}: session " . ($r->{session} // '-') . " counter $cn after $last";
+            }
+            elsif ($cn > $last + 1) {
+                push @jumped, "$n seq $r->{seq}: counter $cn after $last (route " . ($r->{route} // '-') . ')';
+            }
+            $last = $cn if $cn > $last;
+        }
+        # a POST session whose request waits in node2 is not served again
+        push @unserved, $n unless $after || ($n =~ /^p/ && $made_on{$n} eq 'node2');
+    }
+    my @gets = grep { $_->{name} =~ /^g/ } @$recs;
+    my @posts = grep { $_->{name} =~ /^p/ } @$recs;
+    my $fp = status_of($c, $F) || {};
+    my ($t_first, $t_last) = (time, 0);
+    for (@$recs) { $t_first = $_->{t} if $_->{t} < $t_first; $t_last = $_->{t} + $_->{lat} if $_->{t} + $_->{lat} > $t_last }
+    note(sprintf '(p) load: %d GETs and %d POSTs over %.1fs, the cut %.1fs into it (%d sessions on node2 before the cut), '
+         . '%d GETs and %d POSTs failed; longest request %.3fs, longest stall of a session across the '
+         . 'partition %.3fs (%s); %d answers whose counter went up by more than one (a request node2 '
+         . 'applied and replicated whose answer the partition cut, replayed); FrontReplays %s, '
+         . 'FrontNotReplayed %s',
+         scalar @gets, scalar @posts, $t_last - $t_first, $t_cut - $t_first, scalar(keys %on2), scalar @failed_get,
+         scalar @failed_post, $maxlat, $stall, $stall_who, scalar @jumped,
+         $fp->{FrontReplays} // '?', $fp->{FrontNotReplayed} // '?');
+    note("(p) failed POST (sent to node2 before the front held it in Err, not replayed): $_->[0]: "
+         . SC::Load::to_tsv($_->[1])) for @failed_post;
+    note("(p) $_") for @jumped[0 .. ($#jumped < 4 ? $#jumped : 4)];
+    cmp_ok(scalar @gets, '>=', 12 * 10, '(p) the load ran (' . scalar(@gets) . ' GETs)');
+    is(scalar @failed_get, 0, '(p) no GET failed across the partition: every one answered 200')
+        or diag(join('', @failed_get[0 .. ($#failed_get < 9 ? $#failed_get : 9)]));
+    is(scalar @lost, 0, '(p) no session lost, no acknowledged write lost: every answer of a session '
+       . 'has its id and a counter above the last one it answered (GETs and POSTs)')
+        or diag(join("\n", @lost[0 .. ($#lost < 9 ? $#lost : 9)]));
+    my @bad_post = grep { $_->[1]{t} >= $t_err || $made_on{ $_->[0] } ne 'node2' } @failed_post;
+    is(scalar @bad_post, 0, '(p) no POST failed but one sent to node2 before the front held it in Err')
+        or diag(join('', map { "$_->[0]: " . SC::Load::to_tsv($_->[1]) } @bad_post));
+    is(scalar @unserved, 0, '(p) every session was served after the front held node2 in Err '
+       . '(but a POST session whose request waited in node2)') or diag(join(' ', @unserved));
+
+    my $back = within(30, sub {
+        $w = worker('node2');
+        $w && ($w->{member} // '') eq 'ready' && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err');
+    });
+    check(defined $back, $c, '(p) healed: the front puts node2 back (member=ready, Ok)', bm_line($w));
 }
 
 # (b) stock mod_proxy_balancer ----------------------------------------------------

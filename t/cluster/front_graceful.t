@@ -21,8 +21,12 @@
 #      httpd was signalled and both took it in (SC1905, SC1906); no request
 #      failed (every answer 200: no POST was sent to node1 once it was
 #      leaving); no session lost a write (its counter goes up by one at every
-#      request, across the stop).  The longest request and the longest pause
-#      of a session are printed.
+#      request, across the stop).  Then node1 started again, half of the
+#      sessions moved back, and the same load across a graceful restart of
+#      node1 (SIGUSR1, httpd -k graceful) with a changed <Cluster> block
+#      (DeltaManager stateTransferTimeout): same httpd, a new engine
+#      (EnginePid); no request failed, no session lost a write.  The longest request and the longest pause of a session
+#      are printed.
 use strict;
 use warnings;
 
@@ -176,18 +180,38 @@ sub stop_under_load {
                       '-e', 'SC::Load::main(@ARGV)', "addr=$front_addr", "port=$front_port",
                       'duration=3', 'interval=0.02', 'timeout=20',
                       map { "session=$_->{name}:$_->{id}:$_->{method}" } @sess);
+    my ($pid0, $engine0) = ($c->member('node1')->{pid}, SC::Test::num(status_of($c, 'node1'), 'EnginePid'));
     sleep 1;
     my $t_stop = time;
-    $c->ctl('node1', $how);
+    if ($how eq 'graceful') {
+        # a changed <Cluster> block: the engine is replaced, httpd keeps
+        # serving (README: why not one that turns synchronous replication on)
+        $c->configure('node1', cluster => sub {
+            SC::Cluster::static_block($_[0], $_[1], manager => { stateTransferTimeout => 30 }) });
+        $c->graceful('node1', timeout => 20);
+    }
+    else {
+        $c->ctl('node1', $how);
+    }
     my $t_ctl = time - $t_stop;
     my ($rc, $tsv) = $c->finish($h, timeout => 40);
     is($rc, 0, "A. $how: the load client ran to its end");
-    ok($c->wait_for(sub { !$c->is_running('node1') }, timeout => 20),
-       "A. $how: node1 stopped on httpd -k $how");
-    $c->stop('node1');
-    like($c->error_log('node1', since_start => 1),
-         qr/SC1905: httpd is being stopped.*\n(?s:.*)SC1906: this member's leave announced: 2 of 2 member\(s\) took it in/,
-         "A. $how: node1's engine told the others before httpd was signalled, and both took it in (SC1905, SC1906)");
+    if ($how eq 'graceful') {
+        my $engine1;
+        ok($c->is_running('node1') && $c->member('node1')->{pid} == $pid0
+           && within(20, sub { $engine1 = SC::Test::num(status_of($c, 'node1'), 'EnginePid');
+                               $engine1 && $engine1 != $engine0 }),
+           "A. $how: node1 restarted gracefully with the changed block: same httpd, a new engine ("
+           . ($engine0 // '?') . ' -> ' . ($engine1 // '?') . ')');
+    }
+    else {
+        ok($c->wait_for(sub { !$c->is_running('node1') }, timeout => 20),
+           "A. $how: node1 stopped on httpd -k $how");
+        $c->stop('node1');
+        like($c->error_log('node1', since_start => 1),
+             qr/SC1905: httpd is being stopped.*\n(?s:.*)SC1906: this member's leave announced: 2 of 2 member\(s\) took it in/,
+             "A. $how: node1's engine told the others before httpd was signalled, and both took it in (SC1905, SC1906)");
+    }
     my $recs = SC::Load::parse_tsv($tsv);
     my @bad = grep { ($_->{status} // 0) != 200 } @$recs;
     my %by;
@@ -225,21 +249,28 @@ sub stop_under_load {
         or diag(join "\n", @lost[0 .. ($#lost < 9 ? $#lost : 9)]);
 }
 
-stop_under_load('graceful-stop');
-$c->start('node1');
-check(within(30, sub { worker_ok(balancer_member(front_page(), 'node1')) }), $c,
-      'A. node1 started again and Ok on the front');
-# the sessions went to node2 at the stop: half of them back to node1 (node2
-# disabled on the front's page for one request each)
-is((front_act('disable', 'node2'))[0], 200, 'A. node2 disabled on the front\'s page');
-for my $s (@sess[0, 1, 4, 5]) {
-    my $r = through_front($s->{id}, method => $s->{method});
-    check(($r->{route} // '') eq 'node1' && ($r->{counter} // 0) == $s->{last} + 1, $c,
-          "A. $s->{name} moved to node1 (counter one up)", join ' ', map { "$_=" . ($r->{$_} // '') } sort keys %$r);
-    ($s->{id}, $s->{last}) = ($r->{cookie} // $s->{id}, $r->{counter});
+# node1 started again; the sessions went to node2 at the stop: half of them
+# back to node1 (node2 disabled on the front's page for one request each)
+sub back_to_node1 {
+    my ($after) = @_;
+    $c->start('node1');
+    check(within(30, sub { worker_ok(balancer_member(front_page(), 'node1')) }), $c,
+          "A. node1 started again after $after and Ok on the front");
+    is((front_act('disable', 'node2'))[0], 200, 'A. node2 disabled on the front\'s page');
+    for my $s (@sess[0, 1, 4, 5]) {
+        my $r = through_front($s->{id}, method => $s->{method});
+        check(($r->{route} // '') eq 'node1' && ($r->{counter} // 0) == $s->{last} + 1, $c,
+              "A. $s->{name} moved to node1 (counter one up)", join ' ', map { "$_=" . ($r->{$_} // '') } sort keys %$r);
+        ($s->{id}, $s->{last}) = ($r->{cookie} // $s->{id}, $r->{counter});
+    }
+    is((front_act('enable', 'node2'))[0], 200, 'A. node2 enabled again');
 }
-is((front_act('enable', 'node2'))[0], 200, 'A. node2 enabled again');
+
+stop_under_load('graceful-stop');
+back_to_node1('graceful-stop');
 stop_under_load('stop');
+back_to_node1('stop');
+stop_under_load('graceful');
 
 $c->teardown;
 done_testing();

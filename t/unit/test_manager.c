@@ -248,7 +248,7 @@ static void full_and_delta(void)
     is(w.e->nheld, 1, "held");
     ut_reset_frames();
     sc_dm_tick(w.e, apr_time_now() + apr_time_from_sec(1));
-    is(w.e->nheld, 0, "given up after its wait");
+    is(w.e->nheld, 1, "after its wait still held: its sender waits for the ACK");
     {
         const ut_frame *g = ut_last_repl(SC_REPL_GET_SESSION, w.b->out);
         sc_rd r;
@@ -260,9 +260,30 @@ static void full_and_delta(void)
         }
     }
     a = answer_of(s4);
+    ok(a.acks == 0 && a.fails == 0, "the sender is not answered yet");
+    ut_reset_frames();
+    sc_dm_tick(w.e, apr_time_now() + apr_time_from_sec(3));
+    is(w.e->nheld, 0, "given up when no copy came within the renewed wait");
+    is(ut_count_repl(SC_REPL_GET_SESSION, NULL), 0, "the session is not asked for twice");
+    a = answer_of(s4);
     ok(a.acks == 0 && a.fails == 1, "the sender is refused (FAIL_ACK), once");
     like(a.reason, "a version before it never came", "saying why");
     is(version_of(w.e, id), 4, "the stored version stays");
+
+    note("a DELTA whose base never came here, then its sender's copy (asked for)");
+    m = full_msg(sid(2), 1, "a=1");
+    deliver(w.e, w.in_b, &m, 0);
+    m = delta_msg(sid(2), 2, 3, "a=2", "a=3");
+    s4 = deliver(w.e, w.in_b, &m, 1);
+    sc_dm_tick(w.e, apr_time_now() + apr_time_from_sec(1));
+    is(w.e->nheld, 1, "held, the session asked for");
+    ut_reset_frames();
+    m = full_msg(sid(2), 3, "a=3");
+    deliver(w.e, w.in_b, &m, 0);
+    is(version_of(w.e, sid(2)), 3, "the sender's copy is taken (version 3)");
+    is(w.e->nheld, 0, "nothing is held any more");
+    a = answer_of(s4);
+    ok(a.acks == 1 && a.fails == 0, "the held DELTA is acknowledged: the copy holds its version");
 
     note("the same while this member takes a state transfer (joining, or back from a freeze)");
     {
@@ -273,8 +294,9 @@ static void full_and_delta(void)
         s5 = deliver(w.e, w.in_b, &m, 1);
         ut_reset_frames();
         sc_dm_tick(w.e, apr_time_now() + apr_time_from_sec(1));
-        is(w.e->nheld, 0, "given up after its wait");
         ok(ut_last_repl(SC_REPL_GET_SESSION, w.b->out) != NULL, "the session is asked for");
+        sc_dm_tick(w.e, apr_time_now() + apr_time_from_sec(3));
+        is(w.e->nheld, 0, "given up after its waits");
         a = answer_of(s5);
         ok(a.acks == 1 && a.fails == 0,
            "the sender's wait ends with an ACK: the session comes with the transfer");

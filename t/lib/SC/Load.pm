@@ -32,6 +32,8 @@ package SC::Load;
 #   concurrency          sessions active at once (default: all); the next one
 #                        starts when one has done its `requests`
 #   follow               1: use the id of a JSESSIONID Set-Cookie from then on
+#   (SIGUSR1 to the client: no request starts from then on; those in flight
+#   run to their end or timeout)
 #   on_record            sub { my ($rec) = @_; ... } for each finished request
 #
 # A record: { t (start, epoch s), lat (s), name, seq (per session, from 1),
@@ -60,6 +62,7 @@ sub run {
     my $overlap  = $o{overlap} // 0;
     my $follow   = $o{follow} // 1;
     my $until    = $o{until} // (time + ($o{duration} // 10));
+    local $SIG{USR1} = sub { $until = time if time < $until };
     my $sa       = pack_sockaddr_in($port, inet_aton($addr)
                                     // die "SC::Load: bad address $addr\n");
     my @sess = map { { %$_, seq => 0, done => 0, inflight => 0, next_at => 0,
