@@ -324,9 +324,11 @@ static int base_same(const char *a, const char *b)
     return sc_store_same(a, b);
 }
 
+/* A session's base: its hex, before msm's "-<node>" or the '.' (the store
+ * keys a session by it: ids that differ after it are the same session). */
 static const char *base_of(apr_pool_t *p, const char *id)
 {
-    return apr_pstrmemdup(p, id, strcspn(id, "."));
+    return apr_pstrmemdup(p, id, strcspn(id, "-."));
 }
 
 /* What the dispatcher (or the tick) sends must read back to its last byte. */

@@ -249,7 +249,10 @@ static void encode_checked(sc_buf *b, const sc_msg *m)
         break;
     case SC_REPL_REBIND:
         FUZZ_CHECK(sc_sid_valid(m->rebind.old_id) && sc_sid_valid(m->rebind.new_id));
-        FUZZ_CHECK(!strncmp(m->rebind.old_id, m->rebind.new_id, 33));
+        /* the same base: the hex before msm's "-<node>" or the '.' */
+        FUZZ_CHECK(strcspn(m->rebind.old_id, "-.") == strcspn(m->rebind.new_id, "-.")
+                   && !strncmp(m->rebind.old_id, m->rebind.new_id,
+                               strcspn(m->rebind.old_id, "-.")));
         sc_msg_rebind_encode(b, &m->rebind);
         break;
     case SC_REPL_DEAD:
