@@ -39,7 +39,8 @@
  * mod_session's own encoder runs): the table is back as it was (plus
  * "expiry" when the session has one) and the text is exactly what escaping
  * every pair gives (a reference encoder here: letters, digits and ".-*_" as
- * themselves, a space as '+', any other byte as "%XX"; "k=v" pairs in the
+ * themselves, a space as '+', any other byte as "%xx", lower-case hex as
+ * httpd writes it; "k=v" pairs in the
  * table's order, joined by '&'), though the values read unchanged are
  * written as their text read; again after one value is changed in place
  * and another one set anew to its same value.
@@ -206,7 +207,7 @@ static void out_byte(struct text_out *o, char c)
 
 static void ref_escape(apr_pool_t *p, struct text_out *o, const char *s)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *c;
     (void)p;
     for (c = (const unsigned char *)s; *c; c++) {

@@ -31,7 +31,8 @@
  *                            sc_session_decode (fuzz_session_decode) calls it.
  *   ap_escape_urlencoded_buffer  a real one, from httpd's documented rules:
  *                            letters, digits and ".-*_" as themselves, a space
- *                            as '+', any other byte as "%XX" (upper-case hex).
+ *                            as '+', any other byte as "%xx" (lower-case hex,
+ *                            as httpd's c2x writes).
  *                            sc_session.c's encoder learns from it which bytes
  *                            those are (fuzz_session_decode).
  *   ap_strcasestr            a real one (case-insensitive strstr).
@@ -193,7 +194,7 @@ AP_DECLARE(int) ap_unescape_urlencoded(char *query)
 
 AP_DECLARE(char *) ap_escape_urlencoded_buffer(char *copy, const char *buffer)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    static const char hex[] = "0123456789abcdef";
     const unsigned char *in = (const unsigned char *)buffer;
     char *out = copy;
     for (; *in; in++) {

@@ -1324,8 +1324,8 @@ static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req 
  *
  * mod_session keeps a session as pairs "key=value" joined by '&', key and
  * value URL-escaped (ap_escape_urlencoded_buffer: a byte that needs no escape
- * as itself, a space as '+', any other byte as "%XX"), in the order of the
- * session's table.  Its own encoder runs first on every save and escapes
+ * as itself, a space as '+', any other byte as "%xx", lower-case hex), in the
+ * order of the session's table.  Its own encoder runs first on every save and escapes
  * every attribute again, changed or not: a pass of a table lookup per byte
  * over the whole session (13-16 us per request for a 32 KB attribute).
  *
@@ -1340,9 +1340,10 @@ static void change_id(request_rec *r, sc_retained *ret, sc_dir_conf *dc, sc_req 
  * (sc_session_encode_post) puts the table and this encoding back, before any
  * other encoder (mod_session_crypto's) sees them.
  *
- * Which bytes the escaper writes as themselves is learnt from httpd's own
- * escaper (esc_learn); should it ever escape otherwise than said above,
- * nothing read is reused and every value is escaped. */
+ * Which bytes the escaper writes as themselves, and the case of its hex
+ * digits, are learnt from httpd's own escaper (esc_learn); should it ever
+ * escape otherwise than said above, nothing read is reused and every value is
+ * escaped. */
 
 typedef struct {
     const char *table_val;            /* the table's copy (the hash's key) */
@@ -1353,11 +1354,14 @@ typedef struct {
 } sc_span;
 
 static unsigned char esc_plain[256];  /* 1: the escaper writes it as itself */
+static signed char esc_hexval[256];   /* a hex digit of the escaper's case: its
+                                       * value; -1 any other byte */
 static int esc_known = -1;            /* -1 not learnt; 0 unlike the above; 1 */
 
-static void esc_learn(void)
+/* Does the escaper write every byte that it escapes with the hex digits of
+ * 'hex' (httpd writes lower-case ones)? */
+static int esc_learn_case(const char *hex)
 {
-    static const char hex[] = "0123456789ABCDEF";
     int c, ok = 1;
     for (c = 1; c < 256; c++) {
         char in[2], out[8];
@@ -1377,18 +1381,25 @@ static void esc_learn(void)
         }
     }
     esc_plain[0] = 0;
-    esc_known = ok;
+    for (c = 0; c < 256; c++) {
+        esc_hexval[c] = -1;
+    }
+    for (c = 0; c < 16; c++) {
+        esc_hexval[(unsigned char)hex[c]] = (signed char)c;
+    }
+    return ok;
 }
 
-static int hex_upper(unsigned char c)
+static void esc_learn(void)
 {
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    esc_known = esc_learn_case("0123456789abcdef") || esc_learn_case("0123456789ABCDEF");
 }
 
 /* text (n bytes) decoded into out (n + 1 bytes, NUL-terminated, its length
  * in *len) when the text is exactly what escaping the result gives: 1.  0
- * otherwise (anything else: lower-case hex, an escaped byte that needs none,
- * a bad escape, an escaped NUL; out is then to be thrown away). */
+ * otherwise (anything else: hex digits of the other case, an escaped byte
+ * that needs none, a bad escape, an escaped NUL; out is then to be thrown
+ * away). */
 static int canon_decode(const char *text, apr_size_t n, char *out, apr_size_t *len)
 {
     const unsigned char *t = (const unsigned char *)text;
@@ -1404,8 +1415,8 @@ static int canon_decode(const char *text, apr_size_t n, char *out, apr_size_t *l
             out[o++] = ' ';
             continue;
         }
-        if (c != '%' || n - i < 3 || (hi = hex_upper(t[i + 1])) < 0
-            || (lo = hex_upper(t[i + 2])) < 0) {
+        if (c != '%' || n - i < 3 || (hi = esc_hexval[t[i + 1]]) < 0
+            || (lo = esc_hexval[t[i + 2]]) < 0) {
             return 0;
         }
         v = hi * 16 + lo;
