@@ -42,8 +42,8 @@
  * themselves, a space as '+', any other byte as "%xx", lower-case hex as
  * httpd writes it; "k=v" pairs in the
  * table's order, joined by '&'), though the values read unchanged are
- * written as their text read; again after one value is changed in place
- * and another one set anew to its same value.
+ * written as their text read; again after one value is changed in place,
+ * another shortened in place and a third one set anew to its same value.
  * and the sanitizers: no read or write outside a buffer, no leak.
  */
 #include "fuzz_common.h"
@@ -342,11 +342,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_encode(p, r, z);
     {
         /* one value changed in place (the decoder gave the table its own
-         * copy), another set anew to the same value: both escaped again */
+         * copy), another shortened in place, a third set anew to the same
+         * value: all escaped again */
         const apr_array_header_t *a = apr_table_elts(z->entries);
         apr_table_entry_t *e = (apr_table_entry_t *)a->elts;
         if (a->nelts > 0 && e[0].val[0]) {
             e[0].val[0] = e[0].val[0] == 'a' ? 'b' : 'a';
+        }
+        if (a->nelts > 2 && e[1].val[0]) {
+            e[1].val[strlen(e[1].val) - 1] = '\0';   /* shortened in place */
         }
         if (a->nelts > 1) {
             apr_table_set(z->entries, e[a->nelts - 1].key, e[a->nelts - 1].val);

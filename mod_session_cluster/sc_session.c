@@ -1517,15 +1517,17 @@ static int sc_session_decode(request_rec *r, session_rec *z)
     return OK;
 }
 
-/* The text of a value as read, when the value is still the one read. */
-static const sc_span *span_of(sc_req *rq, const char *val, apr_size_t vlen)
+/* The text of a value as read, when the value is still the one read (the
+ * table's copy, sp->len + 1 bytes: compared within them, a NUL written into
+ * it differs from the value, which has none). */
+static const sc_span *span_of(sc_req *rq, const char *val)
 {
     const sc_span *sp;
     if (!rq->spans || !val) {
         return NULL;
     }
     sp = apr_hash_get(rq->spans, &val, sizeof(val));
-    return sp && sp->len == vlen && !memcmp(val, sp->value, vlen) ? sp : NULL;
+    return sp && !memcmp(val, sp->value, sp->len) && !val[sp->len] ? sp : NULL;
 }
 
 /* This module's encoding of the session (above): the pairs of its table in
@@ -1536,7 +1538,7 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
     const apr_array_header_t *a;
     const apr_table_entry_t *e;
     const sc_span **sp;
-    apr_size_t *vl, size = 1, reused = 0;
+    apr_size_t size = 1, reused = 0;
     char *buf, *d;
     int i, nreused = 0;
 
@@ -1547,13 +1549,10 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
     a = apr_table_elts(z->entries);
     e = (const apr_table_entry_t *)a->elts;
     sp = apr_palloc(r->pool, sizeof(*sp) * (apr_size_t)(a->nelts + 1));
-    vl = apr_palloc(r->pool, sizeof(*vl) * (apr_size_t)(a->nelts + 1));
     for (i = 0; i < a->nelts; i++) {
-        const char *val = e[i].val ? e[i].val : "";
-        vl[i] = strlen(val);
-        sp[i] = span_of(rq, e[i].val, vl[i]);
+        sp[i] = span_of(rq, e[i].val);
         size += 3 * strlen(e[i].key ? e[i].key : "") + 2
-                + (sp[i] ? sp[i]->text_len : 3 * vl[i]);
+                + (sp[i] ? sp[i]->text_len : 3 * strlen(e[i].val ? e[i].val : ""));
     }
     d = buf = apr_palloc(r->pool, size);
     for (i = 0; i < a->nelts; i++) {
