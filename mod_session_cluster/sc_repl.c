@@ -677,7 +677,8 @@ static apr_array_header_t *kv_at(apr_pool_t *p, const char *data, apr_hash_t **i
         e->v = eq ? eq + 1 : "";
         e->vl = eq ? len - e->kl - 1 : 0;
         if (!apr_hash_get(*index, e->k, (apr_ssize_t)e->kl)) {
-            apr_hash_set(*index, e->k, (apr_ssize_t)e->kl, e);   /* the first one */
+            /* the first one, by its index + 1 (a push may move the array) */
+            apr_hash_set(*index, e->k, (apr_ssize_t)e->kl, (void *)(apr_uintptr_t)kv->nelts);
         }
         if (!amp) {
             break;
@@ -704,7 +705,8 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     sc_buf_u32(&rems, 0);
     for (i = 0; i < n->nelts; i++) {
         const sc_kv_at *e = &APR_ARRAY_IDX(n, i, sc_kv_at);
-        const sc_kv_at *was = apr_hash_get(oi, e->k, (apr_ssize_t)e->kl);
+        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(oi, e->k, (apr_ssize_t)e->kl);
+        const sc_kv_at *was = at ? &APR_ARRAY_IDX(o, (int)at - 1, sc_kv_at) : NULL;
         if (!was || was->vl != e->vl || memcmp(was->v, e->v, e->vl) != 0) {
             sc_buf_u32(&sets, (apr_uint32_t)e->kl);
             sc_buf_put(&sets, e->k, e->kl);
