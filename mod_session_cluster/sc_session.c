@@ -1357,6 +1357,8 @@ static unsigned char esc_plain[256];  /* 1: the escaper writes it as itself */
 static signed char esc_hexval[256];   /* a hex digit of the escaper's case: its
                                        * value; -1 any other byte */
 static int esc_known = -1;            /* -1 not learnt; 0 unlike the above; 1 */
+static int esc_usual;                 /* the bytes written as themselves are
+                                       * letters, digits and ".-*_" */
 
 /* Does the escaper write every byte that it escapes with the hex digits of
  * 'hex' (httpd writes lower-case ones)? */
@@ -1392,41 +1394,90 @@ static int esc_learn_case(const char *hex)
 
 static void esc_learn(void)
 {
+    int c;
     esc_known = esc_learn_case("0123456789abcdef") || esc_learn_case("0123456789ABCDEF");
+    esc_usual = esc_known == 1;
+    for (c = 0; c < 256; c++) {
+        esc_usual &= esc_plain[c] == (apr_isalnum(c) || (c && strchr(".-*_", c)));
+    }
 }
 
-/* text (n bytes) decoded into out (n + 1 bytes, NUL-terminated, its length
- * in *len) when the text is exactly what escaping the result gives: 1.  0
- * otherwise (anything else: hex digits of the other case, an escaped byte
- * that needs none, a bad escape, an escaped NUL; out is then to be thrown
- * away). */
-static int canon_decode(const char *text, apr_size_t n, char *out, apr_size_t *len)
+/* The length of the run of bytes at t (at most n) that the escaper writes
+ * as themselves.  When they are the usual ones (esc_usual), 16 bytes are
+ * looked at a step. */
+static apr_size_t plain_run(const unsigned char *t, apr_size_t n)
+{
+    apr_size_t i = 0;
+#if defined(__GNUC__)
+    if (esc_usual) {
+        typedef unsigned char v16 __attribute__((vector_size(16)));
+        typedef signed char m16 __attribute__((vector_size(16)));
+        for (; n - i >= 16; i += 16) {
+            v16 c, l;
+            m16 m;
+            apr_uint64_t w[2];
+            memcpy(&c, t + i, sizeof(c));
+            l = c | 0x20;
+            m = ((c >= '0') & (c <= '9')) | ((l >= 'a') & (l <= 'z')) | (c == '.') | (c == '-')
+                | (c == '*') | (c == '_');
+            memcpy(w, &m, sizeof(w));
+            if ((w[0] & w[1]) != ~(apr_uint64_t)0) {
+                break;
+            }
+        }
+    }
+#endif
+    while (i < n && esc_plain[t[i]]) {
+        i++;
+    }
+    return i;
+}
+
+/* text (n bytes) decoded, when it is exactly what escaping the result gives:
+ * 2 when every byte is written as itself (the value is the text: *out not
+ * set), 1 when decoded into *out (n + 1 bytes from p, NUL-terminated, its
+ * length in *len).  0 otherwise (anything else: hex digits of the other
+ * case, an escaped byte that needs none, a bad escape, an escaped NUL). */
+static int canon_decode(apr_pool_t *p, const char *text, apr_size_t n, char **out,
+                        apr_size_t *len)
 {
     const unsigned char *t = (const unsigned char *)text;
-    apr_size_t i, o = 0;
-    for (i = 0; i < n; i++) {
-        unsigned char c = t[i];
-        int hi, lo, v;
-        if (esc_plain[c]) {
-            out[o++] = (char)c;
-            continue;
-        }
-        if (c == '+') {
-            out[o++] = ' ';
-            continue;
-        }
-        if (c != '%' || n - i < 3 || (hi = esc_hexval[t[i + 1]]) < 0
-            || (lo = esc_hexval[t[i + 2]]) < 0) {
-            return 0;
-        }
-        v = hi * 16 + lo;
-        if (!v || v == ' ' || esc_plain[v]) {
-            return 0;
-        }
-        out[o++] = (char)v;
-        i += 2;
+    apr_size_t i = plain_run(t, n), o;
+    char *d;
+    if (i == n) {
+        *len = n;
+        return 2;
     }
-    out[o] = '\0';
+    d = apr_palloc(p, n + 1);
+    memcpy(d, t, i);
+    o = i;
+    while (i < n) {
+        unsigned char c = t[i];
+        apr_size_t run;
+        int hi, lo, v;
+        if (c == '+') {
+            d[o++] = ' ';
+            i++;
+        }
+        else if (c != '%' || n - i < 3 || (hi = esc_hexval[t[i + 1]]) < 0
+                 || (lo = esc_hexval[t[i + 2]]) < 0) {
+            return 0;
+        }
+        else {
+            v = hi * 16 + lo;
+            if (!v || v == ' ' || esc_plain[v]) {
+                return 0;
+            }
+            d[o++] = (char)v;
+            i += 3;
+        }
+        run = plain_run(t + i, n - i);
+        memcpy(d + o, t + i, run);
+        o += run;
+        i += run;
+    }
+    d[o] = '\0';
+    *out = d;
     *len = o;
     return 1;
 }
@@ -1487,24 +1538,28 @@ static int sc_session_decode(request_rec *r, session_rec *z)
             apr_table_unset(z->entries, key);  /* the key as written */
             continue;
         }
-        val = apr_palloc(m->pool, (apr_size_t)(ve - v) + 1);
-        canon = esc_known == 1 && canon_decode(v, (apr_size_t)(ve - v), val, &len);
+        val = NULL;
+        canon = esc_known == 1 ? canon_decode(m->pool, v, (apr_size_t)(ve - v), &val, &len) : 0;
         if (!canon) {
-            memcpy(val, v, (apr_size_t)(ve - v));
-            val[ve - v] = '\0';
+            val = apr_pstrmemdup(m->pool, v, (apr_size_t)(ve - v));
         }
         if (ap_unescape_urlencoded(key) != OK || (!canon && ap_unescape_urlencoded(val) != OK)) {
             continue;
+        }
+        if (canon == 2) {
+            /* the value is the text: the table's copy, compared with the
+             * text at the save */
+            val = apr_pstrmemdup(m->pool, v, len);
         }
         if (!strcmp(key, "expiry")) {
             z->expiry = (apr_time_t)apr_atoi64(val);
         }
         else if (canon) {
             sc_span *sp = apr_palloc(m->pool, sizeof(*sp));
-            sp->table_val = apr_pmemdup(m->pool, val, len + 1);
+            sp->table_val = canon == 2 ? val : apr_pmemdup(m->pool, val, len + 1);
             sp->text = v;
             sp->text_len = (apr_size_t)(ve - v);
-            sp->value = val;
+            sp->value = canon == 2 ? v : val;
             sp->len = len;
             apr_hash_set(rq->spans, &sp->table_val, sizeof(sp->table_val), sp);
             apr_table_setn(z->entries, key, sp->table_val);
