@@ -1518,7 +1518,9 @@ static int sc_session_decode(request_rec *r, session_rec *z)
         char *key, *val;
         apr_size_t len = 0;
         int canon;
-        end = pair + strcspn(pair, "&");
+        if (!(end = strchr(pair, '&'))) {
+            end = pair + strlen(pair);
+        }
         for (k = pair; k < end && *k == '='; k++) {
         }
         if (k == end) {
