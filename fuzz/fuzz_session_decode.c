@@ -35,6 +35,15 @@
  *    "expiry" sets the session's expiry (apr_atoi64 of the value), any
  *    other key is set (apr_table_set: replacing, case-insensitive keys);
  *  - the hook answers OK and leaves nothing encoded.
+ * Then the save's encoding (sc_session_encode_pre and _post, around where
+ * mod_session's own encoder runs): the table is back as it was (plus
+ * "expiry" when the session has one) and the text is exactly what escaping
+ * every pair gives (a reference encoder here: letters, digits and ".-*_" as
+ * themselves, a space as '+', any other byte as "%xx", lower-case hex as
+ * httpd writes it; "k=v" pairs in the
+ * table's order, joined by '&'), though the values read unchanged are
+ * written as their text read; again after one value is changed in place,
+ * another shortened in place and a third one set anew to its same value.
  * and the sanitizers: no read or write outside a buffer, no leak.
  */
 #include "fuzz_common.h"
@@ -169,7 +178,92 @@ static void ref_decode(apr_pool_t *p, const char *text, apr_table_t *t, apr_time
     }
 }
 
-/* ---- one input ------------------------------------------------------------------- */
+/* ---- the reference encoder ------------------------------------------------------ */
+
+static void same_tables(const apr_table_t *x, const apr_table_t *y);
+
+struct text_out {
+    char *buf;
+    apr_size_t len, cap;
+};
+
+static void out_byte(struct text_out *o, char c)
+{
+    if (o->len + 1 >= o->cap) {
+        char *n = malloc(o->cap * 2 + 16);
+        if (!n) {
+            abort();
+        }
+        if (o->len) {
+            memcpy(n, o->buf, o->len);
+        }
+        free(o->buf);
+        o->buf = n;
+        o->cap = o->cap * 2 + 16;
+    }
+    o->buf[o->len++] = c;
+    o->buf[o->len] = '\0';
+}
+
+static void ref_escape(apr_pool_t *p, struct text_out *o, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *c;
+    (void)p;
+    for (c = (const unsigned char *)s; *c; c++) {
+        if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')
+            || *c == '.' || *c == '-' || *c == '*' || *c == '_') {
+            out_byte(o, (char)*c);
+        }
+        else if (*c == ' ') {
+            out_byte(o, '+');
+        }
+        else {
+            out_byte(o, '%');
+            out_byte(o, hex[*c >> 4]);
+            out_byte(o, hex[*c & 15]);
+        }
+    }
+}
+
+/* the encoding of table t: checked against the hooks' */
+static void check_encode(apr_pool_t *p, request_rec *r, session_rec *z)
+{
+    struct text_out o = { NULL, 0, 0 };
+    apr_table_t *before = apr_table_copy(p, z->entries);
+    const apr_array_header_t *a;
+    int i;
+
+    z->encoded = NULL;
+    FUZZ_CHECK(sc_session_encode_pre(r, z) == OK);
+    /* mod_session's own encoder runs here, on an empty table */
+    FUZZ_CHECK(apr_is_empty_table(z->entries));
+    FUZZ_CHECK(sc_session_encode_post(r, z) == OK);
+    FUZZ_CHECK(z->encoded != NULL);
+    if (z->expiry) {
+        apr_table_setn(before, "expiry", apr_psprintf(p, "%" APR_INT64_T_FMT, z->expiry));
+    }
+    same_tables(z->entries, before);
+    a = apr_table_elts(z->entries);
+    out_byte(&o, '\0');
+    o.len = 0;
+    for (i = 0; i < a->nelts; i++) {
+        const apr_table_entry_t *e = &((const apr_table_entry_t *)a->elts)[i];
+        if (i) {
+            out_byte(&o, '&');
+        }
+        ref_escape(p, &o, e->key);
+        out_byte(&o, '=');
+        ref_escape(p, &o, e->val);
+    }
+    if (getenv("FUZZ_TRACE")) {
+        fprintf(stderr, "encoded [%s]\nexpected [%s]\n", z->encoded, o.buf);
+    }
+    FUZZ_CHECK(!strcmp(z->encoded, o.buf));
+    free(o.buf);
+    /* as before the save (the next check encodes again) */
+    z->encoded = NULL;
+}
 
 static void same_tables(const apr_table_t *x, const apr_table_t *y)
 {
@@ -183,6 +277,8 @@ static void same_tables(const apr_table_t *x, const apr_table_t *y)
         FUZZ_CHECK(!strcmp(ex[i].val, ey[i].val));
     }
 }
+
+/* ---- one input ------------------------------------------------------------------- */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -202,6 +298,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     dc->enabled = 1;
     dir_vec[0] = dc;
     req_vec[0] = rq;
+    struct ap_logconf *log = apr_pcalloc(p, sizeof(*log));
+    log->level = APLOG_WARNING;       /* the encoder's trace line: not logged */
+    r->log = log;
     r->pool = p;
     r->per_dir_config = (ap_conf_vector_t *)dir_vec;
     r->request_config = (ap_conf_vector_t *)req_vec;
@@ -239,6 +338,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         off += len + 1;
+    }
+    check_encode(p, r, z);
+    {
+        /* one value changed in place (the decoder gave the table its own
+         * copy), another shortened in place, a third set anew to the same
+         * value: all escaped again */
+        const apr_array_header_t *a = apr_table_elts(z->entries);
+        apr_table_entry_t *e = (apr_table_entry_t *)a->elts;
+        if (a->nelts > 0 && e[0].val[0]) {
+            e[0].val[0] = e[0].val[0] == 'a' ? 'b' : 'a';
+        }
+        if (a->nelts > 2 && e[1].val[0]) {
+            e[1].val[strlen(e[1].val) - 1] = '\0';   /* shortened in place */
+        }
+        if (a->nelts > 1) {
+            apr_table_set(z->entries, e[a->nelts - 1].key, e[a->nelts - 1].val);
+        }
+        check_encode(p, r, z);
     }
     /* another provider's session, or none loaded: declined, untouched */
     {

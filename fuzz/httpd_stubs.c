@@ -29,6 +29,12 @@
  *                            escape of NUL gives HTTP_NOT_FOUND; both go on to
  *                            the end of the string.  OK otherwise.
  *                            sc_session_decode (fuzz_session_decode) calls it.
+ *   ap_escape_urlencoded_buffer  a real one, from httpd's documented rules:
+ *                            letters, digits and ".-*_" as themselves, a space
+ *                            as '+', any other byte as "%xx" (lower-case hex,
+ *                            as httpd's c2x writes).
+ *                            sc_session.c's encoder learns from it which bytes
+ *                            those are (fuzz_session_decode).
  *   ap_strcasestr            a real one (case-insensitive strstr).
  *   ap_varbuf_cfg_getline,   abort() if ever called: the directive reader, the
  *   ap_varbuf_free,          request paths of sc_session.c (cookies, the
@@ -184,6 +190,28 @@ AP_DECLARE(int) ap_unescape_urlencoded(char *query)
     }
     *out = '\0';
     return bad_escape ? HTTP_BAD_REQUEST : nul ? HTTP_NOT_FOUND : OK;
+}
+
+AP_DECLARE(char *) ap_escape_urlencoded_buffer(char *copy, const char *buffer)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *in = (const unsigned char *)buffer;
+    char *out = copy;
+    for (; *in; in++) {
+        if (apr_isalnum(*in) || strchr(".-*_", *in)) {
+            *out++ = (char)*in;
+        }
+        else if (*in == ' ') {
+            *out++ = '+';
+        }
+        else {
+            *out++ = '%';
+            *out++ = hex[*in >> 4];
+            *out++ = hex[*in & 15];
+        }
+    }
+    *out = '\0';
+    return copy;
 }
 
 AP_DECLARE(char *) ap_strcasestr(const char *s1, const char *s2)

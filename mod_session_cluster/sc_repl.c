@@ -330,6 +330,18 @@ void sc_repl_set_local_filter(int (*is_local)(const char *key, apr_size_t klen))
     local_key = is_local;
 }
 
+/* The end of the pair at 'pair' (its '&', or the data's NUL) in *end, and
+ * the length of its key (up to its first '=', or the whole pair): what
+ * strcspn(pair, "&=") and strcspn(pair, "&") give, without scanning the
+ * value twice a byte at a time (strchr and memchr look at whole words). */
+static apr_size_t pair_end(const char *pair, const char **end)
+{
+    const char *amp = strchr(pair, '&'), *eq;
+    *end = amp ? amp : pair + strlen(pair);
+    eq = memchr(pair, '=', (apr_size_t)(*end - pair));
+    return (apr_size_t)((eq ? eq : *end) - pair);
+}
+
 const char *sc_repl_distributed(apr_pool_t *p, const char *data, apr_uint32_t *len)
 {
     const char *pair, *end;
@@ -341,8 +353,7 @@ const char *sc_repl_distributed(apr_pool_t *p, const char *data, apr_uint32_t *l
     }
     if (local_key) {
         for (pair = data; *pair; pair = *end ? end + 1 : end) {
-            apr_size_t klen = strcspn(pair, "&=");
-            end = pair + strcspn(pair, "&");
+            apr_size_t klen = pair_end(pair, &end);
             if (end == pair || !local_key(pair, klen)) {
                 continue;
             }
@@ -354,8 +365,7 @@ const char *sc_repl_distributed(apr_pool_t *p, const char *data, apr_uint32_t *l
         /* copied pair by pair, the local ones left out */
         out = apr_palloc(p, strlen(data) + 1);
         for (pair = data; *pair; pair = *end ? end + 1 : end) {
-            apr_size_t klen = strcspn(pair, "&=");
-            end = pair + strcspn(pair, "&");
+            apr_size_t klen = pair_end(pair, &end);
             if (end == pair || local_key(pair, klen)) {
                 continue;
             }
@@ -648,13 +658,52 @@ const char *sc_msg_delta_apply(apr_pool_t *p, const char *data, const sc_msg_del
     return sc_repl_apply(p, data, &r);
 }
 
+/* The pairs of data as sc_data_parse splits them, in place: no copy of the
+ * data (a delta compares two versions of a session of up to maxSessionSize
+ * on every save). */
+typedef struct {
+    const char *k, *v;
+    apr_size_t kl, vl;
+} sc_kv_at;
+
+static apr_array_header_t *kv_at(apr_pool_t *p, const char *data, apr_hash_t **index)
+{
+    apr_array_header_t *kv = apr_array_make(p, 8, sizeof(sc_kv_at));
+    const char *pair, *amp;
+    *index = apr_hash_make(p);
+    for (pair = data ? data : ""; *pair; pair = amp + 1) {
+        sc_kv_at *e;
+        const char *eq;
+        apr_size_t len;
+        amp = strchr(pair, '&');
+        len = amp ? (apr_size_t)(amp - pair) : strlen(pair);
+        if (!len) {
+            continue;                 /* "&&": amp is set */
+        }
+        eq = memchr(pair, '=', len);
+        e = apr_array_push(kv);
+        e->k = pair;
+        e->kl = eq ? (apr_size_t)(eq - pair) : len;
+        e->v = eq ? eq + 1 : "";
+        e->vl = eq ? len - e->kl - 1 : 0;
+        if (!apr_hash_get(*index, e->k, (apr_ssize_t)e->kl)) {
+            /* the first one, by its index + 1 (a push may move the array) */
+            apr_hash_set(*index, e->k, (apr_ssize_t)e->kl, (void *)(apr_uintptr_t)kv->nelts);
+        }
+        if (!amp) {
+            break;
+        }
+    }
+    return kv;
+}
+
 int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
                   apr_time_t last_access, apr_int64_t max_inactive,
                   const char *old_data, const char *new_data)
 {
-    apr_array_header_t *o = sc_data_parse(b->p, old_data);
-    apr_array_header_t *n = sc_data_parse(b->p, new_data);
-    apr_hash_t *oi = kv_index(b->p, o), *ni = kv_index(b->p, n);
+    apr_hash_t *oi, *ni;
+    apr_array_header_t *o = kv_at(b->p, old_data, &oi);
+    apr_array_header_t *n = kv_at(b->p, new_data, &ni);
     sc_buf sets, rems;
     apr_uint32_t nset = 0, nrem = 0;
     sc_msg_delta m;
@@ -664,24 +713,23 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     sc_buf_init(&rems, b->p, 64);
     sc_buf_u32(&sets, 0);
     sc_buf_u32(&rems, 0);
-    for (i = 0; i + 1 < n->nelts; i += 2) {
-        const char *k = APR_ARRAY_IDX(n, i, const char *);
-        const char *v = APR_ARRAY_IDX(n, i + 1, const char *);
-        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(oi, k, APR_HASH_KEY_STRING);
-        const char *ov = at ? APR_ARRAY_IDX(o, (int)at, const char *) : NULL;
-        if (!ov || strcmp(ov, v) != 0) {
-            sc_buf_u32(&sets, (apr_uint32_t)strlen(k));
-            sc_buf_put(&sets, k, strlen(k));
-            sc_buf_u32(&sets, (apr_uint32_t)strlen(v));
-            sc_buf_put(&sets, v, strlen(v));
+    for (i = 0; i < n->nelts; i++) {
+        const sc_kv_at *e = &APR_ARRAY_IDX(n, i, sc_kv_at);
+        apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(oi, e->k, (apr_ssize_t)e->kl);
+        const sc_kv_at *was = at ? &APR_ARRAY_IDX(o, (int)at - 1, sc_kv_at) : NULL;
+        if (!was || was->vl != e->vl || memcmp(was->v, e->v, e->vl) != 0) {
+            sc_buf_u32(&sets, (apr_uint32_t)e->kl);
+            sc_buf_put(&sets, e->k, e->kl);
+            sc_buf_u32(&sets, (apr_uint32_t)e->vl);
+            sc_buf_put(&sets, e->v, e->vl);
             nset++;
         }
     }
-    for (i = 0; i + 1 < o->nelts; i += 2) {
-        const char *k = APR_ARRAY_IDX(o, i, const char *);
-        if (!apr_hash_get(ni, k, APR_HASH_KEY_STRING)) {
-            sc_buf_u32(&rems, (apr_uint32_t)strlen(k));
-            sc_buf_put(&rems, k, strlen(k));
+    for (i = 0; i < o->nelts; i++) {
+        const sc_kv_at *e = &APR_ARRAY_IDX(o, i, sc_kv_at);
+        if (!apr_hash_get(ni, e->k, (apr_ssize_t)e->kl)) {
+            sc_buf_u32(&rems, (apr_uint32_t)e->kl);
+            sc_buf_put(&rems, e->k, e->kl);
             nrem++;
         }
     }

@@ -30,7 +30,13 @@
 #      empties the session: the cluster drops it on both members (their
 #      status pages: ?session=ID no longer held, SessionsActive one less and
 #      SessionsRemoved one more, apart from expiries meanwhile), the cookie
-#      is removed and never adopted again.
+#      is removed and never adopted again;
+#   6. a save that changes one attribute writes the others as they were read
+#      (not URL-escaped again: issue 22; the trace line of node1's encoder
+#      says 2 of 3 values, their bytes counted), and the session is the same
+#      as escaping it again gives: node2's HTTP_SESSION, and that of the same
+#      two requests on /ctl (mod_session_cookie), are exactly the encoding of
+#      its values (one with a space, '+', '&', '=', '%', '~', '/', UTF-8).
 use strict;
 use warnings;
 
@@ -95,7 +101,7 @@ my $EXTRA = sub {
 
 my $c = SC::Cluster->new(
     members    => 2,
-    loglevel   => 'info',
+    loglevel   => 'info session_cluster:trace2',
     modules    => [ 'cgi', 'session_cookie' ],
     extra_conf => $EXTRA,
     cluster    => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => 6, valves => $KEEP_ROUTES) },
@@ -439,6 +445,38 @@ my $S1;
           show($rw));
     my $ra2 = cgi($c, $A, '/s/s.cgi', '', $S5);
     is(user_attrs($ra2), '', "5. ... and S5 itself stays empty on node1") or diag(show($ra2));
+}
+
+# 6. unchanged attributes written as read ---------------------------------------------------
+{
+    # mod_session's escaping (letters, digits, ".-*_" as themselves, a space
+    # as '+', any other byte as %xx, lower-case hex), and the query's (every
+    # byte but letters and digits as %XX: the script decodes it once)
+    my $esc = sub { my $v = shift; $v =~ s/([^A-Za-z0-9.\-*_ ])/sprintf '%%%02x', ord $1/ge; $v =~ tr/ /+/; $v };
+    my $q = sub { my $v = shift; $v =~ s/([^A-Za-z0-9])/sprintf '%%%02X', ord $1/ge; $v };
+    my $note = "a b+c&d=e%f~g/h\xc3\xa9*._-";
+    my $big = 'y' x 4000;
+    my $want = 'note=' . $esc->($note) . "&big=$big&count=7";
+    my %got;
+    for my $where (['cluster', '/s/s.cgi', 'JSESSIONID'], ['ctl', '/ctl/s.cgi', 'ctl']) {
+        my ($name, $path, $cn) = @$where;
+        my $r = cgi($c, $A, $path, 'hdr=' . $q->('note=' . $esc->($note) . "&big=$big"), undef,
+                    cookie_name => $cn);
+        my $id = $r->{cookie};
+        my $r2 = cgi($c, $A, $path, 'hdr=' . $q->('count=7'), $id, cookie_name => $cn);
+        $id = $r2->{cookie} if defined $r2->{cookie} && $name eq 'ctl';
+        my $rr = cgi($c, $name eq 'ctl' ? $A : $B, $path, '', $id, cookie_name => $cn);
+        $got{$name} = $rr->{session} // '(unset)';
+        diag(show($r), show($r2), show($rr)) if $got{$name} ne $want;
+    }
+    is($got{cluster}, $want, "6. node2 reads the session saved with one attribute changed: "
+       . "its encoding exactly (" . length($want) . " bytes)");
+    is($got{ctl}, $want, '6. ... and so does mod_session_cookie for the same requests (/ctl)');
+    my $bytes = length('note=' . $esc->($note)) - 5 + length $big;
+    ok(defined within(10, sub {
+           $c->error_log($A) =~ /session encoded: 2 of 3 value\(s\) as read \($bytes bytes\)/ }),
+       "6. node1's encoder wrote note and big as read ($bytes bytes), escaped count only")
+        or diag(join("\n", grep { /session encoded/ } split /\n/, $c->error_log($A)));
 }
 
 # nothing crashed -----------------------------------------------------------------------------
