@@ -1196,7 +1196,8 @@ static void one_message(apr_pool_t *p, const unsigned char *data, apr_size_t len
     free(msg);
 }
 
-/* The tick an hour later: held deltas time out (each answered once), a
+/* The ticks an hour later (and a minute after that): held deltas time out
+ * (each answered once; one whose sender waits is asked for again first), a
  * requested transfer is sent (every stored session once, as stored). */
 static void final_tick(apr_pool_t *p)
 {
@@ -1222,6 +1223,10 @@ static void final_tick(apr_pool_t *p)
     }
     rec.in_tick = 1;
     sc_dm_tick(&eng, now);
+    /* a held delta whose sender waits is first asked for once more (its
+     * session asked of the sender, a second wait): given up a tick later */
+    apr_pool_clear(eng.tmp);
+    sc_dm_tick(&eng, now + apr_time_from_sec(60));
     rec.in_tick = 0;
     apr_pool_clear(eng.tmp);
     check_store(eng.store, p);
