@@ -620,16 +620,20 @@ static int claim_loses(const sc_engine *e, const sc_loc_info *l, apr_uint64_t ep
 }
 
 /* A location from another member: the higher epoch wins. */
-static void take_location(sc_engine *e, const sc_peer *from, const sc_loc_item *in)
+static void take_location(sc_engine *e, const sc_peer *from, const sc_loc_item *in,
+                          int asked_map)
 {
     sc_loc_info l;
     sc_sess_copy s;
     sc_loc_item item = *in, *it = &item;
     int known, held;
-    if (!it->primary[0] || !route_known(e, from, it->primary)) {
+    /* the map this member asked for, as it joins, names members it may not
+     * have heard yet (it asked the first ready member it heard): taken as
+     * the sender knows them */
+    if (!it->primary[0] || (!asked_map && !route_known(e, from, it->primary))) {
         return;                       /* a primary nobody here knows of */
     }
-    if (it->backup[0] && !route_known(e, from, it->backup)) {
+    if (it->backup[0] && !asked_map && !route_known(e, from, it->backup)) {
         it->backup = "";              /* the primary will do */
     }
     known = sc_loc_find(e->store, it->id, &l);
@@ -923,7 +927,8 @@ void sc_bk_on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         case SC_REPL_MAP: {
             apr_uint32_t i;
             for (i = 0; i < m.locate.n; i++) {
-                take_location(e, c->peer, &m.locate.items[i]);
+                take_location(e, c->peer, &m.locate.items[i],
+                              m.type == SC_REPL_MAP && c->peer == bk.map_from);
             }
             break;
         }

@@ -118,6 +118,12 @@ my $parent = $c->member('node1')->{pid};
 kill 'STOP', $front_engine or die "SIGSTOP $front_engine: $!";
 kill 'STOP', $parent or die "SIGSTOP $parent: $!";
 kill 'KILL', $engine or die "SIGKILL $engine: $!";
+# gone (a zombie: its frozen parent does not reap it) before the requests:
+# its sockets closed, a child's hand-off cannot reach it
+sub proc_state { my ($pid) = @_; open(my $fh, '<', "/proc/$pid/stat") or return 'gone';
+                 my $st = <$fh> // ''; return $st =~ /\)\s+(\S)/ ? $1 : '?' }
+check(within(10, sub { proc_state($engine) =~ /^(?:Z|X|gone)$/ }), $c,
+      "node1's engine is gone (" . proc_state($engine) . ')');
 my $off = length $c->error_log($F);
 
 # A. POST: not sent twice ----------------------------------------------------------

@@ -102,9 +102,14 @@ check(within(30, sub { alive_on($c, 'node1', 'node3') && alive_on($c, 'node3', '
 my %ID = map { $_ => id_of($_) } qw(node1 node2 node3);
 is($hsender, $ID{node1}, "(a) the captured HELLO is node1's (its sender id)");
 is($psender, $ID{node1}, "(a) the captured PING is node1's (its sender id)");
-# the frames are sealed: flag TAGGED (4) and a 28-byte tag
-like($HELLO, qr/^5343463101010004/, '(a) the captured HELLO is sealed (version 1, HELLO, flag TAGGED)');
-like($PING, qr/^5343463101060004/, '(a) the captured PING is sealed (version 1, PING, flag TAGGED)');
+# the frames are sealed: flag TAGGED (4) and a 28-byte tag; the version is
+# this build's (sc_proto.h)
+my ($PROTO) = do { local (@ARGV, $/) = (SC::Cluster::repo_dir() . '/mod_session_cluster/sc_proto.h'); <> }
+              =~ /#define SC_PROTO_VERSION\s+(\d+)/;
+die "no SC_PROTO_VERSION in sc_proto.h\n" unless $PROTO;
+my $V = sprintf '%02x', $PROTO;
+like($HELLO, qr/^53434631${V}010004/, "(a) the captured HELLO is sealed (version $PROTO, HELLO, flag TAGGED)");
+like($PING, qr/^53434631${V}060004/, "(a) the captured PING is sealed (version $PROTO, PING, flag TAGGED)");
 
 {
     my $before = status_of($c, 'node2');
