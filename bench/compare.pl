@@ -10,9 +10,11 @@
 #               httpd without session, mod_session_cookie, mod_session_dbd on
 #               PostgreSQL, ours and Tomcat (2 members, async 8 and sync 6);
 #               BENCH_CONNECTIONS (16 64), one session per connection
+#   update3     the same, ours and Tomcat with 3 members (direct to the first)
 #   front       the same through a front balancer (mod_proxy_balancer,
 #               stickysession=JSESSIONID|jsessionid): ours (SessionClusterBalancer),
 #               Tomcat (stock balancer), a session-less page through our front
+#   front3      the same with 3 members, async only
 #   heavy       the same with one more attribute of 1 KB / 32 KB in every session
 #   failover    kill -9 of one of the two members under load through the front
 #   transfer    a joining member receives TRANSFER_COUNTS (10000 100000) sessions
@@ -30,7 +32,9 @@
 #   TRANSFER_COUNTS          "10000 100000"; "" for none
 #   BENCH_ONLY               a regular expression on the setup names: none cookie
 #                            dbd ours-async ours-sync ours-async-heavy
-#                            ours-sync-heavy tomcat-async tomcat-sync transfer
+#                            ours-sync-heavy tomcat-async tomcat-sync
+#                            ours3-async ours3-sync tomcat3-async tomcat3-sync
+#                            transfer
 #   BENCH_TOMCAT_OPTS        the JVM's options ("-Xmx2g")
 #   CATALINA_HOME            /usr/share/tomcat10
 #   BENCH_DEBUG, BENCH_KEEP  processes' memory and lost updates; keep the files
@@ -393,22 +397,30 @@ sub tomcat_attr {
     my (undef, undef, $b) = http_get($port, "/stats?id=$id&key=$key");
     return $b =~ /^Value: (\d+)$/m ? $1 : undef;
 }
-# (stale, of): sessions whose figure on member 2 is missing or below member 1's
+# (stale, of, [per member]): of the sessions some member holds, those that
+# a member does not hold or holds below the highest figure any member has
+# (with writes on member 1 only: member 2 or 3 behind member 1); per member,
+# the sessions it has missing or behind.  $gets: one sub per member.
 sub stale_count {
-    my ($get1, $get2, @ck) = @_;
-    my ($stale, $of) = (0, 0);
+    my ($gets, @ck) = @_;
+    my ($stale, $of, @per) = (0, 0, map { 0 } @$gets);
     for my $id (grep { defined } map { sid_of($_) } @ck) {
-        my $v1 = $get1->($id);
-        next unless defined $v1;
+        my @v = map { $_->($id) } @$gets;
+        my ($max) = sort { $b <=> $a } grep { defined } @v;
+        next unless defined $max;
         $of++;
-        my $v2 = $get2->($id);
-        $stale++ if !defined $v2 || $v2 < $v1;
+        my @behind = grep { !defined $v[$_] || $v[$_] < $max } 0 .. $#v;
+        $per[$_]++ for @behind;
+        $stale++ if @behind;
     }
-    return ($stale, $of);
+    return ($stale, $of, \@per);
 }
 
-# ---- replication lag: 200 writes on member A, each polled on member B until
-# B has it (over HTTP, kept connections) ----
+# the lowest of figures, undef if any is (a member that does not have it)
+sub lowest { return undef if grep { !defined } @_; my ($v) = sort { $a <=> $b } @_; $v }
+
+# ---- replication lag: 200 writes on member A, each polled on member B (and
+# C) until B (and C) has it (over HTTP, kept connections) ----
 sub lag_samples {
     my ($write, $poll) = @_;
     my @lags;
@@ -454,32 +466,49 @@ sub row {
 }
 sub record { my ($key, $r) = @_; push @{ $res{$key} }, $r }
 
-# The table's rows, in order (whether or not they run).
+# The table's rows, in order (whether or not they run).  base: the row of
+# the same page without session (vs none).
 sub setup_rows {
     for my $c (@conns) {
-        row("update c$c|httpd, no session", group => "update c$c", kind => 'base');
-        row("update c$c|mod_session_cookie", group => "update c$c", kind => 'alt');
-        row("update c$c|mod_session_dbd postgresql", group => "update c$c", kind => 'alt');
-        row("update c$c|ours async (8)", group => "update c$c", kind => 'ours');
-        row("update c$c|ours sync (6)", group => "update c$c", kind => 'ours');
-        row("update c$c|Tomcat async (8)", group => "update c$c", kind => 'alt');
-        row("update c$c|Tomcat sync (6)", group => "update c$c", kind => 'alt');
+        my @b = (group => "update c$c", base => "update c$c|httpd, no session");
+        row("update c$c|httpd, no session", @b, kind => 'base');
+        row("update c$c|mod_session_cookie", @b, kind => 'alt');
+        row("update c$c|mod_session_dbd postgresql", @b, kind => 'alt');
+        row("update c$c|ours async (8)", @b, kind => 'ours');
+        row("update c$c|ours sync (6)", @b, kind => 'ours');
+        row("update c$c|Tomcat async (8)", @b, kind => 'alt');
+        row("update c$c|Tomcat sync (6)", @b, kind => 'alt');
     }
     for my $c (@conns) {
-        row("front c$c|no session, our front", group => "front c$c", kind => 'base');
-        row("front c$c|ours async (8)", group => "front c$c", kind => 'ours');
-        row("front c$c|ours sync (6)", group => "front c$c", kind => 'ours');
-        row("front c$c|Tomcat async (8)", group => "front c$c", kind => 'alt');
-        row("front c$c|Tomcat sync (6)", group => "front c$c", kind => 'alt');
+        my @b = (group => "update3 c$c", base => "update c$c|httpd, no session");
+        row("update3 c$c|ours async (8)", @b, kind => 'ours');
+        row("update3 c$c|ours sync (6)", @b, kind => 'ours');
+        row("update3 c$c|Tomcat async (8)", @b, kind => 'alt');
+        row("update3 c$c|Tomcat sync (6)", @b, kind => 'alt');
+    }
+    for my $c (@conns) {
+        my @b = (group => "front c$c", base => "front c$c|no session, our front");
+        row("front c$c|no session, our front", @b, kind => 'base');
+        row("front c$c|ours async (8)", @b, kind => 'ours');
+        row("front c$c|ours sync (6)", @b, kind => 'ours');
+        row("front c$c|Tomcat async (8)", @b, kind => 'alt');
+        row("front c$c|Tomcat sync (6)", @b, kind => 'alt');
+    }
+    for my $c (@conns) {
+        my @b = (group => "front3 c$c", base => "front3 c$c|no session, our front");
+        row("front3 c$c|no session, our front", @b, kind => 'base');
+        row("front3 c$c|ours async (8)", @b, kind => 'ours');
+        row("front3 c$c|Tomcat async (8)", @b, kind => 'alt');
     }
     for my $kb (map { $_ / 1024 } @heavy_sizes) {
         my $g = "heavy ${kb}KB c$heavy_conns";
-        row("$g|mod_session_cookie", group => $g, kind => 'alt') if $kb < 4;
-        row("$g|mod_session_dbd postgresql", group => $g, kind => 'alt');
-        row("$g|ours async (8)", group => $g, kind => 'ours');
-        row("$g|ours sync (6)", group => $g, kind => 'ours');
-        row("$g|Tomcat async (8)", group => $g, kind => 'alt');
-        row("$g|Tomcat sync (6)", group => $g, kind => 'alt');
+        my @b = (group => $g, base => "update c$heavy_conns|httpd, no session");
+        row("$g|mod_session_cookie", @b, kind => 'alt') if $kb < 4;
+        row("$g|mod_session_dbd postgresql", @b, kind => 'alt');
+        row("$g|ours async (8)", @b, kind => 'ours');
+        row("$g|ours sync (6)", @b, kind => 'ours');
+        row("$g|Tomcat async (8)", @b, kind => 'alt');
+        row("$g|Tomcat sync (6)", @b, kind => 'alt');
     }
     for my $s ('ours async (8)', 'ours sync (6)', 'Tomcat async (8)', 'Tomcat sync (6)') {
         row("failover c$heavy_conns|$s", group => "failover c$heavy_conns",
@@ -507,12 +536,12 @@ sub measure {
         : $o{plain} ? make_plain($n) : make_sessions($o{port}, $n, $o{data});
     my $r = run_wrk(port => $o{port}, path => $o{path} // '/app', conns => $o{conns},
                     cookies => \@ck, secs => $secs, kill => $o{kill}, kill_at => $o{kill_at});
-    @$r{qw(rss1 pss1 rss2 pss2)} = $o{mem}->() if $o{mem};
+    @$r{qw(rss1 pss1 rss2 pss2 rss3 pss3)} = $o{mem}->() if $o{mem};
     $r->{sessions} = $n;
     if ($o{stale}) {
         # 1 s after the last write: sessions member 2 holds behind member 1
         sleep 1;
-        @$r{qw(stale stale_of)} = $o{stale}->(@ck);
+        @$r{qw(stale stale_of stale_per)} = $o{stale}->(@ck);
     }
     $r->{payload} = $o{payload}->() if $o{payload};
     record($o{key}, $r);
@@ -521,7 +550,9 @@ sub measure {
             ? " ($r->{statuses}" . ($r->{socket_errors} ? " socket $r->{socket_detail}" : '') . ')' : '',
         $r->{lost} // 0,
         $o{kill} ? sprintf('  stall %.0f ms  gone %d', $r->{stall} // 0, $r->{gone} // 0) : '',
-        $o{stale} ? sprintf('  stale 1 s after: %s/%s', $r->{stale} // '?', $r->{stale_of} // '?') : '';
+        $o{stale} ? sprintf('  stale 1 s after: %s/%s (missing or behind on m1..m%d: %s)',
+                            $r->{stale} // '?', $r->{stale_of} // '?', scalar @{ $r->{stale_per} || [] },
+                            join(' ', @{ $r->{stale_per} || [] })) : '';
     return $r;
 }
 
@@ -615,16 +646,20 @@ sub setup_single {
 # Ours: two members and a front (SessionClusterBalancer).  $heavy: the
 # session-heavy runs only (Manager maxSessionSize 65536 for 32 KB sessions,
 # maxActiveSessions 1000 to keep the store small); else update, front, lag,
-# failover.
+# failover.  $n 3: three members, the update3 rows, front3 (async only) and
+# lag (to both other members); no heavy or failover runs.
 sub setup_ours {
-    my ($send, $heavy, $round) = @_;
+    my ($send, $heavy, $round, $n) = @_;
+    $n ||= 2;
     my $label = $send == 8 ? 'ours async (8)' : 'ours sync (6)';
+    my ($upd, $fr) = $n == 2 ? ('update', 'front') : ("update$n", "front$n");
+    my @nodes = map { "node$_" } 1 .. $n;
     my $member_conf = "LoadModule session_cluster_demo_module $demo\n$MPM"
         . "LimitRequestLine 70000\n$ECHO"
         . $app->('/app', "    Session On\n    SessionCluster On\n")
         . $app->('/plain', "    Session Off\n");
     my $c = httpd_cluster(
-        members => 2, front => { name => 'front' }, modules => ['headers'],
+        members => $n, front => { name => 'front' }, modules => ['headers'],
         cluster => sub {
             SC::Cluster::static_block($_[0], $_[1], channelSendOptions => $send,
                 $heavy ? (manager => { maxSessionSize => 65536, maxActiveSessions => 1000 }) : ());
@@ -636,10 +671,13 @@ sub setup_ours {
             . "LimitRequestLine 70000\n$FRONT_ECHO" } } });
     $c->wait_for(sub {
         my (undef, undef, $b) = $c->get('node1', '/cluster-manager?auto');
-        $b =~ /^EngineState: ready$/m && $b =~ /^MembersAlive: (\d+)$/m && $1 >= 2;
-    }, timeout => 15) or die "ours: node1 does not see node2 and the front\n";
-    my ($p1, $p2, $pf) = map { $c->member($_)->{http_port} } qw(node1 node2 front);
-    my $mem = sub { httpd_mem($c, 'node1', 'node2') };
+        # (the other members and the front)
+        $b =~ /^EngineState: ready$/m && $b =~ /^MembersAlive: (\d+)$/m && $1 >= $n;
+    }, timeout => 15) or die "ours: node1 does not see the other members and the front\n";
+    my @p = map { $c->member($_)->{http_port} } @nodes;
+    my ($p1, $p2, $pf) = ($p[0], $p[1], $c->member('front')->{http_port});
+    my $mem = sub { httpd_mem($c, @nodes) };
+    my $stale = sub { stale_count([ map { my $p = $_; sub { our_version($p, $_[0]) } } @p ], @_) };
     my $payload = sub { my (undef, undef, $b) = http_get($p1, '/cluster-manager?auto');
                         $b =~ /^SessionsBytesInUse: (\d+)$/m ? $1 : undef };
     warmup($p1, 1);
@@ -651,37 +689,43 @@ sub setup_ours {
         }
     }
     else {
-        warmup($pf, 1);
+        # (with 3 members: through the front async only)
+        my $front = $n == 2 || $send == 8;
+        warmup($pf, 1) if $front;
         for my $cn (@conns) {
-            push @runs, sub { measure(key => "update c$cn|$label", port => $p1, conns => $cn,
-                                      mem => $mem, payload => $payload,
-                                      stale => sub { stale_count(sub { our_version($p1, $_[0]) },
-                                                                 sub { our_version($p2, $_[0]) }, @_) }) };
-            push @runs, sub { measure(key => "front c$cn|$label", port => $pf, conns => $cn,
-                                      make_on => [ $p1, $p2 ],
-                                      mem => $mem) };
-            push @runs, sub { measure(key => "front c$cn|no session, our front", port => $pf,
-                                      make_on => [ $p1, $p2 ],
+            push @runs, sub { measure(key => "$upd c$cn|$label", port => $p1, conns => $cn,
+                                      mem => $mem, payload => $payload, stale => $stale) };
+            push @runs, sub { measure(key => "$fr c$cn|$label", port => $pf, conns => $cn,
+                                      make_on => \@p, mem => $mem,
+                                      $n > 2 ? (stale => $stale) : ()) }
+                if $front;
+            push @runs, sub { measure(key => "$fr c$cn|no session, our front", port => $pf,
+                                      make_on => \@p,
                                       path => '/plain', conns => $cn, plain => 1, mem => $mem) }
-                if $send == 8;
+                if $front && $send == 8;
         }
     }
     $_->() for ($round % 2 ? @runs : reverse @runs);
     return $c->teardown if $heavy;
 
     # replication lag: a session of node1's, written there, read on node2
-    # (member 2 is asked for the session's version on its status page: a
-    # request with the cookie there would re-bind the session to member 2)
+    # (and node3: until both have it) (the other members are asked for the
+    # session's version on their status pages: a request with the cookie
+    # there would re-bind the session)
     my ($ck) = make_sessions($p1, 1);
     my $sid = sid_of($ck);
     my $ver = our_version($p1, $sid) // 0;
     my ($l50, $l99) = lag_samples(
         sub { my ($st) = http_get($p1, '/app?auto', $ck); $st == 200 ? ++$ver : undef },
-        sub { our_version($p2, $sid) });
+        sub { lowest(map { our_version($_, $sid) } @p[1 .. $#p]) });
     for my $cn (@conns) {
-        @{ $res{"update c$cn|$label"}[-1] }{qw(lag50 lag99)} = ($l50, $l99);
+        @{ $res{"$upd c$cn|$label"}[-1] }{qw(lag50 lag99)} = ($l50, $l99);
     }
-    printf "  %-44s lag p50 %.3f ms  p99 %.3f ms\n", "$label 2 members", $l50 // -1, $l99 // -1;
+    printf "  %-44s lag p50 %.3f ms  p99 %.3f ms\n", "$label $n members", $l50 // -1, $l99 // -1;
+    if ($n > 2) {
+        drop_sockets();
+        return $c->teardown;
+    }
 
     # failover: node1 killed (-9) a third into a run through the front
     measure(key => "failover c$heavy_conns|$label", port => $pf, conns => $heavy_conns,
@@ -692,14 +736,29 @@ sub setup_ours {
     $c->teardown;
 }
 
-# Tomcat: nodes A and B (seed 002's block), and a front: an httpd with stock
+# Tomcat: nodes A and B (C, ...; seed 002's block, one multicast group, each
+# node its own HTTP and receiver ports), and a front: an httpd with stock
 # mod_proxy_balancer (no SessionClusterBalancer: Tomcat has no such tie-in).
-sub tomcat_pair {
-    my ($send, %mgr) = @_;
+sub tomcat_nodes {
+    my ($n, $send, %mgr) = @_;
     my $mcast = free_udp_port();
-    my @t = map { tomcat_node(name => $_, send => $send, mcast_port => $mcast,
-                              manager => { %mgr }) } qw(nodeA nodeB);
+    my @t = map { tomcat_node(name => "node$_", send => $send, mcast_port => $mcast,
+                              manager => { %mgr }) } ('A' .. 'Z')[0 .. $n - 1];
     return @t;
+}
+sub tomcat_pair { return tomcat_nodes(2, @_) }
+
+# Starts the nodes one after the other, each once the one before answers and
+# sees the others (nodes started at once each ask the other for the state and
+# one waits the full stateTransferTimeout), then waits until every node sees
+# every other.
+sub tomcat_start_all {
+    my @t = @_;
+    for my $i (0 .. $#t) {
+        tomcat_start($t[$i]);
+        tomcat_wait($t[$i], $i, 120);
+    }
+    tomcat_wait($_, $#t, 30) for @t;
 }
 
 sub tomcat_front {
@@ -713,54 +772,66 @@ sub tomcat_front {
             . "$MPM" . "LimitRequestLine 70000\n$FRONT_ECHO" });
 }
 
+# $n 3: three nodes, the update3 rows, front3 (async only) and lag (to both
+# other nodes); no heavy or failover runs.
 sub setup_tomcat {
-    my ($send, $round) = @_;
+    my ($send, $round, $n) = @_;
+    $n ||= 2;
     my $label = $send == 8 ? 'Tomcat async (8)' : 'Tomcat sync (6)';
-    my ($A, $B) = tomcat_pair($send);
-    # A first: two nodes starting at once each wait for the other's state (60 s)
-    tomcat_start($A);
-    tomcat_wait($A, 0, 120);
-    tomcat_start($B);
-    tomcat_wait($B, 1, 120);
-    tomcat_wait($A, 1, 30);
-    my $f = tomcat_front($A, $B);
-    my $pf = $f->member('tfront')->{http_port};
-    my $mem = sub { (mem_of($A->{pid}), mem_of($B->{pid})) };
+    my ($upd, $fr) = $n == 2 ? ('update', 'front') : ("update$n", "front$n");
+    my $front = $n == 2 || $send == 8;
+    my @t = tomcat_nodes($n, $send);
+    my ($A, $B) = @t;
+    my @tp = map { $_->{http_port} } @t;
+    # A first, then B, ...: nodes starting at once each wait for the other's state (60 s)
+    tomcat_start_all(@t);
+    my $f = $front ? tomcat_front(@t) : undef;
+    my $pf = $f && $f->member('tfront')->{http_port};
+    my $mem = sub { map { mem_of($_->{pid}) } @t };
+    my $stale = sub { stale_count([ map { my $p = $_; sub { tomcat_attr($p, $_[0], 'counter') } } @tp ], @_) };
     # the JIT: load before anything is measured
-    # (both nodes: half the sessions of the front runs live on node B)
-    warmup_jvm('node A', $A->{http_port}, 100_000, $warm_jvm);
-    warmup_jvm('node B', $B->{http_port}, 100_000, $warm_jvm);
-    warmup_jvm('through the front', $pf, 30_000, $warm_jvm / 2);
+    # (every node when there are front runs: some of their sessions live on
+    # node B, C)
+    warmup_jvm('node ' . substr($_->{name}, 4), $_->{http_port}, 100_000, $warm_jvm)
+        for $front ? @t : ($A);
+    warmup_jvm('through the front', $pf, 30_000, $warm_jvm / 2) if $front;
     my @runs;
     for my $cn (@conns) {
-        push @runs, sub { measure(key => "update c$cn|$label", port => $A->{http_port}, conns => $cn,
-                                  mem => $mem,
-                                  stale => sub {
-                                      stale_count(sub { tomcat_attr($A->{http_port}, $_[0], 'counter') },
-                                                  sub { tomcat_attr($B->{http_port}, $_[0], 'counter') }, @_) }) };
-        push @runs, sub { measure(key => "front c$cn|$label", port => $pf, conns => $cn, mem => $mem,
-                                  make_on => [ $A->{http_port}, $B->{http_port} ]) };
+        push @runs, sub { measure(key => "$upd c$cn|$label", port => $A->{http_port}, conns => $cn,
+                                  mem => $mem, stale => $stale) };
+        push @runs, sub { measure(key => "$fr c$cn|$label", port => $pf, conns => $cn, mem => $mem,
+                                  make_on => \@tp, $n > 2 ? (stale => $stale) : ()) }
+            if $front;
     }
-    for my $d (@heavy_sizes) {
-        push @runs, sub { measure(key => "heavy @{[ $d / 1024 ]}KB c$heavy_conns|$label",
-                                  port => $A->{http_port}, conns => $heavy_conns, data => $d,
-                                  mem => $mem) };
+    if ($n == 2) {
+        for my $d (@heavy_sizes) {
+            push @runs, sub { measure(key => "heavy @{[ $d / 1024 ]}KB c$heavy_conns|$label",
+                                      port => $A->{http_port}, conns => $heavy_conns, data => $d,
+                                      mem => $mem) };
+        }
     }
     $_->() for ($round % 2 ? @runs : reverse @runs);
 
-    # replication lag: written on A, read on B from its DeltaManager (JMX,
-    # without the session cookie: JvmRouteBinderValve would re-bind it)
+    # replication lag: written on A, read on B (and C: until both have it)
+    # from its DeltaManager (JMX, without the session cookie:
+    # JvmRouteBinderValve would re-bind it)
     my ($ck) = make_sessions($A->{http_port}, 1);
     (my $id = $ck) =~ s/^[^=]*=//;
     my ($l50, $l99) = lag_samples(
         sub { my (undef, undef, $b) = http_get($A->{http_port}, '/app?auto', $ck);
               $b =~ /^Counter: (\d+)/m ? $1 : undef },
-        sub { my (undef, undef, $b) = http_get($B->{http_port}, "/stats?id=$id&key=counter");
-              $b =~ /^Value: (\d+)/m ? $1 : undef });
+        sub { lowest(map { my (undef, undef, $b) = http_get($_, "/stats?id=$id&key=counter");
+                           $b =~ /^Value: (\d+)/m ? $1 : undef } @tp[1 .. $#tp]) });
     for my $cn (@conns) {
-        @{ $res{"update c$cn|$label"}[-1] }{qw(lag50 lag99)} = ($l50, $l99);
+        @{ $res{"$upd c$cn|$label"}[-1] }{qw(lag50 lag99)} = ($l50, $l99);
     }
-    printf "  %-44s lag p50 %.3f ms  p99 %.3f ms\n", "$label 2 nodes", $l50 // -1, $l99 // -1;
+    printf "  %-44s lag p50 %.3f ms  p99 %.3f ms\n", "$label $n nodes", $l50 // -1, $l99 // -1;
+    if ($n > 2) {
+        drop_sockets();
+        $f->teardown if $f;
+        tomcat_stop($_) for @t;
+        return;
+    }
 
     measure(key => "failover c$heavy_conns|$label", port => $pf, conns => $heavy_conns,
             make_on => [ $A->{http_port}, $B->{http_port} ],
@@ -898,6 +969,11 @@ my @setups = (
     ($tomcat_why ? () : (
     [ 'tomcat-async',     sub { setup_tomcat(8, $_[0]) } ],
     [ 'tomcat-sync',      sub { setup_tomcat(6, $_[0]) } ])),
+    [ 'ours3-async',      sub { setup_ours(8, 0, $_[0], 3) } ],
+    [ 'ours3-sync',       sub { setup_ours(6, 0, $_[0], 3) } ],
+    ($tomcat_why ? () : (
+    [ 'tomcat3-async',    sub { setup_tomcat(8, $_[0], 3) } ],
+    [ 'tomcat3-sync',     sub { setup_tomcat(6, $_[0], 3) } ])),
 );
 @setups = grep { $_->[0] =~ /$only/ } @setups if defined $only;
 my $t_start = time;
@@ -938,7 +1014,7 @@ my %m;    # medians per row
 for my $k (@rows) {
     my $r = $res{$k} or next;
     my %x;
-    for my $f (qw(rps p50 p99 lag50 lag99 rss1 rss2 pss1 pss2 errors lost gone backwards stall
+    for my $f (qw(rps p50 p99 lag50 lag99 rss1 rss2 rss3 pss1 pss2 pss3 errors lost gone backwards stall
                   failed socket_errors reused requests ms wall received sessions payload pss_empty)) {
         $x{$f} = med(map { $_->{$f} } @$r);
     }
@@ -969,11 +1045,18 @@ for my $k (@rows) {
         $m{$k}{vs} = sprintf('%.2fx', $m{$k}{rps} / $best) if $best;
     }
 }
+# vs none: req/s over the same page's without session (the row's base: httpd
+# direct, or the no-session page through the same front with as many members)
+for my $k (@rows) {
+    my $b = $meta{$k}{base};
+    next unless $m{$k} && $b && $m{$b} && $m{$b}{rps};
+    $m{$k}{vs_none} = sprintf('%.2fx', $m{$k}{rps} / $m{$b}{rps});
+}
 
-my $fmt = "%-34s %7s %13s %8s %8s %8s %8s %9s %9s %7s %6s %4s %8s\n";
+my $fmt = "%-34s %7s %13s %8s %8s %8s %8s %11s %11s %7s %7s %6s %4s %8s\n";
 my $out = '';
 $out .= sprintf $fmt, 'scenario', 'req/s', '(spread)', 'p50 ms', 'p99 ms', 'lag p50', 'lag p99',
-    'RSS m1/m2', 'PSS m1/m2', 'vs best', 'errors', 'lost', 'stale 1s';
+    'RSS m1/m2/3', 'PSS m1/m2/3', 'vs best', 'vs none', 'errors', 'lost', 'stale 1s';
 my $f2 = sub { defined $_[0] ? sprintf('%.3f', $_[0]) : '-' };
 my $mb = sub { defined $_[0] ? sprintf('%.0f', $_[0]) : '-' };
 my $lastg = '';
@@ -982,7 +1065,9 @@ for my $k (@rows) {
     my $x = $m{$k};
     if ($g ne $lastg) {
         my $title = $g =~ /^update c(\d+)/ ? "per-request session update, direct to one member, $1 connections"
+                  : $g =~ /^update3 c(\d+)/ ? "the same, direct to one member of three, $1 connections"
                   : $g =~ /^front c(\d+)/ ? "the same through the front balancer, $1 connections"
+                  : $g =~ /^front3 c(\d+)/ ? "the same through the front balancer, three members, $1 connections"
                   : $g =~ /^heavy (\S+) c(\d+)/ ? "session-heavy: one more attribute of $1, $2 connections"
                   : $g =~ /^failover c(\d+)/ ? "failover: kill -9 of member 1 under load through the front, $1 connections"
                   : $g =~ /^transfer (\d+)/ ? "state transfer of $1 sessions of 1 KB to a joining member"
@@ -1019,9 +1104,9 @@ for my $k (@rows) {
         $out .= sprintf $fmt, "  $label", sprintf('%.0f', $x->{rps}),
             sprintf('%.0f-%.0f', $x->{min}, $x->{max}), $f2->($x->{p50}), $f2->($x->{p99}),
             $f2->($x->{lag50}), $f2->($x->{lag99}),
-            $mb->($x->{rss1}) . (defined $x->{rss2} ? '/' . $mb->($x->{rss2}) : ''),
-            $mb->($x->{pss1}) . (defined $x->{pss2} ? '/' . $mb->($x->{pss2}) : ''),
-            $x->{vs} // '-', sprintf('%d', $x->{errors} // 0), sprintf('%d', $x->{lost} // 0),
+            join('/', map { $mb->($_) } grep { defined } @$x{qw(rss1 rss2 rss3)}),
+            join('/', map { $mb->($_) } grep { defined } @$x{qw(pss1 pss2 pss3)}),
+            $x->{vs} // '-', $x->{vs_none} // '-', sprintf('%d', $x->{errors} // 0), sprintf('%d', $x->{lost} // 0),
             defined $x->{stale} ? "$x->{stale}/$x->{stale_of}" : '-';
     }
 }
@@ -1030,8 +1115,11 @@ my $note = sprintf "\n%d round(s), %s s per measured run, scenarios in alternati
     . "connection plus one per wrk thread, one request per session at a time, each sending "
     . "the cookie its session's last answer set.  vs best: req/s over the best alternative's "
     . "(mod_session_cookie, mod_session_dbd, Tomcat) in the same section; transfer: time over "
-    . "Tomcat's (lower is better).  lag: a write on member 1 until member 2 shows it, 200 "
-    . "samples, each at least one poll over HTTP.  RSS / PSS MB: sums over each member's "
+    . "Tomcat's (lower is better).  vs none: req/s over the same page's without session (httpd "
+    . "direct; through a front, the no-session page behind the same front).  update3, front3: "
+    . "3 members (the front runs async only).  lag: a write on member 1 until member 2 (and "
+    . "3) shows it, 200 samples, each at least one poll over HTTP.  RSS / PSS MB: sums over "
+    . "each member's "
     . "processes (httpd: parent, children, engine; Tomcat: the JVM), after the run; RSS "
     . "counts shared pages once per process, PSS shares them out.  errors: answers other "
     . "than 200 plus socket errors.  lost: sessions whose counter did not go up on an answer "
@@ -1148,11 +1236,11 @@ spew("$bench/compare-targets.txt", $tg);
 # ---- CSV ----
 open my $csv, '>', "$bench/compare.csv" or die "compare.csv: $!\n";
 my @cols = qw(rps min max p50 p99 lag50 lag99 rss1 rss2 pss1 pss2 vs errors lost gone stall ms
-              wall received sessions n stale stale_of payload pss_empty);
+              wall received sessions n stale stale_of payload pss_empty vs_none rss3 pss3);
 print $csv join(',', 'workload', 'scenario', qw(req_per_s min max p50_ms p99_ms lag_p50_ms
     lag_p99_ms rss1_mb rss2_mb pss1_mb pss2_mb vs_best errors sessions_lost sessions_gone stall_ms
     transfer_ms ready_ms received sessions rounds stale_1s stale_of payload_bytes
-    pss_empty_mb)), "\n";
+    pss_empty_mb vs_none rss3_mb pss3_mb)), "\n";
 for my $k (@rows) {
     my ($g, $label) = split /\|/, $k, 2;
     my $x = $m{$k} or next;
@@ -1174,12 +1262,13 @@ my $short = sub { my $l = shift; $l =~ s/ \(\d\)//; $l =~ s/mod_session_dbd post
                   $l =~ s/no session, our front/no session/; $l };
 # panel 1: req/s of the update and front sections, one bar per connection count
 my @p1;
-for my $sec ('update', 'front') {
+my %sec_pre = (update => '', update3 => '3 members: ', front => 'front: ', front3 => 'front, 3 members: ');
+for my $sec ('update', 'update3', 'front', 'front3') {
     my %seen;
     for my $k (grep { /^$sec c/ } @rows) {
         my ($g, $label) = split /\|/, $k, 2;
         next if $seen{$label}++;
-        push @p1, [ ($sec eq 'front' ? 'front: ' : '') . $short->($label),
+        push @p1, [ $sec_pre{$sec} . $short->($label),
                     map { $m{"$sec c$_|$label"} ? sprintf('%.0f', $m{"$sec c$_|$label"}{rps}) : 0 } @conns ];
     }
 }
