@@ -1262,7 +1262,7 @@ my $short = sub { my $l = shift; $l =~ s/ \(\d\)//; $l =~ s/mod_session_dbd post
                   $l =~ s/no session, our front/no session/; $l };
 # panel 1: req/s of the update and front sections, one bar per connection count
 my @p1;
-my %sec_pre = (update => '', update3 => '3 members: ', front => 'front: ', front3 => 'front, 3 members: ');
+my %sec_pre = (update => '', update3 => '3m: ', front => 'front: ', front3 => 'front 3m: ');
 for my $sec ('update', 'update3', 'front', 'front3') {
     my %seen;
     for my $k (grep { /^$sec c/ } @rows) {
