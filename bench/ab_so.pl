@@ -56,7 +56,7 @@ sub spawn { my @cmd = @_; my $pid = fork // die "fork: $!\n"; if (!$pid) { { exe
 sub slurp { my $f = shift; open my $fh, '<', $f or return ''; local $/; <$fh> }
 sub med { my @v = sort { $a <=> $b } @_; $v[int(@v / 2)] }
 
-my (%rps, %cpu);
+my (%rps, %cpu, %csw, %sys);
 for my $round (1 .. $rounds) {
     for my $i ($round % 2 ? (0 .. $#sos) : reverse(0 .. $#sos)) {
         for my $sc (@scen) {
@@ -98,21 +98,27 @@ for my $round (1 .. $rounds) {
                                      "$prof/$sc-$n.data", '-p', join(',', @p), '--', 'sleep', $secs - 1);
                 }
             }
-            my $stat = spawn('sh', '-c', "exec perf stat -x, -e task-clock -p " . join(',', @pids)
+            my $stat = spawn('sh', '-c', "exec perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p " . join(',', @pids)
                              . " -- sleep " . ($secs - 1) . " 2>$tmp/stat.txt");
             my $out = `wrk -t2 -c16 -d${secs}s --latency -s $lua $url 2>&1`;
             waitpid($_, 0) for $stat, @rec;
             my ($tc) = slurp("$tmp/stat.txt") =~ /^([\d.]+),msec,task-clock/m;
+            my ($cs) = slurp("$tmp/stat.txt") =~ /^(\d+),,context-switches/m;
+            my ($sysc) = slurp("$tmp/stat.txt") =~ /^(\d+),,raw_syscalls:sys_enter/m;
             my ($r) = $out =~ /Requests\/sec:\s+([\d.]+)/;
             my ($p99, $u) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)/m;
             $p99 *= $u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1 if defined $p99;
             my ($failed) = $out =~ /^BENCH_FAILED ([\d.]+)$/m;
             my $us = $tc && $r ? $tc * 1000 / ($r * ($secs - 1)) : 0;
+            my $csr = $cs && $r ? $cs / ($r * ($secs - 1)) : 0;
+            my $scr = $sysc && $r ? $sysc / ($r * ($secs - 1)) : 0;
             if ($prof && $i == 0 && $round == 1) { open my $rf, '>', "$prof/$sc.rps"; print $rf ($r // 0), "\n" }
-            printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request  failed %s  load %s\n",
-                $round, $sc, $i, $r // 0, $p99 // -1, $us, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
+            printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request  %5.2f switches %5.2f syscalls a request  failed %s  load %s\n",
+                $round, $sc, $i, $r // 0, $p99 // -1, $us, $csr, $scr, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
             push @{ $rps{$sc}[$i] }, $r // 0;
             push @{ $cpu{$sc}[$i] }, $us;
+            push @{ $csw{$sc}[$i] }, $csr;
+            push @{ $sys{$sc}[$i] }, $scr;
             $c->teardown;
         }
     }
@@ -123,4 +129,8 @@ for my $sc (@scen) {
         join(' ', map { sprintf '%.0f', $_ } @{ $rps{$sc}[$_] }) } 0 .. $#sos);
     printf "%-8s CPU us/req  %s\n", $sc, join('  ', map { sprintf 'so%d %6.1f [%s]', $_, med(@{ $cpu{$sc}[$_] }),
         join(' ', map { sprintf '%.1f', $_ } @{ $cpu{$sc}[$_] }) } 0 .. $#sos);
+    printf "%-8s switches/req %s\n", $sc, join('  ', map { sprintf 'so%d %5.2f [%s]', $_, med(@{ $csw{$sc}[$_] }),
+        join(' ', map { sprintf '%.2f', $_ } @{ $csw{$sc}[$_] }) } 0 .. $#sos);
+    printf "%-8s syscalls/req %s\n", $sc, join('  ', map { sprintf 'so%d %5.2f [%s]', $_, med(@{ $sys{$sc}[$_] }),
+        join(' ', map { sprintf '%.2f', $_ } @{ $sys{$sc}[$_] }) } 0 .. $#sos);
 }

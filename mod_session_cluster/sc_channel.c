@@ -396,6 +396,7 @@ void sc_ch_broadcast_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
     if (!acked) {
         /* asynchronous: the child does not wait for an answer */
         e->shm->ic.dispatch_async++;
+        e->turn_async++;
         sc_ch_broadcast(e, msg, len, NULL);
         return;
     }

@@ -192,6 +192,11 @@ typedef struct sc_replay {
                                                      * (the pools: sc_transport.c) */
 #define SC_PREHELLO_MAX       4096                  /* a frame before HELLO */
 #define SC_READ_PER_TURN      (1024 * 1024)         /* bytes read from one connection per turn */
+#ifndef SC_ASYNC_GATHER_US
+#define SC_ASYNC_GATHER_US    200                   /* asynchronous changes gather this
+                                                     * long after a turn that sent some
+                                                     * (sc_engine.c gather_async) */
+#endif
 #define SC_PENALTY_BAD        20                    /* bad frames from one address ... */
 #define SC_PENALTY_WINDOW_S   60                    /* ... within this: refused for */
 #define SC_PENALTY_S          30
@@ -224,6 +229,8 @@ struct sc_engine {
     apr_uint64_t thr_last_msgs;        /* ThroughputInterceptor's last report */
     apr_uint64_t seq;                  /* the number of the last frame sent */
     apr_time_t last_turn;              /* the event loop's last turn */
+    unsigned turn_async;               /* asynchronous messages children handed
+                                        * over in this turn (gather_async) */
 
     /* transport (sc_transport.c) */
     struct sc_crypto *crypto;          /* EncryptInterceptor, or NULL */

@@ -570,6 +570,23 @@ static void take_requested_actions(sc_engine *e)
     }
 }
 
+/* This turn sent what the children handed over without waiting for it
+ * (asynchronous replication, nothing of ours waits for an ACK): the next ones
+ * are let gather for SC_ASYNC_GATHER_US before the loop looks again, instead
+ * of a wake-up, a read and a send per request on this member and a wake-up
+ * and a read on every other.  A child's hand-off meanwhile only queues on its
+ * socket.  The first change after a quiet spell still goes out at once; under
+ * load each one waits at most that long.  A synchronous write (nothing is
+ * pending now) waits as long at worst. */
+static void gather_async(sc_engine *e)
+{
+    struct timespec ts;
+    ts.tv_sec = 0;
+    ts.tv_nsec = SC_ASYNC_GATHER_US * 1000L;
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !engine_stop) {
+    }
+}
+
 void sc_engine_run(const sc_engine_args *r)
 {
     sc_engine *e;
@@ -665,8 +682,8 @@ void sc_engine_run(const sc_engine_args *r)
         apr_time_t now = apr_time_now();
         int n;
         apr_pool_clear(e->tmp);
-        if (getppid() != e->parent) {
-            parent_gone(e);
+        if (now >= e->next_publish && getppid() != e->parent) {
+            parent_gone(e);           /* looked at every 100 ms (publish) */
         }
         if (e->last_turn && now - e->last_turn > apr_time_from_msec(e->set->drop_ms)) {
             came_back(e, now - e->last_turn);
@@ -698,6 +715,10 @@ void sc_engine_run(const sc_engine_args *r)
             sc_mb_publish(e);
         }
         take_events(e);              /* of the ticks' sends */
+        if (e->turn_async && !e->pending && SC_ASYNC_GATHER_US > 0) {
+            gather_async(e);
+        }
+        e->turn_async = 0;
         n = sc_tr_wait(e, pfds, SC_POLL_MAX, 50);
         if (n > 0) {
             sc_tr_cork(e);
