@@ -368,9 +368,11 @@ void sc_bk_on_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
         start_fetch(e, c, ipc_seq, m.fetch.id);
         return;
     case SC_REPL_FULL:
+        e->turn_async += !acked;      /* the next ones may gather (sc_engine.c) */
         on_update(e, c, ipc_seq, m.full.id, msg, len, acked);
         return;
     case SC_REPL_DELTA:
+        e->turn_async += !acked;
         on_update(e, c, ipc_seq, m.delta.id, msg, len, acked);
         return;
     case SC_REPL_REMOVE:
