@@ -340,7 +340,7 @@ static void grow(server_rec *s, proxy_server_conf *conf, proxy_balancer *b, sc_s
     int i, locked = 0;
 
     if (!define_worker || !share_worker || !init_worker || !sync_balancer || !get_worker
-        || parent_pass || (pid_t)shm->parent_pid == getpid()) {
+        || parent_pass || (pid_t)shm->parent_pid == sc_self_pid()) {
         return;
     }
     for (i = 0; i < SC_MAX_MEMBERS; i++) {

@@ -10,7 +10,6 @@
 #include "sc_ipc.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -26,37 +25,9 @@ static __thread int ipc_fd = -1;
 static __thread pid_t ipc_pid = 0;
 static __thread char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-/* This process's id without a system call per request (getpid is one): kept
- * once known, forgotten in a forked child (a connection made before the fork
- * is not this process's to use). */
-static pid_t self_pid;
-static pthread_once_t self_pid_once = PTHREAD_ONCE_INIT;
-
-static void self_pid_forked(void)
-{
-    __atomic_store_n(&self_pid, 0, __ATOMIC_RELAXED);
-}
-
-static void self_pid_init(void)
-{
-    pthread_atfork(NULL, NULL, self_pid_forked);
-}
-
-static pid_t my_pid(void)
-{
-    pid_t pid;
-    pthread_once(&self_pid_once, self_pid_init);
-    pid = __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
-    if (!pid) {
-        pid = getpid();
-        __atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
-    }
-    return pid;
-}
-
 static void ipc_drop(void)
 {
-    if (ipc_fd >= 0 && ipc_pid == my_pid()) {
+    if (ipc_fd >= 0 && ipc_pid == sc_self_pid()) {
         close(ipc_fd);
     }
     ipc_fd = -1;
@@ -65,7 +36,7 @@ static void ipc_drop(void)
 static int ipc_connect(const char *path)
 {
     int fd;
-    if (ipc_fd >= 0 && ipc_pid == my_pid() && !strcmp(ipc_path, path)) {
+    if (ipc_fd >= 0 && ipc_pid == sc_self_pid() && !strcmp(ipc_path, path)) {
         return ipc_fd;
     }
     ipc_drop();
@@ -74,7 +45,7 @@ static int ipc_connect(const char *path)
         return -1;
     }
     ipc_fd = fd;
-    ipc_pid = my_pid();
+    ipc_pid = sc_self_pid();
     apr_cpystrn(ipc_path, path, sizeof(ipc_path));
     return fd;
 }

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <stddef.h>
 #include <sched.h>
+#include <pthread.h>
+#include <unistd.h>
 
 apr_status_t sc_shm_create(apr_pool_t *p, sc_shm_t **out)
 {
@@ -144,6 +146,16 @@ void sc_shm_read_header(const sc_shm_t *shm, sc_shm_t *copy)
 int sc_shm_read_member(const sc_shm_t *shm, int i, sc_shm_member *out)
 {
     const sc_shm_member *m = &shm->members[i];
+    apr_uint32_t before = __atomic_load_n(&m->seq, __ATOMIC_ACQUIRE);
+    /* a free slot (most of them) is not copied: a front looks at every slot
+     * on every request */
+    if (!(before & 1) && __atomic_load_n(&m->view, __ATOMIC_RELAXED) == SC_VIEW_FREE) {
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&m->seq, __ATOMIC_ACQUIRE) == before) {
+            out->view = SC_VIEW_FREE;
+            return 0;
+        }
+    }
     read_consistent(&m->seq, out, m, sizeof(*m));
     TERMINATE(out->route);
     TERMINATE(out->addr);
@@ -158,4 +170,32 @@ const char *sc_view_name(int view)
         "free", "alive", "suspect", "dead", "left", "refused", "restarting", "configured"
     };
     return view >= 0 && view <= SC_VIEW_CONFIGURED ? names[view] : "?";
+}
+
+/* This process's id without a system call each time (getpid is one; a
+ * child's hand-off and a front's request ask it): kept once known, forgotten
+ * in a forked child. */
+static pid_t self_pid;
+static pthread_once_t self_pid_once = PTHREAD_ONCE_INIT;
+
+static void self_pid_forked(void)
+{
+    __atomic_store_n(&self_pid, 0, __ATOMIC_RELAXED);
+}
+
+static void self_pid_init(void)
+{
+    pthread_atfork(NULL, NULL, self_pid_forked);
+}
+
+pid_t sc_self_pid(void)
+{
+    pid_t pid;
+    pthread_once(&self_pid_once, self_pid_init);
+    pid = __atomic_load_n(&self_pid, __ATOMIC_RELAXED);
+    if (!pid) {
+        pid = getpid();
+        __atomic_store_n(&self_pid, pid, __ATOMIC_RELAXED);
+    }
+    return pid;
 }

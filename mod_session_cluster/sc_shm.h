@@ -208,6 +208,9 @@ void sc_shm_write_end(volatile apr_uint32_t *seq);
 void sc_shm_read_header(const sc_shm_t *shm, sc_shm_t *copy_without_members);
 int sc_shm_read_member(const sc_shm_t *shm, int i, sc_shm_member *out);
 
+/* This process's id, without a system call once known (getpid is one). */
+pid_t sc_self_pid(void);
+
 const char *sc_view_name(int view);
 
 #endif /* SC_SHM_H */
