@@ -577,7 +577,8 @@ static void take_requested_actions(sc_engine *e)
  * and a read on every other.  A child's hand-off meanwhile only queues on its
  * socket.  The first change after a quiet spell still goes out at once; under
  * load each one waits at most that long.  A synchronous write (nothing is
- * pending now) waits as long at worst. */
+ * pending now) waits as long at worst.  Not while a state transfer runs
+ * here (its blocks go out turn by turn). */
 static void gather_async(sc_engine *e)
 {
     struct timespec ts;
@@ -715,7 +716,8 @@ void sc_engine_run(const sc_engine_args *r)
             sc_mb_publish(e);
         }
         take_events(e);              /* of the ticks' sends */
-        if (e->turn_async && !e->pending && SC_ASYNC_GATHER_US > 0) {
+        if (e->turn_async && !e->pending && !e->transfers && !e->transfer_from
+            && SC_ASYNC_GATHER_US > 0) {
             gather_async(e);
         }
         e->turn_async = 0;
