@@ -292,6 +292,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     apr_table_t *ref = apr_table_make(p, 4);
     apr_time_t ref_expiry = 0;
     size_t off = 0;
+    char *loaded = NULL;
     int round;
 
     FUZZ_CHECK(session_cluster_module.module_index == 0);
@@ -318,6 +319,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(text, data + off, len);
         text[len] = '\0';
         z->encoded = text;
+        /* the first text as the load sets it: read in place, its length
+         * known (rq->loaded_len); any other copied by the decoder */
+        rq->loaded = round == 0 ? text : NULL;
+        rq->loaded_len = round == 0 ? (apr_ssize_t)len : -1;
         FUZZ_CHECK(sc_session_decode(r, z) == OK);
         FUZZ_CHECK(z->encoded == NULL);
         ref_decode(p, text, ref, &ref_expiry);
@@ -333,7 +338,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         same_tables(z->entries, ref);
         FUZZ_CHECK(z->expiry == ref_expiry);
-        free(text);
+        if (round == 0) {
+            loaded = text;            /* its values' texts are the spans' */
+        }
+        else {
+            free(text);
+        }
         if (!nul) {
             break;
         }
@@ -357,6 +367,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         check_encode(p, r, z);
     }
+    free(loaded);
     /* another provider's session, or none loaded: declined, untouched */
     {
         session_rec other;

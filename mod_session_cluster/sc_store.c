@@ -906,7 +906,7 @@ static int evict_one(sc_store *st, const char *for_id, apr_uint32_t origin, apr_
 #define SC_EVICT_TRIES 3              /* evictions one new session may make */
 
 static void stamp_write(sc_store *st, sc_sess_rec *r, const sc_stamp *take, int replica,
-                        const sc_stamp *prev, const char *data, apr_uint32_t len);
+                        const sc_stamp *prev, apr_uint64_t hash);
 
 /* take: the stamp of a copy taken by the rule (sc_store_take), NULL for a
  * request's write (stamped here) or an unstamped replica (force_version). */
@@ -920,6 +920,7 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
     sc_sess *s;
     sc_store_rc rc = SC_STORE_OK;
     apr_uint32_t chain, old_chain = 0;
+    apr_uint64_t hash;
     int evictions = 0;
 
     if (evicted_idle) {
@@ -936,6 +937,10 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
     if (strlen(id) >= SC_SID_MAX) {
         return SC_STORE_TOOBIG;
     }
+    /* the version's hash before any lock is taken: a pass over the data
+     * (some microseconds for 32 KB) that the slot's lock-free readers would
+     * otherwise wait for (and, for a new session, every writer of one) */
+    hash = take && take->hash ? take->hash : sc_store_hash(data, len);
     /* the data first, in blocks of its own; over the budget, a session on
      * probation gives way, as for a slot (below) */
     while (chain_new(st, data, len, &chain) != 0) {
@@ -1012,7 +1017,7 @@ again:
         s->cur.origin = origin;
         s->cur.head = chain;
         s->cur.data_len = len;
-        stamp_write(st, &s->cur, take, force_version != 0, NULL, data, len);
+        stamp_write(st, &s->cur, take, force_version != 0, NULL, hash);
         write_close(s);
         *new_version = s->cur.version;
         slot_unlock(s);
@@ -1056,7 +1061,7 @@ again:
         prev.fork = s->cur.fork;
         prev.flags = s->cur.flags;
         write_open(s);
-        stamp_write(st, &s->cur, take, force_version != 0, &prev, data, len);
+        stamp_write(st, &s->cur, take, force_version != 0, &prev, hash);
         if (force_version && strcmp(s->cur.id, id) != 0) {
             /* a replica carries the id as its writer has it (re-bound) */
             set_id(s, id);
@@ -1570,11 +1575,12 @@ int sc_stamp_conflict(const sc_stamp *winner, const sc_stamp *loser)
  * replica (written with a majority); for a request's write, minor on a
  * minority's branch not settled yet (its fork kept), minor when this member
  * is in a minority (branching from the version written over), else none.
- * prev: the version written over (NULL: a new session). */
+ * prev: the version written over (NULL: a new session); hash: the data's,
+ * or take's (put: computed before the locks). */
 static void stamp_write(sc_store *st, sc_sess_rec *r, const sc_stamp *take, int replica,
-                        const sc_stamp *prev, const char *data, apr_uint32_t len)
+                        const sc_stamp *prev, apr_uint64_t hash)
 {
-    r->hash = take && take->hash ? take->hash : sc_store_hash(data, len);
+    r->hash = hash;
     if (take) {
         r->flags = take->flags;
         r->fork = take->fork;
