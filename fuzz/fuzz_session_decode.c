@@ -296,6 +296,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int round;
 
     FUZZ_CHECK(session_cluster_module.module_index == 0);
+#ifdef SC_PLAIN_AVX2
+    if (esc_known < 0) {
+        esc_learn();
+    }
+    /* plain_run's two ways, every other input: 64 bytes a step with AVX2
+     * (where the CPU has it), 16 a step without */
+    plain_avx2 = (size & 1) && __builtin_cpu_supports("avx2");
+#endif
+    {
+        /* plain_run against a byte at a time, from every offset of the
+         * first 64 */
+        size_t from;
+        for (from = 0; from < size && from < 64; from++) {
+            size_t i = from;
+            while (i < size && esc_plain[data[i]]) {
+                i++;
+            }
+            FUZZ_CHECK(plain_run(data + from, size - from) == i - from);
+        }
+    }
     dc->enabled = 1;
     dir_vec[0] = dc;
     req_vec[0] = rq;
