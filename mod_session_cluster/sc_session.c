@@ -1357,6 +1357,10 @@ typedef struct {
     apr_size_t len;
 } sc_span;
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define SC_PLAIN_AVX2 1
+static int plain_avx2;                /* the CPU has AVX2 (esc_learn) */
+#endif
 static unsigned char esc_plain[256];  /* 1: the escaper writes it as itself */
 static signed char esc_hexval[256];   /* a hex digit of the escaper's case: its
                                        * value; -1 any other byte */
@@ -1410,9 +1414,7 @@ static void esc_learn(void)
 #endif
 }
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-#define SC_PLAIN_AVX2 1
-static int plain_avx2;                /* the CPU has AVX2 (esc_learn) */
+#ifdef SC_PLAIN_AVX2
 
 /* plain_run's 64 bytes a step (AVX2): how far from t the bytes are all the
  * usual ones; a multiple of 64, the rest for plain_run to look at.  A byte
