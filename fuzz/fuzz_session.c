@@ -44,6 +44,8 @@
 
 #include <string.h>
 
+#include "apr_hash.h"
+
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "sc_repl.h"
@@ -83,6 +85,104 @@ static void same_pairs(const apr_array_header_t *a, const apr_array_header_t *b)
         FUZZ_CHECK(strcmp(APR_ARRAY_IDX(a, i, const char *),
                           APR_ARRAY_IDX(b, i, const char *)) == 0);
     }
+}
+
+/* ---- sc_repl_apply's reference: the earlier implementation, which parsed
+ * a copy of the data (sc_data_parse), applied the delta to the pairs and
+ * joined them (sc_data_join); sc_repl_apply must give the same bytes, and
+ * refuse the same deltas ---- */
+
+static apr_hash_t *ref_kv_index(apr_pool_t *p, const apr_array_header_t *kv)
+{
+    apr_hash_t *h = apr_hash_make(p);
+    int i;
+    for (i = 0; i + 1 < kv->nelts; i += 2) {
+        const char *k = APR_ARRAY_IDX(kv, i, const char *);
+        if (!apr_hash_get(h, k, APR_HASH_KEY_STRING)) {
+            apr_hash_set(h, k, APR_HASH_KEY_STRING, (void *)(apr_uintptr_t)(i + 1));
+        }
+    }
+    return h;
+}
+
+static const char *ref_apply(apr_pool_t *p, const char *data, sc_rd *r)
+{
+    apr_array_header_t *kv = sc_data_parse(p, data);
+    apr_hash_t *idx = ref_kv_index(p, kv);
+    apr_uint32_t nset = sc_rd_u32(r), nrem, i;
+    for (i = 0; i < nset && !r->bad; i++) {
+        apr_uint32_t kl = sc_rd_u32(r);
+        const unsigned char *k = sc_rd_bytes(r, kl);
+        apr_uint32_t vl = sc_rd_u32(r);
+        const unsigned char *v = sc_rd_bytes(r, vl);
+        const char *ks, *vs;
+        apr_uintptr_t at;
+        if (!k || !v || memchr(k, '\0', kl) || memchr(v, '\0', vl)) {
+            return NULL;
+        }
+        ks = apr_pstrmemdup(p, (const char *)k, kl);
+        vs = apr_pstrmemdup(p, (const char *)v, vl);
+        if (strchr(ks, '&') || strchr(ks, '=') || strchr(vs, '&')) {
+            return NULL;              /* not mod_session's escaped form */
+        }
+        at = (apr_uintptr_t)apr_hash_get(idx, ks, APR_HASH_KEY_STRING);
+        if (at) {
+            int j;
+            /* every occurrence of a repeated key takes the value */
+            for (j = (int)at - 1; j + 1 < kv->nelts; j += 2) {
+                const char *kj = APR_ARRAY_IDX(kv, j, const char *);
+                if (kj && !strcmp(kj, ks)) {
+                    APR_ARRAY_IDX(kv, j + 1, const char *) = vs;
+                }
+            }
+        }
+        else {
+            APR_ARRAY_PUSH(kv, const char *) = ks;
+            APR_ARRAY_PUSH(kv, const char *) = vs;
+            apr_hash_set(idx, ks, APR_HASH_KEY_STRING, (void *)(apr_uintptr_t)(kv->nelts - 1));
+        }
+    }
+    nrem = sc_rd_u32(r);
+    for (i = 0; i < nrem && !r->bad; i++) {
+        apr_uint32_t kl = sc_rd_u32(r);
+        const unsigned char *k = sc_rd_bytes(r, kl);
+        const char *ks;
+        apr_uintptr_t at;
+        int j;
+        if (!k || memchr(k, '\0', kl)) {
+            return NULL;
+        }
+        ks = apr_pstrmemdup(p, (const char *)k, kl);
+        at = (apr_uintptr_t)apr_hash_get(idx, ks, APR_HASH_KEY_STRING);
+        if (!at) {
+            continue;
+        }
+        for (j = (int)at - 1; j + 1 < kv->nelts; j += 2) {
+            const char *kj = APR_ARRAY_IDX(kv, j, const char *);
+            if (kj && !strcmp(kj, ks)) {
+                APR_ARRAY_IDX(kv, j, const char *) = NULL;   /* removed */
+            }
+        }
+        apr_hash_set(idx, ks, APR_HASH_KEY_STRING, NULL);
+    }
+    if (r->bad) {
+        return NULL;
+    }
+    return sc_data_join(p, kv);
+}
+
+/* sc_repl_apply(data, delta at r) against ref_apply: the same result (or
+ * both refused) and the reader left at the same place (r: where
+ * sc_repl_apply left it). */
+static const char *apply_checked(apr_pool_t *p, const char *data, sc_rd *r)
+{
+    sc_rd a = *r, b = *r;
+    const char *got = sc_repl_apply(p, data, &a), *want = ref_apply(p, data, &b);
+    FUZZ_CHECK((got == NULL) == (want == NULL));
+    FUZZ_CHECK(!got || strcmp(got, want) == 0);
+    FUZZ_CHECK(!got || (a.bad == b.bad && a.left == b.left));
+    *r = a;
+    return got;
 }
 
 /* "k=v&k2=v2": no empty pair, each pair with '=' (or empty text). */
@@ -160,7 +260,7 @@ static void delta_apply(apr_pool_t *p, const char *old_data, const char *new_dat
     FUZZ_CHECK(sc_rd_u64(&r) == 1234567890123456ULL);
     FUZZ_CHECK(sc_rd_u64(&r) == 1800);
     FUZZ_CHECK(!r.bad);
-    result = sc_repl_apply(p, old_data, &r);
+    result = apply_checked(p, old_data, &r);
     FUZZ_CHECK(result != NULL);
     /* then the empty stamp */
     FUZZ_CHECK(!r.bad && r.left == SC_DELTA_STAMP_LEN && r.p[0] == SC_STAMP_TAG);
@@ -431,7 +531,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     delta_apply(p, old_data, new_data);
 
     sc_rd_init(&r, data, size);
-    (void)sc_repl_apply(p, old_data, &r);
+    (void)apply_checked(p, old_data, &r);
 
     message(p, data, size, old_data);
     return 0;

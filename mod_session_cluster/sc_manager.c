@@ -456,10 +456,12 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
     if (found && cur.version == d->base && (!d->base_hash || d->base_hash == cur.hash)) {
         sc_store_rc rc;
         const char *data = sc_msg_delta_apply(p, cur.data, d);
+        apr_uint32_t data_len;
         if (!data) {
             return DELTA_MALFORMED;
         }
-        if (d->hash && d->hash != sc_store_hash(data, (apr_uint32_t)strlen(data))) {
+        data_len = (apr_uint32_t)strlen(data);
+        if (d->hash && d->hash != sc_store_hash(data, data_len)) {
             /* applied here it does not give the writer's attributes: the
              * writer's copy is asked for rather than a copy of its own */
             ask_session(e, from, c, d->id);
@@ -474,7 +476,7 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
         s.last_access = d->last_access;
         s.max_inactive = d->max_inactive;
         s.data = (char *)data;
-        s.data_len = (apr_uint32_t)strlen(data);
+        s.data_len = data_len;
         s.flags = in.flags;
         s.fork = in.fork;
         s.hash = d->hash;             /* checked above: the store does not hash it again */

@@ -384,20 +384,6 @@ const char *sc_repl_distributed(apr_pool_t *p, const char *data, apr_uint32_t *l
     return data;
 }
 
-/* key -> index of the key in kv (the first of repeated keys) */
-static apr_hash_t *kv_index(apr_pool_t *p, const apr_array_header_t *kv)
-{
-    apr_hash_t *h = apr_hash_make(p);
-    int i;
-    for (i = 0; i + 1 < kv->nelts; i += 2) {
-        const char *k = APR_ARRAY_IDX(kv, i, const char *);
-        if (!apr_hash_get(h, k, APR_HASH_KEY_STRING)) {
-            apr_hash_set(h, k, APR_HASH_KEY_STRING, (void *)(apr_uintptr_t)(i + 1));
-        }
-    }
-    return h;
-}
-
 /* ---- the messages: each encoder next to its decoder ---- */
 
 /* The least an id takes on the wire: its length byte, 2 hex, '.', a route
@@ -750,70 +736,137 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     return nset + nrem > 0;
 }
 
+/* sc_repl_apply's pairs: as sc_data_parse splits them (the key up to the
+ * first '=', the value after it, "" without one; empty pairs left out), in
+ * place in the data or in the delta, with their lengths; k NULL: removed. */
+typedef struct {
+    const char *k, *v;
+    apr_size_t kl, vl;
+} sc_kv_ap;
+
+/* The first pair of key (k, kl) at or after pair i (kv->nelts when none). */
+static int kv_ap_next(const apr_array_header_t *kv, int i, const char *k, apr_size_t kl)
+{
+    for (; i < kv->nelts; i++) {
+        const sc_kv_ap *e = &APR_ARRAY_IDX(kv, i, sc_kv_ap);
+        if (e->k && e->kl == kl && !memcmp(e->k, k, kl)) {
+            break;
+        }
+    }
+    return i;
+}
+
+/* The same result as parsing data (sc_data_parse), setting and removing
+ * keys, and joining (sc_data_join), with no copy of the data before the
+ * join and no length measured twice: on a member that applies a change to
+ * a 32 KB session, a copy and a pass over it less per change. */
 const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
 {
-    apr_array_header_t *kv = sc_data_parse(p, data);
-    apr_hash_t *idx = kv_index(p, kv);
-    apr_uint32_t nset = sc_rd_u32(r), nrem, i;
+    apr_array_header_t *kv = apr_array_make(p, 8, sizeof(sc_kv_ap));
+    apr_hash_t *idx = apr_hash_make(p);   /* key -> its first pair's index + 1 */
+    apr_uint32_t nset, nrem, i;
+    apr_size_t total = 1, o = 0;
+    const char *pair, *amp;
+    char *out;
+    int j;
+
+    for (pair = data ? data : ""; *pair; pair = amp + 1) {
+        sc_kv_ap *e;
+        const char *eq;
+        apr_size_t len;
+        amp = strchr(pair, '&');
+        len = amp ? (apr_size_t)(amp - pair) : strlen(pair);
+        if (len) {
+            eq = memchr(pair, '=', len);
+            e = apr_array_push(kv);
+            e->k = pair;
+            e->kl = eq ? (apr_size_t)(eq - pair) : len;
+            e->v = eq ? eq + 1 : "";
+            e->vl = eq ? len - e->kl - 1 : 0;
+            if (!apr_hash_get(idx, e->k, (apr_ssize_t)e->kl)) {
+                apr_hash_set(idx, e->k, (apr_ssize_t)e->kl, (void *)(apr_uintptr_t)kv->nelts);
+            }
+        }
+        if (!amp) {
+            break;
+        }
+    }
+    nset = sc_rd_u32(r);
     for (i = 0; i < nset && !r->bad; i++) {
         apr_uint32_t kl = sc_rd_u32(r);
         const unsigned char *k = sc_rd_bytes(r, kl);
         apr_uint32_t vl = sc_rd_u32(r);
         const unsigned char *v = sc_rd_bytes(r, vl);
-        const char *ks, *vs;
         apr_uintptr_t at;
         if (!k || !v || memchr(k, '\0', kl) || memchr(v, '\0', vl)) {
             return NULL;
         }
-        ks = apr_pstrmemdup(p, (const char *)k, kl);
-        vs = apr_pstrmemdup(p, (const char *)v, vl);
-        if (strchr(ks, '&') || strchr(ks, '=') || strchr(vs, '&')) {
+        if (memchr(k, '&', kl) || memchr(k, '=', kl) || memchr(v, '&', vl)) {
             return NULL;              /* not mod_session's escaped form */
         }
-        at = (apr_uintptr_t)apr_hash_get(idx, ks, APR_HASH_KEY_STRING);
+        at = (apr_uintptr_t)apr_hash_get(idx, k, (apr_ssize_t)kl);
         if (at) {
-            int j;
             /* every occurrence of a repeated key takes the value */
-            for (j = (int)at - 1; j + 1 < kv->nelts; j += 2) {
-                const char *kj = APR_ARRAY_IDX(kv, j, const char *);
-                if (kj && !strcmp(kj, ks)) {
-                    APR_ARRAY_IDX(kv, j + 1, const char *) = vs;
-                }
+            for (j = kv_ap_next(kv, (int)at - 1, (const char *)k, kl); j < kv->nelts;
+                 j = kv_ap_next(kv, j + 1, (const char *)k, kl)) {
+                APR_ARRAY_IDX(kv, j, sc_kv_ap).v = (const char *)v;
+                APR_ARRAY_IDX(kv, j, sc_kv_ap).vl = vl;
             }
         }
         else {
-            APR_ARRAY_PUSH(kv, const char *) = ks;
-            APR_ARRAY_PUSH(kv, const char *) = vs;
-            apr_hash_set(idx, ks, APR_HASH_KEY_STRING, (void *)(apr_uintptr_t)(kv->nelts - 1));
+            sc_kv_ap *e = apr_array_push(kv);
+            e->k = (const char *)k;
+            e->kl = kl;
+            e->v = (const char *)v;
+            e->vl = vl;
+            apr_hash_set(idx, k, (apr_ssize_t)kl, (void *)(apr_uintptr_t)kv->nelts);
         }
     }
     nrem = sc_rd_u32(r);
     for (i = 0; i < nrem && !r->bad; i++) {
         apr_uint32_t kl = sc_rd_u32(r);
         const unsigned char *k = sc_rd_bytes(r, kl);
-        const char *ks;
         apr_uintptr_t at;
-        int j;
         if (!k || memchr(k, '\0', kl)) {
             return NULL;
         }
-        ks = apr_pstrmemdup(p, (const char *)k, kl);
-        at = (apr_uintptr_t)apr_hash_get(idx, ks, APR_HASH_KEY_STRING);
+        at = (apr_uintptr_t)apr_hash_get(idx, k, (apr_ssize_t)kl);
         if (!at) {
             continue;
         }
-        for (j = (int)at - 1; j + 1 < kv->nelts; j += 2) {
-            const char *kj = APR_ARRAY_IDX(kv, j, const char *);
-            if (kj && !strcmp(kj, ks)) {
-                APR_ARRAY_IDX(kv, j, const char *) = NULL;   /* removed */
-            }
+        for (j = kv_ap_next(kv, (int)at - 1, (const char *)k, kl); j < kv->nelts;
+             j = kv_ap_next(kv, j + 1, (const char *)k, kl)) {
+            APR_ARRAY_IDX(kv, j, sc_kv_ap).k = NULL;   /* removed */
         }
-        apr_hash_set(idx, ks, APR_HASH_KEY_STRING, NULL);
+        apr_hash_set(idx, k, (apr_ssize_t)kl, NULL);
     }
     if (r->bad) {
         return NULL;
     }
-    return sc_data_join(p, kv);
+    /* joined as sc_data_join joins: "k=v" pairs between '&' */
+    for (j = 0; j < kv->nelts; j++) {
+        const sc_kv_ap *e = &APR_ARRAY_IDX(kv, j, sc_kv_ap);
+        if (e->k) {
+            total += e->kl + e->vl + 2;
+        }
+    }
+    out = apr_palloc(p, total);
+    for (j = 0; j < kv->nelts; j++) {
+        const sc_kv_ap *e = &APR_ARRAY_IDX(kv, j, sc_kv_ap);
+        if (!e->k) {
+            continue;
+        }
+        if (o) {
+            out[o++] = '&';
+        }
+        memcpy(out + o, e->k, e->kl);
+        o += e->kl;
+        out[o++] = '=';
+        memcpy(out + o, e->v, e->vl);
+        o += e->vl;
+    }
+    out[o] = '\0';
+    return out;
 }
 
 /* ---- REMOVE, EXPIRE, GET_SESSION: [idlen:1][id] ---- */

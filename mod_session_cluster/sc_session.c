@@ -44,6 +44,7 @@ typedef struct {
     int locked;                       /* holds the session server's lock of id */
     const char *loaded;               /* z->encoded as the load set it (in the
                                        * main request's pool, never written) */
+    apr_ssize_t loaded_len;           /* its length (-1: not known) */
     apr_hash_t *spans;                /* a value in z->entries (its pointer) ->
                                        * sc_span: its text as read (below) */
     apr_table_t *held;                /* z->entries while mod_session's own
@@ -604,6 +605,7 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
             /* mod_session sees the attributes, not this module's pairs */
             zz->encoded = own_pairs_out(m->pool, s.data, &sent);
             rq->loaded = zz->encoded;
+            rq->loaded_len = zz->encoded == s.data ? (apr_ssize_t)s.data_len : -1;
         }
     }
     else if (id) {
@@ -968,6 +970,7 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
     apr_time_t now = apr_time_now();
     apr_int64_t max_inactive;
     const char *data = z->encoded ? z->encoded : "";
+    apr_size_t dlen = strlen(data);   /* once: a pass over a 32 KB session each */
     apr_uint64_t version;
     sc_store_rc rc;
     sc_buf b;
@@ -985,7 +988,7 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
     }
     max_inactive = z->maxage > 0 ? z->maxage
                                  : ret->cfg->set->max_inactive_s;
-    sc_buf_init(&b, r->pool, 256 + strlen(data));
+    sc_buf_init(&b, r->pool, 256 + dlen);
 
     /* emptied (mod_session still encodes its "expiry" then) or expired:
      * invalidate */
@@ -1009,10 +1012,10 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
         }
         return OK;
     }
-    if (strlen(data) > ret->store->hdr->slot_data) {
+    if (dlen > ret->store->hdr->slot_data) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, SCLOGNO(1275)
                       "session not saved: %" APR_SIZE_T_FMT " bytes, more than Manager "
-                      "maxSessionSize %u", strlen(data), ret->store->hdr->slot_data);
+                      "maxSessionSize %u", dlen, ret->store->hdr->slot_data);
         __atomic_add_fetch(&ret->store->hdr->rejected_size, 1, __ATOMIC_RELAXED);
         store_refused(r, SC_STORE_TOOBIG);
         return OK;
@@ -1033,7 +1036,7 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
             /* several memcached nodes: msm's node id, the node it goes to */
             id = sc_msm_node_id(r->pool, id, SC_SID_MAX);
         }
-        rc = sc_store_put_new(ret->store, id, data, (apr_uint32_t)strlen(data), now,
+        rc = sc_store_put_new(ret->store, id, data, (apr_uint32_t)dlen, now,
                               max_inactive, sc_store_origin(r->useragent_ip), &version,
                               &evicted_idle);
         if (rc == SC_STORE_FULL) {
@@ -1079,7 +1082,7 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
             s.created = s.last_access = now;
             s.max_inactive = max_inactive;
             s.data = (char *)data;
-            s.data_len = (apr_uint32_t)strlen(data);
+            s.data_len = (apr_uint32_t)dlen;
             sc_msg_full_encode(&b, &s);
             replicate(r, ret, &b, id);
         }
@@ -1109,7 +1112,8 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
         else {
             data = app;
         }
-        rc = sc_store_put(ret->store, rq->id, data, (apr_uint32_t)strlen(data), base, 0,
+        rc = sc_store_put(ret->store, rq->id, data,
+                          (apr_uint32_t)(data == z->encoded ? dlen : strlen(data)), base, 0,
                           0, now, max_inactive, &version);
         if (rc == SC_STORE_OK) {
             kept_local_line(r, ret->cfg->set, rq->id, read, app);
@@ -1353,6 +1357,10 @@ typedef struct {
     apr_size_t len;
 } sc_span;
 
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+#define SC_PLAIN_AVX2 1
+static int plain_avx2;                /* the CPU has AVX2 (esc_learn) */
+#endif
 static unsigned char esc_plain[256];  /* 1: the escaper writes it as itself */
 static signed char esc_hexval[256];   /* a hex digit of the escaper's case: its
                                        * value; -1 any other byte */
@@ -1400,16 +1408,58 @@ static void esc_learn(void)
     for (c = 0; c < 256; c++) {
         esc_usual &= esc_plain[c] == (apr_isalnum(c) || (c && strchr(".-*_", c)));
     }
+#ifdef SC_PLAIN_AVX2
+    __builtin_cpu_init();
+    plain_avx2 = __builtin_cpu_supports("avx2");
+#endif
 }
 
+#ifdef SC_PLAIN_AVX2
+
+/* plain_run's 64 bytes a step (AVX2): how far from t the bytes are all the
+ * usual ones; a multiple of 64, the rest for plain_run to look at.  A byte
+ * is one when it is a digit, a letter (c | 0x20 in 'a'..'z') or one of
+ * ".-*_" (c - '-' <= 1: '-' and '.'), each test a wrapped subtraction and
+ * one unsigned comparison. */
+__attribute__((target("avx2")))
+static apr_size_t plain_run64(const unsigned char *t, apr_size_t n)
+{
+    typedef unsigned char v32 __attribute__((vector_size(32)));
+    apr_size_t i = 0;
+    for (; n - i >= 64; i += 64) {
+        v32 c, d, other;
+        apr_uint64_t w[4];
+        int h;
+        memcpy(&c, t + i, sizeof(c));
+        memcpy(&d, t + i + 32, sizeof(d));
+        other = (v32)((c - '0' > 9) & ((c | 0x20) - 'a' > 25) & (c - '-' > 1) & (c != '*')
+                      & (c != '_'))
+                | (v32)((d - '0' > 9) & ((d | 0x20) - 'a' > 25) & (d - '-' > 1) & (d != '*')
+                        & (d != '_'));
+        memcpy(w, &other, sizeof(w));
+        for (h = 0; h < 4; h++) {
+            if (w[h]) {
+                return i;
+            }
+        }
+    }
+    return i;
+}
+#endif
+
 /* The length of the run of bytes at t (at most n) that the escaper writes
- * as themselves.  When they are the usual ones (esc_usual), 16 bytes are
- * looked at a step. */
+ * as themselves.  When they are the usual ones (esc_usual), 64 bytes are
+ * looked at a step with AVX2 (when the CPU has it), then 16. */
 static apr_size_t plain_run(const unsigned char *t, apr_size_t n)
 {
     apr_size_t i = 0;
 #if defined(__GNUC__)
     if (esc_usual) {
+#ifdef SC_PLAIN_AVX2
+        if (plain_avx2) {
+            i = plain_run64(t, n);
+        }
+#endif
         typedef unsigned char v16 __attribute__((vector_size(16)));
         typedef signed char m16 __attribute__((vector_size(16)));
         for (; n - i >= 16; i += 16) {
@@ -1433,16 +1483,17 @@ static apr_size_t plain_run(const unsigned char *t, apr_size_t n)
     return i;
 }
 
-/* text (n bytes) decoded, when it is exactly what escaping the result gives:
+/* text (n bytes, of which the first 'plain' are known to be written as
+ * themselves) decoded, when it is exactly what escaping the result gives:
  * 2 when every byte is written as itself (the value is the text: *out not
  * set), 1 when decoded into *out (n + 1 bytes from p, NUL-terminated, its
  * length in *len).  0 otherwise (anything else: hex digits of the other
  * case, an escaped byte that needs none, a bad escape, an escaped NUL). */
-static int canon_decode(apr_pool_t *p, const char *text, apr_size_t n, char **out,
-                        apr_size_t *len)
+static int canon_decode(apr_pool_t *p, const char *text, apr_size_t n, apr_size_t plain,
+                        char **out, apr_size_t *len)
 {
     const unsigned char *t = (const unsigned char *)text;
-    apr_size_t i = plain_run(t, n), o;
+    apr_size_t i = plain + plain_run(t + plain, n - plain), o;
     char *d;
     if (i == n) {
         *len = n;
@@ -1497,7 +1548,8 @@ static int sc_session_decode(request_rec *r, session_rec *z)
     sc_dir_conf *dc = dir_conf(r);
     request_rec *m = r->main ? r->main : r;
     sc_req *rq;
-    const char *text, *pair, *end;
+    const char *text, *pair, *end, *tend;
+    int fast;
 
     if (!dc || !dc->enabled || !z || !z->encoded) {
         return DECLINED;
@@ -1510,30 +1562,44 @@ static int sc_session_decode(request_rec *r, session_rec *z)
         esc_learn();                  /* learnt at start in httpd (the hooks) */
     }
     text = z->encoded == rq->loaded ? z->encoded : apr_pstrdup(m->pool, z->encoded);
+    tend = text + (text == rq->loaded && rq->loaded_len >= 0 ? (apr_size_t)rq->loaded_len
+                                                            : strlen(text));
     if (!rq->spans) {
         rq->spans = apr_hash_make(m->pool);
     }
-    for (pair = text; *pair; pair = *end ? end + 1 : end) {
+    /* one pass over a value: its run of bytes written as themselves (never
+     * '&', '=', '%', '+' or NUL when the escaper is the usual one) is looked
+     * at once, for its end and the pair's, and not again by canon_decode */
+    fast = esc_known == 1 && !esc_plain['&'] && !esc_plain['='];
+    for (pair = text; pair < tend; pair = end < tend ? end + 1 : end) {
         const char *k, *ke, *v, *ve;
         char *key, *val;
-        apr_size_t len = 0;
+        apr_size_t len = 0, plain = 0;
         int canon;
-        if (!(end = strchr(pair, '&'))) {
-            end = pair + strlen(pair);
+        for (k = pair; k < tend && *k == '='; k++) {
         }
-        for (k = pair; k < end && *k == '='; k++) {
-        }
-        if (k == end) {
+        if (k == tend || *k == '&') {
+            end = k;
             continue;
         }
-        ke = memchr(k, '=', (apr_size_t)(end - k));
-        v = ve = end;
-        if (ke) {
-            for (v = ke + 1; v < end && *v == '='; v++) {
+        for (ke = k; ke < tend && *ke != '=' && *ke != '&'; ke++) {
+        }
+        v = ve = end = ke;
+        if (ke < tend && *ke == '=') {
+            for (v = ke + 1; v < tend && *v == '='; v++) {
             }
-            if (!(ve = memchr(v, '=', (apr_size_t)(end - v)))) {
+            if (fast) {
+                plain = plain_run((const unsigned char *)v, (apr_size_t)(tend - v));
+            }
+            if (!(end = strchr(v + plain, '&'))) {
+                end = tend;
+            }
+            if (!(ve = memchr(v + plain, '=', (apr_size_t)(end - v - plain)))) {
                 ve = end;
             }
+        }
+        else {
+            ke = NULL;
         }
         key = apr_pstrmemdup(m->pool, k, (apr_size_t)((ke ? ke : end) - k));
         if (v == ve) {
@@ -1541,7 +1607,8 @@ static int sc_session_decode(request_rec *r, session_rec *z)
             continue;
         }
         val = NULL;
-        canon = esc_known == 1 ? canon_decode(m->pool, v, (apr_size_t)(ve - v), &val, &len) : 0;
+        canon = esc_known == 1 ? canon_decode(m->pool, v, (apr_size_t)(ve - v), plain, &val,
+                                              &len) : 0;
         if (!canon) {
             val = apr_pstrmemdup(m->pool, v, (apr_size_t)(ve - v));
         }

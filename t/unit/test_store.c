@@ -10,13 +10,17 @@
  * others as before; lines about a full store come at a rate limit; the
  * hash of a version's data (sc_store_hash): its properties and its fixed
  * values; the sweep's walk of the store reads each session's slot, not its
- * data.  Links
+ * data; a reader never sees a torn value while a writer in another process
+ * rewrites a 32 KB session.  Links
  * sc_manager.c and the layers below (fixture.c replaces the transport).
  */
 #include "unit.h"
 #include "fixture.h"
 #include "sc_manager.h"
 #include "sc_repl.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
 
 #define ID_A 0xa1
 #define ID_B 0xb2
@@ -361,6 +365,87 @@ static void hashes(void)
        (long long)APR_UINT64_C(0xa5b13f5e4734f7db), "hash: two pairs");
 }
 
+/* A reader never sees a torn value: a forked writer rewrites a session of
+ * about 32 KB (a chain of some 260 blocks, its old chain freed and taken
+ * again by the next write at once) with values of one byte repeated, each
+ * byte with its own length, while this process reads it without locks
+ * (sc_store_get): every read is one whole value, and its stamp's hash is
+ * that value's. */
+static int one_value(const sc_sess_copy *c)
+{
+    apr_uint32_t i, want;
+    char b;
+    if (c->data_len < 3 || memcmp(c->data, "a=", 2) != 0 || c->data[c->data_len] != '\0') {
+        return 0;
+    }
+    b = c->data[2];
+    want = 2 + 30000 + (apr_uint32_t)(b - 'A') * 101;
+    if (b < 'A' || b > 'Z' || c->data_len != want) {
+        return 0;
+    }
+    for (i = 2; i < c->data_len; i++) {
+        if (c->data[i] != b) {
+            return 0;
+        }
+    }
+    return c->hash == sc_store_hash(c->data, c->data_len);
+}
+
+static void torn_reads(void)
+{
+    sc_store *st;
+    apr_pool_t *rp;
+    char *buf = apr_palloc(mp, 2 + 30000 + 26 * 101 + 1);
+    const char *id = sid(7);
+    apr_uint64_t v;
+    apr_time_t until;
+    long reads = 0, torn = 0, writes = 0;
+    int status = 0;
+    pid_t pid;
+
+    if (sc_store_create(mp, 4, 65536, &st) != APR_SUCCESS) {
+        ok(0, "torn reads: store created");
+        return;
+    }
+    memcpy(buf, "a=", 2);
+    memset(buf + 2, 'A', 30000);
+    buf[2 + 30000] = '\0';
+    ok(sc_store_put_new(st, id, buf, 2 + 30000, apr_time_now(), 1800, 1, &v, NULL)
+       == SC_STORE_OK, "torn reads: the session made");
+    pid = fork();
+    if (pid == 0) {
+        apr_time_t end = apr_time_now() + apr_time_from_msec(600);
+        int i;
+        for (i = 0; apr_time_now() < end; i++) {
+            char b = (char)('A' + i % 26);
+            apr_uint32_t len = 2 + 30000 + (apr_uint32_t)(b - 'A') * 101;
+            memset(buf + 2, b, len - 2);
+            buf[len] = '\0';
+            if (sc_store_put(st, id, buf, len, 0, 0, 0, apr_time_now(), 1800, &v)
+                != SC_STORE_OK) {
+                _exit(2);
+            }
+        }
+        _exit(i > 100 ? 0 : 3);
+    }
+    apr_pool_create(&rp, mp);
+    until = apr_time_now() + apr_time_from_msec(500);
+    while (apr_time_now() < until) {
+        sc_sess_copy c;
+        apr_pool_clear(rp);
+        if (sc_store_get(st, rp, id, 0, &c) == SC_STORE_OK) {
+            reads++;
+            torn += !one_value(&c);
+        }
+    }
+    waitpid(pid, &status, 0);
+    writes = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    ok(writes == 0, "torn reads: the writer wrote (exit %ld)", writes);
+    ok(reads > 100 && torn == 0, "torn reads: %ld reads of a 32 KB session rewritten meanwhile, "
+       "%ld of them not one whole value with its hash", reads, torn);
+    apr_pool_destroy(rp);
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -371,5 +456,6 @@ int main(void)
     log_rate();
     log_gate();
     hashes();
+    torn_reads();
     return unit_done("test_store");
 }
