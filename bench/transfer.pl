@@ -82,6 +82,19 @@ for my $count (@counts) {
     my $have = page_value($c, 'node1', 'SessionsActive');
     my ($cpu1, $eng1) = (cpu_s($c, 'node1'), cpu_s($c, 'node1', engine => 1));
     $c->start('node2');
+    # TRANSFER_PERF=FILE: perf record -g of the joining engine while it
+    # receives the largest N (FILE gets the N appended)
+    my $perf;
+    if ($ENV{TRANSFER_PERF} && $count == (sort { $b <=> $a } @counts)[0]) {
+        my ($epid2) = $c->error_log('node2') =~ /.*SC1236: cluster engine started \(pid (\d+)\)/s;
+        if ($epid2) {
+            $perf = fork;
+            if (defined $perf && !$perf) {
+                exec 'perf', 'record', '-q', '-g', '-p', $epid2, '-o', "$ENV{TRANSFER_PERF}.$count";
+                exit 127;
+            }
+        }
+    }
     # (every 0.25 s: each look at the page walks the store's slots, in a child
     # that competes with the two engines for this machine's CPUs)
     # and the most anonymous memory (RssAnon: heap and buffers, not the
@@ -94,6 +107,7 @@ for my $count (@counts) {
         }
         return (page_value($c, 'node2', 'EngineState') // '') eq 'ready';
     }, timeout => 130, interval => 0.25);
+    if ($perf) { kill 'INT', $perf; waitpid $perf, 0 }
     my @cpu = (cpu_s($c, 'node1') - $cpu1, cpu_s($c, 'node2'),
                cpu_s($c, 'node1', engine => 1) - $eng1, cpu_s($c, 'node2', engine => 1));
     my $ms = page_value($c, 'node2', 'LastTransferMs');
