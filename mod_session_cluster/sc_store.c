@@ -1646,7 +1646,10 @@ static void *prefault_run(void *arg)
     struct sc_prefault *pf = arg;
     sc_store *st = pf->st;
     sc_store_hdr *h = st->hdr;
-    apr_uint64_t s_done = 0, b_done = 0;
+    /* (where the writers are as it starts: a mark they pass later means
+     * they caught up with this thread) */
+    apr_uint64_t s_done = __atomic_load_n(&h->slot_hwm, __ATOMIC_RELAXED);
+    apr_uint64_t b_done = __atomic_load_n(&h->block_hwm, __ATOMIC_RELAXED);
     pthread_mutex_lock(&pf->lock);
     while (!pf->stop) {
         apr_uint64_t s_to = pf->sessions, b_to = pf->blocks, s_from, b_from, s_end, b_end;
@@ -1663,8 +1666,8 @@ static void *prefault_run(void *arg)
          * fault in themselves: the two never wait on the same page) */
         s_from = __atomic_load_n(&h->slot_hwm, __ATOMIC_RELAXED);
         b_from = __atomic_load_n(&h->block_hwm, __ATOMIC_RELAXED);
-        s_from = s_from >= s_done ? s_from + PREFAULT_LEAD : s_done;
-        b_from = b_from >= b_done ? b_from + (s_to ? PREFAULT_LEAD * b_to / s_to : 0) : b_done;
+        s_from = s_from > s_done ? s_from + PREFAULT_LEAD : s_done;
+        b_from = b_from > b_done ? b_from + (s_to ? PREFAULT_LEAD * b_to / s_to : 0) : b_done;
         if (s_from >= s_to && b_from >= b_to) {
             pthread_cond_wait(&pf->cond, &pf->lock);   /* new figures, or stop */
             continue;
