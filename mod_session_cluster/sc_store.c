@@ -525,6 +525,20 @@ static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_ou
     return -1;
 }
 
+void sc_store_prefetch(sc_store *st, const char *id, int slot_too)
+{
+    apr_uint32_t pos = hash_id(id) & (st->hdr->index_size - 1);
+    if (!slot_too) {
+        __builtin_prefetch(&st->index[pos]);
+    }
+    else {
+        apr_int32_t v = __atomic_load_n(&st->index[pos], __ATOMIC_RELAXED);
+        if (v > 0 && (apr_uint32_t)v <= st->hdr->capacity) {
+            __builtin_prefetch(slot(st, v - 1)->cur.id);
+        }
+    }
+}
+
 /* ---- tombstones (under the index lock) ---- */
 
 static apr_time_t tomb_life(apr_int64_t seconds)

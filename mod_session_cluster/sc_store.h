@@ -524,6 +524,12 @@ void sc_store_prefault_stop(sc_store *st);
 /* The pages made resident so far by sc_store_prefault (this process). */
 apr_uint64_t sc_store_prefaulted(const sc_store *st);
 
+/* A hint, for a caller about to store many copies (a state transfer's
+ * block): the cache line of id's index entry (slot_too 0), or of the slot
+ * that entry names (1, once the first is in the cache), fetched ahead of
+ * the lookup; reads nothing else, changes nothing. */
+void sc_store_prefetch(sc_store *st, const char *id, int slot_too);
+
 /* How a copy from another member is taken (sc_store_take). */
 typedef enum {
     SC_TAKE_STORED = 0,               /* stored: it was new here, or it won */
