@@ -1632,6 +1632,9 @@ void sc_dm_tick(sc_engine *e, apr_time_t now)
     if (e->state == SC_MS_STARTING) {
         ask_for_state(e, now);
     }
+    else if (e->store && e->store->prefault) {
+        prefault_end(e);              /* ready some other way (no sender left) */
+    }
     if (e->transfers) {
         send_transfers(e);
     }
