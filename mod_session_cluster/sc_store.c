@@ -159,6 +159,7 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
         return APR_EGENERAL;
     }
     st = apr_pcalloc(p, sizeof(*st));
+    st->pool = p;
     st->shm = shm;
     st->hdr = (sc_store_hdr *)base;
     st->index = (apr_int32_t *)(base + l->index_at);
@@ -1710,6 +1711,16 @@ static void *prefault_run(void *arg)
     return NULL;
 }
 
+static void prefault_stop(sc_store *st, int kill_cleanup);
+
+/* The store's pool goes (its segment with it): the thread stops first (its
+ * cleanup, registered after the segment's, runs before it). */
+static apr_status_t prefault_cleanup(void *data)
+{
+    prefault_stop(data, 0);
+    return APR_SUCCESS;
+}
+
 int sc_store_prefault(sc_store *st, apr_uint32_t sessions, apr_uint32_t blocks)
 {
     struct sc_prefault *pf = st->prefault;
@@ -1750,6 +1761,9 @@ int sc_store_prefault(sc_store *st, apr_uint32_t sessions, apr_uint32_t blocks)
             return -1;
         }
         st->prefault = pf;
+        if (st->pool) {
+            apr_pool_cleanup_register(st->pool, st, prefault_cleanup, apr_pool_cleanup_null);
+        }
         return 0;
     }
     pthread_mutex_lock(&pf->lock);
@@ -1764,9 +1778,17 @@ int sc_store_prefault(sc_store *st, apr_uint32_t sessions, apr_uint32_t blocks)
 
 void sc_store_prefault_stop(sc_store *st)
 {
+    prefault_stop(st, 1);
+}
+
+static void prefault_stop(sc_store *st, int kill_cleanup)
+{
     struct sc_prefault *pf = st ? st->prefault : NULL;
     if (!pf) {
         return;
+    }
+    if (kill_cleanup && st->pool) {
+        apr_pool_cleanup_kill(st->pool, st, prefault_cleanup);
     }
     pthread_mutex_lock(&pf->lock);
     pf->stop = 1;

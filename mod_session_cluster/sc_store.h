@@ -310,6 +310,7 @@ typedef struct {
     /* this process's own: the odd loc_seq a reader gave up waiting on (a
      * writer that died inside a change; sc_loc_find) */
     volatile apr_uint32_t loc_stuck;
+    apr_pool_t *pool;               /* the one it was made in */
     struct sc_prefault *prefault;   /* this process's: sc_store_prefault */
     apr_uint64_t prefault_pages;    /* made resident by the ones stopped */
 } sc_store;
