@@ -1625,11 +1625,8 @@ static int populate(sc_store *st, unsigned char *at, apr_uint64_t from, apr_uint
                     apr_size_t size, apr_uint64_t *pages)
 {
 #ifdef MADV_POPULATE_WRITE
-    static long pagesz;
+    long pagesz = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
     uintptr_t a, b, end = (uintptr_t)st->hdr + (uintptr_t)st->hdr->total_size;
-    if (!pagesz) {
-        pagesz = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
-    }
     if (from >= to) {
         return 0;
     }
