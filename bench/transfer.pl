@@ -28,7 +28,9 @@ sub cpu_s {
         @pids = @e ? ($e[-1]) : ();
     }
     for my $pid (@pids) {
-        open my $st, '<', "/proc/$pid/stat" or next;
+        # main => 1: its main thread alone (not a thread it started, nor one
+        # that ended)
+        open my $st, '<', $o{main} ? "/proc/$pid/task/$pid/stat" : "/proc/$pid/stat" or next;
         my $l = <$st>;
         $l =~ s/^.*\)\s+//;
         my @f = split ' ', $l;
@@ -82,6 +84,19 @@ for my $count (@counts) {
     my $have = page_value($c, 'node1', 'SessionsActive');
     my ($cpu1, $eng1) = (cpu_s($c, 'node1'), cpu_s($c, 'node1', engine => 1));
     $c->start('node2');
+    # TRANSFER_PERF=FILE: perf record -g of the joining engine while it
+    # receives the largest N (FILE gets the N appended)
+    my $perf;
+    if ($ENV{TRANSFER_PERF} && $count == (sort { $b <=> $a } @counts)[0]) {
+        my ($epid2) = $c->error_log('node2') =~ /.*SC1236: cluster engine started \(pid (\d+)\)/s;
+        if ($epid2) {
+            $perf = fork;
+            if (defined $perf && !$perf) {
+                exec 'perf', 'record', '-q', '-g', '-p', $epid2, '-o', "$ENV{TRANSFER_PERF}.$count";
+                exit 127;
+            }
+        }
+    }
     # (every 0.25 s: each look at the page walks the store's slots, in a child
     # that competes with the two engines for this machine's CPUs)
     # and the most anonymous memory (RssAnon: heap and buffers, not the
@@ -94,8 +109,10 @@ for my $count (@counts) {
         }
         return (page_value($c, 'node2', 'EngineState') // '') eq 'ready';
     }, timeout => 130, interval => 0.25);
+    if ($perf) { kill 'INT', $perf; waitpid $perf, 0 }
     my @cpu = (cpu_s($c, 'node1') - $cpu1, cpu_s($c, 'node2'),
-               cpu_s($c, 'node1', engine => 1) - $eng1, cpu_s($c, 'node2', engine => 1));
+               cpu_s($c, 'node1', engine => 1) - $eng1, cpu_s($c, 'node2', engine => 1),
+               cpu_s($c, 'node2', engine => 1, main => 1));
     my $ms = page_value($c, 'node2', 'LastTransferMs');
     my $got = page_value($c, 'node2', 'LastTransferSessions');
     my $payload = page_value($c, 'node2', 'SessionsBytesInUse') // 0;
@@ -113,17 +130,19 @@ for my $count (@counts) {
                   $payload ? $pss * 1024 / $payload : 0, $load ];
     $c->stop_all;
 }
-printf "%-9s %-9s %-9s %-7s %-7s %-7s %-7s %-7s %-7s %-7s %-8s %-8s %s\n", 'member 1',
-    'member 2', 'ms', 'CPU m1', 'CPU m2', 'eng m1', 'eng m2', 'anon m1', 'RSS MB', 'PSS MB',
-    'payload', 'PSS/pay', 'load';
-printf "%-9s %-9s %-9s %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-8.0f %-8.2f %s\n",
+printf "%-9s %-9s %-9s %-7s %-7s %-7s %-7s %-7s %-7s %-7s %-7s %-8s %-8s %s\n", 'member 1',
+    'member 2', 'ms', 'CPU m1', 'CPU m2', 'eng m1', 'eng m2', 'main m2', 'anon m1', 'RSS MB',
+    'PSS MB', 'payload', 'PSS/pay', 'load';
+printf "%-9s %-9s %-9s %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-7.0f %-8.0f %-8.2f %s\n",
     @$_ for @rows;
 print "\nsessions of about 1 KB (one 1000-byte attribute); sendAllSessionsSize 1000 (Tomcat's "
     . "default); ms: the joining member's own measure, from asking for the state to the last block; "
     . "member 1: sessions it held, member 2: sessions it received; CPU m1, m2: ms of user + "
     . "system time of each member's processes (all of them: parent, children, engine) from "
     . "member 2's start until it was ready (a figure the machine's other load changes less "
-    . "than the time), eng m1, m2: of its engine alone; anon m1: the most anonymous memory "
+    . "than the time), eng m1, m2: of its engine alone; main m2: of member 2's engine's "
+    . "main thread (the one that stores the sessions; eng m2 less main m2 is the thread "
+    . "that readies the store's pages); anon m1: the most anonymous memory "
     . "(RssAnon, MB: heap and buffers, not the store) of member 1's engine seen while it "
     . "sent (every 0.25 s); member 2's memory after the "
     . "transfer (MB of 2^20 bytes), summed over its processes: RSS counts the store's shared "

@@ -419,7 +419,8 @@ static void messages(void)
     sc_sess_copy two[2];
     sc_msg_remove one = { ID1 };
     sc_msg_touch touch = { 2, (const char **)ids, times };
-    sc_msg_all_data all = { 2, two };
+    sc_msg_all_data all = { 2, two, 0, 0, 0 };
+    sc_msg_all_data sized = { 2, two, 1, 1000000, 9000000 };
     sc_msg_complete complete = { 2 };
     sc_msg_rebind rebind = { ID1, "0123456789ABCDEF0123456789ABCDEF.nodeB" };
     sc_msg_dead dead = { 2, (const char **)bases };
@@ -448,6 +449,9 @@ static void messages(void)
     sc_buf_init(&b, pool, 0);
     sc_msg_all_data_encode(&b, &all);
     write_seed("fuzz_session", "msg-all-data", b.buf, b.len);
+    sc_buf_init(&b, pool, 0);
+    sc_msg_all_data_encode(&b, &sized);
+    write_seed("fuzz_session", "msg-all-data-sized", b.buf, b.len);
     sc_buf_init(&b, pool, 0);
     sc_msg_complete_encode(&b, &complete);
     write_seed("fuzz_session", "msg-complete", b.buf, b.len);

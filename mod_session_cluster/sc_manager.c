@@ -143,13 +143,14 @@ static sc_store_rc take_copy(sc_engine *e, sc_peer *from, sc_sess_copy *s, int d
                              sc_take_rc *taken)
 {
     sc_stamp here;
-    int had = sc_store_stamp(e->store, s->id, &here) == SC_STORE_OK, conflict = 0;
+    int conflict = 0;
     sc_store_rc rc;
-    sc_take_rc t = sc_store_take(e->store, s, descends, !e->minority, &conflict, &rc);
+    /* (the stamp replaced comes back from the take: no lookup of its own) */
+    sc_take_rc t = sc_store_take(e->store, s, descends, !e->minority, &conflict, &here, &rc);
     if (taken) {
         *taken = t;
     }
-    if (conflict && had) {
+    if (conflict) {
         sc_stamp won;
         won.version = s->version;
         won.hash = s->hash;
@@ -660,7 +661,21 @@ static int on_all_data(const dm_in *in, sc_msg *m)
      * a block's size, is kept for them (given back after COMPLETE, or after
      * a block that comes once this member is ready) */
     in->c->keep_buffers = catching_up(in->e);
+    if (catching_up(in->e) && in->from == in->e->transfer_from && m->all_data.sized) {
+        /* the store's new pages, made resident on another thread ahead of
+         * the writes below: as many as a store holding what the sender
+         * holds fills, not one more */
+        sc_store_prefault(in->e->store, m->all_data.held_sessions, m->all_data.held_blocks);
+    }
     for (i = 0; i < m->all_data.n; i++) {
+        /* each lookup's index entry, then the slot it names, asked for two
+         * and one sessions ahead: cache misses, at a million sessions */
+        if (i + 2 < m->all_data.n) {
+            sc_store_prefetch(in->e->store, m->all_data.s[i + 2].id, 0);
+        }
+        if (i + 1 < m->all_data.n) {
+            sc_store_prefetch(in->e->store, m->all_data.s[i + 1].id, 1);
+        }
         put_replica(in->e, in->from, &m->all_data.s[i], 0, NULL);
         /* a delta may have come ahead of its session's copy */
         drain_held(in->e, m->all_data.s[i].id);
@@ -671,12 +686,27 @@ static int on_all_data(const dm_in *in, sc_msg *m)
     return 1;
 }
 
+/* The transfer is over (complete, given up, or asked again): the thread
+ * readying the store's pages stops (sc_store_prefault). */
+static void prefault_end(sc_engine *e)
+{
+    apr_uint64_t before = e->store->prefault_pages;
+    if (!e->store->prefault) {
+        return;
+    }
+    sc_store_prefault_stop(e->store);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(2100)
+                 "state transfer: %" APR_UINT64_T_FMT " page(s) of the session store "
+                 "made resident ahead of its writes", e->store->prefault_pages - before);
+}
+
 static int on_complete(const dm_in *in, sc_msg *m)
 {
     sc_engine *e = in->e;
     in->c->keep_buffers = 0;
     if (in->from == e->transfer_from && e->state == SC_MS_STARTING) {
         apr_time_t took = apr_time_now() - e->transfer_started;
+        prefault_end(e);
         e->store->hdr->last_transfer_ms = apr_time_as_msec(took);
         e->store->hdr->last_transfer_count = e->transfer_received;
         e->state = SC_MS_READY;
@@ -1159,6 +1189,7 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
                          "stateTransferTimeout %ld s (%u session(s) received): this "
                          "member is ready without the rest", e->transfer_from->route,
                          timeout_s, e->transfer_received);
+            prefault_end(e);
             e->state = SC_MS_READY;
             e->next_heartbeat = 0;         /* tell the others at once */
         }
@@ -1390,6 +1421,10 @@ static void send_transfers(sc_engine *e)
                                            add_bounded, &bd, 0);
             sc_msg_list_close(&b, bc.n);
             sc_msg_all_data_stamps(&b, bc.stamps, bc.n);
+            /* what this member holds: the receiver readies its pages */
+            sc_msg_all_data_size(&b, __atomic_load_n(&e->store->hdr->count, __ATOMIC_RELAXED),
+                                 __atomic_load_n(&e->store->hdr->blocks_used,
+                                                 __ATOMIC_RELAXED));
             if (bc.n) {
                 send_to(e, c, &b);
                 t->sent += bc.n;
@@ -1565,6 +1600,9 @@ apr_uint32_t sc_dm_expire_all(sc_engine *e)
 
 void sc_dm_redo_transfer(sc_engine *e)
 {
+    if (e->store) {
+        prefault_end(e);
+    }
     e->state = SC_MS_STARTING;
     e->transfer_from = NULL;
     e->transfer_received = 0;
@@ -1595,6 +1633,9 @@ void sc_dm_tick(sc_engine *e, apr_time_t now)
     }
     if (e->state == SC_MS_STARTING) {
         ask_for_state(e, now);
+    }
+    else if (e->store && e->store->prefault) {
+        prefault_end(e);              /* ready some other way (no sender left) */
     }
     if (e->transfers) {
         send_transfers(e);

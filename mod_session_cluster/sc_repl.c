@@ -989,6 +989,13 @@ void sc_msg_all_data_stamps(sc_buf *b, const sc_sess_copy *s, apr_uint32_t n)
     }
 }
 
+void sc_msg_all_data_size(sc_buf *b, apr_uint32_t sessions, apr_uint32_t blocks)
+{
+    sc_buf_u8(b, SC_SIZE_TAG);
+    sc_buf_u32(b, sessions);
+    sc_buf_u32(b, blocks);
+}
+
 void sc_msg_all_data_encode(sc_buf *b, const sc_msg_all_data *m)
 {
     apr_uint32_t i;
@@ -998,6 +1005,9 @@ void sc_msg_all_data_encode(sc_buf *b, const sc_msg_all_data *m)
     }
     sc_msg_list_close(b, m->n);
     sc_msg_all_data_stamps(b, m->s, m->n);
+    if (m->sized) {
+        sc_msg_all_data_size(b, m->held_sessions, m->held_blocks);
+    }
 }
 
 int sc_msg_all_data_decode(sc_rd *r, apr_pool_t *p, sc_msg_all_data *m)
@@ -1012,11 +1022,24 @@ int sc_msg_all_data_decode(sc_rd *r, apr_pool_t *p, sc_msg_all_data *m)
             return 0;
         }
     }
+    m->sized = 0;
+    m->held_sessions = m->held_blocks = 0;
     if (rd_stamp_next(r, 1 + (apr_size_t)m->n * 9)) {
         for (i = 0; i < m->n; i++) {
             m->s[i].flags = sc_rd_u8(r);
             m->s[i].fork = sc_rd_u64(r);
             m->s[i].stamped = 1;
+        }
+        /* then what the sender holds, from a sender that says it */
+        if (!r->bad && r->left && r->p[0] == SC_SIZE_TAG) {
+            if (r->left < SC_SIZE_LEN) {
+                r->bad = 1;
+                return 0;
+            }
+            sc_rd_u8(r);
+            m->held_sessions = sc_rd_u32(r);
+            m->held_blocks = sc_rd_u32(r);
+            m->sized = 1;
         }
     }
     return !r->bad;

@@ -50,6 +50,11 @@
  *   DELTA     ... [0xA5][sflags:1][fork:8][hash:8][base hash:8]   (after the
  *                 attribute part; hashes 0: not known)
  *   ALL_DATA  ... [0xA5] ([sflags:1][fork:8]) once per session, in order
+ *                 then [0xA6][sessions:4][blocks:4]: what its sender holds
+ *                 (sessions, and data blocks of its store), from which the
+ *                 receiver readies its store's pages (sc_store_prefault);
+ *                 read only after the stamps; a member that does not know it
+ *                 ignores it (bytes after the last field)
  * A message without one is a version written with a majority.  Encoders
  * always write it; a decoder reads it when the bytes after the last field
  * start with 0xA5 (stamped: 1), and refuses the message when they are
@@ -159,6 +164,8 @@ const char *sc_rd_id(sc_rd *r, apr_pool_t *p);
 
 #define SC_STAMP_TAG 0xA5
 #define SC_FULL_STAMP_LEN (1 + 1 + 8)
+#define SC_SIZE_TAG 0xA6
+#define SC_SIZE_LEN (1 + 4 + 4)
 #define SC_DELTA_STAMP_LEN (1 + 1 + 8 + 8 + 8)
 
 /* A FULL record: FULL's body, and each entry of ALL_DATA (no stamp: FULL's
@@ -246,6 +253,11 @@ int sc_msg_get_all_decode(sc_rd *r);
 typedef struct {
     apr_uint32_t n;
     sc_sess_copy *s;
+    /* what the sender held as it sent the block (sessions, and data blocks
+     * of SC_STORE_BLOCK bytes: its store's own), so that the receiver can
+     * ready its store's pages ahead; sized 0: not sent (an earlier build) */
+    int sized;
+    apr_uint32_t held_sessions, held_blocks;
 } sc_msg_all_data;
 
 void sc_msg_all_data_add(sc_buf *b, const sc_sess_copy *s);
@@ -253,6 +265,8 @@ void sc_msg_all_data_encode(sc_buf *b, const sc_msg_all_data *m);
 /* ALL_DATA's stamps, once every entry is added and the list closed: those
  * of the n sessions s, in the order added. */
 void sc_msg_all_data_stamps(sc_buf *b, const sc_sess_copy *s, apr_uint32_t n);
+/* After the stamps: what the sender holds (sc_msg_all_data's held_*). */
+void sc_msg_all_data_size(sc_buf *b, apr_uint32_t sessions, apr_uint32_t blocks);
 int sc_msg_all_data_decode(sc_rd *r, apr_pool_t *p, sc_msg_all_data *m);
 
 /* COMPLETE */

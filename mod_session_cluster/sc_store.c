@@ -159,6 +159,7 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
         return APR_EGENERAL;
     }
     st = apr_pcalloc(p, sizeof(*st));
+    st->pool = p;
     st->shm = shm;
     st->hdr = (sc_store_hdr *)base;
     st->index = (apr_int32_t *)(base + l->index_at);
@@ -531,6 +532,19 @@ static apr_uint32_t hash_id(const char *id)
     return h;
 }
 
+/* Can a and b name the same session?  0 when their first characters say
+ * not (a base's first, or both bases empty): most entries a lookup passes,
+ * without sc_store_same's two scans. */
+static int is_base_end(char c)
+{
+    return c == '.' || c == '-' || c == '\0';
+}
+
+static int maybe_same(const char *a, const char *b)
+{
+    return a[0] == b[0] || (is_base_end(a[0]) && is_base_end(b[0]));
+}
+
 /* Index position of id (under the index lock or racing readers: a reader that
  * misses an entry being inserted just does not find the new session yet). */
 static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_out)
@@ -541,7 +555,8 @@ static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_ou
         if (v == EMPTY) {
             return -1;
         }
-        if (v > 0 && sc_store_same(slot(st, v - 1)->cur.id, id)) {
+        if (v > 0 && maybe_same(slot(st, v - 1)->cur.id, id)
+            && sc_store_same(slot(st, v - 1)->cur.id, id)) {
             if (pos_out) {
                 *pos_out = pos;
             }
@@ -549,6 +564,20 @@ static apr_int32_t index_find(sc_store *st, const char *id, apr_uint32_t *pos_ou
         }
     }
     return -1;
+}
+
+void sc_store_prefetch(sc_store *st, const char *id, int slot_too)
+{
+    apr_uint32_t pos = hash_id(id) & (st->hdr->index_size - 1);
+    if (!slot_too) {
+        __builtin_prefetch(&st->index[pos]);
+    }
+    else {
+        apr_int32_t v = __atomic_load_n(&st->index[pos], __ATOMIC_RELAXED);
+        if (v > 0 && (apr_uint32_t)v <= st->hdr->capacity) {
+            __builtin_prefetch(slot(st, v - 1)->cur.id);
+        }
+    }
 }
 
 /* ---- tombstones (under the index lock) ---- */
@@ -572,11 +601,15 @@ static int tomb_is(const sc_tomb *t, apr_uint32_t h, const char *id, apr_size_t 
 /* The live tombstone of id, or NULL. */
 static sc_tomb *tomb_find(sc_store *st, const char *id, apr_time_t now)
 {
-    apr_size_t n = base_len(id);
-    apr_uint32_t h = hash_id(id), mask = st->hdr->tomb_size - 1, k;
-    if (!st->hdr->tomb_size || n >= SC_TOMB_BASE) {
+    apr_size_t n;
+    apr_uint32_t h, mask = st->hdr->tomb_size - 1, k;
+    /* none was ever set (a joining member's store): no entry to look at
+     * (each lookup's entry would be a cache miss of its own) */
+    if (!st->hdr->tomb_size || !st->hdr->tombs_set
+        || (n = base_len(id)) >= SC_TOMB_BASE) {
         return NULL;
     }
+    h = hash_id(id);
     for (k = 0; k < SC_TOMB_PROBE && k <= mask; k++) {
         sc_tomb *t = &st->tombs[(h + k) & mask];
         if (!t->until) {
@@ -1611,6 +1644,212 @@ static void stamp_of(const sc_sess_rec *r, sc_stamp *out)
     out->flags = r->flags;
 }
 
+/* ---- state transfer: pages made resident ahead of the writers ----
+ * A new page of the segment costs its first writer a fault, and the kernel
+ * clears it then: on a virtual machine several microseconds a page, 30-40%
+ * of a joining engine's time at 1,000,000 sessions of 1 KB (bench/README).
+ * While a transfer comes in, a thread of the engine makes those pages
+ * resident (MADV_POPULATE_WRITE: faulted in writable, their bytes untouched,
+ * so a writer racing it loses nothing) from the high-water marks up to what
+ * the transfer fills, a stretch at a time, on the machine's other core. */
+struct sc_prefault {
+    sc_store *st;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    apr_uint32_t sessions, blocks;    /* what the store will hold (absolute) */
+    int stop;
+    apr_uint64_t pages;               /* made resident so far */
+};
+
+#define PREFAULT_STEP 1024            /* sessions' slots (and their blocks) a turn */
+#define PREFAULT_LEAD 64              /* sessions ahead of writers that caught up */
+
+/* Makes [from, to) of 'size' bytes each at 'at' resident: the pages asked
+ * for (whole pages, within the segment).  -1 when the kernel cannot. */
+static int populate(sc_store *st, unsigned char *at, apr_uint64_t from, apr_uint64_t to,
+                    apr_size_t size, apr_uint64_t *pages)
+{
+#ifdef MADV_POPULATE_WRITE
+    long pagesz = sysconf(_SC_PAGESIZE) > 0 ? sysconf(_SC_PAGESIZE) : 4096;
+    uintptr_t a, b, end = (uintptr_t)st->hdr + (uintptr_t)st->hdr->total_size;
+    if (from >= to) {
+        return 0;
+    }
+    a = ((uintptr_t)at + (uintptr_t)(from * size)) & ~((uintptr_t)pagesz - 1);
+    b = ((uintptr_t)at + (uintptr_t)(to * size) + (uintptr_t)pagesz - 1)
+        & ~((uintptr_t)pagesz - 1);
+    if (b > (end & ~((uintptr_t)pagesz - 1))) {
+        b = end & ~((uintptr_t)pagesz - 1);   /* the segment's last whole page */
+    }
+    if (a < (uintptr_t)st->hdr) {
+        a = (uintptr_t)st->hdr;
+    }
+    if (a >= b) {
+        return 0;
+    }
+    if (madvise((void *)a, b - a, MADV_POPULATE_WRITE) != 0) {
+        return -1;
+    }
+    *pages += (b - a) / (uintptr_t)pagesz;
+    return 0;
+#else
+    (void)st; (void)at; (void)from; (void)to; (void)size; (void)pages;
+    return -1;
+#endif
+}
+
+static void *prefault_run(void *arg)
+{
+    struct sc_prefault *pf = arg;
+    sc_store *st = pf->st;
+    sc_store_hdr *h = st->hdr;
+    /* (where the writers are as it starts: a mark they pass later means
+     * they caught up with this thread) */
+    apr_uint64_t s_done = __atomic_load_n(&h->slot_hwm, __ATOMIC_RELAXED);
+    apr_uint64_t b_done = __atomic_load_n(&h->block_hwm, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&pf->lock);
+    while (!pf->stop) {
+        apr_uint64_t s_to = pf->sessions, b_to = pf->blocks, s_from, b_from, s_end, b_end;
+        apr_uint64_t most_blocks = h->budget / SC_STORE_BLOCK, pages = 0;
+        apr_uint32_t limit = h->count_limit && h->count_limit < h->capacity
+                             ? h->count_limit : h->capacity;
+        int rv;
+        /* within the store's slots, blocks and budget */
+        s_to = s_to < limit ? s_to : limit;
+        b_to = b_to < h->nblocks ? b_to : h->nblocks;
+        b_to = b_to < most_blocks ? b_to : most_blocks;
+        /* from where this thread got to; where the writers caught up with
+         * it, a stretch ahead of them (the pages right at their mark they
+         * fault in themselves: the two never wait on the same page) */
+        s_from = __atomic_load_n(&h->slot_hwm, __ATOMIC_RELAXED);
+        b_from = __atomic_load_n(&h->block_hwm, __ATOMIC_RELAXED);
+        s_from = s_from > s_done ? s_from + PREFAULT_LEAD : s_done;
+        b_from = b_from > b_done ? b_from + (s_to ? PREFAULT_LEAD * b_to / s_to : 0) : b_done;
+        if (s_from >= s_to && b_from >= b_to) {
+            pthread_cond_wait(&pf->cond, &pf->lock);   /* new figures, or stop */
+            continue;
+        }
+        /* a stretch of slots, and the blocks that many sessions take */
+        s_end = s_from + PREFAULT_STEP < s_to ? s_from + PREFAULT_STEP : s_to;
+        b_end = b_from + (s_to ? PREFAULT_STEP * b_to / s_to : 0) + 1;
+        if (s_from >= s_to) {
+            b_end = b_from + PREFAULT_STEP * 8;          /* the slots are done */
+        }
+        b_end = b_end < b_to ? b_end : b_to;
+        pthread_mutex_unlock(&pf->lock);
+        rv = populate(st, (unsigned char *)st->slots, s_from, s_end, sizeof(sc_sess), &pages);
+        if (rv == 0) {
+            rv = populate(st, st->blocks, b_from, b_end, SC_STORE_BLOCK, &pages);
+        }
+        pthread_mutex_lock(&pf->lock);
+        pf->pages += pages;
+        s_done = s_end > s_from ? s_end : s_done;
+        b_done = b_end > b_from ? b_end : b_done;
+        if (rv != 0) {
+            break;                    /* the kernel cannot: the writers fault */
+        }
+    }
+    pthread_mutex_unlock(&pf->lock);
+    return NULL;
+}
+
+static void prefault_stop(sc_store *st, int kill_cleanup);
+
+/* The store's pool goes (its segment with it): the thread stops first (its
+ * cleanup, registered after the segment's, runs before it). */
+static apr_status_t prefault_cleanup(void *data)
+{
+    prefault_stop(data, 0);
+    return APR_SUCCESS;
+}
+
+int sc_store_prefault(sc_store *st, apr_uint32_t sessions, apr_uint32_t blocks)
+{
+    struct sc_prefault *pf = st->prefault;
+#ifndef MADV_POPULATE_WRITE
+    (void)sessions; (void)blocks;
+    return -1;
+#endif
+    if (!pf) {
+        pthread_attr_t a;
+        int rv;
+        pf = calloc(1, sizeof(*pf));
+        if (!pf) {
+            return -1;
+        }
+        pf->st = st;
+        pf->sessions = sessions;
+        pf->blocks = blocks;
+        if (pthread_mutex_init(&pf->lock, NULL) != 0) {
+            free(pf);
+            return -1;
+        }
+        if (pthread_cond_init(&pf->cond, NULL) != 0) {
+            pthread_mutex_destroy(&pf->lock);
+            free(pf);
+            return -1;
+        }
+        /* a small stack: it calls madvise and nothing else */
+        rv = pthread_attr_init(&a);
+        if (rv == 0) {
+            pthread_attr_setstacksize(&a, 64 * 1024);
+            rv = pthread_create(&pf->thread, &a, prefault_run, pf);
+            pthread_attr_destroy(&a);
+        }
+        if (rv != 0) {
+            pthread_cond_destroy(&pf->cond);
+            pthread_mutex_destroy(&pf->lock);
+            free(pf);
+            return -1;
+        }
+        st->prefault = pf;
+        if (st->pool) {
+            apr_pool_cleanup_register(st->pool, st, prefault_cleanup, apr_pool_cleanup_null);
+        }
+        return 0;
+    }
+    pthread_mutex_lock(&pf->lock);
+    if (pf->sessions != sessions || pf->blocks != blocks) {
+        pf->sessions = sessions;
+        pf->blocks = blocks;
+        pthread_cond_signal(&pf->cond);
+    }
+    pthread_mutex_unlock(&pf->lock);
+    return 0;
+}
+
+void sc_store_prefault_stop(sc_store *st)
+{
+    prefault_stop(st, 1);
+}
+
+static void prefault_stop(sc_store *st, int kill_cleanup)
+{
+    struct sc_prefault *pf = st ? st->prefault : NULL;
+    if (!pf) {
+        return;
+    }
+    if (kill_cleanup && st->pool) {
+        apr_pool_cleanup_kill(st->pool, st, prefault_cleanup);
+    }
+    pthread_mutex_lock(&pf->lock);
+    pf->stop = 1;
+    pthread_cond_signal(&pf->cond);
+    pthread_mutex_unlock(&pf->lock);
+    pthread_join(pf->thread, NULL);
+    st->prefault_pages += pf->pages;
+    st->prefault = NULL;
+    pthread_cond_destroy(&pf->cond);
+    pthread_mutex_destroy(&pf->lock);
+    free(pf);
+}
+
+apr_uint64_t sc_store_prefaulted(const sc_store *st)
+{
+    return st->prefault_pages + (st->prefault ? st->prefault->pages : 0);
+}
+
 sc_store_rc sc_store_stamp(sc_store *st, const char *id, sc_stamp *out)
 {
     apr_int32_t i;
@@ -1630,7 +1869,7 @@ sc_store_rc sc_store_stamp(sc_store *st, const char *id, sc_stamp *out)
 }
 
 sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int settle,
-                         int *conflict, sc_store_rc *rc)
+                         int *conflict, sc_stamp *was, sc_store_rc *rc)
 {
     sc_stamp in, here;
     apr_uint32_t chain, old_chain;
@@ -1713,6 +1952,9 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
                 __atomic_add_fetch(&st->hdr->conflicts, 1, __ATOMIC_RELAXED);
                 if (conflict) {
                     *conflict = 1;
+                }
+                if (was) {
+                    *was = here;
                 }
             }
         }

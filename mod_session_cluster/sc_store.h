@@ -310,6 +310,9 @@ typedef struct {
     /* this process's own: the odd loc_seq a reader gave up waiting on (a
      * writer that died inside a change; sc_loc_find) */
     volatile apr_uint32_t loc_stuck;
+    apr_pool_t *pool;               /* the one it was made in */
+    struct sc_prefault *prefault;   /* this process's: sc_store_prefault */
+    apr_uint64_t prefault_pages;    /* made resident by the ones stopped */
 } sc_store;
 
 /* A copy of one session, as read. */
@@ -508,6 +511,26 @@ void sc_stamp_norm(sc_stamp *s);
 /* The stamp of the version held of id (OK), or NOTFOUND. */
 sc_store_rc sc_store_stamp(sc_store *st, const char *id, sc_stamp *out);
 
+/* State transfer: makes resident, on a thread of this process, the pages a
+ * store holding 'sessions' sessions in 'blocks' data blocks fills from its
+ * slots' and blocks' high-water marks up (within its capacity, blocks and
+ * budget), a stretch at a time just ahead of the writers, so that they do not
+ * take each new page's first-touch fault (MADV_POPULATE_WRITE; nothing where
+ * the kernel lacks it).  Nothing beyond those figures: an idle store stays
+ * as small as it is.  Called again, it takes the new figures; 0, or -1 when
+ * no thread could be started.  sc_store_prefault_stop ends it (and waits):
+ * before the process leaves the store, and when the transfer ends. */
+int sc_store_prefault(sc_store *st, apr_uint32_t sessions, apr_uint32_t blocks);
+void sc_store_prefault_stop(sc_store *st);
+/* The pages made resident so far by sc_store_prefault (this process). */
+apr_uint64_t sc_store_prefaulted(const sc_store *st);
+
+/* A hint, for a caller about to store many copies (a state transfer's
+ * block): the cache line of id's index entry (slot_too 0), or of the slot
+ * that entry names (1, once the first is in the cache), fetched ahead of
+ * the lookup; reads nothing else, changes nothing. */
+void sc_store_prefetch(sc_store *st, const char *id, int slot_too);
+
 /* How a copy from another member is taken (sc_store_take). */
 typedef enum {
     SC_TAKE_STORED = 0,               /* stored: it was new here, or it won */
@@ -525,9 +548,9 @@ typedef enum {
  * outside any minority, so a minority copy it stores is settled.  An equal
  * version that is settled, or written with a majority, settles the one here.
  * *conflict: the copy here was replaced by a concurrent one (counted in the
- * header's conflicts), or NULL. */
+ * header's conflicts), and then *was its stamp; either may be NULL. */
 sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *s, int descends, int settle,
-                         int *conflict, sc_store_rc *rc);
+                         int *conflict, sc_stamp *was, sc_store_rc *rc);
 /* Calls fn with the id and stamp of every session from slot 'start', for at
  * most 'max' sessions, without their data; returns the slot to continue from
  * (capacity when done).  fn returns 0 to stop. */

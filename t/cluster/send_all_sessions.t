@@ -20,6 +20,10 @@
 #      maxMessageSize (less room for one session), so the 36 KB come in 3 or
 #      more messages, each within the limit node2 accepts; node2 serves every
 #      session with its attribute.
+# In A and B node2 also logs that it readied its store's pages for what node1
+# holds (SC2100, "N page(s) ... made resident ahead of its writes"): node1's
+# blocks say how many sessions and data blocks it holds, and node2's engine
+# makes those pages resident on a thread of its own while it stores them.
 # A module that ignores sendAllSessions (blocks always, or never) fails A or
 # B; one that ignores sendAllSessionsWaitTime fails A's partial state; one that
 # fills a message past maxMessageSize fails C (node2 refuses the frame).
@@ -102,14 +106,17 @@ sub transfer {
                                          && (!$o{value} || ($r->{attrs}{big} // '') eq $o{value});
     }
     is($bad, 0, "$part. node2 serves every session with its counter (3)");
-    my @r = ($c, $line, $sent, $n, $msgs, \@partial, $n1, $msgs1, [ sort keys %seen ]);
+    my ($ready) = $c->error_log('node2') =~ /^(.*\bSC2100: state transfer: \d+ page.*)$/m;
+    my @r = ($c, $line, $sent, $n, $msgs, \@partial, $n1, $msgs1, [ sort keys %seen ], $ready);
     $c->teardown;
     return @r;
 }
 
 # A. blocks ----------------------------------------------------------------------
 {
-    my ($c, $line, $sent, $n, $msgs, $partial, $n1, $msgs1, $seen) = transfer('A', 'false');
+    my ($c, $line, $sent, $n, $msgs, $partial, $n1, $msgs1, $seen, $ready) = transfer('A', 'false');
+    ok(defined $ready, "A. node2 readied its store's pages for node1's sessions (SC2100)")
+        or diag($line // '(no SC1263 line)');
     is($n, $N, "A. node2: $N sessions received") or diag($line // '(no SC1263 line)');
     is($msgs, 3, 'A. node2: in 3 messages (blocks of sendAllSessionsSize 5)') or diag($line // '');
     ok(@$partial, "A. node2's page showed it starting with part of the $N sessions (TransferIn "
@@ -121,7 +128,8 @@ sub transfer {
 
 # B. in one go ----------------------------------------------------------------------
 {
-    my ($c, $line, $sent, $n, $msgs, undef, $n1, $msgs1) = transfer('B', 'true');
+    my ($c, $line, $sent, $n, $msgs, undef, $n1, $msgs1, undef, $ready) = transfer('B', 'true');
+    ok(defined $ready, "B. node2 readied its store's pages for node1's sessions (SC2100)");
     is($n, $N, "B. node2: $N sessions received") or diag($line // '(no SC1263 line)');
     is($msgs, 1, 'B. node2: in 1 message (sendAllSessions="true": sendAllSessionsSize does not apply)')
         or diag($line // '');

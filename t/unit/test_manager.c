@@ -380,6 +380,9 @@ static void bad_frames(void)
     ok(answer_of(s).acks == 0, "and it is not acknowledged");
 }
 
+/* What the last ALL_DATA read says its sender holds: sessions, data blocks. */
+static apr_uint32_t blocks_held[2];
+
 /* The sessions of ALL_DATA blocks sent on c, in order, and their counts. */
 static void read_blocks(const sc_conn *c, apr_hash_t *seen, int *blocks, int *counts,
                         int *total, int *first_ix, int *last_ix)
@@ -415,10 +418,15 @@ static void read_blocks(const sc_conn *c, apr_hash_t *seen, int *blocks, int *co
                          apr_psprintf(mp, "%" APR_UINT64_T_FMT " %s", s.version, s.data));
             (*total)++;
         }
-        /* then the sessions' stamps */
+        /* then the sessions' stamps, and what the sender holds */
         if (sc_rd_u8(&r) != SC_STAMP_TAG || !sc_rd_bytes(&r, (apr_size_t)n * 9)) {
             counts[0] = -1;
         }
+        if (sc_rd_u8(&r) != SC_SIZE_TAG) {
+            counts[0] = -1;
+        }
+        blocks_held[0] = sc_rd_u32(&r);
+        blocks_held[1] = sc_rd_u32(&r);
         if (r.left || r.bad) {
             counts[0] = -1;
         }
@@ -471,7 +479,8 @@ static void transfer_out_large(void)
     ok(blocks >= 3 && counts[0] > 256,
        "1,500 sessions of about 110 bytes in %d messages (the first of %d sessions)",
        blocks, counts[0]);
-    ok(counts[0] >= 0, "each message: its sessions, then a stamp for each, nothing more");
+    ok(counts[0] >= 0, "each message: its sessions, then a stamp for each, what the sender "
+       "holds, nothing more");
     is(total, 1500, "1,500 sessions sent");
     for (i = 0; i < 1500; i++) {
         const char *got = apr_hash_get(seen, sid(5000 + i), APR_HASH_KEY_STRING);
@@ -520,6 +529,9 @@ static void transfer_out(void)
     ok(blocks == 3 && counts[0] == 3 && counts[1] == 3 && counts[2] == 1,
        "of 3, 3 and 1 session(s)");
     is(total, 7, "seven sessions sent");
+    ok(blocks_held[0] == 7 && blocks_held[1] == w.e->store->hdr->blocks_used,
+       "each block says what the sender holds: %u session(s), %u data block(s)",
+       blocks_held[0], blocks_held[1]);
     is(apr_hash_count(seen), 7, "each once");
     for (i = 0; i < 7; i++) {
         const char *got = apr_hash_get(seen, sid(100 + i), APR_HASH_KEY_STRING);

@@ -11,7 +11,8 @@
  * hash of a version's data (sc_store_hash): its properties and its fixed
  * values; the sweep's walk of the store reads each session's slot, not its
  * data; a reader never sees a torn value while a writer in another process
- * rewrites a 32 KB session.  Links
+ * rewrites a 32 KB session; a state transfer's pages made resident ahead,
+ * within the figures asked for and the store (sc_store_prefault).  Links
  * sc_manager.c and the layers below (fixture.c replaces the transport).
  */
 #include "unit.h"
@@ -19,6 +20,8 @@
 #include "sc_manager.h"
 #include "sc_repl.h"
 
+#include <stdint.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -446,6 +449,74 @@ static void torn_reads(void)
     apr_pool_destroy(rp);
 }
 
+/* Is the page of 'at' resident (in the segment's memory)? */
+static int resident(const void *at)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    unsigned char v = 0;
+    void *page = (void *)((uintptr_t)at & ~(uintptr_t)(pg - 1));
+    return mincore(page, (size_t)pg, &v) == 0 && (v & 1);
+}
+
+/* Are all pages of [at, at + len) resident? */
+static int all_resident(const unsigned char *at, apr_size_t len)
+{
+    apr_size_t o;
+    long pg = sysconf(_SC_PAGESIZE);
+    for (o = 0; o < len; o += (apr_size_t)pg) {
+        if (!resident(at + o)) {
+            return 0;
+        }
+    }
+    return resident(at + len - 1);
+}
+
+/* sc_store_prefault: the pages a store of so many sessions and data blocks
+ * fills, from its marks up, are made resident on a thread of their own; not
+ * one page further, however far beyond the store the figures go. */
+static void prefault(void)
+{
+    sc_store *st;
+    int tries;
+    unsigned char *slots, *blocks;
+
+    if (sc_store_create(mp, 20000, 1024, &st) != APR_SUCCESS) {
+        ok(0, "prefault: a store of 20,000 sessions");
+        return;
+    }
+    slots = (unsigned char *)st->slots;
+    blocks = st->blocks;
+    ok(!resident(slots + 1000 * sizeof(sc_sess)) && !resident(blocks + 9000 * SC_STORE_BLOCK),
+       "prefault: a new store's slots and blocks are not resident");
+    is(sc_store_prefault(st, 1000, 9000), 0, "prefault: for 1,000 sessions in 9,000 blocks");
+    for (tries = 0; tries < 500 && !(resident(slots + 999 * sizeof(sc_sess))
+                                     && resident(blocks + 8999 * SC_STORE_BLOCK)); tries++) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    sc_store_prefault_stop(st);
+    ok(all_resident(slots, 1000 * sizeof(sc_sess))
+       && all_resident(blocks, 9000 * SC_STORE_BLOCK),
+       "prefault: the slots of 1,000 sessions and 9,000 blocks are resident");
+    ok(!resident(slots + 1000 * sizeof(sc_sess) + 8192)
+       && !resident(blocks + 9000 * SC_STORE_BLOCK + 8192),
+       "prefault: the pages after them are not");
+    ok(sc_store_prefaulted(st) >= (1000 * sizeof(sc_sess) + 9000 * SC_STORE_BLOCK) / 4096,
+       "prefault: %" APR_UINT64_T_FMT " pages counted", sc_store_prefaulted(st));
+    /* far beyond what the store has: its own slots and blocks only */
+    is(sc_store_prefault(st, 4000000, 400000000), 0, "prefault: for more than the store holds");
+    for (tries = 0; tries < 1000 && !resident(blocks + (st->hdr->nblocks - 1)
+                                              * (apr_size_t)SC_STORE_BLOCK); tries++) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    sc_store_prefault_stop(st);
+    ok(all_resident(slots, st->hdr->capacity * sizeof(sc_sess))
+       && all_resident(blocks, st->hdr->nblocks * (apr_size_t)SC_STORE_BLOCK),
+       "prefault: then every slot and block of the store (%u, %u)",
+       st->hdr->capacity, st->hdr->nblocks);
+    ok(!resident(st->tombs + 64) && !resident(st->locs),
+       "prefault: nothing after its blocks (tombstones, locations)");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -457,5 +528,6 @@ int main(void)
     log_gate();
     hashes();
     torn_reads();
+    prefault();
     return unit_done("test_store");
 }
