@@ -9,7 +9,9 @@
 #include "apr_strings.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -1793,8 +1795,14 @@ int sc_store_prefault(sc_store *st, apr_uint32_t sessions, apr_uint32_t blocks)
         /* a small stack: it calls madvise and nothing else */
         rv = pthread_attr_init(&a);
         if (rv == 0) {
+            /* signals stay the engine's main thread's (SIGTERM must end its
+             * waits, not land here): the thread starts with all blocked */
+            sigset_t all, old;
+            sigfillset(&all);
+            pthread_sigmask(SIG_SETMASK, &all, &old);
             pthread_attr_setstacksize(&a, 64 * 1024);
             rv = pthread_create(&pf->thread, &a, prefault_run, pf);
+            pthread_sigmask(SIG_SETMASK, &old, NULL);
             pthread_attr_destroy(&a);
         }
         if (rv != 0) {
