@@ -736,19 +736,14 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
     return nset + nrem > 0;
 }
 
-/* sc_repl_apply's pairs: as sc_data_parse splits them (the key up to the
- * first '=', the value after it, "" without one; empty pairs left out), in
- * place in the data or in the delta, with their lengths; k NULL: removed. */
-typedef struct {
-    const char *k, *v;
-    apr_size_t kl, vl;
-} sc_kv_ap;
+/* sc_repl_apply's pairs are kv_at's (split as sc_data_parse splits them,
+ * in place in the data or in the delta, with their lengths); k NULL: removed. */
 
 /* The first pair of key (k, kl) at or after pair i (kv->nelts when none). */
 static int kv_ap_next(const apr_array_header_t *kv, int i, const char *k, apr_size_t kl)
 {
     for (; i < kv->nelts; i++) {
-        const sc_kv_ap *e = &APR_ARRAY_IDX(kv, i, sc_kv_ap);
+        const sc_kv_at *e = &APR_ARRAY_IDX(kv, i, sc_kv_at);
         if (e->k && e->kl == kl && !memcmp(e->k, k, kl)) {
             break;
         }
@@ -762,35 +757,13 @@ static int kv_ap_next(const apr_array_header_t *kv, int i, const char *k, apr_si
  * a 32 KB session, a copy and a pass over it less per change. */
 const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
 {
-    apr_array_header_t *kv = apr_array_make(p, 8, sizeof(sc_kv_ap));
-    apr_hash_t *idx = apr_hash_make(p);   /* key -> its first pair's index + 1 */
+    apr_hash_t *idx;                   /* key -> its first pair's index + 1 */
+    apr_array_header_t *kv = kv_at(p, data, &idx);
     apr_uint32_t nset, nrem, i;
     apr_size_t total = 1, o = 0;
-    const char *pair, *amp;
     char *out;
     int j;
 
-    for (pair = data ? data : ""; *pair; pair = amp + 1) {
-        sc_kv_ap *e;
-        const char *eq;
-        apr_size_t len;
-        amp = strchr(pair, '&');
-        len = amp ? (apr_size_t)(amp - pair) : strlen(pair);
-        if (len) {
-            eq = memchr(pair, '=', len);
-            e = apr_array_push(kv);
-            e->k = pair;
-            e->kl = eq ? (apr_size_t)(eq - pair) : len;
-            e->v = eq ? eq + 1 : "";
-            e->vl = eq ? len - e->kl - 1 : 0;
-            if (!apr_hash_get(idx, e->k, (apr_ssize_t)e->kl)) {
-                apr_hash_set(idx, e->k, (apr_ssize_t)e->kl, (void *)(apr_uintptr_t)kv->nelts);
-            }
-        }
-        if (!amp) {
-            break;
-        }
-    }
     nset = sc_rd_u32(r);
     for (i = 0; i < nset && !r->bad; i++) {
         apr_uint32_t kl = sc_rd_u32(r);
@@ -809,12 +782,12 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
             /* every occurrence of a repeated key takes the value */
             for (j = kv_ap_next(kv, (int)at - 1, (const char *)k, kl); j < kv->nelts;
                  j = kv_ap_next(kv, j + 1, (const char *)k, kl)) {
-                APR_ARRAY_IDX(kv, j, sc_kv_ap).v = (const char *)v;
-                APR_ARRAY_IDX(kv, j, sc_kv_ap).vl = vl;
+                APR_ARRAY_IDX(kv, j, sc_kv_at).v = (const char *)v;
+                APR_ARRAY_IDX(kv, j, sc_kv_at).vl = vl;
             }
         }
         else {
-            sc_kv_ap *e = apr_array_push(kv);
+            sc_kv_at *e = apr_array_push(kv);
             e->k = (const char *)k;
             e->kl = kl;
             e->v = (const char *)v;
@@ -836,7 +809,7 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
         }
         for (j = kv_ap_next(kv, (int)at - 1, (const char *)k, kl); j < kv->nelts;
              j = kv_ap_next(kv, j + 1, (const char *)k, kl)) {
-            APR_ARRAY_IDX(kv, j, sc_kv_ap).k = NULL;   /* removed */
+            APR_ARRAY_IDX(kv, j, sc_kv_at).k = NULL;   /* removed */
         }
         apr_hash_set(idx, k, (apr_ssize_t)kl, NULL);
     }
@@ -845,14 +818,14 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
     }
     /* joined as sc_data_join joins: "k=v" pairs between '&' */
     for (j = 0; j < kv->nelts; j++) {
-        const sc_kv_ap *e = &APR_ARRAY_IDX(kv, j, sc_kv_ap);
+        const sc_kv_at *e = &APR_ARRAY_IDX(kv, j, sc_kv_at);
         if (e->k) {
             total += e->kl + e->vl + 2;
         }
     }
     out = apr_palloc(p, total);
     for (j = 0; j < kv->nelts; j++) {
-        const sc_kv_ap *e = &APR_ARRAY_IDX(kv, j, sc_kv_ap);
+        const sc_kv_at *e = &APR_ARRAY_IDX(kv, j, sc_kv_at);
         if (!e->k) {
             continue;
         }
