@@ -38,7 +38,7 @@ use Getopt::Long qw(GetOptions);
 # a name that has no object yet (a file still to come) is simply not checked.
 my @FLOORS = (
     # floor 1: codecs, crypto, shared memory, the session store, the catalogue
-    [qw(sc_proto sc_ipc sc_crypto sc_shm sc_store sc_repl sc_classes)],
+    [qw(sc_proto sc_ipc sc_ring sc_crypto sc_shm sc_store sc_repl sc_classes)],
     # floor 2: the <Cluster> reader, the dump
     [qw(sc_config sc_dump)],
     # floor 3: the transport: sockets, connections, frames

@@ -649,7 +649,7 @@ static void reset(apr_pool_t *p)
     eng.route = "self";
     eng.started = now;
     eng.state = SC_MS_STARTING;
-    eng.listen_fd = eng.mcast_fd = eng.ipc_fd = -1;
+    eng.listen_fd = eng.mcast_fd = eng.ipc_fd = eng.wake_fd = -1;
     apr_pool_create(&eng.tmp, p);
     eng.frame_tmp = eng.tmp;
     apr_cpystrn(peer_a.route, "nodeA", sizeof(peer_a.route));

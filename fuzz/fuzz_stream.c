@@ -266,7 +266,7 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
     member.view = SC_VIEW_ALIVE;
     e.shm = &shm;
     e.store = &store;
-    e.listen_fd = e.mcast_fd = e.ipc_fd = -1;
+    e.listen_fd = e.mcast_fd = e.ipc_fd = e.wake_fd = -1;
     e.handlers = &fz_handlers;
     memset(&set, 0, sizeof(set));
     set.max_message_size = max_messages[((mode >> 3) & 7) % 5];

@@ -8,6 +8,7 @@
 #include "sc_supervisor.h"
 #include "sc_proto.h"
 #include "sc_ipc.h"
+#include "sc_ring.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -133,6 +134,18 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
         memset(req + len, 'x', size);
         len += size;
         size = 0;
+    }
+
+    /* asynchronous replication: into the shared ring when the engine reads
+     * it (no system call); the socket when it does not, or the ring is full
+     * (the engine takes the ring before what comes on a socket: sc_ring.h) */
+    if (!answered && msg && sc_ring_read_by(r->ring, hdr.engine_pid)
+        && sc_ring_put(r->ring, req, len, msg, size) == 0) {
+        if (handed) {
+            *handed = 1;
+        }
+        *result = "handed to the engine";
+        return 1;
     }
 
     /* a kept connection may have been closed by a replaced engine: one retry */

@@ -229,6 +229,8 @@ struct sc_engine {
     apr_uint64_t thr_last_msgs;        /* ThroughputInterceptor's last report */
     apr_uint64_t seq;                  /* the number of the last frame sent */
     apr_time_t last_turn;              /* the event loop's last turn */
+    struct sc_ring *ring;              /* children's asynchronous hand-offs, or NULL */
+    apr_pool_t *ring_tmp;              /* e->tmp while a ring message is handled */
     unsigned turn_async;               /* asynchronous messages children handed
                                         * over in this turn (gather_async) */
 
@@ -240,7 +242,9 @@ struct sc_engine {
     int ipc_fd;
     int ep_fd;                         /* the loop's epoll set (sc_tr_wait); -1: none,
                                         * poll(2) instead */
-    int ep_fds[3];                     /* listen, mcast, ipc as registered (-1: not) */
+    int ep_fds[4];                     /* listen, mcast, ipc, wake as registered
+                                        * (-1: not) */
+    int wake_fd;                       /* the ring's wake-up (sc_ring.h), or -1 */
     struct sockaddr_storage mcast_sa;
     socklen_t mcast_salen;
     char self_addr[48];

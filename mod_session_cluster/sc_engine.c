@@ -19,6 +19,7 @@
 #include "sc_backup.h"
 #include "sc_cloud.h"
 #include "sc_crypto.h"
+#include "sc_ring.h"
 
 #include "ap_mpm.h"
 #include "ap_listen.h"
@@ -205,8 +206,11 @@ static void announce_leave(sc_engine *e, sc_conn *ipc, apr_uint64_t seq)
     leave_tick(e, e->leave_started);
 }
 
+static void take_ring(sc_engine *e);
+
 /* A request from a child: [route length][route][message]; from httpd -k
- * stop|graceful-stop, a GOODBYE (announce_leave). */
+ * stop|graceful-stop, a GOODBYE (announce_leave).  c is NULL for a message
+ * from the ring (asynchronous, to every member: nobody to answer). */
 static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
                    const unsigned char *payload)
 {
@@ -215,6 +219,11 @@ static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     sc_peer *p;
     int acked = (h->flags & SC_FF_ACK) != 0;
 
+    if (c && e->ring) {
+        /* what the ring holds was handed over before this was sent: it goes
+         * first, so a session's changes keep their order (sc_ring.h) */
+        take_ring(e);
+    }
     if (h->type == SC_MSG_GOODBYE && h->length == 1 && payload[0] == SC_MS_LEAVING) {
         announce_leave(e, c, h->seq);
         return;
@@ -250,6 +259,48 @@ static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
         return;
     }
     sc_ch_send_request(e, c, h->seq, p, payload + 1 + rlen, h->length - 1 - rlen, acked);
+}
+
+/* One message from the ring: a frame as a child writes on the socket, for
+ * every member and not waited for (sc_client.c); each in a pool cleared
+ * after it, as conn_read does for a frame. */
+static void ring_message(void *ctx, const unsigned char *msg, apr_size_t len)
+{
+    sc_engine *e = ctx;
+    apr_pool_t *outer = e->tmp;
+    sc_frame_hdr h;
+    const char *err = len < SC_FRAME_HDR_LEN ? "shorter than a frame's header"
+                      : sc_frame_hdr_decode(msg, len, (apr_uint32_t)e->set->max_message_size,
+                                            &h);
+    if (!err && (h.type != SC_MSG_DATA || (h.flags & SC_FF_ACK)
+                 || (apr_size_t)h.length + SC_FRAME_HDR_LEN != len || h.length < 1
+                 || msg[SC_FRAME_HDR_LEN] != 0)) {
+        err = "not an asynchronous message for every member";
+    }
+    if (err) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(2103)
+                     "cluster engine: a message of %" APR_SIZE_T_FMT " bytes in the "
+                     "children's hand-off ring was dropped: %s", len, err);
+        return;
+    }
+    e->tmp = e->ring_tmp;
+    on_ipc(e, NULL, &h, msg + SC_FRAME_HDR_LEN);
+    e->tmp = outer;
+    apr_pool_clear(e->ring_tmp);
+}
+
+/* Everything the children put in the ring so far, in its order. */
+static void take_ring(sc_engine *e)
+{
+    int bad = 0;
+    sc_ring_take(e->ring, ring_message, e, &bad);
+    if (bad) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, e->s, SCLOGNO(2104)
+                     "cluster engine: the children's hand-off ring held a record that is "
+                     "not well formed (shared memory written by something else): what it "
+                     "held from there was dropped; the sessions those changes were for "
+                     "are repaired by anti-entropy or their next change");
+    }
 }
 
 /* DATA: a session message, to the manager the block runs. */
@@ -633,6 +684,9 @@ void sc_engine_run(const sc_engine_args *r)
     e->cfg = r->cfg;
     e->shm = r->shm;
     e->store = r->store;
+    e->ring = r->ring;
+    e->wake_fd = r->ring ? sc_ring_wake_fd(r->ring) : -1;
+    apr_pool_create(&e->ring_tmp, pool);
     e->route = r->route;
     e->observer = r->observer;
     e->parent = getppid();
@@ -679,6 +733,10 @@ void sc_engine_run(const sc_engine_args *r)
                  e->self_addr, e->self_port, e->cfg->membership->cls->short_name,
                  e->mcast_fd >= 0 ? " (multicast)" : "", e->cfg->members->nelts);
 
+    if (e->ring) {
+        /* the children put asynchronous changes in the ring from now on */
+        sc_ring_consume(e->ring, getpid());
+    }
     while (!engine_stop) {
         apr_time_t now = apr_time_now();
         int n;
@@ -721,14 +779,26 @@ void sc_engine_run(const sc_engine_args *r)
             gather_async(e);
         }
         e->turn_async = 0;
-        n = sc_tr_wait(e, pfds, SC_POLL_MAX, 50);
-        if (n > 0) {
+        /* sleeps only when the ring is empty; an append then wakes it */
+        n = sc_tr_wait(e, pfds, SC_POLL_MAX, e->ring && sc_ring_sleep(e->ring) ? 0 : 50);
+        if (e->ring) {
+            sc_ring_awake(e->ring);
+        }
+        if (n > 0 || (e->ring && sc_ring_pending(e->ring))) {
             sc_tr_cork(e);
-            sc_tr_handle(e, pfds, n);
+            if (e->ring) {
+                take_ring(e);         /* before the sockets: sc_ring.h */
+            }
+            if (n > 0) {
+                sc_tr_handle(e, pfds, n);
+            }
             take_events(e);
             sc_tr_uncork(e);
             take_events(e);           /* of the flush */
         }
+    }
+    if (e->ring) {
+        sc_ring_consume(e->ring, 0);  /* the children use the socket (if any) */
     }
     sc_cloud_stop(e);
     leave(e, engine_stop == 2);

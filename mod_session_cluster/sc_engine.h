@@ -68,6 +68,7 @@ typedef struct {
     sc_cluster_cfg *cfg;
     sc_shm_t *shm;
     sc_store *store;                  /* NULL on a front (observer) */
+    struct sc_ring *ring;             /* the children's hand-offs, or NULL */
     const char *route;
     int observer;
     unsigned char id[SC_ID_LEN];

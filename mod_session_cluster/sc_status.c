@@ -621,6 +621,22 @@ static void gather(model *m, const sc_view *v)
     put_str(s->fields, "Encryption", ret->cfg && ret->cfg->set->encrypted
             ? "AES-GCM (EncryptInterceptor)" : "none: traffic is not authenticated", NULL);
     put_fields(p, s->fields, h, channel_fields);
+    if (ret->ring) {
+        /* the children's hand-offs through shared memory (sc_ring.h) */
+        sc_ring_counts rc;
+        sc_ring_counts_get(ret->ring, &rc);
+        put_num(p, s->fields, "HandoffsRing", rc.puts, 1,
+                "asynchronous changes the children handed to the engine through shared "
+                "memory (no system call)");
+        put_num(p, s->fields, "HandoffsRingFull", rc.full + rc.large, 1,
+                "asynchronous changes handed over on the engine's socket instead: the "
+                "ring was full, or the change larger than it takes (512 KB)");
+        put_num(p, s->fields, "HandoffsRingWakes", rc.wakes, 1,
+                "hand-offs that woke the engine from its wait (the others found it busy)");
+        put_num(p, s->fields, "HandoffsRingBad", rc.bad, 1,
+                "times the engine found a record in the ring not well formed and dropped "
+                "the rest (SC2104)");
+    }
     /* the sessions (one manager per httpd) */
     if (ret->store) {
         const sc_store_hdr *sh = ret->store->hdr;

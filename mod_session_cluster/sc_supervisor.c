@@ -186,6 +186,7 @@ static int engine_spawn(sc_retained *r)
         a.cfg = r->cfg;
         a.shm = r->shm;
         a.store = r->store;
+        a.ring = r->ring;
         a.route = r->route;
         a.observer = r->observer;
         memcpy(a.id, r->id, SC_ID_LEN);
@@ -538,6 +539,17 @@ int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *
     }
     if (!observer && store_ready(r, s, cfg->set) != OK) {
         return !OK;
+    }
+    if (!observer && !r->ring) {
+        /* made once, in the parent, before the engine and the children are
+         * forked: all of them map it at the same address */
+        r->ring = sc_ring_create();
+        if (!r->ring) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, SCLOGNO(2101)
+                         "no shared memory for the children's hand-offs to the cluster "
+                         "engine: asynchronous changes go over its socket, one system "
+                         "call each");
+        }
     }
     if (!observer) {
         /* how long an id not held here stays dead after a removal */

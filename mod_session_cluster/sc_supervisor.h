@@ -20,6 +20,7 @@
 #include "sc_proto.h"
 #include "sc_shm.h"
 #include "sc_store.h"
+#include "sc_ring.h"
 
 #define SC_FP_LEN 32
 
@@ -28,7 +29,7 @@
  * keeps what the parent retained: a build whose layout differs must not read
  * it.  Raise it with any change to sc_retained, sc_shm_t or the store. */
 #ifndef SC_RETAINED_LAYOUT
-#define SC_RETAINED_LAYOUT 0x5343000eu
+#define SC_RETAINED_LAYOUT 0x5343000fu
 #endif
 
 /* Values that must outlive a restart (process-pool lifetime). */
@@ -51,6 +52,8 @@ typedef struct {
     const char *route;
     int observer;
     sc_store *store;                  /* sessions (sc_store.c), NULL on a front */
+    sc_ring *ring;                    /* asynchronous hand-offs (sc_ring.h); NULL:
+                                       * none could be made, the socket only */
 } sc_retained;
 
 sc_retained *sc_retained_get(server_rec *s);

@@ -12,6 +12,7 @@
  */
 #include "sc_core.h"
 #include "sc_transport.h"
+#include "sc_ring.h"
 #include "sc_crypto.h"
 
 #include <errno.h>
@@ -1550,20 +1551,26 @@ static void ep_give_up(sc_engine *e, const char *what)
     for (c = e->conns; c; c = c->next) {
         c->ep_events = c->ep_ready = 0;
     }
+    if (e->ring) {
+        /* poll(2) does not watch the ring's wake-up: the children hand over
+         * on the socket from now on (the loop still takes what the ring
+         * holds) */
+        sc_ring_consume(e->ring, 0);
+    }
 }
 
 int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, int timeout_ms)
 {
     struct epoll_event evs[256];
-    int *fds[3] = { &e->listen_fd, &e->mcast_fd, &e->ipc_fd };
-    unsigned ready[3] = { 0, 0, 0 };
+    int *fds[4] = { &e->listen_fd, &e->mcast_fd, &e->ipc_fd, &e->wake_fd };
+    unsigned ready[4] = { 0, 0, 0, 0 };
     sc_conn *c;
     int i, n, got;
     apr_time_t t0;
 
     if (e->ep_fd == -1) {
         e->ep_fd = epoll_create1(EPOLL_CLOEXEC);
-        e->ep_fds[0] = e->ep_fds[1] = e->ep_fds[2] = -1;
+        e->ep_fds[0] = e->ep_fds[1] = e->ep_fds[2] = e->ep_fds[3] = -1;
         if (e->ep_fd < 0) {
             ep_give_up(e, "epoll_create1");
         }
@@ -1585,7 +1592,7 @@ int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, int timeout_ms)
             }
         }
     }
-    for (i = 0; i < 3; i++) {
+    for (i = 0; i < 4; i++) {
         if (e->ep_fds[i] != *fds[i]) {
             unsigned have = e->ep_fds[i] >= 0 ? EPOLLIN : 0, none = 0;
             if (have && ep_sync(e, e->ep_fds[i], &have, 0, NULL) != 0) {
@@ -1628,11 +1635,21 @@ int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, int timeout_ms)
     }
     for (i = 0; i < got; i++) {
         void *tag = evs[i].data.ptr;
-        if (tag == fds[0] || tag == fds[1] || tag == fds[2]) {
-            ready[tag == fds[0] ? 0 : tag == fds[1] ? 1 : 2] |= evs[i].events;
+        if (tag == fds[0] || tag == fds[1] || tag == fds[2] || tag == fds[3]) {
+            ready[tag == fds[0] ? 0 : tag == fds[1] ? 1 : tag == fds[2] ? 2 : 3]
+                |= evs[i].events;
         }
         else if (tag) {
             ((sc_conn *)tag)->ep_ready |= evs[i].events;
+        }
+    }
+    if (ready[3]) {
+        /* a child's append woke the loop: its count read, the messages are
+         * taken from the ring by the loop (sc_engine.c) */
+        apr_uint64_t count;
+        if (read(e->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, errno, e->s, SCLOGNO(2102)
+                         "cluster engine: cannot read the hand-off ring's wake-up");
         }
     }
     n = 0;

@@ -18,8 +18,9 @@
 #      its interceptors do (SC1331) and its page shows the same notes; node1
 #      sends at least 3 times as many TCP pings as node2 over the same
 #      stretch (interval 100 against 1000: about 10 times); a session written
-#      on node1 without MessageDispatchInterceptor is counted as DispatchAsync
-#      and reaches node2.
+#      on node1 without MessageDispatchInterceptor is counted as DispatchAsync,
+#      was handed to the engine through shared memory (HandoffsRing, none by
+#      the socket for want of room, none not well formed) and reaches node2.
 use strict;
 use warnings;
 
@@ -174,6 +175,13 @@ $c->start_all;
     my $q1;
     within(20, sub { $q1 = status_of($c, 'node1')->{DispatchAsync}; $q1 > $q0 });
     cmp_ok($q1 // 0, '>', $q0, "2. node1 counted it as DispatchAsync ($q0 -> " . ($q1 // '?') . ') without MessageDispatchInterceptor');
+    # handed to the engine through shared memory, not its socket
+    my $st = status_of($c, 'node1');
+    cmp_ok($st->{HandoffsRing} // 0, '>=', $q1 // 1,
+           "2. node1's children handed every asynchronous change over through shared memory (HandoffsRing "
+           . ($st->{HandoffsRing} // '?') . ", DispatchAsync $q1)");
+    is($st->{HandoffsRingFull}, 0, '2. ... none went by the socket for want of room');
+    is($st->{HandoffsRingBad}, 0, '2. ... and the engine found none not well formed');
     my $got;
     within(20, sub { my $x = app($c, 'node2', 'read', $sid); $got = $x; ($x->{counter} // '') eq '1' });
     # (node2 re-binds it to its route: JvmRouteBinderValve, a Tomcat default)

@@ -233,7 +233,7 @@ sc_engine *ut_engine(const char *route, unsigned char id_byte, const char *block
     e->started = apr_time_now();
     e->incarnation = (apr_uint64_t)e->started;
     e->state = SC_MS_READY;
-    e->listen_fd = e->mcast_fd = e->ipc_fd = -1;
+    e->listen_fd = e->mcast_fd = e->ipc_fd = e->wake_fd = -1;
     /* as the engine's own settings (sc_engine.c) */
     e->use_mcast_rx = e->set->mcast_receive;
     e->use_mcast_tx = e->set->mcast_send;

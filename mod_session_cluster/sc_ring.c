@@ -1,0 +1,255 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ *
+ * sc_ring.c -- the children's asynchronous hand-off to the engine through
+ * shared memory (see sc_ring.h).
+ *
+ * The ring is a run of bytes read as records of [length:4][kind:4][message,
+ * padded to 8 bytes].  'tail' (the end of the last whole record) moves only
+ * under the lock, after the record is written; 'head' (the start of the
+ * oldest record not yet taken) only by the engine, after it has read the
+ * record.  Both count bytes from the ring's start, never wrapped; a record
+ * never wraps: one that does not fit before the end is put at the start,
+ * behind a padding record that fills the rest.
+ */
+#include "sc_ring.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <unistd.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+
+#define REC_MSG 0x52434d31u          /* "RCM1": a message */
+#define REC_PAD 0x52435031u          /* "RCP1": padding to the ring's end */
+#define REC_HDR 8u
+#define RING_MAGIC 0x53435247u       /* "SCRG" */
+
+struct sc_ring {
+    apr_uint32_t magic;
+    apr_uint32_t size;                /* bytes in data[], a multiple of 8 */
+    int wake_fd;                      /* eventfd: the same number in every process */
+    pthread_mutex_t lock;             /* appends */
+    /* the writers' side, its own cache line */
+    apr_uint64_t tail __attribute__((aligned(64)));
+    apr_uint64_t puts;                /* under the lock */
+    apr_uint64_t owner_died;          /* under the lock */
+    /* the engine's side */
+    apr_uint64_t head __attribute__((aligned(64)));
+    apr_uint32_t sleeping;            /* 1 while the engine may wait on wake_fd */
+    pid_t consumer;
+    apr_uint64_t taken, bad;
+    /* counted by writers outside the lock */
+    apr_uint64_t full __attribute__((aligned(64)));
+    apr_uint64_t large, wakes;
+    unsigned char data[] __attribute__((aligned(64)));
+};
+
+static apr_size_t rec_size(apr_size_t len)
+{
+    return REC_HDR + ((len + 7u) & ~(apr_size_t)7u);
+}
+
+sc_ring *sc_ring_create(void)
+{
+    apr_size_t total = sizeof(sc_ring) + SC_RING_BYTES;
+    pthread_mutexattr_t a;
+    sc_ring *r;
+    int rv, fd;
+
+    fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) {
+        return NULL;
+    }
+    r = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (r == MAP_FAILED) {
+        rv = errno;
+        close(fd);
+        errno = rv;
+        return NULL;
+    }
+    /* the pages are zero: only what is not zero is set */
+    r->magic = RING_MAGIC;
+    r->size = SC_RING_BYTES;
+    r->wake_fd = fd;
+    rv = pthread_mutexattr_init(&a);
+    if (rv == 0) {
+        rv = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+        if (rv == 0) {
+            rv = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+        }
+        if (rv == 0) {
+            rv = pthread_mutex_init(&r->lock, &a);
+        }
+        pthread_mutexattr_destroy(&a);
+    }
+    if (rv != 0) {
+        munmap(r, total);
+        close(fd);
+        errno = rv;
+        return NULL;
+    }
+    return r;
+}
+
+int sc_ring_read_by(const sc_ring *r, pid_t engine)
+{
+    return r && engine > 0 && __atomic_load_n(&r->consumer, __ATOMIC_ACQUIRE) == engine;
+}
+
+int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
+                apr_size_t blen)
+{
+    apr_size_t len = hlen + blen, need, off, pad = 0;
+    apr_uint64_t tail, h;
+    unsigned char *at;
+    apr_uint32_t w[2];
+    int rv;
+
+    if (len > SC_RING_MSG_MAX) {
+        __atomic_add_fetch(&r->large, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    need = rec_size(len);
+    rv = pthread_mutex_lock(&r->lock);
+    if (rv == EOWNERDEAD) {
+        /* its writer died before the tail moved: its record was never in
+         * the ring, and nothing else is changed under this lock */
+        pthread_mutex_consistent(&r->lock);
+        r->owner_died++;
+    }
+    else if (rv != 0) {
+        return -1;                    /* ENOTRECOVERABLE: the socket will do */
+    }
+    tail = r->tail;
+    h = __atomic_load_n(&r->head, __ATOMIC_ACQUIRE);
+    off = (apr_size_t)(tail % r->size);
+    if (off + need > r->size) {
+        pad = r->size - off;          /* at least 8: both are multiples of 8 */
+    }
+    if (tail + pad + need - h > r->size) {
+        pthread_mutex_unlock(&r->lock);
+        __atomic_add_fetch(&r->full, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    if (pad) {
+        w[0] = (apr_uint32_t)(pad - REC_HDR);
+        w[1] = REC_PAD;
+        memcpy(r->data + off, w, sizeof(w));
+        off = 0;
+    }
+    at = r->data + off;
+    w[0] = (apr_uint32_t)len;
+    w[1] = REC_MSG;
+    memcpy(at, w, sizeof(w));
+    if (hlen) {
+        memcpy(at + REC_HDR, head, hlen);
+    }
+    if (blen) {
+        memcpy(at + REC_HDR + hlen, body, blen);
+    }
+    r->puts++;
+    /* the record is whole: now the engine may read it (and, in one order
+     * with the engine's own store of 'sleeping', see whether it sleeps) */
+    __atomic_store_n(&r->tail, tail + pad + need, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&r->lock);
+    if (__atomic_load_n(&r->sleeping, __ATOMIC_SEQ_CST)
+        && __atomic_exchange_n(&r->sleeping, 0, __ATOMIC_SEQ_CST)) {
+        apr_uint64_t one = 1;
+        if (write(r->wake_fd, &one, sizeof(one)) == (ssize_t)sizeof(one)) {
+            __atomic_add_fetch(&r->wakes, 1, __ATOMIC_RELAXED);
+        }
+        /* a failed write (the counter full: cannot be, the engine reads
+         * it) leaves the engine to its wait's timeout */
+    }
+    return 0;
+}
+
+void sc_ring_consume(sc_ring *r, pid_t pid)
+{
+    __atomic_store_n(&r->consumer, pid, __ATOMIC_RELEASE);
+}
+
+int sc_ring_wake_fd(const sc_ring *r)
+{
+    return r->wake_fd;
+}
+
+int sc_ring_sleep(sc_ring *r)
+{
+    __atomic_store_n(&r->sleeping, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) != r->head) {
+        __atomic_store_n(&r->sleeping, 0, __ATOMIC_RELAXED);
+        return 1;
+    }
+    return 0;
+}
+
+void sc_ring_awake(sc_ring *r)
+{
+    __atomic_store_n(&r->sleeping, 0, __ATOMIC_RELAXED);
+}
+
+int sc_ring_pending(const sc_ring *r)
+{
+    return __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE) != r->head;
+}
+
+apr_size_t sc_ring_take(sc_ring *r, sc_ring_fn fn, void *ctx, int *bad)
+{
+    apr_uint64_t head = r->head;
+    apr_uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+    apr_size_t n = 0;
+
+    if (bad) {
+        *bad = 0;
+    }
+    if (tail - head > r->size || (head & 7u)) {
+        goto broken;
+    }
+    while (head < tail) {
+        apr_size_t off = (apr_size_t)(head % r->size), rec;
+        apr_uint32_t w[2];
+        memcpy(w, r->data + off, sizeof(w));
+        if (w[0] > r->size) {
+            goto broken;
+        }
+        rec = rec_size(w[0]);
+        if (off + rec > r->size || rec > tail - head
+            || (w[1] == REC_PAD && off + rec != r->size)
+            || (w[1] != REC_PAD && (w[1] != REC_MSG || w[0] > SC_RING_MSG_MAX))) {
+            goto broken;
+        }
+        if (w[1] == REC_MSG) {
+            fn(ctx, r->data + off + REC_HDR, w[0]);
+            n++;
+        }
+        head += rec;
+        /* its room is free now */
+        __atomic_store_n(&r->head, head, __ATOMIC_RELEASE);
+    }
+    r->taken += n;
+    return n;
+
+broken:
+    /* only the engine moves head, and only writers under the lock write
+     * records: a record that is not well formed is memory that something
+     * else wrote.  What the ring held from here is dropped. */
+    r->bad++;
+    r->taken += n;
+    __atomic_store_n(&r->head, tail, __ATOMIC_RELEASE);
+    if (bad) {
+        *bad = 1;
+    }
+    return n;
+}
+
+void sc_ring_counts_get(const sc_ring *r, sc_ring_counts *c)
+{
+    c->puts = __atomic_load_n(&r->puts, __ATOMIC_RELAXED);
+    c->full = __atomic_load_n(&r->full, __ATOMIC_RELAXED);
+    c->large = __atomic_load_n(&r->large, __ATOMIC_RELAXED);
+    c->wakes = __atomic_load_n(&r->wakes, __ATOMIC_RELAXED);
+    c->taken = __atomic_load_n(&r->taken, __ATOMIC_RELAXED);
+    c->bad = __atomic_load_n(&r->bad, __ATOMIC_RELAXED);
+    c->owner_died = __atomic_load_n(&r->owner_died, __ATOMIC_RELAXED);
+}
