@@ -588,6 +588,9 @@ static void take_requested_actions(sc_engine *e)
         sc_peer *p;
         memset(&e->shm->c, 0, sizeof(e->shm->c));
         memset(&e->shm->ic, 0, sizeof(e->shm->ic));
+        if (e->ring) {
+            sc_ring_counts_reset(e->ring);
+        }
         memset(&e->shm->f, 0, sizeof(e->shm->f));
         for (p = e->peers; p; p = p->next) {
             memset(&p->c, 0, sizeof(p->c));

@@ -31,8 +31,8 @@ struct sc_ring {
     pthread_mutex_t lock;             /* appends */
     /* the writers' side, its own cache line */
     apr_uint64_t tail __attribute__((aligned(64)));
-    apr_uint64_t puts;                /* under the lock */
-    apr_uint64_t owner_died;          /* under the lock */
+    apr_uint64_t puts;                /* counted under the lock (atomic: a reset) */
+    apr_uint64_t owner_died;
     /* the engine's side */
     apr_uint64_t head __attribute__((aligned(64)));
     apr_uint32_t sleeping;            /* 1 while the engine may wait on wake_fd */
@@ -115,7 +115,7 @@ int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
         /* its writer died before the tail moved: its record was never in
          * the ring, and nothing else is changed under this lock */
         pthread_mutex_consistent(&r->lock);
-        r->owner_died++;
+        __atomic_add_fetch(&r->owner_died, 1, __ATOMIC_RELAXED);
     }
     else if (rv != 0) {
         return -1;                    /* ENOTRECOVERABLE: the socket will do */
@@ -147,7 +147,7 @@ int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
     if (blen) {
         memcpy(at + REC_HDR + hlen, body, blen);
     }
-    r->puts++;
+    __atomic_add_fetch(&r->puts, 1, __ATOMIC_RELAXED);
     /* the record is whole: now the engine may read it (and, in one order
      * with the engine's own store of 'sleeping', see whether it sleeps) */
     __atomic_store_n(&r->tail, tail + pad + need, __ATOMIC_SEQ_CST);
@@ -252,4 +252,15 @@ void sc_ring_counts_get(const sc_ring *r, sc_ring_counts *c)
     c->taken = __atomic_load_n(&r->taken, __ATOMIC_RELAXED);
     c->bad = __atomic_load_n(&r->bad, __ATOMIC_RELAXED);
     c->owner_died = __atomic_load_n(&r->owner_died, __ATOMIC_RELAXED);
+}
+
+void sc_ring_counts_reset(sc_ring *r)
+{
+    __atomic_store_n(&r->puts, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->full, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->large, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->wakes, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->taken, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->bad, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->owner_died, 0, __ATOMIC_RELAXED);
 }

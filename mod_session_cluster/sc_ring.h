@@ -37,7 +37,7 @@
 
 typedef struct sc_ring sc_ring;
 
-/* What the ring counted since it was made (never reset). */
+/* What the ring counted since it was made or reset. */
 typedef struct {
     apr_uint64_t puts;          /* messages appended */
     apr_uint64_t full;          /* appends refused: the ring had no room */
@@ -86,5 +86,8 @@ typedef void (*sc_ring_fn)(void *ctx, const unsigned char *msg, apr_size_t len);
 apr_size_t sc_ring_take(sc_ring *r, sc_ring_fn fn, void *ctx, int *bad);
 
 void sc_ring_counts_get(const sc_ring *r, sc_ring_counts *c);
+/* The status page's reset (the engine's): an append counted meanwhile may be
+ * lost to it. */
+void sc_ring_counts_reset(sc_ring *r);
 
 #endif /* SC_RING_H */
