@@ -441,7 +441,7 @@ static void check_store(sc_store *st, apr_pool_t *p)
 
     FUZZ_CHECK(h->capacity == CAPACITY && h->slot_data == SLOT_DATA);
     FUZZ_CHECK(lock_free(&h->index_lock) && lock_free(&h->data_lock));
-    for (k = 0; k < h->nlocks; k++) {
+    for (k = 0; k < h->nlocks && k < h->slot_hwm; k++) {
         FUZZ_CHECK(lock_free(&st->locks[k].lock));
     }
     FUZZ_CHECK(h->writes_undone == 0);

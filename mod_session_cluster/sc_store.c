@@ -161,27 +161,21 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
     apr_status_t rv;
     sc_store *st;
     char *base;
-    apr_uint64_t k;
 
     /* a new segment is zero-filled: free slots, an empty free list and an
-     * empty index.  Nothing past the header and the slot locks is written
-     * here: the rest is touched as sessions come. */
+     * empty index.  Nothing past the header is written here: the rest is
+     * touched as sessions come (a slot lock with the first slot that uses
+     * it, slot_take). */
     rv = apr_shm_create(&shm, (apr_size_t)l->total, NULL, p);
     if (rv != APR_SUCCESS) {
         return rv;
     }
     base = apr_shm_baseaddr_get(shm);
-    memset(base, 0, (apr_size_t)l->index_at);
+    memset(base, 0, (apr_size_t)l->locks_at);
     if (lock_init(&((sc_store_hdr *)base)->index_lock) != 0
         || lock_init(&((sc_store_hdr *)base)->data_lock) != 0) {
         apr_shm_destroy(shm);
         return APR_EGENERAL;
-    }
-    for (k = 0; k < l->nlocks; k++) {
-        if (lock_init(&((sc_slot_lock *)(base + l->locks_at))[k].lock) != 0) {
-            apr_shm_destroy(shm);
-            return APR_EGENERAL;
-        }
     }
     st = apr_pcalloc(p, sizeof(*st));
     st->pool = p;
@@ -859,14 +853,17 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
 }
 
 /* A slot for a new session (under the index lock): a freed one, else the
- * next never used; -1 when all are taken. */
+ * next never used (slot k < nlocks is the first of lock k's slots: the lock
+ * is made with it, so that its page becomes resident only then); -1 when
+ * all are taken. */
 static apr_int32_t slot_take(sc_store *st)
 {
     sc_store_hdr *h = st->hdr;
     if (h->free_slots) {
         return st->free_slots[--h->free_slots];
     }
-    if (h->slot_hwm < h->capacity) {
+    if (h->slot_hwm < h->capacity
+        && (h->slot_hwm >= h->nlocks || lock_init(&st->locks[h->slot_hwm].lock) == 0)) {
         return (apr_int32_t)h->slot_hwm++;
     }
     return -1;
@@ -1337,7 +1334,10 @@ apr_uint64_t sc_store_bytes_resident(sc_store *st)
     sc_store_hdr *h = st->hdr;
     /* the index and the free slot stack are written where sessions hash
      * and as slots are freed: their pages in memory, not their size */
-    return (apr_uint64_t)((char *)st->index - (char *)h)
+    /* the slot locks made so far (one with each of the first slots) */
+    return (apr_uint64_t)((char *)st->locks - (char *)h)
+           + (apr_uint64_t)(h->slot_hwm < h->nlocks ? h->slot_hwm : h->nlocks)
+             * sizeof(sc_slot_lock)
            + resident_in((const char *)st->index, (const char *)st->slots)
            + (apr_uint64_t)h->slot_hwm * sizeof(sc_sess)
            + (apr_uint64_t)h->block_hwm * SC_STORE_BLOCK_COST;

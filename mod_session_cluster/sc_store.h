@@ -36,8 +36,9 @@
  * fields 68, sequence and touched mark 8) and a block and its link (132) per
  * 128 bytes of data; a session of 1,005 bytes 1,232 (1.23x; 1,560 in version
  * 6, whose slots held their own lock and undo copy: 400).  The locks and
- * their undo records (216 bytes each, at most SC_STORE_LOCKS) and the index
- * (8 bytes a session of capacity) come on top.
+ * their undo records (216 bytes each, at most SC_STORE_LOCKS: 0.84 MiB; a
+ * lock is made, and its page written, with the first slot that uses it) and
+ * the index (8 bytes a session of capacity) come on top.
  *
  * Readers copy a slot and its chain under the slot's sequence lock; writers
  * take the slot's lock, the index lock for insertions and removals, and the
@@ -473,7 +474,8 @@ void sc_store_each_tomb(sc_store *st, apr_pool_t *p,
                         int (*fn)(void *ctx, const char *base), void *ctx);
 /* Bytes of session data held (approximate while writers run). */
 apr_uint64_t sc_store_bytes_in_use(sc_store *st);
-/* Bytes of the segment in use: header, index, the slots and blocks taken. */
+/* Bytes of the segment in use: header, the slot locks made, index, the
+ * slots and blocks taken. */
 apr_uint64_t sc_store_bytes_resident(sc_store *st);
 /* Two ids name the same session when their bases (before the '.') match. */
 int sc_store_same(const char *a, const char *b);

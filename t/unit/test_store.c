@@ -493,6 +493,11 @@ static void prefault(void)
     blocks = st->blocks;
     ok(!resident(slots + 1000 * sizeof(sc_sess)) && !resident(blocks + 9000 * SC_STORE_BLOCK),
        "prefault: a new store's slots and blocks are not resident");
+    ok(st->hdr->nlocks == SC_STORE_LOCKS
+       && !resident((const char *)st->locks + 1000 * sizeof(sc_slot_lock))
+       && !resident((const char *)st->locks + (SC_STORE_LOCKS - 1) * sizeof(sc_slot_lock)),
+       "... nor its %u slot locks (each is made with the first slot that uses it)",
+       st->hdr->nlocks);
     is(sc_store_prefault(st, 1000, 9000), 0, "prefault: for 1,000 sessions in 9,000 blocks");
     for (tries = 0; tries < 500 && !(resident(slots + 999 * sizeof(sc_sess))
                                      && resident(blocks + 8999 * SC_STORE_BLOCK)); tries++) {
