@@ -79,9 +79,10 @@
  * slot's sequence is odd it puts undo back (the last committed version: id,
  * times, stamp and chain), gives back the chain the dead writer had swapped
  * in and makes the sequence even again (SessionWritesUndone counts it).  One
- * undo record a lock, not one a slot: a slot is the smaller by a record.  A reader that finds the sequence odd for
- * long takes the lock, which waits for a live writer and repairs after a dead
- * one, so no reader spins on a dead writer.  The index and data locks guard
+ * undo record a lock, not one a slot: a slot is the smaller by a record.  A
+ * reader that finds the sequence odd for long takes the lock, which waits for
+ * a live writer and repairs after a dead one, so no reader spins on a dead
+ * writer.  The index and data locks guard
  * short updates whose interruption can at worst lose a slot or a chain's
  * blocks (never hand them out twice): they are just taken over.
  *
