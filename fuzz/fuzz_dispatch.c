@@ -92,7 +92,7 @@
 /* The store's layout constants that sc_store.c keeps to itself. */
 #define ST_EMPTY   0
 #define ST_DELETED (-1)
-#define ST_BLOCK_DATA (SC_STORE_BLOCK - sizeof(apr_uint32_t))
+#define ST_BLOCK_DATA SC_STORE_BLOCK
 
 #ifdef SC_TOMB_PROBE
 #define REPL_LAST SC_REPL_DIGEST      /* the store keeps tombstones, and stamps */
@@ -441,6 +441,9 @@ static void check_store(sc_store *st, apr_pool_t *p)
 
     FUZZ_CHECK(h->capacity == CAPACITY && h->slot_data == SLOT_DATA);
     FUZZ_CHECK(lock_free(&h->index_lock) && lock_free(&h->data_lock));
+    for (k = 0; k < h->nlocks && k < h->slot_hwm; k++) {
+        FUZZ_CHECK(lock_free(&st->locks[k].lock));
+    }
     FUZZ_CHECK(h->writes_undone == 0);
     FUZZ_CHECK(h->slot_hwm <= h->capacity);
     FUZZ_CHECK(h->free_slots <= h->slot_hwm);
@@ -453,7 +456,6 @@ static void check_store(sc_store *st, apr_pool_t *p)
     for (k = 0; k < h->slot_hwm; k++) {
         sc_sess *s = &st->slots[k];
         sc_sess_rec *c = &s->cur;
-        FUZZ_CHECK(lock_free(&s->lock));
         FUZZ_CHECK((s->seq & 1) == 0);
         if (!c->used) {
             FUZZ_CHECK(c->head == 0 && c->data_len == 0 && c->id[0] == '\0');
@@ -465,8 +467,7 @@ static void check_store(sc_store *st, apr_pool_t *p)
         FUZZ_CHECK(c->data_len <= h->slot_data);
         {
             apr_uint32_t need = blocks_for(c->data_len), n = 0;
-            for (b = c->head; b; b = *(apr_uint32_t *)(st->blocks
-                                                       + (apr_size_t)(b - 1) * SC_STORE_BLOCK)) {
+            for (b = c->head; b; b = st->block_nexts[b - 1]) {
                 FUZZ_CHECK(b <= h->block_hwm);
                 FUZZ_CHECK(!owner[b - 1]);     /* in one chain only */
                 owner[b - 1] = 1;
@@ -521,8 +522,7 @@ static void check_store(sc_store *st, apr_pool_t *p)
     FUZZ_CHECK(nindex == h->count);
     /* the free block list: blocks no chain holds; with the chains, every
      * block ever taken */
-    for (b = h->free_block; b; b = *(apr_uint32_t *)(st->blocks
-                                                    + (apr_size_t)(b - 1) * SC_STORE_BLOCK)) {
+    for (b = h->free_block; b; b = st->block_nexts[b - 1]) {
         FUZZ_CHECK(b <= h->block_hwm);
         FUZZ_CHECK(!owner[b - 1]);
         owner[b - 1] = 2;

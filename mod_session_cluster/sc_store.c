@@ -25,7 +25,14 @@
 #define EMPTY   0
 #define DELETED (-1)
 
-#define BLOCK_DATA (SC_STORE_BLOCK - sizeof(apr_uint32_t))
+/* A block is all data: its link lies in the next[] array (sc_store.h). */
+#define BLOCK_DATA SC_STORE_BLOCK
+
+/* The sizes sc_store.h's arithmetic of a session's bytes rests on. */
+_Static_assert(sizeof(sc_sess_rec) == 168, "a session's record: 168 bytes");
+_Static_assert(sizeof(sc_sess) == 176, "a slot: 176 bytes");
+_Static_assert(sizeof(sc_slot_lock) == 216, "a slot lock and its undo record: 216 bytes");
+_Static_assert((SC_STORE_LOCKS & (SC_STORE_LOCKS - 1)) == 0, "SC_STORE_LOCKS: a power of two");
 
 static apr_uint64_t blocks_for(apr_uint64_t len)
 {
@@ -88,19 +95,24 @@ static void lock_give(pthread_mutex_t *m)
  * data blocks lie (bytes from the segment's start), and its size; -1: too
  * large. */
 typedef struct {
-    apr_uint64_t index_size, nblocks, ntombs, nlocix, nlocs;  /* entries */
-    apr_uint64_t index_at, free_at, slots_at, blocks_at, tombs_at, locix_at, locs_at, total;
+    apr_uint64_t nlocks, index_size, nblocks, ntombs, nlocix, nlocs;  /* entries */
+    apr_uint64_t locks_at, index_at, free_at, slots_at, nexts_at, blocks_at, tombs_at,
+                 locix_at, locs_at, total;
 } store_layout;
 
 static int layout_of(apr_uint64_t cap, apr_uint64_t nblocks, store_layout *l)
 {
-    apr_uint64_t isz = 1, ntombs = 1, nlocix = SC_LOC_MIN;
+    apr_uint64_t isz = 1, ntombs = 1, nlocix = SC_LOC_MIN, nlocks = 1;
 
     if (!cap || cap > 0x3fffffff || nblocks >= 0x7fffffff) {
         return -1;
     }
     while (isz < cap * 2) {
         isz <<= 1;
+    }
+    /* slot locks: one per slot for a small store, SC_STORE_LOCKS at most */
+    while (nlocks < cap && nlocks < SC_STORE_LOCKS) {
+        nlocks <<= 1;
     }
     /* tombstones: 2 x capacity, bounded (sc_store.h) */
     while (ntombs < 2 * (cap < 512 ? 512 : cap > 32768 ? 32768 : cap)) {
@@ -110,15 +122,19 @@ static int layout_of(apr_uint64_t cap, apr_uint64_t nblocks, store_layout *l)
     while (nlocix < cap * 2) {
         nlocix <<= 1;
     }
+    l->nlocks = nlocks;
     l->index_size = isz;
     l->nblocks = nblocks;
     l->ntombs = ntombs;
     l->nlocix = nlocix;
     l->nlocs = nlocix / 4 * 3;
-    l->index_at = APR_ALIGN_DEFAULT(sizeof(sc_store_hdr));
+    l->locks_at = APR_ALIGN(sizeof(sc_store_hdr), 64);
+    l->index_at = l->locks_at + APR_ALIGN_DEFAULT(nlocks * sizeof(sc_slot_lock));
     l->free_at = l->index_at + APR_ALIGN_DEFAULT(isz * sizeof(apr_int32_t));
     l->slots_at = l->free_at + APR_ALIGN_DEFAULT(cap * sizeof(apr_int32_t));
-    l->blocks_at = l->slots_at + APR_ALIGN_DEFAULT(cap * sizeof(sc_sess));
+    l->nexts_at = l->slots_at + APR_ALIGN_DEFAULT(cap * sizeof(sc_sess));
+    /* blocks on a cache line: a block is two whole lines */
+    l->blocks_at = APR_ALIGN(l->nexts_at + nblocks * sizeof(apr_uint32_t), 64);
     l->tombs_at = l->blocks_at + nblocks * SC_STORE_BLOCK;
     l->locix_at = APR_ALIGN_DEFAULT(l->tombs_at + ntombs * sizeof(sc_tomb));
     l->locs_at = APR_ALIGN_DEFAULT(l->locix_at + nlocix * sizeof(apr_uint32_t));
@@ -134,7 +150,7 @@ static int layout_budget(apr_uint64_t budget, apr_uint32_t count_limit, store_la
     if (count_limit && count_limit < cap) {
         cap = count_limit;
     }
-    return layout_of(cap, budget / SC_STORE_BLOCK, l);
+    return layout_of(cap, budget / SC_STORE_BLOCK_COST, l);
 }
 
 static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64_t budget,
@@ -148,13 +164,14 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
 
     /* a new segment is zero-filled: free slots, an empty free list and an
      * empty index.  Nothing past the header is written here: the rest is
-     * touched as sessions come. */
+     * touched as sessions come (a slot lock with the first slot that uses
+     * it, slot_take). */
     rv = apr_shm_create(&shm, (apr_size_t)l->total, NULL, p);
     if (rv != APR_SUCCESS) {
         return rv;
     }
     base = apr_shm_baseaddr_get(shm);
-    memset(base, 0, (apr_size_t)l->index_at);
+    memset(base, 0, (apr_size_t)l->locks_at);
     if (lock_init(&((sc_store_hdr *)base)->index_lock) != 0
         || lock_init(&((sc_store_hdr *)base)->data_lock) != 0) {
         apr_shm_destroy(shm);
@@ -164,9 +181,11 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
     st->pool = p;
     st->shm = shm;
     st->hdr = (sc_store_hdr *)base;
+    st->locks = (sc_slot_lock *)(base + l->locks_at);
     st->index = (apr_int32_t *)(base + l->index_at);
     st->free_slots = (apr_int32_t *)(base + l->free_at);
     st->slots = (sc_sess *)(base + l->slots_at);
+    st->block_nexts = (apr_uint32_t *)(base + l->nexts_at);
     st->blocks = (unsigned char *)(base + l->blocks_at);
     st->tombs = (sc_tomb *)(base + l->tombs_at);
     st->loc_index = (apr_uint32_t *)(base + l->locix_at);
@@ -179,6 +198,7 @@ static apr_status_t create_laid(apr_pool_t *p, const store_layout *l, apr_uint64
     st->hdr->tomb_entry_size = (apr_uint32_t)sizeof(sc_tomb);
     st->hdr->total_size = l->total;
     st->hdr->budget_laid = budget;
+    st->hdr->nlocks = (apr_uint32_t)l->nlocks;
     st->hdr->index_size = (apr_uint32_t)l->index_size;
     st->hdr->nblocks = (apr_uint32_t)l->nblocks;
     st->hdr->tomb_size = (apr_uint32_t)l->ntombs;
@@ -199,7 +219,7 @@ apr_status_t sc_store_create(apr_pool_t *p, apr_uint32_t capacity, apr_uint32_t 
     store_layout l;
     apr_uint64_t nblocks = ((apr_uint64_t)capacity + 256) * blocks_for(slot_data);
     apr_uint64_t budget = (apr_uint64_t)capacity * sizeof(sc_sess)
-                          + nblocks * SC_STORE_BLOCK;
+                          + nblocks * SC_STORE_BLOCK_COST;
     apr_status_t rv;
 
     if (layout_of(capacity, nblocks, &l) != 0) {
@@ -251,7 +271,7 @@ apr_uint64_t sc_store_bytes_counted(const sc_store *st)
     const sc_store_hdr *h = st->hdr;
     return (apr_uint64_t)__atomic_load_n(&h->count, __ATOMIC_RELAXED) * sizeof(sc_sess)
            + (apr_uint64_t)__atomic_load_n(&h->blocks_used, __ATOMIC_RELAXED)
-             * SC_STORE_BLOCK;
+             * SC_STORE_BLOCK_COST;
 }
 
 /* The most bytes of data a chain can hold (every block ever taken): a
@@ -288,15 +308,20 @@ const char *sc_store_check(const sc_store *st, apr_pool_t *p)
                                 (unsigned)h->capacity, (unsigned)h->nblocks);
         }
         sc_layout_differs(p, &diff, "bytes in all", h->total_size, l.total);
+        sc_layout_differs(p, &diff, "slot locks", h->nlocks, l.nlocks);
         sc_layout_differs(p, &diff, "index entries", h->index_size, l.index_size);
         sc_layout_differs(p, &diff, "data blocks", h->nblocks, l.nblocks);
         sc_layout_differs(p, &diff, "tombstones", h->tomb_size, l.ntombs);
+        sc_layout_differs(p, &diff, "slot locks at byte", (const char *)st->locks - base,
+                          l.locks_at);
         sc_layout_differs(p, &diff, "index at byte", (const char *)st->index - base,
                           l.index_at);
         sc_layout_differs(p, &diff, "free slot stack at byte",
                           (const char *)st->free_slots - base, l.free_at);
         sc_layout_differs(p, &diff, "slots at byte", (const char *)st->slots - base,
                           l.slots_at);
+        sc_layout_differs(p, &diff, "block links at byte",
+                          (const char *)st->block_nexts - base, l.nexts_at);
         sc_layout_differs(p, &diff, "blocks at byte", (const char *)st->blocks - base,
                           l.blocks_at);
         sc_layout_differs(p, &diff, "tombstones at byte", (const char *)st->tombs - base,
@@ -316,15 +341,16 @@ static sc_sess *slot(sc_store *st, apr_int32_t i)
     return &st->slots[i];
 }
 
-/* Block n (0-based): its next field, then BLOCK_DATA bytes. */
+/* Block n (0-based): its link (the next block + 1, 0: the last), and its
+ * BLOCK_DATA bytes. */
 static apr_uint32_t *block_next(sc_store *st, apr_uint32_t n)
 {
-    return (apr_uint32_t *)(st->blocks + (apr_size_t)n * SC_STORE_BLOCK);
+    return &st->block_nexts[n];
 }
 
 static unsigned char *block_data(sc_store *st, apr_uint32_t n)
 {
-    return st->blocks + (apr_size_t)n * SC_STORE_BLOCK + sizeof(apr_uint32_t);
+    return st->blocks + (apr_size_t)n * SC_STORE_BLOCK;
 }
 
 /* Asks for block n's cache lines ahead of their use (write: to be written). */
@@ -364,7 +390,7 @@ static int chain_new(sc_store *st, const char *data, apr_uint32_t len, apr_uint3
      * in use and the slots of the sessions held (a count read racing a new
      * session: a figure a slot off at most) */
     if (h->nblocks - h->blocks_used < need
-        || ((apr_uint64_t)h->blocks_used + need) * SC_STORE_BLOCK
+        || ((apr_uint64_t)h->blocks_used + need) * SC_STORE_BLOCK_COST
            + (apr_uint64_t)__atomic_load_n(&h->count, __ATOMIC_RELAXED) * sizeof(sc_sess)
            > h->budget) {
         lock_give(&h->data_lock);
@@ -432,14 +458,23 @@ static void chain_free(sc_store *st, apr_uint32_t head)
 }
 
 /* ---- a slot's writes ----
- * Under the slot's lock: write_open saves what readers see and makes the
- * sequence odd, write_close makes it even again.  Whoever takes the lock of a
- * writer that died between the two finds the sequence odd and undoes the
- * write: undo back into cur (the version before the write), the chain the
- * dead writer had swapped in given back, the sequence even. */
-static void write_open(sc_sess *s)
+ * Under the slot's lock (one of the table: sc_store.h): write_open saves
+ * what readers see in the lock's undo record, with the slot's number, and
+ * makes the sequence odd; write_close makes it even again.  Whoever takes
+ * the lock of a writer that died between the two finds that slot's sequence
+ * odd and undoes the write: undo back into cur (the version before the
+ * write: id, times, stamp, chain), the chain the dead writer had swapped in
+ * given back, the sequence even. */
+static sc_slot_lock *lock_of(sc_store *st, const sc_sess *s)
 {
-    s->undo = s->cur;
+    return &st->locks[(apr_size_t)(s - st->slots) & (st->hdr->nlocks - 1)];
+}
+
+static void write_open(sc_store *st, sc_sess *s)
+{
+    sc_slot_lock *l = lock_of(st, s);
+    l->undo = s->cur;
+    l->writing = (apr_uint32_t)(s - st->slots) + 1;
     sc_shm_write_begin(&s->seq);   /* its fences order the copy before the write */
 }
 
@@ -448,14 +483,21 @@ static void write_close(sc_sess *s)
     sc_shm_write_end(&s->seq);
 }
 
-static void slot_repair(sc_store *st, sc_sess *s)
+static void slot_repair(sc_store *st, sc_slot_lock *l)
 {
-    apr_uint32_t dead_chain;
+    apr_uint32_t dead_chain, w = l->writing;
+    sc_sess *s;
+    /* the one slot whose sequence the dead holder could have left odd */
+    if (!w || w > st->hdr->capacity
+        || ((w - 1) & (st->hdr->nlocks - 1)) != (apr_uint32_t)(l - st->locks)) {
+        return;
+    }
+    s = &st->slots[w - 1];
     if (!(__atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) & 1)) {
         return;                       /* it died before or after its write */
     }
     dead_chain = s->cur.head;
-    s->cur = s->undo;
+    s->cur = l->undo;
     sc_shm_write_end(&s->seq);
     /* the dead writer's own chain, if it got into the slot (readers never
      * validated a read of it: the sequence was odd) */
@@ -467,15 +509,16 @@ static void slot_repair(sc_store *st, sc_sess *s)
 
 static void slot_lock(sc_store *st, sc_sess *s)
 {
-    if (lock_raw(&s->lock)) {
-        slot_repair(st, s);
-        pthread_mutex_consistent(&s->lock);
+    sc_slot_lock *l = lock_of(st, s);
+    if (lock_raw(&l->lock)) {
+        slot_repair(st, l);
+        pthread_mutex_consistent(&l->lock);
     }
 }
 
-static void slot_unlock(sc_sess *s)
+static void slot_unlock(sc_store *st, sc_sess *s)
 {
-    pthread_mutex_unlock(&s->lock);
+    pthread_mutex_unlock(&lock_of(st, s)->lock);
 }
 
 /* Copies len bytes of a chain into out (len + 1 bytes, NUL-terminated).
@@ -777,7 +820,7 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
             /* under the lock: waits for a live writer, undoes a dead one's write */
             slot_lock(st, s);
             rc = copy_out(st, s, id, p, out, &torn);
-            slot_unlock(s);
+            slot_unlock(st, s);
             if (rc != SC_STORE_OK || torn) {
                 return SC_STORE_NOTFOUND;
             }
@@ -810,14 +853,17 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
 }
 
 /* A slot for a new session (under the index lock): a freed one, else the
- * next never used (its lock made first); -1 when all are taken. */
+ * next never used (slot k < nlocks is the first of lock k's slots: the lock
+ * is made with it, so that its page becomes resident only then); -1 when
+ * all are taken. */
 static apr_int32_t slot_take(sc_store *st)
 {
     sc_store_hdr *h = st->hdr;
     if (h->free_slots) {
         return st->free_slots[--h->free_slots];
     }
-    if (h->slot_hwm < h->capacity && lock_init(&slot(st, (apr_int32_t)h->slot_hwm)->lock) == 0) {
+    if (h->slot_hwm < h->capacity
+        && (h->slot_hwm >= h->nlocks || lock_init(&st->locks[h->slot_hwm].lock) == 0)) {
         return (apr_int32_t)h->slot_hwm++;
     }
     return -1;
@@ -927,7 +973,7 @@ static int evict_one(sc_store *st, const char *for_id, apr_uint32_t origin, apr_
         id[SC_SID_MAX - 1] = '\0';
         best_t = s->cur.last_access;
     }
-    slot_unlock(s);
+    slot_unlock(st, s);
     if (!ok || remove_id(st, id, 0, 1) != SC_STORE_OK) {
         return 0;
     }
@@ -1018,7 +1064,7 @@ again:
         apr_int32_t k = h->count < most
                         && ((apr_uint64_t)h->count + 1) * sizeof(sc_sess)
                            + (apr_uint64_t)__atomic_load_n(&h->blocks_used, __ATOMIC_RELAXED)
-                             * SC_STORE_BLOCK <= h->budget
+                             * SC_STORE_BLOCK_COST <= h->budget
                         ? slot_take(st) : -1;
         if (k < 0) {
             lock_give(&st->hdr->index_lock);
@@ -1041,7 +1087,7 @@ again:
                 break;
             }
         }
-        write_open(s);
+        write_open(st, s);
         set_id(s, id);
         s->cur.used = 1;
         s->touched = 0;
@@ -1055,7 +1101,7 @@ again:
         stamp_write(st, &s->cur, take, force_version != 0, NULL, hash);
         write_close(s);
         *new_version = s->cur.version;
-        slot_unlock(s);
+        slot_unlock(st, s);
         st->hdr->count++;
         st->hdr->created++;
         lock_give(&st->hdr->index_lock);
@@ -1083,7 +1129,7 @@ again:
     else if (!force_version && base_version && (s->cur.flags & SC_SF_REPLACED)) {
         /* the version read was replaced by a concurrent copy of the same
          * number (sc_store_take): the writer merges onto it, once */
-        write_open(s);
+        write_open(st, s);
         s->cur.flags &= ~SC_SF_REPLACED;
         write_close(s);
         *new_version = s->cur.version;
@@ -1095,7 +1141,7 @@ again:
         prev.hash = s->cur.hash;
         prev.fork = s->cur.fork;
         prev.flags = s->cur.flags;
-        write_open(s);
+        write_open(st, s);
         stamp_write(st, &s->cur, take, force_version != 0, &prev, hash);
         if (force_version && strcmp(s->cur.id, id) != 0) {
             /* a replica carries the id as its writer has it (re-bound) */
@@ -1114,7 +1160,7 @@ again:
         chain = 0;
         __atomic_add_fetch(&st->hdr->updated, 1, __ATOMIC_RELAXED);
     }
-    slot_unlock(s);
+    slot_unlock(st, s);
     chain_free(st, chain);            /* not stored */
     chain_free(st, old_chain);        /* replaced */
     return rc;
@@ -1162,7 +1208,7 @@ static sc_store_rc remove_id(sc_store *st, const char *id, int tomb, int only_pr
     slot_lock(st, s);
     if (!s->cur.used || !sc_store_same(s->cur.id, id)) {
         /* a writer died making it (undone): its index position stays, unused */
-        slot_unlock(s);
+        slot_unlock(st, s);
         if (tomb) {
             tomb_set(st, id, tomb_life(st->hdr->tomb_default_s));
         }
@@ -1170,21 +1216,21 @@ static sc_store_rc remove_id(sc_store *st, const char *id, int tomb, int only_pr
         return SC_STORE_NOTFOUND;
     }
     if (only_probation && !sc_store_on_probation(s->cur.created, s->cur.last_access)) {
-        slot_unlock(s);
+        slot_unlock(st, s);
         lock_give(&st->hdr->index_lock);
         return SC_STORE_STALE;        /* a second request came meanwhile */
     }
     if (tomb) {
         tomb_set(st, id, tomb_life(s->cur.max_inactive));
     }
-    write_open(s);
+    write_open(st, s);
     s->cur.used = 0;
     s->cur.data_len = 0;
     s->cur.id[0] = '\0';
     chain = s->cur.head;
     s->cur.head = 0;
     write_close(s);
-    slot_unlock(s);
+    slot_unlock(st, s);
     __atomic_store_n(&st->index[pos], DELETED, __ATOMIC_RELEASE);
     st->free_slots[st->hdr->free_slots++] = i;
     st->hdr->count--;
@@ -1235,11 +1281,11 @@ sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect
         if (was) {
             apr_cpystrn(was, s->cur.id, SC_SID_MAX);
         }
-        write_open(s);
+        write_open(st, s);
         set_id(s, new_id);
         write_close(s);
     }
-    slot_unlock(s);
+    slot_unlock(st, s);
     return rc;
 }
 
@@ -1288,10 +1334,13 @@ apr_uint64_t sc_store_bytes_resident(sc_store *st)
     sc_store_hdr *h = st->hdr;
     /* the index and the free slot stack are written where sessions hash
      * and as slots are freed: their pages in memory, not their size */
-    return (apr_uint64_t)((char *)st->index - (char *)h)
+    /* the slot locks made so far (one with each of the first slots) */
+    return (apr_uint64_t)((char *)st->locks - (char *)h)
+           + (apr_uint64_t)(h->slot_hwm < h->nlocks ? h->slot_hwm : h->nlocks)
+             * sizeof(sc_slot_lock)
            + resident_in((const char *)st->index, (const char *)st->slots)
            + (apr_uint64_t)h->slot_hwm * sizeof(sc_sess)
-           + (apr_uint64_t)h->block_hwm * SC_STORE_BLOCK;
+           + (apr_uint64_t)h->block_hwm * SC_STORE_BLOCK_COST;
 }
 
 int sc_store_idled_out(apr_time_t now, apr_time_t last_access, apr_int64_t max_inactive)
@@ -1318,11 +1367,11 @@ void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
     s = slot(st, i);
     slot_lock(st, s);
     if (s->cur.used && sc_store_same(s->cur.id, id) && when > s->cur.last_access) {
-        write_open(s);
+        write_open(st, s);
         s->cur.last_access = when;
         write_close(s);
     }
-    slot_unlock(s);
+    slot_unlock(st, s);
 }
 
 /* Reads slot s into c under its lock (with_data: its data too, into a
@@ -1355,7 +1404,7 @@ static int visit(sc_store *st, sc_sess *s, apr_pool_t *p, sc_sess_copy *c,
     }
     *touched = __atomic_exchange_n(&s->touched, clear_touched ? 0 : s->touched,
                                    __ATOMIC_RELAXED);
-    slot_unlock(s);
+    slot_unlock(st, s);
     return ok;
 }
 
@@ -1713,7 +1762,7 @@ static void *prefault_run(void *arg)
     pthread_mutex_lock(&pf->lock);
     while (!pf->stop) {
         apr_uint64_t s_to = pf->sessions, b_to = pf->blocks, s_from, b_from, s_end, b_end;
-        apr_uint64_t most_blocks = h->budget / SC_STORE_BLOCK, pages = 0;
+        apr_uint64_t most_blocks = h->budget / SC_STORE_BLOCK_COST, pages = 0;
         apr_uint32_t limit = h->count_limit && h->count_limit < h->capacity
                              ? h->count_limit : h->capacity;
         int rv;
@@ -1743,6 +1792,10 @@ static void *prefault_run(void *arg)
         rv = populate(st, (unsigned char *)st->slots, s_from, s_end, sizeof(sc_sess), &pages);
         if (rv == 0) {
             rv = populate(st, st->blocks, b_from, b_end, SC_STORE_BLOCK, &pages);
+        }
+        if (rv == 0) {
+            rv = populate(st, (unsigned char *)st->block_nexts, b_from, b_end,
+                          sizeof(apr_uint32_t), &pages);
         }
         pthread_mutex_lock(&pf->lock);
         pf->pages += pages;
@@ -1872,7 +1925,7 @@ sc_store_rc sc_store_stamp(sc_store *st, const char *id, sc_stamp *out)
         stamp_of(&s->cur, out);
         rc = SC_STORE_OK;
     }
-    slot_unlock(s);
+    slot_unlock(st, s);
     return rc;
 }
 
@@ -1930,7 +1983,7 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
         s = slot(st, i);
         slot_lock(st, s);
         if (!s->cur.used || !sc_store_same(s->cur.id, c->id)) {
-            slot_unlock(s);
+            slot_unlock(st, s);
             chain_free(st, chain);
             continue;                 /* removed meanwhile */
         }
@@ -1947,11 +2000,11 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
                 if (!cmp && (here.flags & SC_SF_MINOR) && !(here.flags & SC_SF_SETTLED)
                     && (!(in.flags & SC_SF_MINOR) || (in.flags & SC_SF_SETTLED))) {
                     /* the same version, taken outside a minority: settled */
-                    write_open(s);
+                    write_open(st, s);
                     s->cur.flags |= SC_SF_SETTLED;
                     write_close(s);
                 }
-                slot_unlock(s);
+                slot_unlock(st, s);
                 chain_free(st, chain);
                 return !cmp ? SC_TAKE_SAME
                        : sc_stamp_conflict(&here, &in) ? SC_TAKE_CONCURRENT : SC_TAKE_LOST;
@@ -1966,7 +2019,7 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
                 }
             }
         }
-        write_open(s);
+        write_open(st, s);
         if (strcmp(s->cur.id, c->id) != 0) {
             set_id(s, c->id);         /* as its writer has it (re-bound) */
         }
@@ -1983,7 +2036,7 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
         s->cur.head = chain;
         s->cur.data_len = c->data_len;
         write_close(s);
-        slot_unlock(s);
+        slot_unlock(st, s);
         chain_free(st, old_chain);
         __atomic_add_fetch(&st->hdr->updated, 1, __ATOMIC_RELAXED);
         return SC_TAKE_STORED;
@@ -2012,7 +2065,7 @@ apr_uint32_t sc_store_each_stamp(sc_store *st, apr_uint32_t start, apr_uint32_t 
             stamp_of(&s->cur, &stamp);
             ok = id[0] != '\0';
         }
-        slot_unlock(s);
+        slot_unlock(st, s);
         if (ok) {
             seen++;
             if (!fn(ctx, id, &stamp)) {
@@ -2083,12 +2136,12 @@ int sc_store_settle(sc_store *st, const char *id, const sc_stamp *there)
     if (s->cur.used && sc_store_same(s->cur.id, id) && s->cur.version == there->version
         && s->cur.hash == there->hash && (s->cur.flags & SC_SF_MINOR)
         && !(s->cur.flags & SC_SF_SETTLED)) {
-        write_open(s);
+        write_open(st, s);
         s->cur.flags |= SC_SF_SETTLED;
         write_close(s);
         done = 1;
     }
-    slot_unlock(s);
+    slot_unlock(st, s);
     return done;
 }
 
@@ -2578,7 +2631,7 @@ apr_status_t sc_store_move(sc_store *from, sc_store *to, apr_uint64_t *copied)
             }
             ok = buf && chain_copy(from, rec.head, rec.data_len, buf) == 0;
         }
-        slot_unlock(s);
+        slot_unlock(from, s);
         if (!ok) {
             if (!buf) {
                 rv = APR_ENOMEM;
@@ -2602,9 +2655,8 @@ apr_status_t sc_store_move(sc_store *from, sc_store *to, apr_uint64_t *copied)
         slot_lock(to, t);
         rec.head = chain;
         t->cur = rec;
-        t->undo = rec;
         t->touched = 0;
-        slot_unlock(t);
+        slot_unlock(to, t);
         mask = th->index_size - 1;
         for (n = 0, pos = hash_id(rec.id) & mask; n <= mask; n++, pos = (pos + 1) & mask) {
             if (to->index[pos] <= 0) {

@@ -7,6 +7,9 @@
  *   +-------------------------+
  *   | sc_store_hdr            |  capacity, sizes, counters, locks
  *   +-------------------------+
+ *   | sc_slot_lock lock[nl]   |  the slots' writers' locks, each with the undo
+ *   |                         |  record of the write in progress under it
+ *   +-------------------------+
  *   | int32 index[index_size] |  open addressing on the id's hash: slot, -1 free,
  *   |                         |  -2 deleted
  *   +-------------------------+
@@ -15,15 +18,27 @@
  *   | sc_sess slot[cap]       |  a session's id, version, times, and where its
  *   |                         |  data starts
  *   +-------------------------+
- *   | block 0 | block 1 | ... |  SC_STORE_BLOCK bytes each: the next block's
- *   |                         |  number + 1 (0: the last) and data
+ *   | uint32 next[nblocks]    |  block n's next block + 1 (0: the last)
+ *   +-------------------------+
+ *   | block 0 | block 1 | ... |  SC_STORE_BLOCK bytes of data each
  *   +-------------------------+
  *
  * A session's data is a chain of blocks, so it takes what it needs and not
- * maxSessionSize: memory follows the payload (a block holds 124 bytes).  The
- * segment is reserved for capacity sessions of maxSessionSize, but only the
- * pages written are resident: slots and blocks are taken from the bottom
- * (freed ones first), and nothing walks past the highest ever taken.
+ * maxSessionSize: memory follows the payload.  A block is all data (128
+ * bytes, two cache lines); the chain's links lie apart in next[], 4 bytes a
+ * block, so that a session of 1,005 bytes takes 8 blocks (1,024 bytes and 32
+ * of links) where a link inside each block took 9 (1,152).  The segment is
+ * reserved for capacity sessions of maxSessionSize, but only the pages
+ * written are resident: slots and blocks are taken from the bottom (freed
+ * ones first), and nothing walks past the highest ever taken.
+ *
+ * Bytes a session costs (SC_STORE_VERSION 7): its slot (176: id 100, the
+ * fields 68, sequence and touched mark 8) and a block and its link (132) per
+ * 128 bytes of data; a session of 1,005 bytes 1,232 (1.23x; 1,560 in version
+ * 6, whose slots held their own lock and undo copy: 400).  The locks and
+ * their undo records (216 bytes each, at most SC_STORE_LOCKS: 0.84 MiB; a
+ * lock is made, and its page written, with the first slot that uses it) and
+ * the index (8 bytes a session of capacity) come on top.
  *
  * Readers copy a slot and its chain under the slot's sequence lock; writers
  * take the slot's lock, the index lock for insertions and removals, and the
@@ -54,13 +69,20 @@
  * A writer can die anywhere (a child SIGKILLed, a crash), and must not block
  * the session.  The locks are robust process-shared mutexes: when the owner
  * dies the kernel releases them and the next process to take one is told.  A
- * slot's writer saves what readers see (cur) in undo before it makes the
- * sequence odd; whoever takes the lock of a writer that died with the
- * sequence odd puts undo back (the last committed version), gives back the
- * chain the dead writer had swapped in and makes the sequence even again
- * (SessionWritesUndone counts it).  A reader that finds the sequence odd for
- * long takes the lock, which waits for a live writer and repairs after a dead
- * one, so no reader spins on a dead writer.  The index and data locks guard
+ * slot's lock is one of a table (SC_STORE_LOCKS at most, slot k's the
+ * (k mod their number)-th: a store of fewer slots has one per slot), which
+ * the slots sharing it take in turn; nothing holds two slots' locks at once.
+ * A writer saves what readers see (cur) in its lock's undo record, and the
+ * slot's number there, before it makes the slot's sequence odd: only the
+ * holder of a slot's lock makes its sequence odd, so whoever takes the lock
+ * of a writer that died finds the one slot it was writing there; if that
+ * slot's sequence is odd it puts undo back (the last committed version: id,
+ * times, stamp and chain), gives back the chain the dead writer had swapped
+ * in and makes the sequence even again (SessionWritesUndone counts it).  One
+ * undo record a lock, not one a slot: a slot is the smaller by a record.  A
+ * reader that finds the sequence odd for long takes the lock, which waits for
+ * a live writer and repairs after a dead one, so no reader spins on a dead
+ * writer.  The index and data locks guard
  * short updates whose interruption can at worst lose a slot or a chain's
  * blocks (never hand them out twice): they are just taken over.
  *
@@ -138,12 +160,14 @@
 #define SC_SID_MAX 100              /* 32 hex + '.' + route (63) + NUL, rounded */
 
 #define SC_STORE_BLOCK 128           /* bytes per data block */
+#define SC_STORE_BLOCK_COST (SC_STORE_BLOCK + sizeof(apr_uint32_t)) /* with its link */
+#define SC_STORE_LOCKS 4096          /* slot locks at most (sc_slot_lock) */
 
 /* Raise with any change to the layout of the segment (the header, a slot, a
  * block, a tombstone, the order of the parts; and SC_RETAINED_LAYOUT with
  * it); a test builds a variant with another one. */
 #ifndef SC_STORE_VERSION
-#define SC_STORE_VERSION 6
+#define SC_STORE_VERSION 7
 #endif
 
 #define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
@@ -196,20 +220,27 @@ typedef struct {
     apr_time_t created;
     apr_time_t last_access;
     apr_int64_t max_inactive;       /* seconds; <= 0: never */
-    apr_uint32_t flags;             /* SC_SF_* of this version */
-    apr_uint32_t pad2;
     apr_uint64_t hash;              /* of the data (sc_store_hash) */
     apr_uint64_t fork;              /* SC_SF_MINOR: the version it branched from */
+    apr_uint32_t flags;             /* SC_SF_* of this version */
     char id[SC_SID_MAX];
-} sc_sess_rec;
+} sc_sess_rec;                      /* 168 bytes */
 
 typedef struct {
     volatile apr_uint32_t seq;      /* odd while a write is in progress */
     apr_uint32_t touched;           /* accessed since the engine last looked */
-    pthread_mutex_t lock;           /* the writers' lock: robust, process-shared */
     sc_sess_rec cur;                /* the session */
-    sc_sess_rec undo;               /* cur before the write in progress */
-} sc_sess;
+} sc_sess;                          /* 176 bytes */
+
+/* A slot lock (above): the writers' lock of the slots k with k mod the
+ * number of locks = its own, and the undo record of the write in progress
+ * under it. */
+typedef struct {
+    pthread_mutex_t lock;           /* robust, process-shared */
+    volatile apr_uint32_t writing;  /* the slot written (or last written) + 1 */
+    apr_uint32_t pad;
+    sc_sess_rec undo;               /* that slot's cur before the write */
+} sc_slot_lock;
 
 typedef struct {
     /* The stamp: what laid the segment out, written at creation and checked
@@ -231,7 +262,7 @@ typedef struct {
     volatile apr_uint32_t slot_data; /* most bytes of data of one session */
     volatile apr_uint32_t moved;    /* a restart moved the sessions to a larger
                                      * segment: writes here are refused */
-    apr_uint32_t pad0;
+    apr_uint32_t nlocks;            /* slot locks laid out (a power of two) */
     pthread_mutex_t index_lock;     /* robust, process-shared, like data_lock */
     volatile apr_uint32_t count;
     apr_uint64_t created, updated, removed, expired;
@@ -302,7 +333,9 @@ typedef struct {
     sc_store_hdr *hdr;
     apr_int32_t *index;
     apr_int32_t *free_slots;
+    sc_slot_lock *locks;
     sc_sess *slots;
+    apr_uint32_t *block_nexts;
     unsigned char *blocks;
     sc_tomb *tombs;
     apr_uint32_t *loc_index;
@@ -368,8 +401,9 @@ apr_status_t sc_store_create_budget(apr_pool_t *p, apr_uint64_t budget,
                                     sc_store **out);
 /* The smallest budget a store is made with (bytes). */
 #define SC_STORE_MIN_BUDGET (1024u * 1024u)
-/* What a session costs at the least: its slot and one data block. */
-#define SC_STORE_MIN_COST (sizeof(sc_sess) + SC_STORE_BLOCK)
+/* What a session costs at the least: its slot and one data block with its
+ * link. */
+#define SC_STORE_MIN_COST (sizeof(sc_sess) + SC_STORE_BLOCK_COST)
 /* New limits for a store kept by a restart: 0, or -1 when the budget is
  * more than the segment was laid out for (a larger store is needed:
  * sc_store_move) or the count limit more than its slots. */
@@ -383,7 +417,7 @@ int sc_store_set_limits(sc_store *st, apr_uint64_t budget, apr_uint32_t count_li
  * not fit (nothing is marked then). */
 apr_status_t sc_store_move(sc_store *from, sc_store *to, apr_uint64_t *copied);
 /* Bytes the store's limits count: slots of the sessions held and data
- * blocks in use. */
+ * blocks in use (SC_STORE_BLOCK_COST each: a block and its link). */
 apr_uint64_t sc_store_bytes_counted(const sc_store *st);
 /* Was the store laid out by this build (a graceful restart keeps it and may
  * load another build of the module)?  NULL if so, else what differs, found
@@ -441,7 +475,8 @@ void sc_store_each_tomb(sc_store *st, apr_pool_t *p,
                         int (*fn)(void *ctx, const char *base), void *ctx);
 /* Bytes of session data held (approximate while writers run). */
 apr_uint64_t sc_store_bytes_in_use(sc_store *st);
-/* Bytes of the segment in use: header, index, the slots and blocks taken. */
+/* Bytes of the segment in use: header, the slot locks made, index, the
+ * slots and blocks taken. */
 apr_uint64_t sc_store_bytes_resident(sc_store *st);
 /* Two ids name the same session when their bases (before the '.') match. */
 int sc_store_same(const char *a, const char *b);

@@ -12,13 +12,18 @@
  * values; the sweep's walk of the store reads each session's slot, not its
  * data; a reader never sees a torn value while a writer in another process
  * rewrites a 32 KB session; a state transfer's pages made resident ahead,
- * within the figures asked for and the store (sc_store_prefault).  Links
+ * within the figures asked for and the store (sc_store_prefault); the
+ * bytes a session takes (SC_STORE_VERSION 7: a 1,005-byte session in 1,232
+ * bytes of slot and blocks); a writer that died inside its write is undone
+ * (id, times and data back) by whoever takes its lock next, also when that
+ * lock is shared with another slot.  Links
  * sc_manager.c and the layers below (fixture.c replaces the transport).
  */
 #include "unit.h"
 #include "fixture.h"
 #include "sc_manager.h"
 #include "sc_repl.h"
+#include "sc_shm.h"
 
 #include <stdint.h>
 #include <sys/mman.h>
@@ -488,6 +493,11 @@ static void prefault(void)
     blocks = st->blocks;
     ok(!resident(slots + 1000 * sizeof(sc_sess)) && !resident(blocks + 9000 * SC_STORE_BLOCK),
        "prefault: a new store's slots and blocks are not resident");
+    ok(st->hdr->nlocks == SC_STORE_LOCKS
+       && !resident((const char *)st->locks + 1000 * sizeof(sc_slot_lock))
+       && !resident((const char *)st->locks + (SC_STORE_LOCKS - 1) * sizeof(sc_slot_lock)),
+       "... nor its %u slot locks (each is made with the first slot that uses it)",
+       st->hdr->nlocks);
     is(sc_store_prefault(st, 1000, 9000), 0, "prefault: for 1,000 sessions in 9,000 blocks");
     for (tries = 0; tries < 500 && !(resident(slots + 999 * sizeof(sc_sess))
                                      && resident(blocks + 8999 * SC_STORE_BLOCK)); tries++) {
@@ -517,6 +527,156 @@ static void prefault(void)
        "prefault: nothing after its blocks (tombstones, locations)");
 }
 
+/* The bytes a session takes (sc_store.h, "Bytes a session costs"): a slot
+ * of 176 bytes and one 128-byte block (and its 4-byte link) per 128 bytes of
+ * data, counted against the budget as such; so a session of 1,005 bytes (one
+ * 1,000-byte attribute, the state transfer's benchmark) takes 8 blocks and
+ * 1,232 bytes in all, within 1.23x, and a small one (200 bytes) 2 blocks. */
+static void session_bytes(void)
+{
+    sc_store *st;
+    char *data = apr_palloc(mp, 32769);
+    static const apr_uint32_t lens[] = { 200, 1005, 32768 };
+    static const apr_uint32_t want[] = { 2, 8, 256 };
+    apr_uint64_t v;
+    int k;
+
+    if (sc_store_create(mp, 16, 32768, &st) != APR_SUCCESS) {
+        ok(0, "session bytes: store created");
+        return;
+    }
+    memset(data, 'x', 32768);
+    memcpy(data, "data=", 5);
+    is((long)sizeof(sc_sess), 176, "a slot is 176 bytes (id, fields, sequence: no lock, no undo)");
+    for (k = 0; k < 3; k++) {
+        apr_uint32_t before = st->hdr->blocks_used;
+        apr_uint64_t counted = sc_store_bytes_counted(st);
+        ok(sc_store_put_new(st, sid(100 + k), data, lens[k], apr_time_now(), 1800, 1, &v,
+                            NULL) == SC_STORE_OK, "session bytes: a session of %u bytes stored",
+           lens[k]);
+        is((long)(st->hdr->blocks_used - before), (long)want[k],
+           "... in %u data blocks", want[k]);
+        is((long)(sc_store_bytes_counted(st) - counted),
+           (long)(176 + want[k] * (SC_STORE_BLOCK + 4)),
+           "... counted against the budget as its slot and its blocks with their links");
+    }
+    ok(176 + 8 * (SC_STORE_BLOCK + 4) <= 1005 * 123 / 100,
+       "1,005 bytes of data take %d bytes of store, within 1.23x",
+       (int)(176 + 8 * (SC_STORE_BLOCK + 4)));
+    {
+        sc_sess_copy c;
+        ok(sc_store_get(st, mp, sid(101), 0, &c) == SC_STORE_OK && c.data_len == 1005
+           && !memcmp(c.data, data, 1005) && c.data[1005] == '\0',
+           "... and reads back whole");
+    }
+}
+
+/* The slot of session id in st, or -1. */
+static apr_int32_t slot_of(sc_store *st, const char *id)
+{
+    apr_uint32_t k;
+    for (k = 0; k < st->hdr->slot_hwm; k++) {
+        if (st->slots[k].cur.used && !strcmp(st->slots[k].cur.id, id)) {
+            return (apr_int32_t)k;
+        }
+    }
+    return -1;
+}
+
+/* A writer process that dies inside its write of slot k: it takes the
+ * slot's lock and opens its write as the store's writers do (the slot's cur
+ * saved in the lock's undo record, the slot named there, the sequence
+ * odd), changes the session's id (a re-bind), version, times and chain (its
+ * data: none), and is gone, the lock held, the sequence odd. */
+static int die_inside_write(sc_store *st, apr_int32_t k)
+{
+    int status = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        sc_sess *s = &st->slots[k];
+        sc_slot_lock *l = &st->locks[(apr_uint32_t)k & (st->hdr->nlocks - 1)];
+        pthread_mutex_lock(&l->lock);
+        l->undo = s->cur;
+        l->writing = (apr_uint32_t)k + 1;
+        sc_shm_write_begin(&s->seq);
+        memcpy(strchr(s->cur.id, '.') + 1, "nodeZ", 5);
+        s->cur.version += 5;
+        s->cur.last_access += apr_time_from_sec(1);
+        s->cur.head = 0;
+        s->cur.data_len = 0;
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* Is session n held as it was made (its id, version 1, data)? */
+static int whole(sc_store *st, int n, const char *data)
+{
+    sc_sess_copy c;
+    return sc_store_get(st, mp, sid(n), 0, &c) == SC_STORE_OK && !strcmp(c.id, sid(n))
+           && c.version == 1 && c.data_len == strlen(data) && !strcmp(c.data, data);
+}
+
+/* A writer that died inside its write is undone by whoever takes its lock
+ * next: a reader that finds the sequence odd too long, or a writer of
+ * another slot that shares the lock (a store of more slots than
+ * SC_STORE_LOCKS); the session's id, version and data are its last
+ * committed ones again, SessionWritesUndone counts it, and it can be
+ * written. */
+static void dead_writer(void)
+{
+    sc_store *st;
+    apr_uint64_t v;
+    apr_int32_t k, k0;
+    int n;
+    const char *d = "a=committed&b=0123456789abcdef0123456789abcdef0123456789abcdef"
+                    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    if (sc_store_create(mp, 8, 1024, &st) != APR_SUCCESS) {
+        ok(0, "dead writer: store created");
+        return;
+    }
+    sc_store_put_new(st, sid(1), d, (apr_uint32_t)strlen(d), apr_time_now(), 1800, 1, &v, NULL);
+    k = slot_of(st, sid(1));
+    ok(k >= 0 && die_inside_write(st, k), "dead writer: a writer died inside its write of "
+       "a session of %d bytes (its id re-bound, its data gone)", (int)strlen(d));
+    ok(st->slots[k].seq & 1, "... the slot's sequence is left odd");
+    ok(whole(st, 1, d), "a reader gets the last committed id, version and data");
+    is((long)st->hdr->writes_undone, 1, "... it undid the write (SessionWritesUndone 1)");
+    ok(!(st->slots[k].seq & 1), "... the sequence is even again");
+    ok(sc_store_put(st, sid(1), "a=2", 3, 1, 0, 0, apr_time_now(), 1800, &v) == SC_STORE_OK
+       && v == 2, "... and the session is written again (version 2)");
+
+    /* more slots than locks: slot k and slot k + SC_STORE_LOCKS share one */
+    if (sc_store_create(mp, SC_STORE_LOCKS + 8, 1024, &st) != APR_SUCCESS) {
+        ok(0, "dead writer: a store of %d slots created", SC_STORE_LOCKS + 8);
+        return;
+    }
+    is((long)st->hdr->nlocks, SC_STORE_LOCKS, "a store of %d slots has %d locks",
+       SC_STORE_LOCKS + 8, SC_STORE_LOCKS);
+    for (n = 1; n <= SC_STORE_LOCKS + 1; n++) {
+        if (sc_store_put_new(st, sid(1000 + n), d, (apr_uint32_t)strlen(d), apr_time_now(),
+                             1800, 1, &v, NULL) != SC_STORE_OK) {
+            break;
+        }
+    }
+    k0 = slot_of(st, sid(1001));
+    k = slot_of(st, sid(1001 + SC_STORE_LOCKS));
+    ok(k0 >= 0 && k == k0 + SC_STORE_LOCKS, "sessions in slots %d and %d (one lock)",
+       (int)k0, (int)k);
+    if (k0 < 0 || k != k0 + SC_STORE_LOCKS) {
+        return;
+    }
+    ok(die_inside_write(st, k), "a writer died inside its write of slot %d", (int)k);
+    ok(sc_store_put(st, sid(1001), "a=2", 3, 1, 0, 0, apr_time_now(), 1800, &v)
+       == SC_STORE_OK, "a write of the session in slot %d, which shares the lock, is done",
+       (int)k0);
+    is((long)st->hdr->writes_undone, 1, "... and it undid the dead write of slot %d", (int)k);
+    ok(!(st->slots[k].seq & 1) && whole(st, 1001 + SC_STORE_LOCKS, d),
+       "... whose session has its last committed id, version and data again");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -529,5 +689,7 @@ int main(void)
     hashes();
     torn_reads();
     prefault();
+    session_bytes();
+    dead_writer();
     return unit_done("test_store");
 }
