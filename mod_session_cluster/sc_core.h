@@ -245,6 +245,7 @@ struct sc_engine {
     int ep_fds[4];                     /* listen, mcast, ipc, wake as registered
                                         * (-1: not) */
     int wake_fd;                       /* the ring's wake-up (sc_ring.h), or -1 */
+    int no_pwait2;                     /* the kernel has no epoll_pwait2 */
     struct sockaddr_storage mcast_sa;
     socklen_t mcast_salen;
     char self_addr[48];

@@ -627,12 +627,15 @@ static void take_requested_actions(sc_engine *e)
 /* This turn sent what the children handed over without waiting for it
  * (asynchronous replication, nothing of ours waits for an ACK): the next ones
  * are let gather for SC_ASYNC_GATHER_US before the loop looks again, instead
- * of a wake-up, a read and a send per request on this member and a wake-up
- * and a read on every other.  A child's hand-off meanwhile only queues on its
- * socket.  The first change after a quiet spell still goes out at once; under
- * load each one waits at most that long.  A synchronous write (nothing is
- * pending now) waits as long at worst.  Not while a state transfer runs
- * here (its blocks go out turn by turn). */
+ * of a wake-up and a send per request on this member and a wake-up and a
+ * read on every other.  With the ring (sc_ring.h) the loop's wait lasts that
+ * long and the children's appends meanwhile do not wake it (a socket does:
+ * a synchronous write is not held back); without it (the socket only: poll
+ * instead of epoll, or no ring could be made) the engine sleeps that long
+ * here and a child's hand-off only queues on its socket.  The first change
+ * after a quiet spell still goes out at once; under load each one waits at
+ * most that long.  Not while a state transfer runs here (its blocks go out
+ * turn by turn). */
 static void gather_async(sc_engine *e)
 {
     struct timespec ts;
@@ -742,6 +745,7 @@ void sc_engine_run(const sc_engine_args *r)
     }
     while (!engine_stop) {
         apr_time_t now = apr_time_now();
+        apr_interval_time_t wait_us;
         int n;
         apr_pool_clear(e->tmp);
         if (now >= e->next_publish && getppid() != e->parent) {
@@ -777,13 +781,24 @@ void sc_engine_run(const sc_engine_args *r)
             sc_mb_publish(e);
         }
         take_events(e);              /* of the ticks' sends */
+        wait_us = apr_time_from_msec(50);
         if (e->turn_async && !e->pending && !e->transfers && !e->transfer_from
             && SC_ASYNC_GATHER_US > 0) {
-            gather_async(e);
+            if (e->ring && e->ep_fd >= 0) {
+                /* the ring's appends meanwhile do not wake it; what comes
+                 * on a socket does */
+                wait_us = SC_ASYNC_GATHER_US;
+            }
+            else {
+                gather_async(e);
+            }
         }
+        else if (e->ring && sc_ring_sleep(e->ring)) {
+            wait_us = 0;              /* the ring holds messages: no sleep */
+        }
+        /* (else asleep: the next append wakes it) */
         e->turn_async = 0;
-        /* sleeps only when the ring is empty; an append then wakes it */
-        n = sc_tr_wait(e, pfds, SC_POLL_MAX, e->ring && sc_ring_sleep(e->ring) ? 0 : 50);
+        n = sc_tr_wait(e, pfds, SC_POLL_MAX, wait_us);
         if (e->ring) {
             sc_ring_awake(e->ring);
         }

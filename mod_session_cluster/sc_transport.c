@@ -1559,7 +1559,29 @@ static void ep_give_up(sc_engine *e, const char *what)
     }
 }
 
-int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, int timeout_ms)
+/* epoll_wait for 'us' microseconds: epoll_pwait2 when it is not whole
+ * milliseconds (one system call); a kernel without it (before 5.11) sleeps
+ * first, then looks without waiting. */
+static int ep_wait(sc_engine *e, struct epoll_event *evs, int n, apr_interval_time_t us)
+{
+    if (us % 1000) {
+        struct timespec ts;
+        ts.tv_sec = (time_t)(us / 1000000);
+        ts.tv_nsec = (long)(us % 1000000) * 1000L;
+        if (!e->no_pwait2) {
+            int got = epoll_pwait2(e->ep_fd, evs, n, &ts, NULL);
+            if (got >= 0 || errno != ENOSYS) {
+                return got;
+            }
+            e->no_pwait2 = 1;
+        }
+        nanosleep(&ts, NULL);         /* a signal cuts it short: looked at now */
+        return epoll_wait(e->ep_fd, evs, n, 0);
+    }
+    return epoll_wait(e->ep_fd, evs, n, (int)(us / 1000));
+}
+
+int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, apr_interval_time_t timeout_us)
 {
     struct epoll_event evs[256];
     int *fds[4] = { &e->listen_fd, &e->mcast_fd, &e->ipc_fd, &e->wake_fd };
@@ -1577,7 +1599,7 @@ int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, int timeout_ms)
     }
     if (e->ep_fd < 0) {
         n = sc_tr_pollfds(e, pfds, max);
-        return poll(pfds, (nfds_t)n, timeout_ms) > 0 ? n : 0;
+        return poll(pfds, (nfds_t)n, (int)((timeout_us + 999) / 1000)) > 0 ? n : 0;
     }
     /* reap closed connections first (sc_tr_pollfds: once the layers above
      * had every event that names them); their descriptors are closed, so
@@ -1620,9 +1642,8 @@ int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, int timeout_ms)
         }
     }
     t0 = apr_time_now();
-    got = epoll_wait(e->ep_fd, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout_ms);
-    if (got < 0 && errno == EINTR
-        && apr_time_now() - t0 >= apr_time_from_msec(timeout_ms)) {
+    got = ep_wait(e, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout_us);
+    if (got < 0 && errno == EINTR && apr_time_now() - t0 >= timeout_us) {
         /* stopped (SIGSTOP, a debugger) and continued: epoll_wait fails
          * where poll(2) would have been restarted and reported what came
          * meanwhile.  Taken now, as poll did: the loop's next turn finds

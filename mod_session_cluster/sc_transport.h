@@ -67,10 +67,11 @@ void sc_tr_handle(sc_engine *e, struct pollfd *pfds, int n);
 void sc_tr_cork(sc_engine *e);
 void sc_tr_uncork(sc_engine *e);
 int sc_tr_pollfds(sc_engine *e, struct pollfd *pfds, int max);
-/* The loop's wait: at most timeout_ms for something to do; fills pfds with
- * what is ready (as poll(2) would report it) and returns how many, 0 on a
- * timeout.  An epoll set kept between turns; poll(2) where epoll fails. */
-int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, int timeout_ms);
+/* The loop's wait: at most timeout_us (microseconds) for something to do;
+ * fills pfds with what is ready (as poll(2) would report it) and returns how
+ * many, 0 on a timeout.  An epoll set kept between turns; poll(2) where epoll
+ * fails (whole milliseconds, rounded up). */
+int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, apr_interval_time_t timeout_us);
 void sc_tr_mcast_send(sc_engine *e, int state);
 /* Closes connections that stay silent before HELLO or stall in a frame. */
 void sc_tr_tick(sc_engine *e, apr_time_t now);

@@ -323,7 +323,7 @@ my (@ids, %val, %count);
         # make bench-managers)
         my ($p50, $p99) = latency($n);
         ok(defined $p50 && defined $p99 && $p50 =~ /^\d+$/ && $p99 =~ /^\d+$/,
-           "4. $n's page has BackupFetchP50Us and BackupFetchP99Us");
+           "4. ${n}'s page has BackupFetchP50Us and BackupFetchP99Us");
         note("4. $n: fetch p50 $p50 us, p99 $p99 us") if defined $p50 && defined $p99;
     }
     is(0 + grep({ num($p1->{$_}, 'BackupFetchesNotHere') != num($p0->{$_}, 'BackupFetchesNotHere')

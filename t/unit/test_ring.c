@@ -154,7 +154,10 @@ static void *writer_thread(void *a)
 {
     writer_arg *w = a;
     apr_uint32_t seq = 0;
-    while (seq < w->count) {
+    apr_time_t until = apr_time_now() + apr_time_from_sec(60);
+    /* bounded: a reader that stopped (a failed run) does not leave writers
+     * spinning */
+    while (seq < w->count && apr_time_now() < until) {
         if (put_msg(w->r, w->who, seq, (seq * 37u + w->who * 101u) % 3000u) == 0) {
             seq++;
         }
