@@ -1432,6 +1432,33 @@ static proxy_balancer *replay_balancer(request_rec *r)
     return NULL;
 }
 
+/* mod_proxy_http's handler for worker, on a new connection to its member,
+ * never a kept one: the member's MPM closes idle kept connections at any
+ * moment (all its workers busy, a graceful restart's old children: "kill
+ * them all" on their keep-alive queue), and one it closes as the request
+ * goes out fails with no answer, which may be sent again only if the request
+ * can be.  mod_proxy_http's proxy-initial-not-pooled asks for a new
+ * connection, but reads it for a client connection's first request only: the
+ * count of the client's requests is hidden meanwhile (one that the response
+ * adds is kept).  The new connection goes back to the pool afterwards. */
+static int run_scheme_new_connection(request_rec *r, proxy_worker *worker,
+                                     proxy_server_conf *conf, char *url,
+                                     const char *proxyhost, apr_port_t proxyport)
+{
+    int keepalives = r->connection->keepalives, st;
+    int set = apr_table_get(r->subprocess_env, "proxy-initial-not-pooled") == NULL;
+    r->connection->keepalives = 0;
+    if (set) {
+        apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
+    }
+    st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
+    r->connection->keepalives += keepalives;
+    if (set) {
+        apr_table_unset(r->subprocess_env, "proxy-initial-not-pooled");
+    }
+    return st;
+}
+
 static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
                                     proxy_server_conf *conf, char *url,
                                     const char *proxyhost, apr_port_t proxyport)
@@ -1445,8 +1472,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_t *headers;
     char *alt_url;
     apr_size_t nl;
-    int st, keepalives;
-    int initial_not_pooled = apr_table_get(r->subprocess_env, "proxy-initial-not-pooled") != NULL;
+    int st;
 
     if (!run_scheme || proxyhost || !ret->shm || apr_table_get(r->notes, SC_REPLAY_NOTE)
         || !(b = replay_balancer(r))) {
@@ -1466,7 +1492,11 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_unset(r->notes, "error-notes");
     r->status_line = NULL;
     f = ap_add_output_filter(SC_REPLAY_FILTER, g, r, r->connection);
-    st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
+    /* a request that cannot be sent twice goes out on a new connection: on
+     * a kept one that its member closes as the request goes out, it would
+     * fail with no answer and could not be sent again (a 502 for a POST) */
+    st = g->replayable ? run_scheme(r, worker, conf, url, proxyhost, proxyport)
+                       : run_scheme_new_connection(r, worker, conf, url, proxyhost, proxyport);
     inflight_release(g);
 
     /* failed before any byte of the response: an error held back (a client's
@@ -1541,16 +1571,8 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
             g->cut = 0;
             /* on a new connection to the member: a kept one may be closed
              * by the member as the request goes out, as the first may have
-             * been (mod_proxy_http's proxy-initial-not-pooled, which it
-             * reads for a client connection's first request only) */
-            keepalives = r->connection->keepalives;
-            r->connection->keepalives = 0;
-            apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
-            st = run_scheme(r, alt, conf, alt_url, NULL, 0);
-            r->connection->keepalives = keepalives;
-            if (!initial_not_pooled) {
-                apr_table_unset(r->subprocess_env, "proxy-initial-not-pooled");
-            }
+             * been */
+            st = run_scheme_new_connection(r, alt, conf, alt_url, NULL, 0);
             inflight_release(g);
             if (g->started ? (st != OK && st != DONE) || member_replication_503(r)
                 : !APR_BRIGADE_EMPTY(g->held) || st != OK) {
