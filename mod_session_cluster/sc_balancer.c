@@ -86,7 +86,10 @@
  * when the request failed so, it sends it once more to another ready member
  * (every member holds the session, or fetches it) with the same URL path;
  * that member re-binds the session's route.  Only requests that can be sent
- * twice are: GET, HEAD and OPTIONS without a body.  A timeout is not replayed
+ * twice are: GET, HEAD and OPTIONS without a body; any other goes to its
+ * member on a new connection from the start (run_scheme_new_connection),
+ * where a member's close of an idle kept connection cannot meet it.  A
+ * timeout is not replayed
  * (the member may still be working on it); neither is a member's own answer,
  * whatever its status, but one: its 503 for a synchronous replication whose
  * message never left it (Session-Cluster-Change: kept,
