@@ -1101,6 +1101,9 @@ typedef struct {
     int kept503;                      /* the member's own 503: a change it kept
                                        * but could not replicate, held back */
     apr_off_t held_len;               /* bytes of that answer held back */
+    int hidden_keepalives;            /* the client connection's count of
+                                       * requests, hidden from mod_proxy_http
+                                       * until the answer starts */
 } replay_guard;
 
 /* A member's 503 for a synchronous replication it could not complete
@@ -1331,6 +1334,8 @@ static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         g->kept503 = 0;
         g->started = 1;
         APR_BRIGADE_CONCAT(bb, g->held);
+        f->r->connection->keepalives += g->hidden_keepalives;
+        g->hidden_keepalives = 0;
         return ap_pass_brigade(f->next, bb);
     }
     if (!g->started) {
@@ -1356,6 +1361,12 @@ static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     if (APR_BRIGADE_EMPTY(bb)) {
         return APR_SUCCESS;
+    }
+    if (g->started && g->hidden_keepalives) {
+        /* the answer goes out (its keep-alive decision, MaxKeepAliveRequests,
+         * comes next): the client connection's own count again */
+        f->r->connection->keepalives += g->hidden_keepalives;
+        g->hidden_keepalives = 0;
     }
     return ap_pass_brigade(f->next, bb);
 }
@@ -1442,20 +1453,23 @@ static proxy_balancer *replay_balancer(request_rec *r)
  * goes out fails with no answer, which may be sent again only if the request
  * can be.  mod_proxy_http's proxy-initial-not-pooled asks for a new
  * connection, but reads it for a client connection's first request only: the
- * count of the client's requests is hidden meanwhile (one that the response
- * adds is kept).  The new connection goes back to the pool afterwards. */
-static int run_scheme_new_connection(request_rec *r, proxy_worker *worker,
+ * count of the client's requests is hidden from it until the answer starts
+ * (replay_filter gives it back then, before httpd's keep-alive decision, or
+ * here).  The new connection goes back to the pool afterwards. */
+static int run_scheme_new_connection(request_rec *r, replay_guard *g, proxy_worker *worker,
                                      proxy_server_conf *conf, char *url,
                                      const char *proxyhost, apr_port_t proxyport)
 {
-    int keepalives = r->connection->keepalives, st;
+    int st;
     int set = apr_table_get(r->subprocess_env, "proxy-initial-not-pooled") == NULL;
+    g->hidden_keepalives += r->connection->keepalives;
     r->connection->keepalives = 0;
     if (set) {
         apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
     }
     st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
-    r->connection->keepalives += keepalives;
+    r->connection->keepalives += g->hidden_keepalives;
+    g->hidden_keepalives = 0;
     if (set) {
         apr_table_unset(r->subprocess_env, "proxy-initial-not-pooled");
     }
@@ -1499,7 +1513,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
      * a kept one that its member closes as the request goes out, it would
      * fail with no answer and could not be sent again (a 502 for a POST) */
     st = g->replayable ? run_scheme(r, worker, conf, url, proxyhost, proxyport)
-                       : run_scheme_new_connection(r, worker, conf, url, proxyhost, proxyport);
+                       : run_scheme_new_connection(r, g, worker, conf, url, proxyhost, proxyport);
     inflight_release(g);
 
     /* failed before any byte of the response: an error held back (a client's
@@ -1575,7 +1589,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
             /* on a new connection to the member: a kept one may be closed
              * by the member as the request goes out, as the first may have
              * been */
-            st = run_scheme_new_connection(r, alt, conf, alt_url, NULL, 0);
+            st = run_scheme_new_connection(r, g, alt, conf, alt_url, NULL, 0);
             inflight_release(g);
             if (g->started ? (st != OK && st != DONE) || member_replication_503(r)
                 : !APR_BRIGADE_EMPTY(g->held) || st != OK) {

@@ -34,7 +34,9 @@
 #      connections of their own, 3 on one kept-alive client connection): every one
 #      answered 200, each on a connection of its own (a POST goes to its
 #      member on a new connection, never a kept one: a POST that failed so
-#      could not be sent again), FrontNotReplayed unchanged.  Then 3 GETs:
+#      could not be sent again), FrontNotReplayed unchanged, and the client
+#      connection's Keep-Alive max= one down at each (its count of requests
+#      kept while the front asks for a new connection).  Then 3 GETs:
 #      one goes out on a kept connection (which the member closes): what can
 #      be sent twice still reuses kept connections.
 use strict;
@@ -249,10 +251,17 @@ PERL
     my @post = map { ($c->post($F, '/kept', 'a=1', timeout => 10))[0] } 1 .. 3;
     # and 3 on one kept-alive client connection (its 2nd and 3rd requests:
     # mod_proxy_http's proxy-initial-not-pooled alone is for a first one)
-    my $sock;
+    my $sock = IO::Socket::INET->new(PeerAddr => $c->member($F)->{addr},
+                                     PeerPort => $c->member($F)->{http_port},
+                                     Proto => 'tcp', Timeout => 30) or die "connect to the front: $!";
+    setsockopt($sock, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 30, 0));
+    my @left;
     for (1 .. 3) {
-        $sock = send_request($sock, 'POST', '/kept', 'none', 'a=1');
-        push @post, (SC::KeepAlive::read_response($sock))[0];
+        print {$sock} "POST /kept HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n"
+            . "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=1";
+        my ($st, $hd) = SC::KeepAlive::read_response($sock);
+        push @post, $st;
+        push @left, (($hd || {})->{'keep-alive'} // '') =~ /max=(\d+)/ ? $1 : '?';
     }
     close $sock;
     my $p1 = front_page();
@@ -271,6 +280,9 @@ PERL
        'E. ... each on a connection of its own (' . scalar(keys %posts_on) . ' connections)')
         or diag(slurp($log));
     is($p1->{FrontNotReplayed}, $p0->{FrontNotReplayed}, 'E. ... FrontNotReplayed unchanged');
+    ok($left[0] =~ /^\d+$/ && $left[1] eq $left[0] - 1 && $left[2] eq $left[0] - 2,
+       "E. ... the kept-alive client connection counts its POSTs (Keep-Alive max=@left): "
+       . 'MaxKeepAliveRequests holds');
     ok($get_reused, 'E. a GET went out on a kept connection (the member closed it)')
         or diag(slurp($log));
     kill 'KILL', $h->{pid};
