@@ -86,7 +86,10 @@
  * when the request failed so, it sends it once more to another ready member
  * (every member holds the session, or fetches it) with the same URL path;
  * that member re-binds the session's route.  Only requests that can be sent
- * twice are: GET, HEAD and OPTIONS without a body.  A timeout is not replayed
+ * twice are: GET, HEAD and OPTIONS without a body; any other goes to its
+ * member on a new connection from the start (run_scheme_new_connection),
+ * where a member's close of an idle kept connection cannot meet it.  A
+ * timeout is not replayed
  * (the member may still be working on it); neither is a member's own answer,
  * whatever its status, but one: its 503 for a synchronous replication whose
  * message never left it (Session-Cluster-Change: kept,
@@ -1098,6 +1101,9 @@ typedef struct {
     int kept503;                      /* the member's own 503: a change it kept
                                        * but could not replicate, held back */
     apr_off_t held_len;               /* bytes of that answer held back */
+    int hidden_keepalives;            /* the client connection's count of
+                                       * requests, hidden from mod_proxy_http
+                                       * until the answer starts */
 } replay_guard;
 
 /* A member's 503 for a synchronous replication it could not complete
@@ -1328,6 +1334,8 @@ static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         g->kept503 = 0;
         g->started = 1;
         APR_BRIGADE_CONCAT(bb, g->held);
+        f->r->connection->keepalives += g->hidden_keepalives;
+        g->hidden_keepalives = 0;
         return ap_pass_brigade(f->next, bb);
     }
     if (!g->started) {
@@ -1353,6 +1361,12 @@ static apr_status_t replay_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
     if (APR_BRIGADE_EMPTY(bb)) {
         return APR_SUCCESS;
+    }
+    if (g->started && g->hidden_keepalives) {
+        /* the answer goes out (its keep-alive decision, MaxKeepAliveRequests,
+         * comes next): the client connection's own count again */
+        f->r->connection->keepalives += g->hidden_keepalives;
+        g->hidden_keepalives = 0;
     }
     return ap_pass_brigade(f->next, bb);
 }
@@ -1432,6 +1446,36 @@ static proxy_balancer *replay_balancer(request_rec *r)
     return NULL;
 }
 
+/* mod_proxy_http's handler for worker, on a new connection to its member,
+ * never a kept one: the member's MPM closes idle kept connections at any
+ * moment (all its workers busy, a graceful restart's old children: "kill
+ * them all" on their keep-alive queue), and one it closes as the request
+ * goes out fails with no answer, which may be sent again only if the request
+ * can be.  mod_proxy_http's proxy-initial-not-pooled asks for a new
+ * connection, but reads it for a client connection's first request only: the
+ * count of the client's requests is hidden from it until the answer starts
+ * (replay_filter gives it back then, before httpd's keep-alive decision, or
+ * here).  The new connection goes back to the pool afterwards. */
+static int run_scheme_new_connection(request_rec *r, replay_guard *g, proxy_worker *worker,
+                                     proxy_server_conf *conf, char *url,
+                                     const char *proxyhost, apr_port_t proxyport)
+{
+    int st;
+    int set = apr_table_get(r->subprocess_env, "proxy-initial-not-pooled") == NULL;
+    g->hidden_keepalives += r->connection->keepalives;
+    r->connection->keepalives = 0;
+    if (set) {
+        apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
+    }
+    st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
+    r->connection->keepalives += g->hidden_keepalives;
+    g->hidden_keepalives = 0;
+    if (set) {
+        apr_table_unset(r->subprocess_env, "proxy-initial-not-pooled");
+    }
+    return st;
+}
+
 static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
                                     proxy_server_conf *conf, char *url,
                                     const char *proxyhost, apr_port_t proxyport)
@@ -1445,8 +1489,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_t *headers;
     char *alt_url;
     apr_size_t nl;
-    int st, keepalives;
-    int initial_not_pooled = apr_table_get(r->subprocess_env, "proxy-initial-not-pooled") != NULL;
+    int st;
 
     if (!run_scheme || proxyhost || !ret->shm || apr_table_get(r->notes, SC_REPLAY_NOTE)
         || !(b = replay_balancer(r))) {
@@ -1466,7 +1509,11 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_unset(r->notes, "error-notes");
     r->status_line = NULL;
     f = ap_add_output_filter(SC_REPLAY_FILTER, g, r, r->connection);
-    st = run_scheme(r, worker, conf, url, proxyhost, proxyport);
+    /* a request that cannot be sent twice goes out on a new connection: on
+     * a kept one that its member closes as the request goes out, it would
+     * fail with no answer and could not be sent again (a 502 for a POST) */
+    st = g->replayable ? run_scheme(r, worker, conf, url, proxyhost, proxyport)
+                       : run_scheme_new_connection(r, g, worker, conf, url, proxyhost, proxyport);
     inflight_release(g);
 
     /* failed before any byte of the response: an error held back (a client's
@@ -1541,16 +1588,8 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
             g->cut = 0;
             /* on a new connection to the member: a kept one may be closed
              * by the member as the request goes out, as the first may have
-             * been (mod_proxy_http's proxy-initial-not-pooled, which it
-             * reads for a client connection's first request only) */
-            keepalives = r->connection->keepalives;
-            r->connection->keepalives = 0;
-            apr_table_setn(r->subprocess_env, "proxy-initial-not-pooled", "1");
-            st = run_scheme(r, alt, conf, alt_url, NULL, 0);
-            r->connection->keepalives = keepalives;
-            if (!initial_not_pooled) {
-                apr_table_unset(r->subprocess_env, "proxy-initial-not-pooled");
-            }
+             * been */
+            st = run_scheme_new_connection(r, g, alt, conf, alt_url, NULL, 0);
             inflight_release(g);
             if (g->started ? (st != OK && st != DONE) || member_replication_503(r)
                 : !APR_BRIGADE_EMPTY(g->held) || st != OK) {

@@ -24,6 +24,21 @@
 #      front cuts that connection (SC1663) and the GET is answered 200 by
 #      the other member with the counter one up, while the member is still
 #      frozen.
+#   E. A kept connection its member closes as a POST goes out (a member's MPM
+#      closes idle kept connections when all its workers are busy, and at a
+#      graceful restart; front_graceful.t lost 2 POSTs to it once: 502): a
+#      second balancer (SessionClusterBalancer too) whose one member, a small
+#      HTTP server here, answers the first request of each connection
+#      (keep-alive) and closes the connection without an answer when a second
+#      comes on it.  6 POSTs with a body through the front (3 on client
+#      connections of their own, 3 on one kept-alive client connection): every one
+#      answered 200, each on a connection of its own (a POST goes to its
+#      member on a new connection, never a kept one: a POST that failed so
+#      could not be sent again), FrontNotReplayed unchanged, and the client
+#      connection's Keep-Alive max= one down at each (its count of requests
+#      kept while the front asks for a new connection).  Then 3 GETs:
+#      one goes out on a kept connection (which the member closes): what can
+#      be sent twice still reuses kept connections.
 use strict;
 use warnings;
 
@@ -45,11 +60,18 @@ $SIG{ALRM} = sub { die "front_replay.t: time limit ($LIMIT s) reached\n" };
 alarm $LIMIT;
 
 my $APP = demo_conf(demo_module());
+# E.'s member: a small HTTP server (one request per connection answered)
+my $kept_port = SC::Cluster::free_port();
+my %FRONT = (retry => 300, connectiontimeout => 5, timeout => 60);
 my $c = SC::Cluster->new(
     members    => 3,
     # a worker's timeout far beyond the freeze: the front waits for the answer
     # until the member dies, never times out first
-    front      => { name => 'front', retry => 300, connectiontimeout => 5, timeout => 60 },
+    front      => { name => 'front', %FRONT },
+    member_opts => { front => { extra_conf => sub {
+        SC::Cluster::front_conf($_[0], $_[1], %FRONT)
+        . "<Proxy balancer://kept>\n    BalancerMember http://127.0.0.1:$kept_port retry=0\n</Proxy>\n"
+        . "ProxyPass /kept balancer://kept/kept\nSessionClusterBalancer balancer://kept\n" } } },
     loglevel   => 'info',
     extra_conf => $APP,
 );
@@ -188,6 +210,83 @@ sub across_a_death {
          'D. the front logs SC1663: the request in flight to node1 cut, node1 suspect or dead');
     is(front_page()->{FrontReplays}, $replays + 1, 'D. FrontReplays one more');
     $c->sigcont('node1');
+}
+
+# E. a kept connection closed by its member as the request goes out -----------------------
+{
+    my $log = $c->base_dir . '/kept-server.log';
+    sub slurp { open my $fh, '<', $_[0] or return undef; local $/; return <$fh> }
+    # one line per request: "CONN N METHOD answered|closed"
+    my $server = <<'PERL';
+use strict; use warnings; use IO::Socket::INET; use IO::Select;
+my ($port) = @ARGV; $| = 1;
+my $l = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $port, Listen => 64,
+                              ReuseAddr => 1) or die "listen $port: $!";
+print "listening\n";
+my $sel = IO::Select->new($l); my (%buf, %n, %id); my $conns = 0;
+while (1) {
+    for my $s ($sel->can_read) {
+        if ($s == $l) { my $a = $l->accept or next; $sel->add($a); $buf{$a} = ''; $n{$a} = 0;
+                        $id{$a} = ++$conns; next }
+        my $r = sysread($s, $buf{$s}, 65536, length $buf{$s});
+        if (!$r) { $sel->remove($s); close $s; next }
+        while ($buf{$s} =~ /\A(.*?\r\n\r\n)/s) {
+            my $head = $1; my ($len) = $head =~ /^Content-Length:\s*(\d+)/mi; $len //= 0;
+            last if length($buf{$s}) < length($head) + $len;
+            substr($buf{$s}, 0, length($head) + $len, '');
+            my ($m) = $head =~ /^(\S+)/;
+            if ($n{$s}++) {     # a second request on a kept connection: closed
+                print "CONN $id{$s} $m closed\n"; $sel->remove($s); close $s; last;
+            }
+            print "CONN $id{$s} $m answered\n";
+            syswrite($s, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n"
+                         . "Connection: keep-alive\r\n\r\nanswered\n");
+        }
+    }
+}
+PERL
+    my $h = $c->spawn(undef, { out => $log }, $^X, '-e', $server, $kept_port);
+    check(within(10, sub { (slurp($log) // '') =~ /listening/ }), $c, "E. the kept-connection member listens");
+    my $p0 = front_page();
+    my @post = map { ($c->post($F, '/kept', 'a=1', timeout => 10))[0] } 1 .. 3;
+    # and 3 on one kept-alive client connection (its 2nd and 3rd requests:
+    # mod_proxy_http's proxy-initial-not-pooled alone is for a first one)
+    my $sock = IO::Socket::INET->new(PeerAddr => $c->member($F)->{addr},
+                                     PeerPort => $c->member($F)->{http_port},
+                                     Proto => 'tcp', Timeout => 30) or die "connect to the front: $!";
+    setsockopt($sock, SOL_SOCKET, SO_RCVTIMEO, pack('l!l!', 30, 0));
+    my @left;
+    for (1 .. 3) {
+        print {$sock} "POST /kept HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\n"
+            . "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 3\r\n\r\na=1";
+        my ($st, $hd) = SC::KeepAlive::read_response($sock);
+        push @post, $st;
+        push @left, (($hd || {})->{'keep-alive'} // '') =~ /max=(\d+)/ ? $1 : '?';
+    }
+    close $sock;
+    my $p1 = front_page();
+    # then GETs: the second on a connection finds it closed (no replay: this
+    # member is none of the cluster's)
+    $c->get($F, '/kept', timeout => 10) for 1 .. 3;
+    my @lines = (slurp($log) // '') =~ /^CONN (\d+) (\S+) (\w+)$/mg;
+    my (%posts_on, $get_reused);
+    while (my ($conn, $m, $what) = splice @lines, 0, 3) {
+        $posts_on{$conn}++ if $m eq 'POST';
+        $get_reused++ if $m eq 'GET' && $what eq 'closed';
+    }
+    is_deeply(\@post, [ (200) x 6 ], 'E. 6 POSTs through the front to a member that closes kept '
+              . 'connections as a request comes: all answered 200 (' . join(' ', @post) . ')');
+    ok(keys %posts_on == 6 && !grep({ $_ != 1 } values %posts_on),
+       'E. ... each on a connection of its own (' . scalar(keys %posts_on) . ' connections)')
+        or diag(slurp($log));
+    is($p1->{FrontNotReplayed}, $p0->{FrontNotReplayed}, 'E. ... FrontNotReplayed unchanged');
+    ok($left[0] =~ /^\d+$/ && $left[1] eq $left[0] - 1 && $left[2] eq $left[0] - 2,
+       "E. ... the kept-alive client connection counts its POSTs (Keep-Alive max=@left): "
+       . 'MaxKeepAliveRequests holds');
+    ok($get_reused, 'E. a GET went out on a kept connection (the member closed it)')
+        or diag(slurp($log));
+    kill 'KILL', $h->{pid};
+    $c->finish($h, timeout => 5);
 }
 
 $c->teardown;
