@@ -193,7 +193,7 @@ typedef struct sc_replay {
 #define SC_PREHELLO_MAX       4096                  /* a frame before HELLO */
 #define SC_READ_PER_TURN      (1024 * 1024)         /* bytes read from one connection per turn */
 #ifndef SC_ASYNC_GATHER_US
-#define SC_ASYNC_GATHER_US    200                   /* asynchronous changes gather this
+#define SC_ASYNC_GATHER_US    1000                  /* asynchronous changes gather this
                                                      * long after a turn that sent some
                                                      * (sc_engine.c gather_async) */
 #endif
