@@ -192,6 +192,8 @@ typedef struct sc_replay {
                                                      * (the pools: sc_transport.c) */
 #define SC_PREHELLO_MAX       4096                  /* a frame before HELLO */
 #define SC_READ_PER_TURN      (1024 * 1024)         /* bytes read from one connection per turn */
+#define SC_ASYNC_GATHER_RATE_US 250                 /* ... when the turn before sent some
+                                                     * this recently, or sent several */
 #ifndef SC_ASYNC_GATHER_US
 #define SC_ASYNC_GATHER_US    1000                  /* asynchronous changes gather this
                                                      * long after a turn that sent some
@@ -231,6 +233,7 @@ struct sc_engine {
     apr_time_t last_turn;              /* the event loop's last turn */
     struct sc_ring *ring;              /* children's asynchronous hand-offs, or NULL */
     apr_pool_t *ring_tmp;              /* e->tmp while a ring message is handled */
+    apr_time_t last_async;             /* the last turn that sent some (gathering) */
     unsigned turn_async;               /* asynchronous messages children handed
                                         * over in this turn (gather_async) */
 

@@ -629,13 +629,16 @@ static void take_requested_actions(sc_engine *e)
  * are let gather for SC_ASYNC_GATHER_US before the loop looks again, instead
  * of a wake-up and a send per request on this member and a wake-up and a
  * read on every other.  With the ring (sc_ring.h) the loop's wait lasts that
- * long and the children's appends meanwhile do not wake it (a socket does:
- * a synchronous write is not held back); without it (the socket only: poll
+ * long, or until SC_RING_BATCH changes wait in the ring (at a high rate a
+ * change waits less than the bound), and no other append wakes it (a socket
+ * does: a synchronous write is not held back); without it (the socket only: poll
  * instead of epoll, or no ring could be made) the engine sleeps that long
  * here and a child's hand-off only queues on its socket.  The first change
  * after a quiet spell still goes out at once; under load each one waits at
  * most that long.  Not while a state transfer runs here (its blocks go out
- * turn by turn). */
+ * turn by turn).  Only under load: after a turn that sent several, or one
+ * within SC_ASYNC_GATHER_RATE_US of the turn before that sent some; a change
+ * now and then goes out at once. */
 static void gather_async(sc_engine *e)
 {
     struct timespec ts;
@@ -782,12 +785,12 @@ void sc_engine_run(const sc_engine_args *r)
         }
         take_events(e);              /* of the ticks' sends */
         wait_us = apr_time_from_msec(50);
-        if (e->turn_async && !e->pending && !e->transfers && !e->transfer_from
-            && SC_ASYNC_GATHER_US > 0) {
+        if (e->turn_async && (e->turn_async > 1 || now - e->last_async < SC_ASYNC_GATHER_RATE_US)
+            && !e->pending && !e->transfers && !e->transfer_from && SC_ASYNC_GATHER_US > 0) {
             if (e->ring && e->ep_fd >= 0) {
-                /* the ring's appends meanwhile do not wake it; what comes
-                 * on a socket does */
-                wait_us = SC_ASYNC_GATHER_US;
+                /* the ring's appends meanwhile wake it only once
+                 * SC_RING_BATCH wait; what comes on a socket does */
+                wait_us = sc_ring_gather(e->ring) ? 0 : SC_ASYNC_GATHER_US;
             }
             else {
                 gather_async(e);
@@ -797,6 +800,9 @@ void sc_engine_run(const sc_engine_args *r)
             wait_us = 0;              /* the ring holds messages: no sleep */
         }
         /* (else asleep: the next append wakes it) */
+        if (e->turn_async) {
+            e->last_async = now;
+        }
         e->turn_async = 0;
         n = sc_tr_wait(e, pfds, SC_POLL_MAX, wait_us);
         if (e->ring) {

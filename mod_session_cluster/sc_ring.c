@@ -24,6 +24,13 @@
 #define REC_HDR 8u
 #define RING_MAGIC 0x53435247u       /* "SCRG" */
 
+/* what the engine does (sleeping): looks at the ring by itself; waits, to be
+ * woken by the next append; gathers, to be woken once SC_RING_BATCH
+ * messages wait (else its wait's end) */
+#define RING_AWAKE     0u
+#define RING_ASLEEP    1u
+#define RING_GATHERING 2u
+
 struct sc_ring {
     apr_uint32_t magic;
     apr_uint32_t size;                /* bytes in data[], a multiple of 8 */
@@ -33,11 +40,13 @@ struct sc_ring {
     apr_uint64_t tail __attribute__((aligned(64)));
     apr_uint64_t puts;                /* counted under the lock (atomic: a reset) */
     apr_uint64_t owner_died;
+    apr_uint64_t msgs;                /* messages ever appended (never reset) */
     /* the engine's side */
     apr_uint64_t head __attribute__((aligned(64)));
-    apr_uint32_t sleeping;            /* 1 while the engine may wait on wake_fd */
+    apr_uint32_t sleeping;            /* RING_AWAKE, RING_ASLEEP or RING_GATHERING */
     pid_t consumer;
     apr_uint64_t taken, bad;
+    apr_uint64_t msgs_taken;          /* messages ever taken (never reset) */
     /* counted by writers outside the lock */
     apr_uint64_t full __attribute__((aligned(64)));
     apr_uint64_t large, wakes;
@@ -100,7 +109,8 @@ int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
                 apr_size_t blen)
 {
     apr_size_t len = hlen + blen, need, off, pad = 0;
-    apr_uint64_t tail, h;
+    apr_uint64_t tail, h, msgs;
+    apr_uint32_t state;
     unsigned char *at;
     apr_uint32_t w[2];
     int rv;
@@ -148,12 +158,17 @@ int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
         memcpy(at + REC_HDR + hlen, body, blen);
     }
     __atomic_add_fetch(&r->puts, 1, __ATOMIC_RELAXED);
+    msgs = __atomic_add_fetch(&r->msgs, 1, __ATOMIC_SEQ_CST);
     /* the record is whole: now the engine may read it (and, in one order
      * with the engine's own store of 'sleeping', see whether it sleeps) */
     __atomic_store_n(&r->tail, tail + pad + need, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&r->lock);
-    if (__atomic_load_n(&r->sleeping, __ATOMIC_SEQ_CST)
-        && __atomic_exchange_n(&r->sleeping, 0, __ATOMIC_SEQ_CST)) {
+    state = __atomic_load_n(&r->sleeping, __ATOMIC_SEQ_CST);
+    if ((state == RING_ASLEEP
+         || (state == RING_GATHERING
+             && msgs - __atomic_load_n(&r->msgs_taken, __ATOMIC_SEQ_CST) >= SC_RING_BATCH))
+        && __atomic_compare_exchange_n(&r->sleeping, &state, RING_AWAKE, 0,
+                                       __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
         apr_uint64_t one = 1;
         if (write(r->wake_fd, &one, sizeof(one)) == (ssize_t)sizeof(one)) {
             __atomic_add_fetch(&r->wakes, 1, __ATOMIC_RELAXED);
@@ -176,9 +191,19 @@ int sc_ring_wake_fd(const sc_ring *r)
 
 int sc_ring_sleep(sc_ring *r)
 {
-    __atomic_store_n(&r->sleeping, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&r->sleeping, RING_ASLEEP, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&r->tail, __ATOMIC_SEQ_CST) != r->head) {
-        __atomic_store_n(&r->sleeping, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&r->sleeping, RING_AWAKE, __ATOMIC_RELAXED);
+        return 1;
+    }
+    return 0;
+}
+
+int sc_ring_gather(sc_ring *r)
+{
+    __atomic_store_n(&r->sleeping, RING_GATHERING, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&r->msgs, __ATOMIC_SEQ_CST) - r->msgs_taken >= SC_RING_BATCH) {
+        __atomic_store_n(&r->sleeping, RING_AWAKE, __ATOMIC_RELAXED);
         return 1;
     }
     return 0;
@@ -186,7 +211,7 @@ int sc_ring_sleep(sc_ring *r)
 
 void sc_ring_awake(sc_ring *r)
 {
-    __atomic_store_n(&r->sleeping, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->sleeping, RING_AWAKE, __ATOMIC_RELAXED);
 }
 
 int sc_ring_pending(const sc_ring *r)
@@ -222,6 +247,7 @@ apr_size_t sc_ring_take(sc_ring *r, sc_ring_fn fn, void *ctx, int *bad)
         if (w[1] == REC_MSG) {
             fn(ctx, r->data + off + REC_HDR, w[0]);
             n++;
+            __atomic_store_n(&r->msgs_taken, r->msgs_taken + 1, __ATOMIC_RELEASE);
         }
         head += rec;
         /* its room is free now */
@@ -236,6 +262,9 @@ broken:
      * else wrote.  What the ring held from here is dropped. */
     r->bad++;
     r->taken += n;
+    /* what was dropped counts as taken: the writers' count of what waits */
+    __atomic_store_n(&r->msgs_taken, __atomic_load_n(&r->msgs, __ATOMIC_ACQUIRE),
+                     __ATOMIC_RELEASE);
     __atomic_store_n(&r->head, tail, __ATOMIC_RELEASE);
     if (bad) {
         *bad = 1;

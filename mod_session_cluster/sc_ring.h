@@ -34,6 +34,9 @@
 /* bytes of messages the ring holds; a larger message goes by the socket */
 #define SC_RING_BYTES (4u * 1024 * 1024)
 #define SC_RING_MSG_MAX (512u * 1024)
+/* while the engine gathers (sc_ring_gather), the append that makes this many
+ * messages wait wakes it before its wait ends */
+#define SC_RING_BATCH 16u
 
 typedef struct sc_ring sc_ring;
 
@@ -74,6 +77,10 @@ int sc_ring_wake_fd(const sc_ring *r);
  * else 0 and any append from now on wakes it.  sc_ring_awake after the
  * wait, whichever it was (reads the wake descriptor's count). */
 int sc_ring_sleep(sc_ring *r);
+/* The same for a gathering wait (a bounded one): 1 when SC_RING_BATCH
+ * messages wait already (do not wait), else 0 and the append that makes them
+ * SC_RING_BATCH wakes it. */
+int sc_ring_gather(sc_ring *r);
 void sc_ring_awake(sc_ring *r);
 /* 1 when the ring holds a message not taken yet. */
 int sc_ring_pending(const sc_ring *r);

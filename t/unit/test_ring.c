@@ -286,6 +286,28 @@ static void sleep_and_wake(void)
     sc_ring_awake(r);
     is((long long)sc_ring_take(r, on_msg, &rd, &bad), 3, "all three taken");
     is((long long)rd.out_of_order, 0, "in order");
+
+    /* gathering: woken by the append that makes SC_RING_BATCH wait */
+    {
+        apr_uint32_t k;
+        int early = 0;
+        is(sc_ring_gather(r), 0, "an empty ring: the engine may gather");
+        for (k = 0; k + 1 < SC_RING_BATCH; k++) {
+            put_msg(r, 0, 3 + k, 10);
+            early |= readable(sc_ring_wake_fd(r));
+        }
+        ok(!early, "%u appends while it gathers do not wake it", SC_RING_BATCH - 1);
+        is(put_msg(r, 0, 3 + k, 10), 0, "the next append");
+        ok(readable(sc_ring_wake_fd(r)), "makes %u wait: it wakes the engine", SC_RING_BATCH);
+        ok(read(sc_ring_wake_fd(r), &n, sizeof(n)) == sizeof(n) && n == 1, "once");
+        sc_ring_awake(r);
+        is(sc_ring_gather(r), 1, "with %u waiting the engine does not gather", SC_RING_BATCH);
+        sc_ring_awake(r);
+        is((long long)sc_ring_take(r, on_msg, &rd, &bad), SC_RING_BATCH, "all taken");
+        is(sc_ring_gather(r), 0, "taken: it may gather again");
+        sc_ring_awake(r);
+        is((long long)rd.out_of_order, 0, "in order");
+    }
 }
 
 /* ---- memory that something else wrote ---- */
