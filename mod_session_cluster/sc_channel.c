@@ -138,10 +138,14 @@ void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
 #define SC_CH_VERDICT_GRACE_MS 1700
 
 static void keep_alive(sc_engine *e, apr_time_t now);
+static void early_tick(sc_engine *e, apr_time_t now);
 
 void sc_ch_tick(sc_engine *e, apr_time_t now)
 {
     sc_pending *pd, *next;
+    if (e->nexpect || e->early) {
+        early_tick(e, now);
+    }
     keep_alive(e, now);
     for (pd = e->pending; pd; pd = next) {
         apr_time_t due;
@@ -316,6 +320,12 @@ void sc_ch_forget_conn(sc_engine *e, sc_conn *c)
     /* nothing may answer it once freed: neither an acknowledged send nor its
      * broadcast (a group waits as long as one of its entries is listed; a
      * child that gave up closed its connection first) */
+    sc_early *k;
+    for (k = e->early; k; k = k->next) {
+        if (k->ipc == c) {
+            k->ipc = NULL;
+        }
+    }
     for (pd = e->pending; pd; pd = pd->next) {
         if (pd->ipc == c) {
             pd->ipc = NULL;
@@ -386,8 +396,8 @@ int sc_ch_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *exce
     return n;
 }
 
-void sc_ch_broadcast_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
-                             const unsigned char *msg, apr_size_t len, int acked)
+static void broadcast_now(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
+                          const unsigned char *msg, apr_size_t len, int acked)
 {
     sc_peer *p;
     sc_group *g = NULL;
@@ -455,6 +465,206 @@ void sc_ch_broadcast_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
         free(g);
         sc_ch_answer(e, c, ipc_seq, 1, 0, "no other member to replicate to");
     }
+}
+
+/* ---- Early changes ----
+ *
+ * An engine that replaces another (a graceful restart that changed the
+ * <Cluster> block, or an engine that died) starts alone: the members its
+ * predecessor was talking to are met again over the next moments (a few ms
+ * for static members, a heartbeat period by multicast).  Meanwhile httpd's
+ * children serve requests, often ones that waited in the accept queue, and
+ * their changes are handed to it (sc_session.c replicate: an engine that is
+ * starting takes them).  Sent only to the members met so far they would miss
+ * the others, which the next request of the session may reach.  So the
+ * members the predecessor saw alive (the shared members' table as it left
+ * it) are expected: every change for every member is kept, in order, until
+ * each of them is met (alive here) or gone (dead, left, restarting, refused),
+ * or for dropTime at most; then they are sent, before any later one, and a
+ * change waited for is answered then.  Meanwhile the engine stays starting
+ * (sc_manager.c ask_for_state: it does not call itself alone and ready while
+ * they may answer), so its children keep handing it their changes.  The
+ * receivers' versions order them
+ * against the state transfer this member takes meanwhile (a copy of the
+ * version before such a change loses to it here, and the change applies on
+ * that version there).  At most SC_EARLY_MAX_BYTES are kept: beyond, the
+ * oldest are sent at once to the members met so far, with a line. */
+
+/* How long members known before are waited for: dropTime (Tomcat's
+ * McastService default where the membership has none). */
+static long expect_ms(const sc_engine *e)
+{
+    return e->set->drop_ms > 0 ? e->set->drop_ms : 3000;
+}
+
+void sc_ch_expect_init(sc_engine *e)
+{
+    sc_shm_member m;
+    int i;
+    char *routes = "";
+
+    for (i = 0; i < SC_MAX_MEMBERS; i++) {
+        static const unsigned char zero[SC_ID_LEN];
+        sc_expected *x;
+        if (!sc_shm_read_member(e->shm, i, &m) || m.observer
+            || (m.view != SC_VIEW_ALIVE && m.view != SC_VIEW_SUSPECT)
+            || !memcmp(m.id, zero, SC_ID_LEN) || !memcmp(m.id, e->id, SC_ID_LEN)) {
+            continue;
+        }
+        x = &e->expect[e->nexpect++];
+        memcpy(x->id, m.id, SC_ID_LEN);
+        apr_cpystrn(x->route, m.route, sizeof(x->route));
+        routes = apr_pstrcat(e->tmp, routes, *routes ? ", " : "", x->route, NULL);
+    }
+    if (e->nexpect) {
+        e->expect_until = apr_time_now() + apr_time_from_msec(expect_ms(e));
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(2140)
+                     "the previous cluster engine saw %d member(s) alive (%s): this one "
+                     "is starting until it has met them (or for dropTime, %ld ms), and "
+                     "changes made here meanwhile are kept for them", e->nexpect, routes,
+                     expect_ms(e));
+    }
+}
+
+/* Are members known before still to be met?  Those met or gone are
+ * crossed off; at the deadline, all of them, with a line. */
+static int expecting(sc_engine *e, apr_time_t now)
+{
+    int i = 0;
+    while (i < e->nexpect) {
+        sc_expected *x = &e->expect[i];
+        sc_peer *p;
+        int done = 0;
+        for (p = e->peers; p && !done; p = p->next) {
+            if (!memcmp(p->id, x->id, SC_ID_LEN)) {
+                done = p->view == SC_VIEW_ALIVE || p->view == SC_VIEW_DEAD
+                       || p->view == SC_VIEW_LEFT || p->view == SC_VIEW_REFUSED
+                       || p->view == SC_VIEW_RESTARTING;
+            }
+        }
+        if (done) {
+            *x = e->expect[--e->nexpect];
+        }
+        else {
+            i++;
+        }
+    }
+    if (e->nexpect && now >= e->expect_until) {
+        char *routes = "";
+        for (i = 0; i < e->nexpect; i++) {
+            routes = apr_pstrcat(e->tmp, routes, i ? ", " : "", e->expect[i].route, NULL);
+        }
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(2141)
+                     "member(s) %s, alive for the previous cluster engine, not met within "
+                     "dropTime (%ld ms): the changes kept for them go to the members met; "
+                     "they get them when they are met (anti-entropy) or take this "
+                     "member's sessions (state transfer)", routes, expect_ms(e));
+        e->nexpect = 0;
+    }
+    return e->nexpect > 0;
+}
+
+/* Sends what was kept, oldest first (n at most, or all: 0). */
+static void early_send(sc_engine *e, apr_uint32_t n)
+{
+    apr_uint32_t sent = 0;
+    while (e->early && (!n || sent < n)) {
+        sc_early *k = e->early;
+        e->early = k->next;
+        if (!e->early) {
+            e->early_tail = NULL;
+        }
+        e->early_bytes -= sizeof(*k) + k->len;
+        broadcast_now(e, k->ipc, k->ipc_seq, k->msg, k->len, k->acked);
+        free(k);
+        sent++;
+    }
+}
+
+static void early_release(sc_engine *e, apr_time_t now)
+{
+    apr_time_t first = e->early->kept;
+    apr_uint32_t n = 0;
+    sc_early *k;
+    for (k = e->early; k; k = k->next) {
+        n++;
+    }
+    early_send(e, 0);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(2142)
+                 "%u change(s) made here before this engine met the members were sent "
+                 "(the first kept %" APR_TIME_T_FMT " ms; %u sent earlier, over the "
+                 "bound)", n, apr_time_as_msec(now - first), e->early_sent_early);
+}
+
+/* Keeps a change for the members expected; false when it cannot (memory). */
+static int early_keep(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
+                      const unsigned char *msg, apr_size_t len, int acked, apr_time_t now)
+{
+    sc_early *k = malloc(sizeof(*k) + len);
+    if (!k) {
+        return 0;
+    }
+    k->ipc = c;
+    k->ipc_seq = ipc_seq;
+    k->acked = acked;
+    k->kept = now;
+    k->len = len;
+    k->next = NULL;
+    memcpy(k->msg, msg, len);
+    if (e->early_tail) {
+        e->early_tail->next = k;
+    }
+    else {
+        e->early = k;
+    }
+    e->early_tail = k;
+    e->early_bytes += sizeof(*k) + len;
+    if (e->early_bytes > SC_EARLY_MAX_BYTES && e->early != k) {
+        apr_uint32_t n = 0;
+        while (e->early_bytes > SC_EARLY_MAX_BYTES && e->early != k) {
+            early_send(e, 1);
+            n++;
+        }
+        if (!e->early_sent_early) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, e->s, SCLOGNO(2143)
+                         "changes kept for the members this engine has not met yet "
+                         "exceed %d bytes: the oldest (%u) were sent to the members met "
+                         "so far; the others get them when they are met (anti-entropy)",
+                         SC_EARLY_MAX_BYTES, n);
+        }
+        e->early_sent_early += n;
+    }
+    return 1;
+}
+
+void sc_ch_broadcast_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
+                             const unsigned char *msg, apr_size_t len, int acked)
+{
+    if (e->nexpect || e->early) {
+        apr_time_t now = apr_time_now();
+        if (expecting(e, now) && early_keep(e, c, ipc_seq, msg, len, acked, now)) {
+            return;
+        }
+        if (e->early) {
+            early_release(e, now);    /* before this one: the order is kept */
+        }
+    }
+    broadcast_now(e, c, ipc_seq, msg, len, acked);
+}
+
+static void early_tick(sc_engine *e, apr_time_t now)
+{
+    if (!expecting(e, now) && e->early) {
+        early_release(e, now);
+    }
+}
+
+void sc_ch_early_flush(sc_engine *e)
+{
+    if (e->early) {
+        early_release(e, apr_time_now());
+    }
+    e->nexpect = 0;
 }
 
 /* Sends a child's message to member p; acked: the child waits for p's ACK

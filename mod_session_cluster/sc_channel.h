@@ -32,9 +32,17 @@ void sc_ch_tick(sc_engine *e, apr_time_t now);
  * returns to how many. */
 int sc_ch_broadcast(sc_engine *e, const void *msg, apr_size_t len, sc_peer *except);
 /* A child's replication message to every live member; acked: the child waits
- * for every member's ACK (one answer when all are settled). */
+ * for every member's ACK (one answer when all are settled).  Kept a moment
+ * while members known before are not met yet (sc_ch_expect_init). */
 void sc_ch_broadcast_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
                              const unsigned char *msg, apr_size_t len, int acked);
+/* The members the previous engine saw alive (the shared members' table as
+ * it left it, read before this engine publishes its own): a child's change
+ * for every member is kept until they are met, or for dropTime
+ * (sc_channel.c, "Early changes"). */
+void sc_ch_expect_init(sc_engine *e);
+/* The engine leaves: what was kept goes to the members met, now. */
+void sc_ch_early_flush(sc_engine *e);
 /* A child's message to member p; acked: the child waits for p's ACK. */
 void sc_ch_send_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq, sc_peer *p,
                         const unsigned char *msg, apr_size_t len, int acked);

@@ -178,6 +178,26 @@ typedef struct sc_pending {
     struct sc_pending *next;
 } sc_pending;
 
+/* A child's change for every member, kept while this engine has not met
+ * yet the members its predecessor saw alive (sc_channel.c, "Early changes"). */
+typedef struct sc_early {
+    sc_conn *ipc;                      /* the child that waits for its answer, or NULL */
+    apr_uint64_t ipc_seq;
+    int acked;
+    apr_time_t kept;                   /* when it was kept */
+    apr_size_t len;
+    struct sc_early *next;
+    unsigned char msg[];
+} sc_early;
+
+/* A member the previous engine saw alive, not met yet by this one. */
+typedef struct {
+    unsigned char id[SC_ID_LEN];
+    char route[SC_ROUTE_MAX + 1];
+} sc_expected;
+
+#define SC_EARLY_MAX_BYTES (4 * 1024 * 1024)   /* early changes kept at most */
+
 /* EncryptInterceptor's replay window: the highest sequence number taken from
  * a member's incarnation and which of the SC_REPLAY_WINDOW before it were. */
 #define SC_REPLAY_WINDOW 8192
@@ -279,6 +299,12 @@ struct sc_engine {
 
     /* channel (sc_channel.c) */
     sc_pending *pending;               /* sends waiting for their ACK */
+    sc_expected expect[SC_MAX_MEMBERS]; /* members known before, not met yet */
+    int nexpect;
+    apr_time_t expect_until;           /* waited for until then (dropTime) */
+    sc_early *early, *early_tail;      /* changes kept for them, oldest first */
+    apr_size_t early_bytes;
+    apr_uint32_t early_sent_early;     /* sent before they were met (the bound) */
 
     /* DeltaManager (sc_manager.c) */
     sc_peer *transfer_from;            /* the member sending us its sessions */

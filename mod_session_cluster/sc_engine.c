@@ -726,6 +726,9 @@ void sc_engine_run(const sc_engine_args *r)
         _exit(SC_ENGINE_STARTUP_ERROR);
     }
     sc_mb_init(e);
+    if (e->store && !e->observer) {
+        sc_ch_expect_init(e);         /* before this engine publishes its members */
+    }
     if (e->cfg->membership->cls->id == SC_C_CLOUD_MEMBERSHIP_SERVICE
         && sc_cloud_start(e) != 0) {
         _exit(SC_ENGINE_STARTUP_ERROR);
@@ -824,6 +827,7 @@ void sc_engine_run(const sc_engine_args *r)
     if (e->ring) {
         sc_ring_consume(e->ring, 0);  /* the children use the socket (if any) */
     }
+    sc_ch_early_flush(e);
     sc_cloud_stop(e);
     leave(e, engine_stop == 2);
     sc_mb_publish(e);

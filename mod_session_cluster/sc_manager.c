@@ -1214,7 +1214,12 @@ static void ask_for_state(sc_engine *e, apr_time_t now)
         }
     }
     /* nobody ready to ask: after two heartbeats of discovery (or at once when
-     * every member heard of is starting too), this member starts the cluster */
+     * every member heard of is starting too), this member starts the cluster;
+     * not while members the previous engine saw alive may still answer
+     * (sc_channel.c, "Early changes": dropTime at most) */
+    if (e->nexpect) {
+        return;
+    }
     {
         int alive = 0, ready = 0;
         for (p = e->peers; p; p = p->next) {

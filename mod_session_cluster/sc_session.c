@@ -699,6 +699,12 @@ static void replicate(request_rec *r, sc_retained *ret, const sc_buf *b, const c
     int handed;
     int i, others = set->backup_manager;  /* its engine records every change */
 
+    /* an engine that is starting has not met the members yet, perhaps: it
+     * keeps the change for those its predecessor saw (sc_channel.c, "Early
+     * changes"), or sends it to nobody */
+    if (__atomic_load_n(&ret->shm->engine_state, __ATOMIC_RELAXED) == SC_MS_STARTING) {
+        others = 1;
+    }
     /* alone in the cluster: nobody to tell (a joining member gets the state) */
     for (i = 0; i < SC_MAX_MEMBERS && !others; i++) {
         others = ret->shm->members[i].view == SC_VIEW_ALIVE

@@ -27,6 +27,9 @@
 #      (DeltaManager stateTransferTimeout): same httpd, a new engine
 #      (EnginePid); no request failed, no session lost a write.  The longest request and the longest pause of a session
 #      are printed.
+#   C. A change made on node1 while its new engine (another graceful restart
+#      with a changed block) has not met node2, frozen meanwhile: node2 gets
+#      it when they meet (see the section).
 use strict;
 use warnings;
 
@@ -271,6 +274,56 @@ back_to_node1('graceful-stop');
 stop_under_load('stop');
 back_to_node1('stop');
 stop_under_load('graceful');
+
+# C. A change made on node1 before its new engine met node2 -----------------------------
+# node2's engine frozen (SIGSTOP) while node1 restarts gracefully with another
+# changed block: node1's new engine cannot meet node2 and stays starting; a
+# request on node1 then changes a session (200).  node2's engine resumed (well
+# within dropTime: node2 does not take itself for stopped, SC1421): node2 holds
+# the change, and got it as such (SC2142 on node1), not by anti-entropy's
+# repair (node2's AntiEntropyAsked unchanged).  Before, node1 sent it to nobody.
+{
+    check(within(20, sub { (status_of($c, 'node1')->{EngineState} // '') eq 'ready'
+                           && (status_of($c, 'node2')->{EngineState} // '') eq 'ready' }),
+          $c, 'C. node1 and node2 ready');
+    my $r = app($c, 'node1', 'auto');
+    my $id = $r->{cookie} // 'none';
+    my $v0 = (SC::Test::session_on($c, 'node1', $id) || {})->{SessionVersion} // 'none';
+    check(within(10, sub { ((SC::Test::session_on($c, 'node2', $id) || {})->{SessionVersion} // '') eq $v0 }),
+          $c, "C. a session made on node1, held by node2 at its version ($v0)");
+    my $s2 = status_of($c, 'node2');
+    my ($engine2, $asked0) = (SC::Test::num($s2, 'EnginePid'), SC::Test::num($s2, 'AntiEntropyAsked'));
+    my $engine0 = SC::Test::num(status_of($c, 'node1'), 'EnginePid');
+    my ($log1, $log2) = (length $c->error_log('node1'), length $c->error_log('node2'));
+    ok($engine2 && kill('STOP', $engine2), "C. node2's engine (pid $engine2) frozen");
+    my ($w, $state, $engine1);
+    my $ok = eval {
+        $c->configure('node1', cluster => sub {
+            SC::Cluster::static_block($_[0], $_[1], manager => { stateTransferTimeout => 31 }) });
+        $c->graceful('node1', timeout => 20);
+        within(10, sub { $engine1 = SC::Test::num(status_of($c, 'node1'), 'EnginePid');
+                         $engine1 && $engine1 != $engine0 });
+        $w = app($c, 'node1', 'auto', $id);
+        $state = status_of($c, 'node1')->{EngineState} // '';
+        1;
+    };
+    kill 'CONT', $engine2 if $engine2;
+    ok($ok && $engine1 && $engine1 != $engine0,
+       "C. node1 restarted gracefully with a changed block: a new engine ($engine0 -> "
+       . ($engine1 // '?') . ')') or diag($@);
+    ok($w && $w->{status} == 200 && ($w->{counter} // 0) == ($r->{counter} // 0) + 1,
+       'C. a change on node1 meanwhile: 200, counter one up') or diag($w ? show($w) : 'none');
+    is($state, 'starting', "C. ... while node1's new engine had not met node2 (starting)");
+    my $v1 = (SC::Test::session_on($c, 'node1', $id) || {})->{SessionVersion} // 'none';
+    check(within(10, sub { ((SC::Test::session_on($c, 'node2', $id) || {})->{SessionVersion} // '') eq $v1 }),
+          $c, "C. node2's engine resumed: node2 holds the change (version $v1)");
+    unlike(SC::Test::log_since($c, 'node2', $log2), qr/SC1421:/,
+           'C. node2 was frozen for less than dropTime (no SC1421)');
+    like(SC::Test::log_since($c, 'node1', $log1), qr/SC2142: [1-9]\d* change\(s\) made here before this engine met/,
+         'C. node1 kept the change until it met node2, then sent it (SC2142)');
+    is(SC::Test::num(status_of($c, 'node2'), 'AntiEntropyAsked'), $asked0,
+       "C. node2 got the change itself, not by anti-entropy's repair (AntiEntropyAsked $asked0)");
+}
 
 $c->teardown;
 done_testing();

@@ -3,7 +3,8 @@
  * test_channel.c -- the channel's ACK and retry layer (sc_channel.c) without
  * sockets: a child's send that waits for an ACK, its ACK or FAIL_ACK, a lost
  * connection's retries (maxRetryAttempts), the Transport timeout, a member
- * found dead, and broadcasts answered once when every member settled.
+ * found dead, and broadcasts answered once when every member settled;
+ * a new engine's changes kept until it met the members known before.
  * Links sc_channel.c and the layers below it (fixture.c replaces the
  * transport).
  */
@@ -416,6 +417,111 @@ static void member_acks(void)
     is(ut_acked_seq(f), 1236, "naming the frame");
 }
 
+/* A row of the shared members' table as a previous engine left it. */
+static void table_row(sc_engine *e, int slot, unsigned char id_byte, const char *route,
+                      int view, int observer)
+{
+    sc_shm_member *m = &e->shm->members[slot];
+    memset(m, 0, sizeof(*m));
+    memset(m->id, id_byte, SC_ID_LEN);
+    apr_cpystrn(m->route, route, sizeof(m->route));
+    m->view = (apr_uint32_t)view;
+    m->observer = (apr_uint32_t)observer;
+}
+
+static void early_changes(void)
+{
+    world w = setup();
+    const ut_frame *f;
+    static unsigned char big[64 * 1024];
+    int i, n;
+
+    note("a new engine: members its predecessor saw alive are waited for");
+    table_row(w.e, 0, ID_B, "nodeB", SC_VIEW_ALIVE, 0);
+    table_row(w.e, 1, ID_C, "nodeC", SC_VIEW_CONFIGURED, 0);   /* not alive then */
+    table_row(w.e, 2, ID_D, "front", SC_VIEW_ALIVE, 1);        /* an observer */
+    table_row(w.e, 3, ID_A, "nodeA", SC_VIEW_ALIVE, 0);        /* itself */
+    sc_ch_expect_init(w.e);
+    is(w.e->nexpect, 1, "one member expected: nodeB (not one that was not alive, not "
+                        "a front, not itself)");
+    w.b->view = SC_VIEW_CONFIGURED;   /* not met yet by this engine */
+    sc_ch_broadcast_request(w.e, w.child, 81, msg, MSG_LEN, 0);
+    sc_ch_broadcast_request(w.e, w.child, 82, msg, MSG_LEN, 1);
+    is(ut_count(SC_MSG_DATA, NULL), 0, "a change for every member is kept: sent to nobody, "
+                                       "nodeC alive included");
+    is(answers(&w), 0, "the child that waits is not answered yet");
+    sc_ch_tick(w.e, apr_time_now());
+    apr_pool_clear(w.e->tmp);
+    is(ut_count(SC_MSG_DATA, NULL), 0, "still kept while nodeB is not met");
+    w.b->view = SC_VIEW_ALIVE;        /* met */
+    sc_ch_tick(w.e, apr_time_now());
+    apr_pool_clear(w.e->tmp);
+    is(ut_count(SC_MSG_DATA, w.b->out), 2, "nodeB met: both sent to it");
+    is(ut_count(SC_MSG_DATA, w.c->out), 2, "and to nodeC");
+    f = ut_first(SC_MSG_DATA, w.b->out);
+    ok(f && !(f->flags & SC_FF_ACK), "in their order: the one not waited for first");
+    f = ut_last(SC_MSG_DATA, w.b->out);
+    ok(f && (f->flags & SC_FF_ACK), "then the one waited for");
+    is(w.e->nexpect, 0, "nobody expected any more");
+    if (f) {
+        acked(w.e, w.b->out, f->seq, 1, NULL);
+        acked(w.e, w.c->out, ut_last(SC_MSG_DATA, w.c->out)->seq, 1, NULL);
+    }
+    f = ut_last(SC_MSG_ACK, w.child);
+    ok(f && f->seq == 82, "the child is answered once both acknowledged");
+    ut_reset_frames();
+    sc_ch_broadcast_request(w.e, w.child, 83, msg, MSG_LEN, 0);
+    is(ut_count(SC_MSG_DATA, NULL), 2, "a later change goes out at once");
+
+    note("a member expected that does not come: dropTime at most");
+    ut_reset_frames();
+    sc_ch_expect_init(w.e);
+    w.b->view = SC_VIEW_CONFIGURED;
+    sc_ch_broadcast_request(w.e, w.child, 84, msg, MSG_LEN, 0);
+    is(ut_count(SC_MSG_DATA, NULL), 0, "kept");
+    ok(w.e->expect_until >= apr_time_now() + apr_time_from_msec(2900),
+       "waited for dropTime (3 s here) at most");
+    sc_ch_tick(w.e, w.e->expect_until - 1);
+    apr_pool_clear(w.e->tmp);
+    is(ut_count(SC_MSG_DATA, NULL), 0, "kept within dropTime");
+    sc_ch_tick(w.e, w.e->expect_until);
+    apr_pool_clear(w.e->tmp);
+    is(ut_count(SC_MSG_DATA, w.c->out), 1, "after dropTime: sent to the members met");
+    is(w.e->nexpect, 0, "and nodeB no longer expected");
+
+    note("a member expected that is found gone");
+    ut_reset_frames();
+    sc_ch_expect_init(w.e);
+    sc_ch_broadcast_request(w.e, w.child, 85, msg, MSG_LEN, 0);
+    w.b->view = SC_VIEW_DEAD;
+    sc_ch_broadcast_request(w.e, w.child, 86, msg, MSG_LEN, 0);
+    is(ut_count(SC_MSG_DATA, w.c->out), 2, "nodeB dead: what was kept, then the new one, "
+                                           "go to the members alive");
+    w.b->view = SC_VIEW_ALIVE;
+
+    note("at most SC_EARLY_MAX_BYTES kept");
+    ut_reset_frames();
+    sc_ch_expect_init(w.e);
+    w.b->view = SC_VIEW_CONFIGURED;
+    memset(big, 'x', sizeof(big));
+    n = SC_EARLY_MAX_BYTES / (int)sizeof(big) + 8;
+    for (i = 0; i < n; i++) {
+        sc_ch_broadcast_request(w.e, w.child, 100 + i, big, sizeof(big), 0);
+    }
+    ok(w.e->early_bytes <= SC_EARLY_MAX_BYTES, "the bytes kept stay within the bound");
+    ok(ut_count(SC_MSG_DATA, w.c->out) >= 8 && ut_count(SC_MSG_DATA, w.c->out) < n,
+       "the oldest beyond it went to the members met");
+    is(ut_count(SC_MSG_DATA, w.b->out), 0, "not to nodeB, not met");
+    sc_ch_broadcast_request(w.e, w.child, 99, msg, MSG_LEN, 1);
+    sc_ch_forget_conn(w.e, w.child);
+    sc_ch_early_flush(w.e);           /* the engine leaves */
+    apr_pool_clear(w.e->tmp);
+    is(ut_count(SC_MSG_DATA, w.c->out), n + 1, "leaving: the rest goes to the members met");
+    ok(w.e->early == NULL && w.e->early_bytes == 0, "nothing kept any more");
+    is(answers(&w), 0, "a child connection forgotten is not answered");
+    w.b->view = SC_VIEW_ALIVE;
+}
+
 int main(void)
 {
     ut_pool();
@@ -424,5 +530,6 @@ int main(void)
     deadlines();
     broadcasts();
     member_acks();
+    early_changes();
     return unit_done("test_channel");
 }
