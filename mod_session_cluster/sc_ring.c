@@ -38,7 +38,7 @@ struct sc_ring {
     pthread_mutex_t lock;             /* appends */
     /* the writers' side, its own cache line */
     apr_uint64_t tail __attribute__((aligned(64)));
-    apr_uint64_t puts;                /* counted under the lock (atomic: a reset) */
+    apr_uint64_t puts_base;           /* msgs at the status page's last reset */
     apr_uint64_t owner_died;
     apr_uint64_t msgs;                /* messages ever appended (never reset) */
     /* the engine's side */
@@ -157,7 +157,6 @@ int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
     if (blen) {
         memcpy(at + REC_HDR + hlen, body, blen);
     }
-    __atomic_add_fetch(&r->puts, 1, __ATOMIC_RELAXED);
     msgs = __atomic_add_fetch(&r->msgs, 1, __ATOMIC_SEQ_CST);
     /* the record is whole: now the engine may read it (and, in one order
      * with the engine's own store of 'sleeping', see whether it sleeps) */
@@ -274,7 +273,8 @@ broken:
 
 void sc_ring_counts_get(const sc_ring *r, sc_ring_counts *c)
 {
-    c->puts = __atomic_load_n(&r->puts, __ATOMIC_RELAXED);
+    c->puts = __atomic_load_n(&r->msgs, __ATOMIC_RELAXED)
+              - __atomic_load_n(&r->puts_base, __ATOMIC_RELAXED);
     c->full = __atomic_load_n(&r->full, __ATOMIC_RELAXED);
     c->large = __atomic_load_n(&r->large, __ATOMIC_RELAXED);
     c->wakes = __atomic_load_n(&r->wakes, __ATOMIC_RELAXED);
@@ -285,7 +285,8 @@ void sc_ring_counts_get(const sc_ring *r, sc_ring_counts *c)
 
 void sc_ring_counts_reset(sc_ring *r)
 {
-    __atomic_store_n(&r->puts, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&r->puts_base, __atomic_load_n(&r->msgs, __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
     __atomic_store_n(&r->full, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&r->large, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&r->wakes, 0, __ATOMIC_RELAXED);

@@ -333,6 +333,16 @@ static void not_well_formed(void)
     is(put_msg(r, 0, 2, 10), 0, "the ring is usable again");
     is((long long)sc_ring_take(r, on_msg, &rd, &bad), 1, "and read");
     is(bad, 0, "well formed");
+
+    /* the status page's reset */
+    sc_ring_counts_get(r, &c);
+    is((long long)c.puts, 3, "3 appends counted");
+    sc_ring_counts_reset(r);
+    sc_ring_counts_get(r, &c);
+    ok(c.puts == 0 && c.bad == 0 && c.taken == 0, "a reset zeroes the counts");
+    is(put_msg(r, 0, 3, 10), 0, "one more append");
+    sc_ring_counts_get(r, &c);
+    is((long long)c.puts, 1, "counted from the reset on");
 }
 
 int main(void)
