@@ -15,6 +15,10 @@
 #   AB_PROF=DIR   perf record -e task-clock -g of each member's processes
 #       during the first round of the first .so: DIR/SCEN-nodeN.data (and
 #       .pids), DIR/SCEN.rps
+#   AB_SYSREC=DIR   perf record -e raw_syscalls:sys_enter of each member's
+#       processes during the first round of the first .so: DIR/SCEN-nodeN.sys
+#       (and .pids); bench/syscalls.pl DIR/SCEN.rps ... counts them per request,
+#       by process role and system call
 # Needs wrk and perf (linux-perf); root for perf on httpd's processes.
 use strict;
 use warnings;
@@ -32,6 +36,7 @@ my @scen = split ' ', ($ENV{AB_SCEN} || 'plain async sync async32');
 my $repo = SC::Cluster::repo_dir();
 my $demo = $ENV{SC_DEMO_SO} || "$repo/demo/.libs/mod_session_cluster_demo.so";
 my $prof = $ENV{AB_PROF};
+my $sysrec = $ENV{AB_SYSREC};
 my $tmp = tempdir('sc-ab-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $LUA = do { local $/; open my $f, '<', "$repo/bench/compare/sessions.lua" or die "$!\n"; <$f> };
 my $conf = "LoadModule session_cluster_demo_module $demo\n"
@@ -98,6 +103,15 @@ for my $round (1 .. $rounds) {
                                      "$prof/$sc-$n.data", '-p', join(',', @p), '--', 'sleep', $secs - 1);
                 }
             }
+            if ($sysrec && $i == 0 && $round == 1) {
+                for my $n ('node1', 'node2') {
+                    my @p = $c->pids($n);
+                    open my $pf, '>', "$sysrec/$sc-$n.pids" or die "$sysrec: $!\n";
+                    print $pf "@p\n";
+                    push @rec, spawn('perf', 'record', '-q', '-e', 'raw_syscalls:sys_enter', '-o',
+                                     "$sysrec/$sc-$n.sys", '-p', join(',', @p), '--', 'sleep', $secs - 1);
+                }
+            }
             my $stat = spawn('sh', '-c', "exec perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p " . join(',', @pids)
                              . " -- sleep " . ($secs - 1) . " 2>$tmp/stat.txt");
             my $out = `wrk -t2 -c16 -d${secs}s --latency -s $lua $url 2>&1`;
@@ -112,7 +126,9 @@ for my $round (1 .. $rounds) {
             my $us = $tc && $r ? $tc * 1000 / ($r * ($secs - 1)) : 0;
             my $csr = $cs && $r ? $cs / ($r * ($secs - 1)) : 0;
             my $scr = $sysc && $r ? $sysc / ($r * ($secs - 1)) : 0;
-            if ($prof && $i == 0 && $round == 1) { open my $rf, '>', "$prof/$sc.rps"; print $rf ($r // 0), "\n" }
+            for my $d (grep { $_ && $i == 0 && $round == 1 } $prof, $sysrec) {
+                open my $rf, '>', "$d/$sc.rps"; print $rf ($r // 0), "\n";
+            }
             printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request  %5.2f switches %5.2f syscalls a request  failed %s  load %s\n",
                 $round, $sc, $i, $r // 0, $p99 // -1, $us, $csr, $scr, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
             push @{ $rps{$sc}[$i] }, $r // 0;

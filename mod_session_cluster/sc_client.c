@@ -25,6 +25,7 @@
 static __thread int ipc_fd = -1;
 static __thread pid_t ipc_pid = 0;
 static __thread char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+static __thread long ipc_wait_ms;   /* its receive timeout (sc_ipc_set_wait) */
 
 static void ipc_drop(void)
 {
@@ -34,10 +35,20 @@ static void ipc_drop(void)
     ipc_fd = -1;
 }
 
-static int ipc_connect(const char *path)
+/* The thread's connection, its receive timeout wait_ms (an answer is read
+ * by a recv that waits, set once for the connection, not per request). */
+static int ipc_connect(const char *path, long wait_ms)
 {
     int fd;
     if (ipc_fd >= 0 && ipc_pid == sc_self_pid() && !strcmp(ipc_path, path)) {
+        if (ipc_wait_ms != wait_ms) {
+            /* sendTimeout changed by a graceful restart */
+            if (sc_ipc_set_wait(ipc_fd, wait_ms) != 0) {
+                ipc_drop();
+                return -1;
+            }
+            ipc_wait_ms = wait_ms;
+        }
         return ipc_fd;
     }
     ipc_drop();
@@ -45,8 +56,15 @@ static int ipc_connect(const char *path)
     if (fd < 0) {
         return -1;
     }
+    if (sc_ipc_set_wait(fd, wait_ms) != 0) {
+        int err = errno;
+        close(fd);
+        errno = err;
+        return -1;
+    }
     ipc_fd = fd;
     ipc_pid = sc_self_pid();
+    ipc_wait_ms = wait_ms;
     apr_cpystrn(ipc_path, path, sizeof(ipc_path));
     return fd;
 }
@@ -150,7 +168,7 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
 
     /* a kept connection may have been closed by a replaced engine: one retry */
     for (tries = 0; tries < 2; tries++) {
-        fd = ipc_connect(hdr.ipc_path);
+        fd = ipc_connect(hdr.ipc_path, timeout_ms);
         if (fd < 0) {
             *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s",
                                    hdr.ipc_path, strerror(errno));

@@ -34,10 +34,19 @@ int sc_ipc_connect(const char *path)
     return fd;
 }
 
+int sc_ipc_set_wait(int fd, long ms)
+{
+    struct timeval tv;
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+}
+
 int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame_hdr *h,
                        int *extra)
 {
     apr_size_t got = 0;
+    int reads = 0;
     *extra = 0;
     while (got < SC_IPC_ANSWER_MAX) {
         struct pollfd pfd;
@@ -46,14 +55,20 @@ int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame
         if (left <= 0) {
             return 0;
         }
-        pfd.fd = fd;
-        pfd.events = POLLIN;
-        if (poll(&pfd, 1, left) <= 0) {
-            continue;                 /* EINTR, or the deadline: looked at above */
+        if (reads++) {
+            /* after a partial answer, a signal or the receive timeout: for
+             * what is left of the deadline (the receive timeout is the whole
+             * wait's) */
+            pfd.fd = fd;
+            pfd.events = POLLIN;
+            if (poll(&pfd, 1, left) <= 0) {
+                continue;             /* EINTR, or the deadline: looked at above */
+            }
         }
         n = recv(fd, buf + got, SC_IPC_ANSWER_MAX - got, 0);
-        if (n < 0 && errno == EINTR) {
-            continue;
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
+            continue;                 /* a signal, or the receive timeout: the
+                                       * deadline is looked at above */
         }
         if (n <= 0) {
             return 0;

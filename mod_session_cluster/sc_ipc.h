@@ -20,7 +20,16 @@
  * with errno set (ENAMETOOLONG for a path longer than a socket's). */
 int sc_ipc_connect(const char *path);
 
-/* Reads one answer on fd into buf[SC_IPC_ANSWER_MAX] until deadline.
+/* Sets fd's receive timeout (SO_RCVTIMEO) to ms: sc_ipc_read_answer's first
+ * read then waits in recv itself, without a poll(2) before it (a system call
+ * less for each synchronous change).  0, or -1 with errno set. */
+int sc_ipc_set_wait(int fd, long ms);
+
+/* Reads one answer on fd into buf[SC_IPC_ANSWER_MAX] until deadline.  The
+ * first read waits in recv for as long as fd's receive timeout
+ * (sc_ipc_set_wait, which every asker sets to at most its deadline's
+ * distance); what follows a partial read waits in poll(2) for what is left
+ * of the deadline.
  * 1: its header in *h, the frame in buf; *extra is 1 when bytes beyond it
  * came too (the stream is out of step).  0: none by the deadline, the
  * connection closed, or a header that is not an answer's. */

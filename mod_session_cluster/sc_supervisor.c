@@ -352,9 +352,12 @@ static int ask_engine_to_announce(apr_pool_t *p, const char *path, long timeout_
     int fd, extra, ok;
 
     fd = sc_ipc_connect(path);
-    if (fd < 0) {
+    if (fd < 0 || sc_ipc_set_wait(fd, timeout_ms) != 0) {
         *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s", path,
                                strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
         return 0;
     }
     memset(&h, 0, sizeof(h));
