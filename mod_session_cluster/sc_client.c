@@ -26,6 +26,9 @@ static __thread int ipc_fd = -1;
 static __thread pid_t ipc_pid = 0;
 static __thread char ipc_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static __thread long ipc_wait_ms;   /* its receive timeout (sc_ipc_set_wait) */
+static __thread pid_t ipc_engine;       /* the engine it was made to */
+static __thread apr_uint64_t ipc_token;  /* the engine bound it to this (0: not) */
+static __thread int ipc_bind_tried;     /* a bind was asked for on it */
 
 static void ipc_drop(void)
 {
@@ -33,14 +36,19 @@ static void ipc_drop(void)
         close(ipc_fd);
     }
     ipc_fd = -1;
+    ipc_token = 0;
+    ipc_bind_tried = 0;
 }
 
-/* The thread's connection, its receive timeout wait_ms (an answer is read
- * by a recv that waits, set once for the connection, not per request). */
-static int ipc_connect(const char *path, long wait_ms)
+/* The thread's connection to the engine (pid engine: one made to an engine
+ * since replaced is closed, and a new one made), its receive timeout wait_ms
+ * (an answer is read by a recv that waits, set once for the connection, not
+ * per request). */
+static int ipc_connect(const char *path, pid_t engine, long wait_ms)
 {
     int fd;
-    if (ipc_fd >= 0 && ipc_pid == sc_self_pid() && !strcmp(ipc_path, path)) {
+    if (ipc_fd >= 0 && ipc_pid == sc_self_pid() && !strcmp(ipc_path, path)
+        && ipc_engine == engine) {
         if (ipc_wait_ms != wait_ms) {
             /* sendTimeout changed by a graceful restart */
             if (sc_ipc_set_wait(ipc_fd, wait_ms) != 0) {
@@ -64,9 +72,24 @@ static int ipc_connect(const char *path, long wait_ms)
     }
     ipc_fd = fd;
     ipc_pid = sc_self_pid();
+    ipc_engine = engine;
     ipc_wait_ms = wait_ms;
     apr_cpystrn(ipc_path, path, sizeof(ipc_path));
     return fd;
+}
+
+/* A token for the thread's connection, drawn at random: the child asks the
+ * engine to bind it (a HELLO frame sent just before its first synchronous
+ * change on that connection, both answered in order); from then on, its
+ * synchronous changes go through the ring named by it (the engine's
+ * bind_ring_conn).  0 when none could be drawn. */
+static apr_uint64_t ipc_new_token(void)
+{
+    apr_uint64_t token = 0;
+    if (apr_generate_random_bytes((unsigned char *)&token, sizeof(token)) != APR_SUCCESS) {
+        return 0;
+    }
+    return token;
 }
 
 /* The frame's head and the message as they are, in one system call (the
@@ -111,7 +134,8 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
 {
     sc_retained *r = sc_retained_get(s);
     sc_shm_t hdr;
-    unsigned char *req, reply[SC_IPC_ANSWER_MAX];
+    unsigned char *req;
+    apr_uint64_t bind_token = 0;
     apr_size_t rlen = route ? strlen(route) : 0, len;
     sc_frame_hdr h, rh;
     int fd, tries, extra;
@@ -167,12 +191,45 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
     }
 
     /* a kept connection may have been closed by a replaced engine: one retry */
+    deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
     for (tries = 0; tries < 2; tries++) {
-        fd = ipc_connect(hdr.ipc_path, timeout_ms);
+        fd = ipc_connect(hdr.ipc_path, hdr.engine_pid, timeout_ms);
         if (fd < 0) {
             *result = apr_psprintf(p, "cannot reach the cluster engine at %s: %s",
                                    hdr.ipc_path, strerror(errno));
             return 0;
+        }
+        bind_token = 0;
+        if (acked && !route && msg && sc_ring_read_by(r->ring, hdr.engine_pid)) {
+            if (ipc_token) {
+                /* a synchronous change for every member: into the ring,
+                 * named by the connection's token, its answer read on the
+                 * socket (the engine reads no socket for it) */
+                h.seq = ipc_token;
+                sc_frame_hdr_encode(&h, req);
+                if (sc_ring_put(r->ring, req, len, msg, size) == 0) {
+                    break;
+                }
+            }
+            else if (!ipc_bind_tried && (bind_token = ipc_new_token()) != 0) {
+                /* the connection's first: a HELLO binding a token to it,
+                 * then the change, on the socket; two answers in order */
+                unsigned char *both = apr_palloc(p, SC_FRAME_HDR_LEN + 8 + len);
+                sc_frame_hdr bh;
+                memset(&bh, 0, sizeof(bh));
+                bh.type = SC_MSG_HELLO;
+                bh.seq = 1;
+                bh.length = 8;
+                sc_frame_hdr_encode(&bh, both);
+                sc_put64(both + SC_FRAME_HDR_LEN, bind_token);
+                memcpy(both + SC_FRAME_HDR_LEN + 8, req, len);
+                ipc_bind_tried = 1;
+                if (send_all(fd, both, SC_FRAME_HDR_LEN + 8 + len, msg, size) == 0) {
+                    break;
+                }
+                ipc_drop();
+                continue;
+            }
         }
         if (send_all(fd, req, len, msg, size) == 0) {
             break;
@@ -191,14 +248,27 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
         *result = "handed to the engine";
         return 1;
     }
-    deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
-    if (sc_ipc_read_answer(fd, deadline, reply, &rh, &extra)) {
-        *ms = (double)sc_get64(reply + SC_FRAME_HDR_LEN) / 1000.0;
-        *result = apr_pstrmemdup(p, (const char *)reply + SC_FRAME_HDR_LEN + 8, rh.length - 8);
-        if (extra) {
-            ipc_drop();               /* out of step: start afresh next time */
+    {
+        /* the HELLO's answer first when one was sent: ACK, the token is
+         * bound (an engine of an earlier build refuses it: the socket then,
+         * as before); then the change's */
+        unsigned char replies[2 * SC_IPC_ANSWER_MAX];
+        sc_frame_hdr hs[2];
+        apr_size_t off[2];
+        int count = bind_token ? 2 : 1;
+        if (sc_ipc_read_answers(fd, deadline, replies, count, hs, off, &extra)) {
+            const unsigned char *a = replies + off[count - 1];
+            if (bind_token && hs[0].type == SC_MSG_ACK) {
+                ipc_token = bind_token;
+            }
+            rh = hs[count - 1];
+            *ms = (double)sc_get64(a + SC_FRAME_HDR_LEN) / 1000.0;
+            *result = apr_pstrmemdup(p, (const char *)a + SC_FRAME_HDR_LEN + 8, rh.length - 8);
+            if (extra) {
+                ipc_drop();           /* out of step: start afresh next time */
+            }
+            return rh.type == SC_MSG_ACK;
         }
-        return rh.type == SC_MSG_ACK;
     }
     ipc_drop();                       /* the answer may still come: not on this one */
     *result = apr_psprintf(p, "no answer from the cluster engine within %ld ms",

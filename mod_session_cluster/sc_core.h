@@ -57,6 +57,8 @@ struct sc_conn {
     int dest_set;
     unsigned char local_dest[20];      /* in: this end's address, as a destination */
     int local_dest_set;
+    apr_uint64_t ipc_token;            /* a child's: the token its synchronous
+                                        * changes in the ring name it by (0: none) */
     sc_conn *next;
 };
 
@@ -253,6 +255,9 @@ struct sc_engine {
     apr_time_t last_turn;              /* the event loop's last turn */
     struct sc_ring *ring;              /* children's asynchronous hand-offs, or NULL */
     apr_pool_t *ring_tmp;              /* e->tmp while a ring message is handled */
+    apr_hash_t *ring_conns;            /* children's connections by token: where a
+                                        * change taken from the ring is answered */
+    int in_ring;                       /* a ring message is being handled */
     apr_time_t last_async;             /* the last turn that sent some (gathering) */
     unsigned turn_async;               /* asynchronous messages children handed
                                         * over in this turn (gather_async) */

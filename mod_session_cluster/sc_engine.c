@@ -208,9 +208,38 @@ static void announce_leave(sc_engine *e, sc_conn *ipc, apr_uint64_t seq)
 
 static void take_ring(sc_engine *e);
 
+/* A child's connection names itself (a HELLO of 8 bytes on the local
+ * socket: a token the child drew at random): its synchronous changes come
+ * through the ring with the token in place of a sequence number, and are
+ * answered on this connection.  A token another open connection holds is
+ * refused (the child then hands its changes over on the socket). */
+static void bind_ring_conn(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
+                           const unsigned char *payload)
+{
+    apr_uint64_t token;
+    sc_conn *other;
+    if (!e->ring || h->length != 8 || !(token = sc_get64(payload))) {
+        sc_ch_answer(e, c, h->seq, 0, 0, "malformed request");
+        return;
+    }
+    other = apr_hash_get(e->ring_conns, &token, sizeof(token));
+    if (other && other != c) {
+        sc_ch_answer(e, c, h->seq, 0, 0, "token in use");
+        return;
+    }
+    if (c->ipc_token && c->ipc_token != token) {
+        apr_hash_set(e->ring_conns, &c->ipc_token, sizeof(c->ipc_token), NULL);
+    }
+    c->ipc_token = token;
+    apr_hash_set(e->ring_conns, &c->ipc_token, sizeof(c->ipc_token), c);
+    sc_ch_answer(e, c, h->seq, 1, 0, "bound");
+}
+
 /* A request from a child: [route length][route][message]; from httpd -k
- * stop|graceful-stop, a GOODBYE (announce_leave).  c is NULL for a message
- * from the ring (asynchronous, to every member: nobody to answer). */
+ * stop|graceful-stop, a GOODBYE (announce_leave); a child's HELLO binds its
+ * connection (bind_ring_conn).  From the ring, c is NULL for an asynchronous
+ * message (to every member: nobody to answer) and the bound connection for a
+ * synchronous one. */
 static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
                    const unsigned char *payload)
 {
@@ -219,10 +248,14 @@ static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     sc_peer *p;
     int acked = (h->flags & SC_FF_ACK) != 0;
 
-    if (c && e->ring) {
+    if (c && e->ring && !e->in_ring) {
         /* what the ring holds was handed over before this was sent: it goes
          * first, so a session's changes keep their order (sc_ring.h) */
         take_ring(e);
+    }
+    if (h->type == SC_MSG_HELLO && c && !e->in_ring) {
+        bind_ring_conn(e, c, h, payload);
+        return;
     }
     if (h->type == SC_MSG_GOODBYE && h->length == 1 && payload[0] == SC_MS_LEAVING) {
         announce_leave(e, c, h->seq);
@@ -262,20 +295,35 @@ static void on_ipc(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
 }
 
 /* One message from the ring: a frame as a child writes on the socket, for
- * every member and not waited for (sc_client.c); each in a pool cleared
- * after it, as conn_read does for a frame. */
+ * every member (sc_client.c): not waited for, or (SC_FF_ACK) waited for on
+ * the connection its sequence number names (bind_ring_conn); each in a pool
+ * cleared after it, as conn_read does for a frame. */
 static void ring_message(void *ctx, const unsigned char *msg, apr_size_t len)
 {
     sc_engine *e = ctx;
     apr_pool_t *outer = e->tmp;
     sc_frame_hdr h;
+    sc_conn *c = NULL;
     const char *err = len < SC_FRAME_HDR_LEN ? "shorter than a frame's header"
                       : sc_frame_hdr_decode(msg, len, (apr_uint32_t)e->set->max_message_size,
                                             &h);
-    if (!err && (h.type != SC_MSG_DATA || (h.flags & SC_FF_ACK)
+    if (!err && (h.type != SC_MSG_DATA
                  || (apr_size_t)h.length + SC_FRAME_HDR_LEN != len || h.length < 1
                  || msg[SC_FRAME_HDR_LEN] != 0)) {
-        err = "not an asynchronous message for every member";
+        err = "not a message for every member";
+    }
+    if (!err && (h.flags & SC_FF_ACK)) {
+        c = apr_hash_get(e->ring_conns, &h.seq, sizeof(h.seq));
+        if (!c || c->state == SC_CS_CLOSED) {
+            /* its child closed the connection (a timeout, or it exited):
+             * nobody waits for the answer, and the change goes nowhere, as
+             * one unread on a closed socket; anti-entropy or the session's
+             * next change repairs the others' copies */
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(2105)
+                         "cluster engine: a synchronous change in the children's hand-off "
+                         "ring names a connection that is closed: dropped");
+            return;
+        }
     }
     if (err) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, e->s, SCLOGNO(2103)
@@ -284,7 +332,9 @@ static void ring_message(void *ctx, const unsigned char *msg, apr_size_t len)
         return;
     }
     e->tmp = e->ring_tmp;
-    on_ipc(e, NULL, &h, msg + SC_FRAME_HDR_LEN);
+    e->in_ring = 1;
+    on_ipc(e, c, &h, msg + SC_FRAME_HDR_LEN);
+    e->in_ring = 0;
     e->tmp = outer;
     apr_pool_clear(e->ring_tmp);
 }
@@ -321,6 +371,10 @@ static void forget_conn(sc_engine *e, sc_conn *c)
 {
     if (e->leave_ipc == c) {
         e->leave_ipc = NULL;          /* httpd -k gave up waiting: no answer */
+    }
+    if (c->ipc_token
+        && apr_hash_get(e->ring_conns, &c->ipc_token, sizeof(c->ipc_token)) == c) {
+        apr_hash_set(e->ring_conns, &c->ipc_token, sizeof(c->ipc_token), NULL);
     }
     sc_ch_forget_conn(e, c);
     if (sc_bk_active(e)) {
@@ -696,6 +750,7 @@ void sc_engine_run(const sc_engine_args *r)
     e->ring = r->ring;
     e->wake_fd = r->ring ? sc_ring_wake_fd(r->ring) : -1;
     apr_pool_create(&e->ring_tmp, pool);
+    e->ring_conns = apr_hash_make(pool);
     e->route = r->route;
     e->observer = r->observer;
     e->parent = getppid();

@@ -42,13 +42,16 @@ int sc_ipc_set_wait(int fd, long ms)
     return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame_hdr *h,
-                       int *extra)
+int sc_ipc_read_answers(int fd, apr_time_t deadline, unsigned char *buf, int count,
+                        sc_frame_hdr *h, apr_size_t *off, int *extra)
 {
-    apr_size_t got = 0;
-    int reads = 0;
+    apr_size_t got = 0, cap = (apr_size_t)count * SC_IPC_ANSWER_MAX, at = 0;
+    int reads = 0, done = 0;
     *extra = 0;
-    while (got < SC_IPC_ANSWER_MAX) {
+    if (count < 1 || count > 2) {
+        return 0;
+    }
+    while (got < cap) {
         struct pollfd pfd;
         ssize_t n;
         int left = (int)apr_time_as_msec(deadline - apr_time_now());
@@ -65,7 +68,7 @@ int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame
                 continue;             /* EINTR, or the deadline: looked at above */
             }
         }
-        n = recv(fd, buf + got, SC_IPC_ANSWER_MAX - got, 0);
+        n = recv(fd, buf + got, cap - got, 0);
         if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
             continue;                 /* a signal, or the receive timeout: the
                                        * deadline is looked at above */
@@ -74,16 +77,29 @@ int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame
             return 0;
         }
         got += (apr_size_t)n;
-        if (got >= SC_FRAME_HDR_LEN) {
-            if (sc_frame_hdr_decode(buf, got, 8 + SC_IPC_TEXT_MAX, h) != NULL
-                || h->length < 8) {
+        /* every answer complete in what came so far */
+        while (done < count && got - at >= SC_FRAME_HDR_LEN) {
+            if (sc_frame_hdr_decode(buf + at, got - at, 8 + SC_IPC_TEXT_MAX, &h[done]) != NULL
+                || h[done].length < 8) {
                 return 0;
             }
-            if (got >= SC_FRAME_HDR_LEN + h->length) {
-                *extra = got != SC_FRAME_HDR_LEN + h->length;
-                return 1;
+            if (got - at < SC_FRAME_HDR_LEN + h[done].length) {
+                break;
             }
+            off[done++] = at;
+            at += SC_FRAME_HDR_LEN + h[done - 1].length;
+        }
+        if (done == count) {
+            *extra = got != at;
+            return 1;
         }
     }
     return 0;
+}
+
+int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame_hdr *h,
+                       int *extra)
+{
+    apr_size_t off;
+    return sc_ipc_read_answers(fd, deadline, buf, 1, h, &off, extra);
 }

@@ -36,4 +36,10 @@ int sc_ipc_set_wait(int fd, long ms);
 int sc_ipc_read_answer(int fd, apr_time_t deadline, unsigned char *buf, sc_frame_hdr *h,
                        int *extra);
 
+/* The same for count answers in a row (at most 2) into buf[count *
+ * SC_IPC_ANSWER_MAX]: 1 with answer i's header in h[i], its frame at buf +
+ * off[i]; 0 as above, for any of them. */
+int sc_ipc_read_answers(int fd, apr_time_t deadline, unsigned char *buf, int count,
+                        sc_frame_hdr *h, apr_size_t *off, int *extra);
+
 #endif /* SC_IPC_H */

@@ -1,21 +1,25 @@
 /* Licensed under the Apache License, Version 2.0 (see LICENSE).
  *
- * sc_ring.h -- the children's asynchronous hand-off to the engine through
- * shared memory (sc_ring.c).
+ * sc_ring.h -- the children's hand-off to the engine through shared memory
+ * (sc_ring.c).
  *
- * A request whose change is replicated without waiting (channelSendOptions
- * without ACK) appends the message to a ring in memory shared by httpd's
+ * A request whose change goes to every member appends the message to a ring
+ * in memory shared by httpd's
  * parent, its children and the engine, all forked from the parent after the
  * ring was made; the engine takes every message there at each turn of its
  * loop.  No system call on either side while the engine is busy; when it
  * sleeps in its wait, the first append after it went to sleep wakes it (an
- * eventfd in its wait set).
+ * eventfd in its wait set).  A synchronous change (channelSendOptions with
+ * ACK) is appended the same way, its frame's sequence number holding the
+ * token its child thread's connection to the engine was bound to (a HELLO on
+ * that connection, answered before the first such append); the engine
+ * answers it on that connection, and the thread waits there.
  *
  * The order of one session's changes: appends take the ring's lock, so the
  * ring holds messages in the order their appends finished, and a request's
  * append finishes before its answer goes out (a session's next request comes
- * after).  Whatever a child hands over on its socket instead (a synchronous
- * write, a message for one member, an append that found the ring full) is
+ * after).  Whatever a child hands over on its socket instead (a message for
+ * one member, a fetch, an append that found the ring full) is
  * read by the engine only after it has taken everything in the ring
  * (sc_engine.c), so it comes after every change handed over before it.
  *

@@ -626,11 +626,11 @@ static void gather(model *m, const sc_view *v)
         sc_ring_counts rc;
         sc_ring_counts_get(ret->ring, &rc);
         put_num(p, s->fields, "HandoffsRing", rc.puts, 1,
-                "asynchronous changes the children handed to the engine through shared "
-                "memory (no system call)");
+                "changes for every member the children handed to the engine through "
+                "shared memory (no system call to hand them over)");
         put_num(p, s->fields, "HandoffsRingFull", rc.full + rc.large, 1,
-                "asynchronous changes handed over on the engine's socket instead: the "
-                "ring was full, or the change larger than it takes (512 KB)");
+                "changes handed over on the engine's socket instead: the ring was full, "
+                "or the change larger than it takes (512 KB)");
         put_num(p, s->fields, "HandoffsRingWakes", rc.wakes, 1,
                 "hand-offs that woke the engine from its wait (the others found it busy)");
         put_num(p, s->fields, "HandoffsRingBad", rc.bad, 1,

@@ -17,6 +17,8 @@ use FindBin;
 use lib "$FindBin::Bin/../lib";
 
 use Test::More;
+use POSIX ();
+use File::Temp ();
 use SC::Cluster;
 use SC::Forge qw(sync_block);
 use SC::Test qw(page status_of member_on check within app show demo_module demo_conf alive_on);
@@ -55,6 +57,69 @@ check($r->{status} == 200 && ($r->{counter} // '') eq '2', $c, 'a change on node
 $r = app($c, 'node2', 'read', $id);
 check(($r->{session} // '') eq $id && ($r->{counter} // '') eq '2', $c,
       'node2 has counter 2 as soon as node1 answered (acknowledged write)', show($r));
+
+# many synchronous writes at once, through the children's ring ------------------
+# Each child thread hands its synchronous changes over through the shared ring,
+# named by a token its connection was bound to, and reads the engine's answer
+# on its own connection: the answers must reach the thread that waits for
+# them.  8 clients at once, each with its own session, 25 writes each; after
+# every 200, node2 must already hold that write's counter.
+{
+    my ($K, $N) = (8, 25);
+    my @ids;
+    for my $k (1 .. $K) {
+        my $m = app($c, 'node1', 'auto');
+        push @ids, $m->{cookie} if $m->{status} == 200 && defined $m->{cookie};
+    }
+    my $st0 = status_of($c, 'node1') || {};
+    my @pids;
+    my $dir = File::Temp::tempdir("sync-many-XXXXXX", TMPDIR => 1, CLEANUP => 1);
+    for my $k (0 .. $#ids) {
+        my $pid = fork // die "fork: $!\n";
+        if (!$pid) {
+            my ($ok, $late, $bad) = (0, 0, 0);
+            my $note = '';
+            for my $i (1 .. $N) {
+                my $w = app($c, 'node1', 'auto', $ids[$k], timeout => 10);
+                if ($w->{status} != 200) { $bad++; $note ||= "write $i: status $w->{status}"; next }
+                my $r2 = app($c, 'node2', 'read', $ids[$k]);
+                if (($r2->{counter} // '') eq ($w->{counter} // 'x')) { $ok++ }
+                else { $late++; $note ||= "write $i: node1 answered counter $w->{counter}, node2 read "
+                                         . ($r2->{counter} // 'none') }
+            }
+            open my $f, '>', "$dir/sync_many.$k" or POSIX::_exit(1);
+            print $f "$ok $late $bad $note\n";
+            close $f;
+            POSIX::_exit(0);
+        }
+        push @pids, $pid;
+    }
+    waitpid($_, 0) for @pids;
+    my ($ok, $late, $bad, @notes) = (0, 0, 0);
+    for my $k (0 .. $#ids) {
+        open my $f, '<', "$dir/sync_many.$k" or next;
+        my ($o, $l, $b, $n) = split ' ', scalar(<$f>), 4;
+        unlink "$dir/sync_many.$k";
+        ($ok, $late, $bad) = ($ok + $o, $late + $l, $bad + $b);
+        push @notes, "client $k: $n" if $n && $n =~ /\S/;
+    }
+    is(scalar @ids, $K, "$K sessions made on node1 for the concurrent writes");
+    is($bad, 0, "$K clients x $N synchronous writes at once on node1: every one answered 200")
+        or diag(join "\n", @notes);
+    is($ok, $K * $N, '... and node2 held each write\'s counter as soon as node1 answered it')
+        or diag(join "\n", @notes);
+    my $st1 = status_of($c, 'node1') || {};
+    # (a thread's first change on its connection to the engine goes on the
+    # socket, with the HELLO that binds it: at most one a worker thread, and
+    # node1 has at most 32 (SC::Cluster's event MPM settings))
+    my $ring = ($st1->{HandoffsRing} // 0) - ($st0->{HandoffsRing} // 0);
+    ok($ring >= $K * $N - 32 && $ring <= $K * $N,
+       "node1's children handed the synchronous changes over through the ring (HandoffsRing "
+       . ($st0->{HandoffsRing} // '?') . ' -> ' . ($st1->{HandoffsRing} // '?') . ": $ring of "
+       . $K * $N . ')');
+    is($st1->{HandoffsRingBad} // -1, 0, '... and the engine found no record not well formed');
+    is(($st1->{AckTimeouts} // 0) - ($st0->{AckTimeouts} // 0), 0, '... and no ACK timed out');
+}
 
 # node2 frozen: the write cannot be acknowledged ---------------------------------
 my $before = status_of($c, 'node1') || {};
