@@ -85,7 +85,8 @@
  * error (and end of connection) while no byte of the response went out, and
  * when the request failed so, it sends it once more to another ready member
  * (every member holds the session, or fetches it) with the same URL path;
- * that member re-binds the session's route.  Only requests that can be sent
+ * that member re-binds the session's route.  A replay that fails so too goes
+ * on to a member the request has not been to, each once at most.  Only requests that can be sent
  * twice are: GET, HEAD and OPTIONS without a body; any other goes to its
  * member on a new connection from the start (run_scheme_new_connection),
  * where a member's close of an idle kept connection cannot meet it.  A
@@ -1387,14 +1388,15 @@ static const char *not_replayable(request_rec *r)
 }
 
 /* Another BalancerMember of b that can take the request: usable, its member
- * alive and ready (a draining one takes only its own sessions); one of the
- * failed member's domain first (another domain may not hold the session:
- * domains as failover groups), then the least loaded by the member's own
- * figure (its MPM's busy workers of its capacity, from its heartbeats), then
- * by this front's requests in flight to it.  same_ok: the failed worker
- * itself when no other can (still alive and ready).  NULL if none. */
+ * alive and ready (a draining one takes only its own sessions), not one of
+ * the ntried workers the request went to already; one of the failed
+ * member's domain first (another domain may not hold the session: domains
+ * as failover groups), then the least loaded by the member's own figure (its
+ * MPM's busy workers of its capacity, from its heartbeats), then by this
+ * front's requests in flight to it.  same_ok: the failed worker itself when
+ * no other can (still alive and ready).  NULL if none. */
 static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_worker *failed,
-                                   int same_ok)
+                                   int same_ok, proxy_worker *const *tried, int ntried)
 {
     sc_retained *ret = sc_retained_get(r->server);
     proxy_worker **w = (proxy_worker **)b->workers->elts, *best = NULL;
@@ -1405,7 +1407,12 @@ static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_work
     for (i = 0; i < b->workers->nelts; i++) {
         sc_shm_member m;
         apr_uint64_t load;
-        int same;
+        int same, k;
+        for (k = 0; k < ntried && (tried[k] != w[i] || w[i] == failed); k++) {
+        }
+        if (k < ntried) {
+            continue;                 /* it had the request already */
+        }
         if ((w[i] == failed && !same_ok) || !w[i]->s || !w[i]->s->route[0]
             || !PROXY_WORKER_IS_USABLE(w[i])
             || !member_of(ret->shm, w[i]->s->route, &m) || m.view != SC_VIEW_ALIVE
@@ -1476,18 +1483,38 @@ static int run_scheme_new_connection(request_rec *r, replay_guard *g, proxy_work
     return st;
 }
 
+/* Why the request failed on its member before any byte of the response went
+ * out, when it did: an error held back (a client's kept-alive connection,
+ * which mod_proxy_http would close), or a 502/500 of mod_proxy's own
+ * (ap_proxyerror's error note: the member's connection broke), not a
+ * member's answer (ProxyErrorOverride passes a member's 5xx on as a status),
+ * or the member's 503 for a change it kept; NULL when it did not fail so. */
+static const char *failed_unanswered(request_rec *r, const replay_guard *g, int st)
+{
+    return g->kept503 ? "its member could not replicate the change (its 503: the "
+                        "change kept there, on no other member)"
+           : g->started ? NULL
+           : g->cut ? "its member stopped answering (connection cut)"
+           : apr_table_get(r->notes, "proxy_timedout") ? NULL
+           : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
+           : !apr_table_get(r->notes, "error-notes") ? NULL
+           : st == HTTP_BAD_GATEWAY ? "no answer (502)"
+           : st == HTTP_INTERNAL_SERVER_ERROR ? "no answer (500)" : NULL;
+}
+
 static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
                                     proxy_server_conf *conf, char *url,
                                     const char *proxyhost, apr_port_t proxyport)
 {
     sc_retained *ret = sc_retained_get(r->server);
     proxy_balancer *b;
-    proxy_worker *alt;
+    proxy_worker *alt, **tried;
     replay_guard *g;
     ap_filter_t *f;
-    const char *why, *no, *type;
+    const char *why, *no, *type, *cur_url;
     apr_table_t *headers;
     char *alt_url;
+    int ntried = 0;
     apr_size_t nl;
     int st;
 
@@ -1516,32 +1543,30 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
                        : run_scheme_new_connection(r, g, worker, conf, url, proxyhost, proxyport);
     inflight_release(g);
 
-    /* failed before any byte of the response: an error held back (a client's
-     * kept-alive connection, which mod_proxy_http would close), or a 502/500
-     * of mod_proxy's own (ap_proxyerror's error note: the member's
-     * connection broke), not a member's answer (ProxyErrorOverride passes
-     * a member's 5xx on as a status) */
-    why = g->kept503 ? "its member could not replicate the change (its 503: the "
-                       "change kept there, on no other member)"
-          : g->started ? NULL
-          : g->cut ? "its member stopped answering (connection cut)"
-          : apr_table_get(r->notes, "proxy_timedout") ? NULL
-          : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
-          : !apr_table_get(r->notes, "error-notes") ? NULL
-          : st == HTTP_BAD_GATEWAY ? "no answer (502)"
-          : st == HTTP_INTERNAL_SERVER_ERROR ? "no answer (500)" : NULL;
-    if (why) {
-        nl = strlen(worker->s->name);
+    /* failed before any byte of the response: sent again to another member,
+     * and again to another while each fails so (a replay that meets a
+     * member frozen since, cut once the cluster holds it suspect), each
+     * member once at most */
+    tried = apr_palloc(r->pool, sizeof(*tried) * (apr_size_t)(b->workers->nelts + 1));
+    tried[ntried++] = worker;
+    cur_url = url;
+    while ((why = failed_unanswered(r, g, st)) != NULL) {
+        proxy_worker *failed = tried[ntried - 1];
+        nl = strlen(failed->s->name);
         no = not_replayable(r);
         /* the member itself, when nobody else can take it: a kept
          * connection that the member closed as the request went out (its
          * MPM closes idle kept connections when its workers run short) is
-         * no failure of the member; not after a cut or the member's 503 */
-        alt = no ? NULL : replay_target(r, b, worker, !g->cut && !g->kept503);
+         * no failure of the member; not after a cut or the member's 503, nor
+         * after a replay (on a new connection) */
+        alt = no ? NULL
+              : ntried > b->workers->nelts ? NULL
+              : replay_target(r, b, failed, ntried == 1 && !g->cut && !g->kept503, tried,
+                              ntried);
         if (!no && !alt) {
             no = "no other ready member";
         }
-        if (!no && strncasecmp(url, worker->s->name, nl)) {
+        if (!no && strncasecmp(cur_url, failed->s->name, nl)) {
             no = "its URL is not the worker's";
         }
         /* a balancer's worker gets its connection pool in a child when
@@ -1550,54 +1575,65 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         if (!no && (!init_worker || init_worker(alt, r->server, conf->pool) != APR_SUCCESS)) {
             no = "its worker could not be made ready in this child";
         }
-        if (no) {
+        if (no && ntried == 1) {
             __atomic_add_fetch(&ret->shm->f.not_replayed, 1, __ATOMIC_RELAXED);
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, SCLOGNO(1660)
                           "SessionClusterBalancer: %s failed on %s (route %s): %s; "
-                          "not sent again: %s", r->method, worker->s->name,
-                          worker->s->route, why, no);
+                          "not sent again: %s", r->method, failed->s->name,
+                          failed->s->route, why, no);
+            break;
         }
-        else {
-            /* the failed worker stays in rotation: a kept connection that
-             * its member closed as the request went out fails so too (a
-             * keep-alive race), and a member that died is taken out by the
-             * cluster (or by the next connection refused) */
-            alt_url = apr_pstrcat(r->pool, alt->s->name, url + nl, NULL);
-            __atomic_add_fetch(&ret->shm->f.replays, 1, __ATOMIC_RELAXED);
-            ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, SCLOGNO(1661)
-                          "SessionClusterBalancer: %s %s failed on %s (route %s): %s; "
-                          "sent again to %s (route %s)", r->method, r->uri,
-                          worker->s->name, worker->s->route, why, alt->s->name,
-                          alt->s->route);
-            apr_brigade_cleanup(g->held);
-            g->kept503 = 0;
-            g->held_len = 0;
-            g->replayed = 1;
-            r->status = HTTP_OK;
-            r->status_line = NULL;
-            r->headers_out = headers;
-            r->content_type = type;
-            r->clength = 0;
-            apr_table_unset(r->notes, "error-notes");
-            apr_table_unset(r->notes, "verbose-error-to");
-            apr_table_setn(r->subprocess_env, "BALANCER_WORKER_NAME", alt->s->name);
-            apr_table_setn(r->subprocess_env, "BALANCER_WORKER_ROUTE", alt->s->route);
-            apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_REPLAYED", worker->s->route);
-            r->filename = apr_pstrcat(r->pool, "proxy:", alt_url, NULL);
-            g->route = alt->s->route;
-            g->cut = 0;
-            /* on a new connection to the member: a kept one may be closed
-             * by the member as the request goes out, as the first may have
-             * been */
-            st = run_scheme_new_connection(r, g, alt, conf, alt_url, NULL, 0);
-            inflight_release(g);
-            if (g->started ? (st != OK && st != DONE) || member_replication_503(r)
-                : !APR_BRIGADE_EMPTY(g->held) || st != OK) {
-                __atomic_add_fetch(&ret->shm->f.replays_failed, 1, __ATOMIC_RELAXED);
-                ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1662)
-                              "SessionClusterBalancer: %s %s sent again to %s failed "
-                              "too (status %d)", r->method, r->uri, alt->s->name, st);
-            }
+        if (no) {
+            __atomic_add_fetch(&ret->shm->f.replays_failed, 1, __ATOMIC_RELAXED);
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1662)
+                          "SessionClusterBalancer: %s %s sent again to %s failed "
+                          "too (status %d): %s; not sent again: %s", r->method, r->uri,
+                          failed->s->name, st, why, no);
+            break;
+        }
+        /* the failed worker stays in rotation: a kept connection that its
+         * member closed as the request went out fails so too (a keep-alive
+         * race), and a member that died is taken out by the cluster (or by
+         * the next connection refused) */
+        alt_url = apr_pstrcat(r->pool, alt->s->name, cur_url + nl, NULL);
+        __atomic_add_fetch(&ret->shm->f.replays, 1, __ATOMIC_RELAXED);
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, SCLOGNO(1661)
+                      "SessionClusterBalancer: %s %s failed on %s (route %s): %s; "
+                      "sent again to %s (route %s)", r->method, r->uri,
+                      failed->s->name, failed->s->route, why, alt->s->name,
+                      alt->s->route);
+        apr_brigade_cleanup(g->held);
+        g->kept503 = 0;
+        g->held_len = 0;
+        g->replayed = 1;
+        r->status = HTTP_OK;
+        r->status_line = NULL;
+        r->headers_out = headers;
+        r->content_type = type;
+        r->clength = 0;
+        apr_table_unset(r->notes, "error-notes");
+        apr_table_unset(r->notes, "verbose-error-to");
+        apr_table_unset(r->notes, "proxy_timedout");
+        apr_table_setn(r->subprocess_env, "BALANCER_WORKER_NAME", alt->s->name);
+        apr_table_setn(r->subprocess_env, "BALANCER_WORKER_ROUTE", alt->s->route);
+        apr_table_setn(r->subprocess_env, "SESSION_CLUSTER_REPLAYED", failed->s->route);
+        r->filename = apr_pstrcat(r->pool, "proxy:", alt_url, NULL);
+        g->route = alt->s->route;
+        g->cut = 0;
+        /* on a new connection to the member: a kept one may be closed by
+         * the member as the request goes out, as the first may have been */
+        st = run_scheme_new_connection(r, g, alt, conf, alt_url, NULL, 0);
+        inflight_release(g);
+        tried[ntried++] = alt;
+        cur_url = alt_url;
+        if (!failed_unanswered(r, g, st)
+            && (g->started ? (st != OK && st != DONE) || member_replication_503(r)
+                : !APR_BRIGADE_EMPTY(g->held) || st != OK)) {
+            /* failed otherwise (a timeout, its answer cut short): not again */
+            __atomic_add_fetch(&ret->shm->f.replays_failed, 1, __ATOMIC_RELAXED);
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1662)
+                          "SessionClusterBalancer: %s %s sent again to %s failed "
+                          "too (status %d)", r->method, r->uri, alt->s->name, st);
         }
     }
     ap_remove_output_filter(f);

@@ -718,10 +718,11 @@ static void gather(model *m, const sc_view *v)
         bal_ctx x;
         s = new_section(m, "front", "Front (SessionClusterBalancer)");
         put_num(p, s->fields, "FrontReplays", h->f.replays, 1,
-                "requests that failed on a member before any byte of their response "
-                "(reset, closed, no answer) and were sent again to another member");
+                "times a request that failed on a member before any byte of its "
+                "response (reset, closed, no answer) was sent again to another member "
+                "(a request sent on twice counts 2)");
         put_num(p, s->fields, "FrontReplaysFailed", h->f.replays_failed, 1,
-                "requests sent again that failed there too");
+                "requests sent again that failed there too and were not sent on");
         put_num(p, s->fields, "FrontNotReplayed", h->f.not_replayed, 1,
                 "requests that failed so but could not be sent again (a method other than "
                 "GET, HEAD or OPTIONS, a body, no other ready member)");

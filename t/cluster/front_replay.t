@@ -39,6 +39,12 @@
 #      kept while the front asks for a new connection).  Then 3 GETs:
 #      one goes out on a kept connection (which the member closes): what can
 #      be sent twice still reuses kept connections.
+#   F. A replay whose member fails too goes on to a third member: node3
+#      drains, node2 is frozen, a GET of a session of node1's is sent while
+#      node1 is frozen and node1 is killed: the GET is sent again to node2
+#      (SC1661), where it waits unread; node3 is made ready again and node2
+#      killed: the GET is answered 200 by node3 with the counter one up, the
+#      log says SC1661 for node2 -> node3, FrontReplays two more.
 use strict;
 use warnings;
 
@@ -52,7 +58,7 @@ use Time::HiRes qw(sleep);
 use SC::Cluster;
 use SC::KeepAlive;
 use SC::Test qw(status_of check within app show demo_module demo_conf balancer_member status_has
-                session_on valid_sid unread_bytes);
+                session_on valid_sid unread_bytes page_action);
 SC::Test::dump_options(tail => 30, cut => 300);
 
 my $LIMIT = 150;
@@ -287,6 +293,60 @@ PERL
         or diag(slurp($log));
     kill 'KILL', $h->{pid};
     $c->finish($h, timeout => 5);
+}
+
+# F. a replay whose member fails too: sent again to a third ----------------------------------
+{
+    $c->start('node3');
+    check(within(30, sub { worker_ok(balancer_member(front_page(), 'node3')) }), $c,
+          'F. node3 started again and Ok on the front');
+    my $id = session_held_everywhere('node1', 'node2', 'node3');
+    # node3 drains: the first replay can only go to node2
+    check(within(20, sub { ((status_of($c, 'node3') || {})->{EngineState} // '') eq 'ready' }), $c,
+          'F. node3 says EngineState: ready');
+    my ($sd) = page_action($c, 'node3', action => 'state', state => 'draining',
+                           nonce => (status_of($c, 'node3') || {})->{Nonce} // '');
+    check(within(20, sub { my $w = balancer_member(front_page(), 'node3');
+                           $w && ($w->{member} // '') eq 'draining' }), $c,
+          "F. the front sees node3 draining (POST state=draining: $sd)");
+    my $replays = front_page()->{FrontReplays} // 0;
+    my $off = length $c->error_log($F);
+    # node1 frozen with the GET unread; node2 frozen just before node1 dies:
+    # it takes the replay (alive to the front for dropTime) and holds it
+    # unread
+    $c->sigstop('node1');
+    my $port1 = $c->member('node1')->{http_port};
+    my $port2 = $c->member('node2')->{http_port};
+    my $before1 = unread_bytes($port1);
+    my $sock = send_request(undef, 'GET', '/app?auto', $id);
+    ok(within(10, sub { unread_bytes($port1) > $before1 }), 'F. node1 holds the GET unread (frozen)');
+    my $before2 = unread_bytes($port2);
+    $c->sigstop('node2');
+    $c->kill9('node1');
+    my $first = $c->wait_for(sub {
+        substr($c->error_log($F), $off) =~ /(SC1661: [^\n]*\(route node1\)[^\n]*sent again to \S+ \(route node2\))/
+            ? $1 : '';
+    }, timeout => 10);
+    ok($first, 'F. node1 killed: the GET is sent again to node2 (node3 drains)')
+        or diag(substr($c->error_log($F), $off));
+    ok(within(10, sub { unread_bytes($port2) > $before2 }), 'F. ... where frozen node2 holds it unread');
+    # node3 ready again, then node2 dies too: the GET must go on to node3
+    my ($sr) = page_action($c, 'node3', action => 'state', state => 'ready',
+                           nonce => (status_of($c, 'node3') || {})->{Nonce} // '');
+    check(within(20, sub { worker_ok(balancer_member(front_page(), 'node3'))
+                           && (balancer_member(front_page(), 'node3')->{member} // '') eq 'ready' }), $c,
+          "F. the front sees node3 ready again (POST state=ready: $sr)");
+    $c->kill9('node2');
+    my ($s, $h, $b) = SC::KeepAlive::read_response($sock);
+    is($s, 200, 'F. node2 killed with the replayed GET unread: the GET is answered 200 all the same')
+        or diag($b);
+    is(field($b, 'Counter'), 3, 'F. ... with the counter one up (3)');
+    is(field($b, 'Route'), 'node3', 'F. ... by node3');
+    like(substr($c->error_log($F), $off),
+         qr/SC1661: SessionClusterBalancer: GET \/app\S* failed on \S+ \(route node2\): no answer[^;]*; sent again to \S+ \(route node3\)/,
+         'F. the front logs SC1661 again: failed on node2, sent again to node3');
+    my $p = front_page();
+    is($p->{FrontReplays}, $replays + 2, 'F. FrontReplays two more (one request, two replays)');
 }
 
 $c->teardown;
