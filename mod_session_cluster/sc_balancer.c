@@ -1436,6 +1436,37 @@ static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_work
     return best;
 }
 
+/* Why replay_target found no member, for the log: each other BalancerMember
+ * and what kept it out. */
+static const char *no_target_why(request_rec *r, proxy_balancer *b, proxy_worker *failed,
+                                 proxy_worker *const *tried, int ntried)
+{
+    sc_retained *ret = sc_retained_get(r->server);
+    proxy_worker **w = (proxy_worker **)b->workers->elts;
+    const char *out = NULL;
+    int i, k;
+    for (i = 0; i < b->workers->nelts; i++) {
+        sc_shm_member m;
+        const char *why;
+        if (w[i] == failed || !w[i]->s || !w[i]->s->route[0]) {
+            continue;
+        }
+        for (k = 0; k < ntried && tried[k] != w[i]; k++) {
+        }
+        why = k < ntried ? "the request went there already"
+              : !PROXY_WORKER_IS_USABLE(w[i])
+                ? apr_psprintf(r->pool, "its worker is not usable (status %s)",
+                               sc_balancer_worker_status(r->pool, w[i]))
+              : !member_of(ret->shm, w[i]->s->route, &m) ? "no such member known"
+              : m.view != SC_VIEW_ALIVE ? sc_view_name(m.view)
+              : m.hb_state != SC_MS_READY ? sc_member_state_name(m.hb_state)
+              : "usable";
+        out = apr_psprintf(r->pool, "%s%s%s: %s", out ? out : "", out ? ", " : "",
+                           w[i]->s->route, why);
+    }
+    return out ? out : "no other BalancerMember with a route";
+}
+
 /* The balancer of this request, when SessionClusterBalancer names it. */
 static proxy_balancer *replay_balancer(request_rec *r)
 {
@@ -1564,7 +1595,8 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
               : replay_target(r, b, failed, ntried == 1 && !g->cut && !g->kept503, tried,
                               ntried);
         if (!no && !alt) {
-            no = "no other ready member";
+            no = apr_pstrcat(r->pool, "no other ready member (",
+                             no_target_why(r, b, failed, tried, ntried), ")", NULL);
         }
         if (!no && strncasecmp(cur_url, failed->s->name, nl)) {
             no = "its URL is not the worker's";
