@@ -1519,14 +1519,20 @@ static int run_scheme_new_connection(request_rec *r, replay_guard *g, proxy_work
  * which mod_proxy_http would close), or a 502/500 of mod_proxy's own
  * (ap_proxyerror's error note: the member's connection broke), not a
  * member's answer (ProxyErrorOverride passes a member's 5xx on as a status),
- * or the member's 503 for a change it kept; NULL when it did not fail so. */
-static const char *failed_unanswered(request_rec *r, const replay_guard *g, int st)
+ * or the member's 503 for a change it kept; for a replay (replayed), also a
+ * connection to its member that could not be made (mod_proxy's 503: on the
+ * first send mod_proxy itself tries another worker); NULL when it did not
+ * fail so. */
+static const char *failed_unanswered(request_rec *r, const replay_guard *g, int st,
+                                     int replayed)
 {
     return g->kept503 ? "its member could not replicate the change (its 503: the "
                         "change kept there, on no other member)"
            : g->started ? NULL
            : g->cut ? "its member stopped answering (connection cut)"
            : apr_table_get(r->notes, "proxy_timedout") ? NULL
+           : replayed && st == HTTP_SERVICE_UNAVAILABLE && APR_BRIGADE_EMPTY(g->held)
+             ? "its member could not be reached (503)"
            : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
            : !apr_table_get(r->notes, "error-notes") ? NULL
            : st == HTTP_BAD_GATEWAY ? "no answer (502)"
@@ -1581,7 +1587,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     tried = apr_palloc(r->pool, sizeof(*tried) * (apr_size_t)(b->workers->nelts + 1));
     tried[ntried++] = worker;
     cur_url = url;
-    while ((why = failed_unanswered(r, g, st)) != NULL) {
+    while ((why = failed_unanswered(r, g, st, ntried > 1)) != NULL) {
         proxy_worker *failed = tried[ntried - 1];
         nl = strlen(failed->s->name);
         no = not_replayable(r);
@@ -1658,7 +1664,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         inflight_release(g);
         tried[ntried++] = alt;
         cur_url = alt_url;
-        if (!failed_unanswered(r, g, st)
+        if (!failed_unanswered(r, g, st, 1)
             && (g->started ? (st != OK && st != DONE) || member_replication_503(r)
                 : !APR_BRIGADE_EMPTY(g->held) || st != OK)) {
             /* failed otherwise (a timeout, its answer cut short): not again */
@@ -1667,6 +1673,15 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
                           "SessionClusterBalancer: %s %s sent again to %s failed "
                           "too (status %d)", r->method, r->uri, alt->s->name, st);
         }
+    }
+    if (ntried > 1 && !g->started
+        && (st == HTTP_SERVICE_UNAVAILABLE || st == HTTP_INTERNAL_SERVER_ERROR)) {
+        /* a replay's failure: mod_proxy's handler takes a 503 or 500 from
+         * here as the first worker's and puts that worker in error (and,
+         * for a 503, sends the request once more through the balancer):
+         * the first member did not fail so, and the request went to every
+         * member it could already */
+        st = HTTP_BAD_GATEWAY;
     }
     ap_remove_output_filter(f);
     if (member_replication_503(r)) {

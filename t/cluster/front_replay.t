@@ -178,7 +178,10 @@ sub across_a_death {
     my ($s2, undef, $b2) = SC::KeepAlive::read_response($sock);
     ok($s2 == 200 && (field($b2, 'Counter') // '') eq '3',
        'B. the client\'s connection stays usable: a 3rd request on it reads counter 3') or diag("status $s2\n$b2");
-    is(front_page()->{FrontReplays}, 2, 'B. FrontReplays 2');
+    # (one replay, or two: node1, killed in A a moment ago, may still be
+    # alive to the front; its refused connection sends the GET on)
+    my $rb = front_page()->{FrontReplays} // 0;
+    ok($rb == 2 || $rb == 3, "B. FrontReplays one or two more ($rb)");
 }
 
 # C. POST with a body: not replayed ---------------------------------------------------
@@ -188,12 +191,13 @@ sub across_a_death {
     check(within(30, sub { worker_ok(balancer_member(front_page(), 'node1')) }), $c,
           'C. node1 started again and Ok on the front');
     my $id = session_held_everywhere('node3', 'node1');
+    my $replays = front_page()->{FrontReplays} // 0;
     my $off = length $c->error_log($F);
     my (undef, $s, undef, $b) = across_a_death('node3', undef, 'POST', '/app?auto', $id, 'a=1');
     isnt($s, 200, "C. the POST that node3 took before it died is not answered 200 (status $s)");
     my $p = front_page();
     is($p->{FrontNotReplayed}, 1, 'C. the front counts it not replayed (FrontNotReplayed 1)');
-    is($p->{FrontReplays}, 2, 'C. ... and no replay (FrontReplays still 2)');
+    is($p->{FrontReplays}, $replays, "C. ... and no replay (FrontReplays still $replays)");
     like(substr($c->error_log($F), $off), qr/SC1660: SessionClusterBalancer: POST failed on \S+ \(route node3\): no answer[^;]*; not sent again: method POST/,
          'C. SC1660 says why it was not sent again (method POST)');
 }
