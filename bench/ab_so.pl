@@ -19,8 +19,10 @@
 #       the same sticky routing, compare.pl's "no session, our front"),
 #       frontbare (/plain without cookies: the balancer's own pick).  Their
 #       lines give the CPU a request of the front's processes and of the
-#       members' apart (switches and syscalls too), and the members' shares
-#       of the requests (balancer-manager's Elected counts)
+#       members' apart (switches and syscalls too), the members' shares
+#       of the requests (balancer-manager's Elected counts), and for each
+#       member the share of its changes whose hand-off woke its engine (the
+#       status page's HandoffsRingWakes of HandoffsRing: low when it gathers)
 #   AB_PROF=DIR   perf record -e task-clock -g of each member's processes
 #       during the first round of the first .so: DIR/SCEN-nodeN.data (and
 #       .pids), DIR/SCEN.rps; front scenarios: DIR/SCEN-front.data too
@@ -98,7 +100,21 @@ sub elected {
     return (\%e, \%st);
 }
 
-my (%rps, %cpu, %csw, %sys, %fcpu, %fcsw, %fsys, %share);
+# A member's hand-off counters (status page): (changes put in the ring, of
+# them those that woke its engine)
+sub ring_counts {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 5) or return (0, 0);
+    print $s "GET /cluster-manager?auto HTTP/1.0\r\nHost: x\r\n\r\n";
+    local $/;
+    my $b = <$s> // '';
+    my ($n) = $b =~ /^HandoffsRing: (\d+)/m;
+    my ($w) = $b =~ /^HandoffsRingWakes: (\d+)/m;
+    return ($n // 0, $w // 0);
+}
+
+my (%rps, %cpu, %csw, %sys, %fcpu, %fcsw, %fsys, %share, %wake1, %wake2);
 for my $round (1 .. $rounds) {
     for my $i ($round % 2 ? (0 .. $#sos) : reverse(0 .. $#sos)) {
         for my $sc (@scen) {
@@ -163,9 +179,11 @@ for my $round (1 .. $rounds) {
             my $fstat = $front ? spawn('sh', '-c', "exec perf stat -x, $events -p " . join(',', @fpids)
                                        . " -- sleep " . ($secs - 1) . " 2>$tmp/fstat.txt") : undef;
             my ($e0) = $front ? elected($port) : ({});
+            my @r0 = $front ? map { [ ring_counts($_) ] } @mport : ();
             my $out = `wrk -t2 -c16 -d${secs}s --latency -s $lua $url 2>&1`;
             waitpid($_, 0) for $stat, @rec, $fstat // ();
             my ($e1) = $front ? elected($port) : ({});
+            my @r1 = $front ? map { [ ring_counts($_) ] } @mport : ();
             my ($r) = $out =~ /Requests\/sec:\s+([\d.]+)/;
             my ($p99, $u) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)/m;
             $p99 *= $u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1 if defined $p99;
@@ -176,10 +194,16 @@ for my $round (1 .. $rounds) {
                 my ($fus, $fcs, $fsc) = stat_per("$tmp/fstat.txt", $r);
                 my @d = map { ($e1->{$_} // 0) - ($e0->{$_} // 0) } 'node1', 'node2';
                 my $sh = $d[0] + $d[1] ? $d[0] / ($d[0] + $d[1]) : 0;
+                # the changes whose hand-off woke the member's engine
+                my @wk = map { my $n = $r1[$_][0] - $r0[$_][0];
+                               $n > 0 ? 100 * ($r1[$_][1] - $r0[$_][1]) / $n : 0 } 0, 1;
                 printf "round %d %-10s so%d %8.0f req/s  p99 %7.2f ms  front: CPU %6.1f us  %5.2f switches %5.2f syscalls"
-                    . "  members: CPU %6.1f us  %5.2f switches %5.2f syscalls a request  node1 %3.0f%%  failed %s  load %s\n",
+                    . "  members: CPU %6.1f us  %5.2f switches %5.2f syscalls a request  node1 %3.0f%%"
+                    . "  engine woken node1 %3.0f%% node2 %3.0f%%  failed %s  load %s\n",
                     $round, $sc, $i, $r // 0, $p99 // -1, $fus, $fcs, $fsc, $us, $csr, $scr, 100 * $sh,
-                    $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
+                    @wk, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
+                push @{ $wake1{$sc}[$i] }, $wk[0];
+                push @{ $wake2{$sc}[$i] }, $wk[1];
                 push @{ $fcpu{$sc}[$i] }, $fus;
                 push @{ $fcsw{$sc}[$i] }, $fcs;
                 push @{ $fsys{$sc}[$i] }, $fsc;
@@ -214,6 +238,10 @@ for my $sc (@scen) {
         line($sc, 'membs sw/req', '%5.2f', \%csw);
         line($sc, 'membs sc/req', '%5.2f', \%sys);
         line($sc, 'node1 %', '%3.0f', \%share);
+        if (grep { $_ } map { @$_ } @{ $wake1{$sc} }) {
+            line($sc, 'woken1 %', '%3.0f', \%wake1);
+            line($sc, 'woken2 %', '%3.0f', \%wake2);
+        }
         next;
     }
     printf "%-8s req/s       %s\n", $sc, join('  ', map { sprintf 'so%d %6.0f [%s]', $_, med(@{ $rps{$sc}[$_] }),
