@@ -12,13 +12,24 @@
 #   AB_SCEN="plain async sync async32"   plain: /plain (Session Off) on the same
 #       httpd; async/sync: channelSendOptions 8/6; a number after it: one more
 #       attribute of that many KB in every session
+#     front scenarios (through a third httpd, a front balancer as compare.pl's
+#       setup_ours builds it: mod_proxy_balancer + SessionClusterBalancer, the
+#       sessions made directly on each member in turn so half live on each):
+#       frontasync, frontsync (/app), frontplain (/plain with the same cookies:
+#       the same sticky routing, compare.pl's "no session, our front"),
+#       frontbare (/plain without cookies: the balancer's own pick).  Their
+#       lines give the CPU a request of the front's processes and of the
+#       members' apart (switches and syscalls too), the members' shares
+#       of the requests (balancer-manager's Elected counts), and for each
+#       member the share of its changes whose hand-off woke its engine (the
+#       status page's HandoffsRingWakes of HandoffsRing: low when it gathers)
 #   AB_PROF=DIR   perf record -e task-clock -g of each member's processes
 #       during the first round of the first .so: DIR/SCEN-nodeN.data (and
-#       .pids), DIR/SCEN.rps
+#       .pids), DIR/SCEN.rps; front scenarios: DIR/SCEN-front.data too
 #   AB_SYSREC=DIR   perf record -e raw_syscalls:sys_enter of each member's
 #       processes during the first round of the first .so: DIR/SCEN-nodeN.sys
-#       (and .pids); bench/syscalls.pl DIR/SCEN.rps ... counts them per request,
-#       by process role and system call
+#       (and .pids), DIR/SCEN.rps; bench/syscalls.pl DIR SECONDS counts them
+#       per request, by process role and system call
 # Needs wrk and perf (linux-perf); root for perf on httpd's processes.
 use strict;
 use warnings;
@@ -39,12 +50,19 @@ my $prof = $ENV{AB_PROF};
 my $sysrec = $ENV{AB_SYSREC};
 my $tmp = tempdir('sc-ab-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 my $LUA = do { local $/; open my $f, '<', "$repo/bench/compare/sessions.lua" or die "$!\n"; <$f> };
+my $mpm = "ServerLimit 2\nThreadLimit 64\nThreadsPerChild 64\nMaxRequestWorkers 128\n"
+  . "StartServers 2\nMinSpareThreads 64\nMaxSpareThreads 192\n";
 my $conf = "LoadModule session_cluster_demo_module $demo\n"
-  . "ServerLimit 2\nThreadLimit 64\nThreadsPerChild 64\nMaxRequestWorkers 128\n"
-  . "StartServers 2\nMinSpareThreads 64\nMaxSpareThreads 192\n"
+  . $mpm
   . "LimitRequestLine 70000\nHeader echo ^X-Bench\$\n"
   . "<Location /app>\n    Session On\n    SessionCluster On\n    SetHandler session-cluster-demo\n</Location>\n"
   . "<Location /plain>\n    Session Off\n    SetHandler session-cluster-demo\n</Location>\n";
+
+# the front's (compare.pl's setup_ours): /app and /plain through one balancer
+my $front_conf = sub {
+    SC::Cluster::front_conf($_[0], $_[1]) . "ProxyPass /plain balancer://members/plain\n$mpm"
+        . "LimitRequestLine 70000\nHeader always echo ^X-Bench\$\n";
+};
 
 sub get {
     my ($port, $path, $ck) = @_;
@@ -61,46 +79,103 @@ sub spawn { my @cmd = @_; my $pid = fork // die "fork: $!\n"; if (!$pid) { { exe
 sub slurp { my $f = shift; open my $fh, '<', $f or return ''; local $/; <$fh> }
 sub med { my @v = sort { $a <=> $b } @_; $v[int(@v / 2)] }
 
-my (%rps, %cpu, %csw, %sys);
+# perf stat's figures a request over a run: (CPU us, switches, syscalls)
+sub stat_per {
+    my ($file, $r) = @_;
+    my $t = slurp($file);
+    my ($tc) = $t =~ /^([\d.]+),msec,task-clock/m;
+    my ($cs) = $t =~ /^(\d+),,context-switches/m;
+    my ($sysc) = $t =~ /^(\d+),,raw_syscalls:sys_enter/m;
+    my $n = $r ? $r * ($secs - 1) : 0;
+    return ($tc && $n ? $tc * 1000 / $n : 0, $cs && $n ? $cs / $n : 0, $sysc && $n ? $sysc / $n : 0);
+}
+# The requests each BalancerMember was elected for, and its status, by route
+# (balancer-manager's table)
+sub elected {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 5) or return ({}, {});
+    print $s "GET /balancer-manager HTTP/1.0\r\nHost: x\r\n\r\n";
+    local $/;
+    my $b = <$s> // '';
+    my (%e, %st);
+    while ($b =~ m{<td>([^<]+)</td><td>[^<]*</td><td>[\d.]+</td><td>\d+</td><td>([^<]*)</td><td>(\d+)</td>}g) {
+        ($st{$1}, $e{$1}) = ($2, $3);
+    }
+    return (\%e, \%st);
+}
+
+# A member's hand-off counters (status page): (changes put in the ring, of
+# them those that woke its engine)
+sub ring_counts {
+    my ($port) = @_;
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port, Proto => 'tcp',
+                                  Timeout => 5) or return (0, 0);
+    print $s "GET /cluster-manager?auto HTTP/1.0\r\nHost: x\r\n\r\n";
+    local $/;
+    my $b = <$s> // '';
+    my ($n) = $b =~ /^HandoffsRing: (\d+)/m;
+    my ($w) = $b =~ /^HandoffsRingWakes: (\d+)/m;
+    return ($n // 0, $w // 0);
+}
+
+my (%rps, %cpu, %csw, %sys, %fcpu, %fcsw, %fsys, %share, %wake1, %wake2);
 for my $round (1 .. $rounds) {
     for my $i ($round % 2 ? (0 .. $#sos) : reverse(0 .. $#sos)) {
         for my $sc (@scen) {
-            my $send = $sc =~ /^sync/ ? 6 : 8;
-            my ($kb) = $sc =~ /(\d+)$/;
+            my ($front, $kind) = $sc =~ /^(front)?(.*)$/;
+            my $send = $kind =~ /^sync/ ? 6 : 8;
+            my ($kb) = $kind =~ /(\d+)$/;
+            my $plain = $kind eq 'plain' || $kind eq 'bare';
             my $c = SC::Cluster->new(members => 2, loglevel => 'error', mpm => 'event',
                 module_so => $sos[$i], modules => ['headers'], extra_conf => $conf,
+                $front ? (front => { name => 'front' },
+                          member_opts => { front => { extra_conf => $front_conf } }) : (),
                 cluster => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => $send,
                     manager => { maxSessionSize => 65536, maxActiveSessions => 1000 }) });
             $c->start_all(timeout => 30);
             $c->wait_for(sub { my (undef, undef, $b) = $c->get('node1', '/cluster-manager?auto');
-                               $b =~ /^EngineState: ready$/m && $b =~ /^MembersAlive: (\d+)$/m && $1 >= 1 },
-                         timeout => 15) or die "node1 does not see node2\n";
-            my $port = $c->member('node1')->{http_port};
+                               $b =~ /^EngineState: ready$/m && $b =~ /^MembersAlive: (\d+)$/m
+                               && $1 >= ($front ? 2 : 1) },
+                         timeout => 15) or die "node1 does not see node2" . ($front ? ' and the front' : '') . "\n";
+            my @mport = map { $c->member($_)->{http_port} } 'node1', 'node2';
+            my $port = $front ? $c->member('front')->{http_port} : $mport[0];
+            if ($front) {
+                # both members in rotation on the front (its engine heard them ready)
+                $c->wait_for(sub { my (undef, $st) = elected($port);
+                                   2 == grep { ($st->{$_} // '') =~ /\bOk\b/ && $st->{$_} !~ /Err/ }
+                                       'node1', 'node2' },
+                             timeout => 15) or die "the front does not route to both members\n";
+            }
             my @ck;
             for my $k (1 .. 18) {
-                if ($sc eq 'plain') { push @ck, ''; next }
-                my ($st, $ck) = get($port, "/app?set=bench&value=$k");
+                if ($kind eq 'plain' && !$front || $kind eq 'bare') { push @ck, ''; next }
+                # through a front: made on each member in turn (half live on each)
+                my $on = $front ? $mport[$k % 2] : $port;
+                my ($st, $ck) = get($on, "/app?set=bench&value=$k");
                 die "session setup: status $st\n" unless $st == 200;
-                ($st) = get($port, "/app?set=data&value=" . ('x' x ($kb * 1024)), $ck) if $kb;
+                ($st) = get($on, "/app?set=data&value=" . ('x' x ($kb * 1024)), $ck) if $kb;
                 die "session setup: status $st\n" unless $st == 200;
                 push @ck, $ck;
             }
             my $lua = "$tmp/ab.lua";
             open my $lf, '>', $lua or die "$lua: $!\n";
-            print $lf "nthreads = 2\npath = \"" . ($sc eq 'plain' ? '/plain' : '/app') . "\"\nall = {"
+            print $lf "nthreads = 2\npath = \"" . ($plain ? '/plain' : '/app') . "\"\nall = {"
                 . join(',', map { "\"$_\"" } @ck) . "}\n$LUA";
             close $lf;
             my $url = "http://127.0.0.1:$port/";
             system("wrk -t2 -c16 -d1s -s $lua $url >/dev/null 2>&1");     # warm-up
             my @pids = ($c->pids('node1'), $c->pids('node2'));
+            my @fpids = $front ? $c->pids('front') : ();
             my @rec;
             if ($prof && $i == 0 && $round == 1) {
-                for my $n ('node1', 'node2') {
+                for my $n ('node1', 'node2', $front ? 'front' : ()) {
                     my @p = $c->pids($n);
-                    open my $pf, '>', "$prof/$sc-$n.pids" or die "$prof: $!\n";
+                    my $tag = $n eq 'front' ? "$sc-front" : "$sc-$n";
+                    open my $pf, '>', "$prof/$tag.pids" or die "$prof: $!\n";
                     print $pf "@p\n";
                     push @rec, spawn('perf', 'record', '-q', '-e', 'task-clock', '-g', '-o',
-                                     "$prof/$sc-$n.data", '-p', join(',', @p), '--', 'sleep', $secs - 1);
+                                     "$prof/$tag.data", '-p', join(',', @p), '--', 'sleep', $secs - 1);
                 }
             }
             if ($sysrec && $i == 0 && $round == 1) {
@@ -112,25 +187,48 @@ for my $round (1 .. $rounds) {
                                      "$sysrec/$sc-$n.sys", '-p', join(',', @p), '--', 'sleep', $secs - 1);
                 }
             }
-            my $stat = spawn('sh', '-c', "exec perf stat -x, -e task-clock,context-switches,raw_syscalls:sys_enter -p " . join(',', @pids)
+            my $events = '-e task-clock,context-switches,raw_syscalls:sys_enter';
+            my $stat = spawn('sh', '-c', "exec perf stat -x, $events -p " . join(',', @pids)
                              . " -- sleep " . ($secs - 1) . " 2>$tmp/stat.txt");
+            my $fstat = $front ? spawn('sh', '-c', "exec perf stat -x, $events -p " . join(',', @fpids)
+                                       . " -- sleep " . ($secs - 1) . " 2>$tmp/fstat.txt") : undef;
+            my ($e0) = $front ? elected($port) : ({});
+            my @r0 = $front ? map { [ ring_counts($_) ] } @mport : ();
             my $out = `wrk -t2 -c16 -d${secs}s --latency -s $lua $url 2>&1`;
-            waitpid($_, 0) for $stat, @rec;
-            my ($tc) = slurp("$tmp/stat.txt") =~ /^([\d.]+),msec,task-clock/m;
-            my ($cs) = slurp("$tmp/stat.txt") =~ /^(\d+),,context-switches/m;
-            my ($sysc) = slurp("$tmp/stat.txt") =~ /^(\d+),,raw_syscalls:sys_enter/m;
+            waitpid($_, 0) for $stat, @rec, $fstat // ();
+            my ($e1) = $front ? elected($port) : ({});
+            my @r1 = $front ? map { [ ring_counts($_) ] } @mport : ();
             my ($r) = $out =~ /Requests\/sec:\s+([\d.]+)/;
             my ($p99, $u) = $out =~ /^\s+99%\s+([\d.]+)(us|ms|s)/m;
             $p99 *= $u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1 if defined $p99;
             my ($failed) = $out =~ /^BENCH_FAILED ([\d.]+)$/m;
-            my $us = $tc && $r ? $tc * 1000 / ($r * ($secs - 1)) : 0;
-            my $csr = $cs && $r ? $cs / ($r * ($secs - 1)) : 0;
-            my $scr = $sysc && $r ? $sysc / ($r * ($secs - 1)) : 0;
+            my ($us, $csr, $scr) = stat_per("$tmp/stat.txt", $r);
             for my $d (grep { $_ && $i == 0 && $round == 1 } $prof, $sysrec) {
                 open my $rf, '>', "$d/$sc.rps"; print $rf ($r // 0), "\n";
             }
-            printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request  %5.2f switches %5.2f syscalls a request  failed %s  load %s\n",
-                $round, $sc, $i, $r // 0, $p99 // -1, $us, $csr, $scr, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
+            if ($front) {
+                my ($fus, $fcs, $fsc) = stat_per("$tmp/fstat.txt", $r);
+                my @d = map { ($e1->{$_} // 0) - ($e0->{$_} // 0) } 'node1', 'node2';
+                my $sh = $d[0] + $d[1] ? $d[0] / ($d[0] + $d[1]) : 0;
+                # the changes whose hand-off woke the member's engine
+                my @wk = map { my $n = $r1[$_][0] - $r0[$_][0];
+                               $n > 0 ? 100 * ($r1[$_][1] - $r0[$_][1]) / $n : 0 } 0, 1;
+                printf "round %d %-10s so%d %8.0f req/s  p99 %7.2f ms  front: CPU %6.1f us  %5.2f switches %5.2f syscalls"
+                    . "  members: CPU %6.1f us  %5.2f switches %5.2f syscalls a request  node1 %3.0f%%"
+                    . "  engine woken node1 %3.0f%% node2 %3.0f%%  failed %s  load %s\n",
+                    $round, $sc, $i, $r // 0, $p99 // -1, $fus, $fcs, $fsc, $us, $csr, $scr, 100 * $sh,
+                    @wk, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
+                push @{ $wake1{$sc}[$i] }, $wk[0];
+                push @{ $wake2{$sc}[$i] }, $wk[1];
+                push @{ $fcpu{$sc}[$i] }, $fus;
+                push @{ $fcsw{$sc}[$i] }, $fcs;
+                push @{ $fsys{$sc}[$i] }, $fsc;
+                push @{ $share{$sc}[$i] }, 100 * $sh;
+            }
+            else {
+                printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request  %5.2f switches %5.2f syscalls a request  failed %s  load %s\n",
+                    $round, $sc, $i, $r // 0, $p99 // -1, $us, $csr, $scr, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
+            }
             push @{ $rps{$sc}[$i] }, $r // 0;
             push @{ $cpu{$sc}[$i] }, $us;
             push @{ $csw{$sc}[$i] }, $csr;
@@ -139,8 +237,29 @@ for my $round (1 .. $rounds) {
         }
     }
 }
+sub line {
+    my ($sc, $what, $fmt, $h) = @_;
+    return unless $h->{$sc};
+    printf "%-8s %-12s %s\n", $sc, $what, join('  ', map { sprintf "so%d $fmt [%s]", $_, med(@{ $h->{$sc}[$_] }),
+        join(' ', map { sprintf $fmt =~ /2f/ ? '%.2f' : $fmt =~ /1f/ ? '%.1f' : '%.0f', $_ } @{ $h->{$sc}[$_] }) } 0 .. $#sos);
+}
 print "\nmedians [rounds]; so0 = $sos[0]", (map { ", so$_ = $sos[$_]" } 1 .. $#sos), "\n";
 for my $sc (@scen) {
+    if ($sc =~ /^front/) {
+        line($sc, 'req/s', '%6.0f', \%rps);
+        line($sc, 'front us/req', '%6.1f', \%fcpu);
+        line($sc, 'front sw/req', '%5.2f', \%fcsw);
+        line($sc, 'front sc/req', '%5.2f', \%fsys);
+        line($sc, 'membs us/req', '%6.1f', \%cpu);
+        line($sc, 'membs sw/req', '%5.2f', \%csw);
+        line($sc, 'membs sc/req', '%5.2f', \%sys);
+        line($sc, 'node1 %', '%3.0f', \%share);
+        if (grep { $_ } map { @$_ } @{ $wake1{$sc} }) {
+            line($sc, 'woken1 %', '%3.0f', \%wake1);
+            line($sc, 'woken2 %', '%3.0f', \%wake2);
+        }
+        next;
+    }
     printf "%-8s req/s       %s\n", $sc, join('  ', map { sprintf 'so%d %6.0f [%s]', $_, med(@{ $rps{$sc}[$_] }),
         join(' ', map { sprintf '%.0f', $_ } @{ $rps{$sc}[$_] }) } 0 .. $#sos);
     printf "%-8s CPU us/req  %s\n", $sc, join('  ', map { sprintf 'so%d %6.1f [%s]', $_, med(@{ $cpu{$sc}[$_] }),

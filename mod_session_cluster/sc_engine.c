@@ -844,7 +844,7 @@ void sc_engine_run(const sc_engine_args *r)
         take_events(e);              /* of the ticks' sends */
         wait_us = apr_time_from_msec(50);
         if (e->turn_async && (e->turn_async > 1 || now - e->last_async < SC_ASYNC_GATHER_RATE_US)
-            && !e->pending && !e->transfers && !e->transfer_from && SC_ASYNC_GATHER_US > 0) {
+            && !e->pending && !e->transfers && !sc_dm_receiving_state(e) && SC_ASYNC_GATHER_US > 0) {
             if (e->ring && e->ep_fd >= 0) {
                 /* the ring's appends meanwhile wake it only once
                  * SC_RING_BATCH wait; what comes on a socket does */

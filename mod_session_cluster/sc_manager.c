@@ -1603,6 +1603,18 @@ apr_uint32_t sc_dm_expire_all(sc_engine *e)
     return expire_ids(e, ids);
 }
 
+/* transfer_from stays set once this member is ready (whichever way: the
+ * transfer complete, its timeout, nobody left to ask): it names the member
+ * asked only while this one is starting.  The engine gathers no
+ * asynchronous changes while a transfer runs; read alone, that pointer kept
+ * a member that ever received a transfer from gathering for its whole life
+ * (a wake-up and a send per change on it, and a wake-up and a read per
+ * change on the others). */
+int sc_dm_receiving_state(const sc_engine *e)
+{
+    return e->transfer_from && e->state == SC_MS_STARTING;
+}
+
 void sc_dm_redo_transfer(sc_engine *e)
 {
     if (e->store) {

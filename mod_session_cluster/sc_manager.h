@@ -30,5 +30,8 @@ void sc_dm_shutdown(sc_engine *e);
 apr_uint32_t sc_dm_expire_all(sc_engine *e);
 /* Starts over as a joining member: starting until a state transfer is done. */
 void sc_dm_redo_transfer(sc_engine *e);
+/* Whether a state transfer to this member runs: starting, it asked a member
+ * for all sessions and has not yet had them all. */
+int sc_dm_receiving_state(const sc_engine *e);
 
 #endif /* SC_MANAGER_H */

@@ -598,6 +598,7 @@ static void transfer_in(void)
     ok(w.e->transfer_from != NULL && f && f->conn == w.e->transfer_from->out,
        "and remembers whom it asked");
     is(w.e->state, SC_MS_STARTING, "it is still starting");
+    ok(sc_dm_receiving_state(w.e), "a state transfer to it runs (the engine does not gather)");
     if (!w.e->transfer_from) {
         return;
     }
@@ -647,6 +648,9 @@ static void transfer_in(void)
         is(w.e->state, SC_MS_STARTING, "COMPLETE from a member not asked changes nothing");
         deliver(w.e, w.e->transfer_from == w.b ? w.in_b : w.in_c, &b, 0);
         is(w.e->state, SC_MS_READY, "COMPLETE from the member asked: ready");
+        ok(!sc_dm_receiving_state(w.e),
+           "no state transfer runs any more (the engine gathers its asynchronous changes "
+           "again)");
         is(w.e->store->hdr->last_transfer_count, 2, "the transfer's count is recorded");
         is(w.e->next_heartbeat, 0, "the others are told at once (next heartbeat now)");
     }
