@@ -232,9 +232,9 @@ static int local_l(const char *key, apr_size_t klen)
     return klen && key[0] == 'L';
 }
 
-/* A writer's new hash made from its old one (sc_repl_delta_hash over the
- * texts without their local pairs, as a save does): the DELTA's bytes are
- * sc_repl_delta's, the hash sc_store_hash's of the whole new text, made
+/* A writer's new hash made from its old one (sc_repl_delta_how leaving
+ * the local pairs out, as a save does): the DELTA's bytes are
+ * sc_repl_delta's of the texts without them (sc_repl_distributed), the hash sc_store_hash's of the whole new text, made
  * whenever no key is there twice; and the DELTA applied to the whole old
  * text (local pairs kept, as another member does) checked as above. */
 static void hashes_checked(apr_pool_t *p, const char *old_data, const char *new_data,
@@ -243,6 +243,7 @@ static void hashes_checked(apr_pool_t *p, const char *old_data, const char *new_
     sc_buf b1, b2;
     sc_rd r;
     sc_msg_delta m;
+    sc_delta_how how;
     apr_uint64_t oh, h = 7;
     const char *od, *nd, *got;
     int rep_o, rep_n, no_eq;
@@ -255,7 +256,11 @@ static void hashes_checked(apr_pool_t *p, const char *old_data, const char *new_
     sc_buf_init(&b1, p, 0);
     sc_buf_init(&b2, p, 0);
     sc_repl_delta(&b1, TEST_ID, 41, 42, 5, 1800, od, nd);
-    sc_repl_delta_hash(&b2, TEST_ID, 41, 42, 5, 1800, od, nd, oh, &h);
+    how.local_out = 1;
+    how.old_hash = oh;
+    how.new_hash = &h;
+    how.copied = NULL;
+    sc_repl_delta_how(&b2, TEST_ID, 41, 42, 5, 1800, old_data, new_data, &how);
     FUZZ_CHECK(b1.len == b2.len && memcmp(b1.buf, b2.buf, b1.len) == 0);
     FUZZ_CHECK(!h || h == sc_store_hash(new_data, (apr_uint32_t)strlen(new_data)));
     raw_pairs(p, od, &rep_o, &no_eq);

@@ -655,7 +655,10 @@ typedef struct {
                                        * sc_repl_apply: 0 once changed */
 } sc_kv_at;
 
-static apr_array_header_t *kv_at(apr_pool_t *p, const char *data, apr_hash_t **index)
+/* local_out: the pairs sc_repl_distributed leaves out are left out here,
+ * in the same pass */
+static apr_array_header_t *kv_at(apr_pool_t *p, const char *data, apr_hash_t **index,
+                                 int local_out)
 {
     apr_array_header_t *kv = apr_array_make(p, 8, sizeof(sc_kv_at));
     const char *pair, *amp;
@@ -670,6 +673,12 @@ static apr_array_header_t *kv_at(apr_pool_t *p, const char *data, apr_hash_t **i
             continue;                 /* "&&": amp is set */
         }
         eq = memchr(pair, '=', len);
+        if (local_out && local_key && local_key(pair, eq ? (apr_size_t)(eq - pair) : len)) {
+            if (!amp) {
+                break;
+            }
+            continue;
+        }
         e = apr_array_push(kv);
         e->k = pair;
         e->kl = eq ? (apr_size_t)(eq - pair) : len;
@@ -691,8 +700,9 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
                   apr_time_t last_access, apr_int64_t max_inactive,
                   const char *old_data, const char *new_data)
 {
-    return sc_repl_delta_hash(b, id, base, version, last_access, max_inactive, old_data,
-                              new_data, 0, NULL);
+    static const sc_delta_how plain;
+    return sc_repl_delta_how(b, id, base, version, last_access, max_inactive, old_data,
+                             new_data, &plain);
 }
 
 /* A pair's part in sc_store_hash: *sum and *n moved by its hash and by one
@@ -719,14 +729,14 @@ static apr_uint64_t hashed_count(const apr_array_header_t *kv)
     return n;
 }
 
-int sc_repl_delta_hash(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
-                       apr_time_t last_access, apr_int64_t max_inactive,
-                       const char *old_data, const char *new_data, apr_uint64_t old_hash,
-                       apr_uint64_t *new_hash)
+int sc_repl_delta_how(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
+                      apr_time_t last_access, apr_int64_t max_inactive,
+                      const char *old_data, const char *new_data, const sc_delta_how *how)
 {
     apr_hash_t *oi, *ni;
-    apr_array_header_t *o = kv_at(b->p, old_data, &oi);
-    apr_array_header_t *n = kv_at(b->p, new_data, &ni);
+    apr_array_header_t *o = kv_at(b->p, old_data, &oi, how->local_out);
+    apr_array_header_t *n = kv_at(b->p, new_data, &ni, how->local_out);
+    apr_uint64_t *new_hash = how->new_hash;
     sc_buf sets, rems;
     apr_uint32_t nset = 0, nrem = 0;
     sc_msg_delta m;
@@ -742,7 +752,7 @@ int sc_repl_delta_hash(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_
         *new_hash = 0;
         count = hashed_count(o);
         hashing = (int)apr_hash_count(oi) == o->nelts && (int)apr_hash_count(ni) == n->nelts
-                  && sc_store_hash_sum(old_hash, count, &sum);
+                  && sc_store_hash_sum(how->old_hash, count, &sum);
     }
 
     sc_buf_init(&sets, b->p, 256);
@@ -753,8 +763,11 @@ int sc_repl_delta_hash(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_
         const sc_kv_at *e = &APR_ARRAY_IDX(n, i, sc_kv_at);
         apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(oi, e->k, (apr_ssize_t)e->kl);
         const sc_kv_at *was = at ? &APR_ARRAY_IDX(o, (int)at - 1, sc_kv_at) : NULL;
-        int same = was && was->vl == e->vl && (was->v == e->v
-                                               || memcmp(was->v, e->v, e->vl) == 0);
+        int same = was && was->vl == e->vl
+                   && (was->v == e->v
+                       || (how->copied
+                           && apr_hash_get(how->copied, &e->v, sizeof(e->v)) == was->v)
+                       || memcmp(was->v, e->v, e->vl) == 0);
         if (!same) {
             sc_buf_u32(&sets, (apr_uint32_t)e->kl);
             sc_buf_put(&sets, e->k, e->kl);
@@ -840,7 +853,7 @@ const char *sc_repl_apply_hash(apr_pool_t *p, const char *data, sc_rd *r,
                                apr_uint64_t base_hash, apr_uint64_t *hash, apr_size_t *len)
 {
     apr_hash_t *idx;                   /* key -> its first pair's index + 1 */
-    apr_array_header_t *kv = kv_at(p, data, &idx);
+    apr_array_header_t *kv = kv_at(p, data, &idx, 0);
     apr_uint32_t nset, nrem, i;
     apr_size_t total = 1, o = 0;
     apr_uint64_t sum = 0, count = 0;

@@ -95,6 +95,7 @@
 #include "apr_pools.h"
 #include "apr_tables.h"
 #include "apr_time.h"
+#include "apr_hash.h"
 #include "sc_store.h"
 
 enum {
@@ -204,15 +205,27 @@ int sc_msg_delta_decode(sc_rd *r, apr_pool_t *p, sc_msg_delta *m);
 int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
                   apr_time_t last_access, apr_int64_t max_inactive,
                   const char *old_data, const char *new_data);
-/* sc_repl_delta, and (new_hash not NULL) the sc_store_hash of new_data made
- * from old_hash, old_data's, with only the pairs that differ hashed: 0 when
- * it cannot be (a key twice in a version, an old_hash of 0 or 1).  The two
- * texts are those the hash is made over, or the same with the pairs it
- * leaves out taken out (sc_repl_distributed: the same filter). */
-int sc_repl_delta_hash(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
-                       apr_time_t last_access, apr_int64_t max_inactive,
-                       const char *old_data, const char *new_data, apr_uint64_t old_hash,
-                       apr_uint64_t *new_hash);
+/* How sc_repl_delta_how builds a DELTA (all 0: as sc_repl_delta). */
+typedef struct {
+    /* leave out the pairs kept on this member: the DELTA of the texts'
+     * sc_repl_distributed, without a pass over each to take them out */
+    int local_out;
+    /* new_hash not NULL: *new_hash is the sc_store_hash of new_data made from
+     * old_hash, old_data's, with only the pairs that differ hashed (0 when
+     * it cannot be: a key twice in a version, an old_hash of 0 or 1).  The
+     * texts are those the hash is made over, or the same with the pairs it
+     * leaves out taken out (the same filter) */
+    apr_uint64_t old_hash;
+    apr_uint64_t *new_hash;
+    /* values of new_data known to be byte for byte copies of values of
+     * old_data: the address of a value in new_data (a const char *, as key
+     * of sizeof(const char *)) -> the address in old_data it was copied
+     * from; such a value is not compared again */
+    apr_hash_t *copied;
+} sc_delta_how;
+int sc_repl_delta_how(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
+                      apr_time_t last_access, apr_int64_t max_inactive,
+                      const char *old_data, const char *new_data, const sc_delta_how *how);
 /* Writes the stamp of the version a DELTA built by sc_repl_delta into b
  * makes (as stored: sc_store_stamp) and the hash of the data it applies to
  * (sc_store_hash of old_data), over its empty stamp. */

@@ -50,6 +50,9 @@ typedef struct {
     apr_table_t *held;                /* z->entries while mod_session's own
                                        * encoder runs (sc_session_encode_pre) */
     const char *enc;                  /* this module's encoding of them */
+    apr_hash_t *copied;               /* the values of enc copied from their text
+                                       * read: the address of one in enc -> the
+                                       * text's (sc_delta_how) */
 } sc_req;
 
 static sc_req *req_get(request_rec *r)
@@ -1128,12 +1131,16 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
              * not make again over the whole session.  Stamps made under
              * another hash function or filter (a store kept over a restart)
              * are not built on: sc_store_hash_trusted */
+            sc_delta_how how;
             b.len = 0;
-            sc_repl_delta_hash(&b, rq->id, base, base + 1, now, max_inactive,
-                               sc_repl_distributed(r->pool, read, NULL),
-                               sc_repl_distributed(r->pool, app, NULL),
-                               rq->hash, rq->hash && sc_store_hash_trusted(ret->store)
-                                         ? &made_hash : NULL);
+            how.local_out = 1;
+            how.old_hash = rq->hash;
+            how.new_hash = rq->hash && sc_store_hash_trusted(ret->store) ? &made_hash : NULL;
+            /* the values the encoding copied from the text read (a merge's
+             * texts are others, at other addresses) */
+            how.copied = rq->copied;
+            sc_repl_delta_how(&b, rq->id, base, base + 1, now, max_inactive,
+                              read ? read : "", app, &how);
         }
         rc = sc_store_put_hashed(ret->store, rq->id, data,
                                  (apr_uint32_t)(data == z->encoded ? dlen : strlen(data)),
@@ -1705,6 +1712,7 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
                 + (sp[i] ? sp[i]->text_len : 3 * strlen(e[i].val ? e[i].val : ""));
     }
     d = buf = apr_palloc(r->pool, size);
+    rq->copied = NULL;
     for (i = 0; i < a->nelts; i++) {
         if (i) {
             *d++ = '&';
@@ -1713,6 +1721,13 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
         d += strlen(d);
         *d++ = '=';
         if (sp[i]) {
+            /* the delta need not compare it with the text read again */
+            const char **at = apr_palloc(r->pool, sizeof(*at));
+            *at = d;
+            if (!rq->copied) {
+                rq->copied = apr_hash_make(r->pool);
+            }
+            apr_hash_set(rq->copied, at, sizeof(*at), sp[i]->text);
             memcpy(d, sp[i]->text, sp[i]->text_len);
             d += sp[i]->text_len;
             reused += sp[i]->text_len;
