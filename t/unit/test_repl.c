@@ -4,8 +4,9 @@
  * sc_repl.h lays it out, applied to its base gives the new data; a chain of
  * deltas applied in turn; a delta applied on another base than its own loses
  * the changes between (why DeltaManager holds a delta until its base is
- * stored); FULL records read back; truncated and malformed messages refused.
- * Links sc_repl.c and sc_proto.c only.
+ * stored); FULL records read back; truncated and malformed messages refused;
+ * a DELTA told which values were copied (sc_repl_delta_how).  Links sc_repl.c
+ * and sc_proto.c, and sc_store.c and sc_shm.c for the hash's parts.
  */
 #include "unit.h"
 
