@@ -49,6 +49,7 @@
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "sc_repl.h"
+#include "sc_store.h"
 
 #define TEST_ID "0123456789ABCDEF0123456789abcdef.node-1_a"
 
@@ -171,6 +172,45 @@ static const char *ref_apply(apr_pool_t *p, const char *data, sc_rd *r)
     return sc_data_join(p, kv);
 }
 
+/* The text's pairs as sc_store_hash splits them (between '&', empty ones
+ * left out): is a key (up to a pair's first '=') there twice, and is a pair
+ * without '=' there? */
+static void raw_pairs(apr_pool_t *p, const char *t, int *repeated, int *no_eq)
+{
+    apr_hash_t *seen = apr_hash_make(p);
+    *repeated = *no_eq = 0;
+    while (*t) {
+        apr_size_t n = strcspn(t, "&"), kl = strcspn(t, "&=");
+        if (n) {
+            *no_eq |= kl == n;
+            *repeated |= apr_hash_get(seen, t, (apr_ssize_t)kl) != NULL;
+            apr_hash_set(seen, t, (apr_ssize_t)kl, "");
+        }
+        t += n + (t[n] ? 1 : 0);
+    }
+}
+
+/* sc_repl_apply_hash(data, delta at r) with data's hash: the same result as
+ * sc_repl_apply, its length, and a hash that is sc_store_hash's of the
+ * result, made whenever every pair of data has its '=' */
+static void apply_hash_checked(apr_pool_t *p, const char *data, const sc_rd *r,
+                               const char *got)
+{
+    sc_rd c = *r;
+    apr_uint64_t base = sc_store_hash(data, (apr_uint32_t)strlen(data)), h = 7;
+    apr_size_t len = 0;
+    const char *again = sc_repl_apply_hash(p, data, &c, base, &h, &len);
+    int repeated, no_eq;
+    FUZZ_CHECK((again == NULL) == (got == NULL));
+    if (!again) {
+        return;
+    }
+    FUZZ_CHECK(strcmp(again, got) == 0 && len == strlen(got));
+    FUZZ_CHECK(!h || h == sc_store_hash(got, (apr_uint32_t)len));
+    raw_pairs(p, data, &repeated, &no_eq);
+    FUZZ_CHECK(h || no_eq || base <= 1);
+}
+
 /* sc_repl_apply(data, delta at r) against ref_apply: the same result (or
  * both refused) and the reader left at the same place (r: where
  * sc_repl_apply left it). */
@@ -181,8 +221,60 @@ static const char *apply_checked(apr_pool_t *p, const char *data, sc_rd *r)
     FUZZ_CHECK((got == NULL) == (want == NULL));
     FUZZ_CHECK(!got || strcmp(got, want) == 0);
     FUZZ_CHECK(!got || (a.bad == b.bad && a.left == b.left));
+    apply_hash_checked(p, data, r, got);
     *r = a;
     return got;
+}
+
+/* a filter of pairs kept on the member that set them: keys starting 'L' */
+static int local_l(const char *key, apr_size_t klen)
+{
+    return klen && key[0] == 'L';
+}
+
+/* A writer's new hash made from its old one (sc_repl_delta_how leaving
+ * the local pairs out, as a save does): the DELTA's bytes are
+ * sc_repl_delta's of the texts without them (sc_repl_distributed), the hash sc_store_hash's of the whole new text, made
+ * whenever no key is there twice; and the DELTA applied to the whole old
+ * text (local pairs kept, as another member does) checked as above. */
+static void hashes_checked(apr_pool_t *p, const char *old_data, const char *new_data,
+                           int filter)
+{
+    sc_buf b1, b2;
+    sc_rd r;
+    sc_msg_delta m;
+    sc_delta_how how;
+    apr_uint64_t oh, h = 7;
+    const char *od, *nd, *got;
+    int rep_o, rep_n, no_eq;
+
+    sc_store_set_hash_filter(filter ? local_l : NULL);
+    sc_repl_set_local_filter(filter ? local_l : NULL);
+    od = sc_repl_distributed(p, old_data, NULL);
+    nd = sc_repl_distributed(p, new_data, NULL);
+    oh = sc_store_hash(old_data, (apr_uint32_t)strlen(old_data));
+    sc_buf_init(&b1, p, 0);
+    sc_buf_init(&b2, p, 0);
+    sc_repl_delta(&b1, TEST_ID, 41, 42, 5, 1800, od, nd);
+    how.local_out = 1;
+    how.old_hash = oh;
+    how.new_hash = &h;
+    how.copied = NULL;
+    sc_repl_delta_how(&b2, TEST_ID, 41, 42, 5, 1800, old_data, new_data, &how);
+    FUZZ_CHECK(b1.len == b2.len && memcmp(b1.buf, b2.buf, b1.len) == 0);
+    FUZZ_CHECK(!h || h == sc_store_hash(new_data, (apr_uint32_t)strlen(new_data)));
+    raw_pairs(p, od, &rep_o, &no_eq);
+    raw_pairs(p, nd, &rep_n, &no_eq);
+    FUZZ_CHECK(h || rep_o || rep_n || oh <= 1);
+    sc_rd_init(&r, b1.buf, b1.len);
+    FUZZ_CHECK(sc_msg_delta_decode(&r, p, &m));
+    sc_rd_init(&r, m.attrs, m.attrs_len);
+    got = sc_repl_apply(p, old_data, &r);
+    FUZZ_CHECK(got != NULL);
+    sc_rd_init(&r, m.attrs, m.attrs_len);
+    apply_hash_checked(p, old_data, &r, got);
+    sc_store_set_hash_filter(NULL);
+    sc_repl_set_local_filter(NULL);
 }
 
 /* "k=v&k2=v2": no empty pair, each pair with '=' (or empty text). */
@@ -529,6 +621,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     new_data = apr_pstrndup(p, (const char *)data + split + (nl ? 1 : 0),
                             size - split - (nl ? 1 : 0));
     delta_apply(p, old_data, new_data);
+    hashes_checked(p, old_data, new_data, size && (data[0] & 1));
 
     sc_rd_init(&r, data, size);
     (void)apply_checked(p, old_data, &r);

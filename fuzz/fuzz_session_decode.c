@@ -261,6 +261,29 @@ static void check_encode(apr_pool_t *p, request_rec *r, session_rec *z)
     }
     FUZZ_CHECK(!strcmp(z->encoded, o.buf));
     free(o.buf);
+    {
+        /* the values the encoding says it copied from their text read (the
+         * delta does not compare them again): within the encoding, and the
+         * same bytes and length as the text they came from */
+        sc_req *rq = req_get(r);
+        apr_hash_index_t *hi;
+        apr_size_t n = strlen(z->encoded);
+        for (hi = rq->copied ? apr_hash_first(p, rq->copied) : NULL; hi;
+             hi = apr_hash_next(hi)) {
+            const void *k;
+            void *v;
+            const char *at, *from;
+            apr_size_t vl;
+            apr_hash_this(hi, &k, NULL, &v);
+            at = *(const char *const *)k;
+            from = v;
+            FUZZ_CHECK(at > z->encoded && at <= z->encoded + n && at[-1] == '=');
+            vl = strcspn(at, "&");
+            FUZZ_CHECK(strcspn(from, "&") >= vl && (from[vl] == '&' || from[vl] == '\0'
+                                                    || from[vl] == '='));
+            FUZZ_CHECK(memcmp(at, from, vl) == 0);
+        }
+    }
     /* as before the save (the next check encodes again) */
     z->encoded = NULL;
 }

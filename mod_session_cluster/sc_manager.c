@@ -456,13 +456,23 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
     }
     if (found && cur.version == d->base && (!d->base_hash || d->base_hash == cur.hash)) {
         sc_store_rc rc;
-        const char *data = sc_msg_delta_apply(p, cur.data, d);
+        sc_rd ar;
+        const char *data;
+        apr_size_t made_len;
         apr_uint32_t data_len;
+        apr_uint64_t made = 0;
+        sc_rd_init(&ar, d->attrs, d->attrs_len);
+        /* the result's hash made from the base's when the stamps here are
+         * this member's hashes of their data (sc_store_hash_trusted): only
+         * the pairs the delta changed are hashed, not the whole session */
+        data = sc_repl_apply_hash(p, cur.data, &ar, cur.hash,
+                                  d->hash && sc_store_hash_trusted(e->store) ? &made : NULL,
+                                  &made_len);
         if (!data) {
             return DELTA_MALFORMED;
         }
-        data_len = (apr_uint32_t)strlen(data);
-        if (d->hash && d->hash != sc_store_hash(data, data_len)) {
+        data_len = (apr_uint32_t)made_len;
+        if (d->hash && d->hash != (made ? made : sc_store_hash(data, data_len))) {
             /* applied here it does not give the writer's attributes: the
              * writer's copy is asked for rather than a copy of its own */
             ask_session(e, from, c, d->id);

@@ -650,9 +650,15 @@ const char *sc_msg_delta_apply(apr_pool_t *p, const char *data, const sc_msg_del
 typedef struct {
     const char *k, *v;
     apr_size_t kl, vl;
+    apr_size_t pl;                    /* the pair's length in the data, '=' and
+                                       * all ("k" and "k=" differ there);
+                                       * sc_repl_apply: 0 once changed */
 } sc_kv_at;
 
-static apr_array_header_t *kv_at(apr_pool_t *p, const char *data, apr_hash_t **index)
+/* local_out: the pairs sc_repl_distributed leaves out are left out here,
+ * in the same pass */
+static apr_array_header_t *kv_at(apr_pool_t *p, const char *data, apr_hash_t **index,
+                                 int local_out)
 {
     apr_array_header_t *kv = apr_array_make(p, 8, sizeof(sc_kv_at));
     const char *pair, *amp;
@@ -667,11 +673,18 @@ static apr_array_header_t *kv_at(apr_pool_t *p, const char *data, apr_hash_t **i
             continue;                 /* "&&": amp is set */
         }
         eq = memchr(pair, '=', len);
+        if (local_out && local_key && local_key(pair, eq ? (apr_size_t)(eq - pair) : len)) {
+            if (!amp) {
+                break;
+            }
+            continue;
+        }
         e = apr_array_push(kv);
         e->k = pair;
         e->kl = eq ? (apr_size_t)(eq - pair) : len;
         e->v = eq ? eq + 1 : "";
         e->vl = eq ? len - e->kl - 1 : 0;
+        e->pl = len;
         if (!apr_hash_get(*index, e->k, (apr_ssize_t)e->kl)) {
             /* the first one, by its index + 1 (a push may move the array) */
             apr_hash_set(*index, e->k, (apr_ssize_t)e->kl, (void *)(apr_uintptr_t)kv->nelts);
@@ -687,13 +700,60 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
                   apr_time_t last_access, apr_int64_t max_inactive,
                   const char *old_data, const char *new_data)
 {
+    static const sc_delta_how plain;
+    return sc_repl_delta_how(b, id, base, version, last_access, max_inactive, old_data,
+                             new_data, &plain);
+}
+
+/* A pair's part in sc_store_hash: *sum and *n moved by its hash and by one
+ * (sign -1: a pair gone), nothing for a pair the hash leaves out. */
+static void hash_step(const char *pair, apr_size_t len, int sign, apr_uint64_t *sum,
+                      apr_uint64_t *n)
+{
+    apr_uint64_t h;
+    if (sc_store_hash_pair(pair, len, &h)) {
+        *sum += sign > 0 ? h : -h;
+        *n += sign > 0 ? 1 : (apr_uint64_t)-1;
+    }
+}
+
+/* How many pairs of kv the hash covers (sc_store_hash's count). */
+static apr_uint64_t hashed_count(const apr_array_header_t *kv)
+{
+    apr_uint64_t n = 0;
+    int i;
+    for (i = 0; i < kv->nelts; i++) {
+        const sc_kv_at *e = &APR_ARRAY_IDX(kv, i, sc_kv_at);
+        n += (apr_uint64_t)sc_store_hash_pair(e->k, e->pl, NULL);
+    }
+    return n;
+}
+
+int sc_repl_delta_how(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
+                      apr_time_t last_access, apr_int64_t max_inactive,
+                      const char *old_data, const char *new_data, const sc_delta_how *how)
+{
     apr_hash_t *oi, *ni;
-    apr_array_header_t *o = kv_at(b->p, old_data, &oi);
-    apr_array_header_t *n = kv_at(b->p, new_data, &ni);
+    apr_array_header_t *o = kv_at(b->p, old_data, &oi, how->local_out);
+    apr_array_header_t *n = kv_at(b->p, new_data, &ni, how->local_out);
+    apr_uint64_t *new_hash = how->new_hash;
     sc_buf sets, rems;
     apr_uint32_t nset = 0, nrem = 0;
     sc_msg_delta m;
-    int i;
+    apr_uint64_t sum = 0, count = 0;
+    int i, hashing = 0;
+
+    if (new_hash) {
+        /* from the old hash, when each key is there once in each version (a
+         * pair is then matched with the one of its key; a repeated key
+         * would need every occurrence matched): the sum less the old
+         * version's pairs that are not in the new one byte for byte, plus
+         * the new one's that are not in the old */
+        *new_hash = 0;
+        count = hashed_count(o);
+        hashing = (int)apr_hash_count(oi) == o->nelts && (int)apr_hash_count(ni) == n->nelts
+                  && sc_store_hash_sum(how->old_hash, count, &sum);
+    }
 
     sc_buf_init(&sets, b->p, 256);
     sc_buf_init(&rems, b->p, 64);
@@ -703,12 +763,23 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
         const sc_kv_at *e = &APR_ARRAY_IDX(n, i, sc_kv_at);
         apr_uintptr_t at = (apr_uintptr_t)apr_hash_get(oi, e->k, (apr_ssize_t)e->kl);
         const sc_kv_at *was = at ? &APR_ARRAY_IDX(o, (int)at - 1, sc_kv_at) : NULL;
-        if (!was || was->vl != e->vl || memcmp(was->v, e->v, e->vl) != 0) {
+        int same = was && was->vl == e->vl
+                   && (was->v == e->v
+                       || (how->copied
+                           && apr_hash_get(how->copied, &e->v, sizeof(e->v)) == was->v)
+                       || memcmp(was->v, e->v, e->vl) == 0);
+        if (!same) {
             sc_buf_u32(&sets, (apr_uint32_t)e->kl);
             sc_buf_put(&sets, e->k, e->kl);
             sc_buf_u32(&sets, (apr_uint32_t)e->vl);
             sc_buf_put(&sets, e->v, e->vl);
             nset++;
+        }
+        if (hashing && (!same || was->pl != e->pl)) {
+            if (was) {
+                hash_step(was->k, was->pl, -1, &sum, &count);
+            }
+            hash_step(e->k, e->pl, 1, &sum, &count);
         }
     }
     for (i = 0; i < o->nelts; i++) {
@@ -717,7 +788,13 @@ int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t ver
             sc_buf_u32(&rems, (apr_uint32_t)e->kl);
             sc_buf_put(&rems, e->k, e->kl);
             nrem++;
+            if (hashing) {
+                hash_step(e->k, e->pl, -1, &sum, &count);
+            }
         }
+    }
+    if (hashing) {
+        *new_hash = sc_store_hash_make(sum, count);
     }
     sc_put32(sets.buf, nset);
     sc_put32(rems.buf, nrem);
@@ -757,12 +834,44 @@ static int kv_ap_next(const apr_array_header_t *kv, int i, const char *k, apr_si
  * a 32 KB session, a copy and a pass over it less per change. */
 const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
 {
+    return sc_repl_apply_hash(p, data, r, 0, NULL, NULL);
+}
+
+/* A pair of data changed by the delta: its old bytes' hash taken out of the
+ * sum once (hashing), and marked so (pl 0: its hash is made at the join). */
+static void kv_changed(sc_kv_at *e, int hashing, apr_uint64_t *sum, apr_uint64_t *n)
+{
+    if (e->pl) {
+        if (hashing) {
+            hash_step(e->k, e->pl, -1, sum, n);
+        }
+        e->pl = 0;
+    }
+}
+
+const char *sc_repl_apply_hash(apr_pool_t *p, const char *data, sc_rd *r,
+                               apr_uint64_t base_hash, apr_uint64_t *hash, apr_size_t *len)
+{
     apr_hash_t *idx;                   /* key -> its first pair's index + 1 */
-    apr_array_header_t *kv = kv_at(p, data, &idx);
+    apr_array_header_t *kv = kv_at(p, data, &idx, 0);
     apr_uint32_t nset, nrem, i;
     apr_size_t total = 1, o = 0;
+    apr_uint64_t sum = 0, count = 0;
     char *out;
-    int j;
+    int j, hashing = 0;
+
+    if (hash) {
+        /* the result's hash from the base's: its pairs that are not changed
+         * stay in the sum as they are (every pair is joined as "k=v": one
+         * written "k" in the data would not be, and the hash is made whole) */
+        *hash = 0;
+        count = hashed_count(kv);
+        hashing = sc_store_hash_sum(base_hash, count, &sum);
+        for (j = 0; hashing && j < kv->nelts; j++) {
+            const sc_kv_at *e = &APR_ARRAY_IDX(kv, j, sc_kv_at);
+            hashing = e->pl > e->kl;
+        }
+    }
 
     nset = sc_rd_u32(r);
     for (i = 0; i < nset && !r->bad; i++) {
@@ -782,6 +891,7 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
             /* every occurrence of a repeated key takes the value */
             for (j = kv_ap_next(kv, (int)at - 1, (const char *)k, kl); j < kv->nelts;
                  j = kv_ap_next(kv, j + 1, (const char *)k, kl)) {
+                kv_changed(&APR_ARRAY_IDX(kv, j, sc_kv_at), hashing, &sum, &count);
                 APR_ARRAY_IDX(kv, j, sc_kv_at).v = (const char *)v;
                 APR_ARRAY_IDX(kv, j, sc_kv_at).vl = vl;
             }
@@ -792,6 +902,7 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
             e->kl = kl;
             e->v = (const char *)v;
             e->vl = vl;
+            e->pl = 0;                /* new */
             apr_hash_set(idx, k, (apr_ssize_t)kl, (void *)(apr_uintptr_t)kv->nelts);
         }
     }
@@ -809,6 +920,7 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
         }
         for (j = kv_ap_next(kv, (int)at - 1, (const char *)k, kl); j < kv->nelts;
              j = kv_ap_next(kv, j + 1, (const char *)k, kl)) {
+            kv_changed(&APR_ARRAY_IDX(kv, j, sc_kv_at), hashing, &sum, &count);
             APR_ARRAY_IDX(kv, j, sc_kv_at).k = NULL;   /* removed */
         }
         apr_hash_set(idx, k, (apr_ssize_t)kl, NULL);
@@ -826,19 +938,30 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r)
     out = apr_palloc(p, total);
     for (j = 0; j < kv->nelts; j++) {
         const sc_kv_at *e = &APR_ARRAY_IDX(kv, j, sc_kv_at);
+        apr_size_t at;
         if (!e->k) {
             continue;
         }
         if (o) {
             out[o++] = '&';
         }
+        at = o;
         memcpy(out + o, e->k, e->kl);
         o += e->kl;
         out[o++] = '=';
         memcpy(out + o, e->v, e->vl);
         o += e->vl;
+        if (hashing && !e->pl) {
+            hash_step(out + at, o - at, 1, &sum, &count);
+        }
     }
     out[o] = '\0';
+    if (hashing) {
+        *hash = sc_store_hash_make(sum, count);
+    }
+    if (len) {
+        *len = o;
+    }
     return out;
 }
 

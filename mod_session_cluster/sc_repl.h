@@ -95,6 +95,7 @@
 #include "apr_pools.h"
 #include "apr_tables.h"
 #include "apr_time.h"
+#include "apr_hash.h"
 #include "sc_store.h"
 
 enum {
@@ -204,6 +205,27 @@ int sc_msg_delta_decode(sc_rd *r, apr_pool_t *p, sc_msg_delta *m);
 int sc_repl_delta(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
                   apr_time_t last_access, apr_int64_t max_inactive,
                   const char *old_data, const char *new_data);
+/* How sc_repl_delta_how builds a DELTA (all 0: as sc_repl_delta). */
+typedef struct {
+    /* leave out the pairs kept on this member: the DELTA of the texts'
+     * sc_repl_distributed, without a pass over each to take them out */
+    int local_out;
+    /* new_hash not NULL: *new_hash is the sc_store_hash of new_data made from
+     * old_hash, old_data's, with only the pairs that differ hashed (0 when
+     * it cannot be: a key twice in a version, an old_hash of 0 or 1).  The
+     * texts are those the hash is made over, or the same with the pairs it
+     * leaves out taken out (the same filter) */
+    apr_uint64_t old_hash;
+    apr_uint64_t *new_hash;
+    /* values of new_data known to be byte for byte copies of values of
+     * old_data: the address of a value in new_data (a const char *, as key
+     * of sizeof(const char *)) -> the address in old_data it was copied
+     * from; such a value is not compared again */
+    apr_hash_t *copied;
+} sc_delta_how;
+int sc_repl_delta_how(sc_buf *b, const char *id, apr_uint64_t base, apr_uint64_t version,
+                      apr_time_t last_access, apr_int64_t max_inactive,
+                      const char *old_data, const char *new_data, const sc_delta_how *how);
 /* Writes the stamp of the version a DELTA built by sc_repl_delta into b
  * makes (as stored: sc_store_stamp) and the hash of the data it applies to
  * (sc_store_hash of old_data), over its empty stamp. */
@@ -212,6 +234,12 @@ void sc_repl_delta_stamp(sc_buf *b, const sc_stamp *made, apr_uint64_t base_hash
  * malformed.  sc_repl_apply does the same from a reader at that part. */
 const char *sc_msg_delta_apply(apr_pool_t *p, const char *data, const sc_msg_delta *m);
 const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r);
+/* sc_repl_apply, and (hash not NULL) the result's sc_store_hash made from
+ * base_hash, data's, with only the pairs the delta changed hashed (0 when it
+ * cannot be: a pair of data written without '=', a base_hash of 0 or 1), and
+ * (len not NULL) the result's length. */
+const char *sc_repl_apply_hash(apr_pool_t *p, const char *data, sc_rd *r,
+                               apr_uint64_t base_hash, apr_uint64_t *hash, apr_size_t *len);
 
 /* REMOVE, EXPIRE, GET_SESSION: one session id. */
 typedef struct {

@@ -50,6 +50,9 @@ typedef struct {
     apr_table_t *held;                /* z->entries while mod_session's own
                                        * encoder runs (sc_session_encode_pre) */
     const char *enc;                  /* this module's encoding of them */
+    apr_hash_t *copied;               /* the values of enc copied from their text
+                                       * read: the address of one in enc -> the
+                                       * text's (sc_delta_how) */
 } sc_req;
 
 static sc_req *req_get(request_rec *r)
@@ -1104,7 +1107,8 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
      * stored, with this module's own pairs */
     app = data;
     for (tries = 0; tries < 20; tries++) {
-        apr_uint64_t base = rq->version, sent, next_hash = 0;
+        apr_uint64_t base = rq->version, sent, next_hash = 0, made_hash;
+        int delta_made;
         const char *read = own_pairs_out(r->pool, rq->data, &sent);
         if (rq->filtered) {
             /* the ReplicationValve filter matched: the change is not sent
@@ -1118,9 +1122,29 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
         else {
             data = app;
         }
-        rc = sc_store_put(ret->store, rq->id, data,
-                          (apr_uint32_t)(data == z->encoded ? dlen : strlen(data)), base, 0,
-                          0, now, max_inactive, &version);
+        made_hash = 0;
+        delta_made = !rq->filtered && !sent;
+        if (delta_made) {
+            /* the DELTA before the write: finding the pairs that changed, it
+             * makes the new version's hash from the version read's (its
+             * stamp) with only those pairs hashed, which the store then does
+             * not make again over the whole session.  Stamps made under
+             * another hash function or filter (a store kept over a restart)
+             * are not built on: sc_store_hash_trusted */
+            sc_delta_how how;
+            b.len = 0;
+            how.local_out = 1;
+            how.old_hash = rq->hash;
+            how.new_hash = rq->hash && sc_store_hash_trusted(ret->store) ? &made_hash : NULL;
+            /* the values the encoding copied from the text read (a merge's
+             * texts are others, at other addresses) */
+            how.copied = rq->copied;
+            sc_repl_delta_how(&b, rq->id, base, base + 1, now, max_inactive,
+                              read ? read : "", app, &how);
+        }
+        rc = sc_store_put_hashed(ret->store, rq->id, data,
+                                 (apr_uint32_t)(data == z->encoded ? dlen : strlen(data)),
+                                 base, now, max_inactive, made_hash, &version);
         if (rc == SC_STORE_OK) {
             kept_local_line(r, ret->cfg->set, rq->id, read, app);
             if (!rq->filtered && sent) {
@@ -1141,9 +1165,12 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
                  * between the parts that travel (the attributes kept here
                  * stay here) */
                 sc_stamp made;
-                sc_repl_delta(&b, rq->id, base, version, now, max_inactive,
-                              sc_repl_distributed(r->pool, read, NULL),
-                              sc_repl_distributed(r->pool, app, NULL));
+                if (!delta_made || version != base + 1) {
+                    b.len = 0;
+                    sc_repl_delta(&b, rq->id, base, version, now, max_inactive,
+                                  sc_repl_distributed(r->pool, read, NULL),
+                                  sc_repl_distributed(r->pool, app, NULL));
+                }
                 /* the version's stamp, and the data it applies to (a member
                  * holding other data at that number does not apply it) */
                 if (sc_store_stamp(ret->store, rq->id, &made) == SC_STORE_OK
@@ -1685,6 +1712,7 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
                 + (sp[i] ? sp[i]->text_len : 3 * strlen(e[i].val ? e[i].val : ""));
     }
     d = buf = apr_palloc(r->pool, size);
+    rq->copied = NULL;
     for (i = 0; i < a->nelts; i++) {
         if (i) {
             *d++ = '&';
@@ -1693,6 +1721,13 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
         d += strlen(d);
         *d++ = '=';
         if (sp[i]) {
+            /* the delta need not compare it with the text read again */
+            const char **at = apr_palloc(r->pool, sizeof(*at));
+            *at = d;
+            if (!rq->copied) {
+                rq->copied = apr_hash_make(r->pool);
+            }
+            apr_hash_set(rq->copied, at, sizeof(*at), sp[i]->text);
             memcpy(d, sp[i]->text, sp[i]->text_len);
             d += sp[i]->text_len;
             reused += sp[i]->text_len;

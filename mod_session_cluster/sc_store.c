@@ -995,7 +995,7 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
                        apr_uint64_t base_version, apr_uint64_t force_version,
                        apr_time_t created, apr_time_t last_access, apr_int64_t max_inactive,
                        apr_uint32_t origin, apr_uint64_t *new_version, apr_time_t *evicted_idle,
-                       const sc_stamp *take)
+                       const sc_stamp *take, apr_uint64_t known_hash)
 {
     apr_int32_t i;
     sc_sess *s;
@@ -1021,7 +1021,7 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
     /* the version's hash before any lock is taken: a pass over the data
      * (some microseconds for 32 KB) that the slot's lock-free readers would
      * otherwise wait for (and, for a new session, every writer of one) */
-    hash = take && take->hash ? take->hash : sc_store_hash(data, len);
+    hash = take && take->hash ? take->hash : known_hash ? known_hash : sc_store_hash(data, len);
     /* the data first, in blocks of its own; over the budget, a session on
      * probation gives way, as for a slot (below) */
     while (chain_new(st, data, len, &chain) != 0) {
@@ -1172,7 +1172,16 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
                          apr_int64_t max_inactive, apr_uint64_t *new_version)
 {
     return put(st, id, data, len, base_version, force_version, created, last_access,
-               max_inactive, 0, new_version, NULL, NULL);
+               max_inactive, 0, new_version, NULL, NULL, 0);
+}
+
+sc_store_rc sc_store_put_hashed(sc_store *st, const char *id, const char *data,
+                                apr_uint32_t len, apr_uint64_t base_version, apr_time_t now,
+                                apr_int64_t max_inactive, apr_uint64_t hash,
+                                apr_uint64_t *new_version)
+{
+    return put(st, id, data, len, base_version, 0, 0, now, max_inactive, 0, new_version,
+               NULL, NULL, hash);
 }
 
 sc_store_rc sc_store_put_new(sc_store *st, const char *id, const char *data, apr_uint32_t len,
@@ -1180,7 +1189,7 @@ sc_store_rc sc_store_put_new(sc_store *st, const char *id, const char *data, apr
                              apr_uint64_t *new_version, apr_time_t *evicted_idle)
 {
     return put(st, id, data, len, 0, 0, now, now, max_inactive, origin, new_version,
-               evicted_idle, NULL);
+               evicted_idle, NULL, 0);
 }
 
 /* Removes id, leaving its tombstone when tomb; only_probation: only while
@@ -1566,12 +1575,76 @@ static apr_uint64_t pair_hash(const unsigned char *p, apr_size_t n)
     return mix64(h);
 }
 
+/* mix64 undone: each step's inverse in the reverse order (x ^= x >> s is
+ * undone by applying it until the shifted bits run out; a multiply by an
+ * odd number, by a multiply by its inverse modulo 2^64) */
+static apr_uint64_t unshift(apr_uint64_t y, unsigned s)
+{
+    apr_uint64_t x = y;
+    unsigned t;
+    for (t = s; t < 64; t += s) {
+        x = y ^ (x >> s);
+    }
+    return x;
+}
+
+static apr_uint64_t odd_inverse(apr_uint64_t c)
+{
+    apr_uint64_t x = c;               /* right in 3 bits; each step doubles them */
+    int i;
+    for (i = 0; i < 5; i++) {
+        x *= 2 - c * x;
+    }
+    return x;
+}
+
+static apr_uint64_t unmix64(apr_uint64_t x)
+{
+    x = unshift(x, 31);
+    x *= odd_inverse(APR_UINT64_C(0x94d049bb133111eb));
+    x = unshift(x, 27);
+    x *= odd_inverse(APR_UINT64_C(0xbf58476d1ce4e5b9));
+    return unshift(x, 30);
+}
+
+int sc_store_hash_pair(const char *pair, apr_size_t len, apr_uint64_t *h)
+{
+    if (!len) {
+        return 0;
+    }
+    if (hash_local) {
+        const char *eq = memchr(pair, '=', len);
+        if (hash_local(pair, (apr_size_t)((eq ? eq : pair + len) - pair))) {
+            return 0;
+        }
+    }
+    if (h) {
+        *h = pair_hash((const unsigned char *)pair, len);
+    }
+    return 1;
+}
+
+apr_uint64_t sc_store_hash_make(apr_uint64_t sum, apr_uint64_t n)
+{
+    apr_uint64_t h = mix64(sum ^ mix64(n));
+    return h ? h : 1;
+}
+
+int sc_store_hash_sum(apr_uint64_t hash, apr_uint64_t n, apr_uint64_t *sum)
+{
+    if (hash <= 1) {
+        return 0;                     /* 0: not known; 1: 1 or 0 made */
+    }
+    *sum = unmix64(hash) ^ mix64(n);
+    return 1;
+}
+
 apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len)
 {
     /* the pairs of "k=v&k2=v2" in any order: a member that applied a delta
      * may hold them in another order than the writer (a key removed and set
      * again in one request), with the same attributes */
-    apr_uint64_t sum = 0, n = 0, h;
+    apr_uint64_t sum = 0, n = 0;
     const char *p = data, *end = data + len;
     while (p < end) {
         const char *amp = memchr(p, '&', (apr_size_t)(end - p)), *e = amp ? amp : end;
@@ -1589,8 +1662,29 @@ apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len)
         }
         p = amp ? amp + 1 : end;
     }
-    h = mix64(sum ^ mix64(n));
-    return h ? h : 1;                 /* 0 says "not known" in a message */
+    return sc_store_hash_make(sum, n);  /* never 0: "not known" in a message */
+}
+
+void sc_store_hash_regime(sc_store *st, apr_uint32_t regime, int fresh)
+{
+    regime |= 2;                      /* never 0 (not recorded) nor 1 (mixed) */
+    if (fresh) {
+        st->hdr->hash_regime = regime;
+    }
+    else if (st->hdr->hash_regime != regime) {
+        st->hdr->hash_regime = 1;     /* for as long as this store lives */
+    }
+    st->regime = regime;
+}
+
+void sc_store_hash_regime_from(sc_store *to, const sc_store *from)
+{
+    to->hdr->hash_regime = from->hdr->hash_regime;
+}
+
+int sc_store_hash_trusted(const sc_store *st)
+{
+    return st->regime && st->hdr->hash_regime == st->regime;
 }
 
 /* A copy's rank under the rule: the version for one written with a
@@ -1966,7 +2060,7 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
             /* new here: created with its stamp (a tombstone refuses it, a
              * full store makes room as for any new session) */
             *rc = put(st, c->id, c->data, c->data_len, 0, c->version, c->created,
-                      c->last_access, c->max_inactive, 0, &v, NULL, &in);
+                      c->last_access, c->max_inactive, 0, &v, NULL, &in, 0);
             if (*rc == SC_STORE_OK) {
                 return SC_TAKE_STORED;
             }

@@ -280,7 +280,9 @@ typedef struct {
     apr_uint32_t block_hwm;         /* blocks ever taken: [0, block_hwm) */
     apr_uint32_t free_block;        /* first of the free list + 1; 0: empty */
     apr_uint32_t blocks_used;
-    apr_uint32_t pad;
+    /* the stamps' hashes: sc_store_hash_regime (was padding: the layout is
+     * the same, and builds before it leave it 0) */
+    volatile apr_uint32_t hash_regime;
     /* tombstones, under index_lock */
     apr_uint32_t tomb_size;         /* entries, a power of two */
     apr_uint32_t tomb_default_s;    /* lifetime for an id not held (s) */
@@ -346,6 +348,7 @@ typedef struct {
     apr_pool_t *pool;               /* the one it was made in */
     struct sc_prefault *prefault;   /* this process's: sc_store_prefault */
     apr_uint64_t prefault_pages;    /* made resident by the ones stopped */
+    apr_uint32_t regime;            /* sc_store_hash_regime's, in this process */
 } sc_store;
 
 /* A copy of one session, as read. */
@@ -437,6 +440,13 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
                          apr_uint64_t base_version, apr_uint64_t force_version,
                          apr_time_t created, apr_time_t last_access,
                          apr_int64_t max_inactive, apr_uint64_t *new_version);
+/* sc_store_put of a request's update (created 0, last access now) whose
+ * data's sc_store_hash the writer made from the version read's
+ * (sc_store_hash_make): not hashed again.  hash 0: hashed here. */
+sc_store_rc sc_store_put_hashed(sc_store *st, const char *id, const char *data,
+                                apr_uint32_t len, apr_uint64_t base_version, apr_time_t now,
+                                apr_int64_t max_inactive, apr_uint64_t hash,
+                                apr_uint64_t *new_version);
 /* A request's new session, as sc_store_put with base_version 0 and created
  * = last_access = now (on probation); origin: a hash of the client's address
  * (sc_store_origin).  When the store is full a session on probation gives way
@@ -533,6 +543,35 @@ apr_uint64_t sc_store_hash(const char *data, apr_uint32_t len);
  * receive, so that every member's hash covers what they all hold.
  * Process-wide; NULL (the default): every pair. */
 void sc_store_set_hash_filter(int (*is_local)(const char *key, apr_size_t klen));
+/* The parts of sc_store_hash, for a writer or a member applying a change
+ * that knows which pairs changed: the hash is made from the sum of its
+ * pairs' hashes and their count (sc_store_hash_make), and that sum found
+ * again from a hash and the count (sc_store_hash_sum; 0 when it cannot be:
+ * a hash of 0 or 1), so that a new version's hash is the old one's less the
+ * pairs gone and plus the pairs new: the same value as sc_store_hash of the
+ * new data without a pass over its unchanged bytes.  sc_store_hash_pair: 1
+ * and the hash of one pair ("k=v", no '&') when it is hashed, 0 when it is
+ * left out (empty, or local: sc_store_set_hash_filter); h NULL: only which
+ * (the pair is not hashed). */
+int sc_store_hash_pair(const char *pair, apr_size_t len, apr_uint64_t *h);
+apr_uint64_t sc_store_hash_make(apr_uint64_t sum, apr_uint64_t n);
+int sc_store_hash_sum(apr_uint64_t hash, apr_uint64_t n, apr_uint64_t *sum);
+/* Are the stamps' hashes in this store those of their data as this process
+ * hashes it?  A hash made from the stamp of the version read is right only
+ * when that stamp's was, and a store kept over a graceful restart may hold
+ * stamps made with another hash function (another build) or another
+ * sessionAttributeNameFilter, which a write that hashes its data whole
+ * corrects and one made from the stamp would carry on.  The parent says,
+ * when the store is made or kept, what this build and configuration hash
+ * with (regime: a number of them, the same in every process), and whether
+ * the store is new (sc_store_hash_regime): a kept store whose stamps were
+ * made under another one, or by a build that did not record it, is not
+ * trusted until it is made again (a stop and a start).
+ * sc_store_hash_regime_from: a store the sessions were moved to (sc_store_move)
+ * takes the trust of the one they came from. */
+void sc_store_hash_regime(sc_store *st, apr_uint32_t regime, int fresh);
+void sc_store_hash_regime_from(sc_store *to, const sc_store *from);
+int sc_store_hash_trusted(const sc_store *st);
 /* The rule: > 0 when a's copy stays over b's, < 0 when b's does, 0 when they
  * are the same version (number and hash). */
 int sc_stamp_cmp(const sc_stamp *a, const sc_stamp *b);

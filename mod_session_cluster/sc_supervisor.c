@@ -45,6 +45,21 @@ static apr_uint64_t store_budget(const sc_settings *set)
     return b < 64ull * 1024 * 1024 ? 64ull * 1024 * 1024 : b;
 }
 
+/* What the stamps' hashes depend on besides the data (sc_store_hash_regime):
+ * the hash function (SC_PROTO_VERSION: its values are part of the protocol)
+ * and the pairs it leaves out (Manager sessionAttributeNameFilter). */
+static apr_uint32_t hash_regime(const sc_settings *set)
+{
+    const unsigned char *t = (const unsigned char *)(set->attr_name_filter_text
+                                                     ? set->attr_name_filter_text : "");
+    apr_uint32_t h = 2166136261u ^ (apr_uint32_t)SC_PROTO_VERSION;
+    h = (h ^ (set->attr_name_filter_text ? 1u : 0u)) * 16777619u;
+    for (; *t; t++) {
+        h = (h ^ *t) * 16777619u;
+    }
+    return h;
+}
+
 /* The session store for this generation: made at the first start; kept by
  * a restart, with its limits set again where the segment allows; moved to
  * a new segment when the budget grew past what it was laid out for (or the
@@ -65,6 +80,7 @@ static int store_ready(sc_retained *r, server_rec *s, const sc_settings *set)
                      APR_UINT64_T_FMT " in use), %s%u sessions, up to %u bytes each",
                      budget, used, limit ? "at most " : "no count limit; room for ",
                      limit ? limit : r->store->hdr->capacity, slot);
+        sc_store_hash_regime(r->store, hash_regime(set), 0);
         if (used > budget) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1438)
                          "the session store holds %" APR_UINT64_T_FMT " bytes, more than "
@@ -85,6 +101,7 @@ static int store_ready(sc_retained *r, server_rec *s, const sc_settings *set)
     }
     if (!r->store) {
         r->store = fresh;
+        sc_store_hash_regime(fresh, hash_regime(set), 1);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1248)
                      "session store: budget %" APR_UINT64_T_FMT " bytes (Manager "
                      "maxStoreSize%s), %s%u sessions, up to %u bytes each", budget,
@@ -100,6 +117,7 @@ static int store_ready(sc_retained *r, server_rec *s, const sc_settings *set)
                      " bytes: its sessions do not fit in a new store of %" APR_UINT64_T_FMT
                      " bytes", r->store->hdr->budget, budget);
         apr_shm_destroy(fresh->shm);
+        sc_store_hash_regime(r->store, hash_regime(set), 0);
         return OK;
     }
     ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, SCLOGNO(1439)
@@ -108,6 +126,8 @@ static int store_ready(sc_retained *r, server_rec *s, const sc_settings *set)
                  "copied; a request still running in the previous generation that "
                  "changes a session now gets 503 (Retry-After: 1)",
                  r->store->hdr->budget_laid, budget, copied);
+    sc_store_hash_regime_from(fresh, r->store);
+    sc_store_hash_regime(fresh, hash_regime(set), 0);
     if (r->store->shm) {
         apr_shm_destroy(r->store->shm);
     }

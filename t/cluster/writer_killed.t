@@ -4,7 +4,7 @@
 # held"; readers use a sequence lock).  node1 and node2, asynchronous
 # replication, a dropTime of 60 s, the demo application at /app; node1 runs
 # one child process (ServerLimit 1).  A child is stopped by gdb inside its
-# write of a session to the store (in sc_store_put, at sc_shm_write_end: the
+# write of a session to the store (in sc_store_put_hashed, at sc_shm_write_end: the
 # slot's lock held and its sequence number odd) and SIGKILLed there:
 #   (a) session A: the engine's sweep (every second, under each slot's lock)
 #       takes the dead writer's lock and undoes its write
@@ -125,11 +125,11 @@ sub gdb_wait {
 }
 
 # Stops child $pid inside its next write of a session to the store (in
-# sc_store_put, at sc_shm_write_end) and SIGKILLs it there; $trigger makes the
-# request that writes.  Returns gdb's output.
+# sc_store_put_hashed, a request's update, at sc_shm_write_end) and SIGKILLs
+# it there; $trigger makes the request that writes.  Returns gdb's output.
 sub kill_child_inside_store_write {
     my ($pid, $label, $trigger) = @_;
-    my $g = gdb_start($pid, 'break sc_store_put', 'continue', 'delete',
+    my $g = gdb_start($pid, 'break sc_store_put_hashed', 'continue', 'delete',
                       'break sc_shm_write_end', 'continue',
                       'bt 4', 'printf "SEQ=%u\n", *seq', 'kill');
     # the breakpoint is in once gdb lets the process run again
@@ -138,8 +138,9 @@ sub kill_child_inside_store_write {
     my $r = $trigger->();
     my $out = gdb_wait($g, 30);
     # (write_close, inlined, may show as a frame between the two)
-    ok($out =~ /^#0\s.*\bsc_shm_write_end \(/m && $out =~ /^#[1-3]\s.*\bsc_store_put \(/m,
-       "$label: the child stopped in sc_store_put's write (at sc_shm_write_end)") or diag($out);
+    ok($out =~ /^#0\s.*\bsc_shm_write_end \(/m && $out =~ /^#[1-3]\s.*\bsc_store_put_hashed \(/m,
+       "$label: the child stopped in sc_store_put_hashed's write (at sc_shm_write_end)")
+        or diag($out);
     my ($seq) = $out =~ /^SEQ=(\d+)$/m;
     ok(defined $seq && $seq % 2 == 1, "$label: ... with the slot's sequence number odd (" . ($seq // '?') . ')');
     ok(within(10, sub { !kill 0, $pid }), "$label: the child ($pid) was SIGKILLed there");

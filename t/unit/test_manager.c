@@ -840,6 +840,52 @@ static void conflicts(void)
     }
 }
 
+/* A DELTA's result is checked against the writer's hash, also when this
+ * member makes the result's hash from the base's (its stamps trusted:
+ * sc_store_hash_trusted) rather than over the whole data: a wrong hash is
+ * refused and the writer's copy asked for, the right one applied and kept
+ * as the stamp's. */
+static void delta_result_hash(void)
+{
+    world w = setup(SC_MS_READY);
+    const char *before = "a=1&big=0123456789abcdef", *after = "a=2&big=0123456789abcdef";
+    int trusted;
+
+    for (trusted = 0; trusted < 2; trusted++) {
+        const char *id = sid(500 + trusted), *how = trusted ? "from the base's" : "whole";
+        sc_stamp made = stamp(2, 0, 0, 0);
+        sc_buf m, d;
+        answer a;
+        if (trusted) {
+            sc_store_hash_regime(w.e->store, 7, 1);
+        }
+        note("a DELTA's result, its hash made %s", how);
+        ok(sc_store_hash_trusted(w.e->store) == trusted, "the store's stamps trusted: %d",
+           trusted);
+        m = full_stamped(id, 1, before, 0, 0);
+        deliver(w.e, w.in_b, &m, 0);
+        sc_buf_init(&d, mp, 256);
+        sc_repl_delta(&d, id, 1, 2, apr_time_now(), 1800, before, after);
+        made.hash = sc_store_hash("a=3&big=0123456789abcdef", 24);
+        sc_repl_delta_stamp(&d, &made, sc_store_hash(before, 24));
+        ut_reset_frames();
+        a = answer_of(deliver(w.e, w.in_b, &d, 1));
+        ok(a.fails == 1 && strstr(a.reason ? a.reason : "", "does not give") != NULL,
+           "a wrong hash of the result is refused (%s)", how);
+        is_str(data_of(w.e, id), before, "and the delta not applied (%s)", how);
+        ok(ut_last_repl(SC_REPL_GET_SESSION, w.in_b) != NULL,
+           "the writer's copy is asked for (%s)", how);
+        sc_buf_init(&d, mp, 256);
+        sc_repl_delta(&d, id, 1, 2, apr_time_now(), 1800, before, after);
+        made.hash = sc_store_hash(after, 24);
+        sc_repl_delta_stamp(&d, &made, sc_store_hash(before, 24));
+        a = answer_of(deliver(w.e, w.in_b, &d, 1));
+        ok(a.fails == 0, "the right hash is applied (%s)", how);
+        is_str(data_of(w.e, id), after, "the result (%s)", how);
+        ok(stamp_of(w.e, id).hash == made.hash, "its stamp has that hash (%s)", how);
+    }
+}
+
 static void minority(void)
 {
     world w = setup(SC_MS_READY);
@@ -1065,6 +1111,7 @@ int main(void)
 {
     apr_pool_create(&mp, ut_pool());
     full_and_delta();
+    delta_result_hash();
     removal();
     bad_frames();
     transfer_out();

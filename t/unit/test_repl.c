@@ -4,8 +4,9 @@
  * sc_repl.h lays it out, applied to its base gives the new data; a chain of
  * deltas applied in turn; a delta applied on another base than its own loses
  * the changes between (why DeltaManager holds a delta until its base is
- * stored); FULL records read back; truncated and malformed messages refused.
- * Links sc_repl.c and sc_proto.c only.
+ * stored); FULL records read back; truncated and malformed messages refused;
+ * a DELTA told which values were copied (sc_repl_delta_how).  Links sc_repl.c
+ * and sc_proto.c, and sc_store.c and sc_shm.c for the hash's parts.
  */
 #include "unit.h"
 
@@ -270,6 +271,45 @@ static void full_records(void)
     ok(!sc_rd_full_record(&r, p, &back), "data holding a NUL byte is refused");
 }
 
+/* sc_repl_delta_how: the values it is told new_data copied from old_data
+ * are not compared again (told so wrongly, the change is not seen: the
+ * encoding that tells it must be right); the others are; its DELTA is
+ * sc_repl_delta's otherwise, and the new hash made from the old one's is
+ * sc_store_hash's. */
+static void delta_how(void)
+{
+    const char *old_data = "a=1&big=0123456789abcdef&c=3";
+    const char *new_data = apr_pstrdup(p, "a=2&big=0123456789abcdef&c=4");
+    const char *old_big = strstr(old_data, "0123"), *new_big = strstr(new_data, "0123");
+    const char *new_c = strstr(new_data, "c=4") + 2, *old_c = strstr(old_data, "c=3") + 2;
+    const char **key = apr_palloc(p, 2 * sizeof(*key));
+    sc_delta_how how;
+    sc_buf plain, told;
+    apr_uint64_t h = 0, base, version;
+    int changed;
+
+    note("a DELTA told which values were copied");
+    memset(&how, 0, sizeof(how));
+    how.copied = apr_hash_make(p);
+    key[0] = new_big;
+    apr_hash_set(how.copied, &key[0], sizeof(key[0]), old_big);
+    how.old_hash = sc_store_hash(old_data, (apr_uint32_t)strlen(old_data));
+    how.new_hash = &h;
+    plain = delta(6, 7, old_data, new_data, &changed);
+    sc_buf_init(&told, p, 64);
+    sc_repl_delta_how(&told, ID, 6, 7, 1234567, 1800, old_data, new_data, &how);
+    ok(told.len == plain.len && !memcmp(told.buf, plain.buf, plain.len),
+       "a value copied as told: the same DELTA as sc_repl_delta's");
+    is((long long)h, (long long)sc_store_hash(new_data, (apr_uint32_t)strlen(new_data)),
+       "and the new version's hash, made from the old one's");
+    key[1] = new_c;
+    apr_hash_set(how.copied, &key[1], sizeof(key[1]), old_c);
+    sc_buf_init(&told, p, 64);
+    sc_repl_delta_how(&told, ID, 6, 7, 1234567, 1800, old_data, new_data, &how);
+    is_str(apply(&told, old_data, &base, &version), "a=2&big=0123456789abcdef&c=3",
+           "a value told copied is taken as unchanged without a comparison");
+}
+
 int main(void)
 {
     if (apr_initialize() != APR_SUCCESS || apr_pool_create(&p, NULL) != APR_SUCCESS) {
@@ -281,5 +321,6 @@ int main(void)
     apply_chain();
     malformed();
     full_records();
+    delta_how();
     return unit_done("test_repl");
 }

@@ -373,6 +373,74 @@ static void hashes(void)
        (long long)APR_UINT64_C(0xa5b13f5e4734f7db), "hash: two pairs");
 }
 
+/* A new version's hash made from its old one's with only the pairs that
+ * changed hashed (sc_store_hash_sum, sc_store_hash_pair, sc_store_hash_make)
+ * is sc_store_hash's of its data; a store's stamps are built on only under
+ * the regime the store was made with (sc_store_hash_trusted); and a write
+ * given its hash stores that one (sc_store_put_hashed). */
+static void hash_steps(void)
+{
+    const char *old = "a=1&b=22&!own=5&c=333", *nw = "a=1&c=3&!own=6&d=4444";
+    apr_uint64_t sum = 0, h, v;
+    sc_store *st, *st2, *st3;
+    sc_sess_copy c;
+
+    sc_store_set_hash_filter(bang_local);
+    ok(sc_store_hash_sum(sc_store_hash(old, (apr_uint32_t)strlen(old)), 3, &sum),
+       "hash steps: the sum of the pairs found again from a hash");
+    ok(!sc_store_hash_pair("!own=5", 6, &h), "hash steps: a local pair is not hashed");
+    ok(!sc_store_hash_pair("", 0, &h), "hash steps: nor an empty one");
+    ok(sc_store_hash_pair("b=22", 4, &h), "hash steps: a pair is");
+    sum -= h;
+    ok(sc_store_hash_pair("c=333", 5, &h), "hash steps: another");
+    sum -= h;
+    ok(sc_store_hash_pair("c=3", 3, &h) && (sum += h, 1), "hash steps: a new one");
+    ok(sc_store_hash_pair("d=4444", 6, &h) && (sum += h, 1), "hash steps: another new one");
+    is((long long)sc_store_hash_make(sum, 3),
+       (long long)sc_store_hash(nw, (apr_uint32_t)strlen(nw)),
+       "hash steps: the new version's hash is sc_store_hash's of its data");
+    sc_store_set_hash_filter(NULL);
+    ok(!sc_store_hash_sum(1, 3, &sum) && !sc_store_hash_sum(0, 3, &sum),
+       "hash steps: no sum from a hash of 1 (0 made 1) or 0");
+
+    if (sc_store_create(mp, 4, 1024, &st) != APR_SUCCESS
+        || sc_store_create(mp, 4, 1024, &st2) != APR_SUCCESS
+        || sc_store_create(mp, 4, 1024, &st3) != APR_SUCCESS) {
+        printf("Bail out! sc_store_create failed\n");
+        exit(1);
+    }
+    ok(!sc_store_hash_trusted(st), "regime: a store given none is not trusted");
+    sc_store_hash_regime(st, 100, 1);
+    ok(sc_store_hash_trusted(st), "regime: a new store is");
+    sc_store_hash_regime(st, 100, 0);
+    ok(sc_store_hash_trusted(st), "regime: kept under the same one, it still is");
+    sc_store_hash_regime(st, 200, 0);
+    ok(!sc_store_hash_trusted(st), "regime: kept under another one, not");
+    sc_store_hash_regime(st, 100, 0);
+    ok(!sc_store_hash_trusted(st), "regime: ... nor when kept again under the first");
+    sc_store_hash_regime(st2, 100, 0);
+    ok(!sc_store_hash_trusted(st2), "regime: a store kept from a build that did not record "
+       "one is not trusted");
+    sc_store_hash_regime(st, 100, 1);
+    sc_store_hash_regime_from(st3, st);
+    sc_store_hash_regime(st3, 100, 0);
+    ok(sc_store_hash_trusted(st3), "regime: a store the sessions moved to takes the trust "
+       "of theirs");
+    sc_store_hash_regime_from(st3, st2);
+    sc_store_hash_regime(st3, 100, 0);
+    ok(!sc_store_hash_trusted(st3), "regime: ... also when it was none");
+
+    ok(sc_store_put_new(st, sid(1), "a=1", 3, apr_time_now(), 1800, 1, &v, NULL)
+       == SC_STORE_OK, "put_hashed: a session");
+    ok(sc_store_put_hashed(st, sid(1), "a=2", 3, v, apr_time_now(), 1800, 12345, &v)
+       == SC_STORE_OK && sc_store_get(st, mp, sid(1), 0, &c) == SC_STORE_OK
+       && c.hash == 12345 && c.version == 2 && !strcmp(c.data, "a=2"),
+       "put_hashed: the hash given is the stamp's");
+    ok(sc_store_put_hashed(st, sid(1), "a=3", 3, v, apr_time_now(), 1800, 0, &v)
+       == SC_STORE_OK && sc_store_get(st, mp, sid(1), 0, &c) == SC_STORE_OK
+       && c.hash == sc_store_hash("a=3", 3), "put_hashed: none given, the data is hashed");
+}
+
 /* A reader never sees a torn value: a forked writer rewrites a session of
  * about 32 KB (a chain of some 260 blocks, its old chain freed and taken
  * again by the next write at once) with values of one byte repeated, each
@@ -687,6 +755,7 @@ int main(void)
     log_rate();
     log_gate();
     hashes();
+    hash_steps();
     torn_reads();
     prefault();
     session_bytes();
