@@ -1519,19 +1519,24 @@ static int run_scheme_new_connection(request_rec *r, replay_guard *g, proxy_work
  * which mod_proxy_http would close), or a 502/500 of mod_proxy's own
  * (ap_proxyerror's error note: the member's connection broke), not a
  * member's answer (ProxyErrorOverride passes a member's 5xx on as a status),
- * or the member's 503 for a change it kept; for a replay (replayed), also a
- * connection to its member that could not be made (mod_proxy's 503: on the
- * first send mod_proxy itself tries another worker); NULL when it did not
- * fail so. */
+ * or the member's 503 for a change it kept; for a replay to worker 'to'
+ * (sent at 'since'), also a connection to its member that could not be made:
+ * mod_proxy's own 503, which put that worker in error meanwhile, never a
+ * member's 503 (with ProxyErrorOverride a member's status comes back with
+ * nothing started; a member's 503 for a change may not go elsewhere).  (On
+ * the first send mod_proxy itself tries another worker after a 503.)  NULL
+ * when it did not fail so. */
 static const char *failed_unanswered(request_rec *r, const replay_guard *g, int st,
-                                     int replayed)
+                                     const proxy_worker *to, apr_time_t since)
 {
     return g->kept503 ? "its member could not replicate the change (its 503: the "
                         "change kept there, on no other member)"
            : g->started ? NULL
            : g->cut ? "its member stopped answering (connection cut)"
            : apr_table_get(r->notes, "proxy_timedout") ? NULL
-           : replayed && st == HTTP_SERVICE_UNAVAILABLE && APR_BRIGADE_EMPTY(g->held)
+           : to && st == HTTP_SERVICE_UNAVAILABLE && APR_BRIGADE_EMPTY(g->held)
+             && (to->s->status & PROXY_WORKER_IN_ERROR) && to->s->error_time >= since
+             && !apr_table_get(r->headers_out, "Session-Cluster-Change")
              ? "its member could not be reached (503)"
            : !APR_BRIGADE_EMPTY(g->held) ? "no answer (connection closed or reset)"
            : !apr_table_get(r->notes, "error-notes") ? NULL
@@ -1552,6 +1557,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_t *headers;
     char *alt_url;
     int ntried = 0;
+    apr_time_t sent = 0;              /* when the last replay went out */
     apr_size_t nl;
     int st;
 
@@ -1587,7 +1593,8 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     tried = apr_palloc(r->pool, sizeof(*tried) * (apr_size_t)(b->workers->nelts + 1));
     tried[ntried++] = worker;
     cur_url = url;
-    while ((why = failed_unanswered(r, g, st, ntried > 1)) != NULL) {
+    while ((why = failed_unanswered(r, g, st, ntried > 1 ? tried[ntried - 1] : NULL,
+                                    sent)) != NULL) {
         proxy_worker *failed = tried[ntried - 1];
         nl = strlen(failed->s->name);
         no = not_replayable(r);
@@ -1623,7 +1630,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         }
         if (no) {
             __atomic_add_fetch(&ret->shm->f.replays_failed, 1, __ATOMIC_RELAXED);
-            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(1662)
+            ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, SCLOGNO(2106)
                           "SessionClusterBalancer: %s %s sent again to %s failed "
                           "too (status %d): %s; not sent again: %s", r->method, r->uri,
                           failed->s->name, st, why, no);
@@ -1646,7 +1653,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         g->replayed = 1;
         r->status = HTTP_OK;
         r->status_line = NULL;
-        r->headers_out = headers;
+        r->headers_out = apr_table_copy(r->pool, headers);
         r->content_type = type;
         r->clength = 0;
         apr_table_unset(r->notes, "error-notes");
@@ -1660,11 +1667,12 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         g->cut = 0;
         /* on a new connection to the member: a kept one may be closed by
          * the member as the request goes out, as the first may have been */
+        sent = apr_time_now();
         st = run_scheme_new_connection(r, g, alt, conf, alt_url, NULL, 0);
         inflight_release(g);
         tried[ntried++] = alt;
         cur_url = alt_url;
-        if (!failed_unanswered(r, g, st, 1)
+        if (!failed_unanswered(r, g, st, alt, sent)
             && (g->started ? (st != OK && st != DONE) || member_replication_503(r)
                 : !APR_BRIGADE_EMPTY(g->held) || st != OK)) {
             /* failed otherwise (a timeout, its answer cut short): not again */

@@ -207,7 +207,7 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
                  * socket (the engine reads no socket for it) */
                 h.seq = ipc_token;
                 sc_frame_hdr_encode(&h, req);
-                if (sc_ring_put(r->ring, req, len, msg, size) == 0) {
+                if (sc_ring_put_waited(r->ring, req, len, msg, size) == 0) {
                     break;
                 }
             }

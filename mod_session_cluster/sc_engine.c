@@ -315,14 +315,17 @@ static void ring_message(void *ctx, const unsigned char *msg, apr_size_t len)
     if (!err && (h.flags & SC_FF_ACK)) {
         c = apr_hash_get(e->ring_conns, &h.seq, sizeof(h.seq));
         if (!c || c->state == SC_CS_CLOSED) {
-            /* its child closed the connection (a timeout, or it exited):
-             * nobody waits for the answer, and the change goes nowhere, as
-             * one unread on a closed socket; anti-entropy or the session's
-             * next change repairs the others' copies */
+            /* its child closed the connection (it gave up waiting, or it
+             * exited): nobody waits for the answer, but the change is in
+             * this member's store: it goes out as one not waited for (as
+             * the engine would still send one read from a socket closed
+             * after it was sent) */
             ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(2105)
                          "cluster engine: a synchronous change in the children's hand-off "
-                         "ring names a connection that is closed: dropped");
-            return;
+                         "ring names a connection that is closed: sent without waiting "
+                         "for its ACKs");
+            h.flags &= (apr_uint16_t)~SC_FF_ACK;
+            c = NULL;
         }
     }
     if (err) {
@@ -684,8 +687,9 @@ static void take_requested_actions(sc_engine *e)
  * of a wake-up and a send per request on this member and a wake-up and a
  * read on every other.  With the ring (sc_ring.h) the loop's wait lasts that
  * long, or until SC_RING_BATCH changes wait in the ring (at a high rate a
- * change waits less than the bound), and no other append wakes it (a socket
- * does: a synchronous write is not held back); without it (the socket only: poll
+ * change waits less than the bound), and no other asynchronous append wakes
+ * it (a synchronous change does, in the ring or on a socket: its writer
+ * waits, sc_ring_put_waited); without it (the socket only: poll
  * instead of epoll, or no ring could be made) the engine sleeps that long
  * here and a child's hand-off only queues on its socket.  The first change
  * after a quiet spell still goes out at once; under load each one waits at
@@ -846,8 +850,9 @@ void sc_engine_run(const sc_engine_args *r)
         if (e->turn_async && (e->turn_async > 1 || now - e->last_async < SC_ASYNC_GATHER_RATE_US)
             && !e->pending && !e->transfers && !sc_dm_receiving_state(e) && SC_ASYNC_GATHER_US > 0) {
             if (e->ring && e->ep_fd >= 0) {
-                /* the ring's appends meanwhile wake it only once
-                 * SC_RING_BATCH wait; what comes on a socket does */
+                /* the ring's asynchronous appends meanwhile wake it only
+                 * once SC_RING_BATCH wait; a synchronous one, and what
+                 * comes on a socket, at once */
                 wait_us = sc_ring_gather(e->ring) ? 0 : SC_ASYNC_GATHER_US;
             }
             else {

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sys/time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>

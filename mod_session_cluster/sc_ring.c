@@ -105,8 +105,8 @@ int sc_ring_read_by(const sc_ring *r, pid_t engine)
     return r && engine > 0 && __atomic_load_n(&r->consumer, __ATOMIC_ACQUIRE) == engine;
 }
 
-int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
-                apr_size_t blen)
+static int ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
+                    apr_size_t blen, int waited)
 {
     apr_size_t len = hlen + blen, need, off, pad = 0;
     apr_uint64_t tail, h, msgs;
@@ -165,7 +165,8 @@ int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
     state = __atomic_load_n(&r->sleeping, __ATOMIC_SEQ_CST);
     if ((state == RING_ASLEEP
          || (state == RING_GATHERING
-             && msgs - __atomic_load_n(&r->msgs_taken, __ATOMIC_SEQ_CST) >= SC_RING_BATCH))
+             && (waited
+                 || msgs - __atomic_load_n(&r->msgs_taken, __ATOMIC_SEQ_CST) >= SC_RING_BATCH)))
         && __atomic_compare_exchange_n(&r->sleeping, &state, RING_AWAKE, 0,
                                        __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
         apr_uint64_t one = 1;
@@ -176,6 +177,18 @@ int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
          * it) leaves the engine to its wait's timeout */
     }
     return 0;
+}
+
+int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
+                apr_size_t blen)
+{
+    return ring_put(r, head, hlen, body, blen, 0);
+}
+
+int sc_ring_put_waited(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
+                       apr_size_t blen)
+{
+    return ring_put(r, head, hlen, body, blen, 1);
 }
 
 void sc_ring_consume(sc_ring *r, pid_t pid)

@@ -19,7 +19,8 @@
  * ring holds messages in the order their appends finished, and a request's
  * append finishes before its answer goes out (a session's next request comes
  * after).  Whatever a child hands over on its socket instead (a message for
- * one member, a fetch, an append that found the ring full) is
+ * one member, an append that found the ring full, a thread's first
+ * synchronous change with the HELLO that binds its connection) is
  * read by the engine only after it has taken everything in the ring
  * (sc_engine.c), so it comes after every change handed over before it.
  *
@@ -70,6 +71,11 @@ int sc_ring_read_by(const sc_ring *r, pid_t engine);
  * another way.  Never blocks beyond other appends' copies. */
 int sc_ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
                 apr_size_t blen);
+/* The same for a message its writer waits for (a synchronous change): it
+ * wakes a gathering engine too, whatever waits in the ring, so that the
+ * writer does not wait out the engine's gathering. */
+int sc_ring_put_waited(sc_ring *r, const void *head, apr_size_t hlen, const void *body,
+                       apr_size_t blen);
 
 /* ---- the engine ---- */
 

@@ -23,8 +23,8 @@ use SC::Cluster;
 use SC::Forge qw(sync_block);
 use SC::Test qw(page status_of member_on check within app show demo_module demo_conf alive_on);
 
-$SIG{ALRM} = sub { die "sync_ack.t: time limit (60 s) reached\n" };
-alarm 60;
+$SIG{ALRM} = sub { die "sync_ack.t: time limit (120 s) reached\n" };
+alarm 120;
 
 my $DEMO_SO = demo_module();
 my $APP = demo_conf($DEMO_SO);
@@ -118,7 +118,6 @@ check(($r->{session} // '') eq $id && ($r->{counter} // '') eq '2', $c,
        . ($st0->{HandoffsRing} // '?') . ' -> ' . ($st1->{HandoffsRing} // '?') . ": $ring of "
        . $K * $N . ')');
     is($st1->{HandoffsRingBad} // -1, 0, '... and the engine found no record not well formed');
-    is(($st1->{AckTimeouts} // 0) - ($st0->{AckTimeouts} // 0), 0, '... and no ACK timed out');
 }
 
 # node2 frozen: the write cannot be acknowledged ---------------------------------

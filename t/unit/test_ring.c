@@ -60,6 +60,14 @@ typedef struct {
     apr_size_t got, torn, out_of_order, bytes;
 } reader;
 
+/* counts the messages taken, whatever they hold */
+static void count_msg(void *ctx, const unsigned char *m, apr_size_t n)
+{
+    (void)m;
+    (void)n;
+    (*(apr_uint64_t *)ctx)++;
+}
+
 static void on_msg(void *ctx, const unsigned char *m, apr_size_t n)
 {
     reader *rd = ctx;
@@ -307,6 +315,24 @@ static void sleep_and_wake(void)
         is(sc_ring_gather(r), 0, "taken: it may gather again");
         sc_ring_awake(r);
         is((long long)rd.out_of_order, 0, "in order");
+    }
+
+    /* a message its writer waits for wakes a gathering engine at once */
+    {
+        unsigned char m[16];
+        memset(m, 'w', sizeof(m));
+        is(sc_ring_gather(r), 0, "an empty ring: the engine gathers");
+        is(sc_ring_put(r, m, sizeof(m), NULL, 0), 0, "an append not waited for");
+        ok(!readable(sc_ring_wake_fd(r)), "does not wake it");
+        is(sc_ring_put_waited(r, m, sizeof(m), NULL, 0), 0, "an append its writer waits for");
+        ok(readable(sc_ring_wake_fd(r)), "wakes it at once");
+        ok(read(sc_ring_wake_fd(r), &n, sizeof(n)) == sizeof(n) && n == 1, "once");
+        sc_ring_awake(r);
+        is(sc_ring_sleep(r), 1, "the engine does not sleep: the ring holds them");
+        sc_ring_awake(r);
+        n = 0;
+        sc_ring_take(r, count_msg, &n, &bad);
+        is((long long)n, 2, "both taken");
     }
 }
 
