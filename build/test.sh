@@ -4,7 +4,7 @@
 # multi-member tests t/cluster/*.t), then the same suite against the module
 # built with AddressSanitizer and UndefinedBehaviorSanitizer (`make
 # check-asan`).  Prints prove's summary ("Result: PASS") for each.  Before
-# them, a short fuzzing run: every libFuzzer target 8 s (`make fuzz-ci`,
+# them, a short fuzzing run: every libFuzzer target 5 s (`make fuzz-ci`,
 # fuzz/README).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"

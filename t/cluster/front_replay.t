@@ -80,9 +80,9 @@ my $c = SC::Cluster->new(
         . "ProxyPass /kept balancer://kept/kept\nSessionClusterBalancer balancer://kept\n" } } },
     loglevel   => 'info',
     extra_conf => $APP,
-    # a frozen member is suspected after 8 s: F keeps node2 frozen (alive to
+    # a frozen member is suspected after 5 s: F keeps node2 frozen (alive to
     # the front) through a few steps of its own, under a loaded machine too
-    cluster    => sub { SC::Cluster::static_block($_[0], $_[1], membership => { dropTime => 8000 }) },
+    cluster    => sub { SC::Cluster::static_block($_[0], $_[1], membership => { dropTime => 5000 }) },
 );
 my $F = $c->front;
 SC::Test::dump_options(extra => SC::Test::front_extra($F));

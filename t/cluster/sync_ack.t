@@ -62,10 +62,10 @@ check(($r->{session} // '') eq $id && ($r->{counter} // '') eq '2', $c,
 # Each child thread hands its synchronous changes over through the shared ring,
 # named by a token its connection was bound to, and reads the engine's answer
 # on its own connection: the answers must reach the thread that waits for
-# them.  8 clients at once, each with its own session, 25 writes each; after
+# them.  8 clients at once, each with its own session, 15 writes each; after
 # every 200, node2 must already hold that write's counter.
 {
-    my ($K, $N) = (8, 25);
+    my ($K, $N) = (8, 15);
     my @ids;
     for my $k (1 .. $K) {
         my $m = app($c, 'node1', 'auto');
