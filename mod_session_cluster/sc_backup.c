@@ -114,6 +114,32 @@ static int reachable_route(sc_engine *e, const char *route)
                || p->view == SC_VIEW_RESTARTING);
 }
 
+/* A member this engine has not heard from yet, within dropTime of its start:
+ * it may hold data (the others named it, and a joining member hears its
+ * members one by one), so it is not taken for gone.  A static member's route
+ * is learnt when it is first heard: a route no member here has is taken for
+ * one of the static members not heard yet, if any.  A location naming it is
+ * not an orphan, nor is its backup's copy promoted, until it is heard or
+ * dropTime passes (then the next look settles it as for a member gone). */
+static int not_heard_yet(sc_engine *e, const char *route, apr_time_t now)
+{
+    sc_peer *p;
+    if (!route || !*route || e->set->drop_ms <= 0
+        || now - e->started >= apr_time_from_msec(e->set->drop_ms)) {
+        return 0;
+    }
+    p = sc_mb_find_route(e, route);
+    if (p) {
+        return !p->observer && p->view == SC_VIEW_CONFIGURED;
+    }
+    for (p = e->peers; p; p = p->next) {
+        if (p->view == SC_VIEW_CONFIGURED && !p->route[0]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static int route_cmp(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
@@ -1017,7 +1043,7 @@ static int scan_one(void *ctx, const char *base, const sc_loc_info *l)
     }
     switch (l->role) {
     case SC_ROLE_PRIMARY:
-        if (reachable_route(e, l->backup)) {
+        if (reachable_route(e, l->backup) || not_heard_yet(e, l->backup, sx->now)) {
             return 1;
         }
         if (sc_store_get(e->store, e->tmp, base, 0, &s) != SC_STORE_OK) {
@@ -1041,7 +1067,7 @@ static int scan_one(void *ctx, const char *base, const sc_loc_info *l)
         }
         return 1;
     case SC_ROLE_BACKUP:
-        if (reachable_route(e, l->primary)) {
+        if (reachable_route(e, l->primary) || not_heard_yet(e, l->primary, sx->now)) {
             return 1;
         }
         if (sc_store_get(e->store, e->tmp, base, 0, &s) != SC_STORE_OK) {
@@ -1054,8 +1080,8 @@ static int scan_one(void *ctx, const char *base, const sc_loc_info *l)
         sx->done++;
         return 1;
     case SC_ROLE_PROXY:
-        p_ok = reachable_route(e, l->primary);
-        b_ok = reachable_route(e, l->backup);
+        p_ok = reachable_route(e, l->primary) || not_heard_yet(e, l->primary, sx->now);
+        b_ok = reachable_route(e, l->backup) || not_heard_yet(e, l->backup, sx->now);
         if (!p_ok && !b_ok) {
             /* both holders gone: an orphan */
             sc_loc_del(e->store, base);

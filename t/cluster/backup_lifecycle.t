@@ -13,7 +13,10 @@
 #
 # A. join: node1..node3 start, 6 sessions made on node1 and 3 on node2, 6
 #    updates on node1 send 6 copies (BackupCopiesSent, 3 members); node4
-#    starts: it is ready with SessionsProxy 9, no primary and no backup, each
+#    starts while node1 and node2 are frozen: ready on node3's map, it keeps
+#    all 9 locations although it has not heard the members that hold 4 of
+#    them yet; node1 and node2 resumed, it is ready with SessionsProxy 9,
+#    seeing the three others, no primary and no backup, each
 #    session a location with no data (SessionHeld no) naming the primary and
 #    backup the others name; each cookie on node4 returns its session intact
 #    (fetched: BackupFetches +9 on node4), node4 becomes its primary (the
@@ -213,8 +216,27 @@ $c->start($_) for @A3;
        'A. BackupCopiesSent on node1 grew by ' . scalar(@m1) . ': one copy per update with 3 members');
     my %was = map { my ($s) = settle($_, undef, @A3); ($_ => $s) } @ids;
 
+    # node1 and node2 frozen while node4 starts: it hears node3 alone, takes
+    # node3's map and is ready before it has heard the members that hold 4
+    # of the sessions (primary and backup both among node1 and node2).  Those
+    # are members it has not heard yet, not gone ones: the locations stay.
+    # (Unfrozen within a second, well inside the others' dropTime.)
+    $c->sigstop($_) for qw(node1 node2);
+    my $t_frozen = time;
     $c->start('node4');
     my $p4;
+    my $alone = within(10, sub {
+        $p4 = status_of($c, 'node4') or return 0;
+        ($p4->{EngineState} // '') eq 'ready';
+    });
+    sleep 0.3;                      # several turns of node4's look at its locations
+    $p4 = status_of($c, 'node4') || {};
+    my $frozen_for = time - $t_frozen;
+    $c->sigcont($_) for qw(node1 node2);
+    check($alone && num($p4, 'SessionsProxy') == $K && num($p4, 'MembersAlive') == 1, $c,
+          "A. node4, ready with node1 and node2 not heard yet, keeps the $K locations of node3's map",
+          sprintf('frozen %.1f s: ', $frozen_for) . join(' ', fields_line({ node4 => $p4 },
+          qw(EngineState MembersAlive SessionsProxy))));
     my $ready = within(20, sub {
         $p4 = status_of($c, 'node4') or return 0;
         ($p4->{EngineState} // '') eq 'ready' && ($p4->{MembersAlive} // 0) == 3;
