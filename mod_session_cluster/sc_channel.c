@@ -170,11 +170,15 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
             }
             pending_remove(e, pd);
         }
-        else if (pd->lost && (!pd->peer->checking
-                              || (pd->peer->out && pd->peer->out->state == SC_CS_OPEN))) {
-            /* its process took a new connection (or it was heard again):
-             * not gone, and this share's message went with the broken
-             * connection: failed, as without the wait */
+        else if (pd->lost && (!pd->peer->checking || pd->peer->last_heard > pd->lost_at)) {
+            /* the member was heard since (its process answered on a new
+             * connection), or its check ended without a verdict: not gone,
+             * and this share's message went with the broken connection:
+             * failed, as without the wait.  A new connection that its kernel
+             * merely accepted proves nothing: a member being killed can
+             * still take one on its Receiver after its own connections
+             * closed (seen under load: a burst of 503s), as a frozen one
+             * takes them all along */
             e->shm->c.send_failures++;
             pd->peer->c.send_failures++;
             group_settle(e, pd, 0, apr_psprintf(e->tmp, "connection to %s lost",
@@ -295,6 +299,7 @@ void sc_ch_on_conn_lost(sc_engine *e, sc_peer *p)
              * send fails as it would have here.  A member killed with
              * writes in flight so costs no 503. */
             pd->lost = 1;
+            pd->lost_at = apr_time_now();
             continue;
         }
         e->shm->c.send_failures++;

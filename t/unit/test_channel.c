@@ -365,6 +365,56 @@ static void broadcasts(void)
     is(answers(&w), 0, "a child connection forgotten (freed) is not answered");
     is(ut_npending(w.e), 0, "and nothing waits");
 
+    note("a broadcast whose share's connection broke while nodeC is checked");
+    ut_reset_frames();
+    sc_ch_broadcast_request(w.e, w.child, 79, msg, MSG_LEN, 1);
+    fb = ut_last(SC_MSG_DATA, w.b->out);
+    acked(w.e, w.b->out, fb->seq, 1, NULL);
+    w.c->view = SC_VIEW_SUSPECT;      /* not retried: the check decides */
+    w.c->checking = 1;
+    w.c->last_heard = apr_time_now() - apr_time_from_msec(50);
+    lost(w.e, w.c);
+    is(answers(&w), 0, "the share waits for the check's verdict");
+    ut_conn(w.e, w.c, SC_CONN_OUT);
+    sc_ch_tick(w.e, apr_time_now());
+    is(answers(&w), 0, "a new connection that nodeC's kernel accepted, nothing heard on it: "
+                       "still waiting (a process being killed takes one too)");
+    w.c->view = SC_VIEW_DEAD;         /* then refused: found dead */
+    sc_ch_tick(w.e, apr_time_now());
+    a = ut_last(SC_MSG_ACK, w.child);
+    ok(a != NULL && answers(&w) == 1, "nodeC found dead: answered ok, once");
+    like(ut_answer_text(a), "acknowledged by 2 member(s)", "the change is on every live member");
+    is(ut_npending(w.e), 0, "nothing waits any more");
+
+    note("... and nodeC heard again after the break: its share failed");
+    ut_reset_frames();
+    w.c->view = SC_VIEW_ALIVE;
+    if (!w.c->out) {
+        ut_conn(w.e, w.c, SC_CONN_OUT);
+    }
+    sc_ch_broadcast_request(w.e, w.child, 80, msg, MSG_LEN, 1);
+    w.c->view = SC_VIEW_SUSPECT;
+    w.c->checking = 1;
+    fb = ut_last(SC_MSG_DATA, w.b->out);
+    if (fb) {
+        acked(w.e, w.b->out, fb->seq, 1, NULL);
+    }
+    lost(w.e, w.c);
+    sc_ch_tick(w.e, apr_time_now());
+    is(answers(&w), 0, "the share waits for the check's verdict");
+    w.c->last_heard = apr_time_now() + apr_time_from_msec(1);
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2));
+    like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)),
+         "1 of 2 member(s) did not acknowledge: connection to nodeC lost",
+         "not ok: the message went with the broken connection");
+    is(ut_npending(w.e), 0, "nothing waits any more");
+    w.c->view = SC_VIEW_ALIVE;
+    w.c->checking = 0;
+    w.c->last_heard = apr_time_now();
+    if (!w.c->out) {
+        ut_conn(w.e, w.c, SC_CONN_OUT);
+    }
+
     note("a broadcast with nobody to send to");
     ut_reset_frames();
     w.b->view = w.c->view = SC_VIEW_LEFT;
