@@ -116,11 +116,13 @@ static int reachable_route(sc_engine *e, const char *route)
 
 /* A member this engine has not heard from yet, within dropTime of its start:
  * it may hold data (the others named it, and a joining member hears its
- * members one by one), so it is not taken for gone.  A static member's route
- * is learnt when it is first heard: a route no member here has is taken for
- * one of the static members not heard yet, if any.  A location naming it is
- * not an orphan, nor is its backup's copy promoted, until it is heard or
- * dropTime passes (then the next look settles it as for a member gone). */
+ * members one by one), so it is not taken for gone.  A member's route is
+ * learnt when it is first heard (a static member's, a multicast one's whose
+ * entry comes with its first heartbeat): a route no member here has counts
+ * as such a member.  A location naming it is not an orphan, nor is its
+ * backup's copy promoted, nor a new backup picked, until it is heard or
+ * dropTime passes; then the next look at the locations (on a membership
+ * change, or every BK_SCAN_EVERY_S) settles it as for a member gone. */
 static int not_heard_yet(sc_engine *e, const char *route, apr_time_t now)
 {
     sc_peer *p;
@@ -129,15 +131,7 @@ static int not_heard_yet(sc_engine *e, const char *route, apr_time_t now)
         return 0;
     }
     p = sc_mb_find_route(e, route);
-    if (p) {
-        return !p->observer && p->view == SC_VIEW_CONFIGURED;
-    }
-    for (p = e->peers; p; p = p->next) {
-        if (p->view == SC_VIEW_CONFIGURED && !p->route[0]) {
-            return 1;
-        }
-    }
-    return 0;
+    return !p || (!p->observer && p->view == SC_VIEW_CONFIGURED);
 }
 
 static int route_cmp(const void *a, const void *b)

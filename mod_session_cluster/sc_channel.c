@@ -140,6 +140,19 @@ void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
 static void keep_alive(sc_engine *e, apr_time_t now);
 static void early_tick(sc_engine *e, apr_time_t now);
 
+/* Did p answer on our connection to it made at 'since' or later?  Only
+ * bytes read on such a connection prove that its process lives: a new
+ * connection its kernel merely accepted proves nothing (a member being
+ * killed can still take one on its Receiver after its own connections
+ * closed: seen under load, a burst of 503s; a frozen one takes them all
+ * along), nor does a frame it sent before and read here after (a backlog
+ * on its own connection, a heartbeat still queued). */
+static int answered_since(const sc_peer *p, apr_time_t since)
+{
+    const sc_conn *c = p->out;
+    return c && c->state == SC_CS_OPEN && c->opened >= since && c->last_rx > c->opened;
+}
+
 void sc_ch_tick(sc_engine *e, apr_time_t now)
 {
     sc_pending *pd, *next;
@@ -170,15 +183,11 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
             }
             pending_remove(e, pd);
         }
-        else if (pd->lost && (!pd->peer->checking || pd->peer->last_heard > pd->lost_at)) {
-            /* the member was heard since (its process answered on a new
-             * connection), or its check ended without a verdict: not gone,
-             * and this share's message went with the broken connection:
-             * failed, as without the wait.  A new connection that its kernel
-             * merely accepted proves nothing: a member being killed can
-             * still take one on its Receiver after its own connections
-             * closed (seen under load: a burst of 503s), as a frozen one
-             * takes them all along */
+        else if (pd->lost && (!pd->peer->checking || answered_since(pd->peer, pd->lost_at))) {
+            /* the member answered on a connection made since the break (its
+             * process lives), or its check ended without a verdict: not
+             * gone, and this share's message went with the broken
+             * connection: failed, as without the wait */
             e->shm->c.send_failures++;
             pd->peer->c.send_failures++;
             group_settle(e, pd, 0, apr_psprintf(e->tmp, "connection to %s lost",
@@ -299,7 +308,13 @@ void sc_ch_on_conn_lost(sc_engine *e, sc_peer *p)
              * send fails as it would have here.  A member killed with
              * writes in flight so costs no 503. */
             pd->lost = 1;
+            /* from the loss the membership saw (before it connected anew
+             * for its check: that connection's answer counts) */
             pd->lost_at = apr_time_now();
+            if (p->last_lost && p->last_lost <= pd->lost_at
+                && pd->lost_at - p->last_lost < apr_time_from_sec(1)) {
+                pd->lost_at = p->last_lost;
+            }
             continue;
         }
         e->shm->c.send_failures++;

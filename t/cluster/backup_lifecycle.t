@@ -84,7 +84,10 @@ my $c = SC::Cluster->new(
     extra_conf => $APP,
     cluster    => sub { bm_block($_[0], $_[1], { processExpiresFrequency => 1, probationInactiveInterval => 0,
                                                maxInactiveInterval => $MAX_AGE },
-                                 valves => $KEEP_ROUTES) },
+                                 valves => $KEEP_ROUTES,
+                                 # A freezes node1 and node2 while node4 starts: well
+                                 # inside this, however slow the start (sanitizers)
+                                 membership => { dropTime => 8000 }) },
 );
 my @N = $c->members;
 
@@ -220,7 +223,8 @@ $c->start($_) for @A3;
     # node3's map and is ready before it has heard the members that hold 4
     # of the sessions (primary and backup both among node1 and node2).  Those
     # are members it has not heard yet, not gone ones: the locations stay.
-    # (Unfrozen within a second, well inside the others' dropTime.)
+    # (Unfrozen within a few seconds, inside the members' dropTime of 8 s:
+    # neither node3 nor node4 may take them for gone meanwhile.)
     $c->sigstop($_) for qw(node1 node2);
     my $t_frozen = time;
     $c->start('node4');
@@ -233,6 +237,8 @@ $c->start($_) for @A3;
     $p4 = status_of($c, 'node4') || {};
     my $frozen_for = time - $t_frozen;
     $c->sigcont($_) for qw(node1 node2);
+    check($frozen_for < 6, $c, sprintf('A. node1 and node2 frozen for %.1f s only (the test\'s own '
+                                       . 'limit: dropTime is 8 s)', $frozen_for));
     check($alone && num($p4, 'SessionsProxy') == $K && num($p4, 'MembersAlive') == 1, $c,
           "A. node4, ready with node1 and node2 not heard yet, keeps the $K locations of node3's map",
           sprintf('frozen %.1f s: ', $frozen_for) . join(' ', fields_line({ node4 => $p4 },

@@ -270,6 +270,8 @@ static void broadcasts(void)
 {
     world w = setup();
     sc_peer *d;
+    sc_conn *nc;
+    int i;
     const ut_frame *fb, *fc, *a;
     apr_uint64_t async0;
 
@@ -386,30 +388,55 @@ static void broadcasts(void)
     like(ut_answer_text(a), "acknowledged by 2 member(s)", "the change is on every live member");
     is(ut_npending(w.e), 0, "nothing waits any more");
 
-    note("... and nodeC heard again after the break: its share failed");
+    note("... nodeC alive, checked, its retries spent (a kill under load): "
+         "answered on a new connection, its share failed");
     ut_reset_frames();
     w.c->view = SC_VIEW_ALIVE;
+    w.c->checking = 0;
     if (!w.c->out) {
         ut_conn(w.e, w.c, SC_CONN_OUT);
     }
     sc_ch_broadcast_request(w.e, w.child, 80, msg, MSG_LEN, 1);
-    w.c->view = SC_VIEW_SUSPECT;
-    w.c->checking = 1;
     fb = ut_last(SC_MSG_DATA, w.b->out);
     if (fb) {
         acked(w.e, w.b->out, fb->seq, 1, NULL);
     }
-    lost(w.e, w.c);
+    w.c->checking = 1;
+    for (i = 0; i < 5; i++) {
+        lost(w.e, w.c);               /* maxRetryAttempts 3: retried 4 times, then waits */
+    }
+    is(ut_count(SC_MSG_DATA, NULL) >= 5 ? 1 : 0, 1, "sent again on each new connection first");
+    is(answers(&w), 0, "retries spent: the share waits for the check's verdict");
+    nc = ut_conn(w.e, w.c, SC_CONN_OUT);
+    w.c->last_heard = apr_time_now() + apr_time_from_msec(1);   /* a backlog read late */
     sc_ch_tick(w.e, apr_time_now());
-    is(answers(&w), 0, "the share waits for the check's verdict");
-    w.c->last_heard = apr_time_now() + apr_time_from_msec(1);
+    is(answers(&w), 0, "a new connection, nothing read on it (and a frame heard on no new "
+                       "connection): still waiting");
+    nc->last_rx = nc->opened + apr_time_from_msec(1);
     sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(2));
     like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)),
          "1 of 2 member(s) did not acknowledge: connection to nodeC lost",
-         "not ok: the message went with the broken connection");
+         "nodeC answered on it: not ok, the message went with the broken connection");
     is(ut_npending(w.e), 0, "nothing waits any more");
-    w.c->view = SC_VIEW_ALIVE;
+
+    note("... a lost share whose member's check ended without a verdict: failed");
+    ut_reset_frames();
+    sc_ch_broadcast_request(w.e, w.child, 81, msg, MSG_LEN, 1);
+    fb = ut_last(SC_MSG_DATA, w.b->out);
+    if (fb) {
+        acked(w.e, w.b->out, fb->seq, 1, NULL);
+    }
+    w.c->view = SC_VIEW_SUSPECT;
+    w.c->checking = 1;
+    lost(w.e, w.c);
+    sc_ch_tick(w.e, apr_time_now());
+    is(answers(&w), 0, "waiting while nodeC is checked");
     w.c->checking = 0;
+    sc_ch_tick(w.e, apr_time_now());
+    like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)),
+         "1 of 2 member(s) did not acknowledge: connection to nodeC lost",
+         "the check over, nodeC not found dead: not ok");
+    w.c->view = SC_VIEW_ALIVE;
     w.c->last_heard = apr_time_now();
     if (!w.c->out) {
         ut_conn(w.e, w.c, SC_CONN_OUT);
