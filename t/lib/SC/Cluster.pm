@@ -223,36 +223,45 @@ my @PORT_FILES;           # reservations made by this process
 my $PORT_OWNER = $$;
 sub free_port {
     my ($lo, $hi) = (10000, _ephemeral_start() - 1);
+    for (1 .. 1000) {
+        my $p = $lo + int(rand($hi - $lo + 1));
+        return $p if reserve_port($p);
+    }
+    croak "SC::Cluster: no free port found between $lo and $hi";
+}
+
+# Reserves port $p for this process as free_port does (a file in
+# $PORT_DIR, checked free with a bind): 1, or 0 when another process holds
+# it or it cannot be bound.  For a test that needs ports of its own choosing
+# (several in a row): free_port never hands out a port reserved so.
+sub reserve_port {
+    my ($p) = @_;
     if (!-d $PORT_DIR) {
         mkdir $PORT_DIR;
         chmod 01777, $PORT_DIR;
     }
-    for (1 .. 1000) {
-        my $p = $lo + int(rand($hi - $lo + 1));
-        next if $PORT_USED{$p};
-        my $f = "$PORT_DIR/$p";
-        my $fh;
-        if (!sysopen($fh, $f, O_WRONLY | O_CREAT | O_EXCL, 0644)) {
-            # held: by a live process, or stale (then free it for a later try)
-            my ($pid, $st) = split ' ', _slurp($f);
-            unlink $f unless $pid && defined $st && (_starttime($pid) // '') eq $st;
-            next;
-        }
-        print $fh "$$ " . (_starttime($$) // 0) . "\n";
-        close $fh;
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p,
-                                      Proto => 'tcp', Listen => 1, ReuseAddr => 1);
-        if (!$s) {
-            unlink $f;
-            next;
-        }
-        close $s;
-        $PORT_USED{$p}++;
-        $PORT_OWNER = $$ if !@PORT_FILES;
-        push @PORT_FILES, $f;
-        return $p;
+    return 0 if $PORT_USED{$p};
+    my $f = "$PORT_DIR/$p";
+    my $fh;
+    if (!sysopen($fh, $f, O_WRONLY | O_CREAT | O_EXCL, 0644)) {
+        # held: by a live process, or stale (then free it for a later try)
+        my ($pid, $st) = split ' ', _slurp($f);
+        unlink $f unless $pid && defined $st && (_starttime($pid) // '') eq $st;
+        return 0;
     }
-    croak "SC::Cluster: no free port found between $lo and $hi";
+    print $fh "$$ " . (_starttime($$) // 0) . "\n";
+    close $fh;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => $p,
+                                  Proto => 'tcp', Listen => 1, ReuseAddr => 1);
+    if (!$s) {
+        unlink $f;
+        return 0;
+    }
+    close $s;
+    $PORT_USED{$p}++;
+    $PORT_OWNER = $$ if !@PORT_FILES;
+    push @PORT_FILES, $f;
+    return 1;
 }
 
 sub _ephemeral_start {
