@@ -6,7 +6,10 @@
  * makes every later lookup wait nor leaves the table unreadable (the next
  * change ends even, the engine's first turn repairs it); a child's
  * connection forgotten while its fetch goes on is never answered; a scan
- * in batches that stop visits every location; two members fetching one
+ * in batches that stop visits every location; members not heard yet since
+ * the engine's start (a static one whose route is unknown, routes no member
+ * has) hold what the locations say until dropTime has passed, then the next
+ * look settles them as gone; two members fetching one
  * session from its backup at once get distinct epochs, and an equal claim
  * does not make a higher primary give way by naming it backup; the map to
  * a joiner comes in messages within maxMessageSize, one only when the
@@ -227,6 +230,59 @@ static void scan_stops(void)
         cur = sc_loc_each_from(e->store, cur, 512, each_stop, &x);
     }
     is(x.visited, 100, "a scan stopped every 10 locations visits all 100");
+}
+
+/* ---- 3b: members not heard yet, within dropTime of the engine's start ---- */
+
+static void hold(sc_engine *e, const char *id);
+
+static void not_heard_yet_members(void)
+{
+    sc_engine *e = engine("nodeA", ID_A);
+    sc_peer *b, *u;
+    sc_loc_info l;
+    apr_time_t t0 = e->started, later;
+    const char *x = sid(1, "nodeC"), *y = sid(2, "nodeC"), *z = sid(3, "nodeA");
+
+    ok(e->set->drop_ms > 0, "the block's dropTime: %ld ms", e->set->drop_ms);
+    b = ut_peer(e, "nodeB", ID_B, 4001);      /* heard: alive and ready */
+    ut_conn(e, b, SC_CONN_OUT);
+    u = ut_peer(e, "nodeU", ID_C, 4002);      /* a static member never heard: */
+    u->view = SC_VIEW_CONFIGURED;             /* no route learnt yet */
+    u->route[0] = '\0';
+    /* nodeC and nodeD: routes no member here has (not heard yet) */
+    sc_loc_set(e->store, x, SC_ROLE_PROXY, 2, "nodeC", "nodeD", t0);
+    hold(e, y);
+    sc_loc_set(e->store, y, SC_ROLE_BACKUP, 2, "nodeC", "nodeA", t0);
+    hold(e, z);
+    sc_loc_set(e->store, z, SC_ROLE_PRIMARY, 2, "nodeA", "nodeD", t0);
+
+    ut_reset_frames();
+    sc_bk_tick(e, t0 + apr_time_from_msec(10));   /* the members seen: a look at all */
+    apr_pool_clear(e->tmp);
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, x, &l) && l.role == SC_ROLE_PROXY,
+       "within dropTime: a location whose holders were not heard yet is kept");
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, y, &l) && l.role == SC_ROLE_BACKUP && !strcmp(l.primary, "nodeC"),
+       "... a backup whose primary was not heard yet is not promoted");
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, z, &l) && l.role == SC_ROLE_PRIMARY && !strcmp(l.backup, "nodeD"),
+       "... a primary whose backup was not heard yet keeps it");
+    is(ut_count(SC_MSG_DATA, NULL), 0, "... and nothing is sent");
+
+    /* past dropTime, the next look (every BK_SCAN_EVERY_S) settles them as gone */
+    later = t0 + apr_time_from_msec(e->set->drop_ms) + apr_time_from_sec(6);
+    sc_bk_tick(e, later);
+    apr_pool_clear(e->tmp);
+    ok(!sc_loc_find(e->store, x, &l), "past dropTime: the orphan location is removed");
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, y, &l) && l.role == SC_ROLE_PRIMARY,
+       "... the backup whose primary never came serves it (promoted)");
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, z, &l) && l.role == SC_ROLE_PRIMARY && !strcmp(l.backup, "nodeB"),
+       "... the primary picks a new backup among the members heard (%s)", l.backup);
+    ok(ut_count(SC_MSG_DATA, b->out) > 0, "... and sends it the session");
 }
 
 /* ---- 4: two members take one session over at once ---- */
@@ -768,6 +824,7 @@ int main(void)
     dead_writer();
     fetch_forgets_conn();
     scan_stops();
+    not_heard_yet_members();
     concurrent_takeovers();
     map_to_joiner();
     route_table();
