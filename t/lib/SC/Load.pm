@@ -38,7 +38,8 @@ package SC::Load;
 #
 # A record: { t (start, epoch s), lat (s), name, seq (per session, from 1),
 # status (0: no HTTP answer), sent (id sent, or ''), route, session, counter,
-# cookie (a JSESSIONID Set-Cookie value), err }.
+# cookie (a JSESSIONID Set-Cookie value), err, replayed (an X-Replayed
+# header's value: the route of the member a front's replay left) }.
 
 use strict;
 use warnings;
@@ -50,7 +51,7 @@ use Socket qw(PF_INET SOCK_STREAM IPPROTO_TCP SOL_SOCKET SO_ERROR
               pack_sockaddr_in inet_aton);
 use Time::HiRes qw(time sleep);
 
-our @FIELDS = qw(t lat name seq status sent route session counter cookie err);
+our @FIELDS = qw(t lat name seq status sent route session counter cookie err replayed);
 
 sub run {
     my (%o) = @_;
@@ -212,6 +213,9 @@ sub parse_response {
     }
     for my $l (split /\r?\n/, $head) {
         $rec->{cookie} = $1 if $l =~ /^Set-Cookie:\s*JSESSIONID=([^;,\s]*)/i && length $1;
+        # a front's replay, when its configuration passes it on (mod_headers:
+        # Header set X-Replayed %{SESSION_CLUSTER_REPLAYED}e env=...)
+        $rec->{replayed} = $1 if $l =~ /^X-Replayed:\s*(\S+)/i;
     }
     for my $l (split /\n/, $body) {
         $rec->{lc $1} = $2 if $l =~ /^(Route|Session|Counter): ?(.*?)\r?$/;
