@@ -153,6 +153,22 @@ static int answered_since(const sc_peer *p, apr_time_t since)
     return c && c->state == SC_CS_OPEN && c->opened >= since && c->last_rx > c->opened;
 }
 
+/* How long a connection made since the loss may stay open without a word
+ * before the member is taken for a process that holds it (frozen, or alive
+ * and slow): a dying one closes what its kernel took within milliseconds,
+ * its Receiver's refusal following. */
+#define SC_CH_SILENT_CONN_MS 250
+
+/* Is our connection to p, made at 'since' or later, open without a word for
+ * SC_CH_SILENT_CONN_MS?  Then its process holds it: not dying (that would
+ * have closed it), so not to be waited for as one. */
+static int held_silent_since(const sc_peer *p, apr_time_t since, apr_time_t now)
+{
+    const sc_conn *c = p->out;
+    return c && c->state == SC_CS_OPEN && c->opened >= since
+           && now - c->opened >= apr_time_from_msec(SC_CH_SILENT_CONN_MS);
+}
+
 void sc_ch_tick(sc_engine *e, apr_time_t now)
 {
     sc_pending *pd, *next;
@@ -183,11 +199,13 @@ void sc_ch_tick(sc_engine *e, apr_time_t now)
             }
             pending_remove(e, pd);
         }
-        else if (pd->lost && (!pd->peer->checking || answered_since(pd->peer, pd->lost_at))) {
-            /* the member answered on a connection made since the break (its
-             * process lives), or its check ended without a verdict: not
-             * gone, and this share's message went with the broken
-             * connection: failed, as without the wait */
+        else if (pd->lost && (!pd->peer->checking || answered_since(pd->peer, pd->lost_at)
+                              || held_silent_since(pd->peer, pd->lost_at, now))) {
+            /* the member answered on a connection made since the break, or
+             * holds one open (its process lives, or is frozen), or its check
+             * ended without a verdict: not gone, and this share's message
+             * went with the broken connection: failed, as without the wait
+             * (maxRetryAttempts spent) */
             e->shm->c.send_failures++;
             pd->peer->c.send_failures++;
             group_settle(e, pd, 0, apr_psprintf(e->tmp, "connection to %s lost",

@@ -381,6 +381,8 @@ static void broadcasts(void)
     sc_ch_tick(w.e, apr_time_now());
     is(answers(&w), 0, "a new connection that nodeC's kernel accepted, nothing heard on it: "
                        "still waiting (a process being killed takes one too)");
+    sc_ch_tick(w.e, apr_time_now() + apr_time_from_msec(200));
+    is(answers(&w), 0, "... 200 ms later, still waiting (a dying process closes it within ms)");
     w.c->view = SC_VIEW_DEAD;         /* then refused: found dead */
     sc_ch_tick(w.e, apr_time_now());
     a = ut_last(SC_MSG_ACK, w.child);
@@ -418,6 +420,28 @@ static void broadcasts(void)
          "1 of 2 member(s) did not acknowledge: connection to nodeC lost",
          "nodeC answered on it: not ok, the message went with the broken connection");
     is(ut_npending(w.e), 0, "nothing waits any more");
+
+    note("... nodeC frozen: a new connection its kernel took, held open without a word");
+    ut_reset_frames();
+    sc_ch_broadcast_request(w.e, w.child, 82, msg, MSG_LEN, 1);
+    fb = ut_last(SC_MSG_DATA, w.b->out);
+    if (fb) {
+        acked(w.e, w.b->out, fb->seq, 1, NULL);
+    }
+    w.c->view = SC_VIEW_SUSPECT;
+    w.c->checking = 1;
+    lost(w.e, w.c);
+    nc = ut_conn(w.e, w.c, SC_CONN_OUT);
+    sc_ch_tick(w.e, nc->opened + apr_time_from_msec(100));
+    is(answers(&w), 0, "open and silent for 100 ms: waiting");
+    sc_ch_tick(w.e, nc->opened + apr_time_from_msec(300));
+    like(ut_answer_text(ut_last(SC_MSG_FAIL_ACK, w.child)),
+         "1 of 2 member(s) did not acknowledge: connection to nodeC lost",
+         "held open without a word for 300 ms: its process holds it: not ok at once "
+         "(maxRetryAttempts spent), not at the Transport timeout");
+    is(ut_npending(w.e), 0, "nothing waits any more");
+    w.c->view = SC_VIEW_ALIVE;
+    w.c->checking = 0;
 
     note("... a lost share whose member's check ended without a verdict: failed");
     ut_reset_frames();
