@@ -11,6 +11,7 @@
 #include "sc_ring.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -29,6 +30,17 @@ static __thread long ipc_wait_ms;   /* its receive timeout (sc_ipc_set_wait) */
 static __thread pid_t ipc_engine;       /* the engine it was made to */
 static __thread apr_uint64_t ipc_token;  /* the engine bound it to this (0: not) */
 static __thread int ipc_bind_tried;     /* a bind was asked for on it */
+
+/* Did the engine close the thread's connection (or send on it what nobody
+ * asked for)?  One poll(2) that does not wait. */
+static int engine_left(int fd)
+{
+    struct pollfd pfd;
+    pfd.fd = fd;
+    pfd.events = POLLIN | POLLRDHUP;
+    pfd.revents = 0;
+    return poll(&pfd, 1, 0) != 0;
+}
 
 static void ipc_drop(void)
 {
@@ -201,6 +213,15 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
         }
         bind_token = 0;
         if (acked && !route && msg && sc_ring_read_by(r->ring, hdr.engine_pid)) {
+            if (ipc_token && engine_left(fd)) {
+                /* the engine closed the connection: gone (killed, its
+                 * parent not yet aware); a change put in the ring now would
+                 * go out with the next engine, after this request was told
+                 * it failed.  Afresh: the socket says whether an engine
+                 * listens */
+                ipc_drop();
+                continue;
+            }
             if (ipc_token) {
                 /* a synchronous change for every member: into the ring,
                  * named by the connection's token, its answer read on the
