@@ -28,7 +28,7 @@ use Time::HiRes qw(time sleep);
 use POSIX ();
 use SC::Cluster;
 use SC::Load;
-use SC::Test qw(status_of check within app demo_module demo_conf balancer_member status_has
+use SC::Test qw(worker_ok status_of check within app demo_module demo_conf balancer_member status_has
                 valid_sid num);
 SC::Test::dump_options(tail => 30, cut => 300);
 
@@ -56,7 +56,6 @@ SC::Test::dump_options(extra => SC::Test::front_extra($F));
 $c->start_all;
 
 sub worker { balancer_member(status_of($c, $F), $_[0]) }
-sub worker_ok { my ($w) = @_; $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err') }
 sub worker_err { my ($w) = @_; $w && status_has($w->{status}, 'Err') }
 sub base_of { my ($id) = @_; return defined $id && $id =~ /^([0-9A-Fa-f]{32})\./ ? lc $1 : '' }
 

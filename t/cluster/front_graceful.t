@@ -40,7 +40,7 @@ use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
 use SC::Load;
-use SC::Test qw(status_of check within app show demo_module demo_conf balancer_member status_has
+use SC::Test qw(worker_ok status_of check within app show demo_module demo_conf balancer_member status_has
                 page_action bm_row url_escape);
 SC::Test::dump_options(tail => 30, cut => 300);
 
@@ -59,7 +59,6 @@ my $F = $c->front;
 SC::Test::dump_options(extra => SC::Test::front_extra($F));
 $c->start_all;
 
-sub worker_ok { my ($w) = @_; $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err') }
 sub front_page { status_of($c, $F) || {} }
 check(within(30, sub { my $p = front_page(); !grep { !worker_ok(balancer_member($p, $_)) } qw(node1 node2) }),
       $c, 'the front shows both BalancerMembers Ok');

@@ -29,7 +29,7 @@ use lib "$FindBin::Bin/../lib";
 use Test::More;
 use Time::HiRes qw(time sleep);
 use SC::Cluster;
-use SC::Test qw(status_of check within app demo_module demo_conf balancer_member bm_line
+use SC::Test qw(worker_ok status_of check within app demo_module demo_conf balancer_member bm_line
                 status_has num);
 SC::Test::dump_options(tail => 30, cut => 300);
 
@@ -64,7 +64,6 @@ my $F = $c->front;
 my %url = map { $_ => "http://127.0.0.1:" . $c->member($_)->{http_port} } qw(node1 node2 node3 node4);
 SC::Test::dump_options(extra => SC::Test::front_extra($F));
 
-sub worker_ok  { my ($w) = @_; $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err') }
 sub worker_err { my ($w) = @_; $w && status_has($w->{status}, 'Err') && !status_has($w->{status}, 'Ok') }
 sub workers_of {
     my ($p, $route) = @_;

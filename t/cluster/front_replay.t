@@ -57,7 +57,7 @@ use Socket qw(SOL_SOCKET SO_RCVTIMEO);
 use Time::HiRes qw(sleep);
 use SC::Cluster;
 use SC::KeepAlive;
-use SC::Test qw(status_of check within app show demo_module demo_conf balancer_member status_has
+use SC::Test qw(worker_ok body_field status_of check within app show demo_module demo_conf balancer_member status_has
                 session_on valid_sid unread_bytes page_action);
 SC::Test::dump_options(tail => 30, cut => 300);
 
@@ -88,7 +88,6 @@ my $F = $c->front;
 SC::Test::dump_options(extra => SC::Test::front_extra($F));
 $c->start_all;
 
-sub worker_ok { my ($w) = @_; $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err') }
 my @routes = qw(node1 node2 node3);
 check(within(30, sub {
     my $p = status_of($c, $F) or return 0;
@@ -127,7 +126,6 @@ sub send_request {
     return $sock;
 }
 
-sub field { my ($b, $k) = @_; return ($b // '') =~ /^\Q$k\E: ?(.*)$/m ? $1 : undef }
 
 # Freezes $n, sends the request (on $sock or a new connection), waits until
 # the request waits unread in $n's kernel, kills $n, and reads the answer.
@@ -151,8 +149,8 @@ sub across_a_death {
     my $off = length $c->error_log($F);
     my (undef, $s, $h, $b) = across_a_death('node1', undef, 'GET', '/app?auto', $id);
     is($s, 200, 'A. the GET that node1 took before it died is answered 200') or diag($b);
-    is(field($b, 'Counter'), 3, 'A. ... with the counter one up (3): nothing lost, nothing reset');
-    my $route = field($b, 'Route') // '';
+    is(body_field($b, 'Counter'), 3, 'A. ... with the counter one up (3): nothing lost, nothing reset');
+    my $route = body_field($b, 'Route') // '';
     ok($route eq 'node2' || $route eq 'node3', "A. ... by another member ($route)");
     my ($new) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
     ok(defined $new && base_of($new) eq base_of($id) && route_of($new) eq $route,
@@ -170,16 +168,16 @@ sub across_a_death {
     my $sock = send_request(undef, 'GET', '/app?read', $id);
     my ($s0, undef, $b0) = SC::KeepAlive::read_response($sock);
     is($s0, 200, 'B. a first request on a kept-alive client connection (read)') or diag($b0);
-    is(field($b0, 'Route'), 'node2', 'B. ... served by node2 (the sticky route)');
+    is(body_field($b0, 'Route'), 'node2', 'B. ... served by node2 (the sticky route)');
     my (undef, $s, $h, $b) = across_a_death('node2', $sock, 'GET', '/app?auto', $id);
     is($s, 200, 'B. the 2nd request, which node2 took before it died, is answered 200, not a closed connection')
         or diag($b);
-    is(field($b, 'Counter'), 3, 'B. ... with the counter one up (3)');
-    is(field($b, 'Route'), 'node3', 'B. ... by node3');
+    is(body_field($b, 'Counter'), 3, 'B. ... with the counter one up (3)');
+    is(body_field($b, 'Route'), 'node3', 'B. ... by node3');
     my ($new) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
     send_request($sock, 'GET', '/app?read', $new // $id);
     my ($s2, undef, $b2) = SC::KeepAlive::read_response($sock);
-    ok($s2 == 200 && (field($b2, 'Counter') // '') eq '3',
+    ok($s2 == 200 && (body_field($b2, 'Counter') // '') eq '3',
        'B. the client\'s connection stays usable: a 3rd request on it reads counter 3') or diag("status $s2\n$b2");
     # (one replay, or two: node1, killed in A a moment ago, may still be
     # alive to the front; its refused connection sends the GET on)
@@ -217,8 +215,8 @@ sub across_a_death {
     my $still = $c->member('node1')->{state} eq 'sigstopped';
     is($s, 200, 'D. the GET held by frozen node1 is answered 200') or diag($b);
     ok($still, 'D. ... while node1 is still frozen (not by its timeout: 60 s)');
-    is(field($b, 'Counter'), 3, 'D. ... with the counter one up (3)');
-    is(field($b, 'Route'), 'node2', 'D. ... by node2');
+    is(body_field($b, 'Counter'), 3, 'D. ... with the counter one up (3)');
+    is(body_field($b, 'Route'), 'node2', 'D. ... by node2');
     like(substr($c->error_log($F), $off), qr/SC1663: SessionClusterBalancer: a request in flight to member node1 cut: the cluster holds it (?:suspect|dead)/,
          'D. the front logs SC1663: the request in flight to node1 cut, node1 suspect or dead');
     is(front_page()->{FrontReplays}, $replays + 1, 'D. FrontReplays one more');
@@ -347,8 +345,8 @@ PERL
     my ($s, $h, $b) = SC::KeepAlive::read_response($sock);
     is($s, 200, 'F. node2 killed with the replayed GET unread: the GET is answered 200 all the same')
         or diag($b);
-    is(field($b, 'Counter'), 3, 'F. ... with the counter one up (3)');
-    is(field($b, 'Route'), 'node3', 'F. ... by node3');
+    is(body_field($b, 'Counter'), 3, 'F. ... with the counter one up (3)');
+    is(body_field($b, 'Route'), 'node3', 'F. ... by node3');
     like(substr($c->error_log($F), $off),
          qr/SC1661: SessionClusterBalancer: GET \/app\S* failed on \S+ \(route node2\): (?:no answer|its member stopped answering)[^;]*; sent again to \S+ \(route node3\)/,
          'F. the front logs SC1661 again: failed on node2, sent again to node3');

@@ -35,7 +35,7 @@ use lib "$FindBin::Bin/../lib";
 
 use Test::More;
 use SC::Cluster;
-use SC::Test qw(status_of check within app show demo_module demo_conf balancer_member status_has
+use SC::Test qw(worker_ok body_field status_of check within app show demo_module demo_conf balancer_member status_has
                 session_on valid_sid);
 SC::Test::dump_options(tail => 30, cut => 300);
 
@@ -65,9 +65,7 @@ my $F = $c->front;
 SC::Test::dump_options(extra => SC::Test::front_extra($F));
 $c->start_all;
 
-sub worker_ok { my ($w) = @_; $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err') }
 sub front_page { status_of($c, $F) || {} }
-sub field { my ($b, $k) = @_; return ($b // '') =~ /^\Q$k\E: ?(.*)$/m ? $1 : undef }
 
 check(within(30, sub { my $p = front_page(); worker_ok(balancer_member($p, 'node1'))
                                               && worker_ok(balancer_member($p, 'node2')) }),
@@ -82,7 +80,7 @@ check(within(20, sub { ((session_on($c, 'node2', $id) || {})->{SessionVersion} /
 
 sub node2_counter {
     my (undef, undef, $b) = $c->request('node2', 'GET', '/app?read', headers => { Cookie => "JSESSIONID=$id" });
-    return field($b, 'Counter');
+    return body_field($b, 'Counter');
 }
 sub agree {
     my $v1 = (session_on($c, 'node1', $id) || {})->{SessionVersion} // 'none';
@@ -143,8 +141,8 @@ my $off = length $c->error_log($F);
     my ($st, $h, $b) = $c->request($F, 'GET', '/app?auto', headers => { Cookie => "JSESSIONID=$id" },
                                    timeout => 30);
     is($st, 200, "B. a GET that node1 could not hand to an engine is answered 200") or diag($b);
-    is(field($b, 'Route'), 'node2', 'B. ... by node2');
-    is(field($b, 'Counter'), $before + 1, "B. ... with node2's counter one up (" . ($before + 1) . ")");
+    is(body_field($b, 'Route'), 'node2', 'B. ... by node2');
+    is(body_field($b, 'Counter'), $before + 1, "B. ... with node2's counter one up (" . ($before + 1) . ")");
     my ($new) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
     ok(defined $new && $new =~ /\.node2$/, 'B. ... re-bound to route node2') or diag($h->{'set-cookie'} // '(no Set-Cookie)');
     my $p = front_page();

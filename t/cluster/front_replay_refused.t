@@ -31,7 +31,7 @@ use IO::Socket::INET;
 use Socket qw(SOL_SOCKET SO_RCVTIMEO);
 use SC::Cluster;
 use SC::KeepAlive;
-use SC::Test qw(status_of check within app show demo_module demo_conf balancer_member status_has
+use SC::Test qw(worker_ok body_field status_of check within app show demo_module demo_conf balancer_member status_has
                 session_on valid_sid unread_bytes);
 SC::Test::dump_options(tail => 30, cut => 300);
 
@@ -57,9 +57,7 @@ my $F = $c->front;
 SC::Test::dump_options(extra => SC::Test::front_extra($F));
 $c->start_all;
 
-sub worker_ok { my ($w) = @_; $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err') }
 sub front_page { status_of($c, $F) || {} }
-sub field { my ($b, $k) = @_; return ($b // '') =~ /^\Q$k\E: ?(.*)$/m ? $1 : undef }
 
 my @routes = qw(node1 node2 node3);
 check(within(30, sub {
@@ -105,8 +103,8 @@ $c->kill9('node1');
 my ($s, $h, $b) = SC::KeepAlive::read_response($sock);
 my $log = substr($c->error_log($F), $off);
 is($s, 200, 'node1 killed, node2 refusing: the GET is answered 200') or diag($b, "\n", $log);
-is(field($b, 'Route'), 'node3', '... by node3');
-is(field($b, 'Counter'), 3, '... with the counter one up (3)');
+is(body_field($b, 'Route'), 'node3', '... by node3');
+is(body_field($b, 'Counter'), 3, '... with the counter one up (3)');
 my ($new) = ($h->{'set-cookie'} // '') =~ /JSESSIONID=([^;,\s]+)/;
 ok(defined $new && $new =~ /\.node3$/, '... re-bound to route node3') or diag($h->{'set-cookie'} // '(no Set-Cookie)');
 like($log, qr/SC1661: SessionClusterBalancer: GET \/app\S* failed on \S+ \(route node1\): [^;]*; sent again to \S+ \(route node2\)/,

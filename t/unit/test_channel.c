@@ -266,6 +266,19 @@ static void deadlines(void)
     is(ut_npending(w.e), 0, "nothing waits any more");
 }
 
+/* A broadcast waiting for its ACKs (request req), nodeB's ACK in: what is
+ * left waits for nodeC. */
+static void broadcast_b_acked(world *w, apr_uint64_t req)
+{
+    const ut_frame *fb;
+    sc_ch_broadcast_request(w->e, w->child, req, msg, MSG_LEN, 1);
+    fb = ut_last(SC_MSG_DATA, w->b->out);
+    ok(fb != NULL, "request %d: sent to nodeB", (int)req);
+    if (fb) {
+        acked(w->e, w->b->out, fb->seq, 1, NULL);
+    }
+}
+
 static void broadcasts(void)
 {
     world w = setup();
@@ -369,9 +382,7 @@ static void broadcasts(void)
 
     note("a broadcast whose share's connection broke while nodeC is checked");
     ut_reset_frames();
-    sc_ch_broadcast_request(w.e, w.child, 79, msg, MSG_LEN, 1);
-    fb = ut_last(SC_MSG_DATA, w.b->out);
-    acked(w.e, w.b->out, fb->seq, 1, NULL);
+    broadcast_b_acked(&w, 79);
     w.c->view = SC_VIEW_SUSPECT;      /* not retried: the check decides */
     w.c->checking = 1;
     w.c->last_heard = apr_time_now() - apr_time_from_msec(50);
@@ -398,11 +409,7 @@ static void broadcasts(void)
     if (!w.c->out) {
         ut_conn(w.e, w.c, SC_CONN_OUT);
     }
-    sc_ch_broadcast_request(w.e, w.child, 80, msg, MSG_LEN, 1);
-    fb = ut_last(SC_MSG_DATA, w.b->out);
-    if (fb) {
-        acked(w.e, w.b->out, fb->seq, 1, NULL);
-    }
+    broadcast_b_acked(&w, 80);
     w.c->checking = 1;
     for (i = 0; i < 5; i++) {
         lost(w.e, w.c);               /* maxRetryAttempts 3: retried 4 times, then waits */
@@ -423,11 +430,7 @@ static void broadcasts(void)
 
     note("... nodeC frozen: a new connection its kernel took, held open without a word");
     ut_reset_frames();
-    sc_ch_broadcast_request(w.e, w.child, 82, msg, MSG_LEN, 1);
-    fb = ut_last(SC_MSG_DATA, w.b->out);
-    if (fb) {
-        acked(w.e, w.b->out, fb->seq, 1, NULL);
-    }
+    broadcast_b_acked(&w, 82);
     w.c->view = SC_VIEW_SUSPECT;
     w.c->checking = 1;
     lost(w.e, w.c);
@@ -445,11 +448,7 @@ static void broadcasts(void)
 
     note("... a lost share whose member's check ended without a verdict: failed");
     ut_reset_frames();
-    sc_ch_broadcast_request(w.e, w.child, 81, msg, MSG_LEN, 1);
-    fb = ut_last(SC_MSG_DATA, w.b->out);
-    if (fb) {
-        acked(w.e, w.b->out, fb->seq, 1, NULL);
-    }
+    broadcast_b_acked(&w, 81);
     w.c->view = SC_VIEW_SUSPECT;
     w.c->checking = 1;
     lost(w.e, w.c);

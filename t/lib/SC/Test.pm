@@ -24,6 +24,7 @@ use Test::More ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(
+    worker_ok body_field
     need demo_module sess_line
     page parse_auto status_of member_on counter head_of_page
     kv_line balancer_member bm_line status_has page_action page_ping url_escape
@@ -299,6 +300,20 @@ sub check {
 
 # Poll $cond until it is true (returns the seconds taken since $t0, default
 # now) or $timeout seconds after $t0 have passed (returns undef).
+# A worker of a balancer page (balancer_member) that takes requests: Ok and
+# not in Err.
+sub worker_ok {
+    my ($w) = @_;
+    return $w && status_has($w->{status}, 'Ok') && !status_has($w->{status}, 'Err');
+}
+
+# The value of a "Key: value" line of an answer's body (the demo page's
+# Route, Counter, ...), or undef.
+sub body_field {
+    my ($b, $k) = @_;
+    return ($b // '') =~ /^\Q$k\E: ?(.*)$/m ? $1 : undef;
+}
+
 sub within {
     my ($timeout, $cond, $t0) = @_;
     $t0 //= time;
