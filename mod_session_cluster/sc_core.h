@@ -175,7 +175,8 @@ typedef struct sc_pending {
                                         * waiting for the failure detector instead */
     int lost;                          /* its connection broke, retries spent: waiting
                                         * for the failure detector's verdict */
-    apr_time_t lost_at;                /* when (a frame heard since: the member lives) */
+    apr_time_t lost_at;                /* when (what the member says on a connection
+                                        * made since: it lives) */
     unsigned char *frame;              /* for a retry after a broken connection */
     apr_size_t frame_len;
     struct sc_pending *next;
