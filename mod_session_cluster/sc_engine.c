@@ -658,7 +658,7 @@ static void take_requested_actions(sc_engine *e)
             h->rejected_full = h->rejected_size = 0;
             h->replicated_in = h->replicated_out = h->transfer_in = h->transfer_out = 0;
             h->rebound = 0;
-            h->writes_undone = 0;
+            h->writes_undone = h->updated_in_place = 0;
             h->dead_refused = h->repl_too_big = 0;
             h->tombs_set = h->tombs_evicted = 0;
             h->evicted = h->probation_expired = 0;

@@ -502,6 +502,7 @@ static const label_def labels[] = {
     { "SessionsStoreBytes", G_STORE, U_BYTES, "Shared memory in use" },
     { "SessionsCreated", G_STORE, U_NUM, "Created or replicated in" },
     { "SessionsUpdated", G_STORE, U_NUM, "Updated" },
+    { "SessionsUpdatedInPlace", G_STORE, U_NUM, "Updated in place" },
     { "SessionsRemoved", G_STORE, U_NUM, "Removed" },
     { "SessionsExpired", G_STORE, U_NUM, "Expired" },
     { "SessionsRejectedFull", G_STORE, U_NUM, "Refused: store full" },

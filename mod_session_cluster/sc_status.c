@@ -171,6 +171,9 @@ static const counter_def channel_fields[] = {
 static const counter_def session_fields[] = {
     { "SessionsCreated", STORE_C(created), 1, "sessions created here or replicated in" },
     { "SessionsUpdated", STORE_C(updated), 1, "session updates" },
+    { "SessionsUpdatedInPlace", STORE_C(updated_in_place), 1,
+      "session updates written over the blocks they changed, not in a copy of their own "
+      "(in SessionsUpdated too)" },
     { "SessionsRemoved", STORE_C(removed), 1, "sessions removed" },
     { "SessionsExpired", STORE_C(expired), 1, "sessions expired" },
     { "SessionsRejectedFull", STORE_C(rejected_full), 1, "sessions refused: the store was full" },

@@ -31,7 +31,11 @@
 /* The sizes sc_store.h's arithmetic of a session's bytes rests on. */
 _Static_assert(sizeof(sc_sess_rec) == 168, "a session's record: 168 bytes");
 _Static_assert(sizeof(sc_sess) == 176, "a slot: 176 bytes");
-_Static_assert(sizeof(sc_slot_lock) == 216, "a slot lock and its undo record: 216 bytes");
+_Static_assert(sizeof(sc_slot_lock) == 216 + SC_STORE_PATCH * sizeof(sc_patch_range)
+                                       + SC_STORE_PATCH_BYTES,
+               "a slot lock and its undo record: 376 bytes (216, and 160 for a write in "
+               "place)");
+_Static_assert(SC_STORE_BLOCK <= 65535, "a block's offsets fit a patch range's");
 _Static_assert((SC_STORE_LOCKS & (SC_STORE_LOCKS - 1)) == 0, "SC_STORE_LOCKS: a power of two");
 
 static apr_uint64_t blocks_for(apr_uint64_t len)
@@ -474,6 +478,7 @@ static void write_open(sc_store *st, sc_sess *s)
 {
     sc_slot_lock *l = lock_of(st, s);
     l->undo = s->cur;
+    l->patched = 0;
     l->writing = (apr_uint32_t)(s - st->slots) + 1;
     sc_shm_write_begin(&s->seq);   /* its fences order the copy before the write */
 }
@@ -497,6 +502,19 @@ static void slot_repair(sc_store *st, sc_slot_lock *l)
         return;                       /* it died before or after its write */
     }
     dead_chain = s->cur.head;
+    /* the bytes it wrote in place (patch_write): as they were before it */
+    if (l->patched <= SC_STORE_PATCH) {
+        apr_uint32_t k, used = 0;
+        for (k = 0; k < l->patched; k++) {
+            const sc_patch_range *r = &l->patch[k];
+            if (r->block < st->hdr->nblocks && r->at + r->len <= BLOCK_DATA
+                && used + r->len <= SC_STORE_PATCH_BYTES) {
+                memcpy(block_data(st, r->block) + r->at, l->patch_old + used, r->len);
+            }
+            used += r->len;
+        }
+    }
+    l->patched = 0;
     s->cur = l->undo;
     sc_shm_write_end(&s->seq);
     /* the dead writer's own chain, if it got into the slot (readers never
@@ -986,6 +1004,143 @@ static int evict_one(sc_store *st, const char *for_id, apr_uint32_t origin, apr_
 
 #define SC_EVICT_TRIES 3              /* evictions one new session may make */
 
+/* Do the n (at most BLOCK_DATA) bytes at a and at b differ?  A whole block
+ * is looked at 32 bytes a step, without a call. */
+static int block_differs(const unsigned char *a, const unsigned char *b, apr_uint32_t n)
+{
+#if defined(__GNUC__)
+    if (n == BLOCK_DATA) {
+        typedef apr_uint64_t v4 __attribute__((vector_size(32)));
+        v4 x = { 0, 0, 0, 0 }, p, q;
+        apr_uint32_t i;
+        for (i = 0; i < BLOCK_DATA; i += sizeof(p)) {
+            memcpy(&p, a + i, sizeof(p));
+            memcpy(&q, b + i, sizeof(q));
+            x |= p ^ q;
+        }
+        return (x[0] | x[1] | x[2] | x[3]) != 0;
+    }
+#endif
+    return memcmp(a, b, n) != 0;
+}
+
+/* A write in place (sc_store.h, "Writes in place"): the bytes of the
+ * version it replaces that differ from the new data, a range a block (its
+ * first byte that differs to its last), when there are at most
+ * SC_STORE_PATCH such blocks and SC_STORE_PATCH_BYTES such bytes and both
+ * have the same number of blocks. */
+typedef struct {
+    apr_int32_t slot;                 /* -1: no write in place */
+    apr_uint32_t seq;                 /* the slot's sequence when compared */
+    apr_uint32_t n, bytes;
+    sc_patch_range r[SC_STORE_PATCH];
+    apr_uint32_t off[SC_STORE_PATCH]; /* where its block starts in the data */
+} patch_plan;
+
+/* Compares data with session id's version as it is (lock-free, as a reader:
+ * the comparison holds only if the slot's sequence has not moved when the
+ * write takes the lock) and plans the write in place when it can be one. */
+static void patch_plan_make(sc_store *st, const char *id, const char *data, apr_uint32_t len,
+                            patch_plan *pl)
+{
+    apr_uint32_t before, old_len, b, off, nblocks = st->hdr->nblocks;
+    apr_int32_t i;
+    sc_sess *s;
+
+    pl->slot = -1;
+    pl->n = pl->bytes = 0;
+    if (!len || (i = index_find(st, id, NULL)) < 0) {
+        return;
+    }
+    s = slot(st, i);
+    before = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    if (before & 1) {
+        return;
+    }
+    old_len = s->cur.data_len;
+    b = s->cur.head;
+    if (!s->cur.used || !sc_store_same(s->cur.id, id) || blocks_for(old_len) != blocks_for(len)) {
+        return;
+    }
+    /* a block's bytes past the new data's end (the last block's, when the
+     * data is shorter) are not looked at: no reader reads them */
+    for (off = 0; off < len; off += BLOCK_DATA) {
+        apr_uint32_t fill = len - off < BLOCK_DATA ? len - off : BLOCK_DATA;
+        const unsigned char *at, *want = (const unsigned char *)data + off;
+        apr_uint32_t next, first, end;
+        if (!b || b > nblocks) {
+            return;                   /* torn: a writer swapped the chain */
+        }
+        next = __atomic_load_n(block_next(st, b - 1), __ATOMIC_RELAXED);
+        if (next && next <= nblocks) {
+            block_prefetch(st, next - 1, 0);
+        }
+        at = block_data(st, b - 1);
+        if (block_differs(at, want, fill)) {
+            for (first = 0; first < fill && at[first] == want[first]; first++) {
+            }
+            for (end = fill; end > first && at[end - 1] == want[end - 1]; end--) {
+            }
+            if (pl->n == SC_STORE_PATCH || pl->bytes + (end - first) > SC_STORE_PATCH_BYTES) {
+                return;
+            }
+            pl->r[pl->n].block = b - 1;
+            pl->r[pl->n].at = (apr_uint16_t)first;
+            pl->r[pl->n].len = (apr_uint16_t)(end - first);
+            pl->bytes += end - first;
+            pl->off[pl->n++] = off;
+        }
+        b = next;
+    }
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (b || __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) != before) {
+        return;
+    }
+    pl->slot = i;
+    pl->seq = before;
+}
+
+/* The planned ranges written in place (under the slot's lock, its write
+ * open): their bytes saved in the lock's undo record first, so that whoever
+ * repairs after a writer that died here puts them back. */
+static void patch_write(sc_store *st, sc_sess *s, const patch_plan *pl, const char *data)
+{
+    sc_slot_lock *l = lock_of(st, s);
+    apr_uint32_t k, used = 0;
+    for (k = 0; k < pl->n; k++) {
+        l->patch[k] = pl->r[k];
+        memcpy(l->patch_old + used, block_data(st, pl->r[k].block) + pl->r[k].at, pl->r[k].len);
+        used += pl->r[k].len;
+    }
+    l->patched = pl->n;
+    /* the saved bytes and their count before any is written over (a dead
+     * process's stores are all seen, in order: only the compiler's order
+     * matters here) */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    for (k = 0; k < pl->n; k++) {
+        memcpy(block_data(st, pl->r[k].block) + pl->r[k].at, data + pl->off[k] + pl->r[k].at,
+               pl->r[k].len);
+    }
+}
+
+/* A chain of its own for data (chain_new); over the budget, a session on
+ * probation gives way, as for a slot (put). */
+static sc_store_rc chain_build(sc_store *st, const char *id, const char *data, apr_uint32_t len,
+                               apr_uint32_t origin, int *evictions, apr_time_t *evicted_idle,
+                               apr_uint32_t *chain)
+{
+    while (chain_new(st, data, len, chain) != 0) {
+        if (*evictions < SC_EVICT_TRIES
+            && evict_one(st, id, origin, *evictions ? NULL : evicted_idle)) {
+            (*evictions)++;
+            continue;
+        }
+        __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
+        return SC_STORE_FULL;
+    }
+    return SC_STORE_OK;
+}
+
 static void stamp_write(sc_store *st, sc_sess_rec *r, const sc_stamp *take, int replica,
                         const sc_stamp *prev, apr_uint64_t hash);
 
@@ -1000,9 +1155,10 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
     apr_int32_t i;
     sc_sess *s;
     sc_store_rc rc = SC_STORE_OK;
-    apr_uint32_t chain, old_chain = 0;
+    apr_uint32_t chain = 0, old_chain = 0;
     apr_uint64_t hash;
-    int evictions = 0;
+    int evictions = 0, patch, rebuild = 0;
+    patch_plan plan;
 
     if (evicted_idle) {
         *evicted_idle = -1;
@@ -1022,16 +1178,18 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
      * (some microseconds for 32 KB) that the slot's lock-free readers would
      * otherwise wait for (and, for a new session, every writer of one) */
     hash = take && take->hash ? take->hash : known_hash ? known_hash : sc_store_hash(data, len);
-    /* the data first, in blocks of its own; over the budget, a session on
-     * probation gives way, as for a slot (below) */
-    while (chain_new(st, data, len, &chain) != 0) {
-        if (evictions < SC_EVICT_TRIES
-            && evict_one(st, id, origin, evictions ? NULL : evicted_idle)) {
-            evictions++;
-            continue;
-        }
-        __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
-        return SC_STORE_FULL;
+    /* the data first: compared with the version it replaces for a write in
+     * place, else in blocks of its own (a copy taken by the rule is always
+     * a chain of its own) */
+    plan.slot = -1;
+    plan.seq = plan.n = plan.bytes = 0;
+    if (!take) {
+        patch_plan_make(st, id, data, len, &plan);
+    }
+    if (plan.slot < 0
+        && (rc = chain_build(st, id, data, len, origin, &evictions, evicted_idle, &chain))
+           != SC_STORE_OK) {
+        return rc;
     }
 again:
     lock_take(&st->hdr->index_lock);
@@ -1051,6 +1209,16 @@ again:
         lock_give(&st->hdr->index_lock);
         chain_free(st, chain);
         return rc;
+    }
+    if (i < 0 && !chain && len) {
+        /* planned in place, and removed since: a new session's own chain */
+        lock_give(&st->hdr->index_lock);
+        plan.slot = -1;
+        if ((rc = chain_build(st, id, data, len, origin, &evictions, evicted_idle, &chain))
+            != SC_STORE_OK) {
+            return rc;
+        }
+        goto again;
     }
     if (i < 0) {
         /* a new session: a free slot and an index position.  The position is
@@ -1111,6 +1279,9 @@ again:
 
     s = slot(st, i);
     slot_lock(st, s);
+    /* in place only over the version compared (no write since: the
+     * sequence moves with every one) */
+    patch = plan.slot == i && __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == plan.seq;
     if (__atomic_load_n(&st->hdr->moved, __ATOMIC_ACQUIRE)) {
         rc = SC_STORE_MOVED;          /* the mover copied this slot, or will
                                        * find it so; either way not here */
@@ -1135,6 +1306,9 @@ again:
         *new_version = s->cur.version;
         rc = SC_STORE_STALE;
     }
+    else if (!patch && !chain && len) {
+        rebuild = 1;                  /* written since it was compared */
+    }
     else {
         sc_stamp prev;
         prev.version = s->cur.version;
@@ -1142,6 +1316,9 @@ again:
         prev.fork = s->cur.fork;
         prev.flags = s->cur.flags;
         write_open(st, s);
+        if (patch) {
+            patch_write(st, s, &plan, data);
+        }
         stamp_write(st, &s->cur, take, force_version != 0, &prev, hash);
         if (force_version && strcmp(s->cur.id, id) != 0) {
             /* a replica carries the id as its writer has it (re-bound) */
@@ -1152,15 +1329,29 @@ again:
             s->cur.last_access = last_access;
         }
         s->cur.max_inactive = max_inactive;
-        old_chain = s->cur.head;
-        s->cur.head = chain;
+        if (!patch) {
+            old_chain = s->cur.head;
+            s->cur.head = chain;
+        }
         s->cur.data_len = len;
         write_close(s);
         *new_version = s->cur.version;
         chain = 0;
         __atomic_add_fetch(&st->hdr->updated, 1, __ATOMIC_RELAXED);
+        if (patch) {
+            __atomic_add_fetch(&st->hdr->updated_in_place, 1, __ATOMIC_RELAXED);
+        }
     }
     slot_unlock(st, s);
+    if (rebuild) {
+        rebuild = 0;
+        plan.slot = -1;
+        if ((rc = chain_build(st, id, data, len, origin, &evictions, evicted_idle, &chain))
+            != SC_STORE_OK) {
+            return rc;
+        }
+        goto again;
+    }
     chain_free(st, chain);            /* not stored */
     chain_free(st, old_chain);        /* replaced */
     return rc;
@@ -2030,7 +2221,8 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
     apr_uint32_t chain, old_chain;
     apr_int32_t i;
     sc_sess *s;
-    int tries;
+    int tries, planned = 0, patch;
+    patch_plan plan;
 
     if (conflict) {
         *conflict = 0;
@@ -2069,13 +2261,27 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
             }
             return SC_TAKE_REFUSED;
         }
-        if (chain_new(st, c->data, c->data_len, &chain) != 0) {
+        /* in place when it can be (put), once: a write that came between
+         * the comparison and the lock makes it a chain of its own */
+        plan.slot = -1;
+        plan.seq = plan.n = plan.bytes = 0;
+        chain = 0;
+        if (!planned++) {
+            patch_plan_make(st, c->id, c->data, c->data_len, &plan);
+        }
+        if (plan.slot != i && chain_new(st, c->data, c->data_len, &chain) != 0) {
             __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);
             *rc = SC_STORE_FULL;
             return SC_TAKE_REFUSED;
         }
         s = slot(st, i);
         slot_lock(st, s);
+        patch = plan.slot == i && __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == plan.seq;
+        if (plan.slot == i && !patch) {
+            slot_unlock(st, s);
+            tries--;
+            continue;
+        }
         if (!s->cur.used || !sc_store_same(s->cur.id, c->id)) {
             slot_unlock(st, s);
             chain_free(st, chain);
@@ -2114,6 +2320,9 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
             }
         }
         write_open(st, s);
+        if (patch) {
+            patch_write(st, s, &plan, c->data);
+        }
         if (strcmp(s->cur.id, c->id) != 0) {
             set_id(s, c->id);         /* as its writer has it (re-bound) */
         }
@@ -2126,13 +2335,19 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
             s->cur.last_access = c->last_access;
         }
         s->cur.max_inactive = c->max_inactive;
-        old_chain = s->cur.head;
-        s->cur.head = chain;
+        old_chain = 0;
+        if (!patch) {
+            old_chain = s->cur.head;
+            s->cur.head = chain;
+        }
         s->cur.data_len = c->data_len;
         write_close(s);
         slot_unlock(st, s);
         chain_free(st, old_chain);
         __atomic_add_fetch(&st->hdr->updated, 1, __ATOMIC_RELAXED);
+        if (patch) {
+            __atomic_add_fetch(&st->hdr->updated_in_place, 1, __ATOMIC_RELAXED);
+        }
         return SC_TAKE_STORED;
     }
     *rc = SC_STORE_STALE;
@@ -2790,6 +3005,7 @@ apr_status_t sc_store_move(sc_store *from, sc_store *to, apr_uint64_t *copied)
     th->last_transfer_count = fh->last_transfer_count;
     th->rebound = fh->rebound;
     th->writes_undone = fh->writes_undone;
+    th->updated_in_place = fh->updated_in_place;
     th->tomb_default_s = fh->tomb_default_s;
     th->tombs_set = fh->tombs_set;
     th->tombs_evicted += fh->tombs_evicted;

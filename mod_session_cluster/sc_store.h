@@ -32,11 +32,11 @@
  * written are resident: slots and blocks are taken from the bottom (freed
  * ones first), and nothing walks past the highest ever taken.
  *
- * Bytes a session costs (SC_STORE_VERSION 7): its slot (176: id 100, the
+ * Bytes a session costs (SC_STORE_VERSION 7 and 8): its slot (176: id 100, the
  * fields 68, sequence and touched mark 8) and a block and its link (132) per
  * 128 bytes of data; a session of 1,005 bytes 1,232 (1.23x; 1,560 in version
  * 6, whose slots held their own lock and undo copy: 400).  The locks and
- * their undo records (216 bytes each, at most SC_STORE_LOCKS: 0.84 MiB; a
+ * their undo records (376 bytes each, at most SC_STORE_LOCKS: 1.5 MiB; a
  * lock is made, and its page written, with the first slot that uses it) and
  * the index (8 bytes a session of capacity) come on top.
  *
@@ -82,7 +82,22 @@
  * undo record a lock, not one a slot: a slot is the smaller by a record.  A
  * reader that finds the sequence odd for long takes the lock, which waits for
  * a live writer and repairs after a dead one, so no reader spins on a dead
- * writer.  The index and data locks guard
+ * writer.
+ *
+ * Writes in place.  An update whose data fills as many blocks as the version
+ * it replaces, and differs from it in at most SC_STORE_PATCH blocks and
+ * SC_STORE_PATCH_BYTES bytes (from the first byte that differs in a block to
+ * the last), is written over those bytes instead of into a chain of its own:
+ * an unchanged 32 KB attribute is compared, not copied, and no blocks are
+ * taken or given back under the data lock.  The writer compares before it
+ * takes the slot's lock, as a reader (under the sequence lock); it writes in
+ * place only if the sequence has not moved since (no write came between),
+ * else it makes a chain of its own as any other write.  Under the lock, with
+ * the sequence odd, it saves the bytes it is about to write over in the undo
+ * record (patch, patch_old, and their count 'patched', set before any is
+ * written) and then writes them, so the repair after a writer that died
+ * there puts them back with cur.  Readers that raced it see the sequence
+ * move and read again, as for a swap.  The index and data locks guard
  * short updates whose interruption can at worst lose a slot or a chain's
  * blocks (never hand them out twice): they are just taken over.
  *
@@ -162,12 +177,14 @@
 #define SC_STORE_BLOCK 128           /* bytes per data block */
 #define SC_STORE_BLOCK_COST (SC_STORE_BLOCK + sizeof(apr_uint32_t)) /* with its link */
 #define SC_STORE_LOCKS 4096          /* slot locks at most (sc_slot_lock) */
+#define SC_STORE_PATCH 4             /* blocks a write may change in place */
+#define SC_STORE_PATCH_BYTES 128     /* ... and bytes in all */
 
 /* Raise with any change to the layout of the segment (the header, a slot, a
  * block, a tombstone, the order of the parts; and SC_RETAINED_LAYOUT with
  * it); a test builds a variant with another one. */
 #ifndef SC_STORE_VERSION
-#define SC_STORE_VERSION 7
+#define SC_STORE_VERSION 8
 #endif
 
 #define SC_TOMB_PROBE 32             /* tombstone entries probed per id */
@@ -232,14 +249,26 @@ typedef struct {
     sc_sess_rec cur;                /* the session */
 } sc_sess;                          /* 176 bytes */
 
+/* Bytes [at, at + len) of block 'block', written in place (below). */
+typedef struct {
+    apr_uint32_t block;
+    apr_uint16_t at, len;
+} sc_patch_range;
+
 /* A slot lock (above): the writers' lock of the slots k with k mod the
  * number of locks = its own, and the undo record of the write in progress
  * under it. */
 typedef struct {
     pthread_mutex_t lock;           /* robust, process-shared */
     volatile apr_uint32_t writing;  /* the slot written (or last written) + 1 */
-    apr_uint32_t pad;
+    volatile apr_uint32_t patched;  /* ranges of its chain the write in progress
+                                     * changes in place (patch), their bytes
+                                     * before it one after the other in
+                                     * patch_old (0: none; set before any is
+                                     * written) */
     sc_sess_rec undo;               /* that slot's cur before the write */
+    sc_patch_range patch[SC_STORE_PATCH];
+    unsigned char patch_old[SC_STORE_PATCH_BYTES];
 } sc_slot_lock;
 
 typedef struct {
@@ -274,6 +303,7 @@ typedef struct {
     apr_uint64_t last_transfer_count;
     apr_uint64_t rebound;           /* ids re-bound (JvmRouteBinderValve) */
     apr_uint64_t writes_undone;     /* writes whose writer died in them, undone */
+    apr_uint64_t updated_in_place;  /* updates written in place (in 'updated' too) */
     /* data blocks, under data_lock */
     pthread_mutex_t data_lock;
     apr_uint32_t nblocks;

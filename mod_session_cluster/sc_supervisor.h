@@ -29,7 +29,7 @@
  * keeps what the parent retained: a build whose layout differs must not read
  * it.  Raise it with any change to sc_retained, sc_shm_t or the store. */
 #ifndef SC_RETAINED_LAYOUT
-#define SC_RETAINED_LAYOUT 0x5343000fu
+#define SC_RETAINED_LAYOUT 0x53430010u
 #endif
 
 /* Values that must outlive a restart (process-pool lifetime). */

@@ -13,10 +13,15 @@
  * data; a reader never sees a torn value while a writer in another process
  * rewrites a 32 KB session; a state transfer's pages made resident ahead,
  * within the figures asked for and the store (sc_store_prefault); the
- * bytes a session takes (SC_STORE_VERSION 7: a 1,005-byte session in 1,232
+ * bytes a session takes (SC_STORE_VERSION 8: a 1,005-byte session in 1,232
  * bytes of slot and blocks); a writer that died inside its write is undone
  * (id, times and data back) by whoever takes its lock next, also when that
- * lock is shared with another slot.  Links
+ * lock is shared with another slot; writes in place (an update that changes
+ * at most SC_STORE_PATCH blocks and SC_STORE_PATCH_BYTES bytes, of as many
+ * blocks: over them, a request's and a copy's; a writer that died inside one
+ * undone, its bytes back; no
+ * torn read while two processes write in place; a write whose comparison
+ * another writer made old is a chain of its own).  Links
  * sc_manager.c and the layers below (fixture.c replaces the transport).
  */
 #include "unit.h"
@@ -745,6 +750,394 @@ static void dead_writer(void)
        "... whose session has its last committed id, version and data again");
 }
 
+
+/* ---- writes in place (sc_store.h, "Writes in place") ---- */
+
+#define PATCH_LEN (2 + 30000)
+
+/* 'a=' and 30000 bytes of 'x', with byte 2 + at[k] set to c for each k < n. */
+static char *patched_text(const apr_uint32_t *at, int n, char c)
+{
+    char *b = apr_palloc(mp, PATCH_LEN + 8);
+    int k;
+    memcpy(b, "a=", 2);
+    memset(b + 2, 'x', 30000);
+    b[PATCH_LEN] = '\0';
+    for (k = 0; k < n; k++) {
+        b[2 + at[k]] = c;
+    }
+    return b;
+}
+
+/* Does session id read exactly data (len bytes), with data's hash? */
+static int reads_as(sc_store *st, const char *id, const char *data, apr_uint32_t len)
+{
+    sc_sess_copy c;
+    return sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK && c.data_len == len
+           && !memcmp(c.data, data, len) && c.data[len] == '\0'
+           && c.hash == sc_store_hash(data, len);
+}
+
+/* An update that differs from the version it replaces in at most
+ * SC_STORE_PATCH blocks and SC_STORE_PATCH_BYTES bytes (from the first that
+ * differs in a block to the last), of as many blocks, is written over them: the chain
+ * stays, no block is taken or given back, SessionsUpdatedInPlace counts it,
+ * and the session reads as written; one more block changed, or a block more
+ * or less, makes a chain of its own; a copy from another member
+ * (sc_store_take) is written in place as a request's update is. */
+static void in_place(void)
+{
+    sc_store *st;
+    apr_uint64_t v;
+    apr_int32_t k;
+    apr_uint32_t head, used;
+    const char *id = sid(31);
+    static const apr_uint32_t four[] = { 10, 5000, 12000, 29990 };
+    static const apr_uint32_t five[] = { 10, 5000, 12000, 20000, 29990 };
+    char *d;
+    sc_sess_copy c;
+
+    if (sc_store_create(mp, 8, 65536, &st) != APR_SUCCESS) {
+        ok(0, "in place: store created");
+        return;
+    }
+    d = patched_text(NULL, 0, 0);
+    ok(sc_store_put_new(st, id, d, PATCH_LEN, apr_time_now(), 1800, 1, &v, NULL) == SC_STORE_OK,
+       "in place: a session of %d bytes made", PATCH_LEN);
+    k = slot_of(st, id);
+    head = st->slots[k].cur.head;
+    used = st->hdr->blocks_used;
+
+    d = patched_text(four, 1, 'B');
+    ok(sc_store_put(st, id, d, PATCH_LEN, 1, 0, 0, apr_time_now(), 1800, &v) == SC_STORE_OK
+       && v == 2, "one byte changed: written (version 2)");
+    is((long)st->hdr->updated_in_place, 1, "... in place (SessionsUpdatedInPlace 1)");
+    ok(st->slots[k].cur.head == head && st->hdr->blocks_used == used,
+       "... over its own chain: the same first block, %u blocks in use as before", used);
+    ok(reads_as(st, id, d, PATCH_LEN), "... and it reads as written, with its hash");
+
+    d = patched_text(four, 4, 'C');
+    ok(sc_store_put(st, id, d, PATCH_LEN, 2, 0, 0, apr_time_now(), 1800, &v) == SC_STORE_OK
+       && st->hdr->updated_in_place == 2 && st->slots[k].cur.head == head
+       && reads_as(st, id, d, PATCH_LEN),
+       "%d blocks changed, the first and the last among them: in place, reads as written",
+       SC_STORE_PATCH);
+
+    d = patched_text(five, 5, 'D');
+    ok(sc_store_put(st, id, d, PATCH_LEN, 3, 0, 0, apr_time_now(), 1800, &v) == SC_STORE_OK
+       && reads_as(st, id, d, PATCH_LEN), "5 blocks changed: written, reads as written");
+    is((long)st->hdr->updated_in_place, 2, "... not in place (SessionsUpdatedInPlace still 2)");
+    ok(st->slots[k].cur.head != head && st->hdr->blocks_used == used,
+       "... in a chain of its own, the old one given back (%u blocks in use)",
+       (unsigned)st->hdr->blocks_used);
+    head = st->slots[k].cur.head;
+
+    /* 30002 bytes end 50 bytes into their last block: 40 more fit in it */
+    d = patched_text(five, 5, 'D');
+    memset(d + PATCH_LEN, 'y', 40);
+    d[PATCH_LEN + 40] = '\0';
+    ok(sc_store_put(st, id, d, PATCH_LEN + 40, 4, 0, 0, apr_time_now(), 1800, &v)
+       == SC_STORE_OK && st->hdr->updated_in_place == 3 && st->slots[k].cur.head == head
+       && reads_as(st, id, d, PATCH_LEN + 40),
+       "40 bytes more, within the last block: in place, reads as written");
+    d[PATCH_LEN + 20] = '\0';
+    ok(sc_store_put(st, id, d, PATCH_LEN + 20, 5, 0, 0, apr_time_now(), 1800, &v)
+       == SC_STORE_OK && st->hdr->updated_in_place == 4 && reads_as(st, id, d, PATCH_LEN + 20),
+       "20 bytes fewer, within it: in place, reads as written");
+    d = patched_text(five, 5, 'D');
+    memset(d + PATCH_LEN, 'y', 100);
+    d[PATCH_LEN + 100] = '\0';
+    ok(sc_store_put(st, id, d, PATCH_LEN + 100, 6, 0, 0, apr_time_now(), 1800, &v)
+       == SC_STORE_OK && st->hdr->updated_in_place == 4 && st->slots[k].cur.head != head
+       && reads_as(st, id, d, PATCH_LEN + 100),
+       "100 bytes more (a block more): a chain of its own, reads as written");
+
+    /* the bytes from the first that differs to the last, a block: at most
+     * SC_STORE_PATCH_BYTES in all */
+    d = apr_pstrdup(mp, d);
+    memset(d + 2 + 300, 'F', 64);     /* 302-365: in one block; 1002-1065: */
+    memset(d + 2 + 1000, 'F', 64);    /* in two (1024 starts one): 128 bytes */
+    ok(sc_store_put(st, id, d, PATCH_LEN + 100, 7, 0, 0, apr_time_now(), 1800, &v)
+       == SC_STORE_OK && st->hdr->updated_in_place == 5 && reads_as(st, id, d, PATCH_LEN + 100),
+       "%d bytes changed in three blocks: in place, reads as written", SC_STORE_PATCH_BYTES);
+    d = apr_pstrdup(mp, d);
+    d[2050] = d[2150] = 'G';          /* one block (2048-2175): 101 bytes */
+    d[5002] = d[5029] = 'G';          /* one block (4992-5119): 28 bytes */
+    ok(sc_store_put(st, id, d, PATCH_LEN + 100, 8, 0, 0, apr_time_now(), 1800, &v)
+       == SC_STORE_OK && st->hdr->updated_in_place == 5 && reads_as(st, id, d, PATCH_LEN + 100),
+       "4 bytes changed, %d from the first to the last in their blocks: not in place, reads "
+       "as written", 101 + 28);
+    head = st->slots[k].cur.head;
+
+    /* a copy from another member, made on this version */
+    memset(&c, 0, sizeof(c));
+    strcpy(c.id, id);
+    d = apr_pstrdup(mp, d);
+    d[77] = 'E';
+    c.data = d;
+    c.data_len = PATCH_LEN + 100;
+    c.version = 10;
+    c.created = c.last_access = apr_time_now();
+    c.max_inactive = 1800;
+    c.hash = sc_store_hash(d, c.data_len);
+    ok(sc_store_take(st, &c, 1, 1, NULL, NULL, &(sc_store_rc){ 0 }) == SC_TAKE_STORED
+       && st->hdr->updated_in_place == 6 && st->slots[k].cur.head == head
+       && st->slots[k].cur.version == 10 && reads_as(st, id, d, PATCH_LEN + 100),
+       "a copy from another member (version 10), one byte changed: in place, reads as written");
+}
+
+/* A writer process that dies inside its write in place of slot k: it opens
+ * its write as the store's writers do, saves 60 bytes of the session's
+ * first block and 68 of its third in the lock's undo record (their count set
+ * before either is written, as patch_write does), writes 'Z' over them and a
+ * new version number, and is gone, the lock held, the sequence odd. */
+static int die_inside_patch(sc_store *st, apr_int32_t k)
+{
+    int status = 0;
+    pid_t pid = fork();
+    if (pid == 0) {
+        sc_sess *s = &st->slots[k];
+        sc_slot_lock *l = &st->locks[(apr_uint32_t)k & (st->hdr->nlocks - 1)];
+        apr_uint32_t b0 = s->cur.head - 1, b2 = st->block_nexts[st->block_nexts[b0] - 1] - 1;
+        unsigned char *d0 = st->blocks + (apr_size_t)b0 * SC_STORE_BLOCK;
+        unsigned char *d2 = st->blocks + (apr_size_t)b2 * SC_STORE_BLOCK;
+        pthread_mutex_lock(&l->lock);
+        l->undo = s->cur;
+        l->patched = 0;
+        l->writing = (apr_uint32_t)k + 1;
+        sc_shm_write_begin(&s->seq);
+        l->patch[0] = (sc_patch_range){ b0, 0, 60 };
+        l->patch[1] = (sc_patch_range){ b2, 50, 68 };
+        memcpy(l->patch_old, d0, 60);
+        memcpy(l->patch_old + 60, d2 + 50, 68);
+        l->patched = 2;
+        memset(d0, 'Z', 60);
+        memset(d2 + 50, 'Z', 68);
+        s->cur.version += 1;
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* A writer that died inside a write in place is undone as any other: the
+ * blocks it wrote have their bytes back, the session reads as it was. */
+static void dead_patcher(void)
+{
+    sc_store *st;
+    apr_uint64_t v;
+    apr_int32_t k;
+    char *d = patched_text(NULL, 0, 0);
+    const char *id = sid(32);
+
+    if (sc_store_create(mp, 8, 65536, &st) != APR_SUCCESS) {
+        ok(0, "dead patcher: store created");
+        return;
+    }
+    sc_store_put_new(st, id, d, PATCH_LEN, apr_time_now(), 1800, 1, &v, NULL);
+    k = slot_of(st, id);
+    ok(k >= 0 && die_inside_patch(st, k),
+       "dead patcher: a writer died inside its write in place of 128 bytes in two blocks");
+    ok(reads_as(st, id, d, PATCH_LEN), "... a reader gets the data as it was, with its hash");
+    is((long)st->hdr->writes_undone, 1, "... the write undone (SessionWritesUndone 1)");
+    ok(sc_store_get(st, mp, id, 0, &(sc_sess_copy){ 0 }) == SC_STORE_OK
+       && st->slots[k].cur.version == 1, "... its version 1 again");
+    d = patched_text((const apr_uint32_t[]){ 300 }, 1, 'Q');
+    ok(sc_store_put(st, id, d, PATCH_LEN, 1, 0, 0, apr_time_now(), 1800, &v) == SC_STORE_OK
+       && v == 2 && st->hdr->updated_in_place == 1 && reads_as(st, id, d, PATCH_LEN),
+       "... and it is written in place again (version 2)");
+}
+
+/* Is c one of the versions the writers of torn_patches write: 'x'
+ * everywhere but at the two places of one writer (at[w]), which hold one
+ * letter? */
+static int one_patch(const sc_sess_copy *c, const apr_uint32_t at[2][2])
+{
+    apr_uint32_t i;
+    int w;
+    if (c->data_len != PATCH_LEN || memcmp(c->data, "a=", 2) != 0
+        || c->hash != sc_store_hash(c->data, c->data_len)) {
+        return 0;
+    }
+    for (w = 0; w < 2; w++) {
+        const apr_uint32_t *a = at[w];
+        char b = c->data[2 + a[0]];
+        if (b < 'A' || b > 'Z' || c->data[2 + a[1]] != b) {
+            continue;
+        }
+        for (i = 2; i < PATCH_LEN; i++) {
+            if (c->data[i] != 'x' && i != 2 + a[0] && i != 2 + a[1]) {
+                break;
+            }
+        }
+        if (i == PATCH_LEN) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A reader never sees a torn value while two writers in other processes
+ * write a 32 KB session in place, two of its blocks a time, each its own two
+ * (a version of one differs from one of the other in four: every write can
+ * be in place): a writer whose comparison another's write made old (it
+ * waited for the other's lock) writes a chain of its own, else the other's
+ * two blocks would stay beside its own. */
+static void torn_patches(void)
+{
+    sc_store *st;
+    apr_pool_t *rp;
+    static const apr_uint32_t at[2][2] = { { 5, 29000 }, { 9000, 21000 } };
+    const char *id = sid(33);
+    apr_uint64_t v;
+    apr_time_t until;
+    long reads = 0, torn = 0, writes[2];
+    int status, w;
+    pid_t pid[2];
+
+    if (sc_store_create(mp, 4, 65536, &st) != APR_SUCCESS) {
+        ok(0, "torn patches: store created");
+        return;
+    }
+    ok(sc_store_put_new(st, id, patched_text(at[0], 2, 'A'), PATCH_LEN, apr_time_now(), 1800, 1,
+                        &v, NULL) == SC_STORE_OK, "torn patches: the session made");
+    for (w = 0; w < 2; w++) {
+        pid[w] = fork();
+        if (pid[w] == 0) {
+            apr_time_t end = apr_time_now() + apr_time_from_msec(600);
+            int i;
+            for (i = 1; apr_time_now() < end; i++) {
+                sc_store_rc rc = sc_store_put(st, id, patched_text(at[w], 2, (char)('A' + i % 26)),
+                                              PATCH_LEN, 0, 0, 0, apr_time_now(), 1800, &v);
+                if (rc != SC_STORE_OK) {
+                    _exit(10 + (int)rc);
+                }
+            }
+            _exit(i > 100 ? 0 : 3);
+        }
+    }
+    apr_pool_create(&rp, mp);
+    until = apr_time_now() + apr_time_from_msec(500);
+    while (apr_time_now() < until) {
+        sc_sess_copy c;
+        apr_pool_clear(rp);
+        if (sc_store_get(st, rp, id, 0, &c) == SC_STORE_OK) {
+            reads++;
+            torn += !one_patch(&c, at);
+        }
+    }
+    for (w = 0; w < 2; w++) {
+        status = 0;
+        waitpid(pid[w], &status, 0);
+        writes[w] = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    ok(writes[0] == 0 && writes[1] == 0, "torn patches: the two writers wrote (exit %ld, %ld)",
+       writes[0], writes[1]);
+    ok(st->hdr->updated_in_place > 100, "torn patches: %lu of their %lu writes in place",
+       (unsigned long)st->hdr->updated_in_place, (unsigned long)st->hdr->updated);
+    ok(reads > 100 && torn == 0, "torn patches: %ld reads meanwhile, %ld of them not one whole "
+       "version of one writer, with its hash", reads, torn);
+    {
+        sc_sess_copy c;
+        ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK && one_patch(&c, at),
+           "torn patches: the last version is one writer's, whole, with its hash");
+    }
+    is((long)st->hdr->blocks_used, (long)((PATCH_LEN + SC_STORE_BLOCK - 1) / SC_STORE_BLOCK),
+       "torn patches: the blocks of one version in use after them (none lost)");
+    apr_pool_destroy(rp);
+}
+
+/* A write compared with a version that another writer changes before it
+ * gets the slot's lock: a process holds the lock until this one waits for
+ * it (it compared its data with the session as it was, lock-free, before),
+ * then changes one block of its own and the version, as a writer does.  The
+ * waiting write must not go in place over what it did not compare: it is
+ * stored whole, in a chain of its own. */
+static void stale_plan(int by_take)
+{
+    sc_store *st;
+    apr_uint64_t v;
+    apr_int32_t k;
+    int fds[2], status = 0;
+    char c;
+    const char *id = sid(34);
+    char *d = patched_text(NULL, 0, 0), *q = patched_text((const apr_uint32_t[]){ 20000 }, 1, 'Q');
+    char *mine = patched_text((const apr_uint32_t[]){ 40 }, 1, 'P');
+    sc_store_rc rc;
+    pid_t pid;
+
+    if (sc_store_create(mp, 8, 65536, &st) != APR_SUCCESS || pipe(fds) != 0) {
+        ok(0, "stale comparison: store created");
+        return;
+    }
+    sc_store_put_new(st, id, d, PATCH_LEN, apr_time_now(), 1800, 1, &v, NULL);
+    k = slot_of(st, id);
+    pid = fork();
+    if (pid == 0) {
+        sc_sess *s = &st->slots[k];
+        sc_slot_lock *l = &st->locks[(apr_uint32_t)k & (st->hdr->nlocks - 1)];
+        apr_time_t until = apr_time_now() + apr_time_from_sec(10);
+        apr_uint32_t b = s->cur.head, n;
+        int waited;
+        pthread_mutex_lock(&l->lock);
+        if (write(fds[1], "L", 1) != 1) {
+            _exit(4);
+        }
+        /* glibc's mutex word has its waiters bit set once another process
+         * sleeps on it */
+        while (!(waited = (__atomic_load_n((int *)&l->lock, __ATOMIC_ACQUIRE) & (int)0x80000000))
+               && apr_time_now() < until) {
+            usleep(1000);
+        }
+        l->undo = s->cur;
+        l->patched = 0;
+        l->writing = (apr_uint32_t)k + 1;
+        sc_shm_write_begin(&s->seq);
+        for (n = 0; n < (2 + 20000) / SC_STORE_BLOCK; n++) {
+            b = st->block_nexts[b - 1];
+        }
+        memcpy(st->blocks + (apr_size_t)(b - 1) * SC_STORE_BLOCK,
+               q + n * SC_STORE_BLOCK, SC_STORE_BLOCK);
+        s->cur.version++;
+        s->cur.hash = sc_store_hash(q, PATCH_LEN);
+        sc_shm_write_end(&s->seq);
+        pthread_mutex_unlock(&l->lock);
+        _exit(waited ? 0 : 3);
+    }
+    close(fds[1]);
+    if (read(fds[0], &c, 1) != 1) {
+        ok(0, "stale comparison: the other writer took the lock");
+        waitpid(pid, &status, 0);
+        return;
+    }
+    if (by_take) {
+        /* a copy from another member, made on version 2 */
+        sc_sess_copy cp;
+        memset(&cp, 0, sizeof(cp));
+        strcpy(cp.id, id);
+        cp.data = mine;
+        cp.data_len = PATCH_LEN;
+        cp.version = v = 3;
+        cp.created = cp.last_access = apr_time_now();
+        cp.max_inactive = 1800;
+        cp.hash = sc_store_hash(mine, PATCH_LEN);
+        rc = sc_store_take(st, &cp, 1, 1, NULL, NULL, &(sc_store_rc){ 0 }) == SC_TAKE_STORED
+             ? SC_STORE_OK : SC_STORE_STALE;
+    }
+    else {
+        rc = sc_store_put(st, id, mine, PATCH_LEN, 0, 0, 0, apr_time_now(), 1800, &v);
+    }
+    waitpid(pid, &status, 0);
+    close(fds[0]);
+    ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "stale comparison (%s): another writer changed the session while this write waited "
+       "for its lock (exit %d)", by_take ? "a copy from another member" : "a request's write",
+       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    ok(rc == SC_STORE_OK && v == 3 && reads_as(st, id, mine, PATCH_LEN),
+       "... the write is stored as written (version 3), not mixed with the other's block");
+    is((long)st->hdr->updated_in_place, 0, "... in a chain of its own, not in place");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -760,5 +1153,10 @@ int main(void)
     prefault();
     session_bytes();
     dead_writer();
+    in_place();
+    dead_patcher();
+    torn_patches();
+    stale_plan(0);
+    stale_plan(1);
     return unit_done("test_store");
 }
