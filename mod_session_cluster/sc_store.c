@@ -514,6 +514,9 @@ static void slot_repair(sc_store *st, sc_slot_lock *l)
             used += r->len;
         }
     }
+    /* the bytes back before the count goes (a repairer that dies here
+     * leaves the next one the same work) */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     l->patched = 0;
     s->cur = l->undo;
     sc_shm_write_end(&s->seq);
@@ -1112,10 +1115,11 @@ static void patch_write(sc_store *st, sc_sess *s, const patch_plan *pl, const ch
         memcpy(l->patch_old + used, block_data(st, pl->r[k].block) + pl->r[k].at, pl->r[k].len);
         used += pl->r[k].len;
     }
+    /* the saved bytes before their count, and their count before any is
+     * written over (a dead process's stores are all seen, in order: only
+     * the compiler's order matters here) */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
     l->patched = pl->n;
-    /* the saved bytes and their count before any is written over (a dead
-     * process's stores are all seen, in order: only the compiler's order
-     * matters here) */
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     for (k = 0; k < pl->n; k++) {
         memcpy(block_data(st, pl->r[k].block) + pl->r[k].at, data + pl->off[k] + pl->r[k].at,

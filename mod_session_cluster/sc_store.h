@@ -45,7 +45,8 @@
  * data lock to take or give back blocks.  A writer fills a new chain before it
  * swaps it in and frees the old one after, so a reader never sees a chain
  * being written; one that raced a swap sees the sequence move and reads
- * again.  An oversize session is refused with a reason; a full store makes
+ * again (a write in place, below, writes a chain with the sequence odd, and
+ * readers read again the same way).  An oversize session is refused with a reason; a full store makes
  * room only by giving up a session on probation (below), else it refuses.
  *
  * Probation.  A session that saw a single request (never read or written

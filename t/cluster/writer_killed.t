@@ -7,7 +7,8 @@
 # write of a session to the store (in sc_store_put_hashed, at sc_shm_write_end: the
 # slot's lock held and its sequence number odd) and SIGKILLed there:
 #   (a) session A: the engine's sweep (every second, under each slot's lock)
-#       takes the dead writer's lock and undoes its write
+#       takes the dead writer's lock and undoes its write (a write in place:
+#       the bytes it wrote over are put back)
 #       (SessionWritesUndone +1, no request touches A meanwhile); A then reads
 #       the last committed counter on node1, a change on node2 is applied on
 #       node1 (by the engine) and a change on node1 answers 200 and reaches
@@ -187,6 +188,10 @@ check(@kids == 1, $c, 'node1 runs one child process', "children: @kids");
 # (a) the sweep takes the dead writer's lock -------------------------------------
 {
     my $A = make_session('(a) session A');
+    # its change 1 -> 2 was written in place (as many bytes): so is the
+    # write 2 -> 3 killed below, whose bytes the repair must put back
+    ok(num(status_of($c, 'node1'), 'SessionsUpdatedInPlace') >= 1,
+       '(a) node1 writes the session\'s changes in place (SessionsUpdatedInPlace)');
     my $undone0 = num(status_of($c, 'node1'), 'SessionWritesUndone');
     ok(defined $undone0, '(a) node1\'s page shows SessionWritesUndone (' . ($undone0 // 'missing') . ')');
     $undone0 //= 0;
