@@ -2280,6 +2280,13 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
         }
         s = slot(st, i);
         slot_lock(st, s);
+        if (__atomic_load_n(&st->hdr->moved, __ATOMIC_ACQUIRE)) {
+            /* the mover copied this slot, or will find it so (put) */
+            slot_unlock(st, s);
+            chain_free(st, chain);
+            *rc = SC_STORE_MOVED;
+            return SC_TAKE_REFUSED;
+        }
         patch = plan.slot == i && __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == plan.seq;
         if (plan.slot == i && !patch) {
             slot_unlock(st, s);
