@@ -641,6 +641,18 @@ static int claim_loses(const sc_engine *e, const sc_loc_info *l, apr_uint64_t ep
     return cur[0] && strcmp(cur, primary) > 0;
 }
 
+/* This member holds session id's backup copy from now on (role: what the
+ * location said before).  An access it served before, as the session's
+ * primary, and that the sweep has not looked at yet, is no read of the
+ * backup's copy: the sweep would take the session over for it (a second
+ * takeover, a new backup) right after another member took it. */
+static void backup_from_now(sc_engine *e, const char *id, int role)
+{
+    if (role != SC_ROLE_BACKUP) {
+        sc_store_untouch(e->store, id);
+    }
+}
+
 /* A location from another member: the higher epoch wins. */
 static void take_location(sc_engine *e, const sc_peer *from, const sc_loc_item *in,
                           int asked_map)
@@ -687,6 +699,9 @@ static void take_location(sc_engine *e, const sc_peer *from, const sc_loc_item *
         }
     }
     if (!strcmp(it->backup, e->route)) {
+        if (held) {
+            backup_from_now(e, it->id, known ? l.role : SC_ROLE_NONE);
+        }
         sc_loc_set(e->store, it->id, held ? SC_ROLE_BACKUP : SC_ROLE_PROXY, it->epoch,
                    it->primary, it->backup, apr_time_now());
         return;
@@ -704,7 +719,7 @@ static void on_owner(sc_engine *e, const sc_peer *from, const sc_msg_owner *o)
 {
     sc_loc_info l;
     sc_sess_copy s;
-    int known;
+    int known, held;
     if (!route_known(e, from, o->primary)) {
         return;                       /* (the taker sends it: its own route) */
     }
@@ -712,9 +727,11 @@ static void on_owner(sc_engine *e, const sc_peer *from, const sc_msg_owner *o)
     if (known && claim_loses(e, &l, o->epoch, o->primary)) {
         return;                       /* a higher claim is known here */
     }
-    sc_loc_set(e->store, o->id,
-               sc_store_get(e->store, e->tmp, o->id, 0, &s) == SC_STORE_OK
-                   ? SC_ROLE_BACKUP : SC_ROLE_PROXY,
+    held = sc_store_get(e->store, e->tmp, o->id, 0, &s) == SC_STORE_OK;
+    if (held) {
+        backup_from_now(e, o->id, known ? l.role : SC_ROLE_NONE);
+    }
+    sc_loc_set(e->store, o->id, held ? SC_ROLE_BACKUP : SC_ROLE_PROXY,
                o->epoch, o->primary, e->route, apr_time_now());
 }
 
@@ -911,6 +928,7 @@ static void after_dm(sc_engine *e, sc_peer *from, const sc_msg *m)
              * settled by locations (LOCATE, OWNER), never by data */
             return;
         }
+        backup_from_now(e, id, known ? l.role : SC_ROLE_NONE);
         sc_loc_set(e->store, id, SC_ROLE_BACKUP, known ? l.epoch : 1, from->route,
                    e->route, apr_time_now());
         return;

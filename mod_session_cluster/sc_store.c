@@ -1561,6 +1561,14 @@ int sc_store_idled_out(apr_time_t now, apr_time_t last_access, apr_int64_t max_i
     return idle > (apr_uint64_t)max_inactive * (apr_uint64_t)APR_USEC_PER_SEC;
 }
 
+void sc_store_untouch(sc_store *st, const char *id)
+{
+    apr_int32_t i;
+    if (strlen(id) < SC_SID_MAX && (i = index_find(st, id, NULL)) >= 0) {
+        __atomic_store_n(&slot(st, i)->touched, 0, __ATOMIC_RELAXED);
+    }
+}
+
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
 {
     apr_int32_t i = index_find(st, id, NULL);

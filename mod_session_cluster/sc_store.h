@@ -533,6 +533,10 @@ sc_store_rc sc_store_rebind(sc_store *st, const char *new_id, const char *expect
 int sc_store_idled_out(apr_time_t now, apr_time_t last_access, apr_int64_t max_inactive);
 /* Raises last_access (replicated touches). */
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when);
+/* Clears the session's mark of an access since the engine last looked (a
+ * member that becomes the session's backup: what it served as its primary
+ * is not a read of the backup's copy). */
+void sc_store_untouch(sc_store *st, const char *id);
 /* Calls fn for every session (a copy); fn returns 0 to stop. */
 void sc_store_each(sc_store *st, apr_pool_t *p,
                    int (*fn)(void *ctx, const sc_sess_copy *s, int touched), void *ctx,

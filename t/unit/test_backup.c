@@ -817,6 +817,73 @@ static void loc_resident(void)
        "the index (4 bytes an entry) holds the rest: %lu pages", (unsigned long)pages);
 }
 
+
+/* ---- 8: a primary whose session another member took over ---- */
+
+/* The old primary, named backup by the taker (a LOCATE naming it backup,
+ * or an OWNER), must not take the session back at its next sweep for
+ * accesses it served as the primary (the touched mark its own requests
+ * left, not yet looked at); an access after it became the backup still
+ * makes it the primary ("a request read it here"). */
+static void taken_from_primary(void)
+{
+    sc_engine *e = engine("nodeA", ID_A);
+    sc_peer *b = ut_peer(e, "nodeB", ID_B, 4001);
+    sc_conn *in_b = ut_conn(e, b, SC_CONN_IN);
+    const char *by_locate = sid(31, "nodeA"), *by_owner = sid(32, "nodeA");
+    const char *read_after = sid(33, "nodeA");
+    apr_uint64_t promotions;
+    apr_time_t later = apr_time_now() + apr_time_from_sec(3600);
+    sc_sess_copy c;
+    sc_loc_info l;
+    sc_buf q;
+
+    ut_peer(e, "nodeC", ID_C, 4002);
+    sc_bk_tick(e, apr_time_now());                /* the members seen */
+    hold(e, by_locate);
+    hold(e, by_owner);
+    hold(e, read_after);
+    sc_loc_set(e->store, by_locate, SC_ROLE_PRIMARY, 1, "nodeA", "nodeC", apr_time_now());
+    sc_loc_set(e->store, by_owner, SC_ROLE_PRIMARY, 1, "nodeA", "nodeB", apr_time_now());
+    sc_loc_set(e->store, read_after, SC_ROLE_PRIMARY, 1, "nodeA", "nodeC", apr_time_now());
+    /* requests served here as the primary (their second request: touched) */
+    ok(sc_store_get(e->store, mp, by_locate, 1, &c) == SC_STORE_OK
+       && sc_store_get(e->store, mp, by_owner, 1, &c) == SC_STORE_OK,
+       "taken from the primary: two sessions read here, the primary");
+    /* nodeB takes them over */
+    locate_at(e, in_b, by_locate, 2, "nodeB", "nodeA");
+    {
+        sc_msg_owner o = { by_owner, 2, "nodeB" };
+        sc_buf_init(&q, mp, 128);
+        sc_msg_owner_encode(&q, &o);
+        deliver(e, in_b, &q);
+    }
+    locate_at(e, in_b, read_after, 2, "nodeB", "nodeA");
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, by_locate, &l) && l.role == SC_ROLE_BACKUP
+       && !strcmp(l.primary, "nodeB"), "a LOCATE of nodeB's takeover names this member backup");
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, by_owner, &l) && l.role == SC_ROLE_BACKUP
+       && !strcmp(l.primary, "nodeB"), "an OWNER of nodeB's takeover too");
+    /* a request reads the third one here now, the backup */
+    ok(sc_store_get(e->store, mp, read_after, 1, &c) == SC_STORE_OK,
+       "a request reads the third one here, its backup now");
+    promotions = e->store->hdr->bk_promotions;
+    sc_bk_tick(e, later);                         /* the sweep */
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, by_locate, &l) && l.role == SC_ROLE_BACKUP
+       && !strcmp(l.primary, "nodeB") && l.epoch == 2,
+       "the sweep leaves the first with nodeB (backup here, epoch 2): the reads it served "
+       "as the primary are no read of the backup");
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, by_owner, &l) && l.role == SC_ROLE_BACKUP
+       && !strcmp(l.primary, "nodeB") && l.epoch == 2, "... and the second");
+    memset(&l, 0, sizeof(l));
+    ok(sc_loc_find(e->store, read_after, &l) && l.role == SC_ROLE_PRIMARY && l.epoch == 3,
+       "the one read here since it became the backup is taken over (primary, epoch 3)");
+    is((long)(e->store->hdr->bk_promotions - promotions), 1, "one promotion in all");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -831,5 +898,6 @@ int main(void)
     loc_reuse();
     loc_scan_once();
     loc_resident();
+    taken_from_primary();
     return unit_done("test_backup");
 }
