@@ -1187,7 +1187,9 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
      * a chain of its own) */
     plan.slot = -1;
     plan.seq = plan.n = plan.bytes = 0;
-    if (!take) {
+    if (!take && !origin) {
+        /* (origin: a request's new session, sc_store_put_new: nothing to
+         * compare with) */
         patch_plan_make(st, id, data, len, &plan);
     }
     if (plan.slot < 0

@@ -279,6 +279,17 @@ static void broadcast_b_acked(world *w, apr_uint64_t req)
     }
 }
 
+/* A broadcast whose share for nodeC is left waiting (nodeB's ACK in), its
+ * connection broken while nodeC is suspected and checked. */
+static void share_lost_while_checked(world *w, apr_uint64_t req)
+{
+    ut_reset_frames();
+    broadcast_b_acked(w, req);
+    w->c->view = SC_VIEW_SUSPECT;
+    w->c->checking = 1;
+    lost(w->e, w->c);
+}
+
 static void broadcasts(void)
 {
     world w = setup();
@@ -429,11 +440,7 @@ static void broadcasts(void)
     is(ut_npending(w.e), 0, "nothing waits any more");
 
     note("... nodeC frozen: a new connection its kernel took, held open without a word");
-    ut_reset_frames();
-    broadcast_b_acked(&w, 82);
-    w.c->view = SC_VIEW_SUSPECT;
-    w.c->checking = 1;
-    lost(w.e, w.c);
+    share_lost_while_checked(&w, 82);
     nc = ut_conn(w.e, w.c, SC_CONN_OUT);
     sc_ch_tick(w.e, nc->opened + apr_time_from_msec(100));
     is(answers(&w), 0, "open and silent for 100 ms: waiting");
@@ -447,11 +454,7 @@ static void broadcasts(void)
     w.c->checking = 0;
 
     note("... a lost share whose member's check ended without a verdict: failed");
-    ut_reset_frames();
-    broadcast_b_acked(&w, 81);
-    w.c->view = SC_VIEW_SUSPECT;
-    w.c->checking = 1;
-    lost(w.e, w.c);
+    share_lost_while_checked(&w, 81);
     sc_ch_tick(w.e, apr_time_now());
     is(answers(&w), 0, "waiting while nodeC is checked");
     w.c->checking = 0;

@@ -30,6 +30,7 @@
 #include "sc_repl.h"
 #include "sc_shm.h"
 
+#include <sched.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
@@ -656,6 +657,25 @@ static apr_int32_t slot_of(sc_store *st, const char *id)
     return -1;
 }
 
+/* Opens a write of slot k as the store's writers do (write_open), its lock
+ * held by the caller: the slot's cur saved in the lock's undo record, no
+ * bytes written in place yet, the slot named there, the sequence odd. */
+static sc_sess *open_write(sc_store *st, apr_int32_t k, sc_slot_lock *l)
+{
+    sc_sess *s = &st->slots[k];
+    l->undo = s->cur;
+    l->patched = 0;
+    l->writing = (apr_uint32_t)k + 1;
+    sc_shm_write_begin(&s->seq);
+    return s;
+}
+
+/* slot k's lock */
+static sc_slot_lock *lock_of_slot(sc_store *st, apr_int32_t k)
+{
+    return &st->locks[(apr_uint32_t)k & (st->hdr->nlocks - 1)];
+}
+
 /* A writer process that dies inside its write of slot k: it takes the
  * slot's lock and opens its write as the store's writers do (the slot's cur
  * saved in the lock's undo record, the slot named there, the sequence
@@ -666,13 +686,10 @@ static int die_inside_write(sc_store *st, apr_int32_t k)
     int status = 0;
     pid_t pid = fork();
     if (pid == 0) {
-        sc_sess *s = &st->slots[k];
-        sc_slot_lock *l = &st->locks[(apr_uint32_t)k & (st->hdr->nlocks - 1)];
+        sc_slot_lock *l = lock_of_slot(st, k);
+        sc_sess *s;
         pthread_mutex_lock(&l->lock);
-        l->undo = s->cur;
-        l->patched = 0;
-        l->writing = (apr_uint32_t)k + 1;
-        sc_shm_write_begin(&s->seq);
+        s = open_write(st, k, l);
         memcpy(strchr(s->cur.id, '.') + 1, "nodeZ", 5);
         s->cur.version += 5;
         s->cur.last_access += apr_time_from_sec(1);
@@ -902,16 +919,14 @@ static int die_inside_patch(sc_store *st, apr_int32_t k)
     int status = 0;
     pid_t pid = fork();
     if (pid == 0) {
-        sc_sess *s = &st->slots[k];
-        sc_slot_lock *l = &st->locks[(apr_uint32_t)k & (st->hdr->nlocks - 1)];
-        apr_uint32_t b0 = s->cur.head - 1, b2 = st->block_nexts[st->block_nexts[b0] - 1] - 1;
+        sc_slot_lock *l = lock_of_slot(st, k);
+        apr_uint32_t b0 = st->slots[k].cur.head - 1;
+        apr_uint32_t b2 = st->block_nexts[st->block_nexts[b0] - 1] - 1;
         unsigned char *d0 = st->blocks + (apr_size_t)b0 * SC_STORE_BLOCK;
         unsigned char *d2 = st->blocks + (apr_size_t)b2 * SC_STORE_BLOCK;
+        sc_sess *s;
         pthread_mutex_lock(&l->lock);
-        l->undo = s->cur;
-        l->patched = 0;
-        l->writing = (apr_uint32_t)k + 1;
-        sc_shm_write_begin(&s->seq);
+        s = open_write(st, k, l);
         l->patch[0] = (sc_patch_range){ b0, 0, 60 };
         l->patch[1] = (sc_patch_range){ b2, 50, 68 };
         memcpy(l->patch_old, d0, 60);
@@ -1055,17 +1070,18 @@ static void torn_patches(void)
 }
 
 /* A write compared with a version that another writer changes before it
- * gets the slot's lock: a process holds the lock until this one waits for
- * it (it compared its data with the session as it was, lock-free, before),
- * then changes one block of its own and the version, as a writer does.  The
- * waiting write must not go in place over what it did not compare: it is
- * stored whole, in a chain of its own. */
+ * gets the slot's lock: a process holds the lock until this one sleeps on
+ * it (the waiters bit of glibc's mutex word: it compared its data with the
+ * session as it was, lock-free, before), then changes one block of its own
+ * and the version, as a writer does.  The sleeping write must not go in
+ * place over what it did not compare: it is stored whole, in a chain of its
+ * own. */
 static void stale_plan(int by_take)
 {
     sc_store *st;
     apr_uint64_t v;
     apr_int32_t k;
-    int fds[2], status = 0;
+    int fds[2], status = 0, *returned;
     char c;
     const char *id = sid(34);
     char *d = patched_text(NULL, 0, 0), *q = patched_text((const apr_uint32_t[]){ 20000 }, 1, 'Q');
@@ -1079,27 +1095,33 @@ static void stale_plan(int by_take)
     }
     sc_store_put_new(st, id, d, PATCH_LEN, apr_time_now(), 1800, 1, &v, NULL);
     k = slot_of(st, id);
+    /* set by this process once its write returned */
+    returned = mmap(NULL, sizeof(*returned), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+                    -1, 0);
+    if (returned == MAP_FAILED) {
+        ok(0, "stale comparison: a shared page for the writers");
+        return;
+    }
+    *returned = 0;
     pid = fork();
     if (pid == 0) {
-        sc_sess *s = &st->slots[k];
-        sc_slot_lock *l = &st->locks[(apr_uint32_t)k & (st->hdr->nlocks - 1)];
-        apr_time_t until = apr_time_now() + apr_time_from_sec(10);
-        apr_uint32_t b = s->cur.head, n;
-        int waited;
+        sc_slot_lock *l = lock_of_slot(st, k);
+        apr_uint32_t b = st->slots[k].cur.head, n;
+        sc_sess *s;
         pthread_mutex_lock(&l->lock);
         if (write(fds[1], "L", 1) != 1) {
             _exit(4);
         }
-        /* glibc's mutex word has its waiters bit set once another process
-         * sleeps on it */
-        while (!(waited = (__atomic_load_n((int *)&l->lock, __ATOMIC_ACQUIRE) & (int)0x80000000))
-               && apr_time_now() < until) {
-            usleep(1000);
+        /* until the other writer sleeps on the lock (glibc's mutex word
+         * then has its waiters bit set): it compared its data before; a
+         * write that returned without taking the lock fails the test */
+        while (!(__atomic_load_n((int *)&l->lock, __ATOMIC_ACQUIRE) & (int)0x80000000)) {
+            if (__atomic_load_n(returned, __ATOMIC_ACQUIRE)) {
+                _exit(3);
+            }
+            sched_yield();
         }
-        l->undo = s->cur;
-        l->patched = 0;
-        l->writing = (apr_uint32_t)k + 1;
-        sc_shm_write_begin(&s->seq);
+        s = open_write(st, k, l);
         for (n = 0; n < (2 + 20000) / SC_STORE_BLOCK; n++) {
             b = st->block_nexts[b - 1];
         }
@@ -1109,12 +1131,13 @@ static void stale_plan(int by_take)
         s->cur.hash = sc_store_hash(q, PATCH_LEN);
         sc_shm_write_end(&s->seq);
         pthread_mutex_unlock(&l->lock);
-        _exit(waited ? 0 : 3);
+        _exit(0);
     }
     close(fds[1]);
     if (read(fds[0], &c, 1) != 1) {
-        ok(0, "stale comparison: the other writer took the lock");
         waitpid(pid, &status, 0);
+        ok(0, "stale comparison: the other writer holds the slot's lock (it exited %d first)",
+           WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return;
     }
     if (by_take) {
@@ -1134,12 +1157,15 @@ static void stale_plan(int by_take)
     else {
         rc = sc_store_put(st, id, mine, PATCH_LEN, 0, 0, 0, apr_time_now(), 1800, &v);
     }
+    __atomic_store_n(returned, 1, __ATOMIC_RELEASE);
     waitpid(pid, &status, 0);
     close(fds[0]);
+    munmap(returned, sizeof(*returned));
     ok(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-       "stale comparison (%s): another writer changed the session while this write waited "
-       "for its lock (exit %d)", by_take ? "a copy from another member" : "a request's write",
-       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+       "stale comparison (%s): this write slept on the slot's lock, which another writer "
+       "held, and that writer changed the session before letting go (exit %d; 3: this "
+       "write returned without the lock)", by_take ? "a copy from another member"
+       : "a request's write", WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     ok(rc == SC_STORE_OK && st->slots[k].cur.version == 3 && reads_as(st, id, mine, PATCH_LEN),
        "... the write is stored as written (version 3), not mixed with the other's block");
     is((long)st->hdr->updated_in_place, 0, "... in a chain of its own, not in place");
