@@ -142,7 +142,10 @@ int sc_sid_valid(const char *id)
     const char *dot = strchr(id, '.');
     const char *dash;
     apr_size_t i, hex, node = 0, rl;
-    if (!dot) {
+    /* it must fit in the store (SC_SID_MAX with its NUL): the longest of each
+     * part below together (34 hex, a 16-character node id, a 63-character
+     * route) would not */
+    if (!dot || strlen(id) >= SC_SID_MAX) {
         return 0;
     }
     /* msm's node id, with several memcached nodes: "<hex>-<node>.<route>" */

@@ -482,7 +482,8 @@ const char *sc_repl_distributed(apr_pool_t *p, const char *data, apr_uint32_t *l
 
 /* 1 when id has the cluster's shape: 2 to 2 x SC_SID_BYTES_MAX hex digits
  * (an even count), msm's "-<node id>" (1 to SC_SID_NODE_MAX letters, digits,
- * '-' or '_') when several memcached nodes are configured, '.', a route. */
+ * '-' or '_') when several memcached nodes are configured, '.', a route; in
+ * all shorter than SC_SID_MAX (what the store holds). */
 int sc_sid_valid(const char *id);
 /* A new session id: nbytes (sessionIdLength; out of 1..SC_SID_BYTES_MAX: 16)
  * from APR's random source (the system's CSPRNG) as hex, '.', the route; NULL

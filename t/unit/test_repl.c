@@ -7,6 +7,8 @@
  * stored); FULL records read back; truncated and malformed messages refused;
  * a DELTA told which values were copied (sc_repl_delta_how).  Links sc_repl.c
  * and sc_proto.c, and sc_store.c and sc_shm.c for the hash's parts.
+ * Session ids: the shapes sc_sid_valid accepts, and none the store cannot
+ * hold (SC_SID_MAX).
  */
 #include "unit.h"
 
@@ -310,6 +312,44 @@ static void delta_how(void)
            "a value told copied is taken as unchanged without a comparison");
 }
 
+/* "<hex digits>[-<node>].<route>", each part n characters of c */
+static const char *sid(int hex, int node, int route)
+{
+    char *b = apr_palloc(p, (apr_size_t)(hex + node + route + 3)), *q = b;
+    memset(q, 'a', (apr_size_t)hex);
+    q += hex;
+    if (node) {
+        *q++ = '-';
+        memset(q, 'n', (apr_size_t)node);
+        q += node;
+    }
+    *q++ = '.';
+    memset(q, 'r', (apr_size_t)route);
+    q[route] = '\0';
+    return b;
+}
+
+static void session_ids(void)
+{
+    ok(sc_sid_valid(ID), "an id of 32 hex digits and a route");
+    ok(sc_sid_valid(sid(2, 0, 1)) && sc_sid_valid(sid(34, 0, 63)),
+       "the shortest and the longest without a node id");
+    ok(!sc_sid_valid(sid(36, 0, 1)) && !sc_sid_valid(sid(3, 0, 1))
+       && !sc_sid_valid(sid(32, 0, 64)) && !sc_sid_valid(sid(32, 0, 0)),
+       "too many or an odd count of hex digits, a route too long or empty: refused");
+    ok(sc_sid_valid(sid(32, 16, 8)) && !sc_sid_valid(sid(32, 17, 8))
+       && !sc_sid_valid("aa-.r"),
+       "msm's node id: 1 to 16 characters, not empty");
+    /* 34 + 1 + 16 + 1 + route: the parts each within their bounds, the
+     * whole id not always within what the store holds */
+    is((long long)strlen(sid(34, 16, SC_SID_MAX - 53)), SC_SID_MAX - 1,
+       "(the longest id the store holds, with a node id)");
+    ok(sc_sid_valid(sid(34, 16, SC_SID_MAX - 53)),
+       "an id of SC_SID_MAX - 1 characters with every part near its longest: accepted");
+    ok(!sc_sid_valid(sid(34, 16, SC_SID_MAX - 52)) && !sc_sid_valid(sid(34, 16, 63)),
+       "one character more, or every part at its longest: refused (the store would not hold it)");
+}
+
 int main(void)
 {
     if (apr_initialize() != APR_SUCCESS || apr_pool_create(&p, NULL) != APR_SUCCESS) {
@@ -322,5 +362,6 @@ int main(void)
     malformed();
     full_records();
     delta_how();
+    session_ids();
     return unit_done("test_repl");
 }
