@@ -847,6 +847,11 @@ static void sids(void)
         { "a=b,JSESSIONID = " ID1 " ;x", "/a;jsessionid=;b" },
         { "JSESSIONIDX=1; JSESSIONID=", "/x;jsessionid=" ID1 ";foo=bar/y" },
         { "SESSION_CLUSTER=" ID2, "/app;jsessionid=0123456789ABCDEF0123456789ABCDEF.bad.route" },
+        /* msm's node id; then every part at its longest (34 hex, a node id
+         * of 16, a route of 63): 115 characters, more than the store holds */
+        { "JSESSIONID=0123456789abcdef0123456789abcdef-n1.nodeB",
+          "0123456789abcdef0123456789abcdef01-nodeid_of_16_chr."
+          "a_route_of_sixty_three_characters_is_the_longest_one_allowed_ok" },
     };
     int i;
     for (i = 0; i < (int)(sizeof(seeds) / sizeof(seeds[0])); i++) {
