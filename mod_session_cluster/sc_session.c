@@ -53,6 +53,11 @@ typedef struct {
     apr_hash_t *copied;               /* the values of enc copied from their text
                                        * read: the address of one in enc -> the
                                        * text's (sc_delta_how) */
+    apr_uint32_t read_slot, read_seq; /* where the store's copy of loaded was
+                                       * read (sc_store_kept; slot 0: none) */
+    const char *kept_enc;             /* the encoding whose parts copied from
+                                       * loaded at their own offsets are kept */
+    apr_array_header_t *kept;         /* (sc_store_range) */
 } sc_req;
 
 static sc_req *req_get(request_rec *r)
@@ -609,6 +614,10 @@ static apr_status_t sc_session_load(request_rec *r, session_rec **z)
             zz->encoded = own_pairs_out(m->pool, s.data, &sent);
             rq->loaded = zz->encoded;
             rq->loaded_len = zz->encoded == s.data ? (apr_ssize_t)s.data_len : -1;
+            /* the store's very bytes: parts copied from them at their own
+             * offsets need no comparison at the save (sc_store_kept) */
+            rq->read_slot = zz->encoded == s.data ? s.read_slot : 0;
+            rq->read_seq = s.read_seq;
         }
     }
     else if (id) {
@@ -1142,9 +1151,24 @@ static apr_status_t save_session(request_rec *r, session_rec *z)
             sc_repl_delta_how(&b, rq->id, base, base + 1, now, max_inactive,
                               read ? read : "", app, &how);
         }
-        rc = sc_store_put_hashed(ret->store, rq->id, data,
-                                 (apr_uint32_t)(data == z->encoded ? dlen : strlen(data)),
-                                 base, now, max_inactive, made_hash, &version);
+        {
+            /* this module's encoding stored as it is, on the version the
+             * text it copied from was (no merge yet): the parts it copied at
+             * their own offsets are the store's bytes while it holds that
+             * version, and are not compared */
+            sc_store_kept kept, *kp = NULL;
+            if (!tries && rq->kept && data == z->encoded && data == rq->kept_enc
+                && rq->read_slot && rq->data == rq->loaded) {
+                kept.read_slot = rq->read_slot;
+                kept.read_seq = rq->read_seq;
+                kept.n = rq->kept->nelts;
+                kept.r = (const sc_store_range *)rq->kept->elts;
+                kp = &kept;
+            }
+            rc = sc_store_put_hashed(ret->store, rq->id, data,
+                                     (apr_uint32_t)(data == z->encoded ? dlen : strlen(data)),
+                                     base, now, max_inactive, made_hash, kp, &version);
+        }
         if (rc == SC_STORE_OK) {
             kept_local_line(r, ret->cfg->set, rq->id, read, app);
             if (!rq->filtered && sent) {
@@ -1388,7 +1412,13 @@ typedef struct {
     apr_size_t text_len;
     const char *value;                /* its decoded value as read */
     apr_size_t len;
+    apr_ssize_t loaded_off;           /* where text is in rq->loaded (-1: not
+                                       * there) */
 } sc_span;
+
+/* The smallest part of an encoding worth telling the store it was copied
+ * (sc_store_kept): a shorter one is compared at no cost worth a range. */
+#define SC_KEPT_MIN 64
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define SC_PLAIN_AVX2 1
@@ -1663,6 +1693,8 @@ static int sc_session_decode(request_rec *r, session_rec *z)
             sp->text_len = (apr_size_t)(ve - v);
             sp->value = canon == 2 ? v : val;
             sp->len = len;
+            sp->loaded_off = text == rq->loaded && rq->loaded_len >= 0
+                             ? (apr_ssize_t)(v - text) : -1;
             apr_hash_set(rq->spans, &sp->table_val, sizeof(sp->table_val), sp);
             apr_table_setn(z->entries, key, sp->table_val);
         }
@@ -1713,6 +1745,8 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
     }
     d = buf = apr_palloc(r->pool, size);
     rq->copied = NULL;
+    rq->kept = NULL;
+    rq->kept_enc = buf;
     for (i = 0; i < a->nelts; i++) {
         if (i) {
             *d++ = '&';
@@ -1728,6 +1762,16 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
                 rq->copied = apr_hash_make(r->pool);
             }
             apr_hash_set(rq->copied, at, sizeof(*at), sp[i]->text);
+            if (sp[i]->loaded_off == d - buf && sp[i]->text_len >= SC_KEPT_MIN) {
+                /* where it was in the text read: the store need not compare */
+                sc_store_range *k;
+                if (!rq->kept) {
+                    rq->kept = apr_array_make(r->pool, 4, sizeof(sc_store_range));
+                }
+                k = apr_array_push(rq->kept);
+                k->off = (apr_uint32_t)(d - buf);
+                k->len = (apr_uint32_t)sp[i]->text_len;
+            }
             memcpy(d, sp[i]->text, sp[i]->text_len);
             d += sp[i]->text_len;
             reused += sp[i]->text_len;

@@ -830,6 +830,8 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
                     return rc;
                 }
                 if (!torn) {
+                    out->read_slot = (apr_uint32_t)i + 1;
+                    out->read_seq = before;
                     break;
                 }
                 if (++broken > 3) {
@@ -841,6 +843,8 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
             /* under the lock: waits for a live writer, undoes a dead one's write */
             slot_lock(st, s);
             rc = copy_out(st, s, id, p, out, &torn);
+            out->read_slot = (apr_uint32_t)i + 1;
+            out->read_seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
             slot_unlock(st, s);
             if (rc != SC_STORE_OK || torn) {
                 return SC_STORE_NOTFOUND;
@@ -1040,14 +1044,71 @@ typedef struct {
     apr_uint32_t off[SC_STORE_PATCH]; /* where its block starts in the data */
 } patch_plan;
 
+/* The bytes [*first, *end) of a block (0 <= *first < *end <= fill) from
+ * the first that differs to the last, comparing the block's bytes 'at'
+ * with 'want' (its part of the data, starting 'off' bytes into the data)
+ * except within the ranges of kept (those from index *k on may touch this
+ * block; *k moves past the ones that end in it).  0 if none differs. */
+static int block_range(const unsigned char *at, const unsigned char *want, apr_uint32_t off,
+                       apr_uint32_t fill, const sc_store_kept *kept, int *k,
+                       apr_uint32_t *first, apr_uint32_t *end)
+{
+    apr_uint32_t pos = 0, f = 0, e = 0;
+    int found = 0;
+    if (!kept) {
+        if (!block_differs(at, want, fill)) {
+            return 0;
+        }
+        for (f = 0; f < fill && at[f] == want[f]; f++) {
+        }
+        for (e = fill; e > f && at[e - 1] == want[e - 1]; e--) {
+        }
+        *first = f;
+        *end = e;
+        return 1;
+    }
+    while (pos < fill) {
+        apr_uint32_t seg_end, a, z;
+        const sc_store_range *r;
+        while (*k < kept->n && kept->r[*k].off + kept->r[*k].len <= off + pos) {
+            ++*k;
+        }
+        r = *k < kept->n ? &kept->r[*k] : NULL;
+        if (r && r->off <= off + pos) {
+            /* copied from the version read: the same bytes */
+            pos = r->off + r->len - off < fill ? r->off + r->len - off : fill;
+            continue;
+        }
+        seg_end = r && r->off - off < fill ? r->off - off : fill;
+        if (block_differs(at + pos, want + pos, seg_end - pos)) {
+            for (a = pos; at[a] == want[a]; a++) {
+            }
+            for (z = seg_end; at[z - 1] == want[z - 1]; z--) {
+            }
+            if (!found) {
+                f = a;
+                found = 1;
+            }
+            e = z;
+        }
+        pos = seg_end;
+    }
+    *first = f;
+    *end = e;
+    return found;
+}
+
 /* Compares data with session id's version as it is (lock-free, as a reader:
  * the comparison holds only if the slot's sequence has not moved when the
- * write takes the lock) and plans the write in place when it can be one. */
+ * write takes the lock) and plans the write in place when it can be one.
+ * kept (may be NULL): the parts the writer copied from the version it read,
+ * not compared while the slot is still as it was read. */
 static void patch_plan_make(sc_store *st, const char *id, const char *data, apr_uint32_t len,
-                            patch_plan *pl)
+                            const sc_store_kept *kept, patch_plan *pl)
 {
     apr_uint32_t before, old_len, b, off, nblocks = st->hdr->nblocks;
     apr_int32_t i;
+    int k = 0;
     sc_sess *s;
 
     pl->slot = -1;
@@ -1065,6 +1126,10 @@ static void patch_plan_make(sc_store *st, const char *id, const char *data, apr_
     if (!s->cur.used || !sc_store_same(s->cur.id, id) || blocks_for(old_len) != blocks_for(len)) {
         return;
     }
+    if (kept && (kept->read_slot != (apr_uint32_t)i + 1 || kept->read_seq != before
+                 || kept->n <= 0)) {
+        kept = NULL;                  /* written since that read: all compared */
+    }
     /* a block's bytes past the new data's end (the last block's, when the
      * data is shorter) are not looked at: no reader reads them */
     for (off = 0; off < len; off += BLOCK_DATA) {
@@ -1079,11 +1144,7 @@ static void patch_plan_make(sc_store *st, const char *id, const char *data, apr_
             block_prefetch(st, next - 1, 0);
         }
         at = block_data(st, b - 1);
-        if (block_differs(at, want, fill)) {
-            for (first = 0; first < fill && at[first] == want[first]; first++) {
-            }
-            for (end = fill; end > first && at[end - 1] == want[end - 1]; end--) {
-            }
+        if (block_range(at, want, off, fill, kept, &k, &first, &end)) {
             if (pl->n == SC_STORE_PATCH || pl->bytes + (end - first) > SC_STORE_PATCH_BYTES) {
                 return;
             }
@@ -1154,7 +1215,7 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
                        apr_uint64_t base_version, apr_uint64_t force_version,
                        apr_time_t created, apr_time_t last_access, apr_int64_t max_inactive,
                        apr_uint32_t origin, apr_uint64_t *new_version, apr_time_t *evicted_idle,
-                       const sc_stamp *take, apr_uint64_t known_hash)
+                       const sc_stamp *take, apr_uint64_t known_hash, const sc_store_kept *kept)
 {
     apr_int32_t i;
     sc_sess *s;
@@ -1190,7 +1251,7 @@ static sc_store_rc put(sc_store *st, const char *id, const char *data, apr_uint3
     if (!take && !origin) {
         /* (origin: a request's new session, sc_store_put_new: nothing to
          * compare with) */
-        patch_plan_make(st, id, data, len, &plan);
+        patch_plan_make(st, id, data, len, kept, &plan);
     }
     if (plan.slot < 0
         && (rc = chain_build(st, id, data, len, origin, &evictions, evicted_idle, &chain))
@@ -1369,16 +1430,16 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
                          apr_int64_t max_inactive, apr_uint64_t *new_version)
 {
     return put(st, id, data, len, base_version, force_version, created, last_access,
-               max_inactive, 0, new_version, NULL, NULL, 0);
+               max_inactive, 0, new_version, NULL, NULL, 0, NULL);
 }
 
 sc_store_rc sc_store_put_hashed(sc_store *st, const char *id, const char *data,
                                 apr_uint32_t len, apr_uint64_t base_version, apr_time_t now,
                                 apr_int64_t max_inactive, apr_uint64_t hash,
-                                apr_uint64_t *new_version)
+                                const sc_store_kept *kept, apr_uint64_t *new_version)
 {
     return put(st, id, data, len, base_version, 0, 0, now, max_inactive, 0, new_version,
-               NULL, NULL, hash);
+               NULL, NULL, hash, kept);
 }
 
 sc_store_rc sc_store_put_new(sc_store *st, const char *id, const char *data, apr_uint32_t len,
@@ -1386,7 +1447,7 @@ sc_store_rc sc_store_put_new(sc_store *st, const char *id, const char *data, apr
                              apr_uint64_t *new_version, apr_time_t *evicted_idle)
 {
     return put(st, id, data, len, 0, 0, now, now, max_inactive, origin, new_version,
-               evicted_idle, NULL, 0);
+               evicted_idle, NULL, 0, NULL);
 }
 
 /* Removes id, leaving its tombstone when tomb; only_probation: only while
@@ -2266,7 +2327,7 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
             /* new here: created with its stamp (a tombstone refuses it, a
              * full store makes room as for any new session) */
             *rc = put(st, c->id, c->data, c->data_len, 0, c->version, c->created,
-                      c->last_access, c->max_inactive, 0, &v, NULL, &in, 0);
+                      c->last_access, c->max_inactive, 0, &v, NULL, &in, 0, NULL);
             if (*rc == SC_STORE_OK) {
                 return SC_TAKE_STORED;
             }
@@ -2281,7 +2342,7 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
         plan.seq = plan.n = plan.bytes = 0;
         chain = 0;
         if (!planned++) {
-            patch_plan_make(st, c->id, c->data, c->data_len, &plan);
+            patch_plan_make(st, c->id, c->data, c->data_len, NULL, &plan);
         }
         if (plan.slot != i && chain_new(st, c->data, c->data_len, &chain) != 0) {
             __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);

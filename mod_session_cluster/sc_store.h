@@ -98,7 +98,12 @@
  * record (patch, patch_old, and their count 'patched', set before any is
  * written) and then writes them, so the repair after a writer that died
  * there puts them back with cur.  Readers that raced it see the sequence
- * move and read again, as for a swap.  The index and data locks guard
+ * move and read again, as for a swap.  A writer that copied parts of its
+ * data unchanged from the version it read, at the same offsets, may say so
+ * (sc_store_kept, with where that version was read: sc_sess_copy's
+ * read_slot and read_seq): while the slot's sequence is still the one of
+ * that read, the slot holds that version's very bytes, and those parts are
+ * not compared.  The index and data locks guard
  * short updates whose interruption can at worst lose a slot or a chain's
  * blocks (never hand them out twice): they are just taken over.
  *
@@ -396,7 +401,27 @@ typedef struct {
     apr_uint64_t fork;
     apr_uint32_t flags;
     int stamped;                    /* a message carried the stamp (sc_repl.h) */
+    /* where sc_store_get read it: its slot + 1 (0: not from the store) and
+     * the slot's sequence then (sc_store_kept) */
+    apr_uint32_t read_slot;
+    apr_uint32_t read_seq;
 } sc_sess_copy;
+
+/* Ranges of a writer's data (offset, length) that it copied unchanged from
+ * the version it read (sc_sess_copy.data) at the same offsets, in
+ * increasing order without overlap, and where that version was read
+ * (read_slot, read_seq).  A write in place does not compare them while the
+ * slot's sequence has not moved since that read ("Writes in place"): the
+ * writer vouches for them, and a range that was not copied so would leave
+ * the old bytes stored under the new data's hash. */
+typedef struct {
+    apr_uint32_t off, len;
+} sc_store_range;
+typedef struct {
+    apr_uint32_t read_slot, read_seq;
+    int n;
+    const sc_store_range *r;
+} sc_store_kept;
 
 /* A version's stamp (Versions and conflicts, above). */
 #define SC_SF_MINOR    0x1u          /* written in a minority, or on such a version */
@@ -473,11 +498,12 @@ sc_store_rc sc_store_put(sc_store *st, const char *id, const char *data, apr_uin
                          apr_int64_t max_inactive, apr_uint64_t *new_version);
 /* sc_store_put of a request's update (created 0, last access now) whose
  * data's sc_store_hash the writer made from the version read's
- * (sc_store_hash_make): not hashed again.  hash 0: hashed here. */
+ * (sc_store_hash_make): not hashed again.  hash 0: hashed here.  kept (may
+ * be NULL): the parts of data copied from the version read (above). */
 sc_store_rc sc_store_put_hashed(sc_store *st, const char *id, const char *data,
                                 apr_uint32_t len, apr_uint64_t base_version, apr_time_t now,
                                 apr_int64_t max_inactive, apr_uint64_t hash,
-                                apr_uint64_t *new_version);
+                                const sc_store_kept *kept, apr_uint64_t *new_version);
 /* A request's new session, as sc_store_put with base_version 0 and created
  * = last_access = now (on probation); origin: a hash of the client's address
  * (sc_store_origin).  When the store is full a session on probation gives way

@@ -438,11 +438,11 @@ static void hash_steps(void)
 
     ok(sc_store_put_new(st, sid(1), "a=1", 3, apr_time_now(), 1800, 1, &v, NULL)
        == SC_STORE_OK, "put_hashed: a session");
-    ok(sc_store_put_hashed(st, sid(1), "a=2", 3, v, apr_time_now(), 1800, 12345, &v)
+    ok(sc_store_put_hashed(st, sid(1), "a=2", 3, v, apr_time_now(), 1800, 12345, NULL, &v)
        == SC_STORE_OK && sc_store_get(st, mp, sid(1), 0, &c) == SC_STORE_OK
        && c.hash == 12345 && c.version == 2 && !strcmp(c.data, "a=2"),
        "put_hashed: the hash given is the stamp's");
-    ok(sc_store_put_hashed(st, sid(1), "a=3", 3, v, apr_time_now(), 1800, 0, &v)
+    ok(sc_store_put_hashed(st, sid(1), "a=3", 3, v, apr_time_now(), 1800, 0, NULL, &v)
        == SC_STORE_OK && sc_store_get(st, mp, sid(1), 0, &c) == SC_STORE_OK
        && c.hash == sc_store_hash("a=3", 3), "put_hashed: none given, the data is hashed");
 }
@@ -794,6 +794,80 @@ static int reads_as(sc_store *st, const char *id, const char *data, apr_uint32_t
     return sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK && c.data_len == len
            && !memcmp(c.data, data, len) && c.data[len] == '\0'
            && c.hash == sc_store_hash(data, len);
+}
+
+/* Parts a writer says it copied from the version it read (sc_store_kept)
+ * are not compared while the slot holds that version: a part said kept is
+ * not written even when it differs (the store trusts the writer, as
+ * sc_store.h says); a write in between (a touch moves the slot's sequence
+ * without a new version), or a read of another slot, and every byte is
+ * compared again. */
+static void kept_ranges(void)
+{
+    sc_store *st;
+    apr_uint64_t v;
+    apr_int32_t k;
+    const char *id = sid(36);
+    sc_sess_copy c;
+    sc_store_kept kept;
+    sc_store_range rest = { 128, PATCH_LEN - 128 };
+    char *d, *want;
+
+    if (sc_store_create(mp, 8, 65536, &st) != APR_SUCCESS) {
+        ok(0, "kept: store created");
+        return;
+    }
+    d = patched_text(NULL, 0, 0);
+    ok(sc_store_put_new(st, id, d, PATCH_LEN, apr_time_now(), 1800, 1, &v, NULL) == SC_STORE_OK,
+       "kept: a session of %d bytes made", PATCH_LEN);
+    k = slot_of(st, id);
+    ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK && c.read_slot == (apr_uint32_t)k + 1
+       && c.read_seq == st->slots[k].seq && !(c.read_seq & 1),
+       "a copy read says where: its slot and the slot's sequence then");
+    kept.read_slot = c.read_slot;
+    kept.read_seq = c.read_seq;
+    kept.n = 1;
+    kept.r = &rest;
+
+    d = patched_text((const apr_uint32_t[]){ 10 }, 1, 'K');
+    ok(sc_store_put_hashed(st, id, d, PATCH_LEN, c.version, apr_time_now(), 1800, 0, &kept, &v)
+       == SC_STORE_OK && st->hdr->updated_in_place == 1 && reads_as(st, id, d, PATCH_LEN),
+       "a change in the first block, the rest said kept: in place, reads as written");
+
+    /* a writer that says a part it changed was kept */
+    ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK, "read again");
+    kept.read_seq = c.read_seq;
+    d = patched_text((const apr_uint32_t[]){ 10, 20000 }, 2, 'L');
+    ok(sc_store_put_hashed(st, id, d, PATCH_LEN, c.version, apr_time_now(), 1800, 0, &kept, &v)
+       == SC_STORE_OK && st->hdr->updated_in_place == 2, "a change said kept: in place");
+    want = apr_pstrdup(mp, d);
+    want[2 + 20000] = 'x';
+    ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK && c.data_len == PATCH_LEN
+       && !memcmp(c.data, want, PATCH_LEN),
+       "... its bytes said kept were not compared, so not written: the old byte stays");
+
+    /* a touch between the read and the write */
+    d = patched_text((const apr_uint32_t[]){ 10, 20000 }, 2, 'M');
+    ok(sc_store_put(st, id, d, PATCH_LEN, c.version, 0, 0, apr_time_now(), 1800, &v)
+       == SC_STORE_OK && reads_as(st, id, d, PATCH_LEN), "written whole without kept parts");
+    ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK, "read again");
+    kept.read_seq = c.read_seq;
+    sc_store_touch(st, id, apr_time_now() + apr_time_from_sec(5));
+    ok(st->slots[k].seq != c.read_seq && st->slots[k].cur.version == c.version,
+       "a touch moved the slot's sequence, not its version");
+    d = patched_text((const apr_uint32_t[]){ 10, 20000 }, 2, 'N');
+    ok(sc_store_put_hashed(st, id, d, PATCH_LEN, c.version, apr_time_now(), 1800, 0, &kept, &v)
+       == SC_STORE_OK && st->hdr->updated_in_place == 4 && reads_as(st, id, d, PATCH_LEN),
+       "after it the part said kept is compared: written in place, reads as written");
+
+    /* said read from another slot */
+    ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK, "read again");
+    kept.read_slot = c.read_slot + 1;
+    kept.read_seq = c.read_seq;
+    d = patched_text((const apr_uint32_t[]){ 10, 20000 }, 2, 'P');
+    ok(sc_store_put_hashed(st, id, d, PATCH_LEN, c.version, apr_time_now(), 1800, 0, &kept, &v)
+       == SC_STORE_OK && reads_as(st, id, d, PATCH_LEN),
+       "a read of another slot: every byte compared, reads as written");
 }
 
 /* An update that differs from the version it replaces in at most
@@ -1187,6 +1261,7 @@ int main(void)
     session_bytes();
     dead_writer();
     in_place();
+    kept_ranges();
     dead_patcher();
     torn_patches();
     stale_plan(0);
