@@ -190,22 +190,32 @@ static void raw_pairs(apr_pool_t *p, const char *t, int *repeated, int *no_eq)
     }
 }
 
-/* sc_repl_apply_hash(data, delta at r) with data's hash: the same result as
+/* sc_repl_apply_kept(data, delta at r) with data's hash: the same result as
  * sc_repl_apply, its length, and a hash that is sc_store_hash's of the
- * result, made whenever every pair of data has its '=' */
+ * result, made whenever every pair of data has its '='; every range it says
+ * kept is in both texts, after the one before, at least SC_REPL_KEPT_MIN
+ * bytes, and the same bytes in both (what the store then does not compare) */
 static void apply_hash_checked(apr_pool_t *p, const char *data, const sc_rd *r,
                                const char *got)
 {
     sc_rd c = *r;
     apr_uint64_t base = sc_store_hash(data, (apr_uint32_t)strlen(data)), h = 7;
-    apr_size_t len = 0;
-    const char *again = sc_repl_apply_hash(p, data, &c, base, &h, &len);
-    int repeated, no_eq;
+    apr_size_t len = 0, dlen = strlen(data), end = 0;
+    apr_array_header_t *kept = NULL;
+    const char *again = sc_repl_apply_kept(p, data, &c, base, &h, &len, &kept);
+    int repeated, no_eq, i;
     FUZZ_CHECK((again == NULL) == (got == NULL));
     if (!again) {
         return;
     }
     FUZZ_CHECK(strcmp(again, got) == 0 && len == strlen(got));
+    for (i = 0; kept && i < kept->nelts; i++) {
+        const sc_store_range *k = &APR_ARRAY_IDX(kept, i, sc_store_range);
+        FUZZ_CHECK(k->off >= end && k->len >= SC_REPL_KEPT_MIN);
+        FUZZ_CHECK(k->off + k->len <= len && k->off + k->len <= dlen);
+        FUZZ_CHECK(memcmp(got + k->off, data + k->off, k->len) == 0);
+        end = k->off + k->len;
+    }
     FUZZ_CHECK(!h || h == sc_store_hash(got, (apr_uint32_t)len));
     raw_pairs(p, data, &repeated, &no_eq);
     FUZZ_CHECK(h || no_eq || base <= 1);

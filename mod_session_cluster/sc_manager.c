@@ -138,15 +138,17 @@ static void conflict_line(sc_engine *e, sc_peer *from, const char *id, const sc_
 /* Takes a copy from another member by the rule (sc_store_take): OK when it
  * is stored, STALE when this member has that version or one that stays over
  * it (*taken says which), else why it is not stored.  descends: the copy was
- * made on the version held here. */
+ * made on the version held here; kept (may be NULL): the parts of its data
+ * copied from that version as read here (sc_store_take_kept). */
 static sc_store_rc take_copy(sc_engine *e, sc_peer *from, sc_sess_copy *s, int descends,
-                             sc_take_rc *taken)
+                             const sc_store_kept *kept, sc_take_rc *taken)
 {
     sc_stamp here;
     int conflict = 0;
     sc_store_rc rc;
     /* (the stamp replaced comes back from the take: no lookup of its own) */
-    sc_take_rc t = sc_store_take(e->store, s, descends, !e->minority, &conflict, &here, &rc);
+    sc_take_rc t = sc_store_take_kept(e->store, s, descends, !e->minority, &conflict, &here,
+                                      &rc, kept);
     if (taken) {
         *taken = t;
     }
@@ -173,13 +175,13 @@ static sc_store_rc take_copy(sc_engine *e, sc_peer *from, sc_sess_copy *s, int d
 
 /* Stores a replica by the rule.  OK, or STALE when this member has that
  * version or one that stays over it (*taken: which; may be NULL); else not
- * stored (SC1261). */
+ * stored (SC1261).  kept: as take_copy's. */
 static sc_store_rc put_replica(sc_engine *e, sc_peer *from, sc_sess_copy *s, int descends,
-                               sc_take_rc *taken)
+                               const sc_store_kept *kept, sc_take_rc *taken)
 {
     sc_store_rc rc;
     bound_times(e, from, s);
-    rc = take_copy(e, from, s, descends, taken);
+    rc = take_copy(e, from, s, descends, kept, taken);
     if (rc == SC_STORE_FULL) {
         /* at a rate limit shared with the children's lines (a flood's
          * copies), never one per copy */
@@ -461,13 +463,17 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
         apr_size_t made_len;
         apr_uint32_t data_len;
         apr_uint64_t made = 0;
+        apr_array_header_t *same = NULL;
+        sc_store_kept kept;
         sc_rd_init(&ar, d->attrs, d->attrs_len);
         /* the result's hash made from the base's when the stamps here are
          * this member's hashes of their data (sc_store_hash_trusted): only
          * the pairs the delta changed are hashed, not the whole session */
-        data = sc_repl_apply_hash(p, cur.data, &ar, cur.hash,
+        /* (the pairs it leaves where they were are the store's bytes while
+         * it holds the version read: not compared for a write in place) */
+        data = sc_repl_apply_kept(p, cur.data, &ar, cur.hash,
                                   d->hash && sc_store_hash_trusted(e->store) ? &made : NULL,
-                                  &made_len);
+                                  &made_len, &same);
         if (!data) {
             return DELTA_MALFORMED;
         }
@@ -491,7 +497,11 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
         s.flags = in.flags;
         s.fork = in.fork;
         s.hash = d->hash;             /* checked above: the store does not hash it again */
-        rc = put_replica(e, from, &s, 1, NULL);
+        kept.read_slot = cur.read_slot;
+        kept.read_seq = cur.read_seq;
+        kept.n = same ? same->nelts : 0;
+        kept.r = same ? (const sc_store_range *)same->elts : NULL;
+        rc = put_replica(e, from, &s, 1, same ? &kept : NULL, NULL);
         if (rc == SC_STORE_OK || rc == SC_STORE_STALE) {
             return rc == SC_STORE_OK ? DELTA_APPLIED : DELTA_HAVE;
         }
@@ -564,7 +574,7 @@ typedef int (*dm_handler)(const dm_in *in, sc_msg *m);
 static int on_full(const dm_in *in, sc_msg *m)
 {
     sc_take_rc taken = SC_TAKE_REFUSED;
-    sc_store_rc rc = put_replica(in->e, in->from, &m->full, 0, &taken);
+    sc_store_rc rc = put_replica(in->e, in->from, &m->full, 0, NULL, &taken);
     if (rc != SC_STORE_OK && rc != SC_STORE_STALE) {
         return not_applied(in->e, in->c, in->ack_seq,
                            apr_psprintf(in->e->tmp, "session not stored: %s",
@@ -686,7 +696,7 @@ static int on_all_data(const dm_in *in, sc_msg *m)
         if (i + 1 < m->all_data.n) {
             sc_store_prefetch(in->e->store, m->all_data.s[i + 1].id, 1);
         }
-        put_replica(in->e, in->from, &m->all_data.s[i], 0, NULL);
+        put_replica(in->e, in->from, &m->all_data.s[i], 0, NULL, NULL);
         /* a delta may have come ahead of its session's copy */
         drain_held(in->e, m->all_data.s[i].id);
     }

@@ -855,6 +855,13 @@ static void kv_changed(sc_kv_at *e, int hashing, apr_uint64_t *sum, apr_uint64_t
 const char *sc_repl_apply_hash(apr_pool_t *p, const char *data, sc_rd *r,
                                apr_uint64_t base_hash, apr_uint64_t *hash, apr_size_t *len)
 {
+    return sc_repl_apply_kept(p, data, r, base_hash, hash, len, NULL);
+}
+
+const char *sc_repl_apply_kept(apr_pool_t *p, const char *data, sc_rd *r,
+                               apr_uint64_t base_hash, apr_uint64_t *hash, apr_size_t *len,
+                               apr_array_header_t **kept)
+{
     apr_hash_t *idx;                   /* key -> its first pair's index + 1 */
     apr_array_header_t *kv = kv_at(p, data, &idx, 0);
     apr_uint32_t nset, nrem, i;
@@ -939,6 +946,9 @@ const char *sc_repl_apply_hash(apr_pool_t *p, const char *data, sc_rd *r,
         }
     }
     out = apr_palloc(p, total);
+    if (kept) {
+        *kept = NULL;
+    }
     for (j = 0; j < kv->nelts; j++) {
         const sc_kv_at *e = &APR_ARRAY_IDX(kv, j, sc_kv_at);
         apr_size_t at;
@@ -949,6 +959,18 @@ const char *sc_repl_apply_hash(apr_pool_t *p, const char *data, sc_rd *r,
             out[o++] = '&';
         }
         at = o;
+        if (kept && e->pl && e->pl == e->kl + 1 + e->vl && e->pl >= SC_REPL_KEPT_MIN
+            && (apr_size_t)(e->k - data) == at) {
+            /* a pair not changed, "k=v" in data as it is joined, where it
+             * was: the same bytes at the same offsets */
+            sc_store_range *k;
+            if (!*kept) {
+                *kept = apr_array_make(p, 4, sizeof(sc_store_range));
+            }
+            k = apr_array_push(*kept);
+            k->off = (apr_uint32_t)at;
+            k->len = (apr_uint32_t)e->pl;
+        }
         memcpy(out + o, e->k, e->kl);
         o += e->kl;
         out[o++] = '=';

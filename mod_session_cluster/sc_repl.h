@@ -240,6 +240,14 @@ const char *sc_repl_apply(apr_pool_t *p, const char *data, sc_rd *r);
  * (len not NULL) the result's length. */
 const char *sc_repl_apply_hash(apr_pool_t *p, const char *data, sc_rd *r,
                                apr_uint64_t base_hash, apr_uint64_t *hash, apr_size_t *len);
+/* sc_repl_apply_hash, and (kept not NULL) *kept: the pairs of the result
+ * that are data's own bytes at the same offsets, as sc_store_range (in
+ * increasing order; pairs shorter than SC_REPL_KEPT_MIN are left out), for
+ * sc_store_take_kept; NULL when there is none. */
+#define SC_REPL_KEPT_MIN 64
+const char *sc_repl_apply_kept(apr_pool_t *p, const char *data, sc_rd *r,
+                               apr_uint64_t base_hash, apr_uint64_t *hash, apr_size_t *len,
+                               apr_array_header_t **kept);
 
 /* REMOVE, EXPIRE, GET_SESSION: one session id. */
 typedef struct {

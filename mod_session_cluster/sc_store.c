@@ -793,6 +793,7 @@ static sc_store_rc copy_out(sc_store *st, sc_sess *s, const char *id, apr_pool_t
     out->fork = s->cur.fork;
     out->flags = s->cur.flags;
     out->stamped = 0;
+    out->read_slot = out->read_seq = 0;   /* (sc_store_get says where) */
     out->data_len = len;
     *torn = chain_copy(st, head, len, out->data) != 0;
     return SC_STORE_OK;
@@ -1672,6 +1673,7 @@ static int visit(sc_store *st, sc_sess *s, apr_pool_t *p, sc_sess_copy *c,
         c->max_inactive = s->cur.max_inactive;
         c->hash = s->cur.hash;
         c->fork = s->cur.fork;
+        c->read_slot = c->read_seq = 0;
         c->flags = s->cur.flags;
         c->stamped = 0;
         c->data_len = len;
@@ -2292,6 +2294,13 @@ sc_store_rc sc_store_stamp(sc_store *st, const char *id, sc_stamp *out)
 sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int settle,
                          int *conflict, sc_stamp *was, sc_store_rc *rc)
 {
+    return sc_store_take_kept(st, c, descends, settle, conflict, was, rc, NULL);
+}
+
+sc_take_rc sc_store_take_kept(sc_store *st, const sc_sess_copy *c, int descends, int settle,
+                              int *conflict, sc_stamp *was, sc_store_rc *rc,
+                              const sc_store_kept *kept)
+{
     sc_stamp in, here;
     apr_uint32_t chain, old_chain;
     apr_int32_t i;
@@ -2342,7 +2351,7 @@ sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *c, int descends, int 
         plan.seq = plan.n = plan.bytes = 0;
         chain = 0;
         if (!planned++) {
-            patch_plan_make(st, c->id, c->data, c->data_len, NULL, &plan);
+            patch_plan_make(st, c->id, c->data, c->data_len, kept, &plan);
         }
         if (plan.slot != i && chain_new(st, c->data, c->data_len, &chain) != 0) {
             __atomic_add_fetch(&st->hdr->rejected_full, 1, __ATOMIC_RELAXED);

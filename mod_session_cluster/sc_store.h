@@ -387,6 +387,22 @@ typedef struct {
     apr_uint32_t regime;            /* sc_store_hash_regime's, in this process */
 } sc_store;
 
+/* Ranges of a writer's data (offset, length) that it copied unchanged from
+ * the version it read (sc_sess_copy.data) at the same offsets, in
+ * increasing order without overlap, and where that version was read
+ * (read_slot, read_seq).  A write in place does not compare them while the
+ * slot's sequence has not moved since that read ("Writes in place"): the
+ * writer vouches for them, and a range that was not copied so would leave
+ * the old bytes stored under the new data's hash. */
+typedef struct {
+    apr_uint32_t off, len;
+} sc_store_range;
+typedef struct {
+    apr_uint32_t read_slot, read_seq;
+    int n;
+    const sc_store_range *r;
+} sc_store_kept;
+
 /* A copy of one session, as read. */
 typedef struct {
     char id[SC_SID_MAX];
@@ -406,22 +422,6 @@ typedef struct {
     apr_uint32_t read_slot;
     apr_uint32_t read_seq;
 } sc_sess_copy;
-
-/* Ranges of a writer's data (offset, length) that it copied unchanged from
- * the version it read (sc_sess_copy.data) at the same offsets, in
- * increasing order without overlap, and where that version was read
- * (read_slot, read_seq).  A write in place does not compare them while the
- * slot's sequence has not moved since that read ("Writes in place"): the
- * writer vouches for them, and a range that was not copied so would leave
- * the old bytes stored under the new data's hash. */
-typedef struct {
-    apr_uint32_t off, len;
-} sc_store_range;
-typedef struct {
-    apr_uint32_t read_slot, read_seq;
-    int n;
-    const sc_store_range *r;
-} sc_store_kept;
 
 /* A version's stamp (Versions and conflicts, above). */
 #define SC_SF_MINOR    0x1u          /* written in a minority, or on such a version */
@@ -686,6 +686,13 @@ typedef enum {
  * header's conflicts), and then *was its stamp; either may be NULL. */
 sc_take_rc sc_store_take(sc_store *st, const sc_sess_copy *s, int descends, int settle,
                          int *conflict, sc_stamp *was, sc_store_rc *rc);
+/* sc_store_take of a copy made from a version read here (a DELTA applied
+ * to it): kept, the parts of its data copied from that version at the same
+ * offsets (sc_store_kept), not compared for a write in place while the
+ * slot still holds it. */
+sc_take_rc sc_store_take_kept(sc_store *st, const sc_sess_copy *s, int descends, int settle,
+                              int *conflict, sc_stamp *was, sc_store_rc *rc,
+                              const sc_store_kept *kept);
 /* Calls fn with the id and stamp of every session from slot 'start', for at
  * most 'max' sessions, without their data; returns the slot to continue from
  * (capacity when done).  fn returns 0 to stop. */

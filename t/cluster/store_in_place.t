@@ -13,11 +13,12 @@
 #   3. the tenth increment (counter 10: a byte more, every byte after it
 #      moved) is written in blocks of its own on both members
 #      (SessionsUpdatedInPlace as it was), and both read it and 'big' whole.
-# On node1 the encoding's value copied from the text read ('big') is not
-# compared with the store's (sc_store_kept) when it stays at its offset.
-# Against a build that never writes in place, 1 fails; one that writes in
-# place what moved, 3 fails; one that says 'big' kept although it moved
-# (node1's encoder), 3 fails.  No duration is asserted; deadlines are polling
+# 'big', left where it was, is not compared with the store's bytes
+# (sc_store_kept): on node1 the encoding copied it from the text read, on
+# node2 the DELTA applied left it in place.  Against a build that never
+# writes in place, 1 fails; one that writes in place what moved, 3 fails;
+# one that says 'big' kept although it moved: 3 fails, on node1 (the
+# encoder's ranges) or node2 (sc_repl_apply_kept's).  No duration is asserted; deadlines are polling
 # limits.
 use strict;
 use warnings;

@@ -8,7 +8,8 @@
  * a DELTA told which values were copied (sc_repl_delta_how).  Links sc_repl.c
  * and sc_proto.c, and sc_store.c and sc_shm.c for the hash's parts.
  * Session ids: the shapes sc_sid_valid accepts, and none the store cannot
- * hold (SC_SID_MAX).
+ * hold (SC_SID_MAX).  A DELTA applied says which pairs stayed where they
+ * were (sc_repl_apply_kept), for the store's write in place.
  */
 #include "unit.h"
 
@@ -312,6 +313,63 @@ static void delta_how(void)
            "a value told copied is taken as unchanged without a comparison");
 }
 
+/* sc_repl_apply_kept of the DELTA from old_data to new_data: the result,
+ * and its kept ranges as "off+len,..." ("" none) in *ranges. */
+static const char *apply_kept(const char *old_data, const char *new_data, const char **ranges)
+{
+    int changed, i;
+    sc_buf m = delta(1, 2, old_data, new_data, &changed);
+    sc_rd r;
+    apr_array_header_t *kept = (apr_array_header_t *)1;
+    const char *out;
+    sc_rd_init(&r, m.buf, m.len);
+    sc_rd_u8(&r);
+    sc_rd_id(&r, p);
+    sc_rd_u64(&r);
+    sc_rd_u64(&r);
+    sc_rd_u64(&r);
+    sc_rd_u64(&r);
+    out = sc_repl_apply_kept(p, old_data, &r, 0, NULL, NULL, &kept);
+    *ranges = "";
+    for (i = 0; kept && kept != (apr_array_header_t *)1 && i < kept->nelts; i++) {
+        const sc_store_range *k = &APR_ARRAY_IDX(kept, i, sc_store_range);
+        *ranges = apr_psprintf(p, "%s%s%u+%u", *ranges, i ? "," : "", k->off, k->len);
+    }
+    if (kept == (apr_array_header_t *)1) {
+        *ranges = "(not set)";
+    }
+    return out;
+}
+
+static void kept_pairs(void)
+{
+    char *big = apr_palloc(p, 200);
+    const char *old_data, *new_data, *ranges, *out;
+    memset(big, 'b', 197);
+    big[197] = '\0';
+    /* "n=1&big=<197 b>&s=short": big's pair is 201 bytes at offset 4 */
+    old_data = apr_pstrcat(p, "n=1&big=", big, "&s=short", NULL);
+    new_data = apr_pstrcat(p, "n=2&big=", big, "&s=short", NULL);
+    out = apply_kept(old_data, new_data, &ranges);
+    is_str(out, new_data, "a counter changed before a big value: applied");
+    is_str(ranges, "4+201", "... the big pair kept where it was, the short one not listed");
+    new_data = apr_pstrcat(p, "n=10&big=", big, "&s=short", NULL);
+    out = apply_kept(old_data, new_data, &ranges);
+    is_str(out, new_data, "the counter a byte longer: applied");
+    is_str(ranges, "", "... nothing kept: the big pair moved");
+    new_data = apr_pstrcat(p, "n=1&big=", big, "&s=other", NULL);
+    out = apply_kept(old_data, new_data, &ranges);
+    is_str(ranges, "4+201", "a change after the big pair: it is kept");
+    new_data = apr_pstrcat(p, "n=1&big=", big, "x&s=short", NULL);
+    out = apply_kept(old_data, new_data, &ranges);
+    is_str(out, new_data, "the big value changed: applied");
+    is_str(ranges, "", "... and not kept");
+    old_data = apr_pstrcat(p, "n=1&big", big, "&s=short", NULL);
+    new_data = apr_pstrcat(p, "n=2&big", big, "=&s=short", NULL);
+    out = apply_kept(old_data, new_data, &ranges);
+    is_str(ranges, "", "a pair written without '=' (joined with one): not kept");
+}
+
 /* "<hex digits>[-<node>].<route>", each part n characters of c */
 static const char *sid(int hex, int node, int route)
 {
@@ -363,5 +421,6 @@ int main(void)
     full_records();
     delta_how();
     session_ids();
+    kept_pairs();
     return unit_done("test_repl");
 }

@@ -868,6 +868,32 @@ static void kept_ranges(void)
     ok(sc_store_put_hashed(st, id, d, PATCH_LEN, c.version, apr_time_now(), 1800, 0, &kept, &v)
        == SC_STORE_OK && reads_as(st, id, d, PATCH_LEN),
        "a read of another slot: every byte compared, reads as written");
+
+    /* a copy from another member, made here on the version read (a DELTA
+     * applied to it: sc_store_take_kept) */
+    ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK, "read again");
+    kept.read_slot = c.read_slot;
+    kept.read_seq = c.read_seq;
+    c.data = patched_text((const apr_uint32_t[]){ 10, 20000 }, 2, 'Q');
+    c.version++;
+    c.hash = sc_store_hash(c.data, c.data_len);
+    want = apr_pstrdup(mp, c.data);
+    want[2 + 20000] = 'P';            /* the part said kept, as read */
+    ok(sc_store_take_kept(st, &c, 1, 1, NULL, NULL, &(sc_store_rc){ 0 }, &kept)
+       == SC_TAKE_STORED && st->hdr->updated_in_place == 6,
+       "a copy taken with the rest said kept: in place");
+    ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK && c.data_len == PATCH_LEN
+       && !memcmp(c.data, want, PATCH_LEN),
+       "... the part said kept not compared: its changed byte not written");
+    kept.read_seq = c.read_seq;
+    sc_store_touch(st, id, apr_time_now() + apr_time_from_sec(10));
+    c.data = patched_text((const apr_uint32_t[]){ 10, 20000 }, 2, 'R');
+    c.version++;
+    c.hash = sc_store_hash(c.data, c.data_len);
+    ok(sc_store_take_kept(st, &c, 1, 1, NULL, NULL, &(sc_store_rc){ 0 }, &kept)
+       == SC_TAKE_STORED && st->hdr->updated_in_place == 7
+       && reads_as(st, id, c.data, PATCH_LEN),
+       "a copy taken after a touch: the part said kept is compared, reads as written");
 }
 
 /* An update that differs from the version it replaces in at most
