@@ -1045,6 +1045,18 @@ typedef struct {
     apr_uint32_t off[SC_STORE_PATCH]; /* where its block starts in the data */
 } patch_plan;
 
+/* Is [from, to) of the data within one range of kept, from index k on (the
+ * ranges before k end before from)? */
+static int kept_covers(const sc_store_kept *kept, int k, apr_uint32_t from, apr_uint32_t to)
+{
+    for (; k < kept->n && kept->r[k].off <= from; k++) {
+        if (kept->r[k].off + kept->r[k].len >= to) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The bytes [*first, *end) of a block (0 <= *first < *end <= fill) from
  * the first that differs to the last, comparing the block's bytes 'at'
  * with 'want' (its part of the data, starting 'off' bytes into the data)
@@ -1141,7 +1153,15 @@ static void patch_plan_make(sc_store *st, const char *id, const char *data, apr_
             return;                   /* torn: a writer swapped the chain */
         }
         next = __atomic_load_n(block_next(st, b - 1), __ATOMIC_RELAXED);
-        if (next && next <= nblocks) {
+        while (kept && k < kept->n && kept->r[k].off + kept->r[k].len <= off) {
+            k++;                      /* ended before this block */
+        }
+        if (kept && kept_covers(kept, k, off, off + fill)) {
+            b = next;                 /* none of its bytes to compare */
+            continue;
+        }
+        if (next && next <= nblocks
+            && !(kept && kept_covers(kept, k, off + BLOCK_DATA, off + 2 * BLOCK_DATA))) {
             block_prefetch(st, next - 1, 0);
         }
         at = block_data(st, b - 1);

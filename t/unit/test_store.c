@@ -860,6 +860,23 @@ static void kept_ranges(void)
        == SC_STORE_OK && st->hdr->updated_in_place == 4 && reads_as(st, id, d, PATCH_LEN),
        "after it the part said kept is compared: written in place, reads as written");
 
+    /* ranges that end and start inside blocks: the bytes between them are
+     * compared (1023, the last of a block, and 1500, inside one) */
+    ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK, "read again");
+    {
+        static const sc_store_range gaps[] = { { 128, 895 }, { 1024, 476 },
+                                               { 1501, PATCH_LEN - 1501 } };
+        sc_store_kept two = { 0, 0, 3, gaps };
+        two.read_slot = c.read_slot;
+        two.read_seq = c.read_seq;
+        d = apr_pstrdup(mp, c.data);
+        d[1023] = d[1500] = 'G';
+        ok(sc_store_put_hashed(st, id, d, PATCH_LEN, c.version, apr_time_now(), 1800, 0, &two,
+                               &v) == SC_STORE_OK && st->hdr->updated_in_place == 5
+           && reads_as(st, id, d, PATCH_LEN),
+           "a byte right after a range said kept, and one between two: in place, written");
+    }
+
     /* said read from another slot */
     ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK, "read again");
     kept.read_slot = c.read_slot + 1;
@@ -880,7 +897,7 @@ static void kept_ranges(void)
     want = apr_pstrdup(mp, c.data);
     want[2 + 20000] = 'P';            /* the part said kept, as read */
     ok(sc_store_take_kept(st, &c, 1, 1, NULL, NULL, &(sc_store_rc){ 0 }, &kept)
-       == SC_TAKE_STORED && st->hdr->updated_in_place == 6,
+       == SC_TAKE_STORED && st->hdr->updated_in_place == 7,
        "a copy taken with the rest said kept: in place");
     ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK && c.data_len == PATCH_LEN
        && !memcmp(c.data, want, PATCH_LEN),
@@ -891,7 +908,7 @@ static void kept_ranges(void)
     c.version++;
     c.hash = sc_store_hash(c.data, c.data_len);
     ok(sc_store_take_kept(st, &c, 1, 1, NULL, NULL, &(sc_store_rc){ 0 }, &kept)
-       == SC_TAKE_STORED && st->hdr->updated_in_place == 7
+       == SC_TAKE_STORED && st->hdr->updated_in_place == 8
        && reads_as(st, id, c.data, PATCH_LEN),
        "a copy taken after a touch: the part said kept is compared, reads as written");
 }
