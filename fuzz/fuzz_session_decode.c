@@ -16,6 +16,10 @@
  * block of exactly its length, freed with its pool, so AddressSanitizer sees
  * a read past the end of the copy the decoder works on.
  *
+ * Once per run, plain_run (with and without AVX2) and its 64-byte steps are
+ * checked against esc_plain with every byte value at every place of a run of
+ * 150 usual bytes.
+ *
  * Input: one or two session texts, split at the first NUL.  The second is
  * decoded into the table the first left, as mod_session decodes into a
  * session's table.  Each text is given in a malloc'd buffer of exactly its
@@ -326,6 +330,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* plain_run's two ways, every other input: 64 bytes a step with AVX2
      * (where the CPU has it), 16 a step without */
     plain_avx2 = (size & 1) && __builtin_cpu_supports("avx2");
+    {
+        /* once, both ways: every byte value at every place of a run of
+         * usual bytes (the 64-byte steps, the 16-byte ones, the tail) */
+        static int swept;
+        unsigned char run[150];
+        int c, at, way, saved = plain_avx2;
+        for (way = 0; !swept && way < 2; way++) {
+            plain_avx2 = way && __builtin_cpu_supports("avx2");
+            for (c = 0; c < 256; c++) {
+                for (at = 0; at < (int)sizeof(run); at++) {
+                    memset(run, 'a', sizeof(run));
+                    run[at] = (unsigned char)c;
+                    FUZZ_CHECK(plain_run(run, sizeof(run))
+                               == (esc_plain[c] ? sizeof(run) : (size_t)at));
+                    /* the 64-byte steps alone: a byte they misjudge as not
+                     * usual would only hand the run over early to the others */
+                    FUZZ_CHECK(!plain_avx2 || !esc_usual
+                               || plain_run64(run, sizeof(run))
+                                  == (esc_plain[c] || at >= 128 ? 128 : (size_t)(at / 64 * 64)));
+                }
+            }
+        }
+        swept = 1;
+        plain_avx2 = saved;
+    }
 #endif
     {
         /* plain_run against a byte at a time, from every offset of the

@@ -1422,6 +1422,7 @@ typedef struct {
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define SC_PLAIN_AVX2 1
+#include <immintrin.h>
 static int plain_avx2;                /* the CPU has AVX2 (esc_learn) */
 #endif
 static unsigned char esc_plain[256];  /* 1: the escaper writes it as itself */
@@ -1480,30 +1481,40 @@ static void esc_learn(void)
 #ifdef SC_PLAIN_AVX2
 
 /* plain_run's 64 bytes a step (AVX2): how far from t the bytes are all the
- * usual ones; a multiple of 64, the rest for plain_run to look at.  A byte
- * is one when it is a digit, a letter (c | 0x20 in 'a'..'z') or one of
- * ".-*_" (c - '-' <= 1: '-' and '.'), each test a wrapped subtraction and
- * one unsigned comparison. */
+ * usual ones; a multiple of 64, the rest for plain_run to look at.  A byte is
+ * classed by its two halves, each looked up in a table of 16 (vpshufb): the
+ * high half's entry is a bit for its row of the ASCII table (0x2_ for ".-*",
+ * 0x3_ digits, 0x4_ and 0x6_ letters, 0x5_ letters and '_', 0x7_ letters; 0
+ * for any other row, and for bytes over 0x7F), the low half's entry the rows
+ * in which that column is a usual byte: one when they share a bit.  Four
+ * instructions a vector, against a dozen for ranges compared one by one. */
 __attribute__((target("avx2")))
 static apr_size_t plain_run64(const unsigned char *t, apr_size_t n)
 {
-    typedef unsigned char v32 __attribute__((vector_size(32)));
+    /* rows: 0x01 ".-*" (columns A, D, E of row 2), 0x02 digits (0-9 of row
+     * 3), 0x04 letters (1-F of rows 4 and 6), 0x08 (0-A and F of row 5: 'P'
+     * to 'Z', '_'), 0x10 (0-A of row 7: 'p' to 'z') */
+    const __m256i col = _mm256_setr_epi8(
+        0x1A, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1D, 0x04, 0x04, 0x05, 0x05,
+        0x0C, 0x1A, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1E, 0x1D, 0x04, 0x04, 0x05,
+        0x05, 0x0C);
+    const __m256i row = _mm256_setr_epi8(
+        0, 0, 0x01, 0x02, 0x04, 0x08, 0x04, 0x10, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0x01, 0x02, 0x04, 0x08, 0x04, 0x10, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i low = _mm256_set1_epi8(0x0F), zero = _mm256_setzero_si256();
     apr_size_t i = 0;
     for (; n - i >= 64; i += 64) {
-        v32 c, d, other;
-        apr_uint64_t w[4];
-        int h;
-        memcpy(&c, t + i, sizeof(c));
-        memcpy(&d, t + i + 32, sizeof(d));
-        other = (v32)((c - '0' > 9) & ((c | 0x20) - 'a' > 25) & (c - '-' > 1) & (c != '*')
-                      & (c != '_'))
-                | (v32)((d - '0' > 9) & ((d | 0x20) - 'a' > 25) & (d - '-' > 1) & (d != '*')
-                        & (d != '_'));
-        memcpy(w, &other, sizeof(w));
-        for (h = 0; h < 4; h++) {
-            if (w[h]) {
-                return i;
-            }
+        __m256i c = _mm256_loadu_si256((const __m256i *)(const void *)(t + i));
+        __m256i d = _mm256_loadu_si256((const __m256i *)(const void *)(t + i + 32));
+        __m256i a = _mm256_and_si256(
+            _mm256_shuffle_epi8(col, _mm256_and_si256(c, low)),
+            _mm256_shuffle_epi8(row, _mm256_and_si256(_mm256_srli_epi16(c, 4), low)));
+        __m256i b = _mm256_and_si256(
+            _mm256_shuffle_epi8(col, _mm256_and_si256(d, low)),
+            _mm256_shuffle_epi8(row, _mm256_and_si256(_mm256_srli_epi16(d, 4), low)));
+        __m256i other = _mm256_or_si256(_mm256_cmpeq_epi8(a, zero), _mm256_cmpeq_epi8(b, zero));
+        if (!_mm256_testz_si256(other, other)) {
+            return i;
         }
     }
     return i;
