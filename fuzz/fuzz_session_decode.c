@@ -287,6 +287,20 @@ static void check_encode(apr_pool_t *p, request_rec *r, session_rec *z)
                                                     || from[vl] == '='));
             FUZZ_CHECK(memcmp(at, from, vl) == 0);
         }
+        /* the parts it says it copied from the text loaded at their own
+         * offsets (sc_store_kept): in order, within both texts, and the
+         * same bytes there (what the store then does not compare) */
+        if (rq->kept) {
+            apr_size_t end = 0;
+            FUZZ_CHECK(rq->kept_enc == z->encoded && rq->loaded && rq->loaded_len >= 0);
+            for (i = 0; i < rq->kept->nelts; i++) {
+                const sc_store_range *k = &APR_ARRAY_IDX(rq->kept, i, sc_store_range);
+                FUZZ_CHECK(k->off >= end && k->len >= SC_KEPT_MIN);
+                FUZZ_CHECK(k->off + k->len <= n && k->off + k->len <= (apr_size_t)rq->loaded_len);
+                FUZZ_CHECK(memcmp(z->encoded + k->off, rq->loaded + k->off, k->len) == 0);
+                end = k->off + k->len;
+            }
+        }
     }
     /* as before the save (the next check encodes again) */
     z->encoded = NULL;
@@ -340,7 +354,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             plain_avx2 = way && __builtin_cpu_supports("avx2");
             for (c = 0; c < 256; c++) {
                 for (at = 0; at < (int)sizeof(run); at++) {
-                    memset(run, 'a', sizeof(run));
+                    int f;
+                    /* neighbours from every row of usual bytes */
+                    for (f = 0; f < (int)sizeof(run); f++) {
+                        run[f] = (unsigned char)"aZz_09.-*AP"[f % 11];
+                    }
                     run[at] = (unsigned char)c;
                     FUZZ_CHECK(plain_run(run, sizeof(run))
                                == (esc_plain[c] ? sizeof(run) : (size_t)at));

@@ -244,7 +244,10 @@ const char *sc_repl_apply_hash(apr_pool_t *p, const char *data, sc_rd *r,
  * that are data's own bytes at the same offsets, as sc_store_range (in
  * increasing order; pairs shorter than SC_REPL_KEPT_MIN are left out), for
  * sc_store_take_kept; NULL when there is none. */
-#define SC_REPL_KEPT_MIN 64
+#ifndef SC_REPL_KEPT_MIN
+#define SC_REPL_KEPT_MIN (2 * SC_STORE_BLOCK) /* a whole block held (the fuzz
+                                                * targets build with less) */
+#endif
 const char *sc_repl_apply_kept(apr_pool_t *p, const char *data, sc_rd *r,
                                apr_uint64_t base_hash, apr_uint64_t *hash, apr_size_t *len,
                                apr_array_header_t **kept);

@@ -1417,8 +1417,11 @@ typedef struct {
 } sc_span;
 
 /* The smallest part of an encoding worth telling the store it was copied
- * (sc_store_kept): a shorter one is compared at no cost worth a range. */
-#define SC_KEPT_MIN 64
+ * (sc_store_kept): one that holds a whole block of the store (a shorter one
+ * only splits a block's comparison).  The fuzz targets build with less. */
+#ifndef SC_KEPT_MIN
+#define SC_KEPT_MIN (2 * SC_STORE_BLOCK)
+#endif
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
 #define SC_PLAIN_AVX2 1
@@ -1773,7 +1776,9 @@ static const char *encode_entries(request_rec *r, sc_req *rq, session_rec *z)
                 rq->copied = apr_hash_make(r->pool);
             }
             apr_hash_set(rq->copied, at, sizeof(*at), sp[i]->text);
-            if (sp[i]->loaded_off == d - buf && sp[i]->text_len >= SC_KEPT_MIN) {
+            if (sp[i]->loaded_off == d - buf && sp[i]->text_len >= SC_KEPT_MIN
+                && rq->loaded && sp[i]->text == rq->loaded + sp[i]->loaded_off
+                && rq->loaded_len >= (apr_ssize_t)(sp[i]->loaded_off + sp[i]->text_len)) {
                 /* where it was in the text read: the store need not compare */
                 sc_store_range *k;
                 if (!rq->kept) {

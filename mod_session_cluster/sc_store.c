@@ -804,6 +804,26 @@ static sc_store_rc copy_out(sc_store *st, sc_sess *s, const char *id, apr_pool_t
  * finish died, or is stopped). */
 #define SC_READ_TRIES 256
 
+/* Records an access to slot s (session id) at 'when', if later than the
+ * last one.  read_seq (may be NULL): the sequence of a read of it; when the
+ * touch is the only write since, it becomes the sequence after the touch,
+ * which changes no byte of the data (sc_store_kept holds on). */
+static void touch_slot(sc_store *st, sc_sess *s, const char *id, apr_time_t when,
+                       apr_uint32_t *read_seq)
+{
+    slot_lock(st, s);
+    if (s->cur.used && sc_store_same(s->cur.id, id) && when > s->cur.last_access) {
+        int only = read_seq && __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE) == *read_seq;
+        write_open(st, s);
+        s->cur.last_access = when;
+        write_close(s);
+        if (only) {
+            *read_seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+        }
+    }
+    slot_unlock(st, s);
+}
+
 sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
                          sc_sess_copy *out)
 {
@@ -872,7 +892,8 @@ sc_store_rc sc_store_get(sc_store *st, apr_pool_t *p, const char *id, int touch,
         if (!probation && out->last_access > now - apr_time_from_sec(1)) {
             return SC_STORE_OK;
         }
-        sc_store_touch(st, id, now > out->last_access ? now : out->last_access + 1);
+        touch_slot(st, s, id, now > out->last_access ? now : out->last_access + 1,
+                   &out->read_seq);
         __atomic_store_n(&s->touched, 1, __ATOMIC_RELAXED);
     }
     return SC_STORE_OK;
@@ -1074,6 +1095,9 @@ static int block_range(const unsigned char *at, const unsigned char *want, apr_u
         }
         for (f = 0; f < fill && at[f] == want[f]; f++) {
         }
+        if (f == fill) {
+            return 0;                 /* (changed meanwhile: the plan is dropped) */
+        }
         for (e = fill; e > f && at[e - 1] == want[e - 1]; e--) {
         }
         *first = f;
@@ -1093,11 +1117,18 @@ static int block_range(const unsigned char *at, const unsigned char *want, apr_u
             continue;
         }
         seg_end = r && r->off - off < fill ? r->off - off : fill;
+        /* (bounded scans: a writer may change the block between the
+         * comparison and them; the sequence check then drops the plan) */
         if (block_differs(at + pos, want + pos, seg_end - pos)) {
-            for (a = pos; at[a] == want[a]; a++) {
+            for (a = pos; a < seg_end && at[a] == want[a]; a++) {
             }
-            for (z = seg_end; at[z - 1] == want[z - 1]; z--) {
+            for (z = seg_end; z > a && at[z - 1] == want[z - 1]; z--) {
             }
+        }
+        else {
+            a = z = seg_end;
+        }
+        if (a < z) {
             if (!found) {
                 f = a;
                 found = 1;
@@ -1656,18 +1687,9 @@ void sc_store_untouch(sc_store *st, const char *id)
 void sc_store_touch(sc_store *st, const char *id, apr_time_t when)
 {
     apr_int32_t i = index_find(st, id, NULL);
-    sc_sess *s;
-    if (i < 0) {
-        return;
+    if (i >= 0) {
+        touch_slot(st, slot(st, i), id, when, NULL);
     }
-    s = slot(st, i);
-    slot_lock(st, s);
-    if (s->cur.used && sc_store_same(s->cur.id, id) && when > s->cur.last_access) {
-        write_open(st, s);
-        s->cur.last_access = when;
-        write_close(s);
-    }
-    slot_unlock(st, s);
 }
 
 /* Reads slot s into c under its lock (with_data: its data too, into a

@@ -103,7 +103,8 @@
  * (sc_store_kept, with where that version was read: sc_sess_copy's
  * read_slot and read_seq): while the slot's sequence is still the one of
  * that read, the slot holds that version's very bytes, and those parts are
- * not compared.  The index and data locks guard
+ * not compared (the sequence moves by 2 with every write: equal again only
+ * after 2^31 writes to that slot, which no request outlives).  The index and data locks guard
  * short updates whose interruption can at worst lose a slot or a chain's
  * blocks (never hand them out twice): they are just taken over.
  *

@@ -877,6 +877,35 @@ static void kept_ranges(void)
            "a byte right after a range said kept, and one between two: in place, written");
     }
 
+    /* a read that records the access (a request's load, here the second
+     * of a session on probation): the touch is the only write since, and
+     * the parts said kept are still not compared */
+    {
+        const char *id2 = sid(37);
+        apr_int32_t k2;
+        apr_uint32_t seq;
+        sc_sess_copy c2;
+        d = patched_text(NULL, 0, 0);
+        ok(sc_store_put_new(st, id2, d, PATCH_LEN, apr_time_now() - apr_time_from_sec(5), 1800,
+                            1, &v, NULL) == SC_STORE_OK, "a second session, made 5 s ago");
+        k2 = slot_of(st, id2);
+        seq = st->slots[k2].seq;
+        ok(sc_store_get(st, mp, id2, 1, &c2) == SC_STORE_OK && st->slots[k2].seq == seq + 2
+           && c2.read_seq == seq + 2, "a read with its access recorded: the touch moved the "
+           "sequence, and the read says the sequence after it");
+        kept.read_slot = c2.read_slot;
+        kept.read_seq = c2.read_seq;
+        d = patched_text((const apr_uint32_t[]){ 10, 20000 }, 2, 'U');
+        want = apr_pstrdup(mp, d);
+        want[2 + 20000] = 'x';
+        ok(sc_store_put_hashed(st, id2, d, PATCH_LEN, c2.version, apr_time_now(), 1800, 0,
+                               &kept, &v) == SC_STORE_OK
+           && sc_store_get(st, mp, id2, 0, &c2) == SC_STORE_OK
+           && !memcmp(c2.data, want, PATCH_LEN),
+           "... a part said kept is not compared after it (its changed byte not written)");
+        kept.read_slot = c.read_slot;
+    }
+
     /* said read from another slot */
     ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK, "read again");
     kept.read_slot = c.read_slot + 1;
@@ -897,7 +926,7 @@ static void kept_ranges(void)
     want = apr_pstrdup(mp, c.data);
     want[2 + 20000] = 'P';            /* the part said kept, as read */
     ok(sc_store_take_kept(st, &c, 1, 1, NULL, NULL, &(sc_store_rc){ 0 }, &kept)
-       == SC_TAKE_STORED && st->hdr->updated_in_place == 7,
+       == SC_TAKE_STORED && st->hdr->updated_in_place == 8,
        "a copy taken with the rest said kept: in place");
     ok(sc_store_get(st, mp, id, 0, &c) == SC_STORE_OK && c.data_len == PATCH_LEN
        && !memcmp(c.data, want, PATCH_LEN),
@@ -908,7 +937,7 @@ static void kept_ranges(void)
     c.version++;
     c.hash = sc_store_hash(c.data, c.data_len);
     ok(sc_store_take_kept(st, &c, 1, 1, NULL, NULL, &(sc_store_rc){ 0 }, &kept)
-       == SC_TAKE_STORED && st->hdr->updated_in_place == 8
+       == SC_TAKE_STORED && st->hdr->updated_in_place == 9
        && reads_as(st, id, c.data, PATCH_LEN),
        "a copy taken after a touch: the part said kept is compared, reads as written");
 }
