@@ -58,6 +58,21 @@ static int same_attrs(const char *a, const char *b)
     return 1;
 }
 
+/* Reads a DELTA message's header as the engine does, r left at its
+ * attribute part; 0 when it is not a DELTA. */
+static int delta_header(const sc_buf *m, sc_rd *r, apr_uint64_t *base, apr_uint64_t *version)
+{
+    sc_rd_init(r, m->buf, m->len);
+    if (sc_rd_u8(r) != SC_REPL_DELTA || !sc_rd_id(r, p)) {
+        return 0;
+    }
+    *base = sc_rd_u64(r);
+    *version = sc_rd_u64(r);
+    sc_rd_u64(r);
+    sc_rd_u64(r);
+    return 1;
+}
+
 /* Applies a DELTA message to data: reads its header as the engine does,
  * then the attribute part.  NULL when malformed. */
 static const char *apply(const sc_buf *m, const char *data, apr_uint64_t *base,
@@ -65,14 +80,9 @@ static const char *apply(const sc_buf *m, const char *data, apr_uint64_t *base,
 {
     sc_rd r;
     const char *out;
-    sc_rd_init(&r, m->buf, m->len);
-    if (sc_rd_u8(&r) != SC_REPL_DELTA || !sc_rd_id(&r, p)) {
+    if (!delta_header(m, &r, base, version)) {
         return NULL;
     }
-    *base = sc_rd_u64(&r);
-    *version = sc_rd_u64(&r);
-    sc_rd_u64(&r);
-    sc_rd_u64(&r);
     out = sc_repl_apply(p, data, &r);
     /* after the attribute part: nothing (a member without stamps), or the
      * stamp whole */
@@ -313,61 +323,49 @@ static void delta_how(void)
            "a value told copied is taken as unchanged without a comparison");
 }
 
-/* sc_repl_apply_kept of the DELTA from old_data to new_data: the result,
- * and its kept ranges as "off+len,..." ("" none) in *ranges. */
-static const char *apply_kept(const char *old_data, const char *new_data, const char **ranges)
+/* The DELTA from old_data to new_data applied by sc_repl_apply_kept: the
+ * result must be new_data, and its kept ranges, as "off+len,..." ("" none),
+ * want. */
+static void kept_case(const char *old_data, const char *new_data, const char *want,
+                      const char *label)
 {
     int changed, i;
     sc_buf m = delta(1, 2, old_data, new_data, &changed);
     sc_rd r;
-    apr_array_header_t *kept = (apr_array_header_t *)1;
-    const char *out;
-    sc_rd_init(&r, m.buf, m.len);
-    sc_rd_u8(&r);
-    sc_rd_id(&r, p);
-    sc_rd_u64(&r);
-    sc_rd_u64(&r);
-    sc_rd_u64(&r);
-    sc_rd_u64(&r);
-    out = sc_repl_apply_kept(p, old_data, &r, 0, NULL, NULL, &kept);
-    *ranges = "";
-    for (i = 0; kept && kept != (apr_array_header_t *)1 && i < kept->nelts; i++) {
+    apr_uint64_t base, version;
+    apr_array_header_t *kept = NULL;
+    const char *out = NULL, *ranges = "";
+    if (delta_header(&m, &r, &base, &version)) {
+        out = sc_repl_apply_kept(p, old_data, &r, 0, NULL, NULL, &kept);
+    }
+    for (i = 0; kept && i < kept->nelts; i++) {
         const sc_store_range *k = &APR_ARRAY_IDX(kept, i, sc_store_range);
-        *ranges = apr_psprintf(p, "%s%s%u+%u", *ranges, i ? "," : "", k->off, k->len);
+        ranges = apr_psprintf(p, "%s%s%u+%u", ranges, i ? "," : "", k->off, k->len);
     }
-    if (kept == (apr_array_header_t *)1) {
-        *ranges = "(not set)";
-    }
-    return out;
+    is_str(out, new_data, "%s: applied", label);
+    is_str(ranges, want, "%s: kept %s", label, *want ? want : "nothing");
 }
 
 static void kept_pairs(void)
 {
     char *big = apr_palloc(p, 400);
-    const char *old_data, *new_data, *ranges, *out;
+    const char *was;
     memset(big, 'b', 397);
     big[397] = '\0';
-    /* "n=1&big=<397 b>&s=short": big's pair is 401 bytes at offset 4 */
-    old_data = apr_pstrcat(p, "n=1&big=", big, "&s=short", NULL);
-    new_data = apr_pstrcat(p, "n=2&big=", big, "&s=short", NULL);
-    out = apply_kept(old_data, new_data, &ranges);
-    is_str(out, new_data, "a counter changed before a big value: applied");
-    is_str(ranges, "4+401", "... the big pair kept where it was, the short one not listed");
-    new_data = apr_pstrcat(p, "n=10&big=", big, "&s=short", NULL);
-    out = apply_kept(old_data, new_data, &ranges);
-    is_str(out, new_data, "the counter a byte longer: applied");
-    is_str(ranges, "", "... nothing kept: the big pair moved");
-    new_data = apr_pstrcat(p, "n=1&big=", big, "&s=other", NULL);
-    out = apply_kept(old_data, new_data, &ranges);
-    is_str(ranges, "4+401", "a change after the big pair: it is kept");
-    new_data = apr_pstrcat(p, "n=1&big=", big, "x&s=short", NULL);
-    out = apply_kept(old_data, new_data, &ranges);
-    is_str(out, new_data, "the big value changed: applied");
-    is_str(ranges, "", "... and not kept");
-    old_data = apr_pstrcat(p, "n=1&big", big, "&s=short", NULL);
-    new_data = apr_pstrcat(p, "n=2&big", big, "=&s=short", NULL);
-    out = apply_kept(old_data, new_data, &ranges);
-    is_str(ranges, "", "a pair written without '=' (joined with one): not kept");
+    /* "n=1&big=<397 b>&s=short": big's pair is 401 bytes at offset 4; the
+     * short pairs are never listed */
+    was = apr_pstrcat(p, "n=1&big=", big, "&s=short", NULL);
+    kept_case(was, apr_pstrcat(p, "n=2&big=", big, "&s=short", NULL), "4+401",
+              "a counter changed before a big value");
+    kept_case(was, apr_pstrcat(p, "n=10&big=", big, "&s=short", NULL), "",
+              "the counter a byte longer (the big pair moved)");
+    kept_case(was, apr_pstrcat(p, "n=1&big=", big, "&s=other", NULL), "4+401",
+              "a change after the big pair");
+    kept_case(was, apr_pstrcat(p, "n=1&big=", big, "x&s=short", NULL), "",
+              "the big value changed");
+    kept_case(apr_pstrcat(p, "n=1&big", big, "&s=short", NULL),
+              apr_pstrcat(p, "n=2&big", big, "=&s=short", NULL), "",
+              "a pair written without '=' (joined with one)");
 }
 
 /* "<hex digits>[-<node>].<route>", each part n characters of c */
