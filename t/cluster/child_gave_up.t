@@ -71,7 +71,7 @@ my $off = length $c->error_log('node1');
 
 # node2 frozen (no ACK will come), then node1's engine alone
 $c->sigstop('node2');
-is(kill('STOP', $engine), 1, "node1's engine ($engine) frozen");
+is(SC::Cluster::freeze_pids($engine), 1, "node1's engine ($engine) frozen");
 $frozen_engine = $engine;
 
 # the child sends its request to the frozen engine and gives up on it

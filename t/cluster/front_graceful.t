@@ -294,7 +294,7 @@ stop_under_load('graceful');
     my ($engine2, $asked0) = (SC::Test::num($s2, 'EnginePid'), SC::Test::num($s2, 'AntiEntropyAsked'));
     my $engine0 = SC::Test::num(status_of($c, 'node1'), 'EnginePid');
     my ($log1, $log2) = (length $c->error_log('node1'), length $c->error_log('node2'));
-    ok($engine2 && kill('STOP', $engine2), "C. node2's engine (pid $engine2) frozen");
+    ok($engine2 && SC::Cluster::freeze_pids($engine2), "C. node2's engine (pid $engine2) frozen");
     my ($w, $state, $engine1);
     my $ok = eval {
         $c->configure('node1', cluster => sub {

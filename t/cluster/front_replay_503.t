@@ -92,7 +92,7 @@ check(defined $engine && $engine =~ /^\d+$/ && $engine > 1, $c, "node1's engine 
 
 # C. a 503 after the change went to the engine: passed on -----------------------------
 {
-    kill 'STOP', $engine or die "SIGSTOP $engine: $!";
+    SC::Cluster::freeze_pids($engine) or die "SIGSTOP $engine: $!";
     my ($st, $h, $b) = $c->request($F, 'GET', '/app?auto', headers => { Cookie => "JSESSIONID=$id" },
                                    timeout => 30);
     kill 'CONT', $engine;
@@ -113,8 +113,8 @@ my $front_engine = (status_of($c, $F) || {})->{EnginePid};
 check(defined $front_engine && $front_engine =~ /^\d+$/ && $front_engine > 1, $c,
       "the front's engine pid ($front_engine)");
 my $parent = $c->member('node1')->{pid};
-kill 'STOP', $front_engine or die "SIGSTOP $front_engine: $!";
-kill 'STOP', $parent or die "SIGSTOP $parent: $!";
+SC::Cluster::freeze_pids($front_engine) or die "SIGSTOP $front_engine: $!";
+SC::Cluster::freeze_pids($parent) or die "SIGSTOP $parent: $!";
 kill 'KILL', $engine or die "SIGKILL $engine: $!";
 # gone (a zombie: its frozen parent does not reap it) before the requests:
 # its sockets closed, a child's hand-off cannot reach it

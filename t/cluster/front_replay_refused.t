@@ -80,7 +80,7 @@ my $p0 = front_page();
 my ($replays, $failed) = ($p0->{FrontReplays} // 0, $p0->{FrontReplaysFailed} // 0);
 
 # the front's view held as it is: every member alive and ready
-kill 'STOP', $front_engine or die "SIGSTOP $front_engine: $!";
+SC::Cluster::freeze_pids($front_engine) or die "SIGSTOP $front_engine: $!";
 my $port2 = $c->member('node2')->{http_port};
 $c->kill9('node2');
 sub refused { my $s = IO::Socket::INET->new(PeerAddr => $c->member('node2')->{addr}, PeerPort => $port2,

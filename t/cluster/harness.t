@@ -101,7 +101,7 @@ my $SCRIPT_A = $SEGV_CHILD . q{
     my $r = $c->stop('hang', timeout => 1);
     print "stop-hang-returned=$r\n";
     my $engine = engine_pid($c, 'engstop');
-    ok($engine && kill('STOP', $engine), "engstop: its engine $engine is frozen");
+    ok($engine && SC::Cluster::freeze_pids($engine), "engstop: its engine $engine is frozen");
     $r = $c->stop('engstop', cont => 0);
     print "stop-engstop-returned=$r engine-alive=", (SC::Cluster::pid_alive($engine) ? 1 : 0), "\n";
     done_testing();

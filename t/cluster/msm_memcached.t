@@ -132,9 +132,9 @@ my $n6 = $r->{counter} // 0;
 cmp_ok($n6, '>=', 6, '6. node1 restarted with operationTimeout 300: the session continues (its counter goes on)')
     or diag(show($r));
 my (undef, $row0) = node_row('node1');
-kill 'STOP', $mc->pid;
+$mc->freeze;
 $r = app($c, 'node1', 'auto', $id3, timeout => 20);
-kill 'CONT', $mc->pid;
+$mc->thaw;
 is($r->{status}, 200, '6. memcached frozen (SIGSTOP): the request is answered') or diag(show($r));
 is($r->{counter}, $n6 + 1, '6. ... from the member\'s copy') or diag(show($r));
 ($p, $row) = node_row('node1');

@@ -378,7 +378,7 @@ my $APP = demo_conf($DEMO_SO, server => "LimitRequestFieldSize 16384\n");
         return grep { my (undef, undef, $b) = $c->get($_, "/cluster-manager?session=$id");
                       ($b // '') =~ /^SessionHeld: yes$/m } qw(node1 node2);
     };
-    my @frozen = grep { ($engine{$_} // 0) > 1 && kill('STOP', $engine{$_}) } qw(node1 node2);
+    my @frozen = grep { ($engine{$_} // 0) > 1 && SC::Cluster::freeze_pids($engine{$_}) } qw(node1 node2);
     my (%adopted, %probes, %held);
     my $ok = eval {
         sleep 2.03 - (time - $t_last) if time - $t_last < 2.03;

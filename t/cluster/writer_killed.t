@@ -216,7 +216,7 @@ check(@kids == 1, $c, 'node1 runs one child process', "children: @kids");
     my $p = status_of($c, 'node1');
     my $engine = num($p, 'EnginePid');
     my $undone0 = num($p, 'SessionWritesUndone') // 0;
-    check(defined $engine && kill('STOP', $engine), $c, "(b) node1's engine ($engine) frozen (SIGSTOP)");
+    check(defined $engine && SC::Cluster::freeze_pids($engine), $c, "(b) node1's engine ($engine) frozen (SIGSTOP)");
     my @k = children();
     check(@k == 1, $c, '(b) node1 runs one child process again', "children: @k");
     kill_child_inside_store_write($k[0], '(b)', sub { app($c, 'node1', 'auto', $B, timeout => 30) });
@@ -238,7 +238,7 @@ check(@kids == 1, $c, 'node1 runs one child process', "children: @kids");
     my ($engine, $starts) = (num($p, 'EnginePid'), num($p, 'EngineStarts'));
     # httpd's parent frozen: no new engine until it is resumed
     my $parent = $c->member('node1')->{pid};
-    check(kill('STOP', $parent), $c, "(c) node1's parent ($parent) frozen (SIGSTOP)");
+    check(SC::Cluster::freeze_pids($parent), $c, "(c) node1's parent ($parent) frozen (SIGSTOP)");
     my $g = gdb_start($engine, 'break sc_shm_write_end', 'continue',
                       'bt 2', 'printf "SEQ=%u AT=%lu\n", *seq, (unsigned long)seq', 'kill');
     my $out = gdb_wait($g, 30);

@@ -1206,6 +1206,7 @@ sub _freeze {
         push @procs, @new;
         select(undef, undef, undef, 0.02);
     }
+    _wait_stopped(map { $_->[0] } grep { _alive_proc($_) } @procs);
     return @procs;
 }
 
@@ -1618,6 +1619,49 @@ sub _threads_left {
 sub _alive {
     my $pid = shift;
     return defined _starttime($pid) ? 1 : 0;
+}
+
+# Threads of process $pid that are not stopped yet (state T, t) nor gone.
+sub _threads_running {
+    my $pid = shift;
+    opendir my $dh, "/proc/$pid/task" or return 0;
+    my @tids = grep { /^\d+$/ } readdir $dh;
+    closedir $dh;
+    my $n = 0;
+    for my $tid (@tids) {
+        open my $fh, '<', "/proc/$pid/task/$tid/stat" or next;
+        my $st = <$fh>;
+        close $fh;
+        $n++ if defined $st && $st =~ /\)\s+([A-Za-z])/ && $1 !~ /^[TtZX]$/;
+    }
+    return $n;
+}
+
+# SIGSTOP to each pid, then a wait until every thread of each is stopped.
+# kill returns as soon as the signal is queued; the kernel wakes one thread
+# to take it, and until that one runs (on a busy machine: milliseconds) the
+# process's other threads go on serving.  A test that freezes a server and
+# then talks to it must wait for the stop.  Returns how many pids were
+# signalled (as kill); croaks when a thread still runs after 5 s.  Function
+# or method.
+sub freeze_pids {
+    shift if ref $_[0] || ($_[0] // '') eq __PACKAGE__;
+    my @pids = grep { $_ && $_ > 1 } @_;
+    my $n = 0;
+    $n += kill 'STOP', $_ for @pids;
+    _wait_stopped(@pids);
+    return $n;
+}
+
+sub _wait_stopped {
+    my @pids = @_;
+    my $deadline = time + 5;
+    while (1) {
+        my @running = grep { _alive($_) && _threads_running($_) } @pids;
+        return 1 unless @running;
+        croak "SC::Cluster: SIGSTOP sent, still running after 5 s: @running" if time > $deadline;
+        select(undef, undef, undef, 0.005);
+    }
 }
 
 # True while a process with this pid exists and has not exited (a zombie

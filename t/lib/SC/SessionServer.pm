@@ -3,6 +3,8 @@ package SC::SessionServer;
 # the session server tests (t/cluster/msm_*.t):
 #   my $m = SC::SessionServer->new('memcached');   # or 'redis'
 #   $m->start; $m->port; $m->pid; $m->stop;        # stop: SIGKILL, by its pid
+#   $m->freeze; $m->thaw;                          # SIGSTOP (every thread stopped
+#                                                  # on return), SIGCONT
 #   $m->get($key)                                  # its value, or undef
 #   $m->redis('GET', $key)                         # a Redis command's reply
 # A missing server program is a failure (build/install-deps.sh installs both),
@@ -43,7 +45,7 @@ sub start {
     if (!$pid) {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', '/dev/null';
-        exec { $cmd[0] } @cmd;
+        { exec { $cmd[0] } @cmd }
         POSIX::_exit(127);
     }
     $self->{pid} = $pid;
@@ -63,6 +65,20 @@ sub stop {
     kill 'KILL', $self->{pid};
     waitpid $self->{pid}, 0;
     $self->{pid} = undef;
+}
+
+# Hung, as a server that takes connections but answers nothing: SIGSTOP, and
+# back only once every thread of it has stopped (SC::Cluster::freeze_pids).
+sub freeze {
+    my ($self) = @_;
+    croak "SC::SessionServer: freeze: not running" unless $self->{pid};
+    SC::Cluster::freeze_pids($self->{pid}) == 1
+        or croak "SC::SessionServer: SIGSTOP $self->{pid}: $!";
+}
+
+sub thaw {
+    my ($self) = @_;
+    kill 'CONT', $self->{pid} if $self->{pid};
 }
 
 # memcached's value for $key (text protocol), or undef
