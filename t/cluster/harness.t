@@ -51,7 +51,9 @@ sub proc_state {
 #   A (done_testing; the cluster torn down in END, after the plan is printed):
 #     hang   its ErrorLog is a piped logger that ignores SIGTERM: httpd waits
 #            3 s for it before it SIGKILLs it, so stop(timeout => 1) finds
-#            the parent still running -> a failed test, stop returns 0;
+#            the parent still running -> a failed test, stop returns 0; the
+#            harness kills both its loggers (httpd starts one before it
+#            daemonises, which is no descendant of its parent);
 #     orphan its piped logger starts a process that ignores SIGTERM and
 #            outlives httpd -> "left processes behind";
 #     seg    one of its MPM children gets SIGSEGV (the test waits for httpd's
@@ -438,6 +440,11 @@ NETNS: {
     like($outa, qr/^stop-hang-returned=0$/m, 'A: ... and stop returned 0');
     like($outa, qr/^# still running:\n#   pid \d+ state \S+ ppid \d+ threads \d+ wchan \S+: \S+/m,
          'A: ... its diagnostics list the processes still running');
+    my ($hang_left) = $outa =~ /member hang did not exit.*?^# still running:\n((?:#   pid [^\n]*\n)+)/ms;
+    my @hl = ($hang_left // '') =~ m{^#   pid (\d+) .*: /bin/sh -c trap "" TERM}mg;
+    is(scalar @hl, 2, 'A: ... among them its two piped loggers (the one of the pass before '
+       . 'httpd daemonised too, which is no descendant of its parent)') or diag($show->($outa));
+    ok(@hl && !(grep { !gone($_) } @hl), 'A: ... and the harness killed them (' . "@hl" . ')');
     is($kind{orphan}, 1, 'A: a failed test says orphan left processes behind');
     my ($orphan_pids) = $outa =~ /member orphan left processes behind[^:]*: pids ([\d ]+)/;
     my @op = split ' ', $orphan_pids // '';

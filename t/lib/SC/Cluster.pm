@@ -750,7 +750,12 @@ sub _launch {
         . "(exit $rc):\n$out" if $rc != 0;
     $m->{test_output} = $out;
     $m->{log_offset} = -s $m->{error_log} || 0;
-    ($rc, $out) = $self->_run(\@httpd, timeout => 30);
+    # every process started for the member inherits SC_CLUSTER_CONF (see
+    # _conf_procs: not all of them are its parent's descendants)
+    {
+        local $ENV{SC_CLUSTER_CONF} = $m->{conf};
+        ($rc, $out) = $self->_run(\@httpd, timeout => 30);
+    }
     _write_file("$m->{dir}/logs/startup.out", $out, 0644);
     croak "SC::Cluster: starting $m->{name} failed (exit $rc):\n$out"
         . "--- error_log tail:\n" . $self->log_tail($m) if $rc != 0;
@@ -796,8 +801,12 @@ sub _start_failed {
     my $tail = $self->log_tail($m, 40);
     $m->{state} = 'failed';
     # leave nothing behind: a half-started server is killed (it is ours)
-    if ($m->{proc} && _alive_proc($m->{proc})) {
-        my @procs = ($m->{proc}, _descendants_procs($m->{proc}[0]));
+    # (and its first pass's piped loggers, no descendants: _conf_procs)
+    my @procs = $m->{proc} && _alive_proc($m->{proc})
+        ? ($m->{proc}, _descendants_procs($m->{proc}[0])) : ();
+    my %k = map { $_->[0] => $_ } @procs, $self->_conf_procs($m);
+    @procs = values %k;
+    if (@procs) {
         _signal('KILL', @procs);
         $self->wait_for(sub { !grep { _alive_proc($_) } @procs }, timeout => 5);
     }
@@ -932,7 +941,11 @@ sub _stop_many {
         my @kids = @{ $kids{ $m->{name} } };
         my @problems;
         if (_alive_proc($m->{proc})) {
-            @kids = (@kids, _descendants_procs($m->{proc}[0]));
+            # (and what they started since the SIGTERM, wherever it was reparented)
+            my %k = map { $_->[0] => $_ } @kids, _descendants_procs($m->{proc}[0]),
+                                          $self->_conf_procs($m);
+            delete $k{ $m->{proc}[0] };
+            @kids = values %k;
             $self->_seen($m, @kids);
             my @left = grep { _alive_proc($_) } $m->{proc}, @kids;
             push @problems, [ "did not exit within ${timeout}s of SIGTERM (the harness SIGKILLed it)",
@@ -1212,7 +1225,16 @@ sub _freeze {
 
 # The processes whose command line runs this member's httpd.conf (httpd -f
 # CONF, the way _launch starts it: the parent, its children, the engine,
-# wherever they were reparented), as [pid, starttime].
+# wherever they were reparented), or whose environment has
+# SC_CLUSTER_CONF=CONF (_launch sets it: anything httpd started), as
+# [pid, starttime].  httpd starts its piped loggers already in its first
+# pass over the configuration, before it daemonises: the loggers of that
+# pass are children of the process _launch ran, which exits then (they are
+# reparented to PID 1), and the daemon, for which they are no children,
+# takes them for exited when it clears that pass's logs (waitpid: ECHILD) and
+# never signals them.  A logger that ignores its end of file (or leaves a
+# process that does) runs on after the member's stop: neither the parent's
+# descendant nor running httpd.conf, only its environment says whose it is.
 sub _conf_procs {
     my ($self, $m) = @_;
     my @out;
@@ -1220,7 +1242,8 @@ sub _conf_procs {
     for my $pid (grep { /^\d+$/ } readdir $dh) {
         next if $pid == $$;
         my @a = split /\0/, _slurp("/proc/$pid/cmdline");
-        next unless grep { $a[$_] eq '-f' && ($a[$_ + 1] // '') eq $m->{conf} } 0 .. $#a;
+        next unless grep({ $a[$_] eq '-f' && ($a[$_ + 1] // '') eq $m->{conf} } 0 .. $#a)
+            || grep { $_ eq "SC_CLUSTER_CONF=$m->{conf}" } split /\0/, _slurp("/proc/$pid/environ");
         my $st = _starttime($pid);
         push @out, [ $pid, $st ] if defined $st;
     }
