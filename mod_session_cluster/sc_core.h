@@ -11,6 +11,7 @@
 #include "sc_proto.h"
 #include "sc_shm.h"
 #include "sc_store.h"
+#include "sc_ring.h"
 
 #include <poll.h>
 #include <netinet/in.h>
@@ -216,13 +217,6 @@ typedef struct sc_replay {
                                                      * (the pools: sc_transport.c) */
 #define SC_PREHELLO_MAX       4096                  /* a frame before HELLO */
 #define SC_READ_PER_TURN      (1024 * 1024)         /* bytes read from one connection per turn */
-#define SC_ASYNC_GATHER_RATE_US 250                 /* ... when the turn before sent some
-                                                     * this recently, or sent several */
-#ifndef SC_ASYNC_GATHER_US
-#define SC_ASYNC_GATHER_US    1000                  /* asynchronous changes gather this
-                                                     * long after a turn that sent some
-                                                     * (sc_engine.c gather_async) */
-#endif
 #define SC_PENALTY_BAD        20                    /* bad frames from one address ... */
 #define SC_PENALTY_WINDOW_S   60                    /* ... within this: refused for */
 #define SC_PENALTY_S          30
@@ -260,7 +254,7 @@ struct sc_engine {
     apr_hash_t *ring_conns;            /* children's connections by token: where a
                                         * change taken from the ring is answered */
     int in_ring;                       /* a ring message is being handled */
-    apr_time_t last_async;             /* the last turn that sent some (gathering) */
+    sc_gather gather;                  /* whether the engine gathers (sc_ring.h) */
     unsigned turn_async;               /* asynchronous messages children handed
                                         * over in this turn (gather_async) */
 

@@ -694,9 +694,10 @@ static void take_requested_actions(sc_engine *e)
  * here and a child's hand-off only queues on its socket.  The first change
  * after a quiet spell still goes out at once; under load each one waits at
  * most that long.  Not while a state transfer runs here (its blocks go out
- * turn by turn).  Only under load: after a turn that sent several, or one
- * within SC_ASYNC_GATHER_RATE_US of the turn before that sent some; a change
- * now and then goes out at once. */
+ * turn by turn).  Only under load (sc_gather_next, sc_ring.h): from a turn
+ * that sent several, or one within SC_ASYNC_GATHER_RATE_US of the turn
+ * before that sent some, until SC_ASYNC_GATHER_HOLD_US after the last turn
+ * that sent any; a change now and then goes out at once. */
 static void gather_async(sc_engine *e)
 {
     struct timespec ts;
@@ -847,7 +848,7 @@ void sc_engine_run(const sc_engine_args *r)
         }
         take_events(e);              /* of the ticks' sends */
         wait_us = apr_time_from_msec(50);
-        if (e->turn_async && (e->turn_async > 1 || now - e->last_async < SC_ASYNC_GATHER_RATE_US)
+        if (sc_gather_next(&e->gather, now, e->turn_async)
             && !e->pending && !e->transfers && !sc_dm_receiving_state(e) && SC_ASYNC_GATHER_US > 0) {
             if (e->ring && e->ep_fd >= 0) {
                 /* the ring's asynchronous appends meanwhile wake it only
@@ -863,9 +864,6 @@ void sc_engine_run(const sc_engine_args *r)
             wait_us = 0;              /* the ring holds messages: no sleep */
         }
         /* (else asleep: the next append wakes it) */
-        if (e->turn_async) {
-            e->last_async = now;
-        }
         e->turn_async = 0;
         n = sc_tr_wait(e, pfds, SC_POLL_MAX, wait_us);
         if (e->ring) {

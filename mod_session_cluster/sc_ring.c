@@ -221,6 +221,17 @@ int sc_ring_gather(sc_ring *r)
     return 0;
 }
 
+int sc_gather_next(sc_gather *g, apr_time_t now, unsigned sent)
+{
+    if (sent) {
+        if (sent > 1 || now - g->last_async < SC_ASYNC_GATHER_RATE_US || now < g->until) {
+            g->until = now + SC_ASYNC_GATHER_HOLD_US;
+        }
+        g->last_async = now;
+    }
+    return now < g->until;
+}
+
 void sc_ring_awake(sc_ring *r)
 {
     __atomic_store_n(&r->sleeping, RING_AWAKE, __ATOMIC_RELAXED);

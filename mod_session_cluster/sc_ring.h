@@ -43,6 +43,20 @@
  * messages wait wakes it before its wait ends */
 #define SC_RING_BATCH 16u
 
+/* the engine's gathering of asynchronous changes (sc_gather_next, sc_engine.c) */
+#ifndef SC_ASYNC_GATHER_RATE_US
+#define SC_ASYNC_GATHER_RATE_US 250   /* under load: a turn that sent some this soon
+                                       * after the turn before that sent some, or
+                                       * one that sent several */
+#endif
+#ifndef SC_ASYNC_GATHER_HOLD_US
+#define SC_ASYNC_GATHER_HOLD_US 1000  /* ... and it stays so this long after the
+                                       * last turn that sent some */
+#endif
+#ifndef SC_ASYNC_GATHER_US
+#define SC_ASYNC_GATHER_US 1000       /* a gathering wait lasts at most this long */
+#endif
+
 typedef struct sc_ring sc_ring;
 
 /* What the ring counted since it was made or reset. */
@@ -92,6 +106,26 @@ int sc_ring_sleep(sc_ring *r);
  * SC_RING_BATCH wakes it. */
 int sc_ring_gather(sc_ring *r);
 void sc_ring_awake(sc_ring *r);
+
+/* Whether the engine's next wait gathers (sc_ring_gather) or sleeps until the
+ * next append (sc_ring_sleep), from its own record of the turns before.
+ * Under load it gathers: after a turn that sent several asynchronous
+ * changes, or one within SC_ASYNC_GATHER_RATE_US of the turn before that
+ * sent some.  Once under load it goes on gathering for
+ * SC_ASYNC_GATHER_HOLD_US after the last turn that sent any, turns woken by
+ * a socket with no change of its own included: at a member's steady rate of
+ * a few thousand changes a second (the rate through a front balancer, where
+ * every member serves its share) the engine would otherwise sleep after
+ * nearly every turn and be woken by nearly every append.  A change now and
+ * then (nothing sent for the hold) still goes out at once. */
+typedef struct {
+    apr_time_t last_async;      /* the last turn that sent asynchronous changes */
+    apr_time_t until;           /* under load until then */
+} sc_gather;
+/* After a turn at 'now' that sent 'sent' asynchronous changes: 1 when the
+ * engine's next wait gathers. */
+int sc_gather_next(sc_gather *g, apr_time_t now, unsigned sent);
+
 /* 1 when the ring holds a message not taken yet. */
 int sc_ring_pending(const sc_ring *r);
 

@@ -3,7 +3,8 @@
  * test_ring.c -- the children's hand-off ring (sc_ring.c): order and bytes
  * kept across wrap-arounds, room refused and given back, writers in several
  * processes and threads at once, a writer that dies holding the lock, the
- * engine's sleep and wake-up, and a record that is not well formed.
+ * engine's sleep and wake-up, its choice to gather, and a record that is
+ * not well formed.
  *
  * sc_ring.c is compiled into this file (not linked), so that the test can
  * take the ring's lock itself as a writer dying mid-copy would hold it.
@@ -336,6 +337,52 @@ static void sleep_and_wake(void)
     }
 }
 
+/* the engine's choice between a gathering wait and a sleep (sc_gather_next) */
+static void gathering(void)
+{
+    sc_gather g;
+    apr_time_t t = apr_time_from_sec(100), t2;
+    int k, all;
+
+    memset(&g, 0, sizeof(g));
+    is(sc_gather_next(&g, t, 0), 0, "nothing sent yet: the engine sleeps");
+    is(sc_gather_next(&g, t, 1), 0, "the first change after a quiet spell: it sleeps "
+       "(the next one goes out at once)");
+    t2 = t + SC_ASYNC_GATHER_RATE_US - 1;
+    is(sc_gather_next(&g, t2, 1), 1, "one within SC_ASYNC_GATHER_RATE_US of it: under load, it gathers");
+    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US / 2, 0),
+       1, "a turn with no change of its own (a socket woke it) within the hold: it gathers still");
+    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US - 1, 1),
+       1, "a change later than SC_ASYNC_GATHER_RATE_US, within the hold: it gathers");
+    t2 += SC_ASYNC_GATHER_HOLD_US - 1;
+    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US - 1, 0), 1, "... and the hold runs from it");
+    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US, 0), 0, "nothing sent for the hold: it sleeps");
+    is(sc_gather_next(&g, t2 + 10 * SC_ASYNC_GATHER_HOLD_US, 1), 0,
+       "a change after the hold: it sleeps (that change went out at once)");
+
+    memset(&g, 0, sizeof(g));
+    is(sc_gather_next(&g, t, 3), 1, "a turn that sent several: it gathers");
+
+    /* a steady rate between one change per SC_ASYNC_GATHER_RATE_US and one
+     * per hold: it goes on gathering once under load, and never gets there
+     * from a quiet start */
+    memset(&g, 0, sizeof(g));
+    t2 = t;
+    sc_gather_next(&g, t2, 2);
+    for (k = 0, all = 1; k < 100; k++) {
+        t2 += (SC_ASYNC_GATHER_RATE_US + SC_ASYNC_GATHER_HOLD_US) / 2;
+        all &= sc_gather_next(&g, t2, 1);
+    }
+    ok(all, "one change every %d us after a burst: it gathers at every turn",
+       (SC_ASYNC_GATHER_RATE_US + SC_ASYNC_GATHER_HOLD_US) / 2);
+    memset(&g, 0, sizeof(g));
+    for (k = 0, all = 0; k < 100; k++) {
+        t2 += SC_ASYNC_GATHER_HOLD_US + 1;
+        all |= sc_gather_next(&g, t2, 1);
+    }
+    ok(!all, "one change every %d us: never (each goes out at once)", SC_ASYNC_GATHER_HOLD_US + 1);
+}
+
 /* ---- memory that something else wrote ---- */
 
 static void not_well_formed(void)
@@ -378,6 +425,7 @@ int main(void)
     many_writers();
     dead_writer();
     sleep_and_wake();
+    gathering();
     not_well_formed();
     return unit_done("test_ring");
 }
