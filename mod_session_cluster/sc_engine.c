@@ -21,6 +21,8 @@
 #include "sc_crypto.h"
 #include "sc_ring.h"
 
+#include <time.h>
+
 #include "ap_mpm.h"
 #include "ap_listen.h"
 #include "mpm_common.h"
@@ -698,6 +700,15 @@ static void take_requested_actions(sc_engine *e)
  * that sent several, or one within SC_ASYNC_GATHER_RATE_US of the turn
  * before that sent some, until SC_ASYNC_GATHER_HOLD_US after the last turn
  * that sent any; a change now and then goes out at once. */
+/* Microseconds of a clock that no one sets (the gathering's choice must not
+ * follow a step of the wall clock). */
+static apr_time_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
 static void gather_async(sc_engine *e)
 {
     struct timespec ts;
@@ -812,7 +823,7 @@ void sc_engine_run(const sc_engine_args *r)
     while (!engine_stop) {
         apr_time_t now = apr_time_now();
         apr_interval_time_t wait_us;
-        int n;
+        int n, gather;
         apr_pool_clear(e->tmp);
         if (now >= e->next_publish && getppid() != e->parent) {
             parent_gone(e);           /* looked at every 100 ms (publish) */
@@ -848,8 +859,8 @@ void sc_engine_run(const sc_engine_args *r)
         }
         take_events(e);              /* of the ticks' sends */
         wait_us = apr_time_from_msec(50);
-        if (sc_gather_next(&e->gather, now, e->turn_async)
-            && !e->pending && !e->transfers && !sc_dm_receiving_state(e) && SC_ASYNC_GATHER_US > 0) {
+        gather = sc_gather_next(&e->gather, mono_now(), e->turn_async);
+        if (gather && !e->pending && !e->transfers && !sc_dm_receiving_state(e) && SC_ASYNC_GATHER_US > 0) {
             if (e->ring && e->ep_fd >= 0) {
                 /* the ring's asynchronous appends meanwhile wake it only
                  * once SC_RING_BATCH wait; a synchronous one, and what

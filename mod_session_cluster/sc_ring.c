@@ -47,6 +47,10 @@ struct sc_ring {
     pid_t consumer;
     apr_uint64_t taken, bad;
     apr_uint64_t msgs_taken;          /* messages ever taken (never reset) */
+    apr_uint32_t urgent;              /* a waited-for message is in the ring since the
+                                       * engine's last take (set by its writer; in
+                                       * what was padding: a ring made by an older
+                                       * build has 0 here) */
     /* counted by writers outside the lock */
     apr_uint64_t full __attribute__((aligned(64)));
     apr_uint64_t large, wakes;
@@ -162,6 +166,12 @@ static int ring_put(sc_ring *r, const void *head, apr_size_t hlen, const void *b
      * with the engine's own store of 'sleeping', see whether it sleeps) */
     __atomic_store_n(&r->tail, tail + pad + need, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&r->lock);
+    if (waited) {
+        /* before 'sleeping' is read: an engine that starts to gather after
+         * this load sees the flag (sc_ring_gather), one that started before
+         * it is woken below */
+        __atomic_store_n(&r->urgent, 1, __ATOMIC_SEQ_CST);
+    }
     state = __atomic_load_n(&r->sleeping, __ATOMIC_SEQ_CST);
     if ((state == RING_ASLEEP
          || (state == RING_GATHERING
@@ -214,7 +224,8 @@ int sc_ring_sleep(sc_ring *r)
 int sc_ring_gather(sc_ring *r)
 {
     __atomic_store_n(&r->sleeping, RING_GATHERING, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&r->msgs, __ATOMIC_SEQ_CST) - r->msgs_taken >= SC_RING_BATCH) {
+    if (__atomic_load_n(&r->urgent, __ATOMIC_SEQ_CST)
+        || __atomic_load_n(&r->msgs, __ATOMIC_SEQ_CST) - r->msgs_taken >= SC_RING_BATCH) {
         __atomic_store_n(&r->sleeping, RING_AWAKE, __ATOMIC_RELAXED);
         return 1;
     }
@@ -224,12 +235,16 @@ int sc_ring_gather(sc_ring *r)
 int sc_gather_next(sc_gather *g, apr_time_t now, unsigned sent)
 {
     if (sent) {
-        if (sent > 1 || now - g->last_async < SC_ASYNC_GATHER_RATE_US || now < g->until) {
+        /* (a turn after a gathering wait comes when that wait ended, a full
+         * SC_ASYNC_GATHER_US later when nothing woke it: that it gathered
+         * counts, not how long ago) */
+        if (sent > 1 || now - g->last_async < SC_ASYNC_GATHER_RATE_US || g->held) {
             g->until = now + SC_ASYNC_GATHER_HOLD_US;
         }
         g->last_async = now;
     }
-    return now < g->until;
+    g->held = now < g->until;
+    return g->held;
 }
 
 void sc_ring_awake(sc_ring *r)
@@ -244,9 +259,15 @@ int sc_ring_pending(const sc_ring *r)
 
 apr_size_t sc_ring_take(sc_ring *r, sc_ring_fn fn, void *ctx, int *bad)
 {
-    apr_uint64_t head = r->head;
-    apr_uint64_t tail = __atomic_load_n(&r->tail, __ATOMIC_ACQUIRE);
+    apr_uint64_t head = r->head, tail;
     apr_size_t n = 0;
+
+    /* cleared before the tail is read: a flag set before this was set after
+     * its message's tail, which this take reads */
+    if (__atomic_load_n(&r->urgent, __ATOMIC_RELAXED)) {
+        __atomic_store_n(&r->urgent, 0, __ATOMIC_SEQ_CST);
+    }
+    tail = __atomic_load_n(&r->tail, __ATOMIC_SEQ_CST);
 
     if (bad) {
         *bad = 0;

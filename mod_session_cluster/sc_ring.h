@@ -102,8 +102,9 @@ int sc_ring_wake_fd(const sc_ring *r);
  * wait, whichever it was (reads the wake descriptor's count). */
 int sc_ring_sleep(sc_ring *r);
 /* The same for a gathering wait (a bounded one): 1 when SC_RING_BATCH
- * messages wait already (do not wait), else 0 and the append that makes them
- * SC_RING_BATCH wakes it. */
+ * messages wait already, or one its writer waits for (do not wait), else 0
+ * and the append that makes them SC_RING_BATCH, or one waited for, wakes
+ * it. */
 int sc_ring_gather(sc_ring *r);
 void sc_ring_awake(sc_ring *r);
 
@@ -121,9 +122,14 @@ void sc_ring_awake(sc_ring *r);
 typedef struct {
     apr_time_t last_async;      /* the last turn that sent asynchronous changes */
     apr_time_t until;           /* under load until then */
+    int held;                   /* the last turn's answer */
 } sc_gather;
-/* After a turn at 'now' that sent 'sent' asynchronous changes: 1 when the
- * engine's next wait gathers. */
+/* After a turn at 'now' (a monotonic clock's, in us) that sent 'sent'
+ * asynchronous changes: 1 when the engine's next wait gathers.  A turn that
+ * sends some after a turn that gathered stays under load: it comes when the
+ * gathering wait ended, which is a full SC_ASYNC_GATHER_US when nothing
+ * woke it, so under load lasts until a turn sends nothing SC_ASYNC_GATHER_HOLD_US
+ * after the last one that did. */
 int sc_gather_next(sc_gather *g, apr_time_t now, unsigned sent);
 
 /* 1 when the ring holds a message not taken yet. */

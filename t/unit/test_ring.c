@@ -318,6 +318,29 @@ static void sleep_and_wake(void)
         is((long long)rd.out_of_order, 0, "in order");
     }
 
+    /* a message its writer waits for, appended while the engine was awake
+     * (no wake-up then): the engine does not start to gather over it */
+    {
+        unsigned char m[16];
+        memset(m, 'u', sizeof(m));
+        sc_ring_awake(r);
+        is(sc_ring_put_waited(r, m, sizeof(m), NULL, 0), 0,
+           "an append its writer waits for while the engine is awake");
+        ok(!readable(sc_ring_wake_fd(r)), "no wake-up (it is awake)");
+        is(sc_ring_gather(r), 1, "the engine does not gather: a message waited for is there");
+        sc_ring_awake(r);
+        n = 0;
+        sc_ring_take(r, count_msg, &n, &bad);
+        is((long long)n, 1, "taken");
+        is(sc_ring_gather(r), 0, "taken: it may gather again");
+        sc_ring_awake(r);
+        is(sc_ring_put(r, m, sizeof(m), NULL, 0), 0, "an append not waited for while it is awake");
+        is(sc_ring_gather(r), 0, "it gathers over that one");
+        sc_ring_awake(r);
+        n = 0;
+        sc_ring_take(r, count_msg, &n, &bad);
+    }
+
     /* a message its writer waits for wakes a gathering engine at once */
     {
         unsigned char m[16];
@@ -364,17 +387,21 @@ static void gathering(void)
     is(sc_gather_next(&g, t, 3), 1, "a turn that sent several: it gathers");
 
     /* a steady rate between one change per SC_ASYNC_GATHER_RATE_US and one
-     * per hold: it goes on gathering once under load, and never gets there
-     * from a quiet start */
+     * per gathering wait: it goes on gathering once under load, and never
+     * gets there from a quiet start.  Turns as the engine makes them while it
+     * gathers: nothing wakes it, each wait lasts SC_ASYNC_GATHER_US and its
+     * turn takes a little more, with one change each time. */
     memset(&g, 0, sizeof(g));
     t2 = t;
     sc_gather_next(&g, t2, 2);
     for (k = 0, all = 1; k < 100; k++) {
-        t2 += (SC_ASYNC_GATHER_RATE_US + SC_ASYNC_GATHER_HOLD_US) / 2;
+        t2 += SC_ASYNC_GATHER_US + 20;
         all &= sc_gather_next(&g, t2, 1);
     }
-    ok(all, "one change every %d us after a burst: it gathers at every turn",
-       (SC_ASYNC_GATHER_RATE_US + SC_ASYNC_GATHER_HOLD_US) / 2);
+    ok(all, "one change in each gathering wait (a turn every %d us) after a burst: it "
+       "gathers at every turn", SC_ASYNC_GATHER_US + 20);
+    t2 += SC_ASYNC_GATHER_US + 20;
+    is(sc_gather_next(&g, t2, 0), 0, "a wait that gathered nothing: it sleeps");
     memset(&g, 0, sizeof(g));
     for (k = 0, all = 0; k < 100; k++) {
         t2 += SC_ASYNC_GATHER_HOLD_US + 1;
