@@ -235,16 +235,17 @@ int sc_ring_gather(sc_ring *r)
 int sc_gather_next(sc_gather *g, apr_time_t now, unsigned sent)
 {
     if (sent) {
-        /* (a turn after a gathering wait comes when that wait ended, a full
-         * SC_ASYNC_GATHER_US later when nothing woke it: that it gathered
-         * counts, not how long ago) */
-        if (sent > 1 || now - g->last_async < SC_ASYNC_GATHER_RATE_US || g->held) {
+        /* a turn that sends one change neither starts nor extends it: after
+         * a gathering wait (a full SC_ASYNC_GATHER_US when nothing woke it)
+         * that is one change a wait, and a batch of one saves nothing (a
+         * client's writes one after the other would each wait the whole
+         * wait) */
+        if (sent > 1 || now - g->last_async < SC_ASYNC_GATHER_RATE_US) {
             g->until = now + SC_ASYNC_GATHER_HOLD_US;
         }
         g->last_async = now;
     }
-    g->held = now < g->until;
-    return g->held;
+    return now < g->until;
 }
 
 void sc_ring_awake(sc_ring *r)

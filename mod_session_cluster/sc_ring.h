@@ -110,26 +110,25 @@ void sc_ring_awake(sc_ring *r);
 
 /* Whether the engine's next wait gathers (sc_ring_gather) or sleeps until the
  * next append (sc_ring_sleep), from its own record of the turns before.
- * Under load it gathers: after a turn that sent several asynchronous
+ * Under load it gathers: from a turn that sent several asynchronous
  * changes, or one within SC_ASYNC_GATHER_RATE_US of the turn before that
- * sent some.  Once under load it goes on gathering for
- * SC_ASYNC_GATHER_HOLD_US after the last turn that sent any, turns woken by
- * a socket with no change of its own included: at a member's steady rate of
- * a few thousand changes a second (the rate through a front balancer, where
- * every member serves its share) the engine would otherwise sleep after
- * nearly every turn and be woken by nearly every append.  A change now and
- * then (nothing sent for the hold) still goes out at once. */
+ * sent some, for SC_ASYNC_GATHER_HOLD_US, turns woken by a socket with no
+ * change of its own included: at a member's steady rate of a few thousand
+ * changes a second (the rate through a front balancer, where every member
+ * serves its share) the engine would otherwise sleep after nearly every
+ * turn and be woken by nearly every append.  A gathering wait that ends
+ * with one change or none does not extend it, so a change now and then,
+ * and a client's writes one after the other, still go out at once. */
 typedef struct {
     apr_time_t last_async;      /* the last turn that sent asynchronous changes */
     apr_time_t until;           /* under load until then */
-    int held;                   /* the last turn's answer */
 } sc_gather;
 /* After a turn at 'now' (a monotonic clock's, in us) that sent 'sent'
- * asynchronous changes: 1 when the engine's next wait gathers.  A turn that
- * sends some after a turn that gathered stays under load: it comes when the
- * gathering wait ended, which is a full SC_ASYNC_GATHER_US when nothing
- * woke it, so under load lasts until a turn sends nothing SC_ASYNC_GATHER_HOLD_US
- * after the last one that did. */
+ * asynchronous changes: 1 when the engine's next wait gathers.  Under load
+ * from a turn that sent several, or one within SC_ASYNC_GATHER_RATE_US of
+ * the turn before that sent some, until SC_ASYNC_GATHER_HOLD_US after the
+ * last such turn: turns in between that send one change or none (a socket
+ * woke it) gather too. */
 int sc_gather_next(sc_gather *g, apr_time_t now, unsigned sent);
 
 /* 1 when the ring holds a message not taken yet. */

@@ -375,33 +375,36 @@ static void gathering(void)
     is(sc_gather_next(&g, t2, 1), 1, "one within SC_ASYNC_GATHER_RATE_US of it: under load, it gathers");
     is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US / 2, 0),
        1, "a turn with no change of its own (a socket woke it) within the hold: it gathers still");
-    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US - 1, 1),
-       1, "a change later than SC_ASYNC_GATHER_RATE_US, within the hold: it gathers");
-    t2 += SC_ASYNC_GATHER_HOLD_US - 1;
-    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US - 1, 0), 1, "... and the hold runs from it");
-    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US, 0), 0, "nothing sent for the hold: it sleeps");
+    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US - 10, 1),
+       1, "one change later than SC_ASYNC_GATHER_RATE_US, within the hold: it gathers");
+    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US, 0), 0,
+       "... but that did not extend the hold: at its end it sleeps");
+    t2 += SC_ASYNC_GATHER_HOLD_US;
+    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US / 2, 2), 1, "two changes in a turn: it gathers");
+    is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US + SC_ASYNC_GATHER_HOLD_US / 2 - 1, 0), 1,
+       "... and the hold runs from that turn");
     is(sc_gather_next(&g, t2 + 10 * SC_ASYNC_GATHER_HOLD_US, 1), 0,
        "a change after the hold: it sleeps (that change went out at once)");
 
     memset(&g, 0, sizeof(g));
     is(sc_gather_next(&g, t, 3), 1, "a turn that sent several: it gathers");
 
-    /* a steady rate between one change per SC_ASYNC_GATHER_RATE_US and one
-     * per gathering wait: it goes on gathering once under load, and never
-     * gets there from a quiet start.  Turns as the engine makes them while it
-     * gathers: nothing wakes it, each wait lasts SC_ASYNC_GATHER_US and its
-     * turn takes a little more, with one change each time. */
+    /* turns as the engine makes them while it gathers: nothing wakes it,
+     * each wait lasts SC_ASYNC_GATHER_US and its turn takes a little more.
+     * Two changes in each wait keep it gathering; a wait that ends with one
+     * (a client's writes one after the other) ends it; and one change every
+     * wait never gets there from a quiet start. */
     memset(&g, 0, sizeof(g));
     t2 = t;
     sc_gather_next(&g, t2, 2);
     for (k = 0, all = 1; k < 100; k++) {
         t2 += SC_ASYNC_GATHER_US + 20;
-        all &= sc_gather_next(&g, t2, 1);
+        all &= sc_gather_next(&g, t2, 2);
     }
-    ok(all, "one change in each gathering wait (a turn every %d us) after a burst: it "
+    ok(all, "two changes in each gathering wait (a turn every %d us) after a burst: it "
        "gathers at every turn", SC_ASYNC_GATHER_US + 20);
     t2 += SC_ASYNC_GATHER_US + 20;
-    is(sc_gather_next(&g, t2, 0), 0, "a wait that gathered nothing: it sleeps");
+    is(sc_gather_next(&g, t2, 1), 0, "a wait that gathered one change: it sleeps");
     memset(&g, 0, sizeof(g));
     for (k = 0, all = 0; k < 100; k++) {
         t2 += SC_ASYNC_GATHER_HOLD_US + 1;
