@@ -156,9 +156,18 @@ sub finish_script {
 # they run while the rest of this file does
 my $reports = tempdir('sc-harness-reports-XXXXXX', TMPDIR => 1, CLEANUP => 1);
 chmod 01777, $reports;
+# the cores of the deliberate crashes go to a directory of this test's own
+# (with cores on: build/test.sh's SC_CORE_DIR), not the run's cores/, where
+# Apache::Test's later tests report every core they find as a crash of theirs
+my @cores;
+if ($ENV{SC_CORE_DIR}) {
+    my $dir = tempdir('sc-harness-cores-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+    chmod 01777, $dir;
+    @cores = (SC_CORE_DIR => $dir);
+}
 my $ha = start_script($SCRIPT_A, HANG_LOG => $HANG_LOG, ORPHAN_LOG => $ORPHAN_LOG,
-                      SC_SANITIZER_LOGS => $reports);
-my $hb = start_script($SCRIPT_B, SC_SANITIZER_LOGS => $reports);
+                      SC_SANITIZER_LOGS => $reports, @cores);
+my $hb = start_script($SCRIPT_B, SC_SANITIZER_LOGS => $reports, @cores);
 
 # ---------------------------------------------------------------------------
 # 1 + 3: three members on loopback, static membership
