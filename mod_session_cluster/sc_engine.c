@@ -683,6 +683,15 @@ static void take_requested_actions(sc_engine *e)
     }
 }
 
+/* Microseconds of a clock that no one sets (the gathering's choice must not
+ * follow a step of the wall clock). */
+static apr_time_t mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
+}
+
 /* This turn sent what the children handed over without waiting for it
  * (asynchronous replication, nothing of ours waits for an ACK): the next ones
  * are let gather for SC_ASYNC_GATHER_US before the loop looks again, instead
@@ -696,19 +705,10 @@ static void take_requested_actions(sc_engine *e)
  * here and a child's hand-off only queues on its socket.  The first change
  * after a quiet spell still goes out at once; under load each one waits at
  * most that long.  Not while a state transfer runs here (its blocks go out
- * turn by turn).  Only under load (sc_gather_next, sc_ring.h): from a turn
- * that sent several, or one within SC_ASYNC_GATHER_RATE_US of the turn
- * before that sent some, until SC_ASYNC_GATHER_HOLD_US after the last turn
- * that sent any; a change now and then goes out at once. */
-/* Microseconds of a clock that no one sets (the gathering's choice must not
- * follow a step of the wall clock). */
-static apr_time_t mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
+ * turn by turn).  Only under load (sc_gather_next, sc_ring.h): for
+ * SC_ASYNC_GATHER_HOLD_US after a turn that sent several, or one within
+ * SC_ASYNC_GATHER_RATE_US of the turn before that sent some; a change now
+ * and then goes out at once. */
 static void gather_async(sc_engine *e)
 {
     struct timespec ts;

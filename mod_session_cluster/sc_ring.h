@@ -51,7 +51,7 @@
 #endif
 #ifndef SC_ASYNC_GATHER_HOLD_US
 #define SC_ASYNC_GATHER_HOLD_US 1000  /* ... and it stays so this long after the
-                                       * last turn that sent some */
+                                       * last such turn */
 #endif
 #ifndef SC_ASYNC_GATHER_US
 #define SC_ASYNC_GATHER_US 1000       /* a gathering wait lasts at most this long */
