@@ -494,6 +494,11 @@ CustomLog "$m->{access_log}" common
 DefaultRuntimeDir "$m->{run_dir}"
 Mutex file:$m->{run_dir} default
 ${user}Timeout 30
+# As Debian's apache2.conf: no .htaccess looked for above the directories
+# that ask for it (without it every request opens one per path component).
+<Directory />
+    AllowOverride None
+</Directory>
 DocumentRoot "$m->{htdocs}"
 <Directory "$m->{htdocs}">
     Require all granted
