@@ -6,12 +6,15 @@
 # connections, one session each plus one per wrk thread).  For each run:
 # req/s, p99, and the CPU time both members' processes (parents, children,
 # engines) used per request (perf stat -e task-clock over the run), which a
-# busy machine disturbs far less than req/s.
+# busy machine disturbs far less than req/s, and the part of it in user
+# space (the processes' user and system ticks, /proc/PID/stat).
 #
 #   perl bench/ab_so.pl ROUNDS SECONDS A.so B.so ...
 #   AB_SCEN="plain async sync async32"   plain: /plain (Session Off) on the same
 #       httpd; async/sync: channelSendOptions 8/6; a number after it: one more
-#       attribute of that many KB in every session
+#       attribute of that many KB in every session; cookie: /cookie on the
+#       same httpd, the same page with mod_session_cookie's session (the
+#       session in the cookie, no store, nothing replicated)
 #     front scenarios (through a third httpd, a front balancer as compare.pl's
 #       setup_ours builds it: mod_proxy_balancer + SessionClusterBalancer, the
 #       sessions made directly on each member in turn so half live on each):
@@ -56,7 +59,9 @@ my $conf = "LoadModule session_cluster_demo_module $demo\n"
   . $mpm
   . "LimitRequestLine 70000\nHeader echo ^X-Bench\$\n"
   . "<Location /app>\n    Session On\n    SessionCluster On\n    SetHandler session-cluster-demo\n</Location>\n"
-  . "<Location /plain>\n    Session Off\n    SetHandler session-cluster-demo\n</Location>\n";
+  . "<Location /plain>\n    Session Off\n    SetHandler session-cluster-demo\n</Location>\n"
+  . "<Location /cookie>\n    Session On\n    SessionCookieName session path=/\n"
+  . "    SetHandler session-cluster-demo\n</Location>\n";
 
 # the front's (compare.pl's setup_ours): /app and /plain through one balancer
 my $front_conf = sub {
@@ -78,6 +83,18 @@ sub get {
 sub spawn { my @cmd = @_; my $pid = fork // die "fork: $!\n"; if (!$pid) { { exec @cmd } POSIX::_exit(127) } $pid }
 sub slurp { my $f = shift; open my $fh, '<', $f or return ''; local $/; <$fh> }
 sub med { my @v = sort { $a <=> $b } @_; $v[int(@v / 2)] }
+# user and system clock ticks of processes, all their threads (/proc/PID/stat)
+sub ticks {
+    my ($u, $k) = (0, 0);
+    for my $p (@_) {
+        my $t = slurp("/proc/$p/stat");
+        $t =~ s/^.*\) //s or next;
+        my @f = split ' ', $t;
+        $u += $f[11];
+        $k += $f[12];
+    }
+    return ($u, $k);
+}
 
 # perf stat's figures a request over a run: (CPU us, switches, syscalls)
 sub stat_per {
@@ -119,7 +136,7 @@ sub ring_counts {
     return ($n // 0, $w // 0);
 }
 
-my (%rps, %cpu, %csw, %sys, %fcpu, %fcsw, %fsys, %share, %wake1, %wake2);
+my (%rps, %cpu, %ucpu, %csw, %sys, %fcpu, %fcsw, %fsys, %share, %wake1, %wake2);
 for my $round (1 .. $rounds) {
     for my $i ($round % 2 ? (0 .. $#sos) : reverse(0 .. $#sos)) {
         for my $sc (@scen) {
@@ -127,8 +144,9 @@ for my $round (1 .. $rounds) {
             my $send = $kind =~ /^sync/ ? 6 : 8;
             my ($kb) = $kind =~ /(\d+)$/;
             my $plain = $kind eq 'plain' || $kind eq 'bare';
+            my $path = $plain ? '/plain' : $kind eq 'cookie' ? '/cookie' : '/app';
             my $c = SC::Cluster->new(members => 2, loglevel => 'error', mpm => 'event',
-                module_so => $sos[$i], modules => ['headers'], extra_conf => $conf,
+                module_so => $sos[$i], modules => ['headers', 'session_cookie'], extra_conf => $conf,
                 $front ? (front => { name => 'front' },
                           member_opts => { front => { extra_conf => $front_conf } }) : (),
                 cluster => sub { SC::Cluster::static_block($_[0], $_[1], channelSendOptions => $send,
@@ -152,7 +170,7 @@ for my $round (1 .. $rounds) {
                 if ($kind eq 'plain' && !$front || $kind eq 'bare') { push @ck, ''; next }
                 # through a front: made on each member in turn (half live on each)
                 my $on = $front ? $mport[$k % 2] : $port;
-                my ($st, $ck) = get($on, "/app?set=bench&value=$k");
+                my ($st, $ck) = get($on, ($kind eq 'cookie' ? '/cookie' : '/app') . "?set=bench&value=$k");
                 die "session setup: status $st\n" unless $st == 200;
                 ($st) = get($on, "/app?set=data&value=" . ('x' x ($kb * 1024)), $ck) if $kb;
                 die "session setup: status $st\n" unless $st == 200;
@@ -160,7 +178,7 @@ for my $round (1 .. $rounds) {
             }
             my $lua = "$tmp/ab.lua";
             open my $lf, '>', $lua or die "$lua: $!\n";
-            print $lf "nthreads = 2\npath = \"" . ($plain ? '/plain' : '/app') . "\"\nall = {"
+            print $lf "nthreads = 2\npath = \"$path\"\nall = {"
                 . join(',', map { "\"$_\"" } @ck) . "}\n$LUA";
             close $lf;
             my $url = "http://127.0.0.1:$port/";
@@ -188,6 +206,7 @@ for my $round (1 .. $rounds) {
                 }
             }
             my $events = '-e task-clock,context-switches,raw_syscalls:sys_enter';
+            my @t0 = ticks(@pids);
             my $stat = spawn('sh', '-c', "exec perf stat -x, $events -p " . join(',', @pids)
                              . " -- sleep " . ($secs - 1) . " 2>$tmp/stat.txt");
             my $fstat = $front ? spawn('sh', '-c', "exec perf stat -x, $events -p " . join(',', @fpids)
@@ -196,6 +215,9 @@ for my $round (1 .. $rounds) {
             my @r0 = $front ? map { [ ring_counts($_) ] } @mport : ();
             my $out = `wrk -t2 -c16 -d${secs}s --latency -s $lua $url 2>&1`;
             waitpid($_, 0) for $stat, @rec, $fstat // ();
+            my @t1 = ticks(@pids);
+            my ($du, $dk) = ($t1[0] - $t0[0], $t1[1] - $t0[1]);
+            my $upct = $du + $dk ? 100 * $du / ($du + $dk) : 0;
             my ($e1) = $front ? elected($port) : ({});
             my @r1 = $front ? map { [ ring_counts($_) ] } @mport : ();
             my ($r) = $out =~ /Requests\/sec:\s+([\d.]+)/;
@@ -226,11 +248,12 @@ for my $round (1 .. $rounds) {
                 push @{ $share{$sc}[$i] }, 100 * $sh;
             }
             else {
-                printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request  %5.2f switches %5.2f syscalls a request  failed %s  load %s\n",
-                    $round, $sc, $i, $r // 0, $p99 // -1, $us, $csr, $scr, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
+                printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request (user %4.1f)  %5.2f switches %5.2f syscalls a request  failed %s  load %s\n",
+                    $round, $sc, $i, $r // 0, $p99 // -1, $us, $us * $upct / 100, $csr, $scr, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
             }
             push @{ $rps{$sc}[$i] }, $r // 0;
             push @{ $cpu{$sc}[$i] }, $us;
+            push @{ $ucpu{$sc}[$i] }, $us * $upct / 100;
             push @{ $csw{$sc}[$i] }, $csr;
             push @{ $sys{$sc}[$i] }, $scr;
             $c->teardown;
@@ -264,6 +287,7 @@ for my $sc (@scen) {
         join(' ', map { sprintf '%.0f', $_ } @{ $rps{$sc}[$_] }) } 0 .. $#sos);
     printf "%-8s CPU us/req  %s\n", $sc, join('  ', map { sprintf 'so%d %6.1f [%s]', $_, med(@{ $cpu{$sc}[$_] }),
         join(' ', map { sprintf '%.1f', $_ } @{ $cpu{$sc}[$_] }) } 0 .. $#sos);
+    line($sc, 'user us/req', '%6.1f', \%ucpu);
     printf "%-8s switches/req %s\n", $sc, join('  ', map { sprintf 'so%d %5.2f [%s]', $_, med(@{ $csw{$sc}[$_] }),
         join(' ', map { sprintf '%.2f', $_ } @{ $csw{$sc}[$_] }) } 0 .. $#sos);
     printf "%-8s syscalls/req %s\n", $sc, join('  ', map { sprintf 'so%d %5.2f [%s]', $_, med(@{ $sys{$sc}[$_] }),
