@@ -706,9 +706,8 @@ static apr_time_t mono_now(void)
  * after a quiet spell still goes out at once; under load each one waits at
  * most that long.  Not while a state transfer runs here (its blocks go out
  * turn by turn).  Only under load (sc_gather_next, sc_ring.h): for
- * SC_ASYNC_GATHER_HOLD_US after a turn that sent several, or one within
- * SC_ASYNC_GATHER_RATE_US of the turn before that sent some; a change now
- * and then goes out at once. */
+ * SC_ASYNC_GATHER_HOLD_US after a turn that sent several; a change now and
+ * then, or one after the other, goes out at once. */
 static void gather_async(sc_engine *e)
 {
     struct timespec ts;

@@ -234,16 +234,14 @@ int sc_ring_gather(sc_ring *r)
 
 int sc_gather_next(sc_gather *g, apr_time_t now, unsigned sent)
 {
-    if (sent) {
-        /* a turn that sends one change neither starts nor extends it: after
-         * a gathering wait (a full SC_ASYNC_GATHER_US when nothing woke it)
-         * that is one change a wait, and a batch of one saves nothing (a
-         * client's writes one after the other would each wait the whole
-         * wait) */
-        if (sent > 1 || now - g->last_async < SC_ASYNC_GATHER_RATE_US) {
-            g->until = now + SC_ASYNC_GATHER_HOLD_US;
-        }
-        g->last_async = now;
+    /* a turn that sends one change neither starts nor extends it: after a
+     * gathering wait (a full SC_ASYNC_GATHER_US when nothing woke it) that
+     * is one change a wait, and a batch of one saves nothing.  Nor does how
+     * soon it follows the turn before: a client's writes one after the other
+     * (each waits for its answer, and the next may follow within 0.1 ms)
+     * would each wait the whole wait. */
+    if (sent > 1) {
+        g->until = now + SC_ASYNC_GATHER_HOLD_US;
     }
     return now < g->until;
 }

@@ -44,14 +44,9 @@
 #define SC_RING_BATCH 16u
 
 /* the engine's gathering of asynchronous changes (sc_gather_next, sc_engine.c) */
-#ifndef SC_ASYNC_GATHER_RATE_US
-#define SC_ASYNC_GATHER_RATE_US 250   /* under load: a turn that sent some this soon
-                                       * after the turn before that sent some, or
-                                       * one that sent several */
-#endif
 #ifndef SC_ASYNC_GATHER_HOLD_US
-#define SC_ASYNC_GATHER_HOLD_US 1000  /* ... and it stays so this long after the
-                                       * last such turn */
+#define SC_ASYNC_GATHER_HOLD_US 1000  /* under load (a turn that sent several)
+                                       * and this long after the last such turn */
 #endif
 #ifndef SC_ASYNC_GATHER_US
 #define SC_ASYNC_GATHER_US 1000       /* a gathering wait lasts at most this long */
@@ -111,22 +106,20 @@ void sc_ring_awake(sc_ring *r);
 /* Whether the engine's next wait gathers (sc_ring_gather) or sleeps until the
  * next append (sc_ring_sleep), from its own record of the turns before.
  * Under load it gathers: from a turn that sent several asynchronous
- * changes, or one within SC_ASYNC_GATHER_RATE_US of the turn before that
- * sent some, for SC_ASYNC_GATHER_HOLD_US, turns woken by a socket with no
- * change of its own included: at a member's steady rate of a few thousand
- * changes a second (the rate through a front balancer, where every member
- * serves its share) the engine would otherwise sleep after nearly every
- * turn and be woken by nearly every append.  A gathering wait that ends
- * with one change or none does not extend it, so a change now and then,
- * and a client's writes one after the other, still go out at once. */
+ * changes (more came while it was awake or asleep than one at a time), for
+ * SC_ASYNC_GATHER_HOLD_US, turns woken by a socket with no change of its
+ * own included: at a member's steady rate of a few thousand changes a
+ * second (the rate through a front balancer, where every member serves its
+ * share) the engine would otherwise sleep after nearly every turn and be
+ * woken by nearly every append.  A turn that sends one change or none
+ * neither starts nor extends it, so a change now and then, and a client's
+ * writes one after the other however close, still go out at once. */
 typedef struct {
-    apr_time_t last_async;      /* the last turn that sent asynchronous changes */
     apr_time_t until;           /* under load until then */
 } sc_gather;
 /* After a turn at 'now' (a monotonic clock's, in us) that sent 'sent'
  * asynchronous changes: 1 when the engine's next wait gathers.  Under load
- * from a turn that sent several, or one within SC_ASYNC_GATHER_RATE_US of
- * the turn before that sent some, until SC_ASYNC_GATHER_HOLD_US after the
+ * from a turn that sent several until SC_ASYNC_GATHER_HOLD_US after the
  * last such turn: turns in between that send one change or none (a socket
  * woke it) gather too. */
 int sc_gather_next(sc_gather *g, apr_time_t now, unsigned sent);

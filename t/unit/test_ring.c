@@ -371,12 +371,19 @@ static void gathering(void)
     is(sc_gather_next(&g, t, 0), 0, "nothing sent yet: the engine sleeps");
     is(sc_gather_next(&g, t, 1), 0, "the first change after a quiet spell: it sleeps "
        "(the next one goes out at once)");
-    t2 = t + SC_ASYNC_GATHER_RATE_US - 1;
-    is(sc_gather_next(&g, t2, 1), 1, "one within SC_ASYNC_GATHER_RATE_US of it: under load, it gathers");
+    /* a client's writes one after the other: each waits for its answer,
+     * and the next comes 50 us later; none may wait for a gathering */
+    for (k = 0, all = 0, t2 = t; k < 200; k++) {
+        t2 += 50;
+        all |= sc_gather_next(&g, t2, 1);
+    }
+    ok(!all, "one change a turn, turns 50 us apart: never (each goes out at once)");
+    is(sc_gather_next(&g, t2 + 1, 2), 1, "two changes in a turn: under load, it gathers");
+    t2 += 1;
     is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US / 2, 0),
        1, "a turn with no change of its own (a socket woke it) within the hold: it gathers still");
     is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US - 10, 1),
-       1, "one change later than SC_ASYNC_GATHER_RATE_US, within the hold: it gathers");
+       1, "one change within the hold: it gathers");
     is(sc_gather_next(&g, t2 + SC_ASYNC_GATHER_HOLD_US, 0), 0,
        "... but that did not extend the hold: at its end it sleeps");
     t2 += SC_ASYNC_GATHER_HOLD_US;
