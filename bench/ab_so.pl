@@ -47,6 +47,11 @@ require SC::Cluster;
 my ($rounds, $secs, @sos) = @ARGV;
 die "usage: ab_so.pl ROUNDS SECONDS A.so B.so ...\n" unless $secs && $secs >= 2 && @sos;
 my @scen = split ' ', ($ENV{AB_SCEN} || 'plain async sync async32');
+for (@scen) {
+    die "ab_so.pl: unknown scenario '$_' (plain, cookie, async[KB], sync[KB]; front: frontplain, "
+        . "frontbare, frontasync[KB], frontsync[KB])\n"
+        unless /^(?:plain|cookie|async\d*|sync\d*|front(?:plain|bare|async\d*|sync\d*))$/;
+}
 my $repo = SC::Cluster::repo_dir();
 my $demo = $ENV{SC_DEMO_SO} || "$repo/demo/.libs/mod_session_cluster_demo.so";
 my $prof = $ENV{AB_PROF};
@@ -144,7 +149,8 @@ for my $round (1 .. $rounds) {
             my $send = $kind =~ /^sync/ ? 6 : 8;
             my ($kb) = $kind =~ /(\d+)$/;
             my $plain = $kind eq 'plain' || $kind eq 'bare';
-            my $path = $plain ? '/plain' : $kind eq 'cookie' ? '/cookie' : '/app';
+            my $made = $kind eq 'cookie' ? '/cookie' : '/app';      # where its sessions are made
+            my $path = $plain ? '/plain' : $made;
             my $c = SC::Cluster->new(members => 2, loglevel => 'error', mpm => 'event',
                 module_so => $sos[$i], modules => ['headers', 'session_cookie'], extra_conf => $conf,
                 $front ? (front => { name => 'front' },
@@ -170,7 +176,7 @@ for my $round (1 .. $rounds) {
                 if ($kind eq 'plain' && !$front || $kind eq 'bare') { push @ck, ''; next }
                 # through a front: made on each member in turn (half live on each)
                 my $on = $front ? $mport[$k % 2] : $port;
-                my ($st, $ck) = get($on, ($kind eq 'cookie' ? '/cookie' : '/app') . "?set=bench&value=$k");
+                my ($st, $ck) = get($on, "$made?set=bench&value=$k");
                 die "session setup: status $st\n" unless $st == 200;
                 ($st) = get($on, "/app?set=data&value=" . ('x' x ($kb * 1024)), $ck) if $kb;
                 die "session setup: status $st\n" unless $st == 200;
