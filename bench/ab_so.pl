@@ -101,6 +101,20 @@ sub ticks {
     return ($u, $k);
 }
 
+# The CPU time (ns, from the scheduler's own account) of the engines among
+# these processes: a process other than httpd's parent (the first of each
+# member's) with one thread
+sub engine_ns {
+    my ($ns, %parent) = (0, map { $_ => 1 } @{ shift() });
+    for my $p (grep { !$parent{$_} } @_) {
+        my @t = glob("/proc/$p/task/*");
+        next unless @t == 1;
+        my ($n) = slurp("/proc/$p/schedstat") =~ /^(\d+)/;
+        $ns += $n // 0;
+    }
+    return $ns;
+}
+
 # perf stat's figures a request over a run: (CPU us, switches, syscalls)
 sub stat_per {
     my ($file, $r) = @_;
@@ -141,7 +155,7 @@ sub ring_counts {
     return ($n // 0, $w // 0);
 }
 
-my (%rps, %cpu, %ucpu, %csw, %sys, %fcpu, %fcsw, %fsys, %share, %wake1, %wake2);
+my (%rps, %cpu, %ucpu, %ecpu, %csw, %sys, %fcpu, %fcsw, %fsys, %share, %wake1, %wake2);
 for my $round (1 .. $rounds) {
     for my $i ($round % 2 ? (0 .. $#sos) : reverse(0 .. $#sos)) {
         for my $sc (@scen) {
@@ -213,6 +227,8 @@ for my $round (1 .. $rounds) {
             }
             my $events = '-e task-clock,context-switches,raw_syscalls:sys_enter';
             my @t0 = ticks(@pids);
+            my $parents = [ ($c->pids('node1'))[0], ($c->pids('node2'))[0] ];
+            my $en0 = engine_ns($parents, @pids);
             my $stat = spawn('sh', '-c', "exec perf stat -x, $events -p " . join(',', @pids)
                              . " -- sleep " . ($secs - 1) . " 2>$tmp/stat.txt");
             my $fstat = $front ? spawn('sh', '-c', "exec perf stat -x, $events -p " . join(',', @fpids)
@@ -222,6 +238,7 @@ for my $round (1 .. $rounds) {
             my $out = `wrk -t2 -c16 -d${secs}s --latency -s $lua $url 2>&1`;
             waitpid($_, 0) for $stat, @rec, $fstat // ();
             my @t1 = ticks(@pids);
+            my $en1 = engine_ns($parents, @pids);
             my ($du, $dk) = ($t1[0] - $t0[0], $t1[1] - $t0[1]);
             my $upct = $du + $dk ? 100 * $du / ($du + $dk) : 0;
             my ($e1) = $front ? elected($port) : ({});
@@ -231,6 +248,8 @@ for my $round (1 .. $rounds) {
             $p99 *= $u eq 'us' ? 0.001 : $u eq 's' ? 1000 : 1 if defined $p99;
             my ($failed) = $out =~ /^BENCH_FAILED ([\d.]+)$/m;
             my ($us, $csr, $scr) = stat_per("$tmp/stat.txt", $r);
+            # both engines' CPU us a request (over wrk's whole run)
+            my $eus = $r ? ($en1 - $en0) / 1000 / ($r * $secs) : 0;
             for my $d (grep { $_ && $i == 0 && $round == 1 } $prof, $sysrec) {
                 open my $rf, '>', "$d/$sc.rps"; print $rf ($r // 0), "\n";
             }
@@ -242,9 +261,9 @@ for my $round (1 .. $rounds) {
                 my @wk = map { my $n = $r1[$_][0] - $r0[$_][0];
                                $n > 0 ? 100 * ($r1[$_][1] - $r0[$_][1]) / $n : 0 } 0, 1;
                 printf "round %d %-10s so%d %8.0f req/s  p99 %7.2f ms  front: CPU %6.1f us  %5.2f switches %5.2f syscalls"
-                    . "  members: CPU %6.1f us  %5.2f switches %5.2f syscalls a request  node1 %3.0f%%"
+                    . "  members: CPU %6.1f us (engines %4.1f)  %5.2f switches %5.2f syscalls a request  node1 %3.0f%%"
                     . "  engine woken node1 %3.0f%% node2 %3.0f%%  failed %s  load %s\n",
-                    $round, $sc, $i, $r // 0, $p99 // -1, $fus, $fcs, $fsc, $us, $csr, $scr, 100 * $sh,
+                    $round, $sc, $i, $r // 0, $p99 // -1, $fus, $fcs, $fsc, $us, $eus, $csr, $scr, 100 * $sh,
                     @wk, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
                 push @{ $wake1{$sc}[$i] }, $wk[0];
                 push @{ $wake2{$sc}[$i] }, $wk[1];
@@ -254,12 +273,13 @@ for my $round (1 .. $rounds) {
                 push @{ $share{$sc}[$i] }, 100 * $sh;
             }
             else {
-                printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request (user %4.1f)  %5.2f switches %5.2f syscalls a request  failed %s  load %s\n",
-                    $round, $sc, $i, $r // 0, $p99 // -1, $us, $us * $upct / 100, $csr, $scr, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
+                printf "round %d %-8s so%d %8.0f req/s  p99 %7.2f ms  CPU %6.1f us a request (user %4.1f, engines %4.1f)  %5.2f switches %5.2f syscalls a request  failed %s  load %s\n",
+                    $round, $sc, $i, $r // 0, $p99 // -1, $us, $us * $upct / 100, $eus, $csr, $scr, $failed // '?', (split ' ', slurp('/proc/loadavg'))[0];
             }
             push @{ $rps{$sc}[$i] }, $r // 0;
             push @{ $cpu{$sc}[$i] }, $us;
             push @{ $ucpu{$sc}[$i] }, $us * $upct / 100;
+            push @{ $ecpu{$sc}[$i] }, $eus;
             push @{ $csw{$sc}[$i] }, $csr;
             push @{ $sys{$sc}[$i] }, $scr;
             $c->teardown;
@@ -280,6 +300,7 @@ for my $sc (@scen) {
         line($sc, 'front sw/req', '%5.2f', \%fcsw);
         line($sc, 'front sc/req', '%5.2f', \%fsys);
         line($sc, 'membs us/req', '%6.1f', \%cpu);
+        line($sc, 'engines us/req', '%6.1f', \%ecpu);
         line($sc, 'membs sw/req', '%5.2f', \%csw);
         line($sc, 'membs sc/req', '%5.2f', \%sys);
         line($sc, 'node1 %', '%3.0f', \%share);
@@ -294,6 +315,7 @@ for my $sc (@scen) {
     printf "%-8s CPU us/req  %s\n", $sc, join('  ', map { sprintf 'so%d %6.1f [%s]', $_, med(@{ $cpu{$sc}[$_] }),
         join(' ', map { sprintf '%.1f', $_ } @{ $cpu{$sc}[$_] }) } 0 .. $#sos);
     line($sc, 'user us/req', '%6.1f', \%ucpu);
+    line($sc, 'engines us/req', '%6.1f', \%ecpu);
     printf "%-8s switches/req %s\n", $sc, join('  ', map { sprintf 'so%d %5.2f [%s]', $_, med(@{ $csw{$sc}[$_] }),
         join(' ', map { sprintf '%.2f', $_ } @{ $csw{$sc}[$_] }) } 0 .. $#sos);
     printf "%-8s syscalls/req %s\n", $sc, join('  ', map { sprintf 'so%d %5.2f [%s]', $_, med(@{ $sys{$sc}[$_] }),

@@ -45,11 +45,17 @@
 
 /* the engine's gathering of asynchronous changes (sc_gather_next, sc_engine.c) */
 #ifndef SC_ASYNC_GATHER_HOLD_US
-#define SC_ASYNC_GATHER_HOLD_US 1000  /* under load (a turn that sent several)
+#define SC_ASYNC_GATHER_HOLD_US 2000  /* under load (a turn that sent several)
                                        * and this long after the last such turn */
 #endif
 #ifndef SC_ASYNC_GATHER_US
-#define SC_ASYNC_GATHER_US 1000       /* a gathering wait lasts at most this long */
+#define SC_ASYNC_GATHER_US 2000       /* a gathering wait lasts at most this long:
+                                       * at a member's share of a front's load (a
+                                       * few thousand changes a second) 1 ms let
+                                       * the two engines wake each other about
+                                       * 1,600 times a second each; 2 ms halves
+                                       * that and keeps the hold from lapsing
+                                       * (bench/README, fourteenth session) */
 #endif
 
 typedef struct sc_ring sc_ring;
