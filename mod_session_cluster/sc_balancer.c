@@ -1395,6 +1395,15 @@ static const char *not_replayable(request_rec *r)
  * MPM's busy workers of its capacity, from its heartbeats), then by this
  * front's requests in flight to it.  same_ok: the failed worker itself when
  * no other can (still alive and ready).  NULL if none. */
+/* Whether a replay may go to worker w: usable on this front, and its member
+ * alive and ready to the cluster (*m: the member as published). */
+static int replay_usable(sc_retained *ret, proxy_worker *w, sc_shm_member *m)
+{
+    return w->s && w->s->route[0] && PROXY_WORKER_IS_USABLE(w)
+           && member_of(ret->shm, w->s->route, m) && m->view == SC_VIEW_ALIVE
+           && m->hb_state == SC_MS_READY;
+}
+
 static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_worker *failed,
                                    int same_ok, proxy_worker *const *tried, int ntried)
 {
@@ -1413,10 +1422,7 @@ static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_work
         if (k < ntried) {
             continue;                 /* it had the request already */
         }
-        if ((w[i] == failed && !same_ok) || !w[i]->s || !w[i]->s->route[0]
-            || !PROXY_WORKER_IS_USABLE(w[i])
-            || !member_of(ret->shm, w[i]->s->route, &m) || m.view != SC_VIEW_ALIVE
-            || m.hb_state != SC_MS_READY) {
+        if ((w[i] == failed && !same_ok) || !replay_usable(ret, w[i], &m)) {
             continue;
         }
         same = !known || !strcmp(m.domain, fm.domain);
@@ -1557,6 +1563,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     apr_table_t *headers;
     char *alt_url;
     int ntried = 0;
+    int first_again = 0;              /* the first member may have it once more */
     apr_time_t sent = 0;              /* when the last replay went out */
     apr_size_t nl;
     int st;
@@ -1603,10 +1610,29 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
          * MPM closes idle kept connections when its workers run short) is
          * no failure of the member; not after a cut or the member's 503, nor
          * after a replay (on a new connection) */
+        if (ntried == 1) {
+            first_again = !g->cut && !g->kept503;
+        }
         alt = no ? NULL
               : ntried > b->workers->nelts ? NULL
               : replay_target(r, b, failed, ntried == 1 && !g->cut && !g->kept503, tried,
                               ntried);
+        if (alt == tried[0]) {
+            first_again = 0;          /* it has: itself, nobody else could */
+        }
+        else if (!no && !alt && first_again) {
+            /* every other member failed too or is out (a replay that met a
+             * member frozen since, cut once the cluster held it suspect):
+             * the first member once more, on a new connection, when its
+             * failure was only no answer, not a cut nor its 503: that may
+             * have been a kept connection it closed as the request went
+             * out, and it is still alive and ready to the cluster */
+            sc_shm_member m;
+            first_again = 0;
+            if (tried[0] != failed && replay_usable(ret, tried[0], &m)) {
+                alt = tried[0];
+            }
+        }
         if (!no && !alt) {
             no = apr_pstrcat(r->pool, "no other ready member (",
                              no_target_why(r, b, failed, tried, ntried), ")", NULL);
