@@ -20,7 +20,9 @@
 #       sessions made directly on each member in turn so half live on each):
 #       frontasync, frontsync (/app), frontplain (/plain with the same cookies:
 #       the same sticky routing, compare.pl's "no session, our front"),
-#       frontbare (/plain without cookies: the balancer's own pick).  Their
+#       frontbare (/plain without cookies: the balancer's own pick),
+#       frontcookie (/cookie, mod_session_cookie's session: no cookie the
+#       balancer is sticky to, so its own pick as frontbare's).  Their
 #       lines give the CPU a request of the front's processes and of the
 #       members' apart (switches and syscalls too), the members' shares
 #       of the requests (balancer-manager's Elected counts), and for each
@@ -49,8 +51,8 @@ die "usage: ab_so.pl ROUNDS SECONDS A.so B.so ...\n" unless $secs && $secs >= 2 
 my @scen = split ' ', ($ENV{AB_SCEN} || 'plain async sync async32');
 for (@scen) {
     die "ab_so.pl: unknown scenario '$_' (plain, cookie, async[KB], sync[KB]; front: frontplain, "
-        . "frontbare, frontasync[KB], frontsync[KB])\n"
-        unless /^(?:plain|cookie|async\d*|sync\d*|front(?:plain|bare|async\d*|sync\d*))$/;
+        . "frontbare, frontcookie, frontasync[KB], frontsync[KB])\n"
+        unless /^(?:plain|cookie|async\d*|sync\d*|front(?:plain|bare|cookie|async\d*|sync\d*))$/;
 }
 my $repo = SC::Cluster::repo_dir();
 my $demo = $ENV{SC_DEMO_SO} || "$repo/demo/.libs/mod_session_cluster_demo.so";
@@ -70,7 +72,8 @@ my $conf = "LoadModule session_cluster_demo_module $demo\n"
 
 # the front's (compare.pl's setup_ours): /app and /plain through one balancer
 my $front_conf = sub {
-    SC::Cluster::front_conf($_[0], $_[1]) . "ProxyPass /plain balancer://members/plain\n$mpm"
+    SC::Cluster::front_conf($_[0], $_[1]) . "ProxyPass /plain balancer://members/plain\n"
+        . "ProxyPass /cookie balancer://members/cookie\n$mpm"
         . "LimitRequestLine 70000\nHeader always echo ^X-Bench\$\n";
 };
 
