@@ -1144,6 +1144,7 @@ typedef struct {
     apr_os_sock_t fd;
     char route[64];
     int cut;
+    replay_guard *owner;              /* the request waiting on it */
 } inflight_slot;
 
 typedef struct {
@@ -1158,24 +1159,30 @@ typedef struct {
 static inflight_list *inflight;
 
 /* Frees g's slot (the request is done with that member), noting whether its
- * connection was cut; under the mutex. */
+ * connection was cut; under the mutex.  A slot freed already (its connection
+ * closed, inflight_sock_closing) told g then; one another request took since
+ * is not g's. */
 static void inflight_release(replay_guard *g)
 {
-    if (!inflight || g->slot < 0) {
+    if (!inflight) {
         return;
     }
     apr_thread_mutex_lock(inflight->mu);
-    if (inflight->slots[g->slot].sock) {
+    if (g->slot >= 0 && inflight->slots[g->slot].owner == g) {
         g->cut = inflight->slots[g->slot].cut;
         inflight->slots[g->slot].sock = NULL;
+        inflight->slots[g->slot].owner = NULL;
     }
-    apr_thread_mutex_unlock(inflight->mu);
     g->slot = -1;
+    apr_thread_mutex_unlock(inflight->mu);
 }
 
 /* The member's connection is closing (mod_proxy clears its pool, before the
- * socket's own cleanup closes it): its slot is freed, so that the watching
- * thread never shuts down a descriptor that another connection took over. */
+ * socket's own cleanup closes it: mod_proxy_http releases a connection that
+ * failed inside its handler, before inflight_release): its slot is freed,
+ * so that the watching thread never shuts down a descriptor that another
+ * connection took over, and the request waiting on it is told whether it
+ * was cut. */
 static apr_status_t inflight_sock_closing(void *data)
 {
     apr_socket_t *sock = data;
@@ -1184,7 +1191,12 @@ static apr_status_t inflight_sock_closing(void *data)
         apr_thread_mutex_lock(inflight->mu);
         for (i = 0; i < inflight->n; i++) {
             if (inflight->slots[i].sock == sock) {
+                if (inflight->slots[i].owner) {
+                    inflight->slots[i].owner->cut = inflight->slots[i].cut;
+                    inflight->slots[i].owner->slot = -1;
+                }
                 inflight->slots[i].sock = NULL;
+                inflight->slots[i].owner = NULL;
             }
         }
         apr_thread_mutex_unlock(inflight->mu);
@@ -1219,6 +1231,7 @@ static int sc_inflight_create_req(request_rec *r, request_rec *pr)
         inflight->slots[i].sock = sock;
         inflight->slots[i].fd = fd;
         inflight->slots[i].cut = 0;
+        inflight->slots[i].owner = g;
         apr_cpystrn(inflight->slots[i].route, g->route, sizeof(inflight->slots[i].route));
         g->slot = i;
     }
@@ -1387,14 +1400,6 @@ static const char *not_replayable(request_rec *r)
     return NULL;
 }
 
-/* Another BalancerMember of b that can take the request: usable, its member
- * alive and ready (a draining one takes only its own sessions), not one of
- * the ntried workers the request went to already; one of the failed
- * member's domain first (another domain may not hold the session: domains
- * as failover groups), then the least loaded by the member's own figure (its
- * MPM's busy workers of its capacity, from its heartbeats), then by this
- * front's requests in flight to it.  same_ok: the failed worker itself when
- * no other can (still alive and ready).  NULL if none. */
 /* Whether a replay may go to worker w: usable on this front, and its member
  * alive and ready to the cluster (*m: the member as published). */
 static int replay_usable(sc_retained *ret, proxy_worker *w, sc_shm_member *m)
@@ -1404,6 +1409,14 @@ static int replay_usable(sc_retained *ret, proxy_worker *w, sc_shm_member *m)
            && m->hb_state == SC_MS_READY;
 }
 
+/* Another BalancerMember of b that can take the request: usable, its member
+ * alive and ready (a draining one takes only its own sessions), not one of
+ * the ntried workers the request went to already; one of the failed
+ * member's domain first (another domain may not hold the session: domains
+ * as failover groups), then the least loaded by the member's own figure (its
+ * MPM's busy workers of its capacity, from its heartbeats), then by this
+ * front's requests in flight to it.  same_ok: the failed worker itself when
+ * no other can (still alive and ready).  NULL if none. */
 static proxy_worker *replay_target(request_rec *r, proxy_balancer *b, proxy_worker *failed,
                                    int same_ok, proxy_worker *const *tried, int ntried)
 {
@@ -1562,7 +1575,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
     const char *why, *no, *type, *cur_url;
     apr_table_t *headers;
     char *alt_url;
-    int ntried = 0;
+    int ntried = 0, cap;
     int first_again = 0;              /* the first member may have it once more */
     apr_time_t sent = 0;              /* when the last replay went out */
     apr_size_t nl;
@@ -1597,7 +1610,10 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
      * and again to another while each fails so (a replay that meets a
      * member frozen since, cut once the cluster holds it suspect), each
      * member once at most */
-    tried = apr_palloc(r->pool, sizeof(*tried) * (apr_size_t)(b->workers->nelts + 1));
+    /* every worker once, and the first one twice at most; the balancer may
+     * get more workers meanwhile (a sync in another thread): not these */
+    cap = b->workers->nelts + 1;
+    tried = apr_palloc(r->pool, sizeof(*tried) * (apr_size_t)cap);
     tried[ntried++] = worker;
     cur_url = url;
     while ((why = failed_unanswered(r, g, st, ntried > 1 ? tried[ntried - 1] : NULL,
@@ -1608,19 +1624,19 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         /* the member itself, when nobody else can take it: a kept
          * connection that the member closed as the request went out (its
          * MPM closes idle kept connections when its workers run short) is
-         * no failure of the member; not after a cut or the member's 503, nor
-         * after a replay (on a new connection) */
+         * no failure of the member; not after a cut or the member's 503.
+         * After a replay that failed too, only the first member may have it
+         * again (below) */
         if (ntried == 1) {
             first_again = !g->cut && !g->kept503;
         }
         alt = no ? NULL
-              : ntried > b->workers->nelts ? NULL
-              : replay_target(r, b, failed, ntried == 1 && !g->cut && !g->kept503, tried,
-                              ntried);
+              : ntried >= cap - 1 ? NULL
+              : replay_target(r, b, failed, ntried == 1 && first_again, tried, ntried);
         if (alt == tried[0]) {
-            first_again = 0;          /* it has: itself, nobody else could */
+            first_again = 0;          /* its second send: this one */
         }
-        else if (!no && !alt && first_again) {
+        else if (!no && !alt && first_again && ntried < cap) {
             /* every other member failed too or is out (a replay that met a
              * member frozen since, cut once the cluster held it suspect):
              * the first member once more, on a new connection, when its
