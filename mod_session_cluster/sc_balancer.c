@@ -1612,7 +1612,9 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
      * member once at most */
     /* every worker once, and the first one twice at most; the balancer may
      * get more workers meanwhile (a sync in another thread): not these */
+    PROXY_THREAD_LOCK(b);
     cap = b->workers->nelts + 1;
+    PROXY_THREAD_UNLOCK(b);
     tried = apr_palloc(r->pool, sizeof(*tried) * (apr_size_t)cap);
     tried[ntried++] = worker;
     cur_url = url;
@@ -1630,6 +1632,10 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
         if (ntried == 1) {
             first_again = !g->cut && !g->kept503;
         }
+        /* the balancer's list of workers is read under its lock: another
+         * thread's sync may add to it (and move it) meanwhile; the workers
+         * themselves stay where they are */
+        PROXY_THREAD_LOCK(b);
         alt = no ? NULL
               : ntried >= cap - 1 ? NULL
               : replay_target(r, b, failed, ntried == 1 && first_again, tried, ntried);
@@ -1653,6 +1659,7 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
             no = apr_pstrcat(r->pool, "no other ready member (",
                              no_target_why(r, b, failed, tried, ntried), ")", NULL);
         }
+        PROXY_THREAD_UNLOCK(b);
         if (!no && strncasecmp(cur_url, failed->s->name, nl)) {
             no = "its URL is not the worker's";
         }
