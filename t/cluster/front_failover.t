@@ -147,10 +147,24 @@ for my $id (sort keys %load) {
         unless $after_kill && $after_stop;
 }
 cmp_ok(scalar @$recs, '>=', 30 * 5, 'the load client made requests (' . scalar(@$recs) . ')');
+# The front's log on the requests not sent again or failed again (SC1660,
+# SC1662, SC2106; the first five), each after the lines the same client
+# connection had before it (mod_proxy's errors, the replays: SC1661)
+sub front_story {
+    my @log = split /\n/, $c->error_log($F);
+    my @out;
+    my @ends = grep { $log[$_] =~ /SC166[02]|SC2106/ } 0 .. $#log;
+    for my $i (@ends[0 .. ($#ends < 4 ? $#ends : 4)]) {
+        my ($client) = $log[$i] =~ /\[client ([\d.:]+)\]/;
+        my @before = $client ? grep { index($_, "[client $client]") >= 0 } @log[0 .. $i - 1] : ();
+        push @out, @before[($#before > 9 ? $#before - 9 : 0) .. $#before], $log[$i];
+    }
+    return join("\n", @out);
+}
 is(scalar @failed, 0, 'no request failed: every one answered 200 across the kill and the freeze')
     or diag(join('', @failed[0 .. ($#failed < 9 ? $#failed : 9)])
-            . "the front's log on the requests not sent again or failed again (SC1660, SC1662, SC2106):\n"
-            . join("\n", grep { defined } (grep { /SC166[02]|SC2106/ } split /\n/, $c->error_log($F))[0 .. 4]));
+            . "the front's log on the requests not sent again or failed again (SC1660, SC1662, SC2106), "
+            . "each after the lines of its client connection before it:\n" . front_story());
 is(scalar @unserved, 0, 'every session was served after the kill and after the freeze')
     or diag(join("\n", @unserved));
 my $p = status_of($c, $F) || {};
