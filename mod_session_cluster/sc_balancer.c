@@ -1164,7 +1164,9 @@ static inflight_list *inflight;
  * is not g's. */
 static void inflight_release(replay_guard *g)
 {
-    if (!inflight) {
+    /* only g's own thread sets g->slot to a slot, and only under the mutex
+     * does anyone set it to -1: a -1 read here needs no lock */
+    if (!inflight || g->slot < 0) {
         return;
     }
     apr_thread_mutex_lock(inflight->mu);
@@ -1569,13 +1571,13 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
 {
     sc_retained *ret = sc_retained_get(r->server);
     proxy_balancer *b;
-    proxy_worker *alt, **tried;
+    proxy_worker *alt, **tried = NULL;
     replay_guard *g;
     ap_filter_t *f;
     const char *why, *no, *type, *cur_url;
     apr_table_t *headers;
     char *alt_url;
-    int ntried = 0, cap;
+    int ntried = 1, cap = 0;        /* worker (tried[0], once it failed) */
     int first_again = 0;              /* the first member may have it once more */
     apr_time_t sent = 0;              /* when the last replay went out */
     apr_size_t nl;
@@ -1610,17 +1612,22 @@ static int sc_replay_scheme_handler(request_rec *r, proxy_worker *worker,
      * and again to another while each fails so (a replay that meets a
      * member frozen since, cut once the cluster holds it suspect), each
      * member once at most */
-    /* every worker once, and the first one twice at most; the balancer may
-     * get more workers meanwhile (a sync in another thread): not these */
-    PROXY_THREAD_LOCK(b);
-    cap = b->workers->nelts + 1;
-    PROXY_THREAD_UNLOCK(b);
-    tried = apr_palloc(r->pool, sizeof(*tried) * (apr_size_t)cap);
-    tried[ntried++] = worker;
     cur_url = url;
     while ((why = failed_unanswered(r, g, st, ntried > 1 ? tried[ntried - 1] : NULL,
                                     sent)) != NULL) {
-        proxy_worker *failed = tried[ntried - 1];
+        proxy_worker *failed;
+        if (!tried) {
+            /* every worker once, and the first one twice at most; the
+             * balancer may get more workers meanwhile (a sync in another
+             * thread): not these.  Made on the first failure only: a
+             * request that did not fail takes no lock here */
+            PROXY_THREAD_LOCK(b);
+            cap = b->workers->nelts + 1;
+            PROXY_THREAD_UNLOCK(b);
+            tried = apr_palloc(r->pool, sizeof(*tried) * (apr_size_t)cap);
+            tried[0] = worker;
+        }
+        failed = tried[ntried - 1];
         nl = strlen(failed->s->name);
         no = not_replayable(r);
         /* the member itself, when nobody else can take it: a kept
