@@ -647,6 +647,7 @@ static void reset(apr_pool_t *p)
     eng.cfg = &cfg;
     eng.set = &set;
     eng.route = "self";
+    sc_engine_clock_set(&eng);           /* as the engine's start does */
     eng.started = now;
     eng.state = SC_MS_STARTING;
     eng.listen_fd = eng.mcast_fd = eng.ipc_fd = eng.wake_fd = -1;

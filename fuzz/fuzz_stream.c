@@ -260,6 +260,7 @@ static void run(apr_pool_t *p, int mode, const unsigned char *stream, size_t len
     memset(o, 0, sizeof(*o));
     events = &o->ev;
     memset(&e, 0, sizeof(e));
+    sc_engine_clock_set(&e);             /* as the engine's start does */
     memset(&shm, 0, sizeof(shm));
     memset(&member, 0, sizeof(member));
     apr_cpystrn(member.route, "nodeA", sizeof(member.route));

@@ -309,7 +309,7 @@ static void start_fetch(sc_engine *e, sc_conn *ipc, apr_uint64_t ipc_seq, const 
     apr_cpystrn(f->target[1], l.primary, sizeof(f->target[1]));
     f->ipc = ipc;
     f->ipc_seq = ipc_seq;
-    f->started = apr_time_now();
+    f->started = sc_engine_now(e);
     f->deadline = f->started + apr_time_from_msec(rpc_ms(e));
     f->next_f = bk.fetches;
     bk.fetches = f;
@@ -450,7 +450,7 @@ static void fetch_unlink(bk_fetch *f)
 static void fetch_done(sc_engine *e, bk_fetch *f, int ok, const char *text)
 {
     fetch_unlink(f);
-    sc_ch_answer(e, f->ipc, f->ipc_seq, ok, (double)(apr_time_now() - f->started) / 1000.0,
+    sc_ch_answer(e, f->ipc, f->ipc_seq, ok, (double)(sc_engine_now(e) - f->started) / 1000.0,
                  text);
     free(f);
 }
@@ -477,7 +477,7 @@ static void fetch_next(sc_engine *e, bk_fetch *f)
         sc_msg_fetch_encode(&b, &m);
         if (send_peer(e, p, &b) == 0) {
             apr_cpystrn(f->asked, route, sizeof(f->asked));
-            f->asked_at = apr_time_now();
+            f->asked_at = sc_engine_now(e);
             return;
         }
     }
@@ -545,7 +545,7 @@ static void on_here(sc_engine *e, sc_conn *c, sc_msg_here *h)
     }
     e->store->hdr->bk_fetches++;
     e->store->hdr->bk_promotions++;
-    sample(e, apr_time_now() - f->started);
+    sample(e, sc_engine_now(e) - f->started);
     fetch_done(e, f, 1, apr_psprintf(e->tmp, "fetched from %s", c->peer->route));
 }
 
@@ -1038,7 +1038,8 @@ void sc_bk_on_data_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
 
 typedef struct {
     sc_engine *e;
-    apr_time_t now;
+    apr_time_t now;                   /* the engine's clock (sc_engine_now) */
+    apr_time_t wall;                  /* the wall clock, the locations' news' */
     apr_uint32_t done;
 } scan_ctx;
 
@@ -1100,7 +1101,7 @@ static int scan_one(void *ctx, const char *base, const sc_loc_info *l)
             return 1;
         }
         if (e->set->max_inactive_s > 0
-            && sx->now - l->news > apr_time_from_sec(2 * e->set->max_inactive_s)
+            && sx->wall - l->news > apr_time_from_sec(2 * e->set->max_inactive_s)
             && !p_ok) {
             sc_loc_del(e->store, base);
         }
@@ -1150,6 +1151,7 @@ static void watch_members(sc_engine *e, apr_time_t now)
         scan_ctx sx;
         sx.e = e;
         sx.now = now;
+        sx.wall = apr_time_now();
         sx.done = 0;
         bk.scan_cursor = sc_loc_each_from(e->store, bk.scan_cursor, BK_SCAN_BATCH,
                                           scan_one, &sx);
@@ -1433,6 +1435,6 @@ void sc_bk_tick(sc_engine *e, apr_time_t now)
     }
     if (now >= bk.next_sweep) {
         bk.next_sweep = now + apr_time_from_sec(1);
-        sweep(e, now);
+        sweep(e, apr_time_now());     /* the sessions' times are the wall clock's */
     }
 }

@@ -68,7 +68,7 @@ static void group_settle(sc_engine *e, sc_pending *pd, int ok, const char *why)
         }
     }
     if (--g->waiting == 0) {
-        double ms = (double)(apr_time_now() - g->started) / 1000.0;
+        double ms = (double)(sc_engine_now(e) - g->started) / 1000.0;
         if (g->failed) {
             sc_ch_answer(e, g->ipc, g->ipc_seq, 0, ms,
                              apr_psprintf(e->tmp, "%d of %d member(s) did not "
@@ -105,7 +105,7 @@ void sc_ch_on_ack(sc_engine *e, sc_conn *c, apr_uint64_t seq, int ok,
     e->shm->c.acks_in++;
     for (pd = e->pending; pd; pd = pd->next) {
         if (pd->seq == seq && pd->peer == c->peer) {
-            double ms = (double)(apr_time_now() - pd->started) / 1000.0;
+            double ms = (double)(sc_engine_now(e) - pd->started) / 1000.0;
             if (pd->group) {
                 group_settle(e, pd, ok, apr_psprintf(e->tmp, "%s: %s", pd->peer->route,
                                                      reason ? reason : "refused"));
@@ -328,7 +328,7 @@ void sc_ch_on_conn_lost(sc_engine *e, sc_peer *p)
             pd->lost = 1;
             /* from the loss the membership saw (before it connected anew
              * for its check: that connection's answer counts) */
-            pd->lost_at = apr_time_now();
+            pd->lost_at = sc_engine_now(e);
             if (p->last_lost && p->last_lost <= pd->lost_at
                 && pd->lost_at - p->last_lost < apr_time_from_sec(1)) {
                 pd->lost_at = p->last_lost;
@@ -344,7 +344,7 @@ void sc_ch_on_conn_lost(sc_engine *e, sc_peer *p)
         }
         else {
             sc_ch_answer(e, pd->ipc, pd->ipc_seq, 0,
-                         (double)(apr_time_now() - pd->started) / 1000.0,
+                         (double)(sc_engine_now(e) - pd->started) / 1000.0,
                          apr_psprintf(e->tmp, "connection to %s lost (%s)", p->route,
                                       sc_view_name(p->view)));
         }
@@ -397,7 +397,7 @@ static sc_pending *pending_new(sc_engine *e, sc_peer *p, apr_uint64_t seq,
     }
     pd->seq = seq;
     pd->peer = p;
-    pd->started = apr_time_now();
+    pd->started = sc_engine_now(e);
     pd->deadline = pd->started + apr_time_from_msec(e->set->send_timeout_ms);
     pd->tries = 1;
     pd->frame_len = len;
@@ -460,7 +460,7 @@ static void broadcast_now(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
             }
             g->ipc = c;
             g->ipc_seq = ipc_seq;
-            g->started = apr_time_now();
+            g->started = sc_engine_now(e);
         }
         if (!p->out) {
             sc_tr_connect(e, p);
@@ -494,7 +494,7 @@ static void broadcast_now(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
     }
     if (g && g->waiting == 0 && g->failed) {
         /* nothing left to wait for, and a live member did not get it */
-        sc_ch_answer(e, c, ipc_seq, 0, (double)(apr_time_now() - g->started) / 1000.0,
+        sc_ch_answer(e, c, ipc_seq, 0, (double)(sc_engine_now(e) - g->started) / 1000.0,
                          apr_psprintf(e->tmp, "%d of %d member(s) did not acknowledge: %s",
                                       g->failed, g->sent, g->first_error));
         free(g);
@@ -555,7 +555,7 @@ void sc_ch_expect_init(sc_engine *e)
         routes = apr_pstrcat(e->tmp, routes, *routes ? ", " : "", x->route, NULL);
     }
     if (e->nexpect) {
-        e->expect_until = apr_time_now() + apr_time_from_msec(expect_ms(e));
+        e->expect_until = sc_engine_now(e) + apr_time_from_msec(expect_ms(e));
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(2140)
                      "the previous cluster engine saw %d member(s) alive (%s): this one "
                      "is starting until it has met them (or for dropTime, %ld ms), and "
@@ -679,7 +679,7 @@ void sc_ch_broadcast_request(sc_engine *e, sc_conn *c, apr_uint64_t ipc_seq,
                              const unsigned char *msg, apr_size_t len, int acked)
 {
     if (e->nexpect || e->early) {
-        apr_time_t now = apr_time_now();
+        apr_time_t now = sc_engine_now(e);
         if (expecting(e, now) && early_keep(e, c, ipc_seq, msg, len, acked, now)) {
             return;
         }
@@ -700,7 +700,7 @@ static void early_tick(sc_engine *e, apr_time_t now)
 void sc_ch_early_flush(sc_engine *e)
 {
     if (e->early) {
-        early_release(e, apr_time_now());
+        early_release(e, sc_engine_now(e));
     }
     e->nexpect = 0;
 }

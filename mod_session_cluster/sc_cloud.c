@@ -123,7 +123,7 @@ static void *APR_THREAD_FUNC asker(apr_thread_t *t, void *data)
                 d->generation++;
             }
             d->answers++;
-            d->answered = apr_time_now();
+            d->answered = sc_steady_us();   /* against dropTime: a step must not count */
         }
         apr_thread_mutex_unlock(d->lock);
         for (i = 0; i < d->interval_ms / 50 && !d->stop; i++) {

@@ -242,7 +242,9 @@ struct sc_engine {
     int observer;                      /* a front: holds no sessions */
     unsigned char id[SC_ID_LEN];
     apr_uint64_t incarnation;
-    apr_time_t started;
+    apr_time_t started;                /* on the engine's clock (sc_engine_now) */
+    apr_time_t clock_wall, clock_boot; /* the wall clock and CLOCK_BOOTTIME when
+                                        * the engine's clock was set */
     int state;                         /* sc_member_state */
     pid_t parent;                      /* httpd's parent: gone, the engine leaves */
     apr_time_t next_publish;
@@ -328,5 +330,35 @@ struct sc_engine {
     apr_time_t leave_started, leave_deadline;
     int leave_told;                    /* members told */
 };
+
+/* The engine's clock, in microseconds.  Every deadline, interval and age the
+ * engine keeps for itself (heartbeats, dropTime, the TCP checks, the ACK
+ * waits, the publish and its own "did not run" check) is on it: the wall
+ * clock of the engine's start moved on by sc_steady_us(), so a step of the
+ * machine's clock (date -s, ntpdate, a VM's clock corrected) neither stops
+ * the heartbeats (a step back) nor makes every peer look silent at once (a
+ * step forward).  It reads as the wall clock until a step and stays off by
+ * the step after one, so the times that other processes or members compare
+ * with their own wall clock are taken from apr_time_now() (a session's last
+ * access, the locations' news, the status page's and the front's times) or
+ * converted when published (sc_engine_wall). */
+static APR_INLINE void sc_engine_clock_set(sc_engine *e)
+{
+    e->clock_wall = apr_time_now();
+    e->clock_boot = sc_steady_us();
+}
+
+static APR_INLINE apr_time_t sc_engine_now(const sc_engine *e)
+{
+    return e->clock_wall + (sc_steady_us() - e->clock_boot);
+}
+
+/* A time of the engine's clock as the wall clock reads it now (0 stays 0):
+ * for what the status page, the front and the children compare with their
+ * own apr_time_now(). */
+static APR_INLINE apr_time_t sc_engine_wall(const sc_engine *e, apr_time_t t)
+{
+    return t ? t + (apr_time_now() - sc_engine_now(e)) : 0;
+}
 
 #endif /* SC_CORE_H */

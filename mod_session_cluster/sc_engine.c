@@ -203,7 +203,7 @@ static void announce_leave(sc_engine *e, sc_conn *ipc, apr_uint64_t seq)
     }
     e->leave_ipc = ipc;
     e->leave_ipc_seq = seq;
-    e->leave_started = apr_time_now();
+    e->leave_started = sc_engine_now(e);
     e->leave_deadline = e->leave_started + apr_time_from_sec(2);
     leave_tick(e, e->leave_started);
 }
@@ -460,7 +460,7 @@ static void publish_self(sc_engine *e)
     shm->queue_bytes = unsent;
     shm->engine_pid = getpid();
     shm->engine_state = (apr_uint32_t)e->state;
-    shm->engine_started = e->started;
+    shm->engine_started = sc_engine_wall(e, e->started);
     shm->incarnation = e->incarnation;
     memcpy(shm->self_id, e->id, 16);
     apr_cpystrn(shm->self_route, e->route, sizeof(shm->self_route));
@@ -494,7 +494,7 @@ static void throughput_tick(sc_engine *e)
     e->thr_last_msgs = total;
     e->shm->throughput_msgs = total;
     e->shm->ic.throughput_reports++;
-    secs = (double)(apr_time_now() - e->started) / 1e6;
+    secs = (double)(sc_engine_now(e) - e->started) / 1e6;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, e->s, SCLOGNO(1233)
                  "ThroughputInterceptor: tx %" APR_UINT64_T_FMT " messages, %.2f MB; rx %"
                  APR_UINT64_T_FMT " messages, %.2f MB; %.1f messages/s since start",
@@ -579,8 +579,8 @@ static void leave(sc_engine *e, int restarting)
         }
     }
     /* let the goodbyes out, briefly */
-    until = apr_time_now() + apr_time_from_msec(300);
-    while (apr_time_now() < until) {
+    until = sc_engine_now(e) + apr_time_from_msec(300);
+    while (sc_engine_now(e) < until) {
         struct pollfd pfds[SC_POLL_MAX];
         int n = 0, pending = 0;
         for (c = e->conns; c && n < SC_POLL_MAX; c = c->next) {
@@ -683,15 +683,6 @@ static void take_requested_actions(sc_engine *e)
     }
 }
 
-/* Microseconds of a clock that no one sets (the gathering's choice must not
- * follow a step of the wall clock). */
-static apr_time_t mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
 /* This turn sent what the children handed over without waiting for it
  * (asynchronous replication, nothing of ours waits for an ACK): the next ones
  * are let gather for SC_ASYNC_GATHER_US before the loop looks again, instead
@@ -770,8 +761,15 @@ void sc_engine_run(const sc_engine_args *r)
     e->observer = r->observer;
     e->parent = getppid();
     memcpy(e->id, r->id, SC_ID_LEN);
-    e->started = apr_time_now();
+    sc_engine_clock_set(e);
+    e->started = e->clock_wall;
+    /* a new incarnation's number is above its last one's, even when the
+     * wall clock was set back since that one started (the others refuse an
+     * older incarnation's heartbeats: SC1225) */
     e->incarnation = (apr_uint64_t)e->started;
+    if (e->incarnation <= r->shm->incarnation) {
+        e->incarnation = r->shm->incarnation + 1;
+    }
     e->state = SC_MS_STARTING;
     e->listen_fd = e->mcast_fd = e->ipc_fd = -1;
     e->ep_fd = -1;
@@ -820,7 +818,7 @@ void sc_engine_run(const sc_engine_args *r)
         sc_ring_consume(e->ring, getpid());
     }
     while (!engine_stop) {
-        apr_time_t now = apr_time_now();
+        apr_time_t now = sc_engine_now(e);
         apr_interval_time_t wait_us;
         int n, gather;
         apr_pool_clear(e->tmp);
@@ -858,7 +856,7 @@ void sc_engine_run(const sc_engine_args *r)
         }
         take_events(e);              /* of the ticks' sends */
         wait_us = apr_time_from_msec(50);
-        gather = sc_gather_next(&e->gather, mono_now(), e->turn_async);
+        gather = sc_gather_next(&e->gather, now, e->turn_async);
         if (gather && !e->pending && !e->transfers && !sc_dm_receiving_state(e) && SC_ASYNC_GATHER_US > 0) {
             if (e->ring && e->ep_fd >= 0) {
                 /* the ring's asynchronous appends meanwhile wake it only

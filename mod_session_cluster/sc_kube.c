@@ -31,6 +31,7 @@
  * against the CA file and the API server's name or address; the JSON is
  * json-c's.  The caller (sc_cloud.c's thread) logs what fails.
  */
+#include "sc_private.h"
 #include "sc_kube.h"
 
 #include "apr_lib.h"
@@ -224,9 +225,9 @@ const char *sc_kube_url(const sc_kube *k)
  * (-1 with errno EINTR when stopping) */
 static int poll_for(struct pollfd *pfd, long ms, volatile int *stop)
 {
-    apr_time_t end = apr_time_now() + apr_time_from_msec(ms);
+    apr_time_t end = sc_steady_us() + apr_time_from_msec(ms);
     for (;;) {
-        apr_time_t left = end - apr_time_now();
+        apr_time_t left = end - sc_steady_us();
         int r, slice = left > apr_time_from_msec(100) ? 100
                                                       : (int)apr_time_as_msec(left) + 1;
         if (stop && *stop) {
@@ -255,7 +256,7 @@ typedef struct {
 static int wait_fd(kconn *c, int for_write, char *err, apr_size_t errlen, const char *what)
 {
     struct pollfd pfd;
-    apr_time_t left = c->deadline - apr_time_now();
+    apr_time_t left = c->deadline - sc_steady_us();
     long ms = c->read_ms;
     int r;
     if (left <= 0) {
@@ -780,7 +781,7 @@ int sc_kube_fetch(sc_kube *k, apr_pool_t *tmp, char (*addrs)[INET6_ADDRSTRLEN], 
         return -1;
     }
     c.read_ms = k->read_ms;
-    c.deadline = apr_time_now() + apr_time_from_msec(SC_KUBE_TOTAL_MS);
+    c.deadline = sc_steady_us() + apr_time_from_msec(SC_KUBE_TOTAL_MS);
     if (connect_to(&c, tmp, k, k->connect_ms, err, errlen) != 0) {
         goto done;
     }

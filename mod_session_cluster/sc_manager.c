@@ -540,7 +540,7 @@ static delta_rc apply_delta(sc_engine *e, sc_conn *c, sc_peer *from, const sc_ms
             h->from = from;
             memcpy(h->msg, msg, len);
             h->len = len;
-            h->deadline = apr_time_now() + apr_time_from_msec(SC_HELD_WAIT_MS);
+            h->deadline = sc_engine_now(e) + apr_time_from_msec(SC_HELD_WAIT_MS);
             h->ack_seq = ack_seq;
             h->next = e->held;
             e->held = h;
@@ -725,7 +725,7 @@ static int on_complete(const dm_in *in, sc_msg *m)
     sc_engine *e = in->e;
     in->c->keep_buffers = 0;
     if (in->from == e->transfer_from && e->state == SC_MS_STARTING) {
-        apr_time_t took = apr_time_now() - e->transfer_started;
+        apr_time_t took = sc_engine_now(e) - e->transfer_started;
         prefault_end(e);
         e->store->hdr->last_transfer_ms = apr_time_as_msec(took);
         e->store->hdr->last_transfer_count = e->transfer_received;
@@ -851,7 +851,7 @@ static void ae_start(sc_engine *e, sc_peer *p, int answer, const char *why)
     r->flags = answer ? SC_DIGEST_ANSWER : 0;
     r->next = e->ae_rounds;
     e->ae_rounds = r;
-    p->ae_last = apr_time_now();
+    p->ae_last = sc_engine_now(e);
     p->ae_due = 0;
     e->store->hdr->ae_rounds++;
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, e->s, SCLOGNO(1428)
@@ -988,7 +988,7 @@ static int on_digest(const dm_in *in, sc_msg *m)
     }
     if ((m->digest.flags & SC_DIGEST_ANSWER)
         && (!from->ae_last
-            || apr_time_now() - from->ae_last > apr_time_from_msec(SC_AE_ANSWER_MS))) {
+            || sc_engine_now(e) - from->ae_last > apr_time_from_msec(SC_AE_ANSWER_MS))) {
         /* not when this member sent its own just now (both saw the other
          * come back): each side reads the other's once */
         ae_start(e, from, 0, "asked for by its digest");
@@ -1380,7 +1380,7 @@ static void send_transfers(sc_engine *e)
     int blocks = !e->set->send_all_sessions;
     long block = blocks ? e->set->send_all_sessions_size : -1;
     apr_int64_t wait_ms = blocks ? e->set->send_all_sessions_wait_ms : 0;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = sc_engine_now(e);
     if (block <= 0 || block > (long)e->store->hdr->capacity) {
         block = (long)e->store->hdr->capacity;   /* no count bound: bytes only */
     }
@@ -1679,7 +1679,7 @@ void sc_dm_tick(sc_engine *e, apr_time_t now)
     }
     if (now >= e->next_sweep) {
         e->next_sweep = now + apr_time_from_sec(1);
-        sweep(e, now);
+        sweep(e, apr_time_now());     /* the sessions' times are the wall clock's */
     }
 }
 

@@ -144,7 +144,7 @@ apr_size_t sc_mb_heartbeat(sc_engine *e, int state, unsigned char *buf, apr_size
     hb.flags = e->observer ? SC_HF_OBSERVER : 0;
     memcpy(hb.id, e->id, SC_ID_LEN);
     hb.incarnation = e->incarnation;
-    hb.alive_ms = (apr_uint64_t)apr_time_as_msec(apr_time_now() - e->started);
+    hb.alive_ms = (apr_uint64_t)apr_time_as_msec(sc_engine_now(e) - e->started);
     hb.seq = ++e->hb_seq;
     hb.port = (apr_uint16_t)e->self_port;
     hb.family = (apr_byte_t)e->self_family;
@@ -240,7 +240,7 @@ sc_peer *sc_mb_on_heartbeat(sc_engine *e, const sc_heartbeat *hb, sc_conn *via,
 {
     sc_peer *p, *q;
     char addr[INET6_ADDRSTRLEN];
-    apr_time_t now = apr_time_now();
+    apr_time_t now = sc_engine_now(e);
 
     hb_addr_text(hb, addr, sizeof(addr));
 
@@ -513,7 +513,7 @@ void sc_mb_on_goodbye(sc_engine *e, sc_peer *p, const char *why)
 /* Its connection broke without a goodbye: check at once. */
 void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
 {
-    apr_time_t now = apr_time_now();
+    apr_time_t now = sc_engine_now(e);
     if (p->auth_backoff_ms && now < p->next_connect) {
         /* it refused our key: no check, no reconnection before the time */
         p->last_lost = now;
@@ -528,20 +528,20 @@ void sc_mb_on_conn_lost(sc_engine *e, sc_peer *p, const char *why)
     }
     p->last_lost = now;
     if (p->view != SC_VIEW_ALIVE && p->view != SC_VIEW_SUSPECT) {
-        backoff(p, apr_time_now());
+        backoff(p, sc_engine_now(e));
         return;
     }
     apr_snprintf(p->verdict, sizeof(p->verdict), "connection lost (%s): checking", why);
     e->shm->ic.fd_checks++;
     p->checking = 1;
-    p->check_deadline = apr_time_now() + apr_time_from_msec(e->set->tcp_answer_timeout_ms);
+    p->check_deadline = sc_engine_now(e) + apr_time_from_msec(e->set->tcp_answer_timeout_ms);
     p->next_connect = 0;
     sc_tr_connect(e, p);
 }
 
 void sc_mb_on_auth_refused(sc_engine *e, sc_peer *p, const char *why)
 {
-    apr_time_t now = apr_time_now();
+    apr_time_t now = sc_engine_now(e);
     /* 0.5 s, doubled up to 30 s: a member with another key (or one that
      * refuses us) is tried a few times a minute, not in a loop (each try is
      * an AuthFailure there or here) */
@@ -565,7 +565,7 @@ void sc_mb_on_refused(sc_engine *e, sc_peer *p, const char *why)
     else if (p->view == SC_VIEW_CONFIGURED) {
         apr_snprintf(p->verdict, sizeof(p->verdict), "not reachable: %s", why);
     }
-    backoff(p, apr_time_now());
+    backoff(p, sc_engine_now(e));
 }
 
 /* TcpFailureDetector: the member is suspect until it answers a PING within
@@ -736,7 +736,7 @@ void sc_mb_publish(sc_engine *e)
         m->port = (apr_uint32_t)p->port;
         apr_cpystrn(m->domain, p->domain, sizeof(m->domain));
         m->first_seen = p->first_seen;
-        m->last_heard = p->last_heard;
+        m->last_heard = sc_engine_wall(e, p->last_heard);
         m->state_since = p->state_since;
         if (p->view == SC_VIEW_ALIVE
             && (p->hb_state == SC_MS_READY || p->hb_state == SC_MS_DRAINING)) {

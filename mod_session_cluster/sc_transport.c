@@ -135,7 +135,7 @@ int sc_tr_listen(sc_engine *e)
     struct sockaddr_storage ss;
     socklen_t sl;
     int fd = -1, one = 1, i;
-    apr_time_t give_up = apr_time_now() + apr_time_from_sec(5);
+    apr_time_t give_up = sc_engine_now(e) + apr_time_from_sec(5);
 
     if (!addr || !strcmp(addr, "auto")) {
         const char *how = sc_tr_resolve_auto(e->pool, &e->self_family,
@@ -181,7 +181,7 @@ int sc_tr_listen(sc_engine *e)
             close(fd);
         }
         /* a replaced engine may still hold the port for a moment */
-        if (apr_time_now() > give_up) {
+        if (sc_engine_now(e) > give_up) {
             break;
         }
         apr_sleep(apr_time_from_msec(100));
@@ -309,7 +309,7 @@ static sc_conn *conn_new(sc_engine *e, int fd, int kind, const char *remote)
     c->fd = fd;
     c->kind = kind;
     c->state = SC_CS_OPEN;
-    c->opened = c->last_rx = apr_time_now();
+    c->opened = c->last_rx = sc_engine_now(e);
     apr_cpystrn(c->remote, remote, sizeof(c->remote));
     c->next = e->conns;
     e->conns = c;
@@ -649,7 +649,7 @@ static const char *addr_only(const char *remote, char *buf, apr_size_t len)
 static void penalize(sc_engine *e, const char *remote)
 {
     char addr[48];
-    apr_time_t now = apr_time_now();
+    apr_time_t now = sc_engine_now(e);
     sc_penalty *slot = NULL, *oldest = &e->penalty[0];
     int i;
     addr_only(remote, addr, sizeof(addr));
@@ -683,7 +683,7 @@ void sc_tr_forgive(sc_engine *e, const char *addr)
     int i;
     for (i = 0; i < SC_PENALTY_SLOTS; i++) {
         /* only a refusal in force: the count of bad frames stays */
-        if (!strcmp(e->penalty[i].addr, addr) && e->penalty[i].until > apr_time_now()) {
+        if (!strcmp(e->penalty[i].addr, addr) && e->penalty[i].until > sc_engine_now(e)) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, e->s, SCLOGNO(1352)
                          "%s: a member there is heard, authentic, as a new incarnation: "
                          "its connections are taken again", addr);
@@ -695,7 +695,7 @@ void sc_tr_forgive(sc_engine *e, const char *addr)
 static int penalized(sc_engine *e, const char *remote)
 {
     char addr[48];
-    apr_time_t now = apr_time_now();
+    apr_time_t now = sc_engine_now(e);
     int i;
     addr_only(remote, addr, sizeof(addr));
     for (i = 0; i < SC_PENALTY_SLOTS; i++) {
@@ -884,7 +884,7 @@ static void on_frame(sc_engine *e, sc_conn *c, const sc_frame_hdr *h,
     if (c->peer) {
         c->peer->c.msgs_in++;
         c->peer->c.bytes_in += SC_FRAME_HDR_LEN + h->length + h->tag_length;
-        c->peer->last_heard = apr_time_now();
+        c->peer->last_heard = sc_engine_now(e);
     }
     if (h->type == SC_MSG_GOODBYE) {
         c->goodbye = 1;               /* its close that follows is no loss */
@@ -949,7 +949,7 @@ static void conn_read(sc_engine *e, sc_conn *c)
         }
         c->rlen += (apr_size_t)n;
         got += (apr_size_t)n;
-        c->last_rx = apr_time_now();
+        c->last_rx = sc_engine_now(e);
 
         /* every complete frame in the buffer */
         for (;;) {
@@ -1356,7 +1356,7 @@ static void local_dest(sc_conn *c)
 
 static void accept_inbound(sc_engine *e)
 {
-    apr_time_t round = apr_time_now();
+    apr_time_t round = sc_engine_now(e);
     int i;
     for (i = 0; i < SC_ACCEPT_PER_ROUND; i++) {
         struct sockaddr_storage ss;
@@ -1641,9 +1641,9 @@ int sc_tr_wait(sc_engine *e, struct pollfd *pfds, int max, apr_interval_time_t t
             c->ep_events = 0;          /* closed: the kernel dropped it */
         }
     }
-    t0 = apr_time_now();
+    t0 = sc_engine_now(e);
     got = ep_wait(e, evs, (int)(sizeof(evs) / sizeof(evs[0])), timeout_us);
-    if (got < 0 && errno == EINTR && apr_time_now() - t0 >= timeout_us) {
+    if (got < 0 && errno == EINTR && sc_engine_now(e) - t0 >= timeout_us) {
         /* stopped (SIGSTOP, a debugger) and continued: epoll_wait fails
          * where poll(2) would have been restarted and reported what came
          * meanwhile.  Taken now, as poll did: the loop's next turn finds

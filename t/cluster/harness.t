@@ -8,8 +8,9 @@
 # leaves processes behind or crashed fails the test script that stopped it
 # (explicit stop, a fixed plan, done_testing, teardown from DESTROY or END),
 # and one that was kill9ed or left frozen does not; with netns => 1 members
-# sit in their own namespaces and can be cut off and healed.  Nothing here is
-# timed: deadlines are polling limits.
+# sit in their own namespaces and can be cut off and healed; a member's env
+# reaches every process of its httpd and no other.  Nothing here is timed:
+# deadlines are polling limits.
 use strict;
 use warnings;
 
@@ -32,6 +33,14 @@ sub gone { !SC::Cluster::pid_alive($_[0]) }
 sub route_of {
     my ($body) = @_;
     return $body =~ /^Route: (\S*)$/m ? $1 : '(no Route line)';
+}
+
+# The environment of a process (/proc/PID/environ), '' if gone.
+sub environ_of {
+    my ($pid) = @_;
+    open my $fh, '<', "/proc/$pid/environ" or return '';
+    local $/;
+    return <$fh> // '';
 }
 
 # The state letter of a process in /proc/PID/stat (T: stopped), or '' if gone.
@@ -173,7 +182,8 @@ my $hb = start_script($SCRIPT_B, SC_SANITIZER_LOGS => $reports, @cores);
 # 1 + 3: three members on loopback, static membership
 # ---------------------------------------------------------------------------
 {
-    my $c = SC::Cluster->new(members => 3);
+    my $c = SC::Cluster->new(members => 3,
+                             member_opts => { node2 => { env => { SC_HARNESS_ENV => 'node2 only' } } });
     my @names = $c->members;
     is_deeply(\@names, [qw(node1 node2 node3)], 'members => 3 makes node1..node3');
 
@@ -211,6 +221,20 @@ my $hb = start_script($SCRIPT_B, SC_SANITIZER_LOGS => $reports, @cores);
     }
     is(scalar(keys %{ { reverse %pid } }), 3, 'the three parent pids are distinct');
     is(scalar(keys %ports), 6, 'six distinct ports (http and cluster for each member)');
+
+    # -- env: node2's processes (parent, children, engine) and only they
+    for my $n (@names) {
+        my @p = $c->pids($n);
+        my @with = grep { environ_of($_) =~ /(?:\A|\0)SC_HARNESS_ENV=node2 only(?:\0|\z)/ } @p;
+        if ($n eq 'node2') {
+            ok(@p >= 3 && @with == @p, "env: every process of node2 (@p) has SC_HARNESS_ENV")
+                or diag("with it: @with");
+        }
+        else {
+            ok(@p >= 3 && !@with, "env: no process of $n (@p) has SC_HARNESS_ENV");
+        }
+    }
+    ok(!exists $ENV{SC_HARNESS_ENV}, "env: the test script's own environment is as it was");
 
     # -- kill9: a crash of node2 -------------------------------------------
     my @children = grep { $_ != $pid{node2} } $c->pids('node2');

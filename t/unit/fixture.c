@@ -230,7 +230,8 @@ sc_engine *ut_engine(const char *route, unsigned char id_byte, const char *block
     e->set = cfg->set;
     e->route = apr_pstrdup(p, route);
     memset(e->id, id_byte, SC_ID_LEN);
-    e->started = apr_time_now();
+    sc_engine_clock_set(e);           /* as the engine's start does */
+    e->started = e->clock_wall;
     e->incarnation = (apr_uint64_t)e->started;
     e->state = SC_MS_READY;
     e->listen_fd = e->mcast_fd = e->ipc_fd = e->wake_fd = -1;

@@ -75,6 +75,7 @@ sub new {
         status        => $o{status} ? 1 : 0,
         manager       => exists $o{manager_location} ? $o{manager_location} : 1,
         member_opts   => { %{ $o{member_opts} || {} } },
+        env           => $o{env},
         netns         => $o{netns} ? 1 : 0,
         start_timeout => $o{start_timeout} || $ENV{SC_START_TIMEOUT} || 10,
         stop_timeout  => $o{stop_timeout} || $ENV{SC_STOP_TIMEOUT} || 10,
@@ -519,15 +520,15 @@ sub write_conf {
 }
 
 # Change a member's options (cluster, extra_conf, loglevel, mpm, modules,
-# status, manager, route) and rewrite its httpd.conf; takes effect at the next
-# start/restart/graceful.
+# status, manager, env, route) and rewrite its httpd.conf; takes effect at the
+# next start/restart/graceful (env: at the next start or restart).
 sub configure {
     my ($self, $name, %o) = @_;
     my $m = $self->_m($name);
     for my $k (keys %o) {
         if ($k eq 'route') { $m->{route} = $o{$k}; next }
         croak "SC::Cluster::configure: unknown option $k"
-            unless $k =~ /^(?:cluster|extra_conf|loglevel|mpm|modules|status|manager)$/;
+            unless $k =~ /^(?:cluster|extra_conf|loglevel|mpm|modules|status|manager|env)$/;
         $m->{opts}{$k} = $o{$k};
     }
     return $self->write_conf($name);
@@ -750,6 +751,14 @@ sub _launch {
         unlink $m->{pid_file};
     }
     my @httpd = ($self->_prefix($m), $self->{httpd}, '-f', $m->{conf});
+    # the member's own environment variables (option env): httpd -t, and the
+    # parent with everything it starts (children, engine) inherit them
+    my %env = %{ $self->_opt($m, 'env') || {} };
+    for (sort keys %env) {
+        croak "SC::Cluster: env: '$_' is no variable name" unless /^[A-Za-z_][A-Za-z0-9_]*$/;
+        croak "SC::Cluster: env: $_ has no value" unless defined $env{$_};
+    }
+    local @ENV{ keys %env } = values %env;
     my ($rc, $out) = $self->_run([ @httpd, '-t' ], timeout => 30);
     croak "SC::Cluster: `$self->{httpd} -f $m->{conf} -t` failed for $m->{name} "
         . "(exit $rc):\n$out" if $rc != 0;
@@ -1871,8 +1880,12 @@ extra_conf (string or the same kind of sub; appended to httpd.conf),
 modules ([short names], LoadModule <name>_module mod_<name>.so),
 status (1: load mod_status),
 manager_location (0: leave out <Location /cluster-manager>),
-member_opts ({ name => { cluster, extra_conf, loglevel, mpm, modules, status, manager, route } };
+member_opts ({ name => { cluster, extra_conf, loglevel, mpm, modules, status, manager, env, route } };
 route => undef leaves SessionClusterRoute out, route => 'x' renames it),
+env ({ NAME => value, ... }: environment variables set for httpd -t and
+httpd, so for the parent and everything it starts, the engine included; in
+member_opts for one member; a variable already set, LD_PRELOAD say, is
+replaced: a test that adds to one joins the old value itself),
 front ('front', or { name => 'front', <front_conf options> }: one more member,
 last, without a route, that loads mod_proxy, mod_proxy_http,
 mod_proxy_balancer, mod_slotmem_shm and mod_lbmethod_byrequests before the
