@@ -1151,7 +1151,7 @@ static void watch_members(sc_engine *e, apr_time_t now)
         scan_ctx sx;
         sx.e = e;
         sx.now = now;
-        sx.wall = apr_time_now();
+        sx.wall = sc_engine_wall(e, now);
         sx.done = 0;
         bk.scan_cursor = sc_loc_each_from(e->store, bk.scan_cursor, BK_SCAN_BATCH,
                                           scan_one, &sx);
@@ -1435,6 +1435,6 @@ void sc_bk_tick(sc_engine *e, apr_time_t now)
     }
     if (now >= bk.next_sweep) {
         bk.next_sweep = now + apr_time_from_sec(1);
-        sweep(e, apr_time_now());     /* the sessions' times are the wall clock's */
+        sweep(e, sc_engine_wall(e, now));   /* sessions' times: the wall clock's */
     }
 }

@@ -203,7 +203,7 @@ int sc_client_request(apr_pool_t *p, server_rec *s, const char *route,
     }
 
     /* a kept connection may have been closed by a replaced engine: one retry */
-    deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    deadline = sc_steady_us() + apr_time_from_msec(timeout_ms);
     for (tries = 0; tries < 2; tries++) {
         fd = ipc_connect(hdr.ipc_path, hdr.engine_pid, timeout_ms);
         if (fd < 0) {

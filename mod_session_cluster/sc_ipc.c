@@ -3,6 +3,7 @@
  * sc_ipc.c -- the engine's local socket as its askers see it (see sc_ipc.h).
  */
 #include "sc_ipc.h"
+#include "sc_clock.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -55,7 +56,7 @@ int sc_ipc_read_answers(int fd, apr_time_t deadline, unsigned char *buf, int cou
     while (got < cap) {
         struct pollfd pfd;
         ssize_t n;
-        int left = (int)apr_time_as_msec(deadline - apr_time_now());
+        int left = (int)apr_time_as_msec(deadline - sc_steady_us());
         if (left <= 0) {
             return 0;
         }

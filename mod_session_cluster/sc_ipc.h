@@ -25,7 +25,9 @@ int sc_ipc_connect(const char *path);
  * less for each synchronous change).  0, or -1 with errno set. */
 int sc_ipc_set_wait(int fd, long ms);
 
-/* Reads one answer on fd into buf[SC_IPC_ANSWER_MAX] until deadline.  The
+/* Reads one answer on fd into buf[SC_IPC_ANSWER_MAX] until deadline (on
+ * sc_steady_us's clock, sc_clock.h: a step of the wall clock neither cuts
+ * the wait short nor stretches it).  The
  * first read waits in recv for as long as fd's receive timeout
  * (sc_ipc_set_wait, which every asker sets to at most its deadline's
  * distance); what follows a partial read waits in poll(2) for what is left

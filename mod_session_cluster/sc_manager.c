@@ -1679,7 +1679,7 @@ void sc_dm_tick(sc_engine *e, apr_time_t now)
     }
     if (now >= e->next_sweep) {
         e->next_sweep = now + apr_time_from_sec(1);
-        sweep(e, apr_time_now());     /* the sessions' times are the wall clock's */
+        sweep(e, sc_engine_wall(e, now));   /* sessions' times: the wall clock's */
     }
 }
 

@@ -16,33 +16,15 @@
 #include "apr_tables.h"
 #include "apr_hash.h"
 
-#include <time.h>
-
 #include "mod_session_cluster.h"
 #include "sc_config.h"
+#include "sc_clock.h"
 
 /* Log tags: one per call site, never reused; the next free number is in
  * build/logno-next (build/logno reserves numbers). */
 #define SCLOGNO(n) "SC" #n ": "
 
 extern module AP_MODULE_DECLARE_DATA session_cluster_module;
-
-/* Microseconds of a clock that no one sets and that counts a suspend too
- * (CLOCK_BOOTTIME; CLOCK_MONOTONIC where that is missing): for intervals
- * and deadlines that a step of the wall clock must not stretch or cut
- * short.  Its values mean nothing across a reboot, and nothing to another
- * machine. */
-static APR_INLINE apr_time_t sc_steady_us(void)
-{
-    struct timespec ts;
-#ifdef CLOCK_BOOTTIME
-    if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0) {
-        return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
-    }
-#endif
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (apr_time_t)ts.tv_sec * APR_USEC_PER_SEC + ts.tv_nsec / 1000;
-}
 
 /* Limits on what the <Cluster> reader accepts from httpd.conf. */
 #define SC_MAX_BLOCK_BYTES   (1024 * 1024)

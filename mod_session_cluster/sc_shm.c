@@ -3,6 +3,7 @@
  * sc_shm.c -- the shared segment and its sequence locks (see sc_shm.h).
  */
 #include "sc_shm.h"
+#include "sc_clock.h"
 
 #include "apr_strings.h"
 
@@ -113,7 +114,7 @@ static int read_consistent(const volatile apr_uint32_t *seq, void *dst,
         }
         if (++tries > 64) {
             if ((before & 1) && before == stuck) {
-                apr_time_t now = apr_time_now();
+                apr_time_t now = sc_steady_us();
                 if (!since) {
                     since = now;
                 }

@@ -3,6 +3,7 @@
  * sc_store.c -- the shared-memory session store (layout in sc_store.h).
  */
 #include "sc_store.h"
+#include "sc_clock.h"
 #include "sc_shm.h"
 
 #include "apr_shm.h"
@@ -2782,7 +2783,7 @@ int sc_loc_find(sc_store *st, const char *id, sc_loc_info *out)
                 sched_yield();
                 continue;
             }
-            now = apr_time_now();
+            now = sc_steady_us();
             if (!since || seq != watched) {
                 watched = seq;        /* a change began: its time starts */
                 since = now;

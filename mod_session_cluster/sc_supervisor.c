@@ -367,7 +367,7 @@ static int ask_engine_to_announce(apr_pool_t *p, const char *path, long timeout_
                                   const char **result)
 {
     unsigned char req[SC_FRAME_HDR_LEN + 1], reply[SC_IPC_ANSWER_MAX];
-    apr_time_t deadline = apr_time_now() + apr_time_from_msec(timeout_ms);
+    apr_time_t deadline = sc_steady_us() + apr_time_from_msec(timeout_ms);
     sc_frame_hdr h;
     int fd, extra, ok;
 
@@ -458,7 +458,7 @@ void sc_supervisor_announce_stop(apr_pool_t *ptemp, server_rec *s)
     if (!path || access(path, F_OK) != 0) {
         return;                       /* no engine runs there */
     }
-    t0 = apr_time_now();
+    t0 = sc_steady_us();
     ok = ask_engine_to_announce(ptemp, path, 5000, &result);
     if (!ok) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, SCLOGNO(1903)
@@ -469,7 +469,7 @@ void sc_supervisor_announce_stop(apr_pool_t *ptemp, server_rec *s)
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, SCLOGNO(1904)
                  "httpd -k %s: the cluster was told that this member leaves (%s, %"
-                 APR_TIME_T_FMT " ms)", how, result, apr_time_as_msec(apr_time_now() - t0));
+                 APR_TIME_T_FMT " ms)", how, result, apr_time_as_msec(sc_steady_us() - t0));
 }
 
 int sc_supervisor_post_config(apr_pool_t *pconf, server_rec *s, sc_cluster_cfg *cfg,

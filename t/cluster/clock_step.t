@@ -37,7 +37,8 @@
 #   6. In (b), node1's clock still behind: node3 frozen (SIGSTOP), node1's
 #      page shows it dead as node2's does (polled up to 20 s); resumed, every
 #      member is ready and alive again and the sessions read everywhere.
-#   (d) node1's clock back again (to 120 s behind) and its engine killed:
+#   (d) node1's clock back again (to 120 s before its first engine's start)
+#       and its engine killed:
 #       httpd's parent starts a new one, ready; its incarnation is above the
 #       one before, node2 and node3 see node1 alive with it and log no SC1225
 #       (an older incarnation's heartbeats refused); every member ready and
@@ -80,7 +81,7 @@ use SC::Test qw(need page status_of member_on check within app show valid_sid de
                 ready_and_alive num log_since);
 SC::Test::dump_options(tail => 40, cut => 300);
 
-my $LIMIT = 240;
+my $LIMIT = 600;
 $SIG{ALRM} = sub { die "clock_step.t: time limit ($LIMIT s) reached\n" };
 alarm $LIMIT;
 
@@ -95,16 +96,17 @@ my $WATCH = 4 * $DROP_MS / 1000;       # s watched after each step
 my $WRITE_EVERY = 2;                   # s between two rounds of writes
 my $STEP = 120;                        # s: back to -120 s, then forward to +120 s
 
-# The offset file the shim maps: one signed 64-bit integer of microseconds,
-# little-endian, at offset 0, written in place (8 bytes, one write) and never
-# shortened.
+# The offset file the shim maps: a signed 64-bit integer of microseconds
+# and its complement, little-endian, at offset 0 (the shim takes a pair
+# that agrees), written in place (16 bytes, one write) and never shortened.
+sub offset_bytes { my ($us) = @_; return pack('q<q<', $us, -$us - 1) }
 sub set_offset {
     my ($file, $us) = @_;
     open my $fh, '+<', $file or die "clock_step.t: open $file: $!\n";
     binmode $fh;
     sysseek($fh, 0, 0) or die "clock_step.t: seek $file: $!\n";
-    my $n = syswrite($fh, pack('q<', $us), 8);
-    die "clock_step.t: write $file: " . ($n // $!) . "\n" unless ($n // 0) == 8;
+    my $n = syswrite($fh, offset_bytes($us), 16);
+    die "clock_step.t: write $file: " . ($n // $!) . "\n" unless ($n // 0) == 16;
     close $fh or die "clock_step.t: close $file: $!\n";
 }
 
@@ -112,7 +114,7 @@ sub new_offset_file {
     my ($file, $us) = @_;
     open my $fh, '>', $file or die "clock_step.t: create $file: $!\n";
     binmode $fh;
-    print $fh pack('q<', $us);
+    print $fh offset_bytes($us);
     close $fh or die "clock_step.t: close $file: $!\n";
     chmod 0644, $file;
 }
@@ -170,7 +172,7 @@ my $SRC = SC::Cluster::repo_dir() . '/t/lib/clockstep.c';
         my $a = $r->();
         open my $fh, '+<', $ARGV[0] or die "open: $!";
         binmode $fh;
-        syswrite($fh, pack('q<', -1_000_000_000), 8) == 8 or die "write: $!";
+        syswrite($fh, pack('q<q<', -1_000_000_000, 999_999_999), 16) == 16 or die "write: $!";
         close $fh;
         print $a, "\n", $r->(), "\n";
     };
@@ -440,13 +442,14 @@ step_and_watch("(b) back $STEP s", -$STEP * 1_000_000, -$STEP);
 step_and_watch('(c) forward ' . 2 * $STEP . ' s', $STEP * 1_000_000, $STEP);
 
 # (d) ---------------------------------------------------------------------------
-# node1's clock back again (to STEP s behind), and its engine killed: httpd's
-# parent starts a new one, whose start on the wall clock is earlier than its
-# predecessor's.  Its incarnation must still be the newer one, or the others
+# node1's clock back again, STEP s before the first engine's start, and its
+# engine killed: httpd's parent starts a new one, whose start on the wall
+# clock is earlier than its predecessor's (whatever the time the test took
+# so far).  Its incarnation must still be the newer one, or the others
 # refuse its heartbeats as an older incarnation's (SC1225).
 {
     my %log0 = map { $_ => length $c->error_log($_) } @N;
-    set_offset($OFFSET, -$STEP * 1_000_000);
+    set_offset($OFFSET, -int((time - $T_START + $STEP) * 1_000_000));
     my $p0 = status_of($c, $S) || {};
     my ($epid, $inc0) = (num($p0, 'EnginePid') // 0, $p0->{Incarnation} // '');
     my @ours = $c->pids($S);
@@ -460,7 +463,7 @@ step_and_watch('(c) forward ' . 2 * $STEP . ' s', $STEP * 1_000_000, $STEP);
             && ($p->{EngineState} // '') eq 'ready';
         return $new;
     });
-    check($new, $c, "(d) engine killed with the clock $STEP s back: $S runs a new engine, ready "
+    check($new, $c, "(d) engine killed with the clock before its first start: $S runs a new engine, ready "
           . '(polled up to 20 s)');
     my $inc1 = $new ? $new->{Incarnation} // '' : '';
     ok($inc1 =~ /^\d+$/ && $inc0 =~ /^\d+$/ && $inc1 > $inc0,

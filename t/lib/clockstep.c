@@ -10,12 +10,13 @@
  * CLOCK_REALTIME_COARSE) answer the real time plus an offset; every other
  * clock (CLOCK_MONOTONIC, CLOCK_BOOTTIME, the CPU clocks) is passed through
  * as it is, as an administrator's `date -s` or an NTP step leaves them.
- * The offset is a signed 64-bit integer of microseconds, little-endian, at
- * offset 0 of the file SC_CLOCKSTEP_FILE names; the file is mapped shared
- * and read-only once, when the shim is loaded, so that a process forked
- * afterwards (httpd's children, its cluster engine) reads the same page, and
- * a test steps the clock of them all by writing 8 bytes to the file (no
- * signal, no restart).  Without the variable, or when the file cannot be
+ * The offset is a signed 64-bit integer of microseconds followed by its
+ * complement (~offset), both little-endian, at offset 0 of the file
+ * SC_CLOCKSTEP_FILE names; the file is mapped shared and read-only once,
+ * when the shim is loaded, so that a process forked afterwards (httpd's
+ * children, its cluster engine) reads the same page, and a test steps the
+ * clock of them all by writing 16 bytes to the file (no signal, no
+ * restart).  Without the variable, or when the file cannot be
  * mapped, the offset is 0.
  */
 #define _GNU_SOURCE
@@ -34,7 +35,7 @@ typedef int (*clock_gettime_fn)(clockid_t, struct timespec *);
 
 static gettimeofday_fn real_gettimeofday;
 static clock_gettime_fn real_clock_gettime;
-static const volatile int64_t *offset_map;   /* NULL: offset 0 */
+static const volatile int64_t *offset_map;   /* [offset, ~offset]; NULL: 0 */
 
 /* The real functions: the next definitions after this library's own.
  * Looked up when the shim is loaded, or at the first call if that comes
@@ -73,36 +74,35 @@ __attribute__((constructor)) static void clockstep_init(void)
         return;
     }
     /* a read past the end of the file would be a SIGBUS: it must hold the
-     * 8 bytes already (the test writes them before it starts httpd, and
+     * 16 bytes already (the test writes them before it starts httpd, and
      * never shortens the file) */
-    if (fstat(fd, &st) != 0 || st.st_size < (off_t)sizeof(int64_t)) {
+    if (fstat(fd, &st) != 0 || st.st_size < (off_t)(2 * sizeof(int64_t))) {
         close(fd);
         return;
     }
-    m = mmap(NULL, sizeof(int64_t), PROT_READ, MAP_SHARED, fd, 0);
+    m = mmap(NULL, 2 * sizeof(int64_t), PROT_READ, MAP_SHARED, fd, 0);
     close(fd);                        /* the mapping keeps the file */
     if (m != MAP_FAILED) {
         __atomic_store_n(&offset_map, (const volatile int64_t *)m, __ATOMIC_RELEASE);
     }
 }
 
-/* The offset in microseconds.  The test's write of the 8 bytes is one
- * aligned store in practice, but nothing promises the kernel copies them at
- * once: the value is read until two loads in a row agree, so that a read
- * that crossed the write is not taken. */
+/* The offset in microseconds.  Nothing promises that the kernel copies the
+ * test's 16 bytes at once: the pair is read until the value and its
+ * complement agree, so that a read that crossed the write (even one of a
+ * writer stalled halfway) is not taken. */
 static int64_t offset_us(void)
 {
     const volatile int64_t *m = __atomic_load_n(&offset_map, __ATOMIC_ACQUIRE);
-    int64_t a, b;
+    int64_t v, c;
     if (!m) {
         return 0;
     }
-    b = *m;
     do {
-        a = b;
-        b = *m;
-    } while (a != b);
-    return a;
+        v = m[0];
+        c = m[1];
+    } while (c != ~v);
+    return v;
 }
 
 /* ts + us, normalised (tv_nsec in [0, 1e9)). */

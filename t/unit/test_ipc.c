@@ -16,6 +16,7 @@
  */
 #include "unit.h"
 #include "sc_ipc.h"
+#include "sc_clock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -44,7 +45,7 @@ static void sleep_ms(long ms)
  * nothing here bounds how long it took). */
 static int past(apr_time_t deadline)
 {
-    return apr_time_now() > deadline - apr_time_from_msec(1);
+    return sc_steady_us() > deadline - apr_time_from_msec(1);
 }
 
 /* an answer as the engine writes it: the header, its time in microseconds,
@@ -191,7 +192,7 @@ static void whole(void)
     is(sc_ipc_set_wait(sv[0], 2000), 0, "its receive timeout set");
     ok(send_all(sv[1], msg, n) == 0, "an ACK written whole (%zu bytes)", n);
     memset(&h, 0, sizeof(h));
-    is(sc_ipc_read_answer(sv[0], apr_time_now() + apr_time_from_sec(3), buf, &h, &extra), 1,
+    is(sc_ipc_read_answer(sv[0], sc_steady_us() + apr_time_from_sec(3), buf, &h, &extra), 1,
        "sc_ipc_read_answer: 1");
     is(h.type, SC_MSG_ACK, "its type");
     is((long long)h.seq, 41, "its sequence number");
@@ -204,7 +205,7 @@ static void whole(void)
         apr_size_t off = 99;
         memset(&h, 0, sizeof(h));
         ok(send_all(sv[1], msg, n) == 0, "another written");
-        is(sc_ipc_read_answers(sv[0], apr_time_now() + apr_time_from_sec(3), buf, 1, &h, &off,
+        is(sc_ipc_read_answers(sv[0], sc_steady_us() + apr_time_from_sec(3), buf, 1, &h, &off,
                                &extra), 1, "sc_ipc_read_answers, count 1: 1");
         is((long long)off, 0, "its offset 0");
         is(h.type, SC_MSG_ACK, "its type");
@@ -221,7 +222,7 @@ static void whole(void)
         ok(n == SC_IPC_ANSWER_MAX, "the longest answer is SC_IPC_ANSWER_MAX bytes");
         memset(buf, 0xee, sizeof(buf));
         ok(send_all(sv[1], msg, n) == 0, "written");
-        is(sc_ipc_read_answer(sv[0], apr_time_now() + apr_time_from_sec(3), buf, &h, &extra), 1,
+        is(sc_ipc_read_answer(sv[0], sc_steady_us() + apr_time_from_sec(3), buf, &h, &extra), 1,
            "read: 1");
         is(h.type, SC_MSG_FAIL_ACK, "a FAIL_ACK");
         is(h.length, 8 + SC_IPC_TEXT_MAX, "its payload's length");
@@ -252,7 +253,7 @@ static void byte_by_byte(void)
     w.byte_ms = 1;
     writer_start(&w);
     memset(buf, 0, sizeof(buf));
-    rv = sc_ipc_read_answer(sv[0], apr_time_now() + apr_time_from_sec(5), buf, &h, &extra);
+    rv = sc_ipc_read_answer(sv[0], sc_steady_us() + apr_time_from_sec(5), buf, &h, &extra);
     writer_join(&w);
     is(rv, 1, "read: 1 (%zu bytes, one a send)", n);
     is(h.type, SC_MSG_FAIL_ACK, "its type");
@@ -302,7 +303,7 @@ static void two_answers(void)
     ok(send_all(sv[1], msg, n1 + n2) == 0, "both written at once");
     memset(h, 0, sizeof(h));
     off[0] = off[1] = 99;
-    rv = sc_ipc_read_answers(sv[0], apr_time_now() + apr_time_from_sec(1), buf, 2, h, off,
+    rv = sc_ipc_read_answers(sv[0], sc_steady_us() + apr_time_from_sec(1), buf, 2, h, off,
                              &extra);
     check_two(msg, n1, n2, buf, h, off, rv, extra, "in one write");
 
@@ -317,7 +318,7 @@ static void two_answers(void)
         memset(buf, 0, sizeof(buf));
         off[0] = off[1] = 99;
         extra = 7;
-        rv = sc_ipc_read_answers(sv[0], apr_time_now() + apr_time_from_sec(3), buf, 2, h, off,
+        rv = sc_ipc_read_answers(sv[0], sc_steady_us() + apr_time_from_sec(3), buf, 2, h, off,
                                  &extra);
         writer_join(&w);
         snprintf(how, sizeof(how), "cut after %zu bytes", cuts[c]);
@@ -335,7 +336,7 @@ static void two_answers(void)
         writer_start(&w);
         memset(h, 0, sizeof(h));
         memset(buf, 0, sizeof(buf));
-        rv = sc_ipc_read_answers(sv[0], apr_time_now() + apr_time_from_sec(3), buf, 2, h, off,
+        rv = sc_ipc_read_answers(sv[0], sc_steady_us() + apr_time_from_sec(3), buf, 2, h, off,
                                  &extra);
         writer_join(&w);
         check_two(msg, n1, n2, buf, h, off, rv, extra, "four writes");
@@ -358,7 +359,7 @@ static void out_of_step(void)
     ok(pair(sv) == 0, "a socket pair");
     is(sc_ipc_set_wait(sv[0], 1000), 0, "its receive timeout set");
     ok(send_all(sv[1], msg, n1 + 12) == 0, "an answer and a second's first 12 bytes");
-    rv = sc_ipc_read_answer(sv[0], apr_time_now() + apr_time_from_sec(3), buf, &h[0], &extra);
+    rv = sc_ipc_read_answer(sv[0], sc_steady_us() + apr_time_from_sec(3), buf, &h[0], &extra);
     is(rv, 1, "read: 1");
     is((long long)h[0].seq, 5, "the first answer's");
     is(extra, 1, "extra: 1");
@@ -369,7 +370,7 @@ static void out_of_step(void)
     is(sc_ipc_set_wait(sv[0], 1000), 0, "its receive timeout set");
     extra = 0;
     ok(send_all(sv[1], msg, n1 + n2 + n3) == 0, "three answers written at once");
-    rv = sc_ipc_read_answers(sv[0], apr_time_now() + apr_time_from_sec(3), buf, 2, h, off,
+    rv = sc_ipc_read_answers(sv[0], sc_steady_us() + apr_time_from_sec(3), buf, 2, h, off,
                              &extra);
     is(rv, 1, "two read: 1");
     is((long long)h[0].seq, 5, "the first's");
@@ -410,7 +411,7 @@ static void no_answer(void)
     is(errno, EBADF, "errno EBADF");
 
     note("nothing written: the deadline");
-    dl = apr_time_now() + apr_time_from_msec(150);
+    dl = sc_steady_us() + apr_time_from_msec(150);
     rv = sc_ipc_read_answer(sv[0], dl, buf, &h, &extra);
     is(rv, 0, "a wait of 50 ms, a deadline 150 ms away: 0");
     ok(past(dl), "given at the deadline: the receive timeouts before it did not end the read");
@@ -419,9 +420,9 @@ static void no_answer(void)
     {
         apr_size_t n = make_answer(msg, SC_MSG_ACK, 5, 5, TEXT_ACK);
         ok(send_all(sv[1], msg, n) == 0, "a whole answer written");
-        rv = sc_ipc_read_answer(sv[0], apr_time_now() - apr_time_from_msec(1), buf, &h, &extra);
+        rv = sc_ipc_read_answer(sv[0], sc_steady_us() - apr_time_from_msec(1), buf, &h, &extra);
         is(rv, 0, "a deadline past: 0");
-        rv = sc_ipc_read_answer(sv[0], apr_time_now() + apr_time_from_sec(5), buf, &h, &extra);
+        rv = sc_ipc_read_answer(sv[0], sc_steady_us() + apr_time_from_sec(5), buf, &h, &extra);
         ok(rv == 1 && h.seq == 5, "the answer was left unread: the next read gets it");
     }
 
@@ -429,7 +430,7 @@ static void no_answer(void)
     {
         apr_size_t n = make_answer(msg, SC_MSG_ACK, 3, 3, TEXT_ACK);
         ok(send_all(sv[1], msg, n / 2) == 0, "half an answer written");
-        dl = apr_time_now() + apr_time_from_msec(150);
+        dl = sc_steady_us() + apr_time_from_msec(150);
         rv = sc_ipc_read_answer(sv[0], dl, buf, &h, &extra);
         is(rv, 0, "0");
         ok(past(dl), "given at the deadline");
@@ -453,7 +454,7 @@ static void no_answer(void)
         writer_chunk(&w, 30, 500);
         writer_chunk(&w, n, 700);
         writer_start(&w);
-        rv = sc_ipc_read_answer(sv[0], apr_time_now() + apr_time_from_msec(600), buf, &h,
+        rv = sc_ipc_read_answer(sv[0], sc_steady_us() + apr_time_from_msec(600), buf, &h,
                                 &extra);
         writer_join(&w);
         is(rv, 0, "0: given at the deadline, not after a receive timeout from the last piece");
@@ -482,7 +483,7 @@ static void peer_gone(void)
         ok(parts[k] == 0 || send_all(sv[1], msg, parts[k]) == 0, "%zu bytes written",
            parts[k]);
         close(sv[1]);
-        dl = apr_time_now() + apr_time_from_sec(5);
+        dl = sc_steady_us() + apr_time_from_sec(5);
         rv = sc_ipc_read_answer(sv[0], dl, buf, &h, &extra);
         is(rv, 0, "%zu bytes then closed: 0", parts[k]);
         ok(!past(dl), "%zu bytes then closed: given before the deadline (the close ended it)",
@@ -499,7 +500,7 @@ static void peer_gone(void)
         writer_chunk(&w, 20, 0);
         w.shut = 1;
         writer_start(&w);
-        dl = apr_time_now() + apr_time_from_sec(5);
+        dl = sc_steady_us() + apr_time_from_sec(5);
         rv = sc_ipc_read_answer(sv[0], dl, buf, &h, &extra);
         writer_join(&w);
         is(rv, 0, "20 bytes then closed: 0");
@@ -536,7 +537,7 @@ static void bad_one(const char *what, int count, apr_uint32_t length, int byte, 
     ok(pair(sv) == 0, "a socket pair");
     is(sc_ipc_set_wait(sv[0], 3000), 0, "a receive timeout of 3 s");
     ok(send_all(sv[1], msg, n) == 0, "%s: written", what);
-    dl = apr_time_now() + apr_time_from_sec(3);
+    dl = sc_steady_us() + apr_time_from_sec(3);
     rv = sc_ipc_read_answers(sv[0], dl, buf, count, h, off, &extra);
     is(rv, 0, "%s: 0", what);
     ok(!past(dl), "%s: given before the deadline (the header refused)", what);
@@ -574,14 +575,14 @@ static void bad_count(void)
     ok(pair(sv) == 0, "a socket pair");
     is(sc_ipc_set_wait(sv[0], 500), 0, "its receive timeout set");
     ok(send_all(sv[1], msg, n) == 0, "three answers written");
-    t0 = apr_time_now();
+    t0 = sc_steady_us();
     rv = sc_ipc_read_answers(sv[0], t0 + apr_time_from_sec(1), buf, 0, h, off, &extra);
     is(rv, 0, "count 0: 0");
     rv = sc_ipc_read_answers(sv[0], t0 + apr_time_from_sec(1), buf, 3, h, off, &extra);
     is(rv, 0, "count 3: 0");
     rv = sc_ipc_read_answers(sv[0], t0 + apr_time_from_sec(1), buf, -1, h, off, &extra);
     is(rv, 0, "count -1: 0");
-    rv = sc_ipc_read_answers(sv[0], apr_time_now() + apr_time_from_sec(1), buf, 2, h, off,
+    rv = sc_ipc_read_answers(sv[0], sc_steady_us() + apr_time_from_sec(1), buf, 2, h, off,
                              &extra);
     is(rv, 1, "none of them read a byte: count 2 then reads 1");
     is((long long)h[0].seq, 20, "the first answer");
@@ -621,7 +622,7 @@ static void signalled(apr_size_t first, const char *where)
     atomic_store(&alarms, 0);
     memset(&it, 0, sizeof(it));
     it.it_value.tv_usec = 20000;
-    dl = apr_time_now() + apr_time_from_sec(3);
+    dl = sc_steady_us() + apr_time_from_sec(3);
     writer_start(&w);
     ok(setitimer(ITIMER_REAL, &it, NULL) == 0, "%s: SIGALRM in 20 ms", where);
     rv = sc_ipc_read_answer(sv[0], dl, buf, &h, &extra);
