@@ -454,7 +454,7 @@ step_and_watch('(c) forward ' . 2 * $STEP . ' s', $STEP * 1_000_000, $STEP);
     my ($epid, $inc0) = (num($p0, 'EnginePid') // 0, $p0->{Incarnation} // '');
     my @ours = $c->pids($S);
     ok($epid && $inc0 =~ /^\d+$/ && (grep { $_ == $epid } @ours) && $epid != $c->member($S)->{pid},
-       "(d) $S's engine $epid (incarnation $inc0) is one of its processes (@ours), not the parent");
+       "(d) ${S}'s engine $epid (incarnation $inc0) is one of its processes (@ours), not the parent");
     kill 'KILL', $epid if $epid && (grep { $_ == $epid } @ours) && $epid != $c->member($S)->{pid};
     my $new;
     within(20, sub {
@@ -485,7 +485,7 @@ step_and_watch('(c) forward ' . 2 * $STEP . ' s', $STEP * 1_000_000, $STEP);
     }
     my @refused = map { my $n = $_; map { "$n: $_" } log_since($c, $n, $log0{$n}) =~ /^(.*\bSC1225\b.*)$/mg }
                   grep { $_ ne $S } @N;
-    ok(!@refused, "(d) no member refuses $S's heartbeats as an older incarnation's (SC1225)")
+    ok(!@refused, "(d) no member refuses ${S}'s heartbeats as an older incarnation's (SC1225)")
         or diag(join "\n", @refused);
     check(defined within(40, sub { ready_and_alive($c, @N) }), $c,
           '(d) every member ready, each sees the two others alive (polled up to 40 s)');
