@@ -49,7 +49,9 @@ static void send_to(sc_engine *e, sc_conn *c, sc_buf *b)
  * member's own arithmetic and configuration allow (a last access or creation
  * not after now and not before 1970, a maxInactiveInterval a Java int holds,
  * as Tomcat's), so that no reader computes with absurd values.  A clock a
- * little ahead is usual and not worth a line; more than a minute is. */
+ * little ahead is usual and not worth a line; more than a minute is.  (The
+ * store keeps a session's creation time once it holds it: a DELTA's does
+ * not change it.) */
 static void bound_times(sc_engine *e, sc_peer *from, sc_sess_copy *s)
 {
     apr_time_t now = apr_time_now();
@@ -75,14 +77,22 @@ static void bound_times(sc_engine *e, sc_peer *from, sc_sess_copy *s)
                          s->max_inactive, now, n);
         }
     }
+    /* a sender's clock ahead of ours moves both its times back by as much,
+     * so that a session used again since its creation does not read as one
+     * of a single request (created == last access: on probation, which a
+     * young session only is when that is so, sc_store_on_probation) */
     if (s->last_access > now) {
+        apr_time_t ahead = s->last_access - now;
         s->last_access = now;
+        if (s->created > 0) {
+            s->created = s->created > ahead ? s->created - ahead : 0;
+        }
     }
     else if (s->last_access < 0) {
         s->last_access = 0;
     }
-    if (s->created > now) {
-        s->created = now;
+    if (s->created > s->last_access) {
+        s->created = s->last_access;
     }
     else if (s->created < 0) {
         s->created = 0;

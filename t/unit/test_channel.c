@@ -584,9 +584,9 @@ static void early_changes(void)
                                                       ? w.e->set->drop_ms : 3000);
         apr_time_t t0, t1;
         ut_reset_frames();
-        t0 = apr_time_now();
+        t0 = sc_engine_now(w.e);
         sc_ch_expect_init(w.e);
-        t1 = apr_time_now();
+        t1 = sc_engine_now(w.e);
         w.b->view = SC_VIEW_CONFIGURED;
         sc_ch_broadcast_request(w.e, w.child, 84, msg, MSG_LEN, 0);
         is(ut_count(SC_MSG_DATA, NULL), 0, "kept");

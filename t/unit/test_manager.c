@@ -89,6 +89,27 @@ static sc_buf full_msg(const char *id, apr_uint64_t version, const char *data)
     return b;
 }
 
+/* A FULL whose times are its sender's clock's, ahead of ours by 'ahead'
+ * (created, then used again 'used' later). */
+static sc_buf full_msg_ahead(const char *id, apr_interval_time_t ahead,
+                             apr_interval_time_t used)
+{
+    sc_buf b;
+    sc_sess_copy s;
+    memset(&s, 0, sizeof(s));
+    apr_cpystrn(s.id, id, sizeof(s.id));
+    s.version = 1;
+    s.created = apr_time_now() + ahead;
+    s.last_access = s.created + used;
+    s.max_inactive = 1800;
+    s.data = (char *)"a=1";
+    s.data_len = 3;
+    sc_buf_init(&b, mp, 256);
+    sc_buf_u8(&b, SC_REPL_FULL);
+    sc_repl_full_record(&b, &s);
+    return b;
+}
+
 static sc_buf delta_msg(const char *id, apr_uint64_t base, apr_uint64_t version,
                         const char *old_data, const char *new_data)
 {
@@ -1107,6 +1128,50 @@ static void anti_entropy(void)
     }
 }
 
+/* A replica from a member whose clock is ahead keeps its last access at our
+ * now, and its age: one used since its creation is not put on probation
+ * (created == last access) by the bound. */
+static void times_ahead(void)
+{
+    world w = setup(SC_MS_READY);
+    sc_sess_copy s;
+    sc_buf m;
+    apr_time_t before;
+
+    note("replicas from a clock ahead");
+    before = apr_time_now();
+    m = full_msg_ahead(sid(41), apr_time_from_sec(100), apr_time_from_sec(10));
+    deliver(w.e, w.in_b, &m, 1);
+    ok(stored(w.e, sid(41), &s), "a FULL 100 s ahead is stored");
+    ok(s.last_access >= before && s.last_access <= apr_time_now(),
+       "its last access is this member's now");
+    ok(s.created < s.last_access && s.last_access - s.created == apr_time_from_sec(10),
+       "its creation keeps its distance (10 s) to the last access");
+    ok(!sc_store_on_probation(s.created, s.last_access), "so it is not on probation");
+    {
+        /* a DELTA from that clock: its last access bounded too, and the
+         * creation the store holds kept */
+        apr_time_t created = s.created;
+        sc_buf_init(&m, mp, 256);
+        sc_repl_delta(&m, sid(41), 1, 2, apr_time_now() + apr_time_from_sec(100), 1800, "a=1",
+                      "a=2");
+        deliver(w.e, w.in_b, &m, 1);
+        ok(stored(w.e, sid(41), &s) && s.version == 2 && s.created == created
+           && s.last_access <= apr_time_now(),
+           "a DELTA 100 s ahead: its last access is now, the creation stays as stored");
+    }
+
+    m = full_msg_ahead(sid(42), apr_time_from_sec(100), 0);
+    deliver(w.e, w.in_b, &m, 1);
+    ok(stored(w.e, sid(42), &s) && sc_store_on_probation(s.created, s.last_access),
+       "one of a single request (created == last access) stays on probation");
+
+    m = full_msg_ahead(sid(43), apr_time_from_sec(30), apr_time_from_sec(5));
+    deliver(w.e, w.in_b, &m, 1);
+    ok(stored(w.e, sid(43), &s) && s.last_access - s.created == apr_time_from_sec(5)
+       && s.last_access <= apr_time_now(), "30 s ahead (no warning): the same");
+}
+
 int main(void)
 {
     apr_pool_create(&mp, ut_pool());
@@ -1121,5 +1186,6 @@ int main(void)
     conflicts();
     minority();
     anti_entropy();
+    times_ahead();
     return unit_done("test_manager");
 }
