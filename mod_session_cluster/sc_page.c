@@ -62,7 +62,8 @@ APLOG_USE_MODULE(session_cluster);
 #define SC_HIST_WINDOW apr_time_from_sec(600)
 
 typedef struct {
-    apr_time_t t;
+    apr_time_t t;                     /* sc_steady_us(): a time of this machine's
+                                       * steady clock, only ever subtracted */
     apr_uint64_t msgs;                /* messages in and out */
     apr_uint64_t repl_err;            /* replication errors (sample_of) */
     apr_uint64_t fails;               /* failures, replication errors included */
@@ -72,7 +73,7 @@ typedef struct {
 
 typedef struct {
     unsigned char id[16];
-    apr_time_t t;                     /* 0: unused */
+    apr_time_t t;                     /* sc_steady_us(); 0: unused */
     apr_uint64_t msgs;                /* its messages in and out at t */
 } sc_hist_member;
 
@@ -126,12 +127,24 @@ static int page_monitor(apr_pool_t *p, server_rec *s)
     sc_shm_t *hdr;
     sc_shm_member mm;
     sc_hist_sample smp;
-    apr_time_t now = apr_time_now();
+    apr_time_t now = sc_steady_us();  /* the samples' times: ages and rates only,
+                                       * which a step of the wall clock must not
+                                       * freeze or stretch */
     int i;
     (void)p;
 
     if (!hist || !ret->shm) {
         return DECLINED;
+    }
+    if (hist->n && hist->s[(hist->next + SC_HIST_SLOTS - 1) % SC_HIST_SLOTS].t > now) {
+        /* samples of another clock: an earlier build's (wall clock), kept
+         * over a graceful restart; the plots start again */
+        sc_shm_write_begin(&hist->seq);
+        hist->n = 0;
+        hist->next = 0;
+        memset(hist->last, 0, sizeof(hist->last));
+        memset(hist->prev, 0, sizeof(hist->prev));
+        sc_shm_write_end(&hist->seq);
     }
     if (hist->n && now - hist->s[(hist->next + SC_HIST_SLOTS - 1) % SC_HIST_SLOTS].t
                        < SC_HIST_MIN_GAP) {
@@ -1014,7 +1027,7 @@ static void write_members(const model *m, const char *nonce, const sc_hist *h)
                                                  ? m->view->m[j].route : "-", route)) {
             mm = &m->view->m[j];
             since = mm->state_since ? mm->state_since : mm->first_seen;
-            rate = member_rate(h, mm, now);
+            rate = member_rate(h, mm, sc_steady_us());   /* the samples' clock */
         }
         ap_rprintf(r, "<tbody class=\"st-%s\" id=\"member-%s\">\n<tr><td>%s</td>"
                    "<td>%s</td><td class=\"badge\" title=\"seen as %s; it announces %s\">%s</td>"
@@ -1242,11 +1255,11 @@ void sc_page_write_html(const model *m, const char *nonce, int refresh)
         h = NULL;
     }
     if (m->view && m->view->have) {
-        sample_of(&m->view->hdr, ret->store, apr_time_now(), &live);
+        sample_of(&m->view->hdr, ret->store, sc_steady_us(), &live);
     }
     else {
         memset(&live, 0, sizeof(live));
-        live.t = apr_time_now();
+        live.t = sc_steady_us();
     }
 
     ap_rputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n", r);

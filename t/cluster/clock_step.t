@@ -37,6 +37,8 @@
 #   6. In (b), node1's clock still behind: node3 frozen (SIGSTOP), node1's
 #      page shows it dead as node2's does (polled up to 20 s); resumed, every
 #      member is ready and alive again and the sessions read everywhere.
+#   7. In (b), node1's HTML page's history plot (sampled by httpd's parent
+#      every 5 s at most) has more points than before the step.
 #   (d) node1's clock back again (to 120 s before its first engine's start)
 #       and its engine killed:
 #       httpd's parent starts a new one, ready; its incarnation is above the
@@ -407,7 +409,24 @@ sub step_and_watch {
     reads_everywhere("$what 5.");
 }
 
+# The points of the messages plot on member $n's HTML page (its history
+# samples in the plot's window, and the live one); -1 without the plot.
+sub plot_points {
+    my ($n) = @_;
+    my ($st, undef, $html) = $c->get($n, '/cluster-manager', timeout => 5);
+    return -1 unless $st == 200 && defined $html
+        && $html =~ m{id="plot-msgs">.*?<polyline class="line" points="([-0-9., ]*)"}s;
+    my $pts = $1;
+    return scalar(() = $pts =~ /-?[0-9.]+,-?[0-9.]+/g);
+}
+
 # (b) ---------------------------------------------------------------------------
+# node1's HTML page has history samples before the step (one every 5 s at
+# most, from httpd's parent)
+my $points0 = -1;
+within(30, sub { $points0 = plot_points($S); return $points0 >= 2 });
+ok($points0 >= 2, "(b) before the step, ${S}'s HTML page plots its history ($points0 points; "
+   . 'polled up to 30 s)');
 step_and_watch("(b) back $STEP s", -$STEP * 1_000_000, -$STEP);
 
 # 6. node1's clock still behind, node3 stops answering (frozen): node1's page
@@ -436,6 +455,13 @@ step_and_watch("(b) back $STEP s", -$STEP * 1_000_000, -$STEP);
           "(b) 6. $V resumed: every member ready again, each sees the two others alive "
           . '(polled up to 40 s)');
     reads_everywhere("(b) 6. after ${V}'s return:");
+}
+# 7. the clock still behind: node1's page went on taking history samples
+{
+    my $points1 = -1;
+    within(20, sub { $points1 = plot_points($S); return $points1 > $points0 });
+    ok($points1 > $points0, "(b) 7. ${S}'s HTML page went on sampling its history: "
+       . "$points0 points before the step, $points1 now (polled up to 20 s)");
 }
 
 # (c) ---------------------------------------------------------------------------
