@@ -33,32 +33,32 @@
 typedef int (*gettimeofday_fn)(struct timeval *restrict, void *restrict);
 typedef int (*clock_gettime_fn)(clockid_t, struct timespec *);
 
-static gettimeofday_fn real_gettimeofday;
-static clock_gettime_fn real_clock_gettime;
+static void *real_gettimeofday;
+static void *real_clock_gettime;
 static const volatile int64_t *offset_map;   /* [offset, ~offset]; NULL: 0 */
 
-/* The real functions: the next definitions after this library's own.
- * Looked up when the shim is loaded, or at the first call if that comes
- * earlier (another library's constructor); two threads racing there store
- * the same pointer. */
-static gettimeofday_fn get_real_gettimeofday(void)
+/* The real function called name, kept in *slot: the next definition after
+ * this library's own.  Looked up when the shim is loaded, or at the first
+ * call if that comes earlier (another library's constructor); two threads
+ * racing there store the same pointer. */
+static void *real_fn(void **slot, const char *name)
 {
-    gettimeofday_fn f = __atomic_load_n(&real_gettimeofday, __ATOMIC_ACQUIRE);
+    void *f = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (!f) {
-        f = (gettimeofday_fn)dlsym(RTLD_NEXT, "gettimeofday");
-        __atomic_store_n(&real_gettimeofday, f, __ATOMIC_RELEASE);
+        f = dlsym(RTLD_NEXT, name);
+        __atomic_store_n(slot, f, __ATOMIC_RELEASE);
     }
     return f;
 }
 
+static gettimeofday_fn get_real_gettimeofday(void)
+{
+    return (gettimeofday_fn)real_fn(&real_gettimeofday, "gettimeofday");
+}
+
 static clock_gettime_fn get_real_clock_gettime(void)
 {
-    clock_gettime_fn f = __atomic_load_n(&real_clock_gettime, __ATOMIC_ACQUIRE);
-    if (!f) {
-        f = (clock_gettime_fn)dlsym(RTLD_NEXT, "clock_gettime");
-        __atomic_store_n(&real_clock_gettime, f, __ATOMIC_RELEASE);
-    }
-    return f;
+    return (clock_gettime_fn)real_fn(&real_clock_gettime, "clock_gettime");
 }
 
 __attribute__((constructor)) static void clockstep_init(void)
